@@ -1,0 +1,97 @@
+// shredkv — options of a store. Plain aggregates with defaults in place.
+#ifndef SHREDKV_OPTIONS_H_
+#define SHREDKV_OPTIONS_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shredkv/key_provider.h"
+
+namespace shredkv {
+
+// What a commit that returned OK survives.
+enum class Durability : std::uint8_t {
+  // Every commit is fsynced before it returns: it survives process death and
+  // power loss.
+  kFullSync,
+  // Data pages are fsynced but the meta page is not: after power loss the
+  // store may come back at the previous commit, never corrupt.
+  kNoMetaSync,
+  // Nothing is fsynced by a commit: it survives process death (the OS has the
+  // pages) but power loss may lose recent commits.
+  kNoSync,
+};
+
+// The AEAD used for records. The cipher is recorded in every ciphertext, so a
+// store may hold both and the choice can change between opens.
+enum class Cipher : std::uint8_t {
+  kAuto,               // AES-256-GCM where the CPU has AES-NI, else XChaCha20
+  kXChaCha20Poly1305,  // 24-byte random nonces
+  kAes256Gcm,          // 12-byte random nonces; refused if the CPU lacks AES-NI
+};
+
+// How the values of an identifier type are normalised before hashing.
+enum class Normalization : std::uint8_t {
+  kExact,      // bytes as given
+  kTrim,       // leading/trailing ASCII whitespace removed
+  kLowerTrim,  // trimmed and ASCII-lowercased
+  kEmail,      // trimmed, lowercased; must be local@domain
+  kPhone,      // '+' (if leading) and digits kept; at least 3 digits
+};
+
+// An application-defined identifier type ("loyalty_card"). The built-in types
+// are email (kEmail), phone (kPhone), customer_id (kTrim), device_id (kTrim).
+struct IdentifierTypeSpec {
+  std::string name;  // [a-z0-9_]{1,32}
+  Normalization normalization = Normalization::kTrim;
+};
+
+struct Options {
+  // The store directory; it holds the `keys` and `data` environments.
+  std::string directory;
+
+  // Create the directory and an empty store if it does not exist yet.
+  bool create_if_missing = false;
+
+  // Fail with AlreadyExists if a store already exists in `directory`.
+  bool error_if_exists = false;
+
+  // Crash guarantee of every commit; see Durability.
+  Durability durability = Durability::kFullSync;
+
+  // First memory-map size of the `data` environment, in bytes. The map grows
+  // by doubling, with no caller involvement, whenever a write finds it full.
+  std::uint64_t initial_map_size = 64ull << 20;
+
+  // The map never grows beyond this; a write that would needs it fails with
+  // StoreFull and leaves earlier data intact.
+  std::uint64_t max_map_size = 1ull << 40;
+
+  // Number of unwrapped per-person keys kept in guarded memory (LRU).
+  std::size_t dek_cache_capacity = 10000;
+
+  // Supplies the root key. Required.
+  std::shared_ptr<KeyProvider> key_provider;
+
+  // AEAD for new records.
+  Cipher cipher = Cipher::kAuto;
+
+  // Identifier types in addition to the built-in ones.
+  std::vector<IdentifierTypeSpec> identifier_types;
+
+  // Number of rows an iterator reads per short read transaction. Iterators
+  // hold no transaction between calls, so a slow consumer never pins old
+  // pages; larger batches are faster, smaller ones use less memory.
+  std::size_t iterator_batch_size = 256;
+
+  // The clock (ms since the epoch) used for creation times; injectable for
+  // tests. Null means the system clock.
+  std::function<std::int64_t()> clock;
+};
+
+}  // namespace shredkv
+
+#endif  // SHREDKV_OPTIONS_H_

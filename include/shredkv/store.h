@@ -1,0 +1,143 @@
+// shredkv — the store: people, identifiers, profiles, events, per-person
+// records and analytics rows, each person's data under the person's own key.
+//
+// Thread safety: one Store is shared by any number of threads. Reads run in
+// parallel; writes are serialised inside the store (LMDB has one writer per
+// environment). A Store must not be used in a child process after fork():
+// every call there fails with FailedPrecondition. A directory can be open in
+// at most one Store per process at a time.
+#ifndef SHREDKV_STORE_H_
+#define SHREDKV_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shredkv/iterator.h"
+#include "shredkv/options.h"
+#include "shredkv/status.h"
+#include "shredkv/types.h"
+#include "shredkv/write_batch.h"
+
+namespace shredkv {
+
+// Selects analytics rows: a time range, and optionally one event name.
+struct AnalyticsQuery {
+  TimeRange range;
+  std::optional<std::string> name;
+};
+
+// Counts and sizes, read from one consistent snapshot of each environment.
+struct StoreStats {
+  std::uint64_t people = 0;
+  std::uint64_t identifiers = 0;
+  std::uint64_t events = 0;
+  std::uint64_t records = 0;
+  std::uint64_t analytics_rows = 0;
+  std::uint64_t key_epoch = 0;
+  std::uint64_t keys_file_bytes = 0;
+  std::uint64_t data_file_bytes = 0;
+  std::uint64_t data_map_bytes = 0;
+};
+
+class Store {
+ public:
+  // Opens (or with create_if_missing, creates) the store in
+  // options.directory. Errors: InvalidArgument (bad options), NotFound (no
+  // store and !create_if_missing), AlreadyExists (error_if_exists),
+  // WrongKey (the provider's key does not open this store), Corruption
+  // (damaged or mismatched environments), FailedPrecondition (directory
+  // already open in this process), IOError.
+  static Result<std::unique_ptr<Store>> Open(Options options);
+
+  Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  // Closes the store if Close() was not called. Outstanding iterators must be
+  // destroyed before the store.
+  virtual ~Store() = default;
+
+  // Waits for calls in flight, then closes both environments and wipes keys.
+  // Every later call returns FailedPrecondition. Idempotent.
+  virtual Status Close() = 0;
+
+  // ---- People and identifiers ----------------------------------------------
+
+  // Creates a person with the given identifiers (at least one) and initial
+  // profile. Errors: AlreadyExists if an identifier belongs to someone else,
+  // InvalidArgument for an unknown type or a value that fails normalisation.
+  virtual Result<PersonId> CreatePerson(const std::vector<Identifier>& identifiers,
+                                        const Attributes& profile = {}) = 0;
+
+  // The person an identifier belongs to. NotFound if none.
+  virtual Result<PersonId> Resolve(const Identifier& identifier) = 0;
+
+  // Identifiers, anonymous ID, creation time and key epoch of a person.
+  virtual Result<PersonInfo> GetPerson(const PersonId& id) = 0;
+
+  // AlreadyExists if the identifier belongs to someone else; OK if it is
+  // already this person's.
+  virtual Status LinkIdentifier(const PersonId& id, const Identifier& identifier) = 0;
+
+  // NotFound if the identifier is not this person's. A person may be left
+  // with no identifiers; they stay reachable by PersonId.
+  virtual Status UnlinkIdentifier(const PersonId& id, const Identifier& identifier) = 0;
+
+  // ---- Profiles -------------------------------------------------------------
+
+  virtual Result<Attributes> GetProfile(const PersonId& id) = 0;
+  // Sets and unsets attributes in one atomic step.
+  virtual Status PatchProfile(const PersonId& id, const ProfilePatch& patch) = 0;
+
+  // ---- Events ---------------------------------------------------------------
+
+  // Appends an event and, in the same transaction, its analytics row. Every
+  // name in event.analytics_fields must be a property (InvalidArgument).
+  virtual Status AppendEvent(const PersonId& id, const Event& event) = 0;
+
+  // A person's events with ts in `range`, ordered by (ts, seq). Errors of the
+  // person (NotFound, Erased) appear in the iterator's status().
+  virtual std::unique_ptr<EventIterator> ScanEvents(const PersonId& id, TimeRange range = {}) = 0;
+
+  // ---- Per-person records ---------------------------------------------------
+
+  // Collection names: 1..255 bytes; keys: 1..1024 bytes; values up to 16 MiB.
+  virtual Status Put(const PersonId& id, std::string_view collection, std::string_view key,
+                     std::string_view value) = 0;
+  // NotFound if the record is absent.
+  virtual Result<std::string> Get(const PersonId& id, std::string_view collection,
+                                  std::string_view key) = 0;
+  // Deleting an absent record is OK.
+  virtual Status Delete(const PersonId& id, std::string_view collection,
+                        std::string_view key) = 0;
+  // The person's records in `collection` whose key starts with `prefix`, in
+  // key order. Keys are stored only as keyed hashes, so the scan decrypts all
+  // of the person's records in the collection: cost is linear in that count.
+  virtual std::unique_ptr<RecordIterator> ScanRecords(const PersonId& id,
+                                                      std::string_view collection,
+                                                      std::string_view prefix = {}) = 0;
+
+  // ---- Analytics ------------------------------------------------------------
+
+  // Analytics rows in (ts, seq) order. Rows carry no personal data.
+  virtual std::unique_ptr<AnalyticsIterator> ScanAnalytics(const AnalyticsQuery& query) = 0;
+
+  // ---- Batches and housekeeping ---------------------------------------------
+
+  // Commits every operation of `batch` atomically; see write_batch.h.
+  virtual Status Write(const WriteBatch& batch) = 0;
+
+  virtual Result<StoreStats> Stats() = 0;
+};
+
+// Normalises an identifier by its type's rules, as the store does before
+// hashing. Exposed so applications can show users what is stored.
+Result<Identifier> NormalizeIdentifier(const Identifier& identifier,
+                                       const std::vector<IdentifierTypeSpec>& extra_types = {});
+
+}  // namespace shredkv
+
+#endif  // SHREDKV_STORE_H_

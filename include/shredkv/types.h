@@ -1,0 +1,188 @@
+// shredkv — value types of the public API: people, identifiers, attribute
+// values, events, records and analytics rows. All are owned values: nothing
+// here points into the store's memory map.
+// Thread safety: plain values; safe to share when not mutated.
+#ifndef SHREDKV_TYPES_H_
+#define SHREDKV_TYPES_H_
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "shredkv/status.h"
+
+namespace shredkv {
+
+// A 128-bit random identifier, printed as 32 lowercase hex digits.
+template <typename Tag>
+class RandomId {
+ public:
+  static constexpr std::size_t kSize = 16;
+  using Bytes = std::array<std::uint8_t, kSize>;
+
+  RandomId() = default;  // all zero: "no id"
+  explicit RandomId(const Bytes& bytes) : bytes_(bytes) {}
+
+  // Parses 32 hex digits; InvalidArgument otherwise.
+  static Result<RandomId> FromHex(std::string_view hex);
+
+  const Bytes& bytes() const { return bytes_; }
+  std::string_view view() const {
+    return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
+  }
+  bool empty() const { return bytes_ == Bytes{}; }
+  std::string ToHex() const;
+
+  friend auto operator<=>(const RandomId&, const RandomId&) = default;
+
+ private:
+  Bytes bytes_{};
+};
+
+struct PersonIdTag {};
+struct AnonymousIdTag {};
+// A person's internal ID: random, never derived from any identifier.
+using PersonId = RandomId<PersonIdTag>;
+// A person's analytics ID: random; its link to the person lives only inside
+// the person's encrypted record.
+using AnonymousId = RandomId<AnonymousIdTag>;
+
+// Well-known identifier types. Applications may register more (Options).
+namespace id_type {
+inline constexpr std::string_view kEmail = "email";
+inline constexpr std::string_view kPhone = "phone";
+inline constexpr std::string_view kCustomerId = "customer_id";
+inline constexpr std::string_view kDeviceId = "device_id";
+}  // namespace id_type
+
+// An identifier of a person: a type ("email") and a value ("Ann@X.org").
+// Values are normalised per type before they are hashed or stored; see
+// docs/format.md, "Identifier normalisation".
+struct Identifier {
+  std::string type;
+  std::string value;
+
+  friend auto operator<=>(const Identifier&, const Identifier&) = default;
+};
+
+// Milliseconds since the Unix epoch, UTC.
+struct Timestamp {
+  std::int64_t ms = 0;
+  friend auto operator<=>(const Timestamp&, const Timestamp&) = default;
+};
+
+// A typed attribute or property value.
+class Value {
+ public:
+  enum class Type : std::uint8_t {  // do not change: part of the persistent format
+    kString = 1,
+    kInt64 = 2,
+    kDouble = 3,
+    kBool = 4,
+    kTimestamp = 5,
+    kBytes = 6,
+  };
+  struct BytesTag {};
+
+  Value() : v_(std::string()) {}
+  Value(std::string s) : v_(std::move(s)) {}               // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}             // NOLINT
+  Value(std::int64_t i) : v_(i) {}                          // NOLINT
+  Value(int i) : v_(static_cast<std::int64_t>(i)) {}       // NOLINT
+  Value(double d) : v_(d) {}                                // NOLINT
+  Value(bool b) : v_(b) {}                                  // NOLINT
+  Value(Timestamp t) : v_(t) {}                             // NOLINT
+  static Value Bytes(std::string raw) { Value v; v.v_ = ByteString{std::move(raw)}; return v; }
+
+  Type type() const { return static_cast<Type>(v_.index() + 1); }
+  // REQUIRES: type() matches.
+  const std::string& as_string() const { return std::get<std::string>(v_); }
+  std::int64_t as_int64() const { return std::get<std::int64_t>(v_); }
+  double as_double() const { return std::get<double>(v_); }
+  bool as_bool() const { return std::get<bool>(v_); }
+  Timestamp as_timestamp() const { return std::get<Timestamp>(v_); }
+  const std::string& as_bytes() const { return std::get<ByteString>(v_).data; }
+
+  friend bool operator==(const Value& a, const Value& b) = default;
+
+ private:
+  struct ByteString {
+    std::string data;
+    friend bool operator==(const ByteString&, const ByteString&) = default;
+  };
+  // Index + 1 == Type; keep the order in sync with Type.
+  std::variant<std::string, std::int64_t, double, bool, Timestamp, ByteString> v_;
+};
+
+// Name → value. Names are UTF-8, 1..255 bytes.
+using Attributes = std::map<std::string, Value, std::less<>>;
+
+// A set of attribute changes applied atomically: `set` entries are written,
+// `unset` names are removed (unsetting an absent name is not an error).
+struct ProfilePatch {
+  Attributes set;
+  std::vector<std::string> unset;
+};
+
+// Half-open time interval [from, to) in ms since the epoch.
+struct TimeRange {
+  std::int64_t from_ms = std::numeric_limits<std::int64_t>::min();
+  std::int64_t to_ms = std::numeric_limits<std::int64_t>::max();
+  bool Contains(std::int64_t ts) const { return ts >= from_ms && ts < to_ms; }
+};
+
+// An event a person did. `analytics_fields` names the properties the
+// application declares non-personal: only those (plus name and time) are
+// copied, in the clear, into the analytics row under the anonymous ID.
+struct Event {
+  std::string name;
+  std::int64_t ts_ms = 0;
+  Attributes properties;
+  std::vector<std::string> analytics_fields;
+};
+
+// An event as read back: `seq` orders events with the same timestamp and is
+// unique within the store.
+struct StoredEvent {
+  std::string name;
+  std::int64_t ts_ms = 0;
+  std::uint64_t seq = 0;
+  Attributes properties;
+};
+
+// A person-scoped key → value record in a named collection.
+struct Record {
+  std::string collection;
+  std::string key;
+  std::string value;
+};
+
+// One analytics row: no personal data, only the anonymous ID, event name,
+// time and the declared non-personal fields.
+struct AnalyticsRow {
+  AnonymousId anon_id;
+  std::string name;
+  std::int64_t ts_ms = 0;
+  std::uint64_t seq = 0;
+  Attributes fields;
+};
+
+// What the store holds about a person apart from profile, events and records.
+struct PersonInfo {
+  PersonId id;
+  AnonymousId anon_id;
+  std::int64_t created_ms = 0;
+  std::vector<Identifier> identifiers;  // normalised, sorted by (type, value)
+  std::uint64_t key_epoch = 0;          // epoch whose key wraps this person's DEK
+};
+
+}  // namespace shredkv
+
+#endif  // SHREDKV_TYPES_H_

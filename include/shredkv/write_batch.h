@@ -1,0 +1,81 @@
+// shredkv — WriteBatch: many operations on many people, committed atomically.
+//
+// Operations are applied in order inside one `data` transaction (and one
+// `keys` transaction for the keys of new people): either all take effect or,
+// if any fails, none does and Store::Write returns the first error, naming the
+// operation's index.
+// Thread safety: a batch is built by one thread; Store::Write may be called
+// with different batches from many threads.
+#ifndef SHREDKV_WRITE_BATCH_H_
+#define SHREDKV_WRITE_BATCH_H_
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "shredkv/types.h"
+
+namespace shredkv {
+
+class WriteBatch {
+ public:
+  struct CreatePersonOp {
+    PersonId id;
+    std::vector<Identifier> identifiers;
+    Attributes profile;
+  };
+  struct LinkIdentifierOp {
+    PersonId id;
+    Identifier identifier;
+  };
+  struct UnlinkIdentifierOp {
+    PersonId id;
+    Identifier identifier;
+  };
+  struct PatchProfileOp {
+    PersonId id;
+    ProfilePatch patch;
+  };
+  struct AppendEventOp {
+    PersonId id;
+    Event event;
+  };
+  struct PutRecordOp {
+    PersonId id;
+    Record record;
+  };
+  struct DeleteRecordOp {
+    PersonId id;
+    std::string collection;
+    std::string key;
+  };
+  using Op = std::variant<CreatePersonOp, LinkIdentifierOp, UnlinkIdentifierOp, PatchProfileOp,
+                          AppendEventOp, PutRecordOp, DeleteRecordOp>;
+
+  // Queues the creation of a person and returns the new person's ID (random,
+  // chosen now so later operations of the batch can refer to the person).
+  // Each identifier must be free; the person gets a fresh key and anonymous ID.
+  PersonId CreatePerson(std::vector<Identifier> identifiers, Attributes profile = {});
+
+  // Identifier must be free or already the person's (then a no-op).
+  void LinkIdentifier(const PersonId& id, Identifier identifier);
+  // NotFound at commit if the identifier is not the person's.
+  void UnlinkIdentifier(const PersonId& id, Identifier identifier);
+  void PatchProfile(const PersonId& id, ProfilePatch patch);
+  void AppendEvent(const PersonId& id, Event event);
+  void Put(const PersonId& id, std::string collection, std::string key, std::string value);
+  // Deleting an absent record is not an error.
+  void Delete(const PersonId& id, std::string collection, std::string key);
+
+  void Clear() { ops_.clear(); }
+  std::size_t size() const { return ops_.size(); }
+  bool empty() const { return ops_.empty(); }
+  const std::vector<Op>& ops() const { return ops_; }
+
+ private:
+  std::vector<Op> ops_;
+};
+
+}  // namespace shredkv
+
+#endif  // SHREDKV_WRITE_BATCH_H_

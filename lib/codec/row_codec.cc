@@ -1,0 +1,168 @@
+#include "codec/row_codec.h"
+
+#include <cstring>
+
+#include "codec/value_codec.h"
+#include "util/coding.h"
+
+namespace shredkv::codec {
+namespace {
+
+constexpr std::uint8_t kPersonPayloadVersion = 1;
+
+Status ReadId(util::ByteReader* r, RandomId<AnonymousIdTag>* out) {
+  std::string_view b;
+  if (!r->GetBytes(kIdSize, &b)) return Status::Corruption("id truncated");
+  AnonymousId::Bytes bytes;
+  std::memcpy(bytes.data(), b.data(), kIdSize);
+  *out = AnonymousId(bytes);
+  return Status::OK();
+}
+
+Status ExpectDone(const util::ByteReader& r, std::string_view what) {
+  if (!r.done()) return Status::Corruption(std::string(what) + " has trailing bytes");
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string EventKey(const PersonId& person, std::int64_t ts_ms, std::uint64_t seq) {
+  std::string k;
+  k.reserve(kIdSize + 16);
+  k.append(person.view());
+  util::PutFixed64BE(&k, util::OrderedFromSigned(ts_ms));
+  util::PutFixed64BE(&k, seq);
+  return k;
+}
+
+std::string AnalyticsKey(std::int64_t ts_ms, std::uint64_t seq) {
+  std::string k;
+  k.reserve(16);
+  util::PutFixed64BE(&k, util::OrderedFromSigned(ts_ms));
+  util::PutFixed64BE(&k, seq);
+  return k;
+}
+
+Status DecodeTsSeq(std::string_view tail16, std::int64_t* ts_ms, std::uint64_t* seq) {
+  if (tail16.size() != 16) return Status::Corruption("time key has wrong length");
+  *ts_ms = util::SignedFromOrdered(util::DecodeFixed64BE(tail16.data()));
+  *seq = util::DecodeFixed64BE(tail16.data() + 8);
+  return Status::OK();
+}
+
+std::string RecordKey(const PersonId& person, std::string_view coll_hash,
+                      std::string_view key_hash) {
+  std::string k;
+  k.reserve(kIdSize + coll_hash.size() + key_hash.size());
+  k.append(person.view());
+  k.append(coll_hash);
+  k.append(key_hash);
+  return k;
+}
+
+std::string DekKey(const PersonId& person, std::uint32_t slot) {
+  std::string k(person.view());
+  util::PutFixed32BE(&k, slot);
+  return k;
+}
+
+std::string EpochKey(std::uint64_t epoch) {
+  std::string k;
+  util::PutFixed64BE(&k, epoch);
+  return k;
+}
+
+void EncodePerson(const PersonPayload& p, std::string* out) {
+  out->push_back(static_cast<char>(kPersonPayloadVersion));
+  out->append(p.anon_id.view());
+  util::PutFixed64BE(out, util::OrderedFromSigned(p.created_ms));
+  util::PutVarint64(out, p.identifiers.size());
+  for (const Identifier& id : p.identifiers) {
+    util::PutLengthPrefixed(out, id.type);
+    util::PutLengthPrefixed(out, id.value);
+  }
+}
+
+Status DecodePerson(std::string_view in, PersonPayload* out) {
+  util::ByteReader r(in);
+  std::uint8_t version = 0;
+  if (!r.GetU8(&version) || version != kPersonPayloadVersion) {
+    return Status::Corruption("person record has unknown version");
+  }
+  if (Status s = ReadId(&r, &out->anon_id); !s.ok()) return s;
+  std::uint64_t created = 0, count = 0;
+  if (!r.GetFixed64BE(&created) || !r.GetVarint64(&count)) {
+    return Status::Corruption("person record truncated");
+  }
+  out->created_ms = util::SignedFromOrdered(created);
+  if (count > r.remaining().size() / 2) return Status::Corruption("identifier count too large");
+  out->identifiers.clear();
+  for (std::uint64_t i = 0; i < count; ++i) {
+    std::string_view type, value;
+    if (!r.GetLengthPrefixed(&type) || !r.GetLengthPrefixed(&value)) {
+      return Status::Corruption("person identifier truncated");
+    }
+    out->identifiers.push_back({std::string(type), std::string(value)});
+  }
+  return ExpectDone(r, "person record");
+}
+
+void EncodeProfile(const Attributes& attrs, std::string* out) { EncodeAttributes(attrs, out); }
+
+Status DecodeProfile(std::string_view in, Attributes* out) {
+  util::ByteReader r(in);
+  if (Status s = DecodeAttributes(&r, out); !s.ok()) return s;
+  return ExpectDone(r, "profile");
+}
+
+void EncodeEvent(std::string_view name, const Attributes& props, std::string* out) {
+  util::PutLengthPrefixed(out, name);
+  EncodeAttributes(props, out);
+}
+
+Status DecodeEvent(std::string_view in, std::string* name, Attributes* props) {
+  util::ByteReader r(in);
+  std::string_view n;
+  if (!r.GetLengthPrefixed(&n)) return Status::Corruption("event name truncated");
+  *name = std::string(n);
+  if (Status s = DecodeAttributes(&r, props); !s.ok()) return s;
+  return ExpectDone(r, "event");
+}
+
+void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
+                  std::string* out) {
+  util::PutLengthPrefixed(out, collection);
+  util::PutLengthPrefixed(out, key);
+  util::PutLengthPrefixed(out, value);
+}
+
+Status DecodeRecord(std::string_view in, Record* out) {
+  util::ByteReader r(in);
+  std::string_view c, k, v;
+  if (!r.GetLengthPrefixed(&c) || !r.GetLengthPrefixed(&k) || !r.GetLengthPrefixed(&v)) {
+    return Status::Corruption("record truncated");
+  }
+  out->collection = std::string(c);
+  out->key = std::string(k);
+  out->value = std::string(v);
+  return ExpectDone(r, "record");
+}
+
+void EncodeAnalytics(const AnonymousId& anon, std::string_view name, const Attributes& fields,
+                     std::string* out) {
+  out->append(anon.view());
+  util::PutLengthPrefixed(out, name);
+  EncodeAttributes(fields, out);
+}
+
+Status DecodeAnalytics(std::string_view in, AnalyticsRow* out) {
+  util::ByteReader r(in);
+  if (Status s = ReadId(&r, &out->anon_id); !s.ok()) return s;
+  std::string_view n;
+  if (!r.GetLengthPrefixed(&n)) return Status::Corruption("analytics name truncated");
+  out->name = std::string(n);
+  if (Status s = DecodeAttributes(&r, &out->fields); !s.ok()) return s;
+  return ExpectDone(r, "analytics row");
+}
+
+}  // namespace shredkv::codec

@@ -1,0 +1,65 @@
+// Keys and payloads of every table (the grammar is in docs/format.md).
+//
+// data environment                       key                               value
+//   people        person(16)                                  sealed(person_payload)
+//   ident         H_index(type, normalized value)(32)         plain(person(16))
+//   ident_by_person person(16) ‖ H(32)                        plain("")
+//   profiles      person(16)                                  sealed(attributes)
+//   events        person(16) ‖ ts(8, ordered) ‖ seq(8)        sealed(event_payload)
+//   records       person(16) ‖ H_coll(16) ‖ H_key(16)         sealed(record_payload)
+//   analytics     ts(8, ordered) ‖ seq(8)                     plain(analytics_payload)
+// Event and analytics rows of one event share (ts, seq), so erasure and
+// export find a person's analytics rows from the person's event keys alone.
+// Thread safety: stateless.
+#ifndef SHREDKV_CODEC_ROW_CODEC_H_
+#define SHREDKV_CODEC_ROW_CODEC_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shredkv/status.h"
+#include "shredkv/types.h"
+
+namespace shredkv::codec {
+
+inline constexpr std::size_t kIdSize = 16;
+inline constexpr std::size_t kIdentHashSize = 32;
+inline constexpr std::size_t kNameHashSize = 16;
+
+// ---- keys ------------------------------------------------------------------
+std::string EventKey(const PersonId& person, std::int64_t ts_ms, std::uint64_t seq);
+std::string AnalyticsKey(std::int64_t ts_ms, std::uint64_t seq);
+// Decodes (ts, seq) from the tail of an event key or from an analytics key.
+[[nodiscard]] Status DecodeTsSeq(std::string_view tail16, std::int64_t* ts_ms, std::uint64_t* seq);
+std::string RecordKey(const PersonId& person, std::string_view coll_hash, std::string_view key_hash);
+std::string DekKey(const PersonId& person, std::uint32_t slot);
+std::string EpochKey(std::uint64_t epoch);
+
+// ---- payloads ----------------------------------------------------------------
+struct PersonPayload {
+  AnonymousId anon_id;
+  std::int64_t created_ms = 0;
+  std::vector<Identifier> identifiers;  // normalised, sorted, unique
+};
+void EncodePerson(const PersonPayload& p, std::string* out);
+[[nodiscard]] Status DecodePerson(std::string_view in, PersonPayload* out);
+
+void EncodeProfile(const Attributes& attrs, std::string* out);
+[[nodiscard]] Status DecodeProfile(std::string_view in, Attributes* out);
+
+void EncodeEvent(std::string_view name, const Attributes& props, std::string* out);
+[[nodiscard]] Status DecodeEvent(std::string_view in, std::string* name, Attributes* props);
+
+void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
+                  std::string* out);
+[[nodiscard]] Status DecodeRecord(std::string_view in, Record* out);
+
+void EncodeAnalytics(const AnonymousId& anon, std::string_view name, const Attributes& fields,
+                     std::string* out);
+[[nodiscard]] Status DecodeAnalytics(std::string_view in, AnalyticsRow* out);
+
+}  // namespace shredkv::codec
+
+#endif  // SHREDKV_CODEC_ROW_CODEC_H_

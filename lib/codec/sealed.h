@@ -1,0 +1,67 @@
+// Envelopes of stored values.
+//
+// Encrypted rows (personal data, wrapped keys):
+//   sealed_row := u8(format_version=1) u8(cipher) box
+//   box        := nonce ciphertext tag                (crypto/aead.h)
+//   AD         := "shredkv" 0x00 u8(format_version) u8(cipher) u8(table_id) key
+// so a box moved to another table, row or person fails authentication.
+//
+// Plaintext rows (indexes, analytics, metadata):
+//   plain_row  := payload fixed64be(XXH3-64(u8(table_id) ‖ key ‖ payload))
+// so corruption is reported, not served.
+// Thread safety: stateless.
+#ifndef SHREDKV_CODEC_SEALED_H_
+#define SHREDKV_CODEC_SEALED_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "crypto/aead.h"
+#include "crypto/secure_memory.h"
+#include "shredkv/status.h"
+
+namespace shredkv::codec {
+
+inline constexpr std::uint8_t kFormatVersion = 1;
+
+// Table identifiers, bound into AD and checksums.
+// Do not change: part of the persistent format.
+enum class TableId : std::uint8_t {
+  // keys environment
+  kKeysMeta = 1,
+  kEpochs = 2,
+  kDeks = 3,
+  kFences = 4,
+  // data environment
+  kDataMeta = 16,
+  kPeople = 17,
+  kIdentIndex = 18,
+  kIdentByPerson = 19,
+  kProfiles = 20,
+  kEvents = 21,
+  kRecords = 22,
+  kAnalytics = 23,
+};
+
+// Appends the sealed row of `plaintext` to `*out`.
+void SealRow(crypto::CipherId cipher, const crypto::SecretKey& key, TableId table,
+             std::string_view storage_key, std::string_view plaintext, std::string* out);
+
+// Opens a sealed row. Corruption for a malformed envelope (unknown version or
+// cipher, truncated); AuthenticationFailed for a wrong key or moved/tampered
+// bytes. On error `*plaintext` is empty.
+[[nodiscard]] Status OpenRow(const crypto::SecretKey& key, TableId table,
+                             std::string_view storage_key, std::string_view row,
+                             std::string* plaintext);
+
+// Appends payload and checksum.
+void SealPlain(TableId table, std::string_view storage_key, std::string_view payload,
+               std::string* out);
+// Verifies the checksum; `*payload` views into `row`. Corruption on mismatch.
+[[nodiscard]] Status OpenPlain(TableId table, std::string_view storage_key, std::string_view row,
+                               std::string_view* payload);
+
+}  // namespace shredkv::codec
+
+#endif  // SHREDKV_CODEC_SEALED_H_

@@ -1,0 +1,33 @@
+// Encoding of typed attribute maps (profiles, event properties, analytics
+// fields). Grammar (docs/format.md):
+//   attributes := varint(count) attribute*        -- names strictly ascending
+//   attribute  := lp(name) u8(type) payload
+//   payload    := lp(bytes)              for string (1) and bytes (6)
+//              |  fixed64be(ordered i64) for int64 (2) and timestamp (5)
+//              |  fixed64be(ieee754 bits) for double (3)
+//              |  u8(0|1)                for bool (4)
+// Decoding is strict: unknown types, unsorted or duplicate names, bad bool
+// bytes and trailing garbage are Corruption.
+// Thread safety: stateless.
+#ifndef SHREDKV_CODEC_VALUE_CODEC_H_
+#define SHREDKV_CODEC_VALUE_CODEC_H_
+
+#include <string>
+#include <string_view>
+
+#include "shredkv/status.h"
+#include "shredkv/types.h"
+#include "util/coding.h"
+
+namespace shredkv::codec {
+
+void EncodeAttributes(const Attributes& attrs, std::string* out);
+// Reads one attribute map from `reader`.
+[[nodiscard]] Status DecodeAttributes(util::ByteReader* reader, Attributes* out);
+
+// InvalidArgument unless every name is 1..255 bytes.
+[[nodiscard]] Status ValidateAttributeNames(const Attributes& attrs, std::string_view what);
+
+}  // namespace shredkv::codec
+
+#endif  // SHREDKV_CODEC_VALUE_CODEC_H_

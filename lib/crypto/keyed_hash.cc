@@ -1,0 +1,34 @@
+#include "crypto/keyed_hash.h"
+
+#include <sodium.h>
+
+#include "util/coding.h"
+
+namespace shredkv::crypto {
+
+std::string KeyedHash(const SecretKey& key, std::size_t out_size,
+                      std::initializer_list<std::string_view> parts) {
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, key.data(), SecretKey::kSize, out_size);
+  for (std::string_view part : parts) {
+    std::string len;
+    util::PutVarint64(&len, part.size());
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(len.data()),
+                              len.size());
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(part.data()),
+                              part.size());
+  }
+  std::string out(out_size, '\0');
+  crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(out.data()), out_size);
+  sodium_memzero(&state, sizeof state);
+  return out;
+}
+
+std::string Hash256(std::string_view data) {
+  std::string out(32, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size(), nullptr, 0);
+  return out;
+}
+
+}  // namespace shredkv::crypto

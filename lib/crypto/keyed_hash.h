@@ -1,0 +1,26 @@
+// Keyed BLAKE2b (libsodium crypto_generichash) for values an attacker must
+// not be able to guess or confirm: identifier index entries, suppression
+// entries, record-key hashes, the audit chain.
+// Thread safety: stateless.
+#ifndef SHREDKV_CRYPTO_KEYED_HASH_H_
+#define SHREDKV_CRYPTO_KEYED_HASH_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "crypto/secure_memory.h"
+
+namespace shredkv::crypto {
+
+// BLAKE2b of the concatenation of `parts`, keyed with `key`, `out_size` bytes
+// (16..64). Each part is length-prefixed, so ("ab","c") ≠ ("a","bc").
+std::string KeyedHash(const SecretKey& key, std::size_t out_size,
+                      std::initializer_list<std::string_view> parts);
+
+// Unkeyed BLAKE2b-256 of `data` (for the audit hash chain).
+std::string Hash256(std::string_view data);
+
+}  // namespace shredkv::crypto
+
+#endif  // SHREDKV_CRYPTO_KEYED_HASH_H_

@@ -1,0 +1,57 @@
+// Key material in libsodium guarded memory: sodium_malloc (guard pages,
+// mlock, excluded from core dumps via MADV_DONTDUMP) and wiped by sodium_free.
+// Thread safety: a SecretKey is immutable after construction and may be read
+// from many threads; moving it is not thread-safe.
+#ifndef SHREDKV_CRYPTO_SECURE_MEMORY_H_
+#define SHREDKV_CRYPTO_SECURE_MEMORY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "shredkv/status.h"
+
+namespace shredkv::crypto {
+
+// Initialises libsodium once per process. Safe to call from many threads.
+Status Init();
+
+// A 32-byte key in guarded memory. Move-only; wiped on destruction.
+class SecretKey {
+ public:
+  static constexpr std::size_t kSize = 32;
+
+  // A fresh random key. Aborts only if guarded memory cannot be allocated
+  // (returns Internal in that case).
+  static Result<SecretKey> Random();
+  // Copies exactly kSize bytes; InvalidArgument otherwise.
+  static Result<SecretKey> FromBytes(std::string_view bytes);
+
+  SecretKey(SecretKey&& other) noexcept : data_(other.data_) { other.data_ = nullptr; }
+  SecretKey& operator=(SecretKey&& other) noexcept;
+  SecretKey(const SecretKey&) = delete;
+  SecretKey& operator=(const SecretKey&) = delete;
+  ~SecretKey();
+
+  const std::uint8_t* data() const { return data_; }
+  // The raw bytes, for wrapping under another key. Never log or persist.
+  std::string_view view() const {
+    return {reinterpret_cast<const char*>(data_), kSize};
+  }
+
+ private:
+  explicit SecretKey(std::uint8_t* data) : data_(data) {}
+  std::uint8_t* data_ = nullptr;
+};
+
+// Constant-time comparison.
+bool SecretEquals(std::string_view a, std::string_view b);
+
+// Wipes a plaintext buffer before it is released.
+void Wipe(void* p, std::size_t n);
+void Wipe(std::string* s);
+
+}  // namespace shredkv::crypto
+
+#endif  // SHREDKV_CRYPTO_SECURE_MEMORY_H_

@@ -1,0 +1,122 @@
+#include "engine/identifiers.h"
+
+#include "codec/row_codec.h"
+#include "crypto/keyed_hash.h"
+#include "shredkv/store.h"
+
+namespace shredkv::engine {
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+bool ValidTypeName(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+Result<std::string> Apply(Normalization rule, std::string_view type, std::string_view value) {
+  auto invalid = [&](std::string why) {
+    return Status::InvalidArgument("identifier of type '" + std::string(type) + "': " + why);
+  };
+  std::string out;
+  switch (rule) {
+    case Normalization::kExact: out = std::string(value); break;
+    case Normalization::kTrim: out = Trim(value); break;
+    case Normalization::kLowerTrim: out = Lower(Trim(value)); break;
+    case Normalization::kEmail: {
+      out = Lower(Trim(value));
+      const auto at = out.find('@');
+      if (at == std::string::npos || at == 0 || at + 1 == out.size() ||
+          out.find('@', at + 1) != std::string::npos) {
+        return invalid("not an email address (local@domain)");
+      }
+      for (char c : out) {
+        if (IsSpace(c)) return invalid("email address contains whitespace");
+      }
+      break;
+    }
+    case Normalization::kPhone: {
+      std::string_view t = value;
+      while (!t.empty() && IsSpace(t.front())) t.remove_prefix(1);
+      std::size_t digits = 0;
+      if (!t.empty() && t.front() == '+') out.push_back('+');
+      for (char c : t) {
+        if (c >= '0' && c <= '9') {
+          out.push_back(c);
+          ++digits;
+        } else if (!(IsSpace(c) || c == '-' || c == '(' || c == ')' || c == '.' || c == '/' ||
+                     c == '+')) {
+          return invalid("phone number contains '" + std::string(1, c) + "'");
+        }
+      }
+      if (digits < 3) return invalid("phone number needs at least 3 digits");
+      break;
+    }
+  }
+  if (out.empty()) return invalid("empty value");
+  if (out.size() > kMaxIdentifierValue) return invalid("value longer than 1024 bytes");
+  return out;
+}
+
+}  // namespace
+
+Result<IdentifierRegistry> IdentifierRegistry::Create(const std::vector<IdentifierTypeSpec>& extra) {
+  IdentifierRegistry r;
+  r.types_.emplace(id_type::kEmail, Normalization::kEmail);
+  r.types_.emplace(id_type::kPhone, Normalization::kPhone);
+  r.types_.emplace(id_type::kCustomerId, Normalization::kTrim);
+  r.types_.emplace(id_type::kDeviceId, Normalization::kTrim);
+  for (const IdentifierTypeSpec& spec : extra) {
+    if (!ValidTypeName(spec.name)) {
+      return Status::InvalidArgument("identifier type name '" + spec.name +
+                                     "' must match [a-z0-9_]{1,32}");
+    }
+    if (!r.types_.emplace(spec.name, spec.normalization).second) {
+      return Status::InvalidArgument("identifier type '" + spec.name + "' is defined twice");
+    }
+  }
+  return r;
+}
+
+Result<Identifier> IdentifierRegistry::Normalize(const Identifier& id) const {
+  auto it = types_.find(id.type);
+  if (it == types_.end()) {
+    return Status::InvalidArgument("unknown identifier type '" + id.type + "'");
+  }
+  auto value = Apply(it->second, id.type, id.value);
+  if (!value.ok()) return value.status();
+  return Identifier{id.type, std::move(value).value()};
+}
+
+std::string IdentifierHash(const crypto::SecretKey& index_key, const Identifier& normalized) {
+  return crypto::KeyedHash(index_key, codec::kIdentHashSize, {"ident", normalized.type, normalized.value});
+}
+
+}  // namespace shredkv::engine
+
+namespace shredkv {
+
+Result<Identifier> NormalizeIdentifier(const Identifier& identifier,
+                                       const std::vector<IdentifierTypeSpec>& extra_types) {
+  auto registry = engine::IdentifierRegistry::Create(extra_types);
+  if (!registry.ok()) return registry.status();
+  return registry->Normalize(identifier);
+}
+
+}  // namespace shredkv

@@ -1,0 +1,246 @@
+#include "engine/iterators.h"
+
+#include <algorithm>
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/secure_memory.h"
+#include "engine/store_impl.h"
+#include "util/coding.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+
+bool HasPrefix(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
+}
+
+// The smallest key greater than `key`.
+std::string Successor(std::string_view key) {
+  std::string s(key);
+  s.push_back('\0');
+  return s;
+}
+
+// Common batching: Fill() loads up to batch_size entries into buffer_.
+template <typename T>
+class BatchedIterator : public Iterator<T> {
+ public:
+  bool Valid() const override { return !buffer_.empty(); }
+  void Next() override {
+    buffer_.pop_front();
+    Refill();
+  }
+  const T& value() const override { return buffer_.front(); }
+  Status status() const override { return status_; }
+
+ protected:
+  explicit BatchedIterator(StoreImpl* store) : store_(store) {}
+  virtual Status Fill() = 0;  // REQUIRES: close lock held shared
+  // Fills until an entry is buffered or the end is reached (a batch may
+  // yield nothing when a filter matched none of the rows it examined).
+  void Refill() {
+    while (buffer_.empty() && !exhausted_ && status_.ok()) {
+      std::shared_lock close_lock(store_->close_mutex());
+      Status s = store_->CheckUsable();
+      if (s.ok()) s = Fill();
+      if (!s.ok()) {
+        status_ = s;
+        buffer_.clear();
+        exhausted_ = true;
+      }
+    }
+  }
+
+  StoreImpl* store_;
+  std::deque<T> buffer_;
+  bool exhausted_ = false;
+  Status status_;
+};
+
+class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
+ public:
+  EventIteratorImpl(StoreImpl* store, const PersonId& id, TimeRange range)
+      : BatchedIterator(store), id_(id), range_(range),
+        next_key_(codec::EventKey(id, range.from_ms, 0)) {
+    Refill();
+  }
+
+ private:
+  Status Fill() override {
+    std::shared_lock person_lock(store_->PersonLock(id_));
+    auto dek = store_->PersonKey(id_);
+    if (!dek.ok()) return dek.status();
+    const std::size_t limit = store_->batch_size();
+    return store_->data().View([&](storage::ReadTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(store_->tables().events);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.Seek(next_key_);
+      for (; m.ok() && c.Valid() && buffer_.size() < limit; m = c.Next()) {
+        if (!HasPrefix(c.key(), id_.view())) break;
+        StoredEvent e;
+        if (Status d = codec::DecodeTsSeq(c.key().substr(codec::kIdSize), &e.ts_ms, &e.seq); !d.ok()) {
+          return d;
+        }
+        if (e.ts_ms >= range_.to_ms) break;
+        std::string plain;
+        if (Status o = codec::OpenRow(**dek, TableId::kEvents, c.key(), c.value(), &plain); !o.ok()) {
+          return o.WithContext("event of person " + id_.ToHex());
+        }
+        Status d = codec::DecodeEvent(plain, &e.name, &e.properties);
+        crypto::Wipe(&plain);
+        if (!d.ok()) return d.WithContext("event of person " + id_.ToHex());
+        next_key_ = Successor(c.key());
+        buffer_.push_back(std::move(e));
+      }
+      if (!m.ok()) return m;
+      if (buffer_.size() < limit) exhausted_ = true;
+      return Status::OK();
+    });
+  }
+
+  PersonId id_;
+  TimeRange range_;
+  std::string next_key_;
+};
+
+class RecordIteratorImpl final : public BatchedIterator<Record> {
+ public:
+  RecordIteratorImpl(StoreImpl* store, const PersonId& id, std::string collection, std::string prefix)
+      : BatchedIterator(store), id_(id), collection_(std::move(collection)), prefix_(std::move(prefix)) {
+    Refill();
+  }
+
+ private:
+  // First call: collect the matching (key, storage key) pairs in key order,
+  // decrypting every record of the collection (keys are stored only as
+  // hashes). Later calls: fetch values in batches by storage key.
+  Status Fill() override {
+    if (collection_.empty() || collection_.size() > 255) {
+      return Status::InvalidArgument("collection name must be 1..255 bytes");
+    }
+    std::shared_lock person_lock(store_->PersonLock(id_));
+    auto dek = store_->PersonKey(id_);
+    if (!dek.ok()) return dek.status();
+    if (!listed_) {
+      const std::string scan_prefix = std::string(id_.view()) + store_->CollectionHash(collection_);
+      Status s = store_->data().View([&](storage::ReadTxn& txn) -> Status {
+        auto cursor = txn.OpenCursor(store_->tables().records);
+        if (!cursor.ok()) return cursor.status();
+        auto& c = **cursor;
+        Status m = c.Seek(scan_prefix);
+        for (; m.ok() && c.Valid() && HasPrefix(c.key(), scan_prefix); m = c.Next()) {
+          std::string plain;
+          if (Status o = codec::OpenRow(**dek, TableId::kRecords, c.key(), c.value(), &plain); !o.ok()) {
+            return o.WithContext("record of person " + id_.ToHex());
+          }
+          Record r;
+          Status d = codec::DecodeRecord(plain, &r);
+          crypto::Wipe(&plain);
+          crypto::Wipe(&r.value);
+          if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
+          if (HasPrefix(r.key, prefix_)) keys_.emplace_back(std::move(r.key), std::string(c.key()));
+        }
+        return m;
+      });
+      if (!s.ok()) return s;
+      std::sort(keys_.begin(), keys_.end());
+      listed_ = true;
+    }
+    const std::size_t limit = store_->batch_size();
+    Status s = store_->data().View([&](storage::ReadTxn& txn) -> Status {
+      while (next_ < keys_.size() && buffer_.size() < limit) {
+        const auto& [key, skey] = keys_[next_++];
+        std::string_view row;
+        Status g = txn.Get(store_->tables().records, skey, &row);
+        if (g.IsNotFound()) continue;  // deleted since the listing
+        if (!g.ok()) return g;
+        std::string plain;
+        if (Status o = codec::OpenRow(**dek, TableId::kRecords, skey, row, &plain); !o.ok()) {
+          return o.WithContext("record of person " + id_.ToHex());
+        }
+        Record r;
+        Status d = codec::DecodeRecord(plain, &r);
+        crypto::Wipe(&plain);
+        if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
+        buffer_.push_back(std::move(r));
+      }
+      return Status::OK();
+    });
+    if (next_ >= keys_.size()) exhausted_ = true;
+    return s;
+  }
+
+  PersonId id_;
+  std::string collection_, prefix_;
+  bool listed_ = false;
+  std::vector<std::pair<std::string, std::string>> keys_;  // (record key, storage key)
+  std::size_t next_ = 0;
+};
+
+class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
+ public:
+  AnalyticsIteratorImpl(StoreImpl* store, const AnalyticsQuery& query)
+      : BatchedIterator(store), query_(query), next_key_(codec::AnalyticsKey(query.range.from_ms, 0)) {
+    Refill();
+  }
+
+ private:
+  Status Fill() override {
+    const std::size_t limit = store_->batch_size();
+    // Bound the rows examined per batch too, so a rare name does not turn
+    // one batch into a scan of the whole range inside one transaction.
+    const std::size_t examine_limit = limit * 16;
+    return store_->data().View([&](storage::ReadTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(store_->tables().analytics);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      std::size_t examined = 0;
+      Status m = c.Seek(next_key_);
+      for (; m.ok() && c.Valid(); m = c.Next()) {
+        if (buffer_.size() >= limit || examined >= examine_limit) return Status::OK();
+        ++examined;
+        AnalyticsRow row;
+        if (Status d = codec::DecodeTsSeq(c.key(), &row.ts_ms, &row.seq); !d.ok()) return d;
+        if (row.ts_ms >= query_.range.to_ms) break;
+        next_key_ = Successor(c.key());
+        std::string_view payload;
+        if (Status o = codec::OpenPlain(TableId::kAnalytics, c.key(), c.value(), &payload); !o.ok()) {
+          return o.WithContext("analytics row");
+        }
+        if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d.WithContext("analytics row");
+        if (query_.name && row.name != *query_.name) continue;
+        buffer_.push_back(std::move(row));
+      }
+      if (!m.ok()) return m;
+      exhausted_ = true;
+      return Status::OK();
+    });
+  }
+
+  AnalyticsQuery query_;
+  std::string next_key_;
+};
+
+}  // namespace
+
+std::unique_ptr<EventIterator> NewEventIterator(StoreImpl* store, const PersonId& id, TimeRange range) {
+  return std::make_unique<EventIteratorImpl>(store, id, range);
+}
+
+std::unique_ptr<RecordIterator> NewRecordIterator(StoreImpl* store, const PersonId& id,
+                                                  std::string collection, std::string prefix) {
+  return std::make_unique<RecordIteratorImpl>(store, id, std::move(collection), std::move(prefix));
+}
+
+std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(StoreImpl* store, const AnalyticsQuery& query) {
+  return std::make_unique<AnalyticsIteratorImpl>(store, query);
+}
+
+}  // namespace shredkv::engine

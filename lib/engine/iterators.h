@@ -1,0 +1,26 @@
+// Iterators over a person's events and records and over analytics rows.
+// Each batch is read in its own short read transaction under the person's
+// stripe lock, and the person's key is looked up again per batch, so an
+// erasure between two batches ends the iteration with Erased.
+// Thread safety: an iterator is used by one thread at a time.
+#ifndef SHREDKV_ENGINE_ITERATORS_H_
+#define SHREDKV_ENGINE_ITERATORS_H_
+
+#include <memory>
+#include <string>
+
+#include "shredkv/iterator.h"
+#include "shredkv/store.h"
+
+namespace shredkv::engine {
+
+class StoreImpl;
+
+std::unique_ptr<EventIterator> NewEventIterator(StoreImpl* store, const PersonId& id, TimeRange range);
+std::unique_ptr<RecordIterator> NewRecordIterator(StoreImpl* store, const PersonId& id,
+                                                  std::string collection, std::string prefix);
+std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(StoreImpl* store, const AnalyticsQuery& query);
+
+}  // namespace shredkv::engine
+
+#endif  // SHREDKV_ENGINE_ITERATORS_H_

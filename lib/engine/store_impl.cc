@@ -1,0 +1,771 @@
+#include "engine/store_impl.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <set>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "codec/value_codec.h"
+#include "crypto/keyed_hash.h"
+#include "crypto/random.h"
+#include "engine/iterators.h"
+#include "util/coding.h"
+#include "util/fork_generation.h"
+
+namespace shredkv {
+
+Result<std::unique_ptr<Store>> Store::Open(Options options) {
+  return engine::StoreImpl::Open(std::move(options));
+}
+
+namespace engine {
+namespace {
+
+using codec::TableId;
+
+constexpr std::string_view kDataFormatKey = "format";
+constexpr std::string_view kDataStoreIdKey = "store_id";
+constexpr std::string_view kEventSeqKey = "event_seq";
+constexpr std::size_t kMaxNameSize = 255;
+constexpr std::size_t kMaxRecordKeySize = 1024;
+constexpr std::size_t kMaxRecordValueSize = 16u << 20;
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string PlainRow(TableId t, std::string_view key, std::string_view payload) {
+  std::string row;
+  codec::SealPlain(t, key, payload, &row);
+  return row;
+}
+
+Status ReadPlain(const storage::ReadTxn& txn, storage::Table table, TableId id,
+                 std::string_view key, std::string* out) {
+  std::string_view row, payload;
+  if (Status s = txn.Get(table, key, &row); !s.ok()) return s;
+  if (Status s = codec::OpenPlain(id, key, row, &payload); !s.ok()) return s;
+  *out = std::string(payload);
+  return Status::OK();
+}
+
+Status ValidateName(std::string_view name, std::string_view what) {
+  if (name.empty() || name.size() > kMaxNameSize) {
+    return Status::InvalidArgument(std::string(what) + " must be 1..255 bytes");
+  }
+  return Status::OK();
+}
+
+Status ValidateRecordKey(std::string_view collection, std::string_view key) {
+  if (Status s = ValidateName(collection, "collection name"); !s.ok()) return s;
+  if (key.empty() || key.size() > kMaxRecordKeySize) {
+    return Status::InvalidArgument("record key must be 1..1024 bytes");
+  }
+  return Status::OK();
+}
+
+Result<PersonId> PersonIdFromRow(std::string_view payload) {
+  if (payload.size() != PersonId::kSize) return Status::Corruption("identifier index row has the wrong length");
+  PersonId::Bytes b;
+  std::memcpy(b.data(), payload.data(), b.size());
+  return PersonId(b);
+}
+
+const char* OpName(const WriteBatch::Op& op) {
+  static constexpr const char* kNames[] = {"CreatePerson", "LinkIdentifier", "UnlinkIdentifier",
+                                           "PatchProfile", "AppendEvent",    "Put",
+                                           "Delete"};
+  return kNames[op.index()];
+}
+
+}  // namespace
+
+// Applies a WriteBatch inside one `data` write transaction. Re-runnable: the
+// storage layer runs it again after growing a full map.
+class BatchApplier {
+ public:
+  BatchApplier(StoreImpl* store, storage::WriteTxn* txn,
+               const std::map<PersonId, keys::DekHandle>& new_deks)
+      : store_(store), txn_(txn), t_(store->tables_), new_deks_(new_deks),
+        seq_(store->next_event_seq_) {}
+
+  Status Apply(const WriteBatch& batch) {
+    const auto& ops = batch.ops();
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      Status s = std::visit([&](const auto& op) { return Do(op); }, ops[i]);
+      if (!s.ok()) {
+        return s.WithContext("operation #" + std::to_string(i) + " (" + OpName(ops[i]) + ")");
+      }
+    }
+    return Finish();
+  }
+
+  std::uint64_t next_seq() const { return seq_; }
+
+ private:
+  struct PersonState {
+    keys::DekHandle dek;
+    codec::PersonPayload person;
+    bool person_dirty = false;
+    std::optional<Attributes> profile;  // loaded on first use
+    bool profile_dirty = false;
+  };
+
+  Result<PersonState*> Load(const PersonId& id) {
+    auto it = people_.find(id);
+    if (it != people_.end()) return &it->second;
+    auto dek = store_->PersonKey(id);
+    if (!dek.ok()) return dek.status();
+    std::string_view row;
+    Status g = txn_->Get(t_.people, id.view(), &row);
+    if (g.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
+    if (!g.ok()) return g;
+    std::string plain;
+    if (Status o = codec::OpenRow(**dek, TableId::kPeople, id.view(), row, &plain); !o.ok()) {
+      return o.WithContext("person " + id.ToHex());
+    }
+    PersonState st;
+    st.dek = *dek;
+    Status d = codec::DecodePerson(plain, &st.person);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d.WithContext("person " + id.ToHex());
+    return &people_.emplace(id, std::move(st)).first->second;
+  }
+
+  Status LoadProfile(const PersonId& id, PersonState* st) {
+    if (st->profile) return Status::OK();
+    std::string_view row;
+    Status g = txn_->Get(t_.profiles, id.view(), &row);
+    Attributes attrs;
+    if (g.ok()) {
+      std::string plain;
+      if (Status o = codec::OpenRow(*st->dek, TableId::kProfiles, id.view(), row, &plain); !o.ok()) {
+        return o.WithContext("profile of " + id.ToHex());
+      }
+      Status d = codec::DecodeProfile(plain, &attrs);
+      crypto::Wipe(&plain);
+      if (!d.ok()) return d.WithContext("profile of " + id.ToHex());
+    } else if (!g.IsNotFound()) {
+      return g;
+    }
+    st->profile = std::move(attrs);
+    return Status::OK();
+  }
+
+  // Claims a normalised identifier for `id` in the index.
+  Status Claim(const PersonId& id, const Identifier& normalized, bool* already_own) {
+    *already_own = false;
+    const std::string hash = IdentifierHash(store_->index_key(), normalized);
+    std::string owner_row;
+    Status g = ReadPlain(*txn_, t_.ident, TableId::kIdentIndex, hash, &owner_row);
+    if (g.ok()) {
+      auto owner = PersonIdFromRow(owner_row);
+      if (!owner.ok()) return owner.status();
+      if (*owner == id) {
+        *already_own = true;
+        return Status::OK();
+      }
+      return Status::AlreadyExists("identifier of type '" + normalized.type +
+                                   "' belongs to another person");
+    }
+    if (!g.IsNotFound()) return g;
+    if (Status p = txn_->Put(t_.ident, hash, PlainRow(TableId::kIdentIndex, hash, id.view())); !p.ok()) {
+      return p;
+    }
+    const std::string back = std::string(id.view()) + hash;
+    return txn_->Put(t_.ident_by_person, back, PlainRow(TableId::kIdentByPerson, back, {}));
+  }
+
+  Status Do(const WriteBatch::CreatePersonOp& op) {
+    auto dek_it = new_deks_.find(op.id);
+    if (dek_it == new_deks_.end() || people_.count(op.id) != 0) {
+      return Status::AlreadyExists("person " + op.id.ToHex() + " is created twice in this batch");
+    }
+    std::string_view existing;
+    Status g = txn_->Get(t_.people, op.id.view(), &existing);
+    if (g.ok()) return Status::AlreadyExists("person " + op.id.ToHex() + " already exists");
+    if (!g.IsNotFound()) return g;
+    if (Status v = codec::ValidateAttributeNames(op.profile, "profile attribute"); !v.ok()) return v;
+
+    PersonState st;
+    st.dek = dek_it->second;
+    st.person.anon_id = AnonymousId(crypto::RandomArray<AnonymousId::kSize>());
+    st.person.created_ms = store_->Now();
+    std::set<Identifier> ids;
+    for (const Identifier& raw : op.identifiers) {
+      auto n = store_->registry_->Normalize(raw);
+      if (!n.ok()) return n.status();
+      ids.insert(std::move(n).value());
+    }
+    for (const Identifier& n : ids) {
+      bool own = false;
+      if (Status c = Claim(op.id, n, &own); !c.ok()) return c;
+    }
+    st.person.identifiers.assign(ids.begin(), ids.end());
+    st.person_dirty = true;
+    st.profile = op.profile;
+    st.profile_dirty = true;
+    people_.emplace(op.id, std::move(st));
+    return Status::OK();
+  }
+
+  Status Do(const WriteBatch::LinkIdentifierOp& op) {
+    auto n = store_->registry_->Normalize(op.identifier);
+    if (!n.ok()) return n.status();
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    bool own = false;
+    if (Status c = Claim(op.id, *n, &own); !c.ok()) return c;
+    auto& list = (*st)->person.identifiers;
+    auto pos = std::lower_bound(list.begin(), list.end(), *n);
+    if (pos == list.end() || *pos != *n) {
+      list.insert(pos, *n);
+      (*st)->person_dirty = true;
+    }
+    return Status::OK();
+  }
+
+  Status Do(const WriteBatch::UnlinkIdentifierOp& op) {
+    auto n = store_->registry_->Normalize(op.identifier);
+    if (!n.ok()) return n.status();
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    const std::string hash = IdentifierHash(store_->index_key(), *n);
+    std::string owner_row;
+    Status g = ReadPlain(*txn_, t_.ident, TableId::kIdentIndex, hash, &owner_row);
+    if (g.IsNotFound()) return Status::NotFound("identifier is not linked to person " + op.id.ToHex());
+    if (!g.ok()) return g;
+    auto owner = PersonIdFromRow(owner_row);
+    if (!owner.ok()) return owner.status();
+    if (*owner != op.id) return Status::NotFound("identifier is not linked to person " + op.id.ToHex());
+    if (Status d = txn_->Delete(t_.ident, hash); !d.ok()) return d;
+    if (Status d = txn_->Delete(t_.ident_by_person, std::string(op.id.view()) + hash); !d.ok()) return d;
+    auto& list = (*st)->person.identifiers;
+    auto pos = std::lower_bound(list.begin(), list.end(), *n);
+    if (pos != list.end() && *pos == *n) list.erase(pos);
+    (*st)->person_dirty = true;
+    return Status::OK();
+  }
+
+  Status Do(const WriteBatch::PatchProfileOp& op) {
+    if (Status v = codec::ValidateAttributeNames(op.patch.set, "profile attribute"); !v.ok()) return v;
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    if (Status l = LoadProfile(op.id, *st); !l.ok()) return l;
+    Attributes& profile = *(*st)->profile;
+    for (const std::string& name : op.patch.unset) profile.erase(name);
+    for (const auto& [name, value] : op.patch.set) profile.insert_or_assign(name, value);
+    (*st)->profile_dirty = true;
+    return Status::OK();
+  }
+
+  Status Do(const WriteBatch::AppendEventOp& op) {
+    const Event& e = op.event;
+    if (Status v = ValidateName(e.name, "event name"); !v.ok()) return v;
+    if (Status v = codec::ValidateAttributeNames(e.properties, "event property"); !v.ok()) return v;
+    Attributes fields;
+    for (const std::string& f : e.analytics_fields) {
+      auto it = e.properties.find(f);
+      if (it == e.properties.end()) {
+        return Status::InvalidArgument("analytics field '" + f + "' is not a property of the event");
+      }
+      fields.insert_or_assign(it->first, it->second);
+    }
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    const std::uint64_t seq = seq_++;
+    const std::string key = codec::EventKey(op.id, e.ts_ms, seq);
+    std::string plain, row;
+    codec::EncodeEvent(e.name, e.properties, &plain);
+    codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kEvents, key, plain, &row);
+    crypto::Wipe(&plain);
+    if (Status p = txn_->Put(t_.events, key, row); !p.ok()) return p;
+    const std::string akey = codec::AnalyticsKey(e.ts_ms, seq);
+    std::string payload;
+    codec::EncodeAnalytics((*st)->person.anon_id, e.name, fields, &payload);
+    return txn_->Put(t_.analytics, akey, PlainRow(TableId::kAnalytics, akey, payload));
+  }
+
+  Status Do(const WriteBatch::PutRecordOp& op) {
+    const Record& r = op.record;
+    if (Status v = ValidateRecordKey(r.collection, r.key); !v.ok()) return v;
+    if (r.value.size() > kMaxRecordValueSize) return Status::InvalidArgument("record value larger than 16 MiB");
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    const std::string key = codec::RecordKey(op.id, store_->CollectionHash(r.collection),
+                                             StoreImpl::RecordKeyHash(*(*st)->dek, r.collection, r.key));
+    std::string plain, row;
+    codec::EncodeRecord(r.collection, r.key, r.value, &plain);
+    codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kRecords, key, plain, &row);
+    crypto::Wipe(&plain);
+    return txn_->Put(t_.records, key, row);
+  }
+
+  Status Do(const WriteBatch::DeleteRecordOp& op) {
+    if (Status v = ValidateRecordKey(op.collection, op.key); !v.ok()) return v;
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    const std::string key = codec::RecordKey(op.id, store_->CollectionHash(op.collection),
+                                             StoreImpl::RecordKeyHash(*(*st)->dek, op.collection, op.key));
+    return txn_->Delete(t_.records, key);
+  }
+
+  Status Finish() {
+    for (auto& [id, st] : people_) {
+      if (st.person_dirty) {
+        std::string plain, row;
+        codec::EncodePerson(st.person, &plain);
+        codec::SealRow(store_->cipher_, *st.dek, TableId::kPeople, id.view(), plain, &row);
+        crypto::Wipe(&plain);
+        if (Status p = txn_->Put(t_.people, id.view(), row); !p.ok()) return p;
+      }
+      if (st.profile_dirty) {
+        std::string plain, row;
+        codec::EncodeProfile(*st.profile, &plain);
+        codec::SealRow(store_->cipher_, *st.dek, TableId::kProfiles, id.view(), plain, &row);
+        crypto::Wipe(&plain);
+        if (Status p = txn_->Put(t_.profiles, id.view(), row); !p.ok()) return p;
+      }
+    }
+    if (seq_ != store_->next_event_seq_) {
+      std::string v;
+      util::PutFixed64BE(&v, seq_);
+      if (Status p = txn_->Put(t_.meta, kEventSeqKey, PlainRow(TableId::kDataMeta, kEventSeqKey, v)); !p.ok()) {
+        return p;
+      }
+    }
+    // Keys of new people are committed in `keys` before this `data`
+    // transaction commits (design §2).
+    if (!new_deks_.empty()) {
+      std::vector<PersonId> ids;
+      std::vector<keys::DekHandle> deks;
+      for (const auto& [id, dek] : new_deks_) {
+        ids.push_back(id);
+        deks.push_back(dek);
+      }
+      if (Status k = store_->keys_->PutDeks(ids, deks); !k.ok()) return k.WithContext("storing new keys");
+    }
+    return Status::OK();
+  }
+
+  StoreImpl* store_;
+  storage::WriteTxn* txn_;
+  const DataTables& t_;
+  const std::map<PersonId, keys::DekHandle>& new_deks_;
+  std::uint64_t seq_;
+  std::map<PersonId, PersonState> people_;
+};
+
+// ---- open / close --------------------------------------------------------------
+
+Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
+  if (options.directory.empty()) return Status::InvalidArgument("Options::directory is empty");
+  if (!options.key_provider) return Status::InvalidArgument("Options::key_provider is required");
+  if (options.initial_map_size < (1u << 20)) options.initial_map_size = 1u << 20;
+  if (options.max_map_size < options.initial_map_size) {
+    return Status::InvalidArgument("Options::max_map_size is below initial_map_size");
+  }
+  if (options.iterator_batch_size == 0) options.iterator_batch_size = 1;
+  if (Status s = crypto::Init(); !s.ok()) return s;
+  util::InstallForkHandler();
+
+  std::unique_ptr<StoreImpl> store(new StoreImpl());
+  store->fork_generation_ = util::ForkGeneration();
+  auto registry = IdentifierRegistry::Create(options.identifier_types);
+  if (!registry.ok()) return registry.status();
+  store->registry_.emplace(std::move(registry).value());
+
+  switch (options.cipher) {
+    case Cipher::kXChaCha20Poly1305: store->cipher_ = crypto::CipherId::kXChaCha20Poly1305; break;
+    case Cipher::kAes256Gcm:
+      if (!crypto::Aes256GcmAvailable()) {
+        return Status::InvalidArgument("AES-256-GCM requested but this CPU lacks AES-NI");
+      }
+      store->cipher_ = crypto::CipherId::kAes256Gcm;
+      break;
+    case Cipher::kAuto:
+      store->cipher_ = crypto::Aes256GcmAvailable() ? crypto::CipherId::kAes256Gcm
+                                                    : crypto::CipherId::kXChaCha20Poly1305;
+      break;
+  }
+
+  const std::string& dir = options.directory;
+  if (!Exists(dir)) {
+    if (!options.create_if_missing) return Status::NotFound("no store at '" + dir + "'");
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::IOError("cannot create '" + dir + "': " + std::strerror(errno));
+    }
+  }
+  auto claim = storage::DirectoryClaim::Acquire(dir);
+  if (!claim.ok()) return claim.status();
+  store->claim_ = std::move(claim).value();
+
+  const bool keys_exist = Exists(dir + "/keys/data.mdb");
+  const bool data_exists = Exists(dir + "/data/data.mdb");
+  if (data_exists && !keys_exist) {
+    return Status::Corruption("store '" + dir +
+                              "' has a data environment but no keys environment: without its keys "
+                              "the data cannot be read");
+  }
+  if (!keys_exist && !options.create_if_missing) return Status::NotFound("no store at '" + dir + "'");
+
+  keys::KeyStoreOptions ko;
+  ko.path = dir + "/keys";
+  ko.create = !keys_exist;
+  ko.durability = options.durability;
+  ko.cipher = store->cipher_;
+  ko.dek_cache_capacity = options.dek_cache_capacity;
+  auto ks = keys::KeyStore::Open(ko);
+  if (!ks.ok()) return ks.status();
+  store->keys_ = std::move(ks).value();
+  if (store->keys_->initialized() && data_exists && options.error_if_exists) {
+    return Status::AlreadyExists("a store already exists at '" + dir + "'");
+  }
+  if (!store->keys_->initialized() && !options.create_if_missing) {
+    return Status::NotFound("no store at '" + dir + "' (keys environment is empty)");
+  }
+
+  auto root = options.key_provider->GetRootKey(KeyRequest{store->keys_->salt()});
+  if (!root.ok()) return root.status().WithContext("key provider " + options.key_provider->Describe());
+  if (Status s = store->keys_->Unlock(*root); !s.ok()) return s;
+
+  if (!data_exists) {
+    // A keys environment without data is a store whose creation was cut
+    // short; it holds no one's key yet. With keys of people, data was lost.
+    auto deks = store->keys_->CountDeks();
+    if (!deks.ok()) return deks.status();
+    if (*deks != 0) {
+      return Status::Corruption("store '" + dir + "' has keys of " + std::to_string(*deks) +
+                                " people but no data environment");
+    }
+  }
+  store->options_ = std::move(options);
+  if (Status s = store->OpenDataEnvironment(!data_exists); !s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Status StoreImpl::OpenDataEnvironment(bool create) {
+  storage::EnvOptions eo;
+  eo.path = options_.directory + "/data";
+  eo.tables = {"meta", "people", "ident", "ident_by_person", "profiles", "events", "records", "analytics"};
+  eo.create = create;
+  eo.initial_map_size = options_.initial_map_size;
+  eo.max_map_size = options_.max_map_size;
+  eo.durability = options_.durability;
+  auto env = storage::Environment::Open(eo);
+  if (!env.ok()) return env.status();
+  data_ = std::move(env).value();
+  tables_ = DataTables{data_->table("meta"),     data_->table("people"),
+                       data_->table("ident"),    data_->table("ident_by_person"),
+                       data_->table("profiles"), data_->table("events"),
+                       data_->table("records"),  data_->table("analytics")};
+
+  bool fresh = false;
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    std::string format, store_id, seq;
+    Status f = ReadPlain(txn, tables_.meta, TableId::kDataMeta, kDataFormatKey, &format);
+    if (f.IsNotFound()) {
+      fresh = true;
+      return Status::OK();
+    }
+    if (!f.ok()) return f.WithContext("data environment format");
+    if (format.size() != 4 || util::DecodeFixed32BE(format.data()) != kDataFormatVersion) {
+      return Status::Corruption("data environment has an unsupported format version");
+    }
+    if (Status r = ReadPlain(txn, tables_.meta, TableId::kDataMeta, kDataStoreIdKey, &store_id); !r.ok()) {
+      return r.IsNotFound() ? Status::Corruption("data environment lacks its store id") : r;
+    }
+    if (store_id != keys_->store_id()) {
+      return Status::Corruption("the keys and data environments belong to different stores");
+    }
+    Status q = ReadPlain(txn, tables_.meta, TableId::kDataMeta, kEventSeqKey, &seq);
+    if (q.ok()) {
+      if (seq.size() != 8) return Status::Corruption("event sequence has the wrong length");
+      next_event_seq_ = util::DecodeFixed64BE(seq.data());
+    } else if (!q.IsNotFound()) {
+      return q;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  if (fresh) {
+    s = data_->Update([&](storage::WriteTxn& txn) -> Status {
+      std::string format;
+      util::PutFixed32BE(&format, kDataFormatVersion);
+      if (Status p = txn.Put(tables_.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
+          !p.ok()) {
+        return p;
+      }
+      return txn.Put(tables_.meta, kDataStoreIdKey,
+                     PlainRow(TableId::kDataMeta, kDataStoreIdKey, keys_->store_id()));
+    });
+  }
+  return s;
+}
+
+StoreImpl::~StoreImpl() { (void)Close(); }
+
+Status StoreImpl::Close() {
+  if (closed_.exchange(true)) return Status::OK();
+  std::unique_lock lock(close_mu_);  // waits for calls in flight
+  data_.reset();
+  keys_.reset();
+  claim_.reset();
+  return Status::OK();
+}
+
+Status StoreImpl::CheckUsable() const {
+  if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  if (util::ForkGeneration() != fork_generation_) {
+    return Status::FailedPrecondition("store was opened by the parent process: not usable after fork()");
+  }
+  return Status::OK();
+}
+
+std::int64_t StoreImpl::Now() const {
+  if (options_.clock) return options_.clock();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::shared_mutex& StoreImpl::PersonLock(const PersonId& id) {
+  return person_locks_[id.bytes()[0] % kPersonStripes];
+}
+
+Result<keys::DekHandle> StoreImpl::PersonKey(const PersonId& id) {
+  auto dek = keys_->GetDek(id);
+  if (dek.ok() || !dek.status().IsNotFound()) return dek;
+  auto erased = keys_->IsErased(id);
+  if (!erased.ok()) return erased.status();
+  if (*erased) return Status::Erased("person " + id.ToHex() + " was erased");
+  return Status::NotFound("no person " + id.ToHex());
+}
+
+std::string StoreImpl::CollectionHash(std::string_view collection) const {
+  return crypto::KeyedHash(keys_->index_key(), codec::kNameHashSize, {"collection", collection});
+}
+
+std::string StoreImpl::RecordKeyHash(const crypto::SecretKey& dek, std::string_view collection,
+                                     std::string_view key) {
+  return crypto::KeyedHash(dek, codec::kNameHashSize, {"record-key", collection, key});
+}
+
+// ---- writes --------------------------------------------------------------------
+
+Status StoreImpl::Write(const WriteBatch& batch) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  if (batch.empty()) return Status::OK();
+  std::map<PersonId, keys::DekHandle> new_deks;
+  for (const auto& op : batch.ops()) {
+    if (const auto* create = std::get_if<WriteBatch::CreatePersonOp>(&op)) {
+      if (create->id.empty()) return Status::InvalidArgument("CreatePerson with an empty person id");
+      auto dek = keys::KeyStore::NewDek();
+      if (!dek.ok()) return dek.status();
+      new_deks.emplace(create->id, std::move(dek).value());
+    }
+  }
+  std::lock_guard write_lock(write_mu_);
+  std::uint64_t next_seq = next_event_seq_;
+  Status s = data_->Update([&](storage::WriteTxn& txn) {
+    BatchApplier applier(this, &txn, new_deks);
+    Status a = applier.Apply(batch);
+    next_seq = applier.next_seq();
+    return a;
+  });
+  if (s.ok()) next_event_seq_ = next_seq;
+  return s;
+}
+
+Result<PersonId> StoreImpl::CreatePerson(const std::vector<Identifier>& identifiers,
+                                         const Attributes& profile) {
+  if (identifiers.empty()) return Status::InvalidArgument("a person needs at least one identifier");
+  WriteBatch batch;
+  PersonId id = batch.CreatePerson(identifiers, profile);
+  if (Status s = Write(batch); !s.ok()) return s;
+  return id;
+}
+
+Status StoreImpl::LinkIdentifier(const PersonId& id, const Identifier& identifier) {
+  WriteBatch batch;
+  batch.LinkIdentifier(id, identifier);
+  return Write(batch);
+}
+
+Status StoreImpl::UnlinkIdentifier(const PersonId& id, const Identifier& identifier) {
+  WriteBatch batch;
+  batch.UnlinkIdentifier(id, identifier);
+  return Write(batch);
+}
+
+Status StoreImpl::PatchProfile(const PersonId& id, const ProfilePatch& patch) {
+  WriteBatch batch;
+  batch.PatchProfile(id, patch);
+  return Write(batch);
+}
+
+Status StoreImpl::AppendEvent(const PersonId& id, const Event& event) {
+  WriteBatch batch;
+  batch.AppendEvent(id, event);
+  return Write(batch);
+}
+
+Status StoreImpl::Put(const PersonId& id, std::string_view collection, std::string_view key,
+                      std::string_view value) {
+  WriteBatch batch;
+  batch.Put(id, std::string(collection), std::string(key), std::string(value));
+  return Write(batch);
+}
+
+Status StoreImpl::Delete(const PersonId& id, std::string_view collection, std::string_view key) {
+  WriteBatch batch;
+  batch.Delete(id, std::string(collection), std::string(key));
+  return Write(batch);
+}
+
+// ---- reads ---------------------------------------------------------------------
+
+namespace {
+
+// Reads one sealed row of a person and decrypts it. NotFound if absent.
+Status ReadSealed(storage::Environment& env, storage::Table table, TableId id,
+                  const crypto::SecretKey& dek, std::string_view key, std::string* plain) {
+  return env.View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row;
+    if (Status g = txn.Get(table, key, &row); !g.ok()) return g;
+    return codec::OpenRow(dek, id, key, row, plain);
+  });
+}
+
+}  // namespace
+
+Result<PersonId> StoreImpl::Resolve(const Identifier& identifier) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  auto n = registry_->Normalize(identifier);
+  if (!n.ok()) return n.status();
+  const std::string hash = IdentifierHash(keys_->index_key(), *n);
+  std::string owner;
+  Status s = data_->View([&](storage::ReadTxn& txn) {
+    return ReadPlain(txn, tables_.ident, TableId::kIdentIndex, hash, &owner);
+  });
+  if (s.IsNotFound()) return Status::NotFound("no person has this " + n->type);
+  if (!s.ok()) return s.WithContext("identifier index");
+  auto id = PersonIdFromRow(owner);
+  if (!id.ok()) return id.status();
+  std::shared_lock person_lock(PersonLock(*id));
+  auto dek = PersonKey(*id);
+  if (!dek.ok()) return dek.status();
+  return id;
+}
+
+Result<PersonInfo> StoreImpl::GetPerson(const PersonId& id) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  std::shared_lock person_lock(PersonLock(id));
+  auto dek = PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  std::string plain;
+  Status s = ReadSealed(*data_, tables_.people, TableId::kPeople, **dek, id.view(), &plain);
+  if (s.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
+  if (!s.ok()) return s.WithContext("person " + id.ToHex());
+  codec::PersonPayload p;
+  Status d = codec::DecodePerson(plain, &p);
+  crypto::Wipe(&plain);
+  if (!d.ok()) return d.WithContext("person " + id.ToHex());
+  auto epoch = keys_->DekEpoch(id);
+  if (!epoch.ok()) return epoch.status();
+  return PersonInfo{id, p.anon_id, p.created_ms, std::move(p.identifiers), *epoch};
+}
+
+Result<Attributes> StoreImpl::GetProfile(const PersonId& id) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  std::shared_lock person_lock(PersonLock(id));
+  auto dek = PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  std::string plain;
+  Status s = ReadSealed(*data_, tables_.profiles, TableId::kProfiles, **dek, id.view(), &plain);
+  if (s.IsNotFound()) return Status::NotFound("no profile for person " + id.ToHex());
+  if (!s.ok()) return s.WithContext("profile of " + id.ToHex());
+  Attributes attrs;
+  Status d = codec::DecodeProfile(plain, &attrs);
+  crypto::Wipe(&plain);
+  if (!d.ok()) return d.WithContext("profile of " + id.ToHex());
+  return attrs;
+}
+
+Result<std::string> StoreImpl::Get(const PersonId& id, std::string_view collection,
+                                   std::string_view key) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  if (Status v = ValidateRecordKey(collection, key); !v.ok()) return v;
+  std::shared_lock person_lock(PersonLock(id));
+  auto dek = PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  const std::string skey = codec::RecordKey(id, CollectionHash(collection), RecordKeyHash(**dek, collection, key));
+  std::string plain;
+  Status s = ReadSealed(*data_, tables_.records, TableId::kRecords, **dek, skey, &plain);
+  if (s.IsNotFound()) return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
+  if (!s.ok()) return s.WithContext("record of " + id.ToHex());
+  Record r;
+  Status d = codec::DecodeRecord(plain, &r);
+  crypto::Wipe(&plain);
+  if (!d.ok()) return d.WithContext("record of " + id.ToHex());
+  if (r.collection != collection || r.key != key) {
+    return Status::Corruption("record of " + id.ToHex() + " holds a different key than its hash names");
+  }
+  return std::move(r.value);
+}
+
+std::unique_ptr<EventIterator> StoreImpl::ScanEvents(const PersonId& id, TimeRange range) {
+  return NewEventIterator(this, id, range);
+}
+
+std::unique_ptr<RecordIterator> StoreImpl::ScanRecords(const PersonId& id, std::string_view collection,
+                                                       std::string_view prefix) {
+  return NewRecordIterator(this, id, std::string(collection), std::string(prefix));
+}
+
+std::unique_ptr<AnalyticsIterator> StoreImpl::ScanAnalytics(const AnalyticsQuery& query) {
+  return NewAnalyticsIterator(this, query);
+}
+
+Result<StoreStats> StoreImpl::Stats() {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  StoreStats st;
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    struct { storage::Table t; std::uint64_t* out; } counts[] = {
+        {tables_.people, &st.people},   {tables_.ident, &st.identifiers},
+        {tables_.events, &st.events},   {tables_.records, &st.records},
+        {tables_.analytics, &st.analytics_rows}};
+    for (auto& c : counts) {
+      auto n = txn.Count(c.t);
+      if (!n.ok()) return n.status();
+      *c.out = *n;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  st.key_epoch = keys_->current_epoch();
+  auto ki = keys_->Info();
+  if (!ki.ok()) return ki.status();
+  auto di = data_->Info();
+  if (!di.ok()) return di.status();
+  st.keys_file_bytes = ki->file_bytes;
+  st.data_file_bytes = di->file_bytes;
+  st.data_map_bytes = di->map_size;
+  return st;
+}
+
+}  // namespace engine
+}  // namespace shredkv

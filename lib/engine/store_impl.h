@@ -1,0 +1,120 @@
+// StoreImpl: the engine behind shredkv::Store.
+//
+// Write order (design §2): the keys of new people are committed in `keys`
+// first, then the `data` transaction that uses them. A crash in between
+// leaves a key with no data (garbage, collected later), never data without
+// its key. Every write runs under write_mu_, so the two environments see one
+// writer at a time and LMDB's writer locks are always taken in the order
+// data → keys.
+//
+// Reads of a person hold that person's stripe lock shared for the whole read
+// (key lookup, row fetch, decrypt); erasure holds it exclusive around the
+// `keys` commit and the cache invalidation, so no read that returns after
+// erasure can have used the shredded key.
+// Thread safety: see shredkv/store.h.
+#ifndef SHREDKV_ENGINE_STORE_IMPL_H_
+#define SHREDKV_ENGINE_STORE_IMPL_H_
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "crypto/aead.h"
+#include "engine/identifiers.h"
+#include "keys/key_store.h"
+#include "shredkv/store.h"
+#include "storage/environment.h"
+#include "storage/process_guard.h"
+
+namespace shredkv::engine {
+
+inline constexpr std::uint32_t kDataFormatVersion = 1;
+
+struct DataTables {
+  storage::Table meta, people, ident, ident_by_person, profiles, events, records, analytics;
+};
+
+class StoreImpl final : public Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(Options options);
+  ~StoreImpl() override;
+
+  Status Close() override;
+
+  Result<PersonId> CreatePerson(const std::vector<Identifier>& identifiers,
+                                const Attributes& profile) override;
+  Result<PersonId> Resolve(const Identifier& identifier) override;
+  Result<PersonInfo> GetPerson(const PersonId& id) override;
+  Status LinkIdentifier(const PersonId& id, const Identifier& identifier) override;
+  Status UnlinkIdentifier(const PersonId& id, const Identifier& identifier) override;
+
+  Result<Attributes> GetProfile(const PersonId& id) override;
+  Status PatchProfile(const PersonId& id, const ProfilePatch& patch) override;
+
+  Status AppendEvent(const PersonId& id, const Event& event) override;
+  std::unique_ptr<EventIterator> ScanEvents(const PersonId& id, TimeRange range) override;
+
+  Status Put(const PersonId& id, std::string_view collection, std::string_view key,
+             std::string_view value) override;
+  Result<std::string> Get(const PersonId& id, std::string_view collection,
+                          std::string_view key) override;
+  Status Delete(const PersonId& id, std::string_view collection, std::string_view key) override;
+  std::unique_ptr<RecordIterator> ScanRecords(const PersonId& id, std::string_view collection,
+                                              std::string_view prefix) override;
+
+  std::unique_ptr<AnalyticsIterator> ScanAnalytics(const AnalyticsQuery& query) override;
+
+  Status Write(const WriteBatch& batch) override;
+  Result<StoreStats> Stats() override;
+
+  // ---- for iterators and the layers above (not part of the public API) ----
+
+  // Shared while a call is in flight; Close() takes it exclusively.
+  std::shared_mutex& close_mutex() { return close_mu_; }
+  // OK unless closed or used after fork. REQUIRES: close_mutex() held shared.
+  Status CheckUsable() const;
+  std::shared_mutex& PersonLock(const PersonId& id);
+  // The person's key: NotFound / Erased for people without one.
+  Result<keys::DekHandle> PersonKey(const PersonId& id);
+  storage::Environment& data() { return *data_; }
+  const DataTables& tables() const { return tables_; }
+  const crypto::SecretKey& index_key() const { return keys_->index_key(); }
+  std::size_t batch_size() const { return options_.iterator_batch_size; }
+  // 16-byte keyed hash of a collection name (store-wide key).
+  std::string CollectionHash(std::string_view collection) const;
+  // 16-byte hash of a record key under the person's own key: unlinkable once
+  // the key is shredded.
+  static std::string RecordKeyHash(const crypto::SecretKey& dek, std::string_view collection,
+                                   std::string_view key);
+
+ private:
+  StoreImpl() = default;
+  Status OpenDataEnvironment(bool create);
+  std::int64_t Now() const;
+
+  Options options_;
+  std::unique_ptr<storage::DirectoryClaim> claim_;
+  std::unique_ptr<keys::KeyStore> keys_;
+  std::unique_ptr<storage::Environment> data_;
+  DataTables tables_;
+  std::optional<IdentifierRegistry> registry_;
+  crypto::CipherId cipher_ = crypto::CipherId::kXChaCha20Poly1305;
+  std::uint64_t fork_generation_ = 0;
+
+  std::shared_mutex close_mu_;
+  std::atomic<bool> closed_{false};
+  std::mutex write_mu_;
+  std::uint64_t next_event_seq_ = 1;  // guarded by write_mu_
+
+  static constexpr std::size_t kPersonStripes = 256;
+  std::array<std::shared_mutex, kPersonStripes> person_locks_;
+
+  friend class BatchApplier;
+};
+
+}  // namespace shredkv::engine
+
+#endif  // SHREDKV_ENGINE_STORE_IMPL_H_

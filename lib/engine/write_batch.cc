@@ -1,0 +1,40 @@
+#include "shredkv/write_batch.h"
+
+#include "crypto/random.h"
+#include "crypto/secure_memory.h"
+
+namespace shredkv {
+
+PersonId WriteBatch::CreatePerson(std::vector<Identifier> identifiers, Attributes profile) {
+  (void)crypto::Init();
+  PersonId id(crypto::RandomArray<PersonId::kSize>());
+  ops_.emplace_back(CreatePersonOp{id, std::move(identifiers), std::move(profile)});
+  return id;
+}
+
+void WriteBatch::LinkIdentifier(const PersonId& id, Identifier identifier) {
+  ops_.emplace_back(LinkIdentifierOp{id, std::move(identifier)});
+}
+
+void WriteBatch::UnlinkIdentifier(const PersonId& id, Identifier identifier) {
+  ops_.emplace_back(UnlinkIdentifierOp{id, std::move(identifier)});
+}
+
+void WriteBatch::PatchProfile(const PersonId& id, ProfilePatch patch) {
+  ops_.emplace_back(PatchProfileOp{id, std::move(patch)});
+}
+
+void WriteBatch::AppendEvent(const PersonId& id, Event event) {
+  ops_.emplace_back(AppendEventOp{id, std::move(event)});
+}
+
+void WriteBatch::Put(const PersonId& id, std::string collection, std::string key,
+                     std::string value) {
+  ops_.emplace_back(PutRecordOp{id, Record{std::move(collection), std::move(key), std::move(value)}});
+}
+
+void WriteBatch::Delete(const PersonId& id, std::string collection, std::string key) {
+  ops_.emplace_back(DeleteRecordOp{id, std::move(collection), std::move(key)});
+}
+
+}  // namespace shredkv

@@ -1,0 +1,120 @@
+// The `keys` environment: the authority on whether a person exists.
+//
+//   meta    "format"        → plain(u32 format version)
+//           "salt"          → plain(16 random bytes; KDF salt for passphrases)
+//           "store_id"      → plain(16 random bytes; also in `data`, pairs them)
+//           "root_check"    → sealed under root: a known constant; tells a
+//                             wrong root key from a damaged store
+//           "current_epoch" → plain(u64)
+//           "index_key"     → sealed under root: the BLAKE2b key of the
+//                             identifier index
+//   epochs  u64 epoch       → sealed under root: the epoch key
+//   deks    person ‖ u32 slot → plain(u64 epoch) ‖ sealed under that epoch key
+//   fences  person          → erased people (written by erasure)
+//
+// Opening takes two steps because a passphrase provider needs the store's
+// salt before it can produce the root key: Open() opens the environment and
+// reads (or, for a new store, draws) the salt; Unlock() takes the root key,
+// creates or checks the store and loads the epoch keys.
+// Thread safety: after Unlock(), all methods are thread-safe.
+#ifndef SHREDKV_KEYS_KEY_STORE_H_
+#define SHREDKV_KEYS_KEY_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "crypto/aead.h"
+#include "crypto/secure_memory.h"
+#include "keys/dek_cache.h"
+#include "shredkv/key_provider.h"
+#include "shredkv/options.h"
+#include "shredkv/status.h"
+#include "shredkv/types.h"
+#include "storage/environment.h"
+
+namespace shredkv::keys {
+
+inline constexpr std::uint32_t kKeysFormatVersion = 1;
+inline constexpr std::uint32_t kPersonSlot = 0;  // the whole-person key
+
+struct KeyStoreOptions {
+  std::string path;  // the `keys` environment directory
+  bool create = false;
+  Durability durability = Durability::kFullSync;
+  crypto::CipherId cipher = crypto::CipherId::kXChaCha20Poly1305;
+  std::size_t dek_cache_capacity = 10000;
+};
+
+class KeyStore {
+ public:
+  static Result<std::unique_ptr<KeyStore>> Open(const KeyStoreOptions& options);
+
+  // True if the store was created before (has a root check).
+  bool initialized() const { return initialized_; }
+  // The KDF salt (16 bytes).
+  const std::string& salt() const { return salt_; }
+
+  // Creates the store's keys (if !initialized()) or verifies `root`.
+  // WrongKey if `root` fails the root check; Corruption or
+  // AuthenticationFailed if the check passes but stored keys do not open.
+  Status Unlock(const RootKey& root);
+
+  // REQUIRES: Unlock() succeeded.
+  const std::string& store_id() const { return store_id_; }
+  const crypto::SecretKey& index_key() const { return *index_key_; }
+  std::uint64_t current_epoch() const;
+
+  // A fresh random DEK (not yet stored).
+  static Result<DekHandle> NewDek();
+
+  // Wraps each person's DEK under the current epoch key and writes them all
+  // in one committed transaction of the `keys` environment, then caches them.
+  // A person that already has a key gets the new one: the caller guarantees
+  // no data was committed under the old key (it is an orphan of a failed
+  // creation). Erased if a person is fenced: an erased ID never gets a key.
+  Status PutDeks(const std::vector<PersonId>& people, const std::vector<DekHandle>& deks);
+
+  // The person's DEK: NotFound if the person has none (never created, or
+  // erased: ask IsErased()).
+  Result<DekHandle> GetDek(const PersonId& person, std::uint32_t slot = kPersonSlot);
+  // Epoch whose key wraps the person's DEK.
+  Result<std::uint64_t> DekEpoch(const PersonId& person, std::uint32_t slot = kPersonSlot);
+
+  // True if the person was erased (a fence exists).
+  Result<bool> IsErased(const PersonId& person);
+
+  Result<std::uint64_t> CountDeks();
+  Result<storage::EnvInfo> Info() { return env_->Info(); }
+  storage::Environment& environment() { return *env_; }
+  DekCache& cache() { return cache_; }
+
+ private:
+  explicit KeyStore(const KeyStoreOptions& options)
+      : options_(options), cache_(options.dek_cache_capacity) {}
+  Status Create(const crypto::SecretKey& root);
+  Status Load(const crypto::SecretKey& root);
+  Result<DekHandle> UnwrapDek(const PersonId& person, std::uint32_t slot, std::string_view row);
+
+  KeyStoreOptions options_;
+  std::unique_ptr<storage::Environment> env_;
+  storage::Table meta_, epochs_, deks_, fences_;
+  bool initialized_ = false;
+  std::string salt_;
+  std::string store_id_;
+  std::optional<crypto::SecretKey> index_key_;
+
+  mutable std::shared_mutex epoch_mu_;
+  std::uint64_t current_epoch_ = 0;
+  std::map<std::uint64_t, crypto::SecretKey> epoch_keys_;
+
+  DekCache cache_;
+};
+
+}  // namespace shredkv::keys
+
+#endif  // SHREDKV_KEYS_KEY_STORE_H_

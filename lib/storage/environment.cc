@@ -1,0 +1,331 @@
+#include "storage/environment.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "util/fork_generation.h"
+
+namespace shredkv::storage {
+namespace {
+
+MDB_val ToVal(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+std::string_view FromVal(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+constexpr unsigned int kMaxReaders = 1024;
+
+}  // namespace
+
+Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) {
+  std::string msg(what);
+  msg += " in '";
+  msg += env_name;
+  msg += "': ";
+  msg += mdb_strerror(rc);
+  switch (rc) {
+    case MDB_SUCCESS: return Status::OK();
+    case MDB_NOTFOUND: return Status::NotFound(std::move(msg));
+    case MDB_MAP_FULL: return Status::StoreFull(std::move(msg));
+    case ENOSPC: return Status::StoreFull(msg + " (disk full)");
+    case EFBIG: return Status::StoreFull(msg + " (file size limit)");
+    case MDB_READERS_FULL:
+    case MDB_TXN_FULL:
+    case MDB_CURSOR_FULL:
+    case MDB_BAD_RSLOT: return Status::Busy(std::move(msg));
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_BAD_TXN:
+    case MDB_BAD_VALSIZE:
+    case MDB_INCOMPATIBLE:
+    case MDB_BAD_DBI:
+    case MDB_PANIC: return Status::Corruption(std::move(msg));
+    case MDB_KEYEXIST: return Status::AlreadyExists(std::move(msg));
+    case ENOENT: return Status::NotFound(std::move(msg));
+    case EINVAL: return Status::InvalidArgument(std::move(msg));
+    default: return Status::IOError(std::move(msg));
+  }
+}
+
+// ---- ReadTxn / WriteTxn --------------------------------------------------
+
+Status ReadTxn::Get(Table table, std::string_view key, std::string_view* value) const {
+  MDB_val k = ToVal(key);
+  MDB_val v;
+  int rc = mdb_get(txn_, table.dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return Status::NotFound("key not found");
+  if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "get", *env_name_);
+  *value = FromVal(v);
+  return Status::OK();
+}
+
+Result<std::uint64_t> ReadTxn::Count(Table table) const {
+  MDB_stat st;
+  int rc = mdb_stat(txn_, table.dbi, &st);
+  if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "stat", *env_name_);
+  return static_cast<std::uint64_t>(st.ms_entries);
+}
+
+Result<std::unique_ptr<Cursor>> ReadTxn::OpenCursor(Table table) const {
+  MDB_cursor* c = nullptr;
+  int rc = mdb_cursor_open(txn_, table.dbi, &c);
+  if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "cursor open", *env_name_);
+  return std::unique_ptr<Cursor>(new Cursor(c, env_name_));
+}
+
+Status WriteTxn::Check(int rc, std::string_view what) {
+  if (rc == MDB_MAP_FULL) map_full_ = true;
+  return StatusFromLmdb(rc, what, *env_name_);
+}
+
+Status WriteTxn::Put(Table table, std::string_view key, std::string_view value) {
+  MDB_val k = ToVal(key);
+  MDB_val v = ToVal(value);
+  int rc = mdb_put(txn_, table.dbi, &k, &v, 0);
+  if (rc == MDB_SUCCESS) return Status::OK();
+  return Check(rc, "put");
+}
+
+Status WriteTxn::Delete(Table table, std::string_view key) {
+  MDB_val k = ToVal(key);
+  int rc = mdb_del(txn_, table.dbi, &k, nullptr);
+  if (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) return Status::OK();
+  return Check(rc, "delete");
+}
+
+Status WriteTxn::Clear(Table table) {
+  int rc = mdb_drop(txn_, table.dbi, 0);
+  if (rc == MDB_SUCCESS) return Status::OK();
+  return Check(rc, "clear");
+}
+
+// ---- Cursor ----------------------------------------------------------------
+
+Cursor::~Cursor() { mdb_cursor_close(cursor_); }
+
+Status Cursor::Move(int op, std::string_view key) {
+  MDB_val k = ToVal(key);
+  MDB_val v{0, nullptr};
+  int rc = mdb_cursor_get(cursor_, &k, &v, static_cast<MDB_cursor_op>(op));
+  if (rc == MDB_NOTFOUND) {
+    valid_ = false;
+    return Status::OK();
+  }
+  if (rc != MDB_SUCCESS) {
+    valid_ = false;
+    return StatusFromLmdb(rc, "cursor", *env_name_);
+  }
+  valid_ = true;
+  key_ = FromVal(k);
+  value_ = FromVal(v);
+  return Status::OK();
+}
+
+Status Cursor::Seek(std::string_view key) {
+  if (key.empty()) return SeekToFirst();  // LMDB rejects zero-length keys
+  return Move(MDB_SET_RANGE, key);
+}
+Status Cursor::SeekToFirst() { return Move(MDB_FIRST); }
+Status Cursor::SeekToLast() { return Move(MDB_LAST); }
+Status Cursor::Next() { return Move(MDB_NEXT); }
+Status Cursor::Prev() { return Move(MDB_PREV); }
+
+// ---- Environment -------------------------------------------------------------
+
+Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options) {
+  util::InstallForkHandler();
+  std::unique_ptr<Environment> env(new Environment());
+  env->name_ = options.path;
+  env->table_names_ = options.tables;
+  env->max_map_size_ = options.max_map_size;
+  env->fork_generation_ = util::ForkGeneration();
+
+  struct stat st {};
+  if (::stat(options.path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::IOError("cannot stat '" + options.path + "': " + std::strerror(errno));
+    if (!options.create) return Status::NotFound("environment '" + options.path + "' does not exist");
+    if (::mkdir(options.path.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::IOError("cannot create '" + options.path + "': " + std::strerror(errno));
+    }
+  } else if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("'" + options.path + "' is not a directory");
+  } else if (!options.create) {
+    std::string data_file = options.path + "/data.mdb";
+    if (::stat(data_file.c_str(), &st) != 0) {
+      return Status::NotFound("environment '" + options.path + "' has no data.mdb");
+    }
+  }
+
+  int rc = mdb_env_create(&env->env_);
+  if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "env create", env->name_);
+  auto fail = [&](int code, const char* what) -> Status {
+    Status s = StatusFromLmdb(code, what, env->name_);
+    mdb_env_close(env->env_);  // a failed open must still be closed
+    env->env_ = nullptr;
+    return s;
+  };
+  if ((rc = mdb_env_set_maxdbs(env->env_, static_cast<MDB_dbi>(options.tables.size() + 1))) != 0)
+    return fail(rc, "set maxdbs");
+  if ((rc = mdb_env_set_maxreaders(env->env_, kMaxReaders)) != 0) return fail(rc, "set maxreaders");
+  if ((rc = mdb_env_set_mapsize(env->env_, options.initial_map_size)) != 0)
+    return fail(rc, "set mapsize");
+  unsigned int flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (options.durability == Durability::kNoMetaSync) flags |= MDB_NOMETASYNC;
+  if (options.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
+  if ((rc = mdb_env_open(env->env_, options.path.c_str(), flags, 0600)) != 0)
+    return fail(rc, "open");
+
+  int dead = 0;
+  if ((rc = mdb_reader_check(env->env_, &dead)) != 0) return fail(rc, "reader check");
+
+  // The map may already be larger than our initial size (a previous run grew it).
+  MDB_envinfo info;
+  mdb_env_info(env->env_, &info);
+  if (info.me_mapsize < options.initial_map_size) {
+    if ((rc = mdb_env_set_mapsize(env->env_, options.initial_map_size)) != 0)
+      return fail(rc, "set mapsize");
+  }
+
+  MDB_txn* txn = nullptr;
+  if ((rc = mdb_txn_begin(env->env_, nullptr, 0, &txn)) != 0) return fail(rc, "begin");
+  for (const std::string& t : options.tables) {
+    MDB_dbi dbi;
+    rc = mdb_dbi_open(txn, t.c_str(), MDB_CREATE, &dbi);
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return fail(rc, "open table");
+    }
+    env->dbis_.push_back(dbi);
+  }
+  if ((rc = mdb_txn_commit(txn)) != 0) return fail(rc, "commit table creation");
+  return env;
+}
+
+Environment::~Environment() {
+  if (env_ != nullptr) {
+    // In a forked child the parent's environment must not be touched.
+    if (util::ForkGeneration() == fork_generation_) mdb_env_close(env_);
+  }
+}
+
+Table Environment::table(std::string_view name) const {
+  for (std::size_t i = 0; i < table_names_.size(); ++i) {
+    if (table_names_[i] == name) return Table{dbis_[i]};
+  }
+  return Table{0};  // the unnamed main database: never used for rows
+}
+
+Status Environment::CheckUsable() const {
+  if (util::ForkGeneration() != fork_generation_) {
+    return Status::FailedPrecondition("environment '" + name_ +
+                                      "' was opened by the parent process: not usable after fork()");
+  }
+  return Status::OK();
+}
+
+Status Environment::View(const std::function<Status(ReadTxn&)>& fn) {
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  for (int attempt = 0;; ++attempt) {
+    std::shared_lock lock(resize_mutex_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < 3) {
+      lock.unlock();
+      std::unique_lock ex(resize_mutex_);
+      mdb_env_set_mapsize(env_, 0);  // adopt the size another process set
+      continue;
+    }
+    if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "begin read", name_);
+    ReadTxn r(txn, &name_);
+    Status s = fn(r);
+    mdb_txn_abort(txn);
+    return s;
+  }
+}
+
+Status Environment::Update(const std::function<Status(WriteTxn&)>& fn) {
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  for (int attempt = 0;; ++attempt) {
+    std::uint64_t seen_map_size = 0;
+    {
+      std::shared_lock lock(resize_mutex_);
+      MDB_envinfo info;
+      mdb_env_info(env_, &info);
+      seen_map_size = info.me_mapsize;
+      MDB_txn* txn = nullptr;
+      int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+      if (rc == MDB_MAP_RESIZED && attempt < 3) {
+        lock.unlock();
+        std::unique_lock ex(resize_mutex_);
+        mdb_env_set_mapsize(env_, 0);
+        continue;
+      }
+      if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "begin write", name_);
+      WriteTxn w(txn, &name_);
+      Status s = fn(w);
+      if (!s.ok() || w.map_full_) {
+        mdb_txn_abort(txn);
+        if (!w.map_full_) return s;
+      } else {
+        rc = mdb_txn_commit(txn);  // frees txn whatever the outcome
+        if (rc == MDB_SUCCESS) return Status::OK();
+        if (rc != MDB_MAP_FULL) return StatusFromLmdb(rc, "commit", name_);
+      }
+    }
+    // The map was full: grow it with no transaction of ours open, then retry.
+    if (Status g = Grow(seen_map_size); !g.ok()) return g;
+  }
+}
+
+Status Environment::Grow(std::uint64_t seen_map_size) {
+  std::unique_lock ex(resize_mutex_);
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  if (info.me_mapsize > seen_map_size) return Status::OK();  // another writer grew it
+  if (info.me_mapsize >= max_map_size_) {
+    return Status::StoreFull("environment '" + name_ + "' reached its maximum map size of " +
+                             std::to_string(max_map_size_) + " bytes");
+  }
+  std::uint64_t next = std::min<std::uint64_t>(info.me_mapsize * 2, max_map_size_);
+  int rc = mdb_env_set_mapsize(env_, next);
+  if (rc != MDB_SUCCESS) {
+    return Status::StoreFull("cannot grow map of '" + name_ + "' to " + std::to_string(next) +
+                             " bytes: " + mdb_strerror(rc));
+  }
+  return Status::OK();
+}
+
+Status Environment::CopyCompacted(const std::string& dest) {
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  std::shared_lock lock(resize_mutex_);
+  int rc = mdb_env_copy2(env_, dest.c_str(), MDB_CP_COMPACT);
+  return StatusFromLmdb(rc, "compacting copy", name_);
+}
+
+Status Environment::Sync() {
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  return StatusFromLmdb(mdb_env_sync(env_, 1), "sync", name_);
+}
+
+Result<EnvInfo> Environment::Info() {
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  EnvInfo out;
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  out.map_size = info.me_mapsize;
+  out.last_txn_id = info.me_last_txnid;
+  struct stat st {};
+  std::string file = name_ + "/data.mdb";
+  if (::stat(file.c_str(), &st) == 0) out.file_bytes = static_cast<std::uint64_t>(st.st_size);
+  return out;
+}
+
+}  // namespace shredkv::storage

@@ -1,0 +1,175 @@
+// The storage layer: one LMDB environment with named tables, behind an API
+// that exposes nothing of lmdb.h.
+//
+// Enforced here, not just documented (LMDB's caveats):
+// - the map grows by itself: a write that finds the map full is aborted, the
+//   map is doubled while no transaction of this process is open, and the
+//   write function is run again (so it must be re-runnable);
+// - stale reader slots of dead processes are cleared at open;
+// - transactions live only inside View()/Update() callbacks, so none is held
+//   across API calls; a callback must not call View/Update on the same
+//   environment (that would nest transactions);
+// - a child process after fork() gets FailedPrecondition from every call.
+// Thread safety: an Environment is shared by any number of threads.
+// Concurrent View()s run in parallel; Update()s are serialised by LMDB.
+#ifndef SHREDKV_STORAGE_ENVIRONMENT_H_
+#define SHREDKV_STORAGE_ENVIRONMENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shredkv/options.h"
+#include "shredkv/status.h"
+
+struct MDB_env;
+struct MDB_txn;
+struct MDB_cursor;
+
+namespace shredkv::storage {
+
+// A table is an index into the environment's list of named databases.
+struct Table {
+  unsigned int dbi = 0;
+};
+
+struct EnvOptions {
+  std::string path;                 // directory holding data.mdb and lock.mdb
+  std::vector<std::string> tables;  // named databases, created if missing
+  bool create = false;              // create directory and files if missing
+  std::uint64_t initial_map_size = 1ull << 20;
+  std::uint64_t max_map_size = 1ull << 40;
+  Durability durability = Durability::kFullSync;
+};
+
+class Cursor;
+
+// A read-only view of one snapshot. Values returned as string_view point into
+// the memory map and are valid only until the transaction ends: copy them
+// before returning from the callback.
+class ReadTxn {
+ public:
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+
+  // NotFound if absent.
+  Status Get(Table table, std::string_view key, std::string_view* value) const;
+  // Entries in the table, as of this snapshot.
+  Result<std::uint64_t> Count(Table table) const;
+  // A cursor valid until the transaction ends.
+  Result<std::unique_ptr<Cursor>> OpenCursor(Table table) const;
+
+ protected:
+  friend class Environment;
+  ReadTxn(MDB_txn* txn, const std::string* env_name) : txn_(txn), env_name_(env_name) {}
+  MDB_txn* txn_;
+  const std::string* env_name_;
+};
+
+class WriteTxn : public ReadTxn {
+ public:
+  // Errors: StoreFull when the map is full (Update() then grows and retries).
+  Status Put(Table table, std::string_view key, std::string_view value);
+  // OK if absent.
+  Status Delete(Table table, std::string_view key);
+  // Deletes every entry of the table.
+  Status Clear(Table table);
+
+ private:
+  friend class Environment;
+  using ReadTxn::ReadTxn;
+  Status Check(int rc, std::string_view what);
+  bool map_full_ = false;
+};
+
+// A positioned cursor over one table. Key/value views are valid until the
+// cursor moves or the transaction ends.
+class Cursor {
+ public:
+  ~Cursor();
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+
+  // Positions at the first key >= `key`.
+  Status Seek(std::string_view key);
+  Status SeekToFirst();
+  Status SeekToLast();
+  // REQUIRES: Valid().
+  Status Next();
+  Status Prev();
+  bool Valid() const { return valid_; }
+  std::string_view key() const { return key_; }
+  std::string_view value() const { return value_; }
+
+ private:
+  friend class ReadTxn;
+  Cursor(MDB_cursor* c, const std::string* env_name) : cursor_(c), env_name_(env_name) {}
+  Status Move(int op, std::string_view key = {});
+  MDB_cursor* cursor_;
+  const std::string* env_name_;
+  bool valid_ = false;
+  std::string_view key_, value_;
+};
+
+struct EnvInfo {
+  std::uint64_t map_size = 0;
+  std::uint64_t file_bytes = 0;     // size of data.mdb on disk
+  std::uint64_t last_txn_id = 0;
+};
+
+class Environment {
+ public:
+  // Opens or creates the environment. Errors: NotFound (missing and
+  // !create), Corruption (not an LMDB file, or a version mismatch), IOError.
+  static Result<std::unique_ptr<Environment>> Open(const EnvOptions& options);
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+  // The table named `name` (one of EnvOptions::tables).
+  Table table(std::string_view name) const;
+
+  // Runs `fn` in a read transaction of the latest snapshot.
+  Status View(const std::function<Status(ReadTxn&)>& fn);
+
+  // Runs `fn` in a write transaction and commits if it returns OK; aborts
+  // otherwise and returns its status. Runs `fn` again after growing the map
+  // if it hit a full map. A commit that returned OK is durable per
+  // EnvOptions::durability.
+  Status Update(const std::function<Status(WriteTxn&)>& fn);
+
+  // Writes a compacted copy (no free pages) of the environment's data file
+  // into directory `dest` (which must exist and be empty), fsynced.
+  Status CopyCompacted(const std::string& dest);
+
+  // Forces the OS buffers to disk (for kNoSync stores).
+  Status Sync();
+
+  Result<EnvInfo> Info();
+  const std::string& path() const { return name_; }
+
+ private:
+  Environment() = default;
+  Status Grow(std::uint64_t seen_map_size);
+  Status CheckUsable() const;
+
+  MDB_env* env_ = nullptr;
+  std::string name_;
+  std::vector<std::string> table_names_;
+  std::vector<unsigned int> dbis_;
+  std::uint64_t max_map_size_ = 0;
+  std::uint64_t fork_generation_ = 0;
+  // Shared by every transaction of this process; exclusive while resizing.
+  mutable std::shared_mutex resize_mutex_;
+};
+
+// Maps an LMDB (or errno) code to a Status naming `what` and the environment.
+Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name);
+
+}  // namespace shredkv::storage
+
+#endif  // SHREDKV_STORAGE_ENVIRONMENT_H_

@@ -1,0 +1,45 @@
+#include "shredkv/types.h"
+
+namespace shredkv {
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+template <typename Tag>
+Result<RandomId<Tag>> RandomId<Tag>::FromHex(std::string_view hex) {
+  if (hex.size() != 2 * kSize) {
+    return Status::InvalidArgument("id must be 32 hex digits, got " + std::to_string(hex.size()) +
+                                   " characters");
+  }
+  Bytes bytes{};
+  for (std::size_t i = 0; i < kSize; ++i) {
+    int hi = HexDigit(hex[2 * i]);
+    int lo = HexDigit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return Status::InvalidArgument("id contains a non-hex character");
+    bytes[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+  }
+  return RandomId(bytes);
+}
+
+template <typename Tag>
+std::string RandomId<Tag>::ToHex() const {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(2 * kSize, '0');
+  for (std::size_t i = 0; i < kSize; ++i) {
+    out[2 * i] = kDigits[bytes_[i] >> 4];
+    out[2 * i + 1] = kDigits[bytes_[i] & 0x0f];
+  }
+  return out;
+}
+
+template class RandomId<PersonIdTag>;
+template class RandomId<AnonymousIdTag>;
+
+}  // namespace shredkv
