@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "codec/value_codec.h"
+
+namespace shredkv::codec {
+namespace {
+
+Attributes AllTypes() {
+  return Attributes{{"b", Value(true)},
+                    {"bytes", Value::Bytes(std::string("\0\xff\x01", 3))},
+                    {"d", Value(-2.5)},
+                    {"i", Value(std::int64_t{-42})},
+                    {"max", Value(std::numeric_limits<std::int64_t>::max())},
+                    {"s", Value("text")},
+                    {"t", Value(Timestamp{1700000000123})}};
+}
+
+TEST(ValueCodecTest, EveryTypeRoundTrips) {
+  std::string buf;
+  EncodeAttributes(AllTypes(), &buf);
+  util::ByteReader r(buf);
+  Attributes back;
+  ASSERT_TRUE(DecodeAttributes(&r, &back).ok());
+  EXPECT_TRUE(r.done());
+  EXPECT_EQ(back, AllTypes());
+}
+
+TEST(ValueCodecTest, EveryTruncationIsCorruption) {
+  std::string buf;
+  EncodeAttributes(AllTypes(), &buf);
+  for (std::size_t n = 0; n < buf.size(); ++n) {
+    Attributes out;
+    Status s = DecodeProfile(buf.substr(0, n), &out);
+    EXPECT_TRUE(s.IsCorruption()) << "prefix " << n << ": " << s.ToString();
+  }
+}
+
+TEST(ValueCodecTest, UnknownTypeAndTrailingBytesAreCorruption) {
+  std::string buf;
+  EncodeAttributes(Attributes{{"a", Value("x")}}, &buf);
+  std::string bad_type = buf;
+  bad_type[3] = 99;  // count(1) len(1) 'a'(1) type
+  Attributes out;
+  EXPECT_TRUE(DecodeProfile(bad_type, &out).IsCorruption());
+  EXPECT_TRUE(DecodeProfile(buf + "x", &out).IsCorruption());
+}
+
+TEST(RowCodecTest, PersonRoundTrips) {
+  PersonPayload p;
+  p.anon_id = AnonymousId(AnonymousId::Bytes{1, 2, 3});
+  p.created_ms = -5;
+  p.identifiers = {{"email", "a@x.org"}, {"phone", "+4917012345"}};
+  std::string buf;
+  EncodePerson(p, &buf);
+  PersonPayload back;
+  ASSERT_TRUE(DecodePerson(buf, &back).ok());
+  EXPECT_EQ(back.anon_id, p.anon_id);
+  EXPECT_EQ(back.created_ms, p.created_ms);
+  EXPECT_EQ(back.identifiers, p.identifiers);
+}
+
+TEST(RowCodecTest, EventKeysSortByPersonThenTime) {
+  PersonId a(PersonId::Bytes{1}), b(PersonId::Bytes{2});
+  EXPECT_LT(EventKey(a, 5, 9), EventKey(a, 6, 1));
+  EXPECT_LT(EventKey(a, -1, 0), EventKey(a, 0, 0));
+  EXPECT_LT(EventKey(a, 1000, 0), EventKey(b, -1000, 0));
+  std::int64_t ts;
+  std::uint64_t seq;
+  ASSERT_TRUE(DecodeTsSeq(EventKey(a, -77, 3).substr(kIdSize), &ts, &seq).ok());
+  EXPECT_EQ(ts, -77);
+  EXPECT_EQ(seq, 3u);
+}
+
+TEST(SealedTest, PlainRowDetectsAnyFlip) {
+  std::string row;
+  SealPlain(TableId::kAnalytics, "key", "payload", &row);
+  std::string_view payload;
+  ASSERT_TRUE(OpenPlain(TableId::kAnalytics, "key", row, &payload).ok());
+  EXPECT_EQ(payload, "payload");
+  EXPECT_TRUE(OpenPlain(TableId::kAnalytics, "other", row, &payload).IsCorruption());
+  EXPECT_TRUE(OpenPlain(TableId::kIdentIndex, "key", row, &payload).IsCorruption());
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    std::string bad = row;
+    bad[i] = static_cast<char>(bad[i] ^ 0x40);
+    EXPECT_TRUE(OpenPlain(TableId::kAnalytics, "key", bad, &payload).IsCorruption()) << i;
+  }
+}
+
+TEST(SealedTest, SealedRowBoundToTableAndKey) {
+  ASSERT_TRUE(crypto::Init().ok());
+  auto key = crypto::SecretKey::Random();
+  std::string row, plain;
+  SealRow(crypto::CipherId::kXChaCha20Poly1305, *key, TableId::kEvents, "k1", "secret", &row);
+  ASSERT_TRUE(OpenRow(*key, TableId::kEvents, "k1", row, &plain).ok());
+  EXPECT_EQ(plain, "secret");
+  EXPECT_TRUE(OpenRow(*key, TableId::kEvents, "k2", row, &plain).IsAuthenticationFailed());
+  EXPECT_TRUE(OpenRow(*key, TableId::kRecords, "k1", row, &plain).IsAuthenticationFailed());
+  std::string bad_version = row;
+  bad_version[0] = 9;
+  EXPECT_TRUE(OpenRow(*key, TableId::kEvents, "k1", bad_version, &plain).IsCorruption());
+  std::string bad_cipher = row;
+  bad_cipher[1] = 77;
+  EXPECT_TRUE(OpenRow(*key, TableId::kEvents, "k1", bad_cipher, &plain).IsCorruption());
+  EXPECT_TRUE(OpenRow(*key, TableId::kEvents, "k1", "", &plain).IsCorruption());
+}
+
+}  // namespace
+}  // namespace shredkv::codec

@@ -1,0 +1,99 @@
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+class EventsTest : public test::StoreTest {
+ protected:
+  std::vector<StoredEvent> Scan(const PersonId& id, TimeRange range = {}) {
+    std::vector<StoredEvent> out;
+    auto it = store_->ScanEvents(id, range);
+    for (; it->Valid(); it->Next()) out.push_back(it->value());
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    return out;
+  }
+};
+
+TEST_F(EventsTest, ScanReturnsEventsInTimeOrderWithProperties) {
+  PersonId id = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(id, Event{"purchase", 300, {{"amount", 9.5}, {"sku", "A1"}}, {}}));
+  SKV_ASSERT_OK(store_->AppendEvent(id, Event{"login", 100, {{"ip", "10.0.0.1"}}, {}}));
+  SKV_ASSERT_OK(store_->AppendEvent(id, Event{"logout", 200, {}, {}}));
+  auto events = Scan(id);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].name, "login");
+  EXPECT_EQ(events[0].ts_ms, 100);
+  EXPECT_EQ(events[0].properties.at("ip").as_string(), "10.0.0.1");
+  EXPECT_EQ(events[1].name, "logout");
+  EXPECT_EQ(events[2].name, "purchase");
+  EXPECT_EQ(events[2].properties.at("amount").as_double(), 9.5);
+}
+
+TEST_F(EventsTest, EqualTimestampsKeepAppendOrder) {
+  PersonId id = MakePerson("ann@x.org");
+  for (int i = 0; i < 5; ++i) SKV_ASSERT_OK(store_->AppendEvent(id, Event{"e" + std::to_string(i), 42, {}, {}}));
+  auto events = Scan(id);
+  ASSERT_EQ(events.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(events[static_cast<std::size_t>(i)].name, "e" + std::to_string(i));
+  for (int i = 1; i < 5; ++i) EXPECT_LT(events[static_cast<std::size_t>(i - 1)].seq, events[static_cast<std::size_t>(i)].seq);
+}
+
+TEST_F(EventsTest, TimeRangeIsHalfOpen) {
+  PersonId id = MakePerson("ann@x.org");
+  for (std::int64_t ts : {-10, 0, 10, 20, 30}) SKV_ASSERT_OK(store_->AppendEvent(id, Event{"e", ts, {}, {}}));
+  auto events = Scan(id, TimeRange{0, 30});
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events.front().ts_ms, 0);
+  EXPECT_EQ(events.back().ts_ms, 20);
+  EXPECT_EQ(Scan(id, TimeRange{31, 100}).size(), 0u);
+  EXPECT_EQ(Scan(id).size(), 5u);
+}
+
+TEST_F(EventsTest, ScanSpansManyBatchesAndOnlyThatPerson) {
+  options_.iterator_batch_size = 3;
+  Reopen();
+  PersonId a = MakePerson("a@x.org");
+  PersonId b = MakePerson("b@x.org");
+  WriteBatch batch;
+  for (int i = 0; i < 100; ++i) {
+    batch.AppendEvent(a, Event{"a", i, {{"i", i}}, {}});
+    batch.AppendEvent(b, Event{"b", i, {}, {}});
+  }
+  SKV_ASSERT_OK(store_->Write(batch));
+  auto events = Scan(a);
+  ASSERT_EQ(events.size(), 100u);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(events[static_cast<std::size_t>(i)].properties.at("i").as_int64(), i);
+    EXPECT_EQ(events[static_cast<std::size_t>(i)].name, "a");
+  }
+}
+
+TEST_F(EventsTest, SequenceSurvivesReopen) {
+  PersonId id = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(id, Event{"first", 5, {}, {}}));
+  Reopen();
+  SKV_ASSERT_OK(store_->AppendEvent(id, Event{"second", 5, {}, {}}));
+  auto events = Scan(id);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].name, "first");
+  EXPECT_EQ(events[1].name, "second");
+}
+
+TEST_F(EventsTest, InvalidEventsAreRejected) {
+  PersonId id = MakePerson("ann@x.org");
+  EXPECT_TRUE(store_->AppendEvent(id, Event{"", 1, {}, {}}).IsInvalidArgument());
+  EXPECT_TRUE(store_->AppendEvent(id, Event{"e", 1, {{"a", 1}}, {"missing"}}).IsInvalidArgument());
+  EXPECT_TRUE(store_->AppendEvent(PersonId(PersonId::Bytes{3}), Event{"e", 1, {}, {}}).IsNotFound());
+  EXPECT_EQ(Scan(id).size(), 0u);
+}
+
+TEST_F(EventsTest, ScanOfUnknownPersonReportsNotFound) {
+  auto it = store_->ScanEvents(PersonId(PersonId::Bytes{5}), {});
+  EXPECT_FALSE(it->Valid());
+  EXPECT_TRUE(it->status().IsNotFound());
+}
+
+}  // namespace
+}  // namespace shredkv

@@ -1,0 +1,178 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+using test::TempDir;
+using test::TestOptions;
+
+TEST(StoreOpenTest, MissingStoreIsNotFoundWithoutCreate) {
+  TempDir dir;
+  Options o = TestOptions(dir.Sub("store"));
+  o.create_if_missing = false;
+  EXPECT_TRUE(Store::Open(o).status().IsNotFound());
+}
+
+TEST(StoreOpenTest, RequiresKeyProviderAndDirectory) {
+  TempDir dir;
+  Options o = TestOptions(dir.Sub("store"));
+  o.key_provider = nullptr;
+  EXPECT_TRUE(Store::Open(o).status().IsInvalidArgument());
+  Options p = TestOptions("");
+  EXPECT_TRUE(Store::Open(p).status().IsInvalidArgument());
+}
+
+TEST(StoreOpenTest, DataPersistsAcrossReopen) {
+  TempDir dir;
+  PersonId id;
+  {
+    auto store = Store::Open(TestOptions(dir.Sub("s")));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto created = (*store)->CreatePerson({{"email", "ann@x.org"}}, {{"name", "Ann"}});
+    ASSERT_TRUE(created.ok());
+    id = *created;
+    SKV_ASSERT_OK((*store)->Close());
+  }
+  auto store = Store::Open(TestOptions(dir.Sub("s")));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto resolved = (*store)->Resolve({"email", "ann@x.org"});
+  ASSERT_TRUE(resolved.ok());
+  EXPECT_EQ(*resolved, id);
+  auto profile = (*store)->GetProfile(id);
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(profile->at("name").as_string(), "Ann");
+}
+
+TEST(StoreOpenTest, ErrorIfExistsRefusesAnExistingStore) {
+  TempDir dir;
+  { ASSERT_TRUE(Store::Open(TestOptions(dir.Sub("s"))).ok()); }
+  Options o = TestOptions(dir.Sub("s"));
+  o.error_if_exists = true;
+  EXPECT_TRUE(Store::Open(o).status().IsAlreadyExists());
+}
+
+TEST(StoreOpenTest, WrongRootKeyIsWrongKey) {
+  TempDir dir;
+  {
+    auto store = Store::Open(TestOptions(dir.Sub("s"), 'a'));
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->CreatePerson({{"email", "a@x.org"}}).ok());
+  }
+  auto wrong = Store::Open(TestOptions(dir.Sub("s"), 'b'));
+  EXPECT_TRUE(wrong.status().IsWrongKey()) << wrong.status().ToString();
+  // The right key still opens it: a failed open wrote nothing.
+  EXPECT_TRUE(Store::Open(TestOptions(dir.Sub("s"), 'a')).ok());
+}
+
+TEST(StoreOpenTest, PassphraseStoreOpensOnlyWithItsPassphrase) {
+  TempDir dir;
+  PassphraseOptions fast{.interactive_limits = true};
+  Options o = TestOptions(dir.Sub("s"));
+  o.key_provider = NewPassphraseKeyProvider("open sesame", fast);
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->CreatePerson({{"email", "a@x.org"}}).ok());
+  }
+  EXPECT_TRUE(Store::Open(o).ok());
+  o.key_provider = NewPassphraseKeyProvider("open sesame!", fast);
+  EXPECT_TRUE(Store::Open(o).status().IsWrongKey());
+}
+
+TEST(StoreOpenTest, SecondOpenInOneProcessIsRefused) {
+  TempDir dir;
+  auto first = Store::Open(TestOptions(dir.Sub("s")));
+  ASSERT_TRUE(first.ok());
+  auto second = Store::Open(TestOptions(dir.Sub("s")));
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition) << second.status().ToString();
+  SKV_ASSERT_OK((*first)->Close());
+  EXPECT_TRUE(Store::Open(TestOptions(dir.Sub("s"))).ok());
+}
+
+TEST(StoreOpenTest, CallsAfterCloseFailCleanly) {
+  TempDir dir;
+  auto store = Store::Open(TestOptions(dir.Sub("s")));
+  ASSERT_TRUE(store.ok());
+  SKV_ASSERT_OK((*store)->Close());
+  SKV_EXPECT_OK((*store)->Close());  // idempotent
+  EXPECT_EQ((*store)->Resolve({"email", "a@x.org"}).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*store)->CreatePerson({{"email", "a@x.org"}}).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST(StoreOpenTest, UseAfterForkIsRefusedInTheChild) {
+  TempDir dir;
+  auto store = Store::Open(TestOptions(dir.Sub("s")));
+  ASSERT_TRUE(store.ok());
+  auto id = (*store)->CreatePerson({{"email", "a@x.org"}});
+  ASSERT_TRUE(id.ok());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto r = (*store)->GetProfile(*id);
+    auto w = (*store)->AppendEvent(*id, Event{"e", 1, {}, {}});
+    const bool refused = r.status().code() == StatusCode::kFailedPrecondition &&
+                         w.code() == StatusCode::kFailedPrecondition;
+    _exit(refused ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE((*store)->GetProfile(*id).ok());
+}
+
+TEST(StoreOpenTest, DataWithoutKeysIsCorruption) {
+  TempDir dir;
+  { ASSERT_TRUE(Store::Open(TestOptions(dir.Sub("s"))).ok()); }
+  std::filesystem::remove_all(dir.Sub("s/keys"));
+  auto s = Store::Open(TestOptions(dir.Sub("s")));
+  EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+}
+
+TEST(StoreOpenTest, KeysOfAnotherStoreAreCorruption) {
+  TempDir dir;
+  { ASSERT_TRUE(Store::Open(TestOptions(dir.Sub("a"))).ok()); }
+  { ASSERT_TRUE(Store::Open(TestOptions(dir.Sub("b"))).ok()); }
+  std::filesystem::remove_all(dir.Sub("a/keys"));
+  std::filesystem::copy(dir.Sub("b/keys"), dir.Sub("a/keys"));
+  auto s = Store::Open(TestOptions(dir.Sub("a")));
+  EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+}
+
+TEST(StoreOpenTest, FullSyncStoreWorks) {
+  TempDir dir;
+  Options o = TestOptions(dir.Sub("s"));
+  o.durability = Durability::kFullSync;
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok());
+  EXPECT_TRUE((*store)->CreatePerson({{"email", "a@x.org"}}).ok());
+}
+
+TEST(StoreOpenTest, EachCipherChoiceReadsBackAndStoresMayMixThem) {
+  TempDir dir;
+  Options o = TestOptions(dir.Sub("s"));
+  o.cipher = Cipher::kXChaCha20Poly1305;
+  PersonId a;
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok());
+    a = *(*store)->CreatePerson({{"email", "a@x.org"}}, {{"v", 1}});
+  }
+  o.cipher = Cipher::kAuto;
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok());
+  auto b = (*store)->CreatePerson({{"email", "b@x.org"}}, {{"v", 2}});
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ((*store)->GetProfile(a)->at("v").as_int64(), 1);
+  EXPECT_EQ((*store)->GetProfile(*b)->at("v").as_int64(), 2);
+}
+
+}  // namespace
+}  // namespace shredkv

@@ -1,0 +1,137 @@
+// Stored bytes moved or altered behind the engine's back are detected:
+// sealed rows fail authentication, plaintext rows fail their checksum.
+#include <gtest/gtest.h>
+
+#include "codec/row_codec.h"
+#include "storage/environment.h"
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+class TamperTest : public test::StoreTest {
+ protected:
+  // Runs `fn` on the closed store's data (or keys) environment.
+  void EditEnv(const std::string& which, const std::function<Status(storage::Environment&)>& fn) {
+    SKV_ASSERT_OK(store_->Close());
+    store_.reset();
+    storage::EnvOptions o;
+    o.path = dir_.Sub(which);
+    o.tables = which == "data" ? std::vector<std::string>{"meta", "people", "ident", "ident_by_person",
+                                                          "profiles", "events", "records", "analytics"}
+                               : std::vector<std::string>{"meta", "epochs", "deks", "fences"};
+    auto env = storage::Environment::Open(o);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    SKV_ASSERT_OK(fn(**env));
+    env->reset();
+    Reopen();
+  }
+
+  static Status CopyRow(storage::Environment& env, const std::string& table, const std::string& from,
+                        const std::string& to) {
+    storage::Table t = env.table(table);
+    return env.Update([&](storage::WriteTxn& txn) {
+      std::string_view v;
+      if (Status g = txn.Get(t, from, &v); !g.ok()) return g;
+      std::string copy(v);
+      return txn.Put(t, to, copy);
+    });
+  }
+
+  static Status FlipLastByteOfEveryRow(storage::Environment& env, const std::string& table) {
+    storage::Table t = env.table(table);
+    return env.Update([&](storage::WriteTxn& txn) -> Status {
+      std::vector<std::pair<std::string, std::string>> rows;
+      auto c = txn.OpenCursor(t);
+      if (!c.ok()) return c.status();
+      for (Status m = (*c)->SeekToFirst(); (*c)->Valid(); m = (*c)->Next()) {
+        rows.emplace_back(std::string((*c)->key()), std::string((*c)->value()));
+      }
+      c->reset();
+      for (auto& [k, v] : rows) {
+        v.back() = static_cast<char>(v.back() ^ 0x10);
+        if (Status p = txn.Put(t, k, v); !p.ok()) return p;
+      }
+      return Status::OK();
+    });
+  }
+};
+
+TEST_F(TamperTest, ProfileCopiedToAnotherPersonFailsAuthentication) {
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  PersonId bob = MakePerson("bob@x.org", {{"name", "Bob"}});
+  EditEnv("data", [&](storage::Environment& env) {
+    return CopyRow(env, "profiles", std::string(ann.view()), std::string(bob.view()));
+  });
+  EXPECT_TRUE(store_->GetProfile(bob).status().IsAuthenticationFailed());
+  EXPECT_EQ(store_->GetProfile(ann)->at("name").as_string(), "Ann");
+}
+
+TEST_F(TamperTest, EventMovedToAnotherKeyFailsAuthentication) {
+  PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"secret", 100, {}, {}}));
+  std::uint64_t seq = 0;
+  {
+    auto it = store_->ScanEvents(ann, {});
+    ASSERT_TRUE(it->Valid());
+    seq = it->value().seq;
+  }
+  EditEnv("data", [&](storage::Environment& env) {
+    return CopyRow(env, "events", codec::EventKey(ann, 100, seq), codec::EventKey(ann, 200, seq));
+  });
+  auto it = store_->ScanEvents(ann, TimeRange{150, 300});
+  EXPECT_FALSE(it->Valid());
+  EXPECT_TRUE(it->status().IsAuthenticationFailed()) << it->status().ToString();
+}
+
+TEST_F(TamperTest, WrappedKeyCopiedToAnotherPersonFailsAuthentication) {
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  PersonId bob = MakePerson("bob@x.org", {{"name", "Bob"}});
+  EditEnv("keys", [&](storage::Environment& env) {
+    return CopyRow(env, "deks", codec::DekKey(ann, 0), codec::DekKey(bob, 0));
+  });
+  EXPECT_TRUE(store_->GetProfile(bob).status().IsAuthenticationFailed());
+}
+
+TEST_F(TamperTest, FlippedCiphertextByteFailsAuthentication) {
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "1", "book"));
+  EditEnv("data", [&](storage::Environment& env) {
+    Status s = FlipLastByteOfEveryRow(env, "profiles");
+    return s.ok() ? FlipLastByteOfEveryRow(env, "records") : s;
+  });
+  EXPECT_TRUE(store_->GetProfile(ann).status().IsAuthenticationFailed());
+  EXPECT_TRUE(store_->Get(ann, "orders", "1").status().IsAuthenticationFailed());
+}
+
+TEST_F(TamperTest, CorruptAnalyticsAndIndexRowsAreCorruption) {
+  PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", 1, {}, {}}));
+  EditEnv("data", [&](storage::Environment& env) {
+    Status s = FlipLastByteOfEveryRow(env, "analytics");
+    return s.ok() ? FlipLastByteOfEveryRow(env, "ident") : s;
+  });
+  auto it = store_->ScanAnalytics({});
+  EXPECT_FALSE(it->Valid());
+  EXPECT_TRUE(it->status().IsCorruption()) << it->status().ToString();
+  EXPECT_TRUE(store_->Resolve({"email", "ann@x.org"}).status().IsCorruption());
+}
+
+TEST_F(TamperTest, DamagedRootCheckOrEpochKeyIsNotServed) {
+  MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  {
+    storage::EnvOptions o;
+    o.path = dir_.Sub("keys");
+    o.tables = {"meta", "epochs", "deks", "fences"};
+    auto env = storage::Environment::Open(o);
+    ASSERT_TRUE(env.ok());
+    SKV_ASSERT_OK(FlipLastByteOfEveryRow(**env, "epochs"));
+  }
+  auto s = Store::Open(options_);
+  EXPECT_TRUE(s.status().IsAuthenticationFailed()) << s.status().ToString();
+}
+
+}  // namespace
+}  // namespace shredkv

@@ -1,0 +1,170 @@
+#include "storage/environment.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "storage/process_guard.h"
+#include "test_util.h"
+
+namespace shredkv::storage {
+namespace {
+
+using test::TempDir;
+
+EnvOptions Opts(const std::string& path) {
+  EnvOptions o;
+  o.path = path;
+  o.tables = {"a", "b"};
+  o.create = true;
+  o.initial_map_size = 1u << 20;
+  o.max_map_size = 64u << 20;
+  o.durability = Durability::kNoSync;
+  return o;
+}
+
+TEST(EnvironmentTest, PutGetDeleteAcrossReopen) {
+  TempDir dir;
+  {
+    auto env = Environment::Open(Opts(dir.Sub("e")));
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    Table a = (*env)->table("a");
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put(a, "k1", "v1"); }));
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put(a, "k2", "v2"); }));
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Delete(a, "k2"); }));
+  }
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok());
+  Table a = (*env)->table("a");
+  std::string v;
+  SKV_ASSERT_OK((*env)->View([&](ReadTxn& t) {
+    std::string_view sv;
+    Status s = t.Get(a, "k1", &sv);
+    v = sv;
+    return s;
+  }));
+  EXPECT_EQ(v, "v1");
+  Status s = (*env)->View([&](ReadTxn& t) {
+    std::string_view sv;
+    return t.Get(a, "k2", &sv);
+  });
+  EXPECT_TRUE(s.IsNotFound());
+}
+
+TEST(EnvironmentTest, FailedCallbackCommitsNothing) {
+  TempDir dir;
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok());
+  Table a = (*env)->table("a");
+  Status s = (*env)->Update([&](WriteTxn& t) {
+    Status p = t.Put(a, "k", "v");
+    if (!p.ok()) return p;
+    return Status::InvalidArgument("abort");
+  });
+  EXPECT_TRUE(s.IsInvalidArgument());
+  Status g = (*env)->View([&](ReadTxn& t) {
+    std::string_view sv;
+    return t.Get(a, "k", &sv);
+  });
+  EXPECT_TRUE(g.IsNotFound());
+}
+
+TEST(EnvironmentTest, MapGrowsWhenFullAndWriteIsRetried) {
+  TempDir dir;
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok());
+  Table a = (*env)->table("a");
+  const std::string value(4000, 'x');
+  int runs = 0;
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) {
+    ++runs;
+    for (int i = 0; i < 1000; ++i) {  // ~4 MB in one transaction, map is 1 MiB
+      Status p = t.Put(a, "key" + std::to_string(i), value);
+      if (!p.ok()) return p;
+    }
+    return Status::OK();
+  }));
+  EXPECT_GT(runs, 1);
+  auto info = (*env)->Info();
+  ASSERT_TRUE(info.ok());
+  EXPECT_GE(info->map_size, 4u << 20);
+}
+
+TEST(EnvironmentTest, MaxMapSizeGivesStoreFull) {
+  TempDir dir;
+  EnvOptions o = Opts(dir.Sub("e"));
+  o.max_map_size = 2u << 20;
+  auto env = Environment::Open(o);
+  ASSERT_TRUE(env.ok());
+  Table a = (*env)->table("a");
+  Status s = (*env)->Update([&](WriteTxn& t) {
+    for (int i = 0; i < 2000; ++i) {
+      Status p = t.Put(a, "key" + std::to_string(i), std::string(4000, 'x'));
+      if (!p.ok()) return p;
+    }
+    return Status::OK();
+  });
+  EXPECT_TRUE(s.IsStoreFull()) << s.ToString();
+  // Still usable for smaller writes.
+  SKV_EXPECT_OK((*env)->Update([&](WriteTxn& t) { return t.Put(a, "small", "v"); }));
+}
+
+TEST(EnvironmentTest, CursorSeeksInKeyOrder) {
+  TempDir dir;
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok());
+  Table b = (*env)->table("b");
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) {
+    for (const char* k : {"c", "a", "b", "d"}) {
+      Status p = t.Put(b, k, k);
+      if (!p.ok()) return p;
+    }
+    return Status::OK();
+  }));
+  std::string seen;
+  SKV_ASSERT_OK((*env)->View([&](ReadTxn& t) {
+    auto c = t.OpenCursor(b);
+    if (!c.ok()) return c.status();
+    for (Status m = (*c)->Seek("b"); (*c)->Valid(); m = (*c)->Next()) seen += (*c)->key();
+    return Status::OK();
+  }));
+  EXPECT_EQ(seen, "bcd");
+}
+
+TEST(EnvironmentTest, MissingEnvironmentIsNotFoundWithoutCreate) {
+  TempDir dir;
+  EnvOptions o = Opts(dir.Sub("nothing"));
+  o.create = false;
+  EXPECT_TRUE(Environment::Open(o).status().IsNotFound());
+}
+
+TEST(EnvironmentTest, UseAfterForkIsRefused) {
+  TempDir dir;
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok());
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Status s = (*env)->View([](ReadTxn&) { return Status::OK(); });
+    // Do not run destructors of the parent's environment in the child.
+    _exit(s.code() == StatusCode::kFailedPrecondition ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  SKV_EXPECT_OK((*env)->View([](ReadTxn&) { return Status::OK(); }));
+}
+
+TEST(DirectoryClaimTest, SecondClaimInProcessIsRefusedUntilReleased) {
+  TempDir dir;
+  auto first = DirectoryClaim::Acquire(dir.path());
+  ASSERT_TRUE(first.ok());
+  auto second = DirectoryClaim::Acquire(dir.path() + "/.");  // another path, same directory
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  first->reset();
+  EXPECT_TRUE(DirectoryClaim::Acquire(dir.path()).ok());
+}
+
+}  // namespace
+}  // namespace shredkv::storage

@@ -1,0 +1,74 @@
+#include "test_util.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace shredkv::test {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base != nullptr ? base : "/tmp") + "/shredkv-test-XXXXXX";
+  char* p = ::mkdtemp(tmpl.data());
+  if (p == nullptr) std::abort();
+  path_ = p;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TestKeyBytes(char fill) { return std::string(32, fill); }
+
+Options TestOptions(const std::string& dir, char key_fill) {
+  Options o;
+  o.directory = dir;
+  o.create_if_missing = true;
+  o.durability = Durability::kNoSync;
+  o.initial_map_size = 4u << 20;
+  o.key_provider = NewRawKeyProvider(TestKeyBytes(key_fill));
+  return o;
+}
+
+std::vector<std::string> FilesUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) out.push_back(e.path().string());
+  }
+  return out;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+void StoreTest::Reopen() {
+  if (store_) SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  if (options_.directory.empty()) options_ = TestOptions(dir_.path());
+  auto s = Store::Open(options_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  store_ = std::move(s).value();
+}
+
+PersonId StoreTest::MakePerson(const std::string& email, Attributes profile) {
+  auto id = store_->CreatePerson({{"email", email}}, profile);
+  EXPECT_TRUE(id.ok()) << id.status().ToString();
+  return id.ok() ? *id : PersonId();
+}
+
+}  // namespace shredkv::test

@@ -1,0 +1,69 @@
+// Helpers shared by the tests: temporary directories and test stores.
+#ifndef SHREDKV_TESTS_TEST_UTIL_H_
+#define SHREDKV_TESTS_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shredkv/shredkv.h"
+
+namespace shredkv::test {
+
+// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A fixed 32-byte test key ("k" repeated, or a different fill byte).
+std::string TestKeyBytes(char fill = 'k');
+
+// Options for a store in `dir` with the test key; no fsync (tests only).
+Options TestOptions(const std::string& dir, char key_fill = 'k');
+
+// Every regular file under `dir`, recursively.
+std::vector<std::string> FilesUnder(const std::string& dir);
+std::string ReadFile(const std::string& path);
+void WriteFile(const std::string& path, const std::string& data);
+
+// ASSERT-style helpers.
+#define SKV_ASSERT_OK(expr)                                   \
+  do {                                                        \
+    const ::shredkv::Status _s = (expr);                      \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();  \
+  } while (0)
+#define SKV_EXPECT_OK(expr)                                   \
+  do {                                                        \
+    const ::shredkv::Status _s = (expr);                      \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString();  \
+  } while (0)
+
+// Fixture with one open store in a temp directory.
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void TearDown() override { store_.reset(); }
+  // Closes (if open) and opens the store again with options_.
+  void Reopen();
+  Options options_;
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+
+  // Creates a person with one email identifier.
+  PersonId MakePerson(const std::string& email, Attributes profile = {});
+};
+
+}  // namespace shredkv::test
+
+#endif  // SHREDKV_TESTS_TEST_UTIL_H_
