@@ -90,6 +90,28 @@ struct Options {
   // The clock (ms since the epoch) used for creation times; injectable for
   // tests. Null means the system clock.
   std::function<std::int64_t()> clock;
+
+  // ---- erasure ----
+
+  // Granularity to which AnalyticsOnErase::kUnlink coarsens timestamps.
+  std::int64_t unlink_time_granularity_ms = 24ll * 3600 * 1000;
+
+  // Rotation policy: the bound on how long an erasure stays only logical.
+  // RunMaintenance() (and the background thread) rotate the epoch once this
+  // many erasures happened since the last rotation, or once the oldest
+  // not-yet-cryptographic erasure is this old. 0 disables either trigger.
+  std::uint64_t rotate_after_erasures = 1000;
+  std::int64_t rotate_after_ms = 24ll * 3600 * 1000;
+
+  // DEKs re-wrapped per `keys` write transaction during rotation: writers
+  // proceed between batches.
+  std::size_t rotation_batch_size = 10000;
+
+  // Run RunMaintenance() on a background thread every this many ms (purge
+  // with purge_budget_rows, then rotation if the policy says so). 0 = no
+  // thread: the application calls Purge()/RotateEpoch()/RunMaintenance().
+  std::int64_t background_maintenance_ms = 0;
+  std::size_t purge_budget_rows = 10000;
 };
 
 }  // namespace shredkv

@@ -30,9 +30,53 @@ struct AnalyticsQuery {
   std::optional<std::string> name;
 };
 
+// Options of one erasure request.
+struct EraseOptions {
+  // Caller-chosen ID (1..64 printable ASCII) to look the erasure up later;
+  // a random one is generated if empty. AlreadyExists if used before.
+  std::string request_id;
+  // Put the person's identifiers on the suppression list: creating a person
+  // or linking under them fails with Suppressed until Unsuppress().
+  bool suppress = false;
+  AnalyticsOnErase analytics = AnalyticsOnErase::kKeep;
+};
+
+struct PurgeResult {
+  std::uint64_t rows_deleted = 0;
+  std::uint64_t people_purged = 0;   // people whose purge completed in this call
+  std::uint64_t people_pending = 0;  // erased people still awaiting purge
+};
+
+struct RotationResult {
+  std::uint64_t new_epoch = 0;
+  std::uint64_t destroyed_epochs = 0;
+  std::uint64_t rewrapped_keys = 0;
+  std::uint64_t batches = 0;
+  std::uint64_t keys_file_bytes_before = 0;
+  std::uint64_t keys_file_bytes_after = 0;
+};
+
+struct CompactionResult {
+  std::uint64_t file_bytes_before = 0;
+  std::uint64_t file_bytes_after = 0;
+};
+
+struct AuditVerification {
+  std::uint64_t entries = 0;
+  bool intact = false;
+  std::string head_hash;  // hex hash of the last entry
+  std::string problem;    // empty when intact
+};
+
 // Counts and sizes, read from one consistent snapshot of each environment.
 struct StoreStats {
   std::uint64_t people = 0;
+  std::uint64_t erased = 0;          // people ever erased (fences)
+  std::uint64_t suppressed = 0;      // identifiers on the suppression list
+  std::uint64_t pending_purge = 0;   // erased people whose rows remain
+  std::uint64_t erasures_since_rotation = 0;
+  std::uint64_t suppressed_rejections = 0;  // writes refused as Suppressed since open
+  std::uint64_t oldest_key_epoch = 0;
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
   std::uint64_t records = 0;
@@ -131,6 +175,53 @@ class Store {
   virtual Status Write(const WriteBatch& batch) = 0;
 
   virtual Result<StoreStats> Stats() = 0;
+
+  // ---- Erasure (design §3) ---------------------------------------------------
+
+  // Erases people by crypto-shredding: one commit in `keys` deletes their
+  // keys and writes their fences (and suppression entries); that commit is
+  // the erasure. When it returns OK, no call returns any of their data, also
+  // not reads that started earlier. Their identifiers are released (or
+  // suppressed), their analytics rows kept, unlinked or deleted per
+  // `options`, and an audit entry is appended; ciphertext rows are purged
+  // later by Purge(). Errors: NotFound / Erased for a person that does not
+  // exist / was erased already (nothing is erased then), AlreadyExists for a
+  // reused request id.
+  virtual Result<ErasureReceipt> Erase(const std::vector<PersonId>& people,
+                                       const EraseOptions& options = {}) = 0;
+  Result<ErasureReceipt> Erase(const PersonId& person, const EraseOptions& options = {}) {
+    return Erase(std::vector<PersonId>{person}, options);
+  }
+  // Erases the person an identifier belongs to.
+  virtual Result<ErasureReceipt> EraseByIdentifier(const Identifier& identifier,
+                                                   const EraseOptions& options = {}) = 0;
+
+  // The current state of an erasure request. NotFound for an unknown id.
+  virtual Result<ErasureReceipt> GetErasure(std::string_view request_id) = 0;
+
+  // Lifts the suppression of an identifier. NotFound if it is not suppressed.
+  virtual Status Unsuppress(const Identifier& identifier) = 0;
+
+  // Deletes up to `budget_rows` rows of erased people from `data`, in
+  // bounded transactions; resumable after a crash (the queue is durable).
+  virtual Result<PurgeResult> Purge(std::size_t budget_rows) = 0;
+
+  // Starts a new key epoch, re-wraps every live DEK under it in batches of
+  // Options::rotation_batch_size, destroys the old epoch keys, commits past
+  // both LMDB meta pages and rebuilds the `keys` file so no old key byte is
+  // left in it. Every erasure before the call becomes cryptographic.
+  virtual Result<RotationResult> RotateEpoch() = 0;
+
+  // Rewrites the `data` file without free pages and swaps it in, while the
+  // store stays open (calls wait for the swap).
+  virtual Result<CompactionResult> CompactData() = 0;
+
+  // One round of maintenance: purge with Options::purge_budget_rows, then an
+  // epoch rotation if the rotation policy is due.
+  virtual Status RunMaintenance() = 0;
+
+  // Checks the hash chain of the audit log.
+  virtual Result<AuditVerification> VerifyAuditLog() = 0;
 };
 
 // Normalises an identifier by its type's rules, as the store does before

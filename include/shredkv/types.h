@@ -183,6 +183,49 @@ struct PersonInfo {
   std::uint64_t key_epoch = 0;          // epoch whose key wraps this person's DEK
 };
 
+// What erasure does with the person's analytics rows.
+// Do not change the values: part of the persistent format.
+enum class AnalyticsOnErase : std::uint8_t {
+  // Rows stay under the anonymous ID, whose link to the person is destroyed
+  // with the person's key.
+  kKeep = 0,
+  // Each row gets a fresh random ID of its own and its time is coarsened to
+  // Options::unlink_time_granularity_ms, so the rows can no longer be linked
+  // to each other either (EDPB: one stable ID can still single a person out).
+  kUnlink = 1,
+  // Rows are deleted.
+  kDelete = 2,
+};
+
+// How far an erasure has got (design §3). Levels are cumulative.
+enum class ErasureLevel : std::uint8_t {
+  // The erase commit is durable: no API returns the data, the key is gone
+  // from the live key tree and from every cache.
+  kLogical = 1,
+  // An epoch rotation destroyed the epoch key that wrapped the person's key:
+  // no byte in the store's files can decrypt the data, even with the root key.
+  kCryptographic = 2,
+  // Cryptographic, and the person's rows are gone from the live data tree.
+  kPurged = 3,
+};
+
+std::string_view ErasureLevelName(ErasureLevel level);
+std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode);
+
+// The proof of one erasure request. Holds nothing personal.
+struct ErasureReceipt {
+  std::string request_id;
+  std::int64_t erased_at_ms = 0;
+  std::uint64_t people = 0;
+  AnalyticsOnErase analytics = AnalyticsOnErase::kKeep;
+  bool suppressed = false;        // identifiers put on the suppression list
+  ErasureLevel level = ErasureLevel::kLogical;
+  bool cryptographic = false;     // the wrapping epoch key is destroyed
+  bool purged = false;            // all rows of all its people are purged
+  std::uint64_t key_epoch = 0;    // epoch whose destruction makes it cryptographic
+  std::string audit_hash;         // hex BLAKE2b chain hash of its audit entry
+};
+
 }  // namespace shredkv
 
 #endif  // SHREDKV_TYPES_H_

@@ -33,6 +33,9 @@ enum class TableId : std::uint8_t {
   kEpochs = 2,
   kDeks = 3,
   kFences = 4,
+  kSuppressed = 5,
+  kPurgeQueue = 6,
+  kRequests = 7,
   // data environment
   kDataMeta = 16,
   kPeople = 17,
@@ -42,6 +45,9 @@ enum class TableId : std::uint8_t {
   kEvents = 21,
   kRecords = 22,
   kAnalytics = 23,
+  kErased = 24,
+  kAudit = 25,
+  kAuditByRequest = 26,
 };
 
 // Appends the sealed row of `plaintext` to `*out`.

@@ -73,7 +73,7 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
 
  private:
   Status Fill() override {
-    std::shared_lock person_lock(store_->PersonLock(id_));
+    PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
     auto dek = store_->PersonKey(id_);
     if (!dek.ok()) return dek.status();
     const std::size_t limit = store_->batch_size();
@@ -125,7 +125,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
     if (collection_.empty() || collection_.size() > 255) {
       return Status::InvalidArgument("collection name must be 1..255 bytes");
     }
-    std::shared_lock person_lock(store_->PersonLock(id_));
+    PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
     auto dek = store_->PersonKey(id_);
     if (!dek.ok()) return dek.status();
     if (!listed_) {

@@ -14,6 +14,7 @@
 #include "codec/value_codec.h"
 #include "crypto/keyed_hash.h"
 #include "crypto/random.h"
+#include "engine/data_rows.h"
 #include "engine/iterators.h"
 #include "util/coding.h"
 #include "util/fork_generation.h"
@@ -41,21 +42,6 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::string PlainRow(TableId t, std::string_view key, std::string_view payload) {
-  std::string row;
-  codec::SealPlain(t, key, payload, &row);
-  return row;
-}
-
-Status ReadPlain(const storage::ReadTxn& txn, storage::Table table, TableId id,
-                 std::string_view key, std::string* out) {
-  std::string_view row, payload;
-  if (Status s = txn.Get(table, key, &row); !s.ok()) return s;
-  if (Status s = codec::OpenPlain(id, key, row, &payload); !s.ok()) return s;
-  *out = std::string(payload);
-  return Status::OK();
-}
-
 Status ValidateName(std::string_view name, std::string_view what) {
   if (name.empty() || name.size() > kMaxNameSize) {
     return Status::InvalidArgument(std::string(what) + " must be 1..255 bytes");
@@ -69,13 +55,6 @@ Status ValidateRecordKey(std::string_view collection, std::string_view key) {
     return Status::InvalidArgument("record key must be 1..1024 bytes");
   }
   return Status::OK();
-}
-
-Result<PersonId> PersonIdFromRow(std::string_view payload) {
-  if (payload.size() != PersonId::kSize) return Status::Corruption("identifier index row has the wrong length");
-  PersonId::Bytes b;
-  std::memcpy(b.data(), payload.data(), b.size());
-  return PersonId(b);
 }
 
 const char* OpName(const WriteBatch::Op& op) {
@@ -163,19 +142,31 @@ class BatchApplier {
   Status Claim(const PersonId& id, const Identifier& normalized, bool* already_own) {
     *already_own = false;
     const std::string hash = IdentifierHash(store_->index_key(), normalized);
+    bool suppressed = false;
+    if (Status s = store_->Suppressed(hash, &suppressed); !s.ok()) return s;
+    if (suppressed) {
+      store_->suppressed_rejections_.fetch_add(1, std::memory_order_relaxed);
+      return Status::Suppressed("identifier of type '" + normalized.type + "' is suppressed after an erasure");
+    }
     std::string owner_row;
     Status g = ReadPlain(*txn_, t_.ident, TableId::kIdentIndex, hash, &owner_row);
     if (g.ok()) {
-      auto owner = PersonIdFromRow(owner_row);
+      auto owner = PersonIdFromBytes(owner_row);
       if (!owner.ok()) return owner.status();
       if (*owner == id) {
         *already_own = true;
         return Status::OK();
       }
-      return Status::AlreadyExists("identifier of type '" + normalized.type +
-                                   "' belongs to another person");
+      // An erased owner whose index entry was not yet released: the
+      // identifier is free, and the new owner is a new person (design §4).
+      auto erased = store_->keys_->IsErased(*owner);
+      if (!erased.ok()) return erased.status();
+      if (!*erased) {
+        return Status::AlreadyExists("identifier of type '" + normalized.type + "' belongs to another person");
+      }
+    } else if (!g.IsNotFound()) {
+      return g;
     }
-    if (!g.IsNotFound()) return g;
     if (Status p = txn_->Put(t_.ident, hash, PlainRow(TableId::kIdentIndex, hash, id.view())); !p.ok()) {
       return p;
     }
@@ -242,7 +233,7 @@ class BatchApplier {
     Status g = ReadPlain(*txn_, t_.ident, TableId::kIdentIndex, hash, &owner_row);
     if (g.IsNotFound()) return Status::NotFound("identifier is not linked to person " + op.id.ToHex());
     if (!g.ok()) return g;
-    auto owner = PersonIdFromRow(owner_row);
+    auto owner = PersonIdFromBytes(owner_row);
     if (!owner.ok()) return owner.status();
     if (*owner != op.id) return Status::NotFound("identifier is not linked to person " + op.id.ToHex());
     if (Status d = txn_->Delete(t_.ident, hash); !d.ok()) return d;
@@ -448,13 +439,18 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   }
   store->options_ = std::move(options);
   if (Status s = store->OpenDataEnvironment(!data_exists); !s.ok()) return s;
+  if (Status s = store->RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
+  if (store->options_.background_maintenance_ms > 0) {
+    store->maintenance_thread_ = std::thread([raw = store.get()] { raw->MaintenanceLoop(); });
+  }
   return std::unique_ptr<Store>(std::move(store));
 }
 
 Status StoreImpl::OpenDataEnvironment(bool create) {
   storage::EnvOptions eo;
   eo.path = options_.directory + "/data";
-  eo.tables = {"meta", "people", "ident", "ident_by_person", "profiles", "events", "records", "analytics"};
+  eo.tables = {"meta",    "people",  "ident",     "ident_by_person", "profiles", "events",
+               "records", "analytics", "erased", "audit",           "audit_by_request"};
   eo.create = create;
   eo.initial_map_size = options_.initial_map_size;
   eo.max_map_size = options_.max_map_size;
@@ -465,7 +461,10 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
   tables_ = DataTables{data_->table("meta"),     data_->table("people"),
                        data_->table("ident"),    data_->table("ident_by_person"),
                        data_->table("profiles"), data_->table("events"),
-                       data_->table("records"),  data_->table("analytics")};
+                       data_->table("records"),  data_->table("analytics"),
+                       data_->table("erased"),   data_->table("audit"),
+                       data_->table("audit_by_request")};
+  audit_.emplace(tables_.audit, tables_.audit_by_request, &keys_->index_key());
 
   bool fresh = false;
   Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
@@ -513,8 +512,17 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
 StoreImpl::~StoreImpl() { (void)Close(); }
 
 Status StoreImpl::Close() {
+  {
+    std::lock_guard lock(maintenance_mu_);
+    maintenance_stop_ = true;
+  }
+  maintenance_cv_.notify_all();
+  if (maintenance_thread_.joinable() && maintenance_thread_.get_id() != std::this_thread::get_id()) {
+    maintenance_thread_.join();
+  }
   if (closed_.exchange(true)) return Status::OK();
   std::unique_lock lock(close_mu_);  // waits for calls in flight
+  audit_.reset();
   data_.reset();
   keys_.reset();
   claim_.reset();
@@ -534,10 +542,6 @@ std::int64_t StoreImpl::Now() const {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::shared_mutex& StoreImpl::PersonLock(const PersonId& id) {
-  return person_locks_[id.bytes()[0] % kPersonStripes];
 }
 
 Result<keys::DekHandle> StoreImpl::PersonKey(const PersonId& id) {
@@ -657,20 +661,28 @@ Result<PersonId> StoreImpl::Resolve(const Identifier& identifier) {
   Status s = data_->View([&](storage::ReadTxn& txn) {
     return ReadPlain(txn, tables_.ident, TableId::kIdentIndex, hash, &owner);
   });
-  if (s.IsNotFound()) return Status::NotFound("no person has this " + n->type);
-  if (!s.ok()) return s.WithContext("identifier index");
-  auto id = PersonIdFromRow(owner);
-  if (!id.ok()) return id.status();
-  std::shared_lock person_lock(PersonLock(*id));
-  auto dek = PersonKey(*id);
-  if (!dek.ok()) return dek.status();
-  return id;
+  if (!s.ok() && !s.IsNotFound()) return s.WithContext("identifier index");
+  Status result = Status::NotFound("no person has this " + n->type);
+  if (s.ok()) {
+    auto id = PersonIdFromBytes(owner);
+    if (!id.ok()) return id.status();
+    PersonLocks::SharedGuard person_lock(person_locks_, *id);
+    auto dek = PersonKey(*id);
+    if (dek.ok()) return id;
+    result = dek.status();
+  }
+  if (result.IsNotFound() || result.IsErased()) {
+    bool suppressed = false;
+    if (Status q = Suppressed(hash, &suppressed); !q.ok()) return q;
+    if (suppressed) return Status::Suppressed("this " + n->type + " is suppressed after an erasure");
+  }
+  return result;
 }
 
 Result<PersonInfo> StoreImpl::GetPerson(const PersonId& id) {
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
-  std::shared_lock person_lock(PersonLock(id));
+  PersonLocks::SharedGuard person_lock(person_locks_, id);
   auto dek = PersonKey(id);
   if (!dek.ok()) return dek.status();
   std::string plain;
@@ -689,7 +701,7 @@ Result<PersonInfo> StoreImpl::GetPerson(const PersonId& id) {
 Result<Attributes> StoreImpl::GetProfile(const PersonId& id) {
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
-  std::shared_lock person_lock(PersonLock(id));
+  PersonLocks::SharedGuard person_lock(person_locks_, id);
   auto dek = PersonKey(id);
   if (!dek.ok()) return dek.status();
   std::string plain;
@@ -708,7 +720,7 @@ Result<std::string> StoreImpl::Get(const PersonId& id, std::string_view collecti
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
   if (Status v = ValidateRecordKey(collection, key); !v.ok()) return v;
-  std::shared_lock person_lock(PersonLock(id));
+  PersonLocks::SharedGuard person_lock(person_locks_, id);
   auto dek = PersonKey(id);
   if (!dek.ok()) return dek.status();
   const std::string skey = codec::RecordKey(id, CollectionHash(collection), RecordKeyHash(**dek, collection, key));
@@ -757,6 +769,14 @@ Result<StoreStats> StoreImpl::Stats() {
   });
   if (!s.ok()) return s;
   st.key_epoch = keys_->current_epoch();
+  st.oldest_key_epoch = keys_->oldest_epoch();
+  auto counts = keys_->Counts();
+  if (!counts.ok()) return counts.status();
+  st.erased = counts->fences;
+  st.suppressed = counts->suppressed;
+  st.pending_purge = counts->pending_purge;
+  st.erasures_since_rotation = counts->erasures_since_rotation;
+  st.suppressed_rejections = suppressed_rejections_.load(std::memory_order_relaxed);
   auto ki = keys_->Info();
   if (!ki.ok()) return ki.status();
   auto di = data_->Info();

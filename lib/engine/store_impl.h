@@ -22,8 +22,13 @@
 #include <shared_mutex>
 #include <string>
 
+#include <condition_variable>
+#include <thread>
+
 #include "crypto/aead.h"
+#include "engine/audit.h"
 #include "engine/identifiers.h"
+#include "engine/person_locks.h"
 #include "keys/key_store.h"
 #include "shredkv/store.h"
 #include "storage/environment.h"
@@ -35,6 +40,8 @@ inline constexpr std::uint32_t kDataFormatVersion = 1;
 
 struct DataTables {
   storage::Table meta, people, ident, ident_by_person, profiles, events, records, analytics;
+  storage::Table erased;  // person → plain(request id): erasure applied to `data`
+  storage::Table audit, audit_by_request;
 };
 
 class StoreImpl final : public Store {
@@ -70,13 +77,26 @@ class StoreImpl final : public Store {
   Status Write(const WriteBatch& batch) override;
   Result<StoreStats> Stats() override;
 
+  Result<ErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options) override;
+  Result<ErasureReceipt> EraseByIdentifier(const Identifier& identifier, const EraseOptions& options) override;
+  Result<ErasureReceipt> GetErasure(std::string_view request_id) override;
+  Status Unsuppress(const Identifier& identifier) override;
+  Result<PurgeResult> Purge(std::size_t budget_rows) override;
+  Result<RotationResult> RotateEpoch() override;
+  Result<CompactionResult> CompactData() override;
+  Status RunMaintenance() override;
+  Result<AuditVerification> VerifyAuditLog() override;
+
+  // Test seam for forensic tests.
+  keys::KeyStore& key_store_for_testing() { return *keys_; }
+
   // ---- for iterators and the layers above (not part of the public API) ----
 
   // Shared while a call is in flight; Close() takes it exclusively.
   std::shared_mutex& close_mutex() { return close_mu_; }
   // OK unless closed or used after fork. REQUIRES: close_mutex() held shared.
   Status CheckUsable() const;
-  std::shared_mutex& PersonLock(const PersonId& id);
+  PersonLocks& person_locks() { return person_locks_; }
   // The person's key: NotFound / Erased for people without one.
   Result<keys::DekHandle> PersonKey(const PersonId& id);
   storage::Environment& data() { return *data_; }
@@ -94,6 +114,22 @@ class StoreImpl final : public Store {
   StoreImpl() = default;
   Status OpenDataEnvironment(bool create);
   std::int64_t Now() const;
+  // REQUIRES: write_mu_ held. Applies the data side of an erasure (release
+  // or keep identifiers, analytics mode, audit entry) for people whose
+  // `erased` marker is missing; idempotent, so crash recovery can rerun it.
+  Status ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys::PurgeTicket>& tickets,
+                            const keys::ErasureRequest* request, std::string* audit_hash,
+                            std::uint64_t* next_seq);
+  // REQUIRES: write_mu_ held. Deletes up to `budget` rows of the person.
+  Status PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::uint64_t budget,
+                     std::uint64_t* deleted, bool* complete);
+  Result<PurgeResult> PurgeLocked(std::size_t budget_rows);
+  // At open: applies the data side of erasures a crash cut short.
+  Status RecoverErasures();
+  Result<bool> RotationDue();
+  Status Suppressed(std::string_view hash, bool* suppressed);
+  void MaintenanceLoop();
+  ErasureReceipt ReceiptFrom(const keys::ErasureRequest& r, std::string audit_hash) const;
 
   Options options_;
   std::unique_ptr<storage::DirectoryClaim> claim_;
@@ -107,10 +143,17 @@ class StoreImpl final : public Store {
   std::shared_mutex close_mu_;
   std::atomic<bool> closed_{false};
   std::mutex write_mu_;
+  std::mutex rotation_mu_;  // one rotation or compaction at a time
   std::uint64_t next_event_seq_ = 1;  // guarded by write_mu_
 
-  static constexpr std::size_t kPersonStripes = 256;
-  std::array<std::shared_mutex, kPersonStripes> person_locks_;
+  PersonLocks person_locks_;
+  std::optional<AuditLog> audit_;
+  std::atomic<std::uint64_t> suppressed_rejections_{0};
+
+  std::thread maintenance_thread_;
+  std::mutex maintenance_mu_;
+  std::condition_variable maintenance_cv_;
+  bool maintenance_stop_ = false;  // guarded by maintenance_mu_
 
   friend class BatchApplier;
 };

@@ -7,8 +7,8 @@ namespace shredkv::keys {
 DekCache::DekCache(std::size_t capacity)
     : per_shard_capacity_(capacity == 0 ? 0 : (capacity + kShards - 1) / kShards) {}
 
-DekCache::Shard& DekCache::ShardFor(const std::string& dek_key) {
-  return shards_[std::hash<std::string>{}(dek_key) % kShards];
+DekCache::Shard& DekCache::ShardFor(std::string_view dek_key) {
+  return shards_[std::hash<std::string_view>{}(dek_key.substr(0, 16)) % kShards];
 }
 
 DekHandle DekCache::Lookup(const std::string& dek_key) {
@@ -53,6 +53,20 @@ void DekCache::Erase(const std::string& dek_key) {
   if (it != s.index.end()) {
     s.lru.erase(it->second);
     s.index.erase(it);
+  }
+}
+
+void DekCache::ErasePerson(std::string_view person) {
+  Shard& s = ShardFor(person);
+  std::lock_guard lock(s.mu);
+  ++s.generation;
+  for (auto it = s.lru.begin(); it != s.lru.end();) {
+    if (std::string_view(it->first).substr(0, person.size()) == person) {
+      s.index.erase(it->first);
+      it = s.lru.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 

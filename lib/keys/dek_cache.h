@@ -37,6 +37,9 @@ class DekCache {
   void Insert(const std::string& dek_key, DekHandle dek, std::uint64_t generation);
   // Drops the entry and fences out loads that started before this call.
   void Erase(const std::string& dek_key);
+  // Drops every slot of a person (cache keys starting with the 16-byte
+  // person ID) and fences out loads that started before this call.
+  void ErasePerson(std::string_view person);
   void Clear();
   std::size_t size();
 
@@ -48,7 +51,8 @@ class DekCache {
     std::list<std::pair<std::string, DekHandle>> lru;  // front = most recent
     std::unordered_map<std::string, decltype(lru)::iterator> index;
   };
-  Shard& ShardFor(const std::string& dek_key);
+  // All slots of one person live in one shard (sharded by the person prefix).
+  Shard& ShardFor(std::string_view dek_key);
 
   std::size_t per_shard_capacity_;
   std::array<Shard, kShards> shards_;

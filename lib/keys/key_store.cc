@@ -1,5 +1,7 @@
 #include "keys/key_store.h"
 
+#include <unistd.h>
+
 #include <cstring>
 #include <mutex>
 
@@ -20,6 +22,12 @@ constexpr std::string_view kRootCheckKey = "root_check";
 constexpr std::string_view kCurrentEpochKey = "current_epoch";
 constexpr std::string_view kIndexKeyKey = "index_key";
 constexpr std::string_view kRootCheckPlaintext = "shredkv root key check v1";
+constexpr std::string_view kErasuresSinceRotationKey = "erasures_since_rotation";
+constexpr std::string_view kOldestUnrotatedKey = "oldest_unrotated_ms";
+constexpr std::string_view kRotationFlushKey = "rotation_flush";
+const std::string kRebuildFile = "rebuild.mdb";
+const std::vector<std::string> kKeysTables = {"meta",       "epochs",      "deks",    "fences",
+                                              "suppressed", "purge_queue", "requests"};
 // Keys are always wrapped with XChaCha20-Poly1305: random 192-bit nonces need
 // no counter state and opening them needs no AES-NI.
 constexpr crypto::CipherId kWrapCipher = crypto::CipherId::kXChaCha20Poly1305;
@@ -57,19 +65,10 @@ Status ReadPlain(const storage::ReadTxn& txn, storage::Table table, TableId id,
 Result<std::unique_ptr<KeyStore>> KeyStore::Open(const KeyStoreOptions& options) {
   if (Status s = crypto::Init(); !s.ok()) return s;
   std::unique_ptr<KeyStore> ks(new KeyStore(options));
-  storage::EnvOptions env_options;
-  env_options.path = options.path;
-  env_options.tables = {"meta", "epochs", "deks", "fences"};
-  env_options.create = options.create;
-  env_options.initial_map_size = 8ull << 20;
-  env_options.durability = options.durability;
-  auto env = storage::Environment::Open(env_options);
-  if (!env.ok()) return env.status();
-  ks->env_ = std::move(env).value();
-  ks->meta_ = ks->env_->table("meta");
-  ks->epochs_ = ks->env_->table("epochs");
-  ks->deks_ = ks->env_->table("deks");
-  ks->fences_ = ks->env_->table("fences");
+  // Leftovers of a rebuild cut short before its rename: the live file is intact.
+  ::unlink((options.path + "/" + kRebuildFile).c_str());
+  ::unlink((options.path + "/" + kRebuildFile + "-lock").c_str());
+  if (Status e = ks->OpenEnvironment(options.create); !e.ok()) return e;
 
   Status s = ks->env_->View([&](storage::ReadTxn& txn) {
     std::string_view unused;
@@ -96,13 +95,35 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const KeyStoreOptions& options)
   return ks;
 }
 
+Status KeyStore::OpenEnvironment(bool create) {
+  storage::EnvOptions env_options;
+  env_options.path = options_.path;
+  env_options.tables = kKeysTables;
+  env_options.create = create;
+  env_options.initial_map_size = 8ull << 20;
+  env_options.durability = options_.durability;
+  auto env = storage::Environment::Open(env_options);
+  if (!env.ok()) return env.status();
+  env_ = std::move(env).value();
+  meta_ = env_->table("meta");
+  epochs_ = env_->table("epochs");
+  deks_ = env_->table("deks");
+  fences_ = env_->table("fences");
+  suppressed_ = env_->table("suppressed");
+  purge_queue_ = env_->table("purge_queue");
+  requests_ = env_->table("requests");
+  return Status::OK();
+}
+
 Status KeyStore::Unlock(const RootKey& root_key) {
   auto root = crypto::SecretKey::FromBytes(
       std::string_view(reinterpret_cast<const char*>(root_key.data()), RootKey::kSize));
   if (!root.ok()) return root.status();
   Status s = initialized_ ? Load(*root) : Create(*root);
-  if (s.ok()) initialized_ = true;
-  return s;
+  if (!s.ok()) return s;
+  initialized_ = true;
+  root_.emplace(std::move(root).value());
+  return Status::OK();
 }
 
 Status KeyStore::Create(const crypto::SecretKey& root) {
@@ -328,6 +349,425 @@ Result<std::uint64_t> KeyStore::CountDeks() {
   });
   if (!s.ok()) return s;
   return n;
+}
+
+// ---- erasure ---------------------------------------------------------------
+
+namespace {
+
+void EncodeRequest(const ErasureRequest& r, std::string* out) {
+  util::PutFixed64BE(out, util::OrderedFromSigned(r.erased_at_ms));
+  util::PutFixed64BE(out, r.key_epoch);
+  util::PutFixed64BE(out, r.people);
+  util::PutFixed64BE(out, r.pending);
+  out->push_back(static_cast<char>(r.analytics_mode));
+  out->push_back(r.suppressed ? 1 : 0);
+}
+
+Status DecodeRequest(std::string_view id, std::string_view in, ErasureRequest* r) {
+  util::ByteReader rd(in);
+  std::uint64_t at = 0;
+  std::uint8_t mode = 0, sup = 0;
+  if (!rd.GetFixed64BE(&at) || !rd.GetFixed64BE(&r->key_epoch) || !rd.GetFixed64BE(&r->people) ||
+      !rd.GetFixed64BE(&r->pending) || !rd.GetU8(&mode) || !rd.GetU8(&sup) || !rd.done()) {
+    return Status::Corruption("erasure request record malformed");
+  }
+  r->request_id = std::string(id);
+  r->erased_at_ms = util::SignedFromOrdered(at);
+  r->analytics_mode = mode;
+  r->suppressed = sup != 0;
+  return Status::OK();
+}
+
+Result<std::uint64_t> ReadU64Meta(const storage::ReadTxn& txn, storage::Table meta, std::string_view key) {
+  std::string_view row, payload;
+  Status g = txn.Get(meta, key, &row);
+  if (g.IsNotFound()) return std::uint64_t{0};
+  if (!g.ok()) return g;
+  if (Status o = codec::OpenPlain(TableId::kKeysMeta, key, row, &payload); !o.ok()) return o;
+  if (payload.size() != 8) return Status::Corruption("keys meta '" + std::string(key) + "' has the wrong length");
+  return util::DecodeFixed64BE(payload.data());
+}
+
+Status PutU64Meta(storage::WriteTxn& txn, storage::Table meta, std::string_view key, std::uint64_t v) {
+  return txn.Put(meta, key, PlainRow(TableId::kKeysMeta, key, U64(v)));
+}
+
+}  // namespace
+
+Status KeyStore::CommitErasure(const std::vector<PersonId>& people, const ErasureRequest& request,
+                               const std::vector<std::string>& suppress_hashes) {
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    std::string_view existing;
+    Status g = txn.Get(requests_, request.request_id, &existing);
+    if (g.ok()) return Status::AlreadyExists("erasure request id '" + request.request_id + "' was used before");
+    if (!g.IsNotFound()) return g;
+    std::string fence_payload;
+    util::PutLengthPrefixed(&fence_payload, request.request_id);
+    util::PutFixed64BE(&fence_payload, util::OrderedFromSigned(request.erased_at_ms));
+    util::PutFixed64BE(&fence_payload, request.key_epoch);
+    fence_payload.push_back(static_cast<char>(request.analytics_mode));
+    std::string ticket_payload;
+    util::PutLengthPrefixed(&ticket_payload, request.request_id);
+    ticket_payload.push_back(static_cast<char>(request.analytics_mode));
+
+    for (const PersonId& p : people) {
+      g = txn.Get(fences_, p.view(), &existing);
+      if (g.ok()) return Status::Erased("person " + p.ToHex() + " was erased already");
+      if (!g.IsNotFound()) return g;
+      // Every key slot of the person: keys sort person ‖ slot.
+      std::vector<std::string> slots;
+      {
+        auto cursor = txn.OpenCursor(deks_);
+        if (!cursor.ok()) return cursor.status();
+        auto& c = **cursor;
+        Status m = c.Seek(p.view());
+        for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == p.view(); m = c.Next()) {
+          slots.emplace_back(c.key());
+        }
+        if (!m.ok()) return m;
+      }
+      if (slots.empty()) return Status::NotFound("no person " + p.ToHex());
+      for (const std::string& k : slots) {
+        if (Status d = txn.Delete(deks_, k); !d.ok()) return d;
+      }
+      if (Status w = txn.Put(fences_, p.view(), PlainRow(TableId::kFences, p.view(), fence_payload)); !w.ok()) return w;
+      if (Status w = txn.Put(purge_queue_, p.view(), PlainRow(TableId::kPurgeQueue, p.view(), ticket_payload)); !w.ok()) {
+        return w;
+      }
+    }
+    std::string sup_payload;
+    util::PutLengthPrefixed(&sup_payload, request.request_id);
+    util::PutFixed64BE(&sup_payload, util::OrderedFromSigned(request.erased_at_ms));
+    for (const std::string& h : suppress_hashes) {
+      if (Status w = txn.Put(suppressed_, h, PlainRow(TableId::kSuppressed, h, sup_payload)); !w.ok()) return w;
+    }
+    std::string req;
+    EncodeRequest(request, &req);
+    if (Status w = txn.Put(requests_, request.request_id, PlainRow(TableId::kRequests, request.request_id, req)); !w.ok()) {
+      return w;
+    }
+    auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
+    if (!since.ok()) return since.status();
+    if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, *since + people.size()); !w.ok()) return w;
+    auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
+    if (!oldest.ok()) return oldest.status();
+    if (*oldest == 0) {
+      return PutU64Meta(txn, meta_, kOldestUnrotatedKey, util::OrderedFromSigned(request.erased_at_ms));
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  for (const PersonId& p : people) cache_.ErasePerson(p.view());
+  return Status::OK();
+}
+
+Result<bool> KeyStore::IsSuppressed(std::string_view identifier_hash) {
+  bool found = false;
+  Status s = env_->View([&](storage::ReadTxn& txn) {
+    std::string_view row, payload;
+    Status g = txn.Get(suppressed_, identifier_hash, &row);
+    if (g.IsNotFound()) return Status::OK();
+    if (!g.ok()) return g;
+    found = true;
+    return codec::OpenPlain(TableId::kSuppressed, identifier_hash, row, &payload);
+  });
+  if (!s.ok()) return s;
+  return found;
+}
+
+Status KeyStore::Unsuppress(std::string_view identifier_hash) {
+  return env_->Update([&](storage::WriteTxn& txn) -> Status {
+    std::string_view row;
+    Status g = txn.Get(suppressed_, identifier_hash, &row);
+    if (g.IsNotFound()) return Status::NotFound("identifier is not suppressed");
+    if (!g.ok()) return g;
+    return txn.Delete(suppressed_, identifier_hash);
+  });
+}
+
+Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
+  std::vector<PurgeTicket> out;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor(purge_queue_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    Status m = c.SeekToFirst();
+    for (; m.ok() && c.Valid() && out.size() < limit; m = c.Next()) {
+      std::string_view payload;
+      if (Status o = codec::OpenPlain(TableId::kPurgeQueue, c.key(), c.value(), &payload); !o.ok()) return o;
+      if (c.key().size() != PersonId::kSize) return Status::Corruption("purge ticket key has the wrong length");
+      util::ByteReader r(payload);
+      std::string_view id;
+      PurgeTicket t;
+      if (!r.GetLengthPrefixed(&id) || !r.GetU8(&t.analytics_mode) || !r.done()) {
+        return Status::Corruption("purge ticket malformed");
+      }
+      PersonId::Bytes b;
+      std::memcpy(b.data(), c.key().data(), b.size());
+      t.person = PersonId(b);
+      t.request_id = std::string(id);
+      out.push_back(std::move(t));
+    }
+    return m;
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status KeyStore::FinishPurges(const std::vector<PurgeTicket>& done) {
+  if (done.empty()) return Status::OK();
+  return env_->Update([&](storage::WriteTxn& txn) -> Status {
+    std::map<std::string, std::uint64_t> per_request;
+    for (const PurgeTicket& t : done) {
+      std::string_view row;
+      Status g = txn.Get(purge_queue_, t.person.view(), &row);
+      if (g.IsNotFound()) continue;  // finished by an earlier, interrupted call
+      if (!g.ok()) return g;
+      if (Status d = txn.Delete(purge_queue_, t.person.view()); !d.ok()) return d;
+      ++per_request[t.request_id];
+    }
+    for (const auto& [id, n] : per_request) {
+      std::string_view row, payload;
+      Status g = txn.Get(requests_, id, &row);
+      if (g.IsNotFound()) continue;
+      if (!g.ok()) return g;
+      if (Status o = codec::OpenPlain(TableId::kRequests, id, row, &payload); !o.ok()) return o;
+      ErasureRequest r;
+      if (Status d = DecodeRequest(id, payload, &r); !d.ok()) return d;
+      r.pending = r.pending >= n ? r.pending - n : 0;
+      std::string enc;
+      EncodeRequest(r, &enc);
+      if (Status w = txn.Put(requests_, id, PlainRow(TableId::kRequests, id, enc)); !w.ok()) return w;
+    }
+    return Status::OK();
+  });
+}
+
+Result<ErasureRequest> KeyStore::GetRequest(std::string_view request_id) {
+  ErasureRequest r;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row, payload;
+    if (Status g = txn.Get(requests_, request_id, &row); !g.ok()) return g;
+    if (Status o = codec::OpenPlain(TableId::kRequests, request_id, row, &payload); !o.ok()) return o;
+    return DecodeRequest(request_id, payload, &r);
+  });
+  if (s.IsNotFound()) return Status::NotFound("no erasure request '" + std::string(request_id) + "'");
+  if (!s.ok()) return s;
+  return r;
+}
+
+Result<KeyCounts> KeyStore::Counts() {
+  KeyCounts k;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    struct { storage::Table t; std::uint64_t* out; } counts[] = {
+        {deks_, &k.deks}, {fences_, &k.fences}, {suppressed_, &k.suppressed}, {purge_queue_, &k.pending_purge}};
+    for (auto& c : counts) {
+      auto n = txn.Count(c.t);
+      if (!n.ok()) return n.status();
+      *c.out = *n;
+    }
+    auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
+    if (!since.ok()) return since.status();
+    k.erasures_since_rotation = *since;
+    auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
+    if (!oldest.ok()) return oldest.status();
+    k.oldest_unrotated_ms = *oldest == 0 ? 0 : util::SignedFromOrdered(*oldest);
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return k;
+}
+
+// ---- epoch rotation ------------------------------------------------------------
+
+std::uint64_t KeyStore::oldest_epoch() const {
+  std::shared_lock lock(epoch_mu_);
+  return epoch_keys_.empty() ? 0 : epoch_keys_.begin()->first;
+}
+
+Result<std::uint64_t> KeyStore::BeginRotation() {
+  auto key = crypto::SecretKey::Random();
+  if (!key.ok()) return key.status();
+  std::unique_lock lock(epoch_mu_);  // PutDeks waits: no DEK lands under a stale epoch
+  const std::uint64_t next = current_epoch_ + 1;
+  const std::string row_key = codec::EpochKey(next);
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    std::string wrapped;
+    codec::SealRow(kWrapCipher, *root_, TableId::kEpochs, row_key, key->view(), &wrapped);
+    if (Status p = txn.Put(epochs_, row_key, wrapped); !p.ok()) return p;
+    return PutU64Meta(txn, meta_, kCurrentEpochKey, next);
+  });
+  if (!s.ok()) return s.WithContext("starting epoch " + std::to_string(next));
+  epoch_keys_.emplace(next, std::move(key).value());
+  current_epoch_ = next;
+  return next;
+}
+
+Result<std::size_t> KeyStore::RewrapBatch(std::uint64_t epoch, std::size_t batch, std::string* resume_key,
+                                          bool* done) {
+  std::shared_lock lock(epoch_mu_);
+  auto target = epoch_keys_.find(epoch);
+  if (target == epoch_keys_.end()) return Status::Internal("rotation target epoch has no key");
+  std::size_t rewrapped = 0;
+  std::string next_key;
+  bool reached_end = false;
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    rewrapped = 0;
+    reached_end = false;
+    std::vector<std::pair<std::string, std::string>> updates;
+    {
+      auto cursor = txn.OpenCursor(deks_);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.Seek(*resume_key);
+      std::size_t examined = 0;
+      for (; m.ok() && c.Valid(); m = c.Next()) {
+        if (updates.size() >= batch || examined >= 4 * batch) {
+          next_key = std::string(c.key());
+          return ApplyRewrap(txn, updates, &rewrapped);
+        }
+        ++examined;
+        if (c.value().size() < 8) return Status::Corruption("wrapped key truncated");
+        const std::uint64_t e = util::DecodeFixed64BE(c.value().data());
+        if (e >= epoch) continue;
+        if (c.key().size() != PersonId::kSize + 4) return Status::Corruption("key row has the wrong length");
+        PersonId::Bytes b;
+        std::memcpy(b.data(), c.key().data(), b.size());
+        const std::uint32_t slot = util::DecodeFixed32BE(c.key().data() + PersonId::kSize);
+        auto it = epoch_keys_.find(e);
+        if (it == epoch_keys_.end()) return Status::Corruption("key row names unknown epoch " + std::to_string(e));
+        std::string plain;
+        const std::string ad_old = std::string(c.key()) + std::string(c.value().substr(0, 8));
+        if (Status o = codec::OpenRow(it->second, TableId::kDeks, ad_old, c.value().substr(8), &plain); !o.ok()) {
+          return o.WithContext("re-wrapping the key of person " + PersonId(b).ToHex());
+        }
+        std::string row;
+        util::PutFixed64BE(&row, epoch);
+        codec::SealRow(kWrapCipher, target->second, TableId::kDeks, codec::DekKey(PersonId(b), slot) + row, plain, &row);
+        crypto::Wipe(&plain);
+        updates.emplace_back(std::string(c.key()), std::move(row));
+      }
+      if (!m.ok()) return m;
+    }
+    reached_end = true;
+    return ApplyRewrap(txn, updates, &rewrapped);
+  });
+  if (!s.ok()) return s;
+  *done = reached_end;
+  if (!reached_end) *resume_key = next_key;
+  return rewrapped;
+}
+
+Status KeyStore::ApplyRewrap(storage::WriteTxn& txn, const std::vector<std::pair<std::string, std::string>>& updates,
+                             std::size_t* count) {
+  for (const auto& [k, v] : updates) {
+    if (Status p = txn.Put(deks_, k, v); !p.ok()) return p;
+  }
+  *count = updates.size();
+  return Status::OK();
+}
+
+Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
+  std::unique_lock lock(epoch_mu_);
+  std::vector<std::uint64_t> old;
+  for (const auto& [e, k] : epoch_keys_) {
+    if (e < epoch) old.push_back(e);
+  }
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    // Refuse if any key row still names an old epoch (a rotation bug).
+    auto cursor = txn.OpenCursor(deks_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+      if (!m.ok()) return m;
+      if (c.value().size() >= 8 && util::DecodeFixed64BE(c.value().data()) < epoch) {
+        return Status::Internal("a key row still uses an epoch older than " + std::to_string(epoch));
+      }
+    }
+    cursor->reset();
+    for (std::uint64_t e : old) {
+      if (Status d = txn.Delete(epochs_, codec::EpochKey(e)); !d.ok()) return d;
+    }
+    if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, 0); !w.ok()) return w;
+    return txn.Delete(meta_, kOldestUnrotatedKey);
+  });
+  if (!s.ok()) return s;
+  // Two more commits: LMDB keeps two meta pages, each naming a tree root;
+  // after these neither names a tree that still holds an old epoch key.
+  for (std::uint64_t i = 1; i <= 2; ++i) {
+    Status f = env_->Update([&](storage::WriteTxn& txn) { return PutU64Meta(txn, meta_, kRotationFlushKey, i); });
+    if (!f.ok()) return f.WithContext("flushing meta pages after destroying epoch keys");
+  }
+  if (Status f = env_->Sync(); !f.ok()) return f;
+  for (std::uint64_t e : old) epoch_keys_.erase(e);  // wipes the guarded memory
+  return static_cast<std::uint64_t>(old.size());
+}
+
+Status KeyStore::Rebuild() {
+  const std::string target = env_->data_file();
+  const std::string tmp = options_.path + "/" + kRebuildFile;
+  ::unlink(tmp.c_str());
+  ::unlink((tmp + "-lock").c_str());
+  auto info = env_->Info();
+  if (!info.ok()) return info.status();
+  {
+    storage::EnvOptions eo;
+    eo.path = tmp;
+    eo.single_file = true;
+    eo.tables = kKeysTables;
+    eo.create = true;
+    eo.initial_map_size = info->map_size;
+    eo.durability = Durability::kFullSync;
+    auto fresh = storage::Environment::Open(eo);
+    if (!fresh.ok()) return fresh.status().WithContext("rebuilding keys");
+    Status s = (*fresh)->Update([&](storage::WriteTxn& out) {
+      return env_->View([&](storage::ReadTxn& in) -> Status {
+        for (const std::string& name : kKeysTables) {
+          auto cursor = in.OpenCursor(env_->table(name));
+          if (!cursor.ok()) return cursor.status();
+          auto& c = **cursor;
+          const storage::Table dst = (*fresh)->table(name);
+          for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+            if (!m.ok()) return m;
+            if (Status p = out.Put(dst, c.key(), c.value()); !p.ok()) return p;
+          }
+        }
+        return Status::OK();
+      });
+    });
+    if (!s.ok()) {
+      fresh->reset();
+      ::unlink(tmp.c_str());
+      ::unlink((tmp + "-lock").c_str());
+      return s.WithContext("rebuilding keys");
+    }
+  }
+  env_.reset();  // close: the file may now be replaced
+  Status r = storage::ReplaceFile(target, tmp, /*wipe_old=*/true);
+  ::unlink((tmp + "-lock").c_str());
+  Status o = OpenEnvironment(false);
+  if (!r.ok()) return r.WithContext("swapping in the rebuilt keys file");
+  return o;
+}
+
+Result<std::string> KeyStore::RawRowForTesting(std::string_view table, std::string_view key) {
+  std::string out;
+  Status s = env_->View([&](storage::ReadTxn& txn) {
+    std::string_view v;
+    Status g = txn.Get(env_->table(table), key, &v);
+    out.assign(v);
+    return g;
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::string> KeyStore::EpochKeyForTesting(std::uint64_t epoch) {
+  std::shared_lock lock(epoch_mu_);
+  auto it = epoch_keys_.find(epoch);
+  if (it == epoch_keys_.end()) return Status::NotFound("no such epoch");
+  return std::string(it->second.view());
 }
 
 }  // namespace shredkv::keys

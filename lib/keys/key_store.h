@@ -10,7 +10,19 @@
 //                             identifier index
 //   epochs  u64 epoch       → sealed under root: the epoch key
 //   deks    person ‖ u32 slot → plain(u64 epoch) ‖ sealed under that epoch key
-//   fences  person          → erased people (written by erasure)
+//   fences  person          → plain(lp(request id) i64(erased at) u64(epoch)
+//                               u8(analytics mode)): erased people, forever
+//   suppressed H(identifier)  → plain(lp(request id) i64(time))
+//   purge_queue person      → plain(lp(request id) u8(analytics mode)):
+//                             erased people whose `data` rows remain
+//   requests  request id    → plain(i64(erased at) u64(epoch) u64(people)
+//                               u64(pending purge) u8(mode) u8(suppressed))
+//   meta "erasures_since_rotation" → plain(u64)
+//        "oldest_unrotated_ms"     → plain(i64), absent when none
+//
+// The erase commit (CommitErasure) deletes the keys and writes fences,
+// suppression entries, purge queue entries and the request in one
+// transaction: that commit is the erasure.
 //
 // Opening takes two steps because a passphrase provider needs the store's
 // salt before it can produce the root key: Open() opens the environment and
@@ -41,6 +53,30 @@ namespace shredkv::keys {
 
 inline constexpr std::uint32_t kKeysFormatVersion = 1;
 inline constexpr std::uint32_t kPersonSlot = 0;  // the whole-person key
+
+// One erasure request as recorded in `requests`.
+struct ErasureRequest {
+  std::string request_id;
+  std::int64_t erased_at_ms = 0;
+  std::uint64_t key_epoch = 0;  // current epoch at the erase commit
+  std::uint64_t people = 0;
+  std::uint64_t pending = 0;    // people not yet purged
+  std::uint8_t analytics_mode = 0;
+  bool suppressed = false;
+};
+
+// An erased person waiting for purge.
+struct PurgeTicket {
+  PersonId person;
+  std::string request_id;
+  std::uint8_t analytics_mode = 0;
+};
+
+struct KeyCounts {
+  std::uint64_t deks = 0, fences = 0, suppressed = 0, pending_purge = 0;
+  std::uint64_t erasures_since_rotation = 0;
+  std::int64_t oldest_unrotated_ms = 0;  // 0: every erasure is cryptographic
+};
 
 struct KeyStoreOptions {
   std::string path;  // the `keys` environment directory
@@ -89,6 +125,47 @@ class KeyStore {
   Result<bool> IsErased(const PersonId& person);
 
   Result<std::uint64_t> CountDeks();
+  Result<KeyCounts> Counts();
+
+  // ---- erasure ----
+
+  // The erase commit: for every person (who must have a key and no fence:
+  // NotFound / Erased otherwise, and nothing is written) deletes all key
+  // slots, writes the fence and the purge ticket; writes the suppression
+  // entries and the request (AlreadyExists if the id was used). Then drops
+  // the people's keys from the cache.
+  Status CommitErasure(const std::vector<PersonId>& people, const ErasureRequest& request,
+                       const std::vector<std::string>& suppress_hashes);
+  Result<bool> IsSuppressed(std::string_view identifier_hash);
+  // NotFound if not suppressed.
+  Status Unsuppress(std::string_view identifier_hash);
+  Result<std::vector<PurgeTicket>> PendingPurges(std::size_t limit);
+  // Removes the tickets and counts the people off their requests.
+  Status FinishPurges(const std::vector<PurgeTicket>& done);
+  Result<ErasureRequest> GetRequest(std::string_view request_id);
+
+  // ---- epoch rotation ----
+
+  // The oldest epoch whose key still exists.
+  std::uint64_t oldest_epoch() const;
+  // Creates a new epoch key (wrapped under root) and makes it current.
+  Result<std::uint64_t> BeginRotation();
+  // Re-wraps up to `batch` DEKs of epochs older than `epoch` under it, in
+  // one transaction, starting at *resume_key; sets *done at the end.
+  Result<std::size_t> RewrapBatch(std::uint64_t epoch, std::size_t batch, std::string* resume_key,
+                                  bool* done);
+  // Deletes every epoch key older than `epoch` (no DEK may reference one),
+  // commits twice more so neither LMDB meta page points at a tree holding
+  // them, resets the erasure counters and forgets them in memory.
+  Result<std::uint64_t> DestroyEpochsBefore(std::uint64_t epoch);
+  // Rewrites the `keys` file row by row into fresh zeroed pages (so no
+  // deleted key survives in free pages or page slack) and swaps it in.
+  // REQUIRES: no other call on this KeyStore runs concurrently.
+  Status Rebuild();
+
+  // ---- test seams (forensic tests) ----
+  Result<std::string> RawRowForTesting(std::string_view table, std::string_view key);
+  Result<std::string> EpochKeyForTesting(std::uint64_t epoch);
   Result<storage::EnvInfo> Info() { return env_->Info(); }
   storage::Environment& environment() { return *env_; }
   DekCache& cache() { return cache_; }
@@ -99,10 +176,13 @@ class KeyStore {
   Status Create(const crypto::SecretKey& root);
   Status Load(const crypto::SecretKey& root);
   Result<DekHandle> UnwrapDek(const PersonId& person, std::uint32_t slot, std::string_view row);
+  Status OpenEnvironment(bool create);
+  Status ApplyRewrap(storage::WriteTxn& txn, const std::vector<std::pair<std::string, std::string>>& updates,
+                     std::size_t* count);
 
   KeyStoreOptions options_;
   std::unique_ptr<storage::Environment> env_;
-  storage::Table meta_, epochs_, deks_, fences_;
+  storage::Table meta_, epochs_, deks_, fences_, suppressed_, purge_queue_, requests_;
   bool initialized_ = false;
   std::string salt_;
   std::string store_id_;
@@ -111,6 +191,7 @@ class KeyStore {
   mutable std::shared_mutex epoch_mu_;
   std::uint64_t current_epoch_ = 0;
   std::map<std::uint64_t, crypto::SecretKey> epoch_keys_;
+  std::optional<crypto::SecretKey> root_;  // to wrap new epoch keys
 
   DekCache cache_;
 };

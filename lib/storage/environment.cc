@@ -1,7 +1,9 @@
 #include "storage/environment.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -144,12 +146,17 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   util::InstallForkHandler();
   std::unique_ptr<Environment> env(new Environment());
   env->name_ = options.path;
+  env->single_file_ = options.single_file;
   env->table_names_ = options.tables;
   env->max_map_size_ = options.max_map_size;
   env->fork_generation_ = util::ForkGeneration();
 
   struct stat st {};
-  if (::stat(options.path.c_str(), &st) != 0) {
+  if (options.single_file) {
+    if (::stat(options.path.c_str(), &st) != 0 && !options.create) {
+      return Status::NotFound("environment file '" + options.path + "' does not exist");
+    }
+  } else if (::stat(options.path.c_str(), &st) != 0) {
     if (errno != ENOENT) return Status::IOError("cannot stat '" + options.path + "': " + std::strerror(errno));
     if (!options.create) return Status::NotFound("environment '" + options.path + "' does not exist");
     if (::mkdir(options.path.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -178,6 +185,7 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   if ((rc = mdb_env_set_mapsize(env->env_, options.initial_map_size)) != 0)
     return fail(rc, "set mapsize");
   unsigned int flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (options.single_file) flags |= MDB_NOSUBDIR;
   if (options.durability == Durability::kNoMetaSync) flags |= MDB_NOMETASYNC;
   if (options.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
   if ((rc = mdb_env_open(env->env_, options.path.c_str(), flags, 0600)) != 0)
@@ -303,11 +311,55 @@ Status Environment::Grow(std::uint64_t seen_map_size) {
   return Status::OK();
 }
 
-Status Environment::CopyCompacted(const std::string& dest) {
+std::string Environment::data_file() const { return single_file_ ? name_ : name_ + "/data.mdb"; }
+
+Status Environment::CopyCompactedToFile(const std::string& dest_file) {
   if (Status s = CheckUsable(); !s.ok()) return s;
-  std::shared_lock lock(resize_mutex_);
-  int rc = mdb_env_copy2(env_, dest.c_str(), MDB_CP_COMPACT);
-  return StatusFromLmdb(rc, "compacting copy", name_);
+  int fd = ::open(dest_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("cannot create '" + dest_file + "': " + std::strerror(errno));
+  int rc;
+  {
+    std::shared_lock lock(resize_mutex_);
+    rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  }
+  if (rc == MDB_SUCCESS && ::fsync(fd) != 0) rc = errno;
+  ::close(fd);
+  if (rc != MDB_SUCCESS) {
+    ::unlink(dest_file.c_str());
+    return StatusFromLmdb(rc, "compacting copy", name_);
+  }
+  return Status::OK();
+}
+
+Status ReplaceFile(const std::string& target, const std::string& replacement, bool wipe_old) {
+  int old_fd = wipe_old ? ::open(target.c_str(), O_WRONLY | O_CLOEXEC) : -1;
+  if (::rename(replacement.c_str(), target.c_str()) != 0) {
+    if (old_fd >= 0) ::close(old_fd);
+    return Status::IOError("cannot rename '" + replacement + "' to '" + target + "': " + std::strerror(errno));
+  }
+  const std::string dir = target.substr(0, target.find_last_of('/'));
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  if (old_fd >= 0) {
+    // The new file is durable in place; now scrub the old, unlinked inode.
+    struct stat st {};
+    if (::fstat(old_fd, &st) == 0) {
+      std::string zeros(1u << 16, '\0');
+      off_t off = 0;
+      while (off < st.st_size) {
+        const auto n = static_cast<std::size_t>(std::min<off_t>(st.st_size - off, static_cast<off_t>(zeros.size())));
+        ssize_t w = ::pwrite(old_fd, zeros.data(), n, off);
+        if (w <= 0) break;
+        off += w;
+      }
+      ::fdatasync(old_fd);
+    }
+    ::close(old_fd);
+  }
+  return Status::OK();
 }
 
 Status Environment::Sync() {
@@ -323,7 +375,7 @@ Result<EnvInfo> Environment::Info() {
   out.map_size = info.me_mapsize;
   out.last_txn_id = info.me_last_txnid;
   struct stat st {};
-  std::string file = name_ + "/data.mdb";
+  std::string file = data_file();
   if (::stat(file.c_str(), &st) == 0) out.file_bytes = static_cast<std::uint64_t>(st.st_size);
   return out;
 }

@@ -38,7 +38,9 @@ struct Table {
 };
 
 struct EnvOptions {
-  std::string path;                 // directory holding data.mdb and lock.mdb
+  std::string path;                 // directory holding data.mdb and lock.mdb,
+                                    // or with single_file the data file itself
+  bool single_file = false;         // path is the file (lock file: path + "-lock")
   std::vector<std::string> tables;  // named databases, created if missing
   bool create = false;              // create directory and files if missing
   std::uint64_t initial_map_size = 1ull << 20;
@@ -143,8 +145,12 @@ class Environment {
   Status Update(const std::function<Status(WriteTxn&)>& fn);
 
   // Writes a compacted copy (no free pages) of the environment's data file
-  // into directory `dest` (which must exist and be empty), fsynced.
-  Status CopyCompacted(const std::string& dest);
+  // to the new file `dest_file` (O_EXCL), fsynced. Runs in a read
+  // transaction: writes committed after it started are not in the copy.
+  Status CopyCompactedToFile(const std::string& dest_file);
+
+  // Path of the data file (data.mdb).
+  std::string data_file() const;
 
   // Forces the OS buffers to disk (for kNoSync stores).
   Status Sync();
@@ -159,6 +165,7 @@ class Environment {
 
   MDB_env* env_ = nullptr;
   std::string name_;
+  bool single_file_ = false;
   std::vector<std::string> table_names_;
   std::vector<unsigned int> dbis_;
   std::uint64_t max_map_size_ = 0;
@@ -166,6 +173,14 @@ class Environment {
   // Shared by every transaction of this process; exclusive while resizing.
   mutable std::shared_mutex resize_mutex_;
 };
+
+// Atomically replaces the closed environment file `target` with
+// `replacement` (rename, then fsync of the directory). With `wipe_old`, the
+// old file's blocks are then overwritten with zeros through a descriptor kept
+// open across the rename (best effort: copy-on-write filesystems and SSD
+// wear levelling may keep old blocks; see docs/security.md).
+// REQUIRES: no environment of this process has `target` open.
+Status ReplaceFile(const std::string& target, const std::string& replacement, bool wipe_old);
 
 // Maps an LMDB (or errno) code to a Status naming `what` and the environment.
 Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name);

@@ -1,0 +1,41 @@
+// Small helpers for plaintext rows of the `data` environment, shared by the
+// engine's translation units.
+#ifndef SHREDKV_ENGINE_DATA_ROWS_H_
+#define SHREDKV_ENGINE_DATA_ROWS_H_
+
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "codec/sealed.h"
+#include "shredkv/types.h"
+#include "storage/environment.h"
+
+namespace shredkv::engine {
+
+inline std::string PlainRow(codec::TableId t, std::string_view key, std::string_view payload) {
+  std::string row;
+  codec::SealPlain(t, key, payload, &row);
+  return row;
+}
+
+// Reads and verifies a plaintext row; NotFound if absent.
+inline Status ReadPlain(const storage::ReadTxn& txn, storage::Table table, codec::TableId id,
+                        std::string_view key, std::string* out) {
+  std::string_view row, payload;
+  if (Status s = txn.Get(table, key, &row); !s.ok()) return s;
+  if (Status s = codec::OpenPlain(id, key, row, &payload); !s.ok()) return s;
+  *out = std::string(payload);
+  return Status::OK();
+}
+
+inline Result<PersonId> PersonIdFromBytes(std::string_view bytes) {
+  if (bytes.size() != PersonId::kSize) return Status::Corruption("person id has the wrong length");
+  PersonId::Bytes b;
+  std::memcpy(b.data(), bytes.data(), b.size());
+  return PersonId(b);
+}
+
+}  // namespace shredkv::engine
+
+#endif  // SHREDKV_ENGINE_DATA_ROWS_H_

@@ -1,0 +1,536 @@
+// Erasure (design §3): the erase commit in `keys`, the data side (identifiers,
+// analytics mode, audit), purge, epoch rotation, compaction, maintenance.
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/random.h"
+#include "engine/data_rows.h"
+#include "engine/store_impl.h"
+#include "util/coding.h"
+
+namespace shredkv {
+
+std::string_view ErasureLevelName(ErasureLevel level) {
+  switch (level) {
+    case ErasureLevel::kLogical: return "logical";
+    case ErasureLevel::kCryptographic: return "cryptographic";
+    case ErasureLevel::kPurged: return "purged";
+  }
+  return "unknown";
+}
+
+std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode) {
+  switch (mode) {
+    case AnalyticsOnErase::kKeep: return "keep";
+    case AnalyticsOnErase::kUnlink: return "unlink";
+    case AnalyticsOnErase::kDelete: return "delete";
+  }
+  return "unknown";
+}
+
+namespace engine {
+namespace {
+
+using codec::TableId;
+
+constexpr std::string_view kEventSeqKey = "event_seq";
+constexpr std::uint64_t kPurgeRowsPerTxn = 5000;
+constexpr std::size_t kPurgeTicketsPerRound = 256;
+
+bool ValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+std::string NewRequestId() {
+  auto b = crypto::RandomArray<16>();
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out = "er-";
+  for (std::uint8_t x : b) {
+    out.push_back(kDigits[x >> 4]);
+    out.push_back(kDigits[x & 0xf]);
+  }
+  return out;
+}
+
+std::int64_t FloorTo(std::int64_t ts, std::int64_t granularity) {
+  if (granularity <= 1) return ts;
+  std::int64_t q = ts / granularity;
+  if (ts % granularity != 0 && ts < 0) --q;
+  return q * granularity;
+}
+
+// Keys of `table` that start with `prefix`, at most `limit`.
+Result<std::vector<std::string>> KeysWithPrefix(storage::ReadTxn& txn, storage::Table table,
+                                                std::string_view prefix, std::uint64_t limit) {
+  std::vector<std::string> out;
+  auto cursor = txn.OpenCursor(table);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  Status m = c.Seek(prefix);
+  for (; m.ok() && c.Valid() && out.size() < limit; m = c.Next()) {
+    if (c.key().substr(0, prefix.size()) != prefix) break;
+    out.emplace_back(c.key());
+  }
+  if (!m.ok()) return m;
+  return out;
+}
+
+}  // namespace
+
+Status StoreImpl::Suppressed(std::string_view hash, bool* suppressed) {
+  auto r = keys_->IsSuppressed(hash);
+  if (!r.ok()) return r.status();
+  *suppressed = *r;
+  return Status::OK();
+}
+
+ErasureReceipt StoreImpl::ReceiptFrom(const keys::ErasureRequest& r, std::string audit_hash) const {
+  ErasureReceipt out;
+  out.request_id = r.request_id;
+  out.erased_at_ms = r.erased_at_ms;
+  out.people = r.people;
+  out.analytics = static_cast<AnalyticsOnErase>(r.analytics_mode);
+  out.suppressed = r.suppressed;
+  out.key_epoch = r.key_epoch;
+  out.cryptographic = keys_->oldest_epoch() > r.key_epoch;
+  out.purged = r.pending == 0;
+  out.level = !out.cryptographic ? ErasureLevel::kLogical
+                                 : (out.purged ? ErasureLevel::kPurged : ErasureLevel::kCryptographic);
+  out.audit_hash = std::move(audit_hash);
+  return out;
+}
+
+Result<ErasureReceipt> StoreImpl::Erase(const std::vector<PersonId>& people_in, const EraseOptions& options) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  if (people_in.empty()) return Status::InvalidArgument("nobody to erase");
+  if (!options.request_id.empty() && !ValidRequestId(options.request_id)) {
+    return Status::InvalidArgument("request id must be 1..64 printable ASCII characters without spaces");
+  }
+  if (options.analytics != AnalyticsOnErase::kKeep && options.analytics != AnalyticsOnErase::kUnlink &&
+      options.analytics != AnalyticsOnErase::kDelete) {
+    return Status::InvalidArgument("unknown analytics mode");
+  }
+  std::vector<PersonId> people = people_in;
+  std::sort(people.begin(), people.end());
+  people.erase(std::unique(people.begin(), people.end()), people.end());
+
+  std::lock_guard write_lock(write_mu_);
+  std::vector<std::string> suppress_hashes;
+  if (options.suppress) {
+    Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+      for (const PersonId& p : people) {
+        auto keys = KeysWithPrefix(txn, tables_.ident_by_person, p.view(), ~0ull);
+        if (!keys.ok()) return keys.status();
+        for (const std::string& k : *keys) suppress_hashes.push_back(k.substr(PersonId::kSize));
+      }
+      return Status::OK();
+    });
+    if (!s.ok()) return s.WithContext("collecting identifiers to suppress");
+  }
+
+  keys::ErasureRequest request;
+  request.request_id = options.request_id.empty() ? NewRequestId() : options.request_id;
+  request.erased_at_ms = Now();
+  request.key_epoch = keys_->current_epoch();
+  request.people = people.size();
+  request.pending = people.size();
+  request.analytics_mode = static_cast<std::uint8_t>(options.analytics);
+  request.suppressed = options.suppress;
+  {
+    // No read of these people runs across the commit: a read either finished
+    // before it or starts after it and finds no key.
+    PersonLocks::ExclusiveGuard guard(person_locks_, people);
+    if (Status c = keys_->CommitErasure(people, request, suppress_hashes); !c.ok()) return c;
+  }
+
+  // The erasure is committed. The data side follows; if it fails (a full
+  // disk, say), the erasure stands and Purge() or the next open redoes it.
+  std::vector<keys::PurgeTicket> tickets;
+  for (const PersonId& p : people) tickets.push_back({p, request.request_id, request.analytics_mode});
+  std::string audit_hash;
+  std::uint64_t next_seq = next_event_seq_;
+  Status d = data_->Update([&](storage::WriteTxn& txn) {
+    next_seq = next_event_seq_;
+    return ApplyErasureToData(txn, tickets, &request, &audit_hash, &next_seq);
+  });
+  if (d.ok()) next_event_seq_ = next_seq;
+  return ReceiptFrom(request, std::move(audit_hash));
+}
+
+Result<ErasureReceipt> StoreImpl::EraseByIdentifier(const Identifier& identifier, const EraseOptions& options) {
+  auto id = Resolve(identifier);
+  if (!id.ok()) return id.status();
+  return Erase(std::vector<PersonId>{*id}, options);
+}
+
+Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys::PurgeTicket>& tickets,
+                                     const keys::ErasureRequest* request, std::string* audit_hash,
+                                     std::uint64_t* next_seq) {
+  const std::uint64_t seq_before = *next_seq;
+  std::map<std::string, std::uint64_t> applied_per_request;
+  for (const keys::PurgeTicket& t : tickets) {
+    std::string_view marker;
+    Status g = txn.Get(tables_.erased, t.person.view(), &marker);
+    if (g.ok()) continue;  // applied before
+    if (!g.IsNotFound()) return g;
+
+    // Release the identifiers (or leave them to the suppression list, which
+    // lives in `keys`): index entries that still name this person go.
+    auto backrefs = KeysWithPrefix(txn, tables_.ident_by_person, t.person.view(), ~0ull);
+    if (!backrefs.ok()) return backrefs.status();
+    for (const std::string& back : *backrefs) {
+      const std::string hash = back.substr(PersonId::kSize);
+      std::string owner;
+      Status o = ReadPlain(txn, tables_.ident, TableId::kIdentIndex, hash, &owner);
+      if (o.ok() && owner == t.person.view()) {
+        if (Status d = txn.Delete(tables_.ident, hash); !d.ok()) return d;
+      } else if (!o.ok() && !o.IsNotFound() && !o.IsCorruption()) {
+        return o;
+      }
+      if (Status d = txn.Delete(tables_.ident_by_person, back); !d.ok()) return d;
+    }
+
+    // Analytics rows share (ts, seq) with the person's event keys.
+    const auto mode = static_cast<AnalyticsOnErase>(t.analytics_mode);
+    if (mode != AnalyticsOnErase::kKeep) {
+      auto event_keys = KeysWithPrefix(txn, tables_.events, t.person.view(), ~0ull);
+      if (!event_keys.ok()) return event_keys.status();
+      for (const std::string& ek : *event_keys) {
+        std::int64_t ts = 0;
+        std::uint64_t seq = 0;
+        if (Status d = codec::DecodeTsSeq(std::string_view(ek).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+        const std::string akey = codec::AnalyticsKey(ts, seq);
+        std::string payload;
+        Status r = ReadPlain(txn, tables_.analytics, TableId::kAnalytics, akey, &payload);
+        if (r.IsNotFound()) continue;
+        if (mode == AnalyticsOnErase::kDelete || r.IsCorruption()) {
+          if (Status d = txn.Delete(tables_.analytics, akey); !d.ok()) return d;
+          continue;
+        }
+        if (!r.ok()) return r;
+        AnalyticsRow row;
+        if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
+        // A fresh ID per row, a coarse time and a fresh sequence number, so
+        // neither ID nor order links the rows to each other or to the event.
+        const AnonymousId fresh(crypto::RandomArray<AnonymousId::kSize>());
+        const std::string new_key = codec::AnalyticsKey(FloorTo(ts, options_.unlink_time_granularity_ms), (*next_seq)++);
+        std::string new_payload;
+        codec::EncodeAnalytics(fresh, row.name, row.fields, &new_payload);
+        if (Status d = txn.Delete(tables_.analytics, akey); !d.ok()) return d;
+        if (Status p = txn.Put(tables_.analytics, new_key, PlainRow(TableId::kAnalytics, new_key, new_payload)); !p.ok()) {
+          return p;
+        }
+      }
+    }
+    if (Status p = txn.Put(tables_.erased, t.person.view(), PlainRow(TableId::kErased, t.person.view(), t.request_id));
+        !p.ok()) {
+      return p;
+    }
+    ++applied_per_request[t.request_id];
+  }
+  if (*next_seq != seq_before) {
+    std::string v;
+    util::PutFixed64BE(&v, *next_seq);
+    if (Status p = txn.Put(tables_.meta, kEventSeqKey, PlainRow(TableId::kDataMeta, kEventSeqKey, v)); !p.ok()) return p;
+  }
+  // One audit entry per request, written by whichever run applies it first.
+  for (const auto& [request_id, n] : applied_per_request) {
+    auto existing = audit_->HashOfRequest(txn, request_id);
+    if (existing.ok()) {
+      if (audit_hash != nullptr) *audit_hash = *existing;
+      continue;
+    }
+    if (!existing.status().IsNotFound()) return existing.status();
+    keys::ErasureRequest r;
+    if (request != nullptr && request->request_id == request_id) {
+      r = *request;
+    } else {
+      auto stored = keys_->GetRequest(request_id);
+      if (!stored.ok()) return stored.status();
+      r = *stored;
+    }
+    AuditEntry e{AuditKind::kErase, r.erased_at_ms, request_id, r.people, r.suppressed ? 1u : 0u, r.analytics_mode};
+    auto hash = audit_->Append(txn, e);
+    if (!hash.ok()) return hash.status();
+    if (audit_hash != nullptr) *audit_hash = *hash;
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::RecoverErasures() {
+  std::lock_guard write_lock(write_mu_);
+  auto tickets = keys_->PendingPurges(~std::size_t{0});
+  if (!tickets.ok()) return tickets.status();
+  if (tickets->empty()) return Status::OK();
+  std::uint64_t next_seq = next_event_seq_;
+  Status s = data_->Update([&](storage::WriteTxn& txn) {
+    next_seq = next_event_seq_;
+    return ApplyErasureToData(txn, *tickets, nullptr, nullptr, &next_seq);
+  });
+  if (s.ok()) next_event_seq_ = next_seq;
+  return s;
+}
+
+Result<ErasureReceipt> StoreImpl::GetErasure(std::string_view request_id) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  auto r = keys_->GetRequest(request_id);
+  if (!r.ok()) return r.status();
+  std::string hash;
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    auto h = audit_->HashOfRequest(txn, request_id);
+    if (h.ok()) hash = *h;
+    return h.ok() || h.status().IsNotFound() ? Status::OK() : h.status();
+  });
+  if (!s.ok()) return s;
+  return ReceiptFrom(*r, std::move(hash));
+}
+
+Status StoreImpl::Unsuppress(const Identifier& identifier) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  auto n = registry_->Normalize(identifier);
+  if (!n.ok()) return n.status();
+  std::lock_guard write_lock(write_mu_);
+  if (Status u = keys_->Unsuppress(IdentifierHash(keys_->index_key(), *n)); !u.ok()) return u;
+  return data_->Update([&](storage::WriteTxn& txn) {
+    return audit_->Append(txn, AuditEntry{AuditKind::kUnsuppress, Now(), "", 1, 0, 0}).status();
+  });
+}
+
+// ---- purge ---------------------------------------------------------------------
+
+Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::uint64_t budget,
+                              std::uint64_t* deleted, bool* complete) {
+  *deleted = 0;
+  *complete = false;
+  for (storage::Table t : {tables_.events, tables_.records, tables_.ident_by_person}) {
+    const std::uint64_t left = budget - *deleted;
+    if (left == 0) return Status::OK();
+    auto keys = KeysWithPrefix(txn, t, id.view(), left);
+    if (!keys.ok()) return keys.status();
+    for (const std::string& k : *keys) {
+      if (Status d = txn.Delete(t, k); !d.ok()) return d;
+    }
+    *deleted += keys->size();
+    if (keys->size() == left) return Status::OK();  // maybe more: next round
+  }
+  for (storage::Table t : {tables_.profiles, tables_.people, tables_.erased}) {
+    std::string_view v;
+    Status g = txn.Get(t, id.view(), &v);
+    if (g.IsNotFound()) continue;
+    if (!g.ok()) return g;
+    if (Status d = txn.Delete(t, id.view()); !d.ok()) return d;
+    ++*deleted;
+  }
+  *complete = true;
+  return Status::OK();
+}
+
+Result<PurgeResult> StoreImpl::PurgeLocked(std::size_t budget_rows) {
+  PurgeResult result;
+  std::uint64_t remaining = budget_rows;
+  while (remaining > 0) {
+    auto tickets = keys_->PendingPurges(kPurgeTicketsPerRound);
+    if (!tickets.ok()) return tickets.status();
+    if (tickets->empty()) break;
+    std::vector<keys::PurgeTicket> done;
+    for (const keys::PurgeTicket& t : *tickets) {
+      if (remaining == 0) break;
+      bool complete = false;
+      while (remaining > 0 && !complete) {
+        std::uint64_t deleted = 0;
+        std::uint64_t next_seq = next_event_seq_;
+        Status s = data_->Update([&](storage::WriteTxn& txn) -> Status {
+          next_seq = next_event_seq_;
+          if (Status a = ApplyErasureToData(txn, {t}, nullptr, nullptr, &next_seq); !a.ok()) return a;
+          return PurgePerson(txn, t.person, std::min(remaining, kPurgeRowsPerTxn), &deleted, &complete);
+        });
+        if (!s.ok()) return s.WithContext("purging person " + t.person.ToHex());
+        next_event_seq_ = next_seq;
+        result.rows_deleted += deleted;
+        remaining -= std::min(remaining, deleted);
+        if (deleted == 0 && !complete) break;  // no progress: do not spin
+      }
+      if (complete) done.push_back(t);
+    }
+    if (Status f = keys_->FinishPurges(done); !f.ok()) return f;
+    result.people_purged += done.size();
+    if (done.empty()) break;
+  }
+  if (result.rows_deleted > 0 || result.people_purged > 0) {
+    Status a = data_->Update([&](storage::WriteTxn& txn) {
+      return audit_->Append(txn, AuditEntry{AuditKind::kPurge, Now(), "", result.rows_deleted, result.people_purged, 0})
+          .status();
+    });
+    if (!a.ok()) return a.WithContext("auditing the purge");
+  }
+  auto counts = keys_->Counts();
+  if (!counts.ok()) return counts.status();
+  result.people_pending = counts->pending_purge;
+  return result;
+}
+
+Result<PurgeResult> StoreImpl::Purge(std::size_t budget_rows) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  std::lock_guard write_lock(write_mu_);
+  return PurgeLocked(budget_rows);
+}
+
+// ---- rotation and compaction -----------------------------------------------------
+
+Result<RotationResult> StoreImpl::RotateEpoch() {
+  std::lock_guard rotation_lock(rotation_mu_);
+  RotationResult result;
+  {
+    std::shared_lock close_lock(close_mu_);
+    if (Status s = CheckUsable(); !s.ok()) return s;
+    auto before = keys_->Info();
+    if (!before.ok()) return before.status();
+    result.keys_file_bytes_before = before->file_bytes;
+    auto epoch = keys_->BeginRotation();
+    if (!epoch.ok()) return epoch.status();
+    result.new_epoch = *epoch;
+    std::string resume;
+    for (bool done = false; !done;) {
+      auto n = keys_->RewrapBatch(*epoch, std::max<std::size_t>(1, options_.rotation_batch_size), &resume, &done);
+      if (!n.ok()) return n.status().WithContext("re-wrapping keys (the rotation can be run again)");
+      result.rewrapped_keys += *n;
+      ++result.batches;
+    }
+    auto destroyed = keys_->DestroyEpochsBefore(*epoch);
+    if (!destroyed.ok()) return destroyed.status();
+    result.destroyed_epochs = *destroyed;
+  }
+  {
+    std::unique_lock close_lock(close_mu_);  // every call waits for the file swap
+    if (Status s = CheckUsable(); !s.ok()) return s;
+    if (Status r = keys_->Rebuild(); !r.ok()) return r;
+  }
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  auto after = keys_->Info();
+  if (!after.ok()) return after.status();
+  result.keys_file_bytes_after = after->file_bytes;
+  std::lock_guard write_lock(write_mu_);
+  Status a = data_->Update([&](storage::WriteTxn& txn) {
+    return audit_->Append(txn, AuditEntry{AuditKind::kRotation, Now(), "", result.new_epoch, result.rewrapped_keys, 0})
+        .status();
+  });
+  if (!a.ok()) return a.WithContext("auditing the rotation");
+  return result;
+}
+
+Result<CompactionResult> StoreImpl::CompactData() {
+  std::lock_guard rotation_lock(rotation_mu_);
+  CompactionResult result;
+  const std::string tmp = options_.directory + "/data/compact.mdb";
+  for (int attempt = 0;; ++attempt) {
+    std::uint64_t txn_at_copy = 0;
+    {
+      std::shared_lock close_lock(close_mu_);
+      if (Status s = CheckUsable(); !s.ok()) return s;
+      std::lock_guard write_lock(write_mu_);  // no write during the copy
+      auto info = data_->Info();
+      if (!info.ok()) return info.status();
+      txn_at_copy = info->last_txn_id;
+      result.file_bytes_before = info->file_bytes;
+      ::unlink(tmp.c_str());
+      if (Status c = data_->CopyCompactedToFile(tmp); !c.ok()) return c;
+    }
+    std::unique_lock close_lock(close_mu_);
+    if (Status s = CheckUsable(); !s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    auto info = data_->Info();
+    if (!info.ok()) return info.status();
+    if (info->last_txn_id != txn_at_copy) {  // a write slipped in between: copy again
+      ::unlink(tmp.c_str());
+      if (attempt < 3) continue;
+      return Status::Busy("writes kept landing during compaction; try again");
+    }
+    const std::string target = data_->data_file();
+    audit_.reset();
+    data_.reset();
+    Status r = storage::ReplaceFile(target, tmp, /*wipe_old=*/true);
+    Status o = OpenDataEnvironment(false);
+    if (!r.ok()) return r.WithContext("swapping in the compacted data file");
+    if (!o.ok()) return o.WithContext("reopening the compacted data file");
+    break;
+  }
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  auto info = data_->Info();
+  if (!info.ok()) return info.status();
+  result.file_bytes_after = info->file_bytes;
+  std::lock_guard write_lock(write_mu_);
+  Status a = data_->Update([&](storage::WriteTxn& txn) {
+    return audit_->Append(txn, AuditEntry{AuditKind::kCompaction, Now(), "", result.file_bytes_before,
+                                          result.file_bytes_after, 0})
+        .status();
+  });
+  if (!a.ok()) return a;
+  return result;
+}
+
+Result<bool> StoreImpl::RotationDue() {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  auto counts = keys_->Counts();
+  if (!counts.ok()) return counts.status();
+  if (options_.rotate_after_erasures > 0 && counts->erasures_since_rotation >= options_.rotate_after_erasures) {
+    return true;
+  }
+  return options_.rotate_after_ms > 0 && counts->oldest_unrotated_ms != 0 &&
+         Now() - counts->oldest_unrotated_ms >= options_.rotate_after_ms;
+}
+
+Status StoreImpl::RunMaintenance() {
+  auto purged = Purge(options_.purge_budget_rows);
+  if (!purged.ok()) return purged.status();
+  auto due = RotationDue();
+  if (!due.ok()) return due.status();
+  if (*due) {
+    auto r = RotateEpoch();
+    if (!r.ok()) return r.status();
+  }
+  return Status::OK();
+}
+
+void StoreImpl::MaintenanceLoop() {
+  std::unique_lock lock(maintenance_mu_);
+  while (!maintenance_stop_) {
+    maintenance_cv_.wait_for(lock, std::chrono::milliseconds(options_.background_maintenance_ms),
+                             [&] { return maintenance_stop_; });
+    if (maintenance_stop_) break;
+    lock.unlock();
+    (void)RunMaintenance();  // errors surface again on the caller's own calls
+    lock.lock();
+  }
+}
+
+Result<AuditVerification> StoreImpl::VerifyAuditLog() {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  AuditVerification v;
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = audit_->Verify(txn);
+    if (!r.ok()) return r.status();
+    v = *r;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return v;
+}
+
+}  // namespace engine
+}  // namespace shredkv
