@@ -12,6 +12,7 @@
 #include "engine/data_rows.h"
 #include "engine/store_impl.h"
 #include "util/coding.h"
+#include "util/test_point.h"
 
 namespace shredkv {
 
@@ -150,6 +151,7 @@ Result<ErasureReceipt> StoreImpl::Erase(const std::vector<PersonId>& people_in, 
     if (Status c = keys_->CommitErasure(people, request, suppress_hashes); !c.ok()) return c;
   }
 
+  util::TestPoint("erase.after_keys_commit");
   // The erasure is committed. The data side follows; if it fails (a full
   // disk, say), the erasure stands and Purge() or the next open redoes it.
   std::vector<keys::PurgeTicket> tickets;
@@ -354,6 +356,7 @@ Result<PurgeResult> StoreImpl::PurgeLocked(std::size_t budget_rows) {
           return PurgePerson(txn, t.person, std::min(remaining, kPurgeRowsPerTxn), &deleted, &complete);
         });
         if (!s.ok()) return s.WithContext("purging person " + t.person.ToHex());
+        util::TestPoint("purge.after_data_txn");
         next_event_seq_ = next_seq;
         result.rows_deleted += deleted;
         remaining -= std::min(remaining, deleted);
@@ -405,10 +408,12 @@ Result<RotationResult> StoreImpl::RotateEpoch() {
       if (!n.ok()) return n.status().WithContext("re-wrapping keys (the rotation can be run again)");
       result.rewrapped_keys += *n;
       ++result.batches;
+      util::TestPoint("rotation.after_rewrap_batch");
     }
     auto destroyed = keys_->DestroyEpochsBefore(*epoch);
     if (!destroyed.ok()) return destroyed.status();
     result.destroyed_epochs = *destroyed;
+    util::TestPoint("rotation.after_destroy");
   }
   {
     std::unique_lock close_lock(close_mu_);  // every call waits for the file swap

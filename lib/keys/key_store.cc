@@ -9,6 +9,7 @@
 #include "codec/sealed.h"
 #include "crypto/random.h"
 #include "util/coding.h"
+#include "util/test_point.h"
 
 namespace shredkv::keys {
 namespace {
@@ -743,6 +744,7 @@ Status KeyStore::Rebuild() {
       return s.WithContext("rebuilding keys");
     }
   }
+  util::TestPoint("rotation.before_rebuild_swap");
   env_.reset();  // close: the file may now be replaced
   Status r = storage::ReplaceFile(target, tmp, /*wipe_old=*/true);
   ::unlink((tmp + "-lock").c_str());

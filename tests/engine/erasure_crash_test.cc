@@ -1,0 +1,154 @@
+// Crash recovery of erasure and rotation: a forked child is killed with
+// SIGKILL at a named test point; the parent reopens and checks the state.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "test_util.h"
+#include "util/test_point.h"
+
+namespace shredkv {
+namespace {
+
+std::string g_kill_at;
+int g_hits_before_kill = 0;
+
+void KillHook(std::string_view name) {
+  if (name == g_kill_at && --g_hits_before_kill <= 0) ::raise(SIGKILL);
+}
+
+// Runs `body` in a child that is killed at test point `point` (after
+// `hits` passes). Returns true if the child died by SIGKILL.
+bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    g_kill_at = point;
+    g_hits_before_kill = hits;
+    util::SetTestPointHook(&KillHook);
+    body();
+    _exit(3);  // the test point was never reached
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+TEST(ErasureCrashTest, CrashBetweenKeysCommitAndPurgeKeepsThePersonErased) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  o.durability = Durability::kFullSync;
+  PersonId victim, other;
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok());
+    victim = *(*store)->CreatePerson({{"email", "v@x.org"}}, {{"name", "V"}});
+    other = *(*store)->CreatePerson({{"email", "o@x.org"}}, {{"name", "O"}});
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE((*store)->AppendEvent(victim, Event{"e", i, {}, {}}).ok());
+      ASSERT_TRUE((*store)->AppendEvent(other, Event{"e", i, {}, {}}).ok());
+    }
+  }
+  const bool killed = RunChildKilledAt("erase.after_keys_commit", 1, [&] {
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->Erase(victim, EraseOptions{"crash-1", false, AnalyticsOnErase::kDelete});
+  });
+  ASSERT_TRUE(killed);
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_TRUE((*store)->GetProfile(victim).status().IsErased());
+  // The reopen finished the data side: identifier released, analytics deleted, audited.
+  EXPECT_TRUE((*store)->Resolve({"email", "v@x.org"}).status().IsNotFound());
+  EXPECT_EQ((*store)->Stats()->analytics_rows, 10u);
+  auto receipt = (*store)->GetErasure("crash-1");
+  ASSERT_TRUE(receipt.ok());
+  EXPECT_EQ(receipt->audit_hash.size(), 64u);
+  auto purge = (*store)->Purge(100000);
+  ASSERT_TRUE(purge.ok());
+  EXPECT_EQ(purge->people_pending, 0u);
+  EXPECT_TRUE((*store)->GetErasure("crash-1")->purged);
+  EXPECT_EQ((*store)->Stats()->events, 10u);
+  EXPECT_EQ((*store)->GetProfile(other)->at("name").as_string(), "O");
+  EXPECT_TRUE((*store)->VerifyAuditLog()->intact);
+}
+
+TEST(ErasureCrashTest, CrashInTheMiddleOfPurgeResumes) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  PersonId victim;
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok());
+    victim = *(*store)->CreatePerson({{"email", "v@x.org"}});
+    WriteBatch b;
+    for (int i = 0; i < 12000; ++i) b.AppendEvent(victim, Event{"e", i, {}, {}});
+    ASSERT_TRUE((*store)->Write(b).ok());
+    ASSERT_TRUE((*store)->Erase(victim).ok());
+  }
+  ASSERT_TRUE(RunChildKilledAt("purge.after_data_txn", 1, [&] {
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->Purge(100000);
+  }));
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->Stats()->pending_purge, 1u);
+  EXPECT_LT((*store)->Stats()->events, 12000u);  // the first batch did land
+  ASSERT_TRUE((*store)->Purge(100000).ok());
+  EXPECT_EQ((*store)->Stats()->events, 0u);
+  EXPECT_EQ((*store)->Stats()->pending_purge, 0u);
+}
+
+class RotationCrashTest : public ::testing::TestWithParam<std::pair<const char*, int>> {};
+
+TEST_P(RotationCrashTest, EveryLivePersonStaysReadableAndRotationCanFinish) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  o.durability = Durability::kFullSync;
+  o.rotation_batch_size = 10;
+  std::vector<PersonId> people;
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok());
+    WriteBatch b;
+    for (int i = 0; i < 50; ++i) people.push_back(b.CreatePerson({{"customer_id", std::to_string(i)}}, {{"i", i}}));
+    ASSERT_TRUE((*store)->Write(b).ok());
+    ASSERT_TRUE((*store)->Erase(people[0]).ok());
+  }
+  ASSERT_TRUE(RunChildKilledAt(GetParam().first, GetParam().second, [&] {
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->RotateEpoch();
+  }));
+  auto check_all = [&](Store& store) {
+    for (int i = 1; i < 50; ++i) {
+      auto p = store.GetProfile(people[static_cast<std::size_t>(i)]);
+      ASSERT_TRUE(p.ok()) << i << ": " << p.status().ToString();
+      EXPECT_EQ(p->at("i").as_int64(), i);
+    }
+    EXPECT_TRUE(store.GetProfile(people[0]).status().IsErased());
+  };
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  check_all(**store);
+  auto r = (*store)->RotateEpoch();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  check_all(**store);
+  auto stats = (*store)->Stats();
+  EXPECT_EQ(stats->oldest_key_epoch, stats->key_epoch);
+  SKV_ASSERT_OK((*store)->Close());
+  store = Store::Open(o);
+  ASSERT_TRUE(store.ok());
+  check_all(**store);
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, RotationCrashTest,
+                         ::testing::Values(std::make_pair("rotation.after_rewrap_batch", 2),
+                                           std::make_pair("rotation.after_destroy", 1),
+                                           std::make_pair("rotation.before_rebuild_swap", 1)));
+
+}  // namespace
+}  // namespace shredkv
