@@ -5,6 +5,7 @@
 #include "shredkv/iterator.h"
 #include "shredkv/key_provider.h"
 #include "shredkv/options.h"
+#include "shredkv/portability.h"
 #include "shredkv/status.h"
 #include "shredkv/store.h"
 #include "shredkv/types.h"

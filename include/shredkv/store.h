@@ -169,6 +169,28 @@ class Store {
   // Analytics rows in (ts, seq) order. Rows carry no personal data.
   virtual std::unique_ptr<AnalyticsIterator> ScanAnalytics(const AnalyticsQuery& query) = 0;
 
+  // ---- Rectification, change feed, export -------------------------------------
+
+  // Applies all corrections atomically and appends one rectification notice
+  // naming what changed (never values) to the change feed, in the same
+  // transaction. Errors: NotFound for an unknown event or identifier of the
+  // person, AlreadyExists / Suppressed for a replacement identifier taken.
+  virtual Status Rectify(const PersonId& id, const Rectification& rectification) = 0;
+
+  // Up to `max` unacknowledged notices, oldest first. Delivery is at least
+  // once: a notice stays until acknowledged, also across restarts.
+  virtual Result<std::vector<Notice>> ReadFeed(std::size_t max) = 0;
+  // Acknowledges (and deletes) every notice with cursor <= `cursor`.
+  virtual Status AckFeed(std::uint64_t cursor) = 0;
+
+  // Everything the store holds on a person (GDPR Art. 15/20), as one
+  // consistent snapshot taken when the iterator is created: events and
+  // analytics rows appended later are left out (sequence watermark), and if
+  // the person's profile, identifiers, records or events are modified while
+  // the export runs, the iterator stops with Busy (retry the export). Reads
+  // in short batched transactions; memory is bounded by the batch size.
+  virtual std::unique_ptr<Iterator<ExportItem>> Export(const PersonId& id) = 0;
+
   // ---- Batches and housekeeping ---------------------------------------------
 
   // Commits every operation of `batch` atomically; see write_batch.h.

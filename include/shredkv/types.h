@@ -183,6 +183,55 @@ struct PersonInfo {
   std::uint64_t key_epoch = 0;          // epoch whose key wraps this person's DEK
 };
 
+// Why a change-feed notice was written. Do not change the values: part of
+// the persistent format.
+enum class NoticeKind : std::uint8_t {
+  kRectification = 1,  // profile attributes, identifiers or event properties corrected
+  kErasure = 2,        // the person was erased
+  kRestriction = 3,    // processing restricted or lifted, consent changed
+  kImport = 4,         // the person was imported from a portability export
+};
+std::string_view NoticeKindName(NoticeKind kind);
+
+// A notice of the change feed (GDPR Art. 19): what changed for whom, never
+// the values. `cursor` orders notices and is what AckFeed takes.
+struct Notice {
+  std::uint64_t cursor = 0;
+  NoticeKind kind = NoticeKind::kRectification;
+  PersonId person;
+  std::int64_t time_ms = 0;
+  std::vector<std::string> names;  // e.g. "profile.city", "identifier.email", "event.amount"
+};
+
+// A correction of one stored event's properties (found by ts and seq).
+struct EventCorrection {
+  std::int64_t ts_ms = 0;
+  std::uint64_t seq = 0;
+  ProfilePatch properties;
+};
+
+// Corrections applied atomically by Store::Rectify (GDPR Art. 16).
+struct Rectification {
+  ProfilePatch profile;
+  // Each pair replaces an identifier of the person (first) by another (second).
+  std::vector<std::pair<Identifier, Identifier>> identifiers;
+  std::vector<EventCorrection> events;
+};
+
+// One item of a person's export, in this order: kPerson, kIdentifier*,
+// kProfile, kEvent*, kRecord*, kAnalytics*, kNotice*.
+struct ExportItem {
+  enum class Kind : std::uint8_t { kPerson, kIdentifier, kProfile, kEvent, kRecord, kAnalytics, kNotice };
+  Kind kind = Kind::kPerson;
+  PersonInfo person;        // kPerson
+  Identifier identifier;    // kIdentifier
+  Attributes profile;       // kProfile
+  StoredEvent event;        // kEvent
+  Record record;            // kRecord
+  AnalyticsRow analytics;   // kAnalytics
+  Notice notice;            // kNotice
+};
+
 // What erasure does with the person's analytics rows.
 // Do not change the values: part of the persistent format.
 enum class AnalyticsOnErase : std::uint8_t {

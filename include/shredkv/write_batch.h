@@ -23,6 +23,8 @@ class WriteBatch {
     PersonId id;
     std::vector<Identifier> identifiers;
     Attributes profile;
+    std::int64_t created_ms = 0;  // 0: now
+    bool imported = false;        // writes an import notice to the change feed
   };
   struct LinkIdentifierOp {
     PersonId id;
@@ -49,8 +51,12 @@ class WriteBatch {
     std::string collection;
     std::string key;
   };
+  struct RectifyOp {
+    PersonId id;
+    Rectification rectification;
+  };
   using Op = std::variant<CreatePersonOp, LinkIdentifierOp, UnlinkIdentifierOp, PatchProfileOp,
-                          AppendEventOp, PutRecordOp, DeleteRecordOp>;
+                          AppendEventOp, PutRecordOp, DeleteRecordOp, RectifyOp>;
 
   // Queues the creation of a person and returns the new person's ID (random,
   // chosen now so later operations of the batch can refer to the person).
@@ -66,6 +72,11 @@ class WriteBatch {
   void Put(const PersonId& id, std::string collection, std::string key, std::string value);
   // Deleting an absent record is not an error.
   void Delete(const PersonId& id, std::string collection, std::string key);
+  // Corrections with a change-feed notice; see Store::Rectify.
+  void Rectify(const PersonId& id, Rectification rectification);
+  // Queues an imported person: like CreatePerson, with the exported creation
+  // time, and an import notice on the change feed.
+  PersonId ImportPerson(std::vector<Identifier> identifiers, Attributes profile, std::int64_t created_ms);
 
   void Clear() { ops_.clear(); }
   std::size_t size() const { return ops_.size(); }

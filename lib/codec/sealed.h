@@ -48,6 +48,8 @@ enum class TableId : std::uint8_t {
   kErased = 24,
   kAudit = 25,
   kAuditByRequest = 26,
+  kVersions = 27,
+  kOutbox = 28,
 };
 
 // Appends the sealed row of `plaintext` to `*out`.

@@ -235,6 +235,7 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
         !p.ok()) {
       return p;
     }
+    if (Status n = outbox_->Append(txn, NoticeKind::kErasure, t.person, Now(), {}); !n.ok()) return n;
     ++applied_per_request[t.request_id];
   }
   if (*next_seq != seq_before) {
@@ -324,7 +325,7 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     *deleted += keys->size();
     if (keys->size() == left) return Status::OK();  // maybe more: next round
   }
-  for (storage::Table t : {tables_.profiles, tables_.people, tables_.erased}) {
+  for (storage::Table t : {tables_.profiles, tables_.versions, tables_.people, tables_.erased}) {
     std::string_view v;
     Status g = txn.Get(t, id.view(), &v);
     if (g.IsNotFound()) continue;

@@ -20,6 +20,8 @@ std::unique_ptr<EventIterator> NewEventIterator(StoreImpl* store, const PersonId
 std::unique_ptr<RecordIterator> NewRecordIterator(StoreImpl* store, const PersonId& id,
                                                   std::string collection, std::string prefix);
 std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(StoreImpl* store, const AnalyticsQuery& query);
+// See Store::Export (export_iterator.cc).
+std::unique_ptr<Iterator<ExportItem>> NewExportIterator(StoreImpl* store, const PersonId& id);
 
 }  // namespace shredkv::engine
 

@@ -60,7 +60,7 @@ Status ValidateRecordKey(std::string_view collection, std::string_view key) {
 const char* OpName(const WriteBatch::Op& op) {
   static constexpr const char* kNames[] = {"CreatePerson", "LinkIdentifier", "UnlinkIdentifier",
                                            "PatchProfile", "AppendEvent",    "Put",
-                                           "Delete"};
+                                           "Delete",       "Rectify"};
   return kNames[op.index()];
 }
 
@@ -95,6 +95,7 @@ class BatchApplier {
     bool person_dirty = false;
     std::optional<Attributes> profile;  // loaded on first use
     bool profile_dirty = false;
+    bool mutated = false;  // a non-append change: bump the person's version
   };
 
   Result<PersonState*> Load(const PersonId& id) {
@@ -188,7 +189,10 @@ class BatchApplier {
     PersonState st;
     st.dek = dek_it->second;
     st.person.anon_id = AnonymousId(crypto::RandomArray<AnonymousId::kSize>());
-    st.person.created_ms = store_->Now();
+    st.person.created_ms = op.created_ms != 0 ? op.created_ms : store_->Now();
+    if (op.imported) {
+      if (Status n = store_->outbox_->Append(*txn_, NoticeKind::kImport, op.id, store_->Now(), {}); !n.ok()) return n;
+    }
     std::set<Identifier> ids;
     for (const Identifier& raw : op.identifiers) {
       auto n = store_->registry_->Normalize(raw);
@@ -219,6 +223,7 @@ class BatchApplier {
     if (pos == list.end() || *pos != *n) {
       list.insert(pos, *n);
       (*st)->person_dirty = true;
+      (*st)->mutated = true;
     }
     return Status::OK();
   }
@@ -242,6 +247,7 @@ class BatchApplier {
     auto pos = std::lower_bound(list.begin(), list.end(), *n);
     if (pos != list.end() && *pos == *n) list.erase(pos);
     (*st)->person_dirty = true;
+    (*st)->mutated = true;
     return Status::OK();
   }
 
@@ -254,6 +260,7 @@ class BatchApplier {
     for (const std::string& name : op.patch.unset) profile.erase(name);
     for (const auto& [name, value] : op.patch.set) profile.insert_or_assign(name, value);
     (*st)->profile_dirty = true;
+    (*st)->mutated = true;
     return Status::OK();
   }
 
@@ -293,6 +300,7 @@ class BatchApplier {
     const std::string key = codec::RecordKey(op.id, store_->CollectionHash(r.collection),
                                              StoreImpl::RecordKeyHash(*(*st)->dek, r.collection, r.key));
     std::string plain, row;
+    (*st)->mutated = true;
     codec::EncodeRecord(r.collection, r.key, r.value, &plain);
     codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kRecords, key, plain, &row);
     crypto::Wipe(&plain);
@@ -305,11 +313,94 @@ class BatchApplier {
     if (!st.ok()) return st.status();
     const std::string key = codec::RecordKey(op.id, store_->CollectionHash(op.collection),
                                              StoreImpl::RecordKeyHash(*(*st)->dek, op.collection, op.key));
+    (*st)->mutated = true;
     return txn_->Delete(t_.records, key);
+  }
+
+  Status Do(const WriteBatch::RectifyOp& op) {
+    const Rectification& r = op.rectification;
+    if (Status v = codec::ValidateAttributeNames(r.profile.set, "profile attribute"); !v.ok()) return v;
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    std::vector<std::string> names;
+    if (!r.profile.set.empty() || !r.profile.unset.empty()) {
+      if (Status p = Do(WriteBatch::PatchProfileOp{op.id, r.profile}); !p.ok()) return p;
+      for (const auto& [name, value] : r.profile.set) names.push_back("profile." + name);
+      for (const std::string& name : r.profile.unset) names.push_back("profile." + name);
+    }
+    for (const auto& [old_id, new_id] : r.identifiers) {
+      if (old_id.type != new_id.type) {
+        return Status::InvalidArgument("an identifier is replaced by one of the same type");
+      }
+      if (Status u = Do(WriteBatch::UnlinkIdentifierOp{op.id, old_id}); !u.ok()) return u;
+      if (Status l = Do(WriteBatch::LinkIdentifierOp{op.id, new_id}); !l.ok()) return l;
+      names.push_back("identifier." + new_id.type);
+    }
+    for (const EventCorrection& c : r.events) {
+      if (Status v = codec::ValidateAttributeNames(c.properties.set, "event property"); !v.ok()) return v;
+      const std::string key = codec::EventKey(op.id, c.ts_ms, c.seq);
+      std::string_view row;
+      Status g = txn_->Get(t_.events, key, &row);
+      if (g.IsNotFound()) {
+        return Status::NotFound("person " + op.id.ToHex() + " has no event at ts " + std::to_string(c.ts_ms) +
+                                " seq " + std::to_string(c.seq));
+      }
+      if (!g.ok()) return g;
+      std::string plain, name;
+      Attributes props;
+      if (Status o = codec::OpenRow(*(*st)->dek, TableId::kEvents, key, row, &plain); !o.ok()) return o;
+      Status d = codec::DecodeEvent(plain, &name, &props);
+      crypto::Wipe(&plain);
+      if (!d.ok()) return d;
+      for (const std::string& n : c.properties.unset) props.erase(n);
+      for (const auto& [n, v] : c.properties.set) props.insert_or_assign(n, v);
+      std::string sealed;
+      codec::EncodeEvent(name, props, &plain);
+      codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kEvents, key, plain, &sealed);
+      crypto::Wipe(&plain);
+      if (Status p = txn_->Put(t_.events, key, sealed); !p.ok()) return p;
+      // Declared analytics fields carry the corrected value too.
+      const std::string akey = codec::AnalyticsKey(c.ts_ms, c.seq);
+      std::string apayload;
+      Status a = ReadPlain(*txn_, t_.analytics, TableId::kAnalytics, akey, &apayload);
+      if (a.ok()) {
+        AnalyticsRow arow;
+        if (Status ad = codec::DecodeAnalytics(apayload, &arow); !ad.ok()) return ad;
+        bool changed = false;
+        for (const std::string& n : c.properties.unset) changed |= arow.fields.erase(n) > 0;
+        for (const auto& [n, v] : c.properties.set) {
+          auto it = arow.fields.find(n);
+          if (it != arow.fields.end()) {
+            it->second = v;
+            changed = true;
+          }
+        }
+        if (changed) {
+          std::string enc;
+          codec::EncodeAnalytics(arow.anon_id, arow.name, arow.fields, &enc);
+          if (Status p = txn_->Put(t_.analytics, akey, PlainRow(TableId::kAnalytics, akey, enc)); !p.ok()) return p;
+        }
+      } else if (!a.IsNotFound()) {
+        return a;
+      }
+      for (const auto& [n, v] : c.properties.set) names.push_back("event." + n);
+      for (const std::string& n : c.properties.unset) names.push_back("event." + n);
+    }
+    (*st)->mutated = true;
+    return store_->outbox_->Append(*txn_, NoticeKind::kRectification, op.id, store_->Now(), std::move(names));
   }
 
   Status Finish() {
     for (auto& [id, st] : people_) {
+      if (st.mutated) {
+        auto v = store_->PersonVersion(*txn_, id);
+        if (!v.ok()) return v.status();
+        std::string enc;
+        util::PutFixed64BE(&enc, *v + 1);
+        if (Status p = txn_->Put(t_.versions, id.view(), PlainRow(TableId::kVersions, id.view(), enc)); !p.ok()) {
+          return p;
+        }
+      }
       if (st.person_dirty) {
         std::string plain, row;
         codec::EncodePerson(st.person, &plain);
@@ -449,8 +540,9 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
 Status StoreImpl::OpenDataEnvironment(bool create) {
   storage::EnvOptions eo;
   eo.path = options_.directory + "/data";
-  eo.tables = {"meta",    "people",  "ident",     "ident_by_person", "profiles", "events",
-               "records", "analytics", "erased", "audit",           "audit_by_request"};
+  eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
+               "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
+               "outbox"};
   eo.create = create;
   eo.initial_map_size = options_.initial_map_size;
   eo.max_map_size = options_.max_map_size;
@@ -463,8 +555,10 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
                        data_->table("profiles"), data_->table("events"),
                        data_->table("records"),  data_->table("analytics"),
                        data_->table("erased"),   data_->table("audit"),
-                       data_->table("audit_by_request")};
+                       data_->table("audit_by_request"), data_->table("versions"),
+                       data_->table("outbox")};
   audit_.emplace(tables_.audit, tables_.audit_by_request, &keys_->index_key());
+  outbox_.emplace(tables_.outbox);
 
   bool fresh = false;
   Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
@@ -523,6 +617,7 @@ Status StoreImpl::Close() {
   if (closed_.exchange(true)) return Status::OK();
   std::unique_lock lock(close_mu_);  // waits for calls in flight
   audit_.reset();
+  outbox_.reset();
   data_.reset();
   keys_.reset();
   claim_.reset();
@@ -737,6 +832,44 @@ Result<std::string> StoreImpl::Get(const PersonId& id, std::string_view collecti
   }
   return std::move(r.value);
 }
+
+Status StoreImpl::Rectify(const PersonId& id, const Rectification& rectification) {
+  WriteBatch batch;
+  batch.Rectify(id, rectification);
+  return Write(batch);
+}
+
+Result<std::vector<Notice>> StoreImpl::ReadFeed(std::size_t max) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  std::vector<Notice> out;
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = outbox_->Read(txn, 0, max);
+    if (!r.ok()) return r.status();
+    out = std::move(r).value();
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status StoreImpl::AckFeed(std::uint64_t cursor) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  std::lock_guard write_lock(write_mu_);
+  return data_->Update([&](storage::WriteTxn& txn) { return outbox_->Ack(txn, cursor); });
+}
+
+Result<std::uint64_t> StoreImpl::PersonVersion(storage::ReadTxn& txn, const PersonId& id) const {
+  std::string v;
+  Status g = ReadPlain(txn, tables_.versions, TableId::kVersions, id.view(), &v);
+  if (g.IsNotFound()) return std::uint64_t{0};
+  if (!g.ok()) return g;
+  if (v.size() != 8) return Status::Corruption("person version has the wrong length");
+  return util::DecodeFixed64BE(v.data());
+}
+
+std::unique_ptr<Iterator<ExportItem>> StoreImpl::Export(const PersonId& id) { return NewExportIterator(this, id); }
 
 std::unique_ptr<EventIterator> StoreImpl::ScanEvents(const PersonId& id, TimeRange range) {
   return NewEventIterator(this, id, range);

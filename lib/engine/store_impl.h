@@ -27,6 +27,7 @@
 
 #include "crypto/aead.h"
 #include "engine/audit.h"
+#include "engine/feed.h"
 #include "engine/identifiers.h"
 #include "engine/person_locks.h"
 #include "keys/key_store.h"
@@ -42,6 +43,8 @@ struct DataTables {
   storage::Table meta, people, ident, ident_by_person, profiles, events, records, analytics;
   storage::Table erased;  // person → plain(request id): erasure applied to `data`
   storage::Table audit, audit_by_request;
+  storage::Table versions;  // person → plain(u64): bumped by every non-append change
+  storage::Table outbox;    // the change feed
 };
 
 class StoreImpl final : public Store {
@@ -87,8 +90,17 @@ class StoreImpl final : public Store {
   Status RunMaintenance() override;
   Result<AuditVerification> VerifyAuditLog() override;
 
-  // Test seam for forensic tests.
-  keys::KeyStore& key_store_for_testing() { return *keys_; }
+  Status Rectify(const PersonId& id, const Rectification& rectification) override;
+  Result<std::vector<Notice>> ReadFeed(std::size_t max) override;
+  Status AckFeed(std::uint64_t cursor) override;
+  std::unique_ptr<Iterator<ExportItem>> Export(const PersonId& id) override;
+
+  Outbox& outbox() { return *outbox_; }
+  // The person's change version (0 if never changed). REQUIRES: in a txn.
+  Result<std::uint64_t> PersonVersion(storage::ReadTxn& txn, const PersonId& id) const;
+
+  // The key store (for the export iterator and forensic tests).
+  keys::KeyStore& key_store() { return *keys_; }
 
   // ---- for iterators and the layers above (not part of the public API) ----
 
@@ -148,6 +160,7 @@ class StoreImpl final : public Store {
 
   PersonLocks person_locks_;
   std::optional<AuditLog> audit_;
+  std::optional<Outbox> outbox_;
   std::atomic<std::uint64_t> suppressed_rejections_{0};
 
   std::thread maintenance_thread_;

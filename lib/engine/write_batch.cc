@@ -12,6 +12,19 @@ PersonId WriteBatch::CreatePerson(std::vector<Identifier> identifiers, Attribute
   return id;
 }
 
+void WriteBatch::Rectify(const PersonId& id, Rectification rectification) {
+  ops_.emplace_back(RectifyOp{id, std::move(rectification)});
+}
+
+PersonId WriteBatch::ImportPerson(std::vector<Identifier> identifiers, Attributes profile,
+                                  std::int64_t created_ms) {
+  PersonId id = CreatePerson(std::move(identifiers), std::move(profile));
+  auto& op = std::get<CreatePersonOp>(ops_.back());
+  op.created_ms = created_ms;
+  op.imported = true;
+  return id;
+}
+
 void WriteBatch::LinkIdentifier(const PersonId& id, Identifier identifier) {
   ops_.emplace_back(LinkIdentifierOp{id, std::move(identifier)});
 }

@@ -31,7 +31,7 @@ TEST_F(ErasureForensicTest, NoKeyMaterialOfAnErasedPersonSurvivesRotationAndComp
 
   auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
   ASSERT_NE(impl, nullptr);
-  keys::KeyStore& ks = impl->key_store_for_testing();
+  keys::KeyStore& ks = impl->key_store();
   auto dek = ks.GetDek(victim);
   ASSERT_TRUE(dek.ok());
   const std::string raw_dek((*dek)->view());

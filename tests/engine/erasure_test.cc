@@ -210,7 +210,7 @@ TEST_F(ErasureTest, FencedPersonIdNeverGetsANewKey) {
   ASSERT_NE(impl, nullptr);
   auto dek = keys::KeyStore::NewDek();
   ASSERT_TRUE(dek.ok());
-  EXPECT_TRUE(impl->key_store_for_testing().PutDeks({ann}, {*dek}).IsErased());
+  EXPECT_TRUE(impl->key_store().PutDeks({ann}, {*dek}).IsErased());
 }
 
 TEST_F(ErasureTest, AnalyticsKeepLeavesRowsUnderTheAnonymousId) {

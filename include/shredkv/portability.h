@@ -1,0 +1,49 @@
+// shredkv — the portability export format (GDPR Art. 15 and 20): writing a
+// person's export as JSON or NDJSON, and importing such an export into a
+// store. The format is documented in docs/export-format.md and described by
+// docs/export-schema.json (schema version 1).
+// Thread safety: the functions use the Store's own thread safety; streams
+// are used by one thread.
+#ifndef SHREDKV_PORTABILITY_H_
+#define SHREDKV_PORTABILITY_H_
+
+#include <cstdint>
+#include <istream>
+#include <ostream>
+
+#include "shredkv/store.h"
+
+namespace shredkv {
+
+inline constexpr int kExportFormatVersion = 1;
+
+enum class ExportFormat : std::uint8_t {
+  kJson,    // one JSON document
+  kNdjson,  // one JSON object a line: header, then one line per item
+};
+
+// Streams the export of `items` to `out` with memory bounded by one item.
+// Returns the iterator's error (then the output is incomplete and must be
+// discarded) or IOError if the stream fails.
+Status WriteExport(Iterator<ExportItem>& items, ExportFormat format, std::ostream& out,
+                   std::int64_t exported_at_ms);
+
+// Convenience: Export(id) written to `out`.
+Status ExportPerson(Store& store, const PersonId& id, ExportFormat format, std::ostream& out);
+
+struct ImportResult {
+  PersonId person;  // the new person: new ID, new key, new anonymous ID
+  std::uint64_t identifiers = 0;
+  std::uint64_t events = 0;
+  std::uint64_t records = 0;
+};
+
+// Imports one export as a new person, in one atomic batch: on any error
+// nothing is written. Errors: InvalidArgument naming the line (NDJSON) or
+// JSON path of a malformed item; AlreadyExists / Suppressed if an
+// identifier is taken or suppressed in this store.
+Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format);
+
+}  // namespace shredkv
+
+#endif  // SHREDKV_PORTABILITY_H_

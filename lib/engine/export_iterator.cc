@@ -1,0 +1,218 @@
+// The export iterator (GDPR Art. 15/20): every item the store holds on one
+// person, as one consistent snapshot read in short batches.
+//
+// Consistency across batches: the first batch records the person's change
+// version and the store's event sequence watermark. Events (and their
+// analytics rows) appended later have a sequence >= the watermark and are
+// skipped; every other change to the person bumps the version, and a batch
+// that sees a different version stops the export with Busy. So an export
+// that completes equals the state at its first batch. Erasure in between
+// stops it with Erased.
+#include <deque>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/secure_memory.h"
+#include "engine/data_rows.h"
+#include "engine/iterators.h"
+#include "engine/store_impl.h"
+#include "util/coding.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+
+class ExportIteratorImpl final : public Iterator<ExportItem> {
+ public:
+  ExportIteratorImpl(StoreImpl* store, const PersonId& id) : store_(store), id_(id) { Refill(); }
+
+  bool Valid() const override { return !buffer_.empty(); }
+  void Next() override {
+    buffer_.pop_front();
+    Refill();
+  }
+  const ExportItem& value() const override { return buffer_.front(); }
+  Status status() const override { return status_; }
+
+ private:
+  enum class Phase { kStart, kEvents, kRecords, kAnalytics, kNotices, kDone };
+
+  void Refill() {
+    while (buffer_.empty() && phase_ != Phase::kDone && status_.ok()) {
+      std::shared_lock close_lock(store_->close_mutex());
+      Status s = store_->CheckUsable();
+      if (s.ok()) {
+        PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
+        auto dek = store_->PersonKey(id_);
+        s = dek.ok() ? store_->data().View([&](storage::ReadTxn& txn) { return Fill(txn, **dek); }) : dek.status();
+      }
+      if (!s.ok()) {
+        status_ = s;
+        buffer_.clear();
+        phase_ = Phase::kDone;
+      }
+    }
+  }
+
+  Status CheckVersion(storage::ReadTxn& txn) {
+    auto v = store_->PersonVersion(txn, id_);
+    if (!v.ok()) return v.status();
+    if (*v != version_) {
+      return Status::Busy("person " + id_.ToHex() + " was modified during the export; export again");
+    }
+    return Status::OK();
+  }
+
+  Status Fill(storage::ReadTxn& txn, const crypto::SecretKey& dek) {
+    const DataTables& t = store_->tables();
+    const std::size_t limit = store_->batch_size();
+    if (phase_ == Phase::kStart) return Start(txn, dek);
+    if (Status v = CheckVersion(txn); !v.ok()) return v;
+    auto cursor = txn.OpenCursor(phase_ == Phase::kRecords ? t.records
+                                 : phase_ == Phase::kNotices ? t.outbox
+                                                             : t.events);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    if (phase_ == Phase::kNotices) {
+      auto notices = store_->outbox().Read(txn, notice_after_, limit, &id_);
+      if (!notices.ok()) return notices.status();
+      if (notices->size() < limit) phase_ = Phase::kDone;
+      for (Notice& n : *notices) {
+        notice_after_ = n.cursor;
+        ExportItem item;
+        item.kind = ExportItem::Kind::kNotice;
+        item.notice = std::move(n);
+        buffer_.push_back(std::move(item));
+      }
+      return Status::OK();
+    }
+    Status m = c.Seek(next_key_);
+    std::size_t examined = 0;
+    for (; m.ok() && c.Valid() && buffer_.size() < limit && examined < 16 * limit; m = c.Next()) {
+      if (c.key().substr(0, PersonId::kSize) != id_.view()) break;
+      ++examined;
+      next_key_ = std::string(c.key()) + '\0';
+      if (phase_ == Phase::kRecords) {
+        std::string plain;
+        if (Status o = codec::OpenRow(dek, TableId::kRecords, c.key(), c.value(), &plain); !o.ok()) return o;
+        ExportItem item;
+        item.kind = ExportItem::Kind::kRecord;
+        Status d = codec::DecodeRecord(plain, &item.record);
+        crypto::Wipe(&plain);
+        if (!d.ok()) return d;
+        buffer_.push_back(std::move(item));
+        continue;
+      }
+      std::int64_t ts = 0;
+      std::uint64_t seq = 0;
+      if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+      if (seq >= watermark_) continue;  // appended after the export started
+      if (phase_ == Phase::kEvents) {
+        std::string plain;
+        if (Status o = codec::OpenRow(dek, TableId::kEvents, c.key(), c.value(), &plain); !o.ok()) return o;
+        ExportItem item;
+        item.kind = ExportItem::Kind::kEvent;
+        item.event.ts_ms = ts;
+        item.event.seq = seq;
+        Status d = codec::DecodeEvent(plain, &item.event.name, &item.event.properties);
+        crypto::Wipe(&plain);
+        if (!d.ok()) return d;
+        buffer_.push_back(std::move(item));
+      } else {  // kAnalytics: the rows that share (ts, seq) with the person's events
+        const std::string akey = codec::AnalyticsKey(ts, seq);
+        std::string payload;
+        Status a = ReadPlain(txn, store_->tables().analytics, TableId::kAnalytics, akey, &payload);
+        if (a.IsNotFound()) continue;
+        if (!a.ok()) return a;
+        ExportItem item;
+        item.kind = ExportItem::Kind::kAnalytics;
+        if (Status d = codec::DecodeAnalytics(payload, &item.analytics); !d.ok()) return d;
+        item.analytics.ts_ms = ts;
+        item.analytics.seq = seq;
+        buffer_.push_back(std::move(item));
+      }
+    }
+    if (!m.ok()) return m;
+    const bool phase_done = !c.Valid() || c.key().substr(0, PersonId::kSize) != id_.view();
+    if (phase_done) {
+      next_key_ = std::string(id_.view());
+      phase_ = phase_ == Phase::kEvents    ? Phase::kRecords
+               : phase_ == Phase::kRecords ? Phase::kAnalytics
+                                           : Phase::kNotices;
+    }
+    return Status::OK();
+  }
+
+  Status Start(storage::ReadTxn& txn, const crypto::SecretKey& dek) {
+    const DataTables& t = store_->tables();
+    auto v = store_->PersonVersion(txn, id_);
+    if (!v.ok()) return v.status();
+    version_ = *v;
+    std::string seq;
+    Status q = ReadPlain(txn, t.meta, TableId::kDataMeta, "event_seq", &seq);
+    if (q.ok() && seq.size() == 8) {
+      watermark_ = util::DecodeFixed64BE(seq.data());
+    } else if (q.IsNotFound()) {
+      watermark_ = 1;
+    } else {
+      return q.ok() ? Status::Corruption("event sequence has the wrong length") : q;
+    }
+    std::string_view row;
+    Status g = txn.Get(t.people, id_.view(), &row);
+    if (g.IsNotFound()) return Status::NotFound("no person " + id_.ToHex());
+    if (!g.ok()) return g;
+    std::string plain;
+    if (Status o = codec::OpenRow(dek, TableId::kPeople, id_.view(), row, &plain); !o.ok()) return o;
+    codec::PersonPayload p;
+    Status d = codec::DecodePerson(plain, &p);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d;
+    ExportItem person;
+    person.kind = ExportItem::Kind::kPerson;
+    person.person = PersonInfo{id_, p.anon_id, p.created_ms, p.identifiers, 0};
+    auto epoch = store_->key_store().DekEpoch(id_);
+    if (!epoch.ok()) return epoch.status();
+    person.person.key_epoch = *epoch;
+    buffer_.push_back(std::move(person));
+    for (const Identifier& ident : p.identifiers) {
+      ExportItem item;
+      item.kind = ExportItem::Kind::kIdentifier;
+      item.identifier = ident;
+      buffer_.push_back(std::move(item));
+    }
+    ExportItem profile;
+    profile.kind = ExportItem::Kind::kProfile;
+    g = txn.Get(t.profiles, id_.view(), &row);
+    if (g.ok()) {
+      if (Status o = codec::OpenRow(dek, TableId::kProfiles, id_.view(), row, &plain); !o.ok()) return o;
+      Status pd = codec::DecodeProfile(plain, &profile.profile);
+      crypto::Wipe(&plain);
+      if (!pd.ok()) return pd;
+    } else if (!g.IsNotFound()) {
+      return g;
+    }
+    buffer_.push_back(std::move(profile));
+    next_key_ = std::string(id_.view());
+    phase_ = Phase::kEvents;
+    return Status::OK();
+  }
+
+  StoreImpl* store_;
+  PersonId id_;
+  Phase phase_ = Phase::kStart;
+  std::uint64_t version_ = 0;
+  std::uint64_t watermark_ = 0;
+  std::string next_key_;
+  std::uint64_t notice_after_ = 0;
+  std::deque<ExportItem> buffer_;
+  Status status_;
+};
+
+}  // namespace
+
+std::unique_ptr<Iterator<ExportItem>> NewExportIterator(StoreImpl* store, const PersonId& id) {
+  return std::make_unique<ExportIteratorImpl>(store, id);
+}
+
+}  // namespace shredkv::engine

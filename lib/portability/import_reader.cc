@@ -1,0 +1,175 @@
+// Imports a portability export (JSON or NDJSON) as a new person, in one
+// WriteBatch: nothing is written unless every item is valid and the batch
+// commits.
+#include <istream>
+#include <map>
+
+#include "portability/json_values.h"
+#include "shredkv/portability.h"
+#include "util/base64.h"
+
+namespace shredkv {
+namespace {
+
+using portability::AttributesFromJson;
+using portability::Json;
+
+class Importer {
+ public:
+  // Applies one item of the given type; `where` names it in errors.
+  Status Item(const std::string& type, const Json& j, const std::string& where) {
+    auto bad = [&](const std::string& why) { return Status::InvalidArgument(where + ": " + why); };
+    if (!j.is_object()) return bad("expected an object");
+    if (type == "header") {
+      if (!j.contains("format") || j["format"] != "shredkv-export") return bad("not a shredkv export");
+      if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] != kExportFormatVersion) {
+        return bad("unsupported export version (expected " + std::to_string(kExportFormatVersion) + ")");
+      }
+      header_ = true;
+      return Status::OK();
+    }
+    if (!header_) return bad("the header must come first");
+    if (type == "person") {
+      if (person_) return bad("a second person");
+      if (!j.contains("created") || !j["created"].is_number_integer()) return bad("person.created must be integer ms");
+      created_ms_ = j["created"].get<std::int64_t>();
+      person_ = true;
+    } else if (type == "identifier") {
+      if (!j.contains("id_type") || !j["id_type"].is_string() || !j.contains("value") || !j["value"].is_string()) {
+        return bad("identifier needs string id_type and value");
+      }
+      identifiers_.push_back({j["id_type"].get<std::string>(), j["value"].get<std::string>()});
+    } else if (type == "profile") {
+      if (!j.contains("attributes")) return bad("profile needs attributes");
+      auto a = AttributesFromJson(j["attributes"], where + "/attributes");
+      if (!a.ok()) return a.status();
+      profile_ = std::move(a).value();
+    } else if (type == "event") {
+      if (!j.contains("name") || !j["name"].is_string() || !j.contains("ts") || !j["ts"].is_number_integer()) {
+        return bad("event needs a string name and integer ts");
+      }
+      Event e;
+      e.name = j["name"].get<std::string>();
+      e.ts_ms = j["ts"].get<std::int64_t>();
+      if (j.contains("properties")) {
+        auto a = AttributesFromJson(j["properties"], where + "/properties");
+        if (!a.ok()) return a.status();
+        e.properties = std::move(a).value();
+      }
+      if (j.contains("seq")) {
+        if (!j["seq"].is_number_unsigned()) return bad("event seq must be a non-negative integer");
+        event_by_seq_[j["seq"].get<std::uint64_t>()] = events_.size();
+      }
+      events_.push_back(std::move(e));
+    } else if (type == "record") {
+      if (!j.contains("collection") || !j["collection"].is_string() || !j.contains("key") || !j["key"].is_string() ||
+          !j.contains("value") || !j["value"].is_string()) {
+        return bad("record needs string collection, key (base64) and value (base64)");
+      }
+      auto key = util::Base64Decode(j["key"].get<std::string>());
+      auto value = util::Base64Decode(j["value"].get<std::string>());
+      if (!key || !value) return bad("record key and value must be base64");
+      records_.push_back({j["collection"].get<std::string>(), std::move(*key), std::move(*value)});
+    } else if (type == "analytics") {
+      // Re-derived from events on import; only the declared field names are used.
+      if (!j.contains("seq") || !j["seq"].is_number_unsigned() || !j.contains("fields") || !j["fields"].is_object()) {
+        return bad("analytics needs seq and fields");
+      }
+      auto it = event_by_seq_.find(j["seq"].get<std::uint64_t>());
+      if (it != event_by_seq_.end()) {
+        for (auto f = j["fields"].begin(); f != j["fields"].end(); ++f) {
+          events_[it->second].analytics_fields.push_back(f.key());
+        }
+      }
+    } else if (type == "notice" || type == "end") {
+      // Notices are store-specific; the end line carries only a count.
+    } else {
+      return bad("unknown item type '" + type + "'");
+    }
+    return Status::OK();
+  }
+
+  Result<ImportResult> Commit(Store& store) {
+    if (!header_) return Status::InvalidArgument("empty input: no export header");
+    if (!person_) return Status::InvalidArgument("the export has no person item");
+    WriteBatch batch;
+    ImportResult result;
+    result.person = batch.ImportPerson(identifiers_, profile_, created_ms_);
+    for (Event& e : events_) batch.AppendEvent(result.person, std::move(e));
+    for (Record& r : records_) batch.Put(result.person, std::move(r.collection), std::move(r.key), std::move(r.value));
+    result.identifiers = identifiers_.size();
+    result.events = events_.size();
+    result.records = records_.size();
+    if (Status s = store.Write(batch); !s.ok()) return s.WithContext("importing");
+    return result;
+  }
+
+ private:
+  bool header_ = false;
+  bool person_ = false;
+  std::int64_t created_ms_ = 0;
+  std::vector<Identifier> identifiers_;
+  Attributes profile_;
+  std::vector<Event> events_;
+  std::map<std::uint64_t, std::size_t> event_by_seq_;
+  std::vector<Record> records_;
+};
+
+Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
+  Importer importer;
+  std::string line;
+  std::uint64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = "line " + std::to_string(number);
+    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return Status::InvalidArgument(where + ": not valid JSON");
+    if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+      return Status::InvalidArgument(where + ": expected an object with a string \"type\"");
+    }
+    if (Status s = importer.Item(j["type"].get<std::string>(), j, where); !s.ok()) return s;
+  }
+  if (in.bad()) return Status::IOError("reading the import failed");
+  return importer.Commit(store);
+}
+
+Result<ImportResult> ImportJson(Store& store, std::istream& in) {
+  Json doc = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Status::InvalidArgument("the import is not a valid JSON document");
+  if (!doc.is_object()) return Status::InvalidArgument("/: expected an object");
+  Importer importer;
+  if (Status s = importer.Item("header", doc, "/"); !s.ok()) return s;
+  if (!doc.contains("person") || doc["person"].is_null()) return Status::InvalidArgument("/person: missing");
+  if (Status s = importer.Item("person", doc["person"], "/person"); !s.ok()) return s;
+  if (doc.contains("profile") && !doc["profile"].is_null()) {
+    if (Status s = importer.Item("profile", doc["profile"], "/profile"); !s.ok()) return s;
+  }
+  for (const char* section : {"identifiers", "events", "records", "analytics"}) {
+    if (!doc.contains(section)) continue;
+    const Json& arr = doc[section];
+    if (!arr.is_array()) return Status::InvalidArgument(std::string("/") + section + ": expected an array");
+    const std::string type = std::string(section) == "identifiers" ? "identifier"
+                             : std::string(section) == "events"    ? "event"
+                             : std::string(section) == "records"   ? "record"
+                                                                   : "analytics";
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+      if (Status s = importer.Item(type, arr[i], std::string("/") + section + "/" + std::to_string(i)); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return importer.Commit(store);
+}
+
+}  // namespace
+
+Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format) {
+  try {  // no exception crosses the API
+    return format == ExportFormat::kNdjson ? ImportNdjson(store, in) : ImportJson(store, in);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("malformed import: ") + e.what());
+  }
+}
+
+}  // namespace shredkv

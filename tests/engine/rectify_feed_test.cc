@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+class RectifyFeedTest : public test::StoreTest {
+ protected:
+  std::vector<Notice> Feed() {
+    auto f = store_->ReadFeed(1000);
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
+    return f.ok() ? *f : std::vector<Notice>{};
+  }
+};
+
+TEST_F(RectifyFeedTest, RectifyProfileIdentifierAndEventAtomicallyWithOneNotice) {
+  PersonId ann = MakePerson("ann@x.org", {{"city", "Berlin"}, {"name", "Ann"}});
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"purchase", 100, {{"amount", 10}, {"note", "x"}}, {"amount"}}));
+  std::uint64_t seq = store_->ScanEvents(ann, {})->value().seq;
+  Rectification r;
+  r.profile.set = {{"city", "Hamburg"}};
+  r.identifiers = {{{"email", "ann@x.org"}, {"email", "ann@y.org"}}};
+  r.events = {EventCorrection{100, seq, ProfilePatch{{{"amount", 12}}, {"note"}}}};
+  SKV_ASSERT_OK(store_->Rectify(ann, r));
+
+  EXPECT_EQ(store_->GetProfile(ann)->at("city").as_string(), "Hamburg");
+  EXPECT_TRUE(store_->Resolve({"email", "ann@x.org"}).status().IsNotFound());
+  EXPECT_EQ(*store_->Resolve({"email", "ann@y.org"}), ann);
+  auto it = store_->ScanEvents(ann, {});
+  ASSERT_TRUE(it->Valid());
+  EXPECT_EQ(it->value().properties, (Attributes{{"amount", 12}}));
+  auto rows = store_->ScanAnalytics({});
+  ASSERT_TRUE(rows->Valid());
+  EXPECT_EQ(rows->value().fields, (Attributes{{"amount", 12}}));  // the declared field follows
+
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].kind, NoticeKind::kRectification);
+  EXPECT_EQ(feed[0].person, ann);
+  EXPECT_EQ(feed[0].names,
+            (std::vector<std::string>{"event.amount", "event.note", "identifier.email", "profile.city"}));
+}
+
+TEST_F(RectifyFeedTest, FailedRectificationChangesNothingAndWritesNoNotice) {
+  PersonId ann = MakePerson("ann@x.org", {{"city", "Berlin"}});
+  MakePerson("bob@x.org");
+  Rectification r;
+  r.profile.set = {{"city", "Hamburg"}};
+  r.identifiers = {{{"email", "ann@x.org"}, {"email", "bob@x.org"}}};  // taken
+  EXPECT_TRUE(store_->Rectify(ann, r).IsAlreadyExists());
+  EXPECT_EQ(store_->GetProfile(ann)->at("city").as_string(), "Berlin");
+  EXPECT_EQ(*store_->Resolve({"email", "ann@x.org"}), ann);
+  Rectification missing_event;
+  missing_event.events = {EventCorrection{1, 999, ProfilePatch{{{"a", 1}}, {}}}};
+  EXPECT_TRUE(store_->Rectify(ann, missing_event).IsNotFound());
+  Rectification type_change;
+  type_change.identifiers = {{{"email", "ann@x.org"}, {"phone", "+4912345"}}};
+  EXPECT_TRUE(store_->Rectify(ann, type_change).IsInvalidArgument());
+  EXPECT_TRUE(Feed().empty());
+}
+
+TEST_F(RectifyFeedTest, ErasureAndImportWriteNotices) {
+  PersonId ann = MakePerson("ann@x.org");
+  ASSERT_TRUE(store_->Erase(ann).ok());
+  WriteBatch batch;
+  PersonId imported = batch.ImportPerson({{"email", "imp@x.org"}}, {}, 1234);
+  SKV_ASSERT_OK(store_->Write(batch));
+  EXPECT_EQ(store_->GetPerson(imported)->created_ms, 1234);
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 2u);
+  EXPECT_EQ(feed[0].kind, NoticeKind::kErasure);
+  EXPECT_EQ(feed[0].person, ann);
+  EXPECT_EQ(feed[1].kind, NoticeKind::kImport);
+  EXPECT_EQ(feed[1].person, imported);
+  EXPECT_LT(feed[0].cursor, feed[1].cursor);
+}
+
+TEST_F(RectifyFeedTest, UnacknowledgedNoticesSurviveReopenAndAckIsDurable) {
+  PersonId ann = MakePerson("ann@x.org");
+  for (int i = 0; i < 5; ++i) {
+    Rectification r;
+    r.profile.set = {{"v" + std::to_string(i), i}};
+    SKV_ASSERT_OK(store_->Rectify(ann, r));
+  }
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 5u);
+  SKV_ASSERT_OK(store_->AckFeed(feed[2].cursor));
+  Reopen();
+  auto rest = Feed();
+  ASSERT_EQ(rest.size(), 2u);  // at least once: what was not acked is still there
+  EXPECT_EQ(rest[0].cursor, feed[3].cursor);
+  SKV_ASSERT_OK(store_->AckFeed(rest[1].cursor));
+  EXPECT_TRUE(Feed().empty());
+  // Cursors keep growing after everything was acknowledged.
+  Rectification r;
+  r.profile.set = {{"again", true}};
+  SKV_ASSERT_OK(store_->Rectify(ann, r));
+  Reopen();
+  auto next = Feed();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_GT(next[0].cursor, rest[1].cursor);
+}
+
+TEST_F(RectifyFeedTest, PlainWritesDoNotFillTheFeed) {
+  PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"a", 1}}, {}}));
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", 1, {}, {}}));
+  EXPECT_TRUE(Feed().empty());
+}
+
+}  // namespace
+}  // namespace shredkv

@@ -1,0 +1,186 @@
+#include "shredkv/portability.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+class PortabilityTest : public test::StoreTest {
+ protected:
+  PersonId MakeRichPerson(Store& store) {
+    auto id = store.CreatePerson({{"email", "ann@x.org"}, {"phone", "+4917012345"}, {"customer_id", "C-1"}},
+                                 {{"name", Value("Ann")},
+                                  {"age", Value(std::int64_t{-41})},
+                                  {"big", Value(std::numeric_limits<std::int64_t>::max())},
+                                  {"score", Value(0.1)},
+                                  {"inf", Value(std::numeric_limits<double>::infinity())},
+                                  {"vip", Value(false)},
+                                  {"born", Value(Timestamp{-2208988800000})},
+                                  {"blob", Value::Bytes(std::string("\0\xff\x10", 3))},
+                                  {"latin1", Value(std::string("caf\xe9"))}});
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_TRUE(store.AppendEvent(*id, Event{"purchase", 1700000000000 + i, {{"amount", i * 1.5}, {"sku", "S" + std::to_string(i)}},
+                                               {"amount"}}).ok());
+    }
+    EXPECT_TRUE(store.AppendEvent(*id, Event{"login", 1700000000000, {}, {}}).ok());
+    EXPECT_TRUE(store.Put(*id, "orders", "42", "two books").ok());
+    EXPECT_TRUE(store.Put(*id, "blobs", std::string("\x01\x02", 2), std::string("\xff\xfe", 2)).ok());
+    return *id;
+  }
+
+  std::string ExportString(Store& store, const PersonId& id, ExportFormat f) {
+    std::ostringstream out;
+    auto it = store.Export(id);
+    Status s = WriteExport(*it, f, out, 1700000000000);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out.str();
+  }
+
+  // The JSON document with store-specific fields removed (docs/export-format.md).
+  static Json Comparable(const std::string& doc) {
+    Json j = Json::parse(doc);
+    j["person"].erase("person_id");
+    j["person"].erase("anon_id");
+    j["person"].erase("key_epoch");
+    for (auto& e : j["events"]) e.erase("seq");
+    for (auto& a : j["analytics"]) {
+      a.erase("seq");
+      a.erase("anon_id");
+    }
+    j.erase("notices");
+    j.erase("items");
+    // Records come in storage order, which depends on store-specific hashes.
+    std::vector<Json> records(j["records"].begin(), j["records"].end());
+    std::sort(records.begin(), records.end(), [](const Json& a, const Json& b) { return a.dump() < b.dump(); });
+    j["records"] = records;
+    return j;
+  }
+};
+
+TEST_F(PortabilityTest, JsonRoundTripIntoAnotherStoreGivesTheSameDocument) {
+  PersonId ann = MakeRichPerson(*store_);
+  const std::string first = ExportString(*store_, ann, ExportFormat::kJson);
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s"), 'z'));
+  ASSERT_TRUE(other.ok());
+  std::istringstream in(first);
+  auto imported = ImportPerson(**other, in, ExportFormat::kJson);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  EXPECT_EQ(imported->events, 6u);
+  EXPECT_EQ(imported->records, 2u);
+  const std::string second = ExportString(**other, imported->person, ExportFormat::kJson);
+  EXPECT_EQ(Comparable(first), Comparable(second));
+  // Values came back typed and exact.
+  auto profile = (*other)->GetProfile(imported->person);
+  EXPECT_EQ(profile->at("big").as_int64(), std::numeric_limits<std::int64_t>::max());
+  EXPECT_EQ(profile->at("blob").as_bytes(), std::string("\0\xff\x10", 3));
+  EXPECT_EQ(profile->at("latin1").as_string(), std::string("caf\xe9"));
+  EXPECT_TRUE(std::isinf(profile->at("inf").as_double()));
+  EXPECT_EQ(profile->at("score").as_double(), 0.1);
+}
+
+TEST_F(PortabilityTest, NdjsonRoundTripGivesTheSameItems) {
+  PersonId ann = MakeRichPerson(*store_);
+  const std::string first = ExportString(*store_, ann, ExportFormat::kNdjson);
+  std::istringstream lines(first);
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(Json::parse(line)["type"], "header");
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
+  ASSERT_TRUE(other.ok());
+  std::istringstream in(first);
+  auto imported = ImportPerson(**other, in, ExportFormat::kNdjson);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  EXPECT_EQ(Comparable(ExportString(*store_, ann, ExportFormat::kJson)),
+            Comparable(ExportString(**other, imported->person, ExportFormat::kJson)));
+}
+
+TEST_F(PortabilityTest, DocumentHasVersionTimestampsAsMsAndIso) {
+  PersonId ann = MakeRichPerson(*store_);
+  Json j = Json::parse(ExportString(*store_, ann, ExportFormat::kJson));
+  EXPECT_EQ(j["format"], "shredkv-export");
+  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["exported_at_iso"], "2023-11-14T22:13:20.000Z");
+  EXPECT_EQ(j["events"][0]["ts"], 1700000000000);
+  EXPECT_EQ(j["events"][0]["ts_iso"], "2023-11-14T22:13:20.000Z");
+  EXPECT_EQ(j["profile"]["attributes"]["born"]["iso"], "1900-01-01T00:00:00.000Z");
+  EXPECT_EQ(j["profile"]["attributes"]["blob"]["bytes"], "AP8Q");
+  bool found = false;
+  for (const auto& r : j["records"]) {
+    if (r["collection"] == "orders") {
+      EXPECT_EQ(r["value_text"], "two books");
+      EXPECT_EQ(r["key"], "NDI=");
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(j["identifiers"].size(), 3u);
+}
+
+TEST_F(PortabilityTest, MalformedNdjsonNamesTheLineAndWritesNothing) {
+  PersonId ann = MakeRichPerson(*store_);
+  std::string doc = ExportString(*store_, ann, ExportFormat::kNdjson);
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
+  ASSERT_TRUE(other.ok());
+  // Break line 6 (an event) after valid person/identifier lines.
+  std::vector<std::string> lines;
+  std::istringstream ls(doc);
+  for (std::string l; std::getline(ls, l);) lines.push_back(l);
+  lines[5] = R"({"type":"event","name":"x","ts":"not a number"})";
+  std::string broken;
+  for (const auto& l : lines) broken += l + "\n";
+  std::istringstream in(broken);
+  auto r = ImportPerson(**other, in, ExportFormat::kNdjson);
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_NE(r.status().message().find("line 6"), std::string::npos) << r.status().message();
+  EXPECT_EQ((*other)->Stats()->people, 0u);
+  EXPECT_TRUE((*other)->Resolve({"email", "ann@x.org"}).status().IsNotFound());
+
+  for (const std::string& bad : {std::string("not json\n"), std::string(R"({"type":"person","created":1})" "\n"),
+                                 std::string(R"({"type":"header","format":"shredkv-export","version":99})" "\n"),
+                                 std::string("")}) {
+    std::istringstream bin(bad);
+    EXPECT_TRUE(ImportPerson(**other, bin, ExportFormat::kNdjson).status().IsInvalidArgument()) << bad;
+  }
+  EXPECT_EQ((*other)->Stats()->people, 0u);
+}
+
+TEST_F(PortabilityTest, MalformedJsonNamesThePathAndWritesNothing) {
+  PersonId ann = MakeRichPerson(*store_);
+  Json j = Json::parse(ExportString(*store_, ann, ExportFormat::kJson));
+  j["events"][2]["properties"]["amount"] = Json{{"int64", "seven"}};
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
+  ASSERT_TRUE(other.ok());
+  std::istringstream in(j.dump());
+  auto r = ImportPerson(**other, in, ExportFormat::kJson);
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_NE(r.status().message().find("/events/2/properties/amount"), std::string::npos) << r.status().message();
+  EXPECT_EQ((*other)->Stats()->people, 0u);
+  std::istringstream truncated(j.dump().substr(0, 100));
+  EXPECT_TRUE(ImportPerson(**other, truncated, ExportFormat::kJson).status().IsInvalidArgument());
+}
+
+TEST_F(PortabilityTest, ImportIntoTheSameStoreConflictsOnIdentifiers) {
+  PersonId ann = MakeRichPerson(*store_);
+  std::istringstream in(ExportString(*store_, ann, ExportFormat::kJson));
+  auto r = ImportPerson(*store_, in, ExportFormat::kJson);
+  EXPECT_TRUE(r.status().IsAlreadyExists()) << r.status().ToString();
+  EXPECT_EQ(store_->Stats()->people, 1u);
+}
+
+}  // namespace
+}  // namespace shredkv
