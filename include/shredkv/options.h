@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,33 @@ struct IdentifierTypeSpec {
   std::string name;  // [a-z0-9_]{1,32}
   Normalization normalization = Normalization::kTrim;
 };
+
+// The lawful basis of a processing purpose (GDPR Art. 6(1)).
+// Do not change the values: part of the persistent format.
+enum class LawfulBasis : std::uint8_t {
+  kConsent = 1,  // processing needs the person's granted consent
+  kContract = 2,
+  kLegitimateInterest = 3,
+  kLegalObligation = 4,
+  kVitalInterest = 5,
+  kPublicTask = 6,
+};
+
+// A purpose processing reads name ("marketing").
+struct PurposeSpec {
+  std::string name;  // [a-z0-9_]{1,32}
+  LawfulBasis basis = LawfulBasis::kConsent;
+};
+
+// What happens to a new event (tracking) of a person who is restricted, or
+// whose consent the tracking purpose needs and lacks.
+enum class RestrictedTrackingPolicy : std::uint8_t {
+  kReject,  // the write fails with Restricted (the whole batch)
+  kDrop,    // the event is silently skipped; the rest of the batch commits
+};
+
+// The category every item belongs to unless declared otherwise.
+inline constexpr const char* kGeneralCategory = "general";
 
 struct Options {
   // The store directory; it holds the `keys` and `data` environments.
@@ -112,6 +140,35 @@ struct Options {
   // thread: the application calls Purge()/RotateEpoch()/RunMaintenance().
   std::int64_t background_maintenance_ms = 0;
   std::size_t purge_budget_rows = 10000;
+
+  // ---- restriction, consent, leases (GDPR Art. 18, 21) ----
+
+  // Purposes processing may name. Empty means the defaults: marketing
+  // (consent), personalization (consent), analytics (legitimate interest),
+  // support (contract), billing (contract).
+  std::vector<PurposeSpec> purposes;
+
+  // Data categories besides "general". Empty means the defaults: contact,
+  // location, behaviour, payment.
+  std::vector<std::string> categories;
+
+  // Declared categories: event name → category, record collection →
+  // category, profile attribute → category. Anything not listed is
+  // "general". Events and records may override theirs per write.
+  std::map<std::string, std::string, std::less<>> event_categories;
+  std::map<std::string, std::string, std::less<>> collection_categories;
+  std::map<std::string, std::string, std::less<>> attribute_categories;
+
+  // Appending an event is processing for this purpose (tracking): it is
+  // refused or dropped (tracking_policy) when the person is restricted for
+  // it, for the event's category or for everything, or when the purpose
+  // needs consent the person has not granted.
+  std::string tracking_purpose = "analytics";
+  RestrictedTrackingPolicy tracking_policy = RestrictedTrackingPolicy::kReject;
+
+  // How long Erase and Restrict wait for processing leases on the person to
+  // be released before they give up with Busy, changing nothing.
+  std::int64_t lease_drain_timeout_ms = 5000;
 };
 
 }  // namespace shredkv

@@ -10,6 +10,7 @@
 #define SHREDKV_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,42 @@ struct AuditVerification {
   std::string problem;    // empty when intact
 };
 
+// A processing lease: a worker's scoped hold on one person for one purpose
+// (design §6). While any lease on a person is held, Erase and Restrict on
+// that person wait (up to Options::lease_drain_timeout_ms, then Busy), and
+// while they wait no new lease is granted (Busy). Destroying the Lease
+// releases it. Reads through a lease leave out items of categories the
+// person restricted. Leases are per process (see docs/security.md).
+// Thread safety: a Lease is used by one thread; it must not outlive its Store.
+class Lease {
+ public:
+  virtual ~Lease() = default;
+  virtual const PersonId& person() const = 0;
+  virtual const std::string& purpose() const = 0;
+  // The profile without attributes of restricted categories.
+  virtual Result<Attributes> GetProfile() = 0;
+  // Events without those of restricted categories.
+  virtual std::unique_ptr<EventIterator> ScanEvents(TimeRange range = {}) = 0;
+  // Restricted if the record's category is restricted.
+  virtual Result<std::string> Get(std::string_view collection, std::string_view key) = 0;
+  virtual std::unique_ptr<RecordIterator> ScanRecords(std::string_view collection,
+                                                      std::string_view prefix = {}) = 0;
+};
+
+// What Store::Verify found. Problems name the table and what is wrong,
+// never personal data.
+struct VerifyReport {
+  std::uint64_t people = 0;
+  std::uint64_t identifiers = 0;
+  std::uint64_t events = 0;
+  std::uint64_t records = 0;
+  std::uint64_t analytics_rows = 0;
+  std::uint64_t audit_entries = 0;
+  std::vector<std::string> problems;  // at most 1000 are listed
+  std::uint64_t problem_count = 0;
+  bool ok() const { return problem_count == 0; }
+};
+
 // Counts and sizes, read from one consistent snapshot of each environment.
 struct StoreStats {
   std::uint64_t people = 0;
@@ -76,6 +113,9 @@ struct StoreStats {
   std::uint64_t pending_purge = 0;   // erased people whose rows remain
   std::uint64_t erasures_since_rotation = 0;
   std::uint64_t suppressed_rejections = 0;  // writes refused as Suppressed since open
+  std::uint64_t restricted = 0;             // people with a restriction in force
+  std::uint64_t tracking_rejected = 0;      // events refused by the tracking policy since open
+  std::uint64_t tracking_dropped = 0;       // events dropped by the tracking policy since open
   std::uint64_t oldest_key_epoch = 0;
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
@@ -191,6 +231,32 @@ class Store {
   // in short batched transactions; memory is bounded by the batch size.
   virtual std::unique_ptr<Iterator<ExportItem>> Export(const PersonId& id) = 0;
 
+  // ---- Restriction, consent and processing (GDPR Art. 18, 21) ----------------
+
+  // Adds to the person's restriction (all processing, purposes and/or
+  // categories) after draining the person's leases; writes a restriction
+  // notice and a history entry (with the reason, encrypted). Unknown purpose
+  // or category: InvalidArgument. Busy if leases do not drain in time.
+  virtual Status Restrict(const PersonId& id, const RestrictionSpec& spec) = 0;
+  // Lifts what `spec` names (`all` lifts everything). Never waits.
+  virtual Status Unrestrict(const PersonId& id, const RestrictionSpec& spec) = 0;
+  virtual Result<RestrictionState> GetRestriction(const PersonId& id) = 0;
+
+  // Records a consent decision for a purpose, with its source; the history
+  // is kept and exported. Writes a restriction notice.
+  virtual Status SetConsent(const PersonId& id, std::string_view purpose, bool granted,
+                            std::string_view source = {}) = 0;
+  // Current consent per purpose: true = granted. Purposes never decided are absent.
+  virtual Result<std::map<std::string, bool>> GetConsent(const PersonId& id) = 0;
+  virtual Result<std::vector<ConsentRecord>> GetConsentHistory(const PersonId& id) = 0;
+
+  // Takes a processing lease on a person for a purpose. Restricted if the
+  // person restricted all processing or this purpose, or if the purpose's
+  // basis is consent and consent is not granted; Busy while an erasure or
+  // restriction of the person is waiting; NotFound / Erased; InvalidArgument
+  // for an unknown purpose.
+  virtual Result<std::unique_ptr<Lease>> AcquireLease(const PersonId& id, std::string_view purpose) = 0;
+
   // ---- Batches and housekeeping ---------------------------------------------
 
   // Commits every operation of `batch` atomically; see write_batch.h.
@@ -244,6 +310,13 @@ class Store {
 
   // Checks the hash chain of the audit log.
   virtual Result<AuditVerification> VerifyAuditLog() = 0;
+
+  // Checks the whole store: every sealed row decrypts under its person's
+  // key, every plaintext row's checksum, that the identifier index and its
+  // back-references agree, that analytics rows decode, and the audit chain.
+  // Problems are reported in the result, not as an error status; the call
+  // fails only if the store cannot be read at all.
+  virtual Result<VerifyReport> Verify() = 0;
 };
 
 // Normalises an identifier by its type's rules, as the store does before

@@ -146,6 +146,7 @@ struct Event {
   std::int64_t ts_ms = 0;
   Attributes properties;
   std::vector<std::string> analytics_fields;
+  std::string category{};  // empty: the category declared for `name`, else "general"
 };
 
 // An event as read back: `seq` orders events with the same timestamp and is
@@ -155,6 +156,7 @@ struct StoredEvent {
   std::int64_t ts_ms = 0;
   std::uint64_t seq = 0;
   Attributes properties;
+  std::string category;
 };
 
 // A person-scoped key → value record in a named collection.
@@ -162,6 +164,7 @@ struct Record {
   std::string collection;
   std::string key;
   std::string value;
+  std::string category{};  // on write, empty: the collection's declared category
 };
 
 // One analytics row: no personal data, only the anonymous ID, event name,
@@ -218,18 +221,53 @@ struct Rectification {
   std::vector<EventCorrection> events;
 };
 
+// Which processing a person has restricted (GDPR Art. 18/21).
+struct RestrictionState {
+  bool all = false;                     // every purpose
+  std::vector<std::string> purposes;    // sorted
+  std::vector<std::string> categories;  // sorted: items of these categories are withheld
+  std::int64_t updated_ms = 0;          // 0: never restricted
+};
+
+// A restriction to add (Store::Restrict) or lift (Store::Unrestrict).
+struct RestrictionSpec {
+  bool all = false;
+  std::vector<std::string> purposes;
+  std::vector<std::string> categories;
+  std::string reason;  // kept encrypted in the person's history; shown in the export
+};
+
+// One consent decision or restriction change, as kept in the history.
+struct ConsentRecord {
+  enum class Action : std::uint8_t {  // do not change: persistent
+    kGrant = 1,
+    kWithdraw = 2,
+    kRestrict = 3,
+    kUnrestrict = 4,
+  };
+  Action action = Action::kGrant;
+  std::string purpose;                  // grant / withdraw
+  RestrictionSpec restriction;          // restrict / unrestrict
+  std::int64_t time_ms = 0;
+  std::string source;                   // e.g. "web-banner", "support-ticket-17"
+};
+
 // One item of a person's export, in this order: kPerson, kIdentifier*,
-// kProfile, kEvent*, kRecord*, kAnalytics*, kNotice*.
+// kProfile, kRestriction, kConsent*, kEvent*, kRecord*, kAnalytics*, kNotice*.
 struct ExportItem {
-  enum class Kind : std::uint8_t { kPerson, kIdentifier, kProfile, kEvent, kRecord, kAnalytics, kNotice };
+  enum class Kind : std::uint8_t {
+    kPerson, kIdentifier, kProfile, kRestriction, kConsent, kEvent, kRecord, kAnalytics, kNotice
+  };
   Kind kind = Kind::kPerson;
-  PersonInfo person;        // kPerson
-  Identifier identifier;    // kIdentifier
-  Attributes profile;       // kProfile
-  StoredEvent event;        // kEvent
-  Record record;            // kRecord
-  AnalyticsRow analytics;   // kAnalytics
-  Notice notice;            // kNotice
+  PersonInfo person;             // kPerson
+  Identifier identifier;         // kIdentifier
+  Attributes profile;            // kProfile
+  RestrictionState restriction;  // kRestriction
+  ConsentRecord consent;         // kConsent
+  StoredEvent event;             // kEvent
+  Record record;                 // kRecord
+  AnalyticsRow analytics;        // kAnalytics
+  Notice notice;                 // kNotice
 };
 
 // What erasure does with the person's analytics rows.

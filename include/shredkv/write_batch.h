@@ -55,8 +55,12 @@ class WriteBatch {
     PersonId id;
     Rectification rectification;
   };
+  struct RecordConsentOp {
+    PersonId id;
+    ConsentRecord record;
+  };
   using Op = std::variant<CreatePersonOp, LinkIdentifierOp, UnlinkIdentifierOp, PatchProfileOp,
-                          AppendEventOp, PutRecordOp, DeleteRecordOp, RectifyOp>;
+                          AppendEventOp, PutRecordOp, DeleteRecordOp, RectifyOp, RecordConsentOp>;
 
   // Queues the creation of a person and returns the new person's ID (random,
   // chosen now so later operations of the batch can refer to the person).
@@ -69,11 +73,17 @@ class WriteBatch {
   void UnlinkIdentifier(const PersonId& id, Identifier identifier);
   void PatchProfile(const PersonId& id, ProfilePatch patch);
   void AppendEvent(const PersonId& id, Event event);
-  void Put(const PersonId& id, std::string collection, std::string key, std::string value);
+  void Put(const PersonId& id, std::string collection, std::string key, std::string value,
+           std::string category = {});
   // Deleting an absent record is not an error.
   void Delete(const PersonId& id, std::string collection, std::string key);
   // Corrections with a change-feed notice; see Store::Rectify.
   void Rectify(const PersonId& id, Rectification rectification);
+  // Applies a consent decision or restriction change and appends it to the
+  // person's history (time 0: now), with a restriction notice. Unlike
+  // Store::Restrict this does not wait for processing leases: use it for
+  // people no worker can hold yet (import).
+  void RecordConsent(const PersonId& id, ConsentRecord record);
   // Queues an imported person: like CreatePerson, with the exported creation
   // time, and an import notice on the change feed.
   PersonId ImportPerson(std::vector<Identifier> identifiers, Attributes profile, std::int64_t created_ms);

@@ -115,37 +115,113 @@ Status DecodeProfile(std::string_view in, Attributes* out) {
   return ExpectDone(r, "profile");
 }
 
-void EncodeEvent(std::string_view name, const Attributes& props, std::string* out) {
+void EncodeEvent(std::string_view name, std::string_view category, const Attributes& props, std::string* out) {
   util::PutLengthPrefixed(out, name);
+  util::PutLengthPrefixed(out, category);
   EncodeAttributes(props, out);
 }
 
-Status DecodeEvent(std::string_view in, std::string* name, Attributes* props) {
+Status DecodeEvent(std::string_view in, std::string* name, std::string* category, Attributes* props) {
   util::ByteReader r(in);
-  std::string_view n;
-  if (!r.GetLengthPrefixed(&n)) return Status::Corruption("event name truncated");
+  std::string_view n, c;
+  if (!r.GetLengthPrefixed(&n) || !r.GetLengthPrefixed(&c)) return Status::Corruption("event name truncated");
   *name = std::string(n);
+  *category = std::string(c);
   if (Status s = DecodeAttributes(&r, props); !s.ok()) return s;
   return ExpectDone(r, "event");
 }
 
 void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
-                  std::string* out) {
+                  std::string_view category, std::string* out) {
   util::PutLengthPrefixed(out, collection);
   util::PutLengthPrefixed(out, key);
   util::PutLengthPrefixed(out, value);
+  util::PutLengthPrefixed(out, category);
 }
 
 Status DecodeRecord(std::string_view in, Record* out) {
   util::ByteReader r(in);
-  std::string_view c, k, v;
-  if (!r.GetLengthPrefixed(&c) || !r.GetLengthPrefixed(&k) || !r.GetLengthPrefixed(&v)) {
+  std::string_view c, k, v, cat;
+  if (!r.GetLengthPrefixed(&c) || !r.GetLengthPrefixed(&k) || !r.GetLengthPrefixed(&v) ||
+      !r.GetLengthPrefixed(&cat)) {
     return Status::Corruption("record truncated");
   }
   out->collection = std::string(c);
   out->key = std::string(k);
   out->value = std::string(v);
+  out->category = std::string(cat);
   return ExpectDone(r, "record");
+}
+
+namespace {
+
+void PutNames(std::string* out, const std::vector<std::string>& names) {
+  util::PutVarint64(out, names.size());
+  for (const std::string& n : names) util::PutLengthPrefixed(out, n);
+}
+
+bool GetNames(util::ByteReader* r, std::vector<std::string>* names) {
+  std::uint64_t n = 0;
+  if (!r->GetVarint64(&n) || n > r->remaining().size()) return false;
+  names->clear();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string_view v;
+    if (!r->GetLengthPrefixed(&v)) return false;
+    names->emplace_back(v);
+  }
+  return true;
+}
+
+}  // namespace
+
+void EncodeRestriction(const RestrictionState& r, std::string* out) {
+  out->push_back(r.all ? 1 : 0);
+  PutNames(out, r.purposes);
+  PutNames(out, r.categories);
+  util::PutFixed64BE(out, util::OrderedFromSigned(r.updated_ms));
+}
+
+Status DecodeRestriction(std::string_view in, RestrictionState* out) {
+  util::ByteReader r(in);
+  std::uint8_t all = 0;
+  std::uint64_t updated = 0;
+  if (!r.GetU8(&all) || all > 1 || !GetNames(&r, &out->purposes) || !GetNames(&r, &out->categories) ||
+      !r.GetFixed64BE(&updated)) {
+    return Status::Corruption("restriction row malformed");
+  }
+  out->all = all == 1;
+  out->updated_ms = util::SignedFromOrdered(updated);
+  return ExpectDone(r, "restriction row");
+}
+
+void EncodeConsentRecord(const ConsentRecord& c, std::string* out) {
+  out->push_back(static_cast<char>(c.action));
+  util::PutLengthPrefixed(out, c.purpose);
+  out->push_back(c.restriction.all ? 1 : 0);
+  PutNames(out, c.restriction.purposes);
+  PutNames(out, c.restriction.categories);
+  util::PutLengthPrefixed(out, c.restriction.reason);
+  util::PutFixed64BE(out, util::OrderedFromSigned(c.time_ms));
+  util::PutLengthPrefixed(out, c.source);
+}
+
+Status DecodeConsentRecord(std::string_view in, ConsentRecord* out) {
+  util::ByteReader r(in);
+  std::uint8_t action = 0, all = 0;
+  std::string_view purpose, reason, source;
+  std::uint64_t time = 0;
+  if (!r.GetU8(&action) || action < 1 || action > 4 || !r.GetLengthPrefixed(&purpose) || !r.GetU8(&all) ||
+      all > 1 || !GetNames(&r, &out->restriction.purposes) || !GetNames(&r, &out->restriction.categories) ||
+      !r.GetLengthPrefixed(&reason) || !r.GetFixed64BE(&time) || !r.GetLengthPrefixed(&source)) {
+    return Status::Corruption("consent record malformed");
+  }
+  out->action = static_cast<ConsentRecord::Action>(action);
+  out->purpose = std::string(purpose);
+  out->restriction.all = all == 1;
+  out->restriction.reason = std::string(reason);
+  out->time_ms = util::SignedFromOrdered(time);
+  out->source = std::string(source);
+  return ExpectDone(r, "consent record");
 }
 
 void EncodeAnalytics(const AnonymousId& anon, std::string_view name, const Attributes& fields,

@@ -49,12 +49,23 @@ void EncodePerson(const PersonPayload& p, std::string* out);
 void EncodeProfile(const Attributes& attrs, std::string* out);
 [[nodiscard]] Status DecodeProfile(std::string_view in, Attributes* out);
 
-void EncodeEvent(std::string_view name, const Attributes& props, std::string* out);
-[[nodiscard]] Status DecodeEvent(std::string_view in, std::string* name, Attributes* props);
+// event_payload := lp(name) lp(category) attributes
+void EncodeEvent(std::string_view name, std::string_view category, const Attributes& props, std::string* out);
+[[nodiscard]] Status DecodeEvent(std::string_view in, std::string* name, std::string* category, Attributes* props);
 
+// record_payload := lp(collection) lp(key) lp(value) lp(category)
 void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
-                  std::string* out);
+                  std::string_view category, std::string* out);
 [[nodiscard]] Status DecodeRecord(std::string_view in, Record* out);
+
+// restriction := u8(all) varint(n) lp(purpose)*n varint(m) lp(category)*m i64(updated)
+void EncodeRestriction(const RestrictionState& r, std::string* out);
+[[nodiscard]] Status DecodeRestriction(std::string_view in, RestrictionState* out);
+
+// consent_record := u8(action) lp(purpose) u8(all) varint(n) lp(purpose)*n
+//                   varint(m) lp(category)*m lp(reason) i64(time) lp(source)
+void EncodeConsentRecord(const ConsentRecord& r, std::string* out);
+[[nodiscard]] Status DecodeConsentRecord(std::string_view in, ConsentRecord* out);
 
 void EncodeAnalytics(const AnonymousId& anon, std::string_view name, const Attributes& fields,
                      std::string* out);

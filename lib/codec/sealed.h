@@ -50,6 +50,9 @@ enum class TableId : std::uint8_t {
   kAuditByRequest = 26,
   kVersions = 27,
   kOutbox = 28,
+  kRestrictions = 29,
+  kConsent = 30,
+  kConsentHistory = 31,
 };
 
 // Appends the sealed row of `plaintext` to `*out`.

@@ -122,6 +122,16 @@ Result<ErasureReceipt> StoreImpl::Erase(const std::vector<PersonId>& people_in, 
   std::sort(people.begin(), people.end());
   people.erase(std::unique(people.begin(), people.end()), people.end());
 
+  // No worker may be mid-processing when the keys are destroyed (design §6).
+  if (Status d = leases_.BeginDrain(people, std::chrono::milliseconds(options_.lease_drain_timeout_ms)); !d.ok()) {
+    return d;
+  }
+  struct DrainGuard {
+    LeaseTable& t;
+    const std::vector<PersonId>& p;
+    ~DrainGuard() { t.EndDrain(p); }
+  } drain_guard{leases_, people};
+
   std::lock_guard write_lock(write_mu_);
   std::vector<std::string> suppress_hashes;
   if (options.suppress) {
@@ -314,7 +324,8 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
                               std::uint64_t* deleted, bool* complete) {
   *deleted = 0;
   *complete = false;
-  for (storage::Table t : {tables_.events, tables_.records, tables_.ident_by_person}) {
+  for (storage::Table t : {tables_.events, tables_.records, tables_.ident_by_person, tables_.consent,
+                           tables_.consent_history}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
     auto keys = KeysWithPrefix(txn, t, id.view(), left);
@@ -325,7 +336,7 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     *deleted += keys->size();
     if (keys->size() == left) return Status::OK();  // maybe more: next round
   }
-  for (storage::Table t : {tables_.profiles, tables_.versions, tables_.people, tables_.erased}) {
+  for (storage::Table t : {tables_.profiles, tables_.versions, tables_.restrictions, tables_.people, tables_.erased}) {
     std::string_view v;
     Status g = txn.Get(t, id.view(), &v);
     if (g.IsNotFound()) continue;

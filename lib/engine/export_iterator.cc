@@ -36,7 +36,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   Status status() const override { return status_; }
 
  private:
-  enum class Phase { kStart, kEvents, kRecords, kAnalytics, kNotices, kDone };
+  enum class Phase { kStart, kConsent, kEvents, kRecords, kAnalytics, kNotices, kDone };
 
   void Refill() {
     while (buffer_.empty() && phase_ != Phase::kDone && status_.ok()) {
@@ -69,8 +69,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     const std::size_t limit = store_->batch_size();
     if (phase_ == Phase::kStart) return Start(txn, dek);
     if (Status v = CheckVersion(txn); !v.ok()) return v;
-    auto cursor = txn.OpenCursor(phase_ == Phase::kRecords ? t.records
+    auto cursor = txn.OpenCursor(phase_ == Phase::kRecords   ? t.records
                                  : phase_ == Phase::kNotices ? t.outbox
+                                 : phase_ == Phase::kConsent ? t.consent_history
                                                              : t.events);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
@@ -93,6 +94,17 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       if (c.key().substr(0, PersonId::kSize) != id_.view()) break;
       ++examined;
       next_key_ = std::string(c.key()) + '\0';
+      if (phase_ == Phase::kConsent) {
+        std::string plain;
+        if (Status o = codec::OpenRow(dek, TableId::kConsentHistory, c.key(), c.value(), &plain); !o.ok()) return o;
+        ExportItem item;
+        item.kind = ExportItem::Kind::kConsent;
+        Status d = codec::DecodeConsentRecord(plain, &item.consent);
+        crypto::Wipe(&plain);
+        if (!d.ok()) return d;
+        buffer_.push_back(std::move(item));
+        continue;
+      }
       if (phase_ == Phase::kRecords) {
         std::string plain;
         if (Status o = codec::OpenRow(dek, TableId::kRecords, c.key(), c.value(), &plain); !o.ok()) return o;
@@ -115,7 +127,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         item.kind = ExportItem::Kind::kEvent;
         item.event.ts_ms = ts;
         item.event.seq = seq;
-        Status d = codec::DecodeEvent(plain, &item.event.name, &item.event.properties);
+        Status d = codec::DecodeEvent(plain, &item.event.name, &item.event.category, &item.event.properties);
         crypto::Wipe(&plain);
         if (!d.ok()) return d;
         buffer_.push_back(std::move(item));
@@ -137,7 +149,8 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     const bool phase_done = !c.Valid() || c.key().substr(0, PersonId::kSize) != id_.view();
     if (phase_done) {
       next_key_ = std::string(id_.view());
-      phase_ = phase_ == Phase::kEvents    ? Phase::kRecords
+      phase_ = phase_ == Phase::kConsent   ? Phase::kEvents
+               : phase_ == Phase::kEvents  ? Phase::kRecords
                : phase_ == Phase::kRecords ? Phase::kAnalytics
                                            : Phase::kNotices;
     }
@@ -193,8 +206,14 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       return g;
     }
     buffer_.push_back(std::move(profile));
+    ExportItem restriction;
+    restriction.kind = ExportItem::Kind::kRestriction;
+    auto r = store_->ReadRestriction(txn, id_);
+    if (!r.ok()) return r.status();
+    restriction.restriction = *r;
+    buffer_.push_back(std::move(restriction));
     next_key_ = std::string(id_.view());
-    phase_ = Phase::kEvents;
+    phase_ = Phase::kConsent;
     return Status::OK();
   }
 

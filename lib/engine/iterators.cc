@@ -93,7 +93,7 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
         if (Status o = codec::OpenRow(**dek, TableId::kEvents, c.key(), c.value(), &plain); !o.ok()) {
           return o.WithContext("event of person " + id_.ToHex());
         }
-        Status d = codec::DecodeEvent(plain, &e.name, &e.properties);
+        Status d = codec::DecodeEvent(plain, &e.name, &e.category, &e.properties);
         crypto::Wipe(&plain);
         if (!d.ok()) return d.WithContext("event of person " + id_.ToHex());
         next_key_ = Successor(c.key());

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -60,7 +61,7 @@ Status ValidateRecordKey(std::string_view collection, std::string_view key) {
 const char* OpName(const WriteBatch::Op& op) {
   static constexpr const char* kNames[] = {"CreatePerson", "LinkIdentifier", "UnlinkIdentifier",
                                            "PatchProfile", "AppendEvent",    "Put",
-                                           "Delete",       "Rectify"};
+                                           "Delete",       "Rectify",        "RecordConsent"};
   return kNames[op.index()];
 }
 
@@ -87,6 +88,7 @@ class BatchApplier {
   }
 
   std::uint64_t next_seq() const { return seq_; }
+  std::uint64_t dropped() const { return dropped_; }
 
  private:
   struct PersonState {
@@ -276,12 +278,31 @@ class BatchApplier {
       }
       fields.insert_or_assign(it->first, it->second);
     }
+    const std::string category = store_->policy_->EventCategory(e.name, e.category);
+    if (Status c = store_->policy_->CheckCategory(category); !c.ok()) return c;
     auto st = Load(op.id);
     if (!st.ok()) return st.status();
+    // Tracking is processing: the restriction and consent of the person decide.
+    if (!store_->policy_->tracking_purpose().empty()) {
+      auto restriction = store_->ReadRestriction(*txn_, op.id);
+      if (!restriction.ok()) return restriction.status();
+      auto consent = store_->ReadConsent(*txn_, op.id);
+      if (!consent.ok()) return consent.status();
+      const auto& cats = restriction->categories;
+      if (store_->policy_->Refused(*restriction, *consent, store_->policy_->tracking_purpose()) ||
+          std::find(cats.begin(), cats.end(), category) != cats.end()) {
+        if (store_->options_.tracking_policy == RestrictedTrackingPolicy::kDrop) {
+          ++dropped_;
+          return Status::OK();
+        }
+        store_->tracking_rejected_.fetch_add(1, std::memory_order_relaxed);
+        return Status::Restricted("tracking of person " + op.id.ToHex() + " is restricted or lacks consent");
+      }
+    }
     const std::uint64_t seq = seq_++;
     const std::string key = codec::EventKey(op.id, e.ts_ms, seq);
     std::string plain, row;
-    codec::EncodeEvent(e.name, e.properties, &plain);
+    codec::EncodeEvent(e.name, category, e.properties, &plain);
     codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kEvents, key, plain, &row);
     crypto::Wipe(&plain);
     if (Status p = txn_->Put(t_.events, key, row); !p.ok()) return p;
@@ -301,7 +322,9 @@ class BatchApplier {
                                              StoreImpl::RecordKeyHash(*(*st)->dek, r.collection, r.key));
     std::string plain, row;
     (*st)->mutated = true;
-    codec::EncodeRecord(r.collection, r.key, r.value, &plain);
+    const std::string category = store_->policy_->CollectionCategory(r.collection, r.category);
+    if (Status c = store_->policy_->CheckCategory(category); !c.ok()) return c;
+    codec::EncodeRecord(r.collection, r.key, r.value, category, &plain);
     codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kRecords, key, plain, &row);
     crypto::Wipe(&plain);
     return txn_->Put(t_.records, key, row);
@@ -346,16 +369,16 @@ class BatchApplier {
                                 " seq " + std::to_string(c.seq));
       }
       if (!g.ok()) return g;
-      std::string plain, name;
+      std::string plain, name, category;
       Attributes props;
       if (Status o = codec::OpenRow(*(*st)->dek, TableId::kEvents, key, row, &plain); !o.ok()) return o;
-      Status d = codec::DecodeEvent(plain, &name, &props);
+      Status d = codec::DecodeEvent(plain, &name, &category, &props);
       crypto::Wipe(&plain);
       if (!d.ok()) return d;
       for (const std::string& n : c.properties.unset) props.erase(n);
       for (const auto& [n, v] : c.properties.set) props.insert_or_assign(n, v);
       std::string sealed;
-      codec::EncodeEvent(name, props, &plain);
+      codec::EncodeEvent(name, category, props, &plain);
       codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kEvents, key, plain, &sealed);
       crypto::Wipe(&plain);
       if (Status p = txn_->Put(t_.events, key, sealed); !p.ok()) return p;
@@ -388,6 +411,81 @@ class BatchApplier {
     }
     (*st)->mutated = true;
     return store_->outbox_->Append(*txn_, NoticeKind::kRectification, op.id, store_->Now(), std::move(names));
+  }
+
+  Status Do(const WriteBatch::RecordConsentOp& op) {
+    ConsentRecord rec = op.record;
+    if (rec.time_ms == 0) rec.time_ms = store_->Now();
+    using A = ConsentRecord::Action;
+    if (rec.action == A::kGrant || rec.action == A::kWithdraw) {
+      if (auto b = store_->policy_->Basis(rec.purpose); !b.ok()) return b.status();
+    } else if (rec.action == A::kRestrict || rec.action == A::kUnrestrict) {
+      for (const std::string& p : rec.restriction.purposes) {
+        if (auto b = store_->policy_->Basis(p); !b.ok()) return b.status();
+      }
+      for (const std::string& c : rec.restriction.categories) {
+        if (Status cs = store_->policy_->CheckCategory(c); !cs.ok()) return cs;
+      }
+    } else {
+      return Status::InvalidArgument("unknown consent action");
+    }
+    if (rec.source.size() > 1024 || rec.restriction.reason.size() > 4096) {
+      return Status::InvalidArgument("consent source or reason too long");
+    }
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    std::vector<std::string> names;
+    if (rec.action == A::kGrant || rec.action == A::kWithdraw) {
+      const std::string key = std::string(op.id.view()) + rec.purpose;
+      std::string v;
+      v.push_back(rec.action == A::kGrant ? 1 : 0);
+      util::PutFixed64BE(&v, util::OrderedFromSigned(rec.time_ms));
+      if (Status p = txn_->Put(t_.consent, key, PlainRow(TableId::kConsent, key, v)); !p.ok()) return p;
+      names.push_back("consent." + rec.purpose);
+    } else {
+      auto state = store_->ReadRestriction(*txn_, op.id);
+      if (!state.ok()) return state.status();
+      RestrictionState r = *state;
+      auto apply = [&](std::vector<std::string>& list, const std::vector<std::string>& change, const char* prefix) {
+        for (const std::string& x : change) {
+          auto pos = std::lower_bound(list.begin(), list.end(), x);
+          const bool present = pos != list.end() && *pos == x;
+          if (rec.action == A::kRestrict && !present) list.insert(pos, x);
+          if (rec.action == A::kUnrestrict && present) list.erase(pos);
+          names.push_back(std::string(prefix) + x);
+        }
+      };
+      if (rec.action == A::kRestrict) {
+        if (rec.restriction.all) r.all = true;
+      } else if (rec.restriction.all) {
+        r = RestrictionState{};  // lifts everything
+      }
+      if (rec.restriction.all) names.push_back("restriction.all");
+      apply(r.purposes, rec.restriction.purposes, "restriction.purpose.");
+      apply(r.categories, rec.restriction.categories, "restriction.category.");
+      r.updated_ms = rec.time_ms;
+      if (!r.all && r.purposes.empty() && r.categories.empty()) {
+        if (Status d = txn_->Delete(t_.restrictions, op.id.view()); !d.ok()) return d;
+      } else {
+        std::string enc;
+        codec::EncodeRestriction(r, &enc);
+        if (Status p = txn_->Put(t_.restrictions, op.id.view(), PlainRow(TableId::kRestrictions, op.id.view(), enc));
+            !p.ok()) {
+          return p;
+        }
+      }
+    }
+    // The history, with the reason and source, sealed under the person's key.
+    const std::uint64_t seq = seq_++;
+    std::string hkey(op.id.view());
+    util::PutFixed64BE(&hkey, seq);
+    std::string plain, row;
+    codec::EncodeConsentRecord(rec, &plain);
+    codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kConsentHistory, hkey, plain, &row);
+    crypto::Wipe(&plain);
+    if (Status p = txn_->Put(t_.consent_history, hkey, row); !p.ok()) return p;
+    (*st)->mutated = true;
+    return store_->outbox_->Append(*txn_, NoticeKind::kRestriction, op.id, store_->Now(), std::move(names));
   }
 
   Status Finish() {
@@ -442,6 +540,7 @@ class BatchApplier {
   const DataTables& t_;
   const std::map<PersonId, keys::DekHandle>& new_deks_;
   std::uint64_t seq_;
+  std::uint64_t dropped_ = 0;
   std::map<PersonId, PersonState> people_;
 };
 
@@ -463,6 +562,9 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   auto registry = IdentifierRegistry::Create(options.identifier_types);
   if (!registry.ok()) return registry.status();
   store->registry_.emplace(std::move(registry).value());
+  auto policy = Policy::Create(options);
+  if (!policy.ok()) return policy.status();
+  store->policy_.emplace(std::move(policy).value());
 
   switch (options.cipher) {
     case Cipher::kXChaCha20Poly1305: store->cipher_ = crypto::CipherId::kXChaCha20Poly1305; break;
@@ -542,7 +644,7 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
   eo.path = options_.directory + "/data";
   eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
                "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
-               "outbox"};
+               "outbox",  "restrictions", "consent", "consent_history"};
   eo.create = create;
   eo.initial_map_size = options_.initial_map_size;
   eo.max_map_size = options_.max_map_size;
@@ -556,7 +658,8 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
                        data_->table("records"),  data_->table("analytics"),
                        data_->table("erased"),   data_->table("audit"),
                        data_->table("audit_by_request"), data_->table("versions"),
-                       data_->table("outbox")};
+                       data_->table("outbox"),   data_->table("restrictions"),
+                       data_->table("consent"),  data_->table("consent_history")};
   audit_.emplace(tables_.audit, tables_.audit_by_request, &keys_->index_key());
   outbox_.emplace(tables_.outbox);
 
@@ -674,13 +777,18 @@ Status StoreImpl::Write(const WriteBatch& batch) {
   }
   std::lock_guard write_lock(write_mu_);
   std::uint64_t next_seq = next_event_seq_;
+  std::uint64_t dropped = 0;
   Status s = data_->Update([&](storage::WriteTxn& txn) {
     BatchApplier applier(this, &txn, new_deks);
     Status a = applier.Apply(batch);
     next_seq = applier.next_seq();
+    dropped = applier.dropped();
     return a;
   });
-  if (s.ok()) next_event_seq_ = next_seq;
+  if (s.ok()) {
+    next_event_seq_ = next_seq;
+    tracking_dropped_.fetch_add(dropped, std::memory_order_relaxed);
+  }
   return s;
 }
 
@@ -812,6 +920,12 @@ Result<Attributes> StoreImpl::GetProfile(const PersonId& id) {
 
 Result<std::string> StoreImpl::Get(const PersonId& id, std::string_view collection,
                                    std::string_view key) {
+  auto r = GetRecord(id, collection, key);
+  if (!r.ok()) return r.status();
+  return std::move(r->value);
+}
+
+Result<Record> StoreImpl::GetRecord(const PersonId& id, std::string_view collection, std::string_view key) {
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
   if (Status v = ValidateRecordKey(collection, key); !v.ok()) return v;
@@ -830,7 +944,7 @@ Result<std::string> StoreImpl::Get(const PersonId& id, std::string_view collecti
   if (r.collection != collection || r.key != key) {
     return Status::Corruption("record of " + id.ToHex() + " holds a different key than its hash names");
   }
-  return std::move(r.value);
+  return r;
 }
 
 Status StoreImpl::Rectify(const PersonId& id, const Rectification& rectification) {
@@ -892,7 +1006,7 @@ Result<StoreStats> StoreImpl::Stats() {
     struct { storage::Table t; std::uint64_t* out; } counts[] = {
         {tables_.people, &st.people},   {tables_.ident, &st.identifiers},
         {tables_.events, &st.events},   {tables_.records, &st.records},
-        {tables_.analytics, &st.analytics_rows}};
+        {tables_.analytics, &st.analytics_rows}, {tables_.restrictions, &st.restricted}};
     for (auto& c : counts) {
       auto n = txn.Count(c.t);
       if (!n.ok()) return n.status();
@@ -910,6 +1024,8 @@ Result<StoreStats> StoreImpl::Stats() {
   st.pending_purge = counts->pending_purge;
   st.erasures_since_rotation = counts->erasures_since_rotation;
   st.suppressed_rejections = suppressed_rejections_.load(std::memory_order_relaxed);
+  st.tracking_rejected = tracking_rejected_.load(std::memory_order_relaxed);
+  st.tracking_dropped = tracking_dropped_.load(std::memory_order_relaxed);
   auto ki = keys_->Info();
   if (!ki.ok()) return ki.status();
   auto di = data_->Info();

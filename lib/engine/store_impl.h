@@ -29,7 +29,9 @@
 #include "engine/audit.h"
 #include "engine/feed.h"
 #include "engine/identifiers.h"
+#include "engine/leases.h"
 #include "engine/person_locks.h"
+#include "engine/policy.h"
 #include "keys/key_store.h"
 #include "shredkv/store.h"
 #include "storage/environment.h"
@@ -45,6 +47,9 @@ struct DataTables {
   storage::Table audit, audit_by_request;
   storage::Table versions;  // person → plain(u64): bumped by every non-append change
   storage::Table outbox;    // the change feed
+  storage::Table restrictions;     // person → plain(restriction)
+  storage::Table consent;          // person ‖ purpose → plain(u8 granted ‖ i64 time)
+  storage::Table consent_history;  // person ‖ u64 seq → sealed(consent record)
 };
 
 class StoreImpl final : public Store {
@@ -72,6 +77,8 @@ class StoreImpl final : public Store {
   Result<std::string> Get(const PersonId& id, std::string_view collection,
                           std::string_view key) override;
   Status Delete(const PersonId& id, std::string_view collection, std::string_view key) override;
+  // Get with the record's collection and category.
+  Result<Record> GetRecord(const PersonId& id, std::string_view collection, std::string_view key);
   std::unique_ptr<RecordIterator> ScanRecords(const PersonId& id, std::string_view collection,
                                               std::string_view prefix) override;
 
@@ -95,7 +102,20 @@ class StoreImpl final : public Store {
   Status AckFeed(std::uint64_t cursor) override;
   std::unique_ptr<Iterator<ExportItem>> Export(const PersonId& id) override;
 
+  Status Restrict(const PersonId& id, const RestrictionSpec& spec) override;
+  Status Unrestrict(const PersonId& id, const RestrictionSpec& spec) override;
+  Result<RestrictionState> GetRestriction(const PersonId& id) override;
+  Status SetConsent(const PersonId& id, std::string_view purpose, bool granted, std::string_view source) override;
+  Result<std::map<std::string, bool>> GetConsent(const PersonId& id) override;
+  Result<std::vector<ConsentRecord>> GetConsentHistory(const PersonId& id) override;
+  Result<std::unique_ptr<Lease>> AcquireLease(const PersonId& id, std::string_view purpose) override;
+  Result<VerifyReport> Verify() override;
+
   Outbox& outbox() { return *outbox_; }
+  const Policy& policy() const { return *policy_; }
+  LeaseTable& leases() { return leases_; }
+  Result<RestrictionState> ReadRestriction(storage::ReadTxn& txn, const PersonId& id) const;
+  Result<std::map<std::string, bool>> ReadConsent(storage::ReadTxn& txn, const PersonId& id) const;
   // The person's change version (0 if never changed). REQUIRES: in a txn.
   Result<std::uint64_t> PersonVersion(storage::ReadTxn& txn, const PersonId& id) const;
 
@@ -161,6 +181,10 @@ class StoreImpl final : public Store {
   PersonLocks person_locks_;
   std::optional<AuditLog> audit_;
   std::optional<Outbox> outbox_;
+  std::optional<Policy> policy_;
+  LeaseTable leases_;
+  std::atomic<std::uint64_t> tracking_rejected_{0};
+  std::atomic<std::uint64_t> tracking_dropped_{0};
   std::atomic<std::uint64_t> suppressed_rejections_{0};
 
   std::thread maintenance_thread_;

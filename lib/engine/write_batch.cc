@@ -41,9 +41,14 @@ void WriteBatch::AppendEvent(const PersonId& id, Event event) {
   ops_.emplace_back(AppendEventOp{id, std::move(event)});
 }
 
-void WriteBatch::Put(const PersonId& id, std::string collection, std::string key,
-                     std::string value) {
-  ops_.emplace_back(PutRecordOp{id, Record{std::move(collection), std::move(key), std::move(value)}});
+void WriteBatch::Put(const PersonId& id, std::string collection, std::string key, std::string value,
+                     std::string category) {
+  ops_.emplace_back(
+      PutRecordOp{id, Record{std::move(collection), std::move(key), std::move(value), std::move(category)}});
+}
+
+void WriteBatch::RecordConsent(const PersonId& id, ConsentRecord record) {
+  ops_.emplace_back(RecordConsentOp{id, std::move(record)});
 }
 
 void WriteBatch::Delete(const PersonId& id, std::string collection, std::string key) {

@@ -30,11 +30,32 @@ Json ItemToJson(const ExportItem& item) {
       j["value"] = item.identifier.value;
       break;
     case ExportItem::Kind::kProfile: j["attributes"] = AttributesToJson(item.profile); break;
+    case ExportItem::Kind::kRestriction:
+      j["all"] = item.restriction.all;
+      j["purposes"] = item.restriction.purposes;
+      j["categories"] = item.restriction.categories;
+      j["updated"] = item.restriction.updated_ms;
+      j["updated_iso"] = item.restriction.updated_ms == 0 ? "" : IsoTime(item.restriction.updated_ms);
+      break;
+    case ExportItem::Kind::kConsent: {
+      static constexpr const char* kActions[] = {"", "grant", "withdraw", "restrict", "unrestrict"};
+      j["action"] = kActions[static_cast<int>(item.consent.action)];
+      j["purpose"] = item.consent.purpose;
+      j["all"] = item.consent.restriction.all;
+      j["purposes"] = item.consent.restriction.purposes;
+      j["categories"] = item.consent.restriction.categories;
+      j["reason"] = item.consent.restriction.reason;
+      j["time"] = item.consent.time_ms;
+      j["time_iso"] = IsoTime(item.consent.time_ms);
+      j["source"] = item.consent.source;
+      break;
+    }
     case ExportItem::Kind::kEvent:
       j["name"] = item.event.name;
       j["ts"] = item.event.ts_ms;
       j["ts_iso"] = IsoTime(item.event.ts_ms);
       j["seq"] = item.event.seq;
+      j["category"] = item.event.category;
       j["properties"] = AttributesToJson(item.event.properties);
       break;
     case ExportItem::Kind::kRecord:
@@ -43,6 +64,7 @@ Json ItemToJson(const ExportItem& item) {
       j["value"] = util::Base64Encode(item.record.value);
       if (util::IsValidUtf8(item.record.key)) j["key_text"] = item.record.key;
       if (util::IsValidUtf8(item.record.value)) j["value_text"] = item.record.value;
+      j["category"] = item.record.category;
       break;
     case ExportItem::Kind::kAnalytics:
       j["anon_id"] = item.analytics.anon_id.ToHex();
@@ -68,6 +90,8 @@ const char* TypeName(ExportItem::Kind k) {
     case ExportItem::Kind::kPerson: return "person";
     case ExportItem::Kind::kIdentifier: return "identifier";
     case ExportItem::Kind::kProfile: return "profile";
+    case ExportItem::Kind::kRestriction: return "restriction";
+    case ExportItem::Kind::kConsent: return "consent";
     case ExportItem::Kind::kEvent: return "event";
     case ExportItem::Kind::kRecord: return "record";
     case ExportItem::Kind::kAnalytics: return "analytics";
@@ -83,6 +107,8 @@ const char* SectionName(ExportItem::Kind k) {
     case ExportItem::Kind::kPerson: return "person";
     case ExportItem::Kind::kIdentifier: return "identifiers";
     case ExportItem::Kind::kProfile: return "profile";
+    case ExportItem::Kind::kRestriction: return "restriction";
+    case ExportItem::Kind::kConsent: return "consents";
     case ExportItem::Kind::kEvent: return "events";
     case ExportItem::Kind::kRecord: return "records";
     case ExportItem::Kind::kAnalytics: return "analytics";
@@ -92,7 +118,7 @@ const char* SectionName(ExportItem::Kind k) {
 }
 
 bool IsArraySection(ExportItem::Kind k) {
-  return k != ExportItem::Kind::kPerson && k != ExportItem::Kind::kProfile;
+  return k != ExportItem::Kind::kPerson && k != ExportItem::Kind::kProfile && k != ExportItem::Kind::kRestriction;
 }
 
 }  // namespace
@@ -128,7 +154,8 @@ Status WriteExport(Iterator<ExportItem>& items, ExportFormat format, std::ostrea
     out << head;
     // Sections in the iterator's fixed order; empty arrays are still written.
     constexpr ExportItem::Kind kOrder[] = {ExportItem::Kind::kPerson, ExportItem::Kind::kIdentifier,
-                                           ExportItem::Kind::kProfile, ExportItem::Kind::kEvent,
+                                           ExportItem::Kind::kProfile, ExportItem::Kind::kRestriction,
+                                           ExportItem::Kind::kConsent, ExportItem::Kind::kEvent,
                                            ExportItem::Kind::kRecord, ExportItem::Kind::kAnalytics,
                                            ExportItem::Kind::kNotice};
     for (ExportItem::Kind section : kOrder) {

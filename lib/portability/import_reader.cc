@@ -56,6 +56,10 @@ class Importer {
         if (!a.ok()) return a.status();
         e.properties = std::move(a).value();
       }
+      if (j.contains("category")) {
+        if (!j["category"].is_string()) return bad("event category must be a string");
+        e.category = j["category"].get<std::string>();
+      }
       if (j.contains("seq")) {
         if (!j["seq"].is_number_unsigned()) return bad("event seq must be a non-negative integer");
         event_by_seq_[j["seq"].get<std::uint64_t>()] = events_.size();
@@ -69,7 +73,12 @@ class Importer {
       auto key = util::Base64Decode(j["key"].get<std::string>());
       auto value = util::Base64Decode(j["value"].get<std::string>());
       if (!key || !value) return bad("record key and value must be base64");
-      records_.push_back({j["collection"].get<std::string>(), std::move(*key), std::move(*value)});
+      std::string category;
+      if (j.contains("category")) {
+        if (!j["category"].is_string()) return bad("record category must be a string");
+        category = j["category"].get<std::string>();
+      }
+      records_.push_back({j["collection"].get<std::string>(), std::move(*key), std::move(*value), std::move(category)});
     } else if (type == "analytics") {
       // Re-derived from events on import; only the declared field names are used.
       if (!j.contains("seq") || !j["seq"].is_number_unsigned() || !j.contains("fields") || !j["fields"].is_object()) {
@@ -81,8 +90,46 @@ class Importer {
           events_[it->second].analytics_fields.push_back(f.key());
         }
       }
-    } else if (type == "notice" || type == "end") {
-      // Notices are store-specific; the end line carries only a count.
+    } else if (type == "consent") {
+      static const std::map<std::string, ConsentRecord::Action> kActions = {
+          {"grant", ConsentRecord::Action::kGrant},
+          {"withdraw", ConsentRecord::Action::kWithdraw},
+          {"restrict", ConsentRecord::Action::kRestrict},
+          {"unrestrict", ConsentRecord::Action::kUnrestrict}};
+      if (!j.contains("action") || !j["action"].is_string() || kActions.count(j["action"].get<std::string>()) == 0) {
+        return bad("consent needs an action grant|withdraw|restrict|unrestrict");
+      }
+      if (!j.contains("time") || !j["time"].is_number_integer()) return bad("consent needs integer time");
+      ConsentRecord rec;
+      rec.action = kActions.at(j["action"].get<std::string>());
+      rec.time_ms = j["time"].get<std::int64_t>();
+      auto str = [&](const char* k, std::string* out) {
+        if (!j.contains(k)) return true;
+        if (!j[k].is_string()) return false;
+        *out = j[k].get<std::string>();
+        return true;
+      };
+      auto list = [&](const char* k, std::vector<std::string>* out) {
+        if (!j.contains(k)) return true;
+        if (!j[k].is_array()) return false;
+        for (const auto& x : j[k]) {
+          if (!x.is_string()) return false;
+          out->push_back(x.get<std::string>());
+        }
+        return true;
+      };
+      if (!str("purpose", &rec.purpose) || !str("reason", &rec.restriction.reason) || !str("source", &rec.source) ||
+          !list("purposes", &rec.restriction.purposes) || !list("categories", &rec.restriction.categories)) {
+        return bad("consent fields have the wrong types");
+      }
+      if (j.contains("all")) {
+        if (!j["all"].is_boolean()) return bad("consent.all must be a bool");
+        rec.restriction.all = j["all"].get<bool>();
+      }
+      consents_.push_back(std::move(rec));
+    } else if (type == "restriction" || type == "notice" || type == "end") {
+      // The restriction state follows from the consent history replayed
+      // above; notices are store-specific; the end line carries a count.
     } else {
       return bad("unknown item type '" + type + "'");
     }
@@ -95,8 +142,11 @@ class Importer {
     WriteBatch batch;
     ImportResult result;
     result.person = batch.ImportPerson(identifiers_, profile_, created_ms_);
+    for (ConsentRecord& c : consents_) batch.RecordConsent(result.person, std::move(c));
     for (Event& e : events_) batch.AppendEvent(result.person, std::move(e));
-    for (Record& r : records_) batch.Put(result.person, std::move(r.collection), std::move(r.key), std::move(r.value));
+    for (Record& r : records_) {
+      batch.Put(result.person, std::move(r.collection), std::move(r.key), std::move(r.value), std::move(r.category));
+    }
     result.identifiers = identifiers_.size();
     result.events = events_.size();
     result.records = records_.size();
@@ -113,6 +163,7 @@ class Importer {
   std::vector<Event> events_;
   std::map<std::uint64_t, std::size_t> event_by_seq_;
   std::vector<Record> records_;
+  std::vector<ConsentRecord> consents_;
 };
 
 Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
@@ -145,11 +196,12 @@ Result<ImportResult> ImportJson(Store& store, std::istream& in) {
   if (doc.contains("profile") && !doc["profile"].is_null()) {
     if (Status s = importer.Item("profile", doc["profile"], "/profile"); !s.ok()) return s;
   }
-  for (const char* section : {"identifiers", "events", "records", "analytics"}) {
+  for (const char* section : {"identifiers", "consents", "events", "records", "analytics"}) {
     if (!doc.contains(section)) continue;
     const Json& arr = doc[section];
     if (!arr.is_array()) return Status::InvalidArgument(std::string("/") + section + ": expected an array");
     const std::string type = std::string(section) == "identifiers" ? "identifier"
+                             : std::string(section) == "consents"  ? "consent"
                              : std::string(section) == "events"    ? "event"
                              : std::string(section) == "records"   ? "record"
                                                                    : "analytics";

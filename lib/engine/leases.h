@@ -1,0 +1,45 @@
+// In-process registry of processing leases per person (design §6). A
+// drainer (Erase, Restrict) announces itself, which refuses new leases, and
+// waits until the person's active leases are released or a deadline passes.
+// Thread safety: all methods are thread-safe.
+#ifndef SHREDKV_ENGINE_LEASES_H_
+#define SHREDKV_ENGINE_LEASES_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "shredkv/types.h"
+
+namespace shredkv::engine {
+
+class LeaseTable {
+ public:
+  // Busy if a drainer is waiting on or holding the person.
+  Status Acquire(const PersonId& id);
+  void Release(const PersonId& id);
+
+  // Refuses new leases on `people` and waits for their active leases to end.
+  // On timeout withdraws and returns Busy. On OK the caller must call
+  // EndDrain(people) when done.
+  Status BeginDrain(const std::vector<PersonId>& people, std::chrono::milliseconds timeout);
+  void EndDrain(const std::vector<PersonId>& people);
+
+  std::size_t active(const PersonId& id);
+
+ private:
+  struct Entry {
+    int active = 0;
+    int drainers = 0;
+  };
+  void Prune(const PersonId& id);  // REQUIRES: mu_ held
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<PersonId, Entry> entries_;
+};
+
+}  // namespace shredkv::engine
+
+#endif  // SHREDKV_ENGINE_LEASES_H_

@@ -1,0 +1,163 @@
+// Store::Verify: a full consistency check of both environments.
+#include <map>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/secure_memory.h"
+#include "engine/data_rows.h"
+#include "engine/store_impl.h"
+#include "util/coding.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+constexpr std::size_t kMaxListedProblems = 1000;
+
+}  // namespace
+
+Result<VerifyReport> StoreImpl::Verify() {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  VerifyReport report;
+  auto problem = [&](std::string what) {
+    ++report.problem_count;
+    if (report.problems.size() < kMaxListedProblems) report.problems.push_back(std::move(what));
+  };
+  // Keys of the people whose rows we meet, looked up once. A person with no
+  // key but a fence is erased and awaiting purge: their rows are expected.
+  std::map<PersonId, std::optional<keys::DekHandle>> keys_of;
+  auto key_of = [&](const PersonId& id) -> std::optional<keys::DekHandle> {
+    auto it = keys_of.find(id);
+    if (it != keys_of.end()) return it->second;
+    std::optional<keys::DekHandle> k;
+    auto dek = PersonKey(id);
+    if (dek.ok()) {
+      k = *dek;
+    } else if (!dek.status().IsErased()) {
+      problem("rows of person " + id.ToHex() + " without a key: " + dek.status().ToString());
+    }
+    keys_of.emplace(id, k);
+    return k;
+  };
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    struct Sealed {
+      storage::Table table;
+      TableId id;
+      const char* name;
+      std::uint64_t* count;
+    };
+    std::uint64_t consent_history = 0;
+    const Sealed sealed[] = {{tables_.people, TableId::kPeople, "people", &report.people},
+                             {tables_.profiles, TableId::kProfiles, "profiles", nullptr},
+                             {tables_.events, TableId::kEvents, "events", &report.events},
+                             {tables_.records, TableId::kRecords, "records", &report.records},
+                             {tables_.consent_history, TableId::kConsentHistory, "consent_history", &consent_history}};
+    for (const Sealed& t : sealed) {
+      auto cursor = txn.OpenCursor(t.table);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+        if (!m.ok()) return m;
+        if (t.count != nullptr) ++*t.count;
+        auto id = PersonIdFromBytes(c.key().substr(0, PersonId::kSize));
+        if (!id.ok() || c.key().size() < PersonId::kSize) {
+          problem(std::string(t.name) + ": malformed key");
+          continue;
+        }
+        auto dek = key_of(*id);
+        if (!dek) continue;
+        std::string plain;
+        Status o = codec::OpenRow(**dek, t.id, c.key(), c.value(), &plain);
+        crypto::Wipe(&plain);
+        if (!o.ok()) problem(std::string(t.name) + " row of person " + id->ToHex() + ": " + o.ToString());
+      }
+    }
+    // Identifier index and its back-references agree.
+    {
+      auto cursor = txn.OpenCursor(tables_.ident);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+        if (!m.ok()) return m;
+        ++report.identifiers;
+        std::string_view payload;
+        if (Status o = codec::OpenPlain(TableId::kIdentIndex, c.key(), c.value(), &payload); !o.ok()) {
+          problem("identifier index: " + o.ToString());
+          continue;
+        }
+        std::string_view back;
+        if (!txn.Get(tables_.ident_by_person, std::string(payload) + std::string(c.key()), &back).ok()) {
+          problem("identifier index entry without its back-reference");
+        }
+      }
+    }
+    {
+      auto cursor = txn.OpenCursor(tables_.ident_by_person);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+        if (!m.ok()) return m;
+        std::string_view payload;
+        if (Status o = codec::OpenPlain(TableId::kIdentByPerson, c.key(), c.value(), &payload); !o.ok()) {
+          problem("identifier back-reference: " + o.ToString());
+        }
+      }
+    }
+    // Plaintext tables: checksums and decoding.
+    {
+      auto cursor = txn.OpenCursor(tables_.analytics);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+        if (!m.ok()) return m;
+        ++report.analytics_rows;
+        std::string_view payload;
+        AnalyticsRow row;
+        Status o = codec::OpenPlain(TableId::kAnalytics, c.key(), c.value(), &payload);
+        if (o.ok()) o = codec::DecodeAnalytics(payload, &row);
+        if (o.ok()) o = codec::DecodeTsSeq(c.key(), &row.ts_ms, &row.seq);
+        if (!o.ok()) problem("analytics row: " + o.ToString());
+      }
+    }
+    struct Plain {
+      storage::Table table;
+      TableId id;
+      const char* name;
+    };
+    const Plain plain_tables[] = {{tables_.restrictions, TableId::kRestrictions, "restrictions"},
+                                  {tables_.consent, TableId::kConsent, "consent"},
+                                  {tables_.versions, TableId::kVersions, "versions"},
+                                  {tables_.erased, TableId::kErased, "erased"},
+                                  {tables_.audit_by_request, TableId::kAuditByRequest, "audit_by_request"}};
+    for (const Plain& t : plain_tables) {
+      auto cursor = txn.OpenCursor(t.table);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+        if (!m.ok()) return m;
+        std::string_view payload;
+        if (Status o = codec::OpenPlain(t.id, c.key(), c.value(), &payload); !o.ok()) {
+          problem(std::string(t.name) + ": " + o.ToString());
+        }
+      }
+    }
+    auto feed = outbox_->Read(txn, 0, ~std::size_t{0});
+    if (!feed.ok()) problem("change feed: " + feed.status().ToString());
+    auto audit = audit_->Verify(txn);
+    if (!audit.ok()) return audit.status();
+    report.audit_entries = audit->entries;
+    if (!audit->intact) problem("audit log: " + audit->problem);
+    return Status::OK();
+  });
+  if (!s.ok()) {
+    if (s.IsCorruption() || s.IsAuthenticationFailed()) {
+      problem("reading the store failed: " + s.ToString());
+      return report;
+    }
+    return s;
+  }
+  return report;
+}
+
+}  // namespace shredkv::engine
