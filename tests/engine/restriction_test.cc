@@ -1,0 +1,243 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+class RestrictionTest : public test::StoreTest {
+ protected:
+  void SetUp() override {
+    options_ = test::TestOptions(dir_.path());
+    options_.event_categories = {{"gps", "location"}};
+    options_.collection_categories = {{"cards", "payment"}};
+    options_.attribute_categories = {{"email_address", "contact"}, {"home_city", "location"}};
+    options_.lease_drain_timeout_ms = 300;
+    Reopen();
+  }
+  StatusCode LeaseCode(const PersonId& id, const std::string& purpose) {
+    auto lease = store_->AcquireLease(id, purpose);
+    return lease.ok() ? StatusCode::kOk : lease.status().code();
+  }
+};
+
+TEST_F(RestrictionTest, DefaultPurposesNeedConsentOnlyWhereTheirBasisIsConsent) {
+  PersonId ann = MakePerson("ann@x.org");
+  EXPECT_EQ(LeaseCode(ann, "marketing"), StatusCode::kRestricted);
+  EXPECT_EQ(LeaseCode(ann, "personalization"), StatusCode::kRestricted);
+  EXPECT_EQ(LeaseCode(ann, "analytics"), StatusCode::kOk);
+  EXPECT_EQ(LeaseCode(ann, "support"), StatusCode::kOk);
+  EXPECT_EQ(LeaseCode(ann, "billing"), StatusCode::kOk);
+  EXPECT_EQ(LeaseCode(ann, "astrology"), StatusCode::kInvalidArgument);
+  SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", true, "banner"));
+  EXPECT_EQ(LeaseCode(ann, "marketing"), StatusCode::kOk);
+  SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", false, "settings page"));
+  EXPECT_EQ(LeaseCode(ann, "marketing"), StatusCode::kRestricted);
+  EXPECT_EQ((*store_->GetConsent(ann)), (std::map<std::string, bool>{{"marketing", false}}));
+}
+
+TEST_F(RestrictionTest, RestrictionMatrixOfAllPurposeAndConsent) {
+  PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", true, "banner"));
+  struct Case {
+    RestrictionSpec spec;
+    std::map<std::string, StatusCode> expect;
+  };
+  const Case cases[] = {
+      {RestrictionSpec{true, {}, {}, "objection"},
+       {{"marketing", StatusCode::kRestricted}, {"analytics", StatusCode::kRestricted}, {"billing", StatusCode::kRestricted}}},
+      {RestrictionSpec{false, {"marketing"}, {}, "art 21"},
+       {{"marketing", StatusCode::kRestricted}, {"analytics", StatusCode::kOk}, {"billing", StatusCode::kOk}}},
+      {RestrictionSpec{false, {"analytics", "billing"}, {}, ""},
+       {{"marketing", StatusCode::kOk}, {"analytics", StatusCode::kRestricted}, {"billing", StatusCode::kRestricted}}},
+      {RestrictionSpec{false, {}, {"location"}, ""},
+       {{"marketing", StatusCode::kOk}, {"analytics", StatusCode::kOk}, {"billing", StatusCode::kOk}}},
+  };
+  for (const Case& c : cases) {
+    SKV_ASSERT_OK(store_->Restrict(ann, c.spec));
+    for (const auto& [purpose, code] : c.expect) EXPECT_EQ(LeaseCode(ann, purpose), code) << purpose;
+    SKV_ASSERT_OK(store_->Unrestrict(ann, RestrictionSpec{true, {}, {}, ""}));
+    EXPECT_FALSE(store_->GetRestriction(ann)->all);
+  }
+  EXPECT_TRUE(store_->Restrict(ann, RestrictionSpec{false, {"astrology"}, {}, ""}).IsInvalidArgument());
+  EXPECT_TRUE(store_->Restrict(ann, RestrictionSpec{false, {}, {"dreams"}, ""}).IsInvalidArgument());
+  EXPECT_TRUE(store_->Restrict(ann, RestrictionSpec{}).IsInvalidArgument());
+}
+
+TEST_F(RestrictionTest, RestrictedCategoriesAreFilteredOutOfLeaseReads) {
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}, {"email_address", "a@x.org"}, {"home_city", "Berlin"}});
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"gps", 1, {{"lat", 52.5}}, {}}));
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"click", 2, {}, {}}));
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"click", 3, {}, {}, "location"}));  // per-write override
+  SKV_ASSERT_OK(store_->Put(ann, "cards", "visa", "4111"));
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "1", "book"));
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{false, {}, {"location", "payment"}, "user request"}));
+
+  auto lease = store_->AcquireLease(ann, "support");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(*(*lease)->GetProfile(), (Attributes{{"email_address", "a@x.org"}, {"name", "Ann"}}));
+  std::vector<std::int64_t> seen;
+  for (auto it = (*lease)->ScanEvents(); it->Valid(); it->Next()) seen.push_back(it->value().ts_ms);
+  EXPECT_EQ(seen, (std::vector<std::int64_t>{2}));
+  EXPECT_TRUE((*lease)->Get("cards", "visa").status().IsRestricted());
+  EXPECT_EQ(*(*lease)->Get("orders", "1"), "book");
+  int records = 0;
+  for (auto it = (*lease)->ScanRecords("cards"); it->Valid(); it->Next()) ++records;
+  EXPECT_EQ(records, 0);
+  lease->reset();
+  // The data subject's own access is never restricted.
+  int exported = 0;
+  for (auto it = store_->Export(ann); it->Valid(); it->Next()) ++exported;
+  EXPECT_GT(exported, 8);
+}
+
+TEST_F(RestrictionTest, TrackingWhileRestrictedIsRejectedAndCounted) {
+  PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{true, {}, {}, ""}));
+  EXPECT_TRUE(store_->AppendEvent(ann, Event{"click", 1, {}, {}}).IsRestricted());
+  EXPECT_EQ(store_->Stats()->tracking_rejected, 1u);
+  EXPECT_EQ(store_->Stats()->events, 0u);
+  EXPECT_EQ(store_->Stats()->restricted, 1u);
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"a", 1}}, {}}));  // storage itself is allowed
+  SKV_ASSERT_OK(store_->Unrestrict(ann, RestrictionSpec{}));
+  SKV_EXPECT_OK(store_->AppendEvent(ann, Event{"click", 1, {}, {}}));
+  // A restricted category only blocks events of that category.
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{false, {}, {"location"}, ""}));
+  EXPECT_TRUE(store_->AppendEvent(ann, Event{"gps", 2, {}, {}}).IsRestricted());
+  SKV_EXPECT_OK(store_->AppendEvent(ann, Event{"click", 3, {}, {}}));
+}
+
+TEST_F(RestrictionTest, DropPolicySkipsTrackedEventsAndCountsThem) {
+  options_.tracking_policy = RestrictedTrackingPolicy::kDrop;
+  Reopen();
+  PersonId ann = MakePerson("ann@x.org");
+  PersonId bob = MakePerson("bob@x.org");
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{false, {"analytics"}, {}, ""}));
+  WriteBatch batch;
+  batch.AppendEvent(ann, Event{"click", 1, {}, {}});
+  batch.AppendEvent(bob, Event{"click", 1, {}, {}});
+  batch.AppendEvent(ann, Event{"click", 2, {}, {}});
+  SKV_ASSERT_OK(store_->Write(batch));
+  auto stats = store_->Stats();
+  EXPECT_EQ(stats->events, 1u);
+  EXPECT_EQ(stats->tracking_dropped, 2u);
+}
+
+TEST_F(RestrictionTest, TrackingPurposeNeedingConsentDropsOptedOutPeople) {
+  options_.purposes = {{"tracking", LawfulBasis::kConsent}, {"support", LawfulBasis::kContract}};
+  options_.tracking_purpose = "tracking";
+  Reopen();
+  PersonId ann = MakePerson("ann@x.org");
+  EXPECT_TRUE(store_->AppendEvent(ann, Event{"click", 1, {}, {}}).IsRestricted());
+  SKV_ASSERT_OK(store_->SetConsent(ann, "tracking", true, "banner"));
+  SKV_EXPECT_OK(store_->AppendEvent(ann, Event{"click", 1, {}, {}}));
+}
+
+TEST_F(RestrictionTest, HistoryAndStateAreDurableAndExported) {
+  PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", true, "banner"));
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{false, {"marketing"}, {"location"}, "complaint #4"}));
+  Reopen();
+  auto history = store_->GetConsentHistory(ann);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[0].action, ConsentRecord::Action::kGrant);
+  EXPECT_EQ((*history)[0].source, "banner");
+  EXPECT_EQ((*history)[1].action, ConsentRecord::Action::kRestrict);
+  EXPECT_EQ((*history)[1].restriction.reason, "complaint #4");
+  auto state = store_->GetRestriction(ann);
+  EXPECT_EQ(state->purposes, (std::vector<std::string>{"marketing"}));
+  EXPECT_EQ(state->categories, (std::vector<std::string>{"location"}));
+  int consents = 0;
+  bool restriction_seen = false;
+  for (auto it = store_->Export(ann); it->Valid(); it->Next()) {
+    if (it->value().kind == ExportItem::Kind::kConsent) ++consents;
+    if (it->value().kind == ExportItem::Kind::kRestriction) {
+      restriction_seen = true;
+      EXPECT_EQ(it->value().restriction.purposes, (std::vector<std::string>{"marketing"}));
+    }
+  }
+  EXPECT_EQ(consents, 2);
+  EXPECT_TRUE(restriction_seen);
+  auto feed = store_->ReadFeed(10);
+  ASSERT_EQ(feed->size(), 2u);
+  EXPECT_EQ((*feed)[1].kind, NoticeKind::kRestriction);
+  EXPECT_EQ((*feed)[1].names, (std::vector<std::string>{"restriction.category.location", "restriction.purpose.marketing"}));
+}
+
+TEST_F(RestrictionTest, EraseWaitsForALeaseToBeReleased) {
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  options_.lease_drain_timeout_ms = 5000;
+  auto lease = store_->AcquireLease(ann, "support");
+  ASSERT_TRUE(lease.ok());
+  std::atomic<bool> released{false};
+  std::thread worker([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_TRUE((*lease)->GetProfile().ok());  // still readable mid-lease
+    released.store(true);
+    lease->reset();
+  });
+  auto r = store_->Erase(ann);  // default drain timeout of this store: 300 ms
+  worker.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(released.load());
+  EXPECT_TRUE(store_->GetProfile(ann).status().IsErased());
+}
+
+TEST_F(RestrictionTest, EraseReturnsBusyAndChangesNothingWhenALeaseOutlivesTheTimeout) {
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  auto lease = store_->AcquireLease(ann, "support");
+  ASSERT_TRUE(lease.ok());
+  std::atomic<bool> erase_done{false};
+  StatusCode new_lease_while_waiting = StatusCode::kOk;
+  std::thread eraser([&] {
+    auto r = store_->Erase(ann);
+    EXPECT_TRUE(r.status().IsBusy()) << r.status().ToString();
+    erase_done.store(true);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  new_lease_while_waiting = LeaseCode(ann, "billing");
+  eraser.join();
+  EXPECT_EQ(new_lease_while_waiting, StatusCode::kBusy);
+  EXPECT_TRUE(store_->GetProfile(ann).ok());
+  EXPECT_EQ(store_->Stats()->erased, 0u);
+  EXPECT_TRUE(store_->Restrict(ann, RestrictionSpec{true, {}, {}, ""}).IsBusy());
+  EXPECT_FALSE(store_->GetRestriction(ann)->all);
+  lease->reset();
+  EXPECT_EQ(LeaseCode(ann, "billing"), StatusCode::kOk);  // refusal ends with the drain
+}
+
+TEST_F(RestrictionTest, NoWorkerReadsAPersonAfterEraseReturned) {
+  options_.lease_drain_timeout_ms = 10000;
+  Reopen();
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  std::atomic<bool> erase_returned{false};
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads_after{0}, reads_before{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 6; ++w) {
+    workers.emplace_back([&] {
+      while (!stop.load()) {
+        auto lease = store_->AcquireLease(ann, "support");
+        if (!lease.ok()) continue;
+        auto p = (*lease)->GetProfile();
+        if (p.ok()) (erase_returned.load() ? reads_after : reads_before)++;
+      }
+    });
+  }
+  while (reads_before.load() < 50) std::this_thread::yield();
+  auto r = store_->Erase(ann);
+  erase_returned.store(true);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  stop.store(true);
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(reads_after.load(), 0);
+}
+
+}  // namespace
+}  // namespace shredkv
