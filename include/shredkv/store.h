@@ -156,7 +156,9 @@ class Store {
   virtual Result<PersonId> CreatePerson(const std::vector<Identifier>& identifiers,
                                         const Attributes& profile = {}) = 0;
 
-  // The person an identifier belongs to. NotFound if none.
+  // The person an identifier belongs to. NotFound if none, Suppressed if the
+  // identifier is on the suppression list, Erased if its person was erased
+  // and the index entry not yet released.
   virtual Result<PersonId> Resolve(const Identifier& identifier) = 0;
 
   // Identifiers, anonymous ID, creation time and key epoch of a person.

@@ -41,6 +41,7 @@ class WriteBatch {
   struct AppendEventOp {
     PersonId id;
     Event event;
+    bool imported = false;  // history from an export: not subject to the tracking policy
   };
   struct PutRecordOp {
     PersonId id;
@@ -84,6 +85,9 @@ class WriteBatch {
   // Store::Restrict this does not wait for processing leases: use it for
   // people no worker can hold yet (import).
   void RecordConsent(const PersonId& id, ConsentRecord record);
+  // Queues an event of an imported person's history (not new tracking: the
+  // tracking policy does not apply).
+  void ImportEvent(const PersonId& id, Event event);
   // Queues an imported person: like CreatePerson, with the exported creation
   // time, and an import notice on the change feed.
   PersonId ImportPerson(std::vector<Identifier> identifiers, Attributes profile, std::int64_t created_ms);

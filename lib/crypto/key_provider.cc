@@ -174,6 +174,15 @@ Status CreateKeyFile(const std::string& path) {
     return s;
   }
   ::close(fd);
+  // The new directory entry must survive power loss too.
+  const auto slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    const int rc = ::fsync(dir_fd);
+    ::close(dir_fd);
+    if (rc != 0) return Status::IOError(Errno("cannot sync the directory of", path));
+  }
   return Status::OK();
 }
 

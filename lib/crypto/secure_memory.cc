@@ -3,6 +3,8 @@
 #include <sodium.h>
 
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "shredkv/key_provider.h"
 
@@ -14,10 +16,52 @@ Status Init() {
   return Status::OK();
 }
 
+namespace {
+
+// Keys live in slots of large sodium_malloc chunks: each chunk is locked,
+// excluded from core dumps and fenced by guard pages, but one sodium_malloc
+// per key would cost ~4 memory mappings each and hit vm.max_map_count
+// (65530) at ~16,000 live keys. A freed slot is wiped at once.
+class KeyArena {
+ public:
+  static KeyArena& Get() {
+    static auto* arena = new KeyArena();  // never destroyed: keys may outlive statics
+    return *arena;
+  }
+  std::uint8_t* Allocate() {
+    std::lock_guard lock(mu_);
+    if (free_.empty()) {
+      auto* chunk = static_cast<std::uint8_t*>(sodium_malloc(kSlotsPerChunk * SecretKey::kSize));
+      if (chunk == nullptr) return nullptr;
+      ++chunks_;
+      // Capacity for every slot ever made: Free() then never reallocates
+      // (it runs in destructors, which must not throw).
+      free_.reserve(chunks_ * kSlotsPerChunk);
+      for (std::size_t i = kSlotsPerChunk; i-- > 0;) free_.push_back(chunk + i * SecretKey::kSize);
+    }
+    std::uint8_t* slot = free_.back();
+    free_.pop_back();
+    return slot;
+  }
+  void Free(std::uint8_t* slot) {
+    sodium_memzero(slot, SecretKey::kSize);
+    std::lock_guard lock(mu_);
+    free_.push_back(slot);
+  }
+
+ private:
+  static constexpr std::size_t kSlotsPerChunk = 2048;  // 64 KiB chunks
+  std::mutex mu_;
+  std::size_t chunks_ = 0;
+  std::vector<std::uint8_t*> free_;
+};
+
+}  // namespace
+
 Result<SecretKey> SecretKey::Random() {
   if (Status s = Init(); !s.ok()) return s;
-  auto* p = static_cast<std::uint8_t*>(sodium_malloc(kSize));
-  if (p == nullptr) return Status::Internal("sodium_malloc failed: guarded memory exhausted");
+  std::uint8_t* p = KeyArena::Get().Allocate();
+  if (p == nullptr) return Status::Internal("guarded memory exhausted (sodium_malloc failed)");
   randombytes_buf(p, kSize);
   return SecretKey(p);
 }
@@ -27,15 +71,15 @@ Result<SecretKey> SecretKey::FromBytes(std::string_view bytes) {
     return Status::InvalidArgument("key must be 32 bytes, got " + std::to_string(bytes.size()));
   }
   if (Status s = Init(); !s.ok()) return s;
-  auto* p = static_cast<std::uint8_t*>(sodium_malloc(kSize));
-  if (p == nullptr) return Status::Internal("sodium_malloc failed: guarded memory exhausted");
+  std::uint8_t* p = KeyArena::Get().Allocate();
+  if (p == nullptr) return Status::Internal("guarded memory exhausted (sodium_malloc failed)");
   std::memcpy(p, bytes.data(), kSize);
   return SecretKey(p);
 }
 
 SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
   if (this != &other) {
-    if (data_ != nullptr) sodium_free(data_);
+    if (data_ != nullptr) KeyArena::Get().Free(data_);
     data_ = other.data_;
     other.data_ = nullptr;
   }
@@ -43,7 +87,7 @@ SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
 }
 
 SecretKey::~SecretKey() {
-  if (data_ != nullptr) sodium_free(data_);  // wipes before unmapping
+  if (data_ != nullptr) KeyArena::Get().Free(data_);  // wiped before reuse
 }
 
 bool SecretEquals(std::string_view a, std::string_view b) {

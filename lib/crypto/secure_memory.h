@@ -1,5 +1,6 @@
-// Key material in libsodium guarded memory: sodium_malloc (guard pages,
-// mlock, excluded from core dumps via MADV_DONTDUMP) and wiped by sodium_free.
+// Key material in libsodium guarded memory: slots of large sodium_malloc
+// chunks (guard pages around each chunk, mlock, excluded from core dumps via
+// MADV_DONTDUMP); a slot is wiped the moment its key is destroyed.
 // Thread safety: a SecretKey is immutable after construction and may be read
 // from many threads; moving it is not thread-safe.
 #ifndef SHREDKV_CRYPTO_SECURE_MEMORY_H_
@@ -22,8 +23,7 @@ class SecretKey {
  public:
   static constexpr std::size_t kSize = 32;
 
-  // A fresh random key. Aborts only if guarded memory cannot be allocated
-  // (returns Internal in that case).
+  // A fresh random key. Internal if guarded memory cannot be allocated.
   static Result<SecretKey> Random();
   // Copies exactly kSize bytes; InvalidArgument otherwise.
   static Result<SecretKey> FromBytes(std::string_view bytes);

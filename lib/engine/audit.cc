@@ -94,7 +94,7 @@ Result<AuditVerification> AuditLog::Verify(storage::ReadTxn& txn) {
     v.problem = "entry " + std::to_string(expected) + ": " + std::move(why);
     return v;
   };
-  for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next(), ++expected) {
+  for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next(), ++expected) {
     if (!m.ok()) return m;
     std::string_view payload;
     if (!codec::OpenPlain(TableId::kAudit, c.key(), c.value(), &payload).ok()) return fail("checksum mismatch");

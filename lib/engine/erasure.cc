@@ -99,7 +99,7 @@ ErasureReceipt StoreImpl::ReceiptFrom(const keys::ErasureRequest& r, std::string
   out.analytics = static_cast<AnalyticsOnErase>(r.analytics_mode);
   out.suppressed = r.suppressed;
   out.key_epoch = r.key_epoch;
-  out.cryptographic = keys_->oldest_epoch() > r.key_epoch;
+  out.cryptographic = keys_->oldest_epoch() > r.key_epoch && !keys_->rebuild_pending();
   out.purged = r.pending == 0;
   out.level = !out.cryptographic ? ErasureLevel::kLogical
                                  : (out.purged ? ErasureLevel::kPurged : ErasureLevel::kCryptographic);
@@ -232,7 +232,17 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
         // A fresh ID per row, a coarse time and a fresh sequence number, so
         // neither ID nor order links the rows to each other or to the event.
         const AnonymousId fresh(crypto::RandomArray<AnonymousId::kSize>());
-        const std::string new_key = codec::AnalyticsKey(FloorTo(ts, options_.unlink_time_granularity_ms), (*next_seq)++);
+        // A random sequence number (top bit set, apart from the counter's
+        // range): consecutive ones would keep the person's event order.
+        std::string new_key;
+        for (;;) {
+          new_key = codec::AnalyticsKey(FloorTo(ts, options_.unlink_time_granularity_ms),
+                                        crypto::RandomU64() | (1ull << 63));
+          std::string_view taken;
+          Status q = txn.Get(tables_.analytics, new_key, &taken);
+          if (q.IsNotFound()) break;
+          if (!q.ok()) return q;
+        }
         std::string new_payload;
         codec::EncodeAnalytics(fresh, row.name, row.fields, &new_payload);
         if (Status d = txn.Delete(tables_.analytics, akey); !d.ok()) return d;
@@ -294,6 +304,9 @@ Status StoreImpl::RecoverErasures() {
 Result<ErasureReceipt> StoreImpl::GetErasure(std::string_view request_id) {
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
+  if (!ValidRequestId(request_id)) {
+    return Status::InvalidArgument("request id must be 1..64 printable ASCII characters without spaces");
+  }
   auto r = keys_->GetRequest(request_id);
   if (!r.ok()) return r.status();
   std::string hash;
@@ -367,7 +380,10 @@ Result<PurgeResult> StoreImpl::PurgeLocked(std::size_t budget_rows) {
           if (Status a = ApplyErasureToData(txn, {t}, nullptr, nullptr, &next_seq); !a.ok()) return a;
           return PurgePerson(txn, t.person, std::min(remaining, kPurgeRowsPerTxn), &deleted, &complete);
         });
-        if (!s.ok()) return s.WithContext("purging person " + t.person.ToHex());
+        if (!s.ok()) {
+          (void)keys_->FinishPurges(done);  // keep the progress of this round
+          return s.WithContext("purging person " + t.person.ToHex());
+        }
         util::TestPoint("purge.after_data_txn");
         next_event_seq_ = next_seq;
         result.rows_deleted += deleted;
@@ -411,7 +427,7 @@ Result<RotationResult> StoreImpl::RotateEpoch() {
     auto before = keys_->Info();
     if (!before.ok()) return before.status();
     result.keys_file_bytes_before = before->file_bytes;
-    auto epoch = keys_->BeginRotation();
+    auto epoch = keys_->BeginRotation(Now());
     if (!epoch.ok()) return epoch.status();
     result.new_epoch = *epoch;
     std::string resume;
@@ -430,7 +446,10 @@ Result<RotationResult> StoreImpl::RotateEpoch() {
   {
     std::unique_lock close_lock(close_mu_);  // every call waits for the file swap
     if (Status s = CheckUsable(); !s.ok()) return s;
-    if (Status r = keys_->Rebuild(); !r.ok()) return r;
+    if (Status r = keys_->Rebuild(); !r.ok()) {
+      if (!keys_->usable()) SetFatal(r.WithContext("keys file swap failed"));
+      return r;
+    }
   }
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
@@ -480,6 +499,7 @@ Result<CompactionResult> StoreImpl::CompactData() {
     data_.reset();
     Status r = storage::ReplaceFile(target, tmp, /*wipe_old=*/true);
     Status o = OpenDataEnvironment(false);
+    if (!o.ok()) SetFatal(o.WithContext("reopening the data file after compaction"));
     if (!r.ok()) return r.WithContext("swapping in the compacted data file");
     if (!o.ok()) return o.WithContext("reopening the compacted data file");
     break;

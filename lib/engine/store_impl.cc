@@ -1,6 +1,7 @@
 #include "engine/store_impl.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -282,8 +283,9 @@ class BatchApplier {
     if (Status c = store_->policy_->CheckCategory(category); !c.ok()) return c;
     auto st = Load(op.id);
     if (!st.ok()) return st.status();
-    // Tracking is processing: the restriction and consent of the person decide.
-    if (!store_->policy_->tracking_purpose().empty()) {
+    // Tracking is processing: the restriction and consent of the person
+    // decide. Imported events are history, not new tracking.
+    if (!op.imported && !store_->policy_->tracking_purpose().empty()) {
       auto restriction = store_->ReadRestriction(*txn_, op.id);
       if (!restriction.ok()) return restriction.status();
       auto consent = store_->ReadConsent(*txn_, op.id);
@@ -599,11 +601,15 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
                               "the data cannot be read");
   }
   if (!keys_exist && !options.create_if_missing) return Status::NotFound("no store at '" + dir + "'");
+  ::unlink((dir + "/data/compact.mdb").c_str());  // a compaction cut short before its swap
 
   keys::KeyStoreOptions ko;
   ko.path = dir + "/keys";
   ko.create = !keys_exist;
-  ko.durability = options.durability;
+  // Always fully synced: the keys-before-data order (design §2) must hold
+  // across power loss whatever the data durability is, and an erasure must
+  // never be silently reverted. Keys commits are few (creations, erasures).
+  ko.durability = Durability::kFullSync;
   ko.cipher = store->cipher_;
   ko.dek_cache_capacity = options.dek_cache_capacity;
   auto ks = keys::KeyStore::Open(ko);
@@ -619,6 +625,11 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   auto root = options.key_provider->GetRootKey(KeyRequest{store->keys_->salt()});
   if (!root.ok()) return root.status().WithContext("key provider " + options.key_provider->Describe());
   if (Status s = store->keys_->Unlock(*root); !s.ok()) return s;
+  // A rotation destroyed epoch keys but its rebuild of the keys file was cut
+  // short: finish it before anything else reads the file.
+  if (store->keys_->rebuild_pending()) {
+    if (Status s = store->keys_->Rebuild(); !s.ok()) return s.WithContext("finishing an interrupted key rotation");
+  }
 
   if (!data_exists) {
     // A keys environment without data is a store whose creation was cut
@@ -709,6 +720,7 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
 StoreImpl::~StoreImpl() { (void)Close(); }
 
 Status StoreImpl::Close() {
+  if (closed_.exchange(true)) return Status::OK();  // one closer
   {
     std::lock_guard lock(maintenance_mu_);
     maintenance_stop_ = true;
@@ -717,7 +729,6 @@ Status StoreImpl::Close() {
   if (maintenance_thread_.joinable() && maintenance_thread_.get_id() != std::this_thread::get_id()) {
     maintenance_thread_.join();
   }
-  if (closed_.exchange(true)) return Status::OK();
   std::unique_lock lock(close_mu_);  // waits for calls in flight
   audit_.reset();
   outbox_.reset();
@@ -729,6 +740,10 @@ Status StoreImpl::Close() {
 
 Status StoreImpl::CheckUsable() const {
   if (closed_.load()) return Status::FailedPrecondition("store is closed");
+  {
+    std::lock_guard lock(fatal_mu_);
+    if (!fatal_.ok()) return Status::IOError("store must be reopened: " + fatal_.message());
+  }
   if (util::ForkGeneration() != fork_generation_) {
     return Status::FailedPrecondition("store was opened by the parent process: not usable after fork()");
   }

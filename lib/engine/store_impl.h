@@ -174,6 +174,14 @@ class StoreImpl final : public Store {
 
   std::shared_mutex close_mu_;
   std::atomic<bool> closed_{false};
+  // Set when a file swap left an environment closed: every call fails with
+  // it until the store is reopened.
+  mutable std::mutex fatal_mu_;
+  Status fatal_;
+  void SetFatal(Status s) {
+    std::lock_guard lock(fatal_mu_);
+    if (fatal_.ok()) fatal_ = std::move(s);
+  }
   std::mutex write_mu_;
   std::mutex rotation_mu_;  // one rotation or compaction at a time
   std::uint64_t next_event_seq_ = 1;  // guarded by write_mu_

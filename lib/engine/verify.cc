@@ -57,7 +57,7 @@ Result<VerifyReport> StoreImpl::Verify() {
       auto cursor = txn.OpenCursor(t.table);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
         if (t.count != nullptr) ++*t.count;
         auto id = PersonIdFromBytes(c.key().substr(0, PersonId::kSize));
@@ -78,7 +78,7 @@ Result<VerifyReport> StoreImpl::Verify() {
       auto cursor = txn.OpenCursor(tables_.ident);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
         ++report.identifiers;
         std::string_view payload;
@@ -96,7 +96,7 @@ Result<VerifyReport> StoreImpl::Verify() {
       auto cursor = txn.OpenCursor(tables_.ident_by_person);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
         std::string_view payload;
         if (Status o = codec::OpenPlain(TableId::kIdentByPerson, c.key(), c.value(), &payload); !o.ok()) {
@@ -109,7 +109,7 @@ Result<VerifyReport> StoreImpl::Verify() {
       auto cursor = txn.OpenCursor(tables_.analytics);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
         ++report.analytics_rows;
         std::string_view payload;
@@ -134,7 +134,7 @@ Result<VerifyReport> StoreImpl::Verify() {
       auto cursor = txn.OpenCursor(t.table);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
         std::string_view payload;
         if (Status o = codec::OpenPlain(t.id, c.key(), c.value(), &payload); !o.ok()) {

@@ -47,6 +47,10 @@ void WriteBatch::Put(const PersonId& id, std::string collection, std::string key
       PutRecordOp{id, Record{std::move(collection), std::move(key), std::move(value), std::move(category)}});
 }
 
+void WriteBatch::ImportEvent(const PersonId& id, Event event) {
+  ops_.emplace_back(AppendEventOp{id, std::move(event), true});
+}
+
 void WriteBatch::RecordConsent(const PersonId& id, ConsentRecord record) {
   ops_.emplace_back(RecordConsentOp{id, std::move(record)});
 }

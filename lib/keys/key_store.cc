@@ -26,6 +26,9 @@ constexpr std::string_view kRootCheckPlaintext = "shredkv root key check v1";
 constexpr std::string_view kErasuresSinceRotationKey = "erasures_since_rotation";
 constexpr std::string_view kOldestUnrotatedKey = "oldest_unrotated_ms";
 constexpr std::string_view kRotationFlushKey = "rotation_flush";
+constexpr std::string_view kRotationStartCountKey = "rotation_start_count";
+constexpr std::string_view kRotationStartMsKey = "rotation_start_ms";
+constexpr std::string_view kRebuildPendingKey = "rebuild_pending";
 const std::string kRebuildFile = "rebuild.mdb";
 const std::vector<std::string> kKeysTables = {"meta",       "epochs",      "deks",    "fences",
                                               "suppressed", "purge_queue", "requests"};
@@ -59,6 +62,20 @@ Status ReadPlain(const storage::ReadTxn& txn, storage::Table table, TableId id,
   }
   *out = std::string(payload);
   return Status::OK();
+}
+
+Result<std::uint64_t> ReadU64Meta(const storage::ReadTxn& txn, storage::Table meta, std::string_view key) {
+  std::string_view row, payload;
+  Status g = txn.Get(meta, key, &row);
+  if (g.IsNotFound()) return std::uint64_t{0};
+  if (!g.ok()) return g;
+  if (Status o = codec::OpenPlain(TableId::kKeysMeta, key, row, &payload); !o.ok()) return o;
+  if (payload.size() != 8) return Status::Corruption("keys meta '" + std::string(key) + "' has the wrong length");
+  return util::DecodeFixed64BE(payload.data());
+}
+
+Status PutU64Meta(storage::WriteTxn& txn, storage::Table meta, std::string_view key, std::uint64_t v) {
+  return txn.Put(meta, key, PlainRow(TableId::kKeysMeta, key, U64(v)));
 }
 
 }  // namespace
@@ -203,7 +220,7 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
     auto cursor = txn.OpenCursor(epochs_);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
-    for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
       if (!m.ok()) return m;
       if (c.key().size() != 8) return Status::Corruption("epoch key has the wrong length");
       const std::uint64_t epoch = util::DecodeFixed64BE(c.key().data());
@@ -218,6 +235,9 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
     if (epoch_keys.find(current) == epoch_keys.end()) {
       return Status::Corruption("current epoch " + std::to_string(current) + " has no key");
     }
+    auto pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
+    if (!pending.ok()) return pending.status();
+    rebuild_pending_.store(*pending != 0);
     return Status::OK();
   });
   if (!s.ok()) return s;
@@ -378,20 +398,6 @@ Status DecodeRequest(std::string_view id, std::string_view in, ErasureRequest* r
   r->analytics_mode = mode;
   r->suppressed = sup != 0;
   return Status::OK();
-}
-
-Result<std::uint64_t> ReadU64Meta(const storage::ReadTxn& txn, storage::Table meta, std::string_view key) {
-  std::string_view row, payload;
-  Status g = txn.Get(meta, key, &row);
-  if (g.IsNotFound()) return std::uint64_t{0};
-  if (!g.ok()) return g;
-  if (Status o = codec::OpenPlain(TableId::kKeysMeta, key, row, &payload); !o.ok()) return o;
-  if (payload.size() != 8) return Status::Corruption("keys meta '" + std::string(key) + "' has the wrong length");
-  return util::DecodeFixed64BE(payload.data());
-}
-
-Status PutU64Meta(storage::WriteTxn& txn, storage::Table meta, std::string_view key, std::uint64_t v) {
-  return txn.Put(meta, key, PlainRow(TableId::kKeysMeta, key, U64(v)));
 }
 
 }  // namespace
@@ -587,7 +593,7 @@ std::uint64_t KeyStore::oldest_epoch() const {
   return epoch_keys_.empty() ? 0 : epoch_keys_.begin()->first;
 }
 
-Result<std::uint64_t> KeyStore::BeginRotation() {
+Result<std::uint64_t> KeyStore::BeginRotation(std::int64_t now_ms) {
   auto key = crypto::SecretKey::Random();
   if (!key.ok()) return key.status();
   std::unique_lock lock(epoch_mu_);  // PutDeks waits: no DEK lands under a stale epoch
@@ -597,6 +603,10 @@ Result<std::uint64_t> KeyStore::BeginRotation() {
     std::string wrapped;
     codec::SealRow(kWrapCipher, *root_, TableId::kEpochs, row_key, key->view(), &wrapped);
     if (Status p = txn.Put(epochs_, row_key, wrapped); !p.ok()) return p;
+    auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
+    if (!since.ok()) return since.status();
+    if (Status p = PutU64Meta(txn, meta_, kRotationStartCountKey, *since); !p.ok()) return p;
+    if (Status p = PutU64Meta(txn, meta_, kRotationStartMsKey, util::OrderedFromSigned(now_ms)); !p.ok()) return p;
     return PutU64Meta(txn, meta_, kCurrentEpochKey, next);
   });
   if (!s.ok()) return s.WithContext("starting epoch " + std::to_string(next));
@@ -680,7 +690,7 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
     auto cursor = txn.OpenCursor(deks_);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
-    for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
       if (!m.ok()) return m;
       if (c.value().size() >= 8 && util::DecodeFixed64BE(c.value().data()) < epoch) {
         return Status::Internal("a key row still uses an epoch older than " + std::to_string(epoch));
@@ -690,8 +700,23 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
     for (std::uint64_t e : old) {
       if (Status d = txn.Delete(epochs_, codec::EpochKey(e)); !d.ok()) return d;
     }
-    if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, 0); !w.ok()) return w;
-    return txn.Delete(meta_, kOldestUnrotatedKey);
+    // Erasures committed while this rotation re-wrapped were made under the
+    // new epoch: they stay counted, from the rotation's start.
+    auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
+    if (!since.ok()) return since.status();
+    auto at_start = ReadU64Meta(txn, meta_, kRotationStartCountKey);
+    if (!at_start.ok()) return at_start.status();
+    auto start_ms = ReadU64Meta(txn, meta_, kRotationStartMsKey);
+    if (!start_ms.ok()) return start_ms.status();
+    const std::uint64_t remaining = *since >= *at_start ? *since - *at_start : 0;
+    if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, remaining); !w.ok()) return w;
+    if (remaining == 0) {
+      if (Status d = txn.Delete(meta_, kOldestUnrotatedKey); !d.ok()) return d;
+    } else if (Status w = PutU64Meta(txn, meta_, kOldestUnrotatedKey, *start_ms); !w.ok()) {
+      return w;
+    }
+    if (Status w = PutU64Meta(txn, meta_, kRotationStartCountKey, 0); !w.ok()) return w;
+    return PutU64Meta(txn, meta_, kRebuildPendingKey, 1);
   });
   if (!s.ok()) return s;
   // Two more commits: LMDB keeps two meta pages, each naming a tree root;
@@ -702,6 +727,7 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
   }
   if (Status f = env_->Sync(); !f.ok()) return f;
   for (std::uint64_t e : old) epoch_keys_.erase(e);  // wipes the guarded memory
+  rebuild_pending_.store(true);
   return static_cast<std::uint64_t>(old.size());
 }
 
@@ -729,7 +755,7 @@ Status KeyStore::Rebuild() {
           if (!cursor.ok()) return cursor.status();
           auto& c = **cursor;
           const storage::Table dst = (*fresh)->table(name);
-          for (Status m = c.SeekToFirst(); c.Valid(); m = c.Next()) {
+          for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
             if (!m.ok()) return m;
             if (Status p = out.Put(dst, c.key(), c.value()); !p.ok()) return p;
           }
@@ -750,7 +776,11 @@ Status KeyStore::Rebuild() {
   ::unlink((tmp + "-lock").c_str());
   Status o = OpenEnvironment(false);
   if (!r.ok()) return r.WithContext("swapping in the rebuilt keys file");
-  return o;
+  if (!o.ok()) return o.WithContext("reopening the rebuilt keys file");
+  Status c = env_->Update([&](storage::WriteTxn& txn) { return txn.Delete(meta_, kRebuildPendingKey); });
+  if (!c.ok()) return c;
+  rebuild_pending_.store(false);
+  return Status::OK();
 }
 
 Result<std::string> KeyStore::RawRowForTesting(std::string_view table, std::string_view key) {

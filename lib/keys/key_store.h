@@ -33,6 +33,7 @@
 #define SHREDKV_KEYS_KEY_STORE_H_
 
 #include <cstdint>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -148,20 +149,29 @@ class KeyStore {
 
   // The oldest epoch whose key still exists.
   std::uint64_t oldest_epoch() const;
-  // Creates a new epoch key (wrapped under root) and makes it current.
-  Result<std::uint64_t> BeginRotation();
+  // Creates a new epoch key (wrapped under root) and makes it current;
+  // remembers how many erasures were counted so far (those become
+  // cryptographic with this rotation; later ones wait for the next).
+  Result<std::uint64_t> BeginRotation(std::int64_t now_ms);
   // Re-wraps up to `batch` DEKs of epochs older than `epoch` under it, in
   // one transaction, starting at *resume_key; sets *done at the end.
   Result<std::size_t> RewrapBatch(std::uint64_t epoch, std::size_t batch, std::string* resume_key,
                                   bool* done);
   // Deletes every epoch key older than `epoch` (no DEK may reference one),
   // commits twice more so neither LMDB meta page points at a tree holding
-  // them, resets the erasure counters and forgets them in memory.
+  // them, counts off the erasures made cryptographic, marks a rebuild of the
+  // file as pending and forgets the old keys in memory.
   Result<std::uint64_t> DestroyEpochsBefore(std::uint64_t epoch);
   // Rewrites the `keys` file row by row into fresh zeroed pages (so no
   // deleted key survives in free pages or page slack) and swaps it in.
   // REQUIRES: no other call on this KeyStore runs concurrently.
   Status Rebuild();
+  // True from DestroyEpochsBefore until a Rebuild completed: old key bytes
+  // may still sit in free pages, so no erasure counts as cryptographic yet.
+  bool rebuild_pending() const { return rebuild_pending_.load(); }
+  // False after a failed Rebuild left no environment open: the store must
+  // be reopened.
+  bool usable() const { return env_ != nullptr; }
 
   // ---- test seams (forensic tests) ----
   Result<std::string> RawRowForTesting(std::string_view table, std::string_view key);
@@ -192,6 +202,7 @@ class KeyStore {
   std::uint64_t current_epoch_ = 0;
   std::map<std::uint64_t, crypto::SecretKey> epoch_keys_;
   std::optional<crypto::SecretKey> root_;  // to wrap new epoch keys
+  std::atomic<bool> rebuild_pending_{false};
 
   DekCache cache_;
 };

@@ -143,7 +143,7 @@ class Importer {
     ImportResult result;
     result.person = batch.ImportPerson(identifiers_, profile_, created_ms_);
     for (ConsentRecord& c : consents_) batch.RecordConsent(result.person, std::move(c));
-    for (Event& e : events_) batch.AppendEvent(result.person, std::move(e));
+    for (Event& e : events_) batch.ImportEvent(result.person, std::move(e));
     for (Record& r : records_) {
       batch.Put(result.person, std::move(r.collection), std::move(r.key), std::move(r.value), std::move(r.category));
     }

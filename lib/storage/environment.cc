@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <lmdb.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,12 +46,12 @@ Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) 
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
-    case MDB_BAD_TXN:
-    case MDB_BAD_VALSIZE:
     case MDB_INCOMPATIBLE:
     case MDB_BAD_DBI:
     case MDB_PANIC: return Status::Corruption(std::move(msg));
     case MDB_KEYEXIST: return Status::AlreadyExists(std::move(msg));
+    case MDB_BAD_VALSIZE: return Status::InvalidArgument(std::move(msg));
+    case MDB_BAD_TXN: return Status::Internal(std::move(msg));
     case ENOENT: return Status::NotFound(std::move(msg));
     case EINVAL: return Status::InvalidArgument(std::move(msg));
     default: return Status::IOError(std::move(msg));
@@ -232,6 +233,7 @@ Table Environment::table(std::string_view name) const {
 }
 
 Status Environment::CheckUsable() const {
+  if (dead_.load()) return Status::IOError("environment '" + name_ + "' lost its memory map; reopen the store");
   if (util::ForkGeneration() != fork_generation_) {
     return Status::FailedPrecondition("environment '" + name_ +
                                       "' was opened by the parent process: not usable after fork()");
@@ -303,10 +305,21 @@ Status Environment::Grow(std::uint64_t seen_map_size) {
                              std::to_string(max_map_size_) + " bytes");
   }
   std::uint64_t next = std::min<std::uint64_t>(info.me_mapsize * 2, max_map_size_);
+  // mdb_env_set_mapsize unmaps the old map before mapping the new one, and
+  // cannot restore it if that fails. So first make sure the address space
+  // for the new size exists (while the old map still takes its share: a
+  // conservative check).
+  void* probe = ::mmap(nullptr, next, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (probe == MAP_FAILED) {
+    return Status::StoreFull("cannot grow map of '" + name_ + "' to " + std::to_string(next) +
+                             " bytes: no address space (" + std::strerror(errno) + ")");
+  }
+  ::munmap(probe, next);
   int rc = mdb_env_set_mapsize(env_, next);
   if (rc != MDB_SUCCESS) {
-    return Status::StoreFull("cannot grow map of '" + name_ + "' to " + std::to_string(next) +
-                             " bytes: " + mdb_strerror(rc));
+    dead_ = true;  // LMDB has no map now: any further use would fault
+    return Status::IOError("environment '" + name_ + "' lost its memory map growing to " +
+                           std::to_string(next) + " bytes (" + mdb_strerror(rc) + "); reopen the store");
   }
   return Status::OK();
 }
@@ -339,9 +352,13 @@ Status ReplaceFile(const std::string& target, const std::string& replacement, bo
   }
   const std::string dir = target.substr(0, target.find_last_of('/'));
   int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
+  const bool renamed_durably = dir_fd >= 0 && ::fsync(dir_fd) == 0;
+  if (dir_fd >= 0) ::close(dir_fd);
+  if (!renamed_durably) {
+    // Never scrub the old file while power loss could still bring its name back.
+    if (old_fd >= 0) ::close(old_fd);
+    return Status::IOError("cannot sync directory '" + dir + "' after replacing '" + target +
+                           "'; the old file was left intact");
   }
   if (old_fd >= 0) {
     // The new file is durable in place; now scrub the old, unlinked inode.

@@ -15,6 +15,7 @@
 #ifndef SHREDKV_STORAGE_ENVIRONMENT_H_
 #define SHREDKV_STORAGE_ENVIRONMENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -170,6 +171,7 @@ class Environment {
   std::vector<unsigned int> dbis_;
   std::uint64_t max_map_size_ = 0;
   std::uint64_t fork_generation_ = 0;
+  std::atomic<bool> dead_{false};  // the map was lost in a failed growth
   // Shared by every transaction of this process; exclusive while resizing.
   mutable std::shared_mutex resize_mutex_;
 };

@@ -1,6 +1,9 @@
 #include "storage/process_guard.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -31,10 +34,27 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
     return Status::FailedPrecondition("store '" + directory +
                                       "' is already open in this process");
   }
-  return std::unique_ptr<DirectoryClaim>(new DirectoryClaim(id.first, id.second));
+  // Across processes: an exclusive advisory lock on <dir>/LOCK, held while open.
+  const std::string lock_path = directory + "/LOCK";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    Claimed().erase(id);
+    return Status::IOError("cannot open '" + lock_path + "': " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    Claimed().erase(id);
+    if (err == EWOULDBLOCK) {
+      return Status::FailedPrecondition("store '" + directory + "' is open in another process");
+    }
+    return Status::IOError("cannot lock '" + lock_path + "': " + std::strerror(err));
+  }
+  return std::unique_ptr<DirectoryClaim>(new DirectoryClaim(id.first, id.second, fd));
 }
 
 DirectoryClaim::~DirectoryClaim() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   std::lock_guard lock(g_mutex);
   Claimed().erase({dev_, ino_});
 }

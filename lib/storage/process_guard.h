@@ -1,6 +1,9 @@
 // Refuses a second open of the same store directory within one process
 // (LMDB forbids opening one environment twice in a process: its locks are
-// per process, and a second mdb_env_open would corrupt them on close).
+// per process, and a second mdb_env_open would corrupt them on close), and
+// in another process (an exclusive flock on <dir>/LOCK): the engine keeps
+// per-process state (event sequence, key cache, leases, file swaps) that a
+// second writer process would corrupt.
 // Directories are identified by (device, inode), so different paths to the
 // same directory are caught.
 // Thread safety: the registry is internally locked.
@@ -25,8 +28,9 @@ class DirectoryClaim {
   DirectoryClaim& operator=(const DirectoryClaim&) = delete;
 
  private:
-  DirectoryClaim(std::uint64_t dev, std::uint64_t ino) : dev_(dev), ino_(ino) {}
+  DirectoryClaim(std::uint64_t dev, std::uint64_t ino, int lock_fd) : dev_(dev), ino_(ino), lock_fd_(lock_fd) {}
   std::uint64_t dev_, ino_;
+  int lock_fd_;
 };
 
 }  // namespace shredkv::storage

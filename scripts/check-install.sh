@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs a built shredkv into a temporary prefix and checks that another
+# project can use it:
+#   1. cmake --install <build> --prefix <tmp>/prefix
+#   2. checks the installed CMake and pkg-config files name no source- or
+#      build-tree path, then moves the prefix elsewhere (it must be relocatable)
+#   3. builds and runs tests/consumer with find_package(shredkv 0.1 REQUIRED)
+#   4. compiles tests/consumer/main.cc with `pkg-config --static` and runs it
+# Usage: scripts/check-install.sh [build-dir]   (default: build; env BUILD_DIR)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BUILD="${1:-${BUILD_DIR:-build}}"
+BUILD="$(cd "$BUILD" 2>/dev/null && pwd)" || {
+  echo "check-install: build directory '${1:-${BUILD_DIR:-build}}' does not exist; build first" >&2
+  exit 1
+}
+[[ -f "$BUILD/CMakeCache.txt" ]] || { echo "check-install: $BUILD is not configured" >&2; exit 1; }
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/shredkv-install.XXXXXX")"
+trap 'rm -rf "$TMP"' EXIT
+
+step() { printf '\n== check-install: %s\n' "$*"; }
+
+step "building the library in $BUILD"
+cmake --build "$BUILD" --target shredkv
+
+step "installing into a temporary prefix"
+cmake --install "$BUILD" --prefix "$TMP/staging" >"$TMP/install.log"
+sed 's/^/  /' "$TMP/install.log" | grep -v '^  -- Install configuration' || true
+
+step "looking for source/build-tree paths in the installed text files"
+leaks=0
+while IFS= read -r -d '' f; do
+  if grep -IlF -e "$ROOT" -e "$BUILD" -e "$TMP" "$f" >/dev/null; then
+    echo "  LEAK: $f names a build-time path:" >&2
+    grep -InF -e "$ROOT" -e "$BUILD" -e "$TMP" "$f" | sed 's/^/    /' >&2
+    leaks=1
+  fi
+done < <(find "$TMP/staging" -type f \( -name '*.cmake' -o -name '*.pc' -o -name '*.h' \) -print0)
+((leaks == 0)) || exit 1
+echo "  none"
+
+# Move the prefix: every installed file must find its neighbours relatively.
+mv "$TMP/staging" "$TMP/prefix"
+PREFIX="$TMP/prefix"
+
+step "CMake consumer: find_package(shredkv 0.1 REQUIRED) + shredkv::shredkv"
+cmake -S tests/consumer -B "$TMP/consumer-build" -DCMAKE_PREFIX_PATH="$PREFIX" \
+  -DCMAKE_BUILD_TYPE=Release >"$TMP/consumer-configure.log" || {
+  cat "$TMP/consumer-configure.log" >&2; exit 1; }
+cmake --build "$TMP/consumer-build"
+"$TMP/consumer-build/consumer"
+
+step "pkg-config consumer: pkg-config --cflags --libs --static shredkv"
+export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# Installed libdir may be lib or lib/<multiarch>; search both.
+for d in "$PREFIX"/lib/*/pkgconfig; do
+  [[ -d "$d" ]] && PKG_CONFIG_PATH="$d:$PKG_CONFIG_PATH"
+done
+echo "  version: $(pkg-config --modversion shredkv)"
+read -r -a PC_FLAGS <<<"$(pkg-config --cflags --libs --static shredkv)"
+echo "  flags:   ${PC_FLAGS[*]}"
+"${CXX:-c++}" -std=c++20 -O1 -o "$TMP/consumer-pc" tests/consumer/main.cc "${PC_FLAGS[@]}"
+# (LD_LIBRARY_PATH only matters for a BUILD_SHARED_LIBS=ON build.)
+LD_LIBRARY_PATH="$(pkg-config --variable=libdir shredkv)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  "$TMP/consumer-pc"
+
+step "passed"
