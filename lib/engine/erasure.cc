@@ -132,48 +132,104 @@ Result<ErasureReceipt> StoreImpl::Erase(const std::vector<PersonId>& people_in, 
     ~DrainGuard() { t.EndDrain(p); }
   } drain_guard{leases_, people};
 
-  std::lock_guard write_lock(write_mu_);
-  std::vector<std::string> suppress_hashes;
-  if (options.suppress) {
-    Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
-      for (const PersonId& p : people) {
-        auto keys = KeysWithPrefix(txn, tables_.ident_by_person, p.view(), ~0ull);
-        if (!keys.ok()) return keys.status();
-        for (const std::string& k : *keys) suppress_hashes.push_back(k.substr(PersonId::kSize));
+  // Group commit: concurrent erasures share one `keys` transaction and one
+  // fsync. The first caller to find no leader commits everyone queued.
+  PendingErase me{people, options, {}, Status::OK(), {}, false};
+  {
+    std::unique_lock queue_lock(erase_queue_mu_);
+    erase_queue_.push_back(&me);
+    while (!me.done) {
+      if (erase_leader_) {
+        erase_queue_cv_.wait(queue_lock);
+        continue;
       }
-      return Status::OK();
-    });
-    if (!s.ok()) return s.WithContext("collecting identifiers to suppress");
+      erase_leader_ = true;
+      std::vector<PendingErase*> group(erase_queue_.begin(), erase_queue_.end());
+      erase_queue_.clear();
+      queue_lock.unlock();
+      CommitEraseGroup(group);
+      queue_lock.lock();
+      for (PendingErase* p : group) p->done = true;
+      erase_leader_ = false;
+      erase_queue_cv_.notify_all();
+    }
   }
+  if (!me.status.ok()) return me.status;
+  return ReceiptFrom(me.request, std::move(me.audit_hash));
+}
 
-  keys::ErasureRequest request;
-  request.request_id = options.request_id.empty() ? NewRequestId() : options.request_id;
-  request.erased_at_ms = Now();
-  request.key_epoch = keys_->current_epoch();
-  request.people = people.size();
-  request.pending = people.size();
-  request.analytics_mode = static_cast<std::uint8_t>(options.analytics);
-  request.suppressed = options.suppress;
+void StoreImpl::CommitEraseGroup(const std::vector<PendingErase*>& group) {
+  std::lock_guard write_lock(write_mu_);
+  std::vector<keys::ErasureCommit> commits;
+  std::vector<PersonId> everyone;
+  for (PendingErase* p : group) {
+    keys::ErasureCommit c;
+    c.people = p->people;
+    if (p->options.suppress) {
+      Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+        for (const PersonId& person : p->people) {
+          auto keys = KeysWithPrefix(txn, tables_.ident_by_person, person.view(), ~0ull);
+          if (!keys.ok()) return keys.status();
+          for (const std::string& k : *keys) c.suppress_hashes.push_back(k.substr(PersonId::kSize));
+        }
+        return Status::OK();
+      });
+      if (!s.ok()) {
+        p->status = s.WithContext("collecting identifiers to suppress");
+        continue;
+      }
+    }
+    keys::ErasureRequest& request = c.request;
+    request.request_id = p->options.request_id.empty() ? NewRequestId() : p->options.request_id;
+    request.erased_at_ms = Now();
+    request.key_epoch = keys_->current_epoch();
+    request.people = p->people.size();
+    request.pending = p->people.size();
+    request.analytics_mode = static_cast<std::uint8_t>(p->options.analytics);
+    request.suppressed = p->options.suppress;
+    p->request = request;
+    everyone.insert(everyone.end(), p->people.begin(), p->people.end());
+    commits.push_back(std::move(c));
+  }
+  std::vector<PendingErase*> live;
+  for (PendingErase* p : group) {
+    if (p->status.ok()) live.push_back(p);
+  }
+  if (live.empty()) return;
   {
     // No read of these people runs across the commit: a read either finished
     // before it or starts after it and finds no key.
-    PersonLocks::ExclusiveGuard guard(person_locks_, people);
-    if (Status c = keys_->CommitErasure(people, request, suppress_hashes); !c.ok()) return c;
+    PersonLocks::ExclusiveGuard guard(person_locks_, everyone);
+    Status c = live.size() == 1 ? Status::Busy("single") : keys_->CommitErasures(commits);
+    if (!c.ok()) {
+      // One request's failure (a person erased already, a reused request id)
+      // must not fail the others: commit them one by one.
+      for (std::size_t i = 0; i < live.size(); ++i) {
+        live[i]->status = keys_->CommitErasure(commits[i].people, commits[i].request, commits[i].suppress_hashes);
+      }
+    }
   }
-
   util::TestPoint("erase.after_keys_commit");
-  // The erasure is committed. The data side follows; if it fails (a full
-  // disk, say), the erasure stands and Purge() or the next open redoes it.
-  std::vector<keys::PurgeTicket> tickets;
-  for (const PersonId& p : people) tickets.push_back({p, request.request_id, request.analytics_mode});
-  std::string audit_hash;
+  // The erasures are committed. The data side follows; if it fails (a full
+  // disk, say), the erasures stand and Purge() or the next open redo it.
   std::uint64_t next_seq = next_event_seq_;
-  Status d = data_->Update([&](storage::WriteTxn& txn) {
+  Status d = data_->Update([&](storage::WriteTxn& txn) -> Status {
     next_seq = next_event_seq_;
-    return ApplyErasureToData(txn, tickets, &request, &audit_hash, &next_seq);
+    for (PendingErase* p : live) {
+      if (!p->status.ok()) continue;
+      std::vector<keys::PurgeTicket> tickets;
+      for (const PersonId& person : p->people) {
+        tickets.push_back({person, p->request.request_id, p->request.analytics_mode});
+      }
+      if (Status a = ApplyErasureToData(txn, tickets, &p->request, &p->audit_hash, &next_seq); !a.ok()) return a;
+    }
+    return Status::OK();
   });
-  if (d.ok()) next_event_seq_ = next_seq;
-  return ReceiptFrom(request, std::move(audit_hash));
+  if (d.ok()) {
+    next_event_seq_ = next_seq;
+  } else {
+    for (PendingErase* p : live) p->audit_hash.clear();
+  }
 }
 
 Result<ErasureReceipt> StoreImpl::EraseByIdentifier(const Identifier& identifier, const EraseOptions& options) {

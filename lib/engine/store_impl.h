@@ -23,6 +23,7 @@
 #include <string>
 
 #include <condition_variable>
+#include <deque>
 #include <thread>
 
 #include "crypto/aead.h"
@@ -161,6 +162,16 @@ class StoreImpl final : public Store {
   Result<bool> RotationDue();
   Status Suppressed(std::string_view hash, bool* suppressed);
   void MaintenanceLoop();
+  struct PendingErase {
+    std::vector<PersonId> people;
+    EraseOptions options;
+    keys::ErasureRequest request;
+    Status status;
+    std::string audit_hash;
+    bool done = false;  // guarded by erase_queue_mu_
+  };
+  // REQUIRES: called by the group's leader only.
+  void CommitEraseGroup(const std::vector<PendingErase*>& group);
   ErasureReceipt ReceiptFrom(const keys::ErasureRequest& r, std::string audit_hash) const;
 
   Options options_;
@@ -184,6 +195,10 @@ class StoreImpl final : public Store {
   }
   std::mutex write_mu_;
   std::mutex rotation_mu_;  // one rotation or compaction at a time
+  std::mutex erase_queue_mu_;
+  std::condition_variable erase_queue_cv_;
+  std::deque<PendingErase*> erase_queue_;  // guarded by erase_queue_mu_
+  bool erase_leader_ = false;              // guarded by erase_queue_mu_
   std::uint64_t next_event_seq_ = 1;  // guarded by write_mu_
 
   PersonLocks person_locks_;

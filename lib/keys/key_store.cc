@@ -402,71 +402,87 @@ Status DecodeRequest(std::string_view id, std::string_view in, ErasureRequest* r
 
 }  // namespace
 
-Status KeyStore::CommitErasure(const std::vector<PersonId>& people, const ErasureRequest& request,
-                               const std::vector<std::string>& suppress_hashes) {
-  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
-    std::string_view existing;
-    Status g = txn.Get(requests_, request.request_id, &existing);
-    if (g.ok()) return Status::AlreadyExists("erasure request id '" + request.request_id + "' was used before");
-    if (!g.IsNotFound()) return g;
-    std::string fence_payload;
-    util::PutLengthPrefixed(&fence_payload, request.request_id);
-    util::PutFixed64BE(&fence_payload, util::OrderedFromSigned(request.erased_at_ms));
-    util::PutFixed64BE(&fence_payload, request.key_epoch);
-    fence_payload.push_back(static_cast<char>(request.analytics_mode));
-    std::string ticket_payload;
-    util::PutLengthPrefixed(&ticket_payload, request.request_id);
-    ticket_payload.push_back(static_cast<char>(request.analytics_mode));
+Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit) {
+  const std::vector<PersonId>& people = commit.people;
+  const ErasureRequest& request = commit.request;
+  const std::vector<std::string>& suppress_hashes = commit.suppress_hashes;
+  std::string_view existing;
+  Status g = txn.Get(requests_, request.request_id, &existing);
+  if (g.ok()) return Status::AlreadyExists("erasure request id '" + request.request_id + "' was used before");
+  if (!g.IsNotFound()) return g;
+  std::string fence_payload;
+  util::PutLengthPrefixed(&fence_payload, request.request_id);
+  util::PutFixed64BE(&fence_payload, util::OrderedFromSigned(request.erased_at_ms));
+  util::PutFixed64BE(&fence_payload, request.key_epoch);
+  fence_payload.push_back(static_cast<char>(request.analytics_mode));
+  std::string ticket_payload;
+  util::PutLengthPrefixed(&ticket_payload, request.request_id);
+  ticket_payload.push_back(static_cast<char>(request.analytics_mode));
 
-    for (const PersonId& p : people) {
-      g = txn.Get(fences_, p.view(), &existing);
-      if (g.ok()) return Status::Erased("person " + p.ToHex() + " was erased already");
-      if (!g.IsNotFound()) return g;
-      // Every key slot of the person: keys sort person ‖ slot.
-      std::vector<std::string> slots;
-      {
-        auto cursor = txn.OpenCursor(deks_);
-        if (!cursor.ok()) return cursor.status();
-        auto& c = **cursor;
-        Status m = c.Seek(p.view());
-        for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == p.view(); m = c.Next()) {
-          slots.emplace_back(c.key());
-        }
-        if (!m.ok()) return m;
+  for (const PersonId& p : people) {
+    g = txn.Get(fences_, p.view(), &existing);
+    if (g.ok()) return Status::Erased("person " + p.ToHex() + " was erased already");
+    if (!g.IsNotFound()) return g;
+    // Every key slot of the person: keys sort person ‖ slot.
+    std::vector<std::string> slots;
+    {
+      auto cursor = txn.OpenCursor(deks_);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.Seek(p.view());
+      for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == p.view(); m = c.Next()) {
+        slots.emplace_back(c.key());
       }
-      if (slots.empty()) return Status::NotFound("no person " + p.ToHex());
-      for (const std::string& k : slots) {
-        if (Status d = txn.Delete(deks_, k); !d.ok()) return d;
-      }
-      if (Status w = txn.Put(fences_, p.view(), PlainRow(TableId::kFences, p.view(), fence_payload)); !w.ok()) return w;
-      if (Status w = txn.Put(purge_queue_, p.view(), PlainRow(TableId::kPurgeQueue, p.view(), ticket_payload)); !w.ok()) {
-        return w;
-      }
+      if (!m.ok()) return m;
     }
-    std::string sup_payload;
-    util::PutLengthPrefixed(&sup_payload, request.request_id);
-    util::PutFixed64BE(&sup_payload, util::OrderedFromSigned(request.erased_at_ms));
-    for (const std::string& h : suppress_hashes) {
-      if (Status w = txn.Put(suppressed_, h, PlainRow(TableId::kSuppressed, h, sup_payload)); !w.ok()) return w;
+    if (slots.empty()) return Status::NotFound("no person " + p.ToHex());
+    for (const std::string& k : slots) {
+      if (Status d = txn.Delete(deks_, k); !d.ok()) return d;
     }
-    std::string req;
-    EncodeRequest(request, &req);
-    if (Status w = txn.Put(requests_, request.request_id, PlainRow(TableId::kRequests, request.request_id, req)); !w.ok()) {
+    if (Status w = txn.Put(fences_, p.view(), PlainRow(TableId::kFences, p.view(), fence_payload)); !w.ok()) return w;
+    if (Status w = txn.Put(purge_queue_, p.view(), PlainRow(TableId::kPurgeQueue, p.view(), ticket_payload)); !w.ok()) {
       return w;
     }
-    auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
-    if (!since.ok()) return since.status();
-    if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, *since + people.size()); !w.ok()) return w;
-    auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
-    if (!oldest.ok()) return oldest.status();
-    if (*oldest == 0) {
-      return PutU64Meta(txn, meta_, kOldestUnrotatedKey, util::OrderedFromSigned(request.erased_at_ms));
+  }
+  std::string sup_payload;
+  util::PutLengthPrefixed(&sup_payload, request.request_id);
+  util::PutFixed64BE(&sup_payload, util::OrderedFromSigned(request.erased_at_ms));
+  for (const std::string& h : suppress_hashes) {
+    if (Status w = txn.Put(suppressed_, h, PlainRow(TableId::kSuppressed, h, sup_payload)); !w.ok()) return w;
+  }
+  std::string req;
+  EncodeRequest(request, &req);
+  if (Status w = txn.Put(requests_, request.request_id, PlainRow(TableId::kRequests, request.request_id, req)); !w.ok()) {
+    return w;
+  }
+  auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
+  if (!since.ok()) return since.status();
+  if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, *since + people.size()); !w.ok()) return w;
+  auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
+  if (!oldest.ok()) return oldest.status();
+  if (*oldest == 0) {
+    return PutU64Meta(txn, meta_, kOldestUnrotatedKey, util::OrderedFromSigned(request.erased_at_ms));
+  }
+  return Status::OK();
+}
+
+Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    for (const ErasureCommit& c : commits) {
+      if (Status e = EraseInTxn(txn, c); !e.ok()) return e;
     }
     return Status::OK();
   });
   if (!s.ok()) return s;
-  for (const PersonId& p : people) cache_.ErasePerson(p.view());
+  for (const ErasureCommit& c : commits) {
+    for (const PersonId& p : c.people) cache_.ErasePerson(p.view());
+  }
   return Status::OK();
+}
+
+Status KeyStore::CommitErasure(const std::vector<PersonId>& people, const ErasureRequest& request,
+                               const std::vector<std::string>& suppress_hashes) {
+  return CommitErasures({ErasureCommit{people, request, suppress_hashes}});
 }
 
 Result<bool> KeyStore::IsSuppressed(std::string_view identifier_hash) {

@@ -73,6 +73,13 @@ struct PurgeTicket {
   std::uint8_t analytics_mode = 0;
 };
 
+// One erasure request's part of an erase commit.
+struct ErasureCommit {
+  std::vector<PersonId> people;
+  ErasureRequest request;
+  std::vector<std::string> suppress_hashes;
+};
+
 struct KeyCounts {
   std::uint64_t deks = 0, fences = 0, suppressed = 0, pending_purge = 0;
   std::uint64_t erasures_since_rotation = 0;
@@ -137,6 +144,9 @@ class KeyStore {
   // the people's keys from the cache.
   Status CommitErasure(const std::vector<PersonId>& people, const ErasureRequest& request,
                        const std::vector<std::string>& suppress_hashes);
+  // Several requests in one transaction and one fsync (group commit): all
+  // or none. Their people must be disjoint.
+  Status CommitErasures(const std::vector<ErasureCommit>& commits);
   Result<bool> IsSuppressed(std::string_view identifier_hash);
   // NotFound if not suppressed.
   Status Unsuppress(std::string_view identifier_hash);
@@ -187,6 +197,7 @@ class KeyStore {
   Status Load(const crypto::SecretKey& root);
   Result<DekHandle> UnwrapDek(const PersonId& person, std::uint32_t slot, std::string_view row);
   Status OpenEnvironment(bool create);
+  Status EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit);
   Status ApplyRewrap(storage::WriteTxn& txn, const std::vector<std::pair<std::string, std::string>>& updates,
                      std::size_t* count);
 

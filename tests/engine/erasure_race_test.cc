@@ -89,3 +89,52 @@ TEST_F(ErasureRaceTest, EraseDuringBatchIngestLosesNothingOfOthers) {
 
 }  // namespace
 }  // namespace shredkv
+
+namespace shredkv {
+namespace {
+
+TEST_F(ErasureRaceTest, ConcurrentErasuresAreGroupCommittedAndIsolated) {
+  options_.durability = Durability::kFullSync;
+  Reopen();
+  constexpr int kThreads = 16;
+  std::vector<PersonId> people;
+  for (int i = 0; i < kThreads * 4; ++i) people.push_back(MakePerson("g" + std::to_string(i) + "@x.org", {{"i", i}}));
+  // Every fourth erasure targets someone another thread erases too: exactly
+  // one of the two may succeed, and the failure must not sink the group.
+  std::atomic<int> ok{0}, already{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        const std::size_t target = static_cast<std::size_t>(i == 3 ? (t % 2 == 0 ? t : t - 1) * 4 : t * 4 + i);
+        auto r = store_->Erase(people[target], EraseOptions{"g-" + std::to_string(t) + "-" + std::to_string(i), false, {}});
+        if (r.ok()) {
+          ++ok;
+        } else if (r.status().IsErased()) {
+          ++already;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok.load() + already.load(), kThreads * 4);
+  EXPECT_EQ(store_->Stats()->erased, static_cast<std::uint64_t>(ok.load()));
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(store_->GetProfile(people[static_cast<std::size_t>(t * 4 + i)]).status().IsErased());
+    }
+    auto receipt = store_->GetErasure("g-" + std::to_string(t) + "-0");
+    ASSERT_TRUE(receipt.ok());
+    EXPECT_EQ(receipt->audit_hash.size(), 64u);
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_TRUE(store_->GetProfile(people[static_cast<std::size_t>(t * 4 + 3)]).ok());
+  }
+  EXPECT_TRUE(store_->VerifyAuditLog()->intact);
+}
+
+}  // namespace
+}  // namespace shredkv
