@@ -22,7 +22,8 @@ enum class ExportFormat : std::uint8_t {
   kNdjson,  // one JSON object a line: header, then one line per item
 };
 
-// Streams the export of `items` to `out` with memory bounded by one item.
+// Streams the export of `items` to `out` with memory bounded by one item
+// plus the iterator's batch.
 // Returns the iterator's error (then the output is incomplete and must be
 // discarded) or IOError if the stream fails.
 Status WriteExport(Iterator<ExportItem>& items, ExportFormat format, std::ostream& out,
@@ -40,8 +41,11 @@ struct ImportResult {
 
 // Imports one export as a new person, in one atomic batch: on any error
 // nothing is written. Errors: InvalidArgument naming the line (NDJSON) or
-// JSON path of a malformed item; AlreadyExists / Suppressed if an
-// identifier is taken or suppressed in this store.
+// JSON path of a malformed item, or for an NDJSON stream without its end
+// line (truncated); AlreadyExists / Suppressed if an identifier is taken or
+// suppressed in this store (these name the batch operation, not the line).
+// Memory grows with the export: it is read whole and written in one
+// transaction.
 Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format);
 
 }  // namespace shredkv

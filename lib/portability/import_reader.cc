@@ -2,7 +2,9 @@
 // WriteBatch: nothing is written unless every item is valid and the batch
 // commits.
 #include <istream>
+#include <cstdint>
 #include <map>
+#include <optional>
 
 #include "portability/json_values.h"
 #include "shredkv/portability.h"
@@ -13,6 +15,13 @@ namespace {
 
 using portability::AttributesFromJson;
 using portability::Json;
+
+// A signed 64-bit integer from JSON (nlohmann also calls unsigned values
+// above INT64_MAX integers; those must not wrap).
+bool IsInt64(const Json& j) {
+  if (!j.is_number_integer()) return false;
+  return !j.is_number_unsigned() || j.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX);
+}
 
 class Importer {
  public:
@@ -31,7 +40,7 @@ class Importer {
     if (!header_) return bad("the header must come first");
     if (type == "person") {
       if (person_) return bad("a second person");
-      if (!j.contains("created") || !j["created"].is_number_integer()) return bad("person.created must be integer ms");
+      if (!j.contains("created") || !IsInt64(j["created"])) return bad("person.created must be integer ms");
       created_ms_ = j["created"].get<std::int64_t>();
       person_ = true;
     } else if (type == "identifier") {
@@ -45,7 +54,7 @@ class Importer {
       if (!a.ok()) return a.status();
       profile_ = std::move(a).value();
     } else if (type == "event") {
-      if (!j.contains("name") || !j["name"].is_string() || !j.contains("ts") || !j["ts"].is_number_integer()) {
+      if (!j.contains("name") || !j["name"].is_string() || !j.contains("ts") || !IsInt64(j["ts"])) {
         return bad("event needs a string name and integer ts");
       }
       Event e;
@@ -99,7 +108,7 @@ class Importer {
       if (!j.contains("action") || !j["action"].is_string() || kActions.count(j["action"].get<std::string>()) == 0) {
         return bad("consent needs an action grant|withdraw|restrict|unrestrict");
       }
-      if (!j.contains("time") || !j["time"].is_number_integer()) return bad("consent needs integer time");
+      if (!j.contains("time") || !IsInt64(j["time"])) return bad("consent needs integer time");
       ConsentRecord rec;
       rec.action = kActions.at(j["action"].get<std::string>());
       rec.time_ms = j["time"].get<std::int64_t>();
@@ -127,11 +136,24 @@ class Importer {
         rec.restriction.all = j["all"].get<bool>();
       }
       consents_.push_back(std::move(rec));
-    } else if (type == "restriction" || type == "notice" || type == "end") {
+    } else if (type == "end") {
+      if (!j.contains("items") || !j["items"].is_number_unsigned()) return bad("end needs an item count");
+      end_items_ = j["items"].get<std::uint64_t>();
+    } else if (type == "restriction" || type == "notice") {
       // The restriction state follows from the consent history replayed
       // above; notices are store-specific; the end line carries a count.
     } else {
       return bad("unknown item type '" + type + "'");
+    }
+    return Status::OK();
+  }
+
+  // NDJSON: a stream cut short (a failed export) must not import as a partial person.
+  Status CheckComplete(std::uint64_t items_seen) const {
+    if (!end_items_) return Status::InvalidArgument("the stream has no end line: truncated export");
+    if (*end_items_ != items_seen) {
+      return Status::InvalidArgument("the end line counts " + std::to_string(*end_items_) + " items but " +
+                                     std::to_string(items_seen) + " came");
     }
     return Status::OK();
   }
@@ -164,12 +186,13 @@ class Importer {
   std::map<std::uint64_t, std::size_t> event_by_seq_;
   std::vector<Record> records_;
   std::vector<ConsentRecord> consents_;
+  std::optional<std::uint64_t> end_items_;
 };
 
 Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
   Importer importer;
   std::string line;
-  std::uint64_t number = 0;
+  std::uint64_t number = 0, items = 0;
   while (std::getline(in, line)) {
     ++number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -179,9 +202,12 @@ Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
     if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
       return Status::InvalidArgument(where + ": expected an object with a string \"type\"");
     }
-    if (Status s = importer.Item(j["type"].get<std::string>(), j, where); !s.ok()) return s;
+    const std::string type = j["type"].get<std::string>();
+    if (Status s = importer.Item(type, j, where); !s.ok()) return s;
+    if (type != "header" && type != "end") ++items;
   }
   if (in.bad()) return Status::IOError("reading the import failed");
+  if (Status c = importer.CheckComplete(items); !c.ok()) return c;
   return importer.Commit(store);
 }
 

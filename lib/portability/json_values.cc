@@ -97,7 +97,10 @@ Result<Value> ValueFromJson(const Json& j, const std::string& path) {
     return Value(j["bool"].get<bool>());
   }
   if (j.contains("timestamp")) {
-    if (!j["timestamp"].is_number_integer() || j.size() > 2 || (j.size() == 2 && !j.contains("iso"))) {
+    const Json& t = j["timestamp"];
+    const bool in_range = t.is_number_integer() && (!t.is_number_unsigned() ||
+                                                    t.get<std::uint64_t>() <= static_cast<std::uint64_t>(INT64_MAX));
+    if (!in_range || j.size() > 2 || (j.size() == 2 && !j.contains("iso"))) {
       return bad("malformed timestamp value (integer ms, optional iso)");
     }
     return Value(Timestamp{j["timestamp"].get<std::int64_t>()});

@@ -184,3 +184,30 @@ TEST_F(PortabilityTest, ImportIntoTheSameStoreConflictsOnIdentifiers) {
 
 }  // namespace
 }  // namespace shredkv
+
+namespace shredkv {
+namespace {
+
+TEST_F(PortabilityTest, TruncatedNdjsonIsRefusedAndOutOfRangeTimesDoNotWrap) {
+  PersonId ann = MakeRichPerson(*store_);
+  const std::string doc = ExportString(*store_, ann, ExportFormat::kNdjson);
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
+  ASSERT_TRUE(other.ok());
+  // Cut at a line break before the end line: looks well formed, is not complete.
+  const std::string cut = doc.substr(0, doc.rfind('\n', doc.size() - 2) + 1);
+  std::istringstream in(cut);
+  auto r = ImportPerson(**other, in, ExportFormat::kNdjson);
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("truncated"), std::string::npos) << r.status().message();
+  EXPECT_EQ((*other)->Stats()->people, 0u);
+
+  Json j = Json::parse(ExportString(*store_, ann, ExportFormat::kJson));
+  j["events"][0]["ts"] = 18446744073709551615ull;
+  std::istringstream big(j.dump());
+  EXPECT_TRUE(ImportPerson(**other, big, ExportFormat::kJson).status().IsInvalidArgument());
+  EXPECT_EQ((*other)->Stats()->people, 0u);
+}
+
+}  // namespace
+}  // namespace shredkv
