@@ -15,7 +15,6 @@
 # build directory (default build) in SHREDKV_BUILD_DIR.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT=$PWD
 
 bash scripts/setup-deps.sh
 BUILD=${SHREDKV_BUILD_DIR:-build}

@@ -249,22 +249,9 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
     if (g.ok()) continue;  // applied before
     if (!g.IsNotFound()) return g;
 
-    // Release the identifiers (or leave them to the suppression list, which
-    // lives in `keys`): index entries that still name this person go.
-    auto backrefs = KeysWithPrefix(txn, tables_.ident_by_person, t.person.view(), ~0ull);
-    if (!backrefs.ok()) return backrefs.status();
-    for (const std::string& back : *backrefs) {
-      const std::string hash = back.substr(PersonId::kSize);
-      std::string owner;
-      Status o = ReadPlain(txn, tables_.ident, TableId::kIdentIndex, hash, &owner);
-      if (o.ok() && owner == t.person.view()) {
-        if (Status d = txn.Delete(tables_.ident, hash); !d.ok()) return d;
-      } else if (!o.ok() && !o.IsNotFound() && !o.IsCorruption()) {
-        return o;
-      }
-      if (Status d = txn.Delete(tables_.ident_by_person, back); !d.ok()) return d;
-    }
-
+    // The identifier index keeps naming the erased person until purge, so
+    // resolving one says Erased (or Suppressed); a new person may take an
+    // identifier over meanwhile (Claim), and purge releases the rest.
     // Analytics rows share (ts, seq) with the person's event keys.
     const auto mode = static_cast<AnalyticsOnErase>(t.analytics_mode);
     if (mode != AnalyticsOnErase::kKeep) {
@@ -393,8 +380,26 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
                               std::uint64_t* deleted, bool* complete) {
   *deleted = 0;
   *complete = false;
-  for (storage::Table t : {tables_.events, tables_.records, tables_.ident_by_person, tables_.consent,
-                           tables_.consent_history}) {
+  // Identifiers first: index entries that still name the person go with
+  // their back-references.
+  {
+    auto backrefs = KeysWithPrefix(txn, tables_.ident_by_person, id.view(), budget);
+    if (!backrefs.ok()) return backrefs.status();
+    for (const std::string& back : *backrefs) {
+      const std::string hash = back.substr(PersonId::kSize);
+      std::string owner;
+      Status o = ReadPlain(txn, tables_.ident, TableId::kIdentIndex, hash, &owner);
+      if ((o.ok() && owner == id.view()) || o.IsCorruption()) {
+        if (Status d = txn.Delete(tables_.ident, hash); !d.ok()) return d;
+      } else if (!o.ok() && !o.IsNotFound()) {
+        return o;
+      }
+      if (Status d = txn.Delete(tables_.ident_by_person, back); !d.ok()) return d;
+      ++*deleted;  // an identifier's index entry and back-reference count as one row
+    }
+    if (*deleted >= budget) return Status::OK();
+  }
+  for (storage::Table t : {tables_.events, tables_.records, tables_.consent, tables_.consent_history}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
     auto keys = KeysWithPrefix(txn, t, id.view(), left);
@@ -410,6 +415,7 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     Status g = txn.Get(t, id.view(), &v);
     if (g.IsNotFound()) continue;
     if (!g.ok()) return g;
+    if (*deleted >= budget) return Status::OK();  // the rest next round
     if (Status d = txn.Delete(t, id.view()); !d.ok()) return d;
     ++*deleted;
   }

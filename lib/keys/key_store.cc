@@ -167,7 +167,8 @@ Status KeyStore::Create(const crypto::SecretKey& root) {
     if (!(w = txn.Put(meta_, kFormatKey, PlainRow(TableId::kKeysMeta, kFormatKey, format))).ok()) return w;
     if (!(w = txn.Put(meta_, kSaltKey, PlainRow(TableId::kKeysMeta, kSaltKey, salt_))).ok()) return w;
     if (!(w = txn.Put(meta_, kStoreIdKey, PlainRow(TableId::kKeysMeta, kStoreIdKey, store_id))).ok()) return w;
-    if (!(w = txn.Put(meta_, kRootCheckKey, check)).ok()) return w;
+    // Checksummed too, so a damaged row reads as Corruption, not WrongKey.
+    if (!(w = txn.Put(meta_, kRootCheckKey, PlainRow(TableId::kKeysMeta, kRootCheckKey, check))).ok()) return w;
     if (!(w = txn.Put(meta_, kIndexKeyKey, wrapped_index)).ok()) return w;
     if (!(w = txn.Put(meta_, kCurrentEpochKey,
                       PlainRow(TableId::kKeysMeta, kCurrentEpochKey, U64(kFirstEpoch)))).ok()) return w;
@@ -188,10 +189,13 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
   std::optional<crypto::SecretKey> index_key;
   std::string store_id;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
-    std::string_view row;
+    std::string_view row, sealed_check;
     if (Status g = txn.Get(meta_, kRootCheckKey, &row); !g.ok()) return g;
+    if (Status c = codec::OpenPlain(TableId::kKeysMeta, kRootCheckKey, row, &sealed_check); !c.ok()) {
+      return c.WithContext("root check");
+    }
     std::string plain;
-    Status check = codec::OpenRow(root, TableId::kKeysMeta, kRootCheckKey, row, &plain);
+    Status check = codec::OpenRow(root, TableId::kKeysMeta, kRootCheckKey, sealed_check, &plain);
     if (check.IsAuthenticationFailed()) {
       return Status::WrongKey("the root key does not open this store (root check failed)");
     }

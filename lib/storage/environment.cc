@@ -47,11 +47,11 @@ Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) 
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
     case MDB_INCOMPATIBLE:
+    case MDB_BAD_TXN:  // a transaction that already met a corrupt page
     case MDB_BAD_DBI:
     case MDB_PANIC: return Status::Corruption(std::move(msg));
     case MDB_KEYEXIST: return Status::AlreadyExists(std::move(msg));
     case MDB_BAD_VALSIZE: return Status::InvalidArgument(std::move(msg));
-    case MDB_BAD_TXN: return Status::Internal(std::move(msg));
     case ENOENT: return Status::NotFound(std::move(msg));
     case EINVAL: return Status::InvalidArgument(std::move(msg));
     default: return Status::IOError(std::move(msg));
@@ -203,14 +203,43 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
       return fail(rc, "set mapsize");
   }
 
+  // Open the tables read-only first: an existing (possibly damaged) file is
+  // never written to just by opening it.
   MDB_txn* txn = nullptr;
+  if ((rc = mdb_txn_begin(env->env_, nullptr, MDB_RDONLY, &txn)) != 0) return fail(rc, "begin");
+  bool missing = false;
+  for (const std::string& t : options.tables) {
+    MDB_dbi dbi;
+    rc = mdb_dbi_open(txn, t.c_str(), 0, &dbi);
+    if (rc == MDB_NOTFOUND) {
+      missing = true;
+      break;
+    }
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return fail(rc, "open table");
+    }
+    env->dbis_.push_back(dbi);
+  }
+  if (!missing) {
+    if ((rc = mdb_txn_commit(txn)) != 0) return fail(rc, "open tables");
+    return env;
+  }
+  mdb_txn_abort(txn);
+  env->dbis_.clear();
+  if (!options.create) {
+    Status s = Status::Corruption("environment '" + env->name_ + "' lacks one of its tables");
+    mdb_env_close(env->env_);
+    env->env_ = nullptr;
+    return s;
+  }
   if ((rc = mdb_txn_begin(env->env_, nullptr, 0, &txn)) != 0) return fail(rc, "begin");
   for (const std::string& t : options.tables) {
     MDB_dbi dbi;
     rc = mdb_dbi_open(txn, t.c_str(), MDB_CREATE, &dbi);
     if (rc != 0) {
       mdb_txn_abort(txn);
-      return fail(rc, "open table");
+      return fail(rc, "create table");
     }
     env->dbis_.push_back(dbi);
   }

@@ -83,7 +83,9 @@ TEST_F(ErasureTest, EveryReadAndWriteOfAnErasedPersonReturnsErased) {
   EXPECT_TRUE(store_->Delete(ann, "orders", "1").IsErased());
   EXPECT_TRUE(store_->LinkIdentifier(ann, {"device_id", "d1"}).IsErased());
   EXPECT_TRUE(store_->Erase(ann).status().IsErased());
-  // Not suppressed: the identifiers were released.
+  // Not suppressed: the identifier says Erased until purge releases it.
+  EXPECT_TRUE(store_->Resolve({"email", "ann@x.org"}).status().IsErased());
+  ASSERT_TRUE(store_->Purge(1000000).ok());
   EXPECT_TRUE(store_->Resolve({"email", "ann@x.org"}).status().IsNotFound());
   Reopen();
   EXPECT_TRUE(store_->GetProfile(ann).status().IsErased());

@@ -1,0 +1,733 @@
+// End-to-end tests of the shredkv command-line tool: every command, every
+// exit code, malformed NDJSON, a corrupt store and a wrong key file. Each
+// test runs the built binary (SHREDKV_CLI_PATH) as a child process with
+// posix_spawn, feeding stdin from a file and capturing stdout and stderr.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+#ifndef SHREDKV_CLI_PATH
+#error "SHREDKV_CLI_PATH must name the shredkv binary"
+#endif
+
+struct RunResult {
+  int code = -1;          // exit code; -1 if killed by a signal
+  int signal = 0;         // the signal, if killed by one
+  std::string out;
+  std::string err;
+
+  Json json() const {
+    Json j = Json::parse(out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "stdout is not one JSON document: " << out << "\nstderr: " << err;
+    return j;
+  }
+  std::vector<Json> ndjson() const {
+    std::vector<Json> rows;
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      Json j = Json::parse(line, nullptr, false);
+      EXPECT_FALSE(j.is_discarded()) << "not a JSON line: " << line;
+      rows.push_back(j);
+    }
+    return rows;
+  }
+  // stderr holds exactly one line (the error message).
+  bool OneLineError() const {
+    return !err.empty() && err.back() == '\n' && err.find('\n') == err.size() - 1;
+  }
+};
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const fs::path& p, const std::string& data, mode_t mode = 0600) {
+  {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << data;
+  }
+  chmod(p.c_str(), mode);
+}
+
+std::string Describe(const std::vector<std::string>& args, const RunResult& r) {
+  std::string s = "shredkv";
+  for (const auto& a : args) s += " " + a;
+  s += "\n  exit " + std::to_string(r.code) + (r.signal != 0 ? " signal " + std::to_string(r.signal) : "");
+  s += "\n  stdout: " + r.out.substr(0, 2000) + "\n  stderr: " + r.err.substr(0, 2000);
+  return s;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "shredkv-cli-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    key_ = dir_ / "root.key";
+    db_ = dir_ / "db";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Runs the binary with `args`, `input` on stdin and `env` added to (and
+  // SHREDKV_KEY_FILE removed from) the environment.
+  RunResult RunRaw(const std::vector<std::string>& args, const std::string& input = "",
+                   const std::map<std::string, std::string>& env = {}) {
+    const fs::path in = dir_ / "stdin", out = dir_ / "stdout", err = dir_ / "stderr";
+    WriteFile(in, input);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<std::string> argv_s = {SHREDKV_CLI_PATH};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string kv = *e;
+      if (kv.rfind("SHREDKV_KEY_FILE=", 0) == 0) continue;
+      env_s.push_back(kv);
+    }
+    for (const auto& [k, v] : env) env_s.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : env_s) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_t pid = 0;
+    RunResult r;
+    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    EXPECT_EQ(rc, 0) << "posix_spawn failed";
+    if (rc != 0) return r;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+    }
+    if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+    r.out = ReadFile(out);
+    r.err = ReadFile(err);
+    return r;
+  }
+
+  // Runs a command against the test's store: --db and --key-file first.
+  RunResult Cli(const std::vector<std::string>& args, const std::string& input = "") {
+    return CliAt(db_, key_, args, input);
+  }
+  RunResult CliAt(const fs::path& db, const fs::path& key, const std::vector<std::string>& args,
+                  const std::string& input = "") {
+    std::vector<std::string> full = {"--db", db.string(), "--key-file", key.string()};
+    full.insert(full.end(), args.begin(), args.end());
+    return RunRaw(full, input);
+  }
+
+  // Runs and expects an exit code; never a signal.
+  RunResult Expect(int code, const std::vector<std::string>& args, const std::string& input = "") {
+    RunResult r = Cli(args, input);
+    EXPECT_EQ(r.signal, 0) << Describe(args, r);
+    EXPECT_EQ(r.code, code) << Describe(args, r);
+    if (code != 0 && code != 7) {
+      EXPECT_TRUE(r.OneLineError()) << Describe(args, r);
+    }
+    return r;
+  }
+
+  void MakeStore() {
+    RunResult k = RunRaw({"keygen", "--out", key_.string()});
+    ASSERT_EQ(k.code, 0) << k.err;
+    RunResult i = Cli({"init"});
+    ASSERT_EQ(i.code, 0) << i.err;
+  }
+
+  Json Ingest(const std::string& ndjson) {
+    RunResult r = Expect(0, {"ingest"}, ndjson);
+    return r.json();
+  }
+
+  // Ann (email+phone), Ben (email+customer_id) with events and an order.
+  void AddPeople() {
+    Json j = Ingest(
+        R"({"op":"profile","ids":{"email":"Ann@Example.org","phone":"+49 170 1234567"},"attrs":{"name":"Ann","city":"Berlin","age":41,"score":2.5,"vip":true}})"
+        "\n"
+        R"({"op":"event","ids":{"email":"ann@example.org"},"name":"purchase","ts":1700000000123,"props":{"amount":19.5,"currency":"EUR","card":"4242"},"analytics":["amount","currency"]})"
+        "\n"
+        R"({"op":"put","ids":{"phone":"+491701234567"},"collection":"orders","key":"42","value":"two teapots"})"
+        "\n"
+        R"({"op":"profile","ids":{"email":"ben@example.org","customer_id":"C-7"},"attrs":{"name":"Ben"}})"
+        "\n"
+        R"({"op":"event","ids":{"customer_id":"C-7"},"name":"page_view","ts":1700000100000,"props":{"path":"/shop"},"analytics":["path"]})"
+        "\n");
+    ASSERT_EQ(j, (Json{{"ingested", 5}, {"rejected", 0}, {"suppressed", 0}, {"restricted", 0}}));
+  }
+
+  fs::path dir_, key_, db_;
+};
+
+// ---- usage (exit 2), help, version --------------------------------------------
+
+TEST_F(CliTest, UsageErrorsExit2) {
+  MakeStore();
+  EXPECT_EQ(RunRaw({}).code, 2);
+  RunResult r = RunRaw({"frobnicate"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(r.OneLineError()) << r.err;
+  EXPECT_EQ(RunRaw({"--bogus", "stats"}).code, 2);
+  EXPECT_EQ(RunRaw({"--db"}).code, 2);
+  Expect(2, {"stats", "--bogus"});
+  Expect(2, {"stats", "extra-argument"});
+  Expect(2, {"get", "--purpose", "support"});                       // missing --id
+  Expect(2, {"get", "--id", "ann@example.org", "--purpose", "support"});  // no TYPE:
+  Expect(2, {"get", "--id", "email:ann@example.org"});              // missing --purpose
+  Expect(2, {"get", "--id"});                                       // missing value
+  Expect(2, {"export", "--id", "email:a@x.org", "--format", "xml"});
+  Expect(2, {"erase", "--id", "email:a@x.org", "--analytics", "shred"});
+  Expect(2, {"erase", "--id", "email:a@x.org", "--suppress=yes"});
+  Expect(2, {"consent", "--id", "email:a@x.org", "--purpose", "marketing"});
+  Expect(2, {"consent", "--id", "email:a@x.org", "--purpose", "marketing", "maybe"});
+  Expect(2, {"analytics", "--from", "yesterday"});
+  Expect(2, {"purge", "--budget", "-5"});
+  Expect(2, {"feed", "--ack", "x"});
+  Expect(2, {"erasure-status"});
+  Expect(2, {"keygen"});
+  Expect(2, {"get", "--id", "person_id:xyz", "--purpose", "support"});
+  Expect(2, {"unsuppress", "--id", "person_id:00000000000000000000000000000000"});
+  // Global options go before the command.
+  EXPECT_EQ(RunRaw({"stats", "--db", db_.string()}).code, 2);
+  // --db is required; so is a key.
+  r = RunRaw({"--key-file", key_.string(), "stats"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--db"), std::string::npos) << r.err;
+  r = RunRaw({"--db", db_.string(), "stats"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("key"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, HelpAndVersion) {
+  RunResult r = RunRaw({"--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* cmd : {"keygen", "init", "ingest", "export", "import", "get", "erase", "erasure-status",
+                          "unsuppress", "restrict", "unrestrict", "consent", "analytics", "feed", "rotate-keys",
+                          "compact", "purge", "verify", "stats"}) {
+    EXPECT_NE(r.out.find(std::string("  ") + cmd + " "), std::string::npos) << cmd;
+  }
+  r = RunRaw({"erase", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--analytics"), std::string::npos);
+  r = RunRaw({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("shredkv ", 0), 0u);
+}
+
+// ---- keygen and init ---------------------------------------------------------------
+
+TEST_F(CliTest, KeygenCreates0600AndRefusesToOverwrite) {
+  RunResult r = RunRaw({"keygen", "--out", key_.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.json(), (Json{{"key_file", key_.string()}}));
+  struct stat st {};
+  ASSERT_EQ(stat(key_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 32);
+  const std::string before = ReadFile(key_);
+  r = RunRaw({"keygen", "--out", key_.string()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(r.OneLineError());
+  EXPECT_EQ(ReadFile(key_), before);
+  EXPECT_EQ(RunRaw({"keygen", "--out", (dir_ / "no" / "such" / "dir" / "k").string()}).code, 1);
+}
+
+TEST_F(CliTest, InitCreatesOnceAndOtherCommandsNeedAStore) {
+  ASSERT_EQ(RunRaw({"keygen", "--out", key_.string()}).code, 0);
+  RunResult r = Expect(3, {"stats"});  // no store yet
+  EXPECT_FALSE(fs::exists(db_));
+  r = Expect(0, {"init"});
+  EXPECT_EQ(r.json(), (Json{{"db", db_.string()}, {"created", true}}));
+  Expect(1, {"init"});  // exists already
+  r = Expect(0, {"stats"});
+  EXPECT_EQ(r.json()["people"], 0);
+}
+
+// ---- ingest --------------------------------------------------------------------------
+
+TEST_F(CliTest, IngestCreatesLinksPatchesAndCounts) {
+  MakeStore();
+  AddPeople();
+  // A new identifier with a known one links; null unsets.
+  Json j = Ingest(
+      R"({"op":"profile","ids":{"email":"ann@example.org","device_id":"dev-1"},"attrs":{"city":null,"plan":"pro"}})"
+      "\n");
+  EXPECT_EQ(j["ingested"], 1);
+  RunResult r = Expect(0, {"get", "--id", "device_id:dev-1", "--purpose", "support"});
+  Json g = r.json();
+  EXPECT_EQ(g["purpose"], "support");
+  EXPECT_EQ(g["person_id"].get<std::string>().size(), 32u);
+  EXPECT_EQ(g["profile"], (Json{{"name", "Ann"}, {"age", 41}, {"score", 2.5}, {"vip", true}, {"plan", "pro"}}));
+  // Events may arrive before the profile: the person is created by the event.
+  j = Ingest(R"({"op":"event","ids":{"device_id":"dev-9"},"name":"page_view","ts":1700000200000,"props":{"path":"/"},"analytics":["path"]})"
+             "\n"
+             R"({"op":"profile","ids":{"email":"cleo@example.org","device_id":"dev-9"},"attrs":{"name":"Cleo"}})"
+             "\n");
+  EXPECT_EQ(j["ingested"], 2);
+  g = Expect(0, {"get", "--id", "device_id:dev-9", "--purpose", "support"}).json();
+  EXPECT_EQ(g["profile"]["name"], "Cleo");
+  // Typed values of the export form are accepted.
+  j = Ingest(R"({"op":"profile","ids":{"email":"cleo@example.org"},"attrs":{"born":{"timestamp":86400000},"blob":{"bytes":"AAEC"}}})"
+             "\n");
+  EXPECT_EQ(j["ingested"], 1);
+  g = Expect(0, {"get", "--id", "email:cleo@example.org", "--purpose", "support"}).json();
+  EXPECT_EQ(g["profile"]["born"], 86400000);
+  EXPECT_EQ(g["profile"]["blob"], "AAEC");
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["people"], 3);
+  EXPECT_EQ(stats["events"], 3);
+  EXPECT_EQ(stats["records"], 1);
+  EXPECT_EQ(stats["identifiers"], 7);
+}
+
+TEST_F(CliTest, IngestMalformedLinesAreReportedAndSkipped) {
+  MakeStore();
+  AddPeople();
+  const std::string input =
+      R"({"op":"profile","ids":{"email":"dora@example.org"},"attrs":{"name":"Dora"}})" "\n"  // 1 ok
+      "this is not json\n"                                                                  // 2
+      "[1,2,3]\n"                                                                           // 3
+      R"({"op":"upsert","ids":{"email":"x@example.org"}})" "\n"                             // 4
+      R"({"op":"profile","attrs":{"name":"No ids"}})" "\n"                                  // 5
+      R"({"op":"profile","ids":{"passport":"X123"}})" "\n"                                  // 6
+      R"({"op":"profile","ids":{"email":"not-an-email"}})" "\n"                             // 7
+      R"({"op":"event","ids":{"email":"dora@example.org"},"name":"e","ts":1,"props":{"a":1},"analytics":["b"]})" "\n"  // 8
+      R"({"op":"profile","ids":{"email":"ann@example.org","customer_id":"C-7"}})" "\n"      // 9 two people
+      "\n"                                                                                  // 10 blank
+      R"({"op":"event","ids":{"email":"dora@example.org"},"ts":5})" "\n"                    // 11 no name
+      R"({"op":"put","ids":{"email":"dora@example.org"},"collection":"c","key":"k"})" "\n"  // 12 no value
+      R"({"op":"profile","ids":{"email":"dora@example.org"},"attrs":{"list":[1,2]}})" "\n"  // 13 array value
+      "{\"op\":\"profile\",\"ids\":{\"email\":\"dora@example.org\"}\n"                       // 14 truncated
+      R"({"op":"put","ids":{"email":"dora@example.org"},"collection":"orders","key":"1","value":"ok"})" "\n";  // 15 ok
+  RunResult r = Expect(0, {"ingest", "-"}, input);
+  EXPECT_EQ(r.json(), (Json{{"ingested", 2}, {"rejected", 12}, {"suppressed", 0}, {"restricted", 0}}));
+  for (int line : {2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14}) {
+    EXPECT_NE(r.err.find("line " + std::to_string(line) + ":"), std::string::npos) << "line " << line << "\n" << r.err;
+  }
+  for (int line : {1, 10, 15}) {
+    EXPECT_EQ(r.err.find("line " + std::to_string(line) + ":"), std::string::npos) << line;
+  }
+  // Binary garbage never crashes the tool.
+  std::mt19937 rng(7);
+  std::string garbage;
+  for (int i = 0; i < 20000; ++i) garbage.push_back(static_cast<char>(rng() % 256));
+  r = Expect(0, {"ingest"}, garbage);
+  EXPECT_EQ(r.json()["ingested"], 0);
+}
+
+TEST_F(CliTest, IngestBatchFailureFindsTheBadLine) {
+  MakeStore();
+  // 2500 lines over three batches; line 1234 fails only at commit (the
+  // collection name is too long), which makes its batch fail as a whole.
+  std::string input;
+  for (int i = 1; i <= 2500; ++i) {
+    std::string collection = i == 1234 ? std::string(300, 'c') : "orders";
+    input += R"({"op":"put","ids":{"customer_id":"P)" + std::to_string(i % 700) + R"("},"collection":")" +
+             collection + R"(","key":")" + std::to_string(i) + R"(","value":"v"})" "\n";
+  }
+  const fs::path file = dir_ / "lines.ndjson";
+  WriteFile(file, input);
+  RunResult r = Expect(0, {"ingest", file.string()});
+  EXPECT_EQ(r.json(), (Json{{"ingested", 2499}, {"rejected", 1}, {"suppressed", 0}, {"restricted", 0}}));
+  EXPECT_NE(r.err.find("line 1234:"), std::string::npos) << r.err;
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["people"], 700);
+  EXPECT_EQ(stats["records"], 2499);
+  Expect(1, {"ingest", (dir_ / "missing.ndjson").string()});
+}
+
+TEST_F(CliTest, SampleIngestsCleanly) {
+  MakeStore();
+  RunResult s = RunRaw({"sample", "--people", "200", "--seed", "3"});
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(RunRaw({"sample", "--people", "200", "--seed", "3"}).out, s.out);  // deterministic
+  const auto lines = s.ndjson();
+  ASSERT_GT(lines.size(), 400u);
+  Json j = Ingest(s.out);
+  EXPECT_EQ(j["ingested"], lines.size());
+  EXPECT_EQ(j["rejected"], 0);
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["people"], 200);
+  EXPECT_GT(stats["analytics_rows"].get<int>(), 200);
+}
+
+// ---- get, consent, restriction ---------------------------------------------------------
+
+TEST_F(CliTest, GetNeedsConsentForConsentPurposes) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
+  Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "analytics"});
+  Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "billing"});
+  Expect(5, {"get", "--id", "email:ann@example.org", "--purpose", "marketing"});
+  Expect(5, {"get", "--id", "email:ann@example.org", "--purpose", "personalization"});
+  RunResult r = Expect(0, {"consent", "--id", "email:ann@example.org", "--purpose", "marketing", "grant"});
+  Json c = r.json();
+  EXPECT_EQ(c["purpose"], "marketing");
+  EXPECT_EQ(c["granted"], true);
+  EXPECT_EQ(c["person_id"].get<std::string>().size(), 32u);
+  Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "marketing"});
+  Expect(5, {"get", "--id", "email:ben@example.org", "--purpose", "marketing"});  // Ben did not consent
+  c = Expect(0, {"consent", "--id", "phone:+49 170 1234567", "--purpose", "marketing", "withdraw"}).json();
+  EXPECT_EQ(c["granted"], false);
+  Expect(5, {"get", "--id", "email:ann@example.org", "--purpose", "marketing"});
+  Expect(1, {"get", "--id", "email:ann@example.org", "--purpose", "astrology"});
+  Expect(1, {"consent", "--id", "email:ann@example.org", "--purpose", "astrology", "grant"});
+  Expect(3, {"get", "--id", "email:nobody@example.org", "--purpose", "support"});
+  Expect(3, {"consent", "--id", "email:nobody@example.org", "--purpose", "marketing", "grant"});
+  Expect(1, {"get", "--id", "passport:X1", "--purpose", "support"});  // unknown identifier type
+}
+
+TEST_F(CliTest, RestrictAndUnrestrict) {
+  MakeStore();
+  AddPeople();
+  Json s = Expect(0, {"restrict", "--id", "email:ann@example.org", "--purpose", "support", "--reason", "dispute"}).json();
+  EXPECT_EQ(s["all"], false);
+  EXPECT_EQ(s["purposes"], Json::array({"support"}));
+  EXPECT_EQ(s["categories"], Json::array());
+  Expect(5, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
+  Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "billing"});
+  s = Expect(0, {"restrict", "--id", "email:ann@example.org"}).json();  // everything
+  EXPECT_EQ(s["all"], true);
+  Expect(5, {"get", "--id", "email:ann@example.org", "--purpose", "billing"});
+  EXPECT_EQ(Expect(0, {"stats"}).json()["restricted"], 1);
+  // Tracking a restricted person is refused: counted as restricted.
+  Json j = Ingest(R"({"op":"event","ids":{"email":"ann@example.org"},"name":"page_view","ts":1700000300000,"props":{"path":"/"},"analytics":["path"]})"
+                  "\n"
+                  R"({"op":"event","ids":{"email":"ben@example.org"},"name":"page_view","ts":1700000300000,"props":{"path":"/"},"analytics":["path"]})"
+                  "\n");
+  EXPECT_EQ(j, (Json{{"ingested", 1}, {"rejected", 0}, {"suppressed", 0}, {"restricted", 1}}));
+  s = Expect(0, {"unrestrict", "--id", "email:ann@example.org", "--purpose", "support"}).json();
+  EXPECT_EQ(s["purposes"], Json::array());
+  s = Expect(0, {"unrestrict", "--id", "email:ann@example.org"}).json();
+  EXPECT_EQ(s["all"], false);
+  Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
+  s = Expect(0, {"restrict", "--id", "email:ben@example.org", "--category", "payment"}).json();
+  EXPECT_EQ(s["categories"], Json::array({"payment"}));
+  Expect(1, {"restrict", "--id", "email:ben@example.org", "--category", "horoscope"});
+  Expect(1, {"restrict", "--id", "email:ben@example.org", "--purpose", "astrology"});
+  Expect(3, {"restrict", "--id", "email:nobody@example.org"});
+}
+
+// ---- export and import -------------------------------------------------------------------
+
+TEST_F(CliTest, ExportAndImportBothFormats) {
+  MakeStore();
+  AddPeople();
+  RunResult r = Expect(0, {"export", "--id", "email:ann@example.org"});
+  Json doc = r.json();
+  EXPECT_EQ(doc["format"], "shredkv-export");
+  EXPECT_EQ(doc["person"]["person_id"].get<std::string>().size(), 32u);
+  EXPECT_EQ(doc["identifiers"].size(), 2u);
+  EXPECT_EQ(doc["events"].size(), 1u);
+  EXPECT_EQ(doc["records"].size(), 1u);
+  const fs::path json_file = dir_ / "ann.json";
+  WriteFile(json_file, r.out);
+  RunResult pretty = RunRaw({"--pretty", "--db", db_.string(), "--key-file", key_.string(), "export", "--id",
+                             "email:ann@example.org"});
+  EXPECT_EQ(pretty.code, 0);
+  EXPECT_GT(std::count(pretty.out.begin(), pretty.out.end(), '\n'), 10);
+
+  r = Expect(0, {"export", "--id", "email:ann@example.org", "--format", "ndjson"});
+  auto lines = r.ndjson();
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines.front()["type"], "header");
+  EXPECT_EQ(lines.back()["type"], "end");
+  const std::string ndjson = r.out;
+
+  // Into a second store: the JSON document from a file, autodetected.
+  const fs::path db2 = dir_ / "db2";
+  ASSERT_EQ(CliAt(db2, key_, {"init"}).code, 0);
+  r = CliAt(db2, key_, {"import", json_file.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  Json imp = r.json();
+  EXPECT_EQ(imp["identifiers"], 2);
+  EXPECT_EQ(imp["events"], 1);
+  EXPECT_EQ(imp["records"], 1);
+  EXPECT_NE(imp["person_id"], doc["person"]["person_id"]);  // a new person
+  r = CliAt(db2, key_, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.json()["profile"]["name"], "Ann");
+  // Again: the identifiers are taken now.
+  r = CliAt(db2, key_, {"import", json_file.string()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(r.OneLineError());
+
+  // NDJSON on stdin into a third store, autodetected and explicit.
+  const fs::path db3 = dir_ / "db3";
+  ASSERT_EQ(CliAt(db3, key_, {"init"}).code, 0);
+  r = CliAt(db3, key_, {"import"}, ndjson);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.json()["identifiers"], 2);
+  const fs::path db4 = dir_ / "db4";
+  ASSERT_EQ(CliAt(db4, key_, {"init"}).code, 0);
+  r = CliAt(db4, key_, {"import", "-", "--format", "ndjson"}, ndjson);
+  ASSERT_EQ(r.code, 0) << r.err;
+  // A JSON document declared as NDJSON, garbage, an empty input: errors.
+  EXPECT_EQ(CliAt(db4, key_, {"import", "--format", "ndjson", json_file.string()}).code, 1);
+  EXPECT_EQ(CliAt(db4, key_, {"import"}, "garbage\n{{{").code, 1);
+  EXPECT_EQ(CliAt(db4, key_, {"import"}, "").code, 1);
+  EXPECT_EQ(CliAt(db4, key_, {"import"}, ndjson.substr(0, ndjson.size() / 2)).code, 1);
+  EXPECT_EQ(CliAt(db4, key_, {"import", (dir_ / "missing.json").string()}).code, 1);
+  Expect(3, {"export", "--id", "email:nobody@example.org"});
+}
+
+// ---- erasure --------------------------------------------------------------------------------
+
+TEST_F(CliTest, EraseSuppressAndStatus) {
+  MakeStore();
+  AddPeople();
+  const std::string ann = Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "support"})
+                              .json()["person_id"];
+  const std::string exported = Expect(0, {"export", "--id", "email:ann@example.org"}).out;
+  const fs::path export_file = dir_ / "ann.json";
+  WriteFile(export_file, exported);
+
+  Json receipt = Expect(0, {"erase", "--id", "email:ann@example.org", "--suppress", "--analytics", "unlink",
+                            "--request-id", "ticket-1"})
+                     .json();
+  EXPECT_EQ(receipt["request_id"], "ticket-1");
+  EXPECT_EQ(receipt["people"], 1);
+  EXPECT_EQ(receipt["analytics"], "unlink");
+  EXPECT_EQ(receipt["suppressed"], true);
+  EXPECT_EQ(receipt["level"], "logical");
+  EXPECT_EQ(receipt["cryptographic"], false);
+  EXPECT_EQ(receipt["purged"], false);
+  EXPECT_GT(receipt["erased_at"].get<std::int64_t>(), 0);
+  EXPECT_EQ(receipt["audit_hash"].get<std::string>().empty(), false);
+  for (const char* k : {"request_id", "erased_at", "people", "analytics", "suppressed", "level", "cryptographic",
+                        "purged", "key_epoch", "audit_hash"}) {
+    EXPECT_TRUE(receipt.contains(k)) << k;
+  }
+  Json status = Expect(0, {"erasure-status", "--request-id", "ticket-1"}).json();
+  EXPECT_EQ(status["request_id"], "ticket-1");
+  Expect(3, {"erasure-status", "--request-id", "no-such-request"});
+
+  // The person is erased (4); the identifiers are suppressed (6).
+  Expect(4, {"get", "--id", "person_id:" + ann, "--purpose", "support"});
+  Expect(4, {"export", "--id", "person_id:" + ann});
+  Expect(4, {"erase", "--id", "person_id:" + ann});
+  Expect(6, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
+  Expect(6, {"export", "--id", "phone:+491701234567"});
+  Expect(3, {"get", "--id", "person_id:00000000000000000000000000000001", "--purpose", "support"});
+  // Writing under a suppressed identifier is refused.
+  Json j = Ingest(R"({"op":"profile","ids":{"email":"ann@example.org"},"attrs":{"name":"Ann again"}})" "\n");
+  EXPECT_EQ(j, (Json{{"ingested", 0}, {"rejected", 0}, {"suppressed", 1}, {"restricted", 0}}));
+  Expect(6, {"import", export_file.string()});
+  // A reused request id.
+  Expect(1, {"erase", "--id", "email:ben@example.org", "--request-id", "ticket-1"});
+  // Lifting the suppression.
+  Json u = Expect(0, {"unsuppress", "--id", "email:Ann@Example.org"}).json();
+  EXPECT_EQ(u["identifier"], "email:ann@example.org");
+  Expect(3, {"unsuppress", "--id", "email:ann@example.org"});
+  j = Ingest(R"({"op":"profile","ids":{"email":"ann@example.org"},"attrs":{"name":"Ann again"}})" "\n");
+  EXPECT_EQ(j["ingested"], 1);
+  // Without --suppress the identifiers say erased until purge releases them.
+  receipt = Expect(0, {"erase", "--id", "customer_id:C-7"}).json();
+  EXPECT_EQ(receipt["analytics"], "keep");
+  EXPECT_EQ(receipt["suppressed"], false);
+  Expect(4, {"get", "--id", "email:ben@example.org", "--purpose", "support"});
+  Expect(3, {"erase", "--id", "email:nobody@example.org"});
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["erased"], 2);
+  EXPECT_EQ(stats["pending_purge"], 2);
+}
+
+TEST_F(CliTest, AnalyticsRowsAndFeed) {
+  MakeStore();
+  AddPeople();
+  auto rows = Expect(0, {"analytics"}).ndjson();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["name"], "purchase");
+  EXPECT_EQ(rows[0]["ts"], 1700000000123);
+  EXPECT_EQ(rows[0]["fields"], (Json{{"amount", 19.5}, {"currency", "EUR"}}));
+  EXPECT_EQ(rows[0]["anon_id"].get<std::string>().size(), 32u);
+  EXPECT_EQ(rows[1]["fields"], (Json{{"path", "/shop"}}));
+  EXPECT_EQ(Expect(0, {"analytics", "--name", "page_view"}).ndjson().size(), 1u);
+  EXPECT_EQ(Expect(0, {"analytics", "--from", "1700000000124"}).ndjson().size(), 1u);
+  EXPECT_EQ(Expect(0, {"analytics", "--to", "1700000000124"}).ndjson().size(), 1u);
+  EXPECT_EQ(Expect(0, {"analytics", "--name", "nothing"}).ndjson().size(), 0u);
+  const std::string all = Expect(0, {"analytics"}).out;
+  EXPECT_EQ(all.find("ann@"), std::string::npos);
+  EXPECT_EQ(all.find("4242"), std::string::npos);
+
+  Expect(0, {"consent", "--id", "email:ben@example.org", "--purpose", "marketing", "grant"});
+  Expect(0, {"erase", "--id", "email:ann@example.org", "--analytics", "delete"});
+  EXPECT_EQ(Expect(0, {"analytics"}).ndjson().size(), 1u);
+  auto notices = Expect(0, {"feed"}).ndjson();
+  ASSERT_GE(notices.size(), 2u);
+  bool saw_erasure = false;
+  for (const Json& n : notices) {
+    for (const char* k : {"cursor", "kind", "person_id", "time", "names"}) EXPECT_TRUE(n.contains(k)) << n;
+    saw_erasure |= n["kind"] == "erasure";
+  }
+  EXPECT_TRUE(saw_erasure);
+  const auto first = notices.front()["cursor"].get<std::uint64_t>();
+  auto rest = Expect(0, {"feed", "--ack", std::to_string(first)}).ndjson();
+  EXPECT_EQ(rest.size(), notices.size() - 1);
+  EXPECT_EQ(Expect(0, {"feed", "--max", "1"}).ndjson().size(), std::min<std::size_t>(1, rest.size()));
+  const auto last = notices.back()["cursor"].get<std::uint64_t>();
+  EXPECT_EQ(Expect(0, {"feed", "--ack", std::to_string(last)}).ndjson().size(), 0u);
+}
+
+// ---- housekeeping -----------------------------------------------------------------------------
+
+TEST_F(CliTest, PurgeRotateCompactVerifyStats) {
+  MakeStore();
+  RunResult s = RunRaw({"sample", "--people", "100"});
+  ASSERT_EQ(s.code, 0);
+  Ingest(s.out);
+  AddPeople();
+  Expect(0, {"erase", "--id", "email:ann@example.org", "--request-id", "r-ann"});
+  Expect(0, {"erase", "--id", "email:ben@example.org", "--request-id", "r-ben"});
+
+  Json p = Expect(0, {"purge", "--budget", "1"}).json();
+  EXPECT_LE(p["rows_deleted"].get<int>(), 1);
+  for (const char* k : {"rows_deleted", "people_purged", "people_pending"}) EXPECT_TRUE(p.contains(k)) << k;
+  p = Expect(0, {"purge"}).json();
+  EXPECT_EQ(p["people_pending"], 0);
+  EXPECT_EQ(Expect(0, {"stats"}).json()["pending_purge"], 0);
+
+  Json rot = Expect(0, {"rotate-keys"}).json();
+  for (const char* k : {"new_epoch", "destroyed_epochs", "rewrapped_keys", "batches", "keys_file_bytes_before",
+                        "keys_file_bytes_after"}) {
+    EXPECT_TRUE(rot.contains(k)) << k;
+  }
+  EXPECT_GE(rot["rewrapped_keys"].get<int>(), 100);
+  Json st = Expect(0, {"erasure-status", "--request-id", "r-ann"}).json();
+  EXPECT_EQ(st["level"], "purged");
+  EXPECT_EQ(st["cryptographic"], true);
+  EXPECT_EQ(st["purged"], true);
+
+  Json c = Expect(0, {"compact"}).json();
+  EXPECT_TRUE(c.contains("file_bytes_before"));
+  EXPECT_TRUE(c.contains("file_bytes_after"));
+
+  Json v = Expect(0, {"verify"}).json();
+  EXPECT_EQ(v["ok"], true);
+  EXPECT_EQ(v["problem_count"], 0);
+  EXPECT_EQ(v["people"], 100);
+
+  Json stats = Expect(0, {"stats"}).json();
+  for (const char* k : {"people", "erased", "suppressed", "pending_purge", "erasures_since_rotation",
+                        "suppressed_rejections", "restricted", "tracking_rejected", "tracking_dropped",
+                        "oldest_key_epoch", "identifiers", "events", "records", "analytics_rows", "key_epoch",
+                        "keys_file_bytes", "data_file_bytes", "data_map_bytes"}) {
+    EXPECT_TRUE(stats.contains(k)) << k;
+  }
+  EXPECT_EQ(stats["people"], 100);
+  EXPECT_EQ(stats["erased"], 2);
+  EXPECT_EQ(stats["key_epoch"], rot["new_epoch"]);
+}
+
+// ---- keys and damage ----------------------------------------------------------------------------
+
+TEST_F(CliTest, WrongKeyFile) {
+  MakeStore();
+  AddPeople();
+  const fs::path other = dir_ / "other.key";
+  ASSERT_EQ(RunRaw({"keygen", "--out", other.string()}).code, 0);
+  RunResult r = CliAt(db_, other, {"stats"});
+  EXPECT_EQ(r.code, 8) << r.err;
+  EXPECT_TRUE(r.OneLineError()) << r.err;
+  EXPECT_EQ(CliAt(db_, other, {"get", "--id", "email:ann@example.org", "--purpose", "support"}).code, 8);
+  EXPECT_EQ(CliAt(db_, other, {"ingest"}, "{}\n").code, 8);
+  // Not a key at all: wrong size, or readable by others.
+  const fs::path short_key = dir_ / "short.key";
+  WriteFile(short_key, "0123456789");
+  EXPECT_EQ(CliAt(db_, short_key, {"stats"}).code, 8);
+  const fs::path open_key = dir_ / "open.key";
+  WriteFile(open_key, ReadFile(key_), 0644);
+  EXPECT_EQ(CliAt(db_, open_key, {"stats"}).code, 8);
+  EXPECT_EQ(CliAt(db_, dir_ / "missing.key", {"stats"}).code, 1);
+  // The key from the environment.
+  r = RunRaw({"--db", db_.string(), "stats"}, "", {{"SHREDKV_KEY_FILE", key_.string()}});
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = RunRaw({"--db", db_.string(), "stats"}, "", {{"SHREDKV_KEY_FILE", other.string()}});
+  EXPECT_EQ(r.code, 8) << r.err;
+  // The store is unchanged by the attempts.
+  EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
+}
+
+// Flips bytes all over a file, past its two meta pages.
+void Damage(const fs::path& file, std::size_t stride, std::size_t from) {
+  std::string data = ReadFile(file);
+  for (std::size_t i = from; i < data.size(); i += stride) data[i] = static_cast<char>(data[i] ^ 0x5A);
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+TEST_F(CliTest, CorruptStoreGivesExit7) {
+  MakeStore();
+  RunResult s = RunRaw({"sample", "--people", "50"});
+  Ingest(s.out);
+  AddPeople();
+  // Copy the store, then damage the copy's data and keys files.
+  const fs::path copy = dir_ / "copy";
+  fs::copy(db_, copy, fs::copy_options::recursive);
+  Damage(copy / "data" / "data.mdb", 97, 2 * 4096 + 40);
+  Damage(copy / "keys" / "data.mdb", 89, 2 * 4096 + 40);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"verify"},
+           {"stats"},
+           {"get", "--id", "email:ann@example.org", "--purpose", "support"},
+           {"export", "--id", "email:ann@example.org"},
+           {"analytics"},
+           {"ingest"}}) {
+    RunResult r = CliAt(copy, key_, args, R"({"op":"profile","ids":{"email":"zed@example.org"}})" "\n");
+    EXPECT_EQ(r.signal, 0) << Describe(args, r);
+    EXPECT_EQ(r.code, 7) << Describe(args, r);
+  }
+  // Only the data file, only sealed rows and checksums: verify finds it.
+  const fs::path copy2 = dir_ / "copy2";
+  fs::copy(db_, copy2, fs::copy_options::recursive);
+  Damage(copy2 / "data" / "data.mdb", 4096, 2 * 4096 + 2000);
+  RunResult r = CliAt(copy2, key_, {"verify"});
+  EXPECT_EQ(r.signal, 0) << r.err;
+  EXPECT_EQ(r.code, 7) << r.out << r.err;
+  // Destroyed meta pages.
+  const fs::path copy3 = dir_ / "copy3";
+  fs::copy(db_, copy3, fs::copy_options::recursive);
+  Damage(copy3 / "data" / "data.mdb", 7, 0);
+  r = CliAt(copy3, key_, {"stats"});
+  EXPECT_EQ(r.signal, 0) << r.err;
+  EXPECT_EQ(r.code, 7) << r.out << r.err;
+  // The original is intact.
+  EXPECT_EQ(Expect(0, {"verify"}).json()["ok"], true);
+}
+
+}  // namespace

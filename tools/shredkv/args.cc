@@ -1,0 +1,209 @@
+#include "args.h"
+
+#include <charconv>
+
+#include "cli.h"
+
+namespace shredkv::cli {
+namespace {
+
+FlagSpec Value(std::string name, std::string value_name, bool required = false) {
+  return FlagSpec{std::move(name), true, false, required, std::move(value_name)};
+}
+FlagSpec Repeat(std::string name, std::string value_name) {
+  return FlagSpec{std::move(name), true, true, false, std::move(value_name)};
+}
+FlagSpec Switch(std::string name) { return FlagSpec{std::move(name), false, false, false, ""}; }
+
+const FlagSpec kId = Value("id", "TYPE:VALUE", true);
+
+}  // namespace
+
+const std::vector<CommandSpec>& Commands() {
+  static const std::vector<CommandSpec> kCommands = {
+      {"keygen", "--out FILE", "create a new root key file (mode 0600); never overwrites",
+       {Value("out", "FILE", true)}, 0, 0, false},
+      {"init", "", "create the store in --db", {}, 0, 0},
+      {"ingest", "[FILE|-]", "ingest NDJSON operations (profile, event, put), one a line", {}, 0, 1},
+      {"export", "--id TYPE:VALUE [--format json|ndjson]", "export everything held on a person",
+       {kId, Value("format", "json|ndjson")}, 0, 0},
+      {"import", "[FILE|-] [--format json|ndjson]", "import a person's export (format autodetected)",
+       {Value("format", "json|ndjson")}, 0, 1},
+      {"get", "--id TYPE:VALUE --purpose P", "read a profile for a purpose (a processing read)",
+       {kId, Value("purpose", "P", true)}, 0, 0},
+      {"erase", "--id TYPE:VALUE [--suppress] [--analytics keep|unlink|delete] [--request-id R]",
+       "erase a person by crypto-shredding; prints the receipt",
+       {kId, Switch("suppress"), Value("analytics", "keep|unlink|delete"), Value("request-id", "R")}, 0, 0},
+      {"erasure-status", "--request-id R", "the current state of an erasure request",
+       {Value("request-id", "R", true)}, 0, 0},
+      {"unsuppress", "--id TYPE:VALUE", "lift the suppression of an identifier", {kId}, 0, 0},
+      {"restrict", "--id TYPE:VALUE [--purpose P]... [--category C]... [--reason TEXT]",
+       "restrict processing (everything if no purpose or category is named)",
+       {kId, Repeat("purpose", "P"), Repeat("category", "C"), Value("reason", "TEXT")}, 0, 0},
+      {"unrestrict", "--id TYPE:VALUE [--purpose P]... [--category C]...",
+       "lift a restriction (everything if no purpose or category is named)",
+       {kId, Repeat("purpose", "P"), Repeat("category", "C")}, 0, 0},
+      {"consent", "--id TYPE:VALUE --purpose P [--source S] grant|withdraw",
+       "record a consent decision for a purpose",
+       {kId, Value("purpose", "P", true), Value("source", "S")}, 1, 1},
+      {"analytics", "[--name EVENT] [--from MS] [--to MS]", "analytics rows as NDJSON",
+       {Value("name", "EVENT"), Value("from", "MS"), Value("to", "MS")}, 0, 0},
+      {"feed", "[--ack CURSOR] [--max N]", "acknowledge up to CURSOR, then print the remaining notices as NDJSON",
+       {Value("ack", "CURSOR"), Value("max", "N")}, 0, 0},
+      {"rotate-keys", "", "start a new key epoch: earlier erasures become cryptographic", {}, 0, 0},
+      {"compact", "", "rewrite the data file without free pages", {}, 0, 0},
+      {"purge", "[--budget N]", "delete the rows of erased people (all, or up to N rows)",
+       {Value("budget", "N")}, 0, 0},
+      {"verify", "", "check every record, index, checksum and the audit chain; exit 7 on a problem", {}, 0, 0},
+      {"stats", "", "counts, sizes, key epoch and pending work as JSON", {}, 0, 0},
+      {"sample", "[--people N] [--seed S]", "print a generated NDJSON sample for ingest (demo data)",
+       {Value("people", "N"), Value("seed", "S")}, 0, 0, false},
+  };
+  return kCommands;
+}
+
+const CommandSpec* FindCommand(std::string_view name) {
+  for (const CommandSpec& c : Commands()) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+std::optional<std::string> ParsedArgs::Get(const std::string& flag) const {
+  auto it = values.find(flag);
+  if (it == values.end() || it->second.empty()) return std::nullopt;
+  return it->second.back();
+}
+
+std::vector<std::string> ParsedArgs::GetAll(const std::string& flag) const {
+  auto it = values.find(flag);
+  return it == values.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::optional<std::int64_t> ParsedArgs::GetInt(const std::string& flag) const {
+  auto v = Get(flag);
+  if (!v) return std::nullopt;
+  std::int64_t out = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || end != v->data() + v->size() || v->empty()) {
+    UsageError("--" + flag + " needs an integer, not '" + *v + "'");
+  }
+  return out;
+}
+
+std::optional<std::uint64_t> ParsedArgs::GetUint(const std::string& flag) const {
+  auto v = Get(flag);
+  if (!v) return std::nullopt;
+  std::uint64_t out = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || end != v->data() + v->size() || v->empty()) {
+    UsageError("--" + flag + " needs a non-negative integer, not '" + *v + "'");
+  }
+  return out;
+}
+
+ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::string>& args) {
+  ParsedArgs out;
+  out.spec = &spec;
+  bool flags_done = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (flags_done || a == "-" || a.size() < 2 || a[0] != '-') {
+      out.positionals.push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      flags_done = true;
+      continue;
+    }
+    if (a == "--help" || a == "-h") {
+      out.help = true;
+      return out;
+    }
+    if (a.rfind("--", 0) != 0) UsageError(spec.name + ": unknown option '" + a + "'");
+    std::string name = a.substr(2);
+    std::optional<std::string> inline_value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      inline_value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    const FlagSpec* flag = nullptr;
+    for (const FlagSpec& f : spec.flags) {
+      if (f.name == name) flag = &f;
+    }
+    if (flag == nullptr) {
+      if (name == "db" || name == "key-file" || name == "pretty") {
+        UsageError(spec.name + ": --" + name + " is a global option: give it before the command");
+      }
+      UsageError(spec.name + ": unknown option '--" + name + "'");
+    }
+    if (!flag->takes_value) {
+      if (inline_value) UsageError(spec.name + ": --" + name + " takes no value");
+      out.switches.insert(name);
+      continue;
+    }
+    std::string value;
+    if (inline_value) {
+      value = *inline_value;
+    } else {
+      if (i + 1 >= args.size()) UsageError(spec.name + ": --" + name + " needs a value (" + flag->value_name + ")");
+      value = args[++i];
+    }
+    auto& slot = out.values[name];
+    if (!slot.empty() && !flag->repeatable) UsageError(spec.name + ": --" + name + " given twice");
+    slot.push_back(std::move(value));
+  }
+  for (const FlagSpec& f : spec.flags) {
+    if (f.required && !out.Has(f.name)) {
+      UsageError(spec.name + ": missing --" + f.name + " " + f.value_name);
+    }
+  }
+  if (out.positionals.size() < spec.min_positionals || out.positionals.size() > spec.max_positionals) {
+    if (spec.max_positionals == 0) {
+      UsageError(spec.name + ": unexpected argument '" + out.positionals.front() + "'");
+    }
+    UsageError(spec.name + ": usage: shredkv [global options] " + spec.name + " " + spec.synopsis);
+  }
+  return out;
+}
+
+std::string UsageText() {
+  std::string s =
+      "usage: shredkv [--db DIR] [--key-file FILE] [--pretty] COMMAND [ARGS]\n"
+      "\n"
+      "Embedded store for personal data with per-person keys and crypto-shredding.\n"
+      "\n"
+      "Global options (before the command):\n"
+      "  --db DIR         the store directory (required except for keygen and sample)\n"
+      "  --key-file FILE  the root key file (else $SHREDKV_KEY_FILE)\n"
+      "  --pretty         indent JSON documents (not NDJSON streams)\n"
+      "  --help, --version\n"
+      "\n"
+      "Commands:\n";
+  for (const CommandSpec& c : Commands()) {
+    if (c.hidden) continue;
+    std::string head = "  " + c.name;
+    if (head.size() < 17) head.resize(17, ' ');
+    s += head + c.summary + "\n";
+  }
+  s +=
+      "\n"
+      "--id takes TYPE:VALUE (email, phone, customer_id, device_id) or person_id:HEX.\n"
+      "Output a program reads is JSON on stdout; messages and progress go to stderr.\n"
+      "\n"
+      "Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 erased, 5 restricted,\n"
+      "6 suppressed, 7 corruption or authentication failure, 8 wrong root key.\n"
+      "`shredkv COMMAND --help` shows a command's arguments.\n";
+  return s;
+}
+
+std::string CommandHelp(const CommandSpec& spec) {
+  std::string s = "usage: shredkv";
+  if (spec.needs_store) s += " --db DIR [--key-file FILE]";
+  s += " " + spec.name;
+  if (!spec.synopsis.empty()) s += " " + spec.synopsis;
+  s += "\n\n" + spec.summary + "\n";
+  return s;
+}
+
+}  // namespace shredkv::cli

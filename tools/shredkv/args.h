@@ -1,0 +1,66 @@
+// shredkv command-line tool: the command table and argument parsing.
+#ifndef SHREDKV_TOOLS_ARGS_H_
+#define SHREDKV_TOOLS_ARGS_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shredkv::cli {
+
+struct FlagSpec {
+  std::string name;        // without the leading "--"
+  bool takes_value = true;
+  bool repeatable = false;
+  bool required = false;
+  std::string value_name;  // for the help text ("TYPE:VALUE")
+};
+
+struct CommandSpec {
+  std::string name;
+  std::string synopsis;     // one line: arguments after the name
+  std::string summary;      // one line: what it does
+  std::vector<FlagSpec> flags;
+  std::size_t min_positionals = 0;
+  std::size_t max_positionals = 0;
+  bool needs_store = true;  // needs --db and a root key
+  bool hidden = false;      // not listed by --help
+};
+
+// The parsed arguments of one command.
+struct ParsedArgs {
+  const CommandSpec* spec = nullptr;
+  std::map<std::string, std::vector<std::string>> values;  // flag → values
+  std::set<std::string> switches;                          // flags without value
+  std::vector<std::string> positionals;
+  bool help = false;  // --help or -h was given
+
+  bool Has(const std::string& flag) const { return values.count(flag) != 0 || switches.count(flag) != 0; }
+  // The last value of a flag, if given.
+  std::optional<std::string> Get(const std::string& flag) const;
+  std::vector<std::string> GetAll(const std::string& flag) const;
+  // Integer flag values; usage error if not a number.
+  std::optional<std::int64_t> GetInt(const std::string& flag) const;
+  std::optional<std::uint64_t> GetUint(const std::string& flag) const;
+};
+
+const std::vector<CommandSpec>& Commands();
+const CommandSpec* FindCommand(std::string_view name);
+
+// Parses the arguments after the command name. Throws CliError (usage) on an
+// unknown flag, a missing value or required flag, or the wrong number of
+// positional arguments.
+ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::string>& args);
+
+// The --help text: global options and every command.
+std::string UsageText();
+// Help of one command.
+std::string CommandHelp(const CommandSpec& spec);
+
+}  // namespace shredkv::cli
+
+#endif  // SHREDKV_TOOLS_ARGS_H_

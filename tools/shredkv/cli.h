@@ -1,0 +1,88 @@
+// shredkv command-line tool: what the commands share — exit codes, the error
+// type that carries one, global options and opening the store.
+#ifndef SHREDKV_TOOLS_CLI_H_
+#define SHREDKV_TOOLS_CLI_H_
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "args.h"
+#include "shredkv/shredkv.h"
+
+namespace shredkv::cli {
+
+// Exit codes (the tool's contract).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,         // any other error
+  kExitUsage = 2,         // bad command line
+  kExitNotFound = 3,
+  kExitErased = 4,
+  kExitRestricted = 5,
+  kExitSuppressed = 6,
+  kExitCorruption = 7,    // corruption or authentication failure
+  kExitWrongKey = 8,      // the root key does not open the store
+};
+
+// The exit code of a failed store call.
+int ExitCodeFor(const Status& status);
+
+// Thrown by commands; main() prints the message on one line of stderr and
+// exits with the code.
+class CliError : public std::runtime_error {
+ public:
+  CliError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+[[noreturn]] void UsageError(const std::string& message);
+[[noreturn]] void Fail(const Status& status, std::string_view context = {});
+inline void Check(const Status& status, std::string_view context = {}) {
+  if (!status.ok()) Fail(status, context);
+}
+template <typename T>
+T Check(Result<T> result, std::string_view context = {}) {
+  if (!result.ok()) Fail(result.status(), context);
+  return std::move(result).value();
+}
+
+// Options given before the command.
+struct GlobalOptions {
+  std::string db;        // --db
+  std::string key_file;  // --key-file or $SHREDKV_KEY_FILE
+  bool pretty = false;   // --pretty: indent single JSON documents
+};
+
+// Opens the store named by the global options (usage error without --db or
+// a key). `init` creates it.
+std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create);
+
+// "TYPE:VALUE", split at the first ':'. Usage error if malformed.
+Identifier ParseIdentifierArg(std::string_view text);
+
+// The person named by --id: TYPE:VALUE is resolved; the pseudo type
+// person_id (or person) takes a 32-hex-digit person ID as is.
+PersonId ResolvePerson(Store& store, const Identifier& id);
+
+// Milliseconds since the epoch, now.
+std::int64_t NowMs();
+
+// Runs one command (everything after the global options). Returns the exit code.
+int RunCommand(const GlobalOptions& global, const ParsedArgs& args);
+
+// Writes `text` and a newline to stdout; CliError if stdout fails.
+void PrintLine(std::string_view text);
+void FlushStdout();
+
+// Commands implemented in their own files.
+int CmdIngest(const GlobalOptions& global, const ParsedArgs& args);
+int CmdSample(const GlobalOptions& global, const ParsedArgs& args);
+
+}  // namespace shredkv::cli
+
+#endif  // SHREDKV_TOOLS_CLI_H_

@@ -1,0 +1,498 @@
+// shredkv command-line tool: the commands (ingest and sample have files of
+// their own).
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <sstream>
+#include <streambuf>
+
+#include "cli.h"
+#include "json_output.h"
+#include "progress.h"
+
+namespace shredkv::cli {
+
+int ExitCodeFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kNotFound: return kExitNotFound;
+    case StatusCode::kErased: return kExitErased;
+    case StatusCode::kRestricted: return kExitRestricted;
+    case StatusCode::kSuppressed: return kExitSuppressed;
+    case StatusCode::kCorruption:
+    case StatusCode::kAuthenticationFailed: return kExitCorruption;
+    case StatusCode::kWrongKey: return kExitWrongKey;
+    default: return kExitError;
+  }
+}
+
+void UsageError(const std::string& message) { throw CliError(kExitUsage, message); }
+
+void Fail(const Status& status, std::string_view context) {
+  std::string msg = status.ToString();
+  if (!context.empty()) msg = std::string(context) + ": " + msg;
+  throw CliError(ExitCodeFor(status), msg);
+}
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+// The reader went away (`shredkv analytics | head`): stop quietly.
+[[noreturn]] void StdoutFailed() {
+  if (errno == EPIPE) throw CliError(kExitError, "");
+  throw CliError(kExitError, std::string("cannot write to stdout: ") + std::strerror(errno));
+}
+}  // namespace
+
+void PrintLine(std::string_view text) {
+  std::cout.write(text.data(), static_cast<std::streamsize>(text.size()));
+  std::cout.put('\n');
+  if (!std::cout) StdoutFailed();
+}
+
+void FlushStdout() {
+  std::cout.flush();
+  if (!std::cout) StdoutFailed();
+}
+
+namespace {
+
+void PrintJson(const GlobalOptions& global, const Json& j) { PrintLine(Dump(j, global.pretty)); }
+
+std::int64_t ElapsedMs(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The checks the file key provider makes, done first so that a key file
+// that cannot be a root key reports "wrong root key" (8) with a clear
+// message, and a missing one "other error" (1).
+void CheckKeyFile(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) throw CliError(kExitError, "root key file '" + path + "' does not exist");
+    throw CliError(kExitError, "cannot access root key file '" + path + "': " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) throw CliError(kExitWrongKey, "root key file '" + path + "' is not a regular file");
+  if (st.st_size != static_cast<off_t>(RootKey::kSize)) {
+    throw CliError(kExitWrongKey, "'" + path + "' is not a root key file: it must hold exactly 32 bytes, it has " +
+                                      std::to_string(st.st_size));
+  }
+  if ((st.st_mode & 077) != 0) {
+    throw CliError(kExitWrongKey,
+                   "root key file '" + path + "' is readable by group or others; refused (chmod 600 it)");
+  }
+}
+
+ExportFormat ParseFormat(const std::string& text) {
+  if (text == "json") return ExportFormat::kJson;
+  if (text == "ndjson") return ExportFormat::kNdjson;
+  UsageError("--format must be json or ndjson, not '" + text + "'");
+}
+
+std::string IdentifierText(const Identifier& id) { return id.type + ":" + id.value; }
+
+// Reads `prefix` and then `source`, counting bytes for a progress bar.
+class ChainedInputBuf : public std::streambuf {
+ public:
+  ChainedInputBuf(std::string prefix, std::streambuf* source, ProgressBar* progress)
+      : prefix_(std::move(prefix)), source_(source), progress_(progress), buffer_(64 * 1024) {}
+
+  std::uint64_t consumed() const { return consumed_; }
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    std::size_t n = 0;
+    if (prefix_pos_ < prefix_.size()) {
+      n = std::min(buffer_.size(), prefix_.size() - prefix_pos_);
+      std::memcpy(buffer_.data(), prefix_.data() + prefix_pos_, n);
+      prefix_pos_ += n;
+    } else if (source_ != nullptr) {
+      const std::streamsize got = source_->sgetn(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+      n = got > 0 ? static_cast<std::size_t>(got) : 0;
+    }
+    if (n == 0) return traits_type::eof();
+    consumed_ += n;
+    if (progress_ != nullptr) progress_->Update(consumed_);
+    setg(buffer_.data(), buffer_.data(), buffer_.data() + n);
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  std::string prefix_;
+  std::size_t prefix_pos_ = 0;
+  std::streambuf* source_;
+  ProgressBar* progress_;
+  std::vector<char> buffer_;
+  std::uint64_t consumed_ = 0;
+};
+
+// ---- commands ---------------------------------------------------------------
+
+int CmdKeygen(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::string out = *args.Get("out");
+  if (out.empty()) UsageError("keygen: --out needs a file name");
+  Check(CreateKeyFile(out), "keygen");
+  PrintJson(global, Json{{"key_file", out}});
+  return 0;
+}
+
+int CmdInit(const GlobalOptions& global, const ParsedArgs&) {
+  auto store = OpenStore(global, /*create=*/true);
+  Check(store->Close(), "closing the store");
+  PrintJson(global, Json{{"db", global.db}, {"created", true}});
+  return 0;
+}
+
+int CmdExport(const GlobalOptions& global, const ParsedArgs& args) {
+  const ExportFormat format = args.Get("format") ? ParseFormat(*args.Get("format")) : ExportFormat::kJson;
+  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  auto store = OpenStore(global, false);
+  const PersonId person = ResolvePerson(*store, id);
+  if (global.pretty && format == ExportFormat::kJson) {
+    std::ostringstream buffer;
+    Check(ExportPerson(*store, person, format, buffer), "export");
+    PrintJson(global, Json::parse(buffer.str()));
+  } else {
+    Check(ExportPerson(*store, person, format, std::cout), "export");
+    FlushStdout();
+  }
+  return 0;
+}
+
+int CmdImport(const GlobalOptions& global, const ParsedArgs& args) {
+  std::optional<ExportFormat> format;
+  if (auto f = args.Get("format")) format = ParseFormat(*f);
+  const std::string path = args.positionals.empty() ? "-" : args.positionals.front();
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  std::uint64_t total = 0;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) throw CliError(kExitError, "import: cannot open '" + path + "': " + std::strerror(errno));
+    in = &file;
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total = static_cast<std::uint64_t>(st.st_size);
+  }
+  auto store = OpenStore(global, false);
+  // Autodetect: NDJSON if the first non-empty line is an object with
+  // "type":"header", else one JSON document.
+  std::string prefix;
+  if (!format) {
+    std::string line;
+    while (std::getline(*in, line)) {
+      prefix += line;
+      if (!in->eof()) prefix += '\n';
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      Json first = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+      format = first.is_object() && first.contains("type") && first["type"] == "header" ? ExportFormat::kNdjson
+                                                                                          : ExportFormat::kJson;
+      break;
+    }
+    if (!format) throw CliError(kExitError, "import: the input is empty");
+  }
+  if (in->bad()) throw CliError(kExitError, "import: cannot read '" + path + "'");
+  in->clear();
+  ProgressBar progress("import", total, "bytes");
+  ChainedInputBuf chained(std::move(prefix), in->rdbuf(), &progress);
+  std::istream input(&chained);
+  ImportResult result = Check(ImportPerson(*store, input, *format), "import");
+  progress.Finish();
+  PrintJson(global, Json{{"person_id", result.person.ToHex()},
+                         {"identifiers", result.identifiers},
+                         {"events", result.events},
+                         {"records", result.records}});
+  return 0;
+}
+
+int CmdGet(const GlobalOptions& global, const ParsedArgs& args) {
+  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  const std::string purpose = *args.Get("purpose");
+  auto store = OpenStore(global, false);
+  const PersonId person = ResolvePerson(*store, id);
+  Json out;
+  {
+    std::unique_ptr<Lease> lease = Check(store->AcquireLease(person, purpose), "get");
+    Attributes profile = Check(lease->GetProfile(), "get");
+    out = Json{{"person_id", person.ToHex()}, {"purpose", purpose}, {"profile", PlainAttributes(profile)}};
+  }
+  PrintJson(global, out);
+  return 0;
+}
+
+int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
+  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  EraseOptions options;
+  options.suppress = args.Has("suppress");
+  if (auto r = args.Get("request-id")) {
+    if (r->empty()) UsageError("erase: --request-id needs a value");
+    options.request_id = *r;
+  }
+  if (auto a = args.Get("analytics")) {
+    if (*a == "keep") {
+      options.analytics = AnalyticsOnErase::kKeep;
+    } else if (*a == "unlink") {
+      options.analytics = AnalyticsOnErase::kUnlink;
+    } else if (*a == "delete") {
+      options.analytics = AnalyticsOnErase::kDelete;
+    } else {
+      UsageError("erase: --analytics must be keep, unlink or delete, not '" + *a + "'");
+    }
+  }
+  auto store = OpenStore(global, false);
+  const PersonId person = ResolvePerson(*store, id);
+  ErasureReceipt receipt = Check(store->Erase(person, options), "erase");
+  PrintJson(global, ReceiptJson(receipt));
+  return 0;
+}
+
+int CmdErasureStatus(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::string request_id = *args.Get("request-id");
+  auto store = OpenStore(global, false);
+  ErasureReceipt receipt = Check(store->GetErasure(request_id), "erasure-status");
+  PrintJson(global, ReceiptJson(receipt));
+  return 0;
+}
+
+int CmdUnsuppress(const GlobalOptions& global, const ParsedArgs& args) {
+  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  if (id.type == "person_id" || id.type == "person") {
+    UsageError("unsuppress: --id takes an identifier (TYPE:VALUE), not a person ID");
+  }
+  auto store = OpenStore(global, false);
+  Check(store->Unsuppress(id), "unsuppress");
+  auto normalized = NormalizeIdentifier(id);
+  PrintJson(global, Json{{"identifier", IdentifierText(normalized.ok() ? *normalized : id)}, {"suppressed", false}});
+  return 0;
+}
+
+RestrictionSpec SpecFromArgs(const ParsedArgs& args) {
+  RestrictionSpec spec;
+  spec.purposes = args.GetAll("purpose");
+  spec.categories = args.GetAll("category");
+  spec.all = spec.purposes.empty() && spec.categories.empty();
+  if (auto r = args.Get("reason")) spec.reason = *r;
+  return spec;
+}
+
+int CmdRestrict(const GlobalOptions& global, const ParsedArgs& args, bool restrict) {
+  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  const RestrictionSpec spec = SpecFromArgs(args);
+  auto store = OpenStore(global, false);
+  const PersonId person = ResolvePerson(*store, id);
+  const char* what = restrict ? "restrict" : "unrestrict";
+  Check(restrict ? store->Restrict(person, spec) : store->Unrestrict(person, spec), what);
+  RestrictionState state = Check(store->GetRestriction(person), what);
+  PrintJson(global, RestrictionJson(person, state));
+  return 0;
+}
+
+int CmdConsent(const GlobalOptions& global, const ParsedArgs& args) {
+  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  const std::string purpose = *args.Get("purpose");
+  const std::string& action = args.positionals.front();
+  bool granted = false;
+  if (action == "grant") {
+    granted = true;
+  } else if (action != "withdraw") {
+    UsageError("consent: the action must be grant or withdraw, not '" + action + "'");
+  }
+  const std::string source = args.Get("source").value_or("shredkv-cli");
+  auto store = OpenStore(global, false);
+  const PersonId person = ResolvePerson(*store, id);
+  Check(store->SetConsent(person, purpose, granted, source), "consent");
+  PrintJson(global, Json{{"person_id", person.ToHex()}, {"purpose", purpose}, {"granted", granted}});
+  return 0;
+}
+
+int CmdAnalytics(const GlobalOptions& global, const ParsedArgs& args) {
+  AnalyticsQuery query;
+  if (auto n = args.Get("name")) query.name = *n;
+  if (auto f = args.GetInt("from")) query.range.from_ms = *f;
+  if (auto t = args.GetInt("to")) query.range.to_ms = *t;
+  auto store = OpenStore(global, false);
+  auto it = store->ScanAnalytics(query);
+  for (; it->Valid(); it->Next()) PrintLine(Dump(AnalyticsRowJson(it->value())));
+  Check(it->status(), "analytics");
+  return 0;
+}
+
+int CmdFeed(const GlobalOptions& global, const ParsedArgs& args) {
+  const auto ack = args.GetUint("ack");
+  const std::size_t max =
+      args.Has("max") ? static_cast<std::size_t>(*args.GetUint("max")) : std::numeric_limits<std::size_t>::max();
+  auto store = OpenStore(global, false);
+  if (ack) Check(store->AckFeed(*ack), "feed: acknowledging");
+  std::vector<Notice> notices = Check(store->ReadFeed(max), "feed");
+  for (const Notice& n : notices) PrintLine(Dump(NoticeJson(n)));
+  return 0;
+}
+
+int CmdRotateKeys(const GlobalOptions& global, const ParsedArgs&) {
+  auto store = OpenStore(global, false);
+  const auto start = std::chrono::steady_clock::now();
+  Result<RotationResult> r = [&] {
+    Spinner spinner("rotate-keys");
+    return store->RotateEpoch();
+  }();
+  RotationResult result = Check(std::move(r), "rotate-keys");
+  PrintJson(global, Json{{"new_epoch", result.new_epoch},
+                         {"destroyed_epochs", result.destroyed_epochs},
+                         {"rewrapped_keys", result.rewrapped_keys},
+                         {"batches", result.batches},
+                         {"keys_file_bytes_before", result.keys_file_bytes_before},
+                         {"keys_file_bytes_after", result.keys_file_bytes_after},
+                         {"elapsed_ms", ElapsedMs(start)}});
+  return 0;
+}
+
+int CmdCompact(const GlobalOptions& global, const ParsedArgs&) {
+  auto store = OpenStore(global, false);
+  const auto start = std::chrono::steady_clock::now();
+  Result<CompactionResult> r = [&] {
+    Spinner spinner("compact");
+    return store->CompactData();
+  }();
+  CompactionResult result = Check(std::move(r), "compact");
+  PrintJson(global, Json{{"file_bytes_before", result.file_bytes_before},
+                         {"file_bytes_after", result.file_bytes_after},
+                         {"elapsed_ms", ElapsedMs(start)}});
+  return 0;
+}
+
+int CmdPurge(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::optional<std::uint64_t> budget = args.GetUint("budget");
+  auto store = OpenStore(global, false);
+  const auto start = std::chrono::steady_clock::now();
+  const StoreStats before = Check(store->Stats(), "purge");
+  ProgressBar progress("purge", before.pending_purge, "people", "rows");
+  constexpr std::uint64_t kStep = 1000;  // rows per call, so the bar moves
+  std::uint64_t remaining = budget.value_or(std::numeric_limits<std::uint64_t>::max());
+  PurgeResult total;
+  total.people_pending = before.pending_purge;
+  while (remaining > 0 && total.people_pending > 0) {
+    const std::uint64_t step = std::min(remaining, kStep);
+    PurgeResult r = Check(store->Purge(static_cast<std::size_t>(step)), "purge");
+    total.rows_deleted += r.rows_deleted;
+    total.people_purged += r.people_purged;
+    total.people_pending = r.people_pending;
+    remaining -= std::min(remaining, std::max<std::uint64_t>(r.rows_deleted, 1));
+    progress.Update(total.people_purged, total.rows_deleted);
+    if (r.rows_deleted == 0 && r.people_purged == 0) break;  // nothing more to do now
+  }
+  progress.Finish();
+  PrintJson(global, Json{{"rows_deleted", total.rows_deleted},
+                         {"people_purged", total.people_purged},
+                         {"people_pending", total.people_pending},
+                         {"elapsed_ms", ElapsedMs(start)}});
+  return 0;
+}
+
+int CmdVerify(const GlobalOptions& global, const ParsedArgs&) {
+  auto store = OpenStore(global, false);
+  const auto start = std::chrono::steady_clock::now();
+  Result<VerifyReport> r = [&] {
+    Spinner spinner("verify");
+    return store->Verify();
+  }();
+  VerifyReport report = Check(std::move(r), "verify");
+  Json j = VerifyJson(report);
+  j["elapsed_ms"] = ElapsedMs(start);
+  PrintJson(global, j);
+  if (!report.ok()) {
+    FlushStdout();
+    throw CliError(kExitCorruption, "verify: " + std::to_string(report.problem_count) + " problem(s) found" +
+                                        (report.problems.empty() ? "" : ", first: " + report.problems.front()));
+  }
+  return 0;
+}
+
+int CmdStats(const GlobalOptions& global, const ParsedArgs&) {
+  auto store = OpenStore(global, false);
+  StoreStats stats = Check(store->Stats(), "stats");
+  PrintJson(global, StatsJson(stats));
+  return 0;
+}
+
+}  // namespace
+
+std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create) {
+  if (global.db.empty()) UsageError("--db DIR is required (a global option: give it before the command)");
+  if (global.key_file.empty()) {
+    UsageError("a root key is required: --key-file FILE (before the command) or $SHREDKV_KEY_FILE");
+  }
+  CheckKeyFile(global.key_file);
+  Options options;
+  options.directory = global.db;
+  options.create_if_missing = create;
+  options.error_if_exists = create;
+  options.key_provider = NewFileKeyProvider(global.key_file);
+  Result<std::unique_ptr<Store>> store = Store::Open(std::move(options));
+  if (!store.ok()) {
+    const Status& s = store.status();
+    if (s.IsWrongKey()) {
+      Fail(s, "the root key in '" + global.key_file + "' does not open the store at '" + global.db + "'");
+    }
+    // Store files that the engine finds no store in are damaged, not absent.
+    struct stat st {};
+    if (s.IsNotFound() && !create && stat((global.db + "/data/data.mdb").c_str(), &st) == 0 && st.st_size > 0) {
+      throw CliError(kExitCorruption, "the store at '" + global.db +
+                                          "' has a data file but no readable store (damaged?): " + s.ToString());
+    }
+    Fail(s, (create ? "cannot create the store at '" : "cannot open the store at '") + global.db + "'");
+  }
+  return std::move(store).value();
+}
+
+Identifier ParseIdentifierArg(std::string_view text) {
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    UsageError("--id needs TYPE:VALUE (e.g. email:ann@example.org), not '" + std::string(text) + "'");
+  }
+  return Identifier{std::string(text.substr(0, colon)), std::string(text.substr(colon + 1))};
+}
+
+PersonId ResolvePerson(Store& store, const Identifier& id) {
+  if (id.type == "person_id" || id.type == "person") {
+    auto pid = PersonId::FromHex(id.value);
+    if (!pid.ok()) UsageError("--id person_id:HEX needs 32 hex digits");
+    Check(store.GetPerson(*pid).status(), "person " + id.value);
+    return *pid;
+  }
+  return Check(store.Resolve(id), "--id " + id.type);
+}
+
+int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::string& name = args.spec->name;
+  if (name == "keygen") return CmdKeygen(global, args);
+  if (name == "sample") return CmdSample(global, args);
+  if (name == "init") return CmdInit(global, args);
+  if (name == "ingest") return CmdIngest(global, args);
+  if (name == "export") return CmdExport(global, args);
+  if (name == "import") return CmdImport(global, args);
+  if (name == "get") return CmdGet(global, args);
+  if (name == "erase") return CmdErase(global, args);
+  if (name == "erasure-status") return CmdErasureStatus(global, args);
+  if (name == "unsuppress") return CmdUnsuppress(global, args);
+  if (name == "restrict") return CmdRestrict(global, args, true);
+  if (name == "unrestrict") return CmdRestrict(global, args, false);
+  if (name == "consent") return CmdConsent(global, args);
+  if (name == "analytics") return CmdAnalytics(global, args);
+  if (name == "feed") return CmdFeed(global, args);
+  if (name == "rotate-keys") return CmdRotateKeys(global, args);
+  if (name == "compact") return CmdCompact(global, args);
+  if (name == "purge") return CmdPurge(global, args);
+  if (name == "verify") return CmdVerify(global, args);
+  if (name == "stats") return CmdStats(global, args);
+  UsageError("unknown command '" + name + "'");
+}
+
+}  // namespace shredkv::cli

@@ -1,0 +1,157 @@
+// shredkv — the command-line tool of the shredkv storage engine.
+//
+//   shredkv [--db DIR] [--key-file FILE] [--pretty] COMMAND [ARGS]
+//
+// Output a program reads is JSON on stdout; messages and progress go to
+// stderr. Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 erased,
+// 5 restricted, 6 suppressed, 7 corruption or authentication failure,
+// 8 wrong root key. See `shredkv --help` and tools/shredkv/args.cc.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "cli.h"
+
+namespace {
+
+using shredkv::cli::CliError;
+using shredkv::cli::GlobalOptions;
+
+// The store is memory-mapped: a store damaged in a way LMDB does not detect
+// may make a read fault, and a write to a damaged LMDB file may corrupt the
+// heap (glibc then aborts). Report it as corruption (exit 7) rather than
+// dying of the signal. Only async-signal-safe calls here.
+void OnFault(int sig) {
+  const char* msg =
+      sig == SIGBUS   ? "shredkv: bus error reading the store's memory map: the store files are damaged or truncated\n"
+      : sig == SIGABRT ? "shredkv: aborted: heap corruption detected while reading the store, whose files are "
+                         "probably damaged\n"
+                       : "shredkv: memory fault reading the store: the store files are probably corrupt\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, std::strlen(msg));
+  (void)ignored;
+  _exit(shredkv::cli::kExitCorruption);
+}
+
+void InstallSignalHandlers() {
+  // Broken pipes become write errors instead of killing the process.
+  signal(SIGPIPE, SIG_IGN);
+  // An alternate stack, so a fault from stack exhaustion is reported too.
+  static std::vector<char> alt_stack(static_cast<std::size_t>(64 * 1024));
+  stack_t ss{};
+  ss.ss_sp = alt_stack.data();
+  ss.ss_size = alt_stack.size();
+  sigaltstack(&ss, nullptr);
+  struct sigaction sa {};
+  sa.sa_handler = OnFault;
+  sa.sa_flags = SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, nullptr);
+  sigaction(SIGBUS, &sa, nullptr);
+  sigaction(SIGABRT, &sa, nullptr);
+}
+
+// One line: no newlines inside messages.
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return s;
+}
+
+int Run(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  GlobalOptions global;
+  std::size_t i = 0;
+  bool have_key = false;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.empty() || a[0] != '-') break;
+    if (a == "--help" || a == "-h") {
+      std::cout << shredkv::cli::UsageText();
+      return 0;
+    }
+    if (a == "--version") {
+      std::cout << "shredkv " << SHREDKV_VERSION_STRING << "\n";
+      return 0;
+    }
+    if (a == "--pretty") {
+      global.pretty = true;
+      continue;
+    }
+    std::string name = a;
+    std::string value;
+    bool has_value = false;
+    if (auto eq = a.find('='); eq != std::string::npos && a.rfind("--", 0) == 0) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+      has_value = true;
+    }
+    if (name != "--db" && name != "--key-file") shredkv::cli::UsageError("unknown global option '" + a + "'");
+    if (!has_value) {
+      if (i + 1 >= args.size()) shredkv::cli::UsageError(name + " needs a value");
+      value = args[++i];
+    }
+    if (value.empty()) shredkv::cli::UsageError(name + " needs a non-empty value");
+    if (name == "--db") {
+      global.db = value;
+    } else {
+      global.key_file = value;
+      have_key = true;
+    }
+  }
+  if (!have_key) {
+    if (const char* env = std::getenv("SHREDKV_KEY_FILE"); env != nullptr && *env != '\0') global.key_file = env;
+  }
+  if (i >= args.size()) {
+    std::cerr << shredkv::cli::UsageText();
+    return shredkv::cli::kExitUsage;
+  }
+  const std::string& command = args[i];
+  if (command == "help") {
+    std::cout << shredkv::cli::UsageText();
+    return 0;
+  }
+  const shredkv::cli::CommandSpec* spec = shredkv::cli::FindCommand(command);
+  if (spec == nullptr) shredkv::cli::UsageError("unknown command '" + command + "' (see shredkv --help)");
+  std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i + 1), args.end());
+  shredkv::cli::ParsedArgs parsed = shredkv::cli::ParseCommandArgs(*spec, rest);
+  if (parsed.help) {
+    std::cout << shredkv::cli::CommandHelp(*spec);
+    return 0;
+  }
+  return shredkv::cli::RunCommand(global, parsed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  InstallSignalHandlers();
+  int code = shredkv::cli::kExitError;
+  try {
+    code = Run(argc, argv);
+    shredkv::cli::FlushStdout();
+  } catch (const CliError& e) {
+    std::cout.flush();
+    if (*e.what() != '\0') std::cerr << "shredkv: " << OneLine(e.what()) << std::endl;
+    code = e.code();
+  } catch (const std::bad_alloc&) {
+    std::cerr << "shredkv: out of memory" << std::endl;
+    code = shredkv::cli::kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "shredkv: " << OneLine(e.what()) << std::endl;
+    code = shredkv::cli::kExitError;
+  } catch (...) {
+    std::cerr << "shredkv: unexpected error" << std::endl;
+    code = shredkv::cli::kExitError;
+  }
+  return code;
+}
