@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shredkv/key_provider.h"
@@ -118,6 +119,11 @@ struct Options {
   // The clock (ms since the epoch) used for creation times; injectable for
   // tests. Null means the system clock.
   std::function<std::int64_t()> clock;
+
+  // Progress of long operations, called on the calling thread: "rotate-keys"
+  // (keys re-wrapped of all keys) and "verify" (rows checked of all rows).
+  // Must not call back into the store. Null: no reports.
+  std::function<void(std::string_view operation, std::uint64_t done, std::uint64_t total)> progress;
 
   // ---- erasure ----
 

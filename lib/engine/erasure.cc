@@ -492,6 +492,12 @@ Result<RotationResult> StoreImpl::RotateEpoch() {
     auto epoch = keys_->BeginRotation(Now());
     if (!epoch.ok()) return epoch.status();
     result.new_epoch = *epoch;
+    std::uint64_t total_keys = 0;
+    if (options_.progress) {
+      auto n = keys_->CountDeks();
+      if (n.ok()) total_keys = *n;
+      options_.progress("rotate-keys", 0, total_keys);
+    }
     std::string resume;
     for (bool done = false; !done;) {
       auto n = keys_->RewrapBatch(*epoch, std::max<std::size_t>(1, options_.rotation_batch_size), &resume, &done);
@@ -499,6 +505,7 @@ Result<RotationResult> StoreImpl::RotateEpoch() {
       result.rewrapped_keys += *n;
       ++result.batches;
       util::TestPoint("rotation.after_rewrap_batch");
+      if (options_.progress) options_.progress("rotate-keys", result.rewrapped_keys, total_keys);
     }
     auto destroyed = keys_->DestroyEpochsBefore(*epoch);
     if (!destroyed.ok()) return destroyed.status();

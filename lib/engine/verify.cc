@@ -40,7 +40,19 @@ Result<VerifyReport> StoreImpl::Verify() {
     keys_of.emplace(id, k);
     return k;
   };
+  std::uint64_t checked = 0, total_rows = 0;
+  auto tick = [&] {
+    if (options_.progress && (++checked % 4096) == 0) options_.progress("verify", checked, total_rows);
+  };
   Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    if (options_.progress) {
+      for (storage::Table t : {tables_.people, tables_.profiles, tables_.events, tables_.records, tables_.consent_history,
+                               tables_.ident, tables_.ident_by_person, tables_.analytics}) {
+        auto n = txn.Count(t);
+        if (n.ok()) total_rows += *n;
+      }
+      options_.progress("verify", 0, total_rows);
+    }
     struct Sealed {
       storage::Table table;
       TableId id;
@@ -59,6 +71,7 @@ Result<VerifyReport> StoreImpl::Verify() {
       auto& c = **cursor;
       for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
+        tick();
         if (t.count != nullptr) ++*t.count;
         auto id = PersonIdFromBytes(c.key().substr(0, PersonId::kSize));
         if (!id.ok() || c.key().size() < PersonId::kSize) {
@@ -80,6 +93,7 @@ Result<VerifyReport> StoreImpl::Verify() {
       auto& c = **cursor;
       for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
+        tick();
         ++report.identifiers;
         std::string_view payload;
         if (Status o = codec::OpenPlain(TableId::kIdentIndex, c.key(), c.value(), &payload); !o.ok()) {
@@ -111,6 +125,7 @@ Result<VerifyReport> StoreImpl::Verify() {
       auto& c = **cursor;
       for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
+        tick();
         ++report.analytics_rows;
         std::string_view payload;
         AnalyticsRow row;
@@ -142,6 +157,7 @@ Result<VerifyReport> StoreImpl::Verify() {
         }
       }
     }
+    if (options_.progress) options_.progress("verify", total_rows, total_rows);
     auto feed = outbox_->Read(txn, 0, ~std::size_t{0});
     if (!feed.ok()) problem("change feed: " + feed.status().ToString());
     auto audit = audit_->Verify(txn);

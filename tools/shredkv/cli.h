@@ -3,6 +3,7 @@
 #ifndef SHREDKV_TOOLS_CLI_H_
 #define SHREDKV_TOOLS_CLI_H_
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,8 @@ struct GlobalOptions {
 // Opens the store named by the global options (usage error without --db or
 // a key). `init` creates it.
 std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create);
+class ProgressBar;
+extern std::atomic<ProgressBar*> g_engine_progress;
 
 // "TYPE:VALUE", split at the first ':'. Usage error if malformed.
 Identifier ParseIdentifierArg(std::string_view text);

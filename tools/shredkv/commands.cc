@@ -2,6 +2,7 @@
 // their own).
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <limits>
 #include <sstream>
 #include <streambuf>
+#include <thread>
 
 #include "cli.h"
 #include "json_output.h"
@@ -340,8 +342,12 @@ int CmdRotateKeys(const GlobalOptions& global, const ParsedArgs&) {
   auto store = OpenStore(global, false);
   const auto start = std::chrono::steady_clock::now();
   Result<RotationResult> r = [&] {
-    Spinner spinner("rotate-keys");
-    return store->RotateEpoch();
+    ProgressBar bar("rotate-keys", 0, "keys");
+    g_engine_progress = &bar;
+    auto result = store->RotateEpoch();
+    g_engine_progress = nullptr;
+    bar.Finish();
+    return result;
   }();
   RotationResult result = Check(std::move(r), "rotate-keys");
   PrintJson(global, Json{{"new_epoch", result.new_epoch},
@@ -358,8 +364,25 @@ int CmdCompact(const GlobalOptions& global, const ParsedArgs&) {
   auto store = OpenStore(global, false);
   const auto start = std::chrono::steady_clock::now();
   Result<CompactionResult> r = [&] {
-    Spinner spinner("compact");
-    return store->CompactData();
+    // The copy reports nothing itself: watch the compacted file grow toward
+    // the size of the live one (an upper bound).
+    struct stat st {};
+    const std::string live = global.db + "/data/data.mdb";
+    const std::string copy = global.db + "/data/compact.mdb";
+    ProgressBar bar("compact", stat(live.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0, "bytes");
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+      while (!done.load()) {
+        struct stat cs {};
+        if (stat(copy.c_str(), &cs) == 0) bar.Update(static_cast<std::uint64_t>(cs.st_size));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+    auto result = store->CompactData();
+    done.store(true);
+    watcher.join();
+    bar.Finish();
+    return result;
   }();
   CompactionResult result = Check(std::move(r), "compact");
   PrintJson(global, Json{{"file_bytes_before", result.file_bytes_before},
@@ -400,8 +423,12 @@ int CmdVerify(const GlobalOptions& global, const ParsedArgs&) {
   auto store = OpenStore(global, false);
   const auto start = std::chrono::steady_clock::now();
   Result<VerifyReport> r = [&] {
-    Spinner spinner("verify");
-    return store->Verify();
+    ProgressBar bar("verify", 0, "rows");
+    g_engine_progress = &bar;
+    auto result = store->Verify();
+    g_engine_progress = nullptr;
+    bar.Finish();
+    return result;
   }();
   VerifyReport report = Check(std::move(r), "verify");
   Json j = VerifyJson(report);
@@ -424,6 +451,9 @@ int CmdStats(const GlobalOptions& global, const ParsedArgs&) {
 
 }  // namespace
 
+// The bar the engine's progress callback drives (rotate-keys, verify).
+std::atomic<ProgressBar*> g_engine_progress{nullptr};
+
 std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create) {
   if (global.db.empty()) UsageError("--db DIR is required (a global option: give it before the command)");
   if (global.key_file.empty()) {
@@ -435,6 +465,12 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create) {
   options.create_if_missing = create;
   options.error_if_exists = create;
   options.key_provider = NewFileKeyProvider(global.key_file);
+  options.progress = [](std::string_view, std::uint64_t done, std::uint64_t total) {
+    if (ProgressBar* bar = g_engine_progress) {
+      bar->SetTotal(total);
+      bar->Update(done);
+    }
+  };
   Result<std::unique_ptr<Store>> store = Store::Open(std::move(options));
   if (!store.ok()) {
     const Status& s = store.status();
