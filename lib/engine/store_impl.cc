@@ -606,10 +606,12 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   keys::KeyStoreOptions ko;
   ko.path = dir + "/keys";
   ko.create = !keys_exist;
-  // Always fully synced: the keys-before-data order (design §2) must hold
-  // across power loss whatever the data durability is, and an erasure must
-  // never be silently reverted. Keys commits are few (creations, erasures).
-  ko.durability = Durability::kFullSync;
+  // Fully synced, so the keys-before-data order (design §2) holds across
+  // power loss — except when the data itself is kNoSync, whose commits power
+  // loss may drop anyway; then key creations are not synced either. Erase
+  // commits are always synced (KeyStore::CommitErasures): an erasure that
+  // returned is never undone by power loss.
+  ko.durability = options.durability == Durability::kNoSync ? Durability::kNoSync : Durability::kFullSync;
   ko.cipher = store->cipher_;
   ko.dek_cache_capacity = options.dek_cache_capacity;
   auto ks = keys::KeyStore::Open(ko);

@@ -481,6 +481,11 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
   for (const ErasureCommit& c : commits) {
     for (const PersonId& p : c.people) cache_.ErasePerson(p.view());
   }
+  // The erase commit is durable before anyone is told, whatever the
+  // environment's durability.
+  if (options_.durability != Durability::kFullSync) {
+    if (Status f = env_->Sync(); !f.ok()) return f.WithContext("syncing the erase commit");
+  }
   return Status::OK();
 }
 
