@@ -9,7 +9,10 @@
 
 #include <cstdint>
 #include <istream>
+#include <optional>
 #include <ostream>
+#include <string>
+#include <string_view>
 
 #include "shredkv/store.h"
 
@@ -47,6 +50,13 @@ struct ImportResult {
 // Memory grows with the export: it is read whole and written in one
 // transaction.
 Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format);
+
+// The byte encodings the export format uses, for tools that read or write it:
+// standard base64 with padding (RFC 4648), and UTF-8 validity (no overlongs,
+// no surrogates).
+std::string Base64Encode(std::string_view bytes);
+std::optional<std::string> Base64Decode(std::string_view text);  // nullopt if malformed
+bool IsValidUtf8(std::string_view text);
 
 }  // namespace shredkv
 

@@ -129,3 +129,11 @@ Result<Attributes> AttributesFromJson(const Json& j, const std::string& path) {
 }
 
 }  // namespace shredkv::portability
+
+namespace shredkv {
+
+std::string Base64Encode(std::string_view bytes) { return util::Base64Encode(bytes); }
+std::optional<std::string> Base64Decode(std::string_view text) { return util::Base64Decode(text); }
+bool IsValidUtf8(std::string_view text) { return util::IsValidUtf8(text); }
+
+}  // namespace shredkv

@@ -4,6 +4,8 @@
 #define SHREDKV_TOOLS_CLI_H_
 
 #include <atomic>
+#include <iostream>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -62,6 +64,16 @@ struct GlobalOptions {
 // Opens the store named by the global options (usage error without --db or
 // a key). `init` creates it.
 std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create);
+// The input of ingest/import: a file named by the first positional argument,
+// or stdin for none or "-". `size` is the file's size when known, else 0.
+struct InputFile {
+  std::unique_ptr<std::ifstream> file;
+  std::istream* stream = &std::cin;
+  std::uint64_t size = 0;
+  std::string name = "-";
+};
+InputFile OpenInput(const ParsedArgs& args, const char* command);
+
 class ProgressBar;
 extern std::atomic<ProgressBar*> g_engine_progress;
 

@@ -173,17 +173,9 @@ int CmdExport(const GlobalOptions& global, const ParsedArgs& args) {
 int CmdImport(const GlobalOptions& global, const ParsedArgs& args) {
   std::optional<ExportFormat> format;
   if (auto f = args.Get("format")) format = ParseFormat(*f);
-  const std::string path = args.positionals.empty() ? "-" : args.positionals.front();
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  std::uint64_t total = 0;
-  if (path != "-") {
-    file.open(path, std::ios::binary);
-    if (!file) throw CliError(kExitError, "import: cannot open '" + path + "': " + std::strerror(errno));
-    in = &file;
-    struct stat st {};
-    if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total = static_cast<std::uint64_t>(st.st_size);
-  }
+  InputFile source = OpenInput(args, "import");
+  std::istream* in = source.stream;
+  const std::uint64_t total = source.size;
   auto store = OpenStore(global, false);
   // Autodetect: NDJSON if the first non-empty line is an object with
   // "type":"header", else one JSON document.
@@ -201,7 +193,7 @@ int CmdImport(const GlobalOptions& global, const ParsedArgs& args) {
     }
     if (!format) throw CliError(kExitError, "import: the input is empty");
   }
-  if (in->bad()) throw CliError(kExitError, "import: cannot read '" + path + "'");
+  if (in->bad()) throw CliError(kExitError, "import: cannot read '" + source.name + "'");
   in->clear();
   ProgressBar progress("import", total, "bytes");
   ChainedInputBuf chained(std::move(prefix), in->rdbuf(), &progress);
@@ -450,6 +442,19 @@ int CmdStats(const GlobalOptions& global, const ParsedArgs&) {
 }
 
 }  // namespace
+
+InputFile OpenInput(const ParsedArgs& args, const char* command) {
+  InputFile input;
+  const std::string path = args.positionals.empty() ? "-" : args.positionals.front();
+  input.name = path;
+  if (path == "-") return input;
+  input.file = std::make_unique<std::ifstream>(path, std::ios::binary);
+  if (!*input.file) throw CliError(kExitError, std::string(command) + ": cannot open '" + path + "': " + std::strerror(errno));
+  input.stream = input.file.get();
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) input.size = static_cast<std::uint64_t>(st.st_size);
+  return input;
+}
 
 // The bar the engine's progress callback drives (rotate-keys, verify).
 std::atomic<ProgressBar*> g_engine_progress{nullptr};

@@ -300,17 +300,9 @@ class Ingester {
 }  // namespace
 
 int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
-  const std::string path = args.positionals.empty() ? "-" : args.positionals.front();
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  std::uint64_t total = 0;
-  if (path != "-") {
-    file.open(path, std::ios::binary);
-    if (!file) throw CliError(kExitError, "ingest: cannot open '" + path + "': " + std::strerror(errno));
-    in = &file;
-    struct stat st {};
-    if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total = static_cast<std::uint64_t>(st.st_size);
-  }
+  InputFile input = OpenInput(args, "ingest");
+  std::istream* in = input.stream;
+  const std::uint64_t total = input.size;
   auto store = OpenStore(global, false);
   Ingester ingester(store.get());
   ProgressBar progress("ingest", total, "bytes", "lines");
@@ -341,7 +333,7 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
       chunk.push_back(std::move(line).value());
       if (chunk.size() >= kBatchLines) flush();
     }
-    if (in->bad()) throw CliError(kExitError, "ingest: cannot read '" + path + "'");
+    if (in->bad()) throw CliError(kExitError, "ingest: cannot read '" + input.name + "'");
     flush();
   } catch (const Ingester::FatalError& e) {
     progress.Finish();

@@ -16,8 +16,7 @@ namespace shredkv::cli {
 // Keys keep their insertion order, so output reads in the documented order.
 using Json = nlohmann::ordered_json;
 
-std::string Base64Encode(std::string_view bytes);
-std::optional<std::string> Base64Decode(std::string_view text);
+// Base64Encode, Base64Decode and IsValidUtf8 come from shredkv/portability.h.
 
 // A value as plain JSON: strings, numbers, bools; timestamps as integer ms;
 // bytes (and strings that are not UTF-8) as base64 strings.
