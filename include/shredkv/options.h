@@ -51,8 +51,8 @@ struct IdentifierTypeSpec {
   Normalization normalization = Normalization::kTrim;
 };
 
-// The lawful basis of a processing purpose (GDPR Art. 6(1)).
-// Do not change the values: part of the persistent format.
+// The lawful basis of a processing purpose (GDPR Art. 6(1)). Configured in
+// Options on every open; not stored.
 enum class LawfulBasis : std::uint8_t {
   kConsent = 1,  // processing needs the person's granted consent
   kContract = 2,

@@ -5,7 +5,8 @@
 // parallel; writes are serialised inside the store (LMDB has one writer per
 // environment). A Store must not be used in a child process after fork():
 // every call there fails with FailedPrecondition. A directory can be open in
-// at most one Store per process at a time.
+// at most one Store at a time, in one process (an exclusive lock on
+// <dir>/LOCK; a second Open fails with FailedPrecondition).
 #ifndef SHREDKV_STORE_H_
 #define SHREDKV_STORE_H_
 
