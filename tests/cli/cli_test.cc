@@ -692,6 +692,12 @@ void Damage(const fs::path& file, std::size_t stride, std::size_t from) {
 }
 
 TEST_F(CliTest, CorruptStoreGivesExit7) {
+#if defined(__SANITIZE_ADDRESS__)
+  // liblmdb trusts its pages: reading damaged ones can hand ASan's memcpy
+  // interceptors a bad size, and ASan aborts before the tool's own handler
+  // turns the fault into exit 7. Checked in the plain build.
+  GTEST_SKIP() << "damaged LMDB pages trip ASan interceptors inside liblmdb";
+#endif
   MakeStore();
   RunResult s = RunRaw({"sample", "--people", "50"});
   Ingest(s.out);
