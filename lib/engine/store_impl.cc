@@ -92,6 +92,10 @@ class BatchApplier {
   std::uint64_t dropped() const { return dropped_; }
 
  private:
+  struct TrackingState {
+    bool refused = false;  // tracking purpose refused by restriction or consent
+    std::vector<std::string> withheld_categories;
+  };
   struct PersonState {
     keys::DekHandle dek;
     codec::PersonPayload person;
@@ -99,6 +103,7 @@ class BatchApplier {
     std::optional<Attributes> profile;  // loaded on first use
     bool profile_dirty = false;
     bool mutated = false;  // a non-append change: bump the person's version
+    std::optional<TrackingState> tracking;  // loaded on the first tracked event
   };
 
   Result<PersonState*> Load(const PersonId& id) {
@@ -286,13 +291,20 @@ class BatchApplier {
     // Tracking is processing: the restriction and consent of the person
     // decide. Imported events are history, not new tracking.
     if (!op.imported && !store_->policy_->tracking_purpose().empty()) {
-      auto restriction = store_->ReadRestriction(*txn_, op.id);
-      if (!restriction.ok()) return restriction.status();
-      auto consent = store_->ReadConsent(*txn_, op.id);
-      if (!consent.ok()) return consent.status();
-      const auto& cats = restriction->categories;
-      if (store_->policy_->Refused(*restriction, *consent, store_->policy_->tracking_purpose()) ||
-          std::find(cats.begin(), cats.end(), category) != cats.end()) {
+      // Read once per person and batch (the ingest path); a consent or
+      // restriction change in the batch clears it (RecordConsentOp).
+      PersonState& person = **st;
+      if (!person.tracking) {
+        auto restriction = store_->ReadRestriction(*txn_, op.id);
+        if (!restriction.ok()) return restriction.status();
+        auto consent = store_->ReadConsent(*txn_, op.id);
+        if (!consent.ok()) return consent.status();
+        person.tracking = TrackingState{
+            store_->policy_->Refused(*restriction, *consent, store_->policy_->tracking_purpose()),
+            std::move(restriction->categories)};
+      }
+      const auto& cats = person.tracking->withheld_categories;
+      if (person.tracking->refused || std::find(cats.begin(), cats.end(), category) != cats.end()) {
         if (store_->options_.tracking_policy == RestrictedTrackingPolicy::kDrop) {
           ++dropped_;
           return Status::OK();
@@ -436,6 +448,7 @@ class BatchApplier {
     }
     auto st = Load(op.id);
     if (!st.ok()) return st.status();
+    (*st)->tracking.reset();  // the person's tracking decision changes with this
     std::vector<std::string> names;
     if (rec.action == A::kGrant || rec.action == A::kWithdraw) {
       const std::string key = std::string(op.id.view()) + rec.purpose;
