@@ -151,7 +151,7 @@ RowSizes ComputeRowSizes() {
   r.aes_ni = crypto::Aes256GcmAvailable();
   const crypto::CipherId cipher = r.aes_ni ? crypto::CipherId::kAes256Gcm : crypto::CipherId::kXChaCha20Poly1305;
   r.cipher = r.aes_ni ? "aes256gcm" : "xchacha20poly1305";
-  const std::size_t sealed_extra = 2 + crypto::SealOverhead(cipher);  // version, cipher, nonce, tag
+  const std::size_t sealed_extra = 6 + crypto::SealOverhead(cipher);  // version, cipher, key slot, nonce, tag
 
   // Pad the URL until the event payload reaches 200 bytes.
   std::string payload;

@@ -111,7 +111,8 @@ struct StoreStats {
   std::uint64_t people = 0;
   std::uint64_t erased = 0;          // people ever erased (fences)
   std::uint64_t suppressed = 0;      // identifiers on the suppression list
-  std::uint64_t pending_purge = 0;   // erased people whose rows remain
+  std::uint64_t pending_purge = 0;   // erased people (and category keys) whose rows remain
+  std::uint64_t erased_categories = 0;  // category keys ever erased
   std::uint64_t erasures_since_rotation = 0;
   std::uint64_t suppressed_rejections = 0;  // writes refused as Suppressed since open
   std::uint64_t restricted = 0;             // people with a restriction in force
@@ -286,6 +287,24 @@ class Store {
   // Erases the person an identifier belongs to.
   virtual Result<ErasureReceipt> EraseByIdentifier(const Identifier& identifier,
                                                    const EraseOptions& options = {}) = 0;
+
+  // Partial erasure: shreds the person's key of one data category (every
+  // registered category other than "general" has a key of its own per
+  // person, made when the first item of that category is written). One
+  // commit in `keys` deletes the key and fences its slot; when it returns
+  // OK no call returns any item of that category written before, also not
+  // reads that started earlier, and the person's other data is intact. The
+  // category's analytics rows are kept, unlinked or deleted per `options`
+  // (`suppress` must be false: identifiers are not categorised); the rows
+  // are purged later by Purge(); levels and receipts are those of Erase().
+  // Items of the category written afterwards get a new key. Waits for the
+  // person's leases like Erase(). Errors: InvalidArgument for "general"
+  // (it lives under the person key: erase the person) or an unregistered
+  // category; NotFound if the person holds nothing in the category, Erased
+  // if the person was erased or the category erased already with nothing
+  // written since; AlreadyExists for a reused request id.
+  virtual Result<ErasureReceipt> EraseCategory(const PersonId& person, std::string_view category,
+                                               const EraseOptions& options = {}) = 0;
 
   // The current state of an erasure request. NotFound for an unknown id.
   virtual Result<ErasureReceipt> GetErasure(std::string_view request_id) = 0;

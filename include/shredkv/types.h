@@ -311,6 +311,7 @@ struct ErasureReceipt {
   bool purged = false;            // all rows of all its people are purged
   std::uint64_t key_epoch = 0;    // epoch whose destruction makes it cryptographic
   std::string audit_hash;         // hex BLAKE2b chain hash of its audit entry
+  std::string category;           // a category erasure: its category; empty: whole people
 };
 
 }  // namespace shredkv

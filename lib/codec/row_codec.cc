@@ -8,7 +8,7 @@
 namespace shredkv::codec {
 namespace {
 
-constexpr std::uint8_t kPersonPayloadVersion = 1;
+constexpr std::uint8_t kPersonPayloadVersion = 2;
 
 Status ReadId(util::ByteReader* r, RandomId<AnonymousIdTag>* out) {
   std::string_view b;
@@ -66,6 +66,8 @@ std::string DekKey(const PersonId& person, std::uint32_t slot) {
   return k;
 }
 
+std::string ProfileKey(const PersonId& person, std::uint32_t slot) { return DekKey(person, slot); }
+
 std::string EpochKey(std::uint64_t epoch) {
   std::string k;
   util::PutFixed64BE(&k, epoch);
@@ -81,6 +83,12 @@ void EncodePerson(const PersonPayload& p, std::string* out) {
     util::PutLengthPrefixed(out, id.type);
     util::PutLengthPrefixed(out, id.value);
   }
+  util::PutVarint64(out, p.category_slots.size());
+  for (const auto& [category, slot] : p.category_slots) {
+    util::PutLengthPrefixed(out, category);
+    util::PutFixed32BE(out, slot);
+  }
+  util::PutFixed32BE(out, p.next_slot);
 }
 
 Status DecodePerson(std::string_view in, PersonPayload* out) {
@@ -104,6 +112,20 @@ Status DecodePerson(std::string_view in, PersonPayload* out) {
     }
     out->identifiers.push_back({std::string(type), std::string(value)});
   }
+  std::uint64_t slots = 0;
+  if (!r.GetVarint64(&slots) || slots > r.remaining().size() / 5) {
+    return Status::Corruption("person record category keys malformed");
+  }
+  out->category_slots.clear();
+  for (std::uint64_t i = 0; i < slots; ++i) {
+    std::string_view category;
+    std::uint32_t slot = 0;
+    if (!r.GetLengthPrefixed(&category) || !r.GetFixed32BE(&slot)) {
+      return Status::Corruption("person record category key truncated");
+    }
+    out->category_slots.insert_or_assign(std::string(category), slot);
+  }
+  if (!r.GetFixed32BE(&out->next_slot)) return Status::Corruption("person record truncated");
   return ExpectDone(r, "person record");
 }
 

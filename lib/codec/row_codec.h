@@ -2,9 +2,10 @@
 //
 // data environment                       key                               value
 //   people        person(16)                                  sealed(person_payload)
+// (every sealed row of a person names its key slot: codec/sealed.h)
 //   ident         H_index(type, normalized value)(32)         plain(person(16))
 //   ident_by_person person(16) ‖ H(32)                        plain("")
-//   profiles      person(16)                                  sealed(attributes)
+//   profiles      person(16) ‖ slot(4)                        sealed(attributes of one category key)
 //   events        person(16) ‖ ts(8, ordered) ‖ seq(8)        sealed(event_payload)
 //   records       person(16) ‖ H_coll(16) ‖ H_key(16)         sealed(record_payload)
 //   analytics     ts(8, ordered) ‖ seq(8)                     plain(analytics_payload)
@@ -15,6 +16,7 @@
 #define SHREDKV_CODEC_ROW_CODEC_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +37,8 @@ std::string AnalyticsKey(std::int64_t ts_ms, std::uint64_t seq);
 [[nodiscard]] Status DecodeTsSeq(std::string_view tail16, std::int64_t* ts_ms, std::uint64_t* seq);
 std::string RecordKey(const PersonId& person, std::string_view coll_hash, std::string_view key_hash);
 std::string DekKey(const PersonId& person, std::uint32_t slot);
+// The profile row of the attributes sealed under key slot `slot`.
+std::string ProfileKey(const PersonId& person, std::uint32_t slot);
 std::string EpochKey(std::uint64_t epoch);
 
 // ---- payloads ----------------------------------------------------------------
@@ -42,6 +46,11 @@ struct PersonPayload {
   AnonymousId anon_id;
   std::int64_t created_ms = 0;
   std::vector<Identifier> identifiers;  // normalised, sorted, unique
+  // The person's category keys: category → key slot (slot 0, the person
+  // key, serves "general"). A slot whose key was erased stays listed until
+  // the next write of that category moves it to a fresh slot.
+  std::map<std::string, std::uint32_t> category_slots;
+  std::uint32_t next_slot = 1;  // slots are never reused
 };
 void EncodePerson(const PersonPayload& p, std::string* out);
 [[nodiscard]] Status DecodePerson(std::string_view in, PersonPayload* out);

@@ -6,6 +6,13 @@
 //   AD         := "shredkv" 0x00 u8(format_version) u8(cipher) u8(table_id) key
 // so a box moved to another table, row or person fails authentication.
 //
+// Person rows (the `data` rows sealed under one of a person's keys):
+//   person_row := u8(person_row_version=2) u8(cipher) u32be(key slot) box
+//   AD         := "shredkv" 0x00 u8(2) u8(cipher) u8(table_id) u32be(slot) key
+// The slot names which of the person's keys seals the row: 0 is the person
+// key, others are keys of one data category (erased on their own). A row
+// relabelled to another slot fails authentication.
+//
 // Plaintext rows (indexes, analytics, metadata):
 //   plain_row  := payload fixed64be(XXH3-64(u8(table_id) ‖ key ‖ payload))
 // so corruption is reported, not served.
@@ -24,6 +31,7 @@
 namespace shredkv::codec {
 
 inline constexpr std::uint8_t kFormatVersion = 1;
+inline constexpr std::uint8_t kPersonRowVersion = 2;
 
 // Table identifiers, bound into AD and checksums.
 // Do not change: part of the persistent format.
@@ -36,6 +44,7 @@ enum class TableId : std::uint8_t {
   kSuppressed = 5,
   kPurgeQueue = 6,
   kRequests = 7,
+  kCategoryFences = 8,
   // data environment
   kDataMeta = 16,
   kPeople = 17,
@@ -65,6 +74,20 @@ void SealRow(crypto::CipherId cipher, const crypto::SecretKey& key, TableId tabl
 [[nodiscard]] Status OpenRow(const crypto::SecretKey& key, TableId table,
                              std::string_view storage_key, std::string_view row,
                              std::string* plaintext);
+
+// Appends the person row of `plaintext`, sealed under the person's key of
+// `slot`, to `*out`.
+void SealPersonRow(crypto::CipherId cipher, const crypto::SecretKey& key, std::uint32_t slot, TableId table,
+                   std::string_view storage_key, std::string_view plaintext, std::string* out);
+
+// The key slot a person row names (read from its header, before any key is
+// needed). Corruption for a malformed header.
+[[nodiscard]] Status PersonRowSlot(std::string_view row, std::uint32_t* slot);
+
+// Opens a person row with the key of the slot it names (the caller looked it
+// up with PersonRowSlot). Errors as OpenRow.
+[[nodiscard]] Status OpenPersonRow(const crypto::SecretKey& key, TableId table, std::string_view storage_key,
+                                   std::string_view row, std::string* plaintext);
 
 // Appends payload and checksum.
 void SealPlain(TableId table, std::string_view storage_key, std::string_view payload,

@@ -57,7 +57,7 @@ Result<std::string> AuditLog::Append(storage::WriteTxn& txn, const AuditEntry& e
   std::string row;
   codec::SealPlain(TableId::kAudit, key, body + prev + hash, &row);
   if (Status p = txn.Put(audit_, key, row); !p.ok()) return p;
-  if (entry.kind == AuditKind::kErase) {
+  if (entry.kind == AuditKind::kErase || entry.kind == AuditKind::kEraseCategory) {
     std::string_view existing;
     Status g = txn.Get(by_request_, entry.request_id, &existing);
     if (g.ok()) return Status::AlreadyExists("request '" + entry.request_id + "' has an audit entry");

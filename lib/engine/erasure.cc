@@ -9,7 +9,9 @@
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
 #include "crypto/random.h"
+#include "crypto/secure_memory.h"
 #include "engine/data_rows.h"
+#include "engine/keyring.h"
 #include "engine/store_impl.h"
 #include "util/coding.h"
 #include "util/test_point.h"
@@ -82,6 +84,30 @@ Result<std::vector<std::string>> KeysWithPrefix(storage::ReadTxn& txn, storage::
   return out;
 }
 
+// Keys of the person's rows in `table` (keys start with the person ID) that
+// are sealed under key `slot`, at most `limit`. Reads only row headers.
+Result<std::vector<std::string>> KeysInSlot(storage::ReadTxn& txn, storage::Table table, const PersonId& person,
+                                            std::uint32_t slot, std::uint64_t limit) {
+  std::vector<std::string> out;
+  auto cursor = txn.OpenCursor(table);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  Status m = c.Seek(person.view());
+  for (; m.ok() && c.Valid() && out.size() < limit; m = c.Next()) {
+    if (c.key().substr(0, PersonId::kSize) != person.view()) break;
+    std::uint32_t row_slot = 0;
+    // A damaged header cannot be attributed: verify reports it, purge of
+    // the whole person removes it.
+    if (!codec::PersonRowSlot(c.value(), &row_slot).ok() || row_slot != slot) continue;
+    out.emplace_back(c.key());
+  }
+  if (!m.ok()) return m;
+  return out;
+}
+
+// The `erased` marker of a ticket: the data side of its erasure was applied.
+std::string MarkerKey(const keys::PurgeTicket& t) { return keys::TicketKey(t); }
+
 }  // namespace
 
 Status StoreImpl::Suppressed(std::string_view hash, bool* suppressed) {
@@ -104,6 +130,7 @@ ErasureReceipt StoreImpl::ReceiptFrom(const keys::ErasureRequest& r, std::string
   out.level = !out.cryptographic ? ErasureLevel::kLogical
                                  : (out.purged ? ErasureLevel::kPurged : ErasureLevel::kCryptographic);
   out.audit_hash = std::move(audit_hash);
+  out.category = r.category;
   return out;
 }
 
@@ -219,7 +246,7 @@ void StoreImpl::CommitEraseGroup(const std::vector<PendingErase*>& group) {
       if (!p->status.ok()) continue;
       std::vector<keys::PurgeTicket> tickets;
       for (const PersonId& person : p->people) {
-        tickets.push_back({person, p->request.request_id, p->request.analytics_mode});
+        tickets.push_back({person, keys::kPersonSlot, p->request.request_id, p->request.analytics_mode});
       }
       if (Status a = ApplyErasureToData(txn, tickets, &p->request, &p->audit_hash, &next_seq); !a.ok()) return a;
     }
@@ -238,16 +265,107 @@ Result<ErasureReceipt> StoreImpl::EraseByIdentifier(const Identifier& identifier
   return Erase(std::vector<PersonId>{*id}, options);
 }
 
+Result<ErasureReceipt> StoreImpl::EraseCategory(const PersonId& person, std::string_view category,
+                                               const EraseOptions& options) {
+  std::shared_lock close_lock(close_mu_);
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  if (!options.request_id.empty() && !ValidRequestId(options.request_id)) {
+    return Status::InvalidArgument("request id must be 1..64 printable ASCII characters without spaces");
+  }
+  if (options.analytics != AnalyticsOnErase::kKeep && options.analytics != AnalyticsOnErase::kUnlink &&
+      options.analytics != AnalyticsOnErase::kDelete) {
+    return Status::InvalidArgument("unknown analytics mode");
+  }
+  if (options.suppress) {
+    return Status::InvalidArgument("a category erasure suppresses no identifiers: identifiers are not categorised");
+  }
+  if (category == kGeneralCategory) {
+    return Status::InvalidArgument("category 'general' is sealed under the person key: erase the person");
+  }
+  if (Status c = policy_->CheckCategory(category); !c.ok()) return c;
+  const std::vector<PersonId> people{person};
+  if (Status d = leases_.BeginDrain(people, std::chrono::milliseconds(options_.lease_drain_timeout_ms)); !d.ok()) {
+    return d;
+  }
+  struct DrainGuard {
+    LeaseTable& t;
+    const std::vector<PersonId>& p;
+    ~DrainGuard() { t.EndDrain(p); }
+  } drain_guard{leases_, people};
+
+  // Under write_mu_: no write takes a new key slot for the category between
+  // reading the person's slots and the erase commit.
+  std::lock_guard write_lock(write_mu_);
+  auto dek = PersonKey(person);
+  if (!dek.ok()) return dek.status();
+  codec::PersonPayload payload;
+  Status r = data_->View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row;
+    if (Status g = txn.Get(tables_.people, person.view(), &row); !g.ok()) return g;
+    std::string plain;
+    if (Status o = codec::OpenPersonRow(**dek, TableId::kPeople, person.view(), row, &plain); !o.ok()) return o;
+    Status d = codec::DecodePerson(plain, &payload);
+    crypto::Wipe(&plain);
+    return d;
+  });
+  if (r.IsNotFound()) return Status::NotFound("no person " + person.ToHex());
+  if (!r.ok()) return r.WithContext("person " + person.ToHex());
+  auto slot = payload.category_slots.find(std::string(category));
+  if (slot == payload.category_slots.end()) {
+    return Status::NotFound("person " + person.ToHex() + " holds nothing in category '" + std::string(category) + "'");
+  }
+  auto already = keys_->IsSlotErased(person, slot->second);
+  if (!already.ok()) return already.status();
+  if (*already) {
+    return Status::Erased("category '" + std::string(category) + "' of person " + person.ToHex() +
+                          " was erased already and holds nothing written since");
+  }
+  keys::ErasureCommit commit;
+  commit.people = people;
+  commit.slot = slot->second;
+  keys::ErasureRequest& request = commit.request;
+  request.request_id = options.request_id.empty() ? NewRequestId() : options.request_id;
+  request.erased_at_ms = Now();
+  request.key_epoch = keys_->current_epoch();
+  request.people = 1;
+  request.pending = 1;
+  request.analytics_mode = static_cast<std::uint8_t>(options.analytics);
+  request.category = std::string(category);
+  {
+    // As in Erase: no read of the person runs across the commit.
+    PersonLocks::ExclusiveGuard guard(person_locks_, people);
+    if (Status c = keys_->CommitErasures({commit}); !c.ok()) return c;
+  }
+  util::TestPoint("erase_category.after_keys_commit");
+  // The erasure is committed; the data side follows (or Purge() and the next
+  // open redo it).
+  std::string audit_hash;
+  std::uint64_t next_seq = next_event_seq_;
+  Status d = data_->Update([&](storage::WriteTxn& txn) -> Status {
+    next_seq = next_event_seq_;
+    const keys::PurgeTicket ticket{person, slot->second, request.request_id, request.analytics_mode};
+    return ApplyErasureToData(txn, {ticket}, &request, &audit_hash, &next_seq);
+  });
+  if (d.ok()) {
+    next_event_seq_ = next_seq;
+  } else {
+    audit_hash.clear();
+  }
+  return ReceiptFrom(request, std::move(audit_hash));
+}
+
 Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys::PurgeTicket>& tickets,
                                      const keys::ErasureRequest* request, std::string* audit_hash,
                                      std::uint64_t* next_seq) {
   const std::uint64_t seq_before = *next_seq;
   std::map<std::string, std::uint64_t> applied_per_request;
   for (const keys::PurgeTicket& t : tickets) {
+    const std::string marker_key = MarkerKey(t);
     std::string_view marker;
-    Status g = txn.Get(tables_.erased, t.person.view(), &marker);
+    Status g = txn.Get(tables_.erased, marker_key, &marker);
     if (g.ok()) continue;  // applied before
     if (!g.IsNotFound()) return g;
+    const bool category = t.slot != keys::kPersonSlot;
 
     // The identifier index keeps naming the erased person until purge, so
     // resolving one says Erased (or Suppressed); a new person may take an
@@ -255,7 +373,9 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
     // Analytics rows share (ts, seq) with the person's event keys.
     const auto mode = static_cast<AnalyticsOnErase>(t.analytics_mode);
     if (mode != AnalyticsOnErase::kKeep) {
-      auto event_keys = KeysWithPrefix(txn, tables_.events, t.person.view(), ~0ull);
+      // A category erasure: only the analytics rows of that category's events.
+      auto event_keys = category ? KeysInSlot(txn, tables_.events, t.person, t.slot, ~0ull)
+                                 : KeysWithPrefix(txn, tables_.events, t.person.view(), ~0ull);
       if (!event_keys.ok()) return event_keys.status();
       for (const std::string& ek : *event_keys) {
         std::int64_t ts = 0;
@@ -294,11 +414,27 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
         }
       }
     }
-    if (Status p = txn.Put(tables_.erased, t.person.view(), PlainRow(TableId::kErased, t.person.view(), t.request_id));
-        !p.ok()) {
+    if (Status p = txn.Put(tables_.erased, marker_key, PlainRow(TableId::kErased, marker_key, t.request_id)); !p.ok()) {
       return p;
     }
-    if (Status n = outbox_->Append(txn, NoticeKind::kErasure, t.person, Now(), {}); !n.ok()) return n;
+    std::vector<std::string> names;
+    if (category) {
+      // The person's data changed: an export in progress must not mix the
+      // state before and after (it stops with Busy).
+      auto v = PersonVersion(txn, t.person);
+      if (!v.ok()) return v.status();
+      std::string enc;
+      util::PutFixed64BE(&enc, *v + 1);
+      if (Status p = txn.Put(tables_.versions, t.person.view(), PlainRow(TableId::kVersions, t.person.view(), enc));
+          !p.ok()) {
+        return p;
+      }
+      auto r = request != nullptr && request->request_id == t.request_id ? Result<keys::ErasureRequest>(*request)
+                                                                          : keys_->GetRequest(t.request_id);
+      if (!r.ok()) return r.status();
+      names.push_back("category." + r->category);
+    }
+    if (Status n = outbox_->Append(txn, NoticeKind::kErasure, t.person, Now(), std::move(names)); !n.ok()) return n;
     ++applied_per_request[t.request_id];
   }
   if (*next_seq != seq_before) {
@@ -322,7 +458,8 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
       if (!stored.ok()) return stored.status();
       r = *stored;
     }
-    AuditEntry e{AuditKind::kErase, r.erased_at_ms, request_id, r.people, r.suppressed ? 1u : 0u, r.analytics_mode};
+    AuditEntry e{r.category.empty() ? AuditKind::kErase : AuditKind::kEraseCategory, r.erased_at_ms, request_id,
+                 r.people, r.suppressed ? 1u : 0u, r.analytics_mode};
     auto hash = audit_->Append(txn, e);
     if (!hash.ok()) return hash.status();
     if (audit_hash != nullptr) *audit_hash = *hash;
@@ -399,7 +536,7 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     }
     if (*deleted >= budget) return Status::OK();
   }
-  for (storage::Table t : {tables_.events, tables_.records, tables_.consent, tables_.consent_history}) {
+  for (storage::Table t : {tables_.events, tables_.records, tables_.consent, tables_.consent_history, tables_.profiles}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
     auto keys = KeysWithPrefix(txn, t, id.view(), left);
@@ -410,7 +547,7 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     *deleted += keys->size();
     if (keys->size() == left) return Status::OK();  // maybe more: next round
   }
-  for (storage::Table t : {tables_.profiles, tables_.versions, tables_.restrictions, tables_.people, tables_.erased}) {
+  for (storage::Table t : {tables_.versions, tables_.restrictions, tables_.people}) {
     std::string_view v;
     Status g = txn.Get(t, id.view(), &v);
     if (g.IsNotFound()) continue;
@@ -419,6 +556,42 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     if (Status d = txn.Delete(t, id.view()); !d.ok()) return d;
     ++*deleted;
   }
+  // Last, the `erased` markers (the person's and its categories').
+  auto markers = KeysWithPrefix(txn, tables_.erased, id.view(), ~0ull);
+  if (!markers.ok()) return markers.status();
+  for (const std::string& k : *markers) {
+    if (Status d = txn.Delete(tables_.erased, k); !d.ok()) return d;
+  }
+  *complete = true;
+  return Status::OK();
+}
+
+Status StoreImpl::PurgeCategory(storage::WriteTxn& txn, const PersonId& id, std::uint32_t slot, std::uint64_t budget,
+                                std::uint64_t* deleted, bool* complete) {
+  *deleted = 0;
+  *complete = false;
+  for (storage::Table t : {tables_.events, tables_.records}) {
+    const std::uint64_t left = budget - *deleted;
+    if (left == 0) return Status::OK();
+    auto keys = KeysInSlot(txn, t, id, slot, left);
+    if (!keys.ok()) return keys.status();
+    for (const std::string& k : *keys) {
+      if (Status d = txn.Delete(t, k); !d.ok()) return d;
+    }
+    *deleted += keys->size();
+    if (keys->size() == left) return Status::OK();  // maybe more: next round
+  }
+  const std::string profile_key = codec::ProfileKey(id, slot);
+  std::string_view v;
+  Status g = txn.Get(tables_.profiles, profile_key, &v);
+  if (g.ok()) {
+    if (*deleted >= budget) return Status::OK();
+    if (Status d = txn.Delete(tables_.profiles, profile_key); !d.ok()) return d;
+    ++*deleted;
+  } else if (!g.IsNotFound()) {
+    return g;
+  }
+  if (Status d = txn.Delete(tables_.erased, codec::DekKey(id, slot)); !d.ok()) return d;
   *complete = true;
   return Status::OK();
 }
@@ -440,7 +613,9 @@ Result<PurgeResult> StoreImpl::PurgeLocked(std::size_t budget_rows) {
         Status s = data_->Update([&](storage::WriteTxn& txn) -> Status {
           next_seq = next_event_seq_;
           if (Status a = ApplyErasureToData(txn, {t}, nullptr, nullptr, &next_seq); !a.ok()) return a;
-          return PurgePerson(txn, t.person, std::min(remaining, kPurgeRowsPerTxn), &deleted, &complete);
+          const std::uint64_t budget = std::min(remaining, kPurgeRowsPerTxn);
+          return t.slot == keys::kPersonSlot ? PurgePerson(txn, t.person, budget, &deleted, &complete)
+                                             : PurgeCategory(txn, t.person, t.slot, budget, &deleted, &complete);
         });
         if (!s.ok()) {
           (void)keys_->FinishPurges(done);  // keep the progress of this round

@@ -15,6 +15,7 @@
 #include "crypto/secure_memory.h"
 #include "engine/data_rows.h"
 #include "engine/iterators.h"
+#include "engine/keyring.h"
 #include "engine/store_impl.h"
 #include "util/coding.h"
 
@@ -45,7 +46,14 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       if (s.ok()) {
         PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
         auto dek = store_->PersonKey(id_);
-        s = dek.ok() ? store_->data().View([&](storage::ReadTxn& txn) { return Fill(txn, **dek); }) : dek.status();
+        if (dek.ok()) {
+          // A keyring per batch: a category key erased between batches is
+          // not used again.
+          Keyring keyring(&store_->key_store(), id_, *dek);
+          s = store_->data().View([&](storage::ReadTxn& txn) { return Fill(txn, keyring); });
+        } else {
+          s = dek.status();
+        }
       }
       if (!s.ok()) {
         status_ = s;
@@ -64,10 +72,10 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     return Status::OK();
   }
 
-  Status Fill(storage::ReadTxn& txn, const crypto::SecretKey& dek) {
+  Status Fill(storage::ReadTxn& txn, Keyring& keyring) {
     const DataTables& t = store_->tables();
     const std::size_t limit = store_->batch_size();
-    if (phase_ == Phase::kStart) return Start(txn, dek);
+    if (phase_ == Phase::kStart) return Start(txn, keyring);
     if (Status v = CheckVersion(txn); !v.ok()) return v;
     auto cursor = txn.OpenCursor(phase_ == Phase::kRecords   ? t.records
                                  : phase_ == Phase::kNotices ? t.outbox
@@ -96,7 +104,11 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       next_key_ = std::string(c.key()) + '\0';
       if (phase_ == Phase::kConsent) {
         std::string plain;
-        if (Status o = codec::OpenRow(dek, TableId::kConsentHistory, c.key(), c.value(), &plain); !o.ok()) return o;
+        bool shredded = false;
+        if (Status o = keyring.Open(TableId::kConsentHistory, c.key(), c.value(), &plain, &shredded); !o.ok()) {
+          return o;
+        }
+        if (shredded) continue;
         ExportItem item;
         item.kind = ExportItem::Kind::kConsent;
         Status d = codec::DecodeConsentRecord(plain, &item.consent);
@@ -107,7 +119,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       }
       if (phase_ == Phase::kRecords) {
         std::string plain;
-        if (Status o = codec::OpenRow(dek, TableId::kRecords, c.key(), c.value(), &plain); !o.ok()) return o;
+        bool shredded = false;
+        if (Status o = keyring.Open(TableId::kRecords, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
+        if (shredded) continue;  // an erased category, awaiting purge
         ExportItem item;
         item.kind = ExportItem::Kind::kRecord;
         Status d = codec::DecodeRecord(plain, &item.record);
@@ -122,7 +136,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       if (seq >= watermark_) continue;  // appended after the export started
       if (phase_ == Phase::kEvents) {
         std::string plain;
-        if (Status o = codec::OpenRow(dek, TableId::kEvents, c.key(), c.value(), &plain); !o.ok()) return o;
+        bool shredded = false;
+        if (Status o = keyring.Open(TableId::kEvents, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
+        if (shredded) continue;  // an erased category, awaiting purge
         ExportItem item;
         item.kind = ExportItem::Kind::kEvent;
         item.event.ts_ms = ts;
@@ -157,7 +173,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     return Status::OK();
   }
 
-  Status Start(storage::ReadTxn& txn, const crypto::SecretKey& dek) {
+  Status Start(storage::ReadTxn& txn, Keyring& keyring) {
     const DataTables& t = store_->tables();
     auto v = store_->PersonVersion(txn, id_);
     if (!v.ok()) return v.status();
@@ -176,7 +192,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     if (g.IsNotFound()) return Status::NotFound("no person " + id_.ToHex());
     if (!g.ok()) return g;
     std::string plain;
-    if (Status o = codec::OpenRow(dek, TableId::kPeople, id_.view(), row, &plain); !o.ok()) return o;
+    if (Status o = codec::OpenPersonRow(*keyring.person_key(), TableId::kPeople, id_.view(), row, &plain); !o.ok()) {
+      return o;
+    }
     codec::PersonPayload p;
     Status d = codec::DecodePerson(plain, &p);
     crypto::Wipe(&plain);
@@ -196,15 +214,8 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     }
     ExportItem profile;
     profile.kind = ExportItem::Kind::kProfile;
-    g = txn.Get(t.profiles, id_.view(), &row);
-    if (g.ok()) {
-      if (Status o = codec::OpenRow(dek, TableId::kProfiles, id_.view(), row, &plain); !o.ok()) return o;
-      Status pd = codec::DecodeProfile(plain, &profile.profile);
-      crypto::Wipe(&plain);
-      if (!pd.ok()) return pd;
-    } else if (!g.IsNotFound()) {
-      return g;
-    }
+    bool found = false;
+    if (Status r = ReadProfile(txn, t.profiles, keyring, &profile.profile, &found); !r.ok()) return r;
     buffer_.push_back(std::move(profile));
     ExportItem restriction;
     restriction.kind = ExportItem::Kind::kRestriction;

@@ -8,6 +8,7 @@
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
 #include "crypto/secure_memory.h"
+#include "engine/keyring.h"
 #include "engine/store_impl.h"
 #include "util/coding.h"
 
@@ -76,6 +77,7 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
     PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
     auto dek = store_->PersonKey(id_);
     if (!dek.ok()) return dek.status();
+    Keyring keyring(&store_->key_store(), id_, *dek);
     const std::size_t limit = store_->batch_size();
     return store_->data().View([&](storage::ReadTxn& txn) -> Status {
       auto cursor = txn.OpenCursor(store_->tables().events);
@@ -90,13 +92,15 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
         }
         if (e.ts_ms >= range_.to_ms) break;
         std::string plain;
-        if (Status o = codec::OpenRow(**dek, TableId::kEvents, c.key(), c.value(), &plain); !o.ok()) {
+        bool shredded = false;
+        if (Status o = keyring.Open(TableId::kEvents, c.key(), c.value(), &plain, &shredded); !o.ok()) {
           return o.WithContext("event of person " + id_.ToHex());
         }
+        next_key_ = Successor(c.key());
+        if (shredded) continue;  // its category was erased: awaiting purge
         Status d = codec::DecodeEvent(plain, &e.name, &e.category, &e.properties);
         crypto::Wipe(&plain);
         if (!d.ok()) return d.WithContext("event of person " + id_.ToHex());
-        next_key_ = Successor(c.key());
         buffer_.push_back(std::move(e));
       }
       if (!m.ok()) return m;
@@ -128,6 +132,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
     PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
     auto dek = store_->PersonKey(id_);
     if (!dek.ok()) return dek.status();
+    Keyring keyring(&store_->key_store(), id_, *dek);
     if (!listed_) {
       const std::string scan_prefix = std::string(id_.view()) + store_->CollectionHash(collection_);
       Status s = store_->data().View([&](storage::ReadTxn& txn) -> Status {
@@ -137,9 +142,11 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
         Status m = c.Seek(scan_prefix);
         for (; m.ok() && c.Valid() && HasPrefix(c.key(), scan_prefix); m = c.Next()) {
           std::string plain;
-          if (Status o = codec::OpenRow(**dek, TableId::kRecords, c.key(), c.value(), &plain); !o.ok()) {
+          bool shredded = false;
+          if (Status o = keyring.Open(TableId::kRecords, c.key(), c.value(), &plain, &shredded); !o.ok()) {
             return o.WithContext("record of person " + id_.ToHex());
           }
+          if (shredded) continue;  // its category was erased: awaiting purge
           Record r;
           Status d = codec::DecodeRecord(plain, &r);
           crypto::Wipe(&plain);
@@ -162,9 +169,11 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
         if (g.IsNotFound()) continue;  // deleted since the listing
         if (!g.ok()) return g;
         std::string plain;
-        if (Status o = codec::OpenRow(**dek, TableId::kRecords, skey, row, &plain); !o.ok()) {
+        bool shredded = false;
+        if (Status o = keyring.Open(TableId::kRecords, skey, row, &plain, &shredded); !o.ok()) {
           return o.WithContext("record of person " + id_.ToHex());
         }
+        if (shredded) continue;  // its category was erased since the listing
         Record r;
         Status d = codec::DecodeRecord(plain, &r);
         crypto::Wipe(&plain);

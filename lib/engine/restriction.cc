@@ -207,7 +207,9 @@ Result<std::vector<ConsentRecord>> StoreImpl::GetConsentHistory(const PersonId& 
     Status m = c.Seek(id.view());
     for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == id.view(); m = c.Next()) {
       std::string plain;
-      if (Status o = codec::OpenRow(**dek, TableId::kConsentHistory, c.key(), c.value(), &plain); !o.ok()) return o;
+      if (Status o = codec::OpenPersonRow(**dek, TableId::kConsentHistory, c.key(), c.value(), &plain); !o.ok()) {
+        return o;
+      }
       ConsentRecord rec;
       Status d = codec::DecodeConsentRecord(plain, &rec);
       crypto::Wipe(&plain);

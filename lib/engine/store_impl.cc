@@ -18,6 +18,7 @@
 #include "crypto/random.h"
 #include "engine/data_rows.h"
 #include "engine/iterators.h"
+#include "engine/keyring.h"
 #include "util/coding.h"
 #include "util/fork_generation.h"
 
@@ -97,10 +98,14 @@ class BatchApplier {
     std::vector<std::string> withheld_categories;
   };
   struct PersonState {
-    keys::DekHandle dek;
+    PersonState(const PersonId& id, keys::KeyStore* keys, keys::DekHandle person_key)
+        : dek(person_key), keyring(keys, id, std::move(person_key)) {}
+    keys::DekHandle dek;  // the person key (slot 0)
+    Keyring keyring;      // every slot's key, new ones included
     codec::PersonPayload person;
     bool person_dirty = false;
     std::optional<Attributes> profile;  // loaded on first use
+    std::set<std::uint32_t> profile_slots;  // slots of the profile rows loaded
     bool profile_dirty = false;
     bool mutated = false;  // a non-append change: bump the person's version
     std::optional<TrackingState> tracking;  // loaded on the first tracked event
@@ -116,35 +121,51 @@ class BatchApplier {
     if (g.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
     if (!g.ok()) return g;
     std::string plain;
-    if (Status o = codec::OpenRow(**dek, TableId::kPeople, id.view(), row, &plain); !o.ok()) {
+    if (Status o = codec::OpenPersonRow(**dek, TableId::kPeople, id.view(), row, &plain); !o.ok()) {
       return o.WithContext("person " + id.ToHex());
     }
-    PersonState st;
-    st.dek = *dek;
+    PersonState st(id, store_->keys_.get(), *dek);
     Status d = codec::DecodePerson(plain, &st.person);
     crypto::Wipe(&plain);
     if (!d.ok()) return d.WithContext("person " + id.ToHex());
     return &people_.emplace(id, std::move(st)).first->second;
   }
 
-  Status LoadProfile(const PersonId& id, PersonState* st) {
+  Status LoadProfile(PersonState* st) {
     if (st->profile) return Status::OK();
-    std::string_view row;
-    Status g = txn_->Get(t_.profiles, id.view(), &row);
     Attributes attrs;
-    if (g.ok()) {
-      std::string plain;
-      if (Status o = codec::OpenRow(*st->dek, TableId::kProfiles, id.view(), row, &plain); !o.ok()) {
-        return o.WithContext("profile of " + id.ToHex());
-      }
-      Status d = codec::DecodeProfile(plain, &attrs);
-      crypto::Wipe(&plain);
-      if (!d.ok()) return d.WithContext("profile of " + id.ToHex());
-    } else if (!g.IsNotFound()) {
-      return g;
+    bool found = false;
+    if (Status r = ReadProfile(*txn_, t_.profiles, st->keyring, &attrs, &found, &st->profile_slots); !r.ok()) {
+      return r;
     }
     st->profile = std::move(attrs);
     return Status::OK();
+  }
+
+  // The key slot and key that seal a new item of `category` for the person:
+  // the person key for "general", else the person's key of that category,
+  // made on first use (and again after the category was erased: a slot is
+  // never reused). New keys are stored by Finish(), before the data commit.
+  Result<std::pair<std::uint32_t, keys::DekHandle>> WriteKey(const PersonId& id, PersonState* st,
+                                                             const std::string& category) {
+    if (category == kGeneralCategory) return std::make_pair(keys::kPersonSlot, st->dek);
+    auto it = st->person.category_slots.find(category);
+    if (it != st->person.category_slots.end()) {
+      auto key = st->keyring.Key(it->second);
+      if (!key.ok()) return key.status();
+      if (*key != nullptr) return std::make_pair(it->second, *key);
+    }
+    if (st->person.next_slot == ~std::uint32_t{0}) {
+      return Status::StoreFull("person " + id.ToHex() + " used up its category key slots");
+    }
+    const std::uint32_t slot = st->person.next_slot++;
+    auto dek = keys::KeyStore::NewDek();
+    if (!dek.ok()) return dek.status();
+    st->person.category_slots.insert_or_assign(category, slot);
+    st->person_dirty = true;
+    st->keyring.Add(slot, *dek);
+    new_keys_.push_back(keys::NewKey{id, slot, *dek});
+    return std::make_pair(slot, *dek);
   }
 
   // Claims a normalised identifier for `id` in the index.
@@ -194,8 +215,7 @@ class BatchApplier {
     if (!g.IsNotFound()) return g;
     if (Status v = codec::ValidateAttributeNames(op.profile, "profile attribute"); !v.ok()) return v;
 
-    PersonState st;
-    st.dek = dek_it->second;
+    PersonState st(op.id, store_->keys_.get(), dek_it->second);
     st.person.anon_id = AnonymousId(crypto::RandomArray<AnonymousId::kSize>());
     st.person.created_ms = op.created_ms != 0 ? op.created_ms : store_->Now();
     if (op.imported) {
@@ -263,7 +283,7 @@ class BatchApplier {
     if (Status v = codec::ValidateAttributeNames(op.patch.set, "profile attribute"); !v.ok()) return v;
     auto st = Load(op.id);
     if (!st.ok()) return st.status();
-    if (Status l = LoadProfile(op.id, *st); !l.ok()) return l;
+    if (Status l = LoadProfile(*st); !l.ok()) return l;
     Attributes& profile = *(*st)->profile;
     for (const std::string& name : op.patch.unset) profile.erase(name);
     for (const auto& [name, value] : op.patch.set) profile.insert_or_assign(name, value);
@@ -313,11 +333,13 @@ class BatchApplier {
         return Status::Restricted("tracking of person " + op.id.ToHex() + " is restricted or lacks consent");
       }
     }
+    auto sealing = WriteKey(op.id, *st, category);
+    if (!sealing.ok()) return sealing.status();
     const std::uint64_t seq = seq_++;
     const std::string key = codec::EventKey(op.id, e.ts_ms, seq);
     std::string plain, row;
     codec::EncodeEvent(e.name, category, e.properties, &plain);
-    codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kEvents, key, plain, &row);
+    codec::SealPersonRow(store_->cipher_, *sealing->second, sealing->first, TableId::kEvents, key, plain, &row);
     crypto::Wipe(&plain);
     if (Status p = txn_->Put(t_.events, key, row); !p.ok()) return p;
     const std::string akey = codec::AnalyticsKey(e.ts_ms, seq);
@@ -338,8 +360,10 @@ class BatchApplier {
     (*st)->mutated = true;
     const std::string category = store_->policy_->CollectionCategory(r.collection, r.category);
     if (Status c = store_->policy_->CheckCategory(category); !c.ok()) return c;
+    auto sealing = WriteKey(op.id, *st, category);
+    if (!sealing.ok()) return sealing.status();
     codec::EncodeRecord(r.collection, r.key, r.value, category, &plain);
-    codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kRecords, key, plain, &row);
+    codec::SealPersonRow(store_->cipher_, *sealing->second, sealing->first, TableId::kRecords, key, plain, &row);
     crypto::Wipe(&plain);
     return txn_->Put(t_.records, key, row);
   }
@@ -385,7 +409,16 @@ class BatchApplier {
       if (!g.ok()) return g;
       std::string plain, name, category;
       Attributes props;
-      if (Status o = codec::OpenRow(*(*st)->dek, TableId::kEvents, key, row, &plain); !o.ok()) return o;
+      bool shredded = false;
+      if (Status o = (*st)->keyring.Open(TableId::kEvents, key, row, &plain, &shredded); !o.ok()) return o;
+      if (shredded) {
+        return Status::NotFound("the event at ts " + std::to_string(c.ts_ms) + " seq " + std::to_string(c.seq) +
+                                " of person " + op.id.ToHex() + " belongs to an erased category");
+      }
+      std::uint32_t slot = 0;
+      if (Status h = codec::PersonRowSlot(row, &slot); !h.ok()) return h;
+      auto slot_key = (*st)->keyring.Key(slot);
+      if (!slot_key.ok()) return slot_key.status();
       Status d = codec::DecodeEvent(plain, &name, &category, &props);
       crypto::Wipe(&plain);
       if (!d.ok()) return d;
@@ -393,7 +426,7 @@ class BatchApplier {
       for (const auto& [n, v] : c.properties.set) props.insert_or_assign(n, v);
       std::string sealed;
       codec::EncodeEvent(name, category, props, &plain);
-      codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kEvents, key, plain, &sealed);
+      codec::SealPersonRow(store_->cipher_, **slot_key, slot, TableId::kEvents, key, plain, &sealed);
       crypto::Wipe(&plain);
       if (Status p = txn_->Put(t_.events, key, sealed); !p.ok()) return p;
       // Declared analytics fields carry the corrected value too.
@@ -496,7 +529,7 @@ class BatchApplier {
     util::PutFixed64BE(&hkey, seq);
     std::string plain, row;
     codec::EncodeConsentRecord(rec, &plain);
-    codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kConsentHistory, hkey, plain, &row);
+    codec::SealPersonRow(store_->cipher_, *(*st)->dek, keys::kPersonSlot, TableId::kConsentHistory, hkey, plain, &row);
     crypto::Wipe(&plain);
     if (Status p = txn_->Put(t_.consent_history, hkey, row); !p.ok()) return p;
     (*st)->mutated = true;
@@ -514,19 +547,17 @@ class BatchApplier {
           return p;
         }
       }
+      // The profile first: its categories may take new key slots, which
+      // the person row records.
+      if (st.profile_dirty) {
+        if (Status p = WriteProfile(id, &st); !p.ok()) return p;
+      }
       if (st.person_dirty) {
         std::string plain, row;
         codec::EncodePerson(st.person, &plain);
-        codec::SealRow(store_->cipher_, *st.dek, TableId::kPeople, id.view(), plain, &row);
+        codec::SealPersonRow(store_->cipher_, *st.dek, keys::kPersonSlot, TableId::kPeople, id.view(), plain, &row);
         crypto::Wipe(&plain);
         if (Status p = txn_->Put(t_.people, id.view(), row); !p.ok()) return p;
-      }
-      if (st.profile_dirty) {
-        std::string plain, row;
-        codec::EncodeProfile(*st.profile, &plain);
-        codec::SealRow(store_->cipher_, *st.dek, TableId::kProfiles, id.view(), plain, &row);
-        crypto::Wipe(&plain);
-        if (Status p = txn_->Put(t_.profiles, id.view(), row); !p.ok()) return p;
       }
     }
     if (seq_ != store_->next_event_seq_) {
@@ -536,16 +567,45 @@ class BatchApplier {
         return p;
       }
     }
-    // Keys of new people are committed in `keys` before this `data`
-    // transaction commits (design §2).
-    if (!new_deks_.empty()) {
-      std::vector<PersonId> ids;
-      std::vector<keys::DekHandle> deks;
-      for (const auto& [id, dek] : new_deks_) {
-        ids.push_back(id);
-        deks.push_back(dek);
-      }
-      if (Status k = store_->keys_->PutDeks(ids, deks); !k.ok()) return k.WithContext("storing new keys");
+    // Keys of new people and new category keys are committed in `keys`
+    // before this `data` transaction commits (design §2).
+    if (!new_deks_.empty() || !new_keys_.empty()) {
+      std::vector<keys::NewKey> all;
+      all.reserve(new_deks_.size() + new_keys_.size());
+      for (const auto& [id, dek] : new_deks_) all.push_back(keys::NewKey{id, keys::kPersonSlot, dek});
+      all.insert(all.end(), new_keys_.begin(), new_keys_.end());
+      if (Status k = store_->keys_->PutDeks(all); !k.ok()) return k.WithContext("storing new keys");
+    }
+    return Status::OK();
+  }
+
+  // Writes the profile as one row per key slot (attributes grouped by their
+  // declared category); the row of the person key is always written.
+  Status WriteProfile(const PersonId& id, PersonState* st) {
+    std::map<std::uint32_t, Attributes> rows;
+    std::map<std::uint32_t, keys::DekHandle> row_keys;
+    rows[keys::kPersonSlot];
+    row_keys[keys::kPersonSlot] = st->dek;
+    for (const auto& [name, value] : *st->profile) {
+      auto sealing = WriteKey(id, st, store_->policy_->AttributeCategory(name));
+      if (!sealing.ok()) return sealing.status();
+      rows[sealing->first].insert_or_assign(name, value);
+      row_keys[sealing->first] = sealing->second;
+    }
+    for (const auto& [slot, attrs] : rows) {
+      const std::string key = codec::ProfileKey(id, slot);
+      std::string plain, row;
+      codec::EncodeProfile(attrs, &plain);
+      codec::SealPersonRow(store_->cipher_, *row_keys.at(slot), slot, TableId::kProfiles, key, plain, &row);
+      crypto::Wipe(&plain);
+      if (Status p = txn_->Put(t_.profiles, key, row); !p.ok()) return p;
+    }
+    // Rows of categories that no longer hold an attribute (rows of erased
+    // category keys were not loaded: purge removes them).
+    for (std::uint32_t slot : st->profile_slots) {
+      if (rows.count(slot) != 0) continue;
+      Status d = txn_->Delete(t_.profiles, codec::ProfileKey(id, slot));
+      if (!d.ok() && !d.IsNotFound()) return d;
     }
     return Status::OK();
   }
@@ -557,6 +617,7 @@ class BatchApplier {
   std::uint64_t seq_;
   std::uint64_t dropped_ = 0;
   std::map<PersonId, PersonState> people_;
+  std::vector<keys::NewKey> new_keys_;  // category keys made by this batch
 };
 
 // ---- open / close --------------------------------------------------------------
@@ -872,13 +933,16 @@ Status StoreImpl::Delete(const PersonId& id, std::string_view collection, std::s
 
 namespace {
 
-// Reads one sealed row of a person and decrypts it. NotFound if absent.
-Status ReadSealed(storage::Environment& env, storage::Table table, TableId id,
-                  const crypto::SecretKey& dek, std::string_view key, std::string* plain) {
+// Reads one sealed row of a person and decrypts it with the key of the slot
+// it names. NotFound if absent, or if its category key was erased.
+Status ReadSealed(storage::Environment& env, storage::Table table, TableId id, Keyring& keyring,
+                  std::string_view key, std::string* plain) {
   return env.View([&](storage::ReadTxn& txn) -> Status {
     std::string_view row;
     if (Status g = txn.Get(table, key, &row); !g.ok()) return g;
-    return codec::OpenRow(dek, id, key, row, plain);
+    bool shredded = false;
+    if (Status o = keyring.Open(id, key, row, plain, &shredded); !o.ok()) return o;
+    return shredded ? Status::NotFound("the row's category key was erased") : Status::OK();
   });
 }
 
@@ -918,8 +982,9 @@ Result<PersonInfo> StoreImpl::GetPerson(const PersonId& id) {
   PersonLocks::SharedGuard person_lock(person_locks_, id);
   auto dek = PersonKey(id);
   if (!dek.ok()) return dek.status();
+  Keyring keyring(keys_.get(), id, *dek);
   std::string plain;
-  Status s = ReadSealed(*data_, tables_.people, TableId::kPeople, **dek, id.view(), &plain);
+  Status s = ReadSealed(*data_, tables_.people, TableId::kPeople, keyring, id.view(), &plain);
   if (s.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
   if (!s.ok()) return s.WithContext("person " + id.ToHex());
   codec::PersonPayload p;
@@ -937,14 +1002,14 @@ Result<Attributes> StoreImpl::GetProfile(const PersonId& id) {
   PersonLocks::SharedGuard person_lock(person_locks_, id);
   auto dek = PersonKey(id);
   if (!dek.ok()) return dek.status();
-  std::string plain;
-  Status s = ReadSealed(*data_, tables_.profiles, TableId::kProfiles, **dek, id.view(), &plain);
-  if (s.IsNotFound()) return Status::NotFound("no profile for person " + id.ToHex());
-  if (!s.ok()) return s.WithContext("profile of " + id.ToHex());
+  Keyring keyring(keys_.get(), id, *dek);
   Attributes attrs;
-  Status d = codec::DecodeProfile(plain, &attrs);
-  crypto::Wipe(&plain);
-  if (!d.ok()) return d.WithContext("profile of " + id.ToHex());
+  bool found = false;
+  Status s = data_->View([&](storage::ReadTxn& txn) {
+    return ReadProfile(txn, tables_.profiles, keyring, &attrs, &found);
+  });
+  if (!s.ok()) return s;
+  if (!found) return Status::NotFound("no profile for person " + id.ToHex());
   return attrs;
 }
 
@@ -963,8 +1028,9 @@ Result<Record> StoreImpl::GetRecord(const PersonId& id, std::string_view collect
   auto dek = PersonKey(id);
   if (!dek.ok()) return dek.status();
   const std::string skey = codec::RecordKey(id, CollectionHash(collection), RecordKeyHash(**dek, collection, key));
+  Keyring keyring(keys_.get(), id, *dek);
   std::string plain;
-  Status s = ReadSealed(*data_, tables_.records, TableId::kRecords, **dek, skey, &plain);
+  Status s = ReadSealed(*data_, tables_.records, TableId::kRecords, keyring, skey, &plain);
   if (s.IsNotFound()) return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
   if (!s.ok()) return s.WithContext("record of " + id.ToHex());
   Record r;
@@ -1052,6 +1118,7 @@ Result<StoreStats> StoreImpl::Stats() {
   st.erased = counts->fences;
   st.suppressed = counts->suppressed;
   st.pending_purge = counts->pending_purge;
+  st.erased_categories = counts->category_fences;
   st.erasures_since_rotation = counts->erasures_since_rotation;
   st.suppressed_rejections = suppressed_rejections_.load(std::memory_order_relaxed);
   st.tracking_rejected = tracking_rejected_.load(std::memory_order_relaxed);

@@ -40,7 +40,7 @@
 
 namespace shredkv::engine {
 
-inline constexpr std::uint32_t kDataFormatVersion = 1;
+inline constexpr std::uint32_t kDataFormatVersion = 2;
 
 struct DataTables {
   storage::Table meta, people, ident, ident_by_person, profiles, events, records, analytics;
@@ -90,6 +90,8 @@ class StoreImpl final : public Store {
 
   Result<ErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options) override;
   Result<ErasureReceipt> EraseByIdentifier(const Identifier& identifier, const EraseOptions& options) override;
+  Result<ErasureReceipt> EraseCategory(const PersonId& person, std::string_view category,
+                                       const EraseOptions& options) override;
   Result<ErasureReceipt> GetErasure(std::string_view request_id) override;
   Status Unsuppress(const Identifier& identifier) override;
   Result<PurgeResult> Purge(std::size_t budget_rows) override;
@@ -156,6 +158,10 @@ class StoreImpl final : public Store {
   // REQUIRES: write_mu_ held. Deletes up to `budget` rows of the person.
   Status PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::uint64_t budget,
                      std::uint64_t* deleted, bool* complete);
+  // REQUIRES: write_mu_ held. Deletes up to `budget` rows of the person
+  // sealed under the erased category key `slot`.
+  Status PurgeCategory(storage::WriteTxn& txn, const PersonId& id, std::uint32_t slot, std::uint64_t budget,
+                       std::uint64_t* deleted, bool* complete);
   Result<PurgeResult> PurgeLocked(std::size_t budget_rows);
   // At open: applies the data side of erasures a crash cut short.
   Status RecoverErasures();

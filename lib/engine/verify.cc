@@ -5,6 +5,7 @@
 #include "codec/sealed.h"
 #include "crypto/secure_memory.h"
 #include "engine/data_rows.h"
+#include "engine/keyring.h"
 #include "engine/store_impl.h"
 #include "util/coding.h"
 
@@ -26,19 +27,21 @@ Result<VerifyReport> StoreImpl::Verify() {
   };
   // Keys of the people whose rows we meet, looked up once. A person with no
   // key but a fence is erased and awaiting purge: their rows are expected.
-  std::map<PersonId, std::optional<keys::DekHandle>> keys_of;
-  auto key_of = [&](const PersonId& id) -> std::optional<keys::DekHandle> {
+  // Rows under an erased category key are expected too (awaiting purge).
+  std::map<PersonId, std::optional<Keyring>> keys_of;
+  auto keyring_of = [&](const PersonId& id) -> Keyring* {
     auto it = keys_of.find(id);
-    if (it != keys_of.end()) return it->second;
-    std::optional<keys::DekHandle> k;
-    auto dek = PersonKey(id);
-    if (dek.ok()) {
-      k = *dek;
-    } else if (!dek.status().IsErased()) {
-      problem("rows of person " + id.ToHex() + " without a key: " + dek.status().ToString());
+    if (it == keys_of.end()) {
+      std::optional<Keyring> k;
+      auto dek = PersonKey(id);
+      if (dek.ok()) {
+        k.emplace(keys_.get(), id, *dek);
+      } else if (!dek.status().IsErased()) {
+        problem("rows of person " + id.ToHex() + " without a key: " + dek.status().ToString());
+      }
+      it = keys_of.emplace(id, std::move(k)).first;
     }
-    keys_of.emplace(id, k);
-    return k;
+    return it->second ? &*it->second : nullptr;
   };
   std::uint64_t checked = 0, total_rows = 0;
   auto tick = [&] {
@@ -78,10 +81,11 @@ Result<VerifyReport> StoreImpl::Verify() {
           problem(std::string(t.name) + ": malformed key");
           continue;
         }
-        auto dek = key_of(*id);
-        if (!dek) continue;
+        Keyring* keyring = keyring_of(*id);
+        if (keyring == nullptr) continue;
         std::string plain;
-        Status o = codec::OpenRow(**dek, t.id, c.key(), c.value(), &plain);
+        bool shredded = false;
+        Status o = keyring->Open(t.id, c.key(), c.value(), &plain, &shredded);
         crypto::Wipe(&plain);
         if (!o.ok()) problem(std::string(t.name) + " row of person " + id->ToHex() + ": " + o.ToString());
       }

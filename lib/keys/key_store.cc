@@ -31,7 +31,7 @@ constexpr std::string_view kRotationStartMsKey = "rotation_start_ms";
 constexpr std::string_view kRebuildPendingKey = "rebuild_pending";
 const std::string kRebuildFile = "rebuild.mdb";
 const std::vector<std::string> kKeysTables = {"meta",       "epochs",      "deks",    "fences",
-                                              "suppressed", "purge_queue", "requests"};
+                                              "suppressed", "purge_queue", "requests", "category_fences"};
 // Keys are always wrapped with XChaCha20-Poly1305: random 192-bit nonces need
 // no counter state and opening them needs no AES-NI.
 constexpr crypto::CipherId kWrapCipher = crypto::CipherId::kXChaCha20Poly1305;
@@ -130,6 +130,7 @@ Status KeyStore::OpenEnvironment(bool create) {
   suppressed_ = env_->table("suppressed");
   purge_queue_ = env_->table("purge_queue");
   requests_ = env_->table("requests");
+  category_fences_ = env_->table("category_fences");
   return Status::OK();
 }
 
@@ -264,33 +265,40 @@ Result<DekHandle> KeyStore::NewDek() {
   return DekHandle(std::make_shared<const crypto::SecretKey>(std::move(k).value()));
 }
 
-Status KeyStore::PutDeks(const std::vector<PersonId>& people, const std::vector<DekHandle>& deks) {
-  if (people.size() != deks.size()) return Status::Internal("PutDeks: people and keys differ in count");
-  if (people.empty()) return Status::OK();
+Status KeyStore::PutDeks(const std::vector<NewKey>& keys) {
+  if (keys.empty()) return Status::OK();
   std::shared_lock epoch_lock(epoch_mu_);
   const std::uint64_t epoch = current_epoch_;
   const crypto::SecretKey& epoch_key = epoch_keys_.at(epoch);
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     std::string row;
-    for (std::size_t i = 0; i < people.size(); ++i) {
+    for (const NewKey& k : keys) {
       std::string_view fence;
-      Status g = txn.Get(fences_, people[i].view(), &fence);
-      if (g.ok()) return Status::Erased("person " + people[i].ToHex() + " was erased");
+      Status g = txn.Get(fences_, k.person.view(), &fence);
+      if (g.ok()) return Status::Erased("person " + k.person.ToHex() + " was erased");
       if (!g.IsNotFound()) return g;
-      const std::string key = codec::DekKey(people[i], kPersonSlot);
+      const std::string key = codec::DekKey(k.person, k.slot);
+      if (k.slot != kPersonSlot) {
+        g = txn.Get(category_fences_, key, &fence);
+        if (g.ok()) {
+          return Status::Internal("key slot " + std::to_string(k.slot) + " of person " + k.person.ToHex() +
+                                  " was erased and is never reused");
+        }
+        if (!g.IsNotFound()) return g;
+      }
       row.clear();
       util::PutFixed64BE(&row, epoch);
       // AD: the row key and the epoch prefix (see UnwrapDek).
-      codec::SealRow(kWrapCipher, epoch_key, TableId::kDeks, key + row, deks[i]->view(), &row);
+      codec::SealRow(kWrapCipher, epoch_key, TableId::kDeks, key + row, k.dek->view(), &row);
       if (Status p = txn.Put(deks_, key, row); !p.ok()) return p;
     }
     return Status::OK();
   });
   if (!s.ok()) return s;
-  for (std::size_t i = 0; i < people.size(); ++i) {
-    const std::string key = codec::DekKey(people[i], kPersonSlot);
+  for (const NewKey& k : keys) {
+    const std::string key = codec::DekKey(k.person, k.slot);
     cache_.Erase(key);  // an orphan's old key must not linger
-    cache_.Insert(key, deks[i], cache_.generation(key));
+    cache_.Insert(key, k.dek, cache_.generation(key));
   }
   return Status::OK();
 }
@@ -364,6 +372,19 @@ Result<bool> KeyStore::IsErased(const PersonId& person) {
   return erased;
 }
 
+Result<bool> KeyStore::IsSlotErased(const PersonId& person, std::uint32_t slot) {
+  bool erased = false;
+  const std::string key = codec::DekKey(person, slot);
+  Status s = env_->View([&](storage::ReadTxn& txn) {
+    std::string_view v;
+    Status g = txn.Get(category_fences_, key, &v);
+    if (g.ok()) erased = true;
+    return g.IsNotFound() ? Status::OK() : g;
+  });
+  if (!s.ok()) return s;
+  return erased;
+}
+
 Result<std::uint64_t> KeyStore::CountDeks() {
   std::uint64_t n = 0;
   Status s = env_->View([&](storage::ReadTxn& txn) {
@@ -387,20 +408,24 @@ void EncodeRequest(const ErasureRequest& r, std::string* out) {
   util::PutFixed64BE(out, r.pending);
   out->push_back(static_cast<char>(r.analytics_mode));
   out->push_back(r.suppressed ? 1 : 0);
+  util::PutLengthPrefixed(out, r.category);
 }
 
 Status DecodeRequest(std::string_view id, std::string_view in, ErasureRequest* r) {
   util::ByteReader rd(in);
   std::uint64_t at = 0;
   std::uint8_t mode = 0, sup = 0;
+  std::string_view category;
   if (!rd.GetFixed64BE(&at) || !rd.GetFixed64BE(&r->key_epoch) || !rd.GetFixed64BE(&r->people) ||
-      !rd.GetFixed64BE(&r->pending) || !rd.GetU8(&mode) || !rd.GetU8(&sup) || !rd.done()) {
+      !rd.GetFixed64BE(&r->pending) || !rd.GetU8(&mode) || !rd.GetU8(&sup) || !rd.GetLengthPrefixed(&category) ||
+      !rd.done()) {
     return Status::Corruption("erasure request record malformed");
   }
   r->request_id = std::string(id);
   r->erased_at_ms = util::SignedFromOrdered(at);
   r->analytics_mode = mode;
   r->suppressed = sup != 0;
+  r->category = std::string(category);
   return Status::OK();
 }
 
@@ -427,6 +452,27 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
     g = txn.Get(fences_, p.view(), &existing);
     if (g.ok()) return Status::Erased("person " + p.ToHex() + " was erased already");
     if (!g.IsNotFound()) return g;
+    if (commit.slot != kPersonSlot) {
+      // One category key of the person: the key goes, the slot is fenced
+      // (never reused) and its rows are queued for purge.
+      const std::string key = codec::DekKey(p, commit.slot);
+      g = txn.Get(category_fences_, key, &existing);
+      if (g.ok()) return Status::Erased("category key of person " + p.ToHex() + " was erased already");
+      if (!g.IsNotFound()) return g;
+      g = txn.Get(deks_, key, &existing);
+      if (g.IsNotFound()) return Status::NotFound("person " + p.ToHex() + " has no key for this category");
+      if (!g.ok()) return g;
+      if (Status d = txn.Delete(deks_, key); !d.ok()) return d;
+      std::string category_fence = fence_payload;
+      util::PutLengthPrefixed(&category_fence, request.category);
+      if (Status w = txn.Put(category_fences_, key, PlainRow(TableId::kCategoryFences, key, category_fence)); !w.ok()) {
+        return w;
+      }
+      if (Status w = txn.Put(purge_queue_, key, PlainRow(TableId::kPurgeQueue, key, ticket_payload)); !w.ok()) {
+        return w;
+      }
+      continue;
+    }
     // Every key slot of the person: keys sort person ‖ slot.
     std::vector<std::string> slots;
     {
@@ -479,7 +525,13 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
   });
   if (!s.ok()) return s;
   for (const ErasureCommit& c : commits) {
-    for (const PersonId& p : c.people) cache_.ErasePerson(p.view());
+    for (const PersonId& p : c.people) {
+      if (c.slot == kPersonSlot) {
+        cache_.ErasePerson(p.view());
+      } else {
+        cache_.Erase(codec::DekKey(p, c.slot));
+      }
+    }
   }
   // The erase commit is durable before anyone is told, whatever the
   // environment's durability.
@@ -491,7 +543,7 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
 
 Status KeyStore::CommitErasure(const std::vector<PersonId>& people, const ErasureRequest& request,
                                const std::vector<std::string>& suppress_hashes) {
-  return CommitErasures({ErasureCommit{people, request, suppress_hashes}});
+  return CommitErasures({ErasureCommit{people, request, suppress_hashes, kPersonSlot}});
 }
 
 Result<bool> KeyStore::IsSuppressed(std::string_view identifier_hash) {
@@ -528,7 +580,9 @@ Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
     for (; m.ok() && c.Valid() && out.size() < limit; m = c.Next()) {
       std::string_view payload;
       if (Status o = codec::OpenPlain(TableId::kPurgeQueue, c.key(), c.value(), &payload); !o.ok()) return o;
-      if (c.key().size() != PersonId::kSize) return Status::Corruption("purge ticket key has the wrong length");
+      if (c.key().size() != PersonId::kSize && c.key().size() != PersonId::kSize + 4) {
+        return Status::Corruption("purge ticket key has the wrong length");
+      }
       util::ByteReader r(payload);
       std::string_view id;
       PurgeTicket t;
@@ -538,6 +592,7 @@ Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
       PersonId::Bytes b;
       std::memcpy(b.data(), c.key().data(), b.size());
       t.person = PersonId(b);
+      t.slot = c.key().size() == PersonId::kSize ? kPersonSlot : util::DecodeFixed32BE(c.key().data() + PersonId::kSize);
       t.request_id = std::string(id);
       out.push_back(std::move(t));
     }
@@ -552,11 +607,12 @@ Status KeyStore::FinishPurges(const std::vector<PurgeTicket>& done) {
   return env_->Update([&](storage::WriteTxn& txn) -> Status {
     std::map<std::string, std::uint64_t> per_request;
     for (const PurgeTicket& t : done) {
+      const std::string key = TicketKey(t);
       std::string_view row;
-      Status g = txn.Get(purge_queue_, t.person.view(), &row);
+      Status g = txn.Get(purge_queue_, key, &row);
       if (g.IsNotFound()) continue;  // finished by an earlier, interrupted call
       if (!g.ok()) return g;
-      if (Status d = txn.Delete(purge_queue_, t.person.view()); !d.ok()) return d;
+      if (Status d = txn.Delete(purge_queue_, key); !d.ok()) return d;
       ++per_request[t.request_id];
     }
     for (const auto& [id, n] : per_request) {
@@ -576,6 +632,10 @@ Status KeyStore::FinishPurges(const std::vector<PurgeTicket>& done) {
   });
 }
 
+std::string TicketKey(const PurgeTicket& ticket) {
+  return ticket.slot == kPersonSlot ? std::string(ticket.person.view()) : codec::DekKey(ticket.person, ticket.slot);
+}
+
 Result<ErasureRequest> KeyStore::GetRequest(std::string_view request_id) {
   ErasureRequest r;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
@@ -593,7 +653,8 @@ Result<KeyCounts> KeyStore::Counts() {
   KeyCounts k;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
     struct { storage::Table t; std::uint64_t* out; } counts[] = {
-        {deks_, &k.deks}, {fences_, &k.fences}, {suppressed_, &k.suppressed}, {purge_queue_, &k.pending_purge}};
+        {deks_, &k.deks}, {fences_, &k.fences}, {suppressed_, &k.suppressed}, {purge_queue_, &k.pending_purge},
+        {category_fences_, &k.category_fences}};
     for (auto& c : counts) {
       auto n = txn.Count(c.t);
       if (!n.ok()) return n.status();

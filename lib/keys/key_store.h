@@ -12,11 +12,15 @@
 //   deks    person ‖ u32 slot → plain(u64 epoch) ‖ sealed under that epoch key
 //   fences  person          → plain(lp(request id) i64(erased at) u64(epoch)
 //                               u8(analytics mode)): erased people, forever
+//   category_fences person ‖ u32 slot → plain(fence ‖ lp(category)): erased
+//                             category keys, forever (a slot is never reused)
 //   suppressed H(identifier)  → plain(lp(request id) i64(time))
-//   purge_queue person      → plain(lp(request id) u8(analytics mode)):
-//                             erased people whose `data` rows remain
+//   purge_queue person | person ‖ u32 slot → plain(lp(request id)
+//                             u8(analytics mode)): erased people (or
+//                             category keys) whose `data` rows remain
 //   requests  request id    → plain(i64(erased at) u64(epoch) u64(people)
-//                               u64(pending purge) u8(mode) u8(suppressed))
+//                               u64(pending purge) u8(mode) u8(suppressed)
+//                               lp(category; empty for whole people))
 //   meta "erasures_since_rotation" → plain(u64)
 //        "oldest_unrotated_ms"     → plain(i64), absent when none
 //
@@ -52,7 +56,7 @@
 
 namespace shredkv::keys {
 
-inline constexpr std::uint32_t kKeysFormatVersion = 1;
+inline constexpr std::uint32_t kKeysFormatVersion = 2;
 inline constexpr std::uint32_t kPersonSlot = 0;  // the whole-person key
 
 // One erasure request as recorded in `requests`.
@@ -64,11 +68,14 @@ struct ErasureRequest {
   std::uint64_t pending = 0;    // people not yet purged
   std::uint8_t analytics_mode = 0;
   bool suppressed = false;
+  std::string category;  // a category erasure: the category; empty: whole people
 };
 
-// An erased person waiting for purge.
+// An erased person (slot 0) or erased category key (slot > 0) waiting for
+// purge.
 struct PurgeTicket {
   PersonId person;
+  std::uint32_t slot = kPersonSlot;
   std::string request_id;
   std::uint8_t analytics_mode = 0;
 };
@@ -78,10 +85,24 @@ struct ErasureCommit {
   std::vector<PersonId> people;
   ErasureRequest request;
   std::vector<std::string> suppress_hashes;
+  // kPersonSlot: erase the people. Otherwise erase only this key slot of
+  // each person (a category erasure; request.category names it).
+  std::uint32_t slot = kPersonSlot;
 };
+
+// A new key to store: the person key (slot 0) or a category key.
+struct NewKey {
+  PersonId person;
+  std::uint32_t slot = kPersonSlot;
+  DekHandle dek;
+};
+
+// The purge queue's key of a ticket.
+std::string TicketKey(const PurgeTicket& ticket);
 
 struct KeyCounts {
   std::uint64_t deks = 0, fences = 0, suppressed = 0, pending_purge = 0;
+  std::uint64_t category_fences = 0;  // erased category keys
   std::uint64_t erasures_since_rotation = 0;
   std::int64_t oldest_unrotated_ms = 0;  // 0: every erasure is cryptographic
 };
@@ -116,12 +137,13 @@ class KeyStore {
   // A fresh random DEK (not yet stored).
   static Result<DekHandle> NewDek();
 
-  // Wraps each person's DEK under the current epoch key and writes them all
-  // in one committed transaction of the `keys` environment, then caches them.
-  // A person that already has a key gets the new one: the caller guarantees
-  // no data was committed under the old key (it is an orphan of a failed
-  // creation). Erased if a person is fenced: an erased ID never gets a key.
-  Status PutDeks(const std::vector<PersonId>& people, const std::vector<DekHandle>& deks);
+  // Wraps each key under the current epoch key and writes them all in one
+  // committed transaction of the `keys` environment, then caches them. A
+  // slot that already has a key gets the new one: the caller guarantees no
+  // data was committed under the old key (it is an orphan of a failed
+  // creation). Erased if a person is fenced: an erased ID never gets a key;
+  // Internal if a category slot was erased: slots are never reused.
+  Status PutDeks(const std::vector<NewKey>& keys);
 
   // The person's DEK: NotFound if the person has none (never created, or
   // erased: ask IsErased()).
@@ -131,6 +153,8 @@ class KeyStore {
 
   // True if the person was erased (a fence exists).
   Result<bool> IsErased(const PersonId& person);
+  // True if the category key in `slot` of the person was erased.
+  Result<bool> IsSlotErased(const PersonId& person, std::uint32_t slot);
 
   Result<std::uint64_t> CountDeks();
   Result<KeyCounts> Counts();
@@ -141,7 +165,8 @@ class KeyStore {
   // NotFound / Erased otherwise, and nothing is written) deletes all key
   // slots, writes the fence and the purge ticket; writes the suppression
   // entries and the request (AlreadyExists if the id was used). Then drops
-  // the people's keys from the cache.
+  // the people's keys from the cache. A category erasure (ErasureCommit::slot
+  // > 0) deletes only that slot's key and fences the slot instead.
   Status CommitErasure(const std::vector<PersonId>& people, const ErasureRequest& request,
                        const std::vector<std::string>& suppress_hashes);
   // Several requests in one transaction and one fsync (group commit): all
@@ -203,7 +228,7 @@ class KeyStore {
 
   KeyStoreOptions options_;
   std::unique_ptr<storage::Environment> env_;
-  storage::Table meta_, epochs_, deks_, fences_, suppressed_, purge_queue_, requests_;
+  storage::Table meta_, epochs_, deks_, fences_, suppressed_, purge_queue_, requests_, category_fences_;
   bool initialized_ = false;
   std::string salt_;
   std::string store_id_;

@@ -212,7 +212,7 @@ TEST_F(ErasureTest, FencedPersonIdNeverGetsANewKey) {
   ASSERT_NE(impl, nullptr);
   auto dek = keys::KeyStore::NewDek();
   ASSERT_TRUE(dek.ok());
-  EXPECT_TRUE(impl->key_store().PutDeks({ann}, {*dek}).IsErased());
+  EXPECT_TRUE(impl->key_store().PutDeks({keys::NewKey{ann, keys::kPersonSlot, *dek}}).IsErased());
 }
 
 TEST_F(ErasureTest, AnalyticsKeepLeavesRowsUnderTheAnonymousId) {

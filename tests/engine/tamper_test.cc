@@ -61,7 +61,7 @@ TEST_F(TamperTest, ProfileCopiedToAnotherPersonFailsAuthentication) {
   PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
   PersonId bob = MakePerson("bob@x.org", {{"name", "Bob"}});
   EditEnv("data", [&](storage::Environment& env) {
-    return CopyRow(env, "profiles", std::string(ann.view()), std::string(bob.view()));
+    return CopyRow(env, "profiles", codec::ProfileKey(ann, 0), codec::ProfileKey(bob, 0));
   });
   EXPECT_TRUE(store_->GetProfile(bob).status().IsAuthenticationFailed());
   EXPECT_EQ(store_->GetProfile(ann)->at("name").as_string(), "Ann");

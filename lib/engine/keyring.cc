@@ -1,0 +1,80 @@
+#include "engine/keyring.h"
+
+#include "codec/row_codec.h"
+#include "crypto/secure_memory.h"
+
+namespace shredkv::engine {
+
+Keyring::Keyring(keys::KeyStore* keys, const PersonId& person, keys::DekHandle person_key)
+    : keys_(keys), person_(person), person_key_(std::move(person_key)) {
+  by_slot_.emplace(keys::kPersonSlot, person_key_);
+}
+
+Result<keys::DekHandle> Keyring::Key(std::uint32_t slot) {
+  auto it = by_slot_.find(slot);
+  if (it != by_slot_.end()) return it->second;
+  auto dek = keys_->GetDek(person_, slot);
+  if (dek.ok()) {
+    by_slot_.emplace(slot, *dek);
+    return dek;
+  }
+  if (!dek.status().IsNotFound()) return dek.status();
+  auto erased = keys_->IsSlotErased(person_, slot);
+  if (!erased.ok()) return erased.status();
+  if (!*erased) {
+    return Status::Corruption("a row of person " + person_.ToHex() + " is sealed under key slot " +
+                              std::to_string(slot) + ", which has no key and was not erased");
+  }
+  by_slot_.emplace(slot, nullptr);
+  return keys::DekHandle{};
+}
+
+void Keyring::Add(std::uint32_t slot, keys::DekHandle key) { by_slot_.insert_or_assign(slot, std::move(key)); }
+
+Status Keyring::Open(codec::TableId table, std::string_view key, std::string_view row, std::string* plain,
+                     bool* shredded) {
+  plain->clear();
+  *shredded = false;
+  std::uint32_t slot = 0;
+  if (Status s = codec::PersonRowSlot(row, &slot); !s.ok()) return s;
+  auto dek = Key(slot);
+  if (!dek.ok()) return dek.status();
+  if (*dek == nullptr) {
+    *shredded = true;
+    return Status::OK();
+  }
+  return codec::OpenPersonRow(**dek, table, key, row, plain);
+}
+
+Status ReadProfile(const storage::ReadTxn& txn, storage::Table profiles, Keyring& keyring, Attributes* out,
+                   bool* found, std::set<std::uint32_t>* slots) {
+  out->clear();
+  *found = false;
+  const std::string_view prefix = keyring.person().view();
+  auto cursor = txn.OpenCursor(profiles);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  Status m = c.Seek(prefix);
+  for (; m.ok() && c.Valid() && c.key().substr(0, prefix.size()) == prefix; m = c.Next()) {
+    *found = true;
+    std::string plain;
+    bool shredded = false;
+    if (Status o = keyring.Open(codec::TableId::kProfiles, c.key(), c.value(), &plain, &shredded); !o.ok()) {
+      return o.WithContext("profile of " + keyring.person().ToHex());
+    }
+    if (shredded) continue;
+    Attributes part;
+    Status d = codec::DecodeProfile(plain, &part);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d.WithContext("profile of " + keyring.person().ToHex());
+    for (auto& [name, value] : part) out->insert_or_assign(name, std::move(value));
+    if (slots != nullptr) {
+      std::uint32_t slot = 0;
+      if (Status s = codec::PersonRowSlot(c.value(), &slot); !s.ok()) return s;
+      slots->insert(slot);
+    }
+  }
+  return m;
+}
+
+}  // namespace shredkv::engine
