@@ -1,0 +1,399 @@
+// Partial erasure (design §6, issue 5): every registered category other than
+// "general" has a key of its own per person; EraseCategory shreds one of them
+// with the levels, receipts, audit and purge of a whole-person erasure, and
+// leaves the person's other data intact.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <thread>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "engine/store_impl.h"
+#include "storage/environment.h"
+#include "test_util.h"
+#include "util/test_point.h"
+
+namespace shredkv {
+namespace {
+
+Options CategoryOptions(Options o) {
+  o.categories = {"location", "contact", "payment"};
+  o.event_categories = {{"gps_ping", "location"}, {"email_opened", "contact"}};
+  o.collection_categories = {{"addresses", "location"}, {"cards", "payment"}};
+  o.attribute_categories = {{"home_city", "location"}, {"phone", "contact"}};
+  return o;
+}
+
+Event Ping(std::int64_t ts, double lat) { return Event{"gps_ping", ts, {{"lat", lat}, {"device", "d1"}}, {"device"}, {}}; }
+Event View(std::int64_t ts) { return Event{"page_view", ts, {{"url", "/home"}, {"ms", 12}}, {"url"}, {}}; }
+
+class CategoryErasureTest : public test::StoreTest {
+ protected:
+  void SetUp() override {
+    options_ = CategoryOptions(test::TestOptions(dir_.Sub("store")));
+    Reopen();
+  }
+
+  // A person with data in general, location, contact and payment.
+  PersonId MakeRichPerson(const std::string& email) {
+    PersonId id = MakePerson(email, {{"name", "Ann"}, {"home_city", "Lyon"}, {"phone", "+33 1 23"}});
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_TRUE(store_->AppendEvent(id, Ping(1000 + i, 45.7 + i)).ok());
+      EXPECT_TRUE(store_->AppendEvent(id, View(2000 + i)).ok());
+    }
+    EXPECT_TRUE(store_->Put(id, "addresses", "home", "1 rue de la Paix").ok());
+    EXPECT_TRUE(store_->Put(id, "cards", "visa", "4111").ok());
+    EXPECT_TRUE(store_->Put(id, "notes", "n1", "likes tea").ok());
+    return id;
+  }
+
+  std::vector<StoredEvent> Events(const PersonId& id) {
+    std::vector<StoredEvent> out;
+    auto it = store_->ScanEvents(id, {});
+    for (; it->Valid(); it->Next()) out.push_back(it->value());
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    return out;
+  }
+
+  engine::StoreImpl& impl() { return *dynamic_cast<engine::StoreImpl*>(store_.get()); }
+
+  // The key slot that seals the person's "addresses/home" record.
+  std::uint32_t LocationSlot(const PersonId& id) {
+    auto ks = impl().key_store().GetDek(id, 0);
+    EXPECT_TRUE(ks.ok());
+    std::uint32_t slot = 0;
+    Status s = impl().data().View([&](storage::ReadTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(impl().tables().events);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      for (Status m = c.Seek(id.view()); m.ok() && c.Valid(); m = c.Next()) {
+        std::uint32_t row_slot = 0;
+        if (Status h = codec::PersonRowSlot(c.value(), &row_slot); !h.ok()) return h;
+        if (row_slot != 0) {
+          slot = row_slot;
+          break;
+        }
+      }
+      return Status::OK();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return slot;
+  }
+};
+
+TEST_F(CategoryErasureTest, ErasingOneCategoryLeavesTheOthersIntact) {
+  PersonId ann = MakeRichPerson("ann@x.org");
+  PersonId bob = MakeRichPerson("bob@x.org");
+
+  auto receipt = store_->EraseCategory(ann, "location", EraseOptions{"loc-1", false, AnalyticsOnErase::kKeep});
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_EQ(receipt->category, "location");
+  EXPECT_EQ(receipt->request_id, "loc-1");
+  EXPECT_EQ(receipt->people, 1u);
+  EXPECT_EQ(receipt->audit_hash.size(), 64u);
+
+  // Location items are gone for Ann: events, record, profile attribute.
+  auto events = Events(ann);
+  ASSERT_EQ(events.size(), 5u);
+  for (const StoredEvent& e : events) EXPECT_EQ(e.name, "page_view");
+  EXPECT_TRUE(store_->Get(ann, "addresses", "home").status().IsNotFound());
+  auto profile = store_->GetProfile(ann);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  EXPECT_EQ(profile->count("home_city"), 0u);
+  // Everything else of Ann is intact.
+  EXPECT_EQ(profile->at("name").as_string(), "Ann");
+  EXPECT_EQ(profile->at("phone").as_string(), "+33 1 23");
+  EXPECT_EQ(*store_->Get(ann, "cards", "visa"), "4111");
+  EXPECT_EQ(*store_->Get(ann, "notes", "n1"), "likes tea");
+  EXPECT_EQ(*store_->Resolve({"email", "ann@x.org"}), ann);
+  // Bob's location data is untouched.
+  EXPECT_EQ(Events(bob).size(), 10u);
+  EXPECT_EQ(*store_->Get(bob, "addresses", "home"), "1 rue de la Paix");
+  EXPECT_EQ(store_->GetProfile(bob)->at("home_city").as_string(), "Lyon");
+
+  // The export holds no location item of Ann.
+  int exported_events = 0;
+  auto it = store_->Export(ann);
+  for (; it->Valid(); it->Next()) {
+    const ExportItem& item = it->value();
+    if (item.kind == ExportItem::Kind::kEvent) {
+      ++exported_events;
+      EXPECT_NE(item.event.category, "location");
+    }
+    if (item.kind == ExportItem::Kind::kRecord) {
+      EXPECT_NE(item.record.collection, "addresses");
+    }
+    if (item.kind == ExportItem::Kind::kProfile) {
+      EXPECT_EQ(item.profile.count("home_city"), 0u);
+    }
+  }
+  ASSERT_TRUE(it->status().ok()) << it->status().ToString();
+  EXPECT_EQ(exported_events, 5);
+
+  // The receipt can be looked up, and a notice tells downstream recipients.
+  auto again = store_->GetErasure("loc-1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->category, "location");
+  bool noticed = false;
+  auto feed = store_->ReadFeed(1000);
+  ASSERT_TRUE(feed.ok());
+  for (const Notice& n : *feed) {
+    if (n.kind == NoticeKind::kErasure && n.person == ann) {
+      noticed = std::find(n.names.begin(), n.names.end(), "category.location") != n.names.end();
+    }
+  }
+  EXPECT_TRUE(noticed);
+  auto stats = store_->Stats();
+  EXPECT_EQ(stats->erased_categories, 1u);
+  EXPECT_EQ(stats->erased, 0u);
+  auto verify = store_->Verify();
+  ASSERT_TRUE(verify.ok());
+  EXPECT_EQ(verify->problem_count, 0u) << (verify->problems.empty() ? "" : verify->problems[0]);
+}
+
+TEST_F(CategoryErasureTest, LevelsGoFromLogicalToCryptographicToPurged) {
+  PersonId ann = MakeRichPerson("ann@x.org");
+  const std::uint64_t events_before = store_->Stats()->events;
+  const std::uint64_t records_before = store_->Stats()->records;
+  auto receipt = store_->EraseCategory(ann, "location");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_EQ(receipt->level, ErasureLevel::kLogical);
+  EXPECT_EQ(store_->Stats()->pending_purge, 1u);
+
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  EXPECT_EQ(store_->GetErasure(receipt->request_id)->level, ErasureLevel::kCryptographic);
+
+  auto purge = store_->Purge(1000000);
+  ASSERT_TRUE(purge.ok()) << purge.status().ToString();
+  EXPECT_EQ(purge->people_purged, 1u);
+  EXPECT_EQ(purge->rows_deleted, 5u + 1u + 1u);  // 5 pings, 1 address, 1 profile row
+  EXPECT_EQ(store_->GetErasure(receipt->request_id)->level, ErasureLevel::kPurged);
+  EXPECT_EQ(store_->Stats()->events, events_before - 5);
+  EXPECT_EQ(store_->Stats()->records, records_before - 1);
+  EXPECT_EQ(store_->Stats()->pending_purge, 0u);
+  // Purged, the rest is still intact and verifies clean.
+  EXPECT_EQ(Events(ann).size(), 5u);
+  EXPECT_EQ(store_->GetProfile(ann)->at("phone").as_string(), "+33 1 23");
+  EXPECT_EQ(store_->Verify()->problem_count, 0u);
+  EXPECT_TRUE(store_->VerifyAuditLog()->intact);
+}
+
+TEST_F(CategoryErasureTest, NewDataInAnErasedCategoryGetsANewKey) {
+  PersonId ann = MakeRichPerson("ann@x.org");
+  const std::uint32_t old_slot = LocationSlot(ann);
+  ASSERT_NE(old_slot, 0u);
+  ASSERT_TRUE(store_->EraseCategory(ann, "location").ok());
+  // Erasing it again with nothing new written: Erased.
+  EXPECT_TRUE(store_->EraseCategory(ann, "location").status().IsErased());
+
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Ping(5000, 1.5)));
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"home_city", "Nice"}}, {}}));
+  auto events = Events(ann);
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events.back().name, "gps_ping");
+  EXPECT_EQ(store_->GetProfile(ann)->at("home_city").as_string(), "Nice");
+  // The new key is another slot; the old one stays fenced.
+  auto old_key = impl().key_store().GetDek(ann, old_slot);
+  EXPECT_TRUE(old_key.status().IsNotFound());
+  // A second erasure of the category shreds the new key too.
+  ASSERT_TRUE(store_->EraseCategory(ann, "location").ok());
+  EXPECT_EQ(Events(ann).size(), 5u);
+  EXPECT_EQ(store_->GetProfile(ann)->count("home_city"), 0u);
+  EXPECT_EQ(store_->Stats()->erased_categories, 2u);
+  ASSERT_TRUE(store_->Purge(1000000).ok());
+  EXPECT_EQ(store_->Verify()->problem_count, 0u);
+}
+
+TEST_F(CategoryErasureTest, AnalyticsRowsOfTheCategoryFollowTheMode) {
+  PersonId ann = MakeRichPerson("ann@x.org");
+  const AnonymousId anon = store_->GetPerson(ann)->anon_id;
+  auto count_rows = [&](const std::string& name, bool with_ann_anon) {
+    int n = 0;
+    auto it = store_->ScanAnalytics(AnalyticsQuery{});
+    for (; it->Valid(); it->Next()) {
+      if (it->value().name == name && (it->value().anon_id == anon) == with_ann_anon) ++n;
+    }
+    EXPECT_TRUE(it->status().ok());
+    return n;
+  };
+  ASSERT_EQ(count_rows("gps_ping", true), 5);
+  ASSERT_TRUE(store_->EraseCategory(ann, "location", EraseOptions{"", false, AnalyticsOnErase::kUnlink}).ok());
+  // Unlinked: the rows remain, under fresh anonymous IDs.
+  EXPECT_EQ(count_rows("gps_ping", true), 0);
+  EXPECT_EQ(count_rows("gps_ping", false), 5);
+  EXPECT_EQ(count_rows("page_view", true), 5);  // other categories keep their link
+
+  SKV_ASSERT_OK(store_->Put(ann, "cards", "mc", "5500"));
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"email_opened", 7000, {{"campaign", "c1"}}, {"campaign"}, {}}));
+  ASSERT_EQ(count_rows("email_opened", true), 1);
+  ASSERT_TRUE(store_->EraseCategory(ann, "contact", EraseOptions{"", false, AnalyticsOnErase::kDelete}).ok());
+  EXPECT_EQ(count_rows("email_opened", true) + count_rows("email_opened", false), 0);
+  EXPECT_EQ(count_rows("page_view", true), 5);
+  EXPECT_EQ(store_->GetProfile(ann)->count("phone"), 0u);
+}
+
+TEST_F(CategoryErasureTest, RefusesWhatItCannotErase) {
+  PersonId ann = MakeRichPerson("ann@x.org");
+  PersonId bare = MakePerson("bare@x.org", {{"name", "B"}});
+  EXPECT_TRUE(store_->EraseCategory(ann, "general").status().IsInvalidArgument());
+  EXPECT_TRUE(store_->EraseCategory(ann, "unknown").status().IsInvalidArgument());
+  EXPECT_TRUE(store_->EraseCategory(ann, "location", EraseOptions{"", true, AnalyticsOnErase::kKeep})
+                  .status()
+                  .IsInvalidArgument());
+  EXPECT_TRUE(store_->EraseCategory(bare, "location").status().IsNotFound());
+  ASSERT_TRUE(store_->EraseCategory(ann, "payment", EraseOptions{"req-a", false, AnalyticsOnErase::kKeep}).ok());
+  EXPECT_TRUE(store_->EraseCategory(ann, "location", EraseOptions{"req-a", false, AnalyticsOnErase::kKeep})
+                  .status()
+                  .IsAlreadyExists());
+  // The failed attempts changed nothing.
+  EXPECT_EQ(*store_->Get(ann, "addresses", "home"), "1 rue de la Paix");
+  ASSERT_TRUE(store_->Erase(ann).ok());
+  EXPECT_TRUE(store_->EraseCategory(ann, "location").status().IsErased());
+  // A whole-person erasure after a category erasure purges everything.
+  ASSERT_TRUE(store_->Purge(1000000).ok());
+  EXPECT_EQ(store_->Stats()->pending_purge, 0u);
+  EXPECT_EQ(store_->Stats()->events, 0u);
+  EXPECT_EQ(store_->Stats()->records, 0u);
+  EXPECT_EQ(store_->Verify()->problem_count, 0u);
+}
+
+TEST_F(CategoryErasureTest, WaitsForLeasesAndChangesNothingOnTimeout) {
+  options_.lease_drain_timeout_ms = 50;
+  Reopen();
+  PersonId ann = MakeRichPerson("ann@x.org");
+  {
+    auto lease = store_->AcquireLease(ann, "analytics");
+    ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+    EXPECT_TRUE(store_->EraseCategory(ann, "location").status().IsBusy());
+    EXPECT_EQ(*store_->Get(ann, "addresses", "home"), "1 rue de la Paix");
+    EXPECT_EQ(store_->Stats()->erased_categories, 0u);
+  }
+  EXPECT_TRUE(store_->EraseCategory(ann, "location").ok());
+}
+
+TEST_F(CategoryErasureTest, NoReadSeesTheCategoryAfterEraseCategoryReturned) {
+  PersonId ann = MakeRichPerson("ann@x.org");
+  std::atomic<std::uint64_t> clock{0};
+  std::atomic<std::uint64_t> erased_at{~0ull};
+  std::atomic<int> late_reads{0}, reads{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      while (!stop.load()) {
+        const std::uint64_t started = clock.fetch_add(1);
+        bool saw = false;
+        if (t % 2 == 0) {
+          auto it = store_->ScanEvents(ann, {});
+          for (; it->Valid(); it->Next()) saw |= it->value().name == "gps_ping";
+        } else {
+          saw = store_->Get(ann, "addresses", "home").ok();
+        }
+        ++reads;
+        if (saw && started > erased_at.load()) ++late_reads;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(store_->EraseCategory(ann, "location").ok());
+  erased_at.store(clock.fetch_add(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop.store(true);
+  for (auto& r : readers) r.join();
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(late_reads.load(), 0);
+}
+
+// After erase + rotate + purge + compact, neither the category key nor its
+// wrapped form is in any file, and the category's plaintext never was.
+TEST_F(CategoryErasureTest, NoKeyMaterialOfAnErasedCategorySurvives) {
+  options_.durability = Durability::kFullSync;
+  Reopen();
+  PersonId ann = MakeRichPerson("ann@x.org");
+  const std::uint32_t slot = LocationSlot(ann);
+  ASSERT_NE(slot, 0u);
+  keys::KeyStore& ks = impl().key_store();
+  auto dek = ks.GetDek(ann, slot);
+  ASSERT_TRUE(dek.ok());
+  const std::string raw_dek((*dek)->view());
+  dek->reset();
+  auto wrapped = ks.RawRowForTesting("deks", codec::DekKey(ann, slot));
+  ASSERT_TRUE(wrapped.ok());
+  auto count_in_files = [&](const std::string& needle) {
+    int hits = 0;
+    for (const std::string& f : test::FilesUnder(dir_.path())) hits += test::ReadFile(f).find(needle) != std::string::npos;
+    return hits;
+  };
+  EXPECT_GE(count_in_files(*wrapped), 1);  // the scan finds what is there
+  EXPECT_EQ(count_in_files("rue de la Paix"), 0);
+
+  ASSERT_TRUE(store_->EraseCategory(ann, "location").ok());
+  ASSERT_TRUE(store_->Purge(1000000).ok());
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  ASSERT_TRUE(store_->CompactData().ok());
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  EXPECT_EQ(count_in_files(raw_dek), 0) << "raw category key found";
+  EXPECT_EQ(count_in_files(*wrapped), 0) << "wrapped category key found";
+  Reopen();
+  EXPECT_EQ(store_->GetProfile(ann)->at("phone").as_string(), "+33 1 23");
+  EXPECT_EQ(Events(ann).size(), 5u);
+}
+
+std::string g_kill_at;
+void KillHook(std::string_view name) {
+  if (name == g_kill_at) ::raise(SIGKILL);
+}
+
+TEST(CategoryErasureCrashTest, CrashAfterTheKeysCommitIsFinishedAtOpen) {
+  test::TempDir dir;
+  Options o = CategoryOptions(test::TestOptions(dir.Sub("s")));
+  o.durability = Durability::kFullSync;
+  PersonId ann;
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok());
+    ann = *(*store)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}, {"home_city", "Lyon"}});
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE((*store)->AppendEvent(ann, Ping(i, 1.0)).ok());
+      ASSERT_TRUE((*store)->AppendEvent(ann, View(i)).ok());
+    }
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    g_kill_at = "erase_category.after_keys_commit";
+    util::SetTestPointHook(&KillHook);
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->EraseCategory(ann, "location", EraseOptions{"crash-loc", false, AnalyticsOnErase::kDelete});
+    _exit(3);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  // The keys commit stands; reopening applied the data side.
+  auto profile = (*store)->GetProfile(ann);
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(profile->count("home_city"), 0u);
+  EXPECT_EQ(profile->at("name").as_string(), "A");
+  EXPECT_EQ((*store)->Stats()->analytics_rows, 4u);  // the pings' rows deleted
+  auto receipt = (*store)->GetErasure("crash-loc");
+  ASSERT_TRUE(receipt.ok());
+  EXPECT_EQ(receipt->category, "location");
+  EXPECT_EQ(receipt->audit_hash.size(), 64u);
+  ASSERT_TRUE((*store)->Purge(100000).ok());
+  EXPECT_TRUE((*store)->GetErasure("crash-loc")->purged);
+  EXPECT_EQ((*store)->Stats()->events, 4u);
+  EXPECT_EQ((*store)->Verify()->problem_count, 0u);
+}
+
+}  // namespace
+}  // namespace shredkv
