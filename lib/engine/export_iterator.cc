@@ -148,6 +148,15 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         if (!d.ok()) return d;
         buffer_.push_back(std::move(item));
       } else {  // kAnalytics: the rows that share (ts, seq) with the person's events
+        // Not those of events of an erased category: before their purge as
+        // after it, the export does not reach them through the person.
+        std::uint32_t slot = 0;
+        if (Status h = codec::PersonRowSlot(c.value(), &slot); !h.ok()) return h;
+        if (slot != 0) {
+          auto key = keyring.Key(slot);
+          if (!key.ok()) return key.status();
+          if (*key == nullptr) continue;
+        }
         const std::string akey = codec::AnalyticsKey(ts, seq);
         std::string payload;
         Status a = ReadPlain(txn, store_->tables().analytics, TableId::kAnalytics, akey, &payload);

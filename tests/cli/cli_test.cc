@@ -567,6 +567,34 @@ TEST_F(CliTest, EraseSuppressAndStatus) {
   EXPECT_EQ(stats["pending_purge"], 2);
 }
 
+TEST_F(CliTest, EraseOneCategory) {
+  MakeStore();
+  Json j = Ingest(R"({"op":"event","ids":{"email":"cat@example.org"},"name":"gps","ts":1000,"props":{"lat":1.5},"category":"location"})" "\n"
+                  R"({"op":"event","ids":{"email":"cat@example.org"},"name":"page_view","ts":2000,"props":{"url":"/a"}})" "\n");
+  ASSERT_EQ(j["ingested"], 2);
+  Expect(1, {"erase", "--id", "email:cat@example.org", "--category", "general"});
+  Expect(1, {"erase", "--id", "email:cat@example.org", "--category", "no_such_category"});
+  Expect(3, {"erase", "--id", "email:cat@example.org", "--category", "payment"});
+  Expect(2, {"erase", "--id", "email:cat@example.org", "--category", "location", "--suppress"});
+  Json receipt = Expect(0, {"erase", "--id", "email:cat@example.org", "--category", "location", "--request-id",
+                            "loc-1"})
+                     .json();
+  EXPECT_EQ(receipt["category"], "location");
+  EXPECT_EQ(receipt["request_id"], "loc-1");
+  EXPECT_EQ(receipt["people"], 1);
+  Expect(4, {"erase", "--id", "email:cat@example.org", "--category", "location"});
+  EXPECT_EQ(Expect(0, {"erasure-status", "--request-id", "loc-1"}).json()["category"], "location");
+  // The person is still there, without the location event.
+  Json exported = Expect(0, {"export", "--id", "email:cat@example.org"}).json();
+  const std::string text = exported.dump();
+  EXPECT_NE(text.find("page_view"), std::string::npos);
+  EXPECT_EQ(text.find("\"gps\""), std::string::npos);
+  EXPECT_EQ(Expect(0, {"stats"}).json()["erased_categories"], 1);
+  // A whole-person receipt has no category key.
+  Json whole = Expect(0, {"erase", "--id", "email:cat@example.org"}).json();
+  EXPECT_FALSE(whole.contains("category"));
+}
+
 TEST_F(CliTest, AnalyticsRowsAndFeed) {
   MakeStore();
   AddPeople();

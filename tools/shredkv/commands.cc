@@ -241,9 +241,14 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
       UsageError("erase: --analytics must be keep, unlink or delete, not '" + *a + "'");
     }
   }
+  std::optional<std::string> category = args.Get("category");
+  if (category && category->empty()) UsageError("erase: --category needs a value");
+  if (category && options.suppress) UsageError("erase: --suppress does not go with --category");
   auto store = OpenStore(global, false);
   const PersonId person = ResolvePerson(*store, id);
-  ErasureReceipt receipt = Check(store->Erase(person, options), "erase");
+  ErasureReceipt receipt = Check(category ? store->EraseCategory(person, *category, options)
+                                          : store->Erase(person, options),
+                                 "erase");
   PrintJson(global, ReceiptJson(receipt));
   return 0;
 }

@@ -106,6 +106,7 @@ Json ReceiptJson(const ErasureReceipt& r) {
   j["purged"] = r.purged;
   j["key_epoch"] = U64(r.key_epoch);
   j["audit_hash"] = r.audit_hash;
+  if (!r.category.empty()) j["category"] = r.category;  // a category erasure only
   return j;
 }
 
@@ -143,6 +144,7 @@ Json StatsJson(const StoreStats& s) {
   j["erased"] = U64(s.erased);
   j["suppressed"] = U64(s.suppressed);
   j["pending_purge"] = U64(s.pending_purge);
+  j["erased_categories"] = U64(s.erased_categories);
   j["erasures_since_rotation"] = U64(s.erasures_since_rotation);
   j["suppressed_rejections"] = U64(s.suppressed_rejections);
   j["restricted"] = U64(s.restricted);
