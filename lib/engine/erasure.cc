@@ -539,13 +539,11 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
   for (storage::Table t : {tables_.events, tables_.records, tables_.consent, tables_.consent_history, tables_.profiles}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
-    auto keys = KeysWithPrefix(txn, t, id.view(), left);
-    if (!keys.ok()) return keys.status();
-    for (const std::string& k : *keys) {
-      if (Status d = txn.Delete(t, k); !d.ok()) return d;
-    }
-    *deleted += keys->size();
-    if (keys->size() == left) return Status::OK();  // maybe more: next round
+    bool more = false;
+    auto n = txn.DeletePrefix(t, id.view(), left, nullptr, &more);
+    if (!n.ok()) return n.status();
+    *deleted += *n;
+    if (more) return Status::OK();  // the rest next round
   }
   for (storage::Table t : {tables_.versions, tables_.restrictions, tables_.people}) {
     std::string_view v;
@@ -557,11 +555,9 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     ++*deleted;
   }
   // Last, the `erased` markers (the person's and its categories').
-  auto markers = KeysWithPrefix(txn, tables_.erased, id.view(), ~0ull);
+  bool more = false;
+  auto markers = txn.DeletePrefix(tables_.erased, id.view(), ~0ull, nullptr, &more);
   if (!markers.ok()) return markers.status();
-  for (const std::string& k : *markers) {
-    if (Status d = txn.Delete(tables_.erased, k); !d.ok()) return d;
-  }
   *complete = true;
   return Status::OK();
 }
@@ -570,16 +566,20 @@ Status StoreImpl::PurgeCategory(storage::WriteTxn& txn, const PersonId& id, std:
                                 std::uint64_t* deleted, bool* complete) {
   *deleted = 0;
   *complete = false;
+  // Rows whose header names the slot (a damaged header cannot be
+  // attributed: verify reports it, the purge of the whole person removes it).
+  const storage::WriteTxn::RowFilter in_slot = [slot](std::string_view, std::string_view value) {
+    std::uint32_t row_slot = 0;
+    return codec::PersonRowSlot(value, &row_slot).ok() && row_slot == slot;
+  };
   for (storage::Table t : {tables_.events, tables_.records}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
-    auto keys = KeysInSlot(txn, t, id, slot, left);
-    if (!keys.ok()) return keys.status();
-    for (const std::string& k : *keys) {
-      if (Status d = txn.Delete(t, k); !d.ok()) return d;
-    }
-    *deleted += keys->size();
-    if (keys->size() == left) return Status::OK();  // maybe more: next round
+    bool more = false;
+    auto n = txn.DeletePrefix(t, id.view(), left, in_slot, &more);
+    if (!n.ok()) return n.status();
+    *deleted += *n;
+    if (more) return Status::OK();  // the rest next round
   }
   const std::string profile_key = codec::ProfileKey(id, slot);
   std::string_view v;

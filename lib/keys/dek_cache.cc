@@ -60,13 +60,10 @@ void DekCache::ErasePerson(std::string_view person) {
   Shard& s = ShardFor(person);
   std::lock_guard lock(s.mu);
   ++s.generation;
-  for (auto it = s.lru.begin(); it != s.lru.end();) {
-    if (std::string_view(it->first).substr(0, person.size()) == person) {
-      s.index.erase(it->first);
-      it = s.lru.erase(it);
-    } else {
-      ++it;
-    }
+  auto it = s.index.lower_bound(person);
+  while (it != s.index.end() && std::string_view(it->first).substr(0, person.size()) == person) {
+    s.lru.erase(it->second);
+    it = s.index.erase(it);
   }
 }
 

@@ -17,7 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
+#include <map>
 
 #include "crypto/secure_memory.h"
 
@@ -49,7 +49,9 @@ class DekCache {
     std::mutex mu;
     std::uint64_t generation = 0;
     std::list<std::pair<std::string, DekHandle>> lru;  // front = most recent
-    std::unordered_map<std::string, decltype(lru)::iterator> index;
+    // Ordered, so a person's slots (keys person ‖ slot) are adjacent and
+    // ErasePerson costs O(log n + slots), not a walk of the shard.
+    std::map<std::string, decltype(lru)::iterator, std::less<>> index;
   };
   // All slots of one person live in one shard (sharded by the person prefix).
   Shard& ShardFor(std::string_view dek_key);

@@ -110,6 +110,38 @@ Status WriteTxn::Clear(Table table) {
   return Check(rc, "clear");
 }
 
+Result<std::uint64_t> WriteTxn::DeletePrefix(Table table, std::string_view prefix, std::uint64_t limit,
+                                             const RowFilter& select, bool* more) {
+  *more = false;
+  if (prefix.empty()) return Status::InvalidArgument("DeletePrefix needs a non-empty prefix");
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn_, table.dbi, &cursor);
+  if (rc != MDB_SUCCESS) return Check(rc, "cursor");
+  std::uint64_t deleted = 0;
+  MDB_val k = ToVal(prefix);
+  MDB_val v{0, nullptr};
+  rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    const std::string_view key = FromVal(k);
+    if (key.substr(0, prefix.size()) != prefix) break;
+    if (deleted == limit) {
+      *more = true;
+      break;
+    }
+    if (!select || select(key, FromVal(v))) {
+      rc = mdb_cursor_del(cursor, 0);
+      if (rc != MDB_SUCCESS) break;
+      ++deleted;
+    }
+    // After mdb_cursor_del the cursor already stands on the next entry;
+    // LMDB's MDB_NEXT then returns that entry instead of skipping it.
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cursor);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return Check(rc, "delete");
+  return deleted;
+}
+
 // ---- Cursor ----------------------------------------------------------------
 
 Cursor::~Cursor() { mdb_cursor_close(cursor_); }

@@ -81,6 +81,14 @@ class WriteTxn : public ReadTxn {
   Status Delete(Table table, std::string_view key);
   // Deletes every entry of the table.
   Status Clear(Table table);
+  // Which entries DeletePrefix removes: true to delete. Null: all.
+  using RowFilter = std::function<bool(std::string_view key, std::string_view value)>;
+  // Deletes, in one cursor walk (mdb_cursor_del), up to `limit` entries whose
+  // key starts with `prefix` (non-empty) and that `select` accepts. *more is
+  // set if the walk stopped at `limit` before the end of the prefix range.
+  // Returns the number of entries deleted.
+  Result<std::uint64_t> DeletePrefix(Table table, std::string_view prefix, std::uint64_t limit,
+                                     const RowFilter& select, bool* more);
 
  private:
   friend class Environment;

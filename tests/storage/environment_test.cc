@@ -51,6 +51,82 @@ TEST(EnvironmentTest, PutGetDeleteAcrossReopen) {
   EXPECT_TRUE(s.IsNotFound());
 }
 
+// DeletePrefix walks one prefix range with cursor deletes: across many
+// pages, with a limit and with a filter, it removes exactly the selected
+// entries of the range and nothing around it.
+TEST(EnvironmentTest, DeletePrefixRemovesExactlyTheSelectedEntriesOfTheRange) {
+  TempDir dir;
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  Table a = (*env)->table("a");
+  const std::string value(100, 'v');  // ~35 entries a page: the range spans pages
+  auto key = [](char prefix, int i) {
+    std::string k(1, prefix);
+    k += std::to_string(100000 + i);
+    return k;
+  };
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) -> Status {
+    for (int i = 0; i < 3000; ++i) {
+      for (char p : {'a', 'b', 'c'}) {
+        if (Status s = t.Put(a, key(p, i), i % 3 == 0 ? "odd" + value : value); !s.ok()) return s;
+      }
+    }
+    return Status::OK();
+  }));
+  auto count = [&](char prefix) {
+    std::uint64_t n = 0;
+    EXPECT_TRUE((*env)->View([&](ReadTxn& t) -> Status {
+      auto c = t.OpenCursor(a);
+      if (!c.ok()) return c.status();
+      for (Status m = (*c)->Seek(std::string(1, prefix)); (*c)->Valid(); m = (*c)->Next()) {
+        if (!m.ok()) return m;
+        if ((*c)->key()[0] != prefix) break;
+        ++n;
+      }
+      return Status::OK();
+    }).ok());
+    return n;
+  };
+  // A limited walk stops and says there is more.
+  bool more = false;
+  std::uint64_t deleted = 0;
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) -> Status {
+    auto n = t.DeletePrefix(a, "b", 1000, nullptr, &more);
+    if (!n.ok()) return n.status();
+    deleted = *n;
+    return Status::OK();
+  }));
+  EXPECT_EQ(deleted, 1000u);
+  EXPECT_TRUE(more);
+  EXPECT_EQ(count('b'), 2000u);
+  // A filtered walk deletes only what the filter selects.
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) -> Status {
+    auto n = t.DeletePrefix(a, "b", ~0ull, [](std::string_view, std::string_view v) { return v.substr(0, 3) == "odd"; },
+                            &more);
+    if (!n.ok()) return n.status();
+    deleted = *n;
+    return Status::OK();
+  }));
+  EXPECT_FALSE(more);
+  EXPECT_EQ(deleted, 666u);  // i % 3 == 0 among i in [1000, 3000): 1002 ... 2997
+  EXPECT_EQ(count('b'), 2000u - 666u);
+  // The rest of the range, to its end; the neighbours are untouched.
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) -> Status {
+    auto n = t.DeletePrefix(a, "b", ~0ull, nullptr, &more);
+    return n.status();
+  }));
+  EXPECT_EQ(count('b'), 0u);
+  EXPECT_EQ(count('a'), 3000u);
+  EXPECT_EQ(count('c'), 3000u);
+  // The last range of the table too.
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) -> Status {
+    auto n = t.DeletePrefix(a, "c", ~0ull, nullptr, &more);
+    return n.status();
+  }));
+  EXPECT_EQ(count('c'), 0u);
+  EXPECT_EQ(count('a'), 3000u);
+}
+
 TEST(EnvironmentTest, FailedCallbackCommitsNothing) {
   TempDir dir;
   auto env = Environment::Open(Opts(dir.Sub("e")));
