@@ -253,6 +253,13 @@ void EncodeAnalytics(const AnonymousId& anon, std::string_view name, const Attri
   EncodeAttributes(fields, out);
 }
 
+void EncodeAnalyticsEntries(const AnonymousId& anon, std::string_view name,
+                            const std::vector<const Attributes::value_type*>& fields, std::string* out) {
+  out->append(anon.view());
+  util::PutLengthPrefixed(out, name);
+  EncodeAttributeEntries(fields, out);
+}
+
 Status DecodeAnalytics(std::string_view in, AnalyticsRow* out) {
   util::ByteReader r(in);
   if (Status s = ReadId(&r, &out->anon_id); !s.ok()) return s;

@@ -78,6 +78,10 @@ void EncodeConsentRecord(const ConsentRecord& r, std::string* out);
 
 void EncodeAnalytics(const AnonymousId& anon, std::string_view name, const Attributes& fields,
                      std::string* out);
+// The same from entries of the event's own properties (names strictly
+// ascending), without copying them.
+void EncodeAnalyticsEntries(const AnonymousId& anon, std::string_view name,
+                            const std::vector<const Attributes::value_type*>& fields, std::string* out);
 [[nodiscard]] Status DecodeAnalytics(std::string_view in, AnalyticsRow* out);
 
 }  // namespace shredkv::codec

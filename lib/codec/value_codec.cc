@@ -5,22 +5,31 @@
 
 namespace shredkv::codec {
 
+namespace {
+
+void EncodeAttribute(const std::string& name, const Value& value, std::string* out) {
+  util::PutLengthPrefixed(out, name);
+  out->push_back(static_cast<char>(value.type()));
+  switch (value.type()) {
+    case Value::Type::kString: util::PutLengthPrefixed(out, value.as_string()); break;
+    case Value::Type::kBytes: util::PutLengthPrefixed(out, value.as_bytes()); break;
+    case Value::Type::kInt64: util::PutFixed64BE(out, util::OrderedFromSigned(value.as_int64())); break;
+    case Value::Type::kTimestamp: util::PutFixed64BE(out, util::OrderedFromSigned(value.as_timestamp().ms)); break;
+    case Value::Type::kDouble: util::PutFixed64BE(out, std::bit_cast<std::uint64_t>(value.as_double())); break;
+    case Value::Type::kBool: out->push_back(value.as_bool() ? 1 : 0); break;
+  }
+}
+
+}  // namespace
+
 void EncodeAttributes(const Attributes& attrs, std::string* out) {
   util::PutVarint64(out, attrs.size());
-  for (const auto& [name, value] : attrs) {
-    util::PutLengthPrefixed(out, name);
-    out->push_back(static_cast<char>(value.type()));
-    switch (value.type()) {
-      case Value::Type::kString: util::PutLengthPrefixed(out, value.as_string()); break;
-      case Value::Type::kBytes: util::PutLengthPrefixed(out, value.as_bytes()); break;
-      case Value::Type::kInt64: util::PutFixed64BE(out, util::OrderedFromSigned(value.as_int64())); break;
-      case Value::Type::kTimestamp:
-        util::PutFixed64BE(out, util::OrderedFromSigned(value.as_timestamp().ms));
-        break;
-      case Value::Type::kDouble: util::PutFixed64BE(out, std::bit_cast<std::uint64_t>(value.as_double())); break;
-      case Value::Type::kBool: out->push_back(value.as_bool() ? 1 : 0); break;
-    }
-  }
+  for (const auto& [name, value] : attrs) EncodeAttribute(name, value, out);
+}
+
+void EncodeAttributeEntries(const std::vector<AttributeEntry>& entries, std::string* out) {
+  util::PutVarint64(out, entries.size());
+  for (AttributeEntry e : entries) EncodeAttribute(e->first, e->second, out);
 }
 
 Status DecodeAttributes(util::ByteReader* reader, Attributes* out) {

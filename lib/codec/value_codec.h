@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "shredkv/status.h"
 #include "shredkv/types.h"
@@ -22,6 +23,10 @@
 namespace shredkv::codec {
 
 void EncodeAttributes(const Attributes& attrs, std::string* out);
+// Encodes the attributes `entries` point to as one attribute map, without
+// copying them into a map of their own. REQUIRES: names strictly ascending.
+using AttributeEntry = const Attributes::value_type*;
+void EncodeAttributeEntries(const std::vector<AttributeEntry>& entries, std::string* out);
 // Reads one attribute map from `reader`.
 [[nodiscard]] Status DecodeAttributes(util::ByteReader* reader, Attributes* out);
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
@@ -296,14 +297,17 @@ class BatchApplier {
     const Event& e = op.event;
     if (Status v = ValidateName(e.name, "event name"); !v.ok()) return v;
     if (Status v = codec::ValidateAttributeNames(e.properties, "event property"); !v.ok()) return v;
-    Attributes fields;
+    // The analytics row's fields, as entries of the event's own map (no copy).
+    fields_.clear();
     for (const std::string& f : e.analytics_fields) {
       auto it = e.properties.find(f);
       if (it == e.properties.end()) {
         return Status::InvalidArgument("analytics field '" + f + "' is not a property of the event");
       }
-      fields.insert_or_assign(it->first, it->second);
+      fields_.push_back(&*it);
     }
+    std::sort(fields_.begin(), fields_.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    fields_.erase(std::unique(fields_.begin(), fields_.end()), fields_.end());
     const std::string category = store_->policy_->EventCategory(e.name, e.category);
     if (Status c = store_->policy_->CheckCategory(category); !c.ok()) return c;
     auto st = Load(op.id);
@@ -337,15 +341,19 @@ class BatchApplier {
     if (!sealing.ok()) return sealing.status();
     const std::uint64_t seq = seq_++;
     const std::string key = codec::EventKey(op.id, e.ts_ms, seq);
-    std::string plain, row;
-    codec::EncodeEvent(e.name, category, e.properties, &plain);
-    codec::SealPersonRow(store_->cipher_, *sealing->second, sealing->first, TableId::kEvents, key, plain, &row);
-    crypto::Wipe(&plain);
-    if (Status p = txn_->Put(t_.events, key, row); !p.ok()) return p;
+    // Scratch buffers reused across the batch's events.
+    plain_.clear();
+    row_.clear();
+    codec::EncodeEvent(e.name, category, e.properties, &plain_);
+    codec::SealPersonRow(store_->cipher_, *sealing->second, sealing->first, TableId::kEvents, key, plain_, &row_);
+    crypto::Wipe(&plain_);
+    if (Status p = txn_->Put(t_.events, key, row_); !p.ok()) return p;
     const std::string akey = codec::AnalyticsKey(e.ts_ms, seq);
-    std::string payload;
-    codec::EncodeAnalytics((*st)->person.anon_id, e.name, fields, &payload);
-    return txn_->Put(t_.analytics, akey, PlainRow(TableId::kAnalytics, akey, payload));
+    plain_.clear();
+    row_.clear();
+    codec::EncodeAnalyticsEntries((*st)->person.anon_id, e.name, fields_, &plain_);
+    codec::SealPlain(TableId::kAnalytics, akey, plain_, &row_);
+    return txn_->Put(t_.analytics, akey, row_);
   }
 
   Status Do(const WriteBatch::PutRecordOp& op) {
@@ -616,8 +624,13 @@ class BatchApplier {
   const std::map<PersonId, keys::DekHandle>& new_deks_;
   std::uint64_t seq_;
   std::uint64_t dropped_ = 0;
-  std::map<PersonId, PersonState> people_;
+  struct PersonIdHash {
+    std::size_t operator()(const PersonId& id) const { return std::hash<std::string_view>{}(id.view()); }
+  };
+  std::unordered_map<PersonId, PersonState, PersonIdHash> people_;
   std::vector<keys::NewKey> new_keys_;  // category keys made by this batch
+  std::vector<const Attributes::value_type*> fields_;  // scratch: an event's analytics fields
+  std::string plain_, row_;                            // scratch: encodings of the current row
 };
 
 // ---- open / close --------------------------------------------------------------
