@@ -1,0 +1,25 @@
+// Containment of faults in forked children: a damaged file may make liblmdb
+// dereference a bad page pointer. The child installs a classifier for
+// SIGSEGV/SIGBUS/SIGILL/SIGFPE that looks up the faulting instruction with
+// dladdr() and exits with kExitLmdbFault if it lies in liblmdb, with
+// kExitOtherFault otherwise (our code, libc, ...), so the parent can count
+// contained LMDB faults and fail on any other crash.
+#ifndef SHREDKV_TESTS_CRASH_FAULT_GUARD_H_
+#define SHREDKV_TESTS_CRASH_FAULT_GUARD_H_
+
+#include <string>
+
+namespace shredkv::crash {
+
+inline constexpr int kExitLmdbFault = 40;
+inline constexpr int kExitOtherFault = 41;
+
+// Installs the classifier in the calling (child) process.
+void InstallFaultClassifier();
+
+// A readable name of a child's wait status, for failure messages.
+std::string DescribeWaitStatus(int status);
+
+}  // namespace shredkv::crash
+
+#endif  // SHREDKV_TESTS_CRASH_FAULT_GUARD_H_
