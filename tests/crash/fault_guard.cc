@@ -3,7 +3,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <ucontext.h>
+#include <execinfo.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -11,24 +11,31 @@
 namespace shredkv::crash {
 namespace {
 
-void Classify(int /*sig*/, siginfo_t* /*info*/, void* context) {
-  const auto* uc = static_cast<const ucontext_t*>(context);
-#if defined(__x86_64__)
-  const auto pc = static_cast<std::uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
-#elif defined(__aarch64__)
-  const auto pc = static_cast<std::uintptr_t>(uc->uc_mcontext.pc);
-#else
-  const std::uintptr_t pc = 0;
-  (void)uc;
-#endif
+enum class Origin { kLmdb, kSystem, kOther };
+
+Origin OriginOf(void* address) {
   Dl_info info{};
-  // dladdr is not formally async-signal-safe, but the process ends here
-  // and only a few of its bytes are read.
-  if (pc != 0 && ::dladdr(reinterpret_cast<void*>(pc), &info) != 0 && info.dli_fname != nullptr &&
-      std::strstr(info.dli_fname, "liblmdb") != nullptr) {
-    _exit(kExitLmdbFault);
+  if (::dladdr(address, &info) == 0 || info.dli_fname == nullptr) return Origin::kOther;
+  const char* f = info.dli_fname;
+  if (std::strstr(f, "liblmdb") != nullptr) return Origin::kLmdb;
+  if (std::strstr(f, "libc.so") != nullptr || std::strstr(f, "libasan") != nullptr ||
+      std::strstr(f, "libubsan") != nullptr || std::strstr(f, "linux-vdso") != nullptr) {
+    return Origin::kSystem;
   }
-  _exit(kExitOtherFault);
+  return Origin::kOther;
+}
+
+// The stack of the handler is: this handler (the test binary), the signal
+// trampoline and maybe abort/raise/memcpy (libc), then the code that
+// faulted or asserted. The first frame past those decides.
+// backtrace()/dladdr are not async-signal-safe; the process ends here anyway.
+void Classify(int /*sig*/, siginfo_t* /*info*/, void* /*context*/) {
+  void* frames[64];
+  const int n = ::backtrace(frames, 64);
+  int i = 0;
+  while (i < n && OriginOf(frames[i]) == Origin::kOther) ++i;   // the handler
+  while (i < n && OriginOf(frames[i]) == Origin::kSystem) ++i;  // trampoline, libc
+  _exit(i < n && OriginOf(frames[i]) == Origin::kLmdb ? kExitLmdbFault : kExitOtherFault);
 }
 
 }  // namespace
@@ -38,7 +45,7 @@ void InstallFaultClassifier() {
   sa.sa_sigaction = &Classify;
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) ::sigaction(sig, &sa, nullptr);
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) ::sigaction(sig, &sa, nullptr);
 }
 
 std::string DescribeWaitStatus(int status) {

@@ -1,9 +1,10 @@
 // Containment of faults in forked children: a damaged file may make liblmdb
 // dereference a bad page pointer. The child installs a classifier for
-// SIGSEGV/SIGBUS/SIGILL/SIGFPE that looks up the faulting instruction with
-// dladdr() and exits with kExitLmdbFault if it lies in liblmdb, with
-// kExitOtherFault otherwise (our code, libc, ...), so the parent can count
-// contained LMDB faults and fail on any other crash.
+// SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGABRT that walks the stack (backtrace,
+// dladdr) and exits with kExitLmdbFault if the innermost frame outside libc
+// lies in liblmdb (a fault there, or one of its own assertions), with
+// kExitOtherFault otherwise (our code), so the parent can count contained
+// LMDB faults and fail on any other crash.
 #ifndef SHREDKV_TESTS_CRASH_FAULT_GUARD_H_
 #define SHREDKV_TESTS_CRASH_FAULT_GUARD_H_
 
