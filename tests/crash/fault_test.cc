@@ -23,7 +23,7 @@
 #include <random>
 
 #include "crash/fault_guard.h"
-#include "crash/write_journal.h"
+#include "crash/directory_image.h"
 #include "storage/environment.h"
 #include "test_util.h"
 

@@ -7,10 +7,8 @@
 #include <unistd.h>
 
 #include <cstdarg>
-#include <filesystem>
 #include <mutex>
 
-#include "test_util.h"
 
 namespace shredkv::crash {
 namespace {
@@ -112,24 +110,6 @@ int OpenImpl(const char* name, const char* path, int flags, mode_t mode) {
 }
 
 }  // namespace
-
-DirectoryImage SnapshotDirectory(const std::string& directory) {
-  DirectoryImage image;
-  for (const std::string& path : test::FilesUnder(directory)) {
-    std::string rel = path.substr(directory.size() + 1);
-    if (IsLockFile(rel)) continue;
-    image[rel] = test::ReadFile(path);
-  }
-  return image;
-}
-
-void MaterializeImage(const DirectoryImage& image, const std::string& directory) {
-  for (const auto& [rel, bytes] : image) {
-    const std::filesystem::path p = std::filesystem::path(directory) / rel;
-    std::filesystem::create_directories(p.parent_path());
-    test::WriteFile(p.string(), bytes);
-  }
-}
 
 void StartJournal(const std::string& directory) {
   JournalState& s = State();

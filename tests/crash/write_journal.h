@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "crash/directory_image.h"
+
 namespace shredkv::crash {
 
 struct JournalEntry {
@@ -36,13 +38,6 @@ struct JournalEntry {
   bool durable = false;      // kWrite through an O_DSYNC descriptor
   std::uint64_t n = 0;       // kAck/kIntent: the operation's number
 };
-
-// Snapshot of the directory's regular files (relative path → bytes), LMDB
-// lock files left out.
-using DirectoryImage = std::map<std::string, std::string>;
-DirectoryImage SnapshotDirectory(const std::string& directory);
-// Writes `image` into the empty directory `directory`.
-void MaterializeImage(const DirectoryImage& image, const std::string& directory);
 
 // Starts recording writes to files opened under `directory` from now on.
 void StartJournal(const std::string& directory);
