@@ -14,6 +14,10 @@ namespace shredkv::crash {
 
 inline constexpr int kExitLmdbFault = 40;
 inline constexpr int kExitOtherFault = 41;
+// SIGBUS at an address inside a memory map of an LMDB data file: a read
+// (in any code) of a value LMDB returned from a damaged page, past the end
+// of the file. Counted as contained damage, like kExitLmdbFault.
+inline constexpr int kExitMappedFileFault = 42;
 
 // Installs the classifier in the calling (child) process.
 void InstallFaultClassifier();

@@ -238,7 +238,7 @@ void RunPowerLoss(Durability durability, std::uint64_t seed, PowerLossFigures* f
         ++f->intact;
       } else if (code == kReportedCorrupt) {
         ++f->reported_corrupt;
-      } else if (code == kExitLmdbFault && durability == Durability::kNoSync) {
+      } else if ((code == kExitLmdbFault || code == kExitMappedFileFault) && durability == Durability::kNoSync) {
         ++f->lmdb_faults;
       } else if (code == kDamageReported && durability == Durability::kNoSync) {
         ++f->damage_reported;
