@@ -22,8 +22,11 @@ enum class Durability : std::uint8_t {
   // Data pages are fsynced but the meta page is not: after power loss the
   // store may come back at the previous commit, never corrupt.
   kNoMetaSync,
-  // Nothing is fsynced by a commit: it survives process death (the OS has the
-  // pages) but power loss may lose recent commits.
+  // Nothing is fsynced by a commit (erase commits excepted): it survives
+  // process death (the OS has the pages) but power loss may lose recent
+  // commits and, where the disk reorders writes, leave the store reporting
+  // Corruption or people at different points of their history (LMDB's
+  // MDB_NOSYNC; see docs/testing.md, power loss).
   kNoSync,
 };
 

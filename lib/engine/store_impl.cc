@@ -707,6 +707,14 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (store->keys_->initialized() && data_exists && options.error_if_exists) {
     return Status::AlreadyExists("a store already exists at '" + dir + "'");
   }
+  if (!store->keys_->initialized() && data_exists) {
+    // Only a creation cut short leaves a keys environment without its root
+    // check, and creation writes the data environment after the keys. With
+    // data present the keys environment lost its contents (damage, a torn
+    // write): report it, and never create new keys over it.
+    return Status::Corruption("store '" + dir +
+                              "' has a data environment but its keys environment holds no store keys");
+  }
   if (!store->keys_->initialized() && !options.create_if_missing) {
     return Status::NotFound("no store at '" + dir + "' (keys environment is empty)");
   }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "storage/environment.h"
 #include "test_util.h"
 
 namespace shredkv {
@@ -134,6 +135,37 @@ TEST(StoreOpenTest, DataWithoutKeysIsCorruption) {
   std::filesystem::remove_all(dir.Sub("s/keys"));
   auto s = Store::Open(TestOptions(dir.Sub("s")));
   EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+}
+
+// Found by the power-loss simulation: torn writes left a keys environment
+// with its tables but without its rows next to a full data environment. Open
+// reported NotFound ("no store") and, with create_if_missing, wrote new
+// store keys into the damaged environment.
+TEST(StoreOpenTest, EmptiedKeysNextToDataIsCorruptionAndKeysAreNotRecreated) {
+  TempDir dir;
+  {
+    auto store = Store::Open(TestOptions(dir.Sub("s")));
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->CreatePerson({{"email", "a@x.org"}}).ok());
+  }
+  std::filesystem::remove_all(dir.Sub("s/keys"));
+  {
+    storage::EnvOptions eo;
+    eo.path = dir.Sub("s/keys");
+    eo.create = true;
+    eo.durability = Durability::kNoSync;
+    eo.tables = {"meta", "epochs", "deks", "fences", "suppressed", "purge_queue", "requests"};
+    ASSERT_TRUE(storage::Environment::Open(eo).ok());
+  }
+  const std::string keys_before = test::ReadFile(dir.Sub("s/keys/data.mdb"));
+  Options create = TestOptions(dir.Sub("s"));
+  ASSERT_TRUE(create.create_if_missing);
+  auto s = Store::Open(create);
+  EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
+  EXPECT_EQ(test::ReadFile(dir.Sub("s/keys/data.mdb")), keys_before) << "keys were written over";
+  Options no_create = create;
+  no_create.create_if_missing = false;
+  EXPECT_TRUE(Store::Open(no_create).status().IsCorruption());
 }
 
 TEST(StoreOpenTest, KeysOfAnotherStoreAreCorruption) {
