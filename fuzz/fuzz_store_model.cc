@@ -341,16 +341,28 @@ class Harness {
   void EraseOne(FuzzedDataProvider& in) {
     auto i = PickPerson(in);
     if (!i) return;
-    ModelPerson& p = model_.people[*i];
     EraseOptions options;
     options.suppress = in.ConsumeBool();
     options.analytics = static_cast<AnalyticsOnErase>(in.ConsumeIntegralInRange<int>(0, 2));
-    const bool by_identifier = !p.identifiers.empty() && in.ConsumeBool();
-    Result<ErasureReceipt> r = by_identifier ? store_->EraseByIdentifier(*p.identifiers.begin(), options)
-                                             : store_->Erase(p.id, options);
-    if (p.erased) {
-      // By identifier: the identifier was released or suppressed at the erase.
-      if (!r.status().IsErased() && !r.status().IsNotFound() && !r.status().IsSuppressed()) {
+    // By identifier: one the picked person has or had. After an erasure it
+    // may be suppressed, free, or taken by someone else since.
+    std::optional<Identifier> by_identifier;
+    if (!model_.people[*i].identifiers.empty() && in.ConsumeBool()) {
+      by_identifier = *model_.people[*i].identifiers.begin();
+    }
+    std::optional<std::size_t> target = *i;
+    if (by_identifier) {
+      auto o = model_.owner.find(*by_identifier);
+      target = o == model_.owner.end() ? std::nullopt : std::optional<std::size_t>(o->second);
+    }
+    Result<ErasureReceipt> r = by_identifier ? store_->EraseByIdentifier(*by_identifier, options)
+                                             : store_->Erase(model_.people[*i].id, options);
+    if (by_identifier && model_.suppressed.count(*by_identifier) != 0) {
+      ExpectStatus(r.status(), StatusCode::kSuppressed, "EraseByIdentifier of a suppressed identifier");
+      return;
+    }
+    if (!target || model_.people[*target].erased) {
+      if (!r.status().IsErased() && !r.status().IsNotFound()) {
         Fail("Erase of an erased person gave " + r.status().ToString());
       }
       return;
@@ -358,6 +370,7 @@ class Harness {
     if (!r.ok()) Fail("Erase: " + r.status().ToString());
     Expect(r->people == 1, "Erase receipt counts one person");
     Expect(r->suppressed == options.suppress, "Erase receipt suppression flag");
+    ModelPerson& p = model_.people[*target];
     p.erased = true;
     for (const Identifier& id : p.identifiers) {
       model_.owner.erase(id);
@@ -376,11 +389,14 @@ class Harness {
     if (in.ConsumeBool()) spec.purposes.emplace_back(in.PickValueInArray(kPurposes));
     if (in.ConsumeBool()) spec.categories.emplace_back(in.PickValueInArray(kCategories));
     spec.reason = in.ConsumeRandomLengthString(16);
+    const bool empty = !spec.all && spec.purposes.empty() && spec.categories.empty();
+    // Restrict needs something to restrict; an empty Unrestrict lifts everything.
+    const StatusCode want = !lift && empty ? StatusCode::kInvalidArgument : PersonState(p);
     const Status s = lift ? store_->Unrestrict(p.id, spec) : store_->Restrict(p.id, spec);
-    ExpectStatus(s, PersonState(p), lift ? "Unrestrict" : "Restrict");
+    ExpectStatus(s, want, lift ? "Unrestrict" : "Restrict");
     if (!s.ok()) return;
     ModelRestriction& r = p.restriction;
-    const bool lift_all = lift && (spec.all || (spec.purposes.empty() && spec.categories.empty()));
+    const bool lift_all = lift && (spec.all || empty);
     if (lift_all) r = ModelRestriction{};
     if (!lift && spec.all) r.all = true;
     for (const std::string& x : spec.purposes) lift ? (void)r.purposes.erase(x) : (void)r.purposes.insert(x);
