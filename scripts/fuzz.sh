@@ -13,6 +13,7 @@
 # SHREDKV_FUZZ_MERGE=1 merges the inputs that found new coverage back into
 # fuzz/corpus/<harness>/ (minimised with -merge=1) after the runs.
 # SHREDKV_FUZZERS="fuzz_codec ..." runs only the named harnesses.
+# SHREDKV_FUZZ_PARALLEL=1 runs the harnesses at the same time (CI does).
 # Prints one line a harness: "fuzz.sh: <harness> passed: <runs> runs in <s> s,
 # <n> exec/s, cov: <c> ft: <f>".
 set -euo pipefail
@@ -38,27 +39,48 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shredkv-fuzz.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-failed=0
-for h in "${HARNESSES[@]}"; do
-  seeds="fuzz/corpus/$h"
-  [[ -d "$seeds" ]] || { echo "fuzz.sh: no seed corpus $seeds" >&2; exit 1; }
-  corpus="$WORK/$h"
-  artifacts="$BUILD/artifacts/$h"
-  mkdir -p "$corpus" "$artifacts"
-  cp "$seeds"/* "$corpus"/
-  log="$WORK/$h.log"
-  echo "fuzz.sh: running $h for ${SECONDS_PER_HARNESS}s (log: $BUILD/artifacts/$h.log)"
-  extra=()
+# Runs harness $1 on a copy of its corpus; its exit code is in $WORK/$1.rc.
+run_harness() {
+  local h=$1 seeds="fuzz/corpus/$1" corpus="$WORK/$1" artifacts="$BUILD/artifacts/$1" rc=0
+  local extra=()
   # An operation sequence needs its whole length from the start (about 10
   # bytes a step, 40 steps an input), not libFuzzer's slowly growing limit.
   [[ "$h" == fuzz_store_model ]] && extra=(-max_len=512 -len_control=0)
-  rc=0
+  mkdir -p "$corpus" "$artifacts"
+  cp "$seeds"/* "$corpus"/
   "$BUILD/bin/$h" -max_total_time="$SECONDS_PER_HARNESS" -print_final_stats=1 -timeout=60 \
-    -rss_limit_mb=4096 -artifact_prefix="$artifacts/" "${extra[@]}" "$corpus" >"$log" 2>&1 || rc=$?
-  cp "$log" "$BUILD/artifacts/$h.log"
-  if ((rc != 0)); then
-    echo "fuzz.sh: $h FAILED (exit $rc); last lines of its log:" >&2
-    tail -n 40 "$log" >&2
+    -rss_limit_mb=4096 -artifact_prefix="$artifacts/" "${extra[@]}" "$corpus" >"$WORK/$h.log" 2>&1 || rc=$?
+  cp "$WORK/$h.log" "$BUILD/artifacts/$h.log"
+  echo "$rc" >"$WORK/$h.rc"
+}
+
+for h in "${HARNESSES[@]}"; do
+  [[ -d "fuzz/corpus/$h" ]] || { echo "fuzz.sh: no seed corpus fuzz/corpus/$h" >&2; exit 1; }
+done
+if [[ "${SHREDKV_FUZZ_PARALLEL:-0}" == "1" ]]; then
+  # All harnesses at once (CI: bounds the stage's wall time; exec/s then
+  # reflect the shared cores).
+  echo "fuzz.sh: running ${HARNESSES[*]} in parallel for ${SECONDS_PER_HARNESS}s each (logs: $BUILD/artifacts/)"
+  pids=()
+  for h in "${HARNESSES[@]}"; do
+    run_harness "$h" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+else
+  for h in "${HARNESSES[@]}"; do
+    echo "fuzz.sh: running $h for ${SECONDS_PER_HARNESS}s (log: $BUILD/artifacts/$h.log)"
+    run_harness "$h"
+  done
+fi
+
+failed=0
+for h in "${HARNESSES[@]}"; do
+  log="$WORK/$h.log"
+  rc="$(cat "$WORK/$h.rc" 2>/dev/null || echo missing)"
+  if [[ "$rc" != 0 ]]; then
+    echo "fuzz.sh: $h FAILED (exit $rc); last lines of its log ($BUILD/artifacts/$h.log):" >&2
+    tail -n 40 "$log" >&2 || true
     failed=1
     continue
   fi
@@ -67,7 +89,7 @@ for h in "${HARNESSES[@]}"; do
   cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n1)"
   echo "fuzz.sh: $h passed: ${runs:-?} runs in ${SECONDS_PER_HARNESS} s, ${eps:-?} exec/s, ${cov:-cov: ? ft: ?}"
   if [[ "${SHREDKV_FUZZ_MERGE:-0}" == "1" ]]; then
-    "$BUILD/bin/$h" -merge=1 "$seeds" "$corpus" >>"$BUILD/artifacts/$h.log" 2>&1
+    "$BUILD/bin/$h" -merge=1 "fuzz/corpus/$h" "$WORK/$h" >>"$BUILD/artifacts/$h.log" 2>&1
   fi
 done
 exit "$failed"

@@ -7,7 +7,8 @@
 #   4. installs build/ into a temporary prefix and builds a consumer project
 #      against it with CMake and with pkg-config (scripts/check-install.sh)
 #   5. builds the libFuzzer harnesses in build-fuzz/ (clang, ASan+UBSan) and
-#      runs each for 30 s on its seed corpus (scripts/fuzz.sh 30; skipped
+#      runs the harnesses side by side for 30 s each on their seed corpora
+#      (SHREDKV_FUZZ_PARALLEL=1 scripts/fuzz.sh 30; skipped
 #      when SHREDKV_SKIP_FUZZ=1)
 # Exits nonzero on the first failure. Extra CMake arguments for both build
 # trees may be given in SHREDKV_CMAKE_ARGS.
@@ -97,9 +98,9 @@ if [[ "${SHREDKV_SKIP_FUZZ:-0}" == "1" ]]; then
   RESULTS+=("fuzz: skipped")
 else
   STAGE="fuzz"
-  banner "fuzz: each harness 30 s (scripts/fuzz.sh 30)"
+  banner "fuzz: each harness 30 s, side by side (scripts/fuzz.sh 30)"
   FUZZ_LOG="$(mktemp)"
-  bash scripts/fuzz.sh 30 | tee "$FUZZ_LOG"
+  SHREDKV_FUZZ_PARALLEL=1 bash scripts/fuzz.sh 30 | tee "$FUZZ_LOG"
   FUZZ_PASSED="$(grep -cE '^fuzz\.sh: [a-z_]+ passed:' "$FUZZ_LOG" || true)"
   rm -f "$FUZZ_LOG"
   PASSED=$((PASSED + FUZZ_PASSED))
