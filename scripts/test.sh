@@ -6,6 +6,10 @@
 #      SHREDKV_SKIP_ASAN=1)
 #   4. installs build/ into a temporary prefix and builds a consumer project
 #      against it with CMake and with pkg-config (scripts/check-install.sh)
+#   5. builds the libFuzzer harnesses in build-fuzz/ (clang, ASan+UBSan) and
+#      runs the harnesses side by side for 30 s each on their seed corpora
+#      (SHREDKV_FUZZ_PARALLEL=1 scripts/fuzz.sh 30; skipped
+#      when SHREDKV_SKIP_FUZZ=1)
 # Exits nonzero on the first failure. Extra CMake arguments for both build
 # trees may be given in SHREDKV_CMAKE_ARGS.
 set -euo pipefail
@@ -88,3 +92,17 @@ banner "install + consumer check"
 bash scripts/check-install.sh build
 PASSED=$((PASSED + 1))
 RESULTS+=("install check: passed")
+
+if [[ "${SHREDKV_SKIP_FUZZ:-0}" == "1" ]]; then
+  banner "fuzz skipped (SHREDKV_SKIP_FUZZ=1)"
+  RESULTS+=("fuzz: skipped")
+else
+  STAGE="fuzz"
+  banner "fuzz: each harness 30 s, side by side (scripts/fuzz.sh 30)"
+  FUZZ_LOG="$(mktemp)"
+  SHREDKV_FUZZ_PARALLEL=1 bash scripts/fuzz.sh 30 | tee "$FUZZ_LOG"
+  FUZZ_PASSED="$(grep -cE '^fuzz\.sh: [a-z_]+ passed:' "$FUZZ_LOG" || true)"
+  rm -f "$FUZZ_LOG"
+  PASSED=$((PASSED + FUZZ_PASSED))
+  RESULTS+=("fuzz: ${FUZZ_PASSED} harnesses passed")
+fi

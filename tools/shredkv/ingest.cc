@@ -18,9 +18,9 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <set>
 
 #include "cli.h"
+#include "ingest_line.h"
 #include "json_output.h"
 #include "progress.h"
 
@@ -28,151 +28,6 @@ namespace shredkv::cli {
 namespace {
 
 constexpr std::size_t kBatchLines = 1000;
-
-enum class OpKind { kProfile, kEvent, kPut };
-
-struct Line {
-  std::size_t number = 0;
-  OpKind kind = OpKind::kProfile;
-  std::vector<Identifier> ids;  // normalised, without duplicates
-  ProfilePatch patch;           // profile: set and unset (null) attributes
-  Event event;
-  std::string collection, key, value;
-};
-
-Status Bad(const std::string& why) { return Status::InvalidArgument(why); }
-
-Result<Attributes> ParseProperties(const Json& j, const std::string& where, std::vector<std::string>* nulls) {
-  if (!j.is_object()) return Bad(where + " must be an object");
-  Attributes out;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key().empty() || it.key().size() > 255) return Bad(where + ": names must be 1..255 bytes");
-    if (it.value().is_null()) {
-      if (nulls != nullptr) nulls->push_back(it.key());
-      continue;
-    }
-    auto v = ValueFromJson(it.value(), where + "." + it.key());
-    if (!v.ok()) return v.status();
-    out.insert_or_assign(it.key(), std::move(v).value());
-  }
-  return out;
-}
-
-Result<std::string> RequireString(const Json& j, const char* field) {
-  if (!j.contains(field)) return Bad(std::string("missing \"") + field + "\"");
-  if (!j[field].is_string()) return Bad(std::string("\"") + field + "\" must be a string");
-  std::string s = j[field].get<std::string>();
-  if (s.empty()) return Bad(std::string("\"") + field + "\" must not be empty");
-  return s;
-}
-
-Result<Line> ParseLine(const std::string& text, std::size_t number) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Bad("not valid JSON");
-  if (!j.is_object()) return Bad("a line must be a JSON object");
-  Line line;
-  line.number = number;
-  if (!j.contains("op") || !j["op"].is_string()) return Bad("missing \"op\" (profile, event or put)");
-  const std::string op = j["op"].get<std::string>();
-  if (op == "profile") {
-    line.kind = OpKind::kProfile;
-  } else if (op == "event") {
-    line.kind = OpKind::kEvent;
-  } else if (op == "put") {
-    line.kind = OpKind::kPut;
-  } else {
-    return Bad("unknown op \"" + op + "\" (profile, event or put)");
-  }
-
-  // ids: {"type": "value"} or {"type": ["value", ...]}
-  if (!j.contains("ids") || !j["ids"].is_object() || j["ids"].empty()) {
-    return Bad("\"ids\" must be a non-empty object of identifiers, e.g. {\"email\":\"a@x.org\"}");
-  }
-  std::set<Identifier> seen;
-  for (auto it = j["ids"].begin(); it != j["ids"].end(); ++it) {
-    std::vector<std::string> values;
-    if (it.value().is_string()) {
-      values.push_back(it.value().get<std::string>());
-    } else if (it.value().is_array() && !it.value().empty()) {
-      for (const Json& v : it.value()) {
-        if (!v.is_string()) return Bad("ids." + it.key() + " must be a string or an array of strings");
-        values.push_back(v.get<std::string>());
-      }
-    } else {
-      return Bad("ids." + it.key() + " must be a string or an array of strings");
-    }
-    for (std::string& v : values) {
-      auto n = NormalizeIdentifier(Identifier{it.key(), std::move(v)});
-      if (!n.ok()) return n.status().WithContext("ids." + it.key());
-      if (seen.insert(*n).second) line.ids.push_back(std::move(n).value());
-    }
-  }
-
-  switch (line.kind) {
-    case OpKind::kProfile: {
-      if (j.contains("attrs") && !j["attrs"].is_null()) {
-        auto set = ParseProperties(j["attrs"], "attrs", &line.patch.unset);
-        if (!set.ok()) return set.status();
-        line.patch.set = std::move(set).value();
-      }
-      break;
-    }
-    case OpKind::kEvent: {
-      auto name = RequireString(j, "name");
-      if (!name.ok()) return name.status();
-      line.event.name = std::move(name).value();
-      if (j.contains("ts") && !j["ts"].is_null()) {
-        const Json& ts = j["ts"];
-        if (!ts.is_number_integer() || (ts.is_number_unsigned() && ts.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))) {
-          return Bad("\"ts\" must be an integer (ms since the epoch)");
-        }
-        line.event.ts_ms = ts.get<std::int64_t>();
-      } else {
-        line.event.ts_ms = NowMs();
-      }
-      if (j.contains("props") && !j["props"].is_null()) {
-        auto props = ParseProperties(j["props"], "props", nullptr);
-        if (!props.ok()) return props.status();
-        line.event.properties = std::move(props).value();
-      }
-      if (j.contains("analytics") && !j["analytics"].is_null()) {
-        if (!j["analytics"].is_array()) return Bad("\"analytics\" must be an array of property names");
-        for (const Json& f : j["analytics"]) {
-          if (!f.is_string()) return Bad("\"analytics\" must be an array of property names");
-          const std::string field = f.get<std::string>();
-          if (line.event.properties.count(field) == 0) {
-            return Bad("analytics field \"" + field + "\" is not a property of the event");
-          }
-          line.event.analytics_fields.push_back(field);
-        }
-      }
-      if (j.contains("category") && !j["category"].is_null()) {
-        if (!j["category"].is_string()) return Bad("\"category\" must be a string");
-        line.event.category = j["category"].get<std::string>();
-      }
-      break;
-    }
-    case OpKind::kPut: {
-      auto collection = RequireString(j, "collection");
-      if (!collection.ok()) return collection.status();
-      line.collection = std::move(collection).value();
-      if (!j.contains("key")) return Bad("missing \"key\"");
-      if (j["key"].is_string()) {
-        line.key = j["key"].get<std::string>();
-      } else if (j["key"].is_number_integer()) {
-        line.key = j["key"].dump();
-      } else {
-        return Bad("\"key\" must be a string");
-      }
-      if (line.key.empty()) return Bad("\"key\" must not be empty");
-      if (!j.contains("value") || j["value"].is_null()) return Bad("missing \"value\"");
-      // A string is stored as is; any other JSON value as its JSON text.
-      line.value = j["value"].is_string() ? j["value"].get<std::string>() : Dump(j["value"]);
-      break;
-    }
-  }
-  return line;
-}
 
 bool IsFatal(const Status& s) {
   switch (s.code()) {
@@ -209,12 +64,12 @@ class Ingester {
 
   // Applies lines (in order) in one batch; on failure halves until the bad
   // lines are found.
-  void Apply(const std::vector<const Line*>& lines) {
+  void Apply(const std::vector<const IngestLine*>& lines) {
     if (lines.empty()) return;
     WriteBatch batch;
     std::map<Identifier, PersonId> local;  // identifiers given a person in this batch
-    std::vector<const Line*> planned;
-    for (const Line* l : lines) {
+    std::vector<const IngestLine*> planned;
+    for (const IngestLine* l : lines) {
       if (Status s = Plan(*l, batch, local); !s.ok()) {
         if (IsFatal(s)) throw Fatal(s);
         Reject(l->number, s);
@@ -233,8 +88,8 @@ class Ingester {
       return;
     }
     const auto half = static_cast<std::ptrdiff_t>(planned.size() / 2);
-    Apply(std::vector<const Line*>(planned.begin(), planned.begin() + half));
-    Apply(std::vector<const Line*>(planned.begin() + half, planned.end()));
+    Apply(std::vector<const IngestLine*>(planned.begin(), planned.begin() + half));
+    Apply(std::vector<const IngestLine*>(planned.begin() + half, planned.end()));
   }
 
   Json Summary() const {
@@ -250,7 +105,7 @@ class Ingester {
   static FatalError Fatal(const Status& s) { return FatalError{s}; }
 
   // Queues the line's operations on `batch`; nothing is queued on error.
-  Status Plan(const Line& l, WriteBatch& batch, std::map<Identifier, PersonId>& local) {
+  Status Plan(const IngestLine& l, WriteBatch& batch, std::map<Identifier, PersonId>& local) {
     std::optional<PersonId> who;
     std::vector<Identifier> unknown;
     for (const Identifier& id : l.ids) {
@@ -272,7 +127,7 @@ class Ingester {
     }
     PersonId person;
     if (!who) {
-      Attributes initial = l.kind == OpKind::kProfile ? l.patch.set : Attributes{};
+      Attributes initial = l.kind == IngestOp::kProfile ? l.patch.set : Attributes{};
       person = batch.CreatePerson(l.ids, std::move(initial));
       for (const Identifier& id : l.ids) local[id] = person;
     } else {
@@ -281,12 +136,12 @@ class Ingester {
         batch.LinkIdentifier(person, id);
         local[id] = person;
       }
-      if (l.kind == OpKind::kProfile && (!l.patch.set.empty() || !l.patch.unset.empty())) {
+      if (l.kind == IngestOp::kProfile && (!l.patch.set.empty() || !l.patch.unset.empty())) {
         batch.PatchProfile(person, l.patch);
       }
     }
-    if (l.kind == OpKind::kEvent) batch.AppendEvent(person, l.event);
-    if (l.kind == OpKind::kPut) batch.Put(person, l.collection, l.key, l.value);
+    if (l.kind == IngestOp::kEvent) batch.AppendEvent(person, l.event);
+    if (l.kind == IngestOp::kPut) batch.Put(person, l.collection, l.key, l.value);
     return Status::OK();
   }
 
@@ -307,14 +162,14 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
   Ingester ingester(store.get());
   ProgressBar progress("ingest", total, "bytes", "lines");
 
-  std::vector<Line> chunk;
+  std::vector<IngestLine> chunk;
   chunk.reserve(kBatchLines);
   std::uint64_t bytes = 0;
   std::size_t number = 0;
   auto flush = [&] {
-    std::vector<const Line*> ptrs;
+    std::vector<const IngestLine*> ptrs;
     ptrs.reserve(chunk.size());
-    for (const Line& l : chunk) ptrs.push_back(&l);
+    for (const IngestLine& l : chunk) ptrs.push_back(&l);
     ingester.Apply(ptrs);
     chunk.clear();
     progress.Update(bytes, number);
@@ -325,7 +180,7 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
       ++number;
       bytes += text.size() + 1;
       if (text.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank line
-      Result<Line> line = ParseLine(text, number);
+      Result<IngestLine> line = ParseIngestLine(text, number, &NowMs);
       if (!line.ok()) {
         ingester.Reject(number, line.status());
         continue;

@@ -1,0 +1,631 @@
+// libFuzzer harness: a byte-driven sequence of store operations applied both
+// to a real Store (public API only) and to an in-memory model.
+//
+// Operations: create person, link identifier, patch profile, append event,
+// put / delete record, erase (with suppression and every analytics mode),
+// unsuppress, restrict / unrestrict, rotate epoch, purge, compact, close and
+// reopen. After every step each person of the model is read back through
+// every read path (GetPerson, Resolve, GetProfile, ScanEvents, Get,
+// ScanRecords, GetRestriction, Export) and must agree with the model; every
+// call's status must be the one the model predicts. An erased person must be
+// Erased or NotFound on every read path and no read may return any of its
+// data. A disagreement aborts (libFuzzer reports it as a crash with the input).
+//
+// Each input runs in a fresh store directory (under /dev/shm when present),
+// with a fixed injected clock, kNoSync durability and a 1 MiB first map.
+#include <fuzzer/FuzzedDataProvider.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shredkv/shredkv.h"
+
+namespace {
+
+using namespace shredkv;
+
+constexpr std::int64_t kClockMs = 1'700'000'000'000;
+constexpr std::size_t kMaxSteps = 40;
+constexpr std::size_t kMaxPeople = 6;
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "fuzz_store_model: model disagreement: %s\n", what.c_str());
+  std::abort();
+}
+
+void Expect(bool condition, const std::string& what) {
+  if (!condition) Fail(what);
+}
+
+void ExpectStatus(const Status& s, StatusCode want, const std::string& what) {
+  if (s.code() != want) {
+    Fail(what + ": got " + s.ToString() + ", model expects code " +
+         std::to_string(static_cast<int>(want)));
+  }
+}
+
+// The status every read of an erased person may give.
+void ExpectGone(const Status& s, const std::string& what) {
+  if (!s.IsErased() && !s.IsNotFound()) Fail(what + ": erased person read gave " + s.ToString());
+}
+
+// ---- the model -------------------------------------------------------------------
+
+struct ModelEvent {
+  std::string name;
+  std::int64_t ts_ms = 0;
+  Attributes properties;
+  std::vector<std::string> analytics_fields;
+  std::string category;  // resolved: "general" when none given
+};
+
+struct ModelRestriction {
+  bool all = false;
+  std::set<std::string> purposes;
+  std::set<std::string> categories;
+};
+
+struct ModelPerson {
+  PersonId id;
+  bool erased = false;
+  std::set<Identifier> identifiers;
+  Attributes profile;
+  std::vector<ModelEvent> events;  // in (ts, append order)
+  std::map<std::pair<std::string, std::string>, std::string> records;  // (collection, key) → value
+  ModelRestriction restriction;
+};
+
+struct Model {
+  std::vector<ModelPerson> people;
+  std::map<Identifier, std::size_t> owner;  // identifier → index into people (live only)
+  std::set<Identifier> suppressed;
+  std::vector<std::string> erasure_requests;
+};
+
+// Small pools so that identifiers, names and keys collide often.
+const char* const kAttributeNames[] = {"name", "city", "age", "vip", "blob"};
+const char* const kEventNames[] = {"view", "purchase", "login"};
+const char* const kEventCategories[] = {"", "behaviour", "location"};
+const char* const kCollections[] = {"orders", "notes"};
+const char* const kPurposes[] = {"analytics", "marketing", "support"};
+const char* const kCategories[] = {"general", "behaviour", "location", "contact"};
+
+Identifier PickIdentifier(FuzzedDataProvider& in) {
+  const std::size_t t = in.ConsumeIntegralInRange<std::size_t>(0, 1);
+  const int n = in.ConsumeIntegralInRange<int>(0, 5);
+  if (t == 0) return Identifier{"email", "u" + std::to_string(n) + "@x.org"};
+  return Identifier{"customer_id", "c" + std::to_string(n)};
+}
+
+Value PickValue(FuzzedDataProvider& in) {
+  switch (in.ConsumeIntegralInRange<int>(0, 5)) {
+    case 0: return Value(in.ConsumeRandomLengthString(12));
+    case 1: return Value(in.ConsumeIntegral<std::int64_t>());
+    case 2: return Value(static_cast<double>(in.ConsumeIntegral<std::int32_t>()) / 8.0);
+    case 3: return Value(in.ConsumeBool());
+    case 4: return Value(Timestamp{in.ConsumeIntegral<std::int64_t>()});
+    default: return Value::Bytes(in.ConsumeRandomLengthString(12));
+  }
+}
+
+Attributes PickAttributes(FuzzedDataProvider& in, std::size_t max) {
+  Attributes out;
+  const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(0, max);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.insert_or_assign(in.PickValueInArray(kAttributeNames), PickValue(in));
+  }
+  return out;
+}
+
+std::string Describe(const Identifier& id) { return id.type + ":" + id.value; }
+
+// ---- the harness -----------------------------------------------------------------
+
+class Harness {
+ public:
+  explicit Harness(std::string dir) : dir_(std::move(dir)) {}
+
+  ~Harness() {
+    if (store_) {
+      (void)store_->Close();
+      store_.reset();
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void Run(FuzzedDataProvider& in) {
+    OpenStore(/*create=*/true);
+    for (std::size_t step = 0; step < kMaxSteps && in.remaining_bytes() > 0; ++step) {
+      Step(in);
+      CheckAll();
+    }
+    Reopen();
+    CheckAll();
+  }
+
+ private:
+  Options StoreOptions(bool create) const {
+    Options o;
+    o.directory = dir_;
+    o.create_if_missing = create;
+    o.durability = Durability::kNoSync;
+    o.initial_map_size = 1u << 20;
+    o.key_provider = NewRawKeyProvider(std::string(32, 'f'));
+    o.clock = [] { return kClockMs; };
+    o.iterator_batch_size = 3;  // several batches per scan even for small inputs
+    o.rotation_batch_size = 2;
+    return o;
+  }
+
+  void OpenStore(bool create) {
+    auto s = Store::Open(StoreOptions(create));
+    if (!s.ok()) Fail("Open: " + s.status().ToString());
+    store_ = std::move(s).value();
+  }
+
+  void Reopen() {
+    const Status c = store_->Close();
+    ExpectStatus(c, StatusCode::kOk, "Close");
+    store_.reset();
+    OpenStore(/*create=*/false);
+  }
+
+  // Index of a person of the model, or nullopt when there are none.
+  std::optional<std::size_t> PickPerson(FuzzedDataProvider& in) {
+    if (model_.people.empty()) return std::nullopt;
+    return in.ConsumeIntegralInRange<std::size_t>(0, model_.people.size() - 1);
+  }
+
+  // What a write to person `p` must return before any other check.
+  StatusCode PersonState(const ModelPerson& p) const {
+    return p.erased ? StatusCode::kErased : StatusCode::kOk;
+  }
+
+  void Step(FuzzedDataProvider& in) {
+    switch (in.ConsumeIntegralInRange<int>(0, 14)) {
+      case 0: case 1: return Create(in);
+      case 2: return Link(in);
+      case 3: return Patch(in);
+      case 4: case 5: return Append(in);
+      case 6: return PutRecord(in);
+      case 7: return DeleteRecord(in);
+      case 8: return EraseOne(in);
+      case 9: return RestrictOrLift(in);
+      case 10: return Unsuppress(in);
+      case 11: return Rotate();
+      case 12: return PurgeSome(in);
+      case 13: return Compact();
+      default: return Reopen();
+    }
+  }
+
+  void Create(FuzzedDataProvider& in) {
+    if (model_.people.size() >= kMaxPeople) return;
+    std::vector<Identifier> ids;
+    const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(1, 2);
+    std::set<Identifier> unique;
+    for (std::size_t i = 0; i < n; ++i) {
+      Identifier id = PickIdentifier(in);
+      if (unique.insert(id).second) ids.push_back(std::move(id));
+    }
+    Attributes profile = PickAttributes(in, 2);
+    // With one identifier suppressed and another taken, either error is right
+    // (the contract gives no precedence; the store reports the first it meets).
+    bool suppressed = false, taken = false;
+    for (const Identifier& id : ids) {
+      suppressed |= model_.suppressed.count(id) != 0;
+      taken |= model_.owner.count(id) != 0;
+    }
+    auto r = store_->CreatePerson(ids, profile);
+    if (!suppressed && !taken) {
+      if (!r.ok()) Fail("CreatePerson: " + r.status().ToString());
+      ModelPerson p;
+      p.id = *r;
+      p.identifiers.insert(ids.begin(), ids.end());
+      p.profile = std::move(profile);
+      for (const Identifier& id : ids) model_.owner[id] = model_.people.size();
+      model_.people.push_back(std::move(p));
+    } else if (!(suppressed && r.status().IsSuppressed()) && !(taken && r.status().IsAlreadyExists())) {
+      Fail("CreatePerson: got " + r.status().ToString() + ", model expects " +
+           (suppressed ? "Suppressed" : "") + (suppressed && taken ? " or " : "") + (taken ? "AlreadyExists" : ""));
+    }
+  }
+
+  void Link(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    const Identifier id = PickIdentifier(in);
+    StatusCode want = PersonState(p);
+    if (want == StatusCode::kOk) {
+      if (model_.suppressed.count(id) != 0) {
+        want = StatusCode::kSuppressed;
+      } else if (auto o = model_.owner.find(id); o != model_.owner.end() && o->second != *i) {
+        want = StatusCode::kAlreadyExists;
+      }
+    }
+    const Status s = store_->LinkIdentifier(p.id, id);
+    ExpectStatus(s, want, "LinkIdentifier " + Describe(id));
+    if (s.ok()) {
+      p.identifiers.insert(id);
+      model_.owner[id] = *i;
+    }
+  }
+
+  void Patch(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    ProfilePatch patch;
+    patch.set = PickAttributes(in, 2);
+    const std::size_t unset = in.ConsumeIntegralInRange<std::size_t>(0, 2);
+    for (std::size_t u = 0; u < unset; ++u) patch.unset.emplace_back(in.PickValueInArray(kAttributeNames));
+    const Status s = store_->PatchProfile(p.id, patch);
+    ExpectStatus(s, PersonState(p), "PatchProfile");
+    if (!s.ok()) return;
+    // The documented order: set entries are written, unset names removed.
+    for (const auto& [name, value] : patch.set) p.profile.insert_or_assign(name, value);
+    for (const std::string& name : patch.unset) {
+      if (patch.set.count(name) == 0) p.profile.erase(name);
+    }
+  }
+
+  void Append(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    Event e;
+    e.name = in.PickValueInArray(kEventNames);
+    e.ts_ms = kClockMs + in.ConsumeIntegralInRange<std::int64_t>(-3, 3) * 1000;
+    e.properties = PickAttributes(in, 3);
+    for (const auto& [name, value] : e.properties) {
+      if (in.ConsumeBool()) e.analytics_fields.push_back(name);
+    }
+    e.category = in.PickValueInArray(kEventCategories);
+    const std::string category = e.category.empty() ? std::string(kGeneralCategory) : e.category;
+    StatusCode want = PersonState(p);
+    if (want == StatusCode::kOk &&
+        (p.restriction.all || p.restriction.purposes.count("analytics") != 0 ||
+         p.restriction.categories.count(category) != 0)) {
+      want = StatusCode::kRestricted;  // tracking is processing for "analytics"
+    }
+    const Status s = store_->AppendEvent(p.id, e);
+    ExpectStatus(s, want, "AppendEvent");
+    if (!s.ok()) return;
+    ModelEvent m{e.name, e.ts_ms, e.properties, e.analytics_fields, category};
+    // Ordered by (ts, seq); seq grows with every append.
+    auto pos = std::upper_bound(p.events.begin(), p.events.end(), m.ts_ms,
+                                [](std::int64_t ts, const ModelEvent& x) { return ts < x.ts_ms; });
+    p.events.insert(pos, std::move(m));
+  }
+
+  void PutRecord(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    const std::string collection = in.PickValueInArray(kCollections);
+    const std::string key = "k" + std::to_string(in.ConsumeIntegralInRange<int>(0, 4));
+    const std::string value = in.ConsumeRandomLengthString(40);
+    const Status s = store_->Put(p.id, collection, key, value);
+    ExpectStatus(s, PersonState(p), "Put");
+    if (s.ok()) p.records[{collection, key}] = value;
+  }
+
+  void DeleteRecord(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    const std::string collection = in.PickValueInArray(kCollections);
+    const std::string key = "k" + std::to_string(in.ConsumeIntegralInRange<int>(0, 4));
+    const Status s = store_->Delete(p.id, collection, key);
+    ExpectStatus(s, PersonState(p), "Delete");
+    if (s.ok()) p.records.erase({collection, key});
+  }
+
+  void EraseOne(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    EraseOptions options;
+    options.suppress = in.ConsumeBool();
+    options.analytics = static_cast<AnalyticsOnErase>(in.ConsumeIntegralInRange<int>(0, 2));
+    // By identifier: one the picked person has or had. After an erasure it
+    // may be suppressed, free, or taken by someone else since.
+    std::optional<Identifier> by_identifier;
+    if (!model_.people[*i].identifiers.empty() && in.ConsumeBool()) {
+      by_identifier = *model_.people[*i].identifiers.begin();
+    }
+    std::optional<std::size_t> target = *i;
+    if (by_identifier) {
+      auto o = model_.owner.find(*by_identifier);
+      target = o == model_.owner.end() ? std::nullopt : std::optional<std::size_t>(o->second);
+    }
+    Result<ErasureReceipt> r = by_identifier ? store_->EraseByIdentifier(*by_identifier, options)
+                                             : store_->Erase(model_.people[*i].id, options);
+    if (by_identifier && model_.suppressed.count(*by_identifier) != 0) {
+      ExpectStatus(r.status(), StatusCode::kSuppressed, "EraseByIdentifier of a suppressed identifier");
+      return;
+    }
+    if (!target || model_.people[*target].erased) {
+      if (!r.status().IsErased() && !r.status().IsNotFound()) {
+        Fail("Erase of an erased person gave " + r.status().ToString());
+      }
+      return;
+    }
+    if (!r.ok()) Fail("Erase: " + r.status().ToString());
+    Expect(r->people == 1, "Erase receipt counts one person");
+    Expect(r->suppressed == options.suppress, "Erase receipt suppression flag");
+    ModelPerson& p = model_.people[*target];
+    p.erased = true;
+    for (const Identifier& id : p.identifiers) {
+      model_.owner.erase(id);
+      if (options.suppress) model_.suppressed.insert(id);
+    }
+    model_.erasure_requests.push_back(r->request_id);
+  }
+
+  void RestrictOrLift(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    const bool lift = in.ConsumeBool();
+    RestrictionSpec spec;
+    spec.all = in.ConsumeIntegralInRange<int>(0, 3) == 0;
+    if (in.ConsumeBool()) spec.purposes.emplace_back(in.PickValueInArray(kPurposes));
+    if (in.ConsumeBool()) spec.categories.emplace_back(in.PickValueInArray(kCategories));
+    spec.reason = in.ConsumeRandomLengthString(16);
+    const bool empty = !spec.all && spec.purposes.empty() && spec.categories.empty();
+    // Restrict needs something to restrict; an empty Unrestrict lifts everything.
+    const StatusCode want = !lift && empty ? StatusCode::kInvalidArgument : PersonState(p);
+    const Status s = lift ? store_->Unrestrict(p.id, spec) : store_->Restrict(p.id, spec);
+    ExpectStatus(s, want, lift ? "Unrestrict" : "Restrict");
+    if (!s.ok()) return;
+    ModelRestriction& r = p.restriction;
+    const bool lift_all = lift && (spec.all || empty);
+    if (lift_all) r = ModelRestriction{};
+    if (!lift && spec.all) r.all = true;
+    for (const std::string& x : spec.purposes) lift ? (void)r.purposes.erase(x) : (void)r.purposes.insert(x);
+    for (const std::string& x : spec.categories) lift ? (void)r.categories.erase(x) : (void)r.categories.insert(x);
+  }
+
+  void Unsuppress(FuzzedDataProvider& in) {
+    const Identifier id = PickIdentifier(in);
+    const Status s = store_->Unsuppress(id);
+    ExpectStatus(s, model_.suppressed.count(id) != 0 ? StatusCode::kOk : StatusCode::kNotFound,
+                 "Unsuppress " + Describe(id));
+    model_.suppressed.erase(id);
+  }
+
+  void Rotate() {
+    auto r = store_->RotateEpoch();
+    if (!r.ok()) Fail("RotateEpoch: " + r.status().ToString());
+    for (const ModelPerson& p : model_.people) {
+      if (p.erased) continue;
+      auto info = store_->GetPerson(p.id);
+      if (!info.ok()) Fail("GetPerson after rotation: " + info.status().ToString());
+      Expect(info->key_epoch == r->new_epoch, "a live DEK is wrapped under the new epoch");
+    }
+    for (const std::string& id : model_.erasure_requests) {
+      auto receipt = store_->GetErasure(id);
+      if (!receipt.ok()) Fail("GetErasure: " + receipt.status().ToString());
+      Expect(receipt->cryptographic, "every erasure before a rotation is cryptographic");
+    }
+  }
+
+  void PurgeSome(FuzzedDataProvider& in) {
+    auto r = store_->Purge(in.ConsumeIntegralInRange<std::size_t>(1, 50));
+    if (!r.ok()) Fail("Purge: " + r.status().ToString());
+  }
+
+  void Compact() {
+    auto r = store_->CompactData();
+    if (!r.ok()) Fail("CompactData: " + r.status().ToString());
+  }
+
+  // ---- checks ----------------------------------------------------------------------
+
+  void CheckAll() {
+    for (std::size_t i = 0; i < model_.people.size(); ++i) {
+      if (model_.people[i].erased) {
+        CheckErased(model_.people[i]);
+      } else {
+        CheckLive(model_.people[i]);
+      }
+    }
+    for (const Identifier& id : model_.suppressed) {
+      ExpectStatus(store_->Resolve(id).status(), StatusCode::kSuppressed, "Resolve suppressed " + Describe(id));
+    }
+    for (const auto& [id, index] : model_.owner) {
+      auto r = store_->Resolve(id);
+      if (!r.ok()) Fail("Resolve " + Describe(id) + ": " + r.status().ToString());
+      Expect(*r == model_.people[index].id, "Resolve " + Describe(id) + " names its owner");
+    }
+  }
+
+  static void CompareEvent(const StoredEvent& got, const ModelEvent& want, const std::string& where) {
+    Expect(got.name == want.name && got.ts_ms == want.ts_ms, where + ": event name/time");
+    Expect(got.properties == want.properties, where + ": event properties");
+    Expect(got.category == want.category, where + ": event category");
+  }
+
+  void CheckLive(const ModelPerson& p) {
+    const std::string who = "person " + p.id.ToHex();
+    auto info = store_->GetPerson(p.id);
+    if (!info.ok()) Fail(who + " GetPerson: " + info.status().ToString());
+    Expect(std::vector<Identifier>(p.identifiers.begin(), p.identifiers.end()) == info->identifiers,
+           who + " identifiers");
+
+    auto profile = store_->GetProfile(p.id);
+    if (!profile.ok()) Fail(who + " GetProfile: " + profile.status().ToString());
+    Expect(*profile == p.profile, who + " profile");
+
+    auto events = store_->ScanEvents(p.id);
+    std::size_t n = 0;
+    for (; events->Valid(); events->Next(), ++n) {
+      Expect(n < p.events.size(), who + " has more events than the model");
+      CompareEvent(events->value(), p.events[n], who + " event " + std::to_string(n));
+    }
+    ExpectStatus(events->status(), StatusCode::kOk, who + " ScanEvents");
+    Expect(n == p.events.size(), who + " event count");
+
+    for (const char* collection : kCollections) {
+      auto it = store_->ScanRecords(p.id, collection);
+      auto want = p.records.lower_bound({collection, ""});
+      for (; it->Valid(); it->Next(), ++want) {
+        Expect(want != p.records.end() && want->first.first == collection, who + " extra record");
+        Expect(it->value().key == want->first.second && it->value().value == want->second,
+               who + " record in scan");
+        Expect(it->value().category == kGeneralCategory, who + " record category");
+      }
+      ExpectStatus(it->status(), StatusCode::kOk, who + " ScanRecords");
+      Expect(want == p.records.end() || want->first.first != collection, who + " missing record in scan");
+      for (int k = 0; k < 5; ++k) {
+        const std::string key = "k" + std::to_string(k);
+        auto g = store_->Get(p.id, collection, key);
+        auto m = p.records.find({collection, key});
+        if (m == p.records.end()) {
+          ExpectStatus(g.status(), StatusCode::kNotFound, who + " Get absent record");
+        } else {
+          if (!g.ok()) Fail(who + " Get: " + g.status().ToString());
+          Expect(*g == m->second, who + " Get value");
+        }
+      }
+    }
+
+    auto restriction = store_->GetRestriction(p.id);
+    if (!restriction.ok()) Fail(who + " GetRestriction: " + restriction.status().ToString());
+    Expect(restriction->all == p.restriction.all, who + " restriction.all");
+    Expect(restriction->purposes == std::vector<std::string>(p.restriction.purposes.begin(), p.restriction.purposes.end()),
+           who + " restricted purposes");
+    Expect(restriction->categories ==
+               std::vector<std::string>(p.restriction.categories.begin(), p.restriction.categories.end()),
+           who + " restricted categories");
+
+    CheckExport(p, *info);
+  }
+
+  void CheckExport(const ModelPerson& p, const PersonInfo& info) {
+    const std::string who = "export of " + p.id.ToHex();
+    auto it = store_->Export(p.id);
+    std::vector<Identifier> identifiers;
+    std::optional<Attributes> profile;
+    std::vector<StoredEvent> events;
+    std::map<std::pair<std::string, std::string>, std::string> records;
+    std::vector<AnalyticsRow> analytics;
+    bool person_seen = false;
+    for (; it->Valid(); it->Next()) {
+      const ExportItem& item = it->value();
+      switch (item.kind) {
+        case ExportItem::Kind::kPerson:
+          person_seen = true;
+          Expect(item.person.id == p.id && item.person.anon_id == info.anon_id, who + ": person item");
+          break;
+        case ExportItem::Kind::kIdentifier: identifiers.push_back(item.identifier); break;
+        case ExportItem::Kind::kProfile: profile = item.profile; break;
+        case ExportItem::Kind::kRestriction:
+          Expect(item.restriction.all == p.restriction.all, who + ": restriction item");
+          break;
+        case ExportItem::Kind::kEvent: events.push_back(item.event); break;
+        case ExportItem::Kind::kRecord:
+          Expect(records.emplace(std::make_pair(item.record.collection, item.record.key), item.record.value).second,
+                 who + ": duplicate record");
+          break;
+        case ExportItem::Kind::kAnalytics: analytics.push_back(item.analytics); break;
+        case ExportItem::Kind::kConsent:
+        case ExportItem::Kind::kNotice: break;
+      }
+    }
+    ExpectStatus(it->status(), StatusCode::kOk, who);
+    Expect(person_seen, who + ": no person item");
+    std::sort(identifiers.begin(), identifiers.end());
+    Expect(identifiers == std::vector<Identifier>(p.identifiers.begin(), p.identifiers.end()), who + ": identifiers");
+    Expect(profile.has_value() && *profile == p.profile, who + ": profile");
+    Expect(events.size() == p.events.size(), who + ": event count");
+    for (std::size_t e = 0; e < events.size(); ++e) CompareEvent(events[e], p.events[e], who);
+    Expect(records == p.records, who + ": records");
+    // Every event wrote one analytics row under the person's anonymous ID,
+    // carrying exactly the declared analytics fields.
+    Expect(analytics.size() == p.events.size(), who + ": analytics row count");
+    for (std::size_t a = 0; a < analytics.size(); ++a) {
+      const ModelEvent& e = p.events[a];
+      Expect(analytics[a].anon_id == info.anon_id && analytics[a].name == e.name && analytics[a].ts_ms == e.ts_ms,
+             who + ": analytics row");
+      Attributes fields;
+      for (const std::string& f : e.analytics_fields) fields.insert_or_assign(f, e.properties.at(f));
+      Expect(analytics[a].fields == fields, who + ": analytics fields");
+      Expect(analytics[a].seq == events[a].seq, who + ": analytics row shares the event's seq");
+    }
+  }
+
+  void CheckErased(const ModelPerson& p) {
+    const std::string who = "erased person " + p.id.ToHex();
+    ExpectGone(store_->GetPerson(p.id).status(), who + " GetPerson");
+    ExpectGone(store_->GetProfile(p.id).status(), who + " GetProfile");
+    ExpectGone(store_->GetRestriction(p.id).status(), who + " GetRestriction");
+    ExpectGone(store_->GetConsentHistory(p.id).status(), who + " GetConsentHistory");
+    auto events = store_->ScanEvents(p.id);
+    Expect(!events->Valid(), who + " ScanEvents returned an event");
+    ExpectGone(events->status(), who + " ScanEvents");
+    for (const char* collection : kCollections) {
+      auto records = store_->ScanRecords(p.id, collection);
+      Expect(!records->Valid(), who + " ScanRecords returned a record");
+      ExpectGone(records->status(), who + " ScanRecords");
+      for (const auto& [key, value] : p.records) {
+        ExpectGone(store_->Get(p.id, key.first, key.second).status(), who + " Get");
+      }
+    }
+    auto exported = store_->Export(p.id);
+    Expect(!exported->Valid(), who + " Export returned an item");
+    ExpectGone(exported->status(), who + " Export");
+    for (const Identifier& id : p.identifiers) {
+      auto r = store_->Resolve(id);
+      Expect(!r.ok() || *r != p.id, who + " still resolves by " + Describe(id));
+    }
+  }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+  Model model_;
+};
+
+// A directory for the process's stores, removed at exit.
+class BaseDirectory {
+ public:
+  BaseDirectory() {
+    const std::string root =
+        std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path().string();
+    std::string templ = root + "/shredkv-fuzz-XXXXXX";
+    if (mkdtemp(templ.data()) == nullptr) Fail("mkdtemp failed");
+    path_ = templ;
+  }
+  ~BaseDirectory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static BaseDirectory base;
+  static std::uint64_t run = 0;
+  FuzzedDataProvider in(data, size);
+  Harness harness(base.path() + "/" + std::to_string(run++));
+  harness.Run(in);
+  return 0;
+}

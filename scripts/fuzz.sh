@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses (fuzz/) with clang, ASan and UBSan in
+# build-fuzz/, then runs each for SECONDS seconds (default 60) on a copy of
+# its checked-in corpus (fuzz/corpus/<harness>/). Fails if any harness
+# crashes, leaks, trips a sanitizer or finds a model disagreement; the input
+# that did is kept as build-fuzz/artifacts/<harness>/crash-* (reproduce with
+# build-fuzz/bin/<harness> <file>).
+#
+#   bash scripts/fuzz.sh            # 60 s a harness
+#   bash scripts/fuzz.sh 30         # CI (scripts/test.sh)
+#   bash scripts/fuzz.sh 3600       # a long campaign: one hour a harness
+#
+# SHREDKV_FUZZ_MERGE=1 merges the inputs that found new coverage back into
+# fuzz/corpus/<harness>/ (minimised with -merge=1) after the runs.
+# SHREDKV_FUZZERS="fuzz_codec ..." runs only the named harnesses.
+# SHREDKV_FUZZ_PARALLEL=1 runs the harnesses at the same time (CI does).
+# Prints one line a harness: "fuzz.sh: <harness> passed: <runs> runs in <s> s,
+# <n> exec/s, cov: <c> ft: <f>".
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SECONDS_PER_HARNESS="${1:-60}"
+[[ "$SECONDS_PER_HARNESS" =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [seconds-per-harness]" >&2; exit 2; }
+HARNESSES=(${SHREDKV_FUZZERS:-fuzz_store_model fuzz_codec fuzz_ndjson})
+BUILD=build-fuzz
+
+# -O1 with line tables only: symbolised stack traces at a fraction of the
+# compile time of -O2 -g (the harness build is part of every CI run).
+CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+  -DSHREDKV_SANITIZE=address -DSHREDKV_BUILD_FUZZERS=ON -DSHREDKV_BUILD_TESTS=OFF \
+  -DSHREDKV_BUILD_BENCHMARKS=OFF -DSHREDKV_BUILD_EXAMPLES=OFF -DSHREDKV_BUILD_TOOLS=OFF >/dev/null
+cmake --build "$BUILD" --target fuzz
+
+export ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/shredkv-fuzz.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+
+# Runs harness $1 on a copy of its corpus; its exit code is in $WORK/$1.rc.
+run_harness() {
+  local h=$1 seeds="fuzz/corpus/$1" corpus="$WORK/$1" artifacts="$BUILD/artifacts/$1" rc=0
+  local extra=()
+  # An operation sequence needs its whole length from the start (about 10
+  # bytes a step, 40 steps an input), not libFuzzer's slowly growing limit.
+  [[ "$h" == fuzz_store_model ]] && extra=(-max_len=512 -len_control=0)
+  mkdir -p "$corpus" "$artifacts"
+  cp "$seeds"/* "$corpus"/
+  "$BUILD/bin/$h" -max_total_time="$SECONDS_PER_HARNESS" -print_final_stats=1 -timeout=60 \
+    -rss_limit_mb=4096 -artifact_prefix="$artifacts/" "${extra[@]}" "$corpus" >"$WORK/$h.log" 2>&1 || rc=$?
+  cp "$WORK/$h.log" "$BUILD/artifacts/$h.log"
+  echo "$rc" >"$WORK/$h.rc"
+}
+
+for h in "${HARNESSES[@]}"; do
+  [[ -d "fuzz/corpus/$h" ]] || { echo "fuzz.sh: no seed corpus fuzz/corpus/$h" >&2; exit 1; }
+done
+if [[ "${SHREDKV_FUZZ_PARALLEL:-0}" == "1" ]]; then
+  # All harnesses at once (CI: bounds the stage's wall time; exec/s then
+  # reflect the shared cores).
+  echo "fuzz.sh: running ${HARNESSES[*]} in parallel for ${SECONDS_PER_HARNESS}s each (logs: $BUILD/artifacts/)"
+  pids=()
+  for h in "${HARNESSES[@]}"; do
+    run_harness "$h" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+else
+  for h in "${HARNESSES[@]}"; do
+    echo "fuzz.sh: running $h for ${SECONDS_PER_HARNESS}s (log: $BUILD/artifacts/$h.log)"
+    run_harness "$h"
+  done
+fi
+
+failed=0
+for h in "${HARNESSES[@]}"; do
+  log="$WORK/$h.log"
+  rc="$(cat "$WORK/$h.rc" 2>/dev/null || echo missing)"
+  if [[ "$rc" != 0 ]]; then
+    echo "fuzz.sh: $h FAILED (exit $rc); last lines of its log ($BUILD/artifacts/$h.log):" >&2
+    tail -n 40 "$log" >&2 || true
+    failed=1
+    continue
+  fi
+  runs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -n1)"
+  eps="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -n1)"
+  cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n1)"
+  echo "fuzz.sh: $h passed: ${runs:-?} runs in ${SECONDS_PER_HARNESS} s, ${eps:-?} exec/s, ${cov:-cov: ? ft: ?}"
+  if [[ "${SHREDKV_FUZZ_MERGE:-0}" == "1" ]]; then
+    "$BUILD/bin/$h" -merge=1 "fuzz/corpus/$h" "$WORK/$h" >>"$BUILD/artifacts/$h.log" 2>&1
+  fi
+done
+exit "$failed"
