@@ -399,6 +399,14 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     }
     if (*deleted >= budget) return Status::OK();
   }
+  {
+    // The person's retention time index entries (engine/retention.h).
+    std::uint64_t n = 0;
+    bool index_done = false;
+    if (Status r = retention_->PurgePerson(txn, id, budget - *deleted, &n, &index_done); !r.ok()) return r;
+    *deleted += n;
+    if (!index_done) return Status::OK();
+  }
   for (storage::Table t : {tables_.events, tables_.records, tables_.consent, tables_.consent_history}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
@@ -603,6 +611,8 @@ Result<bool> StoreImpl::RotationDue() {
 Status StoreImpl::RunMaintenance() {
   auto purged = Purge(options_.purge_budget_rows);
   if (!purged.ok()) return purged.status();
+  auto swept = Sweep(options_.sweep_budget_rows);
+  if (!swept.ok()) return swept.status();
   auto due = RotationDue();
   if (!due.ok()) return due.status();
   if (*due) {

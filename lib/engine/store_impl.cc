@@ -320,6 +320,7 @@ class BatchApplier {
     codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kEvents, key, plain, &row);
     crypto::Wipe(&plain);
     if (Status p = txn_->Put(t_.events, key, row); !p.ok()) return p;
+    if (Status x = store_->retention_->IndexEvent(*txn_, op.id, e.name, e.ts_ms, seq); !x.ok()) return x;
     const std::string akey = codec::AnalyticsKey(e.ts_ms, seq);
     std::string payload;
     codec::EncodeAnalytics((*st)->person.anon_id, e.name, fields, &payload);
@@ -341,6 +342,8 @@ class BatchApplier {
     codec::EncodeRecord(r.collection, r.key, r.value, category, &plain);
     codec::SealRow(store_->cipher_, *(*st)->dek, TableId::kRecords, key, plain, &row);
     crypto::Wipe(&plain);
+    // The record's last-write time, for its collection's retention rule.
+    if (Status x = store_->retention_->IndexRecord(*txn_, key, store_->Now()); !x.ok()) return x;
     return txn_->Put(t_.records, key, row);
   }
 
@@ -351,6 +354,7 @@ class BatchApplier {
     const std::string key = codec::RecordKey(op.id, store_->CollectionHash(op.collection),
                                              StoreImpl::RecordKeyHash(*(*st)->dek, op.collection, op.key));
     (*st)->mutated = true;
+    if (Status x = store_->retention_->UnindexRecord(*txn_, key); !x.ok()) return x;
     return txn_->Delete(t_.records, key);
   }
 
@@ -659,6 +663,7 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   store->options_ = std::move(options);
   if (Status s = store->OpenDataEnvironment(!data_exists); !s.ok()) return s;
   if (Status s = store->RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
+  if (Status s = store->InitRetention(); !s.ok()) return s.WithContext("retention rules");
   if (store->options_.background_maintenance_ms > 0) {
     store->maintenance_thread_ = std::thread([raw = store.get()] { raw->MaintenanceLoop(); });
   }
@@ -670,7 +675,7 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
   eo.path = options_.directory + "/data";
   eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
                "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
-               "outbox",  "restrictions", "consent", "consent_history"};
+               "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs"};
   eo.create = create;
   eo.initial_map_size = options_.initial_map_size;
   eo.max_map_size = options_.max_map_size;
@@ -685,7 +690,11 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
                        data_->table("erased"),   data_->table("audit"),
                        data_->table("audit_by_request"), data_->table("versions"),
                        data_->table("outbox"),   data_->table("restrictions"),
-                       data_->table("consent"),  data_->table("consent_history")};
+                       data_->table("consent"),  data_->table("consent_history"),
+                       data_->table("expiry"),   data_->table("expiry_refs")};
+  retention_.emplace(RetentionTables{tables_.expiry, tables_.expiry_refs, tables_.events, tables_.records,
+                                     tables_.analytics, tables_.meta},
+                     &keys_->index_key());
   audit_.emplace(tables_.audit, tables_.audit_by_request, &keys_->index_key());
   outbox_.emplace(tables_.outbox);
 
@@ -964,7 +973,17 @@ Result<Record> StoreImpl::GetRecord(const PersonId& id, std::string_view collect
   if (!dek.ok()) return dek.status();
   const std::string skey = codec::RecordKey(id, CollectionHash(collection), RecordKeyHash(**dek, collection, key));
   std::string plain;
-  Status s = ReadSealed(*data_, tables_.records, TableId::kRecords, **dek, skey, &plain);
+  const auto rules = retention_->rules();
+  const std::int64_t now = Now();
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row;
+    if (Status g = txn.Get(tables_.records, skey, &row); !g.ok()) return g;
+    // A record past its collection's retention is gone for every reader.
+    auto expired = retention_->RecordExpired(txn, *rules, collection, skey, now);
+    if (!expired.ok()) return expired.status();
+    if (*expired) return Status::NotFound("expired");
+    return codec::OpenRow(**dek, TableId::kRecords, skey, row, &plain);
+  });
   if (s.IsNotFound()) return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
   if (!s.ok()) return s.WithContext("record of " + id.ToHex());
   Record r;
@@ -1042,6 +1061,12 @@ Result<StoreStats> StoreImpl::Stats() {
       if (!n.ok()) return n.status();
       *c.out = *n;
     }
+    auto counters = Retention::ReadCounters(txn, tables_.meta);
+    if (!counters.ok()) return counters.status();
+    st.expired_removed = counters->removed;
+    auto pending = retention_->CountPending(txn, *retention_->rules(), Now());
+    if (!pending.ok()) return pending.status();
+    st.expired_pending = *pending;
     return Status::OK();
   });
   if (!s.ok()) return s;
