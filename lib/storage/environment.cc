@@ -77,6 +77,14 @@ Result<std::uint64_t> ReadTxn::Count(Table table) const {
   return static_cast<std::uint64_t>(st.ms_entries);
 }
 
+Result<TableStats> ReadTxn::Stats(Table table) const {
+  MDB_stat st;
+  int rc = mdb_stat(txn_, table.dbi, &st);
+  if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "stat", *env_name_);
+  return TableStats{st.ms_depth, static_cast<std::uint64_t>(st.ms_branch_pages),
+                    static_cast<std::uint64_t>(st.ms_leaf_pages), static_cast<std::uint64_t>(st.ms_entries)};
+}
+
 Result<std::unique_ptr<Cursor>> ReadTxn::OpenCursor(Table table) const {
   MDB_cursor* c = nullptr;
   int rc = mdb_cursor_open(txn_, table.dbi, &c);

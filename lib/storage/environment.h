@@ -51,6 +51,15 @@ struct EnvOptions {
 
 class Cursor;
 
+// The B-tree shape of a table (mdb_stat): a lookup or seek reads `depth`
+// pages, root to leaf.
+struct TableStats {
+  std::uint32_t depth = 0;
+  std::uint64_t branch_pages = 0;
+  std::uint64_t leaf_pages = 0;
+  std::uint64_t entries = 0;
+};
+
 // A read-only view of one snapshot. Values returned as string_view point into
 // the memory map and are valid only until the transaction ends: copy them
 // before returning from the callback.
@@ -63,6 +72,7 @@ class ReadTxn {
   Status Get(Table table, std::string_view key, std::string_view* value) const;
   // Entries in the table, as of this snapshot.
   Result<std::uint64_t> Count(Table table) const;
+  Result<TableStats> Stats(Table table) const;
   // A cursor valid until the transaction ends.
   Result<std::unique_ptr<Cursor>> OpenCursor(Table table) const;
 
