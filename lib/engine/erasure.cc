@@ -399,14 +399,6 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     }
     if (*deleted >= budget) return Status::OK();
   }
-  {
-    // The person's retention time index entries (engine/retention.h).
-    std::uint64_t n = 0;
-    bool index_done = false;
-    if (Status r = retention_->PurgePerson(txn, id, budget - *deleted, &n, &index_done); !r.ok()) return r;
-    *deleted += n;
-    if (!index_done) return Status::OK();
-  }
   for (storage::Table t : {tables_.events, tables_.records, tables_.consent, tables_.consent_history}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
@@ -417,6 +409,15 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     }
     *deleted += keys->size();
     if (keys->size() == left) return Status::OK();  // maybe more: next round
+  }
+  if (*deleted >= budget) return Status::OK();
+  {
+    // The person's retention time index entries and refs (engine/retention.h).
+    std::uint64_t n = 0;
+    bool index_done = false;
+    if (Status r = retention_->PurgePerson(txn, id, budget - *deleted, &n, &index_done); !r.ok()) return r;
+    *deleted += n;
+    if (!index_done) return Status::OK();
   }
   for (storage::Table t : {tables_.profiles, tables_.versions, tables_.restrictions, tables_.people, tables_.erased}) {
     std::string_view v;
