@@ -378,8 +378,15 @@ TEST_F(RetentionTest, SweepWhereNothingExpiresTouchesABoundedNumberOfPages) {
     SKV_ASSERT_OK(store_->Write(batch));
   }
   auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
-  storage::TableStats expiry_stats, analytics_stats;
+  storage::TableStats expiry_stats, analytics_stats, refs_stats, events_stats, records_stats;
   SKV_ASSERT_OK(impl->data().View([&](storage::ReadTxn& txn) -> Status {
+    for (auto [table, out] : {std::pair{impl->tables().expiry_refs, &refs_stats},
+                              std::pair{impl->tables().events, &events_stats},
+                              std::pair{impl->tables().records, &records_stats}}) {
+      auto st = txn.Stats(table);
+      if (!st.ok()) return st.status();
+      *out = *st;
+    }
     auto e = txn.Stats(impl->tables().expiry);
     if (!e.ok()) return e.status();
     expiry_stats = *e;
@@ -404,7 +411,11 @@ TEST_F(RetentionTest, SweepWhereNothingExpiresTouchesABoundedNumberOfPages) {
             << ", " << expiry_stats.leaf_pages << " leaf + " << expiry_stats.branch_pages
             << " branch pages; analytics: " << analytics_stats.entries << " rows, depth "
             << analytics_stats.depth << "; sweep with nothing expired: " << swept->seeks << " seeks, "
-            << swept->entries_read << " entries read, <= " << pages << " pages touched\n";
+            << swept->entries_read << " entries read, <= " << pages << " pages touched\n"
+            << "[ measure ] index cost: expiry " << expiry_stats.leaf_pages + expiry_stats.branch_pages
+            << " + expiry_refs " << refs_stats.leaf_pages + refs_stats.branch_pages << " pages, vs events "
+            << events_stats.leaf_pages + events_stats.branch_pages << " + records "
+            << records_stats.leaf_pages + records_stats.branch_pages << " pages\n";
   EXPECT_LE(pages, 16u);
   EXPECT_GT(expiry_stats.leaf_pages + expiry_stats.branch_pages, 10 * pages);
 }
