@@ -692,9 +692,12 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
                        data_->table("outbox"),   data_->table("restrictions"),
                        data_->table("consent"),  data_->table("consent_history"),
                        data_->table("expiry"),   data_->table("expiry_refs")};
+  // A compaction reopens the environment: the rules in force carry over.
+  const std::shared_ptr<const CompiledRetention> rules_in_force = retention_ ? retention_->rules() : nullptr;
   retention_.emplace(RetentionTables{tables_.expiry, tables_.expiry_refs, tables_.events, tables_.records,
                                      tables_.analytics, tables_.meta},
                      &keys_->index_key());
+  if (rules_in_force) retention_->SetRules(rules_in_force->rules);
   audit_.emplace(tables_.audit, tables_.audit_by_request, &keys_->index_key());
   outbox_.emplace(tables_.outbox);
 

@@ -246,6 +246,10 @@ TEST_F(RetentionTest, RulesChangeOnAnOpenStoreAndAreStored) {
   SKV_ASSERT_OK(store_->SetRetention(rules));
   EXPECT_TRUE(Events(*store_, ann).empty());  // at once, before any sweep
   EXPECT_EQ(*store_->GetRetention(), rules);
+  // A compaction (which reopens the data environment) keeps them in force.
+  ASSERT_TRUE(store_->CompactData().ok());
+  EXPECT_EQ(*store_->GetRetention(), rules);
+  EXPECT_TRUE(Events(*store_, ann).empty());
 
   // Stored: a reopen without Options::retention applies them.
   Reopen();
