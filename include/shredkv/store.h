@@ -55,7 +55,9 @@ struct SweepResult {
   std::uint64_t records_deleted = 0;
   std::uint64_t analytics_deleted = 0;
   std::uint64_t batches = 0;          // write transactions committed
-  std::uint64_t pending = 0;          // expired items still to remove (budget ran out)
+  // Expired items left because the budget ran out (counted then, at a cost
+  // proportional to the count); 0 when the sweep removed everything.
+  std::uint64_t pending = 0;
   // Cost, independent of the store's size: B-tree seeks (one per rule and
   // batch) and time-index entries read; with nothing expired, entries_read
   // is 0 and seeks equals the number of rules.

@@ -307,7 +307,10 @@ Result<SweepCounts> Retention::SweepBatch(storage::WriteTxn& txn, const Compiled
     }
     counts.events += entries->size();
     left -= entries->size();
-    if (left == 0) return counts;
+    if (left == 0) {
+      counts.more = true;  // the limit is reached: later rules were not looked at
+      return counts;
+    }
   }
   for (const auto& [hash, age] : r.collection_hashes) {
     const std::string prefix = std::string(1, kRecordClass) + hash;
@@ -324,7 +327,10 @@ Result<SweepCounts> Retention::SweepBatch(storage::WriteTxn& txn, const Compiled
     }
     counts.records += entries->size();
     left -= entries->size();
-    if (left == 0) return counts;
+    if (left == 0) {
+      counts.more = true;  // the limit is reached: later rules were not looked at
+      return counts;
+    }
   }
   if (r.rules.analytics > 0) {
     auto keys = ExpiredEntries(txn, t_.analytics, {}, 0, 16, RetentionCutoff(now_ms, r.rules.analytics), left,

@@ -118,6 +118,9 @@ Result<SweepResult> StoreImpl::SweepLocked(std::size_t budget_rows) {
     return Retention::WriteCounters(txn, tables_.meta, *c);
   });
   if (!a.ok()) return a.WithContext("auditing the sweep");
+  // Stopped by the budget: count what is left (cost proportional to it).
+  // Otherwise every row expired as of `now` was removed.
+  if (!more || remaining > 0) return result;
   Status p = data_->View([&](storage::ReadTxn& txn) -> Status {
     auto pending = retention_->CountPending(txn, *rules, now);
     if (!pending.ok()) return pending.status();

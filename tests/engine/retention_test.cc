@@ -321,6 +321,28 @@ TEST_F(RetentionTest, SweepRunsInBoundedBatchesWithBudgetStatsAndOneAuditEntry) 
   EXPECT_TRUE(store_->VerifyAuditLog()->intact);
 }
 
+TEST_F(RetentionTest, BudgetThatEndsInsideOneRuleLeavesTheOthersPending) {
+  RetentionRules rules;
+  rules.events["a"] = 1;
+  rules.collections["c"] = 1;
+  rules.analytics = 1;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"a", kT0 - 10, {}, {}}));
+  SKV_ASSERT_OK(store_->Put(ann, "c", "k", "v"));
+  now_ = kT0 + 10;
+  auto swept = store_->Sweep(1);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->events_deleted, 1u);
+  EXPECT_EQ(swept->pending, 2u);  // the record and the analytics row
+  swept = store_->Sweep(10);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->records_deleted, 1u);
+  EXPECT_EQ(swept->analytics_deleted, 1u);
+  EXPECT_EQ(swept->pending, 0u);
+  EXPECT_EQ(store_->Stats()->expired_pending, 0u);
+}
+
 TEST_F(RetentionTest, MaintenanceSweeps) {
   RetentionRules rules;
   rules.collections["c"] = 1000;

@@ -429,12 +429,15 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   const StoreStats before = Check(store->Stats(), "sweep");
   ProgressBar progress("sweep", before.expired_pending, "rows");
-  constexpr std::uint64_t kStep = 10000;  // rows per call, so the bar moves
+  // Rows per call, doubling, so the bar moves while the calls that run out
+  // of budget (and count what is left) stay few.
+  std::uint64_t step = 10000;
   std::uint64_t remaining = budget.value_or(std::numeric_limits<std::uint64_t>::max());
   SweepResult total;
   total.pending = before.expired_pending;
   while (remaining > 0 && total.pending > 0) {
-    const SweepResult r = Check(store->Sweep(static_cast<std::size_t>(std::min(remaining, kStep))), "sweep");
+    const SweepResult r = Check(store->Sweep(static_cast<std::size_t>(std::min(remaining, step))), "sweep");
+    step *= 2;
     const std::uint64_t removed = r.events_deleted + r.records_deleted + r.analytics_deleted;
     total.events_deleted += r.events_deleted;
     total.records_deleted += r.records_deleted;
