@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +77,20 @@ struct PurposeSpec {
 enum class RestrictedTrackingPolicy : std::uint8_t {
   kReject,  // the write fails with Restricted (the whole batch)
   kDrop,    // the event is silently skipped; the rest of the batch commits
+};
+
+// Storage limitation by time (GDPR Art. 5(1)(e)): the maximum age of each
+// kind of data, in ms. An item is expired once now - its time >= its max age
+// (events: the event's ts; records: the time of their last write; analytics
+// rows: their ts). Expired items are invisible to every read at once and
+// removed by Store::Sweep. A name without a rule, and an analytics max age
+// of 0, mean: keep. Max ages must be > 0; names 1..255 bytes.
+struct RetentionRules {
+  std::map<std::string, std::int64_t, std::less<>> events;       // event name → max age
+  std::map<std::string, std::int64_t, std::less<>> collections;  // record collection → max age
+  std::int64_t analytics = 0;  // analytics rows (anonymous: may be kept longer than events)
+
+  friend bool operator==(const RetentionRules&, const RetentionRules&) = default;
 };
 
 // The category every item belongs to unless declared otherwise.
@@ -149,6 +164,16 @@ struct Options {
   // thread: the application calls Purge()/RotateEpoch()/RunMaintenance().
   std::int64_t background_maintenance_ms = 0;
   std::size_t purge_budget_rows = 10000;
+
+  // ---- retention (storage limitation) ----
+
+  // The rules are stored in the store and outlive this open. Set: they
+  // replace the stored rules at open (and are stored). Unset: the stored
+  // rules apply (none in a new store). Store::SetRetention changes them on
+  // an open store.
+  std::optional<RetentionRules> retention;
+  // Rows RunMaintenance() (and the background thread) sweep per round.
+  std::size_t sweep_budget_rows = 10000;
 
   // ---- restriction, consent, leases (GDPR Art. 18, 21) ----
 

@@ -49,6 +49,22 @@ struct PurgeResult {
   std::uint64_t people_pending = 0;  // erased people still awaiting purge
 };
 
+// What one Store::Sweep removed (rows past their retention).
+struct SweepResult {
+  std::uint64_t events_deleted = 0;
+  std::uint64_t records_deleted = 0;
+  std::uint64_t analytics_deleted = 0;
+  std::uint64_t batches = 0;          // write transactions committed
+  // Expired items left because the budget ran out (counted then, at a cost
+  // proportional to the count); 0 when the sweep removed everything.
+  std::uint64_t pending = 0;
+  // Cost, independent of the store's size: B-tree seeks (one per rule and
+  // batch) and time-index entries read; with nothing expired, entries_read
+  // is 0 and seeks equals the number of rules.
+  std::uint64_t seeks = 0;
+  std::uint64_t entries_read = 0;
+};
+
 struct RotationResult {
   std::uint64_t new_epoch = 0;
   std::uint64_t destroyed_epochs = 0;
@@ -119,6 +135,8 @@ struct StoreStats {
   std::uint64_t tracking_rejected = 0;      // events refused by the tracking policy since open
   std::uint64_t tracking_dropped = 0;       // events dropped by the tracking policy since open
   std::uint64_t oldest_key_epoch = 0;
+  std::uint64_t expired_removed = 0;  // rows removed by sweeps (events, records, analytics), ever
+  std::uint64_t expired_pending = 0;  // items past their retention, invisible, awaiting a sweep
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
   std::uint64_t records = 0;
@@ -326,8 +344,24 @@ class Store {
   // store stays open (calls wait for the swap).
   virtual Result<CompactionResult> CompactData() = 0;
 
-  // One round of maintenance: purge with Options::purge_budget_rows, then an
-  // epoch rotation if the rotation policy is due.
+  // ---- Retention (storage limitation by time) --------------------------------
+
+  // Replaces the retention rules (see RetentionRules) and stores them; reads
+  // apply them at once. InvalidArgument for a max age <= 0 (analytics < 0)
+  // or a bad name; nothing changes then.
+  virtual Status SetRetention(const RetentionRules& rules) = 0;
+  virtual Result<RetentionRules> GetRetention() = 0;
+
+  // Deletes up to `budget_rows` expired rows (events, records, analytics
+  // rows) in bounded transactions, oldest first per rule, through the time
+  // index: the cost is proportional to what expires, not to the store's
+  // size. Resumable after a crash (the index is the queue). Appends one
+  // audit entry (counts only) when it removed anything.
+  virtual Result<SweepResult> Sweep(std::size_t budget_rows) = 0;
+
+  // One round of maintenance: purge with Options::purge_budget_rows, a sweep
+  // with Options::sweep_budget_rows, then an epoch rotation if the rotation
+  // policy is due.
   virtual Status RunMaintenance() = 0;
 
   // Checks the hash chain of the audit log.

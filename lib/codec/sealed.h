@@ -62,6 +62,8 @@ enum class TableId : std::uint8_t {
   kRestrictions = 29,
   kConsent = 30,
   kConsentHistory = 31,
+  kExpiry = 32,       // retention time index (engine/retention.h)
+  kExpiryRefs = 33,   // person → its time index entries
 };
 
 // Appends the sealed row of `plaintext` to `*out`.

@@ -27,6 +27,7 @@ enum class AuditKind : std::uint8_t {
   kRotation = 3,     // count1 = new epoch, count2 = keys re-wrapped
   kPurge = 4,        // count1 = rows deleted, count2 = people completed
   kCompaction = 5,   // count1 = bytes before, count2 = bytes after
+  kSweep = 6,        // count1 = events + records expired, count2 = analytics rows expired
   kEraseCategory = 7,  // a category erasure: count1 = 1, mode = analytics mode
 };
 

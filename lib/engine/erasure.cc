@@ -545,6 +545,15 @@ Status StoreImpl::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::u
     *deleted += *n;
     if (more) return Status::OK();  // the rest next round
   }
+  if (*deleted >= budget) return Status::OK();
+  {
+    // The person's retention time index entries and refs (engine/retention.h).
+    std::uint64_t n = 0;
+    bool index_done = false;
+    if (Status r = retention_->PurgePerson(txn, id, budget - *deleted, &n, &index_done); !r.ok()) return r;
+    *deleted += n;
+    if (!index_done) return Status::OK();
+  }
   for (storage::Table t : {tables_.versions, tables_.restrictions, tables_.people}) {
     std::string_view v;
     Status g = txn.Get(t, id.view(), &v);
@@ -568,17 +577,32 @@ Status StoreImpl::PurgeCategory(storage::WriteTxn& txn, const PersonId& id, std:
   *complete = false;
   // Rows whose header names the slot (a damaged header cannot be
   // attributed: verify reports it, the purge of the whole person removes it).
-  const storage::WriteTxn::RowFilter in_slot = [slot](std::string_view, std::string_view value) {
+  // Their retention index entries go with them.
+  std::vector<std::string> removed;
+  const storage::WriteTxn::RowFilter in_slot = [slot, &removed](std::string_view key, std::string_view value) {
     std::uint32_t row_slot = 0;
-    return codec::PersonRowSlot(value, &row_slot).ok() && row_slot == slot;
+    if (!codec::PersonRowSlot(value, &row_slot).ok() || row_slot != slot) return false;
+    removed.emplace_back(key);
+    return true;
   };
   for (storage::Table t : {tables_.events, tables_.records}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
     bool more = false;
+    removed.clear();
     auto n = txn.DeletePrefix(t, id.view(), left, in_slot, &more);
     if (!n.ok()) return n.status();
     *deleted += *n;
+    for (const std::string& k : removed) {
+      if (t.dbi == tables_.events.dbi) {
+        std::int64_t ts = 0;
+        std::uint64_t seq = 0;
+        if (Status d = codec::DecodeTsSeq(std::string_view(k).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+        if (Status u = retention_->UnindexEvent(txn, id, ts, seq); !u.ok()) return u;
+      } else if (Status u = retention_->UnindexRecord(txn, k); !u.ok()) {
+        return u;
+      }
+    }
     if (more) return Status::OK();  // the rest next round
   }
   const std::string profile_key = codec::ProfileKey(id, slot);
@@ -778,6 +802,8 @@ Result<bool> StoreImpl::RotationDue() {
 Status StoreImpl::RunMaintenance() {
   auto purged = Purge(options_.purge_budget_rows);
   if (!purged.ok()) return purged.status();
+  auto swept = Sweep(options_.sweep_budget_rows);
+  if (!swept.ok()) return swept.status();
   auto due = RotationDue();
   if (!due.ok()) return due.status();
   if (*due) {

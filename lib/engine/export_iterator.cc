@@ -75,6 +75,8 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   Status Fill(storage::ReadTxn& txn, Keyring& keyring) {
     const DataTables& t = store_->tables();
     const std::size_t limit = store_->batch_size();
+    const auto rules = store_->retention().rules();
+    const std::int64_t now = store_->NowMs();
     if (phase_ == Phase::kStart) return Start(txn, keyring);
     if (Status v = CheckVersion(txn); !v.ok()) return v;
     auto cursor = txn.OpenCursor(phase_ == Phase::kRecords   ? t.records
@@ -127,6 +129,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         Status d = codec::DecodeRecord(plain, &item.record);
         crypto::Wipe(&plain);
         if (!d.ok()) return d;
+        auto expired = store_->retention().RecordExpired(txn, *rules, item.record.collection, c.key(), now);
+        if (!expired.ok()) return expired.status();
+        if (*expired) continue;  // past its retention: not held any more
         buffer_.push_back(std::move(item));
         continue;
       }
@@ -146,6 +151,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         Status d = codec::DecodeEvent(plain, &item.event.name, &item.event.category, &item.event.properties);
         crypto::Wipe(&plain);
         if (!d.ok()) return d;
+        if (Retention::EventExpired(*rules, item.event.name, ts, now)) continue;
         buffer_.push_back(std::move(item));
       } else {  // kAnalytics: the rows that share (ts, seq) with the person's events
         // Not those of events of an erased category: before their purge as
@@ -157,6 +163,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
           if (!key.ok()) return key.status();
           if (*key == nullptr) continue;
         }
+        if (Retention::AnalyticsExpired(*rules, ts, now)) continue;
         const std::string akey = codec::AnalyticsKey(ts, seq);
         std::string payload;
         Status a = ReadPlain(txn, store_->tables().analytics, TableId::kAnalytics, akey, &payload);
@@ -165,6 +172,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         ExportItem item;
         item.kind = ExportItem::Kind::kAnalytics;
         if (Status d = codec::DecodeAnalytics(payload, &item.analytics); !d.ok()) return d;
+        // The row of an expired event is no longer linked to the person: the
+        // sweep removes the event row through which export finds it.
+        if (Retention::EventExpired(*rules, item.analytics.name, ts, now)) continue;
         item.analytics.ts_ms = ts;
         item.analytics.seq = seq;
         buffer_.push_back(std::move(item));

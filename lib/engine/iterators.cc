@@ -79,13 +79,17 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
     if (!dek.ok()) return dek.status();
     Keyring keyring(&store_->key_store(), id_, *dek);
     const std::size_t limit = store_->batch_size();
+    const auto rules = store_->retention().rules();
+    const std::int64_t now = store_->NowMs();
     return store_->data().View([&](storage::ReadTxn& txn) -> Status {
       auto cursor = txn.OpenCursor(store_->tables().events);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       Status m = c.Seek(next_key_);
-      for (; m.ok() && c.Valid() && buffer_.size() < limit; m = c.Next()) {
+      std::size_t examined = 0;
+      for (; m.ok() && c.Valid() && examined < limit; m = c.Next()) {
         if (!HasPrefix(c.key(), id_.view())) break;
+        ++examined;
         StoredEvent e;
         if (Status d = codec::DecodeTsSeq(c.key().substr(codec::kIdSize), &e.ts_ms, &e.seq); !d.ok()) {
           return d;
@@ -101,10 +105,12 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
         Status d = codec::DecodeEvent(plain, &e.name, &e.category, &e.properties);
         crypto::Wipe(&plain);
         if (!d.ok()) return d.WithContext("event of person " + id_.ToHex());
+        // Past its retention: gone for every reader before the sweep removes it.
+        if (Retention::EventExpired(*rules, e.name, e.ts_ms, now)) continue;
         buffer_.push_back(std::move(e));
       }
       if (!m.ok()) return m;
-      if (buffer_.size() < limit) exhausted_ = true;
+      if (examined < limit) exhausted_ = true;
       return Status::OK();
     });
   }
@@ -133,6 +139,8 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
     auto dek = store_->PersonKey(id_);
     if (!dek.ok()) return dek.status();
     Keyring keyring(&store_->key_store(), id_, *dek);
+    const auto rules = store_->retention().rules();
+    const std::int64_t now = store_->NowMs();
     if (!listed_) {
       const std::string scan_prefix = std::string(id_.view()) + store_->CollectionHash(collection_);
       Status s = store_->data().View([&](storage::ReadTxn& txn) -> Status {
@@ -152,7 +160,10 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
           crypto::Wipe(&plain);
           crypto::Wipe(&r.value);
           if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
-          if (HasPrefix(r.key, prefix_)) keys_.emplace_back(std::move(r.key), std::string(c.key()));
+          if (!HasPrefix(r.key, prefix_)) continue;
+          auto expired = store_->retention().RecordExpired(txn, *rules, collection_, c.key(), now);
+          if (!expired.ok()) return expired.status();
+          if (!*expired) keys_.emplace_back(std::move(r.key), std::string(c.key()));
         }
         return m;
       });
@@ -168,6 +179,9 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
         Status g = txn.Get(store_->tables().records, skey, &row);
         if (g.IsNotFound()) continue;  // deleted since the listing
         if (!g.ok()) return g;
+        auto expired = store_->retention().RecordExpired(txn, *rules, collection_, skey, now);
+        if (!expired.ok()) return expired.status();
+        if (*expired) continue;  // expired since the listing
         std::string plain;
         bool shredded = false;
         if (Status o = keyring.Open(TableId::kRecords, skey, row, &plain, &shredded); !o.ok()) {
@@ -206,6 +220,8 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
     // Bound the rows examined per batch too, so a rare name does not turn
     // one batch into a scan of the whole range inside one transaction.
     const std::size_t examine_limit = limit * 16;
+    const auto rules = store_->retention().rules();
+    const std::int64_t now = store_->NowMs();
     return store_->data().View([&](storage::ReadTxn& txn) -> Status {
       auto cursor = txn.OpenCursor(store_->tables().analytics);
       if (!cursor.ok()) return cursor.status();
@@ -225,6 +241,7 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
         }
         if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d.WithContext("analytics row");
         if (query_.name && row.name != *query_.name) continue;
+        if (Retention::AnalyticsExpired(*rules, row.ts_ms, now)) continue;
         buffer_.push_back(std::move(row));
       }
       if (!m.ok()) return m;

@@ -348,6 +348,7 @@ class BatchApplier {
     codec::SealPersonRow(store_->cipher_, *sealing->second, sealing->first, TableId::kEvents, key, plain_, &row_);
     crypto::Wipe(&plain_);
     if (Status p = txn_->Put(t_.events, key, row_); !p.ok()) return p;
+    if (Status x = store_->retention_->IndexEvent(*txn_, op.id, e.name, e.ts_ms, seq); !x.ok()) return x;
     const std::string akey = codec::AnalyticsKey(e.ts_ms, seq);
     plain_.clear();
     row_.clear();
@@ -373,6 +374,8 @@ class BatchApplier {
     codec::EncodeRecord(r.collection, r.key, r.value, category, &plain);
     codec::SealPersonRow(store_->cipher_, *sealing->second, sealing->first, TableId::kRecords, key, plain, &row);
     crypto::Wipe(&plain);
+    // The record's last-write time, for its collection's retention rule.
+    if (Status x = store_->retention_->IndexRecord(*txn_, key, store_->Now()); !x.ok()) return x;
     return txn_->Put(t_.records, key, row);
   }
 
@@ -383,6 +386,7 @@ class BatchApplier {
     const std::string key = codec::RecordKey(op.id, store_->CollectionHash(op.collection),
                                              StoreImpl::RecordKeyHash(*(*st)->dek, op.collection, op.key));
     (*st)->mutated = true;
+    if (Status x = store_->retention_->UnindexRecord(*txn_, key); !x.ok()) return x;
     return txn_->Delete(t_.records, key);
   }
 
@@ -741,6 +745,7 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   store->options_ = std::move(options);
   if (Status s = store->OpenDataEnvironment(!data_exists); !s.ok()) return s;
   if (Status s = store->RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
+  if (Status s = store->InitRetention(); !s.ok()) return s.WithContext("retention rules");
   if (store->options_.background_maintenance_ms > 0) {
     store->maintenance_thread_ = std::thread([raw = store.get()] { raw->MaintenanceLoop(); });
   }
@@ -752,7 +757,7 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
   eo.path = options_.directory + "/data";
   eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
                "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
-               "outbox",  "restrictions", "consent", "consent_history"};
+               "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs"};
   eo.create = create;
   eo.initial_map_size = options_.initial_map_size;
   eo.max_map_size = options_.max_map_size;
@@ -767,7 +772,14 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
                        data_->table("erased"),   data_->table("audit"),
                        data_->table("audit_by_request"), data_->table("versions"),
                        data_->table("outbox"),   data_->table("restrictions"),
-                       data_->table("consent"),  data_->table("consent_history")};
+                       data_->table("consent"),  data_->table("consent_history"),
+                       data_->table("expiry"),   data_->table("expiry_refs")};
+  // A compaction reopens the environment: the rules in force carry over.
+  const std::shared_ptr<const CompiledRetention> rules_in_force = retention_ ? retention_->rules() : nullptr;
+  retention_.emplace(RetentionTables{tables_.expiry, tables_.expiry_refs, tables_.events, tables_.records,
+                                     tables_.analytics, tables_.meta},
+                     &keys_->index_key());
+  if (rules_in_force) retention_->SetRules(rules_in_force->rules);
   audit_.emplace(tables_.audit, tables_.audit_by_request, &keys_->index_key());
   outbox_.emplace(tables_.outbox);
 
@@ -1051,7 +1063,19 @@ Result<Record> StoreImpl::GetRecord(const PersonId& id, std::string_view collect
   const std::string skey = codec::RecordKey(id, CollectionHash(collection), RecordKeyHash(**dek, collection, key));
   Keyring keyring(keys_.get(), id, *dek);
   std::string plain;
-  Status s = ReadSealed(*data_, tables_.records, TableId::kRecords, keyring, skey, &plain);
+  const auto rules = retention_->rules();
+  const std::int64_t now = Now();
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row;
+    if (Status g = txn.Get(tables_.records, skey, &row); !g.ok()) return g;
+    // A record past its collection's retention is gone for every reader.
+    auto expired = retention_->RecordExpired(txn, *rules, collection, skey, now);
+    if (!expired.ok()) return expired.status();
+    if (*expired) return Status::NotFound("expired");
+    bool shredded = false;
+    if (Status o = keyring.Open(TableId::kRecords, skey, row, &plain, &shredded); !o.ok()) return o;
+    return shredded ? Status::NotFound("the record's category key was erased") : Status::OK();
+  });
   if (s.IsNotFound()) return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
   if (!s.ok()) return s.WithContext("record of " + id.ToHex());
   Record r;
@@ -1129,6 +1153,12 @@ Result<StoreStats> StoreImpl::Stats() {
       if (!n.ok()) return n.status();
       *c.out = *n;
     }
+    auto counters = Retention::ReadCounters(txn, tables_.meta);
+    if (!counters.ok()) return counters.status();
+    st.expired_removed = counters->removed;
+    auto pending = retention_->CountPending(txn, *retention_->rules(), Now());
+    if (!pending.ok()) return pending.status();
+    st.expired_pending = *pending;
     return Status::OK();
   });
   if (!s.ok()) return s;

@@ -33,6 +33,7 @@
 #include "engine/leases.h"
 #include "engine/person_locks.h"
 #include "engine/policy.h"
+#include "engine/retention.h"
 #include "keys/key_store.h"
 #include "shredkv/store.h"
 #include "storage/environment.h"
@@ -40,6 +41,9 @@
 
 namespace shredkv::engine {
 
+// 2: per person × category keys (person rows name their key slot, profiles
+// one row per slot) and the retention time index (tables expiry,
+// expiry_refs); a version-1 store is refused.
 inline constexpr std::uint32_t kDataFormatVersion = 2;
 
 struct DataTables {
@@ -51,6 +55,7 @@ struct DataTables {
   storage::Table restrictions;     // person → plain(restriction)
   storage::Table consent;          // person ‖ purpose → plain(u8 granted ‖ i64 time)
   storage::Table consent_history;  // person ‖ u64 seq → sealed(consent record)
+  storage::Table expiry, expiry_refs;  // the retention time index (engine/retention.h)
 };
 
 class StoreImpl final : public Store {
@@ -100,6 +105,10 @@ class StoreImpl final : public Store {
   Status RunMaintenance() override;
   Result<AuditVerification> VerifyAuditLog() override;
 
+  Status SetRetention(const RetentionRules& rules) override;
+  Result<RetentionRules> GetRetention() override;
+  Result<SweepResult> Sweep(std::size_t budget_rows) override;
+
   Status Rectify(const PersonId& id, const Rectification& rectification) override;
   Result<std::vector<Notice>> ReadFeed(std::size_t max) override;
   Status AckFeed(std::uint64_t cursor) override;
@@ -115,6 +124,9 @@ class StoreImpl final : public Store {
   Result<VerifyReport> Verify() override;
 
   Outbox& outbox() { return *outbox_; }
+  const Retention& retention() const { return *retention_; }
+  // The store's clock (Options::clock or the system clock), ms since the epoch.
+  std::int64_t NowMs() const { return Now(); }
   const Policy& policy() const { return *policy_; }
   LeaseTable& leases() { return leases_; }
   Result<RestrictionState> ReadRestriction(storage::ReadTxn& txn, const PersonId& id) const;
@@ -163,6 +175,10 @@ class StoreImpl final : public Store {
   Status PurgeCategory(storage::WriteTxn& txn, const PersonId& id, std::uint32_t slot, std::uint64_t budget,
                        std::uint64_t* deleted, bool* complete);
   Result<PurgeResult> PurgeLocked(std::size_t budget_rows);
+  // REQUIRES: write_mu_ held. See Sweep.
+  Result<SweepResult> SweepLocked(std::size_t budget_rows);
+  // At open: stores Options::retention, or loads the stored rules.
+  Status InitRetention();
   // At open: applies the data side of erasures a crash cut short.
   Status RecoverErasures();
   Result<bool> RotationDue();
@@ -211,6 +227,7 @@ class StoreImpl final : public Store {
   std::optional<AuditLog> audit_;
   std::optional<Outbox> outbox_;
   std::optional<Policy> policy_;
+  std::optional<Retention> retention_;
   LeaseTable leases_;
   std::atomic<std::uint64_t> tracking_rejected_{0};
   std::atomic<std::uint64_t> tracking_dropped_{0};

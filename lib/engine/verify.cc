@@ -148,7 +148,9 @@ Result<VerifyReport> StoreImpl::Verify() {
                                   {tables_.consent, TableId::kConsent, "consent"},
                                   {tables_.versions, TableId::kVersions, "versions"},
                                   {tables_.erased, TableId::kErased, "erased"},
-                                  {tables_.audit_by_request, TableId::kAuditByRequest, "audit_by_request"}};
+                                  {tables_.audit_by_request, TableId::kAuditByRequest, "audit_by_request"},
+                                  {tables_.expiry, TableId::kExpiry, "expiry"},
+                                  {tables_.expiry_refs, TableId::kExpiryRefs, "expiry_refs"}};
     for (const Plain& t : plain_tables) {
       auto cursor = txn.OpenCursor(t.table);
       if (!cursor.ok()) return cursor.status();

@@ -3,11 +3,16 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
+#include <fstream>
 #include <mutex>
 
 #include "util/fork_generation.h"
@@ -67,6 +72,10 @@ Status ReadTxn::Get(Table table, std::string_view key, std::string_view* value) 
   if (rc == MDB_NOTFOUND) return Status::NotFound("key not found");
   if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "get", *env_name_);
   *value = FromVal(v);
+  if (!bounds_.Contains(*value)) {
+    *value = {};
+    return Status::Corruption("get in '" + *env_name_ + "': a damaged page points outside the file");
+  }
   return Status::OK();
 }
 
@@ -77,11 +86,19 @@ Result<std::uint64_t> ReadTxn::Count(Table table) const {
   return static_cast<std::uint64_t>(st.ms_entries);
 }
 
+Result<TableStats> ReadTxn::Stats(Table table) const {
+  MDB_stat st;
+  int rc = mdb_stat(txn_, table.dbi, &st);
+  if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "stat", *env_name_);
+  return TableStats{st.ms_depth, static_cast<std::uint64_t>(st.ms_branch_pages),
+                    static_cast<std::uint64_t>(st.ms_leaf_pages), static_cast<std::uint64_t>(st.ms_entries)};
+}
+
 Result<std::unique_ptr<Cursor>> ReadTxn::OpenCursor(Table table) const {
   MDB_cursor* c = nullptr;
   int rc = mdb_cursor_open(txn_, table.dbi, &c);
   if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "cursor open", *env_name_);
-  return std::unique_ptr<Cursor>(new Cursor(c, env_name_));
+  return std::unique_ptr<Cursor>(new Cursor(c, env_name_, bounds_));
 }
 
 Status WriteTxn::Check(int rc, std::string_view what) {
@@ -158,9 +175,14 @@ Status Cursor::Move(int op, std::string_view key) {
     valid_ = false;
     return StatusFromLmdb(rc, "cursor", *env_name_);
   }
-  valid_ = true;
   key_ = FromVal(k);
   value_ = FromVal(v);
+  if (!bounds_.Contains(key_) || !bounds_.Contains(value_)) {
+    valid_ = false;
+    key_ = value_ = {};
+    return Status::Corruption("cursor in '" + *env_name_ + "': a damaged page points outside the file");
+  }
+  valid_ = true;
   return Status::OK();
 }
 
@@ -234,6 +256,11 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
     if ((rc = mdb_env_set_mapsize(env->env_, options.initial_map_size)) != 0)
       return fail(rc, "set mapsize");
   }
+
+  MDB_stat env_stat;
+  mdb_env_stat(env->env_, &env_stat);
+  env->page_size_ = env_stat.ms_psize;
+  env->LocateMap();
 
   // Open the tables read-only first: an existing (possibly damaged) file is
   // never written to just by opening it.
@@ -312,10 +339,20 @@ Status Environment::View(const std::function<Status(ReadTxn&)>& fn) {
       lock.unlock();
       std::unique_lock ex(resize_mutex_);
       mdb_env_set_mapsize(env_, 0);  // adopt the size another process set
+      LocateMap();
       continue;
     }
     if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "begin read", name_);
-    ReadTxn r(txn, &name_);
+    // The snapshot's bytes: the map up to the last used page (read after the
+    // snapshot began, so it covers it).
+    MapBounds bounds;
+    if (map_base_ != nullptr) {
+      MDB_envinfo info;
+      mdb_env_info(env_, &info);
+      bounds.begin = map_base_;
+      bounds.end = map_base_ + std::min<std::uint64_t>(map_len_, (info.me_last_pgno + 1) * std::uint64_t{page_size_});
+    }
+    ReadTxn r(txn, &name_, bounds);
     Status s = fn(r);
     mdb_txn_abort(txn);
     return s;
@@ -337,6 +374,7 @@ Status Environment::Update(const std::function<Status(WriteTxn&)>& fn) {
         lock.unlock();
         std::unique_lock ex(resize_mutex_);
         mdb_env_set_mapsize(env_, 0);
+        LocateMap();
         continue;
       }
       if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "begin write", name_);
@@ -348,12 +386,36 @@ Status Environment::Update(const std::function<Status(WriteTxn&)>& fn) {
       } else {
         rc = mdb_txn_commit(txn);  // frees txn whatever the outcome
         if (rc == MDB_SUCCESS) return Status::OK();
+        if (rc == EIO) {
+          // LMDB reports a short page write as EIO ("filesystem full?"):
+          // a write that crossed the file size limit or filled the disk.
+          if (std::string cause = ShortWriteCause(); !cause.empty()) {
+            return Status::StoreFull("commit in '" + name_ + "': short write (" + cause + ")");
+          }
+        }
         if (rc != MDB_MAP_FULL) return StatusFromLmdb(rc, "commit", name_);
       }
     }
     // The map was full: grow it with no transaction of ours open, then retry.
     if (Status g = Grow(seen_map_size); !g.ok()) return g;
   }
+}
+
+std::string Environment::ShortWriteCause() const {
+  struct stat st {};
+  if (::stat(data_file().c_str(), &st) == 0) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+        static_cast<rlim_t>(st.st_size) >= limit.rlim_cur) {
+      return "file size limit";
+    }
+  }
+  struct statvfs fs {};
+  const std::string dir = single_file_ ? name_.substr(0, name_.find_last_of('/') + 1) + "." : name_;
+  if (::statvfs(dir.c_str(), &fs) == 0 && static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < (1u << 20)) {
+    return "disk full";
+  }
+  return {};
 }
 
 Status Environment::Grow(std::uint64_t seen_map_size) {
@@ -377,12 +439,37 @@ Status Environment::Grow(std::uint64_t seen_map_size) {
   }
   ::munmap(probe, next);
   int rc = mdb_env_set_mapsize(env_, next);
+  LocateMap();
   if (rc != MDB_SUCCESS) {
     dead_ = true;  // LMDB has no map now: any further use would fault
     return Status::IOError("environment '" + name_ + "' lost its memory map growing to " +
                            std::to_string(next) + " bytes (" + mdb_strerror(rc) + "); reopen the store");
   }
   return Status::OK();
+}
+
+void Environment::LocateMap() {
+  map_base_ = nullptr;
+  map_len_ = 0;
+  struct stat st {};
+  if (::stat(data_file().c_str(), &st) != 0) return;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    // start-end perms offset major:minor inode path
+    unsigned long long start = 0, end = 0, offset = 0, inode = 0;
+    unsigned int dev_major = 0, dev_minor = 0;
+    char perms[8] = {};
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &offset, &dev_major,
+                    &dev_minor, &inode) != 7) {
+      continue;
+    }
+    if (inode == st.st_ino && dev_major == major(st.st_dev) && dev_minor == minor(st.st_dev) && offset == 0) {
+      map_base_ = reinterpret_cast<const char*>(static_cast<std::uintptr_t>(start));
+      map_len_ = end - start;
+      return;
+    }
+  }
 }
 
 std::string Environment::data_file() const { return single_file_ ? name_ : name_ + "/data.mdb"; }

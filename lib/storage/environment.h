@@ -51,9 +51,33 @@ struct EnvOptions {
 
 class Cursor;
 
+// The B-tree shape of a table (mdb_stat): a lookup or seek reads `depth`
+// pages, root to leaf.
+struct TableStats {
+  std::uint32_t depth = 0;
+  std::uint64_t branch_pages = 0;
+  std::uint64_t leaf_pages = 0;
+  std::uint64_t entries = 0;
+};
+
 // A read-only view of one snapshot. Values returned as string_view point into
 // the memory map and are valid only until the transaction ends: copy them
 // before returning from the callback.
+// The bytes of a read-only snapshot: every key and value LMDB returns in one
+// lies inside the map, below its last used page. A damaged page can make
+// LMDB return a pointer or size outside it; such a row is Corruption, not a
+// read of unmapped memory. Empty (unchecked) for write transactions, whose
+// dirty pages live on the heap.
+struct MapBounds {
+  const char* begin = nullptr;
+  const char* end = nullptr;
+  bool Contains(std::string_view bytes) const {
+    if (begin == nullptr || bytes.empty()) return true;
+    return bytes.data() >= begin && bytes.data() < end &&
+           bytes.size() <= static_cast<std::size_t>(end - bytes.data());
+  }
+};
+
 class ReadTxn {
  public:
   ReadTxn(const ReadTxn&) = delete;
@@ -63,14 +87,17 @@ class ReadTxn {
   Status Get(Table table, std::string_view key, std::string_view* value) const;
   // Entries in the table, as of this snapshot.
   Result<std::uint64_t> Count(Table table) const;
+  Result<TableStats> Stats(Table table) const;
   // A cursor valid until the transaction ends.
   Result<std::unique_ptr<Cursor>> OpenCursor(Table table) const;
 
  protected:
   friend class Environment;
-  ReadTxn(MDB_txn* txn, const std::string* env_name) : txn_(txn), env_name_(env_name) {}
+  ReadTxn(MDB_txn* txn, const std::string* env_name, MapBounds bounds = {})
+      : txn_(txn), env_name_(env_name), bounds_(bounds) {}
   MDB_txn* txn_;
   const std::string* env_name_;
+  MapBounds bounds_;
 };
 
 class WriteTxn : public ReadTxn {
@@ -118,10 +145,12 @@ class Cursor {
 
  private:
   friend class ReadTxn;
-  Cursor(MDB_cursor* c, const std::string* env_name) : cursor_(c), env_name_(env_name) {}
+  Cursor(MDB_cursor* c, const std::string* env_name, MapBounds bounds)
+      : cursor_(c), env_name_(env_name), bounds_(bounds) {}
   Status Move(int op, std::string_view key = {});
   MDB_cursor* cursor_;
   const std::string* env_name_;
+  MapBounds bounds_;
   bool valid_ = false;
   std::string_view key_, value_;
 };
@@ -170,6 +199,17 @@ class Environment {
  private:
   Environment() = default;
   Status Grow(std::uint64_t seen_map_size);
+  // Why a commit's page write came up short: "file size limit" or "disk
+  // full" if either is evident, else empty (a genuine I/O error).
+  std::string ShortWriteCause() const;
+  // Finds this environment's memory map in /proc/self/maps (LMDB does not
+  // report its address), so read snapshots can bound what LMDB returns.
+  // Null (bounds unchecked) if not found. REQUIRES: no transaction open, or
+  // resize_mutex_ held exclusively.
+  void LocateMap();
+  const char* map_base_ = nullptr;
+  std::uint64_t map_len_ = 0;
+  std::uint64_t page_size_ = 4096;
   Status CheckUsable() const;
 
   MDB_env* env_ = nullptr;

@@ -237,7 +237,7 @@ TEST_F(CliTest, HelpAndVersion) {
   EXPECT_EQ(r.code, 0);
   for (const char* cmd : {"keygen", "init", "ingest", "export", "import", "get", "erase", "erasure-status",
                           "unsuppress", "restrict", "unrestrict", "consent", "analytics", "feed", "rotate-keys",
-                          "compact", "purge", "verify", "stats"}) {
+                          "compact", "purge", "sweep", "retention", "verify", "stats"}) {
     EXPECT_NE(r.out.find(std::string("  ") + cmd + " "), std::string::npos) << cmd;
   }
   r = RunRaw({"erase", "--help"});
@@ -680,6 +680,61 @@ TEST_F(CliTest, PurgeRotateCompactVerifyStats) {
   EXPECT_EQ(stats["people"], 100);
   EXPECT_EQ(stats["erased"], 2);
   EXPECT_EQ(stats["key_epoch"], rot["new_epoch"]);
+}
+
+// ---- retention ------------------------------------------------------------------------------------
+
+TEST_F(CliTest, InitRetentionSweepAndRetentionCommand) {
+  ASSERT_EQ(RunRaw({"keygen", "--out", key_.string()}).code, 0);
+  // Malformed rules are usage errors, and no store is created.
+  for (const char* bad : {"event:x=5", "bogus=1d", "event:=1d", "analytics=0d", "analytics", "collection:c=1w"}) {
+    Expect(2, {"init", "--retention", bad});
+  }
+  EXPECT_FALSE(fs::exists(db_ / "data"));
+  Json init = Expect(0, {"init", "--retention", "event:purchase=30d,collection:orders=1ms",
+                         "--retention", "analytics=3650d"}).json();
+  const Json rules = {{"events", {{"purchase", 30ll * 86400000}}},
+                      {"collections", {{"orders", 1}}},
+                      {"analytics", 3650ll * 86400000}};
+  EXPECT_EQ(init["retention"], rules);
+  // The rules are stored in the store: every later command applies them.
+  EXPECT_EQ(Expect(0, {"retention"}).json(), rules);
+
+  // Ann's purchase (2023) is past 30 days; the order expires 1 ms after its
+  // write; Ben's page_view has no rule.
+  AddPeople();
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["expired_pending"], 2);
+  EXPECT_EQ(stats["events"], 2);
+  Json exported = Expect(0, {"export", "--id", "email:ann@example.org"}).json();
+  EXPECT_EQ(exported.dump().find("teapots"), std::string::npos);
+  EXPECT_EQ(exported.dump().find("4242"), std::string::npos);
+
+  Json sw = Expect(0, {"sweep", "--budget", "1"}).json();
+  for (const char* k : {"events_deleted", "records_deleted", "analytics_deleted", "batches", "pending",
+                        "elapsed_ms"}) {
+    EXPECT_TRUE(sw.contains(k)) << k;
+  }
+  EXPECT_EQ(sw["events_deleted"].get<int>() + sw["records_deleted"].get<int>(), 1);
+  EXPECT_EQ(sw["pending"], 1);
+  sw = Expect(0, {"sweep"}).json();
+  EXPECT_EQ(sw["events_deleted"].get<int>() + sw["records_deleted"].get<int>(), 1);
+  EXPECT_EQ(sw["pending"], 0);
+  stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["expired_removed"], 2);
+  EXPECT_EQ(stats["expired_pending"], 0);
+  EXPECT_EQ(stats["events"], 1);
+  EXPECT_EQ(stats["records"], 0);
+  EXPECT_EQ(stats["analytics_rows"], 2);
+
+  // Replaced on the existing store: analytics rows from 2023 are now past 1 day.
+  Json set = Expect(0, {"retention", "--set", "analytics=1d"}).json();
+  EXPECT_EQ(set, (Json{{"events", Json::object()}, {"collections", Json::object()}, {"analytics", 86400000}}));
+  EXPECT_TRUE(Expect(0, {"analytics"}).ndjson().empty());
+  sw = Expect(0, {"sweep"}).json();
+  EXPECT_EQ(sw["analytics_deleted"], 2);
+  EXPECT_EQ(Expect(0, {"verify"}).json()["ok"], true);
+  Expect(2, {"retention", "--set", "analytics=-1d"});
 }
 
 // ---- keys and damage ----------------------------------------------------------------------------

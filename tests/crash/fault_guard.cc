@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -70,7 +71,15 @@ void Classify(int sig, siginfo_t* info, void* /*context*/) {
   while (i < n && OriginOf(frames[i]) == Origin::kSystem) ++i;  // a sanitizer's backtrace interceptor
   while (i < n && OriginOf(frames[i]) == Origin::kOther) ++i;   // the handler
   while (i < n && OriginOf(frames[i]) == Origin::kSystem) ++i;  // trampoline, libc
-  _exit(i < n && OriginOf(frames[i]) == Origin::kLmdb ? kExitLmdbFault : kExitOtherFault);
+  if (i < n && OriginOf(frames[i]) == Origin::kLmdb) _exit(kExitLmdbFault);
+  // Ours: leave the signal, the address and the stack for whoever reads
+  // the test's output.
+  char line[96];
+  const int len = std::snprintf(line, sizeof line, "fault: signal %d at %p\n", sig,
+                                info != nullptr ? info->si_addr : nullptr);
+  if (len > 0) (void)!::write(STDERR_FILENO, line, static_cast<std::size_t>(len));
+  ::backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  _exit(kExitOtherFault);
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ int CheckDamagedStore(const Options& options, const std::map<std::string, Expect
   }
   Store& store = **opened;
   bool read_failed = false;
+  std::string failed_reads;
   for (const auto& [hex, want] : expected) {
     const PersonId id = *PersonId::FromHex(hex);
     auto profile = store.GetProfile(id);
@@ -65,8 +66,10 @@ int CheckDamagedStore(const Options& options, const std::map<std::string, Expect
       if (profile.ok()) return kErasedReadable;
       continue;
     }
+    std::string& why = failed_reads;
     if (!profile.ok()) {
       read_failed = true;
+      why += "profile: " + profile.status().ToString() + "; ";
     } else if (*profile != want.profile) {
       return kWrongPlaintext;
     }
@@ -74,6 +77,7 @@ int CheckDamagedStore(const Options& options, const std::map<std::string, Expect
       auto got = store.Get(id, "c", key);
       if (!got.ok()) {
         read_failed = true;
+        why += "record: " + got.status().ToString() + "; ";
       } else if (*got != value) {
         return kWrongPlaintext;
       }
@@ -86,13 +90,16 @@ int CheckDamagedStore(const Options& options, const std::map<std::string, Expect
     }
     if (!it->status().ok()) {
       read_failed = true;
+      why += "events: " + it->status().ToString() + "; ";
     } else if (events != want.events) {
       read_failed = true;  // a row lost to damage: detected below by Verify or counted as missed
+      why += "events: " + std::to_string(events) + " of " + std::to_string(want.events) + "; ";
     }
   }
   auto report = store.Verify();
   const bool verify_found = !report.ok() || !report->ok();
   if (verify_found) return kDamageDetected;
+  if (read_failed) test::WriteFile(reason_path, failed_reads);
   return read_failed ? kVerifyMissed : kHarmless;
 }
 
@@ -173,7 +180,10 @@ TEST(CorruptFilesTest, EveryFlipAndTruncationOfEveryFileIsRefusedDetectedOrHarml
         case kOpenRefused: ++outcomes["Open refused: " + test::ReadFile(reason_path)]; break;
         case kDamageDetected: ++outcomes["opened, Verify reported the damage"]; break;
         case kOpenOtherError: ++outcomes["Open refused: " + test::ReadFile(reason_path)]; break;
-        case kVerifyMissed: ++outcomes["opened, a read failed, Verify clean"]; break;
+        case kVerifyMissed:
+          ++outcomes["opened, a read failed, Verify clean"];
+          ADD_FAILURE() << where << "reads failed that Verify did not report: " << test::ReadFile(reason_path);
+          break;
         case kExitLmdbFault: ++outcomes["LMDB fault contained in the child"]; break;
         case kExitMappedFileFault: ++outcomes["read past a damaged mapped file (SIGBUS) contained"]; break;
         default: ADD_FAILURE() << where << DescribeWaitStatus(status);

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <iostream>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -63,7 +65,12 @@ struct GlobalOptions {
 
 // Opens the store named by the global options (usage error without --db or
 // a key). `init` creates it.
-std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create);
+std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create,
+                                 std::optional<RetentionRules> retention = std::nullopt);
+// Parses retention rules: comma-separated `event:NAME=AGE`,
+// `collection:NAME=AGE`, `analytics=AGE`; AGE is an integer with a unit
+// ms, s, m, h, d or y (365 d). Usage error if malformed.
+RetentionRules ParseRetention(const std::vector<std::string>& specs);
 // The input of ingest/import: a file named by the first positional argument,
 // or stdin for none or "-". `size` is the file's size when known, else 0.
 struct InputFile {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <streambuf>
 #include <thread>
@@ -147,10 +148,21 @@ int CmdKeygen(const GlobalOptions& global, const ParsedArgs& args) {
   return 0;
 }
 
-int CmdInit(const GlobalOptions& global, const ParsedArgs&) {
-  auto store = OpenStore(global, /*create=*/true);
+Json RetentionJson(const RetentionRules& r) {
+  Json events = Json::object(), collections = Json::object();
+  for (const auto& [name, age] : r.events) events[name] = age;
+  for (const auto& [name, age] : r.collections) collections[name] = age;
+  return Json{{"events", events}, {"collections", collections}, {"analytics", r.analytics}};
+}
+
+int CmdInit(const GlobalOptions& global, const ParsedArgs& args) {
+  std::optional<RetentionRules> retention;
+  if (args.Has("retention")) retention = ParseRetention(args.GetAll("retention"));
+  auto store = OpenStore(global, /*create=*/true, retention);
   Check(store->Close(), "closing the store");
-  PrintJson(global, Json{{"db", global.db}, {"created", true}});
+  Json out{{"db", global.db}, {"created", true}};
+  if (retention) out["retention"] = RetentionJson(*retention);
+  PrintJson(global, out);
   return 0;
 }
 
@@ -416,6 +428,48 @@ int CmdPurge(const GlobalOptions& global, const ParsedArgs& args) {
   return 0;
 }
 
+int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::optional<std::uint64_t> budget = args.GetUint("budget");
+  auto store = OpenStore(global, false);
+  const auto start = std::chrono::steady_clock::now();
+  const StoreStats before = Check(store->Stats(), "sweep");
+  ProgressBar progress("sweep", before.expired_pending, "rows");
+  // Rows per call, doubling, so the bar moves while the calls that run out
+  // of budget (and count what is left) stay few.
+  std::uint64_t step = 10000;
+  std::uint64_t remaining = budget.value_or(std::numeric_limits<std::uint64_t>::max());
+  SweepResult total;
+  total.pending = before.expired_pending;
+  while (remaining > 0 && total.pending > 0) {
+    const SweepResult r = Check(store->Sweep(static_cast<std::size_t>(std::min(remaining, step))), "sweep");
+    step *= 2;
+    const std::uint64_t removed = r.events_deleted + r.records_deleted + r.analytics_deleted;
+    total.events_deleted += r.events_deleted;
+    total.records_deleted += r.records_deleted;
+    total.analytics_deleted += r.analytics_deleted;
+    total.batches += r.batches;
+    total.pending = r.pending;
+    remaining -= std::min(remaining, std::max<std::uint64_t>(removed, 1));
+    progress.Update(total.events_deleted + total.records_deleted + total.analytics_deleted);
+    if (removed == 0) break;  // nothing more to do now
+  }
+  progress.Finish();
+  PrintJson(global, Json{{"events_deleted", total.events_deleted},
+                         {"records_deleted", total.records_deleted},
+                         {"analytics_deleted", total.analytics_deleted},
+                         {"batches", total.batches},
+                         {"pending", total.pending},
+                         {"elapsed_ms", ElapsedMs(start)}});
+  return 0;
+}
+
+int CmdRetention(const GlobalOptions& global, const ParsedArgs& args) {
+  auto store = OpenStore(global, false);
+  if (auto spec = args.Get("set")) Check(store->SetRetention(ParseRetention({*spec})), "retention");
+  PrintJson(global, RetentionJson(Check(store->GetRetention(), "retention")));
+  return 0;
+}
+
 int CmdVerify(const GlobalOptions& global, const ParsedArgs&) {
   auto store = OpenStore(global, false);
   const auto start = std::chrono::steady_clock::now();
@@ -464,7 +518,49 @@ InputFile OpenInput(const ParsedArgs& args, const char* command) {
 // The bar the engine's progress callback drives (rotate-keys, verify).
 std::atomic<ProgressBar*> g_engine_progress{nullptr};
 
-std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create) {
+RetentionRules ParseRetention(const std::vector<std::string>& specs) {
+  RetentionRules rules;
+  auto parse_age = [](std::string_view text, std::string_view item) -> std::int64_t {
+    std::size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    const std::string_view unit = text.substr(digits);
+    static const std::map<std::string_view, std::int64_t> kUnits = {
+        {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}, {"y", 365ll * 86'400'000}};
+    auto u = kUnits.find(unit);
+    if (digits == 0 || digits > 12 || u == kUnits.end()) {
+      UsageError("--retention: '" + std::string(item) + "': the age must be a number with a unit ms, s, m, h, d or y");
+    }
+    const std::int64_t n = std::stoll(std::string(text.substr(0, digits)));
+    if (n <= 0) UsageError("--retention: '" + std::string(item) + "': the age must be > 0");
+    return n * u->second;
+  };
+  for (const std::string& spec : specs) {
+    std::string_view rest(spec);
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      const std::size_t eq = item.rfind('=');
+      if (eq == std::string_view::npos) {
+        UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE or analytics=AGE");
+      }
+      const std::string_view target = item.substr(0, eq);
+      const std::int64_t age = parse_age(item.substr(eq + 1), item);
+      if (target == "analytics") {
+        rules.analytics = age;
+      } else if (target.starts_with("event:") && target.size() > 6) {
+        rules.events[std::string(target.substr(6))] = age;
+      } else if (target.starts_with("collection:") && target.size() > 11) {
+        rules.collections[std::string(target.substr(11))] = age;
+      } else {
+        UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE or analytics=AGE");
+      }
+    }
+  }
+  return rules;
+}
+
+std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::optional<RetentionRules> retention) {
   if (global.db.empty()) UsageError("--db DIR is required (a global option: give it before the command)");
   if (global.key_file.empty()) {
     UsageError("a root key is required: --key-file FILE (before the command) or $SHREDKV_KEY_FILE");
@@ -475,6 +571,7 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create) {
   options.create_if_missing = create;
   options.error_if_exists = create;
   options.key_provider = NewFileKeyProvider(global.key_file);
+  options.retention = std::move(retention);
   options.progress = [](std::string_view, std::uint64_t done, std::uint64_t total) {
     if (ProgressBar* bar = g_engine_progress) {
       bar->SetTotal(total);
@@ -536,6 +633,8 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   if (name == "rotate-keys") return CmdRotateKeys(global, args);
   if (name == "compact") return CmdCompact(global, args);
   if (name == "purge") return CmdPurge(global, args);
+  if (name == "sweep") return CmdSweep(global, args);
+  if (name == "retention") return CmdRetention(global, args);
   if (name == "verify") return CmdVerify(global, args);
   if (name == "stats") return CmdStats(global, args);
   UsageError("unknown command '" + name + "'");

@@ -151,6 +151,8 @@ Json StatsJson(const StoreStats& s) {
   j["tracking_rejected"] = U64(s.tracking_rejected);
   j["tracking_dropped"] = U64(s.tracking_dropped);
   j["oldest_key_epoch"] = U64(s.oldest_key_epoch);
+  j["expired_removed"] = U64(s.expired_removed);
+  j["expired_pending"] = U64(s.expired_pending);
   j["identifiers"] = U64(s.identifiers);
   j["events"] = U64(s.events);
   j["records"] = U64(s.records);

@@ -1,0 +1,138 @@
+// Retention (storage limitation by time, GDPR Art. 5(1)(e)): the rules, the
+// time index that makes a sweep cost what expires, and the read filters.
+//
+// Layout (docs/format.md §5.7). Two plaintext tables in `data`, written in
+// the same transaction as the row they describe:
+//
+//   expiry:       u8(1) ‖ H16_event_name ‖ ordered(ts) ‖ fixed64be(seq) ‖ person      → plain("")
+//                 u8(2) ‖ H16_coll ‖ ordered(written_ms) ‖ person ‖ H16_key          → plain("")
+//   expiry_refs:  person ‖ u8(1) ‖ ordered(ts) ‖ fixed64be(seq) → plain(H16_event_name)
+//                 person ‖ u8(2) ‖ H16_coll ‖ H16_key           → plain(ordered(written_ms))
+//
+// `expiry` is ordered by (class, name hash, time): the entries of one rule
+// that are past its cutoff form one contiguous prefix, so a sweep seeks once
+// per rule and reads only entries that expire (plus one that does not).
+// Analytics rows need no index: their table is keyed by ordered(ts) already.
+// `expiry_refs` lets a record's rewrite or delete and a person's purge find
+// the `expiry` entries (the event name is only in the sealed row, whose key
+// may be gone), and gives a record's last-write time to reads.
+//
+// Thread safety: the rules are swapped atomically (a shared_ptr snapshot);
+// the table functions run inside the caller's transaction.
+#ifndef SHREDKV_ENGINE_RETENTION_H_
+#define SHREDKV_ENGINE_RETENTION_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "crypto/secure_memory.h"
+#include "shredkv/options.h"
+#include "shredkv/store.h"
+#include "storage/environment.h"
+
+namespace shredkv::engine {
+
+// Rules with names replaced by their index hashes, as the time index keys them.
+struct CompiledRetention {
+  RetentionRules rules;
+  std::map<std::string, std::int64_t> event_hashes;       // H16_event_name → max age
+  std::map<std::string, std::int64_t> collection_hashes;  // H16_coll → max age
+  bool empty() const { return event_hashes.empty() && collection_hashes.empty() && rules.analytics == 0; }
+};
+
+// Rows deleted by one sweep transaction.
+struct SweepCounts {
+  std::uint64_t events = 0, records = 0, analytics = 0;
+  std::uint64_t seeks = 0, entries_read = 0;
+  bool more = false;  // stopped at the row limit with expired rows left
+  std::uint64_t total() const { return events + records + analytics; }
+};
+
+struct RetentionTables {
+  storage::Table expiry, refs, events, records, analytics, meta;
+};
+
+class Retention {
+ public:
+  Retention(RetentionTables tables, const crypto::SecretKey* index_key) : t_(tables), index_key_(index_key) {}
+
+  // InvalidArgument for a max age <= 0 (analytics < 0) or a name outside 1..255 bytes.
+  static Status Validate(const RetentionRules& rules);
+
+  // The stored rules (none: empty rules). REQUIRES: in a txn.
+  static Result<RetentionRules> Load(storage::ReadTxn& txn, storage::Table meta);
+  static Status StoreRules(storage::WriteTxn& txn, storage::Table meta, const RetentionRules& rules);
+
+  // Replaces the rules that reads and sweeps apply. REQUIRES: validated.
+  void SetRules(const RetentionRules& rules);
+  std::shared_ptr<const CompiledRetention> rules() const;
+
+  // ---- write hooks: inside the data transaction that writes the row ----
+
+  Status IndexEvent(storage::WriteTxn& txn, const PersonId& person, std::string_view name,
+                    std::int64_t ts_ms, std::uint64_t seq) const;
+  // `record_key` is the records-table key (person ‖ H16_coll ‖ H16_key).
+  // Replaces the record's previous entry, if any.
+  Status IndexRecord(storage::WriteTxn& txn, std::string_view record_key, std::int64_t written_ms) const;
+  Status UnindexRecord(storage::WriteTxn& txn, std::string_view record_key) const;
+  // Removes an event's entry and ref (its row is being deleted outside a
+  // sweep: the purge of an erased category). OK if it has none.
+  Status UnindexEvent(storage::WriteTxn& txn, const PersonId& person, std::int64_t ts_ms, std::uint64_t seq) const;
+  // Deletes up to `budget` of the person's refs with their index entries;
+  // `*complete` once none is left.
+  Status PurgePerson(storage::WriteTxn& txn, const PersonId& person, std::uint64_t budget,
+                     std::uint64_t* deleted, bool* complete) const;
+
+  // ---- read filters (now = the store's clock) ----
+
+  static bool EventExpired(const CompiledRetention& r, std::string_view name, std::int64_t ts_ms,
+                           std::int64_t now_ms);
+  static bool AnalyticsExpired(const CompiledRetention& r, std::int64_t ts_ms, std::int64_t now_ms);
+  // Whether the record (records-table key, collection name) is past its
+  // collection's rule; reads its last-write time from `expiry_refs` only
+  // when the collection has a rule.
+  Result<bool> RecordExpired(const storage::ReadTxn& txn, const CompiledRetention& r,
+                             std::string_view collection, std::string_view record_key,
+                             std::int64_t now_ms) const;
+
+  // ---- sweep ----
+
+  // Deletes up to `max_rows` expired rows in `txn`: events and records
+  // through the time index, analytics rows from the head of their table.
+  Result<SweepCounts> SweepBatch(storage::WriteTxn& txn, const CompiledRetention& r, std::int64_t now_ms,
+                                 std::uint64_t max_rows) const;
+  // Items past their rule not yet removed. Cost: proportional to that count.
+  Result<std::uint64_t> CountPending(const storage::ReadTxn& txn, const CompiledRetention& r,
+                                     std::int64_t now_ms) const;
+
+  // Meta counters: rows removed ever, and rows removed not yet audited
+  // (personal = events + records, analytics).
+  struct Counters {
+    std::uint64_t removed = 0;
+    std::uint64_t unaudited_personal = 0;
+    std::uint64_t unaudited_analytics = 0;
+  };
+  static Result<Counters> ReadCounters(const storage::ReadTxn& txn, storage::Table meta);
+  static Status WriteCounters(storage::WriteTxn& txn, storage::Table meta, const Counters& c);
+
+  std::string EventNameHash(std::string_view name) const;
+  std::string CollectionHash(std::string_view collection) const;
+
+ private:
+  RetentionTables t_;
+  const crypto::SecretKey* index_key_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const CompiledRetention> rules_ = std::make_shared<CompiledRetention>();
+};
+
+// The cutoff of a max age: items with time <= cutoff are expired.
+// Saturates instead of overflowing.
+std::int64_t RetentionCutoff(std::int64_t now_ms, std::int64_t max_age_ms);
+
+}  // namespace shredkv::engine
+
+#endif  // SHREDKV_ENGINE_RETENTION_H_

@@ -1,0 +1,522 @@
+// Retention (storage limitation by time): rules per event name, collection
+// and analytics, the read filters (injected clock), the sweep through the
+// time index, its audit entry and stats, crash resumption, and the cost of a
+// sweep over a store where nothing expires.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "codec/sealed.h"
+#include "engine/store_impl.h"
+#include "test_util.h"
+#include "util/coding.h"
+#include "util/test_point.h"
+
+namespace shredkv {
+namespace {
+
+constexpr std::int64_t kDay = 24ll * 3600 * 1000;
+constexpr std::int64_t kT0 = 1'700'000'000'000;  // a fixed "now" for the injected clock
+
+std::vector<StoredEvent> Events(Store& store, const PersonId& id) {
+  std::vector<StoredEvent> out;
+  auto it = store.ScanEvents(id);
+  for (; it->Valid(); it->Next()) out.push_back(it->value());
+  EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  return out;
+}
+
+std::vector<Record> Records(Store& store, const PersonId& id, const std::string& collection) {
+  std::vector<Record> out;
+  auto it = store.ScanRecords(id, collection);
+  for (; it->Valid(); it->Next()) out.push_back(it->value());
+  EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  return out;
+}
+
+std::vector<AnalyticsRow> Analytics(Store& store) {
+  std::vector<AnalyticsRow> out;
+  auto it = store.ScanAnalytics({});
+  for (; it->Valid(); it->Next()) out.push_back(it->value());
+  EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  return out;
+}
+
+std::vector<ExportItem> ExportAll(Store& store, const PersonId& id) {
+  std::vector<ExportItem> out;
+  auto it = store.Export(id);
+  for (; it->Valid(); it->Next()) out.push_back(it->value());
+  EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  return out;
+}
+
+std::size_t CountKind(const std::vector<ExportItem>& items, ExportItem::Kind kind) {
+  std::size_t n = 0;
+  for (const ExportItem& i : items) n += i.kind == kind ? 1 : 0;
+  return n;
+}
+
+// Entries of a data table (through the engine, for the index tests).
+std::uint64_t TableEntries(Store& store, storage::Table engine::DataTables::*table) {
+  auto* impl = dynamic_cast<engine::StoreImpl*>(&store);
+  std::uint64_t n = 0;
+  Status s = impl->data().View([&](storage::ReadTxn& txn) -> Status {
+    auto c = txn.Count(impl->tables().*table);
+    if (!c.ok()) return c.status();
+    n = *c;
+    return Status::OK();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return n;
+}
+
+// The counts of the last audit entry of kind sweep (6), or {-1,-1}.
+std::pair<std::int64_t, std::int64_t> LastSweepAudit(Store& store) {
+  auto* impl = dynamic_cast<engine::StoreImpl*>(&store);
+  std::pair<std::int64_t, std::int64_t> out{-1, -1};
+  Status s = impl->data().View([&](storage::ReadTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor(impl->tables().audit);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); m.ok() && c.Valid(); m = c.Next()) {
+      std::string_view payload;
+      if (Status o = codec::OpenPlain(codec::TableId::kAudit, c.key(), c.value(), &payload); !o.ok()) return o;
+      // entry := u8(kind) ordered(time) lp(request id = "") count1 count2 u8(mode) ‖ hashes
+      if (payload.size() < 1 + 8 + 1 + 16 || payload[0] != 6 || payload[9] != 0) continue;
+      out = {static_cast<std::int64_t>(util::DecodeFixed64BE(payload.data() + 10)),
+             static_cast<std::int64_t>(util::DecodeFixed64BE(payload.data() + 18))};
+    }
+    return Status::OK();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+class RetentionTest : public test::StoreTest {
+ protected:
+  void SetUp() override {
+    options_ = test::TestOptions(dir_.path());
+    options_.clock = [this] { return now_.load(); };
+    Reopen();
+  }
+
+  std::atomic<std::int64_t> now_{kT0};
+};
+
+TEST_F(RetentionTest, EventJustInsideTheWindowIsReadAndJustOutsideIsNot) {
+  RetentionRules rules;
+  rules.events["page_view"] = 30 * kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  const std::int64_t cutoff = kT0 - 30 * kDay;
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"page_view", cutoff, {{"url", "/a"}}, {}}));      // age = 30 d
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"page_view", cutoff + 1, {{"url", "/b"}}, {}}));  // 1 ms younger
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"purchase", cutoff - kDay, {{"sku", "x"}}, {}}));  // no rule: kept
+
+  auto events = Events(*store_, ann);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].name, "purchase");
+  EXPECT_EQ(events[1].ts_ms, cutoff + 1);
+  // A lease reads through the same filter.
+  auto lease = store_->AcquireLease(ann, "analytics");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  std::size_t leased = 0;
+  for (auto it = (*lease)->ScanEvents(); it->Valid(); it->Next()) ++leased;
+  EXPECT_EQ(leased, 2u);
+  lease->reset();
+
+  // One ms later the younger one is out too.
+  now_ = kT0 + 1;
+  events = Events(*store_, ann);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].name, "purchase");
+  EXPECT_EQ(store_->Stats()->expired_pending, 2u);
+}
+
+TEST_F(RetentionTest, RecordExpiresByItsLastWriteTime) {
+  RetentionRules rules;
+  rules.collections["orders"] = 1000;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "o1", "v1"));
+  SKV_ASSERT_OK(store_->Put(ann, "notes", "n1", "kept"));
+
+  now_ = kT0 + 999;  // just inside
+  EXPECT_EQ(*store_->Get(ann, "orders", "o1"), "v1");
+  EXPECT_EQ(Records(*store_, ann, "orders").size(), 1u);
+
+  now_ = kT0 + 1000;  // just outside
+  EXPECT_TRUE(store_->Get(ann, "orders", "o1").status().IsNotFound());
+  EXPECT_TRUE(Records(*store_, ann, "orders").empty());
+  EXPECT_EQ(*store_->Get(ann, "notes", "n1"), "kept");
+
+  // A rewrite is a new write: its window starts again, and the old index
+  // entry is gone (one entry per record).
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "o1", "v2"));
+  EXPECT_EQ(*store_->Get(ann, "orders", "o1"), "v2");
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 2u);
+  EXPECT_EQ(store_->Stats()->expired_pending, 0u);
+  SKV_ASSERT_OK(store_->Delete(ann, "orders", "o1"));
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 1u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 1u);
+}
+
+TEST_F(RetentionTest, AnalyticsRowsAreKeptLongerThanTheirEvents) {
+  RetentionRules rules;
+  rules.events["page_view"] = 10 * kDay;
+  rules.analytics = 365 * kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  for (int i = 0; i < 5; ++i) {
+    SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"page_view", kT0 + i, {{"url", "/p"}, {"n", i}}, {"n"}}));
+  }
+  now_ = kT0 + 20 * kDay;
+  EXPECT_TRUE(Events(*store_, ann).empty());
+  EXPECT_EQ(Analytics(*store_).size(), 5u);
+
+  auto swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->events_deleted, 5u);
+  EXPECT_EQ(swept->analytics_deleted, 0u);
+  EXPECT_EQ(store_->Stats()->events, 0u);
+  EXPECT_EQ(Analytics(*store_).size(), 5u);
+
+  now_ = kT0 + 365 * kDay + 2;  // rows at kT0, kT0+1, kT0+2 are a year old
+  EXPECT_EQ(Analytics(*store_).size(), 2u);
+  swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->analytics_deleted, 3u);
+  EXPECT_EQ(store_->Stats()->analytics_rows, 2u);
+  EXPECT_EQ(LastSweepAudit(*store_), (std::pair<std::int64_t, std::int64_t>{0, 3}));
+}
+
+TEST_F(RetentionTest, ExportLeavesOutExpiredItemsBeforeAndAfterTheSweep) {
+  RetentionRules rules;
+  rules.events["page_view"] = kDay;
+  rules.collections["cart"] = kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"page_view", kT0 - 2 * kDay, {{"url", "/old"}}, {"url"}}));
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"page_view", kT0 + 1, {{"url", "/new"}}, {"url"}}));
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"signup", kT0 - 100 * kDay, {}, {}}));
+  SKV_ASSERT_OK(store_->Put(ann, "cart", "c1", "old cart"));
+  SKV_ASSERT_OK(store_->Put(ann, "profile_extra", "k", "kept"));
+  now_ = kT0 + kDay / 2;
+  SKV_ASSERT_OK(store_->Put(ann, "cart", "c2", "new cart"));
+  now_ = kT0 + kDay;  // c1 (written at kT0) and /old are out; /new, c2 and signup in
+
+  for (int round = 0; round < 2; ++round) {
+    auto items = ExportAll(*store_, ann);
+    EXPECT_EQ(CountKind(items, ExportItem::Kind::kEvent), 2u) << round;
+    EXPECT_EQ(CountKind(items, ExportItem::Kind::kRecord), 2u) << round;
+    // The analytics row of the expired event is not the person's any more.
+    EXPECT_EQ(CountKind(items, ExportItem::Kind::kAnalytics), 2u) << round;
+    for (const ExportItem& i : items) {
+      if (i.kind == ExportItem::Kind::kEvent && i.event.name == "page_view") {
+        EXPECT_EQ(i.event.properties.at("url").as_string(), "/new");
+      }
+      if (i.kind == ExportItem::Kind::kRecord) {
+        EXPECT_NE(i.record.value, "old cart");
+      }
+    }
+    if (round == 0) {
+      auto swept = store_->Sweep(1000);
+      ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+      EXPECT_EQ(swept->events_deleted, 1u);
+      EXPECT_EQ(swept->records_deleted, 1u);
+    }
+  }
+}
+
+TEST_F(RetentionTest, RulesChangeOnAnOpenStoreAndAreStored) {
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"click", kT0 - 10 * kDay, {}, {}}));
+  EXPECT_EQ(Events(*store_, ann).size(), 1u);
+
+  RetentionRules rules;
+  rules.events["click"] = 7 * kDay;
+  rules.analytics = 90 * kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  EXPECT_TRUE(Events(*store_, ann).empty());  // at once, before any sweep
+  EXPECT_EQ(*store_->GetRetention(), rules);
+  // A compaction (which reopens the data environment) keeps them in force.
+  ASSERT_TRUE(store_->CompactData().ok());
+  EXPECT_EQ(*store_->GetRetention(), rules);
+  EXPECT_TRUE(Events(*store_, ann).empty());
+
+  // Stored: a reopen without Options::retention applies them.
+  Reopen();
+  EXPECT_EQ(*store_->GetRetention(), rules);
+  EXPECT_TRUE(Events(*store_, ann).empty());
+
+  // Options::retention replaces them at open; a longer rule shows the
+  // not-yet-swept event again (the sweep had not removed it).
+  RetentionRules longer;
+  longer.events["click"] = 30 * kDay;
+  options_.retention = longer;
+  Reopen();
+  EXPECT_EQ(*store_->GetRetention(), longer);
+  EXPECT_EQ(Events(*store_, ann).size(), 1u);
+  options_.retention.reset();
+  Reopen();
+  EXPECT_EQ(*store_->GetRetention(), longer);
+
+  // Invalid rules change nothing.
+  RetentionRules bad;
+  bad.events["click"] = 0;
+  EXPECT_TRUE(store_->SetRetention(bad).IsInvalidArgument());
+  bad.events.clear();
+  bad.collections[""] = 5;
+  EXPECT_TRUE(store_->SetRetention(bad).IsInvalidArgument());
+  bad.collections.clear();
+  bad.analytics = -1;
+  EXPECT_TRUE(store_->SetRetention(bad).IsInvalidArgument());
+  EXPECT_EQ(*store_->GetRetention(), longer);
+}
+
+TEST_F(RetentionTest, SweepRunsInBoundedBatchesWithBudgetStatsAndOneAuditEntry) {
+  RetentionRules rules;
+  rules.events["e"] = kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  WriteBatch batch;
+  for (int i = 0; i < 2500; ++i) batch.AppendEvent(ann, Event{"e", kT0 - 2 * kDay + i, {}, {}});
+  for (int i = 0; i < 10; ++i) batch.AppendEvent(ann, Event{"e", kT0 + i, {}, {}});
+  SKV_ASSERT_OK(store_->Write(batch));
+  EXPECT_EQ(store_->Stats()->expired_pending, 2500u);
+  const std::uint64_t audit_before = store_->VerifyAuditLog()->entries;
+
+  auto swept = store_->Sweep(1500);  // budget: stops after 1500 rows
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->events_deleted, 1500u);
+  EXPECT_EQ(swept->batches, 2u);  // 1000 rows per transaction
+  EXPECT_EQ(swept->pending, 1000u);
+  EXPECT_EQ(store_->VerifyAuditLog()->entries, audit_before + 1);
+  EXPECT_EQ(LastSweepAudit(*store_), (std::pair<std::int64_t, std::int64_t>{1500, 0}));
+
+  swept = store_->Sweep(100000);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->events_deleted, 1000u);
+  EXPECT_EQ(swept->pending, 0u);
+  auto stats = store_->Stats();
+  EXPECT_EQ(stats->expired_pending, 0u);
+  EXPECT_EQ(stats->expired_removed, 2500u);
+  EXPECT_EQ(stats->events, 10u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 10u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 10u);
+  EXPECT_EQ(Events(*store_, ann).size(), 10u);
+
+  // Nothing left: no audit entry for an empty sweep.
+  swept = store_->Sweep(100000);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->events_deleted + swept->records_deleted + swept->analytics_deleted, 0u);
+  EXPECT_EQ(store_->VerifyAuditLog()->entries, audit_before + 2);
+  EXPECT_TRUE(store_->VerifyAuditLog()->intact);
+}
+
+TEST_F(RetentionTest, BudgetThatEndsInsideOneRuleLeavesTheOthersPending) {
+  RetentionRules rules;
+  rules.events["a"] = 1;
+  rules.collections["c"] = 1;
+  rules.analytics = 1;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"a", kT0 - 10, {}, {}}));
+  SKV_ASSERT_OK(store_->Put(ann, "c", "k", "v"));
+  now_ = kT0 + 10;
+  auto swept = store_->Sweep(1);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->events_deleted, 1u);
+  EXPECT_EQ(swept->pending, 2u);  // the record and the analytics row
+  swept = store_->Sweep(10);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->records_deleted, 1u);
+  EXPECT_EQ(swept->analytics_deleted, 1u);
+  EXPECT_EQ(swept->pending, 0u);
+  EXPECT_EQ(store_->Stats()->expired_pending, 0u);
+}
+
+TEST_F(RetentionTest, MaintenanceSweeps) {
+  RetentionRules rules;
+  rules.collections["c"] = 1000;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->Put(ann, "c", "k", "v"));
+  now_ = kT0 + 1000;
+  EXPECT_EQ(store_->Stats()->records, 1u);
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  EXPECT_EQ(store_->Stats()->records, 0u);
+  EXPECT_EQ(store_->Stats()->expired_removed, 1u);
+}
+
+TEST_F(RetentionTest, ErasurePurgeRemovesThePersonsTimeIndexEntries) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  for (int i = 0; i < 20; ++i) {
+    SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", kT0 + i, {}, {}}));
+    SKV_ASSERT_OK(store_->Put(ann, "c", "k" + std::to_string(i), "v"));
+  }
+  SKV_ASSERT_OK(store_->AppendEvent(bob, Event{"e", kT0, {}, {}}));
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 41u);
+  ASSERT_TRUE(store_->Erase(ann).ok());
+  auto purged = store_->Purge(100000);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(purged->people_pending, 0u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 1u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 1u);
+  // Rules that expire everything find nothing of the erased person.
+  RetentionRules rules;
+  rules.events["e"] = 1;
+  rules.collections["c"] = 1;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  now_ = kT0 + kDay;
+  auto swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->events_deleted, 1u);
+  EXPECT_EQ(swept->records_deleted, 0u);
+}
+
+// A sweep over a store where nothing expires reads one index entry per rule
+// (the first one, which is not expired), commits nothing, and so touches at
+// most depth pages per rule, whatever the store's size.
+TEST_F(RetentionTest, SweepWhereNothingExpiresTouchesABoundedNumberOfPages) {
+  RetentionRules rules;
+  rules.events["page_view"] = 30 * kDay;
+  rules.events["search"] = 30 * kDay;
+  rules.collections["orders"] = 365 * kDay;
+  rules.analytics = 730 * kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  constexpr int kPeople = 20, kEventsPerPerson = 1000, kRecordsPerPerson = 50;
+  for (int p = 0; p < kPeople; ++p) {
+    const PersonId id = MakePerson("p" + std::to_string(p) + "@x.org");
+    WriteBatch batch;
+    for (int i = 0; i < kEventsPerPerson; ++i) {
+      batch.AppendEvent(id, Event{i % 2 == 0 ? "page_view" : "search", kT0 - i * 1000, {{"q", "x"}}, {"q"}});
+    }
+    for (int i = 0; i < kRecordsPerPerson; ++i) batch.Put(id, "orders", "o" + std::to_string(i), "v");
+    SKV_ASSERT_OK(store_->Write(batch));
+  }
+  auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
+  storage::TableStats expiry_stats, analytics_stats, refs_stats, events_stats, records_stats;
+  SKV_ASSERT_OK(impl->data().View([&](storage::ReadTxn& txn) -> Status {
+    for (auto [table, out] : {std::pair{impl->tables().expiry_refs, &refs_stats},
+                              std::pair{impl->tables().events, &events_stats},
+                              std::pair{impl->tables().records, &records_stats}}) {
+      auto st = txn.Stats(table);
+      if (!st.ok()) return st.status();
+      *out = *st;
+    }
+    auto e = txn.Stats(impl->tables().expiry);
+    if (!e.ok()) return e.status();
+    expiry_stats = *e;
+    auto a = txn.Stats(impl->tables().analytics);
+    if (!a.ok()) return a.status();
+    analytics_stats = *a;
+    return Status::OK();
+  }));
+  const auto txn_before = impl->data().Info()->last_txn_id;
+
+  auto swept = store_->Sweep(100000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->events_deleted + swept->records_deleted + swept->analytics_deleted, 0u);
+  EXPECT_EQ(swept->batches, 0u);
+  EXPECT_EQ(swept->seeks, 4u);         // one per rule
+  EXPECT_EQ(swept->entries_read, 4u);  // the first entry of each rule, not expired
+  EXPECT_EQ(impl->data().Info()->last_txn_id, txn_before);  // nothing written
+  // Each seek reads root to leaf (depth pages), and the one entry read sits
+  // on the leaf the seek landed on.
+  const std::uint64_t pages = 3ull * expiry_stats.depth + analytics_stats.depth;
+  std::cout << "[ measure ] time index: " << expiry_stats.entries << " entries, depth " << expiry_stats.depth
+            << ", " << expiry_stats.leaf_pages << " leaf + " << expiry_stats.branch_pages
+            << " branch pages; analytics: " << analytics_stats.entries << " rows, depth "
+            << analytics_stats.depth << "; sweep with nothing expired: " << swept->seeks << " seeks, "
+            << swept->entries_read << " entries read, <= " << pages << " pages touched\n"
+            << "[ measure ] index cost: expiry " << expiry_stats.leaf_pages + expiry_stats.branch_pages
+            << " + expiry_refs " << refs_stats.leaf_pages + refs_stats.branch_pages << " pages, vs events "
+            << events_stats.leaf_pages + events_stats.branch_pages << " + records "
+            << records_stats.leaf_pages + records_stats.branch_pages << " pages\n";
+  EXPECT_LE(pages, 16u);
+  EXPECT_GT(expiry_stats.leaf_pages + expiry_stats.branch_pages, 10 * pages);
+}
+
+// ---- crash in the middle of a sweep --------------------------------------------------
+
+std::string g_kill_at;
+int g_hits_before_kill = 0;
+
+void KillHook(std::string_view name) {
+  if (name == g_kill_at && --g_hits_before_kill <= 0) ::raise(SIGKILL);
+}
+
+bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    g_kill_at = point;
+    g_hits_before_kill = hits;
+    util::SetTestPointHook(&KillHook);
+    body();
+    _exit(3);  // the test point was never reached
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+TEST(RetentionCrashTest, SweepCutShortByACrashResumesAndAuditsEverything) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  o.durability = Durability::kFullSync;
+  o.clock = [] { return kT0; };
+  RetentionRules rules;
+  rules.events["e"] = kDay;
+  o.retention = rules;
+  PersonId ann;
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ann = *(*store)->CreatePerson({{"email", "ann@x.org"}});
+    WriteBatch good;
+    for (int i = 0; i < 2500; ++i) good.AppendEvent(ann, Event{"e", kT0 - 2 * kDay + i, {}, {}});
+    for (int i = 0; i < 3; ++i) good.AppendEvent(ann, Event{"e", kT0 + i, {}, {}});
+    ASSERT_TRUE((*store)->Write(good).ok());
+  }
+  o.retention.reset();  // the stored rules apply
+  const bool killed = RunChildKilledAt("sweep.after_batch", 1, [&] {
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->Sweep(100000);
+  });
+  ASSERT_TRUE(killed);
+
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto stats = (*store)->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->expired_removed, 1000u);  // the first batch committed
+  EXPECT_EQ(stats->expired_pending, 1500u);
+  EXPECT_EQ(stats->events, 1503u);
+  EXPECT_EQ(Events(**store, ann).size(), 3u);  // expired rows invisible throughout
+
+  auto swept = (*store)->Sweep(100000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->events_deleted, 1500u);
+  EXPECT_EQ(swept->pending, 0u);
+  // The audit entry covers the crashed sweep's batch too.
+  EXPECT_EQ(LastSweepAudit(**store), (std::pair<std::int64_t, std::int64_t>{2500, 0}));
+  EXPECT_EQ((*store)->Stats()->expired_removed, 2500u);
+  EXPECT_EQ((*store)->Stats()->events, 3u);
+  EXPECT_TRUE((*store)->VerifyAuditLog()->intact);
+  auto report = (*store)->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+}
+
+}  // namespace
+}  // namespace shredkv
