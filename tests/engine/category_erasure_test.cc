@@ -160,6 +160,21 @@ TEST_F(CategoryErasureTest, LevelsGoFromLogicalToCryptographicToPurged) {
   PersonId ann = MakeRichPerson("ann@x.org");
   const std::uint64_t events_before = store_->Stats()->events;
   const std::uint64_t records_before = store_->Stats()->records;
+  auto index_entries = [&] {
+    std::uint64_t n = 0, refs = 0;
+    EXPECT_TRUE(impl().data().View([&](storage::ReadTxn& txn) -> Status {
+      auto a = txn.Count(impl().tables().expiry);
+      auto b = txn.Count(impl().tables().expiry_refs);
+      if (!a.ok()) return a.status();
+      if (!b.ok()) return b.status();
+      n = *a;
+      refs = *b;
+      return Status::OK();
+    }).ok());
+    EXPECT_EQ(n, refs);
+    return n;
+  };
+  const std::uint64_t index_before = index_entries();
   auto receipt = store_->EraseCategory(ann, "location");
   ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
   EXPECT_EQ(receipt->level, ErasureLevel::kLogical);
@@ -175,6 +190,8 @@ TEST_F(CategoryErasureTest, LevelsGoFromLogicalToCryptographicToPurged) {
   EXPECT_EQ(store_->GetErasure(receipt->request_id)->level, ErasureLevel::kPurged);
   EXPECT_EQ(store_->Stats()->events, events_before - 5);
   EXPECT_EQ(store_->Stats()->records, records_before - 1);
+  // The retention index entries of the purged rows went with them.
+  EXPECT_EQ(index_entries(), index_before - 6);
   EXPECT_EQ(store_->Stats()->pending_purge, 0u);
   // Purged, the rest is still intact and verifies clean.
   EXPECT_EQ(Events(ann).size(), 5u);
