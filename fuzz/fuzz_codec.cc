@@ -1,6 +1,8 @@
 // libFuzzer harness: every decoder of on-disk values (lib/codec).
 //
 // The first input byte picks a target, the rest is the bytes it decodes:
+//  - person rows (codec::OpenPersonRow): random bytes and mutations,
+//    including relabelled key slots;
 //  - sealed rows (codec::OpenRow): random bytes, and mutations (byte flips,
 //    truncation, extension, other table or storage key) of a row sealed from
 //    the input, must give Corruption or AuthenticationFailed with an empty
@@ -114,6 +116,49 @@ void FuzzSealed(std::string_view in) {
   }
 }
 
+// Person rows (codec::OpenPersonRow, codec::PersonRowSlot): random bytes and
+// mutations of a genuine row (the slot bytes included) never open, never
+// crash and leave no plaintext; an unmutated row opens to its bytes and
+// names its slot.
+void FuzzPersonRow(std::string_view in) {
+  std::string plaintext = "stale";
+  std::uint32_t slot = 0;
+  const Status random = codec::OpenPersonRow(FixedKey(), TableId::kEvents, "key", in, &plaintext);
+  if (random.ok()) Fail("random bytes opened as a person row");
+  if (!random.IsCorruption() && !random.IsAuthenticationFailed()) Fail("OpenPersonRow gave " + random.ToString());
+  if (!plaintext.empty()) Fail("OpenPersonRow failed but left plaintext");
+  (void)codec::PersonRowSlot(in, &slot);
+
+  const std::uint8_t how = TakeByte(&in);
+  const std::uint8_t where = TakeByte(&in);
+  const std::uint8_t what = TakeByte(&in);
+  const std::uint32_t sealed_slot = TakeByte(&in);
+  const TableId table = PickTable(what);
+  const std::string storage_key = "person-0123456789";
+  const crypto::CipherId cipher = (how & 0x80) != 0 && crypto::Aes256GcmAvailable()
+                                      ? crypto::CipherId::kAes256Gcm
+                                      : crypto::CipherId::kXChaCha20Poly1305;
+  std::string row;
+  codec::SealPersonRow(cipher, FixedKey(), sealed_slot, table, storage_key, in, &row);
+  if (!codec::PersonRowSlot(row, &slot).ok() || slot != sealed_slot) Fail("a person row does not name its slot");
+  std::string mutated = row;
+  switch (how % 4) {
+    case 0: break;
+    case 1: mutated[where % mutated.size()] = static_cast<char>(mutated[where % mutated.size()] ^ (what | 1)); break;
+    case 2: mutated.resize(where % mutated.size()); break;
+    default: mutated[2 + where % 4] = static_cast<char>(mutated[2 + where % 4] ^ (what | 1)); break;  // the slot
+  }
+  plaintext = "stale";
+  const Status s = codec::OpenPersonRow(FixedKey(), table, storage_key, mutated, &plaintext);
+  if (mutated != row) {
+    if (s.ok()) Fail("a mutated person row opened");
+    if (!s.IsCorruption() && !s.IsAuthenticationFailed()) Fail("OpenPersonRow gave " + s.ToString());
+    if (!plaintext.empty()) Fail("a mutated person row left plaintext");
+  } else if (!s.ok() || plaintext != in) {
+    Fail("an unmutated person row did not open to its bytes");
+  }
+}
+
 // A plain row that opened must be exactly the row its payload seals to.
 void ExpectSelfConsistent(TableId table, std::string_view storage_key, std::string_view row,
                           std::string_view payload) {
@@ -218,9 +263,10 @@ void FuzzPayload(std::uint8_t selector, std::string_view in) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   const std::uint8_t selector = TakeByte(&in);
-  switch (selector % 4) {
+  switch (selector % 5) {
     case 0: FuzzSealed(in); break;
     case 1: FuzzPlain(in); break;
+    case 2: FuzzPersonRow(in); break;
     default: FuzzPayload(static_cast<std::uint8_t>(selector >> 2), in); break;
   }
   return 0;
