@@ -1,5 +1,11 @@
 #include "test_util.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/test_point.h"
+
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -69,6 +75,31 @@ PersonId StoreTest::MakePerson(const std::string& email, Attributes profile) {
   auto id = store_->CreatePerson({{"email", email}}, profile);
   EXPECT_TRUE(id.ok()) << id.status().ToString();
   return id.ok() ? *id : PersonId();
+}
+
+namespace {
+
+std::string g_kill_at;
+int g_hits_before_kill = 0;
+
+void KillHook(std::string_view name) {
+  if (name == g_kill_at && --g_hits_before_kill <= 0) ::raise(SIGKILL);
+}
+
+}  // namespace
+
+bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    g_kill_at = point;
+    g_hits_before_kill = hits;
+    util::SetTestPointHook(&KillHook);
+    body();
+    _exit(3);  // the test point was never reached
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
 }  // namespace shredkv::test

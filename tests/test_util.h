@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ Options TestOptions(const std::string& dir, char key_fill = 'k');
 std::vector<std::string> FilesUnder(const std::string& dir);
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& data);
+
+// Runs `body` in a forked child that is killed with SIGKILL at engine test
+// point `point` (lib/util/test_point.h) after `hits` passes. Returns true if
+// the child died by SIGKILL (false: it never reached the point).
+bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body);
 
 // ASSERT-style helpers.
 #define SKV_ASSERT_OK(expr)                                   \

@@ -105,6 +105,25 @@ Result<std::vector<std::string>> KeysInSlot(storage::ReadTxn& txn, storage::Tabl
   return out;
 }
 
+// The request id and analytics mode of an Erase or EraseCategory call.
+Status ValidateEraseOptions(const EraseOptions& options) {
+  if (!options.request_id.empty() && !ValidRequestId(options.request_id)) {
+    return Status::InvalidArgument("request id must be 1..64 printable ASCII characters without spaces");
+  }
+  if (options.analytics != AnalyticsOnErase::kKeep && options.analytics != AnalyticsOnErase::kUnlink &&
+      options.analytics != AnalyticsOnErase::kDelete) {
+    return Status::InvalidArgument("unknown analytics mode");
+  }
+  return Status::OK();
+}
+
+// Ends a lease drain begun by the caller when it goes out of scope.
+struct DrainGuard {
+  LeaseTable& leases;
+  const std::vector<PersonId>& people;
+  ~DrainGuard() { leases.EndDrain(people); }
+};
+
 // The `erased` marker of a ticket: the data side of its erasure was applied.
 std::string MarkerKey(const keys::PurgeTicket& t) { return keys::TicketKey(t); }
 
@@ -138,13 +157,7 @@ Result<ErasureReceipt> StoreImpl::Erase(const std::vector<PersonId>& people_in, 
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
   if (people_in.empty()) return Status::InvalidArgument("nobody to erase");
-  if (!options.request_id.empty() && !ValidRequestId(options.request_id)) {
-    return Status::InvalidArgument("request id must be 1..64 printable ASCII characters without spaces");
-  }
-  if (options.analytics != AnalyticsOnErase::kKeep && options.analytics != AnalyticsOnErase::kUnlink &&
-      options.analytics != AnalyticsOnErase::kDelete) {
-    return Status::InvalidArgument("unknown analytics mode");
-  }
+  if (Status v = ValidateEraseOptions(options); !v.ok()) return v;
   std::vector<PersonId> people = people_in;
   std::sort(people.begin(), people.end());
   people.erase(std::unique(people.begin(), people.end()), people.end());
@@ -153,11 +166,7 @@ Result<ErasureReceipt> StoreImpl::Erase(const std::vector<PersonId>& people_in, 
   if (Status d = leases_.BeginDrain(people, std::chrono::milliseconds(options_.lease_drain_timeout_ms)); !d.ok()) {
     return d;
   }
-  struct DrainGuard {
-    LeaseTable& t;
-    const std::vector<PersonId>& p;
-    ~DrainGuard() { t.EndDrain(p); }
-  } drain_guard{leases_, people};
+  const DrainGuard drain_guard{leases_, people};
 
   // Group commit: concurrent erasures share one `keys` transaction and one
   // fsync. The first caller to find no leader commits everyone queued.
@@ -269,13 +278,7 @@ Result<ErasureReceipt> StoreImpl::EraseCategory(const PersonId& person, std::str
                                                const EraseOptions& options) {
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
-  if (!options.request_id.empty() && !ValidRequestId(options.request_id)) {
-    return Status::InvalidArgument("request id must be 1..64 printable ASCII characters without spaces");
-  }
-  if (options.analytics != AnalyticsOnErase::kKeep && options.analytics != AnalyticsOnErase::kUnlink &&
-      options.analytics != AnalyticsOnErase::kDelete) {
-    return Status::InvalidArgument("unknown analytics mode");
-  }
+  if (Status v = ValidateEraseOptions(options); !v.ok()) return v;
   if (options.suppress) {
     return Status::InvalidArgument("a category erasure suppresses no identifiers: identifiers are not categorised");
   }
@@ -287,11 +290,7 @@ Result<ErasureReceipt> StoreImpl::EraseCategory(const PersonId& person, std::str
   if (Status d = leases_.BeginDrain(people, std::chrono::milliseconds(options_.lease_drain_timeout_ms)); !d.ok()) {
     return d;
   }
-  struct DrainGuard {
-    LeaseTable& t;
-    const std::vector<PersonId>& p;
-    ~DrainGuard() { t.EndDrain(p); }
-  } drain_guard{leases_, people};
+  const DrainGuard drain_guard{leases_, people};
 
   // Under write_mu_: no write takes a new key slot for the category between
   // reading the person's slots and the erase commit.

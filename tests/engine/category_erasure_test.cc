@@ -362,11 +362,6 @@ TEST_F(CategoryErasureTest, NoKeyMaterialOfAnErasedCategorySurvives) {
   EXPECT_EQ(Events(ann).size(), 5u);
 }
 
-std::string g_kill_at;
-void KillHook(std::string_view name) {
-  if (name == g_kill_at) ::raise(SIGKILL);
-}
-
 TEST(CategoryErasureCrashTest, CrashAfterTheKeysCommitIsFinishedAtOpen) {
   test::TempDir dir;
   Options o = CategoryOptions(test::TestOptions(dir.Sub("s")));
@@ -381,18 +376,11 @@ TEST(CategoryErasureCrashTest, CrashAfterTheKeysCommitIsFinishedAtOpen) {
       ASSERT_TRUE((*store)->AppendEvent(ann, View(i)).ok());
     }
   }
-  pid_t pid = fork();
-  if (pid == 0) {
-    g_kill_at = "erase_category.after_keys_commit";
-    util::SetTestPointHook(&KillHook);
+  ASSERT_TRUE(test::RunChildKilledAt("erase_category.after_keys_commit", 1, [&] {
     auto store = Store::Open(o);
     if (!store.ok()) _exit(4);
     (void)(*store)->EraseCategory(ann, "location", EraseOptions{"crash-loc", false, AnalyticsOnErase::kDelete});
-    _exit(3);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  }));
 
   auto store = Store::Open(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();

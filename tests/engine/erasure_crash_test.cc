@@ -13,29 +13,6 @@
 namespace shredkv {
 namespace {
 
-std::string g_kill_at;
-int g_hits_before_kill = 0;
-
-void KillHook(std::string_view name) {
-  if (name == g_kill_at && --g_hits_before_kill <= 0) ::raise(SIGKILL);
-}
-
-// Runs `body` in a child that is killed at test point `point` (after
-// `hits` passes). Returns true if the child died by SIGKILL.
-bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    g_kill_at = point;
-    g_hits_before_kill = hits;
-    util::SetTestPointHook(&KillHook);
-    body();
-    _exit(3);  // the test point was never reached
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-}
-
 TEST(ErasureCrashTest, CrashBetweenKeysCommitAndPurgeKeepsThePersonErased) {
   test::TempDir dir;
   Options o = test::TestOptions(dir.Sub("s"));
@@ -51,7 +28,7 @@ TEST(ErasureCrashTest, CrashBetweenKeysCommitAndPurgeKeepsThePersonErased) {
       ASSERT_TRUE((*store)->AppendEvent(other, Event{"e", i, {}, {}}).ok());
     }
   }
-  const bool killed = RunChildKilledAt("erase.after_keys_commit", 1, [&] {
+  const bool killed = test::RunChildKilledAt("erase.after_keys_commit", 1, [&] {
     auto store = Store::Open(o);
     if (!store.ok()) _exit(4);
     (void)(*store)->Erase(victim, EraseOptions{"crash-1", false, AnalyticsOnErase::kDelete});
@@ -88,7 +65,7 @@ TEST(ErasureCrashTest, CrashInTheMiddleOfPurgeResumes) {
     ASSERT_TRUE((*store)->Write(b).ok());
     ASSERT_TRUE((*store)->Erase(victim).ok());
   }
-  ASSERT_TRUE(RunChildKilledAt("purge.after_data_txn", 1, [&] {
+  ASSERT_TRUE(test::RunChildKilledAt("purge.after_data_txn", 1, [&] {
     auto store = Store::Open(o);
     if (!store.ok()) _exit(4);
     (void)(*store)->Purge(100000);
@@ -118,7 +95,7 @@ TEST_P(RotationCrashTest, EveryLivePersonStaysReadableAndRotationCanFinish) {
     ASSERT_TRUE((*store)->Write(b).ok());
     ASSERT_TRUE((*store)->Erase(people[0]).ok());
   }
-  ASSERT_TRUE(RunChildKilledAt(GetParam().first, GetParam().second, [&] {
+  ASSERT_TRUE(test::RunChildKilledAt(GetParam().first, GetParam().second, [&] {
     auto store = Store::Open(o);
     if (!store.ok()) _exit(4);
     (void)(*store)->RotateEpoch();

@@ -448,27 +448,6 @@ TEST_F(RetentionTest, SweepWhereNothingExpiresTouchesABoundedNumberOfPages) {
 
 // ---- crash in the middle of a sweep --------------------------------------------------
 
-std::string g_kill_at;
-int g_hits_before_kill = 0;
-
-void KillHook(std::string_view name) {
-  if (name == g_kill_at && --g_hits_before_kill <= 0) ::raise(SIGKILL);
-}
-
-bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    g_kill_at = point;
-    g_hits_before_kill = hits;
-    util::SetTestPointHook(&KillHook);
-    body();
-    _exit(3);  // the test point was never reached
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-}
-
 TEST(RetentionCrashTest, SweepCutShortByACrashResumesAndAuditsEverything) {
   test::TempDir dir;
   Options o = test::TestOptions(dir.Sub("s"));
@@ -488,7 +467,7 @@ TEST(RetentionCrashTest, SweepCutShortByACrashResumesAndAuditsEverything) {
     ASSERT_TRUE((*store)->Write(good).ok());
   }
   o.retention.reset();  // the stored rules apply
-  const bool killed = RunChildKilledAt("sweep.after_batch", 1, [&] {
+  const bool killed = test::RunChildKilledAt("sweep.after_batch", 1, [&] {
     auto store = Store::Open(o);
     if (!store.ok()) _exit(4);
     (void)(*store)->Sweep(100000);
