@@ -6,11 +6,10 @@
 namespace shredkv::engine {
 
 Keyring::Keyring(keys::KeyStore* keys, const PersonId& person, keys::DekHandle person_key)
-    : keys_(keys), person_(person), person_key_(std::move(person_key)) {
-  by_slot_.emplace(keys::kPersonSlot, person_key_);
-}
+    : keys_(keys), person_(person), person_key_(std::move(person_key)) {}
 
 Result<keys::DekHandle> Keyring::Key(std::uint32_t slot) {
+  if (slot == keys::kPersonSlot) return person_key_;  // no map node on the common path
   auto it = by_slot_.find(slot);
   if (it != by_slot_.end()) return it->second;
   auto dek = keys_->GetDek(person_, slot);

@@ -45,7 +45,7 @@ class Keyring {
   keys::KeyStore* keys_;
   PersonId person_;
   keys::DekHandle person_key_;
-  std::map<std::uint32_t, keys::DekHandle> by_slot_;  // null: erased
+  std::map<std::uint32_t, keys::DekHandle> by_slot_;  // category slots; null: erased
 };
 
 // Reads the person's profile: the merge of its rows, one per key slot,
