@@ -23,11 +23,13 @@ enum class Durability : std::uint8_t {
   // Data pages are fsynced but the meta page is not: after power loss the
   // store may come back at the previous commit, never corrupt.
   kNoMetaSync,
-  // Nothing is fsynced by a commit (erase commits excepted): it survives
-  // process death (the OS has the pages) but power loss may lose recent
-  // commits and, where the disk reorders writes, leave the store reporting
-  // Corruption or people at different points of their history (LMDB's
-  // MDB_NOSYNC; see docs/testing.md, power loss).
+  // Data commits are not fsynced: they survive process death (the OS has
+  // the pages) but power loss may lose recent commits and, where the disk
+  // reorders writes, leave the store reporting Corruption or people at
+  // different points of their history (LMDB's MDB_NOSYNC; see
+  // docs/testing.md, power loss). Key commits are still written in order
+  // (kNoMetaSync) and erase commits fsynced, so power loss never undoes an
+  // erasure that returned.
   kNoSync,
 };
 

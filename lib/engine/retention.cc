@@ -16,6 +16,7 @@ using codec::TableId;
 
 constexpr std::string_view kRulesKey = "retention";
 constexpr std::string_view kCountersKey = "retention_counters";
+constexpr std::string_view kBackfillKey = "retention_backfill";
 constexpr char kEventClass = 1;
 constexpr char kRecordClass = 2;
 constexpr std::size_t kHashSize = codec::kNameHashSize;  // 16
@@ -162,6 +163,51 @@ Status Retention::StoreRules(storage::WriteTxn& txn, storage::Table meta, const 
   }
   util::PutFixed64BE(&payload, util::OrderedFromSigned(rules.analytics));
   return txn.Put(meta, kRulesKey, PlainRow(TableId::kDataMeta, kRulesKey, payload));
+}
+
+Result<std::optional<IndexBackfill>> Retention::LoadBackfill(const storage::ReadTxn& txn, storage::Table meta) {
+  std::string payload;
+  Status g = ReadPlain(txn, meta, TableId::kDataMeta, kBackfillKey, &payload);
+  if (g.IsNotFound()) return std::optional<IndexBackfill>();
+  if (!g.ok()) return g.WithContext("retention index back-fill");
+  util::ByteReader r(payload);
+  IndexBackfill b;
+  std::uint64_t n = 0;
+  if (!r.GetVarint64(&n) || n > payload.size() / kHashSize) {
+    return Status::Corruption("retention index back-fill is malformed");
+  }
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string_view hash;
+    if (!r.GetLengthPrefixed(&hash) || hash.size() != kHashSize) {
+      return Status::Corruption("retention index back-fill is malformed");
+    }
+    b.name_hashes.emplace(hash);
+  }
+  std::string_view next;
+  if (!r.GetLengthPrefixed(&next) || !r.done()) return Status::Corruption("retention index back-fill is malformed");
+  b.next_key = std::string(next);
+  return std::optional<IndexBackfill>(std::move(b));
+}
+
+Status Retention::StoreBackfill(storage::WriteTxn& txn, storage::Table meta,
+                                const std::optional<IndexBackfill>& backfill) {
+  if (!backfill) {
+    Status d = txn.Delete(meta, kBackfillKey);
+    return d.IsNotFound() ? Status::OK() : d;
+  }
+  std::string payload;
+  util::PutVarint64(&payload, backfill->name_hashes.size());
+  for (const std::string& h : backfill->name_hashes) util::PutLengthPrefixed(&payload, h);
+  util::PutLengthPrefixed(&payload, backfill->next_key);
+  return txn.Put(meta, kBackfillKey, PlainRow(TableId::kDataMeta, kBackfillKey, payload));
+}
+
+std::set<std::string> Retention::NewlyRuledEvents(const RetentionRules& previous, const RetentionRules& next) const {
+  std::set<std::string> out;
+  for (const auto& [name, age] : next.events) {
+    if (previous.events.find(name) == previous.events.end()) out.insert(EventNameHash(name));
+  }
+  return out;
 }
 
 std::string Retention::EventNameHash(std::string_view name) const {

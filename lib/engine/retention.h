@@ -26,6 +26,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -42,6 +44,18 @@ struct CompiledRetention {
   std::map<std::string, std::int64_t> event_hashes;       // H16_event_name → max age
   std::map<std::string, std::int64_t> collection_hashes;  // H16_coll → max age
   bool empty() const { return event_hashes.empty() && collection_hashes.empty() && rules.analytics == 0; }
+  // Whether events of this name get time index entries: only names with a
+  // rule do (an event rule added later is back-filled, IndexBackfill).
+  bool IndexesEvent(std::string_view name) const { return rules.events.find(name) != rules.events.end(); }
+};
+
+// A pending back-fill of the time index: events written while their name had
+// no rule have no entries; when a rule for the name is added, the events
+// table is walked once (in key order, resumable) and entries are written for
+// the events whose name hash is in `name_hashes`. Stored in data meta.
+struct IndexBackfill {
+  std::set<std::string> name_hashes;  // H16_event_name of the newly ruled names
+  std::string next_key;               // events-table key to resume at ("" = start)
 };
 
 // Rows deleted by one sweep transaction.
@@ -67,12 +81,24 @@ class Retention {
   static Result<RetentionRules> Load(storage::ReadTxn& txn, storage::Table meta);
   static Status StoreRules(storage::WriteTxn& txn, storage::Table meta, const RetentionRules& rules);
 
+  // The pending back-fill, if any. REQUIRES: in a txn.
+  static Result<std::optional<IndexBackfill>> LoadBackfill(const storage::ReadTxn& txn, storage::Table meta);
+  // Stores `backfill`, or clears it when nullopt.
+  static Status StoreBackfill(storage::WriteTxn& txn, storage::Table meta,
+                              const std::optional<IndexBackfill>& backfill);
+  // The H16 hashes of the event names `next` has a rule for and `previous`
+  // has not: the names whose events need a back-fill.
+  std::set<std::string> NewlyRuledEvents(const RetentionRules& previous, const RetentionRules& next) const;
+
   // Replaces the rules that reads and sweeps apply. REQUIRES: validated.
   void SetRules(const RetentionRules& rules);
   std::shared_ptr<const CompiledRetention> rules() const;
 
   // ---- write hooks: inside the data transaction that writes the row ----
 
+  // Writes the event's entry and ref. Callers index only events whose name
+  // has a rule (CompiledRetention::IndexesEvent) or is being back-filled;
+  // rewriting an existing entry is harmless (same key, same value).
   Status IndexEvent(storage::WriteTxn& txn, const PersonId& person, std::string_view name,
                     std::int64_t ts_ms, std::uint64_t seq) const;
   // `record_key` is the records-table key (person ‖ H16_coll ‖ H16_key).

@@ -77,7 +77,7 @@ class BatchApplier {
   BatchApplier(StoreImpl* store, storage::WriteTxn* txn,
                const std::map<PersonId, keys::DekHandle>& new_deks)
       : store_(store), txn_(txn), t_(store->tables_), new_deks_(new_deks),
-        seq_(store->next_event_seq_) {}
+        retention_rules_(store->retention_->rules()), seq_(store->next_event_seq_) {}
 
   Status Apply(const WriteBatch& batch) {
     const auto& ops = batch.ops();
@@ -348,7 +348,9 @@ class BatchApplier {
     codec::SealPersonRow(store_->cipher_, *sealing->second, sealing->first, TableId::kEvents, key, plain_, &row_);
     crypto::Wipe(&plain_);
     if (Status p = txn_->Put(t_.events, key, row_); !p.ok()) return p;
-    if (Status x = store_->retention_->IndexEvent(*txn_, op.id, e.name, e.ts_ms, seq); !x.ok()) return x;
+    if (retention_rules_->IndexesEvent(e.name)) {
+      if (Status x = store_->retention_->IndexEvent(*txn_, op.id, e.name, e.ts_ms, seq); !x.ok()) return x;
+    }
     const std::string akey = codec::AnalyticsKey(e.ts_ms, seq);
     plain_.clear();
     row_.clear();
@@ -626,6 +628,8 @@ class BatchApplier {
   storage::WriteTxn* txn_;
   const DataTables& t_;
   const std::map<PersonId, keys::DekHandle>& new_deks_;
+  // The rules in force for this batch (taken under write_mu_, like SetRetention).
+  std::shared_ptr<const CompiledRetention> retention_rules_;
   std::uint64_t seq_;
   std::uint64_t dropped_ = 0;
   struct PersonIdHash {
@@ -699,10 +703,15 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   ko.create = !keys_exist;
   // Fully synced, so the keys-before-data order (design §2) holds across
   // power loss — except when the data itself is kNoSync, whose commits power
-  // loss may drop anyway; then key creations are not synced either. Erase
-  // commits are always synced (KeyStore::CommitErasures): an erasure that
-  // returned is never undone by power loss.
-  ko.durability = options.durability == Durability::kNoSync ? Durability::kNoSync : Durability::kFullSync;
+  // loss may drop anyway; then key creations need not be durable at once, but
+  // `keys` is still never MDB_NOSYNC: an unsynced commit whose meta page
+  // reaches the disk before its pages can make a leaf that held an erased
+  // person's key (a page the erase commit freed, reused and not yet
+  // rewritten) part of the live tree again — an erasure undone (found by
+  // PowerLossTest). MDB_NOMETASYNC writes a meta page only after the pages it
+  // names are on disk. Erase commits are always synced
+  // (KeyStore::CommitErasures): an erasure that returned is never undone.
+  ko.durability = options.durability == Durability::kNoSync ? Durability::kNoMetaSync : Durability::kFullSync;
   ko.cipher = store->cipher_;
   ko.dek_cache_capacity = options.dek_cache_capacity;
   auto ks = keys::KeyStore::Open(ko);

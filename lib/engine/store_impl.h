@@ -179,6 +179,13 @@ class StoreImpl final : public Store {
   Result<SweepResult> SweepLocked(std::size_t budget_rows);
   // At open: stores Options::retention, or loads the stored rules.
   Status InitRetention();
+  // REQUIRES: write_mu_ held. Stores `rules` and swaps them in; records a
+  // time index back-fill for the event names that gained a rule.
+  Status ReplaceRetentionLocked(const RetentionRules& rules);
+  // REQUIRES: write_mu_ held. One transaction of the pending time index
+  // back-fill (engine/retention.h IndexBackfill): up to 1,000 event rows
+  // examined. *done once no back-fill is pending.
+  Status BackfillIndexBatch(bool* done);
   // At open: applies the data side of erasures a crash cut short.
   Status RecoverErasures();
   Result<bool> RotationDue();

@@ -2,14 +2,23 @@
 // that removes expired rows through the time index (engine/retention.h).
 #include <algorithm>
 
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/secure_memory.h"
+#include "engine/data_rows.h"
+#include "engine/keyring.h"
 #include "engine/store_impl.h"
 #include "util/test_point.h"
 
 namespace shredkv::engine {
 namespace {
 
+using codec::TableId;
+
 // Rows one sweep transaction deletes at most: writers wait at most this long.
 constexpr std::uint64_t kSweepRowsPerTxn = 1000;
+// Event rows one back-fill transaction examines at most (each is decrypted).
+constexpr std::uint64_t kBackfillRowsPerTxn = 1000;
 
 }  // namespace
 
@@ -17,12 +26,9 @@ Status StoreImpl::InitRetention() {
   if (options_.retention) {
     if (Status v = Retention::Validate(*options_.retention); !v.ok()) return v;
     std::lock_guard write_lock(write_mu_);
-    Status s = data_->Update([&](storage::WriteTxn& txn) {
-      return Retention::StoreRules(txn, tables_.meta, *options_.retention);
-    });
-    if (!s.ok()) return s;
-    retention_->SetRules(*options_.retention);
-    return Status::OK();
+    // A back-fill this records runs at the next Sweep (Open does not wait for
+    // a walk of every event).
+    return ReplaceRetentionLocked(*options_.retention);
   }
   RetentionRules stored;
   Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
@@ -36,14 +42,101 @@ Status StoreImpl::InitRetention() {
   return Status::OK();
 }
 
+Status StoreImpl::ReplaceRetentionLocked(const RetentionRules& rules) {
+  Status s = data_->Update([&](storage::WriteTxn& txn) -> Status {
+    auto previous = Retention::Load(txn, tables_.meta);
+    if (!previous.ok()) return previous.status();
+    std::set<std::string> newly_ruled = retention_->NewlyRuledEvents(*previous, rules);
+    if (!newly_ruled.empty()) {
+      // Events written while these names had no rule have no index entries.
+      // A back-fill already pending starts over with the union of names.
+      auto pending = Retention::LoadBackfill(txn, tables_.meta);
+      if (!pending.ok()) return pending.status();
+      IndexBackfill backfill;
+      backfill.name_hashes = std::move(newly_ruled);
+      if (*pending) backfill.name_hashes.insert((*pending)->name_hashes.begin(), (*pending)->name_hashes.end());
+      if (Status b = Retention::StoreBackfill(txn, tables_.meta, backfill); !b.ok()) return b;
+    }
+    return Retention::StoreRules(txn, tables_.meta, rules);
+  });
+  if (!s.ok()) return s;
+  // Under write_mu_: every batch from here on indexes the new names.
+  retention_->SetRules(rules);
+  return Status::OK();
+}
+
+Status StoreImpl::BackfillIndexBatch(bool* done) {
+  *done = false;
+  Status s = data_->Update([&](storage::WriteTxn& txn) -> Status {
+    auto pending = Retention::LoadBackfill(txn, tables_.meta);
+    if (!pending.ok()) return pending.status();
+    if (!*pending) {
+      *done = true;
+      return Status::OK();
+    }
+    IndexBackfill& backfill = **pending;
+    auto cursor = txn.OpenCursor(tables_.events);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    std::optional<Keyring> keyring;  // of the person under the cursor
+    bool skip_person = false;        // erased: the rows await purge
+    std::string plain, name, category;
+    Attributes properties;
+    std::uint64_t examined = 0;
+    Status m = backfill.next_key.empty() ? c.SeekToFirst() : c.Seek(backfill.next_key);
+    for (; m.ok() && c.Valid() && examined < kBackfillRowsPerTxn; m = c.Next(), ++examined) {
+      const std::string_view key = c.key();
+      if (key.size() != PersonId::kSize + 16) return Status::Corruption("event key has the wrong length");
+      const std::string_view person_bytes = key.substr(0, PersonId::kSize);
+      if (!keyring || keyring->person().view() != person_bytes) {
+        auto person = PersonIdFromBytes(person_bytes);
+        if (!person.ok()) return person.status();
+        keyring.reset();
+        auto dek = PersonKey(*person);
+        skip_person = dek.status().IsErased();
+        if (!dek.ok() && !skip_person) return dek.status().WithContext("back-filling the retention index");
+        keyring.emplace(keys_.get(), *person, skip_person ? keys::DekHandle() : *dek);
+      }
+      if (skip_person) continue;
+      bool shredded = false;
+      if (Status o = keyring->Open(TableId::kEvents, key, c.value(), &plain, &shredded); !o.ok()) return o;
+      if (shredded) continue;  // an erased category, awaiting purge
+      Status d = codec::DecodeEvent(plain, &name, &category, &properties);
+      crypto::Wipe(&plain);
+      if (!d.ok()) return d;
+      if (backfill.name_hashes.count(retention_->EventNameHash(name)) == 0) continue;
+      std::int64_t ts = 0;
+      std::uint64_t seq = 0;
+      if (Status t = codec::DecodeTsSeq(key.substr(PersonId::kSize), &ts, &seq); !t.ok()) return t;
+      if (Status x = retention_->IndexEvent(txn, keyring->person(), name, ts, seq); !x.ok()) return x;
+    }
+    if (!m.ok()) return m;
+    if (!c.Valid()) {
+      *done = true;
+      return Retention::StoreBackfill(txn, tables_.meta, std::nullopt);
+    }
+    backfill.next_key = std::string(c.key());
+    return Retention::StoreBackfill(txn, tables_.meta, backfill);
+  });
+  if (!s.ok()) return s.WithContext("back-filling the retention index");
+  if (!*done) util::TestPoint("retention.backfill.after_batch");
+  return Status::OK();
+}
+
 Status StoreImpl::SetRetention(const RetentionRules& rules) {
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
   if (Status v = Retention::Validate(rules); !v.ok()) return v;
-  std::lock_guard write_lock(write_mu_);
-  Status s = data_->Update([&](storage::WriteTxn& txn) { return Retention::StoreRules(txn, tables_.meta, rules); });
-  if (!s.ok()) return s;
-  retention_->SetRules(rules);
+  {
+    std::lock_guard write_lock(write_mu_);
+    if (Status s = ReplaceRetentionLocked(rules); !s.ok()) return s;
+  }
+  // The back-fill, if a name gained a rule: in short transactions, so writers
+  // interleave. Cut short by a crash, the next Sweep finishes it.
+  for (bool done = false; !done;) {
+    std::lock_guard write_lock(write_mu_);
+    if (Status b = BackfillIndexBatch(&done); !b.ok()) return b;
+  }
   return Status::OK();
 }
 
@@ -61,6 +154,11 @@ Result<SweepResult> StoreImpl::Sweep(std::size_t budget_rows) {
 }
 
 Result<SweepResult> StoreImpl::SweepLocked(std::size_t budget_rows) {
+  // A back-fill cut short (crash, or rules given at Open) completes first:
+  // until then the index misses the events it has not reached.
+  for (bool done = false; !done;) {
+    if (Status b = BackfillIndexBatch(&done); !b.ok()) return b;
+  }
   SweepResult result;
   const auto rules = retention_->rules();
   const std::int64_t now = Now();

@@ -357,6 +357,9 @@ TEST_F(RetentionTest, MaintenanceSweeps) {
 }
 
 TEST_F(RetentionTest, ErasurePurgeRemovesThePersonsTimeIndexEntries) {
+  RetentionRules keep_long;  // events of "e" are indexed (long before they expire)
+  keep_long.events["e"] = 365 * kDay;
+  SKV_ASSERT_OK(store_->SetRetention(keep_long));
   const PersonId ann = MakePerson("ann@x.org");
   const PersonId bob = MakePerson("bob@x.org");
   for (int i = 0; i < 20; ++i) {
@@ -381,6 +384,50 @@ TEST_F(RetentionTest, ErasurePurgeRemovesThePersonsTimeIndexEntries) {
   ASSERT_TRUE(swept.ok());
   EXPECT_EQ(swept->events_deleted, 1u);
   EXPECT_EQ(swept->records_deleted, 0u);
+}
+
+// Only events whose name has a rule get time index entries; a rule added
+// later back-fills the index from the events already stored (skipping erased
+// people), so the sweep removes old events as if the rule had always been.
+TEST_F(RetentionTest, EventsAreIndexedOnlyUnderARuleAndARuleAddedLaterBackfillsTheIndex) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  const PersonId cem = MakePerson("cem@x.org");
+  WriteBatch batch;
+  for (int i = 0; i < 30; ++i) batch.AppendEvent(ann, Event{"page_view", kT0 - 3 * kDay + i, {}, {}});
+  for (int i = 0; i < 10; ++i) batch.AppendEvent(ann, Event{"purchase", kT0 - 3 * kDay + i, {}, {}});
+  for (int i = 0; i < 5; ++i) batch.AppendEvent(bob, Event{"page_view", kT0 - i, {}, {}});
+  for (int i = 0; i < 7; ++i) batch.AppendEvent(cem, Event{"page_view", kT0 - 3 * kDay + i, {}, {}});
+  SKV_ASSERT_OK(store_->Write(batch));
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 0u);  // no rule: no index
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 0u);
+  ASSERT_TRUE(store_->Erase(cem).ok());
+
+  RetentionRules rules;
+  rules.events["page_view"] = kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  // ann's 30 and bob's 5 page views; not the purchases, not erased cem's rows.
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 35u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 35u);
+  EXPECT_EQ(store_->Stats()->expired_pending, 30u);
+  SKV_ASSERT_OK(store_->AppendEvent(bob, Event{"page_view", kT0, {}, {}}));  // indexed as written
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 36u);
+
+  auto swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->events_deleted, 30u);
+  EXPECT_EQ(swept->pending, 0u);
+  EXPECT_EQ(Events(*store_, ann).size(), 10u);  // the purchases
+  EXPECT_EQ(Events(*store_, bob).size(), 6u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 6u);
+
+  // Changing an existing rule's age needs no back-fill; its entries serve.
+  rules.events["page_view"] = 2 * kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 6u);
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
 }
 
 // A sweep over a store where nothing expires reads one index entry per rule
@@ -492,6 +539,47 @@ TEST(RetentionCrashTest, SweepCutShortByACrashResumesAndAuditsEverything) {
   EXPECT_EQ((*store)->Stats()->expired_removed, 2500u);
   EXPECT_EQ((*store)->Stats()->events, 3u);
   EXPECT_TRUE((*store)->VerifyAuditLog()->intact);
+  auto report = (*store)->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+}
+
+// A back-fill cut short by a crash is stored with its resume point; the next
+// Sweep finishes it before sweeping, so no old event escapes its new rule.
+TEST(RetentionCrashTest, BackfillCutShortByACrashIsFinishedByTheNextSweep) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  o.durability = Durability::kFullSync;
+  o.clock = [] { return kT0; };
+  PersonId ann;
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ann = *(*store)->CreatePerson({{"email", "ann@x.org"}});
+    WriteBatch old_events;
+    for (int i = 0; i < 2500; ++i) old_events.AppendEvent(ann, Event{"e", kT0 - 2 * kDay + i, {}, {}});
+    ASSERT_TRUE((*store)->Write(old_events).ok());
+  }
+  RetentionRules rules;
+  rules.events["e"] = kDay;
+  const bool killed = test::RunChildKilledAt("retention.backfill.after_batch", 1, [&] {
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->SetRetention(rules);
+  });
+  ASSERT_TRUE(killed);
+
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->GetRetention()->events.at("e"), kDay);  // the rules committed first
+  EXPECT_EQ(TableEntries(**store, &engine::DataTables::expiry), 1000u);  // one back-fill batch
+  EXPECT_TRUE(Events(**store, ann).empty());  // reads apply the rule at once
+  auto swept = (*store)->Sweep(100000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->events_deleted, 2500u);
+  EXPECT_EQ(swept->pending, 0u);
+  EXPECT_EQ((*store)->Stats()->events, 0u);
+  EXPECT_EQ(TableEntries(**store, &engine::DataTables::expiry), 0u);
   auto report = (*store)->Verify();
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
