@@ -143,6 +143,13 @@ void EncodeEvent(std::string_view name, std::string_view category, const Attribu
   EncodeAttributes(props, out);
 }
 
+Status EncodeValidEvent(std::string_view name, std::string_view category, const Attributes& props,
+                        std::string* out) {
+  util::PutLengthPrefixed(out, name);
+  util::PutLengthPrefixed(out, category);
+  return EncodeValidAttributes(props, "event property", out);
+}
+
 Status DecodeEvent(std::string_view in, std::string* name, std::string* category, Attributes* props) {
   util::ByteReader r(in);
   std::string_view n, c;

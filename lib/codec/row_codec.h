@@ -60,6 +60,9 @@ void EncodeProfile(const Attributes& attrs, std::string* out);
 
 // event_payload := lp(name) lp(category) attributes
 void EncodeEvent(std::string_view name, std::string_view category, const Attributes& props, std::string* out);
+// EncodeEvent that also checks the property names (EncodeValidAttributes).
+[[nodiscard]] Status EncodeValidEvent(std::string_view name, std::string_view category, const Attributes& props,
+                                      std::string* out);
 [[nodiscard]] Status DecodeEvent(std::string_view in, std::string* name, std::string* category, Attributes* props);
 
 // record_payload := lp(collection) lp(key) lp(value) lp(category)

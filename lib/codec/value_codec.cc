@@ -27,6 +27,17 @@ void EncodeAttributes(const Attributes& attrs, std::string* out) {
   for (const auto& [name, value] : attrs) EncodeAttribute(name, value, out);
 }
 
+Status EncodeValidAttributes(const Attributes& attrs, std::string_view what, std::string* out) {
+  util::PutVarint64(out, attrs.size());
+  for (const auto& [name, value] : attrs) {
+    if (name.empty() || name.size() > 255) {
+      return Status::InvalidArgument(std::string(what) + " name must be 1..255 bytes");
+    }
+    EncodeAttribute(name, value, out);
+  }
+  return Status::OK();
+}
+
 void EncodeAttributeEntries(const std::vector<AttributeEntry>& entries, std::string* out) {
   util::PutVarint64(out, entries.size());
   for (AttributeEntry e : entries) EncodeAttribute(e->first, e->second, out);

@@ -32,6 +32,10 @@ void EncodeAttributeEntries(const std::vector<AttributeEntry>& entries, std::str
 
 // InvalidArgument unless every name is 1..255 bytes.
 [[nodiscard]] Status ValidateAttributeNames(const Attributes& attrs, std::string_view what);
+// EncodeAttributes and ValidateAttributeNames in one walk of the map (the
+// write path's maps are cold: the walk, not the encoding, is the cost). On
+// InvalidArgument *out holds a partial encoding.
+[[nodiscard]] Status EncodeValidAttributes(const Attributes& attrs, std::string_view what, std::string* out);
 
 }  // namespace shredkv::codec
 

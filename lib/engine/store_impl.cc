@@ -78,6 +78,10 @@ class BatchApplier {
                const std::map<PersonId, keys::DekHandle>& new_deks)
       : store_(store), txn_(txn), t_(store->tables_), new_deks_(new_deks),
         retention_rules_(store->retention_->rules()), seq_(store->next_event_seq_) {}
+  // plain_ may still hold an event's plaintext when a batch stops early.
+  ~BatchApplier() { crypto::Wipe(&plain_); }
+  BatchApplier(const BatchApplier&) = delete;
+  BatchApplier& operator=(const BatchApplier&) = delete;
 
   Status Apply(const WriteBatch& batch) {
     const auto& ops = batch.ops();
@@ -296,7 +300,11 @@ class BatchApplier {
   Status Do(const WriteBatch::AppendEventOp& op) {
     const Event& e = op.event;
     if (Status v = ValidateName(e.name, "event name"); !v.ok()) return v;
-    if (Status v = codec::ValidateAttributeNames(e.properties, "event property"); !v.ok()) return v;
+    const std::string category = store_->policy_->EventCategory(e.name, e.category);
+    // Encoded first: checking the property names while encoding walks the
+    // caller's map once. plain_ is wiped after sealing, or by the destructor.
+    plain_.clear();
+    if (Status v = codec::EncodeValidEvent(e.name, category, e.properties, &plain_); !v.ok()) return v;
     // The analytics row's fields, as entries of the event's own map (no copy).
     fields_.clear();
     for (const std::string& f : e.analytics_fields) {
@@ -308,7 +316,6 @@ class BatchApplier {
     }
     std::sort(fields_.begin(), fields_.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
     fields_.erase(std::unique(fields_.begin(), fields_.end()), fields_.end());
-    const std::string category = store_->policy_->EventCategory(e.name, e.category);
     if (Status c = store_->policy_->CheckCategory(category); !c.ok()) return c;
     auto st = Load(op.id);
     if (!st.ok()) return st.status();
@@ -341,10 +348,7 @@ class BatchApplier {
     if (!sealing.ok()) return sealing.status();
     const std::uint64_t seq = seq_++;
     const std::string key = codec::EventKey(op.id, e.ts_ms, seq);
-    // Scratch buffers reused across the batch's events.
-    plain_.clear();
     row_.clear();
-    codec::EncodeEvent(e.name, category, e.properties, &plain_);
     codec::SealPersonRow(store_->cipher_, *sealing->second, sealing->first, TableId::kEvents, key, plain_, &row_);
     crypto::Wipe(&plain_);
     if (Status p = txn_->Put(t_.events, key, row_); !p.ok()) return p;

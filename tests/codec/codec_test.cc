@@ -50,6 +50,24 @@ TEST(ValueCodecTest, UnknownTypeAndTrailingBytesAreCorruption) {
   EXPECT_TRUE(DecodeProfile(buf + "x", &out).IsCorruption());
 }
 
+TEST(ValueCodecTest, EncodingWithNameChecksMatchesPlainEncodingAndRefusesBadNames) {
+  const Attributes good = {{"a", 1}, {std::string(255, 'n'), "x"}, {"z", true}};
+  std::string plain, checked;
+  EncodeAttributes(good, &plain);
+  ASSERT_TRUE(EncodeValidAttributes(good, "event property", &checked).ok());
+  EXPECT_EQ(checked, plain);
+  std::string event_plain, event_checked;
+  EncodeEvent("click", "general", good, &event_plain);
+  ASSERT_TRUE(EncodeValidEvent("click", "general", good, &event_checked).ok());
+  EXPECT_EQ(event_checked, event_plain);
+  for (const std::string& bad : {std::string(), std::string(256, 'n')}) {
+    std::string out;
+    Status s = EncodeValidEvent("click", "general", Attributes{{"a", 1}, {bad, 2}}, &out);
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+    EXPECT_EQ(s.message(), "event property name must be 1..255 bytes");
+  }
+}
+
 TEST(RowCodecTest, PersonRoundTrips) {
   PersonPayload p;
   p.anon_id = AnonymousId(AnonymousId::Bytes{1, 2, 3});
