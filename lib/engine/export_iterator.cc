@@ -8,7 +8,7 @@
 // that sees a different version stops the export with Busy. So an export
 // that completes equals the state at its first batch. Erasure in between
 // stops it with Erased.
-#include <deque>
+#include <vector>
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
@@ -23,6 +23,50 @@ namespace shredkv::engine {
 namespace {
 
 using codec::TableId;
+
+// The items of one batch, reused from batch to batch: Add() gives back an
+// item in place, whose previous contents are cleared member by member, so a
+// stream of thousands of events neither constructs nor destroys (nor moves)
+// an ExportItem — a struct with a member for every kind — per item.
+class ItemBuffer {
+ public:
+  bool empty() const { return pos_ == size_; }
+  std::size_t size() const { return size_ - pos_; }
+  const ExportItem& front() const { return items_[pos_]; }
+  void pop_front() { ++pos_; }
+  // Keeps the items' storage for the next batch. REQUIRES: before a batch.
+  void clear() { pos_ = size_ = 0; }
+
+  // A cleared item of `kind` at the back.
+  ExportItem& Add(ExportItem::Kind kind) {
+    if (size_ == items_.size()) items_.emplace_back();
+    ExportItem& item = items_[size_++];
+    ClearMemberOf(item);
+    item.kind = kind;
+    return item;
+  }
+  // Takes back the item Add() returned last (it was filtered out).
+  void DropLast() { ClearMemberOf(items_[--size_]); }
+
+ private:
+  // Only the member of the item's kind is ever set.
+  static void ClearMemberOf(ExportItem& item) {
+    switch (item.kind) {
+      case ExportItem::Kind::kPerson: item.person = {}; break;
+      case ExportItem::Kind::kIdentifier: item.identifier = {}; break;
+      case ExportItem::Kind::kProfile: item.profile.clear(); break;
+      case ExportItem::Kind::kRestriction: item.restriction = {}; break;
+      case ExportItem::Kind::kConsent: item.consent = {}; break;
+      case ExportItem::Kind::kEvent: item.event.properties.clear(); break;  // the rest is overwritten
+      case ExportItem::Kind::kRecord: item.record = {}; break;
+      case ExportItem::Kind::kAnalytics: item.analytics.fields.clear(); break;  // the rest is overwritten
+      case ExportItem::Kind::kNotice: item.notice = {}; break;
+    }
+  }
+
+  std::vector<ExportItem> items_;
+  std::size_t pos_ = 0, size_ = 0;
+};
 
 class ExportIteratorImpl final : public Iterator<ExportItem> {
  public:
@@ -40,6 +84,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   enum class Phase { kStart, kConsent, kEvents, kRecords, kAnalytics, kNotices, kDone };
 
   void Refill() {
+    if (buffer_.empty()) buffer_.clear();
     while (buffer_.empty() && phase_ != Phase::kDone && status_.ok()) {
       std::shared_lock close_lock(store_->close_mutex());
       Status s = store_->CheckUsable();
@@ -91,10 +136,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       if (notices->size() < limit) phase_ = Phase::kDone;
       for (Notice& n : *notices) {
         notice_after_ = n.cursor;
-        ExportItem item;
-        item.kind = ExportItem::Kind::kNotice;
-        item.notice = std::move(n);
-        buffer_.push_back(std::move(item));
+        buffer_.Add(ExportItem::Kind::kNotice).notice = std::move(n);
       }
       return Status::OK();
     }
@@ -111,12 +153,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
           return o;
         }
         if (shredded) continue;
-        ExportItem item;
-        item.kind = ExportItem::Kind::kConsent;
-        Status d = codec::DecodeConsentRecord(plain, &item.consent);
+        Status d = codec::DecodeConsentRecord(plain, &buffer_.Add(ExportItem::Kind::kConsent).consent);
         crypto::Wipe(&plain);
         if (!d.ok()) return d;
-        buffer_.push_back(std::move(item));
         continue;
       }
       if (phase_ == Phase::kRecords) {
@@ -124,15 +163,13 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         bool shredded = false;
         if (Status o = keyring.Open(TableId::kRecords, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
         if (shredded) continue;  // an erased category, awaiting purge
-        ExportItem item;
-        item.kind = ExportItem::Kind::kRecord;
-        Status d = codec::DecodeRecord(plain, &item.record);
+        Record& record = buffer_.Add(ExportItem::Kind::kRecord).record;
+        Status d = codec::DecodeRecord(plain, &record);
         crypto::Wipe(&plain);
         if (!d.ok()) return d;
-        auto expired = store_->retention().RecordExpired(txn, *rules, item.record.collection, c.key(), now);
+        auto expired = store_->retention().RecordExpired(txn, *rules, record.collection, c.key(), now);
         if (!expired.ok()) return expired.status();
-        if (*expired) continue;  // past its retention: not held any more
-        buffer_.push_back(std::move(item));
+        if (*expired) buffer_.DropLast();  // past its retention: not held any more
         continue;
       }
       std::int64_t ts = 0;
@@ -144,15 +181,13 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         bool shredded = false;
         if (Status o = keyring.Open(TableId::kEvents, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
         if (shredded) continue;  // an erased category, awaiting purge
-        ExportItem item;
-        item.kind = ExportItem::Kind::kEvent;
-        item.event.ts_ms = ts;
-        item.event.seq = seq;
-        Status d = codec::DecodeEvent(plain, &item.event.name, &item.event.category, &item.event.properties);
+        StoredEvent& event = buffer_.Add(ExportItem::Kind::kEvent).event;
+        event.ts_ms = ts;
+        event.seq = seq;
+        Status d = codec::DecodeEvent(plain, &event.name, &event.category, &event.properties);
         crypto::Wipe(&plain);
         if (!d.ok()) return d;
-        if (Retention::EventExpired(*rules, item.event.name, ts, now)) continue;
-        buffer_.push_back(std::move(item));
+        if (Retention::EventExpired(*rules, event.name, ts, now)) buffer_.DropLast();
       } else {  // kAnalytics: the rows that share (ts, seq) with the person's events
         // Not those of events of an erased category: before their purge as
         // after it, the export does not reach them through the person.
@@ -169,15 +204,16 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         Status a = ReadPlain(txn, store_->tables().analytics, TableId::kAnalytics, akey, &payload);
         if (a.IsNotFound()) continue;
         if (!a.ok()) return a;
-        ExportItem item;
-        item.kind = ExportItem::Kind::kAnalytics;
-        if (Status d = codec::DecodeAnalytics(payload, &item.analytics); !d.ok()) return d;
+        AnalyticsRow& row = buffer_.Add(ExportItem::Kind::kAnalytics).analytics;
+        if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
         // The row of an expired event is no longer linked to the person: the
         // sweep removes the event row through which export finds it.
-        if (Retention::EventExpired(*rules, item.analytics.name, ts, now)) continue;
-        item.analytics.ts_ms = ts;
-        item.analytics.seq = seq;
-        buffer_.push_back(std::move(item));
+        if (Retention::EventExpired(*rules, row.name, ts, now)) {
+          buffer_.DropLast();
+          continue;
+        }
+        row.ts_ms = ts;
+        row.seq = seq;
       }
     }
     if (!m.ok()) return m;
@@ -218,30 +254,18 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     Status d = codec::DecodePerson(plain, &p);
     crypto::Wipe(&plain);
     if (!d.ok()) return d;
-    ExportItem person;
-    person.kind = ExportItem::Kind::kPerson;
-    person.person = PersonInfo{id_, p.anon_id, p.created_ms, p.identifiers, 0};
     auto epoch = store_->key_store().DekEpoch(id_);
     if (!epoch.ok()) return epoch.status();
-    person.person.key_epoch = *epoch;
-    buffer_.push_back(std::move(person));
-    for (const Identifier& ident : p.identifiers) {
-      ExportItem item;
-      item.kind = ExportItem::Kind::kIdentifier;
-      item.identifier = ident;
-      buffer_.push_back(std::move(item));
-    }
-    ExportItem profile;
-    profile.kind = ExportItem::Kind::kProfile;
+    buffer_.Add(ExportItem::Kind::kPerson).person = PersonInfo{id_, p.anon_id, p.created_ms, p.identifiers, *epoch};
+    for (const Identifier& ident : p.identifiers) buffer_.Add(ExportItem::Kind::kIdentifier).identifier = ident;
     bool found = false;
-    if (Status r = ReadProfile(txn, t.profiles, keyring, &profile.profile, &found); !r.ok()) return r;
-    buffer_.push_back(std::move(profile));
-    ExportItem restriction;
-    restriction.kind = ExportItem::Kind::kRestriction;
+    if (Status r = ReadProfile(txn, t.profiles, keyring, &buffer_.Add(ExportItem::Kind::kProfile).profile, &found);
+        !r.ok()) {
+      return r;
+    }
     auto r = store_->ReadRestriction(txn, id_);
     if (!r.ok()) return r.status();
-    restriction.restriction = *r;
-    buffer_.push_back(std::move(restriction));
+    buffer_.Add(ExportItem::Kind::kRestriction).restriction = std::move(r).value();
     next_key_ = std::string(id_.view());
     phase_ = Phase::kConsent;
     return Status::OK();
@@ -254,7 +278,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   std::uint64_t watermark_ = 0;
   std::string next_key_;
   std::uint64_t notice_after_ = 0;
-  std::deque<ExportItem> buffer_;
+  ItemBuffer buffer_;
   Status status_;
 };
 
