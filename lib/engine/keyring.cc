@@ -62,11 +62,17 @@ Status ReadProfile(const storage::ReadTxn& txn, storage::Table profiles, Keyring
       return o.WithContext("profile of " + keyring.person().ToHex());
     }
     if (shredded) continue;
+    // The first readable row decodes straight into *out; a later one (a
+    // category slot) is merged by moving its map nodes, not copying them.
     Attributes part;
-    Status d = codec::DecodeProfile(plain, &part);
+    Status d = codec::DecodeProfile(plain, out->empty() ? out : &part);
     crypto::Wipe(&plain);
     if (!d.ok()) return d.WithContext("profile of " + keyring.person().ToHex());
-    for (auto& [name, value] : part) out->insert_or_assign(name, std::move(value));
+    while (!part.empty()) {
+      auto node = part.extract(part.begin());
+      auto placed = out->insert(std::move(node));
+      if (!placed.inserted) placed.position->second = std::move(placed.node.mapped());
+    }
     if (slots != nullptr) {
       std::uint32_t slot = 0;
       if (Status s = codec::PersonRowSlot(c.value(), &slot); !s.ok()) return s;
