@@ -38,6 +38,7 @@
 #include "shredkv/store.h"
 #include "storage/environment.h"
 #include "storage/process_guard.h"
+#include "util/gated_shared_mutex.h"
 
 namespace shredkv::engine {
 
@@ -140,7 +141,7 @@ class StoreImpl final : public Store {
   // ---- for iterators and the layers above (not part of the public API) ----
 
   // Shared while a call is in flight; Close() takes it exclusively.
-  std::shared_mutex& close_mutex() { return close_mu_; }
+  util::GatedSharedMutex& close_mutex() { return close_mu_; }
   // OK unless closed or used after fork. REQUIRES: close_mutex() held shared.
   Status CheckUsable() const;
   PersonLocks& person_locks() { return person_locks_; }
@@ -212,7 +213,9 @@ class StoreImpl final : public Store {
   crypto::CipherId cipher_ = crypto::CipherId::kXChaCha20Poly1305;
   std::uint64_t fork_generation_ = 0;
 
-  std::shared_mutex close_mu_;
+  // Shared by every call, exclusive for Close and the file swaps; writer-first
+  // so a steady stream of calls cannot hold off a swap or Close.
+  util::GatedSharedMutex close_mu_;
   std::atomic<bool> closed_{false};
   // Set when a file swap left an environment closed: every call fails with
   // it until the store is reopened.
