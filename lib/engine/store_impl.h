@@ -2,7 +2,8 @@
 //
 // Write order (design §2): the keys of new people are committed in `keys`
 // first, then the `data` transaction that uses them. A crash in between
-// leaves a key with no data (garbage, collected later), never data without
+// leaves a key with no data (an orphan key: it protects nothing and is not
+// collected yet, docs/architecture.md §12), never data without
 // its key. Every write runs under write_mu_, so the two environments see one
 // writer at a time and LMDB's writer locks are always taken in the order
 // data → keys.
