@@ -79,7 +79,10 @@ Status StoreImpl::BackfillIndexBatch(bool* done) {
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
     std::optional<Keyring> keyring;  // of the person under the cursor
-    bool skip_person = false;        // erased: the rows await purge
+    // Erased (the rows await purge) or without a key (a creation whose key a
+    // kNoSync power loss dropped: no read can open the rows, Verify reports
+    // them): nothing to index.
+    bool skip_person = false;
     std::string plain, name, category;
     Attributes properties;
     std::uint64_t examined = 0;
@@ -93,7 +96,7 @@ Status StoreImpl::BackfillIndexBatch(bool* done) {
         if (!person.ok()) return person.status();
         keyring.reset();
         auto dek = PersonKey(*person);
-        skip_person = dek.status().IsErased();
+        skip_person = dek.status().IsErased() || dek.status().IsNotFound();
         if (!dek.ok() && !skip_person) return dek.status().WithContext("back-filling the retention index");
         keyring.emplace(keys_.get(), *person, skip_person ? keys::DekHandle() : *dek);
       }
