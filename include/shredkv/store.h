@@ -136,7 +136,10 @@ struct StoreStats {
   std::uint64_t tracking_dropped = 0;       // events dropped by the tracking policy since open
   std::uint64_t oldest_key_epoch = 0;
   std::uint64_t expired_removed = 0;  // rows removed by sweeps (events, records, analytics), ever
-  std::uint64_t expired_pending = 0;  // items past their retention, invisible, awaiting a sweep
+  // Items past their retention, invisible, awaiting a sweep (counted through
+  // the time index: events of a name whose rule's back-fill is still pending
+  // are not counted until the next Sweep finishes it).
+  std::uint64_t expired_pending = 0;
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
   std::uint64_t records = 0;
@@ -348,7 +351,11 @@ class Store {
 
   // Replaces the retention rules (see RetentionRules) and stores them; reads
   // apply them at once. InvalidArgument for a max age <= 0 (analytics < 0)
-  // or a bad name; nothing changes then.
+  // or a bad name; nothing changes then. An event name that gains a rule
+  // has its stored events added to the time index before this returns (one
+  // pass over the events, in short transactions; docs/retention.md §1). If
+  // that pass fails (I/O), the rules are already in force and stored; the
+  // next Sweep finishes the pass.
   virtual Status SetRetention(const RetentionRules& rules) = 0;
   virtual Result<RetentionRules> GetRetention() = 0;
 
@@ -356,12 +363,15 @@ class Store {
   // rows) in bounded transactions, oldest first per rule, through the time
   // index: the cost is proportional to what expires, not to the store's
   // size. Resumable after a crash (the index is the queue). Appends one
-  // audit entry (counts only) when it removed anything.
+  // audit entry (counts only) when it removed anything. First finishes a
+  // pending time index back-fill (SetRetention cut short, or rules given in
+  // Options::retention at open), which `budget_rows` does not bound.
   virtual Result<SweepResult> Sweep(std::size_t budget_rows) = 0;
 
   // One round of maintenance: purge with Options::purge_budget_rows, a sweep
   // with Options::sweep_budget_rows, then an epoch rotation if the rotation
-  // policy is due.
+  // policy is due. Every step runs even if an earlier one failed; returns
+  // the first error.
   virtual Status RunMaintenance() = 0;
 
   // Checks the hash chain of the audit log.

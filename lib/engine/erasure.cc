@@ -799,17 +799,20 @@ Result<bool> StoreImpl::RotationDue() {
 }
 
 Status StoreImpl::RunMaintenance() {
+  // Every step runs whatever the others did (a sweep that fails must not hold
+  // back the rotation that makes erasures final); the first error is returned.
+  Status first;
+  auto keep = [&first](const Status& s) {
+    if (first.ok() && !s.ok()) first = s;
+  };
   auto purged = Purge(options_.purge_budget_rows);
-  if (!purged.ok()) return purged.status();
+  keep(purged.status());
   auto swept = Sweep(options_.sweep_budget_rows);
-  if (!swept.ok()) return swept.status();
+  keep(swept.status());
   auto due = RotationDue();
-  if (!due.ok()) return due.status();
-  if (*due) {
-    auto r = RotateEpoch();
-    if (!r.ok()) return r.status();
-  }
-  return Status::OK();
+  keep(due.status());
+  if (due.ok() && *due) keep(RotateEpoch().status());
+  return first;
 }
 
 void StoreImpl::MaintenanceLoop() {

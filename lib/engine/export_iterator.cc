@@ -49,7 +49,10 @@ class ItemBuffer {
   void DropLast() { ClearMemberOf(items_[--size_]); }
 
  private:
-  // Only the member of the item's kind is ever set.
+  // Invariant: every member but the one of the item's kind is default, so
+  // resetting that one member leaves a default item (no stale data of an
+  // earlier item can show through any member). Strings and maps of events
+  // and analytics rows are cleared, keeping their capacity.
   static void ClearMemberOf(ExportItem& item) {
     switch (item.kind) {
       case ExportItem::Kind::kPerson: item.person = {}; break;
@@ -57,9 +60,21 @@ class ItemBuffer {
       case ExportItem::Kind::kProfile: item.profile.clear(); break;
       case ExportItem::Kind::kRestriction: item.restriction = {}; break;
       case ExportItem::Kind::kConsent: item.consent = {}; break;
-      case ExportItem::Kind::kEvent: item.event.properties.clear(); break;  // the rest is overwritten
+      case ExportItem::Kind::kEvent:
+        item.event.name.clear();
+        item.event.ts_ms = 0;
+        item.event.seq = 0;
+        item.event.properties.clear();
+        item.event.category.clear();
+        break;
       case ExportItem::Kind::kRecord: item.record = {}; break;
-      case ExportItem::Kind::kAnalytics: item.analytics.fields.clear(); break;  // the rest is overwritten
+      case ExportItem::Kind::kAnalytics:
+        item.analytics.anon_id = {};
+        item.analytics.name.clear();
+        item.analytics.ts_ms = 0;
+        item.analytics.seq = 0;
+        item.analytics.fields.clear();
+        break;
       case ExportItem::Kind::kNotice: item.notice = {}; break;
     }
   }

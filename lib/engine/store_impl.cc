@@ -302,8 +302,10 @@ class BatchApplier {
     if (Status v = ValidateName(e.name, "event name"); !v.ok()) return v;
     const std::string category = store_->policy_->EventCategory(e.name, e.category);
     // Encoded first: checking the property names while encoding walks the
-    // caller's map once. plain_ is wiped after sealing, or by the destructor.
-    plain_.clear();
+    // caller's map once. plain_ is wiped before reuse (a shorter encoding
+    // must not leave the tail of a dropped or refused event behind), after
+    // sealing, and by the destructor.
+    crypto::Wipe(&plain_);
     if (Status v = codec::EncodeValidEvent(e.name, category, e.properties, &plain_); !v.ok()) return v;
     // The analytics row's fields, as entries of the event's own map (no copy).
     fields_.clear();

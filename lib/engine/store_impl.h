@@ -143,6 +143,9 @@ class StoreImpl final : public Store {
 
   // Shared while a call is in flight; Close() takes it exclusively.
   util::GatedSharedMutex& close_mutex() { return close_mu_; }
+  // Event rows the retention back-fill skipped because they did not open or
+  // decode, since open (for tests and diagnostics).
+  std::uint64_t backfill_unreadable_rows() const { return backfill_unreadable_rows_.load(); }
   // OK unless closed or used after fork. REQUIRES: close_mutex() held shared.
   Status CheckUsable() const;
   PersonLocks& person_locks() { return person_locks_; }
@@ -186,8 +189,12 @@ class StoreImpl final : public Store {
   Status ReplaceRetentionLocked(const RetentionRules& rules);
   // REQUIRES: write_mu_ held. One transaction of the pending time index
   // back-fill (engine/retention.h IndexBackfill): up to 1,000 event rows
-  // examined. *done once no back-fill is pending.
+  // examined; rows that do not open or decode are skipped and counted in
+  // backfill_unreadable_rows_. *done once no back-fill is pending.
   Status BackfillIndexBatch(bool* done);
+  // Runs the pending back-fill to its end, one BackfillIndexBatch per
+  // close_mu_ (shared) + write_mu_ hold. REQUIRES: neither held.
+  Status FinishIndexBackfill();
   // At open: applies the data side of erasures a crash cut short.
   Status RecoverErasures();
   Result<bool> RotationDue();
@@ -243,6 +250,7 @@ class StoreImpl final : public Store {
   std::atomic<std::uint64_t> tracking_rejected_{0};
   std::atomic<std::uint64_t> tracking_dropped_{0};
   std::atomic<std::uint64_t> suppressed_rejections_{0};
+  std::atomic<std::uint64_t> backfill_unreadable_rows_{0};
 
   std::thread maintenance_thread_;
   std::mutex maintenance_mu_;

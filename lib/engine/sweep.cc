@@ -66,8 +66,9 @@ Status StoreImpl::ReplaceRetentionLocked(const RetentionRules& rules) {
 }
 
 Status StoreImpl::BackfillIndexBatch(bool* done) {
-  *done = false;
+  std::uint64_t unreadable = 0;  // rows skipped as damaged (this batch)
   Status s = data_->Update([&](storage::WriteTxn& txn) -> Status {
+    *done = false;
     auto pending = Retention::LoadBackfill(txn, tables_.meta);
     if (!pending.ok()) return pending.status();
     if (!*pending) {
@@ -86,6 +87,7 @@ Status StoreImpl::BackfillIndexBatch(bool* done) {
     std::string plain, name, category;
     Attributes properties;
     std::uint64_t examined = 0;
+    unreadable = 0;
     Status m = backfill.next_key.empty() ? c.SeekToFirst() : c.Seek(backfill.next_key);
     for (; m.ok() && c.Valid() && examined < kBackfillRowsPerTxn; m = c.Next(), ++examined) {
       const std::string_view key = c.key();
@@ -102,11 +104,21 @@ Status StoreImpl::BackfillIndexBatch(bool* done) {
       }
       if (skip_person) continue;
       bool shredded = false;
-      if (Status o = keyring->Open(TableId::kEvents, key, c.value(), &plain, &shredded); !o.ok()) return o;
+      // A row that does not open or decode (damage: Verify reports it, every
+      // read of it fails) holds nothing a rule could expire; it must not stop
+      // the back-fill, and with it every Sweep.
+      if (Status o = keyring->Open(TableId::kEvents, key, c.value(), &plain, &shredded); !o.ok()) {
+        if (o.IsIOError()) return o;
+        ++unreadable;
+        continue;
+      }
       if (shredded) continue;  // an erased category, awaiting purge
       Status d = codec::DecodeEvent(plain, &name, &category, &properties);
       crypto::Wipe(&plain);
-      if (!d.ok()) return d;
+      if (!d.ok()) {
+        ++unreadable;
+        continue;
+      }
       if (backfill.name_hashes.count(retention_->EventNameHash(name)) == 0) continue;
       std::int64_t ts = 0;
       std::uint64_t seq = 0;
@@ -122,23 +134,33 @@ Status StoreImpl::BackfillIndexBatch(bool* done) {
     return Retention::StoreBackfill(txn, tables_.meta, backfill);
   });
   if (!s.ok()) return s.WithContext("back-filling the retention index");
-  if (!*done) util::TestPoint("retention.backfill.after_batch");
+  backfill_unreadable_rows_.fetch_add(unreadable, std::memory_order_relaxed);
   return Status::OK();
 }
 
 Status StoreImpl::SetRetention(const RetentionRules& rules) {
-  std::shared_lock close_lock(close_mu_);
-  if (Status s = CheckUsable(); !s.ok()) return s;
-  if (Status v = Retention::Validate(rules); !v.ok()) return v;
   {
+    std::shared_lock close_lock(close_mu_);
+    if (Status s = CheckUsable(); !s.ok()) return s;
+    if (Status v = Retention::Validate(rules); !v.ok()) return v;
     std::lock_guard write_lock(write_mu_);
     if (Status s = ReplaceRetentionLocked(rules); !s.ok()) return s;
   }
-  // The back-fill, if a name gained a rule: in short transactions, so writers
-  // interleave. Cut short by a crash, the next Sweep finishes it.
+  // The rules are in force; now the back-fill, if a name gained a rule.
+  return FinishIndexBackfill();
+}
+
+Status StoreImpl::FinishIndexBackfill() {
+  // One transaction at a time, each under the locks of an ordinary call, so
+  // writers, Close and file swaps interleave with a long back-fill.
   for (bool done = false; !done;) {
-    std::lock_guard write_lock(write_mu_);
-    if (Status b = BackfillIndexBatch(&done); !b.ok()) return b;
+    {
+      std::shared_lock close_lock(close_mu_);
+      if (Status s = CheckUsable(); !s.ok()) return s;
+      std::lock_guard write_lock(write_mu_);
+      if (Status b = BackfillIndexBatch(&done); !b.ok()) return b;
+    }
+    if (!done) util::TestPoint("retention.backfill.after_batch");  // no lock held
   }
   return Status::OK();
 }
@@ -150,6 +172,9 @@ Result<RetentionRules> StoreImpl::GetRetention() {
 }
 
 Result<SweepResult> StoreImpl::Sweep(std::size_t budget_rows) {
+  // A back-fill cut short (crash, or rules given at Open) completes first:
+  // until then the index misses the events it has not reached.
+  if (Status b = FinishIndexBackfill(); !b.ok()) return b;
   std::shared_lock close_lock(close_mu_);
   if (Status s = CheckUsable(); !s.ok()) return s;
   std::lock_guard write_lock(write_mu_);
@@ -157,11 +182,6 @@ Result<SweepResult> StoreImpl::Sweep(std::size_t budget_rows) {
 }
 
 Result<SweepResult> StoreImpl::SweepLocked(std::size_t budget_rows) {
-  // A back-fill cut short (crash, or rules given at Open) completes first:
-  // until then the index misses the events it has not reached.
-  for (bool done = false; !done;) {
-    if (Status b = BackfillIndexBatch(&done); !b.ok()) return b;
-  }
   SweepResult result;
   const auto rules = retention_->rules();
   const std::int64_t now = Now();

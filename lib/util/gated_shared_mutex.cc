@@ -8,10 +8,17 @@ namespace {
 // another skips that one's gate too, which costs fairness, not safety.)
 thread_local int shared_holds = 0;
 
+std::int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 void GatedSharedMutex::lock() {
-  writers_waiting_.fetch_add(1, std::memory_order_acq_rel);
+  if (writers_waiting_.fetch_add(1, std::memory_order_acq_rel) == 0) {
+    writer_since_ns_.store(NowNs(), std::memory_order_release);
+  }
   mu_.lock();
   {
     std::lock_guard gate(gate_mu_);
@@ -24,9 +31,16 @@ void GatedSharedMutex::unlock() { mu_.unlock(); }
 
 void GatedSharedMutex::lock_shared() {
   if (shared_holds == 0 && writers_waiting_.load(std::memory_order_acquire) > 0) {
-    gate_waits_.fetch_add(1, std::memory_order_relaxed);
-    std::unique_lock gate(gate_mu_);
-    gate_cv_.wait_for(gate, kMaxYield, [this] { return writers_waiting_.load(std::memory_order_acquire) == 0; });
+    const std::int64_t waited = NowNs() - writer_since_ns_.load(std::memory_order_acquire);
+    const std::int64_t period = std::chrono::nanoseconds(kGatePeriod).count();
+    const std::int64_t window = std::chrono::nanoseconds(kGateWindow).count();
+    const std::int64_t phase = waited < 0 ? 0 : waited % period;
+    if (phase < window) {  // the gate is closed: yield until the window ends
+      gate_waits_.fetch_add(1, std::memory_order_relaxed);
+      std::unique_lock gate(gate_mu_);
+      gate_cv_.wait_for(gate, std::chrono::nanoseconds(window - phase),
+                        [this] { return writers_waiting_.load(std::memory_order_acquire) == 0; });
+    }
   }
   mu_.lock_shared();
   ++shared_holds;

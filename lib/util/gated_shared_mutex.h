@@ -1,15 +1,17 @@
 // A shared mutex under which a steady stream of shared holders cannot starve
 // an exclusive one. glibc's rwlock (std::shared_mutex) prefers readers: with
 // calls always overlapping, a writer (the store's file swap after a rotation
-// or compaction, or Close) can wait forever. Here a waiting writer holds back
-// *new* shared holders at a gate, so the ones in flight drain and it gets in.
+// or compaction, or Close) can wait forever. Here, while a writer waits, a
+// gate in front of the shared side closes for the first kGateWindow of every
+// kGatePeriod: new shared holders wait (at most until the window ends or the
+// writer is in), the holders in flight drain, and the writer gets in.
 //
-// The gate is bounded and skips re-entry, so it cannot deadlock: a thread
-// that already holds a GatedSharedMutex shared passes straight through (its
-// outer hold is what the writer waits for), and any other new holder waits
-// at most kMaxYield before it queues on the rwlock as before — a shared
-// holder that waits for another thread's shared acquisition (a lease drain
-// waiting for a worker's read) is delayed, never stuck.
+// Bounded and re-entry exempt, so it cannot deadlock and cannot stall a
+// store for long: a thread that already holds a GatedSharedMutex shared
+// passes straight through (its outer hold is what the writer waits for);
+// any other new holder waits at most kGateWindow, and only during the
+// gate's windows — a writer stuck behind a long shared holder (a Verify, a
+// lease drain) costs other callers at most kGateWindow per kGatePeriod.
 //
 // Meets the SharedMutex requirements used by std::shared_lock and
 // std::unique_lock (lock/unlock, lock_shared/unlock_shared).
@@ -28,8 +30,10 @@ namespace shredkv::util {
 
 class GatedSharedMutex {
  public:
-  // How long a new shared holder yields to a waiting writer at most.
-  static constexpr std::chrono::milliseconds kMaxYield{200};
+  // While a writer waits, the gate is closed for the first kGateWindow of
+  // every kGatePeriod counted from the moment the first writer began waiting.
+  static constexpr std::chrono::milliseconds kGateWindow{200};
+  static constexpr std::chrono::milliseconds kGatePeriod{1000};
 
   GatedSharedMutex() = default;
   GatedSharedMutex(const GatedSharedMutex&) = delete;
@@ -49,6 +53,8 @@ class GatedSharedMutex {
   std::shared_mutex mu_;
   std::atomic<int> writers_waiting_{0};
   std::atomic<std::uint64_t> gate_waits_{0};
+  // steady_clock nanoseconds when writers_waiting_ last went from 0 to 1.
+  std::atomic<std::int64_t> writer_since_ns_{0};
   std::mutex gate_mu_;
   std::condition_variable gate_cv_;
 };

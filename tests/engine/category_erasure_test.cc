@@ -157,6 +157,30 @@ TEST_F(CategoryErasureTest, ErasingOneCategoryLeavesTheOthersIntact) {
   EXPECT_EQ(verify->problem_count, 0u) << (verify->problems.empty() ? "" : verify->problems[0]);
 }
 
+// A rule added after a category erasure back-fills the index from the rows
+// that can still be read: the erased category's rows (awaiting purge) are
+// skipped, another person's rows of that category are indexed.
+TEST_F(CategoryErasureTest, RuleAddedAfterACategoryErasureSkipsTheShreddedRows) {
+  PersonId ann = MakeRichPerson("ann@x.org");
+  PersonId bob = MakeRichPerson("bob@x.org");
+  ASSERT_TRUE(store_->EraseCategory(ann, "location").ok());
+  RetentionRules keep;
+  keep.events["gps_ping"] = std::numeric_limits<std::int64_t>::max();
+  SKV_ASSERT_OK(store_->SetRetention(keep));
+  EXPECT_EQ(impl().backfill_unreadable_rows(), 0u);
+  std::uint64_t entries = 0;
+  SKV_ASSERT_OK(impl().data().View([&](storage::ReadTxn& txn) -> Status {
+    auto n = txn.Count(impl().tables().expiry);
+    if (!n.ok()) return n.status();
+    entries = *n;
+    return Status::OK();
+  }));
+  // bob's 5 pings, none of ann's; plus the 3 + 3 records, indexed when
+  // they were written (ann's shredded address loses its entry at purge).
+  EXPECT_EQ(entries, 5u + 3u + 3u);
+  EXPECT_EQ(Events(bob).size(), 10u);
+}
+
 TEST_F(CategoryErasureTest, LevelsGoFromLogicalToCryptographicToPurged) {
   PersonId ann = MakeRichPerson("ann@x.org");
   // A rule (that expires nothing) for the location pings: their time index

@@ -62,6 +62,51 @@ TEST_F(ExportTest, YieldsEverythingHeldOnThePersonInOrder) {
   }
 }
 
+// Items are reused from batch to batch inside the iterator: an item shows
+// only the member of its own kind; every other member is empty, so no data
+// of an earlier item (an event of another kind's slot) shows through.
+TEST_F(ExportTest, EachItemHoldsOnlyTheMemberOfItsKind) {
+  options_.iterator_batch_size = 4;
+  Reopen();
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  for (int i = 0; i < 6; ++i) {
+    SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"secret_event", 100 + i, {{"p", i}}, {"p"}}));
+    SKV_ASSERT_OK(store_->Put(ann, "orders", std::to_string(i), "o"));
+  }
+  const auto items = ExportAll(ann);
+  ASSERT_EQ(Count(items, ExportItem::Kind::kEvent), 6u);
+  ASSERT_EQ(Count(items, ExportItem::Kind::kRecord), 6u);
+  ASSERT_EQ(Count(items, ExportItem::Kind::kAnalytics), 6u);
+  using K = ExportItem::Kind;
+  for (const ExportItem& i : items) {
+    SCOPED_TRACE(static_cast<int>(i.kind));
+    if (i.kind != K::kPerson) {
+      EXPECT_TRUE(i.person.identifiers.empty() && i.person.created_ms == 0);
+    }
+    if (i.kind != K::kIdentifier) {
+      EXPECT_TRUE(i.identifier.type.empty() && i.identifier.value.empty());
+    }
+    if (i.kind != K::kProfile) {
+      EXPECT_TRUE(i.profile.empty());
+    }
+    if (i.kind != K::kEvent) {
+      EXPECT_TRUE(i.event.name.empty() && i.event.category.empty() && i.event.properties.empty());
+      EXPECT_EQ(i.event.ts_ms, 0);
+      EXPECT_EQ(i.event.seq, 0u);
+    }
+    if (i.kind != K::kRecord) {
+      EXPECT_TRUE(i.record.collection.empty() && i.record.value.empty());
+    }
+    if (i.kind != K::kAnalytics) {
+      EXPECT_TRUE(i.analytics.name.empty() && i.analytics.fields.empty());
+      EXPECT_EQ(i.analytics.ts_ms, 0);
+    }
+    if (i.kind != K::kNotice) {
+      EXPECT_TRUE(i.notice.names.empty() && i.notice.cursor == 0);
+    }
+  }
+}
+
 TEST_F(ExportTest, EachIdentifierTypeFindsThePersonToExport) {
   auto ann = store_->CreatePerson({{"email", "ann@x.org"}, {"phone", "+4917012345"}, {"customer_id", "C1"},
                                    {"device_id", "D1"}});

@@ -430,6 +430,74 @@ TEST_F(RetentionTest, EventsAreIndexedOnlyUnderARuleAndARuleAddedLaterBackfillsT
   EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
 }
 
+// Rules given in Options::retention at open record the back-fill; Open does
+// not wait for it and the next Sweep finishes it before sweeping.
+TEST_F(RetentionTest, ARuleGivenAtOpenIsBackfilledByTheNextSweep) {
+  const PersonId ann = MakePerson("ann@x.org");
+  WriteBatch batch;
+  for (int i = 0; i < 1500; ++i) batch.AppendEvent(ann, Event{"e", kT0 - 2 * kDay + i, {}, {}});
+  SKV_ASSERT_OK(store_->Write(batch));
+  RetentionRules rules;
+  rules.events["e"] = kDay;
+  options_.retention = rules;
+  Reopen();
+  EXPECT_TRUE(Events(*store_, ann).empty());  // reads apply the rule at once
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 0u);  // back-fill not run yet
+  auto swept = store_->Sweep(100000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->events_deleted, 1500u);
+  EXPECT_EQ(store_->Stats()->events, 0u);
+}
+
+engine::StoreImpl* g_hook_store = nullptr;
+PersonId g_hook_person;
+int g_hook_calls = 0;
+
+// Between two back-fill batches (no lock held): a write of the ruled name.
+void AppendDuringBackfill(std::string_view name) {
+  if (name != "retention.backfill.after_batch" || g_hook_calls++ != 0) return;
+  EXPECT_TRUE(g_hook_store->AppendEvent(g_hook_person, Event{"e", kT0 - 2 * kDay, {}, {}}).ok());
+}
+
+// Writes interleave with the back-fill's batches and are indexed as written,
+// whichever side of the back-fill's cursor their keys fall; a damaged row is
+// skipped and counted instead of failing SetRetention (and every Sweep).
+TEST_F(RetentionTest, WritesDuringTheBackfillAreIndexedAndADamagedRowIsSkipped) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  WriteBatch batch;
+  for (int i = 0; i < 2500; ++i) batch.AppendEvent(ann, Event{"e", kT0 - 2 * kDay + i, {}, {}});
+  SKV_ASSERT_OK(store_->Write(batch));
+  auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
+  // Damage the sealed bytes of ann's first event row.
+  SKV_ASSERT_OK(impl->data().Update([&](storage::WriteTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor(impl->tables().events);
+    if (!cursor.ok()) return cursor.status();
+    if (Status m = (*cursor)->Seek(ann.view()); !m.ok()) return m;
+    std::string key((*cursor)->key()), row((*cursor)->value());
+    row[row.size() - 20] = static_cast<char>(row[row.size() - 20] ^ 0x5a);
+    return txn.Put(impl->tables().events, key, row);
+  }));
+  g_hook_store = impl;
+  g_hook_person = bob;
+  g_hook_calls = 0;
+  util::SetTestPointHook(&AppendDuringBackfill);
+  RetentionRules rules;
+  rules.events["e"] = kDay;
+  Status set = store_->SetRetention(rules);
+  util::SetTestPointHook(nullptr);
+  SKV_ASSERT_OK(set);
+  EXPECT_GE(g_hook_calls, 1);
+  EXPECT_EQ(impl->backfill_unreadable_rows(), 1u);
+  // 2,499 readable rows of ann back-filled, bob's event indexed by its write.
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 2500u);
+  auto swept = store_->Sweep(100000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->events_deleted, 2500u);
+  EXPECT_EQ(swept->pending, 0u);
+  EXPECT_TRUE(store_->RunMaintenance().ok());
+}
+
 // A sweep over a store where nothing expires reads one index entry per rule
 // (the first one, which is not expired), commits nothing, and so touches at
 // most depth pages per rule, whatever the store's size.
