@@ -2,11 +2,10 @@
 # The full check, as CI runs it:
 #   1. installs missing Debian packages (scripts/setup-deps.sh)
 #   2. builds everything in build/ (RelWithDebInfo) and runs ctest there
-#   3. builds build-asan/ with clang, ASan+UBSan (-O1, line tables), the
-#      library also with libFuzzer's coverage instrumentation
-#      (-fsanitize=fuzzer-no-link), the tests, tools, examples and the
-#      libFuzzer harnesses in one tree; runs ctest there (skipped when
-#      SHREDKV_SKIP_ASAN=1)
+#   3. builds build-asan/ with clang and ASan+UBSan: the library (-O1, also
+#      with libFuzzer's coverage instrumentation, -fsanitize=fuzzer-no-link),
+#      the tests, tools and examples (-O0) and the libFuzzer harnesses (-O1)
+#      in one tree; runs ctest there (skipped when SHREDKV_SKIP_ASAN=1)
 #   4. installs build/ into a temporary prefix and builds a consumer project
 #      against it with CMake and with pkg-config (scripts/check-install.sh)
 #   5. runs the libFuzzer harnesses built in build-asan/ side by side for 30 s
@@ -100,19 +99,23 @@ else
   banner "build-asan/ (clang; AddressSanitizer + UndefinedBehaviorSanitizer; tests and fuzz harnesses)"
   # One clang tree for the sanitizer tests and the libFuzzer harnesses: the
   # library is compiled once, with ASan+UBSan and fuzzer-no-link coverage
-  # instrumentation, and both link it. -O1 with line tables only, like
-  # fuzz.sh's own tree: symbolised stack traces at a fraction of -O2 -g's
-  # compile time. A tree configured earlier with another compiler is
-  # reconfigured from scratch (CMake cannot switch compilers in place).
+  # instrumentation, and both link it. Line tables only (symbolised stack
+  # traces at a fraction of -g's compile time). The library, the CLI's
+  # ingest parser and the harnesses at -O1, like fuzz.sh's own tree; the
+  # tests, the rest of the CLI and the examples at -O0, which halves their
+  # compile time and leaves the sanitizer ctest's time as it was (the
+  # tests spend it in the library). A tree configured earlier with another
+  # compiler is reconfigured from scratch (CMake cannot switch compilers in
+  # place).
   if [[ -f build-asan/CMakeCache.txt ]] &&
      ! grep -qs 'set(CMAKE_CXX_COMPILER_ID "Clang")' build-asan/CMakeFiles/*/CMakeCXXCompiler.cmake; then
     echo "test.sh: build-asan/ was configured with another compiler; reconfiguring it with clang"
     rm -rf build-asan/CMakeCache.txt build-asan/CMakeFiles
   fi
   CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-    -DSHREDKV_SANITIZE=address -DSHREDKV_BUILD_TESTS=ON -DSHREDKV_BUILD_BENCHMARKS=OFF \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
+    -DSHREDKV_LIB_COMPILE_OPTIONS=-O1 -DSHREDKV_SANITIZE=address -DSHREDKV_BUILD_TESTS=ON -DSHREDKV_BUILD_BENCHMARKS=OFF \
     -DSHREDKV_BUILD_FUZZERS=ON "${EXTRA[@]}"
   cmake --build build-asan
   FUZZ_TREE=build-asan
