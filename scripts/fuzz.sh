@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (fuzz/) with clang, ASan and UBSan in
-# build-fuzz/, then runs each for SECONDS seconds (default 60) on a copy of
-# its checked-in corpus (fuzz/corpus/<harness>/). Fails if any harness
-# crashes, leaks, trips a sanitizer or finds a model disagreement; the input
-# that did is kept as build-fuzz/artifacts/<harness>/crash-* (reproduce with
-# build-fuzz/bin/<harness> <file>).
+# build-fuzz/ (or the tree named by SHREDKV_FUZZ_BUILD, below), then runs
+# each for SECONDS seconds (default 60) on a copy of its checked-in corpus
+# (fuzz/corpus/<harness>/). Fails if any harness crashes, leaks, trips a
+# sanitizer or finds a model disagreement; the input that did is kept as
+# <tree>/artifacts/<harness>/crash-* (reproduce with <tree>/bin/<harness>
+# <file>).
 #
 #   bash scripts/fuzz.sh            # 60 s a harness
 #   bash scripts/fuzz.sh 30         # CI (scripts/test.sh)
@@ -14,6 +15,10 @@
 # fuzz/corpus/<harness>/ (minimised with -merge=1) after the runs.
 # SHREDKV_FUZZERS="fuzz_codec ..." runs only the named harnesses.
 # SHREDKV_FUZZ_PARALLEL=1 runs the harnesses at the same time (CI does).
+# SHREDKV_FUZZ_BUILD=<dir> builds and runs the harnesses of an already
+# configured tree instead of configuring build-fuzz/: a clang ASan+UBSan tree
+# with SHREDKV_BUILD_FUZZERS=ON (scripts/test.sh passes build-asan/, whose
+# library objects its sanitizer tests use too).
 # Prints one line a harness: "fuzz.sh: <harness> passed: <runs> runs in <s> s,
 # <n> exec/s, cov: <c> ft: <f>".
 set -euo pipefail
@@ -22,15 +27,21 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_PER_HARNESS="${1:-60}"
 [[ "$SECONDS_PER_HARNESS" =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [seconds-per-harness]" >&2; exit 2; }
 HARNESSES=(${SHREDKV_FUZZERS:-fuzz_store_model fuzz_codec fuzz_ndjson})
-BUILD=build-fuzz
+BUILD="${SHREDKV_FUZZ_BUILD:-build-fuzz}"
 
-# -O1 with line tables only: symbolised stack traces at a fraction of the
-# compile time of -O2 -g (the harness build is part of every CI run).
-CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
-  -DSHREDKV_SANITIZE=address -DSHREDKV_BUILD_FUZZERS=ON -DSHREDKV_BUILD_TESTS=OFF \
-  -DSHREDKV_BUILD_BENCHMARKS=OFF -DSHREDKV_BUILD_EXAMPLES=OFF -DSHREDKV_BUILD_TOOLS=OFF >/dev/null
+if [[ -n "${SHREDKV_FUZZ_BUILD:-}" ]]; then
+  # A tree someone else configured: it must build the harnesses.
+  grep -qx 'SHREDKV_BUILD_FUZZERS:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null || {
+    echo "fuzz.sh: $BUILD is not a tree configured with -DSHREDKV_BUILD_FUZZERS=ON" >&2; exit 1; }
+else
+  # -O1 with line tables only: symbolised stack traces at a fraction of the
+  # compile time of -O2 -g.
+  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+    -DSHREDKV_SANITIZE=address -DSHREDKV_BUILD_FUZZERS=ON -DSHREDKV_BUILD_TESTS=OFF \
+    -DSHREDKV_BUILD_BENCHMARKS=OFF -DSHREDKV_BUILD_EXAMPLES=OFF -DSHREDKV_BUILD_TOOLS=OFF >/dev/null
+fi
 cmake --build "$BUILD" --target fuzz
 
 export ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"

@@ -2,16 +2,19 @@
 # The full check, as CI runs it:
 #   1. installs missing Debian packages (scripts/setup-deps.sh)
 #   2. builds everything in build/ (RelWithDebInfo) and runs ctest there
-#   3. builds build-asan/ with ASan+UBSan and runs ctest there (skipped when
-#      SHREDKV_SKIP_ASAN=1)
+#   3. builds build-asan/ with clang and ASan+UBSan: the library (-O1, also
+#      with libFuzzer's coverage instrumentation, -fsanitize=fuzzer-no-link),
+#      the tests, tools and examples (-O0) and the libFuzzer harnesses (-O1)
+#      in one tree; runs ctest there (skipped when SHREDKV_SKIP_ASAN=1)
 #   4. installs build/ into a temporary prefix and builds a consumer project
 #      against it with CMake and with pkg-config (scripts/check-install.sh)
-#   5. builds the libFuzzer harnesses in build-fuzz/ (clang, ASan+UBSan) and
-#      runs the harnesses side by side for 30 s each on their seed corpora
-#      (SHREDKV_FUZZ_PARALLEL=1 scripts/fuzz.sh 30; skipped
-#      when SHREDKV_SKIP_FUZZ=1)
+#   5. runs the libFuzzer harnesses built in build-asan/ side by side for 30 s
+#      each on their seed corpora (SHREDKV_FUZZ_BUILD=build-asan
+#      SHREDKV_FUZZ_PARALLEL=1 scripts/fuzz.sh 30; with SHREDKV_SKIP_ASAN=1
+#      fuzz.sh builds its own build-fuzz/; skipped when SHREDKV_SKIP_FUZZ=1)
 # Exits nonzero on the first failure. Extra CMake arguments for both build
-# trees may be given in SHREDKV_CMAKE_ARGS.
+# trees may be given in SHREDKV_CMAKE_ARGS. Prints the seconds each stage
+# took ("test.sh: stage '<name>' took <n>s", and all of them at the end).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -19,9 +22,26 @@ START=$SECONDS
 STAGE="setup"
 RESULTS=()
 PASSED=0
+TIMES=()
+STAGE_START=$SECONDS
+# Starts stage $1, closing the one before (its time goes into TIMES).
+stage() {
+  end_stage
+  STAGE=$1
+  STAGE_START=$SECONDS
+}
+end_stage() {
+  [[ "$STAGE" == setup ]] && return 0
+  local took=$((SECONDS - STAGE_START))
+  TIMES+=("${STAGE} ${took}s")
+  echo "test.sh: stage '${STAGE}' took ${took}s"
+}
 finish() {
   local rc=$?
-  local summary="" r
+  local summary="" r times=""
+  end_stage
+  for r in "${TIMES[@]}"; do times+="${times:+, }$r"; done
+  echo "test.sh: stage times: ${times}"
   for r in "${RESULTS[@]}"; do summary+="${summary:+; }$r"; done
   if ((rc == 0)); then
     echo "test.sh: PASSED in $((SECONDS - START))s: ${summary}"
@@ -54,32 +74,53 @@ run_ctest() {
   RESULTS+=("${name}: ${n} tests passed")
 }
 
+stage "dependencies"
 banner "dependencies"
 bash scripts/setup-deps.sh
 
 # shellcheck disable=SC2206  # SHREDKV_CMAKE_ARGS is a word list on purpose
 EXTRA=(${SHREDKV_CMAKE_ARGS:-})
 
-STAGE="build"
+stage "build"
 banner "build/ (RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHREDKV_BUILD_TESTS=ON "${EXTRA[@]}"
 cmake --build build
 
-STAGE="ctest build/"
+stage "ctest build/"
 banner "ctest in build/"
 run_ctest build build
 
+FUZZ_TREE=""  # build-asan once it is built; fuzz.sh's own build-fuzz/ otherwise
 if [[ "${SHREDKV_SKIP_ASAN:-0}" == "1" ]]; then
   banner "build-asan/ skipped (SHREDKV_SKIP_ASAN=1)"
   RESULTS+=("asan: skipped")
 else
-  STAGE="build-asan"
-  banner "build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DSHREDKV_SANITIZE=address -DSHREDKV_BUILD_TESTS=ON -DSHREDKV_BUILD_BENCHMARKS=OFF "${EXTRA[@]}"
+  stage "build-asan"
+  banner "build-asan/ (clang; AddressSanitizer + UndefinedBehaviorSanitizer; tests and fuzz harnesses)"
+  # One clang tree for the sanitizer tests and the libFuzzer harnesses: the
+  # library is compiled once, with ASan+UBSan and fuzzer-no-link coverage
+  # instrumentation, and both link it. Line tables only (symbolised stack
+  # traces at a fraction of -g's compile time). The library, the CLI's
+  # ingest parser and the harnesses at -O1, like fuzz.sh's own tree; the
+  # tests, the rest of the CLI and the examples at -O0, which halves their
+  # compile time and leaves the sanitizer ctest's time as it was (the
+  # tests spend it in the library). A tree configured earlier with another
+  # compiler is reconfigured from scratch (CMake cannot switch compilers in
+  # place).
+  if [[ -f build-asan/CMakeCache.txt ]] &&
+     ! grep -qs 'set(CMAKE_CXX_COMPILER_ID "Clang")' build-asan/CMakeFiles/*/CMakeCXXCompiler.cmake; then
+    echo "test.sh: build-asan/ was configured with another compiler; reconfiguring it with clang"
+    rm -rf build-asan/CMakeCache.txt build-asan/CMakeFiles
+  fi
+  CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
+    -DSHREDKV_LIB_COMPILE_OPTIONS=-O1 -DSHREDKV_SANITIZE=address -DSHREDKV_BUILD_TESTS=ON -DSHREDKV_BUILD_BENCHMARKS=OFF \
+    -DSHREDKV_BUILD_FUZZERS=ON "${EXTRA[@]}"
   cmake --build build-asan
+  FUZZ_TREE=build-asan
 
-  STAGE="ctest build-asan/"
+  stage "ctest build-asan/"
   banner "ctest in build-asan/"
   export ASAN_OPTIONS="detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
@@ -87,7 +128,7 @@ else
   unset ASAN_OPTIONS UBSAN_OPTIONS
 fi
 
-STAGE="install check"
+stage "install check"
 banner "install + consumer check"
 bash scripts/check-install.sh build
 PASSED=$((PASSED + 1))
@@ -97,10 +138,10 @@ if [[ "${SHREDKV_SKIP_FUZZ:-0}" == "1" ]]; then
   banner "fuzz skipped (SHREDKV_SKIP_FUZZ=1)"
   RESULTS+=("fuzz: skipped")
 else
-  STAGE="fuzz"
-  banner "fuzz: each harness 30 s, side by side (scripts/fuzz.sh 30)"
+  stage "fuzz"
+  banner "fuzz: each harness 30 s, side by side (scripts/fuzz.sh 30, harnesses of ${FUZZ_TREE:-build-fuzz}/)"
   FUZZ_LOG="$(mktemp)"
-  SHREDKV_FUZZ_PARALLEL=1 bash scripts/fuzz.sh 30 | tee "$FUZZ_LOG"
+  SHREDKV_FUZZ_BUILD="$FUZZ_TREE" SHREDKV_FUZZ_PARALLEL=1 bash scripts/fuzz.sh 30 | tee "$FUZZ_LOG"
   FUZZ_PASSED="$(grep -cE '^fuzz\.sh: [a-z_]+ passed:' "$FUZZ_LOG" || true)"
   rm -f "$FUZZ_LOG"
   PASSED=$((PASSED + FUZZ_PASSED))

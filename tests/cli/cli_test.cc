@@ -21,6 +21,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "sanitizers.h"
+
 extern char** environ;
 
 namespace {
@@ -775,7 +777,7 @@ void Damage(const fs::path& file, std::size_t stride, std::size_t from) {
 }
 
 TEST_F(CliTest, CorruptStoreGivesExit7) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(SHREDKV_TEST_ASAN)
   // liblmdb trusts its pages: reading damaged ones can hand ASan's memcpy
   // interceptors a bad size, and ASan aborts before the tool's own handler
   // turns the fault into exit 7. Checked in the plain build.

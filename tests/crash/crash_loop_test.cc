@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "crash/trace_model.h"
+#include "sanitizers.h"
 #include "test_util.h"
 
 namespace shredkv::crash {
@@ -96,7 +97,7 @@ TEST(CrashLoopTest, EveryAcknowledgedOperationSurvivesSigkillAndStateIsATracePre
   // Each iteration forks, opens, SIGKILLs and verifies; under a sanitizer
   // that costs 3-6 times as much, so its CI default is halved to keep the
   // ASan run's share of CI time small (the plain build runs 200).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(SHREDKV_TEST_ASAN) || defined(SHREDKV_TEST_TSAN)
   constexpr std::uint64_t kDefaultIterations = 100;
 #else
   constexpr std::uint64_t kDefaultIterations = 200;

@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "sanitizers.h"
 #include "shredkv/portability.h"
 #include "test_util.h"
 
@@ -30,7 +31,7 @@ class CountingBuf : public std::streambuf {
 };
 
 TEST(ExportMemoryTest, MillionEventExportStaysUnderBoundedHeapGrowth) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(SHREDKV_TEST_ASAN) || defined(SHREDKV_TEST_TSAN)
   GTEST_SKIP() << "mallinfo2 does not see the sanitizer's allocator; measured in the plain build";
 #endif
   test::TempDir dir;
