@@ -7,6 +7,14 @@ namespace shredkv::codec {
 
 namespace {
 
+// The one rule for attribute names: 1..255 bytes.
+Status CheckAttributeName(std::string_view name, std::string_view what) {
+  if (name.empty() || name.size() > 255) {
+    return Status::InvalidArgument(std::string(what) + " name must be 1..255 bytes");
+  }
+  return Status::OK();
+}
+
 void EncodeAttribute(const std::string& name, const Value& value, std::string* out) {
   util::PutLengthPrefixed(out, name);
   out->push_back(static_cast<char>(value.type()));
@@ -30,9 +38,7 @@ void EncodeAttributes(const Attributes& attrs, std::string* out) {
 Status EncodeValidAttributes(const Attributes& attrs, std::string_view what, std::string* out) {
   util::PutVarint64(out, attrs.size());
   for (const auto& [name, value] : attrs) {
-    if (name.empty() || name.size() > 255) {
-      return Status::InvalidArgument(std::string(what) + " name must be 1..255 bytes");
-    }
+    if (Status v = CheckAttributeName(name, what); !v.ok()) return v;
     EncodeAttribute(name, value, out);
   }
   return Status::OK();
@@ -98,9 +104,7 @@ Status DecodeAttributes(util::ByteReader* reader, Attributes* out) {
 
 Status ValidateAttributeNames(const Attributes& attrs, std::string_view what) {
   for (const auto& [name, value] : attrs) {
-    if (name.empty() || name.size() > 255) {
-      return Status::InvalidArgument(std::string(what) + " name must be 1..255 bytes");
-    }
+    if (Status v = CheckAttributeName(name, what); !v.ok()) return v;
   }
   return Status::OK();
 }

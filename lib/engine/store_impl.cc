@@ -302,10 +302,10 @@ class BatchApplier {
     if (Status v = ValidateName(e.name, "event name"); !v.ok()) return v;
     const std::string category = store_->policy_->EventCategory(e.name, e.category);
     // Encoded first: checking the property names while encoding walks the
-    // caller's map once. plain_ is wiped before reuse (a shorter encoding
-    // must not leave the tail of a dropped or refused event behind), after
-    // sealing, and by the destructor.
-    crypto::Wipe(&plain_);
+    // caller's map once. The plaintext is wiped after sealing, when the
+    // event is dropped, and by the destructor (every other return ends the
+    // batch), so plain_ never holds an earlier event here.
+    plain_.clear();
     if (Status v = codec::EncodeValidEvent(e.name, category, e.properties, &plain_); !v.ok()) return v;
     // The analytics row's fields, as entries of the event's own map (no copy).
     fields_.clear();
@@ -340,6 +340,7 @@ class BatchApplier {
       if (person.tracking->refused || std::find(cats.begin(), cats.end(), category) != cats.end()) {
         if (store_->options_.tracking_policy == RestrictedTrackingPolicy::kDrop) {
           ++dropped_;
+          crypto::Wipe(&plain_);  // the batch goes on: no refused event's bytes linger
           return Status::OK();
         }
         store_->tracking_rejected_.fetch_add(1, std::memory_order_relaxed);
