@@ -102,4 +102,12 @@ bool RunChildKilledAt(const std::string& point, int hits, const std::function<vo
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
+::testing::AssertionResult VerifiesClean(Store& store) {
+  auto report = store.Verify();
+  if (!report.ok()) return ::testing::AssertionFailure() << "Verify failed: " << report.status().ToString();
+  if (report->ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << report->problems.size() << " problem(s), first: "
+                                       << (report->problems.empty() ? "" : report->problems.front());
+}
+
 }  // namespace shredkv::test

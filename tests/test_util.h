@@ -43,6 +43,10 @@ void WriteFile(const std::string& path, const std::string& data);
 // the child died by SIGKILL (false: it never reached the point).
 bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body);
 
+// Success if Store::Verify runs and finds nothing; else the first problem.
+// Use as EXPECT_TRUE(test::VerifiesClean(store)).
+::testing::AssertionResult VerifiesClean(Store& store);
+
 // ASSERT-style helpers.
 #define SKV_ASSERT_OK(expr)                                   \
   do {                                                        \

@@ -133,9 +133,7 @@ TEST_F(ConcurrencyTest, ReadersWriterEraserAndRotationTogetherKeepTheirInvariant
     EXPECT_EQ(info->key_epoch, stats->key_epoch);
   }
   for (const PersonId& v : victims) EXPECT_TRUE(store_->Get(v, "c", "k").status().IsErased());
-  auto report = store_->Verify();
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems[0]);
+  EXPECT_TRUE(test::VerifiesClean(*store_));
 }
 
 }  // namespace

@@ -425,9 +425,7 @@ TEST_F(RetentionTest, EventsAreIndexedOnlyUnderARuleAndARuleAddedLaterBackfillsT
   rules.events["page_view"] = 2 * kDay;
   SKV_ASSERT_OK(store_->SetRetention(rules));
   EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 6u);
-  auto report = store_->Verify();
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+  EXPECT_TRUE(test::VerifiesClean(*store_));
 }
 
 // Rules given in Options::retention at open record the back-fill; Open does
@@ -563,6 +561,20 @@ TEST_F(RetentionTest, SweepWhereNothingExpiresTouchesABoundedNumberOfPages) {
 
 // ---- crash in the middle of a sweep --------------------------------------------------
 
+// Opens (creating) the store of `o`, adds one person with `old_events` "e"
+// events two days old and `recent` at kT0, closes it; returns the person.
+PersonId PersonWithEvents(const Options& o, int old_events, int recent) {
+  auto store = Store::Open(o);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  if (!store.ok()) return PersonId();
+  const PersonId id = *(*store)->CreatePerson({{"email", "ann@x.org"}});
+  WriteBatch batch;
+  for (int i = 0; i < old_events; ++i) batch.AppendEvent(id, Event{"e", kT0 - 2 * kDay + i, {}, {}});
+  for (int i = 0; i < recent; ++i) batch.AppendEvent(id, Event{"e", kT0 + i, {}, {}});
+  SKV_EXPECT_OK((*store)->Write(batch));
+  return id;
+}
+
 TEST(RetentionCrashTest, SweepCutShortByACrashResumesAndAuditsEverything) {
   test::TempDir dir;
   Options o = test::TestOptions(dir.Sub("s"));
@@ -571,16 +583,8 @@ TEST(RetentionCrashTest, SweepCutShortByACrashResumesAndAuditsEverything) {
   RetentionRules rules;
   rules.events["e"] = kDay;
   o.retention = rules;
-  PersonId ann;
-  {
-    auto store = Store::Open(o);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    ann = *(*store)->CreatePerson({{"email", "ann@x.org"}});
-    WriteBatch good;
-    for (int i = 0; i < 2500; ++i) good.AppendEvent(ann, Event{"e", kT0 - 2 * kDay + i, {}, {}});
-    for (int i = 0; i < 3; ++i) good.AppendEvent(ann, Event{"e", kT0 + i, {}, {}});
-    ASSERT_TRUE((*store)->Write(good).ok());
-  }
+  const PersonId ann = PersonWithEvents(o, 2500, 3);
+  ASSERT_FALSE(HasFailure());
   o.retention.reset();  // the stored rules apply
   const bool killed = test::RunChildKilledAt("sweep.after_batch", 1, [&] {
     auto store = Store::Open(o);
@@ -607,9 +611,7 @@ TEST(RetentionCrashTest, SweepCutShortByACrashResumesAndAuditsEverything) {
   EXPECT_EQ((*store)->Stats()->expired_removed, 2500u);
   EXPECT_EQ((*store)->Stats()->events, 3u);
   EXPECT_TRUE((*store)->VerifyAuditLog()->intact);
-  auto report = (*store)->Verify();
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+  EXPECT_TRUE(test::VerifiesClean(**store));
 }
 
 // A back-fill cut short by a crash is stored with its resume point; the next
@@ -619,15 +621,8 @@ TEST(RetentionCrashTest, BackfillCutShortByACrashIsFinishedByTheNextSweep) {
   Options o = test::TestOptions(dir.Sub("s"));
   o.durability = Durability::kFullSync;
   o.clock = [] { return kT0; };
-  PersonId ann;
-  {
-    auto store = Store::Open(o);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    ann = *(*store)->CreatePerson({{"email", "ann@x.org"}});
-    WriteBatch old_events;
-    for (int i = 0; i < 2500; ++i) old_events.AppendEvent(ann, Event{"e", kT0 - 2 * kDay + i, {}, {}});
-    ASSERT_TRUE((*store)->Write(old_events).ok());
-  }
+  const PersonId ann = PersonWithEvents(o, 2500, 0);
+  ASSERT_FALSE(HasFailure());
   RetentionRules rules;
   rules.events["e"] = kDay;
   const bool killed = test::RunChildKilledAt("retention.backfill.after_batch", 1, [&] {
@@ -648,9 +643,7 @@ TEST(RetentionCrashTest, BackfillCutShortByACrashIsFinishedByTheNextSweep) {
   EXPECT_EQ(swept->pending, 0u);
   EXPECT_EQ((*store)->Stats()->events, 0u);
   EXPECT_EQ(TableEntries(**store, &engine::DataTables::expiry), 0u);
-  auto report = (*store)->Verify();
-  ASSERT_TRUE(report.ok());
-  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+  EXPECT_TRUE(test::VerifiesClean(**store));
 }
 
 }  // namespace
