@@ -156,22 +156,10 @@ TEST(CorruptFilesTest, EveryFlipAndTruncationOfEveryFileIsRefusedDetectedOrHarml
         target.resize(std::min(len, target.size()));
         what = "truncated to " + std::to_string(target.size());
       }
-      const std::string scratch = dir.Sub("damaged");
-      std::filesystem::remove_all(scratch);
-      MaterializeImage(damaged, scratch);
-      Options damaged_options = options;
-      damaged_options.directory = scratch;
-      damaged_options.create_if_missing = false;
       const std::string reason_path = dir.Sub("reason");
-      ::unlink(reason_path.c_str());
-      const pid_t pid = ::fork();
-      ASSERT_GE(pid, 0);
-      if (pid == 0) {
-        InstallFaultClassifier();
-        _exit(CheckDamagedStore(damaged_options, expected, reason_path));
-      }
-      int status = 0;
-      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+      const int status = CheckImageInChild(damaged, dir.Sub("damaged"), options, reason_path,
+                                           [&](const Options& o) { return CheckDamagedStore(o, expected, reason_path); });
+      ASSERT_NE(status, -1);
       ++cases;
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
       const std::string where = file + ", " + what + ": ";

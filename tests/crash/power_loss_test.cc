@@ -214,20 +214,11 @@ void RunPowerLoss(Durability durability, std::uint64_t seed, PowerLossFigures* f
       std::mt19937_64 tear_rng(seed * 1000003 + point);
       const DirectoryImage image = Reconstruct(base, journal, cut, mode, tear_rng);
       const std::string rebuilt = dir.Sub("rebuilt" + std::to_string(point));
-      MaterializeImage(image, rebuilt);
-      Options rebuilt_options = options;
-      rebuilt_options.directory = rebuilt;
-      rebuilt_options.create_if_missing = false;
       const std::string reason_path = dir.Sub("reason");
-      ::unlink(reason_path.c_str());
-      const pid_t pid = ::fork();
-      ASSERT_GE(pid, 0);
-      if (pid == 0) {
-        InstallFaultClassifier();
-        _exit(CheckRebuiltStore(rebuilt_options, base_model, acked, in_flight, acked_erasures, reason_path));
-      }
-      int status = 0;
-      ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+      const int status = CheckImageInChild(image, rebuilt, options, reason_path, [&](const Options& o) {
+        return CheckRebuiltStore(o, base_model, acked, in_flight, acked_erasures, reason_path);
+      });
+      ASSERT_NE(status, -1);
       const std::string where = "power loss before journal entry " + std::to_string(cut) + " of " +
                                 std::to_string(journal.size()) +
                                 (mode == PowerLossMode::kDropUnsynced ? " (unsynced dropped)" : " (unsynced torn)") +
