@@ -252,7 +252,13 @@ void FuzzPayload(std::uint8_t selector, std::string_view in) {
       std::uint64_t seq = 0;
       const Status s = codec::DecodeTsSeq(in, &ts, &seq);
       ExpectCorruption(s, "DecodeTsSeq");
-      if (s.ok() && codec::AnalyticsKey(ts, seq) != in) Fail("DecodeTsSeq does not invert AnalyticsKey");
+      if (s.ok() && codec::AnalyticsKeyV2(ts, seq) != in) Fail("DecodeTsSeq does not invert AnalyticsKeyV2");
+      std::int64_t bucket = 0;
+      const Status a = codec::DecodeAnalyticsKey(in, &bucket);
+      ExpectCorruption(a, "DecodeAnalyticsKey");
+      if (a.ok() && codec::AnalyticsKey(bucket, in.substr(8)) != in) {
+        Fail("DecodeAnalyticsKey does not invert AnalyticsKey");
+      }
       return;
     }
   }

@@ -150,6 +150,13 @@ struct Options {
   // Granularity to which AnalyticsOnErase::kUnlink coarsens timestamps.
   std::int64_t unlink_time_granularity_ms = 24ll * 3600 * 1000;
 
+  // Time granularity of analytics rows: a row's time is its event's time
+  // floored to this (1 s .. 31 days), so no analytics row carries an event's
+  // exact time and, within one bucket, rows cannot be told apart by time
+  // or insertion order (docs/security.md §5). Used when the store is created
+  // (or migrated from format 2) and stored; later opens use the stored value.
+  std::int64_t analytics_time_granularity_ms = 3600ll * 1000;
+
   // Rotation policy: the bound on how long an erasure stays only logical.
   // RunMaintenance() (and the background thread) rotate the epoch once this
   // many erasures happened since the last rotation, or once the oldest

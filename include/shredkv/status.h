@@ -33,6 +33,8 @@ enum class StatusCode : std::uint8_t {
   kIOError = 12,            // the operating system reported an I/O failure
   kFailedPrecondition = 13, // store closed, used after fork, opened twice, ...
   kInternal = 14,           // a bug in shredkv: please report it
+  kUnsupportedVersion = 15, // the store was written by a newer shredkv (or an
+                            // older one this version cannot migrate)
 };
 
 // Short, stable name of a code, e.g. "NotFound".
@@ -61,6 +63,9 @@ class [[nodiscard]] Status {
     return {StatusCode::kFailedPrecondition, std::move(msg)};
   }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status UnsupportedVersion(std::string msg) {
+    return {StatusCode::kUnsupportedVersion, std::move(msg)};
+  }
 
   bool ok() const noexcept { return code_ == StatusCode::kOk; }
   StatusCode code() const noexcept { return code_; }
@@ -68,6 +73,7 @@ class [[nodiscard]] Status {
   const std::string& message() const noexcept { return message_; }
 
   bool IsNotFound() const noexcept { return code_ == StatusCode::kNotFound; }
+  bool IsUnsupportedVersion() const noexcept { return code_ == StatusCode::kUnsupportedVersion; }
   bool IsErased() const noexcept { return code_ == StatusCode::kErased; }
   bool IsRestricted() const noexcept { return code_ == StatusCode::kRestricted; }
   bool IsSuppressed() const noexcept { return code_ == StatusCode::kSuppressed; }

@@ -35,7 +35,21 @@ std::string EventKey(const PersonId& person, std::int64_t ts_ms, std::uint64_t s
   return k;
 }
 
-std::string AnalyticsKey(std::int64_t ts_ms, std::uint64_t seq) {
+std::string AnalyticsKey(std::int64_t bucket_ms, std::string_view row_id) {
+  std::string k;
+  k.reserve(kAnalyticsKeySize);
+  util::PutFixed64BE(&k, util::OrderedFromSigned(bucket_ms));
+  k.append(row_id);
+  return k;
+}
+
+Status DecodeAnalyticsKey(std::string_view key, std::int64_t* bucket_ms) {
+  if (key.size() != kAnalyticsKeySize) return Status::Corruption("analytics key has the wrong length");
+  *bucket_ms = util::SignedFromOrdered(util::DecodeFixed64BE(key.data()));
+  return Status::OK();
+}
+
+std::string AnalyticsKeyV2(std::int64_t ts_ms, std::uint64_t seq) {
   std::string k;
   k.reserve(16);
   util::PutFixed64BE(&k, util::OrderedFromSigned(ts_ms));

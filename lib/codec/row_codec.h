@@ -8,9 +8,12 @@
 //   profiles      person(16) ‖ slot(4)                        sealed(attributes of one category key)
 //   events        person(16) ‖ ts(8, ordered) ‖ seq(8)        sealed(event_payload)
 //   records       person(16) ‖ H_coll(16) ‖ H_key(16)         sealed(record_payload)
-//   analytics     ts(8, ordered) ‖ seq(8)                     plain(analytics_payload)
-// Event and analytics rows of one event share (ts, seq), so erasure and
-// export find a person's analytics rows from the person's event keys alone.
+//   analytics     bucket(8, ordered) ‖ row_id(16)             plain(analytics_payload)
+// An analytics row shares nothing with its event row: bucket is the event
+// time floored to the store's analytics granularity, row_id a keyed hash
+// under a key derived from the person's (slot) key, or random once unlinked
+// (engine/analytics_link.h). Export and erasure find a person's rows through
+// that key, never through a clear join.
 // Thread safety: stateless.
 #ifndef SHREDKV_CODEC_ROW_CODEC_H_
 #define SHREDKV_CODEC_ROW_CODEC_H_
@@ -32,8 +35,18 @@ inline constexpr std::size_t kNameHashSize = 16;
 
 // ---- keys ------------------------------------------------------------------
 std::string EventKey(const PersonId& person, std::int64_t ts_ms, std::uint64_t seq);
-std::string AnalyticsKey(std::int64_t ts_ms, std::uint64_t seq);
-// Decodes (ts, seq) from the tail of an event key or from an analytics key.
+inline constexpr std::size_t kAnalyticsRowIdSize = 16;
+inline constexpr std::size_t kAnalyticsKeySize = 8 + kAnalyticsRowIdSize;
+// An analytics row's key (format 3): the time bucket's start, then the row id.
+// REQUIRES: row_id.size() == kAnalyticsRowIdSize.
+std::string AnalyticsKey(std::int64_t bucket_ms, std::string_view row_id);
+// The bucket start of an analytics key; Corruption unless kAnalyticsKeySize long.
+[[nodiscard]] Status DecodeAnalyticsKey(std::string_view key, std::int64_t* bucket_ms);
+// A format-2 analytics key, ts ‖ seq of its event: read only by the
+// migration to format 3 and by the recovery of an erasure that a format-2
+// engine cut short.
+std::string AnalyticsKeyV2(std::int64_t ts_ms, std::uint64_t seq);
+// Decodes (ts, seq) from the tail of an event key (or a format-2 analytics key).
 [[nodiscard]] Status DecodeTsSeq(std::string_view tail16, std::int64_t* ts_ms, std::uint64_t* seq);
 std::string RecordKey(const PersonId& person, std::string_view coll_hash, std::string_view key_hash);
 std::string DekKey(const PersonId& person, std::uint32_t slot);

@@ -24,6 +24,11 @@ std::string KeyedHash(const SecretKey& key, std::size_t out_size,
   return out;
 }
 
+void KeyedHashRaw(std::string_view key, std::string_view message, unsigned char* out, std::size_t out_size) {
+  crypto_generichash(out, out_size, reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                     reinterpret_cast<const unsigned char*>(key.data()), key.size());
+}
+
 std::string Hash256(std::string_view data) {
   std::string out(32, '\0');
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),

@@ -18,6 +18,12 @@ namespace shredkv::crypto {
 std::string KeyedHash(const SecretKey& key, std::size_t out_size,
                       std::initializer_list<std::string_view> parts);
 
+// One-shot keyed BLAKE2b of `message` (no length prefixes: the caller gives
+// it a fixed layout) under the 32-byte key `key`, `out_size` bytes (16..64)
+// into `out`. For per-row derivations on hot paths, where `key` is a derived
+// key held on the caller's stack (wiped by the caller).
+void KeyedHashRaw(std::string_view key, std::string_view message, unsigned char* out, std::size_t out_size);
+
 // Unkeyed BLAKE2b-256 of `data` (for the audit hash chain).
 std::string Hash256(std::string_view data);
 

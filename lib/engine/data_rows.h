@@ -13,6 +13,13 @@
 
 namespace shredkv::engine {
 
+// Keys of the `data` meta table (docs/format.md §5.1; persistent).
+inline constexpr std::string_view kDataFormatKey = "format";
+inline constexpr std::string_view kDataStoreIdKey = "store_id";
+inline constexpr std::string_view kEventSeqKey = "event_seq";
+inline constexpr std::string_view kAnalyticsGranularityKey = "analytics_granularity";
+inline constexpr std::string_view kMigrationKey = "migration_v3";
+
 inline std::string PlainRow(codec::TableId t, std::string_view key, std::string_view payload) {
   std::string row;
   codec::SealPlain(t, key, payload, &row);

@@ -10,6 +10,7 @@
 #include "codec/sealed.h"
 #include "crypto/random.h"
 #include "crypto/secure_memory.h"
+#include "engine/analytics_link.h"
 #include "engine/data_rows.h"
 #include "engine/keyring.h"
 #include "engine/store_impl.h"
@@ -41,7 +42,6 @@ namespace {
 
 using codec::TableId;
 
-constexpr std::string_view kEventSeqKey = "event_seq";
 constexpr std::uint64_t kPurgeRowsPerTxn = 5000;
 constexpr std::size_t kPurgeTicketsPerRound = 256;
 
@@ -59,13 +59,6 @@ std::string NewRequestId() {
     out.push_back(kDigits[x & 0xf]);
   }
   return out;
-}
-
-std::int64_t FloorTo(std::int64_t ts, std::int64_t granularity) {
-  if (granularity <= 1) return ts;
-  std::int64_t q = ts / granularity;
-  if (ts % granularity != 0 && ts < 0) --q;
-  return q * granularity;
 }
 
 // Keys of `table` that start with `prefix`, at most `limit`.
@@ -215,6 +208,22 @@ void StoreImpl::CommitEraseGroup(const std::vector<PendingErase*>& group) {
         continue;
       }
     }
+    if (p->options.analytics != AnalyticsOnErase::kKeep) {
+      // Once the keys are gone only these links reach the analytics rows
+      // that the data side must unlink or delete.
+      for (const PersonId& person : p->people) {
+        auto links = TicketLinks(person, keys::kPersonSlot, p->options.analytics);
+        if (!links.ok()) {
+          p->status = links.status();
+          break;
+        }
+        c.analytics_links.push_back(std::move(links).value());
+      }
+      if (!p->status.ok()) {
+        for (std::string& l : c.analytics_links) crypto::Wipe(&l);
+        continue;
+      }
+    }
     keys::ErasureRequest& request = c.request;
     request.request_id = p->options.request_id.empty() ? NewRequestId() : p->options.request_id;
     request.erased_at_ms = Now();
@@ -231,6 +240,15 @@ void StoreImpl::CommitEraseGroup(const std::vector<PendingErase*>& group) {
   for (PendingErase* p : group) {
     if (p->status.ok()) live.push_back(p);
   }
+  // Links are in memory only until the data side is applied.
+  struct WipeLinks {
+    std::vector<keys::ErasureCommit>& commits;
+    ~WipeLinks() {
+      for (auto& c : commits) {
+        for (std::string& l : c.analytics_links) crypto::Wipe(&l);
+      }
+    }
+  } wipe_links{commits};
   if (live.empty()) return;
   {
     // No read of these people runs across the commit: a read either finished
@@ -241,7 +259,7 @@ void StoreImpl::CommitEraseGroup(const std::vector<PendingErase*>& group) {
       // One request's failure (a person erased already, a reused request id)
       // must not fail the others: commit them one by one.
       for (std::size_t i = 0; i < live.size(); ++i) {
-        live[i]->status = keys_->CommitErasure(commits[i].people, commits[i].request, commits[i].suppress_hashes);
+        live[i]->status = keys_->CommitErasures({commits[i]});
       }
     }
   }
@@ -251,11 +269,14 @@ void StoreImpl::CommitEraseGroup(const std::vector<PendingErase*>& group) {
   std::uint64_t next_seq = next_event_seq_;
   Status d = data_->Update([&](storage::WriteTxn& txn) -> Status {
     next_seq = next_event_seq_;
-    for (PendingErase* p : live) {
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      PendingErase* p = live[i];
       if (!p->status.ok()) continue;
       std::vector<keys::PurgeTicket> tickets;
-      for (const PersonId& person : p->people) {
-        tickets.push_back({person, keys::kPersonSlot, p->request.request_id, p->request.analytics_mode});
+      for (std::size_t j = 0; j < p->people.size(); ++j) {
+        const std::vector<std::string>& links = commits[i].analytics_links;
+        tickets.push_back({p->people[j], keys::kPersonSlot, p->request.request_id, p->request.analytics_mode,
+                           links.empty() ? std::string() : links[j]});
       }
       if (Status a = ApplyErasureToData(txn, tickets, &p->request, &p->audit_hash, &next_seq); !a.ok()) return a;
     }
@@ -322,6 +343,17 @@ Result<ErasureReceipt> StoreImpl::EraseCategory(const PersonId& person, std::str
   keys::ErasureCommit commit;
   commit.people = people;
   commit.slot = slot->second;
+  if (options.analytics != AnalyticsOnErase::kKeep) {
+    auto links = TicketLinks(person, slot->second, options.analytics);
+    if (!links.ok()) return links.status();
+    commit.analytics_links.push_back(std::move(links).value());
+  }
+  struct WipeLinks {
+    keys::ErasureCommit& commit;
+    ~WipeLinks() {
+      for (std::string& l : commit.analytics_links) crypto::Wipe(&l);
+    }
+  } wipe_links{commit};
   keys::ErasureRequest& request = commit.request;
   request.request_id = options.request_id.empty() ? NewRequestId() : options.request_id;
   request.erased_at_ms = Now();
@@ -342,7 +374,8 @@ Result<ErasureReceipt> StoreImpl::EraseCategory(const PersonId& person, std::str
   std::uint64_t next_seq = next_event_seq_;
   Status d = data_->Update([&](storage::WriteTxn& txn) -> Status {
     next_seq = next_event_seq_;
-    const keys::PurgeTicket ticket{person, slot->second, request.request_id, request.analytics_mode};
+    const keys::PurgeTicket ticket{person, slot->second, request.request_id, request.analytics_mode,
+                                   commit.analytics_links.empty() ? std::string() : commit.analytics_links[0]};
     return ApplyErasureToData(txn, {ticket}, &request, &audit_hash, &next_seq);
   });
   if (d.ok()) {
@@ -369,18 +402,12 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
     // The identifier index keeps naming the erased person until purge, so
     // resolving one says Erased (or Suppressed); a new person may take an
     // identifier over meanwhile (Claim), and purge releases the rest.
-    // Analytics rows share (ts, seq) with the person's event keys.
+    // The analytics rows are reached through the ticket's links alone.
     const auto mode = static_cast<AnalyticsOnErase>(t.analytics_mode);
     if (mode != AnalyticsOnErase::kKeep) {
-      // A category erasure: only the analytics rows of that category's events.
-      auto event_keys = category ? KeysInSlot(txn, tables_.events, t.person, t.slot, ~0ull)
-                                 : KeysWithPrefix(txn, tables_.events, t.person.view(), ~0ull);
-      if (!event_keys.ok()) return event_keys.status();
-      for (const std::string& ek : *event_keys) {
-        std::int64_t ts = 0;
-        std::uint64_t seq = 0;
-        if (Status d = codec::DecodeTsSeq(std::string_view(ek).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
-        const std::string akey = codec::AnalyticsKey(ts, seq);
+      auto akeys = TicketAnalyticsKeys(txn, t);
+      if (!akeys.ok()) return akeys.status();
+      for (const std::string& akey : *akeys) {
         std::string payload;
         Status r = ReadPlain(txn, tables_.analytics, TableId::kAnalytics, akey, &payload);
         if (r.IsNotFound()) continue;
@@ -391,15 +418,19 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
         if (!r.ok()) return r;
         AnalyticsRow row;
         if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
-        // A fresh ID per row, a coarse time and a fresh sequence number, so
-        // neither ID nor order links the rows to each other or to the event.
+        std::int64_t time = 0;
+        if (akey.size() == codec::kAnalyticsKeySize) {
+          if (Status d = codec::DecodeAnalyticsKey(akey, &time); !d.ok()) return d;
+        } else {  // a format-2 key (an erasure recovered before the migration)
+          std::uint64_t seq = 0;
+          if (Status d = codec::DecodeTsSeq(akey, &time, &seq); !d.ok()) return d;
+        }
+        // A fresh ID per row, a coarser time and a random row id, so neither
+        // ID, time nor order links the rows to each other or to anything.
         const AnonymousId fresh(crypto::RandomArray<AnonymousId::kSize>());
-        // A random sequence number (top bit set, apart from the counter's
-        // range): consecutive ones would keep the person's event order.
         std::string new_key;
         for (;;) {
-          new_key = codec::AnalyticsKey(FloorTo(ts, options_.unlink_time_granularity_ms),
-                                        crypto::RandomU64() | (1ull << 63));
+          new_key = RandomAnalyticsKey(FloorTo(time, options_.unlink_time_granularity_ms));
           std::string_view taken;
           Status q = txn.Get(tables_.analytics, new_key, &taken);
           if (q.IsNotFound()) break;
@@ -464,6 +495,87 @@ Status StoreImpl::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<k
     if (audit_hash != nullptr) *audit_hash = *hash;
   }
   return Status::OK();
+}
+
+Result<std::string> StoreImpl::TicketLinks(const PersonId& person, std::uint32_t slot, AnalyticsOnErase mode) {
+  if (mode == AnalyticsOnErase::kKeep) return std::string();
+  auto dek = PersonKey(person);
+  if (!dek.ok()) return dek.status();
+  Keyring keyring(keys_.get(), person, *dek);
+  std::vector<std::uint32_t> slots;
+  if (slot != keys::kPersonSlot) {
+    slots.push_back(slot);
+  } else {
+    // Every key slot the person's events may be sealed under.
+    codec::PersonPayload payload;
+    Status r = data_->View([&](storage::ReadTxn& txn) -> Status {
+      std::string_view row;
+      if (Status g = txn.Get(tables_.people, person.view(), &row); !g.ok()) return g;
+      std::string plain;
+      if (Status o = codec::OpenPersonRow(**dek, TableId::kPeople, person.view(), row, &plain); !o.ok()) return o;
+      Status d = codec::DecodePerson(plain, &payload);
+      crypto::Wipe(&plain);
+      return d;
+    });
+    if (r.IsNotFound()) return Status::NotFound("no person " + person.ToHex());
+    if (!r.ok()) return r.WithContext("person " + person.ToHex());
+    slots.push_back(keys::kPersonSlot);
+    for (const auto& [category, s] : payload.category_slots) slots.push_back(s);
+  }
+  std::map<std::uint32_t, std::string> links;
+  for (std::uint32_t s : slots) {
+    auto key = s == keys::kPersonSlot ? Result<keys::DekHandle>(*dek) : keyring.Key(s);
+    if (!key.ok()) return key.status();
+    if (*key == nullptr) continue;  // an erased category: handled by its own erasure
+    links[s] = AnalyticsLink(**key);
+  }
+  std::string out = EncodeLinks(links);
+  for (auto& [s, l] : links) crypto::Wipe(&l);
+  return out;
+}
+
+Result<std::vector<std::string>> StoreImpl::TicketAnalyticsKeys(storage::ReadTxn& txn,
+                                                               const keys::PurgeTicket& t) {
+  const bool category = t.slot != keys::kPersonSlot;
+  auto event_keys = category ? KeysInSlot(txn, tables_.events, t.person, t.slot, ~0ull)
+                             : KeysWithPrefix(txn, tables_.events, t.person.view(), ~0ull);
+  if (!event_keys.ok()) return event_keys.status();
+  std::vector<std::string> out;
+  out.reserve(event_keys->size());
+  if (data_format_ < kDataFormatVersion) {
+    // Format 2 (recovery before the migration): rows share (ts, seq) with events.
+    for (const std::string& ek : *event_keys) {
+      std::int64_t ts = 0;
+      std::uint64_t seq = 0;
+      if (Status d = codec::DecodeTsSeq(std::string_view(ek).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+      out.push_back(codec::AnalyticsKeyV2(ts, seq));
+    }
+    return out;
+  }
+  if (t.analytics_links.empty()) {
+    return Status::Corruption("purge ticket of person " + t.person.ToHex() + " lacks the analytics links its mode needs");
+  }
+  std::map<std::uint32_t, std::string> links;
+  struct Wipe {
+    std::map<std::uint32_t, std::string>& links;
+    ~Wipe() {
+      for (auto& [s, l] : links) crypto::Wipe(&l);
+    }
+  } wipe{links};
+  if (Status d = DecodeLinks(t.analytics_links, &links); !d.ok()) return d;
+  for (const std::string& ek : *event_keys) {
+    std::string_view row;
+    if (Status g = txn.Get(tables_.events, ek, &row); !g.ok()) return g;
+    std::uint32_t slot = 0;
+    if (!codec::PersonRowSlot(row, &slot).ok()) continue;  // damaged: Verify reports it
+    auto link = links.find(slot);
+    if (link == links.end()) continue;  // a category erased before: its own erasure handled it
+    std::int64_t ts = 0;
+    std::uint64_t seq = 0;
+    if (Status d = codec::DecodeTsSeq(std::string_view(ek).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+    out.push_back(AnalyticsKeyFor(link->second, ts, seq));
+  }
+  return out;
 }
 
 Status StoreImpl::RecoverErasures() {
@@ -747,7 +859,9 @@ Result<CompactionResult> StoreImpl::CompactData() {
       txn_at_copy = info->last_txn_id;
       result.file_bytes_before = info->file_bytes;
       ::unlink(tmp.c_str());
-      if (Status c = data_->CopyCompactedToFile(tmp); !c.ok()) return c;
+      // Rebuilt from the live rows, not copied page by page: no branch page
+      // of the new file keeps an erased person's key as a separator.
+      if (Status c = data_->RebuildToFile(tmp, info->map_size); !c.ok()) return c;
     }
     std::unique_lock close_lock(close_mu_);
     if (Status s = CheckUsable(); !s.ok()) {

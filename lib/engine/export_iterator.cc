@@ -13,6 +13,7 @@
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
 #include "crypto/secure_memory.h"
+#include "engine/analytics_link.h"
 #include "engine/data_rows.h"
 #include "engine/iterators.h"
 #include "engine/keyring.h"
@@ -208,17 +209,22 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         // after it, the export does not reach them through the person.
         std::uint32_t slot = 0;
         if (Status h = codec::PersonRowSlot(c.value(), &slot); !h.ok()) return h;
+        keys::DekHandle slot_key = keyring.person_key();
         if (slot != 0) {
           auto key = keyring.Key(slot);
           if (!key.ok()) return key.status();
           if (*key == nullptr) continue;
+          slot_key = *key;
         }
-        if (Retention::AnalyticsExpired(*rules, ts, now)) continue;
-        const std::string akey = codec::AnalyticsKey(ts, seq);
+        // The row is found through the event's key slot only (analytics_link.h).
+        const std::string akey = store_->AnalyticsKeyFor(links_.Get(slot, *slot_key), ts, seq);
         std::string payload;
         Status a = ReadPlain(txn, store_->tables().analytics, TableId::kAnalytics, akey, &payload);
         if (a.IsNotFound()) continue;
         if (!a.ok()) return a;
+        std::int64_t bucket = 0;
+        if (Status d = codec::DecodeAnalyticsKey(akey, &bucket); !d.ok()) return d;
+        if (Retention::AnalyticsExpired(*rules, bucket, now)) continue;
         AnalyticsRow& row = buffer_.Add(ExportItem::Kind::kAnalytics).analytics;
         if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
         // The row of an expired event is no longer linked to the person: the
@@ -227,7 +233,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
           buffer_.DropLast();
           continue;
         }
-        row.ts_ms = ts;
+        // The row's own (coarse) time; seq names the person's event it
+        // belongs to, which only the person's export can tell.
+        row.ts_ms = bucket;
         row.seq = seq;
       }
     }
@@ -294,6 +302,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   std::string next_key_;
   std::uint64_t notice_after_ = 0;
   ItemBuffer buffer_;
+  LinkCache links_;  // analytics links of the person's key slots
   Status status_;
 };
 

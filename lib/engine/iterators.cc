@@ -210,7 +210,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
 class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
  public:
   AnalyticsIteratorImpl(StoreImpl* store, const AnalyticsQuery& query)
-      : BatchedIterator(store), query_(query), next_key_(codec::AnalyticsKey(query.range.from_ms, 0)) {
+      : BatchedIterator(store), query_(query), next_key_(codec::AnalyticsKey(query.range.from_ms, std::string(codec::kAnalyticsRowIdSize, '\0'))) {
     Refill();
   }
 
@@ -232,7 +232,8 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
         if (buffer_.size() >= limit || examined >= examine_limit) return Status::OK();
         ++examined;
         AnalyticsRow row;
-        if (Status d = codec::DecodeTsSeq(c.key(), &row.ts_ms, &row.seq); !d.ok()) return d;
+        // The row's coarse time; seq stays 0: no analytics row names an event.
+        if (Status d = codec::DecodeAnalyticsKey(c.key(), &row.ts_ms); !d.ok()) return d;
         if (row.ts_ms >= query_.range.to_ms) break;
         next_key_ = Successor(c.key());
         std::string_view payload;

@@ -391,7 +391,7 @@ Result<SweepCounts> Retention::SweepBatch(storage::WriteTxn& txn, const Compiled
     }
   }
   if (r.rules.analytics > 0) {
-    auto keys = ExpiredEntries(txn, t_.analytics, {}, 0, 16, RetentionCutoff(now_ms, r.rules.analytics), left,
+    auto keys = ExpiredEntries(txn, t_.analytics, {}, 0, codec::kAnalyticsKeySize, RetentionCutoff(now_ms, r.rules.analytics), left,
                                &counts, &counts.more);
     if (!keys.ok()) return keys.status();
     for (const std::string& k : *keys) {
@@ -421,7 +421,7 @@ Result<std::uint64_t> Retention::CountPending(const storage::ReadTxn& txn, const
     pending += e->size();
   }
   if (r.rules.analytics > 0) {
-    auto e = ExpiredEntries(txn, t_.analytics, {}, 0, 16, RetentionCutoff(now_ms, r.rules.analytics), kNoLimit,
+    auto e = ExpiredEntries(txn, t_.analytics, {}, 0, codec::kAnalyticsKeySize, RetentionCutoff(now_ms, r.rules.analytics), kNoLimit,
                             &scratch, &more);
     if (!e.ok()) return e.status();
     pending += e->size();

@@ -17,6 +17,7 @@
 #include "codec/value_codec.h"
 #include "crypto/keyed_hash.h"
 #include "crypto/random.h"
+#include "engine/analytics_link.h"
 #include "engine/data_rows.h"
 #include "engine/iterators.h"
 #include "engine/keyring.h"
@@ -34,9 +35,6 @@ namespace {
 
 using codec::TableId;
 
-constexpr std::string_view kDataFormatKey = "format";
-constexpr std::string_view kDataStoreIdKey = "store_id";
-constexpr std::string_view kEventSeqKey = "event_seq";
 constexpr std::size_t kMaxNameSize = 255;
 constexpr std::size_t kMaxRecordKeySize = 1024;
 constexpr std::size_t kMaxRecordValueSize = 16u << 20;
@@ -114,6 +112,7 @@ class BatchApplier {
     bool profile_dirty = false;
     bool mutated = false;  // a non-append change: bump the person's version
     std::optional<TrackingState> tracking;  // loaded on the first tracked event
+    LinkCache links;  // analytics links of the slots used in this batch
   };
 
   Result<PersonState*> Load(const PersonId& id) {
@@ -358,7 +357,8 @@ class BatchApplier {
     if (retention_rules_->IndexesEvent(e.name)) {
       if (Status x = store_->retention_->IndexEvent(*txn_, op.id, e.name, e.ts_ms, seq); !x.ok()) return x;
     }
-    const std::string akey = codec::AnalyticsKey(e.ts_ms, seq);
+    const std::string akey =
+        store_->AnalyticsKeyFor((*st)->links.Get(sealing->first, *sealing->second), e.ts_ms, seq);
     plain_.clear();
     row_.clear();
     codec::EncodeAnalyticsEntries((*st)->person.anon_id, e.name, fields_, &plain_);
@@ -451,7 +451,7 @@ class BatchApplier {
       crypto::Wipe(&plain);
       if (Status p = txn_->Put(t_.events, key, sealed); !p.ok()) return p;
       // Declared analytics fields carry the corrected value too.
-      const std::string akey = codec::AnalyticsKey(c.ts_ms, c.seq);
+      const std::string akey = store_->AnalyticsKeyFor((*st)->links.Get(slot, **slot_key), c.ts_ms, c.seq);
       std::string apayload;
       Status a = ReadPlain(*txn_, t_.analytics, TableId::kAnalytics, akey, &apayload);
       if (a.ok()) {
@@ -658,6 +658,10 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
     return Status::InvalidArgument("Options::max_map_size is below initial_map_size");
   }
   if (options.iterator_batch_size == 0) options.iterator_batch_size = 1;
+  if (options.analytics_time_granularity_ms < kMinAnalyticsGranularityMs ||
+      options.analytics_time_granularity_ms > 31ll * 24 * 3600 * 1000) {
+    return Status::InvalidArgument("Options::analytics_time_granularity_ms must be between 1 s and 31 days");
+  }
   if (Status s = crypto::Init(); !s.ok()) return s;
   util::InstallForkHandler();
 
@@ -704,6 +708,7 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   }
   if (!keys_exist && !options.create_if_missing) return Status::NotFound("no store at '" + dir + "'");
   ::unlink((dir + "/data/compact.mdb").c_str());  // a compaction cut short before its swap
+  ::unlink((dir + "/data/compact.mdb-lock").c_str());
 
   keys::KeyStoreOptions ko;
   ko.path = dir + "/keys";
@@ -761,6 +766,7 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   store->options_ = std::move(options);
   if (Status s = store->OpenDataEnvironment(!data_exists); !s.ok()) return s;
   if (Status s = store->RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
+  if (Status s = store->MigrateData(); !s.ok()) return s.WithContext("migrating the data environment to format 3");
   if (Status s = store->InitRetention(); !s.ok()) return s.WithContext("retention rules");
   if (store->options_.background_maintenance_ms > 0) {
     store->maintenance_thread_ = std::thread([raw = store.get()] { raw->MaintenanceLoop(); });
@@ -808,8 +814,29 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
       return Status::OK();
     }
     if (!f.ok()) return f.WithContext("data environment format");
-    if (format.size() != 4 || util::DecodeFixed32BE(format.data()) != kDataFormatVersion) {
-      return Status::Corruption("data environment has an unsupported format version");
+    if (format.size() != 4) return Status::Corruption("data environment format version has the wrong length");
+    data_format_ = util::DecodeFixed32BE(format.data());
+    if (data_format_ > kDataFormatVersion) {
+      return Status::UnsupportedVersion("data environment has format version " + std::to_string(data_format_) +
+                                        ", newer than this shredkv reads (" + std::to_string(kDataFormatVersion) +
+                                        "): open it with a newer shredkv");
+    }
+    if (data_format_ < kOldestDataFormatVersion) {
+      return Status::UnsupportedVersion("data environment has format version " + std::to_string(data_format_) +
+                                        ", older than this shredkv migrates (" +
+                                        std::to_string(kOldestDataFormatVersion) + ")");
+    }
+    std::string granularity;
+    Status gr = ReadPlain(txn, tables_.meta, TableId::kDataMeta, kAnalyticsGranularityKey, &granularity);
+    if (gr.ok()) {
+      if (granularity.size() != 8) return Status::Corruption("analytics granularity has the wrong length");
+      analytics_granularity_ms_ = static_cast<std::int64_t>(util::DecodeFixed64BE(granularity.data()));
+      if (analytics_granularity_ms_ < 1) return Status::Corruption("analytics granularity is not positive");
+    } else if (gr.IsNotFound()) {
+      if (data_format_ >= 3) return Status::Corruption("data environment lacks its analytics granularity");
+      analytics_granularity_ms_ = options_.analytics_time_granularity_ms;  // stored by the migration
+    } else {
+      return gr;
     }
     if (Status r = ReadPlain(txn, tables_.meta, TableId::kDataMeta, kDataStoreIdKey, &store_id); !r.ok()) {
       return r.IsNotFound() ? Status::Corruption("data environment lacks its store id") : r;
@@ -835,9 +862,18 @@ Status StoreImpl::OpenDataEnvironment(bool create) {
           !p.ok()) {
         return p;
       }
+      std::string granularity;
+      util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(options_.analytics_time_granularity_ms));
+      if (Status p = txn.Put(tables_.meta, kAnalyticsGranularityKey,
+                             PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
+          !p.ok()) {
+        return p;
+      }
       return txn.Put(tables_.meta, kDataStoreIdKey,
                      PlainRow(TableId::kDataMeta, kDataStoreIdKey, keys_->store_id()));
     });
+    data_format_ = kDataFormatVersion;
+    analytics_granularity_ms_ = options_.analytics_time_granularity_ms;
   }
   return s;
 }
@@ -889,6 +925,10 @@ Result<keys::DekHandle> StoreImpl::PersonKey(const PersonId& id) {
   if (!erased.ok()) return erased.status();
   if (*erased) return Status::Erased("person " + id.ToHex() + " was erased");
   return Status::NotFound("no person " + id.ToHex());
+}
+
+std::string StoreImpl::AnalyticsKeyFor(std::string_view link, std::int64_t ts_ms, std::uint64_t seq) const {
+  return LinkedAnalyticsKey(link, analytics_granularity_ms_, ts_ms, seq);
 }
 
 std::string StoreImpl::CollectionHash(std::string_view collection) const {

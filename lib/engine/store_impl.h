@@ -45,8 +45,12 @@ namespace shredkv::engine {
 
 // 2: per person × category keys (person rows name their key slot, profiles
 // one row per slot) and the retention time index (tables expiry,
-// expiry_refs); a version-1 store is refused.
-inline constexpr std::uint32_t kDataFormatVersion = 2;
+// expiry_refs). 3: analytics rows keyed bucket ‖ row id, unlinkable from
+// event rows (engine/analytics_link.h); meta `analytics_granularity`. A
+// format-2 store is migrated at open (engine/migration.cc); format 1 and
+// formats newer than this are UnsupportedVersion.
+inline constexpr std::uint32_t kDataFormatVersion = 3;
+inline constexpr std::uint32_t kOldestDataFormatVersion = 2;
 
 struct DataTables {
   storage::Table meta, people, ident, ident_by_person, profiles, events, records, analytics;
@@ -155,6 +159,9 @@ class StoreImpl final : public Store {
   const DataTables& tables() const { return tables_; }
   const crypto::SecretKey& index_key() const { return keys_->index_key(); }
   std::size_t batch_size() const { return options_.iterator_batch_size; }
+  // The key of the analytics row of the event (ts, seq) sealed under the slot
+  // key whose analytics link is `link` (engine/analytics_link.h).
+  std::string AnalyticsKeyFor(std::string_view link, std::int64_t ts_ms, std::uint64_t seq) const;
   // 16-byte keyed hash of a collection name (store-wide key).
   std::string CollectionHash(std::string_view collection) const;
   // 16-byte hash of a record key under the person's own key: unlinkable once
@@ -197,6 +204,16 @@ class StoreImpl final : public Store {
   Status FinishIndexBackfill();
   // At open: applies the data side of erasures a crash cut short.
   Status RecoverErasures();
+  // At open, after RecoverErasures: migrates a format-2 `data` environment
+  // to format 3 in bounded, resumable transactions (engine/migration.cc).
+  Status MigrateData();
+  // The analytics rows of `ticket`'s person (or category slot) that the
+  // data side of an erasure must unlink or delete. REQUIRES: write_mu_ held.
+  Result<std::vector<std::string>> TicketAnalyticsKeys(storage::ReadTxn& txn, const keys::PurgeTicket& ticket);
+  // The analytics links an erasure of `person` in `mode` stores in its purge
+  // ticket: empty for kKeep; slot → link of every key slot (or only `slot`)
+  // otherwise. REQUIRES: write_mu_ held.
+  Result<std::string> TicketLinks(const PersonId& person, std::uint32_t slot, AnalyticsOnErase mode);
   Result<bool> RotationDue();
   Status Suppressed(std::string_view hash, bool* suppressed);
   void MaintenanceLoop();
@@ -240,6 +257,11 @@ class StoreImpl final : public Store {
   std::deque<PendingErase*> erase_queue_;  // guarded by erase_queue_mu_
   bool erase_leader_ = false;              // guarded by erase_queue_mu_
   std::uint64_t next_event_seq_ = 1;  // guarded by write_mu_
+  // The data format as stored: kOldestDataFormatVersion until MigrateData()
+  // finished. Set at open, before any call is served.
+  std::uint32_t data_format_ = kDataFormatVersion;
+  // The stored analytics granularity (data meta `analytics_granularity`).
+  std::int64_t analytics_granularity_ms_ = 3600ll * 1000;
 
   PersonLocks person_locks_;
   std::optional<AuditLog> audit_;

@@ -147,7 +147,7 @@ Result<VerifyReport> StoreImpl::Verify() {
         AnalyticsRow row;
         Status o = codec::OpenPlain(TableId::kAnalytics, c.key(), c.value(), &payload);
         if (o.ok()) o = codec::DecodeAnalytics(payload, &row);
-        if (o.ok()) o = codec::DecodeTsSeq(c.key(), &row.ts_ms, &row.seq);
+        if (o.ok()) o = codec::DecodeAnalyticsKey(c.key(), &row.ts_ms);
         if (!o.ok()) problem("analytics row: " + o.ToString());
       }
     }

@@ -98,8 +98,17 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const KeyStoreOptions& options)
     if (Status r = ReadPlain(txn, ks->meta_, TableId::kKeysMeta, kFormatKey, &format); !r.ok()) {
       return r;
     }
-    if (format.size() != 4 || util::DecodeFixed32BE(format.data()) != kKeysFormatVersion) {
-      return Status::Corruption("keys environment has an unsupported format version");
+    if (format.size() != 4) return Status::Corruption("keys environment format version has the wrong length");
+    ks->format_ = util::DecodeFixed32BE(format.data());
+    if (ks->format_ > kKeysFormatVersion) {
+      return Status::UnsupportedVersion("keys environment has format version " + std::to_string(ks->format_) +
+                                        ", newer than this shredkv reads (" + std::to_string(kKeysFormatVersion) +
+                                        "): open it with a newer shredkv");
+    }
+    if (ks->format_ < kOldestKeysFormatVersion) {
+      return Status::UnsupportedVersion("keys environment has format version " + std::to_string(ks->format_) +
+                                        ", older than this shredkv migrates (" +
+                                        std::to_string(kOldestKeysFormatVersion) + ")");
     }
     return ReadPlain(txn, ks->meta_, TableId::kKeysMeta, kSaltKey, &ks->salt_);
   });
@@ -140,6 +149,16 @@ Status KeyStore::Unlock(const RootKey& root_key) {
   if (!root.ok()) return root.status();
   Status s = initialized_ ? Load(*root) : Create(*root);
   if (!s.ok()) return s;
+  if (initialized_ && format_ < kKeysFormatVersion) {
+    // Format 2 → 3 changes no stored row: tickets without links stay valid.
+    s = env_->Update([&](storage::WriteTxn& txn) {
+      std::string format;
+      util::PutFixed32BE(&format, kKeysFormatVersion);
+      return txn.Put(meta_, kFormatKey, PlainRow(TableId::kKeysMeta, kFormatKey, format));
+    });
+    if (!s.ok()) return s.WithContext("marking the keys environment format 3");
+    format_ = kKeysFormatVersion;
+  }
   initialized_ = true;
   root_.emplace(std::move(root).value());
   return Status::OK();
@@ -444,11 +463,19 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
   util::PutFixed64BE(&fence_payload, util::OrderedFromSigned(request.erased_at_ms));
   util::PutFixed64BE(&fence_payload, request.key_epoch);
   fence_payload.push_back(static_cast<char>(request.analytics_mode));
-  std::string ticket_payload;
-  util::PutLengthPrefixed(&ticket_payload, request.request_id);
-  ticket_payload.push_back(static_cast<char>(request.analytics_mode));
+  std::string ticket_base;
+  util::PutLengthPrefixed(&ticket_base, request.request_id);
+  ticket_base.push_back(static_cast<char>(request.analytics_mode));
+  if (!commit.analytics_links.empty() && commit.analytics_links.size() != people.size()) {
+    return Status::Internal("erase commit: analytics links do not match the people");
+  }
 
-  for (const PersonId& p : people) {
+  for (std::size_t i = 0; i < people.size(); ++i) {
+    const PersonId& p = people[i];
+    std::string ticket_payload = ticket_base;
+    if (!commit.analytics_links.empty() && !commit.analytics_links[i].empty()) {
+      util::PutLengthPrefixed(&ticket_payload, commit.analytics_links[i]);
+    }
     g = txn.Get(fences_, p.view(), &existing);
     if (g.ok()) return Status::Erased("person " + p.ToHex() + " was erased already");
     if (!g.IsNotFound()) return g;
@@ -543,7 +570,7 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
 
 Status KeyStore::CommitErasure(const std::vector<PersonId>& people, const ErasureRequest& request,
                                const std::vector<std::string>& suppress_hashes) {
-  return CommitErasures({ErasureCommit{people, request, suppress_hashes, kPersonSlot}});
+  return CommitErasures({ErasureCommit{people, request, suppress_hashes, kPersonSlot, {}}});
 }
 
 Result<bool> KeyStore::IsSuppressed(std::string_view identifier_hash) {
@@ -586,8 +613,13 @@ Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
       util::ByteReader r(payload);
       std::string_view id;
       PurgeTicket t;
-      if (!r.GetLengthPrefixed(&id) || !r.GetU8(&t.analytics_mode) || !r.done()) {
+      if (!r.GetLengthPrefixed(&id) || !r.GetU8(&t.analytics_mode)) {
         return Status::Corruption("purge ticket malformed");
+      }
+      if (!r.done()) {  // format 3: the analytics links (absent in format 2 and for kKeep)
+        std::string_view links;
+        if (!r.GetLengthPrefixed(&links) || !r.done()) return Status::Corruption("purge ticket malformed");
+        t.analytics_links = std::string(links);
       }
       PersonId::Bytes b;
       std::memcpy(b.data(), c.key().data(), b.size());
@@ -824,38 +856,7 @@ Status KeyStore::Rebuild() {
   ::unlink((tmp + "-lock").c_str());
   auto info = env_->Info();
   if (!info.ok()) return info.status();
-  {
-    storage::EnvOptions eo;
-    eo.path = tmp;
-    eo.single_file = true;
-    eo.tables = kKeysTables;
-    eo.create = true;
-    eo.initial_map_size = info->map_size;
-    eo.durability = Durability::kFullSync;
-    auto fresh = storage::Environment::Open(eo);
-    if (!fresh.ok()) return fresh.status().WithContext("rebuilding keys");
-    Status s = (*fresh)->Update([&](storage::WriteTxn& out) {
-      return env_->View([&](storage::ReadTxn& in) -> Status {
-        for (const std::string& name : kKeysTables) {
-          auto cursor = in.OpenCursor(env_->table(name));
-          if (!cursor.ok()) return cursor.status();
-          auto& c = **cursor;
-          const storage::Table dst = (*fresh)->table(name);
-          for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
-            if (!m.ok()) return m;
-            if (Status p = out.Put(dst, c.key(), c.value()); !p.ok()) return p;
-          }
-        }
-        return Status::OK();
-      });
-    });
-    if (!s.ok()) {
-      fresh->reset();
-      ::unlink(tmp.c_str());
-      ::unlink((tmp + "-lock").c_str());
-      return s.WithContext("rebuilding keys");
-    }
-  }
+  if (Status s = env_->RebuildToFile(tmp, info->map_size); !s.ok()) return s.WithContext("rebuilding keys");
   util::TestPoint("rotation.before_rebuild_swap");
   env_.reset();  // close: the file may now be replaced
   Status r = storage::ReplaceFile(target, tmp, /*wipe_old=*/true);

@@ -16,7 +16,7 @@
 //                             category keys, forever (a slot is never reused)
 //   suppressed H(identifier)  → plain(lp(request id) i64(time))
 //   purge_queue person | person ‖ u32 slot → plain(lp(request id)
-//                             u8(analytics mode)): erased people (or
+//                             u8(analytics mode) [lp(analytics links)]): erased people (or
 //                             category keys) whose `data` rows remain
 //   requests  request id    → plain(i64(erased at) u64(epoch) u64(people)
 //                               u64(pending purge) u8(mode) u8(suppressed)
@@ -56,7 +56,10 @@
 
 namespace shredkv::keys {
 
-inline constexpr std::uint32_t kKeysFormatVersion = 2;
+// 3: purge tickets may carry analytics links. A format-2 `keys` environment
+// is read as it is (its tickets have none) and marked 3 by Unlock().
+inline constexpr std::uint32_t kKeysFormatVersion = 3;
+inline constexpr std::uint32_t kOldestKeysFormatVersion = 2;
 inline constexpr std::uint32_t kPersonSlot = 0;  // the whole-person key
 
 // One erasure request as recorded in `requests`.
@@ -78,6 +81,10 @@ struct PurgeTicket {
   std::uint32_t slot = kPersonSlot;
   std::string request_id;
   std::uint8_t analytics_mode = 0;
+  // Opaque to the key store: what the data side needs to reach the person's
+  // analytics rows once the keys are gone (engine/analytics_link.h). Empty
+  // for kKeep and in tickets written by format 2.
+  std::string analytics_links;
 };
 
 // One erasure request's part of an erase commit.
@@ -88,6 +95,9 @@ struct ErasureCommit {
   // kPersonSlot: erase the people. Otherwise erase only this key slot of
   // each person (a category erasure; request.category names it).
   std::uint32_t slot = kPersonSlot;
+  // Empty, or one entry per person (in `people`'s order) stored in the
+  // person's purge ticket as PurgeTicket::analytics_links.
+  std::vector<std::string> analytics_links;
 };
 
 // A new key to store: the person key (slot 0) or a category key.
@@ -230,6 +240,7 @@ class KeyStore {
   std::unique_ptr<storage::Environment> env_;
   storage::Table meta_, epochs_, deks_, fences_, suppressed_, purge_queue_, requests_, category_fences_;
   bool initialized_ = false;
+  std::uint32_t format_ = kKeysFormatVersion;  // as read at Open
   std::string salt_;
   std::string store_id_;
   std::optional<crypto::SecretKey> index_key_;

@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <cstdio>
@@ -112,6 +113,15 @@ Status WriteTxn::Put(Table table, std::string_view key, std::string_view value) 
   int rc = mdb_put(txn_, table.dbi, &k, &v, 0);
   if (rc == MDB_SUCCESS) return Status::OK();
   return Check(rc, "put");
+}
+
+Status WriteTxn::Append(Table table, std::string_view key, std::string_view value) {
+  MDB_val k = ToVal(key);
+  MDB_val v = ToVal(value);
+  int rc = mdb_put(txn_, table.dbi, &k, &v, MDB_APPEND);
+  if (rc == MDB_SUCCESS) return Status::OK();
+  if (rc == MDB_KEYEXIST) return Status::InvalidArgument("append: key out of order in '" + *env_name_ + "'");
+  return Check(rc, "append");
 }
 
 Status WriteTxn::Delete(Table table, std::string_view key) {
@@ -474,20 +484,60 @@ void Environment::LocateMap() {
 
 std::string Environment::data_file() const { return single_file_ ? name_ : name_ + "/data.mdb"; }
 
-Status Environment::CopyCompactedToFile(const std::string& dest_file) {
+Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size) {
   if (Status s = CheckUsable(); !s.ok()) return s;
-  int fd = ::open(dest_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("cannot create '" + dest_file + "': " + std::strerror(errno));
-  int rc;
-  {
-    std::shared_lock lock(resize_mutex_);
-    rc = mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT);
+  ::unlink(dest_file.c_str());
+  ::unlink((dest_file + "-lock").c_str());
+  EnvOptions eo;
+  eo.path = dest_file;
+  eo.single_file = true;
+  eo.tables = table_names_;
+  eo.create = true;
+  eo.initial_map_size = initial_map_size;
+  eo.max_map_size = max_map_size_;
+  eo.durability = Durability::kNoSync;  // one fsync at the end
+  auto fresh = Environment::Open(eo);
+  if (!fresh.ok()) return fresh.status().WithContext("rebuilding '" + name_ + "'");
+  constexpr std::size_t kBatchBytes = 16u << 20;
+  std::vector<std::pair<std::string, std::string>> batch;
+  Status s = View([&](ReadTxn& in) -> Status {
+    for (std::size_t i = 0; i < table_names_.size(); ++i) {
+      const Table src{dbis_[i]};
+      const Table dst = (*fresh)->table(table_names_[i]);
+      auto cursor = in.OpenCursor(src);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.SeekToFirst();
+      while (m.ok() && c.Valid()) {
+        batch.clear();
+        std::size_t bytes = 0;
+        for (; m.ok() && c.Valid() && bytes < kBatchBytes; m = c.Next()) {
+          batch.emplace_back(c.key(), c.value());
+          bytes += c.key().size() + c.value().size();
+        }
+        if (!m.ok()) return m;
+        Status w = (*fresh)->Update([&](WriteTxn& out) -> Status {
+          for (const auto& [k, v] : batch) {
+            if (Status a = out.Append(dst, k, v); !a.ok()) return a;
+          }
+          return Status::OK();
+        });
+        if (!w.ok()) return w;
+      }
+      if (!m.ok()) return m;
+    }
+    return Status::OK();
+  });
+  for (auto& [k, v] : batch) {  // rows of sealed tables are ciphertext, but wipe anyway
+    std::fill(k.begin(), k.end(), '\0');
+    std::fill(v.begin(), v.end(), '\0');
   }
-  if (rc == MDB_SUCCESS && ::fsync(fd) != 0) rc = errno;
-  ::close(fd);
-  if (rc != MDB_SUCCESS) {
+  if (s.ok()) s = (*fresh)->Sync();
+  fresh->reset();
+  ::unlink((dest_file + "-lock").c_str());
+  if (!s.ok()) {
     ::unlink(dest_file.c_str());
-    return StatusFromLmdb(rc, "compacting copy", name_);
+    return s.WithContext("rebuilding '" + name_ + "'");
   }
   return Status::OK();
 }

@@ -104,6 +104,10 @@ class WriteTxn : public ReadTxn {
  public:
   // Errors: StoreFull when the map is full (Update() then grows and retries).
   Status Put(Table table, std::string_view key, std::string_view value);
+  // Put of a key greater than every key in the table (MDB_APPEND): pages
+  // fill up completely instead of splitting in half. A key out of order is
+  // InvalidArgument.
+  Status Append(Table table, std::string_view key, std::string_view value);
   // OK if absent.
   Status Delete(Table table, std::string_view key);
   // Deletes every entry of the table.
@@ -182,10 +186,17 @@ class Environment {
   // EnvOptions::durability.
   Status Update(const std::function<Status(WriteTxn&)>& fn);
 
-  // Writes a compacted copy (no free pages) of the environment's data file
-  // to the new file `dest_file` (O_EXCL), fsynced. Runs in a read
-  // transaction: writes committed after it started are not in the copy.
-  Status CopyCompactedToFile(const std::string& dest_file);
+  // Writes the live rows of every table, in key order, into a new
+  // single-file environment `dest_file` (any file there is replaced), in
+  // write transactions of at most ~16 MiB of rows, then fsyncs it and
+  // removes its lock file. Runs under one read snapshot: writes committed
+  // after it began are not in the copy.
+  // Unlike LMDB's compacting copy (mdb_env_copy2 with MDB_CP_COMPACT), which
+  // copies branch pages as they are, with the separator keys of rows
+  // deleted long ago, the new file's every page was written from live rows
+  // only: no deleted key or value survives in a branch, leaf, overflow or
+  // free page of it (docs/security.md §6).
+  Status RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size);
 
   // Path of the data file (data.mdb).
   std::string data_file() const;

@@ -19,6 +19,7 @@ std::string_view StatusCodeName(StatusCode code) noexcept {
     case StatusCode::kIOError: return "IOError";
     case StatusCode::kFailedPrecondition: return "FailedPrecondition";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kUnsupportedVersion: return "UnsupportedVersion";
   }
   return "Unknown";
 }

@@ -603,13 +603,17 @@ TEST_F(CliTest, AnalyticsRowsAndFeed) {
   auto rows = Expect(0, {"analytics"}).ndjson();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["name"], "purchase");
-  EXPECT_EQ(rows[0]["ts"], 1700000000123);
+  EXPECT_EQ(rows[0]["ts"], 1699999200000);  // the event's hour (1700000000123 floored)
   EXPECT_EQ(rows[0]["fields"], (Json{{"amount", 19.5}, {"currency", "EUR"}}));
   EXPECT_EQ(rows[0]["anon_id"].get<std::string>().size(), 32u);
   EXPECT_EQ(rows[1]["fields"], (Json{{"path", "/shop"}}));
   EXPECT_EQ(Expect(0, {"analytics", "--name", "page_view"}).ndjson().size(), 1u);
-  EXPECT_EQ(Expect(0, {"analytics", "--from", "1700000000124"}).ndjson().size(), 1u);
-  EXPECT_EQ(Expect(0, {"analytics", "--to", "1700000000124"}).ndjson().size(), 1u);
+  // Rows are selected by their own time: both events fall in the hour from 1699999200000.
+  EXPECT_EQ(rows[1]["ts"], 1699999200000);
+  EXPECT_EQ(Expect(0, {"analytics", "--from", "1699999200000"}).ndjson().size(), 2u);
+  EXPECT_EQ(Expect(0, {"analytics", "--from", "1699999200001"}).ndjson().size(), 0u);
+  EXPECT_EQ(Expect(0, {"analytics", "--to", "1699999200001"}).ndjson().size(), 2u);
+  EXPECT_EQ(Expect(0, {"analytics", "--to", "1699999200000"}).ndjson().size(), 0u);
   EXPECT_EQ(Expect(0, {"analytics", "--name", "nothing"}).ndjson().size(), 0u);
   const std::string all = Expect(0, {"analytics"}).out;
   EXPECT_EQ(all.find("ann@"), std::string::npos);

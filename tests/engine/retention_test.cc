@@ -174,8 +174,12 @@ TEST_F(RetentionTest, AnalyticsRowsAreKeptLongerThanTheirEvents) {
   rules.analytics = 365 * kDay;
   SKV_ASSERT_OK(store_->SetRetention(rules));
   const PersonId ann = MakePerson("ann@x.org");
+  // One event an hour: analytics rows keep only the hour (their expiry
+  // counts from it).
+  constexpr std::int64_t kHour = 3600 * 1000;
+  const std::int64_t t0 = kT0 - kT0 % kHour;
   for (int i = 0; i < 5; ++i) {
-    SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"page_view", kT0 + i, {{"url", "/p"}, {"n", i}}, {"n"}}));
+    SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"page_view", t0 + i * kHour, {{"url", "/p"}, {"n", i}}, {"n"}}));
   }
   now_ = kT0 + 20 * kDay;
   EXPECT_TRUE(Events(*store_, ann).empty());
@@ -188,7 +192,7 @@ TEST_F(RetentionTest, AnalyticsRowsAreKeptLongerThanTheirEvents) {
   EXPECT_EQ(store_->Stats()->events, 0u);
   EXPECT_EQ(Analytics(*store_).size(), 5u);
 
-  now_ = kT0 + 365 * kDay + 2;  // rows at kT0, kT0+1, kT0+2 are a year old
+  now_ = t0 + 365 * kDay + 2 * kHour;  // rows of hours 0, 1, 2 are a year old
   EXPECT_EQ(Analytics(*store_).size(), 2u);
   swept = store_->Sweep(1000);
   ASSERT_TRUE(swept.ok());

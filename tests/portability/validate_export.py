@@ -11,7 +11,7 @@ Besides the schemas, it checks what JSON Schema cannot express
 (docs/export-format.md): strict JSON (no NaN/Infinity tokens, no duplicate keys,
 UTF-8), top-level key order and NDJSON line order, the item counts, every
 ISO 8601 rendering against its integer ms, the sort orders (identifiers,
-attribute names, events and analytics by (ts, seq), notices by cursor),
+attribute names, events by (ts, seq), analytics in their events' order, notices by cursor),
 base64 and the *_text / string_base64 rules, that analytics rows belong to the
 exported events and person, and that both forms hold the same items.
 
@@ -265,12 +265,15 @@ def check_collection(where, items):
     def ts_seq(i):
         return (i.get("ts"), i.get("seq"))
 
-    for kind in ("event", "analytics"):
-        keys = [ts_seq(i) for i in by[kind]]
-        if all(isinstance(a, int) and isinstance(b, int) for a, b in keys) and keys != sorted(set(keys)):
-            problem(f"{where} {kind}", "not in (ts, seq) order or (ts, seq) repeated")
+    keys = [ts_seq(i) for i in by["event"]]
+    if all(isinstance(a, int) and isinstance(b, int) for a, b in keys) and keys != sorted(set(keys)):
+        problem(f"{where} event", "not in (ts, seq) order or (ts, seq) repeated")
 
     events = {i.get("seq"): i for i in by["event"]}
+    # Analytics rows follow their events' order; each names its event by seq.
+    order = [ts_seq(events[r.get("seq")]) for r in by["analytics"] if r.get("seq") in events]
+    if all(isinstance(a, int) and isinstance(b, int) for a, b in order) and order != sorted(set(order)):
+        problem(f"{where} analytics", "not in the order of their events or an event's seq repeated")
     for n, row in enumerate(by["analytics"]):
         at = f"{where} analytics[{n}]"
         if row.get("anon_id") != person.get("anon_id"):
@@ -279,8 +282,12 @@ def check_collection(where, items):
         if event is None:
             problem(at, "no exported event has this seq")
             continue
-        if (event.get("name"), event.get("ts")) != (row.get("name"), row.get("ts")):
-            problem(at, "name or ts differ from the event with this seq")
+        # The row keeps only a coarse time: the event's time floored to the
+        # store's analytics granularity (format 3), never later than it.
+        ets, rts = event.get("ts"), row.get("ts")
+        if event.get("name") != row.get("name") or not (
+                isinstance(ets, int) and isinstance(rts, int) and rts <= ets):
+            problem(at, "name differs from the event with this seq, or ts is later than the event's")
         props = event.get("properties") or {}
         for name, value in (row.get("fields") or {}).items():
             if props.get(name) != value:

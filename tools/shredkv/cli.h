@@ -29,6 +29,7 @@ enum ExitCode : int {
   kExitSuppressed = 6,
   kExitCorruption = 7,    // corruption or authentication failure
   kExitWrongKey = 8,      // the root key does not open the store
+  kExitUnsupportedVersion = 9,  // the store's format is newer than this tool
 };
 
 // The exit code of a failed store call.

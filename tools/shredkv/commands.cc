@@ -30,6 +30,7 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kCorruption:
     case StatusCode::kAuthenticationFailed: return kExitCorruption;
     case StatusCode::kWrongKey: return kExitWrongKey;
+    case StatusCode::kUnsupportedVersion: return kExitUnsupportedVersion;
     default: return kExitError;
   }
 }

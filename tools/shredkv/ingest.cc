@@ -37,6 +37,7 @@ bool IsFatal(const Status& s) {
     case StatusCode::kIOError:
     case StatusCode::kStoreFull:
     case StatusCode::kFailedPrecondition:
+    case StatusCode::kUnsupportedVersion:
     case StatusCode::kInternal: return true;
     default: return false;
   }

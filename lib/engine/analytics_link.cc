@@ -1,0 +1,82 @@
+#include "engine/analytics_link.h"
+
+#include <array>
+
+#include "codec/row_codec.h"
+#include "crypto/keyed_hash.h"
+#include "crypto/random.h"
+#include "crypto/secure_memory.h"
+#include "util/coding.h"
+
+namespace shredkv::engine {
+
+namespace {
+constexpr std::string_view kRowLabel = "analytics-row";
+}  // namespace
+
+std::string AnalyticsLink(const crypto::SecretKey& slot_key) {
+  return crypto::KeyedHash(slot_key, kAnalyticsLinkSize, {"analytics-link"});
+}
+
+LinkCache::~LinkCache() {
+  for (auto& [slot, link] : links_) crypto::Wipe(&link);
+}
+
+const std::string& LinkCache::Get(std::uint32_t slot, const crypto::SecretKey& slot_key) {
+  auto it = links_.find(slot);
+  if (it == links_.end()) it = links_.emplace(slot, AnalyticsLink(slot_key)).first;
+  return it->second;
+}
+
+std::int64_t FloorTo(std::int64_t ts_ms, std::int64_t granularity_ms) {
+  if (granularity_ms <= 1) return ts_ms;
+  std::int64_t r = ts_ms % granularity_ms;
+  if (r < 0) r += granularity_ms;
+  return ts_ms - r;
+}
+
+std::string LinkedAnalyticsKey(std::string_view link, std::int64_t granularity_ms, std::int64_t ts_ms,
+                               std::uint64_t seq) {
+  std::array<char, kRowLabel.size() + 8> message{};
+  std::copy(kRowLabel.begin(), kRowLabel.end(), message.begin());
+  for (std::size_t i = 0; i < 8; ++i) message[kRowLabel.size() + i] = static_cast<char>(seq >> (56 - 8 * i));
+  std::array<unsigned char, codec::kAnalyticsRowIdSize> row_id{};
+  crypto::KeyedHashRaw(link, std::string_view(message.data(), message.size()), row_id.data(), row_id.size());
+  return codec::AnalyticsKey(FloorTo(ts_ms, granularity_ms),
+                             std::string_view(reinterpret_cast<const char*>(row_id.data()), row_id.size()));
+}
+
+std::string RandomAnalyticsKey(std::int64_t bucket_ms) {
+  const auto row_id = crypto::RandomArray<codec::kAnalyticsRowIdSize>();
+  return codec::AnalyticsKey(bucket_ms, std::string_view(reinterpret_cast<const char*>(row_id.data()), row_id.size()));
+}
+
+std::string EncodeLinks(const std::map<std::uint32_t, std::string>& links) {
+  std::string out;
+  util::PutVarint64(&out, links.size());
+  for (const auto& [slot, link] : links) {
+    util::PutFixed32BE(&out, slot);
+    out.append(link);
+  }
+  return out;
+}
+
+Status DecodeLinks(std::string_view in, std::map<std::uint32_t, std::string>* links) {
+  util::ByteReader r(in);
+  std::uint64_t n = 0;
+  if (!r.GetVarint64(&n) || n > in.size() / (4 + kAnalyticsLinkSize)) {
+    return Status::Corruption("analytics links are malformed");
+  }
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::uint32_t slot = 0;
+    std::string_view link;
+    if (!r.GetFixed32BE(&slot) || !r.GetBytes(kAnalyticsLinkSize, &link)) {
+      return Status::Corruption("analytics links are malformed");
+    }
+    (*links)[slot] = std::string(link);
+  }
+  if (!r.done()) return Status::Corruption("analytics links are malformed");
+  return Status::OK();
+}
+
+}  // namespace shredkv::engine

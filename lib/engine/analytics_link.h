@@ -1,0 +1,72 @@
+// Where a person's analytics rows live, and how only the person's own keys
+// find them (format 3, docs/format.md §5.4, docs/security.md §5).
+//
+// An analytics row is keyed by bucket ‖ row_id:
+//   bucket = the event time floored to the store's analytics granularity
+//            (data meta `analytics_granularity`, fixed when the store is made);
+//   row_id = H16(link; "analytics-row" ‖ seq), seq the event's sequence number,
+//   link   = H32(slot key; "analytics-link"), slot key the key that seals the
+//            event row (the person key or the event's category key).
+// So the row shares no key, sequence number, exact time or insertion order
+// with its event row, and finding it needs the link, which exists only while
+// the slot key does. An erasure that must still reach the rows after the key
+// is gone (unlink, delete) puts the links into its purge ticket (EncodeLinks).
+// Unlinked rows get a random row_id and a coarser bucket.
+// Thread safety: stateless.
+#ifndef SHREDKV_ENGINE_ANALYTICS_LINK_H_
+#define SHREDKV_ENGINE_ANALYTICS_LINK_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "crypto/secure_memory.h"
+#include "shredkv/status.h"
+
+namespace shredkv::engine {
+
+inline constexpr std::size_t kAnalyticsLinkSize = 32;
+// Default and bounds of Options::analytics_time_granularity_ms.
+inline constexpr std::int64_t kMinAnalyticsGranularityMs = 1000;
+
+// A slot key's analytics link. Held in a std::string only as long as the
+// caller needs it; callers wipe it (crypto::Wipe).
+std::string AnalyticsLink(const crypto::SecretKey& slot_key);
+
+// The links of one person's key slots, derived once per use; wiped when
+// destroyed. Thread safety: one owner.
+class LinkCache {
+ public:
+  LinkCache() = default;
+  LinkCache(const LinkCache&) = delete;
+  LinkCache& operator=(const LinkCache&) = delete;
+  LinkCache(LinkCache&& other) noexcept = default;
+  ~LinkCache();
+  // The link of `slot`, whose key is `slot_key`.
+  const std::string& Get(std::uint32_t slot, const crypto::SecretKey& slot_key);
+
+ private:
+  std::map<std::uint32_t, std::string> links_;
+};
+
+// The key of the analytics row of the event (ts_ms, seq) sealed under the
+// slot key whose link is `link`.
+std::string LinkedAnalyticsKey(std::string_view link, std::int64_t granularity_ms, std::int64_t ts_ms,
+                               std::uint64_t seq);
+
+// A fresh unlinked key in `bucket_ms`'s bucket: a random row id.
+std::string RandomAnalyticsKey(std::int64_t bucket_ms);
+
+// floor(ts_ms / granularity_ms) * granularity_ms, rounding towards -inf.
+std::int64_t FloorTo(std::int64_t ts_ms, std::int64_t granularity_ms);
+
+// The links of a purge ticket: slot → link, encoded as
+// varint(n) (fixed32be(slot) ‖ link[32])*n, slots ascending.
+std::string EncodeLinks(const std::map<std::uint32_t, std::string>& links);
+// Corruption if malformed. The caller wipes the decoded links.
+[[nodiscard]] Status DecodeLinks(std::string_view in, std::map<std::uint32_t, std::string>* links);
+
+}  // namespace shredkv::engine
+
+#endif  // SHREDKV_ENGINE_ANALYTICS_LINK_H_

@@ -1,0 +1,213 @@
+// The migration of a format-2 `data` environment to format 3 (analytics rows
+// unlinkable from event rows, docs/format.md §11), run by Store::Open before
+// any call is served.
+//
+// Format 2 keyed an analytics row ts ‖ seq, the (ts, seq) of its event row;
+// format 3 keys it bucket ‖ row_id (engine/analytics_link.h). The migration
+// moves every row in two phases, each in transactions of at most
+// kRowsPerTxn rows that also advance the resume state in data meta
+// `migration_v3` := u8(phase) ‖ lp(resume key), so a crash at any point
+// leaves a store that the next open resumes where the last commit ended:
+//   phase 1  walks `events`: the analytics row of each event whose key slot
+//            still has its key moves to its linked key; the row of an event
+//            whose key is gone (an erased person or category awaiting purge)
+//            moves to a random key (unlinked, as its key's erasure makes it);
+//   phase 2  walks `analytics` for the format-2 keys left (rows whose event
+//            is gone: purged, expired, or unlinked by an erasure) and moves
+//            each to a random key in its bucket.
+// The last transaction writes `format` = 3 and `analytics_granularity` and
+// deletes `migration_v3`. Erasures a format-2 engine left half-applied were
+// finished by RecoverErasures, with format-2 keys, before this runs.
+// A format-2 analytics row whose checksum fails is dropped (counted in the
+// progress total only): it was unreadable already, and re-sealing it under a
+// new key would make it look sound.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/secure_memory.h"
+#include "engine/analytics_link.h"
+#include "engine/data_rows.h"
+#include "engine/store_impl.h"
+#include "util/coding.h"
+#include "util/test_point.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+
+constexpr std::size_t kRowsPerTxn = 1000;
+constexpr std::uint8_t kPhaseEvents = 1;
+constexpr std::uint8_t kPhaseLeftovers = 2;
+
+struct MigrationState {
+  std::uint8_t phase = kPhaseEvents;
+  std::string resume;  // the first key not yet handled in the phase's table
+};
+
+std::string EncodeState(const MigrationState& s) {
+  std::string out;
+  out.push_back(static_cast<char>(s.phase));
+  util::PutLengthPrefixed(&out, s.resume);
+  return out;
+}
+
+Status DecodeState(std::string_view in, MigrationState* s) {
+  util::ByteReader r(in);
+  std::string_view resume;
+  if (!r.GetU8(&s->phase) || !r.GetLengthPrefixed(&resume) || !r.done() ||
+      (s->phase != kPhaseEvents && s->phase != kPhaseLeftovers)) {
+    return Status::Corruption("format-3 migration state is malformed");
+  }
+  s->resume = std::string(resume);
+  return Status::OK();
+}
+
+// One analytics row to move: from its format-2 key to `to`.
+struct Move {
+  std::string from, to;
+};
+
+}  // namespace
+
+Status StoreImpl::MigrateData() {
+  if (data_format_ >= kDataFormatVersion) return Status::OK();
+  std::lock_guard write_lock(write_mu_);
+  MigrationState state;
+  std::uint64_t total = 0;
+  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    std::string raw;
+    Status g = ReadPlain(txn, tables_.meta, TableId::kDataMeta, kMigrationKey, &raw);
+    if (g.ok()) {
+      if (Status d = DecodeState(raw, &state); !d.ok()) return d;
+    } else if (!g.IsNotFound()) {
+      return g;
+    }
+    auto events = txn.Count(tables_.events);
+    if (!events.ok()) return events.status();
+    auto analytics = txn.Count(tables_.analytics);
+    if (!analytics.ok()) return analytics.status();
+    total = *events + *analytics;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  std::uint64_t done = 0;
+  auto report = [&] {
+    if (options_.progress) options_.progress("migrate", done, total);
+  };
+  report();
+
+  // The person whose slot links are cached (events sort by person).
+  PersonId cached_person;
+  std::unique_ptr<LinkCache> links;
+  std::vector<Move> moves;
+  for (bool finished = false; !finished;) {
+    moves.clear();
+    MigrationState next = state;
+    std::uint64_t examined = 0;
+    // Reads first, writes after the cursor is gone.
+    s = data_->View([&](storage::ReadTxn& txn) -> Status {
+      if (state.phase == kPhaseEvents) {
+        auto cursor = txn.OpenCursor(tables_.events);
+        if (!cursor.ok()) return cursor.status();
+        auto& c = **cursor;
+        Status m = c.Seek(state.resume);
+        for (; m.ok() && c.Valid() && examined < kRowsPerTxn; m = c.Next()) {
+          ++examined;
+          next.resume = std::string(c.key()) + '\0';
+          if (c.key().size() != PersonId::kSize + 16) return Status::Corruption("event key has the wrong length");
+          std::int64_t ts = 0;
+          std::uint64_t seq = 0;
+          if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+          const std::string from = codec::AnalyticsKeyV2(ts, seq);
+          std::string_view unused;
+          Status g = txn.Get(tables_.analytics, from, &unused);
+          if (g.IsNotFound()) continue;
+          if (!g.ok()) return g;
+          auto person = PersonIdFromBytes(c.key().substr(0, PersonId::kSize));
+          if (!person.ok()) return person.status();
+          if (!links || *person != cached_person) {
+            links = std::make_unique<LinkCache>();
+            cached_person = *person;
+          }
+          std::uint32_t slot = 0;
+          keys::DekHandle key;
+          if (codec::PersonRowSlot(c.value(), &slot).ok()) {
+            auto dek = keys_->GetDek(*person, slot);
+            if (dek.ok()) {
+              key = *dek;
+            } else if (!dek.status().IsNotFound()) {
+              return dek.status();
+            }
+          }
+          moves.push_back({from, key ? AnalyticsKeyFor(links->Get(slot, *key), ts, seq)
+                                     : RandomAnalyticsKey(FloorTo(ts, analytics_granularity_ms_))});
+        }
+        if (!m.ok()) return m;
+        if (!c.Valid()) next = MigrationState{kPhaseLeftovers, ""};
+        return Status::OK();
+      }
+      auto cursor = txn.OpenCursor(tables_.analytics);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.Seek(state.resume);
+      for (; m.ok() && c.Valid() && moves.size() < kRowsPerTxn && examined < 16 * kRowsPerTxn; m = c.Next()) {
+        ++examined;
+        next.resume = std::string(c.key()) + '\0';
+        if (c.key().size() == codec::kAnalyticsKeySize) continue;  // moved already
+        std::int64_t ts = 0;
+        std::uint64_t seq = 0;
+        if (Status d = codec::DecodeTsSeq(c.key(), &ts, &seq); !d.ok()) return d;
+        moves.push_back({std::string(c.key()), RandomAnalyticsKey(FloorTo(ts, analytics_granularity_ms_))});
+      }
+      if (!m.ok()) return m;
+      finished = !c.Valid();
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    s = data_->Update([&](storage::WriteTxn& txn) -> Status {
+      for (const Move& mv : moves) {
+        std::string row;
+        std::string_view stored, payload;
+        if (Status g = txn.Get(tables_.analytics, mv.from, &stored); !g.ok()) return g;
+        const bool sound = codec::OpenPlain(TableId::kAnalytics, mv.from, stored, &payload).ok();
+        if (sound) codec::SealPlain(TableId::kAnalytics, mv.to, payload, &row);
+        if (Status d = txn.Delete(tables_.analytics, mv.from); !d.ok()) return d;
+        if (!sound) continue;
+        std::string_view taken;
+        if (txn.Get(tables_.analytics, mv.to, &taken).ok()) {
+          return Status::Internal("analytics row key collision during the format-3 migration");
+        }
+        if (Status p = txn.Put(tables_.analytics, mv.to, row); !p.ok()) return p;
+      }
+      if (!finished) {
+        return txn.Put(tables_.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeState(next)));
+      }
+      std::string format, granularity;
+      util::PutFixed32BE(&format, kDataFormatVersion);
+      util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(analytics_granularity_ms_));
+      if (Status p = txn.Put(tables_.meta, kAnalyticsGranularityKey,
+                             PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
+          !p.ok()) {
+        return p;
+      }
+      if (Status d = txn.Delete(tables_.meta, kMigrationKey); !d.ok()) return d;
+      return txn.Put(tables_.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
+    });
+    if (!s.ok()) return s;
+    state = next;
+    done += examined;
+    report();
+    util::TestPoint("migrate.after_batch");
+  }
+  if (options_.durability != Durability::kFullSync) {
+    if (Status f = data_->Sync(); !f.ok()) return f;
+  }
+  data_format_ = kDataFormatVersion;
+  return Status::OK();
+}
+
+}  // namespace shredkv::engine
