@@ -1,0 +1,195 @@
+// Opening a format-2 store migrates it to format 3 (docs/format.md §11): the
+// fixture tests/data/v2_store/store was written by the format-2 engine (its
+// generator and contents: tests/data/v2_store/make_v2_store.cc). A store of a
+// newer format is UnsupportedVersion, never Corruption.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "engine/store_impl.h"
+#include "storage/environment.h"
+#include "test_util.h"
+#include "util/coding.h"
+
+#ifndef SHREDKV_TEST_DATA_DIR
+#error "SHREDKV_TEST_DATA_DIR must name tests/data"
+#endif
+
+namespace shredkv {
+namespace {
+
+constexpr std::int64_t kHour = 3600 * 1000;
+
+class MigrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::copy(std::string(SHREDKV_TEST_DATA_DIR) + "/v2_store/store", dir_.Sub("store"),
+                          std::filesystem::copy_options::recursive);
+    options_ = test::TestOptions(dir_.Sub("store"));
+    options_.create_if_missing = false;
+  }
+
+  std::unique_ptr<Store> Open() {
+    auto s = Store::Open(options_);
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? std::move(s).value() : nullptr;
+  }
+
+  struct Exported {
+    std::map<std::uint64_t, StoredEvent> events;  // by seq
+    std::vector<AnalyticsRow> analytics;
+  };
+  static Exported ExportOf(Store& store, const std::string& email) {
+    Exported out;
+    auto id = store.Resolve({"email", email});
+    EXPECT_TRUE(id.ok()) << email << ": " << id.status().ToString();
+    if (!id.ok()) return out;
+    auto it = store.Export(*id);
+    for (; it->Valid(); it->Next()) {
+      const ExportItem& item = it->value();
+      if (item.kind == ExportItem::Kind::kEvent) out.events[item.event.seq] = item.event;
+      if (item.kind == ExportItem::Kind::kAnalytics) out.analytics.push_back(item.analytics);
+    }
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    return out;
+  }
+
+  // The migrated store holds what the fixture held, in format 3.
+  void ExpectMigrated(Store& store) {
+    auto& impl = dynamic_cast<engine::StoreImpl&>(store);
+    const Exported ann = ExportOf(store, "ann@example.org");
+    EXPECT_EQ(ann.events.size(), 6u);
+    ASSERT_EQ(ann.analytics.size(), 6u);  // found through the person's keys (2 under a category key)
+    for (const AnalyticsRow& row : ann.analytics) {
+      ASSERT_EQ(ann.events.count(row.seq), 1u);
+      const StoredEvent& event = ann.events.at(row.seq);
+      EXPECT_EQ(row.name, event.name);
+      EXPECT_EQ(row.ts_ms, event.ts_ms - event.ts_ms % kHour);
+      EXPECT_EQ(row.fields.at("amount"), event.properties.at("amount"));
+    }
+    EXPECT_EQ(ExportOf(store, "fay@example.org").analytics.size(), 4u);
+    const Exported eve = ExportOf(store, "eve@example.org");
+    EXPECT_EQ(eve.events.size(), 2u);  // her location events were erased
+    EXPECT_EQ(eve.analytics.size(), 2u);
+    // dan's erasure (delete mode) was cut short after its keys commit: the
+    // open finished its data side before migrating.
+    EXPECT_TRUE(store.Resolve({"email", "dan@example.org"}).status().IsErased());
+    auto dan = store.GetErasure("er-dan");
+    ASSERT_TRUE(dan.ok()) << dan.status().ToString();
+    EXPECT_EQ(dan->people, 1u);
+    auto stats = store.Stats();
+    ASSERT_TRUE(stats.ok());
+    // 20 rows in the fixture: ann 6, fay 4, bob 2 (kept), cat 3 (unlinked),
+    // eve 2, dan 3 (deleted now).
+    EXPECT_EQ(stats->analytics_rows, 17u);
+    // Every analytics row has a format-3 key that shares nothing with an event key.
+    Status s = impl.data().View([&](storage::ReadTxn& txn) -> Status {
+      std::set<std::string> tails;
+      auto ev = txn.OpenCursor(impl.tables().events);
+      if (!ev.ok()) return ev.status();
+      for (Status m = (*ev)->SeekToFirst(); m.ok() && (*ev)->Valid(); m = (*ev)->Next()) {
+        tails.emplace((*ev)->key().substr(PersonId::kSize));
+      }
+      auto an = txn.OpenCursor(impl.tables().analytics);
+      if (!an.ok()) return an.status();
+      std::size_t n = 0;
+      for (Status m = (*an)->SeekToFirst(); m.ok() && (*an)->Valid(); m = (*an)->Next(), ++n) {
+        EXPECT_EQ((*an)->key().size(), codec::kAnalyticsKeySize);
+        EXPECT_EQ(tails.count(std::string((*an)->key().substr(0, 16))), 0u);
+      }
+      EXPECT_EQ(n, 17u);
+      std::string_view row, payload;
+      EXPECT_TRUE(txn.Get(impl.tables().meta, "migration_v3", &row).IsNotFound());
+      EXPECT_TRUE(txn.Get(impl.tables().meta, "format", &row).ok());
+      EXPECT_TRUE(codec::OpenPlain(codec::TableId::kDataMeta, "format", row, &payload).ok());
+      EXPECT_EQ(util::DecodeFixed32BE(payload.data()), 3u);
+      return Status::OK();
+    });
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    EXPECT_TRUE(test::VerifiesClean(store));
+  }
+
+  test::TempDir dir_;
+  Options options_;
+};
+
+TEST_F(MigrationTest, OpeningAFormat2StoreMigratesItToFormat3) {
+  std::vector<std::uint64_t> progress;
+  options_.progress = [&](std::string_view op, std::uint64_t done, std::uint64_t) {
+    if (op == "migrate") progress.push_back(done);
+  };
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_GE(progress.size(), 2u);
+  EXPECT_EQ(progress.front(), 0u);
+  ExpectMigrated(*store);
+  // New writes and erasures work on the migrated store, and it reopens as is.
+  auto ann = store->Resolve({"email", "ann@example.org"});
+  ASSERT_TRUE(ann.ok());
+  SKV_ASSERT_OK(store->AppendEvent(*ann, Event{"visit", 1'760'000'000'000, {{"amount", 1}}, {"amount"}}));
+  EXPECT_EQ(ExportOf(*store, "ann@example.org").analytics.size(), 7u);
+  auto fay = store->Resolve({"email", "fay@example.org"});
+  ASSERT_TRUE(fay.ok());
+  EraseOptions del;
+  del.analytics = AnalyticsOnErase::kDelete;
+  ASSERT_TRUE(store->Erase(*fay, del).ok());
+  EXPECT_EQ(store->Stats()->analytics_rows, 17u + 1u - 4u);
+  store.reset();
+  progress.clear();
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(progress.empty());  // nothing left to migrate
+  EXPECT_EQ(ExportOf(*store, "ann@example.org").analytics.size(), 7u);
+}
+
+TEST_F(MigrationTest, AMigrationKilledMidwayIsFinishedByTheNextOpen) {
+  for (int hits = 1; hits <= 2; ++hits) {
+    SCOPED_TRACE("killed after batch " + std::to_string(hits));
+    std::filesystem::remove_all(dir_.Sub("store"));
+    SetUp();
+    EXPECT_TRUE(test::RunChildKilledAt("migrate.after_batch", hits, [&] { (void)Store::Open(options_); }));
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    ExpectMigrated(*store);
+  }
+}
+
+// Rewrites the `format` meta row of one environment of a closed store.
+void SetFormat(const std::string& env_dir, codec::TableId table_id, std::uint32_t version) {
+  storage::EnvOptions eo;
+  eo.path = env_dir;
+  eo.tables = {"meta"};
+  auto env = storage::Environment::Open(eo);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  std::string v, row;
+  util::PutFixed32BE(&v, version);
+  codec::SealPlain(table_id, "format", v, &row);
+  SKV_ASSERT_OK((*env)->Update([&](storage::WriteTxn& txn) { return txn.Put((*env)->table("meta"), "format", row); }));
+}
+
+TEST(FormatVersionTest, AStoreOfANewerFormatIsUnsupportedVersionNotCorruption) {
+  for (const char* env : {"data", "keys"}) {
+    SCOPED_TRACE(env);
+    test::TempDir dir;
+    Options options = test::TestOptions(dir.path());
+    {
+      auto store = Store::Open(options);
+      ASSERT_TRUE(store.ok());
+    }
+    const bool data = std::string(env) == "data";
+    SetFormat(dir.Sub(env), data ? codec::TableId::kDataMeta : codec::TableId::kKeysMeta, 4);
+    auto store = Store::Open(options);
+    ASSERT_FALSE(store.ok());
+    EXPECT_TRUE(store.status().IsUnsupportedVersion()) << store.status().ToString();
+    EXPECT_NE(store.status().message().find("newer"), std::string::npos) << store.status().ToString();
+    SetFormat(dir.Sub(env), data ? codec::TableId::kDataMeta : codec::TableId::kKeysMeta, 1);
+    store = Store::Open(options);
+    EXPECT_TRUE(store.status().IsUnsupportedVersion()) << store.status().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace shredkv
