@@ -597,6 +597,21 @@ TEST_F(CliTest, EraseOneCategory) {
   EXPECT_FALSE(whole.contains("category"));
 }
 
+// A store written by format 2 (tests/data/v2_store) is migrated by the first
+// command that opens it; the contract holds on the result.
+TEST_F(CliTest, AFormat2StoreIsMigratedWhenOpened) {
+  fs::copy(fs::path(SHREDKV_TEST_DATA_DIR) / "v2_store" / "store", db_, fs::copy_options::recursive);
+  WriteFile(key_, std::string(32, 'k'));
+  fs::permissions(key_, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["analytics_rows"], 17);
+  EXPECT_EQ(Expect(0, {"analytics"}).ndjson().size(), 17u);
+  Expect(0, {"verify"});
+  Json exported = Expect(0, {"export", "--id", "email:ann@example.org"}).json();
+  EXPECT_EQ(exported["analytics"].size(), 6u);
+  Expect(4, {"get", "--id", "email:dan@example.org", "--purpose", "support"});
+}
+
 TEST_F(CliTest, AnalyticsRowsAndFeed) {
   MakeStore();
   AddPeople();
