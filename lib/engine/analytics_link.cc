@@ -15,7 +15,14 @@ constexpr std::string_view kRowLabel = "analytics-row";
 }  // namespace
 
 std::string AnalyticsLink(const crypto::SecretKey& slot_key) {
-  return crypto::KeyedHash(slot_key, kAnalyticsLinkSize, {"analytics-link"});
+  // H32(K; "analytics-link") as crypto::KeyedHash computes it (the part
+  // length-prefixed), in one call without allocating the prefix.
+  static constexpr char kMessage[] = "\x0e" "analytics-link";
+  static_assert(sizeof kMessage - 2 == 0x0e);
+  std::string link(kAnalyticsLinkSize, '\0');
+  crypto::KeyedHashRaw(slot_key.view(), std::string_view(kMessage, sizeof kMessage - 1),
+                       reinterpret_cast<unsigned char*>(link.data()), link.size());
+  return link;
 }
 
 LinkCache::~LinkCache() {
