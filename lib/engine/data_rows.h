@@ -1,11 +1,14 @@
-// Small helpers for plaintext rows of the `data` environment, shared by the
-// engine's translation units.
+// Small helpers for rows of the `data` environment and its persistent meta
+// keys, shared by the engine's translation units (one home for clear-row
+// encoding in the engine).
 #ifndef SHREDKV_ENGINE_DATA_ROWS_H_
 #define SHREDKV_ENGINE_DATA_ROWS_H_
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "codec/sealed.h"
 #include "shredkv/types.h"
@@ -42,6 +45,14 @@ inline Result<PersonId> PersonIdFromBytes(std::string_view bytes) {
   std::memcpy(b.data(), bytes.data(), b.size());
   return PersonId(b);
 }
+
+// Keys of `table` that start with `prefix`, at most `limit`.
+Result<std::vector<std::string>> KeysWithPrefix(storage::ReadTxn& txn, storage::Table table,
+                                                std::string_view prefix, std::uint64_t limit);
+// Keys of the person's rows in `table` (keys start with the person ID) that
+// are sealed under key `slot`, at most `limit`. Reads only row headers.
+Result<std::vector<std::string>> KeysInSlot(storage::ReadTxn& txn, storage::Table table, const PersonId& person,
+                                            std::uint32_t slot, std::uint64_t limit);
 
 }  // namespace shredkv::engine
 

@@ -17,7 +17,7 @@
 #include "engine/data_rows.h"
 #include "engine/iterators.h"
 #include "engine/keyring.h"
-#include "engine/store_impl.h"
+#include "engine/context.h"
 #include "util/coding.h"
 
 namespace shredkv::engine {
@@ -86,7 +86,7 @@ class ItemBuffer {
 
 class ExportIteratorImpl final : public Iterator<ExportItem> {
  public:
-  ExportIteratorImpl(StoreImpl* store, const PersonId& id) : store_(store), id_(id) { Refill(); }
+  ExportIteratorImpl(EngineContext* ctx, const PersonId& id) : ctx_(ctx), id_(id) { Refill(); }
 
   bool Valid() const override { return !buffer_.empty(); }
   void Next() override {
@@ -102,16 +102,16 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   void Refill() {
     if (buffer_.empty()) buffer_.clear();
     while (buffer_.empty() && phase_ != Phase::kDone && status_.ok()) {
-      std::shared_lock close_lock(store_->close_mutex());
-      Status s = store_->CheckUsable();
+      CallGuard guard(*ctx_);
+      Status s = guard.status();
       if (s.ok()) {
-        PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
-        auto dek = store_->PersonKey(id_);
+        PersonLocks::SharedGuard person_lock(ctx_->person_locks, id_);
+        auto dek = ctx_->PersonKey(id_);
         if (dek.ok()) {
           // A keyring per batch: a category key erased between batches is
           // not used again.
-          Keyring keyring(&store_->key_store(), id_, *dek);
-          s = store_->data().View([&](storage::ReadTxn& txn) { return Fill(txn, keyring); });
+          Keyring keyring(ctx_->keys.get(), id_, *dek);
+          s = (*ctx_->data).View([&](storage::ReadTxn& txn) { return Fill(txn, keyring); });
         } else {
           s = dek.status();
         }
@@ -125,7 +125,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   }
 
   Status CheckVersion(storage::ReadTxn& txn) {
-    auto v = store_->PersonVersion(txn, id_);
+    auto v = ctx_->PersonVersion(txn, id_);
     if (!v.ok()) return v.status();
     if (*v != version_) {
       return Status::Busy("person " + id_.ToHex() + " was modified during the export; export again");
@@ -134,10 +134,10 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   }
 
   Status Fill(storage::ReadTxn& txn, Keyring& keyring) {
-    const DataTables& t = store_->tables();
-    const std::size_t limit = store_->batch_size();
-    const auto rules = store_->retention().rules();
-    const std::int64_t now = store_->NowMs();
+    const DataTables& t = ctx_->tables;
+    const std::size_t limit = ctx_->options.iterator_batch_size;
+    const auto rules = (*ctx_->retention).rules();
+    const std::int64_t now = ctx_->Now();
     if (phase_ == Phase::kStart) return Start(txn, keyring);
     if (Status v = CheckVersion(txn); !v.ok()) return v;
     auto cursor = txn.OpenCursor(phase_ == Phase::kRecords   ? t.records
@@ -147,7 +147,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
     if (phase_ == Phase::kNotices) {
-      auto notices = store_->outbox().Read(txn, notice_after_, limit, &id_);
+      auto notices = (*ctx_->outbox).Read(txn, notice_after_, limit, &id_);
       if (!notices.ok()) return notices.status();
       if (notices->size() < limit) phase_ = Phase::kDone;
       for (Notice& n : *notices) {
@@ -183,7 +183,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         Status d = codec::DecodeRecord(plain, &record);
         crypto::Wipe(&plain);
         if (!d.ok()) return d;
-        auto expired = store_->retention().RecordExpired(txn, *rules, record.collection, c.key(), now);
+        auto expired = (*ctx_->retention).RecordExpired(txn, *rules, record.collection, c.key(), now);
         if (!expired.ok()) return expired.status();
         if (*expired) buffer_.DropLast();  // past its retention: not held any more
         continue;
@@ -217,9 +217,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
           slot_key = *key;
         }
         // The row is found through the event's key slot only (analytics_link.h).
-        const std::string akey = store_->AnalyticsKeyFor(links_.Get(slot, *slot_key), ts, seq);
+        const std::string akey = ctx_->AnalyticsKeyFor(links_.Get(slot, *slot_key), ts, seq);
         std::string payload;
-        Status a = ReadPlain(txn, store_->tables().analytics, TableId::kAnalytics, akey, &payload);
+        Status a = ReadPlain(txn, ctx_->tables.analytics, TableId::kAnalytics, akey, &payload);
         if (a.IsNotFound()) continue;
         if (!a.ok()) return a;
         std::int64_t bucket = 0;
@@ -252,8 +252,8 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   }
 
   Status Start(storage::ReadTxn& txn, Keyring& keyring) {
-    const DataTables& t = store_->tables();
-    auto v = store_->PersonVersion(txn, id_);
+    const DataTables& t = ctx_->tables;
+    auto v = ctx_->PersonVersion(txn, id_);
     if (!v.ok()) return v.status();
     version_ = *v;
     std::string seq;
@@ -277,7 +277,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     Status d = codec::DecodePerson(plain, &p);
     crypto::Wipe(&plain);
     if (!d.ok()) return d;
-    auto epoch = store_->key_store().DekEpoch(id_);
+    auto epoch = (*ctx_->keys).DekEpoch(id_);
     if (!epoch.ok()) return epoch.status();
     buffer_.Add(ExportItem::Kind::kPerson).person = PersonInfo{id_, p.anon_id, p.created_ms, p.identifiers, *epoch};
     for (const Identifier& ident : p.identifiers) buffer_.Add(ExportItem::Kind::kIdentifier).identifier = ident;
@@ -286,7 +286,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         !r.ok()) {
       return r;
     }
-    auto r = store_->ReadRestriction(txn, id_);
+    auto r = ctx_->ReadRestriction(txn, id_);
     if (!r.ok()) return r.status();
     buffer_.Add(ExportItem::Kind::kRestriction).restriction = std::move(r).value();
     next_key_ = std::string(id_.view());
@@ -294,7 +294,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     return Status::OK();
   }
 
-  StoreImpl* store_;
+  EngineContext* ctx_;
   PersonId id_;
   Phase phase_ = Phase::kStart;
   std::uint64_t version_ = 0;
@@ -308,8 +308,8 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
 
 }  // namespace
 
-std::unique_ptr<Iterator<ExportItem>> NewExportIterator(StoreImpl* store, const PersonId& id) {
-  return std::make_unique<ExportIteratorImpl>(store, id);
+std::unique_ptr<Iterator<ExportItem>> NewExportIterator(EngineContext* ctx, const PersonId& id) {
+  return std::make_unique<ExportIteratorImpl>(ctx, id);
 }
 
 }  // namespace shredkv::engine

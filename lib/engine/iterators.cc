@@ -9,7 +9,7 @@
 #include "codec/sealed.h"
 #include "crypto/secure_memory.h"
 #include "engine/keyring.h"
-#include "engine/store_impl.h"
+#include "engine/context.h"
 #include "util/coding.h"
 
 namespace shredkv::engine {
@@ -41,14 +41,14 @@ class BatchedIterator : public Iterator<T> {
   Status status() const override { return status_; }
 
  protected:
-  explicit BatchedIterator(StoreImpl* store) : store_(store) {}
+  explicit BatchedIterator(EngineContext* ctx) : ctx_(ctx) {}
   virtual Status Fill() = 0;  // REQUIRES: close lock held shared
   // Fills until an entry is buffered or the end is reached (a batch may
   // yield nothing when a filter matched none of the rows it examined).
   void Refill() {
     while (buffer_.empty() && !exhausted_ && status_.ok()) {
-      std::shared_lock close_lock(store_->close_mutex());
-      Status s = store_->CheckUsable();
+      CallGuard guard(*ctx_);
+      Status s = guard.status();
       if (s.ok()) s = Fill();
       if (!s.ok()) {
         status_ = s;
@@ -58,7 +58,7 @@ class BatchedIterator : public Iterator<T> {
     }
   }
 
-  StoreImpl* store_;
+  EngineContext* ctx_;
   std::deque<T> buffer_;
   bool exhausted_ = false;
   Status status_;
@@ -66,23 +66,23 @@ class BatchedIterator : public Iterator<T> {
 
 class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
  public:
-  EventIteratorImpl(StoreImpl* store, const PersonId& id, TimeRange range)
-      : BatchedIterator(store), id_(id), range_(range),
+  EventIteratorImpl(EngineContext* ctx, const PersonId& id, TimeRange range)
+      : BatchedIterator(ctx), id_(id), range_(range),
         next_key_(codec::EventKey(id, range.from_ms, 0)) {
     Refill();
   }
 
  private:
   Status Fill() override {
-    PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
-    auto dek = store_->PersonKey(id_);
+    PersonLocks::SharedGuard person_lock(ctx_->person_locks, id_);
+    auto dek = ctx_->PersonKey(id_);
     if (!dek.ok()) return dek.status();
-    Keyring keyring(&store_->key_store(), id_, *dek);
-    const std::size_t limit = store_->batch_size();
-    const auto rules = store_->retention().rules();
-    const std::int64_t now = store_->NowMs();
-    return store_->data().View([&](storage::ReadTxn& txn) -> Status {
-      auto cursor = txn.OpenCursor(store_->tables().events);
+    Keyring keyring(ctx_->keys.get(), id_, *dek);
+    const std::size_t limit = ctx_->options.iterator_batch_size;
+    const auto rules = (*ctx_->retention).rules();
+    const std::int64_t now = ctx_->Now();
+    return (*ctx_->data).View([&](storage::ReadTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(ctx_->tables.events);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       Status m = c.Seek(next_key_);
@@ -122,8 +122,8 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
 
 class RecordIteratorImpl final : public BatchedIterator<Record> {
  public:
-  RecordIteratorImpl(StoreImpl* store, const PersonId& id, std::string collection, std::string prefix)
-      : BatchedIterator(store), id_(id), collection_(std::move(collection)), prefix_(std::move(prefix)) {
+  RecordIteratorImpl(EngineContext* ctx, const PersonId& id, std::string collection, std::string prefix)
+      : BatchedIterator(ctx), id_(id), collection_(std::move(collection)), prefix_(std::move(prefix)) {
     Refill();
   }
 
@@ -135,16 +135,16 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
     if (collection_.empty() || collection_.size() > 255) {
       return Status::InvalidArgument("collection name must be 1..255 bytes");
     }
-    PersonLocks::SharedGuard person_lock(store_->person_locks(), id_);
-    auto dek = store_->PersonKey(id_);
+    PersonLocks::SharedGuard person_lock(ctx_->person_locks, id_);
+    auto dek = ctx_->PersonKey(id_);
     if (!dek.ok()) return dek.status();
-    Keyring keyring(&store_->key_store(), id_, *dek);
-    const auto rules = store_->retention().rules();
-    const std::int64_t now = store_->NowMs();
+    Keyring keyring(ctx_->keys.get(), id_, *dek);
+    const auto rules = (*ctx_->retention).rules();
+    const std::int64_t now = ctx_->Now();
     if (!listed_) {
-      const std::string scan_prefix = std::string(id_.view()) + store_->CollectionHash(collection_);
-      Status s = store_->data().View([&](storage::ReadTxn& txn) -> Status {
-        auto cursor = txn.OpenCursor(store_->tables().records);
+      const std::string scan_prefix = std::string(id_.view()) + ctx_->CollectionHash(collection_);
+      Status s = (*ctx_->data).View([&](storage::ReadTxn& txn) -> Status {
+        auto cursor = txn.OpenCursor(ctx_->tables.records);
         if (!cursor.ok()) return cursor.status();
         auto& c = **cursor;
         Status m = c.Seek(scan_prefix);
@@ -161,7 +161,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
           crypto::Wipe(&r.value);
           if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
           if (!HasPrefix(r.key, prefix_)) continue;
-          auto expired = store_->retention().RecordExpired(txn, *rules, collection_, c.key(), now);
+          auto expired = (*ctx_->retention).RecordExpired(txn, *rules, collection_, c.key(), now);
           if (!expired.ok()) return expired.status();
           if (!*expired) keys_.emplace_back(std::move(r.key), std::string(c.key()));
         }
@@ -171,15 +171,15 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
       std::sort(keys_.begin(), keys_.end());
       listed_ = true;
     }
-    const std::size_t limit = store_->batch_size();
-    Status s = store_->data().View([&](storage::ReadTxn& txn) -> Status {
+    const std::size_t limit = ctx_->options.iterator_batch_size;
+    Status s = (*ctx_->data).View([&](storage::ReadTxn& txn) -> Status {
       while (next_ < keys_.size() && buffer_.size() < limit) {
         const auto& [key, skey] = keys_[next_++];
         std::string_view row;
-        Status g = txn.Get(store_->tables().records, skey, &row);
+        Status g = txn.Get(ctx_->tables.records, skey, &row);
         if (g.IsNotFound()) continue;  // deleted since the listing
         if (!g.ok()) return g;
-        auto expired = store_->retention().RecordExpired(txn, *rules, collection_, skey, now);
+        auto expired = (*ctx_->retention).RecordExpired(txn, *rules, collection_, skey, now);
         if (!expired.ok()) return expired.status();
         if (*expired) continue;  // expired since the listing
         std::string plain;
@@ -209,21 +209,21 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
 
 class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
  public:
-  AnalyticsIteratorImpl(StoreImpl* store, const AnalyticsQuery& query)
-      : BatchedIterator(store), query_(query), next_key_(codec::AnalyticsKey(query.range.from_ms, std::string(codec::kAnalyticsRowIdSize, '\0'))) {
+  AnalyticsIteratorImpl(EngineContext* ctx, const AnalyticsQuery& query)
+      : BatchedIterator(ctx), query_(query), next_key_(codec::AnalyticsKey(query.range.from_ms, std::string(codec::kAnalyticsRowIdSize, '\0'))) {
     Refill();
   }
 
  private:
   Status Fill() override {
-    const std::size_t limit = store_->batch_size();
+    const std::size_t limit = ctx_->options.iterator_batch_size;
     // Bound the rows examined per batch too, so a rare name does not turn
     // one batch into a scan of the whole range inside one transaction.
     const std::size_t examine_limit = limit * 16;
-    const auto rules = store_->retention().rules();
-    const std::int64_t now = store_->NowMs();
-    return store_->data().View([&](storage::ReadTxn& txn) -> Status {
-      auto cursor = txn.OpenCursor(store_->tables().analytics);
+    const auto rules = (*ctx_->retention).rules();
+    const std::int64_t now = ctx_->Now();
+    return (*ctx_->data).View([&](storage::ReadTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(ctx_->tables.analytics);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       std::size_t examined = 0;
@@ -257,17 +257,17 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
 
 }  // namespace
 
-std::unique_ptr<EventIterator> NewEventIterator(StoreImpl* store, const PersonId& id, TimeRange range) {
-  return std::make_unique<EventIteratorImpl>(store, id, range);
+std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range) {
+  return std::make_unique<EventIteratorImpl>(ctx, id, range);
 }
 
-std::unique_ptr<RecordIterator> NewRecordIterator(StoreImpl* store, const PersonId& id,
+std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const PersonId& id,
                                                   std::string collection, std::string prefix) {
-  return std::make_unique<RecordIteratorImpl>(store, id, std::move(collection), std::move(prefix));
+  return std::make_unique<RecordIteratorImpl>(ctx, id, std::move(collection), std::move(prefix));
 }
 
-std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(StoreImpl* store, const AnalyticsQuery& query) {
-  return std::make_unique<AnalyticsIteratorImpl>(store, query);
+std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query) {
+  return std::make_unique<AnalyticsIteratorImpl>(ctx, query);
 }
 
 }  // namespace shredkv::engine

@@ -14,14 +14,14 @@
 
 namespace shredkv::engine {
 
-class StoreImpl;
+struct EngineContext;
 
-std::unique_ptr<EventIterator> NewEventIterator(StoreImpl* store, const PersonId& id, TimeRange range);
-std::unique_ptr<RecordIterator> NewRecordIterator(StoreImpl* store, const PersonId& id,
+std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range);
+std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const PersonId& id,
                                                   std::string collection, std::string prefix);
-std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(StoreImpl* store, const AnalyticsQuery& query);
+std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query);
 // See Store::Export (export_iterator.cc).
-std::unique_ptr<Iterator<ExportItem>> NewExportIterator(StoreImpl* store, const PersonId& id);
+std::unique_ptr<Iterator<ExportItem>> NewExportIterator(EngineContext* ctx, const PersonId& id);
 
 }  // namespace shredkv::engine
 

@@ -30,7 +30,7 @@
 #include "crypto/secure_memory.h"
 #include "engine/analytics_link.h"
 #include "engine/data_rows.h"
-#include "engine/store_impl.h"
+#include "engine/migration.h"
 #include "util/coding.h"
 #include "util/test_point.h"
 
@@ -73,22 +73,22 @@ struct Move {
 
 }  // namespace
 
-Status StoreImpl::MigrateData() {
-  if (data_format_ >= kDataFormatVersion) return Status::OK();
-  std::lock_guard write_lock(write_mu_);
+Status MigrateDataToV3(EngineContext& ctx) {
+  if (ctx.data_format >= kDataFormatVersion) return Status::OK();
+  std::lock_guard write_lock(ctx.write_mu);
   MigrationState state;
   std::uint64_t total = 0;
-  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
+  Status s = ctx.data->View([&](storage::ReadTxn& txn) -> Status {
     std::string raw;
-    Status g = ReadPlain(txn, tables_.meta, TableId::kDataMeta, kMigrationKey, &raw);
+    Status g = ReadPlain(txn, ctx.tables.meta, TableId::kDataMeta, kMigrationKey, &raw);
     if (g.ok()) {
       if (Status d = DecodeState(raw, &state); !d.ok()) return d;
     } else if (!g.IsNotFound()) {
       return g;
     }
-    auto events = txn.Count(tables_.events);
+    auto events = txn.Count(ctx.tables.events);
     if (!events.ok()) return events.status();
-    auto analytics = txn.Count(tables_.analytics);
+    auto analytics = txn.Count(ctx.tables.analytics);
     if (!analytics.ok()) return analytics.status();
     total = *events + *analytics;
     return Status::OK();
@@ -96,7 +96,7 @@ Status StoreImpl::MigrateData() {
   if (!s.ok()) return s;
   std::uint64_t done = 0;
   auto report = [&] {
-    if (options_.progress) options_.progress("migrate", done, total);
+    if (ctx.options.progress) ctx.options.progress("migrate", done, total);
   };
   report();
 
@@ -109,9 +109,9 @@ Status StoreImpl::MigrateData() {
     MigrationState next = state;
     std::uint64_t examined = 0;
     // Reads first, writes after the cursor is gone.
-    s = data_->View([&](storage::ReadTxn& txn) -> Status {
+    s = ctx.data->View([&](storage::ReadTxn& txn) -> Status {
       if (state.phase == kPhaseEvents) {
-        auto cursor = txn.OpenCursor(tables_.events);
+        auto cursor = txn.OpenCursor(ctx.tables.events);
         if (!cursor.ok()) return cursor.status();
         auto& c = **cursor;
         Status m = c.Seek(state.resume);
@@ -124,7 +124,7 @@ Status StoreImpl::MigrateData() {
           if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
           const std::string from = codec::AnalyticsKeyV2(ts, seq);
           std::string_view unused;
-          Status g = txn.Get(tables_.analytics, from, &unused);
+          Status g = txn.Get(ctx.tables.analytics, from, &unused);
           if (g.IsNotFound()) continue;
           if (!g.ok()) return g;
           auto person = PersonIdFromBytes(c.key().substr(0, PersonId::kSize));
@@ -136,21 +136,21 @@ Status StoreImpl::MigrateData() {
           std::uint32_t slot = 0;
           keys::DekHandle key;
           if (codec::PersonRowSlot(c.value(), &slot).ok()) {
-            auto dek = keys_->GetDek(*person, slot);
+            auto dek = ctx.keys->GetDek(*person, slot);
             if (dek.ok()) {
               key = *dek;
             } else if (!dek.status().IsNotFound()) {
               return dek.status();
             }
           }
-          moves.push_back({from, key ? AnalyticsKeyFor(links->Get(slot, *key), ts, seq)
-                                     : RandomAnalyticsKey(FloorTo(ts, analytics_granularity_ms_))});
+          moves.push_back({from, key ? ctx.AnalyticsKeyFor(links->Get(slot, *key), ts, seq)
+                                     : RandomAnalyticsKey(FloorTo(ts, ctx.analytics_granularity_ms))});
         }
         if (!m.ok()) return m;
         if (!c.Valid()) next = MigrationState{kPhaseLeftovers, ""};
         return Status::OK();
       }
-      auto cursor = txn.OpenCursor(tables_.analytics);
+      auto cursor = txn.OpenCursor(ctx.tables.analytics);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       Status m = c.Seek(state.resume);
@@ -161,41 +161,41 @@ Status StoreImpl::MigrateData() {
         std::int64_t ts = 0;
         std::uint64_t seq = 0;
         if (Status d = codec::DecodeTsSeq(c.key(), &ts, &seq); !d.ok()) return d;
-        moves.push_back({std::string(c.key()), RandomAnalyticsKey(FloorTo(ts, analytics_granularity_ms_))});
+        moves.push_back({std::string(c.key()), RandomAnalyticsKey(FloorTo(ts, ctx.analytics_granularity_ms))});
       }
       if (!m.ok()) return m;
       finished = !c.Valid();
       return Status::OK();
     });
     if (!s.ok()) return s;
-    s = data_->Update([&](storage::WriteTxn& txn) -> Status {
+    s = ctx.data->Update([&](storage::WriteTxn& txn) -> Status {
       for (const Move& mv : moves) {
         std::string row;
         std::string_view stored, payload;
-        if (Status g = txn.Get(tables_.analytics, mv.from, &stored); !g.ok()) return g;
+        if (Status g = txn.Get(ctx.tables.analytics, mv.from, &stored); !g.ok()) return g;
         const bool sound = codec::OpenPlain(TableId::kAnalytics, mv.from, stored, &payload).ok();
         if (sound) codec::SealPlain(TableId::kAnalytics, mv.to, payload, &row);
-        if (Status d = txn.Delete(tables_.analytics, mv.from); !d.ok()) return d;
+        if (Status d = txn.Delete(ctx.tables.analytics, mv.from); !d.ok()) return d;
         if (!sound) continue;
         std::string_view taken;
-        if (txn.Get(tables_.analytics, mv.to, &taken).ok()) {
+        if (txn.Get(ctx.tables.analytics, mv.to, &taken).ok()) {
           return Status::Internal("analytics row key collision during the format-3 migration");
         }
-        if (Status p = txn.Put(tables_.analytics, mv.to, row); !p.ok()) return p;
+        if (Status p = txn.Put(ctx.tables.analytics, mv.to, row); !p.ok()) return p;
       }
       if (!finished) {
-        return txn.Put(tables_.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeState(next)));
+        return txn.Put(ctx.tables.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeState(next)));
       }
       std::string format, granularity;
       util::PutFixed32BE(&format, kDataFormatVersion);
-      util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(analytics_granularity_ms_));
-      if (Status p = txn.Put(tables_.meta, kAnalyticsGranularityKey,
+      util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(ctx.analytics_granularity_ms));
+      if (Status p = txn.Put(ctx.tables.meta, kAnalyticsGranularityKey,
                              PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
           !p.ok()) {
         return p;
       }
-      if (Status d = txn.Delete(tables_.meta, kMigrationKey); !d.ok()) return d;
-      return txn.Put(tables_.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
+      if (Status d = txn.Delete(ctx.tables.meta, kMigrationKey); !d.ok()) return d;
+      return txn.Put(ctx.tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
     });
     if (!s.ok()) return s;
     state = next;
@@ -203,10 +203,10 @@ Status StoreImpl::MigrateData() {
     report();
     util::TestPoint("migrate.after_batch");
   }
-  if (options_.durability != Durability::kFullSync) {
-    if (Status f = data_->Sync(); !f.ok()) return f;
+  if (ctx.options.durability != Durability::kFullSync) {
+    if (Status f = ctx.data->Sync(); !f.ok()) return f;
   }
-  data_format_ = kDataFormatVersion;
+  ctx.data_format = kDataFormatVersion;
   return Status::OK();
 }
 

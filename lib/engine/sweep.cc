@@ -7,7 +7,7 @@
 #include "crypto/secure_memory.h"
 #include "engine/data_rows.h"
 #include "engine/keyring.h"
-#include "engine/store_impl.h"
+#include "engine/sweep.h"
 #include "util/test_point.h"
 
 namespace shredkv::engine {
@@ -22,61 +22,61 @@ constexpr std::uint64_t kBackfillRowsPerTxn = 1000;
 
 }  // namespace
 
-Status StoreImpl::InitRetention() {
-  if (options_.retention) {
-    if (Status v = Retention::Validate(*options_.retention); !v.ok()) return v;
-    std::lock_guard write_lock(write_mu_);
+Status Sweeper::InitRetention() {
+  if (ctx_.options.retention) {
+    if (Status v = Retention::Validate(*ctx_.options.retention); !v.ok()) return v;
+    std::lock_guard write_lock(ctx_.write_mu);
     // A back-fill this records runs at the next Sweep (Open does not wait for
     // a walk of every event).
-    return ReplaceRetentionLocked(*options_.retention);
+    return ReplaceRetentionLocked(*ctx_.options.retention);
   }
   RetentionRules stored;
-  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
-    auto r = Retention::Load(txn, tables_.meta);
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = Retention::Load(txn, ctx_.tables.meta);
     if (!r.ok()) return r.status();
     stored = std::move(r).value();
     return Status::OK();
   });
   if (!s.ok()) return s;
-  retention_->SetRules(stored);
+  ctx_.retention->SetRules(stored);
   return Status::OK();
 }
 
-Status StoreImpl::ReplaceRetentionLocked(const RetentionRules& rules) {
-  Status s = data_->Update([&](storage::WriteTxn& txn) -> Status {
-    auto previous = Retention::Load(txn, tables_.meta);
+Status Sweeper::ReplaceRetentionLocked(const RetentionRules& rules) {
+  Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+    auto previous = Retention::Load(txn, ctx_.tables.meta);
     if (!previous.ok()) return previous.status();
-    std::set<std::string> newly_ruled = retention_->NewlyRuledEvents(*previous, rules);
+    std::set<std::string> newly_ruled = ctx_.retention->NewlyRuledEvents(*previous, rules);
     if (!newly_ruled.empty()) {
       // Events written while these names had no rule have no index entries.
       // A back-fill already pending starts over with the union of names.
-      auto pending = Retention::LoadBackfill(txn, tables_.meta);
+      auto pending = Retention::LoadBackfill(txn, ctx_.tables.meta);
       if (!pending.ok()) return pending.status();
       IndexBackfill backfill;
       backfill.name_hashes = std::move(newly_ruled);
       if (*pending) backfill.name_hashes.insert((*pending)->name_hashes.begin(), (*pending)->name_hashes.end());
-      if (Status b = Retention::StoreBackfill(txn, tables_.meta, backfill); !b.ok()) return b;
+      if (Status b = Retention::StoreBackfill(txn, ctx_.tables.meta, backfill); !b.ok()) return b;
     }
-    return Retention::StoreRules(txn, tables_.meta, rules);
+    return Retention::StoreRules(txn, ctx_.tables.meta, rules);
   });
   if (!s.ok()) return s;
-  // Under write_mu_: every batch from here on indexes the new names.
-  retention_->SetRules(rules);
+  // Under ctx_.write_mu: every batch from here on indexes the new names.
+  ctx_.retention->SetRules(rules);
   return Status::OK();
 }
 
-Status StoreImpl::BackfillIndexBatch(bool* done) {
+Status Sweeper::BackfillIndexBatch(bool* done) {
   std::uint64_t unreadable = 0;  // rows skipped as damaged (this batch)
-  Status s = data_->Update([&](storage::WriteTxn& txn) -> Status {
+  Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
     *done = false;
-    auto pending = Retention::LoadBackfill(txn, tables_.meta);
+    auto pending = Retention::LoadBackfill(txn, ctx_.tables.meta);
     if (!pending.ok()) return pending.status();
     if (!*pending) {
       *done = true;
       return Status::OK();
     }
     IndexBackfill& backfill = **pending;
-    auto cursor = txn.OpenCursor(tables_.events);
+    auto cursor = txn.OpenCursor(ctx_.tables.events);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
     std::optional<Keyring> keyring;  // of the person under the cursor
@@ -97,10 +97,10 @@ Status StoreImpl::BackfillIndexBatch(bool* done) {
         auto person = PersonIdFromBytes(person_bytes);
         if (!person.ok()) return person.status();
         keyring.reset();
-        auto dek = PersonKey(*person);
+        auto dek = ctx_.PersonKey(*person);
         skip_person = dek.status().IsErased() || dek.status().IsNotFound();
         if (!dek.ok() && !skip_person) return dek.status().WithContext("back-filling the retention index");
-        keyring.emplace(keys_.get(), *person, skip_person ? keys::DekHandle() : *dek);
+        keyring.emplace(ctx_.keys.get(), *person, skip_person ? keys::DekHandle() : *dek);
       }
       if (skip_person) continue;
       bool shredded = false;
@@ -119,45 +119,45 @@ Status StoreImpl::BackfillIndexBatch(bool* done) {
         ++unreadable;
         continue;
       }
-      if (backfill.name_hashes.count(retention_->EventNameHash(name)) == 0) continue;
+      if (backfill.name_hashes.count(ctx_.retention->EventNameHash(name)) == 0) continue;
       std::int64_t ts = 0;
       std::uint64_t seq = 0;
       if (Status t = codec::DecodeTsSeq(key.substr(PersonId::kSize), &ts, &seq); !t.ok()) return t;
-      if (Status x = retention_->IndexEvent(txn, keyring->person(), name, ts, seq); !x.ok()) return x;
+      if (Status x = ctx_.retention->IndexEvent(txn, keyring->person(), name, ts, seq); !x.ok()) return x;
     }
     if (!m.ok()) return m;
     if (!c.Valid()) {
       *done = true;
-      return Retention::StoreBackfill(txn, tables_.meta, std::nullopt);
+      return Retention::StoreBackfill(txn, ctx_.tables.meta, std::nullopt);
     }
     backfill.next_key = std::string(c.key());
-    return Retention::StoreBackfill(txn, tables_.meta, backfill);
+    return Retention::StoreBackfill(txn, ctx_.tables.meta, backfill);
   });
   if (!s.ok()) return s.WithContext("back-filling the retention index");
-  backfill_unreadable_rows_.fetch_add(unreadable, std::memory_order_relaxed);
+  ctx_.backfill_unreadable_rows.fetch_add(unreadable, std::memory_order_relaxed);
   return Status::OK();
 }
 
-Status StoreImpl::SetRetention(const RetentionRules& rules) {
+Status Sweeper::SetRetention(const RetentionRules& rules) {
   {
-    std::shared_lock close_lock(close_mu_);
-    if (Status s = CheckUsable(); !s.ok()) return s;
+    CallGuard guard(ctx_);
+    if (!guard.ok()) return guard.status();
     if (Status v = Retention::Validate(rules); !v.ok()) return v;
-    std::lock_guard write_lock(write_mu_);
+    std::lock_guard write_lock(ctx_.write_mu);
     if (Status s = ReplaceRetentionLocked(rules); !s.ok()) return s;
   }
   // The rules are in force; now the back-fill, if a name gained a rule.
   return FinishIndexBackfill();
 }
 
-Status StoreImpl::FinishIndexBackfill() {
+Status Sweeper::FinishIndexBackfill() {
   // One transaction at a time, each under the locks of an ordinary call, so
   // writers, Close and file swaps interleave with a long back-fill.
   for (bool done = false; !done;) {
     {
-      std::shared_lock close_lock(close_mu_);
-      if (Status s = CheckUsable(); !s.ok()) return s;
-      std::lock_guard write_lock(write_mu_);
+      CallGuard guard(ctx_);
+      if (!guard.ok()) return guard.status();
+      std::lock_guard write_lock(ctx_.write_mu);
       if (Status b = BackfillIndexBatch(&done); !b.ok()) return b;
     }
     if (!done) util::TestPoint("retention.backfill.after_batch");  // no lock held
@@ -165,26 +165,26 @@ Status StoreImpl::FinishIndexBackfill() {
   return Status::OK();
 }
 
-Result<RetentionRules> StoreImpl::GetRetention() {
-  std::shared_lock close_lock(close_mu_);
-  if (Status s = CheckUsable(); !s.ok()) return s;
-  return retention_->rules()->rules;
+Result<RetentionRules> Sweeper::GetRetention() {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  return ctx_.retention->rules()->rules;
 }
 
-Result<SweepResult> StoreImpl::Sweep(std::size_t budget_rows) {
+Result<SweepResult> Sweeper::Sweep(std::size_t budget_rows) {
   // A back-fill cut short (crash, or rules given at Open) completes first:
   // until then the index misses the events it has not reached.
   if (Status b = FinishIndexBackfill(); !b.ok()) return b;
-  std::shared_lock close_lock(close_mu_);
-  if (Status s = CheckUsable(); !s.ok()) return s;
-  std::lock_guard write_lock(write_mu_);
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  std::lock_guard write_lock(ctx_.write_mu);
   return SweepLocked(budget_rows);
 }
 
-Result<SweepResult> StoreImpl::SweepLocked(std::size_t budget_rows) {
+Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
   SweepResult result;
-  const auto rules = retention_->rules();
-  const std::int64_t now = Now();
+  const auto rules = ctx_.retention->rules();
+  const std::int64_t now = ctx_.Now();
   std::uint64_t remaining = budget_rows;
   bool more = !rules->empty();
   while (remaining > 0 && more) {
@@ -192,17 +192,17 @@ Result<SweepResult> StoreImpl::SweepLocked(std::size_t budget_rows) {
     // Each batch deletes rows, their index entries and refs, and adds its
     // counts to the meta counters, in one transaction: a crash keeps whole
     // batches, and the next sweep resumes at the index's new head.
-    Status s = data_->Update([&](storage::WriteTxn& txn) -> Status {
-      auto counts = retention_->SweepBatch(txn, *rules, now, std::min(remaining, kSweepRowsPerTxn));
+    Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+      auto counts = ctx_.retention->SweepBatch(txn, *rules, now, std::min(remaining, kSweepRowsPerTxn));
       if (!counts.ok()) return counts.status();
       batch = *counts;
       if (batch.total() == 0) return Status::OK();
-      auto c = Retention::ReadCounters(txn, tables_.meta);
+      auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
       if (!c.ok()) return c.status();
       c->removed += batch.total();
       c->unaudited_personal += batch.events + batch.records;
       c->unaudited_analytics += batch.analytics;
-      return Retention::WriteCounters(txn, tables_.meta, *c);
+      return Retention::WriteCounters(txn, ctx_.tables.meta, *c);
     });
     if (!s.ok()) return s.WithContext("sweeping expired rows");
     result.seeks += batch.seeks;
@@ -219,31 +219,31 @@ Result<SweepResult> StoreImpl::SweepLocked(std::size_t budget_rows) {
   // One audit entry for what this sweep removed, plus what a sweep cut
   // short by a crash removed before it could write its entry.
   Retention::Counters unaudited;
-  Status r = data_->View([&](storage::ReadTxn& txn) -> Status {
-    auto c = Retention::ReadCounters(txn, tables_.meta);
+  Status r = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
     if (!c.ok()) return c.status();
     unaudited = *c;
     return Status::OK();
   });
   if (!r.ok()) return r;
   const bool audit_due = unaudited.unaudited_personal != 0 || unaudited.unaudited_analytics != 0;
-  Status a = !audit_due ? Status::OK() : data_->Update([&](storage::WriteTxn& txn) -> Status {
-    auto c = Retention::ReadCounters(txn, tables_.meta);
+  Status a = !audit_due ? Status::OK() : ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+    auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
     if (!c.ok()) return c.status();
     if (c->unaudited_personal == 0 && c->unaudited_analytics == 0) return Status::OK();
-    auto hash = audit_->Append(txn, AuditEntry{AuditKind::kSweep, now, "", c->unaudited_personal,
+    auto hash = ctx_.audit->Append(txn, AuditEntry{AuditKind::kSweep, now, "", c->unaudited_personal,
                                                c->unaudited_analytics, 0});
     if (!hash.ok()) return hash.status();
     c->unaudited_personal = 0;
     c->unaudited_analytics = 0;
-    return Retention::WriteCounters(txn, tables_.meta, *c);
+    return Retention::WriteCounters(txn, ctx_.tables.meta, *c);
   });
   if (!a.ok()) return a.WithContext("auditing the sweep");
   // Stopped by the budget: count what is left (cost proportional to it).
   // Otherwise every row expired as of `now` was removed.
   if (!more || remaining > 0) return result;
-  Status p = data_->View([&](storage::ReadTxn& txn) -> Status {
-    auto pending = retention_->CountPending(txn, *rules, now);
+  Status p = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto pending = ctx_.retention->CountPending(txn, *rules, now);
     if (!pending.ok()) return pending.status();
     result.pending = *pending;
     return Status::OK();

@@ -6,7 +6,7 @@
 #include "crypto/secure_memory.h"
 #include "engine/data_rows.h"
 #include "engine/keyring.h"
-#include "engine/store_impl.h"
+#include "engine/verify.h"
 #include "util/coding.h"
 
 namespace shredkv::engine {
@@ -17,9 +17,9 @@ constexpr std::size_t kMaxListedProblems = 1000;
 
 }  // namespace
 
-Result<VerifyReport> StoreImpl::Verify() {
-  std::shared_lock close_lock(close_mu_);
-  if (Status s = CheckUsable(); !s.ok()) return s;
+Result<VerifyReport> Verifier::Verify() {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
   VerifyReport report;
   auto problem = [&](std::string what) {
     ++report.problem_count;
@@ -33,9 +33,9 @@ Result<VerifyReport> StoreImpl::Verify() {
     auto it = keys_of.find(id);
     if (it == keys_of.end()) {
       std::optional<Keyring> k;
-      auto dek = PersonKey(id);
+      auto dek = ctx_.PersonKey(id);
       if (dek.ok()) {
-        k.emplace(keys_.get(), id, *dek);
+        k.emplace(ctx_.keys.get(), id, *dek);
       } else if (!dek.status().IsErased()) {
         problem("rows of person " + id.ToHex() + " without a key: " + dek.status().ToString());
       }
@@ -45,16 +45,16 @@ Result<VerifyReport> StoreImpl::Verify() {
   };
   std::uint64_t checked = 0, total_rows = 0;
   auto tick = [&] {
-    if (options_.progress && (++checked % 4096) == 0) options_.progress("verify", checked, total_rows);
+    if (ctx_.options.progress && (++checked % 4096) == 0) ctx_.options.progress("verify", checked, total_rows);
   };
-  Status s = data_->View([&](storage::ReadTxn& txn) -> Status {
-    if (options_.progress) {
-      for (storage::Table t : {tables_.people, tables_.profiles, tables_.events, tables_.records, tables_.consent_history,
-                               tables_.ident, tables_.ident_by_person, tables_.analytics}) {
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    if (ctx_.options.progress) {
+      for (storage::Table t : {ctx_.tables.people, ctx_.tables.profiles, ctx_.tables.events, ctx_.tables.records, ctx_.tables.consent_history,
+                               ctx_.tables.ident, ctx_.tables.ident_by_person, ctx_.tables.analytics}) {
         auto n = txn.Count(t);
         if (n.ok()) total_rows += *n;
       }
-      options_.progress("verify", 0, total_rows);
+      ctx_.options.progress("verify", 0, total_rows);
     }
     struct Sealed {
       storage::Table table;
@@ -63,11 +63,11 @@ Result<VerifyReport> StoreImpl::Verify() {
       std::uint64_t* count;
     };
     std::uint64_t consent_history = 0;
-    const Sealed sealed[] = {{tables_.people, TableId::kPeople, "people", &report.people},
-                             {tables_.profiles, TableId::kProfiles, "profiles", nullptr},
-                             {tables_.events, TableId::kEvents, "events", &report.events},
-                             {tables_.records, TableId::kRecords, "records", &report.records},
-                             {tables_.consent_history, TableId::kConsentHistory, "consent_history", &consent_history}};
+    const Sealed sealed[] = {{ctx_.tables.people, TableId::kPeople, "people", &report.people},
+                             {ctx_.tables.profiles, TableId::kProfiles, "profiles", nullptr},
+                             {ctx_.tables.events, TableId::kEvents, "events", &report.events},
+                             {ctx_.tables.records, TableId::kRecords, "records", &report.records},
+                             {ctx_.tables.consent_history, TableId::kConsentHistory, "consent_history", &consent_history}};
     for (const Sealed& t : sealed) {
       auto cursor = txn.OpenCursor(t.table);
       if (!cursor.ok()) return cursor.status();
@@ -101,7 +101,7 @@ Result<VerifyReport> StoreImpl::Verify() {
     }
     // Identifier index and its back-references agree.
     {
-      auto cursor = txn.OpenCursor(tables_.ident);
+      auto cursor = txn.OpenCursor(ctx_.tables.ident);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
@@ -114,16 +114,16 @@ Result<VerifyReport> StoreImpl::Verify() {
           continue;
         }
         std::string_view back, found;
-        if (Status g = txn.Get(tables_.ident, c.key(), &found); !g.ok() || found.data() != c.value().data()) {
+        if (Status g = txn.Get(ctx_.tables.ident, c.key(), &found); !g.ok() || found.data() != c.value().data()) {
           problem("identifier index: an entry is not reachable by its key (damaged index page)");
         }
-        if (!txn.Get(tables_.ident_by_person, std::string(payload) + std::string(c.key()), &back).ok()) {
+        if (!txn.Get(ctx_.tables.ident_by_person, std::string(payload) + std::string(c.key()), &back).ok()) {
           problem("identifier index entry without its back-reference");
         }
       }
     }
     {
-      auto cursor = txn.OpenCursor(tables_.ident_by_person);
+      auto cursor = txn.OpenCursor(ctx_.tables.ident_by_person);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
@@ -136,7 +136,7 @@ Result<VerifyReport> StoreImpl::Verify() {
     }
     // Plaintext tables: checksums and decoding.
     {
-      auto cursor = txn.OpenCursor(tables_.analytics);
+      auto cursor = txn.OpenCursor(ctx_.tables.analytics);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
@@ -156,13 +156,13 @@ Result<VerifyReport> StoreImpl::Verify() {
       TableId id;
       const char* name;
     };
-    const Plain plain_tables[] = {{tables_.restrictions, TableId::kRestrictions, "restrictions"},
-                                  {tables_.consent, TableId::kConsent, "consent"},
-                                  {tables_.versions, TableId::kVersions, "versions"},
-                                  {tables_.erased, TableId::kErased, "erased"},
-                                  {tables_.audit_by_request, TableId::kAuditByRequest, "audit_by_request"},
-                                  {tables_.expiry, TableId::kExpiry, "expiry"},
-                                  {tables_.expiry_refs, TableId::kExpiryRefs, "expiry_refs"}};
+    const Plain plain_tables[] = {{ctx_.tables.restrictions, TableId::kRestrictions, "restrictions"},
+                                  {ctx_.tables.consent, TableId::kConsent, "consent"},
+                                  {ctx_.tables.versions, TableId::kVersions, "versions"},
+                                  {ctx_.tables.erased, TableId::kErased, "erased"},
+                                  {ctx_.tables.audit_by_request, TableId::kAuditByRequest, "audit_by_request"},
+                                  {ctx_.tables.expiry, TableId::kExpiry, "expiry"},
+                                  {ctx_.tables.expiry_refs, TableId::kExpiryRefs, "expiry_refs"}};
     for (const Plain& t : plain_tables) {
       auto cursor = txn.OpenCursor(t.table);
       if (!cursor.ok()) return cursor.status();
@@ -177,10 +177,10 @@ Result<VerifyReport> StoreImpl::Verify() {
         }
       }
     }
-    if (options_.progress) options_.progress("verify", total_rows, total_rows);
-    auto feed = outbox_->Read(txn, 0, ~std::size_t{0});
+    if (ctx_.options.progress) ctx_.options.progress("verify", total_rows, total_rows);
+    auto feed = ctx_.outbox->Read(txn, 0, ~std::size_t{0});
     if (!feed.ok()) problem("change feed: " + feed.status().ToString());
-    auto audit = audit_->Verify(txn);
+    auto audit = ctx_.audit->Verify(txn);
     if (!audit.ok()) return audit.status();
     report.audit_entries = audit->entries;
     if (!audit->intact) problem("audit log: " + audit->problem);
@@ -194,6 +194,20 @@ Result<VerifyReport> StoreImpl::Verify() {
     return s;
   }
   return report;
+}
+
+Result<AuditVerification> Verifier::VerifyAuditLog() {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  AuditVerification v;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = ctx_.audit->Verify(txn);
+    if (!r.ok()) return r.status();
+    v = *r;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return v;
 }
 
 }  // namespace shredkv::engine

@@ -42,4 +42,22 @@ std::string RandomId<Tag>::ToHex() const {
 template class RandomId<PersonIdTag>;
 template class RandomId<AnonymousIdTag>;
 
+std::string_view ErasureLevelName(ErasureLevel level) {
+  switch (level) {
+    case ErasureLevel::kLogical: return "logical";
+    case ErasureLevel::kCryptographic: return "cryptographic";
+    case ErasureLevel::kPurged: return "purged";
+  }
+  return "unknown";
+}
+
+std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode) {
+  switch (mode) {
+    case AnalyticsOnErase::kKeep: return "keep";
+    case AnalyticsOnErase::kUnlink: return "unlink";
+    case AnalyticsOnErase::kDelete: return "delete";
+  }
+  return "unknown";
+}
+
 }  // namespace shredkv

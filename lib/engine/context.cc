@@ -1,0 +1,231 @@
+#include "engine/context.h"
+
+#include <chrono>
+#include <string>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/keyed_hash.h"
+#include "engine/analytics_link.h"
+#include "engine/data_rows.h"
+#include "util/coding.h"
+#include "util/fork_generation.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+
+constexpr std::size_t kMaxNameSize = 255;
+constexpr std::size_t kMaxRecordKeySize = 1024;
+
+}  // namespace
+
+Status ValidateName(std::string_view name, std::string_view what) {
+  if (name.empty() || name.size() > kMaxNameSize) {
+    return Status::InvalidArgument(std::string(what) + " must be 1..255 bytes");
+  }
+  return Status::OK();
+}
+
+Status ValidateRecordKey(std::string_view collection, std::string_view key) {
+  if (Status s = ValidateName(collection, "collection name"); !s.ok()) return s;
+  if (key.empty() || key.size() > kMaxRecordKeySize) {
+    return Status::InvalidArgument("record key must be 1..1024 bytes");
+  }
+  return Status::OK();
+}
+
+void EngineContext::SetFatal(Status s) {
+  std::lock_guard lock(fatal_mu_);
+  if (fatal_.ok()) fatal_ = std::move(s);
+}
+
+Status EngineContext::OpenDataEnvironment(bool create) {
+  storage::EnvOptions eo;
+  eo.path = options.directory + "/data";
+  eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
+               "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
+               "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs"};
+  eo.create = create;
+  eo.initial_map_size = options.initial_map_size;
+  eo.max_map_size = options.max_map_size;
+  eo.durability = options.durability;
+  auto env = storage::Environment::Open(eo);
+  if (!env.ok()) return env.status();
+  data = std::move(env).value();
+  tables = DataTables{data->table("meta"),     data->table("people"),
+                       data->table("ident"),    data->table("ident_by_person"),
+                       data->table("profiles"), data->table("events"),
+                       data->table("records"),  data->table("analytics"),
+                       data->table("erased"),   data->table("audit"),
+                       data->table("audit_by_request"), data->table("versions"),
+                       data->table("outbox"),   data->table("restrictions"),
+                       data->table("consent"),  data->table("consent_history"),
+                       data->table("expiry"),   data->table("expiry_refs")};
+  // A compaction reopens the environment: the rules in force carry over.
+  const std::shared_ptr<const CompiledRetention> rules_in_force = retention ? retention->rules() : nullptr;
+  retention.emplace(RetentionTables{tables.expiry, tables.expiry_refs, tables.events, tables.records,
+                                     tables.analytics, tables.meta},
+                     &keys->index_key());
+  if (rules_in_force) retention->SetRules(rules_in_force->rules);
+  audit.emplace(tables.audit, tables.audit_by_request, &keys->index_key());
+  outbox.emplace(tables.outbox);
+
+  bool fresh = false;
+  Status s = data->View([&](storage::ReadTxn& txn) -> Status {
+    std::string format, store_id, seq;
+    Status f = ReadPlain(txn, tables.meta, TableId::kDataMeta, kDataFormatKey, &format);
+    if (f.IsNotFound()) {
+      fresh = true;
+      return Status::OK();
+    }
+    if (!f.ok()) return f.WithContext("data environment format");
+    if (format.size() != 4) return Status::Corruption("data environment format version has the wrong length");
+    data_format = util::DecodeFixed32BE(format.data());
+    if (data_format > kDataFormatVersion) {
+      return Status::UnsupportedVersion("data environment has format version " + std::to_string(data_format) +
+                                        ", newer than this shredkv reads (" + std::to_string(kDataFormatVersion) +
+                                        "): open it with a newer shredkv");
+    }
+    if (data_format < kOldestDataFormatVersion) {
+      return Status::UnsupportedVersion("data environment has format version " + std::to_string(data_format) +
+                                        ", older than this shredkv migrates (" +
+                                        std::to_string(kOldestDataFormatVersion) + ")");
+    }
+    std::string granularity;
+    Status gr = ReadPlain(txn, tables.meta, TableId::kDataMeta, kAnalyticsGranularityKey, &granularity);
+    if (gr.ok()) {
+      if (granularity.size() != 8) return Status::Corruption("analytics granularity has the wrong length");
+      analytics_granularity_ms = static_cast<std::int64_t>(util::DecodeFixed64BE(granularity.data()));
+      if (analytics_granularity_ms < 1) return Status::Corruption("analytics granularity is not positive");
+    } else if (gr.IsNotFound()) {
+      if (data_format >= 3) return Status::Corruption("data environment lacks its analytics granularity");
+      analytics_granularity_ms = options.analytics_time_granularity_ms;  // stored by the migration
+    } else {
+      return gr;
+    }
+    if (Status r = ReadPlain(txn, tables.meta, TableId::kDataMeta, kDataStoreIdKey, &store_id); !r.ok()) {
+      return r.IsNotFound() ? Status::Corruption("data environment lacks its store id") : r;
+    }
+    if (store_id != keys->store_id()) {
+      return Status::Corruption("the keys and data environments belong to different stores");
+    }
+    Status q = ReadPlain(txn, tables.meta, TableId::kDataMeta, kEventSeqKey, &seq);
+    if (q.ok()) {
+      if (seq.size() != 8) return Status::Corruption("event sequence has the wrong length");
+      next_event_seq = util::DecodeFixed64BE(seq.data());
+    } else if (!q.IsNotFound()) {
+      return q;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  if (fresh) {
+    s = data->Update([&](storage::WriteTxn& txn) -> Status {
+      std::string format;
+      util::PutFixed32BE(&format, kDataFormatVersion);
+      if (Status p = txn.Put(tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
+          !p.ok()) {
+        return p;
+      }
+      std::string granularity;
+      util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(options.analytics_time_granularity_ms));
+      if (Status p = txn.Put(tables.meta, kAnalyticsGranularityKey,
+                             PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
+          !p.ok()) {
+        return p;
+      }
+      return txn.Put(tables.meta, kDataStoreIdKey,
+                     PlainRow(TableId::kDataMeta, kDataStoreIdKey, keys->store_id()));
+    });
+    data_format = kDataFormatVersion;
+    analytics_granularity_ms = options.analytics_time_granularity_ms;
+  }
+  return s;
+}
+
+Status EngineContext::CheckUsable() const {
+  if (closed.load()) return Status::FailedPrecondition("store is closed");
+  {
+    std::lock_guard lock(fatal_mu_);
+    if (!fatal_.ok()) return Status::IOError("store must be reopened: " + fatal_.message());
+  }
+  if (util::ForkGeneration() != fork_generation) {
+    return Status::FailedPrecondition("store was opened by the parent process: not usable after fork()");
+  }
+  return Status::OK();
+}
+
+std::int64_t EngineContext::Now() const {
+  if (options.clock) return options.clock();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<keys::DekHandle> EngineContext::PersonKey(const PersonId& id) {
+  auto dek = keys->GetDek(id);
+  if (dek.ok() || !dek.status().IsNotFound()) return dek;
+  auto erased = keys->IsErased(id);
+  if (!erased.ok()) return erased.status();
+  if (*erased) return Status::Erased("person " + id.ToHex() + " was erased");
+  return Status::NotFound("no person " + id.ToHex());
+}
+
+std::string EngineContext::AnalyticsKeyFor(std::string_view link, std::int64_t ts_ms, std::uint64_t seq) const {
+  return LinkedAnalyticsKey(link, analytics_granularity_ms, ts_ms, seq);
+}
+
+std::string EngineContext::CollectionHash(std::string_view collection) const {
+  return crypto::KeyedHash(keys->index_key(), codec::kNameHashSize, {"collection", collection});
+}
+
+std::string EngineContext::RecordKeyHash(const crypto::SecretKey& dek, std::string_view collection,
+                                     std::string_view key) {
+  return crypto::KeyedHash(dek, codec::kNameHashSize, {"record-key", collection, key});
+}
+
+Result<std::uint64_t> EngineContext::PersonVersion(storage::ReadTxn& txn, const PersonId& id) const {
+  std::string v;
+  Status g = ReadPlain(txn, tables.versions, TableId::kVersions, id.view(), &v);
+  if (g.IsNotFound()) return std::uint64_t{0};
+  if (!g.ok()) return g;
+  if (v.size() != 8) return Status::Corruption("person version has the wrong length");
+  return util::DecodeFixed64BE(v.data());
+}
+
+Result<RestrictionState> EngineContext::ReadRestriction(storage::ReadTxn& txn, const PersonId& id) const {
+  std::string payload;
+  Status g = ReadPlain(txn, tables.restrictions, TableId::kRestrictions, id.view(), &payload);
+  if (g.IsNotFound()) return RestrictionState{};
+  if (!g.ok()) return g.WithContext("restriction of " + id.ToHex());
+  RestrictionState r;
+  if (Status d = codec::DecodeRestriction(payload, &r); !d.ok()) return d;
+  return r;
+}
+
+Result<std::map<std::string, bool>> EngineContext::ReadConsent(storage::ReadTxn& txn, const PersonId& id) const {
+  std::map<std::string, bool> out;
+  auto cursor = txn.OpenCursor(tables.consent);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  Status m = c.Seek(id.view());
+  for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == id.view(); m = c.Next()) {
+    std::string_view payload;
+    if (Status o = codec::OpenPlain(TableId::kConsent, c.key(), c.value(), &payload); !o.ok()) return o;
+    if (payload.size() != 9) return Status::Corruption("consent row malformed");
+    out[std::string(c.key().substr(PersonId::kSize))] = payload[0] == 1;
+  }
+  if (!m.ok()) return m;
+  return out;
+}
+
+Status EngineContext::Suppressed(std::string_view hash, bool* suppressed) {
+  auto r = keys->IsSuppressed(hash);
+  if (!r.ok()) return r.status();
+  *suppressed = *r;
+  return Status::OK();
+}
+
+}  // namespace shredkv::engine

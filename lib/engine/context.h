@@ -1,0 +1,160 @@
+// EngineContext: the shared state of one open store — options, the two
+// environments and their tables, the key store, policy, retention, audit,
+// outbox, locks, counters and clock — and the small reads every service
+// needs. StoreImpl owns it; the services (write path, erasure, maintenance,
+// processing, retention, verification, iterators) receive it by reference,
+// as LevelDB's DBImpl shares its state with VersionSet and MemTable.
+//
+// Lock order (docs/architecture.md §8): close_mu (shared for calls,
+// exclusive for Close and file swaps) → rotation_mu → write_mu → a person's
+// stripe (person_locks) → LMDB's writer locks, `data` before `keys`.
+// Thread safety: the members are set up by Open before any call and torn
+// down by Close after every call; the mutable state is guarded as noted.
+#ifndef SHREDKV_ENGINE_CONTEXT_H_
+#define SHREDKV_ENGINE_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+
+#include "crypto/aead.h"
+#include "engine/audit.h"
+#include "engine/feed.h"
+#include "engine/identifiers.h"
+#include "engine/leases.h"
+#include "engine/person_locks.h"
+#include "engine/policy.h"
+#include "engine/retention.h"
+#include "keys/key_store.h"
+#include "shredkv/options.h"
+#include "shredkv/store.h"
+#include "storage/environment.h"
+#include "storage/process_guard.h"
+#include "util/gated_shared_mutex.h"
+
+namespace shredkv::engine {
+
+// 2: per person × category keys (person rows name their key slot, profiles
+// one row per slot) and the retention time index (tables expiry,
+// expiry_refs). 3: analytics rows keyed bucket ‖ row id, unlinkable from
+// event rows (engine/analytics_link.h); meta `analytics_granularity`. A
+// format-2 store is migrated at open (engine/migration.h); format 1 and
+// formats newer than this are UnsupportedVersion.
+inline constexpr std::uint32_t kDataFormatVersion = 3;
+inline constexpr std::uint32_t kOldestDataFormatVersion = 2;
+
+struct DataTables {
+  storage::Table meta, people, ident, ident_by_person, profiles, events, records, analytics;
+  storage::Table erased;  // person → plain(request id): erasure applied to `data`
+  storage::Table audit, audit_by_request;
+  storage::Table versions;  // person → plain(u64): bumped by every non-append change
+  storage::Table outbox;    // the change feed
+  storage::Table restrictions;     // person → plain(restriction)
+  storage::Table consent;          // person ‖ purpose → plain(u8 granted ‖ i64 time)
+  storage::Table consent_history;  // person ‖ u64 seq → sealed(consent record)
+  storage::Table expiry, expiry_refs;  // the retention time index (engine/retention.h)
+};
+
+struct EngineContext {
+  Options options;
+  std::unique_ptr<storage::DirectoryClaim> claim;
+  std::unique_ptr<keys::KeyStore> keys;
+  std::unique_ptr<storage::Environment> data;
+  DataTables tables;
+  std::optional<IdentifierRegistry> registry;
+  crypto::CipherId cipher = crypto::CipherId::kXChaCha20Poly1305;
+  std::uint64_t fork_generation = 0;
+  std::optional<Policy> policy;
+  std::optional<Retention> retention;
+  std::optional<AuditLog> audit;
+  std::optional<Outbox> outbox;
+
+  // Shared by every call, exclusive for Close and the file swaps; writer-first
+  // so a steady stream of calls cannot hold off a swap or Close.
+  util::GatedSharedMutex close_mu;
+  std::atomic<bool> closed{false};
+  std::mutex write_mu;     // every write to either environment
+  std::mutex rotation_mu;  // one rotation or compaction at a time
+  PersonLocks person_locks;
+  LeaseTable leases;
+
+  std::uint64_t next_event_seq = 1;  // guarded by write_mu
+  // The data format as stored: kOldestDataFormatVersion until the migration
+  // finished. Set at open, before any call is served.
+  std::uint32_t data_format = kDataFormatVersion;
+  // The stored analytics granularity (data meta `analytics_granularity`).
+  std::int64_t analytics_granularity_ms = 3600ll * 1000;
+
+  std::atomic<std::uint64_t> tracking_rejected{0};
+  std::atomic<std::uint64_t> tracking_dropped{0};
+  std::atomic<std::uint64_t> suppressed_rejections{0};
+  // Event rows the retention back-fill skipped because they did not open or
+  // decode, since open.
+  std::atomic<std::uint64_t> backfill_unreadable_rows{0};
+
+  // The store's clock (Options::clock or the system clock), ms since the epoch.
+  std::int64_t Now() const;
+  // OK unless closed, used after fork, or failed (SetFatal).
+  Status CheckUsable() const;
+  // Records that a file swap left an environment closed: every call fails
+  // with it until the store is reopened.
+  void SetFatal(Status s);
+
+  // Opens (or with `create`, initialises) the `data` environment and the
+  // objects over it (tables, retention, audit, outbox), reading its format,
+  // granularity and event counter. Used by Open and by compaction's reopen.
+  Status OpenDataEnvironment(bool create);
+
+  // The person's key: NotFound / Erased for people without one.
+  Result<keys::DekHandle> PersonKey(const PersonId& id);
+  // Suppressed is set if the identifier hash is on the suppression list.
+  Status Suppressed(std::string_view hash, bool* suppressed);
+  const crypto::SecretKey& index_key() const { return keys->index_key(); }
+  // 16-byte keyed hash of a collection name (store-wide key).
+  std::string CollectionHash(std::string_view collection) const;
+  // 16-byte hash of a record key under the person's own key: unlinkable once
+  // the key is shredded.
+  static std::string RecordKeyHash(const crypto::SecretKey& dek, std::string_view collection,
+                                   std::string_view key);
+  // The key of the analytics row of the event (ts, seq) sealed under the slot
+  // key whose analytics link is `link` (engine/analytics_link.h).
+  std::string AnalyticsKeyFor(std::string_view link, std::int64_t ts_ms, std::uint64_t seq) const;
+
+  // Reads of clear per-person state. REQUIRES: in a `data` transaction.
+  Result<RestrictionState> ReadRestriction(storage::ReadTxn& txn, const PersonId& id) const;
+  Result<std::map<std::string, bool>> ReadConsent(storage::ReadTxn& txn, const PersonId& id) const;
+  // The person's change version (0 if never changed).
+  Result<std::uint64_t> PersonVersion(storage::ReadTxn& txn, const PersonId& id) const;
+
+ private:
+  mutable std::mutex fatal_mu_;
+  Status fatal_;
+};
+
+// The entry of every store call: holds close_mu shared for the call and
+// checks that the store is usable. Calls that swap files or wait for
+// in-flight calls (Close, compaction, rotation) lock close_mu themselves.
+class CallGuard {
+ public:
+  explicit CallGuard(EngineContext& ctx) : lock_(ctx.close_mu), status_(ctx.CheckUsable()) {}
+  bool ok() const { return status_.ok(); }
+  const Status& status() const { return status_; }
+
+ private:
+  std::shared_lock<util::GatedSharedMutex> lock_;
+  Status status_;
+};
+
+// Validation shared by the write path and the readers.
+Status ValidateName(std::string_view name, std::string_view what);
+Status ValidateRecordKey(std::string_view collection, std::string_view key);
+inline constexpr std::size_t kMaxRecordValueSize = 16u << 20;
+
+}  // namespace shredkv::engine
+
+#endif  // SHREDKV_ENGINE_CONTEXT_H_

@@ -1,0 +1,359 @@
+// Maintenance: purge of erased people's rows, epoch rotation (what makes
+// erasures cryptographic), compaction of `data` and the background loop that
+// runs them with the retention sweep.
+#include "engine/maintenance.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "engine/data_rows.h"
+#include "util/coding.h"
+#include "util/test_point.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+
+constexpr std::uint64_t kPurgeRowsPerTxn = 5000;
+constexpr std::size_t kPurgeTicketsPerRound = 256;
+
+}  // namespace
+
+Status Maintenance::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::uint64_t budget,
+                              std::uint64_t* deleted, bool* complete) {
+  *deleted = 0;
+  *complete = false;
+  // Identifiers first: index entries that still name the person go with
+  // their back-references.
+  {
+    auto backrefs = KeysWithPrefix(txn, ctx_.tables.ident_by_person, id.view(), budget);
+    if (!backrefs.ok()) return backrefs.status();
+    for (const std::string& back : *backrefs) {
+      const std::string hash = back.substr(PersonId::kSize);
+      std::string owner;
+      Status o = ReadPlain(txn, ctx_.tables.ident, TableId::kIdentIndex, hash, &owner);
+      if ((o.ok() && owner == id.view()) || o.IsCorruption()) {
+        if (Status d = txn.Delete(ctx_.tables.ident, hash); !d.ok()) return d;
+      } else if (!o.ok() && !o.IsNotFound()) {
+        return o;
+      }
+      if (Status d = txn.Delete(ctx_.tables.ident_by_person, back); !d.ok()) return d;
+      ++*deleted;  // an identifier's index entry and back-reference count as one row
+    }
+    if (*deleted >= budget) return Status::OK();
+  }
+  for (storage::Table t : {ctx_.tables.events, ctx_.tables.records, ctx_.tables.consent, ctx_.tables.consent_history, ctx_.tables.profiles}) {
+    const std::uint64_t left = budget - *deleted;
+    if (left == 0) return Status::OK();
+    bool more = false;
+    auto n = txn.DeletePrefix(t, id.view(), left, nullptr, &more);
+    if (!n.ok()) return n.status();
+    *deleted += *n;
+    if (more) return Status::OK();  // the rest next round
+  }
+  if (*deleted >= budget) return Status::OK();
+  {
+    // The person's retention time index entries and refs (engine/retention.h).
+    std::uint64_t n = 0;
+    bool index_done = false;
+    if (Status r = ctx_.retention->PurgePerson(txn, id, budget - *deleted, &n, &index_done); !r.ok()) return r;
+    *deleted += n;
+    if (!index_done) return Status::OK();
+  }
+  for (storage::Table t : {ctx_.tables.versions, ctx_.tables.restrictions, ctx_.tables.people}) {
+    std::string_view v;
+    Status g = txn.Get(t, id.view(), &v);
+    if (g.IsNotFound()) continue;
+    if (!g.ok()) return g;
+    if (*deleted >= budget) return Status::OK();  // the rest next round
+    if (Status d = txn.Delete(t, id.view()); !d.ok()) return d;
+    ++*deleted;
+  }
+  // Last, the `erased` markers (the person's and its categories').
+  bool more = false;
+  auto markers = txn.DeletePrefix(ctx_.tables.erased, id.view(), ~0ull, nullptr, &more);
+  if (!markers.ok()) return markers.status();
+  *complete = true;
+  return Status::OK();
+}
+
+Status Maintenance::PurgeCategory(storage::WriteTxn& txn, const PersonId& id, std::uint32_t slot, std::uint64_t budget,
+                                std::uint64_t* deleted, bool* complete) {
+  *deleted = 0;
+  *complete = false;
+  // Rows whose header names the slot (a damaged header cannot be
+  // attributed: verify reports it, the purge of the whole person removes it).
+  // Their retention index entries go with them.
+  std::vector<std::string> removed;
+  const storage::WriteTxn::RowFilter in_slot = [slot, &removed](std::string_view key, std::string_view value) {
+    std::uint32_t row_slot = 0;
+    if (!codec::PersonRowSlot(value, &row_slot).ok() || row_slot != slot) return false;
+    removed.emplace_back(key);
+    return true;
+  };
+  for (storage::Table t : {ctx_.tables.events, ctx_.tables.records}) {
+    const std::uint64_t left = budget - *deleted;
+    if (left == 0) return Status::OK();
+    bool more = false;
+    removed.clear();
+    auto n = txn.DeletePrefix(t, id.view(), left, in_slot, &more);
+    if (!n.ok()) return n.status();
+    *deleted += *n;
+    for (const std::string& k : removed) {
+      if (t.dbi == ctx_.tables.events.dbi) {
+        std::int64_t ts = 0;
+        std::uint64_t seq = 0;
+        if (Status d = codec::DecodeTsSeq(std::string_view(k).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+        if (Status u = ctx_.retention->UnindexEvent(txn, id, ts, seq); !u.ok()) return u;
+      } else if (Status u = ctx_.retention->UnindexRecord(txn, k); !u.ok()) {
+        return u;
+      }
+    }
+    if (more) return Status::OK();  // the rest next round
+  }
+  const std::string profile_key = codec::ProfileKey(id, slot);
+  std::string_view v;
+  Status g = txn.Get(ctx_.tables.profiles, profile_key, &v);
+  if (g.ok()) {
+    if (*deleted >= budget) return Status::OK();
+    if (Status d = txn.Delete(ctx_.tables.profiles, profile_key); !d.ok()) return d;
+    ++*deleted;
+  } else if (!g.IsNotFound()) {
+    return g;
+  }
+  if (Status d = txn.Delete(ctx_.tables.erased, codec::DekKey(id, slot)); !d.ok()) return d;
+  *complete = true;
+  return Status::OK();
+}
+
+Result<PurgeResult> Maintenance::PurgeLocked(std::size_t budget_rows) {
+  PurgeResult result;
+  std::uint64_t remaining = budget_rows;
+  while (remaining > 0) {
+    auto tickets = ctx_.keys->PendingPurges(kPurgeTicketsPerRound);
+    if (!tickets.ok()) return tickets.status();
+    if (tickets->empty()) break;
+    std::vector<keys::PurgeTicket> done;
+    for (const keys::PurgeTicket& t : *tickets) {
+      if (remaining == 0) break;
+      bool complete = false;
+      while (remaining > 0 && !complete) {
+        std::uint64_t deleted = 0;
+        std::uint64_t next_seq = ctx_.next_event_seq;
+        Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+          next_seq = ctx_.next_event_seq;
+          if (Status a = eraser_.ApplyErasureToData(txn, {t}, nullptr, nullptr, &next_seq); !a.ok()) return a;
+          const std::uint64_t budget = std::min(remaining, kPurgeRowsPerTxn);
+          return t.slot == keys::kPersonSlot ? PurgePerson(txn, t.person, budget, &deleted, &complete)
+                                             : PurgeCategory(txn, t.person, t.slot, budget, &deleted, &complete);
+        });
+        if (!s.ok()) {
+          (void)ctx_.keys->FinishPurges(done);  // keep the progress of this round
+          return s.WithContext("purging person " + t.person.ToHex());
+        }
+        util::TestPoint("purge.after_data_txn");
+        ctx_.next_event_seq = next_seq;
+        result.rows_deleted += deleted;
+        remaining -= std::min(remaining, deleted);
+        if (deleted == 0 && !complete) break;  // no progress: do not spin
+      }
+      if (complete) done.push_back(t);
+    }
+    if (Status f = ctx_.keys->FinishPurges(done); !f.ok()) return f;
+    result.people_purged += done.size();
+    if (done.empty()) break;
+  }
+  if (result.rows_deleted > 0 || result.people_purged > 0) {
+    Status a = ctx_.data->Update([&](storage::WriteTxn& txn) {
+      return ctx_.audit->Append(txn, AuditEntry{AuditKind::kPurge, ctx_.Now(), "", result.rows_deleted, result.people_purged, 0})
+          .status();
+    });
+    if (!a.ok()) return a.WithContext("auditing the purge");
+  }
+  auto counts = ctx_.keys->Counts();
+  if (!counts.ok()) return counts.status();
+  result.people_pending = counts->pending_purge;
+  return result;
+}
+
+Result<PurgeResult> Maintenance::Purge(std::size_t budget_rows) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  std::lock_guard write_lock(ctx_.write_mu);
+  return PurgeLocked(budget_rows);
+}
+
+Result<RotationResult> Maintenance::RotateEpoch() {
+  std::lock_guard rotation_lock(ctx_.rotation_mu);
+  RotationResult result;
+  {
+    CallGuard guard(ctx_);
+    if (!guard.ok()) return guard.status();
+    auto before = ctx_.keys->Info();
+    if (!before.ok()) return before.status();
+    result.keys_file_bytes_before = before->file_bytes;
+    auto epoch = ctx_.keys->BeginRotation(ctx_.Now());
+    if (!epoch.ok()) return epoch.status();
+    result.new_epoch = *epoch;
+    std::uint64_t total_keys = 0;
+    if (ctx_.options.progress) {
+      auto n = ctx_.keys->CountDeks();
+      if (n.ok()) total_keys = *n;
+      ctx_.options.progress("rotate-keys", 0, total_keys);
+    }
+    std::string resume;
+    for (bool done = false; !done;) {
+      auto n = ctx_.keys->RewrapBatch(*epoch, std::max<std::size_t>(1, ctx_.options.rotation_batch_size), &resume, &done);
+      if (!n.ok()) return n.status().WithContext("re-wrapping keys (the rotation can be run again)");
+      result.rewrapped_keys += *n;
+      ++result.batches;
+      util::TestPoint("rotation.after_rewrap_batch");
+      if (ctx_.options.progress) ctx_.options.progress("rotate-keys", result.rewrapped_keys, total_keys);
+    }
+    auto destroyed = ctx_.keys->DestroyEpochsBefore(*epoch);
+    if (!destroyed.ok()) return destroyed.status();
+    result.destroyed_epochs = *destroyed;
+    util::TestPoint("rotation.after_destroy");
+  }
+  {
+    std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
+    if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
+    if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
+      if (!ctx_.keys->usable()) ctx_.SetFatal(r.WithContext("keys file swap failed"));
+      return r;
+    }
+  }
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  auto after = ctx_.keys->Info();
+  if (!after.ok()) return after.status();
+  result.keys_file_bytes_after = after->file_bytes;
+  std::lock_guard write_lock(ctx_.write_mu);
+  Status a = ctx_.data->Update([&](storage::WriteTxn& txn) {
+    return ctx_.audit->Append(txn, AuditEntry{AuditKind::kRotation, ctx_.Now(), "", result.new_epoch, result.rewrapped_keys, 0})
+        .status();
+  });
+  if (!a.ok()) return a.WithContext("auditing the rotation");
+  return result;
+}
+
+Result<CompactionResult> Maintenance::CompactData() {
+  std::lock_guard rotation_lock(ctx_.rotation_mu);
+  CompactionResult result;
+  const std::string tmp = ctx_.options.directory + "/data/compact.mdb";
+  for (int attempt = 0;; ++attempt) {
+    std::uint64_t txn_at_copy = 0;
+    {
+      CallGuard guard(ctx_);
+      if (!guard.ok()) return guard.status();
+      std::lock_guard write_lock(ctx_.write_mu);  // no write during the copy
+      auto info = ctx_.data->Info();
+      if (!info.ok()) return info.status();
+      txn_at_copy = info->last_txn_id;
+      result.file_bytes_before = info->file_bytes;
+      ::unlink(tmp.c_str());
+      // Rebuilt from the live rows, not copied page by page: no branch page
+      // of the new file keeps an erased person's key as a separator.
+      if (Status c = ctx_.data->RebuildToFile(tmp, info->map_size); !c.ok()) return c;
+    }
+    std::unique_lock close_lock(ctx_.close_mu);
+    if (Status s = ctx_.CheckUsable(); !s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    auto info = ctx_.data->Info();
+    if (!info.ok()) return info.status();
+    if (info->last_txn_id != txn_at_copy) {  // a write slipped in between: copy again
+      ::unlink(tmp.c_str());
+      if (attempt < 3) continue;
+      return Status::Busy("writes kept landing during compaction; try again");
+    }
+    const std::string target = ctx_.data->data_file();
+    ctx_.audit.reset();
+    ctx_.data.reset();
+    Status r = storage::ReplaceFile(target, tmp, /*wipe_old=*/true);
+    Status o = ctx_.OpenDataEnvironment(false);
+    if (!o.ok()) ctx_.SetFatal(o.WithContext("reopening the data file after compaction"));
+    if (!r.ok()) return r.WithContext("swapping in the compacted data file");
+    if (!o.ok()) return o.WithContext("reopening the compacted data file");
+    break;
+  }
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  auto info = ctx_.data->Info();
+  if (!info.ok()) return info.status();
+  result.file_bytes_after = info->file_bytes;
+  std::lock_guard write_lock(ctx_.write_mu);
+  Status a = ctx_.data->Update([&](storage::WriteTxn& txn) {
+    return ctx_.audit->Append(txn, AuditEntry{AuditKind::kCompaction, ctx_.Now(), "", result.file_bytes_before,
+                                          result.file_bytes_after, 0})
+        .status();
+  });
+  if (!a.ok()) return a;
+  return result;
+}
+
+Result<bool> Maintenance::RotationDue() {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  auto counts = ctx_.keys->Counts();
+  if (!counts.ok()) return counts.status();
+  if (ctx_.options.rotate_after_erasures > 0 && counts->erasures_since_rotation >= ctx_.options.rotate_after_erasures) {
+    return true;
+  }
+  return ctx_.options.rotate_after_ms > 0 && counts->oldest_unrotated_ms != 0 &&
+         ctx_.Now() - counts->oldest_unrotated_ms >= ctx_.options.rotate_after_ms;
+}
+
+Status Maintenance::RunMaintenance() {
+  // Every step runs whatever the others did (a sweep that fails must not hold
+  // back the rotation that makes erasures final); the first error is returned.
+  Status first;
+  auto keep = [&first](const Status& s) {
+    if (first.ok() && !s.ok()) first = s;
+  };
+  auto purged = Purge(ctx_.options.purge_budget_rows);
+  keep(purged.status());
+  auto swept = sweeper_.Sweep(ctx_.options.sweep_budget_rows);
+  keep(swept.status());
+  auto due = RotationDue();
+  keep(due.status());
+  if (due.ok() && *due) keep(RotateEpoch().status());
+  return first;
+}
+
+void Maintenance::MaintenanceLoop() {
+  std::unique_lock lock(maintenance_mu_);
+  while (!maintenance_stop_) {
+    maintenance_cv_.wait_for(lock, std::chrono::milliseconds(ctx_.options.background_maintenance_ms),
+                             [&] { return maintenance_stop_; });
+    if (maintenance_stop_) break;
+    lock.unlock();
+    (void)RunMaintenance();  // errors surface again on the caller's own calls
+    lock.lock();
+  }
+}
+
+void Maintenance::Start() {
+  if (ctx_.options.background_maintenance_ms > 0) {
+    maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+  }
+}
+
+void Maintenance::Stop() {
+  {
+    std::lock_guard lock(maintenance_mu_);
+    maintenance_stop_ = true;
+  }
+  maintenance_cv_.notify_all();
+  if (maintenance_thread_.joinable() && maintenance_thread_.get_id() != std::this_thread::get_id()) {
+    maintenance_thread_.join();
+  }
+}
+
+}  // namespace shredkv::engine

@@ -1,0 +1,174 @@
+// Restriction of processing, consent and processing leases (design §6).
+#include <algorithm>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/secure_memory.h"
+#include "engine/data_rows.h"
+#include "engine/processing.h"
+#include "engine/iterators.h"
+#include "util/coding.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+
+bool Contains(const std::vector<std::string>& v, std::string_view x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Filters an iterator's entries by a predicate, keeping the inner
+// iterator's batching and error reporting.
+template <typename T>
+class FilteringIterator final : public Iterator<T> {
+ public:
+  FilteringIterator(std::unique_ptr<Iterator<T>> inner, std::function<bool(const T&)> keep)
+      : inner_(std::move(inner)), keep_(std::move(keep)) {
+    Skip();
+  }
+  bool Valid() const override { return inner_->Valid(); }
+  void Next() override {
+    inner_->Next();
+    Skip();
+  }
+  const T& value() const override { return inner_->value(); }
+  Status status() const override { return inner_->status(); }
+
+ private:
+  void Skip() {
+    while (inner_->Valid() && !keep_(inner_->value())) inner_->Next();
+  }
+  std::unique_ptr<Iterator<T>> inner_;
+  std::function<bool(const T&)> keep_;
+};
+
+class LeaseImpl final : public Lease {
+ public:
+  LeaseImpl(EngineContext& ctx, Reader& reader, PersonId id, std::string purpose, std::vector<std::string> withheld)
+      : ctx_(ctx), reader_(reader), id_(id), purpose_(std::move(purpose)), withheld_(std::move(withheld)) {}
+  ~LeaseImpl() override { ctx_.leases.Release(id_); }
+  LeaseImpl(const LeaseImpl&) = delete;
+  LeaseImpl& operator=(const LeaseImpl&) = delete;
+
+  const PersonId& person() const override { return id_; }
+  const std::string& purpose() const override { return purpose_; }
+
+  Result<Attributes> GetProfile() override {
+    auto profile = reader_.GetProfile(id_);
+    if (!profile.ok()) return profile.status();
+    for (auto it = profile->begin(); it != profile->end();) {
+      it = Withheld(ctx_.policy->AttributeCategory(it->first)) ? profile->erase(it) : std::next(it);
+    }
+    return profile;
+  }
+
+  std::unique_ptr<EventIterator> ScanEvents(TimeRange range) override {
+    return std::make_unique<FilteringIterator<StoredEvent>>(
+        NewEventIterator(&ctx_, id_, range), [this](const StoredEvent& e) { return !Withheld(e.category); });
+  }
+
+  Result<std::string> Get(std::string_view collection, std::string_view key) override {
+    if (Withheld(ctx_.policy->CollectionCategory(collection, {}))) {
+      return Status::Restricted("collection '" + std::string(collection) + "' is in a restricted category");
+    }
+    auto r = reader_.GetRecord(id_, collection, key);
+    if (!r.ok()) return r.status();
+    if (Withheld(r->category)) return Status::Restricted("the record is in a restricted category");
+    return std::move(r->value);
+  }
+
+  std::unique_ptr<RecordIterator> ScanRecords(std::string_view collection, std::string_view prefix) override {
+    return std::make_unique<FilteringIterator<Record>>(NewRecordIterator(&ctx_, id_, std::string(collection), std::string(prefix)),
+                                                       [this](const Record& r) { return !Withheld(r.category); });
+  }
+
+ private:
+  bool Withheld(std::string_view category) const { return Contains(withheld_, category); }
+
+  EngineContext& ctx_;
+  Reader& reader_;
+  PersonId id_;
+  std::string purpose_;
+  std::vector<std::string> withheld_;
+};
+
+}  // namespace
+
+Status Processing::Restrict(const PersonId& id, const RestrictionSpec& spec) {
+  if (!spec.all && spec.purposes.empty() && spec.categories.empty()) {
+    return Status::InvalidArgument("a restriction names all processing, purposes or categories");
+  }
+  {
+    CallGuard guard(ctx_);
+    if (!guard.ok()) return guard.status();
+  }
+  // No worker may be mid-processing when the restriction starts.
+  if (Status d = ctx_.leases.BeginDrain({id}, std::chrono::milliseconds(ctx_.options.lease_drain_timeout_ms)); !d.ok()) {
+    return d;
+  }
+  WriteBatch batch;
+  ConsentRecord rec;
+  rec.action = ConsentRecord::Action::kRestrict;
+  rec.restriction = spec;
+  batch.RecordConsent(id, rec);
+  Status s = writer_.Write(batch);
+  ctx_.leases.EndDrain({id});
+  return s;
+}
+
+Status Processing::Unrestrict(const PersonId& id, const RestrictionSpec& spec) {
+  WriteBatch batch;
+  ConsentRecord rec;
+  rec.action = ConsentRecord::Action::kUnrestrict;
+  rec.restriction = spec;
+  if (!spec.all && spec.purposes.empty() && spec.categories.empty()) rec.restriction.all = true;
+  batch.RecordConsent(id, rec);
+  return writer_.Write(batch);
+}
+
+Status Processing::SetConsent(const PersonId& id, std::string_view purpose, bool granted, std::string_view source) {
+  WriteBatch batch;
+  ConsentRecord rec;
+  rec.action = granted ? ConsentRecord::Action::kGrant : ConsentRecord::Action::kWithdraw;
+  rec.purpose = std::string(purpose);
+  rec.source = std::string(source);
+  batch.RecordConsent(id, rec);
+  return writer_.Write(batch);
+}
+
+Result<std::unique_ptr<Lease>> Processing::AcquireLease(const PersonId& id, std::string_view purpose) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  if (auto basis = ctx_.policy->Basis(purpose); !basis.ok()) return basis.status();
+  {
+    PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+    if (auto dek = ctx_.PersonKey(id); !dek.ok()) return dek.status();
+  }
+  // Register first, then read the state: a restriction that starts draining
+  // after this point waits for this lease; one that committed before is seen.
+  if (Status a = ctx_.leases.Acquire(id); !a.ok()) return a;
+  RestrictionState restriction;
+  std::map<std::string, bool> consent;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = ctx_.ReadRestriction(txn, id);
+    if (!r.ok()) return r.status();
+    auto c = ctx_.ReadConsent(txn, id);
+    if (!c.ok()) return c.status();
+    restriction = *r;
+    consent = *c;
+    return Status::OK();
+  });
+  if (s.ok() && ctx_.policy->Refused(restriction, consent, purpose)) {
+    s = Status::Restricted("processing of person " + id.ToHex() + " for '" + std::string(purpose) +
+                           "' is restricted or lacks consent");
+  }
+  if (!s.ok()) {
+    ctx_.leases.Release(id);
+    return s;
+  }
+  return std::unique_ptr<Lease>(
+      std::make_unique<LeaseImpl>(ctx_, reader_, id, std::string(purpose), std::move(restriction.categories)));
+}
+
+}  // namespace shredkv::engine

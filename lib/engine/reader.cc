@@ -1,0 +1,252 @@
+// Reads of one person and of the store: identifier resolution, person,
+// profile, records, consent and restriction state, the feed, statistics.
+#include "engine/reader.h"
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "crypto/secure_memory.h"
+#include "engine/data_rows.h"
+#include "engine/keyring.h"
+#include "util/coding.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+
+// Reads one sealed row of a person and decrypts it with the key of the slot
+// it names. NotFound if absent, or if its category key was erased.
+Status ReadSealed(storage::Environment& env, storage::Table table, TableId id, Keyring& keyring,
+                  std::string_view key, std::string* plain) {
+  return env.View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row;
+    if (Status g = txn.Get(table, key, &row); !g.ok()) return g;
+    bool shredded = false;
+    if (Status o = keyring.Open(id, key, row, plain, &shredded); !o.ok()) return o;
+    return shredded ? Status::NotFound("the row's category key was erased") : Status::OK();
+  });
+}
+
+}  // namespace
+
+Result<PersonId> Reader::Resolve(const Identifier& identifier) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  auto n = ctx_.registry->Normalize(identifier);
+  if (!n.ok()) return n.status();
+  const std::string hash = IdentifierHash(ctx_.keys->index_key(), *n);
+  std::string owner;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) {
+    return ReadPlain(txn, ctx_.tables.ident, TableId::kIdentIndex, hash, &owner);
+  });
+  if (!s.ok() && !s.IsNotFound()) return s.WithContext("identifier index");
+  Status result = Status::NotFound("no person has this " + n->type);
+  if (s.ok()) {
+    auto id = PersonIdFromBytes(owner);
+    if (!id.ok()) return id.status();
+    PersonLocks::SharedGuard person_lock(ctx_.person_locks, *id);
+    auto dek = ctx_.PersonKey(*id);
+    if (dek.ok()) return id;
+    result = dek.status();
+  }
+  if (result.IsNotFound() || result.IsErased()) {
+    bool suppressed = false;
+    if (Status q = ctx_.Suppressed(hash, &suppressed); !q.ok()) return q;
+    if (suppressed) return Status::Suppressed("this " + n->type + " is suppressed after an erasure");
+  }
+  return result;
+}
+
+Result<PersonInfo> Reader::GetPerson(const PersonId& id) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+  auto dek = ctx_.PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  Keyring keyring(ctx_.keys.get(), id, *dek);
+  std::string plain;
+  Status s = ReadSealed(*ctx_.data, ctx_.tables.people, TableId::kPeople, keyring, id.view(), &plain);
+  if (s.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
+  if (!s.ok()) return s.WithContext("person " + id.ToHex());
+  codec::PersonPayload p;
+  Status d = codec::DecodePerson(plain, &p);
+  crypto::Wipe(&plain);
+  if (!d.ok()) return d.WithContext("person " + id.ToHex());
+  auto epoch = ctx_.keys->DekEpoch(id);
+  if (!epoch.ok()) return epoch.status();
+  return PersonInfo{id, p.anon_id, p.created_ms, std::move(p.identifiers), *epoch};
+}
+
+Result<Attributes> Reader::GetProfile(const PersonId& id) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+  auto dek = ctx_.PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  Keyring keyring(ctx_.keys.get(), id, *dek);
+  Attributes attrs;
+  bool found = false;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) {
+    return ReadProfile(txn, ctx_.tables.profiles, keyring, &attrs, &found);
+  });
+  if (!s.ok()) return s;
+  if (!found) return Status::NotFound("no profile for person " + id.ToHex());
+  return attrs;
+}
+
+Result<Record> Reader::GetRecord(const PersonId& id, std::string_view collection, std::string_view key) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  if (Status v = ValidateRecordKey(collection, key); !v.ok()) return v;
+  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+  auto dek = ctx_.PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  const std::string skey = codec::RecordKey(id, ctx_.CollectionHash(collection), EngineContext::RecordKeyHash(**dek, collection, key));
+  Keyring keyring(ctx_.keys.get(), id, *dek);
+  std::string plain;
+  const auto rules = ctx_.retention->rules();
+  const std::int64_t now = ctx_.Now();
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row;
+    if (Status g = txn.Get(ctx_.tables.records, skey, &row); !g.ok()) return g;
+    // A record past its collection's retention is gone for every reader.
+    auto expired = ctx_.retention->RecordExpired(txn, *rules, collection, skey, now);
+    if (!expired.ok()) return expired.status();
+    if (*expired) return Status::NotFound("expired");
+    bool shredded = false;
+    if (Status o = keyring.Open(TableId::kRecords, skey, row, &plain, &shredded); !o.ok()) return o;
+    return shredded ? Status::NotFound("the record's category key was erased") : Status::OK();
+  });
+  if (s.IsNotFound()) return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
+  if (!s.ok()) return s.WithContext("record of " + id.ToHex());
+  Record r;
+  Status d = codec::DecodeRecord(plain, &r);
+  crypto::Wipe(&plain);
+  if (!d.ok()) return d.WithContext("record of " + id.ToHex());
+  if (r.collection != collection || r.key != key) {
+    return Status::Corruption("record of " + id.ToHex() + " holds a different key than its hash names");
+  }
+  return r;
+}
+
+Result<std::vector<Notice>> Reader::ReadFeed(std::size_t max) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  std::vector<Notice> out;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = ctx_.outbox->Read(txn, 0, max);
+    if (!r.ok()) return r.status();
+    out = std::move(r).value();
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<StoreStats> Reader::Stats() {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  StoreStats st;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    struct { storage::Table t; std::uint64_t* out; } counts[] = {
+        {ctx_.tables.people, &st.people},   {ctx_.tables.ident, &st.identifiers},
+        {ctx_.tables.events, &st.events},   {ctx_.tables.records, &st.records},
+        {ctx_.tables.analytics, &st.analytics_rows}, {ctx_.tables.restrictions, &st.restricted}};
+    for (auto& c : counts) {
+      auto n = txn.Count(c.t);
+      if (!n.ok()) return n.status();
+      *c.out = *n;
+    }
+    auto counters = Retention::ReadCounters(txn, ctx_.tables.meta);
+    if (!counters.ok()) return counters.status();
+    st.expired_removed = counters->removed;
+    auto pending = ctx_.retention->CountPending(txn, *ctx_.retention->rules(), ctx_.Now());
+    if (!pending.ok()) return pending.status();
+    st.expired_pending = *pending;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  st.key_epoch = ctx_.keys->current_epoch();
+  st.oldest_key_epoch = ctx_.keys->oldest_epoch();
+  auto counts = ctx_.keys->Counts();
+  if (!counts.ok()) return counts.status();
+  st.erased = counts->fences;
+  st.suppressed = counts->suppressed;
+  st.pending_purge = counts->pending_purge;
+  st.erased_categories = counts->category_fences;
+  st.erasures_since_rotation = counts->erasures_since_rotation;
+  st.suppressed_rejections = ctx_.suppressed_rejections.load(std::memory_order_relaxed);
+  st.tracking_rejected = ctx_.tracking_rejected.load(std::memory_order_relaxed);
+  st.tracking_dropped = ctx_.tracking_dropped.load(std::memory_order_relaxed);
+  auto ki = ctx_.keys->Info();
+  if (!ki.ok()) return ki.status();
+  auto di = ctx_.data->Info();
+  if (!di.ok()) return di.status();
+  st.keys_file_bytes = ki->file_bytes;
+  st.data_file_bytes = di->file_bytes;
+  st.data_map_bytes = di->map_size;
+  return st;
+}
+
+Result<RestrictionState> Reader::GetRestriction(const PersonId& id) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+  if (auto dek = ctx_.PersonKey(id); !dek.ok()) return dek.status();
+  RestrictionState out;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = ctx_.ReadRestriction(txn, id);
+    if (!r.ok()) return r.status();
+    out = *r;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::map<std::string, bool>> Reader::GetConsent(const PersonId& id) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+  if (auto dek = ctx_.PersonKey(id); !dek.ok()) return dek.status();
+  std::map<std::string, bool> out;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto c = ctx_.ReadConsent(txn, id);
+    if (!c.ok()) return c.status();
+    out = *c;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<ConsentRecord>> Reader::GetConsentHistory(const PersonId& id) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+  auto dek = ctx_.PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  std::vector<ConsentRecord> out;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor(ctx_.tables.consent_history);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    Status m = c.Seek(id.view());
+    for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == id.view(); m = c.Next()) {
+      std::string plain;
+      if (Status o = codec::OpenPersonRow(**dek, TableId::kConsentHistory, c.key(), c.value(), &plain); !o.ok()) {
+        return o;
+      }
+      ConsentRecord rec;
+      Status d = codec::DecodeConsentRecord(plain, &rec);
+      crypto::Wipe(&plain);
+      if (!d.ok()) return d;
+      out.push_back(std::move(rec));
+    }
+    return m;
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+}  // namespace shredkv::engine

@@ -1,0 +1,651 @@
+// The write path: a WriteBatch applied in one `data` transaction, after the
+// keys of new people were committed in `keys` (design §2: keys first).
+#include "engine/write_path.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "codec/value_codec.h"
+#include "crypto/keyed_hash.h"
+#include "crypto/random.h"
+#include "engine/analytics_link.h"
+#include "engine/data_rows.h"
+#include "engine/keyring.h"
+#include "util/coding.h"
+
+namespace shredkv::engine {
+namespace {
+
+using codec::TableId;
+
+const char* OpName(const WriteBatch::Op& op) {
+  static constexpr const char* kNames[] = {"CreatePerson", "LinkIdentifier", "UnlinkIdentifier",
+                                           "PatchProfile", "AppendEvent",    "Put",
+                                           "Delete",       "Rectify",        "RecordConsent"};
+  return kNames[op.index()];
+}
+
+// Applies a WriteBatch inside one `data` write transaction. Re-runnable: the
+// storage layer runs it again after growing a full map.
+class BatchApplier {
+ public:
+  BatchApplier(EngineContext& ctx, storage::WriteTxn* txn,
+               const std::map<PersonId, keys::DekHandle>& new_deks)
+      : ctx_(ctx), txn_(txn), t_(ctx.tables), new_deks_(new_deks),
+        retention_rules_(ctx.retention->rules()), seq_(ctx.next_event_seq) {}
+  // plain_ may still hold an event's plaintext when a batch stops early.
+  ~BatchApplier() { crypto::Wipe(&plain_); }
+  BatchApplier(const BatchApplier&) = delete;
+  BatchApplier& operator=(const BatchApplier&) = delete;
+
+  Status Apply(const WriteBatch& batch) {
+    const auto& ops = batch.ops();
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      Status s = std::visit([&](const auto& op) { return Do(op); }, ops[i]);
+      if (!s.ok()) {
+        return s.WithContext("operation #" + std::to_string(i) + " (" + OpName(ops[i]) + ")");
+      }
+    }
+    return Finish();
+  }
+
+  std::uint64_t next_seq() const { return seq_; }
+  std::uint64_t dropped() const { return dropped_; }
+
+ private:
+  struct TrackingState {
+    bool refused = false;  // tracking purpose refused by restriction or consent
+    std::vector<std::string> withheld_categories;
+  };
+  struct PersonState {
+    PersonState(const PersonId& id, keys::KeyStore* keys, keys::DekHandle person_key)
+        : dek(person_key), keyring(keys, id, std::move(person_key)) {}
+    keys::DekHandle dek;  // the person key (slot 0)
+    Keyring keyring;      // every slot's key, new ones included
+    codec::PersonPayload person;
+    bool person_dirty = false;
+    std::optional<Attributes> profile;  // loaded on first use
+    std::set<std::uint32_t> profile_slots;  // slots of the profile rows loaded
+    bool profile_dirty = false;
+    bool mutated = false;  // a non-append change: bump the person's version
+    std::optional<TrackingState> tracking;  // loaded on the first tracked event
+    LinkCache links;  // analytics links of the slots used in this batch
+  };
+
+  Result<PersonState*> Load(const PersonId& id) {
+    auto it = people_.find(id);
+    if (it != people_.end()) return &it->second;
+    auto dek = ctx_.PersonKey(id);
+    if (!dek.ok()) return dek.status();
+    std::string_view row;
+    Status g = txn_->Get(t_.people, id.view(), &row);
+    if (g.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
+    if (!g.ok()) return g;
+    std::string plain;
+    if (Status o = codec::OpenPersonRow(**dek, TableId::kPeople, id.view(), row, &plain); !o.ok()) {
+      return o.WithContext("person " + id.ToHex());
+    }
+    PersonState st(id, ctx_.keys.get(), *dek);
+    Status d = codec::DecodePerson(plain, &st.person);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d.WithContext("person " + id.ToHex());
+    return &people_.emplace(id, std::move(st)).first->second;
+  }
+
+  Status LoadProfile(PersonState* st) {
+    if (st->profile) return Status::OK();
+    Attributes attrs;
+    bool found = false;
+    if (Status r = ReadProfile(*txn_, t_.profiles, st->keyring, &attrs, &found, &st->profile_slots); !r.ok()) {
+      return r;
+    }
+    st->profile = std::move(attrs);
+    return Status::OK();
+  }
+
+  // The key slot and key that seal a new item of `category` for the person:
+  // the person key for "general", else the person's key of that category,
+  // made on first use (and again after the category was erased: a slot is
+  // never reused). New keys are stored by Finish(), before the data commit.
+  Result<std::pair<std::uint32_t, keys::DekHandle>> WriteKey(const PersonId& id, PersonState* st,
+                                                             const std::string& category) {
+    if (category == kGeneralCategory) return std::make_pair(keys::kPersonSlot, st->dek);
+    auto it = st->person.category_slots.find(category);
+    if (it != st->person.category_slots.end()) {
+      auto key = st->keyring.Key(it->second);
+      if (!key.ok()) return key.status();
+      if (*key != nullptr) return std::make_pair(it->second, *key);
+    }
+    if (st->person.next_slot == ~std::uint32_t{0}) {
+      return Status::StoreFull("person " + id.ToHex() + " used up its category key slots");
+    }
+    const std::uint32_t slot = st->person.next_slot++;
+    auto dek = keys::KeyStore::NewDek();
+    if (!dek.ok()) return dek.status();
+    st->person.category_slots.insert_or_assign(category, slot);
+    st->person_dirty = true;
+    st->keyring.Add(slot, *dek);
+    new_keys_.push_back(keys::NewKey{id, slot, *dek});
+    return std::make_pair(slot, *dek);
+  }
+
+  // Claims a normalised identifier for `id` in the index.
+  Status Claim(const PersonId& id, const Identifier& normalized, bool* already_own) {
+    *already_own = false;
+    const std::string hash = IdentifierHash(ctx_.index_key(), normalized);
+    bool suppressed = false;
+    if (Status s = ctx_.Suppressed(hash, &suppressed); !s.ok()) return s;
+    if (suppressed) {
+      ctx_.suppressed_rejections.fetch_add(1, std::memory_order_relaxed);
+      return Status::Suppressed("identifier of type '" + normalized.type + "' is suppressed after an erasure");
+    }
+    std::string owner_row;
+    Status g = ReadPlain(*txn_, t_.ident, TableId::kIdentIndex, hash, &owner_row);
+    if (g.ok()) {
+      auto owner = PersonIdFromBytes(owner_row);
+      if (!owner.ok()) return owner.status();
+      if (*owner == id) {
+        *already_own = true;
+        return Status::OK();
+      }
+      // An erased owner whose index entry was not yet released: the
+      // identifier is free, and the new owner is a new person (design §4).
+      auto erased = ctx_.keys->IsErased(*owner);
+      if (!erased.ok()) return erased.status();
+      if (!*erased) {
+        return Status::AlreadyExists("identifier of type '" + normalized.type + "' belongs to another person");
+      }
+    } else if (!g.IsNotFound()) {
+      return g;
+    }
+    if (Status p = txn_->Put(t_.ident, hash, PlainRow(TableId::kIdentIndex, hash, id.view())); !p.ok()) {
+      return p;
+    }
+    const std::string back = std::string(id.view()) + hash;
+    return txn_->Put(t_.ident_by_person, back, PlainRow(TableId::kIdentByPerson, back, {}));
+  }
+
+  Status Do(const WriteBatch::CreatePersonOp& op) {
+    auto dek_it = new_deks_.find(op.id);
+    if (dek_it == new_deks_.end() || people_.count(op.id) != 0) {
+      return Status::AlreadyExists("person " + op.id.ToHex() + " is created twice in this batch");
+    }
+    std::string_view existing;
+    Status g = txn_->Get(t_.people, op.id.view(), &existing);
+    if (g.ok()) return Status::AlreadyExists("person " + op.id.ToHex() + " already exists");
+    if (!g.IsNotFound()) return g;
+    if (Status v = codec::ValidateAttributeNames(op.profile, "profile attribute"); !v.ok()) return v;
+
+    PersonState st(op.id, ctx_.keys.get(), dek_it->second);
+    st.person.anon_id = AnonymousId(crypto::RandomArray<AnonymousId::kSize>());
+    st.person.created_ms = op.created_ms != 0 ? op.created_ms : ctx_.Now();
+    if (op.imported) {
+      if (Status n = ctx_.outbox->Append(*txn_, NoticeKind::kImport, op.id, ctx_.Now(), {}); !n.ok()) return n;
+    }
+    std::set<Identifier> ids;
+    for (const Identifier& raw : op.identifiers) {
+      auto n = ctx_.registry->Normalize(raw);
+      if (!n.ok()) return n.status();
+      ids.insert(std::move(n).value());
+    }
+    for (const Identifier& n : ids) {
+      bool own = false;
+      if (Status c = Claim(op.id, n, &own); !c.ok()) return c;
+    }
+    st.person.identifiers.assign(ids.begin(), ids.end());
+    st.person_dirty = true;
+    st.profile = op.profile;
+    st.profile_dirty = true;
+    people_.emplace(op.id, std::move(st));
+    return Status::OK();
+  }
+
+  Status Do(const WriteBatch::LinkIdentifierOp& op) {
+    auto n = ctx_.registry->Normalize(op.identifier);
+    if (!n.ok()) return n.status();
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    bool own = false;
+    if (Status c = Claim(op.id, *n, &own); !c.ok()) return c;
+    auto& list = (*st)->person.identifiers;
+    auto pos = std::lower_bound(list.begin(), list.end(), *n);
+    if (pos == list.end() || *pos != *n) {
+      list.insert(pos, *n);
+      (*st)->person_dirty = true;
+      (*st)->mutated = true;
+    }
+    return Status::OK();
+  }
+
+  Status Do(const WriteBatch::UnlinkIdentifierOp& op) {
+    auto n = ctx_.registry->Normalize(op.identifier);
+    if (!n.ok()) return n.status();
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    const std::string hash = IdentifierHash(ctx_.index_key(), *n);
+    std::string owner_row;
+    Status g = ReadPlain(*txn_, t_.ident, TableId::kIdentIndex, hash, &owner_row);
+    if (g.IsNotFound()) return Status::NotFound("identifier is not linked to person " + op.id.ToHex());
+    if (!g.ok()) return g;
+    auto owner = PersonIdFromBytes(owner_row);
+    if (!owner.ok()) return owner.status();
+    if (*owner != op.id) return Status::NotFound("identifier is not linked to person " + op.id.ToHex());
+    if (Status d = txn_->Delete(t_.ident, hash); !d.ok()) return d;
+    if (Status d = txn_->Delete(t_.ident_by_person, std::string(op.id.view()) + hash); !d.ok()) return d;
+    auto& list = (*st)->person.identifiers;
+    auto pos = std::lower_bound(list.begin(), list.end(), *n);
+    if (pos != list.end() && *pos == *n) list.erase(pos);
+    (*st)->person_dirty = true;
+    (*st)->mutated = true;
+    return Status::OK();
+  }
+
+  Status Do(const WriteBatch::PatchProfileOp& op) {
+    if (Status v = codec::ValidateAttributeNames(op.patch.set, "profile attribute"); !v.ok()) return v;
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    if (Status l = LoadProfile(*st); !l.ok()) return l;
+    Attributes& profile = *(*st)->profile;
+    for (const std::string& name : op.patch.unset) profile.erase(name);
+    for (const auto& [name, value] : op.patch.set) profile.insert_or_assign(name, value);
+    (*st)->profile_dirty = true;
+    (*st)->mutated = true;
+    return Status::OK();
+  }
+
+  Status Do(const WriteBatch::AppendEventOp& op) {
+    const Event& e = op.event;
+    if (Status v = ValidateName(e.name, "event name"); !v.ok()) return v;
+    const std::string category = ctx_.policy->EventCategory(e.name, e.category);
+    // Encoded first: checking the property names while encoding walks the
+    // caller's map once. The plaintext is wiped after sealing, when the
+    // event is dropped, and by the destructor (every other return ends the
+    // batch), so plain_ never holds an earlier event here.
+    plain_.clear();
+    if (Status v = codec::EncodeValidEvent(e.name, category, e.properties, &plain_); !v.ok()) return v;
+    // The analytics row's fields, as entries of the event's own map (no copy).
+    fields_.clear();
+    for (const std::string& f : e.analytics_fields) {
+      auto it = e.properties.find(f);
+      if (it == e.properties.end()) {
+        return Status::InvalidArgument("analytics field '" + f + "' is not a property of the event");
+      }
+      fields_.push_back(&*it);
+    }
+    std::sort(fields_.begin(), fields_.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    fields_.erase(std::unique(fields_.begin(), fields_.end()), fields_.end());
+    if (Status c = ctx_.policy->CheckCategory(category); !c.ok()) return c;
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    // Tracking is processing: the restriction and consent of the person
+    // decide. Imported events are history, not new tracking.
+    if (!op.imported && !ctx_.policy->tracking_purpose().empty()) {
+      // Read once per person and batch (the ingest path); a consent or
+      // restriction change in the batch clears it (RecordConsentOp).
+      PersonState& person = **st;
+      if (!person.tracking) {
+        auto restriction = ctx_.ReadRestriction(*txn_, op.id);
+        if (!restriction.ok()) return restriction.status();
+        auto consent = ctx_.ReadConsent(*txn_, op.id);
+        if (!consent.ok()) return consent.status();
+        person.tracking = TrackingState{
+            ctx_.policy->Refused(*restriction, *consent, ctx_.policy->tracking_purpose()),
+            std::move(restriction->categories)};
+      }
+      const auto& cats = person.tracking->withheld_categories;
+      if (person.tracking->refused || std::find(cats.begin(), cats.end(), category) != cats.end()) {
+        if (ctx_.options.tracking_policy == RestrictedTrackingPolicy::kDrop) {
+          ++dropped_;
+          crypto::Wipe(&plain_);  // the batch goes on: no refused event's bytes linger
+          return Status::OK();
+        }
+        ctx_.tracking_rejected.fetch_add(1, std::memory_order_relaxed);
+        return Status::Restricted("tracking of person " + op.id.ToHex() + " is restricted or lacks consent");
+      }
+    }
+    auto sealing = WriteKey(op.id, *st, category);
+    if (!sealing.ok()) return sealing.status();
+    const std::uint64_t seq = seq_++;
+    const std::string key = codec::EventKey(op.id, e.ts_ms, seq);
+    row_.clear();
+    codec::SealPersonRow(ctx_.cipher, *sealing->second, sealing->first, TableId::kEvents, key, plain_, &row_);
+    crypto::Wipe(&plain_);
+    if (Status p = txn_->Put(t_.events, key, row_); !p.ok()) return p;
+    if (retention_rules_->IndexesEvent(e.name)) {
+      if (Status x = ctx_.retention->IndexEvent(*txn_, op.id, e.name, e.ts_ms, seq); !x.ok()) return x;
+    }
+    const std::string akey =
+        ctx_.AnalyticsKeyFor((*st)->links.Get(sealing->first, *sealing->second), e.ts_ms, seq);
+    plain_.clear();
+    row_.clear();
+    codec::EncodeAnalyticsEntries((*st)->person.anon_id, e.name, fields_, &plain_);
+    codec::SealPlain(TableId::kAnalytics, akey, plain_, &row_);
+    return txn_->Put(t_.analytics, akey, row_);
+  }
+
+  Status Do(const WriteBatch::PutRecordOp& op) {
+    const Record& r = op.record;
+    if (Status v = ValidateRecordKey(r.collection, r.key); !v.ok()) return v;
+    if (r.value.size() > kMaxRecordValueSize) return Status::InvalidArgument("record value larger than 16 MiB");
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    const std::string key = codec::RecordKey(op.id, ctx_.CollectionHash(r.collection),
+                                             EngineContext::RecordKeyHash(*(*st)->dek, r.collection, r.key));
+    std::string plain, row;
+    (*st)->mutated = true;
+    const std::string category = ctx_.policy->CollectionCategory(r.collection, r.category);
+    if (Status c = ctx_.policy->CheckCategory(category); !c.ok()) return c;
+    auto sealing = WriteKey(op.id, *st, category);
+    if (!sealing.ok()) return sealing.status();
+    codec::EncodeRecord(r.collection, r.key, r.value, category, &plain);
+    codec::SealPersonRow(ctx_.cipher, *sealing->second, sealing->first, TableId::kRecords, key, plain, &row);
+    crypto::Wipe(&plain);
+    // The record's last-write time, for its collection's retention rule.
+    if (Status x = ctx_.retention->IndexRecord(*txn_, key, ctx_.Now()); !x.ok()) return x;
+    return txn_->Put(t_.records, key, row);
+  }
+
+  Status Do(const WriteBatch::DeleteRecordOp& op) {
+    if (Status v = ValidateRecordKey(op.collection, op.key); !v.ok()) return v;
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    const std::string key = codec::RecordKey(op.id, ctx_.CollectionHash(op.collection),
+                                             EngineContext::RecordKeyHash(*(*st)->dek, op.collection, op.key));
+    (*st)->mutated = true;
+    if (Status x = ctx_.retention->UnindexRecord(*txn_, key); !x.ok()) return x;
+    return txn_->Delete(t_.records, key);
+  }
+
+  Status Do(const WriteBatch::RectifyOp& op) {
+    const Rectification& r = op.rectification;
+    if (Status v = codec::ValidateAttributeNames(r.profile.set, "profile attribute"); !v.ok()) return v;
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    std::vector<std::string> names;
+    if (!r.profile.set.empty() || !r.profile.unset.empty()) {
+      if (Status p = Do(WriteBatch::PatchProfileOp{op.id, r.profile}); !p.ok()) return p;
+      for (const auto& [name, value] : r.profile.set) names.push_back("profile." + name);
+      for (const std::string& name : r.profile.unset) names.push_back("profile." + name);
+    }
+    for (const auto& [old_id, new_id] : r.identifiers) {
+      if (old_id.type != new_id.type) {
+        return Status::InvalidArgument("an identifier is replaced by one of the same type");
+      }
+      if (Status u = Do(WriteBatch::UnlinkIdentifierOp{op.id, old_id}); !u.ok()) return u;
+      if (Status l = Do(WriteBatch::LinkIdentifierOp{op.id, new_id}); !l.ok()) return l;
+      names.push_back("identifier." + new_id.type);
+    }
+    for (const EventCorrection& c : r.events) {
+      if (Status v = codec::ValidateAttributeNames(c.properties.set, "event property"); !v.ok()) return v;
+      const std::string key = codec::EventKey(op.id, c.ts_ms, c.seq);
+      std::string_view row;
+      Status g = txn_->Get(t_.events, key, &row);
+      if (g.IsNotFound()) {
+        return Status::NotFound("person " + op.id.ToHex() + " has no event at ts " + std::to_string(c.ts_ms) +
+                                " seq " + std::to_string(c.seq));
+      }
+      if (!g.ok()) return g;
+      std::string plain, name, category;
+      Attributes props;
+      bool shredded = false;
+      if (Status o = (*st)->keyring.Open(TableId::kEvents, key, row, &plain, &shredded); !o.ok()) return o;
+      if (shredded) {
+        return Status::NotFound("the event at ts " + std::to_string(c.ts_ms) + " seq " + std::to_string(c.seq) +
+                                " of person " + op.id.ToHex() + " belongs to an erased category");
+      }
+      std::uint32_t slot = 0;
+      if (Status h = codec::PersonRowSlot(row, &slot); !h.ok()) return h;
+      auto slot_key = (*st)->keyring.Key(slot);
+      if (!slot_key.ok()) return slot_key.status();
+      Status d = codec::DecodeEvent(plain, &name, &category, &props);
+      crypto::Wipe(&plain);
+      if (!d.ok()) return d;
+      for (const std::string& n : c.properties.unset) props.erase(n);
+      for (const auto& [n, v] : c.properties.set) props.insert_or_assign(n, v);
+      std::string sealed;
+      codec::EncodeEvent(name, category, props, &plain);
+      codec::SealPersonRow(ctx_.cipher, **slot_key, slot, TableId::kEvents, key, plain, &sealed);
+      crypto::Wipe(&plain);
+      if (Status p = txn_->Put(t_.events, key, sealed); !p.ok()) return p;
+      // Declared analytics fields carry the corrected value too.
+      const std::string akey = ctx_.AnalyticsKeyFor((*st)->links.Get(slot, **slot_key), c.ts_ms, c.seq);
+      std::string apayload;
+      Status a = ReadPlain(*txn_, t_.analytics, TableId::kAnalytics, akey, &apayload);
+      if (a.ok()) {
+        AnalyticsRow arow;
+        if (Status ad = codec::DecodeAnalytics(apayload, &arow); !ad.ok()) return ad;
+        bool changed = false;
+        for (const std::string& n : c.properties.unset) changed |= arow.fields.erase(n) > 0;
+        for (const auto& [n, v] : c.properties.set) {
+          auto it = arow.fields.find(n);
+          if (it != arow.fields.end()) {
+            it->second = v;
+            changed = true;
+          }
+        }
+        if (changed) {
+          std::string enc;
+          codec::EncodeAnalytics(arow.anon_id, arow.name, arow.fields, &enc);
+          if (Status p = txn_->Put(t_.analytics, akey, PlainRow(TableId::kAnalytics, akey, enc)); !p.ok()) return p;
+        }
+      } else if (!a.IsNotFound()) {
+        return a;
+      }
+      for (const auto& [n, v] : c.properties.set) names.push_back("event." + n);
+      for (const std::string& n : c.properties.unset) names.push_back("event." + n);
+    }
+    (*st)->mutated = true;
+    return ctx_.outbox->Append(*txn_, NoticeKind::kRectification, op.id, ctx_.Now(), std::move(names));
+  }
+
+  Status Do(const WriteBatch::RecordConsentOp& op) {
+    ConsentRecord rec = op.record;
+    if (rec.time_ms == 0) rec.time_ms = ctx_.Now();
+    using A = ConsentRecord::Action;
+    if (rec.action == A::kGrant || rec.action == A::kWithdraw) {
+      if (auto b = ctx_.policy->Basis(rec.purpose); !b.ok()) return b.status();
+    } else if (rec.action == A::kRestrict || rec.action == A::kUnrestrict) {
+      for (const std::string& p : rec.restriction.purposes) {
+        if (auto b = ctx_.policy->Basis(p); !b.ok()) return b.status();
+      }
+      for (const std::string& c : rec.restriction.categories) {
+        if (Status cs = ctx_.policy->CheckCategory(c); !cs.ok()) return cs;
+      }
+    } else {
+      return Status::InvalidArgument("unknown consent action");
+    }
+    if (rec.source.size() > 1024 || rec.restriction.reason.size() > 4096) {
+      return Status::InvalidArgument("consent source or reason too long");
+    }
+    auto st = Load(op.id);
+    if (!st.ok()) return st.status();
+    (*st)->tracking.reset();  // the person's tracking decision changes with this
+    std::vector<std::string> names;
+    if (rec.action == A::kGrant || rec.action == A::kWithdraw) {
+      const std::string key = std::string(op.id.view()) + rec.purpose;
+      std::string v;
+      v.push_back(rec.action == A::kGrant ? 1 : 0);
+      util::PutFixed64BE(&v, util::OrderedFromSigned(rec.time_ms));
+      if (Status p = txn_->Put(t_.consent, key, PlainRow(TableId::kConsent, key, v)); !p.ok()) return p;
+      names.push_back("consent." + rec.purpose);
+    } else {
+      auto state = ctx_.ReadRestriction(*txn_, op.id);
+      if (!state.ok()) return state.status();
+      RestrictionState r = *state;
+      auto apply = [&](std::vector<std::string>& list, const std::vector<std::string>& change, const char* prefix) {
+        for (const std::string& x : change) {
+          auto pos = std::lower_bound(list.begin(), list.end(), x);
+          const bool present = pos != list.end() && *pos == x;
+          if (rec.action == A::kRestrict && !present) list.insert(pos, x);
+          if (rec.action == A::kUnrestrict && present) list.erase(pos);
+          names.push_back(std::string(prefix) + x);
+        }
+      };
+      if (rec.action == A::kRestrict) {
+        if (rec.restriction.all) r.all = true;
+      } else if (rec.restriction.all) {
+        r = RestrictionState{};  // lifts everything
+      }
+      if (rec.restriction.all) names.push_back("restriction.all");
+      apply(r.purposes, rec.restriction.purposes, "restriction.purpose.");
+      apply(r.categories, rec.restriction.categories, "restriction.category.");
+      r.updated_ms = rec.time_ms;
+      if (!r.all && r.purposes.empty() && r.categories.empty()) {
+        if (Status d = txn_->Delete(t_.restrictions, op.id.view()); !d.ok()) return d;
+      } else {
+        std::string enc;
+        codec::EncodeRestriction(r, &enc);
+        if (Status p = txn_->Put(t_.restrictions, op.id.view(), PlainRow(TableId::kRestrictions, op.id.view(), enc));
+            !p.ok()) {
+          return p;
+        }
+      }
+    }
+    // The history, with the reason and source, sealed under the person's key.
+    const std::uint64_t seq = seq_++;
+    std::string hkey(op.id.view());
+    util::PutFixed64BE(&hkey, seq);
+    std::string plain, row;
+    codec::EncodeConsentRecord(rec, &plain);
+    codec::SealPersonRow(ctx_.cipher, *(*st)->dek, keys::kPersonSlot, TableId::kConsentHistory, hkey, plain, &row);
+    crypto::Wipe(&plain);
+    if (Status p = txn_->Put(t_.consent_history, hkey, row); !p.ok()) return p;
+    (*st)->mutated = true;
+    return ctx_.outbox->Append(*txn_, NoticeKind::kRestriction, op.id, ctx_.Now(), std::move(names));
+  }
+
+  Status Finish() {
+    for (auto& [id, st] : people_) {
+      if (st.mutated) {
+        auto v = ctx_.PersonVersion(*txn_, id);
+        if (!v.ok()) return v.status();
+        std::string enc;
+        util::PutFixed64BE(&enc, *v + 1);
+        if (Status p = txn_->Put(t_.versions, id.view(), PlainRow(TableId::kVersions, id.view(), enc)); !p.ok()) {
+          return p;
+        }
+      }
+      // The profile first: its categories may take new key slots, which
+      // the person row records.
+      if (st.profile_dirty) {
+        if (Status p = WriteProfile(id, &st); !p.ok()) return p;
+      }
+      if (st.person_dirty) {
+        std::string plain, row;
+        codec::EncodePerson(st.person, &plain);
+        codec::SealPersonRow(ctx_.cipher, *st.dek, keys::kPersonSlot, TableId::kPeople, id.view(), plain, &row);
+        crypto::Wipe(&plain);
+        if (Status p = txn_->Put(t_.people, id.view(), row); !p.ok()) return p;
+      }
+    }
+    if (seq_ != ctx_.next_event_seq) {
+      std::string v;
+      util::PutFixed64BE(&v, seq_);
+      if (Status p = txn_->Put(t_.meta, kEventSeqKey, PlainRow(TableId::kDataMeta, kEventSeqKey, v)); !p.ok()) {
+        return p;
+      }
+    }
+    // Keys of new people and new category keys are committed in `keys`
+    // before this `data` transaction commits (design §2).
+    if (!new_deks_.empty() || !new_keys_.empty()) {
+      std::vector<keys::NewKey> all;
+      all.reserve(new_deks_.size() + new_keys_.size());
+      for (const auto& [id, dek] : new_deks_) all.push_back(keys::NewKey{id, keys::kPersonSlot, dek});
+      all.insert(all.end(), new_keys_.begin(), new_keys_.end());
+      if (Status k = ctx_.keys->PutDeks(all); !k.ok()) return k.WithContext("storing new keys");
+    }
+    return Status::OK();
+  }
+
+  // Writes the profile as one row per key slot (attributes grouped by their
+  // declared category); the row of the person key is always written.
+  Status WriteProfile(const PersonId& id, PersonState* st) {
+    std::map<std::uint32_t, Attributes> rows;
+    std::map<std::uint32_t, keys::DekHandle> row_keys;
+    rows[keys::kPersonSlot];
+    row_keys[keys::kPersonSlot] = st->dek;
+    for (const auto& [name, value] : *st->profile) {
+      auto sealing = WriteKey(id, st, ctx_.policy->AttributeCategory(name));
+      if (!sealing.ok()) return sealing.status();
+      rows[sealing->first].insert_or_assign(name, value);
+      row_keys[sealing->first] = sealing->second;
+    }
+    for (const auto& [slot, attrs] : rows) {
+      const std::string key = codec::ProfileKey(id, slot);
+      std::string plain, row;
+      codec::EncodeProfile(attrs, &plain);
+      codec::SealPersonRow(ctx_.cipher, *row_keys.at(slot), slot, TableId::kProfiles, key, plain, &row);
+      crypto::Wipe(&plain);
+      if (Status p = txn_->Put(t_.profiles, key, row); !p.ok()) return p;
+    }
+    // Rows of categories that no longer hold an attribute (rows of erased
+    // category keys were not loaded: purge removes them).
+    for (std::uint32_t slot : st->profile_slots) {
+      if (rows.count(slot) != 0) continue;
+      Status d = txn_->Delete(t_.profiles, codec::ProfileKey(id, slot));
+      if (!d.ok() && !d.IsNotFound()) return d;
+    }
+    return Status::OK();
+  }
+
+  EngineContext& ctx_;
+  storage::WriteTxn* txn_;
+  const DataTables& t_;
+  const std::map<PersonId, keys::DekHandle>& new_deks_;
+  // The rules in force for this batch (taken under write_mu_, like SetRetention).
+  std::shared_ptr<const CompiledRetention> retention_rules_;
+  std::uint64_t seq_;
+  std::uint64_t dropped_ = 0;
+  struct PersonIdHash {
+    std::size_t operator()(const PersonId& id) const { return std::hash<std::string_view>{}(id.view()); }
+  };
+  std::unordered_map<PersonId, PersonState, PersonIdHash> people_;
+  std::vector<keys::NewKey> new_keys_;  // category keys made by this batch
+  std::vector<const Attributes::value_type*> fields_;  // scratch: an event's analytics fields
+  std::string plain_, row_;                            // scratch: encodings of the current row
+};
+
+}  // namespace
+
+Status Writer::Write(const WriteBatch& batch) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  if (batch.empty()) return Status::OK();
+  std::map<PersonId, keys::DekHandle> new_deks;
+  for (const auto& op : batch.ops()) {
+    if (const auto* create = std::get_if<WriteBatch::CreatePersonOp>(&op)) {
+      if (create->id.empty()) return Status::InvalidArgument("CreatePerson with an empty person id");
+      auto dek = keys::KeyStore::NewDek();
+      if (!dek.ok()) return dek.status();
+      new_deks.emplace(create->id, std::move(dek).value());
+    }
+  }
+  std::lock_guard write_lock(ctx_.write_mu);
+  std::uint64_t next_seq = ctx_.next_event_seq;
+  std::uint64_t dropped = 0;
+  Status s = ctx_.data->Update([&](storage::WriteTxn& txn) {
+    BatchApplier applier(ctx_, &txn, new_deks);
+    Status a = applier.Apply(batch);
+    next_seq = applier.next_seq();
+    dropped = applier.dropped();
+    return a;
+  });
+  if (s.ok()) {
+    ctx_.next_event_seq = next_seq;
+    ctx_.tracking_dropped.fetch_add(dropped, std::memory_order_relaxed);
+  }
+  return s;
+}
+
+Status Writer::AckFeed(std::uint64_t cursor) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  std::lock_guard write_lock(ctx_.write_mu);
+  return ctx_.data->Update([&](storage::WriteTxn& txn) { return ctx_.outbox->Ack(txn, cursor); });
+}
+
+}  // namespace shredkv::engine
