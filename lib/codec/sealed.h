@@ -98,6 +98,26 @@ void SealPlain(TableId table, std::string_view storage_key, std::string_view pay
 [[nodiscard]] Status OpenPlain(TableId table, std::string_view storage_key, std::string_view row,
                                std::string_view* payload);
 
+// The plain_row of `payload` (the one home of clear-row encoding: the
+// engine and the key store both use these).
+inline std::string PlainRow(TableId table, std::string_view storage_key, std::string_view payload) {
+  std::string row;
+  SealPlain(table, storage_key, payload, &row);
+  return row;
+}
+
+// Reads the plain row at `key` of `table` in a storage transaction (any
+// type with Get(Table, key, std::string_view*)) and verifies its checksum:
+// the transaction's NotFound if absent, Corruption if damaged.
+template <typename Txn, typename Table>
+[[nodiscard]] Status ReadPlain(const Txn& txn, Table table, TableId id, std::string_view key, std::string* out) {
+  std::string_view row, payload;
+  if (Status s = txn.Get(table, key, &row); !s.ok()) return s;
+  if (Status s = OpenPlain(id, key, row, &payload); !s.ok()) return s;
+  *out = std::string(payload);
+  return Status::OK();
+}
+
 }  // namespace shredkv::codec
 
 #endif  // SHREDKV_CODEC_SEALED_H_

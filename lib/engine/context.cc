@@ -6,6 +6,7 @@
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
 #include "crypto/keyed_hash.h"
+#include "crypto/secure_memory.h"
 #include "engine/analytics_link.h"
 #include "engine/data_rows.h"
 #include "util/coding.h"
@@ -73,76 +74,78 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   outbox.emplace(tables.outbox);
 
   bool fresh = false;
-  Status s = data->View([&](storage::ReadTxn& txn) -> Status {
-    std::string format, store_id, seq;
-    Status f = ReadPlain(txn, tables.meta, TableId::kDataMeta, kDataFormatKey, &format);
-    if (f.IsNotFound()) {
-      fresh = true;
-      return Status::OK();
-    }
-    if (!f.ok()) return f.WithContext("data environment format");
-    if (format.size() != 4) return Status::Corruption("data environment format version has the wrong length");
-    data_format = util::DecodeFixed32BE(format.data());
-    if (data_format > kDataFormatVersion) {
-      return Status::UnsupportedVersion("data environment has format version " + std::to_string(data_format) +
-                                        ", newer than this shredkv reads (" + std::to_string(kDataFormatVersion) +
-                                        "): open it with a newer shredkv");
-    }
-    if (data_format < kOldestDataFormatVersion) {
-      return Status::UnsupportedVersion("data environment has format version " + std::to_string(data_format) +
-                                        ", older than this shredkv migrates (" +
-                                        std::to_string(kOldestDataFormatVersion) + ")");
-    }
-    std::string granularity;
-    Status gr = ReadPlain(txn, tables.meta, TableId::kDataMeta, kAnalyticsGranularityKey, &granularity);
-    if (gr.ok()) {
-      if (granularity.size() != 8) return Status::Corruption("analytics granularity has the wrong length");
-      analytics_granularity_ms = static_cast<std::int64_t>(util::DecodeFixed64BE(granularity.data()));
-      if (analytics_granularity_ms < 1) return Status::Corruption("analytics granularity is not positive");
-    } else if (gr.IsNotFound()) {
-      if (data_format >= 3) return Status::Corruption("data environment lacks its analytics granularity");
-      analytics_granularity_ms = options.analytics_time_granularity_ms;  // stored by the migration
-    } else {
-      return gr;
-    }
-    if (Status r = ReadPlain(txn, tables.meta, TableId::kDataMeta, kDataStoreIdKey, &store_id); !r.ok()) {
-      return r.IsNotFound() ? Status::Corruption("data environment lacks its store id") : r;
-    }
-    if (store_id != keys->store_id()) {
-      return Status::Corruption("the keys and data environments belong to different stores");
-    }
-    Status q = ReadPlain(txn, tables.meta, TableId::kDataMeta, kEventSeqKey, &seq);
-    if (q.ok()) {
-      if (seq.size() != 8) return Status::Corruption("event sequence has the wrong length");
-      next_event_seq = util::DecodeFixed64BE(seq.data());
-    } else if (!q.IsNotFound()) {
-      return q;
-    }
-    return Status::OK();
-  });
-  if (!s.ok()) return s;
-  if (fresh) {
-    s = data->Update([&](storage::WriteTxn& txn) -> Status {
-      std::string format;
-      util::PutFixed32BE(&format, kDataFormatVersion);
-      if (Status p = txn.Put(tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
-          !p.ok()) {
-        return p;
-      }
-      std::string granularity;
-      util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(options.analytics_time_granularity_ms));
-      if (Status p = txn.Put(tables.meta, kAnalyticsGranularityKey,
-                             PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
-          !p.ok()) {
-        return p;
-      }
-      return txn.Put(tables.meta, kDataStoreIdKey,
-                     PlainRow(TableId::kDataMeta, kDataStoreIdKey, keys->store_id()));
-    });
-    data_format = kDataFormatVersion;
-    analytics_granularity_ms = options.analytics_time_granularity_ms;
-  }
+  Status s = data->View([&](storage::ReadTxn& txn) { return ReadDataMeta(txn, &fresh); });
+  if (!s.ok() || !fresh) return s;
+  s = data->Update([&](storage::WriteTxn& txn) { return InitDataMeta(txn); });
+  data_format = kDataFormatVersion;
+  analytics_granularity_ms = options.analytics_time_granularity_ms;
   return s;
+}
+
+Status EngineContext::ReadDataMeta(storage::ReadTxn& txn, bool* fresh) {
+  std::string format, store_id, seq;
+  Status f = ReadPlain(txn, tables.meta, TableId::kDataMeta, kDataFormatKey, &format);
+  if (f.IsNotFound()) {
+    *fresh = true;
+    return Status::OK();
+  }
+  if (!f.ok()) return f.WithContext("data environment format");
+  if (format.size() != 4) return Status::Corruption("data environment format version has the wrong length");
+  data_format = util::DecodeFixed32BE(format.data());
+  if (data_format > kDataFormatVersion) {
+    return Status::UnsupportedVersion("data environment has format version " + std::to_string(data_format) +
+                                      ", newer than this shredkv reads (" + std::to_string(kDataFormatVersion) +
+                                      "): open it with a newer shredkv");
+  }
+  if (data_format < kOldestDataFormatVersion) {
+    return Status::UnsupportedVersion("data environment has format version " + std::to_string(data_format) +
+                                      ", older than this shredkv migrates (" +
+                                      std::to_string(kOldestDataFormatVersion) + ")");
+  }
+  std::string granularity;
+  Status gr = ReadPlain(txn, tables.meta, TableId::kDataMeta, kAnalyticsGranularityKey, &granularity);
+  if (gr.ok()) {
+    if (granularity.size() != 8) return Status::Corruption("analytics granularity has the wrong length");
+    analytics_granularity_ms = static_cast<std::int64_t>(util::DecodeFixed64BE(granularity.data()));
+    if (analytics_granularity_ms < 1) return Status::Corruption("analytics granularity is not positive");
+  } else if (gr.IsNotFound()) {
+    if (data_format >= 3) return Status::Corruption("data environment lacks its analytics granularity");
+    analytics_granularity_ms = options.analytics_time_granularity_ms;  // stored by the migration
+  } else {
+    return gr;
+  }
+  if (Status r = ReadPlain(txn, tables.meta, TableId::kDataMeta, kDataStoreIdKey, &store_id); !r.ok()) {
+    return r.IsNotFound() ? Status::Corruption("data environment lacks its store id") : r;
+  }
+  if (store_id != keys->store_id()) {
+    return Status::Corruption("the keys and data environments belong to different stores");
+  }
+  Status q = ReadPlain(txn, tables.meta, TableId::kDataMeta, kEventSeqKey, &seq);
+  if (q.ok()) {
+    if (seq.size() != 8) return Status::Corruption("event sequence has the wrong length");
+    next_event_seq = util::DecodeFixed64BE(seq.data());
+  } else if (!q.IsNotFound()) {
+    return q;
+  }
+  return Status::OK();
+}
+
+Status EngineContext::InitDataMeta(storage::WriteTxn& txn) {
+  std::string format;
+  util::PutFixed32BE(&format, kDataFormatVersion);
+  if (Status p = txn.Put(tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
+      !p.ok()) {
+    return p;
+  }
+  std::string granularity;
+  util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(options.analytics_time_granularity_ms));
+  if (Status p = txn.Put(tables.meta, kAnalyticsGranularityKey,
+                         PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
+      !p.ok()) {
+    return p;
+  }
+  return txn.Put(tables.meta, kDataStoreIdKey,
+                 PlainRow(TableId::kDataMeta, kDataStoreIdKey, keys->store_id()));
 }
 
 Status EngineContext::CheckUsable() const {
@@ -219,6 +222,22 @@ Result<std::map<std::string, bool>> EngineContext::ReadConsent(storage::ReadTxn&
   }
   if (!m.ok()) return m;
   return out;
+}
+
+Result<codec::PersonPayload> EngineContext::ReadPersonPayload(const PersonId& id, const crypto::SecretKey& person_key) {
+  codec::PersonPayload payload;
+  Status r = data->View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row;
+    if (Status g = txn.Get(tables.people, id.view(), &row); !g.ok()) return g;
+    std::string plain;
+    if (Status o = codec::OpenPersonRow(person_key, TableId::kPeople, id.view(), row, &plain); !o.ok()) return o;
+    Status d = codec::DecodePerson(plain, &payload);
+    crypto::Wipe(&plain);
+    return d;
+  });
+  if (r.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
+  if (!r.ok()) return r.WithContext("person " + id.ToHex());
+  return payload;
 }
 
 Status EngineContext::Suppressed(std::string_view hash, bool* suppressed) {

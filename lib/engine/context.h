@@ -22,6 +22,7 @@
 #include <shared_mutex>
 #include <string>
 
+#include "codec/row_codec.h"
 #include "crypto/aead.h"
 #include "engine/audit.h"
 #include "engine/feed.h"
@@ -125,6 +126,11 @@ struct EngineContext {
   // key whose analytics link is `link` (engine/analytics_link.h).
   std::string AnalyticsKeyFor(std::string_view link, std::int64_t ts_ms, std::uint64_t seq) const;
 
+  // The person's decrypted person row (identifiers, anonymous ID, category
+  // slots) under `person_key`, in its own read transaction. NotFound if the
+  // person has no row.
+  Result<codec::PersonPayload> ReadPersonPayload(const PersonId& id, const crypto::SecretKey& person_key);
+
   // Reads of clear per-person state. REQUIRES: in a `data` transaction.
   Result<RestrictionState> ReadRestriction(storage::ReadTxn& txn, const PersonId& id) const;
   Result<std::map<std::string, bool>> ReadConsent(storage::ReadTxn& txn, const PersonId& id) const;
@@ -132,6 +138,12 @@ struct EngineContext {
   Result<std::uint64_t> PersonVersion(storage::ReadTxn& txn, const PersonId& id) const;
 
  private:
+  // OpenDataEnvironment's reads of `data` meta (format, granularity, store
+  // id, event counter); *fresh for an environment never initialised.
+  Status ReadDataMeta(storage::ReadTxn& txn, bool* fresh);
+  // Writes the meta rows of a new `data` environment.
+  Status InitDataMeta(storage::WriteTxn& txn);
+
   mutable std::mutex fatal_mu_;
   Status fatal_;
 };

@@ -23,21 +23,8 @@ inline constexpr std::string_view kEventSeqKey = "event_seq";
 inline constexpr std::string_view kAnalyticsGranularityKey = "analytics_granularity";
 inline constexpr std::string_view kMigrationKey = "migration_v3";
 
-inline std::string PlainRow(codec::TableId t, std::string_view key, std::string_view payload) {
-  std::string row;
-  codec::SealPlain(t, key, payload, &row);
-  return row;
-}
-
-// Reads and verifies a plaintext row; NotFound if absent.
-inline Status ReadPlain(const storage::ReadTxn& txn, storage::Table table, codec::TableId id,
-                        std::string_view key, std::string* out) {
-  std::string_view row, payload;
-  if (Status s = txn.Get(table, key, &row); !s.ok()) return s;
-  if (Status s = codec::OpenPlain(id, key, row, &payload); !s.ok()) return s;
-  *out = std::string(payload);
-  return Status::OK();
-}
+using codec::PlainRow;
+using codec::ReadPlain;
 
 inline Result<PersonId> PersonIdFromBytes(std::string_view bytes) {
   if (bytes.size() != PersonId::kSize) return Status::Corruption("person id has the wrong length");

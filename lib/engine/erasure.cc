@@ -126,59 +126,43 @@ Result<ErasureReceipt> Eraser::Erase(const std::vector<PersonId>& people_in, con
   return ReceiptFrom(me.request, std::move(me.audit_hash));
 }
 
+Status Eraser::PrepareCommit(PendingErase* p, keys::ErasureCommit* c) {
+  c->people = p->people;
+  if (p->options.suppress) {
+    Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+      for (const PersonId& person : p->people) {
+        auto keys = KeysWithPrefix(txn, ctx_.tables.ident_by_person, person.view(), ~0ull);
+        if (!keys.ok()) return keys.status();
+        for (const std::string& k : *keys) c->suppress_hashes.push_back(k.substr(PersonId::kSize));
+      }
+      return Status::OK();
+    });
+    if (!s.ok()) return s.WithContext("collecting identifiers to suppress");
+  }
+  if (p->options.analytics != AnalyticsOnErase::kKeep) {
+    // Once the keys are gone only these links reach the analytics rows
+    // that the data side must unlink or delete.
+    for (const PersonId& person : p->people) {
+      auto links = TicketLinks(person, keys::kPersonSlot, p->options.analytics);
+      if (!links.ok()) return links.status();
+      c->analytics_links.push_back(std::move(links).value());
+    }
+  }
+  keys::ErasureRequest& request = c->request;
+  request.request_id = p->options.request_id.empty() ? NewRequestId() : p->options.request_id;
+  request.erased_at_ms = ctx_.Now();
+  request.key_epoch = ctx_.keys->current_epoch();
+  request.people = p->people.size();
+  request.pending = p->people.size();
+  request.analytics_mode = static_cast<std::uint8_t>(p->options.analytics);
+  request.suppressed = p->options.suppress;
+  p->request = request;
+  return Status::OK();
+}
+
 void Eraser::CommitEraseGroup(const std::vector<PendingErase*>& group) {
   std::lock_guard write_lock(ctx_.write_mu);
   std::vector<keys::ErasureCommit> commits;
-  std::vector<PersonId> everyone;
-  for (PendingErase* p : group) {
-    keys::ErasureCommit c;
-    c.people = p->people;
-    if (p->options.suppress) {
-      Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-        for (const PersonId& person : p->people) {
-          auto keys = KeysWithPrefix(txn, ctx_.tables.ident_by_person, person.view(), ~0ull);
-          if (!keys.ok()) return keys.status();
-          for (const std::string& k : *keys) c.suppress_hashes.push_back(k.substr(PersonId::kSize));
-        }
-        return Status::OK();
-      });
-      if (!s.ok()) {
-        p->status = s.WithContext("collecting identifiers to suppress");
-        continue;
-      }
-    }
-    if (p->options.analytics != AnalyticsOnErase::kKeep) {
-      // Once the keys are gone only these links reach the analytics rows
-      // that the data side must unlink or delete.
-      for (const PersonId& person : p->people) {
-        auto links = TicketLinks(person, keys::kPersonSlot, p->options.analytics);
-        if (!links.ok()) {
-          p->status = links.status();
-          break;
-        }
-        c.analytics_links.push_back(std::move(links).value());
-      }
-      if (!p->status.ok()) {
-        for (std::string& l : c.analytics_links) crypto::Wipe(&l);
-        continue;
-      }
-    }
-    keys::ErasureRequest& request = c.request;
-    request.request_id = p->options.request_id.empty() ? NewRequestId() : p->options.request_id;
-    request.erased_at_ms = ctx_.Now();
-    request.key_epoch = ctx_.keys->current_epoch();
-    request.people = p->people.size();
-    request.pending = p->people.size();
-    request.analytics_mode = static_cast<std::uint8_t>(p->options.analytics);
-    request.suppressed = p->options.suppress;
-    p->request = request;
-    everyone.insert(everyone.end(), p->people.begin(), p->people.end());
-    commits.push_back(std::move(c));
-  }
-  std::vector<PendingErase*> live;
-  for (PendingErase* p : group) {
-    if (p->status.ok()) live.push_back(p);
-  }
   // Links are in memory only until the data side is applied.
   struct WipeLinks {
     std::vector<keys::ErasureCommit>& commits;
@@ -188,6 +172,19 @@ void Eraser::CommitEraseGroup(const std::vector<PendingErase*>& group) {
       }
     }
   } wipe_links{commits};
+  std::vector<PersonId> everyone;
+  std::vector<PendingErase*> live;
+  for (PendingErase* p : group) {
+    keys::ErasureCommit c;
+    p->status = PrepareCommit(p, &c);
+    if (!p->status.ok()) {
+      for (std::string& l : c.analytics_links) crypto::Wipe(&l);
+      continue;
+    }
+    everyone.insert(everyone.end(), p->people.begin(), p->people.end());
+    commits.push_back(std::move(c));
+    live.push_back(p);
+  }
   if (live.empty()) return;
   {
     // No read of these people runs across the commit: a read either finished
@@ -203,6 +200,10 @@ void Eraser::CommitEraseGroup(const std::vector<PendingErase*>& group) {
     }
   }
   util::TestPoint("erase.after_keys_commit");
+  ApplyGroupToData(live, commits);
+}
+
+void Eraser::ApplyGroupToData(const std::vector<PendingErase*>& live, const std::vector<keys::ErasureCommit>& commits) {
   // The erasures are committed. The data side follows; if it fails (a full
   // disk, say), the erasures stand and Purge() or the next open redo it.
   std::uint64_t next_seq = ctx_.next_event_seq;
@@ -251,20 +252,10 @@ Result<ErasureReceipt> Eraser::EraseCategory(const PersonId& person, std::string
   std::lock_guard write_lock(ctx_.write_mu);
   auto dek = ctx_.PersonKey(person);
   if (!dek.ok()) return dek.status();
-  codec::PersonPayload payload;
-  Status r = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    std::string_view row;
-    if (Status g = txn.Get(ctx_.tables.people, person.view(), &row); !g.ok()) return g;
-    std::string plain;
-    if (Status o = codec::OpenPersonRow(**dek, TableId::kPeople, person.view(), row, &plain); !o.ok()) return o;
-    Status d = codec::DecodePerson(plain, &payload);
-    crypto::Wipe(&plain);
-    return d;
-  });
-  if (r.IsNotFound()) return Status::NotFound("no person " + person.ToHex());
-  if (!r.ok()) return r.WithContext("person " + person.ToHex());
-  auto slot = payload.category_slots.find(std::string(category));
-  if (slot == payload.category_slots.end()) {
+  auto payload = ctx_.ReadPersonPayload(person, **dek);
+  if (!payload.ok()) return payload.status();
+  auto slot = payload->category_slots.find(std::string(category));
+  if (slot == payload->category_slots.end()) {
     return Status::NotFound("person " + person.ToHex() + " holds nothing in category '" + std::string(category) + "'");
   }
   auto already = ctx_.keys->IsSlotErased(person, slot->second);
@@ -336,47 +327,7 @@ Status Eraser::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys
     // resolving one says Erased (or Suppressed); a new person may take an
     // identifier over meanwhile (Claim), and purge releases the rest.
     // The analytics rows are reached through the ticket's links alone.
-    const auto mode = static_cast<AnalyticsOnErase>(t.analytics_mode);
-    if (mode != AnalyticsOnErase::kKeep) {
-      auto akeys = TicketAnalyticsKeys(txn, t);
-      if (!akeys.ok()) return akeys.status();
-      for (const std::string& akey : *akeys) {
-        std::string payload;
-        Status r = ReadPlain(txn, ctx_.tables.analytics, TableId::kAnalytics, akey, &payload);
-        if (r.IsNotFound()) continue;
-        if (mode == AnalyticsOnErase::kDelete || r.IsCorruption()) {
-          if (Status d = txn.Delete(ctx_.tables.analytics, akey); !d.ok()) return d;
-          continue;
-        }
-        if (!r.ok()) return r;
-        AnalyticsRow row;
-        if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
-        std::int64_t time = 0;
-        if (akey.size() == codec::kAnalyticsKeySize) {
-          if (Status d = codec::DecodeAnalyticsKey(akey, &time); !d.ok()) return d;
-        } else {  // a format-2 key (an erasure recovered before the migration)
-          std::uint64_t seq = 0;
-          if (Status d = codec::DecodeTsSeq(akey, &time, &seq); !d.ok()) return d;
-        }
-        // A fresh ID per row, a coarser time and a random row id, so neither
-        // ID, time nor order links the rows to each other or to anything.
-        const AnonymousId fresh(crypto::RandomArray<AnonymousId::kSize>());
-        std::string new_key;
-        for (;;) {
-          new_key = RandomAnalyticsKey(FloorTo(time, ctx_.options.unlink_time_granularity_ms));
-          std::string_view taken;
-          Status q = txn.Get(ctx_.tables.analytics, new_key, &taken);
-          if (q.IsNotFound()) break;
-          if (!q.ok()) return q;
-        }
-        std::string new_payload;
-        codec::EncodeAnalytics(fresh, row.name, row.fields, &new_payload);
-        if (Status d = txn.Delete(ctx_.tables.analytics, akey); !d.ok()) return d;
-        if (Status p = txn.Put(ctx_.tables.analytics, new_key, PlainRow(TableId::kAnalytics, new_key, new_payload)); !p.ok()) {
-          return p;
-        }
-      }
-    }
+    if (Status a = ApplyAnalyticsMode(txn, t); !a.ok()) return a;
     if (Status p = txn.Put(ctx_.tables.erased, marker_key, PlainRow(TableId::kErased, marker_key, t.request_id)); !p.ok()) {
       return p;
     }
@@ -430,6 +381,50 @@ Status Eraser::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys
   return Status::OK();
 }
 
+Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicket& t) {
+  const auto mode = static_cast<AnalyticsOnErase>(t.analytics_mode);
+  if (mode == AnalyticsOnErase::kKeep) return Status::OK();
+  auto akeys = TicketAnalyticsKeys(txn, t);
+  if (!akeys.ok()) return akeys.status();
+  for (const std::string& akey : *akeys) {
+    std::string payload;
+    Status r = ReadPlain(txn, ctx_.tables.analytics, TableId::kAnalytics, akey, &payload);
+    if (r.IsNotFound()) continue;
+    if (mode == AnalyticsOnErase::kDelete || r.IsCorruption()) {
+      if (Status d = txn.Delete(ctx_.tables.analytics, akey); !d.ok()) return d;
+      continue;
+    }
+    if (!r.ok()) return r;
+    AnalyticsRow row;
+    if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
+    std::int64_t time = 0;
+    if (akey.size() == codec::kAnalyticsKeySize) {
+      if (Status d = codec::DecodeAnalyticsKey(akey, &time); !d.ok()) return d;
+    } else {  // a format-2 key (an erasure recovered before the migration)
+      std::uint64_t seq = 0;
+      if (Status d = codec::DecodeTsSeq(akey, &time, &seq); !d.ok()) return d;
+    }
+    // A fresh ID per row, a coarser time and a random row id, so neither
+    // ID, time nor order links the rows to each other or to anything.
+    const AnonymousId fresh(crypto::RandomArray<AnonymousId::kSize>());
+    std::string new_key;
+    for (;;) {
+      new_key = RandomAnalyticsKey(FloorTo(time, ctx_.options.unlink_time_granularity_ms));
+      std::string_view taken;
+      Status q = txn.Get(ctx_.tables.analytics, new_key, &taken);
+      if (q.IsNotFound()) break;
+      if (!q.ok()) return q;
+    }
+    std::string new_payload;
+    codec::EncodeAnalytics(fresh, row.name, row.fields, &new_payload);
+    if (Status d = txn.Delete(ctx_.tables.analytics, akey); !d.ok()) return d;
+    if (Status p = txn.Put(ctx_.tables.analytics, new_key, PlainRow(TableId::kAnalytics, new_key, new_payload)); !p.ok()) {
+      return p;
+    }
+  }
+  return Status::OK();
+}
+
 Result<std::string> Eraser::TicketLinks(const PersonId& person, std::uint32_t slot, AnalyticsOnErase mode) {
   if (mode == AnalyticsOnErase::kKeep) return std::string();
   auto dek = ctx_.PersonKey(person);
@@ -440,20 +435,10 @@ Result<std::string> Eraser::TicketLinks(const PersonId& person, std::uint32_t sl
     slots.push_back(slot);
   } else {
     // Every key slot the person's events may be sealed under.
-    codec::PersonPayload payload;
-    Status r = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-      std::string_view row;
-      if (Status g = txn.Get(ctx_.tables.people, person.view(), &row); !g.ok()) return g;
-      std::string plain;
-      if (Status o = codec::OpenPersonRow(**dek, TableId::kPeople, person.view(), row, &plain); !o.ok()) return o;
-      Status d = codec::DecodePerson(plain, &payload);
-      crypto::Wipe(&plain);
-      return d;
-    });
-    if (r.IsNotFound()) return Status::NotFound("no person " + person.ToHex());
-    if (!r.ok()) return r.WithContext("person " + person.ToHex());
+    auto payload = ctx_.ReadPersonPayload(person, **dek);
+    if (!payload.ok()) return payload.status();
     slots.push_back(keys::kPersonSlot);
-    for (const auto& [category, s] : payload.category_slots) slots.push_back(s);
+    for (const auto& [category, s] : payload->category_slots) slots.push_back(s);
   }
   std::map<std::uint32_t, std::string> links;
   for (std::uint32_t s : slots) {

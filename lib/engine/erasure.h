@@ -55,6 +55,12 @@ class Eraser {
   };
   // REQUIRES: called by the group's leader only.
   void CommitEraseGroup(const std::vector<PendingErase*>& group);
+  // The keys commit of one request: suppression hashes, analytics links and
+  // the request row. REQUIRES: write_mu held.
+  Status PrepareCommit(PendingErase* p, keys::ErasureCommit* c);
+  // The data side of the committed requests of a group (`live[i]` committed
+  // as `commits[i]`). REQUIRES: write_mu held.
+  void ApplyGroupToData(const std::vector<PendingErase*>& live, const std::vector<keys::ErasureCommit>& commits);
   ErasureReceipt ReceiptFrom(const keys::ErasureRequest& r, std::string audit_hash) const;
   // The analytics rows of `ticket`'s person (or category slot) that the
   // data side must unlink or delete. REQUIRES: write_mu held.

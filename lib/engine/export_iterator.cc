@@ -133,111 +133,38 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     return Status::OK();
   }
 
+  // What one row of the current phase needs besides its cursor.
+  struct RowContext {
+    storage::ReadTxn& txn;
+    Keyring& keyring;
+    const CompiledRetention& rules;
+    std::int64_t now;
+  };
+
   Status Fill(storage::ReadTxn& txn, Keyring& keyring) {
     const DataTables& t = ctx_->tables;
     const std::size_t limit = ctx_->options.iterator_batch_size;
-    const auto rules = (*ctx_->retention).rules();
-    const std::int64_t now = ctx_->Now();
+    const auto rules = ctx_->retention->rules();
     if (phase_ == Phase::kStart) return Start(txn, keyring);
     if (Status v = CheckVersion(txn); !v.ok()) return v;
+    if (phase_ == Phase::kNotices) return FillNotices(txn, limit);
     auto cursor = txn.OpenCursor(phase_ == Phase::kRecords   ? t.records
-                                 : phase_ == Phase::kNotices ? t.outbox
                                  : phase_ == Phase::kConsent ? t.consent_history
                                                              : t.events);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
-    if (phase_ == Phase::kNotices) {
-      auto notices = (*ctx_->outbox).Read(txn, notice_after_, limit, &id_);
-      if (!notices.ok()) return notices.status();
-      if (notices->size() < limit) phase_ = Phase::kDone;
-      for (Notice& n : *notices) {
-        notice_after_ = n.cursor;
-        buffer_.Add(ExportItem::Kind::kNotice).notice = std::move(n);
-      }
-      return Status::OK();
-    }
+    const RowContext row{txn, keyring, *rules, ctx_->Now()};
     Status m = c.Seek(next_key_);
     std::size_t examined = 0;
     for (; m.ok() && c.Valid() && buffer_.size() < limit && examined < 16 * limit; m = c.Next()) {
       if (c.key().substr(0, PersonId::kSize) != id_.view()) break;
       ++examined;
       next_key_ = std::string(c.key()) + '\0';
-      if (phase_ == Phase::kConsent) {
-        std::string plain;
-        bool shredded = false;
-        if (Status o = keyring.Open(TableId::kConsentHistory, c.key(), c.value(), &plain, &shredded); !o.ok()) {
-          return o;
-        }
-        if (shredded) continue;
-        Status d = codec::DecodeConsentRecord(plain, &buffer_.Add(ExportItem::Kind::kConsent).consent);
-        crypto::Wipe(&plain);
-        if (!d.ok()) return d;
-        continue;
-      }
-      if (phase_ == Phase::kRecords) {
-        std::string plain;
-        bool shredded = false;
-        if (Status o = keyring.Open(TableId::kRecords, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
-        if (shredded) continue;  // an erased category, awaiting purge
-        Record& record = buffer_.Add(ExportItem::Kind::kRecord).record;
-        Status d = codec::DecodeRecord(plain, &record);
-        crypto::Wipe(&plain);
-        if (!d.ok()) return d;
-        auto expired = (*ctx_->retention).RecordExpired(txn, *rules, record.collection, c.key(), now);
-        if (!expired.ok()) return expired.status();
-        if (*expired) buffer_.DropLast();  // past its retention: not held any more
-        continue;
-      }
-      std::int64_t ts = 0;
-      std::uint64_t seq = 0;
-      if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
-      if (seq >= watermark_) continue;  // appended after the export started
-      if (phase_ == Phase::kEvents) {
-        std::string plain;
-        bool shredded = false;
-        if (Status o = keyring.Open(TableId::kEvents, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
-        if (shredded) continue;  // an erased category, awaiting purge
-        StoredEvent& event = buffer_.Add(ExportItem::Kind::kEvent).event;
-        event.ts_ms = ts;
-        event.seq = seq;
-        Status d = codec::DecodeEvent(plain, &event.name, &event.category, &event.properties);
-        crypto::Wipe(&plain);
-        if (!d.ok()) return d;
-        if (Retention::EventExpired(*rules, event.name, ts, now)) buffer_.DropLast();
-      } else {  // kAnalytics: the rows that share (ts, seq) with the person's events
-        // Not those of events of an erased category: before their purge as
-        // after it, the export does not reach them through the person.
-        std::uint32_t slot = 0;
-        if (Status h = codec::PersonRowSlot(c.value(), &slot); !h.ok()) return h;
-        keys::DekHandle slot_key = keyring.person_key();
-        if (slot != 0) {
-          auto key = keyring.Key(slot);
-          if (!key.ok()) return key.status();
-          if (*key == nullptr) continue;
-          slot_key = *key;
-        }
-        // The row is found through the event's key slot only (analytics_link.h).
-        const std::string akey = ctx_->AnalyticsKeyFor(links_.Get(slot, *slot_key), ts, seq);
-        std::string payload;
-        Status a = ReadPlain(txn, ctx_->tables.analytics, TableId::kAnalytics, akey, &payload);
-        if (a.IsNotFound()) continue;
-        if (!a.ok()) return a;
-        std::int64_t bucket = 0;
-        if (Status d = codec::DecodeAnalyticsKey(akey, &bucket); !d.ok()) return d;
-        if (Retention::AnalyticsExpired(*rules, bucket, now)) continue;
-        AnalyticsRow& row = buffer_.Add(ExportItem::Kind::kAnalytics).analytics;
-        if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
-        // The row of an expired event is no longer linked to the person: the
-        // sweep removes the event row through which export finds it.
-        if (Retention::EventExpired(*rules, row.name, ts, now)) {
-          buffer_.DropLast();
-          continue;
-        }
-        // The row's own (coarse) time; seq names the person's event it
-        // belongs to, which only the person's export can tell.
-        row.ts_ms = bucket;
-        row.seq = seq;
-      }
+      Status s = phase_ == Phase::kConsent   ? AddConsent(row, c)
+                 : phase_ == Phase::kRecords ? AddRecord(row, c)
+                 : phase_ == Phase::kEvents  ? AddEvent(row, c)
+                                             : AddAnalytics(row, c);
+      if (!s.ok()) return s;
     }
     if (!m.ok()) return m;
     const bool phase_done = !c.Valid() || c.key().substr(0, PersonId::kSize) != id_.view();
@@ -248,6 +175,102 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
                : phase_ == Phase::kRecords ? Phase::kAnalytics
                                            : Phase::kNotices;
     }
+    return Status::OK();
+  }
+
+  Status FillNotices(storage::ReadTxn& txn, std::size_t limit) {
+    auto notices = ctx_->outbox->Read(txn, notice_after_, limit, &id_);
+    if (!notices.ok()) return notices.status();
+    if (notices->size() < limit) phase_ = Phase::kDone;
+    for (Notice& n : *notices) {
+      notice_after_ = n.cursor;
+      buffer_.Add(ExportItem::Kind::kNotice).notice = std::move(n);
+    }
+    return Status::OK();
+  }
+
+  Status AddConsent(const RowContext& row, const storage::Cursor& c) {
+    std::string plain;
+    bool shredded = false;
+    if (Status o = row.keyring.Open(TableId::kConsentHistory, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
+    if (shredded) return Status::OK();
+    Status d = codec::DecodeConsentRecord(plain, &buffer_.Add(ExportItem::Kind::kConsent).consent);
+    crypto::Wipe(&plain);
+    return d;
+  }
+
+  Status AddRecord(const RowContext& row, const storage::Cursor& c) {
+    std::string plain;
+    bool shredded = false;
+    if (Status o = row.keyring.Open(TableId::kRecords, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
+    if (shredded) return Status::OK();  // an erased category, awaiting purge
+    Record& record = buffer_.Add(ExportItem::Kind::kRecord).record;
+    Status d = codec::DecodeRecord(plain, &record);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d;
+    auto expired = ctx_->retention->RecordExpired(row.txn, row.rules, record.collection, c.key(), row.now);
+    if (!expired.ok()) return expired.status();
+    if (*expired) buffer_.DropLast();  // past its retention: not held any more
+    return Status::OK();
+  }
+
+  Status AddEvent(const RowContext& row, const storage::Cursor& c) {
+    std::int64_t ts = 0;
+    std::uint64_t seq = 0;
+    if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+    if (seq >= watermark_) return Status::OK();  // appended after the export started
+    std::string plain;
+    bool shredded = false;
+    if (Status o = row.keyring.Open(TableId::kEvents, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
+    if (shredded) return Status::OK();  // an erased category, awaiting purge
+    StoredEvent& event = buffer_.Add(ExportItem::Kind::kEvent).event;
+    event.ts_ms = ts;
+    event.seq = seq;
+    Status d = codec::DecodeEvent(plain, &event.name, &event.category, &event.properties);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d;
+    if (Retention::EventExpired(row.rules, event.name, ts, row.now)) buffer_.DropLast();
+    return Status::OK();
+  }
+
+  // The analytics row of the person's event at `c`, found through the
+  // event's key slot only (analytics_link.h). Not those of events of an
+  // erased category: before their purge as after it, the export does not
+  // reach them through the person.
+  Status AddAnalytics(const RowContext& row, const storage::Cursor& c) {
+    std::int64_t ts = 0;
+    std::uint64_t seq = 0;
+    if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+    if (seq >= watermark_) return Status::OK();  // appended after the export started
+    std::uint32_t slot = 0;
+    if (Status h = codec::PersonRowSlot(c.value(), &slot); !h.ok()) return h;
+    keys::DekHandle slot_key = row.keyring.person_key();
+    if (slot != 0) {
+      auto key = row.keyring.Key(slot);
+      if (!key.ok()) return key.status();
+      if (*key == nullptr) return Status::OK();
+      slot_key = *key;
+    }
+    const std::string akey = ctx_->AnalyticsKeyFor(links_.Get(slot, *slot_key), ts, seq);
+    std::string payload;
+    Status a = ReadPlain(row.txn, ctx_->tables.analytics, TableId::kAnalytics, akey, &payload);
+    if (a.IsNotFound()) return Status::OK();
+    if (!a.ok()) return a;
+    std::int64_t bucket = 0;
+    if (Status d = codec::DecodeAnalyticsKey(akey, &bucket); !d.ok()) return d;
+    if (Retention::AnalyticsExpired(row.rules, bucket, row.now)) return Status::OK();
+    AnalyticsRow& out = buffer_.Add(ExportItem::Kind::kAnalytics).analytics;
+    if (Status d = codec::DecodeAnalytics(payload, &out); !d.ok()) return d;
+    // The row of an expired event is no longer linked to the person: the
+    // sweep removes the event row through which export finds it.
+    if (Retention::EventExpired(row.rules, out.name, ts, row.now)) {
+      buffer_.DropLast();
+      return Status::OK();
+    }
+    // The row's own (coarse) time; seq names the person's event it belongs
+    // to, which only the person's export can tell.
+    out.ts_ms = bucket;
+    out.seq = seq;
     return Status::OK();
   }
 

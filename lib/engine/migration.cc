@@ -71,141 +71,171 @@ struct Move {
   std::string from, to;
 };
 
+// One migration run: reads a batch of moves in a read transaction, then
+// applies it with the new resume state in one write transaction.
+class Migration {
+ public:
+  explicit Migration(EngineContext& ctx) : ctx_(ctx) {}
+
+  Status Run() {
+    if (Status s = LoadState(); !s.ok()) return s;
+    Report();
+    for (bool finished = false; !finished;) {
+      moves_.clear();
+      MigrationState next = state_;
+      std::uint64_t examined = 0;
+      Status s = ctx_.data->View([&](storage::ReadTxn& txn) {
+        return state_.phase == kPhaseEvents ? CollectEventMoves(txn, &next, &examined)
+                                            : CollectLeftoverMoves(txn, &next, &examined, &finished);
+      });
+      if (!s.ok()) return s;
+      s = ctx_.data->Update([&](storage::WriteTxn& txn) { return ApplyMoves(txn, next, finished); });
+      if (!s.ok()) return s;
+      state_ = next;
+      done_ += examined;
+      Report();
+      util::TestPoint("migrate.after_batch");
+    }
+    if (ctx_.options.durability != Durability::kFullSync) {
+      if (Status f = ctx_.data->Sync(); !f.ok()) return f;
+    }
+    return Status::OK();
+  }
+
+ private:
+  Status LoadState() {
+    return ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+      std::string raw;
+      Status g = ReadPlain(txn, ctx_.tables.meta, TableId::kDataMeta, kMigrationKey, &raw);
+      if (g.ok()) {
+        if (Status d = DecodeState(raw, &state_); !d.ok()) return d;
+      } else if (!g.IsNotFound()) {
+        return g;
+      }
+      auto events = txn.Count(ctx_.tables.events);
+      if (!events.ok()) return events.status();
+      auto analytics = txn.Count(ctx_.tables.analytics);
+      if (!analytics.ok()) return analytics.status();
+      total_ = *events + *analytics;
+      return Status::OK();
+    });
+  }
+
+  void Report() {
+    if (ctx_.options.progress) ctx_.options.progress("migrate", done_, total_);
+  }
+
+  // Phase 1: the analytics rows of up to kRowsPerTxn events.
+  Status CollectEventMoves(storage::ReadTxn& txn, MigrationState* next, std::uint64_t* examined) {
+    auto cursor = txn.OpenCursor(ctx_.tables.events);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    Status m = c.Seek(state_.resume);
+    for (; m.ok() && c.Valid() && *examined < kRowsPerTxn; m = c.Next()) {
+      ++*examined;
+      next->resume = std::string(c.key()) + '\0';
+      if (c.key().size() != PersonId::kSize + 16) return Status::Corruption("event key has the wrong length");
+      std::int64_t ts = 0;
+      std::uint64_t seq = 0;
+      if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+      const std::string from = codec::AnalyticsKeyV2(ts, seq);
+      std::string_view unused;
+      Status g = txn.Get(ctx_.tables.analytics, from, &unused);
+      if (g.IsNotFound()) continue;
+      if (!g.ok()) return g;
+      auto to = NewKeyOf(c.key(), c.value(), ts, seq);
+      if (!to.ok()) return to.status();
+      moves_.push_back({from, std::move(to).value()});
+    }
+    if (!m.ok()) return m;
+    if (!c.Valid()) *next = MigrationState{kPhaseLeftovers, ""};
+    return Status::OK();
+  }
+
+  // The format-3 key of the analytics row of the event row (key, row): the
+  // linked key while the event's key slot has its key, else a random one.
+  Result<std::string> NewKeyOf(std::string_view event_key, std::string_view event_row, std::int64_t ts,
+                               std::uint64_t seq) {
+    auto person = PersonIdFromBytes(event_key.substr(0, PersonId::kSize));
+    if (!person.ok()) return person.status();
+    if (!links_ || *person != cached_person_) {  // events sort by person
+      links_ = std::make_unique<LinkCache>();
+      cached_person_ = *person;
+    }
+    std::uint32_t slot = 0;
+    if (codec::PersonRowSlot(event_row, &slot).ok()) {
+      auto dek = ctx_.keys->GetDek(*person, slot);
+      if (dek.ok()) return ctx_.AnalyticsKeyFor(links_->Get(slot, **dek), ts, seq);
+      if (!dek.status().IsNotFound()) return dek.status();
+    }
+    return RandomAnalyticsKey(FloorTo(ts, ctx_.analytics_granularity_ms));
+  }
+
+  // Phase 2: up to kRowsPerTxn format-2 analytics keys whose event is gone.
+  Status CollectLeftoverMoves(storage::ReadTxn& txn, MigrationState* next, std::uint64_t* examined, bool* finished) {
+    auto cursor = txn.OpenCursor(ctx_.tables.analytics);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    Status m = c.Seek(state_.resume);
+    for (; m.ok() && c.Valid() && moves_.size() < kRowsPerTxn && *examined < 16 * kRowsPerTxn; m = c.Next()) {
+      ++*examined;
+      next->resume = std::string(c.key()) + '\0';
+      if (c.key().size() == codec::kAnalyticsKeySize) continue;  // moved already
+      std::int64_t ts = 0;
+      std::uint64_t seq = 0;
+      if (Status d = codec::DecodeTsSeq(c.key(), &ts, &seq); !d.ok()) return d;
+      moves_.push_back({std::string(c.key()), RandomAnalyticsKey(FloorTo(ts, ctx_.analytics_granularity_ms))});
+    }
+    if (!m.ok()) return m;
+    *finished = !c.Valid();
+    return Status::OK();
+  }
+
+  // Moves the collected rows and stores `next`; the last batch marks the
+  // environment format 3 instead.
+  Status ApplyMoves(storage::WriteTxn& txn, const MigrationState& next, bool finished) {
+    for (const Move& mv : moves_) {
+      std::string row;
+      std::string_view stored, payload;
+      if (Status g = txn.Get(ctx_.tables.analytics, mv.from, &stored); !g.ok()) return g;
+      const bool sound = codec::OpenPlain(TableId::kAnalytics, mv.from, stored, &payload).ok();
+      if (sound) codec::SealPlain(TableId::kAnalytics, mv.to, payload, &row);
+      if (Status d = txn.Delete(ctx_.tables.analytics, mv.from); !d.ok()) return d;
+      if (!sound) continue;
+      std::string_view taken;
+      if (txn.Get(ctx_.tables.analytics, mv.to, &taken).ok()) {
+        return Status::Internal("analytics row key collision during the format-3 migration");
+      }
+      if (Status p = txn.Put(ctx_.tables.analytics, mv.to, row); !p.ok()) return p;
+    }
+    const DataTables& t = ctx_.tables;
+    if (!finished) return txn.Put(t.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeState(next)));
+    std::string format, granularity;
+    util::PutFixed32BE(&format, kDataFormatVersion);
+    util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(ctx_.analytics_granularity_ms));
+    if (Status p = txn.Put(t.meta, kAnalyticsGranularityKey,
+                           PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
+        !p.ok()) {
+      return p;
+    }
+    if (Status d = txn.Delete(t.meta, kMigrationKey); !d.ok()) return d;
+    return txn.Put(t.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
+  }
+
+  EngineContext& ctx_;
+  MigrationState state_;
+  std::uint64_t total_ = 0, done_ = 0;
+  std::vector<Move> moves_;
+  PersonId cached_person_;
+  std::unique_ptr<LinkCache> links_;
+};
+
 }  // namespace
 
 Status MigrateDataToV3(EngineContext& ctx) {
   if (ctx.data_format >= kDataFormatVersion) return Status::OK();
   std::lock_guard write_lock(ctx.write_mu);
-  MigrationState state;
-  std::uint64_t total = 0;
-  Status s = ctx.data->View([&](storage::ReadTxn& txn) -> Status {
-    std::string raw;
-    Status g = ReadPlain(txn, ctx.tables.meta, TableId::kDataMeta, kMigrationKey, &raw);
-    if (g.ok()) {
-      if (Status d = DecodeState(raw, &state); !d.ok()) return d;
-    } else if (!g.IsNotFound()) {
-      return g;
-    }
-    auto events = txn.Count(ctx.tables.events);
-    if (!events.ok()) return events.status();
-    auto analytics = txn.Count(ctx.tables.analytics);
-    if (!analytics.ok()) return analytics.status();
-    total = *events + *analytics;
-    return Status::OK();
-  });
-  if (!s.ok()) return s;
-  std::uint64_t done = 0;
-  auto report = [&] {
-    if (ctx.options.progress) ctx.options.progress("migrate", done, total);
-  };
-  report();
-
-  // The person whose slot links are cached (events sort by person).
-  PersonId cached_person;
-  std::unique_ptr<LinkCache> links;
-  std::vector<Move> moves;
-  for (bool finished = false; !finished;) {
-    moves.clear();
-    MigrationState next = state;
-    std::uint64_t examined = 0;
-    // Reads first, writes after the cursor is gone.
-    s = ctx.data->View([&](storage::ReadTxn& txn) -> Status {
-      if (state.phase == kPhaseEvents) {
-        auto cursor = txn.OpenCursor(ctx.tables.events);
-        if (!cursor.ok()) return cursor.status();
-        auto& c = **cursor;
-        Status m = c.Seek(state.resume);
-        for (; m.ok() && c.Valid() && examined < kRowsPerTxn; m = c.Next()) {
-          ++examined;
-          next.resume = std::string(c.key()) + '\0';
-          if (c.key().size() != PersonId::kSize + 16) return Status::Corruption("event key has the wrong length");
-          std::int64_t ts = 0;
-          std::uint64_t seq = 0;
-          if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
-          const std::string from = codec::AnalyticsKeyV2(ts, seq);
-          std::string_view unused;
-          Status g = txn.Get(ctx.tables.analytics, from, &unused);
-          if (g.IsNotFound()) continue;
-          if (!g.ok()) return g;
-          auto person = PersonIdFromBytes(c.key().substr(0, PersonId::kSize));
-          if (!person.ok()) return person.status();
-          if (!links || *person != cached_person) {
-            links = std::make_unique<LinkCache>();
-            cached_person = *person;
-          }
-          std::uint32_t slot = 0;
-          keys::DekHandle key;
-          if (codec::PersonRowSlot(c.value(), &slot).ok()) {
-            auto dek = ctx.keys->GetDek(*person, slot);
-            if (dek.ok()) {
-              key = *dek;
-            } else if (!dek.status().IsNotFound()) {
-              return dek.status();
-            }
-          }
-          moves.push_back({from, key ? ctx.AnalyticsKeyFor(links->Get(slot, *key), ts, seq)
-                                     : RandomAnalyticsKey(FloorTo(ts, ctx.analytics_granularity_ms))});
-        }
-        if (!m.ok()) return m;
-        if (!c.Valid()) next = MigrationState{kPhaseLeftovers, ""};
-        return Status::OK();
-      }
-      auto cursor = txn.OpenCursor(ctx.tables.analytics);
-      if (!cursor.ok()) return cursor.status();
-      auto& c = **cursor;
-      Status m = c.Seek(state.resume);
-      for (; m.ok() && c.Valid() && moves.size() < kRowsPerTxn && examined < 16 * kRowsPerTxn; m = c.Next()) {
-        ++examined;
-        next.resume = std::string(c.key()) + '\0';
-        if (c.key().size() == codec::kAnalyticsKeySize) continue;  // moved already
-        std::int64_t ts = 0;
-        std::uint64_t seq = 0;
-        if (Status d = codec::DecodeTsSeq(c.key(), &ts, &seq); !d.ok()) return d;
-        moves.push_back({std::string(c.key()), RandomAnalyticsKey(FloorTo(ts, ctx.analytics_granularity_ms))});
-      }
-      if (!m.ok()) return m;
-      finished = !c.Valid();
-      return Status::OK();
-    });
-    if (!s.ok()) return s;
-    s = ctx.data->Update([&](storage::WriteTxn& txn) -> Status {
-      for (const Move& mv : moves) {
-        std::string row;
-        std::string_view stored, payload;
-        if (Status g = txn.Get(ctx.tables.analytics, mv.from, &stored); !g.ok()) return g;
-        const bool sound = codec::OpenPlain(TableId::kAnalytics, mv.from, stored, &payload).ok();
-        if (sound) codec::SealPlain(TableId::kAnalytics, mv.to, payload, &row);
-        if (Status d = txn.Delete(ctx.tables.analytics, mv.from); !d.ok()) return d;
-        if (!sound) continue;
-        std::string_view taken;
-        if (txn.Get(ctx.tables.analytics, mv.to, &taken).ok()) {
-          return Status::Internal("analytics row key collision during the format-3 migration");
-        }
-        if (Status p = txn.Put(ctx.tables.analytics, mv.to, row); !p.ok()) return p;
-      }
-      if (!finished) {
-        return txn.Put(ctx.tables.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeState(next)));
-      }
-      std::string format, granularity;
-      util::PutFixed32BE(&format, kDataFormatVersion);
-      util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(ctx.analytics_granularity_ms));
-      if (Status p = txn.Put(ctx.tables.meta, kAnalyticsGranularityKey,
-                             PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
-          !p.ok()) {
-        return p;
-      }
-      if (Status d = txn.Delete(ctx.tables.meta, kMigrationKey); !d.ok()) return d;
-      return txn.Put(ctx.tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
-    });
-    if (!s.ok()) return s;
-    state = next;
-    done += examined;
-    report();
-    util::TestPoint("migrate.after_batch");
-  }
-  if (ctx.options.durability != Durability::kFullSync) {
-    if (Status f = ctx.data->Sync(); !f.ok()) return f;
-  }
+  if (Status s = Migration(ctx).Run(); !s.ok()) return s;
   ctx.data_format = kDataFormatVersion;
   return Status::OK();
 }

@@ -1,5 +1,6 @@
 // Store::Verify: a full consistency check of both environments.
 #include <map>
+#include <optional>
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
@@ -17,178 +18,228 @@ constexpr std::size_t kMaxListedProblems = 1000;
 
 }  // namespace
 
-Result<VerifyReport> Verifier::Verify() {
-  CallGuard guard(ctx_);
-  if (!guard.ok()) return guard.status();
-  VerifyReport report;
-  auto problem = [&](std::string what) {
-    ++report.problem_count;
-    if (report.problems.size() < kMaxListedProblems) report.problems.push_back(std::move(what));
-  };
-  // Keys of the people whose rows we meet, looked up once. A person with no
-  // key but a fence is erased and awaiting purge: their rows are expected.
-  // Rows under an erased category key are expected too (awaiting purge).
-  std::map<PersonId, std::optional<Keyring>> keys_of;
-  auto keyring_of = [&](const PersonId& id) -> Keyring* {
-    auto it = keys_of.find(id);
-    if (it == keys_of.end()) {
+namespace {
+
+// One Verify run over one read snapshot of `data`: each check adds to the
+// report; a read error of the snapshot itself ends the run.
+class VerifyPass {
+ public:
+  VerifyPass(EngineContext& ctx, storage::ReadTxn& txn, VerifyReport* report)
+      : ctx_(ctx), txn_(txn), report_(*report) {}
+
+  Status Run() {
+    CountRows();
+    if (Status s = CheckSealedTables(); !s.ok()) return s;
+    if (Status s = CheckIdentifierIndex(); !s.ok()) return s;
+    if (Status s = CheckAnalytics(); !s.ok()) return s;
+    if (Status s = CheckPlainTables(); !s.ok()) return s;
+    if (ctx_.options.progress) ctx_.options.progress("verify", total_rows_, total_rows_);
+    auto feed = ctx_.outbox->Read(txn_, 0, ~std::size_t{0});
+    if (!feed.ok()) Problem("change feed: " + feed.status().ToString());
+    auto audit = ctx_.audit->Verify(txn_);
+    if (!audit.ok()) return audit.status();
+    report_.audit_entries = audit->entries;
+    if (!audit->intact) Problem("audit log: " + audit->problem);
+    return Status::OK();
+  }
+
+  void Problem(std::string what) {
+    ++report_.problem_count;
+    if (report_.problems.size() < kMaxListedProblems) report_.problems.push_back(std::move(what));
+  }
+
+ private:
+  void CountRows() {
+    if (!ctx_.options.progress) return;
+    const DataTables& t = ctx_.tables;
+    for (storage::Table table : {t.people, t.profiles, t.events, t.records, t.consent_history, t.ident,
+                                 t.ident_by_person, t.analytics}) {
+      auto n = txn_.Count(table);
+      if (n.ok()) total_rows_ += *n;
+    }
+    ctx_.options.progress("verify", 0, total_rows_);
+  }
+
+  void Tick() {
+    if (ctx_.options.progress && (++checked_ % 4096) == 0) ctx_.options.progress("verify", checked_, total_rows_);
+  }
+
+  // A row must also be reachable by its key: a damaged branch page can send
+  // point lookups astray while a scan still sees every row.
+  bool Reachable(storage::Table table, const storage::Cursor& c) {
+    std::string_view found;
+    Status g = txn_.Get(table, c.key(), &found);
+    return g.ok() && found.data() == c.value().data();
+  }
+
+  // The keyring of a person whose rows we meet, looked up once. A person
+  // with no key but a fence is erased and awaiting purge: their rows are
+  // expected (null). Rows under an erased category key are expected too.
+  Keyring* KeyringOf(const PersonId& id) {
+    auto it = keys_of_.find(id);
+    if (it == keys_of_.end()) {
       std::optional<Keyring> k;
       auto dek = ctx_.PersonKey(id);
       if (dek.ok()) {
         k.emplace(ctx_.keys.get(), id, *dek);
       } else if (!dek.status().IsErased()) {
-        problem("rows of person " + id.ToHex() + " without a key: " + dek.status().ToString());
+        Problem("rows of person " + id.ToHex() + " without a key: " + dek.status().ToString());
       }
-      it = keys_of.emplace(id, std::move(k)).first;
+      it = keys_of_.emplace(id, std::move(k)).first;
     }
     return it->second ? &*it->second : nullptr;
-  };
-  std::uint64_t checked = 0, total_rows = 0;
-  auto tick = [&] {
-    if (ctx_.options.progress && (++checked % 4096) == 0) ctx_.options.progress("verify", checked, total_rows);
-  };
-  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    if (ctx_.options.progress) {
-      for (storage::Table t : {ctx_.tables.people, ctx_.tables.profiles, ctx_.tables.events, ctx_.tables.records, ctx_.tables.consent_history,
-                               ctx_.tables.ident, ctx_.tables.ident_by_person, ctx_.tables.analytics}) {
-        auto n = txn.Count(t);
-        if (n.ok()) total_rows += *n;
-      }
-      ctx_.options.progress("verify", 0, total_rows);
-    }
+  }
+
+  Status CheckSealedTables() {
     struct Sealed {
       storage::Table table;
       TableId id;
       const char* name;
       std::uint64_t* count;
     };
+    const DataTables& t = ctx_.tables;
     std::uint64_t consent_history = 0;
-    const Sealed sealed[] = {{ctx_.tables.people, TableId::kPeople, "people", &report.people},
-                             {ctx_.tables.profiles, TableId::kProfiles, "profiles", nullptr},
-                             {ctx_.tables.events, TableId::kEvents, "events", &report.events},
-                             {ctx_.tables.records, TableId::kRecords, "records", &report.records},
-                             {ctx_.tables.consent_history, TableId::kConsentHistory, "consent_history", &consent_history}};
-    for (const Sealed& t : sealed) {
-      auto cursor = txn.OpenCursor(t.table);
+    const Sealed sealed[] = {{t.people, TableId::kPeople, "people", &report_.people},
+                             {t.profiles, TableId::kProfiles, "profiles", nullptr},
+                             {t.events, TableId::kEvents, "events", &report_.events},
+                             {t.records, TableId::kRecords, "records", &report_.records},
+                             {t.consent_history, TableId::kConsentHistory, "consent_history", &consent_history}};
+    for (const Sealed& table : sealed) {
+      auto cursor = txn_.OpenCursor(table.table);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
-        tick();
-        if (t.count != nullptr) ++*t.count;
-        // The row must also be reachable by its key: a damaged branch page
-        // can send point lookups astray while a scan still sees every row.
-        {
-          std::string_view found;
-          Status g = txn.Get(t.table, c.key(), &found);
-          if (!g.ok() || found.data() != c.value().data()) {
-            problem(std::string(t.name) + ": a row is not reachable by its key (damaged index page)");
-          }
+        Tick();
+        if (table.count != nullptr) ++*table.count;
+        if (!Reachable(table.table, c)) {
+          Problem(std::string(table.name) + ": a row is not reachable by its key (damaged index page)");
         }
         auto id = PersonIdFromBytes(c.key().substr(0, PersonId::kSize));
         if (!id.ok() || c.key().size() < PersonId::kSize) {
-          problem(std::string(t.name) + ": malformed key");
+          Problem(std::string(table.name) + ": malformed key");
           continue;
         }
-        Keyring* keyring = keyring_of(*id);
+        Keyring* keyring = KeyringOf(*id);
         if (keyring == nullptr) continue;
         std::string plain;
         bool shredded = false;
-        Status o = keyring->Open(t.id, c.key(), c.value(), &plain, &shredded);
+        Status o = keyring->Open(table.id, c.key(), c.value(), &plain, &shredded);
         crypto::Wipe(&plain);
-        if (!o.ok()) problem(std::string(t.name) + " row of person " + id->ToHex() + ": " + o.ToString());
+        if (!o.ok()) Problem(std::string(table.name) + " row of person " + id->ToHex() + ": " + o.ToString());
       }
     }
-    // Identifier index and its back-references agree.
-    {
-      auto cursor = txn.OpenCursor(ctx_.tables.ident);
-      if (!cursor.ok()) return cursor.status();
-      auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
-        if (!m.ok()) return m;
-        tick();
-        ++report.identifiers;
-        std::string_view payload;
-        if (Status o = codec::OpenPlain(TableId::kIdentIndex, c.key(), c.value(), &payload); !o.ok()) {
-          problem("identifier index: " + o.ToString());
-          continue;
-        }
-        std::string_view back, found;
-        if (Status g = txn.Get(ctx_.tables.ident, c.key(), &found); !g.ok() || found.data() != c.value().data()) {
-          problem("identifier index: an entry is not reachable by its key (damaged index page)");
-        }
-        if (!txn.Get(ctx_.tables.ident_by_person, std::string(payload) + std::string(c.key()), &back).ok()) {
-          problem("identifier index entry without its back-reference");
-        }
+    return Status::OK();
+  }
+
+  // The identifier index and its back-references agree.
+  Status CheckIdentifierIndex() {
+    auto cursor = txn_.OpenCursor(ctx_.tables.ident);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      Tick();
+      ++report_.identifiers;
+      std::string_view payload, back;
+      if (Status o = codec::OpenPlain(TableId::kIdentIndex, c.key(), c.value(), &payload); !o.ok()) {
+        Problem("identifier index: " + o.ToString());
+        continue;
+      }
+      if (!Reachable(ctx_.tables.ident, c)) {
+        Problem("identifier index: an entry is not reachable by its key (damaged index page)");
+      }
+      if (!txn_.Get(ctx_.tables.ident_by_person, std::string(payload) + std::string(c.key()), &back).ok()) {
+        Problem("identifier index entry without its back-reference");
       }
     }
-    {
-      auto cursor = txn.OpenCursor(ctx_.tables.ident_by_person);
-      if (!cursor.ok()) return cursor.status();
-      auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
-        if (!m.ok()) return m;
-        std::string_view payload;
-        if (Status o = codec::OpenPlain(TableId::kIdentByPerson, c.key(), c.value(), &payload); !o.ok()) {
-          problem("identifier back-reference: " + o.ToString());
-        }
+    auto backrefs = txn_.OpenCursor(ctx_.tables.ident_by_person);
+    if (!backrefs.ok()) return backrefs.status();
+    auto& b = **backrefs;
+    for (Status m = b.SeekToFirst(); b.Valid() || !m.ok(); m = b.Next()) {
+      if (!m.ok()) return m;
+      std::string_view payload;
+      if (Status o = codec::OpenPlain(TableId::kIdentByPerson, b.key(), b.value(), &payload); !o.ok()) {
+        Problem("identifier back-reference: " + o.ToString());
       }
     }
-    // Plaintext tables: checksums and decoding.
-    {
-      auto cursor = txn.OpenCursor(ctx_.tables.analytics);
-      if (!cursor.ok()) return cursor.status();
-      auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
-        if (!m.ok()) return m;
-        tick();
-        ++report.analytics_rows;
-        std::string_view payload;
-        AnalyticsRow row;
-        Status o = codec::OpenPlain(TableId::kAnalytics, c.key(), c.value(), &payload);
-        if (o.ok()) o = codec::DecodeAnalytics(payload, &row);
-        if (o.ok()) o = codec::DecodeAnalyticsKey(c.key(), &row.ts_ms);
-        if (!o.ok()) problem("analytics row: " + o.ToString());
-      }
+    return Status::OK();
+  }
+
+  // Analytics rows: checksum, payload and key decode.
+  Status CheckAnalytics() {
+    auto cursor = txn_.OpenCursor(ctx_.tables.analytics);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      Tick();
+      ++report_.analytics_rows;
+      std::string_view payload;
+      AnalyticsRow row;
+      Status o = codec::OpenPlain(TableId::kAnalytics, c.key(), c.value(), &payload);
+      if (o.ok()) o = codec::DecodeAnalytics(payload, &row);
+      if (o.ok()) o = codec::DecodeAnalyticsKey(c.key(), &row.ts_ms);
+      if (!o.ok()) Problem("analytics row: " + o.ToString());
     }
+    return Status::OK();
+  }
+
+  // The other clear tables: checksums and reachability.
+  Status CheckPlainTables() {
     struct Plain {
       storage::Table table;
       TableId id;
       const char* name;
     };
-    const Plain plain_tables[] = {{ctx_.tables.restrictions, TableId::kRestrictions, "restrictions"},
-                                  {ctx_.tables.consent, TableId::kConsent, "consent"},
-                                  {ctx_.tables.versions, TableId::kVersions, "versions"},
-                                  {ctx_.tables.erased, TableId::kErased, "erased"},
-                                  {ctx_.tables.audit_by_request, TableId::kAuditByRequest, "audit_by_request"},
-                                  {ctx_.tables.expiry, TableId::kExpiry, "expiry"},
-                                  {ctx_.tables.expiry_refs, TableId::kExpiryRefs, "expiry_refs"}};
-    for (const Plain& t : plain_tables) {
-      auto cursor = txn.OpenCursor(t.table);
+    const DataTables& t = ctx_.tables;
+    const Plain plain_tables[] = {{t.restrictions, TableId::kRestrictions, "restrictions"},
+                                  {t.consent, TableId::kConsent, "consent"},
+                                  {t.versions, TableId::kVersions, "versions"},
+                                  {t.erased, TableId::kErased, "erased"},
+                                  {t.audit_by_request, TableId::kAuditByRequest, "audit_by_request"},
+                                  {t.expiry, TableId::kExpiry, "expiry"},
+                                  {t.expiry_refs, TableId::kExpiryRefs, "expiry_refs"}};
+    for (const Plain& table : plain_tables) {
+      auto cursor = txn_.OpenCursor(table.table);
       if (!cursor.ok()) return cursor.status();
       auto& c = **cursor;
       for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
         if (!m.ok()) return m;
-        std::string_view payload, found;
-        if (Status o = codec::OpenPlain(t.id, c.key(), c.value(), &payload); !o.ok()) {
-          problem(std::string(t.name) + ": " + o.ToString());
-        } else if (Status g = txn.Get(t.table, c.key(), &found); !g.ok() || found.data() != c.value().data()) {
-          problem(std::string(t.name) + ": a row is not reachable by its key (damaged index page)");
+        std::string_view payload;
+        if (Status o = codec::OpenPlain(table.id, c.key(), c.value(), &payload); !o.ok()) {
+          Problem(std::string(table.name) + ": " + o.ToString());
+        } else if (!Reachable(table.table, c)) {
+          Problem(std::string(table.name) + ": a row is not reachable by its key (damaged index page)");
         }
       }
     }
-    if (ctx_.options.progress) ctx_.options.progress("verify", total_rows, total_rows);
-    auto feed = ctx_.outbox->Read(txn, 0, ~std::size_t{0});
-    if (!feed.ok()) problem("change feed: " + feed.status().ToString());
-    auto audit = ctx_.audit->Verify(txn);
-    if (!audit.ok()) return audit.status();
-    report.audit_entries = audit->entries;
-    if (!audit->intact) problem("audit log: " + audit->problem);
     return Status::OK();
+  }
+
+  EngineContext& ctx_;
+  storage::ReadTxn& txn_;
+  VerifyReport& report_;
+  std::map<PersonId, std::optional<Keyring>> keys_of_;
+  std::uint64_t checked_ = 0, total_rows_ = 0;
+};
+
+}  // namespace
+
+Result<VerifyReport> Verifier::Verify() {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  VerifyReport report;
+  std::optional<VerifyPass> pass;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    report = VerifyReport{};
+    pass.emplace(ctx_, txn, &report);
+    return pass->Run();
   });
   if (!s.ok()) {
     if (s.IsCorruption() || s.IsAuthenticationFailed()) {
-      problem("reading the store failed: " + s.ToString());
+      report.problems.push_back("reading the store failed: " + s.ToString());
+      ++report.problem_count;
       return report;
     }
     return s;

@@ -360,6 +360,69 @@ class BatchApplier {
     return txn_->Delete(t_.records, key);
   }
 
+  // One EventCorrection of a Rectify: the event row re-sealed with the
+  // corrected properties, and its analytics row's declared fields.
+  Status CorrectEvent(const PersonId& id, PersonState* st, const EventCorrection& c, std::vector<std::string>* names) {
+    if (Status v = codec::ValidateAttributeNames(c.properties.set, "event property"); !v.ok()) return v;
+    const std::string key = codec::EventKey(id, c.ts_ms, c.seq);
+    std::string_view row;
+    Status g = txn_->Get(t_.events, key, &row);
+    if (g.IsNotFound()) {
+      return Status::NotFound("person " + id.ToHex() + " has no event at ts " + std::to_string(c.ts_ms) +
+                              " seq " + std::to_string(c.seq));
+    }
+    if (!g.ok()) return g;
+    std::string plain, name, category;
+    Attributes props;
+    bool shredded = false;
+    if (Status o = st->keyring.Open(TableId::kEvents, key, row, &plain, &shredded); !o.ok()) return o;
+    if (shredded) {
+      return Status::NotFound("the event at ts " + std::to_string(c.ts_ms) + " seq " + std::to_string(c.seq) +
+                              " of person " + id.ToHex() + " belongs to an erased category");
+    }
+    std::uint32_t slot = 0;
+    if (Status h = codec::PersonRowSlot(row, &slot); !h.ok()) return h;
+    auto slot_key = st->keyring.Key(slot);
+    if (!slot_key.ok()) return slot_key.status();
+    Status d = codec::DecodeEvent(plain, &name, &category, &props);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d;
+    for (const std::string& n : c.properties.unset) props.erase(n);
+    for (const auto& [n, v] : c.properties.set) props.insert_or_assign(n, v);
+    std::string sealed;
+    codec::EncodeEvent(name, category, props, &plain);
+    codec::SealPersonRow(ctx_.cipher, **slot_key, slot, TableId::kEvents, key, plain, &sealed);
+    crypto::Wipe(&plain);
+    if (Status p = txn_->Put(t_.events, key, sealed); !p.ok()) return p;
+    // Declared analytics fields carry the corrected value too.
+    const std::string akey = ctx_.AnalyticsKeyFor(st->links.Get(slot, **slot_key), c.ts_ms, c.seq);
+    std::string apayload;
+    Status a = ReadPlain(*txn_, t_.analytics, TableId::kAnalytics, akey, &apayload);
+    if (a.ok()) {
+      AnalyticsRow arow;
+      if (Status ad = codec::DecodeAnalytics(apayload, &arow); !ad.ok()) return ad;
+      bool changed = false;
+      for (const std::string& n : c.properties.unset) changed |= arow.fields.erase(n) > 0;
+      for (const auto& [n, v] : c.properties.set) {
+        auto it = arow.fields.find(n);
+        if (it != arow.fields.end()) {
+          it->second = v;
+          changed = true;
+        }
+      }
+      if (changed) {
+        std::string enc;
+        codec::EncodeAnalytics(arow.anon_id, arow.name, arow.fields, &enc);
+        if (Status p = txn_->Put(t_.analytics, akey, PlainRow(TableId::kAnalytics, akey, enc)); !p.ok()) return p;
+      }
+    } else if (!a.IsNotFound()) {
+      return a;
+    }
+    for (const auto& [n, v] : c.properties.set) names->push_back("event." + n);
+    for (const std::string& n : c.properties.unset) names->push_back("event." + n);
+    return Status::OK();
+  }
+
   Status Do(const WriteBatch::RectifyOp& op) {
     const Rectification& r = op.rectification;
     if (Status v = codec::ValidateAttributeNames(r.profile.set, "profile attribute"); !v.ok()) return v;
@@ -380,63 +443,7 @@ class BatchApplier {
       names.push_back("identifier." + new_id.type);
     }
     for (const EventCorrection& c : r.events) {
-      if (Status v = codec::ValidateAttributeNames(c.properties.set, "event property"); !v.ok()) return v;
-      const std::string key = codec::EventKey(op.id, c.ts_ms, c.seq);
-      std::string_view row;
-      Status g = txn_->Get(t_.events, key, &row);
-      if (g.IsNotFound()) {
-        return Status::NotFound("person " + op.id.ToHex() + " has no event at ts " + std::to_string(c.ts_ms) +
-                                " seq " + std::to_string(c.seq));
-      }
-      if (!g.ok()) return g;
-      std::string plain, name, category;
-      Attributes props;
-      bool shredded = false;
-      if (Status o = (*st)->keyring.Open(TableId::kEvents, key, row, &plain, &shredded); !o.ok()) return o;
-      if (shredded) {
-        return Status::NotFound("the event at ts " + std::to_string(c.ts_ms) + " seq " + std::to_string(c.seq) +
-                                " of person " + op.id.ToHex() + " belongs to an erased category");
-      }
-      std::uint32_t slot = 0;
-      if (Status h = codec::PersonRowSlot(row, &slot); !h.ok()) return h;
-      auto slot_key = (*st)->keyring.Key(slot);
-      if (!slot_key.ok()) return slot_key.status();
-      Status d = codec::DecodeEvent(plain, &name, &category, &props);
-      crypto::Wipe(&plain);
-      if (!d.ok()) return d;
-      for (const std::string& n : c.properties.unset) props.erase(n);
-      for (const auto& [n, v] : c.properties.set) props.insert_or_assign(n, v);
-      std::string sealed;
-      codec::EncodeEvent(name, category, props, &plain);
-      codec::SealPersonRow(ctx_.cipher, **slot_key, slot, TableId::kEvents, key, plain, &sealed);
-      crypto::Wipe(&plain);
-      if (Status p = txn_->Put(t_.events, key, sealed); !p.ok()) return p;
-      // Declared analytics fields carry the corrected value too.
-      const std::string akey = ctx_.AnalyticsKeyFor((*st)->links.Get(slot, **slot_key), c.ts_ms, c.seq);
-      std::string apayload;
-      Status a = ReadPlain(*txn_, t_.analytics, TableId::kAnalytics, akey, &apayload);
-      if (a.ok()) {
-        AnalyticsRow arow;
-        if (Status ad = codec::DecodeAnalytics(apayload, &arow); !ad.ok()) return ad;
-        bool changed = false;
-        for (const std::string& n : c.properties.unset) changed |= arow.fields.erase(n) > 0;
-        for (const auto& [n, v] : c.properties.set) {
-          auto it = arow.fields.find(n);
-          if (it != arow.fields.end()) {
-            it->second = v;
-            changed = true;
-          }
-        }
-        if (changed) {
-          std::string enc;
-          codec::EncodeAnalytics(arow.anon_id, arow.name, arow.fields, &enc);
-          if (Status p = txn_->Put(t_.analytics, akey, PlainRow(TableId::kAnalytics, akey, enc)); !p.ok()) return p;
-        }
-      } else if (!a.IsNotFound()) {
-        return a;
-      }
-      for (const auto& [n, v] : c.properties.set) names.push_back("event." + n);
-      for (const std::string& n : c.properties.unset) names.push_back("event." + n);
+      if (Status e = CorrectEvent(op.id, *st, c, &names); !e.ok()) return e;
     }
     (*st)->mutated = true;
     return ctx_.outbox->Append(*txn_, NoticeKind::kRectification, op.id, ctx_.Now(), std::move(names));

@@ -36,11 +36,7 @@ const std::vector<std::string> kKeysTables = {"meta",       "epochs",      "deks
 // no counter state and opening them needs no AES-NI.
 constexpr crypto::CipherId kWrapCipher = crypto::CipherId::kXChaCha20Poly1305;
 
-std::string PlainRow(TableId t, std::string_view key, std::string_view payload) {
-  std::string row;
-  codec::SealPlain(t, key, payload, &row);
-  return row;
-}
+using codec::PlainRow;
 
 std::string U64(std::uint64_t v) {
   std::string s;
@@ -48,20 +44,13 @@ std::string U64(std::uint64_t v) {
   return s;
 }
 
-Status ReadPlain(const storage::ReadTxn& txn, storage::Table table, TableId id,
-                 std::string_view key, std::string* out) {
-  std::string_view row, payload;
-  if (Status s = txn.Get(table, key, &row); !s.ok()) {
-    if (s.IsNotFound()) {
-      return Status::Corruption("keys environment lacks '" + std::string(key) + "'");
-    }
-    return s;
-  }
-  if (Status s = codec::OpenPlain(id, key, row, &payload); !s.ok()) {
-    return s.WithContext("keys meta '" + std::string(key) + "'");
-  }
-  *out = std::string(payload);
-  return Status::OK();
+// A `keys` row that must exist: absent is Corruption.
+Status ReadPlain(const storage::ReadTxn& txn, storage::Table table, TableId id, std::string_view key,
+                 std::string* out) {
+  Status s = codec::ReadPlain(txn, table, id, key, out);
+  if (s.IsNotFound()) return Status::Corruption("keys environment lacks '" + std::string(key) + "'");
+  if (!s.ok()) return s.WithContext("keys meta '" + std::string(key) + "'");
+  return s;
 }
 
 Result<std::uint64_t> ReadU64Meta(const storage::ReadTxn& txn, storage::Table meta, std::string_view key) {
