@@ -140,6 +140,11 @@ struct StoreStats {
   // the time index: events of a name whose rule's back-fill is still pending
   // are not counted until the next Sweep finishes it).
   std::uint64_t expired_pending = 0;
+  // A time index back-fill (a rule given to an event name after events of
+  // that name were written) is recorded and not finished: the next Sweep
+  // (or background maintenance) finishes it first, and until then
+  // expired_pending leaves out the events it has not reached.
+  bool retention_backfill_pending = false;
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
   std::uint64_t records = 0;

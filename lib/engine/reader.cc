@@ -163,6 +163,9 @@ Result<StoreStats> Reader::Stats() {
     auto pending = ctx_.retention->CountPending(txn, *ctx_.retention->rules(), ctx_.Now());
     if (!pending.ok()) return pending.status();
     st.expired_pending = *pending;
+    auto backfill = Retention::LoadBackfill(txn, ctx_.tables.meta);
+    if (!backfill.ok()) return backfill.status();
+    st.retention_backfill_pending = backfill->has_value();
     return Status::OK();
   });
   if (!s.ok()) return s;

@@ -612,6 +612,25 @@ TEST_F(CliTest, AFormat2StoreIsMigratedWhenOpened) {
   Expect(4, {"get", "--id", "email:dan@example.org", "--purpose", "support"});
 }
 
+// Issue 16 (4): a time index back-fill left pending (a `retention --set`
+// killed midway) hid the expired events from `expired_pending`, and `sweep`,
+// which looped only while that count was positive, never ran the engine's
+// sweep that finishes the back-fill: it deleted nothing, every time.
+TEST_F(CliTest, SweepFinishesAPendingBackfillAndStatsShowsIt) {
+  const std::string make = std::string(SHREDKV_MAKE_BACKFILL_STORE) + " '" + db_.string() + "' '" +
+                           key_.string() + "' > /dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["retention_backfill_pending"], true);
+  EXPECT_EQ(stats["expired_pending"], 0);
+  EXPECT_EQ(stats["events"], 1500);
+  Json swept = Expect(0, {"sweep"}).json();
+  EXPECT_EQ(swept["events_deleted"], 1500);
+  stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["retention_backfill_pending"], false);
+  EXPECT_EQ(stats["events"], 0);
+}
+
 TEST_F(CliTest, AnalyticsRowsAndFeed) {
   MakeStore();
   AddPeople();

@@ -441,7 +441,10 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
   std::uint64_t remaining = budget.value_or(std::numeric_limits<std::uint64_t>::max());
   SweepResult total;
   total.pending = before.expired_pending;
-  while (remaining > 0 && total.pending > 0) {
+  // The first call runs even when nothing is counted as pending: a pending
+  // time index back-fill hides expired events from the count, and Sweep
+  // finishes it first.
+  for (bool first = true; remaining > 0 && (first || total.pending > 0); first = false) {
     const SweepResult r = Check(store->Sweep(static_cast<std::size_t>(std::min(remaining, step))), "sweep");
     step *= 2;
     const std::uint64_t removed = r.events_deleted + r.records_deleted + r.analytics_deleted;
@@ -452,7 +455,8 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
     total.pending = r.pending;
     remaining -= std::min(remaining, std::max<std::uint64_t>(removed, 1));
     progress.Update(total.events_deleted + total.records_deleted + total.analytics_deleted);
-    if (removed == 0) break;  // nothing more to do now
+    if (removed == 0 && total.pending == 0) break;  // nothing more to do now
+    if (removed == 0 && !first) break;
   }
   progress.Finish();
   PrintJson(global, Json{{"events_deleted", total.events_deleted},

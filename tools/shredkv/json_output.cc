@@ -153,6 +153,7 @@ Json StatsJson(const StoreStats& s) {
   j["oldest_key_epoch"] = U64(s.oldest_key_epoch);
   j["expired_removed"] = U64(s.expired_removed);
   j["expired_pending"] = U64(s.expired_pending);
+  j["retention_backfill_pending"] = s.retention_backfill_pending;
   j["identifiers"] = U64(s.identifiers);
   j["events"] = U64(s.events);
   j["records"] = U64(s.records);
