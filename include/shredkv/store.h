@@ -219,6 +219,9 @@ class Store {
   // ---- Per-person records ---------------------------------------------------
 
   // Collection names: 1..255 bytes; keys: 1..1024 bytes; values up to 16 MiB.
+  // A new record takes its collection's declared category (else `general`);
+  // an update keeps the category the record has (WriteBatch::Put with a
+  // category changes it).
   virtual Status Put(const PersonId& id, std::string_view collection, std::string_view key,
                      std::string_view value) = 0;
   // NotFound if the record is absent.

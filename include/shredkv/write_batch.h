@@ -74,6 +74,8 @@ class WriteBatch {
   void UnlinkIdentifier(const PersonId& id, Identifier identifier);
   void PatchProfile(const PersonId& id, ProfilePatch patch);
   void AppendEvent(const PersonId& id, Event event);
+  // `category` empty: a new record takes its collection's declared
+  // category (else `general`); an existing one keeps its own.
   void Put(const PersonId& id, std::string collection, std::string key, std::string value,
            std::string category = {});
   // Deleting an absent record is not an error.

@@ -337,7 +337,16 @@ class BatchApplier {
                                              EngineContext::RecordKeyHash(*(*st)->dek, r.collection, r.key));
     std::string plain, row;
     (*st)->mutated = true;
-    const std::string category = ctx_.policy->CollectionCategory(r.collection, r.category);
+    // An update that names no category keeps the record's own (issue 16:
+    // it used to fall back to the collection's, moving the record out of a
+    // category whose erasure must reach it).
+    std::string kept;
+    if (r.category.empty()) {
+      auto existing = ExistingRecordCategory(**st, key);
+      if (!existing.ok()) return existing.status();
+      kept = std::move(existing).value();
+    }
+    const std::string category = ctx_.policy->CollectionCategory(r.collection, kept.empty() ? r.category : kept);
     if (Status c = ctx_.policy->CheckCategory(category); !c.ok()) return c;
     auto sealing = WriteKey(op.id, *st, category);
     if (!sealing.ok()) return sealing.status();
@@ -347,6 +356,25 @@ class BatchApplier {
     // The record's last-write time, for its collection's retention rule.
     if (Status x = ctx_.retention->IndexRecord(*txn_, key, ctx_.Now()); !x.ok()) return x;
     return txn_->Put(t_.records, key, row);
+  }
+
+  // The category of the record stored at `key`, or "" if there is none (or
+  // its category key was erased: the record is gone for every reader).
+  Result<std::string> ExistingRecordCategory(PersonState& st, const std::string& key) {
+    std::string_view row;
+    Status g = txn_->Get(t_.records, key, &row);
+    if (g.IsNotFound()) return std::string();
+    if (!g.ok()) return g;
+    std::string plain;
+    bool shredded = false;
+    if (Status o = st.keyring.Open(TableId::kRecords, key, row, &plain, &shredded); !o.ok()) return o;
+    if (shredded) return std::string();
+    Record old;
+    Status d = codec::DecodeRecord(plain, &old);
+    crypto::Wipe(&plain);
+    crypto::Wipe(&old.value);
+    if (!d.ok()) return d;
+    return old.category;
   }
 
   Status Do(const WriteBatch::DeleteRecordOp& op) {

@@ -87,6 +87,33 @@ class CategoryErasureTest : public test::StoreTest {
   }
 };
 
+// Issue 16 (9): Store::Put on an existing record moved it to the
+// collection's category (here `general`), so erasing its own category left it
+// readable.
+TEST_F(CategoryErasureTest, AnUpdateKeepsTheRecordsCategoryAndItsErasureReachesIt) {
+  PersonId id = MakePerson("ann@x.org");
+  WriteBatch batch;
+  batch.Put(id, "notes", "card-hint", "ends in 4242", "payment");
+  SKV_ASSERT_OK(store_->Write(batch));
+  SKV_ASSERT_OK(store_->Put(id, "notes", "card-hint", "ends in 1881"));  // no category: keeps payment
+  SKV_ASSERT_OK(store_->Put(id, "notes", "plain", "likes tea"));         // new: the collection's (general)
+  auto r = store_->Get(id, "notes", "card-hint");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, "ends in 1881");
+  ASSERT_TRUE(store_->EraseCategory(id, "payment", {}).ok());
+  EXPECT_TRUE(store_->Get(id, "notes", "card-hint").status().IsNotFound());
+  auto plain = store_->Get(id, "notes", "plain");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, "likes tea");
+  // An update that names a category moves the record there.
+  SKV_ASSERT_OK(store_->Put(id, "notes", "plain", "likes coffee"));
+  WriteBatch move;
+  move.Put(id, "notes", "plain", "likes coffee", "contact");
+  SKV_ASSERT_OK(store_->Write(move));
+  ASSERT_TRUE(store_->EraseCategory(id, "contact", {}).ok());
+  EXPECT_TRUE(store_->Get(id, "notes", "plain").status().IsNotFound());
+}
+
 TEST_F(CategoryErasureTest, ErasingOneCategoryLeavesTheOthersIntact) {
   PersonId ann = MakeRichPerson("ann@x.org");
   PersonId bob = MakeRichPerson("bob@x.org");
