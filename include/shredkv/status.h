@@ -87,6 +87,7 @@ class [[nodiscard]] Status {
   bool IsStoreFull() const noexcept { return code_ == StatusCode::kStoreFull; }
   bool IsBusy() const noexcept { return code_ == StatusCode::kBusy; }
   bool IsIOError() const noexcept { return code_ == StatusCode::kIOError; }
+  bool IsFailedPrecondition() const noexcept { return code_ == StatusCode::kFailedPrecondition; }
 
   // Returns a copy whose message is "<context>: <message>".
   Status WithContext(std::string_view context) const;

@@ -89,7 +89,12 @@ struct AuditVerification {
 // A processing lease: a worker's scoped hold on one person for one purpose
 // (design §6). While any lease on a person is held, Erase and Restrict on
 // that person wait (up to Options::lease_drain_timeout_ms, then Busy), and
-// while they wait no new lease is granted (Busy). Destroying the Lease
+// while they wait no new lease is granted (Busy). A thread must not call
+// Erase, EraseCategory or Restrict on a person while a lease it acquired on
+// that person is still held: the call waits for that lease like any other
+// (it may have been handed to another thread that will release it), and if
+// the timeout passes it fails with FailedPrecondition naming the lease
+// instead of Busy. Destroying the Lease
 // releases it. Reads through a lease leave out items of categories the
 // person restricted. Leases are per process (see docs/security.md).
 // Thread safety: a Lease is used by one thread; it must not outlive its Store.

@@ -1,5 +1,7 @@
 #include "engine/leases.h"
 
+#include <string>
+
 namespace shredkv::engine {
 
 void LeaseTable::Prune(const PersonId& id) {
@@ -15,14 +17,16 @@ Status LeaseTable::Acquire(const PersonId& id) {
     return Status::Busy("person " + id.ToHex() + " is being erased or restricted; no new lease");
   }
   ++e.active;
+  e.holders.insert(std::this_thread::get_id());
   return Status::OK();
 }
 
-void LeaseTable::Release(const PersonId& id) {
+void LeaseTable::Release(const PersonId& id, std::thread::id holder) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   --it->second.active;
+  if (auto h = it->second.holders.find(holder); h != it->second.holders.end()) it->second.holders.erase(h);
   Prune(id);
   cv_.notify_all();
 }
@@ -38,9 +42,19 @@ Status LeaseTable::BeginDrain(const std::vector<PersonId>& people, std::chrono::
     return true;
   });
   if (!drained) {
+    // A lease the calling thread acquired may be what it waited for: say so.
+    const std::thread::id self = std::this_thread::get_id();
+    std::string own;
     for (const PersonId& p : people) {
+      if (own.empty() && entries_[p].holders.count(self) != 0) own = p.ToHex();
       --entries_[p].drainers;
       Prune(p);
+    }
+    if (!own.empty()) {
+      return Status::FailedPrecondition("the calling thread acquired a processing lease on person " + own +
+                                        " that is still held: release it before erasing or restricting the "
+                                        "person (the call waited " + std::to_string(timeout.count()) +
+                                        " ms for it); nothing was changed");
     }
     return Status::Busy("processing leases on the person were not released within " +
                         std::to_string(timeout.count()) + " ms; nothing was changed");

@@ -47,7 +47,7 @@ class LeaseImpl final : public Lease {
  public:
   LeaseImpl(EngineContext& ctx, Reader& reader, PersonId id, std::string purpose, std::vector<std::string> withheld)
       : ctx_(ctx), reader_(reader), id_(id), purpose_(std::move(purpose)), withheld_(std::move(withheld)) {}
-  ~LeaseImpl() override { ctx_.leases.Release(id_); }
+  ~LeaseImpl() override { ctx_.leases.Release(id_, holder_); }
   LeaseImpl(const LeaseImpl&) = delete;
   LeaseImpl& operator=(const LeaseImpl&) = delete;
 
@@ -88,6 +88,7 @@ class LeaseImpl final : public Lease {
 
   EngineContext& ctx_;
   Reader& reader_;
+  std::thread::id holder_ = std::this_thread::get_id();  // the acquiring thread (LeaseTable)
   PersonId id_;
   std::string purpose_;
   std::vector<std::string> withheld_;
@@ -164,7 +165,7 @@ Result<std::unique_ptr<Lease>> Processing::AcquireLease(const PersonId& id, std:
                            "' is restricted or lacks consent");
   }
   if (!s.ok()) {
-    ctx_.leases.Release(id);
+    ctx_.leases.Release(id, std::this_thread::get_id());
     return s;
   }
   return std::unique_ptr<Lease>(

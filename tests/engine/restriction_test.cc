@@ -205,10 +205,34 @@ TEST_F(RestrictionTest, EraseReturnsBusyAndChangesNothingWhenALeaseOutlivesTheTi
   EXPECT_EQ(new_lease_while_waiting, StatusCode::kBusy);
   EXPECT_TRUE(store_->GetProfile(ann).ok());
   EXPECT_EQ(store_->Stats()->erased, 0u);
-  EXPECT_TRUE(store_->Restrict(ann, RestrictionSpec{true, {}, {}, ""}).IsBusy());
+  // Another thread's restriction waits for the lease as the erasure did.
+  std::thread restrictor([&] { EXPECT_TRUE(store_->Restrict(ann, RestrictionSpec{true, {}, {}, ""}).IsBusy()); });
+  restrictor.join();
   EXPECT_FALSE(store_->GetRestriction(ann)->all);
   lease->reset();
   EXPECT_EQ(LeaseCode(ann, "billing"), StatusCode::kOk);  // refusal ends with the drain
+}
+
+// Issue 16 (10): a thread that holds a lease and restricts or erases the same
+// person waited for its own lease until the timeout, then got a Busy that
+// looked like someone else's lease. Now the error names the cause.
+TEST_F(RestrictionTest, RestrictOrEraseUnderOwnLeaseIsFailedPreconditionAndChangesNothing) {
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  PersonId ben = MakePerson("ben@x.org", {{"name", "Ben"}});
+  auto lease = store_->AcquireLease(ann, "support");
+  ASSERT_TRUE(lease.ok());
+  Status r = store_->Restrict(ann, RestrictionSpec{true, {}, {}, ""});
+  EXPECT_TRUE(r.IsFailedPrecondition()) << r.ToString();
+  EXPECT_NE(r.message().find("lease"), std::string::npos) << r.ToString();
+  auto e = store_->Erase(ann);
+  EXPECT_TRUE(e.status().IsFailedPrecondition()) << e.status().ToString();
+  EXPECT_FALSE(store_->GetRestriction(ann)->all);
+  EXPECT_EQ(store_->Stats()->erased, 0u);
+  // The lease is untouched and still reads; other people are not affected.
+  EXPECT_TRUE((*lease)->GetProfile().ok());
+  SKV_EXPECT_OK(store_->Restrict(ben, RestrictionSpec{true, {}, {}, ""}));
+  lease->reset();
+  SKV_EXPECT_OK(store_->Restrict(ann, RestrictionSpec{true, {}, {}, ""}));
 }
 
 TEST_F(RestrictionTest, NoWorkerReadsAPersonAfterEraseReturned) {
