@@ -345,7 +345,9 @@ TEST_F(CategoryErasureTest, WaitsForLeasesAndChangesNothingOnTimeout) {
   {
     auto lease = store_->AcquireLease(ann, "analytics");
     ASSERT_TRUE(lease.ok()) << lease.status().ToString();
-    EXPECT_TRUE(store_->EraseCategory(ann, "location").status().IsBusy());
+    // Another thread's lease: Busy (the caller's own would be FailedPrecondition).
+    std::thread eraser([&] { EXPECT_TRUE(store_->EraseCategory(ann, "location").status().IsBusy()); });
+    eraser.join();
     EXPECT_EQ(*store_->Get(ann, "addresses", "home"), "1 rue de la Paix");
     EXPECT_EQ(store_->Stats()->erased_categories, 0u);
   }
