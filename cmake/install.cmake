@@ -42,5 +42,16 @@ foreach(_dir LIBDIR INCLUDEDIR)
     set(SHREDKV_PC_${_dir} "\${prefix}/${CMAKE_INSTALL_${_dir}}")
   endif()
 endforeach()
+# A static libshredkv needs its dependencies on every link line, so plain
+# `pkg-config --libs shredkv` must name them (issue 16: they were only in
+# Libs.private, which needs --static); a shared one links them itself.
+set(_shredkv_pc_deps "-llmdb -lsodium -lxxhash -pthread")
+if(BUILD_SHARED_LIBS)
+  set(SHREDKV_PC_LIBS "")
+  set(SHREDKV_PC_LIBS_PRIVATE "${_shredkv_pc_deps}")
+else()
+  set(SHREDKV_PC_LIBS " ${_shredkv_pc_deps}")
+  set(SHREDKV_PC_LIBS_PRIVATE "")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/shredkv.pc.in ${PROJECT_BINARY_DIR}/shredkv.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/shredkv.pc DESTINATION ${SHREDKV_PC_DIR})

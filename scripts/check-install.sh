@@ -5,7 +5,7 @@
 #   2. checks the installed CMake and pkg-config files name no source- or
 #      build-tree path, then moves the prefix elsewhere (it must be relocatable)
 #   3. builds and runs tests/consumer with find_package(shredkv 0.1 REQUIRED)
-#   4. compiles tests/consumer/main.cc with `pkg-config --static` and runs it
+#   4. compiles tests/consumer/main.cc with plain `pkg-config --cflags --libs` and runs it
 # Usage: scripts/check-install.sh [build-dir]   (default: build; env BUILD_DIR)
 set -euo pipefail
 
@@ -53,14 +53,14 @@ cmake -S tests/consumer -B "$TMP/consumer-build" -DCMAKE_PREFIX_PATH="$PREFIX" \
 cmake --build "$TMP/consumer-build"
 "$TMP/consumer-build/consumer"
 
-step "pkg-config consumer: pkg-config --cflags --libs --static shredkv"
+step "pkg-config consumer: pkg-config --cflags --libs shredkv (the plain form must link)"
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 # Installed libdir may be lib or lib/<multiarch>; search both.
 for d in "$PREFIX"/lib/*/pkgconfig; do
   [[ -d "$d" ]] && PKG_CONFIG_PATH="$d:$PKG_CONFIG_PATH"
 done
 echo "  version: $(pkg-config --modversion shredkv)"
-read -r -a PC_FLAGS <<<"$(pkg-config --cflags --libs --static shredkv)"
+read -r -a PC_FLAGS <<<"$(pkg-config --cflags --libs shredkv)"
 echo "  flags:   ${PC_FLAGS[*]}"
 "${CXX:-c++}" -std=c++20 -O1 -o "$TMP/consumer-pc" tests/consumer/main.cc "${PC_FLAGS[@]}"
 # (LD_LIBRARY_PATH only matters for a BUILD_SHARED_LIBS=ON build.)

@@ -631,6 +631,24 @@ TEST_F(CliTest, SweepFinishesAPendingBackfillAndStatsShowsIt) {
   EXPECT_EQ(stats["events"], 0);
 }
 
+// Issue 16 (5): a 12-digit age in years overflowed a signed multiply (a
+// 31-minute rule that hid hour-old events), and `--set ""` dropped every
+// rule with exit 0. Both are usage errors, and the stored rules stay.
+TEST_F(CliTest, RetentionAgesThatOverflowAndEmptyRuleListsAreUsageErrors) {
+  MakeStore();
+  Expect(0, {"retention", "--set", "event:page_view=30d"});
+  Expect(2, {"retention", "--set", "event:page_view=80722053595y"});
+  Expect(2, {"retention", "--set", "event:page_view=999999999999d"});
+  Expect(2, {"retention", "--set", ""});
+  Expect(2, {"retention", "--set", "event:a=1d,,event:b=2d"});
+  Json rules = Expect(0, {"retention"}).json();
+  EXPECT_EQ(rules["events"]["page_view"], 30ll * 86'400'000);
+  // The largest age that fits is accepted.
+  Expect(0, {"retention", "--set", "analytics=292000000y"});
+  fs::remove_all(db_);
+  Expect(2, {"init", "--retention", "event:page_view=80722053595y"});
+}
+
 TEST_F(CliTest, AnalyticsRowsAndFeed) {
   MakeStore();
   AddPeople();

@@ -537,14 +537,21 @@ RetentionRules ParseRetention(const std::vector<std::string>& specs) {
     }
     const std::int64_t n = std::stoll(std::string(text.substr(0, digits)));
     if (n <= 0) UsageError("--retention: '" + std::string(item) + "': the age must be > 0");
+    // 12 digits of years overflow int64 milliseconds: refuse, never wrap.
+    if (n > std::numeric_limits<std::int64_t>::max() / u->second) {
+      UsageError("--retention: '" + std::string(item) + "': the age is too large (at most about 292 million years)");
+    }
     return n * u->second;
   };
   for (const std::string& spec : specs) {
+    // An empty list would silently replace every rule with none.
+    if (spec.empty()) UsageError("--retention: no rule given (RULES is a comma-separated list of rules)");
     std::string_view rest(spec);
     while (!rest.empty()) {
       const std::size_t comma = rest.find(',');
       const std::string_view item = rest.substr(0, comma);
       rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (item.empty()) UsageError("--retention: '" + spec + "' has an empty rule");
       const std::size_t eq = item.rfind('=');
       if (eq == std::string_view::npos) {
         UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE or analytics=AGE");
