@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "portability/json_values.h"
+#include "portability/strict_json.h"
 #include "shredkv/portability.h"
 #include "util/base64.h"
 
@@ -197,8 +198,9 @@ Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
     ++number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = "line " + std::to_string(number);
-    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Status::InvalidArgument(where + ": not valid JSON");
+    Json j;
+    std::string error;
+    if (!portability::StrictParse(line, &j, &error)) return Status::InvalidArgument(where + ": " + error);
     if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
       return Status::InvalidArgument(where + ": expected an object with a string \"type\"");
     }
@@ -212,8 +214,9 @@ Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
 }
 
 Result<ImportResult> ImportJson(Store& store, std::istream& in) {
-  Json doc = Json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Status::InvalidArgument("the import is not a valid JSON document");
+  Json doc;
+  std::string error;
+  if (!portability::StrictParse(in, &doc, &error)) return Status::InvalidArgument("the import is not a valid JSON document: " + error);
   if (!doc.is_object()) return Status::InvalidArgument("/: expected an object");
   Importer importer;
   if (Status s = importer.Item("header", doc, "/"); !s.ok()) return s;

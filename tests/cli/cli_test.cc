@@ -372,6 +372,32 @@ TEST_F(CliTest, IngestBatchFailureFindsTheBadLine) {
   Expect(1, {"ingest", (dir_ / "missing.ndjson").string()});
 }
 
+// Issue 16 (1, 3): a line nested 200,000 levels deep overflowed the stack
+// (exit 7, the rest of the batch lost); duplicate keys were accepted (the
+// last "ids" won); 2^64 became a double while 2^64-1 was refused. Each such
+// line is now rejected and counted, and the batch goes on.
+TEST_F(CliTest, HostileJsonLinesAreRejectedAndCountedAndTheBatchGoesOn) {
+  MakeStore();
+  std::string deep = R"({"op":"event","ids":{"email":"a@x.org"},"name":"e","ts":1,"props":{"p":)";
+  for (int i = 0; i < 200000; ++i) deep += '[';
+  for (int i = 0; i < 200000; ++i) deep += ']';
+  deep += "}}";
+  const std::string input =
+      deep + "\n" +
+      R"({"op":"profile","ids":{"email":"victim@x.org"},"ids":{"email":"ann@x.org"},"attrs":{"a":1}})" "\n" +
+      R"({"op":"profile","ids":{"email":"b@x.org"},"attrs":{"a":1,"a":2}})" "\n" +
+      R"({"op":"event","ids":{"email":"c@x.org"},"name":"e","ts":1,"props":{"n":18446744073709551616}})" "\n" +
+      R"({"op":"event","ids":{"email":"c@x.org"},"name":"e","ts":1,"props":{"n":18446744073709551615}})" "\n" +
+      R"({"op":"profile","ids":{"email":"ok@x.org"},"attrs":{"a":1}})" "\n";
+  RunResult r = Expect(0, {"ingest"}, input);
+  EXPECT_EQ(r.json(), (Json{{"ingested", 1}, {"rejected", 5}, {"suppressed", 0}, {"restricted", 0}}));
+  EXPECT_NE(r.err.find("nested deeper than 64"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("duplicate key \"ids\""), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("out of range"), std::string::npos) << r.err;
+  Expect(3, {"get", "--id", "email:ann@x.org", "--purpose", "support"});
+  Expect(0, {"get", "--id", "email:ok@x.org", "--purpose", "support"});
+}
+
 TEST_F(CliTest, SampleIngestsCleanly) {
   MakeStore();
   RunResult s = RunRaw({"sample", "--people", "200", "--seed", "3"});

@@ -174,6 +174,33 @@ TEST_F(PortabilityTest, MalformedJsonNamesThePathAndWritesNothing) {
   EXPECT_TRUE(ImportPerson(**other, truncated, ExportFormat::kJson).status().IsInvalidArgument());
 }
 
+// Issue 16 (1, 3): a document nested 150,000 levels deep crashed
+// ImportPerson; duplicate keys were accepted, the last one winning.
+TEST_F(PortabilityTest, DeeplyNestedOrDuplicateKeyDocumentsAreInvalidArgument) {
+  PersonId ann = MakeRichPerson(*store_);
+  const std::string doc = ExportString(*store_, ann, ExportFormat::kJson);
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
+  ASSERT_TRUE(other.ok());
+  std::string deep = doc.substr(0, doc.rfind('}'));
+  deep += ",\"extra\":";
+  for (int i = 0; i < 150000; ++i) deep += "[";
+  for (int i = 0; i < 150000; ++i) deep += "]";
+  deep += "}";
+  std::istringstream deep_in(deep);
+  auto r = ImportPerson(**other, deep_in, ExportFormat::kJson);
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("nested deeper"), std::string::npos) << r.status().ToString();
+  std::string dup = doc.substr(0, doc.rfind('}')) + ",\"person\":{}}";
+  std::istringstream dup_in(dup);
+  r = ImportPerson(**other, dup_in, ExportFormat::kJson);
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("duplicate key"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ((*other)->Stats()->people, 0u);
+  std::istringstream good(doc);
+  EXPECT_TRUE(ImportPerson(**other, good, ExportFormat::kJson).ok());
+}
+
 TEST_F(PortabilityTest, ImportIntoTheSameStoreConflictsOnIdentifiers) {
   PersonId ann = MakeRichPerson(*store_);
   std::istringstream in(ExportString(*store_, ann, ExportFormat::kJson));

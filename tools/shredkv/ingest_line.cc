@@ -3,6 +3,7 @@
 #include <set>
 
 #include "json_output.h"
+#include "portability/strict_json.h"
 
 namespace shredkv::cli {
 namespace {
@@ -37,8 +38,9 @@ Result<std::string> RequireString(const Json& j, const char* field) {
 
 Result<IngestLine> ParseIngestLine(const std::string& text, std::size_t number,
                                    std::int64_t (*now_ms)()) {
-  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Bad("not valid JSON");
+  Json j;
+  std::string error;
+  if (!portability::StrictParse(text, &j, &error)) return Bad(error);
   if (!j.is_object()) return Bad("a line must be a JSON object");
   IngestLine line;
   line.number = number;

@@ -1,0 +1,125 @@
+// Strict JSON parsing for untrusted input (import documents, ingest lines):
+// nlohmann-json's SAX parser feeding a DOM builder of our own that
+//   - bounds nesting depth (kMaxJsonDepth): the parser is iterative, but deep
+//     values break recursive code that walks or prints them (issue 16: a
+//     200,000-deep line crashed the process);
+//   - rejects duplicate object keys (nlohmann keeps the last one silently);
+//   - rejects integer literals outside uint64 (nlohmann turns 2^64 into a
+//     double while 2^64 − 1 stays an integer; callers then range-check
+//     integers, so every out-of-range integer is refused the same way).
+// Header-only; used by lib/portability and the CLI's ingest parser.
+// Thread safety: stateless functions.
+#ifndef SHREDKV_PORTABILITY_STRICT_JSON_H_
+#define SHREDKV_PORTABILITY_STRICT_JSON_H_
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace shredkv::portability {
+
+// Deepest nesting of arrays and objects accepted (documented in
+// docs/export-format.md and docs/cli.md).
+inline constexpr std::size_t kMaxJsonDepth = 64;
+
+template <typename BasicJson>
+class StrictJsonBuilder {
+ public:
+  using number_integer_t = typename BasicJson::number_integer_t;
+  using number_unsigned_t = typename BasicJson::number_unsigned_t;
+  using number_float_t = typename BasicJson::number_float_t;
+  using string_t = typename BasicJson::string_t;
+  using binary_t = typename BasicJson::binary_t;
+
+  explicit StrictJsonBuilder(BasicJson* root) : root_(root) {}
+
+  bool null() { return Add(BasicJson(nullptr)); }
+  bool boolean(bool v) { return Add(BasicJson(v)); }
+  bool number_integer(number_integer_t v) { return Add(BasicJson(v)); }
+  bool number_unsigned(number_unsigned_t v) { return Add(BasicJson(v)); }
+  bool number_float(number_float_t v, const string_t& literal) {
+    if (literal.find_first_of(".eE") == string_t::npos) {
+      return Fail("integer " + std::string(literal.substr(0, 40)) + " is out of range");
+    }
+    return Add(BasicJson(v));
+  }
+  bool string(string_t& v) { return Add(BasicJson(std::move(v))); }
+  bool binary(binary_t&) { return Fail("binary values are not JSON"); }
+  bool start_object(std::size_t) { return Open(BasicJson::object(), true); }
+  bool key(string_t& k) {
+    if (!keys_.back().insert(k).second) return Fail("duplicate key \"" + std::string(k.substr(0, 64)) + "\"");
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() { return Close(); }
+  bool start_array(std::size_t) { return Open(BasicJson::array(), false); }
+  bool end_array() { return Close(); }
+  template <typename Exception>
+  bool parse_error(std::size_t position, const std::string&, const Exception&) {
+    return Fail("not valid JSON (at byte " + std::to_string(position) + ")");
+  }
+
+  // Empty unless the input was refused.
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Fail(std::string why) {
+    if (error_.empty()) error_ = std::move(why);
+    return false;  // stops the parser
+  }
+  BasicJson* Place(BasicJson v) {
+    if (stack_.empty()) {
+      *root_ = std::move(v);
+      return root_;
+    }
+    BasicJson& top = *stack_.back();
+    if (top.is_array()) {
+      top.push_back(std::move(v));
+      return &top.back();
+    }
+    return &(top[key_] = std::move(v));
+  }
+  bool Add(BasicJson v) {
+    Place(std::move(v));
+    return true;
+  }
+  bool Open(BasicJson container, bool object) {
+    if (stack_.size() >= kMaxJsonDepth) {
+      return Fail("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    }
+    stack_.push_back(Place(std::move(container)));
+    if (object) keys_.emplace_back();
+    return true;
+  }
+  bool Close() {
+    if (stack_.back()->is_object()) keys_.pop_back();
+    stack_.pop_back();
+    return true;
+  }
+
+  BasicJson* root_;
+  std::vector<BasicJson*> stack_;  // the open containers, outermost first
+  std::vector<std::set<string_t>> keys_;  // keys seen in each open object
+  string_t key_;
+  std::string error_;
+};
+
+// Parses `input` (a string, or anything nlohmann::json::sax_parse reads, such
+// as a std::istream) into *out. On refusal returns false with *error set and
+// *out unspecified.
+template <typename BasicJson, typename Input>
+bool StrictParse(Input&& input, BasicJson* out, std::string* error) {
+  StrictJsonBuilder<BasicJson> builder(out);
+  const bool ok = BasicJson::sax_parse(std::forward<Input>(input), &builder);
+  if (ok && builder.error().empty()) return true;
+  *error = builder.error().empty() ? std::string("not valid JSON") : builder.error();
+  return false;
+}
+
+}  // namespace shredkv::portability
+
+#endif  // SHREDKV_PORTABILITY_STRICT_JSON_H_
