@@ -27,6 +27,25 @@ Status ReadSealed(storage::Environment& env, storage::Table table, TableId id, K
   });
 }
 
+// `read` of a person who has a key (NotFound / Erased otherwise), under
+// the call guard and the person's stripe, in one read transaction.
+template <typename T, typename Read>
+Result<T> ReadOfLivePerson(EngineContext& ctx, const PersonId& id, Read read) {
+  CallGuard guard(ctx);
+  if (!guard.ok()) return guard.status();
+  PersonLocks::SharedGuard person_lock(ctx.person_locks, id);
+  if (auto dek = ctx.PersonKey(id); !dek.ok()) return dek.status();
+  T out;
+  Status s = ctx.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = read(txn);
+    if (!r.ok()) return r.status();
+    out = std::move(r).value();
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 }  // namespace
 
 Result<PersonId> Reader::Resolve(const Identifier& identifier) {
@@ -192,35 +211,12 @@ Result<StoreStats> Reader::Stats() {
 }
 
 Result<RestrictionState> Reader::GetRestriction(const PersonId& id) {
-  CallGuard guard(ctx_);
-  if (!guard.ok()) return guard.status();
-  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
-  if (auto dek = ctx_.PersonKey(id); !dek.ok()) return dek.status();
-  RestrictionState out;
-  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    auto r = ctx_.ReadRestriction(txn, id);
-    if (!r.ok()) return r.status();
-    out = *r;
-    return Status::OK();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return ReadOfLivePerson<RestrictionState>(ctx_, id, [&](storage::ReadTxn& txn) { return ctx_.ReadRestriction(txn, id); });
 }
 
 Result<std::map<std::string, bool>> Reader::GetConsent(const PersonId& id) {
-  CallGuard guard(ctx_);
-  if (!guard.ok()) return guard.status();
-  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
-  if (auto dek = ctx_.PersonKey(id); !dek.ok()) return dek.status();
-  std::map<std::string, bool> out;
-  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    auto c = ctx_.ReadConsent(txn, id);
-    if (!c.ok()) return c.status();
-    out = *c;
-    return Status::OK();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return ReadOfLivePerson<std::map<std::string, bool>>(ctx_, id,
+                                                       [&](storage::ReadTxn& txn) { return ctx_.ReadConsent(txn, id); });
 }
 
 Result<std::vector<ConsentRecord>> Reader::GetConsentHistory(const PersonId& id) {
