@@ -8,9 +8,15 @@ namespace shredkv::codec {
 namespace {
 
 // The one rule for attribute names: 1..255 bytes.
-Status CheckAttributeName(std::string_view name, std::string_view what) {
+Status CheckAttribute(std::string_view name, const Value& value, std::string_view what) {
   if (name.empty() || name.size() > 255) {
     return Status::InvalidArgument(std::string(what) + " name must be 1..255 bytes");
+  }
+  const std::size_t size = value.type() == Value::Type::kString  ? value.as_string().size()
+                           : value.type() == Value::Type::kBytes ? value.as_bytes().size()
+                                                                 : 0;
+  if (size > kMaxAttributeValueSize) {
+    return Status::InvalidArgument(std::string(what) + " '" + std::string(name) + "' is larger than 1 MiB");
   }
   return Status::OK();
 }
@@ -38,8 +44,11 @@ void EncodeAttributes(const Attributes& attrs, std::string* out) {
 Status EncodeValidAttributes(const Attributes& attrs, std::string_view what, std::string* out) {
   util::PutVarint64(out, attrs.size());
   for (const auto& [name, value] : attrs) {
-    if (Status v = CheckAttributeName(name, what); !v.ok()) return v;
+    if (Status v = CheckAttribute(name, value, what); !v.ok()) return v;
     EncodeAttribute(name, value, out);
+    if (out->size() > kMaxAttributesSize) {
+      return Status::InvalidArgument(std::string(what) + "s larger than 16 MiB in all");
+    }
   }
   return Status::OK();
 }
@@ -104,7 +113,7 @@ Status DecodeAttributes(util::ByteReader* reader, Attributes* out) {
 
 Status ValidateAttributeNames(const Attributes& attrs, std::string_view what) {
   for (const auto& [name, value] : attrs) {
-    if (Status v = CheckAttributeName(name, what); !v.ok()) return v;
+    if (Status v = CheckAttribute(name, value, what); !v.ok()) return v;
   }
   return Status::OK();
 }

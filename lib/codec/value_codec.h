@@ -30,11 +30,17 @@ void EncodeAttributeEntries(const std::vector<AttributeEntry>& entries, std::str
 // Reads one attribute map from `reader`.
 [[nodiscard]] Status DecodeAttributes(util::ByteReader* reader, Attributes* out);
 
-// InvalidArgument unless every name is 1..255 bytes.
+// Limits of attribute maps (profile attributes, event properties; docs/format.md §9).
+inline constexpr std::size_t kMaxAttributeValueSize = 1u << 20;  // one string or bytes value
+inline constexpr std::size_t kMaxAttributesSize = 16u << 20;     // one encoded map (an event's properties)
+
+// InvalidArgument unless every name is 1..255 bytes and every string or
+// bytes value at most kMaxAttributeValueSize.
 [[nodiscard]] Status ValidateAttributeNames(const Attributes& attrs, std::string_view what);
 // EncodeAttributes and ValidateAttributeNames in one walk of the map (the
-// write path's maps are cold: the walk, not the encoding, is the cost). On
-// InvalidArgument *out holds a partial encoding.
+// write path's maps are cold: the walk, not the encoding, is the cost), and
+// the encoding at most kMaxAttributesSize. On InvalidArgument *out holds a
+// partial encoding.
 [[nodiscard]] Status EncodeValidAttributes(const Attributes& attrs, std::string_view what, std::string* out);
 
 }  // namespace shredkv::codec

@@ -398,6 +398,26 @@ TEST_F(CliTest, HostileJsonLinesAreRejectedAndCountedAndTheBatchGoesOn) {
   Expect(0, {"get", "--id", "email:ok@x.org", "--purpose", "support"});
 }
 
+// Issue 16 (2): a 120 MB line was held whole and became one event property
+// (~700 MB of memory). Lines over 32 MiB are dropped as they are read, and a
+// property value over 1 MiB is refused by the store; both lines are counted.
+TEST_F(CliTest, OverlongLinesAndValuesAreRejectedAndCounted) {
+  MakeStore();
+  const std::string huge = R"({"op":"event","ids":{"email":"a@x.org"},"name":"e","ts":1,"props":{"p":")" +
+                           std::string(40u << 20, 'x') + R"("}})";
+  const std::string big_value = R"({"op":"event","ids":{"email":"b@x.org"},"name":"e","ts":1,"props":{"p":")" +
+                                std::string((1u << 20) + 1, 'y') + R"("}})";
+  const std::string input = huge + "\n" + big_value + "\n" +
+                            R"({"op":"profile","ids":{"email":"ok@x.org"},"attrs":{"a":1}})" "\n";
+  const fs::path file = dir_ / "big.ndjson";
+  WriteFile(file, input);
+  RunResult r = Expect(0, {"ingest", file.string()});
+  EXPECT_EQ(r.json(), (Json{{"ingested", 1}, {"rejected", 2}, {"suppressed", 0}, {"restricted", 0}}));
+  EXPECT_NE(r.err.find("line 1: InvalidArgument: line longer than 32 MiB"), std::string::npos) << r.err.substr(0, 300);
+  EXPECT_NE(r.err.find("larger than 1 MiB"), std::string::npos) << r.err.substr(0, 300);
+  EXPECT_EQ(Expect(0, {"stats"}).json()["events"], 0);
+}
+
 TEST_F(CliTest, SampleIngestsCleanly) {
   MakeStore();
   RunResult s = RunRaw({"sample", "--people", "200", "--seed", "3"});

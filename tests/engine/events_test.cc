@@ -31,6 +31,20 @@ TEST_F(EventsTest, ScanReturnsEventsInTimeOrderWithProperties) {
   EXPECT_EQ(events[2].properties.at("amount").as_double(), 9.5);
 }
 
+// Issue 16 (2): event properties and profile attributes had no size limit.
+TEST_F(EventsTest, ValuesOverOneMiBAndPropertiesOverSixteenMiBAreInvalidArgument) {
+  PersonId id = MakePerson("ann@x.org");
+  const std::string mib(1u << 20, 'x');
+  SKV_EXPECT_OK(store_->AppendEvent(id, Event{"e", 1, {{"p", mib}}, {}}));  // exactly 1 MiB: fine
+  EXPECT_TRUE(store_->AppendEvent(id, Event{"e", 2, {{"p", mib + "x"}}, {}}).IsInvalidArgument());
+  EXPECT_TRUE(store_->AppendEvent(id, Event{"e", 3, {{"b", Value::Bytes(mib + "x")}}, {}}).IsInvalidArgument());
+  Attributes many;
+  for (int i = 0; i < 17; ++i) many.emplace("p" + std::to_string(i), mib);
+  EXPECT_TRUE(store_->AppendEvent(id, Event{"e", 4, many, {}}).IsInvalidArgument());
+  EXPECT_TRUE(store_->PatchProfile(id, ProfilePatch{{{"bio", mib + "x"}}, {}}).IsInvalidArgument());
+  EXPECT_EQ(Scan(id).size(), 1u);
+}
+
 TEST_F(EventsTest, EqualTimestampsKeepAppendOrder) {
   PersonId id = MakePerson("ann@x.org");
   for (int i = 0; i < 5; ++i) SKV_ASSERT_OK(store_->AppendEvent(id, Event{"e" + std::to_string(i), 42, {}, {}}));
