@@ -172,7 +172,12 @@ struct Record {
 struct AnalyticsRow {
   AnonymousId anon_id;
   std::string name;
+  // The row's own time: its event's time floored to the store's analytics
+  // granularity (Options::analytics_time_granularity_ms; after an unlinking
+  // erasure, to unlink_time_granularity_ms). Never the event's exact time.
   std::int64_t ts_ms = 0;
+  // In an export (ExportItem), the seq of the person's event the row belongs
+  // to; 0 from ScanAnalytics, where no row names an event.
   std::uint64_t seq = 0;
   Attributes fields;
 };
