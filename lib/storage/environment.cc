@@ -43,6 +43,7 @@ Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) 
     case MDB_NOTFOUND: return Status::NotFound(std::move(msg));
     case MDB_MAP_FULL: return Status::StoreFull(std::move(msg));
     case ENOSPC: return Status::StoreFull(msg + " (disk full)");
+    case EROFS: return Status::ReadOnly(msg + " (read-only)");
     case EFBIG: return Status::StoreFull(msg + " (file size limit)");
     case MDB_READERS_FULL:
     case MDB_TXN_FULL:
@@ -253,8 +254,11 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   if (options.single_file) flags |= MDB_NOSUBDIR;
   if (options.durability == Durability::kNoMetaSync) flags |= MDB_NOMETASYNC;
   if (options.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
-  if ((rc = mdb_env_open(env->env_, options.path.c_str(), flags, 0600)) != 0)
+  if ((rc = mdb_env_open(env->env_, options.path.c_str(), flags, 0600)) != 0) {
+    // Files this process may read but not write: ReadOnly, not an I/O error.
+    if (rc == EACCES && ::access(env->data_file().c_str(), R_OK) == 0) rc = EROFS;
     return fail(rc, "open");
+  }
 
   int dead = 0;
   if ((rc = mdb_reader_check(env->env_, &dead)) != 0) return fail(rc, "reader check");

@@ -38,15 +38,23 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
   const std::string lock_path = directory + "/LOCK";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
+    const int err = errno;
     Claimed().erase(id);
-    return Status::IOError("cannot open '" + lock_path + "': " + std::strerror(errno));
+    // A directory this process may read but not write (a read-only mount,
+    // no write permission on the directory or on LOCK): ReadOnly, so callers
+    // can tell it from an I/O failure.
+    if ((err == EROFS || err == EACCES || err == EPERM) && ::access(directory.c_str(), R_OK | X_OK) == 0) {
+      return Status::ReadOnly("store '" + directory + "' is read-only: cannot open '" + lock_path +
+                              "' for writing: " + std::strerror(err));
+    }
+    return Status::IOError("cannot open '" + lock_path + "': " + std::strerror(err));
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd);
     Claimed().erase(id);
     if (err == EWOULDBLOCK) {
-      return Status::FailedPrecondition("store '" + directory + "' is open in another process");
+      return Status::Busy("store '" + directory + "' is in use by another process");
     }
     return Status::IOError("cannot lock '" + lock_path + "': " + std::strerror(err));
   }

@@ -21,7 +21,10 @@ namespace shredkv::storage {
 class DirectoryClaim {
  public:
   // Claims `directory` (which must exist) for this process.
-  // FailedPrecondition if it is already claimed.
+  // Errors: FailedPrecondition if this process claimed it already, Busy if
+  // another process holds it (in use), ReadOnly if its LOCK file cannot be
+  // opened for writing in a directory this process can read (a read-only
+  // mount or no write permission), IOError otherwise.
   static Result<std::unique_ptr<DirectoryClaim>> Acquire(const std::string& directory);
   ~DirectoryClaim();
   DirectoryClaim(const DirectoryClaim&) = delete;

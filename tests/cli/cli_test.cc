@@ -4,6 +4,7 @@
 // posix_spawn, feeding stdin from a file and capturing stdout and stderr.
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,7 +112,8 @@ class CliTest : public ::testing::Test {
     posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<std::string> argv_s = {SHREDKV_CLI_PATH};
+    std::vector<std::string> argv_s = run_as_;  // a command that runs the binary (setpriv), or none
+    argv_s.push_back(SHREDKV_CLI_PATH);
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -192,7 +194,45 @@ class CliTest : public ::testing::Test {
     ASSERT_EQ(j, (Json{{"ingested", 5}, {"rejected", 0}, {"suppressed", 0}, {"restricted", 0}}));
   }
 
+  // Makes the store (and the key file) such that the binary may read but
+  // not write them: no write permission, and, when the tests run as root
+  // (who may write anything), the binary run as the unprivileged user
+  // nobody, who then owns them. Undone by MakeWritable().
+  void MakeReadOnly() {
+    constexpr unsigned kNobody = 65534;
+    const bool root = geteuid() == 0;
+    if (root) {
+      fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+      ASSERT_EQ(chown(key_.c_str(), kNobody, kNobody), 0);
+      run_as_ = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
+      RunResult probe = RunRaw({"--help"});
+      ASSERT_EQ(probe.code, 0) << "the binary does not run as nobody (path not searchable?): " << probe.err;
+    }
+    for (const auto& e : fs::recursive_directory_iterator(db_)) {
+      if (root) {
+        ASSERT_EQ(chown(e.path().c_str(), kNobody, kNobody), 0);
+      }
+      chmod(e.path().c_str(), e.is_directory() ? 0500 : 0400);
+    }
+    if (root) {
+      ASSERT_EQ(chown(db_.c_str(), kNobody, kNobody), 0);
+    }
+    chmod(db_.c_str(), 0500);
+  }
+  void MakeWritable() {
+    run_as_.clear();
+    const uid_t uid = geteuid();
+    const gid_t gid = getegid();
+    for (const auto& e : fs::recursive_directory_iterator(db_)) {
+      if (chown(e.path().c_str(), uid, gid) != 0) ADD_FAILURE() << "chown " << e.path();
+      chmod(e.path().c_str(), 0700);
+    }
+    if (chown(db_.c_str(), uid, gid) != 0 || chown(key_.c_str(), uid, gid) != 0) ADD_FAILURE() << "chown";
+    chmod(db_.c_str(), 0700);
+  }
+
   fs::path dir_, key_, db_;
+  std::vector<std::string> run_as_;
 };
 
 // ---- usage (exit 2), help, version --------------------------------------------
@@ -869,6 +909,40 @@ TEST_F(CliTest, WrongKeyFile) {
   r = RunRaw({"--db", db_.string(), "stats"}, "", {{"SHREDKV_KEY_FILE", other.string()}});
   EXPECT_EQ(r.code, 8) << r.err;
   // The store is unchanged by the attempts.
+  EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
+}
+
+// Issue 16 (8): a store open in another process exited 1 like any error;
+// it is exit 10, and the store is usable again once that process lets go.
+TEST_F(CliTest, StoreInUseByAnotherProcessExits10) {
+  MakeStore();
+  AddPeople();
+  // The lock the library holds while a store is open (storage/process_guard.h).
+  const int fd = open((db_ / "LOCK").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  RunResult r = Expect(10, {"stats"});
+  EXPECT_NE(r.err.find("in use by another process"), std::string::npos) << r.err;
+  Expect(10, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
+  Expect(10, {"ingest"}, R"({"op":"profile","ids":{"email":"zed@example.org"}})" "\n");
+  close(fd);
+  EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
+}
+
+// Issue 16 (8): a store that cannot be written (read-only directory and
+// files) exited 1 with "IOError: cannot open LOCK"; it is exit 11 with
+// "read-only". Read commands give 11 too until Store::Open gets a read-only
+// mode (an engine change, see docs/cli.md); nothing is written either way.
+TEST_F(CliTest, ReadOnlyStoreExits11) {
+  MakeStore();
+  AddPeople();
+  MakeReadOnly();
+  if (HasFatalFailure()) return;
+  RunResult r = Expect(11, {"ingest"}, R"({"op":"profile","ids":{"email":"zed@example.org"}})" "\n");
+  EXPECT_NE(r.err.find("read-only"), std::string::npos) << r.err;
+  Expect(11, {"stats"});
+  Expect(11, {"erase", "--id", "email:ann@example.org"});
+  MakeWritable();
   EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
 }
 

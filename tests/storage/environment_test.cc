@@ -1,8 +1,11 @@
 #include "storage/environment.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <filesystem>
 
 #include "storage/process_guard.h"
 #include "test_util.h"
@@ -240,6 +243,84 @@ TEST(DirectoryClaimTest, SecondClaimInProcessIsRefusedUntilReleased) {
   EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
   first->reset();
   EXPECT_TRUE(DirectoryClaim::Acquire(dir.path()).ok());
+}
+
+// Issue 16 (8): a store open in another process was FailedPrecondition,
+// like a second open in this one (a programming error); it is Busy, so a
+// caller (the CLI's exit 10) can tell "in use, try later" from a bug.
+TEST(DirectoryClaimTest, ClaimHeldByAnotherProcessIsBusy) {
+  TempDir dir;
+  int ready[2], done[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(done), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto claim = DirectoryClaim::Acquire(dir.path());
+    const char c = claim.ok() ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1) _exit(2);
+    char x;
+    if (read(done[0], &x, 1) != 1) _exit(3);
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  auto claim = DirectoryClaim::Acquire(dir.path());
+  EXPECT_TRUE(claim.status().IsBusy()) << claim.status().ToString();
+  EXPECT_NE(claim.status().message().find("in use by another process"), std::string::npos);
+  ASSERT_EQ(write(done[1], "x", 1), 1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(DirectoryClaim::Acquire(dir.path()).ok());  // released with the child
+  for (int fd : {ready[0], ready[1], done[0], done[1]}) close(fd);
+}
+
+// Issue 16 (8): a store this process may read but not write was IOError
+// ("cannot open LOCK: Permission denied"), like any I/O failure. Both the
+// claim and an environment's open say ReadOnly. Run in a child that, under
+// root (who may write anything), becomes an unprivileged user first.
+TEST(DirectoryClaimTest, StoreThatCannotBeWrittenIsReadOnly) {
+  TempDir dir;
+  const std::string store = dir.Sub("store");
+  ASSERT_EQ(mkdir(store.c_str(), 0700), 0);
+  {
+    auto claim = DirectoryClaim::Acquire(store);  // creates LOCK
+    ASSERT_TRUE(claim.ok()) << claim.status().ToString();
+    ASSERT_TRUE(Environment::Open(Opts(store + "/env")).ok());
+  }
+  constexpr uid_t kNobody = 65534;
+  const bool root = geteuid() == 0;
+  namespace fs = std::filesystem;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  for (const auto& e : fs::recursive_directory_iterator(store)) {
+    if (root) {
+        ASSERT_EQ(chown(e.path().c_str(), kNobody, kNobody), 0);
+      }
+    chmod(e.path().c_str(), e.is_directory() ? 0500 : 0400);
+  }
+  if (root) {
+    ASSERT_EQ(chown(store.c_str(), kNobody, kNobody), 0);
+  }
+  chmod(store.c_str(), 0500);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (root && (setresgid(kNobody, kNobody, kNobody) != 0 || setresuid(kNobody, kNobody, kNobody) != 0)) _exit(10);
+    auto claim = DirectoryClaim::Acquire(store);
+    if (!claim.status().IsReadOnly()) _exit(11);
+    auto env = Environment::Open(Opts(store + "/env"));
+    if (!env.status().IsReadOnly()) _exit(12);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  for (const auto& e : fs::recursive_directory_iterator(store)) chmod(e.path().c_str(), 0700);
+  chmod(store.c_str(), 0700);
+  ASSERT_TRUE(WIFEXITED(status));
+  // 11: the claim, 12: the environment was not ReadOnly.
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

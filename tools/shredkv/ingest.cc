@@ -72,6 +72,7 @@ bool IsFatal(const Status& s) {
     case StatusCode::kStoreFull:
     case StatusCode::kFailedPrecondition:
     case StatusCode::kUnsupportedVersion:
+    case StatusCode::kReadOnly:
     case StatusCode::kInternal: return true;
     default: return false;
   }
