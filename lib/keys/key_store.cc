@@ -701,6 +701,15 @@ std::uint64_t KeyStore::oldest_epoch() const {
 }
 
 Result<std::uint64_t> KeyStore::BeginRotation(std::int64_t now_ms) {
+  // A rotation rewrites every key (copy-on-write: up to the live pages
+  // again) and then rebuilds the file (the live pages once more, and a lock
+  // file). Once it destroyed the old epochs, the rebuild must finish before
+  // the store opens again, so refuse on a disk that cannot hold it, before
+  // anything is written (issue 16: a full disk made rotate-keys die of
+  // SIGBUS and every later open fail).
+  auto live = env_->LiveBytes();
+  if (!live.ok()) return live.status();
+  if (Status f = storage::CheckFreeSpace(options_.path, 2 * *live + (1u << 20), "a key rotation"); !f.ok()) return f;
   auto key = crypto::SecretKey::Random();
   if (!key.ok()) return key.status();
   std::unique_lock lock(epoch_mu_);  // PutDeks waits: no DEK lands under a stale epoch

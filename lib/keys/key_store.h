@@ -197,6 +197,8 @@ class KeyStore {
   // Creates a new epoch key (wrapped under root) and makes it current;
   // remembers how many erasures were counted so far (those become
   // cryptographic with this rotation; later ones wait for the next).
+  // StoreFull, with nothing written, if the disk lacks room for the whole
+  // rotation (twice the live pages of `keys` and 1 MiB).
   Result<std::uint64_t> BeginRotation(std::int64_t now_ms);
   // Re-wraps up to `batch` DEKs of epochs older than `epoch` under it, in
   // one transaction, starting at *resume_key; sets *done at the end.

@@ -30,6 +30,38 @@ std::string_view FromVal(const MDB_val& v) {
 
 constexpr unsigned int kMaxReaders = 1024;
 
+// The size LMDB gives a new lock file for kMaxReaders readers: a 192-byte
+// header (two cache lines and the first reader slot) and a 64-byte slot
+// for each further reader (MDB_txninfo, MDB_reader in mdb.c). A lock file
+// at least this large is adopted as it is, so a larger guess is harmless.
+constexpr off_t kLockFileBytes = 192 + (kMaxReaders - 1) * 64;
+
+// LMDB creates its lock file with ftruncate (a sparse file) and writes it
+// through a shared memory map: on a full filesystem the first write to one
+// of its pages then raises SIGBUS (issue 16: rotate-keys on a full disk).
+// So a new lock file is created here with every block allocated, and a
+// full disk is a StoreFull. An existing one gets its holes allocated if
+// possible (best effort: a full disk must not stop reads of a store).
+Status PreallocateLockFile(const std::string& lock_path) {
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const bool created = fd >= 0;
+  if (!created) {
+    if (errno != EEXIST) return Status::OK();  // LMDB reports what is wrong with it
+    fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Status::OK();
+  }
+  struct stat st {};
+  // Never resize an existing lock file: other processes may have it mapped.
+  const off_t size = created ? kLockFileBytes : (::fstat(fd, &st) == 0 ? st.st_size : 0);
+  const int rc = size > 0 ? ::posix_fallocate(fd, 0, size) : 0;
+  ::close(fd);
+  if (rc == 0 || !created) return Status::OK();
+  ::unlink(lock_path.c_str());
+  if (rc == ENOSPC) return Status::StoreFull("cannot create lock file '" + lock_path + "': disk full");
+  if (rc == EOPNOTSUPP || rc == EINVAL) return Status::OK();  // LMDB creates it as before
+  return Status::IOError("cannot allocate lock file '" + lock_path + "': " + std::strerror(rc));
+}
+
 }  // namespace
 
 Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) {
@@ -254,6 +286,12 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   if (options.single_file) flags |= MDB_NOSUBDIR;
   if (options.durability == Durability::kNoMetaSync) flags |= MDB_NOMETASYNC;
   if (options.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
+  if (Status s = PreallocateLockFile(options.single_file ? options.path + "-lock" : options.path + "/lock.mdb");
+      !s.ok()) {
+    mdb_env_close(env->env_);
+    env->env_ = nullptr;
+    return s;
+  }
   if ((rc = mdb_env_open(env->env_, options.path.c_str(), flags, 0600)) != 0) {
     // Files this process may read but not write: ReadOnly, not an I/O error.
     if (rc == EACCES && ::access(env->data_file().c_str(), R_OK) == 0) rc = EROFS;
@@ -486,12 +524,48 @@ void Environment::LocateMap() {
   }
 }
 
+Result<std::uint64_t> Environment::LiveBytes() {
+  std::uint64_t pages = 0;
+  Status s = View([&](ReadTxn& txn) -> Status {
+    MDB_stat st;
+    MDB_dbi main_dbi = 0;
+    int rc = mdb_dbi_open(txn.txn_, nullptr, 0, &main_dbi);
+    if (rc == 0) rc = mdb_stat(txn.txn_, main_dbi, &st);
+    if (rc != 0) return StatusFromLmdb(rc, "stat", name_);
+    pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    for (unsigned int dbi : dbis_) {
+      if ((rc = mdb_stat(txn.txn_, dbi, &st)) != 0) return StatusFromLmdb(rc, "stat", name_);
+      pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return (pages + 2) * page_size_;  // and the two meta pages
+}
+
+Status CheckFreeSpace(const std::string& path, std::uint64_t bytes, std::string_view for_what) {
+  struct statvfs fs {};
+  if (::statvfs(path.c_str(), &fs) != 0) return Status::OK();  // cannot tell: the writes will
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free_bytes >= bytes) return Status::OK();
+  return Status::StoreFull(std::string(for_what) + " needs about " + std::to_string(bytes) + " bytes free on the disk of '" +
+                           path + "', " + std::to_string(free_bytes) + " are (disk full); nothing was changed");
+}
+
 std::string Environment::data_file() const { return single_file_ ? name_ : name_ + "/data.mdb"; }
 
 Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size) {
   if (Status s = CheckUsable(); !s.ok()) return s;
   ::unlink(dest_file.c_str());
   ::unlink((dest_file + "-lock").c_str());
+  // The new file takes about the live pages, its lock file kLockFileBytes:
+  // refuse a rebuild that cannot fit before writing any of it.
+  auto live = LiveBytes();
+  if (!live.ok()) return live.status().WithContext("rebuilding '" + name_ + "'");
+  const std::string dest_dir = dest_file.substr(0, dest_file.find_last_of('/') + 1) + ".";
+  if (Status f = CheckFreeSpace(dest_dir, *live + static_cast<std::uint64_t>(kLockFileBytes) + (1u << 20), "rebuilding '" + name_ + "'"); !f.ok()) {
+    return f;
+  }
   EnvOptions eo;
   eo.path = dest_file;
   eo.single_file = true;

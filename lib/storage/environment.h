@@ -198,6 +198,11 @@ class Environment {
   // free page of it (docs/security.md §6).
   Status RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size);
 
+  // Bytes of the pages the live trees take (every table's branch, leaf and
+  // overflow pages, and the table directory's): about what RebuildToFile
+  // writes, and what a copy-on-write rewrite of every row adds to the file.
+  Result<std::uint64_t> LiveBytes();
+
   // Path of the data file (data.mdb).
   std::string data_file() const;
 
@@ -242,6 +247,13 @@ class Environment {
 // wear levelling may keep old blocks; see docs/security.md).
 // REQUIRES: no environment of this process has `target` open.
 Status ReplaceFile(const std::string& target, const std::string& replacement, bool wipe_old);
+
+// StoreFull unless the filesystem holding `path` (a file or a directory)
+// has at least `bytes` free for an unprivileged writer. Checked before work
+// that writes a whole new file (a rebuild, a key rotation), so a full disk
+// refuses it up front instead of failing it halfway. Best effort: other
+// writers may take the space after the check.
+Status CheckFreeSpace(const std::string& path, std::uint64_t bytes, std::string_view for_what);
 
 // Maps an LMDB (or errno) code to a Status naming `what` and the environment.
 Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name);

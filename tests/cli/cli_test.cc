@@ -3,14 +3,18 @@
 // test runs the built binary (SHREDKV_CLI_PATH) as a child process with
 // posix_spawn, feeding stdin from a file and capturing stdout and stderr.
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -944,6 +948,49 @@ TEST_F(CliTest, ReadOnlyStoreExits11) {
   Expect(11, {"erase", "--id", "email:ann@example.org"});
   MakeWritable();
   EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
+}
+
+// Issue 16 (7): on a full disk rotate-keys (and compact, and init) died of
+// SIGBUS (LMDB writes its sparse lock file through a shared map), reported
+// as exit 7, and every later command did the same until space was freed.
+// They are StoreFull (exit 1) with nothing changed; the store stays usable.
+// The full disk is a 4 MiB tmpfs mounted in a private mount namespace.
+TEST_F(CliTest, FullDiskMakesRotateKeysCompactAndInitStoreFullNotSigbus) {
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    GTEST_SKIP() << "mounting a small tmpfs needs CAP_SYS_ADMIN";
+  }
+  const fs::path small = dir_ / "small";
+  fs::create_directory(small);
+  ASSERT_EQ(mount("tmpfs", small.c_str(), "tmpfs", 0, "size=4m"), 0) << std::strerror(errno);
+  struct Unmount {
+    fs::path at;
+    ~Unmount() { umount2(at.c_str(), MNT_DETACH); }
+  } unmount{small};
+  db_ = small / "db";
+  MakeStore();
+  RunResult sample = RunRaw({"sample", "--people", "200", "--seed", "5"});
+  Ingest(sample.out);
+  const Json stats = Expect(0, {"stats"}).json();
+  {
+    std::ofstream fill(small / "fill", std::ios::binary);
+    const std::string block(1 << 16, 'f');
+    while (fill.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+    }
+  }
+  RunResult r = Expect(1, {"rotate-keys"});
+  EXPECT_NE(r.err.find("StoreFull"), std::string::npos) << r.err;
+  r = Expect(1, {"compact"});
+  EXPECT_NE(r.err.find("StoreFull"), std::string::npos) << r.err;
+  r = CliAt(small / "db2", key_, {"init"});
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_EQ(r.code, 1) << r.err;
+  // Nothing changed, nothing pending: every command works as before.
+  EXPECT_EQ(Expect(0, {"stats"}).json(), stats);
+  EXPECT_EQ(Expect(0, {"verify"}).json()["ok"], true);
+  fs::remove(small / "fill");
+  EXPECT_EQ(Expect(0, {"rotate-keys"}).json()["new_epoch"], 2);
+  Expect(0, {"compact"});
+  EXPECT_EQ(Expect(0, {"verify"}).json()["ok"], true);
 }
 
 // Flips bytes all over a file, past its two meta pages.

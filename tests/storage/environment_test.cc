@@ -1,11 +1,14 @@
 #include "storage/environment.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "storage/process_guard.h"
 #include "test_util.h"
@@ -243,6 +246,79 @@ TEST(DirectoryClaimTest, SecondClaimInProcessIsRefusedUntilReleased) {
   EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
   first->reset();
   EXPECT_TRUE(DirectoryClaim::Acquire(dir.path()).ok());
+}
+
+// Runs `body` in a forked child with a 4 MiB tmpfs at `dir` (in a private
+// mount namespace, gone with the child) filled to the last block, after
+// `before_fill` ran there. The child's exit code, or 128 + its signal; 77 if
+// the tmpfs cannot be mounted (no CAP_SYS_ADMIN).
+int OnFullDisk(const std::string& dir, const std::function<void()>& before_fill, const std::function<int()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=4m") != 0) {
+      _exit(77);
+    }
+    before_fill();
+    {
+      std::ofstream fill(dir + "/fill", std::ios::binary);
+      const std::string block(1 << 12, 'f');
+      while (fill.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+      }
+    }
+    _exit(body());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Issue 16 (7): LMDB creates its lock file sparse and writes it through a
+// shared map, so opening a new environment on a full disk died of SIGBUS
+// (exit 135 here). It is StoreFull; a rebuild that cannot fit is StoreFull
+// before it writes anything.
+TEST(EnvironmentTest, NewEnvironmentOnAFullDiskIsStoreFullNotSigbus) {
+  TempDir dir;
+  const std::string small = dir.Sub("small");
+  ASSERT_EQ(mkdir(small.c_str(), 0700), 0);
+  const int code = OnFullDisk(small, [] {}, [&] {
+    auto env = Environment::Open(Opts(small + "/e"));
+    return env.status().IsStoreFull() ? 0 : 1;
+  });
+  if (code == 77) GTEST_SKIP() << "mounting a small tmpfs needs CAP_SYS_ADMIN";
+  EXPECT_EQ(code, 0) << "1: not StoreFull; 128+n: signal n";
+}
+
+TEST(EnvironmentTest, RebuildThatCannotFitIsStoreFullBeforeWriting) {
+  TempDir dir;
+  const std::string small = dir.Sub("small");
+  ASSERT_EQ(mkdir(small.c_str(), 0700), 0);
+  std::unique_ptr<Environment> env;
+  const int code = OnFullDisk(
+      small,
+      [&] {
+        auto e = Environment::Open(Opts(small + "/e"));
+        if (!e.ok()) _exit(2);
+        env = std::move(e).value();
+        Status s = env->Update([&](WriteTxn& t) -> Status {
+          for (int i = 0; i < 200; ++i) {
+            if (Status p = t.Put(env->table("a"), "k" + std::to_string(i), std::string(1000, 'v')); !p.ok()) return p;
+          }
+          return Status::OK();
+        });
+        if (!s.ok()) _exit(3);
+      },
+      [&] {
+        Status s = env->RebuildToFile(small + "/rebuilt.mdb", 1u << 20);
+        if (!s.IsStoreFull()) return 1;
+        struct stat st {};
+        if (::stat((small + "/rebuilt.mdb").c_str(), &st) == 0 || ::stat((small + "/rebuilt.mdb-lock").c_str(), &st) == 0) {
+          return 4;  // a partial file left behind
+        }
+        return 0;
+      });
+  if (code == 77) GTEST_SKIP() << "mounting a small tmpfs needs CAP_SYS_ADMIN";
+  EXPECT_EQ(code, 0) << "1: not StoreFull; 2, 3: setup; 4: files left; 128+n: signal n";
 }
 
 // Issue 16 (8): a store open in another process was FailedPrecondition,
