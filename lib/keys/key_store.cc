@@ -707,6 +707,14 @@ Result<std::uint64_t> KeyStore::BeginRotation(std::int64_t now_ms) {
   // the store opens again, so refuse on a disk that cannot hold it, before
   // anything is written (issue 16: a full disk made rotate-keys die of
   // SIGBUS and every later open fail).
+  // A damaged page would fail the rotation after it destroyed the old
+  // epochs, with the rebuild pending: refuse while nothing is written.
+  auto pages = env_->CheckPages();
+  if (!pages.ok()) return pages.status();
+  if (!pages->ok()) {
+    return Status::Corruption("the keys file has " + std::to_string(pages->problems.size()) +
+                              " damaged page(s), first: " + pages->problems.front() + "; no key was rotated");
+  }
   auto live = env_->LiveBytes();
   if (!live.ok()) return live.status();
   if (Status f = storage::CheckFreeSpace(options_.path, 2 * *live + (1u << 20), "a key rotation"); !f.ok()) return f;
@@ -867,6 +875,8 @@ Status KeyStore::Rebuild() {
   rebuild_pending_.store(false);
   return Status::OK();
 }
+
+Result<storage::PageCheck> KeyStore::CheckPages() { return env_->CheckPages(); }
 
 Result<std::string> KeyStore::RawRowForTesting(std::string_view table, std::string_view key) {
   std::string out;

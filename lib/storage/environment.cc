@@ -524,6 +524,272 @@ void Environment::LocateMap() {
   }
 }
 
+// ---- page walk (CheckPages) --------------------------------------------------
+
+namespace {
+
+// LMDB 0.9's on-disk layout (mdb.c, 64-bit builds; not part of lmdb.h).
+namespace lmdb_layout {
+constexpr std::size_t kPageHeader = 16;  // pgno u64, pad u16, flags u16, lower u16, upper u16 (overflow: pages u32)
+constexpr std::size_t kNodeHeader = 8;   // lo u16, hi u16, flags u16, ksize u16, then key and data
+constexpr std::uint16_t kBranch = 0x01, kLeaf = 0x02, kOverflow = 0x04, kMeta = 0x08;
+constexpr std::uint16_t kBigData = 0x01, kSubData = 0x02, kDupData = 0x04;  // node flags
+constexpr std::uint16_t kIntegerKey = 0x08;                                 // MDB_db flags
+constexpr std::size_t kDbRecord = 48;  // MDB_db: pad u32, flags u16, depth u16, 4 counts u64, root u64
+constexpr std::size_t kMetaFree = kPageHeader + 24, kMetaMain = kMetaFree + kDbRecord;
+constexpr std::size_t kMetaLastPage = kMetaMain + kDbRecord, kMetaTxnId = kMetaLastPage + 8;
+constexpr std::uint32_t kMagic = 0xBEEFC0DE, kDataVersion = 1;
+constexpr std::uint64_t kNoPage = ~std::uint64_t{0};
+constexpr std::uint32_t kMaxDepth = 32;  // far beyond any real tree; bounds the recursion
+}  // namespace lmdb_layout
+
+template <typename T>
+T Load(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+struct DbRecord {
+  std::uint16_t flags = 0, depth = 0;
+  std::uint64_t branch = 0, leaf = 0, overflow = 0, entries = 0, root = lmdb_layout::kNoPage;
+};
+
+DbRecord ReadDbRecord(const char* p) {
+  DbRecord d;
+  d.flags = Load<std::uint16_t>(p + 4);
+  d.depth = Load<std::uint16_t>(p + 6);
+  d.branch = Load<std::uint64_t>(p + 8);
+  d.leaf = Load<std::uint64_t>(p + 16);
+  d.overflow = Load<std::uint64_t>(p + 24);
+  d.entries = Load<std::uint64_t>(p + 32);
+  d.root = Load<std::uint64_t>(p + 40);
+  return d;
+}
+
+int CompareKeys(std::string_view a, std::string_view b, bool integer) {
+  if (integer && a.size() == 8 && b.size() == 8) {
+    const auto x = Load<std::uint64_t>(a.data()), y = Load<std::uint64_t>(b.data());
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return a.compare(b);
+}
+
+// Walks the trees of one snapshot whose pages lie at `base`; `pages` are the
+// pages that may be read (those in the file and the map).
+class PageWalker {
+ public:
+  PageWalker(const char* base, std::uint64_t page_size, std::uint64_t pages, PageCheck* out)
+      : base_(base), psize_(page_size), readable_(pages), seen_(pages, false), out_(out) {}
+
+  void Problem(std::string what) {
+    if (out_->problems.size() < 100) out_->problems.push_back(std::move(what));
+  }
+
+  // Walks a tree; for the table directory (`directory`), each table record
+  // found in its leaves is appended to *tables.
+  void WalkTree(const std::string& name, const DbRecord& db, bool directory,
+                std::vector<std::pair<std::string, DbRecord>>* tables) {
+    Counts c;
+    if (db.root != lmdb_layout::kNoPage) {
+      if (db.depth == 0 || db.depth > lmdb_layout::kMaxDepth) {
+        Problem(name + ": implausible depth " + std::to_string(db.depth));
+        return;
+      }
+      Walk(name, db, db.root, 1, directory, tables, &c);
+    } else if (db.depth != 0 || db.entries != 0) {
+      Problem(name + ": empty table with depth " + std::to_string(db.depth) + " and " + std::to_string(db.entries) +
+              " entries");
+    }
+    if (c.aborted) return;  // the counts below would only repeat the damage
+    auto compare = [&](const char* what, std::uint64_t recorded, std::uint64_t found) {
+      if (recorded != found) {
+        Problem(name + ": its record says " + std::to_string(recorded) + " " + what + ", the tree has " +
+                std::to_string(found));
+      }
+    };
+    compare("branch pages", db.branch, c.branch);
+    compare("leaf pages", db.leaf, c.leaf);
+    compare("overflow pages", db.overflow, c.overflow);
+    compare("entries", db.entries, c.entries);
+  }
+
+ private:
+  struct Counts {
+    std::uint64_t branch = 0, leaf = 0, overflow = 0, entries = 0;
+    bool aborted = false;
+  };
+
+  const char* Page(std::uint64_t pgno) const { return base_ + pgno * psize_; }
+
+  // Claims pages [pgno, pgno + n) for `name`; false (reported) if one is
+  // outside the file or was reached already.
+  bool Claim(const std::string& name, std::uint64_t pgno, std::uint64_t n, const char* what) {
+    if (pgno < 2 || pgno >= readable_ || n > readable_ - pgno) {
+      Problem(name + ": " + what + " " + std::to_string(pgno) + " is outside the file (" + std::to_string(readable_) +
+              " pages)");
+      return false;
+    }
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (seen_[pgno + i]) {
+        Problem(name + ": page " + std::to_string(pgno + i) + " is reached twice");
+        return false;
+      }
+      seen_[pgno + i] = true;
+    }
+    return true;
+  }
+
+  void Walk(const std::string& name, const DbRecord& db, std::uint64_t pgno, std::uint32_t level, bool directory,
+            std::vector<std::pair<std::string, DbRecord>>* tables, Counts* c) {
+    using namespace lmdb_layout;
+    if (!Claim(name, pgno, 1, "page")) {
+      c->aborted = true;
+      return;
+    }
+    ++out_->pages;
+    const char* p = Page(pgno);
+    const std::string where = name + ": page " + std::to_string(pgno) + ": ";
+    auto bad = [&](const std::string& what) {
+      Problem(where + what);
+      c->aborted = true;
+    };
+    if (const auto own = Load<std::uint64_t>(p); own != pgno) return bad("its header names page " + std::to_string(own));
+    const auto flags = Load<std::uint16_t>(p + 10);
+    const bool leaf = level == db.depth;
+    if (flags != (leaf ? kLeaf : kBranch)) {
+      return bad("flags 0x" + Hex(flags) + " where a " + (leaf ? "leaf" : "branch") + " page belongs (level " +
+                 std::to_string(level) + " of " + std::to_string(db.depth) + ")");
+    }
+    const auto lower = Load<std::uint16_t>(p + 12), upper = Load<std::uint16_t>(p + 14);
+    if (lower < kPageHeader || lower > upper || upper > psize_ || (lower - kPageHeader) % 2 != 0) {
+      return bad("bounds lower " + std::to_string(lower) + " upper " + std::to_string(upper) + " do not fit a " +
+                 std::to_string(psize_) + "-byte page");
+    }
+    const std::size_t n = (lower - kPageHeader) / 2;
+    if (n == 0) return bad("no entries");
+    leaf ? ++c->leaf : ++c->branch;
+    const bool integer = (db.flags & kIntegerKey) != 0;
+    std::string_view previous;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto off = Load<std::uint16_t>(p + kPageHeader + 2 * i);
+      if (off < upper || off + kNodeHeader > psize_) {
+        return bad("entry " + std::to_string(i) + " at offset " + std::to_string(off) + " is outside the node area");
+      }
+      const char* node = p + off;
+      const auto lo = Load<std::uint16_t>(node), hi = Load<std::uint16_t>(node + 2);
+      const auto nflags = Load<std::uint16_t>(node + 4), ksize = Load<std::uint16_t>(node + 6);
+      if (off + kNodeHeader + ksize > psize_) return bad("entry " + std::to_string(i) + ": key runs past the page");
+      const std::string_view key(node + kNodeHeader, ksize);
+      if ((leaf || i > 0) && i > (leaf ? 0u : 1u) && CompareKeys(previous, key, integer) >= 0) {
+        return bad("entry " + std::to_string(i) + ": keys out of order");
+      }
+      if (leaf || i > 0) previous = key;
+      const char* data = node + kNodeHeader + ksize;
+      const std::size_t room = psize_ - (off + kNodeHeader + ksize);
+      if (!leaf) {
+        const std::uint64_t child = lo | (std::uint64_t{hi} << 16) | (std::uint64_t{nflags} << 32);
+        Walk(name, db, child, level + 1, directory, tables, c);
+        if (c->aborted) return;
+        continue;
+      }
+      ++c->entries;
+      const std::uint64_t dsize = lo | (std::uint64_t{hi} << 16);
+      if (nflags & kBigData) {
+        if (room < 8) return bad("entry " + std::to_string(i) + ": overflow page number runs past the page");
+        const auto first = Load<std::uint64_t>(data);
+        const std::uint64_t need = (kPageHeader - 1 + dsize) / psize_ + 1;
+        if (first < 2 || first >= readable_) return bad("entry " + std::to_string(i) + ": overflow page " +
+                                                        std::to_string(first) + " is outside the file");
+        const char* op = Page(first);
+        const auto count = Load<std::uint32_t>(op + 12);
+        if (Load<std::uint64_t>(op) != first || Load<std::uint16_t>(op + 10) != kOverflow || count < need) {
+          return bad("entry " + std::to_string(i) + ": overflow page " + std::to_string(first) +
+                     " has a damaged header (" + std::to_string(count) + " pages for " + std::to_string(dsize) +
+                     " bytes)");
+        }
+        if (!Claim(name, first, count, "overflow page")) {
+          c->aborted = true;
+          return;
+        }
+        out_->pages += count;
+        c->overflow += count;
+      } else if (nflags & kDupData) {
+        return bad("entry " + std::to_string(i) + ": duplicate-key data in a table without duplicates");
+      } else if (dsize > room) {
+        return bad("entry " + std::to_string(i) + ": value of " + std::to_string(dsize) + " bytes runs past the page");
+      } else if (nflags & kSubData) {
+        if (!directory || dsize != kDbRecord) return bad("entry " + std::to_string(i) + ": misplaced table record");
+        tables->emplace_back(std::string(key), ReadDbRecord(data));
+      } else if (directory) {
+        return bad("entry " + std::to_string(i) + ": a table directory entry that is no table");
+      }
+    }
+  }
+
+  static std::string Hex(unsigned v) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%x", v);
+    return buf;
+  }
+
+  const char* base_;
+  std::uint64_t psize_;
+  std::uint64_t readable_;
+  std::vector<bool> seen_;
+  PageCheck* out_;
+};
+
+}  // namespace
+
+Result<PageCheck> Environment::CheckPages() {
+  using namespace lmdb_layout;
+  PageCheck out;
+  Status s = View([&](ReadTxn& txn) -> Status {
+    if (map_base_ == nullptr) return Status::FailedPrecondition("cannot locate the map of '" + name_ + "'");
+    struct stat st {};
+    if (::stat(data_file().c_str(), &st) != 0) return Status::IOError("cannot stat '" + data_file() + "'");
+    // Pages that can be read without a fault: in the file and in the map.
+    const std::uint64_t readable =
+        std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), map_len_) / page_size_;
+    if (readable < 2) {
+      out.problems.push_back("the file is shorter than its two meta pages");
+      return Status::OK();
+    }
+    PageWalker walker(map_base_, page_size_, readable, &out);
+    const std::uint64_t txn_id = mdb_txn_id(txn.txn_);
+    const char* current = nullptr;
+    for (std::uint64_t m = 0; m < 2; ++m) {
+      const char* p = map_base_ + m * page_size_;
+      const std::string where = "meta page " + std::to_string(m) + ": ";
+      ++out.pages;
+      if (Load<std::uint64_t>(p) != m || (Load<std::uint16_t>(p + 10) & kMeta) == 0 ||
+          Load<std::uint32_t>(p + kPageHeader) != kMagic || Load<std::uint32_t>(p + kPageHeader + 4) != kDataVersion) {
+        walker.Problem(where + "damaged header, magic or version");
+        continue;
+      }
+      const auto last = Load<std::uint64_t>(p + kMetaLastPage);
+      if (last >= readable) {
+        walker.Problem(where + "its last page " + std::to_string(last) + " is outside the file (" +
+                       std::to_string(readable) + " pages)");
+      }
+      if (Load<std::uint64_t>(p + kMetaTxnId) == txn_id) current = p;
+    }
+    if (current == nullptr) {
+      walker.Problem("no meta page names the snapshot being read (transaction " + std::to_string(txn_id) + ")");
+      return Status::OK();
+    }
+    std::vector<std::pair<std::string, DbRecord>> tables;
+    walker.WalkTree("free-page table", ReadDbRecord(current + kMetaFree), false, nullptr);
+    walker.WalkTree("table directory", ReadDbRecord(current + kMetaMain), true, &tables);
+    for (const auto& [name, record] : tables) walker.WalkTree("table '" + name + "'", record, false, nullptr);
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  for (std::string& p : out.problems) p = "'" + name_ + "': " + p;
+  return out;
+}
+
 Result<std::uint64_t> Environment::LiveBytes() {
   std::uint64_t pages = 0;
   Status s = View([&](ReadTxn& txn) -> Status {
@@ -558,6 +824,13 @@ Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t in
   if (Status s = CheckUsable(); !s.ok()) return s;
   ::unlink(dest_file.c_str());
   ::unlink((dest_file + "-lock").c_str());
+  // A damaged page would fail the copy halfway or be copied: refuse first.
+  auto pages = CheckPages();
+  if (!pages.ok()) return pages.status().WithContext("rebuilding '" + name_ + "'");
+  if (!pages->ok()) {
+    return Status::Corruption("rebuilding '" + name_ + "': " + std::to_string(pages->problems.size()) +
+                              " damaged page(s), first: " + pages->problems.front());
+  }
   // The new file takes about the live pages, its lock file kLockFileBytes:
   // refuse a rebuild that cannot fit before writing any of it.
   auto live = LiveBytes();

@@ -159,6 +159,13 @@ class Cursor {
   std::string_view key_, value_;
 };
 
+// What Environment::CheckPages found.
+struct PageCheck {
+  std::uint64_t pages = 0;            // pages reached and checked
+  std::vector<std::string> problems;  // one line each, naming the page; at most 100
+  bool ok() const { return problems.empty(); }
+};
+
 struct EnvInfo {
   std::uint64_t map_size = 0;
   std::uint64_t file_bytes = 0;     // size of data.mdb on disk
@@ -186,8 +193,10 @@ class Environment {
   // EnvOptions::durability.
   Status Update(const std::function<Status(WriteTxn&)>& fn);
 
-  // Writes the live rows of every table, in key order, into a new
-  // single-file environment `dest_file` (any file there is replaced), in
+  // Checks every page (CheckPages: Corruption, with nothing written, if one
+  // is damaged), then writes the live rows of every table, in key order,
+  // into a new single-file environment `dest_file` (any file there is
+  // replaced), in
   // write transactions of at most ~16 MiB of rows, then fsyncs it and
   // removes its lock file. Runs under one read snapshot: writes committed
   // after it began are not in the copy.
@@ -197,6 +206,20 @@ class Environment {
   // only: no deleted key or value survives in a branch, leaf, overflow or
   // free page of it (docs/security.md §6).
   Status RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size);
+
+  // Walks every page reachable from the current meta page under one read
+  // snapshot — the free-page table, the table directory and every table:
+  // branch, leaf and overflow pages — and checks both meta pages and each
+  // page's header (its own page number, its kind, lower/upper bounds), every
+  // node's offset and size, each branch's child page (in the file, not
+  // reached twice), key order within a page, and each table's depth, page
+  // counts and entry count against its record. LMDB checks almost none of
+  // this before it uses a page, so a damaged header passes reads of other
+  // pages and surfaces later, in a write (which may spread it) or a rebuild
+  // (MDB_BAD_VALSIZE, MDB_PAGE_NOTFOUND). Reads only. Damage is listed in
+  // the result; the call fails only if the walk cannot run (FailedPrecondition
+  // if this process cannot locate the map).
+  Result<PageCheck> CheckPages();
 
   // Bytes of the pages the live trees take (every table's branch, leaf and
   // overflow pages, and the table directory's): about what RebuildToFile
