@@ -73,8 +73,10 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const KeyStoreOptions& options)
   if (Status s = crypto::Init(); !s.ok()) return s;
   std::unique_ptr<KeyStore> ks(new KeyStore(options));
   // Leftovers of a rebuild cut short before its rename: the live file is intact.
-  ::unlink((options.path + "/" + kRebuildFile).c_str());
-  ::unlink((options.path + "/" + kRebuildFile + "-lock").c_str());
+  if (!options.read_only) {
+    ::unlink((options.path + "/" + kRebuildFile).c_str());
+    ::unlink((options.path + "/" + kRebuildFile + "-lock").c_str());
+  }
   if (Status e = ks->OpenEnvironment(options.create); !e.ok()) return e;
 
   Status s = ks->env_->View([&](storage::ReadTxn& txn) {
@@ -116,6 +118,7 @@ Status KeyStore::OpenEnvironment(bool create) {
   env_options.path = options_.path;
   env_options.tables = kKeysTables;
   env_options.create = create;
+  env_options.read_only = options_.read_only;
   env_options.initial_map_size = 8ull << 20;
   env_options.durability = options_.durability;
   auto env = storage::Environment::Open(env_options);

@@ -123,6 +123,11 @@ struct KeyStoreOptions {
   Durability durability = Durability::kFullSync;
   crypto::CipherId cipher = crypto::CipherId::kXChaCha20Poly1305;
   std::size_t dek_cache_capacity = 10000;
+  // Open an existing `keys` environment without writing anything (not even
+  // removing a cut-short rebuild's files): storage::EnvOptions::read_only.
+  // Every write is then ReadOnly; a pending rebuild stays pending (Load
+  // reports it, nothing finishes it). REQUIRES: !create.
+  bool read_only = false;
 };
 
 class KeyStore {

@@ -245,6 +245,8 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   std::unique_ptr<Environment> env(new Environment());
   env->name_ = options.path;
   env->single_file_ = options.single_file;
+  env->read_only_ = options.read_only;
+  if (options.read_only && options.create) return Status::InvalidArgument("a read-only environment cannot be created");
   env->table_names_ = options.tables;
   env->max_map_size_ = options.max_map_size;
   env->fork_generation_ = util::ForkGeneration();
@@ -286,7 +288,10 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   if (options.single_file) flags |= MDB_NOSUBDIR;
   if (options.durability == Durability::kNoMetaSync) flags |= MDB_NOMETASYNC;
   if (options.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
-  if (Status s = PreallocateLockFile(options.single_file ? options.path + "-lock" : options.path + "/lock.mdb");
+  if (options.read_only) flags |= MDB_RDONLY | MDB_NOLOCK;
+  if (Status s = options.read_only ? Status::OK()
+                                   : PreallocateLockFile(options.single_file ? options.path + "-lock"
+                                                                             : options.path + "/lock.mdb");
       !s.ok()) {
     mdb_env_close(env->env_);
     env->env_ = nullptr;
@@ -298,8 +303,8 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
     return fail(rc, "open");
   }
 
-  int dead = 0;
-  if ((rc = mdb_reader_check(env->env_, &dead)) != 0) return fail(rc, "reader check");
+  int dead = 0;  // (no reader table without a lock file)
+  if (!options.read_only && (rc = mdb_reader_check(env->env_, &dead)) != 0) return fail(rc, "reader check");
 
   // The map may already be larger than our initial size (a previous run grew it).
   MDB_envinfo info;
@@ -413,6 +418,7 @@ Status Environment::View(const std::function<Status(ReadTxn&)>& fn) {
 
 Status Environment::Update(const std::function<Status(WriteTxn&)>& fn) {
   if (Status s = CheckUsable(); !s.ok()) return s;
+  if (read_only_) return Status::ReadOnly("environment '" + name_ + "' is open read-only");
   for (int attempt = 0;; ++attempt) {
     std::uint64_t seen_map_size = 0;
     {

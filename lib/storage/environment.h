@@ -47,6 +47,13 @@ struct EnvOptions {
   std::uint64_t initial_map_size = 1ull << 20;
   std::uint64_t max_map_size = 1ull << 40;
   Durability durability = Durability::kFullSync;
+  // Open an existing environment without writing to it or to its lock file
+  // (MDB_RDONLY | MDB_NOLOCK), so a store on a read-only filesystem or
+  // without write permission can be read. No lock file means no reader
+  // table: the caller must exclude writers in other processes for as long
+  // as it is open (DirectoryClaim in ClaimMode::kShared). Update() is
+  // ReadOnly; tables must exist (Corruption otherwise). REQUIRES: !create.
+  bool read_only = false;
 };
 
 class Cursor;
@@ -188,7 +195,7 @@ class Environment {
   Status View(const std::function<Status(ReadTxn&)>& fn);
 
   // Runs `fn` in a write transaction and commits if it returns OK; aborts
-  // otherwise and returns its status. Runs `fn` again after growing the map
+  // otherwise and returns its status. ReadOnly if opened read-only. Runs `fn` again after growing the map
   // if it hit a full map. A commit that returned OK is durable per
   // EnvOptions::durability.
   Status Update(const std::function<Status(WriteTxn&)>& fn);
@@ -254,6 +261,7 @@ class Environment {
   MDB_env* env_ = nullptr;
   std::string name_;
   bool single_file_ = false;
+  bool read_only_ = false;
   std::vector<std::string> table_names_;
   std::vector<unsigned int> dbis_;
   std::uint64_t max_map_size_ = 0;

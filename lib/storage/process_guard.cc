@@ -22,7 +22,8 @@ std::set<std::pair<std::uint64_t, std::uint64_t>>& Claimed() {
 
 }  // namespace
 
-Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::string& directory) {
+Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::string& directory, ClaimMode mode) {
+  const bool shared = mode == ClaimMode::kShared;
   struct stat st {};
   if (::stat(directory.c_str(), &st) != 0) {
     return Status::IOError("cannot stat '" + directory + "': " + std::strerror(errno));
@@ -37,6 +38,12 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
   // Across processes: an exclusive advisory lock on <dir>/LOCK, held while open.
   const std::string lock_path = directory + "/LOCK";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+    fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);  // flock needs no write access
+    if (fd < 0 && errno == ENOENT) {
+      return std::unique_ptr<DirectoryClaim>(new DirectoryClaim(id.first, id.second, -1));
+    }
+  }
   if (fd < 0) {
     const int err = errno;
     Claimed().erase(id);
@@ -49,7 +56,7 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
     }
     return Status::IOError("cannot open '" + lock_path + "': " + std::strerror(err));
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd);
     Claimed().erase(id);

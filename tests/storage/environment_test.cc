@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -485,6 +486,151 @@ TEST(DirectoryClaimTest, StoreThatCannotBeWrittenIsReadOnly) {
   ASSERT_TRUE(WIFEXITED(status));
   // 11: the claim, 12: the environment was not ReadOnly.
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// ---- read-only opens (what the engine needs for issue 16 item 8) ----------
+
+// A child process that holds a claim on `dir` in `mode` until Release().
+class ClaimHolder {
+ public:
+  ClaimHolder(const std::string& dir, ClaimMode mode) {
+    if (pipe(ready_) != 0 || pipe(done_) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      auto claim = DirectoryClaim::Acquire(dir, mode);
+      const char c = claim.ok() ? 'y' : 'n';
+      if (write(ready_[1], &c, 1) != 1) _exit(2);
+      char x;
+      if (read(done_[0], &x, 1) != 1) _exit(3);
+      _exit(0);
+    }
+    char c = 0;
+    held_ = read(ready_[0], &c, 1) == 1 && c == 'y';
+  }
+  ~ClaimHolder() { Release(); }
+  bool held() const { return held_; }
+  void Release() {
+    if (pid_ <= 0) return;
+    if (write(done_[1], "x", 1) != 1) kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    for (int fd : {ready_[0], ready_[1], done_[0], done_[1]}) close(fd);
+  }
+
+ private:
+  int ready_[2] = {-1, -1}, done_[2] = {-1, -1};
+  pid_t pid_ = -1;
+  bool held_ = false;
+};
+
+TEST(DirectoryClaimTest, SharedClaimsCoexistAndExcludeAWriterBothWays) {
+  TempDir dir;
+  {
+    ClaimHolder reader(dir.path(), ClaimMode::kShared);
+    ASSERT_TRUE(reader.held());
+    auto shared = DirectoryClaim::Acquire(dir.path(), ClaimMode::kShared);
+    EXPECT_TRUE(shared.ok()) << shared.status().ToString();
+    shared->reset();
+    auto exclusive = DirectoryClaim::Acquire(dir.path());
+    EXPECT_TRUE(exclusive.status().IsBusy()) << exclusive.status().ToString();
+  }
+  ClaimHolder writer(dir.path(), ClaimMode::kExclusive);
+  ASSERT_TRUE(writer.held());
+  auto shared = DirectoryClaim::Acquire(dir.path(), ClaimMode::kShared);
+  EXPECT_TRUE(shared.status().IsBusy()) << shared.status().ToString();
+  writer.Release();
+  EXPECT_TRUE(DirectoryClaim::Acquire(dir.path(), ClaimMode::kShared).ok());
+}
+
+TEST(ReadOnlyTest, AReadOnlyEnvironmentReadsWritesNothingAndRefusesWrites) {
+  TempDir dir;
+  const std::string path = dir.Sub("e");
+  {
+    auto env = Environment::Open(Opts(path));
+    ASSERT_TRUE(env.ok());
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put((*env)->table("a"), "k1", "v1"); }));
+  }
+  ASSERT_EQ(::unlink((path + "/lock.mdb").c_str()), 0);
+  const std::string before = test::ReadFile(path + "/data.mdb");
+  EnvOptions o = Opts(path);
+  o.create = false;
+  o.read_only = true;
+  {
+    auto env = Environment::Open(o);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    std::string v;
+    SKV_EXPECT_OK((*env)->View([&](ReadTxn& t) {
+      std::string_view got;
+      Status g = t.Get((*env)->table("a"), "k1", &got);
+      v.assign(got);
+      return g;
+    }));
+    EXPECT_EQ(v, "v1");
+    EXPECT_TRUE((*env)->Update([&](WriteTxn& t) { return t.Put((*env)->table("a"), "k2", "v2"); }).IsReadOnly());
+    auto check = (*env)->CheckPages();
+    ASSERT_TRUE(check.ok()) << check.status().ToString();
+    EXPECT_TRUE(check->ok());
+  }
+  EXPECT_EQ(test::ReadFile(path + "/data.mdb"), before);
+  struct stat st {};
+  EXPECT_NE(::stat((path + "/lock.mdb").c_str(), &st), 0) << "a lock file was created";
+  o.create = true;
+  EXPECT_TRUE(Environment::Open(o).status().IsInvalidArgument());
+}
+
+// The store of DirectoryClaimTest.StoreThatCannotBeWrittenIsReadOnly, read
+// through a shared claim and read-only environments: both open and read.
+TEST(ReadOnlyTest, AStoreThatCannotBeWrittenOpensReadOnly) {
+  TempDir dir;
+  const std::string store = dir.Sub("store");
+  ASSERT_EQ(mkdir(store.c_str(), 0700), 0);
+  {
+    auto claim = DirectoryClaim::Acquire(store);
+    ASSERT_TRUE(claim.ok());
+    auto env = Environment::Open(Opts(store + "/env"));
+    ASSERT_TRUE(env.ok());
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put((*env)->table("a"), "k1", "v1"); }));
+  }
+  constexpr uid_t kNobody = 65534;
+  const bool root = geteuid() == 0;
+  namespace fs = std::filesystem;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  for (const auto& e : fs::recursive_directory_iterator(store)) {
+    if (root) {
+      ASSERT_EQ(chown(e.path().c_str(), kNobody, kNobody), 0);
+    }
+    chmod(e.path().c_str(), e.is_directory() ? 0500 : 0400);
+  }
+  if (root) {
+    ASSERT_EQ(chown(store.c_str(), kNobody, kNobody), 0);
+  }
+  chmod(store.c_str(), 0500);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (root && (setresgid(kNobody, kNobody, kNobody) != 0 || setresuid(kNobody, kNobody, kNobody) != 0)) _exit(10);
+    auto claim = DirectoryClaim::Acquire(store, ClaimMode::kShared);
+    if (!claim.ok()) _exit(11);
+    EnvOptions o = Opts(store + "/env");
+    o.create = false;
+    o.read_only = true;
+    auto env = Environment::Open(o);
+    if (!env.ok()) _exit(12);
+    std::string v;
+    Status s = (*env)->View([&](ReadTxn& t) {
+      std::string_view got;
+      Status g = t.Get((*env)->table("a"), "k1", &got);
+      v.assign(got);
+      return g;
+    });
+    _exit(s.ok() && v == "v1" ? 0 : 13);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  for (const auto& e : fs::recursive_directory_iterator(store)) chmod(e.path().c_str(), 0700);
+  chmod(store.c_str(), 0700);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "11: the claim, 12: the open, 13: the read failed";
 }
 
 }  // namespace
