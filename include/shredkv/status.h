@@ -35,6 +35,8 @@ enum class StatusCode : std::uint8_t {
   kInternal = 14,           // a bug in shredkv: please report it
   kUnsupportedVersion = 15, // the store was written by a newer shredkv (or an
                             // older one this version cannot migrate)
+  kReadOnly = 16,           // the store's directory or files cannot be written
+                            // (a read-only filesystem, no write permission)
 };
 
 // Short, stable name of a code, e.g. "NotFound".
@@ -66,6 +68,7 @@ class [[nodiscard]] Status {
   static Status UnsupportedVersion(std::string msg) {
     return {StatusCode::kUnsupportedVersion, std::move(msg)};
   }
+  static Status ReadOnly(std::string msg) { return {StatusCode::kReadOnly, std::move(msg)}; }
 
   bool ok() const noexcept { return code_ == StatusCode::kOk; }
   StatusCode code() const noexcept { return code_; }
@@ -88,6 +91,7 @@ class [[nodiscard]] Status {
   bool IsBusy() const noexcept { return code_ == StatusCode::kBusy; }
   bool IsIOError() const noexcept { return code_ == StatusCode::kIOError; }
   bool IsFailedPrecondition() const noexcept { return code_ == StatusCode::kFailedPrecondition; }
+  bool IsReadOnly() const noexcept { return code_ == StatusCode::kReadOnly; }
 
   // Returns a copy whose message is "<context>: <message>".
   Status WithContext(std::string_view context) const;

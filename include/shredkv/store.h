@@ -167,7 +167,9 @@ class Store {
   // store and !create_if_missing), AlreadyExists (error_if_exists),
   // WrongKey (the provider's key does not open this store), Corruption
   // (damaged or mismatched environments), FailedPrecondition (directory
-  // already open in this process), IOError.
+  // already open in this process), Busy (open in another process), ReadOnly
+  // (the directory or its files cannot be written: a read-only mount, no
+  // write permission), IOError.
   static Result<std::unique_ptr<Store>> Open(Options options);
 
   Store() = default;

@@ -73,8 +73,10 @@ Result<std::unique_ptr<KeyStore>> KeyStore::Open(const KeyStoreOptions& options)
   if (Status s = crypto::Init(); !s.ok()) return s;
   std::unique_ptr<KeyStore> ks(new KeyStore(options));
   // Leftovers of a rebuild cut short before its rename: the live file is intact.
-  ::unlink((options.path + "/" + kRebuildFile).c_str());
-  ::unlink((options.path + "/" + kRebuildFile + "-lock").c_str());
+  if (!options.read_only) {
+    ::unlink((options.path + "/" + kRebuildFile).c_str());
+    ::unlink((options.path + "/" + kRebuildFile + "-lock").c_str());
+  }
   if (Status e = ks->OpenEnvironment(options.create); !e.ok()) return e;
 
   Status s = ks->env_->View([&](storage::ReadTxn& txn) {
@@ -116,6 +118,7 @@ Status KeyStore::OpenEnvironment(bool create) {
   env_options.path = options_.path;
   env_options.tables = kKeysTables;
   env_options.create = create;
+  env_options.read_only = options_.read_only;
   env_options.initial_map_size = 8ull << 20;
   env_options.durability = options_.durability;
   auto env = storage::Environment::Open(env_options);
@@ -701,6 +704,23 @@ std::uint64_t KeyStore::oldest_epoch() const {
 }
 
 Result<std::uint64_t> KeyStore::BeginRotation(std::int64_t now_ms) {
+  // A rotation rewrites every key (copy-on-write: up to the live pages
+  // again) and then rebuilds the file (the live pages once more, and a lock
+  // file). Once it destroyed the old epochs, the rebuild must finish before
+  // the store opens again, so refuse on a disk that cannot hold it, before
+  // anything is written (issue 16: a full disk made rotate-keys die of
+  // SIGBUS and every later open fail).
+  // A damaged page would fail the rotation after it destroyed the old
+  // epochs, with the rebuild pending: refuse while nothing is written.
+  auto pages = env_->CheckPages();
+  if (!pages.ok()) return pages.status();
+  if (!pages->ok()) {
+    return Status::Corruption("the keys file has " + std::to_string(pages->problems.size()) +
+                              " damaged page(s), first: " + pages->problems.front() + "; no key was rotated");
+  }
+  auto live = env_->LiveBytes();
+  if (!live.ok()) return live.status();
+  if (Status f = storage::CheckFreeSpace(options_.path, 2 * *live + (1u << 20), "a key rotation"); !f.ok()) return f;
   auto key = crypto::SecretKey::Random();
   if (!key.ok()) return key.status();
   std::unique_lock lock(epoch_mu_);  // PutDeks waits: no DEK lands under a stale epoch
@@ -858,6 +878,8 @@ Status KeyStore::Rebuild() {
   rebuild_pending_.store(false);
   return Status::OK();
 }
+
+Result<storage::PageCheck> KeyStore::CheckPages() { return env_->CheckPages(); }
 
 Result<std::string> KeyStore::RawRowForTesting(std::string_view table, std::string_view key) {
   std::string out;

@@ -123,6 +123,11 @@ struct KeyStoreOptions {
   Durability durability = Durability::kFullSync;
   crypto::CipherId cipher = crypto::CipherId::kXChaCha20Poly1305;
   std::size_t dek_cache_capacity = 10000;
+  // Open an existing `keys` environment without writing anything (not even
+  // removing a cut-short rebuild's files): storage::EnvOptions::read_only.
+  // Every write is then ReadOnly; a pending rebuild stays pending (Load
+  // reports it, nothing finishes it). REQUIRES: !create.
+  bool read_only = false;
 };
 
 class KeyStore {
@@ -197,7 +202,12 @@ class KeyStore {
   // Creates a new epoch key (wrapped under root) and makes it current;
   // remembers how many erasures were counted so far (those become
   // cryptographic with this rotation; later ones wait for the next).
+  // StoreFull, with nothing written, if the disk lacks room for the whole
+  // rotation (twice the live pages of `keys` and 1 MiB); Corruption, with
+  // nothing written, if a page of `keys` is damaged (CheckPages).
   Result<std::uint64_t> BeginRotation(std::int64_t now_ms);
+  // Every page of the `keys` file checked (storage::Environment::CheckPages).
+  Result<storage::PageCheck> CheckPages();
   // Re-wraps up to `batch` DEKs of epochs older than `epoch` under it, in
   // one transaction, starting at *resume_key; sets *done at the end.
   Result<std::size_t> RewrapBatch(std::uint64_t epoch, std::size_t batch, std::string* resume_key,

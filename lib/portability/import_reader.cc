@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 
+#include "portability/bounded_line.h"
 #include "portability/json_values.h"
 #include "portability/strict_json.h"
 #include "shredkv/portability.h"
@@ -194,8 +195,12 @@ Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
   Importer importer;
   std::string line;
   std::uint64_t number = 0, items = 0;
-  while (std::getline(in, line)) {
+  bool too_long = false;
+  // An import is all or nothing: an overlong line ends it, unread.
+  while (portability::ReadBoundedLine(in, &line, portability::kMaxLineBytes, &too_long,
+                                      portability::OverlongLine::kStop)) {
     ++number;
+    if (too_long) return Status::InvalidArgument("line " + std::to_string(number) + ": longer than 32 MiB");
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = "line " + std::to_string(number);
     Json j;

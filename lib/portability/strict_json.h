@@ -15,7 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,14 +48,15 @@ class StrictJsonBuilder {
   }
   bool string(string_t& v) { return Add(BasicJson(std::move(v))); }
   bool binary(binary_t&) { return Fail("binary values are not JSON"); }
-  bool start_object(std::size_t) { return Open(BasicJson::object(), true); }
+  bool start_object(std::size_t) { return Open(BasicJson::object()); }
   bool key(string_t& k) {
-    if (!keys_.back().insert(k).second) return Fail("duplicate key \"" + std::string(k.substr(0, 64)) + "\"");
+    // The object being built holds the keys seen so far (no second copy).
+    if (stack_.back()->contains(k)) return Fail("duplicate key \"" + std::string(k.substr(0, 64)) + "\"");
     key_ = std::move(k);
     return true;
   }
   bool end_object() { return Close(); }
-  bool start_array(std::size_t) { return Open(BasicJson::array(), false); }
+  bool start_array(std::size_t) { return Open(BasicJson::array()); }
   bool end_array() { return Close(); }
   template <typename Exception>
   bool parse_error(std::size_t position, const std::string&, const Exception&) {
@@ -87,23 +87,20 @@ class StrictJsonBuilder {
     Place(std::move(v));
     return true;
   }
-  bool Open(BasicJson container, bool object) {
+  bool Open(BasicJson container) {
     if (stack_.size() >= kMaxJsonDepth) {
       return Fail("nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     }
     stack_.push_back(Place(std::move(container)));
-    if (object) keys_.emplace_back();
     return true;
   }
   bool Close() {
-    if (stack_.back()->is_object()) keys_.pop_back();
     stack_.pop_back();
     return true;
   }
 
   BasicJson* root_;
   std::vector<BasicJson*> stack_;  // the open containers, outermost first
-  std::vector<std::set<string_t>> keys_;  // keys seen in each open object
   string_t key_;
   std::string error_;
 };

@@ -30,6 +30,38 @@ std::string_view FromVal(const MDB_val& v) {
 
 constexpr unsigned int kMaxReaders = 1024;
 
+// The size LMDB gives a new lock file for kMaxReaders readers: a 192-byte
+// header (two cache lines and the first reader slot) and a 64-byte slot
+// for each further reader (MDB_txninfo, MDB_reader in mdb.c). A lock file
+// at least this large is adopted as it is, so a larger guess is harmless.
+constexpr off_t kLockFileBytes = 192 + (kMaxReaders - 1) * 64;
+
+// LMDB creates its lock file with ftruncate (a sparse file) and writes it
+// through a shared memory map: on a full filesystem the first write to one
+// of its pages then raises SIGBUS (issue 16: rotate-keys on a full disk).
+// So a new lock file is created here with every block allocated, and a
+// full disk is a StoreFull. An existing one gets its holes allocated if
+// possible (best effort: a full disk must not stop reads of a store).
+Status PreallocateLockFile(const std::string& lock_path) {
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const bool created = fd >= 0;
+  if (!created) {
+    if (errno != EEXIST) return Status::OK();  // LMDB reports what is wrong with it
+    fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Status::OK();
+  }
+  struct stat st {};
+  // Never resize an existing lock file: other processes may have it mapped.
+  const off_t size = created ? kLockFileBytes : (::fstat(fd, &st) == 0 ? st.st_size : 0);
+  const int rc = size > 0 ? ::posix_fallocate(fd, 0, size) : 0;
+  ::close(fd);
+  if (rc == 0 || !created) return Status::OK();
+  ::unlink(lock_path.c_str());
+  if (rc == ENOSPC) return Status::StoreFull("cannot create lock file '" + lock_path + "': disk full");
+  if (rc == EOPNOTSUPP || rc == EINVAL) return Status::OK();  // LMDB creates it as before
+  return Status::IOError("cannot allocate lock file '" + lock_path + "': " + std::strerror(rc));
+}
+
 }  // namespace
 
 Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) {
@@ -43,6 +75,7 @@ Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) 
     case MDB_NOTFOUND: return Status::NotFound(std::move(msg));
     case MDB_MAP_FULL: return Status::StoreFull(std::move(msg));
     case ENOSPC: return Status::StoreFull(msg + " (disk full)");
+    case EROFS: return Status::ReadOnly(msg + " (read-only)");
     case EFBIG: return Status::StoreFull(msg + " (file size limit)");
     case MDB_READERS_FULL:
     case MDB_TXN_FULL:
@@ -212,6 +245,8 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   std::unique_ptr<Environment> env(new Environment());
   env->name_ = options.path;
   env->single_file_ = options.single_file;
+  env->read_only_ = options.read_only;
+  if (options.read_only && options.create) return Status::InvalidArgument("a read-only environment cannot be created");
   env->table_names_ = options.tables;
   env->max_map_size_ = options.max_map_size;
   env->fork_generation_ = util::ForkGeneration();
@@ -253,11 +288,23 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   if (options.single_file) flags |= MDB_NOSUBDIR;
   if (options.durability == Durability::kNoMetaSync) flags |= MDB_NOMETASYNC;
   if (options.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
-  if ((rc = mdb_env_open(env->env_, options.path.c_str(), flags, 0600)) != 0)
+  if (options.read_only) flags |= MDB_RDONLY | MDB_NOLOCK;
+  if (Status s = options.read_only ? Status::OK()
+                                   : PreallocateLockFile(options.single_file ? options.path + "-lock"
+                                                                             : options.path + "/lock.mdb");
+      !s.ok()) {
+    mdb_env_close(env->env_);
+    env->env_ = nullptr;
+    return s;
+  }
+  if ((rc = mdb_env_open(env->env_, options.path.c_str(), flags, 0600)) != 0) {
+    // Files this process may read but not write: ReadOnly, not an I/O error.
+    if (rc == EACCES && ::access(env->data_file().c_str(), R_OK) == 0) rc = EROFS;
     return fail(rc, "open");
+  }
 
-  int dead = 0;
-  if ((rc = mdb_reader_check(env->env_, &dead)) != 0) return fail(rc, "reader check");
+  int dead = 0;  // (no reader table without a lock file)
+  if (!options.read_only && (rc = mdb_reader_check(env->env_, &dead)) != 0) return fail(rc, "reader check");
 
   // The map may already be larger than our initial size (a previous run grew it).
   MDB_envinfo info;
@@ -371,6 +418,7 @@ Status Environment::View(const std::function<Status(ReadTxn&)>& fn) {
 
 Status Environment::Update(const std::function<Status(WriteTxn&)>& fn) {
   if (Status s = CheckUsable(); !s.ok()) return s;
+  if (read_only_) return Status::ReadOnly("environment '" + name_ + "' is open read-only");
   for (int attempt = 0;; ++attempt) {
     std::uint64_t seen_map_size = 0;
     {
@@ -482,12 +530,321 @@ void Environment::LocateMap() {
   }
 }
 
+// ---- page walk (CheckPages) --------------------------------------------------
+
+namespace {
+
+// LMDB 0.9's on-disk layout (mdb.c, 64-bit builds; not part of lmdb.h).
+namespace lmdb_layout {
+constexpr std::size_t kPageHeader = 16;  // pgno u64, pad u16, flags u16, lower u16, upper u16 (overflow: pages u32)
+constexpr std::size_t kNodeHeader = 8;   // lo u16, hi u16, flags u16, ksize u16, then key and data
+constexpr std::uint16_t kBranch = 0x01, kLeaf = 0x02, kOverflow = 0x04, kMeta = 0x08;
+constexpr std::uint16_t kBigData = 0x01, kSubData = 0x02, kDupData = 0x04;  // node flags
+constexpr std::uint16_t kIntegerKey = 0x08;                                 // MDB_db flags
+constexpr std::size_t kDbRecord = 48;  // MDB_db: pad u32, flags u16, depth u16, 4 counts u64, root u64
+constexpr std::size_t kMetaFree = kPageHeader + 24, kMetaMain = kMetaFree + kDbRecord;
+constexpr std::size_t kMetaLastPage = kMetaMain + kDbRecord, kMetaTxnId = kMetaLastPage + 8;
+constexpr std::uint32_t kMagic = 0xBEEFC0DE, kDataVersion = 1;
+constexpr std::uint64_t kNoPage = ~std::uint64_t{0};
+constexpr std::uint32_t kMaxDepth = 32;  // far beyond any real tree; bounds the recursion
+}  // namespace lmdb_layout
+
+template <typename T>
+T Load(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+struct DbRecord {
+  std::uint16_t flags = 0, depth = 0;
+  std::uint64_t branch = 0, leaf = 0, overflow = 0, entries = 0, root = lmdb_layout::kNoPage;
+};
+
+DbRecord ReadDbRecord(const char* p) {
+  DbRecord d;
+  d.flags = Load<std::uint16_t>(p + 4);
+  d.depth = Load<std::uint16_t>(p + 6);
+  d.branch = Load<std::uint64_t>(p + 8);
+  d.leaf = Load<std::uint64_t>(p + 16);
+  d.overflow = Load<std::uint64_t>(p + 24);
+  d.entries = Load<std::uint64_t>(p + 32);
+  d.root = Load<std::uint64_t>(p + 40);
+  return d;
+}
+
+int CompareKeys(std::string_view a, std::string_view b, bool integer) {
+  if (integer && a.size() == 8 && b.size() == 8) {
+    const auto x = Load<std::uint64_t>(a.data()), y = Load<std::uint64_t>(b.data());
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return a.compare(b);
+}
+
+// Walks the trees of one snapshot whose pages lie at `base`; `pages` are the
+// pages that may be read (those in the file and the map).
+class PageWalker {
+ public:
+  PageWalker(const char* base, std::uint64_t page_size, std::uint64_t pages, PageCheck* out)
+      : base_(base), psize_(page_size), readable_(pages), seen_(pages, false), out_(out) {}
+
+  void Problem(std::string what) {
+    if (out_->problems.size() < 100) out_->problems.push_back(std::move(what));
+  }
+
+  // Walks a tree; for the table directory (`directory`), each table record
+  // found in its leaves is appended to *tables.
+  void WalkTree(const std::string& name, const DbRecord& db, bool directory,
+                std::vector<std::pair<std::string, DbRecord>>* tables) {
+    Counts c;
+    if (db.root != lmdb_layout::kNoPage) {
+      if (db.depth == 0 || db.depth > lmdb_layout::kMaxDepth) {
+        Problem(name + ": implausible depth " + std::to_string(db.depth));
+        return;
+      }
+      Walk(name, db, db.root, 1, directory, tables, &c);
+    } else if (db.depth != 0 || db.entries != 0) {
+      Problem(name + ": empty table with depth " + std::to_string(db.depth) + " and " + std::to_string(db.entries) +
+              " entries");
+    }
+    if (c.aborted) return;  // the counts below would only repeat the damage
+    auto compare = [&](const char* what, std::uint64_t recorded, std::uint64_t found) {
+      if (recorded != found) {
+        Problem(name + ": its record says " + std::to_string(recorded) + " " + what + ", the tree has " +
+                std::to_string(found));
+      }
+    };
+    compare("branch pages", db.branch, c.branch);
+    compare("leaf pages", db.leaf, c.leaf);
+    compare("overflow pages", db.overflow, c.overflow);
+    compare("entries", db.entries, c.entries);
+  }
+
+ private:
+  struct Counts {
+    std::uint64_t branch = 0, leaf = 0, overflow = 0, entries = 0;
+    bool aborted = false;
+  };
+
+  const char* Page(std::uint64_t pgno) const { return base_ + pgno * psize_; }
+
+  // Claims pages [pgno, pgno + n) for `name`; false (reported) if one is
+  // outside the file or was reached already.
+  bool Claim(const std::string& name, std::uint64_t pgno, std::uint64_t n, const char* what) {
+    if (pgno < 2 || pgno >= readable_ || n > readable_ - pgno) {
+      Problem(name + ": " + what + " " + std::to_string(pgno) + " is outside the file (" + std::to_string(readable_) +
+              " pages)");
+      return false;
+    }
+    for (std::uint64_t i = 0; i < n; ++i) {
+      if (seen_[pgno + i]) {
+        Problem(name + ": page " + std::to_string(pgno + i) + " is reached twice");
+        return false;
+      }
+      seen_[pgno + i] = true;
+    }
+    return true;
+  }
+
+  void Walk(const std::string& name, const DbRecord& db, std::uint64_t pgno, std::uint32_t level, bool directory,
+            std::vector<std::pair<std::string, DbRecord>>* tables, Counts* c) {
+    using namespace lmdb_layout;
+    if (!Claim(name, pgno, 1, "page")) {
+      c->aborted = true;
+      return;
+    }
+    ++out_->pages;
+    const char* p = Page(pgno);
+    const std::string where = name + ": page " + std::to_string(pgno) + ": ";
+    auto bad = [&](const std::string& what) {
+      Problem(where + what);
+      c->aborted = true;
+    };
+    if (const auto own = Load<std::uint64_t>(p); own != pgno) return bad("its header names page " + std::to_string(own));
+    const auto flags = Load<std::uint16_t>(p + 10);
+    const bool leaf = level == db.depth;
+    if (flags != (leaf ? kLeaf : kBranch)) {
+      return bad("flags 0x" + Hex(flags) + " where a " + (leaf ? "leaf" : "branch") + " page belongs (level " +
+                 std::to_string(level) + " of " + std::to_string(db.depth) + ")");
+    }
+    const auto lower = Load<std::uint16_t>(p + 12), upper = Load<std::uint16_t>(p + 14);
+    if (lower < kPageHeader || lower > upper || upper > psize_ || (lower - kPageHeader) % 2 != 0) {
+      return bad("bounds lower " + std::to_string(lower) + " upper " + std::to_string(upper) + " do not fit a " +
+                 std::to_string(psize_) + "-byte page");
+    }
+    const std::size_t n = (lower - kPageHeader) / 2;
+    if (n == 0) return bad("no entries");
+    leaf ? ++c->leaf : ++c->branch;
+    const bool integer = (db.flags & kIntegerKey) != 0;
+    std::string_view previous;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto off = Load<std::uint16_t>(p + kPageHeader + 2 * i);
+      if (off < upper || off + kNodeHeader > psize_) {
+        return bad("entry " + std::to_string(i) + " at offset " + std::to_string(off) + " is outside the node area");
+      }
+      const char* node = p + off;
+      const auto lo = Load<std::uint16_t>(node), hi = Load<std::uint16_t>(node + 2);
+      const auto nflags = Load<std::uint16_t>(node + 4), ksize = Load<std::uint16_t>(node + 6);
+      if (off + kNodeHeader + ksize > psize_) return bad("entry " + std::to_string(i) + ": key runs past the page");
+      const std::string_view key(node + kNodeHeader, ksize);
+      if ((leaf || i > 0) && i > (leaf ? 0u : 1u) && CompareKeys(previous, key, integer) >= 0) {
+        return bad("entry " + std::to_string(i) + ": keys out of order");
+      }
+      if (leaf || i > 0) previous = key;
+      const char* data = node + kNodeHeader + ksize;
+      const std::size_t room = psize_ - (off + kNodeHeader + ksize);
+      if (!leaf) {
+        const std::uint64_t child = lo | (std::uint64_t{hi} << 16) | (std::uint64_t{nflags} << 32);
+        Walk(name, db, child, level + 1, directory, tables, c);
+        if (c->aborted) return;
+        continue;
+      }
+      ++c->entries;
+      const std::uint64_t dsize = lo | (std::uint64_t{hi} << 16);
+      if (nflags & kBigData) {
+        if (room < 8) return bad("entry " + std::to_string(i) + ": overflow page number runs past the page");
+        const auto first = Load<std::uint64_t>(data);
+        const std::uint64_t need = (kPageHeader - 1 + dsize) / psize_ + 1;
+        if (first < 2 || first >= readable_) return bad("entry " + std::to_string(i) + ": overflow page " +
+                                                        std::to_string(first) + " is outside the file");
+        const char* op = Page(first);
+        const auto count = Load<std::uint32_t>(op + 12);
+        if (Load<std::uint64_t>(op) != first || Load<std::uint16_t>(op + 10) != kOverflow || count < need) {
+          return bad("entry " + std::to_string(i) + ": overflow page " + std::to_string(first) +
+                     " has a damaged header (" + std::to_string(count) + " pages for " + std::to_string(dsize) +
+                     " bytes)");
+        }
+        if (!Claim(name, first, count, "overflow page")) {
+          c->aborted = true;
+          return;
+        }
+        out_->pages += count;
+        c->overflow += count;
+      } else if (nflags & kDupData) {
+        return bad("entry " + std::to_string(i) + ": duplicate-key data in a table without duplicates");
+      } else if (dsize > room) {
+        return bad("entry " + std::to_string(i) + ": value of " + std::to_string(dsize) + " bytes runs past the page");
+      } else if (nflags & kSubData) {
+        if (!directory || dsize != kDbRecord) return bad("entry " + std::to_string(i) + ": misplaced table record");
+        tables->emplace_back(std::string(key), ReadDbRecord(data));
+      } else if (directory) {
+        return bad("entry " + std::to_string(i) + ": a table directory entry that is no table");
+      }
+    }
+  }
+
+  static std::string Hex(unsigned v) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%x", v);
+    return buf;
+  }
+
+  const char* base_;
+  std::uint64_t psize_;
+  std::uint64_t readable_;
+  std::vector<bool> seen_;
+  PageCheck* out_;
+};
+
+}  // namespace
+
+Result<PageCheck> Environment::CheckPages() {
+  using namespace lmdb_layout;
+  PageCheck out;
+  Status s = View([&](ReadTxn& txn) -> Status {
+    if (map_base_ == nullptr) return Status::FailedPrecondition("cannot locate the map of '" + name_ + "'");
+    struct stat st {};
+    if (::stat(data_file().c_str(), &st) != 0) return Status::IOError("cannot stat '" + data_file() + "'");
+    // Pages that can be read without a fault: in the file and in the map.
+    const std::uint64_t readable =
+        std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), map_len_) / page_size_;
+    if (readable < 2) {
+      out.problems.push_back("the file is shorter than its two meta pages");
+      return Status::OK();
+    }
+    PageWalker walker(map_base_, page_size_, readable, &out);
+    const std::uint64_t txn_id = mdb_txn_id(txn.txn_);
+    const char* current = nullptr;
+    for (std::uint64_t m = 0; m < 2; ++m) {
+      const char* p = map_base_ + m * page_size_;
+      const std::string where = "meta page " + std::to_string(m) + ": ";
+      ++out.pages;
+      if (Load<std::uint64_t>(p) != m || (Load<std::uint16_t>(p + 10) & kMeta) == 0 ||
+          Load<std::uint32_t>(p + kPageHeader) != kMagic || Load<std::uint32_t>(p + kPageHeader + 4) != kDataVersion) {
+        walker.Problem(where + "damaged header, magic or version");
+        continue;
+      }
+      const auto last = Load<std::uint64_t>(p + kMetaLastPage);
+      if (last >= readable) {
+        walker.Problem(where + "its last page " + std::to_string(last) + " is outside the file (" +
+                       std::to_string(readable) + " pages)");
+      }
+      if (Load<std::uint64_t>(p + kMetaTxnId) == txn_id) current = p;
+    }
+    if (current == nullptr) {
+      walker.Problem("no meta page names the snapshot being read (transaction " + std::to_string(txn_id) + ")");
+      return Status::OK();
+    }
+    std::vector<std::pair<std::string, DbRecord>> tables;
+    walker.WalkTree("free-page table", ReadDbRecord(current + kMetaFree), false, nullptr);
+    walker.WalkTree("table directory", ReadDbRecord(current + kMetaMain), true, &tables);
+    for (const auto& [name, record] : tables) walker.WalkTree("table '" + name + "'", record, false, nullptr);
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  for (std::string& p : out.problems) p = "'" + name_ + "': " + p;
+  return out;
+}
+
+Result<std::uint64_t> Environment::LiveBytes() {
+  std::uint64_t pages = 0;
+  Status s = View([&](ReadTxn& txn) -> Status {
+    MDB_stat st;
+    MDB_dbi main_dbi = 0;
+    int rc = mdb_dbi_open(txn.txn_, nullptr, 0, &main_dbi);
+    if (rc == 0) rc = mdb_stat(txn.txn_, main_dbi, &st);
+    if (rc != 0) return StatusFromLmdb(rc, "stat", name_);
+    pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    for (unsigned int dbi : dbis_) {
+      if ((rc = mdb_stat(txn.txn_, dbi, &st)) != 0) return StatusFromLmdb(rc, "stat", name_);
+      pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return (pages + 2) * page_size_;  // and the two meta pages
+}
+
+Status CheckFreeSpace(const std::string& path, std::uint64_t bytes, std::string_view for_what) {
+  struct statvfs fs {};
+  if (::statvfs(path.c_str(), &fs) != 0) return Status::OK();  // cannot tell: the writes will
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free_bytes >= bytes) return Status::OK();
+  return Status::StoreFull(std::string(for_what) + " needs about " + std::to_string(bytes) + " bytes free on the disk of '" +
+                           path + "', " + std::to_string(free_bytes) + " are (disk full); nothing was changed");
+}
+
 std::string Environment::data_file() const { return single_file_ ? name_ : name_ + "/data.mdb"; }
 
 Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size) {
   if (Status s = CheckUsable(); !s.ok()) return s;
   ::unlink(dest_file.c_str());
   ::unlink((dest_file + "-lock").c_str());
+  // A damaged page would fail the copy halfway or be copied: refuse first.
+  auto pages = CheckPages();
+  if (!pages.ok()) return pages.status().WithContext("rebuilding '" + name_ + "'");
+  if (!pages->ok()) {
+    return Status::Corruption("rebuilding '" + name_ + "': " + std::to_string(pages->problems.size()) +
+                              " damaged page(s), first: " + pages->problems.front());
+  }
+  // The new file takes about the live pages, its lock file kLockFileBytes:
+  // refuse a rebuild that cannot fit before writing any of it.
+  auto live = LiveBytes();
+  if (!live.ok()) return live.status().WithContext("rebuilding '" + name_ + "'");
+  const std::string dest_dir = dest_file.substr(0, dest_file.find_last_of('/') + 1) + ".";
+  if (Status f = CheckFreeSpace(dest_dir, *live + static_cast<std::uint64_t>(kLockFileBytes) + (1u << 20), "rebuilding '" + name_ + "'"); !f.ok()) {
+    return f;
+  }
   EnvOptions eo;
   eo.path = dest_file;
   eo.single_file = true;

@@ -47,6 +47,13 @@ struct EnvOptions {
   std::uint64_t initial_map_size = 1ull << 20;
   std::uint64_t max_map_size = 1ull << 40;
   Durability durability = Durability::kFullSync;
+  // Open an existing environment without writing to it or to its lock file
+  // (MDB_RDONLY | MDB_NOLOCK), so a store on a read-only filesystem or
+  // without write permission can be read. No lock file means no reader
+  // table: the caller must exclude writers in other processes for as long
+  // as it is open (DirectoryClaim in ClaimMode::kShared). Update() is
+  // ReadOnly; tables must exist (Corruption otherwise). REQUIRES: !create.
+  bool read_only = false;
 };
 
 class Cursor;
@@ -159,6 +166,13 @@ class Cursor {
   std::string_view key_, value_;
 };
 
+// What Environment::CheckPages found.
+struct PageCheck {
+  std::uint64_t pages = 0;            // pages reached and checked
+  std::vector<std::string> problems;  // one line each, naming the page; at most 100
+  bool ok() const { return problems.empty(); }
+};
+
 struct EnvInfo {
   std::uint64_t map_size = 0;
   std::uint64_t file_bytes = 0;     // size of data.mdb on disk
@@ -181,13 +195,15 @@ class Environment {
   Status View(const std::function<Status(ReadTxn&)>& fn);
 
   // Runs `fn` in a write transaction and commits if it returns OK; aborts
-  // otherwise and returns its status. Runs `fn` again after growing the map
+  // otherwise and returns its status. ReadOnly if opened read-only. Runs `fn` again after growing the map
   // if it hit a full map. A commit that returned OK is durable per
   // EnvOptions::durability.
   Status Update(const std::function<Status(WriteTxn&)>& fn);
 
-  // Writes the live rows of every table, in key order, into a new
-  // single-file environment `dest_file` (any file there is replaced), in
+  // Checks every page (CheckPages: Corruption, with nothing written, if one
+  // is damaged), then writes the live rows of every table, in key order,
+  // into a new single-file environment `dest_file` (any file there is
+  // replaced), in
   // write transactions of at most ~16 MiB of rows, then fsyncs it and
   // removes its lock file. Runs under one read snapshot: writes committed
   // after it began are not in the copy.
@@ -197,6 +213,25 @@ class Environment {
   // only: no deleted key or value survives in a branch, leaf, overflow or
   // free page of it (docs/security.md §6).
   Status RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size);
+
+  // Walks every page reachable from the current meta page under one read
+  // snapshot — the free-page table, the table directory and every table:
+  // branch, leaf and overflow pages — and checks both meta pages and each
+  // page's header (its own page number, its kind, lower/upper bounds), every
+  // node's offset and size, each branch's child page (in the file, not
+  // reached twice), key order within a page, and each table's depth, page
+  // counts and entry count against its record. LMDB checks almost none of
+  // this before it uses a page, so a damaged header passes reads of other
+  // pages and surfaces later, in a write (which may spread it) or a rebuild
+  // (MDB_BAD_VALSIZE, MDB_PAGE_NOTFOUND). Reads only. Damage is listed in
+  // the result; the call fails only if the walk cannot run (FailedPrecondition
+  // if this process cannot locate the map).
+  Result<PageCheck> CheckPages();
+
+  // Bytes of the pages the live trees take (every table's branch, leaf and
+  // overflow pages, and the table directory's): about what RebuildToFile
+  // writes, and what a copy-on-write rewrite of every row adds to the file.
+  Result<std::uint64_t> LiveBytes();
 
   // Path of the data file (data.mdb).
   std::string data_file() const;
@@ -226,6 +261,7 @@ class Environment {
   MDB_env* env_ = nullptr;
   std::string name_;
   bool single_file_ = false;
+  bool read_only_ = false;
   std::vector<std::string> table_names_;
   std::vector<unsigned int> dbis_;
   std::uint64_t max_map_size_ = 0;
@@ -242,6 +278,13 @@ class Environment {
 // wear levelling may keep old blocks; see docs/security.md).
 // REQUIRES: no environment of this process has `target` open.
 Status ReplaceFile(const std::string& target, const std::string& replacement, bool wipe_old);
+
+// StoreFull unless the filesystem holding `path` (a file or a directory)
+// has at least `bytes` free for an unprivileged writer. Checked before work
+// that writes a whole new file (a rebuild, a key rotation), so a full disk
+// refuses it up front instead of failing it halfway. Best effort: other
+// writers may take the space after the check.
+Status CheckFreeSpace(const std::string& path, std::uint64_t bytes, std::string_view for_what);
 
 // Maps an LMDB (or errno) code to a Status naming `what` and the environment.
 Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name);

@@ -22,7 +22,8 @@ std::set<std::pair<std::uint64_t, std::uint64_t>>& Claimed() {
 
 }  // namespace
 
-Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::string& directory) {
+Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::string& directory, ClaimMode mode) {
+  const bool shared = mode == ClaimMode::kShared;
   struct stat st {};
   if (::stat(directory.c_str(), &st) != 0) {
     return Status::IOError("cannot stat '" + directory + "': " + std::strerror(errno));
@@ -37,16 +38,30 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
   // Across processes: an exclusive advisory lock on <dir>/LOCK, held while open.
   const std::string lock_path = directory + "/LOCK";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    Claimed().erase(id);
-    return Status::IOError("cannot open '" + lock_path + "': " + std::strerror(errno));
+  if (fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+    fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);  // flock needs no write access
+    if (fd < 0 && errno == ENOENT) {
+      return std::unique_ptr<DirectoryClaim>(new DirectoryClaim(id.first, id.second, -1));
+    }
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (fd < 0) {
+    const int err = errno;
+    Claimed().erase(id);
+    // A directory this process may read but not write (a read-only mount,
+    // no write permission on the directory or on LOCK): ReadOnly, so callers
+    // can tell it from an I/O failure.
+    if ((err == EROFS || err == EACCES || err == EPERM) && ::access(directory.c_str(), R_OK | X_OK) == 0) {
+      return Status::ReadOnly("store '" + directory + "' is read-only: cannot open '" + lock_path +
+                              "' for writing: " + std::strerror(err));
+    }
+    return Status::IOError("cannot open '" + lock_path + "': " + std::strerror(err));
+  }
+  if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd);
     Claimed().erase(id);
     if (err == EWOULDBLOCK) {
-      return Status::FailedPrecondition("store '" + directory + "' is open in another process");
+      return Status::Busy("store '" + directory + "' is in use by another process");
     }
     return Status::IOError("cannot lock '" + lock_path + "': " + std::strerror(err));
   }

@@ -18,11 +18,26 @@
 
 namespace shredkv::storage {
 
+// How a process claims a store directory.
+enum class ClaimMode {
+  kExclusive,  // to write: no other process may have it open
+  kShared,     // to read only: other readers may, a writer may not
+};
+
 class DirectoryClaim {
  public:
   // Claims `directory` (which must exist) for this process.
-  // FailedPrecondition if it is already claimed.
-  static Result<std::unique_ptr<DirectoryClaim>> Acquire(const std::string& directory);
+  // Errors: FailedPrecondition if this process claimed it already, Busy if
+  // another process holds it (in use), ReadOnly if its LOCK file cannot be
+  // opened for writing in a directory this process can read (a read-only
+  // mount or no write permission), IOError otherwise.
+  // kShared takes a shared lock on LOCK, opened read-only if it cannot be
+  // opened for writing (never ReadOnly); Busy while a process holds it
+  // exclusively, and an exclusive claim is Busy while one holds it shared.
+  // A directory without LOCK that this process cannot create one in has no
+  // writer to exclude that uses this lock: claimed without it.
+  static Result<std::unique_ptr<DirectoryClaim>> Acquire(const std::string& directory,
+                                                         ClaimMode mode = ClaimMode::kExclusive);
   ~DirectoryClaim();
   DirectoryClaim(const DirectoryClaim&) = delete;
   DirectoryClaim& operator=(const DirectoryClaim&) = delete;

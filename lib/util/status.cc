@@ -20,6 +20,7 @@ std::string_view StatusCodeName(StatusCode code) noexcept {
     case StatusCode::kFailedPrecondition: return "FailedPrecondition";
     case StatusCode::kInternal: return "Internal";
     case StatusCode::kUnsupportedVersion: return "UnsupportedVersion";
+    case StatusCode::kReadOnly: return "ReadOnly";
   }
   return "Unknown";
 }

@@ -174,6 +174,50 @@ TEST_F(PortabilityTest, MalformedJsonNamesThePathAndWritesNothing) {
   EXPECT_TRUE(ImportPerson(**other, truncated, ExportFormat::kJson).status().IsInvalidArgument());
 }
 
+// An NDJSON import whose second line never ends: a header line, then 'x'
+// up to `limit` bytes, counting what the reader consumed.
+class EndlessLineBuf : public std::streambuf {
+ public:
+  explicit EndlessLineBuf(std::string header, std::uint64_t limit) : header_(std::move(header)), limit_(limit) {}
+  std::uint64_t consumed() const { return consumed_; }
+
+ protected:
+  int_type underflow() override {
+    if (consumed_ >= limit_) return traits_type::eof();
+    std::size_t n = 0;
+    while (n < sizeof buf_ && header_pos_ < header_.size()) buf_[n++] = header_[header_pos_++];
+    while (n < sizeof buf_) buf_[n++] = 'x';
+    consumed_ += n;
+    setg(buf_, buf_, buf_ + n);
+    return traits_type::to_int_type(buf_[0]);
+  }
+
+ private:
+  std::string header_;
+  std::size_t header_pos_ = 0;
+  std::uint64_t limit_, consumed_ = 0;
+  char buf_[1 << 16];
+};
+
+// Issue 16 (2): an NDJSON import read each line whole (std::getline), so
+// one endless line was held in memory however long it was. A line over
+// 32 MiB ends the import (InvalidArgument, nothing written) without more
+// of it being read.
+TEST_F(PortabilityTest, AnNdjsonImportLineOver32MiBIsRefusedWithoutReadingIt) {
+  PersonId ann = MakeRichPerson(*store_);
+  const std::string doc = ExportString(*store_, ann, ExportFormat::kNdjson);
+  EndlessLineBuf endless(doc.substr(0, doc.find('\n') + 1), 256u << 20);
+  std::istream in(&endless);
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
+  ASSERT_TRUE(other.ok());
+  auto r = ImportPerson(**other, in, ExportFormat::kNdjson);
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("line 2: longer than 32 MiB"), std::string::npos) << r.status().ToString();
+  EXPECT_LE(endless.consumed(), (32u << 20) + (1u << 17));  // the bound and one buffer
+  EXPECT_EQ((*other)->Stats()->people, 0u);
+}
+
 // Issue 16 (1, 3): a document nested 150,000 levels deep crashed
 // ImportPerson; duplicate keys were accepted, the last one winning.
 TEST_F(PortabilityTest, DeeplyNestedOrDuplicateKeyDocumentsAreInvalidArgument) {

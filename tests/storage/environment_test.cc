@@ -1,8 +1,15 @@
 #include "storage/environment.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "storage/process_guard.h"
 #include "test_util.h"
@@ -240,6 +247,390 @@ TEST(DirectoryClaimTest, SecondClaimInProcessIsRefusedUntilReleased) {
   EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
   first->reset();
   EXPECT_TRUE(DirectoryClaim::Acquire(dir.path()).ok());
+}
+
+// Fills table "a" with 2,000 small rows and 20 values of 10 kB (overflow
+// pages), and table "b" with a few rows.
+void FillForPageCheck(Environment& env) {
+  SKV_ASSERT_OK(env.Update([&](WriteTxn& t) -> Status {
+    for (int i = 0; i < 2000; ++i) {
+      if (Status p = t.Put(env.table("a"), "key" + std::to_string(100000 + i), std::string(40, 'v')); !p.ok()) return p;
+    }
+    for (int i = 0; i < 20; ++i) {
+      if (Status p = t.Put(env.table("a"), "big" + std::to_string(i), std::string(10000, 'b')); !p.ok()) return p;
+    }
+    for (int i = 0; i < 5; ++i) {
+      if (Status p = t.Put(env.table("b"), "b" + std::to_string(i), "x"); !p.ok()) return p;
+    }
+    return Status::OK();
+  }));
+}
+
+void FlipByte(const std::string& file, std::uint64_t offset, char value) {
+  std::string bytes = test::ReadFile(file);
+  ASSERT_LT(offset, bytes.size());
+  bytes[offset] = value;
+  test::WriteFile(file, bytes);
+}
+
+TEST(PageCheckTest, AnUndamagedFileHasNoProblemsAndEveryPageIsCounted) {
+  TempDir dir;
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok());
+  FillForPageCheck(**env);
+  auto check = (*env)->CheckPages();
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_TRUE(check->ok()) << check->problems.front();
+  // Both metas, the table directory, two trees with branches, 60 overflow pages.
+  EXPECT_GT(check->pages, 2u + 1u + 30u + 60u);
+  auto live = (*env)->LiveBytes();
+  ASSERT_TRUE(live.ok());
+  EXPECT_LE(*live, (check->pages + 8) * 4096);  // plus the free-page table's
+}
+
+// Issue 16 (6): one byte of a page header flipped (the high byte of a page's
+// `lower` bound, or of its own page number) passed every read of other
+// pages and Verify's row walk, then broke a rebuild (MDB_BAD_VALSIZE,
+// MDB_PAGE_NOTFOUND) or a later write. The page walk names the page, and a
+// rebuild refuses before it writes anything.
+TEST(PageCheckTest, AFlippedPageHeaderByteIsFoundAndARebuildRefusesTheFile) {
+  for (std::uint64_t header_byte : {1u, 11u, 13u, 15u}) {  // page number, flags, lower, upper
+    SCOPED_TRACE("header byte " + std::to_string(header_byte));
+    TempDir dir;
+    std::vector<std::uint64_t> tree_pages;
+    {
+      auto env = Environment::Open(Opts(dir.Sub("e")));
+      ASSERT_TRUE(env.ok());
+      FillForPageCheck(**env);
+    }
+    const std::string file = dir.Sub("e") + "/data.mdb";
+    const std::string bytes = test::ReadFile(file);
+    // Branch pages (flags 0x01 at byte 10) and the leaf pages (0x02) of
+    // table "a": all written by the fill's one transaction, so all live
+    // (pages freed by the table creation before it keep their headers).
+    for (std::uint64_t pg = 2; (pg + 1) * 4096 <= bytes.size(); ++pg) {
+      const auto flags = static_cast<unsigned char>(bytes[pg * 4096 + 10]);
+      const std::string_view page(bytes.data() + pg * 4096, 4096);
+      if (flags == 0x01 || (flags == 0x02 && page.find("key1") != std::string_view::npos)) tree_pages.push_back(pg);
+    }
+    ASSERT_GT(tree_pages.size(), 10u);
+    for (std::uint64_t pg : {tree_pages.front(), tree_pages[tree_pages.size() / 2], tree_pages.back()}) {
+      SCOPED_TRACE("page " + std::to_string(pg));
+      const std::string copy = dir.Sub("c" + std::to_string(pg));
+      ASSERT_EQ(mkdir(copy.c_str(), 0700), 0);
+      test::WriteFile(copy + "/data.mdb", bytes);
+      const char original = bytes[pg * 4096 + header_byte];
+      FlipByte(copy + "/data.mdb", pg * 4096 + header_byte, static_cast<char>(original == '\xff' ? 0x00 : 0xff));
+      EnvOptions o = Opts(copy);
+      o.create = false;
+      auto env = Environment::Open(o);
+      if (!env.ok()) continue;  // the table directory's page itself: Open says Corruption
+      auto check = (*env)->CheckPages();
+      ASSERT_TRUE(check.ok()) << check.status().ToString();
+      ASSERT_FALSE(check->ok());
+      EXPECT_NE(check->problems.front().find("page "), std::string::npos) << check->problems.front();
+      Status r = (*env)->RebuildToFile(copy + "/rebuilt.mdb", 1u << 20);
+      EXPECT_TRUE(r.IsCorruption()) << r.ToString();
+      struct stat st {};
+      EXPECT_NE(::stat((copy + "/rebuilt.mdb").c_str(), &st), 0);
+    }
+  }
+}
+
+// Runs `body` in a forked child with a 4 MiB tmpfs at `dir` (in a private
+// mount namespace, gone with the child) filled to the last block, after
+// `before_fill` ran there. The child's exit code, or 128 + its signal; 77 if
+// the tmpfs cannot be mounted (no CAP_SYS_ADMIN).
+int OnFullDisk(const std::string& dir, const std::function<void()>& before_fill, const std::function<int()>& body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=4m") != 0) {
+      _exit(77);
+    }
+    before_fill();
+    {
+      std::ofstream fill(dir + "/fill", std::ios::binary);
+      const std::string block(1 << 12, 'f');
+      while (fill.write(block.data(), static_cast<std::streamsize>(block.size()))) {
+      }
+    }
+    _exit(body());
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Issue 16 (7): LMDB creates its lock file sparse and writes it through a
+// shared map, so opening a new environment on a full disk died of SIGBUS
+// (exit 135 here). It is StoreFull; a rebuild that cannot fit is StoreFull
+// before it writes anything.
+TEST(EnvironmentTest, NewEnvironmentOnAFullDiskIsStoreFullNotSigbus) {
+  TempDir dir;
+  const std::string small = dir.Sub("small");
+  ASSERT_EQ(mkdir(small.c_str(), 0700), 0);
+  const int code = OnFullDisk(small, [] {}, [&] {
+    auto env = Environment::Open(Opts(small + "/e"));
+    return env.status().IsStoreFull() ? 0 : 1;
+  });
+  if (code == 77) GTEST_SKIP() << "mounting a small tmpfs needs CAP_SYS_ADMIN";
+  EXPECT_EQ(code, 0) << "1: not StoreFull; 128+n: signal n";
+}
+
+TEST(EnvironmentTest, RebuildThatCannotFitIsStoreFullBeforeWriting) {
+  TempDir dir;
+  const std::string small = dir.Sub("small");
+  ASSERT_EQ(mkdir(small.c_str(), 0700), 0);
+  std::unique_ptr<Environment> env;
+  const int code = OnFullDisk(
+      small,
+      [&] {
+        auto e = Environment::Open(Opts(small + "/e"));
+        if (!e.ok()) _exit(2);
+        env = std::move(e).value();
+        Status s = env->Update([&](WriteTxn& t) -> Status {
+          for (int i = 0; i < 200; ++i) {
+            if (Status p = t.Put(env->table("a"), "k" + std::to_string(i), std::string(1000, 'v')); !p.ok()) return p;
+          }
+          return Status::OK();
+        });
+        if (!s.ok()) _exit(3);
+      },
+      [&] {
+        Status s = env->RebuildToFile(small + "/rebuilt.mdb", 1u << 20);
+        if (!s.IsStoreFull()) return 1;
+        struct stat st {};
+        if (::stat((small + "/rebuilt.mdb").c_str(), &st) == 0 || ::stat((small + "/rebuilt.mdb-lock").c_str(), &st) == 0) {
+          return 4;  // a partial file left behind
+        }
+        return 0;
+      });
+  if (code == 77) GTEST_SKIP() << "mounting a small tmpfs needs CAP_SYS_ADMIN";
+  EXPECT_EQ(code, 0) << "1: not StoreFull; 2, 3: setup; 4: files left; 128+n: signal n";
+}
+
+// Issue 16 (8): a store open in another process was FailedPrecondition,
+// like a second open in this one (a programming error); it is Busy, so a
+// caller (the CLI's exit 10) can tell "in use, try later" from a bug.
+TEST(DirectoryClaimTest, ClaimHeldByAnotherProcessIsBusy) {
+  TempDir dir;
+  int ready[2], done[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(done), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto claim = DirectoryClaim::Acquire(dir.path());
+    const char c = claim.ok() ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1) _exit(2);
+    char x;
+    if (read(done[0], &x, 1) != 1) _exit(3);
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y');
+  auto claim = DirectoryClaim::Acquire(dir.path());
+  EXPECT_TRUE(claim.status().IsBusy()) << claim.status().ToString();
+  EXPECT_NE(claim.status().message().find("in use by another process"), std::string::npos);
+  ASSERT_EQ(write(done[1], "x", 1), 1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_TRUE(DirectoryClaim::Acquire(dir.path()).ok());  // released with the child
+  for (int fd : {ready[0], ready[1], done[0], done[1]}) close(fd);
+}
+
+// Issue 16 (8): a store this process may read but not write was IOError
+// ("cannot open LOCK: Permission denied"), like any I/O failure. Both the
+// claim and an environment's open say ReadOnly. Run in a child that, under
+// root (who may write anything), becomes an unprivileged user first.
+TEST(DirectoryClaimTest, StoreThatCannotBeWrittenIsReadOnly) {
+  TempDir dir;
+  const std::string store = dir.Sub("store");
+  ASSERT_EQ(mkdir(store.c_str(), 0700), 0);
+  {
+    auto claim = DirectoryClaim::Acquire(store);  // creates LOCK
+    ASSERT_TRUE(claim.ok()) << claim.status().ToString();
+    ASSERT_TRUE(Environment::Open(Opts(store + "/env")).ok());
+  }
+  constexpr uid_t kNobody = 65534;
+  const bool root = geteuid() == 0;
+  namespace fs = std::filesystem;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  for (const auto& e : fs::recursive_directory_iterator(store)) {
+    if (root) {
+        ASSERT_EQ(chown(e.path().c_str(), kNobody, kNobody), 0);
+      }
+    chmod(e.path().c_str(), e.is_directory() ? 0500 : 0400);
+  }
+  if (root) {
+    ASSERT_EQ(chown(store.c_str(), kNobody, kNobody), 0);
+  }
+  chmod(store.c_str(), 0500);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (root && (setresgid(kNobody, kNobody, kNobody) != 0 || setresuid(kNobody, kNobody, kNobody) != 0)) _exit(10);
+    auto claim = DirectoryClaim::Acquire(store);
+    if (!claim.status().IsReadOnly()) _exit(11);
+    auto env = Environment::Open(Opts(store + "/env"));
+    if (!env.status().IsReadOnly()) _exit(12);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  for (const auto& e : fs::recursive_directory_iterator(store)) chmod(e.path().c_str(), 0700);
+  chmod(store.c_str(), 0700);
+  ASSERT_TRUE(WIFEXITED(status));
+  // 11: the claim, 12: the environment was not ReadOnly.
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// ---- read-only opens (what the engine needs for issue 16 item 8) ----------
+
+// A child process that holds a claim on `dir` in `mode` until Release().
+class ClaimHolder {
+ public:
+  ClaimHolder(const std::string& dir, ClaimMode mode) {
+    if (pipe(ready_) != 0 || pipe(done_) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      auto claim = DirectoryClaim::Acquire(dir, mode);
+      const char c = claim.ok() ? 'y' : 'n';
+      if (write(ready_[1], &c, 1) != 1) _exit(2);
+      char x;
+      if (read(done_[0], &x, 1) != 1) _exit(3);
+      _exit(0);
+    }
+    char c = 0;
+    held_ = read(ready_[0], &c, 1) == 1 && c == 'y';
+  }
+  ~ClaimHolder() { Release(); }
+  bool held() const { return held_; }
+  void Release() {
+    if (pid_ <= 0) return;
+    if (write(done_[1], "x", 1) != 1) kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    for (int fd : {ready_[0], ready_[1], done_[0], done_[1]}) close(fd);
+  }
+
+ private:
+  int ready_[2] = {-1, -1}, done_[2] = {-1, -1};
+  pid_t pid_ = -1;
+  bool held_ = false;
+};
+
+TEST(DirectoryClaimTest, SharedClaimsCoexistAndExcludeAWriterBothWays) {
+  TempDir dir;
+  {
+    ClaimHolder reader(dir.path(), ClaimMode::kShared);
+    ASSERT_TRUE(reader.held());
+    auto shared = DirectoryClaim::Acquire(dir.path(), ClaimMode::kShared);
+    EXPECT_TRUE(shared.ok()) << shared.status().ToString();
+    shared->reset();
+    auto exclusive = DirectoryClaim::Acquire(dir.path());
+    EXPECT_TRUE(exclusive.status().IsBusy()) << exclusive.status().ToString();
+  }
+  ClaimHolder writer(dir.path(), ClaimMode::kExclusive);
+  ASSERT_TRUE(writer.held());
+  auto shared = DirectoryClaim::Acquire(dir.path(), ClaimMode::kShared);
+  EXPECT_TRUE(shared.status().IsBusy()) << shared.status().ToString();
+  writer.Release();
+  EXPECT_TRUE(DirectoryClaim::Acquire(dir.path(), ClaimMode::kShared).ok());
+}
+
+TEST(ReadOnlyTest, AReadOnlyEnvironmentReadsWritesNothingAndRefusesWrites) {
+  TempDir dir;
+  const std::string path = dir.Sub("e");
+  {
+    auto env = Environment::Open(Opts(path));
+    ASSERT_TRUE(env.ok());
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put((*env)->table("a"), "k1", "v1"); }));
+  }
+  ASSERT_EQ(::unlink((path + "/lock.mdb").c_str()), 0);
+  const std::string before = test::ReadFile(path + "/data.mdb");
+  EnvOptions o = Opts(path);
+  o.create = false;
+  o.read_only = true;
+  {
+    auto env = Environment::Open(o);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    std::string v;
+    SKV_EXPECT_OK((*env)->View([&](ReadTxn& t) {
+      std::string_view got;
+      Status g = t.Get((*env)->table("a"), "k1", &got);
+      v.assign(got);
+      return g;
+    }));
+    EXPECT_EQ(v, "v1");
+    EXPECT_TRUE((*env)->Update([&](WriteTxn& t) { return t.Put((*env)->table("a"), "k2", "v2"); }).IsReadOnly());
+    auto check = (*env)->CheckPages();
+    ASSERT_TRUE(check.ok()) << check.status().ToString();
+    EXPECT_TRUE(check->ok());
+  }
+  EXPECT_EQ(test::ReadFile(path + "/data.mdb"), before);
+  struct stat st {};
+  EXPECT_NE(::stat((path + "/lock.mdb").c_str(), &st), 0) << "a lock file was created";
+  o.create = true;
+  EXPECT_TRUE(Environment::Open(o).status().IsInvalidArgument());
+}
+
+// The store of DirectoryClaimTest.StoreThatCannotBeWrittenIsReadOnly, read
+// through a shared claim and read-only environments: both open and read.
+TEST(ReadOnlyTest, AStoreThatCannotBeWrittenOpensReadOnly) {
+  TempDir dir;
+  const std::string store = dir.Sub("store");
+  ASSERT_EQ(mkdir(store.c_str(), 0700), 0);
+  {
+    auto claim = DirectoryClaim::Acquire(store);
+    ASSERT_TRUE(claim.ok());
+    auto env = Environment::Open(Opts(store + "/env"));
+    ASSERT_TRUE(env.ok());
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put((*env)->table("a"), "k1", "v1"); }));
+  }
+  constexpr uid_t kNobody = 65534;
+  const bool root = geteuid() == 0;
+  namespace fs = std::filesystem;
+  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  for (const auto& e : fs::recursive_directory_iterator(store)) {
+    if (root) {
+      ASSERT_EQ(chown(e.path().c_str(), kNobody, kNobody), 0);
+    }
+    chmod(e.path().c_str(), e.is_directory() ? 0500 : 0400);
+  }
+  if (root) {
+    ASSERT_EQ(chown(store.c_str(), kNobody, kNobody), 0);
+  }
+  chmod(store.c_str(), 0500);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (root && (setresgid(kNobody, kNobody, kNobody) != 0 || setresuid(kNobody, kNobody, kNobody) != 0)) _exit(10);
+    auto claim = DirectoryClaim::Acquire(store, ClaimMode::kShared);
+    if (!claim.ok()) _exit(11);
+    EnvOptions o = Opts(store + "/env");
+    o.create = false;
+    o.read_only = true;
+    auto env = Environment::Open(o);
+    if (!env.ok()) _exit(12);
+    std::string v;
+    Status s = (*env)->View([&](ReadTxn& t) {
+      std::string_view got;
+      Status g = t.Get((*env)->table("a"), "k1", &got);
+      v.assign(got);
+      return g;
+    });
+    _exit(s.ok() && v == "v1" ? 0 : 13);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  for (const auto& e : fs::recursive_directory_iterator(store)) chmod(e.path().c_str(), 0700);
+  chmod(store.c_str(), 0700);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "11: the claim, 12: the open, 13: the read failed";
 }
 
 }  // namespace

@@ -21,6 +21,8 @@ TEST(StatusTest, FactoriesCarryDistinctCodes) {
   EXPECT_TRUE(Status::StoreFull("x").IsStoreFull());
   EXPECT_TRUE(Status::Busy("x").IsBusy());
   EXPECT_TRUE(Status::IOError("x").IsIOError());
+  EXPECT_TRUE(Status::ReadOnly("x").IsReadOnly());
+  EXPECT_EQ(Status::ReadOnly("x").ToString(), "ReadOnly: x");
   EXPECT_FALSE(Status::NotFound("x").IsErased());
 }
 

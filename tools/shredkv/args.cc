@@ -200,7 +200,8 @@ std::string UsageText() {
       "Output a program reads is JSON on stdout; messages and progress go to stderr.\n"
       "\n"
       "Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 erased, 5 restricted,\n"
-      "6 suppressed, 7 corruption or authentication failure, 8 wrong root key.\n"
+      "6 suppressed, 7 corruption or authentication failure, 8 wrong root key,\n"
+      "9 unsupported format version, 10 store in use by another process, 11 read-only store.\n"
       "`shredkv COMMAND --help` shows a command's arguments.\n";
   return s;
 }

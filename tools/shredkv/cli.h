@@ -30,6 +30,8 @@ enum ExitCode : int {
   kExitCorruption = 7,    // corruption or authentication failure
   kExitWrongKey = 8,      // the root key does not open the store
   kExitUnsupportedVersion = 9,  // the store's format is newer than this tool
+  kExitInUse = 10,        // another process has the store open
+  kExitReadOnly = 11,     // the store's directory or files cannot be written
 };
 
 // The exit code of a failed store call.

@@ -31,6 +31,7 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kAuthenticationFailed: return kExitCorruption;
     case StatusCode::kWrongKey: return kExitWrongKey;
     case StatusCode::kUnsupportedVersion: return kExitUnsupportedVersion;
+    case StatusCode::kReadOnly: return kExitReadOnly;
     default: return kExitError;
   }
 }
@@ -595,6 +596,12 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
     const Status& s = store.status();
     if (s.IsWrongKey()) {
       Fail(s, "the root key in '" + global.key_file + "' does not open the store at '" + global.db + "'");
+    }
+    // Busy at open is the store's lock held by another process (a Busy
+    // later, such as a lease drain timing out, stays exit 1).
+    if (s.IsBusy()) {
+      throw CliError(kExitInUse, "the store at '" + global.db +
+                                     "' is in use by another process (close it and try again): " + s.ToString());
     }
     // Store files that the engine finds no store in are damaged, not absent.
     struct stat st {};

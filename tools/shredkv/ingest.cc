@@ -22,47 +22,13 @@
 #include "cli.h"
 #include "ingest_line.h"
 #include "json_output.h"
+#include "portability/bounded_line.h"
 #include "progress.h"
 
 namespace shredkv::cli {
 namespace {
 
 constexpr std::size_t kBatchLines = 1000;
-// The longest line ingest reads (docs/cli.md): a record value is at most
-// 16 MiB, and its JSON form (escapes) may be larger.
-constexpr std::size_t kMaxLineBytes = 32u << 20;
-
-// Reads one line (without its newline) into *line, holding at most `max`
-// bytes of it: the rest of a longer line is consumed and dropped, and
-// *too_long is set. False at the end of the input with nothing read.
-bool ReadBoundedLine(std::istream& in, std::string* line, std::size_t max, bool* too_long) {
-  line->clear();
-  *too_long = false;
-  bool any = false;
-  char buf[1 << 16];
-  for (;;) {
-    in.get(buf, sizeof buf, '\n');
-    const auto n = static_cast<std::size_t>(in.gcount());
-    if (n > 0) {
-      any = true;
-      if (!*too_long && line->size() + n > max) {
-        *too_long = true;
-        std::string().swap(*line);
-      }
-      if (!*too_long) line->append(buf, n);
-    }
-    if (in.bad()) return any;
-    if (in.fail() && !in.eof()) in.clear();  // get() extracted nothing: the newline is next
-    const int c = in.get();
-    if (c == '\n') return true;
-    if (c == std::char_traits<char>::eof()) {
-      if (!in.bad()) in.clear(std::ios::eofbit);
-      return any;
-    }
-    in.unget();  // the buffer was full: more of this line follows
-  }
-}
-
 bool IsFatal(const Status& s) {
   switch (s.code()) {
     case StatusCode::kCorruption:
@@ -72,6 +38,7 @@ bool IsFatal(const Status& s) {
     case StatusCode::kStoreFull:
     case StatusCode::kFailedPrecondition:
     case StatusCode::kUnsupportedVersion:
+    case StatusCode::kReadOnly:
     case StatusCode::kInternal: return true;
     default: return false;
   }
@@ -212,7 +179,7 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
   try {
     std::string text;
     bool too_long = false;
-    while (ReadBoundedLine(*in, &text, kMaxLineBytes, &too_long)) {
+    while (portability::ReadBoundedLine(*in, &text, portability::kMaxLineBytes, &too_long)) {
       ++number;
       bytes += text.size() + 1;
       if (too_long) {

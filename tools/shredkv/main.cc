@@ -5,7 +5,8 @@
 // Output a program reads is JSON on stdout; messages and progress go to
 // stderr. Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 erased,
 // 5 restricted, 6 suppressed, 7 corruption or authentication failure,
-// 8 wrong root key. See `shredkv --help` and tools/shredkv/args.cc.
+// 8 wrong root key, 9 unsupported format version, 10 store in use by another
+// process, 11 read-only store. See `shredkv --help` and tools/shredkv/args.cc.
 #include <signal.h>
 #include <unistd.h>
 
