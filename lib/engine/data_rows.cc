@@ -19,23 +19,4 @@ Result<std::vector<std::string>> KeysWithPrefix(storage::ReadTxn& txn, storage::
   return out;
 }
 
-Result<std::vector<std::string>> KeysInSlot(storage::ReadTxn& txn, storage::Table table, const PersonId& person,
-                                            std::uint32_t slot, std::uint64_t limit) {
-  std::vector<std::string> out;
-  auto cursor = txn.OpenCursor(table);
-  if (!cursor.ok()) return cursor.status();
-  auto& c = **cursor;
-  Status m = c.Seek(person.view());
-  for (; m.ok() && c.Valid() && out.size() < limit; m = c.Next()) {
-    if (c.key().substr(0, PersonId::kSize) != person.view()) break;
-    std::uint32_t row_slot = 0;
-    // A damaged header cannot be attributed: verify reports it, purge of
-    // the whole person removes it.
-    if (!codec::PersonRowSlot(c.value(), &row_slot).ok() || row_slot != slot) continue;
-    out.emplace_back(c.key());
-  }
-  if (!m.ok()) return m;
-  return out;
-}
-
 }  // namespace shredkv::engine

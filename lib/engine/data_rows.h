@@ -36,10 +36,6 @@ inline Result<PersonId> PersonIdFromBytes(std::string_view bytes) {
 // Keys of `table` that start with `prefix`, at most `limit`.
 Result<std::vector<std::string>> KeysWithPrefix(storage::ReadTxn& txn, storage::Table table,
                                                 std::string_view prefix, std::uint64_t limit);
-// Keys of the person's rows in `table` (keys start with the person ID) that
-// are sealed under key `slot`, at most `limit`. Reads only row headers.
-Result<std::vector<std::string>> KeysInSlot(storage::ReadTxn& txn, storage::Table table, const PersonId& person,
-                                            std::uint32_t slot, std::uint64_t limit);
 
 }  // namespace shredkv::engine
 

@@ -454,25 +454,7 @@ Result<std::string> Eraser::TicketLinks(const PersonId& person, std::uint32_t sl
 
 Result<std::vector<std::string>> Eraser::TicketAnalyticsKeys(storage::ReadTxn& txn,
                                                                const keys::PurgeTicket& t) {
-  const bool category = t.slot != keys::kPersonSlot;
-  auto event_keys = category ? KeysInSlot(txn, ctx_.tables.events, t.person, t.slot, ~0ull)
-                             : KeysWithPrefix(txn, ctx_.tables.events, t.person.view(), ~0ull);
-  if (!event_keys.ok()) return event_keys.status();
-  std::vector<std::string> out;
-  out.reserve(event_keys->size());
-  if (ctx_.data_format < kDataFormatVersion) {
-    // Format 2 (recovery before the migration): rows share (ts, seq) with events.
-    for (const std::string& ek : *event_keys) {
-      std::int64_t ts = 0;
-      std::uint64_t seq = 0;
-      if (Status d = codec::DecodeTsSeq(std::string_view(ek).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
-      out.push_back(codec::AnalyticsKeyV2(ts, seq));
-    }
-    return out;
-  }
-  if (t.analytics_links.empty()) {
-    return Status::Corruption("purge ticket of person " + t.person.ToHex() + " lacks the analytics links its mode needs");
-  }
+  const bool format2 = ctx_.data_format < kDataFormatVersion;  // recovery before the migration
   std::map<std::uint32_t, std::string> links;
   struct Wipe {
     std::map<std::uint32_t, std::string>& links;
@@ -480,19 +462,36 @@ Result<std::vector<std::string>> Eraser::TicketAnalyticsKeys(storage::ReadTxn& t
       for (auto& [s, l] : links) crypto::Wipe(&l);
     }
   } wipe{links};
-  if (Status d = DecodeLinks(t.analytics_links, &links); !d.ok()) return d;
-  for (const std::string& ek : *event_keys) {
-    std::string_view row;
-    if (Status g = txn.Get(ctx_.tables.events, ek, &row); !g.ok()) return g;
+  if (!format2) {
+    if (t.analytics_links.empty()) {
+      return Status::Corruption("purge ticket of person " + t.person.ToHex() +
+                                " lacks the analytics links its mode needs");
+    }
+    if (Status d = DecodeLinks(t.analytics_links, &links); !d.ok()) return d;
+  }
+  // One walk of the person's event rows: the key gives (ts, seq), the header
+  // the slot whose link finds the row (a category ticket carries only its
+  // slot's link; a category erased before is handled by its own erasure).
+  std::vector<std::string> out;
+  auto cursor = txn.OpenCursor(ctx_.tables.events);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  Status m = c.Seek(t.person.view());
+  for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == t.person.view(); m = c.Next()) {
     std::uint32_t slot = 0;
-    if (!codec::PersonRowSlot(row, &slot).ok()) continue;  // damaged: Verify reports it
-    auto link = links.find(slot);
-    if (link == links.end()) continue;  // a category erased before: its own erasure handled it
+    const bool header_ok = codec::PersonRowSlot(c.value(), &slot).ok();  // damaged: Verify reports it
     std::int64_t ts = 0;
     std::uint64_t seq = 0;
-    if (Status d = codec::DecodeTsSeq(std::string_view(ek).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
-    out.push_back(ctx_.AnalyticsKeyFor(link->second, ts, seq));
+    if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
+    if (format2) {  // rows share (ts, seq) with their events
+      if (t.slot == keys::kPersonSlot || (header_ok && slot == t.slot)) out.push_back(codec::AnalyticsKeyV2(ts, seq));
+      continue;
+    }
+    if (!header_ok) continue;
+    auto link = links.find(slot);
+    if (link != links.end()) out.push_back(ctx_.AnalyticsKeyFor(link->second, ts, seq));
   }
+  if (!m.ok()) return m;
   return out;
 }
 

@@ -27,16 +27,24 @@ Status ReadSealed(storage::Environment& env, storage::Table table, TableId id, K
   });
 }
 
-// `read` of a person who has a key (NotFound / Erased otherwise), under
-// the call guard and the person's stripe, in one read transaction.
-template <typename T, typename Read>
-Result<T> ReadOfLivePerson(EngineContext& ctx, const PersonId& id, Read read) {
+// Runs `read(person_key)` for a person who has a key (NotFound / Erased
+// otherwise), under the call guard and the person's stripe (shared) for the
+// whole read, so no read that returns after an erasure used the shredded key.
+template <typename Read>
+auto WithLivePerson(EngineContext& ctx, const PersonId& id, Read read) -> decltype(read(keys::DekHandle())) {
   CallGuard guard(ctx);
   if (!guard.ok()) return guard.status();
   PersonLocks::SharedGuard person_lock(ctx.person_locks, id);
-  if (auto dek = ctx.PersonKey(id); !dek.ok()) return dek.status();
+  auto dek = ctx.PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  return read(*dek);
+}
+
+// A read of clear per-person state in one read transaction.
+template <typename T, typename Read>
+Result<T> ReadInView(storage::Environment& env, Read read) {
   T out;
-  Status s = ctx.data->View([&](storage::ReadTxn& txn) -> Status {
+  Status s = env.View([&](storage::ReadTxn& txn) -> Status {
     auto r = read(txn);
     if (!r.ok()) return r.status();
     out = std::move(r).value();
@@ -77,75 +85,66 @@ Result<PersonId> Reader::Resolve(const Identifier& identifier) {
 }
 
 Result<PersonInfo> Reader::GetPerson(const PersonId& id) {
-  CallGuard guard(ctx_);
-  if (!guard.ok()) return guard.status();
-  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
-  auto dek = ctx_.PersonKey(id);
-  if (!dek.ok()) return dek.status();
-  Keyring keyring(ctx_.keys.get(), id, *dek);
-  std::string plain;
-  Status s = ReadSealed(*ctx_.data, ctx_.tables.people, TableId::kPeople, keyring, id.view(), &plain);
-  if (s.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
-  if (!s.ok()) return s.WithContext("person " + id.ToHex());
-  codec::PersonPayload p;
-  Status d = codec::DecodePerson(plain, &p);
-  crypto::Wipe(&plain);
-  if (!d.ok()) return d.WithContext("person " + id.ToHex());
-  auto epoch = ctx_.keys->DekEpoch(id);
-  if (!epoch.ok()) return epoch.status();
-  return PersonInfo{id, p.anon_id, p.created_ms, std::move(p.identifiers), *epoch};
+  return WithLivePerson(ctx_, id, [&](const keys::DekHandle& dek) -> Result<PersonInfo> {
+    Keyring keyring(ctx_.keys.get(), id, dek);
+    std::string plain;
+    Status s = ReadSealed(*ctx_.data, ctx_.tables.people, TableId::kPeople, keyring, id.view(), &plain);
+    if (s.IsNotFound()) return Status::NotFound("no person " + id.ToHex());
+    if (!s.ok()) return s.WithContext("person " + id.ToHex());
+    codec::PersonPayload p;
+    Status d = codec::DecodePerson(plain, &p);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d.WithContext("person " + id.ToHex());
+    auto epoch = ctx_.keys->DekEpoch(id);
+    if (!epoch.ok()) return epoch.status();
+    return PersonInfo{id, p.anon_id, p.created_ms, std::move(p.identifiers), *epoch};
+  });
 }
 
 Result<Attributes> Reader::GetProfile(const PersonId& id) {
-  CallGuard guard(ctx_);
-  if (!guard.ok()) return guard.status();
-  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
-  auto dek = ctx_.PersonKey(id);
-  if (!dek.ok()) return dek.status();
-  Keyring keyring(ctx_.keys.get(), id, *dek);
-  Attributes attrs;
-  bool found = false;
-  Status s = ctx_.data->View([&](storage::ReadTxn& txn) {
-    return ReadProfile(txn, ctx_.tables.profiles, keyring, &attrs, &found);
+  return WithLivePerson(ctx_, id, [&](const keys::DekHandle& dek) -> Result<Attributes> {
+    Keyring keyring(ctx_.keys.get(), id, dek);
+    Attributes attrs;
+    bool found = false;
+    Status s = ctx_.data->View([&](storage::ReadTxn& txn) {
+      return ReadProfile(txn, ctx_.tables.profiles, keyring, &attrs, &found);
+    });
+    if (!s.ok()) return s;
+    if (!found) return Status::NotFound("no profile for person " + id.ToHex());
+    return attrs;
   });
-  if (!s.ok()) return s;
-  if (!found) return Status::NotFound("no profile for person " + id.ToHex());
-  return attrs;
 }
 
 Result<Record> Reader::GetRecord(const PersonId& id, std::string_view collection, std::string_view key) {
-  CallGuard guard(ctx_);
-  if (!guard.ok()) return guard.status();
   if (Status v = ValidateRecordKey(collection, key); !v.ok()) return v;
-  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
-  auto dek = ctx_.PersonKey(id);
-  if (!dek.ok()) return dek.status();
-  const std::string skey = codec::RecordKey(id, ctx_.CollectionHash(collection), EngineContext::RecordKeyHash(**dek, collection, key));
-  Keyring keyring(ctx_.keys.get(), id, *dek);
-  std::string plain;
-  const auto rules = ctx_.retention->rules();
-  const std::int64_t now = ctx_.Now();
-  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    std::string_view row;
-    if (Status g = txn.Get(ctx_.tables.records, skey, &row); !g.ok()) return g;
-    // A record past its collection's retention is gone for every reader.
-    auto expired = ctx_.retention->RecordExpired(txn, *rules, collection, skey, now);
-    if (!expired.ok()) return expired.status();
-    if (*expired) return Status::NotFound("expired");
-    bool shredded = false;
-    if (Status o = keyring.Open(TableId::kRecords, skey, row, &plain, &shredded); !o.ok()) return o;
-    return shredded ? Status::NotFound("the record's category key was erased") : Status::OK();
+  return WithLivePerson(ctx_, id, [&](const keys::DekHandle& dek) -> Result<Record> {
+    const std::string skey = codec::RecordKey(id, ctx_.CollectionHash(collection), EngineContext::RecordKeyHash(*dek, collection, key));
+    Keyring keyring(ctx_.keys.get(), id, dek);
+    std::string plain;
+    const auto rules = ctx_.retention->rules();
+    const std::int64_t now = ctx_.Now();
+    Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+      std::string_view row;
+      if (Status g = txn.Get(ctx_.tables.records, skey, &row); !g.ok()) return g;
+      // A record past its collection's retention is gone for every reader.
+      auto expired = ctx_.retention->RecordExpired(txn, *rules, collection, skey, now);
+      if (!expired.ok()) return expired.status();
+      if (*expired) return Status::NotFound("expired");
+      bool shredded = false;
+      if (Status o = keyring.Open(TableId::kRecords, skey, row, &plain, &shredded); !o.ok()) return o;
+      return shredded ? Status::NotFound("the record's category key was erased") : Status::OK();
+    });
+    if (s.IsNotFound()) return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
+    if (!s.ok()) return s.WithContext("record of " + id.ToHex());
+    Record r;
+    Status d = codec::DecodeRecord(plain, &r);
+    crypto::Wipe(&plain);
+    if (!d.ok()) return d.WithContext("record of " + id.ToHex());
+    if (r.collection != collection || r.key != key) {
+      return Status::Corruption("record of " + id.ToHex() + " holds a different key than its hash names");
+    }
+    return r;
   });
-  if (s.IsNotFound()) return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
-  if (!s.ok()) return s.WithContext("record of " + id.ToHex());
-  Record r;
-  Status d = codec::DecodeRecord(plain, &r);
-  crypto::Wipe(&plain);
-  if (!d.ok()) return d.WithContext("record of " + id.ToHex());
-  if (r.collection != collection || r.key != key) {
-    return Status::Corruption("record of " + id.ToHex() + " holds a different key than its hash names");
-  }
-  return r;
 }
 
 Result<std::vector<Notice>> Reader::ReadFeed(std::size_t max) {
@@ -211,41 +210,42 @@ Result<StoreStats> Reader::Stats() {
 }
 
 Result<RestrictionState> Reader::GetRestriction(const PersonId& id) {
-  return ReadOfLivePerson<RestrictionState>(ctx_, id, [&](storage::ReadTxn& txn) { return ctx_.ReadRestriction(txn, id); });
+  return WithLivePerson(ctx_, id, [&](const keys::DekHandle&) {
+    return ReadInView<RestrictionState>(*ctx_.data, [&](storage::ReadTxn& txn) { return ctx_.ReadRestriction(txn, id); });
+  });
 }
 
 Result<std::map<std::string, bool>> Reader::GetConsent(const PersonId& id) {
-  return ReadOfLivePerson<std::map<std::string, bool>>(ctx_, id,
-                                                       [&](storage::ReadTxn& txn) { return ctx_.ReadConsent(txn, id); });
+  return WithLivePerson(ctx_, id, [&](const keys::DekHandle&) {
+    return ReadInView<std::map<std::string, bool>>(*ctx_.data,
+                                                   [&](storage::ReadTxn& txn) { return ctx_.ReadConsent(txn, id); });
+  });
 }
 
 Result<std::vector<ConsentRecord>> Reader::GetConsentHistory(const PersonId& id) {
-  CallGuard guard(ctx_);
-  if (!guard.ok()) return guard.status();
-  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
-  auto dek = ctx_.PersonKey(id);
-  if (!dek.ok()) return dek.status();
-  std::vector<ConsentRecord> out;
-  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    auto cursor = txn.OpenCursor(ctx_.tables.consent_history);
-    if (!cursor.ok()) return cursor.status();
-    auto& c = **cursor;
-    Status m = c.Seek(id.view());
-    for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == id.view(); m = c.Next()) {
-      std::string plain;
-      if (Status o = codec::OpenPersonRow(**dek, TableId::kConsentHistory, c.key(), c.value(), &plain); !o.ok()) {
-        return o;
+  return WithLivePerson(ctx_, id, [&](const keys::DekHandle& dek) -> Result<std::vector<ConsentRecord>> {
+    std::vector<ConsentRecord> out;
+    Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(ctx_.tables.consent_history);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.Seek(id.view());
+      for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == id.view(); m = c.Next()) {
+        std::string plain;
+        if (Status o = codec::OpenPersonRow(*dek, TableId::kConsentHistory, c.key(), c.value(), &plain); !o.ok()) {
+          return o;
+        }
+        ConsentRecord rec;
+        Status d = codec::DecodeConsentRecord(plain, &rec);
+        crypto::Wipe(&plain);
+        if (!d.ok()) return d;
+        out.push_back(std::move(rec));
       }
-      ConsentRecord rec;
-      Status d = codec::DecodeConsentRecord(plain, &rec);
-      crypto::Wipe(&plain);
-      if (!d.ok()) return d;
-      out.push_back(std::move(rec));
-    }
-    return m;
+      return m;
+    });
+    if (!s.ok()) return s;
+    return out;
   });
-  if (!s.ok()) return s;
-  return out;
 }
 
 }  // namespace shredkv::engine
