@@ -108,6 +108,21 @@ struct Options {
   // Fail with AlreadyExists if a store already exists in `directory`.
   bool error_if_exists = false;
 
+  // Open an existing store to read only: nothing in the directory is
+  // written, created or removed (not even LMDB lock files), so a store on a
+  // read-only mount, without write permission, or whose interrupted key
+  // rotation cannot be finished can still be read and exported. Other
+  // read-only opens may share the store; a writer and a reader exclude each
+  // other (Busy). Every write call returns ReadOnly. Work a writable open
+  // finishes is left pending, not done: a half-applied erasure stays
+  // half-applied in `data` (the erased person's keys are already gone, so
+  // their rows read as Erased), an interrupted key-file rebuild stays
+  // pending, no background maintenance runs. A store still in format 2 needs
+  // one writable open to migrate (ReadOnly until then), and `retention`
+  // must be unset or equal to the stored rules (InvalidArgument otherwise).
+  // REQUIRES: !create_if_missing (InvalidArgument otherwise).
+  bool read_only = false;
+
   // Crash guarantee of every commit; see Durability.
   Durability durability = Durability::kFullSync;
 

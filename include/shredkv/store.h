@@ -116,6 +116,7 @@ class Lease {
 // What Store::Verify found. Problems name the table and what is wrong,
 // never personal data.
 struct VerifyReport {
+  std::uint64_t pages = 0;  // pages of both files walked and checked
   std::uint64_t people = 0;
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
@@ -167,9 +168,11 @@ class Store {
   // store and !create_if_missing), AlreadyExists (error_if_exists),
   // WrongKey (the provider's key does not open this store), Corruption
   // (damaged or mismatched environments), FailedPrecondition (directory
-  // already open in this process), Busy (open in another process), ReadOnly
+  // already open in this process), Busy (open in another process, or, for
+  // a writable open, open read-only in another process), ReadOnly
   // (the directory or its files cannot be written: a read-only mount, no
-  // write permission), IOError.
+  // write permission — Options::read_only opens such a store to read; a
+  // format-2 store opened read-only), UnsupportedVersion, IOError.
   static Result<std::unique_ptr<Store>> Open(Options options);
 
   Store() = default;
@@ -392,8 +395,11 @@ class Store {
   // Checks the hash chain of the audit log.
   virtual Result<AuditVerification> VerifyAuditLog() = 0;
 
-  // Checks the whole store: every sealed row decrypts under its person's
-  // key, every plaintext row's checksum, that the identifier index and its
+  // Checks the whole store: first every page of both files (headers, node
+  // bounds, child links, key order, counts — damage LMDB's own reads do not
+  // notice until a write or a rebuild trips on it; with a damaged page the
+  // row checks are skipped, so nothing reads through it), then every sealed
+  // row decrypts under its person's key, every plaintext row's checksum, that the identifier index and its
   // back-references agree, that analytics rows decode, and the audit chain.
   // Problems are reported in the result, not as an error status; the call
   // fails only if the store cannot be read at all.

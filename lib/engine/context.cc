@@ -52,6 +52,7 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   eo.initial_map_size = options.initial_map_size;
   eo.max_map_size = options.max_map_size;
   eo.durability = options.durability;
+  eo.read_only = options.read_only;
   auto env = storage::Environment::Open(eo);
   if (!env.ok()) return env.status();
   data = std::move(env).value();

@@ -151,9 +151,22 @@ struct EngineContext {
 // The entry of every store call: holds close_mu shared for the call and
 // checks that the store is usable. Calls that swap files or wait for
 // in-flight calls (Close, compaction, rotation) lock close_mu themselves.
+// What a call does to the store, for CallGuard.
+enum class CallAccess {
+  kAny,    // reads, or writes only through LMDB write transactions (a
+           // read-only environment refuses those itself)
+  kWrite,  // writes files beside the environments too (compaction, key
+           // rotation, purge, sweep): ReadOnly on a read-only open
+};
+
 class CallGuard {
  public:
-  explicit CallGuard(EngineContext& ctx) : lock_(ctx.close_mu), status_(ctx.CheckUsable()) {}
+  explicit CallGuard(EngineContext& ctx, CallAccess access = CallAccess::kAny)
+      : lock_(ctx.close_mu), status_(ctx.CheckUsable()) {
+    if (status_.ok() && access == CallAccess::kWrite && ctx.options.read_only) {
+      status_ = Status::ReadOnly("the store is open read-only (Options::read_only)");
+    }
+  }
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
 

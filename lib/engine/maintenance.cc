@@ -182,7 +182,7 @@ Result<PurgeResult> Maintenance::PurgeLocked(std::size_t budget_rows) {
 }
 
 Result<PurgeResult> Maintenance::Purge(std::size_t budget_rows) {
-  CallGuard guard(ctx_);
+  CallGuard guard(ctx_, CallAccess::kWrite);
   if (!guard.ok()) return guard.status();
   std::lock_guard write_lock(ctx_.write_mu);
   return PurgeLocked(budget_rows);
@@ -192,7 +192,7 @@ Result<RotationResult> Maintenance::RotateEpoch() {
   std::lock_guard rotation_lock(ctx_.rotation_mu);
   RotationResult result;
   {
-    CallGuard guard(ctx_);
+    CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
     auto before = ctx_.keys->Info();
     if (!before.ok()) return before.status();
@@ -228,7 +228,7 @@ Result<RotationResult> Maintenance::RotateEpoch() {
       return r;
     }
   }
-  CallGuard guard(ctx_);
+  CallGuard guard(ctx_, CallAccess::kWrite);
   if (!guard.ok()) return guard.status();
   auto after = ctx_.keys->Info();
   if (!after.ok()) return after.status();
@@ -249,7 +249,7 @@ Result<CompactionResult> Maintenance::CompactData() {
   for (int attempt = 0;; ++attempt) {
     std::uint64_t txn_at_copy = 0;
     {
-      CallGuard guard(ctx_);
+      CallGuard guard(ctx_, CallAccess::kWrite);
       if (!guard.ok()) return guard.status();
       std::lock_guard write_lock(ctx_.write_mu);  // no write during the copy
       auto info = ctx_.data->Info();

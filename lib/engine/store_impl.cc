@@ -38,6 +38,9 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
     return Status::InvalidArgument("Options::max_map_size is below initial_map_size");
   }
   if (options.iterator_batch_size == 0) options.iterator_batch_size = 1;
+  if (options.read_only && options.create_if_missing) {
+    return Status::InvalidArgument("Options::read_only cannot create a store (create_if_missing is set)");
+  }
   if (options.analytics_time_granularity_ms < kMinAnalyticsGranularityMs ||
       options.analytics_time_granularity_ms > 31ll * 24 * 3600 * 1000) {
     return Status::InvalidArgument("Options::analytics_time_granularity_ms must be between 1 s and 31 days");
@@ -75,7 +78,8 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
       return Status::IOError("cannot create '" + dir + "': " + std::strerror(errno));
     }
   }
-  auto claim = storage::DirectoryClaim::Acquire(dir);
+  auto claim = storage::DirectoryClaim::Acquire(
+      dir, options.read_only ? storage::ClaimMode::kShared : storage::ClaimMode::kExclusive);
   if (!claim.ok()) return claim.status();
   store->ctx_.claim = std::move(claim).value();
 
@@ -83,13 +87,26 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   const bool data_exists = Exists(dir + "/data/data.mdb");
   store->ctx_.options = std::move(options);
   if (Status s = store->OpenEnvironments(keys_exist, data_exists); !s.ok()) return s;
-  if (Status s = store->eraser_.RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
-  if (Status s = MigrateDataToV3(store->ctx_); !s.ok()) {
-    return s.WithContext("migrating the data environment to format 3");
-  }
+  if (Status s = store->FinishPendingWork(); !s.ok()) return s;
   if (Status s = store->sweeper_.InitRetention(); !s.ok()) return s.WithContext("retention rules");
-  store->maintenance_.Start();
+  if (!store->ctx_.options.read_only) store->maintenance_.Start();
   return std::unique_ptr<Store>(std::move(store));
+}
+
+Status StoreImpl::FinishPendingWork() {
+  if (ctx_.options.read_only) {
+    // Nothing is finished; reads work without it (Options::read_only) except
+    // on format 2, whose rows this code no longer reads.
+    if (ctx_.data_format < kDataFormatVersion) {
+      return Status::ReadOnly("the store has format " + std::to_string(ctx_.data_format) +
+                              " and needs migrating to format " + std::to_string(kDataFormatVersion) +
+                              ", which writes: open it writable once");
+    }
+    return Status::OK();
+  }
+  if (Status s = eraser_.RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
+  if (Status s = MigrateDataToV3(ctx_); !s.ok()) return s.WithContext("migrating the data environment to format 3");
+  return Status::OK();
 }
 
 Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
@@ -100,8 +117,13 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
                               "the data cannot be read");
   }
   if (!keys_exist && !ctx_.options.create_if_missing) return Status::NotFound("no store at '" + dir + "'");
-  ::unlink((dir + "/data/compact.mdb").c_str());  // a compaction cut short before its swap
-  ::unlink((dir + "/data/compact.mdb-lock").c_str());
+  if (!data_exists && ctx_.options.read_only) {
+    return Status::NotFound("no store at '" + dir + "' (its creation was cut short; a writable open finishes it)");
+  }
+  if (!ctx_.options.read_only) {
+    ::unlink((dir + "/data/compact.mdb").c_str());  // a compaction cut short before its swap
+    ::unlink((dir + "/data/compact.mdb-lock").c_str());
+  }
 
   keys::KeyStoreOptions ko;
   ko.path = dir + "/keys";
@@ -119,6 +141,7 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   ko.durability = ctx_.options.durability == Durability::kNoSync ? Durability::kNoMetaSync : Durability::kFullSync;
   ko.cipher = ctx_.cipher;
   ko.dek_cache_capacity = ctx_.options.dek_cache_capacity;
+  ko.read_only = ctx_.options.read_only;
   auto ks = keys::KeyStore::Open(ko);
   if (!ks.ok()) return ks.status();
   ctx_.keys = std::move(ks).value();
@@ -141,9 +164,13 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   if (!root.ok()) return root.status().WithContext("key provider " + ctx_.options.key_provider->Describe());
   if (Status s = ctx_.keys->Unlock(*root); !s.ok()) return s;
   // A rotation destroyed epoch keys but its rebuild of the keys file was cut
-  // short: finish it before anything else reads the file.
-  if (ctx_.keys->rebuild_pending()) {
-    if (Status s = ctx_.keys->Rebuild(); !s.ok()) return s.WithContext("finishing an interrupted key rotation");
+  // short: finish it before anything else reads the file. The rotation's
+  // rows are committed, so a read-only open reads them without it.
+  if (ctx_.keys->rebuild_pending() && !ctx_.options.read_only) {
+    if (Status s = ctx_.keys->Rebuild(); !s.ok()) {
+      return s.WithContext(
+          "finishing an interrupted key rotation (a read-only open, CLI --read-only, still reads the store)");
+    }
   }
 
   if (!data_exists) {

@@ -120,6 +120,10 @@ class StoreImpl final : public Store {
   StoreImpl() = default;
   // Open's steps after the options are checked.
   Status OpenEnvironments(bool keys_exist, bool data_exists);
+  // After the environments are open: recovers half-applied erasures and
+  // migrates a format-2 store; a read-only open does neither (ReadOnly for
+  // format 2).
+  Status FinishPendingWork();
 
   EngineContext ctx_;
   Writer writer_{ctx_};

@@ -23,7 +23,7 @@ constexpr std::uint64_t kBackfillRowsPerTxn = 1000;
 }  // namespace
 
 Status Sweeper::InitRetention() {
-  if (ctx_.options.retention) {
+  if (ctx_.options.retention && !ctx_.options.read_only) {
     if (Status v = Retention::Validate(*ctx_.options.retention); !v.ok()) return v;
     std::lock_guard write_lock(ctx_.write_mu);
     // A back-fill this records runs at the next Sweep (Open does not wait for
@@ -38,6 +38,9 @@ Status Sweeper::InitRetention() {
     return Status::OK();
   });
   if (!s.ok()) return s;
+  if (ctx_.options.retention && !(*ctx_.options.retention == stored)) {
+    return Status::InvalidArgument("a read-only open cannot change the stored retention rules");
+  }
   ctx_.retention->SetRules(stored);
   return Status::OK();
 }
@@ -140,7 +143,7 @@ Status Sweeper::BackfillIndexBatch(bool* done) {
 
 Status Sweeper::SetRetention(const RetentionRules& rules) {
   {
-    CallGuard guard(ctx_);
+    CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
     if (Status v = Retention::Validate(rules); !v.ok()) return v;
     std::lock_guard write_lock(ctx_.write_mu);
@@ -155,7 +158,7 @@ Status Sweeper::FinishIndexBackfill() {
   // writers, Close and file swaps interleave with a long back-fill.
   for (bool done = false; !done;) {
     {
-      CallGuard guard(ctx_);
+      CallGuard guard(ctx_, CallAccess::kWrite);
       if (!guard.ok()) return guard.status();
       std::lock_guard write_lock(ctx_.write_mu);
       if (Status b = BackfillIndexBatch(&done); !b.ok()) return b;
@@ -175,7 +178,7 @@ Result<SweepResult> Sweeper::Sweep(std::size_t budget_rows) {
   // A back-fill cut short (crash, or rules given at Open) completes first:
   // until then the index misses the events it has not reached.
   if (Status b = FinishIndexBackfill(); !b.ok()) return b;
-  CallGuard guard(ctx_);
+  CallGuard guard(ctx_, CallAccess::kWrite);
   if (!guard.ok()) return guard.status();
   std::lock_guard write_lock(ctx_.write_mu);
   return SweepLocked(budget_rows);

@@ -226,13 +226,37 @@ class VerifyPass {
 
 }  // namespace
 
+Status Verifier::CheckPagesOfBothFiles(VerifyReport* report) {
+  struct File {
+    const char* name;
+    Result<storage::PageCheck> check;
+  };
+  File files[] = {{"keys", ctx_.keys->CheckPages()}, {"data", ctx_.data->CheckPages()}};
+  for (File& f : files) {
+    if (!f.check.ok()) return f.check.status().WithContext(std::string("checking the pages of ") + f.name);
+    report->pages += f.check->pages;
+    for (const std::string& problem : f.check->problems) {
+      report->problems.push_back(std::string(f.name) + " file: " + problem);
+      ++report->problem_count;
+    }
+  }
+  return Status::OK();
+}
+
 Result<VerifyReport> Verifier::Verify() {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
+  VerifyReport pages;
+  if (Status p = CheckPagesOfBothFiles(&pages); !p.ok()) return p;
+  if (!pages.ok()) {
+    pages.problems.push_back("row checks skipped: a damaged page would be read through");
+    return pages;
+  }
   VerifyReport report;
   std::optional<VerifyPass> pass;
   Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
     report = VerifyReport{};
+    report.pages = pages.pages;
     pass.emplace(ctx_, txn, &report);
     return pass->Run();
   });

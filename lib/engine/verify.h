@@ -1,5 +1,5 @@
 // Store::Verify and Store::VerifyAuditLog: a full consistency check of both
-// environments (every sealed row opens, every clear row's checksum holds,
+// environments (every page of both files, then: every sealed row opens, every clear row's checksum holds,
 // indexes and back-references agree, every scanned row is reachable by its
 // key) and the audit chain.
 // Thread safety: thread-safe; runs in read transactions.
@@ -18,6 +18,11 @@ class Verifier {
   Result<AuditVerification> VerifyAuditLog();
 
  private:
+  // Walks every page of `keys` and `data` (storage::Environment::CheckPages),
+  // adding the pages counted and each problem, named by file, to *report.
+  // Fails only if a walk cannot run.
+  Status CheckPagesOfBothFiles(VerifyReport* report);
+
   EngineContext& ctx_;
 };
 

@@ -609,10 +609,16 @@ class BatchApplier {
       rows[sealing->first].insert_or_assign(name, value);
       row_keys[sealing->first] = sealing->second;
     }
+    std::size_t profile_bytes = 0;
     for (const auto& [slot, attrs] : rows) {
       const std::string key = codec::ProfileKey(id, slot);
       std::string plain, row;
       codec::EncodeProfile(attrs, &plain);
+      profile_bytes += plain.size();
+      if (profile_bytes > codec::kMaxAttributesSize) {
+        crypto::Wipe(&plain);
+        return Status::InvalidArgument("profile larger than 16 MiB in all (its attributes encoded)");
+      }
       codec::SealPersonRow(ctx_.cipher, *row_keys.at(slot), slot, TableId::kProfiles, key, plain, &row);
       crypto::Wipe(&plain);
       if (Status p = txn_->Put(t_.profiles, key, row); !p.ok()) return p;

@@ -141,8 +141,9 @@ Status KeyStore::Unlock(const RootKey& root_key) {
   if (!root.ok()) return root.status();
   Status s = initialized_ ? Load(*root) : Create(*root);
   if (!s.ok()) return s;
-  if (initialized_ && format_ < kKeysFormatVersion) {
+  if (initialized_ && format_ < kKeysFormatVersion && !options_.read_only) {
     // Format 2 → 3 changes no stored row: tickets without links stay valid.
+    // A read-only open leaves the mark to the next writable one.
     s = env_->Update([&](storage::WriteTxn& txn) {
       std::string format;
       util::PutFixed32BE(&format, kKeysFormatVersion);

@@ -937,20 +937,42 @@ TEST_F(CliTest, StoreInUseByAnotherProcessExits10) {
 }
 
 // Issue 16 (8): a store that cannot be written (read-only directory and
-// files) exited 1 with "IOError: cannot open LOCK"; it is exit 11 with
-// "read-only". Read commands give 11 too until Store::Open gets a read-only
-// mode (an engine change, see docs/cli.md); nothing is written either way.
-TEST_F(CliTest, ReadOnlyStoreExits11) {
+// files) exited 1 with "IOError: cannot open LOCK", and could not even be
+// read. Writes exit 11 "read-only"; read commands open it read-only by
+// themselves and work; nothing is written either way.
+TEST_F(CliTest, ReadOnlyStoreRefusesWritesWithExit11AndServesReads) {
   MakeStore();
   AddPeople();
   MakeReadOnly();
   if (HasFatalFailure() || IsSkipped()) return;
   RunResult r = Expect(11, {"ingest"}, R"({"op":"profile","ids":{"email":"zed@example.org"}})" "\n");
   EXPECT_NE(r.err.find("read-only"), std::string::npos) << r.err;
-  Expect(11, {"stats"});
   Expect(11, {"erase", "--id", "email:ann@example.org"});
+  Expect(11, {"compact"});
+  EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
+  EXPECT_EQ(Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "support"}).json()["profile"]["name"],
+            "Ann");
+  EXPECT_NE(Expect(0, {"export", "--id", "email:ann@example.org"}).out.find("ann@example.org"), std::string::npos);
+  EXPECT_GT(Expect(0, {"verify"}).json()["pages"], 4);
   MakeWritable();
   EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
+}
+
+// --read-only opens a writable store without writing: read commands work
+// and leave every file as it was; a command that writes is a usage error.
+TEST_F(CliTest, ReadOnlyFlagReadsWithoutWritingAndRefusesWriteCommands) {
+  MakeStore();
+  AddPeople();
+  std::map<std::string, std::string> before;
+  for (const auto& e : fs::recursive_directory_iterator(db_)) {
+    if (e.is_regular_file()) before[e.path().string()] = ReadFile(e.path());
+  }
+  EXPECT_EQ(Expect(0, {"--read-only", "stats"}).json()["people"], 2);
+  Expect(0, {"--read-only", "export", "--id", "email:ann@example.org"});
+  Expect(0, {"--read-only", "analytics"});
+  RunResult r = Expect(2, {"--read-only", "erase", "--id", "email:ann@example.org"});
+  EXPECT_NE(r.err.find("--read-only"), std::string::npos) << r.err;
+  for (const auto& [path, bytes] : before) EXPECT_TRUE(ReadFile(path) == bytes) << path << " changed";
 }
 
 // Issue 16 (7): on a full disk rotate-keys (and compact, and init) died of

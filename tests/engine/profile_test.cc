@@ -40,6 +40,26 @@ TEST_F(ProfileTest, FailedBatchLeavesProfileUntouched) {
   EXPECT_EQ(store_->GetProfile(id)->at("name").as_string(), "Ann");
 }
 
+// Issue 16 (2): attribute values are capped at 1 MiB each, but a profile
+// grew without bound, patch by patch. It is capped at 16 MiB encoded; the
+// patch that would pass it is refused and changes nothing.
+TEST_F(ProfileTest, AProfileOverSixteenMebibytesIsRefusedAndLeftAsItWas) {
+  PersonId id = MakePerson("ann@x.org", {{"name", "Ann"}});
+  const std::string mib(1u << 20, 'x');
+  ProfilePatch first;
+  for (int i = 0; i < 9; ++i) first.set.emplace("a" + std::to_string(i), mib);
+  SKV_ASSERT_OK(store_->PatchProfile(id, first));
+  ProfilePatch second;
+  for (int i = 0; i < 9; ++i) second.set.emplace("b" + std::to_string(i), mib);
+  Status s = store_->PatchProfile(id, second);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("16 MiB"), std::string::npos) << s.ToString();
+  auto profile = store_->GetProfile(id);
+  ASSERT_TRUE(profile.ok());
+  EXPECT_EQ(profile->size(), 10u);
+  EXPECT_EQ(profile->count("b0"), 0u);
+}
+
 TEST_F(ProfileTest, InvalidAttributeNameIsRejected) {
   PersonId id = MakePerson("ann@x.org");
   EXPECT_TRUE(store_->PatchProfile(id, ProfilePatch{{{"", 1}}, {}}).IsInvalidArgument());

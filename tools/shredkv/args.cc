@@ -140,7 +140,7 @@ ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::stri
       if (f.name == name) flag = &f;
     }
     if (flag == nullptr) {
-      if (name == "db" || name == "key-file" || name == "pretty") {
+      if (name == "db" || name == "key-file" || name == "pretty" || name == "read-only") {
         UsageError(spec.name + ": --" + name + " is a global option: give it before the command");
       }
       UsageError(spec.name + ": unknown option '--" + name + "'");
@@ -177,7 +177,7 @@ ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::stri
 
 std::string UsageText() {
   std::string s =
-      "usage: shredkv [--db DIR] [--key-file FILE] [--pretty] COMMAND [ARGS]\n"
+      "usage: shredkv [--db DIR] [--key-file FILE] [--pretty] [--read-only] COMMAND [ARGS]\n"
       "\n"
       "Embedded store for personal data with per-person keys and crypto-shredding.\n"
       "\n"
@@ -185,6 +185,8 @@ std::string UsageText() {
       "  --db DIR         the store directory (required except for keygen and sample)\n"
       "  --key-file FILE  the root key file (else $SHREDKV_KEY_FILE)\n"
       "  --pretty         indent JSON documents (not NDJSON streams)\n"
+      "  --read-only      open the store without writing anything (read commands only;\n"
+      "                   they do so by themselves on a store they cannot write)\n"
       "  --help, --version\n"
       "\n"
       "Commands:\n";

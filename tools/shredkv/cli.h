@@ -64,12 +64,25 @@ struct GlobalOptions {
   std::string db;        // --db
   std::string key_file;  // --key-file or $SHREDKV_KEY_FILE
   bool pretty = false;   // --pretty: indent single JSON documents
+  bool read_only = false;  // --read-only: open the store without writing anything
+};
+
+// What a command does with the store it opens.
+enum class StoreAccess {
+  kWrite,  // may write: a writable open (usage error with --read-only)
+  kRead,   // reads only: with --read-only, or when the store cannot be
+           // written (ReadOnly), a read-only open (Options::read_only)
 };
 
 // Opens the store named by the global options (usage error without --db or
 // a key). `init` creates it.
 std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create,
-                                 std::optional<RetentionRules> retention = std::nullopt);
+                                 std::optional<RetentionRules> retention = std::nullopt,
+                                 StoreAccess access = StoreAccess::kWrite);
+// OpenStore for a command that only reads.
+inline std::unique_ptr<Store> OpenStoreToRead(const GlobalOptions& global) {
+  return OpenStore(global, false, std::nullopt, StoreAccess::kRead);
+}
 // Parses retention rules: comma-separated `event:NAME=AGE`,
 // `collection:NAME=AGE`, `analytics=AGE`; AGE is an integer with a unit
 // ms, s, m, h, d or y (365 d). Usage error if malformed.

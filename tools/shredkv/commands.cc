@@ -171,7 +171,7 @@ int CmdInit(const GlobalOptions& global, const ParsedArgs& args) {
 int CmdExport(const GlobalOptions& global, const ParsedArgs& args) {
   const ExportFormat format = args.Get("format") ? ParseFormat(*args.Get("format")) : ExportFormat::kJson;
   const Identifier id = ParseIdentifierArg(*args.Get("id"));
-  auto store = OpenStore(global, false);
+  auto store = OpenStoreToRead(global);
   const PersonId person = ResolvePerson(*store, id);
   if (global.pretty && format == ExportFormat::kJson) {
     std::ostringstream buffer;
@@ -224,7 +224,7 @@ int CmdImport(const GlobalOptions& global, const ParsedArgs& args) {
 int CmdGet(const GlobalOptions& global, const ParsedArgs& args) {
   const Identifier id = ParseIdentifierArg(*args.Get("id"));
   const std::string purpose = *args.Get("purpose");
-  auto store = OpenStore(global, false);
+  auto store = OpenStoreToRead(global);
   const PersonId person = ResolvePerson(*store, id);
   Json out;
   {
@@ -269,7 +269,7 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
 
 int CmdErasureStatus(const GlobalOptions& global, const ParsedArgs& args) {
   const std::string request_id = *args.Get("request-id");
-  auto store = OpenStore(global, false);
+  auto store = OpenStoreToRead(global);
   ErasureReceipt receipt = Check(store->GetErasure(request_id), "erasure-status");
   PrintJson(global, ReceiptJson(receipt));
   return 0;
@@ -331,7 +331,7 @@ int CmdAnalytics(const GlobalOptions& global, const ParsedArgs& args) {
   if (auto n = args.Get("name")) query.name = *n;
   if (auto f = args.GetInt("from")) query.range.from_ms = *f;
   if (auto t = args.GetInt("to")) query.range.to_ms = *t;
-  auto store = OpenStore(global, false);
+  auto store = OpenStoreToRead(global);
   auto it = store->ScanAnalytics(query);
   for (; it->Valid(); it->Next()) PrintLine(Dump(AnalyticsRowJson(it->value())));
   Check(it->status(), "analytics");
@@ -342,7 +342,7 @@ int CmdFeed(const GlobalOptions& global, const ParsedArgs& args) {
   const auto ack = args.GetUint("ack");
   const std::size_t max =
       args.Has("max") ? static_cast<std::size_t>(*args.GetUint("max")) : std::numeric_limits<std::size_t>::max();
-  auto store = OpenStore(global, false);
+  auto store = ack ? OpenStore(global, false) : OpenStoreToRead(global);
   if (ack) Check(store->AckFeed(*ack), "feed: acknowledging");
   std::vector<Notice> notices = Check(store->ReadFeed(max), "feed");
   for (const Notice& n : notices) PrintLine(Dump(NoticeJson(n)));
@@ -477,7 +477,7 @@ int CmdRetention(const GlobalOptions& global, const ParsedArgs& args) {
 }
 
 int CmdVerify(const GlobalOptions& global, const ParsedArgs&) {
-  auto store = OpenStore(global, false);
+  auto store = OpenStoreToRead(global);
   const auto start = std::chrono::steady_clock::now();
   Result<VerifyReport> r = [&] {
     ProgressBar bar("verify", 0, "rows");
@@ -500,7 +500,7 @@ int CmdVerify(const GlobalOptions& global, const ParsedArgs&) {
 }
 
 int CmdStats(const GlobalOptions& global, const ParsedArgs&) {
-  auto store = OpenStore(global, false);
+  auto store = OpenStoreToRead(global);
   StoreStats stats = Check(store->Stats(), "stats");
   PrintJson(global, StatsJson(stats));
   return 0;
@@ -573,16 +573,22 @@ RetentionRules ParseRetention(const std::vector<std::string>& specs) {
   return rules;
 }
 
-std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::optional<RetentionRules> retention) {
+std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::optional<RetentionRules> retention,
+                                 StoreAccess access) {
   if (global.db.empty()) UsageError("--db DIR is required (a global option: give it before the command)");
   if (global.key_file.empty()) {
     UsageError("a root key is required: --key-file FILE (before the command) or $SHREDKV_KEY_FILE");
+  }
+  if (global.read_only && access == StoreAccess::kWrite) {
+    UsageError("this command writes to the store: --read-only is for export, get, erasure-status, analytics, "
+               "feed without --ack, verify and stats");
   }
   CheckKeyFile(global.key_file);
   Options options;
   options.directory = global.db;
   options.create_if_missing = create;
   options.error_if_exists = create;
+  options.read_only = global.read_only;
   options.key_provider = NewFileKeyProvider(global.key_file);
   options.retention = std::move(retention);
   options.progress = [](std::string_view, std::uint64_t done, std::uint64_t total) {
@@ -591,7 +597,13 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
       bar->Update(done);
     }
   };
-  Result<std::unique_ptr<Store>> store = Store::Open(std::move(options));
+  Result<std::unique_ptr<Store>> store = Store::Open(options);
+  // A reading command on a store it cannot write (a read-only mount, no
+  // permission) reads it without writing.
+  if (!store.ok() && store.status().IsReadOnly() && access == StoreAccess::kRead && !options.read_only) {
+    options.read_only = true;
+    store = Store::Open(options);
+  }
   if (!store.ok()) {
     const Status& s = store.status();
     if (s.IsWrongKey()) {

@@ -168,6 +168,7 @@ Json StatsJson(const StoreStats& s) {
 Json VerifyJson(const VerifyReport& r) {
   Json j = Json::object();
   j["ok"] = r.ok();
+  j["pages"] = U64(r.pages);
   j["people"] = U64(r.people);
   j["identifiers"] = U64(r.identifiers);
   j["events"] = U64(r.events);

@@ -1,6 +1,6 @@
 // shredkv — the command-line tool of the shredkv storage engine.
 //
-//   shredkv [--db DIR] [--key-file FILE] [--pretty] COMMAND [ARGS]
+//   shredkv [--db DIR] [--key-file FILE] [--pretty] [--read-only] COMMAND [ARGS]
 //
 // Output a program reads is JSON on stdout; messages and progress go to
 // stderr. Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 erased,
@@ -86,6 +86,10 @@ int Run(int argc, char** argv) {
     }
     if (a == "--pretty") {
       global.pretty = true;
+      continue;
+    }
+    if (a == "--read-only") {
+      global.read_only = true;
       continue;
     }
     std::string name = a;
