@@ -249,7 +249,9 @@ class Store {
 
   // ---- Analytics ------------------------------------------------------------
 
-  // Analytics rows in (ts, seq) order. Rows carry no personal data.
+  // Analytics rows in (time bucket, row id) order: by coarse time, and within
+  // a bucket in an order that follows neither people nor insertion
+  // (docs/format.md §5.4). Rows carry no personal data.
   virtual std::unique_ptr<AnalyticsIterator> ScanAnalytics(const AnalyticsQuery& query) = 0;
 
   // ---- Rectification, change feed, export -------------------------------------

@@ -145,6 +145,23 @@ TEST_F(MigrationTest, OpeningAFormat2StoreMigratesItToFormat3) {
   EXPECT_EQ(ExportOf(*store, "ann@example.org").analytics.size(), 7u);
 }
 
+// A read-only open cannot migrate (it writes): ReadOnly, nothing changed,
+// and a writable open migrates afterwards.
+TEST_F(MigrationTest, AReadOnlyOpenOfAFormat2StoreIsReadOnlyAndWritesNothing) {
+  std::map<std::string, std::string> before;
+  for (const std::string& f : test::FilesUnder(dir_.Sub("store"))) before[f] = test::ReadFile(f);
+  Options o = options_;
+  o.read_only = true;
+  auto store = Store::Open(o);
+  ASSERT_FALSE(store.ok());
+  EXPECT_TRUE(store.status().IsReadOnly()) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("format 2"), std::string::npos) << store.status().ToString();
+  std::map<std::string, std::string> after;
+  for (const std::string& f : test::FilesUnder(dir_.Sub("store"))) after[f] = test::ReadFile(f);
+  EXPECT_TRUE(after == before);
+  EXPECT_NE(Open(), nullptr);
+}
+
 TEST_F(MigrationTest, AMigrationKilledMidwayIsFinishedByTheNextOpen) {
   for (int hits = 1; hits <= 2; ++hits) {
     SCOPED_TRACE("killed after batch " + std::to_string(hits));
