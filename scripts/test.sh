@@ -8,6 +8,9 @@
 #      with libFuzzer's coverage instrumentation, -fsanitize=fuzzer-no-link),
 #      the tests, tools and examples (-O0) and the libFuzzer harnesses (-O1)
 #      in one tree; runs ctest there (skipped when SHREDKV_SKIP_ASAN=1)
+#   3b. builds build-tsan/ with clang and ThreadSanitizer (the library and
+#      the test binaries with concurrency tests) and runs every concurrency
+#      test there (skipped when SHREDKV_SKIP_TSAN=1)
 #   4. installs build/ into a temporary prefix and builds a consumer project
 #      against it with CMake and with pkg-config (scripts/check-install.sh)
 #   5. runs the libFuzzer harnesses built in build-asan/ side by side for 30 s
@@ -57,12 +60,14 @@ trap finish EXIT
 
 banner() { printf '\n======== test.sh: %s\n' "$*"; }
 
-# Runs ctest in $1 and records "<name>: N/N tests" in RESULTS.
+# Runs ctest in $1 (further arguments go to ctest) and records
+# "<name>: N/N tests" in RESULTS.
 run_ctest() {
   local dir=$1 name=$2 log
+  shift 2
   log="$(mktemp)"
   # --no-tests=error: a tree that registered no tests is a failure, not a pass.
-  if ! ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 2>&1 | tee "$log"; then
+  if ! ctest --test-dir "$dir" --output-on-failure --no-tests=error -j2 "$@" 2>&1 | tee "$log"; then
     rm -f "$log"
     return 1
   fi
@@ -144,6 +149,41 @@ else
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
   run_ctest build-asan asan
   unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if [[ "${SHREDKV_SKIP_TSAN:-0}" == "1" ]]; then
+  banner "build-tsan/ skipped (SHREDKV_SKIP_TSAN=1)"
+  RESULTS+=("tsan: skipped")
+else
+  stage "build-tsan"
+  banner "build-tsan/ (clang; ThreadSanitizer: the concurrency tests)"
+  # The library and the test binaries that hold concurrency tests, at -O1
+  # with line tables (TSan's reports need symbols, not -g). No suppressions:
+  # LMDB and libsodium are not instrumented, so TSan sees only shredkv's own
+  # accesses and its locks (pthread calls are intercepted everywhere).
+  if [[ -f build-tsan/CMakeCache.txt ]] &&
+     ! grep -qs 'set(CMAKE_CXX_COMPILER_ID "Clang")' build-tsan/CMakeFiles/*/CMakeCXXCompiler.cmake; then
+    rm -rf build-tsan/CMakeCache.txt build-tsan/CMakeFiles
+  fi
+  CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+    -DSHREDKV_SANITIZE=thread -DSHREDKV_BUILD_TESTS=ON -DSHREDKV_BUILD_BENCHMARKS=OFF \
+    -DSHREDKV_BUILD_TOOLS=OFF -DSHREDKV_BUILD_EXAMPLES=OFF "${EXTRA[@]}"
+  cmake --build build-tsan --target util_test engine_test erasure_test restriction_test export_test
+
+  stage "ctest build-tsan/"
+  banner "ctest in build-tsan/: every test that runs threads (SHREDKV_STRESS=1 for the heavy variants)"
+  # Every test that starts threads against one store or lock: erase vs
+  # readers and ingest, group-committed erasures, leases vs erase and
+  # restrict, the maintenance thread vs user calls, export during erase and
+  # during appends, the writer-first gate. A new one belongs in this list.
+  TSAN_TESTS='^(ConcurrencyTest|ErasureRaceTest|MaintenanceRaceTest|GatedSharedMutexTest)\.'
+  TSAN_TESTS+='|^RestrictionTest\.(EraseWaits|EraseReturnsBusy|NoWorkerReads|RestrictOrEraseUnderOwnLease)'
+  TSAN_TESTS+='|^CategoryErasureTest\.(WaitsForLeases|NoReadSees)|^ExportTest\.EventsAppendedDuring'
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
+  run_ctest build-tsan tsan -R "$TSAN_TESTS"
+  unset TSAN_OPTIONS
 fi
 
 stage "install check"

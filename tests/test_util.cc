@@ -4,6 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <string_view>
+
 #include "util/test_point.h"
 
 #include <dirent.h>
@@ -100,6 +104,16 @@ bool RunChildKilledAt(const std::string& point, int hits, const std::function<vo
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int StressFactor() {
+  const char* v = std::getenv("SHREDKV_STRESS");
+  return v != nullptr && std::string_view(v) == "1" ? 10 : 1;
 }
 
 ::testing::AssertionResult VerifiesClean(Store& store) {

@@ -43,6 +43,14 @@ void WriteFile(const std::string& path, const std::string& data);
 // the child died by SIGKILL (false: it never reached the point).
 bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body);
 
+// Milliseconds since the epoch, now.
+std::int64_t NowMs();
+
+// How much harder concurrency tests push: 1 by default (CI), 10 when the
+// environment variable SHREDKV_STRESS is 1 (more threads and rounds, for
+// runs outside CI, under TSan or under load).
+int StressFactor();
+
 // Success if Store::Verify runs and finds nothing; else the first problem.
 // Use as EXPECT_TRUE(test::VerifiesClean(store)).
 ::testing::AssertionResult VerifiesClean(Store& store);

@@ -123,6 +123,10 @@ struct VerifyReport {
   std::uint64_t records = 0;
   std::uint64_t analytics_rows = 0;
   std::uint64_t audit_entries = 0;
+  // People with keys but no person row: left by a creation whose data
+  // commit never happened (a crash between the two commits). Garbage that
+  // protects nothing, not a problem; maintenance collects them.
+  std::uint64_t orphan_keys = 0;
   std::vector<std::string> problems;  // at most 1000 are listed
   std::uint64_t problem_count = 0;
   bool ok() const { return problem_count == 0; }
@@ -151,6 +155,9 @@ struct StoreStats {
   // (or background maintenance) finishes it first, and until then
   // expired_pending leaves out the events it has not reached.
   bool retention_backfill_pending = false;
+  // People whose keys maintenance deleted because their creation never
+  // reached `data` (a crash or a failed commit between the two), since open.
+  std::uint64_t orphan_keys_collected = 0;
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
   std::uint64_t records = 0;
@@ -389,8 +396,10 @@ class Store {
   virtual Result<SweepResult> Sweep(std::size_t budget_rows) = 0;
 
   // One round of maintenance: purge with Options::purge_budget_rows, a sweep
-  // with Options::sweep_budget_rows, then an epoch rotation if the rotation
-  // policy is due. Every step runs even if an earlier one failed; returns
+  // with Options::sweep_budget_rows, a step of the orphan-key pass (after
+  // each open, and after a failed commit that created people: the keys of
+  // people whose creation never reached the data environment are deleted),
+  // then an epoch rotation if the rotation policy is due. Every step runs even if an earlier one failed; returns
   // the first error.
   virtual Status RunMaintenance() = 0;
 

@@ -85,6 +85,14 @@ struct EngineContext {
   LeaseTable leases;
 
   std::uint64_t next_event_seq = 1;  // guarded by write_mu
+  // Orphan keys (issue 23): keys of people whose creation never reached
+  // `data`. A pass over every person with keys runs after each open (a
+  // crash may have left some) and after a failed `data` commit that
+  // followed PutDeks; Maintenance::CollectOrphans walks it in budgeted
+  // steps from `orphan_cursor` (a person ID; empty: from the first).
+  bool orphan_pass_pending = true;  // guarded by write_mu
+  std::string orphan_cursor;        // guarded by write_mu
+  std::atomic<std::uint64_t> orphan_keys_collected{0};  // people, since open
   // The data format as stored: kOldestDataFormatVersion until the migration
   // finished. Set at open, before any call is served.
   std::uint32_t data_format = kDataFormatVersion;

@@ -310,6 +310,42 @@ Result<bool> Maintenance::RotationDue() {
          ctx_.Now() - counts->oldest_unrotated_ms >= ctx_.options.rotate_after_ms;
 }
 
+Result<std::size_t> Maintenance::CollectOrphans(std::size_t budget) {
+  CallGuard guard(ctx_, CallAccess::kWrite);
+  if (!guard.ok()) return guard.status();
+  // Under write_mu no creation is between its `keys` and `data` commits
+  // (both happen inside one Writer::Write), so a person with keys and no
+  // row is an orphan, not a creation in flight.
+  std::lock_guard write_lock(ctx_.write_mu);
+  if (!ctx_.orphan_pass_pending) return std::size_t{0};
+  auto people = ctx_.keys->PeopleWithKeys(ctx_.orphan_cursor, std::max<std::size_t>(budget, 1));
+  if (!people.ok()) return people.status();
+  std::vector<PersonId> orphans;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    for (const PersonId& p : *people) {
+      std::string_view row;
+      Status g = txn.Get(ctx_.tables.people, p.view(), &row);
+      if (g.IsNotFound()) {
+        orphans.push_back(p);
+      } else if (!g.ok()) {
+        return g;
+      }
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  auto deleted = ctx_.keys->DeleteOrphanKeys(orphans);
+  if (!deleted.ok()) return deleted.status();
+  ctx_.orphan_keys_collected.fetch_add(orphans.size(), std::memory_order_relaxed);
+  if (people->size() < std::max<std::size_t>(budget, 1)) {
+    ctx_.orphan_pass_pending = false;
+    ctx_.orphan_cursor.clear();
+  } else {
+    ctx_.orphan_cursor.assign(people->back().view());
+  }
+  return orphans.size();
+}
+
 Status Maintenance::RunMaintenance() {
   // Every step runs whatever the others did (a sweep that fails must not hold
   // back the rotation that makes erasures final); the first error is returned.
@@ -321,6 +357,7 @@ Status Maintenance::RunMaintenance() {
   keep(purged.status());
   auto swept = sweeper_.Sweep(ctx_.options.sweep_budget_rows);
   keep(swept.status());
+  keep(CollectOrphans(ctx_.options.purge_budget_rows).status());
   auto due = RotationDue();
   keep(due.status());
   if (due.ok() && *due) keep(RotateEpoch().status());

@@ -35,6 +35,11 @@ class Maintenance {
   Result<RotationResult> RotateEpoch();
   Result<CompactionResult> CompactData();
   Status RunMaintenance();
+  // One step of the orphan pass (EngineContext::orphan_pass_pending): checks
+  // up to `budget` people with keys against `data` and deletes the keys of
+  // those without a person row. Returns the people whose keys it deleted;
+  // 0 with nothing to do.
+  Result<std::size_t> CollectOrphans(std::size_t budget);
 
   // Starts the background loop if Options::background_maintenance_ms > 0.
   void Start();

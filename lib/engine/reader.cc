@@ -199,6 +199,7 @@ Result<StoreStats> Reader::Stats() {
   st.suppressed_rejections = ctx_.suppressed_rejections.load(std::memory_order_relaxed);
   st.tracking_rejected = ctx_.tracking_rejected.load(std::memory_order_relaxed);
   st.tracking_dropped = ctx_.tracking_dropped.load(std::memory_order_relaxed);
+  st.orphan_keys_collected = ctx_.orphan_keys_collected.load(std::memory_order_relaxed);
   auto ki = ctx_.keys->Info();
   if (!ki.ok()) return ki.status();
   auto di = ctx_.data->Info();

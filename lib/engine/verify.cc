@@ -243,6 +243,31 @@ Status Verifier::CheckPagesOfBothFiles(VerifyReport* report) {
   return Status::OK();
 }
 
+Status Verifier::CountOrphanKeys(VerifyReport* report) {
+  constexpr std::size_t kStep = 10000;
+  std::string after;
+  for (;;) {
+    std::lock_guard write_lock(ctx_.write_mu);
+    auto people = ctx_.keys->PeopleWithKeys(after, kStep);
+    if (!people.ok()) return people.status();
+    Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+      for (const PersonId& p : *people) {
+        std::string_view row;
+        Status g = txn.Get(ctx_.tables.people, p.view(), &row);
+        if (g.IsNotFound()) {
+          ++report->orphan_keys;
+        } else if (!g.ok()) {
+          return g;
+        }
+      }
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    if (people->size() < kStep) return Status::OK();
+    after.assign(people->back().view());
+  }
+}
+
 Result<VerifyReport> Verifier::Verify() {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
@@ -260,6 +285,7 @@ Result<VerifyReport> Verifier::Verify() {
     pass.emplace(ctx_, txn, &report);
     return pass->Run();
   });
+  if (s.ok()) s = CountOrphanKeys(&report);
   if (!s.ok()) {
     if (s.IsCorruption() || s.IsAuthenticationFailed()) {
       report.problems.push_back("reading the store failed: " + s.ToString());

@@ -22,6 +22,9 @@ class Verifier {
   // adding the pages counted and each problem, named by file, to *report.
   // Fails only if a walk cannot run.
   Status CheckPagesOfBothFiles(VerifyReport* report);
+  // Counts the people with keys and no person row into report->orphan_keys,
+  // in steps that each hold write_mu (no creation between its commits).
+  Status CountOrphanKeys(VerifyReport* report);
 
   EngineContext& ctx_;
 };

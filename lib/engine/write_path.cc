@@ -16,6 +16,7 @@
 #include "engine/data_rows.h"
 #include "engine/keyring.h"
 #include "util/coding.h"
+#include "util/test_point.h"
 
 namespace shredkv::engine {
 namespace {
@@ -592,6 +593,7 @@ class BatchApplier {
       for (const auto& [id, dek] : new_deks_) all.push_back(keys::NewKey{id, keys::kPersonSlot, dek});
       all.insert(all.end(), new_keys_.begin(), new_keys_.end());
       if (Status k = ctx_.keys->PutDeks(all); !k.ok()) return k.WithContext("storing new keys");
+      util::TestPoint("create.after_keys_commit");
     }
     return Status::OK();
   }
@@ -678,6 +680,11 @@ Status Writer::Write(const WriteBatch& batch) {
   if (s.ok()) {
     ctx_.next_event_seq = next_seq;
     ctx_.tracking_dropped.fetch_add(dropped, std::memory_order_relaxed);
+  } else if (!new_deks.empty()) {
+    // The new people's keys may be committed without their rows: orphans
+    // for the next maintenance pass (from the start: they may be anywhere).
+    ctx_.orphan_pass_pending = true;
+    ctx_.orphan_cursor.clear();
   }
   return s;
 }

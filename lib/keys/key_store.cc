@@ -397,6 +397,55 @@ Result<bool> KeyStore::IsSlotErased(const PersonId& person, std::uint32_t slot) 
   return erased;
 }
 
+Result<std::vector<PersonId>> KeyStore::PeopleWithKeys(std::string_view after, std::size_t limit) {
+  std::vector<PersonId> out;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    out.clear();
+    auto cursor = txn.OpenCursor(deks_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    Status m = c.Seek(after);
+    for (; m.ok() && c.Valid() && out.size() < limit; m = c.Next()) {
+      if (c.key().size() < PersonId::kSize) return Status::Corruption("a key row's key is too short");
+      const std::string_view person = c.key().substr(0, PersonId::kSize);
+      if (person == after || (!out.empty() && person == out.back().view())) continue;
+      PersonId::Bytes b;
+      std::memcpy(b.data(), person.data(), b.size());
+      out.emplace_back(b);
+    }
+    return m;
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::size_t> KeyStore::DeleteOrphanKeys(const std::vector<PersonId>& people) {
+  if (people.empty()) return std::size_t{0};
+  std::vector<std::string> deleted;
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    deleted.clear();
+    for (const PersonId& p : people) {
+      std::vector<std::string> rows;
+      auto cursor = txn.OpenCursor(deks_);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.Seek(p.view());
+      for (; m.ok() && c.Valid() && c.key().substr(0, PersonId::kSize) == p.view(); m = c.Next()) {
+        rows.emplace_back(c.key());
+      }
+      if (!m.ok()) return m;
+      for (const std::string& k : rows) {
+        if (Status d = txn.Delete(deks_, k); !d.ok()) return d;
+        deleted.push_back(k);
+      }
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  for (const std::string& k : deleted) cache_.Erase(k);
+  return deleted.size();
+}
+
 Result<std::uint64_t> KeyStore::CountDeks() {
   std::uint64_t n = 0;
   Status s = env_->View([&](storage::ReadTxn& txn) {

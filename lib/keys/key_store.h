@@ -174,6 +174,17 @@ class KeyStore {
   Result<std::uint64_t> CountDeks();
   Result<KeyCounts> Counts();
 
+  // People with at least one key, in key order, starting after person
+  // `after` (empty: from the first), at most `limit`.
+  Result<std::vector<PersonId>> PeopleWithKeys(std::string_view after, std::size_t limit);
+  // Deletes every key (all slots) of each person in one committed
+  // transaction and drops them from the cache; returns the keys deleted.
+  // For orphans: keys of people whose creation never reached `data` (a
+  // crash or a failed `data` commit after PutDeks). REQUIRES: no data row
+  // was ever committed under them and no write can commit one now (the
+  // engine's write_mu held). Writes no fence: the ID was never in use.
+  Result<std::size_t> DeleteOrphanKeys(const std::vector<PersonId>& people);
+
   // ---- erasure ----
 
   // The erase commit: for every person (who must have a key and no fence:

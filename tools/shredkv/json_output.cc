@@ -150,6 +150,7 @@ Json StatsJson(const StoreStats& s) {
   j["restricted"] = U64(s.restricted);
   j["tracking_rejected"] = U64(s.tracking_rejected);
   j["tracking_dropped"] = U64(s.tracking_dropped);
+  j["orphan_keys_collected"] = U64(s.orphan_keys_collected);
   j["oldest_key_epoch"] = U64(s.oldest_key_epoch);
   j["expired_removed"] = U64(s.expired_removed);
   j["expired_pending"] = U64(s.expired_pending);
@@ -175,6 +176,7 @@ Json VerifyJson(const VerifyReport& r) {
   j["records"] = U64(r.records);
   j["analytics_rows"] = U64(r.analytics_rows);
   j["audit_entries"] = U64(r.audit_entries);
+  j["orphan_keys"] = U64(r.orphan_keys);
   j["problem_count"] = U64(r.problem_count);
   j["problems"] = r.problems;
   return j;
