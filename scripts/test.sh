@@ -81,6 +81,18 @@ run_ctest() {
   RESULTS+=("${name}: ${n} tests passed")
 }
 
+# A tree configured earlier with another compiler is reconfigured from
+# scratch (CMake cannot switch compilers in place): $1 is about to be
+# configured with clang.
+ensure_clang_tree() {
+  local dir=$1
+  if [[ -f "$dir/CMakeCache.txt" ]] &&
+     ! grep -qs 'set(CMAKE_CXX_COMPILER_ID "Clang")' "$dir"/CMakeFiles/*/CMakeCXXCompiler.cmake; then
+    echo "test.sh: $dir/ was configured with another compiler; reconfiguring it with clang"
+    rm -rf "$dir/CMakeCache.txt" "$dir/CMakeFiles"
+  fi
+}
+
 stage "dependencies"
 banner "dependencies"
 bash scripts/setup-deps.sh
@@ -127,14 +139,8 @@ else
   # ingest parser and the harnesses at -O1, like fuzz.sh's own tree; the
   # tests, the rest of the CLI and the examples at -O0, which halves their
   # compile time and leaves the sanitizer ctest's time as it was (the
-  # tests spend it in the library). A tree configured earlier with another
-  # compiler is reconfigured from scratch (CMake cannot switch compilers in
-  # place).
-  if [[ -f build-asan/CMakeCache.txt ]] &&
-     ! grep -qs 'set(CMAKE_CXX_COMPILER_ID "Clang")' build-asan/CMakeFiles/*/CMakeCXXCompiler.cmake; then
-    echo "test.sh: build-asan/ was configured with another compiler; reconfiguring it with clang"
-    rm -rf build-asan/CMakeCache.txt build-asan/CMakeFiles
-  fi
+  # tests spend it in the library).
+  ensure_clang_tree build-asan
   CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -gline-tables-only -DNDEBUG" \
@@ -161,10 +167,7 @@ else
   # with line tables (TSan's reports need symbols, not -g). No suppressions:
   # LMDB and libsodium are not instrumented, so TSan sees only shredkv's own
   # accesses and its locks (pthread calls are intercepted everywhere).
-  if [[ -f build-tsan/CMakeCache.txt ]] &&
-     ! grep -qs 'set(CMAKE_CXX_COMPILER_ID "Clang")' build-tsan/CMakeFiles/*/CMakeCXXCompiler.cmake; then
-    rm -rf build-tsan/CMakeCache.txt build-tsan/CMakeFiles
-  fi
+  ensure_clang_tree build-tsan
   CC=clang CXX=clang++ cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \

@@ -83,6 +83,25 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   return s;
 }
 
+Result<std::vector<PersonId>> EngineContext::PeopleWithoutRows(const std::vector<PersonId>& with_keys) {
+  std::vector<PersonId> out;
+  Status s = data->View([&](storage::ReadTxn& txn) -> Status {
+    out.clear();
+    for (const PersonId& p : with_keys) {
+      std::string_view row;
+      Status g = txn.Get(tables.people, p.view(), &row);
+      if (g.IsNotFound()) {
+        out.push_back(p);
+      } else if (!g.ok()) {
+        return g;
+      }
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 Status EngineContext::ReadDataMeta(storage::ReadTxn& txn, bool* fresh) {
   std::string format, store_id, seq;
   Status f = ReadPlain(txn, tables.meta, TableId::kDataMeta, kDataFormatKey, &format);

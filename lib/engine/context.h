@@ -139,6 +139,11 @@ struct EngineContext {
   // person has no row.
   Result<codec::PersonPayload> ReadPersonPayload(const PersonId& id, const crypto::SecretKey& person_key);
 
+  // The people of `with_keys` (people who have keys) that have no person
+  // row in `data`: orphan keys if no creation is between its two commits
+  // (REQUIRES: write_mu held), in one read transaction.
+  Result<std::vector<PersonId>> PeopleWithoutRows(const std::vector<PersonId>& with_keys);
+
   // Reads of clear per-person state. REQUIRES: in a `data` transaction.
   Result<RestrictionState> ReadRestriction(storage::ReadTxn& txn, const PersonId& id) const;
   Result<std::map<std::string, bool>> ReadConsent(storage::ReadTxn& txn, const PersonId& id) const;

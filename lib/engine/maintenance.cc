@@ -320,30 +320,18 @@ Result<std::size_t> Maintenance::CollectOrphans(std::size_t budget) {
   if (!ctx_.orphan_pass_pending) return std::size_t{0};
   auto people = ctx_.keys->PeopleWithKeys(ctx_.orphan_cursor, std::max<std::size_t>(budget, 1));
   if (!people.ok()) return people.status();
-  std::vector<PersonId> orphans;
-  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    for (const PersonId& p : *people) {
-      std::string_view row;
-      Status g = txn.Get(ctx_.tables.people, p.view(), &row);
-      if (g.IsNotFound()) {
-        orphans.push_back(p);
-      } else if (!g.ok()) {
-        return g;
-      }
-    }
-    return Status::OK();
-  });
-  if (!s.ok()) return s;
-  auto deleted = ctx_.keys->DeleteOrphanKeys(orphans);
+  auto orphans = ctx_.PeopleWithoutRows(*people);
+  if (!orphans.ok()) return orphans.status();
+  auto deleted = ctx_.keys->DeleteOrphanKeys(*orphans);
   if (!deleted.ok()) return deleted.status();
-  ctx_.orphan_keys_collected.fetch_add(orphans.size(), std::memory_order_relaxed);
+  ctx_.orphan_keys_collected.fetch_add(orphans->size(), std::memory_order_relaxed);
   if (people->size() < std::max<std::size_t>(budget, 1)) {
     ctx_.orphan_pass_pending = false;
     ctx_.orphan_cursor.clear();
   } else {
     ctx_.orphan_cursor.assign(people->back().view());
   }
-  return orphans.size();
+  return orphans->size();
 }
 
 Status Maintenance::RunMaintenance() {

@@ -13,7 +13,18 @@
 namespace shredkv {
 namespace {
 
-class ErasureRaceTest : public test::StoreTest {};
+class ErasureRaceTest : public test::StoreTest {
+ protected:
+  // Reopens the store fully synced (erasures then group-commit) with 64
+  // people g0..g63@x.org.
+  std::vector<PersonId> SyncedStoreWith64People() {
+    options_.durability = Durability::kFullSync;
+    Reopen();
+    std::vector<PersonId> people;
+    for (int i = 0; i < 64; ++i) people.push_back(MakePerson("g" + std::to_string(i) + "@x.org", {{"i", i}}));
+    return people;
+  }
+};
 
 TEST_F(ErasureRaceTest, NoReadSucceedsAfterEraseReturns) {
   for (int round = 0; round < 5 * test::StressFactor(); ++round) {
@@ -163,10 +174,7 @@ void ConcurrentErasures(Store& store, const std::vector<PersonId>& people,
 }
 
 TEST_F(ErasureRaceTest, ConcurrentErasuresAreGroupCommittedAndIsolated) {
-  options_.durability = Durability::kFullSync;
-  Reopen();
-  std::vector<PersonId> people;
-  for (int i = 0; i < 64; ++i) people.push_back(MakePerson("g" + std::to_string(i) + "@x.org", {{"i", i}}));
+  const std::vector<PersonId> people = SyncedStoreWith64People();
   ConcurrentErasures(*store_, people, /*hold_back_even_threads=*/false);
 }
 
@@ -174,10 +182,7 @@ TEST_F(ErasureRaceTest, ConcurrentErasuresAreGroupCommittedAndIsolated) {
 // first person before the neighbour asks to. The neighbour's request is
 // Erased and gets no receipt; the person has the odd thread's.
 TEST_F(ErasureRaceTest, WhenTheSecondRequestForAPersonWinsTheFirstIsErasedWithoutAReceipt) {
-  options_.durability = Durability::kFullSync;
-  Reopen();
-  std::vector<PersonId> people;
-  for (int i = 0; i < 64; ++i) people.push_back(MakePerson("g" + std::to_string(i) + "@x.org", {{"i", i}}));
+  const std::vector<PersonId> people = SyncedStoreWith64People();
   ConcurrentErasures(*store_, people, /*hold_back_even_threads=*/true);
   for (int th = 0; th < 16; th += 2) {
     const std::string first = "g-" + std::to_string(th) + "-0";
