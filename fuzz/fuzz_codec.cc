@@ -16,7 +16,7 @@
 //    OK or Corruption; whatever decodes re-encodes to bytes that decode to the
 //    same encoding again (decode ∘ encode is stable).
 // The key-store rows (lib/keys) are plain and sealed rows of the same
-// envelopes; their payload parsers are private to key_store.cc.
+// envelopes; their payloads are fuzzed by fuzz_payloads.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

@@ -9,7 +9,19 @@
 #
 #   bash scripts/fuzz.sh            # 60 s a harness
 #   bash scripts/fuzz.sh 30         # CI (scripts/test.sh)
-#   bash scripts/fuzz.sh 3600       # a long campaign: one hour a harness
+#   bash scripts/fuzz.sh 3600       # an hour a harness, under ASan
+#   bash scripts/fuzz.sh --campaign 1800   # a campaign: see below
+#
+# --campaign SECONDS builds the harnesses without sanitizers (clang -O2 and
+# libFuzzer's coverage only, in build-fuzz-campaign/: several times the
+# executions a second), runs each for SECONDS with value profiling
+# (-use_value_profile=1) and the dictionaries of fuzz/dict/, merges the
+# inputs that found new coverage into fuzz/corpus/<harness>/ (so every later
+# ASan run, CI's included, replays them) and prints one line a harness for
+# docs/testing.md: "fuzz.sh: campaign | <harness> | <runs> | <exec/s> |
+# <cov> | <ft> | <crashes> |". A crash keeps its input in
+# build-fuzz-campaign/artifacts/<harness>/; replay it under ASan with
+# build-fuzz/bin/<harness> <file>.
 #
 # SHREDKV_FUZZ_MERGE=1 merges the inputs that found new coverage back into
 # fuzz/corpus/<harness>/ (minimised with -merge=1) after the runs.
@@ -24,15 +36,31 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+CAMPAIGN=0
+if [[ "${1:-}" == "--campaign" ]]; then
+  CAMPAIGN=1
+  shift
+fi
 SECONDS_PER_HARNESS="${1:-60}"
-[[ "$SECONDS_PER_HARNESS" =~ ^[0-9]+$ ]] || { echo "usage: scripts/fuzz.sh [seconds-per-harness]" >&2; exit 2; }
-HARNESSES=(${SHREDKV_FUZZERS:-fuzz_store_model fuzz_codec fuzz_ndjson})
-BUILD="${SHREDKV_FUZZ_BUILD:-build-fuzz}"
+[[ "$SECONDS_PER_HARNESS" =~ ^[0-9]+$ ]] || {
+  echo "usage: scripts/fuzz.sh [--campaign] [seconds-per-harness]" >&2; exit 2; }
+HARNESSES=(${SHREDKV_FUZZERS:-fuzz_store_model fuzz_codec fuzz_ndjson fuzz_payloads fuzz_cli_args})
+if ((CAMPAIGN)); then
+  BUILD="${SHREDKV_FUZZ_BUILD:-build-fuzz-campaign}"
+else
+  BUILD="${SHREDKV_FUZZ_BUILD:-build-fuzz}"
+fi
 
 if [[ -n "${SHREDKV_FUZZ_BUILD:-}" ]]; then
   # A tree someone else configured: it must build the harnesses.
   grep -qx 'SHREDKV_BUILD_FUZZERS:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null || {
     echo "fuzz.sh: $BUILD is not a tree configured with -DSHREDKV_BUILD_FUZZERS=ON" >&2; exit 1; }
+elif ((CAMPAIGN)); then
+  CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" \
+    -DSHREDKV_SANITIZE= -DSHREDKV_BUILD_FUZZERS=ON -DSHREDKV_BUILD_TESTS=OFF \
+    -DSHREDKV_BUILD_BENCHMARKS=OFF -DSHREDKV_BUILD_EXAMPLES=OFF -DSHREDKV_BUILD_TOOLS=OFF >/dev/null
 else
   # -O1 with line tables only: symbolised stack traces at a fraction of the
   # compile time of -O2 -g.
@@ -57,6 +85,9 @@ run_harness() {
   # An operation sequence needs its whole length from the start (about 10
   # bytes a step, 40 steps an input), not libFuzzer's slowly growing limit.
   [[ "$h" == fuzz_store_model ]] && extra=(-max_len=512 -len_control=0)
+  [[ "$h" == fuzz_ndjson ]] && extra+=(-dict=fuzz/dict/json.dict)
+  [[ "$h" == fuzz_cli_args ]] && extra+=(-dict=fuzz/dict/cli.dict)
+  ((CAMPAIGN)) && extra+=(-use_value_profile=1)
   mkdir -p "$corpus" "$artifacts"
   cp "$seeds"/* "$corpus"/
   "$BUILD/bin/$h" -max_total_time="$SECONDS_PER_HARNESS" -print_final_stats=1 -timeout=60 \
@@ -92,6 +123,9 @@ for h in "${HARNESSES[@]}"; do
   if [[ "$rc" != 0 ]]; then
     echo "fuzz.sh: $h FAILED (exit $rc); last lines of its log ($BUILD/artifacts/$h.log):" >&2
     tail -n 40 "$log" >&2 || true
+    if ((CAMPAIGN)); then
+      echo "fuzz.sh: campaign | $h | ? | ? | ? | ? | $(find "$BUILD/artifacts/$h" -name 'crash-*' | wc -l) |"
+    fi
     failed=1
     continue
   fi
@@ -99,7 +133,11 @@ for h in "${HARNESSES[@]}"; do
   eps="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -n1)"
   cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n1)"
   echo "fuzz.sh: $h passed: ${runs:-?} runs in ${SECONDS_PER_HARNESS} s, ${eps:-?} exec/s, ${cov:-cov: ? ft: ?}"
-  if [[ "${SHREDKV_FUZZ_MERGE:-0}" == "1" ]]; then
+  if ((CAMPAIGN)); then
+    read -r _ c _ f <<<"${cov:-cov: ? ft: ?}"
+    echo "fuzz.sh: campaign | $h | ${runs:-?} | ${eps:-?} | $c | $f | 0 |"
+  fi
+  if [[ "${SHREDKV_FUZZ_MERGE:-0}" == "1" ]] || ((CAMPAIGN)); then
     "$BUILD/bin/$h" -merge=1 "fuzz/corpus/$h" "$WORK/$h" >>"$BUILD/artifacts/$h.log" 2>&1
   fi
 done

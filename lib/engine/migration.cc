@@ -40,31 +40,8 @@ namespace {
 using codec::TableId;
 
 constexpr std::size_t kRowsPerTxn = 1000;
-constexpr std::uint8_t kPhaseEvents = 1;
-constexpr std::uint8_t kPhaseLeftovers = 2;
-
-struct MigrationState {
-  std::uint8_t phase = kPhaseEvents;
-  std::string resume;  // the first key not yet handled in the phase's table
-};
-
-std::string EncodeState(const MigrationState& s) {
-  std::string out;
-  out.push_back(static_cast<char>(s.phase));
-  util::PutLengthPrefixed(&out, s.resume);
-  return out;
-}
-
-Status DecodeState(std::string_view in, MigrationState* s) {
-  util::ByteReader r(in);
-  std::string_view resume;
-  if (!r.GetU8(&s->phase) || !r.GetLengthPrefixed(&resume) || !r.done() ||
-      (s->phase != kPhaseEvents && s->phase != kPhaseLeftovers)) {
-    return Status::Corruption("format-3 migration state is malformed");
-  }
-  s->resume = std::string(resume);
-  return Status::OK();
-}
+constexpr std::uint8_t kPhaseEvents = MigrationState::kPhaseEvents;
+constexpr std::uint8_t kPhaseLeftovers = MigrationState::kPhaseLeftovers;
 
 // One analytics row to move: from its format-2 key to `to`.
 struct Move {
@@ -108,7 +85,7 @@ class Migration {
       std::string raw;
       Status g = ReadPlain(txn, ctx_.tables.meta, TableId::kDataMeta, kMigrationKey, &raw);
       if (g.ok()) {
-        if (Status d = DecodeState(raw, &state_); !d.ok()) return d;
+        if (Status d = DecodeMigrationState(raw, &state_); !d.ok()) return d;
       } else if (!g.IsNotFound()) {
         return g;
       }
@@ -209,7 +186,9 @@ class Migration {
       if (Status p = txn.Put(ctx_.tables.analytics, mv.to, row); !p.ok()) return p;
     }
     const DataTables& t = ctx_.tables;
-    if (!finished) return txn.Put(t.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeState(next)));
+    if (!finished) {
+      return txn.Put(t.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeMigrationState(next)));
+    }
     std::string format, granularity;
     util::PutFixed32BE(&format, kDataFormatVersion);
     util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(ctx_.analytics_granularity_ms));
@@ -231,6 +210,24 @@ class Migration {
 };
 
 }  // namespace
+
+std::string EncodeMigrationState(const MigrationState& s) {
+  std::string out;
+  out.push_back(static_cast<char>(s.phase));
+  util::PutLengthPrefixed(&out, s.resume);
+  return out;
+}
+
+Status DecodeMigrationState(std::string_view in, MigrationState* s) {
+  util::ByteReader r(in);
+  std::string_view resume;
+  if (!r.GetU8(&s->phase) || !r.GetLengthPrefixed(&resume) || !r.done() ||
+      (s->phase != MigrationState::kPhaseEvents && s->phase != MigrationState::kPhaseLeftovers)) {
+    return Status::Corruption("format-3 migration state is malformed");
+  }
+  s->resume = std::string(resume);
+  return Status::OK();
+}
 
 Status MigrateDataToV3(EngineContext& ctx) {
   if (ctx.data_format >= kDataFormatVersion) return Status::OK();

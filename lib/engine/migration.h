@@ -3,9 +3,25 @@
 #ifndef SHREDKV_ENGINE_MIGRATION_H_
 #define SHREDKV_ENGINE_MIGRATION_H_
 
+#include <cstdint>
+#include <string>
+#include <string_view>
+
 #include "engine/context.h"
 
 namespace shredkv::engine {
+
+// The resume state in data meta `migration_v3`: u8(phase) ‖ lp(resume key).
+struct MigrationState {
+  static constexpr std::uint8_t kPhaseEvents = 1;     // walking `events`
+  static constexpr std::uint8_t kPhaseLeftovers = 2;  // walking `analytics` for format-2 keys
+  std::uint8_t phase = kPhaseEvents;
+  std::string resume;  // the first key not yet handled in the phase's table
+};
+std::string EncodeMigrationState(const MigrationState& s);
+// Corruption unless `in` is exactly what EncodeMigrationState writes for a
+// known phase.
+Status DecodeMigrationState(std::string_view in, MigrationState* s);
 
 // At open, after the erasures a crash cut short were recovered: migrates
 // `data` to format 3 if it is at format 2 (no-op otherwise). Reports

@@ -460,37 +460,6 @@ Result<std::uint64_t> KeyStore::CountDeks() {
 
 // ---- erasure ---------------------------------------------------------------
 
-namespace {
-
-void EncodeRequest(const ErasureRequest& r, std::string* out) {
-  util::PutFixed64BE(out, util::OrderedFromSigned(r.erased_at_ms));
-  util::PutFixed64BE(out, r.key_epoch);
-  util::PutFixed64BE(out, r.people);
-  util::PutFixed64BE(out, r.pending);
-  out->push_back(static_cast<char>(r.analytics_mode));
-  out->push_back(r.suppressed ? 1 : 0);
-  util::PutLengthPrefixed(out, r.category);
-}
-
-Status DecodeRequest(std::string_view id, std::string_view in, ErasureRequest* r) {
-  util::ByteReader rd(in);
-  std::uint64_t at = 0;
-  std::uint8_t mode = 0, sup = 0;
-  std::string_view category;
-  if (!rd.GetFixed64BE(&at) || !rd.GetFixed64BE(&r->key_epoch) || !rd.GetFixed64BE(&r->people) ||
-      !rd.GetFixed64BE(&r->pending) || !rd.GetU8(&mode) || !rd.GetU8(&sup) || !rd.GetLengthPrefixed(&category) ||
-      !rd.done()) {
-    return Status::Corruption("erasure request record malformed");
-  }
-  r->request_id = std::string(id);
-  r->erased_at_ms = util::SignedFromOrdered(at);
-  r->analytics_mode = mode;
-  r->suppressed = sup != 0;
-  r->category = std::string(category);
-  return Status::OK();
-}
-
-}  // namespace
 
 Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit) {
   const std::vector<PersonId>& people = commit.people;
@@ -501,23 +470,17 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
   if (g.ok()) return Status::AlreadyExists("erasure request id '" + request.request_id + "' was used before");
   if (!g.IsNotFound()) return g;
   std::string fence_payload;
-  util::PutLengthPrefixed(&fence_payload, request.request_id);
-  util::PutFixed64BE(&fence_payload, util::OrderedFromSigned(request.erased_at_ms));
-  util::PutFixed64BE(&fence_payload, request.key_epoch);
-  fence_payload.push_back(static_cast<char>(request.analytics_mode));
-  std::string ticket_base;
-  util::PutLengthPrefixed(&ticket_base, request.request_id);
-  ticket_base.push_back(static_cast<char>(request.analytics_mode));
+  EncodeFence(request, &fence_payload);
   if (!commit.analytics_links.empty() && commit.analytics_links.size() != people.size()) {
     return Status::Internal("erase commit: analytics links do not match the people");
   }
 
   for (std::size_t i = 0; i < people.size(); ++i) {
     const PersonId& p = people[i];
-    std::string ticket_payload = ticket_base;
-    if (!commit.analytics_links.empty() && !commit.analytics_links[i].empty()) {
-      util::PutLengthPrefixed(&ticket_payload, commit.analytics_links[i]);
-    }
+    std::string ticket_payload;
+    EncodeTicket(TicketPayload{request.request_id, request.analytics_mode,
+                               commit.analytics_links.empty() ? std::string() : commit.analytics_links[i]},
+                 &ticket_payload);
     g = txn.Get(fences_, p.view(), &existing);
     if (g.ok()) return Status::Erased("person " + p.ToHex() + " was erased already");
     if (!g.IsNotFound()) return g;
@@ -652,22 +615,16 @@ Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
       if (c.key().size() != PersonId::kSize && c.key().size() != PersonId::kSize + 4) {
         return Status::Corruption("purge ticket key has the wrong length");
       }
-      util::ByteReader r(payload);
-      std::string_view id;
+      TicketPayload decoded;
+      if (Status d = DecodeTicket(payload, &decoded); !d.ok()) return d;
       PurgeTicket t;
-      if (!r.GetLengthPrefixed(&id) || !r.GetU8(&t.analytics_mode)) {
-        return Status::Corruption("purge ticket malformed");
-      }
-      if (!r.done()) {  // format 3: the analytics links (absent in format 2 and for kKeep)
-        std::string_view links;
-        if (!r.GetLengthPrefixed(&links) || !r.done()) return Status::Corruption("purge ticket malformed");
-        t.analytics_links = std::string(links);
-      }
+      t.analytics_mode = decoded.analytics_mode;
+      t.analytics_links = std::move(decoded.analytics_links);
       PersonId::Bytes b;
       std::memcpy(b.data(), c.key().data(), b.size());
       t.person = PersonId(b);
       t.slot = c.key().size() == PersonId::kSize ? kPersonSlot : util::DecodeFixed32BE(c.key().data() + PersonId::kSize);
-      t.request_id = std::string(id);
+      t.request_id = std::move(decoded.request_id);
       out.push_back(std::move(t));
     }
     return m;

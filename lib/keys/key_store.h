@@ -48,6 +48,7 @@
 #include "crypto/aead.h"
 #include "crypto/secure_memory.h"
 #include "keys/dek_cache.h"
+#include "keys/key_payloads.h"
 #include "shredkv/key_provider.h"
 #include "shredkv/options.h"
 #include "shredkv/status.h"
@@ -61,18 +62,6 @@ namespace shredkv::keys {
 inline constexpr std::uint32_t kKeysFormatVersion = 3;
 inline constexpr std::uint32_t kOldestKeysFormatVersion = 2;
 inline constexpr std::uint32_t kPersonSlot = 0;  // the whole-person key
-
-// One erasure request as recorded in `requests`.
-struct ErasureRequest {
-  std::string request_id;
-  std::int64_t erased_at_ms = 0;
-  std::uint64_t key_epoch = 0;  // current epoch at the erase commit
-  std::uint64_t people = 0;
-  std::uint64_t pending = 0;    // people not yet purged
-  std::uint8_t analytics_mode = 0;
-  bool suppressed = false;
-  std::string category;  // a category erasure: the category; empty: whole people
-};
 
 // An erased person (slot 0) or erased category key (slot > 0) waiting for
 // purge.

@@ -75,6 +75,10 @@ bool ByteReader::GetVarint64(std::uint64_t* v) {
     if (shift == 63 && byte > 1) return Fail();
     result |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
     if ((byte & 0x80) == 0) {
+      // One encoding a value (what PutVarint64 writes): a last byte of 0
+      // after the first is padding, refused so a payload cannot be
+      // re-encoded into different bytes that decode the same.
+      if (byte == 0 && shift > 0) return Fail();
       *v = result;
       return true;
     }

@@ -38,6 +38,8 @@ class ByteReader {
   bool GetU8(std::uint8_t* v);
   bool GetFixed32BE(std::uint32_t* v);
   bool GetFixed64BE(std::uint64_t* v);
+  // LEB128 as PutVarint64 writes it: fails on more than 10 bytes, a value
+  // over 64 bits, or a padded form (a last byte of 0 after the first).
   bool GetVarint64(std::uint64_t* v);
   bool GetLengthPrefixed(std::string_view* s);
   bool GetBytes(std::size_t n, std::string_view* s);

@@ -31,6 +31,24 @@ TEST(CodingTest, OverlongVarintFails) {
   EXPECT_TRUE(r.failed());
 }
 
+// Issue 23 (fuzz_payloads): a varint padded with a zero last byte (0x80
+// 0x00 for 0, 0x81 0x00 for 1) decoded to the same value as its one-byte
+// form, so a payload had several encodings. Only PutVarint64's form reads.
+TEST(CodingTest, PaddedVarintFails) {
+  for (const std::string& padded : {std::string("\x80\x00", 2), std::string("\x81\x00", 2),
+                                   std::string("\xff\x80\x00", 3)}) {
+    ByteReader r(padded);
+    std::uint64_t v = 0;
+    EXPECT_FALSE(r.GetVarint64(&v));
+  }
+  std::string zero;
+  PutVarint64(&zero, 0);
+  ByteReader r(zero);
+  std::uint64_t v = 1;
+  EXPECT_TRUE(r.GetVarint64(&v));
+  EXPECT_EQ(v, 0u);
+}
+
 TEST(CodingTest, LengthPrefixBeyondInputFails) {
   std::string buf;
   PutVarint64(&buf, 100);

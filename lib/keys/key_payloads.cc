@@ -1,0 +1,61 @@
+#include "keys/key_payloads.h"
+
+#include "util/coding.h"
+
+namespace shredkv::keys {
+
+void EncodeRequest(const ErasureRequest& r, std::string* out) {
+  util::PutFixed64BE(out, util::OrderedFromSigned(r.erased_at_ms));
+  util::PutFixed64BE(out, r.key_epoch);
+  util::PutFixed64BE(out, r.people);
+  util::PutFixed64BE(out, r.pending);
+  out->push_back(static_cast<char>(r.analytics_mode));
+  out->push_back(r.suppressed ? 1 : 0);
+  util::PutLengthPrefixed(out, r.category);
+}
+
+Status DecodeRequest(std::string_view id, std::string_view in, ErasureRequest* r) {
+  util::ByteReader rd(in);
+  std::uint64_t at = 0;
+  std::uint8_t mode = 0, sup = 0;
+  std::string_view category;
+  if (!rd.GetFixed64BE(&at) || !rd.GetFixed64BE(&r->key_epoch) || !rd.GetFixed64BE(&r->people) ||
+      !rd.GetFixed64BE(&r->pending) || !rd.GetU8(&mode) || !rd.GetU8(&sup) || !rd.GetLengthPrefixed(&category) ||
+      !rd.done() || sup > 1) {
+    return Status::Corruption("erasure request record malformed");
+  }
+  r->request_id = std::string(id);
+  r->erased_at_ms = util::SignedFromOrdered(at);
+  r->analytics_mode = mode;
+  r->suppressed = sup != 0;
+  r->category = std::string(category);
+  return Status::OK();
+}
+
+void EncodeFence(const ErasureRequest& r, std::string* out) {
+  util::PutLengthPrefixed(out, r.request_id);
+  util::PutFixed64BE(out, util::OrderedFromSigned(r.erased_at_ms));
+  util::PutFixed64BE(out, r.key_epoch);
+  out->push_back(static_cast<char>(r.analytics_mode));
+}
+
+void EncodeTicket(const TicketPayload& t, std::string* out) {
+  util::PutLengthPrefixed(out, t.request_id);
+  out->push_back(static_cast<char>(t.analytics_mode));
+  if (!t.analytics_links.empty()) util::PutLengthPrefixed(out, t.analytics_links);
+}
+
+Status DecodeTicket(std::string_view in, TicketPayload* t) {
+  util::ByteReader r(in);
+  std::string_view id, links;
+  if (!r.GetLengthPrefixed(&id) || !r.GetU8(&t->analytics_mode)) return Status::Corruption("purge ticket malformed");
+  // Format 3: the analytics links (absent in format 2 and for kKeep).
+  if (!r.done() && (!r.GetLengthPrefixed(&links) || !r.done() || links.empty())) {
+    return Status::Corruption("purge ticket malformed");
+  }
+  t->request_id = std::string(id);
+  t->analytics_links = std::string(links);
+  return Status::OK();
+}
+
+}  // namespace shredkv::keys
