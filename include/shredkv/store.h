@@ -419,6 +419,11 @@ class Store {
 
   // Checks the hash chain of the audit log.
   virtual Result<AuditVerification> VerifyAuditLog() = 0;
+  // Up to `max` audit log entries after entry `after_seq` (0: from the
+  // first), in chain order, from one snapshot: the regulator's "read logs"
+  // query. Entries hold no personal data. Corruption if an entry's checksum
+  // or encoding is damaged (VerifyAuditLog checks the chain itself).
+  virtual Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max) = 0;
 
   // Checks the whole store: first every page of both files (headers, node
   // bounds, child links, key order, counts — damage LMDB's own reads do not

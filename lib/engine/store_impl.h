@@ -81,6 +81,9 @@ class StoreImpl final : public Store {
   Result<CompactionResult> CompactData() override { return maintenance_.CompactData(); }
   Status RunMaintenance() override { return maintenance_.RunMaintenance(); }
   Result<AuditVerification> VerifyAuditLog() override { return verifier_.VerifyAuditLog(); }
+  Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max) override {
+    return reader_.ReadAudit(after_seq, max);
+  }
 
   Status SetRetention(const RetentionRules& rules) override { return sweeper_.SetRetention(rules); }
   Result<RetentionRules> GetRetention() override { return sweeper_.GetRetention(); }

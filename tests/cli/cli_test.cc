@@ -1009,6 +1009,27 @@ TEST_F(CliTest, IdsFromStdinRestrictConsentAndEraseManyInOneCommit) {
   EXPECT_EQ(Expect(0, {"stats"}).json()["erased"], 2);
 }
 
+// Issue 17: `audit` prints the audit log as NDJSON, with each action's
+// counts under their own names; --after and --max page through it.
+TEST_F(CliTest, AuditPrintsTheLogAsNdjson) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"erase", "--id", "email:ann@example.org", "--request-id", "r-ann"});
+  Expect(0, {"rotate-keys"});
+  std::vector<Json> lines = Expect(0, {"audit"}).ndjson();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["action"], "erase");
+  EXPECT_EQ(lines[0]["request_id"], "r-ann");
+  EXPECT_EQ(lines[0]["people"], 1);
+  EXPECT_EQ(lines[0]["hash"], Expect(0, {"erasure-status", "--request-id", "r-ann"}).json()["audit_hash"]);
+  EXPECT_EQ(lines[1]["action"], "rotation");
+  EXPECT_EQ(lines[1]["epoch"], 2);
+  lines = Expect(0, {"audit", "--after", "1", "--max", "5"}).ndjson();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["seq"], 2);
+  Expect(2, {"audit", "--after", "x"});
+}
+
 // Issue 16 (7): on a full disk rotate-keys (and compact, and init) died of
 // SIGBUS (LMDB writes its sparse lock file through a shared map), reported
 // as exit 7, and every later command did the same until space was freed.

@@ -55,6 +55,8 @@ const std::vector<CommandSpec>& Commands() {
       {"consent", "--id TYPE:VALUE|--ids FILE|- --purpose P [--source S] grant|withdraw",
        "record a consent decision (withdraw: an objection) for a purpose (--ids: everyone listed, one commit)",
        {kOneId, kIds, Value("purpose", "P", true), Value("source", "S")}, 1, 1},
+      {"audit", "[--after SEQ] [--max N]", "the audit log as NDJSON (no personal data): erasures, purges, rotations...",
+       {Value("after", "SEQ"), Value("max", "N")}, 0, 0},
       {"analytics", "[--name EVENT] [--from MS] [--to MS]", "analytics rows as NDJSON",
        {Value("name", "EVENT"), Value("from", "MS"), Value("to", "MS")}, 0, 0},
       {"feed", "[--ack CURSOR] [--max N]", "acknowledge up to CURSOR, then print the remaining notices as NDJSON",

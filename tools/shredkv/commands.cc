@@ -427,6 +427,22 @@ int CmdConsent(const GlobalOptions& global, const ParsedArgs& args) {
   return 0;
 }
 
+int CmdAudit(const GlobalOptions& global, const ParsedArgs& args) {
+  std::uint64_t after = args.GetUint("after").value_or(0);
+  std::uint64_t left = args.Has("max") ? *args.GetUint("max") : std::numeric_limits<std::uint64_t>::max();
+  auto store = OpenStoreToRead(global);
+  constexpr std::uint64_t kPage = 1000;
+  while (left > 0) {
+    std::vector<AuditRecord> page =
+        Check(store->ReadAudit(after, static_cast<std::size_t>(std::min(left, kPage))), "audit");
+    for (const AuditRecord& r : page) PrintLine(Dump(AuditJson(r)));
+    if (page.empty()) break;
+    after = page.back().seq;
+    left -= page.size();
+  }
+  return 0;
+}
+
 int CmdAnalytics(const GlobalOptions& global, const ParsedArgs& args) {
   AnalyticsQuery query;
   if (auto n = args.Get("name")) query.name = *n;
@@ -633,7 +649,7 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
     UsageError("a root key is required: --key-file FILE (before the command) or $SHREDKV_KEY_FILE");
   }
   if (global.read_only && access == StoreAccess::kWrite) {
-    UsageError("this command writes to the store: --read-only is for export, get, erasure-status, analytics, "
+    UsageError("this command writes to the store: --read-only is for export, get, erasure-status, audit, analytics, "
                "feed without --ack, verify and stats");
   }
   CheckKeyFile(global.key_file);
@@ -712,6 +728,7 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   if (name == "restrict") return CmdRestrict(global, args, true);
   if (name == "unrestrict") return CmdRestrict(global, args, false);
   if (name == "consent") return CmdConsent(global, args);
+  if (name == "audit") return CmdAudit(global, args);
   if (name == "analytics") return CmdAnalytics(global, args);
   if (name == "feed") return CmdFeed(global, args);
   if (name == "rotate-keys") return CmdRotateKeys(global, args);
