@@ -198,6 +198,7 @@ enum class NoticeKind : std::uint8_t {
   kErasure = 2,        // the person was erased
   kRestriction = 3,    // processing restricted or lifted, consent changed
   kImport = 4,         // the person was imported from a portability export
+  kRecordChange = 5,   // records put or deleted; names: "record.put" and/or "record.delete"
 };
 std::string_view NoticeKindName(NoticeKind kind);
 
