@@ -285,19 +285,33 @@ class Store {
 
   // ---- Restriction, consent and processing (GDPR Art. 18, 21) ----------------
 
-  // Adds to the person's restriction (all processing, purposes and/or
-  // categories) after draining the person's leases; writes a restriction
-  // notice and a history entry (with the reason, encrypted). Unknown purpose
-  // or category: InvalidArgument. Busy if leases do not drain in time.
-  virtual Status Restrict(const PersonId& id, const RestrictionSpec& spec) = 0;
-  // Lifts what `spec` names (`all` lifts everything). Never waits.
-  virtual Status Unrestrict(const PersonId& id, const RestrictionSpec& spec) = 0;
+  // Adds to each person's restriction (all processing, purposes and/or
+  // categories) after draining their leases; writes a restriction notice
+  // and a history entry (with the reason, encrypted) per person, all in one
+  // commit: all or nothing (NotFound / Erased for any person, nothing
+  // written). A person named twice counts once. Unknown purpose or
+  // category, or an empty list: InvalidArgument. Busy if the leases do not
+  // drain in time.
+  virtual Status Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) = 0;
+  Status Restrict(const PersonId& id, const RestrictionSpec& spec) {
+    return Restrict(std::vector<PersonId>{id}, spec);
+  }
+  // Lifts what `spec` names (`all` lifts everything) for each person, in one
+  // commit, all or nothing. Never waits.
+  virtual Status Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) = 0;
+  Status Unrestrict(const PersonId& id, const RestrictionSpec& spec) {
+    return Unrestrict(std::vector<PersonId>{id}, spec);
+  }
   virtual Result<RestrictionState> GetRestriction(const PersonId& id) = 0;
 
-  // Records a consent decision for a purpose, with its source; the history
-  // is kept and exported. Writes a restriction notice.
-  virtual Status SetConsent(const PersonId& id, std::string_view purpose, bool granted,
+  // Records a consent decision (an objection is a withdrawal) for a purpose,
+  // with its source, for each person in one commit, all or nothing; the
+  // history is kept and exported. Writes a restriction notice per person.
+  virtual Status SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
                             std::string_view source = {}) = 0;
+  Status SetConsent(const PersonId& id, std::string_view purpose, bool granted, std::string_view source = {}) {
+    return SetConsent(std::vector<PersonId>{id}, purpose, granted, source);
+  }
   // Current consent per purpose: true = granted. Purposes never decided are absent.
   virtual Result<std::map<std::string, bool>> GetConsent(const PersonId& id) = 0;
   virtual Result<std::vector<ConsentRecord>> GetConsentHistory(const PersonId& id) = 0;
@@ -405,6 +419,11 @@ class Store {
 
   // Checks the hash chain of the audit log.
   virtual Result<AuditVerification> VerifyAuditLog() = 0;
+  // Up to `max` audit log entries after entry `after_seq` (0: from the
+  // first), in chain order, from one snapshot: the regulator's "read logs"
+  // query. Entries hold no personal data. Corruption if an entry's checksum
+  // or encoding is damaged (VerifyAuditLog checks the chain itself).
+  virtual Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max) = 0;
 
   // Checks the whole store: first every page of both files (headers, node
   // bounds, child links, key order, counts — damage LMDB's own reads do not

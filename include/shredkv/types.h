@@ -198,6 +198,7 @@ enum class NoticeKind : std::uint8_t {
   kErasure = 2,        // the person was erased
   kRestriction = 3,    // processing restricted or lifted, consent changed
   kImport = 4,         // the person was imported from a portability export
+  kRecordChange = 5,   // records put or deleted; names: "record.put" and/or "record.delete"
 };
 std::string_view NoticeKindName(NoticeKind kind);
 
@@ -303,6 +304,30 @@ enum class ErasureLevel : std::uint8_t {
 
 std::string_view ErasureLevelName(ErasureLevel level);
 std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode);
+
+// What an audit log entry records (values are part of the file format).
+enum class AuditAction : std::uint8_t {
+  kErase = 1,          // count1: people erased; analytics: the mode
+  kUnsuppress = 2,     // count1: 1 (the identifier is not named)
+  kRotation = 3,       // count1: the new epoch; count2: keys re-wrapped
+  kPurge = 4,          // count1: rows deleted; count2: people completed
+  kCompaction = 5,     // count1: data file bytes before; count2: after
+  kSweep = 6,          // count1: events and records expired; count2: analytics rows
+  kEraseCategory = 7,  // count1: 1; analytics: the mode; request_id names it
+};
+std::string_view AuditActionName(AuditAction action);  // "erase", "erase_category", ...
+
+// One entry of the audit log (Store::ReadAudit): what happened, when, to
+// how many, under which request; never a person, an identifier or a value.
+struct AuditRecord {
+  std::uint64_t seq = 0;  // 1, 2, ... in the order of the chain
+  AuditAction action = AuditAction::kErase;
+  std::int64_t time_ms = 0;
+  std::string request_id;  // erasures; empty otherwise
+  std::uint64_t count1 = 0, count2 = 0;  // per action, see AuditAction
+  std::optional<AnalyticsOnErase> analytics;  // erasures only
+  std::string hash;  // hex chain hash of this entry (the receipt's audit_hash for an erasure)
+};
 
 // The proof of one erasure request. Holds nothing personal.
 struct ErasureReceipt {

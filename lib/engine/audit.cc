@@ -20,7 +20,9 @@ std::string Hex(std::string_view bytes) {
   return out;
 }
 
-void EncodeEntry(const AuditEntry& e, std::string* out) {
+}  // namespace
+
+void EncodeAuditEntry(const AuditEntry& e, std::string* out) {
   out->push_back(static_cast<char>(e.kind));
   util::PutFixed64BE(out, util::OrderedFromSigned(e.time_ms));
   util::PutLengthPrefixed(out, e.request_id);
@@ -29,7 +31,20 @@ void EncodeEntry(const AuditEntry& e, std::string* out) {
   out->push_back(static_cast<char>(e.mode));
 }
 
-}  // namespace
+Status DecodeAuditEntry(std::string_view in, AuditEntry* e) {
+  util::ByteReader r(in);
+  std::uint8_t kind = 0;
+  std::uint64_t time = 0;
+  std::string_view request;
+  if (!r.GetU8(&kind) || !r.GetFixed64BE(&time) || !r.GetLengthPrefixed(&request) || !r.GetFixed64BE(&e->count1) ||
+      !r.GetFixed64BE(&e->count2) || !r.GetU8(&e->mode) || !r.done() || kind < 1 || kind > 7) {
+    return Status::Corruption("audit entry malformed");
+  }
+  e->kind = static_cast<AuditKind>(kind);
+  e->time_ms = util::SignedFromOrdered(time);
+  e->request_id = std::string(request);
+  return Status::OK();
+}
 
 Result<std::string> AuditLog::Append(storage::WriteTxn& txn, const AuditEntry& entry) {
   std::uint64_t seq = 1;
@@ -50,7 +65,7 @@ Result<std::string> AuditLog::Append(storage::WriteTxn& txn, const AuditEntry& e
     }
   }
   std::string body;
-  EncodeEntry(entry, &body);
+  EncodeAuditEntry(entry, &body);
   const std::string hash = crypto::KeyedHash(*key_, kHashSize, {"audit", prev, body});
   std::string key;
   util::PutFixed64BE(&key, seq);
@@ -111,6 +126,41 @@ Result<AuditVerification> AuditLog::Verify(storage::ReadTxn& txn) {
   v.intact = true;
   v.head_hash = v.entries == 0 ? "" : Hex(prev);
   return v;
+}
+
+Result<std::vector<AuditRecord>> AuditLog::Read(storage::ReadTxn& txn, std::uint64_t after_seq, std::size_t max) {
+  std::vector<AuditRecord> out;
+  auto cursor = txn.OpenCursor(audit_);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  std::string start;
+  util::PutFixed64BE(&start, after_seq + 1);
+  Status m = after_seq == UINT64_MAX ? Status::OK() : c.Seek(start);
+  for (; m.ok() && c.Valid() && out.size() < max && after_seq != UINT64_MAX; m = c.Next()) {
+    std::string_view payload;
+    if (Status o = codec::OpenPlain(TableId::kAudit, c.key(), c.value(), &payload); !o.ok()) return o;
+    if (c.key().size() != 8 || payload.size() < 2 * kHashSize + 1) return Status::Corruption("audit entry malformed");
+    AuditEntry e;
+    const std::string_view body = payload.substr(0, payload.size() - 2 * kHashSize);
+    if (Status d = DecodeAuditEntry(body, &e); !d.ok()) return d;
+    AuditRecord rec;
+    rec.seq = util::DecodeFixed64BE(c.key().data());
+    rec.action = static_cast<AuditAction>(e.kind);
+    rec.time_ms = e.time_ms;
+    rec.request_id = std::move(e.request_id);
+    rec.count1 = e.count1;
+    rec.count2 = e.count2;
+    if (e.kind == AuditKind::kErase || e.kind == AuditKind::kEraseCategory) {
+      if (e.mode > static_cast<std::uint8_t>(AnalyticsOnErase::kDelete)) {
+        return Status::Corruption("audit entry has an unknown analytics mode");
+      }
+      rec.analytics = static_cast<AnalyticsOnErase>(e.mode);
+    }
+    rec.hash = Hex(payload.substr(payload.size() - kHashSize));
+    out.push_back(std::move(rec));
+  }
+  if (!m.ok()) return m;
+  return out;
 }
 
 }  // namespace shredkv::engine

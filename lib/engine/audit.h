@@ -40,6 +40,11 @@ struct AuditEntry {
   std::uint8_t mode = 0;
 };
 
+// An entry's body (the part the chain hash covers, before the two hashes).
+void EncodeAuditEntry(const AuditEntry& e, std::string* out);
+// Corruption unless `in` is exactly an encoded entry of a known kind.
+Status DecodeAuditEntry(std::string_view in, AuditEntry* e);
+
 class AuditLog {
  public:
   AuditLog(storage::Table audit, storage::Table by_request, const crypto::SecretKey* key)
@@ -51,6 +56,8 @@ class AuditLog {
   // Hex chain hash of the erase entry of `request_id`; NotFound if none.
   Result<std::string> HashOfRequest(storage::ReadTxn& txn, std::string_view request_id);
   Result<AuditVerification> Verify(storage::ReadTxn& txn);
+  // Up to `max` entries after `after_seq`, decoded (Store::ReadAudit).
+  Result<std::vector<AuditRecord>> Read(storage::ReadTxn& txn, std::uint64_t after_seq, std::size_t max);
 
  private:
   storage::Table audit_, by_request_;

@@ -14,6 +14,7 @@ std::string_view NoticeKindName(NoticeKind kind) {
     case NoticeKind::kErasure: return "erasure";
     case NoticeKind::kRestriction: return "restriction";
     case NoticeKind::kImport: return "import";
+    case NoticeKind::kRecordChange: return "record";
   }
   return "unknown";
 }
@@ -82,7 +83,9 @@ Result<std::vector<Notice>> Outbox::Read(storage::ReadTxn& txn, std::uint64_t af
       if (!r.GetLengthPrefixed(&name)) return Status::Corruption("change feed notice malformed");
       n.names.emplace_back(name);
     }
-    if (!r.done() || kind < 1 || kind > 4) return Status::Corruption("change feed notice malformed");
+    if (!r.done() || kind < 1 || kind > static_cast<std::uint8_t>(NoticeKind::kRecordChange)) {
+      return Status::Corruption("change feed notice malformed");
+    }
     auto id = PersonIdFromBytes(pid);
     if (!id.ok()) return id.status();
     if (person != nullptr && *id != *person) continue;

@@ -96,46 +96,64 @@ class LeaseImpl final : public Lease {
 
 }  // namespace
 
-Status Processing::Restrict(const PersonId& id, const RestrictionSpec& spec) {
+namespace {
+
+// The people once each, in order (a duplicate would be drained twice and
+// get two history entries).
+std::vector<PersonId> Distinct(const std::vector<PersonId>& people) {
+  std::vector<PersonId> out = people;
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// One batch that records `rec` for each person.
+WriteBatch ConsentBatch(const std::vector<PersonId>& people, const ConsentRecord& rec) {
+  WriteBatch batch;
+  for (const PersonId& id : people) batch.RecordConsent(id, rec);
+  return batch;
+}
+
+}  // namespace
+
+Status Processing::Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) {
   if (!spec.all && spec.purposes.empty() && spec.categories.empty()) {
     return Status::InvalidArgument("a restriction names all processing, purposes or categories");
   }
+  if (people.empty()) return Status::InvalidArgument("Restrict needs at least one person");
   {
     CallGuard guard(ctx_);
     if (!guard.ok()) return guard.status();
   }
+  const std::vector<PersonId> distinct = Distinct(people);
   // No worker may be mid-processing when the restriction starts.
-  if (Status d = ctx_.leases.BeginDrain({id}, std::chrono::milliseconds(ctx_.options.lease_drain_timeout_ms)); !d.ok()) {
-    return d;
-  }
-  WriteBatch batch;
+  const auto timeout = std::chrono::milliseconds(ctx_.options.lease_drain_timeout_ms);
+  if (Status d = ctx_.leases.BeginDrain(distinct, timeout); !d.ok()) return d;
   ConsentRecord rec;
   rec.action = ConsentRecord::Action::kRestrict;
   rec.restriction = spec;
-  batch.RecordConsent(id, rec);
-  Status s = writer_.Write(batch);
-  ctx_.leases.EndDrain({id});
+  Status s = writer_.Write(ConsentBatch(distinct, rec));
+  ctx_.leases.EndDrain(distinct);
   return s;
 }
 
-Status Processing::Unrestrict(const PersonId& id, const RestrictionSpec& spec) {
-  WriteBatch batch;
+Status Processing::Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) {
+  if (people.empty()) return Status::InvalidArgument("Unrestrict needs at least one person");
   ConsentRecord rec;
   rec.action = ConsentRecord::Action::kUnrestrict;
   rec.restriction = spec;
   if (!spec.all && spec.purposes.empty() && spec.categories.empty()) rec.restriction.all = true;
-  batch.RecordConsent(id, rec);
-  return writer_.Write(batch);
+  return writer_.Write(ConsentBatch(Distinct(people), rec));
 }
 
-Status Processing::SetConsent(const PersonId& id, std::string_view purpose, bool granted, std::string_view source) {
-  WriteBatch batch;
+Status Processing::SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
+                              std::string_view source) {
+  if (people.empty()) return Status::InvalidArgument("SetConsent needs at least one person");
   ConsentRecord rec;
   rec.action = granted ? ConsentRecord::Action::kGrant : ConsentRecord::Action::kWithdraw;
   rec.purpose = std::string(purpose);
   rec.source = std::string(source);
-  batch.RecordConsent(id, rec);
-  return writer_.Write(batch);
+  return writer_.Write(ConsentBatch(Distinct(people), rec));
 }
 
 Result<std::unique_ptr<Lease>> Processing::AcquireLease(const PersonId& id, std::string_view purpose) {

@@ -22,9 +22,11 @@ class Processing {
 
   // See the methods of the same name in shredkv/store.h. Each takes the
   // call guard itself.
-  Status Restrict(const PersonId& id, const RestrictionSpec& spec);
-  Status Unrestrict(const PersonId& id, const RestrictionSpec& spec);
-  Status SetConsent(const PersonId& id, std::string_view purpose, bool granted, std::string_view source);
+  // Store::Restrict, Unrestrict and SetConsent for many people, one commit.
+  Status Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec);
+  Status Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec);
+  Status SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
+                    std::string_view source);
   Result<std::unique_ptr<Lease>> AcquireLease(const PersonId& id, std::string_view purpose);
 
  private:

@@ -161,6 +161,20 @@ Result<std::vector<Notice>> Reader::ReadFeed(std::size_t max) {
   return out;
 }
 
+Result<std::vector<AuditRecord>> Reader::ReadAudit(std::uint64_t after_seq, std::size_t max) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  std::vector<AuditRecord> out;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto r = ctx_.audit->Read(txn, after_seq, max);
+    if (!r.ok()) return r.status();
+    out = std::move(r).value();
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 Result<StoreStats> Reader::Stats() {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();

@@ -30,6 +30,7 @@ class Reader {
   Result<std::vector<ConsentRecord>> GetConsentHistory(const PersonId& id);
   Result<std::vector<Notice>> ReadFeed(std::size_t max);
   Result<StoreStats> Stats();
+  Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max);
 
  private:
   EngineContext& ctx_;

@@ -81,6 +81,9 @@ class StoreImpl final : public Store {
   Result<CompactionResult> CompactData() override { return maintenance_.CompactData(); }
   Status RunMaintenance() override { return maintenance_.RunMaintenance(); }
   Result<AuditVerification> VerifyAuditLog() override { return verifier_.VerifyAuditLog(); }
+  Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max) override {
+    return reader_.ReadAudit(after_seq, max);
+  }
 
   Status SetRetention(const RetentionRules& rules) override { return sweeper_.SetRetention(rules); }
   Result<RetentionRules> GetRetention() override { return sweeper_.GetRetention(); }
@@ -91,13 +94,19 @@ class StoreImpl final : public Store {
   Status AckFeed(std::uint64_t cursor) override { return writer_.AckFeed(cursor); }
   std::unique_ptr<Iterator<ExportItem>> Export(const PersonId& id) override;
 
-  Status Restrict(const PersonId& id, const RestrictionSpec& spec) override { return processing_.Restrict(id, spec); }
-  Status Unrestrict(const PersonId& id, const RestrictionSpec& spec) override {
-    return processing_.Unrestrict(id, spec);
+  using Store::Restrict;
+  using Store::SetConsent;
+  using Store::Unrestrict;
+  Status Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) override {
+    return processing_.Restrict(people, spec);
+  }
+  Status Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) override {
+    return processing_.Unrestrict(people, spec);
   }
   Result<RestrictionState> GetRestriction(const PersonId& id) override { return reader_.GetRestriction(id); }
-  Status SetConsent(const PersonId& id, std::string_view purpose, bool granted, std::string_view source) override {
-    return processing_.SetConsent(id, purpose, granted, source);
+  Status SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
+                    std::string_view source) override {
+    return processing_.SetConsent(people, purpose, granted, source);
   }
   Result<std::map<std::string, bool>> GetConsent(const PersonId& id) override { return reader_.GetConsent(id); }
   Result<std::vector<ConsentRecord>> GetConsentHistory(const PersonId& id) override {

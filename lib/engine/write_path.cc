@@ -73,6 +73,10 @@ class BatchApplier {
     std::set<std::uint32_t> profile_slots;  // slots of the profile rows loaded
     bool profile_dirty = false;
     bool mutated = false;  // a non-append change: bump the person's version
+    bool created = false;  // created by this batch: no change notice (no recipient has data yet)
+    // "record.put" / "record.delete" if this batch changed the person's
+    // records: one change-feed notice for the person at the end of the batch.
+    std::set<std::string> record_changes;
     std::optional<TrackingState> tracking;  // loaded on the first tracked event
     LinkCache links;  // analytics links of the slots used in this batch
   };
@@ -201,6 +205,7 @@ class BatchApplier {
     st.person_dirty = true;
     st.profile = op.profile;
     st.profile_dirty = true;
+    st.created = true;
     people_.emplace(op.id, std::move(st));
     return Status::OK();
   }
@@ -356,6 +361,7 @@ class BatchApplier {
     crypto::Wipe(&plain);
     // The record's last-write time, for its collection's retention rule.
     if (Status x = ctx_.retention->IndexRecord(*txn_, key, ctx_.Now()); !x.ok()) return x;
+    (*st)->record_changes.insert("record.put");
     return txn_->Put(t_.records, key, row);
   }
 
@@ -384,7 +390,12 @@ class BatchApplier {
     if (!st.ok()) return st.status();
     const std::string key = codec::RecordKey(op.id, ctx_.CollectionHash(op.collection),
                                              EngineContext::RecordKeyHash(*(*st)->dek, op.collection, op.key));
+    std::string_view existing;
+    Status g = txn_->Get(t_.records, key, &existing);
+    if (g.IsNotFound()) return Status::OK();  // deleting an absent record changes nothing
+    if (!g.ok()) return g;
     (*st)->mutated = true;
+    (*st)->record_changes.insert("record.delete");
     if (Status x = ctx_.retention->UnindexRecord(*txn_, key); !x.ok()) return x;
     return txn_->Delete(t_.records, key);
   }
@@ -556,6 +567,15 @@ class BatchApplier {
 
   Status Finish() {
     for (auto& [id, st] : people_) {
+      // Art. 19: recipients of the person's records learn that they changed
+      // (not which: collection names are never stored in clear).
+      if (!st.record_changes.empty() && !st.created) {
+        std::vector<std::string> names(st.record_changes.begin(), st.record_changes.end());
+        if (Status n = ctx_.outbox->Append(*txn_, NoticeKind::kRecordChange, id, ctx_.Now(), std::move(names));
+            !n.ok()) {
+          return n;
+        }
+      }
       if (st.mutated) {
         auto v = ctx_.PersonVersion(*txn_, id);
         if (!v.ok()) return v.status();

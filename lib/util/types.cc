@@ -51,6 +51,19 @@ std::string_view ErasureLevelName(ErasureLevel level) {
   return "unknown";
 }
 
+std::string_view AuditActionName(AuditAction action) {
+  switch (action) {
+    case AuditAction::kErase: return "erase";
+    case AuditAction::kUnsuppress: return "unsuppress";
+    case AuditAction::kRotation: return "rotation";
+    case AuditAction::kPurge: return "purge";
+    case AuditAction::kCompaction: return "compaction";
+    case AuditAction::kSweep: return "sweep";
+    case AuditAction::kEraseCategory: return "erase_category";
+  }
+  return "unknown";
+}
+
 std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode) {
   switch (mode) {
     case AnalyticsOnErase::kKeep: return "keep";

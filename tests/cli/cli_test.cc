@@ -975,6 +975,61 @@ TEST_F(CliTest, ReadOnlyFlagReadsWithoutWritingAndRefusesWriteCommands) {
   for (const auto& [path, bytes] : before) EXPECT_TRUE(ReadFile(path) == bytes) << path << " changed";
 }
 
+// Issue 17: restrict, consent and erase for many people from a file or
+// stdin (--ids), each in one commit, one NDJSON line a person; a name that
+// does not resolve is an error line, the others are done, and the exit code
+// is the first failure's (3 here) with one line on stderr.
+TEST_F(CliTest, IdsFromStdinRestrictConsentAndEraseManyInOneCommit) {
+  MakeStore();
+  AddPeople();
+  const std::string ids = "email:ann@example.org\n# a comment\n\ncustomer_id:C-7\nemail:nobody@example.org\n";
+  RunResult r = Expect(3, {"restrict", "--ids", "-", "--purpose", "marketing", "--reason", "objection"}, ids);
+  std::vector<Json> lines = r.ndjson();
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[0]["id"], "email:nobody@example.org");
+  EXPECT_EQ(lines[0]["exit"], 3);
+  EXPECT_EQ(lines[1]["purposes"], Json::array({"marketing"}));
+  EXPECT_EQ(lines[2]["purposes"], Json::array({"marketing"}));
+  EXPECT_NE(r.err.find("1 of the names"), std::string::npos) << r.err;
+
+  const fs::path file = dir_ / "ids.txt";
+  WriteFile(file, "email:ann@example.org\ncustomer_id:C-7\n");
+  lines = Expect(0, {"consent", "--ids", file.string(), "--purpose", "personalization", "withdraw"}).ndjson();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1]["granted"], false);
+
+  Expect(2, {"erase", "--id", "email:ann@example.org", "--ids", "-"});
+  Expect(2, {"erase"});
+  lines = Expect(0, {"erase", "--ids", "-", "--request-id", "bulk-1"}, "email:ann@example.org\ncustomer_id:C-7\n")
+              .ndjson();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["request_id"], "bulk-1");
+  EXPECT_EQ(lines[0]["audit_hash"], lines[1]["audit_hash"]);  // one erasure, one commit
+  EXPECT_EQ(Expect(0, {"erasure-status", "--request-id", "bulk-1"}).json()["people"], 2);
+  EXPECT_EQ(Expect(0, {"stats"}).json()["erased"], 2);
+}
+
+// Issue 17: `audit` prints the audit log as NDJSON, with each action's
+// counts under their own names; --after and --max page through it.
+TEST_F(CliTest, AuditPrintsTheLogAsNdjson) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"erase", "--id", "email:ann@example.org", "--request-id", "r-ann"});
+  Expect(0, {"rotate-keys"});
+  std::vector<Json> lines = Expect(0, {"audit"}).ndjson();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["action"], "erase");
+  EXPECT_EQ(lines[0]["request_id"], "r-ann");
+  EXPECT_EQ(lines[0]["people"], 1);
+  EXPECT_EQ(lines[0]["hash"], Expect(0, {"erasure-status", "--request-id", "r-ann"}).json()["audit_hash"]);
+  EXPECT_EQ(lines[1]["action"], "rotation");
+  EXPECT_EQ(lines[1]["epoch"], 2);
+  lines = Expect(0, {"audit", "--after", "1", "--max", "5"}).ndjson();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["seq"], 2);
+  Expect(2, {"audit", "--after", "x"});
+}
+
 // Issue 16 (7): on a full disk rotate-keys (and compact, and init) died of
 // SIGBUS (LMDB writes its sparse lock file through a shared map), reported
 // as exit 7, and every later command did the same until space was freed.

@@ -48,5 +48,38 @@ TEST_F(AuditTamperTest, RewrittenEntryWithValidChecksumBreaksTheChain) {
   EXPECT_NE(v->problem.find("entry 2"), std::string::npos) << v->problem;
 }
 
+// Issue 17 (the regulator's "read logs"): the audit log could be verified
+// but not read. ReadAudit returns the entries in chain order, from a
+// position, with the erase entry's hash equal to the receipt's.
+TEST_F(AuditTamperTest, TheAuditLogReadsBackInChainOrder) {
+  auto ann = store_->CreatePerson({{"email", "ann@x.org"}});
+  ASSERT_TRUE(ann.ok());
+  SKV_ASSERT_OK(store_->AppendEvent(*ann, Event{"e", 1, {}, {}}));
+  auto receipt = store_->Erase(*ann, EraseOptions{"req-ann", false, AnalyticsOnErase::kDelete});
+  ASSERT_TRUE(receipt.ok());
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  ASSERT_TRUE(store_->Purge(1000).ok());
+  auto all = store_->ReadAudit(0, 100);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_EQ(all->size(), 3u);
+  const AuditRecord& erase = (*all)[0];
+  EXPECT_EQ(erase.seq, 1u);
+  EXPECT_EQ(erase.action, AuditAction::kErase);
+  EXPECT_EQ(erase.request_id, "req-ann");
+  EXPECT_EQ(erase.count1, 1u);
+  EXPECT_EQ(erase.analytics, AnalyticsOnErase::kDelete);
+  EXPECT_EQ(erase.hash, receipt->audit_hash);
+  EXPECT_EQ((*all)[1].action, AuditAction::kRotation);
+  EXPECT_EQ((*all)[1].count1, 2u);  // the new epoch
+  EXPECT_FALSE((*all)[1].analytics.has_value());
+  EXPECT_EQ((*all)[2].action, AuditAction::kPurge);
+  EXPECT_EQ((*all)[2].hash, store_->VerifyAuditLog()->head_hash);
+  auto page = store_->ReadAudit(1, 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].seq, 2u);
+  EXPECT_TRUE(store_->ReadAudit(3, 10)->empty());
+}
+
 }  // namespace
 }  // namespace shredkv

@@ -109,5 +109,39 @@ TEST_F(RectifyFeedTest, PlainWritesDoNotFillTheFeed) {
   EXPECT_TRUE(Feed().empty());
 }
 
+// Issue 17: record Put and Delete wrote no change-feed notice, so a
+// recipient of a person's records never learned of a change (Art. 19). A
+// batch that changes an existing person's records writes one notice for
+// that person; the collection is not named; a new person's records, and a
+// delete of an absent record, write none.
+TEST_F(RectifyFeedTest, RecordChangesWriteOneNoticeAPersonABatch) {
+  PersonId ann = MakePerson("ann@x.org");
+  PersonId ben = MakePerson("ben@x.org");
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "1", "one teapot"));
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].kind, NoticeKind::kRecordChange);
+  EXPECT_EQ(feed[0].person, ann);
+  EXPECT_EQ(feed[0].names, std::vector<std::string>{"record.put"});
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  WriteBatch b;
+  b.Put(ann, "orders", "2", "two");
+  b.Put(ann, "orders", "3", "three");
+  b.Delete(ann, "orders", "1");
+  b.Delete(ben, "orders", "absent");
+  SKV_ASSERT_OK(store_->Write(b));
+  feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].names, (std::vector<std::string>{"record.delete", "record.put"}));
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  WriteBatch c;
+  const PersonId cid = c.CreatePerson({{"email", "cid@x.org"}});
+  c.Put(cid, "orders", "1", "new");
+  SKV_ASSERT_OK(store_->Write(c));
+  EXPECT_TRUE(Feed().empty());
+}
+
 }  // namespace
 }  // namespace shredkv

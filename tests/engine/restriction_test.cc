@@ -263,5 +263,62 @@ TEST_F(RestrictionTest, NoWorkerReadsAPersonAfterEraseReturned) {
   EXPECT_EQ(reads_after.load(), 0);
 }
 
+// Issue 17: an objection or restriction over many people was one durable
+// commit a person (~800 commits for ~400 people). Restrict, Unrestrict and
+// SetConsent take a list: one commit, all or nothing.
+TEST_F(RestrictionTest, RestrictingManyPeopleIsOneCommitAndAllOrNothing) {
+  std::vector<PersonId> people;
+  for (int i = 0; i < 50; ++i) people.push_back(MakePerson("m" + std::to_string(i) + "@x.org"));
+  const PersonId erased = MakePerson("gone@x.org");
+  ASSERT_TRUE(store_->Erase(erased).ok());
+
+  // One erased person in the list: nobody is restricted.
+  std::vector<PersonId> with_erased = people;
+  with_erased.push_back(erased);
+  Status s = store_->Restrict(with_erased, RestrictionSpec{false, {"marketing"}, {}, "objection"});
+  EXPECT_TRUE(s.IsErased()) << s.ToString();
+  for (const PersonId& p : people) EXPECT_EQ(store_->GetRestriction(p)->updated_ms, 0);
+
+  // Named twice, recorded once.
+  std::vector<PersonId> twice = people;
+  twice.push_back(people[0]);
+  SKV_ASSERT_OK(store_->Restrict(twice, RestrictionSpec{false, {"marketing"}, {}, "objection"}));
+  for (const PersonId& p : people) {
+    EXPECT_EQ(store_->GetRestriction(p)->purposes, std::vector<std::string>{"marketing"});
+    EXPECT_EQ(LeaseCode(p, "marketing"), StatusCode::kRestricted);
+    EXPECT_EQ(LeaseCode(p, "support"), StatusCode::kOk);
+  }
+  EXPECT_EQ(store_->GetConsentHistory(people[0])->size(), 1u);
+
+  SKV_ASSERT_OK(store_->Unrestrict(people, RestrictionSpec{false, {"marketing"}, {}, ""}));
+  for (const PersonId& p : people) EXPECT_TRUE(store_->GetRestriction(p)->purposes.empty());
+
+  SKV_ASSERT_OK(store_->SetConsent(people, "personalization", true, "bulk import"));
+  for (const PersonId& p : people) EXPECT_EQ(LeaseCode(p, "personalization"), StatusCode::kOk);
+  EXPECT_TRUE(store_->Restrict(std::vector<PersonId>{}, RestrictionSpec{true, {}, {}, ""}).IsInvalidArgument());
+}
+
+// The leases of every person named are drained first: a lease held on one
+// of them makes the whole call wait, and Busy when it outlives the timeout,
+// with nobody restricted.
+TEST_F(RestrictionTest, RestrictingManyWaitsForTheLeasesOfEveryone) {
+  const PersonId a = MakePerson("a@x.org"), b = MakePerson("b@x.org");
+  std::atomic<bool> release{false};
+  std::thread worker([&] {
+    auto lease = store_->AcquireLease(b, "support");
+    ASSERT_TRUE(lease.ok());
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  Status s = store_->Restrict({a, b}, RestrictionSpec{true, {}, {}, "objection"});
+  release.store(true);
+  worker.join();
+  EXPECT_TRUE(s.IsBusy()) << s.ToString();
+  EXPECT_FALSE(store_->GetRestriction(a)->all);
+  SKV_ASSERT_OK(store_->Restrict({a, b}, RestrictionSpec{true, {}, {}, "objection"}));
+  EXPECT_TRUE(store_->GetRestriction(a)->all);
+  EXPECT_TRUE(store_->GetRestriction(b)->all);
+}
+
 }  // namespace
 }  // namespace shredkv

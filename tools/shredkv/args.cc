@@ -16,6 +16,10 @@ FlagSpec Repeat(std::string name, std::string value_name) {
 FlagSpec Switch(std::string name) { return FlagSpec{std::move(name), false, false, false, ""}; }
 
 const FlagSpec kId = Value("id", "TYPE:VALUE", true);
+// --id, or --ids FILE|- (one TYPE:VALUE a line) for the commands that act on
+// many people in one commit: exactly one of the two (checked by the command).
+const FlagSpec kOneId = Value("id", "TYPE:VALUE");
+const FlagSpec kIds = Value("ids", "FILE|-");
 
 }  // namespace
 
@@ -32,24 +36,27 @@ const std::vector<CommandSpec>& Commands() {
        {Value("format", "json|ndjson")}, 0, 1},
       {"get", "--id TYPE:VALUE --purpose P", "read a profile for a purpose (a processing read)",
        {kId, Value("purpose", "P", true)}, 0, 0},
-      {"erase", "--id TYPE:VALUE [--suppress] [--analytics keep|unlink|delete] [--request-id R] [--category C]",
+      {"erase",
+       "--id TYPE:VALUE|--ids FILE|- [--suppress] [--analytics keep|unlink|delete] [--request-id R] [--category C]",
        "erase a person by crypto-shredding (or, with --category, only that category of their data); prints the "
-       "receipt",
-       {kId, Switch("suppress"), Value("analytics", "keep|unlink|delete"), Value("request-id", "R"),
+       "receipt (--ids: everyone listed, in one commit, NDJSON a person)",
+       {kOneId, kIds, Switch("suppress"), Value("analytics", "keep|unlink|delete"), Value("request-id", "R"),
         Value("category", "C")},
        0, 0},
       {"erasure-status", "--request-id R", "the current state of an erasure request",
        {Value("request-id", "R", true)}, 0, 0},
       {"unsuppress", "--id TYPE:VALUE", "lift the suppression of an identifier", {kId}, 0, 0},
-      {"restrict", "--id TYPE:VALUE [--purpose P]... [--category C]... [--reason TEXT]",
-       "restrict processing (everything if no purpose or category is named)",
-       {kId, Repeat("purpose", "P"), Repeat("category", "C"), Value("reason", "TEXT")}, 0, 0},
-      {"unrestrict", "--id TYPE:VALUE [--purpose P]... [--category C]...",
-       "lift a restriction (everything if no purpose or category is named)",
-       {kId, Repeat("purpose", "P"), Repeat("category", "C")}, 0, 0},
-      {"consent", "--id TYPE:VALUE --purpose P [--source S] grant|withdraw",
-       "record a consent decision for a purpose",
-       {kId, Value("purpose", "P", true), Value("source", "S")}, 1, 1},
+      {"restrict", "--id TYPE:VALUE|--ids FILE|- [--purpose P]... [--category C]... [--reason TEXT]",
+       "restrict processing (everything if no purpose or category is named; --ids: everyone listed, one commit)",
+       {kOneId, kIds, Repeat("purpose", "P"), Repeat("category", "C"), Value("reason", "TEXT")}, 0, 0},
+      {"unrestrict", "--id TYPE:VALUE|--ids FILE|- [--purpose P]... [--category C]...",
+       "lift a restriction (everything if no purpose or category is named; --ids: everyone listed, one commit)",
+       {kOneId, kIds, Repeat("purpose", "P"), Repeat("category", "C")}, 0, 0},
+      {"consent", "--id TYPE:VALUE|--ids FILE|- --purpose P [--source S] grant|withdraw",
+       "record a consent decision (withdraw: an objection) for a purpose (--ids: everyone listed, one commit)",
+       {kOneId, kIds, Value("purpose", "P", true), Value("source", "S")}, 1, 1},
+      {"audit", "[--after SEQ] [--max N]", "the audit log as NDJSON (no personal data): erasures, purges, rotations...",
+       {Value("after", "SEQ"), Value("max", "N")}, 0, 0},
       {"analytics", "[--name EVENT] [--from MS] [--to MS]", "analytics rows as NDJSON",
        {Value("name", "EVENT"), Value("from", "MS"), Value("to", "MS")}, 0, 0},
       {"feed", "[--ack CURSOR] [--max N]", "acknowledge up to CURSOR, then print the remaining notices as NDJSON",

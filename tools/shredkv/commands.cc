@@ -10,11 +10,14 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <streambuf>
 #include <thread>
+#include <vector>
 
 #include "cli.h"
+#include "portability/bounded_line.h"
 #include "json_output.h"
 #include "progress.h"
 
@@ -234,8 +237,73 @@ int CmdGet(const GlobalOptions& global, const ParsedArgs& args) {
   return 0;
 }
 
+// The people of a command that takes --id or --ids.
+struct NamedPeople {
+  std::vector<std::string> names;  // each as given (TYPE:VALUE)
+  std::vector<PersonId> people;    // resolved, in the same order
+  int first_failure = kExitOk;     // exit code of the first name that failed
+  std::size_t failures = 0;
+};
+
+// Exactly one of --id and --ids (usage error otherwise).
+bool ManyIds(const ParsedArgs& args, const char* command) {
+  if (args.Has("id") == args.Has("ids")) {
+    UsageError(std::string(command) + ": give --id TYPE:VALUE or --ids FILE|- (one TYPE:VALUE a line)");
+  }
+  return args.Has("ids");
+}
+
+// Reads --ids (a file, or - for stdin: one TYPE:VALUE a line, blank lines
+// and lines starting with # skipped) and resolves each name. A name that
+// does not resolve (or a malformed line) is printed as an NDJSON line
+// {"id","error","exit"} and left out.
+NamedPeople ResolveIdsArg(Store& store, const std::string& source) {
+  constexpr std::size_t kMaxIdLine = 4096;  // an identifier is at most 1024 bytes normalised
+  NamedPeople out;
+  std::unique_ptr<std::ifstream> file;
+  std::istream* in = &std::cin;
+  if (source != "-") {
+    file = std::make_unique<std::ifstream>(source, std::ios::binary);
+    if (!*file) throw CliError(kExitError, "--ids: cannot open '" + source + "': " + std::strerror(errno));
+    in = file.get();
+  }
+  std::string line;
+  bool too_long = false;
+  auto failed = [&](const std::string& name, const std::string& error, int code) {
+    PrintLine(Dump(Json{{"id", name}, {"error", error}, {"exit", code}}));
+    if (out.first_failure == kExitOk) out.first_failure = code;
+    ++out.failures;
+  };
+  while (portability::ReadBoundedLine(*in, &line, kMaxIdLine, &too_long)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (too_long) {
+      failed("", "a line of --ids is longer than 4096 bytes", kExitUsage);
+      continue;
+    }
+    if (line.empty() || line.front() == '#') continue;
+    try {
+      out.people.push_back(ResolvePerson(store, ParseIdentifierArg(line)));
+      out.names.push_back(line);
+    } catch (const CliError& e) {
+      failed(line, e.what(), e.code());
+    }
+  }
+  if (in->bad()) throw CliError(kExitError, "--ids: cannot read '" + source + "'");
+  return out;
+}
+
+// The exit code of a command over --ids: that of the first name that
+// failed (with one line on stderr saying how many did), 0 if none did.
+int ManyExit(const NamedPeople& named, const char* command) {
+  if (named.failures != 0) {
+    std::cerr << command << ": " << named.failures << " of the names given by --ids failed (their "
+              << "{\"id\",\"error\",\"exit\"} lines are on stdout); " << named.people.size() << " done\n";
+  }
+  return named.first_failure;
+}
+
 int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
-  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  const bool many = ManyIds(args, "erase");
   EraseOptions options;
   options.suppress = args.Has("suppress");
   if (auto r = args.Get("request-id")) {
@@ -257,7 +325,18 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
   if (category && category->empty()) UsageError("erase: --category needs a value");
   if (category && options.suppress) UsageError("erase: --suppress does not go with --category");
   auto store = OpenStore(global, false);
-  const PersonId person = ResolvePerson(*store, id);
+  if (many) {
+    if (category) UsageError("erase: --category does not go with --ids");
+    NamedPeople named = ResolveIdsArg(*store, *args.Get("ids"));
+    if (named.people.empty()) return ManyExit(named, "erase");
+    ErasureReceipt receipt = Check(store->Erase(named.people, options), "erase");
+    for (std::size_t i = 0; i < named.people.size(); ++i) {
+      PrintLine(Dump(Json{{"id", named.names[i]}, {"person_id", named.people[i].ToHex()},
+                          {"request_id", receipt.request_id}, {"audit_hash", receipt.audit_hash}}));
+    }
+    return ManyExit(named, "erase");
+  }
+  const PersonId person = ResolvePerson(*store, ParseIdentifierArg(*args.Get("id")));
   ErasureReceipt receipt = Check(category ? store->EraseCategory(person, *category, options)
                                           : store->Erase(person, options),
                                  "erase");
@@ -295,11 +374,23 @@ RestrictionSpec SpecFromArgs(const ParsedArgs& args) {
 }
 
 int CmdRestrict(const GlobalOptions& global, const ParsedArgs& args, bool restrict) {
-  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  const char* what = restrict ? "restrict" : "unrestrict";
+  const bool many = ManyIds(args, what);
   const RestrictionSpec spec = SpecFromArgs(args);
   auto store = OpenStore(global, false);
-  const PersonId person = ResolvePerson(*store, id);
-  const char* what = restrict ? "restrict" : "unrestrict";
+  if (many) {
+    NamedPeople named = ResolveIdsArg(*store, *args.Get("ids"));
+    if (named.people.empty()) return ManyExit(named, what);
+    Check(restrict ? store->Restrict(named.people, spec) : store->Unrestrict(named.people, spec), what);
+    for (std::size_t i = 0; i < named.people.size(); ++i) {
+      RestrictionState state = Check(store->GetRestriction(named.people[i]), what);
+      Json line = RestrictionJson(named.people[i], state);
+      line["id"] = named.names[i];
+      PrintLine(Dump(line));
+    }
+    return ManyExit(named, what);
+  }
+  const PersonId person = ResolvePerson(*store, ParseIdentifierArg(*args.Get("id")));
   Check(restrict ? store->Restrict(person, spec) : store->Unrestrict(person, spec), what);
   RestrictionState state = Check(store->GetRestriction(person), what);
   PrintJson(global, RestrictionJson(person, state));
@@ -307,7 +398,7 @@ int CmdRestrict(const GlobalOptions& global, const ParsedArgs& args, bool restri
 }
 
 int CmdConsent(const GlobalOptions& global, const ParsedArgs& args) {
-  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  const bool many = ManyIds(args, "consent");
   const std::string purpose = *args.Get("purpose");
   const std::string& action = args.positionals.front();
   bool granted = false;
@@ -318,9 +409,37 @@ int CmdConsent(const GlobalOptions& global, const ParsedArgs& args) {
   }
   const std::string source = args.Get("source").value_or("shredkv-cli");
   auto store = OpenStore(global, false);
-  const PersonId person = ResolvePerson(*store, id);
+  if (many) {
+    NamedPeople named = ResolveIdsArg(*store, *args.Get("ids"));
+    if (named.people.empty()) return ManyExit(named, "consent");
+    Check(store->SetConsent(named.people, purpose, granted, source), "consent");
+    for (std::size_t i = 0; i < named.people.size(); ++i) {
+      PrintLine(Dump(Json{{"id", named.names[i]},
+                          {"person_id", named.people[i].ToHex()},
+                          {"purpose", purpose},
+                          {"granted", granted}}));
+    }
+    return ManyExit(named, "consent");
+  }
+  const PersonId person = ResolvePerson(*store, ParseIdentifierArg(*args.Get("id")));
   Check(store->SetConsent(person, purpose, granted, source), "consent");
   PrintJson(global, Json{{"person_id", person.ToHex()}, {"purpose", purpose}, {"granted", granted}});
+  return 0;
+}
+
+int CmdAudit(const GlobalOptions& global, const ParsedArgs& args) {
+  std::uint64_t after = args.GetUint("after").value_or(0);
+  std::uint64_t left = args.Has("max") ? *args.GetUint("max") : std::numeric_limits<std::uint64_t>::max();
+  auto store = OpenStoreToRead(global);
+  constexpr std::uint64_t kPage = 1000;
+  while (left > 0) {
+    std::vector<AuditRecord> page =
+        Check(store->ReadAudit(after, static_cast<std::size_t>(std::min(left, kPage))), "audit");
+    for (const AuditRecord& r : page) PrintLine(Dump(AuditJson(r)));
+    if (page.empty()) break;
+    after = page.back().seq;
+    left -= page.size();
+  }
   return 0;
 }
 
@@ -530,7 +649,7 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
     UsageError("a root key is required: --key-file FILE (before the command) or $SHREDKV_KEY_FILE");
   }
   if (global.read_only && access == StoreAccess::kWrite) {
-    UsageError("this command writes to the store: --read-only is for export, get, erasure-status, analytics, "
+    UsageError("this command writes to the store: --read-only is for export, get, erasure-status, audit, analytics, "
                "feed without --ack, verify and stats");
   }
   CheckKeyFile(global.key_file);
@@ -609,6 +728,7 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   if (name == "restrict") return CmdRestrict(global, args, true);
   if (name == "unrestrict") return CmdRestrict(global, args, false);
   if (name == "consent") return CmdConsent(global, args);
+  if (name == "audit") return CmdAudit(global, args);
   if (name == "analytics") return CmdAnalytics(global, args);
   if (name == "feed") return CmdFeed(global, args);
   if (name == "rotate-keys") return CmdRotateKeys(global, args);

@@ -94,6 +94,30 @@ Result<Value> ValueFromJson(const Json& j, const std::string& where) {
       "\"string_base64\": ...}");
 }
 
+Json AuditJson(const AuditRecord& r) {
+  Json j = Json::object();
+  j["seq"] = U64(r.seq);
+  j["action"] = std::string(AuditActionName(r.action));
+  j["time"] = r.time_ms;
+  if (!r.request_id.empty()) j["request_id"] = r.request_id;
+  if (r.analytics) j["analytics"] = std::string(AnalyticsOnEraseName(*r.analytics));
+  auto counts = [&](const char* first, const char* second) {
+    j[first] = U64(r.count1);
+    if (second != nullptr) j[second] = U64(r.count2);
+  };
+  switch (r.action) {
+    case AuditAction::kErase: counts("people", nullptr); break;
+    case AuditAction::kEraseCategory: counts("categories", nullptr); break;
+    case AuditAction::kUnsuppress: counts("identifiers", nullptr); break;
+    case AuditAction::kRotation: counts("epoch", "keys_rewrapped"); break;
+    case AuditAction::kPurge: counts("rows_deleted", "people_completed"); break;
+    case AuditAction::kCompaction: counts("bytes_before", "bytes_after"); break;
+    case AuditAction::kSweep: counts("rows_expired", "analytics_expired"); break;
+  }
+  j["hash"] = r.hash;
+  return j;
+}
+
 Json ReceiptJson(const ErasureReceipt& r) {
   Json j = Json::object();
   j["request_id"] = r.request_id;

@@ -31,6 +31,9 @@ Json PlainAttributes(const Attributes& attributes);
 Result<Value> ValueFromJson(const Json& j, const std::string& where);
 
 Json ReceiptJson(const ErasureReceipt& receipt);
+// {"seq","action","time","hash"} plus the action's counts under their own
+// names (docs/cli.md, `audit`), "request_id" and "analytics" for erasures.
+Json AuditJson(const AuditRecord& record);
 Json RestrictionJson(const PersonId& person, const RestrictionState& state);
 Json NoticeJson(const Notice& notice);
 Json AnalyticsRowJson(const AnalyticsRow& row);
