@@ -50,7 +50,8 @@ TEST_F(ExportTest, YieldsEverythingHeldOnThePersonInOrder) {
   EXPECT_EQ(Count(items, ExportItem::Kind::kEvent), 10u);
   EXPECT_EQ(Count(items, ExportItem::Kind::kRecord), 4u);
   EXPECT_EQ(Count(items, ExportItem::Kind::kAnalytics), 10u);
-  EXPECT_EQ(Count(items, ExportItem::Kind::kNotice), 1u);
+  // The rectification's, and one record notice a Put (each its own batch).
+  EXPECT_EQ(Count(items, ExportItem::Kind::kNotice), 5u);
   for (std::size_t i = 1; i < items.size(); ++i) EXPECT_LE(items[i - 1].kind, items[i].kind);
   for (const auto& i : items) {
     if (i.kind == ExportItem::Kind::kProfile) {
