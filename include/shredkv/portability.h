@@ -35,6 +35,9 @@ Status WriteExport(Iterator<ExportItem>& items, ExportFormat format, std::ostrea
 // Convenience: Export(id) written to `out`.
 Status ExportPerson(Store& store, const PersonId& id, ExportFormat format, std::ostream& out);
 
+// What the imported person holds: distinct identifiers after
+// normalisation, events, and distinct records (an identifier or a record
+// (collection, key) listed twice is stored once, the later record wins).
 struct ImportResult {
   PersonId person;  // the new person: new ID, new key, new anonymous ID
   std::uint64_t identifiers = 0;
