@@ -227,6 +227,15 @@ struct Options {
   // How long Erase and Restrict wait for processing leases on the person to
   // be released before they give up with Busy, changing nothing.
   std::int64_t lease_drain_timeout_ms = 5000;
+
+  // Log every processing read (a granted AcquireLease) in the audit chain:
+  // its purpose, time and the person's audit subject (Store::AuditSubject:
+  // a pseudonym keyed with the person's own key, so the entries lead to the
+  // person while they exist and to nobody once they are erased). For the
+  // regulator's "read logs" and a person's "who processed my data". Each
+  // granted lease is then a durable commit; off by default. On a read-only
+  // open, leases are refused (ReadOnly) while this is on.
+  bool audit_processing_reads = false;
 };
 
 }  // namespace shredkv

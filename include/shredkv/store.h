@@ -424,6 +424,11 @@ class Store {
   // query. Entries hold no personal data. Corruption if an entry's checksum
   // or encoding is damaged (VerifyAuditLog checks the chain itself).
   virtual Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max) = 0;
+  // The person's audit subject (32 hex digits): how processing-read entries
+  // (Options::audit_processing_reads) name them. Keyed with the person's own
+  // key, so it can be computed only while the person exists: erasure leaves
+  // their entries naming nobody. NotFound / Erased.
+  virtual Result<std::string> AuditSubject(const PersonId& id) = 0;
 
   // Checks the whole store: first every page of both files (headers, node
   // bounds, child links, key order, counts — damage LMDB's own reads do not

@@ -314,6 +314,7 @@ enum class AuditAction : std::uint8_t {
   kCompaction = 5,     // count1: data file bytes before; count2: after
   kSweep = 6,          // count1: events and records expired; count2: analytics rows
   kEraseCategory = 7,  // count1: 1; analytics: the mode; request_id names it
+  kProcessingRead = 8,  // a granted lease (Options::audit_processing_reads): purpose, subject
 };
 std::string_view AuditActionName(AuditAction action);  // "erase", "erase_category", ...
 
@@ -326,6 +327,8 @@ struct AuditRecord {
   std::string request_id;  // erasures; empty otherwise
   std::uint64_t count1 = 0, count2 = 0;  // per action, see AuditAction
   std::optional<AnalyticsOnErase> analytics;  // erasures only
+  std::string purpose;  // processing reads: the lease's purpose
+  std::string subject;  // processing reads: the person's audit subject (32 hex digits)
   std::string hash;  // hex chain hash of this entry (the receipt's audit_hash for an erasure)
 };
 

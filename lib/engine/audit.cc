@@ -10,15 +10,6 @@ namespace {
 using codec::TableId;
 constexpr std::size_t kHashSize = 32;
 
-std::string Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (char c : bytes) {
-    out.push_back(kDigits[static_cast<unsigned char>(c) >> 4]);
-    out.push_back(kDigits[static_cast<unsigned char>(c) & 0xf]);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -29,6 +20,7 @@ void EncodeAuditEntry(const AuditEntry& e, std::string* out) {
   util::PutFixed64BE(out, e.count1);
   util::PutFixed64BE(out, e.count2);
   out->push_back(static_cast<char>(e.mode));
+  if (e.kind == AuditKind::kProcessingRead) util::PutLengthPrefixed(out, e.subject);
 }
 
 Status DecodeAuditEntry(std::string_view in, AuditEntry* e) {
@@ -36,10 +28,14 @@ Status DecodeAuditEntry(std::string_view in, AuditEntry* e) {
   std::uint8_t kind = 0;
   std::uint64_t time = 0;
   std::string_view request;
+  std::string_view subject;
   if (!r.GetU8(&kind) || !r.GetFixed64BE(&time) || !r.GetLengthPrefixed(&request) || !r.GetFixed64BE(&e->count1) ||
-      !r.GetFixed64BE(&e->count2) || !r.GetU8(&e->mode) || !r.done() || kind < 1 || kind > 7) {
+      !r.GetFixed64BE(&e->count2) || !r.GetU8(&e->mode) || kind < 1 || kind > 8 ||
+      (kind == static_cast<std::uint8_t>(AuditKind::kProcessingRead) && !r.GetLengthPrefixed(&subject)) ||
+      !r.done()) {
     return Status::Corruption("audit entry malformed");
   }
+  e->subject = std::string(subject);
   e->kind = static_cast<AuditKind>(kind);
   e->time_ms = util::SignedFromOrdered(time);
   e->request_id = std::string(request);
@@ -81,7 +77,7 @@ Result<std::string> AuditLog::Append(storage::WriteTxn& txn, const AuditEntry& e
     codec::SealPlain(TableId::kAuditByRequest, entry.request_id, key, &r);
     if (Status p = txn.Put(by_request_, entry.request_id, r); !p.ok()) return p;
   }
-  return Hex(hash);
+  return util::HexEncode(hash);
 }
 
 Result<std::string> AuditLog::HashOfRequest(storage::ReadTxn& txn, std::string_view request_id) {
@@ -94,7 +90,7 @@ Result<std::string> AuditLog::HashOfRequest(storage::ReadTxn& txn, std::string_v
   }
   if (Status o = codec::OpenPlain(TableId::kAudit, k, row, &payload); !o.ok()) return o;
   if (payload.size() < 2 * kHashSize) return Status::Corruption("audit entry malformed");
-  return Hex(payload.substr(payload.size() - kHashSize));
+  return util::HexEncode(payload.substr(payload.size() - kHashSize));
 }
 
 Result<AuditVerification> AuditLog::Verify(storage::ReadTxn& txn) {
@@ -124,7 +120,7 @@ Result<AuditVerification> AuditLog::Verify(storage::ReadTxn& txn) {
     ++v.entries;
   }
   v.intact = true;
-  v.head_hash = v.entries == 0 ? "" : Hex(prev);
+  v.head_hash = v.entries == 0 ? "" : util::HexEncode(prev);
   return v;
 }
 
@@ -150,13 +146,18 @@ Result<std::vector<AuditRecord>> AuditLog::Read(storage::ReadTxn& txn, std::uint
     rec.request_id = std::move(e.request_id);
     rec.count1 = e.count1;
     rec.count2 = e.count2;
+    if (e.kind == AuditKind::kProcessingRead) {
+      rec.purpose = std::move(rec.request_id);
+      rec.request_id.clear();
+      rec.subject = util::HexEncode(e.subject);
+    }
     if (e.kind == AuditKind::kErase || e.kind == AuditKind::kEraseCategory) {
       if (e.mode > static_cast<std::uint8_t>(AnalyticsOnErase::kDelete)) {
         return Status::Corruption("audit entry has an unknown analytics mode");
       }
       rec.analytics = static_cast<AnalyticsOnErase>(e.mode);
     }
-    rec.hash = Hex(payload.substr(payload.size() - kHashSize));
+    rec.hash = util::HexEncode(payload.substr(payload.size() - kHashSize));
     out.push_back(std::move(rec));
   }
   if (!m.ok()) return m;

@@ -7,6 +7,7 @@
 //   audit             u64 seq (from 1)  → plain(entry ‖ prev_hash(32) ‖ hash(32))
 //   audit_by_request  request id        → plain(u64 seq)    (erase entries)
 //   entry := u8(kind) i64(time ms) lp(request id) u64(count1) u64(count2) u8(mode)
+//            [lp(subject): kind 8, a processing read, only]
 // Thread safety: Append runs inside the caller's write transaction.
 #ifndef SHREDKV_ENGINE_AUDIT_H_
 #define SHREDKV_ENGINE_AUDIT_H_
@@ -29,6 +30,7 @@ enum class AuditKind : std::uint8_t {
   kCompaction = 5,   // count1 = bytes before, count2 = bytes after
   kSweep = 6,        // count1 = events + records expired, count2 = analytics rows expired
   kEraseCategory = 7,  // a category erasure: count1 = 1, mode = analytics mode
+  kProcessingRead = 8,  // a granted lease: request id = the purpose; subject set
 };
 
 struct AuditEntry {
@@ -38,6 +40,9 @@ struct AuditEntry {
   std::uint64_t count1 = 0;
   std::uint64_t count2 = 0;
   std::uint8_t mode = 0;
+  // kProcessingRead only: the person's audit subject (16 bytes), appended to
+  // the entry as lp(subject).
+  std::string subject{};
 };
 
 // An entry's body (the part the chain hash covers, before the two hashes).

@@ -204,6 +204,10 @@ std::string EngineContext::CollectionHash(std::string_view collection) const {
   return crypto::KeyedHash(keys->index_key(), codec::kNameHashSize, {"collection", collection});
 }
 
+std::string EngineContext::AuditSubject(const crypto::SecretKey& person_key) {
+  return crypto::KeyedHash(person_key, 16, {"audit-subject"});
+}
+
 std::string EngineContext::RecordKeyHash(const crypto::SecretKey& dek, std::string_view collection,
                                      std::string_view key) {
   return crypto::KeyedHash(dek, codec::kNameHashSize, {"record-key", collection, key});

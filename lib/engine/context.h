@@ -126,6 +126,10 @@ struct EngineContext {
   const crypto::SecretKey& index_key() const { return keys->index_key(); }
   // 16-byte keyed hash of a collection name (store-wide key).
   std::string CollectionHash(std::string_view collection) const;
+  // The person's audit subject: a 16-byte pseudonym keyed with the person
+  // key, which names them in processing-read audit entries and leads nowhere
+  // once the key is shredded (Options::audit_processing_reads).
+  static std::string AuditSubject(const crypto::SecretKey& person_key);
   // 16-byte hash of a record key under the person's own key: unlinkable once
   // the key is shredded.
   static std::string RecordKeyHash(const crypto::SecretKey& dek, std::string_view collection,

@@ -33,13 +33,7 @@ bool ValidRequestId(std::string_view id) {
 
 std::string NewRequestId() {
   auto b = crypto::RandomArray<16>();
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out = "er-";
-  for (std::uint8_t x : b) {
-    out.push_back(kDigits[x >> 4]);
-    out.push_back(kDigits[x & 0xf]);
-  }
-  return out;
+  return "er-" + util::HexEncode(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 
 

@@ -160,9 +160,12 @@ Result<std::unique_ptr<Lease>> Processing::AcquireLease(const PersonId& id, std:
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   if (auto basis = ctx_.policy->Basis(purpose); !basis.ok()) return basis.status();
+  std::string subject;
   {
     PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
-    if (auto dek = ctx_.PersonKey(id); !dek.ok()) return dek.status();
+    auto dek = ctx_.PersonKey(id);
+    if (!dek.ok()) return dek.status();
+    if (ctx_.options.audit_processing_reads) subject = EngineContext::AuditSubject(**dek);
   }
   // Register first, then read the state: a restriction that starts draining
   // after this point waits for this lease; one that committed before is seen.
@@ -181,6 +184,13 @@ Result<std::unique_ptr<Lease>> Processing::AcquireLease(const PersonId& id, std:
   if (s.ok() && ctx_.policy->Refused(restriction, consent, purpose)) {
     s = Status::Restricted("processing of person " + id.ToHex() + " for '" + std::string(purpose) +
                            "' is restricted or lacks consent");
+  }
+  if (s.ok() && ctx_.options.audit_processing_reads) {
+    std::lock_guard write_lock(ctx_.write_mu);
+    s = ctx_.data->Update([&](storage::WriteTxn& txn) {
+      AuditEntry e{AuditKind::kProcessingRead, ctx_.Now(), std::string(purpose), 0, 0, 0, subject};
+      return ctx_.audit->Append(txn, e).status();
+    });
   }
   if (!s.ok()) {
     ctx_.leases.Release(id, std::this_thread::get_id());

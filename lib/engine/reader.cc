@@ -175,6 +175,15 @@ Result<std::vector<AuditRecord>> Reader::ReadAudit(std::uint64_t after_seq, std:
   return out;
 }
 
+Result<std::string> Reader::AuditSubject(const PersonId& id) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+  auto dek = ctx_.PersonKey(id);
+  if (!dek.ok()) return dek.status();
+  return util::HexEncode(EngineContext::AuditSubject(**dek));
+}
+
 Result<StoreStats> Reader::Stats() {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();

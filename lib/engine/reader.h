@@ -31,6 +31,7 @@ class Reader {
   Result<std::vector<Notice>> ReadFeed(std::size_t max);
   Result<StoreStats> Stats();
   Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max);
+  Result<std::string> AuditSubject(const PersonId& id);
 
  private:
   EngineContext& ctx_;

@@ -84,6 +84,7 @@ class StoreImpl final : public Store {
   Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max) override {
     return reader_.ReadAudit(after_seq, max);
   }
+  Result<std::string> AuditSubject(const PersonId& id) override { return reader_.AuditSubject(id); }
 
   Status SetRetention(const RetentionRules& rules) override { return sweeper_.SetRetention(rules); }
   Result<RetentionRules> GetRetention() override { return sweeper_.GetRetention(); }

@@ -28,6 +28,17 @@ void PutVarint64(std::string* dst, std::uint64_t v) {
   dst->push_back(static_cast<char>(v));
 }
 
+std::string HexEncode(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * bytes.size());
+  for (char c : bytes) {
+    out.push_back(kDigits[static_cast<unsigned char>(c) >> 4]);
+    out.push_back(kDigits[static_cast<unsigned char>(c) & 0x0f]);
+  }
+  return out;
+}
+
 void PutLengthPrefixed(std::string* dst, std::string_view s) {
   PutVarint64(dst, s.size());
   dst->append(s);

@@ -16,6 +16,8 @@ void PutFixed64BE(std::string* dst, std::uint64_t v);
 void PutVarint64(std::string* dst, std::uint64_t v);
 // Varint length, then the bytes.
 void PutLengthPrefixed(std::string* dst, std::string_view s);
+// Lower-case hex digits of `bytes`, two a byte.
+std::string HexEncode(std::string_view bytes);
 
 std::uint32_t DecodeFixed32BE(const char* p);
 std::uint64_t DecodeFixed64BE(const char* p);

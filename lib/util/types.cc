@@ -1,5 +1,7 @@
 #include "shredkv/types.h"
 
+#include "util/coding.h"
+
 namespace shredkv {
 namespace {
 
@@ -30,13 +32,7 @@ Result<RandomId<Tag>> RandomId<Tag>::FromHex(std::string_view hex) {
 
 template <typename Tag>
 std::string RandomId<Tag>::ToHex() const {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(2 * kSize, '0');
-  for (std::size_t i = 0; i < kSize; ++i) {
-    out[2 * i] = kDigits[bytes_[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes_[i] & 0x0f];
-  }
-  return out;
+  return util::HexEncode(view());
 }
 
 template class RandomId<PersonIdTag>;
@@ -60,6 +56,7 @@ std::string_view AuditActionName(AuditAction action) {
     case AuditAction::kCompaction: return "compaction";
     case AuditAction::kSweep: return "sweep";
     case AuditAction::kEraseCategory: return "erase_category";
+    case AuditAction::kProcessingRead: return "processing_read";
   }
   return "unknown";
 }

@@ -81,5 +81,44 @@ TEST_F(AuditTamperTest, TheAuditLogReadsBackInChainOrder) {
   EXPECT_TRUE(store_->ReadAudit(3, 10)->empty());
 }
 
+// Issue 17 (the regulator's "read logs", a person's "who processed my
+// data"): with Options::audit_processing_reads every granted lease is an
+// audit entry naming its purpose and the person's audit subject, a pseudonym
+// keyed with the person's key: it leads to the person while they exist and,
+// once they are erased, cannot be computed by anyone.
+TEST_F(AuditTamperTest, ProcessingReadsAreLoggedUnderAPseudonymErasureOrphans) {
+  options_.audit_processing_reads = true;
+  Reopen();
+  auto ann = store_->CreatePerson({{"email", "ann@x.org"}});
+  auto ben = store_->CreatePerson({{"email", "ben@x.org"}});
+  ASSERT_TRUE(ann.ok() && ben.ok());
+  SKV_ASSERT_OK(store_->SetConsent(*ann, "marketing", true, "banner"));
+  { ASSERT_TRUE(store_->AcquireLease(*ann, "support").ok()); }
+  { ASSERT_TRUE(store_->AcquireLease(*ann, "marketing").ok()); }
+  { ASSERT_TRUE(store_->AcquireLease(*ben, "support").ok()); }
+  EXPECT_TRUE(store_->AcquireLease(*ben, "marketing").status().IsRestricted());  // refused: not logged
+  auto subject = store_->AuditSubject(*ann);
+  ASSERT_TRUE(subject.ok());
+  EXPECT_EQ(subject->size(), 32u);
+  EXPECT_NE(*subject, *store_->AuditSubject(*ben));
+  auto log = store_->ReadAudit(0, 100);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 3u);
+  std::vector<std::string> anns_purposes;
+  for (const AuditRecord& r : *log) {
+    EXPECT_EQ(r.action, AuditAction::kProcessingRead);
+    EXPECT_TRUE(r.request_id.empty());
+    if (r.subject == *subject) anns_purposes.push_back(r.purpose);
+  }
+  EXPECT_EQ(anns_purposes, (std::vector<std::string>{"support", "marketing"}));
+  EXPECT_TRUE(store_->VerifyAuditLog()->intact);
+  ASSERT_TRUE(store_->Erase(*ann).ok());
+  EXPECT_TRUE(store_->AuditSubject(*ann).status().IsErased());
+  options_.audit_processing_reads = false;
+  Reopen();
+  { ASSERT_TRUE(store_->AcquireLease(*ben, "support").ok()); }
+  EXPECT_EQ(store_->ReadAudit(0, 100)->size(), 4u);  // the erasure; no read logged with the option off
+}
+
 }  // namespace
 }  // namespace shredkv

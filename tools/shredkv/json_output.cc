@@ -113,6 +113,10 @@ Json AuditJson(const AuditRecord& r) {
     case AuditAction::kPurge: counts("rows_deleted", "people_completed"); break;
     case AuditAction::kCompaction: counts("bytes_before", "bytes_after"); break;
     case AuditAction::kSweep: counts("rows_expired", "analytics_expired"); break;
+    case AuditAction::kProcessingRead:
+      j["purpose"] = r.purpose;
+      j["subject"] = r.subject;
+      break;
   }
   j["hash"] = r.hash;
   return j;
