@@ -21,7 +21,11 @@
 # docs/testing.md: "fuzz.sh: campaign | <harness> | <runs> | <exec/s> |
 # <cov> | <ft> | <crashes> |". A crash keeps its input in
 # build-fuzz-campaign/artifacts/<harness>/; replay it under ASan with
-# build-fuzz/bin/<harness> <file>.
+# build-fuzz/bin/<harness> <file>. Harnesses slow enough that replaying a
+# campaign's corpus would take CI's whole fuzz stage (fuzz_store_model: a
+# fresh store per input, ~10 inputs a second under ASan) keep their
+# campaign inputs in fuzz/corpus-campaign/<harness>/ instead: campaigns
+# start from both directories, the short runs from fuzz/corpus/ only.
 #
 # SHREDKV_FUZZ_MERGE=1 merges the inputs that found new coverage back into
 # fuzz/corpus/<harness>/ (minimised with -merge=1) after the runs.
@@ -45,6 +49,10 @@ SECONDS_PER_HARNESS="${1:-60}"
 [[ "$SECONDS_PER_HARNESS" =~ ^[0-9]+$ ]] || {
   echo "usage: scripts/fuzz.sh [--campaign] [seconds-per-harness]" >&2; exit 2; }
 HARNESSES=(${SHREDKV_FUZZERS:-fuzz_store_model fuzz_codec fuzz_ndjson fuzz_payloads fuzz_cli_args})
+# Where a campaign merges a harness's new inputs (see above).
+merge_dir() {
+  if [[ "$1" == fuzz_store_model ]]; then echo "fuzz/corpus-campaign/$1"; else echo "fuzz/corpus/$1"; fi
+}
 if ((CAMPAIGN)); then
   BUILD="${SHREDKV_FUZZ_BUILD:-build-fuzz-campaign}"
 else
@@ -90,6 +98,7 @@ run_harness() {
   ((CAMPAIGN)) && extra+=(-use_value_profile=1)
   mkdir -p "$corpus" "$artifacts"
   cp "$seeds"/* "$corpus"/
+  if ((CAMPAIGN)) && [[ -d "fuzz/corpus-campaign/$h" ]]; then cp "fuzz/corpus-campaign/$h"/* "$corpus"/; fi
   "$BUILD/bin/$h" -max_total_time="$SECONDS_PER_HARNESS" -print_final_stats=1 -timeout=60 \
     -rss_limit_mb=4096 -artifact_prefix="$artifacts/" "${extra[@]}" "$corpus" >"$WORK/$h.log" 2>&1 || rc=$?
   cp "$WORK/$h.log" "$BUILD/artifacts/$h.log"
@@ -137,7 +146,11 @@ for h in "${HARNESSES[@]}"; do
     read -r _ c _ f <<<"${cov:-cov: ? ft: ?}"
     echo "fuzz.sh: campaign | $h | ${runs:-?} | ${eps:-?} | $c | $f | 0 |"
   fi
-  if [[ "${SHREDKV_FUZZ_MERGE:-0}" == "1" ]] || ((CAMPAIGN)); then
+  if ((CAMPAIGN)); then
+    mkdir -p "$(merge_dir "$h")"
+    # Merged against both directories, written to the harness's merge dir.
+    "$BUILD/bin/$h" -merge=1 "$(merge_dir "$h")" "fuzz/corpus/$h" "$WORK/$h" >>"$BUILD/artifacts/$h.log" 2>&1
+  elif [[ "${SHREDKV_FUZZ_MERGE:-0}" == "1" ]]; then
     "$BUILD/bin/$h" -merge=1 "fuzz/corpus/$h" "$WORK/$h" >>"$BUILD/artifacts/$h.log" 2>&1
   fi
 done

@@ -109,7 +109,9 @@ struct Options {
   bool error_if_exists = false;
 
   // Open an existing store to read only: nothing in the directory is
-  // written, created or removed (not even LMDB lock files), so a store on a
+  // written, created or removed (not even LMDB lock files; only a store
+  // without its `LOCK` file, which shredkv creates, gets one if the
+  // directory is writable), so a store on a
   // read-only mount, without write permission, or whose interrupted key
   // rotation cannot be finished can still be read and exported. Other
   // read-only opens may share the store; a writer and a reader exclude each
