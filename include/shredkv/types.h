@@ -307,7 +307,7 @@ std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode);
 
 // What an audit log entry records (values are part of the file format).
 enum class AuditAction : std::uint8_t {
-  kErase = 1,          // count1: people erased; analytics: the mode
+  kErase = 1,          // count1: people erased; count2: 1 if suppressed; analytics: the mode
   kUnsuppress = 2,     // count1: 1 (the identifier is not named)
   kRotation = 3,       // count1: the new epoch; count2: keys re-wrapped
   kPurge = 4,          // count1: rows deleted; count2: people completed

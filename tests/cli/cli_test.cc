@@ -1021,6 +1021,7 @@ TEST_F(CliTest, AuditPrintsTheLogAsNdjson) {
   EXPECT_EQ(lines[0]["action"], "erase");
   EXPECT_EQ(lines[0]["request_id"], "r-ann");
   EXPECT_EQ(lines[0]["people"], 1);
+  EXPECT_EQ(lines[0]["suppressed"], false);
   EXPECT_EQ(lines[0]["hash"], Expect(0, {"erasure-status", "--request-id", "r-ann"}).json()["audit_hash"]);
   EXPECT_EQ(lines[1]["action"], "rotation");
   EXPECT_EQ(lines[1]["epoch"], 2);

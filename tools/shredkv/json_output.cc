@@ -106,7 +106,10 @@ Json AuditJson(const AuditRecord& r) {
     if (second != nullptr) j[second] = U64(r.count2);
   };
   switch (r.action) {
-    case AuditAction::kErase: counts("people", nullptr); break;
+    case AuditAction::kErase:
+      counts("people", nullptr);
+      j["suppressed"] = r.count2 != 0;
+      break;
     case AuditAction::kEraseCategory: counts("categories", nullptr); break;
     case AuditAction::kUnsuppress: counts("identifiers", nullptr); break;
     case AuditAction::kRotation: counts("epoch", "keys_rewrapped"); break;
