@@ -240,17 +240,12 @@ Status Cursor::Prev() { return Move(MDB_PREV); }
 
 // ---- Environment -------------------------------------------------------------
 
-Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options) {
-  util::InstallForkHandler();
-  std::unique_ptr<Environment> env(new Environment());
-  env->name_ = options.path;
-  env->single_file_ = options.single_file;
-  env->read_only_ = options.read_only;
-  if (options.read_only && options.create) return Status::InvalidArgument("a read-only environment cannot be created");
-  env->table_names_ = options.tables;
-  env->max_map_size_ = options.max_map_size;
-  env->fork_generation_ = util::ForkGeneration();
+namespace {
 
+// Checks the environment's path, or with `create` makes its directory:
+// NotFound (absent, or a directory without data.mdb), InvalidArgument (not
+// a directory), IOError.
+Status PrepareEnvPath(const EnvOptions& options) {
   struct stat st {};
   if (options.single_file) {
     if (::stat(options.path.c_str(), &st) != 0 && !options.create) {
@@ -270,15 +265,27 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
       return Status::NotFound("environment '" + options.path + "' has no data.mdb");
     }
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options) {
+  util::InstallForkHandler();
+  std::unique_ptr<Environment> env(new Environment());
+  env->name_ = options.path;
+  env->single_file_ = options.single_file;
+  env->read_only_ = options.read_only;
+  if (options.read_only && options.create) return Status::InvalidArgument("a read-only environment cannot be created");
+  env->table_names_ = options.tables;
+  env->max_map_size_ = options.max_map_size;
+  env->fork_generation_ = util::ForkGeneration();
+
+  if (Status p = PrepareEnvPath(options); !p.ok()) return p;
 
   int rc = mdb_env_create(&env->env_);
   if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "env create", env->name_);
-  auto fail = [&](int code, const char* what) -> Status {
-    Status s = StatusFromLmdb(code, what, env->name_);
-    mdb_env_close(env->env_);  // a failed open must still be closed
-    env->env_ = nullptr;
-    return s;
-  };
+  auto fail = [&](int code, const char* what) { return env->FailOpen(code, what); };
   if ((rc = mdb_env_set_maxdbs(env->env_, static_cast<MDB_dbi>(options.tables.size() + 1))) != 0)
     return fail(rc, "set maxdbs");
   if ((rc = mdb_env_set_maxreaders(env->env_, kMaxReaders)) != 0) return fail(rc, "set maxreaders");
@@ -319,12 +326,23 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   env->page_size_ = env_stat.ms_psize;
   env->LocateMap();
 
-  // Open the tables read-only first: an existing (possibly damaged) file is
-  // never written to just by opening it.
+  if (Status t = env->OpenTables(options.create); !t.ok()) return t;
+  return env;
+}
+
+Status Environment::FailOpen(int rc, const char* what) {
+  Status s = StatusFromLmdb(rc, what, name_);
+  mdb_env_close(env_);  // a failed open must still be closed
+  env_ = nullptr;
+  return s;
+}
+
+Status Environment::OpenTables(bool create) {
   MDB_txn* txn = nullptr;
-  if ((rc = mdb_txn_begin(env->env_, nullptr, MDB_RDONLY, &txn)) != 0) return fail(rc, "begin");
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return FailOpen(rc, "begin");
   bool missing = false;
-  for (const std::string& t : options.tables) {
+  for (const std::string& t : table_names_) {
     MDB_dbi dbi;
     rc = mdb_dbi_open(txn, t.c_str(), 0, &dbi);
     if (rc == MDB_NOTFOUND) {
@@ -333,34 +351,34 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
     }
     if (rc != 0) {
       mdb_txn_abort(txn);
-      return fail(rc, "open table");
+      return FailOpen(rc, "open table");
     }
-    env->dbis_.push_back(dbi);
+    dbis_.push_back(dbi);
   }
   if (!missing) {
-    if ((rc = mdb_txn_commit(txn)) != 0) return fail(rc, "open tables");
-    return env;
+    if ((rc = mdb_txn_commit(txn)) != 0) return FailOpen(rc, "open tables");
+    return Status::OK();
   }
   mdb_txn_abort(txn);
-  env->dbis_.clear();
-  if (!options.create) {
-    Status s = Status::Corruption("environment '" + env->name_ + "' lacks one of its tables");
-    mdb_env_close(env->env_);
-    env->env_ = nullptr;
+  dbis_.clear();
+  if (!create) {
+    Status s = Status::Corruption("environment '" + name_ + "' lacks one of its tables");
+    mdb_env_close(env_);
+    env_ = nullptr;
     return s;
   }
-  if ((rc = mdb_txn_begin(env->env_, nullptr, 0, &txn)) != 0) return fail(rc, "begin");
-  for (const std::string& t : options.tables) {
+  if ((rc = mdb_txn_begin(env_, nullptr, 0, &txn)) != 0) return FailOpen(rc, "begin");
+  for (const std::string& t : table_names_) {
     MDB_dbi dbi;
     rc = mdb_dbi_open(txn, t.c_str(), MDB_CREATE, &dbi);
     if (rc != 0) {
       mdb_txn_abort(txn);
-      return fail(rc, "create table");
+      return FailOpen(rc, "create table");
     }
-    env->dbis_.push_back(dbi);
+    dbis_.push_back(dbi);
   }
-  if ((rc = mdb_txn_commit(txn)) != 0) return fail(rc, "commit table creation");
-  return env;
+  if ((rc = mdb_txn_commit(txn)) != 0) return FailOpen(rc, "commit table creation");
+  return Status::OK();
 }
 
 Environment::~Environment() {

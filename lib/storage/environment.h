@@ -244,6 +244,13 @@ class Environment {
 
  private:
   Environment() = default;
+  // Open's steps after mdb_env_open. Each closes the environment when it
+  // fails (FailOpen), so Open can return its status as is.
+  Status FailOpen(int rc, const char* what);
+  // Opens every table, read-only first (an existing, possibly damaged file
+  // is never written just by opening it); creates them if one is missing
+  // and `create`, else Corruption.
+  Status OpenTables(bool create);
   Status Grow(std::uint64_t seen_map_size);
   // Why a commit's page write came up short: "file size limit" or "disk
   // full" if either is evident, else empty (a genuine I/O error).
