@@ -446,6 +446,28 @@ TEST(DirectoryClaimTest, ClaimHeldByAnotherProcessIsBusy) {
 // ("cannot open LOCK: Permission denied"), like any I/O failure. Both the
 // claim and an environment's open say ReadOnly. Run in a child that, under
 // root (who may write anything), becomes an unprivileged user first.
+constexpr uid_t kNobody = 65534;
+
+// Makes `store` (and everything in it) readable but not writable: no write
+// permission, and, when the tests run as root (who may write anything),
+// owned by nobody, whom a forked child then becomes (setresuid). `parent`
+// (the temporary directory) stays searchable for nobody.
+void MakeReadableOnly(const std::string& parent, const std::string& store) {
+  namespace fs = std::filesystem;
+  const bool root = geteuid() == 0;
+  fs::permissions(parent, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  for (const auto& e : fs::recursive_directory_iterator(store)) {
+    if (root) {
+      ASSERT_EQ(chown(e.path().c_str(), kNobody, kNobody), 0);
+    }
+    chmod(e.path().c_str(), e.is_directory() ? 0500 : 0400);
+  }
+  if (root) {
+    ASSERT_EQ(chown(store.c_str(), kNobody, kNobody), 0);
+  }
+  chmod(store.c_str(), 0500);
+}
+
 TEST(DirectoryClaimTest, StoreThatCannotBeWrittenIsReadOnly) {
   TempDir dir;
   const std::string store = dir.Sub("store");
@@ -455,20 +477,9 @@ TEST(DirectoryClaimTest, StoreThatCannotBeWrittenIsReadOnly) {
     ASSERT_TRUE(claim.ok()) << claim.status().ToString();
     ASSERT_TRUE(Environment::Open(Opts(store + "/env")).ok());
   }
-  constexpr uid_t kNobody = 65534;
+  MakeReadableOnly(dir.path(), store);
+  if (HasFatalFailure()) return;
   const bool root = geteuid() == 0;
-  namespace fs = std::filesystem;
-  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-  for (const auto& e : fs::recursive_directory_iterator(store)) {
-    if (root) {
-        ASSERT_EQ(chown(e.path().c_str(), kNobody, kNobody), 0);
-      }
-    chmod(e.path().c_str(), e.is_directory() ? 0500 : 0400);
-  }
-  if (root) {
-    ASSERT_EQ(chown(store.c_str(), kNobody, kNobody), 0);
-  }
-  chmod(store.c_str(), 0500);
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -481,7 +492,7 @@ TEST(DirectoryClaimTest, StoreThatCannotBeWrittenIsReadOnly) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  for (const auto& e : fs::recursive_directory_iterator(store)) chmod(e.path().c_str(), 0700);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(store)) chmod(e.path().c_str(), 0700);
   chmod(store.c_str(), 0700);
   ASSERT_TRUE(WIFEXITED(status));
   // 11: the claim, 12: the environment was not ReadOnly.
@@ -591,20 +602,9 @@ TEST(ReadOnlyTest, AStoreThatCannotBeWrittenOpensReadOnly) {
     ASSERT_TRUE(env.ok());
     SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put((*env)->table("a"), "k1", "v1"); }));
   }
-  constexpr uid_t kNobody = 65534;
+  MakeReadableOnly(dir.path(), store);
+  if (HasFatalFailure()) return;
   const bool root = geteuid() == 0;
-  namespace fs = std::filesystem;
-  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-  for (const auto& e : fs::recursive_directory_iterator(store)) {
-    if (root) {
-      ASSERT_EQ(chown(e.path().c_str(), kNobody, kNobody), 0);
-    }
-    chmod(e.path().c_str(), e.is_directory() ? 0500 : 0400);
-  }
-  if (root) {
-    ASSERT_EQ(chown(store.c_str(), kNobody, kNobody), 0);
-  }
-  chmod(store.c_str(), 0500);
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -627,7 +627,7 @@ TEST(ReadOnlyTest, AStoreThatCannotBeWrittenOpensReadOnly) {
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  for (const auto& e : fs::recursive_directory_iterator(store)) chmod(e.path().c_str(), 0700);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(store)) chmod(e.path().c_str(), 0700);
   chmod(store.c_str(), 0700);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0) << "11: the claim, 12: the open, 13: the read failed";
