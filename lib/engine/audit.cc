@@ -126,13 +126,14 @@ Result<AuditVerification> AuditLog::Verify(storage::ReadTxn& txn) {
 
 Result<std::vector<AuditRecord>> AuditLog::Read(storage::ReadTxn& txn, std::uint64_t after_seq, std::size_t max) {
   std::vector<AuditRecord> out;
+  if (after_seq == UINT64_MAX) return out;  // nothing comes after the last possible entry
   auto cursor = txn.OpenCursor(audit_);
   if (!cursor.ok()) return cursor.status();
   auto& c = **cursor;
   std::string start;
   util::PutFixed64BE(&start, after_seq + 1);
-  Status m = after_seq == UINT64_MAX ? Status::OK() : c.Seek(start);
-  for (; m.ok() && c.Valid() && out.size() < max && after_seq != UINT64_MAX; m = c.Next()) {
+  Status m = c.Seek(start);
+  for (; m.ok() && c.Valid() && out.size() < max; m = c.Next()) {
     std::string_view payload;
     if (Status o = codec::OpenPlain(TableId::kAudit, c.key(), c.value(), &payload); !o.ok()) return o;
     if (c.key().size() != 8 || payload.size() < 2 * kHashSize + 1) return Status::Corruption("audit entry malformed");
