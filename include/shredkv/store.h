@@ -161,7 +161,10 @@ struct StoreStats {
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
   std::uint64_t records = 0;
-  std::uint64_t analytics_rows = 0;
+  std::uint64_t analytics_rows = 0;    // staged ones included
+  // Analytics rows written but not yet materialised (sealed in the staging,
+  // docs/format.md §5.4.1): maintenance, CompactData and ScanAnalytics move them.
+  std::uint64_t analytics_staged = 0;
   std::uint64_t key_epoch = 0;
   std::uint64_t keys_file_bytes = 0;
   std::uint64_t data_file_bytes = 0;

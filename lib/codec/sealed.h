@@ -64,6 +64,7 @@ enum class TableId : std::uint8_t {
   kConsentHistory = 31,
   kExpiry = 32,       // retention time index (engine/retention.h)
   kExpiryRefs = 33,   // person → its time index entries
+  kAnalyticsStaged = 34,  // event seq → sealed staged analytics row (engine/analytics_staging.h)
 };
 
 // Appends the sealed row of `plaintext` to `*out`.

@@ -47,7 +47,9 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   eo.path = options.directory + "/data";
   eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
                "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
-               "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs"};
+               "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs",
+               "analytics_staged"};
+  eo.added_tables = {"analytics_staged"};
   eo.create = create;
   eo.initial_map_size = options.initial_map_size;
   eo.max_map_size = options.max_map_size;
@@ -64,7 +66,8 @@ Status EngineContext::OpenDataEnvironment(bool create) {
                        data->table("audit_by_request"), data->table("versions"),
                        data->table("outbox"),   data->table("restrictions"),
                        data->table("consent"),  data->table("consent_history"),
-                       data->table("expiry"),   data->table("expiry_refs")};
+                       data->table("expiry"),   data->table("expiry_refs"),
+                       data->table("analytics_staged")};
   // A compaction reopens the environment: the rules in force carry over.
   const std::shared_ptr<const CompiledRetention> rules_in_force = retention ? retention->rules() : nullptr;
   retention.emplace(RetentionTables{tables.expiry, tables.expiry_refs, tables.events, tables.records,
@@ -73,6 +76,7 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   if (rules_in_force) retention->SetRules(rules_in_force->rules);
   audit.emplace(tables.audit, tables.audit_by_request, &keys->index_key());
   outbox.emplace(tables.outbox);
+  staging.emplace(tables.analytics_staged, tables.analytics, keys->index_key(), cipher);
 
   bool fresh = false;
   Status s = data->View([&](storage::ReadTxn& txn) { return ReadDataMeta(txn, &fresh); });
@@ -194,6 +198,50 @@ Result<keys::DekHandle> EngineContext::PersonKey(const PersonId& id) {
   if (!erased.ok()) return erased.status();
   if (*erased) return Status::Erased("person " + id.ToHex() + " was erased");
   return Status::NotFound("no person " + id.ToHex());
+}
+
+Status EngineContext::ReadAnalyticsRow(const storage::ReadTxn& txn, std::uint64_t seq, std::string_view akey,
+                                       std::string* payload, bool* staged) const {
+  StagedRow row;
+  Status f = staging->Find(txn, seq, &row);
+  *staged = f.ok();
+  if (f.ok()) {
+    if (row.key != akey) return Status::Corruption("the staged analytics row of event " + std::to_string(seq) +
+                                                   " has another key");
+    *payload = std::move(row.payload);
+    return Status::OK();
+  }
+  if (!f.IsNotFound()) return f;
+  return ReadPlain(txn, tables.analytics, TableId::kAnalytics, akey, payload);
+}
+
+Result<std::uint64_t> EngineContext::MaterialiseAnalytics(std::optional<std::int64_t> last_bucket_ms) {
+  std::uint64_t staged = 0;
+  Status v = data->View([&](storage::ReadTxn& txn) -> Status {
+    auto n = staging->Count(txn);
+    if (!n.ok()) return n.status();
+    staged = *n;
+    return Status::OK();
+  });
+  if (!v.ok() || staged == 0) return v.ok() ? Result<std::uint64_t>(std::uint64_t{0}) : Result<std::uint64_t>(v);
+  std::uint64_t moved = 0;
+  Status s = data->Update([&](storage::WriteTxn& txn) -> Status {
+    auto n = staging->Materialise(txn, last_bucket_ms);
+    if (!n.ok()) return n.status();
+    moved = *n;
+    // Nothing moved, nothing written: abort rather than commit an empty
+    // transaction.
+    return moved == 0 ? Status::NotFound("no staged row in range") : Status::OK();
+  });
+  if (s.IsNotFound() && moved == 0) return std::uint64_t{0};
+  if (!s.ok()) return s;
+  return moved;
+}
+
+std::int64_t EngineContext::LastClosedAnalyticsBucket() const {
+  const std::int64_t now = Now();
+  // The bucket [b, b + g) has ended when b + g <= now.
+  return now < INT64_MIN + analytics_granularity_ms ? INT64_MIN : now - analytics_granularity_ms;
 }
 
 std::string EngineContext::AnalyticsKeyFor(std::string_view link, std::int64_t ts_ms, std::uint64_t seq) const {

@@ -24,6 +24,7 @@
 
 #include "codec/row_codec.h"
 #include "crypto/aead.h"
+#include "engine/analytics_staging.h"
 #include "engine/audit.h"
 #include "engine/feed.h"
 #include "engine/identifiers.h"
@@ -59,6 +60,10 @@ struct DataTables {
   storage::Table consent;          // person ‖ purpose → plain(u8 granted ‖ i64 time)
   storage::Table consent_history;  // person ‖ u64 seq → sealed(consent record)
   storage::Table expiry, expiry_refs;  // the retention time index (engine/retention.h)
+  // event seq → sealed analytics row awaiting materialisation
+  // (engine/analytics_staging.h); absent in a read-only open of a store
+  // made before it existed.
+  storage::Table analytics_staged;
 };
 
 struct EngineContext {
@@ -74,6 +79,7 @@ struct EngineContext {
   std::optional<Retention> retention;
   std::optional<AuditLog> audit;
   std::optional<Outbox> outbox;
+  std::optional<AnalyticsStaging> staging;
 
   // Shared by every call, exclusive for Close and the file swaps; writer-first
   // so a steady stream of calls cannot hold off a swap or Close.
@@ -137,6 +143,20 @@ struct EngineContext {
   // The key of the analytics row of the event (ts, seq) sealed under the slot
   // key whose analytics link is `link` (engine/analytics_link.h).
   std::string AnalyticsKeyFor(std::string_view link, std::int64_t ts_ms, std::uint64_t seq) const;
+  // The payload (before its checksum) of the analytics row of the event
+  // `seq` whose key is `akey`: the staged row if there is one (*staged set),
+  // else the row in `analytics`. NotFound if neither; Corruption if the
+  // staged row of `seq` has another key.
+  Status ReadAnalyticsRow(const storage::ReadTxn& txn, std::uint64_t seq, std::string_view akey,
+                          std::string* payload, bool* staged) const;
+  // Materialises the staged analytics rows (engine/analytics_staging.h):
+  // all of them, or with `last_bucket_ms` those of buckets that start at or
+  // before it. In its own `data` transaction, none if nothing moves.
+  // Returns the rows moved. REQUIRES: write_mu held. ReadOnly on a
+  // read-only open.
+  Result<std::uint64_t> MaterialiseAnalytics(std::optional<std::int64_t> last_bucket_ms);
+  // The start of the last bucket that has ended by the store's clock.
+  std::int64_t LastClosedAnalyticsBucket() const;
 
   // The person's decrypted person row (identifiers, anonymous ID, category
   // slots) under `person_key`, in its own read transaction. NotFound if the

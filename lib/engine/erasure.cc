@@ -378,14 +378,21 @@ Status Eraser::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys
 Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicket& t) {
   const auto mode = static_cast<AnalyticsOnErase>(t.analytics_mode);
   if (mode == AnalyticsOnErase::kKeep) return Status::OK();
-  auto akeys = TicketAnalyticsKeys(txn, t);
-  if (!akeys.ok()) return akeys.status();
-  for (const std::string& akey : *akeys) {
+  auto rows = TicketAnalyticsRows(txn, t);
+  if (!rows.ok()) return rows.status();
+  for (const auto& [seq, akey] : *rows) {
+    // Staged (engine/analytics_staging.h) or materialised: removed from
+    // wherever it is.
+    auto remove = [&, seq = seq, &akey = akey]() -> Status {
+      if (Status d = ctx_.staging->Remove(txn, seq); !d.ok()) return d;
+      return txn.Delete(ctx_.tables.analytics, akey);
+    };
     std::string payload;
-    Status r = ReadPlain(txn, ctx_.tables.analytics, TableId::kAnalytics, akey, &payload);
+    bool staged = false;
+    Status r = ctx_.ReadAnalyticsRow(txn, seq, akey, &payload, &staged);
     if (r.IsNotFound()) continue;
-    if (mode == AnalyticsOnErase::kDelete || r.IsCorruption()) {
-      if (Status d = txn.Delete(ctx_.tables.analytics, akey); !d.ok()) return d;
+    if (mode == AnalyticsOnErase::kDelete || r.IsCorruption() || r.IsAuthenticationFailed()) {
+      if (Status d = remove(); !d.ok()) return d;
       continue;
     }
     if (!r.ok()) return r;
@@ -395,8 +402,8 @@ Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicke
     if (akey.size() == codec::kAnalyticsKeySize) {
       if (Status d = codec::DecodeAnalyticsKey(akey, &time); !d.ok()) return d;
     } else {  // a format-2 key (an erasure recovered before the migration)
-      std::uint64_t seq = 0;
-      if (Status d = codec::DecodeTsSeq(akey, &time, &seq); !d.ok()) return d;
+      std::uint64_t key_seq = 0;
+      if (Status d = codec::DecodeTsSeq(akey, &time, &key_seq); !d.ok()) return d;
     }
     // A fresh ID per row, a coarser time and a random row id, so neither
     // ID, time nor order links the rows to each other or to anything.
@@ -411,7 +418,7 @@ Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicke
     }
     std::string new_payload;
     codec::EncodeAnalytics(fresh, row.name, row.fields, &new_payload);
-    if (Status d = txn.Delete(ctx_.tables.analytics, akey); !d.ok()) return d;
+    if (Status d = remove(); !d.ok()) return d;
     if (Status p = txn.Put(ctx_.tables.analytics, new_key, PlainRow(TableId::kAnalytics, new_key, new_payload)); !p.ok()) {
       return p;
     }
@@ -446,8 +453,8 @@ Result<std::string> Eraser::TicketLinks(const PersonId& person, std::uint32_t sl
   return out;
 }
 
-Result<std::vector<std::string>> Eraser::TicketAnalyticsKeys(storage::ReadTxn& txn,
-                                                               const keys::PurgeTicket& t) {
+Result<std::vector<std::pair<std::uint64_t, std::string>>> Eraser::TicketAnalyticsRows(storage::ReadTxn& txn,
+                                                                                        const keys::PurgeTicket& t) {
   const bool format2 = ctx_.data_format < kDataFormatVersion;  // recovery before the migration
   std::map<std::uint32_t, std::string> links;
   struct Wipe {
@@ -466,7 +473,7 @@ Result<std::vector<std::string>> Eraser::TicketAnalyticsKeys(storage::ReadTxn& t
   // One walk of the person's event rows: the key gives (ts, seq), the header
   // the slot whose link finds the row (a category ticket carries only its
   // slot's link; a category erased before is handled by its own erasure).
-  std::vector<std::string> out;
+  std::vector<std::pair<std::uint64_t, std::string>> out;
   auto cursor = txn.OpenCursor(ctx_.tables.events);
   if (!cursor.ok()) return cursor.status();
   auto& c = **cursor;
@@ -478,12 +485,12 @@ Result<std::vector<std::string>> Eraser::TicketAnalyticsKeys(storage::ReadTxn& t
     std::uint64_t seq = 0;
     if (Status d = codec::DecodeTsSeq(c.key().substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
     if (format2) {  // rows share (ts, seq) with their events
-      if (t.slot == keys::kPersonSlot || (header_ok && slot == t.slot)) out.push_back(codec::AnalyticsKeyV2(ts, seq));
+      if (t.slot == keys::kPersonSlot || (header_ok && slot == t.slot)) out.emplace_back(seq, codec::AnalyticsKeyV2(ts, seq));
       continue;
     }
     if (!header_ok) continue;
     auto link = links.find(slot);
-    if (link != links.end()) out.push_back(ctx_.AnalyticsKeyFor(link->second, ts, seq));
+    if (link != links.end()) out.emplace_back(seq, ctx_.AnalyticsKeyFor(link->second, ts, seq));
   }
   if (!m.ok()) return m;
   return out;

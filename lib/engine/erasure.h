@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/context.h"
@@ -63,8 +64,10 @@ class Eraser {
   void ApplyGroupToData(const std::vector<PendingErase*>& live, const std::vector<keys::ErasureCommit>& commits);
   ErasureReceipt ReceiptFrom(const keys::ErasureRequest& r, std::string audit_hash) const;
   // The analytics rows of `ticket`'s person (or category slot) that the
-  // data side must unlink or delete. REQUIRES: write_mu held.
-  Result<std::vector<std::string>> TicketAnalyticsKeys(storage::ReadTxn& txn, const keys::PurgeTicket& ticket);
+  // data side must unlink or delete: (event seq, analytics key) — the row is
+  // staged under the seq or materialised under the key. REQUIRES: write_mu held.
+  Result<std::vector<std::pair<std::uint64_t, std::string>>> TicketAnalyticsRows(storage::ReadTxn& txn,
+                                                                                 const keys::PurgeTicket& ticket);
   // The analytics links an erasure of `person` in `mode` stores in its purge
   // ticket: empty for kKeep; slot → link of every key slot (or only `slot`)
   // otherwise. REQUIRES: write_mu held.

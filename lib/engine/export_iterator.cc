@@ -253,7 +253,8 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     }
     const std::string akey = ctx_->AnalyticsKeyFor(links_.Get(slot, *slot_key), ts, seq);
     std::string payload;
-    Status a = ReadPlain(row.txn, ctx_->tables.analytics, TableId::kAnalytics, akey, &payload);
+    bool staged = false;
+    Status a = ctx_->ReadAnalyticsRow(row.txn, seq, akey, &payload, &staged);
     if (a.IsNotFound()) return Status::OK();
     if (!a.ok()) return a;
     std::int64_t bucket = 0;

@@ -207,6 +207,10 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
   std::size_t next_ = 0;
 };
 
+// Rows of `analytics` in key order. Staged rows (engine/analytics_staging.h)
+// are materialised before the first batch on a writable open; a read-only
+// open cannot write them, so it merges them in, collected once (nothing
+// writes a store open read-only).
 class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
  public:
   AnalyticsIteratorImpl(EngineContext* ctx, const AnalyticsQuery& query)
@@ -215,7 +219,42 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
   }
 
  private:
+  Status TakeInStagedRows() {
+    staged_taken_ = true;
+    if (!ctx_->options.read_only) {
+      std::lock_guard write_lock(ctx_->write_mu);
+      return ctx_->MaterialiseAnalytics(std::nullopt).status();
+    }
+    const std::string end = query_.range.to_ms == INT64_MAX
+                                ? std::string()
+                                : codec::AnalyticsKey(query_.range.to_ms, std::string(codec::kAnalyticsRowIdSize, '\0'));
+    return ctx_->data->View([&](storage::ReadTxn& txn) -> Status {
+      auto rows = ctx_->staging->Collect(txn, next_key_, end);
+      if (!rows.ok()) return rows.status();
+      staged_ = std::move(rows).value();
+      return Status::OK();
+    });
+  }
+
+  // Buffers the row key → payload if the query wants it. False once the
+  // range ends.
+  Result<bool> Take(std::string_view key, std::string_view payload, const CompiledRetention& rules, std::int64_t now) {
+    AnalyticsRow row;
+    // The row's coarse time; seq stays 0: no analytics row names an event.
+    if (Status d = codec::DecodeAnalyticsKey(key, &row.ts_ms); !d.ok()) return d;
+    if (row.ts_ms >= query_.range.to_ms) return false;
+    next_key_ = Successor(key);
+    if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d.WithContext("analytics row");
+    if (query_.name && row.name != *query_.name) return true;
+    if (Retention::AnalyticsExpired(rules, row.ts_ms, now)) return true;
+    buffer_.push_back(std::move(row));
+    return true;
+  }
+
   Status Fill() override {
+    if (!staged_taken_) {
+      if (Status t = TakeInStagedRows(); !t.ok()) return t;
+    }
     const std::size_t limit = ctx_->options.iterator_batch_size;
     // Bound the rows examined per batch too, so a rare name does not turn
     // one batch into a scan of the whole range inside one transaction.
@@ -228,24 +267,27 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
       auto& c = **cursor;
       std::size_t examined = 0;
       Status m = c.Seek(next_key_);
-      for (; m.ok() && c.Valid(); m = c.Next()) {
+      for (;;) {
+        if (!m.ok()) return m;
         if (buffer_.size() >= limit || examined >= examine_limit) return Status::OK();
+        const bool from_table = c.Valid() && (next_staged_ == staged_.size() || c.key() < staged_[next_staged_].key);
+        if (!from_table && next_staged_ == staged_.size()) break;
         ++examined;
-        AnalyticsRow row;
-        // The row's coarse time; seq stays 0: no analytics row names an event.
-        if (Status d = codec::DecodeAnalyticsKey(c.key(), &row.ts_ms); !d.ok()) return d;
-        if (row.ts_ms >= query_.range.to_ms) break;
-        next_key_ = Successor(c.key());
-        std::string_view payload;
-        if (Status o = codec::OpenPlain(TableId::kAnalytics, c.key(), c.value(), &payload); !o.ok()) {
-          return o.WithContext("analytics row");
+        Result<bool> more = false;
+        if (from_table) {
+          std::string_view payload;
+          if (Status o = codec::OpenPlain(TableId::kAnalytics, c.key(), c.value(), &payload); !o.ok()) {
+            return o.WithContext("analytics row");
+          }
+          more = Take(c.key(), payload, *rules, now);
+          m = c.Next();
+        } else {
+          const StagedRow& r = staged_[next_staged_++];
+          more = Take(r.key, r.payload, *rules, now);
         }
-        if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d.WithContext("analytics row");
-        if (query_.name && row.name != *query_.name) continue;
-        if (Retention::AnalyticsExpired(*rules, row.ts_ms, now)) continue;
-        buffer_.push_back(std::move(row));
+        if (!more.ok()) return more.status();
+        if (!*more) break;
       }
-      if (!m.ok()) return m;
       exhausted_ = true;
       return Status::OK();
     });
@@ -253,6 +295,9 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
 
   AnalyticsQuery query_;
   std::string next_key_;
+  bool staged_taken_ = false;
+  std::vector<StagedRow> staged_;  // read-only opens: the staged rows in range, sorted by key
+  std::size_t next_staged_ = 0;
 };
 
 }  // namespace

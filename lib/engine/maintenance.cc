@@ -252,6 +252,9 @@ Result<CompactionResult> Maintenance::CompactData() {
       CallGuard guard(ctx_, CallAccess::kWrite);
       if (!guard.ok()) return guard.status();
       std::lock_guard write_lock(ctx_.write_mu);  // no write during the copy
+      // Staged analytics rows first: the new file has none, and no staged
+      // row of a person erased since outlives the rebuild.
+      if (auto m = ctx_.MaterialiseAnalytics(std::nullopt); !m.ok()) return m.status();
       auto info = ctx_.data->Info();
       if (!info.ok()) return info.status();
       txn_at_copy = info->last_txn_id;
@@ -334,6 +337,13 @@ Result<std::size_t> Maintenance::CollectOrphans(std::size_t budget) {
   return orphans->size();
 }
 
+Result<std::uint64_t> Maintenance::MaterialiseClosedAnalytics() {
+  CallGuard guard(ctx_, CallAccess::kWrite);
+  if (!guard.ok()) return guard.status();
+  std::lock_guard write_lock(ctx_.write_mu);
+  return ctx_.MaterialiseAnalytics(ctx_.LastClosedAnalyticsBucket());
+}
+
 Status Maintenance::RunMaintenance() {
   // Every step runs whatever the others did (a sweep that fails must not hold
   // back the rotation that makes erasures final); the first error is returned.
@@ -343,6 +353,7 @@ Status Maintenance::RunMaintenance() {
   };
   auto purged = Purge(ctx_.options.purge_budget_rows);
   keep(purged.status());
+  keep(MaterialiseClosedAnalytics().status());
   auto swept = sweeper_.Sweep(ctx_.options.sweep_budget_rows);
   keep(swept.status());
   keep(CollectOrphans(ctx_.options.purge_budget_rows).status());

@@ -40,6 +40,9 @@ class Maintenance {
   // those without a person row. Returns the people whose keys it deleted;
   // 0 with nothing to do.
   Result<std::size_t> CollectOrphans(std::size_t budget);
+  // Materialises the staged analytics rows of buckets that have ended by
+  // the store's clock (engine/analytics_staging.h). Returns the rows moved.
+  Result<std::uint64_t> MaterialiseClosedAnalytics();
 
   // Starts the background loop if Options::background_maintenance_ms > 0.
   void Start();

@@ -198,6 +198,10 @@ Result<StoreStats> Reader::Stats() {
       if (!n.ok()) return n.status();
       *c.out = *n;
     }
+    auto staged = ctx_.staging->Count(txn);
+    if (!staged.ok()) return staged.status();
+    st.analytics_staged = *staged;
+    st.analytics_rows += *staged;
     auto counters = Retention::ReadCounters(txn, ctx_.tables.meta);
     if (!counters.ok()) return counters.status();
     st.expired_removed = counters->removed;

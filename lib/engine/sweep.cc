@@ -188,6 +188,11 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
   SweepResult result;
   const auto rules = ctx_.retention->rules();
   const std::int64_t now = ctx_.Now();
+  // Staged analytics rows that have expired are materialised first, so the
+  // sweep below reaches them.
+  if (rules->rules.analytics > 0) {
+    if (auto m = ctx_.MaterialiseAnalytics(RetentionCutoff(now, rules->rules.analytics)); !m.ok()) return m.status();
+  }
   std::uint64_t remaining = budget_rows;
   bool more = !rules->empty();
   while (remaining > 0 && more) {

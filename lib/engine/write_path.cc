@@ -329,8 +329,10 @@ class BatchApplier {
     plain_.clear();
     row_.clear();
     codec::EncodeAnalyticsEntries((*st)->person.anon_id, e.name, fields_, &plain_);
-    codec::SealPlain(TableId::kAnalytics, akey, plain_, &row_);
-    return txn_->Put(t_.analytics, akey, row_);
+    // Staged, not put at its pseudo-random place: a later materialisation
+    // writes many rows of a bucket at once (engine/analytics_staging.h).
+    ++staged_;
+    return ctx_.staging->Stage(*txn_, seq, akey, plain_);
   }
 
   Status Do(const WriteBatch::PutRecordOp& op) {
@@ -434,10 +436,11 @@ class BatchApplier {
     codec::SealPersonRow(ctx_.cipher, **slot_key, slot, TableId::kEvents, key, plain, &sealed);
     crypto::Wipe(&plain);
     if (Status p = txn_->Put(t_.events, key, sealed); !p.ok()) return p;
-    // Declared analytics fields carry the corrected value too.
+    // Declared analytics fields carry the corrected value too, staged or not.
     const std::string akey = ctx_.AnalyticsKeyFor(st->links.Get(slot, **slot_key), c.ts_ms, c.seq);
     std::string apayload;
-    Status a = ReadPlain(*txn_, t_.analytics, TableId::kAnalytics, akey, &apayload);
+    bool is_staged = false;
+    Status a = ctx_.ReadAnalyticsRow(*txn_, c.seq, akey, &apayload, &is_staged);
     if (a.ok()) {
       AnalyticsRow arow;
       if (Status ad = codec::DecodeAnalytics(apayload, &arow); !ad.ok()) return ad;
@@ -453,7 +456,11 @@ class BatchApplier {
       if (changed) {
         std::string enc;
         codec::EncodeAnalytics(arow.anon_id, arow.name, arow.fields, &enc);
-        if (Status p = txn_->Put(t_.analytics, akey, PlainRow(TableId::kAnalytics, akey, enc)); !p.ok()) return p;
+        if (is_staged) {
+          if (Status p = ctx_.staging->Restage(*txn_, StagedRow{c.seq, akey, std::move(enc)}); !p.ok()) return p;
+        } else if (Status p = txn_->Put(t_.analytics, akey, PlainRow(TableId::kAnalytics, akey, enc)); !p.ok()) {
+          return p;
+        }
       }
     } else if (!a.IsNotFound()) {
       return a;
@@ -598,6 +605,15 @@ class BatchApplier {
         if (Status p = txn_->Put(t_.people, id.view(), row); !p.ok()) return p;
       }
     }
+    if (staged_ != 0) {
+      auto n = ctx_.staging->Count(*txn_);
+      if (!n.ok()) return n.status();
+      if (*n >= kMaxStagedAnalyticsRows) {
+        if (auto m = ctx_.staging->Materialise(*txn_, std::nullopt); !m.ok()) {
+          return m.status().WithContext("materialising analytics rows");
+        }
+      }
+    }
     if (seq_ != ctx_.next_event_seq) {
       std::string v;
       util::PutFixed64BE(&v, seq_);
@@ -663,6 +679,7 @@ class BatchApplier {
   std::shared_ptr<const CompiledRetention> retention_rules_;
   std::uint64_t seq_;
   std::uint64_t dropped_ = 0;
+  std::uint64_t staged_ = 0;  // analytics rows staged by this batch
   struct PersonIdHash {
     std::size_t operator()(const PersonId& id) const { return std::hash<std::string_view>{}(id.view()); }
   };

@@ -100,6 +100,7 @@ Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) 
 // ---- ReadTxn / WriteTxn --------------------------------------------------
 
 Status ReadTxn::Get(Table table, std::string_view key, std::string_view* value) const {
+  if (table.absent()) return Status::NotFound("key not found");
   MDB_val k = ToVal(key);
   MDB_val v;
   int rc = mdb_get(txn_, table.dbi, &k, &v);
@@ -114,6 +115,7 @@ Status ReadTxn::Get(Table table, std::string_view key, std::string_view* value) 
 }
 
 Result<std::uint64_t> ReadTxn::Count(Table table) const {
+  if (table.absent()) return std::uint64_t{0};
   MDB_stat st;
   int rc = mdb_stat(txn_, table.dbi, &st);
   if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "stat", *env_name_);
@@ -121,6 +123,7 @@ Result<std::uint64_t> ReadTxn::Count(Table table) const {
 }
 
 Result<TableStats> ReadTxn::Stats(Table table) const {
+  if (table.absent()) return TableStats{};
   MDB_stat st;
   int rc = mdb_stat(txn_, table.dbi, &st);
   if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "stat", *env_name_);
@@ -130,6 +133,7 @@ Result<TableStats> ReadTxn::Stats(Table table) const {
 
 Result<std::unique_ptr<Cursor>> ReadTxn::OpenCursor(Table table) const {
   MDB_cursor* c = nullptr;
+  if (table.absent()) return std::unique_ptr<Cursor>(new Cursor(nullptr, env_name_, bounds_));  // never valid
   int rc = mdb_cursor_open(txn_, table.dbi, &c);
   if (rc != MDB_SUCCESS) return StatusFromLmdb(rc, "cursor open", *env_name_);
   return std::unique_ptr<Cursor>(new Cursor(c, env_name_, bounds_));
@@ -204,9 +208,15 @@ Result<std::uint64_t> WriteTxn::DeletePrefix(Table table, std::string_view prefi
 
 // ---- Cursor ----------------------------------------------------------------
 
-Cursor::~Cursor() { mdb_cursor_close(cursor_); }
+Cursor::~Cursor() {
+  if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+}
 
 Status Cursor::Move(int op, std::string_view key) {
+  if (cursor_ == nullptr) {  // an absent table (Table::absent)
+    valid_ = false;
+    return Status::OK();
+  }
   MDB_val k = ToVal(key);
   MDB_val v{0, nullptr};
   int rc = mdb_cursor_get(cursor_, &k, &v, static_cast<MDB_cursor_op>(op));
@@ -326,7 +336,7 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   env->page_size_ = env_stat.ms_psize;
   env->LocateMap();
 
-  if (Status t = env->OpenTables(options.create); !t.ok()) return t;
+  if (Status t = env->OpenTables(options.create, options.added_tables); !t.ok()) return t;
   return env;
 }
 
@@ -337,7 +347,8 @@ Status Environment::FailOpen(int rc, const char* what) {
   return s;
 }
 
-Status Environment::OpenTables(bool create) {
+Status Environment::OpenTables(bool create, const std::vector<std::string>& added) {
+  auto is_added = [&](const std::string& t) { return std::find(added.begin(), added.end(), t) != added.end(); };
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return FailOpen(rc, "begin");
@@ -345,8 +356,13 @@ Status Environment::OpenTables(bool create) {
   for (const std::string& t : table_names_) {
     MDB_dbi dbi;
     rc = mdb_dbi_open(txn, t.c_str(), 0, &dbi);
+    if (rc == MDB_NOTFOUND && read_only_ && is_added(t)) {
+      dbis_.push_back(Table::kAbsent);  // read as empty
+      continue;
+    }
     if (rc == MDB_NOTFOUND) {
       missing = true;
+      if (create || is_added(t)) continue;
       break;
     }
     if (rc != 0) {
@@ -361,7 +377,22 @@ Status Environment::OpenTables(bool create) {
   }
   mdb_txn_abort(txn);
   dbis_.clear();
+  bool only_added_missing = true;
   if (!create) {
+    // Which table is missing decides: only added tables may be created in
+    // an existing environment.
+    for (const std::string& t : table_names_) {
+      if (!is_added(t)) {
+        MDB_txn* probe = nullptr;
+        MDB_dbi dbi;
+        if ((rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &probe)) != 0) return FailOpen(rc, "begin");
+        rc = mdb_dbi_open(probe, t.c_str(), 0, &dbi);
+        mdb_txn_abort(probe);
+        if (rc == MDB_NOTFOUND) only_added_missing = false;
+      }
+    }
+  }
+  if (!create && !only_added_missing) {
     Status s = Status::Corruption("environment '" + name_ + "' lacks one of its tables");
     mdb_env_close(env_);
     env_ = nullptr;
@@ -824,6 +855,7 @@ Result<std::uint64_t> Environment::LiveBytes() {
     if (rc != 0) return StatusFromLmdb(rc, "stat", name_);
     pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
     for (unsigned int dbi : dbis_) {
+      if (dbi == Table::kAbsent) continue;
       if ((rc = mdb_stat(txn.txn_, dbi, &st)) != 0) return StatusFromLmdb(rc, "stat", name_);
       pages += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
     }

@@ -35,14 +35,23 @@ namespace shredkv::storage {
 
 // A table is an index into the environment's list of named databases.
 struct Table {
+  // The handle of a table in EnvOptions::added_tables that a read-only open
+  // did not find: reads see it empty.
+  static constexpr unsigned int kAbsent = ~0u;
   unsigned int dbi = 0;
+  bool absent() const { return dbi == kAbsent; }
 };
 
 struct EnvOptions {
   std::string path;                 // directory holding data.mdb and lock.mdb,
                                     // or with single_file the data file itself
   bool single_file = false;         // path is the file (lock file: path + "-lock")
-  std::vector<std::string> tables;  // named databases, created if missing
+  std::vector<std::string> tables;  // named databases (see create)
+  // Tables of `tables` that a format gained after stores of it were made
+  // (e.g. `analytics_staged`): a writable open of an existing environment
+  // creates them if missing; a read-only open leaves them absent
+  // (Table::absent(), read as empty). Any other missing table is Corruption.
+  std::vector<std::string> added_tables;
   bool create = false;              // create directory and files if missing
   std::uint64_t initial_map_size = 1ull << 20;
   std::uint64_t max_map_size = 1ull << 40;
@@ -249,8 +258,9 @@ class Environment {
   Status FailOpen(int rc, const char* what);
   // Opens every table, read-only first (an existing, possibly damaged file
   // is never written just by opening it); creates them if one is missing
-  // and `create`, else Corruption.
-  Status OpenTables(bool create);
+  // and `create` (or it is one of `added` and the open is writable), else
+  // Corruption; a missing added table of a read-only open is absent.
+  Status OpenTables(bool create, const std::vector<std::string>& added);
   Status Grow(std::uint64_t seen_map_size);
   // Why a commit's page write came up short: "file size limit" or "disk
   // full" if either is evident, else empty (a genuine I/O error).

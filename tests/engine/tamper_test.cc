@@ -18,7 +18,8 @@ class TamperTest : public test::StoreTest {
     storage::EnvOptions o;
     o.path = dir_.Sub(which);
     o.tables = which == "data" ? std::vector<std::string>{"meta", "people", "ident", "ident_by_person",
-                                                          "profiles", "events", "records", "analytics"}
+                                                          "profiles", "events", "records", "analytics",
+                                                          "analytics_staged"}
                                : std::vector<std::string>{"meta", "epochs", "deks", "fences"};
     auto env = storage::Environment::Open(o);
     ASSERT_TRUE(env.ok()) << env.status().ToString();
@@ -107,6 +108,8 @@ TEST_F(TamperTest, FlippedCiphertextByteFailsAuthentication) {
 TEST_F(TamperTest, CorruptAnalyticsAndIndexRowsAreCorruption) {
   PersonId ann = MakePerson("ann@x.org");
   SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", 1, {}, {}}));
+  SKV_ASSERT_OK(store_->RunMaintenance());  // the row's hour has ended: materialised
+  ASSERT_EQ(store_->Stats()->analytics_staged, 0u);
   EditEnv("data", [&](storage::Environment& env) {
     Status s = FlipLastByteOfEveryRow(env, "analytics");
     return s.ok() ? FlipLastByteOfEveryRow(env, "ident") : s;
@@ -115,6 +118,22 @@ TEST_F(TamperTest, CorruptAnalyticsAndIndexRowsAreCorruption) {
   EXPECT_FALSE(it->Valid());
   EXPECT_TRUE(it->status().IsCorruption()) << it->status().ToString();
   EXPECT_TRUE(store_->Resolve({"email", "ann@x.org"}).status().IsCorruption());
+}
+
+TEST_F(TamperTest, AStagedAnalyticsRowThatFailsAuthenticationIsNeverMaterialised) {
+  PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", 1, {}, {}}));
+  ASSERT_EQ(store_->Stats()->analytics_staged, 1u);
+  EditEnv("data", [&](storage::Environment& env) { return FlipLastByteOfEveryRow(env, "analytics_staged"); });
+  auto it = store_->ScanAnalytics({});
+  EXPECT_FALSE(it->Valid());
+  EXPECT_TRUE(it->status().IsAuthenticationFailed()) << it->status().ToString();
+  EXPECT_TRUE(store_->RunMaintenance().IsAuthenticationFailed());
+  EXPECT_EQ(store_->Stats()->analytics_staged, 1u);  // nothing moved
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok());
+  ASSERT_FALSE(report->ok());
+  EXPECT_NE(report->problems[0].find("staged analytics row"), std::string::npos) << report->problems[0];
 }
 
 TEST_F(TamperTest, DamagedRootCheckOrEpochKeyIsNotServed) {

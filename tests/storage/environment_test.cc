@@ -58,6 +58,56 @@ TEST(EnvironmentTest, PutGetDeleteAcrossReopen) {
   EXPECT_TRUE(s.IsNotFound());
 }
 
+// A table added to a format after stores of it exist: a read-only open of
+// an older environment sees it empty, a writable one creates it; any other
+// missing table is still Corruption.
+TEST(EnvironmentTest, AddedTablesAreAbsentReadOnlyAndCreatedByAWritableOpen) {
+  TempDir dir;
+  {
+    auto env = Environment::Open(Opts(dir.Sub("e")));  // tables a, b
+    ASSERT_TRUE(env.ok());
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put((*env)->table("a"), "k", "v"); }));
+  }
+  EnvOptions later = Opts(dir.Sub("e"));
+  later.create = false;
+  later.tables = {"a", "b", "c"};
+  later.added_tables = {"c"};
+  {
+    EnvOptions ro = later;
+    ro.read_only = true;
+    auto env = Environment::Open(ro);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    const Table c = (*env)->table("c");
+    EXPECT_TRUE(c.absent());
+    SKV_ASSERT_OK((*env)->View([&](ReadTxn& t) -> Status {
+      std::string_view v;
+      EXPECT_TRUE(t.Get(c, "k", &v).IsNotFound());
+      EXPECT_EQ(*t.Count(c), 0u);
+      auto cursor = t.OpenCursor(c);
+      if (!cursor.ok()) return cursor.status();
+      EXPECT_TRUE((*cursor)->SeekToFirst().ok());
+      EXPECT_FALSE((*cursor)->Valid());
+      return t.Get((*env)->table("a"), "k", &v);
+    }));
+  }
+  {
+    EnvOptions missing_other = later;
+    missing_other.tables = {"a", "b", "c", "d"};  // d is not an added table
+    auto env = Environment::Open(missing_other);
+    ASSERT_FALSE(env.ok());
+    EXPECT_TRUE(env.status().IsCorruption()) << env.status().ToString();
+  }
+  auto env = Environment::Open(later);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  const Table c = (*env)->table("c");
+  EXPECT_FALSE(c.absent());
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put(c, "k2", "v2"); }));
+  SKV_ASSERT_OK((*env)->View([&](ReadTxn& t) {
+    std::string_view v;
+    return t.Get((*env)->table("a"), "k", &v);
+  }));
+}
+
 // DeletePrefix walks one prefix range with cursor deletes: across many
 // pages, with a limit and with a filter, it removes exactly the selected
 // entries of the range and nothing around it.

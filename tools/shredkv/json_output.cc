@@ -190,6 +190,7 @@ Json StatsJson(const StoreStats& s) {
   j["events"] = U64(s.events);
   j["records"] = U64(s.records);
   j["analytics_rows"] = U64(s.analytics_rows);
+  j["analytics_staged"] = U64(s.analytics_staged);
   j["key_epoch"] = U64(s.key_epoch);
   j["keys_file_bytes"] = U64(s.keys_file_bytes);
   j["data_file_bytes"] = U64(s.data_file_bytes);
