@@ -108,6 +108,8 @@ class ShredkvSystem final : public System {
     }
   }
 
+  void Settle() override { Check(store_->RunMaintenance(), "maintenance"); }
+
   std::uint64_t Purge(std::size_t budget) override {
     auto r = store_->Purge(budget);
     Check(r.status(), "purge");

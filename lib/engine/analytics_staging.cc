@@ -57,6 +57,18 @@ Status AnalyticsStaging::Open(std::string_view stored_key, std::string_view valu
   return Status::OK();
 }
 
+Status AnalyticsStaging::Walk(const storage::ReadTxn& txn,
+                              const std::function<Status(std::string_view, std::string_view)>& fn) const {
+  auto cursor = txn.OpenCursor(staged_);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  for (Status m = c.SeekToFirst();; m = c.Next()) {
+    if (!m.ok()) return m;
+    if (!c.Valid()) return Status::OK();
+    if (Status f = fn(c.key(), c.value()); !f.ok()) return f;
+  }
+}
+
 Status AnalyticsStaging::Stage(storage::WriteTxn& txn, std::uint64_t seq, std::string_view key,
                                std::string_view payload) const {
   const std::string k = SeqKey(seq);
@@ -85,30 +97,43 @@ Status AnalyticsStaging::Remove(storage::WriteTxn& txn, std::uint64_t seq) const
 
 Result<std::uint64_t> AnalyticsStaging::Materialise(storage::WriteTxn& txn,
                                                     std::optional<std::int64_t> last_bucket_ms) const {
-  std::vector<StagedRow> rows;
+  // Every row opened into one arena (key ‖ payload back to back), then
+  // sorted by key through an index: a few allocations for the whole batch,
+  // not several a row (the batch may hold kMaxStagedAnalyticsRows rows).
+  struct Entry {
+    std::size_t offset;  // of key ‖ payload in the arena
+    std::uint32_t size;
+    std::uint64_t seq;
+  };
+  std::string arena, plain;
+  std::vector<Entry> entries;
   bool all = true;
-  {
-    auto cursor = txn.OpenCursor(staged_);
-    if (!cursor.ok()) return cursor.status();
-    auto& c = **cursor;
-    for (Status m = c.SeekToFirst();; m = c.Next()) {
-      if (!m.ok()) return m;
-      if (!c.Valid()) break;
-      StagedRow r;
-      if (Status o = Open(c.key(), c.value(), &r); !o.ok()) return o;
-      if (last_bucket_ms) {
-        std::int64_t bucket = 0;
-        if (Status d = codec::DecodeAnalyticsKey(r.key, &bucket); !d.ok()) return d;
-        if (bucket > *last_bucket_ms) {
-          all = false;
-          continue;
-        }
-      }
-      rows.push_back(std::move(r));
+  Status w = Walk(txn, [&](std::string_view stored_key, std::string_view value) -> Status {
+    if (stored_key.size() != 8) return Status::Corruption("staged analytics row has a malformed key");
+    if (Status o = codec::OpenRow(staging_key_, TableId::kAnalyticsStaged, stored_key, value, &plain); !o.ok()) {
+      return o.WithContext("staged analytics row");
     }
-  }
-  if (rows.empty()) return std::uint64_t{0};
-  std::sort(rows.begin(), rows.end(), [](const StagedRow& a, const StagedRow& b) { return a.key < b.key; });
+    if (plain.size() < codec::kAnalyticsKeySize) return Status::Corruption("staged analytics row is truncated");
+    if (last_bucket_ms) {
+      std::int64_t bucket = 0;
+      if (Status d = codec::DecodeAnalyticsKey(std::string_view(plain).substr(0, codec::kAnalyticsKeySize), &bucket);
+          !d.ok()) {
+        return d;
+      }
+      if (bucket > *last_bucket_ms) {
+        all = false;
+        return Status::OK();
+      }
+    }
+    entries.push_back(Entry{arena.size(), static_cast<std::uint32_t>(plain.size()), util::DecodeFixed64BE(stored_key.data())});
+    arena.append(plain);
+    return Status::OK();
+  });
+  crypto::Wipe(&plain);
+  if (!w.ok()) return w;
+  if (entries.empty()) return std::uint64_t{0};
+  auto key_of = [&arena](const Entry& e) { return std::string_view(arena).substr(e.offset, codec::kAnalyticsKeySize); };
+  std::sort(entries.begin(), entries.end(), [&](const Entry& a, const Entry& b) { return key_of(a) < key_of(b); });
   // Rows past the table's last key (new buckets, typically) are appended:
   // full pages instead of half-split ones, and no search per row.
   std::string last_key;
@@ -118,36 +143,37 @@ Result<std::uint64_t> AnalyticsStaging::Materialise(storage::WriteTxn& txn,
     if (Status m = (*cursor)->SeekToLast(); !m.ok()) return m;
     if ((*cursor)->Valid()) last_key.assign((*cursor)->key());
   }
-  for (const StagedRow& r : rows) {
-    const std::string row = codec::PlainRow(TableId::kAnalytics, r.key, r.payload);
-    Status p = r.key > last_key ? txn.Append(analytics_, r.key, row) : txn.Put(analytics_, r.key, row);
+  std::string row;
+  for (const Entry& e : entries) {
+    const std::string_view key = key_of(e);
+    const std::string_view payload = std::string_view(arena).substr(e.offset + codec::kAnalyticsKeySize,
+                                                                      e.size - codec::kAnalyticsKeySize);
+    row.clear();
+    codec::SealPlain(TableId::kAnalytics, key, payload, &row);
+    Status p = key > std::string_view(last_key) ? txn.Append(analytics_, key, row) : txn.Put(analytics_, key, row);
     if (!p.ok()) return p;
   }
   if (all) {
     if (Status c = txn.Clear(staged_); !c.ok()) return c;
   } else {
-    std::sort(rows.begin(), rows.end(), [](const StagedRow& a, const StagedRow& b) { return a.seq < b.seq; });
-    for (const StagedRow& r : rows) {
-      if (Status d = Remove(txn, r.seq); !d.ok()) return d;
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.seq < b.seq; });
+    for (const Entry& e : entries) {
+      if (Status d = Remove(txn, e.seq); !d.ok()) return d;
     }
   }
-  return static_cast<std::uint64_t>(rows.size());
+  return static_cast<std::uint64_t>(entries.size());
 }
 
 Result<std::vector<StagedRow>> AnalyticsStaging::Collect(const storage::ReadTxn& txn, std::string_view from_key,
                                                          std::string_view to_key) const {
   std::vector<StagedRow> rows;
-  auto cursor = txn.OpenCursor(staged_);
-  if (!cursor.ok()) return cursor.status();
-  auto& c = **cursor;
-  for (Status m = c.SeekToFirst();; m = c.Next()) {
-    if (!m.ok()) return m;
-    if (!c.Valid()) break;
+  Status w = Walk(txn, [&](std::string_view stored_key, std::string_view value) -> Status {
     StagedRow r;
-    if (Status o = Open(c.key(), c.value(), &r); !o.ok()) return o;
-    if (r.key < from_key || (!to_key.empty() && r.key >= to_key)) continue;
-    rows.push_back(std::move(r));
-  }
+    if (Status o = Open(stored_key, value, &r); !o.ok()) return o;
+    if (r.key >= from_key && (to_key.empty() || r.key < to_key)) rows.push_back(std::move(r));
+    return Status::OK();
+  });
+  if (!w.ok()) return w;
   std::sort(rows.begin(), rows.end(), [](const StagedRow& a, const StagedRow& b) { return a.key < b.key; });
   return rows;
 }

@@ -20,6 +20,7 @@
 #define SHREDKV_ENGINE_ANALYTICS_STAGING_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,6 +84,10 @@ class AnalyticsStaging {
   storage::Table table() const { return staged_; }
 
  private:
+  // Calls `fn` with every stored staged row (key, sealed value) in seq
+  // order; stops at its first error.
+  [[nodiscard]] Status Walk(const storage::ReadTxn& txn,
+                            const std::function<Status(std::string_view, std::string_view)>& fn) const;
   void Seal(std::string_view stored_key, std::string_view key, std::string_view payload, std::string* out) const;
 
   storage::Table staged_, analytics_;
