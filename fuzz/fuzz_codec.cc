@@ -225,7 +225,7 @@ void FuzzPayload(std::uint8_t selector, std::string_view in) {
           [](const EventParts& e, std::string* out) { codec::EncodeEvent(e.name, e.category, e.props, out); });
     case 3:
       return RoundTrip<Record>(in, "DecodeRecord", codec::DecodeRecord, [](const Record& r, std::string* out) {
-        codec::EncodeRecord(r.collection, r.key, r.value, r.category, out);
+        codec::EncodeRecord(r.collection, r.key, r.value, r.category, r.metadata, out);
       });
     case 4:
       return RoundTrip<RestrictionState>(in, "DecodeRestriction", codec::DecodeRestriction, codec::EncodeRestriction);

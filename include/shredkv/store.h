@@ -247,6 +247,9 @@ class Store {
   // NotFound if the record is absent.
   virtual Result<std::string> Get(const PersonId& id, std::string_view collection,
                                   std::string_view key) = 0;
+  // The whole record: value, category and metadata (RecordMetadata; written
+  // with WriteBatch::Put(id, Record)). NotFound if absent.
+  virtual Result<Record> GetRecord(const PersonId& id, std::string_view collection, std::string_view key) = 0;
   // Deleting an absent record is OK.
   virtual Status Delete(const PersonId& id, std::string_view collection,
                         std::string_view key) = 0;

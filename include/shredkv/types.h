@@ -160,11 +160,36 @@ struct StoredEvent {
 };
 
 // A person-scoped key → value record in a named collection.
+// What a record is for and where it came from (GDPR Art. 5(1)(b), 13/14,
+// 19 and 22; GDPRbench's record metadata). Sealed with the record under the
+// person's key, exported with it, replaced by the next Put of the record and
+// shredded with it. Empty (the default) is stored as nothing.
+struct RecordMetadata {
+  // Purposes (registered in Options::purposes) the record was collected for:
+  // a processing lease for any other purpose cannot read it (Restricted from
+  // Lease::Get, skipped by Lease::ScanRecords). Empty: any purpose the
+  // person's consent and restrictions allow. At most 64, each 1..255 bytes;
+  // stored sorted, without duplicates.
+  std::vector<std::string> purposes;
+  // Where the data came from (Art. 14(2)(f)), e.g. "signup form" or
+  // "partner:acme": at most 1,024 bytes.
+  std::string origin;
+  // Recipients it was disclosed to (Art. 19): at most 64, each 1..255
+  // bytes; stored sorted, without duplicates.
+  std::vector<std::string> shared_with;
+  // Used for a decision based solely on automated processing (Art. 22).
+  bool automated_decision = false;
+
+  bool empty() const { return purposes.empty() && origin.empty() && shared_with.empty() && !automated_decision; }
+  bool operator==(const RecordMetadata&) const = default;
+};
+
 struct Record {
   std::string collection;
   std::string key;
   std::string value;
   std::string category{};  // on write, empty: the collection's declared category
+  RecordMetadata metadata{};
 };
 
 // One analytics row: no personal data, only the anonymous ID, event name,

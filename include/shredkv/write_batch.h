@@ -78,6 +78,9 @@ class WriteBatch {
   // category (else `general`); an existing one keeps its own.
   void Put(const PersonId& id, std::string collection, std::string key, std::string value,
            std::string category = {});
+  // The same with the record's metadata (Record::metadata; validated at
+  // commit: InvalidArgument for an unregistered purpose or a name too long).
+  void Put(const PersonId& id, Record record);
   // Deleting an absent record is not an error.
   void Delete(const PersonId& id, std::string collection, std::string key);
   // Corrections with a change-feed notice; see Store::Rectify.

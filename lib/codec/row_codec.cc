@@ -174,12 +174,25 @@ Status DecodeEvent(std::string_view in, std::string* name, std::string* category
   return ExpectDone(r, "event");
 }
 
+namespace {
+void PutNames(std::string* out, const std::vector<std::string>& names);
+bool GetNames(util::ByteReader* r, std::vector<std::string>* names);
+constexpr std::uint8_t kRecordMetadataTag = 1;
+constexpr std::uint8_t kAutomatedDecisionFlag = 1;
+}  // namespace
+
 void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
-                  std::string_view category, std::string* out) {
+                  std::string_view category, const RecordMetadata& metadata, std::string* out) {
   util::PutLengthPrefixed(out, collection);
   util::PutLengthPrefixed(out, key);
   util::PutLengthPrefixed(out, value);
   util::PutLengthPrefixed(out, category);
+  if (metadata.empty()) return;
+  out->push_back(static_cast<char>(kRecordMetadataTag));
+  PutNames(out, metadata.purposes);
+  util::PutLengthPrefixed(out, metadata.origin);
+  PutNames(out, metadata.shared_with);
+  out->push_back(static_cast<char>(metadata.automated_decision ? kAutomatedDecisionFlag : 0));
 }
 
 Status DecodeRecord(std::string_view in, Record* out) {
@@ -193,6 +206,19 @@ Status DecodeRecord(std::string_view in, Record* out) {
   out->key = std::string(k);
   out->value = std::string(v);
   out->category = std::string(cat);
+  out->metadata = RecordMetadata{};
+  if (r.done()) return Status::OK();
+  std::uint8_t tag = 0, flags = 0;
+  std::string_view origin;
+  RecordMetadata& m = out->metadata;
+  if (!r.GetU8(&tag) || tag != kRecordMetadataTag || !GetNames(&r, &m.purposes) || !r.GetLengthPrefixed(&origin) ||
+      !GetNames(&r, &m.shared_with) || !r.GetU8(&flags) || (flags & ~kAutomatedDecisionFlag) != 0) {
+    return Status::Corruption("record metadata malformed");
+  }
+  m.origin = std::string(origin);
+  m.automated_decision = (flags & kAutomatedDecisionFlag) != 0;
+  // Canonical: empty metadata is written as no section at all.
+  if (m.empty()) return Status::Corruption("record metadata section is empty");
   return ExpectDone(r, "record");
 }
 

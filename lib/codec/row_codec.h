@@ -78,9 +78,13 @@ void EncodeEvent(std::string_view name, std::string_view category, const Attribu
                                       std::string* out);
 [[nodiscard]] Status DecodeEvent(std::string_view in, std::string* name, std::string* category, Attributes* props);
 
-// record_payload := lp(collection) lp(key) lp(value) lp(category)
+// record_payload := lp(collection) lp(key) lp(value) lp(category) [metadata]
+// metadata       := u8(1) names(purposes) lp(origin) names(shared_with) u8(flags)
+// names          := varint(n) lp(name)*n;  flags bit 0: automated_decision
+// The metadata section is absent when the metadata is empty, so a record
+// without it is byte-identical to one written before it existed.
 void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
-                  std::string_view category, std::string* out);
+                  std::string_view category, const RecordMetadata& metadata, std::string* out);
 [[nodiscard]] Status DecodeRecord(std::string_view in, Record* out);
 
 // restriction := u8(all) varint(n) lp(purpose)*n varint(m) lp(category)*m i64(updated)

@@ -1,5 +1,6 @@
 #include "engine/context.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -34,6 +35,30 @@ Status ValidateRecordKey(std::string_view collection, std::string_view key) {
   if (key.empty() || key.size() > kMaxRecordKeySize) {
     return Status::InvalidArgument("record key must be 1..1024 bytes");
   }
+  return Status::OK();
+}
+
+Status CanonicalRecordMetadata(const Policy& policy, RecordMetadata* m) {
+  constexpr std::size_t kMaxNames = 64, kMaxName = 255, kMaxOrigin = 1024;
+  auto canonical = [&](std::vector<std::string>* names, const char* what) -> Status {
+    std::sort(names->begin(), names->end());
+    names->erase(std::unique(names->begin(), names->end()), names->end());
+    if (names->size() > kMaxNames) return Status::InvalidArgument(std::string("record metadata: more than 64 ") + what);
+    for (const std::string& n : *names) {
+      if (n.empty() || n.size() > kMaxName) {
+        return Status::InvalidArgument(std::string("record metadata: ") + what + " must be 1..255 bytes each");
+      }
+    }
+    return Status::OK();
+  };
+  if (Status s = canonical(&m->purposes, "purposes"); !s.ok()) return s;
+  if (Status s = canonical(&m->shared_with, "recipients (shared_with)"); !s.ok()) return s;
+  for (const std::string& p : m->purposes) {
+    if (auto basis = policy.Basis(p); !basis.ok()) {
+      return Status::InvalidArgument("record metadata: purpose '" + p + "' is not registered");
+    }
+  }
+  if (m->origin.size() > kMaxOrigin) return Status::InvalidArgument("record metadata: origin longer than 1,024 bytes");
   return Status::OK();
 }
 

@@ -215,6 +215,10 @@ class CallGuard {
 // Validation shared by the write path and the readers.
 Status ValidateName(std::string_view name, std::string_view what);
 Status ValidateRecordKey(std::string_view collection, std::string_view key);
+// Checks a record's metadata against the limits of RecordMetadata and the
+// registered purposes, and puts it in its stored form (names sorted, without
+// duplicates). InvalidArgument naming the field otherwise.
+Status CanonicalRecordMetadata(const Policy& policy, RecordMetadata* metadata);
 inline constexpr std::size_t kMaxRecordValueSize = 16u << 20;
 
 }  // namespace shredkv::engine

@@ -75,15 +75,24 @@ class LeaseImpl final : public Lease {
     auto r = reader_.GetRecord(id_, collection, key);
     if (!r.ok()) return r.status();
     if (Withheld(r->category)) return Status::Restricted("the record is in a restricted category");
+    if (!ForThisPurpose(*r)) {
+      return Status::Restricted("the record was not collected for purpose '" + purpose_ + "'");
+    }
     return std::move(r->value);
   }
 
   std::unique_ptr<RecordIterator> ScanRecords(std::string_view collection, std::string_view prefix) override {
-    return std::make_unique<FilteringIterator<Record>>(NewRecordIterator(&ctx_, id_, std::string(collection), std::string(prefix)),
-                                                       [this](const Record& r) { return !Withheld(r.category); });
+    return std::make_unique<FilteringIterator<Record>>(
+        NewRecordIterator(&ctx_, id_, std::string(collection), std::string(prefix)),
+        [this](const Record& r) { return !Withheld(r.category) && ForThisPurpose(r); });
   }
 
  private:
+  // A record that names the purposes it was collected for is read only for
+  // those (RecordMetadata::purposes); one that names none, for any.
+  bool ForThisPurpose(const Record& r) const {
+    return r.metadata.purposes.empty() || Contains(r.metadata.purposes, purpose_);
+  }
   bool Withheld(std::string_view category) const { return Contains(withheld_, category); }
 
   EngineContext& ctx_;

@@ -57,6 +57,9 @@ class StoreImpl final : public Store {
   Status Put(const PersonId& id, std::string_view collection, std::string_view key,
              std::string_view value) override;
   Result<std::string> Get(const PersonId& id, std::string_view collection, std::string_view key) override;
+  Result<Record> GetRecord(const PersonId& id, std::string_view collection, std::string_view key) override {
+    return reader_.GetRecord(id, collection, key);
+  }
   Status Delete(const PersonId& id, std::string_view collection, std::string_view key) override;
   std::unique_ptr<RecordIterator> ScanRecords(const PersonId& id, std::string_view collection,
                                               std::string_view prefix) override;

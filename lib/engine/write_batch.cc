@@ -44,8 +44,10 @@ void WriteBatch::AppendEvent(const PersonId& id, Event event) {
 void WriteBatch::Put(const PersonId& id, std::string collection, std::string key, std::string value,
                      std::string category) {
   ops_.emplace_back(
-      PutRecordOp{id, Record{std::move(collection), std::move(key), std::move(value), std::move(category)}});
+      PutRecordOp{id, Record{std::move(collection), std::move(key), std::move(value), std::move(category), {}}});
 }
+
+void WriteBatch::Put(const PersonId& id, Record record) { ops_.emplace_back(PutRecordOp{id, std::move(record)}); }
 
 void WriteBatch::ImportEvent(const PersonId& id, Event event) {
   ops_.emplace_back(AppendEventOp{id, std::move(event), true});

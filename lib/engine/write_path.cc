@@ -358,7 +358,9 @@ class BatchApplier {
     if (Status c = ctx_.policy->CheckCategory(category); !c.ok()) return c;
     auto sealing = WriteKey(op.id, *st, category);
     if (!sealing.ok()) return sealing.status();
-    codec::EncodeRecord(r.collection, r.key, r.value, category, &plain);
+    RecordMetadata metadata = r.metadata;
+    if (Status m = CanonicalRecordMetadata(*ctx_.policy, &metadata); !m.ok()) return m;
+    codec::EncodeRecord(r.collection, r.key, r.value, category, metadata, &plain);
     codec::SealPersonRow(ctx_.cipher, *sealing->second, sealing->first, TableId::kRecords, key, plain, &row);
     crypto::Wipe(&plain);
     // The record's last-write time, for its collection's retention rule.

@@ -14,6 +14,7 @@ namespace {
 using portability::AttributesToJson;
 using portability::IsoTime;
 using portability::Json;
+using portability::RecordMetadataToJson;
 
 Json ItemToJson(const ExportItem& item) {
   Json j = Json::object();
@@ -65,6 +66,7 @@ Json ItemToJson(const ExportItem& item) {
       if (util::IsValidUtf8(item.record.key)) j["key_text"] = item.record.key;
       if (util::IsValidUtf8(item.record.value)) j["value_text"] = item.record.value;
       j["category"] = item.record.category;
+      if (!item.record.metadata.empty()) j["metadata"] = RecordMetadataToJson(item.record.metadata);
       break;
     case ExportItem::Kind::kAnalytics:
       j["anon_id"] = item.analytics.anon_id.ToHex();

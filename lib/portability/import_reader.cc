@@ -92,7 +92,12 @@ class Importer {
         if (!j["category"].is_string()) return bad("record category must be a string");
         category = j["category"].get<std::string>();
       }
-      records_.push_back({j["collection"].get<std::string>(), std::move(*key), std::move(*value), std::move(category)});
+      RecordMetadata metadata;
+      if (j.contains("metadata")) {
+        if (Status m = portability::RecordMetadataFromJson(j["metadata"], &metadata); !m.ok()) return bad(m.message());
+      }
+      records_.push_back({j["collection"].get<std::string>(), std::move(*key), std::move(*value), std::move(category),
+                          std::move(metadata)});
     } else if (type == "analytics") {
       // Re-derived from events on import; only the declared field names are used.
       if (!j.contains("seq") || !j["seq"].is_number_unsigned() || !j.contains("fields") || !j["fields"].is_object()) {
@@ -179,7 +184,7 @@ class Importer {
     for (const Record& r : records_) distinct_records.emplace(r.collection, r.key);
     result.records = distinct_records.size();
     for (Record& r : records_) {  // after the count: the views above name these strings
-      batch.Put(result.person, std::move(r.collection), std::move(r.key), std::move(r.value), std::move(r.category));
+      batch.Put(result.person, std::move(r));
     }
     if (Status s = store.Write(batch); !s.ok()) return s.WithContext("importing");
     // Identifiers are counted after the store normalised them (an email

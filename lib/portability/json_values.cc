@@ -128,6 +128,45 @@ Result<Attributes> AttributesFromJson(const Json& j, const std::string& path) {
   return out;
 }
 
+Json RecordMetadataToJson(const RecordMetadata& m) {
+  Json meta = Json::object();
+  if (!m.purposes.empty()) meta["purposes"] = m.purposes;
+  if (!m.origin.empty()) meta["origin"] = m.origin;
+  if (!m.shared_with.empty()) meta["shared_with"] = m.shared_with;
+  if (m.automated_decision) meta["automated_decision"] = true;
+  return meta;
+}
+
+Status RecordMetadataFromJson(const Json& j, RecordMetadata* out) {
+  if (!j.is_object()) return Status::InvalidArgument("record metadata must be an object");
+  auto names = [](const Json& list, const char* what, std::vector<std::string>* to) -> Status {
+    if (!list.is_array()) return Status::InvalidArgument(std::string("record metadata ") + what + " must be an array");
+    for (const Json& n : list) {
+      if (!n.is_string()) return Status::InvalidArgument(std::string("record metadata ") + what + " must hold strings");
+      to->push_back(n.get<std::string>());
+    }
+    return Status::OK();
+  };
+  for (const auto& [key, value] : j.items()) {
+    Status s;
+    if (key == "purposes") {
+      s = names(value, "purposes", &out->purposes);
+    } else if (key == "shared_with") {
+      s = names(value, "shared_with", &out->shared_with);
+    } else if (key == "origin") {
+      if (!value.is_string()) return Status::InvalidArgument("record metadata origin must be a string");
+      out->origin = value.get<std::string>();
+    } else if (key == "automated_decision") {
+      if (!value.is_boolean()) return Status::InvalidArgument("record metadata automated_decision must be a boolean");
+      out->automated_decision = value.get<bool>();
+    } else {
+      return Status::InvalidArgument("record metadata has an unknown key '" + key + "'");
+    }
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
 }  // namespace shredkv::portability
 
 namespace shredkv {

@@ -25,6 +25,13 @@ Json AttributesToJson(const Attributes& a);
 // InvalidArgument naming `path` for anything malformed.
 Result<Value> ValueFromJson(const Json& j, const std::string& path);
 Result<Attributes> AttributesFromJson(const Json& j, const std::string& path);
+// A record's metadata as exports and ingest lines write it
+// (docs/export-format.md, record): keys present only when non-empty.
+Json RecordMetadataToJson(const RecordMetadata& m);
+// The reverse: an object whose keys are all optional, no other key allowed.
+// InvalidArgument naming the problem. Limits and purposes are the store's
+// to check.
+Status RecordMetadataFromJson(const Json& j, RecordMetadata* out);
 
 }  // namespace shredkv::portability
 

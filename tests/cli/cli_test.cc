@@ -363,6 +363,23 @@ TEST_F(CliTest, IngestCreatesLinksPatchesAndCounts) {
   EXPECT_EQ(stats["identifiers"], 7);
 }
 
+TEST_F(CliTest, IngestPutWithRecordMetadataIsExportedAndBadMetadataIsRejected) {
+  MakeStore();
+  Json j = Ingest(
+      R"({"op":"put","ids":{"email":"ann@example.org"},"collection":"orders","key":"1","value":"v","metadata":{"purposes":["billing"],"origin":"checkout","shared_with":["psp"],"automated_decision":true}})"
+      "\n"
+      R"({"op":"put","ids":{"email":"ann@example.org"},"collection":"orders","key":"2","value":"v","metadata":{"purposes":["no_such_purpose"]}})"
+      "\n"
+      R"({"op":"put","ids":{"email":"ann@example.org"},"collection":"orders","key":"3","value":"v","metadata":{"colour":"red"}})"
+      "\n");
+  EXPECT_EQ(j["ingested"], 1);
+  EXPECT_EQ(j["rejected"], 2);
+  Json doc = Expect(0, {"export", "--id", "email:ann@example.org"}).json();
+  ASSERT_EQ(doc["records"].size(), 1u);
+  EXPECT_EQ(doc["records"][0]["metadata"],
+            (Json{{"purposes", {"billing"}}, {"origin", "checkout"}, {"shared_with", {"psp"}}, {"automated_decision", true}}));
+}
+
 TEST_F(CliTest, IngestMalformedLinesAreReportedAndSkipped) {
   MakeStore();
   AddPeople();

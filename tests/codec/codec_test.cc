@@ -94,6 +94,39 @@ TEST(RowCodecTest, EventKeysSortByPersonThenTime) {
   EXPECT_EQ(seq, 3u);
 }
 
+TEST(RowCodecTest, RecordMetadataRoundTripsAndIsAbsentWhenEmpty) {
+  std::string plain_record, with_metadata;
+  EncodeRecord("orders", "42", "v", "general", RecordMetadata{}, &plain_record);
+  // No metadata: the bytes of a record written before metadata existed.
+  std::string old_layout;
+  for (std::string_view part : {"orders", "42", "v", "general"}) {
+    old_layout.push_back(static_cast<char>(part.size()));
+    old_layout.append(part);
+  }
+  EXPECT_EQ(plain_record, old_layout);
+  const RecordMetadata m{{"billing", "support"}, "checkout", {"psp"}, true};
+  EncodeRecord("orders", "42", "v", "general", m, &with_metadata);
+  Record r;
+  ASSERT_TRUE(DecodeRecord(with_metadata, &r).ok());
+  EXPECT_EQ(r.metadata, m);
+  EXPECT_EQ(r.value, "v");
+  ASSERT_TRUE(DecodeRecord(plain_record, &r).ok());
+  EXPECT_TRUE(r.metadata.empty());
+  // Every truncation of the metadata section, an empty section, an unknown
+  // tag or flag: Corruption.
+  for (std::size_t n = plain_record.size() + 1; n < with_metadata.size(); ++n) {
+    EXPECT_TRUE(DecodeRecord(std::string_view(with_metadata).substr(0, n), &r).IsCorruption()) << n;
+  }
+  std::string empty_section = plain_record + std::string("\x01\x00\x00\x00\x00", 5);
+  EXPECT_TRUE(DecodeRecord(empty_section, &r).IsCorruption());
+  std::string bad_tag = with_metadata;
+  bad_tag[plain_record.size()] = 2;
+  EXPECT_TRUE(DecodeRecord(bad_tag, &r).IsCorruption());
+  std::string bad_flag = with_metadata;
+  bad_flag.back() = 3;
+  EXPECT_TRUE(DecodeRecord(bad_flag, &r).IsCorruption());
+}
+
 TEST(SealedTest, PlainRowDetectsAnyFlip) {
   std::string row;
   SealPlain(TableId::kAnalytics, "key", "payload", &row);

@@ -5,7 +5,8 @@
 //
 //   {"op":"profile","ids":{"email":"a@x.org"},"attrs":{"name":"Ann","city":null}}
 //   {"op":"event","ids":{...},"name":"purchase","ts":1700000000123,"props":{...},"analytics":["amount"]}
-//   {"op":"put","ids":{...},"collection":"orders","key":"42","value":"..."}
+//   {"op":"put","ids":{...},"collection":"orders","key":"42","value":"...",
+//    "metadata":{"purposes":["billing"],"origin":"checkout","shared_with":["psp"],"automated_decision":false}}
 //
 // Each operation names its person by identifiers: if none of them is known
 // the person is created with all of them; if the known ones agree on one
@@ -143,7 +144,7 @@ class Ingester {
       }
     }
     if (l.kind == IngestOp::kEvent) batch.AppendEvent(person, l.event);
-    if (l.kind == IngestOp::kPut) batch.Put(person, l.collection, l.key, l.value);
+    if (l.kind == IngestOp::kPut) batch.Put(person, Record{l.collection, l.key, l.value, {}, l.metadata});
     return Status::OK();
   }
 

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "json_output.h"
+#include "portability/json_values.h"
 #include "portability/strict_json.h"
 
 namespace shredkv::cli {
@@ -140,6 +141,9 @@ Result<IngestLine> ParseIngestLine(const std::string& text, std::size_t number,
       if (!j.contains("value") || j["value"].is_null()) return Bad("missing \"value\"");
       // A string is stored as is; any other JSON value as its JSON text.
       line.value = j["value"].is_string() ? j["value"].get<std::string>() : Dump(j["value"]);
+      if (j.contains("metadata")) {
+        if (Status m = portability::RecordMetadataFromJson(j["metadata"], &line.metadata); !m.ok()) return m;
+      }
       break;
     }
   }

@@ -24,6 +24,7 @@ struct IngestLine {
   ProfilePatch patch;           // profile: set and unset (null) attributes
   Event event;
   std::string collection, key, value;
+  RecordMetadata metadata;  // put: the optional "metadata" object
 };
 
 // Parses line `number` (1-based, kept in the result) of an ingest stream.

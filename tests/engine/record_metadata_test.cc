@@ -1,0 +1,116 @@
+// Record metadata (RecordMetadata, issue 17): stored sealed with the record,
+// read back canonical, enforced by processing leases, validated, replaced
+// by the next put, and carried by exports and imports.
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "shredkv/portability.h"
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+class RecordMetadataTest : public test::StoreTest {
+ protected:
+  Status PutWith(const PersonId& id, const std::string& key, RecordMetadata m) {
+    WriteBatch b;
+    b.Put(id, Record{"orders", key, "value of " + key, {}, std::move(m)});
+    return store_->Write(b);
+  }
+  std::vector<std::string> ScannedKeys(Lease& lease) {
+    std::vector<std::string> keys;
+    auto it = lease.ScanRecords("orders");
+    for (; it->Valid(); it->Next()) keys.push_back(it->value().key);
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    return keys;
+  }
+};
+
+TEST_F(RecordMetadataTest, MetadataIsStoredWithTheRecordAndReadBackInCanonicalForm) {
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"support", "billing", "support"}, "checkout", {"psp", "carrier", "psp"}, true}));
+  auto r = store_->GetRecord(ann, "orders", "1");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->value, "value of 1");
+  EXPECT_EQ(r->metadata.purposes, (std::vector<std::string>{"billing", "support"}));
+  EXPECT_EQ(r->metadata.origin, "checkout");
+  EXPECT_EQ(r->metadata.shared_with, (std::vector<std::string>{"carrier", "psp"}));
+  EXPECT_TRUE(r->metadata.automated_decision);
+  auto it = store_->ScanRecords(ann, "orders");
+  ASSERT_TRUE(it->Valid());
+  EXPECT_EQ(it->value().metadata, r->metadata);
+  // A put replaces the metadata with its own (here: none): rectification.
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "1", "corrected"));
+  r = store_->GetRecord(ann, "orders", "1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->value, "corrected");
+  EXPECT_TRUE(r->metadata.empty());
+}
+
+TEST_F(RecordMetadataTest, ALeaseReadsOnlyRecordsCollectedForItsPurpose) {
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(PutWith(ann, "billing-only", RecordMetadata{{"billing"}, "", {}, false}));
+  SKV_ASSERT_OK(PutWith(ann, "any", RecordMetadata{{}, "import", {}, false}));
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "plain", "no metadata"));
+  {
+    auto lease = store_->AcquireLease(ann, "support");
+    ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+    EXPECT_TRUE((*lease)->Get("orders", "billing-only").status().IsRestricted());
+    EXPECT_EQ(*(*lease)->Get("orders", "any"), "value of any");
+    EXPECT_EQ(*(*lease)->Get("orders", "plain"), "no metadata");
+    auto keys = ScannedKeys(**lease);
+    std::sort(keys.begin(), keys.end());
+    EXPECT_EQ(keys, (std::vector<std::string>{"any", "plain"}));
+  }
+  auto lease = store_->AcquireLease(ann, "billing");
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ(*(*lease)->Get("orders", "billing-only"), "value of billing-only");
+  EXPECT_EQ(ScannedKeys(**lease).size(), 3u);
+}
+
+TEST_F(RecordMetadataTest, InvalidMetadataIsRefusedAndNothingIsWritten) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const std::vector<RecordMetadata> bad = {
+      RecordMetadata{{"not_registered"}, "", {}, false},
+      RecordMetadata{{""}, "", {}, false},
+      RecordMetadata{{}, std::string(1025, 'o'), {}, false},
+      RecordMetadata{{}, "", {std::string(256, 'r')}, false},
+      RecordMetadata{{}, "", {""}, false},
+  };
+  for (const RecordMetadata& m : bad) EXPECT_TRUE(PutWith(ann, "1", m).IsInvalidArgument());
+  RecordMetadata many;
+  for (int i = 0; i < 65; ++i) many.shared_with.push_back("r" + std::to_string(i));
+  EXPECT_TRUE(PutWith(ann, "1", many).IsInvalidArgument());
+  EXPECT_TRUE(store_->GetRecord(ann, "orders", "1").status().IsNotFound());
+  many.shared_with.pop_back();  // 64 is allowed
+  SKV_EXPECT_OK(PutWith(ann, "1", many));
+}
+
+TEST_F(RecordMetadataTest, ExportCarriesTheMetadataAndImportRestoresIt) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const RecordMetadata m{{"billing"}, "checkout", {"psp"}, true};
+  SKV_ASSERT_OK(PutWith(ann, "1", m));
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "2", "plain"));
+  std::ostringstream out;
+  SKV_ASSERT_OK(ExportPerson(*store_, ann, ExportFormat::kNdjson, out));
+  const std::string doc = out.str();
+  EXPECT_NE(doc.find(R"("metadata":{"purposes":["billing"],"origin":"checkout","shared_with":["psp"],"automated_decision":true})"),
+            std::string::npos)
+      << doc;
+  // A record without metadata has no "metadata" key at all.
+  EXPECT_NE(doc.find(R"("value_text":"plain","category":"general"})"), std::string::npos) << doc;
+  SKV_ASSERT_OK(store_->Erase({ann}, EraseOptions{}).status());
+  std::istringstream in(doc);
+  auto imported = ImportPerson(*store_, in, ExportFormat::kNdjson);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  auto r = store_->GetRecord(imported->person, "orders", "1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->metadata, m);
+  EXPECT_TRUE(store_->GetRecord(imported->person, "orders", "2")->metadata.empty());
+}
+
+}  // namespace
+}  // namespace shredkv
