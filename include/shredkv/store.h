@@ -32,6 +32,20 @@ struct AnalyticsQuery {
   std::optional<std::string> name;
 };
 
+// Which records Store::FindRecords returns: those whose metadata
+// (RecordMetadata) lists `value` among its purposes or its recipients.
+struct RecordQuery {
+  enum class Field { kPurpose, kRecipient };
+  Field field = Field::kPurpose;
+  std::string value;
+};
+
+// A record that a query found, with the person it belongs to.
+struct FoundRecord {
+  PersonId person;
+  Record record;
+};
+
 // Options of one erasure request.
 struct EraseOptions {
   // Caller-chosen ID (1..64 printable ASCII) to look the erasure up later;
@@ -259,6 +273,16 @@ class Store {
   virtual std::unique_ptr<RecordIterator> ScanRecords(const PersonId& id,
                                                       std::string_view collection,
                                                       std::string_view prefix = {}) = 0;
+  // Every record, of any person, whose metadata lists `query.value` as a
+  // purpose or a recipient (RecordMetadata), through an index of keyed
+  // hashes (docs/format.md §5.3.1): the cost grows with the records found,
+  // not with the store. In index order (by person, then by hashes: no
+  // meaning). Records of erased people, of erased categories and past
+  // their retention are left out. A purpose query for an unregistered
+  // purpose, or an empty value, is InvalidArgument (the iterator's status).
+  // This is the controller's and regulator's view: it applies no lease,
+  // restriction or consent.
+  virtual std::unique_ptr<Iterator<FoundRecord>> FindRecords(const RecordQuery& query) = 0;
 
   // ---- Analytics ------------------------------------------------------------
 

@@ -65,6 +65,8 @@ enum class TableId : std::uint8_t {
   kExpiry = 32,       // retention time index (engine/retention.h)
   kExpiryRefs = 33,   // person → its time index entries
   kAnalyticsStaged = 34,  // event seq → sealed staged analytics row (engine/analytics_staging.h)
+  kRecordIndex = 35,      // record metadata index (engine/record_index.h)
+  kRecordIndexRefs = 36,  // record key → its record_index entries
 };
 
 // Appends the sealed row of `plaintext` to `*out`.

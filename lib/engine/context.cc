@@ -73,8 +73,8 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
                "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
                "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs",
-               "analytics_staged"};
-  eo.added_tables = {"analytics_staged"};
+               "analytics_staged", "record_index", "record_index_refs"};
+  eo.added_tables = {"analytics_staged", "record_index", "record_index_refs"};
   eo.create = create;
   eo.initial_map_size = options.initial_map_size;
   eo.max_map_size = options.max_map_size;
@@ -92,7 +92,8 @@ Status EngineContext::OpenDataEnvironment(bool create) {
                        data->table("outbox"),   data->table("restrictions"),
                        data->table("consent"),  data->table("consent_history"),
                        data->table("expiry"),   data->table("expiry_refs"),
-                       data->table("analytics_staged")};
+                       data->table("analytics_staged"), data->table("record_index"),
+                       data->table("record_index_refs")};
   // A compaction reopens the environment: the rules in force carry over.
   const std::shared_ptr<const CompiledRetention> rules_in_force = retention ? retention->rules() : nullptr;
   retention.emplace(RetentionTables{tables.expiry, tables.expiry_refs, tables.events, tables.records,
@@ -102,6 +103,7 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   audit.emplace(tables.audit, tables.audit_by_request, &keys->index_key());
   outbox.emplace(tables.outbox);
   staging.emplace(tables.analytics_staged, tables.analytics, keys->index_key(), cipher);
+  record_index.emplace(tables.record_index, tables.record_index_refs, &keys->index_key());
 
   bool fresh = false;
   Status s = data->View([&](storage::ReadTxn& txn) { return ReadDataMeta(txn, &fresh); });

@@ -31,6 +31,7 @@
 #include "engine/leases.h"
 #include "engine/person_locks.h"
 #include "engine/policy.h"
+#include "engine/record_index.h"
 #include "engine/retention.h"
 #include "keys/key_store.h"
 #include "shredkv/options.h"
@@ -64,6 +65,9 @@ struct DataTables {
   // (engine/analytics_staging.h); absent in a read-only open of a store
   // made before it existed.
   storage::Table analytics_staged;
+  // The record metadata index (engine/record_index.h); added like
+  // analytics_staged.
+  storage::Table record_index, record_index_refs;
 };
 
 struct EngineContext {
@@ -80,6 +84,7 @@ struct EngineContext {
   std::optional<AuditLog> audit;
   std::optional<Outbox> outbox;
   std::optional<AnalyticsStaging> staging;
+  std::optional<RecordIndex> record_index;
 
   // Shared by every call, exclusive for Close and the file swaps; writer-first
   // so a steady stream of calls cannot hold off a swap or Close.

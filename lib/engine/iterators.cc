@@ -10,6 +10,7 @@
 #include "crypto/secure_memory.h"
 #include "engine/keyring.h"
 #include "engine/context.h"
+#include "engine/data_rows.h"
 #include "util/coding.h"
 
 namespace shredkv::engine {
@@ -300,6 +301,92 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
   std::size_t next_staged_ = 0;
 };
 
+// Store::FindRecords: one prefix of the record metadata index, each entry's
+// record read and opened with its person's key, in batches.
+class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
+ public:
+  FoundRecordIteratorImpl(EngineContext* ctx, RecordQuery query) : BatchedIterator(ctx), query_(std::move(query)) {
+    Refill();
+  }
+
+ private:
+  Status Start() {
+    if (query_.value.empty() || query_.value.size() > 255) {
+      return Status::InvalidArgument("a record query needs a value of 1..255 bytes");
+    }
+    if (query_.field == RecordQuery::Field::kPurpose && !ctx_->policy->Basis(query_.value).ok()) {
+      return Status::InvalidArgument("purpose '" + query_.value + "' is not registered");
+    }
+    prefix_ = ctx_->record_index->QueryPrefix(query_.field, query_.value);
+    next_key_ = prefix_;
+    return Status::OK();
+  }
+
+  // The record at `record_key`, if it is still there for every reader.
+  Status Read(std::string_view record_key, const CompiledRetention& rules, std::int64_t now) {
+    auto person = PersonIdFromBytes(record_key.substr(0, PersonId::kSize));
+    if (!person.ok()) return person.status();
+    PersonLocks::SharedGuard person_lock(ctx_->person_locks, *person);
+    auto dek = ctx_->PersonKey(*person);
+    if (dek.status().IsErased() || dek.status().IsNotFound()) return Status::OK();  // erased, awaiting purge
+    if (!dek.ok()) return dek.status();
+    Keyring keyring(ctx_->keys.get(), *person, *dek);
+    return ctx_->data->View([&](storage::ReadTxn& txn) -> Status {
+      std::string_view row;
+      Status g = txn.Get(ctx_->tables.records, record_key, &row);
+      if (g.IsNotFound()) return Status::OK();  // deleted since the index was read
+      if (!g.ok()) return g;
+      std::string plain;
+      bool shredded = false;
+      if (Status o = keyring.Open(TableId::kRecords, record_key, row, &plain, &shredded); !o.ok()) {
+        return o.WithContext("record of person " + person->ToHex());
+      }
+      if (shredded) return Status::OK();  // its category was erased
+      FoundRecord found{*person, {}};
+      Status d = codec::DecodeRecord(plain, &found.record);
+      crypto::Wipe(&plain);
+      if (!d.ok()) return d.WithContext("record of person " + person->ToHex());
+      auto expired = ctx_->retention->RecordExpired(txn, rules, found.record.collection, record_key, now);
+      if (!expired.ok()) return expired.status();
+      if (!*expired) buffer_.push_back(std::move(found));
+      return Status::OK();
+    });
+  }
+
+  Status Fill() override {
+    if (prefix_.empty()) {
+      if (Status s = Start(); !s.ok()) return s;
+    }
+    const std::size_t limit = ctx_->options.iterator_batch_size;
+    std::vector<std::string> record_keys;
+    Status s = ctx_->data->View([&](storage::ReadTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(ctx_->record_index->table());
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.Seek(next_key_);
+      for (; m.ok() && c.Valid() && HasPrefix(c.key(), prefix_); m = c.Next()) {
+        if (record_keys.size() >= limit) return Status::OK();
+        record_keys.emplace_back(c.key().substr(prefix_.size()));
+        next_key_ = Successor(c.key());
+      }
+      if (!m.ok()) return m;
+      exhausted_ = true;
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    const auto rules = ctx_->retention->rules();
+    const std::int64_t now = ctx_->Now();
+    for (const std::string& k : record_keys) {
+      if (k.size() <= PersonId::kSize) return Status::Corruption("record index entry is too short");
+      if (Status r = Read(k, *rules, now); !r.ok()) return r;
+    }
+    return Status::OK();
+  }
+
+  RecordQuery query_;
+  std::string prefix_, next_key_;
+};
+
 }  // namespace
 
 std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range) {
@@ -313,6 +400,10 @@ std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const Pers
 
 std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query) {
   return std::make_unique<AnalyticsIteratorImpl>(ctx, query);
+}
+
+std::unique_ptr<Iterator<FoundRecord>> NewFoundRecordIterator(EngineContext* ctx, const RecordQuery& query) {
+  return std::make_unique<FoundRecordIteratorImpl>(ctx, query);
 }
 
 }  // namespace shredkv::engine

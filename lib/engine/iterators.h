@@ -20,6 +20,8 @@ std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const Person
 std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const PersonId& id,
                                                   std::string collection, std::string prefix);
 std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query);
+// Store::FindRecords: the record metadata index (engine/record_index.h).
+std::unique_ptr<Iterator<FoundRecord>> NewFoundRecordIterator(EngineContext* ctx, const RecordQuery& query);
 // See Store::Export (export_iterator.cc).
 std::unique_ptr<Iterator<ExportItem>> NewExportIterator(EngineContext* ctx, const PersonId& id);
 

@@ -65,6 +65,14 @@ Status Maintenance::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std:
     *deleted += n;
     if (!index_done) return Status::OK();
   }
+  {
+    // The record metadata index entries of the person's records.
+    std::uint64_t n = 0;
+    bool index_done = false;
+    if (Status r = ctx_.record_index->PurgePerson(txn, id, budget - *deleted, &n, &index_done); !r.ok()) return r;
+    *deleted += n;
+    if (!index_done) return Status::OK();
+  }
   for (storage::Table t : {ctx_.tables.versions, ctx_.tables.restrictions, ctx_.tables.people}) {
     std::string_view v;
     Status g = txn.Get(t, id.view(), &v);
@@ -110,8 +118,9 @@ Status Maintenance::PurgeCategory(storage::WriteTxn& txn, const PersonId& id, st
         std::uint64_t seq = 0;
         if (Status d = codec::DecodeTsSeq(std::string_view(k).substr(PersonId::kSize), &ts, &seq); !d.ok()) return d;
         if (Status u = ctx_.retention->UnindexEvent(txn, id, ts, seq); !u.ok()) return u;
-      } else if (Status u = ctx_.retention->UnindexRecord(txn, k); !u.ok()) {
-        return u;
+      } else {
+        if (Status u = ctx_.retention->UnindexRecord(txn, k); !u.ok()) return u;
+        if (Status u = ctx_.record_index->Remove(txn, k); !u.ok()) return u;
       }
     }
     if (more) return Status::OK();  // the rest next round

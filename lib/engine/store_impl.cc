@@ -282,5 +282,9 @@ std::unique_ptr<AnalyticsIterator> StoreImpl::ScanAnalytics(const AnalyticsQuery
   return NewAnalyticsIterator(&ctx_, query);
 }
 
+std::unique_ptr<Iterator<FoundRecord>> StoreImpl::FindRecords(const RecordQuery& query) {
+  return NewFoundRecordIterator(&ctx_, query);
+}
+
 }  // namespace engine
 }  // namespace shredkv

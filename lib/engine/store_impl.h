@@ -65,6 +65,7 @@ class StoreImpl final : public Store {
                                               std::string_view prefix) override;
 
   std::unique_ptr<AnalyticsIterator> ScanAnalytics(const AnalyticsQuery& query) override;
+  std::unique_ptr<Iterator<FoundRecord>> FindRecords(const RecordQuery& query) override;
 
   Status Write(const WriteBatch& batch) override { return writer_.Write(batch); }
   Result<StoreStats> Stats() override { return reader_.Stats(); }

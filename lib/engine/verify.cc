@@ -219,7 +219,9 @@ class VerifyPass {
                                   {t.erased, TableId::kErased, "erased"},
                                   {t.audit_by_request, TableId::kAuditByRequest, "audit_by_request"},
                                   {t.expiry, TableId::kExpiry, "expiry"},
-                                  {t.expiry_refs, TableId::kExpiryRefs, "expiry_refs"}};
+                                  {t.expiry_refs, TableId::kExpiryRefs, "expiry_refs"},
+                                  {t.record_index, TableId::kRecordIndex, "record_index"},
+                                  {t.record_index_refs, TableId::kRecordIndexRefs, "record_index_refs"}};
     for (const Plain& table : plain_tables) {
       auto cursor = txn_.OpenCursor(table.table);
       if (!cursor.ok()) return cursor.status();

@@ -365,6 +365,7 @@ class BatchApplier {
     crypto::Wipe(&plain);
     // The record's last-write time, for its collection's retention rule.
     if (Status x = ctx_.retention->IndexRecord(*txn_, key, ctx_.Now()); !x.ok()) return x;
+    if (Status x = ctx_.record_index->Update(*txn_, key, metadata); !x.ok()) return x;
     (*st)->record_changes.insert("record.put");
     return txn_->Put(t_.records, key, row);
   }
@@ -401,6 +402,7 @@ class BatchApplier {
     (*st)->mutated = true;
     (*st)->record_changes.insert("record.delete");
     if (Status x = ctx_.retention->UnindexRecord(*txn_, key); !x.ok()) return x;
+    if (Status x = ctx_.record_index->Remove(*txn_, key); !x.ok()) return x;
     return txn_->Delete(t_.records, key);
   }
 

@@ -3,10 +3,15 @@
 // by the next put, and carried by exports and imports.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "engine/store_impl.h"
 #include "shredkv/portability.h"
 #include "test_util.h"
 
@@ -110,6 +115,111 @@ TEST_F(RecordMetadataTest, ExportCarriesTheMetadataAndImportRestoresIt) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->metadata, m);
   EXPECT_TRUE(store_->GetRecord(imported->person, "orders", "2")->metadata.empty());
+}
+
+}  // namespace
+}  // namespace shredkv
+
+namespace shredkv {
+namespace {
+
+class FindRecordsTest : public RecordMetadataTest {
+ protected:
+  // (person, key) of every record FindRecords returns.
+  std::set<std::pair<PersonId, std::string>> Found(RecordQuery::Field field, const std::string& value) {
+    std::set<std::pair<PersonId, std::string>> found;
+    auto it = store_->FindRecords(RecordQuery{field, value});
+    for (; it->Valid(); it->Next()) found.emplace(it->value().person, it->value().record.key);
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    return found;
+  }
+  std::uint64_t IndexRows() {
+    auto& impl = *dynamic_cast<engine::StoreImpl*>(store_.get());
+    std::uint64_t n = 0;
+    SKV_EXPECT_OK(impl.data().View([&](storage::ReadTxn& txn) -> Status {
+      for (storage::Table t : {impl.tables().record_index, impl.tables().record_index_refs}) {
+        auto c = txn.Count(t);
+        if (!c.ok()) return c.status();
+        n += *c;
+      }
+      return Status::OK();
+    }));
+    return n;
+  }
+};
+
+TEST_F(FindRecordsTest, FindsTheRecordsOfEveryPersonThatCarryAPurposeOrARecipient) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"billing"}, "", {"psp"}, false}));
+  SKV_ASSERT_OK(PutWith(ann, "2", RecordMetadata{{"support"}, "", {}, false}));
+  SKV_ASSERT_OK(PutWith(bob, "1", RecordMetadata{{"billing", "support"}, "", {"carrier"}, false}));
+  for (int i = 0; i < 200; ++i) SKV_ASSERT_OK(store_->Put(bob, "orders", "plain" + std::to_string(i), "v"));
+  using F = RecordQuery::Field;
+  EXPECT_EQ(Found(F::kPurpose, "billing"), (std::set<std::pair<PersonId, std::string>>{{ann, "1"}, {bob, "1"}}));
+  EXPECT_EQ(Found(F::kPurpose, "support"), (std::set<std::pair<PersonId, std::string>>{{ann, "2"}, {bob, "1"}}));
+  EXPECT_EQ(Found(F::kRecipient, "psp"), (std::set<std::pair<PersonId, std::string>>{{ann, "1"}}));
+  EXPECT_TRUE(Found(F::kPurpose, "marketing").empty());
+  EXPECT_TRUE(Found(F::kRecipient, "nobody").empty());
+  // One entry per purpose and recipient, one refs row per record with any:
+  // records without metadata cost the index nothing.
+  EXPECT_EQ(IndexRows(), (2u + 1u + 3u) + 3u);
+  auto bad = store_->FindRecords(RecordQuery{F::kPurpose, "not_registered"});
+  EXPECT_FALSE(bad->Valid());
+  EXPECT_TRUE(bad->status().IsInvalidArgument());
+  EXPECT_TRUE(store_->FindRecords(RecordQuery{F::kRecipient, ""})->status().IsInvalidArgument());
+}
+
+TEST_F(FindRecordsTest, RewritesDeletesErasuresAndPurgesKeepTheIndexExact) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  using F = RecordQuery::Field;
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"billing"}, "", {"psp"}, false}));
+  SKV_ASSERT_OK(PutWith(ann, "2", RecordMetadata{{"billing"}, "", {}, false}));
+  SKV_ASSERT_OK(PutWith(bob, "1", RecordMetadata{{"billing"}, "", {"psp"}, false}));
+  // A rewrite replaces the entries; a delete removes them.
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"support"}, "", {}, false}));
+  SKV_ASSERT_OK(store_->Delete(ann, "orders", "2"));
+  EXPECT_EQ(Found(F::kPurpose, "billing"), (std::set<std::pair<PersonId, std::string>>{{bob, "1"}}));
+  EXPECT_EQ(Found(F::kPurpose, "support"), (std::set<std::pair<PersonId, std::string>>{{ann, "1"}}));
+  EXPECT_EQ(Found(F::kRecipient, "psp"), (std::set<std::pair<PersonId, std::string>>{{bob, "1"}}));
+  // An erased person is no longer found, at once; the purge removes the
+  // entries themselves.
+  ASSERT_TRUE(store_->Erase({bob}, EraseOptions{}).ok());
+  EXPECT_TRUE(Found(F::kPurpose, "billing").empty());
+  EXPECT_TRUE(Found(F::kRecipient, "psp").empty());
+  auto purged = store_->Purge(1000000);
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(IndexRows(), 1u + 1u);  // ann's record 1: support, and its refs
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->problems.front();
+}
+
+TEST_F(FindRecordsTest, ACategoryErasureHidesAndItsPurgeRemovesTheCategorysEntries) {
+  const PersonId ann = MakePerson("ann@x.org");
+  using F = RecordQuery::Field;
+  WriteBatch b;
+  b.Put(ann, Record{"cards", "visa", "4242", "payment", RecordMetadata{{"billing"}, "", {}, false}});
+  b.Put(ann, Record{"orders", "1", "book", "general", RecordMetadata{{"billing"}, "", {}, false}});
+  SKV_ASSERT_OK(store_->Write(b));
+  ASSERT_EQ(Found(F::kPurpose, "billing").size(), 2u);
+  ASSERT_TRUE(store_->EraseCategory(ann, "payment", {}).ok());
+  EXPECT_EQ(Found(F::kPurpose, "billing"), (std::set<std::pair<PersonId, std::string>>{{ann, "1"}}));
+  ASSERT_TRUE(store_->Purge(1000000).ok());
+  EXPECT_EQ(IndexRows(), 1u + 1u);  // the general record's entry and refs
+}
+
+TEST_F(FindRecordsTest, NoPurposeOrRecipientIsInTheClearInTheDataFile) {
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"billing"}, "canary-origin-4711", {"canary-recipient-0815"}, true}));
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  std::ifstream f(dir_.path() + "/data/data.mdb", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 0u);
+  EXPECT_EQ(bytes.find("canary-recipient-0815"), std::string::npos);
+  EXPECT_EQ(bytes.find("canary-origin-4711"), std::string::npos);
 }
 
 }  // namespace
