@@ -33,11 +33,14 @@ struct AnalyticsQuery {
 };
 
 // Which records Store::FindRecords returns: those whose metadata
-// (RecordMetadata) lists `value` among its purposes or its recipients.
+// (RecordMetadata) lists `value` among its purposes or its recipients, or
+// (kExpiresBefore) whose own expiry falls before `before_ms` — records not
+// yet expired, soonest first.
 struct RecordQuery {
-  enum class Field { kPurpose, kRecipient };
+  enum class Field { kPurpose, kRecipient, kExpiresBefore };
   Field field = Field::kPurpose;
-  std::string value;
+  std::string value;           // kPurpose, kRecipient
+  std::int64_t before_ms = 0;  // kExpiresBefore
 };
 
 // A record that a query found, with the person it belongs to.
@@ -274,10 +277,11 @@ class Store {
                                                       std::string_view collection,
                                                       std::string_view prefix = {}) = 0;
   // Every record, of any person, whose metadata lists `query.value` as a
-  // purpose or a recipient (RecordMetadata), through an index of keyed
-  // hashes (docs/format.md §5.3.1): the cost grows with the records found,
-  // not with the store. In index order (by person, then by hashes: no
-  // meaning). Records of erased people, of erased categories and past
+  // purpose or a recipient, or whose expiry is before `query.before_ms`
+  // (RecordMetadata), through an index of keyed hashes and expiry times
+  // (docs/format.md §5.3.1): the cost grows with the records found, not
+  // with the store. In index order (purposes, recipients: by person, then
+  // by hashes, no meaning; expiries: by expiry time). Records of erased people, of erased categories and past
   // their retention are left out. A purpose query for an unregistered
   // purpose, or an empty value, is InvalidArgument (the iterator's status).
   // This is the controller's and regulator's view: it applies no lease,

@@ -179,8 +179,15 @@ struct RecordMetadata {
   std::vector<std::string> shared_with;
   // Used for a decision based solely on automated processing (Art. 22).
   bool automated_decision = false;
+  // The record's own expiry (ms since the epoch; 0: none): from then on it
+  // is gone for every reader, as if deleted, and the next Sweep (or
+  // background maintenance) deletes it. Independent of the collection's
+  // retention rule: whichever comes first applies.
+  std::int64_t expires_ms = 0;
 
-  bool empty() const { return purposes.empty() && origin.empty() && shared_with.empty() && !automated_decision; }
+  bool empty() const {
+    return purposes.empty() && origin.empty() && shared_with.empty() && !automated_decision && expires_ms == 0;
+  }
   bool operator==(const RecordMetadata&) const = default;
 };
 

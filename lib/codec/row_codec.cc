@@ -179,6 +179,7 @@ void PutNames(std::string* out, const std::vector<std::string>& names);
 bool GetNames(util::ByteReader* r, std::vector<std::string>* names);
 constexpr std::uint8_t kRecordMetadataTag = 1;
 constexpr std::uint8_t kAutomatedDecisionFlag = 1;
+constexpr std::uint8_t kExpiresFlag = 2;
 }  // namespace
 
 void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
@@ -192,7 +193,10 @@ void EncodeRecord(std::string_view collection, std::string_view key, std::string
   PutNames(out, metadata.purposes);
   util::PutLengthPrefixed(out, metadata.origin);
   PutNames(out, metadata.shared_with);
-  out->push_back(static_cast<char>(metadata.automated_decision ? kAutomatedDecisionFlag : 0));
+  const std::uint8_t flags = static_cast<std::uint8_t>((metadata.automated_decision ? kAutomatedDecisionFlag : 0) |
+                                                       (metadata.expires_ms != 0 ? kExpiresFlag : 0));
+  out->push_back(static_cast<char>(flags));
+  if (metadata.expires_ms != 0) util::PutFixed64BE(out, util::OrderedFromSigned(metadata.expires_ms));
 }
 
 Status DecodeRecord(std::string_view in, Record* out) {
@@ -212,11 +216,17 @@ Status DecodeRecord(std::string_view in, Record* out) {
   std::string_view origin;
   RecordMetadata& m = out->metadata;
   if (!r.GetU8(&tag) || tag != kRecordMetadataTag || !GetNames(&r, &m.purposes) || !r.GetLengthPrefixed(&origin) ||
-      !GetNames(&r, &m.shared_with) || !r.GetU8(&flags) || (flags & ~kAutomatedDecisionFlag) != 0) {
+      !GetNames(&r, &m.shared_with) || !r.GetU8(&flags) || (flags & ~(kAutomatedDecisionFlag | kExpiresFlag)) != 0) {
     return Status::Corruption("record metadata malformed");
   }
   m.origin = std::string(origin);
   m.automated_decision = (flags & kAutomatedDecisionFlag) != 0;
+  if ((flags & kExpiresFlag) != 0) {
+    std::uint64_t expires = 0;
+    if (!r.GetFixed64BE(&expires)) return Status::Corruption("record metadata expiry truncated");
+    m.expires_ms = util::SignedFromOrdered(expires);
+    if (m.expires_ms == 0) return Status::Corruption("record metadata expiry is zero");
+  }
   // Canonical: empty metadata is written as no section at all.
   if (m.empty()) return Status::Corruption("record metadata section is empty");
   return ExpectDone(r, "record");

@@ -80,6 +80,7 @@ void EncodeEvent(std::string_view name, std::string_view category, const Attribu
 
 // record_payload := lp(collection) lp(key) lp(value) lp(category) [metadata]
 // metadata       := u8(1) names(purposes) lp(origin) names(shared_with) u8(flags)
+//                   [ordered64(expires_ms) if flags bit 1]
 // names          := varint(n) lp(name)*n;  flags bit 0: automated_decision
 // The metadata section is absent when the metadata is empty, so a record
 // without it is byte-identical to one written before it existed.

@@ -59,6 +59,7 @@ Status CanonicalRecordMetadata(const Policy& policy, RecordMetadata* m) {
     }
   }
   if (m->origin.size() > kMaxOrigin) return Status::InvalidArgument("record metadata: origin longer than 1,024 bytes");
+  if (m->expires_ms < 0) return Status::InvalidArgument("record metadata: expires_ms must be >= 0 (0: none)");
   return Status::OK();
 }
 

@@ -224,6 +224,11 @@ Status ValidateRecordKey(std::string_view collection, std::string_view key);
 // registered purposes, and puts it in its stored form (names sorted, without
 // duplicates). InvalidArgument naming the field otherwise.
 Status CanonicalRecordMetadata(const Policy& policy, RecordMetadata* metadata);
+// Whether the record's own expiry (RecordMetadata::expires_ms) has come: it
+// is then gone for every reader, like a record past its retention.
+inline bool RecordMetadataExpired(const Record& r, std::int64_t now_ms) {
+  return r.metadata.expires_ms != 0 && r.metadata.expires_ms <= now_ms;
+}
 inline constexpr std::size_t kMaxRecordValueSize = 16u << 20;
 
 }  // namespace shredkv::engine

@@ -210,7 +210,8 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     if (!d.ok()) return d;
     auto expired = ctx_->retention->RecordExpired(row.txn, row.rules, record.collection, c.key(), row.now);
     if (!expired.ok()) return expired.status();
-    if (*expired) buffer_.DropLast();  // past its retention: not held any more
+    // Past its retention or its own expiry: not held any more.
+    if (*expired || RecordMetadataExpired(record, row.now)) buffer_.DropLast();
     return Status::OK();
   }
 

@@ -161,7 +161,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
           crypto::Wipe(&plain);
           crypto::Wipe(&r.value);
           if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
-          if (!HasPrefix(r.key, prefix_)) continue;
+          if (!HasPrefix(r.key, prefix_) || RecordMetadataExpired(r, now)) continue;
           auto expired = (*ctx_->retention).RecordExpired(txn, *rules, collection_, c.key(), now);
           if (!expired.ok()) return expired.status();
           if (!*expired) keys_.emplace_back(std::move(r.key), std::string(c.key()));
@@ -193,6 +193,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
         Status d = codec::DecodeRecord(plain, &r);
         crypto::Wipe(&plain);
         if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
+        if (RecordMetadataExpired(r, now)) continue;  // expired since the listing
         buffer_.push_back(std::move(r));
       }
       return Status::OK();
@@ -311,6 +312,15 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
 
  private:
   Status Start() {
+    if (query_.field == RecordQuery::Field::kExpiresBefore) {
+      // Records not yet expired (those are gone for every reader), soonest first.
+      prefix_ = RecordIndex::ExpiryPrefix();
+      entry_prefix_size_ = prefix_.size() + 8;
+      const std::int64_t now = ctx_->Now();
+      next_key_ = prefix_;
+      util::PutFixed64BE(&next_key_, util::OrderedFromSigned(now == INT64_MAX ? now : now + 1));
+      return Status::OK();
+    }
     if (query_.value.empty() || query_.value.size() > 255) {
       return Status::InvalidArgument("a record query needs a value of 1..255 bytes");
     }
@@ -318,6 +328,7 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
       return Status::InvalidArgument("purpose '" + query_.value + "' is not registered");
     }
     prefix_ = ctx_->record_index->QueryPrefix(query_.field, query_.value);
+    entry_prefix_size_ = prefix_.size();
     next_key_ = prefix_;
     return Status::OK();
   }
@@ -348,7 +359,7 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
       if (!d.ok()) return d.WithContext("record of person " + person->ToHex());
       auto expired = ctx_->retention->RecordExpired(txn, rules, found.record.collection, record_key, now);
       if (!expired.ok()) return expired.status();
-      if (!*expired) buffer_.push_back(std::move(found));
+      if (!*expired && !RecordMetadataExpired(found.record, now)) buffer_.push_back(std::move(found));
       return Status::OK();
     });
   }
@@ -366,7 +377,12 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
       Status m = c.Seek(next_key_);
       for (; m.ok() && c.Valid() && HasPrefix(c.key(), prefix_); m = c.Next()) {
         if (record_keys.size() >= limit) return Status::OK();
-        record_keys.emplace_back(c.key().substr(prefix_.size()));
+        if (c.key().size() <= entry_prefix_size_) return Status::Corruption("record index entry is too short");
+        if (query_.field == RecordQuery::Field::kExpiresBefore &&
+            RecordIndex::EntryExpiry(c.key()) >= query_.before_ms) {
+          break;
+        }
+        record_keys.emplace_back(c.key().substr(entry_prefix_size_));
         next_key_ = Successor(c.key());
       }
       if (!m.ok()) return m;
@@ -385,6 +401,7 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
 
   RecordQuery query_;
   std::string prefix_, next_key_;
+  std::size_t entry_prefix_size_ = 0;  // bytes before the record key in an entry
 };
 
 }  // namespace

@@ -140,6 +140,9 @@ Result<Record> Reader::GetRecord(const PersonId& id, std::string_view collection
     Status d = codec::DecodeRecord(plain, &r);
     crypto::Wipe(&plain);
     if (!d.ok()) return d.WithContext("record of " + id.ToHex());
+    if (RecordMetadataExpired(r, now)) {
+      return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
+    }
     if (r.collection != collection || r.key != key) {
       return Status::Corruption("record of " + id.ToHex() + " holds a different key than its hash names");
     }

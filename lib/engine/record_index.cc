@@ -13,6 +13,7 @@ namespace {
 using codec::TableId;
 
 constexpr std::size_t kHashSize = 16;
+constexpr std::uint8_t kExpiryField = 3;
 
 std::uint8_t FieldByte(RecordQuery::Field field) {
   return field == RecordQuery::Field::kPurpose ? 1 : 2;
@@ -27,11 +28,10 @@ std::string RecordIndex::QueryPrefix(RecordQuery::Field field, std::string_view 
   return prefix;
 }
 
-std::string RecordIndex::EntryKey(std::uint8_t field, std::string_view hash, std::string_view record_key) const {
-  std::string k(1, static_cast<char>(field));
-  k.append(hash);
-  k.append(record_key);
-  return k;
+std::string RecordIndex::ExpiryPrefix() { return std::string(1, static_cast<char>(kExpiryField)); }
+
+std::int64_t RecordIndex::EntryExpiry(std::string_view entry_key) {
+  return util::SignedFromOrdered(util::DecodeFixed64BE(entry_key.data() + 1));
 }
 
 Status RecordIndex::DeleteListed(storage::WriteTxn& txn, std::string_view record_key, std::string_view refs) const {
@@ -39,13 +39,29 @@ Status RecordIndex::DeleteListed(storage::WriteTxn& txn, std::string_view record
   std::uint64_t n = 0;
   if (!r.GetVarint64(&n) || n > refs.size()) return Status::Corruption("record index refs are malformed");
   for (std::uint64_t i = 0; i < n; ++i) {
-    std::uint8_t field = 0;
-    std::string_view hash;
-    if (!r.GetU8(&field) || !r.GetBytes(kHashSize, &hash)) return Status::Corruption("record index refs are truncated");
-    if (Status d = txn.Delete(index_, EntryKey(field, hash, record_key)); !d.ok()) return d;
+    std::string_view prefix;
+    if (!r.GetLengthPrefixed(&prefix) || prefix.empty()) return Status::Corruption("record index refs are truncated");
+    if (Status d = txn.Delete(index_, std::string(prefix) + std::string(record_key)); !d.ok()) return d;
   }
   if (!r.done()) return Status::Corruption("record index refs have trailing bytes");
   return Status::OK();
+}
+
+Result<std::vector<std::string>> RecordIndex::Expired(const storage::ReadTxn& txn, std::int64_t now_ms,
+                                                      std::size_t limit) const {
+  std::vector<std::string> out;
+  const std::string prefix = ExpiryPrefix();
+  auto cursor = txn.OpenCursor(index_);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  for (Status m = c.Seek(prefix);; m = c.Next()) {
+    if (!m.ok()) return m;
+    if (!c.Valid() || out.size() >= limit || c.key().substr(0, 1) != prefix) break;
+    if (c.key().size() <= 9) return Status::Corruption("record index expiry entry is too short");
+    if (EntryExpiry(c.key()) > now_ms) break;
+    out.emplace_back(c.key().substr(9));
+  }
+  return out;
 }
 
 Status RecordIndex::Remove(storage::WriteTxn& txn, std::string_view record_key) const {
@@ -59,17 +75,21 @@ Status RecordIndex::Remove(storage::WriteTxn& txn, std::string_view record_key) 
 
 Status RecordIndex::Update(storage::WriteTxn& txn, std::string_view record_key, const RecordMetadata& m) const {
   if (Status r = Remove(txn, record_key); !r.ok()) return r;
-  if (m.purposes.empty() && m.shared_with.empty()) return Status::OK();
+  std::vector<std::string> prefixes;
+  for (const std::string& v : m.purposes) prefixes.push_back(QueryPrefix(RecordQuery::Field::kPurpose, v));
+  for (const std::string& v : m.shared_with) prefixes.push_back(QueryPrefix(RecordQuery::Field::kRecipient, v));
+  if (m.expires_ms != 0) {
+    std::string p = ExpiryPrefix();
+    util::PutFixed64BE(&p, util::OrderedFromSigned(m.expires_ms));
+    prefixes.push_back(std::move(p));
+  }
+  if (prefixes.empty()) return Status::OK();
   std::string refs;
-  util::PutVarint64(&refs, m.purposes.size() + m.shared_with.size());
-  for (auto [field, values] : {std::pair{RecordQuery::Field::kPurpose, &m.purposes},
-                               std::pair{RecordQuery::Field::kRecipient, &m.shared_with}}) {
-    for (const std::string& v : *values) {
-      const std::string prefix = QueryPrefix(field, v);
-      refs.append(prefix);  // u8(field) ‖ H16
-      const std::string key = prefix + std::string(record_key);
-      if (Status p = txn.Put(index_, key, codec::PlainRow(TableId::kRecordIndex, key, "")); !p.ok()) return p;
-    }
+  util::PutVarint64(&refs, prefixes.size());
+  for (const std::string& p : prefixes) {
+    util::PutLengthPrefixed(&refs, p);
+    const std::string key = p + std::string(record_key);
+    if (Status s = txn.Put(index_, key, codec::PlainRow(TableId::kRecordIndex, key, "")); !s.ok()) return s;
   }
   return txn.Put(refs_, record_key, codec::PlainRow(TableId::kRecordIndexRefs, record_key, refs));
 }

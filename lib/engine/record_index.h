@@ -3,8 +3,9 @@
 // (RecordMetadata::purposes, shared_with). docs/format.md §5.3.1,
 // docs/security.md §5.
 //
-//   record_index:       u8(field) ‖ H16(index key; "record-meta", u8(field), value) ‖ record key → plain("")
-//   record_index_refs:  record key → plain(varint(n) ‖ (u8(field) ‖ H16)*n)
+//   record_index:       u8(1|2) ‖ H16(index key; "record-meta", u8(field), value) ‖ record key → plain("")
+//                       u8(3) ‖ ordered64(expires_ms) ‖ record key → plain("")
+//   record_index_refs:  record key → plain(varint(n) ‖ lp(entry prefix)*n)
 //
 // with record key = person ‖ H16_coll ‖ H16_key, the key of the record's
 // row in `records`. A query seeks one prefix (field ‖ hash) and reads only
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crypto/secure_memory.h"
 #include "shredkv/status.h"
@@ -42,6 +44,12 @@ class RecordIndex {
   [[nodiscard]] Status Remove(storage::WriteTxn& txn, std::string_view record_key) const;
   // Removes the entries of up to `budget` records of the person (their refs
   // with them). *done once none is left; *removed counts records.
+  // The keys of up to `limit` records whose own expiry is at or before
+  // `now_ms`, soonest first (their entries stay: Remove them).
+  Result<std::vector<std::string>> Expired(const storage::ReadTxn& txn, std::int64_t now_ms, std::size_t limit) const;
+  // The prefix of expiry entries, and an entry's expiry time.
+  static std::string ExpiryPrefix();
+  static std::int64_t EntryExpiry(std::string_view entry_key);
   [[nodiscard]] Status PurgePerson(storage::WriteTxn& txn, const PersonId& person, std::uint64_t budget,
                                    std::uint64_t* removed, bool* done) const;
 
@@ -53,7 +61,6 @@ class RecordIndex {
   storage::Table refs_table() const { return refs_; }
 
  private:
-  std::string EntryKey(std::uint8_t field, std::string_view hash, std::string_view record_key) const;
   // Deletes the entries a refs row lists.
   [[nodiscard]] Status DeleteListed(storage::WriteTxn& txn, std::string_view record_key, std::string_view refs) const;
 

@@ -224,6 +224,32 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
     remaining -= std::min(remaining, batch.total());
     more = batch.more || batch.total() == kSweepRowsPerTxn;
   }
+  // Records past their own expiry (RecordMetadata::expires_ms), through the
+  // record index's expiry entries, soonest first.
+  while (remaining > 0) {
+    std::uint64_t n = 0;
+    Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+      auto keys = ctx_.record_index->Expired(txn, now, std::min(remaining, kSweepRowsPerTxn));
+      if (!keys.ok()) return keys.status();
+      n = keys->size();
+      if (n == 0) return Status::OK();
+      for (const std::string& k : *keys) {
+        if (Status d = ctx_.record_index->Remove(txn, k); !d.ok()) return d;
+        if (Status d = ctx_.retention->UnindexRecord(txn, k); !d.ok()) return d;
+        if (Status d = txn.Delete(ctx_.tables.records, k); !d.ok()) return d;
+      }
+      auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
+      if (!c.ok()) return c.status();
+      c->removed += n;
+      c->unaudited_personal += n;
+      return Retention::WriteCounters(txn, ctx_.tables.meta, *c);
+    });
+    if (!s.ok()) return s.WithContext("sweeping expired records");
+    if (n == 0) break;
+    ++result.batches;
+    result.records_deleted += n;
+    remaining -= std::min<std::uint64_t>(remaining, n);
+  }
   // One audit entry for what this sweep removed, plus what a sweep cut
   // short by a crash removed before it could write its entry.
   Retention::Counters unaudited;

@@ -134,6 +134,7 @@ Json RecordMetadataToJson(const RecordMetadata& m) {
   if (!m.origin.empty()) meta["origin"] = m.origin;
   if (!m.shared_with.empty()) meta["shared_with"] = m.shared_with;
   if (m.automated_decision) meta["automated_decision"] = true;
+  if (m.expires_ms != 0) meta["expires_ms"] = m.expires_ms;
   return meta;
 }
 
@@ -159,6 +160,11 @@ Status RecordMetadataFromJson(const Json& j, RecordMetadata* out) {
     } else if (key == "automated_decision") {
       if (!value.is_boolean()) return Status::InvalidArgument("record metadata automated_decision must be a boolean");
       out->automated_decision = value.get<bool>();
+    } else if (key == "expires_ms") {
+      if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<std::uint64_t>() > INT64_MAX)) {
+        return Status::InvalidArgument("record metadata expires_ms must be an integer (ms since the epoch)");
+      }
+      out->expires_ms = value.get<std::int64_t>();
     } else {
       return Status::InvalidArgument("record metadata has an unknown key '" + key + "'");
     }

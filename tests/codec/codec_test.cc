@@ -123,8 +123,17 @@ TEST(RowCodecTest, RecordMetadataRoundTripsAndIsAbsentWhenEmpty) {
   bad_tag[plain_record.size()] = 2;
   EXPECT_TRUE(DecodeRecord(bad_tag, &r).IsCorruption());
   std::string bad_flag = with_metadata;
-  bad_flag.back() = 3;
+  bad_flag.back() = 5;
   EXPECT_TRUE(DecodeRecord(bad_flag, &r).IsCorruption());
+  // An expiry round-trips; a flagged expiry of zero is not canonical.
+  std::string expiring;
+  const RecordMetadata e{{}, "", {}, false, 1'700'000'000'000};
+  EncodeRecord("orders", "42", "v", "general", e, &expiring);
+  ASSERT_TRUE(DecodeRecord(expiring, &r).ok());
+  EXPECT_EQ(r.metadata, e);
+  std::string zero = expiring;
+  for (std::size_t i = zero.size() - 8; i < zero.size(); ++i) zero[i] = i == zero.size() - 8 ? '\x80' : '\0';
+  EXPECT_TRUE(DecodeRecord(zero, &r).IsCorruption());
 }
 
 TEST(SealedTest, PlainRowDetectsAnyFlip) {

@@ -3,6 +3,7 @@
 // by the next put, and carried by exports and imports.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -96,13 +97,13 @@ TEST_F(RecordMetadataTest, InvalidMetadataIsRefusedAndNothingIsWritten) {
 
 TEST_F(RecordMetadataTest, ExportCarriesTheMetadataAndImportRestoresIt) {
   const PersonId ann = MakePerson("ann@x.org");
-  const RecordMetadata m{{"billing"}, "checkout", {"psp"}, true};
+  const RecordMetadata m{{"billing"}, "checkout", {"psp"}, true, 4102444800000};  // expires in 2100
   SKV_ASSERT_OK(PutWith(ann, "1", m));
   SKV_ASSERT_OK(store_->Put(ann, "orders", "2", "plain"));
   std::ostringstream out;
   SKV_ASSERT_OK(ExportPerson(*store_, ann, ExportFormat::kNdjson, out));
   const std::string doc = out.str();
-  EXPECT_NE(doc.find(R"("metadata":{"purposes":["billing"],"origin":"checkout","shared_with":["psp"],"automated_decision":true})"),
+  EXPECT_NE(doc.find(R"("metadata":{"purposes":["billing"],"origin":"checkout","shared_with":["psp"],"automated_decision":true,"expires_ms":4102444800000})"),
             std::string::npos)
       << doc;
   // A record without metadata has no "metadata" key at all.
@@ -208,6 +209,53 @@ TEST_F(FindRecordsTest, ACategoryErasureHidesAndItsPurgeRemovesTheCategorysEntri
   EXPECT_EQ(Found(F::kPurpose, "billing"), (std::set<std::pair<PersonId, std::string>>{{ann, "1"}}));
   ASSERT_TRUE(store_->Purge(1000000).ok());
   EXPECT_EQ(IndexRows(), 1u + 1u);  // the general record's entry and refs
+}
+
+class RecordExpiryTest : public FindRecordsTest {
+ protected:
+  void SetUp() override {
+    options_ = test::TestOptions(dir_.path());
+    options_.clock = [this] { return now_.load(); };
+    Reopen();
+  }
+  static constexpr std::int64_t kT0 = 1'700'000'000'000;
+  std::atomic<std::int64_t> now_{kT0};
+};
+
+TEST_F(RecordExpiryTest, ARecordIsGoneAtItsOwnExpiryAndTheSweepDeletesIt) {
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(PutWith(ann, "soon", RecordMetadata{{"billing"}, "", {}, false, kT0 + 1000}));
+  SKV_ASSERT_OK(PutWith(ann, "later", RecordMetadata{{}, "", {}, false, kT0 + 5000}));
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "never", "v"));
+  using F = RecordQuery::Field;
+  RecordQuery before{F::kExpiresBefore, "", kT0 + 2000};
+  auto found = store_->FindRecords(before);
+  ASSERT_TRUE(found->Valid());
+  EXPECT_EQ(found->value().record.key, "soon");
+  found->Next();
+  EXPECT_FALSE(found->Valid());
+  EXPECT_TRUE(found->status().ok());
+  found.reset();
+  EXPECT_TRUE(store_->Sweep(1000)->records_deleted == 0);  // nothing expired yet
+  now_ = kT0 + 1000;  // "soon" expires
+  EXPECT_TRUE(store_->GetRecord(ann, "orders", "soon").status().IsNotFound());
+  EXPECT_TRUE(store_->Get(ann, "orders", "soon").status().IsNotFound());
+  std::vector<std::string> keys;
+  for (auto it = store_->ScanRecords(ann, "orders"); it->Valid(); it->Next()) keys.push_back(it->value().key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"later", "never"}));
+  EXPECT_TRUE(Found(F::kPurpose, "billing").empty());
+  std::ostringstream out;
+  SKV_ASSERT_OK(ExportPerson(*store_, ann, ExportFormat::kNdjson, out));
+  EXPECT_EQ(out.str().find("\"key_text\":\"soon\""), std::string::npos);
+  EXPECT_NE(out.str().find("\"key_text\":\"later\""), std::string::npos);
+  // The sweep deletes it, with its index entries.
+  auto swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->records_deleted, 1u);
+  EXPECT_EQ(store_->Stats()->records, 2u);
+  EXPECT_EQ(IndexRows(), 1u + 1u);  // "later": its expiry entry and refs
+  EXPECT_EQ(store_->Sweep(1000)->records_deleted, 0u);
+  EXPECT_TRUE(PutWith(ann, "bad", RecordMetadata{{}, "", {}, false, -5}).IsInvalidArgument());
 }
 
 TEST_F(FindRecordsTest, NoPurposeOrRecipientIsInTheClearInTheDataFile) {

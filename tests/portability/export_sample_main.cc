@@ -143,7 +143,7 @@ PersonId MakeSamplePerson(Store& store) {
   Check(store.Put(*id, "notes", "empty", ""), "putting an empty record");
   WriteBatch batch;
   batch.Put(*id, "mixed", "k\xc3\xa9y", std::string("\x00\x80", 2), "contact");
-  batch.Put(*id, Record{"contracts", "c-1", "signed", {}, RecordMetadata{{"billing", "support"}, "checkout", {"psp"}, true}});
+  batch.Put(*id, Record{"contracts", "c-1", "signed", {}, RecordMetadata{{"billing", "support"}, "checkout", {"psp"}, true, 4102444800000}});
   Check(store.Write(batch), "putting a mixed record with a category");
 
   // Consent decisions and a restriction (history and state are exported).
