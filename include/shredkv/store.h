@@ -349,6 +349,14 @@ class Store {
   // Current consent per purpose: true = granted. Purposes never decided are absent.
   virtual Result<std::map<std::string, bool>> GetConsent(const PersonId& id) = 0;
   virtual Result<std::vector<ConsentRecord>> GetConsentHistory(const PersonId& id) = 0;
+  // The people whose latest consent decision for `purpose` is `granted`:
+  // with false, those who withdrew consent or objected (Art. 21) — the
+  // people a processing run for the purpose must leave out. Through an
+  // index (docs/format.md §5.6.1): the cost grows with the people found.
+  // In no meaningful order; erased people are left out. InvalidArgument
+  // for an unregistered purpose; FailedPrecondition on a read-only open of
+  // a store whose index was never built (open it writable once).
+  virtual std::unique_ptr<Iterator<PersonId>> PeopleWithConsent(std::string_view purpose, bool granted) = 0;
 
   // Takes a processing lease on a person for a purpose. Restricted if the
   // person restricted all processing or this purpose, or if the purpose's

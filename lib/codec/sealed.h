@@ -67,6 +67,7 @@ enum class TableId : std::uint8_t {
   kAnalyticsStaged = 34,  // event seq → sealed staged analytics row (engine/analytics_staging.h)
   kRecordIndex = 35,      // record metadata index (engine/record_index.h)
   kRecordIndexRefs = 36,  // record key → its record_index entries
+  kConsentByPurpose = 37, // purpose ‖ granted ‖ person (engine/consent_index.h)
 };
 
 // Appends the sealed row of `plaintext` to `*out`.

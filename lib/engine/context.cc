@@ -74,8 +74,8 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
                "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
                "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs",
-               "analytics_staged", "record_index", "record_index_refs"};
-  eo.added_tables = {"analytics_staged", "record_index", "record_index_refs"};
+               "analytics_staged", "record_index", "record_index_refs", "consent_by_purpose"};
+  eo.added_tables = {"analytics_staged", "record_index", "record_index_refs", "consent_by_purpose"};
   eo.create = create;
   eo.initial_map_size = options.initial_map_size;
   eo.max_map_size = options.max_map_size;
@@ -94,7 +94,7 @@ Status EngineContext::OpenDataEnvironment(bool create) {
                        data->table("consent"),  data->table("consent_history"),
                        data->table("expiry"),   data->table("expiry_refs"),
                        data->table("analytics_staged"), data->table("record_index"),
-                       data->table("record_index_refs")};
+                       data->table("record_index_refs"), data->table("consent_by_purpose")};
   // A compaction reopens the environment: the rules in force carry over.
   const std::shared_ptr<const CompiledRetention> rules_in_force = retention ? retention->rules() : nullptr;
   retention.emplace(RetentionTables{tables.expiry, tables.expiry_refs, tables.events, tables.records,
@@ -105,6 +105,7 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   outbox.emplace(tables.outbox);
   staging.emplace(tables.analytics_staged, tables.analytics, keys->index_key(), cipher);
   record_index.emplace(tables.record_index, tables.record_index_refs, &keys->index_key());
+  consent_index.emplace(tables.consent_by_purpose, tables.consent, tables.meta);
 
   bool fresh = false;
   Status s = data->View([&](storage::ReadTxn& txn) { return ReadDataMeta(txn, &fresh); });
@@ -183,6 +184,7 @@ Status EngineContext::ReadDataMeta(storage::ReadTxn& txn, bool* fresh) {
 }
 
 Status EngineContext::InitDataMeta(storage::WriteTxn& txn) {
+  if (Status r = consent_index->MarkReady(txn); !r.ok()) return r;  // no consent row yet
   std::string format;
   util::PutFixed32BE(&format, kDataFormatVersion);
   if (Status p = txn.Put(tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));

@@ -26,6 +26,7 @@
 #include "crypto/aead.h"
 #include "engine/analytics_staging.h"
 #include "engine/audit.h"
+#include "engine/consent_index.h"
 #include "engine/feed.h"
 #include "engine/identifiers.h"
 #include "engine/leases.h"
@@ -68,6 +69,7 @@ struct DataTables {
   // The record metadata index (engine/record_index.h); added like
   // analytics_staged.
   storage::Table record_index, record_index_refs;
+  storage::Table consent_by_purpose;  // engine/consent_index.h; added likewise
 };
 
 struct EngineContext {
@@ -85,6 +87,7 @@ struct EngineContext {
   std::optional<Outbox> outbox;
   std::optional<AnalyticsStaging> staging;
   std::optional<RecordIndex> record_index;
+  std::optional<ConsentIndex> consent_index;
 
   // Shared by every call, exclusive for Close and the file swaps; writer-first
   // so a steady stream of calls cannot hold off a swap or Close.

@@ -404,6 +404,55 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
   std::size_t entry_prefix_size_ = 0;  // bytes before the record key in an entry
 };
 
+// Store::PeopleWithConsent: one prefix of consent_by_purpose, in batches.
+class ConsentPeopleIteratorImpl final : public BatchedIterator<PersonId> {
+ public:
+  ConsentPeopleIteratorImpl(EngineContext* ctx, std::string purpose, bool granted)
+      : BatchedIterator(ctx), purpose_(std::move(purpose)), prefix_(ConsentIndex::Prefix(purpose_, granted)),
+        next_key_(prefix_) {
+    Refill();
+  }
+
+ private:
+  Status Fill() override {
+    if (!checked_) {
+      if (auto basis = ctx_->policy->Basis(purpose_); !basis.ok()) {
+        return Status::InvalidArgument("purpose '" + purpose_ + "' is not registered");
+      }
+      checked_ = true;
+    }
+    const std::size_t limit = ctx_->options.iterator_batch_size;
+    return ctx_->data->View([&](storage::ReadTxn& txn) -> Status {
+      auto ready = ctx_->consent_index->Ready(txn);
+      if (!ready.ok()) return ready.status();
+      if (!*ready) {
+        return Status::FailedPrecondition("the consent index of this store is not built yet: open it writable once");
+      }
+      auto cursor = txn.OpenCursor(ctx_->consent_index->table());
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.Seek(next_key_);
+      for (; m.ok() && c.Valid() && HasPrefix(c.key(), prefix_); m = c.Next()) {
+        if (buffer_.size() >= limit) return Status::OK();
+        next_key_ = Successor(c.key());
+        auto person = PersonIdFromBytes(c.key().substr(prefix_.size()));
+        if (!person.ok()) return person.status();
+        std::string_view marker;
+        Status e = txn.Get(ctx_->tables.erased, person->view(), &marker);
+        if (e.ok()) continue;  // erased, awaiting purge
+        if (!e.IsNotFound()) return e;
+        buffer_.push_back(*person);
+      }
+      if (!m.ok()) return m;
+      exhausted_ = true;
+      return Status::OK();
+    });
+  }
+
+  std::string purpose_, prefix_, next_key_;
+  bool checked_ = false;
+};
+
 }  // namespace
 
 std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range) {
@@ -421,6 +470,10 @@ std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, cons
 
 std::unique_ptr<Iterator<FoundRecord>> NewFoundRecordIterator(EngineContext* ctx, const RecordQuery& query) {
   return std::make_unique<FoundRecordIteratorImpl>(ctx, query);
+}
+
+std::unique_ptr<Iterator<PersonId>> NewConsentPeopleIterator(EngineContext* ctx, std::string purpose, bool granted) {
+  return std::make_unique<ConsentPeopleIteratorImpl>(ctx, std::move(purpose), granted);
 }
 
 }  // namespace shredkv::engine

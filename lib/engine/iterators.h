@@ -22,6 +22,8 @@ std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const Pers
 std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query);
 // Store::FindRecords: the record metadata index (engine/record_index.h).
 std::unique_ptr<Iterator<FoundRecord>> NewFoundRecordIterator(EngineContext* ctx, const RecordQuery& query);
+// Store::PeopleWithConsent: the consent index (engine/consent_index.h).
+std::unique_ptr<Iterator<PersonId>> NewConsentPeopleIterator(EngineContext* ctx, std::string purpose, bool granted);
 // See Store::Export (export_iterator.cc).
 std::unique_ptr<Iterator<ExportItem>> NewExportIterator(EngineContext* ctx, const PersonId& id);
 

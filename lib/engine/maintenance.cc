@@ -47,12 +47,23 @@ Status Maintenance::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std:
     }
     if (*deleted >= budget) return Status::OK();
   }
+  // Consent rows take their consent_by_purpose entries with them.
+  std::vector<std::string> consent_keys;
+  const storage::WriteTxn::RowFilter note_consent = [&consent_keys](std::string_view key, std::string_view) {
+    consent_keys.emplace_back(key);
+    return true;
+  };
   for (storage::Table t : {ctx_.tables.events, ctx_.tables.records, ctx_.tables.consent, ctx_.tables.consent_history, ctx_.tables.profiles}) {
     const std::uint64_t left = budget - *deleted;
     if (left == 0) return Status::OK();
     bool more = false;
-    auto n = txn.DeletePrefix(t, id.view(), left, nullptr, &more);
+    const bool consent = t.dbi == ctx_.tables.consent.dbi;
+    auto n = txn.DeletePrefix(t, id.view(), left, consent ? note_consent : nullptr, &more);
     if (!n.ok()) return n.status();
+    for (const std::string& k : consent_keys) {
+      if (Status r = ctx_.consent_index->Remove(txn, k); !r.ok()) return r;
+    }
+    consent_keys.clear();
     *deleted += *n;
     if (more) return Status::OK();  // the rest next round
   }

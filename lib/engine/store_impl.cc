@@ -106,7 +106,7 @@ Status StoreImpl::FinishPendingWork() {
   }
   if (Status s = eraser_.RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
   if (Status s = MigrateDataToV3(ctx_); !s.ok()) return s.WithContext("migrating the data environment to format 3");
-  return Status::OK();
+  return ctx_.consent_index->Backfill(*ctx_.data);
 }
 
 Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
@@ -284,6 +284,10 @@ std::unique_ptr<AnalyticsIterator> StoreImpl::ScanAnalytics(const AnalyticsQuery
 
 std::unique_ptr<Iterator<FoundRecord>> StoreImpl::FindRecords(const RecordQuery& query) {
   return NewFoundRecordIterator(&ctx_, query);
+}
+
+std::unique_ptr<Iterator<PersonId>> StoreImpl::PeopleWithConsent(std::string_view purpose, bool granted) {
+  return NewConsentPeopleIterator(&ctx_, std::string(purpose), granted);
 }
 
 }  // namespace engine

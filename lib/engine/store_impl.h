@@ -66,6 +66,7 @@ class StoreImpl final : public Store {
 
   std::unique_ptr<AnalyticsIterator> ScanAnalytics(const AnalyticsQuery& query) override;
   std::unique_ptr<Iterator<FoundRecord>> FindRecords(const RecordQuery& query) override;
+  std::unique_ptr<Iterator<PersonId>> PeopleWithConsent(std::string_view purpose, bool granted) override;
 
   Status Write(const WriteBatch& batch) override { return writer_.Write(batch); }
   Result<StoreStats> Stats() override { return reader_.Stats(); }

@@ -529,6 +529,7 @@ class BatchApplier {
       v.push_back(rec.action == A::kGrant ? 1 : 0);
       util::PutFixed64BE(&v, util::OrderedFromSigned(rec.time_ms));
       if (Status p = txn_->Put(t_.consent, key, PlainRow(TableId::kConsent, key, v)); !p.ok()) return p;
+      if (Status x = ctx_.consent_index->Set(*txn_, op.id, rec.purpose, rec.action == A::kGrant); !x.ok()) return x;
       names.push_back("consent." + rec.purpose);
     } else {
       auto state = ctx_.ReadRestriction(*txn_, op.id);
