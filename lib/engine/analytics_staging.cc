@@ -30,8 +30,8 @@ crypto::SecretKey StagingKey(const crypto::SecretKey& index_key) {
 }  // namespace
 
 AnalyticsStaging::AnalyticsStaging(storage::Table staged, storage::Table analytics,
-                                   const crypto::SecretKey& index_key, crypto::CipherId cipher)
-    : staged_(staged), analytics_(analytics), staging_key_(StagingKey(index_key)), cipher_(cipher) {}
+                                   const crypto::SecretKey& index_key)
+    : staged_(staged), analytics_(analytics), staging_key_(StagingKey(index_key)) {}
 
 void AnalyticsStaging::Seal(std::string_view stored_key, std::string_view key, std::string_view payload,
                             std::string* out) const {
@@ -39,7 +39,7 @@ void AnalyticsStaging::Seal(std::string_view stored_key, std::string_view key, s
   plain.reserve(key.size() + payload.size());
   plain.append(key);
   plain.append(payload);
-  codec::SealRow(cipher_, staging_key_, TableId::kAnalyticsStaged, stored_key, plain, out);
+  codec::SealRow(crypto::CipherId::kXChaCha20Poly1305, staging_key_, TableId::kAnalyticsStaged, stored_key, plain, out);
   crypto::Wipe(&plain);
 }
 
@@ -96,7 +96,8 @@ Status AnalyticsStaging::Remove(storage::WriteTxn& txn, std::uint64_t seq) const
 }
 
 Result<std::uint64_t> AnalyticsStaging::Materialise(storage::WriteTxn& txn,
-                                                    std::optional<std::int64_t> last_bucket_ms) const {
+                                                    std::optional<std::int64_t> last_bucket_ms,
+                                                    Unreadable unreadable) const {
   // Every row opened into one arena (key ‖ payload back to back), then
   // sorted by key through an index: a few allocations for the whole batch,
   // not several a row (the batch may hold kMaxStagedAnalyticsRows rows).
@@ -110,10 +111,13 @@ Result<std::uint64_t> AnalyticsStaging::Materialise(storage::WriteTxn& txn,
   bool all = true;
   Status w = Walk(txn, [&](std::string_view stored_key, std::string_view value) -> Status {
     if (stored_key.size() != 8) return Status::Corruption("staged analytics row has a malformed key");
-    if (Status o = codec::OpenRow(staging_key_, TableId::kAnalyticsStaged, stored_key, value, &plain); !o.ok()) {
-      return o.WithContext("staged analytics row");
+    Status o = codec::OpenRow(staging_key_, TableId::kAnalyticsStaged, stored_key, value, &plain);
+    if (o.ok() && plain.size() < codec::kAnalyticsKeySize) o = Status::Corruption("staged analytics row is truncated");
+    if (!o.ok()) {
+      if (unreadable == Unreadable::kFail) return o.WithContext("staged analytics row");
+      all = false;  // it stays
+      return Status::OK();
     }
-    if (plain.size() < codec::kAnalyticsKeySize) return Status::Corruption("staged analytics row is truncated");
     if (last_bucket_ms) {
       std::int64_t bucket = 0;
       if (Status d = codec::DecodeAnalyticsKey(std::string_view(plain).substr(0, codec::kAnalyticsKeySize), &bucket);

@@ -7,7 +7,7 @@
 // of the bucket. So the write path stages it instead: `analytics_staged`
 // maps the event's sequence number (fixed64be, in the clear in the event
 // key already) to
-//   sealed_row(K_stage; table 34; key = seq; analytics key ‖ payload)
+//   sealed_row(XChaCha20-Poly1305; K_stage; table 34; key = seq; analytics key ‖ payload)
 // with K_stage = H32(index key; "analytics-staging"), appended in sequence
 // order. Materialise moves staged rows into `analytics` in one transaction,
 // sorted by key: the rows of a bucket staged whole are written as a
@@ -48,9 +48,11 @@ struct StagedRow {
 class AnalyticsStaging {
  public:
   // `staged` and `analytics` are the two tables; `index_key` the store's
-  // index key (K_stage is derived from it); `cipher` seals new rows.
-  AnalyticsStaging(storage::Table staged, storage::Table analytics, const crypto::SecretKey& index_key,
-                   crypto::CipherId cipher);
+  // index key (K_stage is derived from it). Rows are always sealed with
+  // XChaCha20-Poly1305, whatever the store's cipher: K_stage lives as long
+  // as the store and seals one row per event, more than AES-GCM's 96-bit
+  // random nonces allow under one key (2^32 messages).
+  AnalyticsStaging(storage::Table staged, storage::Table analytics, const crypto::SecretKey& index_key);
 
   // Stages the analytics row key → payload of the event `seq`, which is
   // greater than every staged seq (the event counter only grows).
@@ -67,11 +69,17 @@ class AnalyticsStaging {
   // Rows staged, as of `txn`.
   Result<std::uint64_t> Count(const storage::ReadTxn& txn) const { return txn.Count(staged_); }
 
+  // What Materialise does with a staged row that does not open.
+  enum class Unreadable { kFail, kKeep };
   // Moves staged rows into `analytics`, sorted by key, and deletes them from
   // the staging: all of them, or with `last_bucket_ms` only those whose
   // bucket starts at or before it. Returns the rows moved; with 0 nothing
-  // was written. A staged row that does not open fails the call.
-  Result<std::uint64_t> Materialise(storage::WriteTxn& txn, std::optional<std::int64_t> last_bucket_ms) const;
+  // was written. A staged row that does not open fails the call (kFail:
+  // maintenance and scans report it), or stays where it is (kKeep: the write
+  // path, which must not stop every ingest over one damaged row; Verify
+  // reports it).
+  Result<std::uint64_t> Materialise(storage::WriteTxn& txn, std::optional<std::int64_t> last_bucket_ms,
+                                    Unreadable unreadable = Unreadable::kFail) const;
   // Every staged row whose analytics key is in [from_key, to_key) (to_key
   // empty: no end), sorted by key: what a scan of a store that cannot
   // materialise (a read-only open) merges with `analytics`.
@@ -92,7 +100,6 @@ class AnalyticsStaging {
 
   storage::Table staged_, analytics_;
   crypto::SecretKey staging_key_;
-  crypto::CipherId cipher_;
 };
 
 }  // namespace shredkv::engine

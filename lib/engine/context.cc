@@ -97,14 +97,14 @@ Status EngineContext::OpenDataEnvironment(bool create) {
                        data->table("record_index_refs"), data->table("consent_by_purpose")};
   // A compaction reopens the environment: the rules in force carry over.
   const std::shared_ptr<const CompiledRetention> rules_in_force = retention ? retention->rules() : nullptr;
+  record_index.emplace(tables.record_index, tables.record_index_refs, &keys->index_key());
   retention.emplace(RetentionTables{tables.expiry, tables.expiry_refs, tables.events, tables.records,
                                      tables.analytics, tables.meta},
-                     &keys->index_key());
+                     &keys->index_key(), &*record_index);
   if (rules_in_force) retention->SetRules(rules_in_force->rules);
   audit.emplace(tables.audit, tables.audit_by_request, &keys->index_key());
   outbox.emplace(tables.outbox);
-  staging.emplace(tables.analytics_staged, tables.analytics, keys->index_key(), cipher);
-  record_index.emplace(tables.record_index, tables.record_index_refs, &keys->index_key());
+  staging.emplace(tables.analytics_staged, tables.analytics, keys->index_key());
   consent_index.emplace(tables.consent_by_purpose, tables.consent, tables.meta);
 
   bool fresh = false;

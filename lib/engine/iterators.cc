@@ -225,7 +225,12 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
     staged_taken_ = true;
     if (!ctx_->options.read_only) {
       std::lock_guard write_lock(ctx_->write_mu);
-      return ctx_->MaterialiseAnalytics(std::nullopt).status();
+      Status m = ctx_->MaterialiseAnalytics(std::nullopt).status();
+      // A store that cannot write now (disk full, map at its maximum) still
+      // answers the read: the staged rows are merged in, as read-only. (A
+      // write that materialises between two batches could then show a row
+      // twice; with writes failing that is unlikely, and never wrong data.)
+      if (m.ok() || m.IsCorruption() || m.IsAuthenticationFailed()) return m;
     }
     const std::string end = query_.range.to_ms == INT64_MAX
                                 ? std::string()
@@ -437,10 +442,15 @@ class ConsentPeopleIteratorImpl final : public BatchedIterator<PersonId> {
         next_key_ = Successor(c.key());
         auto person = PersonIdFromBytes(c.key().substr(prefix_.size()));
         if (!person.ok()) return person.status();
+        // Erased: the `erased` marker, or (its data side not applied yet)
+        // no key any more.
         std::string_view marker;
         Status e = txn.Get(ctx_->tables.erased, person->view(), &marker);
-        if (e.ok()) continue;  // erased, awaiting purge
+        if (e.ok()) continue;
         if (!e.IsNotFound()) return e;
+        auto key = ctx_->PersonKey(*person);
+        if (key.status().IsErased() || key.status().IsNotFound()) continue;
+        if (!key.ok()) return key.status();
         buffer_.push_back(*person);
       }
       if (!m.ok()) return m;

@@ -59,7 +59,7 @@ Result<std::vector<std::string>> RecordIndex::Expired(const storage::ReadTxn& tx
     if (!c.Valid() || out.size() >= limit || c.key().substr(0, 1) != prefix) break;
     if (c.key().size() <= 9) return Status::Corruption("record index expiry entry is too short");
     if (EntryExpiry(c.key()) > now_ms) break;
-    out.emplace_back(c.key().substr(9));
+    out.emplace_back(c.key());
   }
   return out;
 }

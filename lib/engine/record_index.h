@@ -44,8 +44,9 @@ class RecordIndex {
   [[nodiscard]] Status Remove(storage::WriteTxn& txn, std::string_view record_key) const;
   // Removes the entries of up to `budget` records of the person (their refs
   // with them). *done once none is left; *removed counts records.
-  // The keys of up to `limit` records whose own expiry is at or before
-  // `now_ms`, soonest first (their entries stay: Remove them).
+  // The expiry entries (whole keys: ExpiryPrefix ‖ ordered64 ‖ record key)
+  // of up to `limit` records whose own expiry is at or before `now_ms`,
+  // soonest first. The caller deletes each entry and Removes the record's.
   Result<std::vector<std::string>> Expired(const storage::ReadTxn& txn, std::int64_t now_ms, std::size_t limit) const;
   // The prefix of expiry entries, and an entry's expiry time.
   static std::string ExpiryPrefix();

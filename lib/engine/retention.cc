@@ -381,6 +381,9 @@ Result<SweepCounts> Retention::SweepBatch(storage::WriteTxn& txn, const Compiled
                                      std::string(k.substr(1 + kHashSize + 8 + kIdSize, kHashSize));
       if (Status d = txn.Delete(t_.records, record_key); !d.ok()) return d;
       if (Status d = txn.Delete(t_.refs, RecordRef(record_key)); !d.ok()) return d;
+      if (record_index_ != nullptr) {
+        if (Status d = record_index_->Remove(txn, record_key); !d.ok()) return d;
+      }
       if (Status d = txn.Delete(t_.expiry, e); !d.ok()) return d;
     }
     counts.records += entries->size();

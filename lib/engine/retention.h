@@ -33,6 +33,7 @@
 
 #include "crypto/secure_memory.h"
 #include "shredkv/options.h"
+#include "engine/record_index.h"
 #include "shredkv/store.h"
 #include "storage/environment.h"
 
@@ -72,7 +73,10 @@ struct RetentionTables {
 
 class Retention {
  public:
-  Retention(RetentionTables tables, const crypto::SecretKey* index_key) : t_(tables), index_key_(index_key) {}
+  // `record_index`: the record metadata index, whose entries a record's
+  // sweep removes with it (may be null in tools that sweep no records).
+  Retention(RetentionTables tables, const crypto::SecretKey* index_key, const RecordIndex* record_index = nullptr)
+      : t_(tables), index_key_(index_key), record_index_(record_index) {}
 
   // InvalidArgument for a max age <= 0 (analytics < 0) or a name outside 1..255 bytes.
   static Status Validate(const RetentionRules& rules);
@@ -151,6 +155,7 @@ class Retention {
  private:
   RetentionTables t_;
   const crypto::SecretKey* index_key_;
+  const RecordIndex* record_index_ = nullptr;
   mutable std::mutex mu_;
   std::shared_ptr<const CompiledRetention> rules_ = std::make_shared<CompiledRetention>();
 };

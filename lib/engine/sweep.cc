@@ -228,16 +228,28 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
   // record index's expiry entries, soonest first.
   while (remaining > 0) {
     std::uint64_t n = 0;
+    bool more_expired = false;  // entries were found (each run sets it: Update may run the function again)
     Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
-      auto keys = ctx_.record_index->Expired(txn, now, std::min(remaining, kSweepRowsPerTxn));
-      if (!keys.ok()) return keys.status();
-      n = keys->size();
-      if (n == 0) return Status::OK();
-      for (const std::string& k : *keys) {
+      auto entries = ctx_.record_index->Expired(txn, now, std::min(remaining, kSweepRowsPerTxn));
+      if (!entries.ok()) return entries.status();
+      n = 0;
+      more_expired = !entries->empty();
+      if (entries->empty()) return Status::OK();
+      for (const std::string& e : *entries) {
+        // The entry itself goes even if its refs row does not name it (a
+        // damaged refs row): no entry is walked twice.
+        if (Status d = txn.Delete(ctx_.record_index->table(), e); !d.ok()) return d;
+        const std::string_view k = std::string_view(e).substr(RecordIndex::ExpiryPrefix().size() + 8);
         if (Status d = ctx_.record_index->Remove(txn, k); !d.ok()) return d;
+        std::string_view row;
+        Status g = txn.Get(ctx_.tables.records, k, &row);
+        if (g.IsNotFound()) continue;  // already gone: nothing to count
+        if (!g.ok()) return g;
         if (Status d = ctx_.retention->UnindexRecord(txn, k); !d.ok()) return d;
         if (Status d = txn.Delete(ctx_.tables.records, k); !d.ok()) return d;
+        ++n;
       }
+      if (n == 0) return Status::OK();
       auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
       if (!c.ok()) return c.status();
       c->removed += n;
@@ -245,7 +257,8 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
       return Retention::WriteCounters(txn, ctx_.tables.meta, *c);
     });
     if (!s.ok()) return s.WithContext("sweeping expired records");
-    if (n == 0) break;
+    if (!more_expired) break;
+    if (n == 0) continue;  // only entries of records already gone
     ++result.batches;
     result.records_deleted += n;
     remaining -= std::min<std::uint64_t>(remaining, n);

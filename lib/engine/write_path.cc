@@ -614,7 +614,7 @@ class BatchApplier {
       auto n = ctx_.staging->Count(*txn_);
       if (!n.ok()) return n.status();
       if (*n >= kMaxStagedAnalyticsRows) {
-        if (auto m = ctx_.staging->Materialise(*txn_, std::nullopt); !m.ok()) {
+        if (auto m = ctx_.staging->Materialise(*txn_, std::nullopt, AnalyticsStaging::Unreadable::kKeep); !m.ok()) {
           return m.status().WithContext("materialising analytics rows");
         }
       }

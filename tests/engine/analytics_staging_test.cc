@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/aead.h"
 #include "engine/analytics_staging.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
@@ -174,6 +175,64 @@ TEST_F(AnalyticsStagingTest, CompactionMaterialisesEverythingFirst) {
   ASSERT_TRUE(store_->CompactData().ok());
   EXPECT_EQ(Staged(), 0u);
   EXPECT_EQ(Materialised(), 4u);
+}
+
+// Review finding: one long-lived staging key seals a row per event, more
+// than AES-GCM's random 96-bit nonces allow; staged rows are XChaCha20 sealed.
+TEST_F(AnalyticsStagingTest, StagedRowsAreSealedWithXChaChaWhateverTheStoresCipher) {
+  options_.cipher = Cipher::kAuto;  // AES-256-GCM where the CPU has AES-NI
+  Reopen();
+  PersonWithEvents("ann@x.org", 3, kT0);
+  int staged = 0;
+  SKV_ASSERT_OK(impl().data().View([&](storage::ReadTxn& txn) -> Status {
+    auto c = txn.OpenCursor(impl().tables().analytics_staged);
+    if (!c.ok()) return c.status();
+    for (Status m = (*c)->SeekToFirst(); m.ok() && (*c)->Valid(); m = (*c)->Next()) {
+      ++staged;
+      EXPECT_EQ(static_cast<std::uint8_t>((*c)->value()[1]), static_cast<std::uint8_t>(crypto::CipherId::kXChaCha20Poly1305));
+    }
+    return Status::OK();
+  }));
+  EXPECT_EQ(staged, 3);
+}
+
+// Review finding: a staged row that does not open must not stop every write
+// once the staging reaches its bound; it stays for Verify to report.
+TEST_F(AnalyticsStagingTest, ADamagedStagedRowDoesNotStopWritesAtTheBound) {
+  const PersonId ann = MakePerson("ann@x.org");
+  constexpr std::uint64_t kBatch = 16384;
+  std::uint64_t written = 0;
+  auto write = [&] {
+    WriteBatch b;
+    for (std::uint64_t i = 0; i < kBatch; ++i) b.AppendEvent(ann, Event{"e", kT0 + static_cast<std::int64_t>(written + i), {}, {}});
+    written += kBatch;
+    return store_->Write(b);
+  };
+  while (written + kBatch < engine::kMaxStagedAnalyticsRows) SKV_ASSERT_OK(write());
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  {
+    storage::EnvOptions o;
+    o.path = dir_.Sub("data");
+    o.tables = {"analytics_staged"};
+    auto env = storage::Environment::Open(o);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    SKV_ASSERT_OK((*env)->Update([&](storage::WriteTxn& txn) -> Status {
+      const storage::Table t = (*env)->table("analytics_staged");
+      auto c = txn.OpenCursor(t);
+      if (!c.ok()) return c.status();
+      if (Status m = (*c)->SeekToFirst(); !m.ok()) return m;
+      std::string key((*c)->key()), value((*c)->value());
+      value.back() = static_cast<char>(value.back() ^ 1);
+      c->reset();
+      return txn.Put(t, key, value);
+    }));
+  }
+  Reopen();
+  SKV_ASSERT_OK(write());  // crosses the bound
+  EXPECT_EQ(Staged(), 1u);  // the damaged row, kept
+  EXPECT_EQ(Materialised(), written - 1);
+  EXPECT_TRUE(store_->RunMaintenance().IsAuthenticationFailed());  // maintenance reports it
 }
 
 TEST_F(AnalyticsStagingTest, TheWritePathMaterialisesWhenTheStagingReachesItsBound) {

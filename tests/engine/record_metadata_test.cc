@@ -258,6 +258,28 @@ TEST_F(RecordExpiryTest, ARecordIsGoneAtItsOwnExpiryAndTheSweepDeletesIt) {
   EXPECT_TRUE(PutWith(ann, "bad", RecordMetadata{{}, "", {}, false, -5}).IsInvalidArgument());
 }
 
+// Review finding: a record deleted by its collection's retention rule kept
+// its index entries, and its own expiry later counted it a second time.
+TEST_F(RecordExpiryTest, ARetentionSweepRemovesTheRecordsIndexEntriesAndCountsItOnce) {
+  RetentionRules rules;
+  rules.collections["orders"] = 1000;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"billing"}, "", {"psp"}, false, kT0 + 5000}));
+  ASSERT_EQ(IndexRows(), 3u + 1u);
+  now_ = kT0 + 2000;  // past the collection's rule, before the record's own expiry
+  auto swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->records_deleted, 1u);
+  EXPECT_EQ(IndexRows(), 0u);
+  EXPECT_TRUE(Found(RecordQuery::Field::kPurpose, "billing").empty());
+  now_ = kT0 + 6000;  // and past its own expiry: nothing left to delete or count
+  swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->records_deleted, 0u);
+  EXPECT_EQ(store_->Stats()->expired_removed, 1u);
+}
+
 TEST_F(FindRecordsTest, NoPurposeOrRecipientIsInTheClearInTheDataFile) {
   const PersonId ann = MakePerson("ann@x.org");
   SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"billing"}, "canary-origin-4711", {"canary-recipient-0815"}, true}));
