@@ -20,8 +20,14 @@ std::string SeqKey(std::uint64_t seq) {
   return k;
 }
 
-crypto::SecretKey StagingKey(const crypto::SecretKey& index_key) {
-  std::string bytes = crypto::KeyedHash(index_key, crypto::SecretKey::kSize, {"analytics-staging"});
+constexpr unsigned kGenerationShift = 30;
+constexpr std::uint64_t kFirstGenerations = 4;
+
+crypto::SecretKey StagingKey(const crypto::SecretKey& index_key, std::uint64_t generation) {
+  std::string g;
+  util::PutFixed64BE(&g, generation);
+  std::string bytes = generation == 0 ? crypto::KeyedHash(index_key, crypto::SecretKey::kSize, {"analytics-staging"})
+                                      : crypto::KeyedHash(index_key, crypto::SecretKey::kSize, {"analytics-staging", g});
   auto key = crypto::SecretKey::FromBytes(bytes);
   crypto::Wipe(&bytes);
   return std::move(key).value();  // exactly kSize bytes: cannot fail
@@ -30,8 +36,19 @@ crypto::SecretKey StagingKey(const crypto::SecretKey& index_key) {
 }  // namespace
 
 AnalyticsStaging::AnalyticsStaging(storage::Table staged, storage::Table analytics,
-                                   const crypto::SecretKey& index_key)
-    : staged_(staged), analytics_(analytics), staging_key_(StagingKey(index_key)) {}
+                                   const crypto::SecretKey& index_key, crypto::CipherId cipher)
+    : staged_(staged), analytics_(analytics), index_key_(&index_key), cipher_(cipher) {
+  for (std::uint64_t g = 0; g < kFirstGenerations; ++g) first_keys_.push_back(StagingKey(index_key, g));
+}
+
+const crypto::SecretKey& AnalyticsStaging::KeyFor(std::uint64_t seq) const {
+  const std::uint64_t g = seq >> kGenerationShift;
+  if (g < kFirstGenerations) return first_keys_[g];
+  std::lock_guard lock(later_mu_);
+  auto it = later_keys_.find(g);
+  if (it == later_keys_.end()) it = later_keys_.emplace(g, StagingKey(*index_key_, g)).first;
+  return it->second;  // map nodes are stable
+}
 
 void AnalyticsStaging::Seal(std::string_view stored_key, std::string_view key, std::string_view payload,
                             std::string* out) const {
@@ -39,14 +56,17 @@ void AnalyticsStaging::Seal(std::string_view stored_key, std::string_view key, s
   plain.reserve(key.size() + payload.size());
   plain.append(key);
   plain.append(payload);
-  codec::SealRow(crypto::CipherId::kXChaCha20Poly1305, staging_key_, TableId::kAnalyticsStaged, stored_key, plain, out);
+  codec::SealRow(cipher_, KeyFor(util::DecodeFixed64BE(stored_key.data())), TableId::kAnalyticsStaged, stored_key, plain,
+                 out);
   crypto::Wipe(&plain);
 }
 
 Status AnalyticsStaging::Open(std::string_view stored_key, std::string_view value, StagedRow* out) const {
   if (stored_key.size() != 8) return Status::Corruption("staged analytics row has a malformed key");
   std::string plain;
-  if (Status o = codec::OpenRow(staging_key_, TableId::kAnalyticsStaged, stored_key, value, &plain); !o.ok()) {
+  if (Status o = codec::OpenRow(KeyFor(util::DecodeFixed64BE(stored_key.data())), TableId::kAnalyticsStaged, stored_key,
+                                value, &plain);
+      !o.ok()) {
     return o.WithContext("staged analytics row");
   }
   if (plain.size() < codec::kAnalyticsKeySize) return Status::Corruption("staged analytics row is truncated");
@@ -111,7 +131,8 @@ Result<std::uint64_t> AnalyticsStaging::Materialise(storage::WriteTxn& txn,
   bool all = true;
   Status w = Walk(txn, [&](std::string_view stored_key, std::string_view value) -> Status {
     if (stored_key.size() != 8) return Status::Corruption("staged analytics row has a malformed key");
-    Status o = codec::OpenRow(staging_key_, TableId::kAnalyticsStaged, stored_key, value, &plain);
+    Status o = codec::OpenRow(KeyFor(util::DecodeFixed64BE(stored_key.data())), TableId::kAnalyticsStaged, stored_key,
+                              value, &plain);
     if (o.ok() && plain.size() < codec::kAnalyticsKeySize) o = Status::Corruption("staged analytics row is truncated");
     if (!o.ok()) {
       if (unreadable == Unreadable::kFail) return o.WithContext("staged analytics row");

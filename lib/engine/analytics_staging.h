@@ -7,8 +7,12 @@
 // of the bucket. So the write path stages it instead: `analytics_staged`
 // maps the event's sequence number (fixed64be, in the clear in the event
 // key already) to
-//   sealed_row(XChaCha20-Poly1305; K_stage; table 34; key = seq; analytics key ‖ payload)
-// with K_stage = H32(index key; "analytics-staging"), appended in sequence
+//   sealed_row(store cipher; K_stage(g); table 34; key = seq; analytics key ‖ payload)
+// with g = seq >> 30, K_stage(0) = H32(index key; "analytics-staging") and
+// K_stage(g) = H32(index key; "analytics-staging", fixed64be(g)): a new key
+// every 2^30 events, so no key seals more rows than AES-GCM's random 96-bit
+// nonces allow (2^32 messages; 2^30 keeps the collision chance below
+// 2^-37). Appended in sequence
 // order. Materialise moves staged rows into `analytics` in one transaction,
 // sorted by key: the rows of a bucket staged whole are written as a
 // sequential run, and a batch merged into a bucket that already has rows
@@ -21,6 +25,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,11 +54,10 @@ struct StagedRow {
 class AnalyticsStaging {
  public:
   // `staged` and `analytics` are the two tables; `index_key` the store's
-  // index key (K_stage is derived from it). Rows are always sealed with
-  // XChaCha20-Poly1305, whatever the store's cipher: K_stage lives as long
-  // as the store and seals one row per event, more than AES-GCM's 96-bit
-  // random nonces allow under one key (2^32 messages).
-  AnalyticsStaging(storage::Table staged, storage::Table analytics, const crypto::SecretKey& index_key);
+  // index key (the staging keys are derived from it, one per 2^30 event
+  // sequence numbers); `cipher` seals new rows.
+  AnalyticsStaging(storage::Table staged, storage::Table analytics, const crypto::SecretKey& index_key,
+                   crypto::CipherId cipher);
 
   // Stages the analytics row key → payload of the event `seq`, which is
   // greater than every staged seq (the event counter only grows).
@@ -98,8 +103,15 @@ class AnalyticsStaging {
                             const std::function<Status(std::string_view, std::string_view)>& fn) const;
   void Seal(std::string_view stored_key, std::string_view key, std::string_view payload, std::string* out) const;
 
+  // The staging key of the row of event `seq` (its generation seq >> 30).
+  const crypto::SecretKey& KeyFor(std::uint64_t seq) const;
+
   storage::Table staged_, analytics_;
-  crypto::SecretKey staging_key_;
+  const crypto::SecretKey* index_key_;
+  crypto::CipherId cipher_;
+  std::vector<crypto::SecretKey> first_keys_;  // generations 0..3, made at construction
+  mutable std::mutex later_mu_;
+  mutable std::map<std::uint64_t, crypto::SecretKey> later_keys_;  // generations >= 4, on first use
 };
 
 }  // namespace shredkv::engine

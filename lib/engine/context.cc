@@ -104,7 +104,7 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   if (rules_in_force) retention->SetRules(rules_in_force->rules);
   audit.emplace(tables.audit, tables.audit_by_request, &keys->index_key());
   outbox.emplace(tables.outbox);
-  staging.emplace(tables.analytics_staged, tables.analytics, keys->index_key());
+  staging.emplace(tables.analytics_staged, tables.analytics, keys->index_key(), cipher);
   consent_index.emplace(tables.consent_by_purpose, tables.consent, tables.meta);
 
   bool fresh = false;
