@@ -61,15 +61,20 @@ void AnalyticsStaging::Seal(std::string_view stored_key, std::string_view key, s
   crypto::Wipe(&plain);
 }
 
-Status AnalyticsStaging::Open(std::string_view stored_key, std::string_view value, StagedRow* out) const {
+Status AnalyticsStaging::OpenPlain(std::string_view stored_key, std::string_view value, std::string* plain) const {
   if (stored_key.size() != 8) return Status::Corruption("staged analytics row has a malformed key");
-  std::string plain;
   if (Status o = codec::OpenRow(KeyFor(util::DecodeFixed64BE(stored_key.data())), TableId::kAnalyticsStaged, stored_key,
-                                value, &plain);
+                                value, plain);
       !o.ok()) {
     return o.WithContext("staged analytics row");
   }
-  if (plain.size() < codec::kAnalyticsKeySize) return Status::Corruption("staged analytics row is truncated");
+  if (plain->size() < codec::kAnalyticsKeySize) return Status::Corruption("staged analytics row is truncated");
+  return Status::OK();
+}
+
+Status AnalyticsStaging::Open(std::string_view stored_key, std::string_view value, StagedRow* out) const {
+  std::string plain;
+  if (Status o = OpenPlain(stored_key, value, &plain); !o.ok()) return o;
   out->seq = util::DecodeFixed64BE(stored_key.data());
   out->key.assign(plain, 0, codec::kAnalyticsKeySize);
   out->payload.assign(plain, codec::kAnalyticsKeySize);
@@ -130,12 +135,9 @@ Result<std::uint64_t> AnalyticsStaging::Materialise(storage::WriteTxn& txn,
   std::vector<Entry> entries;
   bool all = true;
   Status w = Walk(txn, [&](std::string_view stored_key, std::string_view value) -> Status {
-    if (stored_key.size() != 8) return Status::Corruption("staged analytics row has a malformed key");
-    Status o = codec::OpenRow(KeyFor(util::DecodeFixed64BE(stored_key.data())), TableId::kAnalyticsStaged, stored_key,
-                              value, &plain);
-    if (o.ok() && plain.size() < codec::kAnalyticsKeySize) o = Status::Corruption("staged analytics row is truncated");
+    const Status o = OpenPlain(stored_key, value, &plain);
     if (!o.ok()) {
-      if (unreadable == Unreadable::kFail) return o.WithContext("staged analytics row");
+      if (unreadable == Unreadable::kFail) return o;
       all = false;  // it stays
       return Status::OK();
     }

@@ -97,6 +97,8 @@ class AnalyticsStaging {
   storage::Table table() const { return staged_; }
 
  private:
+  // Opens a stored staged row into `*plain` (analytics key ‖ payload).
+  [[nodiscard]] Status OpenPlain(std::string_view stored_key, std::string_view value, std::string* plain) const;
   // Calls `fn` with every stored staged row (key, sealed value) in seq
   // order; stops at its first error.
   [[nodiscard]] Status Walk(const storage::ReadTxn& txn,

@@ -59,7 +59,6 @@ class RecordIndex {
   std::string QueryPrefix(RecordQuery::Field field, std::string_view value) const;
 
   storage::Table table() const { return index_; }
-  storage::Table refs_table() const { return refs_; }
 
  private:
   // Deletes the entries a refs row lists.
