@@ -181,7 +181,7 @@ else
   # readers and ingest, group-committed erasures, leases vs erase and
   # restrict, the maintenance thread vs user calls, export during erase and
   # during appends, the writer-first gate. A new one belongs in this list.
-  TSAN_TESTS='^(ConcurrencyTest|ErasureRaceTest|MaintenanceRaceTest|GatedSharedMutexTest)\.'
+  TSAN_TESTS='^(ConcurrencyTest|ErasureRaceTest|MaintenanceRaceTest|GatedSharedMutexTest|GroupCommitTest)\.'
   TSAN_TESTS+='|^RestrictionTest\.(EraseWaits|EraseReturnsBusy|NoWorkerReads|RestrictOrEraseUnderOwnLease|RestrictingManyWaits)'
   TSAN_TESTS+='|^CategoryErasureTest\.(WaitsForLeases|NoReadSees)|^ExportTest\.EventsAppendedDuring'
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"

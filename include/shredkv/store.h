@@ -175,6 +175,11 @@ struct StoreStats {
   // People whose keys maintenance deleted because their creation never
   // reached `data` (a crash or a failed commit between the two), since open.
   std::uint64_t orphan_keys_collected = 0;
+  // Write() batches committed since open, and the `data` commits that
+  // carried them: concurrent writers share commits (group commit), so
+  // write_commits <= write_batches.
+  std::uint64_t write_batches = 0;
+  std::uint64_t write_commits = 0;
   std::uint64_t identifiers = 0;
   std::uint64_t events = 0;
   std::uint64_t records = 0;

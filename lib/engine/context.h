@@ -115,6 +115,10 @@ struct EngineContext {
 
   std::atomic<std::uint64_t> tracking_rejected{0};
   std::atomic<std::uint64_t> tracking_dropped{0};
+  // Write batches committed, and the `data` commits that carried them
+  // (group commit: fewer commits than batches), since open.
+  std::atomic<std::uint64_t> write_batches{0};
+  std::atomic<std::uint64_t> write_commits{0};
   std::atomic<std::uint64_t> suppressed_rejections{0};
   // Event rows the retention back-fill skipped because they did not open or
   // decode, since open.

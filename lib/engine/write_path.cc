@@ -34,10 +34,12 @@ const char* OpName(const WriteBatch::Op& op) {
 // storage layer runs it again after growing a full map.
 class BatchApplier {
  public:
+  // `first_seq`: the sequence number of the batch's first event (the
+  // store's counter, or where the previous batch of the group left it).
   BatchApplier(EngineContext& ctx, storage::WriteTxn* txn,
-               const std::map<PersonId, keys::DekHandle>& new_deks)
+               const std::map<PersonId, keys::DekHandle>& new_deks, std::uint64_t first_seq)
       : ctx_(ctx), txn_(txn), t_(ctx.tables), new_deks_(new_deks),
-        retention_rules_(ctx.retention->rules()), seq_(ctx.next_event_seq) {}
+        retention_rules_(ctx.retention->rules()), seq_(first_seq) {}
   // plain_ may still hold an event's plaintext when a batch stops early.
   ~BatchApplier() { crypto::Wipe(&plain_); }
   BatchApplier(const BatchApplier&) = delete;
@@ -619,7 +621,7 @@ class BatchApplier {
         }
       }
     }
-    if (seq_ != ctx_.next_event_seq) {
+    if (seq_ != first_seq_) {
       std::string v;
       util::PutFixed64BE(&v, seq_);
       if (Status p = txn_->Put(t_.meta, kEventSeqKey, PlainRow(TableId::kDataMeta, kEventSeqKey, v)); !p.ok()) {
@@ -683,6 +685,7 @@ class BatchApplier {
   // The rules in force for this batch (taken under write_mu_, like SetRetention).
   std::shared_ptr<const CompiledRetention> retention_rules_;
   std::uint64_t seq_;
+  const std::uint64_t first_seq_ = seq_;
   std::uint64_t dropped_ = 0;
   std::uint64_t staged_ = 0;  // analytics rows staged by this batch
   struct PersonIdHash {
@@ -700,35 +703,96 @@ Status Writer::Write(const WriteBatch& batch) {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   if (batch.empty()) return Status::OK();
-  std::map<PersonId, keys::DekHandle> new_deks;
+  PendingWrite w;
+  w.batch = &batch;
   for (const auto& op : batch.ops()) {
     if (const auto* create = std::get_if<WriteBatch::CreatePersonOp>(&op)) {
       if (create->id.empty()) return Status::InvalidArgument("CreatePerson with an empty person id");
       auto dek = keys::KeyStore::NewDek();
       if (!dek.ok()) return dek.status();
-      new_deks.emplace(create->id, std::move(dek).value());
+      w.new_deks.emplace(create->id, std::move(dek).value());
     }
+    w.ops += 1;
   }
+
+  std::unique_lock queue_lock(queue_mu_);
+  queue_.push_back(&w);
+  while (!w.done && &w != queue_.front()) w.cv.wait(queue_lock);
+  if (w.done) return w.status;  // a leader committed (or failed) it with its group
+
+  // The leader: this batch and those queued behind it, up to the bounds.
+  queue_lock.unlock();
+  util::TestPoint("write.group_leader");
+  queue_lock.lock();
+  std::vector<PendingWrite*> group;
+  std::size_t ops = 0;
+  for (PendingWrite* p : queue_) {
+    if (!group.empty() && (group.size() >= kMaxGroupBatches || ops + p->ops > kMaxGroupOps)) break;
+    group.push_back(p);
+    ops += p->ops;
+  }
+  queue_lock.unlock();
+
+  CommitGroup(group);
+
+  queue_lock.lock();
+  for (PendingWrite* p : group) {
+    queue_.pop_front();
+    p->done = true;
+    if (p != &w) p->cv.notify_one();
+  }
+  if (!queue_.empty()) queue_.front()->cv.notify_one();  // the next leader
+  return w.status;
+}
+
+void Writer::CommitGroup(const std::vector<PendingWrite*>& group) {
   std::lock_guard write_lock(ctx_.write_mu);
   std::uint64_t next_seq = ctx_.next_event_seq;
   std::uint64_t dropped = 0;
-  Status s = ctx_.data->Update([&](storage::WriteTxn& txn) {
-    BatchApplier applier(ctx_, &txn, new_deks);
-    Status a = applier.Apply(batch);
-    next_seq = applier.next_seq();
-    dropped = applier.dropped();
-    return a;
+  // One batch alone is applied in the transaction itself; in a group each
+  // runs in a child transaction so that one batch's failure leaves the
+  // others' changes (Store::Write's all-or-nothing is per batch).
+  const bool alone = group.size() == 1;
+  Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+    next_seq = ctx_.next_event_seq;
+    dropped = 0;
+    bool any = false;
+    for (PendingWrite* p : group) {
+      auto apply = [&](storage::WriteTxn& t) -> Status {
+        BatchApplier applier(ctx_, &t, p->new_deks, next_seq);
+        Status a = applier.Apply(*p->batch);
+        if (a.ok()) {
+          next_seq = applier.next_seq();
+          dropped += applier.dropped();
+        }
+        return a;
+      };
+      p->status = alone ? apply(txn) : txn.Nested(apply);
+      if (txn.map_full()) return p->status;  // Update grows the map and runs the group again
+      any = any || p->status.ok();
+    }
+    // A group whose batches all failed writes nothing: each keeps its own error.
+    return any ? Status::OK() : group.front()->status;
   });
+  bool any_new_deks = false;
+  for (PendingWrite* p : group) {
+    if (!s.ok() && p->status.ok()) p->status = s;  // the commit itself failed
+    any_new_deks = any_new_deks || (!p->status.ok() && !p->new_deks.empty());
+  }
   if (s.ok()) {
     ctx_.next_event_seq = next_seq;
     ctx_.tracking_dropped.fetch_add(dropped, std::memory_order_relaxed);
-  } else if (!new_deks.empty()) {
+    ctx_.write_commits.fetch_add(1, std::memory_order_relaxed);
+    std::uint64_t committed = 0;
+    for (PendingWrite* p : group) committed += p->status.ok() ? 1u : 0u;
+    ctx_.write_batches.fetch_add(committed, std::memory_order_relaxed);
+  }
+  if (any_new_deks) {
     // The new people's keys may be committed without their rows: orphans
     // for the next maintenance pass (from the start: they may be anywhere).
     ctx_.orphan_pass_pending = true;
     ctx_.orphan_cursor.clear();
   }
-  return s;
 }
 
 Status Writer::AckFeed(std::uint64_t cursor) {

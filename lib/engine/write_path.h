@@ -1,14 +1,27 @@
 // The write path: every change to people, profiles, events, records,
 // identifiers and consent goes through one WriteBatch. The keys of people
 // the batch creates are made first; the batch is applied in one `data`
-// write transaction (re-run after a full map grows) under write_mu; a
-// category key a batch needs for the first time is stored in `keys` inside
-// that transaction, before the commit that uses it (design §2).
-// Thread safety: thread-safe (writes are serialised by write_mu).
+// write transaction (re-run after a full map grows) under write_mu; the
+// keys of new people and a category key a batch needs for the first time
+// are stored in `keys` inside that transaction, before the commit that uses
+// them (design §2).
+//
+// Group commit (as LevelDB's writer queue): concurrent Write calls queue;
+// the first in line (the leader) applies its batch and those queued behind
+// it — up to kMaxGroupBatches batches and kMaxGroupOps operations — in one
+// `data` transaction, each batch in a child transaction so that a batch that
+// fails is undone alone, and commits them with one fsync. Every caller
+// returns its own batch's status once the group's commit is done.
+// Thread safety: thread-safe.
 #ifndef SHREDKV_ENGINE_WRITE_PATH_H_
 #define SHREDKV_ENGINE_WRITE_PATH_H_
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <vector>
 
 #include "engine/context.h"
 #include "shredkv/write_batch.h"
@@ -19,14 +32,35 @@ class Writer {
  public:
   explicit Writer(EngineContext& ctx) : ctx_(ctx) {}
 
-  // Applies the whole batch atomically or nothing (see Store::Write).
-  // Takes the call guard itself.
+  // Applies the whole batch atomically or nothing (see Store::Write),
+  // possibly in one commit with other threads' batches. Takes the call
+  // guard itself.
   Status Write(const WriteBatch& batch);
   // Acknowledges the change feed up to `cursor` (Store::AckFeed).
   Status AckFeed(std::uint64_t cursor);
 
+  // Bounds of one group: a leader does not make a small batch wait for a
+  // long run of others.
+  static constexpr std::size_t kMaxGroupBatches = 64;
+  static constexpr std::size_t kMaxGroupOps = 65536;
+
  private:
+  // One Write call waiting in the queue.
+  struct PendingWrite {
+    const WriteBatch* batch = nullptr;
+    std::map<PersonId, keys::DekHandle> new_deks;  // keys of the people it creates
+    std::size_t ops = 0;
+    Status status;
+    bool done = false;  // guarded by queue_mu_
+    std::condition_variable cv;
+  };
+  // Applies and commits `group` (front of the queue) under write_mu, and
+  // sets each one's status.
+  void CommitGroup(const std::vector<PendingWrite*>& group);
+
   EngineContext& ctx_;
+  std::mutex queue_mu_;
+  std::deque<PendingWrite*> queue_;  // guarded by queue_mu_; the front is the leader
 };
 
 }  // namespace shredkv::engine

@@ -161,6 +161,22 @@ Status WriteTxn::Append(Table table, std::string_view key, std::string_view valu
   return Check(rc, "append");
 }
 
+Status WriteTxn::Nested(const std::function<Status(WriteTxn&)>& fn) {
+  MDB_txn* child = nullptr;
+  int rc = mdb_txn_begin(mdb_txn_env(txn_), txn_, 0, &child);
+  if (rc != MDB_SUCCESS) return Check(rc, "begin nested");
+  WriteTxn w(child, env_name_, bounds_);
+  Status s = fn(w);
+  if (w.map_full_) map_full_ = true;
+  if (!s.ok() || w.map_full_) {
+    mdb_txn_abort(child);
+    return s.ok() ? Status::StoreFull("nested transaction in '" + *env_name_ + "': map full") : s;
+  }
+  rc = mdb_txn_commit(child);  // merges into txn_; frees child whatever the outcome
+  if (rc == MDB_SUCCESS) return Status::OK();
+  return Check(rc, "commit nested");
+}
+
 Status WriteTxn::Delete(Table table, std::string_view key) {
   MDB_val k = ToVal(key);
   int rc = mdb_del(txn_, table.dbi, &k, nullptr);

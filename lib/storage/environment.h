@@ -136,6 +136,18 @@ class WriteTxn : public ReadTxn {
   // Returns the number of entries deleted.
   Result<std::uint64_t> DeletePrefix(Table table, std::string_view prefix, std::uint64_t limit,
                                      const RowFilter& select, bool* more);
+  // Runs `fn` in a child transaction (LMDB nested transaction): its changes
+  // join this transaction if `fn` returns OK and are undone, leaving this
+  // one as it was, if it fails — what lets one commit carry several
+  // independent write batches, each all or nothing. A full map inside the
+  // child marks this transaction too, so Update() grows the map and re-runs
+  // the whole callback. `fn` must not use cursors or views of this
+  // transaction after it returns an error. Returns fn's status, or the
+  // error of beginning or merging the child.
+  Status Nested(const std::function<Status(WriteTxn&)>& fn);
+  // A write in this transaction (or a child) found the map full: Update()
+  // will grow it and run the callback again.
+  bool map_full() const { return map_full_; }
 
  private:
   friend class Environment;

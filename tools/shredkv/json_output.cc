@@ -182,6 +182,8 @@ Json StatsJson(const StoreStats& s) {
   j["tracking_rejected"] = U64(s.tracking_rejected);
   j["tracking_dropped"] = U64(s.tracking_dropped);
   j["orphan_keys_collected"] = U64(s.orphan_keys_collected);
+  j["write_batches"] = U64(s.write_batches);
+  j["write_commits"] = U64(s.write_commits);
   j["oldest_key_epoch"] = U64(s.oldest_key_epoch);
   j["expired_removed"] = U64(s.expired_removed);
   j["expired_pending"] = U64(s.expired_pending);
