@@ -373,7 +373,11 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
     if (prefix_.empty()) {
       if (Status s = Start(); !s.ok()) return s;
     }
-    const std::size_t limit = ctx_->options.iterator_batch_size;
+    // Each entry costs a random read and an AEAD open, so the first batch is
+    // small and batches double up to iterator_batch_size: a caller that
+    // reads the first page pays for about that page, not for a whole batch.
+    const std::size_t limit = std::min(next_batch_, ctx_->options.iterator_batch_size);
+    next_batch_ = std::min(next_batch_ * 2, ctx_->options.iterator_batch_size);
     std::vector<std::string> record_keys;
     Status s = ctx_->data->View([&](storage::ReadTxn& txn) -> Status {
       auto cursor = txn.OpenCursor(ctx_->record_index->table());
@@ -407,6 +411,7 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
   RecordQuery query_;
   std::string prefix_, next_key_;
   std::size_t entry_prefix_size_ = 0;  // bytes before the record key in an entry
+  std::size_t next_batch_ = 16;        // entries the next Fill reads
 };
 
 // Store::PeopleWithConsent: one prefix of consent_by_purpose, in batches.

@@ -171,6 +171,27 @@ TEST_F(FindRecordsTest, FindsTheRecordsOfEveryPersonThatCarryAPurposeOrARecipien
   EXPECT_TRUE(store_->FindRecords(RecordQuery{F::kRecipient, ""})->status().IsInvalidArgument());
 }
 
+TEST_F(FindRecordsTest, ReadsInGrowingBatchesAndFindsEveryRecordAcrossThem) {
+  // Batches start at 16 entries and double up to iterator_batch_size (here
+  // 64): 500 records cross every size, each found exactly once.
+  options_.iterator_batch_size = 64;
+  Reopen();
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  std::set<std::pair<PersonId, std::string>> want;
+  for (int i = 0; i < 500; ++i) {
+    const PersonId& who = i % 3 == 0 ? bob : ann;
+    SKV_ASSERT_OK(PutWith(who, std::to_string(i), RecordMetadata{{"billing"}, "", {}, false}));
+    want.emplace(who, std::to_string(i));
+  }
+  std::size_t seen = 0;
+  auto it = store_->FindRecords(RecordQuery{RecordQuery::Field::kPurpose, "billing"});
+  for (; it->Valid(); it->Next()) ++seen;
+  SKV_ASSERT_OK(it->status());
+  EXPECT_EQ(seen, 500u);
+  EXPECT_EQ(Found(RecordQuery::Field::kPurpose, "billing"), want);
+}
+
 TEST_F(FindRecordsTest, RewritesDeletesErasuresAndPurgesKeepTheIndexExact) {
   const PersonId ann = MakePerson("ann@x.org");
   const PersonId bob = MakePerson("bob@x.org");
