@@ -82,6 +82,13 @@ class GdprSystem {
   virtual std::size_t UpdateMetadataByPurpose(std::string_view purpose, std::string_view recipient) = 0;
   virtual std::size_t DeleteByRecipient(std::string_view recipient) = 0;
   virtual void Delete(const GdprRecord& r) = 0;
+
+  // Write batches and the commits that carried them so far (group commit;
+  // shredkv only: {0, 0} elsewhere).
+  struct WriteCounters {
+    std::uint64_t batches = 0, commits = 0;
+  };
+  virtual WriteCounters Counters() { return {}; }
 };
 
 std::unique_ptr<GdprSystem> NewShredkv(const std::string& dir);

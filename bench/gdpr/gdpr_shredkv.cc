@@ -185,6 +185,11 @@ class ShredkvGdpr final : public GdprSystem {
     if (n != 0) Write(b, "delete by recipient");
     return n;
   }
+  WriteCounters Counters() override {
+    auto st = store_->Stats();
+    Check(st.status(), "stats");
+    return {st->write_batches, st->write_commits};
+  }
   void Delete(const GdprRecord& r) override {
     shredkv::WriteBatch b;
     b.Delete(Person(r.person), kCollection, RecordKey(r.id));

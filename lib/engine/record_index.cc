@@ -1,5 +1,6 @@
 #include "engine/record_index.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "codec/sealed.h"
@@ -74,7 +75,6 @@ Status RecordIndex::Remove(storage::WriteTxn& txn, std::string_view record_key) 
 }
 
 Status RecordIndex::Update(storage::WriteTxn& txn, std::string_view record_key, const RecordMetadata& m) const {
-  if (Status r = Remove(txn, record_key); !r.ok()) return r;
   std::vector<std::string> prefixes;
   for (const std::string& v : m.purposes) prefixes.push_back(QueryPrefix(RecordQuery::Field::kPurpose, v));
   for (const std::string& v : m.shared_with) prefixes.push_back(QueryPrefix(RecordQuery::Field::kRecipient, v));
@@ -83,14 +83,43 @@ Status RecordIndex::Update(storage::WriteTxn& txn, std::string_view record_key, 
     util::PutFixed64BE(&p, util::OrderedFromSigned(m.expires_ms));
     prefixes.push_back(std::move(p));
   }
-  if (prefixes.empty()) return Status::OK();
   std::string refs;
-  util::PutVarint64(&refs, prefixes.size());
+  if (!prefixes.empty()) {
+    util::PutVarint64(&refs, prefixes.size());
+    for (const std::string& p : prefixes) util::PutLengthPrefixed(&refs, p);
+  }
+  // Only what changed is written: a record rewritten with the same
+  // metadata (a value update) touches no page of the index, and a changed
+  // recipient touches that recipient's entries only.
+  std::string old_refs;
+  Status g = codec::ReadPlain(txn, refs_, TableId::kRecordIndexRefs, record_key, &old_refs);
+  if (!g.ok() && !g.IsNotFound()) return g;
+  if (g.ok() && old_refs == refs) return Status::OK();
+  std::vector<std::string> old_prefixes;
+  if (g.ok()) {
+    util::ByteReader r(old_refs);
+    std::uint64_t n = 0;
+    if (!r.GetVarint64(&n) || n > old_refs.size()) return Status::Corruption("record index refs are malformed");
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::string_view prefix;
+      if (!r.GetLengthPrefixed(&prefix) || prefix.empty()) return Status::Corruption("record index refs are truncated");
+      old_prefixes.emplace_back(prefix);
+    }
+    if (!r.done()) return Status::Corruption("record index refs have trailing bytes");
+  }
+  auto listed = [](const std::vector<std::string>& v, const std::string& p) {
+    return std::find(v.begin(), v.end(), p) != v.end();
+  };
+  for (const std::string& p : old_prefixes) {
+    if (listed(prefixes, p)) continue;
+    if (Status d = txn.Delete(index_, p + std::string(record_key)); !d.ok()) return d;
+  }
   for (const std::string& p : prefixes) {
-    util::PutLengthPrefixed(&refs, p);
+    if (listed(old_prefixes, p)) continue;
     const std::string key = p + std::string(record_key);
     if (Status s = txn.Put(index_, key, codec::PlainRow(TableId::kRecordIndex, key, "")); !s.ok()) return s;
   }
+  if (prefixes.empty()) return g.ok() ? txn.Delete(refs_, record_key) : Status::OK();
   return txn.Put(refs_, record_key, codec::PlainRow(TableId::kRecordIndexRefs, record_key, refs));
 }
 

@@ -37,7 +37,8 @@ class RecordIndex {
       : index_(index), refs_(refs), index_key_(index_key) {}
 
   // Replaces the entries of the record stored at `record_key` by those of
-  // `metadata` (none if it is empty).
+  // `metadata` (none if it is empty), writing only the entries and the refs
+  // row that change: the same metadata again writes nothing.
   [[nodiscard]] Status Update(storage::WriteTxn& txn, std::string_view record_key,
                               const RecordMetadata& metadata) const;
   // Removes the record's entries (OK if it has none).

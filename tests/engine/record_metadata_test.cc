@@ -192,6 +192,30 @@ TEST_F(FindRecordsTest, ReadsInGrowingBatchesAndFindsEveryRecordAcrossThem) {
   EXPECT_EQ(Found(RecordQuery::Field::kPurpose, "billing"), want);
 }
 
+TEST_F(FindRecordsTest, ARewriteChangesOnlyTheEntriesThatDiffer) {
+  // The index is updated by difference: entries kept, dropped and added in
+  // one rewrite, and a rewrite with the same metadata leaves it as it was.
+  const PersonId ann = MakePerson("ann@x.org");
+  using F = RecordQuery::Field;
+  using Set = std::set<std::pair<PersonId, std::string>>;
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"billing", "support"}, "", {"psp"}, false}));
+  const auto rows = IndexRows();
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"billing", "support"}, "", {"psp"}, false}));
+  EXPECT_EQ(IndexRows(), rows);
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"marketing", "support"}, "", {"carrier"}, false}));
+  EXPECT_TRUE(Found(F::kPurpose, "billing").empty());
+  EXPECT_EQ(Found(F::kPurpose, "support"), (Set{{ann, "1"}}));
+  EXPECT_EQ(Found(F::kPurpose, "marketing"), (Set{{ann, "1"}}));
+  EXPECT_TRUE(Found(F::kRecipient, "psp").empty());
+  EXPECT_EQ(Found(F::kRecipient, "carrier"), (Set{{ann, "1"}}));
+  EXPECT_EQ(IndexRows(), rows);  // still three entries and one refs row
+  SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{}));
+  EXPECT_EQ(IndexRows(), 0u);
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+}
+
 TEST_F(FindRecordsTest, RewritesDeletesErasuresAndPurgesKeepTheIndexExact) {
   const PersonId ann = MakePerson("ann@x.org");
   const PersonId bob = MakePerson("bob@x.org");
