@@ -6,6 +6,16 @@
 
 namespace shredkv::crypto {
 
+std::uint64_t ShortKeyedHash(std::string_view key, std::string_view message) {
+  static_assert(crypto_shorthash_siphash24_KEYBYTES == 16 && crypto_shorthash_siphash24_BYTES == 8);
+  unsigned char out[crypto_shorthash_siphash24_BYTES];
+  crypto_shorthash_siphash24(out, reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                             reinterpret_cast<const unsigned char*>(key.data()));
+  std::uint64_t v = 0;
+  for (unsigned char b : out) v = (v << 8) | b;
+  return v;
+}
+
 std::string KeyedHash(const SecretKey& key, std::size_t out_size,
                       std::initializer_list<std::string_view> parts) {
   crypto_generichash_state state;

@@ -42,8 +42,18 @@ std::int64_t FloorTo(std::int64_t ts_ms, std::int64_t granularity_ms) {
   return ts_ms - r;
 }
 
-std::string LinkedAnalyticsKey(std::string_view link, std::int64_t granularity_ms, std::int64_t ts_ms,
-                               std::uint64_t seq) {
+std::string LinkedAnalyticsKey(AnalyticsLayout layout, std::string_view link, std::int64_t granularity_ms,
+                               std::int64_t ts_ms, std::uint64_t seq) {
+  if (layout == AnalyticsLayout::kGrouped) {
+    static_assert(codec::kAnalyticsRowIdSize == 16 && kAnalyticsLinkSize == 32);
+    std::array<char, 8> seq_be{};
+    for (std::size_t i = 0; i < 8; ++i) seq_be[i] = static_cast<char>(seq >> (56 - 8 * i));
+    const std::uint64_t row = crypto::ShortKeyedHash(link.substr(16, 16), std::string_view(seq_be.data(), 8));
+    std::array<char, codec::kAnalyticsRowIdSize> row_id{};
+    std::copy(link.begin(), link.begin() + 8, row_id.begin());
+    for (std::size_t i = 0; i < 8; ++i) row_id[8 + i] = static_cast<char>(row >> (56 - 8 * i));
+    return codec::AnalyticsKey(FloorTo(ts_ms, granularity_ms), std::string_view(row_id.data(), row_id.size()));
+  }
   std::array<char, kRowLabel.size() + 8> message{};
   std::copy(kRowLabel.begin(), kRowLabel.end(), message.begin());
   for (std::size_t i = 0; i < 8; ++i) message[kRowLabel.size() + i] = static_cast<char>(seq >> (56 - 8 * i));

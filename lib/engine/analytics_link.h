@@ -4,7 +4,8 @@
 // An analytics row is keyed by bucket ‖ row_id:
 //   bucket = the event time floored to the store's analytics granularity
 //            (data meta `analytics_granularity`, fixed when the store is made);
-//   row_id = H16(link; "analytics-row" ‖ seq), seq the event's sequence number,
+//   row_id = derived from the link and the event's sequence number seq
+//            (AnalyticsLayout below),
 //   link   = H32(slot key; "analytics-link"), slot key the key that seals the
 //            event row (the person key or the event's category key).
 // So the row shares no key, sequence number, exact time or insertion order
@@ -50,10 +51,23 @@ class LinkCache {
   std::map<std::uint32_t, std::string> links_;
 };
 
+// How a store's linked analytics keys are built (data meta
+// `analytics_layout`, format.md §5.4):
+//   kUngrouped  bucket ‖ H16(link; "analytics-row" ‖ seq) — format-3 stores
+//               made before the layout was recorded;
+//   kGrouped    bucket ‖ group ‖ row: group = link[0..8), the same for every
+//               row of the slot, row = SipHash-2-4(link[16..32); seq) as
+//               fixed64be. A slot's rows of one bucket are adjacent (in an
+//               order that follows neither seq nor time), so reading a
+//               person's rows reads neighbouring keys; the grouping is the
+//               one the anonymous ID in every row's value shows anyway
+//               (security.md §5.1). Stores made or migrated from now on.
+enum class AnalyticsLayout : std::uint32_t { kUngrouped = 1, kGrouped = 2 };
+
 // The key of the analytics row of the event (ts_ms, seq) sealed under the
 // slot key whose link is `link`.
-std::string LinkedAnalyticsKey(std::string_view link, std::int64_t granularity_ms, std::int64_t ts_ms,
-                               std::uint64_t seq);
+std::string LinkedAnalyticsKey(AnalyticsLayout layout, std::string_view link, std::int64_t granularity_ms,
+                               std::int64_t ts_ms, std::uint64_t seq);
 
 // A fresh unlinked key in `bucket_ms`'s bucket: a random row id.
 std::string RandomAnalyticsKey(std::int64_t bucket_ms);

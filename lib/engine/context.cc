@@ -173,6 +173,29 @@ Status EngineContext::ReadDataMeta(storage::ReadTxn& txn, bool* fresh) {
   if (store_id != keys->store_id()) {
     return Status::Corruption("the keys and data environments belong to different stores");
   }
+  std::string layout;
+  Status l = ReadPlain(txn, tables.meta, TableId::kDataMeta, kAnalyticsLayoutKey, &layout);
+  if (l.ok()) {
+    if (layout.size() != 4) return Status::Corruption("analytics layout has the wrong length");
+    const std::uint32_t v = util::DecodeFixed32BE(layout.data());
+    if (v != static_cast<std::uint32_t>(AnalyticsLayout::kUngrouped) &&
+        v != static_cast<std::uint32_t>(AnalyticsLayout::kGrouped)) {
+      return Status::UnsupportedVersion("data environment has analytics layout " + std::to_string(v) +
+                                        ", unknown to this shredkv: open it with a newer shredkv");
+    }
+    analytics_layout = static_cast<AnalyticsLayout>(v);
+  } else if (l.IsNotFound()) {
+    // A format-3 store from before the layout was recorded, or a format-2
+    // migration such a build started: ungrouped. A format-2 store whose
+    // migration has not started gets the grouped layout (the migration
+    // records it in its first transaction).
+    std::string migration;
+    Status m = ReadPlain(txn, tables.meta, TableId::kDataMeta, kMigrationKey, &migration);
+    if (!m.ok() && !m.IsNotFound()) return m;
+    analytics_layout = data_format >= 3 || m.ok() ? AnalyticsLayout::kUngrouped : AnalyticsLayout::kGrouped;
+  } else {
+    return l;
+  }
   Status q = ReadPlain(txn, tables.meta, TableId::kDataMeta, kEventSeqKey, &seq);
   if (q.ok()) {
     if (seq.size() != 8) return Status::Corruption("event sequence has the wrong length");
@@ -198,8 +221,15 @@ Status EngineContext::InitDataMeta(storage::WriteTxn& txn) {
       !p.ok()) {
     return p;
   }
+  if (Status p = PutAnalyticsLayout(txn); !p.ok()) return p;
   return txn.Put(tables.meta, kDataStoreIdKey,
                  PlainRow(TableId::kDataMeta, kDataStoreIdKey, keys->store_id()));
+}
+
+Status EngineContext::PutAnalyticsLayout(storage::WriteTxn& txn) const {
+  std::string layout;
+  util::PutFixed32BE(&layout, static_cast<std::uint32_t>(analytics_layout));
+  return txn.Put(tables.meta, kAnalyticsLayoutKey, PlainRow(TableId::kDataMeta, kAnalyticsLayoutKey, layout));
 }
 
 Status EngineContext::CheckUsable() const {
@@ -231,9 +261,9 @@ Result<keys::DekHandle> EngineContext::PersonKey(const PersonId& id) {
 }
 
 Status EngineContext::ReadAnalyticsRow(const storage::ReadTxn& txn, std::uint64_t seq, std::string_view akey,
-                                       std::string* payload, bool* staged) const {
+                                       std::string* payload, bool* staged, bool look_in_staging) const {
   StagedRow row;
-  Status f = staging->Find(txn, seq, &row);
+  Status f = look_in_staging ? staging->Find(txn, seq, &row) : Status::NotFound("staging is empty");
   *staged = f.ok();
   if (f.ok()) {
     if (row.key != akey) return Status::Corruption("the staged analytics row of event " + std::to_string(seq) +
@@ -275,7 +305,7 @@ std::int64_t EngineContext::LastClosedAnalyticsBucket() const {
 }
 
 std::string EngineContext::AnalyticsKeyFor(std::string_view link, std::int64_t ts_ms, std::uint64_t seq) const {
-  return LinkedAnalyticsKey(link, analytics_granularity_ms, ts_ms, seq);
+  return LinkedAnalyticsKey(analytics_layout, link, analytics_granularity_ms, ts_ms, seq);
 }
 
 std::string EngineContext::CollectionHash(std::string_view collection) const {

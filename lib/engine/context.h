@@ -24,6 +24,7 @@
 
 #include "codec/row_codec.h"
 #include "crypto/aead.h"
+#include "engine/analytics_link.h"
 #include "engine/analytics_staging.h"
 #include "engine/audit.h"
 #include "engine/consent_index.h"
@@ -112,6 +113,12 @@ struct EngineContext {
   std::uint32_t data_format = kDataFormatVersion;
   // The stored analytics granularity (data meta `analytics_granularity`).
   std::int64_t analytics_granularity_ms = 3600ll * 1000;
+  // How linked analytics keys are built (data meta `analytics_layout`;
+  // engine/analytics_link.h). Set at open, before any call is served.
+  AnalyticsLayout analytics_layout = AnalyticsLayout::kGrouped;
+  // The data meta row that records `analytics_layout` (InitDataMeta and the
+  // migration write it).
+  [[nodiscard]] Status PutAnalyticsLayout(storage::WriteTxn& txn) const;
 
   std::atomic<std::uint64_t> tracking_rejected{0};
   std::atomic<std::uint64_t> tracking_dropped{0};
@@ -158,9 +165,10 @@ struct EngineContext {
   // The payload (before its checksum) of the analytics row of the event
   // `seq` whose key is `akey`: the staged row if there is one (*staged set),
   // else the row in `analytics`. NotFound if neither; Corruption if the
-  // staged row of `seq` has another key.
+  // staged row of `seq` has another key. `look_in_staging` false: the caller
+  // knows the staging is empty in `txn` (one lookup less a row).
   Status ReadAnalyticsRow(const storage::ReadTxn& txn, std::uint64_t seq, std::string_view akey,
-                          std::string* payload, bool* staged) const;
+                          std::string* payload, bool* staged, bool look_in_staging = true) const;
   // Materialises the staged analytics rows (engine/analytics_staging.h):
   // all of them, or with `last_bucket_ms` those of buckets that start at or
   // before it. In its own `data` transaction, none if nothing moves.

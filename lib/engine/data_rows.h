@@ -22,6 +22,9 @@ inline constexpr std::string_view kDataStoreIdKey = "store_id";
 inline constexpr std::string_view kEventSeqKey = "event_seq";
 inline constexpr std::string_view kAnalyticsGranularityKey = "analytics_granularity";
 inline constexpr std::string_view kMigrationKey = "migration_v3";
+// fixed32be(AnalyticsLayout): how linked analytics keys are built. Absent in
+// a format-3 store: kUngrouped (made before the layout was recorded).
+inline constexpr std::string_view kAnalyticsLayoutKey = "analytics_layout";
 
 using codec::PlainRow;
 using codec::ReadPlain;

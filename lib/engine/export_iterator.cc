@@ -139,6 +139,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     Keyring& keyring;
     const CompiledRetention& rules;
     std::int64_t now;
+    // The staging holds rows (as of txn): if not, no analytics row is
+    // looked up there.
+    bool staged_rows;
   };
 
   Status Fill(storage::ReadTxn& txn, Keyring& keyring) {
@@ -153,7 +156,13 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
                                                              : t.events);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
-    const RowContext row{txn, keyring, *rules, ctx_->Now()};
+    bool staged_rows = false;
+    if (phase_ == Phase::kAnalytics) {
+      auto n = ctx_->staging->Count(txn);
+      if (!n.ok()) return n.status();
+      staged_rows = *n != 0;
+    }
+    const RowContext row{txn, keyring, *rules, ctx_->Now(), staged_rows};
     Status m = c.Seek(next_key_);
     std::size_t examined = 0;
     for (; m.ok() && c.Valid() && buffer_.size() < limit && examined < 16 * limit; m = c.Next()) {
@@ -255,7 +264,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     const std::string akey = ctx_->AnalyticsKeyFor(links_.Get(slot, *slot_key), ts, seq);
     std::string payload;
     bool staged = false;
-    Status a = ctx_->ReadAnalyticsRow(row.txn, seq, akey, &payload, &staged);
+    Status a = ctx_->ReadAnalyticsRow(row.txn, seq, akey, &payload, &staged, row.staged_rows);
     if (a.IsNotFound()) return Status::OK();
     if (!a.ok()) return a;
     std::int64_t bucket = 0;

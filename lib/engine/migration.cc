@@ -186,6 +186,9 @@ class Migration {
       if (Status p = txn.Put(ctx_.tables.analytics, mv.to, row); !p.ok()) return p;
     }
     const DataTables& t = ctx_.tables;
+    // Every transaction records the layout its moves used, so a resumed
+    // migration keeps it (ReadDataMeta).
+    if (Status p = ctx_.PutAnalyticsLayout(txn); !p.ok()) return p;
     if (!finished) {
       return txn.Put(t.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeMigrationState(next)));
     }

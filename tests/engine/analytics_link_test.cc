@@ -20,10 +20,11 @@ TEST(AnalyticsLinkTest, LinkIsTheDocumentedKeyedHashOfTheSlotKey) {
   EXPECT_NE(AnalyticsLink(*key), AnalyticsLink(*other));
 }
 
-TEST(AnalyticsLinkTest, RowKeyIsTheFlooredTimeThenAKeyedHashOfTheSequence) {
+TEST(AnalyticsLinkTest, UngroupedRowKeyIsTheFlooredTimeThenAKeyedHashOfTheSequence) {
   const std::string link(32, 'L');
   constexpr std::int64_t kHour = 3600 * 1000;
-  const std::string k = LinkedAnalyticsKey(link, kHour, 5 * kHour + 123, 42);
+  constexpr auto kLayout = AnalyticsLayout::kUngrouped;
+  const std::string k = LinkedAnalyticsKey(kLayout, link, kHour, 5 * kHour + 123, 42);
   ASSERT_EQ(k.size(), codec::kAnalyticsKeySize);
   std::int64_t bucket = 0;
   ASSERT_TRUE(codec::DecodeAnalyticsKey(k, &bucket).ok());
@@ -37,9 +38,44 @@ TEST(AnalyticsLinkTest, RowKeyIsTheFlooredTimeThenAKeyedHashOfTheSequence) {
   std::string seq_bytes;
   util::PutFixed64BE(&seq_bytes, 42);
   EXPECT_EQ(k.find(seq_bytes), std::string::npos);
-  EXPECT_NE(LinkedAnalyticsKey(link, kHour, 5 * kHour, 43).substr(8), k.substr(8));
-  EXPECT_NE(LinkedAnalyticsKey(std::string(32, 'M'), kHour, 5 * kHour, 42).substr(8), k.substr(8));
-  EXPECT_EQ(LinkedAnalyticsKey(link, kHour, 5 * kHour + 999, 42), k);  // the same row, any time in the hour
+  EXPECT_NE(LinkedAnalyticsKey(kLayout, link, kHour, 5 * kHour, 43).substr(8), k.substr(8));
+  EXPECT_NE(LinkedAnalyticsKey(kLayout, std::string(32, 'M'), kHour, 5 * kHour, 42).substr(8), k.substr(8));
+  EXPECT_EQ(LinkedAnalyticsKey(kLayout, link, kHour, 5 * kHour + 999, 42), k);  // the same row, any time in the hour
+}
+
+TEST(AnalyticsLinkTest, ShortKeyedHashIsSipHash24) {
+  // The reference vector of SipHash-2-4 (Aumasson and Bernstein): key
+  // 00 01 … 0f, empty message → 31 0e 0e dd 47 db 6f 72 (read big-endian).
+  std::string key;
+  for (int i = 0; i < 16; ++i) key.push_back(static_cast<char>(i));
+  EXPECT_EQ(crypto::ShortKeyedHash(key, ""), 0x310e0edd47db6f72ull);
+}
+
+TEST(AnalyticsLinkTest, GroupedRowKeyIsTheFlooredTimeTheGroupThenASipHashOfTheSequence) {
+  std::string link;
+  for (int i = 0; i < 32; ++i) link.push_back(static_cast<char>('A' + i));
+  constexpr std::int64_t kHour = 3600 * 1000;
+  constexpr auto kLayout = AnalyticsLayout::kGrouped;
+  const std::string k = LinkedAnalyticsKey(kLayout, link, kHour, 5 * kHour + 123, 42);
+  ASSERT_EQ(k.size(), codec::kAnalyticsKeySize);
+  std::int64_t bucket = 0;
+  ASSERT_TRUE(codec::DecodeAnalyticsKey(k, &bucket).ok());
+  EXPECT_EQ(bucket, 5 * kHour);
+  EXPECT_EQ(k.substr(8, 8), link.substr(0, 8));  // the group: the link's first 8 bytes
+  std::string seq_bytes;
+  util::PutFixed64BE(&seq_bytes, 42);
+  std::string row;
+  util::PutFixed64BE(&row, crypto::ShortKeyedHash(link.substr(16, 16), seq_bytes));
+  EXPECT_EQ(k.substr(16), row);
+  EXPECT_EQ(k.find(seq_bytes), std::string::npos);
+  // The rest of the link (bytes 8..16, and the SipHash key) is not in the key.
+  EXPECT_EQ(k.find(link.substr(8, 8)), std::string::npos);
+  EXPECT_EQ(k.find(link.substr(16, 8)), std::string::npos);
+  const std::string next = LinkedAnalyticsKey(kLayout, link, kHour, 5 * kHour, 43);
+  EXPECT_EQ(next.substr(0, 16), k.substr(0, 16));  // same bucket and group
+  EXPECT_NE(next.substr(16), k.substr(16));
+  EXPECT_NE(LinkedAnalyticsKey(kLayout, std::string(32, 'M'), kHour, 5 * kHour, 42).substr(8), k.substr(8));
+  EXPECT_EQ(LinkedAnalyticsKey(kLayout, link, kHour, 5 * kHour + 999, 42), k);
 }
 
 TEST(AnalyticsLinkTest, FloorRoundsTowardsMinusInfinity) {

@@ -16,6 +16,7 @@
 #include "crypto/keyed_hash.h"
 #include "util/coding.h"
 #include "engine/analytics_staging.h"
+#include "engine/data_rows.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
 
@@ -287,6 +288,80 @@ TEST_F(AnalyticsStagingTest, TheWritePathMaterialisesWhenTheStagingReachesItsBou
   written += kBatch;
   EXPECT_EQ(Staged(), 0u);
   EXPECT_EQ(Materialised(), written);
+}
+
+}  // namespace
+}  // namespace shredkv
+
+namespace shredkv {
+namespace {
+
+// The analytics layout (engine/analytics_link.h, format.md §5.4): grouped
+// for new stores; a format-3 store whose data meta has no layout row keeps
+// the ungrouped keys it was written with.
+class AnalyticsLayoutTest : public AnalyticsStagingTest {
+ protected:
+  // The anonymous IDs of the materialised rows, in key order.
+  std::vector<AnonymousId> AnonInKeyOrder() {
+    std::vector<AnonymousId> out;
+    auto it = store_->ScanAnalytics({});
+    for (; it->Valid(); it->Next()) out.push_back(it->value().anon_id);
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    return out;
+  }
+  // Writes `n` events for each person, alternating people, one batch each.
+  void Interleave(const std::vector<PersonId>& people, int n) {
+    for (int i = 0; i < n; ++i) {
+      for (const PersonId& p : people) SKV_ASSERT_OK(store_->AppendEvent(p, Event{"visit", kT0 + i, {{"i", i}}, {"i"}}));
+    }
+  }
+};
+
+TEST_F(AnalyticsLayoutTest, ANewStoreKeepsAPersonsRowsOfABucketTogether) {
+  EXPECT_EQ(impl().context().analytics_layout, engine::AnalyticsLayout::kGrouped);
+  const std::vector<PersonId> people{MakePerson("a@x.org"), MakePerson("b@x.org"), MakePerson("c@x.org")};
+  Interleave(people, 30);
+  SKV_ASSERT_OK(store_->RunMaintenance());  // the hour has ended: materialised
+  ASSERT_EQ(Materialised(), 90u);
+  const auto anon = AnonInKeyOrder();
+  ASSERT_EQ(anon.size(), 90u);
+  std::size_t runs = 1;
+  for (std::size_t i = 1; i < anon.size(); ++i) runs += anon[i] != anon[i - 1] ? 1u : 0u;
+  EXPECT_EQ(runs, 3u);  // one run of rows a person, though their writes alternated
+  Reopen();
+  EXPECT_EQ(impl().context().analytics_layout, engine::AnalyticsLayout::kGrouped);
+  for (const PersonId& p : people) EXPECT_EQ(Exported(p).size(), 30u);
+}
+
+TEST_F(AnalyticsLayoutTest, AStoreWithoutALayoutRowKeepsTheUngroupedKeys) {
+  // A format-3 store made before the layout was recorded: no meta row, keys
+  // built the ungrouped way.
+  impl().context().analytics_layout = engine::AnalyticsLayout::kUngrouped;
+  SKV_ASSERT_OK(impl().data().Update([&](storage::WriteTxn& txn) {
+    return txn.Delete(impl().tables().meta, engine::kAnalyticsLayoutKey);
+  }));
+  const std::vector<PersonId> people{MakePerson("a@x.org"), MakePerson("b@x.org")};
+  Interleave(people, 30);
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  ASSERT_EQ(Materialised(), 60u);
+  const auto anon = AnonInKeyOrder();
+  std::size_t runs = 1;
+  for (std::size_t i = 1; i < anon.size(); ++i) runs += anon[i] != anon[i - 1] ? 1u : 0u;
+  EXPECT_GT(runs, 10u);  // spread over the bucket
+  Reopen();
+  EXPECT_EQ(impl().context().analytics_layout, engine::AnalyticsLayout::kUngrouped);
+  for (const PersonId& p : people) EXPECT_EQ(Exported(p).size(), 30u);
+  auto report = store_->Verify();
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+  // Erasure still reaches the rows through the ungrouped keys: unlinked,
+  // each gets a fresh anonymous ID.
+  EraseOptions o;
+  o.analytics = AnalyticsOnErase::kUnlink;
+  ASSERT_TRUE(store_->Erase(people[0], o).ok());
+  std::set<AnonymousId> distinct;
+  for (const AnonymousId& a : AnonInKeyOrder()) distinct.insert(a);
+  EXPECT_EQ(distinct.size(), 31u);  // 30 unlinked rows and the other person
 }
 
 }  // namespace

@@ -60,6 +60,8 @@ class MigrationTest : public ::testing::Test {
   // The migrated store holds what the fixture held, in format 3.
   void ExpectMigrated(Store& store) {
     auto& impl = dynamic_cast<engine::StoreImpl&>(store);
+    // A migration this build starts writes the grouped layout (and records it).
+    EXPECT_EQ(impl.context().analytics_layout, engine::AnalyticsLayout::kGrouped);
     const Exported ann = ExportOf(store, "ann@example.org");
     EXPECT_EQ(ann.events.size(), 6u);
     ASSERT_EQ(ann.analytics.size(), 6u);  // found through the person's keys (2 under a category key)
