@@ -296,8 +296,10 @@ class Store {
   // ---- Analytics ------------------------------------------------------------
 
   // Analytics rows in (time bucket, row id) order: by coarse time, and within
-  // a bucket in an order that follows neither people nor insertion
-  // (docs/format.md §5.4). Rows carry no personal data.
+  // a bucket in an order that follows neither the order of writes nor the
+  // people (a person's rows of a bucket are adjacent, as the anonymous ID
+  // they carry groups them anyway; docs/format.md §5.4). Rows carry no
+  // personal data.
   virtual std::unique_ptr<AnalyticsIterator> ScanAnalytics(const AnalyticsQuery& query) = 0;
 
   // ---- Rectification, change feed, export -------------------------------------

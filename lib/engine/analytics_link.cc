@@ -14,25 +14,39 @@ namespace {
 constexpr std::string_view kRowLabel = "analytics-row";
 }  // namespace
 
-std::string AnalyticsLink(const crypto::SecretKey& slot_key) {
-  // H32(K; "analytics-link") as crypto::KeyedHash computes it (the part
-  // length-prefixed), in one call without allocating the prefix.
+namespace {
+// H32(K; "analytics-link") as crypto::KeyedHash computes it (the part
+// length-prefixed), in one call without allocating the prefix.
+void ComputeLink(const crypto::SecretKey& slot_key, char* out) {
   static constexpr char kMessage[] = "\x0e" "analytics-link";
   static_assert(sizeof kMessage - 2 == 0x0e);
-  std::string link(kAnalyticsLinkSize, '\0');
   crypto::KeyedHashRaw(slot_key.view(), std::string_view(kMessage, sizeof kMessage - 1),
-                       reinterpret_cast<unsigned char*>(link.data()), link.size());
+                       reinterpret_cast<unsigned char*>(out), kAnalyticsLinkSize);
+}
+}  // namespace
+
+std::string AnalyticsLink(const crypto::SecretKey& slot_key) {
+  std::string link(kAnalyticsLinkSize, '\0');
+  ComputeLink(slot_key, link.data());
   return link;
 }
 
 LinkCache::~LinkCache() {
-  for (auto& [slot, link] : links_) crypto::Wipe(&link);
+  for (Entry& e : inline_) crypto::Wipe(e.link.data(), e.link.size());
+  for (Entry& e : more_) crypto::Wipe(e.link.data(), e.link.size());
 }
 
-const std::string& LinkCache::Get(std::uint32_t slot, const crypto::SecretKey& slot_key) {
-  auto it = links_.find(slot);
-  if (it == links_.end()) it = links_.emplace(slot, AnalyticsLink(slot_key)).first;
-  return it->second;
+std::string_view LinkCache::Get(std::uint32_t slot, const crypto::SecretKey& slot_key) {
+  for (std::size_t i = 0; i < inline_used_; ++i) {
+    if (inline_[i].slot == slot) return std::string_view(inline_[i].link.data(), kAnalyticsLinkSize);
+  }
+  for (const Entry& e : more_) {
+    if (e.slot == slot) return std::string_view(e.link.data(), kAnalyticsLinkSize);
+  }
+  Entry* e = inline_used_ < kInline ? &inline_[inline_used_++] : &more_.emplace_back();
+  e->slot = slot;
+  ComputeLink(slot_key, e->link.data());
+  return std::string_view(e->link.data(), kAnalyticsLinkSize);
 }
 
 std::int64_t FloorTo(std::int64_t ts_ms, std::int64_t granularity_ms) {

@@ -17,10 +17,12 @@
 #ifndef SHREDKV_ENGINE_ANALYTICS_LINK_H_
 #define SHREDKV_ENGINE_ANALYTICS_LINK_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "crypto/secure_memory.h"
 #include "shredkv/status.h"
@@ -36,7 +38,8 @@ inline constexpr std::int64_t kMinAnalyticsGranularityMs = 1000;
 std::string AnalyticsLink(const crypto::SecretKey& slot_key);
 
 // The links of one person's key slots, derived once per use; wiped when
-// destroyed. Thread safety: one owner.
+// destroyed. Held inline (no allocation: a batch keeps one a person it
+// writes). Thread safety: one owner.
 class LinkCache {
  public:
   LinkCache() = default;
@@ -44,11 +47,19 @@ class LinkCache {
   LinkCache& operator=(const LinkCache&) = delete;
   LinkCache(LinkCache&& other) noexcept = default;
   ~LinkCache();
-  // The link of `slot`, whose key is `slot_key`.
-  const std::string& Get(std::uint32_t slot, const crypto::SecretKey& slot_key);
+  // The link of `slot`, whose key is `slot_key`; valid while the cache is
+  // alive and not moved.
+  std::string_view Get(std::uint32_t slot, const crypto::SecretKey& slot_key);
 
  private:
-  std::map<std::uint32_t, std::string> links_;
+  struct Entry {
+    std::uint32_t slot = 0;
+    std::array<char, kAnalyticsLinkSize> link{};
+  };
+  static constexpr std::size_t kInline = 2;  // the person key and one category key, usually
+  std::array<Entry, kInline> inline_{};
+  std::size_t inline_used_ = 0;
+  std::vector<Entry> more_;
 };
 
 // How a store's linked analytics keys are built (data meta

@@ -51,14 +51,14 @@ const crypto::SecretKey& AnalyticsStaging::KeyFor(std::uint64_t seq) const {
 }
 
 void AnalyticsStaging::Seal(std::string_view stored_key, std::string_view key, std::string_view payload,
-                            std::string* out) const {
-  std::string plain;
-  plain.reserve(key.size() + payload.size());
-  plain.append(key);
-  plain.append(payload);
-  codec::SealRow(cipher_, KeyFor(util::DecodeFixed64BE(stored_key.data())), TableId::kAnalyticsStaged, stored_key, plain,
-                 out);
-  crypto::Wipe(&plain);
+                            std::string* plain, std::string* out) const {
+  plain->clear();
+  plain->append(key);
+  plain->append(payload);
+  out->clear();
+  codec::SealRow(cipher_, KeyFor(util::DecodeFixed64BE(stored_key.data())), TableId::kAnalyticsStaged, stored_key,
+                 *plain, out);
+  crypto::Wipe(plain);
 }
 
 Status AnalyticsStaging::OpenPlain(std::string_view stored_key, std::string_view value, std::string* plain) const {
@@ -95,17 +95,16 @@ Status AnalyticsStaging::Walk(const storage::ReadTxn& txn,
 }
 
 Status AnalyticsStaging::Stage(storage::WriteTxn& txn, std::uint64_t seq, std::string_view key,
-                               std::string_view payload) const {
+                               std::string_view payload, Scratch* scratch) const {
   const std::string k = SeqKey(seq);
-  std::string row;
-  Seal(k, key, payload, &row);
-  return txn.Append(staged_, k, row);
+  Seal(k, key, payload, &scratch->plain, &scratch->row);
+  return txn.Append(staged_, k, scratch->row);
 }
 
 Status AnalyticsStaging::Restage(storage::WriteTxn& txn, const StagedRow& r) const {
   const std::string k = SeqKey(r.seq);
-  std::string row;
-  Seal(k, r.key, r.payload, &row);
+  std::string plain, row;
+  Seal(k, r.key, r.payload, &plain, &row);
   return txn.Put(staged_, k, row);
 }
 

@@ -59,10 +59,16 @@ class AnalyticsStaging {
   AnalyticsStaging(storage::Table staged, storage::Table analytics, const crypto::SecretKey& index_key,
                    crypto::CipherId cipher);
 
+  // Buffers a caller reuses across Stage calls (the write path stages a row
+  // an event: no allocation a row once they have grown).
+  struct Scratch {
+    std::string plain, row;
+    ~Scratch() { crypto::Wipe(&plain); }
+  };
   // Stages the analytics row key → payload of the event `seq`, which is
   // greater than every staged seq (the event counter only grows).
   [[nodiscard]] Status Stage(storage::WriteTxn& txn, std::uint64_t seq, std::string_view key,
-                             std::string_view payload) const;
+                             std::string_view payload, Scratch* scratch) const;
   // Rewrites the staged row of `seq` (rectification), freshly sealed.
   [[nodiscard]] Status Restage(storage::WriteTxn& txn, const StagedRow& row) const;
   // The staged row of the event `seq`: NotFound if it has none (its row is
@@ -103,7 +109,9 @@ class AnalyticsStaging {
   // order; stops at its first error.
   [[nodiscard]] Status Walk(const storage::ReadTxn& txn,
                             const std::function<Status(std::string_view, std::string_view)>& fn) const;
-  void Seal(std::string_view stored_key, std::string_view key, std::string_view payload, std::string* out) const;
+  // Seals key ‖ payload (assembled in *plain, wiped after) into *out.
+  void Seal(std::string_view stored_key, std::string_view key, std::string_view payload, std::string* plain,
+            std::string* out) const;
 
   // The staging key of the row of event `seq` (its generation seq >> 30).
   const crypto::SecretKey& KeyFor(std::uint64_t seq) const;

@@ -334,7 +334,7 @@ class BatchApplier {
     // Staged, not put at its pseudo-random place: a later materialisation
     // writes many rows of a bucket at once (engine/analytics_staging.h).
     ++staged_;
-    return ctx_.staging->Stage(*txn_, seq, akey, plain_);
+    return ctx_.staging->Stage(*txn_, seq, akey, plain_, &stage_scratch_);
   }
 
   Status Do(const WriteBatch::PutRecordOp& op) {
@@ -695,6 +695,7 @@ class BatchApplier {
   std::vector<keys::NewKey> new_keys_;  // category keys made by this batch
   std::vector<const Attributes::value_type*> fields_;  // scratch: an event's analytics fields
   std::string plain_, row_;                            // scratch: encodings of the current row
+  AnalyticsStaging::Scratch stage_scratch_;            // scratch: the staged row of the current event
 };
 
 }  // namespace

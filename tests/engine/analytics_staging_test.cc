@@ -199,9 +199,10 @@ TEST(AnalyticsStagingKeysTest, EachGenerationOfTwoToTheThirtyEventsHasItsOwnKey)
                                          crypto::CipherId::kXChaCha20Poly1305);
   const std::uint64_t seqs[] = {5, (1ull << 30) + 5, (5ull << 30) + 5};
   const std::string akey = codec::AnalyticsKey(0, std::string(codec::kAnalyticsRowIdSize, 'r'));
+  engine::AnalyticsStaging::Scratch scratch;
   SKV_ASSERT_OK((*env)->Update([&](storage::WriteTxn& txn) -> Status {
     for (std::uint64_t seq : seqs) {
-      if (Status s = staging.Stage(txn, seq, akey, "payload"); !s.ok()) return s;
+      if (Status s = staging.Stage(txn, seq, akey, "payload", &scratch); !s.ok()) return s;
     }
     return Status::OK();
   }));
