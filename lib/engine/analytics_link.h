@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
@@ -59,7 +60,7 @@ class LinkCache {
   static constexpr std::size_t kInline = 2;  // the person key and one category key, usually
   std::array<Entry, kInline> inline_{};
   std::size_t inline_used_ = 0;
-  std::vector<Entry> more_;
+  std::deque<Entry> more_;  // a deque: growing never moves (and leaves unwiped) a link
 };
 
 // How a store's linked analytics keys are built (data meta

@@ -748,6 +748,16 @@ Status Writer::Write(const WriteBatch& batch) {
 
 void Writer::CommitGroup(const std::vector<PendingWrite*>& group) {
   std::lock_guard write_lock(ctx_.write_mu);
+  const bool full = !CommitGroupLocked(group);
+  if (full && group.size() > 1) {
+    // The map is full and cannot grow: one batch of the group may not fit
+    // at all. Each batch alone, so that only batches that do not fit fail
+    // (a group must not make one caller's oversized batch fail the others).
+    for (PendingWrite* p : group) (void)CommitGroupLocked({p});
+  }
+}
+
+bool Writer::CommitGroupLocked(const std::vector<PendingWrite*>& group) {
   std::uint64_t next_seq = ctx_.next_event_seq;
   std::uint64_t dropped = 0;
   // One batch alone is applied in the transaction itself; in a group each
@@ -794,6 +804,7 @@ void Writer::CommitGroup(const std::vector<PendingWrite*>& group) {
     ctx_.orphan_pass_pending = true;
     ctx_.orphan_cursor.clear();
   }
+  return !s.IsStoreFull();
 }
 
 Status Writer::AckFeed(std::uint64_t cursor) {

@@ -55,8 +55,12 @@ class Writer {
     std::condition_variable cv;
   };
   // Applies and commits `group` (front of the queue) under write_mu, and
-  // sets each one's status.
+  // sets each one's status. If the group does not fit in a map that cannot
+  // grow (StoreFull), commits each batch alone instead.
   void CommitGroup(const std::vector<PendingWrite*>& group);
+  // One attempt: all of `group` in one transaction. REQUIRES: write_mu held.
+  // Returns false if it failed with StoreFull.
+  bool CommitGroupLocked(const std::vector<PendingWrite*>& group);
 
   EngineContext& ctx_;
   std::mutex queue_mu_;

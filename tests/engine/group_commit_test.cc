@@ -141,6 +141,30 @@ TEST_F(GroupCommitTest, AGroupWhoseBatchesAllFailWritesNothing) {
   EXPECT_EQ(after->records, before->records);
 }
 
+TEST_F(GroupCommitTest, ABatchTooLargeForAMapThatCannotGrowFailsAloneInItsGroup) {
+  // Found in review: a child transaction that fills a map at its maximum
+  // made the whole group fail StoreFull. The group is retried batch by
+  // batch, so only the batch that cannot fit fails.
+  options_.initial_map_size = 1u << 20;
+  options_.max_map_size = 4u << 20;
+  Reopen();
+  const PersonId a = MakePerson("a@x.org");
+  const PersonId b = MakePerson("b@x.org");
+  std::vector<std::function<Status()>> writes;
+  writes.push_back([&] { return store_->Put(a, "c", "small", "v"); });
+  writes.push_back([&] { return store_->Put(b, "c", "huge", std::string(6u << 20, 'x')); });
+  writes.push_back([&] { return store_->AppendEvent(a, Event{"tick", 1, {}, {}}); });
+  const auto results = RunHeld(writes);
+  SKV_EXPECT_OK(results[0]);
+  EXPECT_TRUE(results[1].IsStoreFull()) << results[1].ToString();
+  SKV_EXPECT_OK(results[2]);
+  EXPECT_EQ(*store_->Get(a, "c", "small"), "v");
+  EXPECT_TRUE(store_->Get(b, "c", "huge").status().IsNotFound());
+  int events = 0;
+  for (auto it = store_->ScanEvents(a, {}); it->Valid(); it->Next()) ++events;
+  EXPECT_EQ(events, 1);
+}
+
 TEST_F(GroupCommitTest, ManyUnheldWritersAllLand) {
   constexpr int kThreads = 16;
   constexpr int kPerThread = 40;
