@@ -32,6 +32,7 @@ Config Config::ForScale(const std::string& scale) {
     c.erase_people = 40;
     c.erase_events = 20;
     c.erase_call = 10;
+    c.erase_synced_calls = 1;
     c.purge_budget = 100;
     c.durable_calls = 1;
     c.durable_events = 2;
@@ -74,6 +75,7 @@ std::string Config::Describe() const {
   o << "scale=" << scale << " people=" << people << " batch=" << batch << " ingest_batches=" << ingest_batches
     << " bulk=" << bulk_batches << "x" << batch << " (" << bulk_events_per_person << "/person)"
     << " erase_people=" << erase_people << "x" << erase_events << " erase_call=" << erase_call
+    << " erase_synced=" << erase_synced_calls << "x" << erase_call
     << " purge_budget=" << purge_budget << " durable=" << durable_threads << "x" << durable_calls
     << " rotate_people=" << rotate_people << " export=" << export_people << "x" << export_events;
   return o.str();

@@ -40,6 +40,7 @@ struct Config {
   std::size_t erase_people = 2000;         // people of the erase world
   std::size_t erase_events = 1000;         // events per person there
   std::size_t erase_call = 100;            // people per Erase call
+  std::size_t erase_synced_calls = 5;      // EraseBatchSynced iterations (people beyond erase_people)
   std::size_t purge_budget = 10000;        // rows per Purge call
   std::size_t durable_threads = 16;
   std::size_t durable_calls = 8;           // erasures per caller
@@ -170,6 +171,11 @@ class System {
 
   // Erases people in one call (one commit where the system allows).
   virtual void Erase(std::span<const std::uint32_t> people) = 0;
+  // Makes every later commit durable (fsynced before it returns) or, with
+  // false, as the data set was opened. shredkv: nothing to do (its erase
+  // commits are always fsynced); raw_lmdb: MDB_NOSYNC off; RocksDB:
+  // WriteOptions::sync; SQLite: synchronous=FULL (WAL).
+  virtual void SetSynced(bool synced) { (void)synced; }
   // raw_lmdb only: deletes one row per person in one commit (the erase
   // limit baseline); the person's other rows stay for Purge.
   virtual void DeleteOneRow(std::span<const std::uint32_t> people);

@@ -182,6 +182,11 @@ class RawLmdb final : public System {
     txn.Commit();
   }
 
+  void SetSynced(bool synced) override {
+    const bool opened_unsynced = opts_.durability == shredkv::Durability::kNoSync;
+    Check(mdb_env_set_flags(env_, MDB_NOSYNC, synced || !opened_unsynced ? 0 : 1), "set flags");
+  }
+
   void DeleteOneRow(std::span<const std::uint32_t> people) override {
     WriteTxn txn(env_);
     for (std::uint32_t p : people) txn.Del(profiles_t_, ids_[p]);

@@ -40,6 +40,7 @@ class RocksDb final : public System {
     Check(rocksdb::DB::Open(opt, dir, &db), "open");
     db_.reset(db);
     write_.sync = o.durability == shredkv::Durability::kFullSync;
+    durable_ = write_.sync;
   }
   ~RocksDb() override {
     if (paused_) (void)db_->ContinueBackgroundWork();
@@ -99,6 +100,8 @@ class RocksDb final : public System {
     return profile_.size();
   }
 
+  void SetSynced(bool synced) override { write_.sync = synced || durable_; }
+
   void Erase(std::span<const std::uint32_t> people) override {
     rocksdb::WriteBatch b;
     for (std::uint32_t p : people) {
@@ -125,6 +128,7 @@ class RocksDb final : public System {
  private:
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions write_;
+  bool durable_ = false;  // opened with Durability::kFullSync
   rocksdb::ReadOptions read_;
   Rng rng_;
   std::vector<std::string> ids_, hashes_;

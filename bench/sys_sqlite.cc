@@ -18,7 +18,7 @@ constexpr const char* kTableNames[kTables] = {"people", "ident", "ident_by_perso
 
 class Sqlite final : public System {
  public:
-  Sqlite(const std::string& dir, const SystemOptions& o) : rng_(0x12345) {
+  Sqlite(const std::string& dir, const SystemOptions& o) : durable_(o.durability != shredkv::Durability::kNoSync), rng_(0x12345) {
     if (sqlite3_open_v2((dir + "/bench.db").c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
       Fail(std::string("sqlite open: ") + sqlite3_errmsg(db_));
@@ -117,6 +117,10 @@ class Sqlite final : public System {
     return profile_.size();
   }
 
+  void SetSynced(bool synced) override {
+    Exec(synced || durable_ ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF");
+  }
+
   void Erase(std::span<const std::uint32_t> people) override {
     Step(begin_);
     for (std::uint32_t p : people) {
@@ -174,6 +178,7 @@ class Sqlite final : public System {
   std::array<sqlite3_stmt*, kTables> insert_{}, delete_{};
   sqlite3_stmt *get_ident_ = nullptr, *get_profile_ = nullptr, *delete_events_ = nullptr;
   sqlite3_stmt *begin_ = nullptr, *commit_ = nullptr;
+  bool durable_;  // opened with synchronous=FULL
   Rng rng_;
   std::vector<std::string> ids_, hashes_;
   std::uint64_t seq_ = 1;

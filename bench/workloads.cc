@@ -126,8 +126,9 @@ World& EraseWorld(SystemKind sys) {
   o.secure_delete = true;  // SQLite: the erase workload overwrites deleted content
   return worlds().Get("erase", sys, o, [](World& w) {
     const Config& c = config();
-    w.sys->AddPeople(c.erase_people, 1000);
-    LoadEventsPersonMajor(w, 0, c.erase_people, c.erase_events);
+    const std::size_t people = c.erase_people + c.erase_synced_calls * c.erase_call;
+    w.sys->AddPeople(people, 1000);
+    LoadEventsPersonMajor(w, 0, people, c.erase_events);
   });
 }
 
@@ -295,6 +296,29 @@ void BM_EraseLimit(benchmark::State& state, SystemKind sys) {
   });
 }
 
+// EraseBatchSynced: EraseBatch with every system's commits fsynced (issue
+// 21: EraseBatch compares shredkv's durable erasure with unsynced deletes).
+// raw_lmdb: the rows deleted by cursor walk (a range delete), one synced
+// commit; RocksDB: DeleteRange and point deletes, WriteOptions::sync;
+// SQLite: DELETE of the range, WAL with synchronous=FULL. Runs after
+// EraseLimit, on the people beyond erase_people.
+void BM_EraseBatchSynced(benchmark::State& state, SystemKind sys) {
+  Guard(state, [&] {
+    const Config& c = config();
+    World& w = EraseWorld(sys);
+    w.sys->SetSynced(true);
+    PerfWindow perf_window;
+    for (auto _ : state) {
+      state.PauseTiming();
+      const auto people = TakeLive(w, c.erase_call);
+      state.ResumeTiming();
+      w.sys->Erase(people);
+    }
+    w.sys->SetSynced(false);
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.erase_call));
+  });
+}
+
 // Purge: rows of erased people deleted per second, purge_budget rows per call.
 void BM_Purge(benchmark::State& state, SystemKind sys) {
   Guard(state, [&] {
@@ -398,7 +422,8 @@ void RegisterWorkloads() {
         ->Iterations(it(c.export_iterations))->UseRealTime()->Unit(benchmark::kMillisecond);
   }
 
-  // Kind "erase": EraseBatch and EraseLimit each take half of the people;
+  // Kind "erase": EraseBatch and EraseLimit each take half of erase_people,
+  // EraseBatchSynced the erase_synced_calls × erase_call people beyond;
   // Purge then deletes the rows that remain.
   const std::size_t erase_iterations = std::max<std::size_t>(1, c.erase_people / 2 / c.erase_call);
   for (K s : Available({K::kRawLmdb, K::kShredkv, K::kRocksDb, K::kSqlite})) {
@@ -408,6 +433,10 @@ void RegisterWorkloads() {
   for (K s : Available({K::kRawLmdb, K::kShredkv})) {
     benchmark::RegisterBenchmark(Name("EraseLimit", s).c_str(), BM_EraseLimit, s)
         ->Iterations(it(erase_iterations))->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+  for (K s : Available({K::kRawLmdb, K::kShredkv, K::kRocksDb, K::kSqlite})) {
+    benchmark::RegisterBenchmark(Name("EraseBatchSynced", s).c_str(), BM_EraseBatchSynced, s)
+        ->Iterations(it(c.erase_synced_calls))->UseRealTime()->Unit(benchmark::kMillisecond);
   }
   // Rows left for raw_lmdb after EraseBatch: the EraseLimit half.
   const std::size_t purge_rows = (c.erase_people - erase_iterations * c.erase_call) * c.erase_events;
