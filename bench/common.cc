@@ -36,6 +36,8 @@ Config Config::ForScale(const std::string& scale) {
     c.purge_budget = 100;
     c.durable_calls = 1;
     c.durable_events = 2;
+    c.durable_people = 20;
+    c.durable_write_ops = 5;
     c.rotate_people = 300;
     c.rotate_iterations = 1;
     c.export_people = 2;

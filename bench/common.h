@@ -45,6 +45,8 @@ struct Config {
   std::size_t durable_threads = 16;
   std::size_t durable_calls = 8;           // erasures per caller
   std::size_t durable_events = 10;         // events per person of the durable world
+  std::size_t durable_people = 1000;       // people of the durable-write world
+  std::size_t durable_write_ops = 500;     // DurableWrite iterations (one durable write each)
   std::size_t rotate_people = 100000;
   std::size_t rotate_iterations = 3;
   std::size_t export_people = 20;

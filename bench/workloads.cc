@@ -383,6 +383,34 @@ void BM_EraseDurable(benchmark::State& state, SystemKind sys) {
   });
 }
 
+// DurableWrite: one durable write a call, one caller (issue 21: "a durable
+// create / append costs at most one raw-LMDB durable commit plus 25 %").
+// `create`: one person a call (shredkv: its key in `keys`, then its rows in
+// `data`; raw_lmdb: the same rows in one commit); else one event appended
+// to an existing person. Every system opened with kFullSync.
+void BM_DurableWrite(benchmark::State& state, SystemKind sys, bool create) {
+  Guard(state, [&] {
+    const Config& c = config();
+    SystemOptions o;
+    o.durability = shredkv::Durability::kFullSync;
+    World& w = worlds().Get("durable-write", sys, o, [&](World& world) { world.sys->AddPeople(c.durable_people, 1000); });
+    std::size_t i = 0;
+    PerfWindow perf_window;
+    for (auto _ : state) {
+      if (create) {
+        w.sys->AddPeople(1, 1);
+      } else {
+        state.PauseTiming();
+        const EventRef ref{static_cast<std::uint32_t>(i++ % c.durable_people), w.next_ts++};
+        auto batch = w.sys->PrepareEvents(std::span<const EventRef>(&ref, 1));
+        state.ResumeTiming();
+        w.sys->CommitEvents(*batch);
+      }
+    }
+    state.SetItemsProcessed(state.iterations());
+  });
+}
+
 std::vector<SystemKind> Available(std::initializer_list<SystemKind> kinds) {
   std::vector<SystemKind> out;
   for (SystemKind k : kinds) {
@@ -444,6 +472,17 @@ void RegisterWorkloads() {
   for (K s : Available({K::kRawLmdb, K::kShredkv})) {
     benchmark::RegisterBenchmark(Name("Purge", s).c_str(), BM_Purge, s)
         ->Iterations(it(purge_iterations))->UseRealTime()->Unit(benchmark::kMillisecond);
+  }
+
+  // Kind "durable-write".
+  for (const char* op : {"create", "append"}) {
+    for (K s : Available({K::kRawLmdb, K::kShredkv})) {
+      benchmark::RegisterBenchmark((std::string("DurableWrite/") + op + "/" + std::string(SystemName(s))).c_str(),
+                                   BM_DurableWrite, s, std::string(op) == "create")
+          ->Iterations(it(c.durable_write_ops))
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
   }
 
   // Kind "durable".
