@@ -258,20 +258,23 @@ std::vector<std::uint32_t> TakeLive(World& w, std::size_t n) {
   return out;
 }
 
+// The timed loop of EraseBatch and EraseBatchSynced: erase_call people a
+// call, taken (untimed) from those not erased yet.
+void EraseCalls(benchmark::State& state, World& w) {
+  const Config& c = config();
+  PerfWindow perf_window;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const auto people = TakeLive(w, c.erase_call);
+    state.ResumeTiming();
+    w.sys->Erase(people);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.erase_call));
+}
+
 // EraseBatch: erase_call people (erase_events events each) per call.
 void BM_EraseBatch(benchmark::State& state, SystemKind sys) {
-  Guard(state, [&] {
-    const Config& c = config();
-    World& w = EraseWorld(sys);
-    PerfWindow perf_window;
-    for (auto _ : state) {
-      state.PauseTiming();
-      const auto people = TakeLive(w, c.erase_call);
-      state.ResumeTiming();
-      w.sys->Erase(people);
-    }
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.erase_call));
-  });
+  Guard(state, [&] { EraseCalls(state, EraseWorld(sys)); });
 }
 
 // EraseLimit: shredkv erases as in EraseBatch; raw_lmdb deletes only one row
@@ -304,18 +307,10 @@ void BM_EraseLimit(benchmark::State& state, SystemKind sys) {
 // EraseLimit, on the people beyond erase_people.
 void BM_EraseBatchSynced(benchmark::State& state, SystemKind sys) {
   Guard(state, [&] {
-    const Config& c = config();
     World& w = EraseWorld(sys);
     w.sys->SetSynced(true);
-    PerfWindow perf_window;
-    for (auto _ : state) {
-      state.PauseTiming();
-      const auto people = TakeLive(w, c.erase_call);
-      state.ResumeTiming();
-      w.sys->Erase(people);
-    }
+    EraseCalls(state, w);
     w.sys->SetSynced(false);
-    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(c.erase_call));
   });
 }
 

@@ -35,16 +35,30 @@ std::int64_t RecordIndex::EntryExpiry(std::string_view entry_key) {
   return util::SignedFromOrdered(util::DecodeFixed64BE(entry_key.data() + 1));
 }
 
-Status RecordIndex::DeleteListed(storage::WriteTxn& txn, std::string_view record_key, std::string_view refs) const {
+namespace {
+
+// The entry prefixes a refs payload lists: varint(n) ‖ lp(prefix)*n.
+Status ParseRefs(std::string_view refs, std::vector<std::string>* prefixes) {
   util::ByteReader r(refs);
   std::uint64_t n = 0;
   if (!r.GetVarint64(&n) || n > refs.size()) return Status::Corruption("record index refs are malformed");
   for (std::uint64_t i = 0; i < n; ++i) {
     std::string_view prefix;
     if (!r.GetLengthPrefixed(&prefix) || prefix.empty()) return Status::Corruption("record index refs are truncated");
-    if (Status d = txn.Delete(index_, std::string(prefix) + std::string(record_key)); !d.ok()) return d;
+    prefixes->emplace_back(prefix);
   }
   if (!r.done()) return Status::Corruption("record index refs have trailing bytes");
+  return Status::OK();
+}
+
+}  // namespace
+
+Status RecordIndex::DeleteListed(storage::WriteTxn& txn, std::string_view record_key, std::string_view refs) const {
+  std::vector<std::string> prefixes;
+  if (Status p = ParseRefs(refs, &prefixes); !p.ok()) return p;
+  for (const std::string& prefix : prefixes) {
+    if (Status d = txn.Delete(index_, prefix + std::string(record_key)); !d.ok()) return d;
+  }
   return Status::OK();
 }
 
@@ -97,15 +111,7 @@ Status RecordIndex::Update(storage::WriteTxn& txn, std::string_view record_key, 
   if (g.ok() && old_refs == refs) return Status::OK();
   std::vector<std::string> old_prefixes;
   if (g.ok()) {
-    util::ByteReader r(old_refs);
-    std::uint64_t n = 0;
-    if (!r.GetVarint64(&n) || n > old_refs.size()) return Status::Corruption("record index refs are malformed");
-    for (std::uint64_t i = 0; i < n; ++i) {
-      std::string_view prefix;
-      if (!r.GetLengthPrefixed(&prefix) || prefix.empty()) return Status::Corruption("record index refs are truncated");
-      old_prefixes.emplace_back(prefix);
-    }
-    if (!r.done()) return Status::Corruption("record index refs have trailing bytes");
+    if (Status p = ParseRefs(old_refs, &old_prefixes); !p.ok()) return p;
   }
   auto listed = [](const std::vector<std::string>& v, const std::string& p) {
     return std::find(v.begin(), v.end(), p) != v.end();
