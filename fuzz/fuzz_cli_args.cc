@@ -72,6 +72,11 @@ void CheckParsed(const CommandSpec& spec, const ParsedArgs& p) {
     } catch (const CliError& e) {
       if (e.code() != kExitUsage) Fail("GetUint threw a non-usage error");
     }
+    try {
+      (void)p.GetTime(f.name);
+    } catch (const CliError& e) {
+      if (e.code() != kExitUsage) Fail("GetTime threw a non-usage error");
+    }
   }
 }
 

@@ -779,6 +779,21 @@ TEST_F(CliTest, AnalyticsRowsAndFeed) {
   EXPECT_EQ(Expect(0, {"analytics", "--to", "1699999200001"}).ndjson().size(), 2u);
   EXPECT_EQ(Expect(0, {"analytics", "--to", "1699999200000"}).ndjson().size(), 0u);
   EXPECT_EQ(Expect(0, {"analytics", "--name", "nothing"}).ndjson().size(), 0u);
+  // Times as RFC 3339 dates and date-times too (1699999200000 is
+  // 2023-11-14T22:00:00Z).
+  EXPECT_EQ(Expect(0, {"analytics", "--from", "2023-11-14T22:00:00Z"}).ndjson().size(), 2u);
+  EXPECT_EQ(Expect(0, {"analytics", "--from", "2023-11-14T22:00:00.001Z"}).ndjson().size(), 0u);
+  EXPECT_EQ(Expect(0, {"analytics", "--from", "2023-11-14T23:00:00+01:00"}).ndjson().size(), 2u);
+  EXPECT_EQ(Expect(0, {"analytics", "--from", "2023-11-14 21:00:00-01:00", "--to", "2023-11-15"}).ndjson().size(),
+            2u);
+  EXPECT_EQ(Expect(0, {"analytics", "--from", "2023-11-15"}).ndjson().size(), 0u);
+  EXPECT_EQ(Expect(0, {"analytics", "--to", "2023-11-14"}).ndjson().size(), 0u);
+  for (const char* bad : {"2023-02-29", "2023-11-14T22:00:00", "2023-11-14T24:00:00Z", "2023-13-01", "23-11-14",
+                          "2023-11-14T22:00Z", "2023-11-14T22:00:00.Z", "2023-11-14T22:00:00+1:00"}) {
+    SCOPED_TRACE(bad);
+    RunResult r = Expect(2, {"analytics", "--from", bad});
+    EXPECT_NE(r.err.find("RFC 3339"), std::string::npos) << r.err;
+  }
   const std::string all = Expect(0, {"analytics"}).out;
   EXPECT_EQ(all.find("ann@"), std::string::npos);
   EXPECT_EQ(all.find("4242"), std::string::npos);

@@ -57,8 +57,9 @@ const std::vector<CommandSpec>& Commands() {
        {kOneId, kIds, Value("purpose", "P", true), Value("source", "S")}, 1, 1},
       {"audit", "[--after SEQ] [--max N]", "the audit log as NDJSON (no personal data): erasures, purges, rotations...",
        {Value("after", "SEQ"), Value("max", "N")}, 0, 0},
-      {"analytics", "[--name EVENT] [--from MS] [--to MS]", "analytics rows as NDJSON",
-       {Value("name", "EVENT"), Value("from", "MS"), Value("to", "MS")}, 0, 0},
+      {"analytics", "[--name EVENT] [--from TIME] [--to TIME]",
+       "analytics rows as NDJSON (TIME: epoch ms, or RFC 3339: 2024-01-01, 2024-01-01T12:00:00Z)",
+       {Value("name", "EVENT"), Value("from", "TIME"), Value("to", "TIME")}, 0, 0},
       {"feed", "[--ack CURSOR] [--max N]", "acknowledge up to CURSOR, then print the remaining notices as NDJSON",
        {Value("ack", "CURSOR"), Value("max", "N")}, 0, 0},
       {"rotate-keys", "", "start a new key epoch: earlier erasures become cryptographic", {}, 0, 0},
@@ -115,6 +116,120 @@ std::optional<std::uint64_t> ParsedArgs::GetUint(const std::string& flag) const 
     UsageError("--" + flag + " needs a non-negative integer, not '" + *v + "'");
   }
   return out;
+}
+
+std::optional<std::int64_t> ParsedArgs::GetTime(const std::string& flag) const {
+  auto v = Get(flag);
+  if (!v) return std::nullopt;
+  std::int64_t out = 0;
+  if (!ParseTimeMs(*v, &out)) {
+    UsageError("--" + flag + " needs a time: epoch milliseconds or an RFC 3339 date or date-time "
+               "(2024-01-01, 2024-01-01T12:00:00Z), not '" + *v + "'");
+  }
+  return out;
+}
+
+namespace {
+
+// Reads exactly `n` decimal digits at `*pos`.
+bool Digits(std::string_view s, std::size_t* pos, std::size_t n, int* out) {
+  if (*pos + n > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = s[*pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *pos += n;
+  *out = v;
+  return true;
+}
+
+bool Expect(std::string_view s, std::size_t* pos, char c) {
+  if (*pos >= s.size() || s[*pos] != c) return false;
+  ++*pos;
+  return true;
+}
+
+// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (H. Hinnant's
+// days_from_civil).
+std::int64_t DaysFromCivil(std::int64_t y, int m, int d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const std::int64_t yoe = y - era * 400;
+  const std::int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+int DaysInMonth(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+}  // namespace
+
+bool ParseTimeMs(std::string_view text, std::int64_t* out_ms) {
+  if (text.empty()) return false;
+  // Epoch milliseconds.
+  std::int64_t ms = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+  if (ec == std::errc() && end == text.data() + text.size()) {
+    *out_ms = ms;
+    return true;
+  }
+  std::size_t pos = 0;
+  int year = 0, month = 0, day = 0;
+  if (!Digits(text, &pos, 4, &year) || !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &month) ||
+      !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &day)) {
+    return false;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month)) return false;
+  std::int64_t total = DaysFromCivil(year, month, day) * 86'400'000;
+  if (pos == text.size()) {  // a date: its midnight, UTC
+    *out_ms = total;
+    return true;
+  }
+  if (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ') return false;
+  ++pos;
+  int hour = 0, minute = 0, second = 0;
+  if (!Digits(text, &pos, 2, &hour) || !Expect(text, &pos, ':') || !Digits(text, &pos, 2, &minute) ||
+      !Expect(text, &pos, ':') || !Digits(text, &pos, 2, &second)) {
+    return false;
+  }
+  if (hour > 23 || minute > 59 || second > 59) return false;
+  total += ((hour * 60 + minute) * 60 + second) * std::int64_t{1000};
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    std::size_t digits = 0;
+    int millis = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (digits < 3) millis = millis * 10 + (text[pos] - '0');
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0 || digits > 9) return false;
+    for (std::size_t i = digits; i < 3; ++i) millis *= 10;
+    total += millis;
+  }
+  if (pos >= text.size()) return false;  // RFC 3339 date-times name their zone
+  if (text[pos] == 'Z' || text[pos] == 'z') {
+    ++pos;
+  } else if (text[pos] == '+' || text[pos] == '-') {
+    const bool ahead = text[pos] == '+';
+    ++pos;
+    int oh = 0, om = 0;
+    if (!Digits(text, &pos, 2, &oh) || !Expect(text, &pos, ':') || !Digits(text, &pos, 2, &om)) return false;
+    if (oh > 23 || om > 59) return false;
+    const std::int64_t offset = (oh * 60 + om) * std::int64_t{60'000};
+    total += ahead ? -offset : offset;  // local time minus its offset is UTC
+  } else {
+    return false;
+  }
+  if (pos != text.size()) return false;
+  *out_ms = total;
+  return true;
 }
 
 ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::string>& args) {

@@ -46,7 +46,17 @@ struct ParsedArgs {
   // Integer flag values; usage error if not a number.
   std::optional<std::int64_t> GetInt(const std::string& flag) const;
   std::optional<std::uint64_t> GetUint(const std::string& flag) const;
+  // A time flag (ParseTimeMs); usage error if it is neither form.
+  std::optional<std::int64_t> GetTime(const std::string& flag) const;
 };
+
+// A time given on the command line, as milliseconds since the epoch (UTC):
+// either an integer (epoch ms, may be negative) or an RFC 3339 date or
+// date-time — `2024-01-01` (midnight UTC), `2024-01-01T12:30:00Z`,
+// `2024-01-01T12:30:00.250+02:00` (separator T, t or a space; zone Z, z or
+// ±HH:MM; 1 to 9 fraction digits, kept to the millisecond). Years 0000–9999.
+// False if `text` is neither.
+bool ParseTimeMs(std::string_view text, std::int64_t* out_ms);
 
 const std::vector<CommandSpec>& Commands();
 const CommandSpec* FindCommand(std::string_view name);

@@ -446,8 +446,8 @@ int CmdAudit(const GlobalOptions& global, const ParsedArgs& args) {
 int CmdAnalytics(const GlobalOptions& global, const ParsedArgs& args) {
   AnalyticsQuery query;
   if (auto n = args.Get("name")) query.name = *n;
-  if (auto f = args.GetInt("from")) query.range.from_ms = *f;
-  if (auto t = args.GetInt("to")) query.range.to_ms = *t;
+  if (auto f = args.GetTime("from")) query.range.from_ms = *f;
+  if (auto t = args.GetTime("to")) query.range.to_ms = *t;
   auto store = OpenStoreToRead(global);
   auto it = store->ScanAnalytics(query);
   for (; it->Valid(); it->Next()) PrintLine(Dump(AnalyticsRowJson(it->value())));
