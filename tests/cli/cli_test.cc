@@ -295,6 +295,25 @@ TEST_F(CliTest, HelpAndVersion) {
   r = RunRaw({"--version"});
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(r.out.rfind("shredkv ", 0), 0u);
+  // -V and `version` say the same; `version` takes no arguments.
+  EXPECT_EQ(RunRaw({"-V"}).out, r.out);
+  EXPECT_EQ(RunRaw({"version"}).out, r.out);
+  EXPECT_EQ(RunRaw({"version", "now"}).code, 2);
+  EXPECT_NE(RunRaw({"--help"}).out.find("--quiet"), std::string::npos);
+}
+
+TEST_F(CliTest, QuietIsAGlobalOptionThatLeavesOutputAndErrorsAlone) {
+  MakeStore();
+  AddPeople();
+  const RunResult loud = Expect(0, {"stats"});
+  RunResult quiet = Cli({"--quiet", "stats"});
+  EXPECT_EQ(quiet.code, 0) << quiet.err;
+  EXPECT_EQ(quiet.json()["people"], loud.json()["people"]);
+  EXPECT_EQ(Cli({"-q", "stats"}).code, 0);
+  // Errors are still reported, on one line.
+  RunResult missing = Cli({"--quiet", "export", "--id", "email:nobody@example.org"});
+  EXPECT_EQ(missing.code, 3);
+  EXPECT_TRUE(missing.OneLineError()) << missing.err;
 }
 
 // ---- keygen and init ---------------------------------------------------------------

@@ -299,7 +299,7 @@ ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::stri
 
 std::string UsageText() {
   std::string s =
-      "usage: shredkv [--db DIR] [--key-file FILE] [--pretty] [--read-only] COMMAND [ARGS]\n"
+      "usage: shredkv [--db DIR] [--key-file FILE] [--pretty] [--read-only] [--quiet] COMMAND [ARGS]\n"
       "\n"
       "Embedded store for personal data with per-person keys and crypto-shredding.\n"
       "\n"
@@ -309,7 +309,9 @@ std::string UsageText() {
       "  --pretty         indent JSON documents (not NDJSON streams)\n"
       "  --read-only      open the store without writing anything (read commands only;\n"
       "                   they do so by themselves on a store they cannot write)\n"
-      "  --help, --version\n"
+      "  --quiet, -q      no progress bar or spinner (errors are still reported)\n"
+      "  --help, -h       this text; `help` does the same\n"
+      "  --version, -V    the version; `version` does the same\n"
       "\n"
       "Commands:\n";
   for (const CommandSpec& c : Commands()) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "args.h"
+#include "progress.h"
 #include "cli.h"
 
 namespace {
@@ -80,9 +81,13 @@ int Run(int argc, char** argv) {
       std::cout << shredkv::cli::UsageText();
       return 0;
     }
-    if (a == "--version") {
+    if (a == "--version" || a == "-V") {
       std::cout << "shredkv " << SHREDKV_VERSION_STRING << "\n";
       return 0;
+    }
+    if (a == "--quiet" || a == "-q") {
+      shredkv::cli::SuppressProgress();
+      continue;
     }
     if (a == "--pretty") {
       global.pretty = true;
@@ -123,6 +128,11 @@ int Run(int argc, char** argv) {
   const std::string& command = args[i];
   if (command == "help") {
     std::cout << shredkv::cli::UsageText();
+    return 0;
+  }
+  if (command == "version") {
+    if (i + 1 != args.size()) shredkv::cli::UsageError("version takes no arguments");
+    std::cout << "shredkv " << SHREDKV_VERSION_STRING << "\n";
     return 0;
   }
   const shredkv::cli::CommandSpec* spec = shredkv::cli::FindCommand(command);

@@ -48,7 +48,15 @@ void ClearProgressLine() {
   if (g_line_drawn.exchange(false)) WriteStderr("\r\033[K");
 }
 
-bool ProgressEnabled() { return isatty(STDERR_FILENO) == 1 && std::getenv("SHREDKV_NO_PROGRESS") == nullptr; }
+namespace {
+std::atomic<bool> g_progress_suppressed{false};
+}  // namespace
+
+void SuppressProgress() { g_progress_suppressed = true; }
+
+bool ProgressEnabled() {
+  return !g_progress_suppressed && isatty(STDERR_FILENO) == 1 && std::getenv("SHREDKV_NO_PROGRESS") == nullptr;
+}
 
 std::string FormatBytes(double bytes) {
   char buf[32];

@@ -15,6 +15,9 @@ namespace shredkv::cli {
 
 // True if stderr is a terminal (and $SHREDKV_NO_PROGRESS is unset).
 bool ProgressEnabled();
+// --quiet: no progress bar or spinner for the rest of the process (errors
+// still go to stderr).
+void SuppressProgress();
 
 // Erases a progress line from the terminal, if one is shown, so that a
 // message can be written; the bar comes back at its next update.
