@@ -292,6 +292,37 @@ TEST_F(CliTest, HelpAndVersion) {
   r = RunRaw({"erase", "--help"});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--analytics"), std::string::npos);
+  // Every command's --help describes every option its synopsis names, on a
+  // line of its own under "Options:" with text after it.
+  for (const char* cmd : {"keygen", "init", "ingest", "export", "import", "get", "erase", "erasure-status",
+                          "unsuppress", "restrict", "unrestrict", "consent", "audit", "analytics", "feed",
+                          "rotate-keys", "compact", "purge", "sweep", "retention", "verify", "stats", "sample"}) {
+    SCOPED_TRACE(cmd);
+    const RunResult h = RunRaw({cmd, "--help"});
+    ASSERT_EQ(h.code, 0);
+    const std::string synopsis = h.out.substr(0, h.out.find('\n'));
+    const std::string options = h.out.find("Options:") == std::string::npos ? "" : h.out.substr(h.out.find("Options:"));
+    // The command's own part of the synopsis, after the global options.
+    const std::size_t own = synopsis.find(std::string(" ") + cmd);
+    ASSERT_NE(own, std::string::npos) << synopsis;
+    for (std::size_t at = own + 1 + std::string(cmd).size();;) {
+      at = synopsis.find("--", at);
+      if (at == std::string::npos) break;
+      std::size_t end = at + 2;
+      while (end < synopsis.size() && (std::isalnum(static_cast<unsigned char>(synopsis[end])) || synopsis[end] == '-')) ++end;
+      const std::string flag = synopsis.substr(at, end - at);
+      at = end;
+      const std::size_t line = options.find("\n  " + flag + " ");
+      const std::size_t line_alone = options.find("\n  " + flag + "\n");
+      EXPECT_TRUE(line != std::string::npos || line_alone != std::string::npos) << flag << " in\n" << h.out;
+      if (line != std::string::npos) {
+        const std::string text = options.substr(line + 1, options.find('\n', line + 1) - line - 1);
+        // A description follows the flag (and its value name) after a gap.
+        const std::size_t gap = text.find("  ", 2 + flag.size());
+        EXPECT_TRUE(gap != std::string::npos && text.find_first_not_of(' ', gap) != std::string::npos) << text;
+      }
+    }
+  }
   r = RunRaw({"--version"});
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(r.out.rfind("shredkv ", 0), 0u);

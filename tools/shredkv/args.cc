@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "cli.h"
@@ -7,73 +8,98 @@
 namespace shredkv::cli {
 namespace {
 
-FlagSpec Value(std::string name, std::string value_name, bool required = false) {
-  return FlagSpec{std::move(name), true, false, required, std::move(value_name)};
+FlagSpec Value(std::string name, std::string value_name, std::string help, bool required = false) {
+  return FlagSpec{std::move(name), true, false, required, std::move(value_name), std::move(help)};
 }
-FlagSpec Repeat(std::string name, std::string value_name) {
-  return FlagSpec{std::move(name), true, true, false, std::move(value_name)};
+FlagSpec Repeat(std::string name, std::string value_name, std::string help) {
+  return FlagSpec{std::move(name), true, true, false, std::move(value_name), std::move(help)};
 }
-FlagSpec Switch(std::string name) { return FlagSpec{std::move(name), false, false, false, ""}; }
+FlagSpec Switch(std::string name, std::string help) {
+  return FlagSpec{std::move(name), false, false, false, "", std::move(help)};
+}
 
-const FlagSpec kId = Value("id", "TYPE:VALUE", true);
+const char* const kIdHelp =
+    "the person, by an identifier (email, phone, customer_id, device_id) or person_id:HEX";
+const FlagSpec kId = Value("id", "TYPE:VALUE", kIdHelp, true);
 // --id, or --ids FILE|- (one TYPE:VALUE a line) for the commands that act on
 // many people in one commit: exactly one of the two (checked by the command).
-const FlagSpec kOneId = Value("id", "TYPE:VALUE");
-const FlagSpec kIds = Value("ids", "FILE|-");
+const FlagSpec kOneId = Value("id", "TYPE:VALUE", std::string(kIdHelp) + " (or --ids)");
+const FlagSpec kIds = Value("ids", "FILE|-", "many people in one commit: one TYPE:VALUE a line, from FILE or stdin (-)");
+const FlagSpec kMax = Value("max", "N", "print at most N lines");
+const FlagSpec kBudget = Value("budget", "N", "stop after N rows (default: all)");
+const FlagSpec kFormat = Value("format", "json|ndjson", "one JSON document, or NDJSON (a line an item)");
 
 }  // namespace
 
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> kCommands = {
       {"keygen", "--out FILE", "create a new root key file (mode 0600); never overwrites",
-       {Value("out", "FILE", true)}, 0, 0, false},
+       {Value("out", "FILE", "where to write the new key (must not exist)", true)}, 0, 0, false},
       {"init", "[--retention RULES]", "create the store in --db (with retention rules, stored in the store)",
-       {Repeat("retention", "RULES")}, 0, 0},
-      {"ingest", "[FILE|-]", "ingest NDJSON operations (profile, event, put), one a line", {}, 0, 1},
-      {"export", "--id TYPE:VALUE [--format json|ndjson]", "export everything held on a person",
-       {kId, Value("format", "json|ndjson")}, 0, 0},
+       {Repeat("retention", "RULES",
+               "comma-separated event:NAME=AGE, collection:NAME=AGE, analytics=AGE (AGE: integer + ms|s|m|h|d|y); "
+               "repeatable")},
+       0, 0},
+      {"ingest", "[FILE|-]", "ingest NDJSON operations (profile, event, put), one a line", {}, 0, 1, true, false,
+       "FILE|-  the NDJSON input (stdin if absent or -); docs/cli.md lists the operations"},
+      {"export", "--id TYPE:VALUE [--format json|ndjson]", "export everything held on a person", {kId, kFormat}, 0, 0},
       {"import", "[FILE|-] [--format json|ndjson]", "import a person's export (format autodetected)",
-       {Value("format", "json|ndjson")}, 0, 1},
+       {Value("format", "json|ndjson", "the input's form (default: detected from its first byte)")}, 0, 1, true,
+       false, "FILE|-  an export of one person (stdin if absent or -)"},
       {"get", "--id TYPE:VALUE --purpose P", "read a profile for a purpose (a processing read)",
-       {kId, Value("purpose", "P", true)}, 0, 0},
+       {kId, Value("purpose", "P", "the registered purpose the read is for (restriction and consent apply)", true)},
+       0, 0},
       {"erase",
        "--id TYPE:VALUE|--ids FILE|- [--suppress] [--analytics keep|unlink|delete] [--request-id R] [--category C]",
        "erase a person by crypto-shredding (or, with --category, only that category of their data); prints the "
        "receipt (--ids: everyone listed, in one commit, NDJSON a person)",
-       {kOneId, kIds, Switch("suppress"), Value("analytics", "keep|unlink|delete"), Value("request-id", "R"),
-        Value("category", "C")},
+       {kOneId, kIds, Switch("suppress", "also refuse the person's identifiers from now on (suppression list)"),
+        Value("analytics", "keep|unlink|delete",
+              "their analytics rows: keep (anonymous), unlink (fresh IDs, coarser time) or delete; default keep"),
+        Value("request-id", "R", "the erasure's id (1..64 printable ASCII), to look it up; default random"),
+        Value("category", "C", "erase only the person's data of this category (not with --suppress)")},
        0, 0},
       {"erasure-status", "--request-id R", "the current state of an erasure request",
-       {Value("request-id", "R", true)}, 0, 0},
-      {"unsuppress", "--id TYPE:VALUE", "lift the suppression of an identifier", {kId}, 0, 0},
+       {Value("request-id", "R", "the id an erase printed in its receipt", true)}, 0, 0},
+      {"unsuppress", "--id TYPE:VALUE", "lift the suppression of an identifier",
+       {Value("id", "TYPE:VALUE", "the suppressed identifier", true)}, 0, 0},
       {"restrict", "--id TYPE:VALUE|--ids FILE|- [--purpose P]... [--category C]... [--reason TEXT]",
        "restrict processing (everything if no purpose or category is named; --ids: everyone listed, one commit)",
-       {kOneId, kIds, Repeat("purpose", "P"), Repeat("category", "C"), Value("reason", "TEXT")}, 0, 0},
+       {kOneId, kIds, Repeat("purpose", "P", "restrict processing for this purpose; repeatable"),
+        Repeat("category", "C", "restrict processing of this data category; repeatable"),
+        Value("reason", "TEXT", "why (kept, sealed, in the person's history; up to 4,096 bytes)")},
+       0, 0},
       {"unrestrict", "--id TYPE:VALUE|--ids FILE|- [--purpose P]... [--category C]...",
        "lift a restriction (everything if no purpose or category is named; --ids: everyone listed, one commit)",
-       {kOneId, kIds, Repeat("purpose", "P"), Repeat("category", "C")}, 0, 0},
+       {kOneId, kIds, Repeat("purpose", "P", "lift the restriction of this purpose; repeatable"),
+        Repeat("category", "C", "lift the restriction of this category; repeatable")},
+       0, 0},
       {"consent", "--id TYPE:VALUE|--ids FILE|- --purpose P [--source S] grant|withdraw",
        "record a consent decision (withdraw: an objection) for a purpose (--ids: everyone listed, one commit)",
-       {kOneId, kIds, Value("purpose", "P", true), Value("source", "S")}, 1, 1},
+       {kOneId, kIds, Value("purpose", "P", "the registered purpose the decision is about", true),
+        Value("source", "S", "where the decision came from (e.g. a form; up to 1,024 bytes)")},
+       1, 1, true, false, "grant|withdraw  the decision"},
       {"audit", "[--after SEQ] [--max N]", "the audit log as NDJSON (no personal data): erasures, purges, rotations...",
-       {Value("after", "SEQ"), Value("max", "N")}, 0, 0},
+       {Value("after", "SEQ", "start after entry SEQ (default: from the first)"), kMax}, 0, 0},
       {"analytics", "[--name EVENT] [--from TIME] [--to TIME]",
        "analytics rows as NDJSON (TIME: epoch ms, or RFC 3339: 2024-01-01, 2024-01-01T12:00:00Z)",
-       {Value("name", "EVENT"), Value("from", "TIME"), Value("to", "TIME")}, 0, 0},
+       {Value("name", "EVENT", "only rows of this event name"),
+        Value("from", "TIME", "only rows whose time is at or after TIME (epoch ms or RFC 3339)"),
+        Value("to", "TIME", "only rows whose time is before TIME (epoch ms or RFC 3339)")},
+       0, 0},
       {"feed", "[--ack CURSOR] [--max N]", "acknowledge up to CURSOR, then print the remaining notices as NDJSON",
-       {Value("ack", "CURSOR"), Value("max", "N")}, 0, 0},
+       {Value("ack", "CURSOR", "first acknowledge every notice up to this cursor (a write)"), kMax}, 0, 0},
       {"rotate-keys", "", "start a new key epoch: earlier erasures become cryptographic", {}, 0, 0},
       {"compact", "", "rewrite the data file without free pages", {}, 0, 0},
-      {"purge", "[--budget N]", "delete the rows of erased people (all, or up to N rows)",
-       {Value("budget", "N")}, 0, 0},
-      {"sweep", "[--budget N]", "delete rows past their retention (all, or up to N rows)",
-       {Value("budget", "N")}, 0, 0},
+      {"purge", "[--budget N]", "delete the rows of erased people (all, or up to N rows)", {kBudget}, 0, 0},
+      {"sweep", "[--budget N]", "delete rows past their retention (all, or up to N rows)", {kBudget}, 0, 0},
       {"retention", "[--set RULES]", "print the retention rules, or replace them with RULES",
-       {Value("set", "RULES")}, 0, 0},
+       {Value("set", "RULES", "replace every stored rule with RULES (the form of init's --retention)")}, 0, 0},
       {"verify", "", "check every record, index, checksum and the audit chain; exit 7 on a problem", {}, 0, 0},
       {"stats", "", "counts, sizes, key epoch and pending work as JSON", {}, 0, 0},
       {"sample", "[--people N] [--seed S]", "print a generated NDJSON sample for ingest (demo data)",
-       {Value("people", "N"), Value("seed", "S")}, 0, 0, false},
+       {Value("people", "N", "how many people (default 3000)"), Value("seed", "S", "the generator's seed (default 42)")}, 0, 0,
+       false},
   };
   return kCommands;
 }
@@ -338,6 +364,16 @@ std::string CommandHelp(const CommandSpec& spec) {
   s += " " + spec.name;
   if (!spec.synopsis.empty()) s += " " + spec.synopsis;
   s += "\n\n" + spec.summary + "\n";
+  if (!spec.flags.empty()) {
+    s += "\nOptions:\n";
+    for (const FlagSpec& f : spec.flags) {
+      std::string head = "  --" + f.name + (f.takes_value ? " " + f.value_name : "");
+      head.resize(std::max<std::size_t>(head.size() + 2, 30), ' ');
+      s += head + f.help + (f.required ? " (required)" : "") + "\n";
+    }
+  }
+  if (!spec.positional_help.empty()) s += "\nArguments:\n  " + spec.positional_help + "\n";
+  s += "\nGlobal options (--db, --key-file, --pretty, --read-only, --quiet): shredkv --help\n";
   return s;
 }
 

@@ -18,6 +18,7 @@ struct FlagSpec {
   bool repeatable = false;
   bool required = false;
   std::string value_name;  // for the help text ("TYPE:VALUE")
+  std::string help{};      // one line for `COMMAND --help`
 };
 
 struct CommandSpec {
@@ -29,6 +30,7 @@ struct CommandSpec {
   std::size_t max_positionals = 0;
   bool needs_store = true;  // needs --db and a root key
   bool hidden = false;      // not listed by --help
+  std::string positional_help{};  // `COMMAND --help`: what the positional arguments are
 };
 
 // The parsed arguments of one command.
