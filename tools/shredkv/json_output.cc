@@ -1,5 +1,7 @@
 #include "json_output.h"
 
+#include "portability/json_values.h"
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -53,45 +55,8 @@ Result<Value> ValueFromJson(const Json& j, const std::string& where) {
     case Json::value_t::null: return bad("null is not a value");
     default: return bad("arrays are not supported as values");
   }
-  // The typed form of the export.
-  if (j.size() == 1 && j.contains("string") && j["string"].is_string()) return Value(j["string"].get<std::string>());
-  if (j.size() == 1 && j.contains("string_base64") && j["string_base64"].is_string()) {
-    auto raw = Base64Decode(j["string_base64"].get<std::string>());
-    if (!raw) return bad("string_base64 is not valid base64");
-    return Value(std::move(*raw));
-  }
-  if (j.size() == 1 && j.contains("int64") && j["int64"].is_number_integer()) {
-    if (j["int64"].is_number_unsigned() &&
-        j["int64"].get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      return bad("int64 out of range");
-    }
-    return Value(j["int64"].get<std::int64_t>());
-  }
-  if (j.size() == 1 && j.contains("double")) {
-    const Json& d = j["double"];
-    if (d.is_number()) return Value(d.get<double>());
-    if (d == "NaN") return Value(std::numeric_limits<double>::quiet_NaN());
-    if (d == "Infinity") return Value(std::numeric_limits<double>::infinity());
-    if (d == "-Infinity") return Value(-std::numeric_limits<double>::infinity());
-    return bad("malformed double");
-  }
-  if (j.size() == 1 && j.contains("bool") && j["bool"].is_boolean()) return Value(j["bool"].get<bool>());
-  if (j.contains("timestamp") && j["timestamp"].is_number_integer() &&
-      (j.size() == 1 || (j.size() == 2 && j.contains("iso")))) {
-    if (j["timestamp"].is_number_unsigned() &&
-        j["timestamp"].get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      return bad("timestamp out of range");
-    }
-    return Value(Timestamp{j["timestamp"].get<std::int64_t>()});
-  }
-  if (j.size() == 1 && j.contains("bytes") && j["bytes"].is_string()) {
-    auto raw = Base64Decode(j["bytes"].get<std::string>());
-    if (!raw) return bad("bytes is not valid base64");
-    return Value::Bytes(std::move(*raw));
-  }
-  return bad(
-      "an object value must be one of {\"string\"|\"int64\"|\"double\"|\"bool\"|\"timestamp\"|\"bytes\"|"
-      "\"string_base64\": ...}");
+  // The typed form of the export: one parser for both (lib/portability).
+  return portability::ValueFromJson(j, where);
 }
 
 Json AuditJson(const AuditRecord& r) {
