@@ -19,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -345,6 +346,80 @@ TEST_F(CliTest, QuietIsAGlobalOptionThatLeavesOutputAndErrorsAlone) {
   RunResult missing = Cli({"--quiet", "export", "--id", "email:nobody@example.org"});
   EXPECT_EQ(missing.code, 3);
   EXPECT_TRUE(missing.OneLineError()) << missing.err;
+}
+
+// The docs check: docs/cli.md documents exactly the commands, options and
+// exit codes the binary has (issue 22: the docs had drifted from the code).
+namespace {
+
+std::set<std::string> FlagsIn(const std::string& text) {
+  std::set<std::string> flags;
+  std::size_t at = 0;
+  while ((at = text.find("--", at)) != std::string::npos) {
+    std::size_t end = at + 2;
+    while (end < text.size() && (std::islower(static_cast<unsigned char>(text[end])) || text[end] == '-')) ++end;
+    if (end > at + 2) flags.insert(text.substr(at, end - at));
+    at = end;
+  }
+  return flags;
+}
+
+}  // namespace
+
+TEST_F(CliTest, DocsListExactlyTheCommandsOptionsAndExitCodesOfTheBinary) {
+  std::ifstream in(std::string(SHREDKV_DOCS_DIR) + "/cli.md");
+  ASSERT_TRUE(in.good());
+  std::map<std::string, std::set<std::string>> documented;  // command -> its flags
+  std::set<int> documented_codes;
+  std::string synopsis_line;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("shredkv [--db", 0) == 0) synopsis_line = line;
+    if (line.rfind("| `", 0) == 0) {
+      const std::size_t close = line.find('`', 3);
+      const std::string usage = line.substr(3, close - 3);
+      const std::string name = usage.substr(0, usage.find(' '));
+      if (!name.empty() && name[0] != '-') documented[name] = FlagsIn(usage);
+    }
+    int code = -1;
+    char bar = 0;
+    if (std::sscanf(line.c_str(), "| %d %c", &code, &bar) == 2 && bar == '|') documented_codes.insert(code);
+  }
+  const RunResult help = RunRaw({"--help"});
+  ASSERT_EQ(help.code, 0);
+  // Every listed command is documented, with the options its --help describes.
+  std::set<std::string> listed;
+  std::istringstream lines(help.out.substr(help.out.find("Commands:")));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line) && line.rfind("  ", 0) == 0) listed.insert(line.substr(2, line.find(' ', 2) - 2));
+  std::set<std::string> documented_names;
+  for (const auto& [name, flags] : documented) documented_names.insert(name);
+  EXPECT_EQ(documented_names, listed);
+  for (const auto& [name, flags] : documented) {
+    SCOPED_TRACE(name);
+    const RunResult h = RunRaw({name, "--help"});
+    ASSERT_EQ(h.code, 0) << h.err;
+    const std::size_t options = h.out.find("Options:");
+    std::set<std::string> described;
+    if (options != std::string::npos) {
+      std::istringstream opts(h.out.substr(options));
+      std::string o;
+      std::getline(opts, o);
+      while (std::getline(opts, o) && o.rfind("  --", 0) == 0) described.insert(o.substr(2, o.find(' ', 2) - 2));
+    }
+    EXPECT_EQ(flags, described);
+  }
+  // The global options of the synopsis, and the exit codes.
+  EXPECT_EQ(FlagsIn(synopsis_line), FlagsIn(help.out.substr(0, help.out.find('\n'))));
+  std::set<int> usage_codes;
+  const std::string codes = help.out.substr(help.out.find("Exit codes:"));
+  for (std::size_t i = 0; i < codes.size() && codes[i] != '`'; ++i) {
+    if (std::isdigit(static_cast<unsigned char>(codes[i])) && (i == 0 || !std::isdigit(static_cast<unsigned char>(codes[i - 1])))) {
+      usage_codes.insert(std::atoi(codes.c_str() + i));
+    }
+  }
+  EXPECT_EQ(documented_codes, usage_codes);
+  EXPECT_EQ(documented_codes.size(), 12u);  // 0 … 11
 }
 
 // ---- keygen and init ---------------------------------------------------------------
