@@ -151,6 +151,9 @@ struct VerifyReport {
 
 // Counts and sizes, read from one consistent snapshot of each environment.
 struct StoreStats {
+  // The `data` environment's format version as stored (3; 2 while a
+  // migration from version 2 is pending, on a read-only open).
+  std::uint32_t format_version = 0;
   std::uint64_t people = 0;
   std::uint64_t erased = 0;          // people ever erased (fences)
   std::uint64_t suppressed = 0;      // identifiers on the suppression list

@@ -1089,8 +1089,58 @@ TEST_F(CliTest, StoreInUseByAnotherProcessExits10) {
   EXPECT_NE(r.err.find("in use by another process"), std::string::npos) << r.err;
   Expect(10, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
   Expect(10, {"ingest"}, R"({"op":"profile","ids":{"email":"zed@example.org"}})" "\n");
+  // doctor still reports: who holds it, and nothing it would have to open.
+  Json d = Expect(0, {"doctor"}).json();
+  EXPECT_EQ(d["in_use"], true);
+  ASSERT_EQ(d["lock_holders"].size(), 1u);
+  EXPECT_EQ(d["lock_holders"][0]["pid"], static_cast<long long>(getpid()));
+  EXPECT_EQ(d["lock_holders"][0]["mode"], "exclusive");
+  EXPECT_FALSE(d.contains("people"));
   close(fd);
   EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
+}
+
+// Every regular file under `dir` with its bytes.
+std::map<std::string, std::string> TreeSnapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream f(e.path(), std::ios::binary);
+    files[e.path().string()] = std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  return files;
+}
+
+// Issue 22: a doctor command — format, epochs, pending work, lock holders
+// and free space — that writes nothing.
+TEST_F(CliTest, DoctorReportsTheStoresStateAndWritesNothing) {
+  MakeStore();
+  AddPeople();
+  const Json start = Expect(0, {"doctor"}).json();
+  const auto epoch = start["key_epoch"].get<std::uint64_t>();
+  EXPECT_EQ(start["people"], 2);
+  EXPECT_EQ(start["pending"]["purge"], 0);
+  Expect(0, {"erase", "--id", "email:ann@example.org"});
+  const auto before = TreeSnapshot(db_);
+  Json d = Expect(0, {"doctor"}).json();
+  EXPECT_EQ(TreeSnapshot(db_), before);  // not a byte written, lock files included
+  EXPECT_EQ(d["in_use"], false);
+  EXPECT_EQ(d["format_version"], 3);
+  EXPECT_EQ(d["key_epoch"], epoch);
+  EXPECT_EQ(d["erased"], 1);
+  EXPECT_TRUE(d["lock_holders"].empty());
+  EXPECT_GT(d["free_bytes"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(d["files"]["data_bytes"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(d["pending"]["purge"], 1);                  // ann's rows await the purge
+  EXPECT_EQ(d["pending"]["not_yet_cryptographic"], 1);  // and the next rotation
+  Expect(0, {"purge"});
+  Expect(0, {"rotate-keys"});
+  d = Expect(0, {"doctor"}).json();
+  EXPECT_EQ(d["pending"]["purge"], 0);
+  EXPECT_EQ(d["pending"]["not_yet_cryptographic"], 0);
+  EXPECT_EQ(d["key_epoch"], epoch + 1);
+  EXPECT_EQ(d["people"], 1);
+  EXPECT_EQ(Expect(0, {"stats"}).json()["format_version"], 3);
 }
 
 // Issue 16 (8): a store that cannot be written (read-only directory and

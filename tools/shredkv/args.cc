@@ -97,6 +97,8 @@ const std::vector<CommandSpec>& Commands() {
        {Value("set", "RULES", "replace every stored rule with RULES (the form of init's --retention)")}, 0, 0},
       {"verify", "", "check every record, index, checksum and the audit chain; exit 7 on a problem", {}, 0, 0},
       {"stats", "", "counts, sizes, key epoch and pending work as JSON", {}, 0, 0},
+      {"doctor", "", "a health report that writes nothing: format, epochs, pending work, lock holders, free space",
+       {}, 0, 0},
       {"sample", "[--people N] [--seed S]", "print a generated NDJSON sample for ingest (demo data)",
        {Value("people", "N", "how many people (default 3000)"), Value("seed", "S", "the generator's seed (default 42)")}, 0, 0,
        false},

@@ -1,10 +1,15 @@
 // shredkv command-line tool: the commands (ingest and sample have files of
 // their own).
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -616,6 +621,67 @@ int CmdVerify(const GlobalOptions& global, const ParsedArgs&) {
   return 0;
 }
 
+// The processes holding an flock on `lock_path` (the store's LOCK file), from
+// /proc/locks, other than this one: [{"pid","mode"}]. Empty where
+// /proc/locks is not readable.
+Json LockHolders(const std::string& lock_path) {
+  Json out = Json::array();
+  struct stat st {};
+  if (::stat(lock_path.c_str(), &st) != 0) return out;
+  char want[64];
+  std::snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
+                static_cast<unsigned long long>(st.st_ino));
+  std::ifstream locks("/proc/locks");
+  for (std::string line; std::getline(locks, line);) {
+    if (line.find("->") != std::string::npos) continue;  // a waiter, not a holder
+    std::istringstream fields(line);
+    std::string id, type, advisory, access, pid, where;
+    if (!(fields >> id >> type >> advisory >> access >> pid >> where)) continue;
+    if (type != "FLOCK" || where != want) continue;
+    const long long holder = std::atoll(pid.c_str());
+    if (holder == static_cast<long long>(::getpid())) continue;
+    out.push_back(Json{{"pid", holder}, {"mode", access == "WRITE" ? "exclusive" : "shared"}});
+  }
+  return out;
+}
+
+// A health report that writes nothing: the store opened read-only (no
+// recovery, no migration), or only the lock holders and free space when
+// another process has it open exclusively.
+int CmdDoctor(const GlobalOptions& global, const ParsedArgs&) {
+  if (global.db.empty()) UsageError("--db DIR is required (a global option: give it before the command)");
+  Json j = Json::object();
+  j["db"] = global.db;
+  j["lock_holders"] = LockHolders(global.db + "/LOCK");  // before this process takes its own
+  struct statvfs fs {};
+  if (::statvfs(global.db.c_str(), &fs) == 0) {
+    j["free_bytes"] = static_cast<std::uint64_t>(fs.f_bavail) * static_cast<std::uint64_t>(fs.f_frsize);
+  }
+  GlobalOptions reading = global;
+  reading.read_only = true;
+  try {
+    auto store = OpenStore(reading, false, std::nullopt, StoreAccess::kRead);
+    const StoreStats st = Check(store->Stats(), "stats");
+    j["in_use"] = false;
+    j["format_version"] = st.format_version;
+    j["key_epoch"] = st.key_epoch;
+    j["oldest_key_epoch"] = st.oldest_key_epoch;
+    j["people"] = st.people;
+    j["erased"] = st.erased;
+    j["files"] = Json{{"keys_bytes", st.keys_file_bytes}, {"data_bytes", st.data_file_bytes}};
+    j["pending"] = Json{{"purge", st.pending_purge},
+                        {"not_yet_cryptographic", st.erasures_since_rotation},
+                        {"expired", st.expired_pending},
+                        {"retention_backfill", st.retention_backfill_pending},
+                        {"analytics_staged", st.analytics_staged}};
+  } catch (const CliError& e) {
+    if (e.code() != kExitInUse) throw;
+    j["in_use"] = true;  // nothing more can be read while a writer holds it
+  }
+  PrintJson(global, j);
+  return 0;
+}
+
 int CmdStats(const GlobalOptions& global, const ParsedArgs&) {
   auto store = OpenStoreToRead(global);
   StoreStats stats = Check(store->Stats(), "stats");
@@ -738,6 +804,7 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   if (name == "retention") return CmdRetention(global, args);
   if (name == "verify") return CmdVerify(global, args);
   if (name == "stats") return CmdStats(global, args);
+  if (name == "doctor") return CmdDoctor(global, args);
   UsageError("unknown command '" + name + "'");
 }
 

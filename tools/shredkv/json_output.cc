@@ -147,6 +147,7 @@ Json StatsJson(const StoreStats& s) {
   j["tracking_rejected"] = U64(s.tracking_rejected);
   j["tracking_dropped"] = U64(s.tracking_dropped);
   j["orphan_keys_collected"] = U64(s.orphan_keys_collected);
+  j["format_version"] = s.format_version;
   j["write_batches"] = U64(s.write_batches);
   j["write_commits"] = U64(s.write_commits);
   j["oldest_key_epoch"] = U64(s.oldest_key_epoch);
