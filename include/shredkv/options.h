@@ -185,9 +185,11 @@ struct Options {
   // proceed between batches.
   std::size_t rotation_batch_size = 10000;
 
-  // Run RunMaintenance() on a background thread every this many ms (purge
-  // with purge_budget_rows, then rotation if the policy says so). 0 = no
-  // thread: the application calls Purge()/RotateEpoch()/RunMaintenance().
+  // Run RunMaintenance() on a background thread every this many ms: purge
+  // (purge_budget_rows), rotation if the policy says so, a retention sweep
+  // (sweep_budget_rows), materialising the analytics rows of ended hours,
+  // and collecting keys orphaned by a creation cut short. 0 = no thread:
+  // the application calls Purge()/RotateEpoch()/Sweep()/RunMaintenance().
   std::int64_t background_maintenance_ms = 0;
   std::size_t purge_budget_rows = 10000;
 

@@ -465,7 +465,9 @@ class Store {
   // with Options::sweep_budget_rows, a step of the orphan-key pass (after
   // each open, and after a failed commit that created people: the keys of
   // people whose creation never reached the data environment are deleted),
-  // then an epoch rotation if the rotation policy is due. Every step runs even if an earlier one failed; returns
+  // the materialisation of staged analytics rows of ended hours
+  // (docs/format.md §5.4.1), then an epoch rotation if the rotation policy
+  // is due. Every step runs even if an earlier one failed; returns
   // the first error.
   virtual Status RunMaintenance() = 0;
 

@@ -337,7 +337,7 @@ std::string UsageText() {
       "  --pretty         indent JSON documents (not NDJSON streams)\n"
       "  --read-only      open the store without writing anything (read commands only;\n"
       "                   they do so by themselves on a store they cannot write)\n"
-      "  --quiet, -q      no progress bar or spinner (errors are still reported)\n"
+      "  --quiet, -q      no progress bar (errors are still reported)\n"
       "  --help, -h       this text; `help` does the same\n"
       "  --version, -V    the version; `version` does the same\n"
       "\n"

@@ -159,32 +159,4 @@ void ProgressBar::Draw(bool force) {
   g_line_drawn = true;
 }
 
-Spinner::Spinner(std::string label)
-    : enabled_(ProgressEnabled()), label_(std::move(label)), start_(std::chrono::steady_clock::now()) {
-  if (enabled_) thread_ = std::thread([this] { Run(); });
-}
-
-Spinner::~Spinner() {
-  if (!enabled_) return;
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  thread_.join();
-}
-
-void Spinner::Run() {
-  static const char kFrames[] = "|/-\\";
-  std::unique_lock lock(mu_);
-  for (unsigned frame = 0;; ++frame) {
-    if (cv_.wait_for(lock, std::chrono::milliseconds(frame == 0 ? 250 : 100), [this] { return stop_; })) break;
-    const double elapsed = Seconds(std::chrono::steady_clock::now() - start_);
-    WriteStderr("\r" + label_ + " " + kFrames[frame % 4] + "  " + FormatDuration(elapsed) +
-                " elapsed\033[K");
-    g_line_drawn = true;
-  }
-  ClearProgressLine();
-}
-
 }  // namespace shredkv::cli

@@ -5,17 +5,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
 
 namespace shredkv::cli {
 
-// True if stderr is a terminal (and $SHREDKV_NO_PROGRESS is unset).
+// True if stderr is a terminal, $SHREDKV_NO_PROGRESS is unset and --quiet
+// was not given.
 bool ProgressEnabled();
-// --quiet: no progress bar or spinner for the rest of the process (errors
+// --quiet: no progress bar for the rest of the process (errors
 // still go to stderr).
 void SuppressProgress();
 
@@ -55,26 +53,6 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
-// For one blocking call that reports no progress: a spinner with the elapsed
-// time, drawn by a thread of its own until destroyed.
-class Spinner {
- public:
-  explicit Spinner(std::string label);
-  ~Spinner();
-  Spinner(const Spinner&) = delete;
-  Spinner& operator=(const Spinner&) = delete;
-
- private:
-  void Run();
-
-  bool enabled_;
-  std::string label_;
-  std::chrono::steady_clock::time_point start_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 // "1.5 MiB", "12.0 KiB", "512 B".
 std::string FormatBytes(double bytes);
