@@ -1111,6 +1111,34 @@ std::map<std::string, std::string> TreeSnapshot(const fs::path& dir) {
   return files;
 }
 
+// Issue 22: stats in the Prometheus text exposition format.
+TEST_F(CliTest, StatsInPrometheusTextFormat) {
+  MakeStore();
+  AddPeople();
+  const Json json = Expect(0, {"stats"}).json();
+  const std::string text = Expect(0, {"stats", "--format", "prometheus"}).out;
+  std::istringstream lines(text);
+  std::size_t gauges = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# TYPE shredkv_", 0) == 0) {
+      EXPECT_EQ(line.substr(line.size() - 6), " gauge") << line;
+      continue;
+    }
+    const std::size_t space = line.find(' ');
+    ASSERT_NE(space, std::string::npos) << line;
+    const std::string name = line.substr(0, space), value = line.substr(space + 1);
+    ASSERT_EQ(name.rfind("shredkv_", 0), 0u) << line;
+    const std::string field = name.substr(8);
+    ASSERT_TRUE(json.contains(field)) << field;
+    const Json& want = json[field];
+    EXPECT_EQ(value, want.is_boolean() ? (want.get<bool>() ? "1" : "0") : want.dump()) << line;
+    ++gauges;
+  }
+  EXPECT_EQ(gauges, json.size());
+  EXPECT_NE(text.find("\nshredkv_people 2\n"), std::string::npos) << text;
+  Expect(2, {"stats", "--format", "xml"});
+}
+
 // Issue 22: a doctor command — format, epochs, pending work, lock holders
 // and free space — that writes nothing.
 TEST_F(CliTest, DoctorReportsTheStoresStateAndWritesNothing) {

@@ -682,10 +682,25 @@ int CmdDoctor(const GlobalOptions& global, const ParsedArgs&) {
   return 0;
 }
 
-int CmdStats(const GlobalOptions& global, const ParsedArgs&) {
+int CmdStats(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::string format = args.Get("format").value_or("json");
+  if (format != "json" && format != "prometheus") UsageError("stats: --format must be json or prometheus");
   auto store = OpenStoreToRead(global);
   StoreStats stats = Check(store->Stats(), "stats");
-  PrintJson(global, StatsJson(stats));
+  const Json j = StatsJson(stats);
+  if (format == "json") {
+    PrintJson(global, j);
+    return 0;
+  }
+  // The Prometheus text exposition format: one gauge a field, named
+  // shredkv_<field> (booleans 0 or 1).
+  std::string out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string name = "shredkv_" + it.key();
+    const std::string value = it.value().is_boolean() ? (it.value().get<bool>() ? "1" : "0") : it.value().dump();
+    out += "# TYPE " + name + " gauge\n" + name + " " + value + "\n";
+  }
+  std::cout << out;
   return 0;
 }
 
