@@ -83,6 +83,8 @@ class Rng {
     return z ^ (z >> 31);
   }
   std::size_t Uniform(std::size_t n) { return static_cast<std::size_t>(Next() % n); }
+  // Uniform in [0, 1).
+  double Unit() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
   void Fill(std::uint8_t* out, std::size_t n);
 
  private:

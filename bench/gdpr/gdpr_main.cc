@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
 #include "gdpr.h"
 
 namespace shredkv_gdpr {
@@ -54,19 +55,15 @@ std::string RecipientName(std::uint64_t i) { return "rcpt" + std::to_string(i); 
 
 namespace {
 
-std::uint64_t Mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+using shredkv_bench::Rng;  // splitmix64 (bench/common.h)
 
 // 100 incompressible-looking bytes for record `id` (version `v`).
 std::string ValueOf(std::uint64_t id, std::uint64_t v) {
   std::string out;
   out.reserve(kValueSize);
-  std::uint64_t s = Mix(id * 1000003 + v);
+  Rng rng(id * 1000003 + v);
   while (out.size() < kValueSize) {
-    s = Mix(s + 0x9e3779b97f4a7c15ull);
+    const std::uint64_t s = rng.Next();
     for (int i = 0; i < 8 && out.size() < kValueSize; ++i) out.push_back(static_cast<char>('a' + ((s >> (8 * i)) % 26)));
   }
   return out;
@@ -90,17 +87,6 @@ GdprRecord MakeRecord(std::uint64_t id, std::uint64_t records) {
 
 namespace {
 
-// splitmix64.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(seed) {}
-  std::uint64_t Next() { return Mix(s_ += 0x9e3779b97f4a7c15ull); }
-  std::uint64_t Uniform(std::uint64_t n) { return Next() % n; }
-  double Unit() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-
- private:
-  std::uint64_t s_;
-};
 
 // YCSB's scrambled zipfian (theta 0.99, Gray et al.'s generator), over [0, n).
 class Zipfian {
@@ -122,7 +108,7 @@ class Zipfian {
     } else {
       rank = static_cast<std::uint64_t>(static_cast<double>(n_) * std::pow(eta_ * u - eta_ + 1.0, alpha_));
     }
-    return Mix(std::min(rank, n_ - 1)) % n_;  // scrambled: hot items spread over the key space
+    return Rng(std::min(rank, n_ - 1)).Next() % n_;  // scrambled: hot items spread over the key space
   }
 
  private:

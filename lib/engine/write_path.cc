@@ -713,7 +713,6 @@ Status Writer::Write(const WriteBatch& batch) {
       if (!dek.ok()) return dek.status();
       w.new_deks.emplace(create->id, std::move(dek).value());
     }
-    w.ops += 1;
   }
 
   std::unique_lock queue_lock(queue_mu_);
@@ -728,9 +727,10 @@ Status Writer::Write(const WriteBatch& batch) {
   std::vector<PendingWrite*> group;
   std::size_t ops = 0;
   for (PendingWrite* p : queue_) {
-    if (!group.empty() && (group.size() >= kMaxGroupBatches || ops + p->ops > kMaxGroupOps)) break;
+    const std::size_t batch_ops = p->batch->ops().size();
+    if (!group.empty() && (group.size() >= kMaxGroupBatches || ops + batch_ops > kMaxGroupOps)) break;
     group.push_back(p);
-    ops += p->ops;
+    ops += batch_ops;
   }
   queue_lock.unlock();
 

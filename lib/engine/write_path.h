@@ -49,7 +49,6 @@ class Writer {
   struct PendingWrite {
     const WriteBatch* batch = nullptr;
     std::map<PersonId, keys::DekHandle> new_deks;  // keys of the people it creates
-    std::size_t ops = 0;
     Status status;
     bool done = false;  // guarded by queue_mu_
     std::condition_variable cv;
