@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "shredkv/key_provider.h"
+#include "shredkv/listener.h"
 
 namespace shredkv {
 
@@ -161,6 +162,16 @@ struct Options {
   // (keys re-wrapped of all keys) and "verify" (rows checked of all rows).
   // Must not call back into the store. Null: no reports.
   std::function<void(std::string_view operation, std::uint64_t done, std::uint64_t total)> progress;
+
+  // ---- observability (include/shredkv/listener.h, docs/operations.md) ----
+
+  // Told of erasures committed, erasure levels reached, every maintenance
+  // job (on a caller's thread or the background thread), background errors
+  // and progress. Called after the store released its locks, one at a time.
+  std::vector<std::shared_ptr<EventListener>> listeners;
+  // Receives log lines at or above log_level. Null: no logging.
+  std::shared_ptr<Logger> logger;
+  LogLevel log_level = LogLevel::kInfo;
 
   // ---- erasure ----
 

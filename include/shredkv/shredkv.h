@@ -4,6 +4,7 @@
 
 #include "shredkv/iterator.h"
 #include "shredkv/key_provider.h"
+#include "shredkv/listener.h"
 #include "shredkv/options.h"
 #include "shredkv/portability.h"
 #include "shredkv/status.h"

@@ -10,6 +10,7 @@
 #ifndef SHREDKV_STORE_H_
 #define SHREDKV_STORE_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -149,6 +150,29 @@ struct VerifyReport {
   bool ok() const { return problem_count == 0; }
 };
 
+// Buckets of OperationStats::latency_buckets.
+inline constexpr std::size_t kLatencyBuckets = 28;
+
+// The calls of one operation since the store was opened (StoreStats::operations).
+struct OperationStats {
+  // write, resolve, get_person, get_profile, get_record, erase (all three
+  // kinds), acquire_lease, purge, rotate_epoch, compact_data, sweep,
+  // run_maintenance, verify (docs/operations.md). Maintenance the
+  // background thread runs is not counted here (listeners see it).
+  std::string name;
+  std::uint64_t calls = 0;
+  std::uint64_t errors = 0;    // calls that returned a status other than OK (NotFound too)
+  std::uint64_t total_us = 0;  // their latencies summed, in µs
+  // latency_buckets[i] for i < kLatencyBuckets - 1: calls that took more
+  // than 2^(i-1) µs and at most 2^i µs (bucket 0: at most 1 µs); the last
+  // bucket: longer than 2^(kLatencyBuckets - 2) µs (about 67 s).
+  std::array<std::uint64_t, kLatencyBuckets> latency_buckets{};
+  // The upper bound, in µs, of the bucket that holds the q-quantile of the
+  // latencies (0 < q <= 1): an estimate within a factor of two. 0 with no
+  // calls; UINT64_MAX if it falls in the last bucket.
+  std::uint64_t QuantileUpperBoundUs(double q) const;
+};
+
 // Counts and sizes, read from one consistent snapshot of each environment.
 struct StoreStats {
   // The `data` environment's format version as stored (3; 2 while a
@@ -194,6 +218,9 @@ struct StoreStats {
   std::uint64_t keys_file_bytes = 0;
   std::uint64_t data_file_bytes = 0;
   std::uint64_t data_map_bytes = 0;
+  // Calls, failures and latencies of the main operations since open, one
+  // entry an operation (also those never called), in a fixed order.
+  std::vector<OperationStats> operations;
 };
 
 class Store {

@@ -31,6 +31,8 @@
 #include "engine/feed.h"
 #include "engine/identifiers.h"
 #include "engine/leases.h"
+#include "engine/metrics.h"
+#include "engine/notifier.h"
 #include "engine/person_locks.h"
 #include "engine/policy.h"
 #include "engine/record_index.h"
@@ -119,6 +121,17 @@ struct EngineContext {
   // The data meta row that records `analytics_layout` (InitDataMeta and the
   // migration write it).
   [[nodiscard]] Status PutAnalyticsLayout(storage::WriteTxn& txn) const;
+
+  // Listeners and logger (Options::listeners, Options::logger).
+  Notifier events;
+  // StoreStats::operations.
+  OperationMetrics metrics;
+  // Options::progress and every listener's OnProgress.
+  bool wants_progress() const { return static_cast<bool>(options.progress) || events.listening(); }
+  void ReportProgress(std::string_view operation, std::uint64_t done, std::uint64_t total) {
+    if (options.progress) options.progress(operation, done, total);
+    events.Progress(operation, done, total);
+  }
 
   std::atomic<std::uint64_t> tracking_rejected{0};
   std::atomic<std::uint64_t> tracking_dropped{0};

@@ -151,7 +151,7 @@ Status Maintenance::PurgeCategory(storage::WriteTxn& txn, const PersonId& id, st
   return Status::OK();
 }
 
-Result<PurgeResult> Maintenance::PurgeLocked(std::size_t budget_rows) {
+Result<PurgeResult> Maintenance::PurgeLocked(std::size_t budget_rows, std::vector<std::string>* finished) {
   PurgeResult result;
   std::uint64_t remaining = budget_rows;
   while (remaining > 0) {
@@ -185,6 +185,7 @@ Result<PurgeResult> Maintenance::PurgeLocked(std::size_t budget_rows) {
       if (complete) done.push_back(t);
     }
     if (Status f = ctx_.keys->FinishPurges(done); !f.ok()) return f;
+    for (const keys::PurgeTicket& t : done) finished->push_back(t.request_id);
     result.people_purged += done.size();
     if (done.empty()) break;
   }
@@ -201,14 +202,14 @@ Result<PurgeResult> Maintenance::PurgeLocked(std::size_t budget_rows) {
   return result;
 }
 
-Result<PurgeResult> Maintenance::Purge(std::size_t budget_rows) {
+Result<PurgeResult> Maintenance::DoPurge(std::size_t budget_rows, std::vector<std::string>* finished) {
   CallGuard guard(ctx_, CallAccess::kWrite);
   if (!guard.ok()) return guard.status();
   std::lock_guard write_lock(ctx_.write_mu);
-  return PurgeLocked(budget_rows);
+  return PurgeLocked(budget_rows, finished);
 }
 
-Result<RotationResult> Maintenance::RotateEpoch() {
+Result<RotationResult> Maintenance::DoRotateEpoch() {
   std::lock_guard rotation_lock(ctx_.rotation_mu);
   RotationResult result;
   {
@@ -221,10 +222,10 @@ Result<RotationResult> Maintenance::RotateEpoch() {
     if (!epoch.ok()) return epoch.status();
     result.new_epoch = *epoch;
     std::uint64_t total_keys = 0;
-    if (ctx_.options.progress) {
+    if (ctx_.wants_progress()) {
       auto n = ctx_.keys->CountDeks();
       if (n.ok()) total_keys = *n;
-      ctx_.options.progress("rotate-keys", 0, total_keys);
+      ctx_.ReportProgress("rotate-keys", 0, total_keys);
     }
     std::string resume;
     for (bool done = false; !done;) {
@@ -233,7 +234,7 @@ Result<RotationResult> Maintenance::RotateEpoch() {
       result.rewrapped_keys += *n;
       ++result.batches;
       util::TestPoint("rotation.after_rewrap_batch");
-      if (ctx_.options.progress) ctx_.options.progress("rotate-keys", result.rewrapped_keys, total_keys);
+      if (ctx_.wants_progress()) ctx_.ReportProgress("rotate-keys", result.rewrapped_keys, total_keys);
     }
     auto destroyed = ctx_.keys->DestroyEpochsBefore(*epoch);
     if (!destroyed.ok()) return destroyed.status();
@@ -262,7 +263,7 @@ Result<RotationResult> Maintenance::RotateEpoch() {
   return result;
 }
 
-Result<CompactionResult> Maintenance::CompactData() {
+Result<CompactionResult> Maintenance::DoCompactData() {
   std::lock_guard rotation_lock(ctx_.rotation_mu);
   CompactionResult result;
   const std::string tmp = ctx_.options.directory + "/data/compact.mdb";
@@ -364,22 +365,132 @@ Result<std::uint64_t> Maintenance::MaterialiseClosedAnalytics() {
   return ctx_.MaterialiseAnalytics(ctx_.LastClosedAnalyticsBucket());
 }
 
-Status Maintenance::RunMaintenance() {
+namespace {
+
+std::int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void Maintenance::Report(MaintenanceJob job, bool background, const Status& status, std::int64_t started_us,
+                         std::uint64_t done, std::uint64_t pending) {
+  MaintenanceInfo info;
+  info.job = job;
+  info.background = background;
+  info.status = status;
+  info.duration_us = NowUs() - started_us;
+  info.done = done;
+  info.pending = pending;
+  ctx_.events.MaintenanceCompleted(info);
+  const std::string what = std::string(background ? "background " : "") + std::string(MaintenanceJobName(job));
+  if (!status.ok()) {
+    ctx_.events.Log(LogLevel::kError, what + " failed: " + status.ToString());
+  } else if (done > 0) {
+    ctx_.events.Log(LogLevel::kInfo, what + ": " + std::to_string(done) + " done, " + std::to_string(pending) +
+                                         " pending, " + std::to_string(info.duration_us / 1000) + " ms");
+  }
+}
+
+void Maintenance::ReportLevels(const std::vector<std::string>& request_ids, ErasureLevel at_least) {
+  if (!ctx_.events.listening() || request_ids.empty()) return;
+  std::vector<std::string> ids = request_ids;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  for (const std::string& id : ids) {
+    auto receipt = eraser_.GetErasure(id);
+    if (!receipt.ok()) {
+      ctx_.events.Log(LogLevel::kWarn, "erasure level of request " + id + " unknown: " + receipt.status().ToString());
+      continue;
+    }
+    if (receipt->level >= at_least) ctx_.events.LevelReached(*receipt);
+  }
+}
+
+Result<PurgeResult> Maintenance::Purge(std::size_t budget_rows, bool background) {
+  const std::int64_t t0 = NowUs();
+  std::vector<std::string> finished;
+  auto r = DoPurge(budget_rows, &finished);
+  Report(MaintenanceJob::kPurge, background, r.status(), t0, r.ok() ? r->rows_deleted : 0,
+         r.ok() ? r->people_pending : 0);
+  ReportLevels(finished, ErasureLevel::kPurged);  // purged and already cryptographic
+  ctx_.events.Flush();
+  return r;
+}
+
+Result<RotationResult> Maintenance::RotateEpoch(bool background) {
+  const std::int64_t t0 = NowUs();
+  auto oldest_epoch = [this]() -> std::uint64_t {
+    CallGuard guard(ctx_);
+    return guard.ok() ? ctx_.keys->oldest_epoch() : 0;
+  };
+  const std::uint64_t before = oldest_epoch();
+  auto r = DoRotateEpoch();
+  Report(MaintenanceJob::kRotation, background, r.status(), t0, r.ok() ? r->rewrapped_keys : 0, 0);
+  if (r.ok() && ctx_.events.listening()) {
+    auto ids = [&]() -> Result<std::vector<std::string>> {
+      CallGuard guard(ctx_);
+      if (!guard.ok()) return guard.status();
+      return ctx_.keys->RequestIdsWithEpochIn(before, ctx_.keys->oldest_epoch());
+    }();
+    if (ids.ok()) {
+      ReportLevels(*ids, ErasureLevel::kCryptographic);
+    } else {
+      ctx_.events.Log(LogLevel::kWarn, "erasures made cryptographic unknown: " + ids.status().ToString());
+    }
+  }
+  ctx_.events.Flush();
+  return r;
+}
+
+Result<CompactionResult> Maintenance::CompactData(bool background) {
+  const std::int64_t t0 = NowUs();
+  auto r = DoCompactData();
+  Report(MaintenanceJob::kCompaction, background, r.status(), t0, r.ok() ? r->file_bytes_after : 0,
+         r.ok() ? r->file_bytes_before : 0);
+  ctx_.events.Flush();
+  return r;
+}
+
+Result<SweepResult> Maintenance::Sweep(std::size_t budget_rows, bool background) {
+  const std::int64_t t0 = NowUs();
+  auto r = sweeper_.Sweep(budget_rows);
+  Report(MaintenanceJob::kSweep, background, r.status(), t0,
+         r.ok() ? r->events_deleted + r->records_deleted + r->analytics_deleted : 0, r.ok() ? r->pending : 0);
+  ctx_.events.Flush();
+  return r;
+}
+
+Status Maintenance::RunMaintenance(bool background) {
   // Every step runs whatever the others did (a sweep that fails must not hold
   // back the rotation that makes erasures final); the first error is returned.
   Status first;
   auto keep = [&first](const Status& s) {
     if (first.ok() && !s.ok()) first = s;
   };
-  auto purged = Purge(ctx_.options.purge_budget_rows);
-  keep(purged.status());
-  keep(MaterialiseClosedAnalytics().status());
-  auto swept = sweeper_.Sweep(ctx_.options.sweep_budget_rows);
-  keep(swept.status());
-  keep(CollectOrphans(ctx_.options.purge_budget_rows).status());
+  keep(Purge(ctx_.options.purge_budget_rows, background).status());
+  {
+    const std::int64_t t0 = NowUs();
+    auto moved = MaterialiseClosedAnalytics();
+    Report(MaintenanceJob::kAnalytics, background, moved.status(), t0, moved.ok() ? *moved : 0, 0);
+    keep(moved.status());
+  }
+  keep(Sweep(ctx_.options.sweep_budget_rows, background).status());
+  {
+    const std::int64_t t0 = NowUs();
+    auto orphans = CollectOrphans(ctx_.options.purge_budget_rows);
+    Report(MaintenanceJob::kOrphanKeys, background, orphans.status(), t0, orphans.ok() ? *orphans : 0, 0);
+    keep(orphans.status());
+  }
   auto due = RotationDue();
   keep(due.status());
-  if (due.ok() && *due) keep(RotateEpoch().status());
+  if (due.ok() && *due) keep(RotateEpoch(background).status());
+  if (background && !first.ok()) {
+    ctx_.events.BackgroundError(first);
+    ctx_.events.Log(LogLevel::kError, "background maintenance failed: " + first.ToString());
+  }
+  ctx_.events.Flush();
   return first;
 }
 
@@ -390,7 +501,9 @@ void Maintenance::MaintenanceLoop() {
                              [&] { return maintenance_stop_; });
     if (maintenance_stop_) break;
     lock.unlock();
-    (void)RunMaintenance();  // errors surface again on the caller's own calls
+    // Errors go to the listeners (OnBackgroundError) and the log, and
+    // surface again on the callers' own calls that hit the same problem.
+    (void)RunMaintenance(/*background=*/true);
     lock.lock();
   }
 }

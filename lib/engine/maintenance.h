@@ -29,12 +29,17 @@ class Maintenance {
   Maintenance(const Maintenance&) = delete;
   Maintenance& operator=(const Maintenance&) = delete;
 
-  // See Store::Purge, Store::RotateEpoch, Store::CompactData and
-  // Store::RunMaintenance. Each takes the call guard itself.
-  Result<PurgeResult> Purge(std::size_t budget_rows);
-  Result<RotationResult> RotateEpoch();
-  Result<CompactionResult> CompactData();
-  Status RunMaintenance();
+  // See Store::Purge, Store::RotateEpoch, Store::CompactData, Store::Sweep
+  // and Store::RunMaintenance. Each takes the call guard itself, reports
+  // each job it ran to the listeners and the log (a MaintenanceInfo, and
+  // the erasure levels a purge or rotation brought about; `background`
+  // says who ran it) and delivers the notices before it returns.
+  // REQUIRES: the caller holds no store lock.
+  Result<PurgeResult> Purge(std::size_t budget_rows, bool background = false);
+  Result<RotationResult> RotateEpoch(bool background = false);
+  Result<CompactionResult> CompactData(bool background = false);
+  Result<SweepResult> Sweep(std::size_t budget_rows, bool background = false);
+  Status RunMaintenance(bool background = false);
   // One step of the orphan pass (EngineContext::orphan_pass_pending): checks
   // up to `budget` people with keys against `data` and deletes the keys of
   // those without a person row. Returns the people whose keys it deleted;
@@ -51,8 +56,20 @@ class Maintenance {
 
  private:
   Result<bool> RotationDue();
+  // The jobs, unreported. DoPurge adds the request ids of the tickets it
+  // finished to *finished.
+  Result<PurgeResult> DoPurge(std::size_t budget_rows, std::vector<std::string>* finished);
+  Result<RotationResult> DoRotateEpoch();
+  Result<CompactionResult> DoCompactData();
+  // Queues a MaintenanceInfo for `job` (and a log line when it did
+  // something or failed).
+  void Report(MaintenanceJob job, bool background, const Status& status, std::int64_t started_us,
+              std::uint64_t done, std::uint64_t pending);
+  // Queues OnErasureLevelReached for each request whose receipt is at
+  // `at_least` or above now.
+  void ReportLevels(const std::vector<std::string>& request_ids, ErasureLevel at_least);
   // REQUIRES: write_mu held.
-  Result<PurgeResult> PurgeLocked(std::size_t budget_rows);
+  Result<PurgeResult> PurgeLocked(std::size_t budget_rows, std::vector<std::string>* finished);
   // REQUIRES: write_mu held. Deletes up to `budget` rows of the person.
   Status PurgePerson(storage::WriteTxn& txn, const PersonId& id, std::uint64_t budget, std::uint64_t* deleted,
                      bool* complete);

@@ -99,7 +99,7 @@ class Migration {
   }
 
   void Report() {
-    if (ctx_.options.progress) ctx_.options.progress("migrate", done_, total_);
+    if (ctx_.wants_progress()) ctx_.ReportProgress("migrate", done_, total_);
   }
 
   // Phase 1: the analytics rows of up to kRowsPerTxn events.

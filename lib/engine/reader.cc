@@ -191,6 +191,7 @@ Result<StoreStats> Reader::Stats() {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   StoreStats st;
+  st.operations = ctx_.metrics.Snapshot();
   Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
     struct { storage::Table t; std::uint64_t* out; } counts[] = {
         {ctx_.tables.people, &st.people},   {ctx_.tables.ident, &st.identifiers},

@@ -86,10 +86,21 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   const bool keys_exist = Exists(dir + "/keys/data.mdb");
   const bool data_exists = Exists(dir + "/data/data.mdb");
   store->ctx_.options = std::move(options);
-  if (Status s = store->OpenEnvironments(keys_exist, data_exists); !s.ok()) return s;
-  if (Status s = store->FinishPendingWork(); !s.ok()) return s;
-  if (Status s = store->sweeper_.InitRetention(); !s.ok()) return s.WithContext("retention rules");
+  store->ctx_.events.Configure(store->ctx_.options);
+  auto fail = [&store](const Status& s) {
+    store->ctx_.events.Log(LogLevel::kError, "open of '" + store->ctx_.options.directory + "' failed: " + s.ToString());
+    store->ctx_.events.Flush();
+    return s;
+  };
+  if (Status s = store->OpenEnvironments(keys_exist, data_exists); !s.ok()) return fail(s);
+  if (Status s = store->FinishPendingWork(); !s.ok()) return fail(s);
+  if (Status s = store->sweeper_.InitRetention(); !s.ok()) return fail(s.WithContext("retention rules"));
   if (!store->ctx_.options.read_only) store->maintenance_.Start();
+  store->ctx_.events.Log(LogLevel::kInfo, "opened '" + store->ctx_.options.directory + "'" +
+                                              (store->ctx_.options.read_only ? " read-only" : "") + ": format " +
+                                              std::to_string(store->ctx_.data_format) + ", key epoch " +
+                                              std::to_string(store->ctx_.keys->current_epoch()));
+  store->ctx_.events.Flush();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -191,12 +202,16 @@ StoreImpl::~StoreImpl() { (void)Close(); }
 Status StoreImpl::Close() {
   if (ctx_.closed.exchange(true)) return Status::OK();  // one closer
   maintenance_.Stop();
-  std::unique_lock lock(ctx_.close_mu);  // waits for calls in flight
-  ctx_.audit.reset();
-  ctx_.outbox.reset();
-  ctx_.data.reset();
-  ctx_.keys.reset();
-  ctx_.claim.reset();
+  {
+    std::unique_lock lock(ctx_.close_mu);  // waits for calls in flight
+    ctx_.audit.reset();
+    ctx_.outbox.reset();
+    ctx_.data.reset();
+    ctx_.keys.reset();
+    ctx_.claim.reset();
+  }
+  ctx_.events.Log(LogLevel::kInfo, "closed '" + ctx_.options.directory + "'");
+  ctx_.events.Flush();
   return Status::OK();
 }
 
@@ -256,15 +271,28 @@ Status StoreImpl::Rectify(const PersonId& id, const Rectification& rectification
 // ---- reads ---------------------------------------------------------------------
 
 Result<std::string> StoreImpl::Get(const PersonId& id, std::string_view collection, std::string_view key) {
-  auto r = reader_.GetRecord(id, collection, key);
+  auto r = GetRecord(id, collection, key);
   if (!r.ok()) return r.status();
   return std::move(r->value);
 }
 
 Result<ErasureReceipt> StoreImpl::EraseByIdentifier(const Identifier& identifier, const EraseOptions& options) {
-  auto id = reader_.Resolve(identifier);
-  if (!id.ok()) return id.status();
-  return eraser_.Erase(std::vector<PersonId>{*id}, options);
+  return Erased(ctx_.metrics.Timed(Operation::kErase, [&]() -> Result<ErasureReceipt> {
+    auto id = reader_.Resolve(identifier);
+    if (!id.ok()) return id.status();
+    return eraser_.Erase(std::vector<PersonId>{*id}, options);
+  }));
+}
+
+Result<ErasureReceipt> StoreImpl::Erased(Result<ErasureReceipt> receipt) {
+  if (receipt.ok()) {
+    ctx_.events.ErasureCommitted(*receipt);
+    ctx_.events.Log(LogLevel::kInfo, "erasure " + receipt->request_id + " committed: " +
+                                         std::to_string(receipt->people) + " people" +
+                                         (receipt->category.empty() ? "" : ", category " + receipt->category));
+  }
+  ctx_.events.Flush();
+  return receipt;
 }
 
 std::unique_ptr<Iterator<ExportItem>> StoreImpl::Export(const PersonId& id) { return NewExportIterator(&ctx_, id); }

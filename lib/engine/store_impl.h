@@ -43,12 +43,18 @@ class StoreImpl final : public Store {
 
   Result<PersonId> CreatePerson(const std::vector<Identifier>& identifiers,
                                 const Attributes& profile) override;
-  Result<PersonId> Resolve(const Identifier& identifier) override { return reader_.Resolve(identifier); }
-  Result<PersonInfo> GetPerson(const PersonId& id) override { return reader_.GetPerson(id); }
+  Result<PersonId> Resolve(const Identifier& identifier) override {
+    return ctx_.metrics.Timed(Operation::kResolve, [&] { return reader_.Resolve(identifier); });
+  }
+  Result<PersonInfo> GetPerson(const PersonId& id) override {
+    return ctx_.metrics.Timed(Operation::kGetPerson, [&] { return reader_.GetPerson(id); });
+  }
   Status LinkIdentifier(const PersonId& id, const Identifier& identifier) override;
   Status UnlinkIdentifier(const PersonId& id, const Identifier& identifier) override;
 
-  Result<Attributes> GetProfile(const PersonId& id) override { return reader_.GetProfile(id); }
+  Result<Attributes> GetProfile(const PersonId& id) override {
+    return ctx_.metrics.Timed(Operation::kGetProfile, [&] { return reader_.GetProfile(id); });
+  }
   Status PatchProfile(const PersonId& id, const ProfilePatch& patch) override;
 
   Status AppendEvent(const PersonId& id, const Event& event) override;
@@ -58,7 +64,7 @@ class StoreImpl final : public Store {
              std::string_view value) override;
   Result<std::string> Get(const PersonId& id, std::string_view collection, std::string_view key) override;
   Result<Record> GetRecord(const PersonId& id, std::string_view collection, std::string_view key) override {
-    return reader_.GetRecord(id, collection, key);
+    return ctx_.metrics.Timed(Operation::kGetRecord, [&] { return reader_.GetRecord(id, collection, key); });
   }
   Status Delete(const PersonId& id, std::string_view collection, std::string_view key) override;
   std::unique_ptr<RecordIterator> ScanRecords(const PersonId& id, std::string_view collection,
@@ -68,23 +74,34 @@ class StoreImpl final : public Store {
   std::unique_ptr<Iterator<FoundRecord>> FindRecords(const RecordQuery& query) override;
   std::unique_ptr<Iterator<PersonId>> PeopleWithConsent(std::string_view purpose, bool granted) override;
 
-  Status Write(const WriteBatch& batch) override { return writer_.Write(batch); }
+  Status Write(const WriteBatch& batch) override {
+    return ctx_.metrics.Timed(Operation::kWrite, [&] { return writer_.Write(batch); });
+  }
   Result<StoreStats> Stats() override { return reader_.Stats(); }
 
   Result<ErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options) override {
-    return eraser_.Erase(people, options);
+    return Erased(ctx_.metrics.Timed(Operation::kErase, [&] { return eraser_.Erase(people, options); }));
   }
   Result<ErasureReceipt> EraseByIdentifier(const Identifier& identifier, const EraseOptions& options) override;
   Result<ErasureReceipt> EraseCategory(const PersonId& person, std::string_view category,
                                        const EraseOptions& options) override {
-    return eraser_.EraseCategory(person, category, options);
+    return Erased(
+        ctx_.metrics.Timed(Operation::kErase, [&] { return eraser_.EraseCategory(person, category, options); }));
   }
   Result<ErasureReceipt> GetErasure(std::string_view request_id) override { return eraser_.GetErasure(request_id); }
   Status Unsuppress(const Identifier& identifier) override { return eraser_.Unsuppress(identifier); }
-  Result<PurgeResult> Purge(std::size_t budget_rows) override { return maintenance_.Purge(budget_rows); }
-  Result<RotationResult> RotateEpoch() override { return maintenance_.RotateEpoch(); }
-  Result<CompactionResult> CompactData() override { return maintenance_.CompactData(); }
-  Status RunMaintenance() override { return maintenance_.RunMaintenance(); }
+  Result<PurgeResult> Purge(std::size_t budget_rows) override {
+    return ctx_.metrics.Timed(Operation::kPurge, [&] { return maintenance_.Purge(budget_rows); });
+  }
+  Result<RotationResult> RotateEpoch() override {
+    return ctx_.metrics.Timed(Operation::kRotateEpoch, [&] { return maintenance_.RotateEpoch(); });
+  }
+  Result<CompactionResult> CompactData() override {
+    return ctx_.metrics.Timed(Operation::kCompactData, [&] { return maintenance_.CompactData(); });
+  }
+  Status RunMaintenance() override {
+    return ctx_.metrics.Timed(Operation::kRunMaintenance, [&] { return maintenance_.RunMaintenance(); });
+  }
   Result<AuditVerification> VerifyAuditLog() override { return verifier_.VerifyAuditLog(); }
   Result<std::vector<AuditRecord>> ReadAudit(std::uint64_t after_seq, std::size_t max) override {
     return reader_.ReadAudit(after_seq, max);
@@ -93,7 +110,9 @@ class StoreImpl final : public Store {
 
   Status SetRetention(const RetentionRules& rules) override { return sweeper_.SetRetention(rules); }
   Result<RetentionRules> GetRetention() override { return sweeper_.GetRetention(); }
-  Result<SweepResult> Sweep(std::size_t budget_rows) override { return sweeper_.Sweep(budget_rows); }
+  Result<SweepResult> Sweep(std::size_t budget_rows) override {
+    return ctx_.metrics.Timed(Operation::kSweep, [&] { return maintenance_.Sweep(budget_rows); });
+  }
 
   Status Rectify(const PersonId& id, const Rectification& rectification) override;
   Result<std::vector<Notice>> ReadFeed(std::size_t max) override { return reader_.ReadFeed(max); }
@@ -119,9 +138,11 @@ class StoreImpl final : public Store {
     return reader_.GetConsentHistory(id);
   }
   Result<std::unique_ptr<Lease>> AcquireLease(const PersonId& id, std::string_view purpose) override {
-    return processing_.AcquireLease(id, purpose);
+    return ctx_.metrics.Timed(Operation::kAcquireLease, [&] { return processing_.AcquireLease(id, purpose); });
   }
-  Result<VerifyReport> Verify() override { return verifier_.Verify(); }
+  Result<VerifyReport> Verify() override {
+    return ctx_.metrics.Timed(Operation::kVerify, [&] { return verifier_.Verify(); });
+  }
 
   // ---- seams for tests (not part of the public API) ----
   EngineContext& context() { return ctx_; }
@@ -139,6 +160,8 @@ class StoreImpl final : public Store {
   // migrates a format-2 store; a read-only open does neither (ReadOnly for
   // format 2).
   Status FinishPendingWork();
+  // Tells the listeners of a committed erasure and delivers the notices.
+  Result<ErasureReceipt> Erased(Result<ErasureReceipt> receipt);
 
   EngineContext ctx_;
   Writer writer_{ctx_};

@@ -33,7 +33,7 @@ class VerifyPass {
     if (Status s = CheckIdentifierIndex(); !s.ok()) return s;
     if (Status s = CheckAnalytics(); !s.ok()) return s;
     if (Status s = CheckPlainTables(); !s.ok()) return s;
-    if (ctx_.options.progress) ctx_.options.progress("verify", total_rows_, total_rows_);
+    if (ctx_.wants_progress()) ctx_.ReportProgress("verify", total_rows_, total_rows_);
     auto feed = ctx_.outbox->Read(txn_, 0, ~std::size_t{0});
     if (!feed.ok()) Problem("change feed: " + feed.status().ToString());
     auto audit = ctx_.audit->Verify(txn_);
@@ -50,18 +50,18 @@ class VerifyPass {
 
  private:
   void CountRows() {
-    if (!ctx_.options.progress) return;
+    if (!ctx_.wants_progress()) return;
     const DataTables& t = ctx_.tables;
     for (storage::Table table : {t.people, t.profiles, t.events, t.records, t.consent_history, t.ident,
                                  t.ident_by_person, t.analytics}) {
       auto n = txn_.Count(table);
       if (n.ok()) total_rows_ += *n;
     }
-    ctx_.options.progress("verify", 0, total_rows_);
+    ctx_.ReportProgress("verify", 0, total_rows_);
   }
 
   void Tick() {
-    if (ctx_.options.progress && (++checked_ % 4096) == 0) ctx_.options.progress("verify", checked_, total_rows_);
+    if (ctx_.wants_progress() && (++checked_ % 4096) == 0) ctx_.ReportProgress("verify", checked_, total_rows_);
   }
 
   // A row must also be reachable by its key: a damaged branch page can send

@@ -680,6 +680,28 @@ Result<ErasureRequest> KeyStore::GetRequest(std::string_view request_id) {
   return r;
 }
 
+Result<std::vector<std::string>> KeyStore::RequestIdsWithEpochIn(std::uint64_t first_epoch,
+                                                                 std::uint64_t end_epoch) {
+  std::vector<std::string> ids;
+  if (first_epoch >= end_epoch) return ids;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor(requests_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst();; m = c.Next()) {
+      if (!m.ok()) return m;
+      if (!c.Valid()) return Status::OK();
+      std::string_view payload;
+      if (Status o = codec::OpenPlain(TableId::kRequests, c.key(), c.value(), &payload); !o.ok()) return o;
+      ErasureRequest r;
+      if (Status d = DecodeRequest(c.key(), payload, &r); !d.ok()) return d;
+      if (r.key_epoch >= first_epoch && r.key_epoch < end_epoch) ids.push_back(std::move(r.request_id));
+    }
+  });
+  if (!s.ok()) return s;
+  return ids;
+}
+
 Result<KeyCounts> KeyStore::Counts() {
   KeyCounts k;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {

@@ -194,6 +194,11 @@ class KeyStore {
   // Removes the tickets and counts the people off their requests.
   Status FinishPurges(const std::vector<PurgeTicket>& done);
   Result<ErasureRequest> GetRequest(std::string_view request_id);
+  // The ids of the requests whose key epoch is in [first_epoch, end_epoch):
+  // those a rotation that moved the oldest epoch from first_epoch to
+  // end_epoch made cryptographic. Reads every request (one row an erasure
+  // request; a rotation reads every key anyway).
+  Result<std::vector<std::string>> RequestIdsWithEpochIn(std::uint64_t first_epoch, std::uint64_t end_epoch);
 
   // ---- epoch rotation ----
 

@@ -1,4 +1,5 @@
 #include "shredkv/types.h"
+#include "shredkv/listener.h"
 
 #include "util/coding.h"
 
@@ -43,6 +44,28 @@ std::string_view ErasureLevelName(ErasureLevel level) {
     case ErasureLevel::kLogical: return "logical";
     case ErasureLevel::kCryptographic: return "cryptographic";
     case ErasureLevel::kPurged: return "purged";
+  }
+  return "unknown";
+}
+
+std::string_view MaintenanceJobName(MaintenanceJob job) {
+  switch (job) {
+    case MaintenanceJob::kPurge: return "purge";
+    case MaintenanceJob::kRotation: return "rotation";
+    case MaintenanceJob::kCompaction: return "compaction";
+    case MaintenanceJob::kSweep: return "sweep";
+    case MaintenanceJob::kAnalytics: return "analytics";
+    case MaintenanceJob::kOrphanKeys: return "orphan_keys";
+  }
+  return "unknown";
+}
+
+std::string_view LogLevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
   }
   return "unknown";
 }

@@ -1118,10 +1118,24 @@ TEST_F(CliTest, StatsInPrometheusTextFormat) {
   const Json json = Expect(0, {"stats"}).json();
   const std::string text = Expect(0, {"stats", "--format", "prometheus"}).out;
   std::istringstream lines(text);
-  std::size_t gauges = 0;
+  std::size_t gauges = 0, histogram_lines = 0, error_counters = 0;
   for (std::string line; std::getline(lines, line);) {
+    if (line == "# TYPE shredkv_operation_latency_seconds histogram" ||
+        line == "# TYPE shredkv_operation_errors_total counter") {
+      continue;
+    }
     if (line.rfind("# TYPE shredkv_", 0) == 0) {
       EXPECT_EQ(line.substr(line.size() - 6), " gauge") << line;
+      continue;
+    }
+    if (line.rfind("shredkv_operation_latency_seconds_", 0) == 0) {
+      EXPECT_NE(line.find("{operation=\""), std::string::npos) << line;
+      ++histogram_lines;
+      continue;
+    }
+    if (line.rfind("shredkv_operation_errors_total{operation=\"", 0) == 0) {
+      EXPECT_EQ(line.substr(line.size() - 2), " 0") << line;
+      ++error_counters;
       continue;
     }
     const std::size_t space = line.find(' ');
@@ -1134,8 +1148,17 @@ TEST_F(CliTest, StatsInPrometheusTextFormat) {
     EXPECT_EQ(value, want.is_boolean() ? (want.get<bool>() ? "1" : "0") : want.dump()) << line;
     ++gauges;
   }
-  EXPECT_EQ(gauges, json.size());
+  EXPECT_EQ(gauges, json.size() - 1);  // all but "operations"
+  const std::size_t operations = json["operations"].size();
+  EXPECT_EQ(operations, 13u);
+  // A histogram an operation: a bucket per latency bound, +Inf, sum, count.
+  EXPECT_EQ(histogram_lines, operations * 30);  // 27 finite bounds (kLatencyBuckets - 1), +Inf, sum, count
+  EXPECT_EQ(error_counters, operations);
   EXPECT_NE(text.find("\nshredkv_people 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nshredkv_operation_latency_seconds_bucket{operation=\"write\",le=\"0.000001\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("\nshredkv_operation_latency_seconds_bucket{operation=\"write\",le=\"+Inf\"} 0\n"),
+            std::string::npos);
   Expect(2, {"stats", "--format", "xml"});
 }
 

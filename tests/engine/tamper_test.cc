@@ -2,6 +2,10 @@
 // sealed rows fail authentication, plaintext rows fail their checksum.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <mutex>
+#include <thread>
+
 #include "codec/row_codec.h"
 #include "storage/environment.h"
 #include "test_util.h"
@@ -134,6 +138,52 @@ TEST_F(TamperTest, AStagedAnalyticsRowThatFailsAuthenticationIsNeverMaterialised
   ASSERT_TRUE(report.ok());
   ASSERT_FALSE(report->ok());
   EXPECT_NE(report->problems[0].find("staged analytics row"), std::string::npos) << report->problems[0];
+}
+
+// Issue 22: a background maintenance error used to be thrown away. It now
+// reaches the listeners (OnBackgroundError, and the failed job) and the log.
+TEST_F(TamperTest, ABackgroundMaintenanceErrorReachesTheListenersAndTheLog) {
+  class Errors : public EventListener, public Logger {
+   public:
+    void OnBackgroundError(const Status& s) override {
+      std::lock_guard lock(mu);
+      codes.push_back(s.code());
+    }
+    void OnMaintenanceCompleted(const MaintenanceInfo& info) override {
+      std::lock_guard lock(mu);
+      if (info.background && !info.status.ok()) failed_jobs.push_back(std::string(MaintenanceJobName(info.job)));
+    }
+    void Log(LogLevel level, std::string_view message) override {
+      std::lock_guard lock(mu);
+      if (level == LogLevel::kError) errors.emplace_back(message);
+    }
+    std::mutex mu;
+    std::vector<StatusCode> codes;
+    std::vector<std::string> failed_jobs, errors;
+  };
+  PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", 1, {}, {}}));  // its hour ended long ago
+  auto errors = std::make_shared<Errors>();
+  options_.listeners = {errors};
+  options_.logger = errors;
+  options_.background_maintenance_ms = 10;
+  EditEnv("data", [&](storage::Environment& env) { return FlipLastByteOfEveryRow(env, "analytics_staged"); });
+  for (int i = 0; i < 1000; ++i) {
+    {
+      std::lock_guard lock(errors->mu);
+      if (!errors->codes.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  store_.reset();  // stops the thread
+  std::lock_guard lock(errors->mu);
+  ASSERT_FALSE(errors->codes.empty()) << "no background error reported within 10 s";
+  EXPECT_EQ(errors->codes[0], StatusCode::kAuthenticationFailed);
+  ASSERT_FALSE(errors->failed_jobs.empty());
+  EXPECT_EQ(errors->failed_jobs[0], "analytics");
+  bool logged = false;
+  for (const std::string& e : errors->errors) logged |= e.find("background maintenance failed") != std::string::npos;
+  EXPECT_TRUE(logged);
 }
 
 TEST_F(TamperTest, DamagedRootCheckOrEpochKeyIsNotServed) {

@@ -693,12 +693,36 @@ int CmdStats(const GlobalOptions& global, const ParsedArgs& args) {
     return 0;
   }
   // The Prometheus text exposition format: one gauge a field, named
-  // shredkv_<field> (booleans 0 or 1).
+  // shredkv_<field> (booleans 0 or 1); the operations as one histogram
+  // (seconds) and one error counter, labelled by operation.
   std::string out;
   for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.value().is_object()) continue;  // operations, below
     const std::string name = "shredkv_" + it.key();
     const std::string value = it.value().is_boolean() ? (it.value().get<bool>() ? "1" : "0") : it.value().dump();
     out += "# TYPE " + name + " gauge\n" + name + " " + value + "\n";
+  }
+  auto seconds = [](std::uint64_t us) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6f", static_cast<double>(us) / 1e6);
+    return std::string(buf);
+  };
+  out += "# TYPE shredkv_operation_latency_seconds histogram\n";
+  for (const OperationStats& o : stats.operations) {
+    const std::string label = "operation=\"" + o.name + "\"";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i + 1 < o.latency_buckets.size(); ++i) {
+      cumulative += o.latency_buckets[i];
+      out += "shredkv_operation_latency_seconds_bucket{" + label + ",le=\"" + seconds(std::uint64_t{1} << i) + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    out += "shredkv_operation_latency_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(o.calls) + "\n";
+    out += "shredkv_operation_latency_seconds_sum{" + label + "} " + seconds(o.total_us) + "\n";
+    out += "shredkv_operation_latency_seconds_count{" + label + "} " + std::to_string(o.calls) + "\n";
+  }
+  out += "# TYPE shredkv_operation_errors_total counter\n";
+  for (const OperationStats& o : stats.operations) {
+    out += "shredkv_operation_errors_total{operation=\"" + o.name + "\"} " + std::to_string(o.errors) + "\n";
   }
   std::cout << out;
   return 0;

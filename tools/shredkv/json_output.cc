@@ -163,6 +163,18 @@ Json StatsJson(const StoreStats& s) {
   j["keys_file_bytes"] = U64(s.keys_file_bytes);
   j["data_file_bytes"] = U64(s.data_file_bytes);
   j["data_map_bytes"] = U64(s.data_map_bytes);
+  Json ops = Json::object();
+  for (const OperationStats& o : s.operations) {
+    Json op = Json::object();
+    op["calls"] = U64(o.calls);
+    op["errors"] = U64(o.errors);
+    op["total_us"] = U64(o.total_us);
+    op["p50_us"] = U64(o.QuantileUpperBoundUs(0.5));
+    op["p99_us"] = U64(o.QuantileUpperBoundUs(0.99));
+    op["latency_buckets"] = Json(std::vector<std::uint64_t>(o.latency_buckets.begin(), o.latency_buckets.end()));
+    ops[o.name] = std::move(op);
+  }
+  j["operations"] = std::move(ops);
   return j;
 }
 

@@ -1,0 +1,72 @@
+// Notifier: delivers a store's notices to Options::listeners and its log
+// lines to Options::logger (include/shredkv/listener.h).
+//
+// The engine queues notices where the work happens, often under the
+// store's locks; the public call (or the background loop) that did the
+// work calls Flush after releasing them, so listeners run lock-free, one
+// at a time and in order. A Flush from inside a listener (the listener
+// called Erase, say) delivers nothing: the outer Flush goes on until the
+// queue is empty. Exceptions from listeners and the logger are caught and
+// dropped (and logged once per call).
+// Thread safety: thread-safe.
+#ifndef SHREDKV_ENGINE_NOTIFIER_H_
+#define SHREDKV_ENGINE_NOTIFIER_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "shredkv/listener.h"
+#include "shredkv/options.h"
+
+namespace shredkv::engine {
+
+class Notifier {
+ public:
+  Notifier() = default;
+  Notifier(const Notifier&) = delete;
+  Notifier& operator=(const Notifier&) = delete;
+
+  // Takes the listeners and logger of `options`. Called once, by Open,
+  // before any other call.
+  void Configure(const Options& options);
+  // True if there is anyone to tell: callers skip building notices otherwise.
+  bool listening() const { return !listeners_.empty(); }
+
+  // Queued; delivered by the next Flush.
+  void ErasureCommitted(const ErasureReceipt& receipt);
+  void LevelReached(const ErasureReceipt& receipt);
+  void MaintenanceCompleted(const MaintenanceInfo& info);
+  void BackgroundError(const Status& status);
+  void Log(LogLevel level, std::string message);
+  // Delivered at once, on the calling thread (progress is only useful then).
+  void Progress(std::string_view operation, std::uint64_t done, std::uint64_t total);
+
+  // Delivers every queued notice. REQUIRES: the caller holds no store lock.
+  void Flush();
+
+ private:
+  struct Committed { ErasureReceipt receipt; };
+  struct Reached { ErasureReceipt receipt; };
+  struct Completed { MaintenanceInfo info; };
+  struct BackgroundFailed { Status status; };
+  struct Line { LogLevel level; std::string message; };
+  using Notice = std::variant<Committed, Reached, Completed, BackgroundFailed, Line>;
+
+  void Enqueue(Notice notice);
+  void Deliver(const Notice& notice);
+
+  std::vector<std::shared_ptr<EventListener>> listeners_;
+  std::shared_ptr<Logger> logger_;
+  LogLevel log_level_ = LogLevel::kInfo;
+  std::mutex queue_mu_;
+  std::vector<Notice> queue_;  // guarded by queue_mu_
+  std::mutex deliver_mu_;      // one Flush delivers at a time, in queue order
+};
+
+}  // namespace shredkv::engine
+
+#endif  // SHREDKV_ENGINE_NOTIFIER_H_

@@ -1,0 +1,219 @@
+// Observability (issue 22): the event listener and logger hook
+// (include/shredkv/listener.h) and the operation metrics in Stats().
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+// Records every notice as a line, in the order they came.
+class Recorder : public EventListener, public Logger {
+ public:
+  void OnErasureCommitted(const ErasureReceipt& r) override {
+    Add("committed " + r.request_id + " " + std::string(ErasureLevelName(r.level)));
+  }
+  void OnErasureLevelReached(const ErasureReceipt& r) override {
+    Add("reached " + r.request_id + " " + std::string(ErasureLevelName(r.level)));
+  }
+  void OnMaintenanceCompleted(const MaintenanceInfo& info) override {
+    Add(std::string("job ") + std::string(MaintenanceJobName(info.job)) + (info.background ? " background" : "") +
+        (info.status.ok() ? " ok" : " failed") + " done=" + std::to_string(info.done));
+  }
+  void OnBackgroundError(const Status& s) override { Add("background error " + std::string(StatusCodeName(s.code()))); }
+  void OnProgress(std::string_view op, std::uint64_t, std::uint64_t) override {
+    std::lock_guard lock(mu_);
+    ++progress_[std::string(op)];
+  }
+  void Log(LogLevel level, std::string_view message) override {
+    std::lock_guard lock(mu_);
+    log_.push_back(std::string(LogLevelName(level)) + ": " + std::string(message));
+  }
+
+  std::vector<std::string> lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+  std::vector<std::string> log() {
+    std::lock_guard lock(mu_);
+    return log_;
+  }
+  int progress(const std::string& op) {
+    std::lock_guard lock(mu_);
+    return progress_[op];
+  }
+  bool Saw(const std::string& line) {
+    for (const std::string& l : lines()) {
+      if (l == line) return true;
+    }
+    return false;
+  }
+  void Clear() {
+    std::lock_guard lock(mu_);
+    lines_.clear();
+    log_.clear();
+  }
+
+ private:
+  void Add(std::string line) {
+    std::lock_guard lock(mu_);
+    lines_.push_back(std::move(line));
+  }
+  std::mutex mu_;
+  std::vector<std::string> lines_, log_;
+  std::map<std::string, int> progress_;
+};
+
+class ObservabilityTest : public test::StoreTest {
+ protected:
+  void SetUp() override {
+    options_ = test::TestOptions(dir_.path());
+    options_.listeners = {recorder_};
+    options_.logger = recorder_;
+    Reopen();
+  }
+  std::shared_ptr<Recorder> recorder_ = std::make_shared<Recorder>();
+};
+
+bool Contains(const std::vector<std::string>& lines, const std::string& part) {
+  for (const std::string& l : lines) {
+    if (l.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(ObservabilityTest, AnErasureIsReportedCommittedThenCryptographicThenPurged) {
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"page_view", 1000, {}, {}}));
+  EraseOptions eo;
+  eo.request_id = "req-ann";
+  ASSERT_TRUE(store_->Erase({ann}, eo).ok());
+  EXPECT_EQ(recorder_->lines(), std::vector<std::string>{"committed req-ann logical"});
+
+  SKV_ASSERT_OK(store_->RotateEpoch().status());  // cryptographic, rows still there
+  EXPECT_TRUE(recorder_->Saw("reached req-ann cryptographic"));
+  EXPECT_FALSE(recorder_->Saw("reached req-ann purged"));
+
+  auto purged = store_->Purge(100000);
+  ASSERT_TRUE(purged.ok());
+  ASSERT_GT(purged->rows_deleted, 0u);
+  EXPECT_TRUE(recorder_->Saw("reached req-ann purged"));
+  EXPECT_TRUE(recorder_->Saw("job purge ok done=" + std::to_string(purged->rows_deleted)));
+  // Nothing a listener or the log received names the person.
+  for (const auto& lines : {recorder_->lines(), recorder_->log()}) {
+    EXPECT_FALSE(Contains(lines, ann.ToHex()));
+    EXPECT_FALSE(Contains(lines, "ann@x.org"));
+  }
+  EXPECT_TRUE(Contains(recorder_->log(), "info: erasure req-ann committed: 1 people"));
+}
+
+TEST_F(ObservabilityTest, PurgeBeforeRotationReportsPurgedOnlyAtTheRotation) {
+  const PersonId bob = MakePerson("bob@x.org");
+  EraseOptions eo;
+  eo.request_id = "req-bob";
+  ASSERT_TRUE(store_->Erase({bob}, eo).ok());
+  ASSERT_TRUE(store_->Purge(100000).ok());
+  EXPECT_FALSE(Contains(recorder_->lines(), "reached req-bob"));  // purged, but not yet cryptographic
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  EXPECT_TRUE(recorder_->Saw("reached req-bob purged"));
+  EXPECT_GT(recorder_->progress("rotate-keys"), 0);
+  // A later rotation does not report the same erasure again.
+  recorder_->Clear();
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  EXPECT_FALSE(Contains(recorder_->lines(), "reached"));
+}
+
+TEST_F(ObservabilityTest, RunMaintenanceReportsEveryJobAndListenersMayReadTheStore) {
+  // A listener that reads the store from inside the notice: the store's
+  // locks are released before listeners run.
+  class Reading : public EventListener {
+   public:
+    explicit Reading(Store** store) : store_(store) {}
+    void OnErasureCommitted(const ErasureReceipt& r) override { status = (*store_)->GetErasure(r.request_id).status(); }
+    Status status = Status::Internal("not called");
+
+   private:
+    Store** store_;
+  };
+  Store* raw = nullptr;
+  auto reading = std::make_shared<Reading>(&raw);
+  options_.listeners.push_back(reading);
+  Reopen();
+  raw = store_.get();
+  const PersonId cy = MakePerson("cy@x.org");
+  ASSERT_TRUE(store_->Erase({cy}, {}).ok());
+  SKV_EXPECT_OK(reading->status);
+  recorder_->Clear();
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  for (const char* job : {"purge", "analytics", "sweep", "orphan_keys"}) {
+    EXPECT_TRUE(Contains(recorder_->lines(), std::string("job ") + job + " ok")) << job;
+  }
+}
+
+TEST_F(ObservabilityTest, ListenerExceptionsAreCaughtAndLogged) {
+  class Throwing : public EventListener {
+   public:
+    void OnErasureCommitted(const ErasureReceipt&) override { throw std::runtime_error("listener bug"); }
+  };
+  options_.listeners.insert(options_.listeners.begin(), std::make_shared<Throwing>());
+  Reopen();
+  const PersonId di = MakePerson("di@x.org");
+  EraseOptions eo;
+  eo.request_id = "req-di";
+  auto r = store_->Erase({di}, eo);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();  // the erasure stands
+  EXPECT_TRUE(recorder_->Saw("committed req-di logical"));  // later listeners still told
+  EXPECT_TRUE(Contains(recorder_->log(), "warn: an event listener threw"));
+}
+
+TEST_F(ObservabilityTest, StatsCountCallsErrorsAndLatencies) {
+  const PersonId ann = MakePerson("ann@x.org");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->Resolve({"email", "ann@x.org"}).ok());
+  EXPECT_TRUE(store_->Resolve({"email", "nobody@x.org"}).status().IsNotFound());
+  ASSERT_TRUE(store_->GetProfile(ann).ok());
+  auto st = store_->Stats();
+  ASSERT_TRUE(st.ok());
+  std::map<std::string, OperationStats> ops;
+  for (const OperationStats& o : st->operations) ops[o.name] = o;
+  for (const char* name : {"write", "resolve", "get_person", "get_profile", "get_record", "erase", "acquire_lease",
+                           "purge", "rotate_epoch", "compact_data", "sweep", "run_maintenance", "verify"}) {
+    EXPECT_EQ(ops.count(name), 1u) << name;
+  }
+  EXPECT_EQ(ops["resolve"].calls, 4u);
+  EXPECT_EQ(ops["resolve"].errors, 1u);
+  EXPECT_EQ(ops["write"].calls, 1u);  // MakePerson
+  EXPECT_EQ(ops["get_profile"].calls, 1u);
+  EXPECT_EQ(ops["erase"].calls, 0u);
+  std::uint64_t in_buckets = 0;
+  for (std::uint64_t n : ops["resolve"].latency_buckets) in_buckets += n;
+  EXPECT_EQ(in_buckets, 4u);
+  EXPECT_GE(ops["resolve"].QuantileUpperBoundUs(0.5), 1u);
+  EXPECT_LE(ops["resolve"].QuantileUpperBoundUs(0.5), ops["resolve"].QuantileUpperBoundUs(1.0));
+  EXPECT_EQ(ops["erase"].QuantileUpperBoundUs(0.5), 0u);  // never called
+}
+
+TEST(OperationStatsTest, QuantilesAreTheUpperBoundsOfTheirBuckets) {
+  OperationStats s;
+  s.latency_buckets[0] = 50;   // <= 1 µs
+  s.latency_buckets[4] = 49;   // (8, 16] µs
+  s.latency_buckets[kLatencyBuckets - 1] = 1;  // longer than ~67 s
+  EXPECT_EQ(s.QuantileUpperBoundUs(0.5), 1u);
+  EXPECT_EQ(s.QuantileUpperBoundUs(0.51), 16u);
+  EXPECT_EQ(s.QuantileUpperBoundUs(0.99), 16u);
+  EXPECT_EQ(s.QuantileUpperBoundUs(1.0), UINT64_MAX);
+}
+
+TEST_F(ObservabilityTest, OpenAndCloseAreLogged) {
+  SKV_ASSERT_OK(store_->Close());
+  const auto log = recorder_->log();
+  EXPECT_TRUE(Contains(log, "info: opened '" + dir_.path() + "': format 3, key epoch ")) << ::testing::PrintToString(log);
+  EXPECT_TRUE(Contains(log, "info: closed '" + dir_.path() + "'"));
+}
+
+}  // namespace
+}  // namespace shredkv
