@@ -180,10 +180,13 @@ else
   # Every test that starts threads against one store or lock: erase vs
   # readers and ingest, group-committed erasures, leases vs erase and
   # restrict, the maintenance thread vs user calls, export during erase and
-  # during appends, the writer-first gate. A new one belongs in this list.
+  # during appends, the writer-first gate, listeners told from the background
+  # thread. A new one belongs in this list.
   TSAN_TESTS='^(ConcurrencyTest|ErasureRaceTest|MaintenanceRaceTest|GatedSharedMutexTest|GroupCommitTest)\.'
   TSAN_TESTS+='|^RestrictionTest\.(EraseWaits|EraseReturnsBusy|NoWorkerReads|RestrictOrEraseUnderOwnLease|RestrictingManyWaits)'
   TSAN_TESTS+='|^CategoryErasureTest\.(WaitsForLeases|NoReadSees)|^ExportTest\.EventsAppendedDuring'
+  # The notifier (listeners called from callers and the maintenance thread).
+  TSAN_TESTS+='|^ObservabilityTest\.|^TamperTest\.ABackgroundMaintenanceError'
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
   run_ctest build-tsan tsan -R "$TSAN_TESTS"
   unset TSAN_OPTIONS

@@ -422,6 +422,94 @@ TEST_F(CliTest, DocsListExactlyTheCommandsOptionsAndExitCodesOfTheBinary) {
   EXPECT_EQ(documented_codes.size(), 12u);  // 0 … 11
 }
 
+// Issue 22: shell completions and a man page generated from the command
+// table, the same table the docs check above holds docs/cli.md to.
+TEST_F(CliTest, CompletionScriptCompletesCommandsFlagsAndChoices) {
+  const RunResult script = RunRaw({"completion", "bash"});
+  ASSERT_EQ(script.code, 0) << script.err;
+  const fs::path file = dir_ / "shredkv.bash";
+  WriteFile(file, script.out);
+  // COMPREPLY of the completion function for `words` (the last one is the
+  // word being completed), one word a line.
+  auto complete = [&](const std::string& words) {
+    const std::string cmd = "bash -c 'source " + file.string() + "; COMP_WORDS=(" + words +
+                            "); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _shredkv; printf \"%s\\n\" \"${COMPREPLY[@]}\"'";
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return out;
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+    ::pclose(p);
+    return out;
+  };
+  EXPECT_EQ(complete("shredkv doc"), "doctor\n");
+  EXPECT_EQ(complete("shredkv --db d stats --fo"), "--format\n");
+  EXPECT_EQ(complete("shredkv --db d stats --format \"\""), "json\nprometheus\n");
+  EXPECT_EQ(complete("shredkv completion \"\""), "bash\nzsh\n--help\n");
+  // Every command --help lists is completed.
+  const std::string all = "\n" + complete("shredkv \"\"");
+  const RunResult help = RunRaw({"--help"});
+  std::istringstream lines(help.out.substr(help.out.find("Commands:")));
+  std::string line;
+  std::getline(lines, line);
+  std::size_t commands = 0;
+  while (std::getline(lines, line) && line.rfind("  ", 0) == 0) {
+    const std::string name = line.substr(2, line.find(' ', 2) - 2);
+    EXPECT_NE(all.find("\n" + name + "\n"), std::string::npos) << name;
+    ++commands;
+  }
+  EXPECT_GT(commands, 20u);
+  const RunResult zsh = RunRaw({"completion", "zsh"});
+  EXPECT_EQ(zsh.code, 0);
+  EXPECT_EQ(zsh.out.rfind("#compdef shredkv\n", 0), 0u);
+  EXPECT_EQ(RunRaw({"completion", "fish"}).code, 2);
+}
+
+TEST_F(CliTest, ManPageDocumentsEveryCommandOptionAndExitCode) {
+  const RunResult man = RunRaw({"man"});
+  ASSERT_EQ(man.code, 0) << man.err;
+  EXPECT_EQ(man.out.rfind(".TH SHREDKV 1 ", 0), 0u);
+  auto roff = [](std::string text) {
+    std::string out;
+    for (char c : text) out += c == '-' ? std::string("\\-") : std::string(1, c);
+    return out;
+  };
+  const RunResult help = RunRaw({"--help"});
+  std::istringstream lines(help.out.substr(help.out.find("Commands:")));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line) && line.rfind("  ", 0) == 0) {
+    const std::string name = line.substr(2, line.find(' ', 2) - 2);
+    SCOPED_TRACE(name);
+    const std::size_t section = man.out.find(".SS \"" + roff(name));
+    ASSERT_NE(section, std::string::npos);
+    const std::size_t next = man.out.find(".SS ", section + 1);
+    const std::string body = man.out.substr(section, next == std::string::npos ? std::string::npos : next - section);
+    const RunResult h = RunRaw({name, "--help"});
+    const std::size_t options = h.out.find("Options:");
+    if (options == std::string::npos) continue;
+    std::istringstream opts(h.out.substr(options));
+    std::string o;
+    std::getline(opts, o);
+    while (std::getline(opts, o) && o.rfind("  --", 0) == 0) {
+      const std::string flag = o.substr(2, o.find(' ', 2) - 2);
+      EXPECT_NE(body.find("\\fB" + roff(flag) + "\\fR"), std::string::npos) << flag;
+    }
+  }
+  for (int code = 0; code <= 11; ++code) {
+    EXPECT_NE(man.out.find(".TP\n.B " + std::to_string(code) + "\n"), std::string::npos) << code;
+  }
+  // Every line roff would take for a request is one.
+  std::istringstream page(man.out);
+  for (std::string l; std::getline(page, l);) {
+    if (!l.empty() && (l[0] == '.' || l[0] == '\'')) {
+      EXPECT_TRUE(l.rfind(".TH", 0) == 0 || l.rfind(".SH", 0) == 0 || l.rfind(".SS", 0) == 0 || l == ".TP" ||
+                  l == ".PP" || l.rfind(".B ", 0) == 0 || l == ".B shredkv" || l.rfind(".\\\"", 0) == 0)
+          << l;
+    }
+  }
+}
+
 // ---- keygen and init ---------------------------------------------------------------
 
 TEST_F(CliTest, KeygenCreates0600AndRefusesToOverwrite) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <sstream>
+#include <string>
 
 #include "cli.h"
 
@@ -101,6 +103,9 @@ const std::vector<CommandSpec>& Commands() {
        0, 0},
       {"doctor", "", "a health report that writes nothing: format, epochs, pending work, lock holders, free space",
        {}, 0, 0},
+      {"completion", "bash|zsh", "print a shell completion script (bash, or zsh through bashcompinit)", {}, 1, 1,
+       false, false, "bash|zsh: the shell; e.g. `source <(shredkv completion bash)`"},
+      {"man", "", "print the manual page (roff; e.g. `shredkv man | man -l -`)", {}, 0, 0, false},
       {"sample", "[--people N] [--seed S]", "print a generated NDJSON sample for ingest (demo data)",
        {Value("people", "N", "how many people (default 3000)"), Value("seed", "S", "the generator's seed (default 42)")}, 0, 0,
        false},
@@ -327,23 +332,70 @@ ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::stri
   return out;
 }
 
+const std::vector<GlobalOptionSpec>& GlobalOptionSpecs() {
+  static const std::vector<GlobalOptionSpec> kGlobal = {
+      {"--db", "", "DIR", "the store directory (required except for keygen, sample, completion and man)"},
+      {"--key-file", "", "FILE", "the root key file (else $SHREDKV_KEY_FILE)"},
+      {"--pretty", "", "", "indent JSON documents (not NDJSON streams)"},
+      {"--read-only", "", "",
+       "open the store without writing anything (read commands only; they do so by themselves on a store they "
+       "cannot write)"},
+      {"--quiet", "-q", "", "no progress bar (errors are still reported)"},
+      {"--help", "-h", "", "this text; `help` does the same"},
+      {"--version", "-V", "", "the version; `version` does the same"},
+  };
+  return kGlobal;
+}
+
+const std::vector<ExitCodeSpec>& ExitCodes() {
+  static const std::vector<ExitCodeSpec> kCodes = {
+      {0, "ok"}, {1, "other error"}, {2, "usage"}, {3, "not found"}, {4, "erased"}, {5, "restricted"},
+      {6, "suppressed"}, {7, "corruption or authentication failure"}, {8, "wrong root key"},
+      {9, "unsupported format version"}, {10, "store in use by another process"}, {11, "read-only store"},
+  };
+  return kCodes;
+}
+
+namespace {
+
+// `words` joined with spaces and wrapped before `width` columns; later lines
+// start with `indent`.
+std::string Wrap(const std::string& text, std::size_t first_column, std::size_t width, const std::string& indent) {
+  std::string out, word;
+  std::size_t column = first_column;
+  std::istringstream words(text);
+  bool first = true;
+  while (words >> word) {
+    if (!first && column + 1 + word.size() > width) {
+      out += "\n" + indent;
+      column = indent.size();
+    } else if (!first) {
+      out += ' ';
+      ++column;
+    }
+    out += word;
+    column += word.size();
+    first = false;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string UsageText() {
   std::string s =
       "usage: shredkv [--db DIR] [--key-file FILE] [--pretty] [--read-only] [--quiet] COMMAND [ARGS]\n"
       "\n"
       "Embedded store for personal data with per-person keys and crypto-shredding.\n"
       "\n"
-      "Global options (before the command):\n"
-      "  --db DIR         the store directory (required except for keygen and sample)\n"
-      "  --key-file FILE  the root key file (else $SHREDKV_KEY_FILE)\n"
-      "  --pretty         indent JSON documents (not NDJSON streams)\n"
-      "  --read-only      open the store without writing anything (read commands only;\n"
-      "                   they do so by themselves on a store they cannot write)\n"
-      "  --quiet, -q      no progress bar (errors are still reported)\n"
-      "  --help, -h       this text; `help` does the same\n"
-      "  --version, -V    the version; `version` does the same\n"
-      "\n"
-      "Commands:\n";
+      "Global options (before the command):\n";
+  for (const GlobalOptionSpec& g : GlobalOptionSpecs()) {
+    std::string head = "  " + g.name + (g.value_name.empty() ? "" : " " + g.value_name) +
+                       (g.alias.empty() ? "" : ", " + g.alias);
+    head.resize(std::max<std::size_t>(head.size() + 2, 19), ' ');
+    s += head + Wrap(g.help, head.size(), 80, std::string(19, ' ')) + "\n";
+  }
+  s += "\nCommands:\n";
   for (const CommandSpec& c : Commands()) {
     if (c.hidden) continue;
     std::string head = "  " + c.name;
@@ -354,11 +406,129 @@ std::string UsageText() {
       "\n"
       "--id takes TYPE:VALUE (email, phone, customer_id, device_id) or person_id:HEX.\n"
       "Output a program reads is JSON on stdout; messages and progress go to stderr.\n"
-      "\n"
-      "Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 erased, 5 restricted,\n"
-      "6 suppressed, 7 corruption or authentication failure, 8 wrong root key,\n"
-      "9 unsupported format version, 10 store in use by another process, 11 read-only store.\n"
-      "`shredkv COMMAND --help` shows a command's arguments.\n";
+      "\n";
+  std::string codes = "Exit codes:";
+  for (std::size_t i = 0; i < ExitCodes().size(); ++i) {
+    codes += " " + std::to_string(ExitCodes()[i].code) + " " + ExitCodes()[i].meaning +
+             (i + 1 < ExitCodes().size() ? "," : ".");
+  }
+  s += Wrap(codes, 0, 80, "") + "\n`shredkv COMMAND --help` shows a command's arguments.\n";
+  return s;
+}
+
+std::string CompletionScript(std::string_view shell) {
+  if (shell != "bash" && shell != "zsh") return "";
+  std::string global, commands, per_command, choices;
+  for (const GlobalOptionSpec& g : GlobalOptionSpecs()) global += " " + g.name + (g.alias.empty() ? "" : " " + g.alias);
+  for (const CommandSpec& c : Commands()) {
+    if (c.hidden) continue;
+    commands += " " + c.name;
+    std::string flags = "--help";
+    for (const FlagSpec& f : c.flags) {
+      flags += " --" + f.name;
+      // A value named a|b|c is one of those words: complete them after the flag.
+      if (f.takes_value && f.value_name.find('|') != std::string::npos) {
+        std::string words = f.value_name;
+        for (char& ch : words) {
+          if (ch == '|') ch = ' ';
+        }
+        choices += "      " + c.name + ":--" + f.name + ") COMPREPLY=($(compgen -W \"" + words + "\" -- \"$cur\")); return;;\n";
+      }
+    }
+    // A positional argument that is one of a few words (`completion bash|zsh`).
+    if (c.max_positionals > 0 && c.synopsis.find('|') != std::string::npos &&
+        c.synopsis.find(' ') == std::string::npos) {
+      std::string words = c.synopsis;
+      for (char& ch : words) {
+        if (ch == '|') ch = ' ';
+      }
+      flags = words + " " + flags;
+    }
+    per_command += "    " + c.name + ") COMPREPLY=($(compgen -W \"" + flags + "\" -- \"$cur\"));;\n";
+  }
+  std::string s;
+  if (shell == "zsh") {
+    s += "#compdef shredkv\n# zsh completion for shredkv, generated by `shredkv completion zsh`: the bash\n"
+         "# completion through zsh's bashcompinit.\nautoload -U +X bashcompinit && bashcompinit\n";
+  } else {
+    s += "# bash completion for shredkv, generated by `shredkv completion bash` from the\n"
+         "# command table (the one docs/cli.md is checked against).\n";
+  }
+  s += "_shredkv() {\n"
+       "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\" cmd=\"\" i\n"
+       "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+       "    case \"${COMP_WORDS[i]}\" in\n"
+       "      --db|--key-file) ((i++));;\n"
+       "      -*) ;;\n"
+       "      *) cmd=\"${COMP_WORDS[i]}\"; break;;\n"
+       "    esac\n"
+       "  done\n"
+       "  case \"$prev\" in\n"
+       "    --db) COMPREPLY=($(compgen -d -- \"$cur\")); return;;\n"
+       "    --key-file|--out|--file) COMPREPLY=($(compgen -f -- \"$cur\")); return;;\n"
+       "  esac\n"
+       "  if [[ -z \"$cmd\" ]]; then\n"
+       "    COMPREPLY=($(compgen -W \"" + global.substr(1) + " help version" + commands + "\" -- \"$cur\"))\n"
+       "    return\n"
+       "  fi\n"
+       "  case \"$cmd:$prev\" in\n" + choices +
+       "  esac\n"
+       "  case \"$cmd\" in\n" + per_command +
+       "  esac\n"
+       "}\n"
+       "complete -o default -F _shredkv shredkv\n";
+  return s;
+}
+
+namespace {
+
+// Text for roff: backslashes and hyphens escaped, no line starting with a
+// control character.
+std::string Roff(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\e";
+    } else if (c == '-') {
+      out += "\\-";
+    } else {
+      out += c;
+    }
+  }
+  if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out.insert(0, "\\&");
+  return out;
+}
+
+}  // namespace
+
+std::string ManPage(std::string_view version) {
+  std::string s = ".TH SHREDKV 1 \"\" \"shredkv " + Roff(version) + "\" \"User Commands\"\n";
+  s += ".\\\" Generated by `shredkv man` from the command table; do not edit.\n";
+  s += ".SH NAME\nshredkv \\- embedded store for personal data with per\\-person keys and crypto\\-shredding\n";
+  s += ".SH SYNOPSIS\n.B shredkv\n[\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]\n";
+  s += ".SH DESCRIPTION\nThe command\\-line tool of shredkv: create a store, ingest and export people's data, "
+       "erase, restrict, purge, rotate keys, compact, verify. Output a program reads is JSON on stdout; messages "
+       "and progress go to stderr. \\fB\\-\\-id\\fR takes TYPE:VALUE (email, phone, customer_id, device_id) or "
+       "person_id:HEX.\n";
+  s += ".SH GLOBAL OPTIONS\n";
+  for (const GlobalOptionSpec& g : GlobalOptionSpecs()) {
+    s += ".TP\n\\fB" + Roff(g.name) + "\\fR" + (g.value_name.empty() ? "" : " \\fI" + Roff(g.value_name) + "\\fR") +
+         (g.alias.empty() ? "" : ", \\fB" + Roff(g.alias) + "\\fR") + "\n" + Roff(g.help) + "\n";
+  }
+  s += ".SH COMMANDS\n";
+  for (const CommandSpec& c : Commands()) {
+    if (c.hidden) continue;
+    s += ".SS \"" + Roff(c.name + (c.synopsis.empty() ? "" : " " + c.synopsis)) + "\"\n" + Roff(c.summary) + ".\n";
+    if (!c.positional_help.empty()) s += ".PP\n" + Roff(c.positional_help) + "\n";
+    for (const FlagSpec& f : c.flags) {
+      s += ".TP\n\\fB\\-\\-" + Roff(f.name) + "\\fR" + (f.takes_value ? " \\fI" + Roff(f.value_name) + "\\fR" : "") +
+           "\n" + Roff(f.help) + (f.required ? " (required)" : "") + "\n";
+    }
+  }
+  s += ".SH EXIT STATUS\n";
+  for (const ExitCodeSpec& e : ExitCodes()) s += ".TP\n.B " + std::to_string(e.code) + "\n" + Roff(e.meaning) + "\n";
+  s += ".SH ENVIRONMENT\n.TP\n.B SHREDKV_KEY_FILE\nthe root key file when \\fB\\-\\-key\\-file\\fR is not given\n";
+  s += ".SH SEE ALSO\ndocs/cli.md in the shredkv sources (commands, JSON output and exit codes in full).\n";
   return s;
 }
 

@@ -68,8 +68,30 @@ const CommandSpec* FindCommand(std::string_view name);
 // positional arguments.
 ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::string>& args);
 
+// A global option (before the command), as --help, the man page and the
+// completions show it.
+struct GlobalOptionSpec {
+  std::string name;        // "--db"
+  std::string alias;       // "-q", or empty
+  std::string value_name;  // "DIR", or empty for a switch
+  std::string help;
+};
+const std::vector<GlobalOptionSpec>& GlobalOptionSpecs();
+
+// An exit code and what it means (--help, the man page).
+struct ExitCodeSpec {
+  int code;
+  std::string meaning;
+};
+const std::vector<ExitCodeSpec>& ExitCodes();
+
 // The --help text: global options and every command.
 std::string UsageText();
+// `shredkv completion bash|zsh`: a completion script for the shell, from
+// the command table (zsh: through bashcompinit). Empty for another shell.
+std::string CompletionScript(std::string_view shell);
+// `shredkv man`: the manual page (roff, section 1), from the command table.
+std::string ManPage(std::string_view version);
 // Help of one command.
 std::string CommandHelp(const CommandSpec& spec);
 

@@ -822,6 +822,16 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   const std::string& name = args.spec->name;
   if (name == "keygen") return CmdKeygen(global, args);
   if (name == "sample") return CmdSample(global, args);
+  if (name == "completion") {
+    const std::string script = CompletionScript(args.positionals.front());
+    if (script.empty()) UsageError("completion: the shell must be bash or zsh");
+    std::cout << script;
+    return 0;
+  }
+  if (name == "man") {
+    std::cout << ManPage(SHREDKV_VERSION_STRING);
+    return 0;
+  }
   if (name == "init") return CmdInit(global, args);
   if (name == "ingest") return CmdIngest(global, args);
   if (name == "export") return CmdExport(global, args);
