@@ -24,6 +24,8 @@ cmake --build "$BUILD" --target shredkv_cli
 BIN=$(cd "$BUILD" && pwd)/bin/shredkv
 PEOPLE=${DEMO_PEOPLE:-3000}
 
+# The HTML report outlives the demo's scratch directory.
+REPORT=${SHREDKV_DEMO_REPORT:-$(cd "$BUILD" && pwd)/shredkv-report.html}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/shredkv-demo.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
@@ -125,4 +127,10 @@ run --db db --pretty erasure-status --request-id demo-erasure-1
 
 section "Verify every record, index, checksum and the audit chain"
 run --db db --pretty verify
+
+section "The store at a glance: stats for monitoring, a report for people"
+printf '%s$ shredkv --db db stats --format prometheus | grep -E "^shredkv_(people|erased|pending_purge|erasures_since_rotation) "%s\n' "$CYAN" "$RESET"
+"$BIN" --db db stats --format prometheus | grep -E '^shredkv_(people|erased|pending_purge|erasures_since_rotation) '
+run --db db report --out "$REPORT"
+note "Open $REPORT in a browser: people, erasures by level over time, pending work, retention, audit chain."
 note "Done. The store in $WORK is removed on exit."

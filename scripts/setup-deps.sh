@@ -24,6 +24,13 @@ PACKAGES=(
   python3-jsonschema # tests: export_schema_valid checks exports against docs/export-*schema.json
 )
 
+# --browser: also Debian's Chromium, with which the test script renders
+# `shredkv report` headless (tests/cli/report_render.sh). The demo does not
+# need it.
+if [[ "${1:-}" == "--browser" ]]; then
+  PACKAGES+=(chromium)
+fi
+
 is_installed() {
   [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
 }

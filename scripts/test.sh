@@ -95,7 +95,7 @@ ensure_clang_tree() {
 
 stage "dependencies"
 banner "dependencies"
-bash scripts/setup-deps.sh
+bash scripts/setup-deps.sh --browser  # Chromium too: cli_report_render renders `shredkv report`
 
 # shellcheck disable=SC2206  # SHREDKV_CMAKE_ARGS is a word list on purpose
 EXTRA=(${SHREDKV_CMAKE_ARGS:-})

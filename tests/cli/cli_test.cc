@@ -510,6 +510,47 @@ TEST_F(CliTest, ManPageDocumentsEveryCommandOptionAndExitCode) {
   }
 }
 
+// Issue 22: `report` writes one self-contained HTML page of aggregates —
+// nothing loaded from elsewhere, no person named. (Rendering it in a
+// browser is the ctest cli_report_render, tests/cli/report_render.sh.)
+TEST_F(CliTest, ReportIsOneSelfContainedPageOfAggregatesThatNamesNoPerson) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"erase", "--id", "email:ann@example.org", "--request-id", "req-<ann>"});
+  Expect(0, {"rotate-keys"});
+  Expect(0, {"erase", "--id", "customer_id:C-7", "--request-id", "req-ben"});
+  const RunResult to_file = Expect(0, {"report", "--out", (dir_ / "r.html").string()});
+  EXPECT_EQ(to_file.json()["report"], (dir_ / "r.html").string());
+  const std::string html = ReadFile(dir_ / "r.html");
+  EXPECT_EQ(to_file.json()["bytes"], html.size());
+  EXPECT_EQ(Expect(0, {"report"}).out.substr(0, 200), html.substr(0, 200));  // stdout by default
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(html.find("default-src 'none'"), std::string::npos);
+  // Nothing from elsewhere: no src/href attributes, no URL but the CSP's none.
+  for (const char* ref : {"src=", "href=", "http:", "https:", "url("}) {
+    EXPECT_EQ(html.find(ref), std::string::npos) << ref;
+  }
+  EXPECT_NE(html.find("2 erasure requests: 0 purged, 1 cryptographic, 1 logical"), std::string::npos) << html;
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("<p id=\"audit\" class=\"ok\">intact</p>"), std::string::npos);
+  // The caller's request id is shown, escaped; no person is.
+  EXPECT_EQ(html.find("req-<ann>"), std::string::npos);
+  for (const char* personal : {"ann@example.org", "Ann", "C-7", "Berlin", "teapots"}) {
+    EXPECT_EQ(html.find(personal), std::string::npos) << personal;
+  }
+  // No person ID (32 hex digits on their own; the audit head hash is 64).
+  std::size_t run = 0;
+  for (std::size_t i = 0; i <= html.size(); ++i) {
+    if (i < html.size() && std::isxdigit(static_cast<unsigned char>(html[i]))) {
+      ++run;
+      continue;
+    }
+    EXPECT_NE(run, 32u) << html.substr(i - run, run);
+    run = 0;
+  }
+  EXPECT_EQ(Expect(1, {"report", "--out", (dir_ / "no-such-dir" / "r.html").string()}).code, 1);
+}
+
 // ---- keygen and init ---------------------------------------------------------------
 
 TEST_F(CliTest, KeygenCreates0600AndRefusesToOverwrite) {

@@ -103,6 +103,10 @@ const std::vector<CommandSpec>& Commands() {
        0, 0},
       {"doctor", "", "a health report that writes nothing: format, epochs, pending work, lock holders, free space",
        {}, 0, 0},
+      {"report", "[--out FILE]",
+       "write a self-contained HTML page of the store: people, erasures by level over time, pending work, "
+       "retention, audit chain",
+       {Value("out", "FILE", "where to write the page (default: stdout)")}, 0, 0},
       {"completion", "bash|zsh", "print a shell completion script (bash, or zsh through bashcompinit)", {}, 1, 1,
        false, false, "bash|zsh: the shell; e.g. `source <(shredkv completion bash)`"},
       {"man", "", "print the manual page (roff; e.g. `shredkv man | man -l -`)", {}, 0, 0, false},

@@ -120,6 +120,7 @@ void FlushStdout();
 // Commands implemented in their own files.
 int CmdIngest(const GlobalOptions& global, const ParsedArgs& args);
 int CmdSample(const GlobalOptions& global, const ParsedArgs& args);
+int CmdReport(const GlobalOptions& global, const ParsedArgs& args);
 
 }  // namespace shredkv::cli
 

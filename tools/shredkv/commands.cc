@@ -854,6 +854,7 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   if (name == "verify") return CmdVerify(global, args);
   if (name == "stats") return CmdStats(global, args);
   if (name == "doctor") return CmdDoctor(global, args);
+  if (name == "report") return CmdReport(global, args);
   UsageError("unknown command '" + name + "'");
 }
 
