@@ -2,11 +2,13 @@
 // for erasures and maintenance, and a logger hook (Options::listeners,
 // Options::logger; docs/operations.md).
 //
-// Nothing here carries a person ID, an identifier or a value of a person:
-// logs and monitoring outlive erasure, so the store never hands them
-// anything that leads to a person. (A Status message in MaintenanceInfo can
-// name a person ID when a step failed on one person's rows; such IDs are
-// random and lead to nobody once the person is erased.)
+// Nothing here carries an identifier or a value of a person, and log lines
+// carry no person ID: logs and monitoring outlive erasure, so the store
+// never hands them anything that leads to a person. Two exceptions, both
+// pseudonymous: the Status of a failed step (MaintenanceInfo::status,
+// OnBackgroundError) may name the person ID of the person whose rows or
+// key it failed on (random IDs, leading to nobody once the person is
+// erased); and request ids are passed as the caller chose them.
 #ifndef SHREDKV_LISTENER_H_
 #define SHREDKV_LISTENER_H_
 
@@ -48,14 +50,18 @@ struct MaintenanceInfo {
 // Receives notices from a store. Every method has an empty default, so a
 // listener overrides what it needs.
 //
-// Calls come on the thread that did the work — the caller of Erase, Purge,
-// RunMaintenance, ..., or the background thread — after the store released
-// its locks, one at a time (never two calls at once on one store), in the
-// order the work happened. A listener may call the store's read methods
-// (GetErasure, Stats, ...) but should return quickly: the thread that did
-// the work waits for it. OnProgress is the exception: it is called while
-// the operation runs and must not call back into the store. A listener must
-// not throw; an exception it throws is caught and dropped (and logged).
+// Notices are delivered after the store released its locks, one at a time
+// (never two at once on one store) and in the order the work happened, on
+// the thread that did the work — the caller of Erase, Purge,
+// RunMaintenance, ..., or the background thread — or, when another thread
+// is delivering at that moment, on that thread (so a call may return
+// before its notices are delivered). A listener may call the store's
+// methods (GetErasure, Stats, even Erase) but must not call Close or
+// destroy the store, and should return quickly: the delivering thread
+// waits for it. OnProgress is the exception: it is called at once, while
+// the operation runs and holds the store's locks, possibly beside another
+// notice, and must not call back into the store. A listener must not
+// throw; an exception it throws is caught and dropped (and logged).
 class EventListener {
  public:
   virtual ~EventListener() = default;
@@ -87,10 +93,11 @@ class EventListener {
 enum class LogLevel : std::uint8_t { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 std::string_view LogLevelName(LogLevel level);
 
-// Receives the store's log lines: opening and closing, migrations,
-// maintenance jobs that did something, and every error of background work.
-// Called as EventListener is (one line at a time; must not throw), possibly
-// from the background thread. Lines name no person (see the top of this file).
+// Receives the store's log lines: opening and closing, erasures committed,
+// maintenance jobs that did something, and every failed job and background
+// round. Called as EventListener is (one line at a time; must not throw),
+// possibly from the background thread. Lines name no person: a run of 32
+// hex digits in them (a person ID in a Status message) reads "<person>".
 class Logger {
  public:
   virtual ~Logger() = default;

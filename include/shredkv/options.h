@@ -167,7 +167,8 @@ struct Options {
 
   // Told of erasures committed, erasure levels reached, every maintenance
   // job (on a caller's thread or the background thread), background errors
-  // and progress. Called after the store released its locks, one at a time.
+  // and progress. Called after the store released its locks, one at a time
+  // (progress: at once); see listener.h for the rules a listener follows.
   std::vector<std::shared_ptr<EventListener>> listeners;
   // Receives log lines at or above log_level. Null: no logging.
   std::shared_ptr<Logger> logger;

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <set>
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
@@ -173,7 +175,10 @@ Result<PurgeResult> Maintenance::PurgeLocked(std::size_t budget_rows, std::vecto
                                              : PurgeCategory(txn, t.person, t.slot, budget, &deleted, &complete);
         });
         if (!s.ok()) {
-          (void)ctx_.keys->FinishPurges(done);  // keep the progress of this round
+          // Keep the progress of this round (and report it).
+          if (ctx_.keys->FinishPurges(done).ok()) {
+            for (const keys::PurgeTicket& d : done) finished->push_back(d.request_id);
+          }
           return s.WithContext("purging person " + t.person.ToHex());
         }
         util::TestPoint("purge.after_data_txn");
@@ -393,8 +398,12 @@ void Maintenance::Report(MaintenanceJob job, bool background, const Status& stat
   }
 }
 
-void Maintenance::ReportLevels(const std::vector<std::string>& request_ids, ErasureLevel at_least) {
-  if (!ctx_.events.listening() || request_ids.empty()) return;
+void Maintenance::InitLevelReports() {
+  std::lock_guard lock(levels_mu_);
+  levels_reported_epoch_ = ctx_.keys->oldest_epoch();
+}
+
+void Maintenance::ReportLevelsLocked(const std::vector<std::string>& request_ids, ErasureLevel at_least) {
   std::vector<std::string> ids = request_ids;
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
@@ -404,8 +413,46 @@ void Maintenance::ReportLevels(const std::vector<std::string>& request_ids, Eras
       ctx_.events.Log(LogLevel::kWarn, "erasure level of request " + id + " unknown: " + receipt.status().ToString());
       continue;
     }
-    if (receipt->level >= at_least) ctx_.events.LevelReached(*receipt);
+    if (receipt->level < at_least) continue;
+    if (receipt->level == ErasureLevel::kPurged) {
+      // Purge and rotation may both see the same request reach kPurged.
+      if (!reported_purged_.insert(id).second) continue;
+      reported_purged_order_.push_back(id);
+      if (reported_purged_order_.size() > kReportedPurgedKept) {
+        reported_purged_.erase(reported_purged_order_.front());
+        reported_purged_order_.pop_front();
+      }
+    }
+    ctx_.events.LevelReached(*receipt);
   }
+}
+
+void Maintenance::ReportPurgedLevels(const std::vector<std::string>& request_ids) {
+  if (!ctx_.events.listening() || request_ids.empty()) return;
+  std::lock_guard lock(levels_mu_);
+  ReportLevelsLocked(request_ids, ErasureLevel::kPurged);  // purged and already cryptographic
+}
+
+void Maintenance::ReportRotationLevels() {
+  if (!ctx_.events.listening()) return;
+  std::lock_guard lock(levels_mu_);
+  // The erasures whose epoch keys are gone since the last report, whatever
+  // the rotation's own result (it may fail after destroying them), once
+  // the rebuild that makes them cryptographic is done.
+  auto ids = [&]() -> Result<std::vector<std::string>> {
+    CallGuard guard(ctx_);
+    if (!guard.ok()) return guard.status();
+    if (ctx_.keys->rebuild_pending()) return std::vector<std::string>{};
+    const std::uint64_t oldest = ctx_.keys->oldest_epoch();
+    auto found = ctx_.keys->RequestIdsWithEpochIn(levels_reported_epoch_, oldest);
+    if (found.ok()) levels_reported_epoch_ = oldest;
+    return found;
+  }();
+  if (!ids.ok()) {
+    ctx_.events.Log(LogLevel::kWarn, "erasures made cryptographic unknown: " + ids.status().ToString());
+    return;
+  }
+  ReportLevelsLocked(*ids, ErasureLevel::kCryptographic);
 }
 
 Result<PurgeResult> Maintenance::Purge(std::size_t budget_rows, bool background) {
@@ -414,32 +461,16 @@ Result<PurgeResult> Maintenance::Purge(std::size_t budget_rows, bool background)
   auto r = DoPurge(budget_rows, &finished);
   Report(MaintenanceJob::kPurge, background, r.status(), t0, r.ok() ? r->rows_deleted : 0,
          r.ok() ? r->people_pending : 0);
-  ReportLevels(finished, ErasureLevel::kPurged);  // purged and already cryptographic
+  ReportPurgedLevels(finished);
   ctx_.events.Flush();
   return r;
 }
 
 Result<RotationResult> Maintenance::RotateEpoch(bool background) {
   const std::int64_t t0 = NowUs();
-  auto oldest_epoch = [this]() -> std::uint64_t {
-    CallGuard guard(ctx_);
-    return guard.ok() ? ctx_.keys->oldest_epoch() : 0;
-  };
-  const std::uint64_t before = oldest_epoch();
   auto r = DoRotateEpoch();
   Report(MaintenanceJob::kRotation, background, r.status(), t0, r.ok() ? r->rewrapped_keys : 0, 0);
-  if (r.ok() && ctx_.events.listening()) {
-    auto ids = [&]() -> Result<std::vector<std::string>> {
-      CallGuard guard(ctx_);
-      if (!guard.ok()) return guard.status();
-      return ctx_.keys->RequestIdsWithEpochIn(before, ctx_.keys->oldest_epoch());
-    }();
-    if (ids.ok()) {
-      ReportLevels(*ids, ErasureLevel::kCryptographic);
-    } else {
-      ctx_.events.Log(LogLevel::kWarn, "erasures made cryptographic unknown: " + ids.status().ToString());
-    }
-  }
+  ReportRotationLevels();
   ctx_.events.Flush();
   return r;
 }

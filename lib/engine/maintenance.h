@@ -12,6 +12,10 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <set>
+#include <string>
+#include <vector>
 #include <mutex>
 #include <thread>
 
@@ -49,6 +53,9 @@ class Maintenance {
   // the store's clock (engine/analytics_staging.h). Returns the rows moved.
   Result<std::uint64_t> MaterialiseClosedAnalytics();
 
+  // Erasures made cryptographic before this open are not reported: called
+  // by Open, after any interrupted rotation was finished, before Start.
+  void InitLevelReports();
   // Starts the background loop if Options::background_maintenance_ms > 0.
   void Start();
   // Stops and joins the loop (no-op if not running, or from the loop itself).
@@ -65,9 +72,15 @@ class Maintenance {
   // something or failed).
   void Report(MaintenanceJob job, bool background, const Status& status, std::int64_t started_us,
               std::uint64_t done, std::uint64_t pending);
-  // Queues OnErasureLevelReached for each request whose receipt is at
-  // `at_least` or above now.
-  void ReportLevels(const std::vector<std::string>& request_ids, ErasureLevel at_least);
+  // Queue OnErasureLevelReached notices: for the requests whose purge
+  // tickets a purge finished (if they are kPurged now), and for the
+  // requests a rotation made cryptographic (key epochs below the oldest
+  // epoch and at or above the last such report). Each request is reported
+  // at most once a level (kPurged: among the last kReportedPurgedKept).
+  void ReportPurgedLevels(const std::vector<std::string>& request_ids);
+  void ReportRotationLevels();
+  // REQUIRES: levels_mu_ held.
+  void ReportLevelsLocked(const std::vector<std::string>& request_ids, ErasureLevel at_least);
   // REQUIRES: write_mu held.
   Result<PurgeResult> PurgeLocked(std::size_t budget_rows, std::vector<std::string>* finished);
   // REQUIRES: write_mu held. Deletes up to `budget` rows of the person.
@@ -86,6 +99,12 @@ class Maintenance {
   std::mutex maintenance_mu_;
   std::condition_variable maintenance_cv_;
   bool maintenance_stop_ = false;  // guarded by maintenance_mu_
+  // Level reports (taken before close_mu, with no other store lock held).
+  static constexpr std::size_t kReportedPurgedKept = 4096;
+  std::mutex levels_mu_;
+  std::uint64_t levels_reported_epoch_ = 0;     // guarded by levels_mu_
+  std::set<std::string> reported_purged_;        // guarded by levels_mu_
+  std::deque<std::string> reported_purged_order_;  // guarded by levels_mu_
 };
 
 }  // namespace shredkv::engine

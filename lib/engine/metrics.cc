@@ -1,6 +1,8 @@
 #include "engine/metrics.h"
 
+#include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 
 namespace shredkv {
@@ -11,7 +13,8 @@ std::uint64_t OperationStats::QuantileUpperBoundUs(double q) const {
   if (total == 0) return 0;
   if (q <= 0) q = 1e-9;
   if (q > 1) q = 1;
-  const auto rank = static_cast<std::uint64_t>(static_cast<double>(total) * q + 0.999999);
+  // The rank of the quantile, 1..total (at least the first call).
+  const auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(static_cast<double>(total) * q)));
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < latency_buckets.size(); ++i) {
     seen += latency_buckets[i];

@@ -4,12 +4,6 @@
 #include <utility>
 
 namespace shredkv::engine {
-namespace {
-
-// Set while this thread delivers: a Flush from inside a listener returns.
-thread_local bool tls_delivering = false;
-
-}  // namespace
 
 void Notifier::Configure(const Options& options) {
   for (const auto& l : options.listeners) {
@@ -40,8 +34,29 @@ void Notifier::BackgroundError(const Status& status) {
   if (listening()) Enqueue(BackgroundFailed{status});
 }
 
+std::string Notifier::WithoutPersonIds(std::string_view text) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); };
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!hex(text[i])) {
+      out += text[i++];
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && hex(text[j])) ++j;
+    if (j - i == 32) {
+      out += "<person>";
+    } else {
+      out.append(text.substr(i, j - i));
+    }
+    i = j;
+  }
+  return out;
+}
+
 void Notifier::Log(LogLevel level, std::string message) {
-  if (logger_ && level >= log_level_) Enqueue(Line{level, std::move(message)});
+  if (logger_ && level >= log_level_) Enqueue(Line{level, WithoutPersonIds(message)});
 }
 
 void Notifier::Progress(std::string_view operation, std::uint64_t done, std::uint64_t total) {
@@ -85,19 +100,33 @@ void Notifier::Deliver(const Notice& notice) {
 }
 
 void Notifier::Flush() {
-  if (tls_delivering) return;
-  std::lock_guard deliver(deliver_mu_);
-  tls_delivering = true;
+  {
+    std::lock_guard lock(queue_mu_);
+    if (delivering_) return;  // the deliverer takes these too
+    delivering_ = true;
+  }
+  struct Done {
+    Notifier* n;
+    bool finished = false;
+    ~Done() {
+      if (finished) return;
+      std::lock_guard lock(n->queue_mu_);  // an exception left the loop: let the next Flush deliver
+      n->delivering_ = false;
+    }
+  } done{this};
   for (;;) {
     std::vector<Notice> batch;
     {
       std::lock_guard lock(queue_mu_);
+      if (queue_.empty()) {
+        delivering_ = false;  // under the same lock as the check: nothing queued is left behind
+        done.finished = true;
+        return;
+      }
       batch.swap(queue_);
     }
-    if (batch.empty()) break;
     for (const Notice& n : batch) Deliver(n);
   }
-  tls_delivering = false;
 }
 
 }  // namespace shredkv::engine

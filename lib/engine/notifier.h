@@ -3,11 +3,15 @@
 //
 // The engine queues notices where the work happens, often under the
 // store's locks; the public call (or the background loop) that did the
-// work calls Flush after releasing them, so listeners run lock-free, one
-// at a time and in order. A Flush from inside a listener (the listener
-// called Erase, say) delivers nothing: the outer Flush goes on until the
-// queue is empty. Exceptions from listeners and the logger are caught and
-// dropped (and logged once per call).
+// work calls Flush after releasing them, so listeners run lock-free. One
+// thread delivers at a time: a Flush while another is delivering (another
+// thread's, or a listener's own call into the store) returns at once, and
+// the deliverer, which only stops when it finds the queue empty, delivers
+// those notices too, in queue order. So no Flush ever waits for a
+// listener, and notices are never delivered twice or out of order.
+// Exceptions from listeners and the logger are caught and dropped (and
+// logged). Log lines name no person: a 32-hex-digit run (a person ID, as
+// Status messages print them) is replaced by "<person>".
 // Thread safety: thread-safe.
 #ifndef SHREDKV_ENGINE_NOTIFIER_H_
 #define SHREDKV_ENGINE_NOTIFIER_H_
@@ -45,8 +49,12 @@ class Notifier {
   // Delivered at once, on the calling thread (progress is only useful then).
   void Progress(std::string_view operation, std::uint64_t done, std::uint64_t total);
 
-  // Delivers every queued notice. REQUIRES: the caller holds no store lock.
+  // Delivers every queued notice, or leaves them to the Flush delivering
+  // now. REQUIRES: the caller holds no store lock.
   void Flush();
+  // `text` with every run of exactly 32 hex digits (a person ID) replaced
+  // by "<person>".
+  static std::string WithoutPersonIds(std::string_view text);
 
  private:
   struct Committed { ErasureReceipt receipt; };
@@ -64,7 +72,7 @@ class Notifier {
   LogLevel log_level_ = LogLevel::kInfo;
   std::mutex queue_mu_;
   std::vector<Notice> queue_;  // guarded by queue_mu_
-  std::mutex deliver_mu_;      // one Flush delivers at a time, in queue order
+  bool delivering_ = false;    // guarded by queue_mu_: a Flush is delivering
 };
 
 }  // namespace shredkv::engine

@@ -95,6 +95,7 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (Status s = store->OpenEnvironments(keys_exist, data_exists); !s.ok()) return fail(s);
   if (Status s = store->FinishPendingWork(); !s.ok()) return fail(s);
   if (Status s = store->sweeper_.InitRetention(); !s.ok()) return fail(s.WithContext("retention rules"));
+  store->maintenance_.InitLevelReports();
   if (!store->ctx_.options.read_only) store->maintenance_.Start();
   store->ctx_.events.Log(LogLevel::kInfo, "opened '" + store->ctx_.options.directory + "'" +
                                               (store->ctx_.options.read_only ? " read-only" : "") + ": format " +

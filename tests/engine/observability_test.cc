@@ -2,11 +2,14 @@
 // (include/shredkv/listener.h) and the operation metrics in Stats().
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/metrics.h"
+#include "engine/notifier.h"
 #include "test_util.h"
 
 namespace shredkv {
@@ -128,6 +131,41 @@ TEST_F(ObservabilityTest, PurgeBeforeRotationReportsPurgedOnlyAtTheRotation) {
   EXPECT_FALSE(Contains(recorder_->lines(), "reached"));
 }
 
+TEST_F(ObservabilityTest, ConcurrentRotationsAndPurgesReportEachLevelOnce) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    const PersonId p = MakePerson("p" + std::to_string(i) + "@x.org");
+    EraseOptions eo;
+    eo.request_id = "req-" + std::to_string(i);
+    ASSERT_TRUE(store_->Erase({p}, eo).ok());
+    ids.push_back(eo.request_id);
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 3; ++k) {
+        if ((t + k) % 2 == 0) {
+          (void)store_->RotateEpoch();
+        } else {
+          (void)store_->Purge(1000000);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_TRUE(store_->Purge(1000000).ok());
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  for (const std::string& id : ids) {
+    int purged = 0, cryptographic = 0;
+    for (const std::string& l : recorder_->lines()) {
+      purged += l == "reached " + id + " purged";
+      cryptographic += l == "reached " + id + " cryptographic";
+    }
+    EXPECT_EQ(purged, 1) << id;
+    EXPECT_LE(cryptographic, 1) << id;
+  }
+}
+
 TEST_F(ObservabilityTest, RunMaintenanceReportsEveryJobAndListenersMayReadTheStore) {
   // A listener that reads the store from inside the notice: the store's
   // locks are released before listeners run.
@@ -192,9 +230,46 @@ TEST_F(ObservabilityTest, StatsCountCallsErrorsAndLatencies) {
   std::uint64_t in_buckets = 0;
   for (std::uint64_t n : ops["resolve"].latency_buckets) in_buckets += n;
   EXPECT_EQ(in_buckets, 4u);
-  EXPECT_GE(ops["resolve"].QuantileUpperBoundUs(0.5), 1u);
-  EXPECT_LE(ops["resolve"].QuantileUpperBoundUs(0.5), ops["resolve"].QuantileUpperBoundUs(1.0));
+  // The median's bound is that of a bucket holding one of the calls.
+  const std::uint64_t median = ops["resolve"].QuantileUpperBoundUs(0.5);
+  const auto b = static_cast<std::size_t>(std::countr_zero(median));
+  ASSERT_LT(b, kLatencyBuckets);
+  EXPECT_EQ(median, std::uint64_t{1} << b);
+  EXPECT_GT(ops["resolve"].latency_buckets[b], 0u);
   EXPECT_EQ(ops["erase"].QuantileUpperBoundUs(0.5), 0u);  // never called
+}
+
+TEST(OperationStatsTest, RecordPutsEachLatencyInItsPowerOfTwoBucket) {
+  engine::OperationMetrics m;
+  // (latency µs, bucket): bucket i holds (2^(i-1), 2^i], bucket 0 up to 1 µs.
+  const std::pair<std::int64_t, std::size_t> cases[] = {
+      {-5, 0}, {0, 0}, {1, 0}, {2, 1}, {3, 2}, {4, 2}, {5, 3}, {1024, 10}, {1025, 11},
+      {std::int64_t{1} << 26, 26}, {(std::int64_t{1} << 26) + 1, 27}, {std::int64_t{1} << 40, 27}};
+  for (const auto& [us, bucket] : cases) {
+    engine::OperationMetrics one;
+    one.Record(engine::Operation::kResolve, us, true);
+    const OperationStats s = one.Snapshot()[static_cast<std::size_t>(engine::Operation::kResolve)];
+    EXPECT_EQ(s.latency_buckets[bucket], 1u) << us << " us";
+    EXPECT_EQ(s.calls, 1u);
+  }
+  m.Record(engine::Operation::kWrite, 10, false);
+  m.Record(engine::Operation::kWrite, 20, true);
+  const OperationStats w = m.Snapshot()[static_cast<std::size_t>(engine::Operation::kWrite)];
+  EXPECT_EQ(w.name, "write");
+  EXPECT_EQ(w.calls, 2u);
+  EXPECT_EQ(w.errors, 1u);
+  EXPECT_EQ(w.total_us, 30u);
+}
+
+TEST(NotifierTest, LogLinesLoseEveryPersonIdButNothingElse) {
+  const std::string id = "0123456789abcdef0123456789ABCDEF";
+  EXPECT_EQ(engine::Notifier::WithoutPersonIds("purging person " + id + ": IOError"),
+            "purging person <person>: IOError");
+  EXPECT_EQ(engine::Notifier::WithoutPersonIds(id), "<person>");
+  // Shorter or longer hex runs (epochs, request ids, hashes) stay.
+  const std::string hash(64, 'a');
+  EXPECT_EQ(engine::Notifier::WithoutPersonIds("head " + hash + " epoch 12 req-ab12"),
+            "head " + hash + " epoch 12 req-ab12");
 }
 
 TEST(OperationStatsTest, QuantilesAreTheUpperBoundsOfTheirBuckets) {
@@ -206,6 +281,10 @@ TEST(OperationStatsTest, QuantilesAreTheUpperBoundsOfTheirBuckets) {
   EXPECT_EQ(s.QuantileUpperBoundUs(0.51), 16u);
   EXPECT_EQ(s.QuantileUpperBoundUs(0.99), 16u);
   EXPECT_EQ(s.QuantileUpperBoundUs(1.0), UINT64_MAX);
+  OperationStats slow;
+  slow.latency_buckets[10] = 3;  // every call in (512, 1024] µs
+  EXPECT_EQ(slow.QuantileUpperBoundUs(1e-9), 1024u);  // not bucket 0's bound: no call is there
+  EXPECT_EQ(slow.QuantileUpperBoundUs(0.5), 1024u);
 }
 
 TEST_F(ObservabilityTest, OpenAndCloseAreLogged) {

@@ -716,9 +716,12 @@ int CmdStats(const GlobalOptions& global, const ParsedArgs& args) {
       out += "shredkv_operation_latency_seconds_bucket{" + label + ",le=\"" + seconds(std::uint64_t{1} << i) + "\"} " +
              std::to_string(cumulative) + "\n";
     }
-    out += "shredkv_operation_latency_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(o.calls) + "\n";
+    // +Inf and the count from the buckets themselves (read one by one while
+    // calls went on, they may differ from `calls` by the calls in flight).
+    const std::uint64_t count = cumulative + o.latency_buckets.back();
+    out += "shredkv_operation_latency_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(count) + "\n";
     out += "shredkv_operation_latency_seconds_sum{" + label + "} " + seconds(o.total_us) + "\n";
-    out += "shredkv_operation_latency_seconds_count{" + label + "} " + std::to_string(o.calls) + "\n";
+    out += "shredkv_operation_latency_seconds_count{" + label + "} " + std::to_string(count) + "\n";
   }
   out += "# TYPE shredkv_operation_errors_total counter\n";
   for (const OperationStats& o : stats.operations) {
