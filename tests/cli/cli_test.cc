@@ -1221,9 +1221,15 @@ TEST_F(CliTest, StoreInUseByAnotherProcessExits10) {
   // doctor still reports: who holds it, and nothing it would have to open.
   Json d = Expect(0, {"doctor"}).json();
   EXPECT_EQ(d["in_use"], true);
-  ASSERT_EQ(d["lock_holders"].size(), 1u);
-  EXPECT_EQ(d["lock_holders"][0]["pid"], static_cast<long long>(getpid()));
-  EXPECT_EQ(d["lock_holders"][0]["mode"], "exclusive");
+  // This process, exclusive. (Seen once under ctest -j2: a second holder
+  // listed; unexplained, so the listing is printed when this fails.)
+  ASSERT_GE(d["lock_holders"].size(), 1u) << d.dump();
+  bool us = false;
+  for (const Json& h : d["lock_holders"]) {
+    us |= h["pid"] == static_cast<long long>(getpid()) && h["mode"] == "exclusive";
+  }
+  EXPECT_TRUE(us) << d.dump();
+  EXPECT_EQ(d["lock_holders"].size(), 1u) << d.dump() << "\n" << ReadFile("/proc/locks");
   EXPECT_FALSE(d.contains("people"));
   close(fd);
   EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
