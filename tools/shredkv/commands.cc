@@ -16,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <streambuf>
 #include <thread>
@@ -631,6 +632,10 @@ Json LockHolders(const std::string& lock_path) {
   char want[64];
   std::snprintf(want, sizeof want, "%02x:%02x:%llu", major(st.st_dev), minor(st.st_dev),
                 static_cast<unsigned long long>(st.st_ino));
+  // /proc/locks is read in pieces, not as one snapshot: while other
+  // processes take and drop locks the kernel may hand out a line twice
+  // (seen under a parallel test run), so holders are listed once each.
+  std::set<std::pair<long long, std::string>> seen;
   std::ifstream locks("/proc/locks");
   for (std::string line; std::getline(locks, line);) {
     if (line.find("->") != std::string::npos) continue;  // a waiter, not a holder
@@ -640,6 +645,7 @@ Json LockHolders(const std::string& lock_path) {
     if (type != "FLOCK" || where != want) continue;
     const long long holder = std::atoll(pid.c_str());
     if (holder == static_cast<long long>(::getpid())) continue;
+    if (!seen.emplace(holder, access).second) continue;
     out.push_back(Json{{"pid", holder}, {"mode", access == "WRITE" ? "exclusive" : "shared"}});
   }
   return out;
