@@ -413,7 +413,17 @@ void Maintenance::ReportLevelsLocked(const std::vector<std::string>& request_ids
       ctx_.events.Log(LogLevel::kWarn, "erasure level of request " + id + " unknown: " + receipt.status().ToString());
       continue;
     }
-    if (receipt->level < at_least) continue;
+    if (receipt->level < at_least) {
+      // Its epoch key is gone (below the reported mark), yet the receipt is
+      // not cryptographic: another rotation's `keys` rebuild is under way.
+      // No later rotation's epoch range holds it, so it waits for the next
+      // report. (From a purge: only if purged, the one level it reports.)
+      if (!receipt->cryptographic && receipt->key_epoch < levels_reported_epoch_ &&
+          (at_least != ErasureLevel::kPurged || receipt->purged)) {
+        awaiting_rebuild_.insert(id);
+      }
+      continue;
+    }
     if (receipt->level == ErasureLevel::kPurged) {
       // Purge and rotation may both see the same request reach kPurged.
       if (!reported_purged_.insert(id).second) continue;
@@ -439,10 +449,12 @@ void Maintenance::ReportRotationLevels() {
   // The erasures whose epoch keys are gone since the last report, whatever
   // the rotation's own result (it may fail after destroying them), once
   // the rebuild that makes them cryptographic is done.
+  bool rebuilding = false;
   auto ids = [&]() -> Result<std::vector<std::string>> {
     CallGuard guard(ctx_);
     if (!guard.ok()) return guard.status();
-    if (ctx_.keys->rebuild_pending()) return std::vector<std::string>{};
+    rebuilding = ctx_.keys->rebuild_pending();
+    if (rebuilding) return std::vector<std::string>{};  // the rotation that finishes it reports
     const std::uint64_t oldest = ctx_.keys->oldest_epoch();
     auto found = ctx_.keys->RequestIdsWithEpochIn(levels_reported_epoch_, oldest);
     if (found.ok()) levels_reported_epoch_ = oldest;
@@ -452,7 +464,15 @@ void Maintenance::ReportRotationLevels() {
     ctx_.events.Log(LogLevel::kWarn, "erasures made cryptographic unknown: " + ids.status().ToString());
     return;
   }
-  ReportLevelsLocked(*ids, ErasureLevel::kCryptographic);
+  if (rebuilding) return;
+  std::vector<std::string> report = std::move(ids).value();
+  if (!report.empty() || !awaiting_rebuild_.empty()) {
+    // Those a purge finished during a rebuild (the rebuild is done when
+    // the range above was read; if not, both wait for the next report).
+    report.insert(report.end(), awaiting_rebuild_.begin(), awaiting_rebuild_.end());
+    awaiting_rebuild_.clear();
+  }
+  ReportLevelsLocked(report, ErasureLevel::kCryptographic);
 }
 
 Result<PurgeResult> Maintenance::Purge(std::size_t budget_rows, bool background) {

@@ -105,6 +105,9 @@ class Maintenance {
   std::uint64_t levels_reported_epoch_ = 0;     // guarded by levels_mu_
   std::set<std::string> reported_purged_;        // guarded by levels_mu_
   std::deque<std::string> reported_purged_order_;  // guarded by levels_mu_
+  // Purged requests a rotation already passed whose receipt read "not
+  // cryptographic" because another rotation's rebuild was under way.
+  std::set<std::string> awaiting_rebuild_;  // guarded by levels_mu_
 };
 
 }  // namespace shredkv::engine
