@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -14,6 +13,7 @@
 
 #include "cli.h"
 #include "json_output.h"
+#include "portability/json_values.h"
 
 namespace shredkv::cli {
 namespace {
@@ -33,14 +33,8 @@ std::string Html(std::string_view text) {
   return out;
 }
 
-std::string Day(std::int64_t ms) {
-  const std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-  return buf;
-}
+// The UTC date of a time (the export's time format, cut to the day).
+std::string Day(std::int64_t ms) { return portability::IsoTime(ms).substr(0, 10); }
 
 std::string Bytes(std::uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
