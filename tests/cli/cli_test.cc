@@ -446,6 +446,16 @@ TEST_F(CliTest, CompletionScriptCompletesCommandsFlagsAndChoices) {
   EXPECT_EQ(complete("shredkv --db d stats --fo"), "--format\n");
   EXPECT_EQ(complete("shredkv --db d stats --format \"\""), "json\nprometheus\n");
   EXPECT_EQ(complete("shredkv completion \"\""), "bash\nzsh\n--help\n");
+  // --opt=value arrives as three words: --opt, =, value.
+  EXPECT_EQ(complete("shredkv --db = d doc"), "doctor\n");
+  EXPECT_EQ(complete("shredkv --db d stats --format ="), "json\nprometheus\n");
+  EXPECT_EQ(complete("shredkv --db d stats --format = pro"), "prometheus\n");
+  // Positional choices anywhere in the synopsis; placeholders are not choices.
+  EXPECT_EQ(complete("shredkv --db d consent --id e:x --purpose p gr"), "grant\n");
+  EXPECT_EQ(complete("shredkv --db d erase --ids F"), "\n");  // no match (printf prints one empty line)
+  // A directory name with a space is one completion.
+  fs::create_directories(dir_ / "my dir");
+  EXPECT_EQ(complete("shredkv --db \"" + (dir_ / "my").string() + "\""), (dir_ / "my dir").string() + "\n");
   // Every command --help lists is completed.
   const std::string all = "\n" + complete("shredkv \"\"");
   const RunResult help = RunRaw({"--help"});
@@ -499,12 +509,27 @@ TEST_F(CliTest, ManPageDocumentsEveryCommandOptionAndExitCode) {
   for (int code = 0; code <= 11; ++code) {
     EXPECT_NE(man.out.find(".TP\n.B " + std::to_string(code) + "\n"), std::string::npos) << code;
   }
+  // groff finds nothing to warn about (where it is installed).
+  if (fs::exists("/usr/bin/groff")) {
+    const fs::path page = dir_ / "shredkv.1";
+    WriteFile(page, man.out);
+    const std::string cmd = "groff -ww -z -man " + page.string() + " 2>&1";
+    std::string warnings;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) warnings += buf;
+    EXPECT_EQ(::pclose(p), 0);
+    EXPECT_EQ(warnings, "");
+  }
+  EXPECT_EQ(man.out.find("...."), std::string::npos);  // a summary's own period is not doubled
   // Every line roff would take for a request is one.
   std::istringstream page(man.out);
   for (std::string l; std::getline(page, l);) {
     if (!l.empty() && (l[0] == '.' || l[0] == '\'')) {
       EXPECT_TRUE(l.rfind(".TH", 0) == 0 || l.rfind(".SH", 0) == 0 || l.rfind(".SS", 0) == 0 || l == ".TP" ||
-                  l == ".PP" || l.rfind(".B ", 0) == 0 || l == ".B shredkv" || l.rfind(".\\\"", 0) == 0)
+                  l == ".PP" || l == ".nh" || l.rfind(".B ", 0) == 0 || l == ".B shredkv" ||
+                  l.rfind(".\\\"", 0) == 0)
           << l;
     }
   }
@@ -533,8 +558,15 @@ TEST_F(CliTest, ReportIsOneSelfContainedPageOfAggregatesThatNamesNoPerson) {
   EXPECT_NE(html.find("2 erasure requests: 0 purged, 1 cryptographic, 1 logical"), std::string::npos) << html;
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_NE(html.find("<p id=\"audit\" class=\"ok\">intact</p>"), std::string::npos);
-  // The caller's request id is shown, escaped; no person is.
-  EXPECT_EQ(html.find("req-<ann>"), std::string::npos);
+  // Store-derived text is escaped (a retention rule's event name here).
+  Expect(0, {"retention", "--set", "event:a<b&c\"d=30d"});
+  const std::string escaped = Expect(0, {"report"}).out;
+  EXPECT_NE(escaped.find("event a&lt;b&amp;c&quot;d"), std::string::npos);
+  EXPECT_EQ(escaped.find("a<b&c"), std::string::npos);
+  // Request ids are not shown; of the store's path only its directory name.
+  EXPECT_EQ(html.find("req-"), std::string::npos);
+  EXPECT_EQ(html.find(dir_.string()), std::string::npos);
+  EXPECT_NE(html.find("<code>db</code>"), std::string::npos);
   for (const char* personal : {"ann@example.org", "Ann", "C-7", "Berlin", "teapots"}) {
     EXPECT_EQ(html.find(personal), std::string::npos) << personal;
   }
@@ -549,6 +581,15 @@ TEST_F(CliTest, ReportIsOneSelfContainedPageOfAggregatesThatNamesNoPerson) {
     run = 0;
   }
   EXPECT_EQ(Expect(1, {"report", "--out", (dir_ / "no-such-dir" / "r.html").string()}).code, 1);
+  // It replaces a report it wrote, nothing else: not the root key, not a
+  // file in the store directory.
+  Expect(0, {"report", "--out", (dir_ / "r.html").string()});
+  const std::string key_before = ReadFile(key_);
+  const RunResult over_key = Expect(1, {"report", "--out", key_.string()});
+  EXPECT_NE(over_key.err.find("is not a shredkv report"), std::string::npos) << over_key.err;
+  EXPECT_EQ(ReadFile(key_), key_before);
+  Expect(2, {"report", "--out", (db_ / "r.html").string()});
+  EXPECT_FALSE(fs::exists(db_ / "r.html"));
 }
 
 // ---- keygen and init ---------------------------------------------------------------

@@ -34,10 +34,15 @@ profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
 # The flags keep Chromium off the network (the machine has none) and out of
 # the user's profile.
+status=0
 timeout 120 "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$profile" \
-  --enable-logging=stderr --v=0 --dump-dom "file://$work/report.html" > dom.html 2> chromium.log
-status=0
+  --enable-logging=stderr --v=0 --dump-dom "file://$work/report.html" > dom.html 2> chromium.log || status=$?
+if [[ $status != 0 ]]; then
+  echo "report_render: chromium exited with $status; its log:"
+  cat chromium.log
+  exit 1
+fi
 if grep -n ':CONSOLE' chromium.log; then
   echo "report_render: the page logged to the console (above)"
   status=1

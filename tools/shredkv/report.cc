@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -58,7 +59,8 @@ std::string Age(std::int64_t ms) {
 // Erasure requests per day and the level each has reached now.
 struct DayCounts {
   std::uint64_t logical = 0, cryptographic = 0, purged = 0;
-  std::uint64_t total() const { return logical + cryptographic + purged; }
+  std::uint64_t unknown = 0;  // receipts that could not be read
+  std::uint64_t total() const { return logical + cryptographic + purged + unknown; }
 };
 
 // An inline SVG of stacked bars, one a day (the last 60 days with erasures).
@@ -99,13 +101,43 @@ std::string Row(std::string_view name, const std::string& value, std::string_vie
   return "<tr><th>" + Html(name) + "</th><td>" + value + "</td><td class=\"muted\">" + Html(note) + "</td></tr>\n";
 }
 
+constexpr std::string_view kReportHead = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+
+// Refuses a target inside the store directory, and an existing file that
+// is not a page this command wrote (a key file, say: `keygen` never
+// overwrites, and neither does this).
+void CheckReportTarget(const GlobalOptions& global, const std::string& out_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path target = fs::weakly_canonical(out_path, ec);
+  const fs::path db = fs::weakly_canonical(global.db, ec);
+  if (!db.empty()) {
+    const auto [d, t] = std::mismatch(db.begin(), db.end(), target.begin(), target.end());
+    if (d == db.end()) throw CliError(kExitUsage, "report: --out must not be inside the store directory");
+  }
+  if (!fs::exists(out_path, ec)) return;
+  std::ifstream existing(out_path, std::ios::binary);
+  std::string head(kReportHead.size(), '\0');
+  existing.read(head.data(), static_cast<std::streamsize>(head.size()));
+  if (!fs::is_regular_file(out_path, ec) || !existing || head != kReportHead) {
+    throw CliError(kExitError, "report: '" + out_path + "' exists and is not a shredkv report; not replaced");
+  }
+}
+
 }  // namespace
 
 int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   const std::string out_path = args.Get("out").value_or("-");
+  if (out_path != "-") CheckReportTarget(global, out_path);
   auto store = OpenStoreToRead(global);
   const StoreStats st = Check(store->Stats(), "stats");
-  const AuditVerification audit = Check(store->VerifyAuditLog(), "verify audit log");
+  AuditVerification audit;
+  if (auto v = store->VerifyAuditLog(); v.ok()) {
+    audit = std::move(v).value();
+  } else {
+    audit.intact = false;  // the page is still written: the damage is what it must show
+    audit.problem = "the audit log cannot be read: " + v.status().ToString();
+  }
   const RetentionRules retention = Check(store->GetRetention(), "retention");
 
   // The audit log, page by page: erasures (by day, at the level each has
@@ -114,7 +146,14 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   std::map<std::string, std::uint64_t> actions;
   std::int64_t last_rotation_ms = 0, last_purge_ms = 0, last_sweep_ms = 0, last_compaction_ms = 0;
   for (std::uint64_t after = 0;;) {
-    const std::vector<AuditRecord> page = Check(store->ReadAudit(after, 10000), "read audit log");
+    auto read = store->ReadAudit(after, 10000);
+    if (!read.ok()) {
+      audit.intact = false;
+      audit.problem = "the audit log cannot be read past entry " + std::to_string(after) + ": " +
+                      read.status().ToString();
+      break;
+    }
+    const std::vector<AuditRecord> page = std::move(read).value();
     if (page.empty()) break;
     for (const AuditRecord& r : page) {
       after = r.seq;
@@ -122,11 +161,13 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
       switch (r.action) {
         case AuditAction::kErase:
         case AuditAction::kEraseCategory: {
-          const ErasureReceipt receipt = Check(store->GetErasure(r.request_id), "erasure " + r.request_id);
+          auto receipt = store->GetErasure(r.request_id);
           DayCounts& d = erasures_by_day[Day(r.time_ms)];
-          if (receipt.level == ErasureLevel::kPurged) {
+          if (!receipt.ok()) {
+            ++d.unknown;
+          } else if (receipt->level == ErasureLevel::kPurged) {
             ++d.purged;
-          } else if (receipt.level == ErasureLevel::kCryptographic) {
+          } else if (receipt->level == ErasureLevel::kCryptographic) {
             ++d.cryptographic;
           } else {
             ++d.logical;
@@ -146,18 +187,23 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
     all.logical += c.logical;
     all.cryptographic += c.cryptographic;
     all.purged += c.purged;
+    all.unknown += c.unknown;
   }
   auto when = [](std::int64_t ms) { return ms == 0 ? std::string("never") : Day(ms); };
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
   std::string h;
-  h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  h += kReportHead;
   // Self-contained: nothing is loaded from anywhere (the policy says so to the browser too).
   h += "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
        "script-src 'unsafe-inline'\">\n";
   h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  h += "<title>shredkv report: " + Html(global.db) + "</title>\n";
+  // The store's directory name only: a path may name a person (/home/ann/...).
+  const std::string store_name = std::filesystem::path(global.db).lexically_normal().filename().string().empty()
+                                     ? std::filesystem::path(global.db).lexically_normal().parent_path().filename().string()
+                                     : std::filesystem::path(global.db).lexically_normal().filename().string();
+  h += "<title>shredkv report: " + Html(store_name) + "</title>\n";
   h += "<style>\n"
        "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#1d2330}\n"
        "h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #dde}\n"
@@ -168,7 +214,7 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
        "rect.logical{fill:#f59e0b}rect.cryptographic{fill:#3b82f6}rect.purged{fill:#10b981}.axis{font-size:10px;fill:#6b7280}\n"
        ".legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;vertical-align:-.1em}\n"
        "</style>\n</head>\n<body data-ready=\"0\">\n";
-  h += "<h1>shredkv report</h1>\n<p class=\"muted\">Store <code>" + Html(global.db) + "</code>, format " +
+  h += "<h1>shredkv report</h1>\n<p class=\"muted\">Store <code>" + Html(store_name) + "</code>, format " +
        std::to_string(st.format_version) + ", generated <time id=\"generated\" datetime=\"" + std::to_string(now_ms) +
        "\">" + Day(now_ms) + " (UTC)</time>. Aggregates only: no person is named on this page.</p>\n";
 
@@ -185,7 +231,9 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   h += "<h2>Erasures by level</h2>\n<p>" + std::to_string(all.total()) + " erasure requests: " +
        std::to_string(all.purged) + " purged, " + std::to_string(all.cryptographic) + " cryptographic, " +
        std::to_string(all.logical) +
-       " logical (awaiting the key rotation that makes them cryptographic). Each bar is a day (UTC) of requests, "
+       " logical (awaiting the key rotation that makes them cryptographic)" +
+       (all.unknown > 0 ? ", " + std::to_string(all.unknown) + " whose receipt could not be read" : std::string()) +
+       ". Each bar is a day (UTC) of requests, "
        "coloured by the level each has reached now.</p>\n";
   h += "<p class=\"legend\"><span style=\"background:#10b981\"></span>purged<span style=\"background:#3b82f6\"></span>"
        "cryptographic<span style=\"background:#f59e0b\"></span>logical</p>\n";
@@ -238,11 +286,23 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
     std::cout << h;
     return 0;
   }
-  std::ofstream f(out_path, std::ios::binary | std::ios::trunc);
-  if (!f) throw CliError(kExitError, "report: cannot write '" + out_path + "'");
-  f << h;
-  f.close();
-  if (!f) throw CliError(kExitError, "report: cannot write '" + out_path + "'");
+  // Written beside the target and renamed over it: a reader never sees half
+  // a page, and a failed write leaves the old one.
+  const std::string tmp = out_path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw CliError(kExitError, "report: cannot write '" + tmp + "'");
+    f << h;
+    f.close();
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw CliError(kExitError, "report: cannot write '" + tmp + "'");
+    }
+  }
+  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw CliError(kExitError, "report: cannot replace '" + out_path + "'");
+  }
   PrintLine(Dump(Json{{"report", out_path}, {"bytes", h.size()}}, global.pretty));
   return 0;
 }
