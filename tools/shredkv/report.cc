@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "json_output.h"
+#include "progress.h"
 #include "portability/json_values.h"
 
 namespace shredkv::cli {
@@ -36,19 +37,6 @@ std::string Html(std::string_view text) {
 
 // The UTC date of a time (the export's time format, cut to the day).
 std::string Day(std::int64_t ms) { return portability::IsoTime(ms).substr(0, 10); }
-
-std::string Bytes(std::uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  std::size_t u = 0;
-  while (v >= 1024 && u + 1 < std::size(units)) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
 
 std::string Age(std::int64_t ms) {
   if (ms % (24ll * 3600 * 1000) == 0) return std::to_string(ms / (24ll * 3600 * 1000)) + " d";
@@ -200,9 +188,9 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
        "script-src 'unsafe-inline'\">\n";
   h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   // The store's directory name only: a path may name a person (/home/ann/...).
-  const std::string store_name = std::filesystem::path(global.db).lexically_normal().filename().string().empty()
-                                     ? std::filesystem::path(global.db).lexically_normal().parent_path().filename().string()
-                                     : std::filesystem::path(global.db).lexically_normal().filename().string();
+  std::filesystem::path db_path = std::filesystem::path(global.db).lexically_normal();
+  if (!db_path.has_filename()) db_path = db_path.parent_path();  // "db/": the name is that of "db"
+  const std::string store_name = db_path.filename().string();
   h += "<title>shredkv report: " + Html(store_name) + "</title>\n";
   h += "<style>\n"
        "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#1d2330}\n"
@@ -251,7 +239,8 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   h += Row("last purge", when(last_purge_ms), "");
   h += Row("last sweep", when(last_sweep_ms), "");
   h += Row("last compaction", when(last_compaction_ms), "");
-  h += Row("files", Bytes(st.keys_file_bytes) + " keys, " + Bytes(st.data_file_bytes) + " data", "");
+  h += Row("files", FormatBytes(static_cast<double>(st.keys_file_bytes)) + " keys, " +
+                       FormatBytes(static_cast<double>(st.data_file_bytes)) + " data", "");
   h += "</table>\n";
 
   h += "<h2>Retention</h2>\n";
