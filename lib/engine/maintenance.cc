@@ -389,13 +389,22 @@ void Maintenance::Report(MaintenanceJob job, bool background, const Status& stat
   info.done = done;
   info.pending = pending;
   ctx_.events.MaintenanceCompleted(info);
+  const LogLevel level = status.ok() ? LogLevel::kInfo : LogLevel::kError;
+  if ((status.ok() && done == 0) || !ctx_.events.logging(level)) return;
   const std::string what = std::string(background ? "background " : "") + std::string(MaintenanceJobName(job));
-  if (!status.ok()) {
-    ctx_.events.Log(LogLevel::kError, what + " failed: " + status.ToString());
-  } else if (done > 0) {
-    ctx_.events.Log(LogLevel::kInfo, what + ": " + std::to_string(done) + " done, " + std::to_string(pending) +
-                                         " pending, " + std::to_string(info.duration_us / 1000) + " ms");
-  }
+  ctx_.events.Log(level, status.ok() ? what + ": " + std::to_string(done) + " done, " + std::to_string(pending) +
+                                           " pending, " + std::to_string(info.duration_us / 1000) + " ms"
+                                     : what + " failed: " + status.ToString());
+}
+
+template <typename Call, typename Counts>
+auto Maintenance::Reported(MaintenanceJob job, bool background, Call call, Counts counts) {
+  const std::int64_t t0 = NowUs();
+  auto r = call();
+  std::pair<std::uint64_t, std::uint64_t> done_pending{0, 0};
+  if (r.ok()) done_pending = counts(*r);
+  Report(job, background, r.status(), t0, done_pending.first, done_pending.second);
+  return r;
 }
 
 void Maintenance::InitLevelReports() {
@@ -476,39 +485,34 @@ void Maintenance::ReportRotationLevels() {
 }
 
 Result<PurgeResult> Maintenance::Purge(std::size_t budget_rows, bool background) {
-  const std::int64_t t0 = NowUs();
   std::vector<std::string> finished;
-  auto r = DoPurge(budget_rows, &finished);
-  Report(MaintenanceJob::kPurge, background, r.status(), t0, r.ok() ? r->rows_deleted : 0,
-         r.ok() ? r->people_pending : 0);
+  auto r = Reported(MaintenanceJob::kPurge, background, [&] { return DoPurge(budget_rows, &finished); },
+                    [](const PurgeResult& p) { return std::pair{p.rows_deleted, p.people_pending}; });
   ReportPurgedLevels(finished);
   ctx_.events.Flush();
   return r;
 }
 
 Result<RotationResult> Maintenance::RotateEpoch(bool background) {
-  const std::int64_t t0 = NowUs();
-  auto r = DoRotateEpoch();
-  Report(MaintenanceJob::kRotation, background, r.status(), t0, r.ok() ? r->rewrapped_keys : 0, 0);
+  auto r = Reported(MaintenanceJob::kRotation, background, [&] { return DoRotateEpoch(); },
+                    [](const RotationResult& rr) { return std::pair{rr.rewrapped_keys, std::uint64_t{0}}; });
   ReportRotationLevels();
   ctx_.events.Flush();
   return r;
 }
 
 Result<CompactionResult> Maintenance::CompactData(bool background) {
-  const std::int64_t t0 = NowUs();
-  auto r = DoCompactData();
-  Report(MaintenanceJob::kCompaction, background, r.status(), t0, r.ok() ? r->file_bytes_after : 0,
-         r.ok() ? r->file_bytes_before : 0);
+  auto r = Reported(MaintenanceJob::kCompaction, background, [&] { return DoCompactData(); },
+                    [](const CompactionResult& c) { return std::pair{c.file_bytes_after, c.file_bytes_before}; });
   ctx_.events.Flush();
   return r;
 }
 
 Result<SweepResult> Maintenance::Sweep(std::size_t budget_rows, bool background) {
-  const std::int64_t t0 = NowUs();
-  auto r = sweeper_.Sweep(budget_rows);
-  Report(MaintenanceJob::kSweep, background, r.status(), t0,
-         r.ok() ? r->events_deleted + r->records_deleted + r->analytics_deleted : 0, r.ok() ? r->pending : 0);
+  auto r = Reported(MaintenanceJob::kSweep, background, [&] { return sweeper_.Sweep(budget_rows); },
+                    [](const SweepResult& sw) {
+                      return std::pair{sw.events_deleted + sw.records_deleted + sw.analytics_deleted, sw.pending};
+                    });
   ctx_.events.Flush();
   return r;
 }
@@ -520,20 +524,14 @@ Status Maintenance::RunMaintenance(bool background) {
   auto keep = [&first](const Status& s) {
     if (first.ok() && !s.ok()) first = s;
   };
+  auto done_only = [](std::uint64_t n) { return std::pair{n, std::uint64_t{0}}; };
   keep(Purge(ctx_.options.purge_budget_rows, background).status());
-  {
-    const std::int64_t t0 = NowUs();
-    auto moved = MaterialiseClosedAnalytics();
-    Report(MaintenanceJob::kAnalytics, background, moved.status(), t0, moved.ok() ? *moved : 0, 0);
-    keep(moved.status());
-  }
+  keep(Reported(MaintenanceJob::kAnalytics, background, [&] { return MaterialiseClosedAnalytics(); }, done_only)
+           .status());
   keep(Sweep(ctx_.options.sweep_budget_rows, background).status());
-  {
-    const std::int64_t t0 = NowUs();
-    auto orphans = CollectOrphans(ctx_.options.purge_budget_rows);
-    Report(MaintenanceJob::kOrphanKeys, background, orphans.status(), t0, orphans.ok() ? *orphans : 0, 0);
-    keep(orphans.status());
-  }
+  keep(Reported(MaintenanceJob::kOrphanKeys, background, [&] { return CollectOrphans(ctx_.options.purge_budget_rows); },
+                done_only)
+           .status());
   auto due = RotationDue();
   keep(due.status());
   if (due.ok() && *due) keep(RotateEpoch(background).status());

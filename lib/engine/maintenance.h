@@ -13,11 +13,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <mutex>
 #include <set>
 #include <string>
-#include <vector>
-#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "engine/context.h"
 #include "engine/erasure.h"
@@ -68,8 +68,12 @@ class Maintenance {
   Result<PurgeResult> DoPurge(std::size_t budget_rows, std::vector<std::string>* finished);
   Result<RotationResult> DoRotateEpoch();
   Result<CompactionResult> DoCompactData();
-  // Queues a MaintenanceInfo for `job` (and a log line when it did
-  // something or failed).
+  // Runs `call` (a job returning Result<T>) and reports it: a
+  // MaintenanceInfo with its duration and, from a successful result,
+  // `counts(T)` = (done, pending); a log line when it did something or
+  // failed. Returns the call's result.
+  template <typename Call, typename Counts>
+  auto Reported(MaintenanceJob job, bool background, Call call, Counts counts);
   void Report(MaintenanceJob job, bool background, const Status& status, std::int64_t started_us,
               std::uint64_t done, std::uint64_t pending);
   // Queue OnErasureLevelReached notices: for the requests whose purge
@@ -105,8 +109,9 @@ class Maintenance {
   std::uint64_t levels_reported_epoch_ = 0;     // guarded by levels_mu_
   std::set<std::string> reported_purged_;        // guarded by levels_mu_
   std::deque<std::string> reported_purged_order_;  // guarded by levels_mu_
-  // Purged requests a rotation already passed whose receipt read "not
-  // cryptographic" because another rotation's rebuild was under way.
+  // Requests whose epoch key a reported rotation destroyed but whose
+  // receipt read "not cryptographic" because another rotation's rebuild
+  // was under way: the next rotation report takes them.
   std::set<std::string> awaiting_rebuild_;  // guarded by levels_mu_
 };
 

@@ -56,7 +56,7 @@ std::string Notifier::WithoutPersonIds(std::string_view text) {
 }
 
 void Notifier::Log(LogLevel level, std::string message) {
-  if (logger_ && level >= log_level_) Enqueue(Line{level, WithoutPersonIds(message)});
+  if (logging(level)) Enqueue(Line{level, WithoutPersonIds(message)});
 }
 
 void Notifier::Progress(std::string_view operation, std::uint64_t done, std::uint64_t total) {

@@ -39,6 +39,8 @@ class Notifier {
   void Configure(const Options& options);
   // True if there is anyone to tell: callers skip building notices otherwise.
   bool listening() const { return !listeners_.empty(); }
+  // True if a line at `level` goes anywhere: callers skip building it otherwise.
+  bool logging(LogLevel level) const { return logger_ != nullptr && level >= log_level_; }
 
   // Queued; delivered by the next Flush.
   void ErasureCommitted(const ErasureReceipt& receipt);

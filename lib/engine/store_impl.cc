@@ -286,8 +286,8 @@ Result<ErasureReceipt> StoreImpl::EraseByIdentifier(const Identifier& identifier
 }
 
 Result<ErasureReceipt> StoreImpl::Erased(Result<ErasureReceipt> receipt) {
-  if (receipt.ok()) {
-    ctx_.events.ErasureCommitted(*receipt);
+  if (receipt.ok()) ctx_.events.ErasureCommitted(*receipt);
+  if (receipt.ok() && ctx_.events.logging(LogLevel::kInfo)) {
     ctx_.events.Log(LogLevel::kInfo, "erasure " + receipt->request_id + " committed: " +
                                          std::to_string(receipt->people) + " people" +
                                          (receipt->category.empty() ? "" : ", category " + receipt->category));
