@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shredkv/key_custody.h"
 #include "shredkv/key_provider.h"
 #include "shredkv/listener.h"
 
@@ -142,6 +143,14 @@ struct Options {
 
   // Supplies the root key. Required.
   std::shared_ptr<KeyProvider> key_provider;
+
+  // Where epoch keys are held (include/shredkv/key_custody.h): with a
+  // custody every new epoch key (at creation, and at each rotation) is
+  // wrapped by a per-epoch custody key that the rotation destroying the
+  // epoch destroys, so no backup older than the rotation opens. Null: epoch
+  // keys are sealed under the root key only. Required to open a store whose
+  // epoch keys are in a custody (FailedPrecondition otherwise).
+  std::shared_ptr<EpochKeyCustody> epoch_key_custody;
 
   // AEAD for new records.
   Cipher cipher = Cipher::kAuto;

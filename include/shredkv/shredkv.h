@@ -2,7 +2,9 @@
 #ifndef SHREDKV_SHREDKV_H_
 #define SHREDKV_SHREDKV_H_
 
+#include "shredkv/backup.h"
 #include "shredkv/iterator.h"
+#include "shredkv/key_custody.h"
 #include "shredkv/key_provider.h"
 #include "shredkv/listener.h"
 #include "shredkv/options.h"

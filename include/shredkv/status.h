@@ -37,6 +37,8 @@ enum class StatusCode : std::uint8_t {
                             // older one this version cannot migrate)
   kReadOnly = 16,           // the store's directory or files cannot be written
                             // (a read-only filesystem, no write permission)
+  kKeyDestroyed = 17,       // a key this copy of the store needs was destroyed
+                            // in its custody (a backup older than a rotation)
 };
 
 // Short, stable name of a code, e.g. "NotFound".
@@ -69,6 +71,7 @@ class [[nodiscard]] Status {
     return {StatusCode::kUnsupportedVersion, std::move(msg)};
   }
   static Status ReadOnly(std::string msg) { return {StatusCode::kReadOnly, std::move(msg)}; }
+  static Status KeyDestroyed(std::string msg) { return {StatusCode::kKeyDestroyed, std::move(msg)}; }
 
   bool ok() const noexcept { return code_ == StatusCode::kOk; }
   StatusCode code() const noexcept { return code_; }
@@ -92,6 +95,7 @@ class [[nodiscard]] Status {
   bool IsIOError() const noexcept { return code_ == StatusCode::kIOError; }
   bool IsFailedPrecondition() const noexcept { return code_ == StatusCode::kFailedPrecondition; }
   bool IsReadOnly() const noexcept { return code_ == StatusCode::kReadOnly; }
+  bool IsKeyDestroyed() const noexcept { return code_ == StatusCode::kKeyDestroyed; }
 
   // Returns a copy whose message is "<context>: <message>".
   Status WithContext(std::string_view context) const;

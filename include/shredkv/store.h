@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shredkv/backup.h"
 #include "shredkv/iterator.h"
 #include "shredkv/options.h"
 #include "shredkv/status.h"
@@ -520,6 +521,41 @@ class Store {
   // Problems are reported in the result, not as an error status; the call
   // fails only if the store cannot be read at all.
   virtual Result<VerifyReport> Verify() = 0;
+
+  // ---- Backups, the erasure log and root keys (include/shredkv/backup.h) ----
+
+  // Writes a consistent copy of both environments into `directory` (created;
+  // AlreadyExists if it exists and is not empty) while the store stays in
+  // use: both copies are taken from snapshots begun together under the
+  // store's write lock, so they agree with each other; writes go on during
+  // the copy, but a write that must grow the map waits for it, and no
+  // rotation or compaction runs meanwhile. Each file is rebuilt from live
+  // rows (no free page of the store is copied). A MANIFEST names the store,
+  // its epochs and the custody keys they need, and the files' BLAKE2b
+  // checksums; it is written last, so a directory without one is not a
+  // backup. Nothing is left in `directory` on failure.
+  virtual Result<BackupInfo> Backup(const std::string& directory) = 0;
+
+  // Every erasure this store remembers (fences and the suppression list),
+  // for re-applying to a restored backup.
+  virtual Result<ErasureLog> ReadErasureLog() = 0;
+
+  // Re-applies another copy's erasures to this store (a restored backup):
+  // every person the log names who still has keys here is erased again
+  // under the log's request id and analytics mode (one erasure request per
+  // request id), every erased category key likewise, and every suppressed
+  // identifier hash is added. Entries this store already applied, and
+  // people it never held, are counted and skipped. InvalidArgument if the
+  // log is another store's. Purge() afterwards removes the rows.
+  virtual Result<ErasureLogApplied> ApplyErasureLog(const ErasureLog& log) = 0;
+
+  // Re-seals the store's root-sealed keys (the root check, the identifier
+  // index key, every epoch key) under the root key `new_provider` gives and
+  // rebuilds the `keys` file, so that the old root key opens nothing in
+  // this store from then on (copies made before still open with it). Open
+  // the store with `new_provider` afterwards. InvalidArgument if the new key
+  // is the current one. Calls wait for the rebuild.
+  virtual Status RotateRootKey(const std::shared_ptr<KeyProvider>& new_provider) = 0;
 };
 
 // Normalises an identifier by its type's rules, as the store does before

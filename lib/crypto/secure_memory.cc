@@ -94,6 +94,37 @@ bool SecretEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+Result<SecretBytes> SecretBytes::Allocate(std::size_t size) {
+  if (Status s = Init(); !s.ok()) return s;
+  // At least one byte, so the pointer is valid for an empty secret too.
+  auto* p = static_cast<std::uint8_t*>(sodium_malloc(size == 0 ? 1 : size));
+  if (p == nullptr) return Status::Internal("guarded memory exhausted (sodium_malloc failed)");
+  sodium_memzero(p, size == 0 ? 1 : size);
+  return SecretBytes(p, size);
+}
+
+Result<SecretBytes> SecretBytes::Copy(std::string_view bytes) {
+  auto out = Allocate(bytes.size());
+  if (!out.ok()) return out;
+  if (!bytes.empty()) std::memcpy(out->mutable_data(), bytes.data(), bytes.size());
+  return out;
+}
+
+SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) sodium_free(data_);  // sodium_free wipes first
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+SecretBytes::~SecretBytes() {
+  if (data_ != nullptr) sodium_free(data_);
+}
+
 void Wipe(void* p, std::size_t n) { sodium_memzero(p, n); }
 
 void Wipe(std::string* s) {

@@ -45,6 +45,35 @@ class SecretKey {
   std::uint8_t* data_ = nullptr;
 };
 
+// A secret of any length (a PIN, a plaintext being unwrapped) in its own
+// sodium_malloc allocation: locked, guard pages around it, wiped and freed on
+// destruction. Move-only.
+class SecretBytes {
+ public:
+  // `size` zero bytes. Internal if guarded memory cannot be allocated.
+  static Result<SecretBytes> Allocate(std::size_t size);
+  // A guarded copy of `bytes`.
+  static Result<SecretBytes> Copy(std::string_view bytes);
+
+  SecretBytes(SecretBytes&& other) noexcept : data_(other.data_), size_(other.size_) {
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  SecretBytes& operator=(SecretBytes&& other) noexcept;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+  ~SecretBytes();
+
+  const std::uint8_t* data() const { return data_; }
+  std::uint8_t* mutable_data() { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  SecretBytes(std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 // Constant-time comparison.
 bool SecretEquals(std::string_view a, std::string_view b);
 

@@ -214,6 +214,30 @@ Result<PurgeResult> Maintenance::DoPurge(std::size_t budget_rows, std::vector<st
   return PurgeLocked(budget_rows, finished);
 }
 
+Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provider) {
+  if (!new_provider) return Status::InvalidArgument("RotateRootKey needs a key provider");
+  std::lock_guard rotation_lock(ctx_.rotation_mu);
+  {
+    CallGuard guard(ctx_, CallAccess::kWrite);
+    if (!guard.ok()) return guard.status();
+    auto root = new_provider->GetRootKey(KeyRequest{ctx_.keys->salt()});
+    if (!root.ok()) return root.status().WithContext("key provider " + new_provider->Describe());
+    std::lock_guard write_lock(ctx_.write_mu);
+    // One commit re-seals everything under the new key; a crash after it
+    // leaves the store to the new key, its rebuild pending (done at open).
+    if (Status s = ctx_.keys->RewrapRoot(*root); !s.ok()) return s;
+  }
+  util::TestPoint("root_rotation.before_rebuild");
+  std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
+  if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
+  if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
+    if (!ctx_.keys->usable()) ctx_.SetFatal(r.WithContext("keys file swap failed"));
+    return r.WithContext("rebuilding the keys file after re-sealing under the new root key (done at the next open)");
+  }
+  ctx_.events.Log(LogLevel::kInfo, "root key rotated; the keys file was rebuilt");
+  return Status::OK();
+}
+
 Result<RotationResult> Maintenance::DoRotateEpoch() {
   std::lock_guard rotation_lock(ctx_.rotation_mu);
   RotationResult result;

@@ -42,6 +42,8 @@ class Maintenance {
   Result<PurgeResult> Purge(std::size_t budget_rows, bool background = false);
   Result<RotationResult> RotateEpoch(bool background = false);
   Result<CompactionResult> CompactData(bool background = false);
+  // See Store::RotateRootKey.
+  Status RotateRootKey(const std::shared_ptr<KeyProvider>& new_provider);
   Result<SweepResult> Sweep(std::size_t budget_rows, bool background = false);
   Status RunMaintenance(bool background = false);
   // One step of the orphan pass (EngineContext::orphan_pass_pending): checks

@@ -154,6 +154,7 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   ko.cipher = ctx_.cipher;
   ko.dek_cache_capacity = ctx_.options.dek_cache_capacity;
   ko.read_only = ctx_.options.read_only;
+  ko.custody = ctx_.options.epoch_key_custody;
   auto ks = keys::KeyStore::Open(ko);
   if (!ks.ok()) return ks.status();
   ctx_.keys = std::move(ks).value();

@@ -9,6 +9,7 @@
 //   Processing   processing.h   restriction, consent, processing leases
 //   Sweeper      sweep.h        retention rules, index back-fill, sweep
 //   Verifier     verify.h       Verify, VerifyAuditLog
+//   Backups      backup.h       Backup, the erasure log, RestoreBackup
 //   iterators    iterators.h    events, records, analytics, export
 //
 // Write order (design §2): the keys of new people are committed in `keys`
@@ -22,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/backup.h"
 #include "engine/context.h"
 #include "engine/erasure.h"
 #include "engine/maintenance.h"
@@ -144,6 +146,13 @@ class StoreImpl final : public Store {
     return ctx_.metrics.Timed(Operation::kVerify, [&] { return verifier_.Verify(); });
   }
 
+  Result<BackupInfo> Backup(const std::string& directory) override { return backups_.Backup(directory); }
+  Result<ErasureLog> ReadErasureLog() override { return backups_.ReadErasureLog(); }
+  Result<ErasureLogApplied> ApplyErasureLog(const ErasureLog& log) override { return backups_.ApplyErasureLog(log); }
+  Status RotateRootKey(const std::shared_ptr<KeyProvider>& new_provider) override {
+    return maintenance_.RotateRootKey(new_provider);
+  }
+
   // ---- seams for tests (not part of the public API) ----
   EngineContext& context() { return ctx_; }
   keys::KeyStore& key_store() { return *ctx_.keys; }
@@ -171,6 +180,7 @@ class StoreImpl final : public Store {
   Maintenance maintenance_{ctx_, eraser_, sweeper_};
   Processing processing_{ctx_, writer_, reader_};
   Verifier verifier_{ctx_};
+  Backups backups_{ctx_, eraser_};
 };
 
 }  // namespace shredkv::engine

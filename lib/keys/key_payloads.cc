@@ -39,6 +39,39 @@ void EncodeFence(const ErasureRequest& r, std::string* out) {
   out->push_back(static_cast<char>(r.analytics_mode));
 }
 
+Status DecodeFence(std::string_view in, bool with_category, ErasureRequest* r) {
+  util::ByteReader rd(in);
+  std::string_view id, category;
+  std::uint64_t at = 0;
+  std::uint8_t mode = 0;
+  if (!rd.GetLengthPrefixed(&id) || !rd.GetFixed64BE(&at) || !rd.GetFixed64BE(&r->key_epoch) || !rd.GetU8(&mode) ||
+      (with_category && !rd.GetLengthPrefixed(&category)) || !rd.done()) {
+    return Status::Corruption("erasure fence malformed");
+  }
+  r->request_id = std::string(id);
+  r->erased_at_ms = util::SignedFromOrdered(at);
+  r->analytics_mode = mode;
+  r->category = std::string(category);
+  return Status::OK();
+}
+
+void EncodeSuppression(std::string_view request_id, std::int64_t at_ms, std::string* out) {
+  util::PutLengthPrefixed(out, request_id);
+  util::PutFixed64BE(out, util::OrderedFromSigned(at_ms));
+}
+
+Status DecodeSuppression(std::string_view in, std::string* request_id, std::int64_t* at_ms) {
+  util::ByteReader rd(in);
+  std::string_view id;
+  std::uint64_t at = 0;
+  if (!rd.GetLengthPrefixed(&id) || !rd.GetFixed64BE(&at) || !rd.done()) {
+    return Status::Corruption("suppression entry malformed");
+  }
+  *request_id = std::string(id);
+  *at_ms = util::SignedFromOrdered(at);
+  return Status::OK();
+}
+
 void EncodeTicket(const TicketPayload& t, std::string* out) {
   util::PutLengthPrefixed(out, t.request_id);
   out->push_back(static_cast<char>(t.analytics_mode));

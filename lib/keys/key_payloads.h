@@ -35,8 +35,16 @@ Status DecodeRequest(std::string_view id, std::string_view in, ErasureRequest* r
 
 // A fence's payload: the request id, erase time, key epoch and analytics
 // mode of the erasure (a category fence appends the category,
-// length-prefixed). Written for the record; nothing reads it back.
+// length-prefixed). Read back for the erasure log (Store::ReadErasureLog).
 void EncodeFence(const ErasureRequest& r, std::string* out);
+// Fills request_id, erased_at_ms, key_epoch, analytics_mode and, with
+// `with_category` (a category fence), category.
+Status DecodeFence(std::string_view in, bool with_category, ErasureRequest* r);
+
+// A `suppressed` row's payload: the request that suppressed the identifier
+// and when.
+void EncodeSuppression(std::string_view request_id, std::int64_t at_ms, std::string* out);
+Status DecodeSuppression(std::string_view in, std::string* request_id, std::int64_t* at_ms);
 
 // A purge ticket's payload.
 struct TicketPayload {

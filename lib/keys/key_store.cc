@@ -29,6 +29,10 @@ constexpr std::string_view kRotationFlushKey = "rotation_flush";
 constexpr std::string_view kRotationStartCountKey = "rotation_start_count";
 constexpr std::string_view kRotationStartMsKey = "rotation_start_ms";
 constexpr std::string_view kRebuildPendingKey = "rebuild_pending";
+constexpr std::string_view kCustodyDestroyKey = "custody_destroy";
+// The first byte of an epoch row's payload held in a custody (a bare key is
+// exactly 32 bytes).
+constexpr std::uint8_t kCustodyPayload = 1;
 const std::string kRebuildFile = "rebuild.mdb";
 const std::vector<std::string> kKeysTables = {"meta",       "epochs",      "deks",    "fences",
                                               "suppressed", "purge_queue", "requests", "category_fences"};
@@ -166,6 +170,10 @@ Status KeyStore::Create(const crypto::SecretKey& root) {
   std::string store_id(reinterpret_cast<const char*>(id.data()), id.size());
   constexpr std::uint64_t kFirstEpoch = 1;
   const std::string epoch_row_key = codec::EpochKey(kFirstEpoch);
+  store_id_ = store_id;  // names the custody key
+  std::string label;
+  auto payload = NewEpochPayload(kFirstEpoch, *epoch_key, &label);
+  if (!payload.ok()) return payload.status().WithContext("creating the keys environment");
 
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     std::string format;
@@ -174,8 +182,7 @@ Status KeyStore::Create(const crypto::SecretKey& root) {
     codec::SealRow(kWrapCipher, root, TableId::kKeysMeta, kRootCheckKey, kRootCheckPlaintext, &check);
     codec::SealRow(kWrapCipher, root, TableId::kKeysMeta, kIndexKeyKey, index_key->view(),
                    &wrapped_index);
-    codec::SealRow(kWrapCipher, root, TableId::kEpochs, epoch_row_key, epoch_key->view(),
-                   &wrapped_epoch);
+    codec::SealRow(kWrapCipher, root, TableId::kEpochs, epoch_row_key, *payload, &wrapped_epoch);
     Status w;
     if (!(w = txn.Put(meta_, kFormatKey, PlainRow(TableId::kKeysMeta, kFormatKey, format))).ok()) return w;
     if (!(w = txn.Put(meta_, kSaltKey, PlainRow(TableId::kKeysMeta, kSaltKey, salt_))).ok()) return w;
@@ -187,17 +194,22 @@ Status KeyStore::Create(const crypto::SecretKey& root) {
                       PlainRow(TableId::kKeysMeta, kCurrentEpochKey, U64(kFirstEpoch)))).ok()) return w;
     return txn.Put(epochs_, epoch_row_key, wrapped_epoch);
   });
-  if (!s.ok()) return s.WithContext("creating the keys environment");
+  if (!s.ok()) {
+    if (!label.empty()) (void)options_.custody->DestroyKey(label);  // wraps nothing committed
+    return s.WithContext("creating the keys environment");
+  }
   store_id_ = std::move(store_id);
   index_key_.emplace(std::move(index_key).value());
   std::unique_lock lock(epoch_mu_);
   current_epoch_ = kFirstEpoch;
   epoch_keys_.emplace(kFirstEpoch, std::move(epoch_key).value());
+  epoch_labels_.emplace(kFirstEpoch, std::move(label));
   return Status::OK();
 }
 
 Status KeyStore::Load(const crypto::SecretKey& root) {
   std::map<std::uint64_t, crypto::SecretKey> epoch_keys;
+  std::map<std::uint64_t, std::string> epoch_labels;
   std::uint64_t current = 0;
   std::optional<crypto::SecretKey> index_key;
   std::string store_id;
@@ -244,10 +256,12 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
       if (Status o = codec::OpenRow(root, TableId::kEpochs, c.key(), c.value(), &plain); !o.ok()) {
         return o.WithContext("epoch key " + std::to_string(epoch));
       }
-      auto ek = crypto::SecretKey::FromBytes(plain);
+      std::string label;
+      auto ek = OpenEpochPayload(epoch, plain, &label);
       crypto::Wipe(&plain);
-      if (!ek.ok()) return Status::Corruption("epoch key has the wrong length");
+      if (!ek.ok()) return ek.status();
       epoch_keys.emplace(epoch, std::move(ek).value());
+      epoch_labels.emplace(epoch, std::move(label));
     }
     if (epoch_keys.find(current) == epoch_keys.end()) {
       return Status::Corruption("current epoch " + std::to_string(current) + " has no key");
@@ -260,10 +274,162 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
   if (!s.ok()) return s;
   store_id_ = std::move(store_id);
   index_key_ = std::move(index_key);
+  {
+    std::unique_lock lock(epoch_mu_);
+    current_epoch_ = current;
+    epoch_keys_ = std::move(epoch_keys);
+    epoch_labels_ = std::move(epoch_labels);
+  }
+  return options_.read_only ? Status::OK() : FinishCustodyDestroy();
+}
+
+Result<std::string> KeyStore::NewEpochPayload(std::uint64_t epoch, const crypto::SecretKey& key,
+                                              std::string* label) {
+  label->clear();
+  if (!options_.custody) return std::string(key.view());
+  // A fresh label for every epoch key, never reused: copies of this store
+  // (a restored backup) never collide on a label with a key they do not own.
+  auto nonce = crypto::RandomArray<6>();
+  std::string l = "shredkv:" + util::HexEncode(std::string_view(store_id_).substr(0, 4)) + ":e" +
+                  std::to_string(epoch) + ":" +
+                  util::HexEncode(std::string_view(reinterpret_cast<const char*>(nonce.data()), nonce.size()));
+  if (Status c = options_.custody->CreateKey(l); !c.ok()) {
+    return c.WithContext("creating the custody key of epoch " + std::to_string(epoch));
+  }
+  auto wrapped = options_.custody->Wrap(l, key.view());
+  if (!wrapped.ok()) {
+    (void)options_.custody->DestroyKey(l);
+    return wrapped.status().WithContext("wrapping epoch key " + std::to_string(epoch));
+  }
+  std::string payload(1, static_cast<char>(kCustodyPayload));
+  util::PutLengthPrefixed(&payload, l);
+  util::PutLengthPrefixed(&payload, *wrapped);
+  *label = std::move(l);
+  return payload;
+}
+
+Result<crypto::SecretKey> KeyStore::OpenEpochPayload(std::uint64_t epoch, std::string_view payload,
+                                                     std::string* label) {
+  label->clear();
+  const std::string what = "epoch key " + std::to_string(epoch);
+  if (payload.size() == crypto::SecretKey::kSize) {
+    auto key = crypto::SecretKey::FromBytes(payload);
+    if (!key.ok()) return key.status();
+    return key;
+  }
+  util::ByteReader in(payload);
+  std::uint8_t kind = 0;
+  std::string_view l, wrapped;
+  if (!in.GetU8(&kind) || kind != kCustodyPayload || !in.GetLengthPrefixed(&l) || !in.GetLengthPrefixed(&wrapped) ||
+      !in.done() || l.empty()) {
+    return Status::Corruption(what + " has the wrong form");
+  }
+  if (!options_.custody) {
+    return Status::FailedPrecondition(what + " is held in a key custody (custody key '" + std::string(l) +
+                                      "'): open the store with its custody (Options::epoch_key_custody; the "
+                                      "CLI's --pkcs11-module and --pkcs11-token)");
+  }
+  auto key = options_.custody->Unwrap(l, wrapped);
+  if (!key.ok()) {
+    if (key.status().IsKeyDestroyed()) {
+      return Status::KeyDestroyed(what + " was destroyed in its custody (" + options_.custody->Describe() +
+                                  ", key '" + std::string(l) +
+                                  "'): this copy of the store's keys is older than the rotation that destroyed it");
+    }
+    return key.status().WithContext(what);
+  }
+  *label = std::string(l);
+  return crypto::SecretKey::FromBytes(
+      std::string_view(reinterpret_cast<const char*>(key->data()), RootKey::kSize));
+}
+
+Status KeyStore::FinishCustodyDestroy() {
+  std::string list;
+  Status s = env_->View([&](storage::ReadTxn& txn) {
+    Status r = codec::ReadPlain(txn, meta_, TableId::kKeysMeta, kCustodyDestroyKey, &list);
+    return r.IsNotFound() ? Status::OK() : r;
+  });
+  if (!s.ok()) return s.WithContext("reading the custody keys left to destroy");
+  if (list.empty()) return Status::OK();
+  if (!options_.custody) {
+    return Status::FailedPrecondition("custody keys of destroyed epochs are left to destroy: open the store "
+                                      "with its custody");
+  }
+  util::ByteReader in(list);
+  std::string_view label;
+  while (!in.done()) {
+    if (!in.GetLengthPrefixed(&label)) return Status::Corruption("keys meta 'custody_destroy' has the wrong form");
+    if (Status d = options_.custody->DestroyKey(label); !d.ok()) {
+      return d.WithContext("destroying the custody key of a destroyed epoch");
+    }
+  }
+  return env_->Update([&](storage::WriteTxn& txn) { return txn.Delete(meta_, kCustodyDestroyKey); });
+}
+
+std::vector<EpochRecord> KeyStore::Epochs() const {
+  std::shared_lock lock(epoch_mu_);
+  std::vector<EpochRecord> out;
+  for (const auto& [epoch, key] : epoch_keys_) {
+    auto it = epoch_labels_.find(epoch);
+    out.push_back(EpochRecord{epoch, it == epoch_labels_.end() ? std::string() : it->second});
+  }
+  return out;
+}
+
+Status KeyStore::FlushMetaPages() {
+  // LMDB keeps two meta pages, each naming a tree root; after two more
+  // commits neither names the tree of the commit before them.
+  for (std::uint64_t i = 1; i <= 2; ++i) {
+    Status f = env_->Update([&](storage::WriteTxn& txn) { return PutU64Meta(txn, meta_, kRotationFlushKey, i); });
+    if (!f.ok()) return f.WithContext("flushing meta pages");
+  }
+  return env_->Sync();
+}
+
+Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
+  auto new_root = crypto::SecretKey::FromBytes(
+      std::string_view(reinterpret_cast<const char*>(new_root_key.data()), RootKey::kSize));
+  if (!new_root.ok()) return new_root.status();
+  if (!root_) return Status::FailedPrecondition("the key store is not unlocked");
+  if (crypto::SecretEquals(root_->view(), new_root->view())) {
+    return Status::InvalidArgument("the new root key is the store's current root key");
+  }
   std::unique_lock lock(epoch_mu_);
-  current_epoch_ = current;
-  epoch_keys_ = std::move(epoch_keys);
-  return Status::OK();
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    std::string check, index, row;
+    codec::SealRow(kWrapCipher, *new_root, TableId::kKeysMeta, kRootCheckKey, kRootCheckPlaintext, &check);
+    if (Status w = txn.Put(meta_, kRootCheckKey, PlainRow(TableId::kKeysMeta, kRootCheckKey, check)); !w.ok()) {
+      return w;
+    }
+    codec::SealRow(kWrapCipher, *new_root, TableId::kKeysMeta, kIndexKeyKey, index_key_->view(), &index);
+    if (Status w = txn.Put(meta_, kIndexKeyKey, index); !w.ok()) return w;
+    // Every epoch row, re-sealed with its payload (bare key or custody
+    // wrapping) unchanged.
+    std::vector<std::pair<std::string, std::string>> rows;
+    {
+      auto cursor = txn.OpenCursor(epochs_);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+        if (!m.ok()) return m;
+        std::string plain;
+        if (Status o = codec::OpenRow(*root_, TableId::kEpochs, c.key(), c.value(), &plain); !o.ok()) {
+          return o.WithContext("re-sealing an epoch key");
+        }
+        codec::SealRow(kWrapCipher, *new_root, TableId::kEpochs, c.key(), plain, &row);
+        crypto::Wipe(&plain);
+        rows.emplace_back(std::string(c.key()), row);
+      }
+    }
+    for (const auto& [k, v] : rows) {
+      if (Status w = txn.Put(epochs_, k, v); !w.ok()) return w;
+    }
+    return PutU64Meta(txn, meta_, kRebuildPendingKey, 1);
+  });
+  if (!s.ok()) return s.WithContext("re-sealing the keys under the new root key");
+  root_.emplace(std::move(new_root).value());
+  rebuild_pending_.store(true);
+  return FlushMetaPages();
 }
 
 std::uint64_t KeyStore::current_epoch() const {
@@ -527,8 +693,7 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
     }
   }
   std::string sup_payload;
-  util::PutLengthPrefixed(&sup_payload, request.request_id);
-  util::PutFixed64BE(&sup_payload, util::OrderedFromSigned(request.erased_at_ms));
+  EncodeSuppression(request.request_id, request.erased_at_ms, &sup_payload);
   for (const std::string& h : suppress_hashes) {
     if (Status w = txn.Put(suppressed_, h, PlainRow(TableId::kSuppressed, h, sup_payload)); !w.ok()) return w;
   }
@@ -755,9 +920,15 @@ Result<std::uint64_t> KeyStore::BeginRotation(std::int64_t now_ms) {
   std::unique_lock lock(epoch_mu_);  // PutDeks waits: no DEK lands under a stale epoch
   const std::uint64_t next = current_epoch_ + 1;
   const std::string row_key = codec::EpochKey(next);
+  // With a custody, a new custody key holds the new epoch key. A crash
+  // before the commit below leaves that custody key unused: it wraps
+  // nothing any file holds.
+  std::string label;
+  auto payload = NewEpochPayload(next, *key, &label);
+  if (!payload.ok()) return payload.status();
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     std::string wrapped;
-    codec::SealRow(kWrapCipher, *root_, TableId::kEpochs, row_key, key->view(), &wrapped);
+    codec::SealRow(kWrapCipher, *root_, TableId::kEpochs, row_key, *payload, &wrapped);
     if (Status p = txn.Put(epochs_, row_key, wrapped); !p.ok()) return p;
     auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
     if (!since.ok()) return since.status();
@@ -765,8 +936,12 @@ Result<std::uint64_t> KeyStore::BeginRotation(std::int64_t now_ms) {
     if (Status p = PutU64Meta(txn, meta_, kRotationStartMsKey, util::OrderedFromSigned(now_ms)); !p.ok()) return p;
     return PutU64Meta(txn, meta_, kCurrentEpochKey, next);
   });
-  if (!s.ok()) return s.WithContext("starting epoch " + std::to_string(next));
+  if (!s.ok()) {
+    if (!label.empty()) (void)options_.custody->DestroyKey(label);
+    return s.WithContext("starting epoch " + std::to_string(next));
+  }
   epoch_keys_.emplace(next, std::move(key).value());
+  epoch_labels_.emplace(next, std::move(label));
   current_epoch_ = next;
   return next;
 }
@@ -838,8 +1013,13 @@ Status KeyStore::ApplyRewrap(storage::WriteTxn& txn, const std::vector<std::pair
 Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
   std::unique_lock lock(epoch_mu_);
   std::vector<std::uint64_t> old;
+  std::string custody_labels;  // lp(label)* of the old epochs held in a custody
   for (const auto& [e, k] : epoch_keys_) {
-    if (e < epoch) old.push_back(e);
+    if (e >= epoch) continue;
+    old.push_back(e);
+    if (auto l = epoch_labels_.find(e); l != epoch_labels_.end() && !l->second.empty()) {
+      util::PutLengthPrefixed(&custody_labels, l->second);
+    }
   }
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     // Refuse if any key row still names an old epoch (a rotation bug).
@@ -872,18 +1052,29 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
       return w;
     }
     if (Status w = PutU64Meta(txn, meta_, kRotationStartCountKey, 0); !w.ok()) return w;
+    // The custody keys go after this commit (FinishCustodyDestroy); listed
+    // here so that a crash in between destroys them at the next open.
+    if (!custody_labels.empty()) {
+      if (Status w = txn.Put(meta_, kCustodyDestroyKey, PlainRow(TableId::kKeysMeta, kCustodyDestroyKey, custody_labels));
+          !w.ok()) {
+        return w;
+      }
+    }
     return PutU64Meta(txn, meta_, kRebuildPendingKey, 1);
   });
   if (!s.ok()) return s;
-  // Two more commits: LMDB keeps two meta pages, each naming a tree root;
-  // after these neither names a tree that still holds an old epoch key.
-  for (std::uint64_t i = 1; i <= 2; ++i) {
-    Status f = env_->Update([&](storage::WriteTxn& txn) { return PutU64Meta(txn, meta_, kRotationFlushKey, i); });
-    if (!f.ok()) return f.WithContext("flushing meta pages after destroying epoch keys");
+  // After these neither meta page names a tree that still holds an old
+  // epoch key.
+  if (Status f = FlushMetaPages(); !f.ok()) return f.WithContext("after destroying epoch keys");
+  for (std::uint64_t e : old) {
+    epoch_keys_.erase(e);  // wipes the guarded memory
+    epoch_labels_.erase(e);
   }
-  if (Status f = env_->Sync(); !f.ok()) return f;
-  for (std::uint64_t e : old) epoch_keys_.erase(e);  // wipes the guarded memory
   rebuild_pending_.store(true);
+  util::TestPoint("rotation.before_custody_destroy");
+  // From here a copy of `keys` older than this rotation opens nothing with
+  // any secret left: the custody keys its epoch keys need are gone.
+  if (Status d = FinishCustodyDestroy(); !d.ok()) return d;
   return static_cast<std::uint64_t>(old.size());
 }
 
@@ -909,6 +1100,84 @@ Status KeyStore::Rebuild() {
 }
 
 Result<storage::PageCheck> KeyStore::CheckPages() { return env_->CheckPages(); }
+
+Result<std::vector<FenceRecord>> KeyStore::Fences() {
+  std::vector<FenceRecord> out;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    for (const bool category : {false, true}) {
+      const storage::Table table = category ? category_fences_ : fences_;
+      const TableId id = category ? TableId::kCategoryFences : TableId::kFences;
+      const std::size_t key_size = PersonId::kSize + (category ? 4 : 0);
+      auto cursor = txn.OpenCursor(table);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+        if (!m.ok()) return m;
+        if (c.key().size() != key_size) return Status::Corruption("fence key has the wrong length");
+        std::string_view payload;
+        if (Status o = codec::OpenPlain(id, c.key(), c.value(), &payload); !o.ok()) return o.WithContext("fence");
+        FenceRecord f;
+        PersonId::Bytes b;
+        std::memcpy(b.data(), c.key().data(), b.size());
+        f.person = PersonId(b);
+        if (category) f.slot = util::DecodeFixed32BE(c.key().data() + PersonId::kSize);
+        if (Status d = DecodeFence(payload, category, &f.request); !d.ok()) {
+          return d.WithContext("fence of person " + f.person.ToHex());
+        }
+        out.push_back(std::move(f));
+      }
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<SuppressionRecord>> KeyStore::Suppressions() {
+  std::vector<SuppressionRecord> out;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor(suppressed_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      std::string_view payload;
+      if (Status o = codec::OpenPlain(TableId::kSuppressed, c.key(), c.value(), &payload); !o.ok()) {
+        return o.WithContext("suppression entry");
+      }
+      SuppressionRecord r;
+      r.identifier_hash = std::string(c.key());
+      if (Status d = DecodeSuppression(payload, &r.request_id, &r.at_ms); !d.ok()) return d;
+      out.push_back(std::move(r));
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::uint64_t> KeyStore::AddSuppressions(const std::vector<SuppressionRecord>& entries) {
+  std::uint64_t added = 0;
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    added = 0;
+    for (const SuppressionRecord& e : entries) {
+      std::string_view existing;
+      Status g = txn.Get(suppressed_, e.identifier_hash, &existing);
+      if (g.ok()) continue;
+      if (!g.IsNotFound()) return g;
+      std::string payload;
+      EncodeSuppression(e.request_id, e.at_ms, &payload);
+      if (Status w = txn.Put(suppressed_, e.identifier_hash, PlainRow(TableId::kSuppressed, e.identifier_hash, payload));
+          !w.ok()) {
+        return w;
+      }
+      ++added;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return added;
+}
 
 Result<std::string> KeyStore::RawRowForTesting(std::string_view table, std::string_view key) {
   std::string out;

@@ -8,7 +8,12 @@
 //           "current_epoch" → plain(u64)
 //           "index_key"     → sealed under root: the BLAKE2b key of the
 //                             identifier index
-//   epochs  u64 epoch       → sealed under root: the epoch key
+//   epochs  u64 epoch       → sealed under root: the epoch key (32 bytes), or,
+//                             held in a custody (shredkv/key_custody.h),
+//                             u8(1) ‖ lp(custody label) ‖ lp(the epoch key
+//                             wrapped by the custody key of that label)
+//   meta "custody_destroy"  → plain(lp(label)*): custody keys of destroyed
+//                             epochs not yet destroyed in the custody
 //   deks    person ‖ u32 slot → plain(u64 epoch) ‖ sealed under that epoch key
 //   fences  person          → plain(lp(request id) i64(erased at) u64(epoch)
 //                               u8(analytics mode)): erased people, forever
@@ -49,6 +54,7 @@
 #include "crypto/secure_memory.h"
 #include "keys/dek_cache.h"
 #include "keys/key_payloads.h"
+#include "shredkv/key_custody.h"
 #include "shredkv/key_provider.h"
 #include "shredkv/options.h"
 #include "shredkv/status.h"
@@ -96,6 +102,21 @@ struct NewKey {
   DekHandle dek;
 };
 
+// An erasure as its fence records it (the erasure log): a whole person
+// (slot kPersonSlot) or one category key.
+struct FenceRecord {
+  PersonId person;
+  std::uint32_t slot = kPersonSlot;
+  ErasureRequest request;  // request_id, erased_at_ms, key_epoch, analytics_mode, category
+};
+
+// A suppressed identifier hash.
+struct SuppressionRecord {
+  std::string identifier_hash;
+  std::string request_id;
+  std::int64_t at_ms = 0;
+};
+
 // The purge queue's key of a ticket.
 std::string TicketKey(const PurgeTicket& ticket);
 
@@ -117,6 +138,16 @@ struct KeyStoreOptions {
   // Every write is then ReadOnly; a pending rebuild stays pending (Load
   // reports it, nothing finishes it). REQUIRES: !create.
   bool read_only = false;
+  // Where new epoch keys are held (null: sealed under the root key only).
+  // Required to open a store any of whose epoch keys is in a custody.
+  std::shared_ptr<EpochKeyCustody> custody;
+};
+
+// What a copy of `keys` needs to open: its epochs and, for each held in a
+// custody, the custody key's label (empty: sealed under the root key only).
+struct EpochRecord {
+  std::uint64_t epoch = 0;
+  std::string custody_label;
 };
 
 class KeyStore {
@@ -131,6 +162,9 @@ class KeyStore {
   // Creates the store's keys (if !initialized()) or verifies `root`.
   // WrongKey if `root` fails the root check; Corruption or
   // AuthenticationFailed if the check passes but stored keys do not open.
+  // KeyDestroyed if an epoch key is held in a custody that no longer has
+  // its key (this copy of `keys` predates the rotation that destroyed it);
+  // FailedPrecondition if one is held in a custody and none was given.
   Status Unlock(const RootKey& root);
 
   // REQUIRES: Unlock() succeeded.
@@ -200,6 +234,15 @@ class KeyStore {
   // request; a rotation reads every key anyway).
   Result<std::vector<std::string>> RequestIdsWithEpochIn(std::uint64_t first_epoch, std::uint64_t end_epoch);
 
+  // ---- the erasure log ----
+
+  // Every fence: erased people, then erased category keys, in key order.
+  Result<std::vector<FenceRecord>> Fences();
+  Result<std::vector<SuppressionRecord>> Suppressions();
+  // Adds the hashes not suppressed yet, in one committed transaction;
+  // returns how many were added.
+  Result<std::uint64_t> AddSuppressions(const std::vector<SuppressionRecord>& entries);
+
   // ---- epoch rotation ----
 
   // The oldest epoch whose key still exists.
@@ -233,6 +276,17 @@ class KeyStore {
   // be reopened.
   bool usable() const { return env_ != nullptr; }
 
+  // The epochs whose keys exist, oldest first, with their custody labels.
+  std::vector<EpochRecord> Epochs() const;
+
+  // Re-seals everything sealed under the root key (the root check, the
+  // index key, every epoch row) under `new_root` in one committed
+  // transaction, commits twice more so neither meta page names the old
+  // tree, and marks a rebuild pending (the old sealed rows may sit in free
+  // pages until Rebuild). From then on only `new_root` opens the store.
+  // REQUIRES: no other call on this KeyStore runs concurrently.
+  Status RewrapRoot(const RootKey& new_root);
+
   // ---- test seams (forensic tests) ----
   Result<std::string> RawRowForTesting(std::string_view table, std::string_view key);
   Result<std::string> EpochKeyForTesting(std::uint64_t epoch);
@@ -248,6 +302,16 @@ class KeyStore {
   Result<DekHandle> UnwrapDek(const PersonId& person, std::uint32_t slot, std::string_view row);
   Status OpenEnvironment(bool create);
   Status EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit);
+  // The stored form of a new epoch's key: the key itself, or with a custody
+  // a new custody key's label and the key wrapped by it (*label set).
+  Result<std::string> NewEpochPayload(std::uint64_t epoch, const crypto::SecretKey& key, std::string* label);
+  // The epoch key from its stored form; *label gets the custody label.
+  Result<crypto::SecretKey> OpenEpochPayload(std::uint64_t epoch, std::string_view payload, std::string* label);
+  // Destroys the custody keys listed in meta "custody_destroy" and removes
+  // the row (after a crash between the epochs' deletion and this).
+  Status FinishCustodyDestroy();
+  // Flushes both LMDB meta pages past the last commit (two more commits).
+  Status FlushMetaPages();
   Status ApplyRewrap(storage::WriteTxn& txn, const std::vector<std::pair<std::string, std::string>>& updates,
                      std::size_t* count);
 
@@ -263,6 +327,7 @@ class KeyStore {
   mutable std::shared_mutex epoch_mu_;
   std::uint64_t current_epoch_ = 0;
   std::map<std::uint64_t, crypto::SecretKey> epoch_keys_;
+  std::map<std::uint64_t, std::string> epoch_labels_;  // custody labels; empty: root only
   std::optional<crypto::SecretKey> root_;  // to wrap new epoch keys
   std::atomic<bool> rebuild_pending_{false};
 

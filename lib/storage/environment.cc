@@ -911,6 +911,24 @@ Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t in
   if (Status f = CheckFreeSpace(dest_dir, *live + static_cast<std::uint64_t>(kLockFileBytes) + (1u << 20), "rebuilding '" + name_ + "'"); !f.ok()) {
     return f;
   }
+  Status s = View([&](ReadTxn& in) { return WriteLiveRows(in, dest_file, initial_map_size); });
+  return s.WithContext("rebuilding '" + name_ + "'");
+}
+
+Status Environment::CopyLiveRows(const ReadTxn& snapshot, const std::string& dest_file) {
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  ::unlink(dest_file.c_str());
+  ::unlink((dest_file + "-lock").c_str());
+  std::uint64_t map_size = 0;
+  {
+    MDB_envinfo info;
+    mdb_env_info(env_, &info);
+    map_size = info.me_mapsize;
+  }
+  return WriteLiveRows(snapshot, dest_file, map_size).WithContext("copying '" + name_ + "'");
+}
+
+Status Environment::WriteLiveRows(const ReadTxn& in, const std::string& dest_file, std::uint64_t initial_map_size) {
   EnvOptions eo;
   eo.path = dest_file;
   eo.single_file = true;
@@ -920,10 +938,10 @@ Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t in
   eo.max_map_size = max_map_size_;
   eo.durability = Durability::kNoSync;  // one fsync at the end
   auto fresh = Environment::Open(eo);
-  if (!fresh.ok()) return fresh.status().WithContext("rebuilding '" + name_ + "'");
+  if (!fresh.ok()) return fresh.status();
   constexpr std::size_t kBatchBytes = 16u << 20;
   std::vector<std::pair<std::string, std::string>> batch;
-  Status s = View([&](ReadTxn& in) -> Status {
+  Status s = [&]() -> Status {
     for (std::size_t i = 0; i < table_names_.size(); ++i) {
       const Table src{dbis_[i]};
       const Table dst = (*fresh)->table(table_names_[i]);
@@ -950,7 +968,7 @@ Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t in
       if (!m.ok()) return m;
     }
     return Status::OK();
-  });
+  }();
   for (auto& [k, v] : batch) {  // rows of sealed tables are ciphertext, but wipe anyway
     std::fill(k.begin(), k.end(), '\0');
     std::fill(v.begin(), v.end(), '\0');
@@ -960,7 +978,7 @@ Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t in
   ::unlink((dest_file + "-lock").c_str());
   if (!s.ok()) {
     ::unlink(dest_file.c_str());
-    return s.WithContext("rebuilding '" + name_ + "'");
+    return s;
   }
   return Status::OK();
 }

@@ -235,6 +235,13 @@ class Environment {
   // free page of it (docs/security.md §6).
   Status RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size);
 
+  // Writes the live rows of every table as `snapshot` (a read transaction of
+  // this environment) sees them into a new single-file environment
+  // `dest_file`, as RebuildToFile does, then fsyncs it. For copies that must
+  // agree with a snapshot of another environment (Store::Backup). Does not
+  // check pages first: the caller does (CheckPages).
+  Status CopyLiveRows(const ReadTxn& snapshot, const std::string& dest_file);
+
   // Walks every page reachable from the current meta page under one read
   // snapshot — the free-page table, the table directory and every table:
   // branch, leaf and overflow pages — and checks both meta pages and each
@@ -286,6 +293,10 @@ class Environment {
   std::uint64_t map_len_ = 0;
   std::uint64_t page_size_ = 4096;
   Status CheckUsable() const;
+  // RebuildToFile's and CopyLiveRows' copy: the live rows `in` sees into a
+  // new environment at `dest_file`, fsynced, its lock file removed;
+  // `dest_file` removed again on failure.
+  Status WriteLiveRows(const ReadTxn& in, const std::string& dest_file, std::uint64_t initial_map_size);
 
   MDB_env* env_ = nullptr;
   std::string name_;

@@ -21,6 +21,7 @@ std::string_view StatusCodeName(StatusCode code) noexcept {
     case StatusCode::kInternal: return "Internal";
     case StatusCode::kUnsupportedVersion: return "UnsupportedVersion";
     case StatusCode::kReadOnly: return "ReadOnly";
+    case StatusCode::kKeyDestroyed: return "KeyDestroyed";
   }
   return "Unknown";
 }

@@ -1,0 +1,116 @@
+// shredkv — backups, restores and the erasure log (docs/backup.md).
+//
+// Store::Backup writes a consistent copy of both environments while the
+// store is in use. A backup must never un-erase anyone: erasures made after
+// it are re-applied when it is restored, from the erasure log the live store
+// exports (Store::ReadErasureLog; WriteErasureLog in portability.h writes it
+// as NDJSON). With epoch keys in a custody (key_custody.h), a backup older
+// than a rotation does not open at all: RestoreBackup fails KeyDestroyed.
+#ifndef SHREDKV_BACKUP_H_
+#define SHREDKV_BACKUP_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shredkv/options.h"
+#include "shredkv/status.h"
+#include "shredkv/types.h"
+
+namespace shredkv {
+
+// What a backup holds, as recorded in its MANIFEST.
+struct BackupInfo {
+  std::string directory;
+  std::string store_id;           // 32 hex digits; the same for every copy of a store
+  std::int64_t created_ms = 0;    // by the store's clock
+  std::uint64_t current_epoch = 0;
+  std::uint64_t oldest_epoch = 0;
+  // The custody keys the backup's epoch keys need (empty: every epoch key is
+  // sealed under the root key only, and the root key alone opens it).
+  std::vector<std::string> custody_labels;
+  std::uint64_t people = 0;       // people with keys
+  std::uint64_t keys_bytes = 0;   // keys/data.mdb
+  std::uint64_t data_bytes = 0;   // data/data.mdb
+};
+
+// One entry of the erasure log: an erased person, with the request that
+// erased them.
+struct ErasedPersonEntry {
+  PersonId person;
+  std::string request_id;
+  std::int64_t erased_at_ms = 0;
+  AnalyticsOnErase analytics = AnalyticsOnErase::kKeep;
+};
+
+// An erased category key of a person (Store::EraseCategory).
+struct ErasedCategoryEntry {
+  PersonId person;
+  std::string category;
+  std::string request_id;
+  std::int64_t erased_at_ms = 0;
+  AnalyticsOnErase analytics = AnalyticsOnErase::kKeep;
+};
+
+// A suppressed identifier: its keyed hash only (16 bytes; the index key of
+// the store that wrote it computes it, so it is meaningful only to copies
+// of that store).
+struct SuppressedEntry {
+  std::string identifier_hash;
+  std::string request_id;
+  std::int64_t suppressed_at_ms = 0;
+};
+
+// Every erasure a store remembers: its fences (kept forever) and its
+// suppression list. Holds no identifier and no personal data; person IDs are
+// random and, for erased people, lead nowhere.
+struct ErasureLog {
+  std::string store_id;  // 32 hex digits
+  std::vector<ErasedPersonEntry> people;
+  std::vector<ErasedCategoryEntry> categories;
+  std::vector<SuppressedEntry> suppressed;
+};
+
+// What Store::ApplyErasureLog did.
+struct ErasureLogApplied {
+  std::uint64_t people_erased = 0;       // people the log names that this store still held
+  std::uint64_t categories_erased = 0;   // category keys likewise
+  std::uint64_t suppressions_added = 0;  // identifier hashes not suppressed here yet
+  std::uint64_t already_erased = 0;      // entries this store had applied already
+  std::uint64_t not_present = 0;         // people this store never held (created after it)
+};
+
+struct RestoreOptions {
+  // Erasures to re-apply to the restored copy: the live store's log, read
+  // after the backup was taken. Required unless without_erasure_log.
+  const ErasureLog* erasure_log = nullptr;
+  // Restore without re-applying erasures: only for a backup known to be
+  // newer than every erasure (it may otherwise bring erased people back).
+  bool without_erasure_log = false;
+};
+
+struct RestoreResult {
+  BackupInfo backup;
+  ErasureLogApplied applied;
+};
+
+// Restores the backup in `backup_dir` into `options.directory` (which must
+// not exist or be empty): checks the MANIFEST and the files' checksums
+// (Corruption if they differ), copies the files, opens the copy with
+// `options` (its key provider and custody), re-applies the erasure log
+// (erasures and suppressions made after the backup), purges what it erased
+// and closes it. Nothing is left at options.directory on failure.
+// Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
+// its custody (a rotation after the backup); WrongKey; InvalidArgument if
+// neither an erasure log nor without_erasure_log is given, or the log is
+// another store's; AlreadyExists if options.directory holds anything.
+Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options& options,
+                                    const RestoreOptions& restore);
+
+// Reads a backup's MANIFEST. NotFound if `backup_dir` holds no complete
+// backup; Corruption if the manifest does not parse.
+Result<BackupInfo> ReadBackupInfo(const std::string& backup_dir);
+
+}  // namespace shredkv
+
+#endif  // SHREDKV_BACKUP_H_

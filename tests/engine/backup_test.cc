@@ -1,0 +1,279 @@
+// Online backup and restore, the erasure log, and root-key rotation
+// (include/shredkv/backup.h, docs/backup.md). Custody (PKCS#11) cases are in
+// custody_test.cc.
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "codec/row_codec.h"
+#include "engine/store_impl.h"
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+namespace fs = std::filesystem;
+
+RestoreOptions WithLog(const ErasureLog& log) {
+  RestoreOptions r;
+  r.erasure_log = &log;
+  return r;
+}
+
+class BackupTest : public test::StoreTest {
+ protected:
+  Options RestoreTo(const std::string& dir) {
+    Options o = options_;
+    o.directory = dir;
+    o.create_if_missing = false;
+    return o;
+  }
+  test::TempDir out_;  // backups and restored copies, outside the store
+};
+
+TEST_F(BackupTest, ABackupRestoresEveryoneAndTheirData) {
+  const PersonId a = MakePerson("a@x.org", {{"name", "A"}});
+  const PersonId b = MakePerson("b@x.org", {{"name", "B"}});
+  for (int i = 0; i < 20; ++i) SKV_ASSERT_OK(store_->AppendEvent(a, Event{"view", 1000 + i, {}, {}}));
+  SKV_ASSERT_OK(store_->Put(b, "settings", "theme", "dark"));
+  auto info = store_->Backup(out_.Sub("b1"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->people, 2u);
+  EXPECT_EQ(info->current_epoch, 1u);
+  EXPECT_TRUE(info->custody_labels.empty());
+  EXPECT_EQ(info->store_id.size(), 32u);
+  EXPECT_TRUE(fs::exists(out_.Sub("b1") + "/MANIFEST"));
+  auto read = ReadBackupInfo(out_.Sub("b1"));
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->store_id, info->store_id);
+  EXPECT_EQ(read->data_bytes, info->data_bytes);
+
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  auto restored = RestoreBackup(out_.Sub("b1"), RestoreTo(out_.Sub("r1")), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.people_erased, 0u);
+  EXPECT_FALSE(fs::exists(out_.Sub("r1") + ".restoring"));
+  auto r = Store::Open(RestoreTo(out_.Sub("r1")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->GetProfile(a)->at("name").as_string(), "A");
+  EXPECT_EQ(*(*r)->Resolve({"email", "b@x.org"}), b);
+  EXPECT_EQ(*(*r)->Get(b, "settings", "theme"), "dark");
+  std::size_t events = 0;
+  for (auto it = (*r)->ScanEvents(a); it->Valid(); it->Next()) ++events;
+  EXPECT_EQ(events, 20u);
+  EXPECT_TRUE(test::VerifiesClean(**r));
+}
+
+TEST_F(BackupTest, RestoringReappliesErasuresMadeAfterTheBackup) {
+  const PersonId kept = MakePerson("kept@x.org", {{"name", "K"}});
+  const PersonId gone = MakePerson("gone@x.org", {{"name", "G"}});
+  const PersonId later = MakePerson("later@x.org", {{"name", "L"}});
+  SKV_ASSERT_OK(store_->AppendEvent(gone, Event{"view", 5, {}, {}}));
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  // After the backup: one person erased with suppression, one person who
+  // is in the backup erased without.
+  ASSERT_TRUE(store_->Erase(gone, EraseOptions{"req-gone", true, AnalyticsOnErase::kUnlink}).ok());
+  ASSERT_TRUE(store_->Erase(later, EraseOptions{"req-later", false, AnalyticsOnErase::kKeep}).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->people.size(), 2u);
+  ASSERT_EQ(log->suppressed.size(), 1u);
+
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.people_erased, 2u);
+  EXPECT_EQ(restored->applied.suppressions_added, 1u);
+  auto r = Store::Open(RestoreTo(out_.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE((*r)->GetProfile(gone).status().IsErased());
+  EXPECT_TRUE((*r)->GetProfile(later).status().IsErased());
+  EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "K");
+  // The request ids are the live store's; the restore purged what it erased.
+  auto receipt = (*r)->GetErasure("req-gone");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_TRUE(receipt->purged);
+  // The suppression came back too: the identifier cannot be re-ingested.
+  EXPECT_TRUE((*r)->CreatePerson({{"email", "gone@x.org"}}, {}).status().IsSuppressed());
+  // Applying the same log again changes nothing.
+  auto again = (*r)->ApplyErasureLog(*log);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->people_erased, 0u);
+  EXPECT_EQ(again->already_erased, 2u);
+  EXPECT_EQ(again->suppressions_added, 0u);
+}
+
+TEST_F(BackupTest, PeopleCreatedAfterTheBackupAreCountedNotPresent) {
+  MakePerson("a@x.org");
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  const PersonId newer = MakePerson("n@x.org");
+  ASSERT_TRUE(store_->Erase(newer).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.not_present, 1u);
+  EXPECT_EQ(restored->applied.people_erased, 0u);
+}
+
+TEST_F(BackupTest, RestoreRefusesWithoutALogAnotherStoresLogAndADamagedBackup) {
+  MakePerson("a@x.org");
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  EXPECT_TRUE(RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), RestoreOptions{}).status().IsInvalidArgument());
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
+  ErasureLog other;
+  other.store_id = std::string(32, '0');
+  EXPECT_TRUE(RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(other)).status().IsInvalidArgument());
+  // One byte of the data file flipped: the manifest's checksum catches it.
+  const std::string data = out_.Sub("b") + "/data/data.mdb";
+  std::string bytes = test::ReadFile(data);
+  bytes[bytes.size() / 2] ^= 0x01;
+  test::WriteFile(data, bytes);
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  auto damaged = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*log));
+  EXPECT_TRUE(damaged.status().IsCorruption()) << damaged.status().ToString();
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
+  // Not a backup at all.
+  EXPECT_TRUE(ReadBackupInfo(out_.Sub("nothing")).status().IsNotFound());
+}
+
+TEST_F(BackupTest, BackupAndRestoreRefuseADirectoryThatHoldsSomething) {
+  MakePerson("a@x.org");
+  fs::create_directories(out_.Sub("full"));
+  test::WriteFile(out_.Sub("full") + "/x", "keep me");
+  EXPECT_TRUE(store_->Backup(out_.Sub("full")).status().IsAlreadyExists());
+  EXPECT_EQ(test::ReadFile(out_.Sub("full") + "/x"), "keep me");
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  EXPECT_TRUE(RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("full")), no_log).status().IsAlreadyExists());
+  EXPECT_EQ(test::ReadFile(out_.Sub("full") + "/x"), "keep me");
+  // An empty directory is fine.
+  fs::create_directories(out_.Sub("empty"));
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("empty")), no_log);
+  EXPECT_TRUE(restored.ok()) << restored.status().ToString();
+}
+
+TEST_F(BackupTest, ABackupTakenDuringWritesIsConsistent) {
+  // Writers create people and append events while backups are taken; each
+  // backup must restore to a store whose every person reads whole (keys and
+  // data from one moment) and that Verify finds clean.
+  std::atomic<bool> stop{false};
+  std::atomic<int> created{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 3; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        auto p = store_->CreatePerson({{"email", "w" + std::to_string(t) + "-" + std::to_string(i) + "@x.org"}},
+                                      {{"n", static_cast<std::int64_t>(i)}});
+        if (!p.ok()) continue;
+        created.fetch_add(1);
+        for (int e = 0; e < 3; ++e) (void)store_->AppendEvent(*p, Event{"view", 1000 + e, {}, {}});
+      }
+    });
+  }
+  while (created.load() < 30) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<BackupInfo> backups;
+  for (int k = 0; k < 3; ++k) {
+    auto info = store_->Backup(out_.Sub("b" + std::to_string(k)));
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    backups.push_back(*info);
+  }
+  stop.store(true);
+  for (auto& w : writers) w.join();
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  for (std::size_t k = 0; k < backups.size(); ++k) {
+    const std::string target = out_.Sub("r" + std::to_string(k));
+    auto restored = RestoreBackup(backups[k].directory, RestoreTo(target), WithLog(*log));
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+    auto r = Store::Open(RestoreTo(target));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(test::VerifiesClean(**r));
+    auto stats = (*r)->Stats();
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->people, backups[k].people);
+    EXPECT_GE(stats->people, 30u);
+    // No key without its person row and no person row without its key.
+    EXPECT_EQ(stats->orphan_keys_collected, 0u);
+    auto report = (*r)->Verify();
+    ASSERT_TRUE(report.ok());
+    EXPECT_EQ(report->orphan_keys, 0u);
+  }
+}
+
+class RootKeyRotationTest : public test::StoreTest {};
+
+TEST_F(RootKeyRotationTest, AfterRotationOnlyTheNewRootKeyOpensTheStore) {
+  const PersonId a = MakePerson("a@x.org", {{"name", "A"}});
+  auto& before = static_cast<engine::StoreImpl&>(*store_);
+  auto old_epoch_row = before.key_store().RawRowForTesting("epochs", codec::EpochKey(1));
+  auto old_check_row = before.key_store().RawRowForTesting("meta", "root_check");
+  ASSERT_TRUE(old_epoch_row.ok() && old_check_row.ok());
+  auto new_provider = NewRawKeyProvider(test::TestKeyBytes('n'));
+  SKV_ASSERT_OK(store_->RotateRootKey(new_provider));
+  EXPECT_EQ(store_->GetProfile(a)->at("name").as_string(), "A");  // the open store goes on
+  EXPECT_TRUE(store_->RotateRootKey(new_provider).IsInvalidArgument());  // already the root key
+  store_.reset();
+  auto old_open = Store::Open(options_);
+  EXPECT_TRUE(old_open.status().IsWrongKey()) << old_open.status().ToString();
+  Options o = options_;
+  o.key_provider = new_provider;
+  auto reopened = Store::Open(o);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->GetProfile(a)->at("name").as_string(), "A");
+  EXPECT_TRUE(test::VerifiesClean(**reopened));
+  // The keys file was rebuilt: no row sealed under the old root is left in
+  // any page of it, free pages included.
+  reopened->reset();
+  const std::string keys_file = test::ReadFile(options_.directory + "/keys/data.mdb");
+  EXPECT_EQ(keys_file.find(*old_epoch_row), std::string::npos);
+  EXPECT_EQ(keys_file.find(*old_check_row), std::string::npos);
+}
+
+TEST_F(RootKeyRotationTest, APassphraseStoreMovesToANewPassphrase) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("p"));
+  o.key_provider = NewPassphraseKeyProvider("old passphrase", PassphraseOptions{true});
+  PersonId a;
+  {
+    auto s = Store::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    a = *(*s)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
+    SKV_ASSERT_OK((*s)->RotateRootKey(NewPassphraseKeyProvider("new passphrase", PassphraseOptions{true})));
+  }
+  EXPECT_TRUE(Store::Open(o).status().IsWrongKey());
+  o.key_provider = NewPassphraseKeyProvider("new passphrase", PassphraseOptions{true});
+  auto s = Store::Open(o);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->GetProfile(a)->at("name").as_string(), "A");
+}
+
+TEST(RootKeyRotationCrashTest, ACrashBeforeTheRebuildLeavesTheStoreToTheNewKey) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  o.durability = Durability::kFullSync;
+  PersonId a;
+  {
+    auto s = Store::Open(o);
+    ASSERT_TRUE(s.ok());
+    a = *(*s)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
+  }
+  const bool killed = test::RunChildKilledAt("root_rotation.before_rebuild", 1, [&] {
+    auto s = Store::Open(o);
+    if (!s.ok()) _exit(4);
+    (void)(*s)->RotateRootKey(NewRawKeyProvider(test::TestKeyBytes('n')));
+  });
+  ASSERT_TRUE(killed);
+  EXPECT_TRUE(Store::Open(o).status().IsWrongKey());
+  Options n = o;
+  n.key_provider = NewRawKeyProvider(test::TestKeyBytes('n'));
+  auto s = Store::Open(n);  // finishes the pending rebuild
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->GetProfile(a)->at("name").as_string(), "A");
+  EXPECT_FALSE(static_cast<engine::StoreImpl&>(**s).key_store().rebuild_pending());
+}
+
+}  // namespace
+}  // namespace shredkv

@@ -1,0 +1,299 @@
+// Epoch keys held in a PKCS#11 token (include/shredkv/key_custody.h), tested
+// against SoftHSM2: the test starts it itself with a throwaway token
+// directory (SOFTHSM2_CONF) and a token made with softhsm2-util. Skipped if
+// SoftHSM2 is not installed (scripts/setup-deps.sh installs it).
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "codec/row_codec.h"
+#include "engine/store_impl.h"
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kModule = "/usr/lib/softhsm/libsofthsm2.so";
+constexpr const char* kToken = "shredkv-test";
+constexpr const char* kPin = "1234";
+
+// One SoftHSM2 token directory for the process, made at first use and
+// removed at exit.
+class SoftHsm {
+ public:
+  static SoftHsm& Get() {
+    static SoftHsm instance;
+    return instance;
+  }
+  const std::string& skip_reason() const { return skip_reason_; }
+
+ private:
+  SoftHsm() {
+    if (!fs::exists(kModule)) {
+      skip_reason_ = std::string("SoftHSM2 is not installed (") + kModule + ")";
+      return;
+    }
+    dir_ = std::make_unique<test::TempDir>();
+    fs::create_directories(dir_->Sub("tokens"));
+    const std::string conf = dir_->Sub("softhsm2.conf");
+    std::ofstream(conf) << "directories.tokendir = " << dir_->Sub("tokens") << "\n"
+                        << "objectstore.backend = file\nlog.level = ERROR\n";
+    ::setenv("SOFTHSM2_CONF", conf.c_str(), 1);
+    const std::string init = std::string("softhsm2-util --init-token --free --label ") + kToken + " --pin " + kPin +
+                             " --so-pin 5678 >/dev/null 2>&1";
+    if (std::system(init.c_str()) != 0) skip_reason_ = "softhsm2-util --init-token failed";
+  }
+  std::unique_ptr<test::TempDir> dir_;
+  std::string skip_reason_;
+};
+
+Pkcs11Options TokenOptions() { return Pkcs11Options{kModule, kToken, kPin}; }
+
+std::shared_ptr<EpochKeyCustody> Token() {
+  auto c = NewPkcs11Custody(TokenOptions());
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? *c : nullptr;
+}
+
+// Counts the calls the engine makes to a custody.
+class CountingCustody final : public EpochKeyCustody {
+ public:
+  explicit CountingCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
+  Status CreateKey(std::string_view l) override { ++calls; return inner_->CreateKey(l); }
+  Result<std::string> Wrap(std::string_view l, std::string_view k) override { ++calls; return inner_->Wrap(l, k); }
+  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { ++calls; return inner_->Unwrap(l, w); }
+  Status DestroyKey(std::string_view l) override { ++calls; return inner_->DestroyKey(l); }
+  Result<bool> HasKey(std::string_view l) override { ++calls; return inner_->HasKey(l); }
+  std::string Describe() const override { return inner_->Describe(); }
+  std::atomic<int> calls{0};
+
+ private:
+  std::shared_ptr<EpochKeyCustody> inner_;
+};
+
+class CustodyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!SoftHsm::Get().skip_reason().empty()) GTEST_SKIP() << SoftHsm::Get().skip_reason();
+    custody_ = Token();
+    ASSERT_NE(custody_, nullptr);
+    options_ = test::TestOptions(dir_.Sub("store"));
+    options_.epoch_key_custody = custody_;
+  }
+  Options RestoreTo(const std::string& dir) {
+    Options o = options_;
+    o.directory = dir;
+    o.create_if_missing = false;
+    return o;
+  }
+  test::TempDir dir_;
+  std::shared_ptr<EpochKeyCustody> custody_;
+  Options options_;
+};
+
+TEST_F(CustodyTest, TheTokenWrapsUnwrapsAndForgetsADestroyedKey) {
+  const std::string label = "shredkv:test:e1:" + std::to_string(::getpid());
+  SKV_ASSERT_OK(custody_->CreateKey(label));
+  EXPECT_TRUE(custody_->CreateKey(label).IsAlreadyExists());
+  const std::string key = test::TestKeyBytes('e');
+  auto wrapped = custody_->Wrap(label, key);
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status().ToString();
+  EXPECT_EQ(wrapped->find(key), std::string::npos);
+  auto unwrapped = custody_->Unwrap(label, *wrapped);
+  ASSERT_TRUE(unwrapped.ok()) << unwrapped.status().ToString();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(unwrapped->data()), RootKey::kSize), key);
+  // A wrapping altered, or made under another key, does not open.
+  std::string altered = *wrapped;
+  altered[20] ^= 1;
+  auto bad = custody_->Unwrap(label, altered);
+  EXPECT_TRUE(bad.status().IsAuthenticationFailed()) << bad.status().ToString();
+  SKV_ASSERT_OK(custody_->DestroyKey(label));
+  EXPECT_FALSE(*custody_->HasKey(label));
+  EXPECT_TRUE(custody_->Unwrap(label, *wrapped).status().IsKeyDestroyed());
+  SKV_EXPECT_OK(custody_->DestroyKey(label));  // absent: OK
+}
+
+TEST_F(CustodyTest, AWrongPinAnUnknownTokenAndAMissingModuleAreRefused) {
+  // A PKCS#11 login holds for the whole process: with another session of
+  // this token logged in, any PIN would pass. Close the fixture's first.
+  options_.epoch_key_custody = nullptr;
+  custody_.reset();
+  Pkcs11Options o = TokenOptions();
+  o.pin = "0000";
+  EXPECT_TRUE(NewPkcs11Custody(o).status().IsWrongKey());
+  o = TokenOptions();
+  o.token_label = "no-such-token";
+  EXPECT_TRUE(NewPkcs11Custody(o).status().IsNotFound());
+  o = TokenOptions();
+  o.module_path = "/nonexistent/libpkcs11.so";
+  EXPECT_TRUE(NewPkcs11Custody(o).status().IsNotFound());
+  o = TokenOptions();
+  o.pin.clear();
+  EXPECT_TRUE(NewPkcs11Custody(o).status().IsInvalidArgument());
+}
+
+// The bound of issue 18: after erase + rotate-keys, a backup taken before
+// the erasure cannot decrypt the erased person's data with any secret the
+// operator still holds (root key and token); backups of people not erased
+// still restore.
+TEST_F(CustodyTest, ABackupOlderThanARotationOpensWithNoSecretLeft) {
+  PersonId erased, kept;
+  test::TempDir out;
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    erased = *(*store)->CreatePerson({{"email", "gone@x.org"}}, {{"name", "Gone"}});
+    kept = *(*store)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "Kept"}});
+    auto before = (*store)->Backup(out.Sub("before"));
+    ASSERT_TRUE(before.ok()) << before.status().ToString();
+    ASSERT_EQ(before->custody_labels.size(), 1u);
+    // A raw copy of the whole store too, as an attacker with the disk holds it.
+    fs::copy(options_.directory, out.Sub("raw-copy"), fs::copy_options::recursive);
+    ASSERT_TRUE((*store)->Erase(erased).ok());
+    auto rotated = (*store)->RotateEpoch();
+    ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+    EXPECT_EQ(rotated->destroyed_epochs, 1u);
+    EXPECT_FALSE(*custody_->HasKey(before->custody_labels[0]));
+    auto after = (*store)->Backup(out.Sub("after"));
+    ASSERT_TRUE(after.ok()) << after.status().ToString();
+    EXPECT_NE(after->custody_labels, before->custody_labels);
+  }
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.ok());
+  auto log = (*store)->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  RestoreOptions with_log;
+  with_log.erasure_log = &*log;
+  // The old backup: refused before anything is copied, naming the cause.
+  auto old_restore = RestoreBackup(out.Sub("before"), RestoreTo(out.Sub("r-old")), with_log);
+  EXPECT_TRUE(old_restore.status().IsKeyDestroyed()) << old_restore.status().ToString();
+  EXPECT_FALSE(fs::exists(out.Sub("r-old")));
+  // The raw copy, opened with the root key and the token: nothing opens.
+  Options raw = RestoreTo(out.Sub("raw-copy"));
+  auto raw_open = Store::Open(raw);
+  EXPECT_TRUE(raw_open.status().IsKeyDestroyed()) << raw_open.status().ToString();
+  // Nor by hand: the epoch row opens under the root key to a custody
+  // wrapping whose custody key is gone.
+  {
+    Options ro = raw;
+    ro.read_only = true;
+    ro.epoch_key_custody = nullptr;
+    EXPECT_TRUE(Store::Open(ro).status().IsFailedPrecondition());
+  }
+  // The backup taken after the rotation restores the person not erased.
+  auto new_restore = RestoreBackup(out.Sub("after"), RestoreTo(out.Sub("r-new")), with_log);
+  ASSERT_TRUE(new_restore.ok()) << new_restore.status().ToString();
+  store->reset();
+  auto r = Store::Open(RestoreTo(out.Sub("r-new")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "Kept");
+  EXPECT_TRUE((*r)->GetProfile(erased).status().IsErased());
+}
+
+TEST_F(CustodyTest, ABackupWithoutARotationSinceRestoresAndForgetsLaterErasures) {
+  PersonId erased, kept;
+  test::TempDir out;
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  erased = *(*store)->CreatePerson({{"email", "gone@x.org"}}, {{"name", "Gone"}});
+  kept = *(*store)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "Kept"}});
+  ASSERT_TRUE((*store)->Backup(out.Sub("b")).ok());
+  ASSERT_TRUE((*store)->Erase(erased).ok());
+  auto log = (*store)->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  RestoreOptions with_log;
+  with_log.erasure_log = &*log;
+  auto restored = RestoreBackup(out.Sub("b"), RestoreTo(out.Sub("r")), with_log);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.people_erased, 1u);
+  auto r = Store::Open(RestoreTo(out.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "Kept");
+  EXPECT_TRUE((*r)->GetProfile(erased).status().IsErased());
+}
+
+TEST_F(CustodyTest, TheTokenIsCalledAtOpenAndRotationOnlyNeverPerPerson) {
+  auto counting = std::make_shared<CountingCustody>(custody_);
+  options_.epoch_key_custody = counting;
+  std::vector<PersonId> people;
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ(counting->calls.load(), 2);  // the first epoch: CreateKey, Wrap
+    for (int i = 0; i < 50; ++i) {
+      people.push_back(*(*store)->CreatePerson({{"email", "p" + std::to_string(i) + "@x.org"}}, {}));
+      ASSERT_TRUE((*store)->AppendEvent(people.back(), Event{"e", i, {}, {}}).ok());
+    }
+    EXPECT_EQ(counting->calls.load(), 2);
+  }
+  counting->calls = 0;
+  options_.dek_cache_capacity = 1;  // every read unwraps a DEK
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(counting->calls.load(), 1);  // one Unwrap: the one epoch
+  for (const PersonId& p : people) ASSERT_TRUE((*store)->GetProfile(p).ok());
+  EXPECT_EQ(counting->calls.load(), 1);
+  ASSERT_TRUE((*store)->RotateEpoch().ok());
+  EXPECT_EQ(counting->calls.load(), 1 + 3);  // CreateKey, Wrap, DestroyKey
+}
+
+TEST_F(CustodyTest, OpeningWithoutTheCustodyIsRefusedAndAStoreAdoptsOneAtRotation) {
+  Options plain = options_;
+  plain.epoch_key_custody = nullptr;
+  PersonId a;
+  {
+    auto store = Store::Open(plain);  // made without a custody
+    ASSERT_TRUE(store.ok());
+    a = *(*store)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
+  }
+  {
+    auto store = Store::Open(options_);  // a custody given: used from the next epoch
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->RotateEpoch().ok());
+    auto& impl = static_cast<engine::StoreImpl&>(**store);
+    auto epochs = impl.key_store().Epochs();
+    ASSERT_EQ(epochs.size(), 1u);
+    EXPECT_FALSE(epochs[0].custody_label.empty());
+  }
+  auto refused = Store::Open(plain);
+  EXPECT_TRUE(refused.status().IsFailedPrecondition()) << refused.status().ToString();
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->GetProfile(a)->at("name").as_string(), "A");
+}
+
+TEST_F(CustodyTest, ACrashBeforeTheCustodyKeysAreDestroyedDestroysThemAtTheNextOpen) {
+  std::string old_label;
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok());
+    (void)*(*store)->CreatePerson({{"email", "a@x.org"}}, {});
+    old_label = static_cast<engine::StoreImpl&>(**store).key_store().Epochs().at(0).custody_label;
+  }
+  options_.durability = Durability::kFullSync;
+  const std::string dir = options_.directory;
+  // The child opens its own session: PKCS#11 state does not cross fork().
+  const bool killed = test::RunChildKilledAt("rotation.before_custody_destroy", 1, [dir] {
+    auto c = NewPkcs11Custody(TokenOptions());
+    if (!c.ok()) _exit(4);
+    Options o = test::TestOptions(dir);
+    o.durability = Durability::kFullSync;
+    o.epoch_key_custody = *c;
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(5);
+    (void)(*store)->RotateEpoch();
+  });
+  ASSERT_TRUE(killed);
+  EXPECT_TRUE(*custody_->HasKey(old_label));  // the epoch row is gone, its custody key not yet
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_FALSE(*custody_->HasKey(old_label));
+}
+
+}  // namespace
+}  // namespace shredkv
