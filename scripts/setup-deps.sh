@@ -22,6 +22,8 @@ PACKAGES=(
   libclang-rt-14-dev # clang's sanitizer and fuzzer runtimes
   lmdb-utils         # mdb_stat, mdb_dump for inspecting stores
   python3-jsonschema # tests: export_schema_valid checks exports against docs/export-*schema.json
+  libp11-kit-dev     # the PKCS#11 header (p11-kit/pkcs11.h) for epoch-key custody in a token
+  softhsm2           # tests: a PKCS#11 token (SoftHSM2) the custody tests start themselves
 )
 
 # --browser: also Debian's Chromium, with which the test script renders

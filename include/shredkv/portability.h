@@ -57,6 +57,15 @@ Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat f
 // The byte encodings the export format uses, for tools that read or write it:
 // standard base64 with padding (RFC 4648), and UTF-8 validity (no overlongs,
 // no surrogates).
+// The erasure log (include/shredkv/backup.h) as NDJSON, documented in
+// docs/backup.md: a header line {"shredkv_erasure_log":1,"store_id":...},
+// then one line an entry: {"kind":"person",...}, {"kind":"category",...},
+// {"kind":"suppressed",...}. IOError if the stream fails.
+Status WriteErasureLog(const ErasureLog& log, std::ostream& out);
+// InvalidArgument naming the line for anything malformed (an unknown kind,
+// a bad person ID or hash, a missing field, no header).
+Result<ErasureLog> ReadErasureLog(std::istream& in);
+
 std::string Base64Encode(std::string_view bytes);
 std::optional<std::string> Base64Decode(std::string_view text);  // nullopt if malformed
 bool IsValidUtf8(std::string_view text);

@@ -419,7 +419,7 @@ TEST_F(CliTest, DocsListExactlyTheCommandsOptionsAndExitCodesOfTheBinary) {
     }
   }
   EXPECT_EQ(documented_codes, usage_codes);
-  EXPECT_EQ(documented_codes.size(), 12u);  // 0 … 11
+  EXPECT_EQ(documented_codes.size(), 13u);  // 0 … 12
 }
 
 // Issue 22: shell completions and a man page generated from the command
@@ -1607,3 +1607,98 @@ TEST_F(CliTest, CorruptStoreGivesExit7) {
 }
 
 }  // namespace
+
+// Issue 18: backup, restore, the erasure log and root-key rotation.
+TEST_F(CliTest, BackupRestoreAndTheErasureLogBringNoErasedPersonBack) {
+  MakeStore();
+  AddPeople();
+  const fs::path backup = dir_ / "backup";
+  Json b = Expect(0, {"backup", backup.string()}).json();
+  EXPECT_EQ(b["people"], 2);
+  EXPECT_EQ(b["current_epoch"], 1);
+  EXPECT_TRUE(fs::exists(backup / "MANIFEST"));
+  Expect(1, {"backup", backup.string()});                        // not empty
+  Expect(2, {"backup", (db_ / "inside").string()});              // inside the store
+  Expect(0, {"erase", "--id", "email:ben@example.org", "--suppress", "--request-id", "ben-1"});
+  const RunResult log = Expect(0, {"erasure-log"});
+  EXPECT_EQ(log.out.substr(0, log.out.find('\n')).find("\"shredkv_erasure_log\":1"), 1u) << log.out;
+  const fs::path log_file = dir_ / "erasures.ndjson";
+  Json written = Expect(0, {"erasure-log", "--out", log_file.string()}).json();
+  EXPECT_EQ(written["people"], 1);
+  EXPECT_EQ(written["suppressed"], 2);  // ben's email and customer id
+  EXPECT_EQ(ReadFile(log_file), log.out);
+
+  const fs::path restored = dir_ / "restored";
+  EXPECT_EQ(CliAt(restored, key_, {"restore", backup.string()}).code, 2);  // neither option
+  EXPECT_EQ(CliAt(restored, key_, {"restore", backup.string(), "--no-erasure-log", "--erasure-log", "x"}).code, 2);
+  EXPECT_FALSE(fs::exists(restored));
+  RunResult r = CliAt(restored, key_, {"restore", backup.string(), "--erasure-log", log_file.string()});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.json()["people_erased"], 1);
+  EXPECT_EQ(r.json()["suppressions_added"], 2);
+  EXPECT_EQ(CliAt(restored, key_, {"export", "--id", "email:ann@example.org"}).code, 0);
+  // Ben answers as in the live store: suppressed (exit 6), erased behind it.
+  EXPECT_EQ(Cli({"export", "--id", "customer_id:C-7"}).code, 6);
+  EXPECT_EQ(CliAt(restored, key_, {"export", "--id", "customer_id:C-7"}).code, 6);
+  EXPECT_EQ(CliAt(restored, key_, {"erasure-status", "--request-id", "ben-1"}).code, 0);
+  // Suppressed in the restored copy too.
+  RunResult again = CliAt(restored, key_, {"ingest"},
+                          R"({"op":"profile","ids":{"email":"ben@example.org"},"attrs":{"name":"Ben"}})" "\n");
+  EXPECT_EQ(again.json()["suppressed"], 1) << again.out << again.err;
+  // Not over an existing store; a damaged backup is exit 7.
+  EXPECT_EQ(CliAt(restored, key_, {"restore", backup.string(), "--no-erasure-log"}).code, 1);
+  std::string data = ReadFile(backup / "data" / "data.mdb");
+  data[data.size() / 2] ^= 1;
+  WriteFile(backup / "data" / "data.mdb", data);
+  EXPECT_EQ(CliAt(dir_ / "r2", key_, {"restore", backup.string(), "--no-erasure-log"}).code, 7);
+}
+
+TEST_F(CliTest, RotateRootLeavesTheStoreToTheNewKeyOnly) {
+  MakeStore();
+  AddPeople();
+  const fs::path new_key = dir_ / "new.key";
+  ASSERT_EQ(RunRaw({"keygen", "--out", new_key.string()}).code, 0);
+  Json j = Expect(0, {"rotate-root", "--new-key-file", new_key.string()}).json();
+  EXPECT_EQ(j["rotated"], true);
+  EXPECT_EQ(Cli({"stats"}).code, 8);
+  RunResult s = CliAt(db_, new_key, {"export", "--id", "email:ann@example.org"});
+  EXPECT_EQ(s.code, 0) << s.err;
+  EXPECT_EQ(Cli({"rotate-root"}).code, 2);  // --new-key-file is required
+}
+
+TEST_F(CliTest, Pkcs11CustodyMakesABackupOlderThanARotationExit12) {
+  const char* module = "/usr/lib/softhsm/libsofthsm2.so";
+  if (!fs::exists(module)) GTEST_SKIP() << "SoftHSM2 is not installed";
+  fs::create_directories(dir_ / "tokens");
+  WriteFile(dir_ / "softhsm2.conf", "directories.tokendir = " + (dir_ / "tokens").string() +
+                                        "\nobjectstore.backend = file\nlog.level = ERROR\n");
+  ::setenv("SOFTHSM2_CONF", (dir_ / "softhsm2.conf").c_str(), 1);
+  ASSERT_EQ(std::system("softhsm2-util --init-token --free --label cli --pin 4321 --so-pin 8765 >/dev/null 2>&1"), 0);
+  WriteFile(dir_ / "pin", "4321\n");
+  const std::vector<std::string> custody = {"--pkcs11-module", module, "--pkcs11-token", "cli",
+                                            "--pkcs11-pin-file", (dir_ / "pin").string()};
+  auto with = [&](const fs::path& db, std::vector<std::string> args, const std::string& input = "") {
+    std::vector<std::string> full = custody;
+    full.insert(full.end(), args.begin(), args.end());
+    return CliAt(db, key_, full, input);
+  };
+  ASSERT_EQ(RunRaw({"keygen", "--out", key_.string()}).code, 0);
+  ASSERT_EQ(with(db_, {"init"}).code, 0);
+  RunResult in = with(db_, {"ingest"}, R"({"op":"profile","ids":{"email":"a@x.org"},"attrs":{"name":"A"}})" "\n");
+  ASSERT_EQ(in.code, 0) << in.err;
+  RunResult b = with(db_, {"backup", (dir_ / "b").string()});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(b.json()["custody_labels"].size(), 1u);
+  EXPECT_EQ(Cli({"stats"}).code, 1);  // the store needs its custody
+  const RunResult wrong_pin = RunRaw({"--db", db_.string(), "--key-file", key_.string(), "--pkcs11-module", module,
+                                      "--pkcs11-token", "cli", "stats"});
+  EXPECT_EQ(wrong_pin.code, 2);  // no PIN at all
+  ASSERT_EQ(with(db_, {"erase", "--id", "email:a@x.org"}).code, 0);
+  ASSERT_EQ(with(db_, {"rotate-keys"}).code, 0);
+  ASSERT_EQ(with(db_, {"erasure-log", "--out", (dir_ / "log").string()}).code, 0);
+  const RunResult old = with(dir_ / "r", {"restore", (dir_ / "b").string(), "--erasure-log", (dir_ / "log").string()});
+  EXPECT_EQ(old.code, 12) << old.err;
+  EXPECT_NE(old.err.find("KeyDestroyed"), std::string::npos) << old.err;
+  EXPECT_FALSE(fs::exists(dir_ / "r"));
+  ::unsetenv("SOFTHSM2_CONF");
+}

@@ -92,6 +92,19 @@ const std::vector<CommandSpec>& Commands() {
       {"feed", "[--ack CURSOR] [--max N]", "acknowledge up to CURSOR, then print the remaining notices as NDJSON",
        {Value("ack", "CURSOR", "first acknowledge every notice up to this cursor (a write)"), kMax}, 0, 0},
       {"rotate-keys", "", "start a new key epoch: earlier erasures become cryptographic", {}, 0, 0},
+      {"rotate-root", "--new-key-file FILE",
+       "re-seal the store's keys under a new root key and rebuild the keys file; the old key opens nothing after",
+       {Value("new-key-file", "FILE", "the new root key file (make one with keygen); use it from then on", true)}, 0,
+       0},
+      {"backup", "DIR", "write a consistent copy of the store into DIR (new or empty) while it stays usable",
+       {}, 1, 1, true, false, "DIR  where the backup goes (created; must be new or empty)"},
+      {"restore", "BACKUP (--erasure-log FILE|--no-erasure-log)",
+       "restore a backup into --db (new or empty), re-applying the erasures made since (KeyDestroyed: exit 12)",
+       {Value("erasure-log", "FILE", "the live store's erasure log (shredkv erasure-log), '-' for stdin"),
+        Switch("no-erasure-log", "restore without one: only for a backup newer than every erasure")},
+       1, 1, true, false, "BACKUP  the backup directory (shredkv backup)"},
+      {"erasure-log", "[--out FILE]", "every erasure and suppression the store remembers, as NDJSON (for restore)",
+       {Value("out", "FILE", "write to FILE (created or replaced) instead of stdout")}, 0, 0},
       {"compact", "", "rewrite the data file without free pages", {}, 0, 0},
       {"purge", "[--budget N]", "delete the rows of erased people (all, or up to N rows)", {kBudget}, 0, 0},
       {"sweep", "[--budget N]", "delete rows past their retention (all, or up to N rows)", {kBudget}, 0, 0},
@@ -301,7 +314,8 @@ ParsedArgs ParseCommandArgs(const CommandSpec& spec, const std::vector<std::stri
       if (f.name == name) flag = &f;
     }
     if (flag == nullptr) {
-      if (name == "db" || name == "key-file" || name == "pretty" || name == "read-only") {
+      if (name == "db" || name == "key-file" || name == "pretty" || name == "read-only" ||
+          name.rfind("pkcs11-", 0) == 0) {
         UsageError(spec.name + ": --" + name + " is a global option: give it before the command");
       }
       UsageError(spec.name + ": unknown option '--" + name + "'");
@@ -340,6 +354,11 @@ const std::vector<GlobalOptionSpec>& GlobalOptionSpecs() {
   static const std::vector<GlobalOptionSpec> kGlobal = {
       {"--db", "", "DIR", "the store directory (required except for keygen, sample, completion and man)"},
       {"--key-file", "", "FILE", "the root key file (else $SHREDKV_KEY_FILE)"},
+      {"--pkcs11-module", "", "FILE",
+       "hold epoch keys in a PKCS#11 token through this module (e.g. /usr/lib/softhsm/libsofthsm2.so); with "
+       "--pkcs11-token and a PIN"},
+      {"--pkcs11-token", "", "LABEL", "the label of the token that holds the epoch keys' custody keys"},
+      {"--pkcs11-pin-file", "", "FILE", "a file holding the token's user PIN (else $SHREDKV_PKCS11_PIN)"},
       {"--pretty", "", "", "indent JSON documents (not NDJSON streams)"},
       {"--read-only", "", "",
        "open the store without writing anything (read commands only; they do so by themselves on a store they "
@@ -356,6 +375,7 @@ const std::vector<ExitCodeSpec>& ExitCodes() {
       {0, "ok"}, {1, "other error"}, {2, "usage"}, {3, "not found"}, {4, "erased"}, {5, "restricted"},
       {6, "suppressed"}, {7, "corruption or authentication failure"}, {8, "wrong root key"},
       {9, "unsupported format version"}, {10, "store in use by another process"}, {11, "read-only store"},
+      {12, "key destroyed in its custody"},
   };
   return kCodes;
 }
@@ -388,7 +408,8 @@ std::string Wrap(const std::string& text, std::size_t first_column, std::size_t 
 
 std::string UsageText() {
   std::string s =
-      "usage: shredkv [--db DIR] [--key-file FILE] [--pretty] [--read-only] [--quiet] COMMAND [ARGS]\n"
+      "usage: shredkv [--db DIR] [--key-file FILE] [--pkcs11-module FILE] [--pkcs11-token LABEL] "
+      "[--pkcs11-pin-file FILE] [--pretty] [--read-only] [--quiet] COMMAND [ARGS]\n"
       "\n"
       "Embedded store for personal data with per-person keys and crypto-shredding.\n"
       "\n"
@@ -501,7 +522,7 @@ std::string CompletionScript(std::string_view shell) {
        "  fi\n"
        "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
        "    case \"${COMP_WORDS[i]}\" in\n"
-       "      --db|--key-file)\n"
+       "      --db|--key-file|--pkcs11-module|--pkcs11-token|--pkcs11-pin-file)\n"
        "        if [[ \"${COMP_WORDS[i+1]}\" == \"=\" ]]; then ((i += 2)); else ((i++)); fi;;\n"
        "      -*|=) ;;\n"
        "      *) cmd=\"${COMP_WORDS[i]}\"; break;;\n"
@@ -509,7 +530,8 @@ std::string CompletionScript(std::string_view shell) {
        "  done\n"
        "  case \"$prev\" in\n"
        "    --db) _shredkv_files -d; return;;\n"
-       "    --key-file) _shredkv_files -f; return;;\n"
+       "    --key-file|--pkcs11-module|--pkcs11-pin-file) _shredkv_files -f; return;;\n"
+       "    --pkcs11-token) return;;\n"
        "  esac\n"
        "  if [[ -z \"$cmd\" ]]; then\n"
        "    _shredkv_words \"" + global.substr(1) + " help version" + commands + "\"\n"

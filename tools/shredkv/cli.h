@@ -32,6 +32,7 @@ enum ExitCode : int {
   kExitUnsupportedVersion = 9,  // the store's format is newer than this tool
   kExitInUse = 10,        // another process has the store open
   kExitReadOnly = 11,     // the store's directory or files cannot be written
+  kExitKeyDestroyed = 12, // a key the store or backup needs was destroyed in its custody
 };
 
 // The exit code of a failed store call.
@@ -65,7 +66,16 @@ struct GlobalOptions {
   std::string key_file;  // --key-file or $SHREDKV_KEY_FILE
   bool pretty = false;   // --pretty: indent single JSON documents
   bool read_only = false;  // --read-only: open the store without writing anything
+  // PKCS#11 custody of epoch keys: --pkcs11-module, --pkcs11-token and the
+  // PIN from --pkcs11-pin-file or $SHREDKV_PKCS11_PIN. Empty module: none.
+  std::string pkcs11_module;
+  std::string pkcs11_token;
+  std::string pkcs11_pin_file;
 };
+
+// The custody the global options name, or null (usage error if only part
+// of it is given; exit 8 if the token refuses the PIN).
+std::shared_ptr<EpochKeyCustody> OpenCustody(const GlobalOptions& global);
 
 // What a command does with the store it opens.
 enum class StoreAccess {

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -41,6 +42,7 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kWrongKey: return kExitWrongKey;
     case StatusCode::kUnsupportedVersion: return kExitUnsupportedVersion;
     case StatusCode::kReadOnly: return kExitReadOnly;
+    case StatusCode::kKeyDestroyed: return kExitKeyDestroyed;
     default: return kExitError;
   }
 }
@@ -525,6 +527,115 @@ int CmdCompact(const GlobalOptions& global, const ParsedArgs&) {
   return 0;
 }
 
+int CmdRotateRoot(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::string new_key = *args.Get("new-key-file");
+  CheckKeyFile(new_key);
+  auto store = OpenStore(global, false);
+  const auto start = std::chrono::steady_clock::now();
+  Check(store->RotateRootKey(NewFileKeyProvider(new_key)), "rotate-root");
+  Check(store->Close(), "rotate-root");
+  PrintJson(global, Json{{"rotated", true}, {"new_key_file", new_key}, {"elapsed_ms", ElapsedMs(start)}});
+  return 0;
+}
+
+Json BackupJson(const BackupInfo& info) {
+  return Json{{"directory", info.directory},         {"store_id", info.store_id},
+              {"created_ms", info.created_ms},       {"current_epoch", info.current_epoch},
+              {"oldest_epoch", info.oldest_epoch},   {"custody_labels", info.custody_labels},
+              {"people", info.people},               {"keys_bytes", info.keys_bytes},
+              {"data_bytes", info.data_bytes}};
+}
+
+int CmdBackup(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::string dir = args.positionals.front();
+  {
+    // A backup inside the store directory would be copied into the next one.
+    std::error_code ec;
+    const auto db = std::filesystem::weakly_canonical(global.db, ec);
+    const auto target = std::filesystem::weakly_canonical(dir, ec);
+    const auto rel = target.lexically_relative(db);
+    if (!rel.empty() && *rel.begin() != "..") UsageError("backup: DIR must not be inside the store directory");
+  }
+  auto store = OpenStore(global, false, std::nullopt, StoreAccess::kRead);
+  const auto start = std::chrono::steady_clock::now();
+  BackupInfo info = Check(store->Backup(dir), "backup");
+  Json out = BackupJson(info);
+  out["elapsed_ms"] = ElapsedMs(start);
+  PrintJson(global, out);
+  return 0;
+}
+
+int CmdErasureLog(const GlobalOptions& global, const ParsedArgs& args) {
+  auto store = OpenStore(global, false, std::nullopt, StoreAccess::kRead);
+  ErasureLog log = Check(store->ReadErasureLog(), "erasure-log");
+  if (auto out = args.Get("out")) {
+    const std::string tmp = *out + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      if (!f) throw CliError(kExitError, "erasure-log: cannot write '" + tmp + "': " + std::strerror(errno));
+      Check(WriteErasureLog(log, f), "erasure-log");
+    }
+    if (std::rename(tmp.c_str(), out->c_str()) != 0) {
+      throw CliError(kExitError, "erasure-log: cannot rename '" + tmp + "': " + std::strerror(errno));
+    }
+    PrintJson(global, Json{{"out", *out},
+                           {"people", log.people.size()},
+                           {"categories", log.categories.size()},
+                           {"suppressed", log.suppressed.size()}});
+    return 0;
+  }
+  Check(WriteErasureLog(log, std::cout), "erasure-log");
+  FlushStdout();
+  return 0;
+}
+
+int CmdRestore(const GlobalOptions& global, const ParsedArgs& args) {
+  if (global.db.empty()) UsageError("--db DIR is required: where to restore (new or empty)");
+  if (global.key_file.empty()) {
+    UsageError("a root key is required: --key-file FILE (before the command) or $SHREDKV_KEY_FILE");
+  }
+  if (global.read_only) UsageError("restore writes a new store: not with --read-only");
+  const bool no_log = args.Has("no-erasure-log");
+  if (no_log == args.Has("erasure-log")) UsageError("restore: give exactly one of --erasure-log FILE and --no-erasure-log");
+  CheckKeyFile(global.key_file);
+  std::optional<ErasureLog> log;
+  if (!no_log) {
+    const std::string path = *args.Get("erasure-log");
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (path != "-") {
+      file.open(path, std::ios::binary);
+      if (!file) throw CliError(kExitError, "restore: cannot open '" + path + "': " + std::strerror(errno));
+      in = &file;
+    }
+    auto read = ReadErasureLog(*in);
+    if (!read.ok()) throw CliError(kExitError, "restore: " + read.status().ToString());
+    log = std::move(read).value();
+  }
+  Options options;
+  options.directory = global.db;
+  options.key_provider = NewFileKeyProvider(global.key_file);
+  options.epoch_key_custody = OpenCustody(global);
+  RestoreOptions restore;
+  restore.erasure_log = log ? &*log : nullptr;
+  restore.without_erasure_log = no_log;
+  const auto start = std::chrono::steady_clock::now();
+  auto result = RestoreBackup(args.positionals.front(), options, restore);
+  if (!result.ok() && result.status().IsWrongKey()) {
+    Fail(result.status(), "the root key in '" + global.key_file + "' does not open the backup");
+  }
+  RestoreResult r = Check(std::move(result), "restore");
+  PrintJson(global, Json{{"restored", global.db},
+                         {"backup", BackupJson(r.backup)},
+                         {"people_erased", r.applied.people_erased},
+                         {"categories_erased", r.applied.categories_erased},
+                         {"suppressions_added", r.applied.suppressions_added},
+                         {"already_erased", r.applied.already_erased},
+                         {"not_present", r.applied.not_present},
+                         {"elapsed_ms", ElapsedMs(start)}});
+  return 0;
+}
+
 int CmdPurge(const GlobalOptions& global, const ParsedArgs& args) {
   const std::optional<std::uint64_t> budget = args.GetUint("budget");
   auto store = OpenStore(global, false);
@@ -756,6 +867,27 @@ InputFile OpenInput(const ParsedArgs& args, const char* command) {
 std::atomic<ProgressBar*> g_engine_progress{nullptr};
 
 
+std::shared_ptr<EpochKeyCustody> OpenCustody(const GlobalOptions& global) {
+  if (global.pkcs11_module.empty() && global.pkcs11_token.empty() && global.pkcs11_pin_file.empty()) return nullptr;
+  if (global.pkcs11_module.empty() || global.pkcs11_token.empty()) {
+    UsageError("PKCS#11 custody needs both --pkcs11-module FILE and --pkcs11-token LABEL");
+  }
+  std::string pin;
+  if (!global.pkcs11_pin_file.empty()) {
+    std::ifstream f(global.pkcs11_pin_file, std::ios::binary);
+    if (!f) throw CliError(kExitError, "cannot read PIN file '" + global.pkcs11_pin_file + "': " + std::strerror(errno));
+    std::getline(f, pin);  // the first line; a trailing newline is not part of it
+  } else if (const char* env = std::getenv("SHREDKV_PKCS11_PIN"); env != nullptr) {
+    pin = env;
+  }
+  if (pin.empty()) UsageError("PKCS#11 custody needs the token's PIN: --pkcs11-pin-file FILE or $SHREDKV_PKCS11_PIN");
+  Pkcs11Options o{global.pkcs11_module, global.pkcs11_token, pin};
+  std::fill(pin.begin(), pin.end(), '\0');
+  auto custody = NewPkcs11Custody(o);
+  std::fill(o.pin.begin(), o.pin.end(), '\0');
+  return Check(std::move(custody), "PKCS#11 custody");
+}
+
 std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::optional<RetentionRules> retention,
                                  StoreAccess access) {
   if (global.db.empty()) UsageError("--db DIR is required (a global option: give it before the command)");
@@ -764,7 +896,8 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
   }
   if (global.read_only && access == StoreAccess::kWrite) {
     UsageError("this command writes to the store: --read-only is for export, get, erasure-status, audit, analytics, "
-               "feed without --ack, verify and stats");
+               "feed without --ack, verify, stats, "
+               "backup and erasure-log");
   }
   CheckKeyFile(global.key_file);
   Options options;
@@ -773,6 +906,7 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
   options.error_if_exists = create;
   options.read_only = global.read_only;
   options.key_provider = NewFileKeyProvider(global.key_file);
+  options.epoch_key_custody = OpenCustody(global);
   options.retention = std::move(retention);
   options.progress = [](std::string_view, std::uint64_t done, std::uint64_t total) {
     if (ProgressBar* bar = g_engine_progress) {
@@ -857,6 +991,10 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   if (name == "feed") return CmdFeed(global, args);
   if (name == "rotate-keys") return CmdRotateKeys(global, args);
   if (name == "compact") return CmdCompact(global, args);
+  if (name == "rotate-root") return CmdRotateRoot(global, args);
+  if (name == "backup") return CmdBackup(global, args);
+  if (name == "restore") return CmdRestore(global, args);
+  if (name == "erasure-log") return CmdErasureLog(global, args);
   if (name == "purge") return CmdPurge(global, args);
   if (name == "sweep") return CmdSweep(global, args);
   if (name == "retention") return CmdRetention(global, args);

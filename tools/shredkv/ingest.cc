@@ -40,6 +40,7 @@ bool IsFatal(const Status& s) {
     case StatusCode::kFailedPrecondition:
     case StatusCode::kUnsupportedVersion:
     case StatusCode::kReadOnly:
+    case StatusCode::kKeyDestroyed:
     case StatusCode::kInternal: return true;
     default: return false;
   }

@@ -1,6 +1,6 @@
 // shredkv — the command-line tool of the shredkv storage engine.
 //
-//   shredkv [--db DIR] [--key-file FILE] [--pretty] [--read-only] COMMAND [ARGS]
+//   shredkv [--db DIR] [--key-file FILE] [--pkcs11-...] [--pretty] [--read-only] COMMAND [ARGS]
 //
 // Output a program reads is JSON on stdout; messages and progress go to
 // stderr. Exit codes: 0 ok, 1 other error, 2 usage, 3 not found, 4 erased,
@@ -105,7 +105,10 @@ int Run(int argc, char** argv) {
       value = a.substr(eq + 1);
       has_value = true;
     }
-    if (name != "--db" && name != "--key-file") shredkv::cli::UsageError("unknown global option '" + a + "'");
+    if (name != "--db" && name != "--key-file" && name != "--pkcs11-module" && name != "--pkcs11-token" &&
+        name != "--pkcs11-pin-file") {
+      shredkv::cli::UsageError("unknown global option '" + a + "'");
+    }
     if (!has_value) {
       if (i + 1 >= args.size()) shredkv::cli::UsageError(name + " needs a value");
       value = args[++i];
@@ -113,6 +116,12 @@ int Run(int argc, char** argv) {
     if (value.empty()) shredkv::cli::UsageError(name + " needs a non-empty value");
     if (name == "--db") {
       global.db = value;
+    } else if (name == "--pkcs11-module") {
+      global.pkcs11_module = value;
+    } else if (name == "--pkcs11-token") {
+      global.pkcs11_token = value;
+    } else if (name == "--pkcs11-pin-file") {
+      global.pkcs11_pin_file = value;
     } else {
       global.key_file = value;
       have_key = true;

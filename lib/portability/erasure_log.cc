@@ -1,0 +1,133 @@
+// The erasure log as NDJSON (include/shredkv/portability.h, docs/backup.md).
+#include <istream>
+#include <ostream>
+
+#include "portability/json_values.h"
+#include "shredkv/portability.h"
+#include "util/coding.h"
+
+namespace shredkv {
+namespace {
+
+using portability::Json;
+
+constexpr int kErasureLogVersion = 1;
+
+std::string_view ModeName(AnalyticsOnErase mode) { return AnalyticsOnEraseName(mode); }
+
+Result<AnalyticsOnErase> ModeFromName(const std::string& name) {
+  for (AnalyticsOnErase m : {AnalyticsOnErase::kKeep, AnalyticsOnErase::kUnlink, AnalyticsOnErase::kDelete}) {
+    if (AnalyticsOnEraseName(m) == name) return m;
+  }
+  return Status::InvalidArgument("unknown analytics mode '" + name + "'");
+}
+
+// The bytes of a hex string of even length; nullopt if it is not one.
+std::optional<std::string> HexDecode(const std::string& hex) {
+  if (hex.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(hex.size() / 2);
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+}  // namespace
+
+Status WriteErasureLog(const ErasureLog& log, std::ostream& out) {
+  out << Json{{"shredkv_erasure_log", kErasureLogVersion}, {"store_id", log.store_id}}.dump() << "\n";
+  for (const ErasedPersonEntry& e : log.people) {
+    out << Json{{"kind", "person"},
+                {"person", e.person.ToHex()},
+                {"request_id", e.request_id},
+                {"erased_at_ms", e.erased_at_ms},
+                {"analytics", ModeName(e.analytics)}}
+               .dump()
+        << "\n";
+  }
+  for (const ErasedCategoryEntry& e : log.categories) {
+    out << Json{{"kind", "category"},
+                {"person", e.person.ToHex()},
+                {"category", e.category},
+                {"request_id", e.request_id},
+                {"erased_at_ms", e.erased_at_ms},
+                {"analytics", ModeName(e.analytics)}}
+               .dump()
+        << "\n";
+  }
+  for (const SuppressedEntry& e : log.suppressed) {
+    out << Json{{"kind", "suppressed"},
+                {"identifier_hash", util::HexEncode(e.identifier_hash)},
+                {"request_id", e.request_id},
+                {"suppressed_at_ms", e.suppressed_at_ms}}
+               .dump()
+        << "\n";
+  }
+  out.flush();
+  if (!out) return Status::IOError("writing the erasure log failed");
+  return Status::OK();
+}
+
+Result<ErasureLog> ReadErasureLog(std::istream& in) {
+  ErasureLog log;
+  std::string line;
+  std::size_t number = 0;
+  bool header = false;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    const std::string where = "erasure log line " + std::to_string(number);
+    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument(where + ": not a JSON object");
+    try {
+      if (!header) {
+        if (!j.contains("shredkv_erasure_log") || j.at("shredkv_erasure_log").get<int>() != kErasureLogVersion) {
+          return Status::InvalidArgument(where + ": not a shredkv erasure log (version 1) header");
+        }
+        log.store_id = j.at("store_id").get<std::string>();
+        if (log.store_id.size() != 32 || !HexDecode(log.store_id)) {
+          return Status::InvalidArgument(where + ": store_id is not 32 hex digits");
+        }
+        header = true;
+        continue;
+      }
+      const std::string kind = j.at("kind").get<std::string>();
+      if (kind == "person" || kind == "category") {
+        auto person = PersonId::FromHex(j.at("person").get<std::string>());
+        if (!person.ok()) return Status::InvalidArgument(where + ": " + person.status().message());
+        auto mode = ModeFromName(j.at("analytics").get<std::string>());
+        if (!mode.ok()) return Status::InvalidArgument(where + ": " + mode.status().message());
+        const std::string request_id = j.at("request_id").get<std::string>();
+        const std::int64_t at = j.at("erased_at_ms").get<std::int64_t>();
+        if (kind == "person") {
+          log.people.push_back(ErasedPersonEntry{*person, request_id, at, *mode});
+        } else {
+          log.categories.push_back(
+              ErasedCategoryEntry{*person, j.at("category").get<std::string>(), request_id, at, *mode});
+        }
+      } else if (kind == "suppressed") {
+        auto hash = HexDecode(j.at("identifier_hash").get<std::string>());
+        if (!hash || hash->empty()) return Status::InvalidArgument(where + ": identifier_hash is not hex");
+        log.suppressed.push_back(SuppressedEntry{*hash, j.at("request_id").get<std::string>(),
+                                                 j.at("suppressed_at_ms").get<std::int64_t>()});
+      } else {
+        return Status::InvalidArgument(where + ": unknown kind '" + kind + "'");
+      }
+    } catch (const nlohmann::json::exception& e) {
+      return Status::InvalidArgument(where + ": " + e.what());
+    }
+  }
+  if (in.bad()) return Status::IOError("reading the erasure log failed");
+  if (!header) return Status::InvalidArgument("the erasure log is empty (no header line)");
+  return log;
+}
+
+}  // namespace shredkv
