@@ -81,6 +81,7 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   eo.max_map_size = options.max_map_size;
   eo.durability = options.durability;
   eo.read_only = options.read_only;
+  eo.beside_writer = beside_writer;
   auto env = storage::Environment::Open(eo);
   if (!env.ok()) return env.status();
   data = std::move(env).value();

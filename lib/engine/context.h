@@ -78,6 +78,17 @@ struct DataTables {
 struct EngineContext {
   Options options;
   std::unique_ptr<storage::DirectoryClaim> claim;
+  // A read-only open beside a writer in another process (DirectoryClaim
+  // kLiveReader): LMDB's reader table, no DEK cache (the writer may erase a
+  // person at any moment). Set at open.
+  bool beside_writer = false;
+  // Held by a writer around a file swap (compaction, the keys rebuild) so
+  // that no reader beside it maps a file being replaced: waits up to
+  // kReaderWaitMs for such readers to close (Busy after).
+  static constexpr std::int64_t kReaderWaitMs = 30'000;
+  Result<std::unique_ptr<storage::DirectoryClaim::ReaderExclusion>> ExcludeReaders() const {
+    return storage::DirectoryClaim::ExcludeLiveReaders(options.directory, kReaderWaitMs);
+  }
   std::unique_ptr<keys::KeyStore> keys;
   std::unique_ptr<storage::Environment> data;
   DataTables tables;

@@ -228,6 +228,8 @@ Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provid
     if (Status s = ctx_.keys->RewrapRoot(*root); !s.ok()) return s;
   }
   util::TestPoint("root_rotation.before_rebuild");
+  auto readers_out = ctx_.ExcludeReaders();
+  if (!readers_out.ok()) return readers_out.status().WithContext("rebuilding the keys file (done at the next open)");
   std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
   if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
   if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
@@ -271,6 +273,8 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
     util::TestPoint("rotation.after_destroy");
   }
   {
+    auto readers_out = ctx_.ExcludeReaders();  // no other process maps the file swapped
+    if (!readers_out.ok()) return readers_out.status().WithContext("rebuilding the keys file (done at the next rotation or open)");
     std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
     if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
     if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
@@ -313,6 +317,11 @@ Result<CompactionResult> Maintenance::DoCompactData() {
       // Rebuilt from the live rows, not copied page by page: no branch page
       // of the new file keeps an erased person's key as a separator.
       if (Status c = ctx_.data->RebuildToFile(tmp, info->map_size); !c.ok()) return c;
+    }
+    auto readers_out = ctx_.ExcludeReaders();
+    if (!readers_out.ok()) {
+      ::unlink(tmp.c_str());
+      return readers_out.status().WithContext("compaction");
     }
     std::unique_lock close_lock(ctx_.close_mu);
     if (Status s = ctx_.CheckUsable(); !s.ok()) {

@@ -80,6 +80,11 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   }
   auto claim = storage::DirectoryClaim::Acquire(
       dir, options.read_only ? storage::ClaimMode::kShared : storage::ClaimMode::kExclusive);
+  if (!claim.ok() && claim.status().IsBusy() && options.read_only) {
+    // A writer holds the store: read beside it, through LMDB's reader table.
+    claim = storage::DirectoryClaim::Acquire(dir, storage::ClaimMode::kLiveReader);
+    store->ctx_.beside_writer = claim.ok();
+  }
   if (!claim.ok()) return claim.status();
   store->ctx_.claim = std::move(claim).value();
 
@@ -154,6 +159,8 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   ko.cipher = ctx_.cipher;
   ko.dek_cache_capacity = ctx_.options.dek_cache_capacity;
   ko.read_only = ctx_.options.read_only;
+  ko.beside_writer = ctx_.beside_writer;
+  if (ctx_.beside_writer) ko.dek_cache_capacity = 0;
   ko.custody = ctx_.options.epoch_key_custody;
   auto ks = keys::KeyStore::Open(ko);
   if (!ks.ok()) return ks.status();
@@ -180,6 +187,8 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   // short: finish it before anything else reads the file. The rotation's
   // rows are committed, so a read-only open reads them without it.
   if (ctx_.keys->rebuild_pending() && !ctx_.options.read_only) {
+    auto readers_out = ctx_.ExcludeReaders();
+    if (!readers_out.ok()) return readers_out.status().WithContext("finishing an interrupted key rotation");
     if (Status s = ctx_.keys->Rebuild(); !s.ok()) {
       return s.WithContext(
           "finishing an interrupted key rotation (a read-only open, CLI --read-only, still reads the store)");

@@ -123,6 +123,7 @@ Status KeyStore::OpenEnvironment(bool create) {
   env_options.tables = kKeysTables;
   env_options.create = create;
   env_options.read_only = options_.read_only;
+  env_options.beside_writer = options_.beside_writer;
   env_options.initial_map_size = 8ull << 20;
   env_options.durability = options_.durability;
   auto env = storage::Environment::Open(env_options);
@@ -246,26 +247,7 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
     if (!ik.ok()) return Status::Corruption("index key has the wrong length");
     index_key.emplace(std::move(ik).value());
 
-    auto cursor = txn.OpenCursor(epochs_);
-    if (!cursor.ok()) return cursor.status();
-    auto& c = **cursor;
-    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
-      if (!m.ok()) return m;
-      if (c.key().size() != 8) return Status::Corruption("epoch key has the wrong length");
-      const std::uint64_t epoch = util::DecodeFixed64BE(c.key().data());
-      if (Status o = codec::OpenRow(root, TableId::kEpochs, c.key(), c.value(), &plain); !o.ok()) {
-        return o.WithContext("epoch key " + std::to_string(epoch));
-      }
-      std::string label;
-      auto ek = OpenEpochPayload(epoch, plain, &label);
-      crypto::Wipe(&plain);
-      if (!ek.ok()) return ek.status();
-      epoch_keys.emplace(epoch, std::move(ek).value());
-      epoch_labels.emplace(epoch, std::move(label));
-    }
-    if (epoch_keys.find(current) == epoch_keys.end()) {
-      return Status::Corruption("current epoch " + std::to_string(current) + " has no key");
-    }
+    if (Status e = ReadEpochKeys(txn, root, current, &epoch_keys, &epoch_labels); !e.ok()) return e;
     auto pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
     if (!pending.ok()) return pending.status();
     rebuild_pending_.store(*pending != 0);
@@ -281,6 +263,52 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
     epoch_labels_ = std::move(epoch_labels);
   }
   return options_.read_only ? Status::OK() : FinishCustodyDestroy();
+}
+
+Status KeyStore::ReadEpochKeys(const storage::ReadTxn& txn, const crypto::SecretKey& root, std::uint64_t current,
+                               std::map<std::uint64_t, crypto::SecretKey>* keys,
+                               std::map<std::uint64_t, std::string>* labels) {
+  auto cursor = txn.OpenCursor(epochs_);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  std::string plain;
+  for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+    if (!m.ok()) return m;
+    if (c.key().size() != 8) return Status::Corruption("epoch key has the wrong length");
+    const std::uint64_t epoch = util::DecodeFixed64BE(c.key().data());
+    if (Status o = codec::OpenRow(root, TableId::kEpochs, c.key(), c.value(), &plain); !o.ok()) {
+      return o.WithContext("epoch key " + std::to_string(epoch));
+    }
+    std::string label;
+    auto ek = OpenEpochPayload(epoch, plain, &label);
+    crypto::Wipe(&plain);
+    if (!ek.ok()) return ek.status();
+    keys->emplace(epoch, std::move(ek).value());
+    labels->emplace(epoch, std::move(label));
+  }
+  if (keys->find(current) == keys->end()) {
+    return Status::Corruption("current epoch " + std::to_string(current) + " has no key");
+  }
+  return Status::OK();
+}
+
+Status KeyStore::ReloadEpochs() {
+  if (!root_) return Status::FailedPrecondition("the key store is not unlocked");
+  std::map<std::uint64_t, crypto::SecretKey> keys;
+  std::map<std::uint64_t, std::string> labels;
+  std::uint64_t current = 0;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    auto c = ReadU64Meta(txn, meta_, kCurrentEpochKey);
+    if (!c.ok()) return c.status();
+    current = *c;
+    return ReadEpochKeys(txn, *root_, current, &keys, &labels);
+  });
+  if (!s.ok()) return s;
+  std::unique_lock lock(epoch_mu_);
+  current_epoch_ = current;
+  epoch_keys_ = std::move(keys);
+  epoch_labels_ = std::move(labels);
+  return Status::OK();
 }
 
 Result<std::string> KeyStore::NewEpochPayload(std::uint64_t epoch, const crypto::SecretKey& key,
@@ -485,6 +513,17 @@ Result<DekHandle> KeyStore::UnwrapDek(const PersonId& person, std::uint32_t slot
                                       std::string_view row) {
   if (row.size() < 8) return Status::Corruption("wrapped key of person " + person.ToHex() + " truncated");
   const std::uint64_t epoch = util::DecodeFixed64BE(row.data());
+  if (options_.beside_writer) {
+    bool known = false;
+    {
+      std::shared_lock lock(epoch_mu_);
+      known = epoch_keys_.count(epoch) != 0;
+    }
+    // The writer rotated since this process loaded the epochs.
+    if (!known) {
+      if (Status r = ReloadEpochs(); !r.ok()) return r.WithContext("reloading epoch keys");
+    }
+  }
   std::shared_lock lock(epoch_mu_);
   auto it = epoch_keys_.find(epoch);
   if (it == epoch_keys_.end()) {

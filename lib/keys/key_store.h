@@ -138,6 +138,10 @@ struct KeyStoreOptions {
   // Every write is then ReadOnly; a pending rebuild stays pending (Load
   // reports it, nothing finishes it). REQUIRES: !create.
   bool read_only = false;
+  // With read_only: beside a writer in another process
+  // (storage::EnvOptions::beside_writer); a key row naming an epoch this
+  // process has not loaded (the writer rotated) reloads the epoch keys.
+  bool beside_writer = false;
   // Where new epoch keys are held (null: sealed under the root key only).
   // Required to open a store any of whose epoch keys is in a custody.
   std::shared_ptr<EpochKeyCustody> custody;
@@ -299,6 +303,13 @@ class KeyStore {
       : options_(options), cache_(options.dek_cache_capacity) {}
   Status Create(const crypto::SecretKey& root);
   Status Load(const crypto::SecretKey& root);
+  // The epoch keys and their custody labels as `txn` sees them; Corruption
+  // if `current` has no key.
+  Status ReadEpochKeys(const storage::ReadTxn& txn, const crypto::SecretKey& root, std::uint64_t current,
+                       std::map<std::uint64_t, crypto::SecretKey>* keys, std::map<std::uint64_t, std::string>* labels);
+  // Loads the epoch keys again (a writer in another process rotated).
+  // REQUIRES: Unlock() succeeded.
+  Status ReloadEpochs();
   Result<DekHandle> UnwrapDek(const PersonId& person, std::uint32_t slot, std::string_view row);
   Status OpenEnvironment(bool create);
   Status EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit);

@@ -321,7 +321,7 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   if (options.single_file) flags |= MDB_NOSUBDIR;
   if (options.durability == Durability::kNoMetaSync) flags |= MDB_NOMETASYNC;
   if (options.durability == Durability::kNoSync) flags |= MDB_NOSYNC;
-  if (options.read_only) flags |= MDB_RDONLY | MDB_NOLOCK;
+  if (options.read_only) flags |= options.beside_writer ? MDB_RDONLY : MDB_RDONLY | MDB_NOLOCK;
   if (Status s = options.read_only ? Status::OK()
                                    : PreallocateLockFile(options.single_file ? options.path + "-lock"
                                                                              : options.path + "/lock.mdb");

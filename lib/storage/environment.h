@@ -63,6 +63,11 @@ struct EnvOptions {
   // as it is open (DirectoryClaim in ClaimMode::kShared). Update() is
   // ReadOnly; tables must exist (Corruption otherwise). REQUIRES: !create.
   bool read_only = false;
+  // With read_only: open beside a writer in another process instead — with
+  // LMDB's lock file and reader table (MDB_RDONLY without MDB_NOLOCK), so
+  // the writer keeps every page a read transaction of this process sees.
+  // The lock file must be writable (DirectoryClaim kLiveReader).
+  bool beside_writer = false;
 };
 
 class Cursor;

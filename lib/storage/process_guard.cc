@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -23,7 +25,7 @@ std::set<std::pair<std::uint64_t, std::uint64_t>>& Claimed() {
 }  // namespace
 
 Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::string& directory, ClaimMode mode) {
-  const bool shared = mode == ClaimMode::kShared;
+  const bool shared = mode != ClaimMode::kExclusive;
   struct stat st {};
   if (::stat(directory.c_str(), &st) != 0) {
     return Status::IOError("cannot stat '" + directory + "': " + std::strerror(errno));
@@ -35,8 +37,9 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
     return Status::FailedPrecondition("store '" + directory +
                                       "' is already open in this process");
   }
-  // Across processes: an exclusive advisory lock on <dir>/LOCK, held while open.
-  const std::string lock_path = directory + "/LOCK";
+  // Across processes: an exclusive advisory lock on <dir>/LOCK, held while
+  // open; a live reader's shared lock is on <dir>/READERS.
+  const std::string lock_path = directory + (mode == ClaimMode::kLiveReader ? "/READERS" : "/LOCK");
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM)) {
     fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);  // flock needs no write access
@@ -66,6 +69,32 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
     return Status::IOError("cannot lock '" + lock_path + "': " + std::strerror(err));
   }
   return std::unique_ptr<DirectoryClaim>(new DirectoryClaim(id.first, id.second, fd));
+}
+
+DirectoryClaim::ReaderExclusion::~ReaderExclusion() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::unique_ptr<DirectoryClaim::ReaderExclusion>> DirectoryClaim::ExcludeLiveReaders(
+    const std::string& directory, std::int64_t timeout_ms) {
+  const std::string path = directory + "/READERS";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("cannot open '" + path + "': " + std::strerror(errno));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    if (err != EWOULDBLOCK && err != EINTR) {
+      ::close(fd);
+      return Status::IOError("cannot lock '" + path + "': " + std::strerror(err));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::close(fd);
+      return Status::Busy("a process reads the store beside this one (a read-only open, shredkv --read-only); "
+                          "its files cannot be replaced until it closes");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return std::make_unique<ReaderExclusion>(fd);
 }
 
 DirectoryClaim::~DirectoryClaim() {

@@ -22,6 +22,12 @@ namespace shredkv::storage {
 enum class ClaimMode {
   kExclusive,  // to write: no other process may have it open
   kShared,     // to read only: other readers may, a writer may not
+  // To read only beside the writer that holds the store (issue 18): a
+  // shared lock on <dir>/READERS instead of LOCK. The environments are then
+  // opened with LMDB's reader table (EnvOptions::beside_writer), so the
+  // writer never reuses a page a reader sees, and the writer takes READERS
+  // exclusively before it swaps a file (ExcludeLiveReaders).
+  kLiveReader,
 };
 
 class DirectoryClaim {
@@ -41,6 +47,26 @@ class DirectoryClaim {
   ~DirectoryClaim();
   DirectoryClaim(const DirectoryClaim&) = delete;
   DirectoryClaim& operator=(const DirectoryClaim&) = delete;
+
+  // Held by a writer while it replaces an environment's file (compaction,
+  // the keys rebuild): no kLiveReader process has the store open meanwhile,
+  // so none maps a file that is being replaced and wiped. Released on
+  // destruction.
+  class ReaderExclusion {
+   public:
+    explicit ReaderExclusion(int fd) : fd_(fd) {}
+    ~ReaderExclusion();
+    ReaderExclusion(const ReaderExclusion&) = delete;
+    ReaderExclusion& operator=(const ReaderExclusion&) = delete;
+
+   private:
+    int fd_;
+  };
+  // Waits up to `timeout_ms` for the live readers of `directory` to leave
+  // and keeps new ones out until the result is destroyed. Busy if readers
+  // stay; IOError if READERS cannot be opened.
+  static Result<std::unique_ptr<ReaderExclusion>> ExcludeLiveReaders(const std::string& directory,
+                                                                     std::int64_t timeout_ms);
 
  private:
   DirectoryClaim(std::uint64_t dev, std::uint64_t ino, int lock_fd) : dev_(dev), ino_(ino), lock_fd_(lock_fd) {}

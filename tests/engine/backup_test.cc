@@ -1,6 +1,9 @@
 // Online backup and restore, the erasure log, and root-key rotation
 // (include/shredkv/backup.h, docs/backup.md). Custody (PKCS#11) cases are in
 // custody_test.cc.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -273,6 +276,101 @@ TEST(RootKeyRotationCrashTest, ACrashBeforeTheRebuildLeavesTheStoreToTheNewKey) 
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ((*s)->GetProfile(a)->at("name").as_string(), "A");
   EXPECT_FALSE(static_cast<engine::StoreImpl&>(**s).key_store().rebuild_pending());
+}
+
+}  // namespace
+}  // namespace shredkv
+
+namespace shredkv {
+namespace {
+
+// Issue 18: a read-only open beside the process that writes the store
+// (`shredkv --read-only backup` while the application runs). The writer is
+// a forked child; the reader is this process.
+TEST(LiveReaderTest, AReadOnlyOpenReadsAndBacksUpBesideAWriterProcess) {
+  test::TempDir dir;
+  const std::string db = dir.Sub("s");
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(to_parent), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the writer
+    ::close(to_child[1]);
+    ::close(to_parent[0]);
+    auto say = [&](char c) { (void)!::write(to_parent[1], &c, 1); };
+    auto wait_for = [&] {
+      char c = 0;
+      return ::read(to_child[0], &c, 1) == 1 ? c : '\0';
+    };
+    Options o = test::TestOptions(db);
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(10);
+    auto a = (*store)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
+    auto b = (*store)->CreatePerson({{"email", "b@x.org"}}, {{"name", "B"}});
+    if (!a.ok() || !b.ok()) _exit(11);
+    say('r');
+    if (wait_for() != 'e') _exit(12);
+    if (!(*store)->Erase(*b).ok()) _exit(13);
+    for (int i = 0; i < 50; ++i) (void)(*store)->AppendEvent(*a, Event{"view", 1000 + i, {}, {}});
+    say('e');
+    if (wait_for() != 'c') _exit(14);
+    // Waits for the reader beside it to close before swapping the file.
+    auto c = (*store)->CompactData();
+    if (!c.ok()) _exit(15);
+    if (!(*store)->Close().ok()) _exit(16);
+    _exit(0);
+  }
+  ::close(to_child[0]);
+  ::close(to_parent[1]);
+  auto say = [&](char c) { ASSERT_EQ(::write(to_child[1], &c, 1), 1); };
+  auto wait_for = [&] {
+    char c = 0;
+    return ::read(to_parent[0], &c, 1) == 1 ? c : '\0';
+  };
+  ASSERT_EQ(wait_for(), 'r');
+  Options ro = test::TestOptions(db);
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  {
+    auto reader = Store::Open(ro);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    auto a = (*reader)->Resolve({"email", "a@x.org"});
+    auto b = (*reader)->Resolve({"email", "b@x.org"});
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ((*reader)->GetProfile(*b)->at("name").as_string(), "B");
+    say('e');
+    ASSERT_EQ(wait_for(), 'e');
+    // The writer's erasure is seen at once: no key is cached beside a writer.
+    EXPECT_TRUE((*reader)->GetProfile(*b).status().IsErased());
+    std::size_t events = 0;
+    for (auto it = (*reader)->ScanEvents(*a); it->Valid(); it->Next()) ++events;
+    EXPECT_EQ(events, 50u);
+    auto backup = (*reader)->Backup(dir.Sub("backup"));
+    ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+    EXPECT_EQ(backup->people, 2u);  // b's rows await purge; b's key is gone
+    say('c');  // the writer's compaction now waits for this reader
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    EXPECT_EQ((*reader)->GetProfile(*a)->at("name").as_string(), "A");
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // The backup restores; b stays erased (its key was gone when it was taken).
+  Options to = test::TestOptions(dir.Sub("restored"));
+  to.create_if_missing = false;
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  auto restored = RestoreBackup(dir.Sub("backup"), to, no_log);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  auto r = Store::Open(to);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)->Resolve({"email", "b@x.org"}).status().IsErased() ||
+              (*r)->Resolve({"email", "b@x.org"}).status().IsNotFound());
+  auto a = (*r)->Resolve({"email", "a@x.org"});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ((*r)->GetProfile(*a)->at("name").as_string(), "A");
 }
 
 }  // namespace

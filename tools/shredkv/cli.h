@@ -82,6 +82,8 @@ enum class StoreAccess {
   kWrite,  // may write: a writable open (usage error with --read-only)
   kRead,   // reads only: with --read-only, or when the store cannot be
            // written (ReadOnly), a read-only open (Options::read_only)
+  kReadBesideWriter,  // as kRead, and also read-only when another process
+                      // has the store open to write (backup, erasure-log)
 };
 
 // Opens the store named by the global options (usage error without --db or

@@ -556,7 +556,7 @@ int CmdBackup(const GlobalOptions& global, const ParsedArgs& args) {
     const auto rel = target.lexically_relative(db);
     if (!rel.empty() && *rel.begin() != "..") UsageError("backup: DIR must not be inside the store directory");
   }
-  auto store = OpenStore(global, false, std::nullopt, StoreAccess::kRead);
+  auto store = OpenStore(global, false, std::nullopt, StoreAccess::kReadBesideWriter);
   const auto start = std::chrono::steady_clock::now();
   BackupInfo info = Check(store->Backup(dir), "backup");
   Json out = BackupJson(info);
@@ -566,7 +566,7 @@ int CmdBackup(const GlobalOptions& global, const ParsedArgs& args) {
 }
 
 int CmdErasureLog(const GlobalOptions& global, const ParsedArgs& args) {
-  auto store = OpenStore(global, false, std::nullopt, StoreAccess::kRead);
+  auto store = OpenStore(global, false, std::nullopt, StoreAccess::kReadBesideWriter);
   ErasureLog log = Check(store->ReadErasureLog(), "erasure-log");
   if (auto out = args.Get("out")) {
     const std::string tmp = *out + ".tmp";
@@ -779,7 +779,11 @@ int CmdDoctor(const GlobalOptions& global, const ParsedArgs&) {
   try {
     auto store = OpenStore(reading, false, std::nullopt, StoreAccess::kRead);
     const StoreStats st = Check(store->Stats(), "stats");
-    j["in_use"] = false;
+    // Another process holding LOCK exclusively is a writer: the store was
+    // read beside it (issue 18).
+    bool writer = false;
+    for (const Json& h : j["lock_holders"]) writer |= h["mode"] == "exclusive";
+    j["in_use"] = writer;
     j["format_version"] = st.format_version;
     j["key_epoch"] = st.key_epoch;
     j["oldest_key_epoch"] = st.oldest_key_epoch;
@@ -793,7 +797,7 @@ int CmdDoctor(const GlobalOptions& global, const ParsedArgs&) {
                         {"analytics_staged", st.analytics_staged}};
   } catch (const CliError& e) {
     if (e.code() != kExitInUse) throw;
-    j["in_use"] = true;  // nothing more can be read while a writer holds it
+    j["in_use"] = true;  // its reader table cannot be joined (no write access to the lock file)
   }
   PrintJson(global, j);
   return 0;
@@ -917,7 +921,9 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
   Result<std::unique_ptr<Store>> store = Store::Open(options);
   // A reading command on a store it cannot write (a read-only mount, no
   // permission) reads it without writing.
-  if (!store.ok() && store.status().IsReadOnly() && access == StoreAccess::kRead && !options.read_only) {
+  if (!store.ok() && !options.read_only &&
+      ((store.status().IsReadOnly() && access != StoreAccess::kWrite) ||
+       (store.status().IsBusy() && access == StoreAccess::kReadBesideWriter))) {
     options.read_only = true;
     store = Store::Open(options);
   }
