@@ -5,7 +5,8 @@
 # thousand people, exports one of them, erases that person (suppressing the
 # identifiers and unlinking the analytics rows), shows that the person is
 # gone while the anonymous analytics rows remain, and takes the erasure to
-# "purged" with purge and rotate-keys before verifying the store.
+# "purged" with purge and rotate-keys, restores a backup taken before the
+# erasure (the person stays erased) and verifies the store.
 #
 #   scripts/demo-cli.sh            # 3000 people
 #   DEMO_PEOPLE=20000 scripts/demo-cli.sh
@@ -92,6 +93,9 @@ grep "$ANON_ID" analytics-before.ndjson > mine.ndjson || true
 note "$(wc -l < analytics-before.ndjson) rows; $(wc -l < mine.ndjson) of them under this person's anonymous ID $ANON_ID:"
 cat mine.ndjson
 
+section "A backup, taken while the person is still there"
+run --db db backup backup-before
+
 section "Erase $EMAIL: crypto-shredding, identifiers suppressed, analytics unlinked"
 run --db db --pretty erase --id "email:$EMAIL" --suppress --analytics unlink --request-id demo-erasure-1
 
@@ -124,6 +128,13 @@ run --db db purge
 note "rotate-keys destroys the epoch key that wrapped the person's key: now no byte can decrypt them."
 run --db db rotate-keys
 run --db db --pretty erasure-status --request-id demo-erasure-1
+
+section "Restoring that older backup does not bring the person back"
+note "The live store's erasure log (fences and suppressions; no personal data) goes with every restore:"
+run --db db erasure-log --out erasures.ndjson
+run --db restored restore backup-before --erasure-log erasures.ndjson
+note "In the restored store the person is erased again, under the same request id (4 = erased):"
+run_status --db restored get --id "person_id:$PERSON_ID" --purpose support
 
 section "Verify every record, index, checksum and the audit chain"
 run --db db --pretty verify

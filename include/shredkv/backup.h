@@ -80,6 +80,22 @@ struct ErasureLogApplied {
   std::uint64_t not_present = 0;         // people this store never held (created after it)
 };
 
+// What a restored store does with the PKCS#11 custody keys that hold its
+// epoch keys (key_custody.h). A backup shares them with the store it was
+// taken from; two stores rotating over the same custody keys would destroy
+// each other's epoch keys.
+enum class RestoredCustodyKeys : std::uint8_t {
+  kUnspecified,  // refused (InvalidArgument) for a backup whose epoch keys are in a custody
+  // The restored store replaces the original, which must not be opened
+  // again: it keeps the custody keys, and its rotations destroy them — and
+  // with them the original's epoch keys and every older backup's.
+  kTakeOver,
+  // The restored store is a copy beside the original: its epoch keys are
+  // wrapped under new custody keys at once; the original keeps its own (and
+  // its rotations still make this backup unrestorable).
+  kNewKeys,
+};
+
 struct RestoreOptions {
   // Erasures to re-apply to the restored copy: the live store's log, read
   // after the backup was taken. Required unless without_erasure_log.
@@ -87,6 +103,9 @@ struct RestoreOptions {
   // Restore without re-applying erasures: only for a backup known to be
   // newer than every erasure (it may otherwise bring erased people back).
   bool without_erasure_log = false;
+  // Required for a backup whose epoch keys are in a custody; ignored
+  // otherwise.
+  RestoredCustodyKeys custody_keys = RestoredCustodyKeys::kUnspecified;
 };
 
 struct RestoreResult {
@@ -95,15 +114,20 @@ struct RestoreResult {
 };
 
 // Restores the backup in `backup_dir` into `options.directory` (which must
-// not exist or be empty): checks the MANIFEST and the files' checksums
-// (Corruption if they differ), copies the files, opens the copy with
-// `options` (its key provider and custody), re-applies the erasure log
-// (erasures and suppressions made after the backup), purges what it erased
-// and closes it. Nothing is left at options.directory on failure.
+// not exist or be empty): copies the files and checks them against the
+// MANIFEST's checksums (Corruption if they differ), opens the copy with
+// `options` (its key provider and custody), moves its epoch keys to new
+// custody keys if asked (RestoredCustodyKeys::kNewKeys), re-applies the
+// erasure log (erasures and suppressions made after the backup), purges
+// what it erased and, if it erased anyone, rotates the epoch so those
+// erasures are cryptographic in the copy too; then closes it and renames it
+// into place. Nothing is left at options.directory on failure.
 // Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
 // its custody (a rotation after the backup); WrongKey; InvalidArgument if
-// neither an erasure log nor without_erasure_log is given, or the log is
-// another store's; AlreadyExists if options.directory holds anything.
+// neither an erasure log nor without_erasure_log is given, the log is
+// another store's, or the backup's epoch keys are in a custody and
+// custody_keys is kUnspecified; AlreadyExists if options.directory holds
+// anything.
 Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options& options,
                                     const RestoreOptions& restore);
 

@@ -69,11 +69,16 @@ struct Pkcs11Options {
 };
 
 // Loads the module, finds the token and logs in. Custody keys are AES-256
-// token objects (CKA_TOKEN, CKA_SENSITIVE, not CKA_EXTRACTABLE); Wrap and
-// Unwrap use CKM_AES_GCM with a random 96-bit IV and the label as
-// associated data. Errors: NotFound (no module file, no token with that
-// label), WrongKey (the PIN is refused), IOError (the module fails to load
-// or initialise), InvalidArgument (an empty field).
+// token objects (CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not
+// CKA_EXTRACTABLE); Wrap and Unwrap use CKM_AES_GCM with a random 96-bit IV
+// the caller supplies (tokens that insist on generating the IV themselves,
+// as FIPS-mode HSMs may, refuse it: IOError) and the label as associated
+// data. Errors: NotFound (no module file, no token with that label),
+// WrongKey (the token refuses the PIN), IOError (the module fails to load or
+// initialise), InvalidArgument (an empty field). A PKCS#11 login holds for
+// the whole process: while another custody of this process is logged in to
+// the same token, the token does not check the PIN again
+// (CKR_USER_ALREADY_LOGGED_IN), so a second custody with a wrong PIN opens.
 Result<std::shared_ptr<EpochKeyCustody>> NewPkcs11Custody(const Pkcs11Options& options);
 
 }  // namespace shredkv

@@ -59,11 +59,14 @@ Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat f
 // no surrogates).
 // The erasure log (include/shredkv/backup.h) as NDJSON, documented in
 // docs/backup.md: a header line {"shredkv_erasure_log":1,"store_id":...},
-// then one line an entry: {"kind":"person",...}, {"kind":"category",...},
-// {"kind":"suppressed",...}. IOError if the stream fails.
+// one line an entry: {"kind":"person",...}, {"kind":"category",...},
+// {"kind":"suppressed",...}, and an end line counting them
+// {"end":true,"people":N,"categories":N,"suppressed":N}. IOError if the
+// stream fails.
 Status WriteErasureLog(const ErasureLog& log, std::ostream& out);
 // InvalidArgument naming the line for anything malformed (an unknown kind,
-// a bad person ID or hash, a missing field, no header).
+// a bad person ID or hash, a missing field, no header) and for a log cut
+// short (no end line, or counts that do not match).
 Result<ErasureLog> ReadErasureLog(std::istream& in);
 
 std::string Base64Encode(std::string_view bytes);

@@ -554,7 +554,9 @@ class Store {
   // rebuilds the `keys` file, so that the old root key opens nothing in
   // this store from then on (copies made before still open with it). Open
   // the store with `new_provider` afterwards. InvalidArgument if the new key
-  // is the current one. Calls wait for the rebuild.
+  // is the current one. Calls wait for the rebuild. An error after the
+  // re-sealing commit (its message says "after re-sealing") still leaves
+  // the store to the new key only: open it with `new_provider`.
   virtual Status RotateRootKey(const std::shared_ptr<KeyProvider>& new_provider) = 0;
 };
 

@@ -37,6 +37,9 @@ struct Module {
   void* handle = nullptr;
   CK_FUNCTION_LIST* fns = nullptr;
   int users = 0;
+  // False if someone else in the process (the application, an OpenSSL
+  // provider) had initialised the module: then it is theirs to finalise.
+  bool initialised_here = true;
 };
 
 std::mutex& ModulesMutex() {
@@ -76,7 +79,7 @@ Result<CK_FUNCTION_LIST*> AcquireModule(const std::string& path) {
     ::dlclose(handle);
     return Status::IOError("PKCS#11 module '" + path + "' failed to initialise: " + Rv(rv));
   }
-  modules.emplace(path, Module{handle, fns, 1});
+  modules.emplace(path, Module{handle, fns, 1, rv == CKR_OK});
   return fns;
 }
 
@@ -85,7 +88,7 @@ void ReleaseModule(const std::string& path) {
   auto& modules = Modules();
   auto it = modules.find(path);
   if (it == modules.end() || --it->second.users > 0) return;
-  it->second.fns->C_Finalize(nullptr);
+  if (it->second.initialised_here) it->second.fns->C_Finalize(nullptr);
   // The module stays mapped: some modules (OpenSSL-based ones among them)
   // register exit handlers that must still find their code at exit.
   modules.erase(it);
@@ -103,10 +106,11 @@ class Pkcs11Custody final : public EpochKeyCustody {
       : options_(std::move(options)), fns_(fns) {}
 
   ~Pkcs11Custody() override {
-    if (session_ != CK_INVALID_HANDLE) {
-      fns_->C_Logout(session_);
-      fns_->C_CloseSession(session_);
-    }
+    // No C_Logout: a PKCS#11 login belongs to the whole process, and logging
+    // out here would log out every other custody over this token (their
+    // searches would then miss the private keys). The login ends with the
+    // process's last session.
+    if (session_ != CK_INVALID_HANDLE) fns_->C_CloseSession(session_);
     ReleaseModule(options_.module_path);
   }
 
@@ -210,11 +214,12 @@ class Pkcs11Custody final : public EpochKeyCustody {
     params.aad_len = l.size();
     params.tag_bits = kTagBytes * 8;
     CK_MECHANISM mech{CKM_AES_GCM, &params, sizeof params};
-    CK_RV rv = fns_->C_DecryptInit(session_, &mech, *key);
-    if (rv != CKR_OK) return Status::IOError(Where("decrypting under '" + l + "'") + Rv(rv));
-    // The plaintext lands in guarded memory only.
+    // The plaintext lands in guarded memory only (allocated first: a failed
+    // call must not leave a decryption active on the session).
     auto plain = crypto::SecretBytes::Allocate(RootKey::kSize + kTagBytes);
     if (!plain.ok()) return plain.status();
+    CK_RV rv = fns_->C_DecryptInit(session_, &mech, *key);
+    if (rv != CKR_OK) return Status::IOError(Where("decrypting under '" + l + "'") + Rv(rv));
     CK_ULONG plain_len = plain->size();
     const std::string_view body = wrapped.substr(kIvBytes);
     rv = fns_->C_Decrypt(session_, reinterpret_cast<CK_BYTE*>(const_cast<char*>(body.data())), body.size(),
@@ -267,8 +272,16 @@ class Pkcs11Custody final : public EpochKeyCustody {
     return Status::OK();
   }
 
-  // The secret keys labelled `label`. REQUIRES: mu_ held.
+  // The secret keys labelled `label`. REQUIRES: mu_ held. The session must
+  // be logged in: private objects are invisible to a public session, and an
+  // empty search there would read as "destroyed".
   Result<std::vector<CK_OBJECT_HANDLE>> Find(std::string_view label) {
+    CK_SESSION_INFO info{};
+    CK_RV state_rv = fns_->C_GetSessionInfo(session_, &info);
+    if (state_rv != CKR_OK) return Status::IOError(Where("reading the session state") + Rv(state_rv));
+    if (info.state != CKS_RW_USER_FUNCTIONS) {
+      return Status::FailedPrecondition(Describe() + ": the session is no longer logged in to the token");
+    }
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     std::string l(label);
     CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, l.data(), l.size()}};

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "crypto/keyed_hash.h"
+#include "engine/store_impl.h"
 #include "shredkv/store.h"
 #include "util/coding.h"
 #include "util/test_point.h"
@@ -189,19 +190,26 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   info.directory = directory;
   info.store_id = util::HexEncode(ctx_.keys->store_id());
   info.created_ms = ctx_.Now();
-  for (const keys::EpochRecord& e : ctx_.keys->Epochs()) {
-    if (info.oldest_epoch == 0) info.oldest_epoch = e.epoch;
-    if (!e.custody_label.empty()) info.custody_labels.push_back(e.custody_label);
-  }
-  info.current_epoch = ctx_.keys->current_epoch();
 
-  // Both snapshots begin under write_mu, which every write to either
-  // environment holds: they see the same set of commits. The copies run
-  // after it is released, so writers go on.
+  // Both snapshots begin under write_mu, which every write of this process
+  // to either environment holds: they see the same commits. A read-only open
+  // beside a writer in another process cannot hold that writer's lock, so
+  // `data` is snapshotted first and `keys` second: keys are written before
+  // the data that needs them (creation) and erased before their data is
+  // purged, so a `keys` snapshot at least as new as the `data` one has a key
+  // for every person in it, or their fence (an erasure the restore
+  // finishes). The copies run after write_mu is released: writers go on.
   std::unique_lock write_lock(ctx_.write_mu);
-  Status s = ctx_.keys->environment().View([&](storage::ReadTxn& keys_snapshot) {
-    return ctx_.data->View([&](storage::ReadTxn& data_snapshot) -> Status {
+  Status s = ctx_.data->View([&](storage::ReadTxn& data_snapshot) {
+    return ctx_.keys->environment().View([&](storage::ReadTxn& keys_snapshot) -> Status {
       write_lock.unlock();
+      auto epochs = ctx_.keys->EpochRecordsIn(keys_snapshot);
+      if (!epochs.ok()) return epochs.status();
+      for (const keys::EpochRecord& e : *epochs) {
+        if (info.oldest_epoch == 0) info.oldest_epoch = e.epoch;
+        info.current_epoch = e.epoch;  // the newest key; the current epoch is the newest one
+        if (!e.custody_label.empty()) info.custody_labels.push_back(e.custody_label);
+      }
       auto people = data_snapshot.Count(ctx_.tables.people);
       if (!people.ok()) return people.status();
       info.people = *people;
@@ -278,6 +286,8 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
   // Whether this store still holds `person`: kPresent, or why not.
   enum class Held { kPresent, kErased, kNever };
   auto held = [&](const PersonId& person) -> Result<Held> {
+    CallGuard guard(ctx_, CallAccess::kWrite);  // no Close or file swap under the reads
+    if (!guard.ok()) return guard.status();
     auto erased = ctx_.keys->IsErased(person);
     if (!erased.ok()) return erased.status();
     if (*erased) return Held::kErased;
@@ -381,6 +391,12 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
                                    ", the backup of store " + info.store_id);
   }
   // The epoch keys the backup needs, before anything is copied.
+  if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kUnspecified) {
+    return Status::InvalidArgument(
+        "the backup's epoch keys are held in a custody: say whether the restored store takes over the "
+        "original's custody keys (it replaces the original) or gets new ones (a copy beside it): "
+        "RestoreOptions::custody_keys");
+  }
   if (!info.custody_labels.empty()) {
     if (!options.epoch_key_custody) {
       return Status::FailedPrecondition("the backup's epoch keys are held in a key custody: restore it with "
@@ -397,8 +413,6 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
       }
     }
   }
-  if (Status k = engine::CheckFile(backup_dir + "/" + engine::kKeysFile, manifest->keys_sum_hex); !k.ok()) return k;
-  if (Status d = engine::CheckFile(backup_dir + "/" + engine::kDataFile, manifest->data_sum_hex); !d.ok()) return d;
 
   bool created = false;
   if (Status p = engine::PrepareEmptyDirectory(target, &created); !p.ok()) return p;
@@ -419,6 +433,9 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   for (const std::string& f : {engine::kKeysFile, engine::kDataFile}) {
     if (Status c = engine::CopyFileSynced(backup_dir + "/" + f, work + "/" + f); !c.ok()) return fail(c);
   }
+  // The copies, which are what is opened, against the manifest.
+  if (Status k = engine::CheckFile(work + "/" + engine::kKeysFile, manifest->keys_sum_hex); !k.ok()) return fail(k);
+  if (Status d = engine::CheckFile(work + "/" + engine::kDataFile, manifest->data_sum_hex); !d.ok()) return fail(d);
   RestoreResult result;
   result.backup = info;
   {
@@ -429,6 +446,10 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     o.background_maintenance_ms = 0;
     auto store = Store::Open(o);
     if (!store.ok()) return fail(store.status().WithContext("opening the restored copy"));
+    if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kNewKeys) {
+      auto moved = static_cast<engine::StoreImpl&>(**store).key_store().RekeyCustody();
+      if (!moved.ok()) return fail(moved.status());
+    }
     if (restore.erasure_log != nullptr) {
       auto applied = (*store)->ApplyErasureLog(*restore.erasure_log);
       if (!applied.ok()) return fail(applied.status());
@@ -438,8 +459,20 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
       auto purged = (*store)->Purge(100000);
       if (!purged.ok()) return fail(purged.status().WithContext("purging the re-applied erasures"));
       if (purged->people_pending == 0) break;
+      if (purged->rows_deleted == 0 && purged->people_purged == 0) {
+        return fail(Status::Internal("purging the re-applied erasures made no progress"));
+      }
+    }
+    // The re-applied erasures, cryptographic in the copy as they may be in
+    // the original: their DEKs are in free pages of `keys` until a rotation.
+    if (result.applied.people_erased + result.applied.categories_erased > 0) {
+      auto rotated = (*store)->RotateEpoch();
+      if (!rotated.ok()) return fail(rotated.status().WithContext("rotating the epoch after the re-applied erasures"));
     }
     if (Status c = (*store)->Close(); !c.ok()) return fail(c);
+  }
+  for (const std::string& d : {work + "/keys", work + "/data", work}) {
+    if (Status f = engine::SyncPath(d); !f.ok()) return fail(f);
   }
   util::TestPoint("restore.before_rename");
   if (::rename(work.c_str(), target.c_str()) != 0) {

@@ -5,9 +5,10 @@
 // processing, retention, verification, iterators) receive it by reference,
 // as LevelDB's DBImpl shares its state with VersionSet and MemTable.
 //
-// Lock order (docs/architecture.md §8): close_mu (shared for calls,
-// exclusive for Close and file swaps) → rotation_mu → write_mu → a person's
-// stripe (person_locks) → LMDB's writer locks, `data` before `keys`.
+// Lock order (docs/architecture.md §8): rotation_mu (rotation, compaction,
+// root-key rotation, backup take it first) → close_mu (shared for calls,
+// exclusive for Close and file swaps) → write_mu → a person's stripe
+// (person_locks) → LMDB's writer locks, `data` before `keys`.
 // Thread safety: the members are set up by Open before any call and torn
 // down by Close after every call; the mutable state is guarded as noted.
 #ifndef SHREDKV_ENGINE_CONTEXT_H_

@@ -234,7 +234,8 @@ Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provid
   if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
   if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
     if (!ctx_.keys->usable()) ctx_.SetFatal(r.WithContext("keys file swap failed"));
-    return r.WithContext("rebuilding the keys file after re-sealing under the new root key (done at the next open)");
+    return r.WithContext("rebuilding the keys file after re-sealing under the new root key (the store opens with "
+                         "the new key only; the rebuild is done at the next open)");
   }
   ctx_.events.Log(LogLevel::kInfo, "root key rotated; the keys file was rebuilt");
   return Status::OK();

@@ -195,10 +195,10 @@ Status KeyStore::Create(const crypto::SecretKey& root) {
                       PlainRow(TableId::kKeysMeta, kCurrentEpochKey, U64(kFirstEpoch)))).ok()) return w;
     return txn.Put(epochs_, epoch_row_key, wrapped_epoch);
   });
-  if (!s.ok()) {
-    if (!label.empty()) (void)options_.custody->DestroyKey(label);  // wraps nothing committed
-    return s.WithContext("creating the keys environment");
-  }
+  // On failure the custody key stays: the commit may have become durable
+  // after all (an fsync error after the write), and an unused custody key
+  // wraps nothing any file holds.
+  if (!s.ok()) return s.WithContext("creating the keys environment");
   store_id_ = std::move(store_id);
   index_key_.emplace(std::move(index_key).value());
   std::unique_lock lock(epoch_mu_);
@@ -394,6 +394,67 @@ Status KeyStore::FinishCustodyDestroy() {
   return env_->Update([&](storage::WriteTxn& txn) { return txn.Delete(meta_, kCustodyDestroyKey); });
 }
 
+Result<std::vector<EpochRecord>> KeyStore::EpochRecordsIn(const storage::ReadTxn& txn) {
+  if (!root_) return Status::FailedPrecondition("the key store is not unlocked");
+  std::vector<EpochRecord> out;
+  auto cursor = txn.OpenCursor(epochs_);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  std::string plain;
+  for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+    if (!m.ok()) return m;
+    if (c.key().size() != 8) return Status::Corruption("epoch key has the wrong length");
+    EpochRecord r;
+    r.epoch = util::DecodeFixed64BE(c.key().data());
+    if (Status o = codec::OpenRow(*root_, TableId::kEpochs, c.key(), c.value(), &plain); !o.ok()) {
+      return o.WithContext("epoch key " + std::to_string(r.epoch));
+    }
+    if (plain.size() != crypto::SecretKey::kSize) {
+      util::ByteReader in(plain);
+      std::uint8_t kind = 0;
+      std::string_view label;
+      if (!in.GetU8(&kind) || kind != kCustodyPayload || !in.GetLengthPrefixed(&label)) {
+        crypto::Wipe(&plain);
+        return Status::Corruption("epoch key " + std::to_string(r.epoch) + " has the wrong form");
+      }
+      r.custody_label = std::string(label);
+    }
+    crypto::Wipe(&plain);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::size_t> KeyStore::RekeyCustody() {
+  if (!options_.custody) return std::size_t{0};
+  std::unique_lock lock(epoch_mu_);
+  std::map<std::uint64_t, std::string> labels;
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& [epoch, key] : epoch_keys_) {
+    auto old = epoch_labels_.find(epoch);
+    if (old == epoch_labels_.end() || old->second.empty()) continue;
+    std::string label;
+    auto payload = NewEpochPayload(epoch, key, &label);
+    if (!payload.ok()) return payload.status();
+    std::string row;
+    codec::SealRow(kWrapCipher, *root_, TableId::kEpochs, codec::EpochKey(epoch), *payload, &row);
+    rows.emplace_back(codec::EpochKey(epoch), std::move(row));
+    labels.emplace(epoch, std::move(label));
+  }
+  if (rows.empty()) return std::size_t{0};
+  // One commit moves every epoch to its new custody key; a crash before it
+  // leaves unused custody keys (they wrap nothing any file holds).
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    for (const auto& [k, v] : rows) {
+      if (Status w = txn.Put(epochs_, k, v); !w.ok()) return w;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s.WithContext("moving the epoch keys to new custody keys");
+  for (auto& [epoch, label] : labels) epoch_labels_[epoch] = std::move(label);
+  return rows.size();
+}
+
 std::vector<EpochRecord> KeyStore::Epochs() const {
   std::shared_lock lock(epoch_mu_);
   std::vector<EpochRecord> out;
@@ -457,7 +518,10 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
   if (!s.ok()) return s.WithContext("re-sealing the keys under the new root key");
   root_.emplace(std::move(new_root).value());
   rebuild_pending_.store(true);
-  return FlushMetaPages();
+  if (Status f = FlushMetaPages(); !f.ok()) {
+    return f.WithContext("after re-sealing under the new root key (the store now opens with the new key only)");
+  }
+  return Status::OK();
 }
 
 std::uint64_t KeyStore::current_epoch() const {
@@ -975,10 +1039,7 @@ Result<std::uint64_t> KeyStore::BeginRotation(std::int64_t now_ms) {
     if (Status p = PutU64Meta(txn, meta_, kRotationStartMsKey, util::OrderedFromSigned(now_ms)); !p.ok()) return p;
     return PutU64Meta(txn, meta_, kCurrentEpochKey, next);
   });
-  if (!s.ok()) {
-    if (!label.empty()) (void)options_.custody->DestroyKey(label);
-    return s.WithContext("starting epoch " + std::to_string(next));
-  }
+  if (!s.ok()) return s.WithContext("starting epoch " + std::to_string(next));  // the custody key stays, as in Create
   epoch_keys_.emplace(next, std::move(key).value());
   epoch_labels_.emplace(next, std::move(label));
   current_epoch_ = next;

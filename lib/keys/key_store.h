@@ -282,6 +282,16 @@ class KeyStore {
 
   // The epochs whose keys exist, oldest first, with their custody labels.
   std::vector<EpochRecord> Epochs() const;
+  // The same, as the snapshot `txn` of this environment records them (for a
+  // backup taken from that snapshot; another process may have rotated since
+  // this one loaded its epochs). Opens the rows under the root key only.
+  Result<std::vector<EpochRecord>> EpochRecordsIn(const storage::ReadTxn& txn);
+  // Wraps every epoch key held in the custody under a new custody key (new
+  // labels) in one commit; the old custody keys are left alone. For a
+  // restored copy that must not share custody keys with the store it was
+  // copied from (whose rotations would destroy them). Returns the epochs
+  // moved. REQUIRES: no other call on this KeyStore runs concurrently.
+  Result<std::size_t> RekeyCustody();
 
   // Re-seals everything sealed under the root key (the root check, the
   // index key, every epoch row) under `new_root` in one committed

@@ -71,6 +71,14 @@ Status WriteErasureLog(const ErasureLog& log, std::ostream& out) {
                .dump()
         << "\n";
   }
+  // The last line counts the entries: a log cut short (a full disk, a
+  // killed writer) is refused, not read as a shorter list of erasures.
+  out << Json{{"end", true},
+              {"people", log.people.size()},
+              {"categories", log.categories.size()},
+              {"suppressed", log.suppressed.size()}}
+             .dump()
+      << "\n";
   out.flush();
   if (!out) return Status::IOError("writing the erasure log failed");
   return Status::OK();
@@ -81,10 +89,12 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
   std::string line;
   std::size_t number = 0;
   bool header = false;
+  bool ended = false;
   while (std::getline(in, line)) {
     ++number;
     if (line.empty()) continue;
     const std::string where = "erasure log line " + std::to_string(number);
+    if (ended) return Status::InvalidArgument(where + ": a line after the end line");
     Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument(where + ": not a JSON object");
     try {
@@ -97,6 +107,15 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
           return Status::InvalidArgument(where + ": store_id is not 32 hex digits");
         }
         header = true;
+        continue;
+      }
+      if (j.contains("end")) {
+        if (j.at("people").get<std::uint64_t>() != log.people.size() ||
+            j.at("categories").get<std::uint64_t>() != log.categories.size() ||
+            j.at("suppressed").get<std::uint64_t>() != log.suppressed.size()) {
+          return Status::InvalidArgument(where + ": the end line's counts do not match the entries (lines lost)");
+        }
+        ended = true;
         continue;
       }
       const std::string kind = j.at("kind").get<std::string>();
@@ -127,6 +146,7 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
   }
   if (in.bad()) return Status::IOError("reading the erasure log failed");
   if (!header) return Status::InvalidArgument("the erasure log is empty (no header line)");
+  if (!ended) return Status::InvalidArgument("the erasure log has no end line: it was cut short");
   return log;
 }
 

@@ -1701,7 +1701,11 @@ TEST_F(CliTest, Pkcs11CustodyMakesABackupOlderThanARotationExit12) {
   ASSERT_EQ(with(db_, {"erase", "--id", "email:a@x.org"}).code, 0);
   ASSERT_EQ(with(db_, {"rotate-keys"}).code, 0);
   ASSERT_EQ(with(db_, {"erasure-log", "--out", (dir_ / "log").string()}).code, 0);
-  const RunResult old = with(dir_ / "r", {"restore", (dir_ / "b").string(), "--erasure-log", (dir_ / "log").string()});
+  const RunResult unsaid = with(dir_ / "r", {"restore", (dir_ / "b").string(), "--erasure-log", (dir_ / "log").string()});
+  EXPECT_EQ(unsaid.code, 1) << unsaid.err;  // take-over or new: the operator says which
+  EXPECT_NE(unsaid.err.find("custody"), std::string::npos) << unsaid.err;
+  const RunResult old = with(dir_ / "r", {"restore", (dir_ / "b").string(), "--erasure-log", (dir_ / "log").string(),
+                                          "--custody-keys", "take-over"});
   EXPECT_EQ(old.code, 12) << old.err;
   EXPECT_NE(old.err.find("KeyDestroyed"), std::string::npos) << old.err;
   EXPECT_FALSE(fs::exists(dir_ / "r"));

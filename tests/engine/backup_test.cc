@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "codec/row_codec.h"
@@ -96,6 +97,10 @@ TEST_F(BackupTest, RestoringReappliesErasuresMadeAfterTheBackup) {
   auto receipt = (*r)->GetErasure("req-gone");
   ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
   EXPECT_TRUE(receipt->purged);
+  // The restore rotated the epoch: the re-applied erasures are
+  // cryptographic in the copy too, not only logical.
+  EXPECT_EQ(receipt->level, ErasureLevel::kPurged);
+  EXPECT_TRUE(receipt->cryptographic);
   // The suppression came back too: the identifier cannot be re-ingested.
   EXPECT_TRUE((*r)->CreatePerson({{"email", "gone@x.org"}}, {}).status().IsSuppressed());
   // Applying the same log again changes nothing.
@@ -139,6 +144,35 @@ TEST_F(BackupTest, RestoreRefusesWithoutALogAnotherStoresLogAndADamagedBackup) {
   EXPECT_FALSE(fs::exists(out_.Sub("r")));
   // Not a backup at all.
   EXPECT_TRUE(ReadBackupInfo(out_.Sub("nothing")).status().IsNotFound());
+}
+
+TEST_F(BackupTest, AnErasureLogCutShortIsRefused) {
+  const PersonId a = MakePerson("a@x.org");
+  const PersonId b = MakePerson("b@x.org");
+  ASSERT_TRUE(store_->Erase(a, EraseOptions{"r-a", true, AnalyticsOnErase::kKeep}).ok());
+  ASSERT_TRUE(store_->Erase(b).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  std::ostringstream out;
+  SKV_ASSERT_OK(WriteErasureLog(*log, out));
+  const std::string text = out.str();
+  std::istringstream whole(text);
+  auto read = ReadErasureLog(whole);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->people.size(), 2u);
+  EXPECT_EQ(read->suppressed.size(), 1u);
+  EXPECT_EQ(read->store_id, log->store_id);
+  // Every cut at a line boundary, and a line lost in the middle, is refused.
+  std::vector<std::size_t> ends;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') ends.push_back(i + 1);
+  }
+  for (std::size_t k = 0; k + 1 < ends.size(); ++k) {
+    std::istringstream cut(text.substr(0, ends[k]));
+    EXPECT_TRUE(ReadErasureLog(cut).status().IsInvalidArgument()) << "cut after line " << k + 1;
+  }
+  std::istringstream missing(text.substr(0, ends[0]) + text.substr(ends[1]));
+  EXPECT_TRUE(ReadErasureLog(missing).status().IsInvalidArgument());
 }
 
 TEST_F(BackupTest, BackupAndRestoreRefuseADirectoryThatHoldsSomething) {

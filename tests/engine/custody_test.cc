@@ -169,6 +169,9 @@ TEST_F(CustodyTest, ABackupOlderThanARotationOpensWithNoSecretLeft) {
   ASSERT_TRUE(log.ok());
   RestoreOptions with_log;
   with_log.erasure_log = &*log;
+  // A backup with custody labels needs the choice of what happens to them.
+  EXPECT_TRUE(RestoreBackup(out.Sub("after"), RestoreTo(out.Sub("r-unsaid")), with_log).status().IsInvalidArgument());
+  with_log.custody_keys = RestoredCustodyKeys::kTakeOver;
   // The old backup: refused before anything is copied, naming the cause.
   auto old_restore = RestoreBackup(out.Sub("before"), RestoreTo(out.Sub("r-old")), with_log);
   EXPECT_TRUE(old_restore.status().IsKeyDestroyed()) << old_restore.status().ToString();
@@ -208,13 +211,45 @@ TEST_F(CustodyTest, ABackupWithoutARotationSinceRestoresAndForgetsLaterErasures)
   ASSERT_TRUE(log.ok());
   RestoreOptions with_log;
   with_log.erasure_log = &*log;
+  with_log.custody_keys = RestoredCustodyKeys::kNewKeys;
   auto restored = RestoreBackup(out.Sub("b"), RestoreTo(out.Sub("r")), with_log);
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
   EXPECT_EQ(restored->applied.people_erased, 1u);
-  auto r = Store::Open(RestoreTo(out.Sub("r")));
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "Kept");
-  EXPECT_TRUE((*r)->GetProfile(erased).status().IsErased());
+  {
+    auto r = Store::Open(RestoreTo(out.Sub("r")));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "Kept");
+    EXPECT_TRUE((*r)->GetProfile(erased).status().IsErased());
+    // The copy has custody keys of its own: its rotations leave the
+    // original's alone (found by review: a copy that shared them destroyed
+    // the original's current epoch key at its first rotation).
+    auto labels = static_cast<engine::StoreImpl&>(**r).key_store().Epochs();
+    auto original = static_cast<engine::StoreImpl&>(**store).key_store().Epochs();
+    ASSERT_EQ(labels.size(), 1u);
+    EXPECT_NE(labels[0].custody_label, original.back().custody_label);
+    ASSERT_TRUE((*r)->RotateEpoch().ok());
+    ASSERT_TRUE((*r)->RotateEpoch().ok());
+  }
+  store->reset();
+  auto again = Store::Open(options_);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->GetProfile(kept)->at("name").as_string(), "Kept");
+}
+
+TEST_F(CustodyTest, ClosingOneCustodyLeavesAnotherLoggedIn) {
+  auto other = Token();
+  ASSERT_NE(other, nullptr);
+  const std::string label = "shredkv:test:two:" + std::to_string(::getpid());
+  SKV_ASSERT_OK(other->CreateKey(label));
+  options_.epoch_key_custody = nullptr;
+  custody_.reset();  // found by review: its C_Logout logged `other` out too
+  auto has = other->HasKey(label);
+  ASSERT_TRUE(has.ok()) << has.status().ToString();
+  EXPECT_TRUE(*has);
+  SKV_ASSERT_OK(other->DestroyKey(label));
+  auto fresh = Token();
+  ASSERT_NE(fresh, nullptr);
+  EXPECT_FALSE(*fresh->HasKey(label));
 }
 
 TEST_F(CustodyTest, TheTokenIsCalledAtOpenAndRotationOnlyNeverPerPerson) {

@@ -1,5 +1,6 @@
 // shredkv command-line tool: the commands (ingest and sample have files of
 // their own).
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -575,9 +576,20 @@ int CmdErasureLog(const GlobalOptions& global, const ParsedArgs& args) {
       if (!f) throw CliError(kExitError, "erasure-log: cannot write '" + tmp + "': " + std::strerror(errno));
       Check(WriteErasureLog(log, f), "erasure-log");
     }
+    // Durable before it replaces an older log: a restore must not find a
+    // file that a crash left empty.
+    auto sync = [](const std::string& path, int flags) {
+      const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+      const bool ok = fd >= 0 && ::fsync(fd) == 0;
+      if (fd >= 0) ::close(fd);
+      return ok;
+    };
+    if (!sync(tmp, O_RDONLY)) throw CliError(kExitError, "erasure-log: cannot fsync '" + tmp + "'");
     if (std::rename(tmp.c_str(), out->c_str()) != 0) {
       throw CliError(kExitError, "erasure-log: cannot rename '" + tmp + "': " + std::strerror(errno));
     }
+    const std::string parent = std::filesystem::path(*out).parent_path().string();
+    (void)sync(parent.empty() ? "." : parent, O_RDONLY | O_DIRECTORY);
     PrintJson(global, Json{{"out", *out},
                            {"people", log.people.size()},
                            {"categories", log.categories.size()},
@@ -619,6 +631,15 @@ int CmdRestore(const GlobalOptions& global, const ParsedArgs& args) {
   RestoreOptions restore;
   restore.erasure_log = log ? &*log : nullptr;
   restore.without_erasure_log = no_log;
+  if (auto c = args.Get("custody-keys")) {
+    if (*c == "take-over") {
+      restore.custody_keys = RestoredCustodyKeys::kTakeOver;
+    } else if (*c == "new") {
+      restore.custody_keys = RestoredCustodyKeys::kNewKeys;
+    } else {
+      UsageError("restore: --custody-keys must be take-over or new, not '" + *c + "'");
+    }
+  }
   const auto start = std::chrono::steady_clock::now();
   auto result = RestoreBackup(args.positionals.front(), options, restore);
   if (!result.ok() && result.status().IsWrongKey()) {
@@ -880,7 +901,8 @@ std::shared_ptr<EpochKeyCustody> OpenCustody(const GlobalOptions& global) {
   if (!global.pkcs11_pin_file.empty()) {
     std::ifstream f(global.pkcs11_pin_file, std::ios::binary);
     if (!f) throw CliError(kExitError, "cannot read PIN file '" + global.pkcs11_pin_file + "': " + std::strerror(errno));
-    std::getline(f, pin);  // the first line; a trailing newline is not part of it
+    std::getline(f, pin);  // the first line; a trailing newline (or CR LF) is not part of it
+    if (!pin.empty() && pin.back() == '\r') pin.pop_back();
   } else if (const char* env = std::getenv("SHREDKV_PKCS11_PIN"); env != nullptr) {
     pin = env;
   }
