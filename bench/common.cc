@@ -43,6 +43,7 @@ Config Config::ForScale(const std::string& scale) {
     c.export_people = 2;
     c.export_events = 50;
     c.export_iterations = 2;
+    c.backup_iterations = 1;
     return c;
   }
   if (c.scale == "full") {
@@ -54,6 +55,7 @@ Config Config::ForScale(const std::string& scale) {
     c.rotate_people = 1000000;
     c.rotate_iterations = 2;
     c.export_iterations = 200;
+    c.backup_iterations = 50;
     return c;
   }
   char* end = nullptr;
@@ -69,6 +71,7 @@ Config Config::ForScale(const std::string& scale) {
   c.durable_calls = Times(c.durable_calls, f);
   c.rotate_people = Times(c.rotate_people, f);
   c.export_iterations = Times(c.export_iterations, f);
+  c.backup_iterations = Times(c.backup_iterations, f);
   return c;
 }
 
@@ -232,5 +235,6 @@ void System::MarkForPurge(std::span<const std::uint32_t>) { Fail("MarkForPurge: 
 std::uint64_t System::Purge(std::size_t) { Fail("Purge: not supported"); }
 std::uint64_t System::Export(std::size_t) { Fail("Export: not supported"); }
 std::uint64_t System::RotateEpoch() { Fail("RotateEpoch: not supported"); }
+std::uint64_t System::Backup(const std::string&) { Fail("Backup: not supported"); }
 
 }  // namespace shredkv_bench

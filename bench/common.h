@@ -52,6 +52,7 @@ struct Config {
   std::size_t export_people = 20;
   std::size_t export_events = 1000;
   std::size_t export_iterations = 100;
+  std::size_t backup_iterations = 20;      // Backup: copies of the export world
   std::string dir;                         // where stores are created
 
   // "tiny" (smoke test), "default", "full" (the sizes) or a number
@@ -193,6 +194,11 @@ class System {
   virtual std::uint64_t Export(std::size_t i);
   // shredkv: RotateEpoch(); returns DEKs re-wrapped.
   virtual std::uint64_t RotateEpoch();
+  // A consistent copy of the whole store into the new directory `dir` while
+  // it stays open; returns the bytes written. shredkv: Store::Backup (both
+  // environments rebuilt from live rows, checksummed, fsynced); raw_lmdb:
+  // mdb_env_copy2 with MDB_CP_COMPACT (LMDB's own compacting copy).
+  virtual std::uint64_t Backup(const std::string& dir);
 
   // Brings a freshly built data set to the state a deployed store reaches
   // on its own: shredkv runs one maintenance pass, which materialises the

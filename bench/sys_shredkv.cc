@@ -132,6 +132,12 @@ class ShredkvSystem final : public System {
     return r->rewrapped_keys;
   }
 
+  std::uint64_t Backup(const std::string& dir) override {
+    auto r = store_->Backup(dir);
+    Check(r.status(), "backup");
+    return r->keys_bytes + r->data_bytes;
+  }
+
  private:
   std::unique_ptr<shredkv::Store> store_;
   std::vector<PersonId> ids_;
