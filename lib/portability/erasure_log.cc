@@ -1,6 +1,7 @@
 // The erasure log as NDJSON (include/shredkv/portability.h, docs/backup.md).
 #include <istream>
 #include <ostream>
+#include <stdexcept>
 
 #include "portability/json_values.h"
 #include "shredkv/portability.h"
@@ -38,6 +39,22 @@ std::optional<std::string> HexDecode(const std::string& hex) {
     out.push_back(static_cast<char>(hi * 16 + lo));
   }
   return out;
+}
+
+// The integer field `key` of `j`: a JSON integer in int64 range (a float,
+// a string or a larger number is a malformed line, never converted).
+std::int64_t Int64Field(const Json& j, const char* key) {
+  const Json& v = j.at(key);
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX)) {
+    throw std::invalid_argument(std::string("'") + key + "' is not a 64-bit integer");
+  }
+  return v.get<std::int64_t>();
+}
+
+std::uint64_t CountField(const Json& j, const char* key) {
+  const std::int64_t v = Int64Field(j, key);
+  if (v < 0) throw std::invalid_argument(std::string("'") + key + "' is negative");
+  return static_cast<std::uint64_t>(v);
 }
 
 }  // namespace
@@ -99,7 +116,7 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
     if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument(where + ": not a JSON object");
     try {
       if (!header) {
-        if (!j.contains("shredkv_erasure_log") || j.at("shredkv_erasure_log").get<int>() != kErasureLogVersion) {
+        if (!j.contains("shredkv_erasure_log") || Int64Field(j, "shredkv_erasure_log") != kErasureLogVersion) {
           return Status::InvalidArgument(where + ": not a shredkv erasure log (version 1) header");
         }
         log.store_id = j.at("store_id").get<std::string>();
@@ -110,9 +127,8 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
         continue;
       }
       if (j.contains("end")) {
-        if (j.at("people").get<std::uint64_t>() != log.people.size() ||
-            j.at("categories").get<std::uint64_t>() != log.categories.size() ||
-            j.at("suppressed").get<std::uint64_t>() != log.suppressed.size()) {
+        if (CountField(j, "people") != log.people.size() || CountField(j, "categories") != log.categories.size() ||
+            CountField(j, "suppressed") != log.suppressed.size()) {
           return Status::InvalidArgument(where + ": the end line's counts do not match the entries (lines lost)");
         }
         ended = true;
@@ -125,7 +141,7 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
         auto mode = ModeFromName(j.at("analytics").get<std::string>());
         if (!mode.ok()) return Status::InvalidArgument(where + ": " + mode.status().message());
         const std::string request_id = j.at("request_id").get<std::string>();
-        const std::int64_t at = j.at("erased_at_ms").get<std::int64_t>();
+        const std::int64_t at = Int64Field(j, "erased_at_ms");
         if (kind == "person") {
           log.people.push_back(ErasedPersonEntry{*person, request_id, at, *mode});
         } else {
@@ -136,11 +152,13 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
         auto hash = HexDecode(j.at("identifier_hash").get<std::string>());
         if (!hash || hash->empty()) return Status::InvalidArgument(where + ": identifier_hash is not hex");
         log.suppressed.push_back(SuppressedEntry{*hash, j.at("request_id").get<std::string>(),
-                                                 j.at("suppressed_at_ms").get<std::int64_t>()});
+                                                 Int64Field(j, "suppressed_at_ms")});
       } else {
         return Status::InvalidArgument(where + ": unknown kind '" + kind + "'");
       }
     } catch (const nlohmann::json::exception& e) {
+      return Status::InvalidArgument(where + ": " + e.what());
+    } catch (const std::invalid_argument& e) {
       return Status::InvalidArgument(where + ": " + e.what());
     }
   }

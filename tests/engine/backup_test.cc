@@ -173,6 +173,15 @@ TEST_F(BackupTest, AnErasureLogCutShortIsRefused) {
   }
   std::istringstream missing(text.substr(0, ends[0]) + text.substr(ends[1]));
   EXPECT_TRUE(ReadErasureLog(missing).status().IsInvalidArgument());
+  // Found by fuzz_payloads: a time given as a float out of int64 range was
+  // converted (undefined behaviour); numbers must be JSON integers.
+  for (const char* bad : {"1.7e30", "1.5", "\"12\"", "18446744073709551615"}) {
+    std::string edited = text;
+    const std::size_t at = edited.find("\"erased_at_ms\":") + 15;
+    edited.replace(at, edited.find(',', at) - at, bad);
+    std::istringstream in(edited);
+    EXPECT_TRUE(ReadErasureLog(in).status().IsInvalidArgument()) << bad;
+  }
 }
 
 TEST_F(BackupTest, BackupAndRestoreRefuseADirectoryThatHoldsSomething) {
