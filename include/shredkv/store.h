@@ -531,7 +531,7 @@ class Store {
   // the copy, but a write that must grow the map waits for it, and no
   // rotation or compaction runs meanwhile. Each file is rebuilt from live
   // rows (no free page of the store is copied). A MANIFEST names the store,
-  // its epochs and the custody keys they need, and the files' BLAKE2b
+  // its epochs and the custody keys they need, and the files' XXH3-128
   // checksums; it is written last, so a directory without one is not a
   // backup. Nothing is left in `directory` on failure.
   virtual Result<BackupInfo> Backup(const std::string& directory) = 0;

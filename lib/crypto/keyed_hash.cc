@@ -1,9 +1,5 @@
 #include "crypto/keyed_hash.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-
 #include <sodium.h>
 
 #include "util/coding.h"
@@ -47,28 +43,6 @@ std::string Hash256(std::string_view data) {
   std::string out(32, '\0');
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
                      reinterpret_cast<const unsigned char*>(data.data()), data.size(), nullptr, 0);
-  return out;
-}
-
-Result<std::string> FileChecksum(const std::string& path) {
-  if (Status s = Init(); !s.ok()) return s;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    if (errno == ENOENT) return Status::NotFound("'" + path + "' does not exist");
-    return Status::IOError("cannot open '" + path + "': " + std::strerror(errno));
-  }
-  crypto_generichash_state state;
-  crypto_generichash_init(&state, nullptr, 0, crypto_generichash_BYTES);
-  std::string buf(1u << 20, '\0');
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
-    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(buf.data()), n);
-  }
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) return Status::IOError("cannot read '" + path + "'");
-  std::string out(crypto_generichash_BYTES, '\0');
-  crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(out.data()), out.size());
   return out;
 }
 

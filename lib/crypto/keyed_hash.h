@@ -25,11 +25,6 @@ std::string KeyedHash(const SecretKey& key, std::size_t out_size,
 // key held on the caller's stack (wiped by the caller).
 void KeyedHashRaw(std::string_view key, std::string_view message, unsigned char* out, std::size_t out_size);
 
-// Unkeyed BLAKE2b-256 of the whole file at `path`, read in 1 MiB blocks:
-// a checksum of a backup's files (not a secret; detects damage). NotFound /
-// IOError if it cannot be read.
-Result<std::string> FileChecksum(const std::string& path);
-
 // SipHash-2-4 (libsodium crypto_shorthash_siphash24) of `message` under the
 // 16-byte key `key` (REQUIRES: key.size() == 16): a 64-bit pseudo-random
 // function, about ten times cheaper than BLAKE2b on short inputs, for

@@ -11,9 +11,9 @@
 #include <mutex>
 #include <sstream>
 
-#include "crypto/keyed_hash.h"
 #include "engine/store_impl.h"
 #include "shredkv/store.h"
+#include "util/checksum.h"
 #include "util/coding.h"
 #include "util/test_point.h"
 
@@ -77,9 +77,9 @@ std::string ManifestText(const BackupInfo& info, const std::string& keys_sum, co
   for (const std::string& label : info.custody_labels) m << "custody_label " << label << "\n";
   m << "people " << info.people << "\n"
     << "keys_bytes " << info.keys_bytes << "\n"
-    << "keys_blake2b " << util::HexEncode(keys_sum) << "\n"
+    << "keys_xxh3_128 " << util::HexEncode(keys_sum) << "\n"
     << "data_bytes " << info.data_bytes << "\n"
-    << "data_blake2b " << util::HexEncode(data_sum) << "\n";
+    << "data_xxh3_128 " << util::HexEncode(data_sum) << "\n";
   return m.str();
 }
 
@@ -124,12 +124,12 @@ Result<Manifest> ReadManifest(const std::string& dir) {
     else if (key == "people") s = number(value, key, &m.info.people);
     else if (key == "keys_bytes") s = number(value, key, &m.info.keys_bytes);
     else if (key == "data_bytes") s = number(value, key, &m.info.data_bytes);
-    else if (key == "keys_blake2b") m.keys_sum_hex = value;
-    else if (key == "data_blake2b") m.data_sum_hex = value;
+    else if (key == "keys_xxh3_128") m.keys_sum_hex = value;
+    else if (key == "data_xxh3_128") m.data_sum_hex = value;
     // Unknown keys are a newer writer's additions: ignored.
     if (!s.ok()) return s;
   }
-  for (const char* required : {"store_id", "current_epoch", "keys_blake2b", "data_blake2b"}) {
+  for (const char* required : {"store_id", "current_epoch", "keys_xxh3_128", "data_xxh3_128"}) {
     if (!seen[required]) return Status::Corruption("'" + path + "' lacks '" + required + "'");
   }
   return m;
@@ -137,7 +137,7 @@ Result<Manifest> ReadManifest(const std::string& dir) {
 
 // Corruption unless the file at `path` has `want_hex` as its checksum.
 Status CheckFile(const std::string& path, const std::string& want_hex) {
-  auto sum = crypto::FileChecksum(path);
+  auto sum = util::FileChecksum(path);
   if (!sum.ok()) {
     return sum.status().IsNotFound() ? Status::Corruption("the backup lacks '" + path + "'") : sum.status();
   }
@@ -223,9 +223,9 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   if (write_lock.owns_lock()) write_lock.unlock();
   if (!s.ok()) return s.WithContext("backing up to '" + directory + "'");
 
-  auto keys_sum = crypto::FileChecksum(directory + "/" + kKeysFile);
+  auto keys_sum = util::FileChecksum(directory + "/" + kKeysFile);
   if (!keys_sum.ok()) return keys_sum.status();
-  auto data_sum = crypto::FileChecksum(directory + "/" + kDataFile);
+  auto data_sum = util::FileChecksum(directory + "/" + kDataFile);
   if (!data_sum.ok()) return data_sum.status();
   info.keys_bytes = fs::file_size(directory + "/" + kKeysFile, ec);
   info.data_bytes = fs::file_size(directory + "/" + kDataFile, ec);

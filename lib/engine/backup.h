@@ -15,9 +15,9 @@
 //   custody_label <label>        one line per epoch held in a custody
 //   people <n>
 //   keys_bytes <n>
-//   keys_blake2b <64 hex>
+//   keys_xxh3_128 <32 hex>
 //   data_bytes <n>
-//   data_blake2b <64 hex>
+//   data_xxh3_128 <32 hex>
 //
 // Thread safety: as the store's calls; Backup holds rotation_mu for its
 // whole copy (no rotation or compaction meanwhile) and write_mu only while
