@@ -121,6 +121,17 @@ World& PeopleWorld(SystemKind sys, std::size_t people) {
   return worlds().Get(kind, sys, SystemOptions{}, [&](World& w) { w.sys->AddPeople(people, 10000); });
 }
 
+// export_people people with export_events events each, person-major.
+World& ExportWorld(SystemKind sys) {
+  const Config& c = config();
+  SystemOptions o;
+  o.sealed_event_rows = true;  // raw_lmdb: XChaCha20 boxes, opened by the baseline
+  return worlds().Get("export", sys, o, [&](World& world) {
+    world.sys->AddPeople(c.export_people, 1000);
+    LoadEventsPersonMajor(world, 0, c.export_people, c.export_events);
+  });
+}
+
 World& EraseWorld(SystemKind sys) {
   SystemOptions o;
   o.secure_delete = true;  // SQLite: the erase workload overwrites deleted content
@@ -232,12 +243,7 @@ void BM_RotateEpoch(benchmark::State& state, SystemKind sys) {
 void BM_Export(benchmark::State& state, SystemKind sys) {
   Guard(state, [&] {
     const Config& c = config();
-    SystemOptions o;
-    o.sealed_event_rows = true;  // raw_lmdb: XChaCha20 boxes, opened by the baseline
-    World& w = worlds().Get("export", sys, o, [&](World& world) {
-      world.sys->AddPeople(c.export_people, 1000);
-      LoadEventsPersonMajor(world, 0, c.export_people, c.export_events);
-    });
+    World& w = ExportWorld(sys);
     std::uint64_t events = 0;
     std::size_t i = 0;
     PerfWindow perf_window;
@@ -255,13 +261,7 @@ void BM_Export(benchmark::State& state, SystemKind sys) {
 // open. Bytes copied a second; the copy is removed untimed.
 void BM_Backup(benchmark::State& state, SystemKind sys) {
   Guard(state, [&] {
-    const Config& c = config();
-    SystemOptions o;
-    o.sealed_event_rows = true;
-    World& w = worlds().Get("export", sys, o, [&](World& world) {
-      world.sys->AddPeople(c.export_people, 1000);
-      LoadEventsPersonMajor(world, 0, c.export_people, c.export_events);
-    });
+    World& w = ExportWorld(sys);
     std::uint64_t bytes = 0;
     std::size_t n = 0;
     PerfWindow perf_window;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "codec/row_codec.h"
@@ -69,6 +70,15 @@ Result<std::uint64_t> ReadU64Meta(const storage::ReadTxn& txn, storage::Table me
 
 Status PutU64Meta(storage::WriteTxn& txn, storage::Table meta, std::string_view key, std::uint64_t v) {
   return txn.Put(meta, key, PlainRow(TableId::kKeysMeta, key, U64(v)));
+}
+
+// A custody payload of an epoch row (format.md §4.2): its label and the
+// custody's wrapping. False if `payload` is not one.
+bool ParseCustodyPayload(std::string_view payload, std::string_view* label, std::string_view* wrapped) {
+  util::ByteReader in(payload);
+  std::uint8_t kind = 0;
+  return in.GetU8(&kind) && kind == kCustodyPayload && in.GetLengthPrefixed(label) && in.GetLengthPrefixed(wrapped) &&
+         in.done() && !label->empty();
 }
 
 }  // namespace
@@ -265,9 +275,8 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
   return options_.read_only ? Status::OK() : FinishCustodyDestroy();
 }
 
-Status KeyStore::ReadEpochKeys(const storage::ReadTxn& txn, const crypto::SecretKey& root, std::uint64_t current,
-                               std::map<std::uint64_t, crypto::SecretKey>* keys,
-                               std::map<std::uint64_t, std::string>* labels) {
+Status KeyStore::ForEachEpochPayload(const storage::ReadTxn& txn, const crypto::SecretKey& root,
+                                     const std::function<Status(std::uint64_t, std::string_view)>& fn) {
   auto cursor = txn.OpenCursor(epochs_);
   if (!cursor.ok()) return cursor.status();
   auto& c = **cursor;
@@ -279,13 +288,25 @@ Status KeyStore::ReadEpochKeys(const storage::ReadTxn& txn, const crypto::Secret
     if (Status o = codec::OpenRow(root, TableId::kEpochs, c.key(), c.value(), &plain); !o.ok()) {
       return o.WithContext("epoch key " + std::to_string(epoch));
     }
-    std::string label;
-    auto ek = OpenEpochPayload(epoch, plain, &label);
+    Status f = fn(epoch, plain);
     crypto::Wipe(&plain);
+    if (!f.ok()) return f;
+  }
+  return Status::OK();
+}
+
+Status KeyStore::ReadEpochKeys(const storage::ReadTxn& txn, const crypto::SecretKey& root, std::uint64_t current,
+                               std::map<std::uint64_t, crypto::SecretKey>* keys,
+                               std::map<std::uint64_t, std::string>* labels) {
+  Status s = ForEachEpochPayload(txn, root, [&](std::uint64_t epoch, std::string_view payload) -> Status {
+    std::string label;
+    auto ek = OpenEpochPayload(epoch, payload, &label);
     if (!ek.ok()) return ek.status();
     keys->emplace(epoch, std::move(ek).value());
     labels->emplace(epoch, std::move(label));
-  }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
   if (keys->find(current) == keys->end()) {
     return Status::Corruption("current epoch " + std::to_string(current) + " has no key");
   }
@@ -345,13 +366,8 @@ Result<crypto::SecretKey> KeyStore::OpenEpochPayload(std::uint64_t epoch, std::s
     if (!key.ok()) return key.status();
     return key;
   }
-  util::ByteReader in(payload);
-  std::uint8_t kind = 0;
   std::string_view l, wrapped;
-  if (!in.GetU8(&kind) || kind != kCustodyPayload || !in.GetLengthPrefixed(&l) || !in.GetLengthPrefixed(&wrapped) ||
-      !in.done() || l.empty()) {
-    return Status::Corruption(what + " has the wrong form");
-  }
+  if (!ParseCustodyPayload(payload, &l, &wrapped)) return Status::Corruption(what + " has the wrong form");
   if (!options_.custody) {
     return Status::FailedPrecondition(what + " is held in a key custody (custody key '" + std::string(l) +
                                       "'): open the store with its custody (Options::epoch_key_custody; the "
@@ -397,31 +413,19 @@ Status KeyStore::FinishCustodyDestroy() {
 Result<std::vector<EpochRecord>> KeyStore::EpochRecordsIn(const storage::ReadTxn& txn) {
   if (!root_) return Status::FailedPrecondition("the key store is not unlocked");
   std::vector<EpochRecord> out;
-  auto cursor = txn.OpenCursor(epochs_);
-  if (!cursor.ok()) return cursor.status();
-  auto& c = **cursor;
-  std::string plain;
-  for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
-    if (!m.ok()) return m;
-    if (c.key().size() != 8) return Status::Corruption("epoch key has the wrong length");
-    EpochRecord r;
-    r.epoch = util::DecodeFixed64BE(c.key().data());
-    if (Status o = codec::OpenRow(*root_, TableId::kEpochs, c.key(), c.value(), &plain); !o.ok()) {
-      return o.WithContext("epoch key " + std::to_string(r.epoch));
-    }
-    if (plain.size() != crypto::SecretKey::kSize) {
-      util::ByteReader in(plain);
-      std::uint8_t kind = 0;
-      std::string_view label;
-      if (!in.GetU8(&kind) || kind != kCustodyPayload || !in.GetLengthPrefixed(&label)) {
-        crypto::Wipe(&plain);
-        return Status::Corruption("epoch key " + std::to_string(r.epoch) + " has the wrong form");
+  Status s = ForEachEpochPayload(txn, *root_, [&](std::uint64_t epoch, std::string_view payload) -> Status {
+    EpochRecord r{epoch, {}};
+    if (payload.size() != crypto::SecretKey::kSize) {
+      std::string_view label, wrapped;
+      if (!ParseCustodyPayload(payload, &label, &wrapped)) {
+        return Status::Corruption("epoch key " + std::to_string(epoch) + " has the wrong form");
       }
       r.custody_label = std::string(label);
     }
-    crypto::Wipe(&plain);
     out.push_back(std::move(r));
-  }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
   return out;
 }
 

@@ -43,6 +43,7 @@
 
 #include <cstdint>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -313,6 +314,10 @@ class KeyStore {
       : options_(options), cache_(options.dek_cache_capacity) {}
   Status Create(const crypto::SecretKey& root);
   Status Load(const crypto::SecretKey& root);
+  // Calls fn(epoch, payload) for every epoch row `txn` sees, the payload
+  // (format.md §4.2) opened under `root` and wiped after fn returns.
+  Status ForEachEpochPayload(const storage::ReadTxn& txn, const crypto::SecretKey& root,
+                             const std::function<Status(std::uint64_t, std::string_view)>& fn);
   // The epoch keys and their custody labels as `txn` sees them; Corruption
   // if `current` has no key.
   Status ReadEpochKeys(const storage::ReadTxn& txn, const crypto::SecretKey& root, std::uint64_t current,
