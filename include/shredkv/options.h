@@ -116,8 +116,12 @@ struct Options {
   // directory is writable), so a store on a
   // read-only mount, without write permission, or whose interrupted key
   // rotation cannot be finished can still be read and exported. Other
-  // read-only opens may share the store; a writer and a reader exclude each
-  // other (Busy). Every write call returns ReadOnly. Work a writable open
+  // read-only opens may share the store. A read-only open made while a
+  // writer in another process holds the store reads beside it (LMDB's reader
+  // table; it needs write access to the lock files; no person key cached, so
+  // the writer's erasures are seen at once; the writer's file swaps wait for
+  // it to close: docs/backup.md §5); a writer that finds read-only opens
+  // made before it started gets Busy. Every write call returns ReadOnly. Work a writable open
   // finishes is left pending, not done: a half-applied erasure stays
   // half-applied in `data` (the erased person's keys are already gone, so
   // their rows read as Erased), an interrupted key-file rebuild stays
