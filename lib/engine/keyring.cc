@@ -21,6 +21,11 @@ Result<keys::DekHandle> Keyring::Key(std::uint32_t slot) {
   auto erased = keys_->IsSlotErased(person_, slot);
   if (!erased.ok()) return erased.status();
   if (!*erased) {
+    // The whole person erased since this read took their key: a writer in
+    // another process (a read-only open beside it) erased them mid-read.
+    auto person_erased = keys_->IsErased(person_);
+    if (!person_erased.ok()) return person_erased.status();
+    if (*person_erased) return Status::Erased("person " + person_.ToHex() + " was erased");
     return Status::Corruption("a row of person " + person_.ToHex() + " is sealed under key slot " +
                               std::to_string(slot) + ", which has no key and was not erased");
   }

@@ -82,8 +82,18 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
       dir, options.read_only ? storage::ClaimMode::kShared : storage::ClaimMode::kExclusive);
   if (!claim.ok() && claim.status().IsBusy() && options.read_only) {
     // A writer holds the store: read beside it, through LMDB's reader table.
+    // That needs both lock files writable: LMDB quietly opens a read-only
+    // environment without its lock file where it cannot write it, and then
+    // nothing keeps the writer from reusing the pages being read (review).
+    const Status busy = claim.status();
+    const bool lock_files_writable = ::access((dir + "/keys/lock.mdb").c_str(), W_OK) == 0 &&
+                                     ::access((dir + "/data/lock.mdb").c_str(), W_OK) == 0;
+    if (!lock_files_writable) {
+      return Status::Busy(busy.message() + " (reading beside it needs write access to its LMDB lock files)");
+    }
     claim = storage::DirectoryClaim::Acquire(dir, storage::ClaimMode::kLiveReader);
-    store->ctx_.beside_writer = claim.ok();
+    if (!claim.ok()) return claim.status().WithContext("reading beside the process that holds the store");
+    store->ctx_.beside_writer = true;
   }
   if (!claim.ok()) return claim.status();
   store->ctx_.claim = std::move(claim).value();

@@ -41,7 +41,9 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
   // open; a live reader's shared lock is on <dir>/READERS.
   const std::string lock_path = directory + (mode == ClaimMode::kLiveReader ? "/READERS" : "/LOCK");
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0 && shared && (errno == EROFS || errno == EACCES || errno == EPERM)) {
+  // A live reader must hold READERS: it is what keeps the writer's file
+  // swaps away from it (no lock-less fallback, found by review).
+  if (fd < 0 && shared && mode != ClaimMode::kLiveReader && (errno == EROFS || errno == EACCES || errno == EPERM)) {
     fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);  // flock needs no write access
     if (fd < 0 && errno == ENOENT) {
       return std::unique_ptr<DirectoryClaim>(new DirectoryClaim(id.first, id.second, -1));
