@@ -615,19 +615,27 @@ Result<DekHandle> KeyStore::GetDek(const PersonId& person, std::uint32_t slot) {
   const std::string key = codec::DekKey(person, slot);
   if (DekHandle cached = cache_.Lookup(key)) return cached;
   const std::uint64_t generation = cache_.generation(key);
-  std::string row;
-  Status s = env_->View([&](storage::ReadTxn& txn) {
-    std::string_view v;
-    Status g = txn.Get(deks_, key, &v);
-    if (g.ok()) row.assign(v);
-    return g;
-  });
-  if (s.IsNotFound()) return Status::NotFound("person " + person.ToHex() + " has no key");
-  if (!s.ok()) return s;
-  auto dek = UnwrapDek(person, slot, row);
-  if (!dek.ok()) return dek.status();
-  cache_.Insert(key, *dek, generation);
-  return dek;
+  // Beside a writer process, the row read may name an epoch that writer
+  // destroyed before the reload in UnwrapDek (its rotation re-wrapped the
+  // row since): read the row once more (second review).
+  for (int attempt = 0;; ++attempt) {
+    std::string row;
+    Status s = env_->View([&](storage::ReadTxn& txn) {
+      std::string_view v;
+      Status g = txn.Get(deks_, key, &v);
+      if (g.ok()) row.assign(v);
+      return g;
+    });
+    if (s.IsNotFound()) return Status::NotFound("person " + person.ToHex() + " has no key");
+    if (!s.ok()) return s;
+    auto dek = UnwrapDek(person, slot, row);
+    if (!dek.ok()) {
+      if (options_.beside_writer && attempt == 0) continue;
+      return dek.status();
+    }
+    cache_.Insert(key, *dek, generation);
+    return dek;
+  }
 }
 
 Result<std::uint64_t> KeyStore::DekEpoch(const PersonId& person, std::uint32_t slot) {
