@@ -499,21 +499,13 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
     // Every epoch row, re-sealed with its payload (bare key or custody
     // wrapping) unchanged.
     std::vector<std::pair<std::string, std::string>> rows;
-    {
-      auto cursor = txn.OpenCursor(epochs_);
-      if (!cursor.ok()) return cursor.status();
-      auto& c = **cursor;
-      for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
-        if (!m.ok()) return m;
-        std::string plain;
-        if (Status o = codec::OpenRow(*root_, TableId::kEpochs, c.key(), c.value(), &plain); !o.ok()) {
-          return o.WithContext("re-sealing an epoch key");
-        }
-        codec::SealRow(kWrapCipher, *new_root, TableId::kEpochs, c.key(), plain, &row);
-        crypto::Wipe(&plain);
-        rows.emplace_back(std::string(c.key()), row);
-      }
-    }
+    Status e = ForEachEpochPayload(txn, *root_, [&](std::uint64_t epoch, std::string_view payload) {
+      const std::string key = codec::EpochKey(epoch);
+      codec::SealRow(kWrapCipher, *new_root, TableId::kEpochs, key, payload, &row);
+      rows.emplace_back(key, row);
+      return Status::OK();
+    });
+    if (!e.ok()) return e.WithContext("re-sealing the epoch keys");
     for (const auto& [k, v] : rows) {
       if (Status w = txn.Put(epochs_, k, v); !w.ok()) return w;
     }
