@@ -5,7 +5,13 @@
 # works for any P and the prefix may be moved afterwards.
 include(CMakePackageConfigHelpers)
 
-install(TARGETS shredkv EXPORT shredkvTargets
+# Both libraries: libshredkv.a and libshredkv.so.<major> (shredkv::shredkv and
+# shredkv::shredkv_shared; with BUILD_SHARED_LIBS=ON only the shared one).
+set(_shredkv_install_targets shredkv)
+if(NOT BUILD_SHARED_LIBS)
+  list(APPEND _shredkv_install_targets shredkv_shared)
+endif()
+install(TARGETS ${_shredkv_install_targets} EXPORT shredkvTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -5,7 +5,10 @@
 #   2. checks the installed CMake and pkg-config files name no source- or
 #      build-tree path, then moves the prefix elsewhere (it must be relocatable)
 #   3. builds and runs tests/consumer with find_package(shredkv 0.1 REQUIRED)
-#   4. compiles tests/consumer/main.cc with plain `pkg-config --cflags --libs` and runs it
+#   3b. the same against shredkv::shredkv_shared, and tests/consumer/c_consumer.c
+#      (the C API) against it
+#   4. compiles tests/consumer/main.cc and c_consumer.c with plain
+#      `pkg-config --cflags --libs` and runs them
 # Usage: scripts/check-install.sh [build-dir]   (default: build; env BUILD_DIR)
 set -euo pipefail
 
@@ -24,7 +27,7 @@ trap 'rm -rf "$TMP"' EXIT
 step() { printf '\n== check-install: %s\n' "$*"; }
 
 step "building the library in $BUILD"
-cmake --build "$BUILD" --target shredkv
+cmake --build "$BUILD" --target shredkv shredkv_shared
 
 step "installing into a temporary prefix"
 cmake --install "$BUILD" --prefix "$TMP/staging" >"$TMP/install.log"
@@ -52,6 +55,12 @@ cmake -S tests/consumer -B "$TMP/consumer-build" -DCMAKE_PREFIX_PATH="$PREFIX" \
   cat "$TMP/consumer-configure.log" >&2; exit 1; }
 cmake --build "$TMP/consumer-build"
 "$TMP/consumer-build/consumer"
+step "CMake consumers of shredkv::shredkv_shared: the C++ program and a C11 program (c.h)"
+"$TMP/consumer-build/consumer_shared"
+"$TMP/consumer-build/c_consumer"
+soname="$(readelf -d "$TMP/consumer-build/c_consumer" | sed -n 's/.*NEEDED.*\[\(libshredkv[^]]*\)\].*/\1/p')"
+echo "  c_consumer needs: $soname"
+[[ "$soname" == "libshredkv.so.0" ]] || { echo "check-install: c_consumer does not link libshredkv.so.0" >&2; exit 1; }
 
 step "pkg-config consumer: pkg-config --cflags --libs shredkv (the plain form must link)"
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
@@ -66,5 +75,9 @@ echo "  flags:   ${PC_FLAGS[*]}"
 # (LD_LIBRARY_PATH only matters for a BUILD_SHARED_LIBS=ON build.)
 LD_LIBRARY_PATH="$(pkg-config --variable=libdir shredkv)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
   "$TMP/consumer-pc"
+step "pkg-config C consumer: cc -std=c11 tests/consumer/c_consumer.c (the C API, shared library)"
+"${CC:-cc}" -std=c11 -O1 -Wall -Wextra -Werror -o "$TMP/c-consumer-pc" tests/consumer/c_consumer.c "${PC_FLAGS[@]}"
+LD_LIBRARY_PATH="$(pkg-config --variable=libdir shredkv)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  "$TMP/c-consumer-pc"
 
 step "passed"

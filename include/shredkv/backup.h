@@ -16,6 +16,7 @@
 #include "shredkv/options.h"
 #include "shredkv/status.h"
 #include "shredkv/types.h"
+#include "shredkv/visibility.h"
 
 namespace shredkv {
 
@@ -128,12 +129,12 @@ struct RestoreResult {
 // another store's, or the backup's epoch keys are in a custody and
 // custody_keys is kUnspecified; AlreadyExists if options.directory holds
 // anything.
-Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options& options,
+SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options& options,
                                     const RestoreOptions& restore);
 
 // Reads a backup's MANIFEST. NotFound if `backup_dir` holds no complete
 // backup; Corruption if the manifest does not parse.
-Result<BackupInfo> ReadBackupInfo(const std::string& backup_dir);
+SHREDKV_EXPORT Result<BackupInfo> ReadBackupInfo(const std::string& backup_dir);
 
 }  // namespace shredkv
 

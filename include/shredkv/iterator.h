@@ -11,11 +11,12 @@
 
 #include "shredkv/status.h"
 #include "shredkv/types.h"
+#include "shredkv/visibility.h"
 
 namespace shredkv {
 
 template <typename T>
-class Iterator {
+class SHREDKV_EXPORT Iterator {
  public:
   virtual ~Iterator() = default;
 

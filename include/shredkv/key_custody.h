@@ -23,12 +23,13 @@
 
 #include "shredkv/key_provider.h"
 #include "shredkv/status.h"
+#include "shredkv/visibility.h"
 
 namespace shredkv {
 
 // Labels name custody keys: printable ASCII, at most 64 bytes, chosen by the
 // engine ("shredkv:<store id prefix>:e<epoch>:<random>"), never reused.
-class EpochKeyCustody {
+class SHREDKV_EXPORT EpochKeyCustody {
  public:
   virtual ~EpochKeyCustody() = default;
 
@@ -79,7 +80,7 @@ struct Pkcs11Options {
 // the whole process: while another custody of this process is logged in to
 // the same token, the token does not check the PIN again
 // (CKR_USER_ALREADY_LOGGED_IN), so a second custody with a wrong PIN opens.
-Result<std::shared_ptr<EpochKeyCustody>> NewPkcs11Custody(const Pkcs11Options& options);
+SHREDKV_EXPORT Result<std::shared_ptr<EpochKeyCustody>> NewPkcs11Custody(const Pkcs11Options& options);
 
 }  // namespace shredkv
 

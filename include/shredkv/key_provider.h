@@ -15,12 +15,13 @@
 #include <string_view>
 
 #include "shredkv/status.h"
+#include "shredkv/visibility.h"
 
 namespace shredkv {
 
 // 32 bytes of key material in guarded memory (locked, excluded from core
 // dumps where the OS allows, wiped on destruction). Move-only.
-class RootKey {
+class SHREDKV_EXPORT RootKey {
  public:
   static constexpr std::size_t kSize = 32;
 
@@ -49,7 +50,7 @@ struct KeyRequest {
   std::string_view store_salt;
 };
 
-class KeyProvider {
+class SHREDKV_EXPORT KeyProvider {
  public:
   virtual ~KeyProvider() = default;
   // Returns the root key for the store asking. Returning a key that is not the
@@ -61,7 +62,7 @@ class KeyProvider {
 
 // Reads the root key from a file holding exactly 32 raw bytes. The file should
 // be mode 0600; a group- or world-readable file is refused (InvalidArgument).
-std::shared_ptr<KeyProvider> NewFileKeyProvider(std::string path);
+SHREDKV_EXPORT std::shared_ptr<KeyProvider> NewFileKeyProvider(std::string path);
 
 // Derives the root key from a passphrase with Argon2id (libsodium
 // crypto_pwhash, MODERATE limits by default) and the store's salt. The
@@ -70,16 +71,16 @@ struct PassphraseOptions {
   // Argon2id cost. INTERACTIVE (fast, for tests) or MODERATE (default).
   bool interactive_limits = false;
 };
-std::shared_ptr<KeyProvider> NewPassphraseKeyProvider(std::string_view passphrase,
+SHREDKV_EXPORT std::shared_ptr<KeyProvider> NewPassphraseKeyProvider(std::string_view passphrase,
                                                       PassphraseOptions options = {});
 
 // Uses the given 32 bytes (copied into guarded memory). For applications that
 // fetch the key from their own KMS, and for tests.
-std::shared_ptr<KeyProvider> NewRawKeyProvider(std::string_view key_bytes);
+SHREDKV_EXPORT std::shared_ptr<KeyProvider> NewRawKeyProvider(std::string_view key_bytes);
 
 // Creates a new root key file: 32 random bytes, mode 0600, created with
 // O_EXCL (AlreadyExists if `path` exists), fsynced before return.
-Status CreateKeyFile(const std::string& path);
+SHREDKV_EXPORT Status CreateKeyFile(const std::string& path);
 
 }  // namespace shredkv
 

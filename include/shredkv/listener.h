@@ -17,6 +17,7 @@
 
 #include "shredkv/status.h"
 #include "shredkv/types.h"
+#include "shredkv/visibility.h"
 
 namespace shredkv {
 
@@ -30,7 +31,7 @@ enum class MaintenanceJob : std::uint8_t {
   kAnalytics = 5,      // moving staged analytics rows of ended buckets into place
   kOrphanKeys = 6,     // deleting keys of creations cut short
 };
-std::string_view MaintenanceJobName(MaintenanceJob job);
+SHREDKV_EXPORT std::string_view MaintenanceJobName(MaintenanceJob job);
 
 // One maintenance job's run, as EventListener::OnMaintenanceCompleted sees it.
 struct MaintenanceInfo {
@@ -62,7 +63,7 @@ struct MaintenanceInfo {
 // the operation runs and holds the store's locks, possibly beside another
 // notice, and must not call back into the store. A listener must not
 // throw; an exception it throws is caught and dropped (and logged).
-class EventListener {
+class SHREDKV_EXPORT EventListener {
  public:
   virtual ~EventListener() = default;
 
@@ -91,14 +92,14 @@ class EventListener {
 };
 
 enum class LogLevel : std::uint8_t { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
-std::string_view LogLevelName(LogLevel level);
+SHREDKV_EXPORT std::string_view LogLevelName(LogLevel level);
 
 // Receives the store's log lines: opening and closing, erasures committed,
 // maintenance jobs that did something, and every failed job and background
 // round. Called as EventListener is (one line at a time; must not throw),
 // possibly from the background thread. Lines name no person: a run of 32
 // hex digits in them (a person ID in a Status message) reads "<person>".
-class Logger {
+class SHREDKV_EXPORT Logger {
  public:
   virtual ~Logger() = default;
   virtual void Log(LogLevel level, std::string_view message) = 0;

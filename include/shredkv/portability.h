@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "shredkv/store.h"
+#include "shredkv/visibility.h"
 
 namespace shredkv {
 
@@ -29,11 +30,11 @@ enum class ExportFormat : std::uint8_t {
 // plus the iterator's batch.
 // Returns the iterator's error (then the output is incomplete and must be
 // discarded) or IOError if the stream fails.
-Status WriteExport(Iterator<ExportItem>& items, ExportFormat format, std::ostream& out,
+SHREDKV_EXPORT Status WriteExport(Iterator<ExportItem>& items, ExportFormat format, std::ostream& out,
                    std::int64_t exported_at_ms);
 
 // Convenience: Export(id) written to `out`.
-Status ExportPerson(Store& store, const PersonId& id, ExportFormat format, std::ostream& out);
+SHREDKV_EXPORT Status ExportPerson(Store& store, const PersonId& id, ExportFormat format, std::ostream& out);
 
 // What the imported person holds: distinct identifiers after
 // normalisation, events, and distinct records (an identifier or a record
@@ -52,7 +53,7 @@ struct ImportResult {
 // suppressed in this store (these name the batch operation, not the line).
 // Memory grows with the export: it is read whole and written in one
 // transaction.
-Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format);
+SHREDKV_EXPORT Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format);
 
 // The byte encodings the export format uses, for tools that read or write it:
 // standard base64 with padding (RFC 4648), and UTF-8 validity (no overlongs,
@@ -63,15 +64,15 @@ Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat f
 // {"kind":"suppressed",...}, and an end line counting them
 // {"end":true,"people":N,"categories":N,"suppressed":N}. IOError if the
 // stream fails.
-Status WriteErasureLog(const ErasureLog& log, std::ostream& out);
+SHREDKV_EXPORT Status WriteErasureLog(const ErasureLog& log, std::ostream& out);
 // InvalidArgument naming the line for anything malformed (an unknown kind,
 // a bad person ID or hash, a missing field, no header) and for a log cut
 // short (no end line, or counts that do not match).
-Result<ErasureLog> ReadErasureLog(std::istream& in);
+SHREDKV_EXPORT Result<ErasureLog> ReadErasureLog(std::istream& in);
 
-std::string Base64Encode(std::string_view bytes);
-std::optional<std::string> Base64Decode(std::string_view text);  // nullopt if malformed
-bool IsValidUtf8(std::string_view text);
+SHREDKV_EXPORT std::string Base64Encode(std::string_view bytes);
+SHREDKV_EXPORT std::optional<std::string> Base64Decode(std::string_view text);  // nullopt if malformed
+SHREDKV_EXPORT bool IsValidUtf8(std::string_view text);
 
 }  // namespace shredkv
 

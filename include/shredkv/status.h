@@ -13,6 +13,8 @@
 #include <utility>
 #include <variant>
 
+#include "shredkv/visibility.h"
+
 namespace shredkv {
 
 // Error codes. The numeric values are stable: tools map them to exit codes and
@@ -42,9 +44,9 @@ enum class StatusCode : std::uint8_t {
 };
 
 // Short, stable name of a code, e.g. "NotFound".
-std::string_view StatusCodeName(StatusCode code) noexcept;
+SHREDKV_EXPORT std::string_view StatusCodeName(StatusCode code) noexcept;
 
-class [[nodiscard]] Status {
+class [[nodiscard]] SHREDKV_EXPORT Status {
  public:
   Status() noexcept = default;  // OK
 

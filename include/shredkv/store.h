@@ -24,6 +24,7 @@
 #include "shredkv/options.h"
 #include "shredkv/status.h"
 #include "shredkv/types.h"
+#include "shredkv/visibility.h"
 #include "shredkv/write_batch.h"
 
 namespace shredkv {
@@ -117,7 +118,7 @@ struct AuditVerification {
 // releases it. Reads through a lease leave out items of categories the
 // person restricted. Leases are per process (see docs/security.md).
 // Thread safety: a Lease is used by one thread; it must not outlive its Store.
-class Lease {
+class SHREDKV_EXPORT Lease {
  public:
   virtual ~Lease() = default;
   virtual const PersonId& person() const = 0;
@@ -155,7 +156,7 @@ struct VerifyReport {
 inline constexpr std::size_t kLatencyBuckets = 28;
 
 // The calls of one operation since the store was opened (StoreStats::operations).
-struct OperationStats {
+struct SHREDKV_EXPORT OperationStats {
   // write, resolve, get_person, get_profile, get_record, erase (all three
   // kinds), acquire_lease, purge, rotate_epoch, compact_data, sweep,
   // run_maintenance, verify (docs/operations.md). Maintenance the
@@ -224,7 +225,7 @@ struct StoreStats {
   std::vector<OperationStats> operations;
 };
 
-class Store {
+class SHREDKV_EXPORT Store {
  public:
   // Opens (or with create_if_missing, creates) the store in
   // options.directory. Errors: InvalidArgument (bad options), NotFound (no
@@ -562,7 +563,7 @@ class Store {
 
 // Normalises an identifier by its type's rules, as the store does before
 // hashing. Exposed so applications can show users what is stored.
-Result<Identifier> NormalizeIdentifier(const Identifier& identifier,
+SHREDKV_EXPORT Result<Identifier> NormalizeIdentifier(const Identifier& identifier,
                                        const std::vector<IdentifierTypeSpec>& extra_types = {});
 
 }  // namespace shredkv

@@ -17,12 +17,13 @@
 #include <vector>
 
 #include "shredkv/status.h"
+#include "shredkv/visibility.h"
 
 namespace shredkv {
 
 // A 128-bit random identifier, printed as 32 lowercase hex digits.
 template <typename Tag>
-class RandomId {
+class SHREDKV_EXPORT RandomId {
  public:
   static constexpr std::size_t kSize = 16;
   using Bytes = std::array<std::uint8_t, kSize>;
@@ -46,8 +47,8 @@ class RandomId {
   Bytes bytes_{};
 };
 
-struct PersonIdTag {};
-struct AnonymousIdTag {};
+struct SHREDKV_EXPORT PersonIdTag {};
+struct SHREDKV_EXPORT AnonymousIdTag {};
 // A person's internal ID: random, never derived from any identifier.
 using PersonId = RandomId<PersonIdTag>;
 // A person's analytics ID: random; its link to the person lives only inside
@@ -232,7 +233,7 @@ enum class NoticeKind : std::uint8_t {
   kImport = 4,         // the person was imported from a portability export
   kRecordChange = 5,   // records put or deleted; names: "record.put" and/or "record.delete"
 };
-std::string_view NoticeKindName(NoticeKind kind);
+SHREDKV_EXPORT std::string_view NoticeKindName(NoticeKind kind);
 
 // A notice of the change feed (GDPR Art. 19): what changed for whom, never
 // the values. `cursor` orders notices and is what AckFeed takes.
@@ -334,8 +335,8 @@ enum class ErasureLevel : std::uint8_t {
   kPurged = 3,
 };
 
-std::string_view ErasureLevelName(ErasureLevel level);
-std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode);
+SHREDKV_EXPORT std::string_view ErasureLevelName(ErasureLevel level);
+SHREDKV_EXPORT std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode);
 
 // What an audit log entry records (values are part of the file format).
 enum class AuditAction : std::uint8_t {
@@ -348,7 +349,7 @@ enum class AuditAction : std::uint8_t {
   kEraseCategory = 7,  // count1: 1; analytics: the mode; request_id names it
   kProcessingRead = 8,  // a granted lease (Options::audit_processing_reads): purpose, subject
 };
-std::string_view AuditActionName(AuditAction action);  // "erase", "erase_category", ...
+SHREDKV_EXPORT std::string_view AuditActionName(AuditAction action);  // "erase", "erase_category", ...
 
 // One entry of the audit log (Store::ReadAudit): what happened, when, to
 // how many, under which request; never a person, an identifier or a value.

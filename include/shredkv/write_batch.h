@@ -14,10 +14,11 @@
 #include <vector>
 
 #include "shredkv/types.h"
+#include "shredkv/visibility.h"
 
 namespace shredkv {
 
-class WriteBatch {
+class SHREDKV_EXPORT WriteBatch {
  public:
   struct CreatePersonOp {
     PersonId id;

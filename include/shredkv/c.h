@@ -1,0 +1,1015 @@
+/* shredkv — the C API: the whole public API of shredkv as plain C (C99 and
+ * later, and C++), for bindings (Python, Go, Rust, Java) and C programs. It
+ * is a thin layer over the C++ API (store.h); its contracts are those of the
+ * C++ declarations named in each comment, and docs/c-api.md describes it.
+ *
+ * Conventions
+ * - Errors. Every call that can fail returns an int status code
+ *   (shredkv_code_t: SHREDKV_OK = 0, the others as shredkv::StatusCode) and
+ *   takes `char** errptr` last. On failure, if errptr is not NULL, *errptr
+ *   receives the message ("NotFound: no such person"), malloc'ed, to be
+ *   released with shredkv_free; a message already in *errptr is freed first
+ *   (as leveldb/c.h does). On success *errptr is left alone. No C++
+ *   exception crosses this API: an allocation failure (or a bug) inside a
+ *   call that returns a code returns SHREDKV_INTERNAL; inside a call that
+ *   cannot report it (a setter, an accessor) it aborts the process.
+ * - Handles are opaque. A handle a call creates is owned by the caller and
+ *   released with its _destroy function (a store with shredkv_close).
+ *   `const` handles that a call returns from another handle (an iterator's
+ *   current item, an element of a list) are borrowed: valid until the owner
+ *   moves on (shredkv_iter_next) or is destroyed; never destroy them.
+ * - Bytes and strings. Data that may hold any byte (identifier values,
+ *   attribute values, collection names, record keys and values) is passed
+ *   as pointer + length. Names (identifier types, attribute and event names,
+ *   purposes, categories, request IDs, paths) are NUL-terminated UTF-8.
+ *   Strings returned through `const char**` + `size_t*` are borrowed from
+ *   their handle; buffers returned through `char**` are malloc'ed for the
+ *   caller (release with shredkv_free) and NUL-terminated beyond their
+ *   length, so text can be used as a C string.
+ * - Booleans are unsigned char: 0 false, anything else true.
+ * - Person IDs are 16 bytes by value (shredkv_person_id_t); all-zero is no
+ *   person.
+ * - Thread safety is the C++ API's: a store is shared by any number of
+ *   threads; every other handle (options, batch, iterator, lease, result)
+ *   is used by one thread at a time. Blocking calls do not hold any lock of
+ *   the caller's: a binding may release its interpreter lock around them.
+ */
+#ifndef SHREDKV_C_H_
+#define SHREDKV_C_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shredkv/visibility.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes, versions, memory -------------------------------------- */
+
+typedef enum shredkv_code {
+  SHREDKV_OK = 0,
+  SHREDKV_NOT_FOUND = 1,
+  SHREDKV_ERASED = 2,
+  SHREDKV_RESTRICTED = 3,
+  SHREDKV_SUPPRESSED = 4,
+  SHREDKV_ALREADY_EXISTS = 5,
+  SHREDKV_INVALID_ARGUMENT = 6,
+  SHREDKV_CORRUPTION = 7,
+  SHREDKV_AUTHENTICATION_FAILED = 8,
+  SHREDKV_WRONG_KEY = 9,
+  SHREDKV_STORE_FULL = 10,
+  SHREDKV_BUSY = 11,
+  SHREDKV_IO_ERROR = 12,
+  SHREDKV_FAILED_PRECONDITION = 13,
+  SHREDKV_INTERNAL = 14,
+  SHREDKV_UNSUPPORTED_VERSION = 15,
+  SHREDKV_READ_ONLY = 16,
+  SHREDKV_KEY_DESTROYED = 17
+} shredkv_code_t;
+
+/* The stable name of a code ("NotFound"); "Unknown" outside the enum. Static
+ * storage: never free it. */
+SHREDKV_EXPORT const char* shredkv_code_name(int code);
+
+/* The library's version, "0.1.0", and its parts. A program built against
+ * this header may check them against SHREDKV_VERSION_* (shredkv/version.h).
+ * The soname's number (libshredkv.so.0) changes when this API breaks. */
+SHREDKV_EXPORT const char* shredkv_version(void);
+SHREDKV_EXPORT void shredkv_version_numbers(int* major, int* minor, int* patch);
+
+/* Releases a buffer or message this API malloc'ed for the caller. NULL is
+ * a no-op. */
+SHREDKV_EXPORT void shredkv_free(void* ptr);
+
+/* ---- person and anonymous IDs --------------------------------------------- */
+
+typedef struct shredkv_person_id {
+  uint8_t bytes[16];
+} shredkv_person_id_t;
+
+/* Writes 32 lowercase hex digits and a NUL into `out` (33 bytes). */
+SHREDKV_EXPORT void shredkv_person_id_to_hex(const shredkv_person_id_t* id, char out[33]);
+/* Parses 32 hex digits (NUL-terminated). INVALID_ARGUMENT otherwise. */
+SHREDKV_EXPORT int shredkv_person_id_from_hex(const char* hex, shredkv_person_id_t* out,
+                                              char** errptr);
+
+/* ---- enums of the data model (values as in types.h / options.h) ----------- */
+
+typedef enum shredkv_value_type {
+  SHREDKV_VALUE_STRING = 1,
+  SHREDKV_VALUE_INT64 = 2,
+  SHREDKV_VALUE_DOUBLE = 3,
+  SHREDKV_VALUE_BOOL = 4,
+  SHREDKV_VALUE_TIMESTAMP = 5, /* ms since the Unix epoch, UTC */
+  SHREDKV_VALUE_BYTES = 6
+} shredkv_value_type_t;
+
+typedef enum shredkv_analytics_on_erase {
+  SHREDKV_ANALYTICS_KEEP = 0,
+  SHREDKV_ANALYTICS_UNLINK = 1,
+  SHREDKV_ANALYTICS_DELETE = 2
+} shredkv_analytics_on_erase_t;
+
+typedef enum shredkv_erasure_level {
+  SHREDKV_ERASURE_LOGICAL = 1,
+  SHREDKV_ERASURE_CRYPTOGRAPHIC = 2,
+  SHREDKV_ERASURE_PURGED = 3
+} shredkv_erasure_level_t;
+
+typedef enum shredkv_notice_kind {
+  SHREDKV_NOTICE_RECTIFICATION = 1,
+  SHREDKV_NOTICE_ERASURE = 2,
+  SHREDKV_NOTICE_RESTRICTION = 3,
+  SHREDKV_NOTICE_IMPORT = 4,
+  SHREDKV_NOTICE_RECORD_CHANGE = 5
+} shredkv_notice_kind_t;
+
+typedef enum shredkv_consent_action {
+  SHREDKV_CONSENT_GRANT = 1,
+  SHREDKV_CONSENT_WITHDRAW = 2,
+  SHREDKV_CONSENT_RESTRICT = 3,
+  SHREDKV_CONSENT_UNRESTRICT = 4
+} shredkv_consent_action_t;
+
+typedef enum shredkv_audit_action {
+  SHREDKV_AUDIT_ERASE = 1,
+  SHREDKV_AUDIT_UNSUPPRESS = 2,
+  SHREDKV_AUDIT_ROTATION = 3,
+  SHREDKV_AUDIT_PURGE = 4,
+  SHREDKV_AUDIT_COMPACTION = 5,
+  SHREDKV_AUDIT_SWEEP = 6,
+  SHREDKV_AUDIT_ERASE_CATEGORY = 7,
+  SHREDKV_AUDIT_PROCESSING_READ = 8
+} shredkv_audit_action_t;
+
+typedef enum shredkv_durability {
+  SHREDKV_DURABILITY_FULL_SYNC = 0,
+  SHREDKV_DURABILITY_NO_META_SYNC = 1,
+  SHREDKV_DURABILITY_NO_SYNC = 2
+} shredkv_durability_t;
+
+typedef enum shredkv_cipher {
+  SHREDKV_CIPHER_AUTO = 0,
+  SHREDKV_CIPHER_XCHACHA20_POLY1305 = 1,
+  SHREDKV_CIPHER_AES256_GCM = 2
+} shredkv_cipher_t;
+
+typedef enum shredkv_normalization {
+  SHREDKV_NORMALIZE_EXACT = 0,
+  SHREDKV_NORMALIZE_TRIM = 1,
+  SHREDKV_NORMALIZE_LOWER_TRIM = 2,
+  SHREDKV_NORMALIZE_EMAIL = 3,
+  SHREDKV_NORMALIZE_PHONE = 4
+} shredkv_normalization_t;
+
+typedef enum shredkv_lawful_basis {
+  SHREDKV_BASIS_CONSENT = 1,
+  SHREDKV_BASIS_CONTRACT = 2,
+  SHREDKV_BASIS_LEGITIMATE_INTEREST = 3,
+  SHREDKV_BASIS_LEGAL_OBLIGATION = 4,
+  SHREDKV_BASIS_VITAL_INTEREST = 5,
+  SHREDKV_BASIS_PUBLIC_TASK = 6
+} shredkv_lawful_basis_t;
+
+typedef enum shredkv_tracking_policy {
+  SHREDKV_TRACKING_REJECT = 0,
+  SHREDKV_TRACKING_DROP = 1
+} shredkv_tracking_policy_t;
+
+typedef enum shredkv_log_level {
+  SHREDKV_LOG_DEBUG = 0,
+  SHREDKV_LOG_INFO = 1,
+  SHREDKV_LOG_WARN = 2,
+  SHREDKV_LOG_ERROR = 3
+} shredkv_log_level_t;
+
+typedef enum shredkv_maintenance_job {
+  SHREDKV_JOB_PURGE = 1,
+  SHREDKV_JOB_ROTATION = 2,
+  SHREDKV_JOB_COMPACTION = 3,
+  SHREDKV_JOB_SWEEP = 4,
+  SHREDKV_JOB_ANALYTICS = 5,
+  SHREDKV_JOB_ORPHAN_KEYS = 6
+} shredkv_maintenance_job_t;
+
+typedef enum shredkv_export_format {
+  SHREDKV_EXPORT_JSON = 0,
+  SHREDKV_EXPORT_NDJSON = 1
+} shredkv_export_format_t;
+
+typedef enum shredkv_record_query_field {
+  SHREDKV_QUERY_PURPOSE = 0,
+  SHREDKV_QUERY_RECIPIENT = 1,
+  SHREDKV_QUERY_EXPIRES_BEFORE = 2
+} shredkv_record_query_field_t;
+
+typedef enum shredkv_restored_custody_keys {
+  SHREDKV_CUSTODY_KEYS_UNSPECIFIED = 0,
+  SHREDKV_CUSTODY_KEYS_TAKE_OVER = 1,
+  SHREDKV_CUSTODY_KEYS_NEW = 2
+} shredkv_restored_custody_keys_t;
+
+/* Short stable names ("keep", "cryptographic", "rectification", "erase",
+ * "purge"); static storage. "unknown" outside the enum. */
+SHREDKV_EXPORT const char* shredkv_analytics_on_erase_name(int mode);
+SHREDKV_EXPORT const char* shredkv_erasure_level_name(int level);
+SHREDKV_EXPORT const char* shredkv_notice_kind_name(int kind);
+SHREDKV_EXPORT const char* shredkv_audit_action_name(int action);
+SHREDKV_EXPORT const char* shredkv_maintenance_job_name(int job);
+
+/* ---- identifiers ----------------------------------------------------------- */
+
+/* An identifier of a person (Identifier): a type ("email", NUL-terminated)
+ * and a value of `value_len` bytes. Input only; the store copies it. */
+typedef struct shredkv_identifier {
+  const char* type;
+  const char* value;
+  size_t value_len;
+} shredkv_identifier_t;
+
+/* ---- attributes: typed name → value maps (Attributes) ---------------------- */
+
+typedef struct shredkv_attrs shredkv_attrs_t;
+
+SHREDKV_EXPORT shredkv_attrs_t* shredkv_attrs_create(void);
+SHREDKV_EXPORT void shredkv_attrs_destroy(shredkv_attrs_t* attrs);
+/* Setters add or replace the attribute `name` (NUL-terminated, 1..255
+ * bytes: checked where the map is used). */
+SHREDKV_EXPORT void shredkv_attrs_set_string(shredkv_attrs_t* attrs, const char* name,
+                                             const char* value, size_t value_len);
+SHREDKV_EXPORT void shredkv_attrs_set_int64(shredkv_attrs_t* attrs, const char* name, int64_t value);
+SHREDKV_EXPORT void shredkv_attrs_set_double(shredkv_attrs_t* attrs, const char* name, double value);
+SHREDKV_EXPORT void shredkv_attrs_set_bool(shredkv_attrs_t* attrs, const char* name, unsigned char value);
+SHREDKV_EXPORT void shredkv_attrs_set_timestamp(shredkv_attrs_t* attrs, const char* name, int64_t ms);
+SHREDKV_EXPORT void shredkv_attrs_set_bytes(shredkv_attrs_t* attrs, const char* name,
+                                            const char* value, size_t value_len);
+/* Removes `name`; 1 if it was there, 0 if not. */
+SHREDKV_EXPORT int shredkv_attrs_remove(shredkv_attrs_t* attrs, const char* name);
+SHREDKV_EXPORT void shredkv_attrs_clear(shredkv_attrs_t* attrs);
+/* Attributes in name order (bytewise), indexed 0..count-1. */
+SHREDKV_EXPORT size_t shredkv_attrs_count(const shredkv_attrs_t* attrs);
+/* The index of `name`, or -1 if absent. */
+SHREDKV_EXPORT long shredkv_attrs_find(const shredkv_attrs_t* attrs, const char* name);
+/* REQUIRES for the accessors below: i < count; for a typed getter, the
+ * attribute is of that type (shredkv_attrs_type); otherwise the getter
+ * returns 0 / NULL and length 0. */
+SHREDKV_EXPORT const char* shredkv_attrs_name(const shredkv_attrs_t* attrs, size_t i);
+SHREDKV_EXPORT int shredkv_attrs_type(const shredkv_attrs_t* attrs, size_t i); /* shredkv_value_type */
+/* STRING and BYTES. */
+SHREDKV_EXPORT const char* shredkv_attrs_data(const shredkv_attrs_t* attrs, size_t i, size_t* len);
+/* INT64 and TIMESTAMP (ms); BOOL as 0/1. */
+SHREDKV_EXPORT int64_t shredkv_attrs_int64(const shredkv_attrs_t* attrs, size_t i);
+SHREDKV_EXPORT double shredkv_attrs_double(const shredkv_attrs_t* attrs, size_t i);
+
+/* ---- key providers, custody, options --------------------------------------- */
+
+typedef struct shredkv_key_provider shredkv_key_provider_t;
+
+/* Root key from a file of 32 raw bytes, mode 0600 (NewFileKeyProvider). */
+SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_file(const char* path);
+/* Argon2id from a passphrase and the store's salt; `interactive` selects
+ * the fast limits (tests). The passphrase is copied into guarded memory. */
+SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_passphrase(const char* passphrase,
+                                                                       size_t passphrase_len,
+                                                                       unsigned char interactive);
+/* Exactly 32 key bytes, copied into guarded memory; NULL if key_len != 32. */
+SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_raw(const char* key, size_t key_len);
+/* The options and stores holding the provider keep it alive. */
+SHREDKV_EXPORT void shredkv_key_provider_destroy(shredkv_key_provider_t* provider);
+/* Creates a new 32-byte root key file, mode 0600, O_EXCL, fsynced
+ * (CreateKeyFile). ALREADY_EXISTS if `path` exists. */
+SHREDKV_EXPORT int shredkv_create_key_file(const char* path, char** errptr);
+
+/* Epoch keys held in a PKCS#11 token (key_custody.h, NewPkcs11Custody):
+ * the module's path, the token's label, the user PIN (copied). */
+typedef struct shredkv_custody shredkv_custody_t;
+SHREDKV_EXPORT int shredkv_custody_pkcs11(const char* module_path, const char* token_label,
+                                          const char* pin, size_t pin_len,
+                                          shredkv_custody_t** out, char** errptr);
+SHREDKV_EXPORT void shredkv_custody_destroy(shredkv_custody_t* custody);
+
+/* Storage limitation by time (RetentionRules): max ages in ms. */
+typedef struct shredkv_retention shredkv_retention_t;
+SHREDKV_EXPORT shredkv_retention_t* shredkv_retention_create(void);
+SHREDKV_EXPORT void shredkv_retention_destroy(shredkv_retention_t* rules);
+SHREDKV_EXPORT void shredkv_retention_set_event(shredkv_retention_t* rules, const char* event_name,
+                                                int64_t max_age_ms);
+SHREDKV_EXPORT void shredkv_retention_set_collection(shredkv_retention_t* rules, const char* collection,
+                                                     int64_t max_age_ms);
+SHREDKV_EXPORT void shredkv_retention_set_analytics(shredkv_retention_t* rules, int64_t max_age_ms);
+/* Rules in name order; name borrowed from the rules. */
+SHREDKV_EXPORT size_t shredkv_retention_event_count(const shredkv_retention_t* rules);
+SHREDKV_EXPORT const char* shredkv_retention_event(const shredkv_retention_t* rules, size_t i,
+                                                   int64_t* max_age_ms);
+SHREDKV_EXPORT size_t shredkv_retention_collection_count(const shredkv_retention_t* rules);
+SHREDKV_EXPORT const char* shredkv_retention_collection(const shredkv_retention_t* rules, size_t i,
+                                                        int64_t* max_age_ms);
+SHREDKV_EXPORT int64_t shredkv_retention_analytics(const shredkv_retention_t* rules);
+
+/* Options of a store (Options; the defaults are the C++ ones). */
+typedef struct shredkv_options shredkv_options_t;
+SHREDKV_EXPORT shredkv_options_t* shredkv_options_create(void);
+SHREDKV_EXPORT void shredkv_options_destroy(shredkv_options_t* options);
+SHREDKV_EXPORT void shredkv_options_set_directory(shredkv_options_t* options, const char* directory);
+SHREDKV_EXPORT void shredkv_options_set_create_if_missing(shredkv_options_t* options, unsigned char v);
+SHREDKV_EXPORT void shredkv_options_set_error_if_exists(shredkv_options_t* options, unsigned char v);
+SHREDKV_EXPORT void shredkv_options_set_read_only(shredkv_options_t* options, unsigned char v);
+SHREDKV_EXPORT void shredkv_options_set_durability(shredkv_options_t* options, int durability);
+SHREDKV_EXPORT void shredkv_options_set_initial_map_size(shredkv_options_t* options, uint64_t bytes);
+SHREDKV_EXPORT void shredkv_options_set_max_map_size(shredkv_options_t* options, uint64_t bytes);
+SHREDKV_EXPORT void shredkv_options_set_dek_cache_capacity(shredkv_options_t* options, size_t keys);
+/* Required. The options keep their own reference: the caller may destroy
+ * its handle at once. */
+SHREDKV_EXPORT void shredkv_options_set_key_provider(shredkv_options_t* options,
+                                                     const shredkv_key_provider_t* provider);
+/* NULL clears it. Kept by reference, like the key provider. */
+SHREDKV_EXPORT void shredkv_options_set_custody(shredkv_options_t* options,
+                                                const shredkv_custody_t* custody);
+SHREDKV_EXPORT void shredkv_options_set_cipher(shredkv_options_t* options, int cipher);
+SHREDKV_EXPORT void shredkv_options_add_identifier_type(shredkv_options_t* options, const char* name,
+                                                        int normalization);
+SHREDKV_EXPORT void shredkv_options_set_iterator_batch_size(shredkv_options_t* options, size_t rows);
+/* The clock in ms since the epoch (tests); NULL restores the system clock.
+ * Called from any thread of the store. */
+SHREDKV_EXPORT void shredkv_options_set_clock(shredkv_options_t* options,
+                                              int64_t (*clock)(void* ctx), void* ctx);
+/* Progress of rotate-keys, verify, migrate, on the calling thread; must
+ * not call the store. NULL: none. */
+SHREDKV_EXPORT void shredkv_options_set_progress(
+    shredkv_options_t* options,
+    void (*progress)(void* ctx, const char* operation, uint64_t done, uint64_t total), void* ctx);
+/* Log lines at or above `min_level` (shredkv_log_level); the message is
+ * NUL-terminated and valid during the call. Person IDs are masked. */
+SHREDKV_EXPORT void shredkv_options_set_logger(shredkv_options_t* options,
+                                               void (*log)(void* ctx, int level, const char* message),
+                                               void* ctx, int min_level);
+SHREDKV_EXPORT void shredkv_options_set_unlink_time_granularity_ms(shredkv_options_t* options, int64_t ms);
+SHREDKV_EXPORT void shredkv_options_set_analytics_time_granularity_ms(shredkv_options_t* options,
+                                                                      int64_t ms);
+SHREDKV_EXPORT void shredkv_options_set_rotate_after_erasures(shredkv_options_t* options, uint64_t n);
+SHREDKV_EXPORT void shredkv_options_set_rotate_after_ms(shredkv_options_t* options, int64_t ms);
+SHREDKV_EXPORT void shredkv_options_set_rotation_batch_size(shredkv_options_t* options, size_t keys);
+SHREDKV_EXPORT void shredkv_options_set_background_maintenance_ms(shredkv_options_t* options, int64_t ms);
+SHREDKV_EXPORT void shredkv_options_set_purge_budget_rows(shredkv_options_t* options, size_t rows);
+/* Copies the rules; NULL unsets them (the stored rules apply). */
+SHREDKV_EXPORT void shredkv_options_set_retention(shredkv_options_t* options,
+                                                  const shredkv_retention_t* rules);
+SHREDKV_EXPORT void shredkv_options_set_sweep_budget_rows(shredkv_options_t* options, size_t rows);
+/* The first call replaces the default purposes / categories; later calls add. */
+SHREDKV_EXPORT void shredkv_options_add_purpose(shredkv_options_t* options, const char* name, int basis);
+SHREDKV_EXPORT void shredkv_options_add_category(shredkv_options_t* options, const char* name);
+SHREDKV_EXPORT void shredkv_options_set_event_category(shredkv_options_t* options, const char* event_name,
+                                                       const char* category);
+SHREDKV_EXPORT void shredkv_options_set_collection_category(shredkv_options_t* options,
+                                                            const char* collection, const char* category);
+SHREDKV_EXPORT void shredkv_options_set_attribute_category(shredkv_options_t* options,
+                                                           const char* attribute, const char* category);
+SHREDKV_EXPORT void shredkv_options_set_tracking_purpose(shredkv_options_t* options, const char* purpose);
+SHREDKV_EXPORT void shredkv_options_set_tracking_policy(shredkv_options_t* options, int policy);
+SHREDKV_EXPORT void shredkv_options_set_lease_drain_timeout_ms(shredkv_options_t* options, int64_t ms);
+SHREDKV_EXPORT void shredkv_options_set_audit_processing_reads(shredkv_options_t* options, unsigned char v);
+
+/* ---- listeners (EventListener) ---------------------------------------------- */
+
+typedef struct shredkv_receipt shredkv_receipt_t;
+
+/* Callbacks of a listener; any may be NULL. Called after the store released
+ * its locks, one notice at a time (listener.h's rules: a callback may call
+ * the store, not close it). Borrowed arguments are valid during the call. */
+typedef struct shredkv_listener_callbacks {
+  void (*erasure_committed)(void* ctx, const shredkv_receipt_t* receipt);
+  void (*erasure_level_reached)(void* ctx, const shredkv_receipt_t* receipt);
+  /* job: shredkv_maintenance_job; code: the job's status code. */
+  void (*maintenance_completed)(void* ctx, int job, unsigned char background, int code,
+                                int64_t duration_us, uint64_t done, uint64_t pending);
+  void (*background_error)(void* ctx, int code, const char* message);
+} shredkv_listener_callbacks_t;
+
+/* Adds a listener; the callbacks struct is copied. */
+SHREDKV_EXPORT void shredkv_options_add_listener(shredkv_options_t* options,
+                                                 const shredkv_listener_callbacks_t* callbacks, void* ctx);
+
+/* ---- the store --------------------------------------------------------------- */
+
+typedef struct shredkv_store shredkv_store_t;
+
+/* Store::Open. On success *out is the store, to be released with
+ * shredkv_close. */
+SHREDKV_EXPORT int shredkv_open(const shredkv_options_t* options, shredkv_store_t** out, char** errptr);
+/* Store::Close, then releases the handle (also when Close fails; NULL is a
+ * no-op). Every iterator, lease and batch of the store must be destroyed
+ * before. */
+SHREDKV_EXPORT int shredkv_close(shredkv_store_t* store, char** errptr);
+
+/* ---- people and identifiers ------------------------------------------------- */
+
+/* Store::CreatePerson: n >= 1 identifiers; profile may be NULL. */
+SHREDKV_EXPORT int shredkv_create_person(shredkv_store_t* store, const shredkv_identifier_t* identifiers,
+                                         size_t n, const shredkv_attrs_t* profile,
+                                         shredkv_person_id_t* out, char** errptr);
+/* Store::Resolve: NOT_FOUND, SUPPRESSED, ERASED. */
+SHREDKV_EXPORT int shredkv_resolve(shredkv_store_t* store, const shredkv_identifier_t* identifier,
+                                   shredkv_person_id_t* out, char** errptr);
+SHREDKV_EXPORT int shredkv_link_identifier(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                           const shredkv_identifier_t* identifier, char** errptr);
+SHREDKV_EXPORT int shredkv_unlink_identifier(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                             const shredkv_identifier_t* identifier, char** errptr);
+/* Normalises a value by its type's rules (NormalizeIdentifier); `options`
+ * (may be NULL) adds its identifier types. *out: malloc'ed. */
+SHREDKV_EXPORT int shredkv_normalize_identifier(const shredkv_options_t* options,
+                                                const shredkv_identifier_t* identifier, char** out,
+                                                size_t* out_len, char** errptr);
+
+/* What the store holds about a person (PersonInfo). */
+typedef struct shredkv_person_info shredkv_person_info_t;
+SHREDKV_EXPORT int shredkv_get_person(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                      shredkv_person_info_t** out, char** errptr);
+SHREDKV_EXPORT void shredkv_person_info_destroy(shredkv_person_info_t* info);
+SHREDKV_EXPORT void shredkv_person_info_id(const shredkv_person_info_t* info, shredkv_person_id_t* out);
+/* The anonymous ID's 16 bytes. */
+SHREDKV_EXPORT void shredkv_person_info_anon_id(const shredkv_person_info_t* info, uint8_t out[16]);
+SHREDKV_EXPORT int64_t shredkv_person_info_created_ms(const shredkv_person_info_t* info);
+SHREDKV_EXPORT uint64_t shredkv_person_info_key_epoch(const shredkv_person_info_t* info);
+/* Normalised identifiers, sorted by (type, value). */
+SHREDKV_EXPORT size_t shredkv_person_info_identifier_count(const shredkv_person_info_t* info);
+SHREDKV_EXPORT const char* shredkv_person_info_identifier(const shredkv_person_info_t* info, size_t i,
+                                                          const char** value, size_t* value_len);
+
+/* ---- profiles ------------------------------------------------------------------ */
+
+/* Store::GetProfile: *out is a new attribute map. */
+SHREDKV_EXPORT int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                       shredkv_attrs_t** out, char** errptr);
+/* Store::PatchProfile: sets `set` (may be NULL) and removes the `n_unset`
+ * names in one step. */
+SHREDKV_EXPORT int shredkv_patch_profile(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                         const shredkv_attrs_t* set, const char* const* unset,
+                                         size_t n_unset, char** errptr);
+
+/* ---- events ------------------------------------------------------------------- */
+
+/* Store::AppendEvent. properties may be NULL; the `n_fields` names in
+ * analytics_fields must be properties; category NULL or "": the declared one. */
+SHREDKV_EXPORT int shredkv_append_event(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                        const char* name, int64_t ts_ms, const shredkv_attrs_t* properties,
+                                        const char* const* analytics_fields, size_t n_fields,
+                                        const char* category, char** errptr);
+
+/* A stored event (StoredEvent), borrowed from an iterator or export item. */
+typedef struct shredkv_event shredkv_event_t;
+SHREDKV_EXPORT const char* shredkv_event_name(const shredkv_event_t* event);
+SHREDKV_EXPORT int64_t shredkv_event_ts_ms(const shredkv_event_t* event);
+SHREDKV_EXPORT uint64_t shredkv_event_seq(const shredkv_event_t* event);
+SHREDKV_EXPORT const char* shredkv_event_category(const shredkv_event_t* event);
+SHREDKV_EXPORT const shredkv_attrs_t* shredkv_event_properties(const shredkv_event_t* event);
+
+/* ---- records ------------------------------------------------------------------ */
+
+/* A record (Record) with its metadata (RecordMetadata). Built by the caller
+ * for shredkv_put_record / shredkv_writebatch_put_record, returned owned by
+ * shredkv_get_record, borrowed from iterators. */
+typedef struct shredkv_record shredkv_record_t;
+SHREDKV_EXPORT shredkv_record_t* shredkv_record_create(const char* collection, size_t collection_len,
+                                                       const char* key, size_t key_len, const char* value,
+                                                       size_t value_len);
+SHREDKV_EXPORT void shredkv_record_destroy(shredkv_record_t* record);
+/* NULL or "": the collection's declared category (a new record), or the
+ * record's own (an update). */
+SHREDKV_EXPORT void shredkv_record_set_category(shredkv_record_t* record, const char* category);
+SHREDKV_EXPORT void shredkv_record_add_purpose(shredkv_record_t* record, const char* purpose);
+SHREDKV_EXPORT void shredkv_record_set_origin(shredkv_record_t* record, const char* origin, size_t origin_len);
+SHREDKV_EXPORT void shredkv_record_add_shared_with(shredkv_record_t* record, const char* recipient);
+SHREDKV_EXPORT void shredkv_record_set_automated_decision(shredkv_record_t* record, unsigned char v);
+SHREDKV_EXPORT void shredkv_record_set_expires_ms(shredkv_record_t* record, int64_t ms);
+SHREDKV_EXPORT const char* shredkv_record_collection(const shredkv_record_t* record, size_t* len);
+SHREDKV_EXPORT const char* shredkv_record_key(const shredkv_record_t* record, size_t* len);
+SHREDKV_EXPORT const char* shredkv_record_value(const shredkv_record_t* record, size_t* len);
+SHREDKV_EXPORT const char* shredkv_record_category(const shredkv_record_t* record);
+SHREDKV_EXPORT size_t shredkv_record_purpose_count(const shredkv_record_t* record);
+SHREDKV_EXPORT const char* shredkv_record_purpose(const shredkv_record_t* record, size_t i);
+SHREDKV_EXPORT const char* shredkv_record_origin(const shredkv_record_t* record, size_t* len);
+SHREDKV_EXPORT size_t shredkv_record_shared_with_count(const shredkv_record_t* record);
+SHREDKV_EXPORT const char* shredkv_record_shared_with(const shredkv_record_t* record, size_t i);
+SHREDKV_EXPORT unsigned char shredkv_record_automated_decision(const shredkv_record_t* record);
+SHREDKV_EXPORT int64_t shredkv_record_expires_ms(const shredkv_record_t* record);
+
+/* Store::Put (value of the record only; metadata none). */
+SHREDKV_EXPORT int shredkv_put(shredkv_store_t* store, const shredkv_person_id_t* person,
+                               const char* collection, size_t collection_len, const char* key, size_t key_len,
+                               const char* value, size_t value_len, char** errptr);
+/* Puts a whole record with its category and metadata (one commit). */
+SHREDKV_EXPORT int shredkv_put_record(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                      const shredkv_record_t* record, char** errptr);
+/* Store::Get: *value malloc'ed. NOT_FOUND if absent. */
+SHREDKV_EXPORT int shredkv_get(shredkv_store_t* store, const shredkv_person_id_t* person,
+                               const char* collection, size_t collection_len, const char* key, size_t key_len,
+                               char** value, size_t* value_len, char** errptr);
+/* Store::GetRecord: *out owned. */
+SHREDKV_EXPORT int shredkv_get_record(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                      const char* collection, size_t collection_len, const char* key,
+                                      size_t key_len, shredkv_record_t** out, char** errptr);
+/* Store::Delete: deleting an absent record is OK. */
+SHREDKV_EXPORT int shredkv_delete(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                  const char* collection, size_t collection_len, const char* key,
+                                  size_t key_len, char** errptr);
+
+/* ---- iterators ------------------------------------------------------------------ */
+
+/* One iterator type for every scan: positioned on its first item when
+ * returned; the accessor matching its kind returns the current item
+ * (borrowed until shredkv_iter_next), the others NULL. Errors of the scan
+ * (NOT_FOUND, ERASED, BUSY, CORRUPTION, ...) end it: check
+ * shredkv_iter_status once shredkv_iter_valid is 0. */
+typedef struct shredkv_iterator shredkv_iterator_t;
+SHREDKV_EXPORT unsigned char shredkv_iter_valid(const shredkv_iterator_t* it);
+/* REQUIRES: valid. */
+SHREDKV_EXPORT void shredkv_iter_next(shredkv_iterator_t* it);
+SHREDKV_EXPORT int shredkv_iter_status(const shredkv_iterator_t* it, char** errptr);
+SHREDKV_EXPORT void shredkv_iter_destroy(shredkv_iterator_t* it);
+
+typedef struct shredkv_analytics_row shredkv_analytics_row_t;
+typedef struct shredkv_export_item shredkv_export_item_t;
+/* Current item, or NULL if not valid or not of that kind. */
+SHREDKV_EXPORT const shredkv_event_t* shredkv_iter_event(const shredkv_iterator_t* it);
+SHREDKV_EXPORT const shredkv_record_t* shredkv_iter_record(const shredkv_iterator_t* it);
+SHREDKV_EXPORT const shredkv_analytics_row_t* shredkv_iter_analytics(const shredkv_iterator_t* it);
+SHREDKV_EXPORT const shredkv_export_item_t* shredkv_iter_export_item(const shredkv_iterator_t* it);
+/* The person of the current item: people_with_consent's person, or
+ * find_records' record's owner. 0 (and *out untouched) otherwise. */
+SHREDKV_EXPORT int shredkv_iter_person(const shredkv_iterator_t* it, shredkv_person_id_t* out);
+
+/* Store::ScanEvents over [from_ms, to_ms) (INT64_MIN, INT64_MAX: all). */
+SHREDKV_EXPORT shredkv_iterator_t* shredkv_scan_events(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                                       int64_t from_ms, int64_t to_ms);
+/* Store::ScanRecords: the person's records in `collection` whose key starts
+ * with `prefix` (prefix_len 0: all). */
+SHREDKV_EXPORT shredkv_iterator_t* shredkv_scan_records(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                                        const char* collection, size_t collection_len,
+                                                        const char* prefix, size_t prefix_len);
+/* Store::FindRecords: records of any person whose metadata lists `value`
+ * (purpose / recipient), or expiring before `before_ms` (EXPIRES_BEFORE;
+ * value ignored). Items: shredkv_iter_record and shredkv_iter_person. */
+SHREDKV_EXPORT shredkv_iterator_t* shredkv_find_records(shredkv_store_t* store, int field, const char* value,
+                                                        int64_t before_ms);
+/* Store::ScanAnalytics over [from_ms, to_ms); name NULL: every event name. */
+SHREDKV_EXPORT shredkv_iterator_t* shredkv_scan_analytics(shredkv_store_t* store, int64_t from_ms, int64_t to_ms,
+                                                          const char* name);
+
+/* An analytics row (AnalyticsRow), borrowed. */
+SHREDKV_EXPORT void shredkv_analytics_anon_id(const shredkv_analytics_row_t* row, uint8_t out[16]);
+SHREDKV_EXPORT const char* shredkv_analytics_name(const shredkv_analytics_row_t* row);
+SHREDKV_EXPORT int64_t shredkv_analytics_ts_ms(const shredkv_analytics_row_t* row);
+SHREDKV_EXPORT uint64_t shredkv_analytics_seq(const shredkv_analytics_row_t* row);
+SHREDKV_EXPORT const shredkv_attrs_t* shredkv_analytics_fields(const shredkv_analytics_row_t* row);
+
+/* ---- rectification and the change feed (Art. 16, 19) ---------------------------- */
+
+/* Corrections applied atomically (Rectification). */
+typedef struct shredkv_rectification shredkv_rectification_t;
+SHREDKV_EXPORT shredkv_rectification_t* shredkv_rectification_create(void);
+SHREDKV_EXPORT void shredkv_rectification_destroy(shredkv_rectification_t* r);
+/* The profile attributes to set (copied; merged with earlier calls). */
+SHREDKV_EXPORT void shredkv_rectification_set_profile(shredkv_rectification_t* r, const shredkv_attrs_t* set);
+SHREDKV_EXPORT void shredkv_rectification_unset_profile(shredkv_rectification_t* r, const char* name);
+SHREDKV_EXPORT void shredkv_rectification_replace_identifier(shredkv_rectification_t* r,
+                                                             const shredkv_identifier_t* old_identifier,
+                                                             const shredkv_identifier_t* new_identifier);
+/* Corrects the properties of the event (ts_ms, seq): sets `set` (may be
+ * NULL) and removes the `n_unset` names. */
+SHREDKV_EXPORT void shredkv_rectification_correct_event(shredkv_rectification_t* r, int64_t ts_ms, uint64_t seq,
+                                                        const shredkv_attrs_t* set, const char* const* unset,
+                                                        size_t n_unset);
+/* Store::Rectify. */
+SHREDKV_EXPORT int shredkv_rectify(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                   const shredkv_rectification_t* r, char** errptr);
+
+/* A change-feed notice (Notice). */
+typedef struct shredkv_notice shredkv_notice_t;
+SHREDKV_EXPORT uint64_t shredkv_notice_cursor(const shredkv_notice_t* notice);
+SHREDKV_EXPORT int shredkv_notice_kind(const shredkv_notice_t* notice); /* shredkv_notice_kind */
+SHREDKV_EXPORT void shredkv_notice_person(const shredkv_notice_t* notice, shredkv_person_id_t* out);
+SHREDKV_EXPORT int64_t shredkv_notice_time_ms(const shredkv_notice_t* notice);
+SHREDKV_EXPORT size_t shredkv_notice_name_count(const shredkv_notice_t* notice);
+SHREDKV_EXPORT const char* shredkv_notice_name(const shredkv_notice_t* notice, size_t i);
+
+typedef struct shredkv_notice_list shredkv_notice_list_t;
+/* Store::ReadFeed: up to `max` unacknowledged notices, oldest first. */
+SHREDKV_EXPORT int shredkv_read_feed(shredkv_store_t* store, size_t max, shredkv_notice_list_t** out,
+                                     char** errptr);
+SHREDKV_EXPORT size_t shredkv_notice_list_count(const shredkv_notice_list_t* list);
+SHREDKV_EXPORT const shredkv_notice_t* shredkv_notice_list_at(const shredkv_notice_list_t* list, size_t i);
+SHREDKV_EXPORT void shredkv_notice_list_destroy(shredkv_notice_list_t* list);
+/* Store::AckFeed: deletes every notice with cursor <= `cursor`. */
+SHREDKV_EXPORT int shredkv_ack_feed(shredkv_store_t* store, uint64_t cursor, char** errptr);
+
+/* ---- restriction, consent, leases (Art. 18, 21) -------------------------------------- */
+
+/* Which processing a person has restricted (RestrictionState). */
+typedef struct shredkv_restriction shredkv_restriction_t;
+SHREDKV_EXPORT unsigned char shredkv_restriction_all(const shredkv_restriction_t* r);
+SHREDKV_EXPORT size_t shredkv_restriction_purpose_count(const shredkv_restriction_t* r);
+SHREDKV_EXPORT const char* shredkv_restriction_purpose(const shredkv_restriction_t* r, size_t i);
+SHREDKV_EXPORT size_t shredkv_restriction_category_count(const shredkv_restriction_t* r);
+SHREDKV_EXPORT const char* shredkv_restriction_category(const shredkv_restriction_t* r, size_t i);
+/* The last change (0: never restricted). */
+SHREDKV_EXPORT int64_t shredkv_restriction_updated_ms(const shredkv_restriction_t* r);
+SHREDKV_EXPORT void shredkv_restriction_destroy(shredkv_restriction_t* r);
+
+/* Store::Restrict / Unrestrict for `n` people in one commit, all or
+ * nothing: `all`, and/or purposes and categories; reason may be NULL. */
+SHREDKV_EXPORT int shredkv_restrict(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n,
+                                    unsigned char all, const char* const* purposes, size_t n_purposes,
+                                    const char* const* categories, size_t n_categories, const char* reason,
+                                    char** errptr);
+SHREDKV_EXPORT int shredkv_unrestrict(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n,
+                                      unsigned char all, const char* const* purposes, size_t n_purposes,
+                                      const char* const* categories, size_t n_categories, const char* reason,
+                                      char** errptr);
+SHREDKV_EXPORT int shredkv_get_restriction(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                           shredkv_restriction_t** out, char** errptr);
+
+/* Store::SetConsent for `n` people in one commit; source may be NULL. */
+SHREDKV_EXPORT int shredkv_set_consent(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n,
+                                       const char* purpose, unsigned char granted, const char* source,
+                                       char** errptr);
+
+/* Consent per purpose (Store::GetConsent), or a consent history
+ * (Store::GetConsentHistory): a list of consent records. */
+typedef struct shredkv_consent_list shredkv_consent_list_t;
+typedef struct shredkv_consent_record shredkv_consent_record_t;
+/* The current decisions: one record a purpose, GRANT or WITHDRAW, time 0. */
+SHREDKV_EXPORT int shredkv_get_consent(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                       shredkv_consent_list_t** out, char** errptr);
+SHREDKV_EXPORT int shredkv_get_consent_history(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                               shredkv_consent_list_t** out, char** errptr);
+SHREDKV_EXPORT size_t shredkv_consent_list_count(const shredkv_consent_list_t* list);
+SHREDKV_EXPORT const shredkv_consent_record_t* shredkv_consent_list_at(const shredkv_consent_list_t* list,
+                                                                       size_t i);
+SHREDKV_EXPORT void shredkv_consent_list_destroy(shredkv_consent_list_t* list);
+SHREDKV_EXPORT int shredkv_consent_action(const shredkv_consent_record_t* c); /* shredkv_consent_action */
+SHREDKV_EXPORT const char* shredkv_consent_purpose(const shredkv_consent_record_t* c);
+/* RESTRICT / UNRESTRICT: what was restricted or lifted, and the reason
+ * given ("" if none). */
+SHREDKV_EXPORT unsigned char shredkv_consent_restriction_all(const shredkv_consent_record_t* c);
+SHREDKV_EXPORT size_t shredkv_consent_restriction_purpose_count(const shredkv_consent_record_t* c);
+SHREDKV_EXPORT const char* shredkv_consent_restriction_purpose(const shredkv_consent_record_t* c, size_t i);
+SHREDKV_EXPORT size_t shredkv_consent_restriction_category_count(const shredkv_consent_record_t* c);
+SHREDKV_EXPORT const char* shredkv_consent_restriction_category(const shredkv_consent_record_t* c, size_t i);
+SHREDKV_EXPORT const char* shredkv_consent_restriction_reason(const shredkv_consent_record_t* c);
+SHREDKV_EXPORT int64_t shredkv_consent_time_ms(const shredkv_consent_record_t* c);
+SHREDKV_EXPORT const char* shredkv_consent_source(const shredkv_consent_record_t* c);
+
+/* Store::PeopleWithConsent: items through shredkv_iter_person. */
+SHREDKV_EXPORT shredkv_iterator_t* shredkv_people_with_consent(shredkv_store_t* store, const char* purpose,
+                                                               unsigned char granted);
+
+/* A processing lease (Lease): one person, one purpose, one thread. */
+typedef struct shredkv_lease shredkv_lease_t;
+/* Store::AcquireLease: RESTRICTED, BUSY, NOT_FOUND, ERASED, INVALID_ARGUMENT. */
+SHREDKV_EXPORT int shredkv_acquire_lease(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                         const char* purpose, shredkv_lease_t** out, char** errptr);
+/* Releases the lease. Its iterators must be destroyed first. */
+SHREDKV_EXPORT void shredkv_lease_release(shredkv_lease_t* lease);
+SHREDKV_EXPORT void shredkv_lease_person(const shredkv_lease_t* lease, shredkv_person_id_t* out);
+SHREDKV_EXPORT const char* shredkv_lease_purpose(const shredkv_lease_t* lease);
+SHREDKV_EXPORT int shredkv_lease_get_profile(shredkv_lease_t* lease, shredkv_attrs_t** out, char** errptr);
+SHREDKV_EXPORT shredkv_iterator_t* shredkv_lease_scan_events(shredkv_lease_t* lease, int64_t from_ms,
+                                                             int64_t to_ms);
+SHREDKV_EXPORT int shredkv_lease_get(shredkv_lease_t* lease, const char* collection, size_t collection_len,
+                                     const char* key, size_t key_len, char** value, size_t* value_len,
+                                     char** errptr);
+SHREDKV_EXPORT shredkv_iterator_t* shredkv_lease_scan_records(shredkv_lease_t* lease, const char* collection,
+                                                              size_t collection_len, const char* prefix,
+                                                              size_t prefix_len);
+
+/* ---- write batches ---------------------------------------------------------------- */
+
+/* Many operations on many people, committed atomically by shredkv_write
+ * (WriteBatch). Arguments are copied when queued. */
+typedef struct shredkv_writebatch shredkv_writebatch_t;
+SHREDKV_EXPORT shredkv_writebatch_t* shredkv_writebatch_create(void);
+SHREDKV_EXPORT void shredkv_writebatch_destroy(shredkv_writebatch_t* batch);
+SHREDKV_EXPORT void shredkv_writebatch_clear(shredkv_writebatch_t* batch);
+SHREDKV_EXPORT size_t shredkv_writebatch_count(const shredkv_writebatch_t* batch);
+/* Queues a new person; *out is their ID (chosen now), usable by the
+ * batch's later operations. profile may be NULL. */
+SHREDKV_EXPORT void shredkv_writebatch_create_person(shredkv_writebatch_t* batch,
+                                                     const shredkv_identifier_t* identifiers, size_t n,
+                                                     const shredkv_attrs_t* profile, shredkv_person_id_t* out);
+/* An imported person: exported creation time, an import notice. */
+SHREDKV_EXPORT void shredkv_writebatch_import_person(shredkv_writebatch_t* batch,
+                                                     const shredkv_identifier_t* identifiers, size_t n,
+                                                     const shredkv_attrs_t* profile, int64_t created_ms,
+                                                     shredkv_person_id_t* out);
+SHREDKV_EXPORT void shredkv_writebatch_link_identifier(shredkv_writebatch_t* batch,
+                                                       const shredkv_person_id_t* person,
+                                                       const shredkv_identifier_t* identifier);
+SHREDKV_EXPORT void shredkv_writebatch_unlink_identifier(shredkv_writebatch_t* batch,
+                                                         const shredkv_person_id_t* person,
+                                                         const shredkv_identifier_t* identifier);
+SHREDKV_EXPORT void shredkv_writebatch_patch_profile(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                                     const shredkv_attrs_t* set, const char* const* unset,
+                                                     size_t n_unset);
+/* As shredkv_append_event. */
+SHREDKV_EXPORT void shredkv_writebatch_append_event(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                                    const char* name, int64_t ts_ms,
+                                                    const shredkv_attrs_t* properties,
+                                                    const char* const* analytics_fields, size_t n_fields,
+                                                    const char* category);
+/* History of an imported person: the tracking policy does not apply. */
+SHREDKV_EXPORT void shredkv_writebatch_import_event(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                                    const char* name, int64_t ts_ms,
+                                                    const shredkv_attrs_t* properties,
+                                                    const char* const* analytics_fields, size_t n_fields,
+                                                    const char* category);
+/* category NULL or "": declared / kept, as WriteBatch::Put. */
+SHREDKV_EXPORT void shredkv_writebatch_put(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                           const char* collection, size_t collection_len, const char* key,
+                                           size_t key_len, const char* value, size_t value_len,
+                                           const char* category);
+SHREDKV_EXPORT void shredkv_writebatch_put_record(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                                  const shredkv_record_t* record);
+SHREDKV_EXPORT void shredkv_writebatch_delete(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                              const char* collection, size_t collection_len, const char* key,
+                                              size_t key_len);
+SHREDKV_EXPORT void shredkv_writebatch_rectify(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                               const shredkv_rectification_t* r);
+/* WriteBatch::RecordConsent: action GRANT / WITHDRAW name `purpose`;
+ * RESTRICT / UNRESTRICT use all / purposes / categories / reason. time 0:
+ * now; source may be NULL. Does not wait for leases (for imports). */
+SHREDKV_EXPORT void shredkv_writebatch_record_consent(shredkv_writebatch_t* batch,
+                                                      const shredkv_person_id_t* person, int action,
+                                                      const char* purpose, unsigned char all,
+                                                      const char* const* purposes, size_t n_purposes,
+                                                      const char* const* categories, size_t n_categories,
+                                                      const char* reason, int64_t time_ms, const char* source);
+/* Store::Write: all or nothing; the message names the failing operation. */
+SHREDKV_EXPORT int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, char** errptr);
+
+/* ---- export and import (Art. 15, 20) -------------------------------------------------- */
+
+typedef enum shredkv_export_kind {
+  SHREDKV_ITEM_PERSON = 0,
+  SHREDKV_ITEM_IDENTIFIER = 1,
+  SHREDKV_ITEM_PROFILE = 2,
+  SHREDKV_ITEM_RESTRICTION = 3,
+  SHREDKV_ITEM_CONSENT = 4,
+  SHREDKV_ITEM_EVENT = 5,
+  SHREDKV_ITEM_RECORD = 6,
+  SHREDKV_ITEM_ANALYTICS = 7,
+  SHREDKV_ITEM_NOTICE = 8
+} shredkv_export_kind_t;
+
+/* Store::Export: one consistent snapshot of everything held on the person;
+ * items through shredkv_iter_export_item. BUSY from the iterator if the
+ * person changes meanwhile (retry). */
+SHREDKV_EXPORT shredkv_iterator_t* shredkv_export(shredkv_store_t* store, const shredkv_person_id_t* person);
+SHREDKV_EXPORT int shredkv_export_item_kind(const shredkv_export_item_t* item); /* shredkv_export_kind */
+/* The part of the item its kind names (borrowed), NULL for other kinds. A
+ * PERSON item's info must not be destroyed. */
+SHREDKV_EXPORT const shredkv_person_info_t* shredkv_export_item_person(const shredkv_export_item_t* item);
+SHREDKV_EXPORT const char* shredkv_export_item_identifier(const shredkv_export_item_t* item, const char** value,
+                                                          size_t* value_len);
+SHREDKV_EXPORT const shredkv_attrs_t* shredkv_export_item_profile(const shredkv_export_item_t* item);
+SHREDKV_EXPORT const shredkv_restriction_t* shredkv_export_item_restriction(const shredkv_export_item_t* item);
+SHREDKV_EXPORT const shredkv_consent_record_t* shredkv_export_item_consent(const shredkv_export_item_t* item);
+SHREDKV_EXPORT const shredkv_event_t* shredkv_export_item_event(const shredkv_export_item_t* item);
+SHREDKV_EXPORT const shredkv_record_t* shredkv_export_item_record(const shredkv_export_item_t* item);
+SHREDKV_EXPORT const shredkv_analytics_row_t* shredkv_export_item_analytics(const shredkv_export_item_t* item);
+SHREDKV_EXPORT const shredkv_notice_t* shredkv_export_item_notice(const shredkv_export_item_t* item);
+
+/* Receives the output of a streaming writer; returns 0 to go on, nonzero
+ * to stop (the call then fails with IO_ERROR). */
+typedef int (*shredkv_write_fn)(void* ctx, const char* data, size_t len);
+/* ExportPerson: the person's export in the documented format
+ * (docs/export-format.md) streamed to `write` in pieces, memory bounded by
+ * one item. On error the output written so far must be discarded. */
+SHREDKV_EXPORT int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* person, int format,
+                                         shredkv_write_fn write, void* ctx, char** errptr);
+/* ImportPerson: one export (`len` bytes) as a new person, atomically.
+ * Counts may be NULL. */
+SHREDKV_EXPORT int shredkv_import_person(shredkv_store_t* store, const char* data, size_t len, int format,
+                                         shredkv_person_id_t* out, uint64_t* identifiers, uint64_t* events,
+                                         uint64_t* records, char** errptr);
+
+/* ---- erasure (Art. 17) ------------------------------------------------------------------ */
+
+/* The proof of one erasure request (ErasureReceipt). */
+SHREDKV_EXPORT void shredkv_receipt_destroy(shredkv_receipt_t* receipt);
+SHREDKV_EXPORT const char* shredkv_receipt_request_id(const shredkv_receipt_t* receipt);
+SHREDKV_EXPORT int64_t shredkv_receipt_erased_at_ms(const shredkv_receipt_t* receipt);
+SHREDKV_EXPORT uint64_t shredkv_receipt_people(const shredkv_receipt_t* receipt);
+SHREDKV_EXPORT int shredkv_receipt_analytics(const shredkv_receipt_t* receipt); /* shredkv_analytics_on_erase */
+SHREDKV_EXPORT unsigned char shredkv_receipt_suppressed(const shredkv_receipt_t* receipt);
+SHREDKV_EXPORT int shredkv_receipt_level(const shredkv_receipt_t* receipt); /* shredkv_erasure_level */
+SHREDKV_EXPORT unsigned char shredkv_receipt_cryptographic(const shredkv_receipt_t* receipt);
+SHREDKV_EXPORT unsigned char shredkv_receipt_purged(const shredkv_receipt_t* receipt);
+SHREDKV_EXPORT uint64_t shredkv_receipt_key_epoch(const shredkv_receipt_t* receipt);
+SHREDKV_EXPORT const char* shredkv_receipt_audit_hash(const shredkv_receipt_t* receipt);
+/* A category erasure's category; "" for whole people. */
+SHREDKV_EXPORT const char* shredkv_receipt_category(const shredkv_receipt_t* receipt);
+
+/* Store::Erase of `n` people in one commit. request_id NULL or "": a random
+ * one; analytics: shredkv_analytics_on_erase. *out (may be NULL) receives
+ * the receipt. */
+SHREDKV_EXPORT int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n,
+                                 const char* request_id, unsigned char suppress, int analytics,
+                                 shredkv_receipt_t** out, char** errptr);
+SHREDKV_EXPORT int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier_t* identifier,
+                                               const char* request_id, unsigned char suppress, int analytics,
+                                               shredkv_receipt_t** out, char** errptr);
+/* Store::EraseCategory (suppression does not apply). */
+SHREDKV_EXPORT int shredkv_erase_category(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                          const char* category, const char* request_id, int analytics,
+                                          shredkv_receipt_t** out, char** errptr);
+/* Store::GetErasure: the request's current state. */
+SHREDKV_EXPORT int shredkv_get_erasure(shredkv_store_t* store, const char* request_id, shredkv_receipt_t** out,
+                                       char** errptr);
+SHREDKV_EXPORT int shredkv_unsuppress(shredkv_store_t* store, const shredkv_identifier_t* identifier,
+                                      char** errptr);
+
+/* ---- housekeeping ----------------------------------------------------------------------- */
+
+/* Plain result structs, filled by the call (fields as the C++ ones). */
+typedef struct shredkv_purge_result {
+  uint64_t rows_deleted;
+  uint64_t people_purged;
+  uint64_t people_pending;
+} shredkv_purge_result_t;
+
+typedef struct shredkv_sweep_result {
+  uint64_t events_deleted;
+  uint64_t records_deleted;
+  uint64_t analytics_deleted;
+  uint64_t batches;
+  uint64_t pending;
+  uint64_t seeks;
+  uint64_t entries_read;
+} shredkv_sweep_result_t;
+
+typedef struct shredkv_rotation_result {
+  uint64_t new_epoch;
+  uint64_t destroyed_epochs;
+  uint64_t rewrapped_keys;
+  uint64_t batches;
+  uint64_t keys_file_bytes_before;
+  uint64_t keys_file_bytes_after;
+} shredkv_rotation_result_t;
+
+/* Store::Purge / RotateEpoch / CompactData / Sweep / RunMaintenance. `out`
+ * may be NULL. */
+SHREDKV_EXPORT int shredkv_purge(shredkv_store_t* store, size_t budget_rows, shredkv_purge_result_t* out,
+                                 char** errptr);
+SHREDKV_EXPORT int shredkv_rotate_epoch(shredkv_store_t* store, shredkv_rotation_result_t* out, char** errptr);
+SHREDKV_EXPORT int shredkv_compact_data(shredkv_store_t* store, uint64_t* file_bytes_before,
+                                        uint64_t* file_bytes_after, char** errptr);
+SHREDKV_EXPORT int shredkv_set_retention(shredkv_store_t* store, const shredkv_retention_t* rules, char** errptr);
+SHREDKV_EXPORT int shredkv_get_retention(shredkv_store_t* store, shredkv_retention_t** out, char** errptr);
+SHREDKV_EXPORT int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out,
+                                 char** errptr);
+SHREDKV_EXPORT int shredkv_run_maintenance(shredkv_store_t* store, char** errptr);
+
+/* ---- stats ------------------------------------------------------------------------------- */
+
+/* StoreStats: numbers by name ("people", "erased", "pending_purge",
+ * "format_version", ... every numeric field of StoreStats, with its C++
+ * name; "retention_backfill_pending" as 0/1) and the operation metrics. */
+typedef struct shredkv_stats shredkv_stats_t;
+SHREDKV_EXPORT int shredkv_get_stats(shredkv_store_t* store, shredkv_stats_t** out, char** errptr);
+SHREDKV_EXPORT void shredkv_stats_destroy(shredkv_stats_t* stats);
+/* The numeric fields, in a fixed order. */
+SHREDKV_EXPORT size_t shredkv_stats_field_count(const shredkv_stats_t* stats);
+SHREDKV_EXPORT const char* shredkv_stats_field_name(const shredkv_stats_t* stats, size_t i);
+SHREDKV_EXPORT uint64_t shredkv_stats_field_value(const shredkv_stats_t* stats, size_t i);
+/* The field `name`: SHREDKV_OK, or NOT_FOUND for a name not in the list. */
+SHREDKV_EXPORT int shredkv_stats_get(const shredkv_stats_t* stats, const char* name, uint64_t* out);
+/* Operations (OperationStats), in a fixed order. */
+SHREDKV_EXPORT size_t shredkv_stats_operation_count(const shredkv_stats_t* stats);
+SHREDKV_EXPORT const char* shredkv_stats_operation_name(const shredkv_stats_t* stats, size_t i);
+SHREDKV_EXPORT uint64_t shredkv_stats_operation_calls(const shredkv_stats_t* stats, size_t i);
+SHREDKV_EXPORT uint64_t shredkv_stats_operation_errors(const shredkv_stats_t* stats, size_t i);
+SHREDKV_EXPORT uint64_t shredkv_stats_operation_total_us(const shredkv_stats_t* stats, size_t i);
+/* OperationStats::QuantileUpperBoundUs(q), 0 < q <= 1. */
+SHREDKV_EXPORT uint64_t shredkv_stats_operation_quantile_us(const shredkv_stats_t* stats, size_t i, double q);
+
+/* ---- audit and verification --------------------------------------------------------------- */
+
+/* Store::VerifyAuditLog. head_hash and problem (malloc'ed) may be NULL. */
+SHREDKV_EXPORT int shredkv_verify_audit_log(shredkv_store_t* store, uint64_t* entries, unsigned char* intact,
+                                            char** head_hash, char** problem, char** errptr);
+
+/* Audit log entries (AuditRecord), from Store::ReadAudit. */
+typedef struct shredkv_audit_list shredkv_audit_list_t;
+SHREDKV_EXPORT int shredkv_read_audit(shredkv_store_t* store, uint64_t after_seq, size_t max,
+                                      shredkv_audit_list_t** out, char** errptr);
+SHREDKV_EXPORT size_t shredkv_audit_list_count(const shredkv_audit_list_t* list);
+SHREDKV_EXPORT void shredkv_audit_list_destroy(shredkv_audit_list_t* list);
+SHREDKV_EXPORT uint64_t shredkv_audit_seq(const shredkv_audit_list_t* list, size_t i);
+SHREDKV_EXPORT int shredkv_audit_action(const shredkv_audit_list_t* list, size_t i); /* shredkv_audit_action */
+SHREDKV_EXPORT int64_t shredkv_audit_time_ms(const shredkv_audit_list_t* list, size_t i);
+SHREDKV_EXPORT const char* shredkv_audit_request_id(const shredkv_audit_list_t* list, size_t i);
+SHREDKV_EXPORT uint64_t shredkv_audit_count1(const shredkv_audit_list_t* list, size_t i);
+SHREDKV_EXPORT uint64_t shredkv_audit_count2(const shredkv_audit_list_t* list, size_t i);
+/* Erasures: the analytics mode; -1 for other actions. */
+SHREDKV_EXPORT int shredkv_audit_analytics(const shredkv_audit_list_t* list, size_t i);
+SHREDKV_EXPORT const char* shredkv_audit_purpose(const shredkv_audit_list_t* list, size_t i);
+SHREDKV_EXPORT const char* shredkv_audit_subject(const shredkv_audit_list_t* list, size_t i);
+SHREDKV_EXPORT const char* shredkv_audit_hash(const shredkv_audit_list_t* list, size_t i);
+
+/* Store::AuditSubject: 32 hex digits, malloc'ed. */
+SHREDKV_EXPORT int shredkv_audit_subject_of(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                            char** out, char** errptr);
+
+/* Store::Verify's report. */
+typedef struct shredkv_verify_report shredkv_verify_report_t;
+SHREDKV_EXPORT int shredkv_verify(shredkv_store_t* store, shredkv_verify_report_t** out, char** errptr);
+SHREDKV_EXPORT void shredkv_verify_report_destroy(shredkv_verify_report_t* report);
+SHREDKV_EXPORT unsigned char shredkv_verify_report_ok(const shredkv_verify_report_t* report);
+/* "pages", "people", "identifiers", "events", "records", "analytics_rows",
+ * "audit_entries", "orphan_keys", "problem_count": SHREDKV_OK or NOT_FOUND. */
+SHREDKV_EXPORT int shredkv_verify_report_get(const shredkv_verify_report_t* report, const char* name,
+                                             uint64_t* out);
+SHREDKV_EXPORT size_t shredkv_verify_report_problem_count(const shredkv_verify_report_t* report);
+SHREDKV_EXPORT const char* shredkv_verify_report_problem(const shredkv_verify_report_t* report, size_t i);
+
+/* ---- backups, the erasure log, root keys (backup.h) ---------------------------------------- */
+
+/* What a backup holds (BackupInfo). */
+typedef struct shredkv_backup_info shredkv_backup_info_t;
+SHREDKV_EXPORT void shredkv_backup_info_destroy(shredkv_backup_info_t* info);
+SHREDKV_EXPORT const char* shredkv_backup_info_directory(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT const char* shredkv_backup_info_store_id(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT int64_t shredkv_backup_info_created_ms(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT uint64_t shredkv_backup_info_current_epoch(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT uint64_t shredkv_backup_info_oldest_epoch(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT uint64_t shredkv_backup_info_people(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT uint64_t shredkv_backup_info_keys_bytes(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT uint64_t shredkv_backup_info_data_bytes(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT size_t shredkv_backup_info_custody_label_count(const shredkv_backup_info_t* info);
+SHREDKV_EXPORT const char* shredkv_backup_info_custody_label(const shredkv_backup_info_t* info, size_t i);
+
+/* Store::Backup into `directory` (created; must not hold anything). *out
+ * may be NULL. */
+SHREDKV_EXPORT int shredkv_backup(shredkv_store_t* store, const char* directory, shredkv_backup_info_t** out,
+                                  char** errptr);
+/* ReadBackupInfo. */
+SHREDKV_EXPORT int shredkv_read_backup_info(const char* backup_dir, shredkv_backup_info_t** out, char** errptr);
+
+/* Every erasure a store remembers (ErasureLog). */
+typedef struct shredkv_erasure_log shredkv_erasure_log_t;
+SHREDKV_EXPORT int shredkv_read_erasure_log(shredkv_store_t* store, shredkv_erasure_log_t** out, char** errptr);
+SHREDKV_EXPORT void shredkv_erasure_log_destroy(shredkv_erasure_log_t* log);
+SHREDKV_EXPORT const char* shredkv_erasure_log_store_id(const shredkv_erasure_log_t* log);
+SHREDKV_EXPORT size_t shredkv_erasure_log_people_count(const shredkv_erasure_log_t* log);
+SHREDKV_EXPORT size_t shredkv_erasure_log_category_count(const shredkv_erasure_log_t* log);
+SHREDKV_EXPORT size_t shredkv_erasure_log_suppressed_count(const shredkv_erasure_log_t* log);
+/* The i-th erased person: request id borrowed; analytics and time may be NULL. */
+SHREDKV_EXPORT const char* shredkv_erasure_log_person(const shredkv_erasure_log_t* log, size_t i,
+                                                      shredkv_person_id_t* person, int64_t* erased_at_ms,
+                                                      int* analytics);
+/* The i-th erased category key: the category (borrowed); the rest may be NULL. */
+SHREDKV_EXPORT const char* shredkv_erasure_log_category(const shredkv_erasure_log_t* log, size_t i,
+                                                        shredkv_person_id_t* person, const char** request_id,
+                                                        int64_t* erased_at_ms, int* analytics);
+/* The i-th suppressed identifier: its 16-byte keyed hash; returns the
+ * request id (borrowed); suppressed_at_ms may be NULL. */
+SHREDKV_EXPORT const char* shredkv_erasure_log_suppressed(const shredkv_erasure_log_t* log, size_t i,
+                                                          uint8_t hash[16], int64_t* suppressed_at_ms);
+/* WriteErasureLog: the documented NDJSON (docs/backup.md), malloc'ed. */
+SHREDKV_EXPORT int shredkv_erasure_log_to_ndjson(const shredkv_erasure_log_t* log, char** out, size_t* out_len,
+                                                 char** errptr);
+/* ReadErasureLog: INVALID_ARGUMENT naming the line for a malformed or
+ * cut-short log. */
+SHREDKV_EXPORT int shredkv_erasure_log_from_ndjson(const char* data, size_t len, shredkv_erasure_log_t** out,
+                                                   char** errptr);
+
+typedef struct shredkv_erasure_log_applied {
+  uint64_t people_erased;
+  uint64_t categories_erased;
+  uint64_t suppressions_added;
+  uint64_t already_erased;
+  uint64_t not_present;
+} shredkv_erasure_log_applied_t;
+
+/* Store::ApplyErasureLog. `out` may be NULL. */
+SHREDKV_EXPORT int shredkv_apply_erasure_log(shredkv_store_t* store, const shredkv_erasure_log_t* log,
+                                             shredkv_erasure_log_applied_t* out, char** errptr);
+/* RestoreBackup into options' directory: `log` is the live store's
+ * erasure log, or NULL with without_erasure_log set; custody_keys:
+ * shredkv_restored_custody_keys. info and applied may be NULL. */
+SHREDKV_EXPORT int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* options,
+                                          const shredkv_erasure_log_t* log, unsigned char without_erasure_log,
+                                          int custody_keys, shredkv_backup_info_t** info,
+                                          shredkv_erasure_log_applied_t* applied, char** errptr);
+/* Store::RotateRootKey: the store's root-sealed keys re-sealed under the
+ * key `new_provider` gives. */
+SHREDKV_EXPORT int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider,
+                                           char** errptr);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SHREDKV_C_H_ */

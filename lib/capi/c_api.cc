@@ -1,0 +1,1988 @@
+// The C API (include/shredkv/c.h) over the public C++ API: conversions of
+// arguments and results, and the error convention. Nothing here reaches
+// below include/shredkv/.
+//
+// Handles that mirror a C++ value type (attrs, events, records, ...) are
+// that value itself behind an opaque pointer type that is never defined
+// (a reinterpret_cast round trip), so a borrowed view of an item an
+// iterator holds costs nothing. Handles with state of their own (store,
+// options, iterator, lease, lists) are structs defined here.
+#include "shredkv/c.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <new>
+#include <sstream>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "shredkv/shredkv.h"
+
+namespace sk = shredkv;
+
+// ---- handle types with state ----------------------------------------------
+
+struct shredkv_store {
+  std::unique_ptr<sk::Store> store;
+};
+
+struct shredkv_options {
+  sk::Options options;
+};
+
+struct shredkv_key_provider {
+  std::shared_ptr<sk::KeyProvider> provider;
+};
+
+struct shredkv_custody {
+  std::shared_ptr<sk::EpochKeyCustody> custody;
+};
+
+struct shredkv_retention {
+  sk::RetentionRules rules;
+};
+
+struct shredkv_lease {
+  std::unique_ptr<sk::Lease> lease;
+};
+
+struct shredkv_writebatch {
+  sk::WriteBatch batch;
+};
+
+struct shredkv_rectification {
+  sk::Rectification rectification;
+};
+
+struct shredkv_notice_list {
+  std::vector<sk::Notice> notices;
+};
+
+struct shredkv_consent_list {
+  std::vector<sk::ConsentRecord> records;
+};
+
+struct shredkv_audit_list {
+  std::vector<sk::AuditRecord> records;
+};
+
+struct shredkv_stats {
+  sk::StoreStats stats;
+  std::vector<std::pair<const char*, std::uint64_t>> fields;
+};
+
+struct shredkv_verify_report {
+  sk::VerifyReport report;
+};
+
+// One iterator type for every scan; Item<T> maps the C++ item to what the
+// kind-specific accessors return.
+struct shredkv_iterator {
+  enum class Kind { kEvent, kRecord, kFoundRecord, kAnalytics, kExport, kPerson };
+  explicit shredkv_iterator(Kind k) : kind(k) {}
+  virtual ~shredkv_iterator() = default;
+  shredkv_iterator(const shredkv_iterator&) = delete;
+  shredkv_iterator& operator=(const shredkv_iterator&) = delete;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  virtual sk::Status status() const = 0;
+  virtual const void* Current() const = 0;
+  const Kind kind;
+};
+
+namespace {
+
+// ---- errors ------------------------------------------------------------------
+
+char* CopyToMalloc(std::string_view s) {
+  auto* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (out == nullptr) throw std::bad_alloc();
+  if (!s.empty()) std::memcpy(out, s.data(), s.size());
+  out[s.size()] = '\0';
+  return out;
+}
+
+constexpr int kOk = SHREDKV_OK;
+
+int Fail(char** errptr, const sk::Status& status) {
+  if (errptr != nullptr) {
+    std::free(*errptr);
+    *errptr = nullptr;
+    try {
+      *errptr = CopyToMalloc(status.ToString());
+    } catch (...) {
+      // Out of memory: the code still tells what failed.
+    }
+  }
+  return static_cast<int>(status.code());
+}
+
+int Report(char** errptr, const sk::Status& status) {
+  return status.ok() ? kOk : Fail(errptr, status);
+}
+
+// Runs a call that reports through a code; no exception leaves it.
+template <typename F>
+int Guarded(char** errptr, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return Fail(errptr, sk::Status::Internal("out of memory"));
+  } catch (const std::exception& e) {
+    return Fail(errptr, sk::Status::Internal(std::string("unexpected exception: ") + e.what()));
+  } catch (...) {
+    return Fail(errptr, sk::Status::Internal("unexpected exception"));
+  }
+}
+
+// Runs a call that cannot report a failure: an exception aborts (c.h).
+template <typename F>
+auto Must(F&& body) noexcept -> decltype(body()) {
+  try {
+    return body();
+  } catch (...) {
+    std::abort();
+  }
+}
+
+// ---- conversions -------------------------------------------------------------
+
+std::string Str(const char* s) { return s == nullptr ? std::string() : std::string(s); }
+std::string Bytes(const char* data, std::size_t len) {
+  return (data == nullptr || len == 0) ? std::string() : std::string(data, len);
+}
+std::string_view View(const char* data, std::size_t len) {
+  return (data == nullptr || len == 0) ? std::string_view() : std::string_view(data, len);
+}
+
+sk::PersonId ToPerson(const shredkv_person_id_t* id) {
+  sk::PersonId::Bytes bytes{};
+  if (id != nullptr) std::memcpy(bytes.data(), id->bytes, bytes.size());
+  return sk::PersonId(bytes);
+}
+void FromPerson(const sk::PersonId& id, shredkv_person_id_t* out) {
+  if (out != nullptr) std::memcpy(out->bytes, id.bytes().data(), id.bytes().size());
+}
+std::vector<sk::PersonId> ToPeople(const shredkv_person_id_t* people, std::size_t n) {
+  std::vector<sk::PersonId> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(ToPerson(&people[i]));
+  return out;
+}
+
+sk::Identifier ToIdentifier(const shredkv_identifier_t* identifier) {
+  if (identifier == nullptr) return {};
+  return {Str(identifier->type), Bytes(identifier->value, identifier->value_len)};
+}
+std::vector<sk::Identifier> ToIdentifiers(const shredkv_identifier_t* identifiers, std::size_t n) {
+  std::vector<sk::Identifier> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(ToIdentifier(&identifiers[i]));
+  return out;
+}
+
+std::vector<std::string> ToNames(const char* const* names, std::size_t n) {
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(Str(names[i]));
+  return out;
+}
+
+// The value types behind the opaque pointers.
+template <typename T, typename C>
+const T& As(const C* handle) {
+  return *reinterpret_cast<const T*>(handle);
+}
+template <typename T, typename C>
+T& AsMutable(C* handle) {
+  return *reinterpret_cast<T*>(handle);
+}
+template <typename C, typename T>
+const C* Handle(const T& value) {
+  return reinterpret_cast<const C*>(&value);
+}
+template <typename C, typename T>
+C* NewHandle(T value) {
+  return reinterpret_cast<C*>(new T(std::move(value)));
+}
+
+const sk::Attributes& Attrs(const shredkv_attrs_t* attrs) { return As<sk::Attributes>(attrs); }
+sk::Attributes AttrsOrEmpty(const shredkv_attrs_t* attrs) {
+  return attrs == nullptr ? sk::Attributes{} : Attrs(attrs);
+}
+
+const sk::Value* AttrAt(const shredkv_attrs_t* attrs, std::size_t i, const char** name = nullptr) {
+  const auto& map = Attrs(attrs);
+  if (i >= map.size()) return nullptr;
+  auto it = map.begin();
+  std::advance(it, static_cast<std::ptrdiff_t>(i));
+  if (name != nullptr) *name = it->first.c_str();
+  return &it->second;
+}
+
+sk::Event ToEvent(const char* name, std::int64_t ts_ms, const shredkv_attrs_t* properties,
+                  const char* const* analytics_fields, std::size_t n_fields, const char* category) {
+  sk::Event event;
+  event.name = Str(name);
+  event.ts_ms = ts_ms;
+  event.properties = AttrsOrEmpty(properties);
+  event.analytics_fields = ToNames(analytics_fields, n_fields);
+  event.category = Str(category);
+  return event;
+}
+
+sk::ProfilePatch ToPatch(const shredkv_attrs_t* set, const char* const* unset, std::size_t n_unset) {
+  return sk::ProfilePatch{AttrsOrEmpty(set), ToNames(unset, n_unset)};
+}
+
+sk::RestrictionSpec ToSpec(unsigned char all, const char* const* purposes, std::size_t n_purposes,
+                           const char* const* categories, std::size_t n_categories, const char* reason) {
+  sk::RestrictionSpec spec;
+  spec.all = all != 0;
+  spec.purposes = ToNames(purposes, n_purposes);
+  spec.categories = ToNames(categories, n_categories);
+  spec.reason = Str(reason);
+  return spec;
+}
+
+sk::EraseOptions ToEraseOptions(const char* request_id, unsigned char suppress, int analytics) {
+  sk::EraseOptions options;
+  options.request_id = Str(request_id);
+  options.suppress = suppress != 0;
+  options.analytics = static_cast<sk::AnalyticsOnErase>(analytics);
+  return options;
+}
+
+const char* Element(const std::vector<std::string>& v, std::size_t i) {
+  return i < v.size() ? v[i].c_str() : nullptr;
+}
+
+template <typename T>
+void Fill(T* out, const T& value) {
+  if (out != nullptr) *out = value;
+}
+
+// ---- iterators -----------------------------------------------------------------
+
+template <typename T>
+struct IteratorOf final : shredkv_iterator {
+  IteratorOf(Kind k, std::unique_ptr<sk::Iterator<T>> it) : shredkv_iterator(k), inner(std::move(it)) {}
+  bool Valid() const override { return inner != nullptr && inner->Valid(); }
+  void Next() override { inner->Next(); }
+  sk::Status status() const override {
+    return inner == nullptr ? sk::Status::Internal("no iterator") : inner->status();
+  }
+  const void* Current() const override { return Valid() ? &inner->value() : nullptr; }
+  std::unique_ptr<sk::Iterator<T>> inner;
+};
+
+template <typename T>
+shredkv_iterator_t* WrapIterator(shredkv_iterator::Kind kind, std::unique_ptr<sk::Iterator<T>> it) {
+  return new IteratorOf<T>(kind, std::move(it));
+}
+
+// An iterator that failed before it started (an exception while creating
+// it): not valid, its status the failure.
+struct FailedIterator final : shredkv_iterator {
+  explicit FailedIterator(sk::Status s) : shredkv_iterator(Kind::kEvent), failure(std::move(s)) {}
+  bool Valid() const override { return false; }
+  void Next() override {}
+  sk::Status status() const override { return failure; }
+  const void* Current() const override { return nullptr; }
+  sk::Status failure;
+};
+
+template <typename F>
+shredkv_iterator_t* GuardedIterator(F&& body) noexcept {
+  try {
+    return body();
+  } catch (...) {
+    try {
+      return new FailedIterator(sk::Status::Internal("could not create the iterator"));
+    } catch (...) {
+      std::abort();
+    }
+  }
+}
+
+template <typename T>
+const T* CurrentAs(const shredkv_iterator_t* it, shredkv_iterator::Kind kind) {
+  if (it == nullptr || it->kind != kind) return nullptr;
+  return static_cast<const T*>(it->Current());
+}
+
+// ---- streams to and from the caller ------------------------------------------------
+
+// An output stream buffer that hands full chunks to a shredkv_write_fn.
+class CallbackBuf final : public std::streambuf {
+ public:
+  CallbackBuf(shredkv_write_fn write, void* ctx) : write_(write), ctx_(ctx) {
+    setp(buf_, buf_ + sizeof(buf_));
+  }
+  bool failed() const { return failed_; }
+
+ protected:
+  int_type overflow(int_type ch) override {
+    if (!Drain()) return traits_type::eof();
+    if (!traits_type::eq_int_type(ch, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(ch);
+      pbump(1);
+    }
+    return traits_type::not_eof(ch);
+  }
+  int sync() override { return Drain() ? 0 : -1; }
+
+ private:
+  bool Drain() {
+    const auto n = static_cast<std::size_t>(pptr() - pbase());
+    if (n > 0 && !failed_ && write_(ctx_, pbase(), n) != 0) failed_ = true;
+    setp(buf_, buf_ + sizeof(buf_));
+    return !failed_;
+  }
+  shredkv_write_fn write_;
+  void* ctx_;
+  bool failed_ = false;
+  char buf_[64 * 1024];
+};
+
+// ---- callbacks into the caller ------------------------------------------------------
+
+class CListener final : public sk::EventListener {
+ public:
+  CListener(const shredkv_listener_callbacks_t& callbacks, void* ctx) : cb_(callbacks), ctx_(ctx) {}
+  void OnErasureCommitted(const sk::ErasureReceipt& receipt) override {
+    if (cb_.erasure_committed != nullptr) cb_.erasure_committed(ctx_, Handle<shredkv_receipt_t>(receipt));
+  }
+  void OnErasureLevelReached(const sk::ErasureReceipt& receipt) override {
+    if (cb_.erasure_level_reached != nullptr) cb_.erasure_level_reached(ctx_, Handle<shredkv_receipt_t>(receipt));
+  }
+  void OnMaintenanceCompleted(const sk::MaintenanceInfo& info) override {
+    if (cb_.maintenance_completed == nullptr) return;
+    cb_.maintenance_completed(ctx_, static_cast<int>(info.job), info.background ? 1 : 0,
+                              static_cast<int>(info.status.code()), info.duration_us, info.done, info.pending);
+  }
+  void OnBackgroundError(const sk::Status& status) override {
+    if (cb_.background_error == nullptr) return;
+    const std::string message = status.message();
+    cb_.background_error(ctx_, static_cast<int>(status.code()), message.c_str());
+  }
+
+ private:
+  shredkv_listener_callbacks_t cb_;
+  void* ctx_;
+};
+
+class CLogger final : public sk::Logger {
+ public:
+  CLogger(void (*log)(void*, int, const char*), void* ctx) : log_(log), ctx_(ctx) {}
+  void Log(sk::LogLevel level, std::string_view message) override {
+    const std::string text(message);
+    log_(ctx_, static_cast<int>(level), text.c_str());
+  }
+
+ private:
+  void (*log_)(void*, int, const char*);
+  void* ctx_;
+};
+
+template <typename F>
+int WithStore(shredkv_store_t* store, char** errptr, F&& body) noexcept {
+  if (store == nullptr || store->store == nullptr) {
+    return Fail(errptr, sk::Status::InvalidArgument("no store (NULL handle)"));
+  }
+  return Guarded(errptr, [&] { return body(*store->store); });
+}
+
+const char* StaticName(std::string_view name) {
+  // The name functions of the C++ API return views of string literals.
+  return name.data();
+}
+
+}  // namespace
+
+// ======================================================================
+extern "C" {
+
+// ---- codes, versions, memory ---------------------------------------------------
+
+const char* shredkv_code_name(int code) {
+  if (code < 0 || code > static_cast<int>(sk::StatusCode::kKeyDestroyed)) return "Unknown";
+  return StaticName(sk::StatusCodeName(static_cast<sk::StatusCode>(code)));
+}
+
+const char* shredkv_version(void) { return SHREDKV_VERSION_STRING; }
+
+void shredkv_version_numbers(int* major, int* minor, int* patch) {
+  Fill(major, static_cast<int>(SHREDKV_VERSION_MAJOR));
+  Fill(minor, static_cast<int>(SHREDKV_VERSION_MINOR));
+  Fill(patch, static_cast<int>(SHREDKV_VERSION_PATCH));
+}
+
+void shredkv_free(void* ptr) { std::free(ptr); }
+
+// ---- person IDs -------------------------------------------------------------------
+
+void shredkv_person_id_to_hex(const shredkv_person_id_t* id, char out[33]) {
+  Must([&] {
+    const std::string hex = ToPerson(id).ToHex();
+    std::memcpy(out, hex.c_str(), 33);
+  });
+}
+
+int shredkv_person_id_from_hex(const char* hex, shredkv_person_id_t* out, char** errptr) {
+  return Guarded(errptr, [&] {
+    auto id = sk::PersonId::FromHex(Str(hex));
+    if (!id.ok()) return Fail(errptr, id.status());
+    FromPerson(*id, out);
+    return kOk;
+  });
+}
+
+// ---- enum names ------------------------------------------------------------------
+
+const char* shredkv_analytics_on_erase_name(int mode) {
+  if (mode < 0 || mode > 2) return "unknown";
+  return StaticName(sk::AnalyticsOnEraseName(static_cast<sk::AnalyticsOnErase>(mode)));
+}
+const char* shredkv_erasure_level_name(int level) {
+  if (level < 1 || level > 3) return "unknown";
+  return StaticName(sk::ErasureLevelName(static_cast<sk::ErasureLevel>(level)));
+}
+const char* shredkv_notice_kind_name(int kind) {
+  if (kind < 1 || kind > 5) return "unknown";
+  return StaticName(sk::NoticeKindName(static_cast<sk::NoticeKind>(kind)));
+}
+const char* shredkv_audit_action_name(int action) {
+  if (action < 1 || action > 8) return "unknown";
+  return StaticName(sk::AuditActionName(static_cast<sk::AuditAction>(action)));
+}
+const char* shredkv_maintenance_job_name(int job) {
+  if (job < 1 || job > 6) return "unknown";
+  return StaticName(sk::MaintenanceJobName(static_cast<sk::MaintenanceJob>(job)));
+}
+
+// ---- attributes --------------------------------------------------------------------
+
+shredkv_attrs_t* shredkv_attrs_create(void) {
+  return Must([] { return NewHandle<shredkv_attrs_t>(sk::Attributes{}); });
+}
+void shredkv_attrs_destroy(shredkv_attrs_t* attrs) { delete reinterpret_cast<sk::Attributes*>(attrs); }
+
+static void SetAttr(shredkv_attrs_t* attrs, const char* name, sk::Value value) {
+  Must([&] { AsMutable<sk::Attributes>(attrs).insert_or_assign(Str(name), std::move(value)); });
+}
+void shredkv_attrs_set_string(shredkv_attrs_t* attrs, const char* name, const char* value, size_t value_len) {
+  SetAttr(attrs, name, sk::Value(Bytes(value, value_len)));
+}
+void shredkv_attrs_set_int64(shredkv_attrs_t* attrs, const char* name, int64_t value) {
+  SetAttr(attrs, name, sk::Value(static_cast<std::int64_t>(value)));
+}
+void shredkv_attrs_set_double(shredkv_attrs_t* attrs, const char* name, double value) {
+  SetAttr(attrs, name, sk::Value(value));
+}
+void shredkv_attrs_set_bool(shredkv_attrs_t* attrs, const char* name, unsigned char value) {
+  SetAttr(attrs, name, sk::Value(value != 0));
+}
+void shredkv_attrs_set_timestamp(shredkv_attrs_t* attrs, const char* name, int64_t ms) {
+  SetAttr(attrs, name, sk::Value(sk::Timestamp{ms}));
+}
+void shredkv_attrs_set_bytes(shredkv_attrs_t* attrs, const char* name, const char* value, size_t value_len) {
+  SetAttr(attrs, name, sk::Value::Bytes(Bytes(value, value_len)));
+}
+int shredkv_attrs_remove(shredkv_attrs_t* attrs, const char* name) {
+  return Must([&] {
+    auto& map = AsMutable<sk::Attributes>(attrs);
+    auto it = map.find(std::string_view(name == nullptr ? "" : name));
+    if (it == map.end()) return 0;
+    map.erase(it);
+    return 1;
+  });
+}
+void shredkv_attrs_clear(shredkv_attrs_t* attrs) { AsMutable<sk::Attributes>(attrs).clear(); }
+size_t shredkv_attrs_count(const shredkv_attrs_t* attrs) { return Attrs(attrs).size(); }
+long shredkv_attrs_find(const shredkv_attrs_t* attrs, const char* name) {
+  const auto& map = Attrs(attrs);
+  auto it = map.find(std::string_view(name == nullptr ? "" : name));
+  return it == map.end() ? -1L : static_cast<long>(std::distance(map.begin(), it));
+}
+const char* shredkv_attrs_name(const shredkv_attrs_t* attrs, size_t i) {
+  const char* name = nullptr;
+  return AttrAt(attrs, i, &name) != nullptr ? name : nullptr;
+}
+int shredkv_attrs_type(const shredkv_attrs_t* attrs, size_t i) {
+  const sk::Value* v = AttrAt(attrs, i);
+  return v == nullptr ? 0 : static_cast<int>(v->type());
+}
+const char* shredkv_attrs_data(const shredkv_attrs_t* attrs, size_t i, size_t* len) {
+  const sk::Value* v = AttrAt(attrs, i);
+  const std::string* s = nullptr;
+  if (v != nullptr && v->type() == sk::Value::Type::kString) s = &v->as_string();
+  if (v != nullptr && v->type() == sk::Value::Type::kBytes) s = &v->as_bytes();
+  Fill(len, s == nullptr ? std::size_t{0} : s->size());
+  return s == nullptr ? nullptr : s->data();
+}
+int64_t shredkv_attrs_int64(const shredkv_attrs_t* attrs, size_t i) {
+  const sk::Value* v = AttrAt(attrs, i);
+  if (v == nullptr) return 0;
+  switch (v->type()) {
+    case sk::Value::Type::kInt64: return v->as_int64();
+    case sk::Value::Type::kTimestamp: return v->as_timestamp().ms;
+    case sk::Value::Type::kBool: return v->as_bool() ? 1 : 0;
+    default: return 0;
+  }
+}
+double shredkv_attrs_double(const shredkv_attrs_t* attrs, size_t i) {
+  const sk::Value* v = AttrAt(attrs, i);
+  return (v != nullptr && v->type() == sk::Value::Type::kDouble) ? v->as_double() : 0.0;
+}
+
+// ---- key providers, custody, retention -----------------------------------------------
+
+shredkv_key_provider_t* shredkv_key_provider_file(const char* path) {
+  return Must([&] { return new shredkv_key_provider{sk::NewFileKeyProvider(Str(path))}; });
+}
+shredkv_key_provider_t* shredkv_key_provider_passphrase(const char* passphrase, size_t passphrase_len,
+                                                        unsigned char interactive) {
+  return Must([&] {
+    sk::PassphraseOptions options;
+    options.interactive_limits = interactive != 0;
+    return new shredkv_key_provider{sk::NewPassphraseKeyProvider(View(passphrase, passphrase_len), options)};
+  });
+}
+shredkv_key_provider_t* shredkv_key_provider_raw(const char* key, size_t key_len) {
+  if (key == nullptr || key_len != sk::RootKey::kSize) return nullptr;
+  return Must([&] { return new shredkv_key_provider{sk::NewRawKeyProvider(std::string_view(key, key_len))}; });
+}
+void shredkv_key_provider_destroy(shredkv_key_provider_t* provider) { delete provider; }
+
+int shredkv_create_key_file(const char* path, char** errptr) {
+  return Guarded(errptr, [&] { return Report(errptr, sk::CreateKeyFile(Str(path))); });
+}
+
+int shredkv_custody_pkcs11(const char* module_path, const char* token_label, const char* pin, size_t pin_len,
+                           shredkv_custody_t** out, char** errptr) {
+  return Guarded(errptr, [&] {
+    sk::Pkcs11Options options{Str(module_path), Str(token_label), Bytes(pin, pin_len)};
+    auto custody = sk::NewPkcs11Custody(options);
+    if (!custody.ok()) return Fail(errptr, custody.status());
+    *out = new shredkv_custody{std::move(custody).value()};
+    return kOk;
+  });
+}
+void shredkv_custody_destroy(shredkv_custody_t* custody) { delete custody; }
+
+shredkv_retention_t* shredkv_retention_create(void) {
+  return Must([] { return new shredkv_retention{}; });
+}
+void shredkv_retention_destroy(shredkv_retention_t* rules) { delete rules; }
+void shredkv_retention_set_event(shredkv_retention_t* rules, const char* event_name, int64_t max_age_ms) {
+  Must([&] { rules->rules.events.insert_or_assign(Str(event_name), max_age_ms); });
+}
+void shredkv_retention_set_collection(shredkv_retention_t* rules, const char* collection, int64_t max_age_ms) {
+  Must([&] { rules->rules.collections.insert_or_assign(Str(collection), max_age_ms); });
+}
+void shredkv_retention_set_analytics(shredkv_retention_t* rules, int64_t max_age_ms) {
+  rules->rules.analytics = max_age_ms;
+}
+static const char* RuleAt(const std::map<std::string, std::int64_t, std::less<>>& map, size_t i,
+                          int64_t* max_age_ms) {
+  if (i >= map.size()) return nullptr;
+  auto it = map.begin();
+  std::advance(it, static_cast<std::ptrdiff_t>(i));
+  Fill(max_age_ms, it->second);
+  return it->first.c_str();
+}
+size_t shredkv_retention_event_count(const shredkv_retention_t* rules) { return rules->rules.events.size(); }
+const char* shredkv_retention_event(const shredkv_retention_t* rules, size_t i, int64_t* max_age_ms) {
+  return RuleAt(rules->rules.events, i, max_age_ms);
+}
+size_t shredkv_retention_collection_count(const shredkv_retention_t* rules) {
+  return rules->rules.collections.size();
+}
+const char* shredkv_retention_collection(const shredkv_retention_t* rules, size_t i, int64_t* max_age_ms) {
+  return RuleAt(rules->rules.collections, i, max_age_ms);
+}
+int64_t shredkv_retention_analytics(const shredkv_retention_t* rules) { return rules->rules.analytics; }
+
+// ---- options -------------------------------------------------------------------------
+
+shredkv_options_t* shredkv_options_create(void) {
+  return Must([] { return new shredkv_options{}; });
+}
+void shredkv_options_destroy(shredkv_options_t* options) { delete options; }
+void shredkv_options_set_directory(shredkv_options_t* options, const char* directory) {
+  Must([&] { options->options.directory = Str(directory); });
+}
+void shredkv_options_set_create_if_missing(shredkv_options_t* options, unsigned char v) {
+  options->options.create_if_missing = v != 0;
+}
+void shredkv_options_set_error_if_exists(shredkv_options_t* options, unsigned char v) {
+  options->options.error_if_exists = v != 0;
+}
+void shredkv_options_set_read_only(shredkv_options_t* options, unsigned char v) {
+  options->options.read_only = v != 0;
+}
+void shredkv_options_set_durability(shredkv_options_t* options, int durability) {
+  options->options.durability = static_cast<sk::Durability>(durability);
+}
+void shredkv_options_set_initial_map_size(shredkv_options_t* options, uint64_t bytes) {
+  options->options.initial_map_size = bytes;
+}
+void shredkv_options_set_max_map_size(shredkv_options_t* options, uint64_t bytes) {
+  options->options.max_map_size = bytes;
+}
+void shredkv_options_set_dek_cache_capacity(shredkv_options_t* options, size_t keys) {
+  options->options.dek_cache_capacity = keys;
+}
+void shredkv_options_set_key_provider(shredkv_options_t* options, const shredkv_key_provider_t* provider) {
+  options->options.key_provider = provider == nullptr ? nullptr : provider->provider;
+}
+void shredkv_options_set_custody(shredkv_options_t* options, const shredkv_custody_t* custody) {
+  options->options.epoch_key_custody = custody == nullptr ? nullptr : custody->custody;
+}
+void shredkv_options_set_cipher(shredkv_options_t* options, int cipher) {
+  options->options.cipher = static_cast<sk::Cipher>(cipher);
+}
+void shredkv_options_add_identifier_type(shredkv_options_t* options, const char* name, int normalization) {
+  Must([&] {
+    options->options.identifier_types.push_back({Str(name), static_cast<sk::Normalization>(normalization)});
+  });
+}
+void shredkv_options_set_iterator_batch_size(shredkv_options_t* options, size_t rows) {
+  options->options.iterator_batch_size = rows;
+}
+void shredkv_options_set_clock(shredkv_options_t* options, int64_t (*clock)(void* ctx), void* ctx) {
+  Must([&] {
+    if (clock == nullptr) {
+      options->options.clock = nullptr;
+    } else {
+      options->options.clock = [clock, ctx] { return static_cast<std::int64_t>(clock(ctx)); };
+    }
+  });
+}
+void shredkv_options_set_progress(shredkv_options_t* options,
+                                  void (*progress)(void* ctx, const char* operation, uint64_t done, uint64_t total),
+                                  void* ctx) {
+  Must([&] {
+    if (progress == nullptr) {
+      options->options.progress = nullptr;
+    } else {
+      options->options.progress = [progress, ctx](std::string_view operation, std::uint64_t done,
+                                                  std::uint64_t total) {
+        const std::string op(operation);
+        progress(ctx, op.c_str(), done, total);
+      };
+    }
+  });
+}
+void shredkv_options_set_logger(shredkv_options_t* options, void (*log)(void* ctx, int level, const char* message),
+                                void* ctx, int min_level) {
+  Must([&] {
+    options->options.logger = log == nullptr ? nullptr : std::make_shared<CLogger>(log, ctx);
+    options->options.log_level = static_cast<sk::LogLevel>(min_level);
+  });
+}
+void shredkv_options_set_unlink_time_granularity_ms(shredkv_options_t* options, int64_t ms) {
+  options->options.unlink_time_granularity_ms = ms;
+}
+void shredkv_options_set_analytics_time_granularity_ms(shredkv_options_t* options, int64_t ms) {
+  options->options.analytics_time_granularity_ms = ms;
+}
+void shredkv_options_set_rotate_after_erasures(shredkv_options_t* options, uint64_t n) {
+  options->options.rotate_after_erasures = n;
+}
+void shredkv_options_set_rotate_after_ms(shredkv_options_t* options, int64_t ms) {
+  options->options.rotate_after_ms = ms;
+}
+void shredkv_options_set_rotation_batch_size(shredkv_options_t* options, size_t keys) {
+  options->options.rotation_batch_size = keys;
+}
+void shredkv_options_set_background_maintenance_ms(shredkv_options_t* options, int64_t ms) {
+  options->options.background_maintenance_ms = ms;
+}
+void shredkv_options_set_purge_budget_rows(shredkv_options_t* options, size_t rows) {
+  options->options.purge_budget_rows = rows;
+}
+void shredkv_options_set_retention(shredkv_options_t* options, const shredkv_retention_t* rules) {
+  Must([&] {
+    if (rules == nullptr) {
+      options->options.retention.reset();
+    } else {
+      options->options.retention = rules->rules;
+    }
+  });
+}
+void shredkv_options_set_sweep_budget_rows(shredkv_options_t* options, size_t rows) {
+  options->options.sweep_budget_rows = rows;
+}
+void shredkv_options_add_purpose(shredkv_options_t* options, const char* name, int basis) {
+  Must([&] { options->options.purposes.push_back({Str(name), static_cast<sk::LawfulBasis>(basis)}); });
+}
+void shredkv_options_add_category(shredkv_options_t* options, const char* name) {
+  Must([&] { options->options.categories.push_back(Str(name)); });
+}
+void shredkv_options_set_event_category(shredkv_options_t* options, const char* event_name, const char* category) {
+  Must([&] { options->options.event_categories.insert_or_assign(Str(event_name), Str(category)); });
+}
+void shredkv_options_set_collection_category(shredkv_options_t* options, const char* collection,
+                                             const char* category) {
+  Must([&] { options->options.collection_categories.insert_or_assign(Str(collection), Str(category)); });
+}
+void shredkv_options_set_attribute_category(shredkv_options_t* options, const char* attribute,
+                                            const char* category) {
+  Must([&] { options->options.attribute_categories.insert_or_assign(Str(attribute), Str(category)); });
+}
+void shredkv_options_set_tracking_purpose(shredkv_options_t* options, const char* purpose) {
+  Must([&] { options->options.tracking_purpose = Str(purpose); });
+}
+void shredkv_options_set_tracking_policy(shredkv_options_t* options, int policy) {
+  options->options.tracking_policy = static_cast<sk::RestrictedTrackingPolicy>(policy);
+}
+void shredkv_options_set_lease_drain_timeout_ms(shredkv_options_t* options, int64_t ms) {
+  options->options.lease_drain_timeout_ms = ms;
+}
+void shredkv_options_set_audit_processing_reads(shredkv_options_t* options, unsigned char v) {
+  options->options.audit_processing_reads = v != 0;
+}
+void shredkv_options_add_listener(shredkv_options_t* options, const shredkv_listener_callbacks_t* callbacks,
+                                  void* ctx) {
+  if (callbacks == nullptr) return;
+  Must([&] { options->options.listeners.push_back(std::make_shared<CListener>(*callbacks, ctx)); });
+}
+
+// ---- the store -------------------------------------------------------------------------
+
+int shredkv_open(const shredkv_options_t* options, shredkv_store_t** out, char** errptr) {
+  return Guarded(errptr, [&] {
+    if (options == nullptr || out == nullptr) {
+      return Fail(errptr, sk::Status::InvalidArgument("shredkv_open: options and out are required"));
+    }
+    auto store = sk::Store::Open(options->options);
+    if (!store.ok()) return Fail(errptr, store.status());
+    *out = new shredkv_store{std::move(store).value()};
+    return kOk;
+  });
+}
+
+int shredkv_close(shredkv_store_t* store, char** errptr) {
+  if (store == nullptr) return kOk;
+  const int code = Guarded(errptr, [&] {
+    return store->store == nullptr ? kOk : Report(errptr, store->store->Close());
+  });
+  delete store;
+  return code;
+}
+
+// ---- people and identifiers -------------------------------------------------------------
+
+int shredkv_create_person(shredkv_store_t* store, const shredkv_identifier_t* identifiers, size_t n,
+                          const shredkv_attrs_t* profile, shredkv_person_id_t* out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto id = s.CreatePerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile));
+    if (!id.ok()) return Fail(errptr, id.status());
+    FromPerson(*id, out);
+    return kOk;
+  });
+}
+
+int shredkv_resolve(shredkv_store_t* store, const shredkv_identifier_t* identifier, shredkv_person_id_t* out,
+                    char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto id = s.Resolve(ToIdentifier(identifier));
+    if (!id.ok()) return Fail(errptr, id.status());
+    FromPerson(*id, out);
+    return kOk;
+  });
+}
+
+int shredkv_link_identifier(shredkv_store_t* store, const shredkv_person_id_t* person,
+                            const shredkv_identifier_t* identifier, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.LinkIdentifier(ToPerson(person), ToIdentifier(identifier)));
+  });
+}
+
+int shredkv_unlink_identifier(shredkv_store_t* store, const shredkv_person_id_t* person,
+                              const shredkv_identifier_t* identifier, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.UnlinkIdentifier(ToPerson(person), ToIdentifier(identifier)));
+  });
+}
+
+int shredkv_normalize_identifier(const shredkv_options_t* options, const shredkv_identifier_t* identifier,
+                                 char** out, size_t* out_len, char** errptr) {
+  return Guarded(errptr, [&] {
+    static const std::vector<sk::IdentifierTypeSpec> kNone;
+    auto normal = sk::NormalizeIdentifier(ToIdentifier(identifier),
+                                          options == nullptr ? kNone : options->options.identifier_types);
+    if (!normal.ok()) return Fail(errptr, normal.status());
+    *out = CopyToMalloc(normal->value);
+    Fill(out_len, normal->value.size());
+    return kOk;
+  });
+}
+
+int shredkv_get_person(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_person_info_t** out,
+                       char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto info = s.GetPerson(ToPerson(person));
+    if (!info.ok()) return Fail(errptr, info.status());
+    *out = NewHandle<shredkv_person_info_t>(std::move(info).value());
+    return kOk;
+  });
+}
+void shredkv_person_info_destroy(shredkv_person_info_t* info) { delete reinterpret_cast<sk::PersonInfo*>(info); }
+void shredkv_person_info_id(const shredkv_person_info_t* info, shredkv_person_id_t* out) {
+  FromPerson(As<sk::PersonInfo>(info).id, out);
+}
+void shredkv_person_info_anon_id(const shredkv_person_info_t* info, uint8_t out[16]) {
+  const auto& bytes = As<sk::PersonInfo>(info).anon_id.bytes();
+  std::memcpy(out, bytes.data(), bytes.size());
+}
+int64_t shredkv_person_info_created_ms(const shredkv_person_info_t* info) {
+  return As<sk::PersonInfo>(info).created_ms;
+}
+uint64_t shredkv_person_info_key_epoch(const shredkv_person_info_t* info) {
+  return As<sk::PersonInfo>(info).key_epoch;
+}
+size_t shredkv_person_info_identifier_count(const shredkv_person_info_t* info) {
+  return As<sk::PersonInfo>(info).identifiers.size();
+}
+const char* shredkv_person_info_identifier(const shredkv_person_info_t* info, size_t i, const char** value,
+                                           size_t* value_len) {
+  const auto& ids = As<sk::PersonInfo>(info).identifiers;
+  if (i >= ids.size()) return nullptr;
+  Fill(value, ids[i].value.c_str());
+  Fill(value_len, ids[i].value.size());
+  return ids[i].type.c_str();
+}
+
+// ---- profiles ---------------------------------------------------------------------------
+
+int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_attrs_t** out,
+                        char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto profile = s.GetProfile(ToPerson(person));
+    if (!profile.ok()) return Fail(errptr, profile.status());
+    *out = NewHandle<shredkv_attrs_t>(std::move(profile).value());
+    return kOk;
+  });
+}
+
+int shredkv_patch_profile(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_attrs_t* set,
+                          const char* const* unset, size_t n_unset, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.PatchProfile(ToPerson(person), ToPatch(set, unset, n_unset)));
+  });
+}
+
+// ---- events -------------------------------------------------------------------------------
+
+int shredkv_append_event(shredkv_store_t* store, const shredkv_person_id_t* person, const char* name,
+                         int64_t ts_ms, const shredkv_attrs_t* properties, const char* const* analytics_fields,
+                         size_t n_fields, const char* category, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.AppendEvent(ToPerson(person),
+                                        ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category)));
+  });
+}
+
+const char* shredkv_event_name(const shredkv_event_t* event) { return As<sk::StoredEvent>(event).name.c_str(); }
+int64_t shredkv_event_ts_ms(const shredkv_event_t* event) { return As<sk::StoredEvent>(event).ts_ms; }
+uint64_t shredkv_event_seq(const shredkv_event_t* event) { return As<sk::StoredEvent>(event).seq; }
+const char* shredkv_event_category(const shredkv_event_t* event) {
+  return As<sk::StoredEvent>(event).category.c_str();
+}
+const shredkv_attrs_t* shredkv_event_properties(const shredkv_event_t* event) {
+  return Handle<shredkv_attrs_t>(As<sk::StoredEvent>(event).properties);
+}
+
+// ---- records --------------------------------------------------------------------------------
+
+shredkv_record_t* shredkv_record_create(const char* collection, size_t collection_len, const char* key,
+                                        size_t key_len, const char* value, size_t value_len) {
+  return Must([&] {
+    sk::Record record;
+    record.collection = Bytes(collection, collection_len);
+    record.key = Bytes(key, key_len);
+    record.value = Bytes(value, value_len);
+    return NewHandle<shredkv_record_t>(std::move(record));
+  });
+}
+void shredkv_record_destroy(shredkv_record_t* record) { delete reinterpret_cast<sk::Record*>(record); }
+void shredkv_record_set_category(shredkv_record_t* record, const char* category) {
+  Must([&] { AsMutable<sk::Record>(record).category = Str(category); });
+}
+void shredkv_record_add_purpose(shredkv_record_t* record, const char* purpose) {
+  Must([&] { AsMutable<sk::Record>(record).metadata.purposes.push_back(Str(purpose)); });
+}
+void shredkv_record_set_origin(shredkv_record_t* record, const char* origin, size_t origin_len) {
+  Must([&] { AsMutable<sk::Record>(record).metadata.origin = Bytes(origin, origin_len); });
+}
+void shredkv_record_add_shared_with(shredkv_record_t* record, const char* recipient) {
+  Must([&] { AsMutable<sk::Record>(record).metadata.shared_with.push_back(Str(recipient)); });
+}
+void shredkv_record_set_automated_decision(shredkv_record_t* record, unsigned char v) {
+  AsMutable<sk::Record>(record).metadata.automated_decision = v != 0;
+}
+void shredkv_record_set_expires_ms(shredkv_record_t* record, int64_t ms) {
+  AsMutable<sk::Record>(record).metadata.expires_ms = ms;
+}
+static const char* DataOf(const std::string& s, size_t* len) {
+  Fill(len, s.size());
+  return s.data();
+}
+const char* shredkv_record_collection(const shredkv_record_t* record, size_t* len) {
+  return DataOf(As<sk::Record>(record).collection, len);
+}
+const char* shredkv_record_key(const shredkv_record_t* record, size_t* len) {
+  return DataOf(As<sk::Record>(record).key, len);
+}
+const char* shredkv_record_value(const shredkv_record_t* record, size_t* len) {
+  return DataOf(As<sk::Record>(record).value, len);
+}
+const char* shredkv_record_category(const shredkv_record_t* record) {
+  return As<sk::Record>(record).category.c_str();
+}
+size_t shredkv_record_purpose_count(const shredkv_record_t* record) {
+  return As<sk::Record>(record).metadata.purposes.size();
+}
+const char* shredkv_record_purpose(const shredkv_record_t* record, size_t i) {
+  return Element(As<sk::Record>(record).metadata.purposes, i);
+}
+const char* shredkv_record_origin(const shredkv_record_t* record, size_t* len) {
+  return DataOf(As<sk::Record>(record).metadata.origin, len);
+}
+size_t shredkv_record_shared_with_count(const shredkv_record_t* record) {
+  return As<sk::Record>(record).metadata.shared_with.size();
+}
+const char* shredkv_record_shared_with(const shredkv_record_t* record, size_t i) {
+  return Element(As<sk::Record>(record).metadata.shared_with, i);
+}
+unsigned char shredkv_record_automated_decision(const shredkv_record_t* record) {
+  return As<sk::Record>(record).metadata.automated_decision ? 1 : 0;
+}
+int64_t shredkv_record_expires_ms(const shredkv_record_t* record) {
+  return As<sk::Record>(record).metadata.expires_ms;
+}
+
+int shredkv_put(shredkv_store_t* store, const shredkv_person_id_t* person, const char* collection,
+                size_t collection_len, const char* key, size_t key_len, const char* value, size_t value_len,
+                char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.Put(ToPerson(person), View(collection, collection_len), View(key, key_len),
+                                View(value, value_len)));
+  });
+}
+
+int shredkv_put_record(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_record_t* record,
+                       char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    sk::WriteBatch batch;
+    batch.Put(ToPerson(person), As<sk::Record>(record));
+    return Report(errptr, s.Write(batch));
+  });
+}
+
+int shredkv_get(shredkv_store_t* store, const shredkv_person_id_t* person, const char* collection,
+                size_t collection_len, const char* key, size_t key_len, char** value, size_t* value_len,
+                char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto got = s.Get(ToPerson(person), View(collection, collection_len), View(key, key_len));
+    if (!got.ok()) return Fail(errptr, got.status());
+    *value = CopyToMalloc(*got);
+    Fill(value_len, got->size());
+    return kOk;
+  });
+}
+
+int shredkv_get_record(shredkv_store_t* store, const shredkv_person_id_t* person, const char* collection,
+                       size_t collection_len, const char* key, size_t key_len, shredkv_record_t** out,
+                       char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto got = s.GetRecord(ToPerson(person), View(collection, collection_len), View(key, key_len));
+    if (!got.ok()) return Fail(errptr, got.status());
+    *out = NewHandle<shredkv_record_t>(std::move(got).value());
+    return kOk;
+  });
+}
+
+int shredkv_delete(shredkv_store_t* store, const shredkv_person_id_t* person, const char* collection,
+                   size_t collection_len, const char* key, size_t key_len, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.Delete(ToPerson(person), View(collection, collection_len), View(key, key_len)));
+  });
+}
+
+// ---- iterators --------------------------------------------------------------------------------
+
+unsigned char shredkv_iter_valid(const shredkv_iterator_t* it) { return it != nullptr && it->Valid() ? 1 : 0; }
+void shredkv_iter_next(shredkv_iterator_t* it) {
+  if (it != nullptr && it->Valid()) Must([&] { it->Next(); });
+}
+int shredkv_iter_status(const shredkv_iterator_t* it, char** errptr) {
+  if (it == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no iterator (NULL handle)"));
+  return Guarded(errptr, [&] { return Report(errptr, it->status()); });
+}
+void shredkv_iter_destroy(shredkv_iterator_t* it) { delete it; }
+
+using Kind = shredkv_iterator::Kind;
+
+const shredkv_event_t* shredkv_iter_event(const shredkv_iterator_t* it) {
+  const auto* e = CurrentAs<sk::StoredEvent>(it, Kind::kEvent);
+  return e == nullptr ? nullptr : Handle<shredkv_event_t>(*e);
+}
+const shredkv_record_t* shredkv_iter_record(const shredkv_iterator_t* it) {
+  if (const auto* r = CurrentAs<sk::Record>(it, Kind::kRecord)) return Handle<shredkv_record_t>(*r);
+  if (const auto* f = CurrentAs<sk::FoundRecord>(it, Kind::kFoundRecord)) {
+    return Handle<shredkv_record_t>(f->record);
+  }
+  return nullptr;
+}
+const shredkv_analytics_row_t* shredkv_iter_analytics(const shredkv_iterator_t* it) {
+  const auto* a = CurrentAs<sk::AnalyticsRow>(it, Kind::kAnalytics);
+  return a == nullptr ? nullptr : Handle<shredkv_analytics_row_t>(*a);
+}
+const shredkv_export_item_t* shredkv_iter_export_item(const shredkv_iterator_t* it) {
+  const auto* x = CurrentAs<sk::ExportItem>(it, Kind::kExport);
+  return x == nullptr ? nullptr : Handle<shredkv_export_item_t>(*x);
+}
+int shredkv_iter_person(const shredkv_iterator_t* it, shredkv_person_id_t* out) {
+  if (const auto* p = CurrentAs<sk::PersonId>(it, Kind::kPerson)) {
+    FromPerson(*p, out);
+    return 1;
+  }
+  if (const auto* f = CurrentAs<sk::FoundRecord>(it, Kind::kFoundRecord)) {
+    FromPerson(f->person, out);
+    return 1;
+  }
+  return 0;
+}
+
+static shredkv_iterator_t* ClosedStoreIterator() {
+  return new FailedIterator(sk::Status::InvalidArgument("no store (NULL handle)"));
+}
+
+shredkv_iterator_t* shredkv_scan_events(shredkv_store_t* store, const shredkv_person_id_t* person, int64_t from_ms,
+                                        int64_t to_ms) {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (store == nullptr) return ClosedStoreIterator();
+    return WrapIterator(Kind::kEvent, store->store->ScanEvents(ToPerson(person), sk::TimeRange{from_ms, to_ms}));
+  });
+}
+shredkv_iterator_t* shredkv_scan_records(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                         const char* collection, size_t collection_len, const char* prefix,
+                                         size_t prefix_len) {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (store == nullptr) return ClosedStoreIterator();
+    return WrapIterator(Kind::kRecord, store->store->ScanRecords(ToPerson(person), View(collection, collection_len),
+                                                                 View(prefix, prefix_len)));
+  });
+}
+shredkv_iterator_t* shredkv_find_records(shredkv_store_t* store, int field, const char* value, int64_t before_ms) {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (store == nullptr) return ClosedStoreIterator();
+    sk::RecordQuery query;
+    query.field = static_cast<sk::RecordQuery::Field>(field);
+    query.value = Str(value);
+    query.before_ms = before_ms;
+    return WrapIterator(Kind::kFoundRecord, store->store->FindRecords(query));
+  });
+}
+shredkv_iterator_t* shredkv_scan_analytics(shredkv_store_t* store, int64_t from_ms, int64_t to_ms,
+                                           const char* name) {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (store == nullptr) return ClosedStoreIterator();
+    sk::AnalyticsQuery query;
+    query.range = sk::TimeRange{from_ms, to_ms};
+    if (name != nullptr) query.name = std::string(name);
+    return WrapIterator(Kind::kAnalytics, store->store->ScanAnalytics(query));
+  });
+}
+
+void shredkv_analytics_anon_id(const shredkv_analytics_row_t* row, uint8_t out[16]) {
+  const auto& bytes = As<sk::AnalyticsRow>(row).anon_id.bytes();
+  std::memcpy(out, bytes.data(), bytes.size());
+}
+const char* shredkv_analytics_name(const shredkv_analytics_row_t* row) {
+  return As<sk::AnalyticsRow>(row).name.c_str();
+}
+int64_t shredkv_analytics_ts_ms(const shredkv_analytics_row_t* row) { return As<sk::AnalyticsRow>(row).ts_ms; }
+uint64_t shredkv_analytics_seq(const shredkv_analytics_row_t* row) { return As<sk::AnalyticsRow>(row).seq; }
+const shredkv_attrs_t* shredkv_analytics_fields(const shredkv_analytics_row_t* row) {
+  return Handle<shredkv_attrs_t>(As<sk::AnalyticsRow>(row).fields);
+}
+
+// ---- rectification and the feed --------------------------------------------------------------
+
+shredkv_rectification_t* shredkv_rectification_create(void) {
+  return Must([] { return new shredkv_rectification{}; });
+}
+void shredkv_rectification_destroy(shredkv_rectification_t* r) { delete r; }
+void shredkv_rectification_set_profile(shredkv_rectification_t* r, const shredkv_attrs_t* set) {
+  if (set == nullptr) return;
+  Must([&] {
+    for (const auto& [name, value] : Attrs(set)) r->rectification.profile.set.insert_or_assign(name, value);
+  });
+}
+void shredkv_rectification_unset_profile(shredkv_rectification_t* r, const char* name) {
+  Must([&] { r->rectification.profile.unset.push_back(Str(name)); });
+}
+void shredkv_rectification_replace_identifier(shredkv_rectification_t* r, const shredkv_identifier_t* old_identifier,
+                                              const shredkv_identifier_t* new_identifier) {
+  Must([&] {
+    r->rectification.identifiers.emplace_back(ToIdentifier(old_identifier), ToIdentifier(new_identifier));
+  });
+}
+void shredkv_rectification_correct_event(shredkv_rectification_t* r, int64_t ts_ms, uint64_t seq,
+                                         const shredkv_attrs_t* set, const char* const* unset, size_t n_unset) {
+  Must([&] { r->rectification.events.push_back({ts_ms, seq, ToPatch(set, unset, n_unset)}); });
+}
+int shredkv_rectify(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_rectification_t* r,
+                    char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    if (r == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no rectification (NULL handle)"));
+    return Report(errptr, s.Rectify(ToPerson(person), r->rectification));
+  });
+}
+
+uint64_t shredkv_notice_cursor(const shredkv_notice_t* notice) { return As<sk::Notice>(notice).cursor; }
+int shredkv_notice_kind(const shredkv_notice_t* notice) { return static_cast<int>(As<sk::Notice>(notice).kind); }
+void shredkv_notice_person(const shredkv_notice_t* notice, shredkv_person_id_t* out) {
+  FromPerson(As<sk::Notice>(notice).person, out);
+}
+int64_t shredkv_notice_time_ms(const shredkv_notice_t* notice) { return As<sk::Notice>(notice).time_ms; }
+size_t shredkv_notice_name_count(const shredkv_notice_t* notice) { return As<sk::Notice>(notice).names.size(); }
+const char* shredkv_notice_name(const shredkv_notice_t* notice, size_t i) {
+  return Element(As<sk::Notice>(notice).names, i);
+}
+
+int shredkv_read_feed(shredkv_store_t* store, size_t max, shredkv_notice_list_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto notices = s.ReadFeed(max);
+    if (!notices.ok()) return Fail(errptr, notices.status());
+    *out = new shredkv_notice_list{std::move(notices).value()};
+    return kOk;
+  });
+}
+size_t shredkv_notice_list_count(const shredkv_notice_list_t* list) { return list->notices.size(); }
+const shredkv_notice_t* shredkv_notice_list_at(const shredkv_notice_list_t* list, size_t i) {
+  return i < list->notices.size() ? Handle<shredkv_notice_t>(list->notices[i]) : nullptr;
+}
+void shredkv_notice_list_destroy(shredkv_notice_list_t* list) { delete list; }
+int shredkv_ack_feed(shredkv_store_t* store, uint64_t cursor, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) { return Report(errptr, s.AckFeed(cursor)); });
+}
+
+// ---- restriction, consent, leases ----------------------------------------------------------------
+
+unsigned char shredkv_restriction_all(const shredkv_restriction_t* r) {
+  return As<sk::RestrictionState>(r).all ? 1 : 0;
+}
+size_t shredkv_restriction_purpose_count(const shredkv_restriction_t* r) {
+  return As<sk::RestrictionState>(r).purposes.size();
+}
+const char* shredkv_restriction_purpose(const shredkv_restriction_t* r, size_t i) {
+  return Element(As<sk::RestrictionState>(r).purposes, i);
+}
+size_t shredkv_restriction_category_count(const shredkv_restriction_t* r) {
+  return As<sk::RestrictionState>(r).categories.size();
+}
+const char* shredkv_restriction_category(const shredkv_restriction_t* r, size_t i) {
+  return Element(As<sk::RestrictionState>(r).categories, i);
+}
+int64_t shredkv_restriction_updated_ms(const shredkv_restriction_t* r) {
+  return As<sk::RestrictionState>(r).updated_ms;
+}
+void shredkv_restriction_destroy(shredkv_restriction_t* r) { delete reinterpret_cast<sk::RestrictionState*>(r); }
+
+int shredkv_restrict(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, unsigned char all,
+                     const char* const* purposes, size_t n_purposes, const char* const* categories,
+                     size_t n_categories, const char* reason, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.Restrict(ToPeople(people, n),
+                                     ToSpec(all, purposes, n_purposes, categories, n_categories, reason)));
+  });
+}
+int shredkv_unrestrict(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, unsigned char all,
+                       const char* const* purposes, size_t n_purposes, const char* const* categories,
+                       size_t n_categories, const char* reason, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.Unrestrict(ToPeople(people, n),
+                                       ToSpec(all, purposes, n_purposes, categories, n_categories, reason)));
+  });
+}
+int shredkv_get_restriction(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_restriction_t** out,
+                            char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto state = s.GetRestriction(ToPerson(person));
+    if (!state.ok()) return Fail(errptr, state.status());
+    *out = NewHandle<shredkv_restriction_t>(std::move(state).value());
+    return kOk;
+  });
+}
+
+int shredkv_set_consent(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, const char* purpose,
+                        unsigned char granted, const char* source, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return Report(errptr, s.SetConsent(ToPeople(people, n), Str(purpose), granted != 0, Str(source)));
+  });
+}
+int shredkv_get_consent(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_consent_list_t** out,
+                        char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto consent = s.GetConsent(ToPerson(person));
+    if (!consent.ok()) return Fail(errptr, consent.status());
+    auto list = std::make_unique<shredkv_consent_list>();
+    for (const auto& [purpose, granted] : *consent) {
+      sk::ConsentRecord record;
+      record.action = granted ? sk::ConsentRecord::Action::kGrant : sk::ConsentRecord::Action::kWithdraw;
+      record.purpose = purpose;
+      list->records.push_back(std::move(record));
+    }
+    *out = list.release();
+    return kOk;
+  });
+}
+int shredkv_get_consent_history(shredkv_store_t* store, const shredkv_person_id_t* person,
+                                shredkv_consent_list_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto history = s.GetConsentHistory(ToPerson(person));
+    if (!history.ok()) return Fail(errptr, history.status());
+    *out = new shredkv_consent_list{std::move(history).value()};
+    return kOk;
+  });
+}
+size_t shredkv_consent_list_count(const shredkv_consent_list_t* list) { return list->records.size(); }
+const shredkv_consent_record_t* shredkv_consent_list_at(const shredkv_consent_list_t* list, size_t i) {
+  return i < list->records.size() ? Handle<shredkv_consent_record_t>(list->records[i]) : nullptr;
+}
+void shredkv_consent_list_destroy(shredkv_consent_list_t* list) { delete list; }
+int shredkv_consent_action(const shredkv_consent_record_t* c) {
+  return static_cast<int>(As<sk::ConsentRecord>(c).action);
+}
+const char* shredkv_consent_purpose(const shredkv_consent_record_t* c) {
+  return As<sk::ConsentRecord>(c).purpose.c_str();
+}
+unsigned char shredkv_consent_restriction_all(const shredkv_consent_record_t* c) {
+  return As<sk::ConsentRecord>(c).restriction.all ? 1 : 0;
+}
+size_t shredkv_consent_restriction_purpose_count(const shredkv_consent_record_t* c) {
+  return As<sk::ConsentRecord>(c).restriction.purposes.size();
+}
+const char* shredkv_consent_restriction_purpose(const shredkv_consent_record_t* c, size_t i) {
+  return Element(As<sk::ConsentRecord>(c).restriction.purposes, i);
+}
+size_t shredkv_consent_restriction_category_count(const shredkv_consent_record_t* c) {
+  return As<sk::ConsentRecord>(c).restriction.categories.size();
+}
+const char* shredkv_consent_restriction_category(const shredkv_consent_record_t* c, size_t i) {
+  return Element(As<sk::ConsentRecord>(c).restriction.categories, i);
+}
+const char* shredkv_consent_restriction_reason(const shredkv_consent_record_t* c) {
+  return As<sk::ConsentRecord>(c).restriction.reason.c_str();
+}
+int64_t shredkv_consent_time_ms(const shredkv_consent_record_t* c) { return As<sk::ConsentRecord>(c).time_ms; }
+const char* shredkv_consent_source(const shredkv_consent_record_t* c) {
+  return As<sk::ConsentRecord>(c).source.c_str();
+}
+
+shredkv_iterator_t* shredkv_people_with_consent(shredkv_store_t* store, const char* purpose, unsigned char granted) {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (store == nullptr) return ClosedStoreIterator();
+    return WrapIterator(Kind::kPerson, store->store->PeopleWithConsent(Str(purpose), granted != 0));
+  });
+}
+
+int shredkv_acquire_lease(shredkv_store_t* store, const shredkv_person_id_t* person, const char* purpose,
+                          shredkv_lease_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto lease = s.AcquireLease(ToPerson(person), Str(purpose));
+    if (!lease.ok()) return Fail(errptr, lease.status());
+    *out = new shredkv_lease{std::move(lease).value()};
+    return kOk;
+  });
+}
+void shredkv_lease_release(shredkv_lease_t* lease) { delete lease; }
+void shredkv_lease_person(const shredkv_lease_t* lease, shredkv_person_id_t* out) {
+  FromPerson(lease->lease->person(), out);
+}
+const char* shredkv_lease_purpose(const shredkv_lease_t* lease) { return lease->lease->purpose().c_str(); }
+int shredkv_lease_get_profile(shredkv_lease_t* lease, shredkv_attrs_t** out, char** errptr) {
+  return Guarded(errptr, [&] {
+    auto profile = lease->lease->GetProfile();
+    if (!profile.ok()) return Fail(errptr, profile.status());
+    *out = NewHandle<shredkv_attrs_t>(std::move(profile).value());
+    return kOk;
+  });
+}
+shredkv_iterator_t* shredkv_lease_scan_events(shredkv_lease_t* lease, int64_t from_ms, int64_t to_ms) {
+  return GuardedIterator([&] {
+    return WrapIterator(Kind::kEvent, lease->lease->ScanEvents(sk::TimeRange{from_ms, to_ms}));
+  });
+}
+int shredkv_lease_get(shredkv_lease_t* lease, const char* collection, size_t collection_len, const char* key,
+                      size_t key_len, char** value, size_t* value_len, char** errptr) {
+  return Guarded(errptr, [&] {
+    auto got = lease->lease->Get(View(collection, collection_len), View(key, key_len));
+    if (!got.ok()) return Fail(errptr, got.status());
+    *value = CopyToMalloc(*got);
+    Fill(value_len, got->size());
+    return kOk;
+  });
+}
+shredkv_iterator_t* shredkv_lease_scan_records(shredkv_lease_t* lease, const char* collection,
+                                               size_t collection_len, const char* prefix, size_t prefix_len) {
+  return GuardedIterator([&] {
+    return WrapIterator(Kind::kRecord,
+                        lease->lease->ScanRecords(View(collection, collection_len), View(prefix, prefix_len)));
+  });
+}
+
+// ---- write batches -----------------------------------------------------------------------------
+
+shredkv_writebatch_t* shredkv_writebatch_create(void) {
+  return Must([] { return new shredkv_writebatch{}; });
+}
+void shredkv_writebatch_destroy(shredkv_writebatch_t* batch) { delete batch; }
+void shredkv_writebatch_clear(shredkv_writebatch_t* batch) { batch->batch.Clear(); }
+size_t shredkv_writebatch_count(const shredkv_writebatch_t* batch) { return batch->batch.size(); }
+void shredkv_writebatch_create_person(shredkv_writebatch_t* batch, const shredkv_identifier_t* identifiers, size_t n,
+                                      const shredkv_attrs_t* profile, shredkv_person_id_t* out) {
+  Must([&] { FromPerson(batch->batch.CreatePerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile)), out); });
+}
+void shredkv_writebatch_import_person(shredkv_writebatch_t* batch, const shredkv_identifier_t* identifiers, size_t n,
+                                      const shredkv_attrs_t* profile, int64_t created_ms, shredkv_person_id_t* out) {
+  Must([&] {
+    FromPerson(batch->batch.ImportPerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile), created_ms), out);
+  });
+}
+void shredkv_writebatch_link_identifier(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                        const shredkv_identifier_t* identifier) {
+  Must([&] { batch->batch.LinkIdentifier(ToPerson(person), ToIdentifier(identifier)); });
+}
+void shredkv_writebatch_unlink_identifier(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                          const shredkv_identifier_t* identifier) {
+  Must([&] { batch->batch.UnlinkIdentifier(ToPerson(person), ToIdentifier(identifier)); });
+}
+void shredkv_writebatch_patch_profile(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                      const shredkv_attrs_t* set, const char* const* unset, size_t n_unset) {
+  Must([&] { batch->batch.PatchProfile(ToPerson(person), ToPatch(set, unset, n_unset)); });
+}
+void shredkv_writebatch_append_event(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* name,
+                                     int64_t ts_ms, const shredkv_attrs_t* properties,
+                                     const char* const* analytics_fields, size_t n_fields, const char* category) {
+  Must([&] {
+    batch->batch.AppendEvent(ToPerson(person),
+                             ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category));
+  });
+}
+void shredkv_writebatch_import_event(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* name,
+                                     int64_t ts_ms, const shredkv_attrs_t* properties,
+                                     const char* const* analytics_fields, size_t n_fields, const char* category) {
+  Must([&] {
+    batch->batch.ImportEvent(ToPerson(person),
+                             ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category));
+  });
+}
+void shredkv_writebatch_put(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* collection,
+                            size_t collection_len, const char* key, size_t key_len, const char* value,
+                            size_t value_len, const char* category) {
+  Must([&] {
+    batch->batch.Put(ToPerson(person), Bytes(collection, collection_len), Bytes(key, key_len),
+                     Bytes(value, value_len), Str(category));
+  });
+}
+void shredkv_writebatch_put_record(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                   const shredkv_record_t* record) {
+  Must([&] { batch->batch.Put(ToPerson(person), As<sk::Record>(record)); });
+}
+void shredkv_writebatch_delete(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* collection,
+                               size_t collection_len, const char* key, size_t key_len) {
+  Must([&] { batch->batch.Delete(ToPerson(person), Bytes(collection, collection_len), Bytes(key, key_len)); });
+}
+void shredkv_writebatch_rectify(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
+                                const shredkv_rectification_t* r) {
+  if (r == nullptr) return;
+  Must([&] { batch->batch.Rectify(ToPerson(person), r->rectification); });
+}
+void shredkv_writebatch_record_consent(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, int action,
+                                       const char* purpose, unsigned char all, const char* const* purposes,
+                                       size_t n_purposes, const char* const* categories, size_t n_categories,
+                                       const char* reason, int64_t time_ms, const char* source) {
+  Must([&] {
+    sk::ConsentRecord record;
+    record.action = static_cast<sk::ConsentRecord::Action>(action);
+    record.purpose = Str(purpose);
+    record.restriction = ToSpec(all, purposes, n_purposes, categories, n_categories, reason);
+    record.time_ms = time_ms;
+    record.source = Str(source);
+    batch->batch.RecordConsent(ToPerson(person), std::move(record));
+  });
+}
+int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    if (batch == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no batch (NULL handle)"));
+    return Report(errptr, s.Write(batch->batch));
+  });
+}
+
+// ---- export and import ----------------------------------------------------------------------------
+
+shredkv_iterator_t* shredkv_export(shredkv_store_t* store, const shredkv_person_id_t* person) {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (store == nullptr) return ClosedStoreIterator();
+    return WrapIterator(Kind::kExport, store->store->Export(ToPerson(person)));
+  });
+}
+static const sk::ExportItem& Item(const shredkv_export_item_t* item) { return As<sk::ExportItem>(item); }
+int shredkv_export_item_kind(const shredkv_export_item_t* item) { return static_cast<int>(Item(item).kind); }
+const shredkv_person_info_t* shredkv_export_item_person(const shredkv_export_item_t* item) {
+  return Item(item).kind == sk::ExportItem::Kind::kPerson ? Handle<shredkv_person_info_t>(Item(item).person)
+                                                          : nullptr;
+}
+const char* shredkv_export_item_identifier(const shredkv_export_item_t* item, const char** value,
+                                           size_t* value_len) {
+  if (Item(item).kind != sk::ExportItem::Kind::kIdentifier) return nullptr;
+  const auto& id = Item(item).identifier;
+  Fill(value, id.value.c_str());
+  Fill(value_len, id.value.size());
+  return id.type.c_str();
+}
+const shredkv_attrs_t* shredkv_export_item_profile(const shredkv_export_item_t* item) {
+  return Item(item).kind == sk::ExportItem::Kind::kProfile ? Handle<shredkv_attrs_t>(Item(item).profile) : nullptr;
+}
+const shredkv_restriction_t* shredkv_export_item_restriction(const shredkv_export_item_t* item) {
+  return Item(item).kind == sk::ExportItem::Kind::kRestriction
+             ? Handle<shredkv_restriction_t>(Item(item).restriction)
+             : nullptr;
+}
+const shredkv_consent_record_t* shredkv_export_item_consent(const shredkv_export_item_t* item) {
+  return Item(item).kind == sk::ExportItem::Kind::kConsent ? Handle<shredkv_consent_record_t>(Item(item).consent)
+                                                           : nullptr;
+}
+const shredkv_event_t* shredkv_export_item_event(const shredkv_export_item_t* item) {
+  return Item(item).kind == sk::ExportItem::Kind::kEvent ? Handle<shredkv_event_t>(Item(item).event) : nullptr;
+}
+const shredkv_record_t* shredkv_export_item_record(const shredkv_export_item_t* item) {
+  return Item(item).kind == sk::ExportItem::Kind::kRecord ? Handle<shredkv_record_t>(Item(item).record) : nullptr;
+}
+const shredkv_analytics_row_t* shredkv_export_item_analytics(const shredkv_export_item_t* item) {
+  return Item(item).kind == sk::ExportItem::Kind::kAnalytics ? Handle<shredkv_analytics_row_t>(Item(item).analytics)
+                                                             : nullptr;
+}
+const shredkv_notice_t* shredkv_export_item_notice(const shredkv_export_item_t* item) {
+  return Item(item).kind == sk::ExportItem::Kind::kNotice ? Handle<shredkv_notice_t>(Item(item).notice) : nullptr;
+}
+
+static bool ToFormat(int format, sk::ExportFormat* out) {
+  if (format == SHREDKV_EXPORT_JSON) {
+    *out = sk::ExportFormat::kJson;
+  } else if (format == SHREDKV_EXPORT_NDJSON) {
+    *out = sk::ExportFormat::kNdjson;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* person, int format,
+                          shredkv_write_fn write, void* ctx, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    sk::ExportFormat f{};
+    if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
+    if (write == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no write callback"));
+    auto buf = std::make_unique<CallbackBuf>(write, ctx);
+    std::ostream out(buf.get());
+    sk::Status status = sk::ExportPerson(s, ToPerson(person), f, out);
+    if (status.ok() && out.flush().fail()) status = sk::Status::IOError("the write callback stopped the export");
+    if (status.ok() && buf->failed()) status = sk::Status::IOError("the write callback stopped the export");
+    return Report(errptr, status);
+  });
+}
+
+int shredkv_import_person(shredkv_store_t* store, const char* data, size_t len, int format, shredkv_person_id_t* out,
+                          uint64_t* identifiers, uint64_t* events, uint64_t* records, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    sk::ExportFormat f{};
+    if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
+    std::istringstream in(Bytes(data, len));
+    auto imported = sk::ImportPerson(s, in, f);
+    if (!imported.ok()) return Fail(errptr, imported.status());
+    FromPerson(imported->person, out);
+    Fill(identifiers, imported->identifiers);
+    Fill(events, imported->events);
+    Fill(records, imported->records);
+    return kOk;
+  });
+}
+
+// ---- erasure ------------------------------------------------------------------------------------------
+
+static const sk::ErasureReceipt& Receipt(const shredkv_receipt_t* r) { return As<sk::ErasureReceipt>(r); }
+void shredkv_receipt_destroy(shredkv_receipt_t* receipt) { delete reinterpret_cast<sk::ErasureReceipt*>(receipt); }
+const char* shredkv_receipt_request_id(const shredkv_receipt_t* r) { return Receipt(r).request_id.c_str(); }
+int64_t shredkv_receipt_erased_at_ms(const shredkv_receipt_t* r) { return Receipt(r).erased_at_ms; }
+uint64_t shredkv_receipt_people(const shredkv_receipt_t* r) { return Receipt(r).people; }
+int shredkv_receipt_analytics(const shredkv_receipt_t* r) { return static_cast<int>(Receipt(r).analytics); }
+unsigned char shredkv_receipt_suppressed(const shredkv_receipt_t* r) { return Receipt(r).suppressed ? 1 : 0; }
+int shredkv_receipt_level(const shredkv_receipt_t* r) { return static_cast<int>(Receipt(r).level); }
+unsigned char shredkv_receipt_cryptographic(const shredkv_receipt_t* r) { return Receipt(r).cryptographic ? 1 : 0; }
+unsigned char shredkv_receipt_purged(const shredkv_receipt_t* r) { return Receipt(r).purged ? 1 : 0; }
+uint64_t shredkv_receipt_key_epoch(const shredkv_receipt_t* r) { return Receipt(r).key_epoch; }
+const char* shredkv_receipt_audit_hash(const shredkv_receipt_t* r) { return Receipt(r).audit_hash.c_str(); }
+const char* shredkv_receipt_category(const shredkv_receipt_t* r) { return Receipt(r).category.c_str(); }
+
+static int ReturnReceipt(sk::Result<sk::ErasureReceipt> receipt, shredkv_receipt_t** out, char** errptr) {
+  if (!receipt.ok()) return Fail(errptr, receipt.status());
+  if (out != nullptr) *out = NewHandle<shredkv_receipt_t>(std::move(receipt).value());
+  return kOk;
+}
+
+int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, const char* request_id,
+                  unsigned char suppress, int analytics, shredkv_receipt_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return ReturnReceipt(s.Erase(ToPeople(people, n), ToEraseOptions(request_id, suppress, analytics)), out, errptr);
+  });
+}
+int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier_t* identifier,
+                                const char* request_id, unsigned char suppress, int analytics,
+                                shredkv_receipt_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return ReturnReceipt(s.EraseByIdentifier(ToIdentifier(identifier),
+                                             ToEraseOptions(request_id, suppress, analytics)),
+                         out, errptr);
+  });
+}
+int shredkv_erase_category(shredkv_store_t* store, const shredkv_person_id_t* person, const char* category,
+                           const char* request_id, int analytics, shredkv_receipt_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    return ReturnReceipt(s.EraseCategory(ToPerson(person), Str(category), ToEraseOptions(request_id, 0, analytics)),
+                         out, errptr);
+  });
+}
+int shredkv_get_erasure(shredkv_store_t* store, const char* request_id, shredkv_receipt_t** out, char** errptr) {
+  return WithStore(store, errptr,
+                   [&](sk::Store& s) { return ReturnReceipt(s.GetErasure(Str(request_id)), out, errptr); });
+}
+int shredkv_unsuppress(shredkv_store_t* store, const shredkv_identifier_t* identifier, char** errptr) {
+  return WithStore(store, errptr,
+                   [&](sk::Store& s) { return Report(errptr, s.Unsuppress(ToIdentifier(identifier))); });
+}
+
+// ---- housekeeping ----------------------------------------------------------------------------------------
+
+int shredkv_purge(shredkv_store_t* store, size_t budget_rows, shredkv_purge_result_t* out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto result = s.Purge(budget_rows);
+    if (!result.ok()) return Fail(errptr, result.status());
+    Fill(out, shredkv_purge_result_t{result->rows_deleted, result->people_purged, result->people_pending});
+    return kOk;
+  });
+}
+int shredkv_rotate_epoch(shredkv_store_t* store, shredkv_rotation_result_t* out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto r = s.RotateEpoch();
+    if (!r.ok()) return Fail(errptr, r.status());
+    Fill(out, shredkv_rotation_result_t{r->new_epoch, r->destroyed_epochs, r->rewrapped_keys, r->batches,
+                                        r->keys_file_bytes_before, r->keys_file_bytes_after});
+    return kOk;
+  });
+}
+int shredkv_compact_data(shredkv_store_t* store, uint64_t* file_bytes_before, uint64_t* file_bytes_after,
+                         char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto r = s.CompactData();
+    if (!r.ok()) return Fail(errptr, r.status());
+    Fill(file_bytes_before, r->file_bytes_before);
+    Fill(file_bytes_after, r->file_bytes_after);
+    return kOk;
+  });
+}
+int shredkv_set_retention(shredkv_store_t* store, const shredkv_retention_t* rules, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    if (rules == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no retention rules (NULL handle)"));
+    return Report(errptr, s.SetRetention(rules->rules));
+  });
+}
+int shredkv_get_retention(shredkv_store_t* store, shredkv_retention_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto rules = s.GetRetention();
+    if (!rules.ok()) return Fail(errptr, rules.status());
+    *out = new shredkv_retention{std::move(rules).value()};
+    return kOk;
+  });
+}
+int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto r = s.Sweep(budget_rows);
+    if (!r.ok()) return Fail(errptr, r.status());
+    Fill(out, shredkv_sweep_result_t{r->events_deleted, r->records_deleted, r->analytics_deleted, r->batches,
+                                     r->pending, r->seeks, r->entries_read});
+    return kOk;
+  });
+}
+int shredkv_run_maintenance(shredkv_store_t* store, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) { return Report(errptr, s.RunMaintenance()); });
+}
+
+// ---- stats ---------------------------------------------------------------------------------------------------
+
+int shredkv_get_stats(shredkv_store_t* store, shredkv_stats_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto stats = s.Stats();
+    if (!stats.ok()) return Fail(errptr, stats.status());
+    auto handle = std::make_unique<shredkv_stats>();
+    handle->stats = std::move(stats).value();
+    const sk::StoreStats& st = handle->stats;
+    handle->fields = {
+        {"format_version", st.format_version},
+        {"people", st.people},
+        {"erased", st.erased},
+        {"suppressed", st.suppressed},
+        {"pending_purge", st.pending_purge},
+        {"erased_categories", st.erased_categories},
+        {"erasures_since_rotation", st.erasures_since_rotation},
+        {"suppressed_rejections", st.suppressed_rejections},
+        {"restricted", st.restricted},
+        {"tracking_rejected", st.tracking_rejected},
+        {"tracking_dropped", st.tracking_dropped},
+        {"oldest_key_epoch", st.oldest_key_epoch},
+        {"expired_removed", st.expired_removed},
+        {"expired_pending", st.expired_pending},
+        {"retention_backfill_pending", st.retention_backfill_pending ? 1u : 0u},
+        {"orphan_keys_collected", st.orphan_keys_collected},
+        {"write_batches", st.write_batches},
+        {"write_commits", st.write_commits},
+        {"identifiers", st.identifiers},
+        {"events", st.events},
+        {"records", st.records},
+        {"analytics_rows", st.analytics_rows},
+        {"analytics_staged", st.analytics_staged},
+        {"key_epoch", st.key_epoch},
+        {"keys_file_bytes", st.keys_file_bytes},
+        {"data_file_bytes", st.data_file_bytes},
+        {"data_map_bytes", st.data_map_bytes},
+    };
+    *out = handle.release();
+    return kOk;
+  });
+}
+void shredkv_stats_destroy(shredkv_stats_t* stats) { delete stats; }
+size_t shredkv_stats_field_count(const shredkv_stats_t* stats) { return stats->fields.size(); }
+const char* shredkv_stats_field_name(const shredkv_stats_t* stats, size_t i) {
+  return i < stats->fields.size() ? stats->fields[i].first : nullptr;
+}
+uint64_t shredkv_stats_field_value(const shredkv_stats_t* stats, size_t i) {
+  return i < stats->fields.size() ? stats->fields[i].second : 0;
+}
+int shredkv_stats_get(const shredkv_stats_t* stats, const char* name, uint64_t* out) {
+  const std::string_view wanted = name == nullptr ? "" : name;
+  for (const auto& [field, value] : stats->fields) {
+    if (wanted == field) {
+      Fill(out, value);
+      return kOk;
+    }
+  }
+  return SHREDKV_NOT_FOUND;
+}
+size_t shredkv_stats_operation_count(const shredkv_stats_t* stats) { return stats->stats.operations.size(); }
+static const sk::OperationStats* Operation(const shredkv_stats_t* stats, size_t i) {
+  return i < stats->stats.operations.size() ? &stats->stats.operations[i] : nullptr;
+}
+const char* shredkv_stats_operation_name(const shredkv_stats_t* stats, size_t i) {
+  const auto* op = Operation(stats, i);
+  return op == nullptr ? nullptr : op->name.c_str();
+}
+uint64_t shredkv_stats_operation_calls(const shredkv_stats_t* stats, size_t i) {
+  const auto* op = Operation(stats, i);
+  return op == nullptr ? 0 : op->calls;
+}
+uint64_t shredkv_stats_operation_errors(const shredkv_stats_t* stats, size_t i) {
+  const auto* op = Operation(stats, i);
+  return op == nullptr ? 0 : op->errors;
+}
+uint64_t shredkv_stats_operation_total_us(const shredkv_stats_t* stats, size_t i) {
+  const auto* op = Operation(stats, i);
+  return op == nullptr ? 0 : op->total_us;
+}
+uint64_t shredkv_stats_operation_quantile_us(const shredkv_stats_t* stats, size_t i, double q) {
+  const auto* op = Operation(stats, i);
+  return op == nullptr ? 0 : op->QuantileUpperBoundUs(q);
+}
+
+// ---- audit and verification ------------------------------------------------------------------------------------
+
+int shredkv_verify_audit_log(shredkv_store_t* store, uint64_t* entries, unsigned char* intact, char** head_hash,
+                             char** problem, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto v = s.VerifyAuditLog();
+    if (!v.ok()) return Fail(errptr, v.status());
+    char* hash = head_hash == nullptr ? nullptr : CopyToMalloc(v->head_hash);
+    char* why = nullptr;
+    try {
+      why = problem == nullptr ? nullptr : CopyToMalloc(v->problem);
+    } catch (...) {
+      std::free(hash);
+      throw;
+    }
+    Fill(entries, v->entries);
+    Fill(intact, static_cast<unsigned char>(v->intact ? 1 : 0));
+    if (head_hash != nullptr) *head_hash = hash;
+    if (problem != nullptr) *problem = why;
+    return kOk;
+  });
+}
+
+int shredkv_read_audit(shredkv_store_t* store, uint64_t after_seq, size_t max, shredkv_audit_list_t** out,
+                       char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto records = s.ReadAudit(after_seq, max);
+    if (!records.ok()) return Fail(errptr, records.status());
+    *out = new shredkv_audit_list{std::move(records).value()};
+    return kOk;
+  });
+}
+size_t shredkv_audit_list_count(const shredkv_audit_list_t* list) { return list->records.size(); }
+void shredkv_audit_list_destroy(shredkv_audit_list_t* list) { delete list; }
+static const sk::AuditRecord* AuditAt(const shredkv_audit_list_t* list, size_t i) {
+  return i < list->records.size() ? &list->records[i] : nullptr;
+}
+uint64_t shredkv_audit_seq(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? 0 : r->seq;
+}
+int shredkv_audit_action(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? 0 : static_cast<int>(r->action);
+}
+int64_t shredkv_audit_time_ms(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? 0 : r->time_ms;
+}
+const char* shredkv_audit_request_id(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? nullptr : r->request_id.c_str();
+}
+uint64_t shredkv_audit_count1(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? 0 : r->count1;
+}
+uint64_t shredkv_audit_count2(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? 0 : r->count2;
+}
+int shredkv_audit_analytics(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return (r == nullptr || !r->analytics.has_value()) ? -1 : static_cast<int>(*r->analytics);
+}
+const char* shredkv_audit_purpose(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? nullptr : r->purpose.c_str();
+}
+const char* shredkv_audit_subject(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? nullptr : r->subject.c_str();
+}
+const char* shredkv_audit_hash(const shredkv_audit_list_t* list, size_t i) {
+  const auto* r = AuditAt(list, i);
+  return r == nullptr ? nullptr : r->hash.c_str();
+}
+
+int shredkv_audit_subject_of(shredkv_store_t* store, const shredkv_person_id_t* person, char** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto subject = s.AuditSubject(ToPerson(person));
+    if (!subject.ok()) return Fail(errptr, subject.status());
+    *out = CopyToMalloc(*subject);
+    return kOk;
+  });
+}
+
+int shredkv_verify(shredkv_store_t* store, shredkv_verify_report_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto report = s.Verify();
+    if (!report.ok()) return Fail(errptr, report.status());
+    *out = new shredkv_verify_report{std::move(report).value()};
+    return kOk;
+  });
+}
+void shredkv_verify_report_destroy(shredkv_verify_report_t* report) { delete report; }
+unsigned char shredkv_verify_report_ok(const shredkv_verify_report_t* report) {
+  return report->report.ok() ? 1 : 0;
+}
+int shredkv_verify_report_get(const shredkv_verify_report_t* report, const char* name, uint64_t* out) {
+  const sk::VerifyReport& r = report->report;
+  const std::pair<const char*, std::uint64_t> fields[] = {
+      {"pages", r.pages},         {"people", r.people},
+      {"identifiers", r.identifiers}, {"events", r.events},
+      {"records", r.records},     {"analytics_rows", r.analytics_rows},
+      {"audit_entries", r.audit_entries}, {"orphan_keys", r.orphan_keys},
+      {"problem_count", r.problem_count},
+  };
+  const std::string_view wanted = name == nullptr ? "" : name;
+  for (const auto& [field, value] : fields) {
+    if (wanted == field) {
+      Fill(out, value);
+      return kOk;
+    }
+  }
+  return SHREDKV_NOT_FOUND;
+}
+size_t shredkv_verify_report_problem_count(const shredkv_verify_report_t* report) {
+  return report->report.problems.size();
+}
+const char* shredkv_verify_report_problem(const shredkv_verify_report_t* report, size_t i) {
+  return Element(report->report.problems, i);
+}
+
+// ---- backups, the erasure log, root keys ---------------------------------------------------------------------
+
+static const sk::BackupInfo& Info(const shredkv_backup_info_t* info) { return As<sk::BackupInfo>(info); }
+void shredkv_backup_info_destroy(shredkv_backup_info_t* info) { delete reinterpret_cast<sk::BackupInfo*>(info); }
+const char* shredkv_backup_info_directory(const shredkv_backup_info_t* info) { return Info(info).directory.c_str(); }
+const char* shredkv_backup_info_store_id(const shredkv_backup_info_t* info) { return Info(info).store_id.c_str(); }
+int64_t shredkv_backup_info_created_ms(const shredkv_backup_info_t* info) { return Info(info).created_ms; }
+uint64_t shredkv_backup_info_current_epoch(const shredkv_backup_info_t* info) { return Info(info).current_epoch; }
+uint64_t shredkv_backup_info_oldest_epoch(const shredkv_backup_info_t* info) { return Info(info).oldest_epoch; }
+uint64_t shredkv_backup_info_people(const shredkv_backup_info_t* info) { return Info(info).people; }
+uint64_t shredkv_backup_info_keys_bytes(const shredkv_backup_info_t* info) { return Info(info).keys_bytes; }
+uint64_t shredkv_backup_info_data_bytes(const shredkv_backup_info_t* info) { return Info(info).data_bytes; }
+size_t shredkv_backup_info_custody_label_count(const shredkv_backup_info_t* info) {
+  return Info(info).custody_labels.size();
+}
+const char* shredkv_backup_info_custody_label(const shredkv_backup_info_t* info, size_t i) {
+  return Element(Info(info).custody_labels, i);
+}
+
+int shredkv_backup(shredkv_store_t* store, const char* directory, shredkv_backup_info_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto info = s.Backup(Str(directory));
+    if (!info.ok()) return Fail(errptr, info.status());
+    if (out != nullptr) *out = NewHandle<shredkv_backup_info_t>(std::move(info).value());
+    return kOk;
+  });
+}
+int shredkv_read_backup_info(const char* backup_dir, shredkv_backup_info_t** out, char** errptr) {
+  return Guarded(errptr, [&] {
+    auto info = sk::ReadBackupInfo(Str(backup_dir));
+    if (!info.ok()) return Fail(errptr, info.status());
+    *out = NewHandle<shredkv_backup_info_t>(std::move(info).value());
+    return kOk;
+  });
+}
+
+static const sk::ErasureLog& Log(const shredkv_erasure_log_t* log) { return As<sk::ErasureLog>(log); }
+int shredkv_read_erasure_log(shredkv_store_t* store, shredkv_erasure_log_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto log = s.ReadErasureLog();
+    if (!log.ok()) return Fail(errptr, log.status());
+    *out = NewHandle<shredkv_erasure_log_t>(std::move(log).value());
+    return kOk;
+  });
+}
+void shredkv_erasure_log_destroy(shredkv_erasure_log_t* log) { delete reinterpret_cast<sk::ErasureLog*>(log); }
+const char* shredkv_erasure_log_store_id(const shredkv_erasure_log_t* log) { return Log(log).store_id.c_str(); }
+size_t shredkv_erasure_log_people_count(const shredkv_erasure_log_t* log) { return Log(log).people.size(); }
+size_t shredkv_erasure_log_category_count(const shredkv_erasure_log_t* log) { return Log(log).categories.size(); }
+size_t shredkv_erasure_log_suppressed_count(const shredkv_erasure_log_t* log) { return Log(log).suppressed.size(); }
+const char* shredkv_erasure_log_person(const shredkv_erasure_log_t* log, size_t i, shredkv_person_id_t* person,
+                                       int64_t* erased_at_ms, int* analytics) {
+  if (i >= Log(log).people.size()) return nullptr;
+  const auto& e = Log(log).people[i];
+  FromPerson(e.person, person);
+  Fill(erased_at_ms, e.erased_at_ms);
+  Fill(analytics, static_cast<int>(e.analytics));
+  return e.request_id.c_str();
+}
+const char* shredkv_erasure_log_category(const shredkv_erasure_log_t* log, size_t i, shredkv_person_id_t* person,
+                                         const char** request_id, int64_t* erased_at_ms, int* analytics) {
+  if (i >= Log(log).categories.size()) return nullptr;
+  const auto& e = Log(log).categories[i];
+  FromPerson(e.person, person);
+  Fill(request_id, e.request_id.c_str());
+  Fill(erased_at_ms, e.erased_at_ms);
+  Fill(analytics, static_cast<int>(e.analytics));
+  return e.category.c_str();
+}
+const char* shredkv_erasure_log_suppressed(const shredkv_erasure_log_t* log, size_t i, uint8_t hash[16],
+                                           int64_t* suppressed_at_ms) {
+  if (i >= Log(log).suppressed.size()) return nullptr;
+  const auto& e = Log(log).suppressed[i];
+  if (hash != nullptr) {
+    std::memset(hash, 0, 16);
+    std::memcpy(hash, e.identifier_hash.data(), std::min<std::size_t>(16, e.identifier_hash.size()));
+  }
+  Fill(suppressed_at_ms, e.suppressed_at_ms);
+  return e.request_id.c_str();
+}
+int shredkv_erasure_log_to_ndjson(const shredkv_erasure_log_t* log, char** out, size_t* out_len, char** errptr) {
+  return Guarded(errptr, [&] {
+    std::ostringstream text;
+    const sk::Status status = sk::WriteErasureLog(Log(log), text);
+    if (!status.ok()) return Fail(errptr, status);
+    const std::string s = std::move(text).str();
+    *out = CopyToMalloc(s);
+    Fill(out_len, s.size());
+    return kOk;
+  });
+}
+int shredkv_erasure_log_from_ndjson(const char* data, size_t len, shredkv_erasure_log_t** out, char** errptr) {
+  return Guarded(errptr, [&] {
+    std::istringstream in(Bytes(data, len));
+    auto log = sk::ReadErasureLog(in);
+    if (!log.ok()) return Fail(errptr, log.status());
+    *out = NewHandle<shredkv_erasure_log_t>(std::move(log).value());
+    return kOk;
+  });
+}
+
+static void FillApplied(shredkv_erasure_log_applied_t* out, const sk::ErasureLogApplied& a) {
+  Fill(out, shredkv_erasure_log_applied_t{a.people_erased, a.categories_erased, a.suppressions_added,
+                                          a.already_erased, a.not_present});
+}
+
+int shredkv_apply_erasure_log(shredkv_store_t* store, const shredkv_erasure_log_t* log,
+                              shredkv_erasure_log_applied_t* out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    if (log == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no erasure log (NULL handle)"));
+    auto applied = s.ApplyErasureLog(Log(log));
+    if (!applied.ok()) return Fail(errptr, applied.status());
+    FillApplied(out, *applied);
+    return kOk;
+  });
+}
+
+int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* options, const shredkv_erasure_log_t* log,
+                           unsigned char without_erasure_log, int custody_keys, shredkv_backup_info_t** info,
+                           shredkv_erasure_log_applied_t* applied, char** errptr) {
+  return Guarded(errptr, [&] {
+    if (options == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no options (NULL handle)"));
+    sk::RestoreOptions restore;
+    restore.erasure_log = log == nullptr ? nullptr : &Log(log);
+    restore.without_erasure_log = without_erasure_log != 0;
+    restore.custody_keys = static_cast<sk::RestoredCustodyKeys>(custody_keys);
+    auto result = sk::RestoreBackup(Str(backup_dir), options->options, restore);
+    if (!result.ok()) return Fail(errptr, result.status());
+    FillApplied(applied, result->applied);
+    if (info != nullptr) *info = NewHandle<shredkv_backup_info_t>(std::move(result->backup));
+    return kOk;
+  });
+}
+
+int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    if (new_provider == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no key provider (NULL handle)"));
+    return Report(errptr, s.RotateRootKey(new_provider->provider));
+  });
+}
+
+}  // extern "C"
