@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "binding.h"
 #include "common.h"
 #include "workloads.h"
 
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
                  rs.cipher.c_str(), rs.aes_ni ? "yes" : "no", cfg.dir.c_str());
 
     RegisterWorkloads();
+    RegisterBindingWorkloads();
     benchmark::Initialize(&n, args.data());
     if (benchmark::ReportUnrecognizedArguments(n, args.data())) {
       rc = 1;
@@ -117,6 +119,7 @@ int main(int argc, char** argv) {
     rc = 1;
   }
   CloseWorlds();
+  CloseBindingWorlds();
   benchmark::Shutdown();
   std::error_code ec;
   std::filesystem::remove_all(cfg.dir, ec);
