@@ -724,6 +724,21 @@ SHREDKV_EXPORT void shredkv_writebatch_import_event(shredkv_writebatch_t* batch,
                                                     const shredkv_attrs_t* properties,
                                                     const char* const* analytics_fields, size_t n_fields,
                                                     const char* category);
+/* Queues many events in one call, for bindings whose per-call cost is
+ * high: `json` (`len` bytes) is a JSON array of event objects
+ *   {"person": "<32 hex digits>", "name": "page_view", "ts": <int ms>,
+ *    "properties": {...}, "analytics_fields": ["..."], "category": "...",
+ *    "imported": false}
+ * ("properties", "analytics_fields", "category" and "imported" optional;
+ * imported true: as shredkv_writebatch_import_event). A property is a JSON
+ * string (STRING), integer (INT64), other number (DOUBLE), boolean (BOOL),
+ * or a typed value of the export format (docs/export-format.md:
+ * {"timestamp": ms}, {"bytes": "<base64>"}, {"double": "NaN"}, ...). All or
+ * nothing: INVALID_ARGUMENT naming the first malformed event and field, and
+ * nothing is queued. The events are checked by shredkv_write as if queued
+ * one by one. */
+SHREDKV_EXPORT int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const char* json, size_t len,
+                                                         char** errptr);
 /* category NULL or "": declared / kept, as WriteBatch::Put. */
 SHREDKV_EXPORT void shredkv_writebatch_put(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
                                            const char* collection, size_t collection_len, const char* key,

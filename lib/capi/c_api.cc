@@ -1,6 +1,7 @@
 // The C API (include/shredkv/c.h) over the public C++ API: conversions of
 // arguments and results, and the error convention. Nothing here reaches
-// below include/shredkv/.
+// below include/shredkv/ but the export format's JSON values
+// (portability/json_values.h) for shredkv_writebatch_append_events_json.
 //
 // Handles that mirror a C++ value type (attrs, events, records, ...) are
 // that value itself behind an opaque pointer type that is never defined
@@ -25,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "portability/json_values.h"
 #include "shredkv/shredkv.h"
 
 namespace sk = shredkv;
@@ -1392,6 +1394,96 @@ void shredkv_writebatch_import_event(shredkv_writebatch_t* batch, const shredkv_
   Must([&] {
     batch->batch.ImportEvent(ToPerson(person),
                              ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category));
+  });
+}
+int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const char* json, size_t len,
+                                          char** errptr) {
+  return Guarded(errptr, [&] {
+    using Json = sk::portability::Json;
+    const Json doc = Json::parse(View(json, len), nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_array()) {
+      return Fail(errptr, sk::Status::InvalidArgument("append_events_json: not a JSON array"));
+    }
+    struct Queued {
+      sk::PersonId person;
+      sk::Event event;
+      bool imported = false;
+    };
+    std::vector<Queued> queued;
+    queued.reserve(doc.size());
+    for (std::size_t i = 0; i < doc.size(); ++i) {
+      const Json& e = doc[i];
+      const std::string where = "append_events_json: events[" + std::to_string(i) + "]";
+      auto bad = [&](const std::string& why) { return Fail(errptr, sk::Status::InvalidArgument(where + why)); };
+      if (!e.is_object()) return bad(": not an object");
+      Queued q;
+      for (const auto& [field, value] : e.items()) {
+        if (field == "person") {
+          if (!value.is_string()) return bad(".person: not a string");
+          auto id = sk::PersonId::FromHex(value.get_ref<const std::string&>());
+          if (!id.ok()) return bad(".person: not 32 hex digits");
+          q.person = *id;
+        } else if (field == "name") {
+          if (!value.is_string()) return bad(".name: not a string");
+          q.event.name = value.get<std::string>();
+        } else if (field == "ts") {
+          if (!value.is_number_integer() ||
+              (value.is_number_unsigned() &&
+               value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
+            return bad(".ts: not an integer (ms) in int64 range");
+          }
+          q.event.ts_ms = value.get<std::int64_t>();
+        } else if (field == "properties") {
+          if (!value.is_object()) return bad(".properties: not an object");
+          for (const auto& [name, v] : value.items()) {
+            const std::string path = where + ".properties." + name;
+            if (v.is_string()) {
+              q.event.properties.insert_or_assign(name, sk::Value(v.get<std::string>()));
+            } else if (v.is_boolean()) {
+              q.event.properties.insert_or_assign(name, sk::Value(v.get<bool>()));
+            } else if (v.is_number_integer()) {
+              if (v.is_number_unsigned() &&
+                  v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+                return Fail(errptr, sk::Status::InvalidArgument(path + ": integer out of int64 range"));
+              }
+              q.event.properties.insert_or_assign(name, sk::Value(v.get<std::int64_t>()));
+            } else if (v.is_number()) {
+              q.event.properties.insert_or_assign(name, sk::Value(v.get<double>()));
+            } else {
+              auto typed = sk::portability::ValueFromJson(v, path);
+              if (!typed.ok()) return Fail(errptr, typed.status());
+              q.event.properties.insert_or_assign(name, std::move(typed).value());
+            }
+          }
+        } else if (field == "analytics_fields") {
+          if (!value.is_array()) return bad(".analytics_fields: not an array");
+          for (const auto& f : value) {
+            if (!f.is_string()) return bad(".analytics_fields: not an array of strings");
+            q.event.analytics_fields.push_back(f.get<std::string>());
+          }
+        } else if (field == "category") {
+          if (!value.is_string()) return bad(".category: not a string");
+          q.event.category = value.get<std::string>();
+        } else if (field == "imported") {
+          if (!value.is_boolean()) return bad(".imported: not a boolean");
+          q.imported = value.get<bool>();
+        } else {
+          return bad(": unknown field \"" + field + "\"");
+        }
+      }
+      if (q.person.empty()) return bad(": no person");
+      if (q.event.name.empty()) return bad(": no name");
+      if (!e.contains("ts")) return bad(": no ts");
+      queued.push_back(std::move(q));
+    }
+    for (auto& q : queued) {
+      if (q.imported) {
+        batch->batch.ImportEvent(q.person, std::move(q.event));
+      } else {
+        batch->batch.AppendEvent(q.person, std::move(q.event));
+      }
+    }
+    return kOk;
   });
 }
 void shredkv_writebatch_put(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* collection,
