@@ -24,6 +24,9 @@ PACKAGES=(
   python3-jsonschema # tests: export_schema_valid checks exports against docs/export-*schema.json
   libp11-kit-dev     # the PKCS#11 header (p11-kit/pkcs11.h) for epoch-key custody in a token
   softhsm2           # tests: a PKCS#11 token (SoftHSM2) the custody tests start themselves
+  python3-cffi       # the Python package (python/): cffi over the C API
+  python3-pytest     # its tests (scripts/python-test.sh)
+  python3-venv       # the venv scripts/python-test.sh installs the package into
 )
 
 # --browser: also Debian's Chromium, with which the test script renders

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The full check, as CI runs it:
 #   1. installs missing Debian packages (scripts/setup-deps.sh)
-#   2. builds everything in build/ (RelWithDebInfo) and runs ctest there;
+#   2. builds everything in build/ (RelWithDebInfo) and runs ctest there
+#      (the C API's C11 suite and export check among it), then installs the
+#      Python package into a venv and runs its pytest suite against build/'s
+#      libshredkv.so (scripts/python-test.sh);
 #      builds the library, the CLI and the demo in build-release/ (Release;
 #      everything with SHREDKV_RELEASE_FULL=1)
 #   3. builds build-asan/ with clang and ASan+UBSan: the library (-O1, also
@@ -108,6 +111,11 @@ cmake --build build
 stage "ctest build/"
 banner "ctest in build/"
 run_ctest build build
+
+stage "python"
+banner "the Python package (python/) over build/'s libshredkv.so: pytest and the example"
+bash scripts/python-test.sh build
+RESULTS+=("python: pytest passed")
 
 stage "build-release"
 banner "build-release/ (Release, -O3: the library, the CLI and the demo)"

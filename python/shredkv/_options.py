@@ -1,0 +1,345 @@
+"""Key providers, custody, store options and the callbacks they carry."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from ._errors import Error, make_error, raise_error
+from ._ffi import ffi, lib
+from ._types import (
+    Cipher, Durability, LawfulBasis, LogLevel, MaintenanceInfo, MaintenanceJob, Normalization,
+    TrackingPolicy, _to_ms,
+)
+from ._values import NULL, encode_name, encode_text_or_bytes
+from ._convert import build_retention, read_receipt
+
+PathLike = Union[str, "os.PathLike[str]"]
+_CHARPP = ffi.typeof("char**")
+
+
+def encode_path(path: Any, what: str = "path") -> bytes:
+    """A path (str or os.PathLike) as NUL-terminated bytes."""
+    if isinstance(path, bytes):
+        b = path
+    else:
+        try:
+            b = os.fsencode(path)
+        except TypeError:
+            raise TypeError(f"{what} must be a str or os.PathLike, not {type(path).__name__}") from None
+    if b"\0" in b:
+        raise ValueError(f"{what} holds a NUL character")
+    return b
+
+
+# ---- key providers and custody ------------------------------------------------------------
+
+
+class KeyProvider:
+    """Supplies a store's 32-byte root key. Make one with key_file(),
+    passphrase() or raw_key(); pass it as ``key=`` to Store.open (bytes of
+    length 32 are accepted there too, as raw_key(bytes))."""
+
+    __slots__ = ("_h", "_what")
+
+    def __init__(self, handle: Any, what: str) -> None:
+        if handle == NULL:
+            raise make_error(6, f"InvalidArgument: {what}")
+        self._h = ffi.gc(handle, lib.shredkv_key_provider_destroy)
+        self._what = what
+
+    def __repr__(self) -> str:
+        return f"<shredkv.KeyProvider {self._what}>"
+
+
+def key_file(path: PathLike) -> KeyProvider:
+    """The root key from a file of 32 raw bytes, mode 0600 (read at open)."""
+    p = encode_path(path)
+    return KeyProvider(lib.shredkv_key_provider_file(p), f"key file {os.fsdecode(p)!r}")
+
+
+def passphrase(secret: Union[str, bytes], *, interactive: bool = False) -> KeyProvider:
+    """The root key derived with Argon2id from a passphrase and the store's
+    salt. `interactive` selects Argon2id's fast limits (tests, not
+    production). The passphrase is copied into guarded memory."""
+    b = encode_text_or_bytes(secret, "passphrase")
+    return KeyProvider(lib.shredkv_key_provider_passphrase(b, len(b), 1 if interactive else 0),
+                       "passphrase")
+
+
+def raw_key(key: bytes) -> KeyProvider:
+    """Exactly 32 key bytes (e.g. from your KMS), copied into guarded memory.
+    ValueError for another length."""
+    if not isinstance(key, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a raw key is 32 bytes, not {type(key).__name__}")
+    b = bytes(key)
+    if len(b) != 32:
+        raise ValueError(f"a raw key is 32 bytes, not {len(b)}")
+    return KeyProvider(lib.shredkv_key_provider_raw(b, len(b)), "raw key")
+
+
+def as_key_provider(key: Any) -> KeyProvider:
+    if isinstance(key, KeyProvider):
+        return key
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return raw_key(key)
+    raise TypeError("key must be a KeyProvider (key_file(), passphrase(), raw_key()) or 32 bytes, "
+                    f"not {type(key).__name__}")
+
+
+def create_key_file(path: PathLike) -> None:
+    """Creates a new random 32-byte root key file (mode 0600, O_EXCL,
+    fsynced). AlreadyExists if `path` exists."""
+    err = ffi.new(_CHARPP)
+    rc = lib.shredkv_create_key_file(encode_path(path), err)
+    if rc:
+        raise_error(rc, err)
+
+
+class Custody:
+    """Epoch keys held in a PKCS#11 token (pkcs11_custody)."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self, handle: Any) -> None:
+        self._h = ffi.gc(handle, lib.shredkv_custody_destroy)
+
+
+def pkcs11_custody(module_path: PathLike, token_label: str, pin: Union[str, bytes]) -> Custody:
+    """Epoch keys in the PKCS#11 token `token_label` of the module at
+    `module_path`, opened with the user PIN (copied)."""
+    pin_b = encode_text_or_bytes(pin, "pin")
+    out = ffi.new("shredkv_custody_t**")
+    err = ffi.new(_CHARPP)
+    rc = lib.shredkv_custody_pkcs11(encode_path(module_path, "module_path"), encode_name(token_label),
+                                    pin_b, len(pin_b), out, err)
+    if rc:
+        raise_error(rc, err)
+    return Custody(out[0])
+
+
+# ---- callbacks (module-level: created once; ctx is a handle to the Python object) ----
+
+
+@ffi.callback("int64_t(void*)")
+def _clock_cb(ctx: Any) -> int:
+    return _to_ms(ffi.from_handle(ctx)())
+
+
+@ffi.callback("void(void*, const char*, uint64_t, uint64_t)")
+def _progress_cb(ctx: Any, operation: Any, done: int, total: int) -> None:
+    ffi.from_handle(ctx)(ffi.string(operation).decode("utf-8", "replace"), done, total)
+
+
+@ffi.callback("void(void*, int, const char*)")
+def _log_cb(ctx: Any, level: int, message: Any) -> None:
+    try:
+        lv: Any = LogLevel(level)
+    except ValueError:
+        lv = level
+    ffi.from_handle(ctx)(lv, ffi.string(message).decode("utf-8", "replace"))
+
+
+@ffi.callback("void(void*, const shredkv_receipt_t*)")
+def _erasure_committed_cb(ctx: Any, receipt: Any) -> None:
+    ffi.from_handle(ctx).erasure_committed(read_receipt(receipt))
+
+
+@ffi.callback("void(void*, const shredkv_receipt_t*)")
+def _erasure_level_cb(ctx: Any, receipt: Any) -> None:
+    ffi.from_handle(ctx).erasure_level_reached(read_receipt(receipt))
+
+
+@ffi.callback("void(void*, int, unsigned char, int, int64_t, uint64_t, uint64_t)")
+def _maintenance_cb(ctx: Any, job: int, background: int, code: int, duration_us: int, done: int,
+                    pending: int) -> None:
+    ffi.from_handle(ctx).maintenance_completed(
+        MaintenanceInfo(MaintenanceJob._of(job), bool(background), code, duration_us, done, pending))
+
+
+@ffi.callback("void(void*, int, const char*)")
+def _background_error_cb(ctx: Any, code: int, message: Any) -> None:
+    text = ffi.string(message).decode("utf-8", "replace") if message else None
+    ffi.from_handle(ctx).background_error(make_error(code, text))
+
+
+class Listener:
+    """Base class of store listeners (Options::listeners; listener.h's
+    rules). Override what you need; methods left as they are here are not
+    registered. Notices arrive after the store released its locks, one at a
+    time, on the thread that did the work or on the background maintenance
+    thread. A listener may call the store (not close it), must return
+    quickly, and should not raise (an exception is printed and dropped).
+    Any object with some of these methods works as well."""
+
+    def erasure_committed(self, receipt: Any) -> None:
+        """An erasure committed (the receipt the caller gets, level LOGICAL)."""
+
+    def erasure_level_reached(self, receipt: Any) -> None:
+        """An erasure reached CRYPTOGRAPHIC or PURGED."""
+
+    def maintenance_completed(self, info: MaintenanceInfo) -> None:
+        """A maintenance job ran (info.code != 0: it failed)."""
+
+    def background_error(self, error: Error) -> None:
+        """Background maintenance failed (the exception, not raised)."""
+
+
+_LISTENER_SLOTS = (
+    ("erasure_committed", "erasure_committed", _erasure_committed_cb),
+    ("erasure_level_reached", "erasure_level_reached", _erasure_level_cb),
+    ("maintenance_completed", "maintenance_completed", _maintenance_cb),
+    ("background_error", "background_error", _background_error_cb),
+)
+
+
+def _overrides(obj: Any, name: str) -> bool:
+    method = getattr(obj, name, None)
+    if method is None or not callable(method):
+        return False
+    base = getattr(Listener, name)
+    return getattr(method, "__func__", None) is not base
+
+
+# ---- options ----------------------------------------------------------------------------------
+
+
+_SIMPLE: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
+    "error_if_exists": ("shredkv_options_set_error_if_exists", lambda v: 1 if v else 0),
+    "initial_map_size": ("shredkv_options_set_initial_map_size", int),
+    "max_map_size": ("shredkv_options_set_max_map_size", int),
+    "dek_cache_capacity": ("shredkv_options_set_dek_cache_capacity", int),
+    "cipher": ("shredkv_options_set_cipher", lambda v: int(Cipher(v))),
+    "iterator_batch_size": ("shredkv_options_set_iterator_batch_size", int),
+    "unlink_time_granularity_ms": ("shredkv_options_set_unlink_time_granularity_ms", int),
+    "analytics_time_granularity_ms": ("shredkv_options_set_analytics_time_granularity_ms", int),
+    "rotate_after_erasures": ("shredkv_options_set_rotate_after_erasures", int),
+    "rotate_after_ms": ("shredkv_options_set_rotate_after_ms", int),
+    "rotation_batch_size": ("shredkv_options_set_rotation_batch_size", int),
+    "background_maintenance_ms": ("shredkv_options_set_background_maintenance_ms", int),
+    "purge_budget_rows": ("shredkv_options_set_purge_budget_rows", int),
+    "sweep_budget_rows": ("shredkv_options_set_sweep_budget_rows", int),
+    "tracking_purpose": ("shredkv_options_set_tracking_purpose", encode_name),
+    "tracking_policy": ("shredkv_options_set_tracking_policy", lambda v: int(TrackingPolicy(v))),
+    "lease_drain_timeout_ms": ("shredkv_options_set_lease_drain_timeout_ms", int),
+    "audit_processing_reads": ("shredkv_options_set_audit_processing_reads", lambda v: 1 if v else 0),
+}
+
+# Every keyword Store.open (and restore_backup) takes besides directory and key.
+OPTION_NAMES = frozenset(_SIMPLE) | {
+    "create", "read_only", "durability", "custody", "identifier_types", "clock", "progress",
+    "logger", "log_level", "listeners", "retention", "purposes", "categories", "event_categories",
+    "collection_categories", "attribute_categories",
+}
+
+
+def _pairs(value: Any, what: str) -> Iterable[Tuple[Any, Any]]:
+    if isinstance(value, Mapping):
+        return value.items()
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{what} is a mapping (or pairs), not a string")
+    return value
+
+
+class BuiltOptions:
+    """An owned shredkv_options_t* and what its callbacks need alive (as long
+    as any store opened with it)."""
+
+    __slots__ = ("handle", "keepalive")
+
+    def __init__(self) -> None:
+        self.handle = ffi.gc(lib.shredkv_options_create(), lib.shredkv_options_destroy)
+        self.keepalive: List[Any] = []
+
+    def release(self) -> None:
+        h, self.handle = self.handle, None
+        if h is not None:
+            ffi.release(h)
+
+
+def build_options(directory: Optional[PathLike], key: Any, options: Mapping[str, Any]) -> BuiltOptions:
+    unknown = set(options) - OPTION_NAMES
+    if unknown:
+        raise TypeError(f"unknown store option(s): {', '.join(sorted(unknown))}")
+    built = BuiltOptions()
+    o = built.handle
+    if directory is not None:
+        lib.shredkv_options_set_directory(o, encode_path(directory, "directory"))
+    if key is not None:
+        provider = as_key_provider(key)
+        lib.shredkv_options_set_key_provider(o, provider._h)
+        built.keepalive.append(provider)
+    get = options.get
+    if get("create"):
+        lib.shredkv_options_set_create_if_missing(o, 1)
+    if get("read_only"):
+        lib.shredkv_options_set_read_only(o, 1)
+    if get("durability") is not None:
+        lib.shredkv_options_set_durability(o, int(Durability(options["durability"])))
+    for name, (setter, conv) in _SIMPLE.items():
+        value = get(name)
+        if value is not None:
+            getattr(lib, setter)(o, conv(value))
+    custody = get("custody")
+    if custody is not None:
+        if not isinstance(custody, Custody):
+            raise TypeError(f"custody is a shredkv.Custody (pkcs11_custody()), not {type(custody).__name__}")
+        lib.shredkv_options_set_custody(o, custody._h)
+        built.keepalive.append(custody)
+    if get("identifier_types") is not None:
+        for name, norm in _pairs(options["identifier_types"], "identifier_types"):
+            lib.shredkv_options_add_identifier_type(o, encode_name(name), int(Normalization(norm)))
+    clock = get("clock")
+    if clock is not None:
+        if not callable(clock):
+            raise TypeError("clock is a callable returning ms since the epoch")
+        h = ffi.new_handle(clock)
+        built.keepalive.append(h)
+        lib.shredkv_options_set_clock(o, _clock_cb, h)
+    progress = get("progress")
+    if progress is not None:
+        if not callable(progress):
+            raise TypeError("progress is a callable (operation, done, total)")
+        h = ffi.new_handle(progress)
+        built.keepalive.append(h)
+        lib.shredkv_options_set_progress(o, _progress_cb, h)
+    logger = get("logger")
+    if logger is not None:
+        if not callable(logger):
+            raise TypeError("logger is a callable (level, message)")
+        h = ffi.new_handle(logger)
+        built.keepalive.append(h)
+        level = get("log_level")
+        lib.shredkv_options_set_logger(o, _log_cb, h, int(LogLevel(level if level is not None else 1)))
+    for listener in get("listeners") or ():
+        cbs = ffi.new("shredkv_listener_callbacks_t*")
+        any_set = False
+        for attr, field, cb in _LISTENER_SLOTS:
+            if _overrides(listener, attr):
+                setattr(cbs, field, cb)
+                any_set = True
+        if not any_set:
+            raise TypeError(f"{listener!r} has none of the Listener methods")
+        h = ffi.new_handle(listener)
+        built.keepalive.append(h)
+        lib.shredkv_options_add_listener(o, cbs, h)
+    retention = get("retention")
+    if retention is not None:
+        r = build_retention(retention)
+        lib.shredkv_options_set_retention(o, r)  # copied
+        ffi.release(r)
+    if get("purposes") is not None:
+        for name, basis in _pairs(options["purposes"], "purposes"):
+            lib.shredkv_options_add_purpose(o, encode_name(name), int(LawfulBasis(basis)))
+    if get("categories") is not None:
+        cats = options["categories"]
+        if isinstance(cats, str):
+            raise TypeError("categories is a sequence of names, not a single str")
+        for name in cats:
+            lib.shredkv_options_add_category(o, encode_name(name))
+    for kw, setter in (("event_categories", lib.shredkv_options_set_event_category),
+                       ("collection_categories", lib.shredkv_options_set_collection_category),
+                       ("attribute_categories", lib.shredkv_options_set_attribute_category)):
+        if get(kw) is not None:
+            for name, category in _pairs(options[kw], kw):
+                setter(o, encode_name(name), encode_name(category))
+    return built
