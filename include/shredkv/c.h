@@ -27,6 +27,13 @@
  *   caller (release with shredkv_free) and NUL-terminated beyond their
  *   length, so text can be used as a C string.
  * - Booleans are unsigned char: 0 false, anything else true.
+ * - Enums cross as int. A value outside its enum is refused: a call that
+ *   returns a code returns INVALID_ARGUMENT; an options setter records it
+ *   and shredkv_open / shredkv_restore_backup fail with INVALID_ARGUMENT; a
+ *   batch operation records it and shredkv_write fails so.
+ * - Plain structs (shredkv_identifier_t, the result structs, the listener
+ *   callbacks) are frozen for the soname libshredkv.so.0: a field added to
+ *   one would be a new soname.
  * - Person IDs are 16 bytes by value (shredkv_person_id_t); all-zero is no
  *   person.
  * - Thread safety is the C++ API's: a store is shared by any number of
@@ -218,6 +225,7 @@ SHREDKV_EXPORT const char* shredkv_erasure_level_name(int level);
 SHREDKV_EXPORT const char* shredkv_notice_kind_name(int kind);
 SHREDKV_EXPORT const char* shredkv_audit_action_name(int action);
 SHREDKV_EXPORT const char* shredkv_maintenance_job_name(int job);
+SHREDKV_EXPORT const char* shredkv_log_level_name(int level);
 
 /* ---- identifiers ----------------------------------------------------------- */
 
@@ -276,6 +284,20 @@ SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_passphrase(const cha
                                                                        unsigned char interactive);
 /* Exactly 32 key bytes, copied into guarded memory; NULL if key_len != 32. */
 SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_raw(const char* key, size_t key_len);
+/* The root key from the application's own source (a KMS, a secret
+ * manager): `get_key` is called when a store is opened (also by
+ * shredkv_restore_backup and shredkv_rotate_root_key) with the store's
+ * random salt (16 bytes; what a derivation may use), and writes exactly 32
+ * key bytes into `key_out`, which the library wipes after copying them into
+ * guarded memory. It returns 0, or nonzero to fail the call with IO_ERROR,
+ * optionally setting *message to a malloc'ed explanation (freed by the
+ * library; never put key material in it). `description` (copied) names the
+ * provider in messages; ctx is passed back. Called on the opening thread.
+ * NULL if get_key is NULL. */
+typedef int (*shredkv_get_root_key_fn)(void* ctx, const char* store_salt, size_t salt_len,
+                                       unsigned char key_out[32], char** message);
+SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_callback(shredkv_get_root_key_fn get_key, void* ctx,
+                                                                     const char* description);
 /* The options and stores holding the provider keep it alive. */
 SHREDKV_EXPORT void shredkv_key_provider_destroy(shredkv_key_provider_t* provider);
 /* Creates a new 32-byte root key file, mode 0600, O_EXCL, fsynced
@@ -399,8 +421,8 @@ typedef struct shredkv_store shredkv_store_t;
  * shredkv_close. */
 SHREDKV_EXPORT int shredkv_open(const shredkv_options_t* options, shredkv_store_t** out, char** errptr);
 /* Store::Close, then releases the handle (also when Close fails; NULL is a
- * no-op). Every iterator, lease and batch of the store must be destroyed
- * before. */
+ * no-op). Every iterator and lease of the store must be destroyed before
+ * (batches are not tied to a store). */
 SHREDKV_EXPORT int shredkv_close(shredkv_store_t* store, char** errptr);
 
 /* ---- people and identifiers ------------------------------------------------- */
@@ -735,8 +757,9 @@ SHREDKV_EXPORT void shredkv_writebatch_import_event(shredkv_writebatch_t* batch,
  * or a typed value of the export format (docs/export-format.md:
  * {"timestamp": ms}, {"bytes": "<base64>"}, {"double": "NaN"}, ...). All or
  * nothing: INVALID_ARGUMENT naming the first malformed event and field, and
- * nothing is queued. The events are checked by shredkv_write as if queued
- * one by one. */
+ * nothing is queued (an allocation failure, INTERNAL, may leave some queued:
+ * clear the batch then). The events are checked by shredkv_write as if
+ * queued one by one. */
 SHREDKV_EXPORT int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const char* json, size_t len,
                                                          char** errptr);
 /* category NULL or "": declared / kept, as WriteBatch::Put. */
@@ -906,6 +929,11 @@ SHREDKV_EXPORT const char* shredkv_stats_operation_name(const shredkv_stats_t* s
 SHREDKV_EXPORT uint64_t shredkv_stats_operation_calls(const shredkv_stats_t* stats, size_t i);
 SHREDKV_EXPORT uint64_t shredkv_stats_operation_errors(const shredkv_stats_t* stats, size_t i);
 SHREDKV_EXPORT uint64_t shredkv_stats_operation_total_us(const shredkv_stats_t* stats, size_t i);
+/* The latency histogram (OperationStats::latency_buckets): bucket b < count
+ * holds the calls that took more than 2^(b-1) µs and at most 2^b µs (bucket
+ * 0: at most 1 µs; the last: longer than 2^(count-2) µs). */
+SHREDKV_EXPORT size_t shredkv_latency_bucket_count(void);
+SHREDKV_EXPORT uint64_t shredkv_stats_operation_bucket(const shredkv_stats_t* stats, size_t i, size_t bucket);
 /* OperationStats::QuantileUpperBoundUs(q), 0 < q <= 1. */
 SHREDKV_EXPORT uint64_t shredkv_stats_operation_quantile_us(const shredkv_stats_t* stats, size_t i, double q);
 

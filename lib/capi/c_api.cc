@@ -39,6 +39,10 @@ struct shredkv_store {
 
 struct shredkv_options {
   sk::Options options;
+  // The first out-of-range enum a setter was given: shredkv_open and
+  // shredkv_restore_backup fail with it (InvalidArgument), as the setters
+  // cannot report.
+  std::string invalid;
 };
 
 struct shredkv_key_provider {
@@ -59,6 +63,7 @@ struct shredkv_lease {
 
 struct shredkv_writebatch {
   sk::WriteBatch batch;
+  std::string invalid;  // as shredkv_options::invalid, reported by shredkv_write
 };
 
 struct shredkv_rectification {
@@ -136,13 +141,17 @@ int Report(char** errptr, const sk::Status& status) {
 template <typename F>
 int Guarded(char** errptr, F&& body) noexcept {
   try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return Fail(errptr, sk::Status::Internal("out of memory"));
-  } catch (const std::exception& e) {
-    return Fail(errptr, sk::Status::Internal(std::string("unexpected exception: ") + e.what()));
+    try {
+      return body();
+    } catch (const std::bad_alloc&) {
+      return Fail(errptr, sk::Status::Internal("out of memory"));
+    } catch (const std::exception& e) {
+      return Fail(errptr, sk::Status::Internal(std::string("unexpected exception: ") + e.what()));
+    }
   } catch (...) {
-    return Fail(errptr, sk::Status::Internal("unexpected exception"));
+    // Also an allocation failing while the message above was built: the
+    // code alone then tells what failed.
+    return SHREDKV_INTERNAL;
   }
 }
 
@@ -157,6 +166,17 @@ auto Must(F&& body) noexcept -> decltype(body()) {
 }
 
 // ---- conversions -------------------------------------------------------------
+
+// Enums cross as int: a value outside the C enum is refused, never cast
+// into a C++ enum (which would wrap it into another value or one no switch
+// handles).
+bool InRange(int v, int lo, int hi) { return v >= lo && v <= hi; }
+std::string OutOfRange(const char* what, int v) {
+  return std::string(what) + ": " + std::to_string(v) + " is not a value of its enum";
+}
+void NoteInvalid(std::string* slot, std::string message) {
+  if (slot->empty()) *slot = std::move(message);
+}
 
 std::string Str(const char* s) { return s == nullptr ? std::string() : std::string(s); }
 std::string Bytes(const char* data, std::size_t len) {
@@ -257,6 +277,7 @@ sk::RestrictionSpec ToSpec(unsigned char all, const char* const* purposes, std::
 }
 
 sk::EraseOptions ToEraseOptions(const char* request_id, unsigned char suppress, int analytics) {
+  // REQUIRES: InRange(analytics, 0, 2) (checked by the callers).
   sk::EraseOptions options;
   options.request_id = Str(request_id);
   options.suppress = suppress != 0;
@@ -467,6 +488,10 @@ const char* shredkv_audit_action_name(int action) {
   if (action < 1 || action > 8) return "unknown";
   return StaticName(sk::AuditActionName(static_cast<sk::AuditAction>(action)));
 }
+const char* shredkv_log_level_name(int level) {
+  if (level < 0 || level > 3) return "unknown";
+  return StaticName(sk::LogLevelName(static_cast<sk::LogLevel>(level)));
+}
 const char* shredkv_maintenance_job_name(int job) {
   if (job < 1 || job > 6) return "unknown";
   return StaticName(sk::MaintenanceJobName(static_cast<sk::MaintenanceJob>(job)));
@@ -566,6 +591,44 @@ shredkv_key_provider_t* shredkv_key_provider_raw(const char* key, size_t key_len
 }
 void shredkv_key_provider_destroy(shredkv_key_provider_t* provider) { delete provider; }
 
+namespace {
+// A KeyProvider over a C callback (shredkv_key_provider_callback).
+class CallbackKeyProvider final : public sk::KeyProvider {
+ public:
+  CallbackKeyProvider(shredkv_get_root_key_fn get, void* ctx, std::string description)
+      : get_(get), ctx_(ctx), description_(std::move(description)) {}
+  sk::Result<sk::RootKey> GetRootKey(const sk::KeyRequest& request) override {
+    unsigned char key[sk::RootKey::kSize];
+    char* message = nullptr;
+    const int rc = get_(ctx_, request.store_salt.data(), request.store_salt.size(), key, &message);
+    std::string why = message != nullptr ? message : "";
+    std::free(message);
+    if (rc != 0) {
+      explicit_bzero(key, sizeof(key));
+      return sk::Status::IOError("the root key callback " + description_ + " failed" +
+                                 (why.empty() ? std::string() : ": " + why));
+    }
+    auto root = sk::RootKey::FromBytes(std::string_view(reinterpret_cast<const char*>(key), sizeof(key)));
+    explicit_bzero(key, sizeof(key));
+    return root;
+  }
+  std::string Describe() const override { return "callback:" + description_; }
+
+ private:
+  shredkv_get_root_key_fn get_;
+  void* ctx_;
+  std::string description_;
+};
+}  // namespace
+
+shredkv_key_provider_t* shredkv_key_provider_callback(shredkv_get_root_key_fn get_key, void* ctx,
+                                                      const char* description) {
+  if (get_key == nullptr) return nullptr;
+  return Must([&] {
+    return new shredkv_key_provider{std::make_shared<CallbackKeyProvider>(get_key, ctx, Str(description))};
+  });
+}
+
 int shredkv_create_key_file(const char* path, char** errptr) {
   return Guarded(errptr, [&] { return Report(errptr, sk::CreateKeyFile(Str(path))); });
 }
@@ -634,7 +697,10 @@ void shredkv_options_set_read_only(shredkv_options_t* options, unsigned char v) 
   options->options.read_only = v != 0;
 }
 void shredkv_options_set_durability(shredkv_options_t* options, int durability) {
-  options->options.durability = static_cast<sk::Durability>(durability);
+  Must([&] {
+    if (!InRange(durability, 0, 2)) return NoteInvalid(&options->invalid, OutOfRange("durability", durability));
+    options->options.durability = static_cast<sk::Durability>(durability);
+  });
 }
 void shredkv_options_set_initial_map_size(shredkv_options_t* options, uint64_t bytes) {
   options->options.initial_map_size = bytes;
@@ -652,10 +718,14 @@ void shredkv_options_set_custody(shredkv_options_t* options, const shredkv_custo
   options->options.epoch_key_custody = custody == nullptr ? nullptr : custody->custody;
 }
 void shredkv_options_set_cipher(shredkv_options_t* options, int cipher) {
-  options->options.cipher = static_cast<sk::Cipher>(cipher);
+  Must([&] {
+    if (!InRange(cipher, 0, 2)) return NoteInvalid(&options->invalid, OutOfRange("cipher", cipher));
+    options->options.cipher = static_cast<sk::Cipher>(cipher);
+  });
 }
 void shredkv_options_add_identifier_type(shredkv_options_t* options, const char* name, int normalization) {
   Must([&] {
+    if (!InRange(normalization, 0, 4)) return NoteInvalid(&options->invalid, OutOfRange("normalization", normalization));
     options->options.identifier_types.push_back({Str(name), static_cast<sk::Normalization>(normalization)});
   });
 }
@@ -690,6 +760,7 @@ void shredkv_options_set_logger(shredkv_options_t* options, void (*log)(void* ct
                                 void* ctx, int min_level) {
   Must([&] {
     options->options.logger = log == nullptr ? nullptr : std::make_shared<CLogger>(log, ctx);
+    if (!InRange(min_level, 0, 3)) return NoteInvalid(&options->invalid, OutOfRange("log level", min_level));
     options->options.log_level = static_cast<sk::LogLevel>(min_level);
   });
 }
@@ -727,7 +798,10 @@ void shredkv_options_set_sweep_budget_rows(shredkv_options_t* options, size_t ro
   options->options.sweep_budget_rows = rows;
 }
 void shredkv_options_add_purpose(shredkv_options_t* options, const char* name, int basis) {
-  Must([&] { options->options.purposes.push_back({Str(name), static_cast<sk::LawfulBasis>(basis)}); });
+  Must([&] {
+    if (!InRange(basis, 1, 6)) return NoteInvalid(&options->invalid, OutOfRange("lawful basis", basis));
+    options->options.purposes.push_back({Str(name), static_cast<sk::LawfulBasis>(basis)});
+  });
 }
 void shredkv_options_add_category(shredkv_options_t* options, const char* name) {
   Must([&] { options->options.categories.push_back(Str(name)); });
@@ -747,7 +821,10 @@ void shredkv_options_set_tracking_purpose(shredkv_options_t* options, const char
   Must([&] { options->options.tracking_purpose = Str(purpose); });
 }
 void shredkv_options_set_tracking_policy(shredkv_options_t* options, int policy) {
-  options->options.tracking_policy = static_cast<sk::RestrictedTrackingPolicy>(policy);
+  Must([&] {
+    if (!InRange(policy, 0, 1)) return NoteInvalid(&options->invalid, OutOfRange("tracking policy", policy));
+    options->options.tracking_policy = static_cast<sk::RestrictedTrackingPolicy>(policy);
+  });
 }
 void shredkv_options_set_lease_drain_timeout_ms(shredkv_options_t* options, int64_t ms) {
   options->options.lease_drain_timeout_ms = ms;
@@ -768,6 +845,7 @@ int shredkv_open(const shredkv_options_t* options, shredkv_store_t** out, char**
     if (options == nullptr || out == nullptr) {
       return Fail(errptr, sk::Status::InvalidArgument("shredkv_open: options and out are required"));
     }
+    if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
     auto store = sk::Store::Open(options->options);
     if (!store.ok()) return Fail(errptr, store.status());
     *out = new shredkv_store{std::move(store).value()};
@@ -1093,6 +1171,10 @@ shredkv_iterator_t* shredkv_scan_records(shredkv_store_t* store, const shredkv_p
 shredkv_iterator_t* shredkv_find_records(shredkv_store_t* store, int field, const char* value, int64_t before_ms) {
   return GuardedIterator([&]() -> shredkv_iterator_t* {
     if (store == nullptr) return ClosedStoreIterator();
+    if (!InRange(field, 0, 2)) {
+      return static_cast<shredkv_iterator_t*>(
+          new FailedIterator(sk::Status::InvalidArgument(OutOfRange("find_records field", field))));
+    }
     sk::RecordQuery query;
     query.field = static_cast<sk::RecordQuery::Field>(field);
     query.value = Str(value);
@@ -1356,7 +1438,10 @@ shredkv_writebatch_t* shredkv_writebatch_create(void) {
   return Must([] { return new shredkv_writebatch{}; });
 }
 void shredkv_writebatch_destroy(shredkv_writebatch_t* batch) { delete batch; }
-void shredkv_writebatch_clear(shredkv_writebatch_t* batch) { batch->batch.Clear(); }
+void shredkv_writebatch_clear(shredkv_writebatch_t* batch) {
+  batch->batch.Clear();
+  batch->invalid.clear();
+}
 size_t shredkv_writebatch_count(const shredkv_writebatch_t* batch) { return batch->batch.size(); }
 void shredkv_writebatch_create_person(shredkv_writebatch_t* batch, const shredkv_identifier_t* identifiers, size_t n,
                                       const shredkv_attrs_t* profile, shredkv_person_id_t* out) {
@@ -1512,6 +1597,7 @@ void shredkv_writebatch_record_consent(shredkv_writebatch_t* batch, const shredk
                                        size_t n_purposes, const char* const* categories, size_t n_categories,
                                        const char* reason, int64_t time_ms, const char* source) {
   Must([&] {
+    if (!InRange(action, 1, 4)) return NoteInvalid(&batch->invalid, OutOfRange("record_consent action", action));
     sk::ConsentRecord record;
     record.action = static_cast<sk::ConsentRecord::Action>(action);
     record.purpose = Str(purpose);
@@ -1524,6 +1610,7 @@ void shredkv_writebatch_record_consent(shredkv_writebatch_t* batch, const shredk
 int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
     if (batch == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no batch (NULL handle)"));
+    if (!batch->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(batch->invalid));
     return Report(errptr, s.Write(batch->batch));
   });
 }
@@ -1643,6 +1730,7 @@ static int ReturnReceipt(sk::Result<sk::ErasureReceipt> receipt, shredkv_receipt
 int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, const char* request_id,
                   unsigned char suppress, int analytics, shredkv_receipt_t** out, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
+    if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
     return ReturnReceipt(s.Erase(ToPeople(people, n), ToEraseOptions(request_id, suppress, analytics)), out, errptr);
   });
 }
@@ -1650,6 +1738,7 @@ int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier
                                 const char* request_id, unsigned char suppress, int analytics,
                                 shredkv_receipt_t** out, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
+    if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
     return ReturnReceipt(s.EraseByIdentifier(ToIdentifier(identifier),
                                              ToEraseOptions(request_id, suppress, analytics)),
                          out, errptr);
@@ -1658,6 +1747,7 @@ int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier
 int shredkv_erase_category(shredkv_store_t* store, const shredkv_person_id_t* person, const char* category,
                            const char* request_id, int analytics, shredkv_receipt_t** out, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
+    if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
     return ReturnReceipt(s.EraseCategory(ToPerson(person), Str(category), ToEraseOptions(request_id, 0, analytics)),
                          out, errptr);
   });
@@ -1806,6 +1896,11 @@ uint64_t shredkv_stats_operation_errors(const shredkv_stats_t* stats, size_t i) 
 uint64_t shredkv_stats_operation_total_us(const shredkv_stats_t* stats, size_t i) {
   const auto* op = Operation(stats, i);
   return op == nullptr ? 0 : op->total_us;
+}
+size_t shredkv_latency_bucket_count(void) { return sk::kLatencyBuckets; }
+uint64_t shredkv_stats_operation_bucket(const shredkv_stats_t* stats, size_t i, size_t bucket) {
+  const auto* op = Operation(stats, i);
+  return (op == nullptr || bucket >= sk::kLatencyBuckets) ? 0 : op->latency_buckets[bucket];
 }
 uint64_t shredkv_stats_operation_quantile_us(const shredkv_stats_t* stats, size_t i, double q) {
   const auto* op = Operation(stats, i);
@@ -2058,6 +2153,10 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
                            shredkv_erasure_log_applied_t* applied, char** errptr) {
   return Guarded(errptr, [&] {
     if (options == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no options (NULL handle)"));
+    if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
+    if (!InRange(custody_keys, 0, 2)) {
+      return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("custody_keys", custody_keys)));
+    }
     sk::RestoreOptions restore;
     restore.erasure_log = log == nullptr ? nullptr : &Log(log);
     restore.without_erasure_log = without_erasure_log != 0;

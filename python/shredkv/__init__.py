@@ -31,7 +31,8 @@ from ._types import (
 )
 from ._convert import Rectification
 from ._options import (
-    Custody, KeyProvider, Listener, create_key_file, key_file, passphrase, pkcs11_custody, raw_key,
+    Custody, KeyProvider, Listener, create_key_file, key_callback, key_file, passphrase, pkcs11_custody,
+    raw_key,
 )
 from ._store import (
     ErasureLog, Lease, ScanIterator, Store, WriteBatch, normalize_identifier, read_backup_info,
@@ -58,7 +59,7 @@ __all__ = [
     "Store", "WriteBatch", "Lease", "ScanIterator", "Rectification", "ErasureLog",
     "read_backup_info", "restore_backup", "normalize_identifier",
     # keys
-    "KeyProvider", "key_file", "passphrase", "raw_key", "create_key_file", "Custody", "pkcs11_custody",
+    "KeyProvider", "key_file", "key_callback", "passphrase", "raw_key", "create_key_file", "Custody", "pkcs11_custody",
     "Listener",
     # values
     "PersonId", "Identifier", "Timestamp", "Value", "Attributes", "Record", "RecordMetadata",

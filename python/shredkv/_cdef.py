@@ -159,6 +159,7 @@ const char* shredkv_erasure_level_name(int level);
 const char* shredkv_notice_kind_name(int kind);
 const char* shredkv_audit_action_name(int action);
 const char* shredkv_maintenance_job_name(int job);
+const char* shredkv_log_level_name(int level);
 
 typedef struct shredkv_identifier {
   const char* type;
@@ -204,6 +205,11 @@ shredkv_key_provider_t* shredkv_key_provider_passphrase(const char* passphrase,
                                                                        unsigned char interactive);
 
 shredkv_key_provider_t* shredkv_key_provider_raw(const char* key, size_t key_len);
+
+typedef int (*shredkv_get_root_key_fn)(void* ctx, const char* store_salt, size_t salt_len,
+                                       unsigned char key_out[32], char** message);
+shredkv_key_provider_t* shredkv_key_provider_callback(shredkv_get_root_key_fn get_key, void* ctx,
+                                                                     const char* description);
 
 void shredkv_key_provider_destroy(shredkv_key_provider_t* provider);
 
@@ -717,6 +723,9 @@ const char* shredkv_stats_operation_name(const shredkv_stats_t* stats, size_t i)
 uint64_t shredkv_stats_operation_calls(const shredkv_stats_t* stats, size_t i);
 uint64_t shredkv_stats_operation_errors(const shredkv_stats_t* stats, size_t i);
 uint64_t shredkv_stats_operation_total_us(const shredkv_stats_t* stats, size_t i);
+
+size_t shredkv_latency_bucket_count(void);
+uint64_t shredkv_stats_operation_bucket(const shredkv_stats_t* stats, size_t i, size_t bucket);
 
 uint64_t shredkv_stats_operation_quantile_us(const shredkv_stats_t* stats, size_t i, double q);
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from ._errors import Error, make_error, raise_error
@@ -39,13 +40,17 @@ class KeyProvider:
     passphrase() or raw_key(); pass it as ``key=`` to Store.open (bytes of
     length 32 are accepted there too, as raw_key(bytes))."""
 
-    __slots__ = ("_h", "_what")
+    __slots__ = ("_h", "_what", "_keepalive")
 
-    def __init__(self, handle: Any, what: str) -> None:
+    def __init__(self, handle: Any, what: str, keepalive: Any = None) -> None:
         if handle == NULL:
             raise make_error(6, f"InvalidArgument: {what}")
         self._h = ffi.gc(handle, lib.shredkv_key_provider_destroy)
         self._what = what
+        # key_callback: the handle of the Python callable. The library holds
+        # the C provider as long as any store or options use it; Store.open
+        # keeps this object (and with it the handle) for the store's life.
+        self._keepalive = keepalive
 
     def __repr__(self) -> str:
         return f"<shredkv.KeyProvider {self._what}>"
@@ -64,6 +69,32 @@ def passphrase(secret: Union[str, bytes], *, interactive: bool = False) -> KeyPr
     b = encode_text_or_bytes(secret, "passphrase")
     return KeyProvider(lib.shredkv_key_provider_passphrase(b, len(b), 1 if interactive else 0),
                        "passphrase")
+
+
+@ffi.callback("int(void*, const char*, size_t, unsigned char[32], char**)")
+def _root_key_cb(ctx: Any, salt: Any, salt_len: int, key_out: Any, message: Any) -> int:
+    try:
+        key = ffi.from_handle(ctx)(ffi.unpack(salt, salt_len))
+        if not isinstance(key, (bytes, bytearray, memoryview)) or len(key) != 32:
+            raise ValueError("the key callback must return 32 bytes")
+        ffi.memmove(key_out, bytes(key), 32)
+        return 0
+    except Exception:  # the open fails with StoreIOError; the text could hold key material
+        return 1
+
+
+def key_callback(get_key: Callable[[bytes], bytes], description: str = "python") -> KeyProvider:
+    """The root key from your own source (a KMS, a secret manager):
+    ``get_key(store_salt)`` is called when a store opens (and by
+    restore_backup and rotate_root_key) with the store's 16-byte salt and
+    returns the 32 key bytes. An exception (or a wrong length) fails the
+    open with StoreIOError; the exception itself is not passed on (its text
+    could hold key material)."""
+    if not callable(get_key):
+        raise TypeError("get_key must be callable")
+    handle = ffi.new_handle(get_key)
+    return KeyProvider(lib.shredkv_key_provider_callback(_root_key_cb, handle, encode_name(description)),
+                       f"key callback {description!r}", handle)
 
 
 def raw_key(key: bytes) -> KeyProvider:
@@ -120,9 +151,28 @@ def pkcs11_custody(module_path: PathLike, token_label: str, pin: Union[str, byte
 # ---- callbacks (module-level: created once; ctx is a handle to the Python object) ----
 
 
-@ffi.callback("int64_t(void*)")
+def _clock_failed(exception: Any, value: Any, traceback: Any) -> int:
+    # A clock that raises, or returns something that is not a time, must
+    # not make "now" the Unix epoch (created_ms, receipts, retention): the
+    # store falls back to the system clock for that reading, and the error
+    # is reported as an unraisable exception (sys.unraisablehook).
+    import sys
+    hook = getattr(sys, "unraisablehook", None)
+    if hook is not None:
+        class _Unraisable:
+            exc_type, exc_value, exc_traceback = exception, value, traceback
+            err_msg = "shredkv: the clock callback failed; the system clock was used"
+            object = None
+        hook(_Unraisable)
+    return time.time_ns() // 1_000_000
+
+
+@ffi.callback("int64_t(void*)", onerror=_clock_failed)
 def _clock_cb(ctx: Any) -> int:
-    return _to_ms(ffi.from_handle(ctx)())
+    value = ffi.from_handle(ctx)()
+    if type(value) is float:
+        return int(value)
+    return _to_ms(value)
 
 
 @ffi.callback("void(void*, const char*, uint64_t, uint64_t)")

@@ -149,6 +149,23 @@ def _close_all() -> None:
             pass
 
 
+# ---- handles shared with the store -------------------------------------------------------------
+
+
+class _Cell:
+    """The C handle of an iterator or lease, shared by the Python object and
+    its store (and lease). The store (and lease) hold the cells strongly and
+    the objects weakly: when the cyclic garbage collector finalizes a store
+    before its iterators and leases (it clears weak references first), the
+    store still finds their handles and destroys them before shredkv_close;
+    the objects' own finalizers then find their cell empty."""
+
+    __slots__ = ("h",)
+
+    def __init__(self, h: Any) -> None:
+        self.h = h
+
+
 # ---- iterators ---------------------------------------------------------------------------------
 
 
@@ -160,20 +177,25 @@ class ScanIterator(Generic[T]):
     person does not exist, was erased, Busy, Corruption, ...) iteration
     raises that exception. Use it from one thread at a time."""
 
-    __slots__ = ("_h", "_store", "_lease", "_conv", "_started", "_done", "_fl", "__weakref__")
+    __slots__ = ("_cell", "_store", "_lease", "_conv", "_started", "_done", "_fl", "__weakref__")
 
     def __init__(self, store: "Store", handle: Any, conv: Callable[[Any], T],
                  lease: Optional["Lease"] = None) -> None:
-        self._h = handle
+        self._cell = _Cell(handle)
         self._store = store
         self._lease = lease
         self._conv = conv
         self._started = False
         self._done = False  # ended (or closed) by its user, not by the store or lease closing
         self._fl = store._inflight
-        store._children.add(self)
-        if lease is not None:
-            lease._children.add(self)
+        with store._lock:
+            store._iterators[id(self._cell)] = self._cell
+            if lease is not None:
+                lease._iterators[id(self._cell)] = self._cell
+
+    @property
+    def _h(self) -> Any:
+        return self._cell.h
 
     def __iter__(self) -> "ScanIterator[T]":
         return self
@@ -223,19 +245,28 @@ class ScanIterator(Generic[T]):
         fl = store._inflight
         fl.append(None)
         try:
-            with store._lock:
-                h, self._h = self._h, None
-            if h is not None:
-                _iter_destroy(h)
+            _destroy_iterator(store, self._lease, self._cell)
         finally:
             fl.pop()
 
     def __del__(self) -> None:
         try:
-            if self._h is not None:
+            if self._cell.h is not None:
                 self._dispose()
         except Exception:
             pass
+
+
+def _destroy_iterator(store: "Store", lease: Optional["Lease"], cell: _Cell) -> None:
+    """Destroys the iterator in `cell` once (whoever comes first: the
+    iterator, its lease, its store)."""
+    with store._lock:
+        h, cell.h = cell.h, None
+        store._iterators.pop(id(cell), None)
+        if lease is not None:
+            lease._iterators.pop(id(cell), None)
+    if h is not None:
+        _iter_destroy(h)
 
 
 def _conv_event(h: Any) -> StoredEvent:
@@ -277,14 +308,19 @@ class Lease:
     the store closes); its iterators are destroyed first."""
 
     def __init__(self, store: "Store", handle: Any) -> None:
-        self._h = handle
+        self._cell = _Cell(handle)
         self._store = store
-        self._children: "weakref.WeakSet[ScanIterator[Any]]" = weakref.WeakSet()
+        self._iterators: Dict[int, _Cell] = {}  # its iterators' handles (see _Cell)
         out = _new(_PID_P)
         lib.shredkv_lease_person(handle, out)
         self.person: PersonId = _pid_from_c(out)
         self.purpose: str = decode(lib.shredkv_lease_purpose(handle))
-        store._children.add(self)
+        with store._lock:
+            store._leases[id(self._cell)] = self._cell
+
+    @property
+    def _h(self) -> Any:
+        return self._cell.h
 
     def __repr__(self) -> str:
         state = "released" if self._h is None else "held"
@@ -366,15 +402,10 @@ class Lease:
     def release(self) -> None:
         """Releases the lease (idempotent); destroys its iterators first."""
         store = self._store
-        for child in list(self._children):
-            child._dispose()
         fl = store._inflight
         fl.append(None)
         try:
-            with store._lock:
-                h, self._h = self._h, None
-            if h is not None:
-                lib.shredkv_lease_release(h)
+            _release_lease(store, self._cell, self._iterators)
         finally:
             fl.pop()
 
@@ -386,10 +417,24 @@ class Lease:
 
     def __del__(self) -> None:
         try:
-            if self._h is not None:
+            if self._cell.h is not None:
                 self.release()
         except Exception:
             pass
+
+
+def _release_lease(store: "Store", cell: _Cell, iterators: Dict[int, _Cell]) -> None:
+    """Destroys the lease's iterators, then releases the lease in `cell`, once."""
+    with store._lock:
+        its = list(iterators.values())
+        iterators.clear()
+    for it in its:
+        _destroy_iterator(store, None, it)
+    with store._lock:
+        h, cell.h = cell.h, None
+        store._leases.pop(id(cell), None)
+    if h is not None:
+        lib.shredkv_lease_release(h)
 
 
 # ---- write batches ------------------------------------------------------------------------------
@@ -708,7 +753,9 @@ class Store:
         self._h = handle
         self._inflight: List[Any] = []
         self._lock = threading.RLock()
-        self._children: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        # The handles of its live iterators and leases (see _Cell).
+        self._iterators: Dict[int, _Cell] = {}
+        self._leases: Dict[int, _Cell] = {}
         self._keepalive = built.keepalive
         self.directory = directory
         _OPEN_STORES.add(self)
@@ -806,13 +853,13 @@ class Store:
             return
         _OPEN_STORES.discard(self)
         _drain(self._inflight)
-        children = list(self._children)
-        for child in children:
-            if isinstance(child, ScanIterator):
-                child._dispose()
-        for child in children:
-            if isinstance(child, Lease):
-                child.release()
+        with self._lock:
+            iterators = list(self._iterators.values())
+            leases = list(self._leases.values())
+        for cell in iterators:
+            _destroy_iterator(self, None, cell)
+        for cell in leases:
+            _release_lease(self, cell, {})
         _drain(self._inflight)
         err = _new(_CHARPP)
         rc = lib.shredkv_close(h, err)
@@ -1149,9 +1196,21 @@ class Store:
     def lease(self, person: PersonId, purpose: str) -> Lease:
         """Takes a processing lease (use it in a ``with`` block). Restricted,
         Busy, NotFound, Erased, InvalidArgument (unknown purpose)."""
+        pc, nb = _pid(person), encode_name(purpose)
         out = _new("shredkv_lease_t**")
-        self._call(lib.shredkv_acquire_lease, _pid(person), encode_name(purpose), out)
-        return Lease(self, out[0])
+        fl = self._inflight
+        fl.append(None)
+        try:  # acquired and registered before close() can look (it drains in-flight calls first)
+            h = self._h
+            if h is None:
+                raise closed_error()
+            err = _new(_CHARPP)
+            rc = lib.shredkv_acquire_lease(h, pc, nb, out, err)
+            if rc:
+                raise_error(rc, err)
+            return Lease(self, out[0])
+        finally:
+            fl.pop()
 
     # ---- batches ----
 
@@ -1411,6 +1470,7 @@ class Store:
         """Re-seals the store's root-sealed keys under `new_key`; open the
         store with it from then on."""
         provider = as_key_provider(new_key)
+        self._keepalive.append(provider)  # the store may hold it (a key_callback's handle too)
         self._call(lib.shredkv_rotate_root_key, provider._h)
 
 

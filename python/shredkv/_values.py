@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import operator
+import threading
+import weakref
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ._ffi import ffi, lib
@@ -68,6 +70,21 @@ def opt_name(name: Optional[str]) -> Any:
 
 _ARRAY_CACHE: Dict[Tuple[str, ...], Tuple[Any, int, Tuple[Any, ...]]] = {}
 
+# cffi does not keep alive what the pointers inside an array or a struct
+# point to. Every array or struct built here over cached name buffers is a
+# key of this map, with those buffers as its value, so they live exactly as
+# long as the cdata a caller holds during its C call — a cache evicting them
+# (another thread, or a later call of the same caller) cannot free memory
+# the library is still reading.
+_KEEP_ALIVE: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_KEEP_ALIVE_LOCK = threading.Lock()
+
+
+def _hold(owner: Any, referents: Any) -> Any:
+    with _KEEP_ALIVE_LOCK:
+        _KEEP_ALIVE[owner] = referents
+    return owner
+
 
 def name_array(names: Iterable[str]) -> Tuple[Any, int]:
     """A `const char* const*` array of names and its length ((NULL, 0) when
@@ -86,7 +103,7 @@ def name_array(names: Iterable[str]) -> Tuple[Any, int]:
     if hit is not None:
         return hit[0], hit[1]
     elems = tuple(name_c(n) for n in key)
-    arr = _new(_CHARP_ARR, elems)
+    arr = _hold(_new(_CHARP_ARR, elems), elems)
     if len(_ARRAY_CACHE) >= _CACHE_LIMIT:
         _ARRAY_CACHE.clear()
     _ARRAY_CACHE[key] = (arr, len(key), elems)
@@ -196,7 +213,7 @@ def identifier_struct(identifier: Any) -> Tuple[Any, Any]:
     alive (hold both until the call returns)."""
     tc, vb = identifier_parts(identifier)
     vc = _from_buffer(vb)
-    return _new(_IDENT_P, (tc, vc, len(vb))), vc
+    return _hold(_new(_IDENT_P, (tc, vc, len(vb))), (tc, vc)), vc
 
 
 def identifier_array(identifiers: Iterable[Any]) -> Tuple[Any, int, List[Any]]:
@@ -211,8 +228,9 @@ def identifier_array(identifiers: Iterable[Any]) -> Tuple[Any, int, List[Any]]:
         tc, vb = identifier_parts(ident)
         vc = _from_buffer(vb)
         keep.append(vc)
+        keep.append(tc)
         items.append((tc, vc, len(vb)))
-    return _new(_IDENT_ARR, items), len(items), keep
+    return _hold(_new(_IDENT_ARR, items), tuple(keep)), len(items), keep
 
 
 def read_identifier(type_p: Any, value_pp: Any, len_p: Any) -> Identifier:

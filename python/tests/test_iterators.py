@@ -67,11 +67,11 @@ def test_early_break_and_gc_destroy(store: shredkv.Store, ann: shredkv.PersonId)
     first = next(it)
     assert first.properties["i"] in range(10)
     ref = weakref.ref(it)
-    assert it in set(store._children)
+    assert id(it._cell) in store._iterators
     del it
     gc.collect()
     assert ref() is None
-    assert not [c for c in store._children if isinstance(c, shredkv.ScanIterator)]
+    assert not store._iterators
 
 
 def test_close_and_context_manager(store: shredkv.Store, ann: shredkv.PersonId) -> None:

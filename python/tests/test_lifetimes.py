@@ -1,0 +1,134 @@
+"""Lifetimes of the C handles behind the Python objects (review findings of
+issue 19): a store collected in a reference cycle together with its lease
+and iterators, a lease racing close(), and name buffers kept alive by the
+arrays that point at them."""
+from __future__ import annotations
+
+import gc
+import threading
+import warnings
+import weakref
+
+import shredkv
+from shredkv import _values
+
+from conftest import KEY
+
+
+def test_a_store_collected_in_a_cycle_destroys_its_iterators_and_leases_first(tmp_path) -> None:
+    # The cyclic collector clears weak references before it runs finalizers:
+    # a store that found its iterators and leases only through weak
+    # references closed the C store under a live lease (use after free).
+    class Holder:
+        pass
+
+    holder = Holder()
+    store = shredkv.Store.open(tmp_path / "store", key=shredkv.raw_key(KEY), create=True,
+                               durability=shredkv.Durability.NO_SYNC)
+    ann = store.create_person([("email", "cycle@example.org")])
+    store.append_event(ann, "login", 1_700_000_000_000, {"n": 1})
+    holder.store = store
+    holder.lease = store.lease(ann, "support")
+    holder.events = holder.lease.scan_events()
+    next(holder.events)
+    holder.scan = store.scan_events(ann)
+    store.holder = holder  # the cycle: store -> holder -> store, lease, iterators
+    lease_cell, it_cell = holder.lease._cell, holder.events._cell
+    ref = weakref.ref(store)
+    del holder, store
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    assert ref() is None
+    assert lease_cell.h is None and it_cell.h is None
+    # The directory can be opened again: the C store was closed.
+    with shredkv.Store.open(tmp_path / "store", key=shredkv.raw_key(KEY)) as again:
+        assert again.resolve(("email", "cycle@example.org")) == ann
+
+
+def test_close_releases_a_lease_acquired_while_it_ran(open_store) -> None:
+    store = open_store()
+    ann = store.create_person([("email", "race@example.org")])
+    leases = []
+    errors = []
+
+    def take() -> None:
+        for _ in range(200):
+            try:
+                leases.append(store.lease(ann, "support"))
+            except shredkv.FailedPrecondition:
+                return
+            except shredkv.Error as e:  # pragma: no cover - reported below
+                errors.append(e)
+                return
+
+    t = threading.Thread(target=take)
+    t.start()
+    store.close()
+    t.join()
+    assert not errors
+    # Every lease handed out before close was released by it, none after.
+    assert all(lease.released for lease in leases)
+
+
+def test_an_array_of_names_keeps_its_name_buffers_alive() -> None:
+    names = ("keepalive_a_" + str(id(object())), "keepalive_b_" + str(id(object())))
+    arr, n = _values.name_array(names)
+    assert n == 2
+    buffer = weakref.ref(_values._NAME_C_CACHE[names[0]])
+    # A cache eviction (another thread, or a later call) drops the caches'
+    # references; the array still points at the buffers.
+    _values._NAME_C_CACHE.pop(names[0])
+    _values._NAME_C_CACHE.pop(names[1])
+    _values._ARRAY_CACHE.pop(names)
+    gc.collect()
+    assert buffer() is not None
+    assert _values.ffi.string(arr[0]).decode() == names[0]
+    del arr
+    gc.collect()
+    assert buffer() is None
+
+
+def test_a_clock_that_fails_falls_back_to_the_system_clock(open_store) -> None:
+    # cffi returns 0 from a callback that raised: the store's "now" would be
+    # the Unix epoch (review finding). The system clock is used instead.
+    calls = []
+
+    def broken() -> int:
+        calls.append(1)
+        raise RuntimeError("clock down")
+
+    import time
+    before = time.time_ns() // 1_000_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        store = open_store(clock=broken)
+        ann = store.create_person([("email", "clock@example.org")])
+        created = store.get_person(ann).created_ms
+    assert calls
+    assert created >= before
+
+
+def test_a_key_callback_supplies_the_root_key_and_its_failure_fails_the_open(tmp_path) -> None:
+    salts = []
+
+    def from_kms(salt: bytes) -> bytes:
+        salts.append(salt)
+        return KEY
+
+    with shredkv.Store.open(tmp_path / "store", key=shredkv.key_callback(from_kms, "kms"), create=True,
+                            durability=shredkv.Durability.NO_SYNC) as store:
+        ann = store.create_person([("email", "kms@example.org")])
+    assert salts and len(salts[0]) == 16
+    # The same key given raw opens it: the callback's bytes are the root key.
+    with shredkv.Store.open(tmp_path / "store", key=shredkv.raw_key(KEY)) as store:
+        assert store.resolve(("email", "kms@example.org")) == ann
+
+    def down(salt: bytes) -> bytes:
+        raise RuntimeError("kms unreachable")
+
+    import pytest
+    with pytest.raises(shredkv.StoreIOError):
+        shredkv.Store.open(tmp_path / "store", key=shredkv.key_callback(down))
+    with pytest.raises(shredkv.WrongKey):
+        shredkv.Store.open(tmp_path / "store", key=shredkv.key_callback(lambda salt: bytes(32)))

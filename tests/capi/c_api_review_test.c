@@ -1,0 +1,219 @@
+/* The C API after its review (issue 19): enums out of range are refused, not
+ * cast into another value; a root key from a C callback; the latency
+ * histogram and the log level names. */
+#include "c_test.h"
+
+static const char kKey[32] = "0123456789abcdef0123456789abcdef";
+
+static shredkv_options_t* new_options(const char* dir) {
+  shredkv_options_t* options = shredkv_options_create();
+  char path[300];
+  snprintf(path, sizeof path, "%s/store", dir);
+  shredkv_options_set_directory(options, path);
+  shredkv_options_set_create_if_missing(options, 1);
+  shredkv_options_set_durability(options, SHREDKV_DURABILITY_NO_SYNC);
+  shredkv_key_provider_t* key = shredkv_key_provider_raw(kKey, sizeof kKey);
+  shredkv_options_set_key_provider(options, key);
+  shredkv_key_provider_destroy(key);
+  return options;
+}
+
+static int test_enum_out_of_range_in_options_fails_the_open(void) {
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  const struct {
+    void (*set)(shredkv_options_t*, int);
+    int value;
+  } bad[] = {
+      {shredkv_options_set_durability, 3},
+      {shredkv_options_set_durability, -1},
+      {shredkv_options_set_cipher, 258},
+      {shredkv_options_set_tracking_policy, 2},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    shredkv_options_t* options = new_options(dir);
+    bad[i].set(options, bad[i].value);
+    shredkv_store_t* store = NULL;
+    char* err = NULL;
+    const int rc = shredkv_open(options, &store, &err);
+    shredkv_options_destroy(options);
+    CHECK(store == NULL);
+    CHECK(err != NULL && strstr(err, "is not a value of its enum") != NULL);
+    CHECK_CODE(rc, SHREDKV_INVALID_ARGUMENT, err);
+  }
+  /* Purposes, identifier types and the log level likewise. */
+  shredkv_options_t* options = new_options(dir);
+  shredkv_options_add_purpose(options, "marketing", 7);
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  CHECK_CODE(shredkv_open(options, &store, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_options_destroy(options);
+  options = new_options(dir);
+  shredkv_options_add_identifier_type(options, "loyalty", 5);
+  CHECK_CODE(shredkv_open(options, &store, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_options_destroy(options);
+  options = new_options(dir);
+  shredkv_options_set_logger(options, NULL, NULL, 4);
+  CHECK_CODE(shredkv_open(options, &store, &err), SHREDKV_INVALID_ARGUMENT, err);
+  /* Nothing was created by the refused opens. */
+  shredkv_options_set_create_if_missing(options, 0);
+  shredkv_options_set_logger(options, NULL, NULL, SHREDKV_LOG_INFO);
+  CHECK_CODE(shredkv_open(options, &store, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_options_destroy(options);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
+static int test_enum_out_of_range_in_calls_is_invalid_argument(void) {
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  shredkv_options_t* options = new_options(dir);
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  CHECK_OK(shredkv_open(options, &store, &err), err);
+  shredkv_options_destroy(options);
+  const char* email = "enum@example.org";
+  shredkv_identifier_t id = {"email", email, strlen(email)};
+  shredkv_person_id_t person;
+  CHECK_OK(shredkv_create_person(store, &id, 1, NULL, &person, &err), err);
+
+  /* 258 would wrap to DELETE (2) in the C++ enum's uint8_t. */
+  shredkv_receipt_t* receipt = NULL;
+  CHECK_CODE(shredkv_erase(store, &person, 1, NULL, 0, 258, &receipt, &err), SHREDKV_INVALID_ARGUMENT, err);
+  CHECK(receipt == NULL);
+  CHECK_CODE(shredkv_erase_by_identifier(store, &id, NULL, 0, -1, &receipt, &err), SHREDKV_INVALID_ARGUMENT,
+             err);
+  CHECK_CODE(shredkv_erase_category(store, &person, "location", NULL, 3, &receipt, &err),
+             SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_person_id_t found;
+  CHECK_OK(shredkv_resolve(store, &id, &found, &err), err); /* not erased */
+
+  shredkv_iterator_t* it = shredkv_find_records(store, 7, "marketing", 0);
+  CHECK(!shredkv_iter_valid(it));
+  CHECK_CODE(shredkv_iter_status(it, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_iter_destroy(it);
+
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  shredkv_writebatch_record_consent(batch, &person, 9, "marketing", 0, NULL, 0, NULL, 0, NULL, 0, NULL);
+  CHECK_CODE(shredkv_write(store, batch, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_writebatch_clear(batch); /* clears the recorded error too */
+  shredkv_writebatch_record_consent(batch, &person, SHREDKV_CONSENT_GRANT, "marketing", 0, NULL, 0, NULL, 0,
+                                    NULL, 0, "test");
+  CHECK_OK(shredkv_write(store, batch, &err), err);
+  shredkv_writebatch_destroy(batch);
+
+  char backup[300];
+  snprintf(backup, sizeof backup, "%s/backup", dir);
+  CHECK_OK(shredkv_backup(store, backup, NULL, &err), err);
+  shredkv_options_t* restore = new_options(dir);
+  char target[300];
+  snprintf(target, sizeof target, "%s/restored", dir);
+  shredkv_options_set_directory(restore, target);
+  CHECK_CODE(shredkv_restore_backup(backup, restore, NULL, 1, 5, NULL, NULL, &err), SHREDKV_INVALID_ARGUMENT,
+             err);
+  shredkv_options_destroy(restore);
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
+typedef struct key_source {
+  int calls;
+  size_t salt_len;
+  int fail;
+} key_source;
+
+static int get_root_key(void* ctx, const char* salt, size_t salt_len, unsigned char key_out[32], char** message) {
+  key_source* source = (key_source*)ctx;
+  (void)salt;
+  ++source->calls;
+  source->salt_len = salt_len;
+  if (source->fail) {
+    const char text[] = "kms unreachable";
+    *message = (char*)malloc(sizeof text);
+    if (*message != NULL) memcpy(*message, text, sizeof text);
+    return 1;
+  }
+  memcpy(key_out, kKey, 32);
+  return 0;
+}
+
+static int test_a_root_key_from_a_callback(void) {
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  CHECK(shredkv_key_provider_callback(NULL, NULL, "none") == NULL);
+  key_source source = {0, 0, 0};
+  shredkv_key_provider_t* kms = shredkv_key_provider_callback(get_root_key, &source, "kms");
+  CHECK(kms != NULL);
+  shredkv_options_t* options = new_options(dir);
+  shredkv_options_set_key_provider(options, kms);
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  CHECK_OK(shredkv_open(options, &store, &err), err);
+  CHECK(source.calls == 1);
+  CHECK_EQ_INT(source.salt_len, 16);
+  CHECK_OK(shredkv_close(store, &err), err);
+
+  /* The callback's bytes are the root key: the raw key opens the store. */
+  shredkv_options_destroy(options);
+  options = new_options(dir);
+  CHECK_OK(shredkv_open(options, &store, &err), err);
+  CHECK_OK(shredkv_close(store, &err), err);
+
+  /* A failing callback fails the open with IO_ERROR and its message. */
+  source.fail = 1;
+  shredkv_options_set_key_provider(options, kms);
+  const int rc = shredkv_open(options, &store, &err);
+  CHECK(err != NULL && strstr(err, "kms unreachable") != NULL && strstr(err, "callback kms") != NULL);
+  CHECK_CODE(rc, SHREDKV_IO_ERROR, err);
+  shredkv_key_provider_destroy(kms);
+  shredkv_options_destroy(options);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
+static int test_latency_histogram_and_log_level_names(void) {
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  shredkv_options_t* options = new_options(dir);
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  CHECK_OK(shredkv_open(options, &store, &err), err);
+  shredkv_options_destroy(options);
+  const char* email = "hist@example.org";
+  shredkv_identifier_t id = {"email", email, strlen(email)};
+  shredkv_person_id_t person;
+  for (int i = 0; i < 5; ++i) {
+    CHECK_CODE(shredkv_resolve(store, &id, &person, &err), SHREDKV_NOT_FOUND, err);
+  }
+  shredkv_stats_t* stats = NULL;
+  CHECK_OK(shredkv_get_stats(store, &stats, &err), err);
+  CHECK_EQ_INT(shredkv_latency_bucket_count(), 28);
+  int found = 0;
+  for (size_t i = 0; i < shredkv_stats_operation_count(stats); ++i) {
+    if (strcmp(shredkv_stats_operation_name(stats, i), "resolve") != 0) continue;
+    found = 1;
+    uint64_t sum = 0;
+    for (size_t b = 0; b < shredkv_latency_bucket_count(); ++b) sum += shredkv_stats_operation_bucket(stats, i, b);
+    CHECK_EQ_INT(sum, shredkv_stats_operation_calls(stats, i));
+    CHECK_EQ_INT(sum, 5);
+    CHECK_EQ_INT(shredkv_stats_operation_bucket(stats, i, shredkv_latency_bucket_count()), 0);
+  }
+  CHECK(found);
+  shredkv_stats_destroy(stats);
+  CHECK_STR(shredkv_log_level_name(SHREDKV_LOG_DEBUG), "debug");
+  CHECK_STR(shredkv_log_level_name(SHREDKV_LOG_ERROR), "error");
+  CHECK_STR(shredkv_log_level_name(4), "unknown");
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
+static const c_test tests[] = {
+  {"enum_out_of_range_in_options_fails_the_open", test_enum_out_of_range_in_options_fails_the_open},
+  {"enum_out_of_range_in_calls_is_invalid_argument", test_enum_out_of_range_in_calls_is_invalid_argument},
+  {"a_root_key_from_a_callback", test_a_root_key_from_a_callback},
+  {"latency_histogram_and_log_level_names", test_latency_histogram_and_log_level_names},
+};
+
+int main(int argc, char** argv) { return c_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]); }
