@@ -18,7 +18,9 @@ std::string IsoTime(std::int64_t ms) {
   const auto t = static_cast<std::time_t>(secs);
   std::tm tm{};
   if (gmtime_r(&t, &tm) == nullptr || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) return "";
-  char buf[40];
+  // Room for any int the format could print (GCC 12 at -O0 checks the
+  // widths of ints, not the range tested above: -Wformat-truncation).
+  char buf[80];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(rem));
   return buf;
