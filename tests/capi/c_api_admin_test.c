@@ -46,7 +46,8 @@ static int open_store(const char* dir, int fill, shredkv_store_t** out, char** e
 
 /* `sub` under `dir` into `out` (256 bytes). */
 static const char* sub_path(char out[256], const char* dir, const char* sub) {
-  snprintf(out, 256, "%s/%s", dir, sub);
+  const int n = snprintf(out, 256, "%s/%s", dir, sub);
+  if (n < 0 || n >= 256) out[0] = '\0'; /* too long: an empty path, which every call refuses */
   return out;
 }
 
