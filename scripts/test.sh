@@ -5,7 +5,7 @@
 #      (the C API's C11 suite and export check among it), then installs the
 #      Python package into a venv and runs its pytest suite against build/'s
 #      libshredkv.so (scripts/python-test.sh);
-#      builds the library, the CLI and the demo in build-release/ (Release;
+#      builds both libraries, the CLI and the demo in build-release/ (Release;
 #      everything with SHREDKV_RELEASE_FULL=1)
 #   3. builds build-asan/ with clang and ASan+UBSan: the library (-O1, also
 #      with libFuzzer's coverage instrumentation, -fsanitize=fuzzer-no-link),
@@ -118,7 +118,7 @@ bash scripts/python-test.sh build
 RESULTS+=("python: pytest passed")
 
 stage "build-release"
-banner "build-release/ (Release, -O3: the library, the CLI and the demo)"
+banner "build-release/ (Release, -O3: both libraries, the CLI and the demo)"
 # -O3 warns where -O2 does not (GCC 12 reported false positives inside
 # libstdc++ that failed -Werror, issue 16); the tests run in build/.
 # SHREDKV_RELEASE_FULL=1 builds everything there (tests, examples and the
@@ -130,7 +130,7 @@ if [[ "${SHREDKV_RELEASE_FULL:-0}" == "1" ]]; then
 else
   cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHREDKV_BUILD_TESTS=OFF \
     -DSHREDKV_BUILD_BENCHMARKS=OFF "${EXTRA[@]}"
-  cmake --build build-release --target shredkv shredkv_cli shredkv_demo
+  cmake --build build-release --target shredkv shredkv_shared shredkv_cli shredkv_demo
 fi
 
 FUZZ_TREE=""  # build-asan once it is built; fuzz.sh's own build-fuzz/ otherwise
