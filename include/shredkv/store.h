@@ -495,8 +495,9 @@ class SHREDKV_EXPORT Store {
   // each open, and after a failed commit that created people: the keys of
   // people whose creation never reached the data environment are deleted),
   // the materialisation of staged analytics rows of ended hours
-  // (docs/format.md §5.4.1), then an epoch rotation if the rotation policy
-  // is due. Every step runs even if an earlier one failed; returns
+  // (docs/format.md §5.4.1), the release of reader slots left by processes
+  // that died reading beside this store (their snapshots' pages would stay
+  // pinned), then an epoch rotation if the rotation policy is due. Every step runs even if an earlier one failed; returns
   // the first error.
   virtual Status RunMaintenance() = 0;
 

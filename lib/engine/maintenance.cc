@@ -566,6 +566,7 @@ Status Maintenance::RunMaintenance(bool background) {
   keep(Reported(MaintenanceJob::kOrphanKeys, background, [&] { return CollectOrphans(ctx_.options.purge_budget_rows); },
                 done_only)
            .status());
+  keep(ClearStaleReaders().status());
   auto due = RotationDue();
   keep(due.status());
   if (due.ok() && *due) keep(RotateEpoch(background).status());
@@ -575,6 +576,22 @@ Status Maintenance::RunMaintenance(bool background) {
   }
   ctx_.events.Flush();
   return first;
+}
+
+Result<std::uint64_t> Maintenance::ClearStaleReaders() {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  if (ctx_.options.read_only) return std::uint64_t{0};
+  auto keys = ctx_.keys->ClearStaleReaders();
+  if (!keys.ok()) return keys.status();
+  auto data = ctx_.data->ClearStaleReaders();
+  if (!data.ok()) return data.status();
+  const auto freed = static_cast<std::uint64_t>(*keys) + static_cast<std::uint64_t>(*data);
+  if (freed > 0) {
+    ctx_.events.Log(LogLevel::kInfo, "freed " + std::to_string(freed) +
+                                         " reader slot(s) of processes that died reading beside this store");
+  }
+  return freed;
 }
 
 void Maintenance::MaintenanceLoop() {

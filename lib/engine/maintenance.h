@@ -54,6 +54,11 @@ class Maintenance {
   // Materialises the staged analytics rows of buckets that have ended by
   // the store's clock (engine/analytics_staging.h). Returns the rows moved.
   Result<std::uint64_t> MaterialiseClosedAnalytics();
+  // Frees the reader slots of processes that died reading beside this
+  // writer (both environments): a killed reader's slot would pin its
+  // snapshot's pages, and the files grow, until the next open. Returns the
+  // slots freed.
+  Result<std::uint64_t> ClearStaleReaders();
 
   // Erasures made cryptographic before this open are not reported: called
   // by Open, after any interrupted rotation was finished, before Start.

@@ -302,6 +302,9 @@ class KeyStore {
   // REQUIRES: no other call on this KeyStore runs concurrently.
   Status RewrapRoot(const RootKey& new_root);
 
+  // The keys environment's stale reader slots (Environment::ClearStaleReaders).
+  Result<int> ClearStaleReaders() { return env_->ClearStaleReaders(); }
+
   // ---- test seams (forensic tests) ----
   Result<std::string> RawRowForTesting(std::string_view table, std::string_view key);
   Result<std::string> EpochKeyForTesting(std::uint64_t epoch);

@@ -1021,6 +1021,16 @@ Status Environment::Sync() {
   return StatusFromLmdb(mdb_env_sync(env_, 1), "sync", name_);
 }
 
+Result<int> Environment::ClearStaleReaders() {
+  if (Status s = CheckUsable(); !s.ok()) return s;
+  if (read_only_) return 0;
+  int dead = 0;
+  if (const int rc = mdb_reader_check(env_, &dead); rc != 0) {
+    return Status::IOError("reader check of " + name_ + ": " + mdb_strerror(rc));
+  }
+  return dead;
+}
+
 Result<EnvInfo> Environment::Info() {
   if (Status s = CheckUsable(); !s.ok()) return s;
   EnvInfo out;

@@ -275,6 +275,15 @@ class Environment {
   Result<EnvInfo> Info();
   const std::string& path() const { return name_; }
 
+  // Frees the reader-table slots of processes that died holding a read
+  // transaction (mdb_reader_check): such a slot pins the pages of its
+  // snapshot, so every later commit allocates new pages and the file grows
+  // until the slot is freed. Open does it once; a long-running writer calls
+  // it again (maintenance) for readers beside it that were killed meanwhile
+  // (docs/backup.md §5). Returns the slots freed; 0 on a read-only open (no
+  // reader table of its own to clean).
+  Result<int> ClearStaleReaders();
+
  private:
   Environment() = default;
   // Open's steps after mdb_env_open. Each closes the environment when it

@@ -289,6 +289,62 @@ TEST(EnvironmentTest, UseAfterForkIsRefused) {
   SKV_EXPECT_OK((*env)->View([](ReadTxn&) { return Status::OK(); }));
 }
 
+// Issue 18 review item 7: a reader killed beside a long-running writer kept
+// its reader slot (and the pages of its snapshot) until the writer's next
+// open; maintenance now frees it through ClearStaleReaders.
+TEST(EnvironmentTest, ClearStaleReadersFreesTheSlotOfAReaderKilledMidRead) {
+  TempDir dir;
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  Table a = (*env)->table("a");
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put(a, "k", "v"); }));
+  auto none = (*env)->ClearStaleReaders();
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(*none, 0);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Another process reading the same environment (not the parent's handle).
+    EnvOptions o = Opts(dir.Sub("e"));
+    o.create = false;
+    auto reader = Environment::Open(o);
+    if (!reader.ok()) _exit(2);
+    (void)(*reader)->View([&](ReadTxn&) {
+      const char byte = 1;
+      if (write(ready[1], &byte, 1) != 1) _exit(3);
+      for (;;) pause();  // killed here, inside the read transaction
+      return Status::OK();
+    });
+    _exit(4);
+  }
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  close(ready[0]);
+  close(ready[1]);
+  auto freed = (*env)->ClearStaleReaders();
+  ASSERT_TRUE(freed.ok()) << freed.status().ToString();
+  EXPECT_EQ(*freed, 1);
+  auto again = (*env)->ClearStaleReaders();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
+  // A read-only open has no reader table of its own to clean.
+  EnvOptions ro = Opts(dir.Sub("e"));
+  ro.create = false;
+  ro.read_only = true;
+  env->reset();
+  auto reader = Environment::Open(ro);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  auto ro_freed = (*reader)->ClearStaleReaders();
+  ASSERT_TRUE(ro_freed.ok());
+  EXPECT_EQ(*ro_freed, 0);
+}
+
 TEST(DirectoryClaimTest, SecondClaimInProcessIsRefusedUntilReleased) {
   TempDir dir;
   auto first = DirectoryClaim::Acquire(dir.path());
