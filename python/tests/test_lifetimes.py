@@ -98,15 +98,22 @@ def test_a_clock_that_fails_falls_back_to_the_system_clock(open_store) -> None:
         calls.append(1)
         raise RuntimeError("clock down")
 
+    import sys
     import time
-    before = time.time_ns() // 1_000_000
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    reported = []
+    saved, sys.unraisablehook = sys.unraisablehook, reported.append
+    try:
+        before = time.time_ns() // 1_000_000
         store = open_store(clock=broken)
         ann = store.create_person([("email", "clock@example.org")])
         created = store.get_person(ann).created_ms
+    finally:
+        sys.unraisablehook = saved
     assert calls
     assert created >= before
+    # The failure is reported (sys.unraisablehook), not swallowed.
+    assert reported and reported[0].exc_type is RuntimeError
+    assert "system clock was used" in reported[0].err_msg
 
 
 def test_a_key_callback_supplies_the_root_key_and_its_failure_fails_the_open(tmp_path) -> None:
