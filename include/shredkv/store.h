@@ -497,7 +497,9 @@ class SHREDKV_EXPORT Store {
   // the materialisation of staged analytics rows of ended hours
   // (docs/format.md §5.4.1), the release of reader slots left by processes
   // that died reading beside this store (their snapshots' pages would stay
-  // pinned), then an epoch rotation if the rotation policy is due. Every step runs even if an earlier one failed; returns
+  // pinned), the keys-file rebuild a rotation left pending (its swap held
+  // off by a reader process: docs/backup.md §5), then an epoch rotation if
+  // the rotation policy is due. Every step runs even if an earlier one failed; returns
   // the first error.
   virtual Status RunMaintenance() = 0;
 

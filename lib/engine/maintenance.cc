@@ -229,13 +229,14 @@ Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provid
   }
   util::TestPoint("root_rotation.before_rebuild");
   auto readers_out = ctx_.ExcludeReaders();
-  if (!readers_out.ok()) return readers_out.status().WithContext("rebuilding the keys file (done at the next open)");
+  if (!readers_out.ok()) return readers_out.status().WithContext(
+        "rebuilding the keys file (done at the next maintenance round or open)");
   std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
   if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
   if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
     if (!ctx_.keys->usable()) ctx_.SetFatal(r.WithContext("keys file swap failed"));
     return r.WithContext("rebuilding the keys file after re-sealing under the new root key (the store opens with "
-                         "the new key only; the rebuild is done at the next open)");
+                         "the new key only; the rebuild is done at the next maintenance round or open)");
   }
   ctx_.events.Log(LogLevel::kInfo, "root key rotated; the keys file was rebuilt");
   return Status::OK();
@@ -275,7 +276,8 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
   }
   {
     auto readers_out = ctx_.ExcludeReaders();  // no other process maps the file swapped
-    if (!readers_out.ok()) return readers_out.status().WithContext("rebuilding the keys file (done at the next rotation or open)");
+    if (!readers_out.ok()) return readers_out.status().WithContext(
+          "rebuilding the keys file (done at the next maintenance round, rotation or open)");
     std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
     if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
     if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
@@ -567,6 +569,9 @@ Status Maintenance::RunMaintenance(bool background) {
                 done_only)
            .status());
   keep(ClearStaleReaders().status());
+  auto rebuilt = FinishPendingRebuild();
+  keep(rebuilt.status());
+  if (rebuilt.ok() && *rebuilt > 0) ReportRotationLevels();
   auto due = RotationDue();
   keep(due.status());
   if (due.ok() && *due) keep(RotateEpoch(background).status());
@@ -592,6 +597,28 @@ Result<std::uint64_t> Maintenance::ClearStaleReaders() {
                                          " reader slot(s) of processes that died reading beside this store");
   }
   return freed;
+}
+
+Result<std::uint64_t> Maintenance::FinishPendingRebuild() {
+  std::lock_guard rotation_lock(ctx_.rotation_mu);  // no rotation or compaction meanwhile
+  {
+    CallGuard guard(ctx_);
+    if (!guard.ok()) return guard.status();
+    if (ctx_.options.read_only || !ctx_.keys->rebuild_pending()) return std::uint64_t{0};
+  }
+  auto readers_out = ctx_.ExcludeReaders();  // no other process maps the file swapped
+  if (!readers_out.ok()) {
+    return readers_out.status().WithContext("finishing a pending keys-file rebuild (retried at the next maintenance)");
+  }
+  std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
+  if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
+  if (!ctx_.keys->rebuild_pending()) return std::uint64_t{0};
+  if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
+    if (!ctx_.keys->usable()) ctx_.SetFatal(r.WithContext("keys file swap failed"));
+    return r;
+  }
+  ctx_.events.Log(LogLevel::kInfo, "finished the keys-file rebuild a rotation left pending");
+  return std::uint64_t{1};
 }
 
 void Maintenance::MaintenanceLoop() {

@@ -59,6 +59,12 @@ class Maintenance {
   // snapshot's pages, and the files grow, until the next open. Returns the
   // slots freed.
   Result<std::uint64_t> ClearStaleReaders();
+  // Finishes a keys-file rebuild a rotation (or a root-key rotation) left
+  // pending — its file swap refused while a reader process held READERS
+  // (Busy after 30 s), or failed — so that its erasures become
+  // cryptographic at the next maintenance round instead of the next
+  // rotation or open. Returns 1 if it rebuilt, 0 if nothing was pending.
+  Result<std::uint64_t> FinishPendingRebuild();
 
   // Erasures made cryptographic before this open are not reported: called
   // by Open, after any interrupted rotation was finished, before Start.

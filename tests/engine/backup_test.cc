@@ -1,6 +1,8 @@
 // Online backup and restore, the erasure log, and root-key rotation
 // (include/shredkv/backup.h, docs/backup.md). Custody (PKCS#11) cases are in
 // custody_test.cc.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +36,38 @@ class BackupTest : public test::StoreTest {
   }
   test::TempDir out_;  // backups and restored copies, outside the store
 };
+
+// Issue 18 review item 5: a rotation whose keys-file swap a reader process
+// held off (Busy after 30 s) left the rebuild pending, and its erasures only
+// logical, until the next rotation or open. Maintenance now finishes it.
+TEST_F(BackupTest, MaintenanceFinishesARebuildAReaderHeldOff) {
+  const PersonId gone = MakePerson("held@x.org", {{"name", "H"}});
+  const PersonId kept = MakePerson("kept-held@x.org", {{"name", "K"}});
+  EraseOptions eo;
+  eo.request_id = "held-off";
+  SKV_ASSERT_OK(store_->Erase(gone, eo).status());
+  // A live reader beside the writer: a shared lock on READERS, as a
+  // read-only open in another process takes (flock: another open file
+  // description conflicts also within this process).
+  const std::string readers = dir_.path() + "/READERS";
+  int fd = ::open(readers.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_SH), 0);
+  auto rotated = store_->RotateEpoch();  // waits 30 s for the reader
+  ::close(fd);                           // the reader leaves
+  ASSERT_EQ(rotated.status().code(), StatusCode::kBusy) << rotated.status().ToString();
+  auto before = store_->GetErasure("held-off");
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(before->cryptographic);  // the old epoch's key may sit in a free page
+
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  auto after = store_->GetErasure("held-off");
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->cryptographic);
+  EXPECT_GE(static_cast<int>(after->level), static_cast<int>(ErasureLevel::kCryptographic));
+  EXPECT_EQ(store_->GetProfile(kept)->at("name").as_string(), "K");
+  EXPECT_TRUE(test::VerifiesClean(*store_));
+}
 
 TEST_F(BackupTest, ABackupRestoresEveryoneAndTheirData) {
   const PersonId a = MakePerson("a@x.org", {{"name", "A"}});
