@@ -228,15 +228,10 @@ Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provid
     if (Status s = ctx_.keys->RewrapRoot(*root); !s.ok()) return s;
   }
   util::TestPoint("root_rotation.before_rebuild");
-  auto readers_out = ctx_.ExcludeReaders();
-  if (!readers_out.ok()) return readers_out.status().WithContext(
-        "rebuilding the keys file (done at the next maintenance round or open)");
-  std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
-  if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
-  if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
-    if (!ctx_.keys->usable()) ctx_.SetFatal(r.WithContext("keys file swap failed"));
-    return r.WithContext("rebuilding the keys file after re-sealing under the new root key (the store opens with "
-                         "the new key only; the rebuild is done at the next maintenance round or open)");
+  if (auto rebuilt = RebuildPendingKeysFile(); !rebuilt.ok()) {
+    return rebuilt.status().WithContext(
+        "rebuilding the keys file after re-sealing under the new root key (the store opens with the new key "
+        "only; the rebuild is done at the next maintenance round or open)");
   }
   ctx_.events.Log(LogLevel::kInfo, "root key rotated; the keys file was rebuilt");
   return Status::OK();
@@ -274,16 +269,8 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
     result.destroyed_epochs = *destroyed;
     util::TestPoint("rotation.after_destroy");
   }
-  {
-    auto readers_out = ctx_.ExcludeReaders();  // no other process maps the file swapped
-    if (!readers_out.ok()) return readers_out.status().WithContext(
-          "rebuilding the keys file (done at the next maintenance round, rotation or open)");
-    std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
-    if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
-    if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
-      if (!ctx_.keys->usable()) ctx_.SetFatal(r.WithContext("keys file swap failed"));
-      return r;
-    }
+  if (auto rebuilt = RebuildPendingKeysFile(); !rebuilt.ok()) {
+    return rebuilt.status().WithContext("rebuilding the keys file (done at the next maintenance round, rotation or open)");
   }
   CallGuard guard(ctx_, CallAccess::kWrite);
   if (!guard.ok()) return guard.status();
@@ -606,19 +593,26 @@ Result<std::uint64_t> Maintenance::FinishPendingRebuild() {
     if (!guard.ok()) return guard.status();
     if (ctx_.options.read_only || !ctx_.keys->rebuild_pending()) return std::uint64_t{0};
   }
-  auto readers_out = ctx_.ExcludeReaders();  // no other process maps the file swapped
-  if (!readers_out.ok()) {
-    return readers_out.status().WithContext("finishing a pending keys-file rebuild (retried at the next maintenance)");
+  auto rebuilt = RebuildPendingKeysFile();
+  if (!rebuilt.ok()) {
+    return rebuilt.status().WithContext("finishing a pending keys-file rebuild (retried at the next maintenance)");
   }
+  if (!*rebuilt) return std::uint64_t{0};
+  ctx_.events.Log(LogLevel::kInfo, "finished the keys-file rebuild a rotation left pending");
+  return std::uint64_t{1};
+}
+
+Result<bool> Maintenance::RebuildPendingKeysFile() {
+  auto readers_out = ctx_.ExcludeReaders();  // no other process maps the file swapped
+  if (!readers_out.ok()) return readers_out.status();
   std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
   if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
-  if (!ctx_.keys->rebuild_pending()) return std::uint64_t{0};
+  if (!ctx_.keys->rebuild_pending()) return false;
   if (Status r = ctx_.keys->Rebuild(); !r.ok()) {
     if (!ctx_.keys->usable()) ctx_.SetFatal(r.WithContext("keys file swap failed"));
     return r;
   }
-  ctx_.events.Log(LogLevel::kInfo, "finished the keys-file rebuild a rotation left pending");
-  return std::uint64_t{1};
+  return true;
 }
 
 void Maintenance::MaintenanceLoop() {

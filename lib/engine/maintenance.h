@@ -75,6 +75,12 @@ class Maintenance {
   void Stop();
 
  private:
+  // The one keys-file swap of rotations, root-key rotations and
+  // FinishPendingRebuild: if a rebuild is pending, keeps reader processes
+  // out (Busy after 30 s), makes every call wait, rebuilds the file and
+  // swaps it in; a swap that left the keys environment unusable makes the
+  // store fatal. Returns whether it rebuilt. REQUIRES: rotation_mu held.
+  Result<bool> RebuildPendingKeysFile();
   Result<bool> RotationDue();
   // The jobs, unreported. DoPurge adds the request ids of the tickets it
   // finished to *finished.
