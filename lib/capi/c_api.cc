@@ -430,6 +430,12 @@ const char* StaticName(std::string_view name) {
   return name.data();
 }
 
+// The C++ name of enum value `v` if it is one (lo..hi), else "unknown".
+template <typename E>
+const char* EnumName(int v, int lo, int hi, std::string_view (*name)(E)) {
+  return InRange(v, lo, hi) ? StaticName(name(static_cast<E>(v))) : "unknown";
+}
+
 }  // namespace
 
 // ======================================================================
@@ -472,30 +478,12 @@ int shredkv_person_id_from_hex(const char* hex, shredkv_person_id_t* out, char**
 
 // ---- enum names ------------------------------------------------------------------
 
-const char* shredkv_analytics_on_erase_name(int mode) {
-  if (mode < 0 || mode > 2) return "unknown";
-  return StaticName(sk::AnalyticsOnEraseName(static_cast<sk::AnalyticsOnErase>(mode)));
-}
-const char* shredkv_erasure_level_name(int level) {
-  if (level < 1 || level > 3) return "unknown";
-  return StaticName(sk::ErasureLevelName(static_cast<sk::ErasureLevel>(level)));
-}
-const char* shredkv_notice_kind_name(int kind) {
-  if (kind < 1 || kind > 5) return "unknown";
-  return StaticName(sk::NoticeKindName(static_cast<sk::NoticeKind>(kind)));
-}
-const char* shredkv_audit_action_name(int action) {
-  if (action < 1 || action > 8) return "unknown";
-  return StaticName(sk::AuditActionName(static_cast<sk::AuditAction>(action)));
-}
-const char* shredkv_log_level_name(int level) {
-  if (level < 0 || level > 3) return "unknown";
-  return StaticName(sk::LogLevelName(static_cast<sk::LogLevel>(level)));
-}
-const char* shredkv_maintenance_job_name(int job) {
-  if (job < 1 || job > 6) return "unknown";
-  return StaticName(sk::MaintenanceJobName(static_cast<sk::MaintenanceJob>(job)));
-}
+const char* shredkv_analytics_on_erase_name(int mode) { return EnumName(mode, 0, 2, sk::AnalyticsOnEraseName); }
+const char* shredkv_erasure_level_name(int level) { return EnumName(level, 1, 3, sk::ErasureLevelName); }
+const char* shredkv_notice_kind_name(int kind) { return EnumName(kind, 1, 5, sk::NoticeKindName); }
+const char* shredkv_audit_action_name(int action) { return EnumName(action, 1, 8, sk::AuditActionName); }
+const char* shredkv_log_level_name(int level) { return EnumName(level, 0, 3, sk::LogLevelName); }
+const char* shredkv_maintenance_job_name(int job) { return EnumName(job, 1, 6, sk::MaintenanceJobName); }
 
 // ---- attributes --------------------------------------------------------------------
 

@@ -338,26 +338,25 @@ def build_options(directory: Optional[PathLike], key: Any, options: Mapping[str,
     if get("identifier_types") is not None:
         for name, norm in _pairs(options["identifier_types"], "identifier_types"):
             lib.shredkv_options_add_identifier_type(o, encode_name(name), int(Normalization(norm)))
+    def callback_handle(fn: Any, what: str) -> Any:
+        # The callable's handle, kept alive as long as the store (ctx of its C callback).
+        if not callable(fn):
+            raise TypeError(what)
+        h = ffi.new_handle(fn)
+        built.keepalive.append(h)
+        return h
+
     clock = get("clock")
     if clock is not None:
-        if not callable(clock):
-            raise TypeError("clock is a callable returning ms since the epoch")
-        h = ffi.new_handle(clock)
-        built.keepalive.append(h)
+        h = callback_handle(clock, "clock is a callable returning ms since the epoch")
         lib.shredkv_options_set_clock(o, _clock_cb, h)
     progress = get("progress")
     if progress is not None:
-        if not callable(progress):
-            raise TypeError("progress is a callable (operation, done, total)")
-        h = ffi.new_handle(progress)
-        built.keepalive.append(h)
+        h = callback_handle(progress, "progress is a callable (operation, done, total)")
         lib.shredkv_options_set_progress(o, _progress_cb, h)
     logger = get("logger")
     if logger is not None:
-        if not callable(logger):
-            raise TypeError("logger is a callable (level, message)")
-        h = ffi.new_handle(logger)
-        built.keepalive.append(h)
+        h = callback_handle(logger, "logger is a callable (level, message)")
         level = get("log_level")
         lib.shredkv_options_set_logger(o, _log_cb, h, int(LogLevel(level if level is not None else 1)))
     for listener in get("listeners") or ():
@@ -369,7 +368,7 @@ def build_options(directory: Optional[PathLike], key: Any, options: Mapping[str,
                 any_set = True
         if not any_set:
             raise TypeError(f"{listener!r} has none of the Listener methods")
-        h = ffi.new_handle(listener)
+        h = ffi.new_handle(listener)  # an object, not a callable: kept alive like the callables' handles
         built.keepalive.append(h)
         lib.shredkv_options_add_listener(o, cbs, h)
     retention = get("retention")
