@@ -598,7 +598,14 @@ static int test_events(void) {
 
 /* ---- records ---------------------------------------------------------------------------- */
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
+/* The wall clock in ms, as precise as the store's (time() is a coarse clock
+ * that may still read the previous second when the store's reads the next:
+ * a comparison with it failed once under load). */
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000);
+}
 
 /* `got_len` is read after `got` is computed (the getter fills it). */
 static int check_bytes(const char* got, const size_t* got_len, const char* want, size_t want_len) {
