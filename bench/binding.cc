@@ -19,6 +19,7 @@
 
 #include "binding.h"
 #include "common.h"
+#include "workloads.h"
 #include "shredkv/c.h"
 #include "shredkv/shredkv.h"
 
@@ -89,7 +90,7 @@ void BM_LookupCpp(benchmark::State& state) {
   for (auto _ : state) {
     auto id = w.store->Resolve({"email", BindingEmail(LookupPerson(i++))});
     if (!id.ok()) {
-      state.SkipWithError(id.status().ToString().c_str());
+      Skip(state, id.status().ToString().c_str());
       break;
     }
     benchmark::DoNotOptimize(id);
@@ -113,7 +114,7 @@ void BM_AppendCpp(benchmark::State& state) {
       batch.AppendEvent(w.people[n % kPeople], std::move(event));
     }
     if (auto s = w.store->Write(batch); !s.ok()) {
-      state.SkipWithError(s.ToString().c_str());
+      Skip(state, s.ToString().c_str());
       break;
     }
   }
@@ -182,7 +183,7 @@ void BM_LookupC(benchmark::State& state) {
     const shredkv_identifier_t id{"email", email.data(), email.size()};
     shredkv_person_id_t out;
     if (shredkv_resolve(w.store, &id, &out, &err) != SHREDKV_OK) {
-      state.SkipWithError(err);
+      Skip(state, err);
       break;
     }
     benchmark::DoNotOptimize(out);
@@ -211,7 +212,7 @@ void BM_AppendC(benchmark::State& state) {
     const int rc = shredkv_write(w.store, batch, &err);
     shredkv_writebatch_destroy(batch);
     if (rc != SHREDKV_OK) {
-      state.SkipWithError(err);
+      Skip(state, err);
       break;
     }
   }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "binding.h"
+#include "sharded.h"
 #include "common.h"
 #include "workloads.h"
 
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
 
     RegisterWorkloads();
     RegisterBindingWorkloads();
+    RegisterShardedWorkloads();
     benchmark::Initialize(&n, args.data());
     if (benchmark::ReportUnrecognizedArguments(n, args.data())) {
       rc = 1;
@@ -120,6 +122,7 @@ int main(int argc, char** argv) {
   }
   CloseWorlds();
   CloseBindingWorlds();
+  CloseShardedWorlds();
   benchmark::Shutdown();
   std::error_code ec;
   std::filesystem::remove_all(cfg.dir, ec);

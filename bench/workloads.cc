@@ -145,11 +145,6 @@ World& EraseWorld(SystemKind sys) {
 
 std::atomic<int> g_errors{0};
 
-void Skip(benchmark::State& state, const char* what) {
-  g_errors.fetch_add(1);
-  state.SkipWithError(what);
-}
-
 // Runs `body`, turning a BenchError into a skipped benchmark.
 template <typename F>
 void Guard(benchmark::State& state, F&& body) {
@@ -525,5 +520,10 @@ void RegisterWorkloads() {
 void CloseWorlds() { worlds().Clear(); }
 
 int ErrorCount() { return g_errors.load(); }
+
+void Skip(benchmark::State& state, const char* what) {
+  g_errors.fetch_add(1);
+  state.SkipWithError(what);
+}
 
 }  // namespace shredkv_bench

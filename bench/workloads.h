@@ -2,6 +2,10 @@
 #ifndef SHREDKV_BENCH_WORKLOADS_H_
 #define SHREDKV_BENCH_WORKLOADS_H_
 
+namespace benchmark {
+class State;
+}
+
 namespace shredkv_bench {
 
 // Registers <Workload>/<system> for every workload and available system,
@@ -11,6 +15,8 @@ void RegisterWorkloads();
 void CloseWorlds();
 // Benchmarks that stopped with an error (the binary then exits 1).
 int ErrorCount();
+// Stops a benchmark with an error that ErrorCount() counts.
+void Skip(benchmark::State& state, const char* what);
 
 }  // namespace shredkv_bench
 

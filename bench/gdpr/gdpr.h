@@ -92,6 +92,8 @@ class GdprSystem {
 };
 
 std::unique_ptr<GdprSystem> NewShredkv(const std::string& dir);
+// A ShardedStore of `shards` shards (the same calls, routed).
+std::unique_ptr<GdprSystem> NewShredkvSharded(const std::string& dir, std::uint32_t shards);
 std::unique_ptr<GdprSystem> NewRawLmdb(const std::string& dir);
 #ifdef SHREDKV_BENCH_HAVE_SQLITE
 std::unique_ptr<GdprSystem> NewSqlite(const std::string& dir);

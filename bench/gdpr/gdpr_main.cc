@@ -1,7 +1,11 @@
 // shredkv_gdprbench: the four GDPRbench workloads on shredkv, raw LMDB and
 // SQLite (gdpr.h; docs/performance.md §8).
 //
-//   shredkv_gdprbench [--records=N[,N…]] [--ops=F] [--dir=PATH] [--benchmark_* flags]
+//   shredkv_gdprbench [--records=N[,N…]] [--ops=F] [--shards=N] [--dir=PATH] [--benchmark_* flags]
+//
+// Systems: shredkv (one Store), shredkv_sharded (a ShardedStore of --shards
+// shards, default 4: the same calls, so writes of people in different
+// shards commit and flush in parallel), raw_lmdb, sqlite.
 //
 // --records (SHREDKV_GDPR_RECORDS): the data set sizes, default
 // 10000,1000000. --ops (SHREDKV_GDPR_OPS): a factor on the operations each
@@ -117,10 +121,11 @@ class Zipfian {
   double zetan_ = 0, alpha_ = 0, eta_ = 0;
 };
 
-enum class SystemKind { kShredkv, kRawLmdb, kSqlite };
+enum class SystemKind { kShredkv, kShredkvSharded, kRawLmdb, kSqlite };
 const char* SystemName(SystemKind k) {
   switch (k) {
     case SystemKind::kShredkv: return "shredkv";
+    case SystemKind::kShredkvSharded: return "shredkv_sharded";
     case SystemKind::kRawLmdb: return "raw_lmdb";
     case SystemKind::kSqlite: return "sqlite";
   }
@@ -130,6 +135,7 @@ const char* SystemName(SystemKind k) {
 struct Settings {
   std::vector<std::uint64_t> records{10000, 1000000};
   double ops = 1.0;
+  std::uint32_t shards = 4;  // shredkv_sharded
   std::string dir;
 };
 Settings& settings() {
@@ -166,6 +172,7 @@ World& GetWorld(std::uint64_t records, SystemKind kind) {
   std::filesystem::create_directories(dir);
   switch (kind) {
     case SystemKind::kShredkv: w->sys = NewShredkv(dir); break;
+    case SystemKind::kShredkvSharded: w->sys = NewShredkvSharded(dir, settings().shards); break;
     case SystemKind::kRawLmdb: w->sys = NewRawLmdb(dir); break;
     case SystemKind::kSqlite:
 #ifdef SHREDKV_BENCH_HAVE_SQLITE
@@ -328,7 +335,7 @@ void Register() {
   auto iters = [&](std::size_t base) {
     return static_cast<benchmark::IterationCount>(std::max(2.0, std::round(static_cast<double>(base) * st.ops)));
   };
-  std::vector<SystemKind> systems{SystemKind::kShredkv, SystemKind::kRawLmdb};
+  std::vector<SystemKind> systems{SystemKind::kShredkv, SystemKind::kShredkvSharded, SystemKind::kRawLmdb};
 #ifdef SHREDKV_BENCH_HAVE_SQLITE
   systems.push_back(SystemKind::kSqlite);
 #endif
@@ -395,6 +402,10 @@ int main(int argc, char** argv) {
         st.records = ParseRecords(a.substr(10));
       } else if (a.rfind("--ops=", 0) == 0) {
         st.ops = std::stod(a.substr(6));
+      } else if (a.rfind("--shards=", 0) == 0) {
+        const unsigned long n = std::stoul(a.substr(9));
+        if (n < 1 || n > 256) Fail("--shards: 1 to 256");
+        st.shards = static_cast<std::uint32_t>(n);
       } else if (a.rfind("--dir=", 0) == 0) {
         parent = a.substr(6);
       } else {

@@ -1,12 +1,15 @@
 // GDPRbench on shredkv's public API: a person a GDPRbench user, records in
 // collection "data" with their metadata (RecordMetadata), metadata queries
-// through Store::FindRecords, processing reads through a lease for the
-// record's purpose, erasure by Store::Erase, logs from Store::ReadAudit.
+// through FindRecords, processing reads through a lease for the record's
+// purpose, erasure by Erase, logs from ReadAudit — on one Store, or on a
+// ShardedStore (the same calls, routed; the regulator's log read goes
+// through every shard's audit log).
 #include <mutex>
 #include <shared_mutex>
 
 #include "gdpr.h"
 #include "shredkv/key_provider.h"
+#include "shredkv/sharded_store.h"
 #include "shredkv/store.h"
 #include "shredkv/write_batch.h"
 
@@ -14,6 +17,7 @@ namespace shredkv_gdpr {
 namespace {
 
 using shredkv::PersonId;
+using shredkv::Result;
 
 void Check(const shredkv::Status& s, const char* what) {
   if (!s.ok()) Fail(std::string("shredkv ") + what + ": " + s.ToString());
@@ -34,9 +38,30 @@ shredkv::Record ToRecord(const GdprRecord& r) {
   return rec;
 }
 
+// Opening and the audit log differ between a Store and a ShardedStore.
+Result<std::unique_ptr<shredkv::Store>> OpenStore(shredkv::Options o, shredkv::Store*, std::uint32_t) {
+  return shredkv::Store::Open(std::move(o));
+}
+Result<std::unique_ptr<shredkv::ShardedStore>> OpenStore(shredkv::Options o, shredkv::ShardedStore*,
+                                                         std::uint32_t shards) {
+  return shredkv::ShardedStore::Open(std::move(o), shards);
+}
+// Up to `max` entries after `after` in each shard's chain until `max` are read.
+std::size_t AuditEntries(shredkv::Store& s, std::uint64_t after, std::size_t max) {
+  auto entries = s.ReadAudit(after, max);
+  Check(entries.status(), "read audit");
+  return entries->size();
+}
+std::size_t AuditEntries(shredkv::ShardedStore& s, std::uint64_t after, std::size_t max) {
+  std::size_t n = 0;
+  for (std::uint32_t i = 0; i < s.shard_count() && n < max; ++i) n += AuditEntries(s.shard(i), after, max - n);
+  return n;
+}
+
+template <typename S>
 class ShredkvGdpr final : public GdprSystem {
  public:
-  explicit ShredkvGdpr(const std::string& dir) {
+  ShredkvGdpr(const std::string& dir, std::uint32_t shards) : shards_(shards) {
     shredkv::Options opt;
     opt.directory = dir;
     opt.create_if_missing = true;
@@ -49,14 +74,14 @@ class ShredkvGdpr final : public GdprSystem {
     for (std::size_t i = 0; i < kPurposes; ++i) {
       opt.purposes.push_back(shredkv::PurposeSpec{PurposeName(i), shredkv::LawfulBasis::kLegitimateInterest});
     }
-    auto store = shredkv::Store::Open(std::move(opt));
+    auto store = OpenStore(std::move(opt), static_cast<S*>(nullptr), shards);
     Check(store.status(), "open");
     store_ = std::move(store).value();
   }
   ~ShredkvGdpr() override {
     if (store_) (void)store_->Close();
   }
-  std::string_view name() const override { return "shredkv"; }
+  std::string_view name() const override { return shards_ == 0 ? "shredkv" : "shredkv_sharded"; }
 
   void Load(std::uint64_t n) override {
     const std::uint64_t people = n / kRecordsPerPerson;
@@ -78,7 +103,7 @@ class ShredkvGdpr final : public GdprSystem {
   void ErasePerson(std::uint64_t p) override {
     shredkv::EraseOptions o;
     o.request_id = "erase-" + std::to_string(p);
-    Check(store_->Erase(Person(p), o).status(), "erase");
+    Check(store_->Erase(std::vector<PersonId>{Person(p)}, o).status(), "erase");
   }
 
   bool ReadData(const GdprRecord& r) override {
@@ -110,16 +135,8 @@ class ShredkvGdpr final : public GdprSystem {
     Check(rec.status(), "get record");
     return !rec->metadata.purposes.empty();
   }
-  std::size_t ReadLogs(std::uint64_t after, std::size_t max) override {
-    auto entries = store_->ReadAudit(after, max);
-    Check(entries.status(), "read audit");
-    return entries->size();
-  }
-  std::uint64_t LogLength() override {
-    auto entries = store_->ReadAudit(0, SIZE_MAX);
-    Check(entries.status(), "read audit");
-    return entries->size();
-  }
+  std::size_t ReadLogs(std::uint64_t after, std::size_t max) override { return AuditEntries(*store_, after, max); }
+  std::uint64_t LogLength() override { return AuditEntries(*store_, 0, SIZE_MAX); }
   bool VerifyDeleted(std::uint64_t person) override {
     auto receipt = store_->GetErasure("erase-" + std::to_string(person));
     if (!receipt.ok()) return false;
@@ -218,12 +235,18 @@ class ShredkvGdpr final : public GdprSystem {
     return n;
   }
 
-  std::unique_ptr<shredkv::Store> store_;
+  std::uint32_t shards_;  // 0: one Store
+  std::unique_ptr<S> store_;
   std::vector<PersonId> ids_;  // written by Load only, before any reader
 };
 
 }  // namespace
 
-std::unique_ptr<GdprSystem> NewShredkv(const std::string& dir) { return std::make_unique<ShredkvGdpr>(dir); }
+std::unique_ptr<GdprSystem> NewShredkv(const std::string& dir) {
+  return std::make_unique<ShredkvGdpr<shredkv::Store>>(dir, 0);
+}
+std::unique_ptr<GdprSystem> NewShredkvSharded(const std::string& dir, std::uint32_t shards) {
+  return std::make_unique<ShredkvGdpr<shredkv::ShardedStore>>(dir, shards);
+}
 
 }  // namespace shredkv_gdpr

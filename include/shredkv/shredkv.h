@@ -9,6 +9,7 @@
 #include "shredkv/listener.h"
 #include "shredkv/options.h"
 #include "shredkv/portability.h"
+#include "shredkv/sharded_store.h"
 #include "shredkv/status.h"
 #include "shredkv/store.h"
 #include "shredkv/types.h"

@@ -104,6 +104,8 @@ class SHREDKV_EXPORT WriteBatch {
   const std::vector<Op>& ops() const { return ops_; }
 
  private:
+  // Splits batches by shard with their person IDs kept (ShardedStore).
+  friend class WriteBatchAccess;
   std::vector<Op> ops_;
 };
 

@@ -15,6 +15,7 @@
 #include "shredkv/store.h"
 #include "util/checksum.h"
 #include "util/coding.h"
+#include "util/file_io.h"
 #include "util/test_point.h"
 
 namespace shredkv {
@@ -27,17 +28,6 @@ constexpr std::string_view kManifestHeader = "shredkv-backup 1";
 const std::string kManifest = "MANIFEST";
 const std::string kKeysFile = "keys/data.mdb";
 const std::string kDataFile = "data/data.mdb";
-
-// fsync of a file or directory: what makes a rename or a new entry durable.
-Status SyncPath(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot open '" + path + "' to sync it: " + std::strerror(errno));
-  const bool ok = ::fsync(fd) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!ok) return Status::IOError("fsync of '" + path + "' failed: " + std::strerror(err));
-  return Status::OK();
-}
 
 // OK if `dir` does not exist (it is created) or is an empty directory;
 // AlreadyExists otherwise. *created tells whether this call made it.
@@ -153,7 +143,7 @@ Status CopyFileSynced(const std::string& from, const std::string& to) {
     return Status::IOError("cannot copy '" + from + "' to '" + to + "': " + ec.message());
   }
   fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write, ec);
-  return SyncPath(to);
+  return util::SyncPath(to);
 }
 
 }  // namespace
@@ -240,12 +230,12 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
     if (!out) return Status::IOError("cannot write '" + tmp + "'");
   }
   for (const std::string& p : {tmp, directory + "/keys", directory + "/data"}) {
-    if (Status f = SyncPath(p); !f.ok()) return f;
+    if (Status f = util::SyncPath(p); !f.ok()) return f;
   }
   if (::rename(tmp.c_str(), (directory + "/" + kManifest).c_str()) != 0) {
     return Status::IOError("cannot rename '" + tmp + "': " + std::strerror(errno));
   }
-  if (Status f = SyncPath(directory); !f.ok()) return f;
+  if (Status f = util::SyncPath(directory); !f.ok()) return f;
   return info;
 }
 
@@ -472,14 +462,14 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     if (Status c = (*store)->Close(); !c.ok()) return fail(c);
   }
   for (const std::string& d : {work + "/keys", work + "/data", work}) {
-    if (Status f = engine::SyncPath(d); !f.ok()) return fail(f);
+    if (Status f = util::SyncPath(d); !f.ok()) return fail(f);
   }
   util::TestPoint("restore.before_rename");
   if (::rename(work.c_str(), target.c_str()) != 0) {
     return fail(Status::IOError("cannot rename '" + work + "' to '" + target + "': " + std::strerror(errno)));
   }
   const std::string parent = fs::path(target).parent_path().string();
-  if (Status f = engine::SyncPath(parent.empty() ? "." : parent); !f.ok()) return f;
+  if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) return f;
   return result;
 }
 

@@ -1,0 +1,193 @@
+// shredkv — ShardedStore: one logical store over N store directories, so
+// that writes use more than one LMDB writer (design §8, docs/architecture.md
+// §13; the SHARDS file: docs/format.md §12).
+//
+// Layout: <directory>/SHARDS (the shard count and the routing key, sealed
+// under the root key) and <directory>/shard-000 … shard-<N-1>, each an
+// ordinary store (Store::Open can open one alone). A person lives in exactly
+// one shard — key, data, identifiers, analytics rows — the shard chosen by
+// an xxHash of the person ID (ShardOf), so an erasure of one person stays
+// one commit in one shard's `keys`. CreatePerson places a person in the home
+// shard of their first identifier (a keyed hash of the normalised
+// identifier under the routing key), so Resolve of that identifier reads one
+// shard. An identifier linked later, or a person created through a
+// WriteBatch (its ID chosen before any identifier is known), may live
+// outside its identifier's home shard: Resolve then asks the home shard
+// first and the others after it (a miss costs one lookup a shard).
+//
+// Identifiers stay unique across shards: every call that adds an
+// identifier (CreatePerson, LinkIdentifier, Rectify, Write with such
+// operations) checks the other shards under a lock striped by the
+// identifier's routing hash, held until its own commit. Writes made
+// through shard(i) directly bypass that check.
+//
+// Atomicity: a call on one person is one commit in one shard, as on a
+// Store. A call on many people (Write, Restrict, Unrestrict, SetConsent,
+// Erase) is split by shard and committed shard by shard, each part atomic;
+// every person is checked before the first part commits, so an error other
+// than I/O or a race leaves nothing written, but an I/O error (or a person
+// erased meanwhile) in a later shard leaves the earlier shards' parts
+// committed, and the error names the shard.
+//
+// Thread safety: as Store. Each shard has its own writer, so writes to
+// people of different shards run in parallel.
+#ifndef SHREDKV_SHARDED_STORE_H_
+#define SHREDKV_SHARDED_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shredkv/store.h"
+#include "shredkv/visibility.h"
+
+namespace shredkv {
+
+inline constexpr std::uint32_t kMaxShards = 256;
+
+// What ShardedStore::Erase did: one erasure request (one request id) made
+// in every shard that held one of the people.
+struct ShardedErasureReceipt {
+  std::string request_id;
+  std::uint64_t people = 0;
+  // The lowest level any shard's part has reached: the request is
+  // cryptographic (purged) once every part is.
+  ErasureLevel level = ErasureLevel::kLogical;
+  // The receipt of each shard's part, by shard number, in shard order.
+  std::vector<std::pair<std::uint32_t, ErasureReceipt>> parts;
+};
+
+class SHREDKV_EXPORT ShardedStore {
+ public:
+  // Opens (with create_if_missing, creates) a sharded store in
+  // options.directory; `options` is applied to every shard with the
+  // directory replaced. `shard_count` (1..kMaxShards) is required to
+  // create; for an existing store 0 takes the stored count and any other
+  // value must equal it (InvalidArgument). The root key is asked for once
+  // for SHARDS and once a shard (a passphrase provider derives each:
+  // every directory has its own salt). Errors: those of Store::Open, for
+  // the first shard that fails (its number in the message); NotFound (no
+  // SHARDS and !create_if_missing); Corruption (SHARDS damaged, a shard
+  // missing); WrongKey.
+  static Result<std::unique_ptr<ShardedStore>> Open(Options options, std::uint32_t shard_count = 0);
+
+  ShardedStore(const ShardedStore&) = delete;
+  ShardedStore& operator=(const ShardedStore&) = delete;
+  ~ShardedStore();
+
+  // Closes every shard (after the calls in flight, as Store::Close).
+  // Returns the first error. Idempotent.
+  Status Close();
+
+  std::uint32_t shard_count() const;
+  // The shard that holds `person`: XXH3-64 of the ID modulo the count.
+  std::uint32_t ShardOf(const PersonId& person) const;
+  // A shard, for what this class does not route (ScanAnalytics, the
+  // change feed, the audit log, backups, root-key rotation: each shard has
+  // its own).
+  // REQUIRES: index < shard_count().
+  Store& shard(std::uint32_t index);
+
+  // ---- People and identifiers (Store's contracts, plus the cross-shard
+  // uniqueness of identifiers) ------------------------------------------------
+
+  // In the home shard of the first identifier.
+  Result<PersonId> CreatePerson(const std::vector<Identifier>& identifiers, const Attributes& profile = {});
+  // The home shard first, then the others.
+  Result<PersonId> Resolve(const Identifier& identifier);
+  Result<PersonInfo> GetPerson(const PersonId& id);
+  Status LinkIdentifier(const PersonId& id, const Identifier& identifier);
+  Status UnlinkIdentifier(const PersonId& id, const Identifier& identifier);
+
+  // ---- One person's data, routed to their shard ------------------------------
+
+  Result<Attributes> GetProfile(const PersonId& id);
+  Status PatchProfile(const PersonId& id, const ProfilePatch& patch);
+  Status AppendEvent(const PersonId& id, const Event& event);
+  std::unique_ptr<EventIterator> ScanEvents(const PersonId& id, TimeRange range = {});
+  Status Put(const PersonId& id, std::string_view collection, std::string_view key, std::string_view value);
+  Result<std::string> Get(const PersonId& id, std::string_view collection, std::string_view key);
+  Result<Record> GetRecord(const PersonId& id, std::string_view collection, std::string_view key);
+  Status Delete(const PersonId& id, std::string_view collection, std::string_view key);
+  std::unique_ptr<RecordIterator> ScanRecords(const PersonId& id, std::string_view collection,
+                                              std::string_view prefix = {});
+  Status Rectify(const PersonId& id, const Rectification& rectification);
+  std::unique_ptr<Iterator<ExportItem>> Export(const PersonId& id);
+  Result<RestrictionState> GetRestriction(const PersonId& id);
+  Result<std::map<std::string, bool>> GetConsent(const PersonId& id);
+  Result<std::vector<ConsentRecord>> GetConsentHistory(const PersonId& id);
+  Result<std::unique_ptr<Lease>> AcquireLease(const PersonId& id, std::string_view purpose);
+  Result<std::string> AuditSubject(const PersonId& id);
+
+  // ---- Queries over every shard ----------------------------------------------
+
+  // Store::FindRecords over the shards: for purposes and recipients, shard
+  // 0's records, then shard 1's, … (a shard is asked only once the ones
+  // before it are exhausted, so a first page costs what it costs in one
+  // store when shard 0 fills it); for kExpiresBefore, merged by expiry
+  // (soonest first; ties in shard order), every shard asked at once. An
+  // error of one shard ends the iteration (status names the shard).
+  std::unique_ptr<Iterator<FoundRecord>> FindRecords(const RecordQuery& query);
+  // Store::PeopleWithConsent over the shards, one after another.
+  std::unique_ptr<Iterator<PersonId>> PeopleWithConsent(std::string_view purpose, bool granted);
+
+  // ---- Many people: split by shard (see the atomicity note above) -----------
+
+  // Each shard's operations, in the batch's order, as one Store::Write in
+  // that shard; the parts are written one after another on the calling
+  // thread (writers on other threads use the other shards meanwhile). An
+  // error names the shard and the operation's index in `batch`.
+  Status Write(const WriteBatch& batch);
+  Status Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec);
+  Status Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec);
+  Status SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
+                    std::string_view source = {});
+
+  // ---- Erasure ---------------------------------------------------------------
+
+  // One erasure request under one request id (generated if empty) in each
+  // shard holding some of `people`. Every person is checked first (NotFound
+  // / Erased: nothing erased); a request id already used in any shard is
+  // AlreadyExists.
+  Result<ShardedErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options = {});
+  Result<ShardedErasureReceipt> EraseByIdentifier(const Identifier& identifier, const EraseOptions& options = {});
+  Result<ErasureReceipt> EraseCategory(const PersonId& person, std::string_view category,
+                                       const EraseOptions& options = {});
+  // The request's parts in the shards that have it. NotFound if none has.
+  Result<ShardedErasureReceipt> GetErasure(std::string_view request_id);
+  // Lifts the suppression in whichever shard holds it. NotFound if none.
+  Status Unsuppress(const Identifier& identifier);
+
+  // ---- Every shard -----------------------------------------------------------
+
+  // The sum over the shards (format_version: the lowest; key_epoch and
+  // oldest_key_epoch: the lowest; operations: summed per operation).
+  Result<StoreStats> Stats();
+  // Store::Stats of each shard, in shard order.
+  Result<std::vector<StoreStats>> ShardStats();
+  // Purge with `budget_rows` a shard; sums.
+  Result<PurgeResult> Purge(std::size_t budget_rows);
+  // Rotates every shard's epoch; sums (new_epoch: the highest).
+  Result<RotationResult> RotateEpoch();
+  Result<CompactionResult> CompactData();
+  // Every shard's RunMaintenance; returns the first error (naming its shard)
+  // after running all.
+  Status RunMaintenance();
+  // Every shard's Verify; counts summed, problems prefixed "shard N: ".
+  Result<VerifyReport> Verify();
+  // The same rules in every shard (a failure part-way leaves the shards
+  // before it with the new rules: call again).
+  Status SetRetention(const RetentionRules& rules);
+
+ private:
+  struct Impl;
+  explicit ShardedStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shredkv
+
+#endif  // SHREDKV_SHARDED_STORE_H_

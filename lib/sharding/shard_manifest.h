@@ -1,0 +1,40 @@
+// The SHARDS file of a sharded store (docs/format.md §9): the shard count
+// and the identifier routing key, sealed under the root key.
+// Thread safety: stateless.
+#ifndef SHREDKV_SHARDING_SHARD_MANIFEST_H_
+#define SHREDKV_SHARDING_SHARD_MANIFEST_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "crypto/secure_memory.h"
+#include "shredkv/key_provider.h"
+#include "shredkv/status.h"
+
+namespace shredkv::sharding {
+
+inline constexpr const char* kManifestName = "SHARDS";
+
+struct ShardManifest {
+  std::uint32_t shard_count = 0;
+  std::string salt;  // 16 bytes, given to the key provider
+  // Keys the identifier routing hash (SipHash-2-4 uses its first 16 bytes).
+  std::unique_ptr<crypto::SecretKey> routing_key;
+};
+
+// A new manifest: a random salt and routing key.
+Result<ShardManifest> NewManifest(std::uint32_t shard_count);
+
+// Seals the routing key under the root key `provider` gives for the
+// manifest's salt and writes the file durably (util::WriteFileDurably).
+Status WriteManifest(const std::string& path, const ShardManifest& manifest, KeyProvider& provider);
+
+// Reads and checks the file (Corruption: bad magic, size or checksum;
+// UnsupportedVersion: a newer layout) and opens the routing key with the
+// root key (WrongKey if it does not open it). NotFound if there is no file.
+Result<ShardManifest> ReadManifest(const std::string& path, KeyProvider& provider);
+
+}  // namespace shredkv::sharding
+
+#endif  // SHREDKV_SHARDING_SHARD_MANIFEST_H_

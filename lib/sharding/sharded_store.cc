@@ -1,0 +1,793 @@
+#include "shredkv/sharded_store.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "crypto/keyed_hash.h"
+#include "crypto/random.h"
+#include "sharding/shard_manifest.h"
+#include "util/checksum.h"
+
+namespace shredkv {
+
+// Builds a shard's part of a batch with the operations as queued (the
+// person IDs a caller already holds must not change).
+class WriteBatchAccess {
+ public:
+  static void Append(WriteBatch* batch, const WriteBatch::Op& op) { batch->ops_.push_back(op); }
+  static void CreatePerson(WriteBatch* batch, const PersonId& id, std::vector<Identifier> identifiers,
+                           Attributes profile) {
+    batch->ops_.emplace_back(WriteBatch::CreatePersonOp{id, std::move(identifiers), std::move(profile)});
+  }
+};
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kStripes = 64;
+
+std::string ShardDirectory(const std::string& top, std::uint32_t index) {
+  char name[24];
+  std::snprintf(name, sizeof name, "shard-%03u", index);
+  return top + "/" + name;
+}
+
+std::string ShardContext(std::uint32_t shard) { return "shard " + std::to_string(shard); }
+
+const PersonId& OpPerson(const WriteBatch::Op& op) {
+  return std::visit([](const auto& o) -> const PersonId& { return o.id; }, op);
+}
+
+// A shard part's error, naming the shard and, when the engine named the
+// failing operation ("operation #k (…)", its index in the part), that
+// operation's index in the caller's batch first.
+Status PartError(const Status& s, const std::vector<std::size_t>& original, std::uint32_t shard) {
+  static constexpr std::string_view kPrefix = "operation #";
+  const std::string& m = s.message();
+  if (m.compare(0, kPrefix.size(), kPrefix) == 0) {
+    std::size_t end = kPrefix.size();
+    std::size_t k = 0;
+    while (end < m.size() && end < kPrefix.size() + 9 && m[end] >= '0' && m[end] <= '9') {
+      k = k * 10 + static_cast<std::size_t>(m[end++] - '0');
+    }
+    if (end > kPrefix.size() && k < original.size()) {
+      return s.WithContext("operation #" + std::to_string(original[k]) + " of the batch, in " + ShardContext(shard));
+    }
+  }
+  return s.WithContext(ShardContext(shard));
+}
+
+// The shards' iterators one after another; shard k's is made (by
+// `open(k)`) only when shard k-1's is exhausted.
+template <typename T>
+class ConcatIterator final : public Iterator<T> {
+ public:
+  ConcatIterator(std::uint32_t shards, std::function<std::unique_ptr<Iterator<T>>(std::uint32_t)> open)
+      : shards_(shards), open_(std::move(open)) {
+    Settle();
+  }
+  bool Valid() const override { return current_ != nullptr && current_->Valid(); }
+  void Next() override {
+    current_->Next();
+    Settle();
+  }
+  const T& value() const override { return current_->value(); }
+  Status status() const override { return status_; }
+
+ private:
+  // Moves on to the next shard while the current one is exhausted.
+  void Settle() {
+    for (;;) {
+      if (current_ != nullptr) {
+        if (current_->Valid()) return;
+        if (Status s = current_->status(); !s.ok()) {
+          status_ = s.WithContext(ShardContext(shard_ - 1));
+          current_.reset();
+          return;
+        }
+        current_.reset();
+      }
+      if (shard_ == shards_) return;
+      current_ = open_(shard_++);
+    }
+  }
+
+  std::uint32_t shards_;
+  std::function<std::unique_ptr<Iterator<T>>(std::uint32_t)> open_;
+  std::uint32_t shard_ = 0;  // the next shard to open
+  std::unique_ptr<Iterator<T>> current_;
+  Status status_;
+};
+
+// Found records of every shard merged by expiry (each shard's in expiry
+// order already): the shard with the soonest current record goes first.
+class ExpiryMergeIterator final : public Iterator<FoundRecord> {
+ public:
+  explicit ExpiryMergeIterator(std::vector<std::unique_ptr<Iterator<FoundRecord>>> parts)
+      : parts_(std::move(parts)) {
+    Pick();
+  }
+  bool Valid() const override { return current_ != kNone; }
+  void Next() override {
+    parts_[current_]->Next();
+    Pick();
+  }
+  const FoundRecord& value() const override { return parts_[current_]->value(); }
+  Status status() const override { return status_; }
+
+ private:
+  static constexpr std::size_t kNone = SIZE_MAX;
+  void Pick() {
+    current_ = kNone;
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      auto& p = *parts_[i];
+      if (!p.Valid()) {
+        if (Status s = p.status(); !s.ok()) {
+          status_ = s.WithContext(ShardContext(static_cast<std::uint32_t>(i)));
+          current_ = kNone;
+          return;
+        }
+        continue;
+      }
+      if (current_ == kNone ||
+          p.value().record.metadata.expires_ms < parts_[current_]->value().record.metadata.expires_ms) {
+        current_ = i;
+      }
+    }
+  }
+
+  std::vector<std::unique_ptr<Iterator<FoundRecord>>> parts_;
+  std::size_t current_ = kNone;
+  Status status_;
+};
+
+ErasureLevel Lower(ErasureLevel a, ErasureLevel b) {
+  return static_cast<std::uint8_t>(a) < static_cast<std::uint8_t>(b) ? a : b;
+}
+
+}  // namespace
+
+struct ShardedStore::Impl {
+  Options options;
+  std::vector<std::unique_ptr<Store>> shards;
+  std::unique_ptr<crypto::SecretKey> routing_key;
+  std::array<std::mutex, kStripes> stripes;
+
+  std::uint32_t count() const { return static_cast<std::uint32_t>(shards.size()); }
+
+  std::uint32_t ShardOf(const PersonId& id) const {
+    return static_cast<std::uint32_t>(util::Checksum64(id.view()) % shards.size());
+  }
+
+  // SipHash-2-4 of the normalised identifier under the routing key: its
+  // home shard (low bits) and its lock stripe (high bits).
+  std::uint64_t RouteHash(const Identifier& normalized) const {
+    std::string message = normalized.type;
+    message.push_back('\0');
+    message += normalized.value;
+    const std::uint64_t h = crypto::ShortKeyedHash(routing_key->view().substr(0, 16), message);
+    crypto::Wipe(&message);
+    return h;
+  }
+  std::uint32_t HomeOf(const Identifier& normalized) const {
+    return static_cast<std::uint32_t>(RouteHash(normalized) % shards.size());
+  }
+
+  Result<Identifier> Normalize(const Identifier& identifier) const {
+    return NormalizeIdentifier(identifier, options.identifier_types);
+  }
+
+  PersonId NewPersonIn(std::uint32_t shard) const {
+    for (;;) {
+      PersonId id(crypto::RandomArray<PersonId::kSize>());
+      if (ShardOf(id) == shard) return id;
+    }
+  }
+
+  // The lock stripes of the identifiers, locked in stripe order (so that
+  // two calls never wait for each other crosswise), released on scope exit.
+  class StripeGuard {
+   public:
+    StripeGuard(Impl& impl, const std::vector<Identifier>& normalized) {
+      std::set<std::size_t> wanted;
+      for (const Identifier& i : normalized) wanted.insert((impl.RouteHash(i) >> 32) % kStripes);
+      for (std::size_t s : wanted) locks_.emplace_back(impl.stripes[s]);
+    }
+
+   private:
+    std::vector<std::unique_lock<std::mutex>> locks_;
+  };
+
+  // OK if no shard other than `owner_shard` holds the identifier for a live
+  // person: AlreadyExists (someone else's), Suppressed (after an erasure).
+  // An identifier whose person was erased is free, as in one store.
+  Status CheckFreeElsewhere(const Identifier& normalized, std::uint32_t owner_shard) {
+    for (std::uint32_t s = 0; s < count(); ++s) {
+      if (s == owner_shard) continue;
+      auto r = shards[s]->Resolve(normalized);
+      if (r.ok()) {
+        return Status::AlreadyExists("identifier of type '" + normalized.type + "' belongs to another person");
+      }
+      const StatusCode c = r.status().code();
+      if (c == StatusCode::kNotFound || c == StatusCode::kErased) continue;
+      if (c == StatusCode::kSuppressed) {
+        return Status::Suppressed("identifier of type '" + normalized.type + "' is suppressed after an erasure");
+      }
+      return r.status().WithContext(ShardContext(s));
+    }
+    return Status::OK();
+  }
+
+  // Where an identifier's person lives: the home shard first. A suppressed
+  // identifier is Suppressed at once (no shard may hold it then); one whose
+  // person was erased is Erased unless another shard holds it for a live
+  // person (created again after the erasure).
+  Result<std::pair<std::uint32_t, PersonId>> Locate(const Identifier& identifier) {
+    auto normalized = Normalize(identifier);
+    if (!normalized.ok()) return normalized.status();
+    const std::uint32_t home = HomeOf(*normalized);
+    std::optional<Status> erased;
+    for (std::uint32_t k = 0; k < count(); ++k) {
+      const std::uint32_t s = (home + k) % count();
+      auto r = shards[s]->Resolve(*normalized);
+      if (r.ok()) return std::make_pair(s, *r);
+      const StatusCode c = r.status().code();
+      if (c == StatusCode::kNotFound) continue;
+      if (c == StatusCode::kErased) {
+        if (!erased) erased = r.status();
+        continue;
+      }
+      return r.status();
+    }
+    if (erased) return *erased;
+    return Status::NotFound("no person has this identifier");
+  }
+
+  // Every person exists and is not erased: the check before a call on many
+  // people commits its first shard's part.
+  Status CheckPeople(const std::vector<PersonId>& people) {
+    for (const PersonId& p : people) {
+      auto info = shards[ShardOf(p)]->GetPerson(p);
+      if (!info.ok()) return info.status();
+    }
+    return Status::OK();
+  }
+
+  // `people` by shard, each part in the caller's order.
+  std::map<std::uint32_t, std::vector<PersonId>> ByShard(const std::vector<PersonId>& people) const {
+    std::map<std::uint32_t, std::vector<PersonId>> parts;
+    for (const PersonId& p : people) parts[ShardOf(p)].push_back(p);
+    return parts;
+  }
+
+  // Runs `fn(shard)` on every part; the first error, with its shard.
+  template <typename Fn>
+  Status EachPart(const std::map<std::uint32_t, std::vector<PersonId>>& parts, Fn&& fn) {
+    for (const auto& [s, part] : parts) {
+      if (Status st = fn(*shards[s], part); !st.ok()) return st.WithContext(ShardContext(s));
+    }
+    return Status::OK();
+  }
+};
+
+// ---- Open and close ------------------------------------------------------------
+
+Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::uint32_t shard_count) {
+  if (options.directory.empty()) return Status::InvalidArgument("Options::directory is empty");
+  if (!options.key_provider) return Status::InvalidArgument("Options::key_provider is required");
+  if (shard_count > kMaxShards) {
+    return Status::InvalidArgument("a sharded store has at most " + std::to_string(kMaxShards) + " shards");
+  }
+  const std::string top = options.directory;
+  const std::string manifest_path = top + "/" + sharding::kManifestName;
+  auto impl = std::make_unique<Impl>();
+
+  auto manifest = sharding::ReadManifest(manifest_path, *options.key_provider);
+  bool creating = false;
+  if (manifest.ok()) {
+    if (options.error_if_exists) return Status::AlreadyExists("a sharded store exists in '" + top + "'");
+    if (shard_count != 0 && shard_count != manifest->shard_count) {
+      return Status::InvalidArgument("the store in '" + top + "' has " + std::to_string(manifest->shard_count) +
+                                     " shards, not " + std::to_string(shard_count));
+    }
+    if (manifest->shard_count > kMaxShards) return Status::Corruption("'" + manifest_path + "': too many shards");
+  } else if (manifest.status().IsNotFound()) {
+    if (!options.create_if_missing || options.read_only) {
+      return Status::NotFound("no sharded store in '" + top + "' (no " + sharding::kManifestName + " file)");
+    }
+    if (shard_count == 0) return Status::InvalidArgument("the shard count is required to create a sharded store");
+    std::error_code ec;
+    if (fs::exists(top + "/keys", ec) || fs::exists(top + "/data", ec)) {
+      return Status::InvalidArgument("'" + top + "' holds a store, not a sharded store");
+    }
+    fs::create_directories(top, ec);
+    if (ec) return Status::IOError("cannot create '" + top + "': " + ec.message());
+    manifest = sharding::NewManifest(shard_count);
+    if (!manifest.ok()) return manifest.status();
+    creating = true;
+  } else {
+    return manifest.status();
+  }
+
+  // The shards first, SHARDS last: a creation cut short leaves no SHARDS,
+  // and the next creating open picks up the shards already made. With
+  // SHARDS present every shard must exist (a missing one is not re-created).
+  for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
+    Options o = options;
+    o.directory = ShardDirectory(top, i);
+    o.error_if_exists = false;
+    o.create_if_missing = creating;
+    auto shard = Store::Open(std::move(o));
+    if (!shard.ok()) {
+      for (auto& opened : impl->shards) (void)opened->Close();
+      if (!creating && shard.status().IsNotFound()) {
+        return Status::Corruption("shard " + std::to_string(i) + " of '" + top + "' is missing");
+      }
+      return shard.status().WithContext(ShardContext(i));
+    }
+    impl->shards.push_back(std::move(*shard));
+  }
+  if (creating) {
+    if (Status w = sharding::WriteManifest(manifest_path, *manifest, *options.key_provider); !w.ok()) {
+      for (auto& opened : impl->shards) (void)opened->Close();
+      return w;
+    }
+  }
+  impl->routing_key = std::move(manifest->routing_key);
+  impl->options = std::move(options);
+  return std::unique_ptr<ShardedStore>(new ShardedStore(std::move(impl)));
+}
+
+ShardedStore::ShardedStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ShardedStore::~ShardedStore() { (void)Close(); }
+
+Status ShardedStore::Close() {
+  Status first;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    Status c = impl_->shards[s]->Close();
+    if (first.ok() && !c.ok()) first = c.WithContext(ShardContext(s));
+  }
+  return first;
+}
+
+std::uint32_t ShardedStore::shard_count() const { return impl_->count(); }
+std::uint32_t ShardedStore::ShardOf(const PersonId& person) const { return impl_->ShardOf(person); }
+Store& ShardedStore::shard(std::uint32_t index) { return *impl_->shards.at(index); }
+
+// ---- People and identifiers -------------------------------------------------------
+
+Result<PersonId> ShardedStore::CreatePerson(const std::vector<Identifier>& identifiers, const Attributes& profile) {
+  if (identifiers.empty()) return Status::InvalidArgument("a person needs at least one identifier");
+  std::vector<Identifier> normalized;
+  for (const Identifier& i : identifiers) {
+    auto n = impl_->Normalize(i);
+    if (!n.ok()) return n.status();
+    normalized.push_back(std::move(*n));
+  }
+  const std::uint32_t home = impl_->HomeOf(normalized.front());
+  Impl::StripeGuard guard(*impl_, normalized);
+  for (const Identifier& n : normalized) {
+    if (Status s = impl_->CheckFreeElsewhere(n, home); !s.ok()) return s;
+  }
+  WriteBatch batch;
+  const PersonId id = impl_->NewPersonIn(home);
+  WriteBatchAccess::CreatePerson(&batch, id, identifiers, profile);
+  if (Status w = impl_->shards[home]->Write(batch); !w.ok()) return w;
+  return id;
+}
+
+Result<PersonId> ShardedStore::Resolve(const Identifier& identifier) {
+  auto at = impl_->Locate(identifier);
+  if (!at.ok()) return at.status();
+  return at->second;
+}
+
+Result<PersonInfo> ShardedStore::GetPerson(const PersonId& id) { return shard(ShardOf(id)).GetPerson(id); }
+
+Status ShardedStore::LinkIdentifier(const PersonId& id, const Identifier& identifier) {
+  auto n = impl_->Normalize(identifier);
+  if (!n.ok()) return n.status();
+  const std::uint32_t s = ShardOf(id);
+  Impl::StripeGuard guard(*impl_, {*n});
+  if (Status c = impl_->CheckFreeElsewhere(*n, s); !c.ok()) return c;
+  return impl_->shards[s]->LinkIdentifier(id, identifier);
+}
+
+Status ShardedStore::UnlinkIdentifier(const PersonId& id, const Identifier& identifier) {
+  return shard(ShardOf(id)).UnlinkIdentifier(id, identifier);
+}
+
+// ---- One person's data -----------------------------------------------------------
+
+Result<Attributes> ShardedStore::GetProfile(const PersonId& id) { return shard(ShardOf(id)).GetProfile(id); }
+Status ShardedStore::PatchProfile(const PersonId& id, const ProfilePatch& patch) {
+  return shard(ShardOf(id)).PatchProfile(id, patch);
+}
+Status ShardedStore::AppendEvent(const PersonId& id, const Event& event) {
+  return shard(ShardOf(id)).AppendEvent(id, event);
+}
+std::unique_ptr<EventIterator> ShardedStore::ScanEvents(const PersonId& id, TimeRange range) {
+  return shard(ShardOf(id)).ScanEvents(id, range);
+}
+Status ShardedStore::Put(const PersonId& id, std::string_view collection, std::string_view key,
+                         std::string_view value) {
+  return shard(ShardOf(id)).Put(id, collection, key, value);
+}
+Result<std::string> ShardedStore::Get(const PersonId& id, std::string_view collection, std::string_view key) {
+  return shard(ShardOf(id)).Get(id, collection, key);
+}
+Result<Record> ShardedStore::GetRecord(const PersonId& id, std::string_view collection, std::string_view key) {
+  return shard(ShardOf(id)).GetRecord(id, collection, key);
+}
+Status ShardedStore::Delete(const PersonId& id, std::string_view collection, std::string_view key) {
+  return shard(ShardOf(id)).Delete(id, collection, key);
+}
+std::unique_ptr<RecordIterator> ShardedStore::ScanRecords(const PersonId& id, std::string_view collection,
+                                                          std::string_view prefix) {
+  return shard(ShardOf(id)).ScanRecords(id, collection, prefix);
+}
+
+Status ShardedStore::Rectify(const PersonId& id, const Rectification& rectification) {
+  const std::uint32_t s = ShardOf(id);
+  std::vector<Identifier> added;
+  for (const auto& [old_identifier, replacement] : rectification.identifiers) {
+    auto n = impl_->Normalize(replacement);
+    if (!n.ok()) return n.status();
+    added.push_back(std::move(*n));
+  }
+  Impl::StripeGuard guard(*impl_, added);
+  for (const Identifier& n : added) {
+    if (Status c = impl_->CheckFreeElsewhere(n, s); !c.ok()) return c;
+  }
+  return impl_->shards[s]->Rectify(id, rectification);
+}
+
+std::unique_ptr<Iterator<ExportItem>> ShardedStore::Export(const PersonId& id) {
+  return shard(ShardOf(id)).Export(id);
+}
+Result<RestrictionState> ShardedStore::GetRestriction(const PersonId& id) {
+  return shard(ShardOf(id)).GetRestriction(id);
+}
+Result<std::map<std::string, bool>> ShardedStore::GetConsent(const PersonId& id) {
+  return shard(ShardOf(id)).GetConsent(id);
+}
+Result<std::vector<ConsentRecord>> ShardedStore::GetConsentHistory(const PersonId& id) {
+  return shard(ShardOf(id)).GetConsentHistory(id);
+}
+Result<std::unique_ptr<Lease>> ShardedStore::AcquireLease(const PersonId& id, std::string_view purpose) {
+  return shard(ShardOf(id)).AcquireLease(id, purpose);
+}
+Result<std::string> ShardedStore::AuditSubject(const PersonId& id) { return shard(ShardOf(id)).AuditSubject(id); }
+
+// ---- Queries over every shard ------------------------------------------------------
+
+std::unique_ptr<Iterator<FoundRecord>> ShardedStore::FindRecords(const RecordQuery& query) {
+  if (query.field == RecordQuery::Field::kExpiresBefore) {
+    std::vector<std::unique_ptr<Iterator<FoundRecord>>> parts;
+    for (auto& s : impl_->shards) parts.push_back(s->FindRecords(query));
+    return std::make_unique<ExpiryMergeIterator>(std::move(parts));
+  }
+  return std::make_unique<ConcatIterator<FoundRecord>>(
+      impl_->count(), [this, query](std::uint32_t s) { return impl_->shards[s]->FindRecords(query); });
+}
+
+std::unique_ptr<Iterator<PersonId>> ShardedStore::PeopleWithConsent(std::string_view purpose, bool granted) {
+  return std::make_unique<ConcatIterator<PersonId>>(
+      impl_->count(), [this, p = std::string(purpose), granted](std::uint32_t s) {
+        return impl_->shards[s]->PeopleWithConsent(p, granted);
+      });
+}
+
+// ---- Many people ---------------------------------------------------------------------
+
+Status ShardedStore::Write(const WriteBatch& batch) {
+  if (batch.empty()) return Status::OK();
+  const auto& ops = batch.ops();
+  struct Claim {
+    Identifier normalized;
+    std::uint32_t shard;
+    std::size_t op;
+  };
+  std::vector<Claim> claims;
+  std::map<Identifier, PersonId> claimed_by;
+  std::vector<std::uint32_t> shard_of(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const PersonId& person = OpPerson(ops[i]);
+    shard_of[i] = ShardOf(person);
+    std::vector<const Identifier*> added;
+    if (const auto* c = std::get_if<WriteBatch::CreatePersonOp>(&ops[i])) {
+      for (const Identifier& id : c->identifiers) added.push_back(&id);
+    } else if (const auto* l = std::get_if<WriteBatch::LinkIdentifierOp>(&ops[i])) {
+      added.push_back(&l->identifier);
+    } else if (const auto* r = std::get_if<WriteBatch::RectifyOp>(&ops[i])) {
+      for (const auto& pair : r->rectification.identifiers) added.push_back(&pair.second);
+    }
+    const std::string where = "operation #" + std::to_string(i) + " of the batch";
+    for (const Identifier* id : added) {
+      auto n = impl_->Normalize(*id);
+      if (!n.ok()) return n.status().WithContext(where);
+      auto [it, fresh] = claimed_by.emplace(*n, person);
+      if (!fresh && it->second != person) {
+        return Status::AlreadyExists(where + ": identifier of type '" + n->type +
+                                     "' is claimed by another person of this batch");
+      }
+      claims.push_back(Claim{std::move(*n), shard_of[i], i});
+    }
+  }
+
+  std::vector<Identifier> locked;
+  for (const Claim& c : claims) locked.push_back(c.normalized);
+  Impl::StripeGuard guard(*impl_, locked);
+  for (const Claim& c : claims) {
+    if (Status s = impl_->CheckFreeElsewhere(c.normalized, c.shard); !s.ok()) {
+      return s.WithContext("operation #" + std::to_string(c.op) + " of the batch");
+    }
+  }
+
+  // One shard: the caller's batch as it is (no copy).
+  if (std::all_of(shard_of.begin(), shard_of.end(), [&](std::uint32_t s) { return s == shard_of.front(); })) {
+    std::vector<std::size_t> same(ops.size());
+    for (std::size_t i = 0; i < ops.size(); ++i) same[i] = i;
+    Status w = impl_->shards[shard_of.front()]->Write(batch);
+    return w.ok() ? w : PartError(w, same, shard_of.front());
+  }
+  std::map<std::uint32_t, std::pair<WriteBatch, std::vector<std::size_t>>> parts;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    auto& [part, original] = parts[shard_of[i]];
+    WriteBatchAccess::Append(&part, ops[i]);
+    original.push_back(i);
+  }
+  bool committed_some = false;
+  for (const auto& [s, part] : parts) {
+    if (Status w = impl_->shards[s]->Write(part.first); !w.ok()) {
+      Status e = PartError(w, part.second, s);
+      return committed_some ? e.WithContext("the parts of lower-numbered shards are committed") : e;
+    }
+    committed_some = true;
+  }
+  return Status::OK();
+}
+
+Status ShardedStore::Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) {
+  if (people.empty()) return impl_->shards[0]->Restrict(people, spec);
+  if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
+  return impl_->EachPart(impl_->ByShard(people),
+                         [&](Store& s, const std::vector<PersonId>& part) { return s.Restrict(part, spec); });
+}
+
+Status ShardedStore::Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) {
+  if (people.empty()) return impl_->shards[0]->Unrestrict(people, spec);
+  if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
+  return impl_->EachPart(impl_->ByShard(people),
+                         [&](Store& s, const std::vector<PersonId>& part) { return s.Unrestrict(part, spec); });
+}
+
+Status ShardedStore::SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
+                                std::string_view source) {
+  if (people.empty()) return impl_->shards[0]->SetConsent(people, purpose, granted, source);
+  if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
+  return impl_->EachPart(impl_->ByShard(people), [&](Store& s, const std::vector<PersonId>& part) {
+    return s.SetConsent(part, purpose, granted, source);
+  });
+}
+
+// ---- Erasure -------------------------------------------------------------------------
+
+namespace {
+
+// The request id every part of a sharded erasure shares: the caller's, or
+// a fresh random one; AlreadyExists if any shard knows it.
+Result<EraseOptions> SharedRequest(std::vector<std::unique_ptr<Store>>& shards, const EraseOptions& options) {
+  EraseOptions o = options;
+  if (o.request_id.empty()) {
+    PersonId random(crypto::RandomArray<PersonId::kSize>());
+    o.request_id = random.ToHex();
+  }
+  for (std::uint32_t s = 0; s < shards.size(); ++s) {
+    auto known = shards[s]->GetErasure(o.request_id);
+    if (known.ok()) return Status::AlreadyExists("erasure request '" + o.request_id + "' was made before");
+    if (!known.status().IsNotFound()) return known.status().WithContext(ShardContext(s));
+  }
+  return o;
+}
+
+void AddPart(ShardedErasureReceipt* r, std::uint32_t shard, ErasureReceipt part) {
+  r->level = r->parts.empty() ? part.level : Lower(r->level, part.level);
+  r->people += part.people;
+  r->request_id = part.request_id;
+  r->parts.emplace_back(shard, std::move(part));
+}
+
+}  // namespace
+
+Result<ShardedErasureReceipt> ShardedStore::Erase(const std::vector<PersonId>& people, const EraseOptions& options) {
+  if (people.empty()) return Status::InvalidArgument("no people to erase");
+  if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
+  auto o = SharedRequest(impl_->shards, options);
+  if (!o.ok()) return o.status();
+  ShardedErasureReceipt receipt;
+  for (const auto& [s, part] : impl_->ByShard(people)) {
+    auto r = impl_->shards[s]->Erase(part, *o);
+    if (!r.ok()) {
+      Status e = r.status().WithContext(ShardContext(s));
+      if (!receipt.parts.empty()) {
+        e = e.WithContext("erasure request '" + o->request_id + "' committed in lower-numbered shards only");
+      }
+      return e;
+    }
+    AddPart(&receipt, s, std::move(*r));
+  }
+  return receipt;
+}
+
+Result<ShardedErasureReceipt> ShardedStore::EraseByIdentifier(const Identifier& identifier,
+                                                              const EraseOptions& options) {
+  auto at = impl_->Locate(identifier);
+  if (!at.ok()) return at.status();
+  auto o = SharedRequest(impl_->shards, options);
+  if (!o.ok()) return o.status();
+  auto r = impl_->shards[at->first]->EraseByIdentifier(identifier, *o);
+  if (!r.ok()) return r.status();
+  ShardedErasureReceipt receipt;
+  AddPart(&receipt, at->first, std::move(*r));
+  return receipt;
+}
+
+Result<ErasureReceipt> ShardedStore::EraseCategory(const PersonId& person, std::string_view category,
+                                                   const EraseOptions& options) {
+  return shard(ShardOf(person)).EraseCategory(person, category, options);
+}
+
+Result<ShardedErasureReceipt> ShardedStore::GetErasure(std::string_view request_id) {
+  ShardedErasureReceipt receipt;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    auto r = impl_->shards[s]->GetErasure(request_id);
+    if (r.ok()) {
+      AddPart(&receipt, s, std::move(*r));
+    } else if (!r.status().IsNotFound()) {
+      return r.status().WithContext(ShardContext(s));
+    }
+  }
+  if (receipt.parts.empty()) return Status::NotFound("no erasure request '" + std::string(request_id) + "'");
+  return receipt;
+}
+
+Status ShardedStore::Unsuppress(const Identifier& identifier) {
+  bool found = false;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    Status u = impl_->shards[s]->Unsuppress(identifier);
+    if (u.ok()) {
+      found = true;
+    } else if (!u.IsNotFound()) {
+      return u.WithContext(ShardContext(s));
+    }
+  }
+  return found ? Status::OK() : Status::NotFound("the identifier is not suppressed");
+}
+
+// ---- Every shard -------------------------------------------------------------------------
+
+Result<std::vector<StoreStats>> ShardedStore::ShardStats() {
+  std::vector<StoreStats> all;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    auto st = impl_->shards[s]->Stats();
+    if (!st.ok()) return st.status().WithContext(ShardContext(s));
+    all.push_back(std::move(*st));
+  }
+  return all;
+}
+
+Result<StoreStats> ShardedStore::Stats() {
+  auto all = ShardStats();
+  if (!all.ok()) return all.status();
+  StoreStats sum = all->front();
+  for (std::size_t i = 1; i < all->size(); ++i) {
+    const StoreStats& x = (*all)[i];
+    sum.format_version = std::min(sum.format_version, x.format_version);
+    sum.oldest_key_epoch = std::min(sum.oldest_key_epoch, x.oldest_key_epoch);
+    sum.key_epoch = std::min(sum.key_epoch, x.key_epoch);
+    sum.retention_backfill_pending = sum.retention_backfill_pending || x.retention_backfill_pending;
+    for (auto field : {&StoreStats::people, &StoreStats::erased, &StoreStats::suppressed, &StoreStats::pending_purge,
+                       &StoreStats::erased_categories, &StoreStats::erasures_since_rotation,
+                       &StoreStats::suppressed_rejections, &StoreStats::restricted, &StoreStats::tracking_rejected,
+                       &StoreStats::tracking_dropped, &StoreStats::expired_removed, &StoreStats::expired_pending,
+                       &StoreStats::orphan_keys_collected, &StoreStats::write_batches, &StoreStats::write_commits,
+                       &StoreStats::identifiers, &StoreStats::events, &StoreStats::records,
+                       &StoreStats::analytics_rows, &StoreStats::analytics_staged, &StoreStats::keys_file_bytes,
+                       &StoreStats::data_file_bytes, &StoreStats::data_map_bytes}) {
+      sum.*field += x.*field;
+    }
+    // Every store lists the same operations in the same order.
+    for (std::size_t k = 0; k < sum.operations.size() && k < x.operations.size(); ++k) {
+      OperationStats& to = sum.operations[k];
+      const OperationStats& from = x.operations[k];
+      to.calls += from.calls;
+      to.errors += from.errors;
+      to.total_us += from.total_us;
+      for (std::size_t b = 0; b < kLatencyBuckets; ++b) to.latency_buckets[b] += from.latency_buckets[b];
+    }
+  }
+  return sum;
+}
+
+Result<PurgeResult> ShardedStore::Purge(std::size_t budget_rows) {
+  PurgeResult sum;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    auto r = impl_->shards[s]->Purge(budget_rows);
+    if (!r.ok()) return r.status().WithContext(ShardContext(s));
+    sum.rows_deleted += r->rows_deleted;
+    sum.people_purged += r->people_purged;
+    sum.people_pending += r->people_pending;
+  }
+  return sum;
+}
+
+Result<RotationResult> ShardedStore::RotateEpoch() {
+  RotationResult sum;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    auto r = impl_->shards[s]->RotateEpoch();
+    if (!r.ok()) return r.status().WithContext(ShardContext(s));
+    sum.new_epoch = std::max(sum.new_epoch, r->new_epoch);
+    sum.destroyed_epochs += r->destroyed_epochs;
+    sum.rewrapped_keys += r->rewrapped_keys;
+    sum.batches += r->batches;
+    sum.keys_file_bytes_before += r->keys_file_bytes_before;
+    sum.keys_file_bytes_after += r->keys_file_bytes_after;
+  }
+  return sum;
+}
+
+Result<CompactionResult> ShardedStore::CompactData() {
+  CompactionResult sum;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    auto r = impl_->shards[s]->CompactData();
+    if (!r.ok()) return r.status().WithContext(ShardContext(s));
+    sum.file_bytes_before += r->file_bytes_before;
+    sum.file_bytes_after += r->file_bytes_after;
+  }
+  return sum;
+}
+
+Status ShardedStore::RunMaintenance() {
+  Status first;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    Status m = impl_->shards[s]->RunMaintenance();
+    if (first.ok() && !m.ok()) first = m.WithContext(ShardContext(s));
+  }
+  return first;
+}
+
+Result<VerifyReport> ShardedStore::Verify() {
+  VerifyReport sum;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    auto r = impl_->shards[s]->Verify();
+    if (!r.ok()) return r.status().WithContext(ShardContext(s));
+    for (auto field : {&VerifyReport::pages, &VerifyReport::people, &VerifyReport::identifiers, &VerifyReport::events,
+                       &VerifyReport::records, &VerifyReport::analytics_rows, &VerifyReport::audit_entries,
+                       &VerifyReport::orphan_keys, &VerifyReport::problem_count}) {
+      sum.*field += (*r).*field;
+    }
+    for (const std::string& p : r->problems) {
+      if (sum.problems.size() < 1000) sum.problems.push_back(ShardContext(s) + ": " + p);
+    }
+  }
+  return sum;
+}
+
+Status ShardedStore::SetRetention(const RetentionRules& rules) {
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    if (Status r = impl_->shards[s]->SetRetention(rules); !r.ok()) return r.WithContext(ShardContext(s));
+  }
+  return Status::OK();
+}
+
+}  // namespace shredkv

@@ -1,0 +1,31 @@
+// Small whole files written so that a crash leaves either the old file or
+// the new one: manifests, marker files.
+// Thread safety: stateless; concurrent writers of one path race (last
+// rename wins), as with any file.
+#ifndef SHREDKV_UTIL_FILE_IO_H_
+#define SHREDKV_UTIL_FILE_IO_H_
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "shredkv/status.h"
+
+namespace shredkv::util {
+
+// fsync of a file or directory: what makes its contents, or a rename or a
+// new entry in it, durable. IOError naming the path.
+Status SyncPath(const std::string& path);
+
+// Writes `bytes` to `path` durably and atomically: into `<path>.tmp`
+// (mode 0600), fsynced, renamed over `path`, the directory fsynced.
+// IOError on any failure (the temporary file is removed).
+Status WriteFileDurably(const std::string& path, std::string_view bytes);
+
+// The whole file at `path`. NotFound if it does not exist; Corruption if it
+// is larger than `max_bytes`; IOError otherwise.
+Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes);
+
+}  // namespace shredkv::util
+
+#endif  // SHREDKV_UTIL_FILE_IO_H_
