@@ -1,0 +1,634 @@
+// ShardedStore (include/shredkv/sharded_store.h): opening, placement and
+// routing, identifier uniqueness across shards, split writes, sharded
+// erasure receipts, suppression, queries and whole-store calls.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "shredkv/sharded_store.h"
+#include "test_util.h"
+
+namespace shredkv {
+namespace {
+
+namespace fs = std::filesystem;
+using test::TempDir;
+using test::TestOptions;
+
+Options Creating(const std::string& dir, char key_fill = 'k') {
+  Options o = TestOptions(dir, key_fill);
+  o.create_if_missing = true;
+  return o;
+}
+
+// Opens only what exists (TestOptions creates).
+Options Existing(const std::string& dir, char key_fill = 'k') {
+  Options o = TestOptions(dir, key_fill);
+  o.create_if_missing = false;
+  return o;
+}
+
+std::unique_ptr<ShardedStore> OpenSharded(const std::string& dir, std::uint32_t shards) {
+  auto s = ShardedStore::Open(Creating(dir), shards);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? std::move(*s) : nullptr;
+}
+
+Identifier Email(int i) { return {"email", "user" + std::to_string(i) + "@example.org"}; }
+
+Event PageView(std::int64_t ts) {
+  Event e;
+  e.name = "page_view";
+  e.ts_ms = ts;
+  e.properties = {{"url", std::string("/p")}};
+  return e;
+}
+
+std::size_t CountEvents(ShardedStore& s, const PersonId& p) {
+  std::size_t n = 0;
+  auto it = s.ScanEvents(p);
+  for (; it->Valid(); it->Next()) ++n;
+  EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  return n;
+}
+
+// The first person created (by identifier i, i+1, …) whose shard is not `avoid`.
+PersonId PersonOutside(ShardedStore& s, std::uint32_t avoid, int* next) {
+  for (;;) {
+    auto p = s.CreatePerson({Email((*next)++)});
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    if (!p.ok() || s.ShardOf(*p) != avoid) return p.ok() ? *p : PersonId();
+  }
+}
+
+class ShardedStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = tmp_.Sub("sharded");
+    store_ = OpenSharded(dir_, 4);
+    ASSERT_NE(store_, nullptr);
+  }
+  TempDir tmp_;
+  std::string dir_;
+  std::unique_ptr<ShardedStore> store_;
+};
+
+// ---- Opening ------------------------------------------------------------------
+
+TEST(ShardedOpenTest, CreatingNeedsACountAndLaysOutShardsAndManifest) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  EXPECT_TRUE(ShardedStore::Open(Creating(dir), 0).status().IsInvalidArgument());
+  EXPECT_TRUE(ShardedStore::Open(Creating(dir), kMaxShards + 1).status().IsInvalidArgument());
+  {
+    auto s = ShardedStore::Open(Creating(dir), 3);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ((*s)->shard_count(), 3u);
+    SKV_ASSERT_OK((*s)->Close());
+  }
+  EXPECT_TRUE(fs::exists(dir + "/SHARDS"));
+  for (const char* d : {"/shard-000", "/shard-001", "/shard-002"}) EXPECT_TRUE(fs::is_directory(dir + d)) << d;
+  EXPECT_FALSE(fs::exists(dir + "/shard-003"));
+  EXPECT_EQ(fs::status(dir + "/SHARDS").permissions() & fs::perms::group_read, fs::perms::none);
+
+  // Reopen: 0 takes the stored count, another count is refused.
+  auto again = ShardedStore::Open(Existing(dir), 0);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->shard_count(), 3u);
+  SKV_ASSERT_OK((*again)->Close());
+  EXPECT_TRUE(ShardedStore::Open(Existing(dir), 4).status().IsInvalidArgument());
+  Options exclusive = Creating(dir);
+  exclusive.error_if_exists = true;
+  EXPECT_EQ(ShardedStore::Open(exclusive, 3).status().code(), StatusCode::kAlreadyExists);
+
+  // Each shard is an ordinary store.
+  auto one = Store::Open(Existing(dir + "/shard-001"));
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  SKV_ASSERT_OK((*one)->Close());
+}
+
+TEST(ShardedOpenTest, MissingStoreWrongKeyDamageAndPlainStoresAreRefused) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  EXPECT_TRUE(ShardedStore::Open(Existing(dir), 2).status().IsNotFound());
+  EXPECT_FALSE(fs::exists(dir));
+  { ASSERT_NE(OpenSharded(dir, 2), nullptr); }
+
+  EXPECT_EQ(ShardedStore::Open(Existing(dir, 'x'), 0).status().code(), StatusCode::kWrongKey);
+
+  const std::string manifest = test::ReadFile(dir + "/SHARDS");
+  std::string damaged = manifest;
+  damaged[20] = static_cast<char>(damaged[20] ^ 0x01);
+  test::WriteFile(dir + "/SHARDS", damaged);
+  EXPECT_EQ(ShardedStore::Open(Existing(dir), 0).status().code(), StatusCode::kCorruption);
+  test::WriteFile(dir + "/SHARDS", manifest.substr(0, 30));
+  EXPECT_EQ(ShardedStore::Open(Existing(dir), 0).status().code(), StatusCode::kCorruption);
+  test::WriteFile(dir + "/SHARDS", manifest);
+
+  // A lost shard is Corruption, never silently made again, even when creating.
+  fs::rename(dir + "/shard-001", tmp.Sub("moved"));
+  auto lost = ShardedStore::Open(Creating(dir), 0);
+  EXPECT_EQ(lost.status().code(), StatusCode::kCorruption) << lost.status().ToString();
+  EXPECT_FALSE(fs::exists(dir + "/shard-001"));
+  fs::rename(tmp.Sub("moved"), dir + "/shard-001");
+  EXPECT_TRUE(ShardedStore::Open(Existing(dir), 0).ok());
+
+  // A plain store's directory is not taken over.
+  const std::string plain = tmp.Sub("plain");
+  {
+    auto s = Store::Open(Creating(plain));
+    ASSERT_TRUE(s.ok());
+    SKV_ASSERT_OK((*s)->Close());
+  }
+  EXPECT_TRUE(ShardedStore::Open(Creating(plain), 2).status().IsInvalidArgument());
+}
+
+TEST(ShardedOpenTest, ACreationCutShortBeforeTheManifestIsFinishedByTheNextCreatingOpen) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  { ASSERT_NE(OpenSharded(dir, 2), nullptr); }
+  fs::remove(dir + "/SHARDS");  // as if the process died before writing it
+  EXPECT_TRUE(ShardedStore::Open(Existing(dir), 0).status().IsNotFound());
+  auto s = ShardedStore::Open(Creating(dir), 2);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE(fs::exists(dir + "/SHARDS"));
+}
+
+// ---- Placement and routing -------------------------------------------------------
+
+TEST_F(ShardedStoreTest, EveryPersonLivesInTheShardItsIdNamesAndOnlyThere) {
+  std::vector<PersonId> people;
+  for (int i = 0; i < 200; ++i) {
+    auto p = store_->CreatePerson({Email(i)}, {{"name", std::string("n") + std::to_string(i)}});
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    people.push_back(*p);
+  }
+  auto per_shard = store_->ShardStats();
+  ASSERT_TRUE(per_shard.ok());
+  std::uint64_t total = 0;
+  for (const StoreStats& s : *per_shard) {
+    EXPECT_GT(s.people, 10u) << "a shard got almost nobody";
+    total += s.people;
+  }
+  EXPECT_EQ(total, 200u);
+  for (std::size_t i = 0; i < people.size(); i += 17) {
+    const PersonId& p = people[i];
+    for (std::uint32_t s = 0; s < store_->shard_count(); ++s) {
+      EXPECT_EQ(store_->shard(s).GetPerson(p).ok(), s == store_->ShardOf(p)) << "shard " << s;
+    }
+    auto r = store_->Resolve(Email(static_cast<int>(i)));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, p);
+    SKV_ASSERT_OK(store_->AppendEvent(p, PageView(1000 + static_cast<std::int64_t>(i))));
+    SKV_ASSERT_OK(store_->Put(p, "notes", "k", "v" + std::to_string(i)));
+    EXPECT_EQ(*store_->Get(p, "notes", "k"), "v" + std::to_string(i));
+    EXPECT_EQ(CountEvents(*store_, p), 1u);
+    auto profile = store_->GetProfile(p);
+    ASSERT_TRUE(profile.ok());
+    EXPECT_EQ(profile->at("name").as_string(), "n" + std::to_string(i));
+    std::size_t items = 0;
+    auto it = store_->Export(p);
+    for (; it->Valid(); it->Next()) ++items;
+    SKV_EXPECT_OK(it->status());
+    EXPECT_GT(items, 2u);
+  }
+  EXPECT_TRUE(store_->Resolve({"email", "nobody@example.org"}).status().IsNotFound());
+}
+
+TEST_F(ShardedStoreTest, ResolveFindsPeopleOutsideTheirIdentifiersHomeShard) {
+  // People made through a batch get random IDs: about three in four sit
+  // outside their email's home shard. Linked identifiers likewise.
+  WriteBatch b;
+  std::vector<PersonId> people;
+  for (int i = 0; i < 40; ++i) people.push_back(b.CreatePerson({Email(i)}));
+  SKV_ASSERT_OK(store_->Write(b));
+  std::set<std::uint32_t> shards;
+  for (int i = 0; i < 40; ++i) {
+    shards.insert(store_->ShardOf(people[static_cast<std::size_t>(i)]));
+    auto r = store_->Resolve(Email(i));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+    EXPECT_EQ(*r, people[static_cast<std::size_t>(i)]);
+  }
+  EXPECT_GT(shards.size(), 1u);
+  for (int i = 0; i < 40; ++i) {
+    const Identifier device{"device_id", "dev-" + std::to_string(i)};
+    SKV_ASSERT_OK(store_->LinkIdentifier(people[static_cast<std::size_t>(i)], device));
+    auto r = store_->Resolve(device);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, people[static_cast<std::size_t>(i)]);
+  }
+  // A normalisation variant routes to the same place.
+  auto r = store_->Resolve({"email", "  USER7@Example.ORG "});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, people[7]);
+}
+
+// ---- Identifiers stay unique across shards -------------------------------------------
+
+TEST_F(ShardedStoreTest, AnIdentifierHeldInOneShardCannotBeClaimedInAnother) {
+  int next = 100;
+  auto a = store_->CreatePerson({{"email", "a@x.org"}});
+  ASSERT_TRUE(a.ok());
+  const PersonId b = PersonOutside(*store_, store_->ShardOf(*a), &next);
+  ASSERT_NE(store_->ShardOf(b), store_->ShardOf(*a));
+
+  EXPECT_EQ(store_->LinkIdentifier(b, {"email", "a@x.org"}).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->LinkIdentifier(b, {"email", " A@X.ORG"}).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreatePerson({{"email", "a@x.org"}}).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreatePerson({{"device_id", "fresh"}, {"email", "A@x.org"}}).status().code(),
+            StatusCode::kAlreadyExists);
+  Rectification fix;
+  fix.identifiers.push_back({Email(100), {"email", "a@x.org"}});
+  // B's first identifier is one of Email(100…): find it.
+  auto info = store_->GetPerson(b);
+  ASSERT_TRUE(info.ok());
+  fix.identifiers[0].first = info->identifiers.front();
+  EXPECT_EQ(store_->Rectify(b, fix).code(), StatusCode::kAlreadyExists);
+
+  const auto before = store_->Stats();
+  ASSERT_TRUE(before.ok());
+  // Through batches: a person created with it, a link to it, and one new
+  // identifier claimed for two people of different shards — all refused whole.
+  for (int variant = 0; variant < 3; ++variant) {
+    WriteBatch batch;
+    batch.AppendEvent(b, PageView(5));
+    if (variant == 0) batch.CreatePerson({{"email", "a@x.org"}});
+    if (variant == 1) batch.LinkIdentifier(b, {"email", "a@x.org"});
+    if (variant == 2) {
+      batch.LinkIdentifier(*a, {"customer_id", "C-1"});
+      batch.LinkIdentifier(b, {"customer_id", "C-1"});
+    }
+    Status w = store_->Write(batch);
+    EXPECT_EQ(w.code(), StatusCode::kAlreadyExists) << variant << ": " << w.ToString();
+  }
+  const auto after = store_->Stats();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->people, before->people);
+  EXPECT_EQ(after->events, before->events);
+  EXPECT_EQ(after->identifiers, before->identifiers);
+  EXPECT_TRUE(store_->Resolve({"customer_id", "C-1"}).status().IsNotFound());
+  auto still = store_->Resolve({"email", "a@x.org"});
+  ASSERT_TRUE(still.ok());
+  EXPECT_EQ(*still, *a);
+}
+
+TEST_F(ShardedStoreTest, ConcurrentCreatorsOfTheSameIdentifiersMakeOnePersonEach) {
+  constexpr int kThreads = 8, kIds = 50;
+  std::atomic<int> created{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kIds; ++k) {
+        const int i = (k + t * 7) % kIds;  // each thread in its own order
+        // Half the attempts through a batch (random ID, other shard).
+        Status s;
+        if ((i + t) % 2 == 0) {
+          s = store_->CreatePerson({Email(i)}).status();
+        } else {
+          WriteBatch b;
+          b.CreatePerson({Email(i)});
+          s = store_->Write(b);
+        }
+        if (s.ok()) {
+          ++created;
+        } else if (s.code() == StatusCode::kAlreadyExists) {
+          ++refused;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(created.load(), kIds);
+  EXPECT_EQ(refused.load(), kIds * (kThreads - 1));
+  EXPECT_EQ(other.load(), 0);
+  auto st = store_->Stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->people, static_cast<std::uint64_t>(kIds));
+  EXPECT_EQ(st->identifiers, static_cast<std::uint64_t>(kIds));
+}
+
+TEST_F(ShardedStoreTest, ParallelWritersAndReadersSeeEveryCommittedEvent) {
+  const int kPeople = 24, kWriters = 4, kBatches = 10 * test::StressFactor();
+  std::vector<PersonId> people;
+  for (int i = 0; i < kPeople; ++i) people.push_back(*store_->CreatePerson({Email(i)}));
+  std::atomic<bool> done{false};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kBatches; ++k) {
+        WriteBatch b;  // one event for every person: every shard in each batch
+        for (const PersonId& p : people) b.AppendEvent(p, PageView(t * 100000 + k));
+        if (!store_->Write(b).ok()) ++errors;
+      }
+    });
+  }
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      while (!done.load()) {
+        for (int i = r; i < kPeople; i += 2) {
+          auto p = store_->Resolve(Email(i));
+          if (!p.ok() || *p != people[static_cast<std::size_t>(i)]) ++errors;
+          auto it = store_->ScanEvents(people[static_cast<std::size_t>(i)]);
+          for (; it->Valid(); it->Next()) {
+          }
+          if (!it->status().ok()) ++errors;
+        }
+      }
+    });
+  }
+  for (int t = 0; t < kWriters; ++t) threads[static_cast<std::size_t>(t)].join();
+  done = true;
+  for (std::size_t t = kWriters; t < threads.size(); ++t) threads[t].join();
+  EXPECT_EQ(errors.load(), 0);
+  for (const PersonId& p : people) EXPECT_EQ(CountEvents(*store_, p), static_cast<std::size_t>(kWriters * kBatches));
+  auto st = store_->Stats();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->events, static_cast<std::uint64_t>(kPeople * kWriters * kBatches));
+}
+
+// ---- Writes split by shard ----------------------------------------------------------
+
+TEST_F(ShardedStoreTest, ABatchOverSeveralShardsCommitsEachPartAndNamesTheFailingOperation) {
+  std::vector<PersonId> people;
+  for (int i = 0; i < 12; ++i) people.push_back(*store_->CreatePerson({Email(i)}));
+  WriteBatch all;
+  for (int round = 0; round < 3; ++round) {
+    for (const PersonId& p : people) all.AppendEvent(p, PageView(100 + round));
+  }
+  SKV_ASSERT_OK(store_->Write(all));
+  std::set<std::uint32_t> touched;
+  for (const PersonId& p : people) {
+    EXPECT_EQ(CountEvents(*store_, p), 3u);
+    touched.insert(store_->ShardOf(p));
+  }
+  EXPECT_GT(touched.size(), 1u);
+
+  // A person of a low shard, then an unknown person of a higher one at
+  // index 3: the low shard's part commits, the error names index 3.
+  PersonId low = people[0];
+  for (const PersonId& p : people) {
+    if (store_->ShardOf(p) < store_->ShardOf(low)) low = p;
+  }
+  ASSERT_LT(store_->ShardOf(low), store_->shard_count() - 1);
+  WriteBatch probe;
+  PersonId ghost;
+  do {
+    WriteBatch scratch;
+    ghost = scratch.CreatePerson({Email(999)});  // a random ID, never written
+  } while (store_->ShardOf(ghost) <= store_->ShardOf(low));
+  WriteBatch mixed;
+  mixed.AppendEvent(low, PageView(7));
+  mixed.AppendEvent(low, PageView(8));
+  mixed.AppendEvent(low, PageView(9));
+  mixed.AppendEvent(ghost, PageView(10));
+  Status w = store_->Write(mixed);
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.message().find("operation #3 of the batch"), std::string::npos) << w.ToString();
+  EXPECT_NE(w.message().find("shard " + std::to_string(store_->ShardOf(ghost))), std::string::npos)
+      << w.ToString();
+  EXPECT_NE(w.message().find("lower-numbered shards are committed"), std::string::npos) << w.ToString();
+  EXPECT_EQ(CountEvents(*store_, low), 6u);
+
+  // The same failure in one shard alone names the index too, and nothing lands.
+  WriteBatch alone;
+  alone.AppendEvent(ghost, PageView(11));
+  alone.AppendEvent(ghost, PageView(12));
+  w = store_->Write(alone);
+  ASSERT_FALSE(w.ok());
+  EXPECT_NE(w.message().find("operation #0 of the batch"), std::string::npos) << w.ToString();
+}
+
+// ---- Erasure ------------------------------------------------------------------------
+
+TEST_F(ShardedStoreTest, OneErasureRequestSpansTheShardsItsPeopleLiveIn) {
+  std::vector<PersonId> people;
+  for (int i = 0; i < 16; ++i) {
+    people.push_back(*store_->CreatePerson({Email(i)}));
+    SKV_ASSERT_OK(store_->AppendEvent(people.back(), PageView(50)));
+  }
+  const std::vector<PersonId> gone(people.begin(), people.begin() + 8);
+  std::set<std::uint32_t> expected_shards;
+  for (const PersonId& p : gone) expected_shards.insert(store_->ShardOf(p));
+  ASSERT_GT(expected_shards.size(), 1u);
+
+  // An unknown person: nothing is erased anywhere.
+  WriteBatch scratch;
+  std::vector<PersonId> with_ghost = gone;
+  with_ghost.push_back(scratch.CreatePerson({Email(999)}));
+  EXPECT_TRUE(store_->Erase(with_ghost).status().IsNotFound());
+  for (const PersonId& p : gone) SKV_EXPECT_OK(store_->GetPerson(p).status());
+
+  EraseOptions o;
+  o.request_id = "req-1";
+  auto r = store_->Erase(gone, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->request_id, "req-1");
+  EXPECT_EQ(r->people, gone.size());
+  EXPECT_EQ(r->level, ErasureLevel::kLogical);
+  std::set<std::uint32_t> parts;
+  for (const auto& [shard, part] : r->parts) {
+    parts.insert(shard);
+    EXPECT_EQ(part.request_id, "req-1");
+  }
+  EXPECT_EQ(parts, expected_shards);
+  for (const PersonId& p : gone) EXPECT_TRUE(store_->GetPerson(p).status().IsErased());
+  for (std::size_t i = 8; i < people.size(); ++i) SKV_EXPECT_OK(store_->GetPerson(people[i]).status());
+
+  EXPECT_EQ(store_->Erase({people[8]}, o).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(store_->Erase({gone[0]}).status().IsErased());
+
+  auto looked_up = store_->GetErasure("req-1");
+  ASSERT_TRUE(looked_up.ok());
+  EXPECT_EQ(looked_up->parts.size(), r->parts.size());
+  EXPECT_EQ(looked_up->people, gone.size());
+  EXPECT_TRUE(store_->GetErasure("no-such-request").status().IsNotFound());
+
+  auto rotated = store_->RotateEpoch();
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(store_->GetErasure("req-1")->level, ErasureLevel::kCryptographic);
+  for (int round = 0; round < 10 && store_->Stats()->pending_purge > 0; ++round) {
+    ASSERT_TRUE(store_->Purge(100000).ok());
+  }
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  EXPECT_EQ(store_->GetErasure("req-1")->level, ErasureLevel::kPurged);
+}
+
+TEST_F(ShardedStoreTest, EraseByIdentifierAndSuppressionReachEveryShard) {
+  WriteBatch b;
+  const PersonId a = b.CreatePerson({{"email", "a@x.org"}});  // random shard
+  SKV_ASSERT_OK(store_->Write(b));
+  EraseOptions o;
+  o.suppress = true;
+  auto r = store_->EraseByIdentifier({"email", "A@x.org"}, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->parts.size(), 1u);
+  EXPECT_EQ(r->parts[0].first, store_->ShardOf(a));
+  EXPECT_TRUE(store_->GetPerson(a).status().IsErased());
+
+  // Suppressed wherever the identifier's home shard is.
+  EXPECT_EQ(store_->CreatePerson({{"email", "a@x.org"}}).status().code(), StatusCode::kSuppressed);
+  WriteBatch again;
+  again.CreatePerson({{"email", "a@x.org"}});
+  EXPECT_EQ(store_->Write(again).code(), StatusCode::kSuppressed);
+  EXPECT_EQ(store_->Resolve({"email", "a@x.org"}).status().code(), StatusCode::kSuppressed);
+
+  SKV_ASSERT_OK(store_->Unsuppress({"email", "a@x.org"}));
+  EXPECT_TRUE(store_->Unsuppress({"email", "a@x.org"}).IsNotFound());
+  auto back = store_->CreatePerson({{"email", "a@x.org"}});
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_NE(*back, a);
+  EXPECT_EQ(*store_->Resolve({"email", "a@x.org"}), *back);
+}
+
+TEST_F(ShardedStoreTest, AnIdentifierOfAnErasedPersonIsFreeInEveryShard) {
+  auto first = store_->CreatePerson({{"email", "b@x.org"}});
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(store_->Erase({*first}).ok());
+  // Re-created through a batch (likely another shard) while the erased
+  // owner's index entry may still be there.
+  WriteBatch b;
+  const PersonId second = b.CreatePerson({{"email", "b@x.org"}});
+  SKV_ASSERT_OK(store_->Write(b));
+  auto r = store_->Resolve({"email", "b@x.org"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, second);
+}
+
+// ---- Restriction and consent over several shards ------------------------------------------
+
+TEST_F(ShardedStoreTest, RestrictAndConsentApplyToPeopleOfEveryShardOrToNobody) {
+  std::vector<PersonId> people;
+  for (int i = 0; i < 12; ++i) people.push_back(*store_->CreatePerson({Email(i)}));
+  RestrictionSpec marketing;
+  marketing.purposes = {"marketing"};
+
+  WriteBatch scratch;
+  std::vector<PersonId> with_ghost = people;
+  with_ghost.push_back(scratch.CreatePerson({Email(999)}));
+  EXPECT_TRUE(store_->Restrict(with_ghost, marketing).IsNotFound());
+  EXPECT_TRUE(store_->SetConsent(with_ghost, "analytics", false).IsNotFound());
+  for (const PersonId& p : people) {
+    EXPECT_TRUE(store_->GetRestriction(p)->purposes.empty());
+    EXPECT_TRUE(store_->GetConsent(p)->empty());
+  }
+
+  SKV_ASSERT_OK(store_->Restrict(people, marketing));
+  SKV_ASSERT_OK(store_->SetConsent(people, "analytics", false, "form"));
+  for (const PersonId& p : people) {
+    EXPECT_EQ(store_->GetRestriction(p)->purposes, std::vector<std::string>{"marketing"});
+    EXPECT_FALSE(store_->GetConsent(p)->at("analytics"));
+    EXPECT_EQ(store_->AcquireLease(p, "marketing").status().code(), StatusCode::kRestricted);
+  }
+  std::set<PersonId> objected;
+  auto it = store_->PeopleWithConsent("analytics", false);
+  for (; it->Valid(); it->Next()) objected.insert(it->value());
+  SKV_ASSERT_OK(it->status());
+  EXPECT_EQ(objected, std::set<PersonId>(people.begin(), people.end()));
+
+  SKV_ASSERT_OK(store_->Unrestrict(people, marketing));
+  for (const PersonId& p : people) EXPECT_TRUE(store_->GetRestriction(p)->purposes.empty());
+  EXPECT_TRUE(store_->Restrict(std::vector<PersonId>{}, marketing).IsInvalidArgument());
+}
+
+// ---- Queries over every shard --------------------------------------------------------------
+
+TEST_F(ShardedStoreTest, FindRecordsReadsEveryShardAndMergesExpiriesInOrder) {
+  std::vector<PersonId> people;
+  for (int i = 0; i < 20; ++i) people.push_back(*store_->CreatePerson({Email(i)}));
+  WriteBatch b;
+  const std::int64_t base = test::NowMs() + 86400000;
+  for (int i = 0; i < 20; ++i) {
+    Record r;
+    r.collection = "orders";
+    r.key = "o" + std::to_string(i);
+    r.value = "v";
+    r.metadata.purposes = {i % 2 == 0 ? "support" : "billing"};
+    r.metadata.expires_ms = base + (19 - i) * 1000;  // later people expire sooner
+    b.Put(people[static_cast<std::size_t>(i)], std::move(r));
+  }
+  SKV_ASSERT_OK(store_->Write(b));
+
+  std::set<PersonId> support;
+  auto it = store_->FindRecords({RecordQuery::Field::kPurpose, "support", 0});
+  for (; it->Valid(); it->Next()) support.insert(it->value().person);
+  SKV_ASSERT_OK(it->status());
+  EXPECT_EQ(support.size(), 10u);
+  for (int i = 0; i < 20; i += 2) EXPECT_EQ(support.count(people[static_cast<std::size_t>(i)]), 1u);
+
+  std::vector<std::int64_t> expiries;
+  auto exp = store_->FindRecords({RecordQuery::Field::kExpiresBefore, {}, base + 100000});
+  for (; exp->Valid(); exp->Next()) expiries.push_back(exp->value().record.metadata.expires_ms);
+  SKV_ASSERT_OK(exp->status());
+  ASSERT_EQ(expiries.size(), 20u);
+  EXPECT_TRUE(std::is_sorted(expiries.begin(), expiries.end()));
+
+  auto bad = store_->FindRecords({RecordQuery::Field::kPurpose, "no-such-purpose", 0});
+  EXPECT_FALSE(bad->Valid());
+  EXPECT_TRUE(bad->status().IsInvalidArgument()) << bad->status().ToString();
+  EXPECT_NE(bad->status().message().find("shard 0"), std::string::npos);
+}
+
+// ---- Whole-store calls -----------------------------------------------------------------------
+
+TEST_F(ShardedStoreTest, StatsSumTheShardsAndVerifyChecksThemAll) {
+  for (int i = 0; i < 30; ++i) {
+    auto p = store_->CreatePerson({Email(i)});
+    ASSERT_TRUE(p.ok());
+    SKV_ASSERT_OK(store_->AppendEvent(*p, PageView(i)));
+    SKV_ASSERT_OK(store_->AppendEvent(*p, PageView(i + 1)));
+  }
+  auto sum = store_->Stats();
+  auto each = store_->ShardStats();
+  ASSERT_TRUE(sum.ok() && each.ok());
+  ASSERT_EQ(each->size(), 4u);
+  std::uint64_t people = 0, events = 0, writes = 0;
+  for (const StoreStats& s : *each) {
+    people += s.people;
+    events += s.events;
+    for (const OperationStats& op : s.operations) {
+      if (op.name == "write") writes += op.calls;
+    }
+  }
+  EXPECT_EQ(sum->people, 30u);
+  EXPECT_EQ(people, 30u);
+  EXPECT_EQ(sum->events, 60u);
+  EXPECT_EQ(events, 60u);
+  std::uint64_t summed_writes = 0;
+  for (const OperationStats& op : sum->operations) {
+    if (op.name == "write") summed_writes = op.calls;
+  }
+  EXPECT_EQ(summed_writes, writes);
+  EXPECT_GT(writes, 0u);
+
+  auto v = store_->Verify();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->ok()) << (v->problems.empty() ? "" : v->problems.front());
+  EXPECT_EQ(v->people, 30u);
+  EXPECT_EQ(v->events, 60u);
+  SKV_EXPECT_OK(store_->RunMaintenance());
+  auto compacted = store_->CompactData();
+  ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
+  EXPECT_GT(compacted->file_bytes_after, 0u);
+}
+
+TEST_F(ShardedStoreTest, CloseClosesEveryShardAndIsIdempotent) {
+  auto p = store_->CreatePerson({Email(1)});
+  ASSERT_TRUE(p.ok());
+  SKV_ASSERT_OK(store_->Close());
+  SKV_ASSERT_OK(store_->Close());
+  EXPECT_TRUE(store_->GetPerson(*p).status().IsFailedPrecondition());
+  EXPECT_TRUE(store_->Resolve(Email(1)).status().IsFailedPrecondition());
+  // The directories are free again: a new open of the same store works.
+  auto again = ShardedStore::Open(Existing(dir_), 0);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*(*again)->Resolve(Email(1)), *p);
+}
+
+}  // namespace
+}  // namespace shredkv
