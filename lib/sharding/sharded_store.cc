@@ -268,6 +268,19 @@ struct ShardedStore::Impl {
     return parts;
   }
 
+  // `call(shard)` on every shard in order, each result folded into one by
+  // `add(sum, result)`; the first error, naming its shard.
+  template <typename Sum, typename Call, typename Add>
+  Result<Sum> SumOverShards(Call&& call, Add&& add) {
+    Sum sum{};
+    for (std::uint32_t s = 0; s < count(); ++s) {
+      auto r = call(*shards[s]);
+      if (!r.ok()) return r.status().WithContext(ShardContext(s));
+      add(sum, *r);
+    }
+    return sum;
+  }
+
   // Runs `fn(shard)` on every part; the first error, with its shard.
   template <typename Fn>
   Status EachPart(const std::map<std::uint32_t, std::vector<PersonId>>& parts, Fn&& fn) {
@@ -677,13 +690,9 @@ Status ShardedStore::Unsuppress(const Identifier& identifier) {
 // ---- Every shard -------------------------------------------------------------------------
 
 Result<std::vector<StoreStats>> ShardedStore::ShardStats() {
-  std::vector<StoreStats> all;
-  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
-    auto st = impl_->shards[s]->Stats();
-    if (!st.ok()) return st.status().WithContext(ShardContext(s));
-    all.push_back(std::move(*st));
-  }
-  return all;
+  return impl_->SumOverShards<std::vector<StoreStats>>(
+      [](Store& s) { return s.Stats(); },
+      [](std::vector<StoreStats>& all, StoreStats& r) { all.push_back(std::move(r)); });
 }
 
 Result<StoreStats> ShardedStore::Stats() {
@@ -720,41 +729,35 @@ Result<StoreStats> ShardedStore::Stats() {
 }
 
 Result<PurgeResult> ShardedStore::Purge(std::size_t budget_rows) {
-  PurgeResult sum;
-  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
-    auto r = impl_->shards[s]->Purge(budget_rows);
-    if (!r.ok()) return r.status().WithContext(ShardContext(s));
-    sum.rows_deleted += r->rows_deleted;
-    sum.people_purged += r->people_purged;
-    sum.people_pending += r->people_pending;
-  }
-  return sum;
+  return impl_->SumOverShards<PurgeResult>(
+      [&](Store& s) { return s.Purge(budget_rows); },
+      [](PurgeResult& sum, const PurgeResult& r) {
+        sum.rows_deleted += r.rows_deleted;
+        sum.people_purged += r.people_purged;
+        sum.people_pending += r.people_pending;
+      });
 }
 
 Result<RotationResult> ShardedStore::RotateEpoch() {
-  RotationResult sum;
-  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
-    auto r = impl_->shards[s]->RotateEpoch();
-    if (!r.ok()) return r.status().WithContext(ShardContext(s));
-    sum.new_epoch = std::max(sum.new_epoch, r->new_epoch);
-    sum.destroyed_epochs += r->destroyed_epochs;
-    sum.rewrapped_keys += r->rewrapped_keys;
-    sum.batches += r->batches;
-    sum.keys_file_bytes_before += r->keys_file_bytes_before;
-    sum.keys_file_bytes_after += r->keys_file_bytes_after;
-  }
-  return sum;
+  return impl_->SumOverShards<RotationResult>(
+      [](Store& s) { return s.RotateEpoch(); },
+      [](RotationResult& sum, const RotationResult& r) {
+        sum.new_epoch = std::max(sum.new_epoch, r.new_epoch);
+        sum.destroyed_epochs += r.destroyed_epochs;
+        sum.rewrapped_keys += r.rewrapped_keys;
+        sum.batches += r.batches;
+        sum.keys_file_bytes_before += r.keys_file_bytes_before;
+        sum.keys_file_bytes_after += r.keys_file_bytes_after;
+      });
 }
 
 Result<CompactionResult> ShardedStore::CompactData() {
-  CompactionResult sum;
-  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
-    auto r = impl_->shards[s]->CompactData();
-    if (!r.ok()) return r.status().WithContext(ShardContext(s));
-    sum.file_bytes_before += r->file_bytes_before;
-    sum.file_bytes_after += r->file_bytes_after;
-  }
-  return sum;
+  return impl_->SumOverShards<CompactionResult>(
+      [](Store& s) { return s.CompactData(); },
+      [](CompactionResult& sum, const CompactionResult& r) {
+        sum.file_bytes_before += r.file_bytes_before;
+        sum.file_bytes_after += r.file_bytes_after;
+      });
 }
 
 Status ShardedStore::RunMaintenance() {
@@ -767,20 +770,20 @@ Status ShardedStore::RunMaintenance() {
 }
 
 Result<VerifyReport> ShardedStore::Verify() {
-  VerifyReport sum;
-  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
-    auto r = impl_->shards[s]->Verify();
-    if (!r.ok()) return r.status().WithContext(ShardContext(s));
-    for (auto field : {&VerifyReport::pages, &VerifyReport::people, &VerifyReport::identifiers, &VerifyReport::events,
-                       &VerifyReport::records, &VerifyReport::analytics_rows, &VerifyReport::audit_entries,
-                       &VerifyReport::orphan_keys, &VerifyReport::problem_count}) {
-      sum.*field += (*r).*field;
-    }
-    for (const std::string& p : r->problems) {
-      if (sum.problems.size() < 1000) sum.problems.push_back(ShardContext(s) + ": " + p);
-    }
-  }
-  return sum;
+  std::uint32_t shard = 0;
+  return impl_->SumOverShards<VerifyReport>(
+      [](Store& s) { return s.Verify(); },
+      [&shard](VerifyReport& sum, const VerifyReport& r) {
+        for (auto field : {&VerifyReport::pages, &VerifyReport::people, &VerifyReport::identifiers,
+                           &VerifyReport::events, &VerifyReport::records, &VerifyReport::analytics_rows,
+                           &VerifyReport::audit_entries, &VerifyReport::orphan_keys, &VerifyReport::problem_count}) {
+          sum.*field += r.*field;
+        }
+        for (const std::string& p : r.problems) {
+          if (sum.problems.size() < 1000) sum.problems.push_back(ShardContext(shard) + ": " + p);
+        }
+        ++shard;
+      });
 }
 
 Status ShardedStore::SetRetention(const RetentionRules& rules) {
