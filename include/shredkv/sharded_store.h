@@ -26,8 +26,8 @@
 // Erase) is split by shard and committed shard by shard, each part atomic;
 // every person is checked before the first part commits, so an error other
 // than I/O or a race leaves nothing written, but an I/O error (or a person
-// erased meanwhile) in a later shard leaves the earlier shards' parts
-// committed, and the error names the shard.
+// erased meanwhile) in a later part leaves the earlier parts committed, and
+// the error names the shards.
 //
 // Thread safety: as Store. Each shard has its own writer, so writes to
 // people of different shards run in parallel.
@@ -138,8 +138,10 @@ class SHREDKV_EXPORT ShardedStore {
 
   // Each shard's operations, in the batch's order, as one Store::Write in
   // that shard; the parts are written one after another on the calling
-  // thread (writers on other threads use the other shards meanwhile). An
-  // error names the shard and the operation's index in `batch`.
+  // thread, starting at a shard that rotates from call to call (so writers
+  // on other threads use the other shards meanwhile). An error names the
+  // shard, the operation's index in `batch` and the shards whose parts
+  // were committed before it.
   Status Write(const WriteBatch& batch);
   Status Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec);
   Status Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -160,6 +161,7 @@ struct ShardedStore::Impl {
   std::vector<std::unique_ptr<Store>> shards;
   std::unique_ptr<crypto::SecretKey> routing_key;
   std::array<std::mutex, kStripes> stripes;
+  std::atomic<std::uint64_t> next_start{0};  // Write: the first shard of a split batch
 
   std::uint32_t count() const { return static_cast<std::uint32_t>(shards.size()); }
 
@@ -559,13 +561,22 @@ Status ShardedStore::Write(const WriteBatch& batch) {
     WriteBatchAccess::Append(&part, ops[i]);
     original.push_back(i);
   }
-  bool committed_some = false;
-  for (const auto& [s, part] : parts) {
+  // Parts are written starting at a shard that rotates from call to call:
+  // concurrent writers whose batches all span every shard then spread over
+  // the shards' writers instead of queueing at shard 0 together and moving
+  // on to shard 1 together.
+  std::vector<std::uint32_t> order;
+  for (const auto& entry : parts) order.push_back(entry.first);
+  std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(impl_->next_start.fetch_add(1) % order.size()),
+              order.end());
+  std::string committed;
+  for (std::uint32_t s : order) {
+    const auto& part = parts.at(s);
     if (Status w = impl_->shards[s]->Write(part.first); !w.ok()) {
       Status e = PartError(w, part.second, s);
-      return committed_some ? e.WithContext("the parts of lower-numbered shards are committed") : e;
+      return committed.empty() ? e : e.WithContext("the parts of shards " + committed + " are committed");
     }
-    committed_some = true;
+    committed += (committed.empty() ? "" : ", ") + std::to_string(s);
   }
   return Status::OK();
 }
