@@ -15,6 +15,7 @@
 #include "crypto/random.h"
 #include "sharding/shard_manifest.h"
 #include "util/checksum.h"
+#include "util/test_point.h"
 
 namespace shredkv {
 
@@ -351,6 +352,7 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
     impl->shards.push_back(std::move(*shard));
   }
   if (creating) {
+    util::TestPoint("sharded.before_manifest");
     if (Status w = sharding::WriteManifest(manifest_path, *manifest, *options.key_provider); !w.ok()) {
       for (auto& opened : impl->shards) (void)opened->Close();
       return w;

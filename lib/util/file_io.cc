@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "util/test_point.h"
+
 namespace shredkv::util {
 namespace {
 
@@ -46,6 +48,7 @@ Status WriteFileDurably(const std::string& path, std::string_view bytes) {
   }
   if (err == 0 && ::fsync(fd) != 0) err = errno;
   ::close(fd);
+  TestPoint("file.before_rename");
   if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
   if (err != 0) {
     ::unlink(tmp.c_str());

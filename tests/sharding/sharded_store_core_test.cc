@@ -8,6 +8,8 @@
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
 #include "shredkv/sharded_store.h"
 #include "test_util.h"
 
@@ -155,6 +157,31 @@ TEST(ShardedOpenTest, ACreationCutShortBeforeTheManifestIsFinishedByTheNextCreat
   auto s = ShardedStore::Open(Creating(dir), 2);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_TRUE(fs::exists(dir + "/SHARDS"));
+}
+
+TEST(ShardedOpenTest, AProcessKilledWhileCreatingLeavesAStoreTheNextCreatingOpenFinishes) {
+  // Killed after the shards exist but before SHARDS, then while SHARDS is
+  // written but not yet renamed into place: neither leaves a store that
+  // opens without creating, nor one a creating open cannot finish.
+  for (const char* point : {"sharded.before_manifest", "file.before_rename"}) {
+    TempDir tmp;
+    const std::string dir = tmp.Sub("s");
+    ASSERT_TRUE(test::RunChildKilledAt(point, 1, [&] {
+      auto s = ShardedStore::Open(Creating(dir), 3);
+      _exit(s.ok() ? 0 : 4);
+    })) << point;
+    EXPECT_TRUE(fs::is_directory(dir + "/shard-002")) << point;
+    EXPECT_FALSE(fs::exists(dir + "/SHARDS")) << point;
+    EXPECT_TRUE(ShardedStore::Open(Existing(dir), 0).status().IsNotFound()) << point;
+    auto s = ShardedStore::Open(Creating(dir), 3);
+    ASSERT_TRUE(s.ok()) << point << ": " << s.status().ToString();
+    auto p = (*s)->CreatePerson({Email(1)});
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    SKV_ASSERT_OK((*s)->Close());
+    auto again = ShardedStore::Open(Existing(dir), 0);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(*(*again)->Resolve(Email(1)), *p);
+  }
 }
 
 // ---- Placement and routing -------------------------------------------------------
