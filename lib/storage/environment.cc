@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "util/fork_generation.h"
+#include "util/test_point.h"
 
 namespace shredkv::storage {
 namespace {
@@ -816,46 +817,66 @@ class PageWalker {
 Result<PageCheck> Environment::CheckPages() {
   using namespace lmdb_layout;
   PageCheck out;
-  Status s = View([&](ReadTxn& txn) -> Status {
-    if (map_base_ == nullptr) return Status::FailedPrecondition("cannot locate the map of '" + name_ + "'");
-    struct stat st {};
-    if (::stat(data_file().c_str(), &st) != 0) return Status::IOError("cannot stat '" + data_file() + "'");
-    // Pages that can be read without a fault: in the file and in the map.
-    const std::uint64_t readable =
-        std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), map_len_) / page_size_;
-    if (readable < 2) {
-      out.problems.push_back("the file is shorter than its two meta pages");
-      return Status::OK();
-    }
-    PageWalker walker(map_base_, page_size_, readable, &out);
-    const std::uint64_t txn_id = mdb_txn_id(txn.txn_);
-    const char* current = nullptr;
-    for (std::uint64_t m = 0; m < 2; ++m) {
-      const char* p = map_base_ + m * page_size_;
-      const std::string where = "meta page " + std::to_string(m) + ": ";
-      ++out.pages;
-      if (Load<std::uint64_t>(p) != m || (Load<std::uint16_t>(p + 10) & kMeta) == 0 ||
-          Load<std::uint32_t>(p + kPageHeader) != kMagic || Load<std::uint32_t>(p + kPageHeader + 4) != kDataVersion) {
-        walker.Problem(where + "damaged header, magic or version");
-        continue;
+  // A writer may commit twice between the snapshot's start and the reading
+  // of the meta pages, so that neither names the snapshot any more (they
+  // alternate): its pages are still pinned, but its roots are no longer in
+  // a meta page. That is a race, not damage: take a new snapshot and look
+  // again (a writer that commits between every two steps of ours for 100
+  // tries in a row is reported as the problem it then looks like).
+  bool raced = false;
+  Status s;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    out = PageCheck{};
+    raced = false;
+    s = View([&](ReadTxn& txn) -> Status {
+      if (map_base_ == nullptr) return Status::FailedPrecondition("cannot locate the map of '" + name_ + "'");
+      struct stat st {};
+      if (::stat(data_file().c_str(), &st) != 0) return Status::IOError("cannot stat '" + data_file() + "'");
+      // Pages that can be read without a fault: in the file and in the map.
+      const std::uint64_t readable =
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), map_len_) / page_size_;
+      if (readable < 2) {
+        out.problems.push_back("the file is shorter than its two meta pages");
+        return Status::OK();
       }
-      const auto last = Load<std::uint64_t>(p + kMetaLastPage);
-      if (last >= readable) {
-        walker.Problem(where + "its last page " + std::to_string(last) + " is outside the file (" +
-                       std::to_string(readable) + " pages)");
+      PageWalker walker(map_base_, page_size_, readable, &out);
+      const std::uint64_t txn_id = mdb_txn_id(txn.txn_);
+      util::TestPoint("check_pages.after_snapshot");
+      const char* current = nullptr;
+      int newer = 0;  // sound meta pages of later commits
+      for (std::uint64_t m = 0; m < 2; ++m) {
+        const char* p = map_base_ + m * page_size_;
+        const std::string where = "meta page " + std::to_string(m) + ": ";
+        ++out.pages;
+        if (Load<std::uint64_t>(p) != m || (Load<std::uint16_t>(p + 10) & kMeta) == 0 ||
+            Load<std::uint32_t>(p + kPageHeader) != kMagic || Load<std::uint32_t>(p + kPageHeader + 4) != kDataVersion) {
+          walker.Problem(where + "damaged header, magic or version");
+          continue;
+        }
+        const auto last = Load<std::uint64_t>(p + kMetaLastPage);
+        if (last >= readable) {
+          walker.Problem(where + "its last page " + std::to_string(last) + " is outside the file (" +
+                         std::to_string(readable) + " pages)");
+        }
+        if (Load<std::uint64_t>(p + kMetaTxnId) == txn_id) current = p;
+        if (Load<std::uint64_t>(p + kMetaTxnId) > txn_id) ++newer;
       }
-      if (Load<std::uint64_t>(p + kMetaTxnId) == txn_id) current = p;
-    }
-    if (current == nullptr) {
-      walker.Problem("no meta page names the snapshot being read (transaction " + std::to_string(txn_id) + ")");
+      if (current == nullptr && newer == 2 && attempt + 1 < 100) {
+        raced = true;
+        return Status::OK();
+      }
+      if (current == nullptr) {
+        walker.Problem("no meta page names the snapshot being read (transaction " + std::to_string(txn_id) + ")");
+        return Status::OK();
+      }
+      std::vector<std::pair<std::string, DbRecord>> tables;
+      walker.WalkTree("free-page table", ReadDbRecord(current + kMetaFree), false, nullptr);
+      walker.WalkTree("table directory", ReadDbRecord(current + kMetaMain), true, &tables);
+      for (const auto& [name, record] : tables) walker.WalkTree("table '" + name + "'", record, false, nullptr);
       return Status::OK();
-    }
-    std::vector<std::pair<std::string, DbRecord>> tables;
-    walker.WalkTree("free-page table", ReadDbRecord(current + kMetaFree), false, nullptr);
-    walker.WalkTree("table directory", ReadDbRecord(current + kMetaMain), true, &tables);
-    for (const auto& [name, record] : tables) walker.WalkTree("table '" + name + "'", record, false, nullptr);
-    return Status::OK();
-  });
+    });
+    if (!s.ok() || !raced) break;
+  }
   if (!s.ok()) return s;
   for (std::string& p : out.problems) p = "'" + name_ + "': " + p;
   return out;
