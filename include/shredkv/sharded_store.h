@@ -4,7 +4,9 @@
 //
 // Layout: <directory>/SHARDS (the shard count and the routing key, sealed
 // under the root key) and <directory>/shard-000 … shard-<N-1>, each an
-// ordinary store (Store::Open can open one alone). A person lives in exactly
+// ordinary store (Store::Open can open one alone) with a SHARD marker that
+// ties it to its place (a shard moved, swapped or taken from another
+// sharded store is Corruption at open). A person lives in exactly
 // one shard — key, data, identifiers, analytics rows — the shard chosen by
 // an xxHash of the person ID (ShardOf), so an erasure of one person stays
 // one commit in one shard's `keys`. CreatePerson places a person in the home
@@ -22,12 +24,26 @@
 // through shard(i) directly bypass that check.
 //
 // Atomicity: a call on one person is one commit in one shard, as on a
-// Store. A call on many people (Write, Restrict, Unrestrict, SetConsent,
-// Erase) is split by shard and committed shard by shard, each part atomic;
-// every person is checked before the first part commits, so an error other
-// than I/O or a race leaves nothing written, but an I/O error (or a person
-// erased meanwhile) in a later part leaves the earlier parts committed, and
-// the error names the shards.
+// Store, and so is a Write whose operations all fall in one shard. A call on
+// people of several shards (Write, Restrict, Unrestrict, SetConsent, Erase)
+// is split by shard and committed part by part, each part atomic. What a
+// caller can get wrong is checked before any part commits, so it leaves
+// nothing written: the people of Restrict/Unrestrict/SetConsent/Erase
+// (NotFound, Erased), identifiers taken or suppressed, an erasure request id
+// used before. Any other error of a later part — a lease that does not
+// drain (Busy), a validation error only the shard sees, I/O, a full map —
+// leaves the earlier parts committed, and the error names their shards
+// ("the parts of shards 0, 2 are committed: …"). Keep a batch within one
+// shard (ShardOf) when it must be all or nothing.
+//
+// Identifiers moved within one batch: an identifier that an earlier
+// operation of the batch unlinks (or rectifies away) may be claimed by a
+// person of the same shard; a move between people of different shards is
+// refused (AlreadyExists): unlink and claim in two calls.
+//
+// Shard statistics (shard(i).Stats(), ShardStats) count this class's own
+// lookups too: every identifier claimed is resolved in every shard, and a
+// Resolve asks up to every shard.
 //
 // Thread safety: as Store. Each shard has its own writer, so writes to
 // people of different shards run in parallel.
@@ -70,8 +86,10 @@ class SHREDKV_EXPORT ShardedStore {
   // for SHARDS and once a shard (a passphrase provider derives each:
   // every directory has its own salt). Errors: those of Store::Open, for
   // the first shard that fails (its number in the message); NotFound (no
-  // SHARDS and !create_if_missing); Corruption (SHARDS damaged, a shard
-  // missing); WrongKey.
+  // SHARDS and !create_if_missing); Corruption (SHARDS damaged; a shard
+  // missing or not in its place; no SHARDS but shards that hold data, or
+  // more shards than `shard_count`: a lost manifest is not replaced by a
+  // new one); WrongKey; InvalidArgument (read_only with create_if_missing).
   static Result<std::unique_ptr<ShardedStore>> Open(Options options, std::uint32_t shard_count = 0);
 
   ShardedStore(const ShardedStore&) = delete;

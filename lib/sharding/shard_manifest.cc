@@ -1,6 +1,7 @@
 #include "sharding/shard_manifest.h"
 
 #include "crypto/aead.h"
+#include "crypto/keyed_hash.h"
 #include "crypto/random.h"
 #include "util/checksum.h"
 #include "util/coding.h"
@@ -105,6 +106,39 @@ Result<ShardManifest> ReadManifest(const std::string& path, KeyProvider& provide
   if (!routing.ok()) return damaged("routing key of the wrong size");
   m.routing_key = std::make_unique<crypto::SecretKey>(std::move(*routing));
   return m;
+}
+
+namespace {
+
+constexpr std::string_view kMarkerMagic = "SHKVSHID";
+constexpr const char* kMarkerName = "/SHARD";
+
+// magic ‖ u32 index ‖ u32 count ‖ u64 SipHash-2-4(routing key[0..16),
+// salt ‖ magic ‖ index ‖ count).
+std::string Marker(std::uint32_t index, const ShardManifest& m) {
+  std::string body(kMarkerMagic);
+  util::PutFixed32BE(&body, index);
+  util::PutFixed32BE(&body, m.shard_count);
+  util::PutFixed64BE(&body, crypto::ShortKeyedHash(m.routing_key->view().substr(0, 16), m.salt + body));
+  return body;
+}
+
+}  // namespace
+
+Status WriteShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest) {
+  return util::WriteFileDurably(shard_dir + kMarkerName, Marker(index, manifest));
+}
+
+Status CheckShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest) {
+  auto found = util::ReadSmallFile(shard_dir + kMarkerName, 64);
+  if (found.status().IsNotFound()) {
+    return Status::Corruption("'" + shard_dir + "' has no SHARD marker: not a shard of this store");
+  }
+  if (!found.ok()) return found.status();
+  if (!crypto::SecretEquals(*found, Marker(index, manifest))) {
+    return Status::Corruption("'" + shard_dir + "' is not shard " + std::to_string(index) + " of this store (its SHARD marker names another place)");
+  }
+  return Status::OK();
 }
 
 }  // namespace shredkv::sharding

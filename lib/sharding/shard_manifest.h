@@ -1,5 +1,6 @@
-// The SHARDS file of a sharded store (docs/format.md §9): the shard count
-// and the identifier routing key, sealed under the root key.
+// The SHARDS file of a sharded store (docs/format.md §12): the shard count
+// and the identifier routing key, sealed under the root key; and each
+// shard's SHARD marker, which ties the directory to its place.
 // Thread safety: stateless.
 #ifndef SHREDKV_SHARDING_SHARD_MANIFEST_H_
 #define SHREDKV_SHARDING_SHARD_MANIFEST_H_
@@ -34,6 +35,14 @@ Status WriteManifest(const std::string& path, const ShardManifest& manifest, Key
 // UnsupportedVersion: a newer layout) and opens the routing key with the
 // root key (WrongKey if it does not open it). NotFound if there is no file.
 Result<ShardManifest> ReadManifest(const std::string& path, KeyProvider& provider);
+
+// Writes <shard_dir>/SHARD (format.md §12): the shard's index and the
+// count, tagged with the routing key, so a shard directory moved to another
+// place (or another sharded store) is recognised.
+Status WriteShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest);
+
+// Corruption unless <shard_dir>/SHARD names shard `index` of this store.
+Status CheckShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest);
 
 }  // namespace shredkv::sharding
 

@@ -44,13 +44,47 @@ std::string ShardDirectory(const std::string& top, std::uint32_t index) {
 
 std::string ShardContext(std::uint32_t shard) { return "shard " + std::to_string(shard); }
 
+// `s` with the shards whose parts of the same call were committed before
+// it failed named first (nothing to add when none was).
+Status PartsCommitted(const Status& s, const std::vector<std::uint32_t>& committed) {
+  if (committed.empty()) return s;
+  std::string list;
+  for (std::uint32_t c : committed) list += (list.empty() ? "" : ", ") + std::to_string(c);
+  return s.WithContext("the parts of shards " + list + " are committed");
+}
+
+// The same status code with another message.
+Status WithMessage(const Status& s, std::string message) {
+  switch (s.code()) {
+    case StatusCode::kOk: return s;
+    case StatusCode::kNotFound: return Status::NotFound(std::move(message));
+    case StatusCode::kErased: return Status::Erased(std::move(message));
+    case StatusCode::kRestricted: return Status::Restricted(std::move(message));
+    case StatusCode::kSuppressed: return Status::Suppressed(std::move(message));
+    case StatusCode::kAlreadyExists: return Status::AlreadyExists(std::move(message));
+    case StatusCode::kInvalidArgument: return Status::InvalidArgument(std::move(message));
+    case StatusCode::kCorruption: return Status::Corruption(std::move(message));
+    case StatusCode::kAuthenticationFailed: return Status::AuthenticationFailed(std::move(message));
+    case StatusCode::kWrongKey: return Status::WrongKey(std::move(message));
+    case StatusCode::kStoreFull: return Status::StoreFull(std::move(message));
+    case StatusCode::kBusy: return Status::Busy(std::move(message));
+    case StatusCode::kIOError: return Status::IOError(std::move(message));
+    case StatusCode::kFailedPrecondition: return Status::FailedPrecondition(std::move(message));
+    case StatusCode::kInternal: return Status::Internal(std::move(message));
+    case StatusCode::kUnsupportedVersion: return Status::UnsupportedVersion(std::move(message));
+    case StatusCode::kReadOnly: return Status::ReadOnly(std::move(message));
+    case StatusCode::kKeyDestroyed: return Status::KeyDestroyed(std::move(message));
+  }
+  return s.WithContext(message);
+}
+
 const PersonId& OpPerson(const WriteBatch::Op& op) {
   return std::visit([](const auto& o) -> const PersonId& { return o.id; }, op);
 }
 
 // A shard part's error, naming the shard and, when the engine named the
-// failing operation ("operation #k (…)", its index in the part), that
-// operation's index in the caller's batch first.
+// failing operation ("operation #k (…): …", k its index in the part), that
+// operation by its index in the caller's batch instead.
 Status PartError(const Status& s, const std::vector<std::size_t>& original, std::uint32_t shard) {
   static constexpr std::string_view kPrefix = "operation #";
   const std::string& m = s.message();
@@ -61,7 +95,7 @@ Status PartError(const Status& s, const std::vector<std::size_t>& original, std:
       k = k * 10 + static_cast<std::size_t>(m[end++] - '0');
     }
     if (end > kPrefix.size() && k < original.size()) {
-      return s.WithContext("operation #" + std::to_string(original[k]) + " of the batch, in " + ShardContext(shard));
+      return WithMessage(s, "operation #" + std::to_string(original[k]) + m.substr(end) + " (" + ShardContext(shard) + ")");
     }
   }
   return s.WithContext(ShardContext(shard));
@@ -209,14 +243,19 @@ struct ShardedStore::Impl {
     std::vector<std::unique_lock<std::mutex>> locks_;
   };
 
-  // OK if no shard other than `owner_shard` holds the identifier for a live
-  // person: AlreadyExists (someone else's), Suppressed (after an erasure).
-  // An identifier whose person was erased is free, as in one store.
-  Status CheckFreeElsewhere(const Identifier& normalized, std::uint32_t owner_shard) {
+  // OK if `claimant` (a person of shard `claimant_shard`) may take the
+  // identifier: no shard holds it for another live person — except its own
+  // shard when `released_there` (an earlier operation of the same batch
+  // gives it up there: that shard decides, in one commit). AlreadyExists
+  // (someone else's), Suppressed (after an erasure). An identifier whose
+  // person was erased is free, as in one store. Checking the claimant's own
+  // shard too means a batch is refused before any of its parts commits.
+  Status CheckClaim(const Identifier& normalized, const PersonId& claimant, std::uint32_t claimant_shard,
+                    bool released_there = false) {
     for (std::uint32_t s = 0; s < count(); ++s) {
-      if (s == owner_shard) continue;
       auto r = shards[s]->Resolve(normalized);
       if (r.ok()) {
+        if (*r == claimant || (s == claimant_shard && released_there)) continue;
         return Status::AlreadyExists("identifier of type '" + normalized.type + "' belongs to another person");
       }
       const StatusCode c = r.status().code();
@@ -284,13 +323,24 @@ struct ShardedStore::Impl {
     return sum;
   }
 
-  // Runs `fn(shard)` on every part; the first error, with its shard.
+  // Runs `fn(shard, part)` on every part in shard order; the first error,
+  // naming its shard and the shards whose parts were committed before it.
   template <typename Fn>
   Status EachPart(const std::map<std::uint32_t, std::vector<PersonId>>& parts, Fn&& fn) {
+    std::vector<std::uint32_t> committed;
     for (const auto& [s, part] : parts) {
-      if (Status st = fn(*shards[s], part); !st.ok()) return st.WithContext(ShardContext(s));
+      if (Status st = fn(*shards[s], part); !st.ok()) return PartsCommitted(st.WithContext(ShardContext(s)), committed);
+      committed.push_back(s);
     }
     return Status::OK();
+  }
+
+  // Erasure requests by id, striped: two erasures under one request id run
+  // one after the other, so the id is checked unused in every shard and
+  // used in all of them atomically with respect to each other.
+  std::array<std::mutex, kStripes> request_stripes;
+  std::mutex& RequestStripe(std::string_view request_id) {
+    return request_stripes[util::Checksum64(request_id) % kStripes];
   }
 };
 
@@ -302,14 +352,20 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
   if (shard_count > kMaxShards) {
     return Status::InvalidArgument("a sharded store has at most " + std::to_string(kMaxShards) + " shards");
   }
+  if (options.read_only && options.create_if_missing) {
+    return Status::InvalidArgument("read_only and create_if_missing exclude each other");
+  }
   const std::string top = options.directory;
   const std::string manifest_path = top + "/" + sharding::kManifestName;
   auto impl = std::make_unique<Impl>();
 
+  std::error_code exists_ec;
+  if (options.error_if_exists && fs::exists(manifest_path, exists_ec)) {
+    return Status::AlreadyExists("a sharded store exists in '" + top + "'");
+  }
   auto manifest = sharding::ReadManifest(manifest_path, *options.key_provider);
   bool creating = false;
   if (manifest.ok()) {
-    if (options.error_if_exists) return Status::AlreadyExists("a sharded store exists in '" + top + "'");
     if (shard_count != 0 && shard_count != manifest->shard_count) {
       return Status::InvalidArgument("the store in '" + top + "' has " + std::to_string(manifest->shard_count) +
                                      " shards, not " + std::to_string(shard_count));
@@ -323,6 +379,11 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
     std::error_code ec;
     if (fs::exists(top + "/keys", ec) || fs::exists(top + "/data", ec)) {
       return Status::InvalidArgument("'" + top + "' holds a store, not a sharded store");
+    }
+    // Shards beyond the count asked for: not a creation cut short.
+    if (fs::exists(ShardDirectory(top, shard_count), ec)) {
+      return Status::Corruption("'" + top + "' has no " + sharding::kManifestName + " file but more than " +
+                                std::to_string(shard_count) + " shards (a lost manifest?)");
     }
     fs::create_directories(top, ec);
     if (ec) return Status::IOError("cannot create '" + top + "': " + ec.message());
@@ -350,6 +411,30 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
       return shard.status().WithContext(ShardContext(i));
     }
     impl->shards.push_back(std::move(*shard));
+    // An existing shard must be this one; one a creation cut short left
+    // behind must hold nothing yet (else the manifest was lost, and a new
+    // routing key and count would make its people unreachable).
+    Status place;
+    if (!creating) {
+      place = sharding::CheckShardMarker(ShardDirectory(top, i), i, *manifest);
+    } else if (auto st = impl->shards.back()->Stats(); !st.ok()) {
+      place = st.status();
+    } else if (st->people != 0 || st->erased != 0) {
+      place = Status::Corruption("'" + top + "' has no " + sharding::kManifestName + " file but shard " +
+                                 std::to_string(i) + " holds data (a lost manifest?)");
+    }
+    if (!place.ok()) {
+      for (auto& opened : impl->shards) (void)opened->Close();
+      return place;
+    }
+  }
+  // Markers only once every shard is known to be empty: a refused creation
+  // rewrites nothing.
+  for (std::uint32_t i = 0; creating && i < manifest->shard_count; ++i) {
+    if (Status w = sharding::WriteShardMarker(ShardDirectory(top, i), i, *manifest); !w.ok()) {
+      for (auto& opened : impl->shards) (void)opened->Close();
+      return w;
+    }
   }
   if (creating) {
     util::TestPoint("sharded.before_manifest");
@@ -378,7 +463,7 @@ Status ShardedStore::Close() {
 
 std::uint32_t ShardedStore::shard_count() const { return impl_->count(); }
 std::uint32_t ShardedStore::ShardOf(const PersonId& person) const { return impl_->ShardOf(person); }
-Store& ShardedStore::shard(std::uint32_t index) { return *impl_->shards.at(index); }
+Store& ShardedStore::shard(std::uint32_t index) { return *impl_->shards[index]; }
 
 // ---- People and identifiers -------------------------------------------------------
 
@@ -391,12 +476,12 @@ Result<PersonId> ShardedStore::CreatePerson(const std::vector<Identifier>& ident
     normalized.push_back(std::move(*n));
   }
   const std::uint32_t home = impl_->HomeOf(normalized.front());
+  const PersonId id = impl_->NewPersonIn(home);
   Impl::StripeGuard guard(*impl_, normalized);
   for (const Identifier& n : normalized) {
-    if (Status s = impl_->CheckFreeElsewhere(n, home); !s.ok()) return s;
+    if (Status s = impl_->CheckClaim(n, id, home); !s.ok()) return s;
   }
   WriteBatch batch;
-  const PersonId id = impl_->NewPersonIn(home);
   WriteBatchAccess::CreatePerson(&batch, id, identifiers, profile);
   if (Status w = impl_->shards[home]->Write(batch); !w.ok()) return w;
   return id;
@@ -415,7 +500,7 @@ Status ShardedStore::LinkIdentifier(const PersonId& id, const Identifier& identi
   if (!n.ok()) return n.status();
   const std::uint32_t s = ShardOf(id);
   Impl::StripeGuard guard(*impl_, {*n});
-  if (Status c = impl_->CheckFreeElsewhere(*n, s); !c.ok()) return c;
+  if (Status c = impl_->CheckClaim(*n, id, s); !c.ok()) return c;
   return impl_->shards[s]->LinkIdentifier(id, identifier);
 }
 
@@ -463,7 +548,7 @@ Status ShardedStore::Rectify(const PersonId& id, const Rectification& rectificat
   }
   Impl::StripeGuard guard(*impl_, added);
   for (const Identifier& n : added) {
-    if (Status c = impl_->CheckFreeElsewhere(n, s); !c.ok()) return c;
+    if (Status c = impl_->CheckClaim(n, id, s); !c.ok()) return c;
   }
   return impl_->shards[s]->Rectify(id, rectification);
 }
@@ -511,22 +596,30 @@ Status ShardedStore::Write(const WriteBatch& batch) {
   const auto& ops = batch.ops();
   struct Claim {
     Identifier normalized;
+    PersonId person;
     std::uint32_t shard;
     std::size_t op;
+    bool released_there;  // an earlier operation gives it up in that shard
   };
   std::vector<Claim> claims;
   std::map<Identifier, PersonId> claimed_by;
+  std::set<std::pair<Identifier, std::uint32_t>> released;  // by earlier operations, in their shard
   std::vector<std::uint32_t> shard_of(ops.size());
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const PersonId& person = OpPerson(ops[i]);
     shard_of[i] = ShardOf(person);
-    std::vector<const Identifier*> added;
+    std::vector<const Identifier*> added, given_up;
     if (const auto* c = std::get_if<WriteBatch::CreatePersonOp>(&ops[i])) {
       for (const Identifier& id : c->identifiers) added.push_back(&id);
     } else if (const auto* l = std::get_if<WriteBatch::LinkIdentifierOp>(&ops[i])) {
       added.push_back(&l->identifier);
+    } else if (const auto* u = std::get_if<WriteBatch::UnlinkIdentifierOp>(&ops[i])) {
+      given_up.push_back(&u->identifier);
     } else if (const auto* r = std::get_if<WriteBatch::RectifyOp>(&ops[i])) {
-      for (const auto& pair : r->rectification.identifiers) added.push_back(&pair.second);
+      for (const auto& pair : r->rectification.identifiers) {
+        given_up.push_back(&pair.first);
+        added.push_back(&pair.second);
+      }
     }
     const std::string where = "operation #" + std::to_string(i) + " of the batch";
     for (const Identifier* id : added) {
@@ -537,7 +630,12 @@ Status ShardedStore::Write(const WriteBatch& batch) {
         return Status::AlreadyExists(where + ": identifier of type '" + n->type +
                                      "' is claimed by another person of this batch");
       }
-      claims.push_back(Claim{std::move(*n), shard_of[i], i});
+      const bool released_there = released.count({*n, shard_of[i]}) != 0;
+      claims.push_back(Claim{std::move(*n), person, shard_of[i], i, released_there});
+    }
+    for (const Identifier* id : given_up) {
+      auto n = impl_->Normalize(*id);
+      if (n.ok()) released.emplace(std::move(*n), shard_of[i]);  // a bad one fails in its shard
     }
   }
 
@@ -545,7 +643,7 @@ Status ShardedStore::Write(const WriteBatch& batch) {
   for (const Claim& c : claims) locked.push_back(c.normalized);
   Impl::StripeGuard guard(*impl_, locked);
   for (const Claim& c : claims) {
-    if (Status s = impl_->CheckFreeElsewhere(c.normalized, c.shard); !s.ok()) {
+    if (Status s = impl_->CheckClaim(c.normalized, c.person, c.shard, c.released_there); !s.ok()) {
       return s.WithContext("operation #" + std::to_string(c.op) + " of the batch");
     }
   }
@@ -571,14 +669,11 @@ Status ShardedStore::Write(const WriteBatch& batch) {
   for (const auto& entry : parts) order.push_back(entry.first);
   std::rotate(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(impl_->next_start.fetch_add(1) % order.size()),
               order.end());
-  std::string committed;
+  std::vector<std::uint32_t> committed;
   for (std::uint32_t s : order) {
     const auto& part = parts.at(s);
-    if (Status w = impl_->shards[s]->Write(part.first); !w.ok()) {
-      Status e = PartError(w, part.second, s);
-      return committed.empty() ? e : e.WithContext("the parts of shards " + committed + " are committed");
-    }
-    committed += (committed.empty() ? "" : ", ") + std::to_string(s);
+    if (Status w = impl_->shards[s]->Write(part.first); !w.ok()) return PartsCommitted(PartError(w, part.second, s), committed);
+    committed.push_back(s);
   }
   return Status::OK();
 }
@@ -638,18 +733,22 @@ void AddPart(ShardedErasureReceipt* r, std::uint32_t shard, ErasureReceipt part)
 Result<ShardedErasureReceipt> ShardedStore::Erase(const std::vector<PersonId>& people, const EraseOptions& options) {
   if (people.empty()) return Status::InvalidArgument("no people to erase");
   if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
-  auto o = SharedRequest(impl_->shards, options);
+  auto o = SharedRequest(impl_->shards, options);  // a fresh id, or the caller's
   if (!o.ok()) return o.status();
+  std::lock_guard request_lock(impl_->RequestStripe(o->request_id));
+  if (!options.request_id.empty()) {
+    o = SharedRequest(impl_->shards, options);  // checked again, now that no other erasure can take it
+    if (!o.ok()) return o.status();
+  }
   ShardedErasureReceipt receipt;
+  std::vector<std::uint32_t> committed;
   for (const auto& [s, part] : impl_->ByShard(people)) {
     auto r = impl_->shards[s]->Erase(part, *o);
     if (!r.ok()) {
-      Status e = r.status().WithContext(ShardContext(s));
-      if (!receipt.parts.empty()) {
-        e = e.WithContext("erasure request '" + o->request_id + "' committed in lower-numbered shards only");
-      }
-      return e;
+      Status e = PartsCommitted(r.status().WithContext(ShardContext(s)), committed);
+      return committed.empty() ? e : e.WithContext("erasure request '" + o->request_id + "'");
     }
+    committed.push_back(s);
     AddPart(&receipt, s, std::move(*r));
   }
   return receipt;
@@ -661,6 +760,11 @@ Result<ShardedErasureReceipt> ShardedStore::EraseByIdentifier(const Identifier& 
   if (!at.ok()) return at.status();
   auto o = SharedRequest(impl_->shards, options);
   if (!o.ok()) return o.status();
+  std::lock_guard request_lock(impl_->RequestStripe(o->request_id));
+  if (!options.request_id.empty()) {
+    o = SharedRequest(impl_->shards, options);
+    if (!o.ok()) return o.status();
+  }
   auto r = impl_->shards[at->first]->EraseByIdentifier(identifier, *o);
   if (!r.ok()) return r.status();
   ShardedErasureReceipt receipt;
@@ -670,7 +774,15 @@ Result<ShardedErasureReceipt> ShardedStore::EraseByIdentifier(const Identifier& 
 
 Result<ErasureReceipt> ShardedStore::EraseCategory(const PersonId& person, std::string_view category,
                                                    const EraseOptions& options) {
-  return shard(ShardOf(person)).EraseCategory(person, category, options);
+  // Under a request id no other shard has used, like a person erasure.
+  auto o = SharedRequest(impl_->shards, options);
+  if (!o.ok()) return o.status();
+  std::lock_guard request_lock(impl_->RequestStripe(o->request_id));
+  if (!options.request_id.empty()) {
+    o = SharedRequest(impl_->shards, options);
+    if (!o.ok()) return o.status();
+  }
+  return shard(ShardOf(person)).EraseCategory(person, category, *o);
 }
 
 Result<ShardedErasureReceipt> ShardedStore::GetErasure(std::string_view request_id) {

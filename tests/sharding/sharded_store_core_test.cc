@@ -148,6 +148,40 @@ TEST(ShardedOpenTest, MissingStoreWrongKeyDamageAndPlainStoresAreRefused) {
   EXPECT_TRUE(ShardedStore::Open(Creating(plain), 2).status().IsInvalidArgument());
 }
 
+TEST(ShardedOpenTest, ALostManifestOrAMovedShardIsCorruptionNotANewStore) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  {
+    auto s = OpenSharded(dir, 4);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(s->CreatePerson({Email(i)}).ok());
+  }
+  // Two shards swapped: each is an intact store, but not in its place.
+  fs::rename(dir + "/shard-001", dir + "/tmp");
+  fs::rename(dir + "/shard-002", dir + "/shard-001");
+  fs::rename(dir + "/tmp", dir + "/shard-002");
+  auto swapped = ShardedStore::Open(Existing(dir), 0);
+  EXPECT_EQ(swapped.status().code(), StatusCode::kCorruption) << swapped.status().ToString();
+  fs::rename(dir + "/shard-001", dir + "/tmp");
+  fs::rename(dir + "/shard-002", dir + "/shard-001");
+  fs::rename(dir + "/tmp", dir + "/shard-002");
+  ASSERT_TRUE(ShardedStore::Open(Existing(dir), 0).ok());
+
+  // SHARDS lost: a creating open does not start a new store over the data,
+  // with the old count or a smaller one.
+  const std::string manifest = test::ReadFile(dir + "/SHARDS");
+  fs::remove(dir + "/SHARDS");
+  for (std::uint32_t count : {4u, 2u}) {
+    auto again = ShardedStore::Open(Creating(dir), count);
+    EXPECT_EQ(again.status().code(), StatusCode::kCorruption) << count << ": " << again.status().ToString();
+    EXPECT_FALSE(fs::exists(dir + "/SHARDS"));
+  }
+  test::WriteFile(dir + "/SHARDS", manifest);
+  auto back = ShardedStore::Open(Existing(dir), 0);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE((*back)->Resolve(Email(7)).ok());
+}
+
 TEST(ShardedOpenTest, ACreationCutShortBeforeTheManifestIsFinishedByTheNextCreatingOpen) {
   TempDir tmp;
   const std::string dir = tmp.Sub("s");
@@ -160,13 +194,19 @@ TEST(ShardedOpenTest, ACreationCutShortBeforeTheManifestIsFinishedByTheNextCreat
 }
 
 TEST(ShardedOpenTest, AProcessKilledWhileCreatingLeavesAStoreTheNextCreatingOpenFinishes) {
-  // Killed after the shards exist but before SHARDS, then while SHARDS is
-  // written but not yet renamed into place: neither leaves a store that
+  // Killed while shard 0's SHARD marker is written (every shard exists by
+  // then), before SHARDS, and while SHARDS is written but not yet renamed
+  // into place (the fourth durable file write): none leaves a store that
   // opens without creating, nor one a creating open cannot finish.
-  for (const char* point : {"sharded.before_manifest", "file.before_rename"}) {
+  const struct {
+    const char* point;
+    int hits;
+  } kCuts[] = {{"file.before_rename", 1}, {"sharded.before_manifest", 1}, {"file.before_rename", 4}};
+  for (const auto& cut : kCuts) {
+    const std::string point = std::string(cut.point) + " #" + std::to_string(cut.hits);
     TempDir tmp;
     const std::string dir = tmp.Sub("s");
-    ASSERT_TRUE(test::RunChildKilledAt(point, 1, [&] {
+    ASSERT_TRUE(test::RunChildKilledAt(cut.point, cut.hits, [&] {
       auto s = ShardedStore::Open(Creating(dir), 3);
       _exit(s.ok() ? 0 : 4);
     })) << point;
@@ -421,8 +461,10 @@ TEST_F(ShardedStoreTest, ABatchOverSeveralShardsCommitsEachPartAndNamesTheFailin
   for (int attempt = 0; attempt < 2; ++attempt) {
     Status w = store_->Write(mixed);
     ASSERT_FALSE(w.ok());
-    EXPECT_NE(w.message().find("operation #3 of the batch"), std::string::npos) << w.ToString();
-    EXPECT_NE(w.message().find("shard " + std::to_string(store_->ShardOf(ghost))), std::string::npos)
+    // The batch's index replaces the part's own (the ghost's op is #0 of its part).
+    EXPECT_NE(w.message().find("operation #3 ("), std::string::npos) << w.ToString();
+    EXPECT_EQ(w.message().find("operation #0"), std::string::npos) << w.ToString();
+    EXPECT_NE(w.message().find("(shard " + std::to_string(store_->ShardOf(ghost)) + ")"), std::string::npos)
         << w.ToString();
     if (w.message().find("the parts of shards " + std::to_string(store_->ShardOf(low)) + " are committed") !=
         std::string::npos) {
@@ -432,13 +474,44 @@ TEST_F(ShardedStoreTest, ABatchOverSeveralShardsCommitsEachPartAndNamesTheFailin
   EXPECT_EQ(said_committed, 1);
   EXPECT_EQ(CountEvents(*store_, low), 6u);
 
-  // The same failure in one shard alone names the index too, and nothing lands.
+  // A batch within one shard is one commit: a failing operation leaves its
+  // other operations unwritten, and the index is the batch's.
+  PersonId ghost2;
+  do {
+    WriteBatch scratch;
+    ghost2 = scratch.CreatePerson({Email(998)});
+  } while (store_->ShardOf(ghost2) != store_->ShardOf(low));
   WriteBatch alone;
-  alone.AppendEvent(ghost, PageView(11));
-  alone.AppendEvent(ghost, PageView(12));
+  alone.AppendEvent(low, PageView(11));
+  alone.AppendEvent(ghost2, PageView(12));
   Status w = store_->Write(alone);
   ASSERT_FALSE(w.ok());
-  EXPECT_NE(w.message().find("operation #0 of the batch"), std::string::npos) << w.ToString();
+  EXPECT_NE(w.message().find("operation #1 ("), std::string::npos) << w.ToString();
+  EXPECT_EQ(w.message().find("committed"), std::string::npos) << w.ToString();
+  EXPECT_EQ(CountEvents(*store_, low), 6u);
+}
+
+TEST_F(ShardedStoreTest, ABatchMayMoveAnIdentifierWithinAShardButNotAcrossShards) {
+  int next = 0;
+  auto a = store_->CreatePerson({{"email", "mover@x.org"}});
+  ASSERT_TRUE(a.ok());
+  PersonId same;  // a person of a's shard
+  do {
+    same = *store_->CreatePerson({Email(next++)});
+  } while (store_->ShardOf(same) != store_->ShardOf(*a));
+  const PersonId other = PersonOutside(*store_, store_->ShardOf(*a), &next);
+
+  WriteBatch across;
+  across.UnlinkIdentifier(*a, {"email", "mover@x.org"});
+  across.LinkIdentifier(other, {"email", "mover@x.org"});
+  EXPECT_EQ(store_->Write(across).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(*store_->Resolve({"email", "mover@x.org"}), *a);  // nothing written
+
+  WriteBatch within;
+  within.UnlinkIdentifier(*a, {"email", "mover@x.org"});
+  within.LinkIdentifier(same, {"email", "mover@x.org"});
+  SKV_ASSERT_OK(store_->Write(within));
+  EXPECT_EQ(*store_->Resolve({"email", "mover@x.org"}), same);
 }
 
 // ---- Erasure ------------------------------------------------------------------------
@@ -494,6 +567,60 @@ TEST_F(ShardedStoreTest, OneErasureRequestSpansTheShardsItsPeopleLiveIn) {
   }
   ASSERT_TRUE(store_->RotateEpoch().ok());
   EXPECT_EQ(store_->GetErasure("req-1")->level, ErasureLevel::kPurged);
+}
+
+TEST_F(ShardedStoreTest, ARequestIdIsTakenOnceAcrossShardsAndKinds) {
+  int next = 0;
+  for (int round = 0; round < 10; ++round) {
+    const PersonId a = *store_->CreatePerson({Email(next++)});
+    const PersonId b = PersonOutside(*store_, store_->ShardOf(a), &next);
+    EraseOptions o;
+    o.request_id = "race-" + std::to_string(round);
+    std::atomic<int> ok{0}, taken{0};
+    std::thread t1([&] { (store_->Erase({a}, o).ok() ? ok : taken)++; });
+    std::thread t2([&] { (store_->Erase({b}, o).ok() ? ok : taken)++; });
+    t1.join();
+    t2.join();
+    EXPECT_EQ(ok.load(), 1) << round;
+    EXPECT_EQ(taken.load(), 1) << round;
+    EXPECT_EQ(store_->GetErasure(o.request_id)->people, 1u);
+  }
+  // A category erasure may not reuse a person erasure's id (or the reverse).
+  const PersonId c = *store_->CreatePerson({Email(next++)});
+  SKV_ASSERT_OK(store_->Put(c, "cards", "k", "v"));
+  EraseOptions used;
+  used.request_id = "race-0";
+  EXPECT_EQ(store_->EraseCategory(c, "general", used).status().code(), StatusCode::kAlreadyExists);
+}
+
+TEST(ShardedLeaseTest, AMultiShardRestrictStoppedByALeaseNamesThePartsItCommitted) {
+  TempDir tmp;
+  Options o = Creating(tmp.Sub("s"));
+  o.lease_drain_timeout_ms = 50;
+  auto opened = ShardedStore::Open(o, 4);
+  ASSERT_TRUE(opened.ok());
+  ShardedStore& s = **opened;
+  int next = 0;
+  PersonId low = *s.CreatePerson({Email(next++)});
+  while (s.ShardOf(low) == s.shard_count() - 1) low = *s.CreatePerson({Email(next++)});
+  PersonId high = *s.CreatePerson({Email(next++)});
+  while (s.ShardOf(high) <= s.ShardOf(low)) high = *s.CreatePerson({Email(next++)});
+  {
+    auto lease = s.AcquireLease(high, "support");
+    ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+    std::thread other([&] {
+      RestrictionSpec spec;
+      spec.purposes = {"marketing"};
+      Status r = s.Restrict({low, high}, spec);
+      EXPECT_TRUE(r.IsBusy()) << r.ToString();
+      EXPECT_NE(r.message().find("the parts of shards " + std::to_string(s.ShardOf(low)) + " are committed"),
+                std::string::npos)
+          << r.ToString();
+    });
+    other.join();
+  }
+  EXPECT_EQ(s.GetRestriction(low)->purposes, std::vector<std::string>{"marketing"});
+  EXPECT_TRUE(s.GetRestriction(high)->purposes.empty());
 }
 
 TEST_F(ShardedStoreTest, EraseByIdentifierAndSuppressionReachEveryShard) {
