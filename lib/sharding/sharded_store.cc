@@ -339,9 +339,6 @@ struct ShardedStore::Impl {
   // one after the other, so the id is checked unused in every shard and
   // used in all of them atomically with respect to each other.
   std::array<std::mutex, kStripes> request_stripes;
-  std::mutex& RequestStripe(std::string_view request_id) {
-    return request_stripes[util::Checksum64(request_id) % kStripes];
-  }
 };
 
 // ---- Open and close ------------------------------------------------------------
@@ -650,10 +647,8 @@ Status ShardedStore::Write(const WriteBatch& batch) {
 
   // One shard: the caller's batch as it is (no copy).
   if (std::all_of(shard_of.begin(), shard_of.end(), [&](std::uint32_t s) { return s == shard_of.front(); })) {
-    std::vector<std::size_t> same(ops.size());
-    for (std::size_t i = 0; i < ops.size(); ++i) same[i] = i;
     Status w = impl_->shards[shard_of.front()]->Write(batch);
-    return w.ok() ? w : PartError(w, same, shard_of.front());
+    return w.ok() ? w : w.WithContext(ShardContext(shard_of.front()));
   }
   std::map<std::uint32_t, std::pair<WriteBatch, std::vector<std::size_t>>> parts;
   for (std::size_t i = 0; i < ops.size(); ++i) {
@@ -705,20 +700,27 @@ Status ShardedStore::SetConsent(const std::vector<PersonId>& people, std::string
 
 namespace {
 
-// The request id every part of a sharded erasure shares: the caller's, or
-// a fresh random one; AlreadyExists if any shard knows it.
-Result<EraseOptions> SharedRequest(std::vector<std::unique_ptr<Store>>& shards, const EraseOptions& options) {
-  EraseOptions o = options;
-  if (o.request_id.empty()) {
-    PersonId random(crypto::RandomArray<PersonId::kSize>());
-    o.request_id = random.ToHex();
+// The request id every part of a sharded erasure shares — the caller's, or
+// a fresh random one — checked unused in every shard (AlreadyExists) and
+// held, through its lock stripe, until the erasure's last part is made.
+struct HeldRequest {
+  EraseOptions options;
+  std::unique_lock<std::mutex> lock;
+};
+
+Result<HeldRequest> HoldRequest(std::vector<std::unique_ptr<Store>>& shards,
+                                std::array<std::mutex, kStripes>& stripes, const EraseOptions& options) {
+  HeldRequest held{options, {}};
+  if (held.options.request_id.empty()) {
+    held.options.request_id = PersonId(crypto::RandomArray<PersonId::kSize>()).ToHex();
   }
+  held.lock = std::unique_lock(stripes[util::Checksum64(held.options.request_id) % kStripes]);
   for (std::uint32_t s = 0; s < shards.size(); ++s) {
-    auto known = shards[s]->GetErasure(o.request_id);
-    if (known.ok()) return Status::AlreadyExists("erasure request '" + o.request_id + "' was made before");
+    auto known = shards[s]->GetErasure(held.options.request_id);
+    if (known.ok()) return Status::AlreadyExists("erasure request '" + held.options.request_id + "' was made before");
     if (!known.status().IsNotFound()) return known.status().WithContext(ShardContext(s));
   }
-  return o;
+  return held;
 }
 
 void AddPart(ShardedErasureReceipt* r, std::uint32_t shard, ErasureReceipt part) {
@@ -733,13 +735,9 @@ void AddPart(ShardedErasureReceipt* r, std::uint32_t shard, ErasureReceipt part)
 Result<ShardedErasureReceipt> ShardedStore::Erase(const std::vector<PersonId>& people, const EraseOptions& options) {
   if (people.empty()) return Status::InvalidArgument("no people to erase");
   if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
-  auto o = SharedRequest(impl_->shards, options);  // a fresh id, or the caller's
-  if (!o.ok()) return o.status();
-  std::lock_guard request_lock(impl_->RequestStripe(o->request_id));
-  if (!options.request_id.empty()) {
-    o = SharedRequest(impl_->shards, options);  // checked again, now that no other erasure can take it
-    if (!o.ok()) return o.status();
-  }
+  auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
+  if (!held.ok()) return held.status();
+  const EraseOptions* o = &held->options;
   ShardedErasureReceipt receipt;
   std::vector<std::uint32_t> committed;
   for (const auto& [s, part] : impl_->ByShard(people)) {
@@ -758,13 +756,9 @@ Result<ShardedErasureReceipt> ShardedStore::EraseByIdentifier(const Identifier& 
                                                               const EraseOptions& options) {
   auto at = impl_->Locate(identifier);
   if (!at.ok()) return at.status();
-  auto o = SharedRequest(impl_->shards, options);
-  if (!o.ok()) return o.status();
-  std::lock_guard request_lock(impl_->RequestStripe(o->request_id));
-  if (!options.request_id.empty()) {
-    o = SharedRequest(impl_->shards, options);
-    if (!o.ok()) return o.status();
-  }
+  auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
+  if (!held.ok()) return held.status();
+  const EraseOptions* o = &held->options;
   auto r = impl_->shards[at->first]->EraseByIdentifier(identifier, *o);
   if (!r.ok()) return r.status();
   ShardedErasureReceipt receipt;
@@ -774,14 +768,10 @@ Result<ShardedErasureReceipt> ShardedStore::EraseByIdentifier(const Identifier& 
 
 Result<ErasureReceipt> ShardedStore::EraseCategory(const PersonId& person, std::string_view category,
                                                    const EraseOptions& options) {
-  // Under a request id no other shard has used, like a person erasure.
-  auto o = SharedRequest(impl_->shards, options);
-  if (!o.ok()) return o.status();
-  std::lock_guard request_lock(impl_->RequestStripe(o->request_id));
-  if (!options.request_id.empty()) {
-    o = SharedRequest(impl_->shards, options);
-    if (!o.ok()) return o.status();
-  }
+  // Under a request id no shard has used, like a person erasure.
+  auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
+  if (!held.ok()) return held.status();
+  const EraseOptions* o = &held->options;
   return shard(ShardOf(person)).EraseCategory(person, category, *o);
 }
 
