@@ -45,6 +45,7 @@ enum class TableId : std::uint8_t {
   kPurgeQueue = 6,
   kRequests = 7,
   kCategoryFences = 8,
+  kKeyPool = 9,  // person keys committed ahead of use (keys/key_store.h)
   // data environment
   kDataMeta = 16,
   kPeople = 17,
@@ -68,6 +69,7 @@ enum class TableId : std::uint8_t {
   kRecordIndex = 35,      // record metadata index (engine/record_index.h)
   kRecordIndexRefs = 36,  // record key → its record_index entries
   kConsentByPurpose = 37, // purpose ‖ granted ‖ person (engine/consent_index.h)
+  kKeyClaims = 38,        // person → the pool index of its key (keys/key_store.h)
 };
 
 // Appends the sealed row of `plaintext` to `*out`.

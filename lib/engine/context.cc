@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <string>
 
 #include "codec/row_codec.h"
@@ -74,8 +75,8 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   eo.tables = {"meta",    "people",    "ident",  "ident_by_person", "profiles",         "events",
                "records", "analytics", "erased", "audit",           "audit_by_request", "versions",
                "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs",
-               "analytics_staged", "record_index", "record_index_refs", "consent_by_purpose"};
-  eo.added_tables = {"analytics_staged", "record_index", "record_index_refs", "consent_by_purpose"};
+               "analytics_staged", "record_index", "record_index_refs", "consent_by_purpose", "key_claims"};
+  eo.added_tables = {"analytics_staged", "record_index", "record_index_refs", "consent_by_purpose", "key_claims"};
   eo.create = create;
   eo.initial_map_size = options.initial_map_size;
   eo.max_map_size = options.max_map_size;
@@ -95,7 +96,8 @@ Status EngineContext::OpenDataEnvironment(bool create) {
                        data->table("consent"),  data->table("consent_history"),
                        data->table("expiry"),   data->table("expiry_refs"),
                        data->table("analytics_staged"), data->table("record_index"),
-                       data->table("record_index_refs"), data->table("consent_by_purpose")};
+                       data->table("record_index_refs"), data->table("consent_by_purpose"),
+                       data->table("key_claims")};
   // A compaction reopens the environment: the rules in force carry over.
   const std::shared_ptr<const CompiledRetention> rules_in_force = retention ? retention->rules() : nullptr;
   record_index.emplace(tables.record_index, tables.record_index_refs, &keys->index_key());
@@ -115,6 +117,82 @@ Status EngineContext::OpenDataEnvironment(bool create) {
   data_format = kDataFormatVersion;
   analytics_granularity_ms = options.analytics_time_granularity_ms;
   return s;
+}
+
+namespace {
+
+Result<std::uint64_t> DecodeClaim(std::string_view person, std::string_view row) {
+  std::string_view payload;
+  if (Status o = codec::OpenPlain(TableId::kKeyClaims, person, row, &payload); !o.ok()) return o;
+  if (payload.size() != 8) return Status::Corruption("a key claim has the wrong length");
+  return util::DecodeFixed64BE(payload.data());
+}
+
+}  // namespace
+
+Status EngineContext::LoadKeyPool() {
+  std::vector<keys::KeyClaim> claims;
+  Status s = data->View([&](storage::ReadTxn& txn) -> Status {
+    claims.clear();
+    auto cursor = txn.OpenCursor(tables.key_claims);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      if (c.key().size() != PersonId::kSize) return Status::Corruption("a key claim's key has the wrong length");
+      auto index = DecodeClaim(c.key(), c.value());
+      if (!index.ok()) return index.status();
+      PersonId::Bytes b;
+      std::memcpy(b.data(), c.key().data(), b.size());
+      claims.push_back(keys::KeyClaim{PersonId(b), *index});
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s.WithContext("reading the key claims");
+  std::vector<PersonId> stale;
+  if (Status l = keys->LoadPool(claims, &stale); !l.ok()) return l;
+  if (!stale.empty() && !options.read_only) {
+    s = data->Update([&](storage::WriteTxn& txn) -> Status {
+      for (const PersonId& p : stale) {
+        if (Status d = txn.Delete(tables.key_claims, p.view()); !d.ok() && !d.IsNotFound()) return d;
+      }
+      return Status::OK();
+    });
+    if (!s.ok()) return s.WithContext("deleting adopted key claims");
+  }
+  if (beside_writer) {
+    keys->SetClaimLookup([this](const PersonId& person) -> Result<std::optional<std::uint64_t>> {
+      std::optional<std::uint64_t> index;
+      Status v = data->View([&](storage::ReadTxn& txn) -> Status {
+        std::string_view row;
+        Status g = txn.Get(tables.key_claims, person.view(), &row);
+        if (g.IsNotFound()) return Status::OK();
+        if (!g.ok()) return g;
+        auto i = DecodeClaim(person.view(), row);
+        if (!i.ok()) return i.status();
+        index = *i;
+        return Status::OK();
+      });
+      if (!v.ok()) return v;
+      return index;
+    });
+  }
+  return Status::OK();
+}
+
+Status EngineContext::AdoptKeyClaims() {
+  if (Status a = keys->AdoptClaims(); !a.ok()) return a.WithContext("adopting claimed keys");
+  const std::vector<PersonId> adopted = keys->AdoptedClaims();
+  if (adopted.empty()) return Status::OK();
+  Status s = data->Update([&](storage::WriteTxn& txn) -> Status {
+    for (const PersonId& p : adopted) {
+      if (Status d = txn.Delete(tables.key_claims, p.view()); !d.ok() && !d.IsNotFound()) return d;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s.WithContext("deleting adopted key claims");
+  keys->ClaimsDeleted(adopted);
+  return Status::OK();
 }
 
 Result<std::vector<PersonId>> EngineContext::PeopleWithoutRows(const std::vector<PersonId>& with_keys) {
@@ -235,6 +313,10 @@ Status EngineContext::PutAnalyticsLayout(storage::WriteTxn& txn) const {
 
 Status EngineContext::CheckUsable() const {
   if (closed.load()) return Status::FailedPrecondition("store is closed");
+  return CheckHealthy();
+}
+
+Status EngineContext::CheckHealthy() const {
   {
     std::lock_guard lock(fatal_mu_);
     if (!fatal_.ok()) return Status::IOError("store must be reopened: " + fatal_.message());

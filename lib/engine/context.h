@@ -74,6 +74,9 @@ struct DataTables {
   // analytics_staged.
   storage::Table record_index, record_index_refs;
   storage::Table consent_by_purpose;  // engine/consent_index.h; added likewise
+  // person → plain(u64 pool index): the person's key is that pool row of
+  // `keys` until a `keys` commit adopts it (keys/key_store.h); added likewise.
+  storage::Table key_claims;
 };
 
 struct EngineContext {
@@ -160,6 +163,8 @@ struct EngineContext {
   std::int64_t Now() const;
   // OK unless closed, used after fork, or failed (SetFatal).
   Status CheckUsable() const;
+  // CheckUsable without the closed check: no fatal error, not a forked child.
+  Status CheckHealthy() const;
   // Records that a file swap left an environment closed: every call fails
   // with it until the store is reopened.
   void SetFatal(Status s);
@@ -168,6 +173,17 @@ struct EngineContext {
   // objects over it (tables, retention, audit, outbox), reading its format,
   // granularity and event counter. Used by Open and by compaction's reopen.
   Status OpenDataEnvironment(bool create);
+
+  // Loads the key pool from `data`'s claims (keys::KeyStore::LoadPool) and,
+  // on a writable open, deletes the claims `keys` has already adopted;
+  // beside a writer, lets the key store look claims up in `data`. After
+  // OpenDataEnvironment, before any write or erasure.
+  Status LoadKeyPool();
+
+  // Has `keys` adopt every claimed key (keys::KeyStore::AdoptClaims) and
+  // deletes the adopted claims from `data`. REQUIRES: write_mu held, a
+  // writable open.
+  Status AdoptKeyClaims();
 
   // The person's key: NotFound / Erased for people without one.
   Result<keys::DekHandle> PersonKey(const PersonId& id);

@@ -86,7 +86,7 @@ Status Maintenance::PurgePerson(storage::WriteTxn& txn, const PersonId& id, std:
     *deleted += n;
     if (!index_done) return Status::OK();
   }
-  for (storage::Table t : {ctx_.tables.versions, ctx_.tables.restrictions, ctx_.tables.people}) {
+  for (storage::Table t : {ctx_.tables.versions, ctx_.tables.restrictions, ctx_.tables.key_claims, ctx_.tables.people}) {
     std::string_view v;
     Status g = txn.Get(t, id.view(), &v);
     if (g.IsNotFound()) continue;
@@ -246,6 +246,12 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
     auto before = ctx_.keys->Info();
     if (!before.ok()) return before.status();
     result.keys_file_bytes_before = before->file_bytes;
+    {
+      // Claimed keys join `deks` first, so the rotation re-wraps (and
+      // counts) every person's key; free pool keys move with the epochs.
+      std::lock_guard write_lock(ctx_.write_mu);
+      if (Status a = ctx_.AdoptKeyClaims(); !a.ok()) return a;
+    }
     auto epoch = ctx_.keys->BeginRotation(ctx_.Now());
     if (!epoch.ok()) return epoch.status();
     result.new_epoch = *epoch;

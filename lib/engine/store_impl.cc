@@ -215,7 +215,8 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
                                 " people but no data environment");
     }
   }
-  return ctx_.OpenDataEnvironment(!data_exists);
+  if (Status d = ctx_.OpenDataEnvironment(!data_exists); !d.ok()) return d;
+  return ctx_.LoadKeyPool();
 }
 
 StoreImpl::~StoreImpl() { (void)Close(); }
@@ -225,6 +226,15 @@ Status StoreImpl::Close() {
   maintenance_.Stop();
   {
     std::unique_lock lock(ctx_.close_mu);  // waits for calls in flight
+    if (!ctx_.options.read_only && ctx_.data && ctx_.keys && ctx_.keys->usable() && ctx_.CheckHealthy().ok()) {
+      // A closed store holds every person's key in `deks` (one `keys`
+      // commit if any key is still claimed). Claims left by a failure here
+      // stay valid: the next open finds them.
+      std::lock_guard write_lock(ctx_.write_mu);
+      if (Status a = ctx_.AdoptKeyClaims(); !a.ok()) {
+        ctx_.events.Log(LogLevel::kWarn, "closing '" + ctx_.options.directory + "': " + a.ToString());
+      }
+    }
     ctx_.audit.reset();
     ctx_.outbox.reset();
     ctx_.data.reset();

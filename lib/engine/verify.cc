@@ -222,7 +222,8 @@ class VerifyPass {
                                   {t.expiry_refs, TableId::kExpiryRefs, "expiry_refs"},
                                   {t.record_index, TableId::kRecordIndex, "record_index"},
                                   {t.record_index_refs, TableId::kRecordIndexRefs, "record_index_refs"},
-                                  {t.consent_by_purpose, TableId::kConsentByPurpose, "consent_by_purpose"}};
+                                  {t.consent_by_purpose, TableId::kConsentByPurpose, "consent_by_purpose"},
+                                  {t.key_claims, TableId::kKeyClaims, "key_claims"}};
     for (const Plain& table : plain_tables) {
       auto cursor = txn_.OpenCursor(table.table);
       if (!cursor.ok()) return cursor.status();

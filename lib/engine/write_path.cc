@@ -37,8 +37,8 @@ class BatchApplier {
   // `first_seq`: the sequence number of the batch's first event (the
   // store's counter, or where the previous batch of the group left it).
   BatchApplier(EngineContext& ctx, storage::WriteTxn* txn,
-               const std::map<PersonId, keys::DekHandle>& new_deks, std::uint64_t first_seq)
-      : ctx_(ctx), txn_(txn), t_(ctx.tables), new_deks_(new_deks),
+               const std::map<PersonId, keys::PooledKey>& new_people, std::uint64_t first_seq)
+      : ctx_(ctx), txn_(txn), t_(ctx.tables), new_people_(new_people),
         retention_rules_(ctx.retention->rules()), seq_(first_seq) {}
   // plain_ may still hold an event's plaintext when a batch stops early.
   ~BatchApplier() { crypto::Wipe(&plain_); }
@@ -177,17 +177,29 @@ class BatchApplier {
   }
 
   Status Do(const WriteBatch::CreatePersonOp& op) {
-    auto dek_it = new_deks_.find(op.id);
-    if (dek_it == new_deks_.end() || people_.count(op.id) != 0) {
+    auto key_it = new_people_.find(op.id);
+    if (key_it == new_people_.end() || people_.count(op.id) != 0) {
       return Status::AlreadyExists("person " + op.id.ToHex() + " is created twice in this batch");
     }
     std::string_view existing;
     Status g = txn_->Get(t_.people, op.id.view(), &existing);
     if (g.ok()) return Status::AlreadyExists("person " + op.id.ToHex() + " already exists");
     if (!g.IsNotFound()) return g;
+    // An erased ID (purged rows, the fence forever) never gets a key again.
+    auto erased = ctx_.keys->IsErased(op.id);
+    if (!erased.ok()) return erased.status();
+    if (*erased) return Status::Erased("person " + op.id.ToHex() + " was erased");
+    // The claim: until `keys` adopts it, the person's key is this pool row.
+    std::string index;
+    util::PutFixed64BE(&index, key_it->second.index);
+    if (Status c = txn_->Put(t_.key_claims, op.id.view(), codec::PlainRow(TableId::kKeyClaims, op.id.view(), index));
+        !c.ok()) {
+      return c;
+    }
+    const keys::DekHandle& person_key = key_it->second.dek;
     if (Status v = codec::ValidateAttributeNames(op.profile, "profile attribute"); !v.ok()) return v;
 
-    PersonState st(op.id, ctx_.keys.get(), dek_it->second);
+    PersonState st(op.id, ctx_.keys.get(), person_key);
     st.person.anon_id = AnonymousId(crypto::RandomArray<AnonymousId::kSize>());
     st.person.created_ms = op.created_ms != 0 ? op.created_ms : ctx_.Now();
     if (op.imported) {
@@ -628,16 +640,13 @@ class BatchApplier {
         return p;
       }
     }
-    // Keys of new people and new category keys are committed in `keys`
-    // before this `data` transaction commits (design §2).
-    if (!new_deks_.empty() || !new_keys_.empty()) {
-      std::vector<keys::NewKey> all;
-      all.reserve(new_deks_.size() + new_keys_.size());
-      for (const auto& [id, dek] : new_deks_) all.push_back(keys::NewKey{id, keys::kPersonSlot, dek});
-      all.insert(all.end(), new_keys_.begin(), new_keys_.end());
-      if (Status k = ctx_.keys->PutDeks(all); !k.ok()) return k.WithContext("storing new keys");
+    // New category keys are committed in `keys` before this `data`
+    // transaction commits (design §2); new people's keys were, in the pool.
+    if (!new_keys_.empty()) {
+      if (Status k = ctx_.keys->PutDeks(new_keys_); !k.ok()) return k.WithContext("storing new keys");
       util::TestPoint("create.after_keys_commit");
     }
+    if (!new_people_.empty()) util::TestPoint("create.before_data_commit");
     return Status::OK();
   }
 
@@ -681,7 +690,7 @@ class BatchApplier {
   EngineContext& ctx_;
   storage::WriteTxn* txn_;
   const DataTables& t_;
-  const std::map<PersonId, keys::DekHandle>& new_deks_;
+  const std::map<PersonId, keys::PooledKey>& new_people_;
   // The rules in force for this batch (taken under write_mu_, like SetRetention).
   std::shared_ptr<const CompiledRetention> retention_rules_;
   std::uint64_t seq_;
@@ -709,9 +718,7 @@ Status Writer::Write(const WriteBatch& batch) {
   for (const auto& op : batch.ops()) {
     if (const auto* create = std::get_if<WriteBatch::CreatePersonOp>(&op)) {
       if (create->id.empty()) return Status::InvalidArgument("CreatePerson with an empty person id");
-      auto dek = keys::KeyStore::NewDek();
-      if (!dek.ok()) return dek.status();
-      w.new_deks.emplace(create->id, std::move(dek).value());
+      w.new_people.emplace(create->id, keys::PooledKey{});  // its key: taken by the leader
     }
   }
 
@@ -757,7 +764,53 @@ void Writer::CommitGroup(const std::vector<PendingWrite*>& group) {
   }
 }
 
+bool Writer::TakeKeys(const std::vector<PendingWrite*>& group) {
+  std::size_t wanted = 0;
+  for (PendingWrite* p : group) wanted += p->new_people.size();
+  if (wanted == 0) return true;
+  auto pooled = ctx_.keys->TakePooledKeys(wanted);
+  if (!pooled.ok()) {
+    for (PendingWrite* p : group) {
+      if (p->new_people.empty()) continue;
+      p->status = pooled.status().WithContext("taking keys for new people");
+      p->keys_failed = true;
+    }
+    return false;
+  }
+  std::size_t next = 0;
+  for (PendingWrite* p : group) {
+    p->keys_failed = false;
+    for (auto& [id, key] : p->new_people) key = std::move((*pooled)[next++]);
+  }
+  return true;
+}
+
+void Writer::SettleKeys(const std::vector<PendingWrite*>& group, bool committed) {
+  std::vector<keys::PooledKey> unused;
+  std::vector<keys::KeyClaim> claims;
+  std::vector<keys::DekHandle> deks;
+  for (PendingWrite* p : group) {
+    if (p->keys_failed) continue;
+    const bool claimed = committed && p->status.ok();
+    for (auto& [id, key] : p->new_people) {
+      if (!key.dek) continue;
+      if (claimed) {
+        claims.push_back(keys::KeyClaim{id, key.index});
+        deks.push_back(key.dek);
+      } else {
+        unused.push_back(std::move(key));
+      }
+      key = keys::PooledKey{};
+    }
+  }
+  if (!claims.empty()) ctx_.keys->ClaimsCommitted(claims, deks);
+  if (!unused.empty()) ctx_.keys->ReturnPooledKeys(std::move(unused));
+}
+
 bool Writer::CommitGroupLocked(const std::vector<PendingWrite*>& group) {
+  TakeKeys(group);
+  // Claims `keys` adopted (or erased) since: their rows go with this commit.
+  const std::vector<PersonId> adopted = ctx_.keys->AdoptedClaims();
   std::uint64_t next_seq = ctx_.next_event_seq;
   std::uint64_t dropped = 0;
   // One batch alone is applied in the transaction itself; in a group each
@@ -767,10 +820,14 @@ bool Writer::CommitGroupLocked(const std::vector<PendingWrite*>& group) {
   Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
     next_seq = ctx_.next_event_seq;
     dropped = 0;
+    for (const PersonId& id : adopted) {
+      if (Status d = txn.Delete(ctx_.tables.key_claims, id.view()); !d.ok() && !d.IsNotFound()) return d;
+    }
     bool any = false;
     for (PendingWrite* p : group) {
+      if (p->keys_failed) continue;  // its status says why
       auto apply = [&](storage::WriteTxn& t) -> Status {
-        BatchApplier applier(ctx_, &t, p->new_deks, next_seq);
+        BatchApplier applier(ctx_, &t, p->new_people, next_seq);
         Status a = applier.Apply(*p->batch);
         if (a.ok()) {
           next_seq = applier.next_seq();
@@ -782,14 +839,19 @@ bool Writer::CommitGroupLocked(const std::vector<PendingWrite*>& group) {
       if (txn.map_full()) return p->status;  // Update grows the map and runs the group again
       any = any || p->status.ok();
     }
-    // A group whose batches all failed writes nothing: each keeps its own error.
-    return any ? Status::OK() : group.front()->status;
+    // A group whose batches all failed writes nothing: each keeps its own
+    // error (adopted claims wait for the next commit).
+    if (any) return Status::OK();
+    for (PendingWrite* p : group) {
+      if (!p->status.ok()) return p->status;
+    }
+    return Status::Internal("a write group applied nothing");
   });
-  bool any_new_deks = false;
   for (PendingWrite* p : group) {
     if (!s.ok() && p->status.ok()) p->status = s;  // the commit itself failed
-    any_new_deks = any_new_deks || (!p->status.ok() && !p->new_deks.empty());
   }
+  SettleKeys(group, s.ok());
+  if (s.ok()) ctx_.keys->ClaimsDeleted(adopted);
   if (s.ok()) {
     ctx_.next_event_seq = next_seq;
     ctx_.tracking_dropped.fetch_add(dropped, std::memory_order_relaxed);
@@ -797,12 +859,6 @@ bool Writer::CommitGroupLocked(const std::vector<PendingWrite*>& group) {
     std::uint64_t committed = 0;
     for (PendingWrite* p : group) committed += p->status.ok() ? 1u : 0u;
     ctx_.write_batches.fetch_add(committed, std::memory_order_relaxed);
-  }
-  if (any_new_deks) {
-    // The new people's keys may be committed without their rows: orphans
-    // for the next maintenance pass (from the start: they may be anywhere).
-    ctx_.orphan_pass_pending = true;
-    ctx_.orphan_cursor.clear();
   }
   return !s.IsStoreFull();
 }

@@ -1,10 +1,12 @@
 // The write path: every change to people, profiles, events, records,
 // identifiers and consent goes through one WriteBatch. The keys of people
 // the batch creates are made first; the batch is applied in one `data`
-// write transaction (re-run after a full map grows) under write_mu; the
-// keys of new people and a category key a batch needs for the first time
-// are stored in `keys` inside that transaction, before the commit that uses
-// them (design §2).
+// write transaction (re-run after a full map grows) under write_mu. A new
+// person's key comes from the key pool, committed in `keys` before (a
+// refill when the pool runs short); the batch's `data` commit records the
+// claim (keys/key_store.h). A category key a batch needs for the first time
+// is stored in `keys` inside that transaction, before the commit that uses
+// it (design §2).
 //
 // Group commit (as LevelDB's writer queue): concurrent Write calls queue;
 // the first in line (the leader) applies its batch and those queued behind
@@ -48,7 +50,9 @@ class Writer {
   // One Write call waiting in the queue.
   struct PendingWrite {
     const WriteBatch* batch = nullptr;
-    std::map<PersonId, keys::DekHandle> new_deks;  // keys of the people it creates
+    // Keys of the people it creates, taken from the key pool by the leader.
+    std::map<PersonId, keys::PooledKey> new_people;
+    bool keys_failed = false;  // no pooled keys could be had: status says why
     Status status;
     bool done = false;  // guarded by queue_mu_
     std::condition_variable cv;
@@ -57,6 +61,13 @@ class Writer {
   // sets each one's status. If the group does not fit in a map that cannot
   // grow (StoreFull), commits each batch alone instead.
   void CommitGroup(const std::vector<PendingWrite*>& group);
+  // Takes the pooled keys of the people `group` creates (a pool refill
+  // when short). On failure the batches that create people fail with it
+  // (keys_failed) and the others go on. REQUIRES: write_mu held.
+  bool TakeKeys(const std::vector<PendingWrite*>& group);
+  // After the commit (`committed`) or its failure: keys of committed
+  // batches become claims, the others return to the pool.
+  void SettleKeys(const std::vector<PendingWrite*>& group, bool committed);
   // One attempt: all of `group` in one transaction. REQUIRES: write_mu held.
   // Returns false if it failed with StoreFull.
   bool CommitGroupLocked(const std::vector<PendingWrite*>& group);

@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <mutex>
+#include <unordered_map>
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
@@ -35,8 +38,9 @@ constexpr std::string_view kCustodyDestroyKey = "custody_destroy";
 // exactly 32 bytes).
 constexpr std::uint8_t kCustodyPayload = 1;
 const std::string kRebuildFile = "rebuild.mdb";
-const std::vector<std::string> kKeysTables = {"meta",       "epochs",      "deks",    "fences",
-                                              "suppressed", "purge_queue", "requests", "category_fences"};
+constexpr std::string_view kNextPoolIndexKey = "next_pool_index";
+const std::vector<std::string> kKeysTables = {"meta",        "epochs",   "deks",            "fences", "suppressed",
+                                              "purge_queue", "requests", "category_fences", "pool"};
 // Keys are always wrapped with XChaCha20-Poly1305: random 192-bit nonces need
 // no counter state and opening them needs no AES-NI.
 constexpr crypto::CipherId kWrapCipher = crypto::CipherId::kXChaCha20Poly1305;
@@ -47,6 +51,18 @@ std::string U64(std::uint64_t v) {
   std::string s;
   util::PutFixed64BE(&s, v);
   return s;
+}
+
+std::string PoolKey(std::uint64_t index) { return U64(index); }
+
+// Seals `dek` as a wrapped key row (u64 epoch ‖ sealed) of `table` at
+// `row_key`; the AD covers the row key and the epoch prefix.
+std::string WrapKey(const crypto::SecretKey& epoch_key, std::uint64_t epoch, TableId table, std::string_view row_key,
+                    std::string_view dek) {
+  std::string row;
+  util::PutFixed64BE(&row, epoch);
+  codec::SealRow(kWrapCipher, epoch_key, table, std::string(row_key) + row, dek, &row);
+  return row;
 }
 
 // A `keys` row that must exist: absent is Corruption.
@@ -131,6 +147,7 @@ Status KeyStore::OpenEnvironment(bool create) {
   storage::EnvOptions env_options;
   env_options.path = options_.path;
   env_options.tables = kKeysTables;
+  env_options.added_tables = {"pool"};  // format 4
   env_options.create = create;
   env_options.read_only = options_.read_only;
   env_options.beside_writer = options_.beside_writer;
@@ -142,6 +159,7 @@ Status KeyStore::OpenEnvironment(bool create) {
   meta_ = env_->table("meta");
   epochs_ = env_->table("epochs");
   deks_ = env_->table("deks");
+  pool_ = env_->table("pool");
   fences_ = env_->table("fences");
   suppressed_ = env_->table("suppressed");
   purge_queue_ = env_->table("purge_queue");
@@ -157,14 +175,15 @@ Status KeyStore::Unlock(const RootKey& root_key) {
   Status s = initialized_ ? Load(*root) : Create(*root);
   if (!s.ok()) return s;
   if (initialized_ && format_ < kKeysFormatVersion && !options_.read_only) {
-    // Format 2 → 3 changes no stored row: tickets without links stay valid.
-    // A read-only open leaves the mark to the next writable one.
+    // Formats 2 and 3 → 4 change no stored row: tickets without links stay
+    // valid, and there are no pool rows yet. A read-only open leaves the
+    // mark to the next writable one.
     s = env_->Update([&](storage::WriteTxn& txn) {
       std::string format;
       util::PutFixed32BE(&format, kKeysFormatVersion);
       return txn.Put(meta_, kFormatKey, PlainRow(TableId::kKeysMeta, kFormatKey, format));
     });
-    if (!s.ok()) return s.WithContext("marking the keys environment format 3");
+    if (!s.ok()) return s.WithContext("marking the keys environment format " + std::to_string(kKeysFormatVersion));
     format_ = kKeysFormatVersion;
   }
   initialized_ = true;
@@ -585,22 +604,78 @@ Result<DekHandle> KeyStore::UnwrapDek(const PersonId& person, std::uint32_t slot
     }
   }
   std::shared_lock lock(epoch_mu_);
-  auto it = epoch_keys_.find(epoch);
-  if (it == epoch_keys_.end()) {
-    return Status::Corruption("key of person " + person.ToHex() + " names unknown epoch " +
-                              std::to_string(epoch));
-  }
-  std::string plain;
   // The AD covers the DEK row key and the epoch prefix: moving a wrapped key
   // to another person or relabelling its epoch fails authentication.
-  const std::string ad_key = codec::DekKey(person, slot) + std::string(row.substr(0, 8));
-  if (Status s = codec::OpenRow(it->second, TableId::kDeks, ad_key, row.substr(8), &plain); !s.ok()) {
-    return s.WithContext("key of person " + person.ToHex());
+  return OpenWrappedLocked(TableId::kDeks, codec::DekKey(person, slot), row, "key of person " + person.ToHex());
+}
+
+Result<DekHandle> KeyStore::OpenWrappedLocked(TableId table, std::string_view ad_key, std::string_view row,
+                                              const std::string& what) const {
+  if (row.size() < 8) return Status::Corruption(what + ": wrapped key truncated");
+  const std::uint64_t epoch = util::DecodeFixed64BE(row.data());
+  auto it = epoch_keys_.find(epoch);
+  if (it == epoch_keys_.end()) {
+    return Status::Corruption(what + " names unknown epoch " + std::to_string(epoch));
   }
+  std::string plain;
+  const std::string ad = std::string(ad_key) + std::string(row.substr(0, 8));
+  if (Status s = codec::OpenRow(it->second, table, ad, row.substr(8), &plain); !s.ok()) return s.WithContext(what);
   auto k = crypto::SecretKey::FromBytes(plain);
   crypto::Wipe(&plain);
-  if (!k.ok()) return Status::Corruption("key of person " + person.ToHex() + " has the wrong length");
+  if (!k.ok()) return Status::Corruption(what + " has the wrong length");
   return DekHandle(std::make_shared<const crypto::SecretKey>(std::move(k).value()));
+}
+
+Result<std::optional<std::uint64_t>> KeyStore::ClaimOf(const PersonId& person) {
+  {
+    std::lock_guard lock(pool_mu_);
+    auto it = claimed_.find(person);
+    if (it != claimed_.end()) return std::optional<std::uint64_t>(it->second);
+    if (!claim_lookup_) return std::optional<std::uint64_t>();
+  }
+  return claim_lookup_(person);
+}
+
+Status KeyStore::ReadPersonKeyRow(const PersonId& person, std::string* row, bool* from_pool,
+                                  std::uint64_t* pool_index) {
+  const std::string key = codec::DekKey(person, kPersonSlot);
+  // A refill or an erasure moving the claimed key between the two reads
+  // below makes both miss: read again when one did.
+  for (int attempt = 0;; ++attempt) {
+    const std::uint64_t generation = pool_generation_.load(std::memory_order_acquire);
+    *from_pool = false;
+    *pool_index = 0;
+    Status s = env_->View([&](storage::ReadTxn& txn) {
+      std::string_view v;
+      Status g = txn.Get(deks_, key, &v);
+      if (g.ok()) row->assign(v);
+      return g;
+    });
+    if (!s.IsNotFound()) return s;
+    auto claim = ClaimOf(person);
+    if (!claim.ok()) return claim.status();
+    if (claim->has_value()) {
+      s = env_->View([&](storage::ReadTxn& txn) {
+        std::string_view v;
+        Status g = txn.Get(pool_, PoolKey(**claim), &v);
+        if (g.ok()) row->assign(v);
+        return g;
+      });
+      if (s.ok()) {
+        *from_pool = true;
+        *pool_index = **claim;
+        return s;
+      }
+      if (!s.IsNotFound()) return s;
+    }
+    // Claimed but its pool row gone (adopted since: in this process the
+    // generation moved; beside a writer, read once more), or a claim moved
+    // between the reads.
+    const bool moved = pool_generation_.load(std::memory_order_acquire) != generation ||
+                       (options_.beside_writer && claim->has_value());
+    if (attempt < 2 && moved) continue;
+    return Status::NotFound("person " + person.ToHex() + " has no key");
+  }
 }
 
 Result<DekHandle> KeyStore::GetDek(const PersonId& person, std::uint32_t slot) {
@@ -612,15 +687,28 @@ Result<DekHandle> KeyStore::GetDek(const PersonId& person, std::uint32_t slot) {
   // row since): read the row once more (second review).
   for (int attempt = 0;; ++attempt) {
     std::string row;
-    Status s = env_->View([&](storage::ReadTxn& txn) {
-      std::string_view v;
-      Status g = txn.Get(deks_, key, &v);
-      if (g.ok()) row.assign(v);
-      return g;
-    });
+    bool from_pool = false;
+    std::uint64_t pool_index = 0;
+    Status s;
+    if (slot == kPersonSlot) {
+      s = ReadPersonKeyRow(person, &row, &from_pool, &pool_index);
+    } else {
+      s = env_->View([&](storage::ReadTxn& txn) {
+        std::string_view v;
+        Status g = txn.Get(deks_, key, &v);
+        if (g.ok()) row.assign(v);
+        return g;
+      });
+    }
     if (s.IsNotFound()) return Status::NotFound("person " + person.ToHex() + " has no key");
     if (!s.ok()) return s;
-    auto dek = UnwrapDek(person, slot, row);
+    Result<DekHandle> dek = Status::Internal("unset");
+    if (from_pool) {
+      std::shared_lock lock(epoch_mu_);
+      dek = OpenWrappedLocked(TableId::kKeyPool, PoolKey(pool_index), row, "pooled key of person " + person.ToHex());
+    } else {
+      dek = UnwrapDek(person, slot, row);
+    }
     if (!dek.ok()) {
       if (options_.beside_writer && attempt == 0) continue;
       return dek.status();
@@ -632,17 +720,208 @@ Result<DekHandle> KeyStore::GetDek(const PersonId& person, std::uint32_t slot) {
 
 Result<std::uint64_t> KeyStore::DekEpoch(const PersonId& person, std::uint32_t slot) {
   const std::string key = codec::DekKey(person, slot);
-  std::uint64_t epoch = 0;
-  Status s = env_->View([&](storage::ReadTxn& txn) {
-    std::string_view v;
-    Status g = txn.Get(deks_, key, &v);
-    if (!g.ok()) return g;
-    if (v.size() < 8) return Status::Corruption("wrapped key truncated");
-    epoch = util::DecodeFixed64BE(v.data());
+  std::string row;
+  Status s;
+  if (slot == kPersonSlot) {
+    bool from_pool = false;
+    std::uint64_t pool_index = 0;
+    s = ReadPersonKeyRow(person, &row, &from_pool, &pool_index);
+  } else {
+    s = env_->View([&](storage::ReadTxn& txn) {
+      std::string_view v;
+      Status g = txn.Get(deks_, key, &v);
+      if (g.ok()) row.assign(v);
+      return g;
+    });
+  }
+  if (!s.ok()) return s;
+  if (row.size() < 8) return Status::Corruption("wrapped key truncated");
+  return util::DecodeFixed64BE(row.data());
+}
+
+// ---- the key pool ------------------------------------------------------------
+
+Status KeyStore::LoadPool(const std::vector<KeyClaim>& claims, std::vector<PersonId>* stale) {
+  stale->clear();
+  std::lock_guard pool_lock(pool_mu_);
+  std::shared_lock epoch_lock(epoch_mu_);
+  std::unordered_map<std::uint64_t, const KeyClaim*> by_index;
+  for (const KeyClaim& c : claims) by_index.emplace(c.index, &c);
+  std::vector<PooledKey> free;
+  std::unordered_map<PersonId, std::uint64_t, PersonIdHash> claimed;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    free.clear();
+    claimed.clear();
+    auto cursor = txn.OpenCursor(pool_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      if (c.key().size() != 8) return Status::Corruption("a pool row's key has the wrong length");
+      const std::uint64_t index = util::DecodeFixed64BE(c.key().data());
+      if (auto it = by_index.find(index); it != by_index.end()) {
+        claimed.emplace(it->second->person, index);
+        continue;
+      }
+      if (options_.read_only) continue;  // only a writer hands keys out
+      auto dek = OpenWrappedLocked(TableId::kKeyPool, c.key(), c.value(), "pooled key " + std::to_string(index));
+      if (!dek.ok()) return dek.status();
+      free.push_back(PooledKey{index, std::move(dek).value()});
+    }
     return Status::OK();
   });
-  if (!s.ok()) return s;
-  return epoch;
+  if (!s.ok()) return s.WithContext("loading the key pool");
+  for (const KeyClaim& c : claims) {
+    if (claimed.count(c.person) == 0) stale->push_back(c.person);
+  }
+  free_pool_ = std::move(free);
+  claimed_ = std::move(claimed);
+  adopted_.clear();
+  return Status::OK();
+}
+
+Status KeyStore::RefillPoolLocked(std::size_t count) {
+  std::vector<PooledKey> fresh;
+  fresh.reserve(count);
+  std::vector<PersonId> adopting;
+  {
+    std::shared_lock epoch_lock(epoch_mu_);  // BeginRotation waits: no key lands under a stale epoch
+    const std::uint64_t epoch = current_epoch_;
+    const crypto::SecretKey& epoch_key = epoch_keys_.at(epoch);
+    for (std::size_t i = 0; i < count; ++i) {
+      auto dek = NewDek();
+      if (!dek.ok()) return dek.status();
+      fresh.push_back(PooledKey{0, std::move(dek).value()});
+    }
+    Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+      adopting.clear();
+      auto next = ReadU64Meta(txn, meta_, kNextPoolIndexKey);
+      if (!next.ok()) return next.status();
+      // Adopt every claimed key: its pool row becomes the person's key row.
+      for (const auto& [person, index] : claimed_) {
+        const std::string pool_key = PoolKey(index);
+        std::string_view row;
+        Status g = txn.Get(pool_, pool_key, &row);
+        if (!g.ok()) {
+          return g.IsNotFound() ? Status::Corruption("the pool row of person " + person.ToHex() + "'s key is missing")
+                                : g;
+        }
+        auto dek = OpenWrappedLocked(TableId::kKeyPool, pool_key, row, "pooled key of person " + person.ToHex());
+        if (!dek.ok()) return dek.status();
+        const std::string key = codec::DekKey(person, kPersonSlot);
+        if (Status p = txn.Put(deks_, key, WrapKey(epoch_key, epoch, TableId::kDeks, key, (*dek)->view())); !p.ok()) {
+          return p;
+        }
+        if (Status d = txn.Delete(pool_, pool_key); !d.ok()) return d;
+        adopting.push_back(person);
+      }
+      for (std::size_t i = 0; i < fresh.size(); ++i) {
+        fresh[i].index = *next + i;
+        const std::string pool_key = PoolKey(fresh[i].index);
+        if (Status p = txn.Put(pool_, pool_key, WrapKey(epoch_key, epoch, TableId::kKeyPool, pool_key, fresh[i].dek->view()));
+            !p.ok()) {
+          return p;
+        }
+      }
+      return PutU64Meta(txn, meta_, kNextPoolIndexKey, *next + fresh.size());
+    });
+    if (!s.ok()) return s.WithContext("refilling the key pool");
+  }
+  // Adopted: the claims are in `deks` now.
+  claimed_.clear();
+  adopted_.insert(adopted_.end(), adopting.begin(), adopting.end());
+  pool_generation_.fetch_add(1, std::memory_order_acq_rel);
+  // Every key handed out must be durable before a `data` commit uses it,
+  // whatever the durability (kFullSync's commit synced already).
+  if (options_.durability != Durability::kFullSync) {
+    if (Status f = env_->Sync(); !f.ok()) return f.WithContext("syncing the key pool");
+  }
+  util::TestPoint("pool.after_refill");
+  free_pool_.insert(free_pool_.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
+  return Status::OK();
+}
+
+Result<std::vector<PooledKey>> KeyStore::TakePooledKeys(std::size_t n) {
+  std::lock_guard pool_lock(pool_mu_);
+  if (free_pool_.size() < n) {
+    const std::size_t want = std::max<std::size_t>(n - free_pool_.size(), std::max<std::size_t>(options_.key_pool_size, 1));
+    if (Status r = RefillPoolLocked(want); !r.ok()) return r;
+  }
+  std::vector<PooledKey> out(std::make_move_iterator(free_pool_.end() - static_cast<std::ptrdiff_t>(n)),
+                             std::make_move_iterator(free_pool_.end()));
+  free_pool_.resize(free_pool_.size() - n);
+  return out;
+}
+
+Status KeyStore::AdoptClaims() {
+  std::lock_guard pool_lock(pool_mu_);
+  if (claimed_.empty()) return Status::OK();
+  return RefillPoolLocked(0);
+}
+
+void KeyStore::ReturnPooledKeys(std::vector<PooledKey> keys) {
+  std::lock_guard pool_lock(pool_mu_);
+  free_pool_.insert(free_pool_.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
+}
+
+void KeyStore::ClaimsCommitted(const std::vector<KeyClaim>& claims, const std::vector<DekHandle>& deks) {
+  {
+    std::lock_guard pool_lock(pool_mu_);
+    for (const KeyClaim& c : claims) claimed_.insert_or_assign(c.person, c.index);
+  }
+  for (std::size_t i = 0; i < claims.size() && i < deks.size(); ++i) {
+    const std::string key = codec::DekKey(claims[i].person, kPersonSlot);
+    cache_.Insert(key, deks[i], cache_.generation(key));
+  }
+}
+
+std::vector<PersonId> KeyStore::AdoptedClaims() {
+  std::lock_guard pool_lock(pool_mu_);
+  return adopted_;
+}
+
+void KeyStore::ClaimsDeleted(const std::vector<PersonId>& people) {
+  std::lock_guard pool_lock(pool_mu_);
+  std::unordered_map<PersonId, int, PersonIdHash> done;
+  for (const PersonId& p : people) done.emplace(p, 0);
+  std::erase_if(adopted_, [&](const PersonId& p) { return done.count(p) != 0; });
+}
+
+std::size_t KeyStore::claimed_keys() {
+  std::lock_guard pool_lock(pool_mu_);
+  return claimed_.size();
+}
+
+std::size_t KeyStore::free_pooled_keys() {
+  std::lock_guard pool_lock(pool_mu_);
+  return free_pool_.size();
+}
+
+void KeyStore::SetClaimLookup(std::function<Result<std::optional<std::uint64_t>>(const PersonId&)> lookup) {
+  std::lock_guard pool_lock(pool_mu_);
+  claim_lookup_ = std::move(lookup);
+}
+
+Status KeyStore::RewrapPoolInTxn(storage::WriteTxn& txn, std::uint64_t epoch) {
+  const crypto::SecretKey& target = epoch_keys_.at(epoch);
+  std::vector<std::pair<std::string, std::string>> updates;
+  {
+    auto cursor = txn.OpenCursor(pool_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      if (c.value().size() < 8) return Status::Corruption("a pooled key is truncated");
+      if (util::DecodeFixed64BE(c.value().data()) >= epoch) continue;
+      auto dek = OpenWrappedLocked(TableId::kKeyPool, c.key(), c.value(), "a pooled key");
+      if (!dek.ok()) return dek.status();
+      updates.emplace_back(std::string(c.key()), WrapKey(target, epoch, TableId::kKeyPool, c.key(), (*dek)->view()));
+    }
+  }
+  for (const auto& [k, v] : updates) {
+    if (Status p = txn.Put(pool_, k, v); !p.ok()) return p;
+  }
+  return Status::OK();
 }
 
 Result<bool> KeyStore::IsErased(const PersonId& person) {
@@ -790,7 +1069,14 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
       }
       if (!m.ok()) return m;
     }
-    if (slots.empty()) return Status::NotFound("no person " + p.ToHex());
+    // A person key still in the pool (claimed, not adopted) goes with it.
+    bool pooled = false;
+    if (auto claim = claimed_.find(p); claim != claimed_.end()) {
+      Status d = txn.Delete(pool_, PoolKey(claim->second));
+      if (!d.ok() && !d.IsNotFound()) return d;
+      pooled = d.ok();
+    }
+    if (slots.empty() && !pooled) return Status::NotFound("no person " + p.ToHex());
     for (const std::string& k : slots) {
       if (Status d = txn.Delete(deks_, k); !d.ok()) return d;
     }
@@ -821,6 +1107,9 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
 }
 
 Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
+  // Held over the commit: EraseInTxn reads the claims, and the erased
+  // people's claims leave with it.
+  std::unique_lock pool_lock(pool_mu_);
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     for (const ErasureCommit& c : commits) {
       if (Status e = EraseInTxn(txn, c); !e.ok()) return e;
@@ -828,6 +1117,18 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
     return Status::OK();
   });
   if (!s.ok()) return s;
+  bool moved = false;
+  for (const ErasureCommit& c : commits) {
+    if (c.slot != kPersonSlot) continue;
+    for (const PersonId& p : c.people) {
+      if (claimed_.erase(p) != 0) {
+        adopted_.push_back(p);  // its key_claims row in `data` goes too
+        moved = true;
+      }
+    }
+  }
+  if (moved) pool_generation_.fetch_add(1, std::memory_order_acq_rel);
+  pool_lock.unlock();
   for (const ErasureCommit& c : commits) {
     for (const PersonId& p : c.people) {
       if (c.slot == kPersonSlot) {
@@ -1126,6 +1427,9 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
     }
   }
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    // Pooled keys (free or claimed) move to the new epoch here, under the
+    // epoch lock no refill passes: a small table, one transaction.
+    if (Status r = RewrapPoolInTxn(txn, epoch); !r.ok()) return r;
     // Refuse if any key row still names an old epoch (a rotation bug).
     auto cursor = txn.OpenCursor(deks_);
     if (!cursor.ok()) return cursor.status();
@@ -1300,6 +1604,13 @@ Result<std::string> KeyStore::EpochKeyForTesting(std::uint64_t epoch) {
   auto it = epoch_keys_.find(epoch);
   if (it == epoch_keys_.end()) return Status::NotFound("no such epoch");
   return std::string(it->second.view());
+}
+
+std::optional<std::uint64_t> KeyStore::ClaimForTesting(const PersonId& person) {
+  std::lock_guard pool_lock(pool_mu_);
+  auto it = claimed_.find(person);
+  if (it == claimed_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace shredkv::keys

@@ -28,6 +28,18 @@
 //                               lp(category; empty for whole people))
 //   meta "erasures_since_rotation" → plain(u64)
 //        "oldest_unrotated_ms"     → plain(i64), absent when none
+//   pool    u64 index       → plain(u64 epoch) ‖ sealed under that epoch key:
+//                             person keys committed ahead of use (format 4)
+//   meta "next_pool_index"  → plain(u64): pool indexes are never reused
+//
+// The key pool (docs/architecture.md §3a): a durable create commits only
+// `data`. Its person key was committed here before, as a pool row; the
+// create's `data` commit records the claim (the engine's `key_claims`
+// table: person → pool index), and a later `keys` commit — the next pool
+// refill, or the person's erasure — adopts it: the pool row becomes the
+// person's `deks` row (or is deleted with the fence). Until then GetDek
+// finds the key through the claim, so the keys-before-data order holds:
+// every row sealed under a key commits after the key.
 //
 // The erase commit (CommitErasure) deletes the keys and writes fences,
 // suppression entries, purge queue entries and the request in one
@@ -49,8 +61,10 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "codec/sealed.h"
 #include "crypto/aead.h"
 #include "crypto/secure_memory.h"
 #include "keys/dek_cache.h"
@@ -64,9 +78,11 @@
 
 namespace shredkv::keys {
 
-// 3: purge tickets may carry analytics links. A format-2 `keys` environment
-// is read as it is (its tickets have none) and marked 3 by Unlock().
-inline constexpr std::uint32_t kKeysFormatVersion = 3;
+// 3: purge tickets may carry analytics links. 4: the key pool (a person's
+// key may be a claimed pool row, found through `data`'s key_claims, which
+// older readers do not know). Formats 2 and 3 are read as they are (no
+// pool rows, tickets of format 2 have no links) and marked 4 by Unlock().
+inline constexpr std::uint32_t kKeysFormatVersion = 4;
 inline constexpr std::uint32_t kOldestKeysFormatVersion = 2;
 inline constexpr std::uint32_t kPersonSlot = 0;  // the whole-person key
 
@@ -101,6 +117,19 @@ struct NewKey {
   PersonId person;
   std::uint32_t slot = kPersonSlot;
   DekHandle dek;
+};
+
+// A person key of the pool: committed in `keys` (pool row `index`) before
+// any row is sealed under it.
+struct PooledKey {
+  std::uint64_t index = 0;
+  DekHandle dek;
+};
+
+// A claim as `data` records it: `person`'s key is pool row `index`.
+struct KeyClaim {
+  PersonId person;
+  std::uint64_t index = 0;
 };
 
 // An erasure as its fence records it (the erasure log): a whole person
@@ -143,6 +172,9 @@ struct KeyStoreOptions {
   // (storage::EnvOptions::beside_writer); a key row naming an epoch this
   // process has not loaded (the writer rotated) reloads the epoch keys.
   bool beside_writer = false;
+  // Person keys committed ahead in one refill of the key pool (at least as
+  // many as one write needs). 0 is taken as 1.
+  std::size_t key_pool_size = 256;
   // Where new epoch keys are held (null: sealed under the root key only).
   // Required to open a store any of whose epoch keys is in a custody.
   std::shared_ptr<EpochKeyCustody> custody;
@@ -188,8 +220,45 @@ class KeyStore {
   // Internal if a category slot was erased: slots are never reused.
   Status PutDeks(const std::vector<NewKey>& keys);
 
+  // ---- the key pool (see the top of this file) ----
+
+  // Loads the pool at open: `claims` are every claim `data` holds. Claims
+  // whose pool row exists become the claimed keys GetDek finds; the other
+  // pool rows are the free pool; claims whose row is gone (adopted or
+  // erased) are returned in *stale for the engine to delete from `data`.
+  // REQUIRES: Unlock() succeeded; called once, before any write.
+  Status LoadPool(const std::vector<KeyClaim>& claims, std::vector<PersonId>* stale);
+  // `n` person keys for new people, each committed in `keys` (durable,
+  // whatever the durability) before it is returned. Refills the pool first
+  // when it holds fewer than `n`: one `keys` commit writing
+  // max(n, key_pool_size) new keys and adopting every claimed key.
+  // A key is anyone's once claimed: the caller checks a new person's ID is
+  // not fenced (IsErased) before it claims one.
+  Result<std::vector<PooledKey>> TakePooledKeys(std::size_t n);
+  // Adopts every claimed key in one `keys` commit (none if there is none):
+  // at a rotation's start and at close, so that a rotation re-wraps every
+  // person's key and a closed store holds its people's keys in `deks`.
+  Status AdoptClaims();
+  // Keys taken and not claimed (their `data` commit failed) go back.
+  void ReturnPooledKeys(std::vector<PooledKey> keys);
+  // After the `data` commit that recorded these claims: GetDek finds each
+  // person's key (and the cache holds it) until a refill or an erasure
+  // adopts it.
+  void ClaimsCommitted(const std::vector<KeyClaim>& claims, const std::vector<DekHandle>& deks);
+  // People whose claims were adopted (or erased) in `keys`: the engine
+  // deletes their `key_claims` rows in a later `data` commit and then
+  // calls ClaimsDeleted. A snapshot; nothing is removed.
+  std::vector<PersonId> AdoptedClaims();
+  void ClaimsDeleted(const std::vector<PersonId>& people);
+  // Claimed keys not adopted yet, and free keys of the pool (this process).
+  std::size_t claimed_keys();
+  std::size_t free_pooled_keys();
+  // For a read-only open beside a writer: how GetDek learns a claim made
+  // after LoadPool (reads `data`'s key_claims; nullopt: none).
+  void SetClaimLookup(std::function<Result<std::optional<std::uint64_t>>(const PersonId&)> lookup);
+
   // The person's DEK: NotFound if the person has none (never created, or
-  // erased: ask IsErased()).
+  // erased: ask IsErased()). A claimed pool key counts as the person's.
   Result<DekHandle> GetDek(const PersonId& person, std::uint32_t slot = kPersonSlot);
   // Epoch whose key wraps the person's DEK.
   Result<std::uint64_t> DekEpoch(const PersonId& person, std::uint32_t slot = kPersonSlot);
@@ -308,6 +377,8 @@ class KeyStore {
   // ---- test seams (forensic tests) ----
   Result<std::string> RawRowForTesting(std::string_view table, std::string_view key);
   Result<std::string> EpochKeyForTesting(std::uint64_t epoch);
+  // The pool index of the person's claimed key (nullopt: not claimed).
+  std::optional<std::uint64_t> ClaimForTesting(const PersonId& person);
   Result<storage::EnvInfo> Info() { return env_->Info(); }
   storage::Environment& environment() { return *env_; }
   DekCache& cache() { return cache_; }
@@ -329,6 +400,22 @@ class KeyStore {
   // REQUIRES: Unlock() succeeded.
   Status ReloadEpochs();
   Result<DekHandle> UnwrapDek(const PersonId& person, std::uint32_t slot, std::string_view row);
+  // Opens a wrapped key row (u64 epoch ‖ sealed) whose AD key is `ad_key`.
+  // REQUIRES: epoch_mu_ held (shared or unique).
+  Result<DekHandle> OpenWrappedLocked(codec::TableId table, std::string_view ad_key, std::string_view row,
+                                      const std::string& what) const;
+  // The row holding the person key of `person`: its deks row, or the pool
+  // row of its claim (*pool_index set, else 0 with *from_pool false).
+  // NotFound if neither.
+  Status ReadPersonKeyRow(const PersonId& person, std::string* row, bool* from_pool, std::uint64_t* pool_index);
+  // The claim of `person` (this process's or, beside a writer, data's).
+  Result<std::optional<std::uint64_t>> ClaimOf(const PersonId& person);
+  // Writes `count` new pool rows and adopts every claimed key, in one
+  // commit, then syncs. REQUIRES: pool_mu_ held.
+  Status RefillPoolLocked(std::size_t count);
+  // Re-wraps every pool row of an epoch older than `epoch` under it.
+  // REQUIRES: epoch_mu_ held uniquely.
+  Status RewrapPoolInTxn(storage::WriteTxn& txn, std::uint64_t epoch);
   Status OpenEnvironment(bool create);
   Status EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit);
   // The stored form of a new epoch's key: the key itself, or with a custody
@@ -346,7 +433,7 @@ class KeyStore {
 
   KeyStoreOptions options_;
   std::unique_ptr<storage::Environment> env_;
-  storage::Table meta_, epochs_, deks_, fences_, suppressed_, purge_queue_, requests_, category_fences_;
+  storage::Table meta_, epochs_, deks_, fences_, suppressed_, purge_queue_, requests_, category_fences_, pool_;
   bool initialized_ = false;
   std::uint32_t format_ = kKeysFormatVersion;  // as read at Open
   std::string salt_;
@@ -361,6 +448,20 @@ class KeyStore {
   std::atomic<bool> rebuild_pending_{false};
 
   DekCache cache_;
+
+  // The key pool, guarded by pool_mu_. Lock order: pool_mu_, then
+  // epoch_mu_, then the environment's write lock.
+  struct PersonIdHash {
+    std::size_t operator()(const PersonId& id) const { return std::hash<std::string_view>{}(id.view()); }
+  };
+  std::mutex pool_mu_;
+  std::vector<PooledKey> free_pool_;
+  std::unordered_map<PersonId, std::uint64_t, PersonIdHash> claimed_;
+  std::vector<PersonId> adopted_;
+  // Bumped by every commit that moves a claimed key (adoption, erasure):
+  // a GetDek that raced with one reads again.
+  std::atomic<std::uint64_t> pool_generation_{0};
+  std::function<Result<std::optional<std::uint64_t>>(const PersonId&)> claim_lookup_;
 };
 
 }  // namespace shredkv::keys

@@ -187,9 +187,11 @@ void RunPowerLoss(Durability durability, std::uint64_t seed, PowerLossFigures* f
     }
   }
   cuts.push_back(journal.size());
-  // kFullSync syncs every commit; kNoSync only erase commits (maybe none).
+  // kFullSync syncs every commit (at least one of each of the 30 operations
+  // but reads; a create's key comes from the key pool, refilled at most
+  // once here); kNoSync only erase commits (maybe none).
   if (durability == Durability::kFullSync) {
-    ASSERT_GT(syncs, 30u) << "the journal saw too few syncs";
+    ASSERT_GT(syncs, 20u) << "the journal saw too few syncs";
   }
 
   std::size_t point = 0;

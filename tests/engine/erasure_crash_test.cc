@@ -7,6 +7,9 @@
 
 #include <string>
 
+#include "engine/store_impl.h"
+#include "crypto/random.h"
+#include "keys/key_store.h"
 #include "test_util.h"
 #include "util/test_point.h"
 
@@ -79,10 +82,13 @@ TEST(ErasureCrashTest, CrashInTheMiddleOfPurgeResumes) {
   EXPECT_EQ((*store)->Stats()->pending_purge, 0u);
 }
 
-// Issue 23: a crash between the `keys` commit of new people's keys and the
-// `data` commit of their rows leaves keys that protect nothing (orphans).
-// Verify counts them; the first maintenance round after the reopen deletes
-// them; the people created before and after are untouched.
+// Issue 23: keys whose person never reached `data` (orphans) are collected.
+// Since the key pool (issue 21) a creation cut short leaves none — its keys
+// stay unclaimed pool rows (KeyPoolCutShortTest) — but a store whose
+// earlier version crashed between its `keys` and `data` commits holds them
+// as `deks` rows: written here as that version did. Verify counts them;
+// the first maintenance round after the reopen deletes them; the people
+// created before and after are untouched.
 TEST(ErasureCrashTest, KeysOfACreationCutShortAreCollectedByMaintenance) {
   test::TempDir dir;
   Options o = test::TestOptions(dir.Sub("s"));
@@ -92,21 +98,20 @@ TEST(ErasureCrashTest, KeysOfACreationCutShortAreCollectedByMaintenance) {
     auto store = Store::Open(o);
     ASSERT_TRUE(store.ok());
     kept = *(*store)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "K"}});
+    std::vector<keys::NewKey> lost;
+    for (int i = 0; i < 5; ++i) {
+      auto dek = keys::KeyStore::NewDek();
+      ASSERT_TRUE(dek.ok());
+      lost.push_back(keys::NewKey{PersonId(crypto::RandomArray<PersonId::kSize>()), keys::kPersonSlot, *dek});
+    }
+    SKV_ASSERT_OK(dynamic_cast<engine::StoreImpl*>(store->get())->key_store().PutDeks(lost));
   }
-  ASSERT_TRUE(test::RunChildKilledAt("create.after_keys_commit", 1, [&] {
-    auto store = Store::Open(o);
-    if (!store.ok()) _exit(4);
-    WriteBatch b;
-    for (int i = 0; i < 5; ++i) b.CreatePerson({{"email", "lost" + std::to_string(i) + "@x.org"}});
-    (void)(*store)->Write(b);
-  }));
   auto store = Store::Open(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   auto before = (*store)->Verify();
   ASSERT_TRUE(before.ok());
   EXPECT_TRUE(before->ok()) << before->problems.front();
   EXPECT_EQ(before->orphan_keys, 5u);
-  EXPECT_TRUE((*store)->Resolve({"email", "lost0@x.org"}).status().IsNotFound());
   SKV_ASSERT_OK((*store)->RunMaintenance());
   EXPECT_EQ((*store)->Stats()->orphan_keys_collected, 5u);
   auto after = (*store)->Verify();

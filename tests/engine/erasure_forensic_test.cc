@@ -6,12 +6,19 @@
 #include "codec/row_codec.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
+#include "util/coding.h"
 
 namespace shredkv {
 namespace {
 
 class ErasureForensicTest : public test::StoreTest {
  protected:
+  void EraseRotateCompactAndScan(bool adopted);
+  static std::string PoolIndexKey(std::uint64_t index) {
+    std::string k;
+    util::PutFixed64BE(&k, index);
+    return k;
+  }
   int CountInFiles(const std::string& needle) {
     int hits = 0;
     for (const std::string& f : test::FilesUnder(dir_.path())) {
@@ -21,13 +28,17 @@ class ErasureForensicTest : public test::StoreTest {
   }
 };
 
-TEST_F(ErasureForensicTest, NoKeyMaterialOfAnErasedPersonSurvivesRotationAndCompaction) {
+// The victim's key erased where it lives: `adopted` — in `deks` (the store
+// was reopened since the creation); otherwise still the pool row its
+// creation claimed (keys/key_store.h).
+void ErasureForensicTest::EraseRotateCompactAndScan(bool adopted) {
   options_.durability = Durability::kFullSync;
   Reopen();
   std::vector<PersonId> others;
   for (int i = 0; i < 50; ++i) others.push_back(MakePerson("other" + std::to_string(i) + "@x.org", {{"i", i}}));
   PersonId victim = MakePerson("victim@x.org", {{"name", "Victim"}});
   for (int i = 0; i < 20; ++i) SKV_ASSERT_OK(store_->AppendEvent(victim, Event{"e", i, {{"p", i}}, {}}));
+  if (adopted) Reopen();
 
   auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
   ASSERT_NE(impl, nullptr);
@@ -35,8 +46,11 @@ TEST_F(ErasureForensicTest, NoKeyMaterialOfAnErasedPersonSurvivesRotationAndComp
   auto dek = ks.GetDek(victim);
   ASSERT_TRUE(dek.ok());
   const std::string raw_dek((*dek)->view());
-  auto wrapped_dek = ks.RawRowForTesting("deks", codec::DekKey(victim, 0));
-  ASSERT_TRUE(wrapped_dek.ok());
+  const std::optional<std::uint64_t> claim = ks.ClaimForTesting(victim);
+  ASSERT_EQ(claim.has_value(), !adopted);
+  auto wrapped_dek = adopted ? ks.RawRowForTesting("deks", codec::DekKey(victim, 0))
+                             : ks.RawRowForTesting("pool", PoolIndexKey(*claim));
+  ASSERT_TRUE(wrapped_dek.ok()) << wrapped_dek.status().ToString();
   auto epoch_key = ks.EpochKeyForTesting(1);
   ASSERT_TRUE(epoch_key.ok());
   auto wrapped_epoch = ks.RawRowForTesting("epochs", codec::EpochKey(1));
@@ -67,6 +81,14 @@ TEST_F(ErasureForensicTest, NoKeyMaterialOfAnErasedPersonSurvivesRotationAndComp
     EXPECT_EQ(store_->GetProfile(others[static_cast<std::size_t>(i)])->at("i").as_int64(), i);
   }
   EXPECT_TRUE(store_->GetProfile(victim).status().IsErased());
+}
+
+TEST_F(ErasureForensicTest, NoKeyMaterialOfAnErasedPersonSurvivesRotationAndCompaction) {
+  EraseRotateCompactAndScan(/*adopted=*/true);
+}
+
+TEST_F(ErasureForensicTest, NoKeyMaterialOfAPersonErasedWhileTheirKeyIsAPoolRowSurvives) {
+  EraseRotateCompactAndScan(/*adopted=*/false);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
 #include "engine/store_impl.h"
+#include "keys/key_store.h"
 #include "storage/environment.h"
 #include "test_util.h"
 #include "util/coding.h"
@@ -199,7 +200,8 @@ TEST(FormatVersionTest, AStoreOfANewerFormatIsUnsupportedVersionNotCorruption) {
       ASSERT_TRUE(store.ok());
     }
     const bool data = std::string(env) == "data";
-    SetFormat(dir.Sub(env), data ? codec::TableId::kDataMeta : codec::TableId::kKeysMeta, 4);
+    const std::uint32_t newer = (data ? engine::kDataFormatVersion : keys::kKeysFormatVersion) + 1;
+    SetFormat(dir.Sub(env), data ? codec::TableId::kDataMeta : codec::TableId::kKeysMeta, newer);
     auto store = Store::Open(options);
     ASSERT_FALSE(store.ok());
     EXPECT_TRUE(store.status().IsUnsupportedVersion()) << store.status().ToString();
