@@ -233,6 +233,8 @@ std::unique_ptr<System> NewSystem(SystemKind kind, const std::string& dir, const
 void System::DeleteOneRow(std::span<const std::uint32_t>) { Fail("DeleteOneRow: not supported"); }
 void System::MarkForPurge(std::span<const std::uint32_t>) { Fail("MarkForPurge: not supported"); }
 std::uint64_t System::Purge(std::size_t) { Fail("Purge: not supported"); }
+void System::PutRecord(std::size_t, std::uint64_t) { Fail("PutRecord: not supported"); }
+void System::Restrict(std::size_t) { Fail("Restrict: not supported"); }
 std::uint64_t System::Export(std::size_t) { Fail("Export: not supported"); }
 std::uint64_t System::RotateEpoch() { Fail("RotateEpoch: not supported"); }
 std::uint64_t System::Backup(const std::string&) { Fail("Backup: not supported"); }

@@ -190,6 +190,13 @@ class System {
   // Deletes up to `budget` rows of erased people; returns rows deleted.
   virtual std::uint64_t Purge(std::size_t budget);
 
+  // One record of person i (collection "orders", key `n`, a 100-byte
+  // value) written in one commit (DurableWrite/put).
+  virtual void PutRecord(std::size_t i, std::uint64_t n);
+  // Restricts all processing of person i, in one commit
+  // (DurableWrite/restrict). raw_lmdb: the restriction row alone.
+  virtual void Restrict(std::size_t i);
+
   // Exports person i; returns the number of events.
   virtual std::uint64_t Export(std::size_t i);
   // shredkv: RotateEpoch(); returns DEKs re-wrapped.

@@ -90,7 +90,8 @@ class RawLmdb final : public System {
     Check(mdb_env_open(env_, dir.c_str(), flags, 0600), "env open");
     WriteTxn txn(env_);
     for (auto [name, dbi] : {std::pair{"people", &people_t_}, {"ident", &ident_t_}, {"ident_by_person", &ibp_t_},
-                             {"profiles", &profiles_t_}, {"events", &events_t_}, {"analytics", &analytics_t_}}) {
+                             {"profiles", &profiles_t_}, {"events", &events_t_}, {"analytics", &analytics_t_},
+                             {"records", &records_t_}, {"restrictions", &restrictions_t_}}) {
       Check(mdb_dbi_open(txn.get(), name, MDB_CREATE, dbi), "dbi open");
     }
     txn.Commit();
@@ -180,6 +181,22 @@ class RawLmdb final : public System {
   void Erase(std::span<const std::uint32_t> people) override {
     WriteTxn txn(env_);
     for (std::uint32_t p : people) DeleteAll(txn, p, ~std::uint64_t{0});
+    txn.Commit();
+  }
+
+  // The record row (person ‖ collection ‖ key → value), one commit.
+  void PutRecord(std::size_t i, std::uint64_t n) override {
+    WriteTxn txn(env_);
+    std::string key = ids_[i] + "orders";
+    key.append(reinterpret_cast<const char*>(&n), sizeof n);
+    txn.Put(records_t_, key, PoolBytes(100, n));
+    txn.Commit();
+  }
+
+  // The restriction row (person → flag ‖ time), one commit.
+  void Restrict(std::size_t i) override {
+    WriteTxn txn(env_);
+    txn.Put(restrictions_t_, ids_[i], PoolBytes(16, i));
     txn.Commit();
   }
 
@@ -284,6 +301,7 @@ class RawLmdb final : public System {
   Rng rng_;
   MDB_env* env_ = nullptr;
   MDB_dbi people_t_ = 0, ident_t_ = 0, ibp_t_ = 0, profiles_t_ = 0, events_t_ = 0, analytics_t_ = 0;
+  MDB_dbi records_t_ = 0, restrictions_t_ = 0;
   std::vector<std::string> ids_, hashes_;
   std::uint64_t seq_ = 1;
   std::deque<std::uint32_t> queue_;

@@ -94,6 +94,14 @@ class ShredkvSystem final : public System {
     return profile->size();
   }
 
+  void PutRecord(std::size_t i, std::uint64_t n) override {
+    Check(store_->Put(ids_[i], "orders", std::to_string(n), PoolBytes(100, n)), "put");
+  }
+
+  void Restrict(std::size_t i) override {
+    Check(store_->Restrict(ids_[i], shredkv::RestrictionSpec{true, {}, {}, "bench"}), "restrict");
+  }
+
   void Erase(std::span<const std::uint32_t> people) override {
     std::vector<PersonId> ids;
     ids.reserve(people.size());

@@ -402,11 +402,16 @@ void BM_EraseDurable(benchmark::State& state, SystemKind sys) {
 }
 
 // DurableWrite: one durable write a call, one caller (issue 21: "a durable
-// create / append costs at most one raw-LMDB durable commit plus 25 %").
-// `create`: one person a call (shredkv: its key in `keys`, then its rows in
-// `data`; raw_lmdb: the same rows in one commit); else one event appended
-// to an existing person. Every system opened with kFullSync.
-void BM_DurableWrite(benchmark::State& state, SystemKind sys, bool create) {
+// create / append / put / restrict costs at most one raw-LMDB durable
+// commit plus 25 %"). `create`: one person a call (shredkv: its key taken
+// from the key pool, committed in `keys` ahead — one refill of 256 keys
+// every 256 creates — and its rows in one `data` commit; raw_lmdb: the same
+// rows in one commit); `append`: one event of an existing person; `put`:
+// one 100-byte record; `restrict`: all processing of one person restricted
+// (raw_lmdb: the restriction row). Every system opened with kFullSync.
+enum class DurableOp { kCreate, kAppend, kPut, kRestrict };
+
+void BM_DurableWrite(benchmark::State& state, SystemKind sys, DurableOp op) {
   Guard(state, [&] {
     const Config& c = config();
     SystemOptions o;
@@ -415,14 +420,25 @@ void BM_DurableWrite(benchmark::State& state, SystemKind sys, bool create) {
     std::size_t i = 0;
     PerfWindow perf_window;
     for (auto _ : state) {
-      if (create) {
-        w.sys->AddPeople(1, 1);
-      } else {
-        state.PauseTiming();
-        const EventRef ref{static_cast<std::uint32_t>(i++ % c.durable_people), w.next_ts++};
-        auto batch = w.sys->PrepareEvents(std::span<const EventRef>(&ref, 1));
-        state.ResumeTiming();
-        w.sys->CommitEvents(*batch);
+      const std::size_t person = i++ % c.durable_people;
+      switch (op) {
+        case DurableOp::kCreate:
+          w.sys->AddPeople(1, 1);
+          break;
+        case DurableOp::kAppend: {
+          state.PauseTiming();
+          const EventRef ref{static_cast<std::uint32_t>(person), w.next_ts++};
+          auto batch = w.sys->PrepareEvents(std::span<const EventRef>(&ref, 1));
+          state.ResumeTiming();
+          w.sys->CommitEvents(*batch);
+          break;
+        }
+        case DurableOp::kPut:
+          w.sys->PutRecord(person, i);
+          break;
+        case DurableOp::kRestrict:
+          w.sys->Restrict(person);
+          break;
       }
     }
     state.SetItemsProcessed(state.iterations());
@@ -498,10 +514,11 @@ void RegisterWorkloads() {
   }
 
   // Kind "durable-write".
-  for (const char* op : {"create", "append"}) {
+  for (auto [op, kind] : {std::pair{"create", DurableOp::kCreate}, std::pair{"append", DurableOp::kAppend},
+                          std::pair{"put", DurableOp::kPut}, std::pair{"restrict", DurableOp::kRestrict}}) {
     for (K s : Available({K::kRawLmdb, K::kShredkv})) {
       benchmark::RegisterBenchmark((std::string("DurableWrite/") + op + "/" + std::string(SystemName(s))).c_str(),
-                                   BM_DurableWrite, s, std::string(op) == "create")
+                                   BM_DurableWrite, s, kind)
           ->Iterations(it(c.durable_write_ops))
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
