@@ -9,8 +9,10 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 
+#include "codec/sealed.h"
 #include "engine/store_impl.h"
 #include "shredkv/store.h"
 #include "util/checksum.h"
@@ -203,7 +205,26 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
       auto people = data_snapshot.Count(ctx_.tables.people);
       if (!people.ok()) return people.status();
       info.people = *people;
-      if (Status k = ctx_.keys->environment().CopyLiveRows(keys_snapshot, directory + "/" + kKeysFile); !k.ok()) {
+      // Pool keys no claim of this `data` snapshot names are left out: they
+      // are no one's key yet, and the store may hand them to people created
+      // after the backup, whose keys a backup must never hold (nor a copy
+      // restored from it share).
+      std::set<std::string, std::less<>> claimed;
+      {
+        auto cursor = data_snapshot.OpenCursor(ctx_.tables.key_claims);
+        if (!cursor.ok()) return cursor.status();
+        auto& c = **cursor;
+        for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+          if (!m.ok()) return m;
+          std::string_view payload;
+          if (Status o = codec::OpenPlain(codec::TableId::kKeyClaims, c.key(), c.value(), &payload); !o.ok()) return o;
+          claimed.emplace(payload);  // the pool row's key: fixed64be(index)
+        }
+      }
+      auto keep = [&](std::string_view table, std::string_view key) {
+        return table != "pool" || claimed.count(key) != 0;
+      };
+      if (Status k = ctx_.keys->environment().CopyLiveRows(keys_snapshot, directory + "/" + kKeysFile, keep); !k.ok()) {
         return k;
       }
       util::TestPoint("backup.between_copies");

@@ -948,7 +948,7 @@ Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t in
   return s.WithContext("rebuilding '" + name_ + "'");
 }
 
-Status Environment::CopyLiveRows(const ReadTxn& snapshot, const std::string& dest_file) {
+Status Environment::CopyLiveRows(const ReadTxn& snapshot, const std::string& dest_file, const RowFilter& keep) {
   if (Status s = CheckUsable(); !s.ok()) return s;
   ::unlink(dest_file.c_str());
   ::unlink((dest_file + "-lock").c_str());
@@ -958,10 +958,11 @@ Status Environment::CopyLiveRows(const ReadTxn& snapshot, const std::string& des
     mdb_env_info(env_, &info);
     map_size = info.me_mapsize;
   }
-  return WriteLiveRows(snapshot, dest_file, map_size).WithContext("copying '" + name_ + "'");
+  return WriteLiveRows(snapshot, dest_file, map_size, keep).WithContext("copying '" + name_ + "'");
 }
 
-Status Environment::WriteLiveRows(const ReadTxn& in, const std::string& dest_file, std::uint64_t initial_map_size) {
+Status Environment::WriteLiveRows(const ReadTxn& in, const std::string& dest_file, std::uint64_t initial_map_size,
+                                  const RowFilter& keep) {
   EnvOptions eo;
   eo.path = dest_file;
   eo.single_file = true;
@@ -988,6 +989,7 @@ Status Environment::WriteLiveRows(const ReadTxn& in, const std::string& dest_fil
         batch.clear();
         std::size_t bytes = 0;
         for (; m.ok() && c.Valid() && bytes < kBatchBytes; m = c.Next()) {
+          if (keep && !keep(table_names_[i], c.key())) continue;
           batch.emplace_back(c.key(), c.value());
           bytes += c.key().size() + c.value().size();
         }

@@ -244,8 +244,10 @@ class Environment {
   // this environment) sees them into a new single-file environment
   // `dest_file`, as RebuildToFile does, then fsyncs it. For copies that must
   // agree with a snapshot of another environment (Store::Backup). Does not
-  // check pages first: the caller does (CheckPages).
-  Status CopyLiveRows(const ReadTxn& snapshot, const std::string& dest_file);
+  // check pages first: the caller does (CheckPages). With `keep`, only the
+  // rows for which keep(table name, key) is true are copied.
+  using RowFilter = std::function<bool(std::string_view table, std::string_view key)>;
+  Status CopyLiveRows(const ReadTxn& snapshot, const std::string& dest_file, const RowFilter& keep = nullptr);
 
   // Walks every page reachable from the current meta page under one read
   // snapshot — the free-page table, the table directory and every table:
@@ -310,7 +312,8 @@ class Environment {
   // RebuildToFile's and CopyLiveRows' copy: the live rows `in` sees into a
   // new environment at `dest_file`, fsynced, its lock file removed;
   // `dest_file` removed again on failure.
-  Status WriteLiveRows(const ReadTxn& in, const std::string& dest_file, std::uint64_t initial_map_size);
+  Status WriteLiveRows(const ReadTxn& in, const std::string& dest_file, std::uint64_t initial_map_size,
+                       const RowFilter& keep = nullptr);
 
   MDB_env* env_ = nullptr;
   std::string name_;

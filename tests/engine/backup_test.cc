@@ -14,6 +14,7 @@
 #include "codec/row_codec.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
+#include "util/coding.h"
 
 namespace shredkv {
 namespace {
@@ -67,6 +68,45 @@ TEST_F(BackupTest, MaintenanceFinishesARebuildAReaderHeldOff) {
   EXPECT_GE(static_cast<int>(after->level), static_cast<int>(ErasureLevel::kCryptographic));
   EXPECT_EQ(store_->GetProfile(kept)->at("name").as_string(), "K");
   EXPECT_TRUE(test::VerifiesClean(*store_));
+}
+
+// The key pool (architecture.md §4a): a backup holds the pool keys its
+// people claimed and none of the free ones, which the store hands to people
+// created later — a backup must not hold their keys, nor a copy restored
+// from it share them with the store.
+TEST_F(BackupTest, ABackupHoldsNoKeyOfAPersonCreatedAfterIt) {
+  const PersonId before = MakePerson("before@x.org", {{"name", "B"}});  // its key: a claimed pool row
+  auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
+  ASSERT_NE(impl, nullptr);
+  ASSERT_GT(impl->key_store().free_pooled_keys(), 0u);
+  auto info = store_->Backup(out_.Sub("b"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  const PersonId after = MakePerson("after@x.org", {{"name", "A"}});  // a pool key free at the backup
+  const std::optional<std::uint64_t> index = impl->key_store().ClaimForTesting(after);
+  ASSERT_TRUE(index.has_value());
+  std::string pool_key;
+  util::PutFixed64BE(&pool_key, *index);
+  auto wrapped = impl->key_store().RawRowForTesting("pool", pool_key);
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status().ToString();
+  auto dek = impl->key_store().GetDek(after);
+  ASSERT_TRUE(dek.ok());
+  const std::string raw((*dek)->view());
+  ASSERT_NE(test::ReadFile(dir_.path() + "/keys/data.mdb").find(*wrapped), std::string::npos) << "the scan works";
+  for (const std::string& f : test::FilesUnder(out_.Sub("b"))) {
+    const std::string bytes = test::ReadFile(f);
+    EXPECT_EQ(bytes.find(*wrapped), std::string::npos) << f << " holds the later person's wrapped key";
+    EXPECT_EQ(bytes.find(raw), std::string::npos) << f << " holds the later person's key";
+  }
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  auto r = Store::Open(RestoreTo(out_.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->GetProfile(before)->at("name").as_string(), "B");
+  EXPECT_TRUE((*r)->Resolve({"email", "after@x.org"}).status().IsNotFound());
+  EXPECT_EQ(dynamic_cast<engine::StoreImpl*>(r->get())->key_store().free_pooled_keys(), 0u);
+  EXPECT_TRUE(test::VerifiesClean(**r));
 }
 
 TEST_F(BackupTest, ABackupRestoresEveryoneAndTheirData) {
