@@ -461,6 +461,10 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
       auto moved = static_cast<engine::StoreImpl&>(**store).key_store().RekeyCustody();
       if (!moved.ok()) return fail(moved.status());
     }
+    // Backups made before they left free pool keys out may hold keys the
+    // original hands to people it creates later: never this copy's.
+    auto dropped = static_cast<engine::StoreImpl&>(**store).key_store().DropFreePool();
+    if (!dropped.ok()) return fail(dropped.status());
     if (restore.erasure_log != nullptr) {
       auto applied = (*store)->ApplyErasureLog(*restore.erasure_log);
       if (!applied.ok()) return fail(applied.status());
@@ -476,7 +480,8 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     }
     // The re-applied erasures, cryptographic in the copy as they may be in
     // the original: their DEKs are in free pages of `keys` until a rotation.
-    if (result.applied.people_erased + result.applied.categories_erased > 0) {
+    // A rotation also rebuilds `keys`, leaving no dropped pool key in a free page.
+    if (result.applied.people_erased + result.applied.categories_erased > 0 || *dropped > 0) {
       auto rotated = (*store)->RotateEpoch();
       if (!rotated.ok()) return fail(rotated.status().WithContext("rotating the epoch after the re-applied erasures"));
     }

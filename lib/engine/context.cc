@@ -13,6 +13,7 @@
 #include "engine/data_rows.h"
 #include "util/coding.h"
 #include "util/fork_generation.h"
+#include "util/test_point.h"
 
 namespace shredkv::engine {
 namespace {
@@ -152,6 +153,11 @@ Status EngineContext::LoadKeyPool() {
   std::vector<PersonId> stale;
   if (Status l = keys->LoadPool(claims, &stale); !l.ok()) return l;
   if (!stale.empty() && !options.read_only) {
+    // The adoptions that made them stale may not be on disk yet (kNoSync:
+    // `keys` is MDB_NOMETASYNC, and the process may have died before its
+    // sync): flush them before their claims go.
+    if (Status f = keys->Sync(); !f.ok()) return f.WithContext("syncing adopted keys");
+    util::TestPoint("pool.before_stale_claims_delete");
     s = data->Update([&](storage::WriteTxn& txn) -> Status {
       for (const PersonId& p : stale) {
         if (Status d = txn.Delete(tables.key_claims, p.view()); !d.ok() && !d.IsNotFound()) return d;

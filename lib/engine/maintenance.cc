@@ -302,6 +302,10 @@ Result<CompactionResult> Maintenance::DoCompactData() {
       CallGuard guard(ctx_, CallAccess::kWrite);
       if (!guard.ok()) return guard.status();
       std::lock_guard write_lock(ctx_.write_mu);  // no write during the copy
+      // Room for the rebuild first: on a full disk nothing is written (the
+      // materialisation below could otherwise commit into free pages and
+      // the compaction then fail, having changed the store).
+      if (Status f = ctx_.data->CheckRoomForRebuild(tmp); !f.ok()) return f;
       // Staged analytics rows first: the new file has none, and no staged
       // row of a person erased since outlives the rebuild.
       if (auto m = ctx_.MaterialiseAnalytics(std::nullopt); !m.ok()) return m.status();

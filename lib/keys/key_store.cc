@@ -639,38 +639,34 @@ Result<std::optional<std::uint64_t>> KeyStore::ClaimOf(const PersonId& person) {
 Status KeyStore::ReadPersonKeyRow(const PersonId& person, std::string* row, bool* from_pool,
                                   std::uint64_t* pool_index) {
   const std::string key = codec::DekKey(person, kPersonSlot);
-  // A refill or an erasure moving the claimed key between the two reads
-  // below makes both miss: read again when one did.
+  // The claim is looked up first, then the `deks` row and the pool row are
+  // read in one snapshot: an adoption (pool row → `deks` row, one commit)
+  // is seen whole or not at all. A claim recorded or moved between the two
+  // steps makes both miss (the generation moved, or beside a writer the
+  // claim's row is gone): read again.
   for (int attempt = 0;; ++attempt) {
     const std::uint64_t generation = pool_generation_.load(std::memory_order_acquire);
+    auto claim = ClaimOf(person);
+    if (!claim.ok()) return claim.status();
     *from_pool = false;
     *pool_index = 0;
     Status s = env_->View([&](storage::ReadTxn& txn) {
       std::string_view v;
       Status g = txn.Get(deks_, key, &v);
-      if (g.ok()) row->assign(v);
+      if (g.ok()) {
+        row->assign(v);
+        return g;
+      }
+      if (!g.IsNotFound() || !claim->has_value()) return g;
+      g = txn.Get(pool_, PoolKey(**claim), &v);
+      if (g.ok()) {
+        row->assign(v);
+        *from_pool = true;
+        *pool_index = **claim;
+      }
       return g;
     });
     if (!s.IsNotFound()) return s;
-    auto claim = ClaimOf(person);
-    if (!claim.ok()) return claim.status();
-    if (claim->has_value()) {
-      s = env_->View([&](storage::ReadTxn& txn) {
-        std::string_view v;
-        Status g = txn.Get(pool_, PoolKey(**claim), &v);
-        if (g.ok()) row->assign(v);
-        return g;
-      });
-      if (s.ok()) {
-        *from_pool = true;
-        *pool_index = **claim;
-        return s;
-      }
-      if (!s.IsNotFound()) return s;
-    }
-    // Claimed but its pool row gone (adopted since: in this process the
-    // generation moved; beside a writer, read once more), or a claim moved
-    // between the reads.
     const bool moved = pool_generation_.load(std::memory_order_acquire) != generation ||
                        (options_.beside_writer && claim->has_value());
     if (attempt < 2 && moved) continue;
@@ -689,28 +685,47 @@ Result<DekHandle> KeyStore::GetDek(const PersonId& person, std::uint32_t slot) {
     std::string row;
     bool from_pool = false;
     std::uint64_t pool_index = 0;
-    Status s;
+    Result<DekHandle> dek = Status::Internal("unset");
     if (slot == kPersonSlot) {
-      s = ReadPersonKeyRow(person, &row, &from_pool, &pool_index);
+      Status s = ReadPersonKeyRow(person, &row, &from_pool, &pool_index);
+      if (s.IsNotFound()) return Status::NotFound("person " + person.ToHex() + " has no key");
+      if (!s.ok()) return s;
+      if (from_pool) {
+        // The pool row read again under the epoch lock: DestroyEpochsBefore
+        // re-wraps pool rows and drops the old epoch keys in one commit
+        // under it, so the row read here opens with the epoch keys in
+        // memory (review: a row read just before that commit named an
+        // epoch gone just after). Adopted meanwhile: read again.
+        std::shared_lock epoch_lock(epoch_mu_);
+        Status r = env_->View([&](storage::ReadTxn& txn) {
+          std::string_view v;
+          Status g = txn.Get(pool_, PoolKey(pool_index), &v);
+          if (g.ok()) row.assign(v);
+          return g;
+        });
+        if (r.IsNotFound() && attempt < 3) continue;
+        if (!r.ok()) return r;
+        dek = OpenWrappedLocked(TableId::kKeyPool, PoolKey(pool_index), row,
+                                "pooled key of person " + person.ToHex());
+      }
     } else {
-      s = env_->View([&](storage::ReadTxn& txn) {
+      Status s = env_->View([&](storage::ReadTxn& txn) {
         std::string_view v;
         Status g = txn.Get(deks_, key, &v);
         if (g.ok()) row.assign(v);
         return g;
       });
+      if (s.IsNotFound()) return Status::NotFound("person " + person.ToHex() + " has no key");
+      if (!s.ok()) return s;
     }
-    if (s.IsNotFound()) return Status::NotFound("person " + person.ToHex() + " has no key");
-    if (!s.ok()) return s;
-    Result<DekHandle> dek = Status::Internal("unset");
-    if (from_pool) {
-      std::shared_lock lock(epoch_mu_);
-      dek = OpenWrappedLocked(TableId::kKeyPool, PoolKey(pool_index), row, "pooled key of person " + person.ToHex());
-    } else {
-      dek = UnwrapDek(person, slot, row);
-    }
+    if (!from_pool) dek = UnwrapDek(person, slot, row);
     if (!dek.ok()) {
-      if (options_.beside_writer && attempt == 0) continue;
+      if (options_.beside_writer && attempt < 2) {
+        if (from_pool) {
+          if (Status r = ReloadEpochs(); !r.ok()) return r.WithContext("reloading epoch keys");
+        }
+        continue;
+      }
       return dek.status();
     }
     cache_.Insert(key, *dek, generation);
@@ -827,15 +842,19 @@ Status KeyStore::RefillPoolLocked(std::size_t count) {
     });
     if (!s.ok()) return s.WithContext("refilling the key pool");
   }
-  // Adopted: the claims are in `deks` now.
+  // Adopted: the claims are in `deks` now (GetDek reads `deks` first).
   claimed_.clear();
-  adopted_.insert(adopted_.end(), adopting.begin(), adopting.end());
   pool_generation_.fetch_add(1, std::memory_order_acq_rel);
+  util::TestPoint("pool.before_refill_sync");
   // Every key handed out must be durable before a `data` commit uses it,
-  // whatever the durability (kFullSync's commit synced already).
+  // whatever the durability (kFullSync's commit synced already); and an
+  // adoption before the `data` side deletes the claims it replaces (review:
+  // under kNoMetaSync a claim deleted after an unsynced adoption was a key
+  // lost to power loss). On failure the claims stay in `data`.
   if (options_.durability != Durability::kFullSync) {
     if (Status f = env_->Sync(); !f.ok()) return f.WithContext("syncing the key pool");
   }
+  adopted_.insert(adopted_.end(), adopting.begin(), adopting.end());
   util::TestPoint("pool.after_refill");
   free_pool_.insert(free_pool_.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
   return Status::OK();
@@ -859,6 +878,21 @@ Status KeyStore::AdoptClaims() {
   return RefillPoolLocked(0);
 }
 
+Result<std::size_t> KeyStore::DropFreePool() {
+  std::lock_guard pool_lock(pool_mu_);
+  if (free_pool_.empty()) return std::size_t{0};
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    for (const PooledKey& k : free_pool_) {
+      if (Status d = txn.Delete(pool_, PoolKey(k.index)); !d.ok() && !d.IsNotFound()) return d;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s.WithContext("dropping the free key pool");
+  const std::size_t n = free_pool_.size();
+  free_pool_.clear();
+  return n;
+}
+
 void KeyStore::ReturnPooledKeys(std::vector<PooledKey> keys) {
   std::lock_guard pool_lock(pool_mu_);
   free_pool_.insert(free_pool_.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
@@ -871,6 +905,7 @@ void KeyStore::ClaimsCommitted(const std::vector<KeyClaim>& claims, const std::v
   }
   for (std::size_t i = 0; i < claims.size() && i < deks.size(); ++i) {
     const std::string key = codec::DekKey(claims[i].person, kPersonSlot);
+    cache_.Erase(key);  // no earlier key of the ID may linger
     cache_.Insert(key, deks[i], cache_.generation(key));
   }
 }
@@ -885,6 +920,12 @@ void KeyStore::ClaimsDeleted(const std::vector<PersonId>& people) {
   std::unordered_map<PersonId, int, PersonIdHash> done;
   for (const PersonId& p : people) done.emplace(p, 0);
   std::erase_if(adopted_, [&](const PersonId& p) { return done.count(p) != 0; });
+}
+
+Status KeyStore::Sync() {
+  Status s = env_->Sync();
+  if (s.ok()) util::TestPoint("keys.synced");
+  return s;
 }
 
 std::size_t KeyStore::claimed_keys() {

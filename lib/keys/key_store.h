@@ -239,6 +239,11 @@ class KeyStore {
   // at a rotation's start and at close, so that a rotation re-wraps every
   // person's key and a closed store holds its people's keys in `deks`.
   Status AdoptClaims();
+  // Deletes every free pool row in one commit (a restored copy: a backup
+  // made before backups left them out may hold keys the original store
+  // hands out later). Returns the rows deleted; their bytes stay in free
+  // pages until the file is rebuilt (a rotation).
+  Result<std::size_t> DropFreePool();
   // Keys taken and not claimed (their `data` commit failed) go back.
   void ReturnPooledKeys(std::vector<PooledKey> keys);
   // After the `data` commit that recorded these claims: GetDek finds each
@@ -250,6 +255,9 @@ class KeyStore {
   // calls ClaimsDeleted. A snapshot; nothing is removed.
   std::vector<PersonId> AdoptedClaims();
   void ClaimsDeleted(const std::vector<PersonId>& people);
+  // Flushes every `keys` commit to disk (whatever the durability): before
+  // the `data` side deletes claims a commit adopted.
+  Status Sync();
   // Claimed keys not adopted yet, and free keys of the pool (this process).
   std::size_t claimed_keys();
   std::size_t free_pooled_keys();

@@ -925,6 +925,15 @@ Status CheckFreeSpace(const std::string& path, std::uint64_t bytes, std::string_
 
 std::string Environment::data_file() const { return single_file_ ? name_ : name_ + "/data.mdb"; }
 
+Status Environment::CheckRoomForRebuild(const std::string& dest_file) {
+  // The new file takes about the live pages, its lock file kLockFileBytes.
+  auto live = LiveBytes();
+  if (!live.ok()) return live.status().WithContext("rebuilding '" + name_ + "'");
+  const std::string dest_dir = dest_file.substr(0, dest_file.find_last_of('/') + 1) + ".";
+  return CheckFreeSpace(dest_dir, *live + static_cast<std::uint64_t>(kLockFileBytes) + (1u << 20),
+                        "rebuilding '" + name_ + "'");
+}
+
 Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size) {
   if (Status s = CheckUsable(); !s.ok()) return s;
   ::unlink(dest_file.c_str());
@@ -936,14 +945,7 @@ Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t in
     return Status::Corruption("rebuilding '" + name_ + "': " + std::to_string(pages->problems.size()) +
                               " damaged page(s), first: " + pages->problems.front());
   }
-  // The new file takes about the live pages, its lock file kLockFileBytes:
-  // refuse a rebuild that cannot fit before writing any of it.
-  auto live = LiveBytes();
-  if (!live.ok()) return live.status().WithContext("rebuilding '" + name_ + "'");
-  const std::string dest_dir = dest_file.substr(0, dest_file.find_last_of('/') + 1) + ".";
-  if (Status f = CheckFreeSpace(dest_dir, *live + static_cast<std::uint64_t>(kLockFileBytes) + (1u << 20), "rebuilding '" + name_ + "'"); !f.ok()) {
-    return f;
-  }
+  if (Status f = CheckRoomForRebuild(dest_file); !f.ok()) return f;
   Status s = View([&](ReadTxn& in) { return WriteLiveRows(in, dest_file, initial_map_size); });
   return s.WithContext("rebuilding '" + name_ + "'");
 }

@@ -239,6 +239,10 @@ class Environment {
   // only: no deleted key or value survives in a branch, leaf, overflow or
   // free page of it (docs/security.md §6).
   Status RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size);
+  // StoreFull unless the disk holding `dest_file` has room for a rebuild of
+  // this environment (its live pages, a lock file and 1 MiB): what
+  // RebuildToFile checks first, for callers that write before they rebuild.
+  Status CheckRoomForRebuild(const std::string& dest_file);
 
   // Writes the live rows of every table as `snapshot` (a read transaction of
   // this environment) sees them into a new single-file environment
