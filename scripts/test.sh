@@ -200,7 +200,7 @@ else
   TSAN_TESTS+='|^BackupTest\.ABackupTakenDuringWritesIsConsistent'
   # Writers of several shards at once, and creators racing for identifiers (issue 21).
   TSAN_TESTS+='|^ShardedStoreTest\.(ParallelWriters|ConcurrentCreators)'
-  TSAN_TESTS+='|^KeyPoolConcurrencyTest\.'
+  TSAN_TESTS+='|^KeyPool(Concurrency|Race)Test\.'
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
   run_ctest build-tsan tsan -R "$TSAN_TESTS"
   unset TSAN_OPTIONS

@@ -778,17 +778,24 @@ bool Writer::TakeKeys(const std::vector<PendingWrite*>& group) {
     return false;
   }
   std::size_t next = 0;
+  std::vector<keys::KeyClaim> claims;
   for (PendingWrite* p : group) {
     p->keys_failed = false;
-    for (auto& [id, key] : p->new_people) key = std::move((*pooled)[next++]);
+    for (auto& [id, key] : p->new_people) {
+      key = std::move((*pooled)[next++]);
+      claims.push_back(keys::KeyClaim{id, key.index});
+    }
   }
+  // Recorded before the commit: a reader that sees a new person finds its
+  // key (write_mu keeps adoptions and erasures out until SettleKeys).
+  ctx_.keys->RecordClaims(claims);
   return true;
 }
 
 void Writer::SettleKeys(const std::vector<PendingWrite*>& group, bool committed) {
-  std::vector<keys::PooledKey> unused;
-  std::vector<keys::KeyClaim> claims;
+  std::vector<keys::KeyClaim> claims, failed;
   std::vector<keys::DekHandle> deks;
+  std::vector<keys::PooledKey> unused;
   for (PendingWrite* p : group) {
     if (p->keys_failed) continue;
     const bool claimed = committed && p->status.ok();
@@ -798,13 +805,14 @@ void Writer::SettleKeys(const std::vector<PendingWrite*>& group, bool committed)
         claims.push_back(keys::KeyClaim{id, key.index});
         deks.push_back(key.dek);
       } else {
+        failed.push_back(keys::KeyClaim{id, key.index});
         unused.push_back(std::move(key));
       }
       key = keys::PooledKey{};
     }
   }
   if (!claims.empty()) ctx_.keys->ClaimsCommitted(claims, deks);
-  if (!unused.empty()) ctx_.keys->ReturnPooledKeys(std::move(unused));
+  if (!failed.empty()) ctx_.keys->ClaimsFailed(failed, std::move(unused));
 }
 
 bool Writer::CommitGroupLocked(const std::vector<PendingWrite*>& group) {
@@ -850,6 +858,7 @@ bool Writer::CommitGroupLocked(const std::vector<PendingWrite*>& group) {
   for (PendingWrite* p : group) {
     if (!s.ok() && p->status.ok()) p->status = s;  // the commit itself failed
   }
+  util::TestPoint("create.after_data_commit");
   SettleKeys(group, s.ok());
   if (s.ok()) ctx_.keys->ClaimsDeleted(adopted);
   if (s.ok()) {

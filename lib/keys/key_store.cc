@@ -573,7 +573,7 @@ Status KeyStore::PutDeks(const std::vector<NewKey>& keys) {
       }
       row.clear();
       util::PutFixed64BE(&row, epoch);
-      // AD: the row key and the epoch prefix (see UnwrapDek).
+      // AD: the row key and the epoch prefix (see GetDek).
       codec::SealRow(kWrapCipher, epoch_key, TableId::kDeks, key + row, k.dek->view(), &row);
       if (Status p = txn.Put(deks_, key, row); !p.ok()) return p;
     }
@@ -586,27 +586,6 @@ Status KeyStore::PutDeks(const std::vector<NewKey>& keys) {
     cache_.Insert(key, k.dek, cache_.generation(key));
   }
   return Status::OK();
-}
-
-Result<DekHandle> KeyStore::UnwrapDek(const PersonId& person, std::uint32_t slot,
-                                      std::string_view row) {
-  if (row.size() < 8) return Status::Corruption("wrapped key of person " + person.ToHex() + " truncated");
-  const std::uint64_t epoch = util::DecodeFixed64BE(row.data());
-  if (options_.beside_writer) {
-    bool known = false;
-    {
-      std::shared_lock lock(epoch_mu_);
-      known = epoch_keys_.count(epoch) != 0;
-    }
-    // The writer rotated since this process loaded the epochs.
-    if (!known) {
-      if (Status r = ReloadEpochs(); !r.ok()) return r.WithContext("reloading epoch keys");
-    }
-  }
-  std::shared_lock lock(epoch_mu_);
-  // The AD covers the DEK row key and the epoch prefix: moving a wrapped key
-  // to another person or relabelling its epoch fails authentication.
-  return OpenWrappedLocked(TableId::kDeks, codec::DekKey(person, slot), row, "key of person " + person.ToHex());
 }
 
 Result<DekHandle> KeyStore::OpenWrappedLocked(TableId table, std::string_view ad_key, std::string_view row,
@@ -626,49 +605,65 @@ Result<DekHandle> KeyStore::OpenWrappedLocked(TableId table, std::string_view ad
   return DekHandle(std::make_shared<const crypto::SecretKey>(std::move(k).value()));
 }
 
-Result<std::optional<std::uint64_t>> KeyStore::ClaimOf(const PersonId& person) {
-  {
-    std::lock_guard lock(pool_mu_);
-    auto it = claimed_.find(person);
-    if (it != claimed_.end()) return std::optional<std::uint64_t>(it->second);
-    if (!claim_lookup_) return std::optional<std::uint64_t>();
-  }
-  return claim_lookup_(person);
+std::optional<std::uint64_t> KeyStore::ClaimInMemory(const PersonId& person) {
+  std::lock_guard lock(pool_mu_);
+  auto it = claimed_.find(person);
+  if (it == claimed_.end()) return std::nullopt;
+  return it->second;
 }
 
-Status KeyStore::ReadPersonKeyRow(const PersonId& person, std::string* row, bool* from_pool,
-                                  std::uint64_t* pool_index) {
-  const std::string key = codec::DekKey(person, kPersonSlot);
-  // The claim is looked up first, then the `deks` row and the pool row are
-  // read in one snapshot: an adoption (pool row → `deks` row, one commit)
-  // is seen whole or not at all. A claim recorded or moved between the two
-  // steps makes both miss (the generation moved, or beside a writer the
-  // claim's row is gone): read again.
-  for (int attempt = 0;; ++attempt) {
-    const std::uint64_t generation = pool_generation_.load(std::memory_order_acquire);
-    auto claim = ClaimOf(person);
-    if (!claim.ok()) return claim.status();
-    *from_pool = false;
-    *pool_index = 0;
-    Status s = env_->View([&](storage::ReadTxn& txn) {
+Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool lock_epochs,
+                               const std::function<Status(const StoredKey&)>& fn) {
+  const std::string key = codec::DekKey(person, slot);
+  // One snapshot reads the `deks` row and, failing that, the pool row of
+  // the claim: an adoption (pool row → `deks` row, one commit) is seen whole
+  // or not at all. The `deks` row is read first: an adopted key (every key
+  // of a closed store) needs no claim, and beside a writer no `data` read.
+  auto read = [&](std::optional<std::uint64_t> claim) -> Status {
+    std::shared_lock epoch_lock(epoch_mu_, std::defer_lock);
+    if (lock_epochs) epoch_lock.lock();
+    return env_->View([&](storage::ReadTxn& txn) {
       std::string_view v;
       Status g = txn.Get(deks_, key, &v);
-      if (g.ok()) {
-        row->assign(v);
-        return g;
-      }
-      if (!g.IsNotFound() || !claim->has_value()) return g;
-      g = txn.Get(pool_, PoolKey(**claim), &v);
-      if (g.ok()) {
-        row->assign(v);
-        *from_pool = true;
-        *pool_index = **claim;
-      }
-      return g;
+      if (g.ok()) return fn(StoredKey{TableId::kDeks, key, v});
+      if (!g.IsNotFound() || !claim.has_value()) return g;
+      const std::string pool_key = PoolKey(*claim);
+      g = txn.Get(pool_, pool_key, &v);
+      if (!g.ok()) return g;
+      return fn(StoredKey{TableId::kKeyPool, pool_key, v});
     });
-    if (!s.IsNotFound()) return s;
-    const bool moved = pool_generation_.load(std::memory_order_acquire) != generation ||
-                       (options_.beside_writer && claim->has_value());
+  };
+  for (int attempt = 0;; ++attempt) {
+    const std::uint64_t generation = pool_generation_.load(std::memory_order_acquire);
+    std::optional<std::uint64_t> claim;
+    if (slot == kPersonSlot) claim = ClaimInMemory(person);
+    Status s = read(claim);
+    if (!s.IsNotFound() || slot != kPersonSlot) return s;
+    bool looked_up = false;
+    if (!claim.has_value()) {
+      // Beside a writer: the person may be one that writer created since,
+      // whose claim only `data` knows (a `data` read; nested in a caller's
+      // `data` read it is allowed, environment.h).
+      std::function<Result<std::optional<std::uint64_t>>(const PersonId&)> lookup;
+      {
+        std::lock_guard lock(pool_mu_);
+        lookup = claim_lookup_;
+      }
+      if (lookup) {
+        auto found = lookup(person);
+        if (!found.ok()) return found.status();
+        if (found->has_value()) {
+          claim = **found;
+          looked_up = true;
+          s = read(claim);
+          if (!s.IsNotFound()) return s;
+        }
+      }
+    }
+    // A claim recorded, adopted or erased between reading it and the rows
+    // makes both miss: the generation moved (this process) or, beside a
+    // writer, the claim row found may be gone since. Read again.
+    const bool moved = pool_generation_.load(std::memory_order_acquire) != generation || looked_up;
     if (attempt < 2 && moved) continue;
     return Status::NotFound("person " + person.ToHex() + " has no key");
   }
@@ -678,80 +673,45 @@ Result<DekHandle> KeyStore::GetDek(const PersonId& person, std::uint32_t slot) {
   const std::string key = codec::DekKey(person, slot);
   if (DekHandle cached = cache_.Lookup(key)) return cached;
   const std::uint64_t generation = cache_.generation(key);
-  // Beside a writer process, the row read may name an epoch that writer
-  // destroyed before the reload in UnwrapDek (its rotation re-wrapped the
-  // row since): read the row once more (second review).
+  const std::string what = slot == kPersonSlot ? "key of person " + person.ToHex()
+                                               : "key " + std::to_string(slot) + " of person " + person.ToHex();
   for (int attempt = 0;; ++attempt) {
-    std::string row;
-    bool from_pool = false;
-    std::uint64_t pool_index = 0;
+    // Opened under the shared epoch lock the row was read under: a
+    // rotation's destroy commit re-wraps every row and drops the old epoch
+    // keys together under the unique lock, so a row read here names an
+    // epoch whose key is in memory (reviews: a row read just before that
+    // commit, opened just after it, named an epoch gone).
     Result<DekHandle> dek = Status::Internal("unset");
-    if (slot == kPersonSlot) {
-      Status s = ReadPersonKeyRow(person, &row, &from_pool, &pool_index);
-      if (s.IsNotFound()) return Status::NotFound("person " + person.ToHex() + " has no key");
-      if (!s.ok()) return s;
-      if (from_pool) {
-        // The pool row read again under the epoch lock: DestroyEpochsBefore
-        // re-wraps pool rows and drops the old epoch keys in one commit
-        // under it, so the row read here opens with the epoch keys in
-        // memory (review: a row read just before that commit named an
-        // epoch gone just after). Adopted meanwhile: read again.
-        std::shared_lock epoch_lock(epoch_mu_);
-        Status r = env_->View([&](storage::ReadTxn& txn) {
-          std::string_view v;
-          Status g = txn.Get(pool_, PoolKey(pool_index), &v);
-          if (g.ok()) row.assign(v);
-          return g;
-        });
-        if (r.IsNotFound() && attempt < 3) continue;
-        if (!r.ok()) return r;
-        dek = OpenWrappedLocked(TableId::kKeyPool, PoolKey(pool_index), row,
-                                "pooled key of person " + person.ToHex());
+    bool unknown_epoch = false;
+    Status s = WithStoredKey(person, slot, /*lock_epochs=*/true, [&](const StoredKey& stored) {
+      if (stored.row.size() >= 8 && epoch_keys_.count(util::DecodeFixed64BE(stored.row.data())) == 0) {
+        unknown_epoch = true;
       }
-    } else {
-      Status s = env_->View([&](storage::ReadTxn& txn) {
-        std::string_view v;
-        Status g = txn.Get(deks_, key, &v);
-        if (g.ok()) row.assign(v);
-        return g;
-      });
-      if (s.IsNotFound()) return Status::NotFound("person " + person.ToHex() + " has no key");
-      if (!s.ok()) return s;
+      util::TestPoint("keys.stored_key_read");
+      dek = OpenWrappedLocked(stored.table, stored.ad_key, stored.row, what);
+      return Status::OK();
+    });
+    if (!s.ok()) return s;
+    if (unknown_epoch && options_.beside_writer && attempt < 2) {
+      // The writer process rotated since this one loaded the epoch keys.
+      if (Status r = ReloadEpochs(); !r.ok()) return r.WithContext("reloading epoch keys");
+      continue;
     }
-    if (!from_pool) dek = UnwrapDek(person, slot, row);
-    if (!dek.ok()) {
-      if (options_.beside_writer && attempt < 2) {
-        if (from_pool) {
-          if (Status r = ReloadEpochs(); !r.ok()) return r.WithContext("reloading epoch keys");
-        }
-        continue;
-      }
-      return dek.status();
-    }
+    if (!dek.ok()) return dek.status();
     cache_.Insert(key, *dek, generation);
     return dek;
   }
 }
 
 Result<std::uint64_t> KeyStore::DekEpoch(const PersonId& person, std::uint32_t slot) {
-  const std::string key = codec::DekKey(person, slot);
-  std::string row;
-  Status s;
-  if (slot == kPersonSlot) {
-    bool from_pool = false;
-    std::uint64_t pool_index = 0;
-    s = ReadPersonKeyRow(person, &row, &from_pool, &pool_index);
-  } else {
-    s = env_->View([&](storage::ReadTxn& txn) {
-      std::string_view v;
-      Status g = txn.Get(deks_, key, &v);
-      if (g.ok()) row.assign(v);
-      return g;
-    });
-  }
+  std::uint64_t epoch = 0;
+  Status s = WithStoredKey(person, slot, /*lock_epochs=*/false, [&](const StoredKey& stored) {
+    if (stored.row.size() < 8) return Status::Corruption("wrapped key truncated");
+    epoch = util::DecodeFixed64BE(stored.row.data());
+    return Status::OK();
+  });
   if (!s.ok()) return s;
-  if (row.size() < 8) return Status::Corruption("wrapped key truncated");
-  return util::DecodeFixed64BE(row.data());
+  return epoch;
 }
 
 // ---- the key pool ------------------------------------------------------------
@@ -893,16 +853,21 @@ Result<std::size_t> KeyStore::DropFreePool() {
   return n;
 }
 
-void KeyStore::ReturnPooledKeys(std::vector<PooledKey> keys) {
+void KeyStore::RecordClaims(const std::vector<KeyClaim>& claims) {
   std::lock_guard pool_lock(pool_mu_);
+  for (const KeyClaim& c : claims) claimed_.insert_or_assign(c.person, c.index);
+}
+
+void KeyStore::ClaimsFailed(const std::vector<KeyClaim>& claims, std::vector<PooledKey> keys) {
+  std::lock_guard pool_lock(pool_mu_);
+  for (const KeyClaim& c : claims) {
+    auto it = claimed_.find(c.person);
+    if (it != claimed_.end() && it->second == c.index) claimed_.erase(it);
+  }
   free_pool_.insert(free_pool_.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
 }
 
 void KeyStore::ClaimsCommitted(const std::vector<KeyClaim>& claims, const std::vector<DekHandle>& deks) {
-  {
-    std::lock_guard pool_lock(pool_mu_);
-    for (const KeyClaim& c : claims) claimed_.insert_or_assign(c.person, c.index);
-  }
   for (std::size_t i = 0; i < claims.size() && i < deks.size(); ++i) {
     const std::string key = codec::DekKey(claims[i].person, kPersonSlot);
     cache_.Erase(key);  // no earlier key of the ID may linger
@@ -1158,17 +1123,18 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
     return Status::OK();
   });
   if (!s.ok()) return s;
-  bool moved = false;
+  // Claimed people erased: their pool rows went with the commit. Their
+  // `key_claims` rows in `data` may go only once that commit is on disk
+  // (below): a power loss that lost it would bring the person back with a
+  // claim to a pool row that, without the claim, the next open hands out.
+  std::vector<PersonId> unclaimed;
   for (const ErasureCommit& c : commits) {
     if (c.slot != kPersonSlot) continue;
     for (const PersonId& p : c.people) {
-      if (claimed_.erase(p) != 0) {
-        adopted_.push_back(p);  // its key_claims row in `data` goes too
-        moved = true;
-      }
+      if (claimed_.erase(p) != 0) unclaimed.push_back(p);
     }
   }
-  if (moved) pool_generation_.fetch_add(1, std::memory_order_acq_rel);
+  if (!unclaimed.empty()) pool_generation_.fetch_add(1, std::memory_order_acq_rel);
   pool_lock.unlock();
   for (const ErasureCommit& c : commits) {
     for (const PersonId& p : c.people) {
@@ -1183,6 +1149,10 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
   // environment's durability.
   if (options_.durability != Durability::kFullSync) {
     if (Status f = env_->Sync(); !f.ok()) return f.WithContext("syncing the erase commit");
+  }
+  if (!unclaimed.empty()) {
+    std::lock_guard lock(pool_mu_);
+    adopted_.insert(adopted_.end(), unclaimed.begin(), unclaimed.end());  // their claim rows go too
   }
   return Status::OK();
 }

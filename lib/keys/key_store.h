@@ -244,12 +244,19 @@ class KeyStore {
   // hands out later). Returns the rows deleted; their bytes stay in free
   // pages until the file is rebuilt (a rotation).
   Result<std::size_t> DropFreePool();
-  // Keys taken and not claimed (their `data` commit failed) go back.
-  void ReturnPooledKeys(std::vector<PooledKey> keys);
-  // After the `data` commit that recorded these claims: GetDek finds each
-  // person's key (and the cache holds it) until a refill or an erasure
-  // adopts it.
+  // Before the `data` commit that records these claims: GetDek finds each
+  // person's key from the moment that commit is visible (a reader that
+  // sees the new person must find its key) until a refill or an erasure
+  // adopts it. REQUIRES: the caller keeps every adoption and erasure out
+  // until ClaimsCommitted or ClaimsFailed (the engine's write lock): a
+  // claim whose commit may still fail must not be adopted.
+  void RecordClaims(const std::vector<KeyClaim>& claims);
+  // After the `data` commit that recorded these claims: the cache holds
+  // each person's key.
   void ClaimsCommitted(const std::vector<KeyClaim>& claims, const std::vector<DekHandle>& deks);
+  // The `data` commit of these recorded claims failed: they are forgotten
+  // and their keys go back to the free pool.
+  void ClaimsFailed(const std::vector<KeyClaim>& claims, std::vector<PooledKey> keys);
   // People whose claims were adopted (or erased) in `keys`: the engine
   // deletes their `key_claims` rows in a later `data` commit and then
   // calls ClaimsDeleted. A snapshot; nothing is removed.
@@ -407,17 +414,27 @@ class KeyStore {
   // Loads the epoch keys again (a writer in another process rotated).
   // REQUIRES: Unlock() succeeded.
   Status ReloadEpochs();
-  Result<DekHandle> UnwrapDek(const PersonId& person, std::uint32_t slot, std::string_view row);
   // Opens a wrapped key row (u64 epoch ‖ sealed) whose AD key is `ad_key`.
   // REQUIRES: epoch_mu_ held (shared or unique).
   Result<DekHandle> OpenWrappedLocked(codec::TableId table, std::string_view ad_key, std::string_view row,
                                       const std::string& what) const;
-  // The row holding the person key of `person`: its deks row, or the pool
-  // row of its claim (*pool_index set, else 0 with *from_pool false).
-  // NotFound if neither.
-  Status ReadPersonKeyRow(const PersonId& person, std::string* row, bool* from_pool, std::uint64_t* pool_index);
-  // The claim of `person` (this process's or, beside a writer, data's).
-  Result<std::optional<std::uint64_t>> ClaimOf(const PersonId& person);
+  // A stored key as one snapshot holds it: the table (deks or pool), the
+  // row key its AD binds, and the row (u64 epoch ‖ sealed).
+  struct StoredKey {
+    codec::TableId table;
+    std::string_view ad_key;
+    std::string_view row;
+  };
+  // The claim this process recorded for `person`, if any.
+  std::optional<std::uint64_t> ClaimInMemory(const PersonId& person);
+  // Calls `fn` inside one `keys` snapshot with the stored key of (person,
+  // slot): its `deks` row or, for a person key claimed and not adopted,
+  // its pool row (the claim this process holds or, beside a writer, the
+  // one `data` holds). `lock_epochs`: the snapshot is taken, and fn runs,
+  // under the shared epoch lock. NotFound if there is neither (read again
+  // when a claim moved meanwhile); otherwise fn's status.
+  Status WithStoredKey(const PersonId& person, std::uint32_t slot, bool lock_epochs,
+                       const std::function<Status(const StoredKey&)>& fn);
   // Writes `count` new pool rows and adopts every claimed key, in one
   // commit, then syncs. REQUIRES: pool_mu_ held.
   Status RefillPoolLocked(std::size_t count);

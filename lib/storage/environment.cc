@@ -63,6 +63,23 @@ Status PreallocateLockFile(const std::string& lock_path) {
   return Status::IOError("cannot allocate lock file '" + lock_path + "': " + std::strerror(rc));
 }
 
+// The read transactions open on this thread, innermost first: a View
+// inside a View of the same environment must neither take resize_mutex_
+// again nor wait for it exclusively (its own outer View holds it shared).
+struct OpenRead {
+  const void* env;
+  ReadTxn* txn;
+  OpenRead* outer;
+};
+thread_local OpenRead* t_open_reads = nullptr;
+
+ReadTxn* OuterRead(const void* env) {
+  for (OpenRead* r = t_open_reads; r != nullptr; r = r->outer) {
+    if (r->env == env) return r->txn;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) {
@@ -454,10 +471,18 @@ Status Environment::CheckUsable() const {
 
 Status Environment::View(const std::function<Status(ReadTxn&)>& fn) {
   if (Status s = CheckUsable(); !s.ok()) return s;
+  ReadTxn* const outer = OuterRead(this);
   for (int attempt = 0;; ++attempt) {
-    std::shared_lock lock(resize_mutex_);
+    std::shared_lock lock(resize_mutex_, std::defer_lock);
+    if (outer == nullptr) lock.lock();  // else the outer View holds it
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED && outer != nullptr) {
+      // Another process grew the map past this one's, and this thread's
+      // outer transaction keeps the map from being resized: read in the
+      // outer snapshot (older, and whole).
+      return fn(*outer);
+    }
     if (rc == MDB_MAP_RESIZED && attempt < 3) {
       lock.unlock();
       std::unique_lock ex(resize_mutex_);
@@ -476,9 +501,17 @@ Status Environment::View(const std::function<Status(ReadTxn&)>& fn) {
       bounds.end = map_base_ + std::min<std::uint64_t>(map_len_, (info.me_last_pgno + 1) * std::uint64_t{page_size_});
     }
     ReadTxn r(txn, &name_, bounds);
-    Status s = fn(r);
-    mdb_txn_abort(txn);
-    return s;
+    OpenRead open{this, &r, t_open_reads};
+    struct EndRead {
+      OpenRead& open;
+      MDB_txn* txn;
+      ~EndRead() {
+        t_open_reads = open.outer;
+        mdb_txn_abort(txn);
+      }
+    } end{open, txn};
+    t_open_reads = &open;
+    return fn(r);
   }
 }
 

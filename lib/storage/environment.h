@@ -7,8 +7,9 @@
 //   write function is run again (so it must be re-runnable);
 // - stale reader slots of dead processes are cleared at open;
 // - transactions live only inside View()/Update() callbacks, so none is held
-//   across API calls; a callback must not call View/Update on the same
-//   environment (that would nest transactions);
+//   across API calls; a callback must not call Update on the same
+//   environment (that would nest transactions); a View inside a View of the
+//   same environment on the same thread is allowed (View says how it reads);
 // - a child process after fork() gets FailedPrecondition from every call.
 // Thread safety: an Environment is shared by any number of threads.
 // Concurrent View()s run in parallel; Update()s are serialised by LMDB.
@@ -217,7 +218,13 @@ class Environment {
   // The table named `name` (one of EnvOptions::tables).
   Table table(std::string_view name) const;
 
-  // Runs `fn` in a read transaction of the latest snapshot.
+  // Runs `fn` in a read transaction of the latest snapshot. Inside another
+  // View of this environment on the same thread (a key lookup inside a
+  // scan), `fn` reads the latest snapshot too, except when another process
+  // grew the map since the outer View began: the map cannot be resized
+  // while the outer transaction is open, so `fn` then reads in the outer
+  // View's snapshot (a consistent, older one) instead of waiting for a
+  // resize that would never come.
   Status View(const std::function<Status(ReadTxn&)>& fn);
 
   // Runs `fn` in a write transaction and commits if it returns OK; aborts

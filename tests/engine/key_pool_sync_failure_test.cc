@@ -1,0 +1,158 @@
+// The key pool when a sync of `keys` fails (issue 21, second review). This
+// binary defines fdatasync itself: liblmdb and the library resolve it here,
+// and a test can make one sync of the `keys` file fail with EIO.
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "engine/store_impl.h"
+#include "test_util.h"
+
+namespace {
+
+// Syncs of the `keys` file to let through before one fails; -1: none fails.
+std::atomic<int> g_keys_syncs_to_pass{-1};
+std::atomic<int> g_keys_syncs_failed{0};
+
+bool IsKeysFile(int fd) {
+  char link[64];
+  char path[PATH_MAX];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t n = ::readlink(link, path, sizeof path - 1);
+  if (n <= 0) return false;
+  const std::string_view p(path, static_cast<std::size_t>(n));
+  return p.ends_with("/keys/data.mdb");
+}
+
+}  // namespace
+
+extern "C" int fdatasync(int fd) {
+  using Fn = int (*)(int);
+  static const Fn real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "fdatasync"));
+  if (g_keys_syncs_to_pass.load() >= 0 && IsKeysFile(fd) && g_keys_syncs_to_pass.fetch_sub(1) == 0) {
+    g_keys_syncs_to_pass = -1;
+    g_keys_syncs_failed.fetch_add(1);
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
+}
+
+namespace shredkv {
+namespace {
+
+namespace fs = std::filesystem;
+
+engine::StoreImpl& Impl(Store& s) { return *dynamic_cast<engine::StoreImpl*>(&s); }
+
+std::string KeyBytes(Store& s, const PersonId& p) {
+  auto dek = Impl(s).key_store().GetDek(p);
+  return dek.ok() ? std::string((*dek)->view()) : std::string();
+}
+
+std::uint64_t ClaimRows(Store& s) {
+  engine::EngineContext& ctx = Impl(s).context();
+  std::uint64_t n = 0;
+  Status v = ctx.data->View([&](storage::ReadTxn& txn) {
+    auto c = txn.Count(ctx.tables.key_claims);
+    if (c.ok()) n = *c;
+    return c.status();
+  });
+  return v.ok() ? n : ~std::uint64_t{0};
+}
+
+// Erasing a person whose key is still a claimed pool row deletes the pool
+// row in the erase commit; the person's claim row in `data` may go only
+// once that commit is on disk. When the sync after the erase commit fails
+// (kNoSync: `keys` is not synced by its commits), the claim stays: a power
+// loss that loses the erase commit must find the person with its claim, not
+// an unclaimed pool row the next open hands to someone else (it once did).
+TEST(KeyPoolSyncFailureTest, AnEraseWhoseSyncFailedKeepsTheClaimAndNoKeyIsReused) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  ASSERT_EQ(o.durability, Durability::kNoSync);
+  const std::string keys_file = dir.Sub("s") + "/keys/data.mdb";
+  const std::string synced_copy = dir.Sub("keys-synced.mdb");
+  const std::string id_file = dir.Sub("x.id"), key_file = dir.Sub("x.key"), facts_file = dir.Sub("facts");
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    auto a = (*store)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});  // fills the pool (synced)
+    auto x = (*store)->CreatePerson({{"email", "x@x.org"}}, {{"name", "X secret"}});  // claims a pool row
+    if (!a.ok() || !x.ok()) _exit(5);
+    test::WriteFile(id_file, std::string(x->view()));
+    test::WriteFile(key_file, KeyBytes(**store, *x));
+    fs::copy_file(keys_file, synced_copy, fs::copy_options::overwrite_existing);  // `keys` as last synced
+    const std::uint64_t claims_before = ClaimRows(**store);
+    g_keys_syncs_to_pass = 1;  // the commit's own page flush passes; the sync after it fails
+    auto erased = (*store)->Erase(*x);
+    g_keys_syncs_to_pass = -1;
+    const Status next = (*store)->AppendEvent(*a, Event{"view", 1000, {}, {}});
+    std::ofstream facts(facts_file);
+    facts << g_keys_syncs_failed.load() << " " << (erased.ok() ? 1 : 0) << " " << (next.ok() ? 1 : 0) << " "
+          << claims_before << " " << ClaimRows(**store) << "\n";
+    facts.close();
+    _exit(0);  // the process dies without closing
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::istringstream facts(test::ReadFile(facts_file));
+  int syncs_failed = -1, erase_ok = -1, next_ok = -1;
+  std::uint64_t claims_before = 0, claims_after = 0;
+  facts >> syncs_failed >> erase_ok >> next_ok >> claims_before >> claims_after;
+  ASSERT_EQ(syncs_failed, 1) << "the sync after the erase commit was not reached";
+  EXPECT_EQ(erase_ok, 0) << "Erase must report the failed sync";
+  EXPECT_EQ(next_ok, 1);
+  EXPECT_EQ(claims_before, 2u);
+  EXPECT_EQ(claims_after, claims_before) << "X's claim row went with the next write although its erasure may be lost";
+
+  // A power loss: the erase commit, never synced, is lost (the meta pages
+  // as last synced).
+  {
+    std::fstream f(keys_file, std::ios::in | std::ios::out | std::ios::binary);
+    std::ifstream synced(synced_copy, std::ios::binary);
+    std::string metas(2 * 4096, '\0');
+    synced.read(metas.data(), static_cast<std::streamsize>(metas.size()));
+    f.seekp(0);
+    f.write(metas.data(), static_cast<std::streamsize>(metas.size()));
+  }
+  const std::string raw_id = test::ReadFile(id_file);
+  PersonId::Bytes bytes;
+  ASSERT_EQ(raw_id.size(), bytes.size());
+  std::memcpy(bytes.data(), raw_id.data(), bytes.size());
+  const PersonId x(bytes);
+  const std::string x_key = test::ReadFile(key_file);
+  ASSERT_EQ(x_key.size(), 32u);
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  // X is back (its erasure was never acknowledged) with its key, and the
+  // erasure can be run again.
+  EXPECT_TRUE((*store)->GetProfile(x).ok());
+  EXPECT_TRUE(test::VerifiesClean(**store));
+  for (int i = 0; i < 300; ++i) {
+    auto y = (*store)->CreatePerson({{"email", "y" + std::to_string(i) + "@x.org"}}, {{"name", "Y"}});
+    ASSERT_TRUE(y.ok()) << y.status().ToString();
+    ASSERT_NE(KeyBytes(**store, *y), x_key) << "new person #" << i << " got the key of X, whose rows are in `data`";
+  }
+  auto again = (*store)->Erase(x);
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE((*store)->GetProfile(x).status().IsErased());
+}
+
+}  // namespace
+}  // namespace shredkv
