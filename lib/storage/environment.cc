@@ -518,6 +518,11 @@ Status Environment::View(const std::function<Status(ReadTxn&)>& fn) {
 Status Environment::Update(const std::function<Status(WriteTxn&)>& fn) {
   if (Status s = CheckUsable(); !s.ok()) return s;
   if (read_only_) return Status::ReadOnly("environment '" + name_ + "' is open read-only");
+  // A write inside this thread's own read of the environment could never
+  // grow the map (that waits for the read to end): refused, not hung.
+  if (OuterRead(this) != nullptr) {
+    return Status::Internal("environment '" + name_ + "': a write inside a read of the same environment");
+  }
   for (int attempt = 0;; ++attempt) {
     std::uint64_t seen_map_size = 0;
     {

@@ -7,9 +7,10 @@
 //   write function is run again (so it must be re-runnable);
 // - stale reader slots of dead processes are cleared at open;
 // - transactions live only inside View()/Update() callbacks, so none is held
-//   across API calls; a callback must not call Update on the same
-//   environment (that would nest transactions); a View inside a View of the
-//   same environment on the same thread is allowed (View says how it reads);
+//   across API calls; an Update inside a View or Update of the same
+//   environment on the same thread would nest transactions (an Update inside
+//   a View is refused with Internal); a View inside a View is allowed (View
+//   says how it reads);
 // - a child process after fork() gets FailedPrecondition from every call.
 // Thread safety: an Environment is shared by any number of threads.
 // Concurrent View()s run in parallel; Update()s are serialised by LMDB.

@@ -291,6 +291,57 @@ TEST(EnvironmentTest, UseAfterForkIsRefused) {
   SKV_EXPECT_OK((*env)->View([](ReadTxn&) { return Status::OK(); }));
 }
 
+// A View inside a View of the same environment on one thread (a key lookup
+// inside a scan): when another process grew the map meanwhile, the inner
+// View cannot resize it (the outer transaction keeps the map in use) and
+// once waited forever for the resize lock its own outer View held. It now
+// reads in the outer View's snapshot; the next View adopts the new size.
+TEST(EnvironmentTest, ANestedViewAfterAnotherProcessGrewTheMapReadsTheOuterSnapshot) {
+  TempDir dir;
+  auto env = Environment::Open(Opts(dir.Sub("e")));
+  ASSERT_TRUE(env.ok());
+  const Table a = (*env)->table("a");
+  SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) { return t.Put(a, "before", "1"); }));
+  int done[2];
+  ASSERT_EQ(::pipe(done), 0);
+  bool nested_ran = false;
+  std::string inner_before, inner_after_status;
+  Status outer = (*env)->View([&](ReadTxn&) -> Status {
+    const pid_t pid = fork();
+    if (pid < 0) return Status::Internal("fork failed");
+    if (pid == 0) {  // another process writes 4 MiB into the 1 MiB map
+      auto writer = Environment::Open(Opts(dir.Sub("e")));
+      if (!writer.ok()) _exit(2);
+      const Table wa = (*writer)->table("a");
+      for (int i = 0; i < 64; ++i) {
+        Status w = (*writer)->Update([&](WriteTxn& t) { return t.Put(wa, "big" + std::to_string(i), std::string(64 << 10, 'x')); });
+        if (!w.ok()) _exit(3);
+      }
+      _exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Status::Internal("writer failed");
+    return (*env)->View([&](ReadTxn& inner) -> Status {
+      nested_ran = true;
+      std::string_view v;
+      if (Status g = inner.Get(a, "before", &v); g.ok()) inner_before.assign(v);
+      Status later = inner.Get(a, "big63", &v);
+      inner_after_status = later.IsNotFound() ? "NotFound" : later.ToString();
+      // A write here could never grow the map: refused, not hung.
+      Status w = (*env)->Update([&](WriteTxn& t) { return t.Put(a, "nested", "1"); });
+      return w.code() == StatusCode::kInternal ? Status::OK() : Status::Internal("a write inside a read returned " + w.ToString());
+    });
+  });
+  SKV_EXPECT_OK(outer);
+  EXPECT_TRUE(nested_ran);
+  EXPECT_EQ(inner_before, "1");
+  EXPECT_EQ(inner_after_status, "NotFound")
+      << "the nested read saw a row past its map: " << inner_after_status;
+  std::string_view unused;
+  SKV_EXPECT_OK((*env)->View([&](ReadTxn& t) { return t.Get(a, "big63", &unused); }));
+}
+
 // Issue 18 review item 7: a reader killed beside a long-running writer kept
 // its reader slot (and the pages of its snapshot) until the writer's next
 // open; maintenance now frees it through ClearStaleReaders.
