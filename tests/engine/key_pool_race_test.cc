@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/key_pool_inspect.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
 #include "util/test_point.h"
@@ -25,7 +26,7 @@
 namespace shredkv {
 namespace {
 
-engine::StoreImpl& Impl(Store& s) { return *dynamic_cast<engine::StoreImpl*>(&s); }
+using test::Impl;
 
 // ---- beside a writer process -------------------------------------------------
 

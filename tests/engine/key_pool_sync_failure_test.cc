@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/key_pool_inspect.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
 
@@ -55,23 +56,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-engine::StoreImpl& Impl(Store& s) { return *dynamic_cast<engine::StoreImpl*>(&s); }
+using test::Impl;
 
 std::string KeyBytes(Store& s, const PersonId& p) {
   auto dek = Impl(s).key_store().GetDek(p);
   return dek.ok() ? std::string((*dek)->view()) : std::string();
 }
 
-std::uint64_t ClaimRows(Store& s) {
-  engine::EngineContext& ctx = Impl(s).context();
-  std::uint64_t n = 0;
-  Status v = ctx.data->View([&](storage::ReadTxn& txn) {
-    auto c = txn.Count(ctx.tables.key_claims);
-    if (c.ok()) n = *c;
-    return c.status();
-  });
-  return v.ok() ? n : ~std::uint64_t{0};
-}
+using test::ClaimRows;
 
 // Erasing a person whose key is still a claimed pool row deletes the pool
 // row in the erase commit; the person's claim row in `data` may go only

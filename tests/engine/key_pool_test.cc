@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/key_pool_inspect.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
 #include "util/coding.h"
@@ -25,7 +26,7 @@
 namespace shredkv {
 namespace {
 
-engine::StoreImpl& Impl(Store& s) { return *dynamic_cast<engine::StoreImpl*>(&s); }
+using test::Impl;
 
 std::uint64_t LastTxn(storage::Environment& env) {
   auto info = env.Info();
@@ -33,17 +34,7 @@ std::uint64_t LastTxn(storage::Environment& env) {
   return info.ok() ? info->last_txn_id : 0;
 }
 
-std::uint64_t ClaimRows(Store& s) {
-  engine::EngineContext& ctx = Impl(s).context();
-  std::uint64_t n = 0;
-  Status v = ctx.data->View([&](storage::ReadTxn& txn) {
-    auto c = txn.Count(ctx.tables.key_claims);
-    if (c.ok()) n = *c;
-    return c.status();
-  });
-  EXPECT_TRUE(v.ok()) << v.ToString();
-  return n;
-}
+using test::ClaimRows;
 
 class KeyPoolTest : public test::StoreTest {
  protected:
