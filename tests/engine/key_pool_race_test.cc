@@ -145,6 +145,20 @@ TEST(KeyPoolBesideWriterTest, VerifyOfAdoptedKeysReturnsWhileTheWriterGrowsTheMa
 
 // ---- rotations -----------------------------------------------------------------
 
+// Each test: a fresh store with no key cache, so every read goes to `keys`.
+class KeyPoolRaceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Options o = test::TestOptions(dir_.Sub("s"));
+    o.dek_cache_capacity = 0;
+    auto opened = Store::Open(o);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    store_ = std::move(opened).value();
+  }
+  test::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
 std::atomic<bool> g_between{false};     // a reader holds a key row it has not opened
 std::atomic<bool> g_violated{false};    // a rotation destroyed epochs meanwhile
 std::atomic<bool> g_destroyed{false};
@@ -167,24 +181,19 @@ void HoldKeyReadHook(std::string_view name) {
 // destroy commit cannot land between them. It once did for a key already
 // in `deks` (read outside the epoch lock, opened under it): "names unknown
 // epoch" for a live person.
-TEST(KeyPoolRaceTest, ARotationNeverDestroysAnEpochBetweenAKeysReadAndItsOpening) {
-  test::TempDir dir;
-  Options o = test::TestOptions(dir.Sub("s"));
-  o.dek_cache_capacity = 0;
-  auto store = Store::Open(o);
-  ASSERT_TRUE(store.ok());
-  auto x = (*store)->CreatePerson({{"email", "x@x.org"}}, {{"name", "X"}});
+TEST_F(KeyPoolRaceTest, ARotationNeverDestroysAnEpochBetweenAKeysReadAndItsOpening) {
+  auto x = store_->CreatePerson({{"email", "x@x.org"}}, {{"name", "X"}});
   ASSERT_TRUE(x.ok());
-  ASSERT_TRUE((*store)->RotateEpoch().ok());  // adopts X: its key is a `deks` row
-  ASSERT_EQ(Impl(**store).key_store().claimed_keys(), 0u);
+  ASSERT_TRUE(store_->RotateEpoch().ok());  // adopts X: its key is a `deks` row
+  ASSERT_EQ(Impl(*store_).key_store().claimed_keys(), 0u);
   util::SetTestPointHook(&HoldKeyReadHook);
   Result<Attributes> seen = Status::Internal("unset");
   std::thread reader([&] {
     t_hold_reads = true;
-    seen = (*store)->GetProfile(*x);
+    seen = store_->GetProfile(*x);
   });
   while (g_reads_held.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto rotated = (*store)->RotateEpoch();
+  auto rotated = store_->RotateEpoch();
   reader.join();
   util::SetTestPointHook(nullptr);
   ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
@@ -192,20 +201,15 @@ TEST(KeyPoolRaceTest, ARotationNeverDestroysAnEpochBetweenAKeysReadAndItsOpening
   EXPECT_TRUE(g_destroyed.load());
   EXPECT_FALSE(g_violated.load()) << "the rotation destroyed an epoch while a read key was not yet opened";
   EXPECT_TRUE(seen.ok()) << "live person X read as: " << seen.status().ToString();
-  EXPECT_TRUE((*store)->GetProfile(*x).ok());
+  EXPECT_TRUE(store_->GetProfile(*x).ok());
 }
 
 // The same without a test point: readers of adopted and claimed keys (no
 // key cache) against back-to-back rotations.
-TEST(KeyPoolRaceTest, ReadersOfAdoptedAndClaimedKeysDuringRotationsAlwaysFindThem) {
-  test::TempDir dir;
-  Options o = test::TestOptions(dir.Sub("s"));
-  o.dek_cache_capacity = 0;
-  auto store = Store::Open(o);
-  ASSERT_TRUE(store.ok());
+TEST_F(KeyPoolRaceTest, ReadersOfAdoptedAndClaimedKeysDuringRotationsAlwaysFindThem) {
   std::vector<PersonId> people;
   for (int i = 0; i < 4; ++i) {
-    auto p = (*store)->CreatePerson({{"email", "p" + std::to_string(i) + "@x.org"}}, {{"name", "P"}});
+    auto p = store_->CreatePerson({{"email", "p" + std::to_string(i) + "@x.org"}}, {{"name", "P"}});
     ASSERT_TRUE(p.ok());
     people.push_back(*p);
   }
@@ -217,7 +221,7 @@ TEST(KeyPoolRaceTest, ReadersOfAdoptedAndClaimedKeysDuringRotationsAlwaysFindThe
   for (int r = 0; r < 3; ++r) {
     readers.emplace_back([&, r] {
       for (std::size_t i = static_cast<std::size_t>(r); !stop.load(); ++i) {
-        auto g = (*store)->GetProfile(people[i % people.size()]);
+        auto g = store_->GetProfile(people[i % people.size()]);
         reads.fetch_add(1);
         if (!g.ok()) {
           std::lock_guard l(mu);
@@ -229,13 +233,13 @@ TEST(KeyPoolRaceTest, ReadersOfAdoptedAndClaimedKeysDuringRotationsAlwaysFindThe
   // A creator keeps some keys claimed between the rotations' adoptions.
   std::thread creator([&] {
     for (int i = 0; !stop.load(); ++i) {
-      auto p = (*store)->CreatePerson({{"email", "c" + std::to_string(i) + "@x.org"}}, {{"n", i}});
+      auto p = store_->CreatePerson({{"email", "c" + std::to_string(i) + "@x.org"}}, {{"n", i}});
       if (!p.ok()) {
         std::lock_guard l(mu);
         if (errors.fetch_add(1) == 0) first_error = "create: " + p.status().ToString();
         continue;
       }
-      auto g = (*store)->GetProfile(*p);
+      auto g = store_->GetProfile(*p);
       if (!g.ok()) {
         std::lock_guard l(mu);
         if (errors.fetch_add(1) == 0) first_error = "new person: " + g.status().ToString();
@@ -245,7 +249,7 @@ TEST(KeyPoolRaceTest, ReadersOfAdoptedAndClaimedKeysDuringRotationsAlwaysFindThe
   int rotations = 0;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3 * test::StressFactor());
   while (std::chrono::steady_clock::now() < until && errors.load() == 0) {
-    auto rotated = (*store)->RotateEpoch();
+    auto rotated = store_->RotateEpoch();
     ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
     ++rotations;
   }
@@ -272,20 +276,15 @@ void HoldCreateHook(std::string_view name) {
 // key, before the create has returned: the claim is known before the
 // commit, not recorded after it (a Verify once reported such a person as
 // keyless).
-TEST(KeyPoolRaceTest, ANewPersonsKeyIsFoundAsSoonAsItsCreateIsVisible) {
-  test::TempDir dir;
-  Options o = test::TestOptions(dir.Sub("s"));
-  o.dek_cache_capacity = 0;
-  auto store = Store::Open(o);
-  ASSERT_TRUE(store.ok());
-  ASSERT_TRUE((*store)->CreatePerson({{"email", "first@x.org"}}, {}).ok());  // the pool is filled
+TEST_F(KeyPoolRaceTest, ANewPersonsKeyIsFoundAsSoonAsItsCreateIsVisible) {
+  ASSERT_TRUE(store_->CreatePerson({{"email", "first@x.org"}}, {}).ok());  // the pool is filled
   util::SetTestPointHook(&HoldCreateHook);
   Result<PersonId> created = Status::Internal("unset");
-  std::thread writer([&] { created = (*store)->CreatePerson({{"email", "n@x.org"}}, {{"name", "N"}}); });
+  std::thread writer([&] { created = store_->CreatePerson({{"email", "n@x.org"}}, {{"name", "N"}}); });
   while (g_create_held.load() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  auto id = (*store)->Resolve({"email", "n@x.org"});
+  auto id = store_->Resolve({"email", "n@x.org"});
   Result<Attributes> profile = Status::Internal("unset");
-  if (id.ok()) profile = (*store)->GetProfile(*id);
+  if (id.ok()) profile = store_->GetProfile(*id);
   g_create_held = 2;
   writer.join();
   util::SetTestPointHook(nullptr);
@@ -293,48 +292,40 @@ TEST(KeyPoolRaceTest, ANewPersonsKeyIsFoundAsSoonAsItsCreateIsVisible) {
   EXPECT_TRUE(profile.ok()) << "the new person read before its create returned: " << profile.status().ToString();
   ASSERT_TRUE(created.ok());
   EXPECT_EQ(*created, *id);
-  EXPECT_TRUE(test::VerifiesClean(**store));
+  EXPECT_TRUE(test::VerifiesClean(*store_));
 }
 
 // A create whose batch fails leaves no claim behind, and its key goes back
 // to the free pool.
-TEST(KeyPoolRaceTest, AFailedCreateLeavesNoClaimAndReturnsItsKey) {
-  test::TempDir dir;
-  auto store = Store::Open(test::TestOptions(dir.Sub("s")));
-  ASSERT_TRUE(store.ok());
-  ASSERT_TRUE((*store)->CreatePerson({{"email", "first@x.org"}}, {}).ok());
-  keys::KeyStore& ks = Impl(**store).key_store();
+TEST_F(KeyPoolRaceTest, AFailedCreateLeavesNoClaimAndReturnsItsKey) {
+  ASSERT_TRUE(store_->CreatePerson({{"email", "first@x.org"}}, {}).ok());
+  keys::KeyStore& ks = Impl(*store_).key_store();
   const std::size_t claimed = ks.claimed_keys(), free_keys = ks.free_pooled_keys();
   WriteBatch b;
   b.CreatePerson({{"email", "second@x.org"}}, {{"name", "S"}});
   b.CreatePerson({{"email", "first@x.org"}});  // taken: the batch fails
-  EXPECT_FALSE((*store)->Write(b).ok());
+  EXPECT_FALSE(store_->Write(b).ok());
   EXPECT_EQ(ks.claimed_keys(), claimed);
   EXPECT_EQ(ks.free_pooled_keys(), free_keys);
-  EXPECT_TRUE((*store)->Resolve({"email", "second@x.org"}).status().IsNotFound());
-  ASSERT_TRUE((*store)->CreatePerson({{"email", "third@x.org"}}, {}).ok());
+  EXPECT_TRUE(store_->Resolve({"email", "second@x.org"}).status().IsNotFound());
+  ASSERT_TRUE(store_->CreatePerson({{"email", "third@x.org"}}, {}).ok());
   EXPECT_EQ(ks.claimed_keys(), claimed + 1);
   EXPECT_EQ(ks.free_pooled_keys(), free_keys - 1);
 }
 
 // Verify beside creators never reports a person without a key.
-TEST(KeyPoolRaceTest, VerifyBesideCreatesFindsEveryPersonsKey) {
-  test::TempDir dir;
-  Options o = test::TestOptions(dir.Sub("s"));
-  o.dek_cache_capacity = 0;
-  auto store = Store::Open(o);
-  ASSERT_TRUE(store.ok());
+TEST_F(KeyPoolRaceTest, VerifyBesideCreatesFindsEveryPersonsKey) {
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     for (int i = 0; !stop.load(); ++i) {
-      (void)(*store)->CreatePerson({{"email", "w" + std::to_string(i) + "@x.org"}}, {{"n", i}});
+      (void)store_->CreatePerson({{"email", "w" + std::to_string(i) + "@x.org"}}, {{"n", i}});
     }
   });
   int runs = 0;
   ::testing::AssertionResult clean = ::testing::AssertionSuccess();
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3 * test::StressFactor());
   while (std::chrono::steady_clock::now() < until && clean) {
-    clean = test::VerifiesClean(**store);
+    clean = test::VerifiesClean(*store_);
     ++runs;
   }
   stop = true;
