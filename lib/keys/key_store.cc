@@ -638,7 +638,10 @@ Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool 
     std::optional<std::uint64_t> claim;
     if (slot == kPersonSlot) claim = ClaimInMemory(person);
     Status s = read(claim);
-    if (!s.IsNotFound() || slot != kPersonSlot) return s;
+    if (!s.IsNotFound()) return s;
+    if (slot != kPersonSlot) {
+      return Status::NotFound("person " + person.ToHex() + " has no key in slot " + std::to_string(slot));
+    }
     bool looked_up = false;
     if (!claim.has_value()) {
       // Beside a writer: the person may be one that writer created since,
