@@ -615,10 +615,11 @@ std::optional<std::uint64_t> KeyStore::ClaimInMemory(const PersonId& person) {
 Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool lock_epochs,
                                const std::function<Status(const StoredKey&)>& fn) {
   const std::string key = codec::DekKey(person, slot);
-  // One snapshot reads the `deks` row and, failing that, the pool row of
-  // the claim: an adoption (pool row → `deks` row, one commit) is seen whole
-  // or not at all. The `deks` row is read first: an adopted key (every key
-  // of a closed store) needs no claim, and beside a writer no `data` read.
+  // A snapshot reads the `deks` row and, with a claim, the pool row after
+  // it: an adoption (pool row → `deks` row, one commit) is seen whole or not
+  // at all. The `deks` row is read first and alone: an adopted key (every
+  // key of a closed store) needs no claim — no pool lock, which a refill
+  // holds over its synced commit — and, beside a writer, no `data` read.
   auto read = [&](std::optional<std::uint64_t> claim) -> Status {
     std::shared_lock epoch_lock(epoch_mu_, std::defer_lock);
     if (lock_epochs) epoch_lock.lock();
@@ -635,13 +636,12 @@ Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool 
   };
   for (int attempt = 0;; ++attempt) {
     const std::uint64_t generation = pool_generation_.load(std::memory_order_acquire);
-    std::optional<std::uint64_t> claim;
-    if (slot == kPersonSlot) claim = ClaimInMemory(person);
-    Status s = read(claim);
+    Status s = read(std::nullopt);
     if (!s.IsNotFound()) return s;
     if (slot != kPersonSlot) {
       return Status::NotFound("person " + person.ToHex() + " has no key in slot " + std::to_string(slot));
     }
+    std::optional<std::uint64_t> claim = ClaimInMemory(person);
     bool looked_up = false;
     if (!claim.has_value()) {
       // Beside a writer: the person may be one that writer created since,
@@ -655,13 +655,13 @@ Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool 
       if (lookup) {
         auto found = lookup(person);
         if (!found.ok()) return found.status();
-        if (found->has_value()) {
-          claim = **found;
-          looked_up = true;
-          s = read(claim);
-          if (!s.IsNotFound()) return s;
-        }
+        claim = *found;
+        looked_up = claim.has_value();
       }
+    }
+    if (claim.has_value()) {
+      s = read(claim);
+      if (!s.IsNotFound()) return s;
     }
     // A claim recorded, adopted or erased between reading it and the rows
     // makes both miss: the generation moved (this process) or, beside a

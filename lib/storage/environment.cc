@@ -67,13 +67,13 @@ Status PreallocateLockFile(const std::string& lock_path) {
 // inside a View of the same environment must neither take resize_mutex_
 // again nor wait for it exclusively (its own outer View holds it shared).
 struct OpenRead {
-  const void* env;
+  const Environment* env;
   ReadTxn* txn;
   OpenRead* outer;
 };
 thread_local OpenRead* t_open_reads = nullptr;
 
-ReadTxn* OuterRead(const void* env) {
+ReadTxn* OuterRead(const Environment* env) {
   for (OpenRead* r = t_open_reads; r != nullptr; r = r->outer) {
     if (r->env == env) return r->txn;
   }
