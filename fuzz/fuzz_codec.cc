@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -212,6 +213,11 @@ struct EventParts {
   Attributes props;
 };
 
+struct RecordParts {
+  Record record;
+  std::optional<std::int64_t> written_ms;
+};
+
 void FuzzPayload(std::uint8_t selector, std::string_view in) {
   switch (selector % 9) {
     case 0:
@@ -224,9 +230,13 @@ void FuzzPayload(std::uint8_t selector, std::string_view in) {
           [](std::string_view b, EventParts* e) { return codec::DecodeEvent(b, &e->name, &e->category, &e->props); },
           [](const EventParts& e, std::string* out) { codec::EncodeEvent(e.name, e.category, e.props, out); });
     case 3:
-      return RoundTrip<Record>(in, "DecodeRecord", codec::DecodeRecord, [](const Record& r, std::string* out) {
-        codec::EncodeRecord(r.collection, r.key, r.value, r.category, r.metadata, out);
-      });
+      return RoundTrip<RecordParts>(
+          in, "DecodeRecord",
+          [](std::string_view b, RecordParts* r) { return codec::DecodeRecord(b, &r->record, &r->written_ms); },
+          [](const RecordParts& p, std::string* out) {
+            const Record& r = p.record;
+            codec::EncodeRecord(r.collection, r.key, r.value, r.category, r.metadata, p.written_ms, out);
+          });
     case 4:
       return RoundTrip<RestrictionState>(in, "DecodeRestriction", codec::DecodeRestriction, codec::EncodeRestriction);
     case 5:

@@ -178,28 +178,35 @@ namespace {
 void PutNames(std::string* out, const std::vector<std::string>& names);
 bool GetNames(util::ByteReader* r, std::vector<std::string>* names);
 constexpr std::uint8_t kRecordMetadataTag = 1;
+constexpr std::uint8_t kRecordWrittenTag = 2;
 constexpr std::uint8_t kAutomatedDecisionFlag = 1;
 constexpr std::uint8_t kExpiresFlag = 2;
 }  // namespace
 
 void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
-                  std::string_view category, const RecordMetadata& metadata, std::string* out) {
+                  std::string_view category, const RecordMetadata& metadata,
+                  std::optional<std::int64_t> written_ms, std::string* out) {
   util::PutLengthPrefixed(out, collection);
   util::PutLengthPrefixed(out, key);
   util::PutLengthPrefixed(out, value);
   util::PutLengthPrefixed(out, category);
-  if (metadata.empty()) return;
-  out->push_back(static_cast<char>(kRecordMetadataTag));
-  PutNames(out, metadata.purposes);
-  util::PutLengthPrefixed(out, metadata.origin);
-  PutNames(out, metadata.shared_with);
-  const std::uint8_t flags = static_cast<std::uint8_t>((metadata.automated_decision ? kAutomatedDecisionFlag : 0) |
-                                                       (metadata.expires_ms != 0 ? kExpiresFlag : 0));
-  out->push_back(static_cast<char>(flags));
-  if (metadata.expires_ms != 0) util::PutFixed64BE(out, util::OrderedFromSigned(metadata.expires_ms));
+  if (!metadata.empty()) {
+    out->push_back(static_cast<char>(kRecordMetadataTag));
+    PutNames(out, metadata.purposes);
+    util::PutLengthPrefixed(out, metadata.origin);
+    PutNames(out, metadata.shared_with);
+    const std::uint8_t flags = static_cast<std::uint8_t>((metadata.automated_decision ? kAutomatedDecisionFlag : 0) |
+                                                         (metadata.expires_ms != 0 ? kExpiresFlag : 0));
+    out->push_back(static_cast<char>(flags));
+    if (metadata.expires_ms != 0) util::PutFixed64BE(out, util::OrderedFromSigned(metadata.expires_ms));
+  }
+  if (written_ms) {
+    out->push_back(static_cast<char>(kRecordWrittenTag));
+    util::PutFixed64BE(out, util::OrderedFromSigned(*written_ms));
+  }
 }
 
-Status DecodeRecord(std::string_view in, Record* out) {
+Status DecodeRecord(std::string_view in, Record* out, std::optional<std::int64_t>* written_ms) {
   util::ByteReader r(in);
   std::string_view c, k, v, cat;
   if (!r.GetLengthPrefixed(&c) || !r.GetLengthPrefixed(&k) || !r.GetLengthPrefixed(&v) ||
@@ -211,24 +218,36 @@ Status DecodeRecord(std::string_view in, Record* out) {
   out->value = std::string(v);
   out->category = std::string(cat);
   out->metadata = RecordMetadata{};
+  if (written_ms != nullptr) written_ms->reset();
   if (r.done()) return Status::OK();
-  std::uint8_t tag = 0, flags = 0;
-  std::string_view origin;
-  RecordMetadata& m = out->metadata;
-  if (!r.GetU8(&tag) || tag != kRecordMetadataTag || !GetNames(&r, &m.purposes) || !r.GetLengthPrefixed(&origin) ||
-      !GetNames(&r, &m.shared_with) || !r.GetU8(&flags) || (flags & ~(kAutomatedDecisionFlag | kExpiresFlag)) != 0) {
-    return Status::Corruption("record metadata malformed");
+  std::uint8_t tag = 0;
+  if (!r.GetU8(&tag)) return Status::Corruption("record section truncated");
+  if (tag == kRecordMetadataTag) {
+    std::uint8_t flags = 0;
+    std::string_view origin;
+    RecordMetadata& m = out->metadata;
+    if (!GetNames(&r, &m.purposes) || !r.GetLengthPrefixed(&origin) || !GetNames(&r, &m.shared_with) ||
+        !r.GetU8(&flags) || (flags & ~(kAutomatedDecisionFlag | kExpiresFlag)) != 0) {
+      return Status::Corruption("record metadata malformed");
+    }
+    m.origin = std::string(origin);
+    m.automated_decision = (flags & kAutomatedDecisionFlag) != 0;
+    if ((flags & kExpiresFlag) != 0) {
+      std::uint64_t expires = 0;
+      if (!r.GetFixed64BE(&expires)) return Status::Corruption("record metadata expiry truncated");
+      m.expires_ms = util::SignedFromOrdered(expires);
+      if (m.expires_ms == 0) return Status::Corruption("record metadata expiry is zero");
+    }
+    // Canonical: empty metadata is written as no section at all.
+    if (m.empty()) return Status::Corruption("record metadata section is empty");
+    if (r.done()) return Status::OK();
+    if (!r.GetU8(&tag)) return Status::Corruption("record section truncated");
   }
-  m.origin = std::string(origin);
-  m.automated_decision = (flags & kAutomatedDecisionFlag) != 0;
-  if ((flags & kExpiresFlag) != 0) {
-    std::uint64_t expires = 0;
-    if (!r.GetFixed64BE(&expires)) return Status::Corruption("record metadata expiry truncated");
-    m.expires_ms = util::SignedFromOrdered(expires);
-    if (m.expires_ms == 0) return Status::Corruption("record metadata expiry is zero");
-  }
-  // Canonical: empty metadata is written as no section at all.
-  if (m.empty()) return Status::Corruption("record metadata section is empty");
+  // The written section comes last, after the metadata section if any.
+  if (tag != kRecordWrittenTag) return Status::Corruption("record has an unknown section");
+  std::uint64_t written = 0;
+  if (!r.GetFixed64BE(&written)) return Status::Corruption("record write time truncated");
+  if (written_ms != nullptr) *written_ms = util::SignedFromOrdered(written);
   return ExpectDone(r, "record");
 }
 

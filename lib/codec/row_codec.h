@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,15 +79,21 @@ void EncodeEvent(std::string_view name, std::string_view category, const Attribu
                                       std::string* out);
 [[nodiscard]] Status DecodeEvent(std::string_view in, std::string* name, std::string* category, Attributes* props);
 
-// record_payload := lp(collection) lp(key) lp(value) lp(category) [metadata]
+// record_payload := lp(collection) lp(key) lp(value) lp(category) [metadata] [written]
 // metadata       := u8(1) names(purposes) lp(origin) names(shared_with) u8(flags)
 //                   [ordered64(expires_ms) if flags bit 1]
 // names          := varint(n) lp(name)*n;  flags bit 0: automated_decision
+// written        := u8(2) ordered64(written_ms)
 // The metadata section is absent when the metadata is empty, so a record
-// without it is byte-identical to one written before it existed.
+// without it is byte-identical to one written before it existed. `written`
+// is the record's last-write time (data format 4: what a collection's
+// retention rule measures, docs/format.md §5.7); rows written before format
+// 4 lack it, and their time is in `expiry_refs`.
 void EncodeRecord(std::string_view collection, std::string_view key, std::string_view value,
-                  std::string_view category, const RecordMetadata& metadata, std::string* out);
-[[nodiscard]] Status DecodeRecord(std::string_view in, Record* out);
+                  std::string_view category, const RecordMetadata& metadata,
+                  std::optional<std::int64_t> written_ms, std::string* out);
+// `written_ms` (may be null): the written section's time, nullopt if absent.
+[[nodiscard]] Status DecodeRecord(std::string_view in, Record* out, std::optional<std::int64_t>* written_ms = nullptr);
 
 // restriction := u8(all) varint(n) lp(purpose)*n varint(m) lp(category)*m i64(updated)
 void EncodeRestriction(const RestrictionState& r, std::string* out);

@@ -53,8 +53,14 @@ namespace shredkv::engine {
 // event rows (engine/analytics_link.h); meta `analytics_granularity`. A
 // format-2 store is migrated at open (engine/migration.h); format 1 and
 // formats newer than this are UnsupportedVersion.
-inline constexpr std::uint32_t kDataFormatVersion = 3;
+// 4: a record's sealed payload carries its last-write time, and only
+// records of collections with a retention rule have time index entries
+// (format 3 stores are read as they are and marked 4 at a writable open).
+inline constexpr std::uint32_t kDataFormatVersion = 4;
 inline constexpr std::uint32_t kOldestDataFormatVersion = 2;
+// The first format with format 3's row layout (unlinkable analytics rows):
+// a store below it needs the migration before any read.
+inline constexpr std::uint32_t kUnlinkedDataFormatVersion = 3;
 
 struct DataTables {
   storage::Table meta, people, ident, ident_by_person, profiles, events, records, analytics;

@@ -455,7 +455,7 @@ Result<std::string> Eraser::TicketLinks(const PersonId& person, std::uint32_t sl
 
 Result<std::vector<std::pair<std::uint64_t, std::string>>> Eraser::TicketAnalyticsRows(storage::ReadTxn& txn,
                                                                                         const keys::PurgeTicket& t) {
-  const bool format2 = ctx_.data_format < kDataFormatVersion;  // recovery before the migration
+  const bool format2 = ctx_.data_format < kUnlinkedDataFormatVersion;  // recovery before the migration
   std::map<std::uint32_t, std::string> links;
   struct Wipe {
     std::map<std::uint32_t, std::string>& links;

@@ -214,10 +214,11 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     if (Status o = row.keyring.Open(TableId::kRecords, c.key(), c.value(), &plain, &shredded); !o.ok()) return o;
     if (shredded) return Status::OK();  // an erased category, awaiting purge
     Record& record = buffer_.Add(ExportItem::Kind::kRecord).record;
-    Status d = codec::DecodeRecord(plain, &record);
+    std::optional<std::int64_t> written;
+    Status d = codec::DecodeRecord(plain, &record, &written);
     crypto::Wipe(&plain);
     if (!d.ok()) return d;
-    auto expired = ctx_->retention->RecordExpired(row.txn, row.rules, record.collection, c.key(), row.now);
+    auto expired = ctx_->retention->RecordExpired(row.txn, row.rules, record.collection, c.key(), written, row.now);
     if (!expired.ok()) return expired.status();
     // Past its retention or its own expiry: not held any more.
     if (*expired || RecordMetadataExpired(record, row.now)) buffer_.DropLast();

@@ -157,12 +157,13 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
           }
           if (shredded) continue;  // its category was erased: awaiting purge
           Record r;
-          Status d = codec::DecodeRecord(plain, &r);
+          std::optional<std::int64_t> written;
+          Status d = codec::DecodeRecord(plain, &r, &written);
           crypto::Wipe(&plain);
           crypto::Wipe(&r.value);
           if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
           if (!HasPrefix(r.key, prefix_) || RecordMetadataExpired(r, now)) continue;
-          auto expired = (*ctx_->retention).RecordExpired(txn, *rules, collection_, c.key(), now);
+          auto expired = (*ctx_->retention).RecordExpired(txn, *rules, collection_, c.key(), written, now);
           if (!expired.ok()) return expired.status();
           if (!*expired) keys_.emplace_back(std::move(r.key), std::string(c.key()));
         }
@@ -180,9 +181,6 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
         Status g = txn.Get(ctx_->tables.records, skey, &row);
         if (g.IsNotFound()) continue;  // deleted since the listing
         if (!g.ok()) return g;
-        auto expired = (*ctx_->retention).RecordExpired(txn, *rules, collection_, skey, now);
-        if (!expired.ok()) return expired.status();
-        if (*expired) continue;  // expired since the listing
         std::string plain;
         bool shredded = false;
         if (Status o = keyring.Open(TableId::kRecords, skey, row, &plain, &shredded); !o.ok()) {
@@ -190,10 +188,16 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
         }
         if (shredded) continue;  // its category was erased since the listing
         Record r;
-        Status d = codec::DecodeRecord(plain, &r);
+        std::optional<std::int64_t> written;
+        Status d = codec::DecodeRecord(plain, &r, &written);
         crypto::Wipe(&plain);
         if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
-        if (RecordMetadataExpired(r, now)) continue;  // expired since the listing
+        auto expired = (*ctx_->retention).RecordExpired(txn, *rules, collection_, skey, written, now);
+        if (!expired.ok()) return expired.status();
+        if (*expired || RecordMetadataExpired(r, now)) {  // expired since the listing
+          crypto::Wipe(&r.value);
+          continue;
+        }
         buffer_.push_back(std::move(r));
       }
       return Status::OK();
@@ -359,10 +363,11 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
       }
       if (shredded) return Status::OK();  // its category was erased
       FoundRecord found{*person, {}};
-      Status d = codec::DecodeRecord(plain, &found.record);
+      std::optional<std::int64_t> written;
+      Status d = codec::DecodeRecord(plain, &found.record, &written);
       crypto::Wipe(&plain);
       if (!d.ok()) return d.WithContext("record of person " + person->ToHex());
-      auto expired = ctx_->retention->RecordExpired(txn, rules, found.record.collection, record_key, now);
+      auto expired = ctx_->retention->RecordExpired(txn, rules, found.record.collection, record_key, written, now);
       if (!expired.ok()) return expired.status();
       if (!*expired && !RecordMetadataExpired(found.record, now)) buffer_.push_back(std::move(found));
       return Status::OK();

@@ -232,10 +232,20 @@ Status DecodeMigrationState(std::string_view in, MigrationState* s) {
   return Status::OK();
 }
 
-Status MigrateDataToV3(EngineContext& ctx) {
+Status MigrateData(EngineContext& ctx) {
   if (ctx.data_format >= kDataFormatVersion) return Status::OK();
   std::lock_guard write_lock(ctx.write_mu);
-  if (Status s = Migration(ctx).Run(); !s.ok()) return s;
+  if (ctx.data_format < kUnlinkedDataFormatVersion) {
+    // Its last transaction stores format kDataFormatVersion.
+    if (Status s = Migration(ctx).Run(); !s.ok()) return s;
+  } else {
+    Status s = ctx.data->Update([&](storage::WriteTxn& txn) -> Status {
+      std::string format;
+      util::PutFixed32BE(&format, kDataFormatVersion);
+      return txn.Put(ctx.tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
+    });
+    if (!s.ok()) return s;
+  }
   ctx.data_format = kDataFormatVersion;
   return Status::OK();
 }

@@ -1,5 +1,6 @@
-// The migration of a format-2 `data` environment to format 3 (docs/format.md
-// §11), in bounded, resumable transactions.
+// The migration of a format-2 `data` environment to format 3's layout
+// (docs/format.md §11), in bounded, resumable transactions, and the step
+// from format 3 to 4 (a version mark).
 #ifndef SHREDKV_ENGINE_MIGRATION_H_
 #define SHREDKV_ENGINE_MIGRATION_H_
 
@@ -23,11 +24,13 @@ std::string EncodeMigrationState(const MigrationState& s);
 // known phase.
 Status DecodeMigrationState(std::string_view in, MigrationState* s);
 
-// At open, after the erasures a crash cut short were recovered: migrates
-// `data` to format 3 if it is at format 2 (no-op otherwise). Reports
-// progress as Options::progress("migrate", done, total).
-// REQUIRES: no call is served yet.
-Status MigrateDataToV3(EngineContext& ctx);
+// At open, after the erasures a crash cut short were recovered: brings
+// `data` to kDataFormatVersion. Format 2 is migrated (the format-3 layout;
+// progress as Options::progress("migrate", done, total)); format 3 only has
+// its version marked 4, in one transaction (its records carry no write time
+// and keep their time index entries, which format 4 reads). No-op at 4.
+// REQUIRES: no call is served yet; a writable open.
+Status MigrateData(EngineContext& ctx);
 
 }  // namespace shredkv::engine
 

@@ -120,26 +120,31 @@ Result<Record> Reader::GetRecord(const PersonId& id, std::string_view collection
   return WithLivePerson(ctx_, id, [&](const keys::DekHandle& dek) -> Result<Record> {
     const std::string skey = codec::RecordKey(id, ctx_.CollectionHash(collection), EngineContext::RecordKeyHash(*dek, collection, key));
     Keyring keyring(ctx_.keys.get(), id, dek);
-    std::string plain;
     const auto rules = ctx_.retention->rules();
     const std::int64_t now = ctx_.Now();
+    Record r;
     Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
       std::string_view row;
       if (Status g = txn.Get(ctx_.tables.records, skey, &row); !g.ok()) return g;
-      // A record past its collection's retention is gone for every reader.
-      auto expired = ctx_.retention->RecordExpired(txn, *rules, collection, skey, now);
-      if (!expired.ok()) return expired.status();
-      if (*expired) return Status::NotFound("expired");
+      std::string plain;
       bool shredded = false;
       if (Status o = keyring.Open(TableId::kRecords, skey, row, &plain, &shredded); !o.ok()) return o;
-      return shredded ? Status::NotFound("the record's category key was erased") : Status::OK();
+      if (shredded) return Status::NotFound("the record's category key was erased");
+      std::optional<std::int64_t> written;
+      Status d = codec::DecodeRecord(plain, &r, &written);
+      crypto::Wipe(&plain);
+      if (!d.ok()) return d;
+      // A record past its collection's retention is gone for every reader.
+      auto expired = ctx_.retention->RecordExpired(txn, *rules, collection, skey, written, now);
+      if (!expired.ok()) return expired.status();
+      if (*expired) {
+        crypto::Wipe(&r.value);
+        return Status::NotFound("expired");
+      }
+      return Status::OK();
     });
     if (s.IsNotFound()) return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
     if (!s.ok()) return s.WithContext("record of " + id.ToHex());
-    Record r;
-    Status d = codec::DecodeRecord(plain, &r);
-    crypto::Wipe(&plain);
-    if (!d.ok()) return d.WithContext("record of " + id.ToHex());
     if (RecordMetadataExpired(r, now)) {
       return Status::NotFound("no record '" + std::string(collection) + "' of person " + id.ToHex() + " under this key");
     }

@@ -184,8 +184,22 @@ Result<std::optional<IndexBackfill>> Retention::LoadBackfill(const storage::Read
     b.name_hashes.emplace(hash);
   }
   std::string_view next;
-  if (!r.GetLengthPrefixed(&next) || !r.done()) return Status::Corruption("retention index back-fill is malformed");
+  if (!r.GetLengthPrefixed(&next)) return Status::Corruption("retention index back-fill is malformed");
   b.next_key = std::string(next);
+  if (r.done()) return std::optional<IndexBackfill>(std::move(b));  // events only (as before format 4)
+  // Format 4: the collections whose records are back-filled, and where.
+  if (!r.GetVarint64(&n) || n == 0 || n > payload.size() / kHashSize) {
+    return Status::Corruption("retention index back-fill is malformed");
+  }
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string_view hash;
+    if (!r.GetLengthPrefixed(&hash) || hash.size() != kHashSize) {
+      return Status::Corruption("retention index back-fill is malformed");
+    }
+    b.collection_hashes.emplace(hash);
+  }
+  if (!r.GetLengthPrefixed(&next) || !r.done()) return Status::Corruption("retention index back-fill is malformed");
+  b.next_record_key = std::string(next);
   return std::optional<IndexBackfill>(std::move(b));
 }
 
@@ -199,6 +213,11 @@ Status Retention::StoreBackfill(storage::WriteTxn& txn, storage::Table meta,
   util::PutVarint64(&payload, backfill->name_hashes.size());
   for (const std::string& h : backfill->name_hashes) util::PutLengthPrefixed(&payload, h);
   util::PutLengthPrefixed(&payload, backfill->next_key);
+  if (!backfill->collection_hashes.empty()) {
+    util::PutVarint64(&payload, backfill->collection_hashes.size());
+    for (const std::string& h : backfill->collection_hashes) util::PutLengthPrefixed(&payload, h);
+    util::PutLengthPrefixed(&payload, backfill->next_record_key);
+  }
   return txn.Put(meta, kBackfillKey, PlainRow(TableId::kDataMeta, kBackfillKey, payload));
 }
 
@@ -208,6 +227,26 @@ std::set<std::string> Retention::NewlyRuledEvents(const RetentionRules& previous
     if (previous.events.find(name) == previous.events.end()) out.insert(EventNameHash(name));
   }
   return out;
+}
+
+std::set<std::string> Retention::NewlyRuledCollections(const RetentionRules& previous,
+                                                       const RetentionRules& next) const {
+  std::set<std::string> out;
+  for (const auto& [name, age] : next.collections) {
+    if (previous.collections.find(name) == previous.collections.end()) out.insert(CollectionHash(name));
+  }
+  return out;
+}
+
+bool Retention::RecordKeyInCollections(std::string_view record_key, const std::set<std::string>& hashes) {
+  return record_key.size() == kRecordKeySize && hashes.count(std::string(record_key.substr(kIdSize, kHashSize))) != 0;
+}
+
+bool Retention::RecordIndexed(const storage::ReadTxn& txn, std::string_view record_key, Status* status) const {
+  std::string written;
+  Status g = ReadPlain(txn, t_.refs, TableId::kExpiryRefs, RecordRef(record_key), &written);
+  *status = g.IsNotFound() ? Status::OK() : g;
+  return g.ok();
 }
 
 std::string Retention::EventNameHash(std::string_view name) const {
@@ -329,9 +368,11 @@ bool Retention::AnalyticsExpired(const CompiledRetention& r, std::int64_t ts_ms,
 
 Result<bool> Retention::RecordExpired(const storage::ReadTxn& txn, const CompiledRetention& r,
                                       std::string_view collection, std::string_view record_key,
-                                      std::int64_t now_ms) const {
+                                      std::optional<std::int64_t> written_ms, std::int64_t now_ms) const {
   auto it = r.rules.collections.find(collection);
   if (it == r.rules.collections.end()) return false;
+  if (written_ms) return *written_ms <= RetentionCutoff(now_ms, it->second);
+  // A row written before format 4: its time is in the index.
   if (record_key.size() != kRecordKeySize) return Status::Corruption("record key has the wrong length");
   std::string written;
   Status g = ReadPlain(txn, t_.refs, TableId::kExpiryRefs, RecordRef(record_key), &written);

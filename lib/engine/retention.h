@@ -15,7 +15,9 @@
 // Analytics rows need no index: their table is keyed by ordered(ts) already.
 // `expiry_refs` lets a record's rewrite or delete and a person's purge find
 // the `expiry` entries (the event name is only in the sealed row, whose key
-// may be gone), and gives a record's last-write time to reads.
+// may be gone). Only events and records whose name or collection has a rule
+// are indexed (records since data format 4, whose sealed payload carries the
+// last-write time that reads compare); a rule added later is back-filled.
 //
 // Thread safety: the rules are swapped atomically (a shared_ptr snapshot);
 // the table functions run inside the caller's transaction.
@@ -48,6 +50,12 @@ struct CompiledRetention {
   // Whether events of this name get time index entries: only names with a
   // rule do (an event rule added later is back-filled, IndexBackfill).
   bool IndexesEvent(std::string_view name) const { return rules.events.find(name) != rules.events.end(); }
+  // Likewise for records: only collections with a rule get entries (data
+  // format 4; a record's last-write time is in its sealed payload, from
+  // which a collection rule added later is back-filled).
+  bool IndexesCollection(std::string_view collection) const {
+    return rules.collections.find(collection) != rules.collections.end();
+  }
 };
 
 // A pending back-fill of the time index: events written while their name had
@@ -57,6 +65,14 @@ struct CompiledRetention {
 struct IndexBackfill {
   std::set<std::string> name_hashes;  // H16_event_name of the newly ruled names
   std::string next_key;               // events-table key to resume at ("" = start)
+  // Data format 4: records of collections without a rule have no entries
+  // either; a collection rule added later walks the records table (after
+  // the events, if both are pending), taking each record's last-write time
+  // from its sealed payload. Empty once that walk is done.
+  std::set<std::string> collection_hashes;  // H16_coll of the newly ruled collections
+  std::string next_record_key;              // records-table key to resume at ("" = start)
+  bool events_pending() const { return !name_hashes.empty(); }
+  bool records_pending() const { return !collection_hashes.empty(); }
 };
 
 // Rows deleted by one sweep transaction.
@@ -93,6 +109,13 @@ class Retention {
   // The H16 hashes of the event names `next` has a rule for and `previous`
   // has not: the names whose events need a back-fill.
   std::set<std::string> NewlyRuledEvents(const RetentionRules& previous, const RetentionRules& next) const;
+  // The same for collections (H16_coll, as the records table keys them).
+  std::set<std::string> NewlyRuledCollections(const RetentionRules& previous, const RetentionRules& next) const;
+  // Whether `record_key` (a records-table key) belongs to one of `hashes`.
+  static bool RecordKeyInCollections(std::string_view record_key, const std::set<std::string>& hashes);
+  // Whether the record has a time index entry (its ref). A read error other
+  // than NotFound goes to `*status` (OK otherwise).
+  bool RecordIndexed(const storage::ReadTxn& txn, std::string_view record_key, Status* status) const;
 
   // Replaces the rules that reads and sweeps apply. REQUIRES: validated.
   void SetRules(const RetentionRules& rules);
@@ -122,12 +145,13 @@ class Retention {
   static bool EventExpired(const CompiledRetention& r, std::string_view name, std::int64_t ts_ms,
                            std::int64_t now_ms);
   static bool AnalyticsExpired(const CompiledRetention& r, std::int64_t ts_ms, std::int64_t now_ms);
-  // Whether the record (records-table key, collection name) is past its
-  // collection's rule; reads its last-write time from `expiry_refs` only
-  // when the collection has a rule.
+  // Whether the record (records-table key, collection name, the written
+  // time its payload carries) is past its collection's rule. A payload
+  // without a time (written before data format 4) has it in `expiry_refs`,
+  // read only when the collection has a rule.
   Result<bool> RecordExpired(const storage::ReadTxn& txn, const CompiledRetention& r,
                              std::string_view collection, std::string_view record_key,
-                             std::int64_t now_ms) const;
+                             std::optional<std::int64_t> written_ms, std::int64_t now_ms) const;
 
   // ---- sweep ----
 

@@ -124,7 +124,7 @@ Status StoreImpl::FinishPendingWork() {
   if (ctx_.options.read_only) {
     // Nothing is finished; reads work without it (Options::read_only) except
     // on format 2, whose rows this code no longer reads.
-    if (ctx_.data_format < kDataFormatVersion) {
+    if (ctx_.data_format < kUnlinkedDataFormatVersion) {
       return Status::ReadOnly("the store has format " + std::to_string(ctx_.data_format) +
                               " and needs migrating to format " + std::to_string(kDataFormatVersion) +
                               ", which writes: open it writable once");
@@ -132,7 +132,9 @@ Status StoreImpl::FinishPendingWork() {
     return Status::OK();
   }
   if (Status s = eraser_.RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
-  if (Status s = MigrateDataToV3(ctx_); !s.ok()) return s.WithContext("migrating the data environment to format 3");
+  if (Status s = MigrateData(ctx_); !s.ok()) {
+    return s.WithContext("migrating the data environment to format " + std::to_string(kDataFormatVersion));
+  }
   return ctx_.consent_index->Backfill(*ctx_.data);
 }
 

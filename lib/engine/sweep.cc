@@ -19,6 +19,9 @@ using codec::TableId;
 constexpr std::uint64_t kSweepRowsPerTxn = 1000;
 // Event rows one back-fill transaction examines at most (each is decrypted).
 constexpr std::uint64_t kBackfillRowsPerTxn = 1000;
+// Keys one records back-fill transaction visits at most (other collections'
+// records are skipped by their key, without a decryption).
+constexpr std::uint64_t kBackfillKeysPerTxn = 16 * kBackfillRowsPerTxn;
 
 }  // namespace
 
@@ -49,15 +52,23 @@ Status Sweeper::ReplaceRetentionLocked(const RetentionRules& rules) {
   Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
     auto previous = Retention::Load(txn, ctx_.tables.meta);
     if (!previous.ok()) return previous.status();
-    std::set<std::string> newly_ruled = ctx_.retention->NewlyRuledEvents(*previous, rules);
-    if (!newly_ruled.empty()) {
-      // Events written while these names had no rule have no index entries.
-      // A back-fill already pending starts over with the union of names.
+    std::set<std::string> ruled_events = ctx_.retention->NewlyRuledEvents(*previous, rules);
+    std::set<std::string> ruled_collections = ctx_.retention->NewlyRuledCollections(*previous, rules);
+    if (!ruled_events.empty() || !ruled_collections.empty()) {
+      // Events and records written while their name or collection had no
+      // rule have no index entries. A walk already pending starts over with
+      // the union of names (or collections) when it gains one.
       auto pending = Retention::LoadBackfill(txn, ctx_.tables.meta);
       if (!pending.ok()) return pending.status();
-      IndexBackfill backfill;
-      backfill.name_hashes = std::move(newly_ruled);
-      if (*pending) backfill.name_hashes.insert((*pending)->name_hashes.begin(), (*pending)->name_hashes.end());
+      IndexBackfill backfill = *pending ? std::move(**pending) : IndexBackfill{};
+      if (!ruled_events.empty()) {
+        backfill.name_hashes.insert(ruled_events.begin(), ruled_events.end());
+        backfill.next_key.clear();
+      }
+      if (!ruled_collections.empty()) {
+        backfill.collection_hashes.insert(ruled_collections.begin(), ruled_collections.end());
+        backfill.next_record_key.clear();
+      }
       if (Status b = Retention::StoreBackfill(txn, ctx_.tables.meta, backfill); !b.ok()) return b;
     }
     return Retention::StoreRules(txn, ctx_.tables.meta, rules);
@@ -72,6 +83,7 @@ Status Sweeper::BackfillIndexBatch(bool* done) {
   std::uint64_t unreadable = 0;  // rows skipped as damaged (this batch)
   Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
     *done = false;
+    unreadable = 0;
     auto pending = Retention::LoadBackfill(txn, ctx_.tables.meta);
     if (!pending.ok()) return pending.status();
     if (!*pending) {
@@ -79,65 +91,141 @@ Status Sweeper::BackfillIndexBatch(bool* done) {
       return Status::OK();
     }
     IndexBackfill& backfill = **pending;
-    auto cursor = txn.OpenCursor(ctx_.tables.events);
-    if (!cursor.ok()) return cursor.status();
-    auto& c = **cursor;
-    std::optional<Keyring> keyring;  // of the person under the cursor
-    // Erased (the rows await purge) or without a key (a creation whose key a
-    // kNoSync power loss dropped: no read can open the rows, Verify reports
-    // them): nothing to index.
-    bool skip_person = false;
-    std::string plain, name, category;
-    Attributes properties;
-    std::uint64_t examined = 0;
-    unreadable = 0;
-    Status m = backfill.next_key.empty() ? c.SeekToFirst() : c.Seek(backfill.next_key);
-    for (; m.ok() && c.Valid() && examined < kBackfillRowsPerTxn; m = c.Next(), ++examined) {
-      const std::string_view key = c.key();
-      if (key.size() != PersonId::kSize + 16) return Status::Corruption("event key has the wrong length");
-      const std::string_view person_bytes = key.substr(0, PersonId::kSize);
-      if (!keyring || keyring->person().view() != person_bytes) {
-        auto person = PersonIdFromBytes(person_bytes);
-        if (!person.ok()) return person.status();
-        keyring.reset();
-        auto dek = ctx_.PersonKey(*person);
-        skip_person = dek.status().IsErased() || dek.status().IsNotFound();
-        if (!dek.ok() && !skip_person) return dek.status().WithContext("back-filling the retention index");
-        keyring.emplace(ctx_.keys.get(), *person, skip_person ? keys::DekHandle() : *dek);
-      }
-      if (skip_person) continue;
-      bool shredded = false;
-      // A row that does not open or decode (damage: Verify reports it, every
-      // read of it fails) holds nothing a rule could expire; it must not stop
-      // the back-fill, and with it every Sweep.
-      if (Status o = keyring->Open(TableId::kEvents, key, c.value(), &plain, &shredded); !o.ok()) {
-        if (o.IsIOError()) return o;
-        ++unreadable;
-        continue;
-      }
-      if (shredded) continue;  // an erased category, awaiting purge
-      Status d = codec::DecodeEvent(plain, &name, &category, &properties);
-      crypto::Wipe(&plain);
-      if (!d.ok()) {
-        ++unreadable;
-        continue;
-      }
-      if (backfill.name_hashes.count(ctx_.retention->EventNameHash(name)) == 0) continue;
-      std::int64_t ts = 0;
-      std::uint64_t seq = 0;
-      if (Status t = codec::DecodeTsSeq(key.substr(PersonId::kSize), &ts, &seq); !t.ok()) return t;
-      if (Status x = ctx_.retention->IndexEvent(txn, keyring->person(), name, ts, seq); !x.ok()) return x;
-    }
-    if (!m.ok()) return m;
-    if (!c.Valid()) {
+    // Events first, then records; each walk resumes where the last
+    // transaction stopped.
+    Status b = backfill.events_pending() ? BackfillEvents(txn, &backfill, &unreadable)
+                                         : BackfillRecords(txn, &backfill, &unreadable);
+    if (!b.ok()) return b;
+    if (!backfill.events_pending() && !backfill.records_pending()) {
       *done = true;
       return Retention::StoreBackfill(txn, ctx_.tables.meta, std::nullopt);
     }
-    backfill.next_key = std::string(c.key());
     return Retention::StoreBackfill(txn, ctx_.tables.meta, backfill);
   });
   if (!s.ok()) return s.WithContext("back-filling the retention index");
   ctx_.backfill_unreadable_rows.fetch_add(unreadable, std::memory_order_relaxed);
+  return Status::OK();
+}
+
+Status Sweeper::BackfillEvents(storage::WriteTxn& txn, IndexBackfill* backfill_out, std::uint64_t* unreadable_out) {
+  IndexBackfill& backfill = *backfill_out;
+  std::uint64_t& unreadable = *unreadable_out;
+  auto cursor = txn.OpenCursor(ctx_.tables.events);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  std::optional<Keyring> keyring;  // of the person under the cursor
+  // Erased (the rows await purge) or without a key (a creation whose key a
+  // kNoSync power loss dropped: no read can open the rows, Verify reports
+  // them): nothing to index.
+  bool skip_person = false;
+  std::string plain, name, category;
+  Attributes properties;
+  std::uint64_t examined = 0;
+  Status m = backfill.next_key.empty() ? c.SeekToFirst() : c.Seek(backfill.next_key);
+  for (; m.ok() && c.Valid() && examined < kBackfillRowsPerTxn; m = c.Next(), ++examined) {
+    const std::string_view key = c.key();
+    if (key.size() != PersonId::kSize + 16) return Status::Corruption("event key has the wrong length");
+    const std::string_view person_bytes = key.substr(0, PersonId::kSize);
+    if (!keyring || keyring->person().view() != person_bytes) {
+      auto person = PersonIdFromBytes(person_bytes);
+      if (!person.ok()) return person.status();
+      keyring.reset();
+      auto dek = ctx_.PersonKey(*person);
+      skip_person = dek.status().IsErased() || dek.status().IsNotFound();
+      if (!dek.ok() && !skip_person) return dek.status().WithContext("back-filling the retention index");
+      keyring.emplace(ctx_.keys.get(), *person, skip_person ? keys::DekHandle() : *dek);
+    }
+    if (skip_person) continue;
+    bool shredded = false;
+    // A row that does not open or decode (damage: Verify reports it, every
+    // read of it fails) holds nothing a rule could expire; it must not stop
+    // the back-fill, and with it every Sweep.
+    if (Status o = keyring->Open(TableId::kEvents, key, c.value(), &plain, &shredded); !o.ok()) {
+      if (o.IsIOError()) return o;
+      ++unreadable;
+      continue;
+    }
+    if (shredded) continue;  // an erased category, awaiting purge
+    Status d = codec::DecodeEvent(plain, &name, &category, &properties);
+    crypto::Wipe(&plain);
+    if (!d.ok()) {
+      ++unreadable;
+      continue;
+    }
+    if (backfill.name_hashes.count(ctx_.retention->EventNameHash(name)) == 0) continue;
+    std::int64_t ts = 0;
+    std::uint64_t seq = 0;
+    if (Status t = codec::DecodeTsSeq(key.substr(PersonId::kSize), &ts, &seq); !t.ok()) return t;
+    if (Status x = ctx_.retention->IndexEvent(txn, keyring->person(), name, ts, seq); !x.ok()) return x;
+  }
+  if (!m.ok()) return m;
+  if (!c.Valid()) {
+    backfill.name_hashes.clear();  // the events walk is done
+    backfill.next_key.clear();
+    return Status::OK();
+  }
+  backfill.next_key = std::string(c.key());
+  return Status::OK();
+}
+
+Status Sweeper::BackfillRecords(storage::WriteTxn& txn, IndexBackfill* backfill_out, std::uint64_t* unreadable_out) {
+  IndexBackfill& backfill = *backfill_out;
+  auto cursor = txn.OpenCursor(ctx_.tables.records);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  std::optional<Keyring> keyring;  // of the person under the cursor
+  bool skip_person = false;        // erased, or without a key (as for events)
+  std::string plain;
+  Record record;
+  std::uint64_t examined = 0, visited = 0;
+  Status m = backfill.next_record_key.empty() ? c.SeekToFirst() : c.Seek(backfill.next_record_key);
+  for (; m.ok() && c.Valid() && examined < kBackfillRowsPerTxn && visited < kBackfillKeysPerTxn;
+       m = c.Next(), ++visited) {
+    const std::string_view key = c.key();
+    // Other collections' records are skipped by the hash in their key,
+    // without a decryption.
+    if (!Retention::RecordKeyInCollections(key, backfill.collection_hashes)) continue;
+    ++examined;
+    Status r;
+    if (ctx_.retention->RecordIndexed(txn, key, &r)) continue;  // written under the rule (or before format 4)
+    if (!r.ok()) return r;
+    const std::string_view person_bytes = key.substr(0, PersonId::kSize);
+    if (!keyring || keyring->person().view() != person_bytes) {
+      auto person = PersonIdFromBytes(person_bytes);
+      if (!person.ok()) return person.status();
+      keyring.reset();
+      auto dek = ctx_.PersonKey(*person);
+      skip_person = dek.status().IsErased() || dek.status().IsNotFound();
+      if (!dek.ok() && !skip_person) return dek.status();
+      keyring.emplace(ctx_.keys.get(), *person, skip_person ? keys::DekHandle() : *dek);
+    }
+    if (skip_person) continue;
+    bool shredded = false;
+    if (Status o = keyring->Open(TableId::kRecords, key, c.value(), &plain, &shredded); !o.ok()) {
+      if (o.IsIOError()) return o;
+      ++*unreadable_out;  // damage: Verify reports it; it must not stop every Sweep
+      continue;
+    }
+    if (shredded) continue;  // an erased category, awaiting purge
+    std::optional<std::int64_t> written;
+    Status d = codec::DecodeRecord(plain, &record, &written);
+    crypto::Wipe(&plain);
+    crypto::Wipe(&record.value);
+    // Undecodable, or a row from before format 4 without its index entry
+    // (which that format always wrote): nothing a rule could measure.
+    if (!d.ok() || !written) {
+      ++*unreadable_out;
+      continue;
+    }
+    if (Status x = ctx_.retention->IndexRecord(txn, key, *written); !x.ok()) return x;
+  }
+  if (!m.ok()) return m;
+  if (!c.Valid()) {
+    backfill.collection_hashes.clear();  // the records walk is done
+    backfill.next_record_key.clear();
+    return Status::OK();
+  }
+  backfill.next_record_key = std::string(c.key());
   return Status::OK();
 }
 

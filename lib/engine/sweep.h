@@ -30,9 +30,14 @@ class Sweeper {
   // time index back-fill for the event names that gained a rule.
   Status ReplaceRetentionLocked(const RetentionRules& rules);
   // REQUIRES: write_mu held. One transaction of the pending back-fill: up to
-  // 1,000 event rows examined; rows that do not open or decode are skipped
-  // and counted. *done once no back-fill is pending.
+  // 1,000 event rows, or 1,000 records of the newly ruled collections (and
+  // 16,000 record keys), examined; rows that do not open or decode are
+  // skipped and counted. *done once no back-fill is pending.
   Status BackfillIndexBatch(bool* done);
+  // The two walks of one back-fill transaction: advance `*backfill` (a walk
+  // that reaches its table's end clears its part) and count skipped rows.
+  Status BackfillEvents(storage::WriteTxn& txn, IndexBackfill* backfill, std::uint64_t* unreadable);
+  Status BackfillRecords(storage::WriteTxn& txn, IndexBackfill* backfill, std::uint64_t* unreadable);
   // Runs the pending back-fill to its end, one BackfillIndexBatch per call
   // guard + write_mu hold. REQUIRES: neither held.
   Status FinishIndexBackfill();

@@ -374,11 +374,16 @@ class BatchApplier {
     if (!sealing.ok()) return sealing.status();
     RecordMetadata metadata = r.metadata;
     if (Status m = CanonicalRecordMetadata(*ctx_.policy, &metadata); !m.ok()) return m;
-    codec::EncodeRecord(r.collection, r.key, r.value, category, metadata, &plain);
+    // The record carries its last-write time (sealed with it); the time
+    // index holds it in clear only for collections with a retention rule
+    // (a rule added later is back-filled from the rows, IndexBackfill).
+    const std::int64_t now = ctx_.Now();
+    codec::EncodeRecord(r.collection, r.key, r.value, category, metadata, now, &plain);
     codec::SealPersonRow(ctx_.cipher, *sealing->second, sealing->first, TableId::kRecords, key, plain, &row);
     crypto::Wipe(&plain);
-    // The record's last-write time, for its collection's retention rule.
-    if (Status x = ctx_.retention->IndexRecord(*txn_, key, ctx_.Now()); !x.ok()) return x;
+    Status indexed = retention_rules_->IndexesCollection(r.collection) ? ctx_.retention->IndexRecord(*txn_, key, now)
+                                                                        : ctx_.retention->UnindexRecord(*txn_, key);
+    if (!indexed.ok()) return indexed;
     if (Status x = ctx_.record_index->Update(*txn_, key, metadata); !x.ok()) return x;
     (*st)->record_changes.insert("record.put");
     return txn_->Put(t_.records, key, row);

@@ -1360,7 +1360,7 @@ TEST_F(CliTest, DoctorReportsTheStoresStateAndWritesNothing) {
   Json d = Expect(0, {"doctor"}).json();
   EXPECT_EQ(TreeSnapshot(db_), before);  // not a byte written, lock files included
   EXPECT_EQ(d["in_use"], false);
-  EXPECT_EQ(d["format_version"], 3);
+  EXPECT_EQ(d["format_version"], 4);
   EXPECT_EQ(d["key_epoch"], epoch);
   EXPECT_EQ(d["erased"], 1);
   EXPECT_TRUE(d["lock_holders"].empty());
@@ -1375,7 +1375,7 @@ TEST_F(CliTest, DoctorReportsTheStoresStateAndWritesNothing) {
   EXPECT_EQ(d["pending"]["not_yet_cryptographic"], 0);
   EXPECT_EQ(d["key_epoch"], epoch + 1);
   EXPECT_EQ(d["people"], 1);
-  EXPECT_EQ(Expect(0, {"stats"}).json()["format_version"], 3);
+  EXPECT_EQ(Expect(0, {"stats"}).json()["format_version"], 4);
 }
 
 // Issue 16 (8): a store that cannot be written (read-only directory and

@@ -96,7 +96,7 @@ TEST(RowCodecTest, EventKeysSortByPersonThenTime) {
 
 TEST(RowCodecTest, RecordMetadataRoundTripsAndIsAbsentWhenEmpty) {
   std::string plain_record, with_metadata;
-  EncodeRecord("orders", "42", "v", "general", RecordMetadata{}, &plain_record);
+  EncodeRecord("orders", "42", "v", "general", RecordMetadata{}, std::nullopt, &plain_record);
   // No metadata: the bytes of a record written before metadata existed.
   std::string old_layout;
   for (std::string_view part : {"orders", "42", "v", "general"}) {
@@ -105,7 +105,7 @@ TEST(RowCodecTest, RecordMetadataRoundTripsAndIsAbsentWhenEmpty) {
   }
   EXPECT_EQ(plain_record, old_layout);
   const RecordMetadata m{{"billing", "support"}, "checkout", {"psp"}, true};
-  EncodeRecord("orders", "42", "v", "general", m, &with_metadata);
+  EncodeRecord("orders", "42", "v", "general", m, std::nullopt, &with_metadata);
   Record r;
   ASSERT_TRUE(DecodeRecord(with_metadata, &r).ok());
   EXPECT_EQ(r.metadata, m);
@@ -128,12 +128,52 @@ TEST(RowCodecTest, RecordMetadataRoundTripsAndIsAbsentWhenEmpty) {
   // An expiry round-trips; a flagged expiry of zero is not canonical.
   std::string expiring;
   const RecordMetadata e{{}, "", {}, false, 1'700'000'000'000};
-  EncodeRecord("orders", "42", "v", "general", e, &expiring);
+  EncodeRecord("orders", "42", "v", "general", e, std::nullopt, &expiring);
   ASSERT_TRUE(DecodeRecord(expiring, &r).ok());
   EXPECT_EQ(r.metadata, e);
   std::string zero = expiring;
   for (std::size_t i = zero.size() - 8; i < zero.size(); ++i) zero[i] = i == zero.size() - 8 ? '\x80' : '\0';
   EXPECT_TRUE(DecodeRecord(zero, &r).IsCorruption());
+}
+
+// Data format 4: the record's last-write time, a section after the metadata.
+TEST(RowCodecTest, RecordWriteTimeRoundTripsAfterTheMetadataAndIsAbsentBeforeFormat4) {
+  const RecordMetadata m{{"billing"}, "checkout", {}, false, 1'800'000'000'000};
+  for (const RecordMetadata& metadata : {RecordMetadata{}, m}) {
+    SCOPED_TRACE(metadata.empty() ? "no metadata" : "metadata");
+    std::string without, with;
+    EncodeRecord("orders", "42", "v", "general", metadata, std::nullopt, &without);
+    EncodeRecord("orders", "42", "v", "general", metadata, -5, &with);
+    // The time is one section appended to the bytes a format-3 build wrote.
+    ASSERT_EQ(with.size(), without.size() + 9);
+    EXPECT_EQ(with.substr(0, without.size()), without);
+    Record r;
+    std::optional<std::int64_t> written = 7;
+    ASSERT_TRUE(DecodeRecord(with, &r, &written).ok());
+    EXPECT_EQ(written, std::optional<std::int64_t>(-5));
+    EXPECT_EQ(r.metadata, metadata);
+    EXPECT_EQ(r.value, "v");
+    ASSERT_TRUE(DecodeRecord(without, &r, &written).ok());
+    EXPECT_FALSE(written.has_value());
+    ASSERT_TRUE(DecodeRecord(with, &r).ok());  // the time is optional to callers
+    // Truncated time, trailing bytes, an unknown tag: Corruption.
+    for (std::size_t n = without.size() + 1; n < with.size(); ++n) {
+      EXPECT_TRUE(DecodeRecord(std::string_view(with).substr(0, n), &r, &written).IsCorruption()) << n;
+    }
+    EXPECT_TRUE(DecodeRecord(with + "x", &r, &written).IsCorruption());
+    std::string bad_tag = with;
+    bad_tag[without.size()] = 3;
+    EXPECT_TRUE(DecodeRecord(bad_tag, &r, &written).IsCorruption());
+  }
+  // The sections have one order: a time before the metadata is Corruption.
+  std::string plain, swapped;
+  EncodeRecord("orders", "42", "v", "general", RecordMetadata{}, std::nullopt, &plain);
+  std::string meta_only, time_only;
+  EncodeRecord("orders", "42", "v", "general", m, std::nullopt, &meta_only);
+  EncodeRecord("orders", "42", "v", "general", RecordMetadata{}, 1, &time_only);
+  swapped = time_only + meta_only.substr(plain.size());
+  Record r;
+  EXPECT_TRUE(DecodeRecord(swapped, &r).IsCorruption());
 }
 
 TEST(SealedTest, PlainRowDetectsAnyFlip) {

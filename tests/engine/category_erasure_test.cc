@@ -193,6 +193,7 @@ TEST_F(CategoryErasureTest, RuleAddedAfterACategoryErasureSkipsTheShreddedRows) 
   ASSERT_TRUE(store_->EraseCategory(ann, "location").ok());
   RetentionRules keep;
   keep.events["gps_ping"] = std::numeric_limits<std::int64_t>::max();
+  for (const char* c : {"addresses", "cards", "notes"}) keep.collections[c] = std::numeric_limits<std::int64_t>::max();
   SKV_ASSERT_OK(store_->SetRetention(keep));
   EXPECT_EQ(impl().backfill_unreadable_rows(), 0u);
   std::uint64_t entries = 0;
@@ -202,19 +203,20 @@ TEST_F(CategoryErasureTest, RuleAddedAfterACategoryErasureSkipsTheShreddedRows) 
     entries = *n;
     return Status::OK();
   }));
-  // bob's 5 pings, none of ann's; plus the 3 + 3 records, indexed when
-  // they were written (ann's shredded address loses its entry at purge).
-  EXPECT_EQ(entries, 5u + 3u + 3u);
+  // bob's 5 pings and 3 records, ann's 2 records outside the erased
+  // category: both walks (events, then records) skip the shredded rows.
+  EXPECT_EQ(entries, 5u + 3u + 2u);
   EXPECT_EQ(Events(bob).size(), 10u);
 }
 
 TEST_F(CategoryErasureTest, LevelsGoFromLogicalToCryptographicToPurged) {
   PersonId ann = MakeRichPerson("ann@x.org");
-  // A rule (that expires nothing) for the location pings: their time index
-  // entries, back-filled from the rows sealed under the category key, must
-  // go with the rows at purge.
+  // Rules (that expire nothing) for the location pings and the records:
+  // their time index entries, back-filled from the rows sealed under the
+  // category key, must go with the rows at purge.
   RetentionRules keep;
   keep.events["gps_ping"] = std::numeric_limits<std::int64_t>::max();
+  for (const char* c : {"addresses", "cards", "notes"}) keep.collections[c] = std::numeric_limits<std::int64_t>::max();
   SKV_ASSERT_OK(store_->SetRetention(keep));
   const std::uint64_t events_before = store_->Stats()->events;
   const std::uint64_t records_before = store_->Stats()->records;

@@ -1,4 +1,4 @@
-// Opening a format-2 store migrates it to format 3 (docs/format.md §11): the
+// Opening a format-2 store migrates it to format 4 (docs/format.md §11): the
 // fixture tests/data/v2_store/store was written by the format-2 engine (its
 // generator and contents: tests/data/v2_store/make_v2_store.cc). A store of a
 // newer format is UnsupportedVersion, never Corruption.
@@ -58,7 +58,7 @@ class MigrationTest : public ::testing::Test {
     return out;
   }
 
-  // The migrated store holds what the fixture held, in format 3.
+  // The migrated store holds what the fixture held, in format 3's layout.
   void ExpectMigrated(Store& store) {
     auto& impl = dynamic_cast<engine::StoreImpl&>(store);
     // A migration this build starts writes the grouped layout (and records it).
@@ -108,7 +108,7 @@ class MigrationTest : public ::testing::Test {
       EXPECT_TRUE(txn.Get(impl.tables().meta, "migration_v3", &row).IsNotFound());
       EXPECT_TRUE(txn.Get(impl.tables().meta, "format", &row).ok());
       EXPECT_TRUE(codec::OpenPlain(codec::TableId::kDataMeta, "format", row, &payload).ok());
-      EXPECT_EQ(util::DecodeFixed32BE(payload.data()), 3u);
+      EXPECT_EQ(util::DecodeFixed32BE(payload.data()), engine::kDataFormatVersion);
       return Status::OK();
     });
     EXPECT_TRUE(s.ok()) << s.ToString();
@@ -119,7 +119,7 @@ class MigrationTest : public ::testing::Test {
   Options options_;
 };
 
-TEST_F(MigrationTest, OpeningAFormat2StoreMigratesItToFormat3) {
+TEST_F(MigrationTest, OpeningAFormat2StoreMigratesItToFormat4) {
   std::vector<std::uint64_t> progress;
   options_.progress = [&](std::string_view op, std::uint64_t done, std::uint64_t) {
     if (op == "migrate") progress.push_back(done);
@@ -165,6 +165,45 @@ TEST_F(MigrationTest, AReadOnlyOpenOfAFormat2StoreIsReadOnlyAndWritesNothing) {
   EXPECT_NE(Open(), nullptr);
 }
 
+// Records written before format 4 carry no write time in their payload;
+// their time index entries (which formats 2 and 3 wrote for every record)
+// keep serving a collection rule, and a back-fill leaves them as they are.
+TEST_F(MigrationTest, RecordsWrittenBeforeFormat4ExpireByTheirIndexEntries) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto ann = store->Resolve({"email", "ann@example.org"});
+  ASSERT_TRUE(ann.ok());
+  auto* impl = dynamic_cast<engine::StoreImpl*>(store.get());
+  auto expiry_entries = [&] {
+    std::uint64_t n = 0;
+    EXPECT_TRUE(impl->data().View([&](storage::ReadTxn& txn) -> Status {
+      auto c = txn.Count(impl->tables().expiry);
+      if (!c.ok()) return c.status();
+      n = *c;
+      return Status::OK();
+    }).ok());
+    return n;
+  };
+  const std::uint64_t entries = expiry_entries();
+  auto rules = store->GetRetention();
+  ASSERT_TRUE(rules.ok());
+  rules->collections["prefs"] = 3650ll * 24 * kHour;  // the fixture wrote them at 2025-10-09
+  SKV_ASSERT_OK(store->SetRetention(*rules));
+  EXPECT_EQ(impl->backfill_unreadable_rows(), 0u);
+  EXPECT_EQ(expiry_entries(), entries);  // the two records already had theirs
+  EXPECT_EQ(*store->Get(*ann, "prefs", "theme"), "dark");
+  rules->collections["prefs"] = 24 * kHour;  // the real clock is past 2025-10-10
+  SKV_ASSERT_OK(store->SetRetention(*rules));
+  EXPECT_TRUE(store->Get(*ann, "prefs", "theme").status().IsNotFound());
+  auto swept = store->Sweep(100);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->records_deleted, 2u);
+  // A record written now carries its time and gets its entry as written.
+  SKV_ASSERT_OK(store->Put(*ann, "prefs", "theme", "light"));
+  EXPECT_EQ(*store->Get(*ann, "prefs", "theme"), "light");
+  EXPECT_TRUE(test::VerifiesClean(*store));
+}
+
 TEST_F(MigrationTest, AMigrationKilledMidwayIsFinishedByTheNextOpen) {
   for (int hits = 1; hits <= 2; ++hits) {
     SCOPED_TRACE("killed after batch " + std::to_string(hits));
@@ -188,6 +227,40 @@ void SetFormat(const std::string& env_dir, codec::TableId table_id, std::uint32_
   util::PutFixed32BE(&v, version);
   codec::SealPlain(table_id, "format", v, &row);
   SKV_ASSERT_OK((*env)->Update([&](storage::WriteTxn& txn) { return txn.Put((*env)->table("meta"), "format", row); }));
+}
+
+// Format 3 differs from 4 only in what new writes do: a format-3 store is
+// read as it is (read-only too) and marked 4 by the first writable open.
+TEST(FormatVersionTest, AFormat3StoreIsReadAsItIsAndMarkedFormat4ByAWritableOpen) {
+  test::TempDir dir;
+  Options options = test::TestOptions(dir.path());
+  {
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok());
+    auto ann = (*store)->CreatePerson({{"email", "ann@x.org"}});
+    ASSERT_TRUE(ann.ok());
+    SKV_ASSERT_OK((*store)->Put(*ann, "prefs", "theme", "dark"));
+  }
+  SetFormat(dir.Sub("data"), codec::TableId::kDataMeta, 3);
+  Options ro = options;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  {
+    auto store = Store::Open(ro);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ((*store)->Stats()->format_version, 3u);
+    auto ann = (*store)->Resolve({"email", "ann@x.org"});
+    ASSERT_TRUE(ann.ok());
+    EXPECT_EQ(*(*store)->Get(*ann, "prefs", "theme"), "dark");
+  }
+  {
+    auto store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ((*store)->Stats()->format_version, engine::kDataFormatVersion);
+  }
+  auto store = Store::Open(ro);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->Stats()->format_version, 4u);
 }
 
 TEST(FormatVersionTest, AStoreOfANewerFormatIsUnsupportedVersionNotCorruption) {

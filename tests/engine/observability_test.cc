@@ -290,7 +290,7 @@ TEST(OperationStatsTest, QuantilesAreTheUpperBoundsOfTheirBuckets) {
 TEST_F(ObservabilityTest, OpenAndCloseAreLogged) {
   SKV_ASSERT_OK(store_->Close());
   const auto log = recorder_->log();
-  EXPECT_TRUE(Contains(log, "info: opened '" + dir_.path() + "': format 3, key epoch ")) << ::testing::PrintToString(log);
+  EXPECT_TRUE(Contains(log, "info: opened '" + dir_.path() + "': format 4, key epoch ")) << ::testing::PrintToString(log);
   EXPECT_TRUE(Contains(log, "info: closed '" + dir_.path() + "'"));
 }
 

@@ -158,14 +158,15 @@ TEST_F(RetentionTest, RecordExpiresByItsLastWriteTime) {
   EXPECT_EQ(*store_->Get(ann, "notes", "n1"), "kept");
 
   // A rewrite is a new write: its window starts again, and the old index
-  // entry is gone (one entry per record).
+  // entry is gone (one entry per record; none for "notes", which has no
+  // rule: data format 4).
   SKV_ASSERT_OK(store_->Put(ann, "orders", "o1", "v2"));
   EXPECT_EQ(*store_->Get(ann, "orders", "o1"), "v2");
-  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 2u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 1u);
   EXPECT_EQ(store_->Stats()->expired_pending, 0u);
   SKV_ASSERT_OK(store_->Delete(ann, "orders", "o1"));
-  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 1u);
-  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 1u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 0u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 0u);
 }
 
 TEST_F(RetentionTest, AnalyticsRowsAreKeptLongerThanTheirEvents) {
@@ -361,8 +362,9 @@ TEST_F(RetentionTest, MaintenanceSweeps) {
 }
 
 TEST_F(RetentionTest, ErasurePurgeRemovesThePersonsTimeIndexEntries) {
-  RetentionRules keep_long;  // events of "e" are indexed (long before they expire)
+  RetentionRules keep_long;  // events of "e" and records of "c" are indexed (long before they expire)
   keep_long.events["e"] = 365 * kDay;
+  keep_long.collections["c"] = 365 * kDay;
   SKV_ASSERT_OK(store_->SetRetention(keep_long));
   const PersonId ann = MakePerson("ann@x.org");
   const PersonId bob = MakePerson("bob@x.org");
@@ -432,6 +434,124 @@ TEST_F(RetentionTest, EventsAreIndexedOnlyUnderARuleAndARuleAddedLaterBackfillsT
   EXPECT_TRUE(test::VerifiesClean(*store_));
 }
 
+// Data format 4: records of a collection without a rule have no time index
+// entry (their sealed payload carries their last-write time); a collection
+// rule added later is back-filled from those payloads, so old records
+// expire by their own write time, not the rule's.
+TEST_F(RetentionTest, RecordsAreIndexedOnlyUnderARuleAndARuleAddedLaterBackfillsThemByTheirWriteTime) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  const PersonId cem = MakePerson("cem@x.org");
+  now_ = kT0 - 3 * kDay;
+  for (const char* k : {"o1", "o2", "o3"}) SKV_ASSERT_OK(store_->Put(ann, "orders", k, "old"));
+  SKV_ASSERT_OK(store_->Put(ann, "notes", "n1", "no rule"));
+  SKV_ASSERT_OK(store_->Put(cem, "orders", "c1", "erased"));
+  now_ = kT0 - 1000;
+  SKV_ASSERT_OK(store_->Put(bob, "orders", "b1", "recent"));
+  ASSERT_TRUE(store_->Erase(cem).ok());
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 0u);  // no rule: no index
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 0u);
+
+  now_ = kT0;
+  RetentionRules rules;
+  rules.collections["orders"] = kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
+  EXPECT_EQ(impl->backfill_unreadable_rows(), 0u);
+  // ann's 3 orders and bob's 1; not the note, not erased cem's order.
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 4u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 4u);
+  EXPECT_EQ(store_->Stats()->expired_pending, 3u);  // by their own write time
+  EXPECT_TRUE(store_->Get(ann, "orders", "o1").status().IsNotFound());
+  EXPECT_EQ(*store_->Get(bob, "orders", "b1"), "recent");
+  EXPECT_EQ(*store_->Get(ann, "notes", "n1"), "no rule");
+  auto swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->records_deleted, 3u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 1u);
+
+  // The rule removed: a new record is not indexed, and a rewrite drops the
+  // entry its record had.
+  SKV_ASSERT_OK(store_->SetRetention(RetentionRules{}));
+  SKV_ASSERT_OK(store_->Put(ann, "orders", "o4", "new"));
+  SKV_ASSERT_OK(store_->Put(bob, "orders", "b1", "rewritten"));
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 0u);
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry_refs), 0u);
+  // Added again two days on: both back-filled at kT0, both past the rule.
+  now_ = kT0 + 2 * kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 2u);
+  EXPECT_TRUE(store_->Get(ann, "orders", "o4").status().IsNotFound());
+  EXPECT_TRUE(store_->Get(bob, "orders", "b1").status().IsNotFound());
+  EXPECT_EQ(store_->Stats()->expired_pending, 2u);
+  EXPECT_TRUE(test::VerifiesClean(*store_));
+}
+
+engine::StoreImpl* g_hook_store = nullptr;
+PersonId g_hook_person;
+int g_hook_calls = 0;
+
+// Between two back-fill batches (no lock held): a record put in the ruled
+// collection.
+void PutDuringBackfill(std::string_view name) {
+  if (name != "retention.backfill.after_batch" || g_hook_calls++ != 0) return;
+  EXPECT_TRUE(g_hook_store->Put(g_hook_person, "orders", "during", "v").ok());
+}
+
+// The records walk runs in bounded batches that writes interleave with; a
+// record written meanwhile is indexed as written, a damaged row is skipped
+// and counted, and other collections' records are never opened.
+TEST_F(RetentionTest, RecordsWrittenDuringTheBackfillAreIndexedAndADamagedRecordIsSkipped) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  now_ = kT0 - 2 * kDay;
+  WriteBatch batch;
+  for (int i = 0; i < 2500; ++i) batch.Put(ann, Record{"orders", "k" + std::to_string(i), "v"});
+  for (int i = 0; i < 300; ++i) batch.Put(ann, Record{"notes", "n" + std::to_string(i), "v"});
+  SKV_ASSERT_OK(store_->Write(batch));
+  auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
+  // Damage the sealed bytes of one of ann's "notes" (never opened: its
+  // collection gains no rule) and of the first of ann's records: the first
+  // in key order is an order or a note; damage the first order found.
+  const std::string orders_hash = impl->context().CollectionHash("orders");
+  SKV_ASSERT_OK(impl->data().Update([&](storage::WriteTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor(impl->tables().records);
+    if (!cursor.ok()) return cursor.status();
+    bool order_done = false, note_done = false;
+    for (Status m = (*cursor)->Seek(ann.view()); m.ok() && (*cursor)->Valid() && !(order_done && note_done);
+         m = (*cursor)->Next()) {
+      const std::string key((*cursor)->key());
+      const bool is_order = key.substr(PersonId::kSize, orders_hash.size()) == orders_hash;
+      if (is_order ? order_done : note_done) continue;
+      std::string row((*cursor)->value());
+      row[row.size() - 20] = static_cast<char>(row[row.size() - 20] ^ 0x5a);
+      if (Status p = txn.Put(impl->tables().records, key, row); !p.ok()) return p;
+      (is_order ? order_done : note_done) = true;
+    }
+    return Status::OK();
+  }));
+  now_ = kT0;
+  g_hook_store = impl;
+  g_hook_person = bob;
+  g_hook_calls = 0;
+  util::SetTestPointHook(&PutDuringBackfill);
+  RetentionRules rules;
+  rules.collections["orders"] = kDay;
+  Status set = store_->SetRetention(rules);
+  util::SetTestPointHook(nullptr);
+  SKV_ASSERT_OK(set);
+  EXPECT_GE(g_hook_calls, 2);  // 2,500 orders: three batches of at most 1,000
+  EXPECT_EQ(impl->backfill_unreadable_rows(), 1u);  // the order; the note was skipped by its key
+  // 2,499 readable orders back-filled, bob's order indexed by its write.
+  EXPECT_EQ(TableEntries(*store_, &engine::DataTables::expiry), 2500u);
+  EXPECT_EQ(store_->Stats()->expired_pending, 2499u);
+  auto swept = store_->Sweep(100000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->records_deleted, 2499u);
+  EXPECT_EQ(swept->pending, 0u);
+  EXPECT_EQ(*store_->Get(bob, "orders", "during"), "v");
+}
+
 // Rules given in Options::retention at open record the back-fill; Open does
 // not wait for it and the next Sweep finishes it before sweeping.
 TEST_F(RetentionTest, ARuleGivenAtOpenIsBackfilledByTheNextSweep) {
@@ -450,10 +570,6 @@ TEST_F(RetentionTest, ARuleGivenAtOpenIsBackfilledByTheNextSweep) {
   EXPECT_EQ(swept->events_deleted, 1500u);
   EXPECT_EQ(store_->Stats()->events, 0u);
 }
-
-engine::StoreImpl* g_hook_store = nullptr;
-PersonId g_hook_person;
-int g_hook_calls = 0;
 
 // Between two back-fill batches (no lock held): a write of the ruled name.
 void AppendDuringBackfill(std::string_view name) {
