@@ -4,7 +4,8 @@
 // Operations: create person, link identifier, patch profile, append event,
 // put / delete record, erase (with suppression and every analytics mode),
 // unsuppress, restrict / unrestrict, rotate epoch, purge, compact, close and
-// reopen. After every step each person of the model is read back through
+// reopen, retention rules for record collections, an advancing clock and
+// sweeps. After every step each person of the model is read back through
 // every read path (GetPerson, Resolve, GetProfile, ScanEvents, Get,
 // ScanRecords, GetRestriction, Export) and must agree with the model; every
 // call's status must be the one the model predicts. An erased person must be
@@ -12,7 +13,16 @@
 // data. A disagreement aborts (libFuzzer reports it as a crash with the input).
 //
 // Each input runs in a fresh store directory (under /dev/shm when present),
-// with a fixed injected clock, kNoSync durability and a 1 MiB first map.
+// with an injected clock (advanced only by the AdvanceClock step), kNoSync
+// durability and a 1 MiB first map.
+//
+// Records expire by their collection's rule and their last-write time: the
+// time index holds entries only under a rule, and a rule added later is
+// back-filled from the sealed rows (data format 4). The model keeps each
+// record's write time; a read hides what is past the rule, a sweep deletes
+// it for good (the model drops it), and a rule removed or lengthened shows
+// again what no sweep deleted — so a record the index missed, or one it
+// swept wrongly, disagrees.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <unistd.h>
 
@@ -70,6 +80,11 @@ struct ModelEvent {
   std::string category;  // resolved: "general" when none given
 };
 
+struct ModelRecord {
+  std::string value;
+  std::int64_t written_ms = 0;  // the store's clock at the put
+};
+
 struct ModelRestriction {
   bool all = false;
   std::set<std::string> purposes;
@@ -82,7 +97,7 @@ struct ModelPerson {
   std::set<Identifier> identifiers;
   Attributes profile;
   std::vector<ModelEvent> events;  // in (ts, append order)
-  std::map<std::pair<std::string, std::string>, std::string> records;  // (collection, key) → value
+  std::map<std::pair<std::string, std::string>, ModelRecord> records;  // (collection, key) → record
   ModelRestriction restriction;
 };
 
@@ -91,6 +106,7 @@ struct Model {
   std::map<Identifier, std::size_t> owner;  // identifier → index into people (live only)
   std::set<Identifier> suppressed;
   std::vector<std::string> erasure_requests;
+  RetentionRules rules;  // collections only (events and analytics: none)
 };
 
 // Small pools so that identifiers, names and keys collide often.
@@ -163,7 +179,7 @@ class Harness {
     o.durability = Durability::kNoSync;
     o.initial_map_size = 1u << 20;
     o.key_provider = NewRawKeyProvider(std::string(32, 'f'));
-    o.clock = [] { return kClockMs; };
+    o.clock = [this] { return now_; };
     o.iterator_batch_size = 3;  // several batches per scan even for small inputs
     o.rotation_batch_size = 2;
     return o;
@@ -193,8 +209,23 @@ class Harness {
     return p.erased ? StatusCode::kErased : StatusCode::kOk;
   }
 
+  // The records of `p` a read must show: those not past their collection's
+  // rule at the clock's time.
+  std::map<std::pair<std::string, std::string>, std::string> LiveRecords(const ModelPerson& p) const {
+    std::map<std::pair<std::string, std::string>, std::string> out;
+    for (const auto& [key, record] : p.records) {
+      if (!Expired(key.first, record.written_ms)) out.emplace(key, record.value);
+    }
+    return out;
+  }
+
+  bool Expired(const std::string& collection, std::int64_t written_ms) const {
+    auto rule = model_.rules.collections.find(collection);
+    return rule != model_.rules.collections.end() && written_ms <= now_ - rule->second;
+  }
+
   void Step(FuzzedDataProvider& in) {
-    switch (in.ConsumeIntegralInRange<int>(0, 14)) {
+    switch (in.ConsumeIntegralInRange<int>(0, 17)) {
       case 0: case 1: return Create(in);
       case 2: return Link(in);
       case 3: return Patch(in);
@@ -207,6 +238,9 @@ class Harness {
       case 11: return Rotate();
       case 12: return PurgeSome(in);
       case 13: return Compact();
+      case 14: return AdvanceClock(in);
+      case 15: return SetCollectionRule(in);
+      case 16: return SweepAll();
       default: return Reopen();
     }
   }
@@ -320,7 +354,7 @@ class Harness {
     const std::string value = in.ConsumeRandomLengthString(40);
     const Status s = store_->Put(p.id, collection, key, value);
     ExpectStatus(s, PersonState(p), "Put");
-    if (s.ok()) p.records[{collection, key}] = value;
+    if (s.ok()) p.records[{collection, key}] = ModelRecord{value, now_};
   }
 
   void DeleteRecord(FuzzedDataProvider& in) {
@@ -433,6 +467,63 @@ class Harness {
     if (!r.ok()) Fail("CompactData: " + r.status().ToString());
   }
 
+  void AdvanceClock(FuzzedDataProvider& in) { now_ += in.ConsumeIntegralInRange<std::int64_t>(1, 4000); }
+
+  // Adds, changes or removes the rule of one collection (ages of a few
+  // seconds, so the clock's steps cross them).
+  void SetCollectionRule(FuzzedDataProvider& in) {
+    const std::string collection = in.PickValueInArray(kCollections);
+    RetentionRules rules = model_.rules;
+    const int age = in.ConsumeIntegralInRange<int>(0, 3);
+    if (age == 0) {
+      rules.collections.erase(collection);
+    } else {
+      rules.collections[collection] = std::int64_t{age} * 2500;
+    }
+    const Status s = store_->SetRetention(rules);
+    ExpectStatus(s, StatusCode::kOk, "SetRetention");
+    model_.rules = std::move(rules);
+    auto got = store_->GetRetention();
+    if (!got.ok()) Fail("GetRetention: " + got.status().ToString());
+    Expect(*got == model_.rules, "GetRetention returns the rules set");
+  }
+
+  // A sweep with a budget larger than the store: every expired record is
+  // deleted (the model drops them: no later rule change brings them back).
+  void SweepAll() {
+    auto r = store_->Sweep(100000);
+    if (!r.ok()) Fail("Sweep: " + r.status().ToString());
+    Expect(r->pending == 0, "Sweep left expired rows");
+    std::uint64_t live_expired = 0;
+    for (ModelPerson& p : model_.people) {
+      for (auto it = p.records.begin(); it != p.records.end();) {
+        if (Expired(it->first.first, it->second.written_ms)) {
+          live_expired += p.erased ? 0 : 1;
+          it = p.records.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    // Erased people's records (awaiting purge) may be swept too.
+    Expect(r->records_deleted >= live_expired, "Sweep deleted fewer records than expired");
+    Expect(r->events_deleted == 0 && r->analytics_deleted == 0, "Sweep deleted events without a rule");
+    auto stats = store_->Stats();
+    if (!stats.ok()) Fail("Stats: " + stats.status().ToString());
+    Expect(stats->expired_pending == 0, "expired_pending after a full sweep");
+    // What the sweep left is all there is: with the collection rules lifted
+    // nothing it should have deleted shows again (a record the time index
+    // missed would). Then the rules go back, back-filled again.
+    const RetentionRules rules = model_.rules;
+    RetentionRules lifted = rules;
+    lifted.collections.clear();
+    ExpectStatus(store_->SetRetention(lifted), StatusCode::kOk, "SetRetention (lifted)");
+    model_.rules = lifted;
+    CheckAll();
+    ExpectStatus(store_->SetRetention(rules), StatusCode::kOk, "SetRetention (restored)");
+    model_.rules = rules;
+  }
+
   // ---- checks ----------------------------------------------------------------------
 
   void CheckAll() {
@@ -479,22 +570,23 @@ class Harness {
     ExpectStatus(events->status(), StatusCode::kOk, who + " ScanEvents");
     Expect(n == p.events.size(), who + " event count");
 
+    const auto live = LiveRecords(p);
     for (const char* collection : kCollections) {
       auto it = store_->ScanRecords(p.id, collection);
-      auto want = p.records.lower_bound({collection, ""});
+      auto want = live.lower_bound({collection, ""});
       for (; it->Valid(); it->Next(), ++want) {
-        Expect(want != p.records.end() && want->first.first == collection, who + " extra record");
+        Expect(want != live.end() && want->first.first == collection, who + " extra record");
         Expect(it->value().key == want->first.second && it->value().value == want->second,
                who + " record in scan");
         Expect(it->value().category == kGeneralCategory, who + " record category");
       }
       ExpectStatus(it->status(), StatusCode::kOk, who + " ScanRecords");
-      Expect(want == p.records.end() || want->first.first != collection, who + " missing record in scan");
+      Expect(want == live.end() || want->first.first != collection, who + " missing record in scan");
       for (int k = 0; k < 5; ++k) {
         const std::string key = "k" + std::to_string(k);
         auto g = store_->Get(p.id, collection, key);
-        auto m = p.records.find({collection, key});
-        if (m == p.records.end()) {
+        auto m = live.find({collection, key});
+        if (m == live.end()) {
           ExpectStatus(g.status(), StatusCode::kNotFound, who + " Get absent record");
         } else {
           if (!g.ok()) Fail(who + " Get: " + g.status().ToString());
@@ -553,7 +645,7 @@ class Harness {
     Expect(profile.has_value() && *profile == p.profile, who + ": profile");
     Expect(events.size() == p.events.size(), who + ": event count");
     for (std::size_t e = 0; e < events.size(); ++e) CompareEvent(events[e], p.events[e], who);
-    Expect(records == p.records, who + ": records");
+    Expect(records == LiveRecords(p), who + ": records");
     // Every event wrote one analytics row under the person's anonymous ID,
     // carrying exactly the declared analytics fields.
     Expect(analytics.size() == p.events.size(), who + ": analytics row count");
@@ -600,6 +692,7 @@ class Harness {
   std::string dir_;
   std::unique_ptr<Store> store_;
   Model model_;
+  std::int64_t now_ = kClockMs;  // the store's clock
 };
 
 // A directory for the process's stores, removed at exit.
