@@ -172,34 +172,28 @@ Result<std::optional<IndexBackfill>> Retention::LoadBackfill(const storage::Read
   if (!g.ok()) return g.WithContext("retention index back-fill");
   util::ByteReader r(payload);
   IndexBackfill b;
-  std::uint64_t n = 0;
-  if (!r.GetVarint64(&n) || n > payload.size() / kHashSize) {
+  // varint(n) lp(hash)*n lp(next key); the set may be empty only when
+  // `allow_empty` (the events part, which a records-only walk leaves empty).
+  auto walk = [&](bool allow_empty, std::set<std::string>* hashes, std::string* next_key) {
+    std::uint64_t n = 0;
+    if (!r.GetVarint64(&n) || (n == 0 && !allow_empty) || n > payload.size() / kHashSize) return false;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::string_view hash;
+      if (!r.GetLengthPrefixed(&hash) || hash.size() != kHashSize) return false;
+      hashes->emplace(hash);
+    }
+    std::string_view next;
+    if (!r.GetLengthPrefixed(&next)) return false;
+    *next_key = std::string(next);
+    return true;
+  };
+  if (!walk(true, &b.name_hashes, &b.next_key)) return Status::Corruption("retention index back-fill is malformed");
+  // Format 4: the collections whose records are back-filled, and where
+  // (absent in a back-fill stored by a format-3 build).
+  if (!r.done() && !walk(false, &b.collection_hashes, &b.next_record_key)) {
     return Status::Corruption("retention index back-fill is malformed");
   }
-  for (std::uint64_t i = 0; i < n; ++i) {
-    std::string_view hash;
-    if (!r.GetLengthPrefixed(&hash) || hash.size() != kHashSize) {
-      return Status::Corruption("retention index back-fill is malformed");
-    }
-    b.name_hashes.emplace(hash);
-  }
-  std::string_view next;
-  if (!r.GetLengthPrefixed(&next)) return Status::Corruption("retention index back-fill is malformed");
-  b.next_key = std::string(next);
-  if (r.done()) return std::optional<IndexBackfill>(std::move(b));  // events only (as before format 4)
-  // Format 4: the collections whose records are back-filled, and where.
-  if (!r.GetVarint64(&n) || n == 0 || n > payload.size() / kHashSize) {
-    return Status::Corruption("retention index back-fill is malformed");
-  }
-  for (std::uint64_t i = 0; i < n; ++i) {
-    std::string_view hash;
-    if (!r.GetLengthPrefixed(&hash) || hash.size() != kHashSize) {
-      return Status::Corruption("retention index back-fill is malformed");
-    }
-    b.collection_hashes.emplace(hash);
-  }
-  if (!r.GetLengthPrefixed(&next) || !r.done()) return Status::Corruption("retention index back-fill is malformed");
-  b.next_record_key = std::string(next);
+  if (!r.done()) return Status::Corruption("retention index back-fill is malformed");
   return std::optional<IndexBackfill>(std::move(b));
 }
 

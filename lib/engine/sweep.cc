@@ -107,6 +107,19 @@ Status Sweeper::BackfillIndexBatch(bool* done) {
   return Status::OK();
 }
 
+Status Sweeper::KeyringOfRow(std::string_view key, std::optional<Keyring>* keyring, bool* skip_person) {
+  const std::string_view person_bytes = key.substr(0, PersonId::kSize);
+  if (*keyring && (*keyring)->person().view() == person_bytes) return Status::OK();
+  auto person = PersonIdFromBytes(person_bytes);
+  if (!person.ok()) return person.status();
+  keyring->reset();
+  auto dek = ctx_.PersonKey(*person);
+  *skip_person = dek.status().IsErased() || dek.status().IsNotFound();
+  if (!dek.ok() && !*skip_person) return dek.status();
+  keyring->emplace(ctx_.keys.get(), *person, *skip_person ? keys::DekHandle() : *dek);
+  return Status::OK();
+}
+
 Status Sweeper::BackfillEvents(storage::WriteTxn& txn, IndexBackfill* backfill_out, std::uint64_t* unreadable_out) {
   IndexBackfill& backfill = *backfill_out;
   std::uint64_t& unreadable = *unreadable_out;
@@ -125,16 +138,7 @@ Status Sweeper::BackfillEvents(storage::WriteTxn& txn, IndexBackfill* backfill_o
   for (; m.ok() && c.Valid() && examined < kBackfillRowsPerTxn; m = c.Next(), ++examined) {
     const std::string_view key = c.key();
     if (key.size() != PersonId::kSize + 16) return Status::Corruption("event key has the wrong length");
-    const std::string_view person_bytes = key.substr(0, PersonId::kSize);
-    if (!keyring || keyring->person().view() != person_bytes) {
-      auto person = PersonIdFromBytes(person_bytes);
-      if (!person.ok()) return person.status();
-      keyring.reset();
-      auto dek = ctx_.PersonKey(*person);
-      skip_person = dek.status().IsErased() || dek.status().IsNotFound();
-      if (!dek.ok() && !skip_person) return dek.status().WithContext("back-filling the retention index");
-      keyring.emplace(ctx_.keys.get(), *person, skip_person ? keys::DekHandle() : *dek);
-    }
+    if (Status k = KeyringOfRow(key, &keyring, &skip_person); !k.ok()) return k;
     if (skip_person) continue;
     bool shredded = false;
     // A row that does not open or decode (damage: Verify reports it, every
@@ -189,16 +193,7 @@ Status Sweeper::BackfillRecords(storage::WriteTxn& txn, IndexBackfill* backfill_
     Status r;
     if (ctx_.retention->RecordIndexed(txn, key, &r)) continue;  // written under the rule (or before format 4)
     if (!r.ok()) return r;
-    const std::string_view person_bytes = key.substr(0, PersonId::kSize);
-    if (!keyring || keyring->person().view() != person_bytes) {
-      auto person = PersonIdFromBytes(person_bytes);
-      if (!person.ok()) return person.status();
-      keyring.reset();
-      auto dek = ctx_.PersonKey(*person);
-      skip_person = dek.status().IsErased() || dek.status().IsNotFound();
-      if (!dek.ok() && !skip_person) return dek.status();
-      keyring.emplace(ctx_.keys.get(), *person, skip_person ? keys::DekHandle() : *dek);
-    }
+    if (Status k = KeyringOfRow(key, &keyring, &skip_person); !k.ok()) return k;
     if (skip_person) continue;
     bool shredded = false;
     if (Status o = keyring->Open(TableId::kRecords, key, c.value(), &plain, &shredded); !o.ok()) {

@@ -9,7 +9,11 @@
 
 #include <cstddef>
 
+#include <optional>
+#include <string_view>
+
 #include "engine/context.h"
+#include "engine/keyring.h"
 
 namespace shredkv::engine {
 
@@ -38,6 +42,11 @@ class Sweeper {
   // that reaches its table's end clears its part) and count skipped rows.
   Status BackfillEvents(storage::WriteTxn& txn, IndexBackfill* backfill, std::uint64_t* unreadable);
   Status BackfillRecords(storage::WriteTxn& txn, IndexBackfill* backfill, std::uint64_t* unreadable);
+  // The keyring of the person whose ID starts `key` (an events or records
+  // key), kept in `*keyring` while the walk stays on that person;
+  // `*skip_person` when the person is erased or has no key (the rows await
+  // purge, or a kNoSync power loss dropped the key: nothing to index).
+  Status KeyringOfRow(std::string_view key, std::optional<Keyring>* keyring, bool* skip_person);
   // Runs the pending back-fill to its end, one BackfillIndexBatch per call
   // guard + write_mu hold. REQUIRES: neither held.
   Status FinishIndexBackfill();

@@ -491,6 +491,19 @@ engine::StoreImpl* g_hook_store = nullptr;
 PersonId g_hook_person;
 int g_hook_calls = 0;
 
+// SetRetention(rules) with `hook` on the test points; the hook writes for
+// `person` through `impl` (g_hook_calls counts the points it saw).
+Status SetRetentionWithHook(engine::StoreImpl* impl, const PersonId& person, void (*hook)(std::string_view),
+                            const RetentionRules& rules) {
+  g_hook_store = impl;
+  g_hook_person = person;
+  g_hook_calls = 0;
+  util::SetTestPointHook(hook);
+  Status set = impl->SetRetention(rules);
+  util::SetTestPointHook(nullptr);
+  return set;
+}
+
 // Between two back-fill batches (no lock held): a record put in the ruled
 // collection.
 void PutDuringBackfill(std::string_view name) {
@@ -531,15 +544,9 @@ TEST_F(RetentionTest, RecordsWrittenDuringTheBackfillAreIndexedAndADamagedRecord
     return Status::OK();
   }));
   now_ = kT0;
-  g_hook_store = impl;
-  g_hook_person = bob;
-  g_hook_calls = 0;
-  util::SetTestPointHook(&PutDuringBackfill);
   RetentionRules rules;
   rules.collections["orders"] = kDay;
-  Status set = store_->SetRetention(rules);
-  util::SetTestPointHook(nullptr);
-  SKV_ASSERT_OK(set);
+  SKV_ASSERT_OK(SetRetentionWithHook(impl, bob, &PutDuringBackfill, rules));
   EXPECT_GE(g_hook_calls, 2);  // 2,500 orders: three batches of at most 1,000
   EXPECT_EQ(impl->backfill_unreadable_rows(), 1u);  // the order; the note was skipped by its key
   // 2,499 readable orders back-filled, bob's order indexed by its write.
@@ -596,15 +603,9 @@ TEST_F(RetentionTest, WritesDuringTheBackfillAreIndexedAndADamagedRowIsSkipped) 
     row[row.size() - 20] = static_cast<char>(row[row.size() - 20] ^ 0x5a);
     return txn.Put(impl->tables().events, key, row);
   }));
-  g_hook_store = impl;
-  g_hook_person = bob;
-  g_hook_calls = 0;
-  util::SetTestPointHook(&AppendDuringBackfill);
   RetentionRules rules;
   rules.events["e"] = kDay;
-  Status set = store_->SetRetention(rules);
-  util::SetTestPointHook(nullptr);
-  SKV_ASSERT_OK(set);
+  SKV_ASSERT_OK(SetRetentionWithHook(impl, bob, &AppendDuringBackfill, rules));
   EXPECT_GE(g_hook_calls, 1);
   EXPECT_EQ(impl->backfill_unreadable_rows(), 1u);
   // 2,499 readable rows of ann back-filled, bob's event indexed by its write.
@@ -699,6 +700,16 @@ PersonId PersonWithEvents(const Options& o, int old_events, int recent) {
   return id;
 }
 
+// A child that opens the store and sets `rules`, killed after its
+// `batches`-th back-fill batch; whether it was.
+bool SetRetentionKilledAfterBatch(const Options& o, const RetentionRules& rules, int batches) {
+  return test::RunChildKilledAt("retention.backfill.after_batch", batches, [&] {
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->SetRetention(rules);
+  });
+}
+
 TEST(RetentionCrashTest, SweepCutShortByACrashResumesAndAuditsEverything) {
   test::TempDir dir;
   Options o = test::TestOptions(dir.Sub("s"));
@@ -749,12 +760,7 @@ TEST(RetentionCrashTest, BackfillCutShortByACrashIsFinishedByTheNextSweep) {
   ASSERT_FALSE(HasFailure());
   RetentionRules rules;
   rules.events["e"] = kDay;
-  const bool killed = test::RunChildKilledAt("retention.backfill.after_batch", 1, [&] {
-    auto store = Store::Open(o);
-    if (!store.ok()) _exit(4);
-    (void)(*store)->SetRetention(rules);
-  });
-  ASSERT_TRUE(killed);
+  ASSERT_TRUE(SetRetentionKilledAfterBatch(o, rules, 1));
 
   auto store = Store::Open(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -795,12 +801,7 @@ TEST(RetentionCrashTest, ARecordsBackfillCutShortByACrashIsFinishedByTheNextSwee
   rules.collections["orders"] = kDay;
   for (int batches = 1; batches <= 2; ++batches) {  // events batch 1; then events 2, records 1
     SCOPED_TRACE("killed after back-fill batch " + std::to_string(batches));
-    const bool killed = test::RunChildKilledAt("retention.backfill.after_batch", batches, [&] {
-      auto store = Store::Open(o);
-      if (!store.ok()) _exit(4);
-      (void)(*store)->SetRetention(rules);
-    });
-    ASSERT_TRUE(killed);
+    ASSERT_TRUE(SetRetentionKilledAfterBatch(o, rules, batches));
   }
   auto store = Store::Open(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
