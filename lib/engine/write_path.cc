@@ -81,7 +81,33 @@ class BatchApplier {
     std::set<std::string> record_changes;
     std::optional<TrackingState> tracking;  // loaded on the first tracked event
     LinkCache links;  // analytics links of the slots used in this batch
+    std::optional<std::uint64_t> next_history;  // NextHistoryKey's counter, once read
   };
+
+  // The key of the person's next consent-history entry: person ‖
+  // fixed64be(n), n one past the person's last entry (1 for the first).
+  // Per person, so a restriction or consent change writes no store-wide
+  // counter (entries written before numbered from the event sequence keep
+  // their keys; n continues after them).
+  Result<std::string> NextHistoryKey(const PersonId& id, PersonState* st) {
+    if (!st->next_history) {
+      auto cursor = txn_->OpenCursor(t_.consent_history);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      std::string past(id.view());
+      past.append(8, '\xff');
+      Status m = c.Seek(past);
+      if (m.ok()) m = c.Valid() ? c.Prev() : c.SeekToLast();
+      if (!m.ok()) return m;
+      st->next_history = 1;
+      if (c.Valid() && c.key().size() == PersonId::kSize + 8 && c.key().substr(0, PersonId::kSize) == id.view()) {
+        st->next_history = util::DecodeFixed64BE(c.key().data() + PersonId::kSize) + 1;
+      }
+    }
+    std::string key(id.view());
+    util::PutFixed64BE(&key, (*st->next_history)++);
+    return key;
+  }
 
   Result<PersonState*> Load(const PersonId& id) {
     auto it = people_.find(id);
@@ -584,9 +610,9 @@ class BatchApplier {
       }
     }
     // The history, with the reason and source, sealed under the person's key.
-    const std::uint64_t seq = seq_++;
-    std::string hkey(op.id.view());
-    util::PutFixed64BE(&hkey, seq);
+    auto next = NextHistoryKey(op.id, *st);
+    if (!next.ok()) return next.status();
+    const std::string& hkey = *next;
     std::string plain, row;
     codec::EncodeConsentRecord(rec, &plain);
     codec::SealPersonRow(ctx_.cipher, *(*st)->dek, keys::kPersonSlot, TableId::kConsentHistory, hkey, plain, &row);

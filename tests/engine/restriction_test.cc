@@ -4,7 +4,12 @@
 #include <chrono>
 #include <thread>
 
+#include "codec/row_codec.h"
+#include "codec/sealed.h"
+#include "engine/store_impl.h"
+#include "keys/key_store.h"
 #include "test_util.h"
+#include "util/coding.h"
 
 namespace shredkv {
 namespace {
@@ -318,6 +323,72 @@ TEST_F(RestrictionTest, RestrictingManyWaitsForTheLeasesOfEveryone) {
   SKV_ASSERT_OK(store_->Restrict({a, b}, RestrictionSpec{true, {}, {}, "objection"}));
   EXPECT_TRUE(store_->GetRestriction(a)->all);
   EXPECT_TRUE(store_->GetRestriction(b)->all);
+}
+
+// A restriction or consent change numbers its history entry per person,
+// one past the person's last entry, so its commit writes no store-wide
+// counter (data meta `event_seq`); entries an earlier build numbered from
+// the event sequence keep their place and the new ones follow them.
+TEST_F(RestrictionTest, ConsentHistoryIsNumberedPerPersonAfterEarlierEntries) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"view", 1, {}, {}}));
+  auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
+  auto event_seq = [&] {
+    std::string v;
+    EXPECT_TRUE(impl->data().View([&](storage::ReadTxn& txn) -> Status {
+      std::string_view row;
+      if (Status g = txn.Get(impl->tables().meta, "event_seq", &row); !g.ok()) return g;
+      v = std::string(row);
+      return Status::OK();
+    }).ok());
+    return v;
+  };
+  auto history_keys = [&](const PersonId& id) {
+    std::vector<std::uint64_t> out;
+    EXPECT_TRUE(impl->data().View([&](storage::ReadTxn& txn) -> Status {
+      auto c = txn.OpenCursor(impl->tables().consent_history);
+      if (!c.ok()) return c.status();
+      for (Status m = (*c)->Seek(id.view()); m.ok() && (*c)->Valid() && (*c)->key().substr(0, 16) == id.view();
+           m = (*c)->Next()) {
+        out.push_back(util::DecodeFixed64BE((*c)->key().data() + 16));
+      }
+      return Status::OK();
+    }).ok());
+    return out;
+  };
+  const std::string seq_before = event_seq();
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{true, {}, {}, "dispute"}));
+  SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", true));
+  EXPECT_EQ(event_seq(), seq_before);
+  EXPECT_EQ(history_keys(ann), (std::vector<std::uint64_t>{1, 2}));
+
+  // bob's entry as an earlier build wrote it: numbered 1000 from the event
+  // sequence, sealed under his key.
+  ConsentRecord old;
+  old.action = ConsentRecord::Action::kGrant;
+  old.purpose = "marketing";
+  old.time_ms = 5;
+  old.source = "earlier build";
+  auto dek = impl->context().PersonKey(bob);
+  ASSERT_TRUE(dek.ok()) << dek.status().ToString();
+  std::string key(bob.view()), plain, row;
+  util::PutFixed64BE(&key, 1000);
+  codec::EncodeConsentRecord(old, &plain);
+  codec::SealPersonRow(impl->context().cipher, **dek, keys::kPersonSlot, codec::TableId::kConsentHistory, key, plain,
+                       &row);
+  SKV_ASSERT_OK(impl->data().Update(
+      [&](storage::WriteTxn& txn) { return txn.Put(impl->tables().consent_history, key, row); }));
+  SKV_ASSERT_OK(store_->SetConsent(bob, "marketing", false, "banner"));
+  SKV_ASSERT_OK(store_->Restrict(bob, RestrictionSpec{false, {"marketing"}, {}, "objection"}));
+  EXPECT_EQ(history_keys(bob), (std::vector<std::uint64_t>{1000, 1001, 1002}));
+  auto history = store_->GetConsentHistory(bob);
+  ASSERT_TRUE(history.ok()) << history.status().ToString();
+  ASSERT_EQ(history->size(), 3u);
+  EXPECT_EQ((*history)[0].source, "earlier build");
+  EXPECT_EQ((*history)[1].action, ConsentRecord::Action::kWithdraw);
+  EXPECT_EQ((*history)[2].action, ConsentRecord::Action::kRestrict);
+  EXPECT_TRUE(test::VerifiesClean(*store_));
 }
 
 }  // namespace
