@@ -858,19 +858,31 @@ Result<std::size_t> KeyStore::DropFreePool() {
 
 void KeyStore::RecordClaims(const std::vector<KeyClaim>& claims) {
   std::lock_guard pool_lock(pool_mu_);
-  for (const KeyClaim& c : claims) claimed_.insert_or_assign(c.person, c.index);
+  // Never over a claim already held: a create of a person that exists (a
+  // replayed batch) fails, and a person created twice in one group keeps
+  // the claim of the create that commits (ClaimsCommitted sets it).
+  for (const KeyClaim& c : claims) claimed_.try_emplace(c.person, c.index);
 }
 
 void KeyStore::ClaimsFailed(const std::vector<KeyClaim>& claims, std::vector<PooledKey> keys) {
-  std::lock_guard pool_lock(pool_mu_);
-  for (const KeyClaim& c : claims) {
-    auto it = claimed_.find(c.person);
-    if (it != claimed_.end() && it->second == c.index) claimed_.erase(it);
+  {
+    std::lock_guard pool_lock(pool_mu_);
+    for (const KeyClaim& c : claims) {
+      auto it = claimed_.find(c.person);
+      if (it != claimed_.end() && it->second == c.index) claimed_.erase(it);
+    }
+    free_pool_.insert(free_pool_.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
   }
-  free_pool_.insert(free_pool_.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
+  // A reader may have cached a failed claim's key while its create was
+  // pending; the key is free again and may go to someone else.
+  for (const KeyClaim& c : claims) cache_.Erase(codec::DekKey(c.person, kPersonSlot));
 }
 
 void KeyStore::ClaimsCommitted(const std::vector<KeyClaim>& claims, const std::vector<DekHandle>& deks) {
+  {
+    std::lock_guard pool_lock(pool_mu_);
+    for (const KeyClaim& c : claims) claimed_.insert_or_assign(c.person, c.index);
+  }
   for (std::size_t i = 0; i < claims.size() && i < deks.size(); ++i) {
     const std::string key = codec::DekKey(claims[i].person, kPersonSlot);
     cache_.Erase(key);  // no earlier key of the ID may linger

@@ -21,6 +21,7 @@
 #include "engine/key_pool_inspect.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
+#include "util/coding.h"
 #include "util/test_point.h"
 
 namespace shredkv {
@@ -311,6 +312,33 @@ TEST_F(KeyPoolRaceTest, AFailedCreateLeavesNoClaimAndReturnsItsKey) {
   ASSERT_TRUE(store_->CreatePerson({{"email", "third@x.org"}}, {}).ok());
   EXPECT_EQ(ks.claimed_keys(), claimed + 1);
   EXPECT_EQ(ks.free_pooled_keys(), free_keys - 1);
+}
+
+// A create batch written again after it committed (a replay, or a retry of
+// a ShardedStore write whose shard had committed) fails and must leave the
+// person's claim as it was: it once replaced it with the failed create's
+// key and then dropped it, so the person read as NotFound and an erasure
+// left its pool row — its key — on disk.
+TEST_F(KeyPoolRaceTest, ACreateWrittenAgainLeavesThePersonsClaimAndErasureStillShredsIt) {
+  WriteBatch b;
+  const PersonId x = b.CreatePerson({{"email", "x@x.org"}}, {{"name", "X"}});
+  SKV_ASSERT_OK(store_->Write(b));
+  keys::KeyStore& ks = Impl(*store_).key_store();
+  const auto index = ks.ClaimForTesting(x);
+  ASSERT_TRUE(index.has_value());
+  const std::size_t free_keys = ks.free_pooled_keys();
+  EXPECT_FALSE(store_->Write(b).ok());
+  EXPECT_EQ(ks.ClaimForTesting(x), index);
+  EXPECT_EQ(ks.free_pooled_keys(), free_keys);  // the failed create's key went back
+  auto profile = store_->GetProfile(x);  // no key cache: found through the claim
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  EXPECT_EQ(profile->at("name").as_string(), "X");
+  std::string pool_key;
+  util::PutFixed64BE(&pool_key, *index);
+  ASSERT_TRUE(ks.RawRowForTesting("pool", pool_key).ok());
+  ASSERT_TRUE(store_->Erase(x).ok());
+  EXPECT_TRUE(ks.RawRowForTesting("pool", pool_key).status().IsNotFound());
+  EXPECT_TRUE(store_->GetProfile(x).status().IsErased());
 }
 
 // Verify beside creators never reports a person without a key.
