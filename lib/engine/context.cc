@@ -293,12 +293,7 @@ Status EngineContext::ReadDataMeta(storage::ReadTxn& txn, bool* fresh) {
 
 Status EngineContext::InitDataMeta(storage::WriteTxn& txn) {
   if (Status r = consent_index->MarkReady(txn); !r.ok()) return r;  // no consent row yet
-  std::string format;
-  util::PutFixed32BE(&format, kDataFormatVersion);
-  if (Status p = txn.Put(tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
-      !p.ok()) {
-    return p;
-  }
+  if (Status p = PutDataFormat(txn); !p.ok()) return p;
   std::string granularity;
   util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(options.analytics_time_granularity_ms));
   if (Status p = txn.Put(tables.meta, kAnalyticsGranularityKey,
@@ -309,6 +304,12 @@ Status EngineContext::InitDataMeta(storage::WriteTxn& txn) {
   if (Status p = PutAnalyticsLayout(txn); !p.ok()) return p;
   return txn.Put(tables.meta, kDataStoreIdKey,
                  PlainRow(TableId::kDataMeta, kDataStoreIdKey, keys->store_id()));
+}
+
+Status EngineContext::PutDataFormat(storage::WriteTxn& txn) const {
+  std::string format;
+  util::PutFixed32BE(&format, kDataFormatVersion);
+  return txn.Put(tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
 }
 
 Status EngineContext::PutAnalyticsLayout(storage::WriteTxn& txn) const {

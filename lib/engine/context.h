@@ -142,6 +142,9 @@ struct EngineContext {
   // The data meta row that records `analytics_layout` (InitDataMeta and the
   // migration write it).
   [[nodiscard]] Status PutAnalyticsLayout(storage::WriteTxn& txn) const;
+  // The data meta row `format` = kDataFormatVersion (InitDataMeta, the end of
+  // the format-2 migration, the format-3 mark).
+  [[nodiscard]] Status PutDataFormat(storage::WriteTxn& txn) const;
 
   // Listeners and logger (Options::listeners, Options::logger).
   Notifier events;

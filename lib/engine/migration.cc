@@ -192,8 +192,7 @@ class Migration {
     if (!finished) {
       return txn.Put(t.meta, kMigrationKey, PlainRow(TableId::kDataMeta, kMigrationKey, EncodeMigrationState(next)));
     }
-    std::string format, granularity;
-    util::PutFixed32BE(&format, kDataFormatVersion);
+    std::string granularity;
     util::PutFixed64BE(&granularity, static_cast<std::uint64_t>(ctx_.analytics_granularity_ms));
     if (Status p = txn.Put(t.meta, kAnalyticsGranularityKey,
                            PlainRow(TableId::kDataMeta, kAnalyticsGranularityKey, granularity));
@@ -201,7 +200,7 @@ class Migration {
       return p;
     }
     if (Status d = txn.Delete(t.meta, kMigrationKey); !d.ok()) return d;
-    return txn.Put(t.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
+    return ctx_.PutDataFormat(txn);
   }
 
   EngineContext& ctx_;
@@ -239,12 +238,7 @@ Status MigrateData(EngineContext& ctx) {
     // Its last transaction stores format kDataFormatVersion.
     if (Status s = Migration(ctx).Run(); !s.ok()) return s;
   } else {
-    Status s = ctx.data->Update([&](storage::WriteTxn& txn) -> Status {
-      std::string format;
-      util::PutFixed32BE(&format, kDataFormatVersion);
-      return txn.Put(ctx.tables.meta, kDataFormatKey, PlainRow(TableId::kDataMeta, kDataFormatKey, format));
-    });
-    if (!s.ok()) return s;
+    if (Status s = ctx.data->Update([&](storage::WriteTxn& txn) { return ctx.PutDataFormat(txn); }); !s.ok()) return s;
   }
   ctx.data_format = kDataFormatVersion;
   return Status::OK();

@@ -249,13 +249,18 @@ class KeyStore {
   // sees the new person must find its key) until a refill or an erasure
   // adopts it. REQUIRES: the caller keeps every adoption and erasure out
   // until ClaimsCommitted or ClaimsFailed (the engine's write lock): a
-  // claim whose commit may still fail must not be adopted.
+  // claim whose commit may still fail must not be adopted. A person who
+  // already has a claim keeps it.
   void RecordClaims(const std::vector<KeyClaim>& claims);
-  // After the `data` commit that recorded these claims: the cache holds
-  // each person's key.
+  // After the `data` commit that recorded these claims: each is the
+  // person's claim (also where RecordClaims kept an earlier one: two
+  // creates of one person in a group, the first failed) and the cache holds
+  // each person's key. Call before ClaimsFailed of the same group.
   void ClaimsCommitted(const std::vector<KeyClaim>& claims, const std::vector<DekHandle>& deks);
-  // The `data` commit of these recorded claims failed: they are forgotten
-  // and their keys go back to the free pool.
+  // The `data` commit of these recorded claims failed: each is forgotten
+  // where it is still the person's claim (a failed create of a person that
+  // exists leaves the person's own), its key leaves the cache and goes back
+  // to the free pool.
   void ClaimsFailed(const std::vector<KeyClaim>& claims, std::vector<PooledKey> keys);
   // People whose claims were adopted (or erased) in `keys`: the engine
   // deletes their `key_claims` rows in a later `data` commit and then
