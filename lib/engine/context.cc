@@ -152,11 +152,16 @@ Status EngineContext::LoadKeyPool() {
   if (!s.ok()) return s.WithContext("reading the key claims");
   std::vector<PersonId> stale;
   if (Status l = keys->LoadPool(claims, &stale); !l.ok()) return l;
+  if (!options.read_only) {
+    // What `keys` holds may not be on disk yet: a process (of any
+    // durability) killed between a pool refill's commit and its sync, or a
+    // kNoSync process's adoptions (`keys` is MDB_NOMETASYNC). This process
+    // hands out pool rows without a sync of its own and deletes stale
+    // claims, both on the promise that the key rows behind them are durable
+    // (review F5): one sync at a writable open keeps it.
+    if (Status f = keys->Sync(); !f.ok()) return f.WithContext("syncing the key store");
+  }
   if (!stale.empty() && !options.read_only) {
-    // The adoptions that made them stale may not be on disk yet (kNoSync:
-    // `keys` is MDB_NOMETASYNC, and the process may have died before its
-    // sync): flush them before their claims go.
-    if (Status f = keys->Sync(); !f.ok()) return f.WithContext("syncing adopted keys");
     util::TestPoint("pool.before_stale_claims_delete");
     s = data->Update([&](storage::WriteTxn& txn) -> Status {
       for (const PersonId& p : stale) {

@@ -641,8 +641,10 @@ Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool 
     if (slot != kPersonSlot) {
       return Status::NotFound("person " + person.ToHex() + " has no key in slot " + std::to_string(slot));
     }
+    util::TestPoint("keys.stored_key_missed");
     std::optional<std::uint64_t> claim = ClaimInMemory(person);
     bool looked_up = false;
+    bool lookup_missed = false;
     if (!claim.has_value()) {
       // Beside a writer: the person may be one that writer created since,
       // whose claim only `data` knows (a `data` read; nested in a caller's
@@ -657,6 +659,7 @@ Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool 
         if (!found.ok()) return found.status();
         claim = *found;
         looked_up = claim.has_value();
+        lookup_missed = !looked_up;
       }
     }
     if (claim.has_value()) {
@@ -665,8 +668,13 @@ Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool 
     }
     // A claim recorded, adopted or erased between reading it and the rows
     // makes both miss: the generation moved (this process) or, beside a
-    // writer, the claim row found may be gone since. Read again.
-    const bool moved = pool_generation_.load(std::memory_order_acquire) != generation || looked_up;
+    // writer, the claim row found may be gone since. Beside a writer, a
+    // claim row not found at all may have been adopted between the `deks`
+    // miss above and the lookup: the writer commits the `deks` row before it
+    // deletes the claim row, so one more `deks` read finds it (review F2).
+    // Read again.
+    const bool moved = pool_generation_.load(std::memory_order_acquire) != generation || looked_up ||
+                       (lookup_missed && attempt == 0);
     if (attempt < 2 && moved) continue;
     return Status::NotFound("person " + person.ToHex() + " has no key");
   }

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -142,6 +143,87 @@ TEST(KeyPoolBesideWriterTest, VerifyOfClaimedKeysReturnsWhileTheWriterGrowsTheMa
 
 TEST(KeyPoolBesideWriterTest, VerifyOfAdoptedKeysReturnsWhileTheWriterGrowsTheMap) {
   VerifyWhileTheWriterGrowsTheMap(/*adopted=*/true);
+}
+
+// A reader beside a writer misses a new person's key in `deks`, then looks
+// for its claim in `data`. When the writer adopts the claim in between (the
+// `deks` row committed, then the claim row deleted), both reads miss; the
+// reader once answered NotFound for a live person (review F2). The writer
+// here adopts by closing, at the reader's first `deks` miss.
+int g_adopt_pipe_to_writer = -1;
+int g_adopt_pipe_from_writer = -1;
+std::atomic<bool> g_adopted_at_miss{false};
+
+void AdoptAtFirstMissHook(std::string_view name) {
+  if (name != "keys.stored_key_missed" || g_adopted_at_miss.exchange(true)) return;
+  char c = 'a';
+  (void)!::write(g_adopt_pipe_to_writer, &c, 1);
+  (void)!::read(g_adopt_pipe_from_writer, &c, 1);
+}
+
+TEST(KeyPoolBesideWriterTest, AKeyAdoptedBetweenTheReadersKeyMissAndItsClaimLookupIsFound) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  const std::string id_file = dir.Sub("x.id");
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(to_parent), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the writer
+    auto say = [&](char c) { (void)!::write(to_parent[1], &c, 1); };
+    auto heard = [&] {
+      char c = 0;
+      return ::read(to_child[0], &c, 1) == 1 ? c : '\0';
+    };
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(10);
+    say('r');
+    if (heard() != 'c') _exit(14);
+    // Created after the reader opened: a claimed pool key only `data` knows of.
+    auto x = (*store)->CreatePerson({{"email", "x@x.org"}}, {{"name", "X"}});
+    if (!x.ok()) _exit(11);
+    test::WriteFile(id_file, std::string(x->view()));
+    say('x');
+    if (heard() != 'a') _exit(12);
+    if (!(*store)->Close().ok()) _exit(13);  // adopts the claim: `deks` row, then the claim row goes
+    say('d');
+    (void)heard();
+    _exit(0);
+  }
+  auto heard = [&] {
+    char c = 0;
+    return ::read(to_parent[0], &c, 1) == 1 ? c : '\0';
+  };
+  ASSERT_EQ(heard(), 'r');
+  Options ro = o;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  ro.dek_cache_capacity = 0;
+  auto reader = Store::Open(ro);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  char c = 'c';
+  ASSERT_EQ(::write(to_child[1], &c, 1), 1);
+  ASSERT_EQ(heard(), 'x');
+  const std::string raw_id = test::ReadFile(id_file);
+  PersonId::Bytes bytes;
+  ASSERT_EQ(raw_id.size(), bytes.size());
+  std::memcpy(bytes.data(), raw_id.data(), bytes.size());
+  g_adopt_pipe_to_writer = to_child[1];
+  g_adopt_pipe_from_writer = to_parent[0];
+  util::SetTestPointHook(&AdoptAtFirstMissHook);
+  auto profile = (*reader)->GetProfile(PersonId(bytes));
+  util::SetTestPointHook(nullptr);
+  EXPECT_TRUE(g_adopted_at_miss.load()) << "the reader never missed the key in `deks`";
+  EXPECT_TRUE(profile.ok()) << profile.status().ToString();
+  if (profile.ok()) {
+    EXPECT_EQ(profile->at("name"), Value("X"));
+  }
+  char q = 'q';
+  ASSERT_EQ(::write(to_child[1], &q, 1), 1);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "writer status " << status;
 }
 
 // ---- rotations -----------------------------------------------------------------

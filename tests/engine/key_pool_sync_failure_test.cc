@@ -20,12 +20,15 @@
 #include "engine/key_pool_inspect.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
+#include "util/test_point.h"
 
 namespace {
 
 // Syncs of the `keys` file to let through before one fails; -1: none fails.
 std::atomic<int> g_keys_syncs_to_pass{-1};
 std::atomic<int> g_keys_syncs_failed{0};
+// Every sync of the `keys` file this process asked for, failed or not.
+std::atomic<int> g_keys_syncs_seen{0};
 
 bool IsKeysFile(int fd) {
   char link[64];
@@ -42,7 +45,9 @@ bool IsKeysFile(int fd) {
 extern "C" int fdatasync(int fd) {
   using Fn = int (*)(int);
   static const Fn real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "fdatasync"));
-  if (g_keys_syncs_to_pass.load() >= 0 && IsKeysFile(fd) && g_keys_syncs_to_pass.fetch_sub(1) == 0) {
+  const bool keys_file = IsKeysFile(fd);
+  if (keys_file) g_keys_syncs_seen.fetch_add(1);
+  if (g_keys_syncs_to_pass.load() >= 0 && keys_file && g_keys_syncs_to_pass.fetch_sub(1) == 0) {
     g_keys_syncs_to_pass = -1;
     g_keys_syncs_failed.fetch_add(1);
     errno = EIO;
@@ -144,6 +149,100 @@ TEST(KeyPoolSyncFailureTest, AnEraseWhoseSyncFailedKeepsTheClaimAndNoKeyIsReused
   auto again = (*store)->Erase(x);
   EXPECT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_TRUE((*store)->GetProfile(x).status().IsErased());
+}
+
+// A process killed between a pool refill's commit and its sync leaves pool
+// rows that may never reach the disk. The next writable open hands them out
+// without a refill of its own, so it must sync `keys` before it does: a
+// kFullSync create acknowledged with such a row once lost the person's key
+// to a power loss (review F5), and the person read as having none.
+void KillAtRefillSync(std::string_view name) {
+  if (name == "pool.before_refill_sync") _exit(0);
+}
+
+TEST(KeyPoolSyncFailureTest, PoolRowsOfARefillKilledBeforeItsSyncAreSyncedBeforeTheNextOpenHandsThemOut) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  const std::string keys_file = dir.Sub("s") + "/keys/data.mdb";
+  const std::string synced_copy = dir.Sub("keys-synced.mdb");
+  const std::string id_file = dir.Sub("x.id"), facts_file = dir.Sub("facts");
+  {
+    auto store = Store::Open(o);  // created, and closed: `keys` as synced
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  fs::copy_file(keys_file, synced_copy, fs::copy_options::overwrite_existing);
+  auto run_child = [](auto&& body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      body();
+      _exit(0);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + status;
+  };
+  // 1. A kNoSync writer whose first create refills the pool and is killed
+  //    after the refill's commit, before its sync.
+  ASSERT_EQ(run_child([&] {
+              auto store = Store::Open(o);
+              if (!store.ok()) _exit(2);
+              util::SetTestPointHook(&KillAtRefillSync);
+              (void)(*store)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
+              _exit(3);  // the hook did not fire
+            }),
+            0);
+  {
+    Options ro = o;
+    ro.read_only = true;
+    ro.create_if_missing = false;
+    auto reader = Store::Open(ro);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    ASSERT_EQ(ClaimRows(**reader), 0u) << "the killed create claimed a key";
+  }
+  // 2. A kFullSync writer creates X from the pool rows the killed refill
+  //    left, and dies without closing. It records whether `keys` was synced
+  //    before the create was acknowledged.
+  ASSERT_EQ(run_child([&] {
+              Options full = o;
+              full.durability = Durability::kFullSync;
+              const int syncs_before = g_keys_syncs_seen.load();
+              auto store = Store::Open(full);
+              if (!store.ok()) _exit(4);
+              const int syncs_at_open = g_keys_syncs_seen.load() - syncs_before;
+              auto x = (*store)->CreatePerson({{"email", "x@x.org"}}, {{"name", "X"}});
+              if (!x.ok()) _exit(5);
+              test::WriteFile(id_file, std::string(x->view()));
+              std::ofstream(facts_file) << syncs_at_open << " " << ClaimRows(**store) << "\n";
+              _exit(0);
+            }),
+            0);
+  std::istringstream facts(test::ReadFile(facts_file));
+  int syncs_at_open = -1;
+  std::uint64_t claims = 0;
+  facts >> syncs_at_open >> claims;
+  ASSERT_EQ(claims, 1u) << "X's key was not a claimed pool row";
+  EXPECT_GE(syncs_at_open, 1) << "the open handed out pool rows it never synced";
+  // 3. A power loss: `keys` is as last synced. With no sync since the store
+  //    was closed, that is the copy taken then (its meta pages name the
+  //    tree without the refill's rows).
+  if (syncs_at_open == 0) {
+    std::fstream f(keys_file, std::ios::in | std::ios::out | std::ios::binary);
+    std::ifstream synced(synced_copy, std::ios::binary);
+    std::string metas(2 * 4096, '\0');
+    synced.read(metas.data(), static_cast<std::streamsize>(metas.size()));
+    f.seekp(0);
+    f.write(metas.data(), static_cast<std::streamsize>(metas.size()));
+  }
+  const std::string raw_id = test::ReadFile(id_file);
+  PersonId::Bytes bytes;
+  ASSERT_EQ(raw_id.size(), bytes.size());
+  std::memcpy(bytes.data(), raw_id.data(), bytes.size());
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto profile = (*store)->GetProfile(PersonId(bytes));
+  EXPECT_TRUE(profile.ok()) << "X's acknowledged create lost its key: " << profile.status().ToString();
+  EXPECT_TRUE(test::VerifiesClean(**store));
 }
 
 }  // namespace
