@@ -606,7 +606,7 @@ Result<DekHandle> KeyStore::OpenWrappedLocked(TableId table, std::string_view ad
 }
 
 std::optional<std::uint64_t> KeyStore::ClaimInMemory(const PersonId& person) {
-  std::lock_guard lock(pool_mu_);
+  std::lock_guard lock(claims_mu_);
   auto it = claimed_.find(person);
   if (it == claimed_.end()) return std::nullopt;
   return it->second;
@@ -651,7 +651,7 @@ Status KeyStore::WithStoredKey(const PersonId& person, std::uint32_t slot, bool 
       // `data` read it is allowed, environment.h).
       std::function<Result<std::optional<std::uint64_t>>(const PersonId&)> lookup;
       {
-        std::lock_guard lock(pool_mu_);
+        std::lock_guard lock(claims_mu_);
         lookup = claim_lookup_;
       }
       if (lookup) {
@@ -688,10 +688,10 @@ Result<DekHandle> KeyStore::GetDek(const PersonId& person, std::uint32_t slot) {
                                                : "key " + std::to_string(slot) + " of person " + person.ToHex();
   for (int attempt = 0;; ++attempt) {
     // Opened under the shared epoch lock the row was read under: a
-    // rotation's destroy commit re-wraps every row and drops the old epoch
-    // keys together under the unique lock, so a row read here names an
-    // epoch whose key is in memory (reviews: a row read just before that
-    // commit, opened just after it, named an epoch gone).
+    // rotation's destroy commit re-wraps every row, and the old epoch keys
+    // are dropped only after it, under the unique lock, so a row read here
+    // names an epoch whose key is in memory (reviews: a row read just before
+    // that commit, opened just after it, named an epoch gone).
     Result<DekHandle> dek = Status::Internal("unset");
     bool unknown_epoch = false;
     Status s = WithStoredKey(person, slot, /*lock_epochs=*/true, [&](const StoredKey& stored) {
@@ -761,7 +761,10 @@ Status KeyStore::LoadPool(const std::vector<KeyClaim>& claims, std::vector<Perso
     if (claimed.count(c.person) == 0) stale->push_back(c.person);
   }
   free_pool_ = std::move(free);
-  claimed_ = std::move(claimed);
+  {
+    std::lock_guard claims_lock(claims_mu_);
+    claimed_ = std::move(claimed);
+  }
   adopted_.clear();
   return Status::OK();
 }
@@ -814,7 +817,10 @@ Status KeyStore::RefillPoolLocked(std::size_t count) {
     if (!s.ok()) return s.WithContext("refilling the key pool");
   }
   // Adopted: the claims are in `deks` now (GetDek reads `deks` first).
-  claimed_.clear();
+  {
+    std::lock_guard claims_lock(claims_mu_);
+    claimed_.clear();
+  }
   pool_generation_.fetch_add(1, std::memory_order_acq_rel);
   util::TestPoint("pool.before_refill_sync");
   // Every key handed out must be durable before a `data` commit uses it,
@@ -866,6 +872,7 @@ Result<std::size_t> KeyStore::DropFreePool() {
 
 void KeyStore::RecordClaims(const std::vector<KeyClaim>& claims) {
   std::lock_guard pool_lock(pool_mu_);
+  std::lock_guard claims_lock(claims_mu_);
   // Never over a claim already held: a create of a person that exists (a
   // replayed batch) fails, and a person created twice in one group keeps
   // the claim of the create that commits (ClaimsCommitted sets it).
@@ -875,9 +882,12 @@ void KeyStore::RecordClaims(const std::vector<KeyClaim>& claims) {
 void KeyStore::ClaimsFailed(const std::vector<KeyClaim>& claims, std::vector<PooledKey> keys) {
   {
     std::lock_guard pool_lock(pool_mu_);
-    for (const KeyClaim& c : claims) {
-      auto it = claimed_.find(c.person);
-      if (it != claimed_.end() && it->second == c.index) claimed_.erase(it);
+    {
+      std::lock_guard claims_lock(claims_mu_);
+      for (const KeyClaim& c : claims) {
+        auto it = claimed_.find(c.person);
+        if (it != claimed_.end() && it->second == c.index) claimed_.erase(it);
+      }
     }
     free_pool_.insert(free_pool_.end(), std::make_move_iterator(keys.begin()), std::make_move_iterator(keys.end()));
   }
@@ -889,6 +899,7 @@ void KeyStore::ClaimsFailed(const std::vector<KeyClaim>& claims, std::vector<Poo
 void KeyStore::ClaimsCommitted(const std::vector<KeyClaim>& claims, const std::vector<DekHandle>& deks) {
   {
     std::lock_guard pool_lock(pool_mu_);
+    std::lock_guard claims_lock(claims_mu_);
     for (const KeyClaim& c : claims) claimed_.insert_or_assign(c.person, c.index);
   }
   for (std::size_t i = 0; i < claims.size() && i < deks.size(); ++i) {
@@ -917,7 +928,7 @@ Status KeyStore::Sync() {
 }
 
 std::size_t KeyStore::claimed_keys() {
-  std::lock_guard pool_lock(pool_mu_);
+  std::lock_guard claims_lock(claims_mu_);
   return claimed_.size();
 }
 
@@ -927,7 +938,7 @@ std::size_t KeyStore::free_pooled_keys() {
 }
 
 void KeyStore::SetClaimLookup(std::function<Result<std::optional<std::uint64_t>>(const PersonId&)> lookup) {
-  std::lock_guard pool_lock(pool_mu_);
+  std::lock_guard claims_lock(claims_mu_);
   claim_lookup_ = std::move(lookup);
 }
 
@@ -1137,12 +1148,14 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
 
 Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
   // Held over the commit: EraseInTxn reads the claims, and the erased
-  // people's claims leave with it.
+  // people's claims leave with it. Readers of claims take only claims_mu_,
+  // so they do not wait for this commit's flushes.
   std::unique_lock pool_lock(pool_mu_);
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     for (const ErasureCommit& c : commits) {
       if (Status e = EraseInTxn(txn, c); !e.ok()) return e;
     }
+    util::TestPoint("keys.erasure_in_commit");
     return Status::OK();
   });
   if (!s.ok()) return s;
@@ -1151,10 +1164,13 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
   // (below): a power loss that lost it would bring the person back with a
   // claim to a pool row that, without the claim, the next open hands out.
   std::vector<PersonId> unclaimed;
-  for (const ErasureCommit& c : commits) {
-    if (c.slot != kPersonSlot) continue;
-    for (const PersonId& p : c.people) {
-      if (claimed_.erase(p) != 0) unclaimed.push_back(p);
+  {
+    std::lock_guard claims_lock(claims_mu_);
+    for (const ErasureCommit& c : commits) {
+      if (c.slot != kPersonSlot) continue;
+      for (const PersonId& p : c.people) {
+        if (claimed_.erase(p) != 0) unclaimed.push_back(p);
+      }
     }
   }
   if (!unclaimed.empty()) pool_generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -1450,7 +1466,15 @@ Status KeyStore::ApplyRewrap(storage::WriteTxn& txn, const std::vector<std::pair
 }
 
 Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
-  std::unique_lock lock(epoch_mu_);
+  // The commit runs under the shared epoch lock (the epoch keys are read,
+  // not changed: the current epoch is already `epoch`, so no refill or key
+  // write lands under an older one), and readers go on meanwhile. Only
+  // dropping the old keys from memory takes the unique lock, after the
+  // commit: it waits for every reader that may hold a row read before the
+  // commit, and every later read sees the re-wrapped rows (review F4: the
+  // unique lock was held over the commit's walk of `deks`, its flushes and
+  // the custody's destroy, and every key read waited).
+  std::shared_lock lock(epoch_mu_);
   std::vector<std::uint64_t> old;
   std::string custody_labels;  // lp(label)* of the old epochs held in a custody
   for (const auto& [e, k] : epoch_keys_) {
@@ -1504,13 +1528,17 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
     }
     return PutU64Meta(txn, meta_, kRebuildPendingKey, 1);
   });
+  lock.unlock();
   if (!s.ok()) return s;
   // After these neither meta page names a tree that still holds an old
   // epoch key.
   if (Status f = FlushMetaPages(); !f.ok()) return f.WithContext("after destroying epoch keys");
-  for (std::uint64_t e : old) {
-    epoch_keys_.erase(e);  // wipes the guarded memory
-    epoch_labels_.erase(e);
+  {
+    std::unique_lock drop(epoch_mu_);
+    for (std::uint64_t e : old) {
+      epoch_keys_.erase(e);  // wipes the guarded memory
+      epoch_labels_.erase(e);
+    }
   }
   rebuild_pending_.store(true);
   util::TestPoint("rotation.before_custody_destroy");
@@ -1641,7 +1669,7 @@ Result<std::string> KeyStore::EpochKeyForTesting(std::uint64_t epoch) {
 }
 
 std::optional<std::uint64_t> KeyStore::ClaimForTesting(const PersonId& person) {
-  std::lock_guard pool_lock(pool_mu_);
+  std::lock_guard claims_lock(claims_mu_);
   auto it = claimed_.find(person);
   if (it == claimed_.end()) return std::nullopt;
   return it->second;

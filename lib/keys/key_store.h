@@ -444,7 +444,7 @@ class KeyStore {
   // commit, then syncs. REQUIRES: pool_mu_ held.
   Status RefillPoolLocked(std::size_t count);
   // Re-wraps every pool row of an epoch older than `epoch` under it.
-  // REQUIRES: epoch_mu_ held uniquely.
+  // REQUIRES: epoch_mu_ held (shared is enough: it only reads epoch keys).
   Status RewrapPoolInTxn(storage::WriteTxn& txn, std::uint64_t epoch);
   Status OpenEnvironment(bool create);
   Status EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit);
@@ -480,12 +480,18 @@ class KeyStore {
   DekCache cache_;
 
   // The key pool, guarded by pool_mu_. Lock order: pool_mu_, then
-  // epoch_mu_, then the environment's write lock.
+  // epoch_mu_, then the environment's write lock. pool_mu_ is held over
+  // the commits (and syncs) that move pool rows: a refill, an erasure.
   struct PersonIdHash {
     std::size_t operator()(const PersonId& id) const { return std::hash<std::string_view>{}(id.view()); }
   };
   std::mutex pool_mu_;
   std::vector<PooledKey> free_pool_;
+  // claimed_ and claim_lookup_ are changed under pool_mu_ and claims_mu_
+  // together and read under either: a key read (ClaimInMemory) takes only
+  // claims_mu_, which is never held over I/O or another lock, so it does
+  // not wait for a refill's or an erasure's flushes (review F4).
+  std::mutex claims_mu_;
   std::unordered_map<PersonId, std::uint64_t, PersonIdHash> claimed_;
   std::vector<PersonId> adopted_;
   // Bumped by every commit that moves a claimed key (adoption, erasure):

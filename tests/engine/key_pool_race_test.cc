@@ -12,9 +12,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -285,6 +287,67 @@ TEST_F(KeyPoolRaceTest, ARotationNeverDestroysAnEpochBetweenAKeysReadAndItsOpeni
   EXPECT_FALSE(g_violated.load()) << "the rotation destroyed an epoch while a read key was not yet opened";
   EXPECT_TRUE(seen.ok()) << "live person X read as: " << seen.status().ToString();
   EXPECT_TRUE(store_->GetProfile(*x).ok());
+}
+
+// Key reads do not wait for the key store's slow steps (third review, F4):
+// a read of a claimed key once waited on the pool lock for an erasure's
+// whole commit (its flushes under kFullSync), and every key read waited on
+// the epoch lock for a rotation's destroy commit, its flushes and the
+// custody's destroy. At the point named, each test reads a key from
+// another thread and requires it back within 10 s (it came back only after
+// the slow step finished, so the test point's wait ran out).
+std::function<void()> g_at_point;
+std::string g_point_name;
+
+void RunAtPointHook(std::string_view name) {
+  if (name != g_point_name || !g_at_point) return;
+  auto fn = std::move(g_at_point);
+  g_at_point = nullptr;
+  fn();
+}
+
+// Reads `person`'s key on another thread; true if the read returned within
+// 10 s (with the key).
+bool KeyReadReturnsMeanwhile(Store& store, const PersonId& person) {
+  auto done = std::make_shared<std::promise<bool>>();
+  auto returned = done->get_future();
+  Store* s = &store;
+  std::thread([s, person, done] { done->set_value(Impl(*s).key_store().GetDek(person).ok()); }).detach();
+  return returned.wait_for(std::chrono::seconds(10)) == std::future_status::ready && returned.get();
+}
+
+TEST_F(KeyPoolRaceTest, AReadOfAClaimedKeyDoesNotWaitForAnErasureCommit) {
+  auto b = store_->CreatePerson({{"email", "b@x.org"}}, {{"name", "B"}});
+  auto x = store_->CreatePerson({{"email", "x@x.org"}}, {{"name", "X"}});
+  ASSERT_TRUE(b.ok() && x.ok());
+  ASSERT_TRUE(Impl(*store_).key_store().ClaimForTesting(*b).has_value()) << "B's key is not a claim";
+  std::optional<bool> read_meanwhile;
+  g_point_name = "keys.erasure_in_commit";
+  g_at_point = [&] { read_meanwhile = KeyReadReturnsMeanwhile(*store_, *b); };
+  util::SetTestPointHook(&RunAtPointHook);
+  auto erased = store_->Erase(*x);
+  util::SetTestPointHook(nullptr);
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  ASSERT_TRUE(read_meanwhile.has_value()) << "the erasure's commit never reached its test point";
+  EXPECT_TRUE(*read_meanwhile) << "reading B's claimed key waited for X's erase commit";
+  EXPECT_TRUE(store_->GetProfile(*b).ok());
+}
+
+TEST_F(KeyPoolRaceTest, KeyReadsDoNotWaitForARotationsCustodyDestroy) {
+  auto y = store_->CreatePerson({{"email", "y@x.org"}}, {{"name", "Y"}});
+  ASSERT_TRUE(y.ok());
+  ASSERT_TRUE(store_->RotateEpoch().ok());  // adopts Y: its key is a `deks` row
+  std::optional<bool> read_meanwhile;
+  g_point_name = "rotation.before_custody_destroy";
+  g_at_point = [&] { read_meanwhile = KeyReadReturnsMeanwhile(*store_, *y); };
+  util::SetTestPointHook(&RunAtPointHook);
+  auto rotated = store_->RotateEpoch();
+  util::SetTestPointHook(nullptr);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_GE(rotated->destroyed_epochs, 1u);
+  ASSERT_TRUE(read_meanwhile.has_value()) << "the rotation never reached its test point";
+  EXPECT_TRUE(*read_meanwhile) << "reading Y's key waited for the rotation's destroy steps";
+  EXPECT_TRUE(store_->GetProfile(*y).ok());
 }
 
 // The same without a test point: readers of adopted and claimed keys (no
