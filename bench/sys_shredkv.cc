@@ -86,12 +86,19 @@ class ShredkvSystem final : public System {
     return order;
   }
 
+  // LookupProfile (one `data` read); with SHREDKV_BENCH_LOOKUP_TWO_CALLS=1
+  // Resolve then GetProfile, as before it existed.
   std::size_t Lookup(std::size_t i) override {
-    auto id = store_->Resolve(Identifier{"email", emails_[i]});
-    Check(id.status(), "resolve");
-    auto profile = store_->GetProfile(*id);
-    Check(profile.status(), "get profile");
-    return profile->size();
+    if (two_call_lookup_) {
+      auto id = store_->Resolve(Identifier{"email", emails_[i]});
+      Check(id.status(), "resolve");
+      auto profile = store_->GetProfile(*id);
+      Check(profile.status(), "get profile");
+      return profile->size();
+    }
+    auto found = store_->LookupProfile(Identifier{"email", emails_[i]});
+    Check(found.status(), "lookup profile");
+    return found->attributes.size();
   }
 
   void PutRecord(std::size_t i, std::uint64_t n) override {
@@ -148,6 +155,10 @@ class ShredkvSystem final : public System {
 
  private:
   std::unique_ptr<shredkv::Store> store_;
+  const bool two_call_lookup_ = [] {
+    const char* v = std::getenv("SHREDKV_BENCH_LOOKUP_TWO_CALLS");
+    return v != nullptr && std::string(v) == "1";
+  }();
   std::vector<PersonId> ids_;
   std::vector<std::string> emails_;
   std::uint64_t n_ = 0;

@@ -464,6 +464,11 @@ SHREDKV_EXPORT const char* shredkv_person_info_identifier(const shredkv_person_i
 /* Store::GetProfile: *out is a new attribute map. */
 SHREDKV_EXPORT int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* person,
                                        shredkv_attrs_t** out, char** errptr);
+/* Store::LookupProfile (shredkv_resolve + shredkv_get_profile in one read):
+ * *person gets the person, *out a new attribute map. NOT_FOUND, SUPPRESSED,
+ * ERASED as shredkv_resolve. */
+SHREDKV_EXPORT int shredkv_lookup_profile(shredkv_store_t* store, const shredkv_identifier_t* identifier,
+                                          shredkv_person_id_t* person, shredkv_attrs_t** out, char** errptr);
 /* Store::PatchProfile: sets `set` (may be NULL) and removes the `n_unset`
  * names in one step. */
 SHREDKV_EXPORT int shredkv_patch_profile(shredkv_store_t* store, const shredkv_person_id_t* person,

@@ -123,6 +123,9 @@ class SHREDKV_EXPORT ShardedStore {
   // ---- One person's data, routed to their shard ------------------------------
 
   Result<Attributes> GetProfile(const PersonId& id);
+  // Store::LookupProfile in the identifier's home shard (one read there);
+  // a person found elsewhere costs Resolve's walk and a GetProfile.
+  Result<PersonProfile> LookupProfile(const Identifier& identifier);
   Status PatchProfile(const PersonId& id, const ProfilePatch& patch);
   Status AppendEvent(const PersonId& id, const Event& event);
   std::unique_ptr<EventIterator> ScanEvents(const PersonId& id, TimeRange range = {});

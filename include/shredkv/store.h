@@ -277,6 +277,13 @@ class SHREDKV_EXPORT Store {
   // ---- Profiles -------------------------------------------------------------
 
   virtual Result<Attributes> GetProfile(const PersonId& id) = 0;
+  // Resolve then GetProfile as one call: the person an identifier belongs
+  // to and their profile, read in one snapshot of the store (one read
+  // transaction of the data file, one key lookup). Returns what the two
+  // calls would: NotFound, Suppressed or Erased as Resolve does, NotFound
+  // if the person has no profile. When an erasure of the person is under
+  // way it waits for it, as GetProfile does, and answers after it.
+  virtual Result<PersonProfile> LookupProfile(const Identifier& identifier) = 0;
   // Sets and unsets attributes in one atomic step.
   virtual Status PatchProfile(const PersonId& id, const ProfilePatch& patch) = 0;
 

@@ -224,6 +224,12 @@ struct PersonInfo {
   std::uint64_t key_epoch = 0;          // epoch whose key wraps this person's DEK
 };
 
+// A person and their profile, found by an identifier (Store::LookupProfile).
+struct PersonProfile {
+  PersonId id;
+  Attributes attributes;
+};
+
 // Why a change-feed notice was written. Do not change the values: part of
 // the persistent format.
 enum class NoticeKind : std::uint8_t {

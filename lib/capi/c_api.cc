@@ -946,6 +946,17 @@ int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* perso
   });
 }
 
+int shredkv_lookup_profile(shredkv_store_t* store, const shredkv_identifier_t* identifier,
+                           shredkv_person_id_t* person, shredkv_attrs_t** out, char** errptr) {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    auto found = s.LookupProfile(ToIdentifier(identifier));
+    if (!found.ok()) return Fail(errptr, found.status());
+    FromPerson(found->id, person);
+    *out = NewHandle<shredkv_attrs_t>(std::move(found->attributes));
+    return kOk;
+  });
+}
+
 int shredkv_patch_profile(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_attrs_t* set,
                           const char* const* unset, size_t n_unset, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {

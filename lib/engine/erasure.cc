@@ -184,6 +184,7 @@ void Eraser::CommitEraseGroup(const std::vector<PendingErase*>& group) {
     // No read of these people runs across the commit: a read either finished
     // before it or starts after it and finds no key.
     PersonLocks::ExclusiveGuard person_lock(ctx_.person_locks, everyone);
+    util::TestPoint("erase.people_locked");
     Status c = live.size() == 1 ? Status::Busy("single") : ctx_.keys->CommitErasures(commits);
     if (!c.ok()) {
       // One request's failure (a person erased already, a reused request id)

@@ -9,6 +9,14 @@ void PersonLocks::LockShared(const PersonId& id) {
   ++s.readers;
 }
 
+bool PersonLocks::TryLockShared(const PersonId& id) {
+  Stripe& s = stripes_[StripeOf(id)];
+  std::lock_guard lock(s.mu);
+  if (s.writer || s.writers_waiting != 0) return false;
+  ++s.readers;
+  return true;
+}
+
 void PersonLocks::UnlockShared(const PersonId& id) {
   Stripe& s = stripes_[StripeOf(id)];
   std::lock_guard lock(s.mu);

@@ -22,6 +22,10 @@ class PersonLocks {
   static constexpr std::size_t kStripes = 256;
 
   void LockShared(const PersonId& id);
+  // LockShared if it need not wait (no writer holds or waits for the
+  // stripe); false, and nothing held, otherwise. For a reader already inside
+  // a `data` read, which must not wait for a stripe (Reader::LookupProfile).
+  bool TryLockShared(const PersonId& id);
   void UnlockShared(const PersonId& id);
   // Locks the stripes of all `people` exclusively (in stripe order, so two
   // callers cannot deadlock).

@@ -84,6 +84,89 @@ Result<PersonId> Reader::Resolve(const Identifier& identifier) {
   return result;
 }
 
+Result<PersonProfile> Reader::LookupProfile(const Identifier& identifier) {
+  bool would_wait = false;
+  auto found = LookupProfileInOneRead(identifier, &would_wait);
+  if (!would_wait) return found;
+  // Outside the first call's guard: Resolve and GetProfile take their own
+  // (a second shared hold of the gate could wait behind a Close for ever).
+  auto id = Resolve(identifier);
+  if (!id.ok()) return id.status();
+  auto profile = GetProfile(*id);
+  if (!profile.ok()) return profile.status();
+  return PersonProfile{*id, std::move(profile).value()};
+}
+
+Result<PersonProfile> Reader::LookupProfileInOneRead(const Identifier& identifier, bool* would_wait) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  auto n = ctx_.registry->Normalize(identifier);
+  if (!n.ok()) return n.status();
+  const std::string hash = IdentifierHash(ctx_.keys->index_key(), *n);
+  // One snapshot: the identifier's owner, the owner's key (a nested read
+  // of `keys`) and the profile rows. The person's stripe is taken inside
+  // the read only if that needs no wait: a stripe is never waited for
+  // inside a `data` read (GetProfile takes it before its read), so no
+  // holder of a stripe can wait on a reader that waits on it (a map growth
+  // waits for every read to end; today an erasure holds stripes only over
+  // its `keys` commit). Otherwise *would_wait: the caller takes the
+  // two-call path, which waits for the stripe before its read.
+  enum class Outcome { kFound, kNoOwner, kOwnerHasNoKey, kWouldWait };
+  Outcome outcome = Outcome::kNoOwner;
+  Status key_status;
+  PersonProfile out;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    std::string owner;
+    Status g = ReadPlain(txn, ctx_.tables.ident, TableId::kIdentIndex, hash, &owner);
+    if (g.IsNotFound()) return Status::OK();
+    if (!g.ok()) return g.WithContext("identifier index");
+    auto id = PersonIdFromBytes(owner);
+    if (!id.ok()) return id.status();
+    if (!ctx_.person_locks.TryLockShared(*id)) {
+      outcome = Outcome::kWouldWait;
+      return Status::OK();
+    }
+    struct Unlock {
+      PersonLocks& locks;
+      const PersonId& id;
+      ~Unlock() { locks.UnlockShared(id); }
+    } unlock{ctx_.person_locks, *id};
+    auto dek = ctx_.PersonKey(*id);
+    if (!dek.ok()) {
+      outcome = Outcome::kOwnerHasNoKey;
+      key_status = dek.status();
+      return Status::OK();
+    }
+    Keyring keyring(ctx_.keys.get(), *id, *dek);
+    bool found = false;
+    if (Status r = ReadProfile(txn, ctx_.tables.profiles, keyring, &out.attributes, &found); !r.ok()) return r;
+    if (!found) return Status::NotFound("no profile for person " + id->ToHex());
+    out.id = *id;
+    outcome = Outcome::kFound;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  switch (outcome) {
+    case Outcome::kFound:
+      return out;
+    case Outcome::kWouldWait:
+      *would_wait = true;
+      return Status::Busy("the person's stripe is held");
+    case Outcome::kNoOwner:
+    case Outcome::kOwnerHasNoKey:
+      break;
+  }
+  // As Resolve: no owner, or an owner without a key, is Suppressed when the
+  // identifier is on the suppression list.
+  Status result = outcome == Outcome::kNoOwner ? Status::NotFound("no person has this " + n->type) : key_status;
+  if (result.IsNotFound() || result.IsErased()) {
+    bool suppressed = false;
+    if (Status q = ctx_.Suppressed(hash, &suppressed); !q.ok()) return q;
+    if (suppressed) return Status::Suppressed("this " + n->type + " is suppressed after an erasure");
+  }
+  return result;
+}
+
 Result<PersonInfo> Reader::GetPerson(const PersonId& id) {
   return WithLivePerson(ctx_, id, [&](const keys::DekHandle& dek) -> Result<PersonInfo> {
     Keyring keyring(ctx_.keys.get(), id, dek);

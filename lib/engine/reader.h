@@ -23,6 +23,8 @@ class Reader {
   Result<PersonId> Resolve(const Identifier& identifier);
   Result<PersonInfo> GetPerson(const PersonId& id);
   Result<Attributes> GetProfile(const PersonId& id);
+  // Resolve + GetProfile in one `data` read transaction (Store::LookupProfile).
+  Result<PersonProfile> LookupProfile(const Identifier& identifier);
   // Store::Get with the record's collection and category.
   Result<Record> GetRecord(const PersonId& id, std::string_view collection, std::string_view key);
   Result<RestrictionState> GetRestriction(const PersonId& id);
@@ -34,6 +36,9 @@ class Reader {
   Result<std::string> AuditSubject(const PersonId& id);
 
  private:
+  // LookupProfile's one-read path; *would_wait (and an unspecified error)
+  // when the person's stripe could not be taken without waiting.
+  Result<PersonProfile> LookupProfileInOneRead(const Identifier& identifier, bool* would_wait);
   EngineContext& ctx_;
 };
 

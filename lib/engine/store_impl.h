@@ -57,6 +57,10 @@ class StoreImpl final : public Store {
   Result<Attributes> GetProfile(const PersonId& id) override {
     return ctx_.metrics.Timed(Operation::kGetProfile, [&] { return reader_.GetProfile(id); });
   }
+  // Timed as a profile read (get_profile in the metrics).
+  Result<PersonProfile> LookupProfile(const Identifier& identifier) override {
+    return ctx_.metrics.Timed(Operation::kGetProfile, [&] { return reader_.LookupProfile(identifier); });
+  }
   Status PatchProfile(const PersonId& id, const ProfilePatch& patch) override;
 
   Status AppendEvent(const PersonId& id, const Event& event) override;

@@ -508,6 +508,18 @@ Status ShardedStore::UnlinkIdentifier(const PersonId& id, const Identifier& iden
 // ---- One person's data -----------------------------------------------------------
 
 Result<Attributes> ShardedStore::GetProfile(const PersonId& id) { return shard(ShardOf(id)).GetProfile(id); }
+
+Result<PersonProfile> ShardedStore::LookupProfile(const Identifier& identifier) {
+  auto normalized = impl_->Normalize(identifier);
+  if (!normalized.ok()) return normalized.status();
+  auto at_home = impl_->shards[impl_->HomeOf(*normalized)]->LookupProfile(*normalized);
+  if (at_home.ok()) return at_home;
+  auto at = impl_->Locate(identifier);
+  if (!at.ok()) return at.status();
+  auto profile = impl_->shards[at->first]->GetProfile(at->second);
+  if (!profile.ok()) return profile.status();
+  return PersonProfile{at->second, std::move(profile).value()};
+}
 Status ShardedStore::PatchProfile(const PersonId& id, const ProfilePatch& patch) {
   return shard(ShardOf(id)).PatchProfile(id, patch);
 }

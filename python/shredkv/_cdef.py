@@ -348,6 +348,9 @@ const char* shredkv_person_info_identifier(const shredkv_person_info_t* info, si
 int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* person,
                                        shredkv_attrs_t** out, char** errptr);
 
+int shredkv_lookup_profile(shredkv_store_t* store, const shredkv_identifier_t* identifier,
+                                          shredkv_person_id_t* person, shredkv_attrs_t** out, char** errptr);
+
 int shredkv_patch_profile(shredkv_store_t* store, const shredkv_person_id_t* person,
                                          const shredkv_attrs_t* set, const char* const* unset,
                                          size_t n_unset, char** errptr);

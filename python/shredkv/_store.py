@@ -992,6 +992,19 @@ class Store:
         finally:
             lib.shredkv_attrs_destroy(out[0])
 
+    def lookup_profile(self, identifier: IdentifierArg) -> Tuple[PersonId, Dict[str, Value]]:
+        """resolve + get_profile in one read of the store: the person an
+        identifier belongs to and their profile. NotFound, Suppressed,
+        Erased as resolve."""
+        ident, keep = identifier_struct(identifier)
+        pid = _new(_PID_P)
+        out = _new("shredkv_attrs_t**")
+        self._call(lib.shredkv_lookup_profile, ident, pid, out)
+        try:
+            return _pid_from_c(pid), read_attrs(out[0])
+        finally:
+            lib.shredkv_attrs_destroy(out[0])
+
     def patch_profile(self, person: PersonId, set: Optional[Mapping[str, Value]] = None,
                       unset: Sequence[str] = ()) -> None:
         """Sets `set` and removes the `unset` names in one atomic step."""

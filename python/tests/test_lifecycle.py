@@ -35,6 +35,9 @@ def test_ingest_export_erase_verify(store: shredkv.Store) -> None:
     ann = store.resolve(("email", " USER3@example.org"))
     assert ann == people[3]
     assert store.get_profile(ann) == {"name": "User 3", "age": 23, "vip": False}
+    assert store.lookup_profile(("email", "user3@example.org")) == (ann, store.get_profile(ann))
+    with pytest.raises(shredkv.NotFound):
+        store.lookup_profile(("email", "nobody@example.org"))
 
     # Export, both forms.
     doc = json.loads(store.export_json(ann))
@@ -66,6 +69,8 @@ def test_ingest_export_erase_verify(store: shredkv.Store) -> None:
         store.resolve(("email", "user3@example.org"))
     with pytest.raises(shredkv.Erased):
         store.get_profile(ann)
+    with pytest.raises((shredkv.Erased, shredkv.NotFound)):
+        store.lookup_profile(("email", "user3@example.org"))
     with pytest.raises(shredkv.Erased):
         list(store.export(ann))
     assert store.stats()["pending_purge"] >= 1

@@ -368,6 +368,18 @@ static int test_people(void) {
   shredkv_free(err);
   err = NULL;
 
+  /* lookup_profile: the person and the profile in one call; NOT_FOUND as resolve. */
+  shredkv_attrs_t* found = NULL;
+  memset(&got, 0, sizeof got);
+  CHECK_OK(shredkv_lookup_profile(store, &q, &got, &found, &err), err);
+  CHECK(same_person(&got, &ann));
+  CHECK_EQ_INT(shredkv_attrs_count(found), 1);
+  CHECK(shredkv_attrs_find(found, "name") == 0);
+  shredkv_attrs_destroy(found);
+  found = NULL;
+  CHECK_CODE(shredkv_lookup_profile(store, &nobody, &got, &found, &err), SHREDKV_NOT_FOUND, err);
+  CHECK(found == NULL);
+
   /* link: a free identifier; again is OK; someone else's is ALREADY_EXISTS. */
   shredkv_identifier_t phone = ident("phone", "+41 79 123 45 67");
   CHECK_OK(shredkv_link_identifier(store, &ann, &phone, &err), err);

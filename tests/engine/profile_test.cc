@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <thread>
+
 #include "test_util.h"
+#include "util/test_point.h"
 
 namespace shredkv {
 namespace {
@@ -69,6 +73,96 @@ TEST_F(ProfileTest, InvalidAttributeNameIsRejected) {
 TEST_F(ProfileTest, UnknownPersonIsNotFound) {
   EXPECT_TRUE(store_->GetProfile(PersonId(PersonId::Bytes{1})).status().IsNotFound());
   EXPECT_TRUE(store_->PatchProfile(PersonId(PersonId::Bytes{1}), {}).IsNotFound());
+}
+
+// ---- LookupProfile: Resolve + GetProfile in one read (issue 21) -------------------
+
+// What Resolve then GetProfile answer for `identifier`, as LookupProfile must.
+Result<PersonProfile> TwoCalls(Store& store, const Identifier& identifier) {
+  auto id = store.Resolve(identifier);
+  if (!id.ok()) return id.status();
+  auto profile = store.GetProfile(*id);
+  if (!profile.ok()) return profile.status();
+  return PersonProfile{*id, std::move(profile).value()};
+}
+
+void ExpectSameAnswer(Store& store, const Identifier& identifier, StatusCode expected) {
+  auto two = TwoCalls(store, identifier);
+  auto one = store.LookupProfile(identifier);
+  const std::string what = identifier.type + ":" + identifier.value;
+  ASSERT_EQ(two.status().code(), expected) << what << ": " << two.status().ToString();
+  ASSERT_EQ(one.status().code(), expected) << what << ": " << one.status().ToString();
+  if (!one.ok()) return;
+  EXPECT_EQ(one->id, two->id) << what;
+  EXPECT_EQ(one->attributes, two->attributes) << what;
+}
+
+TEST_F(ProfileTest, LookupProfileAnswersWhatResolveThenGetProfileAnswerInEveryState) {
+  options_.categories = {"contact"};
+  options_.attribute_categories = {{"phone", "contact"}};
+  Reopen();
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}, {"age", 41}});
+  PersonId bob = MakePerson("bob@x.org", {{"name", "Bob"}, {"phone", "+49 30 1"}});
+  PersonId cat = MakePerson("cat@x.org", {{"name", "Cat"}});
+  PersonId dan = MakePerson("dan@x.org", {{"name", "Dan"}});
+  SKV_ASSERT_OK(store_->LinkIdentifier(ann, {"customer_id", "c-17"}));
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{true, {}, {}, "dispute"}));
+  ASSERT_TRUE(store_->EraseCategory(bob, "contact").ok());  // the phone is gone, the name stays
+  EraseOptions suppress;
+  suppress.suppress = true;
+  ASSERT_TRUE(store_->Erase(cat, suppress).ok());
+  ASSERT_TRUE(store_->Erase(dan).ok());
+
+  ExpectSameAnswer(*store_, {"email", "ann@x.org"}, StatusCode::kOk);
+  ExpectSameAnswer(*store_, {"email", "  ANN@x.org "}, StatusCode::kOk);  // normalised first
+  ExpectSameAnswer(*store_, {"customer_id", "c-17"}, StatusCode::kOk);
+  ExpectSameAnswer(*store_, {"email", "bob@x.org"}, StatusCode::kOk);
+  EXPECT_EQ(store_->LookupProfile({"email", "bob@x.org"})->attributes, (Attributes{{"name", "Bob"}}));
+  ExpectSameAnswer(*store_, {"email", "cat@x.org"}, StatusCode::kSuppressed);
+  const StatusCode dan_code = store_->Resolve({"email", "dan@x.org"}).status().code();
+  EXPECT_TRUE(dan_code == StatusCode::kErased || dan_code == StatusCode::kNotFound);
+  ExpectSameAnswer(*store_, {"email", "dan@x.org"}, dan_code);
+  ExpectSameAnswer(*store_, {"email", "nobody@x.org"}, StatusCode::kNotFound);
+  ExpectSameAnswer(*store_, {"no_such_type", "x"}, StatusCode::kInvalidArgument);
+  SKV_ASSERT_OK(store_->UnlinkIdentifier(ann, {"customer_id", "c-17"}));
+  ExpectSameAnswer(*store_, {"customer_id", "c-17"}, StatusCode::kNotFound);
+  Reopen();
+  ExpectSameAnswer(*store_, {"email", "ann@x.org"}, StatusCode::kOk);
+  ASSERT_TRUE(store_->Close().ok());
+  EXPECT_FALSE(store_->LookupProfile({"email", "ann@x.org"}).ok());
+}
+
+// A lookup that finds the person's stripe held by an erasure cannot wait for
+// it inside its read (the eraser may need that read gone to grow the map):
+// it reads again the two-call way, which waits, and answers after the
+// erasure.
+std::function<void()> g_while_people_locked;
+void WhilePeopleLockedHook(std::string_view name) {
+  if (name == "erase.people_locked" && g_while_people_locked) {
+    auto fn = std::move(g_while_people_locked);
+    g_while_people_locked = nullptr;
+    fn();
+  }
+}
+
+TEST_F(ProfileTest, LookupProfileDuringAnErasureOfThePersonAnswersAfterIt) {
+  PersonId eve = MakePerson("eve@x.org", {{"name", "Eve"}});
+  std::optional<Result<PersonProfile>> seen;
+  std::thread lookup;
+  g_while_people_locked = [&] {
+    lookup = std::thread([&] { seen = store_->LookupProfile({"email", "eve@x.org"}); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // it finds the stripe held
+  };
+  util::SetTestPointHook(&WhilePeopleLockedHook);
+  EraseOptions suppress;
+  suppress.suppress = true;
+  auto erased = store_->Erase(eve, suppress);
+  util::SetTestPointHook(nullptr);
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  ASSERT_TRUE(lookup.joinable()) << "the erasure never reached its test point";
+  lookup.join();
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_TRUE(seen->status().IsSuppressed() || seen->status().IsErased()) << seen->status().ToString();
 }
 
 }  // namespace

@@ -293,6 +293,31 @@ TEST_F(ShardedStoreTest, ResolveFindsPeopleOutsideTheirIdentifiersHomeShard) {
   EXPECT_EQ(*r, people[7]);
 }
 
+// LookupProfile finds people in their identifier's home shard in one read
+// there, and those elsewhere through Resolve's walk; it answers what
+// Resolve then GetProfile answer.
+TEST_F(ShardedStoreTest, LookupProfileFindsPeopleInAndOutsideTheirIdentifiersHomeShard) {
+  WriteBatch b;
+  std::vector<PersonId> people;
+  for (int i = 0; i < 40; ++i) {
+    people.push_back(b.CreatePerson({Email(i)}, {{"n", std::int64_t{i}}}));
+  }
+  SKV_ASSERT_OK(store_->Write(b));
+  for (int i = 0; i < 40; ++i) {
+    auto found = store_->LookupProfile(Email(i));
+    ASSERT_TRUE(found.ok()) << i << ": " << found.status().ToString();
+    EXPECT_EQ(found->id, people[static_cast<std::size_t>(i)]);
+    EXPECT_EQ(found->attributes, (Attributes{{"n", std::int64_t{i}}}));
+  }
+  EXPECT_TRUE(store_->LookupProfile({"email", "nobody@example.org"}).status().IsNotFound());
+  EraseOptions suppress;
+  suppress.suppress = true;
+  ASSERT_TRUE(store_->Erase({people[3]}, suppress).ok());
+  EXPECT_EQ(store_->LookupProfile(Email(3)).status().code(), store_->Resolve(Email(3)).status().code());
+  EXPECT_TRUE(store_->LookupProfile(Email(3)).status().IsSuppressed())
+      << store_->LookupProfile(Email(3)).status().ToString();
+}
+
 // ---- Identifiers stay unique across shards -------------------------------------------
 
 TEST_F(ShardedStoreTest, AnIdentifierHeldInOneShardCannotBeClaimedInAnother) {
