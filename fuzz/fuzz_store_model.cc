@@ -6,7 +6,7 @@
 // unsuppress, restrict / unrestrict, rotate epoch, purge, compact, close and
 // reopen, retention rules for record collections, an advancing clock and
 // sweeps. After every step each person of the model is read back through
-// every read path (GetPerson, Resolve, GetProfile, ScanEvents, Get,
+// every read path (GetPerson, Resolve, GetProfile, LookupProfile, ScanEvents, Get,
 // ScanRecords, GetRestriction, Export) and must agree with the model; every
 // call's status must be the one the model predicts. An erased person must be
 // Erased or NotFound on every read path and no read may return any of its
@@ -536,11 +536,17 @@ class Harness {
     }
     for (const Identifier& id : model_.suppressed) {
       ExpectStatus(store_->Resolve(id).status(), StatusCode::kSuppressed, "Resolve suppressed " + Describe(id));
+      ExpectStatus(store_->LookupProfile(id).status(), StatusCode::kSuppressed,
+                   "LookupProfile suppressed " + Describe(id));
     }
     for (const auto& [id, index] : model_.owner) {
       auto r = store_->Resolve(id);
       if (!r.ok()) Fail("Resolve " + Describe(id) + ": " + r.status().ToString());
       Expect(*r == model_.people[index].id, "Resolve " + Describe(id) + " names its owner");
+      auto found = store_->LookupProfile(id);
+      if (!found.ok()) Fail("LookupProfile " + Describe(id) + ": " + found.status().ToString());
+      Expect(found->id == model_.people[index].id, "LookupProfile " + Describe(id) + " names its owner");
+      Expect(found->attributes == model_.people[index].profile, "LookupProfile " + Describe(id) + " profile");
     }
   }
 
@@ -686,6 +692,8 @@ class Harness {
     for (const Identifier& id : p.identifiers) {
       auto r = store_->Resolve(id);
       Expect(!r.ok() || *r != p.id, who + " still resolves by " + Describe(id));
+      auto found = store_->LookupProfile(id);
+      Expect(!found.ok() || found->id != p.id, who + " still found by LookupProfile " + Describe(id));
     }
   }
 
