@@ -34,6 +34,24 @@ using test::Impl;
 
 // ---- beside a writer process -------------------------------------------------
 
+// Two pipes between a test and the writer process it forks; a message is
+// one byte.
+struct ForkChannel {
+  int to_child[2] = {-1, -1};
+  int to_parent[2] = {-1, -1};
+  bool Open() { return ::pipe(to_child) == 0 && ::pipe(to_parent) == 0; }
+  void ChildSays(char c) const { (void)!::write(to_parent[1], &c, 1); }
+  char ChildHears() const {
+    char c = 0;
+    return ::read(to_child[0], &c, 1) == 1 ? c : '\0';
+  }
+  bool ParentSays(char c) const { return ::write(to_child[1], &c, 1) == 1; }
+  char ParentHears() const {
+    char c = 0;
+    return ::read(to_parent[0], &c, 1) == 1 ? c : '\0';
+  }
+};
+
 // Verify in a read-only process looks up every person's key inside its own
 // `data` read; a person the writer created after this process opened is
 // found through the claim `data` holds, a second `data` read on the same
@@ -44,19 +62,15 @@ using test::Impl;
 void VerifyWhileTheWriterGrowsTheMap(bool adopted) {
   test::TempDir dir;
   const std::string db = dir.Sub("s");
-  int to_child[2], to_parent[2];
-  ASSERT_EQ(::pipe(to_child), 0);
-  ASSERT_EQ(::pipe(to_parent), 0);
+  ForkChannel ch;
+  ASSERT_TRUE(ch.Open());
   Options o = test::TestOptions(db);
   o.initial_map_size = 1u << 20;
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {  // the writer
-    auto say = [&](char c) { (void)!::write(to_parent[1], &c, 1); };
-    auto heard = [&] {
-      char c = 0;
-      return ::read(to_child[0], &c, 1) == 1 ? c : '\0';
-    };
+    auto say = [&](char c) { ch.ChildSays(c); };
+    auto heard = [&] { return ch.ChildHears(); };
     auto create = [](Store& s, int from) {
       for (int i = from; i < from + 5; ++i) {
         if (!s.CreatePerson({{"email", "p" + std::to_string(i) + "@x.org"}}, {{"name", "P"}}).ok()) _exit(11);
@@ -88,11 +102,8 @@ void VerifyWhileTheWriterGrowsTheMap(bool adopted) {
     (void)heard();
     _exit(0);
   }
-  auto say = [&](char c) { ASSERT_EQ(::write(to_child[1], &c, 1), 1); };
-  auto heard = [&] {
-    char c = 0;
-    return ::read(to_parent[0], &c, 1) == 1 ? c : '\0';
-  };
+  auto say = [&](char c) { ASSERT_TRUE(ch.ParentSays(c)); };
+  auto heard = [&] { return ch.ParentHears(); };
   ASSERT_EQ(heard(), 'r');
   Options ro = o;
   ro.read_only = true;
@@ -101,10 +112,8 @@ void VerifyWhileTheWriterGrowsTheMap(bool adopted) {
   std::atomic<bool> grown{false};
   ro.progress = [&](std::string_view op, std::uint64_t done, std::uint64_t) {
     if (op == "verify" && done == 0 && !grown.exchange(true)) {
-      char c = 'g';
-      (void)!::write(to_child[1], &c, 1);  // the writer grows the map now,
-      char r = 0;
-      (void)!::read(to_parent[0], &r, 1);  // while Verify's `data` read is open
+      (void)ch.ParentSays('g');  // the writer grows the map now,
+      (void)ch.ParentHears();    // while Verify's `data` read is open
     }
   };
   auto reader = Store::Open(ro);
@@ -152,32 +161,26 @@ TEST(KeyPoolBesideWriterTest, VerifyOfAdoptedKeysReturnsWhileTheWriterGrowsTheMa
 // `deks` row committed, then the claim row deleted), both reads miss; the
 // reader once answered NotFound for a live person (review F2). The writer
 // here adopts by closing, at the reader's first `deks` miss.
-int g_adopt_pipe_to_writer = -1;
-int g_adopt_pipe_from_writer = -1;
+const ForkChannel* g_adopt_channel = nullptr;
 std::atomic<bool> g_adopted_at_miss{false};
 
 void AdoptAtFirstMissHook(std::string_view name) {
   if (name != "keys.stored_key_missed" || g_adopted_at_miss.exchange(true)) return;
-  char c = 'a';
-  (void)!::write(g_adopt_pipe_to_writer, &c, 1);
-  (void)!::read(g_adopt_pipe_from_writer, &c, 1);
+  (void)g_adopt_channel->ParentSays('a');
+  (void)g_adopt_channel->ParentHears();
 }
 
 TEST(KeyPoolBesideWriterTest, AKeyAdoptedBetweenTheReadersKeyMissAndItsClaimLookupIsFound) {
   test::TempDir dir;
   Options o = test::TestOptions(dir.Sub("s"));
   const std::string id_file = dir.Sub("x.id");
-  int to_child[2], to_parent[2];
-  ASSERT_EQ(::pipe(to_child), 0);
-  ASSERT_EQ(::pipe(to_parent), 0);
+  ForkChannel ch;
+  ASSERT_TRUE(ch.Open());
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {  // the writer
-    auto say = [&](char c) { (void)!::write(to_parent[1], &c, 1); };
-    auto heard = [&] {
-      char c = 0;
-      return ::read(to_child[0], &c, 1) == 1 ? c : '\0';
-    };
+    auto say = [&](char c) { ch.ChildSays(c); };
+    auto heard = [&] { return ch.ChildHears(); };
     auto store = Store::Open(o);
     if (!store.ok()) _exit(10);
     say('r');
@@ -193,26 +196,20 @@ TEST(KeyPoolBesideWriterTest, AKeyAdoptedBetweenTheReadersKeyMissAndItsClaimLook
     (void)heard();
     _exit(0);
   }
-  auto heard = [&] {
-    char c = 0;
-    return ::read(to_parent[0], &c, 1) == 1 ? c : '\0';
-  };
-  ASSERT_EQ(heard(), 'r');
+  ASSERT_EQ(ch.ParentHears(), 'r');
   Options ro = o;
   ro.read_only = true;
   ro.create_if_missing = false;
   ro.dek_cache_capacity = 0;
   auto reader = Store::Open(ro);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  char c = 'c';
-  ASSERT_EQ(::write(to_child[1], &c, 1), 1);
-  ASSERT_EQ(heard(), 'x');
+  ASSERT_TRUE(ch.ParentSays('c'));
+  ASSERT_EQ(ch.ParentHears(), 'x');
   const std::string raw_id = test::ReadFile(id_file);
   PersonId::Bytes bytes;
   ASSERT_EQ(raw_id.size(), bytes.size());
   std::memcpy(bytes.data(), raw_id.data(), bytes.size());
-  g_adopt_pipe_to_writer = to_child[1];
-  g_adopt_pipe_from_writer = to_parent[0];
+  g_adopt_channel = &ch;
   util::SetTestPointHook(&AdoptAtFirstMissHook);
   auto profile = (*reader)->GetProfile(PersonId(bytes));
   util::SetTestPointHook(nullptr);
@@ -221,8 +218,7 @@ TEST(KeyPoolBesideWriterTest, AKeyAdoptedBetweenTheReadersKeyMissAndItsClaimLook
   if (profile.ok()) {
     EXPECT_EQ(profile->at("name"), Value("X"));
   }
-  char q = 'q';
-  ASSERT_EQ(::write(to_child[1], &q, 1), 1);
+  ASSERT_TRUE(ch.ParentSays('q'));
   int status = 0;
   ::waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "writer status " << status;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -70,6 +71,27 @@ std::string KeyBytes(Store& s, const PersonId& p) {
 
 using test::ClaimRows;
 
+// A power loss that keeps only what was synced of an LMDB file: its two
+// meta pages as in `synced_copy` (taken when it was last synced), so the
+// commits since are not reachable.
+void RestoreMetaPages(const std::string& file, const std::string& synced_copy) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  std::ifstream synced(synced_copy, std::ios::binary);
+  std::string metas(2 * 4096, '\0');
+  synced.read(metas.data(), static_cast<std::streamsize>(metas.size()));
+  f.seekp(0);
+  f.write(metas.data(), static_cast<std::streamsize>(metas.size()));
+}
+
+// The person ID a child process wrote to `path` (its 16 bytes).
+std::optional<PersonId> ReadPersonIdFile(const std::string& path) {
+  const std::string raw = test::ReadFile(path);
+  PersonId::Bytes bytes;
+  if (raw.size() != bytes.size()) return std::nullopt;
+  std::memcpy(bytes.data(), raw.data(), bytes.size());
+  return PersonId(bytes);
+}
+
 // Erasing a person whose key is still a claimed pool row deletes the pool
 // row in the erase commit; the person's claim row in `data` may go only
 // once that commit is on disk. When the sync after the erase commit fails
@@ -120,19 +142,10 @@ TEST(KeyPoolSyncFailureTest, AnEraseWhoseSyncFailedKeepsTheClaimAndNoKeyIsReused
 
   // A power loss: the erase commit, never synced, is lost (the meta pages
   // as last synced).
-  {
-    std::fstream f(keys_file, std::ios::in | std::ios::out | std::ios::binary);
-    std::ifstream synced(synced_copy, std::ios::binary);
-    std::string metas(2 * 4096, '\0');
-    synced.read(metas.data(), static_cast<std::streamsize>(metas.size()));
-    f.seekp(0);
-    f.write(metas.data(), static_cast<std::streamsize>(metas.size()));
-  }
-  const std::string raw_id = test::ReadFile(id_file);
-  PersonId::Bytes bytes;
-  ASSERT_EQ(raw_id.size(), bytes.size());
-  std::memcpy(bytes.data(), raw_id.data(), bytes.size());
-  const PersonId x(bytes);
+  RestoreMetaPages(keys_file, synced_copy);
+  const std::optional<PersonId> read_x = ReadPersonIdFile(id_file);
+  ASSERT_TRUE(read_x.has_value());
+  const PersonId x = *read_x;
   const std::string x_key = test::ReadFile(key_file);
   ASSERT_EQ(x_key.size(), 32u);
   auto store = Store::Open(o);
@@ -226,21 +239,12 @@ TEST(KeyPoolSyncFailureTest, PoolRowsOfARefillKilledBeforeItsSyncAreSyncedBefore
   // 3. A power loss: `keys` is as last synced. With no sync since the store
   //    was closed, that is the copy taken then (its meta pages name the
   //    tree without the refill's rows).
-  if (syncs_at_open == 0) {
-    std::fstream f(keys_file, std::ios::in | std::ios::out | std::ios::binary);
-    std::ifstream synced(synced_copy, std::ios::binary);
-    std::string metas(2 * 4096, '\0');
-    synced.read(metas.data(), static_cast<std::streamsize>(metas.size()));
-    f.seekp(0);
-    f.write(metas.data(), static_cast<std::streamsize>(metas.size()));
-  }
-  const std::string raw_id = test::ReadFile(id_file);
-  PersonId::Bytes bytes;
-  ASSERT_EQ(raw_id.size(), bytes.size());
-  std::memcpy(bytes.data(), raw_id.data(), bytes.size());
+  if (syncs_at_open == 0) RestoreMetaPages(keys_file, synced_copy);
+  const std::optional<PersonId> x = ReadPersonIdFile(id_file);
+  ASSERT_TRUE(x.has_value());
   auto store = Store::Open(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  auto profile = (*store)->GetProfile(PersonId(bytes));
+  auto profile = (*store)->GetProfile(*x);
   EXPECT_TRUE(profile.ok()) << "X's acknowledged create lost its key: " << profile.status().ToString();
   EXPECT_TRUE(test::VerifiesClean(**store));
 }
