@@ -201,6 +201,8 @@ else
   # Writers of several shards at once, and creators racing for identifiers (issue 21).
   TSAN_TESTS+='|^ShardedStoreTest\.(ParallelWriters|ConcurrentCreators)'
   TSAN_TESTS+='|^KeyPool(Concurrency|Race)Test\.'
+  # A lookup that meets an erasure holding the person's stripe (LookupProfile's fallback).
+  TSAN_TESTS+='|^ProfileTest\.LookupProfileDuringAnErasure'
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
   run_ctest build-tsan tsan -R "$TSAN_TESTS"
   unset TSAN_OPTIONS

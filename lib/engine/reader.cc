@@ -8,6 +8,7 @@
 #include "engine/data_rows.h"
 #include "engine/keyring.h"
 #include "util/coding.h"
+#include "util/test_point.h"
 
 namespace shredkv::engine {
 namespace {
@@ -123,6 +124,7 @@ Result<PersonProfile> Reader::LookupProfileInOneRead(const Identifier& identifie
     auto id = PersonIdFromBytes(owner);
     if (!id.ok()) return id.status();
     if (!ctx_.person_locks.TryLockShared(*id)) {
+      util::TestPoint("lookup_profile.stripe_busy");
       outcome = Outcome::kWouldWait;
       return Status::OK();
     }

@@ -816,12 +816,17 @@ Status KeyStore::RefillPoolLocked(std::size_t count) {
     });
     if (!s.ok()) return s.WithContext("refilling the key pool");
   }
-  // Adopted: the claims are in `deks` now (GetDek reads `deks` first).
+  // Adopted: the claims are in `deks` now (GetDek reads `deks` first). The
+  // generation moves in the same step as the claims: a reader that finds
+  // the claim gone must also find the generation moved, and read `deks`
+  // again (fourth review: bumped after the lock, a reader between the two
+  // answered NotFound for a live person).
   {
     std::lock_guard claims_lock(claims_mu_);
     claimed_.clear();
+    pool_generation_.fetch_add(1, std::memory_order_acq_rel);
   }
-  pool_generation_.fetch_add(1, std::memory_order_acq_rel);
+  util::TestPoint("pool.claims_adopted");
   util::TestPoint("pool.before_refill_sync");
   // Every key handed out must be durable before a `data` commit uses it,
   // whatever the durability (kFullSync's commit synced already); and an
@@ -938,6 +943,7 @@ std::size_t KeyStore::free_pooled_keys() {
 }
 
 void KeyStore::SetClaimLookup(std::function<Result<std::optional<std::uint64_t>>(const PersonId&)> lookup) {
+  std::lock_guard pool_lock(pool_mu_);
   std::lock_guard claims_lock(claims_mu_);
   claim_lookup_ = std::move(lookup);
 }
@@ -1165,15 +1171,15 @@ Status KeyStore::CommitErasures(const std::vector<ErasureCommit>& commits) {
   // claim to a pool row that, without the claim, the next open hands out.
   std::vector<PersonId> unclaimed;
   {
-    std::lock_guard claims_lock(claims_mu_);
+    std::lock_guard claims_lock(claims_mu_);  // claims and generation in one step, as in a refill
     for (const ErasureCommit& c : commits) {
       if (c.slot != kPersonSlot) continue;
       for (const PersonId& p : c.people) {
         if (claimed_.erase(p) != 0) unclaimed.push_back(p);
       }
     }
+    if (!unclaimed.empty()) pool_generation_.fetch_add(1, std::memory_order_acq_rel);
   }
-  if (!unclaimed.empty()) pool_generation_.fetch_add(1, std::memory_order_acq_rel);
   pool_lock.unlock();
   for (const ErasureCommit& c : commits) {
     for (const PersonId& p : c.people) {
@@ -1485,8 +1491,9 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
     }
   }
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
-    // Pooled keys (free or claimed) move to the new epoch here, under the
-    // epoch lock no refill passes: a small table, one transaction.
+    // Pooled keys (free or claimed) move to the new epoch here: a small
+    // table, one transaction. A refill's rows are already under `epoch`
+    // (the current epoch since BeginRotation); LMDB orders the commits.
     if (Status r = RewrapPoolInTxn(txn, epoch); !r.ok()) return r;
     // Refuse if any key row still names an old epoch (a rotation bug).
     auto cursor = txn.OpenCursor(deks_);
@@ -1526,9 +1533,11 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
         return w;
       }
     }
+    util::TestPoint("rotation.in_destroy_commit");
     return PutU64Meta(txn, meta_, kRebuildPendingKey, 1);
   });
   lock.unlock();
+  util::TestPoint("rotation.destroy_committed");
   if (!s.ok()) return s;
   // After these neither meta page names a tree that still holds an old
   // epoch key.

@@ -371,6 +371,8 @@ class KeyStore {
   bool usable() const { return env_ != nullptr; }
 
   // The epochs whose keys exist, oldest first, with their custody labels.
+  // While a rotation's DestroyEpochsBefore runs, the epochs it destroys are
+  // listed until their keys leave memory (just after its commit).
   std::vector<EpochRecord> Epochs() const;
   // The same, as the snapshot `txn` of this environment records them (for a
   // backup taken from that snapshot; another process may have rotated since
@@ -488,7 +490,8 @@ class KeyStore {
   std::mutex pool_mu_;
   std::vector<PooledKey> free_pool_;
   // claimed_ and claim_lookup_ are changed under pool_mu_ and claims_mu_
-  // together and read under either: a key read (ClaimInMemory) takes only
+  // together and read under either (pool_generation_ moves with claimed_,
+  // under claims_mu_): a key read (ClaimInMemory) takes only
   // claims_mu_, which is never held over I/O or another lock, so it does
   // not wait for a refill's or an erasure's flushes (review F4).
   std::mutex claims_mu_;

@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
+#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <future>
@@ -292,14 +294,24 @@ TEST_F(KeyPoolRaceTest, ARotationNeverDestroysAnEpochBetweenAKeysReadAndItsOpeni
 // custody's destroy. At the point named, each test reads a key from
 // another thread and requires it back within 10 s (it came back only after
 // the slow step finished, so the test point's wait ran out).
-std::function<void()> g_at_point;
-std::string g_point_name;
+std::mutex g_at_points_mu;
+std::map<std::string, std::function<void()>, std::less<>> g_at_points;  // each run once
 
 void RunAtPointHook(std::string_view name) {
-  if (name != g_point_name || !g_at_point) return;
-  auto fn = std::move(g_at_point);
-  g_at_point = nullptr;
+  std::function<void()> fn;
+  {
+    std::lock_guard lock(g_at_points_mu);
+    auto it = g_at_points.find(name);
+    if (it == g_at_points.end()) return;
+    fn = std::move(it->second);
+    g_at_points.erase(it);
+  }
   fn();
+}
+
+void RunAt(const std::string& point, std::function<void()> fn) {
+  std::lock_guard lock(g_at_points_mu);
+  g_at_points[point] = std::move(fn);
 }
 
 // Reads `person`'s key on another thread; true if the read returned within
@@ -318,8 +330,7 @@ TEST_F(KeyPoolRaceTest, AReadOfAClaimedKeyDoesNotWaitForAnErasureCommit) {
   ASSERT_TRUE(b.ok() && x.ok());
   ASSERT_TRUE(Impl(*store_).key_store().ClaimForTesting(*b).has_value()) << "B's key is not a claim";
   std::optional<bool> read_meanwhile;
-  g_point_name = "keys.erasure_in_commit";
-  g_at_point = [&] { read_meanwhile = KeyReadReturnsMeanwhile(*store_, *b); };
+  RunAt("keys.erasure_in_commit", [&] { read_meanwhile = KeyReadReturnsMeanwhile(*store_, *b); });
   util::SetTestPointHook(&RunAtPointHook);
   auto erased = store_->Erase(*x);
   util::SetTestPointHook(nullptr);
@@ -329,21 +340,82 @@ TEST_F(KeyPoolRaceTest, AReadOfAClaimedKeyDoesNotWaitForAnErasureCommit) {
   EXPECT_TRUE(store_->GetProfile(*b).ok());
 }
 
-TEST_F(KeyPoolRaceTest, KeyReadsDoNotWaitForARotationsCustodyDestroy) {
+TEST_F(KeyPoolRaceTest, KeyReadsDoNotWaitForARotationsDestroyCommitFlushesOrCustodyDestroy) {
   auto y = store_->CreatePerson({{"email", "y@x.org"}}, {{"name", "Y"}});
   ASSERT_TRUE(y.ok());
   ASSERT_TRUE(store_->RotateEpoch().ok());  // adopts Y: its key is a `deks` row
-  std::optional<bool> read_meanwhile;
-  g_point_name = "rotation.before_custody_destroy";
-  g_at_point = [&] { read_meanwhile = KeyReadReturnsMeanwhile(*store_, *y); };
+  // Inside the destroy commit, after it (before the meta-page flushes), and
+  // after the old keys left memory (before the custody's destroy).
+  const std::vector<std::string> points = {"rotation.in_destroy_commit", "rotation.destroy_committed",
+                                           "rotation.before_custody_destroy"};
+  std::map<std::string, bool> read_meanwhile;
+  for (const std::string& point : points) {
+    RunAt(point, [&, point] { read_meanwhile[point] = KeyReadReturnsMeanwhile(*store_, *y); });
+  }
   util::SetTestPointHook(&RunAtPointHook);
   auto rotated = store_->RotateEpoch();
   util::SetTestPointHook(nullptr);
   ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
   EXPECT_GE(rotated->destroyed_epochs, 1u);
-  ASSERT_TRUE(read_meanwhile.has_value()) << "the rotation never reached its test point";
-  EXPECT_TRUE(*read_meanwhile) << "reading Y's key waited for the rotation's destroy steps";
+  for (const std::string& point : points) {
+    ASSERT_EQ(read_meanwhile.count(point), 1u) << "the rotation never reached " << point;
+    EXPECT_TRUE(read_meanwhile[point]) << "reading Y's key waited at " << point;
+  }
   EXPECT_TRUE(store_->GetProfile(*y).ok());
+}
+
+// A refill adopts the claims and moves the pool generation in one step
+// under claims_mu_: a reader that missed `deks` before the refill's commit
+// and then finds the claim gone also finds the generation moved, and reads
+// `deks` again. With the generation bumped after the step, a reader in
+// between answered NotFound for a live person (fourth review).
+std::mutex g_window_mu;
+std::condition_variable g_window_cv;
+bool g_reader_missed = false, g_release_reader = false, g_reader_done = false, g_window_hit = false;
+thread_local bool t_window_reader = false;
+
+void RefillWindowHook(std::string_view name) {
+  if (name == "keys.stored_key_missed" && t_window_reader) {
+    std::unique_lock lock(g_window_mu);
+    if (g_reader_missed) return;
+    g_reader_missed = true;
+    g_window_cv.notify_all();
+    g_window_cv.wait(lock, [] { return g_release_reader; });  // the refill adopts meanwhile
+  } else if (name == "pool.claims_adopted") {
+    std::unique_lock lock(g_window_mu);
+    if (!g_reader_missed) return;
+    g_window_hit = true;
+    g_release_reader = true;
+    g_window_cv.notify_all();
+    g_window_cv.wait_for(lock, std::chrono::seconds(10), [] { return g_reader_done; });
+  }
+}
+
+TEST_F(KeyPoolRaceTest, AReaderOfAClaimAdoptedByARefillMeanwhileFindsTheKey) {
+  auto x = store_->CreatePerson({{"email", "x@x.org"}}, {{"name", "X"}});
+  ASSERT_TRUE(x.ok());
+  auto& keys = Impl(*store_).key_store();
+  ASSERT_TRUE(keys.ClaimForTesting(*x).has_value()) << "X's key is not a claim";
+  util::SetTestPointHook(&RefillWindowHook);
+  Result<keys::DekHandle> got = Status::Internal("unset");
+  std::thread reader([&] {
+    t_window_reader = true;
+    got = keys.GetDek(*x);
+    std::lock_guard lock(g_window_mu);
+    g_reader_done = true;
+    g_window_cv.notify_all();
+  });
+  {
+    std::unique_lock lock(g_window_mu);
+    g_window_cv.wait(lock, [] { return g_reader_missed; });
+  }
+  const Status adopted = keys.AdoptClaims();  // a refill of no new keys: adopts X's claim
+  reader.join();
+  util::SetTestPointHook(nullptr);
+  ASSERT_TRUE(adopted.ok()) << adopted.ToString();
+  EXPECT_TRUE(g_window_hit) << "the reader did not run between the adoption and its return";
+  EXPECT_TRUE(got.ok()) << "live person X's key read as: " << got.status().ToString();
+  EXPECT_TRUE(keys.GetDek(*x).ok());
 }
 
 // The same without a test point: readers of adopted and claimed keys (no

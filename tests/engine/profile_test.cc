@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -132,16 +135,24 @@ TEST_F(ProfileTest, LookupProfileAnswersWhatResolveThenGetProfileAnswerInEverySt
   EXPECT_FALSE(store_->LookupProfile({"email", "ann@x.org"}).ok());
 }
 
-// A lookup that finds the person's stripe held by an erasure cannot wait for
-// it inside its read (the eraser may need that read gone to grow the map):
-// it reads again the two-call way, which waits, and answers after the
-// erasure.
+// A lookup that finds the person's stripe held by an erasure does not wait
+// for it inside its `data` read: it leaves the read (the point
+// lookup_profile.stripe_busy), reads again the two-call way, which waits,
+// and answers after the erasure.
+std::mutex g_lookup_mu;
+std::condition_variable g_lookup_cv;
+bool g_stripe_busy_seen = false;
 std::function<void()> g_while_people_locked;
-void WhilePeopleLockedHook(std::string_view name) {
+
+void LookupDuringErasureHook(std::string_view name) {
   if (name == "erase.people_locked" && g_while_people_locked) {
     auto fn = std::move(g_while_people_locked);
     g_while_people_locked = nullptr;
     fn();
+  } else if (name == "lookup_profile.stripe_busy") {
+    std::lock_guard lock(g_lookup_mu);
+    g_stripe_busy_seen = true;
+    g_lookup_cv.notify_all();
   }
 }
 
@@ -149,21 +160,23 @@ TEST_F(ProfileTest, LookupProfileDuringAnErasureOfThePersonAnswersAfterIt) {
   PersonId eve = MakePerson("eve@x.org", {{"name", "Eve"}});
   std::optional<Result<PersonProfile>> seen;
   std::thread lookup;
+  bool left_its_read = false;
   g_while_people_locked = [&] {
     lookup = std::thread([&] { seen = store_->LookupProfile({"email", "eve@x.org"}); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // it finds the stripe held
+    std::unique_lock lock(g_lookup_mu);  // the erasure holds Eve's stripe until this returns
+    left_its_read = g_lookup_cv.wait_for(lock, std::chrono::seconds(10), [] { return g_stripe_busy_seen; });
   };
-  util::SetTestPointHook(&WhilePeopleLockedHook);
+  util::SetTestPointHook(&LookupDuringErasureHook);
   EraseOptions suppress;
   suppress.suppress = true;
   auto erased = store_->Erase(eve, suppress);
-  util::SetTestPointHook(nullptr);
-  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
   ASSERT_TRUE(lookup.joinable()) << "the erasure never reached its test point";
   lookup.join();
+  util::SetTestPointHook(nullptr);
+  ASSERT_TRUE(erased.ok()) << erased.status().ToString();
+  EXPECT_TRUE(left_its_read) << "the lookup did not take the fallback while the erasure held the stripe";
   ASSERT_TRUE(seen.has_value());
   EXPECT_TRUE(seen->status().IsSuppressed() || seen->status().IsErased()) << seen->status().ToString();
 }
-
 }  // namespace
 }  // namespace shredkv
