@@ -36,6 +36,8 @@ class PersonLocks {
   class SharedGuard {
    public:
     SharedGuard(PersonLocks& locks, const PersonId& id) : locks_(locks), id_(id) { locks_.LockShared(id_); }
+    // Adopts a shared hold the caller took (TryLockShared).
+    SharedGuard(PersonLocks& locks, const PersonId& id, std::adopt_lock_t) : locks_(locks), id_(id) {}
     ~SharedGuard() { locks_.UnlockShared(id_); }
     SharedGuard(const SharedGuard&) = delete;
     SharedGuard& operator=(const SharedGuard&) = delete;

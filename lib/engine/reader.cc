@@ -55,6 +55,18 @@ Result<T> ReadInView(storage::Environment& env, Read read) {
   return out;
 }
 
+// What a read by identifier answers when it found no live owner (`miss`:
+// NotFound, or the owner's key status): Suppressed when the identifier is
+// on the suppression list after an erasure, `miss` otherwise.
+Status IdentifierMiss(EngineContext& ctx, const std::string& hash, const std::string& type, Status miss) {
+  if (miss.IsNotFound() || miss.IsErased()) {
+    bool suppressed = false;
+    if (Status q = ctx.Suppressed(hash, &suppressed); !q.ok()) return q;
+    if (suppressed) return Status::Suppressed("this " + type + " is suppressed after an erasure");
+  }
+  return miss;
+}
+
 }  // namespace
 
 Result<PersonId> Reader::Resolve(const Identifier& identifier) {
@@ -77,12 +89,7 @@ Result<PersonId> Reader::Resolve(const Identifier& identifier) {
     if (dek.ok()) return id;
     result = dek.status();
   }
-  if (result.IsNotFound() || result.IsErased()) {
-    bool suppressed = false;
-    if (Status q = ctx_.Suppressed(hash, &suppressed); !q.ok()) return q;
-    if (suppressed) return Status::Suppressed("this " + n->type + " is suppressed after an erasure");
-  }
-  return result;
+  return IdentifierMiss(ctx_, hash, n->type, std::move(result));
 }
 
 Result<PersonProfile> Reader::LookupProfile(const Identifier& identifier) {
@@ -128,11 +135,7 @@ Result<PersonProfile> Reader::LookupProfileInOneRead(const Identifier& identifie
       outcome = Outcome::kWouldWait;
       return Status::OK();
     }
-    struct Unlock {
-      PersonLocks& locks;
-      const PersonId& id;
-      ~Unlock() { locks.UnlockShared(id); }
-    } unlock{ctx_.person_locks, *id};
+    PersonLocks::SharedGuard person_lock(ctx_.person_locks, *id, std::adopt_lock);
     auto dek = ctx_.PersonKey(*id);
     if (!dek.ok()) {
       outcome = Outcome::kOwnerHasNoKey;
@@ -158,15 +161,8 @@ Result<PersonProfile> Reader::LookupProfileInOneRead(const Identifier& identifie
     case Outcome::kOwnerHasNoKey:
       break;
   }
-  // As Resolve: no owner, or an owner without a key, is Suppressed when the
-  // identifier is on the suppression list.
-  Status result = outcome == Outcome::kNoOwner ? Status::NotFound("no person has this " + n->type) : key_status;
-  if (result.IsNotFound() || result.IsErased()) {
-    bool suppressed = false;
-    if (Status q = ctx_.Suppressed(hash, &suppressed); !q.ok()) return q;
-    if (suppressed) return Status::Suppressed("this " + n->type + " is suppressed after an erasure");
-  }
-  return result;
+  return IdentifierMiss(ctx_, hash, n->type,
+                        outcome == Outcome::kNoOwner ? Status::NotFound("no person has this " + n->type) : key_status);
 }
 
 Result<PersonInfo> Reader::GetPerson(const PersonId& id) {
