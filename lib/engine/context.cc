@@ -346,12 +346,32 @@ std::int64_t EngineContext::Now() const {
       .count();
 }
 
-Result<keys::DekHandle> EngineContext::PersonKey(const PersonId& id) {
+Result<keys::DekHandle> EngineContext::PersonKey(const PersonId& id, LostKey lost) {
   auto dek = keys->GetDek(id);
   if (dek.ok() || !dek.status().IsNotFound()) return dek;
   auto erased = keys->IsErased(id);
   if (!erased.ok()) return erased.status();
   if (*erased) return Status::Erased("person " + id.ToHex() + " was erased");
+  if (lost == LostKey::kNotFound) return Status::NotFound("no key for person " + id.ToHex());
+  // No key and no fence. If the person has rows in `data`, the key was not
+  // erased but lost: a damaged `deks` page, or a keys file from another
+  // copy of the store. That is damage, not "no person": NotFound would tell
+  // an erasure request there is nothing to erase while the rows are there.
+  // (A person's row is committed after its key, so a row seen here means
+  // the key was committed before this call's miss.)
+  bool has_row = false;
+  Status v = data->View([&](storage::ReadTxn& txn) -> Status {
+    std::string_view row;
+    Status g = txn.Get(tables.people, id.view(), &row);
+    has_row = g.ok();
+    return g.IsNotFound() ? Status::OK() : g;
+  });
+  if (!v.ok()) return v;
+  if (has_row) {
+    return Status::Corruption("person " + id.ToHex() +
+                              " has rows but no key and no erasure record: the keys file is damaged or is not "
+                              "this store's (run verify; restore from a backup)");
+  }
   return Status::NotFound("no person " + id.ToHex());
 }
 

@@ -194,8 +194,17 @@ struct EngineContext {
   // writable open.
   Status AdoptKeyClaims();
 
-  // The person's key: NotFound / Erased for people without one.
-  Result<keys::DekHandle> PersonKey(const PersonId& id);
+  // What PersonKey answers for a person whose rows are in `data` but whose
+  // key is gone from `keys` without an erasure fence (a damaged `deks` page,
+  // a keys file from another copy of the store).
+  enum class LostKey {
+    kCorruption,  // Corruption: the calls that name the person
+    kNotFound,    // NotFound, without looking: store-wide walks that skip the
+                  // people they cannot open (Verify reports them)
+  };
+  // The person's key. NotFound for a person ID that names no one, Erased for
+  // an erased person, and for a lost key as `lost` says.
+  Result<keys::DekHandle> PersonKey(const PersonId& id, LostKey lost = LostKey::kCorruption);
   // Suppressed is set if the identifier hash is on the suppression list.
   Status Suppressed(std::string_view hash, bool* suppressed);
   const crypto::SecretKey& index_key() const { return keys->index_key(); }

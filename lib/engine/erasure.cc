@@ -154,6 +154,14 @@ Status Eraser::PrepareCommit(PendingErase* p, keys::ErasureCommit* c) {
   return Status::OK();
 }
 
+Status Eraser::MissingKey(const std::vector<PersonId>& people, Status not_found) {
+  for (const PersonId& person : people) {
+    auto key = ctx_.PersonKey(person);
+    if (key.status().IsCorruption()) return key.status();
+  }
+  return not_found;
+}
+
 void Eraser::CommitEraseGroup(const std::vector<PendingErase*>& group) {
   std::lock_guard write_lock(ctx_.write_mu);
   std::vector<keys::ErasureCommit> commits;
@@ -191,6 +199,7 @@ void Eraser::CommitEraseGroup(const std::vector<PendingErase*>& group) {
       // must not fail the others: commit them one by one.
       for (std::size_t i = 0; i < live.size(); ++i) {
         live[i]->status = ctx_.keys->CommitErasures({commits[i]});
+        if (live[i]->status.IsNotFound()) live[i]->status = MissingKey(live[i]->people, live[i]->status);
       }
     }
   }

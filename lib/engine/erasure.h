@@ -59,6 +59,11 @@ class Eraser {
   // The keys commit of one request: suppression hashes, analytics links and
   // the request row. REQUIRES: write_mu held.
   Status PrepareCommit(PendingErase* p, keys::ErasureCommit* c);
+  // The keys side found no key for someone in `people` (`not_found`): still
+  // NotFound if that person names no one, Corruption if the person has rows
+  // in `data` (the key was lost, not erased: "nothing to erase" would be
+  // wrong while the rows are there).
+  Status MissingKey(const std::vector<PersonId>& people, Status not_found);
   // The data side of the committed requests of a group (`live[i]` committed
   // as `commits[i]`). REQUIRES: write_mu held.
   void ApplyGroupToData(const std::vector<PendingErase*>& live, const std::vector<keys::ErasureCommit>& commits);

@@ -347,8 +347,9 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
     auto person = PersonIdFromBytes(record_key.substr(0, PersonId::kSize));
     if (!person.ok()) return person.status();
     PersonLocks::SharedGuard person_lock(ctx_->person_locks, *person);
-    auto dek = ctx_->PersonKey(*person);
-    if (dek.status().IsErased() || dek.status().IsNotFound()) return Status::OK();  // erased, awaiting purge
+    auto dek = ctx_->PersonKey(*person, EngineContext::LostKey::kNotFound);
+    // Erased, awaiting purge; or a lost key (Verify reports it).
+    if (dek.status().IsErased() || dek.status().IsNotFound()) return Status::OK();
     if (!dek.ok()) return dek.status();
     Keyring keyring(ctx_->keys.get(), *person, *dek);
     return ctx_->data->View([&](storage::ReadTxn& txn) -> Status {
@@ -458,7 +459,7 @@ class ConsentPeopleIteratorImpl final : public BatchedIterator<PersonId> {
         Status e = txn.Get(ctx_->tables.erased, person->view(), &marker);
         if (e.ok()) continue;
         if (!e.IsNotFound()) return e;
-        auto key = ctx_->PersonKey(*person);
+        auto key = ctx_->PersonKey(*person, EngineContext::LostKey::kNotFound);
         if (key.status().IsErased() || key.status().IsNotFound()) continue;
         if (!key.ok()) return key.status();
         buffer_.push_back(*person);

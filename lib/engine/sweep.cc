@@ -113,7 +113,7 @@ Status Sweeper::KeyringOfRow(std::string_view key, std::optional<Keyring>* keyri
   auto person = PersonIdFromBytes(person_bytes);
   if (!person.ok()) return person.status();
   keyring->reset();
-  auto dek = ctx_.PersonKey(*person);
+  auto dek = ctx_.PersonKey(*person, EngineContext::LostKey::kNotFound);
   *skip_person = dek.status().IsErased() || dek.status().IsNotFound();
   if (!dek.ok() && !*skip_person) return dek.status();
   keyring->emplace(ctx_.keys.get(), *person, *skip_person ? keys::DekHandle() : *dek);
@@ -127,9 +127,8 @@ Status Sweeper::BackfillEvents(storage::WriteTxn& txn, IndexBackfill* backfill_o
   if (!cursor.ok()) return cursor.status();
   auto& c = **cursor;
   std::optional<Keyring> keyring;  // of the person under the cursor
-  // Erased (the rows await purge) or without a key (a creation whose key a
-  // kNoSync power loss dropped: no read can open the rows, Verify reports
-  // them): nothing to index.
+  // Erased (the rows await purge) or without a key (lost: no read can open
+  // the rows, Verify reports them): nothing to index.
   bool skip_person = false;
   std::string plain, name, category;
   Attributes properties;

@@ -98,6 +98,32 @@ TEST_F(TamperTest, WrappedKeyCopiedToAnotherPersonFailsAuthentication) {
   EXPECT_TRUE(store_->GetProfile(bob).status().IsAuthenticationFailed());
 }
 
+// A person whose rows are in `data` but whose key is gone from `keys` with
+// no erasure fence (a damaged `deks` page, a keys file from another copy)
+// is damage, not "no person": answering NotFound would tell an erasure
+// request there is nothing to erase while the person's rows are still
+// there. A person ID that names no one is still NotFound.
+TEST_F(TamperTest, APersonWhoseKeyIsGoneWithoutAnErasureIsCorruptionNotNotFound) {
+  PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
+  PersonId bob = MakePerson("bob@x.org", {{"name", "Bob"}});
+  // Closing adopts both pooled keys: each is a `deks` row now.
+  EditEnv("keys", [&](storage::Environment& env) {
+    return env.Update([&](storage::WriteTxn& txn) { return txn.Delete(env.table("deks"), codec::DekKey(bob, 0)); });
+  });
+  auto expect_corruption = [&](const Status& s, const char* what) {
+    EXPECT_TRUE(s.IsCorruption()) << what << ": " << s.ToString();
+  };
+  expect_corruption(store_->GetPerson(bob).status(), "GetPerson");
+  expect_corruption(store_->GetProfile(bob).status(), "GetProfile");
+  expect_corruption(store_->Resolve(Identifier{"email", "bob@x.org"}).status(), "Resolve");
+  auto exported = store_->Export(bob);
+  EXPECT_FALSE(exported->Valid());
+  expect_corruption(exported->status(), "Export");
+  expect_corruption(store_->Erase(bob).status(), "Erase");
+  EXPECT_TRUE(store_->GetPerson(PersonId::FromHex("07070707070707070707070707070707").value()).status().IsNotFound());
+  EXPECT_EQ(store_->GetProfile(ann)->at("name").as_string(), "Ann");
+}
+
 TEST_F(TamperTest, FlippedCiphertextByteFailsAuthentication) {
   PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
   SKV_ASSERT_OK(store_->Put(ann, "orders", "1", "book"));
