@@ -1660,6 +1660,44 @@ TEST_F(CliTest, BackupRestoreAndTheErasureLogBringNoErasedPersonBack) {
   EXPECT_EQ(CliAt(dir_ / "r2", key_, {"restore", backup.string(), "--no-erasure-log"}).code, 7);
 }
 
+// erasure-log --out replaces an erasure log it wrote and nothing else: not
+// the root key, not a file of the store (an outside audit found both
+// overwritten, the store then unopenable), not inside the store at all. The
+// file is the owner's only (it names erased people's IDs).
+TEST_F(CliTest, ErasureLogOutReplacesOnlyAnErasureLogOutsideTheStore) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"erase", "--id", "email:ben@example.org"});
+  const std::string key_before = ReadFile(key_);
+  const RunResult over_key = Expect(1, {"erasure-log", "--out", key_.string()});
+  EXPECT_NE(over_key.err.find("is not a shredkv erasure log"), std::string::npos) << over_key.err;
+  EXPECT_EQ(ReadFile(key_), key_before);
+  std::vector<std::string> store_files;
+  for (const auto& e : fs::recursive_directory_iterator(db_)) {
+    if (e.is_regular_file()) store_files.push_back(e.path().string());
+  }
+  ASSERT_FALSE(store_files.empty());
+  for (const std::string& f : store_files) {
+    const std::string before = ReadFile(f);
+    Expect(2, {"erasure-log", "--out", f});
+    EXPECT_EQ(ReadFile(f), before) << f;
+  }
+  Expect(2, {"erasure-log", "--out", (db_ / "log.ndjson").string()});
+  EXPECT_FALSE(fs::exists(db_ / "log.ndjson"));
+  Expect(0, {"stats"});  // the store still opens
+
+  const fs::path log = dir_ / "log.ndjson";
+  Expect(0, {"erasure-log", "--out", log.string()});
+  EXPECT_EQ(fs::status(log).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  Expect(0, {"erase", "--id", "email:ann@example.org"});
+  Json again = Expect(0, {"erasure-log", "--out", log.string()}).json();  // its own log: replaced
+  EXPECT_EQ(again["people"], 2);
+  // A file named like its temporary is not truncated either.
+  WriteFile(dir_ / "log.ndjson.tmp", "precious");
+  Expect(0, {"erasure-log", "--out", log.string()});
+  EXPECT_EQ(ReadFile(dir_ / "log.ndjson.tmp"), "precious");
+}
+
 TEST_F(CliTest, RotateRootLeavesTheStoreToTheNewKeyOnly) {
   MakeStore();
   AddPeople();

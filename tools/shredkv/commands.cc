@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "portability/bounded_line.h"
 #include "json_output.h"
+#include "output_file.h"
 #include "progress.h"
 
 namespace shredkv::cli {
@@ -567,29 +568,15 @@ int CmdBackup(const GlobalOptions& global, const ParsedArgs& args) {
 }
 
 int CmdErasureLog(const GlobalOptions& global, const ParsedArgs& args) {
+  // The first bytes of every log WriteErasureLog writes: the header's key.
+  static constexpr std::string_view kOwnHead = "{\"shredkv_erasure_log\":";
+  const std::optional<std::string> out = args.Get("out");
+  if (out) CheckOutputTarget(global, *out, "erasure-log", kOwnHead, "erasure log");
   auto store = OpenStore(global, false, std::nullopt, StoreAccess::kReadBesideWriter);
   ErasureLog log = Check(store->ReadErasureLog(), "erasure-log");
-  if (auto out = args.Get("out")) {
-    const std::string tmp = *out + ".tmp";
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      if (!f) throw CliError(kExitError, "erasure-log: cannot write '" + tmp + "': " + std::strerror(errno));
-      Check(WriteErasureLog(log, f), "erasure-log");
-    }
-    // Durable before it replaces an older log: a restore must not find a
-    // file that a crash left empty.
-    auto sync = [](const std::string& path, int flags) {
-      const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-      const bool ok = fd >= 0 && ::fsync(fd) == 0;
-      if (fd >= 0) ::close(fd);
-      return ok;
-    };
-    if (!sync(tmp, O_RDONLY)) throw CliError(kExitError, "erasure-log: cannot fsync '" + tmp + "'");
-    if (std::rename(tmp.c_str(), out->c_str()) != 0) {
-      throw CliError(kExitError, "erasure-log: cannot rename '" + tmp + "': " + std::strerror(errno));
-    }
-    const std::string parent = std::filesystem::path(*out).parent_path().string();
-    (void)sync(parent.empty() ? "." : parent, O_RDONLY | O_DIRECTORY);
+  if (out) {
+    // The owner's only: it names every erased person's ID.
+    ReplaceFile(*out, "erasure-log", 0600, [&](std::ostream& f) { Check(WriteErasureLog(log, f), "erasure-log"); });
     PrintJson(global, Json{{"out", *out},
                            {"people", log.people.size()},
                            {"categories", log.categories.size()},

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "json_output.h"
+#include "output_file.h"
 #include "progress.h"
 #include "portability/json_values.h"
 
@@ -91,32 +92,11 @@ std::string Row(std::string_view name, const std::string& value, std::string_vie
 
 constexpr std::string_view kReportHead = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
 
-// Refuses a target inside the store directory, and an existing file that
-// is not a page this command wrote (a key file, say: `keygen` never
-// overwrites, and neither does this).
-void CheckReportTarget(const GlobalOptions& global, const std::string& out_path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path target = fs::weakly_canonical(out_path, ec);
-  const fs::path db = fs::weakly_canonical(global.db, ec);
-  if (!db.empty()) {
-    const auto [d, t] = std::mismatch(db.begin(), db.end(), target.begin(), target.end());
-    if (d == db.end()) throw CliError(kExitUsage, "report: --out must not be inside the store directory");
-  }
-  if (!fs::exists(out_path, ec)) return;
-  std::ifstream existing(out_path, std::ios::binary);
-  std::string head(kReportHead.size(), '\0');
-  existing.read(head.data(), static_cast<std::streamsize>(head.size()));
-  if (!fs::is_regular_file(out_path, ec) || !existing || head != kReportHead) {
-    throw CliError(kExitError, "report: '" + out_path + "' exists and is not a shredkv report; not replaced");
-  }
-}
-
 }  // namespace
 
 int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   const std::string out_path = args.Get("out").value_or("-");
-  if (out_path != "-") CheckReportTarget(global, out_path);
+  if (out_path != "-") CheckOutputTarget(global, out_path, "report", kReportHead, "report");
   auto store = OpenStoreToRead(global);
   const StoreStats st = Check(store->Stats(), "stats");
   AuditVerification audit;
@@ -277,21 +257,7 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   }
   // Written beside the target and renamed over it: a reader never sees half
   // a page, and a failed write leaves the old one.
-  const std::string tmp = out_path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw CliError(kExitError, "report: cannot write '" + tmp + "'");
-    f << h;
-    f.close();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw CliError(kExitError, "report: cannot write '" + tmp + "'");
-    }
-  }
-  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw CliError(kExitError, "report: cannot replace '" + out_path + "'");
-  }
+  ReplaceFile(out_path, "report", 0644, [&](std::ostream& f) { f << h; });
   PrintLine(Dump(Json{{"report", out_path}, {"bytes", h.size()}}, global.pretty));
   return 0;
 }
