@@ -353,6 +353,8 @@ class SHREDKV_EXPORT Store {
   // once: a notice stays until acknowledged, also across restarts.
   virtual Result<std::vector<Notice>> ReadFeed(std::size_t max) = 0;
   // Acknowledges (and deletes) every notice with cursor <= `cursor`.
+  // InvalidArgument for a cursor past the newest ever issued (nothing is
+  // acknowledged then): later cursors would skip it, or repeat past 2^64 - 1.
   virtual Status AckFeed(std::uint64_t cursor) = 0;
 
   // Everything the store holds on a person (GDPR Art. 15/20), as one

@@ -23,29 +23,42 @@ namespace engine {
 
 using codec::TableId;
 
-Status Outbox::Append(storage::WriteTxn& txn, NoticeKind kind, const PersonId& person, std::int64_t time_ms,
-                      std::vector<std::string> names) {
-  std::sort(names.begin(), names.end());
-  names.erase(std::unique(names.begin(), names.end()), names.end());
-  std::uint64_t cursor = 1;
+namespace {
+
+constexpr std::string_view kFloorKey{"\0\0\0\0\0\0\0\0", 8};
+
+}  // namespace
+
+Result<std::uint64_t> Outbox::NewestCursor(storage::ReadTxn& txn) const {
+  std::uint64_t newest = 0;
   {
     auto c = txn.OpenCursor(table_);
     if (!c.ok()) return c.status();
     if (Status m = (*c)->SeekToLast(); !m.ok()) return m;
     if ((*c)->Valid()) {
       if ((*c)->key().size() != 8) return Status::Corruption("outbox key has the wrong length");
-      cursor = util::DecodeFixed64BE((*c)->key().data()) + 1;
+      newest = util::DecodeFixed64BE((*c)->key().data());
     }
   }
-  // Acknowledged notices are deleted; the cursor must still never go back.
+  // Acknowledged notices are deleted; the floor (key 0) keeps the highest
+  // cursor acknowledged, so cursors never go back.
   std::string_view row;
-  if (txn.Get(table_, std::string_view("\0\0\0\0\0\0\0\0", 8), &row).ok()) {
+  if (txn.Get(table_, kFloorKey, &row).ok()) {
     std::string_view payload;
-    if (Status o = codec::OpenPlain(TableId::kOutbox, std::string_view("\0\0\0\0\0\0\0\0", 8), row, &payload); !o.ok()) {
-      return o;
-    }
-    if (payload.size() == 8) cursor = std::max(cursor, util::DecodeFixed64BE(payload.data()) + 1);
+    if (Status o = codec::OpenPlain(TableId::kOutbox, kFloorKey, row, &payload); !o.ok()) return o;
+    if (payload.size() == 8) newest = std::max(newest, util::DecodeFixed64BE(payload.data()));
   }
+  return newest;
+}
+
+Status Outbox::Append(storage::WriteTxn& txn, NoticeKind kind, const PersonId& person, std::int64_t time_ms,
+                      std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  auto newest = NewestCursor(txn);
+  if (!newest.ok()) return newest.status();
+  if (*newest == ~std::uint64_t{0}) return Status::StoreFull("the change feed has used every cursor");
+  const std::uint64_t cursor = *newest + 1;
   std::string key, payload;
   util::PutFixed64BE(&key, cursor);
   payload.push_back(static_cast<char>(kind));
@@ -100,6 +113,12 @@ Result<std::vector<Notice>> Outbox::Read(storage::ReadTxn& txn, std::uint64_t af
 }
 
 Status Outbox::Ack(storage::WriteTxn& txn, std::uint64_t cursor) {
+  auto newest = NewestCursor(txn);
+  if (!newest.ok()) return newest.status();
+  if (cursor > *newest) {
+    return Status::InvalidArgument("cursor " + std::to_string(cursor) + " was never issued (the newest is " +
+                                   std::to_string(*newest) + ")");
+  }
   std::vector<std::string> keys;
   {
     auto c = txn.OpenCursor(table_);
@@ -117,15 +136,14 @@ Status Outbox::Ack(storage::WriteTxn& txn, std::uint64_t cursor) {
     if (Status d = txn.Delete(table_, k); !d.ok()) return d;
   }
   // Remember the highest acknowledged cursor (key 0) so cursors never repeat.
-  const std::string zero(8, '\0');
   std::string v;
   util::PutFixed64BE(&v, cursor);
   std::string_view row, payload;
-  if (txn.Get(table_, zero, &row).ok() && codec::OpenPlain(TableId::kOutbox, zero, row, &payload).ok() &&
+  if (txn.Get(table_, kFloorKey, &row).ok() && codec::OpenPlain(TableId::kOutbox, kFloorKey, row, &payload).ok() &&
       payload.size() == 8 && util::DecodeFixed64BE(payload.data()) > cursor) {
     return Status::OK();
   }
-  return txn.Put(table_, zero, PlainRow(TableId::kOutbox, zero, v));
+  return txn.Put(table_, kFloorKey, PlainRow(TableId::kOutbox, kFloorKey, v));
 }
 
 }  // namespace engine

@@ -25,10 +25,15 @@ class Outbox {
   // `person` set, only that person's.
   Result<std::vector<Notice>> Read(storage::ReadTxn& txn, std::uint64_t after, std::size_t max,
                                    const PersonId* person = nullptr);
-  // Deletes notices with cursor <= `cursor`.
+  // Deletes notices with cursor <= `cursor` and raises the floor to it
+  // (never lowers it). InvalidArgument for a cursor never issued: past the
+  // newest, which would make later cursors skip or, past 2^64 - 1, repeat.
   Status Ack(storage::WriteTxn& txn, std::uint64_t cursor);
 
  private:
+  // The newest cursor issued: the last notice's or the floor's (0: none).
+  Result<std::uint64_t> NewestCursor(storage::ReadTxn& txn) const;
+
   storage::Table table_;
 };
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "test_util.h"
 
 namespace shredkv {
@@ -100,6 +102,37 @@ TEST_F(RectifyFeedTest, UnacknowledgedNoticesSurviveReopenAndAckIsDurable) {
   auto next = Feed();
   ASSERT_EQ(next.size(), 1u);
   EXPECT_GT(next[0].cursor, rest[1].cursor);
+}
+
+// Only an issued cursor can be acknowledged. Acking past the newest one
+// raised the floor there: acking 2^64 - 1 wrapped the next cursor to 1
+// (cursors repeated, and a consumer that keeps its last cursor missed the
+// Art. 19 notices after), and any other jump skipped cursors (outside audit
+// M2). The floor stays where it was.
+TEST_F(RectifyFeedTest, AnAckPastTheNewestCursorIsRefusedAndCursorsNeverRepeat) {
+  PersonId ann = MakePerson("ann@x.org");
+  auto rectify = [&](int i) {
+    Rectification r;
+    r.profile.set = {{"v", i}};
+    SKV_ASSERT_OK(store_->Rectify(ann, r));
+  };
+  EXPECT_TRUE(store_->AckFeed(1).IsInvalidArgument());  // nothing issued yet
+  rectify(1);
+  rectify(2);
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 2u);
+  const std::uint64_t newest = feed[1].cursor;
+  EXPECT_TRUE(store_->AckFeed(std::numeric_limits<std::uint64_t>::max()).IsInvalidArgument());
+  EXPECT_TRUE(store_->AckFeed(newest + 1).IsInvalidArgument());
+  EXPECT_EQ(Feed().size(), 2u);  // nothing acknowledged by a refused ack
+  SKV_ASSERT_OK(store_->AckFeed(newest));
+  SKV_ASSERT_OK(store_->AckFeed(newest));  // again: a no-op
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));  // below the floor: a no-op
+  EXPECT_TRUE(store_->AckFeed(newest + 1).IsInvalidArgument());  // everything acknowledged, still not issued
+  rectify(3);
+  auto next = Feed();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].cursor, newest + 1);
 }
 
 TEST_F(RectifyFeedTest, PlainWritesDoNotFillTheFeed) {
