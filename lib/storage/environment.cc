@@ -286,9 +286,12 @@ Status Cursor::Prev() { return Move(MDB_PREV); }
 
 namespace {
 
+// LMDB's page size is the OS page size: 4 KiB at least.
+constexpr off_t kSmallestPageSize = 4096;
+
 // Checks the environment's path, or with `create` makes its directory:
 // NotFound (absent, or a directory without data.mdb), InvalidArgument (not
-// a directory), IOError.
+// a directory), Corruption (a data file shorter than two pages), IOError.
 Status PrepareEnvPath(const EnvOptions& options) {
   struct stat st {};
   if (options.single_file) {
@@ -307,6 +310,18 @@ Status PrepareEnvPath(const EnvOptions& options) {
     std::string data_file = options.path + "/data.mdb";
     if (::stat(data_file.c_str(), &st) != 0) {
       return Status::NotFound("environment '" + options.path + "' has no data.mdb");
+    }
+  }
+  // An environment has two meta pages from its creation on. A file that
+  // must exist but is shorter was emptied or cut: LMDB would take an empty
+  // one for a new environment and write one into it (over what is left to
+  // recover), or fail with an error that names no damage.
+  if (!options.create) {
+    const std::string file = options.single_file ? options.path : options.path + "/data.mdb";
+    if (::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 2 * kSmallestPageSize) {
+      return Status::Corruption("'" + file + "' is " + std::to_string(st.st_size) +
+                                " bytes, shorter than an environment's two meta pages: the file was emptied or "
+                                "cut (restore from a backup)");
     }
   }
   return Status::OK();
