@@ -42,9 +42,7 @@ Status PrepareEmptyDirectory(const std::string& dir, bool* created) {
     }
     return Status::OK();
   }
-  if (!fs::create_directories(dir, ec) || ec) {
-    return Status::IOError("cannot create '" + dir + "': " + ec.message());
-  }
+  if (Status m = util::MakePrivateDirectories(dir); !m.ok()) return m;
   *created = true;
   return Status::OK();
 }
@@ -166,9 +164,11 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   std::error_code ec;
-  fs::create_directories(directory + "/keys", ec);
-  fs::create_directories(directory + "/data", ec);
-  if (ec) return Status::IOError("cannot create the backup's directories in '" + directory + "': " + ec.message());
+  for (const char* sub : {"/keys", "/data"}) {
+    if (Status m = util::MakePrivateDirectories(directory + sub); !m.ok()) {
+      return m.WithContext("creating the backup's directories");
+    }
+  }
   // A damaged page would be copied, or fail the copy halfway: refuse first.
   for (storage::Environment* env : {&ctx_.keys->environment(), ctx_.data.get()}) {
     auto pages = env->CheckPages();
@@ -243,20 +243,13 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
 
   // The manifest last, renamed into place: a directory with one holds a
   // whole backup.
-  const std::string tmp = directory + "/" + kManifest + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << ManifestText(info, *keys_sum, *data_sum);
-    out.flush();
-    if (!out) return Status::IOError("cannot write '" + tmp + "'");
-  }
-  for (const std::string& p : {tmp, directory + "/keys", directory + "/data"}) {
+  for (const std::string& p : {directory + "/keys", directory + "/data"}) {
     if (Status f = util::SyncPath(p); !f.ok()) return f;
   }
-  if (::rename(tmp.c_str(), (directory + "/" + kManifest).c_str()) != 0) {
-    return Status::IOError("cannot rename '" + tmp + "': " + std::strerror(errno));
+  if (Status w = util::WriteFileDurably(directory + "/" + kManifest, ManifestText(info, *keys_sum, *data_sum));
+      !w.ok()) {
+    return w;
   }
-  if (Status f = util::SyncPath(directory); !f.ok()) return f;
   return info;
 }
 
@@ -438,9 +431,9 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     if (created) fs::remove(target, e);
     return s;
   };
-  fs::create_directories(work + "/keys", ec);
-  fs::create_directories(work + "/data", ec);
-  if (ec) return fail(Status::IOError("cannot create '" + work + "': " + ec.message()));
+  for (const char* sub : {"/keys", "/data"}) {
+    if (Status m = util::MakePrivateDirectories(work + sub); !m.ok()) return fail(m);
+  }
   for (const std::string& f : {engine::kKeysFile, engine::kDataFile}) {
     if (Status c = engine::CopyFileSynced(backup_dir + "/" + f, work + "/" + f); !c.ok()) return fail(c);
   }

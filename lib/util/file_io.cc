@@ -1,6 +1,7 @@
 #include "util/file_io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,6 +29,23 @@ Status SyncPath(const std::string& path) {
   const int err = errno;
   ::close(fd);
   if (!ok) return Status::IOError("fsync of '" + path + "' failed: " + std::strerror(err));
+  return Status::OK();
+}
+
+Status MakePrivateDirectories(const std::string& dir) {
+  if (dir.empty()) return Status::InvalidArgument("no directory named");
+  // Each prefix ending before a '/', then the whole path.
+  for (std::size_t end = dir.find('/', 1);; end = dir.find('/', end + 1)) {
+    const std::string prefix = end == std::string::npos ? dir : dir.substr(0, end);
+    if (!prefix.empty() && ::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::IOError("cannot create '" + prefix + "': " + std::strerror(errno));
+    }
+    if (end == std::string::npos) break;
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::IOError("'" + dir + "' is not a directory");
+  }
   return Status::OK();
 }
 

@@ -22,6 +22,11 @@ Status SyncPath(const std::string& path);
 // IOError on any failure (the temporary file is removed).
 Status WriteFileDurably(const std::string& path, std::string_view bytes);
 
+// Creates `dir` and every missing directory above it with mode 0700 (the
+// owner's only, as a store's directory: docs/format.md §1); directories that
+// exist are left as they are. IOError naming the directory that failed.
+Status MakePrivateDirectories(const std::string& dir);
+
 // The whole file at `path`. NotFound if it does not exist; Corruption if it
 // is larger than `max_bytes`; IOError otherwise.
 Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes);

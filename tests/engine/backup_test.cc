@@ -143,6 +143,27 @@ TEST_F(BackupTest, ABackupRestoresEveryoneAndTheirData) {
   EXPECT_TRUE(test::VerifiesClean(**r));
 }
 
+// A backup and a restored store are the owner's only, as a store is
+// (format.md §1: directories 0700, files 0600). An outside audit found the
+// backup's and the restored store's directories 0755 and MANIFEST 0644.
+TEST_F(BackupTest, ABackupAndARestoredStoreAreTheOwnersOnly) {
+  MakePerson("a@x.org", {{"name", "A"}});
+  const std::string backup = out_.Sub("nested") + "/b";
+  ASSERT_TRUE(store_->Backup(backup).ok());
+  auto mode = [](const std::string& p) { return fs::status(p).permissions() & fs::perms::all; };
+  const fs::perms dir = fs::perms::owner_all;
+  const fs::perms file = fs::perms::owner_read | fs::perms::owner_write;
+  EXPECT_EQ(mode(out_.Sub("nested")), dir);  // a directory it had to create on the way
+  for (const char* d : {"", "/keys", "/data"}) EXPECT_EQ(mode(backup + d), dir) << d;
+  for (const char* f : {"/MANIFEST", "/keys/data.mdb", "/data/data.mdb"}) EXPECT_EQ(mode(backup + f), file) << f;
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  const std::string restored = out_.Sub("r");
+  ASSERT_TRUE(RestoreBackup(backup, RestoreTo(restored), WithLog(*log)).ok());
+  for (const char* d : {"", "/keys", "/data"}) EXPECT_EQ(mode(restored + d), dir) << d;
+  for (const char* f : {"/keys/data.mdb", "/data/data.mdb"}) EXPECT_EQ(mode(restored + f), file) << f;
+}
+
 TEST_F(BackupTest, RestoringReappliesErasuresMadeAfterTheBackup) {
   const PersonId kept = MakePerson("kept@x.org", {{"name", "K"}});
   const PersonId gone = MakePerson("gone@x.org", {{"name", "G"}});
