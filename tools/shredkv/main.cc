@@ -29,14 +29,16 @@ using shredkv::cli::CliError;
 using shredkv::cli::GlobalOptions;
 
 // The store is memory-mapped: a store damaged in a way LMDB does not detect
-// may make a read fault, and a write to a damaged LMDB file may corrupt the
-// heap (glibc then aborts). Report it as corruption (exit 7) rather than
+// may make a read fault, LMDB's own assertions abort on some damaged pages
+// (a branch page where a leaf must be, say), and a write to a damaged LMDB
+// file may corrupt the heap (glibc then aborts). Report it as corruption (exit 7) rather than
 // dying of the signal. Only async-signal-safe calls here.
 void OnFault(int sig) {
   const char* msg =
       sig == SIGBUS   ? "shredkv: bus error reading the store's memory map: the store files are damaged or truncated\n"
-      : sig == SIGABRT ? "shredkv: aborted: heap corruption detected while reading the store, whose files are "
-                         "probably damaged\n"
+      : sig == SIGABRT ? "shredkv: aborted by a consistency check (LMDB's page checks or the allocator's) while "
+                         "reading the store: its files are probably damaged (run verify on a copy; restore from a "
+                         "backup)\n"
                        : "shredkv: memory fault reading the store: the store files are probably corrupt\n";
   ssize_t ignored = write(STDERR_FILENO, msg, std::strlen(msg));
   (void)ignored;
