@@ -1046,12 +1046,22 @@ TEST_F(CliTest, RetentionAgesThatOverflowAndEmptyRuleListsAreUsageErrors) {
   Expect(2, {"retention", "--set", "event:page_view=999999999999d"});
   Expect(2, {"retention", "--set", ""});
   Expect(2, {"retention", "--set", "event:a=1d,,event:b=2d"});
+  // A trailing or leading empty item, and two rules for one target (which
+  // one was meant?), as well (outside audit: both were accepted, the last
+  // duplicate winning), across repeated --retention options too.
+  Expect(2, {"retention", "--set", "analytics=1d,"});
+  Expect(2, {"retention", "--set", ",analytics=1d"});
+  Expect(2, {"retention", "--set", "event:x=1d,event:x=2d"});
+  Expect(2, {"retention", "--set", "analytics=1d,analytics=1d"});
   Json rules = Expect(0, {"retention"}).json();
   EXPECT_EQ(rules["events"]["page_view"], 30ll * 86'400'000);
   // The largest age that fits is accepted.
   Expect(0, {"retention", "--set", "analytics=292000000y"});
   fs::remove_all(db_);
   Expect(2, {"init", "--retention", "event:page_view=80722053595y"});
+  Expect(2, {"init", "--retention", "analytics=1d,"});
+  Expect(2, {"init", "--retention", "collection:c=1d", "--retention", "collection:c=2d"});
+  EXPECT_FALSE(fs::exists(db_ / "data"));
 }
 
 TEST_F(CliTest, AnalyticsRowsAndFeed) {
@@ -1396,6 +1406,8 @@ TEST_F(CliTest, ReadOnlyStoreRefusesWritesWithExit11AndServesReads) {
             "Ann");
   EXPECT_NE(Expect(0, {"export", "--id", "email:ann@example.org"}).out.find("ann@example.org"), std::string::npos);
   EXPECT_GT(Expect(0, {"verify"}).json()["pages"], 4);
+  EXPECT_TRUE(Expect(0, {"retention"}).json().contains("events"));
+  Expect(11, {"retention", "--set", "analytics=1d"});
   MakeWritable();
   EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
 }
@@ -1412,6 +1424,9 @@ TEST_F(CliTest, ReadOnlyFlagReadsWithoutWritingAndRefusesWriteCommands) {
   EXPECT_EQ(Expect(0, {"--read-only", "stats"}).json()["people"], 2);
   Expect(0, {"--read-only", "export", "--id", "email:ann@example.org"});
   Expect(0, {"--read-only", "analytics"});
+  // Printing the retention rules reads (outside audit: it was refused).
+  EXPECT_TRUE(Expect(0, {"--read-only", "retention"}).json().contains("events"));
+  Expect(2, {"--read-only", "retention", "--set", "analytics=1d"});
   RunResult r = Expect(2, {"--read-only", "erase", "--id", "email:ann@example.org"});
   EXPECT_NE(r.err.find("--read-only"), std::string::npos) << r.err;
   for (const auto& [path, bytes] : before) EXPECT_TRUE(ReadFile(path) == bytes) << path << " changed";

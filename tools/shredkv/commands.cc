@@ -712,8 +712,11 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
 }
 
 int CmdRetention(const GlobalOptions& global, const ParsedArgs& args) {
-  auto store = OpenStore(global, false);
-  if (auto spec = args.Get("set")) Check(store->SetRetention(ParseRetention({*spec})), "retention");
+  const std::optional<std::string> spec = args.Get("set");
+  // Printing the rules only reads: also with --read-only, and on a store
+  // this process cannot write.
+  auto store = spec ? OpenStore(global, false) : OpenStoreToRead(global);
+  if (spec) Check(store->SetRetention(ParseRetention({*spec})), "retention");
   PrintJson(global, RetentionJson(Check(store->GetRetention(), "retention")));
   return 0;
 }
@@ -909,7 +912,7 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
   }
   if (global.read_only && access == StoreAccess::kWrite) {
     UsageError("this command writes to the store: --read-only is for export, get, erasure-status, audit, analytics, "
-               "feed without --ack, verify, stats, "
+               "feed without --ack, retention without --set, verify, stats, doctor, report, "
                "backup and erasure-log");
   }
   CheckKeyFile(global.key_file);

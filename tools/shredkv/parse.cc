@@ -3,6 +3,7 @@
 // the fuzz_cli_args harness (fuzz/) runs the same code as the tool.
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,20 +34,25 @@ RetentionRules ParseRetention(const std::vector<std::string>& specs) {
     }
     return n * u->second;
   };
+  std::set<std::string_view> targets;  // a second rule for one target: which one was meant?
   for (const std::string& spec : specs) {
     // An empty list would silently replace every rule with none.
     if (spec.empty()) UsageError("--retention: no rule given (RULES is a comma-separated list of rules)");
     std::string_view rest(spec);
-    while (!rest.empty()) {
+    for (bool last = false; !last;) {
       const std::size_t comma = rest.find(',');
+      last = comma == std::string_view::npos;
       const std::string_view item = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (!last) rest = rest.substr(comma + 1);
       if (item.empty()) UsageError("--retention: '" + spec + "' has an empty rule");
       const std::size_t eq = item.rfind('=');
       if (eq == std::string_view::npos) {
         UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE or analytics=AGE");
       }
       const std::string_view target = item.substr(0, eq);
+      if (!targets.insert(target).second) {
+        UsageError("--retention: '" + std::string(target) + "' is given two rules");
+      }
       const std::int64_t age = parse_age(item.substr(eq + 1), item);
       if (target == "analytics") {
         rules.analytics = age;
