@@ -280,6 +280,13 @@ TEST_F(CliTest, UsageErrorsExit2) {
   r = RunRaw({"--db", db_.string(), "stats"});
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("key"), std::string::npos) << r.err;
+  // A global option given twice is a usage error, not "the last one wins"
+  // (outside audit: a second --db was read silently).
+  r = RunRaw({"--db", db_.string(), "--db", (dir_ / "other").string(), "--key-file", key_.string(), "stats"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--db given twice"), std::string::npos) << r.err;
+  EXPECT_EQ(RunRaw({"--db", db_.string(), "--key-file", key_.string(), "--key-file=" + key_.string(), "stats"}).code,
+            2);
 }
 
 TEST_F(CliTest, HelpAndVersion) {
@@ -1753,6 +1760,19 @@ TEST_F(CliTest, Pkcs11CustodyMakesABackupOlderThanARotationExit12) {
   const RunResult wrong_pin = RunRaw({"--db", db_.string(), "--key-file", key_.string(), "--pkcs11-module", module,
                                       "--pkcs11-token", "cli", "stats"});
   EXPECT_EQ(wrong_pin.code, 2);  // no PIN at all
+  // Outside audit: a PIN file others can read was accepted (the root key
+  // file is refused so, exit 8), and a missing module or token was exit 3.
+  fs::permissions(dir_ / "pin", fs::perms::group_read | fs::perms::others_read, fs::perm_options::add);
+  const RunResult open_pin = with(db_, {"stats"});
+  EXPECT_EQ(open_pin.code, 8) << open_pin.err;
+  EXPECT_NE(open_pin.err.find("chmod 600"), std::string::npos) << open_pin.err;
+  fs::permissions(dir_ / "pin", fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+  const RunResult no_module = CliAt(db_, key_, {"--pkcs11-module", (dir_ / "none.so").string(), "--pkcs11-token",
+                                                "cli", "--pkcs11-pin-file", (dir_ / "pin").string(), "stats"});
+  EXPECT_EQ(no_module.code, 1) << no_module.err;
+  const RunResult no_token = CliAt(db_, key_, {"--pkcs11-module", module, "--pkcs11-token", "nope",
+                                               "--pkcs11-pin-file", (dir_ / "pin").string(), "stats"});
+  EXPECT_EQ(no_token.code, 1) << no_token.err;
   ASSERT_EQ(with(db_, {"erase", "--id", "email:a@x.org"}).code, 0);
   ASSERT_EQ(with(db_, {"rotate-keys"}).code, 0);
   ASSERT_EQ(with(db_, {"erasure-log", "--out", (dir_ / "log").string()}).code, 0);

@@ -889,6 +889,12 @@ std::shared_ptr<EpochKeyCustody> OpenCustody(const GlobalOptions& global) {
   }
   std::string pin;
   if (!global.pkcs11_pin_file.empty()) {
+    // A PIN file is a credential like the root key file: the owner's only.
+    struct stat st {};
+    if (::stat(global.pkcs11_pin_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      throw CliError(kExitWrongKey, "PIN file '" + global.pkcs11_pin_file +
+                                        "' is readable by group or others; refused (chmod 600 it)");
+    }
     std::ifstream f(global.pkcs11_pin_file, std::ios::binary);
     if (!f) throw CliError(kExitError, "cannot read PIN file '" + global.pkcs11_pin_file + "': " + std::strerror(errno));
     std::getline(f, pin);  // the first line; a trailing newline (or CR LF) is not part of it
@@ -901,6 +907,11 @@ std::shared_ptr<EpochKeyCustody> OpenCustody(const GlobalOptions& global) {
   std::fill(pin.begin(), pin.end(), '\0');
   auto custody = NewPkcs11Custody(o);
   std::fill(o.pin.begin(), o.pin.end(), '\0');
+  // No such module or token: exit 1, not 3 (which names a person, an
+  // identifier, a request or the store).
+  if (!custody.ok() && custody.status().IsNotFound()) {
+    throw CliError(kExitError, "PKCS#11 custody: " + custody.status().message());
+  }
   return Check(std::move(custody), "PKCS#11 custody");
 }
 

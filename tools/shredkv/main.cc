@@ -16,6 +16,7 @@
 #include <exception>
 #include <iostream>
 #include <new>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,7 @@ int Run(int argc, char** argv) {
   GlobalOptions global;
   std::size_t i = 0;
   bool have_key = false;
+  std::set<std::string> given;  // the global options with a value seen so far
   for (; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a.empty() || a[0] != '-') break;
@@ -116,6 +118,9 @@ int Run(int argc, char** argv) {
       value = args[++i];
     }
     if (value.empty()) shredkv::cli::UsageError(name + " needs a non-empty value");
+    // A second --db (or key, or token) is a mistake to report, not to
+    // resolve by order: which store was meant?
+    if (!given.insert(name).second) shredkv::cli::UsageError(name + " given twice");
     if (name == "--db") {
       global.db = value;
     } else if (name == "--pkcs11-module") {
