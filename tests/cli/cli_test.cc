@@ -300,6 +300,11 @@ TEST_F(CliTest, HelpAndVersion) {
   r = RunRaw({"erase", "--help"});
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--analytics"), std::string::npos);
+  // `help COMMAND` is `COMMAND --help` (outside audit: it printed the
+  // general help), and an unknown one is a usage error.
+  EXPECT_EQ(RunRaw({"help", "erase"}).out, r.out);
+  EXPECT_EQ(RunRaw({"help", "bogus"}).code, 2);
+  EXPECT_EQ(RunRaw({"help", "erase", "stats"}).code, 2);
   // Every command's --help describes every option its synopsis names, on a
   // line of its own under "Options:" with text after it.
   for (const char* cmd : {"keygen", "init", "ingest", "export", "import", "get", "erase", "erasure-status",
@@ -886,6 +891,10 @@ TEST_F(CliTest, ExportAndImportBothFormats) {
   // Into a second store: the JSON document from a file, autodetected.
   const fs::path db2 = dir_ / "db2";
   ASSERT_EQ(CliAt(db2, key_, {"init"}).code, 0);
+  // A directory is not "an empty input" (outside audit).
+  r = CliAt(db2, key_, {"import", dir_.string()});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("is a directory"), std::string::npos) << r.err;
   r = CliAt(db2, key_, {"import", json_file.string()});
   ASSERT_EQ(r.code, 0) << r.err;
   Json imp = r.json();

@@ -870,6 +870,11 @@ InputFile OpenInput(const ParsedArgs& args, const char* command) {
   const std::string path = args.positionals.empty() ? "-" : args.positionals.front();
   input.name = path;
   if (path == "-") return input;
+  // A directory opens as a stream that reads nothing: say what it is rather
+  // than "the input is empty".
+  if (struct stat dir {}; stat(path.c_str(), &dir) == 0 && S_ISDIR(dir.st_mode)) {
+    throw CliError(kExitError, std::string(command) + ": '" + path + "' is a directory, not a file");
+  }
   input.file = std::make_unique<std::ifstream>(path, std::ios::binary);
   if (!*input.file) throw CliError(kExitError, std::string(command) + ": cannot open '" + path + "': " + std::strerror(errno));
   input.stream = input.file.get();

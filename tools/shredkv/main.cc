@@ -143,7 +143,15 @@ int Run(int argc, char** argv) {
   }
   const std::string& command = args[i];
   if (command == "help") {
-    std::cout << shredkv::cli::UsageText();
+    // `help COMMAND` is `COMMAND --help`; an unknown COMMAND is a usage error.
+    if (i + 1 == args.size()) {
+      std::cout << shredkv::cli::UsageText();
+      return 0;
+    }
+    if (i + 2 != args.size()) shredkv::cli::UsageError("help takes at most one command");
+    const shredkv::cli::CommandSpec* about = shredkv::cli::FindCommand(args[i + 1]);
+    if (about == nullptr) shredkv::cli::UsageError("unknown command '" + args[i + 1] + "' (see shredkv --help)");
+    std::cout << shredkv::cli::CommandHelp(*about);
     return 0;
   }
   if (command == "version") {
