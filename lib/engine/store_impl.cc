@@ -75,6 +75,11 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (!Exists(dir)) {
     if (!options.create_if_missing) return Status::NotFound("no store at '" + dir + "'");
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      // A parent this process cannot write (permissions, a read-only mount):
+      // ReadOnly, as for an existing store it cannot write.
+      if (errno == EACCES || errno == EROFS) {
+        return Status::ReadOnly("cannot create '" + dir + "': " + std::strerror(errno));
+      }
       return Status::IOError("cannot create '" + dir + "': " + std::strerror(errno));
     }
   }

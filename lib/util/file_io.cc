@@ -38,7 +38,8 @@ Status MakePrivateDirectories(const std::string& dir) {
   for (std::size_t end = dir.find('/', 1);; end = dir.find('/', end + 1)) {
     const std::string prefix = end == std::string::npos ? dir : dir.substr(0, end);
     if (!prefix.empty() && ::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status::IOError("cannot create '" + prefix + "': " + std::strerror(errno));
+      const std::string what = "cannot create '" + prefix + "': " + std::strerror(errno);
+      return errno == EACCES || errno == EROFS ? Status::ReadOnly(what) : Status::IOError(what);
     }
     if (end == std::string::npos) break;
   }

@@ -24,7 +24,8 @@ Status WriteFileDurably(const std::string& path, std::string_view bytes);
 
 // Creates `dir` and every missing directory above it with mode 0700 (the
 // owner's only, as a store's directory: docs/format.md §1); directories that
-// exist are left as they are. IOError naming the directory that failed.
+// exist are left as they are. ReadOnly where a parent cannot be written
+// (permissions, a read-only mount), else IOError, naming the directory.
 Status MakePrivateDirectories(const std::string& dir);
 
 // The whole file at `path`. NotFound if it does not exist; Corruption if it

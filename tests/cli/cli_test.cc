@@ -270,6 +270,7 @@ TEST_F(CliTest, UsageErrorsExit2) {
   Expect(2, {"erasure-status"});
   Expect(2, {"keygen"});
   Expect(2, {"get", "--id", "person_id:xyz", "--purpose", "support"});
+  Expect(2, {"get", "--id", "email:", "--purpose", "support"});  // no value (outside audit: exit 1)
   Expect(2, {"unsuppress", "--id", "person_id:00000000000000000000000000000000"});
   // Global options go before the command.
   EXPECT_EQ(RunRaw({"stats", "--db", db_.string()}).code, 2);
@@ -1424,6 +1425,10 @@ TEST_F(CliTest, ReadOnlyStoreRefusesWritesWithExit11AndServesReads) {
   EXPECT_GT(Expect(0, {"verify"}).json()["pages"], 4);
   EXPECT_TRUE(Expect(0, {"retention"}).json().contains("events"));
   Expect(11, {"retention", "--set", "analytics=1d"});
+  // A new store under a directory this user cannot write (outside audit:
+  // exit 1).
+  const RunResult init = CliAt(dir_ / "new", key_, {"init"});
+  EXPECT_EQ(init.code, 11) << init.err;
   MakeWritable();
   EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
 }

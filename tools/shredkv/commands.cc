@@ -979,7 +979,7 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::
 
 Identifier ParseIdentifierArg(std::string_view text) {
   const auto colon = text.find(':');
-  if (colon == std::string_view::npos || colon == 0) {
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
     UsageError("--id needs TYPE:VALUE (e.g. email:ann@example.org), not '" + std::string(text) + "'");
   }
   return Identifier{std::string(text.substr(0, colon)), std::string(text.substr(colon + 1))};
