@@ -628,7 +628,8 @@ SHREDKV_EXPORT int shredkv_read_feed(shredkv_store_t* store, size_t max, shredkv
 SHREDKV_EXPORT size_t shredkv_notice_list_count(const shredkv_notice_list_t* list);
 SHREDKV_EXPORT const shredkv_notice_t* shredkv_notice_list_at(const shredkv_notice_list_t* list, size_t i);
 SHREDKV_EXPORT void shredkv_notice_list_destroy(shredkv_notice_list_t* list);
-/* Store::AckFeed: deletes every notice with cursor <= `cursor`. */
+/* Store::AckFeed: deletes every notice with cursor <= `cursor`; an
+ * InvalidArgument error for a cursor past the newest ever issued. */
 SHREDKV_EXPORT int shredkv_ack_feed(shredkv_store_t* store, uint64_t cursor, char** errptr);
 
 /* ---- restriction, consent, leases (Art. 18, 21) -------------------------------------- */

@@ -1146,7 +1146,10 @@ class Store:
             lib.shredkv_notice_list_destroy(lst)
 
     def ack_feed(self, cursor: int) -> None:
-        """Acknowledges (deletes) every notice with cursor <= `cursor`."""
+        """Acknowledges (deletes) every notice with cursor <= `cursor`.
+
+        Raises InvalidArgument for a cursor past the newest ever issued
+        (nothing is acknowledged then)."""
         self._call(lib.shredkv_ack_feed, cursor)
 
     # ---- restriction, consent, leases ----

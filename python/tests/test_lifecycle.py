@@ -230,6 +230,9 @@ def test_feed_and_rectification(store: shredkv.Store) -> None:
     rect_notices = [n for n in feed if n.kind == shredkv.NoticeKind.RECTIFICATION]
     assert len(rect_notices) == 1 and rect_notices[0].person == p
     assert "profile.city" in rect_notices[0].names and rect_notices[0].kind.label == "rectification"
+    with pytest.raises(shredkv.InvalidArgument):  # never issued
+        store.ack_feed(feed[-1].cursor + 1)
+    assert len(store.read_feed()) == len(feed)
     store.ack_feed(feed[-1].cursor)
     assert store.read_feed() == []
     store.put(p, "c", b"k", b"v")
