@@ -86,6 +86,12 @@ run --db db get --id "email:$EMAIL" --purpose support
 note "marketing needs consent, which this person has not given (5 = restricted):"
 run_status --db db get --id "email:$EMAIL" --purpose marketing
 
+section "Rectify (GDPR Art. 16): one commit, one notice for the recipients (Art. 19)"
+printf '%s$ shredkv --db db rectify --id email:%s --set '"'"'{"city":"Hamburg"}'"'"'%s\n' "$CYAN" "$EMAIL" "$RESET"
+"$BIN" --db db rectify --id "email:$EMAIL" --set '{"city":"Hamburg"}'
+printf '%s$ shredkv --db db feed | grep rectification%s\n' "$CYAN" "$RESET"
+"$BIN" --db db feed | grep '"rectification"'
+
 section "Analytics rows carry only an anonymous ID"
 printf '%s$ shredkv --db db analytics > analytics-before.ndjson%s\n' "$CYAN" "$RESET"
 "$BIN" --db db analytics > analytics-before.ndjson

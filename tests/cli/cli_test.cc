@@ -1696,6 +1696,47 @@ TEST_F(CliTest, BackupRestoreAndTheErasureLogBringNoErasedPersonBack) {
   EXPECT_EQ(CliAt(dir_ / "r2", key_, {"restore", backup.string(), "--no-erasure-log"}).code, 7);
 }
 
+// Rectification (Art. 16) from the shell, with its Art. 19 notice (outside
+// audit: no CLI command could correct data so that recipients learn of it;
+// a profile change through ingest writes no notice).
+TEST_F(CliTest, RectifyCorrectsTheProfileAndAnIdentifierWithOneNotice) {
+  MakeStore();
+  AddPeople();
+  Json r = Expect(0, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Hamburg","age":42})",
+                      "--unset", "vip", "--unset", "score", "--old-identifier", "phone:+491701234567",
+                      "--new-identifier", "phone:+491709999999"})
+               .json();
+  EXPECT_EQ(r["set"], Json::array({"age", "city"}));
+  EXPECT_EQ(r["unset"], Json::array({"vip", "score"}));
+  EXPECT_EQ(r["identifier_replaced"], true);
+  Json doc = Expect(0, {"get", "--id", "phone:+491709999999", "--purpose", "support"}).json();
+  EXPECT_EQ(doc["profile"]["city"], "Hamburg");
+  EXPECT_EQ(doc["profile"]["age"], 42);
+  EXPECT_EQ(doc["profile"]["name"], "Ann");
+  EXPECT_FALSE(doc["profile"].contains("vip"));
+  EXPECT_FALSE(doc["profile"].contains("score"));
+  Expect(3, {"export", "--id", "phone:+491701234567"});  // the old number names no one now
+  std::vector<Json> notices;
+  for (const Json& n : Expect(0, {"feed"}).ndjson()) {
+    if (n["kind"] == "rectification") notices.push_back(n);
+  }
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["person_id"], doc["person_id"]);
+  // Nothing to correct, a --set that is not an object of values, half an
+  // identifier pair: usage errors, and nothing is written.
+  Expect(2, {"rectify", "--id", "email:ann@example.org"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", "[1]"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", "{}"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":null})"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--old-identifier", "email:ann@example.org"});
+  Expect(3, {"rectify", "--id", "email:nobody@example.org", "--set", R"({"city":"Kiel"})"});
+  // Ben's customer id is taken: the whole correction fails (exit 1).
+  Expect(1, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Kiel"})", "--old-identifier",
+             "email:ann@example.org", "--new-identifier", "customer_id:C-7"});
+  EXPECT_EQ(Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "support"}).json()["profile"]["city"],
+            "Hamburg");
+}
+
 // erasure-log --out replaces an erasure log it wrote and nothing else: not
 // the root key, not a file of the store (an outside audit found both
 // overwritten, the store then unopenable), not inside the store at all. The

@@ -711,6 +711,52 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
   return 0;
 }
 
+// Art. 16 from the shell: corrects the person's profile and (at most) one
+// identifier in one commit, which writes one rectification notice to the
+// change feed for the recipients (Art. 19). What changed is printed by
+// name, never by value.
+int CmdRectify(const GlobalOptions& global, const ParsedArgs& args) {
+  const Identifier id = ParseIdentifierArg(*args.Get("id"));
+  Rectification r;
+  if (auto set = args.Get("set")) {
+    Json j;
+    try {
+      j = Json::parse(*set);
+    } catch (const Json::parse_error&) {
+      UsageError("rectify: --set needs a JSON object of attributes, e.g. '{\"city\":\"Berlin\"}'");
+    }
+    if (!j.is_object() || j.empty()) {
+      UsageError("rectify: --set needs a non-empty JSON object of attributes, e.g. '{\"city\":\"Berlin\"}'");
+    }
+    for (const auto& [name, value] : j.items()) {
+      if (value.is_null()) UsageError("rectify: --set: '" + name + "' is null (use --unset " + name + ")");
+      auto v = ValueFromJson(value, "--set." + name);
+      if (!v.ok()) UsageError("rectify: " + v.status().message());
+      r.profile.set.insert_or_assign(name, std::move(v).value());
+    }
+  }
+  r.profile.unset = args.GetAll("unset");
+  const std::optional<std::string> old_id = args.Get("old-identifier");
+  const std::optional<std::string> new_id = args.Get("new-identifier");
+  if (old_id.has_value() != new_id.has_value()) {
+    UsageError("rectify: --old-identifier and --new-identifier go together");
+  }
+  if (old_id) r.identifiers.emplace_back(ParseIdentifierArg(*old_id), ParseIdentifierArg(*new_id));
+  if (r.profile.set.empty() && r.profile.unset.empty() && r.identifiers.empty()) {
+    UsageError("rectify: nothing to correct (give --set, --unset or --old-identifier with --new-identifier)");
+  }
+  auto store = OpenStore(global, false);
+  const PersonId person = ResolvePerson(*store, id);
+  Check(store->Rectify(person, r), "rectify");
+  Json set = Json::array();
+  for (const auto& [name, value] : r.profile.set) set.push_back(name);
+  PrintJson(global, Json{{"person_id", person.ToHex()},
+                         {"set", set},
+                         {"unset", r.profile.unset},
+                         {"identifier_replaced", !r.identifiers.empty()}});
+  return 0;
+}
+
 int CmdRetention(const GlobalOptions& global, const ParsedArgs& args) {
   const std::optional<std::string> spec = args.Get("set");
   // Printing the rules only reads: also with --read-only, and on a store
@@ -1020,6 +1066,7 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   if (name == "restrict") return CmdRestrict(global, args, true);
   if (name == "unrestrict") return CmdRestrict(global, args, false);
   if (name == "consent") return CmdConsent(global, args);
+  if (name == "rectify") return CmdRectify(global, args);
   if (name == "audit") return CmdAudit(global, args);
   if (name == "analytics") return CmdAnalytics(global, args);
   if (name == "feed") return CmdFeed(global, args);
