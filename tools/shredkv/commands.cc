@@ -306,7 +306,7 @@ NamedPeople ResolveIdsArg(Store& store, const std::string& source) {
 // failed (with one line on stderr saying how many did), 0 if none did.
 int ManyExit(const NamedPeople& named, const char* command) {
   if (named.failures != 0) {
-    std::cerr << command << ": " << named.failures << " of the names given by --ids failed (their "
+    std::cerr << "shredkv: " << command << ": " << named.failures << " of the names given by --ids failed (their "
               << "{\"id\",\"error\",\"exit\"} lines are on stdout); " << named.people.size() << " done\n";
   }
   return named.first_failure;
