@@ -357,8 +357,11 @@ Result<keys::DekHandle> EngineContext::PersonKey(const PersonId& id, LostKey los
   // erased but lost: a damaged `deks` page, or a keys file from another
   // copy of the store. That is damage, not "no person": NotFound would tell
   // an erasure request there is nothing to erase while the rows are there.
-  // (A person's row is committed after its key, so a row seen here means
-  // the key was committed before this call's miss.)
+  // A person created meanwhile (its ID can be known before its commit:
+  // WriteBatch::CreatePerson) also has a row now, and a key that is found
+  // from then on (its claim commits with the row): so a row seen here is
+  // checked against the key once more before it is called damage.
+  util::TestPoint("person_key.no_key");
   bool has_row = false;
   Status v = data->View([&](storage::ReadTxn& txn) -> Status {
     std::string_view row;
@@ -368,6 +371,8 @@ Result<keys::DekHandle> EngineContext::PersonKey(const PersonId& id, LostKey los
   });
   if (!v.ok()) return v;
   if (has_row) {
+    auto again = keys->GetDek(id);
+    if (again.ok() || !again.status().IsNotFound()) return again;
     return Status::Corruption("person " + id.ToHex() +
                               " has rows but no key and no erasure record: the keys file is damaged or is not "
                               "this store's (run verify; restore from a backup)");
