@@ -291,7 +291,8 @@ constexpr off_t kSmallestPageSize = 4096;
 
 // Checks the environment's path, or with `create` makes its directory:
 // NotFound (absent, or a directory without data.mdb), InvalidArgument (not
-// a directory), Corruption (a data file shorter than two pages), IOError.
+// a directory), Corruption (read-only: a data file shorter than two pages),
+// IOError.
 Status PrepareEnvPath(const EnvOptions& options) {
   struct stat st {};
   if (options.single_file) {
@@ -312,16 +313,18 @@ Status PrepareEnvPath(const EnvOptions& options) {
       return Status::NotFound("environment '" + options.path + "' has no data.mdb");
     }
   }
-  // An environment has two meta pages from its creation on. A file that
-  // must exist but is shorter was emptied or cut: LMDB would take an empty
-  // one for a new environment and write one into it (over what is left to
-  // recover), or fail with an error that names no damage.
-  if (!options.create) {
+  // An environment has two meta pages once its creation finished. A
+  // shorter file is a creation cut short (LMDB had not written its meta
+  // pages) or a file emptied or cut: a writable open lets LMDB write a new
+  // environment into it (it holds nothing to recover; the engine then finds
+  // the environment lacks its tables: Corruption), but a read-only one
+  // would fail with an error that names no damage ("Bad file descriptor").
+  if (!options.create && options.read_only) {
     const std::string file = options.single_file ? options.path : options.path + "/data.mdb";
     if (::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 2 * kSmallestPageSize) {
       return Status::Corruption("'" + file + "' is " + std::to_string(st.st_size) +
-                                " bytes, shorter than an environment's two meta pages: the file was emptied or "
-                                "cut (restore from a backup)");
+                                " bytes, shorter than an environment's two meta pages: emptied or cut, or its "
+                                "creation was cut short (restore from a backup)");
     }
   }
   return Status::OK();
