@@ -1769,10 +1769,16 @@ TEST_F(CliTest, ErasureLogOutReplacesOnlyAnErasureLogOutsideTheStore) {
   Expect(0, {"erase", "--id", "email:ann@example.org"});
   Json again = Expect(0, {"erasure-log", "--out", log.string()}).json();  // its own log: replaced
   EXPECT_EQ(again["people"], 2);
-  // A file named like its temporary is not truncated either.
-  WriteFile(dir_ / "log.ndjson.tmp", "precious");
-  Expect(0, {"erasure-log", "--out", log.string()});
-  EXPECT_EQ(ReadFile(dir_ / "log.ndjson.tmp"), "precious");
+  // No temporary file is left beside it.
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().rfind("log.ndjson.", 0), std::string::npos) << e.path();
+  }
+  // The umask applies (a report is 0644 less it).
+  const mode_t old_mask = ::umask(077);
+  Expect(0, {"report", "--out", (dir_ / "r.html").string()});
+  ::umask(old_mask);
+  EXPECT_EQ(fs::status(dir_ / "r.html").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
 }
 
 TEST_F(CliTest, RotateRootLeavesTheStoreToTheNewKeyOnly) {

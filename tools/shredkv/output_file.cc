@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <streambuf>
 #include <vector>
 
 namespace shredkv::cli {
@@ -45,6 +46,44 @@ bool SyncPath(const std::string& path, int flags) {
   return ok;
 }
 
+// A stream over a file descriptor it does not own: what ReplaceFile writes
+// goes to the file it created, never to whatever its name points at later.
+class FdStreamBuf : public std::streambuf {
+ public:
+  explicit FdStreamBuf(int fd) : fd_(fd), buffer_(64 * 1024) { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
+  bool failed() const { return failed_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (!Flush()) return traits_type::eof();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override { return Flush() ? 0 : -1; }
+
+ private:
+  bool Flush() {
+    for (const char* p = pbase(); p < pptr();) {
+      const ssize_t n = ::write(fd_, p, static_cast<std::size_t>(pptr() - p));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        failed_ = true;
+        return false;
+      }
+      p += n;
+    }
+    setp(buffer_.data(), buffer_.data() + buffer_.size());
+    return true;
+  }
+
+  int fd_;
+  std::vector<char> buffer_;
+  bool failed_ = false;
+};
+
 }  // namespace
 
 void ReplaceFile(const std::string& path, std::string_view command, mode_t mode,
@@ -54,33 +93,44 @@ void ReplaceFile(const std::string& path, std::string_view command, mode_t mode,
   static constexpr std::string_view kSuffix = ".XXXXXX";
   name.insert(name.end(), kSuffix.begin(), kSuffix.end());
   name.push_back('\0');
-  const int fd = ::mkostemp(name.data(), O_CLOEXEC);  // a new file: nothing is truncated
+  // A new file (nothing is truncated), written, synced and checked through
+  // its descriptor only: the name is used again just to rename it.
+  const int fd = ::mkostemp(name.data(), O_CLOEXEC);
   if (fd < 0) throw CliError(kExitError, cmd + ": cannot create a file beside '" + path + "': " + std::strerror(errno));
   const std::string tmp(name.data());
-  const bool mode_set = ::fchmod(fd, mode) == 0;
-  ::close(fd);
-  struct Remove {
+  struct Cleanup {
+    int fd;
     const std::string& tmp;
-    bool armed = true;
-    ~Remove() {
-      if (armed) std::remove(tmp.c_str());
+    bool remove = true;
+    ~Cleanup() {
+      ::close(fd);
+      if (remove) std::remove(tmp.c_str());
     }
-  } remove{tmp};
-  if (!mode_set) throw CliError(kExitError, cmd + ": cannot set the permissions of '" + tmp + "'");
+  } cleanup{fd, tmp};
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(fd, mode & ~mask) != 0) throw CliError(kExitError, cmd + ": cannot set the permissions of '" + tmp + "'");
   {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw CliError(kExitError, cmd + ": cannot write '" + tmp + "'");
-    write(f);
-    f.close();
-    if (!f) throw CliError(kExitError, cmd + ": cannot write '" + tmp + "'");
+    FdStreamBuf buf(fd);
+    std::ostream out(&buf);
+    write(out);
+    out.flush();
+    if (!out || buf.failed()) throw CliError(kExitError, cmd + ": cannot write '" + tmp + "': " + std::strerror(errno));
   }
   // Durable before it replaces the old file: a crash must not leave an
   // empty one where a whole one was.
-  if (!SyncPath(tmp, O_RDONLY)) throw CliError(kExitError, cmd + ": cannot fsync '" + tmp + "'");
+  if (::fsync(fd) != 0) throw CliError(kExitError, cmd + ": cannot fsync '" + tmp + "'");
+  // The name must still be the file written (not something put in its
+  // place meanwhile) when it is renamed over `path`.
+  struct stat written {}, named {};
+  if (::fstat(fd, &written) != 0 || ::lstat(tmp.c_str(), &named) != 0 || written.st_dev != named.st_dev ||
+      written.st_ino != named.st_ino) {
+    throw CliError(kExitError, cmd + ": '" + tmp + "' was replaced while it was written; '" + path + "' is unchanged");
+  }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     throw CliError(kExitError, cmd + ": cannot replace '" + path + "': " + std::strerror(errno));
   }
-  remove.armed = false;
+  cleanup.remove = false;
   const std::string parent = std::filesystem::path(path).parent_path().string();
   (void)SyncPath(parent.empty() ? "." : parent, O_RDONLY | O_DIRECTORY);
 }

@@ -25,10 +25,11 @@ void CheckOutputTarget(const GlobalOptions& global, const std::string& path, std
                        std::string_view own_head, std::string_view what);
 
 // Writes `path` whole or not at all: `write` fills a new file created beside
-// it under a name no other file has, with permissions `mode`; the file is
-// fsynced, renamed over `path`, and the directory fsynced. On any failure
-// (CliError, exit 1, naming `command`) the new file is removed and `path`
-// is left as it was.
+// it under a name no other file has, with permissions `mode` (less the
+// umask), written and fsynced through its descriptor; it is renamed over
+// `path` if its name still names it, and the directory fsynced. On any
+// failure (CliError, exit 1, naming `command`) the new file is removed and
+// `path` is left as it was.
 void ReplaceFile(const std::string& path, std::string_view command, mode_t mode,
                  const std::function<void(std::ostream&)>& write);
 
