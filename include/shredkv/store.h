@@ -236,8 +236,8 @@ class SHREDKV_EXPORT Store {
   // a writable open, open read-only in another process), ReadOnly
   // (the directory or its files cannot be written: a read-only mount, no
   // write permission — Options::read_only opens such a store to read; a
-  // format-2 store opened read-only; a new store's directory that cannot
-  // be created there), UnsupportedVersion, IOError.
+  // format-2 store opened read-only; with create_if_missing, a store
+  // directory that cannot be created there), UnsupportedVersion, IOError.
   static Result<std::unique_ptr<Store>> Open(Options options);
 
   Store() = default;

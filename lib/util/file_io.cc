@@ -38,8 +38,7 @@ Status MakePrivateDirectories(const std::string& dir) {
   for (std::size_t end = dir.find('/', 1);; end = dir.find('/', end + 1)) {
     const std::string prefix = end == std::string::npos ? dir : dir.substr(0, end);
     if (!prefix.empty() && ::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
-      const std::string what = "cannot create '" + prefix + "': " + std::strerror(errno);
-      return errno == EACCES || errno == EROFS ? Status::ReadOnly(what) : Status::IOError(what);
+      return Status::IOError("cannot create '" + prefix + "': " + std::strerror(errno));
     }
     if (end == std::string::npos) break;
   }
@@ -52,7 +51,13 @@ Status MakePrivateDirectories(const std::string& dir) {
 
 Status WriteFileDurably(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // A new file, never one already there nor a symlink's target: a stale
+  // temporary file (a write cut short) is removed first, and one that
+  // appears again meanwhile fails the write.
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
+    return Status::IOError("cannot remove '" + tmp + "': " + std::strerror(errno));
+  }
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("cannot create '" + tmp + "': " + std::strerror(errno));
   std::size_t done = 0;
   int err = 0;

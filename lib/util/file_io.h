@@ -17,15 +17,15 @@ namespace shredkv::util {
 // new entry in it, durable. IOError naming the path.
 Status SyncPath(const std::string& path);
 
-// Writes `bytes` to `path` durably and atomically: into `<path>.tmp`
-// (mode 0600), fsynced, renamed over `path`, the directory fsynced.
+// Writes `bytes` to `path` durably and atomically: into a new `<path>.tmp`
+// (mode 0600; one left there is removed first, and a symlink is never
+// followed), fsynced, renamed over `path`, the directory fsynced.
 // IOError on any failure (the temporary file is removed).
 Status WriteFileDurably(const std::string& path, std::string_view bytes);
 
 // Creates `dir` and every missing directory above it with mode 0700 (the
 // owner's only, as a store's directory: docs/format.md §1); directories that
-// exist are left as they are. ReadOnly where a parent cannot be written
-// (permissions, a read-only mount), else IOError, naming the directory.
+// exist are left as they are. IOError naming the directory that failed.
 Status MakePrivateDirectories(const std::string& dir);
 
 // The whole file at `path`. NotFound if it does not exist; Corruption if it
