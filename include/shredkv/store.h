@@ -347,7 +347,9 @@ class SHREDKV_EXPORT Store {
   // Applies all corrections atomically and appends one rectification notice
   // naming what changed (never values) to the change feed, in the same
   // transaction. Errors: NotFound for an unknown event or identifier of the
-  // person, AlreadyExists / Suppressed for a replacement identifier taken.
+  // person, AlreadyExists / Suppressed for a replacement identifier taken,
+  // InvalidArgument for an attribute both set and unset, unset twice or
+  // unnamed, or an identifier replaced by itself or one of another type.
   virtual Status Rectify(const PersonId& id, const Rectification& rectification) = 0;
 
   // Up to `max` unacknowledged notices, oldest first. Delivery is at least

@@ -522,6 +522,24 @@ class BatchApplier {
   Status Do(const WriteBatch::RectifyOp& op) {
     const Rectification& r = op.rectification;
     if (Status v = codec::ValidateAttributeNames(r.profile.set, "profile attribute"); !v.ok()) return v;
+    // What the notice names must be a change: no attribute both set and
+    // unset (which one was meant?), none unset twice or unnamed, and no
+    // identifier replaced by itself.
+    std::set<std::string_view> unset;
+    for (const std::string& name : r.profile.unset) {
+      if (name.empty()) return Status::InvalidArgument("an unset profile attribute needs a name");
+      if (!unset.insert(name).second) return Status::InvalidArgument("profile attribute '" + name + "' unset twice");
+      if (r.profile.set.count(name) != 0) {
+        return Status::InvalidArgument("profile attribute '" + name + "' is both set and unset");
+      }
+    }
+    for (const auto& [old_id, new_id] : r.identifiers) {
+      auto o = ctx_.registry->Normalize(old_id);
+      auto n = ctx_.registry->Normalize(new_id);
+      if (o.ok() && n.ok() && o->type == n->type && o->value == n->value) {
+        return Status::InvalidArgument("an identifier of type '" + o->type + "' is replaced by itself");
+      }
+    }
     auto st = Load(op.id);
     if (!st.ok()) return st.status();
     std::vector<std::string> names;

@@ -305,6 +305,8 @@ TEST_F(CliTest, HelpAndVersion) {
   // general help), and an unknown one is a usage error.
   EXPECT_EQ(RunRaw({"help", "erase"}).out, r.out);
   EXPECT_EQ(RunRaw({"help", "bogus"}).code, 2);
+  EXPECT_EQ(RunRaw({"help", "version"}).code, 0);
+  EXPECT_EQ(RunRaw({"help", "help"}).code, 0);
   EXPECT_EQ(RunRaw({"help", "erase", "stats"}).code, 2);
   // Every command's --help describes every option its synopsis names, on a
   // line of its own under "Options:" with text after it.
@@ -1729,12 +1731,25 @@ TEST_F(CliTest, RectifyCorrectsTheProfileAndAnIdentifierWithOneNotice) {
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", "{}"});
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":null})"});
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--old-identifier", "email:ann@example.org"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Kiel"})", "--unset", "city"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--unset", "name", "--unset", "name"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--unset", ""});
   Expect(3, {"rectify", "--id", "email:nobody@example.org", "--set", R"({"city":"Kiel"})"});
-  // Ben's customer id is taken: the whole correction fails (exit 1).
+  // An identifier that is not the person's (exit 3), one that is taken
+  // (Ben's customer id: exit 1), or the same one (exit 1): the whole
+  // correction fails.
+  Expect(3, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Kiel"})", "--old-identifier",
+             "email:ben@example.org", "--new-identifier", "email:ann2@example.org"});
   Expect(1, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Kiel"})", "--old-identifier",
              "email:ann@example.org", "--new-identifier", "customer_id:C-7"});
+  Expect(1, {"rectify", "--id", "email:ann@example.org", "--old-identifier", "email:ann@example.org",
+             "--new-identifier", "email:ANN@example.org"});
   EXPECT_EQ(Expect(0, {"get", "--id", "email:ann@example.org", "--purpose", "support"}).json()["profile"]["city"],
             "Hamburg");
+  Expect(0, {"export", "--id", "email:ben@example.org"});  // Ben keeps his email
+  std::size_t rectifications = 0;
+  for (const Json& n : Expect(0, {"feed"}).ndjson()) rectifications += n["kind"] == "rectification" ? 1u : 0u;
+  EXPECT_EQ(rectifications, 1u);  // no failed correction wrote one
 }
 
 // erasure-log --out replaces an erasure log it wrote and nothing else: not

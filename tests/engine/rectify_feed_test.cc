@@ -59,6 +59,24 @@ TEST_F(RectifyFeedTest, FailedRectificationChangesNothingAndWritesNoNotice) {
   Rectification type_change;
   type_change.identifiers = {{{"email", "ann@x.org"}, {"phone", "+4912345"}}};
   EXPECT_TRUE(store_->Rectify(ann, type_change).IsInvalidArgument());
+  // Corrections that would name no change, or an unclear one, in the notice
+  // (review of stop 25's rectify command): set and unset at once, unset
+  // twice or without a name, an identifier replaced by itself (also after
+  // normalisation).
+  Rectification both;
+  both.profile.set = {{"city", "Hamburg"}};
+  both.profile.unset = {"city"};
+  EXPECT_TRUE(store_->Rectify(ann, both).IsInvalidArgument());
+  Rectification twice;
+  twice.profile.unset = {"city", "city"};
+  EXPECT_TRUE(store_->Rectify(ann, twice).IsInvalidArgument());
+  Rectification unnamed;
+  unnamed.profile.unset = {""};
+  EXPECT_TRUE(store_->Rectify(ann, unnamed).IsInvalidArgument());
+  Rectification itself;
+  itself.identifiers = {{{"email", "ann@x.org"}, {"email", "ANN@x.org"}}};
+  EXPECT_TRUE(store_->Rectify(ann, itself).IsInvalidArgument());
+  EXPECT_EQ(store_->GetProfile(ann)->at("city").as_string(), "Berlin");
   EXPECT_TRUE(Feed().empty());
 }
 

@@ -736,6 +736,12 @@ int CmdRectify(const GlobalOptions& global, const ParsedArgs& args) {
     }
   }
   r.profile.unset = args.GetAll("unset");
+  std::set<std::string> unset;
+  for (const std::string& name : r.profile.unset) {
+    if (name.empty()) UsageError("rectify: --unset needs an attribute name");
+    if (!unset.insert(name).second) UsageError("rectify: --unset " + name + " given twice");
+    if (r.profile.set.count(name) != 0) UsageError("rectify: '" + name + "' is both in --set and --unset");
+  }
   const std::optional<std::string> old_id = args.Get("old-identifier");
   const std::optional<std::string> new_id = args.Get("new-identifier");
   if (old_id.has_value() != new_id.has_value()) {

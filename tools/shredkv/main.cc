@@ -149,6 +149,10 @@ int Run(int argc, char** argv) {
       return 0;
     }
     if (i + 2 != args.size()) shredkv::cli::UsageError("help takes at most one command");
+    if (args[i + 1] == "help" || args[i + 1] == "version") {  // commands of this file, not of the table
+      std::cout << shredkv::cli::UsageText();
+      return 0;
+    }
     const shredkv::cli::CommandSpec* about = shredkv::cli::FindCommand(args[i + 1]);
     if (about == nullptr) shredkv::cli::UsageError("unknown command '" + args[i + 1] + "' (see shredkv --help)");
     std::cout << shredkv::cli::CommandHelp(*about);
