@@ -550,14 +550,8 @@ Json BackupJson(const BackupInfo& info) {
 
 int CmdBackup(const GlobalOptions& global, const ParsedArgs& args) {
   const std::string dir = args.positionals.front();
-  {
-    // A backup inside the store directory would be copied into the next one.
-    std::error_code ec;
-    const auto db = std::filesystem::weakly_canonical(global.db, ec);
-    const auto target = std::filesystem::weakly_canonical(dir, ec);
-    const auto rel = target.lexically_relative(db);
-    if (!rel.empty() && *rel.begin() != "..") UsageError("backup: DIR must not be inside the store directory");
-  }
+  // A backup inside the store directory would be copied into the next one.
+  if (InsideStoreDirectory(global, dir)) UsageError("backup: DIR must not be inside the store directory");
   auto store = OpenStore(global, false, std::nullopt, StoreAccess::kReadBesideWriter);
   const auto start = std::chrono::steady_clock::now();
   BackupInfo info = Check(store->Backup(dir), "backup");

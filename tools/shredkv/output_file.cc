@@ -15,18 +15,23 @@
 
 namespace shredkv::cli {
 
-void CheckOutputTarget(const GlobalOptions& global, const std::string& path, std::string_view command,
-                       std::string_view own_head, std::string_view what) {
+bool InsideStoreDirectory(const GlobalOptions& global, const std::string& path) {
   namespace fs = std::filesystem;
+  if (global.db.empty()) return false;
   std::error_code ec;
   const fs::path target = fs::weakly_canonical(path, ec);
   const fs::path db = fs::weakly_canonical(global.db, ec);
-  if (!global.db.empty() && !db.empty()) {
-    const auto [d, t] = std::mismatch(db.begin(), db.end(), target.begin(), target.end());
-    if (d == db.end()) {
-      throw CliError(kExitUsage, std::string(command) + ": --out must not be inside the store directory");
-    }
+  if (db.empty()) return false;
+  return std::mismatch(db.begin(), db.end(), target.begin(), target.end()).first == db.end();
+}
+
+void CheckOutputTarget(const GlobalOptions& global, const std::string& path, std::string_view command,
+                       std::string_view own_head, std::string_view what) {
+  namespace fs = std::filesystem;
+  if (InsideStoreDirectory(global, path)) {
+    throw CliError(kExitUsage, std::string(command) + ": --out must not be inside the store directory");
   }
+  std::error_code ec;
   if (!fs::exists(path, ec)) return;
   std::ifstream existing(path, std::ios::binary);
   std::string head(own_head.size(), '\0');

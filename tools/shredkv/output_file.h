@@ -15,6 +15,10 @@
 
 namespace shredkv::cli {
 
+// Whether `path` is the store directory of --db or inside it (symlinks
+// resolved, the path need not exist yet).
+bool InsideStoreDirectory(const GlobalOptions& global, const std::string& path);
+
 // Refuses `path` as `command`'s --out: inside the store directory (symlinks
 // resolved; a usage error, exit 2: it would replace one of the store's files
 // or travel with the store), or an existing file that does not begin with
