@@ -16,6 +16,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -44,6 +45,44 @@ Options TestOptions(const std::string& dir, char key_fill) {
   o.initial_map_size = 4u << 20;
   o.key_provider = NewRawKeyProvider(TestKeyBytes(key_fill));
   return o;
+}
+
+namespace {
+
+template <typename T>
+T LoadAt(const std::string& bytes, std::size_t offset) {
+  T v{};
+  if (offset + sizeof v <= bytes.size()) std::memcpy(&v, bytes.data() + offset, sizeof v);
+  return v;
+}
+
+}  // namespace
+
+std::size_t LmdbTableRootOffset(const std::string& file_bytes, std::string_view table) {
+  // mdb.c: a page header of 16 bytes; a meta page's MDB_meta after it:
+  // magic, version, address, map size (24 bytes), the free-page and main
+  // MDB_db records (48 bytes each: pad = page size, flags, depth, four
+  // counts, root), last page, transaction id.
+  constexpr std::size_t kHeader = 16, kFreeDb = kHeader + 24, kMainDb = kFreeDb + 48, kTxnId = kMainDb + 48 + 8;
+  constexpr std::size_t kDbRoot = 40;
+  const auto page_size = LoadAt<std::uint32_t>(file_bytes, kFreeDb);
+  if (page_size < 512 || file_bytes.size() < 2 * std::size_t{page_size}) return 0;
+  const std::size_t meta =
+      LoadAt<std::uint64_t>(file_bytes, kTxnId) >= LoadAt<std::uint64_t>(file_bytes, page_size + kTxnId) ? 0 : page_size;
+  // The table directory (main tree): a leaf root whose nodes are named tables.
+  const std::size_t dir = LoadAt<std::uint64_t>(file_bytes, meta + kMainDb + kDbRoot) * page_size;
+  if (dir + page_size > file_bytes.size()) return 0;
+  const std::size_t entries = (LoadAt<std::uint16_t>(file_bytes, dir + 12) - kHeader) / 2;
+  for (std::size_t i = 0; i < entries; ++i) {
+    const std::size_t node = dir + LoadAt<std::uint16_t>(file_bytes, dir + kHeader + 2 * i);
+    const auto key_size = LoadAt<std::uint16_t>(file_bytes, node + 6);
+    if (node + 8 + key_size + 48 > file_bytes.size()) return 0;
+    if (std::string_view(file_bytes.data() + node + 8, key_size) != table) continue;
+    const auto root = LoadAt<std::uint64_t>(file_bytes, node + 8 + key_size + kDbRoot);
+    if (root == ~std::uint64_t{0} || (root + 1) * page_size > file_bytes.size()) return 0;
+    return root * page_size;
+  }
+  return 0;
 }
 
 std::vector<std::string> FilesUnder(const std::string& dir) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shredkv/shredkv.h"
@@ -37,6 +38,12 @@ Options TestOptions(const std::string& dir, char key_fill = 'k');
 std::vector<std::string> FilesUnder(const std::string& dir);
 std::string ReadFile(const std::string& path);
 void WriteFile(const std::string& path, const std::string& data);
+
+// The byte offset, in `file_bytes` (an LMDB 0.9 data file of a 64-bit
+// build), of the root page of table `table` as the file's current meta page
+// records it; 0 if the table is absent or empty, or the file too short. For
+// tests that damage a chosen tree.
+std::size_t LmdbTableRootOffset(const std::string& file_bytes, std::string_view table);
 
 // Runs `body` in a forked child that is killed with SIGKILL at engine test
 // point `point` (lib/util/test_point.h) after `hits` passes. Returns true if

@@ -78,6 +78,9 @@ Status EngineContext::OpenDataEnvironment(bool create) {
                "outbox",  "restrictions", "consent", "consent_history", "expiry", "expiry_refs",
                "analytics_staged", "record_index", "record_index_refs", "consent_by_purpose", "key_claims"};
   eo.added_tables = {"analytics_staged", "record_index", "record_index_refs", "consent_by_purpose", "key_claims"};
+  // The tables the open reads (format and retention rules in meta, the key
+  // claims): walked first, so a damaged page is Corruption, not an abort.
+  eo.checked_at_open = {"meta", "key_claims"};
   eo.create = create;
   eo.initial_map_size = options.initial_map_size;
   eo.max_map_size = options.max_map_size;

@@ -97,8 +97,11 @@ Status StatusFromLmdb(int rc, std::string_view what, std::string_view env_name) 
     case EFBIG: return Status::StoreFull(msg + " (file size limit)");
     case MDB_READERS_FULL:
     case MDB_TXN_FULL:
-    case MDB_CURSOR_FULL:
     case MDB_BAD_RSLOT: return Status::Busy(std::move(msg));
+    // A cursor stack deeper than LMDB's 32 levels: no tree of a real file
+    // is that deep (2^32 pages at two keys a page), but a branch page that
+    // points back up its own path makes one (found by damaging a page).
+    case MDB_CURSOR_FULL:
     case MDB_CORRUPTED:
     case MDB_PAGE_NOTFOUND:
     case MDB_INVALID:
@@ -388,6 +391,7 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   env->page_size_ = env_stat.ms_psize;
   env->LocateMap();
 
+  if (Status c = env->CheckPagesAtOpen(options.checked_at_open); !c.ok()) return c;
   if (Status t = env->OpenTables(options.create, options.added_tables); !t.ok()) return t;
   return env;
 }
@@ -396,6 +400,26 @@ Status Environment::FailOpen(int rc, const char* what) {
   Status s = StatusFromLmdb(rc, what, name_);
   mdb_env_close(env_);  // a failed open must still be closed
   env_ = nullptr;
+  return s;
+}
+
+Status Environment::CheckPagesAtOpen(const std::vector<std::string>& tables) {
+  if (map_base_ == nullptr) return Status::OK();  // cannot walk: LMDB's own checks only
+  // A read-only open reads; a writable one also writes, which allocates from
+  // the free-page table and frees pages by their own numbers.
+  auto check = WalkPages(WalkScope{!read_only_, &tables});
+  Status s = check.ok() ? Status::OK() : check.status();
+  if (s.ok() && (read_only_ ? check->read_hazards > 0 : !check->ok())) {
+    std::string msg = std::to_string(check->problems.size()) + " damaged page(s) found when opening '" + name_ +
+                      "', first: " + check->problems.front() + "; nothing was written (";
+    msg += check->read_hazards == 0 ? "reads do not use what is damaged: a read-only open still reads the store"
+                                    : "restore from a backup";
+    s = Status::Corruption(msg + ")");
+  }
+  if (!s.ok()) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+  }
   return s;
 }
 
@@ -710,7 +734,10 @@ class PageWalker {
   PageWalker(const char* base, std::uint64_t page_size, std::uint64_t pages, PageCheck* out)
       : base_(base), psize_(page_size), readable_(pages), seen_(pages, false), out_(out) {}
 
-  void Problem(std::string what) {
+  // A problem; `read_hazard` unless a read through the page would still
+  // find the right rows (see PageCheck::read_hazards).
+  void Problem(std::string what, bool read_hazard = true) {
+    if (read_hazard && reads_use_tree_) ++out_->read_hazards;
     if (out_->problems.size() < 100) out_->problems.push_back(std::move(what));
   }
 
@@ -718,6 +745,8 @@ class PageWalker {
   // found in its leaves is appended to *tables.
   void WalkTree(const std::string& name, const DbRecord& db, bool directory,
                 std::vector<std::pair<std::string, DbRecord>>* tables) {
+    // Reads never look at the free-page table; writes allocate from it.
+    reads_use_tree_ = name != kFreeTable;
     Counts c;
     if (db.root != lmdb_layout::kNoPage) {
       if (db.depth == 0 || db.depth > lmdb_layout::kMaxDepth) {
@@ -730,10 +759,12 @@ class PageWalker {
               " entries");
     }
     if (c.aborted) return;  // the counts below would only repeat the damage
+    // LMDB's reads follow the pages, not these counts (mdb_stat reports them).
     auto compare = [&](const char* what, std::uint64_t recorded, std::uint64_t found) {
       if (recorded != found) {
         Problem(name + ": its record says " + std::to_string(recorded) + " " + what + ", the tree has " +
-                std::to_string(found));
+                    std::to_string(found),
+                /*read_hazard=*/false);
       }
     };
     compare("branch pages", db.branch, c.branch);
@@ -782,7 +813,12 @@ class PageWalker {
       Problem(where + what);
       c->aborted = true;
     };
-    if (const auto own = Load<std::uint64_t>(p); own != pgno) return bad("its header names page " + std::to_string(own));
+    // LMDB's reads do not look at a page's own number; a write frees the
+    // page by it (the wrong page into the free list): not a read hazard, and
+    // the rest of the page is still checked.
+    if (const auto own = Load<std::uint64_t>(p); own != pgno) {
+      Problem(where + "its header names page " + std::to_string(own), /*read_hazard=*/false);
+    }
     const auto flags = Load<std::uint16_t>(p + 10);
     const bool leaf = level == db.depth;
     if (flags != (leaf ? kLeaf : kBranch)) {
@@ -796,6 +832,9 @@ class PageWalker {
     }
     const std::size_t n = (lower - kPageHeader) / 2;
     if (n == 0) return bad("no entries");
+    // LMDB keeps two entries in every branch page but the free-page
+    // table's, and asserts it (aborting the process) when it descends.
+    if (!leaf && n < 2 && name != kFreeTable) return bad("a branch page with one entry");
     leaf ? ++c->leaf : ++c->branch;
     const bool integer = (db.flags & kIntegerKey) != 0;
     std::string_view previous;
@@ -861,16 +900,20 @@ class PageWalker {
     return buf;
   }
 
+  static constexpr const char* kFreeTable = "free-page table";
   const char* base_;
   std::uint64_t psize_;
   std::uint64_t readable_;
   std::vector<bool> seen_;
   PageCheck* out_;
+  bool reads_use_tree_ = true;
 };
 
 }  // namespace
 
-Result<PageCheck> Environment::CheckPages() {
+Result<PageCheck> Environment::CheckPages() { return WalkPages(WalkScope{}); }
+
+Result<PageCheck> Environment::WalkPages(const WalkScope& scope) {
   using namespace lmdb_layout;
   PageCheck out;
   // A writer may commit twice between the snapshot's start and the reading
@@ -907,7 +950,10 @@ Result<PageCheck> Environment::CheckPages() {
         ++out.pages;
         if (Load<std::uint64_t>(p) != m || (Load<std::uint16_t>(p + 10) & kMeta) == 0 ||
             Load<std::uint32_t>(p + kPageHeader) != kMagic || Load<std::uint32_t>(p + kPageHeader + 4) != kDataVersion) {
-          walker.Problem(where + "damaged header, magic or version");
+          // The open already read the meta pages (LMDB checks magic and
+          // version there and uses the newer one); the other is only a
+          // fallback.
+          walker.Problem(where + "damaged header, magic or version", /*read_hazard=*/false);
           continue;
         }
         // The meta page's last page may lie past the end of the file: a
@@ -928,9 +974,14 @@ Result<PageCheck> Environment::CheckPages() {
         return Status::OK();
       }
       std::vector<std::pair<std::string, DbRecord>> tables;
-      walker.WalkTree("free-page table", ReadDbRecord(current + kMetaFree), false, nullptr);
+      if (scope.free_table) walker.WalkTree("free-page table", ReadDbRecord(current + kMetaFree), false, nullptr);
       walker.WalkTree("table directory", ReadDbRecord(current + kMetaMain), true, &tables);
-      for (const auto& [name, record] : tables) walker.WalkTree("table '" + name + "'", record, false, nullptr);
+      for (const auto& [name, record] : tables) {
+        if (scope.tables != nullptr && std::find(scope.tables->begin(), scope.tables->end(), name) == scope.tables->end()) {
+          continue;
+        }
+        walker.WalkTree("table '" + name + "'", record, false, nullptr);
+      }
       // A commit running meanwhile may have been caught half-written: its
       // meta page naming pages past the size read above, or (LMDB writes a
       // meta page's roots before its transaction id) our slot's roots

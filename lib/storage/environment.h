@@ -70,6 +70,18 @@ struct EnvOptions {
   // the writer keeps every page a read transaction of this process sees.
   // The lock file must be writable (DirectoryClaim kLiveReader).
   bool beside_writer = false;
+  // Tables (of `tables`) that the caller reads while it opens, e.g. its
+  // format and key tables. Open walks their pages and the table directory's
+  // (opening a table reads it), and in a writable open the free-page
+  // table's (every write allocates from it), as CheckPages does, before any
+  // of them is read: damage there is Corruption naming the page, with
+  // nothing written, instead of an LMDB assertion that aborts the process
+  // or a read through a wild offset. A read-only open is refused only for
+  // damage a read would trip on (PageCheck::read_hazards), so it stays the
+  // way to read a store whose damage only writes would spread. Keep it to
+  // small tables; the large ones are checked by Verify, backups and
+  // rebuilds, which walk every page before they read rows.
+  std::vector<std::string> checked_at_open;
 };
 
 class Cursor;
@@ -198,6 +210,11 @@ class Cursor {
 struct PageCheck {
   std::uint64_t pages = 0;            // pages reached and checked
   std::vector<std::string> problems;  // one line each, naming the page; at most 100
+  // Problems a read could trip on (an LMDB assertion, a wild offset, a page
+  // outside the file, a wrong row), all of them counted. The others are
+  // damage only writes would spread: a page's own number, a table record's
+  // counts, the free-page table, the older meta page.
+  std::uint64_t read_hazards = 0;
   bool ok() const { return problems.empty(); }
 };
 
@@ -308,6 +325,16 @@ class Environment {
   // and `create` (or it is one of `added` and the open is writable), else
   // Corruption; a missing added table of a read-only open is absent.
   Status OpenTables(bool create, const std::vector<std::string>& added);
+  // EnvOptions::checked_at_open: Corruption if a page of those tables, of
+  // the free-page table or of the table directory is damaged. Skipped (OK)
+  // when the map was not located. Closes the environment when it fails.
+  Status CheckPagesAtOpen(const std::vector<std::string>& tables);
+  // What WalkPages walks besides the meta pages and the table directory.
+  struct WalkScope {
+    bool free_table = true;
+    const std::vector<std::string>* tables = nullptr;  // null: every table
+  };
+  Result<PageCheck> WalkPages(const WalkScope& scope);
   Status Grow(std::uint64_t seen_map_size);
   // Why a commit's page write came up short: "file size limit" or "disk
   // full" if either is evident, else empty (a genuine I/O error).

@@ -4,6 +4,7 @@
 // newer format is UnsupportedVersion, never Corruption.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 
@@ -146,6 +147,35 @@ TEST_F(MigrationTest, OpeningAFormat2StoreMigratesItToFormat4) {
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(progress.empty());  // nothing left to migrate
   EXPECT_EQ(ExportOf(*store, "ann@example.org").analytics.size(), 7u);
+}
+
+// Stop 26: the migration reads every row, so a damaged page met midway
+// stopped it half done or faulted inside LMDB (a node offset past the
+// page). Every page of both files is walked first: Corruption naming the
+// page, and the data file is not written.
+TEST_F(MigrationTest, ADamagedPageIsCorruptionBeforeAnythingIsMigrated) {
+  const std::string file = dir_.Sub("store") + "/data/data.mdb";
+  std::string bytes = test::ReadFile(file);
+  const std::size_t root = test::LmdbTableRootOffset(bytes, "events");
+  ASSERT_NE(root, 0u);
+  ASSERT_EQ(bytes[root + 10], '\x02') << "the fixture's events root is not a leaf";
+  std::uint16_t lower = 0;
+  std::memcpy(&lower, bytes.data() + root + 12, 2);
+  for (std::size_t i = 16; i < lower; i += 2) {  // every node offset 4090: past the page
+    bytes[root + i] = '\xfa';
+    bytes[root + i + 1] = '\x0f';
+  }
+  test::WriteFile(file, bytes);
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.status().IsCorruption()) << store.status().ToString();
+  const std::string page = "table 'events': page " + std::to_string(root / 4096);
+  EXPECT_NE(store.status().message().find(page), std::string::npos) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("nothing was migrated"), std::string::npos) << store.status().ToString();
+  // Still format 2 (a read-only open says it needs migrating), the damage still there.
+  options_.read_only = true;
+  auto again = Store::Open(options_);
+  EXPECT_TRUE(again.status().IsReadOnly()) << again.status().ToString();
+  EXPECT_NE(again.status().message().find("format 2"), std::string::npos) << again.status().ToString();
 }
 
 // A read-only open cannot migrate (it writes): ReadOnly, nothing changed,

@@ -39,29 +39,9 @@ T Load(const std::string& f, std::size_t off) {
 // Returns false if the table's root is not a branch page.
 bool BreakLastLeafOfTable(const std::string& file_path, const std::string& table) {
   std::string f = test::ReadFile(file_path);
-  if (f.size() < 8192) return false;
-  // Meta pages 0 and 1; the current one has the larger txnid.
-  auto meta_at = [&](std::size_t page_off) { return page_off + kPageHdr; };
-  const std::uint32_t psize = Load<std::uint32_t>(f, meta_at(0) + 24);  // mm_dbs[FREE].md_pad
-  if (psize < 512 || f.size() < 2 * psize) return false;
-  const std::size_t m0 = meta_at(0), m1 = meta_at(psize);
-  const std::size_t meta = Load<std::uint64_t>(f, m0 + 128) >= Load<std::uint64_t>(f, m1 + 128) ? m0 : m1;
-  const std::uint64_t main_root = Load<std::uint64_t>(f, meta + 24 + 48 + 40);  // mm_dbs[MAIN].md_root
-  const std::size_t mp = main_root * psize;
-  if (mp + psize > f.size()) return false;
-  const std::uint16_t lower = Load<std::uint16_t>(f, mp + 12);
-  const std::size_t n = (lower - kPageHdr) / 2;
-  std::uint64_t root = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t node = mp + Load<std::uint16_t>(f, mp + kPageHdr + 2 * i);
-    const std::uint16_t ksize = Load<std::uint16_t>(f, node + 6);
-    if (std::string(f.data() + node + 8, ksize) == table) {
-      root = Load<std::uint64_t>(f, node + 8 + ksize + 40);  // MDB_db.md_root
-    }
-  }
-  if (root == 0) return false;
-  const std::size_t bp = root * psize;
-  if (bp + psize > f.size() || (Load<std::uint16_t>(f, bp + 10) & kPBranch) == 0) return false;
+  const std::size_t bp = test::LmdbTableRootOffset(f, table);
+  if (bp == 0) return false;
+  if ((Load<std::uint16_t>(f, bp + 10) & kPBranch) == 0) return false;
   const std::size_t bn = (Load<std::uint16_t>(f, bp + 12) - kPageHdr) / 2;
   if (bn < 2) return false;
   const std::size_t last = bp + Load<std::uint16_t>(f, bp + kPageHdr + 2 * (bn - 1));

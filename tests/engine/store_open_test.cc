@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "storage/environment.h"
@@ -166,6 +167,60 @@ TEST(StoreOpenTest, EmptiedKeysNextToDataIsCorruptionAndKeysAreNotRecreated) {
   Options no_create = create;
   no_create.create_if_missing = false;
   EXPECT_TRUE(Store::Open(no_create).status().IsCorruption());
+}
+
+// Stop 26 (found by damaging pages of a store from outside): a damaged
+// page of a tree the open itself reads — the key pool in `keys`, the format
+// and rules row in `data`'s meta — aborted the process inside LMDB (an
+// assertion on a branch page with one entry) or faulted on a wild node
+// offset, in Store::Open, so not even `verify` could say which page. Those
+// trees are walked before they are read: Corruption naming the page, with
+// nothing written.
+TEST(StoreOpenTest, ADamagedPageOfATreeTheOpenReadsIsCorruptionNamingThePage) {
+  TempDir dir;
+  {
+    auto store = Store::Open(TestOptions(dir.Sub("s")));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->CreatePerson({{"email", "a@x.org"}}).ok());  // fills the key pool
+    SKV_ASSERT_OK((*store)->Close());
+  }
+  struct Damage {
+    const char* file;
+    const char* table;
+    bool branch;  // one entry left in the root branch page; else every node offset past the page
+  };
+  for (const Damage& d : {Damage{"keys/data.mdb", "pool", true}, Damage{"data/data.mdb", "meta", false}}) {
+    SCOPED_TRACE(d.table);
+    const std::string copy = dir.Sub(std::string("copy-") + d.table);
+    std::filesystem::copy(dir.Sub("s"), copy, std::filesystem::copy_options::recursive);
+    const std::string file = copy + "/" + d.file;
+    std::string bytes = test::ReadFile(file);
+    const std::size_t root = test::LmdbTableRootOffset(bytes, d.table);
+    ASSERT_NE(root, 0u);
+    ASSERT_EQ(bytes[root + 10], d.branch ? '\x01' : '\x02') << "the root page is not of the kind this test damages";
+    if (d.branch) {
+      bytes[root + 12] = 16 + 2;
+      bytes[root + 13] = 0;
+    } else {
+      std::uint16_t lower = 0;
+      std::memcpy(&lower, bytes.data() + root + 12, 2);
+      for (std::size_t i = 0; i + 16 < lower; i += 2) {
+        bytes[root + 16 + i] = '\xfa';  // 4090: the node header runs past the page
+        bytes[root + 17 + i] = '\x0f';
+      }
+    }
+    test::WriteFile(file, bytes);
+    for (bool read_only : {false, true}) {
+      Options o = TestOptions(copy);
+      o.create_if_missing = false;
+      o.read_only = read_only;
+      auto store = Store::Open(o);
+      ASSERT_TRUE(store.status().IsCorruption()) << store.status().ToString();
+      const std::string page = "table '" + std::string(d.table) + "': page " + std::to_string(root / 4096);
+      EXPECT_NE(store.status().message().find(page), std::string::npos) << store.status().ToString();
+      EXPECT_TRUE(test::ReadFile(file) == bytes) << "the refused open wrote to the file";
+    }
+  }
 }
 
 TEST(StoreOpenTest, KeysOfAnotherStoreAreCorruption) {

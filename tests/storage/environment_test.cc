@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -555,6 +556,77 @@ TEST(PageCheckTest, AFlippedPageHeaderByteIsFoundAndARebuildRefusesTheFile) {
       EXPECT_NE(::stat((copy + "/rebuilt.mdb").c_str(), &st), 0);
     }
   }
+}
+
+// Stop 26: a damaged page of a tree read while opening (the key pool, the
+// format row) made LMDB abort the process in mdb_page_search_root (a branch
+// page with one entry) or read through a wild node offset, before Verify
+// could name it. The pages of the tables in checked_at_open, the free-page
+// table's and the table directory's are walked first: Corruption naming the
+// page, with nothing written. Tables not named are not walked.
+TEST(PageCheckTest, ADamagedPageOfATableCheckedAtOpenIsCorruptionBeforeAnyRead) {
+  TempDir dir;
+  {
+    auto env = Environment::Open(Opts(dir.Sub("e")));
+    ASSERT_TRUE(env.ok());
+    FillForPageCheck(**env);
+  }
+  const std::string file = dir.Sub("e") + "/data.mdb";
+  std::string bytes = test::ReadFile(file);
+  const std::size_t root = test::LmdbTableRootOffset(bytes, "a");
+  ASSERT_NE(root, 0u);
+  ASSERT_EQ(bytes[root + 10], '\x01') << "table a's root is not a branch page";
+  bytes[root + 12] = 16 + 2;  // lower: one entry left in the branch page
+  bytes[root + 13] = 0;
+  test::WriteFile(file, bytes);
+
+  EnvOptions o = Opts(dir.Sub("e"));
+  o.create = false;
+  o.checked_at_open = {"a"};
+  auto env = Environment::Open(o);
+  ASSERT_TRUE(env.status().IsCorruption()) << env.status().ToString();
+  const std::string page = "table 'a': page " + std::to_string(root / 4096) + ": a branch page with one entry";
+  EXPECT_NE(env.status().message().find(page), std::string::npos) << env.status().ToString();
+  EXPECT_TRUE(test::ReadFile(file) == bytes) << "the refused open wrote to the file";
+
+  o.checked_at_open = {"b"};
+  auto unchecked = Environment::Open(o);
+  EXPECT_TRUE(unchecked.ok()) << unchecked.status().ToString();
+}
+
+// Stop 26: a branch page pointing back at itself makes LMDB's cursor stack
+// overflow (MDB_CURSOR_FULL), which was reported as Busy — "in use by
+// another process" in the CLI (exit 10) — instead of damage.
+TEST(PageCheckTest, ABranchPageThatPointsAtItselfIsCorruptionNotBusy) {
+  TempDir dir;
+  {
+    auto env = Environment::Open(Opts(dir.Sub("e")));
+    ASSERT_TRUE(env.ok());
+    FillForPageCheck(**env);
+  }
+  const std::string file = dir.Sub("e") + "/data.mdb";
+  std::string bytes = test::ReadFile(file);
+  const std::size_t root = test::LmdbTableRootOffset(bytes, "a");
+  ASSERT_NE(root, 0u);
+  ASSERT_EQ(bytes[root + 10], '\x01');
+  // The first entry's child page number (lo u16, hi u16, flags u16) := the root.
+  std::uint16_t first = 0;
+  std::memcpy(&first, bytes.data() + root + 16, 2);
+  const std::uint64_t self = root / 4096;
+  const std::uint16_t parts[3] = {static_cast<std::uint16_t>(self), static_cast<std::uint16_t>(self >> 16), 0};
+  std::memcpy(bytes.data() + root + first, parts, sizeof parts);
+  test::WriteFile(file, bytes);
+
+  EnvOptions o = Opts(dir.Sub("e"));
+  o.create = false;
+  auto env = Environment::Open(o);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  Status s = (*env)->View([&](ReadTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor((*env)->table("a"));
+    if (!cursor.ok()) return cursor.status();
+    return (*cursor)->SeekToFirst();
+  });
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
 }
 
 // Runs `body` in a forked child with a 4 MiB tmpfs at `dir` (in a private
