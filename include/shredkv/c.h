@@ -291,7 +291,10 @@ SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_raw(const char* key,
  * key bytes into `key_out`, which the library wipes after copying them into
  * guarded memory. It returns 0, or nonzero to fail the call with IO_ERROR,
  * optionally setting *message to a malloc'ed explanation (freed by the
- * library; never put key material in it). `description` (copied) names the
+ * library; never put key material in it). `key_out` starts zeroed, and a
+ * callback that returns 0 leaving 32 zero bytes there fails the call with
+ * IO_ERROR too (since stop 26: a binding whose exception turned into a
+ * default 0 had sealed the store under uninitialised bytes). `description` (copied) names the
  * provider in messages; ctx is passed back. Called on the opening thread.
  * NULL if get_key is NULL. */
 typedef int (*shredkv_get_root_key_fn)(void* ctx, const char* store_salt, size_t salt_len,
@@ -422,7 +425,10 @@ typedef struct shredkv_store shredkv_store_t;
 SHREDKV_EXPORT int shredkv_open(const shredkv_options_t* options, shredkv_store_t** out, char** errptr);
 /* Store::Close, then releases the handle (also when Close fails; NULL is a
  * no-op). Every iterator and lease of the store must be destroyed before
- * (batches are not tied to a store). */
+ * (batches are not tied to a store). In a child process after fork() it
+ * returns FAILED_PRECONDITION at once and releases only the handle (the
+ * store's memory is left to the child's exit; since stop 26 — it could hang
+ * there). */
 SHREDKV_EXPORT int shredkv_close(shredkv_store_t* store, char** errptr);
 
 /* ---- people and identifiers ------------------------------------------------- */

@@ -4,7 +4,12 @@
 // Thread safety: one Store is shared by any number of threads. Reads run in
 // parallel; writes are serialised inside the store (LMDB has one writer per
 // environment). A Store must not be used in a child process after fork():
-// every call there fails with FailedPrecondition. A directory can be open in
+// every call there fails with FailedPrecondition, Close() included, which
+// then returns at once and releases nothing the parent shares. Do not
+// destroy it in the child either if another thread of the parent may have
+// been inside a call at the fork (a lock or condition variable that thread
+// held would never be released there): leak it (the C API's shredkv_close
+// and the Python package do). A directory can be open in
 // at most one Store at a time, in one process (an exclusive lock on
 // <dir>/LOCK; a second Open fails with FailedPrecondition).
 #ifndef SHREDKV_STORE_H_

@@ -28,6 +28,7 @@
 
 #include "portability/json_values.h"
 #include "shredkv/shredkv.h"
+#include "util/fork_generation.h"
 
 namespace sk = shredkv;
 
@@ -35,6 +36,7 @@ namespace sk = shredkv;
 
 struct shredkv_store {
   std::unique_ptr<sk::Store> store;
+  std::uint64_t fork_generation = shredkv::util::ForkGeneration();  // of the opening process
 };
 
 struct shredkv_options {
@@ -586,7 +588,11 @@ class CallbackKeyProvider final : public sk::KeyProvider {
   CallbackKeyProvider(shredkv_get_root_key_fn get, void* ctx, std::string description)
       : get_(get), ctx_(ctx), description_(std::move(description)) {}
   sk::Result<sk::RootKey> GetRootKey(const sk::KeyRequest& request) override {
-    unsigned char key[sk::RootKey::kSize];
+    // Zeroed: a callback that reports success without writing the key
+    // (a binding whose language-level exception became a default 0, seen
+    // with cffi and a KeyboardInterrupt) must not seal the store under
+    // whatever was on the stack. An all-zero key is refused below.
+    unsigned char key[sk::RootKey::kSize] = {};
     char* message = nullptr;
     const int rc = get_(ctx_, request.store_salt.data(), request.store_salt.size(), key, &message);
     std::string why = message != nullptr ? message : "";
@@ -595,6 +601,12 @@ class CallbackKeyProvider final : public sk::KeyProvider {
       explicit_bzero(key, sizeof(key));
       return sk::Status::IOError("the root key callback " + description_ + " failed" +
                                  (why.empty() ? std::string() : ": " + why));
+    }
+    unsigned char any = 0;
+    for (unsigned char b : key) any = static_cast<unsigned char>(any | b);
+    if (any == 0) {
+      return sk::Status::IOError("the root key callback " + description_ +
+                                 " reported success but wrote no key (32 zero bytes)");
     }
     auto root = sk::RootKey::FromBytes(std::string_view(reinterpret_cast<const char*>(key), sizeof(key)));
     explicit_bzero(key, sizeof(key));
@@ -846,6 +858,11 @@ int shredkv_close(shredkv_store_t* store, char** errptr) {
   const int code = Guarded(errptr, [&] {
     return store->store == nullptr ? kOk : Report(errptr, store->store->Close());
   });
+  // In a forked child Close is FailedPrecondition and releases nothing; the
+  // Store is leaked rather than destroyed: a parent thread inside a call at
+  // the fork may have held one of its locks or waited on one of its
+  // condition variables, and destroying those waits for ever (store.h).
+  if (shredkv::util::ForkGeneration() != store->fork_generation) (void)store->store.release();
   delete store;
   return code;
 }

@@ -626,11 +626,11 @@ Result<bool> Maintenance::RebuildPendingKeysFile() {
 }
 
 void Maintenance::MaintenanceLoop() {
-  std::unique_lock lock(maintenance_mu_);
-  while (!maintenance_stop_) {
-    maintenance_cv_.wait_for(lock, std::chrono::milliseconds(ctx_.options.background_maintenance_ms),
-                             [&] { return maintenance_stop_; });
-    if (maintenance_stop_) break;
+  LoopWait& w = *wait_;
+  std::unique_lock lock(w.mu);
+  while (!w.stop) {
+    w.cv.wait_for(lock, std::chrono::milliseconds(ctx_.options.background_maintenance_ms), [&] { return w.stop; });
+    if (w.stop) break;
     lock.unlock();
     // Errors go to the listeners (OnBackgroundError) and the log, and
     // surface again on the callers' own calls that hit the same problem.
@@ -645,12 +645,22 @@ void Maintenance::Start() {
   }
 }
 
-void Maintenance::Stop() {
-  {
-    std::lock_guard lock(maintenance_mu_);
-    maintenance_stop_ = true;
+void Maintenance::AbandonAfterFork() {
+  abandoned_ = true;
+  if (maintenance_thread_.joinable()) {
+    // Leaked on purpose, with the wait: the thread is the parent's.
+    new std::thread(std::move(maintenance_thread_));
+    (void)wait_.release();
   }
-  maintenance_cv_.notify_all();
+}
+
+void Maintenance::Stop() {
+  if (abandoned_) return;
+  {
+    std::lock_guard lock(wait_->mu);
+    wait_->stop = true;
+  }
+  wait_->cv.notify_all();
   if (maintenance_thread_.joinable() && maintenance_thread_.get_id() != std::this_thread::get_id()) {
     maintenance_thread_.join();
   }

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -71,8 +72,15 @@ class Maintenance {
   void InitLevelReports();
   // Starts the background loop if Options::background_maintenance_ms > 0.
   void Start();
-  // Stops and joins the loop (no-op if not running, or from the loop itself).
+  // Stops and joins the loop (no-op if not running, or from the loop itself,
+  // or after AbandonAfterFork).
   void Stop();
+  // In a forked child: the loop's thread does not exist here and its mutex
+  // may have been held at the fork. Forgets the thread without joining it
+  // (the std::thread object is leaked: destroying a joinable one would
+  // terminate), and its wait with it, and makes Stop a no-op. Touches no
+  // lock.
+  void AbandonAfterFork();
 
  private:
   // The one keys-file swap of rotations, root-key rotations and
@@ -119,9 +127,17 @@ class Maintenance {
   Eraser& eraser_;
   Sweeper& sweeper_;
   std::thread maintenance_thread_;
-  std::mutex maintenance_mu_;
-  std::condition_variable maintenance_cv_;
-  bool maintenance_stop_ = false;  // guarded by maintenance_mu_
+  // The loop's wait, on the heap so that AbandonAfterFork can leak it: a
+  // condition variable the parent's loop was waiting on at the fork cannot
+  // be destroyed in the child (glibc's pthread_cond_destroy waits for that
+  // waiter, which never leaves: seen as a hang).
+  struct LoopWait {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stop = false;  // guarded by mu
+  };
+  std::unique_ptr<LoopWait> wait_ = std::make_unique<LoopWait>();
+  bool abandoned_ = false;  // AbandonAfterFork ran (the child's only thread)
   // Level reports (taken before close_mu, with no other store lock held).
   static constexpr std::size_t kReportedPurgedKept = 4096;
   std::mutex levels_mu_;

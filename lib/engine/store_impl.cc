@@ -248,6 +248,15 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
 StoreImpl::~StoreImpl() { (void)Close(); }
 
 Status StoreImpl::Close() {
+  if (util::ForkGeneration() != ctx_.fork_generation) {
+    // A forked child (Store: every call fails there): the parent's threads
+    // are not here, and locks they held at the fork stay held, so closing
+    // as below would wait forever (stop 26's audit: the maintenance join).
+    // Release nothing shared: the environments are left unclosed (their
+    // destructors know), the maintenance thread is forgotten.
+    if (!ctx_.closed.exchange(true)) maintenance_.AbandonAfterFork();
+    return Status::FailedPrecondition("the store was opened before fork(): not usable in the child");
+  }
   if (ctx_.closed.exchange(true)) return Status::OK();  // one closer
   maintenance_.Stop();
   {

@@ -13,6 +13,8 @@
 #include <set>
 #include <utility>
 
+#include "util/fork_generation.h"
+
 namespace shredkv::storage {
 namespace {
 
@@ -99,8 +101,16 @@ Result<std::unique_ptr<DirectoryClaim::ReaderExclusion>> DirectoryClaim::Exclude
   return std::make_unique<ReaderExclusion>(fd);
 }
 
+DirectoryClaim::DirectoryClaim(std::uint64_t dev, std::uint64_t ino, int lock_fd)
+    : dev_(dev), ino_(ino), lock_fd_(lock_fd), fork_generation_(util::ForkGeneration()) {}
+
 DirectoryClaim::~DirectoryClaim() {
+  // Closing the child's descriptor keeps the parent's flock (the parent's
+  // descriptor still holds the open file description).
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+  // In a forked child g_mutex may have been held by a parent thread at the
+  // fork (it would never be released here), and the set is the child's copy.
+  if (util::ForkGeneration() != fork_generation_) return;
   std::lock_guard lock(g_mutex);
   Claimed().erase({dev_, ino_});
 }

@@ -69,9 +69,10 @@ class DirectoryClaim {
                                                                      std::int64_t timeout_ms);
 
  private:
-  DirectoryClaim(std::uint64_t dev, std::uint64_t ino, int lock_fd) : dev_(dev), ino_(ino), lock_fd_(lock_fd) {}
+  DirectoryClaim(std::uint64_t dev, std::uint64_t ino, int lock_fd);
   std::uint64_t dev_, ino_;
   int lock_fd_;
+  std::uint64_t fork_generation_;  // a claim destroyed in a forked child releases nothing shared
 };
 
 }  // namespace shredkv::storage

@@ -40,20 +40,37 @@ class KeyProvider:
     passphrase() or raw_key(); pass it as ``key=`` to Store.open (bytes of
     length 32 are accepted there too, as raw_key(bytes))."""
 
-    __slots__ = ("_h", "_what", "_keepalive")
+    __slots__ = ("_h", "_what", "_keepalive", "_source")
 
-    def __init__(self, handle: Any, what: str, keepalive: Any = None) -> None:
+    def __init__(self, handle: Any, what: str, keepalive: Any = None, source: Any = None) -> None:
         if handle == NULL:
             raise make_error(6, f"InvalidArgument: {what}")
         self._h = ffi.gc(handle, lib.shredkv_key_provider_destroy)
         self._what = what
-        # key_callback: the handle of the Python callable. The library holds
+        # key_callback: the handle of its _KeySource. The library holds
         # the C provider as long as any store or options use it; Store.open
         # keeps this object (and with it the handle) for the store's life.
         self._keepalive = keepalive
+        self._source = source
 
     def __repr__(self) -> str:
         return f"<shredkv.KeyProvider {self._what}>"
+
+    def _reraise_interrupt(self) -> None:
+        """Raises a KeyboardInterrupt / SystemExit that interrupted this
+        provider's key callback during the library call just made (which
+        then failed with IO_ERROR, no key used)."""
+        source = self._source
+        if source is not None and source.interrupt is not None:
+            interrupt, source.interrupt = source.interrupt, None
+            raise interrupt
+
+
+def reraise_key_interrupts(objects: Any) -> None:
+    """KeyProvider._reraise_interrupt for every KeyProvider in `objects`."""
+    for o in objects:
+        if isinstance(o, KeyProvider):
+            o._reraise_interrupt()
 
 
 def key_file(path: PathLike) -> KeyProvider:
@@ -71,15 +88,31 @@ def passphrase(secret: Union[str, bytes], *, interactive: bool = False) -> KeyPr
                        "passphrase")
 
 
-@ffi.callback("int(void*, const char*, size_t, unsigned char[32], char**)")
+class _KeySource:
+    __slots__ = ("get_key", "interrupt")
+
+    def __init__(self, get_key: Callable[[bytes], bytes]) -> None:
+        self.get_key = get_key
+        # A KeyboardInterrupt or SystemExit raised by get_key: the library
+        # call fails (IO_ERROR) and the caller raises this instead.
+        self.interrupt: Optional[BaseException] = None
+
+
+# error=1: whatever escapes (nothing should) fails the call instead of
+# cffi's default return value 0, which the library would take for a key.
+@ffi.callback("int(void*, const char*, size_t, unsigned char[32], char**)", error=1)
 def _root_key_cb(ctx: Any, salt: Any, salt_len: int, key_out: Any, message: Any) -> int:
+    source = ffi.from_handle(ctx)
     try:
-        key = ffi.from_handle(ctx)(ffi.unpack(salt, salt_len))
+        key = source.get_key(ffi.unpack(salt, salt_len))
         if not isinstance(key, (bytes, bytearray, memoryview)) or len(key) != 32:
             raise ValueError("the key callback must return 32 bytes")
-        ffi.memmove(key_out, bytes(key), 32)
+        ffi.memmove(key_out, key, 32)
         return 0
     except Exception:  # the open fails with StoreIOError; the text could hold key material
+        return 1
+    except BaseException as e:  # KeyboardInterrupt, SystemExit: re-raised after the library call
+        source.interrupt = e
         return 1
 
 
@@ -89,12 +122,14 @@ def key_callback(get_key: Callable[[bytes], bytes], description: str = "python")
     restore_backup and rotate_root_key) with the store's 16-byte salt and
     returns the 32 key bytes. An exception (or a wrong length) fails the
     open with StoreIOError; the exception itself is not passed on (its text
-    could hold key material)."""
+    could hold key material). A KeyboardInterrupt or SystemExit raised in
+    get_key fails the library call and is then raised to the caller."""
     if not callable(get_key):
         raise TypeError("get_key must be callable")
-    handle = ffi.new_handle(get_key)
+    source = _KeySource(get_key)
+    handle = ffi.new_handle(source)
     return KeyProvider(lib.shredkv_key_provider_callback(_root_key_cb, handle, encode_name(description)),
-                       f"key callback {description!r}", handle)
+                       f"key callback {description!r}", handle, source)
 
 
 def raw_key(key: bytes) -> KeyProvider:
@@ -151,20 +186,40 @@ def pkcs11_custody(module_path: PathLike, token_label: str, pin: Union[str, byte
 # ---- callbacks (module-level: created once; ctx is a handle to the Python object) ----
 
 
+class _ClockFailure:
+    """What _clock_failed hands to a sys.unraisablehook the application
+    installed (the attributes of sys.UnraisableHookArgs)."""
+
+    __slots__ = ("exc_type", "exc_value", "exc_traceback", "err_msg", "object")
+
+    def __init__(self, exc_type: Any, exc_value: Any, exc_traceback: Any) -> None:
+        self.exc_type, self.exc_value, self.exc_traceback = exc_type, exc_value, exc_traceback
+        self.err_msg = "shredkv: the clock callback failed; the system clock was used"
+        self.object = None
+
+
 def _clock_failed(exception: Any, value: Any, traceback: Any) -> int:
     # A clock that raises, or returns something that is not a time, must
     # not make "now" the Unix epoch (created_ms, receipts, retention): the
-    # store falls back to the system clock for that reading, and the error
-    # is reported as an unraisable exception (sys.unraisablehook).
-    import sys
-    hook = getattr(sys, "unraisablehook", None)
-    if hook is not None:
-        class _Unraisable:
-            exc_type, exc_value, exc_traceback = exception, value, traceback
-            err_msg = "shredkv: the clock callback failed; the system clock was used"
-            object = None
-        hook(_Unraisable)
-    return time.time_ns() // 1_000_000
+    # store falls back to the system clock for that reading, whatever the
+    # report below does. The error goes to the application's
+    # sys.unraisablehook if it installed one (CPython's own accepts only its
+    # internal argument type, which cannot be built from Python: stop 26's
+    # audit saw it raise TypeError here), else to stderr as that hook would.
+    now = time.time_ns() // 1_000_000
+    try:
+        import sys
+        report = _ClockFailure(exception, value, traceback)
+        hook = getattr(sys, "unraisablehook", None)
+        if hook is not None and hook is not getattr(sys, "__unraisablehook__", None):
+            hook(report)
+        else:
+            import traceback as tb
+            sys.stderr.write(report.err_msg + ":\n")
+            tb.print_exception(exception, value, traceback, file=sys.stderr)
+    except BaseException:  # a report that fails must not turn into cffi's default 0
+        pass
+    return now
 
 
 @ffi.callback("int64_t(void*)", onerror=_clock_failed)

@@ -20,8 +20,8 @@ from ._convert import (
 from ._errors import Error, closed_error, raise_error
 from ._ffi import ffi, lib
 from ._options import (
-    BuiltOptions, Custody, KeyProvider, Listener, PathLike, as_key_provider, build_options,
-    encode_path,
+    BuiltOptions, Custody, KeyProvider, Listener, PathLike, as_key_provider, build_options, encode_path,
+    reraise_key_interrupts,
 )
 from ._types import (
     AnalyticsOnErase, AnalyticsRow, AuditAction, AuditRecord, AuditVerification, BackupInfo,
@@ -834,6 +834,7 @@ class Store:
             err = _new(_CHARPP)
             rc = lib.shredkv_open(built.handle, out, err)
             if rc:
+                reraise_key_interrupts(built.keepalive)
                 raise_error(rc, err)
             return cls(out[0], built, os.fsdecode(encode_path(directory)))
         finally:
@@ -1487,7 +1488,11 @@ class Store:
         store with it from then on."""
         provider = as_key_provider(new_key)
         self._keepalive.append(provider)  # the store may hold it (a key_callback's handle too)
-        self._call(lib.shredkv_rotate_root_key, provider._h)
+        try:
+            self._call(lib.shredkv_rotate_root_key, provider._h)
+        except Error:
+            provider._reraise_interrupt()
+            raise
 
 
 # ---- module-level functions ----------------------------------------------------------------------------
@@ -1523,6 +1528,7 @@ def restore_backup(backup_dir: PathLike, directory: PathLike, *, key: Union[KeyP
             NULL if erasure_log is None else erasure_log._h, 1 if without_erasure_log else 0,
             int(RestoredCustodyKeys(custody_keys)), info, applied, err)
         if rc:
+            reraise_key_interrupts(built.keepalive)
             raise_error(rc, err)
         return RestoreResult(take_backup_info(info), _read_applied(applied))
     finally:

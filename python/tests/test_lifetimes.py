@@ -9,6 +9,8 @@ import threading
 import warnings
 import weakref
 
+import pytest
+
 import shredkv
 from shredkv import _values
 
@@ -116,6 +118,62 @@ def test_a_clock_that_fails_falls_back_to_the_system_clock(open_store) -> None:
     assert "system clock was used" in reported[0].err_msg
 
 
+def test_a_clock_that_fails_with_the_default_hook_still_uses_the_system_clock(open_store, capfd) -> None:
+    # Stop 26's audit: CPython's own unraisablehook refused the report
+    # object with TypeError, the fallback failed with it and cffi's default
+    # 0 made "now" the Unix epoch. The failure is printed on stderr instead.
+    import sys
+    import time
+
+    def broken() -> int:
+        raise RuntimeError("clock down")
+
+    saved, sys.unraisablehook = sys.unraisablehook, sys.__unraisablehook__  # pytest installs its own
+    try:
+        before = time.time_ns() // 1_000_000
+        store = open_store(clock=broken)
+        ann = store.create_person([("email", "clock2@example.org")])
+        created = store.get_person(ann).created_ms
+    finally:
+        sys.unraisablehook = saved
+    assert created >= before
+    err = capfd.readouterr().err
+    assert "the system clock was used" in err
+    assert "RuntimeError: clock down" in err
+    assert "TypeError" not in err
+
+
+def test_a_key_callback_interrupted_by_ctrl_c_fails_the_call_and_raises_the_interrupt(tmp_path) -> None:
+    # Stop 26's audit (high): a KeyboardInterrupt in get_key became cffi's
+    # default return 0 — success — and the library sealed the store under
+    # uninitialised stack bytes: rotate_root_key left a store neither key
+    # opened. The call now fails, nothing is written, and the interrupt
+    # reaches the caller.
+    good = bytes(range(32))
+    d = tmp_path / "s"
+    with shredkv.Store.open(d, key=good, create=True) as store:
+        ann = store.create_person([("email", "ann@example.org")], {"name": "Ann"})
+
+        def interrupted(salt: bytes) -> bytes:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            store.rotate_root_key(shredkv.key_callback(interrupted))
+    with shredkv.Store.open(d, key=good) as store:  # still the old key
+        assert store.get_profile(ann) == {"name": "Ann"}
+
+    def leaving(salt: bytes) -> bytes:
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        shredkv.Store.open(tmp_path / "new", key=shredkv.key_callback(leaving), create=True)
+    # No store was made under a key nobody has: the good key creates it.
+    with shredkv.Store.open(tmp_path / "new", key=good, create=True) as store:
+        store.create_person([("email", "bob@example.org")])
+    with shredkv.Store.open(tmp_path / "new", key=good) as store:
+        assert store.resolve(("email", "bob@example.org"))
+
+
 def test_a_key_callback_supplies_the_root_key_and_its_failure_fails_the_open(tmp_path) -> None:
     salts = []
 
@@ -134,8 +192,11 @@ def test_a_key_callback_supplies_the_root_key_and_its_failure_fails_the_open(tmp
     def down(salt: bytes) -> bytes:
         raise RuntimeError("kms unreachable")
 
-    import pytest
     with pytest.raises(shredkv.StoreIOError):
         shredkv.Store.open(tmp_path / "store", key=shredkv.key_callback(down))
     with pytest.raises(shredkv.WrongKey):
+        shredkv.Store.open(tmp_path / "store", key=shredkv.key_callback(lambda salt: bytes([7]) * 32))
+    # 32 zero bytes are what a callback that never wrote its key leaves
+    # (stop 26): refused like a failure, not tried as a key.
+    with pytest.raises(shredkv.StoreIOError):
         shredkv.Store.open(tmp_path / "store", key=shredkv.key_callback(lambda salt: bytes(32)))

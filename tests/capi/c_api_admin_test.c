@@ -237,7 +237,7 @@ static int test_key_raw(void) {
 
 typedef struct key_source {
   char key[32];
-  int calls, bad_salt, fail;
+  int calls, bad_salt, fail, write_nothing;
 } key_source;
 
 static int get_root_key(void* ctx, const char* store_salt, size_t salt_len, unsigned char key_out[32],
@@ -251,6 +251,7 @@ static int get_root_key(void* ctx, const char* store_salt, size_t salt_len, unsi
     if (*message != NULL) memcpy(*message, text, sizeof text);
     return 1;
   }
+  if (source->write_nothing) return 0; /* success without a key (a binding's swallowed exception) */
   memcpy(key_out, source->key, 32);
   return 0;
 }
@@ -304,6 +305,21 @@ static int test_key_callback(void) {
   source.fail = 0;
   make_key(source.key, 6);
   CHECK_CODE(open_with_callback(dir, &source, &store, &err), SHREDKV_WRONG_KEY, err);
+
+  /* Stop 26's audit: a callback that returns 0 without writing key_out
+   * (cffi's default return value after a KeyboardInterrupt) made the
+   * library use its uninitialised buffer as the key; a new store was sealed
+   * under it. Now IO_ERROR, and no store is made. */
+  source.write_nothing = 1;
+  char fresh[300];
+  snprintf(fresh, sizeof fresh, "%s/fresh", dir);
+  CHECK_EQ_INT(open_with_callback(fresh, &source, &store, &err), SHREDKV_IO_ERROR);
+  CHECK(err != NULL && strstr(err, "wrote no key") != NULL);
+  shredkv_free(err);
+  err = NULL;
+  source.write_nothing = 0;
+  CHECK_OK(open_with_callback(fresh, &source, &store, &err), err); /* the real key creates it */
+  CHECK_OK(shredkv_close(store, &err), err);
   CHECK(c_test_rmtree(dir) == 0);
   return 0;
 }
