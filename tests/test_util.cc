@@ -58,7 +58,7 @@ T LoadAt(const std::string& bytes, std::size_t offset) {
 
 }  // namespace
 
-std::size_t LmdbTableRootOffset(const std::string& file_bytes, std::string_view table) {
+std::size_t LmdbTableRecordOffset(const std::string& file_bytes, std::string_view table) {
   // mdb.c: a page header of 16 bytes; a meta page's MDB_meta after it:
   // magic, version, address, map size (24 bytes), the free-page and main
   // MDB_db records (48 bytes each: pad = page size, flags, depth, four
@@ -77,12 +77,18 @@ std::size_t LmdbTableRootOffset(const std::string& file_bytes, std::string_view 
     const std::size_t node = dir + LoadAt<std::uint16_t>(file_bytes, dir + kHeader + 2 * i);
     const auto key_size = LoadAt<std::uint16_t>(file_bytes, node + 6);
     if (node + 8 + key_size + 48 > file_bytes.size()) return 0;
-    if (std::string_view(file_bytes.data() + node + 8, key_size) != table) continue;
-    const auto root = LoadAt<std::uint64_t>(file_bytes, node + 8 + key_size + kDbRoot);
-    if (root == ~std::uint64_t{0} || (root + 1) * page_size > file_bytes.size()) return 0;
-    return root * page_size;
+    if (std::string_view(file_bytes.data() + node + 8, key_size) == table) return node + 8 + key_size;
   }
   return 0;
+}
+
+std::size_t LmdbTableRootOffset(const std::string& file_bytes, std::string_view table) {
+  const std::size_t record = LmdbTableRecordOffset(file_bytes, table);
+  if (record == 0) return 0;
+  const auto page_size = LoadAt<std::uint32_t>(file_bytes, 16 + 24);
+  const auto root = LoadAt<std::uint64_t>(file_bytes, record + 40);
+  if (root == ~std::uint64_t{0} || (root + 1) * page_size > file_bytes.size()) return 0;
+  return root * page_size;
 }
 
 std::vector<std::string> FilesUnder(const std::string& dir) {

@@ -44,6 +44,9 @@ void WriteFile(const std::string& path, const std::string& data);
 // records it; 0 if the table is absent or empty, or the file too short. For
 // tests that damage a chosen tree.
 std::size_t LmdbTableRootOffset(const std::string& file_bytes, std::string_view table);
+// The byte offset of table `table`'s MDB_db record (flags at +4, depth at +6,
+// counts from +8, root at +40) in the table directory; 0 if absent.
+std::size_t LmdbTableRecordOffset(const std::string& file_bytes, std::string_view table);
 
 // Runs `body` in a forked child that is killed with SIGKILL at engine test
 // point `point` (lib/util/test_point.h) after `hits` passes. Returns true if

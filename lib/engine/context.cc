@@ -79,8 +79,12 @@ Status EngineContext::OpenDataEnvironment(bool create) {
                "analytics_staged", "record_index", "record_index_refs", "consent_by_purpose", "key_claims"};
   eo.added_tables = {"analytics_staged", "record_index", "record_index_refs", "consent_by_purpose", "key_claims"};
   // The tables the open reads (format and retention rules in meta, the key
-  // claims): walked first, so a damaged page is Corruption, not an abort.
+  // claims): walked first, so a damaged page is Corruption, not an abort. A
+  // writable open with erasures not yet purged looks up each one's marker
+  // in `erased` (one row per erasure; Eraser::RecoverErasures walks every
+  // page first if one is missing).
   eo.checked_at_open = {"meta", "key_claims"};
+  eo.checked_at_writable_open = {"erased"};
   eo.create = create;
   eo.initial_map_size = options.initial_map_size;
   eo.max_map_size = options.max_map_size;
@@ -133,6 +137,19 @@ Result<std::uint64_t> DecodeClaim(std::string_view person, std::string_view row)
 }
 
 }  // namespace
+
+Status EngineContext::CheckAllPages(std::string_view not_done) {
+  for (storage::Environment* env : {&keys->environment(), data.get()}) {
+    auto pages = env->CheckPages();
+    if (!pages.ok()) return pages.status();
+    if (!pages->ok()) {
+      return Status::Corruption(std::to_string(pages->problems.size()) + " problem(s) in the pages of '" +
+                                env->path() + "', first: " + pages->problems.front() + "; nothing was " +
+                                std::string(not_done) + " (restore from a backup)");
+    }
+  }
+  return Status::OK();
+}
 
 Status EngineContext::LoadKeyPool() {
   std::vector<keys::KeyClaim> claims;

@@ -188,6 +188,12 @@ struct EngineContext {
   // beside a writer, lets the key store look claims up in `data`. After
   // OpenDataEnvironment, before any write or erasure.
   Status LoadKeyPool();
+  // Walks every page of both files (storage::Environment::CheckPages):
+  // Corruption naming the first problem, "nothing was <not_done>", if any is
+  // damaged. For work that reads rows anywhere in the files at open (a
+  // migration, recovering an erasure cut short, a first index back-fill),
+  // where LMDB would otherwise meet the damage first and may abort.
+  Status CheckAllPages(std::string_view not_done);
 
   // Has `keys` adopt every claimed key (keys::KeyStore::AdoptClaims) and
   // deletes the adopted claims from `data`. REQUIRES: write_mu held, a

@@ -511,6 +511,29 @@ Status Eraser::RecoverErasures() {
   auto tickets = ctx_.keys->PendingPurges(~std::size_t{0});
   if (!tickets.ok()) return tickets.status();
   if (tickets->empty()) return Status::OK();
+  // Tickets applied before only have their marker looked up (`erased` is
+  // walked at open). One not applied yet — an erasure cut short between its
+  // two commits, when torn pages are likeliest — makes this open read and
+  // write rows of most tables: walk every page first (stop 26's review).
+  bool unapplied = false;
+  if (Status m = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+        for (const keys::PurgeTicket& t : *tickets) {
+          std::string_view marker;
+          Status g = txn.Get(ctx_.tables.erased, MarkerKey(t), &marker);
+          if (g.IsNotFound()) {
+            unapplied = true;
+            return Status::OK();
+          }
+          if (!g.ok()) return g;
+        }
+        return Status::OK();
+      });
+      !m.ok()) {
+    return m;
+  }
+  if (unapplied) {
+    if (Status p = ctx_.CheckAllPages("recovered"); !p.ok()) return p;
+  }
   std::uint64_t next_seq = ctx_.next_event_seq;
   Status s = ctx_.data->Update([&](storage::WriteTxn& txn) {
     next_seq = ctx_.next_event_seq;

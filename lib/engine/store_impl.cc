@@ -139,27 +139,29 @@ Status StoreImpl::FinishPendingWork() {
   if (ctx_.data_format < kUnlinkedDataFormatVersion) {
     // The migration reads every row of both files: a damaged page would
     // stop it half done, or abort inside LMDB. Walk them all first, before
-    // this open writes anything to `data`.
-    if (Status p = CheckPagesBeforeMigrating(); !p.ok()) return p;
+    // any row is migrated.
+    if (Status p = ctx_.CheckAllPages("migrated"); !p.ok()) return p;
   }
   if (Status s = eraser_.RecoverErasures(); !s.ok()) return s.WithContext("recovering erasures");
   if (Status s = MigrateData(ctx_); !s.ok()) {
     return s.WithContext("migrating the data environment to format " + std::to_string(kDataFormatVersion));
   }
-  return ctx_.consent_index->Backfill(*ctx_.data);
-}
-
-Status StoreImpl::CheckPagesBeforeMigrating() {
-  for (storage::Environment* env : {&ctx_.keys->environment(), ctx_.data.get()}) {
-    auto pages = env->CheckPages();
-    if (!pages.ok()) return pages.status();
-    if (!pages->ok()) {
-      return Status::Corruption(std::to_string(pages->problems.size()) + " damaged page(s) in the format-" +
-                                std::to_string(ctx_.data_format) + " store, first: " + pages->problems.front() +
-                                "; nothing was migrated (restore from a backup)");
-    }
+  // The consent index's one back-fill (a store from before it) reads every
+  // consent row: walk every page first, as for a migration.
+  bool indexed = true;
+  if (Status r = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+        auto ready = ctx_.consent_index->Ready(txn);
+        if (!ready.ok()) return ready.status();
+        indexed = *ready;
+        return Status::OK();
+      });
+      !r.ok()) {
+    return r;
   }
-  return Status::OK();
+  if (!indexed) {
+    if (Status p = ctx_.CheckAllPages("indexed"); !p.ok()) return p;
+  }
+  return ctx_.consent_index->Backfill(*ctx_.data);
 }
 
 Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {

@@ -173,10 +173,6 @@ class StoreImpl final : public Store {
   // migrates a format-2 store; a read-only open does neither (ReadOnly for
   // format 2).
   Status FinishPendingWork();
-  // Corruption, naming the first damaged page, unless every page of both
-  // files passes storage::Environment::CheckPages (a format-2 store's
-  // migration reads every row).
-  Status CheckPagesBeforeMigrating();
   // Tells the listeners of a committed erasure and delivers the notices.
   Result<ErasureReceipt> Erased(Result<ErasureReceipt> receipt);
 

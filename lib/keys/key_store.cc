@@ -148,10 +148,11 @@ Status KeyStore::OpenEnvironment(bool create) {
   env_options.path = options_.path;
   env_options.tables = kKeysTables;
   env_options.added_tables = {"pool"};  // format 4
-  // What Open, Unlock and the store's open read (RecoverErasures: the purge
-  // queue): their pages are walked first, so a damaged one is Corruption
-  // rather than an abort inside LMDB.
-  env_options.checked_at_open = {"meta", "epochs", "pool", "purge_queue"};
+  // What Open, Unlock and the store's open read: their pages are walked
+  // first, so a damaged one is Corruption rather than an abort inside LMDB.
+  // Only a writable open reads the purge queue (RecoverErasures).
+  env_options.checked_at_open = {"meta", "epochs", "pool"};
+  env_options.checked_at_writable_open = {"purge_queue"};
   env_options.create = create;
   env_options.read_only = options_.read_only;
   env_options.beside_writer = options_.beside_writer;

@@ -391,7 +391,7 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   env->page_size_ = env_stat.ms_psize;
   env->LocateMap();
 
-  if (Status c = env->CheckPagesAtOpen(options.checked_at_open); !c.ok()) return c;
+  if (Status c = env->CheckPagesAtOpen(options); !c.ok()) return c;
   if (Status t = env->OpenTables(options.create, options.added_tables); !t.ok()) return t;
   return env;
 }
@@ -403,15 +403,20 @@ Status Environment::FailOpen(int rc, const char* what) {
   return s;
 }
 
-Status Environment::CheckPagesAtOpen(const std::vector<std::string>& tables) {
+Status Environment::CheckPagesAtOpen(const EnvOptions& options) {
   if (map_base_ == nullptr) return Status::OK();  // cannot walk: LMDB's own checks only
   // A read-only open reads; a writable one also writes, which allocates from
   // the free-page table and frees pages by their own numbers.
+  std::vector<std::string> tables = options.checked_at_open;
+  if (!read_only_) {
+    tables.insert(tables.end(), options.checked_at_writable_open.begin(), options.checked_at_writable_open.end());
+  }
   auto check = WalkPages(WalkScope{!read_only_, &tables});
   Status s = check.ok() ? Status::OK() : check.status();
   if (s.ok() && (read_only_ ? check->read_hazards > 0 : !check->ok())) {
-    std::string msg = std::to_string(check->problems.size()) + " damaged page(s) found when opening '" + name_ +
-                      "', first: " + check->problems.front() + "; nothing was written (";
+    const std::string& first = check->read_hazards > 0 ? check->first_read_hazard : check->problems.front();
+    std::string msg = std::to_string(check->problems.size()) + " problem(s) in the pages read when opening '" +
+                      name_ + "', first: " + first + "; nothing was written (";
     msg += check->read_hazards == 0 ? "reads do not use what is damaged: a read-only open still reads the store"
                                     : "restore from a backup";
     s = Status::Corruption(msg + ")");
@@ -427,6 +432,13 @@ Status Environment::OpenTables(bool create, const std::vector<std::string>& adde
   auto is_added = [&](const std::string& t) { return std::find(added.begin(), added.end(), t) != added.end(); };
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  for (int attempt = 0; rc == MDB_MAP_RESIZED && attempt < 3; ++attempt) {
+    // A writer in another process grew the map since this open read its
+    // size (seen beside a writer, stop 26's review): adopt it, and look again.
+    mdb_env_set_mapsize(env_, 0);
+    LocateMap();
+    rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  }
   if (rc != 0) return FailOpen(rc, "begin");
   bool missing = false;
   for (const std::string& t : table_names_) {
@@ -728,7 +740,13 @@ int CompareKeys(std::string_view a, std::string_view b, bool integer) {
 }
 
 // Walks the trees of one snapshot whose pages lie at `base`; `pages` are the
-// pages that may be read (those in the file and the map).
+// pages that may be read (those in the file and the map). Each problem is
+// classed by LMDB 0.9's read path (mdb_page_search, mdb_node_read): what a
+// read looks at — a page's kind bits, its lower bound and the node offsets,
+// sizes and child page numbers under it, key order and key ranges, the
+// first overflow page — is a read hazard; what only writes use — a page's
+// own number, its upper bound, a table's depth and page counts, overflow
+// headers, the free-page table — is not.
 class PageWalker {
  public:
   PageWalker(const char* base, std::uint64_t page_size, std::uint64_t pages, PageCheck* out)
@@ -737,26 +755,37 @@ class PageWalker {
   // A problem; `read_hazard` unless a read through the page would still
   // find the right rows (see PageCheck::read_hazards).
   void Problem(std::string what, bool read_hazard = true) {
-    if (read_hazard && reads_use_tree_) ++out_->read_hazards;
+    if (read_hazard && reads_use_tree_) {
+      if (out_->read_hazards++ == 0) out_->first_read_hazard = what;
+    }
     if (out_->problems.size() < 100) out_->problems.push_back(std::move(what));
   }
 
   // Walks a tree; for the table directory (`directory`), each table record
-  // found in its leaves is appended to *tables.
-  void WalkTree(const std::string& name, const DbRecord& db, bool directory,
+  // found in its leaves is appended to *tables. `named`: a table of ours,
+  // created without flags.
+  void WalkTree(const std::string& name, const DbRecord& db, bool directory, bool named,
                 std::vector<std::pair<std::string, DbRecord>>* tables) {
     // Reads never look at the free-page table; writes allocate from it.
     reads_use_tree_ = name != kFreeTable;
+    // LMDB adopts the comparator flags a record holds (reverse or integer
+    // keys, duplicates): ours never have any.
+    if (named && db.flags != 0) {
+      Problem(name + ": flags 0x" + Hex(db.flags) + " in its record (its tables have none)");
+      return;
+    }
     Counts c;
     if (db.root != lmdb_layout::kNoPage) {
-      if (db.depth == 0 || db.depth > lmdb_layout::kMaxDepth) {
-        Problem(name + ": implausible depth " + std::to_string(db.depth));
-        return;
+      Walk(name, db, db.root, 1, directory, tables, {}, nullptr, &c);
+      if (!c.aborted && c.leaf_level != db.depth) {
+        Problem(name + ": its record says depth " + std::to_string(db.depth) + ", the leaves are at level " +
+                    std::to_string(c.leaf_level),
+                /*read_hazard=*/false);
       }
-      Walk(name, db, db.root, 1, directory, tables, &c);
     } else if (db.depth != 0 || db.entries != 0) {
       Problem(name + ": empty table with depth " + std::to_string(db.depth) + " and " + std::to_string(db.entries) +
-              " entries");
+                  " entries",
+              /*read_hazard=*/false);
     }
     if (c.aborted) return;  // the counts below would only repeat the damage
     // LMDB's reads follow the pages, not these counts (mdb_stat reports them).
@@ -776,6 +805,7 @@ class PageWalker {
  private:
   struct Counts {
     std::uint64_t branch = 0, leaf = 0, overflow = 0, entries = 0;
+    std::uint32_t leaf_level = 0;  // of the first leaf reached
     bool aborted = false;
   };
 
@@ -799,9 +829,18 @@ class PageWalker {
     return true;
   }
 
+  // Walks the subtree at `pgno`, whose keys must lie in [low, *high) (no
+  // upper bound if `high` is null): a page whose keys leave the range its
+  // parent gives is another page's (a misdirected or lost write).
   void Walk(const std::string& name, const DbRecord& db, std::uint64_t pgno, std::uint32_t level, bool directory,
-            std::vector<std::pair<std::string, DbRecord>>* tables, Counts* c) {
+            std::vector<std::pair<std::string, DbRecord>>* tables, std::string_view low, const std::string_view* high,
+            Counts* c) {
     using namespace lmdb_layout;
+    if (level > kMaxDepth) {
+      Problem(name + ": deeper than " + std::to_string(kMaxDepth) + " levels at page " + std::to_string(pgno));
+      c->aborted = true;
+      return;
+    }
     if (!Claim(name, pgno, 1, "page")) {
       c->aborted = true;
       return;
@@ -814,21 +853,29 @@ class PageWalker {
       c->aborted = true;
     };
     // LMDB's reads do not look at a page's own number; a write frees the
-    // page by it (the wrong page into the free list): not a read hazard, and
-    // the rest of the page is still checked.
+    // page by it (the wrong page into the free list). A page holding another
+    // page's rows is caught by the key ranges below.
     if (const auto own = Load<std::uint64_t>(p); own != pgno) {
       Problem(where + "its header names page " + std::to_string(own), /*read_hazard=*/false);
     }
     const auto flags = Load<std::uint16_t>(p + 10);
-    const bool leaf = level == db.depth;
-    if (flags != (leaf ? kLeaf : kBranch)) {
-      return bad("flags 0x" + Hex(flags) + " where a " + (leaf ? "leaf" : "branch") + " page belongs (level " +
-                 std::to_string(level) + " of " + std::to_string(db.depth) + ")");
+    if (flags != kLeaf && flags != kBranch) return bad("flags 0x" + Hex(flags) + " (neither a branch nor a leaf page)");
+    const bool leaf = flags == kLeaf;
+    if (leaf && c->leaf_level == 0) c->leaf_level = level;
+    if (leaf && level != c->leaf_level) {
+      Problem(where + "a leaf at level " + std::to_string(level) + ", another at level " +
+                  std::to_string(c->leaf_level),
+              /*read_hazard=*/false);
     }
     const auto lower = Load<std::uint16_t>(p + 12), upper = Load<std::uint16_t>(p + 14);
-    if (lower < kPageHeader || lower > upper || upper > psize_ || (lower - kPageHeader) % 2 != 0) {
-      return bad("bounds lower " + std::to_string(lower) + " upper " + std::to_string(upper) + " do not fit a " +
-                 std::to_string(psize_) + "-byte page");
+    if (lower < kPageHeader || lower > psize_ || (lower - kPageHeader) % 2 != 0) {
+      return bad("lower bound " + std::to_string(lower) + " does not fit a " + std::to_string(psize_) + "-byte page");
+    }
+    // Only writes use the upper bound (free space); reads use the offsets.
+    const bool upper_sound = upper >= lower && upper <= psize_;
+    if (!upper_sound) {
+      Problem(where + "upper bound " + std::to_string(upper) + " (lower " + std::to_string(lower) + ")",
+              /*read_hazard=*/false);
     }
     const std::size_t n = (lower - kPageHeader) / 2;
     if (n == 0) return bad("no entries");
@@ -837,26 +884,40 @@ class PageWalker {
     if (!leaf && n < 2 && name != kFreeTable) return bad("a branch page with one entry");
     leaf ? ++c->leaf : ++c->branch;
     const bool integer = (db.flags & kIntegerKey) != 0;
-    std::string_view previous;
+    // The nodes: offsets, sizes, key order and range.
+    std::vector<std::string_view> keys(n);
+    bool nodes_below_upper = false;
     for (std::size_t i = 0; i < n; ++i) {
       const auto off = Load<std::uint16_t>(p + kPageHeader + 2 * i);
-      if (off < upper || off + kNodeHeader > psize_) {
+      if (off < lower || off + kNodeHeader > psize_) {
         return bad("entry " + std::to_string(i) + " at offset " + std::to_string(off) + " is outside the node area");
       }
+      if (upper_sound && off < upper) nodes_below_upper = true;
       const char* node = p + off;
-      const auto lo = Load<std::uint16_t>(node), hi = Load<std::uint16_t>(node + 2);
-      const auto nflags = Load<std::uint16_t>(node + 4), ksize = Load<std::uint16_t>(node + 6);
+      const auto ksize = Load<std::uint16_t>(node + 6);
       if (off + kNodeHeader + ksize > psize_) return bad("entry " + std::to_string(i) + ": key runs past the page");
-      const std::string_view key(node + kNodeHeader, ksize);
-      if ((leaf || i > 0) && i > (leaf ? 0u : 1u) && CompareKeys(previous, key, integer) >= 0) {
+      keys[i] = std::string_view(node + kNodeHeader, ksize);
+      if (!leaf && i == 0) continue;  // a branch's first key is implicit (the range's low end)
+      if (i > (leaf ? 0u : 1u) && CompareKeys(keys[i - 1], keys[i], integer) >= 0) {
         return bad("entry " + std::to_string(i) + ": keys out of order");
       }
-      if (leaf || i > 0) previous = key;
-      const char* data = node + kNodeHeader + ksize;
-      const std::size_t room = psize_ - (off + kNodeHeader + ksize);
+      if (CompareKeys(keys[i], low, integer) < 0 || (high != nullptr && CompareKeys(keys[i], *high, integer) >= 0)) {
+        return bad("entry " + std::to_string(i) + ": a key outside the range its parent gives (another page's rows)");
+      }
+    }
+    if (nodes_below_upper) Problem(where + "nodes below its upper bound", /*read_hazard=*/false);
+    for (std::size_t i = 0; i < n; ++i) {
+      const char* node = p + Load<std::uint16_t>(p + kPageHeader + 2 * i);
+      const auto lo = Load<std::uint16_t>(node), hi = Load<std::uint16_t>(node + 2);
+      const auto nflags = Load<std::uint16_t>(node + 4);
+      const std::string_view& key = keys[i];
+      const char* data = key.data() + key.size();
+      const std::size_t room = psize_ - static_cast<std::size_t>(data - p);
       if (!leaf) {
         const std::uint64_t child = lo | (std::uint64_t{hi} << 16) | (std::uint64_t{nflags} << 32);
-        Walk(name, db, child, level + 1, directory, tables, c);
+        const std::string_view child_low = i == 0 ? low : key;
+        const std::string_view* child_high = i + 1 < n ? &keys[i + 1] : high;
+        Walk(name, db, child, level + 1, directory, tables, child_low, child_high, c);
         if (c->aborted) return;
         continue;
       }
@@ -866,21 +927,21 @@ class PageWalker {
         if (room < 8) return bad("entry " + std::to_string(i) + ": overflow page number runs past the page");
         const auto first = Load<std::uint64_t>(data);
         const std::uint64_t need = (kPageHeader - 1 + dsize) / psize_ + 1;
-        if (first < 2 || first >= readable_) return bad("entry " + std::to_string(i) + ": overflow page " +
-                                                        std::to_string(first) + " is outside the file");
-        const char* op = Page(first);
-        const auto count = Load<std::uint32_t>(op + 12);
-        if (Load<std::uint64_t>(op) != first || Load<std::uint16_t>(op + 10) != kOverflow || count < need) {
-          return bad("entry " + std::to_string(i) + ": overflow page " + std::to_string(first) +
-                     " has a damaged header (" + std::to_string(count) + " pages for " + std::to_string(dsize) +
-                     " bytes)");
-        }
-        if (!Claim(name, first, count, "overflow page")) {
+        // A read takes the value from the first overflow page on, by its size.
+        if (!Claim(name, first, need, "overflow page")) {
           c->aborted = true;
           return;
         }
-        out_->pages += count;
-        c->overflow += count;
+        out_->pages += need;
+        c->overflow += need;
+        const char* op = Page(first);
+        const auto count = Load<std::uint32_t>(op + 12);
+        if (Load<std::uint64_t>(op) != first || Load<std::uint16_t>(op + 10) != kOverflow || count != need) {
+          Problem(where + "entry " + std::to_string(i) + ": overflow page " + std::to_string(first) +
+                      " has a damaged header (" + std::to_string(count) + " pages for " + std::to_string(dsize) +
+                      " bytes)",
+                  /*read_hazard=*/false);
+        }
       } else if (nflags & kDupData) {
         return bad("entry " + std::to_string(i) + ": duplicate-key data in a table without duplicates");
       } else if (dsize > room) {
@@ -974,13 +1035,15 @@ Result<PageCheck> Environment::WalkPages(const WalkScope& scope) {
         return Status::OK();
       }
       std::vector<std::pair<std::string, DbRecord>> tables;
-      if (scope.free_table) walker.WalkTree("free-page table", ReadDbRecord(current + kMetaFree), false, nullptr);
-      walker.WalkTree("table directory", ReadDbRecord(current + kMetaMain), true, &tables);
+      if (scope.free_table) {
+        walker.WalkTree("free-page table", ReadDbRecord(current + kMetaFree), false, false, nullptr);
+      }
+      walker.WalkTree("table directory", ReadDbRecord(current + kMetaMain), true, false, &tables);
       for (const auto& [name, record] : tables) {
         if (scope.tables != nullptr && std::find(scope.tables->begin(), scope.tables->end(), name) == scope.tables->end()) {
           continue;
         }
-        walker.WalkTree("table '" + name + "'", record, false, nullptr);
+        walker.WalkTree("table '" + name + "'", record, false, true, nullptr);
       }
       // A commit running meanwhile may have been caught half-written: its
       // meta page naming pages past the size read above, or (LMDB writes a
@@ -998,6 +1061,7 @@ Result<PageCheck> Environment::WalkPages(const WalkScope& scope) {
   }
   if (!s.ok()) return s;
   for (std::string& p : out.problems) p = "'" + name_ + "': " + p;
+  if (out.read_hazards > 0) out.first_read_hazard = "'" + name_ + "': " + out.first_read_hazard;
   return out;
 }
 

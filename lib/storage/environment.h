@@ -82,6 +82,9 @@ struct EnvOptions {
   // small tables; the large ones are checked by Verify, backups and
   // rebuilds, which walk every page before they read rows.
   std::vector<std::string> checked_at_open;
+  // Tables only a writable open reads (e.g. to finish pending work): walked
+  // as above, by writable opens only.
+  std::vector<std::string> checked_at_writable_open;
 };
 
 class Cursor;
@@ -211,10 +214,13 @@ struct PageCheck {
   std::uint64_t pages = 0;            // pages reached and checked
   std::vector<std::string> problems;  // one line each, naming the page; at most 100
   // Problems a read could trip on (an LMDB assertion, a wild offset, a page
-  // outside the file, a wrong row), all of them counted. The others are
-  // damage only writes would spread: a page's own number, a table record's
-  // counts, the free-page table, the older meta page.
+  // outside the file, another page's rows, a table's comparator flags), all
+  // of them counted, and the first. The others are damage only writes would
+  // spread: a page's own number, its upper bound, a table record's depth and
+  // counts, an overflow page's header, the free-page table, the older meta
+  // page.
   std::uint64_t read_hazards = 0;
+  std::string first_read_hazard;
   bool ok() const { return problems.empty(); }
 };
 
@@ -328,7 +334,7 @@ class Environment {
   // EnvOptions::checked_at_open: Corruption if a page of those tables, of
   // the free-page table or of the table directory is damaged. Skipped (OK)
   // when the map was not located. Closes the environment when it fails.
-  Status CheckPagesAtOpen(const std::vector<std::string>& tables);
+  Status CheckPagesAtOpen(const EnvOptions& options);
   // What WalkPages walks besides the meta pages and the table directory.
   struct WalkScope {
     bool free_table = true;

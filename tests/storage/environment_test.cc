@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "storage/process_guard.h"
@@ -592,6 +594,81 @@ TEST(PageCheckTest, ADamagedPageOfATableCheckedAtOpenIsCorruptionBeforeAnyRead) 
   o.checked_at_open = {"b"};
   auto unchecked = Environment::Open(o);
   EXPECT_TRUE(unchecked.ok()) << unchecked.status().ToString();
+}
+
+// Stop 26's review: a read-only open is the way to read a store whose
+// damage only writes would spread, so it is refused only for damage LMDB's
+// reads trip on; a writable open is refused for any. Each case damages
+// table "a" (checked at open) of a copy of one filled environment.
+TEST(PageCheckTest, AReadOnlyOpenIsRefusedOnlyForDamageReadsTripOn) {
+  TempDir dir;
+  {
+    auto env = Environment::Open(Opts(dir.Sub("e")));
+    ASSERT_TRUE(env.ok());
+    FillForPageCheck(**env);
+  }
+  const std::string original = test::ReadFile(dir.Sub("e") + "/data.mdb");
+  const std::size_t root = test::LmdbTableRootOffset(original, "a");
+  ASSERT_NE(root, 0u);
+  ASSERT_EQ(original[root + 10], '\x01');
+  std::uint16_t first_node = 0;
+  std::memcpy(&first_node, original.data() + root + 16, 2);
+  std::uint64_t first_child = 0;  // lo | hi << 16 of the root's first entry
+  std::memcpy(&first_child, original.data() + root + first_node, 4);
+  std::uint16_t second_node = 0;
+  std::memcpy(&second_node, original.data() + root + 18, 2);
+  std::uint64_t second_child = 0;
+  std::memcpy(&second_child, original.data() + root + second_node, 4);
+  // Where table a's record lies in the table directory (for its flags and depth).
+  const std::size_t db = test::LmdbTableRecordOffset(original, "a");  // MDB_db: pad u32, flags u16, depth u16, ...
+  ASSERT_NE(db, 0u);
+  struct Case {
+    const char* what;
+    std::function<void(std::string&)> damage;
+    bool read_hazard;
+  };
+  const std::vector<Case> cases = {
+      {"the root's own page number", [&](std::string& b) { b[root + 1] = static_cast<char>(b[root + 1] ^ 0x40); },
+       false},
+      {"the root's upper bound (the page's end)", [&](std::string& b) { b[root + 14] = 0, b[root + 15] = 0x10; },
+       false},
+      {"the record's depth", [&](std::string& b) { b[db + 6] = static_cast<char>(b[db + 6] + 1); }, false},
+      {"the record's entry count", [&](std::string& b) { b[db + 32] = static_cast<char>(b[db + 32] ^ 0x01); }, false},
+      {"one entry left in the root", [&](std::string& b) { b[root + 12] = 18, b[root + 13] = 0; }, true},
+      {"the record's flags (reverse keys)", [&](std::string& b) { b[db + 4] = 0x02; }, true},
+      {"a leaf copied over another",
+       [&](std::string& b) {
+         std::copy_n(original.data() + second_child * 4096, 4096, b.begin() + static_cast<long>(first_child * 4096));
+       },
+       true},
+  };
+  int i = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const std::string copy = dir.Sub("c" + std::to_string(i++));
+    ASSERT_EQ(mkdir(copy.c_str(), 0700), 0);
+    std::string bytes = original;
+    c.damage(bytes);
+    ASSERT_NE(bytes, original);
+    test::WriteFile(copy + "/data.mdb", bytes);
+    EnvOptions o = Opts(copy);
+    o.create = false;
+    o.checked_at_open = {"a"};
+    auto writable = Environment::Open(o);
+    EXPECT_TRUE(writable.status().IsCorruption()) << writable.status().ToString();
+    EXPECT_EQ(writable.status().message().find("a read-only open still reads the store") != std::string::npos,
+              !c.read_hazard)
+        << writable.status().ToString();
+    writable = Status::OK();  // closes nothing: the failed open closed itself
+    o.read_only = true;
+    auto read_only = Environment::Open(o);
+    EXPECT_EQ(read_only.ok(), !c.read_hazard) << read_only.status().ToString();
+    if (read_only.ok()) {  // and the reads are right
+      std::string_view v;
+      SKV_EXPECT_OK((*read_only)->View([&](ReadTxn& t) { return t.Get((*read_only)->table("a"), "key101999", &v); }));
+    }
+    EXPECT_TRUE(test::ReadFile(copy + "/data.mdb") == bytes) << "an open wrote to the damaged file";
+  }
 }
 
 // Stop 26: a branch page pointing back at itself makes LMDB's cursor stack

@@ -38,8 +38,8 @@ void OnFault(int sig) {
   const char* msg =
       sig == SIGBUS   ? "shredkv: bus error reading the store's memory map: the store files are damaged or truncated\n"
       : sig == SIGABRT ? "shredkv: aborted by a consistency check (LMDB's page checks or the allocator's) while "
-                         "reading the store: its files are probably damaged (run verify on a copy; restore from a "
-                         "backup)\n"
+                         "reading the store: its files are probably damaged (run --read-only verify to list the "
+                         "damaged pages; restore from a backup)\n"
                        : "shredkv: memory fault reading the store: the store files are probably corrupt\n";
   ssize_t ignored = write(STDERR_FILENO, msg, std::strlen(msg));
   (void)ignored;
