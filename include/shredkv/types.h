@@ -133,10 +133,14 @@ struct ProfilePatch {
 };
 
 // Half-open time interval [from, to) in ms since the epoch.
+// [from_ms, to_ms); to_ms = INT64_MAX means no end (an event at INT64_MAX
+// itself is in it; since stop 26).
 struct TimeRange {
   std::int64_t from_ms = std::numeric_limits<std::int64_t>::min();
   std::int64_t to_ms = std::numeric_limits<std::int64_t>::max();
-  bool Contains(std::int64_t ts) const { return ts >= from_ms && ts < to_ms; }
+  bool Contains(std::int64_t ts) const {
+    return ts >= from_ms && (ts < to_ms || to_ms == std::numeric_limits<std::int64_t>::max());
+  }
 };
 
 // An event a person did. `analytics_fields` names the properties the

@@ -196,8 +196,14 @@ sk::PersonId ToPerson(const shredkv_person_id_t* id) {
 void FromPerson(const sk::PersonId& id, shredkv_person_id_t* out) {
   if (out != nullptr) std::memcpy(out->bytes, id.bytes().data(), id.bytes().size());
 }
+// InvalidArgument for a NULL handle or out-parameter a call needs.
+sk::Status NullArgument(std::string_view call) {
+  return sk::Status::InvalidArgument(std::string(call) + ": a required handle or pointer is NULL");
+}
+
 std::vector<sk::PersonId> ToPeople(const shredkv_person_id_t* people, std::size_t n) {
   std::vector<sk::PersonId> out;
+  if (people == nullptr) return out;  // an empty list: the call's own InvalidArgument
   out.reserve(n);
   for (std::size_t i = 0; i < n; ++i) out.push_back(ToPerson(&people[i]));
   return out;
@@ -1093,6 +1099,7 @@ int shredkv_get(shredkv_store_t* store, const shredkv_person_id_t* person, const
                 size_t collection_len, const char* key, size_t key_len, char** value, size_t* value_len,
                 char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
+    if (value == nullptr) return Fail(errptr, sk::Status::InvalidArgument("shredkv_get: value is NULL"));
     auto got = s.Get(ToPerson(person), View(collection, collection_len), View(key, key_len));
     if (!got.ok()) return Fail(errptr, got.status());
     *value = CopyToMalloc(*got);
@@ -1419,6 +1426,7 @@ void shredkv_lease_person(const shredkv_lease_t* lease, shredkv_person_id_t* out
 const char* shredkv_lease_purpose(const shredkv_lease_t* lease) { return lease->lease->purpose().c_str(); }
 int shredkv_lease_get_profile(shredkv_lease_t* lease, shredkv_attrs_t** out, char** errptr) {
   return Guarded(errptr, [&] {
+    if (lease == nullptr || out == nullptr) return Fail(errptr, NullArgument("shredkv_lease_get_profile"));
     auto profile = lease->lease->GetProfile();
     if (!profile.ok()) return Fail(errptr, profile.status());
     *out = NewHandle<shredkv_attrs_t>(std::move(profile).value());
@@ -1426,13 +1434,15 @@ int shredkv_lease_get_profile(shredkv_lease_t* lease, shredkv_attrs_t** out, cha
   });
 }
 shredkv_iterator_t* shredkv_lease_scan_events(shredkv_lease_t* lease, int64_t from_ms, int64_t to_ms) {
-  return GuardedIterator([&] {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (lease == nullptr) return new FailedIterator(NullArgument("shredkv_lease_scan_events"));
     return WrapIterator(Kind::kEvent, lease->lease->ScanEvents(sk::TimeRange{from_ms, to_ms}));
   });
 }
 int shredkv_lease_get(shredkv_lease_t* lease, const char* collection, size_t collection_len, const char* key,
                       size_t key_len, char** value, size_t* value_len, char** errptr) {
   return Guarded(errptr, [&] {
+    if (lease == nullptr || value == nullptr) return Fail(errptr, NullArgument("shredkv_lease_get"));
     auto got = lease->lease->Get(View(collection, collection_len), View(key, key_len));
     if (!got.ok()) return Fail(errptr, got.status());
     *value = CopyToMalloc(*got);
@@ -1442,7 +1452,8 @@ int shredkv_lease_get(shredkv_lease_t* lease, const char* collection, size_t col
 }
 shredkv_iterator_t* shredkv_lease_scan_records(shredkv_lease_t* lease, const char* collection,
                                                size_t collection_len, const char* prefix, size_t prefix_len) {
-  return GuardedIterator([&] {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (lease == nullptr) return new FailedIterator(NullArgument("shredkv_lease_scan_records"));
     return WrapIterator(Kind::kRecord,
                         lease->lease->ScanRecords(View(collection, collection_len), View(prefix, prefix_len)));
   });
@@ -1502,9 +1513,11 @@ int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const cha
   return Guarded(errptr, [&] {
     using Json = sk::portability::Json;
     const Json doc = Json::parse(View(json, len), nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded() || !doc.is_array()) {
-      return Fail(errptr, sk::Status::InvalidArgument("append_events_json: not a JSON array"));
+    if (doc.is_discarded()) {
+      // nlohmann's parser also refuses text that is not UTF-8.
+      return Fail(errptr, sk::Status::InvalidArgument("append_events_json: not valid JSON (or not UTF-8)"));
     }
+    if (!doc.is_array()) return Fail(errptr, sk::Status::InvalidArgument("append_events_json: not a JSON array"));
     struct Queued {
       sk::PersonId person;
       sk::Event event;
@@ -1747,6 +1760,7 @@ int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, siz
                   unsigned char suppress, int analytics, shredkv_receipt_t** out, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
     if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
+    if (people == nullptr && n > 0) return Fail(errptr, NullArgument("shredkv_erase: people"));
     return ReturnReceipt(s.Erase(ToPeople(people, n), ToEraseOptions(request_id, suppress, analytics)), out, errptr);
   });
 }
@@ -2129,6 +2143,7 @@ const char* shredkv_erasure_log_suppressed(const shredkv_erasure_log_t* log, siz
 }
 int shredkv_erasure_log_to_ndjson(const shredkv_erasure_log_t* log, char** out, size_t* out_len, char** errptr) {
   return Guarded(errptr, [&] {
+    if (log == nullptr || out == nullptr) return Fail(errptr, NullArgument("shredkv_erasure_log_to_ndjson"));
     std::ostringstream text;
     const sk::Status status = sk::WriteErasureLog(Log(log), text);
     if (!status.ok()) return Fail(errptr, status);

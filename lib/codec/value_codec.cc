@@ -12,6 +12,12 @@ Status CheckAttribute(std::string_view name, const Value& value, std::string_vie
   if (name.empty() || name.size() > 255) {
     return Status::InvalidArgument(std::string(what) + " name must be 1..255 bytes");
   }
+  // The C API and Python hand names out as C strings: "role\0" would read
+  // as a second "role", and a profile could show a value it does not hold
+  // under that name (stop 26's audit, through import and the JSON calls).
+  if (name.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument(std::string(what) + " name holds a NUL byte");
+  }
   const std::size_t size = value.type() == Value::Type::kString  ? value.as_string().size()
                            : value.type() == Value::Type::kBytes ? value.as_bytes().size()
                                                                  : 0;

@@ -1,6 +1,7 @@
 #include "engine/analytics_link.h"
 
 #include <array>
+#include <limits>
 
 #include "codec/row_codec.h"
 #include "crypto/keyed_hash.h"
@@ -53,6 +54,9 @@ std::int64_t FloorTo(std::int64_t ts_ms, std::int64_t granularity_ms) {
   if (granularity_ms <= 1) return ts_ms;
   std::int64_t r = ts_ms % granularity_ms;
   if (r < 0) r += granularity_ms;
+  // Near INT64_MIN the floor is below it (signed overflow: stop 26's audit
+  // saw such a row filed ~292 million years ahead): the lowest bucket.
+  if (ts_ms < std::numeric_limits<std::int64_t>::min() + r) return ts_ms - (ts_ms % granularity_ms);
   return ts_ms - r;
 }
 

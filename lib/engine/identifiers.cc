@@ -62,7 +62,8 @@ Result<std::string> Apply(Normalization rule, std::string_view type, std::string
           ++digits;
         } else if (!(IsSpace(c) || c == '-' || c == '(' || c == ')' || c == '.' || c == '/' ||
                      c == '+')) {
-          return invalid("phone number contains '" + std::string(1, c) + "'");
+          // Not echoed: a message must not carry any part of an identifier.
+          return invalid("phone number contains a character other than digits, spaces and + - ( ) . /");
         }
       }
       if (digits < 3) return invalid("phone number needs at least 3 digits");

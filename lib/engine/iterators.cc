@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -95,7 +96,9 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
         if (Status d = codec::DecodeTsSeq(c.key().substr(codec::kIdSize), &e.ts_ms, &e.seq); !d.ok()) {
           return d;
         }
-        if (e.ts_ms >= range_.to_ms) break;
+        // INT64_MAX as the end is "no end" (c.h, Python's end=None): an
+        // event at INT64_MAX itself is in it (stop 26's audit).
+        if (e.ts_ms >= range_.to_ms && range_.to_ms != std::numeric_limits<std::int64_t>::max()) break;
         std::string plain;
         bool shredded = false;
         if (Status o = keyring.Open(TableId::kEvents, c.key(), c.value(), &plain, &shredded); !o.ok()) {

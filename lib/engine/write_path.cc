@@ -306,6 +306,9 @@ class BatchApplier {
   Status Do(const WriteBatch::AppendEventOp& op) {
     const Event& e = op.event;
     if (Status v = ValidateName(e.name, "event name"); !v.ok()) return v;
+    // Readers through the C API and Python see names as C strings: a NUL
+    // would cut "purchase\0x" to "purchase" (stop 26's audit).
+    if (e.name.find('\0') != std::string::npos) return Status::InvalidArgument("event name holds a NUL byte");
     const std::string category = ctx_.policy->EventCategory(e.name, e.category);
     // Encoded first: checking the property names while encoding walks the
     // caller's map once. The plaintext is wiped after sealing, when the

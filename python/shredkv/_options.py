@@ -137,10 +137,12 @@ def raw_key(key: bytes) -> KeyProvider:
     ValueError for another length."""
     if not isinstance(key, (bytes, bytearray, memoryview)):
         raise TypeError(f"a raw key is 32 bytes, not {type(key).__name__}")
-    b = bytes(key)
-    if len(b) != 32:
-        raise ValueError(f"a raw key is 32 bytes, not {len(b)}")
-    return KeyProvider(lib.shredkv_key_provider_raw(b, len(b)), "raw key")
+    view = memoryview(key).cast("B")
+    if view.nbytes != 32:
+        raise ValueError(f"a raw key is 32 bytes, not {view.nbytes}")
+    # Read in place (no bytes copy on the Python heap): a bytearray the
+    # caller clears afterwards leaves the key only in guarded memory.
+    return KeyProvider(lib.shredkv_key_provider_raw(ffi.from_buffer(view), 32), "raw key")
 
 
 def as_key_provider(key: Any) -> KeyProvider:

@@ -209,11 +209,68 @@ static int test_latency_histogram_and_log_level_names(void) {
   return 0;
 }
 
+/* Stop 26's audit: NULL handles and out-parameters some calls need crashed
+ * (SIGSEGV) where others refused them; an invalid UTF-8 byte in
+ * append_events_json was reported as "not a JSON array"; the phone
+ * normaliser's message quoted a character of the number. */
+static int test_null_arguments_bad_json_and_quiet_identifier_errors(void) {
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  shredkv_options_t* options = new_options(dir);
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  CHECK_OK(shredkv_open(options, &store, &err), err);
+  shredkv_options_destroy(options);
+  const char* email = "null@example.org";
+  shredkv_identifier_t id = {"email", email, strlen(email)};
+  shredkv_person_id_t person;
+  CHECK_OK(shredkv_create_person(store, &id, 1, NULL, &person, &err), err);
+
+  shredkv_attrs_t* attrs = NULL;
+  CHECK_CODE(shredkv_lease_get_profile(NULL, &attrs, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_iterator_t* it = shredkv_lease_scan_events(NULL, 0, 1);
+  CHECK(!shredkv_iter_valid(it));
+  CHECK_CODE(shredkv_iter_status(it, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_iter_destroy(it);
+  it = shredkv_lease_scan_records(NULL, "c", 1, NULL, 0);
+  CHECK_CODE(shredkv_iter_status(it, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_iter_destroy(it);
+  char* text = NULL;
+  size_t text_len = 0;
+  CHECK_CODE(shredkv_erasure_log_to_ndjson(NULL, &text, &text_len, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_receipt_t* receipt = NULL;
+  CHECK_CODE(shredkv_erase(store, NULL, 2, NULL, 0, SHREDKV_ANALYTICS_KEEP, &receipt, &err), SHREDKV_INVALID_ARGUMENT,
+             err);
+  size_t value_len = 0;
+  CHECK_CODE(shredkv_get(store, &person, "c", 1, "k", 1, NULL, &value_len, &err), SHREDKV_INVALID_ARGUMENT, err);
+  CHECK_OK(shredkv_resolve(store, &id, &person, &err), err); /* nothing was erased */
+
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  const char bad_utf8[] = "[{\"person\": \"x\", \"name\": \"a\xff\"}]";
+  CHECK(shredkv_writebatch_append_events_json(batch, bad_utf8, sizeof bad_utf8 - 1, &err) ==
+        SHREDKV_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "not valid JSON") != NULL);
+  shredkv_free(err);
+  err = NULL;
+  shredkv_writebatch_destroy(batch);
+
+  const char* phone = "+1 555 S3CRET";
+  shredkv_identifier_t bad_phone = {"phone", phone, strlen(phone)};
+  CHECK(shredkv_resolve(store, &bad_phone, &person, &err) == SHREDKV_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "'S'") == NULL && strstr(err, "S3CRET") == NULL);
+  shredkv_free(err);
+  err = NULL;
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
 static const c_test tests[] = {
   {"enum_out_of_range_in_options_fails_the_open", test_enum_out_of_range_in_options_fails_the_open},
   {"enum_out_of_range_in_calls_is_invalid_argument", test_enum_out_of_range_in_calls_is_invalid_argument},
   {"a_root_key_from_a_callback", test_a_root_key_from_a_callback},
   {"latency_histogram_and_log_level_names", test_latency_histogram_and_log_level_names},
+  {"null_arguments_bad_json_and_quiet_identifier_errors", test_null_arguments_bad_json_and_quiet_identifier_errors},
 };
 
 int main(int argc, char** argv) { return c_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]); }

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <map>
+
 #include "test_util.h"
 
 namespace shredkv {
@@ -29,6 +32,44 @@ TEST_F(EventsTest, ScanReturnsEventsInTimeOrderWithProperties) {
   EXPECT_EQ(events[1].name, "logout");
   EXPECT_EQ(events[2].name, "purchase");
   EXPECT_EQ(events[2].properties.at("amount").as_double(), 9.5);
+}
+
+// Stop 26's audit: names travel out of the C API and Python as C strings,
+// so "purchase\0x" read as "purchase" and a profile attribute "role\0" as a
+// second "role" (an imported export could show a value the profile does not
+// hold under that name). A NUL in an event, property or attribute name is
+// refused.
+TEST_F(EventsTest, NamesWithANulByteAreInvalidArgument) {
+  PersonId id = MakePerson("ann@x.org");
+  const std::string nul_name("purchase\0x", 10);
+  EXPECT_TRUE(store_->AppendEvent(id, Event{nul_name, 1, {}, {}}).IsInvalidArgument());
+  EXPECT_TRUE(store_->AppendEvent(id, Event{"purchase", 1, {{std::string("amount\0x", 8), 2}}, {}}).IsInvalidArgument());
+  EXPECT_TRUE(store_->CreatePerson({{"email", "bob@x.org"}}, {{std::string("role\0", 5), "admin"}}).status()
+                  .IsInvalidArgument());
+  EXPECT_TRUE(Scan(id).empty());
+}
+
+// Stop 26's audit: TimeRange's default end (INT64_MAX, "no end" in c.h) left
+// out an event at INT64_MAX, and the analytics bucket of an event near
+// INT64_MIN overflowed into the far future.
+TEST_F(EventsTest, EventsAtTheEndsOfTimeAreScannedAndBucketedInOrder) {
+  PersonId id = MakePerson("ann@x.org");
+  constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  SKV_ASSERT_OK(store_->AppendEvent(id, Event{"first", kMin, {{"n", 1}}, {"n"}}));
+  SKV_ASSERT_OK(store_->AppendEvent(id, Event{"last", kMax, {{"n", 2}}, {"n"}}));
+  auto events = Scan(id);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].ts_ms, kMin);
+  EXPECT_EQ(events[1].ts_ms, kMax);
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  auto rows = store_->ScanAnalytics({});
+  std::map<std::string, std::int64_t> bucket;
+  for (; rows->Valid(); rows->Next()) bucket[rows->value().name] = rows->value().ts_ms;
+  SKV_EXPECT_OK(rows->status());
+  ASSERT_EQ(bucket.size(), 2u);
+  EXPECT_LT(bucket.at("first"), 0) << "the earliest event's row was filed in the future";
+  EXPECT_GT(bucket.at("last"), 0);
 }
 
 // Issue 16 (2): event properties and profile attributes had no size limit.
