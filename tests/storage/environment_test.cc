@@ -456,6 +456,22 @@ void FillForPageCheck(Environment& env) {
   }));
 }
 
+// A new environment at `path` filled by FillForPageCheck (closed again):
+// its data file's bytes, and in *root the offset of table "a"'s root page
+// (0 unless it is a branch page).
+std::string FilledFileWithBranchRoot(const std::string& path, std::size_t* root) {
+  {
+    auto env = Environment::Open(Opts(path));
+    EXPECT_TRUE(env.ok()) << env.status().ToString();
+    if (!env.ok()) return {};
+    FillForPageCheck(**env);
+  }
+  std::string bytes = test::ReadFile(path + "/data.mdb");
+  const std::size_t at = test::LmdbTableRootOffset(bytes, "a");
+  *root = at != 0 && bytes[at + 10] == '\x01' ? at : 0;
+  return bytes;
+}
+
 void FlipByte(const std::string& file, std::uint64_t offset, char value) {
   std::string bytes = test::ReadFile(file);
   ASSERT_LT(offset, bytes.size());
@@ -568,16 +584,10 @@ TEST(PageCheckTest, AFlippedPageHeaderByteIsFoundAndARebuildRefusesTheFile) {
 // page, with nothing written. Tables not named are not walked.
 TEST(PageCheckTest, ADamagedPageOfATableCheckedAtOpenIsCorruptionBeforeAnyRead) {
   TempDir dir;
-  {
-    auto env = Environment::Open(Opts(dir.Sub("e")));
-    ASSERT_TRUE(env.ok());
-    FillForPageCheck(**env);
-  }
   const std::string file = dir.Sub("e") + "/data.mdb";
-  std::string bytes = test::ReadFile(file);
-  const std::size_t root = test::LmdbTableRootOffset(bytes, "a");
-  ASSERT_NE(root, 0u);
-  ASSERT_EQ(bytes[root + 10], '\x01') << "table a's root is not a branch page";
+  std::size_t root = 0;
+  std::string bytes = FilledFileWithBranchRoot(dir.Sub("e"), &root);
+  ASSERT_NE(root, 0u) << "table a's root is not a branch page";
   bytes[root + 12] = 16 + 2;  // lower: one entry left in the branch page
   bytes[root + 13] = 0;
   test::WriteFile(file, bytes);
@@ -602,15 +612,9 @@ TEST(PageCheckTest, ADamagedPageOfATableCheckedAtOpenIsCorruptionBeforeAnyRead) 
 // table "a" (checked at open) of a copy of one filled environment.
 TEST(PageCheckTest, AReadOnlyOpenIsRefusedOnlyForDamageReadsTripOn) {
   TempDir dir;
-  {
-    auto env = Environment::Open(Opts(dir.Sub("e")));
-    ASSERT_TRUE(env.ok());
-    FillForPageCheck(**env);
-  }
-  const std::string original = test::ReadFile(dir.Sub("e") + "/data.mdb");
-  const std::size_t root = test::LmdbTableRootOffset(original, "a");
-  ASSERT_NE(root, 0u);
-  ASSERT_EQ(original[root + 10], '\x01');
+  std::size_t root = 0;
+  const std::string original = FilledFileWithBranchRoot(dir.Sub("e"), &root);
+  ASSERT_NE(root, 0u) << "table a's root is not a branch page";
   std::uint16_t first_node = 0;
   std::memcpy(&first_node, original.data() + root + 16, 2);
   std::uint64_t first_child = 0;  // lo | hi << 16 of the root's first entry
@@ -676,16 +680,10 @@ TEST(PageCheckTest, AReadOnlyOpenIsRefusedOnlyForDamageReadsTripOn) {
 // another process" in the CLI (exit 10) — instead of damage.
 TEST(PageCheckTest, ABranchPageThatPointsAtItselfIsCorruptionNotBusy) {
   TempDir dir;
-  {
-    auto env = Environment::Open(Opts(dir.Sub("e")));
-    ASSERT_TRUE(env.ok());
-    FillForPageCheck(**env);
-  }
   const std::string file = dir.Sub("e") + "/data.mdb";
-  std::string bytes = test::ReadFile(file);
-  const std::size_t root = test::LmdbTableRootOffset(bytes, "a");
-  ASSERT_NE(root, 0u);
-  ASSERT_EQ(bytes[root + 10], '\x01');
+  std::size_t root = 0;
+  std::string bytes = FilledFileWithBranchRoot(dir.Sub("e"), &root);
+  ASSERT_NE(root, 0u) << "table a's root is not a branch page";
   // The first entry's child page number (lo u16, hi u16, flags u16) := the root.
   std::uint16_t first = 0;
   std::memcpy(&first, bytes.data() + root + 16, 2);
