@@ -170,14 +170,7 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
     }
   }
   // A damaged page would be copied, or fail the copy halfway: refuse first.
-  for (storage::Environment* env : {&ctx_.keys->environment(), ctx_.data.get()}) {
-    auto pages = env->CheckPages();
-    if (!pages.ok()) return pages.status();
-    if (!pages->ok()) {
-      return Status::Corruption("not backing up a damaged store: " + std::to_string(pages->problems.size()) +
-                                " damaged page(s), first: " + pages->problems.front());
-    }
-  }
+  if (Status p = ctx_.CheckAllPages("backed up"); !p.ok()) return p;
   BackupInfo info;
   info.directory = directory;
   info.store_id = util::HexEncode(ctx_.keys->store_id());

@@ -190,9 +190,10 @@ struct EngineContext {
   Status LoadKeyPool();
   // Walks every page of both files (storage::Environment::CheckPages):
   // Corruption naming the first problem, "nothing was <not_done>", if any is
-  // damaged. For work that reads rows anywhere in the files at open (a
-  // migration, recovering an erasure cut short, a first index back-fill),
-  // where LMDB would otherwise meet the damage first and may abort.
+  // damaged. For work that reads rows anywhere in the files — a backup, and
+  // at open a migration, the recovery of an erasure cut short, a first index
+  // back-fill — where LMDB would otherwise meet the damage first and may
+  // abort.
   Status CheckAllPages(std::string_view not_done);
 
   // Has `keys` adopt every claimed key (keys::KeyStore::AdoptClaims) and
