@@ -194,6 +194,8 @@ else
   TSAN_TESTS='^(ConcurrencyTest|ErasureRaceTest|MaintenanceRaceTest|GatedSharedMutexTest|GroupCommitTest)\.'
   TSAN_TESTS+='|^RestrictionTest\.(EraseWaits|EraseReturnsBusy|NoWorkerReads|RestrictOrEraseUnderOwnLease|RestrictingManyWaits)'
   TSAN_TESTS+='|^CategoryErasureTest\.(WaitsForLeases|NoReadSees)|^ExportTest\.EventsAppendedDuring'
+  # Iterators holding a batch across an erasure (the erasure epoch).
+  TSAN_TESTS+='|^ErasedMidScanTest\.NoEntryOfAScan'
   # The notifier (listeners called from callers and the maintenance thread).
   TSAN_TESTS+='|^ObservabilityTest\.|^TamperTest\.ABackgroundMaintenanceError'
   # Backups taken while writers run (issue 18).

@@ -554,7 +554,10 @@ SHREDKV_EXPORT int shredkv_delete(shredkv_store_t* store, const shredkv_person_i
  * returned; the accessor matching its kind returns the current item
  * (borrowed until shredkv_iter_next), the others NULL. Errors of the scan
  * (NOT_FOUND, ERASED, BUSY, CORRUPTION, ...) end it: check
- * shredkv_iter_status once shredkv_iter_valid is 0. */
+ * shredkv_iter_status once shredkv_iter_valid is 0. An iterator started
+ * before an erasure returns none of the erased data once shredkv_erase (or
+ * shredkv_erase_category) returned: its next call skips the erased items or
+ * ends with ERASED (iterator.h); an item borrowed before reads as empty. */
 typedef struct shredkv_iterator shredkv_iterator_t;
 SHREDKV_EXPORT unsigned char shredkv_iter_valid(const shredkv_iterator_t* it);
 /* REQUIRES: valid. */

@@ -117,6 +117,11 @@ struct EngineContext {
   // so a steady stream of calls cannot hold off a swap or Close.
   util::GatedSharedMutex close_mu;
   std::atomic<bool> closed{false};
+  // Bumped (release) after each erasure's commit in `keys`, before the
+  // person locks are released: an iterator holding entries read at an older
+  // epoch drops them (engine/iterators.cc), so no call returns data of an
+  // erasure that returned, also not from a batch read before it.
+  std::atomic<std::uint64_t> erasure_epoch{0};
   std::mutex write_mu;     // every write to either environment
   std::mutex rotation_mu;  // one rotation or compaction at a time
   PersonLocks person_locks;

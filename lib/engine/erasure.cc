@@ -202,6 +202,7 @@ void Eraser::CommitEraseGroup(const std::vector<PendingErase*>& group) {
         if (live[i]->status.IsNotFound()) live[i]->status = MissingKey(live[i]->people, live[i]->status);
       }
     }
+    ctx_.erasure_epoch.fetch_add(1, std::memory_order_release);
   }
   util::TestPoint("erase.after_keys_commit");
   ApplyGroupToData(live, commits);
@@ -294,6 +295,7 @@ Result<ErasureReceipt> Eraser::EraseCategory(const PersonId& person, std::string
     // As in Erase: no read of the person runs across the commit.
     PersonLocks::ExclusiveGuard person_lock(ctx_.person_locks, people);
     if (Status c = ctx_.keys->CommitErasures({commit}); !c.ok()) return c;
+    ctx_.erasure_epoch.fetch_add(1, std::memory_order_release);
   }
   util::TestPoint("erase_category.after_keys_commit");
   // The erasure is committed; the data side follows (or Purge() and the next

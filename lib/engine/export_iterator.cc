@@ -7,7 +7,15 @@
 // skipped; every other change to the person bumps the version, and a batch
 // that sees a different version stops the export with Busy. So an export
 // that completes equals the state at its first batch. Erasure in between
-// stops it with Erased.
+// stops it with Erased, a category erasure with Busy (the version changed).
+//
+// Items wait in the buffer decrypted, so every call that hands one out first
+// compares the store's erasure epoch with the one read before the batch: if
+// an erasure committed since (Store::Erase: no call returns the data of an
+// erasure that returned, also not a read that started earlier), the person's
+// key and the category keys the export used are looked up again, and the
+// export stops with Erased or Busy if one of them is gone.
+#include <set>
 #include <vector>
 
 #include "codec/row_codec.h"
@@ -37,6 +45,12 @@ class ItemBuffer {
   void pop_front() { ++pos_; }
   // Keeps the items' storage for the next batch. REQUIRES: before a batch.
   void clear() { pos_ = size_ = 0; }
+  // Empties every item in place and the buffer: a reference front() gave
+  // stays valid and reads an empty item.
+  void Wipe() {
+    for (std::size_t i = 0; i < size_; ++i) ClearMemberOf(items_[i]);
+    clear();
+  }
 
   // A cleared item of `kind` at the back.
   ExportItem& Add(ExportItem::Kind kind) {
@@ -88,12 +102,24 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
  public:
   ExportIteratorImpl(EngineContext* ctx, const PersonId& id) : ctx_(ctx), id_(id) { Refill(); }
 
-  bool Valid() const override { return !buffer_.empty(); }
+  // Valid() and value() are const in the public interface but may have to
+  // stop the export on an erasure; the iterator is a heap object that
+  // NewExportIterator made non-const, so casting const away is defined.
+  bool Valid() const override {
+    const_cast<ExportIteratorImpl*>(this)->StopIfKeysErasedSince();
+    return !buffer_.empty();
+  }
   void Next() override {
-    buffer_.pop_front();
+    // value() may have found the person erased and the export stopped.
+    if (!buffer_.empty()) buffer_.pop_front();
     Refill();
   }
-  const ExportItem& value() const override { return buffer_.front(); }
+  // An empty item if an erasure stopped the export between Valid() and
+  // value(); Valid() is false from then on (iterator.h).
+  const ExportItem& value() const override {
+    const_cast<ExportIteratorImpl*>(this)->StopIfKeysErasedSince();
+    return buffer_.empty() ? gone_ : buffer_.front();
+  }
   Status status() const override { return status_; }
 
  private:
@@ -102,6 +128,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   void Refill() {
     if (buffer_.empty()) buffer_.clear();
     while (buffer_.empty() && phase_ != Phase::kDone && status_.ok()) {
+      // Read before the batch: an erasure that commits while it is read
+      // changes the epoch, and the next call checks the keys again.
+      filled_at_epoch_ = ctx_->erasure_epoch.load(std::memory_order_acquire);
       CallGuard guard(*ctx_);
       Status s = guard.status();
       if (s.ok()) {
@@ -112,6 +141,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
           // not used again.
           Keyring keyring(ctx_->keys.get(), id_, *dek);
           s = (*ctx_->data).View([&](storage::ReadTxn& txn) { return Fill(txn, keyring); });
+          for (std::uint32_t slot : keyring.LiveCategorySlots()) used_slots_.insert(slot);
         } else {
           s = dek.status();
         }
@@ -122,6 +152,22 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
         phase_ = Phase::kDone;
       }
     }
+  }
+
+  void StopIfKeysErasedSince() {
+    // Read before the keys are: an erasure that commits meanwhile is
+    // checked for at the next call.
+    const std::uint64_t epoch = ctx_->erasure_epoch.load(std::memory_order_acquire);
+    if (buffer_.empty() || epoch == filled_at_epoch_) return;
+    Status s = KeysStillThere(ctx_, id_, used_slots_);
+    if (s.IsBusy()) s = Status::Busy("a data category of person " + id_.ToHex() + " was erased during the export; export again");
+    if (s.ok()) {
+      filled_at_epoch_ = epoch;  // someone else's erasure
+      return;
+    }
+    status_ = s;
+    buffer_.Wipe();
+    phase_ = Phase::kDone;
   }
 
   Status CheckVersion(storage::ReadTxn& txn) {
@@ -337,6 +383,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   std::string next_key_;
   std::uint64_t notice_after_ = 0;
   ItemBuffer buffer_;
+  std::uint64_t filled_at_epoch_ = 0;   // the erasure epoch read before the buffered batch
+  std::set<std::uint32_t> used_slots_;  // category key slots whose rows were exported
+  const ExportItem gone_{};
   LinkCache links_;  // analytics links of the person's key slots
   Status status_;
 };

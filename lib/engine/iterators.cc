@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <limits>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -30,56 +31,160 @@ std::string Successor(std::string_view key) {
   return s;
 }
 
-// Common batching: Fill() loads up to batch_size entries into buffer_.
+// Common batching: Fill() loads up to batch_size entries at a time.
+//
+// Erasure (Store::Erase: once it returned, no call returns the erased data,
+// also not a read that started earlier). Entries wait in the buffer
+// decrypted, so every call that hands one out first compares the store's
+// erasure epoch (EngineContext::erasure_epoch) with the one read before the
+// entries were. If an erasure committed since and EntriesStale() (a key they
+// were read with is gone, or the iterator cannot tell), they are dropped and
+// Reposition() makes the next Fill read again from the first of them: an
+// entry comes back only if its key still exists, and an erased person ends
+// the iteration with Erased. An iterator over rows that hold no personal
+// data (analytics) keeps its entries.
+//
+// value() hands out a reference valid until Next() (iterator.h), so a
+// dropped entry that value() may have returned is not destroyed but emptied
+// in place and kept, "retired", at the front until Next().
 template <typename T>
 class BatchedIterator : public Iterator<T> {
  public:
-  bool Valid() const override { return !buffer_.empty(); }
+  // Valid() and value() are const in the public interface but may have to
+  // drop what an erasure made stale. Every iterator is a heap object that
+  // its New*Iterator made non-const, so casting const away is defined.
+  bool Valid() const override {
+    const_cast<BatchedIterator*>(this)->DropIfErasedSince();
+    return Buffered() != 0;
+  }
   void Next() override {
-    buffer_.pop_front();
+    // Past the current entry and the retired ones before it (value() may
+    // have found the entry erased, and then Valid() was false).
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(std::min(entries_.size(), retired_ + 1)));
+    retired_ = 0;
     Refill();
   }
-  const T& value() const override { return buffer_.front(); }
+  // An entry an erasure removed between Valid() and value() reads as an
+  // empty entry, and Valid() is false from then on (iterator.h).
+  const T& value() const override {
+    const_cast<BatchedIterator*>(this)->DropIfErasedSince();
+    return Buffered() == 0 ? gone_ : entries_[retired_].value;
+  }
   Status status() const override { return status_; }
 
  protected:
-  explicit BatchedIterator(EngineContext* ctx) : ctx_(ctx) {}
+  // One buffered entry and, where an iterator needs it to read the entry
+  // again, the row it came from.
+  struct Entry {
+    T value;
+    std::string source;
+  };
+
+  // `personal`: the entries hold personal data, so an erasure drops them.
+  BatchedIterator(EngineContext* ctx, bool personal) : ctx_(ctx), personal_(personal) {}
   virtual Status Fill() = 0;  // REQUIRES: close lock held shared
+  // An erasure committed after the buffered entries were read: true if it
+  // may have erased some of them. Not called for an iterator whose entries
+  // are not personal.
+  virtual bool EntriesStale() { return true; }
+  // Makes the next Fill read again from entries[first], the first of the
+  // buffered entries EntriesStale() found stale (those from `first` on).
+  virtual void Reposition(const std::deque<Entry>& entries, std::size_t first) = 0;
+
+  // Entries buffered and not handed out yet.
+  std::size_t Buffered() const { return entries_.size() - retired_; }
+  void Push(T value, std::string source = {}) { entries_.push_back(Entry{std::move(value), std::move(source)}); }
+
   // Fills until an entry is buffered or the end is reached (a batch may
   // yield nothing when a filter matched none of the rows it examined).
   void Refill() {
-    while (buffer_.empty() && !exhausted_ && status_.ok()) {
+    while (Buffered() == 0 && !exhausted_ && status_.ok()) {
+      // Read before the batch: an erasure that commits while it is read
+      // changes the epoch, and the next call drops the batch.
+      filled_at_epoch_ = ctx_->erasure_epoch.load(std::memory_order_acquire);
       CallGuard guard(*ctx_);
       Status s = guard.status();
       if (s.ok()) s = Fill();
       if (!s.ok()) {
         status_ = s;
-        buffer_.clear();
+        DropBuffered();
         exhausted_ = true;
       }
     }
   }
 
   EngineContext* ctx_;
-  std::deque<T> buffer_;
   bool exhausted_ = false;
   Status status_;
+
+ private:
+  void DropIfErasedSince() {
+    if (!personal_ || Buffered() == 0) return;
+    // Read before the keys are: an erasure that commits meanwhile is
+    // checked for at the next call.
+    const std::uint64_t epoch = ctx_->erasure_epoch.load(std::memory_order_acquire);
+    if (epoch == filled_at_epoch_) return;
+    if (!EntriesStale()) {
+      filled_at_epoch_ = epoch;  // another person's erasure
+      return;
+    }
+    Reposition(entries_, retired_);
+    DropBuffered();
+    exhausted_ = false;
+    Refill();
+  }
+
+  // The entry value() hands out now is emptied and retired; the rest go.
+  void DropBuffered() {
+    if (Buffered() == 0) return;
+    entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(retired_ + 1), entries_.end());
+    entries_[retired_] = Entry{};
+    ++retired_;
+  }
+
+  const bool personal_;
+  std::deque<Entry> entries_;  // retired_ retired entries, then those to hand out
+  std::size_t retired_ = 0;
+  std::uint64_t filled_at_epoch_ = 0;
+  const T gone_{};
 };
 
-class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
+// An iterator over one person's sealed rows: each batch is read under the
+// person's lock with a keyring of the person's keys, and after an erasure
+// the buffered entries are stale only if a key they were read with is gone.
+template <typename T>
+class PersonIterator : public BatchedIterator<T> {
+ protected:
+  PersonIterator(EngineContext* ctx, const PersonId& id) : BatchedIterator<T>(ctx, /*personal=*/true), id_(id) {}
+  // One batch. REQUIRES: the person's lock held shared.
+  virtual Status FillWith(Keyring& keyring) = 0;
+
+  const PersonId id_;
+
+ private:
+  Status Fill() final {
+    PersonLocks::SharedGuard person_lock(this->ctx_->person_locks, id_);
+    auto dek = this->ctx_->PersonKey(id_);
+    if (!dek.ok()) return dek.status();
+    Keyring keyring(this->ctx_->keys.get(), id_, *dek);
+    Status s = FillWith(keyring);
+    for (std::uint32_t slot : keyring.LiveCategorySlots()) used_slots_.insert(slot);
+    return s;
+  }
+  bool EntriesStale() final { return !KeysStillThere(this->ctx_, id_, used_slots_).ok(); }
+
+  std::set<std::uint32_t> used_slots_;  // category key slots of rows read so far
+};
+
+class EventIteratorImpl final : public PersonIterator<StoredEvent> {
  public:
   EventIteratorImpl(EngineContext* ctx, const PersonId& id, TimeRange range)
-      : BatchedIterator(ctx), id_(id), range_(range),
-        next_key_(codec::EventKey(id, range.from_ms, 0)) {
+      : PersonIterator(ctx, id), range_(range), next_key_(codec::EventKey(id, range.from_ms, 0)) {
     Refill();
   }
 
  private:
-  Status Fill() override {
-    PersonLocks::SharedGuard person_lock(ctx_->person_locks, id_);
-    auto dek = ctx_->PersonKey(id_);
-    if (!dek.ok()) return dek.status();
-    Keyring keyring(ctx_->keys.get(), id_, *dek);
+  Status FillWith(Keyring& keyring) override {
     const std::size_t limit = ctx_->options.iterator_batch_size;
     const auto rules = (*ctx_->retention).rules();
     const std::int64_t now = ctx_->Now();
@@ -111,7 +216,7 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
         if (!d.ok()) return d.WithContext("event of person " + id_.ToHex());
         // Past its retention: gone for every reader before the sweep removes it.
         if (Retention::EventExpired(*rules, e.name, e.ts_ms, now)) continue;
-        buffer_.push_back(std::move(e));
+        Push(std::move(e));
       }
       if (!m.ok()) return m;
       if (examined < limit) exhausted_ = true;
@@ -119,15 +224,23 @@ class EventIteratorImpl final : public BatchedIterator<StoredEvent> {
     });
   }
 
-  PersonId id_;
+  void Reposition(const std::deque<Entry>& entries, std::size_t first) override {
+    next_key_ = codec::EventKey(id_, entries[first].value.ts_ms, entries[first].value.seq);
+  }
+
   TimeRange range_;
   std::string next_key_;
 };
 
-class RecordIteratorImpl final : public BatchedIterator<Record> {
+class RecordIteratorImpl final : public PersonIterator<Record> {
  public:
   RecordIteratorImpl(EngineContext* ctx, const PersonId& id, std::string collection, std::string prefix)
-      : BatchedIterator(ctx), id_(id), collection_(std::move(collection)), prefix_(std::move(prefix)) {
+      : PersonIterator(ctx, id), collection_(std::move(collection)), prefix_(std::move(prefix)) {
+    if (collection_.empty() || collection_.size() > 255) {
+      status_ = Status::InvalidArgument("collection name must be 1..255 bytes");
+      exhausted_ = true;
+      return;
+    }
     Refill();
   }
 
@@ -135,14 +248,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
   // First call: collect the matching (key, storage key) pairs in key order,
   // decrypting every record of the collection (keys are stored only as
   // hashes). Later calls: fetch values in batches by storage key.
-  Status Fill() override {
-    if (collection_.empty() || collection_.size() > 255) {
-      return Status::InvalidArgument("collection name must be 1..255 bytes");
-    }
-    PersonLocks::SharedGuard person_lock(ctx_->person_locks, id_);
-    auto dek = ctx_->PersonKey(id_);
-    if (!dek.ok()) return dek.status();
-    Keyring keyring(ctx_->keys.get(), id_, *dek);
+  Status FillWith(Keyring& keyring) override {
     const auto rules = (*ctx_->retention).rules();
     const std::int64_t now = ctx_->Now();
     if (!listed_) {
@@ -178,7 +284,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
     }
     const std::size_t limit = ctx_->options.iterator_batch_size;
     Status s = (*ctx_->data).View([&](storage::ReadTxn& txn) -> Status {
-      while (next_ < keys_.size() && buffer_.size() < limit) {
+      while (next_ < keys_.size() && Buffered() < limit) {
         const auto& [key, skey] = keys_[next_++];
         std::string_view row;
         Status g = txn.Get(ctx_->tables.records, skey, &row);
@@ -201,7 +307,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
           crypto::Wipe(&r.value);
           continue;
         }
-        buffer_.push_back(std::move(r));
+        Push(std::move(r));
       }
       return Status::OK();
     });
@@ -209,7 +315,12 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
     return s;
   }
 
-  PersonId id_;
+  // keys_ is sorted by record key, and a collection holds a key once.
+  void Reposition(const std::deque<Entry>& entries, std::size_t first) override {
+    const auto at = std::lower_bound(keys_.begin(), keys_.end(), std::make_pair(entries[first].value.key, std::string()));
+    next_ = static_cast<std::size_t>(at - keys_.begin());
+  }
+
   std::string collection_, prefix_;
   bool listed_ = false;
   std::vector<std::pair<std::string, std::string>> keys_;  // (record key, storage key)
@@ -223,7 +334,7 @@ class RecordIteratorImpl final : public BatchedIterator<Record> {
 class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
  public:
   AnalyticsIteratorImpl(EngineContext* ctx, const AnalyticsQuery& query)
-      : BatchedIterator(ctx), query_(query), next_key_(codec::AnalyticsKey(query.range.from_ms, std::string(codec::kAnalyticsRowIdSize, '\0'))) {
+      : BatchedIterator(ctx, /*personal=*/false), query_(query), next_key_(codec::AnalyticsKey(query.range.from_ms, std::string(codec::kAnalyticsRowIdSize, '\0'))) {
     Refill();
   }
 
@@ -261,7 +372,7 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
     if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d.WithContext("analytics row");
     if (query_.name && row.name != *query_.name) return true;
     if (Retention::AnalyticsExpired(rules, row.ts_ms, now)) return true;
-    buffer_.push_back(std::move(row));
+    Push(std::move(row));
     return true;
   }
 
@@ -283,7 +394,7 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
       Status m = c.Seek(next_key_);
       for (;;) {
         if (!m.ok()) return m;
-        if (buffer_.size() >= limit || examined >= examine_limit) return Status::OK();
+        if (Buffered() >= limit || examined >= examine_limit) return Status::OK();
         const bool from_table = c.Valid() && (next_staged_ == staged_.size() || c.key() < staged_[next_staged_].key);
         if (!from_table && next_staged_ == staged_.size()) break;
         ++examined;
@@ -307,6 +418,8 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
     });
   }
 
+  void Reposition(const std::deque<Entry>&, std::size_t) override {}  // rows hold no personal data
+
   AnalyticsQuery query_;
   std::string next_key_;
   bool staged_taken_ = false;
@@ -318,7 +431,8 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
 // record read and opened with its person's key, in batches.
 class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
  public:
-  FoundRecordIteratorImpl(EngineContext* ctx, RecordQuery query) : BatchedIterator(ctx), query_(std::move(query)) {
+  FoundRecordIteratorImpl(EngineContext* ctx, RecordQuery query)
+      : BatchedIterator(ctx, /*personal=*/true), query_(std::move(query)) {
     Refill();
   }
 
@@ -373,7 +487,7 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
       if (!d.ok()) return d.WithContext("record of person " + person->ToHex());
       auto expired = ctx_->retention->RecordExpired(txn, rules, found.record.collection, record_key, written, now);
       if (!expired.ok()) return expired.status();
-      if (!*expired && !RecordMetadataExpired(found.record, now)) buffer_.push_back(std::move(found));
+      if (!*expired && !RecordMetadataExpired(found.record, now)) Push(std::move(found), std::string(record_key));
       return Status::OK();
     });
   }
@@ -381,6 +495,17 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
   Status Fill() override {
     if (prefix_.empty()) {
       if (Status s = Start(); !s.ok()) return s;
+    }
+    const auto rules = ctx_->retention->rules();
+    const std::int64_t now = ctx_->Now();
+    if (!reread_.empty()) {
+      // The entries an erasure made stale, each read again by itself.
+      const std::vector<std::string> again = std::move(reread_);
+      reread_.clear();
+      for (const std::string& k : again) {
+        if (Status r = Read(k, *rules, now); !r.ok()) return r;
+      }
+      return Status::OK();
     }
     // Each entry costs a random read and an AEAD open, so the first batch is
     // small and batches double up to iterator_batch_size: a caller that
@@ -408,8 +533,6 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
       return Status::OK();
     });
     if (!s.ok()) return s;
-    const auto rules = ctx_->retention->rules();
-    const std::int64_t now = ctx_->Now();
     for (const std::string& k : record_keys) {
       if (k.size() <= PersonId::kSize) return Status::Corruption("record index entry is too short");
       if (Status r = Read(k, *rules, now); !r.ok()) return r;
@@ -417,7 +540,15 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
     return Status::OK();
   }
 
+  // The entries come from several people: each is read again by its record
+  // key, before the index is read on from next_key_.
+  void Reposition(const std::deque<Entry>& entries, std::size_t first) override {
+    reread_.clear();
+    for (std::size_t i = first; i < entries.size(); ++i) reread_.push_back(entries[i].source);
+  }
+
   RecordQuery query_;
+  std::vector<std::string> reread_;  // record keys Fill reads first
   std::string prefix_, next_key_;
   std::size_t entry_prefix_size_ = 0;  // bytes before the record key in an entry
   std::size_t next_batch_ = 16;        // entries the next Fill reads
@@ -427,7 +558,8 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
 class ConsentPeopleIteratorImpl final : public BatchedIterator<PersonId> {
  public:
   ConsentPeopleIteratorImpl(EngineContext* ctx, std::string purpose, bool granted)
-      : BatchedIterator(ctx), purpose_(std::move(purpose)), prefix_(ConsentIndex::Prefix(purpose_, granted)),
+      : BatchedIterator(ctx, /*personal=*/true), purpose_(std::move(purpose)),
+        prefix_(ConsentIndex::Prefix(purpose_, granted)),
         next_key_(prefix_) {
     Refill();
   }
@@ -452,7 +584,7 @@ class ConsentPeopleIteratorImpl final : public BatchedIterator<PersonId> {
       auto& c = **cursor;
       Status m = c.Seek(next_key_);
       for (; m.ok() && c.Valid() && HasPrefix(c.key(), prefix_); m = c.Next()) {
-        if (buffer_.size() >= limit) return Status::OK();
+        if (Buffered() >= limit) return Status::OK();
         next_key_ = Successor(c.key());
         auto person = PersonIdFromBytes(c.key().substr(prefix_.size()));
         if (!person.ok()) return person.status();
@@ -465,7 +597,7 @@ class ConsentPeopleIteratorImpl final : public BatchedIterator<PersonId> {
         auto key = ctx_->PersonKey(*person, EngineContext::LostKey::kNotFound);
         if (key.status().IsErased() || key.status().IsNotFound()) continue;
         if (!key.ok()) return key.status();
-        buffer_.push_back(*person);
+        Push(*person);
       }
       if (!m.ok()) return m;
       exhausted_ = true;
@@ -473,11 +605,30 @@ class ConsentPeopleIteratorImpl final : public BatchedIterator<PersonId> {
     });
   }
 
+  // An erased person's ID is left out from then on.
+  void Reposition(const std::deque<Entry>& entries, std::size_t first) override {
+    next_key_ = prefix_ + std::string(entries[first].value.view());
+  }
+
   std::string purpose_, prefix_, next_key_;
   bool checked_ = false;
 };
 
 }  // namespace
+
+Status KeysStillThere(EngineContext* ctx, const PersonId& person, const std::set<std::uint32_t>& category_slots) {
+  CallGuard guard(*ctx);
+  if (!guard.ok()) return guard.status();
+  PersonLocks::SharedGuard person_lock(ctx->person_locks, person);
+  auto dek = ctx->PersonKey(person);
+  if (!dek.ok()) return dek.status();
+  for (std::uint32_t slot : category_slots) {
+    auto erased = ctx->keys->IsSlotErased(person, slot);
+    if (!erased.ok()) return erased.status();
+    if (*erased) return Status::Busy("a data category of person " + person.ToHex() + " was erased");
+  }
+  return Status::OK();
+}
 
 std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range) {
   return std::make_unique<EventIteratorImpl>(ctx, id, range);

@@ -1,12 +1,16 @@
 // Iterators over a person's events and records and over analytics rows.
 // Each batch is read in its own short read transaction under the person's
 // stripe lock, and the person's key is looked up again per batch, so an
-// erasure between two batches ends the iteration with Erased.
+// erasure between two batches ends the iteration with Erased. Entries wait
+// decrypted between calls, so a call that hands one out first checks whether
+// an erasure committed since they were read (EngineContext::erasure_epoch).
 // Thread safety: an iterator is used by one thread at a time.
 #ifndef SHREDKV_ENGINE_ITERATORS_H_
 #define SHREDKV_ENGINE_ITERATORS_H_
 
+#include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "shredkv/iterator.h"
@@ -15,6 +19,12 @@
 namespace shredkv::engine {
 
 struct EngineContext;
+
+// OK if the person's key and the category keys of `category_slots` (those
+// whose rows an iterator has handed out) still exist: what an iterator checks
+// when an erasure committed after it read its buffered entries. Erased if the
+// person's key is gone, Busy if a category key is (an export stops then).
+Status KeysStillThere(EngineContext* ctx, const PersonId& person, const std::set<std::uint32_t>& category_slots);
 
 std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range);
 std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const PersonId& id,

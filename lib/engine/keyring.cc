@@ -33,6 +33,14 @@ Result<keys::DekHandle> Keyring::Key(std::uint32_t slot) {
   return keys::DekHandle{};
 }
 
+std::vector<std::uint32_t> Keyring::LiveCategorySlots() const {
+  std::vector<std::uint32_t> slots;
+  for (const auto& [slot, key] : by_slot_) {
+    if (key != nullptr) slots.push_back(slot);
+  }
+  return slots;
+}
+
 void Keyring::Add(std::uint32_t slot, keys::DekHandle key) { by_slot_.insert_or_assign(slot, std::move(key)); }
 
 Status Keyring::Open(codec::TableId table, std::string_view key, std::string_view row, std::string* plain,

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "codec/sealed.h"
 #include "keys/key_store.h"
@@ -35,6 +36,10 @@ class Keyring {
   Result<keys::DekHandle> Key(std::uint32_t slot);
   // Makes a key created in the caller's write known (it is not stored yet).
   void Add(std::uint32_t slot, keys::DekHandle key);
+
+  // The category slots whose key this keyring found (not erased when looked
+  // up), in order.
+  std::vector<std::uint32_t> LiveCategorySlots() const;
 
   // Opens a sealed row of the person with the key of the slot it names. If
   // that key was erased, returns OK with *shredded set and *plain empty.

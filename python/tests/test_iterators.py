@@ -200,3 +200,21 @@ def test_lease_reads(store: shredkv.Store, ann: shredkv.PersonId) -> None:
     assert it._h is None  # released with its lease
     with pytest.raises(shredkv.FailedPrecondition):
         lease.get_profile()
+
+
+def test_no_item_after_an_erasure_that_returned(store: shredkv.Store) -> None:
+    # Stop 26's audit (F3): a scan or export started before erase() kept
+    # handing out the rest of its batch after erase() returned.
+    p = store.create_person([("email", "midscan@example.org")], {"name": "Mid"})
+    with store.batch() as b:
+        for i in range(20):
+            b.put(p, "notes", b"k%02d" % i, b"SECRET %d" % i)
+    records = iter(store.scan_records(p, "notes"))
+    assert next(records).value == b"SECRET 0"
+    exported = iter(store.export(p))
+    assert next(exported).kind == ExportKind.PERSON
+    store.erase(p)
+    with pytest.raises(shredkv.Erased):
+        next(records)
+    with pytest.raises(shredkv.Erased):
+        next(exported)

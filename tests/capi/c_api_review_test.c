@@ -1,6 +1,6 @@
 /* The C API after its review (issue 19): enums out of range are refused, not
  * cast into another value; a root key from a C callback; the latency
- * histogram and the log level names. */
+ * histogram and the log level names; the outside audit's findings. */
 #include "c_test.h"
 
 static const char kKey[32] = "0123456789abcdef0123456789abcdef";
@@ -265,12 +265,58 @@ static int test_null_arguments_bad_json_and_quiet_identifier_errors(void) {
   return 0;
 }
 
+/* Stop 26's audit (F3): a record scan started before shredkv_erase handed
+ * out a whole batch of the person's records after it returned OK. Now the
+ * scan's next call ends it with ERASED, and a record borrowed before reads
+ * as empty. */
+static int test_a_scan_started_before_an_erasure_returns_nothing_after_it(void) {
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  shredkv_options_t* options = new_options(dir);
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  CHECK_OK(shredkv_open(options, &store, &err), err);
+  shredkv_options_destroy(options);
+  const char* email = "midscan@example.org";
+  shredkv_identifier_t id = {"email", email, strlen(email)};
+  shredkv_person_id_t person;
+  CHECK_OK(shredkv_create_person(store, &id, 1, NULL, &person, &err), err);
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  for (int i = 0; i < 20; ++i) {
+    char key[16], value[32];
+    snprintf(key, sizeof key, "k%02d", i);
+    snprintf(value, sizeof value, "diagnosis %d", i);
+    shredkv_writebatch_put(batch, &person, "health", 6, key, strlen(key), value, strlen(value), NULL);
+  }
+  CHECK_OK(shredkv_write(store, batch, &err), err);
+  shredkv_writebatch_destroy(batch);
+
+  shredkv_iterator_t* it = shredkv_scan_records(store, &person, "health", 6, NULL, 0);
+  CHECK(shredkv_iter_valid(it));
+  const shredkv_record_t* held = shredkv_iter_record(it);
+  size_t len = 0;
+  CHECK(held != NULL && shredkv_record_value(held, &len) != NULL && len > 0);
+  shredkv_receipt_t* receipt = NULL;
+  CHECK_OK(shredkv_erase(store, &person, 1, NULL, 0, SHREDKV_ANALYTICS_KEEP, &receipt, &err), err);
+  shredkv_receipt_destroy(receipt);
+  CHECK(!shredkv_iter_valid(it));
+  CHECK(shredkv_iter_record(it) == NULL);
+  CHECK_CODE(shredkv_iter_status(it, &err), SHREDKV_ERASED, err);
+  shredkv_record_value(held, &len);
+  CHECK_EQ_INT(len, 0);
+  shredkv_iter_destroy(it);
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
 static const c_test tests[] = {
   {"enum_out_of_range_in_options_fails_the_open", test_enum_out_of_range_in_options_fails_the_open},
   {"enum_out_of_range_in_calls_is_invalid_argument", test_enum_out_of_range_in_calls_is_invalid_argument},
   {"a_root_key_from_a_callback", test_a_root_key_from_a_callback},
   {"latency_histogram_and_log_level_names", test_latency_histogram_and_log_level_names},
   {"null_arguments_bad_json_and_quiet_identifier_errors", test_null_arguments_bad_json_and_quiet_identifier_errors},
+  {"a_scan_started_before_an_erasure_returns_nothing_after_it", test_a_scan_started_before_an_erasure_returns_nothing_after_it},
 };
 
 int main(int argc, char** argv) { return c_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]); }
