@@ -387,7 +387,9 @@ class SHREDKV_EXPORT Store {
     return Restrict(std::vector<PersonId>{id}, spec);
   }
   // Lifts what `spec` names (`all` lifts everything) for each person, in one
-  // commit, all or nothing. Never waits.
+  // commit, all or nothing. Never waits. The history entry and the notice
+  // name what was lifted; a person with none of it restricted is left as
+  // is (no history entry, no notice).
   virtual Status Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) = 0;
   Status Unrestrict(const PersonId& id, const RestrictionSpec& spec) {
     return Unrestrict(std::vector<PersonId>{id}, spec);

@@ -89,7 +89,8 @@ class SHREDKV_EXPORT WriteBatch {
   // Applies a consent decision or restriction change and appends it to the
   // person's history (time 0: now), with a restriction notice. Unlike
   // Store::Restrict this does not wait for processing leases: use it for
-  // people no worker can hold yet (import).
+  // people no worker can hold yet (import). A lift of nothing restricted
+  // writes nothing (Store::Unrestrict).
   void RecordConsent(const PersonId& id, ConsentRecord record);
   // Queues an event of an imported person's history (not new tracking: the
   // tracking policy does not apply).

@@ -607,7 +607,8 @@ class BatchApplier {
           const bool present = pos != list.end() && *pos == x;
           if (rec.action == A::kRestrict && !present) list.insert(pos, x);
           if (rec.action == A::kUnrestrict && present) list.erase(pos);
-          names.push_back(std::string(prefix) + x);
+          // A lift names only what it lifted.
+          if (rec.action == A::kRestrict || present) names.push_back(std::string(prefix) + x);
         }
       };
       if (rec.action == A::kRestrict) {
@@ -618,6 +619,12 @@ class BatchApplier {
       if (rec.restriction.all) names.push_back("restriction.all");
       apply(r.purposes, rec.restriction.purposes, "restriction.purpose.");
       apply(r.categories, rec.restriction.categories, "restriction.category.");
+      // A lift of what is not restricted changes nothing: no history entry,
+      // no notice to recipients (there is nothing to tell), no new version.
+      if (rec.action == A::kUnrestrict && r.all == state->all && r.purposes == state->purposes &&
+          r.categories == state->categories) {
+        return Status::OK();
+      }
       r.updated_ms = rec.time_ms;
       if (!r.all && r.purposes.empty() && r.categories.empty()) {
         if (Status d = txn_->Delete(t_.restrictions, op.id.view()); !d.ok()) return d;

@@ -18,6 +18,17 @@ static shredkv_options_t* new_options(const char* dir) {
   return options;
 }
 
+/* A new store in a new temporary directory `dir` (256 bytes). 0 on success. */
+static int open_new_store(char* dir, shredkv_store_t** store) {
+  CHECK(c_test_mkdtemp(dir) == 0);
+  shredkv_options_t* options = new_options(dir);
+  char* err = NULL;
+  const int rc = shredkv_open(options, store, &err);
+  shredkv_options_destroy(options);
+  CHECK_OK(rc, err);
+  return 0;
+}
+
 static int test_enum_out_of_range_in_options_fails_the_open(void) {
   char dir[256];
   CHECK(c_test_mkdtemp(dir) == 0);
@@ -66,12 +77,9 @@ static int test_enum_out_of_range_in_options_fails_the_open(void) {
 
 static int test_enum_out_of_range_in_calls_is_invalid_argument(void) {
   char dir[256];
-  CHECK(c_test_mkdtemp(dir) == 0);
-  shredkv_options_t* options = new_options(dir);
   shredkv_store_t* store = NULL;
   char* err = NULL;
-  CHECK_OK(shredkv_open(options, &store, &err), err);
-  shredkv_options_destroy(options);
+  CHECK(open_new_store(dir, &store) == 0);
   const char* email = "enum@example.org";
   shredkv_identifier_t id = {"email", email, strlen(email)};
   shredkv_person_id_t person;
@@ -174,12 +182,9 @@ static int test_a_root_key_from_a_callback(void) {
 
 static int test_latency_histogram_and_log_level_names(void) {
   char dir[256];
-  CHECK(c_test_mkdtemp(dir) == 0);
-  shredkv_options_t* options = new_options(dir);
   shredkv_store_t* store = NULL;
   char* err = NULL;
-  CHECK_OK(shredkv_open(options, &store, &err), err);
-  shredkv_options_destroy(options);
+  CHECK(open_new_store(dir, &store) == 0);
   const char* email = "hist@example.org";
   shredkv_identifier_t id = {"email", email, strlen(email)};
   shredkv_person_id_t person;
@@ -215,12 +220,9 @@ static int test_latency_histogram_and_log_level_names(void) {
  * normaliser's message quoted a character of the number. */
 static int test_null_arguments_bad_json_and_quiet_identifier_errors(void) {
   char dir[256];
-  CHECK(c_test_mkdtemp(dir) == 0);
-  shredkv_options_t* options = new_options(dir);
   shredkv_store_t* store = NULL;
   char* err = NULL;
-  CHECK_OK(shredkv_open(options, &store, &err), err);
-  shredkv_options_destroy(options);
+  CHECK(open_new_store(dir, &store) == 0);
   const char* email = "null@example.org";
   shredkv_identifier_t id = {"email", email, strlen(email)};
   shredkv_person_id_t person;
@@ -271,12 +273,9 @@ static int test_null_arguments_bad_json_and_quiet_identifier_errors(void) {
  * as empty. */
 static int test_a_scan_started_before_an_erasure_returns_nothing_after_it(void) {
   char dir[256];
-  CHECK(c_test_mkdtemp(dir) == 0);
-  shredkv_options_t* options = new_options(dir);
   shredkv_store_t* store = NULL;
   char* err = NULL;
-  CHECK_OK(shredkv_open(options, &store, &err), err);
-  shredkv_options_destroy(options);
+  CHECK(open_new_store(dir, &store) == 0);
   const char* email = "midscan@example.org";
   shredkv_identifier_t id = {"email", email, strlen(email)};
   shredkv_person_id_t person;

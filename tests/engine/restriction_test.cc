@@ -174,6 +174,31 @@ TEST_F(RestrictionTest, HistoryAndStateAreDurableAndExported) {
   EXPECT_EQ((*feed)[1].names, (std::vector<std::string>{"restriction.category.location", "restriction.purpose.marketing"}));
 }
 
+// A lift of what is not restricted used to append a history entry and a
+// restriction notice naming what it "lifted" (stop 26, left alone then).
+TEST_F(RestrictionTest, AnUnrestrictThatLiftsNothingWritesNothing) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{false, {"marketing"}, {}, "objection"}));
+  const auto feed_before = store_->ReadFeed(100);
+  ASSERT_TRUE(feed_before.ok());
+  // Nothing of it restricted: bob at all, ann for analytics or location.
+  SKV_ASSERT_OK(store_->Unrestrict(bob, RestrictionSpec{true, {}, {}, ""}));
+  SKV_ASSERT_OK(store_->Unrestrict(ann, RestrictionSpec{false, {"analytics"}, {"location"}, ""}));
+  EXPECT_EQ(store_->ReadFeed(100)->size(), feed_before->size());
+  EXPECT_EQ(store_->GetConsentHistory(bob)->size(), 0u);
+  EXPECT_EQ(store_->GetConsentHistory(ann)->size(), 1u);
+  // A lift that lifts something is written, and names only what it lifted.
+  SKV_ASSERT_OK(store_->Unrestrict({ann, bob}, RestrictionSpec{false, {"marketing", "analytics"}, {}, ""}));
+  const auto feed = store_->ReadFeed(100);
+  ASSERT_EQ(feed->size(), feed_before->size() + 1);
+  EXPECT_EQ(feed->back().person, ann);
+  EXPECT_EQ(feed->back().names, (std::vector<std::string>{"restriction.purpose.marketing"}));
+  EXPECT_EQ(store_->GetConsentHistory(ann)->size(), 2u);
+  EXPECT_EQ(store_->GetConsentHistory(bob)->size(), 0u);
+  EXPECT_TRUE(store_->GetRestriction(ann)->purposes.empty());
+}
+
 TEST_F(RestrictionTest, EraseWaitsForALeaseToBeReleased) {
   PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
   options_.lease_drain_timeout_ms = 5000;
