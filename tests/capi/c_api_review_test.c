@@ -18,14 +18,19 @@ static shredkv_options_t* new_options(const char* dir) {
   return options;
 }
 
-/* A new store in a new temporary directory `dir` (256 bytes). 0 on success. */
-static int open_new_store(char* dir, shredkv_store_t** store) {
+/* A new store in a new temporary directory `dir` (256 bytes) and, if
+ * `email` is not NULL, a person with that email in it. 0 on success. */
+static int open_new_store(char* dir, shredkv_store_t** store, const char* email, shredkv_person_id_t* person) {
   CHECK(c_test_mkdtemp(dir) == 0);
   shredkv_options_t* options = new_options(dir);
   char* err = NULL;
   const int rc = shredkv_open(options, store, &err);
   shredkv_options_destroy(options);
   CHECK_OK(rc, err);
+  if (email != NULL) {
+    shredkv_identifier_t id = {"email", email, strlen(email)};
+    CHECK_OK(shredkv_create_person(*store, &id, 1, NULL, person, &err), err);
+  }
   return 0;
 }
 
@@ -79,11 +84,10 @@ static int test_enum_out_of_range_in_calls_is_invalid_argument(void) {
   char dir[256];
   shredkv_store_t* store = NULL;
   char* err = NULL;
-  CHECK(open_new_store(dir, &store) == 0);
-  const char* email = "enum@example.org";
-  shredkv_identifier_t id = {"email", email, strlen(email)};
   shredkv_person_id_t person;
-  CHECK_OK(shredkv_create_person(store, &id, 1, NULL, &person, &err), err);
+  const char* email = "enum@example.org";
+  CHECK(open_new_store(dir, &store, email, &person) == 0);
+  shredkv_identifier_t id = {"email", email, strlen(email)};
 
   /* 258 would wrap to DELETE (2) in the C++ enum's uint8_t. */
   shredkv_receipt_t* receipt = NULL;
@@ -184,7 +188,7 @@ static int test_latency_histogram_and_log_level_names(void) {
   char dir[256];
   shredkv_store_t* store = NULL;
   char* err = NULL;
-  CHECK(open_new_store(dir, &store) == 0);
+  CHECK(open_new_store(dir, &store, NULL, NULL) == 0);
   const char* email = "hist@example.org";
   shredkv_identifier_t id = {"email", email, strlen(email)};
   shredkv_person_id_t person;
@@ -222,11 +226,10 @@ static int test_null_arguments_bad_json_and_quiet_identifier_errors(void) {
   char dir[256];
   shredkv_store_t* store = NULL;
   char* err = NULL;
-  CHECK(open_new_store(dir, &store) == 0);
-  const char* email = "null@example.org";
-  shredkv_identifier_t id = {"email", email, strlen(email)};
   shredkv_person_id_t person;
-  CHECK_OK(shredkv_create_person(store, &id, 1, NULL, &person, &err), err);
+  const char* email = "null@example.org";
+  CHECK(open_new_store(dir, &store, email, &person) == 0);
+  shredkv_identifier_t id = {"email", email, strlen(email)};
 
   shredkv_attrs_t* attrs = NULL;
   CHECK_CODE(shredkv_lease_get_profile(NULL, &attrs, &err), SHREDKV_INVALID_ARGUMENT, err);
@@ -275,11 +278,8 @@ static int test_a_scan_started_before_an_erasure_returns_nothing_after_it(void) 
   char dir[256];
   shredkv_store_t* store = NULL;
   char* err = NULL;
-  CHECK(open_new_store(dir, &store) == 0);
-  const char* email = "midscan@example.org";
-  shredkv_identifier_t id = {"email", email, strlen(email)};
   shredkv_person_id_t person;
-  CHECK_OK(shredkv_create_person(store, &id, 1, NULL, &person, &err), err);
+  CHECK(open_new_store(dir, &store, "midscan@example.org", &person) == 0);
   shredkv_writebatch_t* batch = shredkv_writebatch_create();
   for (int i = 0; i < 20; ++i) {
     char key[16], value[32];
