@@ -557,7 +557,8 @@ SHREDKV_EXPORT int shredkv_delete(shredkv_store_t* store, const shredkv_person_i
  * shredkv_iter_status once shredkv_iter_valid is 0. An iterator started
  * before an erasure returns none of the erased data once shredkv_erase (or
  * shredkv_erase_category) returned: its next call skips the erased items or
- * ends with ERASED (iterator.h); an item borrowed before reads as empty. */
+ * ends with ERASED (iterator.h); an item borrowed before stays valid, as it
+ * was, until shredkv_iter_next, which moves past it. */
 typedef struct shredkv_iterator shredkv_iterator_t;
 SHREDKV_EXPORT unsigned char shredkv_iter_valid(const shredkv_iterator_t* it);
 /* REQUIRES: valid. */

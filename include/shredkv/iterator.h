@@ -5,6 +5,23 @@
 // transaction, and holds no transaction between calls: entries committed
 // after the iterator passed a position are not seen there, entries ahead of
 // it may be. Values are owned copies, valid until the next call to Next().
+//
+// Erasure: once Store::Erase or EraseCategory returned, no call of an
+// iterator returns the erased data, also not one started before and holding
+// a batch read before the erasure. Each Valid() and value() checks whether
+// an erasure committed since the batch was read (for a read-only open
+// beside a writer process: any commit of the writer's key file); if one may
+// have reached it, the batch is read again from the current entry. Entries
+// of an erased category are then skipped, an erased person ends the
+// iteration with Erased, and an export (Store::Export) stops with Erased
+// or, for a category whose items it has handed out, Busy. So the current
+// entry can change between calls: if it was erased, the entry after it
+// takes its place. An entry value() handed out stays valid, as it was,
+// until Next(), and Next() moves past it (not past an entry only Valid()
+// has seen since). value() called when an erasure has just ended the
+// iteration returns an empty entry. Analytics rows hold no personal data and
+// are not dropped.
+//
 // Thread safety: an iterator is used by one thread at a time.
 #ifndef SHREDKV_ITERATOR_H_
 #define SHREDKV_ITERATOR_H_

@@ -308,7 +308,9 @@ template <typename T>
 struct IteratorOf final : shredkv_iterator {
   IteratorOf(Kind k, std::unique_ptr<sk::Iterator<T>> it) : shredkv_iterator(k), inner(std::move(it)) {}
   bool Valid() const override { return inner != nullptr && inner->Valid(); }
-  void Next() override { inner->Next(); }
+  void Next() override {
+    if (inner != nullptr) inner->Next();
+  }
   sk::Status status() const override {
     return inner == nullptr ? sk::Status::Internal("no iterator") : inner->status();
   }
@@ -348,7 +350,7 @@ shredkv_iterator_t* GuardedIterator(F&& body) noexcept {
 template <typename T>
 const T* CurrentAs(const shredkv_iterator_t* it, shredkv_iterator::Kind kind) {
   if (it == nullptr || it->kind != kind) return nullptr;
-  return static_cast<const T*>(it->Current());
+  return static_cast<const T*>(Must([&] { return it->Current(); }));
 }
 
 // ---- streams to and from the caller ------------------------------------------------
@@ -1128,9 +1130,13 @@ int shredkv_delete(shredkv_store_t* store, const shredkv_person_id_t* person, co
 
 // ---- iterators --------------------------------------------------------------------------------
 
-unsigned char shredkv_iter_valid(const shredkv_iterator_t* it) { return it != nullptr && it->Valid() ? 1 : 0; }
+// Valid() and the accessors may read a batch again (after an erasure), so
+// they run under Must like every other call.
+unsigned char shredkv_iter_valid(const shredkv_iterator_t* it) {
+  return it != nullptr && Must([&] { return it->Valid(); }) ? 1 : 0;
+}
 void shredkv_iter_next(shredkv_iterator_t* it) {
-  if (it != nullptr && it->Valid()) Must([&] { it->Next(); });
+  if (it != nullptr && shredkv_iter_valid(it) != 0) Must([&] { it->Next(); });
 }
 int shredkv_iter_status(const shredkv_iterator_t* it, char** errptr) {
   if (it == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no iterator (NULL handle)"));

@@ -359,6 +359,18 @@ Status EngineContext::CheckHealthy() const {
   return Status::OK();
 }
 
+std::uint64_t EngineContext::ErasureEpoch() {
+  if (!options.read_only) return erasure_epoch.load(std::memory_order_acquire);
+  // Every `keys` commit of the writer may be an erasure. Under the close
+  // lock: `keys` is not closed under the read. A closed store reads as
+  // unchanged (its iterators' next batch fails anyway).
+  CallGuard guard(*this);
+  if (!guard.ok()) return erasure_epoch.load(std::memory_order_acquire);
+  const std::uint64_t txn = keys->environment().LastCommittedTxn();
+  erasure_epoch.store(txn, std::memory_order_relaxed);
+  return txn;
+}
+
 std::int64_t EngineContext::Now() const {
   if (options.clock) return options.clock();
   return std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -119,9 +119,14 @@ struct EngineContext {
   std::atomic<bool> closed{false};
   // Bumped (release) after each erasure's commit in `keys`, before the
   // person locks are released: an iterator holding entries read at an older
-  // epoch drops them (engine/iterators.cc), so no call returns data of an
-  // erasure that returned, also not from a batch read before it.
+  // epoch checks them again (engine/iterators.cc), so no call returns data
+  // of an erasure that returned, also not from a batch read before it. Read
+  // through ErasureEpoch().
   std::atomic<std::uint64_t> erasure_epoch{0};
+  // Changes whenever an erasure may have committed since: erasure_epoch, or
+  // for a read-only open (whose writer, if any, is another process) the last
+  // `keys` transaction ID.
+  std::uint64_t ErasureEpoch();
   std::mutex write_mu;     // every write to either environment
   std::mutex rotation_mu;  // one rotation or compaction at a time
   PersonLocks person_locks;

@@ -294,8 +294,11 @@ Result<ErasureReceipt> Eraser::EraseCategory(const PersonId& person, std::string
   {
     // As in Erase: no read of the person runs across the commit.
     PersonLocks::ExclusiveGuard person_lock(ctx_.person_locks, people);
-    if (Status c = ctx_.keys->CommitErasures({commit}); !c.ok()) return c;
+    // Bumped whatever the commit returned: a failed sync after the commit
+    // leaves the key gone (KeyStore::CommitErasures).
+    const Status c = ctx_.keys->CommitErasures({commit});
     ctx_.erasure_epoch.fetch_add(1, std::memory_order_release);
+    if (!c.ok()) return c;
   }
   util::TestPoint("erase_category.after_keys_commit");
   // The erasure is committed; the data side follows (or Purge() and the next

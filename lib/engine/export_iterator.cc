@@ -44,13 +44,9 @@ class ItemBuffer {
   const ExportItem& front() const { return items_[pos_]; }
   void pop_front() { ++pos_; }
   // Keeps the items' storage for the next batch. REQUIRES: before a batch.
+  // The items are not touched: a reference front() gave stays valid (and
+  // unchanged) until the next Add().
   void clear() { pos_ = size_ = 0; }
-  // Empties every item in place and the buffer: a reference front() gave
-  // stays valid and reads an empty item.
-  void Wipe() {
-    for (std::size_t i = 0; i < size_; ++i) ClearMemberOf(items_[i]);
-    clear();
-  }
 
   // A cleared item of `kind` at the back.
   ExportItem& Add(ExportItem::Kind kind) {
@@ -130,7 +126,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     while (buffer_.empty() && phase_ != Phase::kDone && status_.ok()) {
       // Read before the batch: an erasure that commits while it is read
       // changes the epoch, and the next call checks the keys again.
-      filled_at_epoch_ = ctx_->erasure_epoch.load(std::memory_order_acquire);
+      filled_at_epoch_ = ctx_->ErasureEpoch();
       CallGuard guard(*ctx_);
       Status s = guard.status();
       if (s.ok()) {
@@ -157,7 +153,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   void StopIfKeysErasedSince() {
     // Read before the keys are: an erasure that commits meanwhile is
     // checked for at the next call.
-    const std::uint64_t epoch = ctx_->erasure_epoch.load(std::memory_order_acquire);
+    const std::uint64_t epoch = ctx_->ErasureEpoch();
     if (buffer_.empty() || epoch == filled_at_epoch_) return;
     Status s = KeysStillThere(ctx_, id_, used_slots_);
     if (s.IsBusy()) s = Status::Busy("a data category of person " + id_.ToHex() + " was erased during the export; export again");
@@ -166,7 +162,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       return;
     }
     status_ = s;
-    buffer_.Wipe();
+    buffer_.clear();  // the item value() handed out stays valid until Next()
     phase_ = Phase::kDone;
   }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <limits>
+#include <map>
 #include <set>
 #include <utility>
 #include <vector>
@@ -35,18 +36,23 @@ std::string Successor(std::string_view key) {
 //
 // Erasure (Store::Erase: once it returned, no call returns the erased data,
 // also not a read that started earlier). Entries wait in the buffer
-// decrypted, so every call that hands one out first compares the store's
-// erasure epoch (EngineContext::erasure_epoch) with the one read before the
-// entries were. If an erasure committed since and EntriesStale() (a key they
-// were read with is gone, or the iterator cannot tell), they are dropped and
-// Reposition() makes the next Fill read again from the first of them: an
-// entry comes back only if its key still exists, and an erased person ends
-// the iteration with Erased. An iterator over rows that hold no personal
-// data (analytics) keeps its entries.
+// decrypted, so Valid() and value() first compare the store's erasure epoch
+// (EngineContext::ErasureEpoch) with the one read before the entries were.
+// If an erasure committed since and EntriesStale() (a key they were read
+// with is gone, or the iterator cannot tell), they are dropped and
+// Reposition() makes Fill read again from the first of them: an entry comes
+// back only if its key still exists, and an erased person ends the
+// iteration with Erased. An iterator over rows that hold no personal data
+// (analytics) keeps its entries.
 //
-// value() hands out a reference valid until Next() (iterator.h), so a
-// dropped entry that value() may have returned is not destroyed but emptied
-// in place and kept, "retired", at the front until Next().
+// value() hands out a reference valid until Next() (iterator.h), so the
+// current entry, once value() handed it out ("shown"), is not destroyed by a
+// drop: it is "retired", kept untouched at the front until Next(). If it is
+// read again (it was not erased), the copy goes and it stays current; if
+// not, the entry after it becomes current, and Next() moves past the
+// retired entries, and past the current one only if value() showed it too.
+// So a caller that read an entry and then moves on neither skips the entry
+// that took its place nor sees one twice.
 template <typename T>
 class BatchedIterator : public Iterator<T> {
  public:
@@ -54,21 +60,26 @@ class BatchedIterator : public Iterator<T> {
   // drop what an erasure made stale. Every iterator is a heap object that
   // its New*Iterator made non-const, so casting const away is defined.
   bool Valid() const override {
-    const_cast<BatchedIterator*>(this)->DropIfErasedSince();
+    Self().DropIfErasedSince();
     return Buffered() != 0;
   }
+  // Also safe when not Valid(): it does nothing then.
   void Next() override {
-    // Past the current entry and the retired ones before it (value() may
-    // have found the entry erased, and then Valid() was false).
-    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(std::min(entries_.size(), retired_ + 1)));
+    std::size_t past = retired_;
+    if (Buffered() != 0 && (retired_ == 0 || shown_)) ++past;
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(past));
     retired_ = 0;
+    shown_ = false;
     Refill();
   }
-  // An entry an erasure removed between Valid() and value() reads as an
-  // empty entry, and Valid() is false from then on (iterator.h).
+  // An empty entry if nothing is left (an erasure ended the iteration after
+  // Valid() was true).
   const T& value() const override {
-    const_cast<BatchedIterator*>(this)->DropIfErasedSince();
-    return Buffered() == 0 ? gone_ : entries_[retired_].value;
+    BatchedIterator& self = Self();
+    self.DropIfErasedSince();
+    if (Buffered() == 0) return gone_;
+    self.shown_ = true;
+    return entries_[retired_].value;
   }
   Status status() const override { return status_; }
 
@@ -90,6 +101,8 @@ class BatchedIterator : public Iterator<T> {
   // Makes the next Fill read again from entries[first], the first of the
   // buffered entries EntriesStale() found stale (those from `first` on).
   virtual void Reposition(const std::deque<Entry>& entries, std::size_t first) = 0;
+  // True if `a` and `b` are the same row (one read again after a drop).
+  virtual bool SamePlace(const Entry& a, const Entry& b) const = 0;
 
   // Entries buffered and not handed out yet.
   std::size_t Buffered() const { return entries_.size() - retired_; }
@@ -101,7 +114,7 @@ class BatchedIterator : public Iterator<T> {
     while (Buffered() == 0 && !exhausted_ && status_.ok()) {
       // Read before the batch: an erasure that commits while it is read
       // changes the epoch, and the next call drops the batch.
-      filled_at_epoch_ = ctx_->erasure_epoch.load(std::memory_order_acquire);
+      filled_at_epoch_ = ctx_->ErasureEpoch();
       CallGuard guard(*ctx_);
       Status s = guard.status();
       if (s.ok()) s = Fill();
@@ -118,33 +131,43 @@ class BatchedIterator : public Iterator<T> {
   Status status_;
 
  private:
+  BatchedIterator& Self() const { return const_cast<BatchedIterator&>(*this); }
+
   void DropIfErasedSince() {
     if (!personal_ || Buffered() == 0) return;
     // Read before the keys are: an erasure that commits meanwhile is
     // checked for at the next call.
-    const std::uint64_t epoch = ctx_->erasure_epoch.load(std::memory_order_acquire);
+    const std::uint64_t epoch = ctx_->ErasureEpoch();
     if (epoch == filled_at_epoch_) return;
     if (!EntriesStale()) {
       filled_at_epoch_ = epoch;  // another person's erasure
       return;
     }
     Reposition(entries_, retired_);
+    const bool keep_current = shown_;  // value() may have handed it out
+    if (keep_current) ++retired_;
     DropBuffered();
     exhausted_ = false;
     Refill();
+    if (keep_current) {
+      shown_ = false;
+      const std::size_t current = retired_ - 1;
+      if (Buffered() != 0 && SamePlace(entries_[current], entries_[retired_])) {
+        // Still there: the object handed out stays current.
+        entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(retired_));
+        --retired_;
+        shown_ = true;
+      }
+    }
   }
 
-  // The entry value() hands out now is emptied and retired; the rest go.
-  void DropBuffered() {
-    if (Buffered() == 0) return;
-    entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(retired_ + 1), entries_.end());
-    entries_[retired_] = Entry{};
-    ++retired_;
-  }
+  // The entries not handed out go.
+  void DropBuffered() { entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(retired_), entries_.end()); }
 
   const bool personal_;
-  std::deque<Entry> entries_;  // retired_ retired entries, then those to hand out
+  std::deque<Entry> entries_;  // retired_ retired entries, then the current one and those after it
   std::size_t retired_ = 0;
+  bool shown_ = false;  // value() handed out the current entry
   std::uint64_t filled_at_epoch_ = 0;
   const T gone_{};
 };
@@ -168,12 +191,14 @@ class PersonIterator : public BatchedIterator<T> {
     if (!dek.ok()) return dek.status();
     Keyring keyring(this->ctx_->keys.get(), id_, *dek);
     Status s = FillWith(keyring);
-    for (std::uint32_t slot : keyring.LiveCategorySlots()) used_slots_.insert(slot);
+    // Fill runs with nothing buffered: the batch's slots are all that count.
+    const std::vector<std::uint32_t> slots = keyring.LiveCategorySlots();
+    batch_slots_ = std::set<std::uint32_t>(slots.begin(), slots.end());
     return s;
   }
-  bool EntriesStale() final { return !KeysStillThere(this->ctx_, id_, used_slots_).ok(); }
+  bool EntriesStale() final { return !KeysStillThere(this->ctx_, id_, batch_slots_).ok(); }
 
-  std::set<std::uint32_t> used_slots_;  // category key slots of rows read so far
+  std::set<std::uint32_t> batch_slots_;  // category key slots of the buffered batch's rows
 };
 
 class EventIteratorImpl final : public PersonIterator<StoredEvent> {
@@ -226,6 +251,9 @@ class EventIteratorImpl final : public PersonIterator<StoredEvent> {
 
   void Reposition(const std::deque<Entry>& entries, std::size_t first) override {
     next_key_ = codec::EventKey(id_, entries[first].value.ts_ms, entries[first].value.seq);
+  }
+  bool SamePlace(const Entry& a, const Entry& b) const override {
+    return a.value.ts_ms == b.value.ts_ms && a.value.seq == b.value.seq;
   }
 
   TimeRange range_;
@@ -320,6 +348,7 @@ class RecordIteratorImpl final : public PersonIterator<Record> {
     const auto at = std::lower_bound(keys_.begin(), keys_.end(), std::make_pair(entries[first].value.key, std::string()));
     next_ = static_cast<std::size_t>(at - keys_.begin());
   }
+  bool SamePlace(const Entry& a, const Entry& b) const override { return a.value.key == b.value.key; }
 
   std::string collection_, prefix_;
   bool listed_ = false;
@@ -418,7 +447,9 @@ class AnalyticsIteratorImpl final : public BatchedIterator<AnalyticsRow> {
     });
   }
 
-  void Reposition(const std::deque<Entry>&, std::size_t) override {}  // rows hold no personal data
+  // Never called: the rows hold no personal data.
+  void Reposition(const std::deque<Entry>&, std::size_t) override {}
+  bool SamePlace(const Entry&, const Entry&) const override { return false; }
 
   AnalyticsQuery query_;
   std::string next_key_;
@@ -469,7 +500,7 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
     if (dek.status().IsErased() || dek.status().IsNotFound()) return Status::OK();
     if (!dek.ok()) return dek.status();
     Keyring keyring(ctx_->keys.get(), *person, *dek);
-    return ctx_->data->View([&](storage::ReadTxn& txn) -> Status {
+    Status s = ctx_->data->View([&](storage::ReadTxn& txn) -> Status {
       std::string_view row;
       Status g = txn.Get(ctx_->tables.records, record_key, &row);
       if (g.IsNotFound()) return Status::OK();  // deleted since the index was read
@@ -490,12 +521,16 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
       if (!*expired && !RecordMetadataExpired(found.record, now)) Push(std::move(found), std::string(record_key));
       return Status::OK();
     });
+    std::set<std::uint32_t>& slots = batch_keys_[*person];
+    for (std::uint32_t slot : keyring.LiveCategorySlots()) slots.insert(slot);
+    return s;
   }
 
   Status Fill() override {
     if (prefix_.empty()) {
       if (Status s = Start(); !s.ok()) return s;
     }
+    batch_keys_.clear();  // nothing is buffered when Fill runs
     const auto rules = ctx_->retention->rules();
     const std::int64_t now = ctx_->Now();
     if (!reread_.empty()) {
@@ -546,9 +581,20 @@ class FoundRecordIteratorImpl final : public BatchedIterator<FoundRecord> {
     reread_.clear();
     for (std::size_t i = first; i < entries.size(); ++i) reread_.push_back(entries[i].source);
   }
+  bool SamePlace(const Entry& a, const Entry& b) const override { return a.source == b.source; }
+  // Stale only if a key of a buffered record's person is gone.
+  bool EntriesStale() override {
+    for (const auto& [person, slots] : batch_keys_) {
+      if (!KeysStillThere(ctx_, person, slots).ok()) return true;
+    }
+    return false;
+  }
 
   RecordQuery query_;
   std::vector<std::string> reread_;  // record keys Fill reads first
+  // The people of the buffered batch and the category key slots its
+  // records were opened with.
+  std::map<PersonId, std::set<std::uint32_t>> batch_keys_;
   std::string prefix_, next_key_;
   std::size_t entry_prefix_size_ = 0;  // bytes before the record key in an entry
   std::size_t next_batch_ = 16;        // entries the next Fill reads
@@ -609,6 +655,7 @@ class ConsentPeopleIteratorImpl final : public BatchedIterator<PersonId> {
   void Reposition(const std::deque<Entry>& entries, std::size_t first) override {
     next_key_ = prefix_ + std::string(entries[first].value.view());
   }
+  bool SamePlace(const Entry& a, const Entry& b) const override { return a.value == b.value; }
 
   std::string purpose_, prefix_, next_key_;
   bool checked_ = false;

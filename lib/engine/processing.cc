@@ -20,6 +20,12 @@ bool Contains(const std::vector<std::string>& v, std::string_view x) {
 
 // Filters an iterator's entries by a predicate, keeping the inner
 // iterator's batching and error reporting.
+//
+// Its filter runs in Next() only. That stays right although an erasure can
+// make an engine iterator's current entry change between calls
+// (iterators.cc): a lease's person cannot be erased while the lease is held
+// (Erase and EraseCategory wait for it), and another person's erasure does
+// not make the lease's batch stale.
 template <typename T>
 class FilteringIterator final : public Iterator<T> {
  public:

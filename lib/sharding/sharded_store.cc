@@ -102,7 +102,10 @@ Status PartError(const Status& s, const std::vector<std::size_t>& original, std:
 }
 
 // The shards' iterators one after another; shard k's is made (by
-// `open(k)`) only when shard k-1's is exhausted.
+// `open(k)`) only when shard k-1's is exhausted. A shard's iterator can end
+// between calls (an erasure ends or shortens its batch: iterator.h), so
+// Valid() and value() move on to the next shard then too; the iterator is
+// a heap object made non-const, so casting const away is defined.
 template <typename T>
 class ConcatIterator final : public Iterator<T> {
  public:
@@ -110,17 +113,26 @@ class ConcatIterator final : public Iterator<T> {
       : shards_(shards), open_(std::move(open)) {
     Settle();
   }
-  bool Valid() const override { return current_ != nullptr && current_->Valid(); }
+  bool Valid() const override {
+    Self().Settle();
+    return current_ != nullptr;
+  }
   void Next() override {
-    current_->Next();
+    if (current_ != nullptr) current_->Next();
     Settle();
   }
-  const T& value() const override { return current_->value(); }
+  const T& value() const override {
+    Self().Settle();
+    return current_ != nullptr ? current_->value() : gone_;
+  }
   Status status() const override { return status_; }
 
  private:
-  // Moves on to the next shard while the current one is exhausted.
+  ConcatIterator& Self() const { return const_cast<ConcatIterator&>(*this); }
+  // Moves on to the next shard while the current one is exhausted; stays
+  // at the end after an error.
   void Settle() {
+    if (!status_.ok()) return;
     for (;;) {
       if (current_ != nullptr) {
         if (current_->Valid()) return;
@@ -139,29 +151,42 @@ class ConcatIterator final : public Iterator<T> {
   std::uint32_t shards_;
   std::function<std::unique_ptr<Iterator<T>>(std::uint32_t)> open_;
   std::uint32_t shard_ = 0;  // the next shard to open
-  std::unique_ptr<Iterator<T>> current_;
+  std::unique_ptr<Iterator<T>> current_;  // valid, or null at the end
   Status status_;
+  const T gone_{};
 };
 
 // Found records of every shard merged by expiry (each shard's in expiry
-// order already): the shard with the soonest current record goes first.
+// order already): the shard with the soonest current record goes first. A
+// shard's current record can change between calls (an erasure: iterator.h),
+// so Valid() and value() pick again; the iterator is a heap object made
+// non-const, so casting const away is defined.
 class ExpiryMergeIterator final : public Iterator<FoundRecord> {
  public:
   explicit ExpiryMergeIterator(std::vector<std::unique_ptr<Iterator<FoundRecord>>> parts)
       : parts_(std::move(parts)) {
     Pick();
   }
-  bool Valid() const override { return current_ != kNone; }
+  bool Valid() const override {
+    Self().Pick();
+    return current_ != kNone;
+  }
+  // Past the record value() or Valid() last stood on.
   void Next() override {
-    parts_[current_]->Next();
+    if (current_ != kNone) parts_[current_]->Next();
     Pick();
   }
-  const FoundRecord& value() const override { return parts_[current_]->value(); }
+  const FoundRecord& value() const override {
+    Self().Pick();
+    return current_ != kNone ? parts_[current_]->value() : gone_;
+  }
   Status status() const override { return status_; }
 
  private:
   static constexpr std::size_t kNone = SIZE_MAX;
+  ExpiryMergeIterator& Self() const { return const_cast<ExpiryMergeIterator&>(*this); }
   void Pick() {
+    if (!status_.ok()) return;
     current_ = kNone;
     for (std::size_t i = 0; i < parts_.size(); ++i) {
       auto& p = *parts_[i];
@@ -183,6 +208,7 @@ class ExpiryMergeIterator final : public Iterator<FoundRecord> {
   std::vector<std::unique_ptr<Iterator<FoundRecord>>> parts_;
   std::size_t current_ = kNone;
   Status status_;
+  const FoundRecord gone_{};
 };
 
 ErasureLevel Lower(ErasureLevel a, ErasureLevel b) {

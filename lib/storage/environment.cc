@@ -1239,6 +1239,12 @@ Result<int> Environment::ClearStaleReaders() {
   return dead;
 }
 
+std::uint64_t Environment::LastCommittedTxn() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return info.me_last_txnid;
+}
+
 Result<EnvInfo> Environment::Info() {
   if (Status s = CheckUsable(); !s.ok()) return s;
   EnvInfo out;

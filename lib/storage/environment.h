@@ -310,6 +310,9 @@ class Environment {
   Status Sync();
 
   Result<EnvInfo> Info();
+  // The ID of the last committed write transaction, by any process (read
+  // from the meta pages; no transaction, no system call).
+  std::uint64_t LastCommittedTxn() const;
   const std::string& path() const { return name_; }
 
   // Frees the reader-table slots of processes that died holding a read

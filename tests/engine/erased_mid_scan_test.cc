@@ -86,20 +86,22 @@ TEST_F(ErasedMidScanTest, AnEntryErasedBetweenValidAndValueReadsAsEmpty) {
 }
 
 // value()'s reference is valid until Next() (iterator.h): an erasure that
-// drops the entry empties it in place (under ASan, a freed entry would be a
-// use after free here).
-TEST_F(ErasedMidScanTest, AnEntryHeldAcrossAnErasureStaysValidAndReadsAsEmpty) {
+// drops the batch leaves the entry handed out untouched (under ASan, a freed
+// entry or a freed member of it would be a use after free here), and the
+// scan goes on after it, skipping nothing and repeating nothing.
+TEST_F(ErasedMidScanTest, AnEntryHeldAcrossAnErasureStaysValidUntilNext) {
   const PersonId ann = PersonWithTenOfEach("ann@x.org");
   auto it = store_->ScanEvents(ann, {});
   it->Next();  // 1001, a gps_ping
   ASSERT_TRUE(it->Valid());
   const StoredEvent& held = it->value();
   ASSERT_EQ(held.name, "gps_ping");
+  const std::string property = held.properties.begin()->first;
   SKV_ASSERT_OK(store_->EraseCategory(ann, "location").status());
-  ASSERT_TRUE(it->Valid());  // read again from 1001: 1002 is next
+  ASSERT_TRUE(it->Valid());  // the batch is read again: 1002 took 1001's place
+  EXPECT_EQ(held.name, "gps_ping");
+  EXPECT_EQ(held.properties.begin()->first, property);
   EXPECT_EQ(it->value().ts_ms, 1002);
-  EXPECT_TRUE(held.name.empty());
-  EXPECT_TRUE(held.properties.empty());
   it->Next();
   ASSERT_TRUE(it->Valid());
   EXPECT_EQ(it->value().ts_ms, 1004);
@@ -110,7 +112,41 @@ TEST_F(ErasedMidScanTest, AnEntryHeldAcrossAnErasureStaysValidAndReadsAsEmpty) {
   ASSERT_EQ(person.kind, ExportItem::Kind::kPerson);
   SKV_ASSERT_OK(store_->Erase(ann).status());
   EXPECT_FALSE(exported->Valid());
-  EXPECT_TRUE(person.person.identifiers.empty());
+  ASSERT_EQ(person.person.identifiers.size(), 1u);  // untouched until Next()
+  exported->Next();
+  EXPECT_FALSE(exported->Valid());
+}
+
+// The C API's shredkv_iter_next checked Valid() before Next(): after an
+// erasure, Valid() made the next entry current and Next() skipped it
+// unseen. Next() now moves past what value() handed out, not past an entry
+// only Valid() saw; and checking Valid() twice changes nothing.
+TEST_F(ErasedMidScanTest, NextAfterAnErasureSkipsNothingUnseen) {
+  const PersonId ann = PersonWithTenOfEach("ann@x.org");
+  auto it = store_->ScanEvents(ann, {});
+  it->Next();
+  ASSERT_TRUE(it->Valid());
+  ASSERT_EQ(it->value().ts_ms, 1001);  // a gps_ping, handed out
+  SKV_ASSERT_OK(store_->EraseCategory(ann, "location").status());
+  ASSERT_TRUE(it->Valid());
+  ASSERT_TRUE(it->Valid());
+  it->Next();  // past 1001 (gone); 1002 was not handed out yet
+  std::vector<std::int64_t> rest;
+  for (; it->Valid(); it->Next()) rest.push_back(it->value().ts_ms);
+  SKV_EXPECT_OK(it->status());
+  EXPECT_EQ(rest, (std::vector<std::int64_t>{1002, 1004, 1006, 1008}));
+
+  // An entry that survives the drop stays current: Next() moves past it once.
+  const PersonId bob = PersonWithTenOfEach("bob@x.org");
+  const PersonId cat = PersonWithTenOfEach("cat@x.org");
+  SKV_ASSERT_OK(store_->EraseCategory(bob, "location").status());
+  auto bobs = store_->ScanEvents(bob, {});
+  ASSERT_TRUE(bobs->Valid());
+  ASSERT_EQ(bobs->value().ts_ms, 1000);
+  SKV_ASSERT_OK(store_->EraseCategory(cat, "location").status());
+  bobs->Next();
+  ASSERT_TRUE(bobs->Valid());
+  EXPECT_EQ(bobs->value().ts_ms, 1002);
 }
 
 // Only the entries of the erased category go; the scan goes on from where

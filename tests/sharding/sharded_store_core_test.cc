@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -761,6 +762,59 @@ TEST_F(ShardedStoreTest, FindRecordsReadsEveryShardAndMergesExpiriesInOrder) {
   EXPECT_FALSE(bad->Valid());
   EXPECT_TRUE(bad->status().IsInvalidArgument()) << bad->status().ToString();
   EXPECT_NE(bad->status().message().find("shard 0"), std::string::npos);
+}
+
+// Stop 27's outside audit (F1, F2): a shard's iterator can end or change
+// its current entry between calls when an erasure drops its batch
+// (iterator.h). The concatenation ended with status OK at the first shard
+// whose iterator did (2 of 5 people listed), and the expiry merge handed
+// out an empty record and broke the order.
+TEST_F(ShardedStoreTest, ScansOverTheShardsGoOnPastAnErasureOfTheirCurrentEntry) {
+  std::map<std::uint32_t, std::vector<PersonId>> by_shard;
+  std::vector<PersonId> everyone;
+  for (int i = 0; by_shard[0].size() < 2 || everyone.size() < 12; ++i) {
+    const PersonId p = *store_->CreatePerson({Email(i)});
+    by_shard[store_->ShardOf(p)].push_back(p);
+    everyone.push_back(p);
+  }
+  SKV_ASSERT_OK(store_->SetConsent(everyone, "marketing", false, "test"));
+  const std::int64_t base = test::NowMs() + 86400000;
+  WriteBatch b;
+  for (std::size_t k = 0; k < everyone.size(); ++k) {
+    Record r{"orders", "o", "v", {}, {}};
+    r.metadata.purposes = {"billing"};
+    r.metadata.expires_ms = base + static_cast<std::int64_t>(k) * 1000;
+    b.Put(everyone[k], std::move(r));
+  }
+  SKV_ASSERT_OK(store_->Write(b));
+
+  // Shard 0 comes first: erase the person the scan stands on, then the
+  // other of shard 0, and the scan goes on into shards 1..3.
+  auto people = store_->PeopleWithConsent("marketing", false);
+  ASSERT_TRUE(people->Valid());
+  const PersonId first = people->value();
+  ASSERT_EQ(store_->ShardOf(first), 0u);
+  for (const PersonId& p : by_shard[0]) SKV_ASSERT_OK(store_->Erase({p}).status());
+  std::set<PersonId> listed;
+  for (; people->Valid(); people->Next()) listed.insert(people->value());
+  SKV_EXPECT_OK(people->status());
+  EXPECT_EQ(listed.size(), everyone.size() - by_shard[0].size());
+  for (const PersonId& p : by_shard[0]) EXPECT_EQ(listed.count(p), 0u);
+
+  // The expiry merge: the soonest record's person erased while it is current.
+  auto soonest = store_->FindRecords({RecordQuery::Field::kExpiresBefore, {}, base + 100000});
+  ASSERT_TRUE(soonest->Valid());
+  const PersonId head = soonest->value().person;
+  SKV_ASSERT_OK(store_->Erase({head}).status());
+  std::vector<std::int64_t> expiries;
+  for (; soonest->Valid(); soonest->Next()) {
+    EXPECT_NE(soonest->value().person, head);
+    EXPECT_NE(soonest->value().person, PersonId());
+    expiries.push_back(soonest->value().record.metadata.expires_ms);
+  }
+  SKV_EXPECT_OK(soonest->status());
+  EXPECT_EQ(expiries.size(), everyone.size() - by_shard[0].size() - 1);
+  EXPECT_TRUE(std::is_sorted(expiries.begin(), expiries.end()));
 }
 
 // ---- Whole-store calls -----------------------------------------------------------------------
