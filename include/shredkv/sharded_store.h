@@ -5,8 +5,10 @@
 // Layout: <directory>/SHARDS (the shard count and the routing key, sealed
 // under the root key) and <directory>/shard-000 … shard-<N-1>, each an
 // ordinary store (Store::Open can open one alone) with a SHARD marker that
-// ties it to its place (a shard moved, swapped or taken from another
-// sharded store is Corruption at open). A person lives in exactly
+// ties it to its place and names every shard's store ID (a shard moved,
+// swapped, taken from another sharded store or replaced by another store's
+// files is Corruption at open; a lost shard is put back from its backup
+// with RestoreShard). A person lives in exactly
 // one shard — key, data, identifiers, analytics rows — the shard chosen by
 // an xxHash of the person ID (ShardOf), so an erasure of one person stays
 // one commit in one shard's `keys`. CreatePerson places a person in the home
@@ -57,6 +59,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shredkv/backup.h"
 #include "shredkv/store.h"
 #include "shredkv/visibility.h"
 
@@ -91,6 +94,23 @@ class SHREDKV_EXPORT ShardedStore {
   // more shards than `shard_count`: a lost manifest is not replaced by a
   // new one); WrongKey; InvalidArgument (read_only with create_if_missing).
   static Result<std::unique_ptr<ShardedStore>> Open(Options options, std::uint32_t shard_count = 0);
+
+  // Puts back shard `index` of the sharded store in options.directory
+  // (closed) from a backup of that shard (`shard(index).Backup`), after its
+  // directory was lost: RestoreBackup into the shard's directory (which
+  // must not exist or be empty; `restore` as there: the shard's own erasure
+  // log), then the shard's SHARD marker. The backup must be of the store the
+  // other shards' markers name for that place. The shard comes back as of
+  // its backup, with the erasures of the log re-applied: people created in
+  // it since are gone, and it may disagree with the other shards on who
+  // holds an identifier (docs/architecture.md §13). Errors: NotFound (no
+  // sharded store), Corruption (SHARDS or another shard's marker damaged),
+  // WrongKey, and those of RestoreBackup; InvalidArgument for an index out
+  // of range or a backup of another store; FailedPrecondition if no other shard's marker names the
+  // shard's store (a one-shard store; or markers written before stop 27:
+  // open the store writable once, while it is whole).
+  static Result<RestoreResult> RestoreShard(const std::string& backup_dir, const Options& options,
+                                            std::uint32_t index, const RestoreOptions& restore);
 
   ShardedStore(const ShardedStore&) = delete;
   ShardedStore& operator=(const ShardedStore&) = delete;

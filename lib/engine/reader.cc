@@ -317,6 +317,7 @@ Result<StoreStats> Reader::Stats() {
   st.tracking_rejected = ctx_.tracking_rejected.load(std::memory_order_relaxed);
   st.tracking_dropped = ctx_.tracking_dropped.load(std::memory_order_relaxed);
   st.orphan_keys_collected = ctx_.orphan_keys_collected.load(std::memory_order_relaxed);
+  st.store_id = util::HexEncode(ctx_.keys->store_id());
   st.format_version = ctx_.data_format;
   st.write_batches = ctx_.write_batches.load(std::memory_order_relaxed);
   st.write_commits = ctx_.write_commits.load(std::memory_order_relaxed);

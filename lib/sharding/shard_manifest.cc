@@ -110,35 +110,61 @@ Result<ShardManifest> ReadManifest(const std::string& path, KeyProvider& provide
 
 namespace {
 
-constexpr std::string_view kMarkerMagic = "SHKVSHID";
+// Layout 2: magic ‖ u32 index ‖ u32 count ‖ count × store ID (32 hex
+// digits) ‖ u64 SipHash-2-4(routing key[0..16), salt ‖ everything before).
+// Layout 1 (before stop 27): magic ‖ index ‖ count ‖ tag, no store IDs.
+constexpr std::string_view kMarkerMagic = "SHKVSHD2";
+constexpr std::string_view kMarkerMagicV1 = "SHKVSHID";
+constexpr std::size_t kStoreIdSize = 32;
+constexpr std::size_t kMaxMarker = 16 + kStoreIdSize * 256 + 8;
 constexpr const char* kMarkerName = "/SHARD";
 
-// magic ‖ u32 index ‖ u32 count ‖ u64 SipHash-2-4(routing key[0..16),
-// salt ‖ magic ‖ index ‖ count).
-std::string Marker(std::uint32_t index, const ShardManifest& m) {
-  std::string body(kMarkerMagic);
+std::uint64_t Tag(const ShardManifest& m, std::string_view body) {
+  return crypto::ShortKeyedHash(m.routing_key->view().substr(0, 16), m.salt + std::string(body));
+}
+
+std::string Marker(std::string_view magic, std::uint32_t index, const std::vector<std::string>& store_ids,
+                   const ShardManifest& m) {
+  std::string body(magic);
   util::PutFixed32BE(&body, index);
   util::PutFixed32BE(&body, m.shard_count);
-  util::PutFixed64BE(&body, crypto::ShortKeyedHash(m.routing_key->view().substr(0, 16), m.salt + body));
+  for (const std::string& id : store_ids) body += id;
+  util::PutFixed64BE(&body, Tag(m, body));
   return body;
 }
 
 }  // namespace
 
-Status WriteShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest) {
-  return util::WriteFileDurably(shard_dir + kMarkerName, Marker(index, manifest));
+Status WriteShardMarker(const std::string& shard_dir, std::uint32_t index, const std::vector<std::string>& store_ids,
+                        const ShardManifest& manifest) {
+  for (const std::string& id : store_ids) {
+    if (id.size() != kStoreIdSize) return Status::InvalidArgument("a store ID is 32 hex digits");
+  }
+  if (store_ids.size() != manifest.shard_count) return Status::InvalidArgument("one store ID a shard");
+  return util::WriteFileDurably(shard_dir + kMarkerName, Marker(kMarkerMagic, index, store_ids, manifest));
 }
 
-Status CheckShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest) {
-  auto found = util::ReadSmallFile(shard_dir + kMarkerName, 64);
+Result<ShardMarker> ReadShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest) {
+  auto found = util::ReadSmallFile(shard_dir + kMarkerName, kMaxMarker);
   if (found.status().IsNotFound()) {
     return Status::Corruption("'" + shard_dir + "' has no SHARD marker: not a shard of this store");
   }
   if (!found.ok()) return found.status();
-  if (!crypto::SecretEquals(*found, Marker(index, manifest))) {
-    return Status::Corruption("'" + shard_dir + "' is not shard " + std::to_string(index) + " of this store (its SHARD marker names another place)");
+  const std::string& f = *found;
+  auto elsewhere = [&] {
+    return Status::Corruption("'" + shard_dir + "' is not shard " + std::to_string(index) +
+                              " of this store (its SHARD marker names another place)");
+  };
+  ShardMarker marker;
+  if (f.compare(0, kMarkerMagicV1.size(), kMarkerMagicV1) == 0) {
+    if (!crypto::SecretEquals(f, Marker(kMarkerMagicV1, index, {}, manifest))) return elsewhere();
+    return marker;
   }
-  return Status::OK();
+  const std::size_t ids_size = std::size_t{manifest.shard_count} * kStoreIdSize;
+  if (f.size() != 16 + ids_size + 8 || f.compare(0, kMarkerMagic.size(), kMarkerMagic) != 0) return elsewhere();
+  for (std::uint32_t i = 0; i < manifest.shard_count; ++i) marker.store_ids.push_back(f.substr(16 + i * kStoreIdSize, kStoreIdSize));
+  if (!crypto::SecretEquals(f, Marker(kMarkerMagic, index, marker.store_ids, manifest))) return elsewhere();
+  return marker;
 }
 
 }  // namespace shredkv::sharding

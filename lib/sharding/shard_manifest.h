@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "crypto/secure_memory.h"
 #include "shredkv/key_provider.h"
@@ -36,13 +37,25 @@ Status WriteManifest(const std::string& path, const ShardManifest& manifest, Key
 // root key (WrongKey if it does not open it). NotFound if there is no file.
 Result<ShardManifest> ReadManifest(const std::string& path, KeyProvider& provider);
 
-// Writes <shard_dir>/SHARD (format.md §12): the shard's index and the
-// count, tagged with the routing key, so a shard directory moved to another
-// place (or another sharded store) is recognised.
-Status WriteShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest);
+// What a shard's SHARD marker (format.md §12) says, once its tag checked.
+struct ShardMarker {
+  // The store ID (StoreStats::store_id, 32 hex digits) of every shard, by
+  // index: each marker names them all, so the shards left know a lost
+  // one's. Empty in a layout-1 marker (before stop 27), which names none.
+  std::vector<std::string> store_ids;
+};
 
-// Corruption unless <shard_dir>/SHARD names shard `index` of this store.
-Status CheckShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest);
+// Writes <shard_dir>/SHARD: the shard's index, the count and every shard's
+// store ID, tagged with the routing key, so a shard directory moved to
+// another place or another sharded store, or another store's files put in
+// its place, are recognised. REQUIRES: store_ids.size() == shard count.
+Status WriteShardMarker(const std::string& shard_dir, std::uint32_t index, const std::vector<std::string>& store_ids,
+                        const ShardManifest& manifest);
+
+// Reads <shard_dir>/SHARD. Corruption unless it is shard `index`'s marker
+// of this store (no file, another index or count, a tag the routing key did
+// not make, damage).
+Result<ShardMarker> ReadShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest);
 
 }  // namespace shredkv::sharding
 

@@ -388,6 +388,8 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
   }
   auto manifest = sharding::ReadManifest(manifest_path, *options.key_provider);
   bool creating = false;
+  std::vector<sharding::ShardMarker> markers;  // by shard, when not creating
+  std::vector<std::string> store_ids;         // by shard
   if (manifest.ok()) {
     if (shard_count != 0 && shard_count != manifest->shard_count) {
       return Status::InvalidArgument("the store in '" + top + "' has " + std::to_string(manifest->shard_count) +
@@ -438,23 +440,49 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
     // behind must hold nothing yet (else the manifest was lost, and a new
     // routing key and count would make its people unreachable).
     Status place;
-    if (!creating) {
-      place = sharding::CheckShardMarker(ShardDirectory(top, i), i, *manifest);
-    } else if (auto st = impl->shards.back()->Stats(); !st.ok()) {
+    auto st = impl->shards.back()->Stats();
+    if (!st.ok()) {
       place = st.status();
+    } else if (!creating) {
+      auto marker = sharding::ReadShardMarker(ShardDirectory(top, i), i, *manifest);
+      if (marker.ok()) {
+        markers.push_back(std::move(*marker));
+      } else {
+        place = marker.status();
+      }
     } else if (st->people != 0 || st->erased != 0) {
       place = Status::Corruption("'" + top + "' has no " + sharding::kManifestName + " file but shard " +
                                  std::to_string(i) + " holds data (a lost manifest?)");
     }
+    if (st.ok()) store_ids.push_back(st->store_id);
     if (!place.ok()) {
       for (auto& opened : impl->shards) (void)opened->Close();
       return place;
     }
   }
+  // Every marker of layout 2 names every shard's store: the store in each
+  // directory must be the one its place names (another store's files put
+  // in place of a shard's, or two shards' contents swapped, are not).
+  bool layout1 = creating;
+  for (std::uint32_t i = 0; !creating && i < manifest->shard_count; ++i) {
+    const std::vector<std::string>& named = markers[i].store_ids;
+    if (named.empty()) {
+      layout1 = true;
+      continue;
+    }
+    for (std::uint32_t j = 0; j < manifest->shard_count; ++j) {
+      if (named[j] == store_ids[j]) continue;
+      for (auto& opened : impl->shards) (void)opened->Close();
+      return Status::Corruption("'" + ShardDirectory(top, j) + "' holds store " + store_ids[j] + ", but shard " +
+                                std::to_string(j) + " of this store is store " + named[j] +
+                                " (a shard's files replaced or swapped?)");
+    }
+  }
   // Markers only once every shard is known to be empty: a refused creation
-  // rewrites nothing.
-  for (std::uint32_t i = 0; creating && i < manifest->shard_count; ++i) {
-    if (Status w = sharding::WriteShardMarker(ShardDirectory(top, i), i, *manifest); !w.ok()) {
+  // rewrites nothing. Layout-1 markers (before stop 27) are rewritten with
+  // the store IDs at a writable open.
+  for (std::uint32_t i = 0; layout1 && !options.read_only && i < manifest->shard_count; ++i) {
+    if (Status w = sharding::WriteShardMarker(ShardDirectory(top, i), i, store_ids, *manifest); !w.ok()) {
       for (auto& opened : impl->shards) (void)opened->Close();
       return w;
     }
@@ -469,6 +497,48 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
   impl->routing_key = std::move(manifest->routing_key);
   impl->options = std::move(options);
   return std::unique_ptr<ShardedStore>(new ShardedStore(std::move(impl)));
+}
+
+Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, const Options& options,
+                                                 std::uint32_t index, const RestoreOptions& restore) {
+  if (options.key_provider == nullptr) return Status::InvalidArgument("Options::key_provider is required");
+  const std::string& top = options.directory;
+  auto manifest = sharding::ReadManifest(top + "/" + sharding::kManifestName, *options.key_provider);
+  if (manifest.status().IsNotFound()) return Status::NotFound("no sharded store in '" + top + "'");
+  if (!manifest.ok()) return manifest.status();
+  if (index >= manifest->shard_count) {
+    return Status::InvalidArgument("the store in '" + top + "' has " + std::to_string(manifest->shard_count) +
+                                   " shards, no shard " + std::to_string(index));
+  }
+  // The store the other shards name for this place.
+  std::vector<std::string> store_ids;
+  for (std::uint32_t j = 0; j < manifest->shard_count && store_ids.empty(); ++j) {
+    if (j == index) continue;
+    auto marker = sharding::ReadShardMarker(ShardDirectory(top, j), j, *manifest);
+    if (!marker.ok()) return marker.status().WithContext(ShardContext(j));
+    store_ids = marker->store_ids;
+  }
+  if (store_ids.empty()) {
+    return Status::FailedPrecondition("no other shard of '" + top + "' names the store of shard " +
+                                      std::to_string(index) +
+                                      " (a one-shard store, or markers made before stop 27: open it writable "
+                                      "once while it is whole)");
+  }
+  auto info = ReadBackupInfo(backup_dir);
+  if (!info.ok()) return info.status();
+  if (info->store_id != store_ids[index]) {
+    return Status::InvalidArgument("the backup in '" + backup_dir + "' is of store " + info->store_id +
+                                   "; shard " + std::to_string(index) + " of '" + top + "' is store " +
+                                   store_ids[index]);
+  }
+  Options shard_options = options;
+  shard_options.directory = ShardDirectory(top, index);
+  auto restored = RestoreBackup(backup_dir, shard_options, restore);
+  if (!restored.ok()) return restored.status().WithContext(ShardContext(index));
+  if (Status w = sharding::WriteShardMarker(shard_options.directory, index, store_ids, *manifest); !w.ok()) {
+    return w;
+  }
+  return restored;
 }
 
 ShardedStore::ShardedStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

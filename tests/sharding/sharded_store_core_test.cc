@@ -11,8 +11,11 @@
 
 #include <unistd.h>
 
+#include "crypto/keyed_hash.h"
+#include "sharding/shard_manifest.h"
 #include "shredkv/sharded_store.h"
 #include "test_util.h"
+#include "util/coding.h"
 
 namespace shredkv {
 namespace {
@@ -181,6 +184,98 @@ TEST(ShardedOpenTest, ALostManifestOrAMovedShardIsCorruptionNotANewStore) {
   auto back = ShardedStore::Open(Existing(dir), 0);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE((*back)->Resolve(Email(7)).ok());
+}
+
+// Stop 27's outside audit (F4): the SHARD marker named only its place, so
+// two shards' files swapped with the markers left where they were opened,
+// and every person of both shards read as NotFound. Markers now name every
+// shard's store ID.
+TEST(ShardedOpenTest, AShardsFilesReplacedUnderItsMarkerAreCorruption) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE(s->CreatePerson({Email(i)}).ok());
+  }
+  for (const char* file : {"keys", "data"}) {
+    fs::rename(dir + "/shard-000/" + file, dir + "/swap");
+    fs::rename(dir + "/shard-001/" + file, dir + "/shard-000/" + file);
+    fs::rename(dir + "/swap", dir + "/shard-001/" + file);
+  }
+  auto swapped = ShardedStore::Open(Existing(dir), 0);
+  ASSERT_EQ(swapped.status().code(), StatusCode::kCorruption) << swapped.status().ToString();
+  EXPECT_NE(swapped.status().message().find("swapped"), std::string::npos) << swapped.status().ToString();
+}
+
+// Stop 27's outside audit (F3): a shard restored from its own backup could
+// not be put back (the backup holds no SHARD marker, and nothing wrote one),
+// so one lost shard made the whole store unopenable.
+TEST(ShardedOpenTest, ALostShardIsPutBackFromItsBackup) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  std::vector<PersonId> people;
+  {
+    auto s = OpenSharded(dir, 3);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 12; ++i) people.push_back(*s->CreatePerson({Email(i)}));
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      auto b = s->shard(i).Backup(tmp.Sub("backup-" + std::to_string(i)));
+      ASSERT_TRUE(b.ok()) << b.status().ToString();
+    }
+  }
+  fs::remove_all(dir + "/shard-001");
+  EXPECT_EQ(ShardedStore::Open(Existing(dir), 0).status().code(), StatusCode::kCorruption);
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  // Another shard's backup is not this shard's.
+  auto wrong = ShardedStore::RestoreShard(tmp.Sub("backup-0"), Existing(dir), 1, no_log);
+  EXPECT_TRUE(wrong.status().IsInvalidArgument()) << wrong.status().ToString();
+  EXPECT_FALSE(fs::exists(dir + "/shard-001"));
+  EXPECT_TRUE(ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 3, no_log).status().IsInvalidArgument());
+  auto restored = ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, no_log);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  auto s = ShardedStore::Open(Existing(dir), 0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ((*s)->shard(1).Stats()->store_id, restored->backup.store_id);
+  EXPECT_NE((*s)->shard(0).Stats()->store_id, restored->backup.store_id);
+  for (std::size_t i = 0; i < people.size(); ++i) {
+    EXPECT_TRUE((*s)->GetPerson(people[i]).ok()) << i;
+    auto resolved = (*s)->Resolve(Email(static_cast<int>(i)));
+    ASSERT_TRUE(resolved.ok()) << i << ": " << resolved.status().ToString();
+    EXPECT_EQ(*resolved, people[i]) << i;
+  }
+}
+
+// Markers of layout 1 (before stop 27) name no store: a read-only open
+// accepts them as they are, a writable open rewrites them with the store
+// IDs, and from then on replaced files are recognised.
+TEST(ShardedOpenTest, MarkersOfLayoutOneAreRewrittenWithTheStoreIds) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  { ASSERT_NE(OpenSharded(dir, 2), nullptr); }
+  Options o = Existing(dir);
+  auto manifest = sharding::ReadManifest(dir + "/SHARDS", *o.key_provider);
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  for (std::uint32_t i = 0; i < 2; ++i) {  // layout 1: magic, index, count, tag
+    std::string body = "SHKVSHID";
+    util::PutFixed32BE(&body, i);
+    util::PutFixed32BE(&body, 2);
+    util::PutFixed64BE(&body, crypto::ShortKeyedHash(manifest->routing_key->view().substr(0, 16), manifest->salt + body));
+    test::WriteFile(dir + "/shard-00" + std::to_string(i) + "/SHARD", body);
+  }
+  Options ro = Existing(dir);
+  ro.read_only = true;
+  { ASSERT_TRUE(ShardedStore::Open(ro, 0).ok()); }
+  EXPECT_EQ(test::ReadFile(dir + "/shard-000/SHARD").size(), 24u);
+  { ASSERT_TRUE(ShardedStore::Open(Existing(dir), 0).ok()); }
+  EXPECT_EQ(test::ReadFile(dir + "/shard-000/SHARD").size(), 16u + 2 * 32 + 8);
+  for (const char* file : {"keys", "data"}) {
+    fs::rename(dir + "/shard-000/" + file, dir + "/swap");
+    fs::rename(dir + "/shard-001/" + file, dir + "/shard-000/" + file);
+    fs::rename(dir + "/swap", dir + "/shard-001/" + file);
+  }
+  EXPECT_EQ(ShardedStore::Open(Existing(dir), 0).status().code(), StatusCode::kCorruption);
 }
 
 TEST(ShardedOpenTest, ACreationCutShortBeforeTheManifestIsFinishedByTheNextCreatingOpen) {
