@@ -92,7 +92,9 @@ class SHREDKV_EXPORT ShardedStore {
   // SHARDS and !create_if_missing); Corruption (SHARDS damaged; a shard
   // missing or not in its place; no SHARDS but shards that hold data, or
   // more shards than `shard_count`: a lost manifest is not replaced by a
-  // new one); WrongKey; InvalidArgument (read_only with create_if_missing).
+  // new one); WrongKey (the root key does not open SHARDS: a wrong key, or
+  // SHARDS altered with its checksum made again — the sealed box cannot
+  // tell the two apart); InvalidArgument (read_only with create_if_missing).
   static Result<std::unique_ptr<ShardedStore>> Open(Options options, std::uint32_t shard_count = 0);
 
   // Puts back shard `index` of the sharded store in options.directory

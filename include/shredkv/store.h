@@ -183,7 +183,8 @@ struct SHREDKV_EXPORT OperationStats {
 // Counts and sizes, read from one consistent snapshot of each environment.
 struct StoreStats {
   // The store's ID, 32 hex digits: made with the store, the same for every
-  // copy of it (backups, restores; BackupInfo::store_id).
+  // copy of it (backups, restores; BackupInfo::store_id). Empty from
+  // ShardedStore::Stats (each shard has its own: ShardStats).
   std::string store_id;
   // The `data` environment's format version as stored (3; 2 while a
   // migration from version 2 is pending, on a read-only open).

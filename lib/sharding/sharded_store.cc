@@ -223,6 +223,9 @@ struct ShardedStore::Impl {
   std::unique_ptr<crypto::SecretKey> routing_key;
   std::array<std::mutex, kStripes> stripes;
   std::atomic<std::uint64_t> next_start{0};  // Write: the first shard of a split batch
+  // Writes CheckClaim refused as Suppressed before any shard saw them
+  // (StoreStats::suppressed_rejections counts them with the shards').
+  std::atomic<std::uint64_t> suppressed_rejections{0};
 
   std::uint32_t count() const { return static_cast<std::uint32_t>(shards.size()); }
 
@@ -287,6 +290,7 @@ struct ShardedStore::Impl {
       const StatusCode c = r.status().code();
       if (c == StatusCode::kNotFound || c == StatusCode::kErased) continue;
       if (c == StatusCode::kSuppressed) {
+        suppressed_rejections.fetch_add(1, std::memory_order_relaxed);
         return Status::Suppressed("identifier of type '" + normalized.type + "' is suppressed after an erasure");
       }
       return r.status().WithContext(ShardContext(s));
@@ -922,6 +926,8 @@ Result<StoreStats> ShardedStore::Stats() {
   auto all = ShardStats();
   if (!all.ok()) return all.status();
   StoreStats sum = all->front();
+  sum.store_id.clear();  // each shard has its own (ShardStats)
+  sum.suppressed_rejections += impl_->suppressed_rejections.load(std::memory_order_relaxed);
   for (std::size_t i = 1; i < all->size(); ++i) {
     const StoreStats& x = (*all)[i];
     sum.format_version = std::min(sum.format_version, x.format_version);

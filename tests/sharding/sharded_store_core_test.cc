@@ -762,6 +762,9 @@ TEST_F(ShardedStoreTest, EraseByIdentifierAndSuppressionReachEveryShard) {
   again.CreatePerson({{"email", "a@x.org"}});
   EXPECT_EQ(store_->Write(again).code(), StatusCode::kSuppressed);
   EXPECT_EQ(store_->Resolve({"email", "a@x.org"}).status().code(), StatusCode::kSuppressed);
+  // Both refusals counted, though the sharded store refused them before
+  // any shard saw them (stop 27's audit, F5: the count stayed 0).
+  EXPECT_EQ(store_->Stats()->suppressed_rejections, 2u);
 
   SKV_ASSERT_OK(store_->Unsuppress({"email", "a@x.org"}));
   EXPECT_TRUE(store_->Unsuppress({"email", "a@x.org"}).IsNotFound());
