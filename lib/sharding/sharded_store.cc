@@ -105,7 +105,10 @@ Status PartError(const Status& s, const std::vector<std::size_t>& original, std:
 // `open(k)`) only when shard k-1's is exhausted. A shard's iterator can end
 // between calls (an erasure ends or shortens its batch: iterator.h), so
 // Valid() and value() move on to the next shard then too; the iterator is
-// a heap object made non-const, so casting const away is defined.
+// a heap object made non-const, so casting const away is defined. As in one
+// store (iterator.h), an entry value() handed out stays valid until Next()
+// (the shard's iterator that ended is kept until then), and Next() moves
+// past it, not past an entry of the next shard only Valid() has seen.
 template <typename T>
 class ConcatIterator final : public Iterator<T> {
  public:
@@ -118,17 +121,35 @@ class ConcatIterator final : public Iterator<T> {
     return current_ != nullptr;
   }
   void Next() override {
-    if (current_ != nullptr) current_->Next();
+    // Settle() moved past the shown entry already unless value() showed
+    // the current one since.
+    if (current_ != nullptr && (!moved_past_shown_ || shown_)) current_->Next();
+    moved_past_shown_ = false;
+    shown_ = false;
+    finished_.clear();
     Settle();
   }
   const T& value() const override {
-    Self().Settle();
-    return current_ != nullptr ? current_->value() : gone_;
+    ConcatIterator& self = Self();
+    self.Settle();
+    if (current_ == nullptr) return gone_;
+    self.shown_ = true;
+    return current_->value();
   }
   Status status() const override { return status_; }
 
  private:
   ConcatIterator& Self() const { return const_cast<ConcatIterator&>(*this); }
+  // The current shard's iterator ended: kept until Next() if value() handed
+  // out its entry (Settle() then moved past that entry).
+  void Retire() {
+    if (shown_) {
+      finished_.push_back(std::move(current_));
+      moved_past_shown_ = true;
+      shown_ = false;
+    }
+    current_.reset();
+  }
   // Moves on to the next shard while the current one is exhausted; stays
   // at the end after an error.
   void Settle() {
@@ -138,10 +159,10 @@ class ConcatIterator final : public Iterator<T> {
         if (current_->Valid()) return;
         if (Status s = current_->status(); !s.ok()) {
           status_ = s.WithContext(ShardContext(shard_ - 1));
-          current_.reset();
+          Retire();
           return;
         }
-        current_.reset();
+        Retire();
       }
       if (shard_ == shards_) return;
       current_ = open_(shard_++);
@@ -152,6 +173,9 @@ class ConcatIterator final : public Iterator<T> {
   std::function<std::unique_ptr<Iterator<T>>(std::uint32_t)> open_;
   std::uint32_t shard_ = 0;  // the next shard to open
   std::unique_ptr<Iterator<T>> current_;  // valid, or null at the end
+  bool shown_ = false;                     // value() handed out current_'s entry
+  bool moved_past_shown_ = false;          // an ended shard's shown entry is behind us
+  std::vector<std::unique_ptr<Iterator<T>>> finished_;  // ended, with a shown entry: until Next()
   Status status_;
   const T gone_{};
 };
@@ -171,14 +195,20 @@ class ExpiryMergeIterator final : public Iterator<FoundRecord> {
     Self().Pick();
     return current_ != kNone;
   }
-  // Past the record value() or Valid() last stood on.
+  // Past the record value() handed out last (the pick may have changed
+  // since, after an erasure); without one, past the current record.
   void Next() override {
-    if (current_ != kNone) parts_[current_]->Next();
+    const std::size_t past = shown_part_ != kNone ? shown_part_ : current_;
+    if (past != kNone) parts_[past]->Next();
+    shown_part_ = kNone;
     Pick();
   }
   const FoundRecord& value() const override {
-    Self().Pick();
-    return current_ != kNone ? parts_[current_]->value() : gone_;
+    ExpiryMergeIterator& self = Self();
+    self.Pick();
+    if (current_ == kNone) return gone_;
+    self.shown_part_ = current_;
+    return parts_[current_]->value();
   }
   Status status() const override { return status_; }
 
@@ -207,6 +237,7 @@ class ExpiryMergeIterator final : public Iterator<FoundRecord> {
 
   std::vector<std::unique_ptr<Iterator<FoundRecord>>> parts_;
   std::size_t current_ = kNone;
+  std::size_t shown_part_ = kNone;  // the part value() handed out a record of since Next()
   Status status_;
   const FoundRecord gone_{};
 };

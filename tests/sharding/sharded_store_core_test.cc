@@ -915,6 +915,35 @@ TEST_F(ShardedStoreTest, ScansOverTheShardsGoOnPastAnErasureOfTheirCurrentEntry)
   EXPECT_TRUE(std::is_sorted(expiries.begin(), expiries.end()));
 }
 
+// The review of the fix above: when the entry value() handed out was erased
+// and its shard's scan ended, Valid() moved on to the next shard and
+// destroyed the ended iterator (the entry with it), and Next() then skipped
+// the next shard's first entry unseen.
+TEST_F(ShardedStoreTest, AScanOverTheShardsSkipsNothingWhenItsShownEntryIsErased) {
+  PersonId in_zero;
+  std::set<PersonId> others;
+  for (int i = 0; in_zero == PersonId() || others.size() < 3; ++i) {
+    const PersonId p = *store_->CreatePerson({Email(i)});
+    if (store_->ShardOf(p) == 0 && in_zero == PersonId()) in_zero = p;
+    if (store_->ShardOf(p) != 0 && others.size() < 3) others.insert(p);
+  }
+  std::vector<PersonId> objecting(others.begin(), others.end());
+  objecting.push_back(in_zero);
+  SKV_ASSERT_OK(store_->SetConsent(objecting, "marketing", false, "test"));
+  auto it = store_->PeopleWithConsent("marketing", false);
+  ASSERT_TRUE(it->Valid());
+  const PersonId& held = it->value();
+  ASSERT_EQ(held, in_zero);
+  SKV_ASSERT_OK(store_->Erase({in_zero}).status());
+  ASSERT_TRUE(it->Valid());  // shard 0's scan ended: the next shard's first
+  EXPECT_EQ(held, in_zero);  // valid until Next() (a use after free under ASan before)
+  it->Next();
+  std::set<PersonId> rest;
+  for (; it->Valid(); it->Next()) rest.insert(it->value());
+  SKV_EXPECT_OK(it->status());
+  EXPECT_EQ(rest, others);
+}
+
 // ---- Whole-store calls -----------------------------------------------------------------------
 
 TEST_F(ShardedStoreTest, StatsSumTheShardsAndVerifyChecksThemAll) {
