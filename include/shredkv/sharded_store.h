@@ -92,7 +92,8 @@ class SHREDKV_EXPORT ShardedStore {
   // SHARDS and !create_if_missing); Corruption (SHARDS damaged; a shard
   // missing or not in its place; no SHARDS but shards that hold data, or
   // more shards than `shard_count`: a lost manifest is not replaced by a
-  // new one); WrongKey (the root key does not open SHARDS: a wrong key, or
+  // new one; a shard whose store is not the one the markers name, its files
+  // replaced or swapped); WrongKey (the root key does not open SHARDS: a wrong key, or
   // SHARDS altered with its checksum made again — the sealed box cannot
   // tell the two apart); InvalidArgument (read_only with create_if_missing).
   static Result<std::unique_ptr<ShardedStore>> Open(Options options, std::uint32_t shard_count = 0);
@@ -102,7 +103,12 @@ class SHREDKV_EXPORT ShardedStore {
   // directory was lost: RestoreBackup into the shard's directory (which
   // must not exist or be empty; `restore` as there: the shard's own erasure
   // log), then the shard's SHARD marker. The backup must be of the store the
-  // other shards' markers name for that place. The shard comes back as of
+  // other shards' markers name for that place (one readable marker is
+  // enough: several lost shards are put back one by one), checked against
+  // the restored store's own ID (a backup's MANIFEST is not authenticated).
+  // A restore cut short after its copy was moved into place is finished by
+  // running it again. Nothing may have the sharded store or the shard open
+  // meanwhile (RestoreShard takes no lock on the other shards). The shard comes back as of
   // its backup, with the erasures of the log re-applied: people created in
   // it since are gone, and it may disagree with the other shards on who
   // holds an identifier (docs/architecture.md §13). Errors: NotFound (no

@@ -433,6 +433,12 @@ class SHREDKV_EXPORT Store {
   virtual Status Write(const WriteBatch& batch) = 0;
 
   virtual Result<StoreStats> Stats() = 0;
+  // StoreStats::store_id alone, without counting anything.
+  virtual Result<std::string> StoreId() {
+    auto stats = Stats();
+    if (!stats.ok()) return stats.status();
+    return std::move(stats->store_id);
+  }
 
   // ---- Erasure (design §3) ---------------------------------------------------
 

@@ -10,6 +10,7 @@
 #include "engine/migration.h"
 #include "crypto/aead.h"
 #include "engine/analytics_link.h"
+#include "util/coding.h"
 #include "util/fork_generation.h"
 
 namespace shredkv {
@@ -281,6 +282,12 @@ Status StoreImpl::Close() {
   ctx_.events.Log(LogLevel::kInfo, "closed '" + ctx_.options.directory + "'");
   ctx_.events.Flush();
   return Status::OK();
+}
+
+Result<std::string> StoreImpl::StoreId() {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  return util::HexEncode(ctx_.keys->store_id());
 }
 
 // ---- writes: each one WriteBatch ----------------------------------------------

@@ -84,6 +84,7 @@ class StoreImpl final : public Store {
     return ctx_.metrics.Timed(Operation::kWrite, [&] { return writer_.Write(batch); });
   }
   Result<StoreStats> Stats() override { return reader_.Stats(); }
+  Result<std::string> StoreId() override;
 
   Result<ErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options) override {
     return Erased(ctx_.metrics.Timed(Operation::kErase, [&] { return eraser_.Erase(people, options); }));

@@ -475,21 +475,25 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
     // behind must hold nothing yet (else the manifest was lost, and a new
     // routing key and count would make its people unreachable).
     Status place;
-    auto st = impl->shards.back()->Stats();
-    if (!st.ok()) {
-      place = st.status();
+    auto id = impl->shards.back()->StoreId();
+    if (!id.ok()) {
+      place = id.status();
     } else if (!creating) {
+      store_ids.push_back(*id);
       auto marker = sharding::ReadShardMarker(ShardDirectory(top, i), i, *manifest);
       if (marker.ok()) {
         markers.push_back(std::move(*marker));
       } else {
         place = marker.status();
       }
+    } else if (auto st = impl->shards.back()->Stats(); !st.ok()) {
+      place = st.status();
     } else if (st->people != 0 || st->erased != 0) {
       place = Status::Corruption("'" + top + "' has no " + sharding::kManifestName + " file but shard " +
                                  std::to_string(i) + " holds data (a lost manifest?)");
+    } else {
+      store_ids.push_back(*id);
     }
-    if (st.ok()) store_ids.push_back(st->store_id);
     if (!place.ok()) {
       for (auto& opened : impl->shards) (void)opened->Close();
       return place;
@@ -545,35 +549,72 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
     return Status::InvalidArgument("the store in '" + top + "' has " + std::to_string(manifest->shard_count) +
                                    " shards, no shard " + std::to_string(index));
   }
-  // The store the other shards name for this place.
+  // The store the other shards name for this place: any one readable
+  // marker of layout 2 tells (others may be lost too).
   std::vector<std::string> store_ids;
+  Status unreadable;
   for (std::uint32_t j = 0; j < manifest->shard_count && store_ids.empty(); ++j) {
     if (j == index) continue;
     auto marker = sharding::ReadShardMarker(ShardDirectory(top, j), j, *manifest);
-    if (!marker.ok()) return marker.status().WithContext(ShardContext(j));
-    store_ids = marker->store_ids;
+    if (marker.ok()) {
+      store_ids = marker->store_ids;
+    } else if (unreadable.ok()) {
+      unreadable = marker.status().WithContext(ShardContext(j));
+    }
   }
   if (store_ids.empty()) {
+    if (!unreadable.ok()) return unreadable;
     return Status::FailedPrecondition("no other shard of '" + top + "' names the store of shard " +
                                       std::to_string(index) +
                                       " (a one-shard store, or markers made before stop 27: open it writable "
                                       "once while it is whole)");
   }
+  const std::string& expected = store_ids[index];
   auto info = ReadBackupInfo(backup_dir);
   if (!info.ok()) return info.status();
-  if (info->store_id != store_ids[index]) {
-    return Status::InvalidArgument("the backup in '" + backup_dir + "' is of store " + info->store_id +
-                                   "; shard " + std::to_string(index) + " of '" + top + "' is store " +
-                                   store_ids[index]);
+  if (info->store_id != expected) {
+    return Status::InvalidArgument("the backup in '" + backup_dir + "' is of store " + info->store_id + "; shard " +
+                                   std::to_string(index) + " of '" + top + "' is store " + expected);
   }
   Options shard_options = options;
   shard_options.directory = ShardDirectory(top, index);
-  auto restored = RestoreBackup(backup_dir, shard_options, restore);
-  if (!restored.ok()) return restored.status().WithContext(ShardContext(index));
+  // The store now in the shard's directory (read only), or an error.
+  auto stored_id = [&]() -> Result<std::string> {
+    Options o = shard_options;
+    o.read_only = true;
+    o.create_if_missing = false;
+    auto shard = Store::Open(std::move(o));
+    if (!shard.ok()) return shard.status();
+    return (*shard)->StoreId();
+  };
+  RestoreResult result;
+  std::error_code ec;
+  if (fs::exists(shard_options.directory + "/keys", ec) && !fs::exists(shard_options.directory + "/SHARD", ec)) {
+    // A restore cut short after its copy was renamed into place and before
+    // its marker was written: finished if the store there is the right one.
+    auto there = stored_id();
+    if (!there.ok() || *there != expected) {
+      return Status::AlreadyExists("'" + shard_options.directory + "' holds files that are not shard " +
+                                   std::to_string(index) + "'s store: move them away first");
+    }
+    result.backup = std::move(*info);
+  } else {
+    auto restored = RestoreBackup(backup_dir, shard_options, restore);
+    if (!restored.ok()) return restored.status().WithContext(ShardContext(index));
+    result = std::move(*restored);
+    // The backup's MANIFEST is not authenticated: the store's own ID decides.
+    auto there = stored_id();
+    if (!there.ok() || *there != expected) {
+      fs::remove_all(shard_options.directory, ec);
+      if (!there.ok()) return there.status().WithContext(ShardContext(index));
+      return Status::InvalidArgument("the backup in '" + backup_dir + "' holds store " + *there + ", not " + expected +
+                                     " (its MANIFEST names another)");
+    }
+  }
   if (Status w = sharding::WriteShardMarker(shard_options.directory, index, store_ids, *manifest); !w.ok()) {
     return w;
   }
-  return restored;
+  return result;
 }
 
 ShardedStore::ShardedStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

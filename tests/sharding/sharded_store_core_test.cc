@@ -224,17 +224,39 @@ TEST(ShardedOpenTest, ALostShardIsPutBackFromItsBackup) {
       ASSERT_TRUE(b.ok()) << b.status().ToString();
     }
   }
+  fs::remove_all(dir + "/shard-000");  // two shards lost: shard 2's marker still tells
   fs::remove_all(dir + "/shard-001");
   EXPECT_EQ(ShardedStore::Open(Existing(dir), 0).status().code(), StatusCode::kCorruption);
   RestoreOptions no_log;
   no_log.without_erasure_log = true;
-  // Another shard's backup is not this shard's.
+  // Another shard's backup is not this shard's, also with its MANIFEST
+  // edited to name this shard's store (the store's own ID decides).
   auto wrong = ShardedStore::RestoreShard(tmp.Sub("backup-0"), Existing(dir), 1, no_log);
   EXPECT_TRUE(wrong.status().IsInvalidArgument()) << wrong.status().ToString();
   EXPECT_FALSE(fs::exists(dir + "/shard-001"));
+  {
+    const std::string forged = tmp.Sub("forged");
+    fs::copy(tmp.Sub("backup-0"), forged, fs::copy_options::recursive);
+    std::string manifest = test::ReadFile(forged + "/MANIFEST");
+    const std::string own = ReadBackupInfo(tmp.Sub("backup-0"))->store_id;
+    const std::string other = ReadBackupInfo(tmp.Sub("backup-1"))->store_id;
+    manifest.replace(manifest.find(own), own.size(), other);
+    test::WriteFile(forged + "/MANIFEST", manifest);
+    auto forged_restore = ShardedStore::RestoreShard(forged, Existing(dir), 1, no_log);
+    EXPECT_TRUE(forged_restore.status().IsInvalidArgument()) << forged_restore.status().ToString();
+    EXPECT_NE(forged_restore.status().message().find("MANIFEST names another"), std::string::npos);
+    EXPECT_FALSE(fs::exists(dir + "/shard-001/keys"));
+  }
   EXPECT_TRUE(ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 3, no_log).status().IsInvalidArgument());
   auto restored = ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, no_log);
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  // A restore cut short before its marker was written: run again, it finishes.
+  auto zero = ShardedStore::RestoreShard(tmp.Sub("backup-0"), Existing(dir), 0, no_log);
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  fs::remove(dir + "/shard-000/SHARD");
+  EXPECT_EQ(ShardedStore::Open(Existing(dir), 0).status().code(), StatusCode::kCorruption);
+  zero = ShardedStore::RestoreShard(tmp.Sub("backup-0"), Existing(dir), 0, no_log);
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
   auto s = ShardedStore::Open(Existing(dir), 0);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ((*s)->shard(1).Stats()->store_id, restored->backup.store_id);
