@@ -70,6 +70,16 @@ PersonId PersonOutside(ShardedStore& s, std::uint32_t avoid, int* next) {
   }
 }
 
+// Swaps the store files of shard-000 and shard-001, leaving their SHARD
+// markers where they are.
+void SwapStoreFilesOfShardsZeroAndOne(const std::string& dir) {
+  for (const char* file : {"keys", "data"}) {
+    fs::rename(dir + "/shard-000/" + file, dir + "/swap");
+    fs::rename(dir + "/shard-001/" + file, dir + "/shard-000/" + file);
+    fs::rename(dir + "/swap", dir + "/shard-001/" + file);
+  }
+}
+
 class ShardedStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -198,11 +208,7 @@ TEST(ShardedOpenTest, AShardsFilesReplacedUnderItsMarkerAreCorruption) {
     ASSERT_NE(s, nullptr);
     for (int i = 0; i < 6; ++i) ASSERT_TRUE(s->CreatePerson({Email(i)}).ok());
   }
-  for (const char* file : {"keys", "data"}) {
-    fs::rename(dir + "/shard-000/" + file, dir + "/swap");
-    fs::rename(dir + "/shard-001/" + file, dir + "/shard-000/" + file);
-    fs::rename(dir + "/swap", dir + "/shard-001/" + file);
-  }
+  SwapStoreFilesOfShardsZeroAndOne(dir);
   auto swapped = ShardedStore::Open(Existing(dir), 0);
   ASSERT_EQ(swapped.status().code(), StatusCode::kCorruption) << swapped.status().ToString();
   EXPECT_NE(swapped.status().message().find("swapped"), std::string::npos) << swapped.status().ToString();
@@ -292,11 +298,7 @@ TEST(ShardedOpenTest, MarkersOfLayoutOneAreRewrittenWithTheStoreIds) {
   EXPECT_EQ(test::ReadFile(dir + "/shard-000/SHARD").size(), 24u);
   { ASSERT_TRUE(ShardedStore::Open(Existing(dir), 0).ok()); }
   EXPECT_EQ(test::ReadFile(dir + "/shard-000/SHARD").size(), 16u + 2 * 32 + 8);
-  for (const char* file : {"keys", "data"}) {
-    fs::rename(dir + "/shard-000/" + file, dir + "/swap");
-    fs::rename(dir + "/shard-001/" + file, dir + "/shard-000/" + file);
-    fs::rename(dir + "/swap", dir + "/shard-001/" + file);
-  }
+  SwapStoreFilesOfShardsZeroAndOne(dir);
   EXPECT_EQ(ShardedStore::Open(Existing(dir), 0).status().code(), StatusCode::kCorruption);
 }
 
