@@ -110,8 +110,8 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     if (!buffer_.empty()) buffer_.pop_front();
     Refill();
   }
-  // An empty item if an erasure stopped the export between Valid() and
-  // value(); Valid() is false from then on (iterator.h).
+  // An empty item if an erasure stopped the export after Valid() was true;
+  // Valid() is false from then on (iterator.h).
   const ExportItem& value() const override {
     const_cast<ExportIteratorImpl*>(this)->StopIfKeysErasedSince();
     return buffer_.empty() ? gone_ : buffer_.front();
@@ -151,12 +151,15 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   }
 
   void StopIfKeysErasedSince() {
+    if (buffer_.empty()) return;  // nothing decrypted waits (and no epoch read)
     // Read before the keys are: an erasure that commits meanwhile is
     // checked for at the next call.
     const std::uint64_t epoch = ctx_->ErasureEpoch();
-    if (buffer_.empty() || epoch == filled_at_epoch_) return;
+    if (epoch == filled_at_epoch_) return;
     Status s = KeysStillThere(ctx_, id_, used_slots_);
-    if (s.IsBusy()) s = Status::Busy("a data category of person " + id_.ToHex() + " was erased during the export; export again");
+    if (s.IsBusy()) {
+      s = Status::Busy("a data category of person " + id_.ToHex() + " was erased during the export; export again");
+    }
     if (s.ok()) {
       filled_at_epoch_ = epoch;  // someone else's erasure
       return;
