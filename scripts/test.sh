@@ -201,7 +201,9 @@ else
   # Backups taken while writers run (issue 18).
   TSAN_TESTS+='|^BackupTest\.ABackupTakenDuringWritesIsConsistent'
   # Writers of several shards at once, and creators racing for identifiers (issue 21).
-  TSAN_TESTS+='|^ShardedStoreTest\.(ParallelWriters|ConcurrentCreators)'
+  TSAN_TESTS+='|^ShardedStoreTest\.(ParallelWriters|ConcurrentCreators|ARequestIdIsTaken)'
+  # Calls on many people of several shards against leases and each other's erasures (stop 28).
+  TSAN_TESTS+='|^ShardedLeaseTest\.'
   TSAN_TESTS+='|^KeyPool(Concurrency|Race)Test\.'
   # A lookup that meets an erasure holding the person's stripe (LookupProfile's fallback).
   TSAN_TESTS+='|^ProfileTest\.LookupProfileDuringAnErasure'

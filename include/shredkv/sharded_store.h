@@ -32,11 +32,16 @@
 // caller can get wrong is checked before any part commits, so it leaves
 // nothing written: the people of Restrict/Unrestrict/SetConsent/Erase
 // (NotFound, Erased), identifiers taken or suppressed, an erasure request id
-// used before. Any other error of a later part — a lease that does not
-// drain (Busy), a validation error only the shard sees, I/O, a full map —
-// leaves the earlier parts committed, and the error names their shards
-// ("the parts of shards 0, 2 are committed: …"). Keep a batch within one
-// shard (ShardOf) when it must be all or nothing.
+// used before. These checks and the parts run under locks on the people
+// (striped), so a concurrent call of this class on one of them — an
+// erasure above all — waits rather than fails a later part. Any other
+// error of a later part — a lease that does not drain (Busy), a validation
+// error only the shard sees, I/O, a full map — leaves the earlier parts
+// committed, and the error names their shards ("the parts of shards 0, 2
+// are committed, the rest not: shard 3: …"). An erasure cut short that way
+// is finished by calling Erase again with the same people, options and
+// request id. Keep a batch within one shard (ShardOf) when it must be all
+// or nothing.
 //
 // Identifiers moved within one batch: an identifier that an earlier
 // operation of the batch unlinks (or rectifies away) may be claimed by a
@@ -202,7 +207,13 @@ class SHREDKV_EXPORT ShardedStore {
   // One erasure request under one request id (generated if empty) in each
   // shard holding some of `people`. Every person is checked first (NotFound
   // / Erased: nothing erased); a request id already used in any shard is
-  // AlreadyExists.
+  // AlreadyExists — except by the same request cut short: when a later
+  // shard's part failed (Busy for a lease, I/O, …) after earlier parts
+  // committed (the error says "is partly made"), calling Erase again with
+  // the same people, options and request id makes only the missing parts
+  // and returns the receipt of the whole request. GetErasure meanwhile
+  // shows only the parts made (`people` counts them). EraseByIdentifier
+  // and EraseCategory are one part each: a used id is AlreadyExists.
   Result<ShardedErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options = {});
   Result<ShardedErasureReceipt> EraseByIdentifier(const Identifier& identifier, const EraseOptions& options = {});
   Result<ErasureReceipt> EraseCategory(const PersonId& person, std::string_view category,

@@ -50,7 +50,7 @@ Status PartsCommitted(const Status& s, const std::vector<std::uint32_t>& committ
   if (committed.empty()) return s;
   std::string list;
   for (std::uint32_t c : committed) list += (list.empty() ? "" : ", ") + std::to_string(c);
-  return s.WithContext("the parts of shards " + list + " are committed");
+  return s.WithContext("the parts of shards " + list + " are committed, the rest not");
 }
 
 // The same status code with another message.
@@ -354,8 +354,27 @@ struct ShardedStore::Impl {
     return Status::NotFound("no person has this identifier");
   }
 
-  // Every person exists and is not erased: the check before a call on many
-  // people commits its first shard's part.
+  // The people's lock stripes, locked in stripe order and released on
+  // scope exit. Every call on many people (Restrict, Unrestrict,
+  // SetConsent, Erase) and EraseByIdentifier holds them from its check of
+  // the people (CheckPeople) to its last part, so a concurrent erasure of
+  // one of them cannot fail a later part after an earlier one committed
+  // (stop 27's audit, F7). Calls through shard(i) bypass them.
+  class PeopleGuard {
+   public:
+    PeopleGuard(Impl& impl, const std::vector<PersonId>& people) {
+      std::set<std::size_t> wanted;
+      for (const PersonId& p : people) wanted.insert(PersonStripe(p));
+      for (std::size_t s : wanted) locks_.emplace_back(impl.person_stripes[s]);
+    }
+
+   private:
+    static std::size_t PersonStripe(const PersonId& p) { return (util::Checksum64(p.view()) >> 32) % kStripes; }
+    std::vector<std::unique_lock<std::mutex>> locks_;
+  };
+
+  // Every person exists and is not erased: the check, under their
+  // PeopleGuard, before a call on many people commits its first part.
   Status CheckPeople(const std::vector<PersonId>& people) {
     for (const PersonId& p : people) {
       auto info = shards[ShardOf(p)]->GetPerson(p);
@@ -400,6 +419,8 @@ struct ShardedStore::Impl {
   // one after the other, so the id is checked unused in every shard and
   // used in all of them atomically with respect to each other.
   std::array<std::mutex, kStripes> request_stripes;
+  // People, striped: see PeopleGuard. Taken before a request stripe.
+  std::array<std::mutex, kStripes> person_stripes;
 };
 
 // ---- Open and close ------------------------------------------------------------
@@ -859,6 +880,7 @@ Status ShardedStore::Write(const WriteBatch& batch) {
 
 Status ShardedStore::Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) {
   if (people.empty()) return impl_->shards[0]->Restrict(people, spec);
+  Impl::PeopleGuard guard(*impl_, people);
   if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
   return impl_->EachPart(impl_->ByShard(people),
                          [&](Store& s, const std::vector<PersonId>& part) { return s.Restrict(part, spec); });
@@ -866,6 +888,7 @@ Status ShardedStore::Restrict(const std::vector<PersonId>& people, const Restric
 
 Status ShardedStore::Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) {
   if (people.empty()) return impl_->shards[0]->Unrestrict(people, spec);
+  Impl::PeopleGuard guard(*impl_, people);
   if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
   return impl_->EachPart(impl_->ByShard(people),
                          [&](Store& s, const std::vector<PersonId>& part) { return s.Unrestrict(part, spec); });
@@ -874,6 +897,7 @@ Status ShardedStore::Unrestrict(const std::vector<PersonId>& people, const Restr
 Status ShardedStore::SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
                                 std::string_view source) {
   if (people.empty()) return impl_->shards[0]->SetConsent(people, purpose, granted, source);
+  Impl::PeopleGuard guard(*impl_, people);
   if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
   return impl_->EachPart(impl_->ByShard(people), [&](Store& s, const std::vector<PersonId>& part) {
     return s.SetConsent(part, purpose, granted, source);
@@ -885,26 +909,61 @@ Status ShardedStore::SetConsent(const std::vector<PersonId>& people, std::string
 namespace {
 
 // The request id every part of a sharded erasure shares — the caller's, or
-// a fresh random one — checked unused in every shard (AlreadyExists) and
-// held, through its lock stripe, until the erasure's last part is made.
+// a fresh random one — held, through its lock stripe, until the erasure's
+// last part is made, with the parts the shards already have under it
+// (`made`: a request cut short; an unused id has none).
 struct HeldRequest {
   EraseOptions options;
   std::unique_lock<std::mutex> lock;
+  std::map<std::uint32_t, ErasureReceipt> made;
 };
 
 Result<HeldRequest> HoldRequest(std::vector<std::unique_ptr<Store>>& shards,
                                 std::array<std::mutex, kStripes>& stripes, const EraseOptions& options) {
-  HeldRequest held{options, {}};
+  HeldRequest held{options, {}, {}};
   if (held.options.request_id.empty()) {
     held.options.request_id = PersonId(crypto::RandomArray<PersonId::kSize>()).ToHex();
   }
   held.lock = std::unique_lock(stripes[util::Checksum64(held.options.request_id) % kStripes]);
   for (std::uint32_t s = 0; s < shards.size(); ++s) {
     auto known = shards[s]->GetErasure(held.options.request_id);
-    if (known.ok()) return Status::AlreadyExists("erasure request '" + held.options.request_id + "' was made before");
-    if (!known.status().IsNotFound()) return known.status().WithContext(ShardContext(s));
+    if (known.ok()) {
+      held.made.emplace(s, std::move(*known));
+    } else if (!known.status().IsNotFound()) {
+      return known.status().WithContext(ShardContext(s));
+    }
   }
   return held;
+}
+
+Status MadeBefore(const HeldRequest& held, std::string_view why = {}) {
+  return Status::AlreadyExists("erasure request '" + held.options.request_id + "' was made before" +
+                               std::string(why));
+}
+
+// OK if `held.made`, the parts the shards have under the request id, are
+// parts of this call that an earlier call under the same id made before it
+// stopped: each of their shards is one of this call's, each part erased
+// exactly this call's people of that shard (who read as Erased there), as
+// a whole-person erasure with the same options. AlreadyExists otherwise,
+// and when nothing is left to make.
+Status CheckResumable(std::vector<std::unique_ptr<Store>>& shards, const HeldRequest& held,
+                      const std::map<std::uint32_t, std::vector<PersonId>>& parts) {
+  for (const auto& [s, receipt] : held.made) {
+    auto part = parts.find(s);
+    if (part == parts.end() || !receipt.category.empty() || receipt.analytics != held.options.analytics ||
+        receipt.suppressed != held.options.suppress ||
+        receipt.people != std::set<PersonId>(part->second.begin(), part->second.end()).size()) {
+      return MadeBefore(held, " for other people or with other options");
+    }
+    for (const PersonId& p : part->second) {
+      if (!shards[s]->GetPerson(p).status().IsErased()) {
+        return MadeBefore(held, " for other people or with other options");
+      }
+    }
+  }
+  if (held.made.size() == parts.size()) return MadeBefore(held);
+  return Status::OK();
 }
 
 void AddPart(ShardedErasureReceipt* r, std::uint32_t shard, ErasureReceipt part) {
@@ -918,17 +977,34 @@ void AddPart(ShardedErasureReceipt* r, std::uint32_t shard, ErasureReceipt part)
 
 Result<ShardedErasureReceipt> ShardedStore::Erase(const std::vector<PersonId>& people, const EraseOptions& options) {
   if (people.empty()) return Status::InvalidArgument("no people to erase");
-  if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
+  Impl::PeopleGuard guard(*impl_, people);
   auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
   if (!held.ok()) return held.status();
   const EraseOptions* o = &held->options;
+  const auto parts = impl_->ByShard(people);
+  if (!held->made.empty()) {
+    if (Status r = CheckResumable(impl_->shards, *held, parts); !r.ok()) return r;
+  }
+  std::vector<PersonId> unmade;  // the people of the parts still to make
+  for (const auto& [s, part] : parts) {
+    if (held->made.count(s) == 0) unmade.insert(unmade.end(), part.begin(), part.end());
+  }
+  if (Status c = impl_->CheckPeople(unmade); !c.ok()) return c;
   ShardedErasureReceipt receipt;
   std::vector<std::uint32_t> committed;
-  for (const auto& [s, part] : impl_->ByShard(people)) {
+  for (const auto& [s, part] : parts) {
+    if (auto m = held->made.find(s); m != held->made.end()) {
+      committed.push_back(s);
+      AddPart(&receipt, s, std::move(m->second));
+      continue;
+    }
     auto r = impl_->shards[s]->Erase(part, *o);
     if (!r.ok()) {
-      Status e = PartsCommitted(r.status().WithContext(ShardContext(s)), committed);
-      return committed.empty() ? e : e.WithContext("erasure request '" + o->request_id + "'");
+      Status e = r.status().WithContext(ShardContext(s));
+      if (committed.empty()) return e;
+      return PartsCommitted(e, committed)
+          .WithContext("erasure request '" + o->request_id +
+                       "' is partly made (Erase the same people under this request id again to finish it)");
     }
     committed.push_back(s);
     AddPart(&receipt, s, std::move(*r));
@@ -938,16 +1014,24 @@ Result<ShardedErasureReceipt> ShardedStore::Erase(const std::vector<PersonId>& p
 
 Result<ShardedErasureReceipt> ShardedStore::EraseByIdentifier(const Identifier& identifier,
                                                               const EraseOptions& options) {
-  auto at = impl_->Locate(identifier);
-  if (!at.ok()) return at.status();
-  auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
-  if (!held.ok()) return held.status();
-  const EraseOptions* o = &held->options;
-  auto r = impl_->shards[at->first]->EraseByIdentifier(identifier, *o);
-  if (!r.ok()) return r.status();
-  ShardedErasureReceipt receipt;
-  AddPart(&receipt, at->first, std::move(*r));
-  return receipt;
+  // The person the identifier leads to, held under its PeopleGuard: a
+  // person the identifier moved to meanwhile is located again.
+  for (;;) {
+    auto at = impl_->Locate(identifier);
+    if (!at.ok()) return at.status();
+    Impl::PeopleGuard guard(*impl_, {at->second});
+    auto again = impl_->Locate(identifier);
+    if (!again.ok()) return again.status();
+    if (*again != *at) continue;
+    auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
+    if (!held.ok()) return held.status();
+    if (!held->made.empty()) return MadeBefore(*held);
+    auto r = impl_->shards[at->first]->Erase(std::vector<PersonId>{at->second}, held->options);
+    if (!r.ok()) return r.status();
+    ShardedErasureReceipt receipt;
+    AddPart(&receipt, at->first, std::move(*r));
+    return receipt;
+  }
 }
 
 Result<ErasureReceipt> ShardedStore::EraseCategory(const PersonId& person, std::string_view category,
@@ -955,8 +1039,8 @@ Result<ErasureReceipt> ShardedStore::EraseCategory(const PersonId& person, std::
   // Under a request id no shard has used, like a person erasure.
   auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
   if (!held.ok()) return held.status();
-  const EraseOptions* o = &held->options;
-  return shard(ShardOf(person)).EraseCategory(person, category, *o);
+  if (!held->made.empty()) return MadeBefore(*held);
+  return shard(ShardOf(person)).EraseCategory(person, category, held->options);
 }
 
 Result<ShardedErasureReceipt> ShardedStore::GetErasure(std::string_view request_id) {

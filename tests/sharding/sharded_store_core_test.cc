@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -738,34 +739,129 @@ TEST_F(ShardedStoreTest, ARequestIdIsTakenOnceAcrossShardsAndKinds) {
   EXPECT_EQ(store_->EraseCategory(c, "general", used).status().code(), StatusCode::kAlreadyExists);
 }
 
-TEST(ShardedLeaseTest, AMultiShardRestrictStoppedByALeaseNamesThePartsItCommitted) {
+// Two people, `low` in a shard before `high`'s, in a store whose leases
+// drain for `drain_ms` at most.
+struct TwoShardPeople {
   TempDir tmp;
-  Options o = Creating(tmp.Sub("s"));
-  o.lease_drain_timeout_ms = 50;
-  auto opened = ShardedStore::Open(o, 4);
-  ASSERT_TRUE(opened.ok());
-  ShardedStore& s = **opened;
-  int next = 0;
-  PersonId low = *s.CreatePerson({Email(next++)});
-  while (s.ShardOf(low) == s.shard_count() - 1) low = *s.CreatePerson({Email(next++)});
-  PersonId high = *s.CreatePerson({Email(next++)});
-  while (s.ShardOf(high) <= s.ShardOf(low)) high = *s.CreatePerson({Email(next++)});
+  std::unique_ptr<ShardedStore> store;
+  PersonId low, high;
+
+  explicit TwoShardPeople(int drain_ms) {
+    Options o = Creating(tmp.Sub("s"));
+    o.lease_drain_timeout_ms = drain_ms;
+    auto opened = ShardedStore::Open(o, 4);
+    EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+    if (!opened.ok()) return;
+    store = std::move(*opened);
+    ShardedStore& s = *store;
+    int next = 0;
+    low = *s.CreatePerson({Email(next++)});
+    while (s.ShardOf(low) == s.shard_count() - 1) low = *s.CreatePerson({Email(next++)});
+    high = *s.CreatePerson({Email(next++)});
+    while (s.ShardOf(high) <= s.ShardOf(low)) high = *s.CreatePerson({Email(next++)});
+  }
+};
+
+TEST(ShardedLeaseTest, AMultiShardRestrictStoppedByALeaseNamesThePartsItCommitted) {
+  TwoShardPeople two(50);
+  ASSERT_NE(two.store, nullptr);
+  ShardedStore& s = *two.store;
   {
-    auto lease = s.AcquireLease(high, "support");
+    auto lease = s.AcquireLease(two.high, "support");
     ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+    // From another thread: a lease of the calling thread is refused at once.
     std::thread other([&] {
       RestrictionSpec spec;
       spec.purposes = {"marketing"};
-      Status r = s.Restrict({low, high}, spec);
+      Status r = s.Restrict({two.low, two.high}, spec);
       EXPECT_TRUE(r.IsBusy()) << r.ToString();
-      EXPECT_NE(r.message().find("the parts of shards " + std::to_string(s.ShardOf(low)) + " are committed"),
+      EXPECT_NE(r.message().find("the parts of shards " + std::to_string(s.ShardOf(two.low)) + " are committed"),
                 std::string::npos)
           << r.ToString();
     });
     other.join();
   }
-  EXPECT_EQ(s.GetRestriction(low)->purposes, std::vector<std::string>{"marketing"});
-  EXPECT_TRUE(s.GetRestriction(high)->purposes.empty());
+  EXPECT_EQ(s.GetRestriction(two.low)->purposes, std::vector<std::string>{"marketing"});
+  EXPECT_TRUE(s.GetRestriction(two.high)->purposes.empty());
+}
+
+// Stop 27's audit, F6: the erasure's first part committed, the second was
+// stopped by a lease, the error said "nothing was changed" (the shard's
+// words), and a retry under the same request id was AlreadyExists, so the
+// request could only be finished under a second id.
+TEST(ShardedLeaseTest, AMultiShardErasureCutShortIsFinishedUnderItsRequestId) {
+  TwoShardPeople two(50);
+  ASSERT_NE(two.store, nullptr);
+  ShardedStore& s = *two.store;
+  EraseOptions o;
+  o.request_id = "cut-short";
+  {
+    auto lease = s.AcquireLease(two.high, "support");
+    ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+    Status r;
+    std::thread other([&] { r = s.Erase({two.low, two.high}, o).status(); });
+    other.join();
+    ASSERT_TRUE(r.IsBusy()) << r.ToString();
+    const std::string& m = r.message();
+    EXPECT_NE(m.find("erasure request 'cut-short' is partly made"), std::string::npos) << m;
+    EXPECT_NE(m.find("the parts of shards " + std::to_string(s.ShardOf(two.low)) + " are committed, the rest not: shard " +
+                     std::to_string(s.ShardOf(two.high)) + ": "),
+              std::string::npos)
+        << m;
+  }
+  EXPECT_TRUE(s.GetPerson(two.low).status().IsErased());
+  SKV_EXPECT_OK(s.GetPerson(two.high).status());
+  EXPECT_EQ(s.GetErasure("cut-short")->people, 1u);
+
+  // Not the same request: other people, other options. Nothing is erased.
+  EXPECT_EQ(s.Erase({two.high}, o).status().code(), StatusCode::kAlreadyExists);
+  EraseOptions suppressing = o;
+  suppressing.suppress = true;
+  EXPECT_EQ(s.Erase({two.low, two.high}, suppressing).status().code(), StatusCode::kAlreadyExists);
+  EraseOptions deleting = o;
+  deleting.analytics = AnalyticsOnErase::kDelete;
+  EXPECT_EQ(s.Erase({two.low, two.high}, deleting).status().code(), StatusCode::kAlreadyExists);
+  SKV_EXPECT_OK(s.GetPerson(two.high).status());
+
+  // The same request again makes the missing part only.
+  auto finished = s.Erase({two.high, two.low}, o);
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_EQ(finished->request_id, "cut-short");
+  EXPECT_EQ(finished->people, 2u);
+  ASSERT_EQ(finished->parts.size(), 2u);
+  EXPECT_EQ(finished->parts[0].first, s.ShardOf(two.low));
+  EXPECT_EQ(finished->parts[1].first, s.ShardOf(two.high));
+  EXPECT_TRUE(s.GetPerson(two.high).status().IsErased());
+  EXPECT_EQ(s.GetErasure("cut-short")->people, 2u);
+  // A whole request is made before, as in one store.
+  EXPECT_EQ(s.Erase({two.low, two.high}, o).status().code(), StatusCode::kAlreadyExists);
+}
+
+// Stop 27's audit, F7: the check of the people took no lock, so an
+// erasure of a person that a multi-shard erasure had checked, made while
+// that one waited in an earlier shard, failed its later part (Erased) after
+// the earlier part committed. Now the second erasure waits for the first.
+TEST(ShardedLeaseTest, AnErasureOfAPersonAnotherErasureHoldsWaitsForIt) {
+  TwoShardPeople two(10'000);
+  ASSERT_NE(two.store, nullptr);
+  ShardedStore& s = *two.store;
+  auto lease = s.AcquireLease(two.low, "support");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  Result<ShardedErasureReceipt> both = Status::Busy("not run");
+  Result<ShardedErasureReceipt> high_only = Status::Busy("not run");
+  std::thread first([&] { both = s.Erase({two.low, two.high}); });
+  // The first erasure waits in low's shard for the lease to drain.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::thread second([&] { high_only = s.Erase({two.high}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  lease->reset();  // the lease ends: the first erasure goes on
+  first.join();
+  second.join();
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  EXPECT_EQ(both->people, 2u);
+  EXPECT_TRUE(high_only.status().IsErased()) << high_only.status().ToString();
+  EXPECT_TRUE(s.GetPerson(two.low).status().IsErased());
+  EXPECT_TRUE(s.GetPerson(two.high).status().IsErased());
 }
 
 TEST_F(ShardedStoreTest, EraseByIdentifierAndSuppressionReachEveryShard) {
