@@ -939,6 +939,9 @@ SHREDKV_EXPORT const char* shredkv_stats_field_name(const shredkv_stats_t* stats
 SHREDKV_EXPORT uint64_t shredkv_stats_field_value(const shredkv_stats_t* stats, size_t i);
 /* The field `name`: SHREDKV_OK, or NOT_FOUND for a name not in the list. */
 SHREDKV_EXPORT int shredkv_stats_get(const shredkv_stats_t* stats, const char* name, uint64_t* out);
+/* StoreStats::store_id: the store's ID, 32 hex digits, the same for every
+ * copy of the store (shredkv_backup_info_store_id). Owned by `stats`. */
+SHREDKV_EXPORT const char* shredkv_stats_store_id(const shredkv_stats_t* stats);
 /* Operations (OperationStats), in a fixed order. */
 SHREDKV_EXPORT size_t shredkv_stats_operation_count(const shredkv_stats_t* stats);
 SHREDKV_EXPORT const char* shredkv_stats_operation_name(const shredkv_stats_t* stats, size_t i);

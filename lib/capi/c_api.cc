@@ -1913,6 +1913,7 @@ int shredkv_stats_get(const shredkv_stats_t* stats, const char* name, uint64_t* 
   }
   return SHREDKV_NOT_FOUND;
 }
+const char* shredkv_stats_store_id(const shredkv_stats_t* stats) { return stats->stats.store_id.c_str(); }
 size_t shredkv_stats_operation_count(const shredkv_stats_t* stats) { return stats->stats.operations.size(); }
 static const sk::OperationStats* Operation(const shredkv_stats_t* stats, size_t i) {
   return i < stats->stats.operations.size() ? &stats->stats.operations[i] : nullptr;

@@ -721,6 +721,8 @@ uint64_t shredkv_stats_field_value(const shredkv_stats_t* stats, size_t i);
 
 int shredkv_stats_get(const shredkv_stats_t* stats, const char* name, uint64_t* out);
 
+const char* shredkv_stats_store_id(const shredkv_stats_t* stats);
+
 size_t shredkv_stats_operation_count(const shredkv_stats_t* stats);
 const char* shredkv_stats_operation_name(const shredkv_stats_t* stats, size_t i);
 uint64_t shredkv_stats_operation_calls(const shredkv_stats_t* stats, size_t i);

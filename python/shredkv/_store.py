@@ -1371,8 +1371,9 @@ class Store:
 
     def stats(self) -> Dict[str, Any]:
         """StoreStats as a dict: every numeric field by its C++ name
-        ("people", "erased", "pending_purge", ...; booleans as 0/1) and
-        "operations": {name: OperationStats}."""
+        ("people", "erased", "pending_purge", ...; booleans as 0/1),
+        "store_id" (32 hex digits, the same for every copy of the store:
+        BackupInfo.store_id) and "operations": {name: OperationStats}."""
         out = _new("shredkv_stats_t**")
         self._call(lib.shredkv_get_stats, out)
         s = out[0]
@@ -1380,6 +1381,7 @@ class Store:
             result: Dict[str, Any] = {}
             for i in range(lib.shredkv_stats_field_count(s)):
                 result[decode(lib.shredkv_stats_field_name(s, i))] = lib.shredkv_stats_field_value(s, i)
+            result["store_id"] = decode(lib.shredkv_stats_store_id(s))
             ops: Dict[str, OperationStats] = {}
             q = lib.shredkv_stats_operation_quantile_us
             for i in range(lib.shredkv_stats_operation_count(s)):

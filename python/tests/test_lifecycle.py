@@ -376,6 +376,8 @@ def test_stats(store: shredkv.Store) -> None:
     stats = store.stats()
     assert stats["people"] == 20 and stats["events"] == 100 and stats["records"] == 20
     assert stats["format_version"] >= 3 and "retention_backfill_pending" in stats
+    assert len(stats["store_id"]) == 32 and int(stats["store_id"], 16) >= 0
+    assert store.stats()["store_id"] == stats["store_id"]
     ops = stats["operations"]
     assert ops["resolve"].calls >= 1 and ops["write"].calls >= 1
     assert ops["resolve"].p50_us <= ops["resolve"].max_us

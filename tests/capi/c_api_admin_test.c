@@ -1129,6 +1129,10 @@ static int test_erase_by_identifier_suppress(void) {
   CHECK_OK(shredkv_get_stats(store, &stats, &err), err);
   CHECK_EQ_INT(shredkv_stats_get(stats, "suppressed", &suppressed), SHREDKV_OK);
   CHECK_EQ_INT(suppressed, 1);
+  /* The store ID (stop 28): 32 hex digits, not among the numeric fields. */
+  const char* store_id = shredkv_stats_store_id(stats);
+  CHECK(store_id != NULL && strlen(store_id) == 32 && strspn(store_id, "0123456789abcdef") == 32);
+  CHECK_EQ_INT(shredkv_stats_get(stats, "store_id", &suppressed), SHREDKV_NOT_FOUND);
   shredkv_stats_destroy(stats);
 
   /* Unsuppressed: free again, for a new person. */

@@ -1331,8 +1331,16 @@ TEST_F(CliTest, StatsInPrometheusTextFormat) {
   const Json json = Expect(0, {"stats"}).json();
   const std::string text = Expect(0, {"stats", "--format", "prometheus"}).out;
   std::istringstream lines(text);
-  std::size_t gauges = 0, histogram_lines = 0, error_counters = 0;
+  std::size_t gauges = 0, histogram_lines = 0, error_counters = 0, infos = 0;
+  // The store ID (a string) labels an info gauge (stop 28).
+  ASSERT_TRUE(json["store_id"].is_string());
+  EXPECT_EQ(json["store_id"].get<std::string>().size(), 32u);
   for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("shredkv_store_info{", 0) == 0) {
+      EXPECT_EQ(line, "shredkv_store_info{store_id=\"" + json["store_id"].get<std::string>() + "\"} 1");
+      ++infos;
+      continue;
+    }
     if (line == "# TYPE shredkv_operation_latency_seconds histogram" ||
         line == "# TYPE shredkv_operation_errors_total counter") {
       continue;
@@ -1361,7 +1369,8 @@ TEST_F(CliTest, StatsInPrometheusTextFormat) {
     EXPECT_EQ(value, want.is_boolean() ? (want.get<bool>() ? "1" : "0") : want.dump()) << line;
     ++gauges;
   }
-  EXPECT_EQ(gauges, json.size() - 1);  // all but "operations"
+  EXPECT_EQ(infos, 1u);
+  EXPECT_EQ(gauges, json.size() - 2);  // all but "operations" and "store_id"
   const std::size_t operations = json["operations"].size();
   EXPECT_EQ(operations, 13u);
   // A histogram an operation: a bucket per latency bound, +Inf, sum, count.

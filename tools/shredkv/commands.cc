@@ -870,12 +870,13 @@ int CmdStats(const GlobalOptions& global, const ParsedArgs& args) {
     PrintJson(global, j);
     return 0;
   }
-  // The Prometheus text exposition format: one gauge a field, named
-  // shredkv_<field> (booleans 0 or 1); the operations as one histogram
-  // (seconds) and one error counter, labelled by operation.
-  std::string out;
+  // The Prometheus text exposition format: one gauge a numeric field, named
+  // shredkv_<field> (booleans 0 or 1); the store ID as the label of an info
+  // gauge (always 1); the operations as one histogram (seconds) and one
+  // error counter, labelled by operation.
+  std::string out = "# TYPE shredkv_store_info gauge\nshredkv_store_info{store_id=\"" + stats.store_id + "\"} 1\n";
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.value().is_object()) continue;  // operations, below
+    if (it.value().is_object() || it.value().is_string()) continue;  // operations below; store_id above
     const std::string name = "shredkv_" + it.key();
     const std::string value = it.value().is_boolean() ? (it.value().get<bool>() ? "1" : "0") : it.value().dump();
     out += "# TYPE " + name + " gauge\n" + name + " " + value + "\n";

@@ -136,6 +136,7 @@ Json AnalyticsRowJson(const AnalyticsRow& row) {
 
 Json StatsJson(const StoreStats& s) {
   Json j = Json::object();
+  j["store_id"] = s.store_id;
   j["people"] = U64(s.people);
   j["erased"] = U64(s.erased);
   j["suppressed"] = U64(s.suppressed);
