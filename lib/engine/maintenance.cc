@@ -148,7 +148,11 @@ Status Maintenance::PurgeCategory(storage::WriteTxn& txn, const PersonId& id, st
   } else if (!g.IsNotFound()) {
     return g;
   }
-  if (Status d = txn.Delete(ctx_.tables.erased, codec::DekKey(id, slot)); !d.ok()) return d;
+  // The category's `erased` marker stays: it records that the erasure was
+  // applied, so a ticket whose removal from `keys` a crash cut short is not
+  // applied again (a second notice) for a person who lives on. It names
+  // that person and the request (both elsewhere in `data` too); the
+  // person's own purge, if they are erased, deletes it with the others.
   *complete = true;
   return Status::OK();
 }

@@ -463,5 +463,87 @@ TEST(CategoryErasureCrashTest, CrashAfterTheKeysCommitIsFinishedAtOpen) {
   EXPECT_EQ((*store)->Verify()->problem_count, 0u);
 }
 
+// Acknowledges every notice of the feed.
+void AckWholeFeed(Store& store) {
+  auto feed = store.ReadFeed(100'000);
+  ASSERT_TRUE(feed.ok()) << feed.status().ToString();
+  if (!feed->empty()) SKV_ASSERT_OK(store.AckFeed(feed->back().cursor));
+}
+
+// The notices the feed holds (none acknowledged since `AckWholeFeed`).
+std::size_t FeedSize(Store& store) {
+  auto feed = store.ReadFeed(100'000);
+  EXPECT_TRUE(feed.ok()) << feed.status().ToString();
+  return feed.ok() ? feed->size() : 0;
+}
+
+// Stop 28's audit, F1: with a category erasure and an erasure of the whole
+// person both awaiting purge, one Purge handled both. The person's purge
+// deleted all its `erased` markers, so the category's ticket, handled
+// after it, found no marker and applied the erasure again: a notice naming
+// the purged person and a `versions` row holding their ID, which survived
+// rotation and compaction (and verify saw nothing).
+TEST_F(CategoryErasureTest, APersonErasedAfterACategoryErasureLeavesNoTraceOnceBothArePurged) {
+  const PersonId ann = MakeRichPerson("ann@x.org");
+  const PersonId bob = MakeRichPerson("bob@x.org");
+  ASSERT_TRUE(store_->EraseCategory(ann, "location").ok());
+  ASSERT_TRUE(store_->Erase(ann).ok());
+  AckWholeFeed(*store_);
+  auto purge = store_->Purge(1'000'000);
+  ASSERT_TRUE(purge.ok()) << purge.status().ToString();
+  EXPECT_EQ(purge->people_purged, 2u);
+  EXPECT_EQ(purge->people_pending, 0u);
+  EXPECT_EQ(FeedSize(*store_), 0u);  // no notice written by the purge
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  ASSERT_TRUE(store_->CompactData().ok());
+  EXPECT_TRUE(test::VerifiesClean(*store_));
+  EXPECT_EQ(Events(bob).size(), 10u);
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  const std::string data = test::ReadFile(dir_.Sub("store/data/data.mdb"));
+  EXPECT_EQ(data.find(std::string(ann.view())), std::string::npos);
+  EXPECT_NE(data.find(std::string(bob.view())), std::string::npos);  // the scan can see
+}
+
+// The same cause through a crash: a purge whose last data transaction
+// committed (markers deleted) and whose ticket was not yet removed from
+// `keys` was applied again at the next open — a second erasure notice, and
+// for a category erasure of a person who lives on, whose marker went with
+// its purge, every time.
+TEST(CategoryErasureCrashTest, APurgeCutShortBeforeItsTicketWentIsNotAppliedAgain) {
+  for (const bool whole_person : {true, false}) {
+    SCOPED_TRACE(whole_person ? "person erasure" : "category erasure");
+    test::TempDir dir;
+    Options o = CategoryOptions(test::TestOptions(dir.Sub("s")));
+    PersonId ann;
+    {
+      auto store = Store::Open(o);
+      ASSERT_TRUE(store.ok());
+      ann = *(*store)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}, {"home_city", "Lyon"}});
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE((*store)->AppendEvent(ann, Ping(i, 1.0)).ok());
+      ASSERT_TRUE((whole_person ? (*store)->Erase(ann).status() : (*store)->EraseCategory(ann, "location").status()).ok());
+      AckWholeFeed(**store);
+    }
+    ASSERT_TRUE(test::RunChildKilledAt("purge.after_data_txn", 1, [&] {
+      auto store = Store::Open(o);
+      if (!store.ok()) _exit(4);
+      (void)(*store)->Purge(100000);
+    }));
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ((*store)->Stats()->pending_purge, 1u);  // the ticket is still there
+    auto purge = (*store)->Purge(100000);
+    ASSERT_TRUE(purge.ok()) << purge.status().ToString();
+    EXPECT_EQ(purge->people_purged, 1u);
+    EXPECT_EQ(purge->rows_deleted, 0u);  // the first run deleted them all
+    EXPECT_EQ((*store)->Stats()->pending_purge, 0u);
+    EXPECT_EQ(FeedSize(**store), 0u);  // no second notice
+    EXPECT_TRUE(test::VerifiesClean(**store));
+    if (!whole_person) {
+      EXPECT_EQ((*store)->GetProfile(ann)->at("name").as_string(), "A");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace shredkv
