@@ -201,8 +201,10 @@ struct StoreStats {
   std::uint64_t tracking_dropped = 0;       // events dropped by the tracking policy since open
   std::uint64_t oldest_key_epoch = 0;
   std::uint64_t expired_removed = 0;  // rows removed by sweeps (events, records, analytics), ever
-  // Items past their retention, invisible, awaiting a sweep (counted through
-  // the time index: events of a name whose rule's back-fill is still pending
+  // Items past their retention, and records past their own expiry
+  // (RecordMetadata::expires_ms; counted since stop 28), invisible,
+  // awaiting a sweep (counted through the time index and the record index's
+  // expiry entries: events of a name whose rule's back-fill is still pending
   // are not counted until the next Sweep finishes it).
   std::uint64_t expired_pending = 0;
   // A time index back-fill (a rule given to an event name after events of

@@ -295,9 +295,12 @@ Result<StoreStats> Reader::Stats() {
     auto counters = Retention::ReadCounters(txn, ctx_.tables.meta);
     if (!counters.ok()) return counters.status();
     st.expired_removed = counters->removed;
-    auto pending = ctx_.retention->CountPending(txn, *ctx_.retention->rules(), ctx_.Now());
+    const std::int64_t now = ctx_.Now();
+    auto pending = ctx_.retention->CountPending(txn, *ctx_.retention->rules(), now);
     if (!pending.ok()) return pending.status();
-    st.expired_pending = *pending;
+    auto past_own_expiry = ctx_.record_index->CountExpired(txn, now);
+    if (!past_own_expiry.ok()) return past_own_expiry.status();
+    st.expired_pending = *pending + *past_own_expiry;
     auto backfill = Retention::LoadBackfill(txn, ctx_.tables.meta);
     if (!backfill.ok()) return backfill.status();
     st.retention_backfill_pending = backfill->has_value();

@@ -79,6 +79,22 @@ Result<std::vector<std::string>> RecordIndex::Expired(const storage::ReadTxn& tx
   return out;
 }
 
+Result<std::uint64_t> RecordIndex::CountExpired(const storage::ReadTxn& txn, std::int64_t now_ms) const {
+  std::uint64_t n = 0;
+  const std::string prefix = ExpiryPrefix();
+  auto cursor = txn.OpenCursor(index_);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  for (Status m = c.Seek(prefix);; m = c.Next()) {
+    if (!m.ok()) return m;
+    if (!c.Valid() || c.key().substr(0, 1) != prefix) break;
+    if (c.key().size() <= 9) return Status::Corruption("record index expiry entry is too short");
+    if (EntryExpiry(c.key()) > now_ms) break;
+    ++n;
+  }
+  return n;
+}
+
 Status RecordIndex::Remove(storage::WriteTxn& txn, std::string_view record_key) const {
   std::string refs;
   Status g = codec::ReadPlain(txn, refs_, TableId::kRecordIndexRefs, record_key, &refs);

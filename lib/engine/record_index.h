@@ -43,15 +43,18 @@ class RecordIndex {
                               const RecordMetadata& metadata) const;
   // Removes the record's entries (OK if it has none).
   [[nodiscard]] Status Remove(storage::WriteTxn& txn, std::string_view record_key) const;
-  // Removes the entries of up to `budget` records of the person (their refs
-  // with them). *done once none is left; *removed counts records.
   // The expiry entries (whole keys: ExpiryPrefix ‖ ordered64 ‖ record key)
   // of up to `limit` records whose own expiry is at or before `now_ms`,
   // soonest first. The caller deletes each entry and Removes the record's.
   Result<std::vector<std::string>> Expired(const storage::ReadTxn& txn, std::int64_t now_ms, std::size_t limit) const;
+  // How many records' own expiry is at or before `now_ms` (the entries
+  // Expired would return without a limit; a walk of just those).
+  Result<std::uint64_t> CountExpired(const storage::ReadTxn& txn, std::int64_t now_ms) const;
   // The prefix of expiry entries, and an entry's expiry time.
   static std::string ExpiryPrefix();
   static std::int64_t EntryExpiry(std::string_view entry_key);
+  // Removes the entries of up to `budget` records of the person (their refs
+  // with them). *done once none is left; *removed counts records.
   [[nodiscard]] Status PurgePerson(storage::WriteTxn& txn, const PersonId& person, std::uint64_t budget,
                                    std::uint64_t* removed, bool* done) const;
 

@@ -325,6 +325,33 @@ TEST_F(RecordExpiryTest, ARetentionSweepRemovesTheRecordsIndexEntriesAndCountsIt
   EXPECT_EQ(store_->Stats()->expired_removed, 1u);
 }
 
+// Stop 28's audit, F2: records past their own expiry were not counted as
+// pending, so a sweep stopped by its budget among them said `pending` 0
+// (and `shredkv sweep`, which sweeps until nothing is pending, stopped
+// after its first 10,000 rows with the rest still stored), and
+// StoreStats::expired_pending left them out.
+TEST_F(RecordExpiryTest, RecordsPastTheirOwnExpiryCountAsPendingUntilSwept) {
+  const PersonId ann = MakePerson("ann@x.org");
+  for (int i = 0; i < 3; ++i) {
+    SKV_ASSERT_OK(PutWith(ann, "k" + std::to_string(i), RecordMetadata{{}, "", {}, false, kT0 + 1000 + i}));
+  }
+  SKV_ASSERT_OK(PutWith(ann, "later", RecordMetadata{{}, "", {}, false, kT0 + 5000}));
+  EXPECT_EQ(store_->Stats()->expired_pending, 0u);
+  now_ = kT0 + 1002;  // k0, k1, k2 past their expiry
+  EXPECT_EQ(store_->Stats()->expired_pending, 3u);
+  auto swept = store_->Sweep(2);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  EXPECT_EQ(swept->records_deleted, 2u);
+  EXPECT_EQ(swept->pending, 1u);
+  EXPECT_EQ(store_->Stats()->expired_pending, 1u);
+  swept = store_->Sweep(1);  // the budget ends with the last one: nothing left to count
+  ASSERT_TRUE(swept.ok());
+  EXPECT_EQ(swept->records_deleted, 1u);
+  EXPECT_EQ(swept->pending, 0u);
+  EXPECT_EQ(store_->Stats()->expired_pending, 0u);
+  EXPECT_EQ(store_->Stats()->records, 1u);
+}
+
 TEST_F(FindRecordsTest, NoPurposeOrRecipientIsInTheClearInTheDataFile) {
   const PersonId ann = MakePerson("ann@x.org");
   SKV_ASSERT_OK(PutWith(ann, "1", RecordMetadata{{"billing"}, "canary-origin-4711", {"canary-recipient-0815"}, true}));
