@@ -101,6 +101,8 @@ class [[nodiscard]] SHREDKV_EXPORT Status {
 
   // Returns a copy whose message is "<context>: <message>".
   Status WithContext(std::string_view context) const;
+  // Returns a status of the same code with `message` instead (OK stays OK).
+  Status WithMessage(std::string message) const;
 
   // "OK" or "<CodeName>: <message>".
   std::string ToString() const;

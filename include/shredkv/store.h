@@ -59,7 +59,8 @@ struct FoundRecord {
 
 // Options of one erasure request.
 struct EraseOptions {
-  // Caller-chosen ID (1..64 printable ASCII) to look the erasure up later;
+  // Caller-chosen ID (1..64 printable ASCII, no space) to look the erasure
+  // up later;
   // a random one is generated if empty. AlreadyExists if used before.
   std::string request_id;
   // Put the person's identifiers on the suppression list: creating a person
@@ -314,7 +315,11 @@ class SHREDKV_EXPORT Store {
   // Collection names: 1..255 bytes; keys: 1..1024 bytes; values up to 16 MiB.
   // A new record takes its collection's declared category (else `general`);
   // an update keeps the category the record has (WriteBatch::Put with a
-  // category changes it).
+  // category changes it). A record's metadata (RecordMetadata: purposes,
+  // own expiry, recipients, …) is replaced by every put: this one, which
+  // carries none, clears it — the record then serves every lease purpose
+  // and expires only by its collection's rule. To change a value and keep
+  // its metadata, put a Record with the metadata (WriteBatch::Put).
   virtual Status Put(const PersonId& id, std::string_view collection, std::string_view key,
                      std::string_view value) = 0;
   // NotFound if the record is absent.
@@ -405,6 +410,11 @@ class SHREDKV_EXPORT Store {
   // Records a consent decision (an objection is a withdrawal) for a purpose,
   // with its source, for each person in one commit, all or nothing; the
   // history is kept and exported. Writes a restriction notice per person.
+  // What a decision does depends on the purpose's LawfulBasis: consent
+  // needs a grant; for legitimate interest and public task a withdrawal
+  // is an objection (Art. 21) and refuses processing until a grant; for
+  // contract, legal obligation and vital interests it is recorded only
+  // (restrict the purpose to stop the processing).
   virtual Status SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
                             std::string_view source = {}) = 0;
   Status SetConsent(const PersonId& id, std::string_view purpose, bool granted, std::string_view source = {}) {

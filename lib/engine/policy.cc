@@ -93,9 +93,21 @@ bool Policy::Refused(const RestrictionState& r, const std::map<std::string, bool
   if (r.all) return true;
   if (std::find(r.purposes.begin(), r.purposes.end(), purpose) != r.purposes.end()) return true;
   auto basis = Basis(purpose);
-  if (basis.ok() && *basis == LawfulBasis::kConsent) {
-    auto it = consent.find(std::string(purpose));
-    return it == consent.end() || !it->second;
+  if (!basis.ok()) return false;
+  const auto decision = consent.find(std::string(purpose));
+  switch (*basis) {
+    case LawfulBasis::kConsent:  // needs a grant
+      return decision == consent.end() || !decision->second;
+    case LawfulBasis::kLegitimateInterest:
+    case LawfulBasis::kPublicTask:
+      // Art. 21(1): an objection (a withdrawal) stops the processing; a
+      // later grant lifts it. Before stop 28 (audit F3) it was recorded
+      // and not consulted, though the docs called it the way to object.
+      return decision != consent.end() && !decision->second;
+    case LawfulBasis::kContract:
+    case LawfulBasis::kLegalObligation:
+    case LawfulBasis::kVitalInterest:
+      return false;  // no right to object (Art. 21): restrict the purpose to stop it
   }
   return false;
 }

@@ -53,31 +53,6 @@ Status PartsCommitted(const Status& s, const std::vector<std::uint32_t>& committ
   return s.WithContext("the parts of shards " + list + " are committed, the rest not");
 }
 
-// The same status code with another message.
-Status WithMessage(const Status& s, std::string message) {
-  switch (s.code()) {
-    case StatusCode::kOk: return s;
-    case StatusCode::kNotFound: return Status::NotFound(std::move(message));
-    case StatusCode::kErased: return Status::Erased(std::move(message));
-    case StatusCode::kRestricted: return Status::Restricted(std::move(message));
-    case StatusCode::kSuppressed: return Status::Suppressed(std::move(message));
-    case StatusCode::kAlreadyExists: return Status::AlreadyExists(std::move(message));
-    case StatusCode::kInvalidArgument: return Status::InvalidArgument(std::move(message));
-    case StatusCode::kCorruption: return Status::Corruption(std::move(message));
-    case StatusCode::kAuthenticationFailed: return Status::AuthenticationFailed(std::move(message));
-    case StatusCode::kWrongKey: return Status::WrongKey(std::move(message));
-    case StatusCode::kStoreFull: return Status::StoreFull(std::move(message));
-    case StatusCode::kBusy: return Status::Busy(std::move(message));
-    case StatusCode::kIOError: return Status::IOError(std::move(message));
-    case StatusCode::kFailedPrecondition: return Status::FailedPrecondition(std::move(message));
-    case StatusCode::kInternal: return Status::Internal(std::move(message));
-    case StatusCode::kUnsupportedVersion: return Status::UnsupportedVersion(std::move(message));
-    case StatusCode::kReadOnly: return Status::ReadOnly(std::move(message));
-    case StatusCode::kKeyDestroyed: return Status::KeyDestroyed(std::move(message));
-  }
-  return s.WithContext(message);
-}
-
 const PersonId& OpPerson(const WriteBatch::Op& op) {
   return std::visit([](const auto& o) -> const PersonId& { return o.id; }, op);
 }
@@ -95,7 +70,7 @@ Status PartError(const Status& s, const std::vector<std::size_t>& original, std:
       k = k * 10 + static_cast<std::size_t>(m[end++] - '0');
     }
     if (end > kPrefix.size() && k < original.size()) {
-      return WithMessage(s, "operation #" + std::to_string(original[k]) + m.substr(end) + " (" + ShardContext(shard) + ")");
+      return s.WithMessage("operation #" + std::to_string(original[k]) + m.substr(end) + " (" + ShardContext(shard) + ")");
     }
   }
   return s.WithContext(ShardContext(shard));

@@ -34,6 +34,11 @@ Status Status::WithContext(std::string_view context) const {
   return Status(code_, std::move(msg));
 }
 
+Status Status::WithMessage(std::string message) const {
+  if (ok()) return *this;
+  return Status(code_, std::move(message));
+}
+
 std::string Status::ToString() const {
   if (ok()) return "OK";
   std::string out(StatusCodeName(code_));

@@ -245,6 +245,17 @@ class CliTest : public ::testing::Test {
 
 // ---- usage (exit 2), help, version --------------------------------------------
 
+// Stop 28's audit, F5: `erase --ids … --category …` was refused only after
+// the store was opened, so with no store it exited 3 (and a usable one was
+// opened for writing, its recovery run, for a command never valid).
+TEST_F(CliTest, EraseUsageErrorsComeBeforeTheStoreIsOpened) {
+  ASSERT_FALSE(fs::exists(db_));
+  Expect(2, {"erase", "--ids", "-", "--category", "location"}, "email:ann@example.org\n");
+  Expect(2, {"erase", "--id", "email:ann@example.org", "--category", "location", "--suppress"});
+  Expect(2, {"erase", "--id", "email:ann@example.org", "--analytics", "shred"});
+  EXPECT_FALSE(fs::exists(db_));
+}
+
 TEST_F(CliTest, UsageErrorsExit2) {
   MakeStore();
   EXPECT_EQ(RunRaw({}).code, 2);

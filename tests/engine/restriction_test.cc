@@ -142,6 +142,36 @@ TEST_F(RestrictionTest, TrackingPurposeNeedingConsentDropsOptedOutPeople) {
   SKV_EXPECT_OK(store_->AppendEvent(ann, Event{"click", 1, {}, {}}));
 }
 
+// Stop 28's audit, F3: store.h and docs/cli.md call a withdrawal the way
+// to record an objection (Art. 21), but for a purpose of another basis than
+// consent it was recorded and never consulted: leases for the purpose were
+// granted and tracking went on. An objection to a legitimate-interest or
+// public-task purpose now stops both until a grant; contract (no right to
+// object) is unchanged.
+TEST_F(RestrictionTest, AnObjectionStopsProcessingForLegitimateInterestAndPublicTask) {
+  options_.purposes = {{"analytics", LawfulBasis::kLegitimateInterest},
+                       {"census", LawfulBasis::kPublicTask},
+                       {"billing", LawfulBasis::kContract}};
+  Reopen();
+  const PersonId ann = MakePerson("ann@x.org");
+  const PersonId bob = MakePerson("bob@x.org");
+  for (const char* purpose : {"analytics", "census", "billing"}) {
+    EXPECT_EQ(LeaseCode(ann, purpose), StatusCode::kOk) << purpose;  // no decision: no objection
+    SKV_ASSERT_OK(store_->SetConsent(ann, purpose, false, "objection letter"));
+  }
+  EXPECT_EQ(LeaseCode(ann, "analytics"), StatusCode::kRestricted);
+  EXPECT_EQ(LeaseCode(ann, "census"), StatusCode::kRestricted);
+  EXPECT_EQ(LeaseCode(ann, "billing"), StatusCode::kOk);
+  EXPECT_EQ(LeaseCode(bob, "analytics"), StatusCode::kOk);
+  // Tracking (purpose "analytics" by default) stops for the objector only.
+  EXPECT_TRUE(store_->AppendEvent(ann, Event{"click", 1, {}, {}}).IsRestricted());
+  SKV_EXPECT_OK(store_->AppendEvent(bob, Event{"click", 1, {}, {}}));
+  // A later grant lifts the objection.
+  SKV_ASSERT_OK(store_->SetConsent(ann, "analytics", true, "objection withdrawn"));
+  EXPECT_EQ(LeaseCode(ann, "analytics"), StatusCode::kOk);
+  SKV_EXPECT_OK(store_->AppendEvent(ann, Event{"click", 2, {}, {}}));
+}
+
 TEST_F(RestrictionTest, HistoryAndStateAreDurableAndExported) {
   PersonId ann = MakePerson("ann@x.org");
   SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", true, "banner"));
@@ -308,6 +338,15 @@ TEST_F(RestrictionTest, RestrictingManyPeopleIsOneCommitAndAllOrNothing) {
   Status s = store_->Restrict(with_erased, RestrictionSpec{false, {"marketing"}, {}, "objection"});
   EXPECT_TRUE(s.IsErased()) << s.ToString();
   for (const PersonId& p : people) EXPECT_EQ(store_->GetRestriction(p)->updated_ms, 0);
+  // The error names the person, and no operation index: the batch is
+  // sorted and de-duplicated, so "#k" matched neither the caller's list nor
+  // an `--ids` line (stop 28's audit, F8).
+  for (const Status& e : {s, store_->SetConsent(with_erased, "personalization", true, ""),
+                          store_->Unrestrict(with_erased, RestrictionSpec{false, {"marketing"}, {}, ""})}) {
+    EXPECT_TRUE(e.IsErased()) << e.ToString();
+    EXPECT_NE(e.message().find(erased.ToHex()), std::string::npos) << e.ToString();
+    EXPECT_EQ(e.message().find("operation #"), std::string::npos) << e.ToString();
+  }
 
   // Named twice, recorded once.
   std::vector<PersonId> twice = people;

@@ -334,9 +334,11 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
   std::optional<std::string> category = args.Get("category");
   if (category && category->empty()) UsageError("erase: --category needs a value");
   if (category && options.suppress) UsageError("erase: --suppress does not go with --category");
+  // Before the store is opened (stop 28's audit, F5: after it, a usage
+  // error came out as the open's exit code, 3 with no store).
+  if (category && many) UsageError("erase: --category does not go with --ids");
   auto store = OpenStore(global, false);
   if (many) {
-    if (category) UsageError("erase: --category does not go with --ids");
     NamedPeople named = ResolveIdsArg(*store, *args.Get("ids"));
     if (named.people.empty()) return ManyExit(named, "erase");
     ErasureReceipt receipt = Check(store->Erase(named.people, options), "erase");
