@@ -203,7 +203,7 @@ else
   # Writers of several shards at once, and creators racing for identifiers (issue 21).
   TSAN_TESTS+='|^ShardedStoreTest\.(ParallelWriters|ConcurrentCreators|ARequestIdIsTaken)'
   # Calls on many people of several shards against leases and each other's erasures (stop 28).
-  TSAN_TESTS+='|^ShardedLeaseTest\.'
+  TSAN_TESTS+='|^ShardedLeaseTest\.|^ShardedListenerTest\.'
   TSAN_TESTS+='|^KeyPool(Concurrency|Race)Test\.'
   # A lookup that meets an erasure holding the person's stripe (LookupProfile's fallback).
   TSAN_TESTS+='|^ProfileTest\.LookupProfileDuringAnErasure'

@@ -77,7 +77,8 @@ struct PurposeSpec {
 };
 
 // What happens to a new event (tracking) of a person who is restricted, or
-// whose consent the tracking purpose needs and lacks.
+// whose consent the tracking purpose needs and lacks, or who objected to it
+// (a withdrawal, for a legitimate-interest or public-task purpose).
 enum class RestrictedTrackingPolicy : std::uint8_t {
   kReject,  // the write fails with Restricted (the whole batch)
   kDrop,    // the event is silently skipped; the rest of the batch commits
@@ -248,8 +249,11 @@ struct Options {
 
   // Appending an event is processing for this purpose (tracking): it is
   // refused or dropped (tracking_policy) when the person is restricted for
-  // it, for the event's category or for everything, or when the purpose
-  // needs consent the person has not granted.
+  // it, for the event's category or for everything, when the purpose needs
+  // consent the person has not granted, or when the person objected to it
+  // (SetConsent with false, for a legitimate-interest or public-task
+  // purpose: since stop 28, a stored withdrawal of `analytics` stops the
+  // person's tracking, and with kReject fails a batch holding their event).
   std::string tracking_purpose = "analytics";
   RestrictedTrackingPolicy tracking_policy = RestrictedTrackingPolicy::kReject;
 

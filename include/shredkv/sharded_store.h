@@ -32,9 +32,15 @@
 // caller can get wrong is checked before any part commits, so it leaves
 // nothing written: the people of Restrict/Unrestrict/SetConsent/Erase
 // (NotFound, Erased), identifiers taken or suppressed, an erasure request id
-// used before. These checks and the parts run under locks on the people
-// (striped), so a concurrent call of this class on one of them — an
-// erasure above all — waits rather than fails a later part. Any other
+// used before. These checks and the parts run with the people claimed
+// (exactly: unrelated people never wait for each other), so a concurrent
+// call of this class on one of them — an erasure above all — waits rather
+// than fails a later part. Two consequences: a thread holding a lease on a
+// person that calls Restrict/Unrestrict/SetConsent/Erase on that person
+// while an erasure of them waits for the lease waits too, until the
+// erasure gives up (Busy, after lease_drain_timeout_ms); and a listener
+// told of an erasure (on the erasing thread, listener.h) that calls back
+// on the same people or request id gets FailedPrecondition. Any other
 // error of a later part — a lease that does not drain (Busy), a validation
 // error only the shard sees, I/O, a full map — leaves the earlier parts
 // committed, and the error names their shards ("the parts of shards 0, 2
@@ -211,7 +217,11 @@ class SHREDKV_EXPORT ShardedStore {
   // shard's part failed (Busy for a lease, I/O, …) after earlier parts
   // committed (the error says "is partly made"), calling Erase again with
   // the same people, options and request id makes only the missing parts
-  // and returns the receipt of the whole request. GetErasure meanwhile
+  // and returns the receipt of the whole request. Each made part must have
+  // erased exactly the call's people of its shard under that request id
+  // (checked against the shard's fences); a call that only adds people of
+  // other shards to a request that was whole cannot be told from a retry
+  // (no shard records which shards a request meant) and is taken for one. GetErasure meanwhile
   // shows only the parts made (`people` counts them). EraseByIdentifier
   // and EraseCategory are one part each: a used id is AlreadyExists.
   Result<ShardedErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options = {});

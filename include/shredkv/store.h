@@ -206,7 +206,9 @@ struct StoreStats {
   // (RecordMetadata::expires_ms; counted since stop 28), invisible,
   // awaiting a sweep (counted through the time index and the record index's
   // expiry entries: events of a name whose rule's back-fill is still pending
-  // are not counted until the next Sweep finishes it).
+  // are not counted until the next Sweep finishes it; a record past both
+  // its collection's rule and its own expiry counts twice, so this is an
+  // upper bound then, as SweepResult::pending is).
   std::uint64_t expired_pending = 0;
   // A time index back-fill (a rule given to an event name after events of
   // that name were written) is recorded and not finished: the next Sweep
@@ -433,8 +435,10 @@ class SHREDKV_EXPORT Store {
   virtual std::unique_ptr<Iterator<PersonId>> PeopleWithConsent(std::string_view purpose, bool granted) = 0;
 
   // Takes a processing lease on a person for a purpose. Restricted if the
-  // person restricted all processing or this purpose, or if the purpose's
-  // basis is consent and consent is not granted; Busy while an erasure or
+  // person restricted all processing or this purpose, if the purpose's
+  // basis is consent and consent is not granted, or if its basis is
+  // legitimate interest or public task and the person objected (withdrew:
+  // SetConsent); Busy while an erasure or
   // restriction of the person is waiting; NotFound / Erased; InvalidArgument
   // for an unknown purpose.
   virtual Result<std::unique_ptr<Lease>> AcquireLease(const PersonId& id, std::string_view purpose) = 0;

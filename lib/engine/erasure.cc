@@ -339,6 +339,10 @@ Status Eraser::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys
     // run left the person ID in `data` for good).
     std::string_view person_row;
     if (Status p = txn.Get(ctx_.tables.people, t.person.view(), &person_row); p.IsNotFound()) {
+      // Its audit entry is still written if no run wrote it (a category
+      // erasure whose data side failed, purged with its person's before
+      // any reopen applied it): the entry names no person.
+      applied_per_request.try_emplace(t.request_id, 0);
       continue;
     } else if (!p.ok()) {
       return p;
@@ -539,6 +543,12 @@ Status Eraser::RecoverErasures() {
           std::string_view marker;
           Status g = txn.Get(ctx_.tables.erased, MarkerKey(t), &marker);
           if (g.IsNotFound()) {
+            // No marker and no `people` row: purged, its removal from
+            // `keys` cut short — nothing to apply (ApplyErasureToData).
+            std::string_view person_row;
+            Status p = txn.Get(ctx_.tables.people, t.person.view(), &person_row);
+            if (p.IsNotFound()) continue;
+            if (!p.ok()) return p;
             unapplied = true;
             return Status::OK();
           }

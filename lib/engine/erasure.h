@@ -40,7 +40,9 @@ class Eraser {
   Status RecoverErasures();
   // REQUIRES: write_mu held. Applies the data side of an erasure (release
   // or keep identifiers, analytics mode, marker, notice, audit entry) for
-  // tickets whose `erased` marker is missing; idempotent.
+  // tickets whose `erased` marker is missing and whose person still has a
+  // `people` row (without it the person's purge has completed: only a
+  // missing audit entry is written); idempotent.
   Status ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys::PurgeTicket>& tickets,
                             const keys::ErasureRequest* request, std::string* audit_hash,
                             std::uint64_t* next_seq);

@@ -3,13 +3,18 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
+#include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "crypto/keyed_hash.h"
 #include "crypto/random.h"
@@ -217,6 +222,76 @@ class ExpiryMergeIterator final : public Iterator<FoundRecord> {
   const FoundRecord gone_{};
 };
 
+// Exclusive claims on keys (person IDs, erasure request ids): Claim waits
+// until no other call holds any of its keys, then takes them all at once,
+// so unrelated keys never wait for each other (unlike lock stripes) and two
+// calls never hold part of each other's keys. A key the calling thread
+// holds already is FailedPrecondition rather than a wait that would never
+// end: a listener told of an erasure on the erasing thread (listener.h)
+// that calls back on the same people or request.
+class KeyClaims {
+ public:
+  // Releases its keys when destroyed.
+  class Held {
+   public:
+    Held() = default;
+    Held(KeyClaims* owner, std::vector<std::string> keys) : owner_(owner), keys_(std::move(keys)) {}
+    Held(Held&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)), keys_(std::move(other.keys_)) {}
+    Held& operator=(Held&& other) noexcept {
+      if (this != &other) {
+        Release();
+        owner_ = std::exchange(other.owner_, nullptr);
+        keys_ = std::move(other.keys_);
+      }
+      return *this;
+    }
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+    ~Held() { Release(); }
+
+   private:
+    void Release() {
+      if (owner_ == nullptr) return;
+      {
+        std::lock_guard lock(owner_->mu_);
+        for (const std::string& k : keys_) owner_->held_.erase(k);
+      }
+      owner_->freed_.notify_all();
+      owner_ = nullptr;
+    }
+    KeyClaims* owner_ = nullptr;
+    std::vector<std::string> keys_;
+  };
+
+  Result<Held> Claim(std::vector<std::string> keys, std::string_view what) {
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    const std::thread::id self = std::this_thread::get_id();
+    std::unique_lock lock(mu_);
+    for (;;) {
+      bool free = true;
+      for (const std::string& k : keys) {
+        auto h = held_.find(k);
+        if (h == held_.end()) continue;
+        if (h->second == self) {
+          return Status::FailedPrecondition("this thread is in a call that holds " + std::string(what) +
+                                            " already (a listener calling back on the same people or request)");
+        }
+        free = false;
+      }
+      if (free) break;
+      freed_.wait(lock);
+    }
+    for (const std::string& k : keys) held_.emplace(k, self);
+    return Held(this, std::move(keys));
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable freed_;
+  std::map<std::string, std::thread::id> held_;
+};
+
 ErasureLevel Lower(ErasureLevel a, ErasureLevel b) {
   return static_cast<std::uint8_t>(a) < static_cast<std::uint8_t>(b) ? a : b;
 }
@@ -329,27 +404,20 @@ struct ShardedStore::Impl {
     return Status::NotFound("no person has this identifier");
   }
 
-  // The people's lock stripes, locked in stripe order and released on
-  // scope exit. Every call on many people (Restrict, Unrestrict,
-  // SetConsent, Erase) and EraseByIdentifier holds them from its check of
-  // the people (CheckPeople) to its last part, so a concurrent erasure of
-  // one of them cannot fail a later part after an earlier one committed
-  // (stop 27's audit, F7). Calls through shard(i) bypass them.
-  class PeopleGuard {
-   public:
-    PeopleGuard(Impl& impl, const std::vector<PersonId>& people) {
-      std::set<std::size_t> wanted;
-      for (const PersonId& p : people) wanted.insert(PersonStripe(p));
-      for (std::size_t s : wanted) locks_.emplace_back(impl.person_stripes[s]);
-    }
+  // Claims the people (person_claims) for a call on many of them
+  // (Restrict, Unrestrict, SetConsent, Erase) or EraseByIdentifier, from
+  // its check of the people (CheckPeople) to its last part, so a concurrent
+  // erasure of one of them cannot fail a later part after an earlier one
+  // committed (stop 27's audit, F7). Calls through shard(i) bypass it.
+  Result<KeyClaims::Held> ClaimPeople(const std::vector<PersonId>& people) {
+    std::vector<std::string> keys;
+    keys.reserve(people.size());
+    for (const PersonId& p : people) keys.emplace_back(p.view());
+    return person_claims.Claim(std::move(keys), "one of these people");
+  }
 
-   private:
-    static std::size_t PersonStripe(const PersonId& p) { return (util::Checksum64(p.view()) >> 32) % kStripes; }
-    std::vector<std::unique_lock<std::mutex>> locks_;
-  };
-
-  // Every person exists and is not erased: the check, under their
-  // PeopleGuard, before a call on many people commits its first part.
+  // Every person exists and is not erased: the check, with the people
+  // claimed, before a call on many people commits its first part.
   Status CheckPeople(const std::vector<PersonId>& people) {
     for (const PersonId& p : people) {
       auto info = shards[ShardOf(p)]->GetPerson(p);
@@ -390,12 +458,12 @@ struct ShardedStore::Impl {
     return Status::OK();
   }
 
-  // Erasure requests by id, striped: two erasures under one request id run
-  // one after the other, so the id is checked unused in every shard and
-  // used in all of them atomically with respect to each other.
-  std::array<std::mutex, kStripes> request_stripes;
-  // People, striped: see PeopleGuard. Taken before a request stripe.
-  std::array<std::mutex, kStripes> person_stripes;
+  // Erasure request ids: two erasures under one request id run one after
+  // the other, so the id is checked unused in every shard and used in all
+  // of them atomically with respect to each other.
+  KeyClaims request_claims;
+  // People (ClaimPeople). Claimed before a request id.
+  KeyClaims person_claims;
 };
 
 // ---- Open and close ------------------------------------------------------------
@@ -855,7 +923,8 @@ Status ShardedStore::Write(const WriteBatch& batch) {
 
 Status ShardedStore::Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) {
   if (people.empty()) return impl_->shards[0]->Restrict(people, spec);
-  Impl::PeopleGuard guard(*impl_, people);
+  auto claimed = impl_->ClaimPeople(people);
+  if (!claimed.ok()) return claimed.status();
   if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
   return impl_->EachPart(impl_->ByShard(people),
                          [&](Store& s, const std::vector<PersonId>& part) { return s.Restrict(part, spec); });
@@ -863,7 +932,8 @@ Status ShardedStore::Restrict(const std::vector<PersonId>& people, const Restric
 
 Status ShardedStore::Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) {
   if (people.empty()) return impl_->shards[0]->Unrestrict(people, spec);
-  Impl::PeopleGuard guard(*impl_, people);
+  auto claimed = impl_->ClaimPeople(people);
+  if (!claimed.ok()) return claimed.status();
   if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
   return impl_->EachPart(impl_->ByShard(people),
                          [&](Store& s, const std::vector<PersonId>& part) { return s.Unrestrict(part, spec); });
@@ -872,7 +942,8 @@ Status ShardedStore::Unrestrict(const std::vector<PersonId>& people, const Restr
 Status ShardedStore::SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
                                 std::string_view source) {
   if (people.empty()) return impl_->shards[0]->SetConsent(people, purpose, granted, source);
-  Impl::PeopleGuard guard(*impl_, people);
+  auto claimed = impl_->ClaimPeople(people);
+  if (!claimed.ok()) return claimed.status();
   if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
   return impl_->EachPart(impl_->ByShard(people), [&](Store& s, const std::vector<PersonId>& part) {
     return s.SetConsent(part, purpose, granted, source);
@@ -884,22 +955,24 @@ Status ShardedStore::SetConsent(const std::vector<PersonId>& people, std::string
 namespace {
 
 // The request id every part of a sharded erasure shares — the caller's, or
-// a fresh random one — held, through its lock stripe, until the erasure's
-// last part is made, with the parts the shards already have under it
-// (`made`: a request cut short; an unused id has none).
+// a fresh random one — claimed until the erasure's last part is made, with
+// the parts the shards already have under it (`made`: a request cut short;
+// an unused id has none).
 struct HeldRequest {
   EraseOptions options;
-  std::unique_lock<std::mutex> lock;
+  KeyClaims::Held claim;
   std::map<std::uint32_t, ErasureReceipt> made;
 };
 
-Result<HeldRequest> HoldRequest(std::vector<std::unique_ptr<Store>>& shards,
-                                std::array<std::mutex, kStripes>& stripes, const EraseOptions& options) {
+Result<HeldRequest> HoldRequest(std::vector<std::unique_ptr<Store>>& shards, KeyClaims& claims,
+                                const EraseOptions& options) {
   HeldRequest held{options, {}, {}};
   if (held.options.request_id.empty()) {
     held.options.request_id = PersonId(crypto::RandomArray<PersonId::kSize>()).ToHex();
   }
-  held.lock = std::unique_lock(stripes[util::Checksum64(held.options.request_id) % kStripes]);
+  auto claim = claims.Claim({held.options.request_id}, "this erasure request");
+  if (!claim.ok()) return claim.status();
+  held.claim = std::move(*claim);
   for (std::uint32_t s = 0; s < shards.size(); ++s) {
     auto known = shards[s]->GetErasure(held.options.request_id);
     if (known.ok()) {
@@ -918,24 +991,33 @@ Status MadeBefore(const HeldRequest& held, std::string_view why = {}) {
 
 // OK if `held.made`, the parts the shards have under the request id, are
 // parts of this call that an earlier call under the same id made before it
-// stopped: each of their shards is one of this call's, each part erased
-// exactly this call's people of that shard (who read as Erased there), as
-// a whole-person erasure with the same options. AlreadyExists otherwise,
-// and when nothing is left to make.
+// stopped: each of their shards is one of this call's, and its part erased
+// exactly this call's people of that shard — each fenced under this
+// request id (the shard's erasure log; read only on this rare path) and as
+// many as the part's receipt counts — as a whole-person erasure with the
+// same options. AlreadyExists otherwise, and when nothing is left to make.
+// What no shard records cannot be checked: a call that adds people of
+// other shards to a request that was whole is taken for a retry.
 Status CheckResumable(std::vector<std::unique_ptr<Store>>& shards, const HeldRequest& held,
                       const std::map<std::uint32_t, std::vector<PersonId>>& parts) {
+  const Status other = MadeBefore(held, " for other people or with other options");
   for (const auto& [s, receipt] : held.made) {
     auto part = parts.find(s);
+    const std::set<PersonId> people(part == parts.end() ? std::set<PersonId>{}
+                                                        : std::set<PersonId>(part->second.begin(), part->second.end()));
     if (part == parts.end() || !receipt.category.empty() || receipt.analytics != held.options.analytics ||
-        receipt.suppressed != held.options.suppress ||
-        receipt.people != std::set<PersonId>(part->second.begin(), part->second.end()).size()) {
-      return MadeBefore(held, " for other people or with other options");
+        receipt.suppressed != held.options.suppress || receipt.people != people.size()) {
+      return other;
     }
-    for (const PersonId& p : part->second) {
-      if (!shards[s]->GetPerson(p).status().IsErased()) {
-        return MadeBefore(held, " for other people or with other options");
-      }
+    auto log = shards[s]->ReadErasureLog();
+    if (!log.ok()) return log.status().WithContext(ShardContext(s));
+    std::size_t fenced = 0;
+    for (const ErasedPersonEntry& e : log->people) {
+      if (people.count(e.person) == 0) continue;
+      if (e.request_id != held.options.request_id) return other;
+      ++fenced;
     }
+    if (fenced != people.size()) return other;
   }
   if (held.made.size() == parts.size()) return MadeBefore(held);
   return Status::OK();
@@ -952,8 +1034,9 @@ void AddPart(ShardedErasureReceipt* r, std::uint32_t shard, ErasureReceipt part)
 
 Result<ShardedErasureReceipt> ShardedStore::Erase(const std::vector<PersonId>& people, const EraseOptions& options) {
   if (people.empty()) return Status::InvalidArgument("no people to erase");
-  Impl::PeopleGuard guard(*impl_, people);
-  auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
+  auto claimed = impl_->ClaimPeople(people);
+  if (!claimed.ok()) return claimed.status();
+  auto held = HoldRequest(impl_->shards, impl_->request_claims, options);
   if (!held.ok()) return held.status();
   const EraseOptions* o = &held->options;
   const auto parts = impl_->ByShard(people);
@@ -989,16 +1072,17 @@ Result<ShardedErasureReceipt> ShardedStore::Erase(const std::vector<PersonId>& p
 
 Result<ShardedErasureReceipt> ShardedStore::EraseByIdentifier(const Identifier& identifier,
                                                               const EraseOptions& options) {
-  // The person the identifier leads to, held under its PeopleGuard: a
-  // person the identifier moved to meanwhile is located again.
+  // The person the identifier leads to, claimed (ClaimPeople): a person the
+  // identifier moved to meanwhile is located again.
   for (;;) {
     auto at = impl_->Locate(identifier);
     if (!at.ok()) return at.status();
-    Impl::PeopleGuard guard(*impl_, {at->second});
+    auto claimed = impl_->ClaimPeople({at->second});
+    if (!claimed.ok()) return claimed.status();
     auto again = impl_->Locate(identifier);
     if (!again.ok()) return again.status();
     if (*again != *at) continue;
-    auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
+    auto held = HoldRequest(impl_->shards, impl_->request_claims, options);
     if (!held.ok()) return held.status();
     if (!held->made.empty()) return MadeBefore(*held);
     auto r = impl_->shards[at->first]->Erase(std::vector<PersonId>{at->second}, held->options);
@@ -1012,7 +1096,7 @@ Result<ShardedErasureReceipt> ShardedStore::EraseByIdentifier(const Identifier& 
 Result<ErasureReceipt> ShardedStore::EraseCategory(const PersonId& person, std::string_view category,
                                                    const EraseOptions& options) {
   // Under a request id no shard has used, like a person erasure.
-  auto held = HoldRequest(impl_->shards, impl_->request_stripes, options);
+  auto held = HoldRequest(impl_->shards, impl_->request_claims, options);
   if (!held.ok()) return held.status();
   if (!held->made.empty()) return MadeBefore(*held);
   return shard(ShardOf(person)).EraseCategory(person, category, held->options);
