@@ -62,25 +62,8 @@ Status RecordIndex::DeleteListed(storage::WriteTxn& txn, std::string_view record
   return Status::OK();
 }
 
-Result<std::vector<std::string>> RecordIndex::Expired(const storage::ReadTxn& txn, std::int64_t now_ms,
-                                                      std::size_t limit) const {
-  std::vector<std::string> out;
-  const std::string prefix = ExpiryPrefix();
-  auto cursor = txn.OpenCursor(index_);
-  if (!cursor.ok()) return cursor.status();
-  auto& c = **cursor;
-  for (Status m = c.Seek(prefix);; m = c.Next()) {
-    if (!m.ok()) return m;
-    if (!c.Valid() || out.size() >= limit || c.key().substr(0, 1) != prefix) break;
-    if (c.key().size() <= 9) return Status::Corruption("record index expiry entry is too short");
-    if (EntryExpiry(c.key()) > now_ms) break;
-    out.emplace_back(c.key());
-  }
-  return out;
-}
-
-Result<std::uint64_t> RecordIndex::CountExpired(const storage::ReadTxn& txn, std::int64_t now_ms) const {
-  std::uint64_t n = 0;
+Status RecordIndex::WalkExpired(const storage::ReadTxn& txn, std::int64_t now_ms,
+                                const std::function<bool(std::string_view)>& entry) const {
   const std::string prefix = ExpiryPrefix();
   auto cursor = txn.OpenCursor(index_);
   if (!cursor.ok()) return cursor.status();
@@ -89,9 +72,30 @@ Result<std::uint64_t> RecordIndex::CountExpired(const storage::ReadTxn& txn, std
     if (!m.ok()) return m;
     if (!c.Valid() || c.key().substr(0, 1) != prefix) break;
     if (c.key().size() <= 9) return Status::Corruption("record index expiry entry is too short");
-    if (EntryExpiry(c.key()) > now_ms) break;
-    ++n;
+    if (EntryExpiry(c.key()) > now_ms || !entry(c.key())) break;
   }
+  return Status::OK();
+}
+
+Result<std::vector<std::string>> RecordIndex::Expired(const storage::ReadTxn& txn, std::int64_t now_ms,
+                                                      std::size_t limit) const {
+  std::vector<std::string> out;
+  if (limit == 0) return out;
+  Status w = WalkExpired(txn, now_ms, [&](std::string_view key) {
+    out.emplace_back(key);
+    return out.size() < limit;
+  });
+  if (!w.ok()) return w;
+  return out;
+}
+
+Result<std::uint64_t> RecordIndex::CountExpired(const storage::ReadTxn& txn, std::int64_t now_ms) const {
+  std::uint64_t n = 0;
+  Status w = WalkExpired(txn, now_ms, [&n](std::string_view) {
+    ++n;
+    return true;
+  });
+  if (!w.ok()) return w;
   return n;
 }
 

@@ -20,6 +20,7 @@
 #define SHREDKV_ENGINE_RECORD_INDEX_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,10 @@ class RecordIndex {
   storage::Table table() const { return index_; }
 
  private:
+  // Calls `entry` with each expiry entry whose expiry is at or before
+  // `now_ms`, soonest first, until it returns false.
+  Status WalkExpired(const storage::ReadTxn& txn, std::int64_t now_ms,
+                     const std::function<bool(std::string_view)>& entry) const;
   // Deletes the entries a refs row lists.
   [[nodiscard]] Status DeleteListed(storage::WriteTxn& txn, std::string_view record_key, std::string_view refs) const;
 
