@@ -319,6 +319,20 @@ Result<ErasureReceipt> Eraser::EraseCategory(const PersonId& person, std::string
   return ReceiptFrom(request, std::move(audit_hash));
 }
 
+namespace {
+
+// OK if the person's `people` row is gone (their purge has completed: its
+// last transaction deletes the row with every `erased` marker of the
+// person); NotFound if the row is there; another error if it cannot be read.
+Status PersonRowGone(storage::ReadTxn& txn, const DataTables& tables, const PersonId& person) {
+  std::string_view row;
+  Status g = txn.Get(tables.people, person.view(), &row);
+  if (g.IsNotFound()) return Status::OK();
+  return g.ok() ? Status::NotFound("the person's row is there") : g;
+}
+
+}  // namespace
+
 Status Eraser::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys::PurgeTicket>& tickets,
                                      const keys::ErasureRequest* request, std::string* audit_hash,
                                      std::uint64_t* next_seq) {
@@ -337,14 +351,13 @@ Status Eraser::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys
     // notice, and for a category a `versions` row, naming a purged person
     // (stop 28's audit, F1: a category and a person erasure purged in one
     // run left the person ID in `data` for good).
-    std::string_view person_row;
-    if (Status p = txn.Get(ctx_.tables.people, t.person.view(), &person_row); p.IsNotFound()) {
+    if (Status p = PersonRowGone(txn, ctx_.tables, t.person); p.ok()) {
       // Its audit entry is still written if no run wrote it (a category
       // erasure whose data side failed, purged with its person's before
       // any reopen applied it): the entry names no person.
       applied_per_request.try_emplace(t.request_id, 0);
       continue;
-    } else if (!p.ok()) {
+    } else if (!p.IsNotFound()) {
       return p;
     }
     const bool category = t.slot != keys::kPersonSlot;
@@ -545,10 +558,9 @@ Status Eraser::RecoverErasures() {
           if (g.IsNotFound()) {
             // No marker and no `people` row: purged, its removal from
             // `keys` cut short — nothing to apply (ApplyErasureToData).
-            std::string_view person_row;
-            Status p = txn.Get(ctx_.tables.people, t.person.view(), &person_row);
-            if (p.IsNotFound()) continue;
-            if (!p.ok()) return p;
+            Status p = PersonRowGone(txn, ctx_.tables, t.person);
+            if (p.ok()) continue;
+            if (!p.IsNotFound()) return p;
             unapplied = true;
             return Status::OK();
           }
