@@ -20,7 +20,6 @@
 #include <memory>
 #include <new>
 #include <sstream>
-#include <streambuf>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +27,7 @@
 
 #include "portability/json_values.h"
 #include "shredkv/shredkv.h"
+#include "util/chunked_output.h"
 #include "util/fork_generation.h"
 
 namespace sk = shredkv;
@@ -354,38 +354,6 @@ const T* CurrentAs(const shredkv_iterator_t* it, shredkv_iterator::Kind kind) {
 }
 
 // ---- streams to and from the caller ------------------------------------------------
-
-// An output stream buffer that hands full chunks to a shredkv_write_fn.
-class CallbackBuf final : public std::streambuf {
- public:
-  CallbackBuf(shredkv_write_fn write, void* ctx) : write_(write), ctx_(ctx) {
-    setp(buf_, buf_ + sizeof(buf_));
-  }
-  bool failed() const { return failed_; }
-
- protected:
-  int_type overflow(int_type ch) override {
-    if (!Drain()) return traits_type::eof();
-    if (!traits_type::eq_int_type(ch, traits_type::eof())) {
-      *pptr() = traits_type::to_char_type(ch);
-      pbump(1);
-    }
-    return traits_type::not_eof(ch);
-  }
-  int sync() override { return Drain() ? 0 : -1; }
-
- private:
-  bool Drain() {
-    const auto n = static_cast<std::size_t>(pptr() - pbase());
-    if (n > 0 && !failed_ && write_(ctx_, pbase(), n) != 0) failed_ = true;
-    setp(buf_, buf_ + sizeof(buf_));
-    return !failed_;
-  }
-  shredkv_write_fn write_;
-  void* ctx_;
-  bool failed_ = false;
-  char buf_[64 * 1024];
-};
 
 // ---- callbacks into the caller ------------------------------------------------------
 
@@ -1715,11 +1683,12 @@ int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* per
     sk::ExportFormat f{};
     if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
     if (write == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no write callback"));
-    auto buf = std::make_unique<CallbackBuf>(write, ctx);
-    std::ostream out(buf.get());
+    sk::util::ChunkedOutputBuf buf([&](const char* data, std::size_t size) { return write(ctx, data, size) == 0; });
+    std::ostream out(&buf);
     sk::Status status = sk::ExportPerson(s, ToPerson(person), f, out);
-    if (status.ok() && out.flush().fail()) status = sk::Status::IOError("the write callback stopped the export");
-    if (status.ok() && buf->failed()) status = sk::Status::IOError("the write callback stopped the export");
+    if (status.ok() && (out.flush().fail() || buf.failed())) {
+      status = sk::Status::IOError("the write callback stopped the export");
+    }
     return Report(errptr, status);
   });
 }

@@ -10,8 +10,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <streambuf>
 #include <vector>
+
+#include "util/chunked_output.h"
 
 namespace shredkv::cli {
 
@@ -51,43 +52,17 @@ bool SyncPath(const std::string& path, int flags) {
   return ok;
 }
 
-// A stream over a file descriptor it does not own: what ReplaceFile writes
-// goes to the file it created, never to whatever its name points at later.
-class FdStreamBuf : public std::streambuf {
- public:
-  explicit FdStreamBuf(int fd) : fd_(fd), buffer_(64 * 1024) { setp(buffer_.data(), buffer_.data() + buffer_.size()); }
-  bool failed() const { return failed_; }
-
- protected:
-  int_type overflow(int_type c) override {
-    if (!Flush()) return traits_type::eof();
-    if (!traits_type::eq_int_type(c, traits_type::eof())) {
-      *pptr() = traits_type::to_char_type(c);
-      pbump(1);
-    }
-    return traits_type::not_eof(c);
+// Writes all of [data, data + size) to `fd`; false on an error (errno set).
+bool WriteAll(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
   }
-  int sync() override { return Flush() ? 0 : -1; }
-
- private:
-  bool Flush() {
-    for (const char* p = pbase(); p < pptr();) {
-      const ssize_t n = ::write(fd_, p, static_cast<std::size_t>(pptr() - p));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        failed_ = true;
-        return false;
-      }
-      p += n;
-    }
-    setp(buffer_.data(), buffer_.data() + buffer_.size());
-    return true;
-  }
-
-  int fd_;
-  std::vector<char> buffer_;
-  bool failed_ = false;
-};
+  return true;
+}
 
 }  // namespace
 
@@ -116,7 +91,9 @@ void ReplaceFile(const std::string& path, std::string_view command, mode_t mode,
   ::umask(mask);
   if (::fchmod(fd, mode & ~mask) != 0) throw CliError(kExitError, cmd + ": cannot set the permissions of '" + tmp + "'");
   {
-    FdStreamBuf buf(fd);
+    // Through the descriptor it does not own: what is written goes to the
+    // file it created, never to whatever its name points at later.
+    util::ChunkedOutputBuf buf([fd](const char* data, std::size_t size) { return WriteAll(fd, data, size); });
     std::ostream out(&buf);
     write(out);
     out.flush();
