@@ -75,19 +75,29 @@ Status DecodeSuppression(std::string_view in, std::string* request_id, std::int6
 void EncodeTicket(const TicketPayload& t, std::string* out) {
   util::PutLengthPrefixed(out, t.request_id);
   out->push_back(static_cast<char>(t.analytics_mode));
-  if (!t.analytics_links.empty()) util::PutLengthPrefixed(out, t.analytics_links);
+  if (t.analytics_links.empty()) return;
+  if (t.links_sealed) util::PutLengthPrefixed(out, "");
+  util::PutLengthPrefixed(out, t.analytics_links);
 }
 
 Status DecodeTicket(std::string_view in, TicketPayload* t) {
   util::ByteReader r(in);
   std::string_view id, links;
   if (!r.GetLengthPrefixed(&id) || !r.GetU8(&t->analytics_mode)) return Status::Corruption("purge ticket malformed");
-  // Format 3: the analytics links (absent in format 2 and for kKeep).
-  if (!r.done() && (!r.GetLengthPrefixed(&links) || !r.done() || links.empty())) {
-    return Status::Corruption("purge ticket malformed");
+  // Format 3: the analytics links (absent in format 2 and for kKeep),
+  // sealed behind an empty field since stop 29.
+  bool sealed = false;
+  if (!r.done()) {
+    if (!r.GetLengthPrefixed(&links)) return Status::Corruption("purge ticket malformed");
+    if (links.empty()) {
+      sealed = true;
+      if (!r.GetLengthPrefixed(&links)) return Status::Corruption("purge ticket malformed");
+    }
+    if (!r.done() || links.empty()) return Status::Corruption("purge ticket malformed");
   }
   t->request_id = std::string(id);
   t->analytics_links = std::string(links);
+  t->links_sealed = sealed;
   return Status::OK();
 }
 

@@ -46,12 +46,17 @@ Status DecodeFence(std::string_view in, bool with_category, ErasureRequest* r);
 void EncodeSuppression(std::string_view request_id, std::int64_t at_ms, std::string* out);
 Status DecodeSuppression(std::string_view in, std::string* request_id, std::int64_t* at_ms);
 
-// A purge ticket's payload.
+// A purge ticket's payload: lp(request id) ‖ u8(analytics mode), then the
+// analytics links if any — sealed: lp("") ‖ lp(sealed links) (since stop 29);
+// in the clear: lp(links) (format 3 before it).
 struct TicketPayload {
   std::string request_id;
   std::uint8_t analytics_mode = 0;
   // Empty: none written (kKeep, and every ticket of format 2).
   std::string analytics_links;
+  // Whether analytics_links is a sealed row (KeyStore seals and opens it)
+  // or the links themselves.
+  bool links_sealed = false;
 };
 void EncodeTicket(const TicketPayload& t, std::string* out);
 Status DecodeTicket(std::string_view in, TicketPayload* t);

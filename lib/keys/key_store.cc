@@ -11,6 +11,7 @@
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
+#include "crypto/keyed_hash.h"
 #include "crypto/random.h"
 #include "util/coding.h"
 #include "util/test_point.h"
@@ -1078,12 +1079,21 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
     return Status::Internal("erase commit: analytics links do not match the people");
   }
 
+  std::optional<crypto::SecretKey> links_key;
+  if (!commit.analytics_links.empty()) links_key.emplace(TicketLinksKey());
+
   for (std::size_t i = 0; i < people.size(); ++i) {
     const PersonId& p = people[i];
+    // The ticket's row key, which the sealed links are bound to.
+    const std::string ticket_key = commit.slot == kPersonSlot ? std::string(p.view()) : codec::DekKey(p, commit.slot);
+    TicketPayload ticket{request.request_id, request.analytics_mode, {}, false};
+    if (links_key && !commit.analytics_links[i].empty()) {
+      codec::SealRow(kWrapCipher, *links_key, TableId::kPurgeQueue, ticket_key, commit.analytics_links[i],
+                     &ticket.analytics_links);
+      ticket.links_sealed = true;
+    }
     std::string ticket_payload;
-    EncodeTicket(TicketPayload{request.request_id, request.analytics_mode,
-                               commit.analytics_links.empty() ? std::string() : commit.analytics_links[i]},
-                 &ticket_payload);
+    EncodeTicket(ticket, &ticket_payload);
     g = txn.Get(fences_, p.view(), &existing);
     if (g.ok()) return Status::Erased("person " + p.ToHex() + " was erased already");
     if (!g.IsNotFound()) return g;
@@ -1236,8 +1246,16 @@ Status KeyStore::Unsuppress(std::string_view identifier_hash) {
   });
 }
 
+crypto::SecretKey KeyStore::TicketLinksKey() const {
+  std::string bytes = crypto::KeyedHash(*index_key_, crypto::SecretKey::kSize, {"purge-ticket-links"});
+  auto key = crypto::SecretKey::FromBytes(bytes);
+  crypto::Wipe(&bytes);
+  return std::move(key).value();  // exactly kSize bytes: cannot fail
+}
+
 Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
   std::vector<PurgeTicket> out;
+  std::optional<crypto::SecretKey> links_key;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
     auto cursor = txn.OpenCursor(purge_queue_);
     if (!cursor.ok()) return cursor.status();
@@ -1253,7 +1271,14 @@ Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
       if (Status d = DecodeTicket(payload, &decoded); !d.ok()) return d;
       PurgeTicket t;
       t.analytics_mode = decoded.analytics_mode;
-      t.analytics_links = std::move(decoded.analytics_links);
+      if (decoded.links_sealed) {
+        if (!links_key) links_key.emplace(TicketLinksKey());
+        Status o = codec::OpenRow(*links_key, TableId::kPurgeQueue, c.key(), decoded.analytics_links, &t.analytics_links);
+        crypto::Wipe(&decoded.analytics_links);
+        if (!o.ok()) return o.WithContext("purge ticket's analytics links");
+      } else {
+        t.analytics_links = std::move(decoded.analytics_links);  // written before stop 29, in the clear
+      }
       PersonId::Bytes b;
       std::memcpy(b.data(), c.key().data(), b.size());
       t.person = PersonId(b);

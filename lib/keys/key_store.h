@@ -450,6 +450,11 @@ class KeyStore {
   Status RewrapPoolInTxn(storage::WriteTxn& txn, std::uint64_t epoch);
   Status OpenEnvironment(bool create);
   Status EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit);
+  // The key purge tickets' analytics links are sealed under: H32(index key;
+  // "purge-ticket-links"), so a holder of `keys` and `data` without the
+  // root key cannot join an erased person to their old analytics rows
+  // (outside audit 29a F2). REQUIRES: Unlock() succeeded.
+  crypto::SecretKey TicketLinksKey() const;
   // The stored form of a new epoch's key: the key itself, or with a custody
   // a new custody key's label and the key wrapped by it (*label set).
   Result<std::string> NewEpochPayload(std::uint64_t epoch, const crypto::SecretKey& key, std::string* label);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "codec/row_codec.h"
+#include "engine/analytics_link.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
 #include "util/coding.h"
@@ -90,6 +91,58 @@ TEST_F(ErasureForensicTest, NoKeyMaterialOfAnErasedPersonSurvivesRotationAndComp
 TEST_F(ErasureForensicTest, NoKeyMaterialOfAPersonErasedWhileTheirKeyIsAPoolRowSurvives) {
   EraseRotateCompactAndScan(/*adopted=*/false);
 }
+
+// Outside audit 29a F2: an unlink or delete erasure put the person's
+// analytics link into its purge ticket in `keys` in the clear. A holder of
+// `keys` and `data` with no key at all found the erased person's old
+// analytics rows by it (its first 8 bytes are the rows' group in their
+// keys) from the erasure until a rotation rebuilt `keys` — from the live
+// ticket until the purge, then from free pages. The links are sealed now.
+class TicketLinkTest : public ErasureForensicTest, public ::testing::WithParamInterface<AnalyticsOnErase> {};
+
+TEST_P(TicketLinkTest, AnErasedPersonsAnalyticsLinkIsInNoFileInTheClear) {
+  PersonId victim = MakePerson("victim@x.org", {{"name", "Victim"}});
+  for (int i = 0; i < 3; ++i) MakePerson("other" + std::to_string(i) + "@x.org");
+  for (int i = 0; i < 5; ++i) {
+    SKV_ASSERT_OK(store_->AppendEvent(victim, Event{"view", 1000 + i, {{"page", "/p" + std::to_string(i)}}, {"page"}}));
+  }
+  ASSERT_TRUE(store_->CompactData().ok());  // the analytics rows at their keys
+  auto* impl = dynamic_cast<engine::StoreImpl*>(store_.get());
+  ASSERT_NE(impl, nullptr);
+  auto dek = impl->key_store().GetDek(victim);
+  ASSERT_TRUE(dek.ok());
+  const std::string link = engine::AnalyticsLink(**dek);
+  dek->reset();
+  const std::string group = link.substr(0, 8);      // in every analytics row key of the person
+  const std::string row_key = link.substr(16, 16);  // keys the row part of those keys
+  ASSERT_GE(CountInFiles(group), 1) << "the scan finds the rows' group before the erasure";
+
+  EraseOptions options;
+  options.analytics = GetParam();
+  ASSERT_TRUE(store_->Erase(victim, options).ok());
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  const std::string keys_file = test::ReadFile(dir_.Sub("keys/data.mdb"));
+  EXPECT_EQ(keys_file.find(link), std::string::npos) << "the link is in keys (its purge ticket)";
+  EXPECT_EQ(keys_file.find(group), std::string::npos) << "the rows' group is in keys";
+  EXPECT_EQ(keys_file.find(row_key), std::string::npos) << "the rows' key part is in keys";
+
+  // The data side still reaches the rows through the sealed link: after a
+  // reopen (which opens the ticket) and the purge, none is left under the
+  // person's group.
+  Reopen();
+  ASSERT_TRUE(store_->Purge(1000000).ok());
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  EXPECT_EQ(test::ReadFile(dir_.Sub("keys/data.mdb")).find(group), std::string::npos) << "in a free page of keys";
+  Reopen();
+  ASSERT_TRUE(store_->CompactData().ok());
+  EXPECT_EQ(CountInFiles(group), 0) << "an analytics row of the erased person kept its group";
+  EXPECT_TRUE(test::VerifiesClean(*store_));
+}
+
+INSTANTIATE_TEST_SUITE_P(UnlinkAndDelete, TicketLinkTest,
+                         ::testing::Values(AnalyticsOnErase::kUnlink, AnalyticsOnErase::kDelete));
 
 }  // namespace
 }  // namespace shredkv
