@@ -482,7 +482,8 @@ class SHREDKV_EXPORT Store {
   // commit in `keys` deletes the key and fences its slot; when it returns
   // OK no call returns any item of that category written before, also not
   // reads that started earlier, and the person's other data is intact. The
-  // category's analytics rows are kept, unlinked or deleted per `options`
+  // category's analytics rows are kept (under one fresh anonymous ID of
+  // their own, not the person's), unlinked or deleted per `options`
   // (`suppress` must be false: identifiers are not categorised); the rows
   // are purged later by Purge(); levels and receipts are those of Erase().
   // Items of the category written afterwards get a new key. Waits for the

@@ -323,7 +323,9 @@ struct ExportItem {
 // Do not change the values: part of the persistent format.
 enum class AnalyticsOnErase : std::uint8_t {
   // Rows stay under the anonymous ID, whose link to the person is destroyed
-  // with the person's key.
+  // with the person's key. A category erasure (Store::EraseCategory) moves
+  // the category's rows to one fresh anonymous ID of their own: the person
+  // keeps theirs.
   kKeep = 0,
   // Each row gets a fresh random ID of its own and its time is coarsened to
   // Options::unlink_time_granularity_ms, so the rows can no longer be linked

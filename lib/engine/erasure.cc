@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "codec/row_codec.h"
@@ -272,7 +273,7 @@ Result<ErasureReceipt> Eraser::EraseCategory(const PersonId& person, std::string
   keys::ErasureCommit commit;
   commit.people = people;
   commit.slot = slot->second;
-  if (options.analytics != AnalyticsOnErase::kKeep) {
+  {  // every mode needs the rows of a category (ApplyAnalyticsMode)
     auto links = TicketLinks(person, slot->second, options.analytics);
     if (!links.ok()) return links.status();
     commit.analytics_links.push_back(std::move(links).value());
@@ -422,7 +423,16 @@ Status Eraser::ApplyErasureToData(storage::WriteTxn& txn, const std::vector<keys
 
 Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicket& t) {
   const auto mode = static_cast<AnalyticsOnErase>(t.analytics_mode);
-  if (mode == AnalyticsOnErase::kKeep) return Status::OK();
+  // kKeep: the rows stay together under one anonymous ID. For a person
+  // erased whole that is their own, whose link to them goes with their
+  // key. A category's person lives on, and their export shows that ID: the
+  // category's rows get one fresh ID of their own (outside audit 29b F5; a
+  // category ticket written before stop 29 carries no link to find them).
+  std::optional<AnonymousId> relabel;
+  if (mode == AnalyticsOnErase::kKeep) {
+    if (t.slot == keys::kPersonSlot || t.analytics_links.empty()) return Status::OK();
+    relabel.emplace(crypto::RandomArray<AnonymousId::kSize>());
+  }
   auto rows = TicketAnalyticsRows(txn, t);
   if (!rows.ok()) return rows.status();
   for (const auto& [seq, akey] : *rows) {
@@ -443,6 +453,17 @@ Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicke
     if (!r.ok()) return r;
     AnalyticsRow row;
     if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
+    if (relabel) {
+      // Materialised where it was (a staged row at the key it was staged
+      // for), under the category's new ID.
+      std::string new_payload;
+      codec::EncodeAnalytics(*relabel, row.name, row.fields, &new_payload);
+      if (Status d = remove(); !d.ok()) return d;
+      if (Status p = txn.Put(ctx_.tables.analytics, akey, PlainRow(TableId::kAnalytics, akey, new_payload)); !p.ok()) {
+        return p;
+      }
+      continue;
+    }
     std::int64_t time = 0;
     if (akey.size() == codec::kAnalyticsKeySize) {
       if (Status d = codec::DecodeAnalyticsKey(akey, &time); !d.ok()) return d;
@@ -472,7 +493,7 @@ Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicke
 }
 
 Result<std::string> Eraser::TicketLinks(const PersonId& person, std::uint32_t slot, AnalyticsOnErase mode) {
-  if (mode == AnalyticsOnErase::kKeep) return std::string();
+  if (mode == AnalyticsOnErase::kKeep && slot == keys::kPersonSlot) return std::string();
   auto dek = ctx_.PersonKey(person);
   if (!dek.ok()) return dek.status();
   Keyring keyring(ctx_.keys.get(), person, *dek);

@@ -3,6 +3,8 @@
 // with the levels, receipts, audit and purge of a whole-person erasure, and
 // leaves the person's other data intact.
 #include <gtest/gtest.h>
+
+#include <map>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -313,6 +315,40 @@ TEST_F(CategoryErasureTest, AnalyticsRowsOfTheCategoryFollowTheMode) {
   EXPECT_EQ(count_rows("email_opened", true) + count_rows("email_opened", false), 0);
   EXPECT_EQ(count_rows("page_view", true), 5);
   EXPECT_EQ(store_->GetProfile(ann)->count("phone"), 0u);
+}
+
+// Outside audit 29b F5: in kKeep mode a category erasure left the
+// category's analytics rows under the person's anonymous ID, which the
+// living person's export shows: the erased category's fields stayed linked
+// to them. The rows now get one fresh anonymous ID of their own: kept
+// together (what kKeep keeps), linked to no one.
+TEST_F(CategoryErasureTest, AKeptCategorysAnalyticsRowsGetAnAnonymousIdOfTheirOwn) {
+  PersonId ann = MakeRichPerson("ann@x.org");
+  PersonId bob = MakeRichPerson("bob@x.org");
+  const AnonymousId ann_anon = store_->GetPerson(ann)->anon_id;
+  const AnonymousId bob_anon = store_->GetPerson(bob)->anon_id;
+  // name → anonymous ID → rows.
+  auto rows = [&] {
+    std::map<std::string, std::map<std::string, int>> out;
+    auto it = store_->ScanAnalytics(AnalyticsQuery{});
+    for (; it->Valid(); it->Next()) ++out[it->value().name][it->value().anon_id.ToHex()];
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+    return out;
+  };
+  ASSERT_EQ(rows()["gps_ping"][ann_anon.ToHex()], 5);
+  ASSERT_TRUE(store_->EraseCategory(ann, "location", EraseOptions{"loc-keep", false, AnalyticsOnErase::kKeep}).ok());
+  for (int pass = 0; pass < 2; ++pass) {  // as erased, then after the purge and a reopen
+    auto r = rows();
+    EXPECT_EQ(r["gps_ping"].count(ann_anon.ToHex()), 0u) << "an erased category's row still names the person";
+    EXPECT_EQ(r["gps_ping"][bob_anon.ToHex()], 5);
+    r["gps_ping"].erase(bob_anon.ToHex());
+    ASSERT_EQ(r["gps_ping"].size(), 1u) << "the kept rows share one anonymous ID";
+    EXPECT_EQ(r["gps_ping"].begin()->second, 5);
+    EXPECT_EQ(r["page_view"][ann_anon.ToHex()], 5);  // the rest of the person's rows keep theirs
+    ASSERT_TRUE(store_->Purge(1000000).ok());
+    Reopen();
+  }
+  EXPECT_EQ(store_->Verify()->problem_count, 0u);
 }
 
 TEST_F(CategoryErasureTest, RefusesWhatItCannotErase) {
