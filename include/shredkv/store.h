@@ -367,7 +367,8 @@ class SHREDKV_EXPORT Store {
   // transaction. Errors: NotFound for an unknown event or identifier of the
   // person, AlreadyExists / Suppressed for a replacement identifier taken,
   // InvalidArgument for an attribute both set and unset, unset twice or
-  // unnamed, or an identifier replaced by itself or one of another type.
+  // unnamed, an identifier replaced by itself or by one of another type, or
+  // of an unknown type.
   virtual Status Rectify(const PersonId& id, const Rectification& rectification) = 0;
 
   // Up to `max` unacknowledged notices, oldest first. Delivery is at least

@@ -538,8 +538,15 @@ class BatchApplier {
     }
     for (const auto& [old_id, new_id] : r.identifiers) {
       auto o = ctx_.registry->Normalize(old_id);
+      if (!o.ok()) return o.status().WithContext("the identifier to replace");
       auto n = ctx_.registry->Normalize(new_id);
-      if (o.ok() && n.ok() && o->type == n->type && o->value == n->value) {
+      if (!n.ok()) return n.status().WithContext("the replacement identifier");
+      // A replacement corrects a value; a change of type is an unlink and a link.
+      if (o->type != n->type) {
+        return Status::InvalidArgument("an identifier of type '" + o->type + "' cannot be replaced by one of type '" +
+                                       n->type + "' (only by another of its own type)");
+      }
+      if (o->value == n->value) {
         return Status::InvalidArgument("an identifier of type '" + o->type + "' is replaced by itself");
       }
     }
@@ -552,9 +559,6 @@ class BatchApplier {
       for (const std::string& name : r.profile.unset) names.push_back("profile." + name);
     }
     for (const auto& [old_id, new_id] : r.identifiers) {
-      if (old_id.type != new_id.type) {
-        return Status::InvalidArgument("an identifier is replaced by one of the same type");
-      }
       if (Status u = Do(WriteBatch::UnlinkIdentifierOp{op.id, old_id}); !u.ok()) return u;
       if (Status l = Do(WriteBatch::LinkIdentifierOp{op.id, new_id}); !l.ok()) return l;
       names.push_back("identifier." + new_id.type);

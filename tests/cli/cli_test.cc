@@ -1772,6 +1772,23 @@ TEST_F(CliTest, RectifyCorrectsTheProfileAndAnIdentifierWithOneNotice) {
   EXPECT_EQ(rectifications, 1u);  // no failed correction wrote one
 }
 
+// Outside audit 29b F4: replacing an email by a phone number (or by an
+// identifier of the unknown type EMAIL) was refused with "an identifier is
+// replaced by one of the same type", the opposite of the problem.
+TEST_F(CliTest, RectifyRefusesAnIdentifierOfAnotherOrUnknownTypeSayingSo) {
+  MakeStore();
+  AddPeople();
+  RunResult other = Expect(1, {"rectify", "--id", "email:ann@example.org", "--old-identifier",
+                               "email:ann@example.org", "--new-identifier", "phone:+4930123456"});
+  EXPECT_NE(other.err.find("of type 'email' cannot be replaced by one of type 'phone'"), std::string::npos)
+      << other.err;
+  RunResult unknown = Expect(1, {"rectify", "--id", "email:ann@example.org", "--old-identifier",
+                                 "email:ann@example.org", "--new-identifier", "EMAIL:ann2@example.org"});
+  EXPECT_NE(unknown.err.find("unknown identifier type 'EMAIL'"), std::string::npos) << unknown.err;
+  for (const RunResult* r : {&other, &unknown}) EXPECT_EQ(r->err.find("same type"), std::string::npos) << r->err;
+  EXPECT_EQ(Expect(0, {"feed"}).ndjson().size(), 0u);
+}
+
 // erasure-log --out replaces an erasure log it wrote and nothing else: not
 // the root key, not a file of the store (an outside audit found both
 // overwritten, the store then unopenable), not inside the store at all. The

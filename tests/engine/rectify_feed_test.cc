@@ -160,6 +160,28 @@ TEST_F(RectifyFeedTest, PlainWritesDoNotFillTheFeed) {
   EXPECT_TRUE(Feed().empty());
 }
 
+// Outside audit 29b F4: an identifier replaced by one of another type, or
+// of an unknown type, was refused with "an identifier is replaced by one of
+// the same type", the opposite of the problem.
+TEST_F(RectifyFeedTest, ARefusedIdentifierReplacementSaysWhatIsWrong) {
+  PersonId ann = MakePerson("ann@x.org");
+  Rectification other_type;
+  other_type.identifiers = {{{"email", "ann@x.org"}, {"phone", "+4930123456"}}};
+  Status s = store_->Rectify(ann, other_type);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("of type 'email' cannot be replaced by one of type 'phone'"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(s.message().find("same type"), std::string::npos) << s.ToString();
+  Rectification unknown_type;
+  unknown_type.identifiers = {{{"email", "ann@x.org"}, {"EMAIL", "ann2@x.org"}}};
+  s = store_->Rectify(ann, unknown_type);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("unknown identifier type 'EMAIL'"), std::string::npos) << s.ToString();
+  EXPECT_EQ(s.message().find("same type"), std::string::npos) << s.ToString();
+  EXPECT_EQ(*store_->Resolve({"email", "ann@x.org"}), ann);
+  EXPECT_TRUE(Feed().empty());
+}
+
 // Issue 17: record Put and Delete wrote no change-feed notice, so a
 // recipient of a person's records never learned of a change (Art. 19). A
 // batch that changes an existing person's records writes one notice for
