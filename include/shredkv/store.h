@@ -364,11 +364,14 @@ class SHREDKV_EXPORT Store {
 
   // Applies all corrections atomically and appends one rectification notice
   // naming what changed (never values) to the change feed, in the same
-  // transaction. Errors: NotFound for an unknown event or identifier of the
-  // person, AlreadyExists / Suppressed for a replacement identifier taken,
-  // InvalidArgument for an attribute both set and unset, unset twice or
-  // unnamed, an identifier replaced by itself or by one of another type, or
-  // of an unknown type.
+  // transaction. Only changes are named: an attribute or event property set
+  // to the value it has (doubles compared bit for bit), or unset while
+  // absent, is not. A rectification that changes nothing is OK and writes
+  // nothing: no notice, no new version of the person. Errors: NotFound for
+  // an unknown event or identifier of the person, AlreadyExists /
+  // Suppressed for a replacement identifier taken, InvalidArgument for an
+  // attribute both set and unset, unset twice or unnamed, an identifier
+  // replaced by itself or by one of another type, or of an unknown type.
   virtual Status Rectify(const PersonId& id, const Rectification& rectification) = 0;
 
   // Up to `max` unacknowledged notices, oldest first. Delivery is at least

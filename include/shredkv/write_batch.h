@@ -84,7 +84,8 @@ class SHREDKV_EXPORT WriteBatch {
   void Put(const PersonId& id, Record record);
   // Deleting an absent record is not an error.
   void Delete(const PersonId& id, std::string collection, std::string key);
-  // Corrections with a change-feed notice; see Store::Rectify.
+  // Corrections with their own change-feed notice (one per Rectify that
+  // changes something); see Store::Rectify.
   void Rectify(const PersonId& id, Rectification rectification);
   // Applies a consent decision or restriction change and appends it to the
   // person's history (time 0: now), with a restriction notice. Unlike

@@ -1772,6 +1772,23 @@ TEST_F(CliTest, RectifyCorrectsTheProfileAndAnIdentifierWithOneNotice) {
   EXPECT_EQ(rectifications, 1u);  // no failed correction wrote one
 }
 
+// Outside audit 29b F3: `rectify --unset never_had_this` wrote a notice
+// naming an attribute the person never had. What changes nothing is not
+// named; a rectify that changes nothing exits 0 and writes no notice.
+TEST_F(CliTest, RectifyThatChangesNothingExitsZeroWithoutANotice) {
+  MakeStore();
+  AddPeople();
+  Json r = Expect(0, {"rectify", "--id", "email:ann@example.org", "--unset", "never_had_this"}).json();
+  EXPECT_EQ(r["unset"], Json::array({"never_had_this"}));
+  Expect(0, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Berlin"})"});  // as it is
+  EXPECT_EQ(Expect(0, {"feed"}).ndjson().size(), 0u);
+  Expect(0, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Berlin","age":42})", "--unset",
+             "never_had_this"});
+  auto notices = Expect(0, {"feed"}).ndjson();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["names"], Json::array({"profile.age"}));
+}
+
 // Outside audit 29b F4: replacing an email by a phone number (or by an
 // identifier of the unknown type EMAIL) was refused with "an identifier is
 // replaced by one of the same type", the opposite of the problem.

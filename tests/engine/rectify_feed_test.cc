@@ -160,6 +160,34 @@ TEST_F(RectifyFeedTest, PlainWritesDoNotFillTheFeed) {
   EXPECT_TRUE(Feed().empty());
 }
 
+// Outside audit 29b F3: Rectify named what the caller asked for, so unsetting
+// an attribute the person never had, or setting one to the value it has,
+// told every recipient of a correction that did not happen. Only changes
+// are named; a Rectify that changes nothing succeeds and writes no notice.
+TEST_F(RectifyFeedTest, RectifyNamesOnlyWhatChanged) {
+  PersonId ann = MakePerson("ann@x.org", {{"city", "Berlin"}, {"name", "Ann"}, {"score", -0.0}});
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"purchase", 100, {{"amount", 10}, {"note", "x"}}, {"amount"}}));
+  const std::uint64_t seq = store_->ScanEvents(ann, {})->value().seq;
+  Rectification r;
+  r.profile.set = {{"city", "Hamburg"}, {"name", "Ann"}, {"score", 0.0}};
+  r.profile.unset = {"never_had_this"};
+  r.events = {EventCorrection{100, seq, ProfilePatch{{{"amount", 10}, {"note", "y"}}, {"absent"}}}};
+  SKV_ASSERT_OK(store_->Rectify(ann, r));
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  // -0.0 to 0.0 is a change of the stored value (the export shows it).
+  EXPECT_EQ(feed[0].names, (std::vector<std::string>{"event.note", "profile.city", "profile.score"}));
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  Rectification nothing;
+  nothing.profile.set = {{"city", "Hamburg"}};
+  nothing.profile.unset = {"never_had_this"};
+  nothing.events = {EventCorrection{100, seq, ProfilePatch{{{"note", "y"}}, {"absent"}}}};
+  SKV_ASSERT_OK(store_->Rectify(ann, nothing));
+  EXPECT_TRUE(Feed().empty());
+  EXPECT_EQ(store_->GetProfile(ann)->at("city").as_string(), "Hamburg");
+}
+
 // Outside audit 29b F4: an identifier replaced by one of another type, or
 // of an unknown type, was refused with "an identifier is replaced by one of
 // the same type", the opposite of the problem.
