@@ -235,10 +235,15 @@ struct PersonProfile {
 };
 
 // Why a change-feed notice was written. Do not change the values: part of
-// the persistent format.
+// the persistent format. Notice::names say what changed (docs/format.md §5).
 enum class NoticeKind : std::uint8_t {
-  kRectification = 1,  // profile attributes, identifiers or event properties corrected
-  kErasure = 2,        // the person was erased
+  // Profile attributes, identifiers or event properties corrected: by
+  // Store::Rectify, and by a batch's PatchProfile, LinkIdentifier and
+  // UnlinkIdentifier of a person that existed before the batch (one notice
+  // per person and batch). Names only what changed: "profile.<attribute>",
+  // "identifier.<type>", "event.<property>".
+  kRectification = 1,
+  kErasure = 2,  // the person was erased; names "category.<category>" for a category erasure
   kRestriction = 3,    // processing restricted or lifted, consent changed
   kImport = 4,         // the person was imported from a portability export
   kRecordChange = 5,   // records put or deleted; names: "record.put" and/or "record.delete"
@@ -252,7 +257,8 @@ struct Notice {
   NoticeKind kind = NoticeKind::kRectification;
   PersonId person;
   std::int64_t time_ms = 0;
-  std::vector<std::string> names;  // e.g. "profile.city", "identifier.email", "event.amount"
+  // Sorted and unique, e.g. "profile.city", "identifier.email", "event.amount".
+  std::vector<std::string> names;
 };
 
 // A correction of one stored event's properties (found by ts and seq).

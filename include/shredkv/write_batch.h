@@ -70,6 +70,11 @@ class SHREDKV_EXPORT WriteBatch {
   PersonId CreatePerson(std::vector<Identifier> identifiers, Attributes profile = {});
 
   // Identifier must be free or already the person's (then a no-op).
+  // LinkIdentifier, UnlinkIdentifier and PatchProfile of a person that
+  // existed before the batch write, at commit, one rectification notice
+  // per person naming what they changed ("identifier.<type>",
+  // "profile.<attribute>"); none if they changed nothing, and none for a
+  // person the batch creates (no recipient has their data yet).
   void LinkIdentifier(const PersonId& id, Identifier identifier);
   // NotFound at commit if the identifier is not the person's.
   void UnlinkIdentifier(const PersonId& id, Identifier identifier);

@@ -113,6 +113,11 @@ class BatchApplier {
     // "record.put" / "record.delete" if this batch changed the person's
     // records: one change-feed notice for the person at the end of the batch.
     std::set<std::string> record_changes;
+    // "profile.<attribute>" / "identifier.<type>" of what this batch's
+    // PatchProfile, LinkIdentifier and UnlinkIdentifier changed (not its
+    // Rectify, which writes its own notice): one rectification notice for
+    // the person at the end of the batch.
+    std::set<std::string> corrections;
     std::optional<TrackingState> tracking;  // loaded on the first tracked event
     LinkCache links;  // analytics links of the slots used in this batch
     std::optional<std::uint64_t> next_history;  // NextHistoryKey's counter, once read
@@ -284,20 +289,33 @@ class BatchApplier {
     return Status::OK();
   }
 
-  // What these change is named only by Rectify's notice.
   Status Do(const WriteBatch::LinkIdentifierOp& op) {
     std::set<std::string> changed;
-    return Link(op.id, op.identifier, &changed);
+    if (Status l = Link(op.id, op.identifier, &changed); !l.ok()) return l;
+    return NoteCorrections(op.id, &changed);
   }
 
   Status Do(const WriteBatch::UnlinkIdentifierOp& op) {
     std::set<std::string> changed;
-    return Unlink(op.id, op.identifier, &changed);
+    if (Status u = Unlink(op.id, op.identifier, &changed); !u.ok()) return u;
+    return NoteCorrections(op.id, &changed);
   }
 
   Status Do(const WriteBatch::PatchProfileOp& op) {
     std::set<std::string> changed;
-    return PatchProfileOf(op.id, op.patch, &changed);
+    if (Status p = PatchProfileOf(op.id, op.patch, &changed); !p.ok()) return p;
+    return NoteCorrections(op.id, &changed);
+  }
+
+  // Adds the names of what a PatchProfile, LinkIdentifier or
+  // UnlinkIdentifier changed to the person's rectification notice of this
+  // batch (Finish writes it; none for a person the batch created).
+  Status NoteCorrections(const PersonId& id, std::set<std::string>* changed) {
+    if (changed->empty()) return Status::OK();
+    auto st = Load(id);
+    if (!st.ok()) return st.status();
+    (*st)->corrections.merge(*changed);
+    return Status::OK();
   }
 
   // Links `identifier` to the person. Adds "identifier.<type>" to `changed`
@@ -718,6 +736,15 @@ class BatchApplier {
 
   Status Finish() {
     for (auto& [id, st] : people_) {
+      // Art. 19: recipients learn which profile attributes and identifier
+      // types of an existing person changed (outside audit 29b F2).
+      if (!st.corrections.empty() && !st.created) {
+        std::vector<std::string> names(st.corrections.begin(), st.corrections.end());
+        if (Status n = ctx_.outbox->Append(*txn_, NoticeKind::kRectification, id, ctx_.Now(), std::move(names));
+            !n.ok()) {
+          return n;
+        }
+      }
       // Art. 19: recipients of the person's records learn that they changed
       // (not which: collection names are never stored in clear).
       if (!st.record_changes.empty() && !st.created) {

@@ -1772,6 +1772,26 @@ TEST_F(CliTest, RectifyCorrectsTheProfileAndAnIdentifierWithOneNotice) {
   EXPECT_EQ(rectifications, 1u);  // no failed correction wrote one
 }
 
+// Outside audit 29b F2: a profile attribute removed through ingest
+// (`"city": null`) or an identifier linked to a known person changed
+// personal data with an empty feed. One rectification notice per person
+// and batch names what changed; a person the batch creates gets none.
+TEST_F(CliTest, IngestChangingAKnownPersonsProfileOrIdentifiersWritesARectificationNotice) {
+  MakeStore();
+  AddPeople();
+  EXPECT_EQ(Expect(0, {"feed"}).ndjson().size(), 0u);  // AddPeople created everyone
+  Ingest(R"({"op":"profile","ids":{"email":"ann@example.org"},"attrs":{"city":null,"name":"Ann"}})" "\n");
+  auto notices = Expect(0, {"feed"}).ndjson();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["kind"], "rectification");
+  EXPECT_EQ(notices[0]["names"], Json::array({"profile.city"}));  // the name did not change
+  Expect(0, {"feed", "--ack", std::to_string(notices[0]["cursor"].get<std::uint64_t>())});
+  Ingest(R"({"op":"profile","ids":{"email":"ben@example.org","device_id":"dev-b"}})" "\n");
+  notices = Expect(0, {"feed"}).ndjson();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["names"], Json::array({"identifier.device_id"}));
+}
+
 // Outside audit 29b F3: `rectify --unset never_had_this` wrote a notice
 // naming an attribute the person never had. What changes nothing is not
 // named; a rectify that changes nothing exits 0 and writes no notice.

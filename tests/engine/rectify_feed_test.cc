@@ -153,10 +153,64 @@ TEST_F(RectifyFeedTest, AnAckPastTheNewestCursorIsRefusedAndCursorsNeverRepeat) 
   EXPECT_EQ(next[0].cursor, newest + 1);
 }
 
-TEST_F(RectifyFeedTest, PlainWritesDoNotFillTheFeed) {
+// Appending is not a correction: recipients learn of no new event.
+TEST_F(RectifyFeedTest, AppendingAnEventWritesNoNotice) {
   PersonId ann = MakePerson("ann@x.org");
-  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"a", 1}}, {}}));
   SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", 1, {}, {}}));
+  EXPECT_TRUE(Feed().empty());
+}
+
+// Outside audit 29b F2: PatchProfile, LinkIdentifier and UnlinkIdentifier
+// on an existing person changed or removed personal data and wrote no
+// notice, while a record put or delete did (Art. 19). A batch that changes
+// an existing person's profile or identifiers writes one rectification
+// notice for that person, naming what changed (Rectify's names).
+TEST_F(RectifyFeedTest, ProfileAndIdentifierChangesOfAnExistingPersonWriteOneRectificationNotice) {
+  PersonId ann = MakePerson("ann@x.org", {{"city", "Berlin"}, {"name", "Ann"}});
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"city", "Hamburg"}}, {}}));
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].kind, NoticeKind::kRectification);
+  EXPECT_EQ(feed[0].person, ann);
+  EXPECT_EQ(feed[0].names, std::vector<std::string>{"profile.city"});
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{}, {"city"}}));  // removes data
+  feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].names, std::vector<std::string>{"profile.city"});
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  // One notice a person and batch, naming each change once.
+  WriteBatch b;
+  b.PatchProfile(ann, ProfilePatch{{{"age", 41}}, {"never_had_this"}});
+  b.LinkIdentifier(ann, {"phone", "+4915112345"});
+  b.PatchProfile(ann, ProfilePatch{{{"age", 42}}, {}});
+  SKV_ASSERT_OK(store_->Write(b));
+  feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].kind, NoticeKind::kRectification);
+  EXPECT_EQ(feed[0].names, (std::vector<std::string>{"identifier.phone", "profile.age"}));
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  SKV_ASSERT_OK(store_->UnlinkIdentifier(ann, {"phone", "+4915112345"}));  // removes data
+  feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].names, std::vector<std::string>{"identifier.phone"});
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  // What changes nothing names nothing: the same value again, an absent
+  // attribute unset, an identifier the person already has.
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"name", "Ann"}}, {"never_had_this"}}));
+  SKV_ASSERT_OK(store_->LinkIdentifier(ann, {"email", "ANN@x.org"}));
+  EXPECT_TRUE(Feed().empty());
+
+  // A person created in the batch: no recipient has data yet.
+  WriteBatch c;
+  const PersonId cid = c.CreatePerson({{"email", "cid@x.org"}}, {{"name", "Cid"}});
+  c.PatchProfile(cid, ProfilePatch{{{"city", "Kiel"}}, {"name"}});
+  c.LinkIdentifier(cid, {"phone", "+4930123456"});
+  SKV_ASSERT_OK(store_->Write(c));
   EXPECT_TRUE(Feed().empty());
 }
 
