@@ -244,7 +244,12 @@ enum class NoticeKind : std::uint8_t {
   // "identifier.<type>", "event.<property>".
   kRectification = 1,
   kErasure = 2,  // the person was erased; names "category.<category>" for a category erasure
-  kRestriction = 3,    // processing restricted or lifted, consent changed
+  // Processing restricted or lifted, consent granted or withdrawn. Names
+  // exactly one "action.<grant|withdraw|restrict|unrestrict>" (the
+  // ConsentRecord::Action, ConsentActionName) and what it concerns:
+  // "consent.<purpose>", "restriction.all", "restriction.purpose.<purpose>",
+  // "restriction.category.<category>".
+  kRestriction = 3,
   kImport = 4,         // the person was imported from a portability export
   kRecordChange = 5,   // records put or deleted; names: "record.put" and/or "record.delete"
 };
@@ -257,7 +262,8 @@ struct Notice {
   NoticeKind kind = NoticeKind::kRectification;
   PersonId person;
   std::int64_t time_ms = 0;
-  // Sorted and unique, e.g. "profile.city", "identifier.email", "event.amount".
+  // Sorted and unique, e.g. "profile.city", "identifier.email", "event.amount",
+  // "action.withdraw" + "consent.marketing".
   std::vector<std::string> names;
 };
 
@@ -306,6 +312,9 @@ struct ConsentRecord {
   std::int64_t time_ms = 0;
   std::string source;                   // e.g. "web-banner", "support-ticket-17"
 };
+// "grant", "withdraw", "restrict", "unrestrict" (the export's consent
+// "action" and the change feed's "action.<name>"); "unknown" otherwise.
+SHREDKV_EXPORT std::string_view ConsentActionName(ConsentRecord::Action action);
 
 // One item of a person's export, in this order: kPerson, kIdentifier*,
 // kProfile, kRestriction, kConsent*, kEvent*, kRecord*, kAnalytics*, kNotice*.

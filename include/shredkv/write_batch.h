@@ -93,7 +93,8 @@ class SHREDKV_EXPORT WriteBatch {
   // changes something); see Store::Rectify.
   void Rectify(const PersonId& id, Rectification rectification);
   // Applies a consent decision or restriction change and appends it to the
-  // person's history (time 0: now), with a restriction notice. Unlike
+  // person's history (time 0: now), with a restriction notice naming its
+  // action ("action.grant", ...; NoticeKind::kRestriction). Unlike
   // Store::Restrict this does not wait for processing leases: use it for
   // people no worker can hold yet (import). A lift of nothing restricted
   // writes nothing (Store::Unrestrict).

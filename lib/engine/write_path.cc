@@ -731,6 +731,10 @@ class BatchApplier {
     crypto::Wipe(&plain);
     if (Status p = txn_->Put(t_.consent_history, hkey, row); !p.ok()) return p;
     (*st)->mutated = true;
+    // Which way it went, so a recipient knows whether to stop or resume
+    // (outside audit 29b F1: a restriction and its lift, a grant and its
+    // withdrawal, wrote the same notice).
+    names.push_back("action." + std::string(ConsentActionName(rec.action)));
     return ctx_.outbox->Append(*txn_, NoticeKind::kRestriction, op.id, ctx_.Now(), std::move(names));
   }
 

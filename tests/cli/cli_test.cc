@@ -1772,6 +1772,31 @@ TEST_F(CliTest, RectifyCorrectsTheProfileAndAnIdentifierWithOneNotice) {
   EXPECT_EQ(rectifications, 1u);  // no failed correction wrote one
 }
 
+// Outside audit 29b F1: the feed showed a restriction and its lift, a
+// grant and its withdrawal, as the same notice. Each restriction notice now
+// also names its action, in the words of the export's consent history.
+TEST_F(CliTest, FeedRestrictionNoticesNameTheirAction) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"restrict", "--id", "email:ann@example.org", "--purpose", "marketing", "--reason", "Art. 18"});
+  Expect(0, {"unrestrict", "--id", "email:ann@example.org", "--purpose", "marketing"});
+  Expect(0, {"consent", "--id", "email:ann@example.org", "--purpose", "marketing", "grant"});
+  Expect(0, {"consent", "--id", "email:ann@example.org", "--purpose", "marketing", "withdraw"});
+  Expect(0, {"restrict", "--id", "email:ann@example.org"});
+  Expect(0, {"unrestrict", "--id", "email:ann@example.org"});
+  std::vector<Json> names;
+  for (const Json& n : Expect(0, {"feed"}).ndjson()) {
+    EXPECT_EQ(n["kind"], "restriction") << n;
+    names.push_back(n["names"]);
+  }
+  EXPECT_EQ(names, (std::vector<Json>{Json::array({"action.restrict", "restriction.purpose.marketing"}),
+                                      Json::array({"action.unrestrict", "restriction.purpose.marketing"}),
+                                      Json::array({"action.grant", "consent.marketing"}),
+                                      Json::array({"action.withdraw", "consent.marketing"}),
+                                      Json::array({"action.restrict", "restriction.all"}),
+                                      Json::array({"action.unrestrict", "restriction.all"})}));
+}
+
 // Outside audit 29b F2: a profile attribute removed through ingest
 // (`"city": null`) or an identifier linked to a known person changed
 // personal data with an empty feed. One rectification notice per person
