@@ -282,11 +282,15 @@ class SHREDKV_EXPORT Store {
   virtual Result<PersonInfo> GetPerson(const PersonId& id) = 0;
 
   // AlreadyExists if the identifier belongs to someone else; OK if it is
-  // already this person's.
+  // already this person's (then nothing changes). A link writes a
+  // rectification notice naming "identifier.<type>" (Art. 19; as
+  // UnlinkIdentifier and PatchProfile do, one per person and Write, none for
+  // a person created in the same WriteBatch).
   virtual Status LinkIdentifier(const PersonId& id, const Identifier& identifier) = 0;
 
   // NotFound if the identifier is not this person's. A person may be left
-  // with no identifiers; they stay reachable by PersonId.
+  // with no identifiers; they stay reachable by PersonId. Writes a
+  // rectification notice naming "identifier.<type>".
   virtual Status UnlinkIdentifier(const PersonId& id, const Identifier& identifier) = 0;
 
   // ---- Profiles -------------------------------------------------------------
@@ -299,7 +303,11 @@ class SHREDKV_EXPORT Store {
   // if the person has no profile. When an erasure of the person is under
   // way it waits for it, as GetProfile does, and answers after it.
   virtual Result<PersonProfile> LookupProfile(const Identifier& identifier) = 0;
-  // Sets and unsets attributes in one atomic step.
+  // Sets and unsets attributes in one atomic step, and writes a
+  // rectification notice naming "profile.<attribute>" for each attribute it
+  // changed (Art. 19); a value set to what it is, or an absent attribute
+  // unset, changes nothing and is not named, and a patch that changes
+  // nothing writes no notice.
   virtual Status PatchProfile(const PersonId& id, const ProfilePatch& patch) = 0;
 
   // ---- Events ---------------------------------------------------------------
@@ -364,10 +372,14 @@ class SHREDKV_EXPORT Store {
 
   // Applies all corrections atomically and appends one rectification notice
   // naming what changed (never values) to the change feed, in the same
-  // transaction. Errors: NotFound for an unknown event or identifier of the
-  // person, AlreadyExists / Suppressed for a replacement identifier taken,
-  // InvalidArgument for an attribute both set and unset, unset twice or
-  // unnamed, or an identifier replaced by itself or one of another type.
+  // transaction. Only changes are named: an attribute or event property set
+  // to the value it has (doubles compared bit for bit), or unset while
+  // absent, is not. A rectification that changes nothing is OK and writes
+  // nothing: no notice, no new version of the person. Errors: NotFound for
+  // an unknown event or identifier of the person, AlreadyExists /
+  // Suppressed for a replacement identifier taken, InvalidArgument for an
+  // attribute both set and unset, unset twice or unnamed, an identifier
+  // replaced by itself or by one of another type, or of an unknown type.
   virtual Status Rectify(const PersonId& id, const Rectification& rectification) = 0;
 
   // Up to `max` unacknowledged notices, oldest first. Delivery is at least

@@ -235,11 +235,21 @@ struct PersonProfile {
 };
 
 // Why a change-feed notice was written. Do not change the values: part of
-// the persistent format.
+// the persistent format. Notice::names say what changed (docs/format.md §5).
 enum class NoticeKind : std::uint8_t {
-  kRectification = 1,  // profile attributes, identifiers or event properties corrected
-  kErasure = 2,        // the person was erased
-  kRestriction = 3,    // processing restricted or lifted, consent changed
+  // Profile attributes, identifiers or event properties corrected: by
+  // Store::Rectify, and by a batch's PatchProfile, LinkIdentifier and
+  // UnlinkIdentifier of a person that existed before the batch (one notice
+  // per person and batch). Names only what changed: "profile.<attribute>",
+  // "identifier.<type>", "event.<property>".
+  kRectification = 1,
+  kErasure = 2,  // the person was erased; names "category.<category>" for a category erasure
+  // Processing restricted or lifted, consent granted or withdrawn. Names
+  // exactly one "action.<grant|withdraw|restrict|unrestrict>" (the
+  // ConsentRecord::Action, ConsentActionName) and what it concerns:
+  // "consent.<purpose>", "restriction.all", "restriction.purpose.<purpose>",
+  // "restriction.category.<category>".
+  kRestriction = 3,
   kImport = 4,         // the person was imported from a portability export
   kRecordChange = 5,   // records put or deleted; names: "record.put" and/or "record.delete"
 };
@@ -252,7 +262,9 @@ struct Notice {
   NoticeKind kind = NoticeKind::kRectification;
   PersonId person;
   std::int64_t time_ms = 0;
-  std::vector<std::string> names;  // e.g. "profile.city", "identifier.email", "event.amount"
+  // Sorted and unique, e.g. "profile.city", "identifier.email", "event.amount",
+  // "action.withdraw" + "consent.marketing".
+  std::vector<std::string> names;
 };
 
 // A correction of one stored event's properties (found by ts and seq).
@@ -300,6 +312,9 @@ struct ConsentRecord {
   std::int64_t time_ms = 0;
   std::string source;                   // e.g. "web-banner", "support-ticket-17"
 };
+// "grant", "withdraw", "restrict", "unrestrict" (the export's consent
+// "action" and the change feed's "action.<name>"); "unknown" otherwise.
+SHREDKV_EXPORT std::string_view ConsentActionName(ConsentRecord::Action action);
 
 // One item of a person's export, in this order: kPerson, kIdentifier*,
 // kProfile, kRestriction, kConsent*, kEvent*, kRecord*, kAnalytics*, kNotice*.

@@ -70,6 +70,11 @@ class SHREDKV_EXPORT WriteBatch {
   PersonId CreatePerson(std::vector<Identifier> identifiers, Attributes profile = {});
 
   // Identifier must be free or already the person's (then a no-op).
+  // LinkIdentifier, UnlinkIdentifier and PatchProfile of a person that
+  // existed before the batch write, at commit, one rectification notice
+  // per person naming what they changed ("identifier.<type>",
+  // "profile.<attribute>"); none if they changed nothing, and none for a
+  // person the batch creates (no recipient has their data yet).
   void LinkIdentifier(const PersonId& id, Identifier identifier);
   // NotFound at commit if the identifier is not the person's.
   void UnlinkIdentifier(const PersonId& id, Identifier identifier);
@@ -84,10 +89,12 @@ class SHREDKV_EXPORT WriteBatch {
   void Put(const PersonId& id, Record record);
   // Deleting an absent record is not an error.
   void Delete(const PersonId& id, std::string collection, std::string key);
-  // Corrections with a change-feed notice; see Store::Rectify.
+  // Corrections with their own change-feed notice (one per Rectify that
+  // changes something); see Store::Rectify.
   void Rectify(const PersonId& id, Rectification rectification);
   // Applies a consent decision or restriction change and appends it to the
-  // person's history (time 0: now), with a restriction notice. Unlike
+  // person's history (time 0: now), with a restriction notice naming its
+  // action ("action.grant", ...; NoticeKind::kRestriction). Unlike
   // Store::Restrict this does not wait for processing leases: use it for
   // people no worker can hold yet (import). A lift of nothing restricted
   // writes nothing (Store::Unrestrict).

@@ -3,6 +3,7 @@
 #include "engine/write_path.h"
 
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -28,6 +29,39 @@ const char* OpName(const WriteBatch::Op& op) {
                                            "PatchProfile", "AppendEvent",    "Put",
                                            "Delete",       "Rectify",        "RecordConsent"};
   return kNames[op.index()];
+}
+
+// Whether a stored value would change if `b` replaced `a`: doubles compare
+// by their bits, so -0.0 and 0.0 differ (both are kept and exported as
+// given) and a NaN is the same as itself.
+bool SameStoredValue(const Value& a, const Value& b) {
+  if (a.type() != b.type()) return false;
+  if (a.type() == Value::Type::kDouble) {
+    return std::bit_cast<std::uint64_t>(a.as_double()) == std::bit_cast<std::uint64_t>(b.as_double());
+  }
+  return a == b;
+}
+
+// Applies `patch` to `attrs` (unsets first, then sets) and adds `prefix` +
+// name to `changed` for each attribute it changed: an unset of a present
+// one, a set to a different value. Returns whether anything changed.
+bool ApplyPatch(const ProfilePatch& patch, Attributes* attrs, std::string_view prefix,
+                std::set<std::string>* changed) {
+  bool any = false;
+  auto note = [&](std::string_view name) {
+    changed->insert(std::string(prefix) + std::string(name));
+    any = true;
+  };
+  for (const std::string& name : patch.unset) {
+    if (attrs->erase(name) > 0) note(name);
+  }
+  for (const auto& [name, value] : patch.set) {
+    auto it = attrs->find(name);
+    if (it != attrs->end() && SameStoredValue(it->second, value)) continue;
+    attrs->insert_or_assign(name, value);
+    note(name);
+  }
+  return any;
 }
 
 // Applies a WriteBatch inside one `data` write transaction. Re-runnable: the
@@ -79,6 +113,11 @@ class BatchApplier {
     // "record.put" / "record.delete" if this batch changed the person's
     // records: one change-feed notice for the person at the end of the batch.
     std::set<std::string> record_changes;
+    // "profile.<attribute>" / "identifier.<type>" of what this batch's
+    // PatchProfile, LinkIdentifier and UnlinkIdentifier changed (not its
+    // Rectify, which writes its own notice): one rectification notice for
+    // the person at the end of the batch.
+    std::set<std::string> corrections;
     std::optional<TrackingState> tracking;  // loaded on the first tracked event
     LinkCache links;  // analytics links of the slots used in this batch
     std::optional<std::uint64_t> next_history;  // NextHistoryKey's counter, once read
@@ -251,55 +290,92 @@ class BatchApplier {
   }
 
   Status Do(const WriteBatch::LinkIdentifierOp& op) {
-    auto n = ctx_.registry->Normalize(op.identifier);
+    std::set<std::string> changed;
+    if (Status l = Link(op.id, op.identifier, &changed); !l.ok()) return l;
+    return NoteCorrections(op.id, &changed);
+  }
+
+  Status Do(const WriteBatch::UnlinkIdentifierOp& op) {
+    std::set<std::string> changed;
+    if (Status u = Unlink(op.id, op.identifier, &changed); !u.ok()) return u;
+    return NoteCorrections(op.id, &changed);
+  }
+
+  Status Do(const WriteBatch::PatchProfileOp& op) {
+    std::set<std::string> changed;
+    if (Status p = PatchProfileOf(op.id, op.patch, &changed); !p.ok()) return p;
+    return NoteCorrections(op.id, &changed);
+  }
+
+  // Adds the names of what a PatchProfile, LinkIdentifier or
+  // UnlinkIdentifier changed to the person's rectification notice of this
+  // batch (Finish writes it; none for a person the batch created).
+  Status NoteCorrections(const PersonId& id, std::set<std::string>* changed) {
+    if (changed->empty()) return Status::OK();
+    auto st = Load(id);
+    if (!st.ok()) return st.status();
+    (*st)->corrections.merge(*changed);
+    return Status::OK();
+  }
+
+  // Links `identifier` to the person. Adds "identifier.<type>" to `changed`
+  // unless the person had it already (then nothing changes).
+  Status Link(const PersonId& id, const Identifier& identifier, std::set<std::string>* changed) {
+    auto n = ctx_.registry->Normalize(identifier);
     if (!n.ok()) return n.status();
-    auto st = Load(op.id);
+    auto st = Load(id);
     if (!st.ok()) return st.status();
     bool own = false;
-    if (Status c = Claim(op.id, *n, &own); !c.ok()) return c;
+    if (Status c = Claim(id, *n, &own); !c.ok()) return c;
     auto& list = (*st)->person.identifiers;
     auto pos = std::lower_bound(list.begin(), list.end(), *n);
     if (pos == list.end() || *pos != *n) {
       list.insert(pos, *n);
       (*st)->person_dirty = true;
       (*st)->mutated = true;
+      changed->insert("identifier." + n->type);
     }
     return Status::OK();
   }
 
-  Status Do(const WriteBatch::UnlinkIdentifierOp& op) {
-    auto n = ctx_.registry->Normalize(op.identifier);
+  // Unlinks the person's `identifier` (NotFound if it is not theirs) and
+  // adds "identifier.<type>" to `changed`.
+  Status Unlink(const PersonId& id, const Identifier& identifier, std::set<std::string>* changed) {
+    auto n = ctx_.registry->Normalize(identifier);
     if (!n.ok()) return n.status();
-    auto st = Load(op.id);
+    auto st = Load(id);
     if (!st.ok()) return st.status();
     const std::string hash = IdentifierHash(ctx_.index_key(), *n);
     std::string owner_row;
     Status g = ReadPlain(*txn_, t_.ident, TableId::kIdentIndex, hash, &owner_row);
-    if (g.IsNotFound()) return Status::NotFound("identifier is not linked to person " + op.id.ToHex());
+    if (g.IsNotFound()) return Status::NotFound("identifier is not linked to person " + id.ToHex());
     if (!g.ok()) return g;
     auto owner = PersonIdFromBytes(owner_row);
     if (!owner.ok()) return owner.status();
-    if (*owner != op.id) return Status::NotFound("identifier is not linked to person " + op.id.ToHex());
+    if (*owner != id) return Status::NotFound("identifier is not linked to person " + id.ToHex());
     if (Status d = txn_->Delete(t_.ident, hash); !d.ok()) return d;
-    if (Status d = txn_->Delete(t_.ident_by_person, std::string(op.id.view()) + hash); !d.ok()) return d;
+    if (Status d = txn_->Delete(t_.ident_by_person, std::string(id.view()) + hash); !d.ok()) return d;
     auto& list = (*st)->person.identifiers;
     auto pos = std::lower_bound(list.begin(), list.end(), *n);
     if (pos != list.end() && *pos == *n) list.erase(pos);
     (*st)->person_dirty = true;
     (*st)->mutated = true;
+    changed->insert("identifier." + n->type);
     return Status::OK();
   }
 
-  Status Do(const WriteBatch::PatchProfileOp& op) {
-    if (Status v = codec::ValidateAttributeNames(op.patch.set, "profile attribute"); !v.ok()) return v;
-    auto st = Load(op.id);
+  // Applies `patch` to the person's profile and adds "profile.<attribute>"
+  // to `changed` for each attribute it changed. A patch that changes
+  // nothing (values as they are, absent attributes unset) writes nothing.
+  Status PatchProfileOf(const PersonId& id, const ProfilePatch& patch, std::set<std::string>* changed) {
+    if (Status v = codec::ValidateAttributeNames(patch.set, "profile attribute"); !v.ok()) return v;
+    auto st = Load(id);
     if (!st.ok()) return st.status();
     if (Status l = LoadProfile(*st); !l.ok()) return l;
-    Attributes& profile = *(*st)->profile;
-    for (const std::string& name : op.patch.unset) profile.erase(name);
-    for (const auto& [name, value] : op.patch.set) profile.insert_or_assign(name, value);
-    (*st)->profile_dirty = true;
-    (*st)->mutated = true;
+    if (ApplyPatch(patch, &*(*st)->profile, "profile.", changed)) {
+      (*st)->profile_dirty = true;
+      (*st)->mutated = true;
+    }
     return Status::OK();
   }
 
@@ -455,8 +531,10 @@ class BatchApplier {
   }
 
   // One EventCorrection of a Rectify: the event row re-sealed with the
-  // corrected properties, and its analytics row's declared fields.
-  Status CorrectEvent(const PersonId& id, PersonState* st, const EventCorrection& c, std::vector<std::string>* names) {
+  // corrected properties, and its analytics row's declared fields. Adds
+  // "event.<property>" to `names` for each property it changed; a
+  // correction that changes none writes nothing.
+  Status CorrectEvent(const PersonId& id, PersonState* st, const EventCorrection& c, std::set<std::string>* names) {
     if (Status v = codec::ValidateAttributeNames(c.properties.set, "event property"); !v.ok()) return v;
     const std::string key = codec::EventKey(id, c.ts_ms, c.seq);
     std::string_view row;
@@ -481,8 +559,8 @@ class BatchApplier {
     Status d = codec::DecodeEvent(plain, &name, &category, &props);
     crypto::Wipe(&plain);
     if (!d.ok()) return d;
-    for (const std::string& n : c.properties.unset) props.erase(n);
-    for (const auto& [n, v] : c.properties.set) props.insert_or_assign(n, v);
+    std::set<std::string> changed_properties;
+    if (!ApplyPatch(c.properties, &props, "event.", &changed_properties)) return Status::OK();
     std::string sealed;
     codec::EncodeEvent(name, category, props, &plain);
     codec::SealPersonRow(ctx_.cipher, **slot_key, slot, TableId::kEvents, key, plain, &sealed);
@@ -517,8 +595,8 @@ class BatchApplier {
     } else if (!a.IsNotFound()) {
       return a;
     }
-    for (const auto& [n, v] : c.properties.set) names->push_back("event." + n);
-    for (const std::string& n : c.properties.unset) names->push_back("event." + n);
+    st->mutated = true;
+    names->merge(changed_properties);
     return Status::OK();
   }
 
@@ -538,32 +616,38 @@ class BatchApplier {
     }
     for (const auto& [old_id, new_id] : r.identifiers) {
       auto o = ctx_.registry->Normalize(old_id);
+      if (!o.ok()) return o.status().WithContext("the identifier to replace");
       auto n = ctx_.registry->Normalize(new_id);
-      if (o.ok() && n.ok() && o->type == n->type && o->value == n->value) {
+      if (!n.ok()) return n.status().WithContext("the replacement identifier");
+      // A replacement corrects a value; a change of type is an unlink and a link.
+      if (o->type != n->type) {
+        return Status::InvalidArgument("an identifier of type '" + o->type + "' cannot be replaced by one of type '" +
+                                       n->type + "' (only by another of its own type)");
+      }
+      if (o->value == n->value) {
         return Status::InvalidArgument("an identifier of type '" + o->type + "' is replaced by itself");
       }
     }
     auto st = Load(op.id);
     if (!st.ok()) return st.status();
-    std::vector<std::string> names;
+    // The notice names what changed (outside audit 29b F3: it named what
+    // was asked, so an unset of an attribute the person never had told
+    // every recipient of a correction that did not happen).
+    std::set<std::string> names;
     if (!r.profile.set.empty() || !r.profile.unset.empty()) {
-      if (Status p = Do(WriteBatch::PatchProfileOp{op.id, r.profile}); !p.ok()) return p;
-      for (const auto& [name, value] : r.profile.set) names.push_back("profile." + name);
-      for (const std::string& name : r.profile.unset) names.push_back("profile." + name);
+      if (Status p = PatchProfileOf(op.id, r.profile, &names); !p.ok()) return p;
     }
     for (const auto& [old_id, new_id] : r.identifiers) {
-      if (old_id.type != new_id.type) {
-        return Status::InvalidArgument("an identifier is replaced by one of the same type");
-      }
-      if (Status u = Do(WriteBatch::UnlinkIdentifierOp{op.id, old_id}); !u.ok()) return u;
-      if (Status l = Do(WriteBatch::LinkIdentifierOp{op.id, new_id}); !l.ok()) return l;
-      names.push_back("identifier." + new_id.type);
+      if (Status u = Unlink(op.id, old_id, &names); !u.ok()) return u;
+      if (Status l = Link(op.id, new_id, &names); !l.ok()) return l;
     }
     for (const EventCorrection& c : r.events) {
       if (Status e = CorrectEvent(op.id, *st, c, &names); !e.ok()) return e;
     }
-    (*st)->mutated = true;
-    return ctx_.outbox->Append(*txn_, NoticeKind::kRectification, op.id, ctx_.Now(), std::move(names));
+    // Nothing changed: nothing to tell recipients, no new version.
+    if (names.empty()) return Status::OK();
+    return ctx_.outbox->Append(*txn_, NoticeKind::kRectification, op.id, ctx_.Now(),
+                               std::vector<std::string>(names.begin(), names.end()));
   }
 
   Status Do(const WriteBatch::RecordConsentOp& op) {
@@ -647,11 +731,24 @@ class BatchApplier {
     crypto::Wipe(&plain);
     if (Status p = txn_->Put(t_.consent_history, hkey, row); !p.ok()) return p;
     (*st)->mutated = true;
+    // Which way it went, so a recipient knows whether to stop or resume
+    // (outside audit 29b F1: a restriction and its lift, a grant and its
+    // withdrawal, wrote the same notice).
+    names.push_back("action." + std::string(ConsentActionName(rec.action)));
     return ctx_.outbox->Append(*txn_, NoticeKind::kRestriction, op.id, ctx_.Now(), std::move(names));
   }
 
   Status Finish() {
     for (auto& [id, st] : people_) {
+      // Art. 19: recipients learn which profile attributes and identifier
+      // types of an existing person changed (outside audit 29b F2).
+      if (!st.corrections.empty() && !st.created) {
+        std::vector<std::string> names(st.corrections.begin(), st.corrections.end());
+        if (Status n = ctx_.outbox->Append(*txn_, NoticeKind::kRectification, id, ctx_.Now(), std::move(names));
+            !n.ok()) {
+          return n;
+        }
+      }
       // Art. 19: recipients of the person's records learn that they changed
       // (not which: collection names are never stored in clear).
       if (!st.record_changes.empty() && !st.created) {

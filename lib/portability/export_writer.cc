@@ -39,8 +39,7 @@ Json ItemToJson(const ExportItem& item) {
       j["updated_iso"] = item.restriction.updated_ms == 0 ? "" : IsoTime(item.restriction.updated_ms);
       break;
     case ExportItem::Kind::kConsent: {
-      static constexpr const char* kActions[] = {"", "grant", "withdraw", "restrict", "unrestrict"};
-      j["action"] = kActions[static_cast<int>(item.consent.action)];
+      j["action"] = std::string(ConsentActionName(item.consent.action));
       j["purpose"] = item.consent.purpose;
       j["all"] = item.consent.restriction.all;
       j["purposes"] = item.consent.restriction.purposes;

@@ -84,6 +84,16 @@ std::string_view AuditActionName(AuditAction action) {
   return "unknown";
 }
 
+std::string_view ConsentActionName(ConsentRecord::Action action) {
+  switch (action) {
+    case ConsentRecord::Action::kGrant: return "grant";
+    case ConsentRecord::Action::kWithdraw: return "withdraw";
+    case ConsentRecord::Action::kRestrict: return "restrict";
+    case ConsentRecord::Action::kUnrestrict: return "unrestrict";
+  }
+  return "unknown";
+}
+
 std::string_view AnalyticsOnEraseName(AnalyticsOnErase mode) {
   switch (mode) {
     case AnalyticsOnErase::kKeep: return "keep";

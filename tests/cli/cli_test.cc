@@ -1772,6 +1772,85 @@ TEST_F(CliTest, RectifyCorrectsTheProfileAndAnIdentifierWithOneNotice) {
   EXPECT_EQ(rectifications, 1u);  // no failed correction wrote one
 }
 
+// Outside audit 29b F1: the feed showed a restriction and its lift, a
+// grant and its withdrawal, as the same notice. Each restriction notice now
+// also names its action, in the words of the export's consent history.
+TEST_F(CliTest, FeedRestrictionNoticesNameTheirAction) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"restrict", "--id", "email:ann@example.org", "--purpose", "marketing", "--reason", "Art. 18"});
+  Expect(0, {"unrestrict", "--id", "email:ann@example.org", "--purpose", "marketing"});
+  Expect(0, {"consent", "--id", "email:ann@example.org", "--purpose", "marketing", "grant"});
+  Expect(0, {"consent", "--id", "email:ann@example.org", "--purpose", "marketing", "withdraw"});
+  Expect(0, {"restrict", "--id", "email:ann@example.org"});
+  Expect(0, {"unrestrict", "--id", "email:ann@example.org"});
+  std::vector<Json> names;
+  for (const Json& n : Expect(0, {"feed"}).ndjson()) {
+    EXPECT_EQ(n["kind"], "restriction") << n;
+    names.push_back(n["names"]);
+  }
+  EXPECT_EQ(names, (std::vector<Json>{Json::array({"action.restrict", "restriction.purpose.marketing"}),
+                                      Json::array({"action.unrestrict", "restriction.purpose.marketing"}),
+                                      Json::array({"action.grant", "consent.marketing"}),
+                                      Json::array({"action.withdraw", "consent.marketing"}),
+                                      Json::array({"action.restrict", "restriction.all"}),
+                                      Json::array({"action.unrestrict", "restriction.all"})}));
+}
+
+// Outside audit 29b F2: a profile attribute removed through ingest
+// (`"city": null`) or an identifier linked to a known person changed
+// personal data with an empty feed. One rectification notice per person
+// and batch names what changed; a person the batch creates gets none.
+TEST_F(CliTest, IngestChangingAKnownPersonsProfileOrIdentifiersWritesARectificationNotice) {
+  MakeStore();
+  AddPeople();
+  EXPECT_EQ(Expect(0, {"feed"}).ndjson().size(), 0u);  // AddPeople created everyone
+  Ingest(R"({"op":"profile","ids":{"email":"ann@example.org"},"attrs":{"city":null,"name":"Ann"}})" "\n");
+  auto notices = Expect(0, {"feed"}).ndjson();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["kind"], "rectification");
+  EXPECT_EQ(notices[0]["names"], Json::array({"profile.city"}));  // the name did not change
+  Expect(0, {"feed", "--ack", std::to_string(notices[0]["cursor"].get<std::uint64_t>())});
+  Ingest(R"({"op":"profile","ids":{"email":"ben@example.org","device_id":"dev-b"}})" "\n");
+  notices = Expect(0, {"feed"}).ndjson();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["names"], Json::array({"identifier.device_id"}));
+}
+
+// Outside audit 29b F3: `rectify --unset never_had_this` wrote a notice
+// naming an attribute the person never had. What changes nothing is not
+// named; a rectify that changes nothing exits 0 and writes no notice.
+TEST_F(CliTest, RectifyThatChangesNothingExitsZeroWithoutANotice) {
+  MakeStore();
+  AddPeople();
+  Json r = Expect(0, {"rectify", "--id", "email:ann@example.org", "--unset", "never_had_this"}).json();
+  EXPECT_EQ(r["unset"], Json::array({"never_had_this"}));
+  Expect(0, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Berlin"})"});  // as it is
+  EXPECT_EQ(Expect(0, {"feed"}).ndjson().size(), 0u);
+  Expect(0, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Berlin","age":42})", "--unset",
+             "never_had_this"});
+  auto notices = Expect(0, {"feed"}).ndjson();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["names"], Json::array({"profile.age"}));
+}
+
+// Outside audit 29b F4: replacing an email by a phone number (or by an
+// identifier of the unknown type EMAIL) was refused with "an identifier is
+// replaced by one of the same type", the opposite of the problem.
+TEST_F(CliTest, RectifyRefusesAnIdentifierOfAnotherOrUnknownTypeSayingSo) {
+  MakeStore();
+  AddPeople();
+  RunResult other = Expect(1, {"rectify", "--id", "email:ann@example.org", "--old-identifier",
+                               "email:ann@example.org", "--new-identifier", "phone:+4930123456"});
+  EXPECT_NE(other.err.find("of type 'email' cannot be replaced by one of type 'phone'"), std::string::npos)
+      << other.err;
+  RunResult unknown = Expect(1, {"rectify", "--id", "email:ann@example.org", "--old-identifier",
+                                 "email:ann@example.org", "--new-identifier", "EMAIL:ann2@example.org"});
+  EXPECT_NE(unknown.err.find("unknown identifier type 'EMAIL'"), std::string::npos) << unknown.err;
+  for (const RunResult* r : {&other, &unknown}) EXPECT_EQ(r->err.find("same type"), std::string::npos) << r->err;
+  EXPECT_EQ(Expect(0, {"feed"}).ndjson().size(), 0u);
+}
+
 // erasure-log --out replaces an erasure log it wrote and nothing else: not
 // the root key, not a file of the store (an outside audit found both
 // overwritten, the store then unopenable), not inside the store at all. The

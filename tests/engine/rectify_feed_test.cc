@@ -153,10 +153,114 @@ TEST_F(RectifyFeedTest, AnAckPastTheNewestCursorIsRefusedAndCursorsNeverRepeat) 
   EXPECT_EQ(next[0].cursor, newest + 1);
 }
 
-TEST_F(RectifyFeedTest, PlainWritesDoNotFillTheFeed) {
+// Appending is not a correction: recipients learn of no new event.
+TEST_F(RectifyFeedTest, AppendingAnEventWritesNoNotice) {
   PersonId ann = MakePerson("ann@x.org");
-  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"a", 1}}, {}}));
   SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", 1, {}, {}}));
+  EXPECT_TRUE(Feed().empty());
+}
+
+// Outside audit 29b F2: PatchProfile, LinkIdentifier and UnlinkIdentifier
+// on an existing person changed or removed personal data and wrote no
+// notice, while a record put or delete did (Art. 19). A batch that changes
+// an existing person's profile or identifiers writes one rectification
+// notice for that person, naming what changed (Rectify's names).
+TEST_F(RectifyFeedTest, ProfileAndIdentifierChangesOfAnExistingPersonWriteOneRectificationNotice) {
+  PersonId ann = MakePerson("ann@x.org", {{"city", "Berlin"}, {"name", "Ann"}});
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"city", "Hamburg"}}, {}}));
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].kind, NoticeKind::kRectification);
+  EXPECT_EQ(feed[0].person, ann);
+  EXPECT_EQ(feed[0].names, std::vector<std::string>{"profile.city"});
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{}, {"city"}}));  // removes data
+  feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].names, std::vector<std::string>{"profile.city"});
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  // One notice a person and batch, naming each change once.
+  WriteBatch b;
+  b.PatchProfile(ann, ProfilePatch{{{"age", 41}}, {"never_had_this"}});
+  b.LinkIdentifier(ann, {"phone", "+4915112345"});
+  b.PatchProfile(ann, ProfilePatch{{{"age", 42}}, {}});
+  SKV_ASSERT_OK(store_->Write(b));
+  feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].kind, NoticeKind::kRectification);
+  EXPECT_EQ(feed[0].names, (std::vector<std::string>{"identifier.phone", "profile.age"}));
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  SKV_ASSERT_OK(store_->UnlinkIdentifier(ann, {"phone", "+4915112345"}));  // removes data
+  feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].names, std::vector<std::string>{"identifier.phone"});
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  // What changes nothing names nothing: the same value again, an absent
+  // attribute unset, an identifier the person already has.
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"name", "Ann"}}, {"never_had_this"}}));
+  SKV_ASSERT_OK(store_->LinkIdentifier(ann, {"email", "ANN@x.org"}));
+  EXPECT_TRUE(Feed().empty());
+
+  // A person created in the batch: no recipient has data yet.
+  WriteBatch c;
+  const PersonId cid = c.CreatePerson({{"email", "cid@x.org"}}, {{"name", "Cid"}});
+  c.PatchProfile(cid, ProfilePatch{{{"city", "Kiel"}}, {"name"}});
+  c.LinkIdentifier(cid, {"phone", "+4930123456"});
+  SKV_ASSERT_OK(store_->Write(c));
+  EXPECT_TRUE(Feed().empty());
+}
+
+// Outside audit 29b F3: Rectify named what the caller asked for, so unsetting
+// an attribute the person never had, or setting one to the value it has,
+// told every recipient of a correction that did not happen. Only changes
+// are named; a Rectify that changes nothing succeeds and writes no notice.
+TEST_F(RectifyFeedTest, RectifyNamesOnlyWhatChanged) {
+  PersonId ann = MakePerson("ann@x.org", {{"city", "Berlin"}, {"name", "Ann"}, {"score", -0.0}});
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"purchase", 100, {{"amount", 10}, {"note", "x"}}, {"amount"}}));
+  const std::uint64_t seq = store_->ScanEvents(ann, {})->value().seq;
+  Rectification r;
+  r.profile.set = {{"city", "Hamburg"}, {"name", "Ann"}, {"score", 0.0}};
+  r.profile.unset = {"never_had_this"};
+  r.events = {EventCorrection{100, seq, ProfilePatch{{{"amount", 10}, {"note", "y"}}, {"absent"}}}};
+  SKV_ASSERT_OK(store_->Rectify(ann, r));
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  // -0.0 to 0.0 is a change of the stored value (the export shows it).
+  EXPECT_EQ(feed[0].names, (std::vector<std::string>{"event.note", "profile.city", "profile.score"}));
+  SKV_ASSERT_OK(store_->AckFeed(feed[0].cursor));
+
+  Rectification nothing;
+  nothing.profile.set = {{"city", "Hamburg"}};
+  nothing.profile.unset = {"never_had_this"};
+  nothing.events = {EventCorrection{100, seq, ProfilePatch{{{"note", "y"}}, {"absent"}}}};
+  SKV_ASSERT_OK(store_->Rectify(ann, nothing));
+  EXPECT_TRUE(Feed().empty());
+  EXPECT_EQ(store_->GetProfile(ann)->at("city").as_string(), "Hamburg");
+}
+
+// Outside audit 29b F4: an identifier replaced by one of another type, or
+// of an unknown type, was refused with "an identifier is replaced by one of
+// the same type", the opposite of the problem.
+TEST_F(RectifyFeedTest, ARefusedIdentifierReplacementSaysWhatIsWrong) {
+  PersonId ann = MakePerson("ann@x.org");
+  Rectification other_type;
+  other_type.identifiers = {{{"email", "ann@x.org"}, {"phone", "+4930123456"}}};
+  Status s = store_->Rectify(ann, other_type);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("of type 'email' cannot be replaced by one of type 'phone'"), std::string::npos)
+      << s.ToString();
+  EXPECT_EQ(s.message().find("same type"), std::string::npos) << s.ToString();
+  Rectification unknown_type;
+  unknown_type.identifiers = {{{"email", "ann@x.org"}, {"EMAIL", "ann2@x.org"}}};
+  s = store_->Rectify(ann, unknown_type);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_NE(s.message().find("unknown identifier type 'EMAIL'"), std::string::npos) << s.ToString();
+  EXPECT_EQ(s.message().find("same type"), std::string::npos) << s.ToString();
+  EXPECT_EQ(*store_->Resolve({"email", "ann@x.org"}), ann);
   EXPECT_TRUE(Feed().empty());
 }
 

@@ -201,7 +201,8 @@ TEST_F(RestrictionTest, HistoryAndStateAreDurableAndExported) {
   auto feed = store_->ReadFeed(10);
   ASSERT_EQ(feed->size(), 2u);
   EXPECT_EQ((*feed)[1].kind, NoticeKind::kRestriction);
-  EXPECT_EQ((*feed)[1].names, (std::vector<std::string>{"restriction.category.location", "restriction.purpose.marketing"}));
+  EXPECT_EQ((*feed)[1].names, (std::vector<std::string>{"action.restrict", "restriction.category.location",
+                                                        "restriction.purpose.marketing"}));
 }
 
 // A lift of what is not restricted used to append a history entry and a
@@ -223,10 +224,48 @@ TEST_F(RestrictionTest, AnUnrestrictThatLiftsNothingWritesNothing) {
   const auto feed = store_->ReadFeed(100);
   ASSERT_EQ(feed->size(), feed_before->size() + 1);
   EXPECT_EQ(feed->back().person, ann);
-  EXPECT_EQ(feed->back().names, (std::vector<std::string>{"restriction.purpose.marketing"}));
+  EXPECT_EQ(feed->back().names, (std::vector<std::string>{"action.unrestrict", "restriction.purpose.marketing"}));
   EXPECT_EQ(store_->GetConsentHistory(ann)->size(), 2u);
   EXPECT_EQ(store_->GetConsentHistory(bob)->size(), 0u);
   EXPECT_TRUE(store_->GetRestriction(ann)->purposes.empty());
+}
+
+// Outside audit 29b F1: a restriction and its lift, a consent grant and its
+// withdrawal, wrote identical notices, so a recipient could not tell
+// whether to stop processing or resume. Each restriction notice also names
+// its action ("action.restrict" ...), with the words of the export's
+// consent history; the other names are as before.
+TEST_F(RestrictionTest, RestrictionNoticesNameTheirAction) {
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{false, {"marketing"}, {}, "Art. 18"}));
+  SKV_ASSERT_OK(store_->Unrestrict(ann, RestrictionSpec{false, {"marketing"}, {}, ""}));
+  SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", true, "banner"));
+  SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", false, "banner"));
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{true, {}, {}, ""}));
+  SKV_ASSERT_OK(store_->Unrestrict(ann, RestrictionSpec{true, {}, {}, ""}));
+  WriteBatch batch;
+  ConsentRecord category;
+  category.action = ConsentRecord::Action::kRestrict;
+  category.restriction.categories = {"location"};
+  batch.RecordConsent(ann, category);
+  SKV_ASSERT_OK(store_->Write(batch));
+  using Names = std::vector<std::string>;
+  const std::vector<Names> expected = {
+      {"action.restrict", "restriction.purpose.marketing"},
+      {"action.unrestrict", "restriction.purpose.marketing"},
+      {"action.grant", "consent.marketing"},
+      {"action.withdraw", "consent.marketing"},
+      {"action.restrict", "restriction.all"},
+      {"action.unrestrict", "restriction.all"},
+      {"action.restrict", "restriction.category.location"},
+  };
+  auto feed = store_->ReadFeed(100);
+  ASSERT_TRUE(feed.ok()) << feed.status().ToString();
+  ASSERT_EQ(feed->size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ((*feed)[i].kind, NoticeKind::kRestriction);
+    EXPECT_EQ((*feed)[i].names, expected[i]) << "notice " << i;
+  }
 }
 
 TEST_F(RestrictionTest, EraseWaitsForALeaseToBeReleased) {
