@@ -295,13 +295,16 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
     return dek.status();
   };
 
-  // Whether this store holds the erasure request `request_id` (then it was
-  // made before the backup was taken).
-  auto before_backup = [&](const std::string& request_id) -> Result<bool> {
+  // Whether this store holds the erasure of `category` under `request_id`
+  // (then it was made before the backup was taken). A request of that id
+  // that erased something else (a copy restored beside the original reusing
+  // an application's request id) does not count: the entry is made under a
+  // new id then.
+  auto before_backup = [&](const std::string& request_id, const std::string& category) -> Result<bool> {
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
     auto request = ctx_.keys->GetRequest(request_id);
-    if (request.ok()) return true;
+    if (request.ok()) return request->category == category;
     if (request.status().IsNotFound()) return false;
     return request.status();
   };
@@ -342,7 +345,7 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
     // store already holds was made before the backup, and erasing the
     // category again would shred the key of what was written after it
     // (outside audit 29a F3).
-    auto made = before_backup(e.request_id);
+    auto made = before_backup(e.request_id, e.category);
     if (!made.ok()) return made.status();
     if (*made) {
       ++applied.already_erased;
@@ -478,9 +481,11 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
       if (!applied.ok()) return fail(applied.status());
       result.applied = *applied;
     }
+    std::uint64_t rows_purged = 0;
     for (;;) {
       auto purged = (*store)->Purge(100000);
       if (!purged.ok()) return fail(purged.status().WithContext("purging the re-applied erasures"));
+      rows_purged += purged->rows_deleted + purged->people_purged;
       if (purged->people_pending == 0) break;
       if (purged->rows_deleted == 0 && purged->people_purged == 0) {
         return fail(Status::Internal("purging the re-applied erasures made no progress"));
@@ -493,11 +498,12 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
       auto rotated = (*store)->RotateEpoch();
       if (!rotated.ok()) return fail(rotated.status().WithContext("rotating the epoch after the re-applied erasures"));
     }
-    // The purged rows of the people erased again are in free pages of the
-    // copied data file (the original may have compacted them away long
-    // ago): rewrite it from the live rows, as `compact` does, so the copy
-    // holds no byte of them (outside audit 29a F5).
-    if (result.applied.people_erased + result.applied.categories_erased > 0) {
+    // The purged rows — of the people erased again, or of erasures the
+    // backup held unpurged — are in free pages of the copied data file (the
+    // original may have compacted them away long ago): rewrite it from the
+    // live rows, as `compact` does, so the copy holds no byte of them
+    // (outside audit 29a F5; the second case: review of stop 29).
+    if (rows_purged > 0) {
       auto compacted = (*store)->CompactData();
       if (!compacted.ok()) return fail(compacted.status().WithContext("compacting the copy after the re-applied erasures"));
     }

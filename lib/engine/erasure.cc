@@ -433,6 +433,16 @@ Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicke
     if (t.slot == keys::kPersonSlot || t.analytics_links.empty()) return Status::OK();
     relabel.emplace(crypto::RandomArray<AnonymousId::kSize>());
   }
+  // A random row id in `bucket_ms`, free in `analytics`.
+  auto free_key = [&](std::int64_t bucket_ms, std::string* out) -> Status {
+    for (;;) {
+      *out = RandomAnalyticsKey(bucket_ms);
+      std::string_view taken;
+      Status q = txn.Get(ctx_.tables.analytics, *out, &taken);
+      if (q.IsNotFound()) return Status::OK();
+      if (!q.ok()) return q;
+    }
+  };
   auto rows = TicketAnalyticsRows(txn, t);
   if (!rows.ok()) return rows.status();
   for (const auto& [seq, akey] : *rows) {
@@ -453,17 +463,6 @@ Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicke
     if (!r.ok()) return r;
     AnalyticsRow row;
     if (Status d = codec::DecodeAnalytics(payload, &row); !d.ok()) return d;
-    if (relabel) {
-      // Materialised where it was (a staged row at the key it was staged
-      // for), under the category's new ID.
-      std::string new_payload;
-      codec::EncodeAnalytics(*relabel, row.name, row.fields, &new_payload);
-      if (Status d = remove(); !d.ok()) return d;
-      if (Status p = txn.Put(ctx_.tables.analytics, akey, PlainRow(TableId::kAnalytics, akey, new_payload)); !p.ok()) {
-        return p;
-      }
-      continue;
-    }
     std::int64_t time = 0;
     if (akey.size() == codec::kAnalyticsKeySize) {
       if (Status d = codec::DecodeAnalyticsKey(akey, &time); !d.ok()) return d;
@@ -471,17 +470,32 @@ Status Eraser::ApplyAnalyticsMode(storage::WriteTxn& txn, const keys::PurgeTicke
       std::uint64_t key_seq = 0;
       if (Status d = codec::DecodeTsSeq(akey, &time, &key_seq); !d.ok()) return d;
     }
+    if (relabel) {
+      // The category's new ID, at a random row id of the same bucket, so no
+      // key ties the row to its old bytes (in free pages until CompactData,
+      // and in older copies of the file). A staged row stays staged,
+      // re-sealed: materialising it in this commit would show a holder of
+      // two copies of `data` which rows were this person's (review of stop
+      // 29).
+      std::string new_key, new_payload;
+      if (Status k = free_key(time, &new_key); !k.ok()) return k;
+      codec::EncodeAnalytics(*relabel, row.name, row.fields, &new_payload);
+      if (staged) {
+        if (Status p = ctx_.staging->Restage(txn, StagedRow{seq, new_key, new_payload}); !p.ok()) return p;
+        continue;
+      }
+      if (Status d = txn.Delete(ctx_.tables.analytics, akey); !d.ok()) return d;
+      if (Status p = txn.Put(ctx_.tables.analytics, new_key, PlainRow(TableId::kAnalytics, new_key, new_payload));
+          !p.ok()) {
+        return p;
+      }
+      continue;
+    }
     // A fresh ID per row, a coarser time and a random row id, so neither
     // ID, time nor order links the rows to each other or to anything.
     const AnonymousId fresh(crypto::RandomArray<AnonymousId::kSize>());
     std::string new_key;
-    for (;;) {
-      new_key = RandomAnalyticsKey(FloorTo(time, ctx_.options.unlink_time_granularity_ms));
-      std::string_view taken;
-      Status q = txn.Get(ctx_.tables.analytics, new_key, &taken);
-      if (q.IsNotFound()) break;
-      if (!q.ok()) return q;
-    }
+    if (Status k = free_key(FloorTo(time, ctx_.options.unlink_time_granularity_ms), &new_key); !k.ok()) return k;
     std::string new_payload;
     codec::EncodeAnalytics(fresh, row.name, row.fields, &new_payload);
     if (Status d = remove(); !d.ok()) return d;

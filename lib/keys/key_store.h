@@ -21,8 +21,10 @@
 //                             category keys, forever (a slot is never reused)
 //   suppressed H(identifier)  → plain(lp(request id) i64(time))
 //   purge_queue person | person ‖ u32 slot → plain(lp(request id)
-//                             u8(analytics mode) [lp(analytics links)]): erased people (or
-//                             category keys) whose `data` rows remain
+//                             u8(analytics mode) [lp("") lp(analytics links sealed
+//                             under TicketLinksKey(); before stop 29: lp(links) in
+//                             the clear)]): erased people (or category keys) whose
+//                             `data` rows remain
 //   requests  request id    → plain(i64(erased at) u64(epoch) u64(people)
 //                               u64(pending purge) u8(mode) u8(suppressed)
 //                               lp(category; empty for whole people))

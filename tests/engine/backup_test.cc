@@ -295,6 +295,27 @@ TEST_F(BackupTest, ARestoredCopyHoldsNoByteOfThePeopleItErasedAgain) {
   EXPECT_EQ(test::ReadFile(out_.Sub("r/data/data.mdb")).find(gone.view()), std::string::npos);
 }
 
+// Review of stop 29: a backup taken between an erasure and its purge holds
+// the person's rows; the restore purges them, and compacts the copy for
+// them too, not only for the erasures it makes itself.
+TEST_F(BackupTest, ARestoreCompactsAwayTheRowsOfAnErasureTheBackupHeldUnpurged) {
+  const PersonId gone = MakePerson("gone@x.org", {{"name", "G"}});
+  for (int i = 0; i < 50; ++i) SKV_ASSERT_OK(store_->AppendEvent(gone, Event{"view", 100 + i, {{"n", i}}, {}, {}}));
+  ASSERT_TRUE(store_->Erase(gone, EraseOptions{"req-gone", false, AnalyticsOnErase::kDelete}).ok());
+  auto feed = store_->ReadFeed(10);
+  ASSERT_TRUE(feed.ok());
+  ASSERT_FALSE(feed->empty());
+  SKV_ASSERT_OK(store_->AckFeed(feed->back().cursor));
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());  // erased, not purged
+  ASSERT_NE(test::ReadFile(out_.Sub("b/data/data.mdb")).find(gone.view()), std::string::npos);
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), no_log);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(test::ReadFile(out_.Sub("r/data/data.mdb")).find(gone.view()), std::string::npos)
+      << "the purged person's rows are in free pages of the restored copy";
+}
+
 TEST_F(BackupTest, PeopleCreatedAfterTheBackupAreCountedNotPresent) {
   MakePerson("a@x.org");
   ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,6 +54,21 @@ class CategoryErasureTest : public test::StoreTest {
     EXPECT_TRUE(store_->Put(id, "cards", "visa", "4111").ok());
     EXPECT_TRUE(store_->Put(id, "notes", "n1", "likes tea").ok());
     return id;
+  }
+
+  // The keys of the `analytics` table itself (materialised rows).
+  std::set<std::string> RawAnalyticsKeys() {
+    std::set<std::string> keys;
+    auto& impl = *dynamic_cast<engine::StoreImpl*>(store_.get());
+    SKV_EXPECT_OK(impl.data().View([&](storage::ReadTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(impl.tables().analytics);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.SeekToFirst();
+      for (; m.ok() && c.Valid(); m = c.Next()) keys.emplace(c.key());
+      return m;
+    }));
+    return keys;
   }
 
   std::vector<StoredEvent> Events(const PersonId& id) {
@@ -321,34 +337,60 @@ TEST_F(CategoryErasureTest, AnalyticsRowsOfTheCategoryFollowTheMode) {
 // category's analytics rows under the person's anonymous ID, which the
 // living person's export shows: the erased category's fields stayed linked
 // to them. The rows now get one fresh anonymous ID of their own: kept
-// together (what kKeep keeps), linked to no one.
+// together (what kKeep keeps), linked to no one — at new row ids, so no key
+// ties them to their old bytes (review of stop 29), and rows still staged
+// stay staged (re-sealed).
 TEST_F(CategoryErasureTest, AKeptCategorysAnalyticsRowsGetAnAnonymousIdOfTheirOwn) {
-  PersonId ann = MakeRichPerson("ann@x.org");
-  PersonId bob = MakeRichPerson("bob@x.org");
-  const AnonymousId ann_anon = store_->GetPerson(ann)->anon_id;
-  const AnonymousId bob_anon = store_->GetPerson(bob)->anon_id;
-  // name → anonymous ID → rows.
-  auto rows = [&] {
-    std::map<std::string, std::map<std::string, int>> out;
-    auto it = store_->ScanAnalytics(AnalyticsQuery{});
-    for (; it->Valid(); it->Next()) ++out[it->value().name][it->value().anon_id.ToHex()];
-    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
-    return out;
-  };
-  ASSERT_EQ(rows()["gps_ping"][ann_anon.ToHex()], 5);
-  ASSERT_TRUE(store_->EraseCategory(ann, "location", EraseOptions{"loc-keep", false, AnalyticsOnErase::kKeep}).ok());
-  for (int pass = 0; pass < 2; ++pass) {  // as erased, then after the purge and a reopen
-    auto r = rows();
-    EXPECT_EQ(r["gps_ping"].count(ann_anon.ToHex()), 0u) << "an erased category's row still names the person";
-    EXPECT_EQ(r["gps_ping"][bob_anon.ToHex()], 5);
-    r["gps_ping"].erase(bob_anon.ToHex());
-    ASSERT_EQ(r["gps_ping"].size(), 1u) << "the kept rows share one anonymous ID";
-    EXPECT_EQ(r["gps_ping"].begin()->second, 5);
-    EXPECT_EQ(r["page_view"][ann_anon.ToHex()], 5);  // the rest of the person's rows keep theirs
-    ASSERT_TRUE(store_->Purge(1000000).ok());
+  for (const bool materialised : {false, true}) {
+    SCOPED_TRACE(materialised ? "rows materialised before the erasure" : "rows still staged");
+    const std::string tag = materialised ? "m" : "s";
+    options_.directory = dir_.Sub("store-" + tag);  // a store of its own
     Reopen();
+    PersonId ann = MakeRichPerson("ann-" + tag + "@x.org");
+    PersonId bob = MakeRichPerson("bob-" + tag + "@x.org");
+    const AnonymousId ann_anon = store_->GetPerson(ann)->anon_id;
+    const AnonymousId bob_anon = store_->GetPerson(bob)->anon_id;
+    // name → anonymous ID → rows (a scan materialises what is staged).
+    auto rows = [&] {
+      std::map<std::string, std::map<std::string, int>> out;
+      auto it = store_->ScanAnalytics(AnalyticsQuery{});
+      for (; it->Valid(); it->Next()) ++out[it->value().name][it->value().anon_id.ToHex()];
+      EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+      return out;
+    };
+    auto staged = [&] { return store_->Stats()->analytics_staged; };
+    std::set<std::string> keys_before;
+    if (materialised) {
+      ASSERT_EQ(rows()["gps_ping"][ann_anon.ToHex()], 5);
+      ASSERT_EQ(staged(), 0u);
+      keys_before = RawAnalyticsKeys();
+    } else {
+      ASSERT_GE(staged(), 20u);  // both people's pings and views
+    }
+    const std::uint64_t staged_before = staged();
+    ASSERT_TRUE(store_->EraseCategory(ann, "location", EraseOptions{"loc-keep-" + tag, false, AnalyticsOnErase::kKeep})
+                    .ok());
+    EXPECT_EQ(staged(), staged_before) << "the erasure moved staged rows";
+    if (materialised) {
+      std::set<std::string> kept_keys;
+      for (const std::string& k : RawAnalyticsKeys()) {
+        if (!keys_before.count(k)) kept_keys.insert(k);
+      }
+      EXPECT_EQ(kept_keys.size(), 5u) << "the kept rows are at new row ids";
+    }
+    for (int pass = 0; pass < 2; ++pass) {  // as erased, then after the purge and a reopen
+      auto r = rows();
+      EXPECT_EQ(r["gps_ping"].count(ann_anon.ToHex()), 0u) << "an erased category's row still names the person";
+      EXPECT_EQ(r["gps_ping"][bob_anon.ToHex()], 5);
+      r["gps_ping"].erase(bob_anon.ToHex());
+      ASSERT_EQ(r["gps_ping"].size(), 1u) << "the kept rows share one anonymous ID";
+      EXPECT_EQ(r["gps_ping"].begin()->second, 5);
+      EXPECT_EQ(r["page_view"][ann_anon.ToHex()], 5);  // the rest of the person's rows keep theirs
+      ASSERT_TRUE(store_->Purge(1000000).ok());
+      Reopen();
+    }
+    EXPECT_EQ(store_->Verify()->problem_count, 0u);
   }
-  EXPECT_EQ(store_->Verify()->problem_count, 0u);
 }
 
 TEST_F(CategoryErasureTest, RefusesWhatItCannotErase) {
