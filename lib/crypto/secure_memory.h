@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "shredkv/status.h"
 
@@ -80,6 +82,36 @@ bool SecretEquals(std::string_view a, std::string_view b);
 // Wipes a plaintext buffer before it is released.
 void Wipe(void* p, std::size_t n);
 void Wipe(std::string* s);
+
+// A std::string of secret-derived bytes (an erased person's analytics
+// links, say) that is wiped whenever its buffer is let go: on destruction,
+// when something is assigned over it, and when it is moved from. Copies
+// are wiped in turn. Thread safety: as std::string.
+class WipedString {
+ public:
+  WipedString() = default;
+  WipedString(std::string bytes) : bytes_(std::move(bytes)) {}  // NOLINT: implicit by design
+  WipedString(const WipedString& other) = default;
+  WipedString(WipedString&& other) noexcept : bytes_(std::move(other.bytes_)) { Wipe(&other.bytes_); }
+  WipedString& operator=(WipedString other) noexcept {
+    Wipe(&bytes_);
+    bytes_ = std::move(other.bytes_);
+    return *this;
+  }
+  ~WipedString() { Wipe(&bytes_); }
+
+  bool empty() const { return bytes_.empty(); }
+  const std::string& str() const { return bytes_; }
+  // For a callee that fills it (what was there is wiped first).
+  std::string* mutable_str() {
+    Wipe(&bytes_);
+    return &bytes_;
+  }
+  operator std::string_view() const { return bytes_; }  // NOLINT: implicit by design
+
+ private:
+  std::string bytes_;
+};
 
 }  // namespace shredkv::crypto
 

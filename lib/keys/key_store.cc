@@ -1273,7 +1273,7 @@ Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
       t.analytics_mode = decoded.analytics_mode;
       if (decoded.links_sealed) {
         if (!links_key) links_key.emplace(TicketLinksKey());
-        Status o = codec::OpenRow(*links_key, TableId::kPurgeQueue, c.key(), decoded.analytics_links, &t.analytics_links);
+        Status o = codec::OpenRow(*links_key, TableId::kPurgeQueue, c.key(), decoded.analytics_links, t.analytics_links.mutable_str());
         crypto::Wipe(&decoded.analytics_links);
         if (!o.ok()) return o.WithContext("purge ticket's analytics links");
       } else {

@@ -96,9 +96,10 @@ struct PurgeTicket {
   std::string request_id;
   std::uint8_t analytics_mode = 0;
   // Opaque to the key store: what the data side needs to reach the person's
-  // analytics rows once the keys are gone (engine/analytics_link.h). Empty
-  // for kKeep and in tickets written by format 2.
-  std::string analytics_links;
+  // analytics rows once the keys are gone (engine/analytics_link.h), wiped
+  // when let go. Empty for a whole person's kKeep ticket and in tickets
+  // written by format 2.
+  crypto::WipedString analytics_links;
 };
 
 // One erasure request's part of an erase commit.
