@@ -645,9 +645,14 @@ class BatchApplier {
       if (Status e = CorrectEvent(op.id, *st, c, &names); !e.ok()) return e;
     }
     // Nothing changed: nothing to tell recipients, no new version.
+    return Notify(NoticeKind::kRectification, op.id, names);
+  }
+
+  // Appends a notice of `kind` naming `names` to the change feed; none if
+  // `names` is empty.
+  Status Notify(NoticeKind kind, const PersonId& id, const std::set<std::string>& names) {
     if (names.empty()) return Status::OK();
-    return ctx_.outbox->Append(*txn_, NoticeKind::kRectification, op.id, ctx_.Now(),
-                               std::vector<std::string>(names.begin(), names.end()));
+    return ctx_.outbox->Append(*txn_, kind, id, ctx_.Now(), std::vector<std::string>(names.begin(), names.end()));
   }
 
   Status Do(const WriteBatch::RecordConsentOp& op) {
@@ -740,23 +745,13 @@ class BatchApplier {
 
   Status Finish() {
     for (auto& [id, st] : people_) {
-      // Art. 19: recipients learn which profile attributes and identifier
-      // types of an existing person changed (outside audit 29b F2).
-      if (!st.corrections.empty() && !st.created) {
-        std::vector<std::string> names(st.corrections.begin(), st.corrections.end());
-        if (Status n = ctx_.outbox->Append(*txn_, NoticeKind::kRectification, id, ctx_.Now(), std::move(names));
-            !n.ok()) {
-          return n;
-        }
-      }
-      // Art. 19: recipients of the person's records learn that they changed
-      // (not which: collection names are never stored in clear).
-      if (!st.record_changes.empty() && !st.created) {
-        std::vector<std::string> names(st.record_changes.begin(), st.record_changes.end());
-        if (Status n = ctx_.outbox->Append(*txn_, NoticeKind::kRecordChange, id, ctx_.Now(), std::move(names));
-            !n.ok()) {
-          return n;
-        }
+      // Art. 19, for a person the batch did not create: recipients learn
+      // which profile attributes and identifier types changed (outside
+      // audit 29b F2), and that records changed (not which: collection
+      // names are never stored in clear).
+      if (!st.created) {
+        if (Status n = Notify(NoticeKind::kRectification, id, st.corrections); !n.ok()) return n;
+        if (Status n = Notify(NoticeKind::kRecordChange, id, st.record_changes); !n.ok()) return n;
       }
       if (st.mutated) {
         auto v = ctx_.PersonVersion(*txn_, id);
