@@ -99,6 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (const auto& [name, age] : rules.events) check(age);
       for (const auto& [name, age] : rules.collections) check(age);
       if (rules.analytics < 0) Fail("a negative analytics retention parsed");
+      if (rules.feed < 0) Fail("a negative feed retention parsed");
     }
   } catch (const CliError& e) {
     if (e.code() != kExitUsage) Fail("a parser threw exit code " + std::to_string(e.code()));

@@ -332,6 +332,10 @@ SHREDKV_EXPORT size_t shredkv_retention_collection_count(const shredkv_retention
 SHREDKV_EXPORT const char* shredkv_retention_collection(const shredkv_retention_t* rules, size_t i,
                                                         int64_t* max_age_ms);
 SHREDKV_EXPORT int64_t shredkv_retention_analytics(const shredkv_retention_t* rules);
+/* RetentionRules::feed: the max age of change-feed notices (0: kept until
+ * acknowledged). */
+SHREDKV_EXPORT void shredkv_retention_set_feed(shredkv_retention_t* rules, int64_t max_age_ms);
+SHREDKV_EXPORT int64_t shredkv_retention_feed(const shredkv_retention_t* rules);
 
 /* Options of a store (Options; the defaults are the C++ ones). */
 typedef struct shredkv_options shredkv_options_t;
@@ -901,6 +905,9 @@ typedef struct shredkv_sweep_result {
   uint64_t pending;
   uint64_t seeks;
   uint64_t entries_read;
+  /* Added in stop 30 (the struct grew by this field: a program built
+   * against an earlier header must be rebuilt; the library is 0.x). */
+  uint64_t notices_deleted;
 } shredkv_sweep_result_t;
 
 typedef struct shredkv_rotation_result {

@@ -88,12 +88,20 @@ enum class RestrictedTrackingPolicy : std::uint8_t {
 // kind of data, in ms. An item is expired once now - its time >= its max age
 // (events: the event's ts; records: the time of their last write; analytics
 // rows: their ts). Expired items are invisible to every read at once and
-// removed by Store::Sweep. A name without a rule, and an analytics max age
-// of 0, mean: keep. Max ages must be > 0; names 1..255 bytes.
+// removed by Store::Sweep. A name without a rule, and an analytics or feed
+// max age of 0, mean: keep. Max ages must be > 0; names 1..255 bytes.
 struct RetentionRules {
   std::map<std::string, std::int64_t, std::less<>> events;       // event name → max age
   std::map<std::string, std::int64_t, std::less<>> collections;  // record collection → max age
   std::int64_t analytics = 0;  // analytics rows (anonymous: may be kept longer than events)
+  // Change-feed notices (Store::ReadFeed), acknowledged or not: a notice
+  // names a person and what changed, and an application that never reads
+  // the feed would keep every one — an erased person's ID in their erasure
+  // notice too. Older notices are skipped by ReadFeed and Export at once and
+  // deleted by Sweep, oldest first; the cursors a consumer then reads start
+  // past its last acknowledged one + 1, which is how it sees that notices
+  // expired unread (docs/retention.md §6). 0: kept until acknowledged.
+  std::int64_t feed = 0;
 
   friend bool operator==(const RetentionRules&, const RetentionRules&) = default;
 };

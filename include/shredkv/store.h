@@ -80,6 +80,8 @@ struct SweepResult {
   std::uint64_t events_deleted = 0;
   std::uint64_t records_deleted = 0;
   std::uint64_t analytics_deleted = 0;
+  // Change-feed notices past RetentionRules::feed (never acknowledged).
+  std::uint64_t notices_deleted = 0;
   std::uint64_t batches = 0;          // write transactions committed
   // Expired items left because the budget ran out (counted then, at a cost
   // proportional to the count); 0 when the sweep removed everything.
@@ -202,7 +204,8 @@ struct StoreStats {
   std::uint64_t tracking_dropped = 0;       // events dropped by the tracking policy since open
   std::uint64_t oldest_key_epoch = 0;
   std::uint64_t expired_removed = 0;  // rows removed by sweeps (events, records, analytics), ever
-  // Items past their retention, and records past their own expiry
+  // Items past their retention (change-feed notices past the feed rule
+  // too, since stop 30), and records past their own expiry
   // (RecordMetadata::expires_ms; counted since stop 28), invisible,
   // awaiting a sweep (counted through the time index and the record index's
   // expiry entries: events of a name whose rule's back-fill is still pending
@@ -383,7 +386,11 @@ class SHREDKV_EXPORT Store {
   virtual Status Rectify(const PersonId& id, const Rectification& rectification) = 0;
 
   // Up to `max` unacknowledged notices, oldest first. Delivery is at least
-  // once: a notice stays until acknowledged, also across restarts.
+  // once: a notice stays until acknowledged, also across restarts — unless
+  // a feed retention rule (RetentionRules::feed) expires it first: expired
+  // notices are skipped at once and deleted by Sweep, and the cursors then
+  // skip past them (cursors are otherwise consecutive, so a consumer whose
+  // first cursor read is above its last acknowledged + 1 missed notices).
   virtual Result<std::vector<Notice>> ReadFeed(std::size_t max) = 0;
   // Acknowledges (and deletes) every notice with cursor <= `cursor`.
   // InvalidArgument for a cursor past the newest ever issued (nothing is

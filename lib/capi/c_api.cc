@@ -653,6 +653,8 @@ const char* shredkv_retention_collection(const shredkv_retention_t* rules, size_
   return RuleAt(rules->rules.collections, i, max_age_ms);
 }
 int64_t shredkv_retention_analytics(const shredkv_retention_t* rules) { return rules->rules.analytics; }
+void shredkv_retention_set_feed(shredkv_retention_t* rules, int64_t max_age_ms) { rules->rules.feed = max_age_ms; }
+int64_t shredkv_retention_feed(const shredkv_retention_t* rules) { return rules->rules.feed; }
 
 // ---- options -------------------------------------------------------------------------
 
@@ -1814,7 +1816,7 @@ int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_resu
     auto r = s.Sweep(budget_rows);
     if (!r.ok()) return Fail(errptr, r.status());
     Fill(out, shredkv_sweep_result_t{r->events_deleted, r->records_deleted, r->analytics_deleted, r->batches,
-                                     r->pending, r->seeks, r->entries_read});
+                                     r->pending, r->seeks, r->entries_read, r->notices_deleted});
     return kOk;
   });
 }

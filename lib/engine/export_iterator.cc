@@ -195,7 +195,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     const auto rules = ctx_->retention->rules();
     if (phase_ == Phase::kStart) return Start(txn, keyring);
     if (Status v = CheckVersion(txn); !v.ok()) return v;
-    if (phase_ == Phase::kNotices) return FillNotices(txn, limit);
+    if (phase_ == Phase::kNotices) return FillNotices(txn, limit, NoticeExpiryCutoff(rules->rules, ctx_->Now()));
     auto cursor = txn.OpenCursor(phase_ == Phase::kRecords   ? t.records
                                  : phase_ == Phase::kConsent ? t.consent_history
                                                              : t.events);
@@ -232,8 +232,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     return Status::OK();
   }
 
-  Status FillNotices(storage::ReadTxn& txn, std::size_t limit) {
-    auto notices = ctx_->outbox->Read(txn, notice_after_, limit, &id_);
+  // Notices past the feed's retention rule (time <= `expired_at`) are left out, as ReadFeed leaves them.
+  Status FillNotices(storage::ReadTxn& txn, std::size_t limit, std::int64_t expired_at) {
+    auto notices = ctx_->outbox->Read(txn, notice_after_, limit, &id_, expired_at);
     if (!notices.ok()) return notices.status();
     if (notices->size() < limit) phase_ = Phase::kDone;
     for (Notice& n : *notices) {

@@ -4,6 +4,7 @@
 
 #include "codec/sealed.h"
 #include "engine/data_rows.h"
+#include "engine/retention.h"
 #include "util/coding.h"
 
 namespace shredkv {
@@ -27,7 +28,14 @@ namespace {
 
 constexpr std::string_view kFloorKey{"\0\0\0\0\0\0\0\0", 8};
 
+// The fixed part of a notice's payload: u8 kind ‖ person ‖ i64 time.
+constexpr std::size_t kTimeOffset = 1 + PersonId::kSize;
+
 }  // namespace
+
+std::int64_t NoticeExpiryCutoff(const RetentionRules& rules, std::int64_t now_ms) {
+  return rules.feed > 0 ? RetentionCutoff(now_ms, rules.feed) : kNoNoticeExpiry;
+}
 
 Result<std::uint64_t> Outbox::NewestCursor(storage::ReadTxn& txn) const {
   std::uint64_t newest = 0;
@@ -70,7 +78,7 @@ Status Outbox::Append(storage::WriteTxn& txn, NoticeKind kind, const PersonId& p
 }
 
 Result<std::vector<Notice>> Outbox::Read(storage::ReadTxn& txn, std::uint64_t after, std::size_t max,
-                                         const PersonId* person) {
+                                         const PersonId* person, std::int64_t expired_at) {
   std::vector<Notice> out;
   auto c = txn.OpenCursor(table_);
   if (!c.ok()) return c.status();
@@ -102,10 +110,11 @@ Result<std::vector<Notice>> Outbox::Read(storage::ReadTxn& txn, std::uint64_t af
     auto id = PersonIdFromBytes(pid);
     if (!id.ok()) return id.status();
     if (person != nullptr && *id != *person) continue;
+    n.time_ms = util::SignedFromOrdered(time);
+    if (n.time_ms <= expired_at) continue;  // past the feed's retention rule
     n.cursor = util::DecodeFixed64BE((*c)->key().data());
     n.kind = static_cast<NoticeKind>(kind);
     n.person = *id;
-    n.time_ms = util::SignedFromOrdered(time);
     out.push_back(std::move(n));
   }
   if (!m.ok()) return m;
@@ -136,14 +145,84 @@ Status Outbox::Ack(storage::WriteTxn& txn, std::uint64_t cursor) {
     if (Status d = txn.Delete(table_, k); !d.ok()) return d;
   }
   // Remember the highest acknowledged cursor (key 0) so cursors never repeat.
-  std::string v;
-  util::PutFixed64BE(&v, cursor);
+  return RaiseFloor(txn, cursor);
+}
+
+Status Outbox::RaiseFloor(storage::WriteTxn& txn, std::uint64_t cursor) {
   std::string_view row, payload;
   if (txn.Get(table_, kFloorKey, &row).ok() && codec::OpenPlain(TableId::kOutbox, kFloorKey, row, &payload).ok() &&
-      payload.size() == 8 && util::DecodeFixed64BE(payload.data()) > cursor) {
+      payload.size() == 8 && util::DecodeFixed64BE(payload.data()) >= cursor) {
     return Status::OK();
   }
+  std::string v;
+  util::PutFixed64BE(&v, cursor);
   return txn.Put(table_, kFloorKey, PlainRow(TableId::kOutbox, kFloorKey, v));
+}
+
+Status Outbox::WalkExpired(const storage::ReadTxn& txn, std::int64_t expired_at, std::uint64_t max,
+                           const std::function<Status(std::string_view key)>& visit, bool* more) const {
+  *more = false;
+  if (expired_at == kNoNoticeExpiry) return Status::OK();
+  auto c = txn.OpenCursor(table_);
+  if (!c.ok()) return c.status();
+  std::string first;
+  util::PutFixed64BE(&first, 1);
+  std::uint64_t visited = 0;
+  Status m = (*c)->Seek(first);
+  for (; m.ok() && (*c)->Valid(); m = (*c)->Next()) {
+    std::string_view payload;
+    if (Status o = codec::OpenPlain(TableId::kOutbox, (*c)->key(), (*c)->value(), &payload); !o.ok()) {
+      return o.WithContext("change feed");
+    }
+    if ((*c)->key().size() != 8 || payload.size() < kTimeOffset + 8) {
+      return Status::Corruption("change feed notice malformed");
+    }
+    const std::int64_t time = util::SignedFromOrdered(util::DecodeFixed64BE(payload.data() + kTimeOffset));
+    if (time > expired_at) break;  // the prefix ends at the first notice not expired
+    if (visited == max) {
+      *more = true;
+      break;
+    }
+    if (Status v = visit((*c)->key()); !v.ok()) return v;
+    ++visited;
+  }
+  return m;
+}
+
+Result<Outbox::Expired> Outbox::DeleteExpired(storage::WriteTxn& txn, std::int64_t expired_at, std::uint64_t max) {
+  Expired out;
+  std::vector<std::string> keys;
+  Status w = WalkExpired(
+      txn, expired_at, max,
+      [&keys](std::string_view key) {
+        keys.emplace_back(key);
+        return Status::OK();
+      },
+      &out.more);
+  if (!w.ok()) return w;
+  if (keys.empty()) return out;
+  for (const std::string& k : keys) {
+    if (Status d = txn.Delete(table_, k); !d.ok()) return d;
+  }
+  out.deleted = keys.size();
+  // The newest notice may be among them: without the floor, the next
+  // notice would get a cursor a consumer may already have read.
+  if (Status f = RaiseFloor(txn, util::DecodeFixed64BE(keys.back().data())); !f.ok()) return f;
+  return out;
+}
+
+Result<std::uint64_t> Outbox::CountExpired(const storage::ReadTxn& txn, std::int64_t expired_at) const {
+  std::uint64_t n = 0;
+  bool more = false;
+  Status w = WalkExpired(
+      txn, expired_at, ~std::uint64_t{0},
+      [&n](std::string_view) {
+        ++n;
+        return Status::OK();
+      },
+      &more);
+  if (!w.ok()) return w;
+  return n;
 }
 
 }  // namespace engine

@@ -240,8 +240,9 @@ Result<std::vector<Notice>> Reader::ReadFeed(std::size_t max) {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   std::vector<Notice> out;
+  const std::int64_t expired_at = NoticeExpiryCutoff(ctx_.retention->rules()->rules, ctx_.Now());
   Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    auto r = ctx_.outbox->Read(txn, 0, max);
+    auto r = ctx_.outbox->Read(txn, 0, max, nullptr, expired_at);
     if (!r.ok()) return r.status();
     out = std::move(r).value();
     return Status::OK();
@@ -300,7 +301,9 @@ Result<StoreStats> Reader::Stats() {
     if (!pending.ok()) return pending.status();
     auto past_own_expiry = ctx_.record_index->CountExpired(txn, now);
     if (!past_own_expiry.ok()) return past_own_expiry.status();
-    st.expired_pending = *pending + *past_own_expiry;
+    auto notices = ctx_.outbox->CountExpired(txn, NoticeExpiryCutoff(ctx_.retention->rules()->rules, now));
+    if (!notices.ok()) return notices.status();
+    st.expired_pending = *pending + *past_own_expiry + *notices;
     auto backfill = Retention::LoadBackfill(txn, ctx_.tables.meta);
     if (!backfill.ok()) return backfill.status();
     st.retention_backfill_pending = backfill->has_value();

@@ -123,6 +123,7 @@ Status Retention::Validate(const RetentionRules& rules) {
     }
   }
   if (rules.analytics < 0) return Status::InvalidArgument("retention rule for analytics: max age must be >= 0");
+  if (rules.feed < 0) return Status::InvalidArgument("retention rule for the change feed: max age must be >= 0");
   return Status::OK();
 }
 
@@ -146,8 +147,16 @@ Result<RetentionRules> Retention::Load(storage::ReadTxn& txn, storage::Table met
     }
   }
   std::uint64_t analytics = 0;
-  if (!r.GetFixed64BE(&analytics) || !r.done()) return Status::Corruption("retention rules are malformed");
+  if (!r.GetFixed64BE(&analytics)) return Status::Corruption("retention rules are malformed");
   rules.analytics = util::SignedFromOrdered(analytics);
+  // The feed rule, when there is one, follows (rules without it keep the
+  // layout they had before it existed).
+  if (!r.done()) {
+    std::uint64_t feed = 0;
+    if (!r.GetFixed64BE(&feed) || !r.done()) return Status::Corruption("retention rules are malformed");
+    rules.feed = util::SignedFromOrdered(feed);
+    if (rules.feed == 0) return Status::Corruption("retention rules are malformed");  // one encoding a value
+  }
   if (Status v = Validate(rules); !v.ok()) return Status::Corruption("stored " + v.message());
   return rules;
 }
@@ -162,6 +171,7 @@ Status Retention::StoreRules(storage::WriteTxn& txn, storage::Table meta, const 
     }
   }
   util::PutFixed64BE(&payload, util::OrderedFromSigned(rules.analytics));
+  if (rules.feed != 0) util::PutFixed64BE(&payload, util::OrderedFromSigned(rules.feed));
   return txn.Put(meta, kRulesKey, PlainRow(TableId::kDataMeta, kRulesKey, payload));
 }
 

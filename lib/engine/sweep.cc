@@ -6,6 +6,7 @@
 #include "codec/sealed.h"
 #include "crypto/secure_memory.h"
 #include "engine/data_rows.h"
+#include "engine/feed.h"
 #include "engine/keyring.h"
 #include "engine/sweep.h"
 #include "util/test_point.h"
@@ -345,6 +346,30 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
     result.records_deleted += n;
     remaining -= std::min<std::uint64_t>(remaining, n);
   }
+  // Change-feed notices past the feed rule, oldest first. Not in the audit
+  // entry or the counters below (they count personal rows); a warning says
+  // that notices expired unread, which is what every deleted one is.
+  const std::int64_t notice_cutoff = NoticeExpiryCutoff(rules->rules, now);
+  while (remaining > 0 && notice_cutoff != kNoNoticeExpiry) {
+    Outbox::Expired expired;
+    Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+      auto e = ctx_.outbox->DeleteExpired(txn, notice_cutoff, std::min(remaining, kSweepRowsPerTxn));
+      if (!e.ok()) return e.status();
+      expired = *e;
+      return Status::OK();
+    });
+    if (!s.ok()) return s.WithContext("sweeping expired change-feed notices");
+    if (expired.deleted == 0) break;
+    ++result.batches;
+    result.notices_deleted += expired.deleted;
+    remaining -= std::min<std::uint64_t>(remaining, expired.deleted);
+    if (!expired.more) break;
+  }
+  if (result.notices_deleted > 0) {
+    ctx_.events.Log(LogLevel::kWarn, "the change feed's retention rule deleted " +
+                                            std::to_string(result.notices_deleted) +
+                                            " notice(s) that were never acknowledged");
+  }
   // One audit entry for what this sweep removed, plus what a sweep cut
   // short by a crash removed before it could write its entry.
   Retention::Counters unaudited;
@@ -379,7 +404,9 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
     if (!pending.ok()) return pending.status();
     auto past_own_expiry = ctx_.record_index->CountExpired(txn, now);
     if (!past_own_expiry.ok()) return past_own_expiry.status();
-    result.pending = *pending + *past_own_expiry;
+    auto notices = ctx_.outbox->CountExpired(txn, notice_cutoff);
+    if (!notices.ok()) return notices.status();
+    result.pending = *pending + *past_own_expiry + *notices;
     return Status::OK();
   });
   if (!p.ok()) return p;

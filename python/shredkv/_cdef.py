@@ -238,6 +238,9 @@ const char* shredkv_retention_collection(const shredkv_retention_t* rules, size_
                                                         int64_t* max_age_ms);
 int64_t shredkv_retention_analytics(const shredkv_retention_t* rules);
 
+void shredkv_retention_set_feed(shredkv_retention_t* rules, int64_t max_age_ms);
+int64_t shredkv_retention_feed(const shredkv_retention_t* rules);
+
 typedef struct shredkv_options shredkv_options_t;
 shredkv_options_t* shredkv_options_create(void);
 void shredkv_options_destroy(shredkv_options_t* options);
@@ -689,6 +692,8 @@ typedef struct shredkv_sweep_result {
   uint64_t pending;
   uint64_t seeks;
   uint64_t entries_read;
+
+  uint64_t notices_deleted;
 } shredkv_sweep_result_t;
 
 typedef struct shredkv_rotation_result {

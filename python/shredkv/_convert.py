@@ -271,6 +271,8 @@ def build_retention(rules: Retention) -> Any:
         lib.shredkv_retention_set_collection(r, encode_name(name), age)
     if rules.analytics:
         lib.shredkv_retention_set_analytics(r, rules.analytics)
+    if rules.feed:
+        lib.shredkv_retention_set_feed(r, rules.feed)
     return r
 
 
@@ -284,7 +286,7 @@ def read_retention(r: Any) -> Retention:
     for i in range(lib.shredkv_retention_collection_count(r)):
         name = decode(lib.shredkv_retention_collection(r, i, age))
         collections[name] = age[0]
-    return Retention(events, collections, lib.shredkv_retention_analytics(r))
+    return Retention(events, collections, lib.shredkv_retention_analytics(r), lib.shredkv_retention_feed(r))
 
 
 # ---- rectifications ------------------------------------------------------------------------------

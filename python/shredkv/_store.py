@@ -1361,7 +1361,7 @@ class Store:
         out = _new("shredkv_sweep_result_t*")
         self._call(lib.shredkv_sweep, budget_rows, out)
         return SweepResult(out.events_deleted, out.records_deleted, out.analytics_deleted, out.batches,
-                           out.pending, out.seeks, out.entries_read)
+                           out.pending, out.seeks, out.entries_read, out.notices_deleted)
 
     def run_maintenance(self) -> None:
         """One round: purge, sweep, orphan keys, analytics, rotation if due."""

@@ -576,6 +576,7 @@ class SweepResult:
     pending: int
     seeks: int
     entries_read: int
+    notices_deleted: int = 0  # change-feed notices past Retention.feed
 
 
 @dataclass(frozen=True)
@@ -665,11 +666,13 @@ class MaintenanceInfo:
 @dataclass
 class Retention:
     """Retention rules: maximum ages in ms per event name, per record
-    collection, and for analytics rows (0: keep)."""
+    collection, for analytics rows and for change-feed notices, read or not
+    (0: keep; notices: until acknowledged)."""
 
     events: Dict[str, int] = field(default_factory=dict)
     collections: Dict[str, int] = field(default_factory=dict)
     analytics: int = 0
+    feed: int = 0
 
 
 # ---- backups and the erasure log ---------------------------------------------------

@@ -332,11 +332,23 @@ def test_retention_and_sweep(open_store) -> None:
     store.append_event(p, "click", T0 - 1_000)
     store.set_retention(shredkv.Retention(events={"click": 5_000}, collections={"tmp": 60_000}))
     assert store.get_retention() == shredkv.Retention({"click": 5_000}, {"tmp": 60_000}, 0)
+    store.set_retention(shredkv.Retention(events={"click": 5_000}, collections={"tmp": 60_000}, feed=86_400_000))
+    assert store.get_retention().feed == 86_400_000
+    store.set_retention(shredkv.Retention(events={"click": 5_000}, collections={"tmp": 60_000}))
+    assert store.get_retention().feed == 0
     assert len(list(store.scan_events(p))) == 1  # the expired one is hidden at once
     res = store.sweep(100)
-    assert res.events_deleted == 1 and res.pending == 0
+    assert res.events_deleted == 1 and res.pending == 0 and res.notices_deleted == 0
     with pytest.raises(shredkv.InvalidArgument):
         store.set_retention(shredkv.Retention(events={"click": 0}))
+    # A feed rule: notices older than it are hidden, then swept.
+    store.set_consent(p, "marketing", True)
+    assert len(store.read_feed()) == 1
+    store.set_retention(shredkv.Retention(feed=60_000))
+    now[0] += 60_000
+    assert store.read_feed() == []
+    res = store.sweep(100)
+    assert res.notices_deleted == 1 and res.pending == 0
     store.run_maintenance()
     assert store.compact_data().file_bytes_after > 0
 

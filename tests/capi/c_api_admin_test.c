@@ -348,12 +348,14 @@ static int test_retention_rules(void) {
   CHECK_EQ_INT(shredkv_retention_event_count(rules), 0);
   CHECK_EQ_INT(shredkv_retention_collection_count(rules), 0);
   CHECK_EQ_INT(shredkv_retention_analytics(rules), 0);
+  CHECK_EQ_INT(shredkv_retention_feed(rules), 0);
   shredkv_retention_set_event(rules, "visit", 2 * DAY_MS);
   shredkv_retention_set_event(rules, "click", 1 * DAY_MS);
   shredkv_retention_set_event(rules, "visit", 3 * DAY_MS); /* replaces */
   shredkv_retention_set_collection(rules, "notes", 5 * DAY_MS);
   shredkv_retention_set_collection(rules, "carts", 4 * DAY_MS);
   shredkv_retention_set_analytics(rules, 7 * DAY_MS);
+  shredkv_retention_set_feed(rules, 30 * DAY_MS);
 
   /* Accessors in name order. */
   int64_t age = 0;
@@ -390,6 +392,7 @@ static int test_retention_rules(void) {
   CHECK_STR(shredkv_retention_collection(stored, 0, &age), "carts");
   CHECK_EQ_INT(age, 4 * DAY_MS);
   CHECK_EQ_INT(shredkv_retention_analytics(stored), 7 * DAY_MS);
+  CHECK_EQ_INT(shredkv_retention_feed(stored), 30 * DAY_MS);
   shredkv_retention_destroy(stored);
 
   /* A max age <= 0 is refused and changes nothing. */

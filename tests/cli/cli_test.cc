@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +23,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -1795,6 +1797,40 @@ TEST_F(CliTest, FeedRestrictionNoticesNameTheirAction) {
                                       Json::array({"action.withdraw", "consent.marketing"}),
                                       Json::array({"action.restrict", "restriction.all"}),
                                       Json::array({"action.unrestrict", "restriction.all"})}));
+}
+
+// Review of stop 29 (L7): the feed had no bound. `feed=AGE` is a retention
+// rule: notices older than AGE are hidden from `feed` at once and deleted by
+// `sweep`, and cursors go on after the last one deleted.
+TEST_F(CliTest, AFeedRetentionRuleExpiresUnreadNotices) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"consent", "--id", "email:ann@example.org", "--purpose", "marketing", "grant"});
+  Expect(0, {"consent", "--id", "email:ann@example.org", "--purpose", "marketing", "withdraw"});
+  ASSERT_EQ(Expect(0, {"feed"}).ndjson().size(), 2u);
+  // Without a feed rule `retention` prints what it printed before the rule existed.
+  EXPECT_FALSE(Expect(0, {"retention"}).json().contains("feed"));
+  EXPECT_EQ(Expect(0, {"retention", "--set", "feed=30d"}).json()["feed"], 30ll * 86400000);
+  EXPECT_EQ(Expect(0, {"retention"}).json()["feed"], 30ll * 86400000);
+  EXPECT_EQ(Expect(0, {"feed"}).ndjson().size(), 2u);  // not 30 days old
+  Expect(2, {"retention", "--set", "feed=0d"});
+  Expect(2, {"retention", "--set", "feed=1d,feed=2d"});
+
+  Expect(0, {"retention", "--set", "feed=1ms"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(Expect(0, {"feed"}).ndjson().empty());
+  EXPECT_EQ(Expect(0, {"stats"}).json()["expired_pending"], 2);
+  Json sw = Expect(0, {"sweep"}).json();
+  EXPECT_EQ(sw["notices_deleted"], 2);
+  EXPECT_EQ(sw["pending"], 0);
+  EXPECT_EQ(sw["events_deleted"], 0);
+
+  Expect(0, {"retention", "--set", "analytics=10y"});  // lifts the feed rule
+  Expect(0, {"consent", "--id", "email:ann@example.org", "--purpose", "marketing", "grant"});
+  auto notices = Expect(0, {"feed"}).ndjson();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0]["cursor"], 3);  // 1 and 2 expired unread: the gap shows it
+  EXPECT_EQ(Expect(0, {"verify"}).json()["ok"], true);
 }
 
 // Outside audit 29b F2: a profile attribute removed through ingest

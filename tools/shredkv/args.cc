@@ -39,7 +39,8 @@ const std::vector<CommandSpec>& Commands() {
        {Value("out", "FILE", "where to write the new key (must not exist)", true)}, 0, 0, false},
       {"init", "[--retention RULES]", "create the store in --db (with retention rules, stored in the store)",
        {Repeat("retention", "RULES",
-               "comma-separated event:NAME=AGE, collection:NAME=AGE, analytics=AGE (AGE: integer + ms|s|m|h|d|y); "
+               "comma-separated event:NAME=AGE, collection:NAME=AGE, analytics=AGE, feed=AGE (AGE: integer + "
+               "ms|s|m|h|d|y); "
                "repeatable")},
        0, 0},
       {"ingest", "[FILE|-]", "ingest NDJSON operations (profile, event, put), one a line", {}, 0, 1, true, false,

@@ -96,7 +96,8 @@ inline std::unique_ptr<Store> OpenStoreToRead(const GlobalOptions& global) {
   return OpenStore(global, false, std::nullopt, StoreAccess::kRead);
 }
 // Parses retention rules: comma-separated `event:NAME=AGE`,
-// `collection:NAME=AGE`, `analytics=AGE`; AGE is an integer with a unit
+// `collection:NAME=AGE`, `analytics=AGE`, `feed=AGE` (change-feed
+// notices, RetentionRules::feed); AGE is an integer with a unit
 // ms, s, m, h, d or y (365 d). Usage error if malformed.
 RetentionRules ParseRetention(const std::vector<std::string>& specs);
 // The input of ingest/import: a file named by the first positional argument,

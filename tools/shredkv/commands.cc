@@ -165,7 +165,10 @@ Json RetentionJson(const RetentionRules& r) {
   Json events = Json::object(), collections = Json::object();
   for (const auto& [name, age] : r.events) events[name] = age;
   for (const auto& [name, age] : r.collections) collections[name] = age;
-  return Json{{"events", events}, {"collections", collections}, {"analytics", r.analytics}};
+  Json out{{"events", events}, {"collections", collections}, {"analytics", r.analytics}};
+  // Only when set, so the output of stores without a feed rule is as before it existed.
+  if (r.feed > 0) out["feed"] = r.feed;
+  return out;
 }
 
 int CmdInit(const GlobalOptions& global, const ParsedArgs& args) {
@@ -686,14 +689,15 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
   for (bool first = true; remaining > 0 && (first || total.pending > 0); first = false) {
     const SweepResult r = Check(store->Sweep(static_cast<std::size_t>(std::min(remaining, step))), "sweep");
     step *= 2;
-    const std::uint64_t removed = r.events_deleted + r.records_deleted + r.analytics_deleted;
+    const std::uint64_t removed = r.events_deleted + r.records_deleted + r.analytics_deleted + r.notices_deleted;
     total.events_deleted += r.events_deleted;
     total.records_deleted += r.records_deleted;
     total.analytics_deleted += r.analytics_deleted;
+    total.notices_deleted += r.notices_deleted;
     total.batches += r.batches;
     total.pending = r.pending;
     remaining -= std::min(remaining, std::max<std::uint64_t>(removed, 1));
-    progress.Update(total.events_deleted + total.records_deleted + total.analytics_deleted);
+    progress.Update(total.events_deleted + total.records_deleted + total.analytics_deleted + total.notices_deleted);
     if (removed == 0 && total.pending == 0) break;  // nothing more to do now
     if (removed == 0 && !first) break;
   }
@@ -701,6 +705,7 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
   PrintJson(global, Json{{"events_deleted", total.events_deleted},
                          {"records_deleted", total.records_deleted},
                          {"analytics_deleted", total.analytics_deleted},
+                         {"notices_deleted", total.notices_deleted},
                          {"batches", total.batches},
                          {"pending", total.pending},
                          {"elapsed_ms", ElapsedMs(start)}});

@@ -47,7 +47,7 @@ RetentionRules ParseRetention(const std::vector<std::string>& specs) {
       if (item.empty()) UsageError("--retention: '" + spec + "' has an empty rule");
       const std::size_t eq = item.rfind('=');
       if (eq == std::string_view::npos) {
-        UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE or analytics=AGE");
+        UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE, analytics=AGE or feed=AGE");
       }
       const std::string_view target = item.substr(0, eq);
       if (!targets.insert(target).second) {
@@ -56,12 +56,14 @@ RetentionRules ParseRetention(const std::vector<std::string>& specs) {
       const std::int64_t age = parse_age(item.substr(eq + 1), item);
       if (target == "analytics") {
         rules.analytics = age;
+      } else if (target == "feed") {
+        rules.feed = age;
       } else if (target.starts_with("event:") && target.size() > 6) {
         rules.events[std::string(target.substr(6))] = age;
       } else if (target.starts_with("collection:") && target.size() > 11) {
         rules.collections[std::string(target.substr(11))] = age;
       } else {
-        UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE or analytics=AGE");
+        UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE, analytics=AGE or feed=AGE");
       }
     }
   }

@@ -224,7 +224,7 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   h += "</table>\n";
 
   h += "<h2>Retention</h2>\n";
-  if (retention.events.empty() && retention.collections.empty() && retention.analytics == 0) {
+  if (retention == RetentionRules{}) {
     h += "<p class=\"muted\">No retention rules: nothing expires.</p>\n";
   } else {
     h += "<table>\n<tr><th>rule</th><th>maximum age</th></tr>\n";
@@ -233,6 +233,7 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
       h += "<tr><td>collection " + Html(name) + "</td><td>" + Age(age) + "</td></tr>\n";
     }
     if (retention.analytics > 0) h += "<tr><td>analytics rows</td><td>" + Age(retention.analytics) + "</td></tr>\n";
+    if (retention.feed > 0) h += "<tr><td>change-feed notices</td><td>" + Age(retention.feed) + "</td></tr>\n";
     h += "</table>\n";
   }
   h += "<p>" + std::to_string(st.expired_removed) + " rows removed by sweeps so far.</p>\n";
