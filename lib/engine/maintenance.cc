@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <chrono>
 #include <deque>
 #include <set>
@@ -167,13 +168,28 @@ Result<PurgeResult> Maintenance::PurgeLocked(std::size_t budget_rows, std::vecto
     std::vector<keys::PurgeTicket> done;
     for (const keys::PurgeTicket& t : *tickets) {
       if (remaining == 0) break;
+      // A person's purge deletes their markers, after which a category
+      // ticket of theirs counts as applied: the data side of every category
+      // ticket of the person that no run applied yet (its erase transaction
+      // failed, and no open recovered it) goes first, in the purge's first
+      // transaction (review of stop 29, L1: the category's analytics rows
+      // stayed under the erased person's anonymous ID, in every mode).
+      std::vector<keys::PurgeTicket> apply;
+      if (t.slot == keys::kPersonSlot) {
+        auto own = ctx_.keys->PendingPurges(std::numeric_limits<std::size_t>::max(), &t.person);
+        if (!own.ok()) return own.status();
+        for (keys::PurgeTicket& c : *own) {
+          if (c.slot != keys::kPersonSlot) apply.push_back(std::move(c));
+        }
+      }
+      apply.push_back(t);
       bool complete = false;
       while (remaining > 0 && !complete) {
         std::uint64_t deleted = 0;
         std::uint64_t next_seq = ctx_.next_event_seq;
         Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
           next_seq = ctx_.next_event_seq;
-          if (Status a = eraser_.ApplyErasureToData(txn, {t}, nullptr, nullptr, &next_seq); !a.ok()) return a;
+          if (Status a = eraser_.ApplyErasureToData(txn, apply, nullptr, nullptr, &next_seq); !a.ok()) return a;
           const std::uint64_t budget = std::min(remaining, kPurgeRowsPerTxn);
           return t.slot == keys::kPersonSlot ? PurgePerson(txn, t.person, budget, &deleted, &complete)
                                              : PurgeCategory(txn, t.person, t.slot, budget, &deleted, &complete);

@@ -1253,15 +1253,16 @@ crypto::SecretKey KeyStore::TicketLinksKey() const {
   return std::move(key).value();  // exactly kSize bytes: cannot fail
 }
 
-Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit) {
+Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit, const PersonId* person) {
   std::vector<PurgeTicket> out;
   std::optional<crypto::SecretKey> links_key;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
     auto cursor = txn.OpenCursor(purge_queue_);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
-    Status m = c.SeekToFirst();
+    Status m = person == nullptr ? c.SeekToFirst() : c.Seek(person->view());
     for (; m.ok() && c.Valid() && out.size() < limit; m = c.Next()) {
+      if (person != nullptr && c.key().substr(0, PersonId::kSize) != person->view()) break;
       std::string_view payload;
       if (Status o = codec::OpenPlain(TableId::kPurgeQueue, c.key(), c.value(), &payload); !o.ok()) return o;
       if (c.key().size() != PersonId::kSize && c.key().size() != PersonId::kSize + 4) {

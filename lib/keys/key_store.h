@@ -321,7 +321,9 @@ class KeyStore {
   Result<bool> IsSuppressed(std::string_view identifier_hash);
   // NotFound if not suppressed.
   Status Unsuppress(std::string_view identifier_hash);
-  Result<std::vector<PurgeTicket>> PendingPurges(std::size_t limit);
+  // Up to `limit` pending purge tickets in key order (a person's own ticket
+  // before their category tickets); with `person`, only that person's.
+  Result<std::vector<PurgeTicket>> PendingPurges(std::size_t limit, const PersonId* person = nullptr);
   // Removes the tickets and counts the people off their requests.
   Status FinishPurges(const std::vector<PurgeTicket>& done);
   Result<ErasureRequest> GetRequest(std::string_view request_id);

@@ -7,6 +7,8 @@
 #include <map>
 #include <set>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -620,6 +622,79 @@ TEST(CategoryErasureCrashTest, APurgeCutShortBeforeItsTicketWentIsNotAppliedAgai
     if (!whole_person) {
       EXPECT_EQ((*store)->GetProfile(ann)->at("name").as_string(), "A");
     }
+  }
+}
+
+
+// Review of stop 29, L1: a category erasure whose data transaction failed
+// (the key is gone, the data side left for Purge or the next open), then
+// the whole person erased and both purged in one run. The person's ticket
+// sorts first; its purge deleted the person's markers and rows, after which
+// the category's ticket counted as applied and was skipped: the category's
+// analytics rows were never unlinked, deleted or moved, and stayed under the
+// erased person's anonymous ID in every mode.
+std::string g_data_file;  // the data file the hook below caps
+void CapDataFileAfterCategoryKeysCommit(std::string_view name) {
+  if (name != "erase_category.after_keys_commit") return;
+  struct stat st {};
+  if (::stat(g_data_file.c_str(), &st) != 0) return;
+  rlimit limit{};
+  ::getrlimit(RLIMIT_FSIZE, &limit);
+  limit.rlim_cur = static_cast<rlim_t>(st.st_size);  // no page can be added: the data commit fails
+  ::setrlimit(RLIMIT_FSIZE, &limit);
+}
+
+TEST(CategoryErasureFailureTest, ACategoryWhoseDataSideFailedIsAppliedBeforeItsPersonsPurge) {
+  for (const AnalyticsOnErase mode : {AnalyticsOnErase::kKeep, AnalyticsOnErase::kUnlink, AnalyticsOnErase::kDelete}) {
+    SCOPED_TRACE(static_cast<int>(mode));
+    test::TempDir dir;
+    Options o = CategoryOptions(test::TestOptions(dir.Sub("s")));
+    auto opened = Store::Open(o);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    Store& store = **opened;
+    const PersonId ann = *store.CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
+    for (int i = 0; i < 3; ++i) {
+      SKV_ASSERT_OK(store.AppendEvent(ann, Ping(i, 1.0)));
+      SKV_ASSERT_OK(store.AppendEvent(ann, View(10 + i)));
+    }
+    const AnonymousId anon = store.GetPerson(ann)->anon_id;
+    auto rows_under_ann = [&](const std::string& name) {
+      int n = 0;
+      auto it = store.ScanAnalytics(AnalyticsQuery{});
+      for (; it->Valid(); it->Next()) n += it->value().name == name && it->value().anon_id == anon;
+      EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+      return n;
+    };
+    ASSERT_EQ(rows_under_ann("gps_ping"), 3);
+    SKV_ASSERT_OK(store.CompactData().status());  // no free page: the next data commit must grow the file
+    AckWholeFeed(store);
+
+    g_data_file = dir.Sub("s/data/data.mdb");
+    rlimit original{};
+    ::getrlimit(RLIMIT_FSIZE, &original);
+    auto old_handler = ::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+    util::SetTestPointHook(&CapDataFileAfterCategoryKeysCommit);
+    auto receipt = store.EraseCategory(ann, "location", EraseOptions{"", false, mode});
+    util::SetTestPointHook(nullptr);
+    ::setrlimit(RLIMIT_FSIZE, &original);
+    ::signal(SIGXFSZ, old_handler);
+    ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();  // the key is gone: the erasure happened
+    ASSERT_EQ(FeedSize(store), 0u) << "the data side was expected to fail (no erasure notice yet)";
+
+    SKV_ASSERT_OK(store.Erase(ann, EraseOptions{"", false, AnalyticsOnErase::kUnlink}).status());
+    auto purge = store.Purge(1'000'000);
+    ASSERT_TRUE(purge.ok()) << purge.status().ToString();
+    EXPECT_EQ(purge->people_purged, 2u);
+    EXPECT_EQ(rows_under_ann("gps_ping"), 0);
+    EXPECT_EQ(rows_under_ann("page_view"), 0);
+    int pings = 0;
+    for (auto it = store.ScanAnalytics(AnalyticsQuery{}); it->Valid(); it->Next()) pings += it->value().name == "gps_ping";
+    EXPECT_EQ(pings, mode == AnalyticsOnErase::kDelete ? 0 : 3);
+    auto level = store.GetErasure(receipt->request_id);
+    ASSERT_TRUE(level.ok()) << level.status().ToString();
+    EXPECT_TRUE(level->purged);
+    EXPECT_FALSE(level->audit_hash.empty());  // the category erasure's audit entry was written
+    EXPECT_TRUE(test::VerifiesClean(store));
   }
 }
 
