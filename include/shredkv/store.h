@@ -586,7 +586,10 @@ class SHREDKV_EXPORT Store {
   // notice until a write or a rebuild trips on it; with a damaged page the
   // row checks are skipped, so nothing reads through it), then every sealed
   // row decrypts under its person's key, every plaintext row's checksum, that the identifier index and its
-  // back-references agree, that analytics rows decode, and the audit chain.
+  // back-references agree, that analytics rows decode, the audit chain, and
+  // (since stop 30) that every pending purge ticket reads, its sealed
+  // analytics links included: one that does not fails every writable open
+  // and Purge, and is reported here by person ID.
   // Problems are reported in the result, not as an error status; the call
   // fails only if the store cannot be read at all.
   virtual Result<VerifyReport> Verify() = 0;

@@ -282,6 +282,15 @@ Status Verifier::CountOrphanKeys(VerifyReport* report) {
   }
 }
 
+Status Verifier::CheckPurgeTickets(VerifyReport* report) {
+  std::uint64_t checked = 0;
+  auto problems = ctx_.keys->CheckPurgeTickets(&checked);
+  if (!problems.ok()) return problems.status();
+  for (std::string& p : *problems) report->problems.push_back(std::move(p));
+  report->problem_count += problems->size();
+  return Status::OK();
+}
+
 Result<VerifyReport> Verifier::Verify() {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
@@ -300,6 +309,7 @@ Result<VerifyReport> Verifier::Verify() {
     return pass->Run();
   });
   if (s.ok()) s = CountOrphanKeys(&report);
+  if (s.ok()) s = CheckPurgeTickets(&report);
   if (!s.ok()) {
     if (s.IsCorruption() || s.IsAuthenticationFailed()) {
       report.problems.push_back("reading the store failed: " + s.ToString());

@@ -25,6 +25,10 @@ class Verifier {
   // Counts the people with keys and no person row into report->orphan_keys,
   // in steps that each hold write_mu (no creation between its commits).
   Status CountOrphanKeys(VerifyReport* report);
+  // Reads every pending purge ticket (its sealed analytics links opened)
+  // and reports each one that does not read: it fails every writable open
+  // and Purge (review of stop 29, L5: Verify did not open tickets).
+  Status CheckPurgeTickets(VerifyReport* report);
 
   EngineContext& ctx_;
 };

@@ -1253,6 +1253,34 @@ crypto::SecretKey KeyStore::TicketLinksKey() const {
   return std::move(key).value();  // exactly kSize bytes: cannot fail
 }
 
+Status KeyStore::ReadTicket(std::string_view key, std::string_view row, std::optional<crypto::SecretKey>* links_key,
+                            PurgeTicket* out) const {
+  std::string_view payload;
+  if (Status o = codec::OpenPlain(TableId::kPurgeQueue, key, row, &payload); !o.ok()) return o;
+  if (key.size() != PersonId::kSize && key.size() != PersonId::kSize + 4) {
+    return Status::Corruption("purge ticket key has the wrong length");
+  }
+  TicketPayload decoded;
+  if (Status d = DecodeTicket(payload, &decoded); !d.ok()) return d;
+  PurgeTicket t;
+  t.analytics_mode = decoded.analytics_mode;
+  if (decoded.links_sealed) {
+    if (!*links_key) links_key->emplace(TicketLinksKey());
+    Status o = codec::OpenRow(**links_key, TableId::kPurgeQueue, key, decoded.analytics_links, t.analytics_links.mutable_str());
+    crypto::Wipe(&decoded.analytics_links);
+    if (!o.ok()) return o.WithContext("purge ticket's analytics links");
+  } else {
+    t.analytics_links = std::move(decoded.analytics_links);  // written before stop 29, in the clear
+  }
+  PersonId::Bytes b;
+  std::memcpy(b.data(), key.data(), b.size());
+  t.person = PersonId(b);
+  t.slot = key.size() == PersonId::kSize ? kPersonSlot : util::DecodeFixed32BE(key.data() + PersonId::kSize);
+  t.request_id = std::move(decoded.request_id);
+  *out = std::move(t);
+  return Status::OK();
+}
+
 Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit, const PersonId* person) {
   std::vector<PurgeTicket> out;
   std::optional<crypto::SecretKey> links_key;
@@ -1263,34 +1291,41 @@ Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit, cons
     Status m = person == nullptr ? c.SeekToFirst() : c.Seek(person->view());
     for (; m.ok() && c.Valid() && out.size() < limit; m = c.Next()) {
       if (person != nullptr && c.key().substr(0, PersonId::kSize) != person->view()) break;
-      std::string_view payload;
-      if (Status o = codec::OpenPlain(TableId::kPurgeQueue, c.key(), c.value(), &payload); !o.ok()) return o;
-      if (c.key().size() != PersonId::kSize && c.key().size() != PersonId::kSize + 4) {
-        return Status::Corruption("purge ticket key has the wrong length");
-      }
-      TicketPayload decoded;
-      if (Status d = DecodeTicket(payload, &decoded); !d.ok()) return d;
       PurgeTicket t;
-      t.analytics_mode = decoded.analytics_mode;
-      if (decoded.links_sealed) {
-        if (!links_key) links_key.emplace(TicketLinksKey());
-        Status o = codec::OpenRow(*links_key, TableId::kPurgeQueue, c.key(), decoded.analytics_links, t.analytics_links.mutable_str());
-        crypto::Wipe(&decoded.analytics_links);
-        if (!o.ok()) return o.WithContext("purge ticket's analytics links");
-      } else {
-        t.analytics_links = std::move(decoded.analytics_links);  // written before stop 29, in the clear
-      }
-      PersonId::Bytes b;
-      std::memcpy(b.data(), c.key().data(), b.size());
-      t.person = PersonId(b);
-      t.slot = c.key().size() == PersonId::kSize ? kPersonSlot : util::DecodeFixed32BE(c.key().data() + PersonId::kSize);
-      t.request_id = std::move(decoded.request_id);
+      if (Status r = ReadTicket(c.key(), c.value(), &links_key, &t); !r.ok()) return r;
       out.push_back(std::move(t));
     }
     return m;
   });
   if (!s.ok()) return s;
   return out;
+}
+
+Result<std::vector<std::string>> KeyStore::CheckPurgeTickets(std::uint64_t* checked) {
+  std::vector<std::string> problems;
+  std::optional<crypto::SecretKey> links_key;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    problems.clear();
+    *checked = 0;
+    auto cursor = txn.OpenCursor(purge_queue_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    Status m = c.SeekToFirst();
+    for (; m.ok() && c.Valid(); m = c.Next()) {
+      ++*checked;
+      PurgeTicket t;
+      Status r = ReadTicket(c.key(), c.value(), &links_key, &t);
+      if (r.ok()) continue;
+      if (r.IsIOError()) return r;
+      const std::string_view person = c.key().substr(0, std::min(c.key().size(), PersonId::kSize));
+      problems.push_back("keys file: the purge ticket of person " + util::HexEncode(person) +
+                         " cannot be read (" + r.ToString() +
+                         "): writable opens and Purge fail until it is restored from a backup");
+    }
+    return m;
+  });
+  if (!s.ok()) return s;
+  return problems;
 }
 
 Status KeyStore::FinishPurges(const std::vector<PurgeTicket>& done) {

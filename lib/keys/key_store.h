@@ -324,6 +324,11 @@ class KeyStore {
   // Up to `limit` pending purge tickets in key order (a person's own ticket
   // before their category tickets); with `person`, only that person's.
   Result<std::vector<PurgeTicket>> PendingPurges(std::size_t limit, const PersonId* person = nullptr);
+  // Reads every pending purge ticket as PendingPurges does (checksum, key,
+  // payload, the sealed links opened) and returns one problem a ticket that
+  // does not read, instead of failing at the first; `*checked` counts the
+  // tickets. Fails only if the table cannot be read (I/O).
+  Result<std::vector<std::string>> CheckPurgeTickets(std::uint64_t* checked);
   // Removes the tickets and counts the people off their requests.
   Status FinishPurges(const std::vector<PurgeTicket>& done);
   Result<ErasureRequest> GetRequest(std::string_view request_id);
@@ -460,6 +465,10 @@ class KeyStore {
   // root key cannot join an erased person to their old analytics rows
   // (outside audit 29a F2). REQUIRES: Unlock() succeeded.
   crypto::SecretKey TicketLinksKey() const;
+  // Decodes one purge-queue row into `*out`, opening its sealed links with
+  // `*links_key` (derived on first use).
+  Status ReadTicket(std::string_view key, std::string_view row, std::optional<crypto::SecretKey>* links_key,
+                    PurgeTicket* out) const;
   // The stored form of a new epoch's key: the key itself, or with a custody
   // a new custody key's label and the key wrapped by it (*label set).
   Result<std::string> NewEpochPayload(std::uint64_t epoch, const crypto::SecretKey& key, std::string* label);

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include "codec/row_codec.h"
+#include "codec/sealed.h"
 #include "engine/analytics_link.h"
 #include "engine/store_impl.h"
+#include "storage/environment.h"
 #include "test_util.h"
 #include "util/coding.h"
 
@@ -139,6 +141,56 @@ TEST_P(TicketLinkTest, AnErasedPersonsAnalyticsLinkIsInNoFileInTheClear) {
   ASSERT_TRUE(store_->CompactData().ok());
   EXPECT_EQ(CountInFiles(group), 0) << "an analytics row of the erased person kept its group";
   EXPECT_TRUE(test::VerifiesClean(*store_));
+}
+
+// Review of stop 29, L5: a purge ticket whose sealed links no longer open
+// (a flipped byte; its checksum recomputed, as by someone who can write the
+// file) fails every writable open and Purge — the erasure cannot be
+// finished without the links — but Verify did not read tickets, so the one
+// call meant to say what is damaged said nothing. Now it names the ticket,
+// from a read-only open.
+TEST_F(ErasureForensicTest, VerifyNamesAPurgeTicketThatDoesNotRead) {
+  PersonId victim = MakePerson("victim@x.org", {{"name", "Victim"}});
+  SKV_ASSERT_OK(store_->AppendEvent(victim, Event{"view", 1000, {{"page", "/p"}}, {"page"}}));
+  ASSERT_TRUE(store_->Erase(victim, EraseOptions{"", false, AnalyticsOnErase::kUnlink}).ok());
+  {
+    auto clean = store_->Verify();
+    ASSERT_TRUE(clean.ok()) << clean.status().ToString();
+    EXPECT_EQ(clean->problem_count, 0u) << (clean->problems.empty() ? "" : clean->problems[0]);
+  }
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  {
+    storage::EnvOptions eo;
+    eo.path = dir_.Sub("keys");
+    eo.durability = Durability::kNoSync;
+    eo.tables = {"purge_queue"};
+    auto env = storage::Environment::Open(eo);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    const storage::Table queue = (*env)->table("purge_queue");
+    SKV_ASSERT_OK((*env)->Update([&](storage::WriteTxn& txn) -> Status {
+      std::string_view row, payload;
+      if (Status g = txn.Get(queue, victim.view(), &row); !g.ok()) return g;
+      if (Status o = codec::OpenPlain(codec::TableId::kPurgeQueue, victim.view(), row, &payload); !o.ok()) return o;
+      std::string damaged(payload);
+      damaged.back() = static_cast<char>(damaged.back() ^ 0x01);  // in the sealed links' tag
+      std::string out;
+      codec::SealPlain(codec::TableId::kPurgeQueue, victim.view(), damaged, &out);
+      return txn.Put(queue, victim.view(), out);
+    }));
+  }
+  auto writable = Store::Open(options_);
+  EXPECT_FALSE(writable.ok()) << "a writable open finishes the erasure, which needs the links";
+  Options read_only = options_;
+  read_only.create_if_missing = false;
+  read_only.read_only = true;
+  auto store = Store::Open(read_only);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto report = (*store)->Verify();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->problem_count, 1u);
+  EXPECT_NE(report->problems[0].find("purge ticket of person " + victim.ToHex()), std::string::npos)
+      << report->problems[0];
 }
 
 INSTANTIATE_TEST_SUITE_P(UnlinkAndDelete, TicketLinkTest,
