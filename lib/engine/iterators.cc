@@ -178,9 +178,13 @@ class BatchedIterator : public Iterator<T> {
 template <typename T>
 class PersonIterator : public BatchedIterator<T> {
  protected:
-  PersonIterator(EngineContext* ctx, const PersonId& id) : BatchedIterator<T>(ctx, /*personal=*/true), id_(id) {}
+  PersonIterator(EngineContext* ctx, const PersonId& id, EntryFilter<T> keep)
+      : BatchedIterator<T>(ctx, /*personal=*/true), id_(id), keep_(std::move(keep)) {}
   // One batch. REQUIRES: the person's lock held shared.
   virtual Status FillWith(Keyring& keyring) = 0;
+  // Whether the filter lets `value` out. Applied where a batch is read, so
+  // an entry read again after an erasure is filtered like any other.
+  bool Wanted(const T& value) const { return !keep_ || keep_(value); }
 
   const PersonId id_;
 
@@ -198,13 +202,15 @@ class PersonIterator : public BatchedIterator<T> {
   }
   bool EntriesStale() final { return !KeysStillThere(this->ctx_, id_, batch_slots_).ok(); }
 
+  const EntryFilter<T> keep_;
+
   std::set<std::uint32_t> batch_slots_;  // category key slots of the buffered batch's rows
 };
 
 class EventIteratorImpl final : public PersonIterator<StoredEvent> {
  public:
-  EventIteratorImpl(EngineContext* ctx, const PersonId& id, TimeRange range)
-      : PersonIterator(ctx, id), range_(range), next_key_(codec::EventKey(id, range.from_ms, 0)) {
+  EventIteratorImpl(EngineContext* ctx, const PersonId& id, TimeRange range, EntryFilter<StoredEvent> keep)
+      : PersonIterator(ctx, id, std::move(keep)), range_(range), next_key_(codec::EventKey(id, range.from_ms, 0)) {
     Refill();
   }
 
@@ -241,7 +247,7 @@ class EventIteratorImpl final : public PersonIterator<StoredEvent> {
         if (!d.ok()) return d.WithContext("event of person " + id_.ToHex());
         // Past its retention: gone for every reader before the sweep removes it.
         if (Retention::EventExpired(*rules, e.name, e.ts_ms, now)) continue;
-        Push(std::move(e));
+        if (Wanted(e)) Push(std::move(e));
       }
       if (!m.ok()) return m;
       if (examined < limit) exhausted_ = true;
@@ -262,8 +268,9 @@ class EventIteratorImpl final : public PersonIterator<StoredEvent> {
 
 class RecordIteratorImpl final : public PersonIterator<Record> {
  public:
-  RecordIteratorImpl(EngineContext* ctx, const PersonId& id, std::string collection, std::string prefix)
-      : PersonIterator(ctx, id), collection_(std::move(collection)), prefix_(std::move(prefix)) {
+  RecordIteratorImpl(EngineContext* ctx, const PersonId& id, std::string collection, std::string prefix,
+                     EntryFilter<Record> keep)
+      : PersonIterator(ctx, id, std::move(keep)), collection_(std::move(collection)), prefix_(std::move(prefix)) {
     if (collection_.empty() || collection_.size() > 255) {
       status_ = Status::InvalidArgument("collection name must be 1..255 bytes");
       exhausted_ = true;
@@ -331,7 +338,7 @@ class RecordIteratorImpl final : public PersonIterator<Record> {
         if (!d.ok()) return d.WithContext("record of person " + id_.ToHex());
         auto expired = (*ctx_->retention).RecordExpired(txn, *rules, collection_, skey, written, now);
         if (!expired.ok()) return expired.status();
-        if (*expired || RecordMetadataExpired(r, now)) {  // expired since the listing
+        if (*expired || RecordMetadataExpired(r, now) || !Wanted(r)) {  // expired since the listing, or filtered
           crypto::Wipe(&r.value);
           continue;
         }
@@ -677,13 +684,15 @@ Status KeysStillThere(EngineContext* ctx, const PersonId& person, const std::set
   return Status::OK();
 }
 
-std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range) {
-  return std::make_unique<EventIteratorImpl>(ctx, id, range);
+std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range,
+                                                EntryFilter<StoredEvent> keep) {
+  return std::make_unique<EventIteratorImpl>(ctx, id, range, std::move(keep));
 }
 
 std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const PersonId& id,
-                                                  std::string collection, std::string prefix) {
-  return std::make_unique<RecordIteratorImpl>(ctx, id, std::move(collection), std::move(prefix));
+                                                  std::string collection, std::string prefix,
+                                                  EntryFilter<Record> keep) {
+  return std::make_unique<RecordIteratorImpl>(ctx, id, std::move(collection), std::move(prefix), std::move(keep));
 }
 
 std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query) {

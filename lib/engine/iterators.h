@@ -9,6 +9,7 @@
 #define SHREDKV_ENGINE_ITERATORS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,9 +27,20 @@ struct EngineContext;
 // person's key is gone, Busy if a category key is (an export stops then).
 Status KeysStillThere(EngineContext* ctx, const PersonId& person, const std::set<std::uint32_t>& category_slots);
 
-std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range);
+// Which entries an iterator hands out (null: all). Applied to every entry
+// as its batch is read — also to those read again after an erasure
+// repositioned the iterator (another process's, beside a read-only open) —
+// so nothing it refuses is ever Valid(): a lease's purpose and category
+// filter (outside audit 30, F1: the filter ran in Next() only, and an entry
+// read again came out unfiltered).
+template <typename T>
+using EntryFilter = std::function<bool(const T&)>;
+
+std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range,
+                                                EntryFilter<StoredEvent> keep = nullptr);
 std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const PersonId& id,
-                                                  std::string collection, std::string prefix);
+                                                  std::string collection, std::string prefix,
+                                                  EntryFilter<Record> keep = nullptr);
 std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query);
 // Store::FindRecords: the record metadata index (engine/record_index.h).
 std::unique_ptr<Iterator<FoundRecord>> NewFoundRecordIterator(EngineContext* ctx, const RecordQuery& query);

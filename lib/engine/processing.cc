@@ -18,37 +18,6 @@ bool Contains(const std::vector<std::string>& v, std::string_view x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-// Filters an iterator's entries by a predicate, keeping the inner
-// iterator's batching and error reporting.
-//
-// Its filter runs in Next() only. That stays right although an erasure can
-// make an engine iterator's current entry change between calls
-// (iterators.cc): a lease's person cannot be erased while the lease is held
-// (Erase and EraseCategory wait for it), and another person's erasure does
-// not make the lease's batch stale.
-template <typename T>
-class FilteringIterator final : public Iterator<T> {
- public:
-  FilteringIterator(std::unique_ptr<Iterator<T>> inner, std::function<bool(const T&)> keep)
-      : inner_(std::move(inner)), keep_(std::move(keep)) {
-    Skip();
-  }
-  bool Valid() const override { return inner_->Valid(); }
-  void Next() override {
-    inner_->Next();
-    Skip();
-  }
-  const T& value() const override { return inner_->value(); }
-  Status status() const override { return inner_->status(); }
-
- private:
-  void Skip() {
-    while (inner_->Valid() && !keep_(inner_->value())) inner_->Next();
-  }
-  std::unique_ptr<Iterator<T>> inner_;
-  std::function<bool(const T&)> keep_;
-};
-
 class LeaseImpl final : public Lease {
  public:
   LeaseImpl(EngineContext& ctx, Reader& reader, PersonId id, std::string purpose, std::vector<std::string> withheld)
@@ -70,8 +39,7 @@ class LeaseImpl final : public Lease {
   }
 
   std::unique_ptr<EventIterator> ScanEvents(TimeRange range) override {
-    return std::make_unique<FilteringIterator<StoredEvent>>(
-        NewEventIterator(&ctx_, id_, range), [this](const StoredEvent& e) { return !Withheld(e.category); });
+    return NewEventIterator(&ctx_, id_, range, [this](const StoredEvent& e) { return !Withheld(e.category); });
   }
 
   Result<std::string> Get(std::string_view collection, std::string_view key) override {
@@ -88,9 +56,9 @@ class LeaseImpl final : public Lease {
   }
 
   std::unique_ptr<RecordIterator> ScanRecords(std::string_view collection, std::string_view prefix) override {
-    return std::make_unique<FilteringIterator<Record>>(
-        NewRecordIterator(&ctx_, id_, std::string(collection), std::string(prefix)),
-        [this](const Record& r) { return !Withheld(r.category) && ForThisPurpose(r); });
+    // The filter runs where each batch is read (iterators.h, EntryFilter).
+    return NewRecordIterator(&ctx_, id_, std::string(collection), std::string(prefix),
+                             [this](const Record& r) { return !Withheld(r.category) && ForThisPurpose(r); });
   }
 
  private:

@@ -570,6 +570,111 @@ TEST(RootKeyRotationCrashTest, ACrashBeforeTheRebuildLeavesTheStoreToTheNewKey) 
 namespace shredkv {
 namespace {
 
+// Outside audit 30, F1: a lease's scan in a read-only open beside a writer
+// process. The writer's category erasure makes the iterator read again from
+// its current entry (another process's erasure does not wait for this
+// process's lease), and the entry that took the current place had never
+// been through the lease's filter: a `billing` lease handed out a record
+// collected only for `marketing`, and an event of a category the person
+// restricted. The filter now runs where every batch is read.
+TEST(LiveReaderTest, ALeaseScanBesideAWriterNeverHandsOutWhatItsFilterRefuses) {
+  test::TempDir dir;
+  const std::string db = dir.Sub("s");
+  Options o = test::TestOptions(db);
+  o.categories = {"payment", "contact"};
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(to_parent), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the writer
+    ::close(to_child[1]);
+    ::close(to_parent[0]);
+    auto say = [&](char c) { (void)!::write(to_parent[1], &c, 1); };
+    auto wait_for = [&] {
+      char c = 0;
+      return ::read(to_child[0], &c, 1) == 1 ? c : '\0';
+    };
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(10);
+    auto p = (*store)->CreatePerson({{"email", "p@x.org"}}, {{"name", "P"}});
+    if (!p.ok()) _exit(11);
+    auto record = [](std::string key, std::string purpose, std::string category) {
+      Record r;
+      r.collection = "orders";
+      r.key = std::move(key);
+      r.value = "for " + purpose;
+      r.metadata.purposes = {std::move(purpose)};
+      r.category = std::move(category);
+      return r;
+    };
+    WriteBatch b;
+    b.Put(*p, record("a1", "billing", ""));
+    b.Put(*p, record("a2", "billing", "payment"));
+    b.Put(*p, record("a3", "marketing", ""));  // not for billing
+    b.Put(*p, record("a4", "billing", ""));
+    b.AppendEvent(*p, Event{"view", 1, {}, {}, ""});
+    b.AppendEvent(*p, Event{"pay", 2, {}, {}, "payment"});
+    b.AppendEvent(*p, Event{"mail", 3, {}, {}, "contact"});  // restricted below
+    b.AppendEvent(*p, Event{"view", 4, {}, {}, ""});
+    if (!(*store)->Write(b).ok()) _exit(12);
+    RestrictionSpec contact;
+    contact.categories = {"contact"};
+    if (!(*store)->Restrict(*p, contact).ok()) _exit(13);
+    say('r');
+    if (wait_for() != 'e') _exit(14);
+    if (!(*store)->EraseCategory(*p, "payment").ok()) _exit(15);
+    say('e');
+    if (wait_for() != 'c') _exit(16);
+    if (!(*store)->Close().ok()) _exit(17);
+    _exit(0);
+  }
+  ::close(to_child[0]);
+  ::close(to_parent[1]);
+  auto say = [&](char c) { ASSERT_EQ(::write(to_child[1], &c, 1), 1); };
+  auto wait_for = [&] {
+    char c = 0;
+    return ::read(to_parent[0], &c, 1) == 1 ? c : '\0';
+  };
+  ASSERT_EQ(wait_for(), 'r');
+  Options ro = o;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  {
+    auto reader = Store::Open(ro);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    auto p = (*reader)->Resolve({"email", "p@x.org"});
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    auto lease = (*reader)->AcquireLease(*p, "billing");
+    ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+    auto records = (*lease)->ScanRecords("orders");
+    auto events = (*lease)->ScanEvents();
+    ASSERT_TRUE(records->Valid());
+    EXPECT_EQ(records->value().key, "a1");
+    records->Next();
+    ASSERT_TRUE(records->Valid());
+    EXPECT_EQ(records->value().key, "a2");  // the current entry, of the category erased next
+    ASSERT_TRUE(events->Valid());
+    EXPECT_EQ(events->value().name, "view");
+    events->Next();
+    ASSERT_TRUE(events->Valid());
+    EXPECT_EQ(events->value().name, "pay");
+    say('e');
+    ASSERT_EQ(wait_for(), 'e');
+    std::vector<std::string> keys, names;
+    for (; records->Valid(); records->Next()) keys.push_back(records->value().key);
+    for (; events->Valid(); events->Next()) names.push_back(events->value().name);
+    EXPECT_TRUE(records->status().ok()) << records->status().ToString();
+    EXPECT_TRUE(events->status().ok()) << events->status().ToString();
+    EXPECT_EQ(keys, (std::vector<std::string>{"a4"}));    // never a3 (marketing)
+    EXPECT_EQ(names, (std::vector<std::string>{"view"}));  // never mail (restricted)
+  }
+  say('c');
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
 // Issue 18: a read-only open beside the process that writes the store
 // (`shredkv --read-only backup` while the application runs). The writer is
 // a forked child; the reader is this process.
