@@ -905,9 +905,6 @@ typedef struct shredkv_sweep_result {
   uint64_t pending;
   uint64_t seeks;
   uint64_t entries_read;
-  /* Added in stop 30 (the struct grew by this field: a program built
-   * against an earlier header must be rebuilt; the library is 0.x). */
-  uint64_t notices_deleted;
 } shredkv_sweep_result_t;
 
 typedef struct shredkv_rotation_result {
@@ -930,6 +927,11 @@ SHREDKV_EXPORT int shredkv_set_retention(shredkv_store_t* store, const shredkv_r
 SHREDKV_EXPORT int shredkv_get_retention(shredkv_store_t* store, shredkv_retention_t** out, char** errptr);
 SHREDKV_EXPORT int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out,
                                  char** errptr);
+/* shredkv_sweep, and the change-feed notices it deleted
+ * (SweepResult::notices_deleted; `notices_deleted` may be NULL). Added in
+ * stop 30 beside shredkv_sweep, whose struct's layout is frozen. */
+SHREDKV_EXPORT int shredkv_sweep2(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out,
+                                  uint64_t* notices_deleted, char** errptr);
 SHREDKV_EXPORT int shredkv_run_maintenance(shredkv_store_t* store, char** errptr);
 
 /* ---- stats ------------------------------------------------------------------------------- */

@@ -97,10 +97,11 @@ struct RetentionRules {
   // Change-feed notices (Store::ReadFeed), acknowledged or not: a notice
   // names a person and what changed, and an application that never reads
   // the feed would keep every one — an erased person's ID in their erasure
-  // notice too. Older notices are skipped by ReadFeed and Export at once and
-  // deleted by Sweep, oldest first; the cursors a consumer then reads start
-  // past its last acknowledged one + 1, which is how it sees that notices
-  // expired unread (docs/retention.md §6). 0: kept until acknowledged.
+  // notice too. The oldest notices past this age (the expired prefix by
+  // cursor) are skipped by ReadFeed and Export at once and deleted by
+  // Sweep; the cursors a consumer then reads start past its last
+  // acknowledged one + 1, which is how it sees that notices expired unread
+  // (docs/retention.md §6). 0: kept until acknowledged.
   std::int64_t feed = 0;
 
   friend bool operator==(const RetentionRules&, const RetentionRules&) = default;

@@ -80,17 +80,19 @@ struct SweepResult {
   std::uint64_t events_deleted = 0;
   std::uint64_t records_deleted = 0;
   std::uint64_t analytics_deleted = 0;
-  // Change-feed notices past RetentionRules::feed (never acknowledged).
-  std::uint64_t notices_deleted = 0;
   std::uint64_t batches = 0;          // write transactions committed
   // Expired items left because the budget ran out (counted then, at a cost
   // proportional to the count); 0 when the sweep removed everything.
   std::uint64_t pending = 0;
   // Cost, independent of the store's size: B-tree seeks (one per rule and
   // batch) and time-index entries read; with nothing expired, entries_read
-  // is 0 and seeks equals the number of rules.
+  // is 0 and seeks equals the number of event, collection and analytics
+  // rules (the feed rule's notices are not counted here).
   std::uint64_t seeks = 0;
   std::uint64_t entries_read = 0;
+  // Change-feed notices past RetentionRules::feed (never acknowledged),
+  // deleted oldest first with the budget the rows left (since stop 30).
+  std::uint64_t notices_deleted = 0;
 };
 
 struct RotationResult {
@@ -387,8 +389,8 @@ class SHREDKV_EXPORT Store {
 
   // Up to `max` unacknowledged notices, oldest first. Delivery is at least
   // once: a notice stays until acknowledged, also across restarts — unless
-  // a feed retention rule (RetentionRules::feed) expires it first: expired
-  // notices are skipped at once and deleted by Sweep, and the cursors then
+  // a feed retention rule (RetentionRules::feed) expires it first: the
+  // expired prefix is skipped at once and deleted by Sweep, and the cursors then
   // skip past them (cursors are otherwise consecutive, so a consumer whose
   // first cursor read is above its last acknowledged + 1 missed notices).
   virtual Result<std::vector<Notice>> ReadFeed(std::size_t max) = 0;

@@ -1811,14 +1811,19 @@ int shredkv_get_retention(shredkv_store_t* store, shredkv_retention_t** out, cha
     return kOk;
   });
 }
-int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out, char** errptr) {
+int shredkv_sweep2(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out,
+                   uint64_t* notices_deleted, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
     auto r = s.Sweep(budget_rows);
     if (!r.ok()) return Fail(errptr, r.status());
     Fill(out, shredkv_sweep_result_t{r->events_deleted, r->records_deleted, r->analytics_deleted, r->batches,
-                                     r->pending, r->seeks, r->entries_read, r->notices_deleted});
+                                     r->pending, r->seeks, r->entries_read});
+    Fill(notices_deleted, r->notices_deleted);
     return kOk;
   });
+}
+int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out, char** errptr) {
+  return shredkv_sweep2(store, budget_rows, out, nullptr, errptr);
 }
 int shredkv_run_maintenance(shredkv_store_t* store, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) { return Report(errptr, s.RunMaintenance()); });

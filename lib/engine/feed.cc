@@ -79,6 +79,9 @@ Status Outbox::Append(storage::WriteTxn& txn, NoticeKind kind, const PersonId& p
 
 Result<std::vector<Notice>> Outbox::Read(storage::ReadTxn& txn, std::uint64_t after, std::size_t max,
                                          const PersonId* person, std::int64_t expired_at) {
+  auto expired_through = ExpiredThrough(txn, expired_at);
+  if (!expired_through.ok()) return expired_through.status();
+  after = std::max(after, *expired_through);
   std::vector<Notice> out;
   auto c = txn.OpenCursor(table_);
   if (!c.ok()) return c.status();
@@ -111,7 +114,6 @@ Result<std::vector<Notice>> Outbox::Read(storage::ReadTxn& txn, std::uint64_t af
     if (!id.ok()) return id.status();
     if (person != nullptr && *id != *person) continue;
     n.time_ms = util::SignedFromOrdered(time);
-    if (n.time_ms <= expired_at) continue;  // past the feed's retention rule
     n.cursor = util::DecodeFixed64BE((*c)->key().data());
     n.kind = static_cast<NoticeKind>(kind);
     n.person = *id;
@@ -209,6 +211,20 @@ Result<Outbox::Expired> Outbox::DeleteExpired(storage::WriteTxn& txn, std::int64
   // notice would get a cursor a consumer may already have read.
   if (Status f = RaiseFloor(txn, util::DecodeFixed64BE(keys.back().data())); !f.ok()) return f;
   return out;
+}
+
+Result<std::uint64_t> Outbox::ExpiredThrough(const storage::ReadTxn& txn, std::int64_t expired_at) const {
+  std::uint64_t last = 0;
+  bool more = false;
+  Status w = WalkExpired(
+      txn, expired_at, ~std::uint64_t{0},
+      [&last](std::string_view key) {
+        last = util::DecodeFixed64BE(key.data());
+        return Status::OK();
+      },
+      &more);
+  if (!w.ok()) return w;
+  return last;
 }
 
 Result<std::uint64_t> Outbox::CountExpired(const storage::ReadTxn& txn, std::int64_t expired_at) const {

@@ -5,7 +5,7 @@
 // Notices are appended in the same transaction as the change they describe
 // and deleted when acknowledged, so delivery is at least once — or, with a
 // feed retention rule (RetentionRules::feed), when older than its max age:
-// reads skip such notices at once and the sweep deletes them.
+// reads skip the expired prefix at once and the sweep deletes it.
 // Thread safety: Append runs inside the caller's write transaction.
 #ifndef SHREDKV_ENGINE_FEED_H_
 #define SHREDKV_ENGINE_FEED_H_
@@ -35,8 +35,9 @@ class Outbox {
   Status Append(storage::WriteTxn& txn, NoticeKind kind, const PersonId& person, std::int64_t time_ms,
                 std::vector<std::string> names);
   // Notices with cursor > `after`, at most `max`, oldest first; with
-  // `person` set, only that person's. Notices whose time is <= `expired_at`
-  // (NoticeExpiryCutoff) are skipped.
+  // `person` set, only that person's. Notices of the expired prefix (see
+  // DeleteExpired; `expired_at` from NoticeExpiryCutoff) are skipped: reads
+  // hide exactly what the sweep deletes and the counts count.
   Result<std::vector<Notice>> Read(storage::ReadTxn& txn, std::uint64_t after, std::size_t max,
                                    const PersonId* person = nullptr, std::int64_t expired_at = kNoNoticeExpiry);
 
@@ -53,6 +54,9 @@ class Outbox {
   Result<Expired> DeleteExpired(storage::WriteTxn& txn, std::int64_t expired_at, std::uint64_t max);
   // How many notices DeleteExpired would delete with no limit.
   Result<std::uint64_t> CountExpired(const storage::ReadTxn& txn, std::int64_t expired_at) const;
+  // The last cursor of the expired prefix (0: none). Cost: the prefix's
+  // length (each notice's checksum and time, not its names).
+  Result<std::uint64_t> ExpiredThrough(const storage::ReadTxn& txn, std::int64_t expired_at) const;
   // Deletes notices with cursor <= `cursor` and raises the floor to it
   // (never lowers it). InvalidArgument for a cursor never issued: past the
   // newest, which would make later cursors skip or, past 2^64 - 1, repeat.

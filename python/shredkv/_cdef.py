@@ -692,8 +692,6 @@ typedef struct shredkv_sweep_result {
   uint64_t pending;
   uint64_t seeks;
   uint64_t entries_read;
-
-  uint64_t notices_deleted;
 } shredkv_sweep_result_t;
 
 typedef struct shredkv_rotation_result {
@@ -714,6 +712,9 @@ int shredkv_set_retention(shredkv_store_t* store, const shredkv_retention_t* rul
 int shredkv_get_retention(shredkv_store_t* store, shredkv_retention_t** out, char** errptr);
 int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out,
                                  char** errptr);
+
+int shredkv_sweep2(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out,
+                                  uint64_t* notices_deleted, char** errptr);
 int shredkv_run_maintenance(shredkv_store_t* store, char** errptr);
 
 typedef struct shredkv_stats shredkv_stats_t;

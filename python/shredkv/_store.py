@@ -1359,9 +1359,10 @@ class Store:
     def sweep(self, budget_rows: int = 10000) -> SweepResult:
         """Deletes up to `budget_rows` rows past their retention."""
         out = _new("shredkv_sweep_result_t*")
-        self._call(lib.shredkv_sweep, budget_rows, out)
+        notices = _new("uint64_t*")
+        self._call(lib.shredkv_sweep2, budget_rows, out, notices)
         return SweepResult(out.events_deleted, out.records_deleted, out.analytics_deleted, out.batches,
-                           out.pending, out.seeks, out.entries_read, out.notices_deleted)
+                           out.pending, out.seeks, out.entries_read, notices[0])
 
     def run_maintenance(self) -> None:
         """One round: purge, sweep, orphan keys, analytics, rotation if due."""

@@ -480,6 +480,23 @@ static int test_sweep_with_clock(void) {
   /* Swept once: a second sweep finds nothing. */
   CHECK_OK(shredkv_sweep(store, 1000, &result, &err), err);
   CHECK_EQ_INT(result.events_deleted, 0);
+
+  /* A feed rule (stop 30): a notice a day old is swept, counted by
+   * shredkv_sweep2 (shredkv_sweep_result_t's layout is frozen). */
+  CHECK_OK(shredkv_set_consent(store, &ann, 1, "marketing", 1, NULL, &err), err);
+  rules = shredkv_retention_create();
+  shredkv_retention_set_event(rules, "visit", DAY_MS);
+  shredkv_retention_set_feed(rules, DAY_MS);
+  CHECK_OK(shredkv_set_retention(store, rules, &err), err);
+  shredkv_retention_destroy(rules);
+  now += DAY_MS;
+  uint64_t notices = 99;
+  memset(&result, 0xff, sizeof result);
+  CHECK_OK(shredkv_sweep2(store, 1000, &result, &notices, &err), err);
+  CHECK_EQ_INT(notices, 1);
+  CHECK_EQ_INT(result.events_deleted, 0);
+  CHECK_EQ_INT(result.pending, 0);
+  CHECK_OK(shredkv_sweep2(store, 1000, NULL, NULL, &err), err);
   CHECK_OK(shredkv_close(store, &err), err);
   CHECK(c_test_rmtree(dir) == 0);
   return 0;
