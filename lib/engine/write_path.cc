@@ -495,7 +495,10 @@ class BatchApplier {
   }
 
   // The category of the record stored at `key`, or "" if there is none (or
-  // its category key was erased: the record is gone for every reader).
+  // its category key was erased, or it is past its own expiry or its
+  // collection's retention rule: the record is gone for every reader, and a
+  // put over it writes a new record, in the collection's category — outside
+  // audit 30, F3: it inherited the dead record's).
   Result<std::string> ExistingRecordCategory(PersonState& st, const std::string& key) {
     std::string_view row;
     Status g = txn_->Get(t_.records, key, &row);
@@ -506,10 +509,16 @@ class BatchApplier {
     if (Status o = st.keyring.Open(TableId::kRecords, key, row, &plain, &shredded); !o.ok()) return o;
     if (shredded) return std::string();
     Record old;
-    Status d = codec::DecodeRecord(plain, &old);
+    std::optional<std::int64_t> written;
+    Status d = codec::DecodeRecord(plain, &old, &written);
     crypto::Wipe(&plain);
     crypto::Wipe(&old.value);
     if (!d.ok()) return d;
+    const std::int64_t now = ctx_.Now();
+    if (RecordMetadataExpired(old, now)) return std::string();
+    auto expired = ctx_.retention->RecordExpired(*txn_, *retention_rules_, old.collection, key, written, now);
+    if (!expired.ok()) return expired.status();
+    if (*expired) return std::string();
     return old.category;
   }
 

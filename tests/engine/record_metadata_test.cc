@@ -364,5 +364,49 @@ TEST_F(FindRecordsTest, NoPurposeOrRecipientIsInTheClearInTheDataFile) {
   EXPECT_EQ(bytes.find("canary-origin-4711"), std::string::npos);
 }
 
+
+// Outside audit 30, F3: a put over a record past its own expiry (or its
+// collection's rule) — gone for every reader, as if deleted — kept the dead
+// record's category, so new data landed in a category nobody chose (and a
+// category erasure of it shredded the new record). It takes the
+// collection's declared category, as after a delete.
+TEST(RecordExpiryCategoryTest, APutOverAnExpiredRecordTakesTheCollectionsCategory) {
+  for (const bool own_expiry : {true, false}) {
+    SCOPED_TRACE(own_expiry ? "past its own expiry" : "past its collection's rule");
+    test::TempDir dir;
+    std::atomic<std::int64_t> now{1'700'000'000'000};
+    Options o = test::TestOptions(dir.Sub("s"));
+    o.categories = {"payment"};
+    o.clock = [&now] { return now.load(); };
+    if (!own_expiry) o.retention = RetentionRules{{}, {{"orders", 1000}}, 0};
+    auto opened = Store::Open(o);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    Store& store = **opened;
+    const PersonId ann = *store.CreatePerson({{"email", "ann@x.org"}});
+    Record old{"orders", "k", "old card", "payment", {}};
+    if (own_expiry) old.metadata.expires_ms = now + 10;
+    WriteBatch b;
+    b.Put(ann, old);
+    SKV_ASSERT_OK(store.Write(b));
+    ASSERT_EQ(store.GetRecord(ann, "orders", "k")->category, "payment");
+    now += 2000;
+    ASSERT_TRUE(store.GetRecord(ann, "orders", "k").status().IsNotFound());
+    SKV_ASSERT_OK(store.Put(ann, "orders", "k", "new value"));
+    auto r = store.GetRecord(ann, "orders", "k");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->category, "general");
+    // A payment erasure no longer reaches the new record.
+    ASSERT_TRUE(store.EraseCategory(ann, "payment").ok());
+    EXPECT_EQ(store.GetRecord(ann, "orders", "k")->value, "new value");
+    // A record that is not expired still keeps its own category.
+    Record live{"orders", "live", "card", "payment", {}};
+    WriteBatch b2;
+    b2.Put(ann, live);
+    SKV_ASSERT_OK(store.Write(b2));
+    SKV_ASSERT_OK(store.Put(ann, "orders", "live", "card 2"));
+    EXPECT_EQ(store.GetRecord(ann, "orders", "live")->category, "payment");
+  }
+}
+
 }  // namespace
 }  // namespace shredkv
