@@ -1502,6 +1502,15 @@ TEST_F(CliTest, IdsFromStdinRestrictConsentAndEraseManyInOneCommit) {
 
   Expect(2, {"erase", "--id", "email:ann@example.org", "--ids", "-"});
   Expect(2, {"erase"});
+  // A list that names no one is a usage error, not a silent success
+  // (outside audit 30, F4), whatever the command.
+  for (const char* input : {"", "# only a comment\n\n"}) {
+    Expect(2, {"erase", "--ids", "-"}, input);
+    Expect(2, {"restrict", "--ids", "-"}, input);
+    Expect(2, {"unrestrict", "--ids", "-"}, input);
+    Expect(2, {"consent", "--ids", "-", "--purpose", "marketing", "grant"}, input);
+  }
+  EXPECT_EQ(Expect(0, {"stats"}).json()["erased"], 0);
   lines = Expect(0, {"erase", "--ids", "-", "--request-id", "bulk-1"}, "email:ann@example.org\ncustomer_id:C-7\n")
               .ndjson();
   ASSERT_EQ(lines.size(), 2u);

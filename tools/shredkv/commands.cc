@@ -307,7 +307,15 @@ NamedPeople ResolveIdsArg(Store& store, const std::string& source) {
 
 // The exit code of a command over --ids: that of the first name that
 // failed (with one line on stderr saying how many did), 0 if none did.
+// Exit code of a --ids command that committed `named.people` (possibly
+// none). A list that names no one at all — an empty file, only blank lines
+// and comments — is a usage error, not a success with nothing done (outside
+// audit 30, F4: a bulk erasure fed an empty file by a broken upstream job
+// reported success).
 int ManyExit(const NamedPeople& named, const char* command) {
+  if (named.people.empty() && named.failures == 0) {
+    UsageError(std::string(command) + ": --ids names no one (no TYPE:VALUE line): nothing was done");
+  }
   if (named.failures != 0) {
     std::cerr << "shredkv: " << command << ": " << named.failures << " of the names given by --ids failed (their "
               << "{\"id\",\"error\",\"exit\"} lines are on stdout); " << named.people.size() << " done\n";
