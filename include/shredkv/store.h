@@ -330,7 +330,9 @@ class SHREDKV_EXPORT Store {
   // Collection names: 1..255 bytes; keys: 1..1024 bytes; values up to 16 MiB.
   // A new record takes its collection's declared category (else `general`);
   // an update keeps the category the record has (WriteBatch::Put with a
-  // category changes it). A record's metadata (RecordMetadata: purposes,
+  // category changes it) — unless the record is past its own expiry or its
+  // collection's rule: gone as if deleted, it is replaced by a new record
+  // (since stop 30). A record's metadata (RecordMetadata: purposes,
   // own expiry, recipients, …) is replaced by every put: this one, which
   // carries none, clears it — the record then serves every lease purpose
   // and expires only by its collection's rule. To change a value and keep
@@ -356,12 +358,12 @@ class SHREDKV_EXPORT Store {
   // purpose or a recipient, or whose expiry is before `query.before_ms`
   // (RecordMetadata), through an index of keyed hashes and expiry times
   // (docs/format.md §5.3.1): the cost grows with the index entries of the
-  // value, not with the store — the records found, plus those of records
-  // expired but not yet swept and of people erased but not yet purged,
-  // which are read (and a purpose or recipient entry decrypted) to be left
-  // out (outside audit 30, F6: a query returning 10 of 20,000 records took
-  // 72 ms with 19,990 expired unswept, 0.1 ms after the sweep; background
-  // maintenance keeps that backlog short). In index order (purposes, recipients: by person, then
+  // value, not with the store — the records found, plus the entries of
+  // records expired but not yet swept (each such record read and decrypted
+  // to be left out) and of people or categories erased but not yet purged
+  // (left out by their key) (outside audit 30, F6: a query returning 10 of
+  // 20,000 records took 72 ms with 19,990 expired unswept, 0.1 ms after the
+  // sweep; background maintenance keeps that backlog short). In index order (purposes, recipients: by person, then
   // by hashes, no meaning; expiries: by expiry time). Records of erased people, of erased categories and past
   // their retention are left out. A purpose query for an unregistered
   // purpose, or an empty value, is InvalidArgument (the iterator's status).
@@ -442,11 +444,13 @@ class SHREDKV_EXPORT Store {
   // needs a grant; for legitimate interest and public task a withdrawal
   // is an objection (Art. 21) and refuses processing until a grant; for
   // contract, legal obligation and vital interests it is recorded only
-  // (restrict the purpose to stop the processing). Never waits: unlike
-  // Restrict, a withdrawal or objection does not drain the leases already
-  // held for the purpose — they keep reading until released; new ones are
-  // refused (docs/security.md §12). To stop processing that is under way,
-  // Restrict the purpose as well (it waits for those leases).
+  // (restrict the purpose to stop the processing). It does not wait for
+  // leases: unlike Restrict, a withdrawal or objection does not drain the
+  // leases already held for the purpose — they keep reading until
+  // released; new ones are refused where the decision refuses processing
+  // (consent, legitimate interest, public task; docs/security.md §12). To
+  // stop processing that is under way, Restrict the purpose as well (it
+  // waits for those leases).
   virtual Status SetConsent(const std::vector<PersonId>& people, std::string_view purpose, bool granted,
                             std::string_view source = {}) = 0;
   Status SetConsent(const PersonId& id, std::string_view purpose, bool granted, std::string_view source = {}) {

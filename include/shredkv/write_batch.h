@@ -81,7 +81,8 @@ class SHREDKV_EXPORT WriteBatch {
   void PatchProfile(const PersonId& id, ProfilePatch patch);
   void AppendEvent(const PersonId& id, Event event);
   // `category` empty: a new record takes its collection's declared
-  // category (else `general`); an existing one keeps its own.
+  // category (else `general`); an existing one keeps its own (one past its
+  // expiry or its collection's rule counts as gone: a new record).
   void Put(const PersonId& id, std::string collection, std::string key, std::string value,
            std::string category = {});
   // The same with the record's metadata (Record::metadata; validated at

@@ -319,7 +319,9 @@ class RecordIteratorImpl final : public PersonIterator<Record> {
     }
     const std::size_t limit = ctx_->options.iterator_batch_size;
     Status s = (*ctx_->data).View([&](storage::ReadTxn& txn) -> Status {
-      while (next_ < keys_.size() && Buffered() < limit) {
+      // Bounded by rows read, not entries kept: a filter that refuses most
+      // records must not read the rest of the collection in one transaction.
+      for (std::size_t read = 0; next_ < keys_.size() && read < limit; ++read) {
         const auto& [key, skey] = keys_[next_++];
         std::string_view row;
         Status g = txn.Get(ctx_->tables.records, skey, &row);

@@ -39,7 +39,10 @@ class LeaseImpl final : public Lease {
   }
 
   std::unique_ptr<EventIterator> ScanEvents(TimeRange range) override {
-    return NewEventIterator(&ctx_, id_, range, [this](const StoredEvent& e) { return !Withheld(e.category); });
+    // The filter holds copies, not the lease: an iterator kept past its
+    // lease must not read a destroyed one (it may run from Valid()).
+    return NewEventIterator(&ctx_, id_, range,
+                            [withheld = withheld_](const StoredEvent& e) { return !Contains(withheld, e.category); });
   }
 
   Result<std::string> Get(std::string_view collection, std::string_view key) override {
@@ -56,9 +59,13 @@ class LeaseImpl final : public Lease {
   }
 
   std::unique_ptr<RecordIterator> ScanRecords(std::string_view collection, std::string_view prefix) override {
-    // The filter runs where each batch is read (iterators.h, EntryFilter).
+    // The filter runs where each batch is read (iterators.h, EntryFilter),
+    // and holds copies of what it needs, as ScanEvents' does.
     return NewRecordIterator(&ctx_, id_, std::string(collection), std::string(prefix),
-                             [this](const Record& r) { return !Withheld(r.category) && ForThisPurpose(r); });
+                             [withheld = withheld_, purpose = purpose_](const Record& r) {
+                               return !Contains(withheld, r.category) &&
+                                      (r.metadata.purposes.empty() || Contains(r.metadata.purposes, purpose));
+                             });
   }
 
  private:

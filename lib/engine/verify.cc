@@ -283,11 +283,13 @@ Status Verifier::CountOrphanKeys(VerifyReport* report) {
 }
 
 Status Verifier::CheckPurgeTickets(VerifyReport* report) {
-  std::uint64_t checked = 0;
+  std::uint64_t checked = 0;  // every pending ticket is read; the report counts only problems
   auto problems = ctx_.keys->CheckPurgeTickets(&checked);
   if (!problems.ok()) return problems.status();
-  for (std::string& p : *problems) report->problems.push_back(std::move(p));
-  report->problem_count += problems->size();
+  for (std::string& p : *problems) {
+    ++report->problem_count;
+    if (report->problems.size() < kMaxListedProblems) report->problems.push_back(std::move(p));
+  }
   return Status::OK();
 }
 

@@ -1511,6 +1511,11 @@ TEST_F(CliTest, IdsFromStdinRestrictConsentAndEraseManyInOneCommit) {
     Expect(2, {"consent", "--ids", "-", "--purpose", "marketing", "grant"}, input);
   }
   EXPECT_EQ(Expect(0, {"stats"}).json()["erased"], 0);
+  // Read before the store is opened: exit 2 also where the open would fail
+  // (no store at all would be exit 3).
+  EXPECT_EQ(RunRaw({"--db", (dir_ / "no-store").string(), "--key-file", key_.string(), "erase", "--ids", "-"}, "").code,
+            2);
+  EXPECT_FALSE(fs::exists(dir_ / "no-store"));
   lines = Expect(0, {"erase", "--ids", "-", "--request-id", "bulk-1"}, "email:ann@example.org\ncustomer_id:C-7\n")
               .ndjson();
   ASSERT_EQ(lines.size(), 2u);

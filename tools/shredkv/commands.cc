@@ -270,9 +270,14 @@ bool ManyIds(const ParsedArgs& args, const char* command) {
 // and lines starting with # skipped) and resolves each name. A name that
 // does not resolve (or a malformed line) is printed as an NDJSON line
 // {"id","error","exit"} and left out.
-NamedPeople ResolveIdsArg(Store& store, const std::string& source) {
+// The lines of --ids FILE|- that name someone, in order (blank lines and
+// `#` comments skipped; a line longer than 4096 bytes as nullopt, reported
+// when resolving). Read before the store is opened: a list that names no
+// one is a usage error then, with nothing opened or written (outside audit
+// 30, F4: it exited 0 with nothing done).
+std::vector<std::optional<std::string>> ReadIdsArg(const std::string& source, const char* command) {
   constexpr std::size_t kMaxIdLine = 4096;  // an identifier is at most 1024 bytes normalised
-  NamedPeople out;
+  std::vector<std::optional<std::string>> lines;
   std::unique_ptr<std::ifstream> file;
   std::istream* in = &std::cin;
   if (source != "-") {
@@ -282,40 +287,47 @@ NamedPeople ResolveIdsArg(Store& store, const std::string& source) {
   }
   std::string line;
   bool too_long = false;
+  while (portability::ReadBoundedLine(*in, &line, kMaxIdLine, &too_long)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (too_long) {
+      lines.emplace_back(std::nullopt);
+      continue;
+    }
+    if (line.empty() || line.front() == '#') continue;
+    lines.emplace_back(line);
+  }
+  if (in->bad()) throw CliError(kExitError, "--ids: cannot read '" + source + "'");
+  if (lines.empty()) UsageError(std::string(command) + ": --ids names no one (no TYPE:VALUE line): nothing was done");
+  return lines;
+}
+
+// Resolves the lines ReadIdsArg read; each that fails gets its
+// {"id","error","exit"} line on stdout and is left out.
+NamedPeople ResolveIdsArg(Store& store, const std::vector<std::optional<std::string>>& lines) {
+  NamedPeople out;
   auto failed = [&](const std::string& name, const std::string& error, int code) {
     PrintLine(Dump(Json{{"id", name}, {"error", error}, {"exit", code}}));
     if (out.first_failure == kExitOk) out.first_failure = code;
     ++out.failures;
   };
-  while (portability::ReadBoundedLine(*in, &line, kMaxIdLine, &too_long)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (too_long) {
+  for (const std::optional<std::string>& line : lines) {
+    if (!line) {
       failed("", "a line of --ids is longer than 4096 bytes", kExitUsage);
       continue;
     }
-    if (line.empty() || line.front() == '#') continue;
     try {
-      out.people.push_back(ResolvePerson(store, ParseIdentifierArg(line)));
-      out.names.push_back(line);
+      out.people.push_back(ResolvePerson(store, ParseIdentifierArg(*line)));
+      out.names.push_back(*line);
     } catch (const CliError& e) {
-      failed(line, e.what(), e.code());
+      failed(*line, e.what(), e.code());
     }
   }
-  if (in->bad()) throw CliError(kExitError, "--ids: cannot read '" + source + "'");
   return out;
 }
 
 // The exit code of a command over --ids: that of the first name that
 // failed (with one line on stderr saying how many did), 0 if none did.
-// Exit code of a --ids command that committed `named.people` (possibly
-// none). A list that names no one at all — an empty file, only blank lines
-// and comments — is a usage error, not a success with nothing done (outside
-// audit 30, F4: a bulk erasure fed an empty file by a broken upstream job
-// reported success).
 int ManyExit(const NamedPeople& named, const char* command) {
-  if (named.people.empty() && named.failures == 0) {
-    UsageError(std::string(command) + ": --ids names no one (no TYPE:VALUE line): nothing was done");
-  }
   if (named.failures != 0) {
     std::cerr << "shredkv: " << command << ": " << named.failures << " of the names given by --ids failed (their "
               << "{\"id\",\"error\",\"exit\"} lines are on stdout); " << named.people.size() << " done\n";
@@ -348,9 +360,11 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
   // Before the store is opened (stop 28's audit, F5: after it, a usage
   // error came out as the open's exit code, 3 with no store).
   if (category && many) UsageError("erase: --category does not go with --ids");
+  std::vector<std::optional<std::string>> id_lines;
+  if (many) id_lines = ReadIdsArg(*args.Get("ids"), "erase");
   auto store = OpenStore(global, false);
   if (many) {
-    NamedPeople named = ResolveIdsArg(*store, *args.Get("ids"));
+    NamedPeople named = ResolveIdsArg(*store, id_lines);
     if (named.people.empty()) return ManyExit(named, "erase");
     ErasureReceipt receipt = Check(store->Erase(named.people, options), "erase");
     for (std::size_t i = 0; i < named.people.size(); ++i) {
@@ -400,9 +414,11 @@ int CmdRestrict(const GlobalOptions& global, const ParsedArgs& args, bool restri
   const char* what = restrict ? "restrict" : "unrestrict";
   const bool many = ManyIds(args, what);
   const RestrictionSpec spec = SpecFromArgs(args);
+  std::vector<std::optional<std::string>> id_lines;
+  if (many) id_lines = ReadIdsArg(*args.Get("ids"), what);
   auto store = OpenStore(global, false);
   if (many) {
-    NamedPeople named = ResolveIdsArg(*store, *args.Get("ids"));
+    NamedPeople named = ResolveIdsArg(*store, id_lines);
     if (named.people.empty()) return ManyExit(named, what);
     Check(restrict ? store->Restrict(named.people, spec) : store->Unrestrict(named.people, spec), what);
     for (std::size_t i = 0; i < named.people.size(); ++i) {
@@ -431,9 +447,11 @@ int CmdConsent(const GlobalOptions& global, const ParsedArgs& args) {
     UsageError("consent: the action must be grant or withdraw, not '" + action + "'");
   }
   const std::string source = args.Get("source").value_or("shredkv-cli");
+  std::vector<std::optional<std::string>> id_lines;
+  if (many) id_lines = ReadIdsArg(*args.Get("ids"), "consent");
   auto store = OpenStore(global, false);
   if (many) {
-    NamedPeople named = ResolveIdsArg(*store, *args.Get("ids"));
+    NamedPeople named = ResolveIdsArg(*store, id_lines);
     if (named.people.empty()) return ManyExit(named, "consent");
     Check(store->SetConsent(named.people, purpose, granted, source), "consent");
     for (std::size_t i = 0; i < named.people.size(); ++i) {
