@@ -79,9 +79,9 @@ Status Outbox::Append(storage::WriteTxn& txn, NoticeKind kind, const PersonId& p
 
 Result<std::vector<Notice>> Outbox::Read(storage::ReadTxn& txn, std::uint64_t after, std::size_t max,
                                          const PersonId* person, std::int64_t expired_at) {
-  auto expired_through = ExpiredThrough(txn, expired_at);
-  if (!expired_through.ok()) return expired_through.status();
-  after = std::max(after, *expired_through);
+  auto expired = ExpiredPrefix(txn, expired_at);
+  if (!expired.ok()) return expired.status();
+  after = std::max(after, expired->last);
   std::vector<Notice> out;
   auto c = txn.OpenCursor(table_);
   if (!c.ok()) return c.status();
@@ -213,32 +213,19 @@ Result<Outbox::Expired> Outbox::DeleteExpired(storage::WriteTxn& txn, std::int64
   return out;
 }
 
-Result<std::uint64_t> Outbox::ExpiredThrough(const storage::ReadTxn& txn, std::int64_t expired_at) const {
-  std::uint64_t last = 0;
+Result<Outbox::Prefix> Outbox::ExpiredPrefix(const storage::ReadTxn& txn, std::int64_t expired_at) const {
+  Prefix prefix;
   bool more = false;
   Status w = WalkExpired(
       txn, expired_at, ~std::uint64_t{0},
-      [&last](std::string_view key) {
-        last = util::DecodeFixed64BE(key.data());
+      [&prefix](std::string_view key) {
+        ++prefix.count;
+        prefix.last = util::DecodeFixed64BE(key.data());
         return Status::OK();
       },
       &more);
   if (!w.ok()) return w;
-  return last;
-}
-
-Result<std::uint64_t> Outbox::CountExpired(const storage::ReadTxn& txn, std::int64_t expired_at) const {
-  std::uint64_t n = 0;
-  bool more = false;
-  Status w = WalkExpired(
-      txn, expired_at, ~std::uint64_t{0},
-      [&n](std::string_view) {
-        ++n;
-        return Status::OK();
-      },
-      &more);
-  if (!w.ok()) return w;
-  return n;
+  return prefix;
 }
 
 }  // namespace engine

@@ -52,11 +52,14 @@ class Outbox {
   // no cursor is issued twice. A notice behind a younger one (the clock went
   // back) waits until the notices before it are gone; reads skip it meanwhile.
   Result<Expired> DeleteExpired(storage::WriteTxn& txn, std::int64_t expired_at, std::uint64_t max);
-  // How many notices DeleteExpired would delete with no limit.
-  Result<std::uint64_t> CountExpired(const storage::ReadTxn& txn, std::int64_t expired_at) const;
-  // The last cursor of the expired prefix (0: none). Cost: the prefix's
-  // length (each notice's checksum and time, not its names).
-  Result<std::uint64_t> ExpiredThrough(const storage::ReadTxn& txn, std::int64_t expired_at) const;
+  // The expired prefix: how many notices DeleteExpired would delete with no
+  // limit, and the last one's cursor (0: none). Cost: the prefix's length
+  // (each notice's checksum and time, not its names).
+  struct Prefix {
+    std::uint64_t count = 0;
+    std::uint64_t last = 0;
+  };
+  Result<Prefix> ExpiredPrefix(const storage::ReadTxn& txn, std::int64_t expired_at) const;
   // Deletes notices with cursor <= `cursor` and raises the floor to it
   // (never lowers it). InvalidArgument for a cursor never issued: past the
   // newest, which would make later cursors skip or, past 2^64 - 1, repeat.

@@ -301,9 +301,9 @@ Result<StoreStats> Reader::Stats() {
     if (!pending.ok()) return pending.status();
     auto past_own_expiry = ctx_.record_index->CountExpired(txn, now);
     if (!past_own_expiry.ok()) return past_own_expiry.status();
-    auto notices = ctx_.outbox->CountExpired(txn, NoticeExpiryCutoff(ctx_.retention->rules()->rules, now));
+    auto notices = ctx_.outbox->ExpiredPrefix(txn, NoticeExpiryCutoff(ctx_.retention->rules()->rules, now));
     if (!notices.ok()) return notices.status();
-    st.expired_pending = *pending + *past_own_expiry + *notices;
+    st.expired_pending = *pending + *past_own_expiry + notices->count;
     auto backfill = Retention::LoadBackfill(txn, ctx_.tables.meta);
     if (!backfill.ok()) return backfill.status();
     st.retention_backfill_pending = backfill->has_value();

@@ -404,9 +404,9 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
     if (!pending.ok()) return pending.status();
     auto past_own_expiry = ctx_.record_index->CountExpired(txn, now);
     if (!past_own_expiry.ok()) return past_own_expiry.status();
-    auto notices = ctx_.outbox->CountExpired(txn, notice_cutoff);
+    auto notices = ctx_.outbox->ExpiredPrefix(txn, notice_cutoff);
     if (!notices.ok()) return notices.status();
-    result.pending = *pending + *past_own_expiry + *notices;
+    result.pending = *pending + *past_own_expiry + notices->count;
     return Status::OK();
   });
   if (!p.ok()) return p;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -577,28 +578,53 @@ namespace {
 // been through the lease's filter: a `billing` lease handed out a record
 // collected only for `marketing`, and an event of a category the person
 // restricted. The filter now runs where every batch is read.
+// A writer process forked from the test, and the test (the reader beside
+// it), each telling the other one letter at a time over two pipes.
+class WriterProcess {
+ public:
+  // Forks; the child runs `writer` (which talks through Say / WaitFor) and
+  // exits with what it returns. Returns false if the fork or a pipe failed.
+  bool Start(const std::function<int()>& writer) {
+    if (::pipe(to_child_) != 0 || ::pipe(to_parent_) != 0) return false;
+    pid_ = ::fork();
+    if (pid_ < 0) return false;
+    child_ = pid_ == 0;
+    ::close(child_ ? to_child_[1] : to_child_[0]);
+    ::close(child_ ? to_parent_[0] : to_parent_[1]);
+    if (child_) _exit(writer());
+    return true;
+  }
+  // Tells the other side `c`; false if it could not.
+  bool Say(char c) { return ::write(child_ ? to_parent_[1] : to_child_[1], &c, 1) == 1; }
+  // The other side's next letter; '\0' once it closed its end.
+  char WaitFor() {
+    char c = 0;
+    return ::read(child_ ? to_child_[0] : to_parent_[0], &c, 1) == 1 ? c : '\0';
+  }
+  // The test: the writer's exit code once it ended, -1 if it did not exit.
+  int Finish() {
+    int status = 0;
+    if (::waitpid(pid_, &status, 0) != pid_ || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+  }
+
+ private:
+  int to_child_[2] = {-1, -1}, to_parent_[2] = {-1, -1};
+  pid_t pid_ = -1;
+  bool child_ = false;
+};
+
 TEST(LiveReaderTest, ALeaseScanBesideAWriterNeverHandsOutWhatItsFilterRefuses) {
   test::TempDir dir;
   const std::string db = dir.Sub("s");
   Options o = test::TestOptions(db);
   o.categories = {"payment", "contact"};
-  int to_child[2], to_parent[2];
-  ASSERT_EQ(::pipe(to_child), 0);
-  ASSERT_EQ(::pipe(to_parent), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {  // the writer
-    ::close(to_child[1]);
-    ::close(to_parent[0]);
-    auto say = [&](char c) { (void)!::write(to_parent[1], &c, 1); };
-    auto wait_for = [&] {
-      char c = 0;
-      return ::read(to_child[0], &c, 1) == 1 ? c : '\0';
-    };
+  WriterProcess w;
+  ASSERT_TRUE(w.Start([&]() -> int {
     auto store = Store::Open(o);
-    if (!store.ok()) _exit(10);
+    if (!store.ok()) return 10;
     auto p = (*store)->CreatePerson({{"email", "p@x.org"}}, {{"name", "P"}});
-    if (!p.ok()) _exit(11);
+    if (!p.ok()) return 11;
     auto record = [](std::string key, std::string purpose, std::string category) {
       Record r;
       r.collection = "orders";
@@ -617,26 +643,18 @@ TEST(LiveReaderTest, ALeaseScanBesideAWriterNeverHandsOutWhatItsFilterRefuses) {
     b.AppendEvent(*p, Event{"pay", 2, {}, {}, "payment"});
     b.AppendEvent(*p, Event{"mail", 3, {}, {}, "contact"});  // restricted below
     b.AppendEvent(*p, Event{"view", 4, {}, {}, ""});
-    if (!(*store)->Write(b).ok()) _exit(12);
+    if (!(*store)->Write(b).ok()) return 12;
     RestrictionSpec contact;
     contact.categories = {"contact"};
-    if (!(*store)->Restrict(*p, contact).ok()) _exit(13);
-    say('r');
-    if (wait_for() != 'e') _exit(14);
-    if (!(*store)->EraseCategory(*p, "payment").ok()) _exit(15);
-    say('e');
-    if (wait_for() != 'c') _exit(16);
-    if (!(*store)->Close().ok()) _exit(17);
-    _exit(0);
-  }
-  ::close(to_child[0]);
-  ::close(to_parent[1]);
-  auto say = [&](char c) { ASSERT_EQ(::write(to_child[1], &c, 1), 1); };
-  auto wait_for = [&] {
-    char c = 0;
-    return ::read(to_parent[0], &c, 1) == 1 ? c : '\0';
-  };
-  ASSERT_EQ(wait_for(), 'r');
+    if (!(*store)->Restrict(*p, contact).ok()) return 13;
+    w.Say('r');
+    if (w.WaitFor() != 'e') return 14;
+    if (!(*store)->EraseCategory(*p, "payment").ok()) return 15;
+    w.Say('e');
+    if (w.WaitFor() != 'c') return 16;
+    return (*store)->Close().ok() ? 0 : 17;
+  }));
+  ASSERT_EQ(w.WaitFor(), 'r');
   Options ro = o;
   ro.read_only = true;
   ro.create_if_missing = false;
@@ -659,8 +677,8 @@ TEST(LiveReaderTest, ALeaseScanBesideAWriterNeverHandsOutWhatItsFilterRefuses) {
     events->Next();
     ASSERT_TRUE(events->Valid());
     EXPECT_EQ(events->value().name, "pay");
-    say('e');
-    ASSERT_EQ(wait_for(), 'e');
+    ASSERT_TRUE(w.Say('e'));
+    ASSERT_EQ(w.WaitFor(), 'e');
     std::vector<std::string> keys, names;
     for (; records->Valid(); records->Next()) keys.push_back(records->value().key);
     for (; events->Valid(); events->Next()) names.push_back(events->value().name);
@@ -669,10 +687,8 @@ TEST(LiveReaderTest, ALeaseScanBesideAWriterNeverHandsOutWhatItsFilterRefuses) {
     EXPECT_EQ(keys, (std::vector<std::string>{"a4"}));    // never a3 (marketing)
     EXPECT_EQ(names, (std::vector<std::string>{"view"}));  // never mail (restricted)
   }
-  say('c');
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_TRUE(w.Say('c'));
+  EXPECT_EQ(w.Finish(), 0);
 }
 
 // Issue 18: a read-only open beside the process that writes the store
@@ -681,49 +697,29 @@ TEST(LiveReaderTest, ALeaseScanBesideAWriterNeverHandsOutWhatItsFilterRefuses) {
 TEST(LiveReaderTest, AReadOnlyOpenReadsAndBacksUpBesideAWriterProcess) {
   test::TempDir dir;
   const std::string db = dir.Sub("s");
-  int to_child[2], to_parent[2];
-  ASSERT_EQ(::pipe(to_child), 0);
-  ASSERT_EQ(::pipe(to_parent), 0);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {  // the writer
-    ::close(to_child[1]);
-    ::close(to_parent[0]);
-    auto say = [&](char c) { (void)!::write(to_parent[1], &c, 1); };
-    auto wait_for = [&] {
-      char c = 0;
-      return ::read(to_child[0], &c, 1) == 1 ? c : '\0';
-    };
+  WriterProcess w;
+  ASSERT_TRUE(w.Start([&]() -> int {
     Options o = test::TestOptions(db);
     auto store = Store::Open(o);
-    if (!store.ok()) _exit(10);
+    if (!store.ok()) return 10;
     auto a = (*store)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
     auto b = (*store)->CreatePerson({{"email", "b@x.org"}}, {{"name", "B"}});
-    if (!a.ok() || !b.ok()) _exit(11);
+    if (!a.ok() || !b.ok()) return 11;
     for (int i = 0; i < 10; ++i) (void)(*store)->AppendEvent(*b, Event{"view", 1000 + i, {}, {}});
-    say('r');
-    if (wait_for() != 'e') _exit(12);
-    if (!(*store)->Erase(*b).ok()) _exit(13);
+    w.Say('r');
+    if (w.WaitFor() != 'e') return 12;
+    if (!(*store)->Erase(*b).ok()) return 13;
     for (int i = 0; i < 50; ++i) (void)(*store)->AppendEvent(*a, Event{"view", 1000 + i, {}, {}});
     // Created after the reader opened: its key is a claimed pool row the
     // reader learns of through `data` (keys/key_store.h).
-    if (!(*store)->CreatePerson({{"email", "c@x.org"}}, {{"name", "C"}}).ok()) _exit(15);
-    say('e');
-    if (wait_for() != 'c') _exit(14);
+    if (!(*store)->CreatePerson({{"email", "c@x.org"}}, {{"name", "C"}}).ok()) return 15;
+    w.Say('e');
+    if (w.WaitFor() != 'c') return 14;
     // Waits for the reader beside it to close before swapping the file.
-    auto c = (*store)->CompactData();
-    if (!c.ok()) _exit(15);
-    if (!(*store)->Close().ok()) _exit(16);
-    _exit(0);
-  }
-  ::close(to_child[0]);
-  ::close(to_parent[1]);
-  auto say = [&](char c) { ASSERT_EQ(::write(to_child[1], &c, 1), 1); };
-  auto wait_for = [&] {
-    char c = 0;
-    return ::read(to_parent[0], &c, 1) == 1 ? c : '\0';
-  };
-  ASSERT_EQ(wait_for(), 'r');
+    if (!(*store)->CompactData().ok()) return 15;
+    return (*store)->Close().ok() ? 0 : 16;
+  }));
+  ASSERT_EQ(w.WaitFor(), 'r');
   Options ro = test::TestOptions(db);
   ro.read_only = true;
   ro.create_if_missing = false;
@@ -736,8 +732,8 @@ TEST(LiveReaderTest, AReadOnlyOpenReadsAndBacksUpBesideAWriterProcess) {
     EXPECT_EQ((*reader)->GetProfile(*b)->at("name").as_string(), "B");
     auto b_events = (*reader)->ScanEvents(*b);  // its batch holds all ten
     ASSERT_TRUE(b_events->Valid());
-    say('e');
-    ASSERT_EQ(wait_for(), 'e');
+    ASSERT_TRUE(w.Say('e'));
+    ASSERT_EQ(w.WaitFor(), 'e');
     // The writer's erasure is seen at once: no key is cached beside a writer,
     // and a scan started before hands out nothing more (stop 27's review:
     // the erasure epoch lived in the writer's memory only; now a read-only
@@ -756,14 +752,11 @@ TEST(LiveReaderTest, AReadOnlyOpenReadsAndBacksUpBesideAWriterProcess) {
     auto backup = (*reader)->Backup(dir.Sub("backup"));
     ASSERT_TRUE(backup.ok()) << backup.status().ToString();
     EXPECT_EQ(backup->people, 3u);  // b's rows await purge; b's key is gone
-    say('c');  // the writer's compaction now waits for this reader
+    ASSERT_TRUE(w.Say('c'));  // the writer's compaction now waits for this reader
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     EXPECT_EQ((*reader)->GetProfile(*a)->at("name").as_string(), "A");
   }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ASSERT_EQ(w.Finish(), 0);
   // The backup restores; b stays erased (its key was gone when it was taken).
   Options to = test::TestOptions(dir.Sub("restored"));
   to.create_if_missing = false;
