@@ -93,6 +93,9 @@ struct SweepResult {
   // Change-feed notices past RetentionRules::feed (never acknowledged),
   // deleted oldest first with the budget the rows left (since stop 30).
   std::uint64_t notices_deleted = 0;
+
+  // Everything the sweep deleted: rows and notices.
+  std::uint64_t deleted() const { return events_deleted + records_deleted + analytics_deleted + notices_deleted; }
 };
 
 struct RotationResult {

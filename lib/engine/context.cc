@@ -482,6 +482,17 @@ Result<std::uint64_t> EngineContext::PersonVersion(storage::ReadTxn& txn, const 
   return util::DecodeFixed64BE(v.data());
 }
 
+Result<std::uint64_t> EngineContext::ExpiredPending(const storage::ReadTxn& txn, const CompiledRetention& rules,
+                                                   std::int64_t now_ms) const {
+  auto by_rule = retention->CountPending(txn, rules, now_ms);
+  if (!by_rule.ok()) return by_rule.status();
+  auto past_own_expiry = record_index->CountExpired(txn, now_ms);
+  if (!past_own_expiry.ok()) return past_own_expiry.status();
+  auto notices = outbox->ExpiredPrefix(txn, NoticeExpiryCutoff(rules.rules, now_ms));
+  if (!notices.ok()) return notices.status();
+  return *by_rule + *past_own_expiry + notices->count;
+}
+
 Result<RestrictionState> EngineContext::ReadRestriction(storage::ReadTxn& txn, const PersonId& id) const {
   std::string payload;
   Status g = ReadPlain(txn, tables.restrictions, TableId::kRestrictions, id.view(), &payload);

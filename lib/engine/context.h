@@ -269,6 +269,11 @@ struct EngineContext {
   Result<std::map<std::string, bool>> ReadConsent(storage::ReadTxn& txn, const PersonId& id) const;
   // The person's change version (0 if never changed).
   Result<std::uint64_t> PersonVersion(storage::ReadTxn& txn, const PersonId& id) const;
+  // Items expired as of `now_ms` and not yet swept: rows past `rules`,
+  // records past their own expiry, and the feed's expired prefix
+  // (StoreStats::expired_pending, SweepResult::pending).
+  Result<std::uint64_t> ExpiredPending(const storage::ReadTxn& txn, const CompiledRetention& rules,
+                                       std::int64_t now_ms) const;
 
  private:
   // OpenDataEnvironment's reads of `data` meta (format, granularity, store

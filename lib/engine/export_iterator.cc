@@ -232,7 +232,7 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     return Status::OK();
   }
 
-  // Notices past the feed's retention rule (time <= `expired_at`) are left out, as ReadFeed leaves them.
+  // The feed rule's expired prefix (`expired_at`, NoticeExpiryCutoff) is left out, as ReadFeed leaves it.
   Status FillNotices(storage::ReadTxn& txn, std::size_t limit, std::int64_t expired_at) {
     auto notices = ctx_->outbox->Read(txn, notice_after_, limit, &id_, expired_at);
     if (!notices.ok()) return notices.status();

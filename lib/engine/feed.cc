@@ -113,10 +113,10 @@ Result<std::vector<Notice>> Outbox::Read(storage::ReadTxn& txn, std::uint64_t af
     auto id = PersonIdFromBytes(pid);
     if (!id.ok()) return id.status();
     if (person != nullptr && *id != *person) continue;
-    n.time_ms = util::SignedFromOrdered(time);
     n.cursor = util::DecodeFixed64BE((*c)->key().data());
     n.kind = static_cast<NoticeKind>(kind);
     n.person = *id;
+    n.time_ms = util::SignedFromOrdered(time);
     out.push_back(std::move(n));
   }
   if (!m.ok()) return m;

@@ -564,8 +564,7 @@ Result<CompactionResult> Maintenance::CompactData(bool background) {
 Result<SweepResult> Maintenance::Sweep(std::size_t budget_rows, bool background) {
   auto r = Reported(MaintenanceJob::kSweep, background, [&] { return sweeper_.Sweep(budget_rows); },
                     [](const SweepResult& sw) {
-                      return std::pair{sw.events_deleted + sw.records_deleted + sw.analytics_deleted + sw.notices_deleted,
-                                       sw.pending};
+                      return std::pair{sw.deleted(), sw.pending};
                     });
   ctx_.events.Flush();
   return r;

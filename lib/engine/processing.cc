@@ -18,6 +18,12 @@ bool Contains(const std::vector<std::string>& v, std::string_view x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
+// A record that names the purposes it was collected for is read only for
+// those (RecordMetadata::purposes); one that names none, for any.
+bool CollectedFor(const Record& r, std::string_view purpose) {
+  return r.metadata.purposes.empty() || Contains(r.metadata.purposes, purpose);
+}
+
 class LeaseImpl final : public Lease {
  public:
   LeaseImpl(EngineContext& ctx, Reader& reader, PersonId id, std::string purpose, std::vector<std::string> withheld)
@@ -52,7 +58,7 @@ class LeaseImpl final : public Lease {
     auto r = reader_.GetRecord(id_, collection, key);
     if (!r.ok()) return r.status();
     if (Withheld(r->category)) return Status::Restricted("the record is in a restricted category");
-    if (!ForThisPurpose(*r)) {
+    if (!CollectedFor(*r, purpose_)) {
       return Status::Restricted("the record was not collected for purpose '" + purpose_ + "'");
     }
     return std::move(r->value);
@@ -63,17 +69,11 @@ class LeaseImpl final : public Lease {
     // and holds copies of what it needs, as ScanEvents' does.
     return NewRecordIterator(&ctx_, id_, std::string(collection), std::string(prefix),
                              [withheld = withheld_, purpose = purpose_](const Record& r) {
-                               return !Contains(withheld, r.category) &&
-                                      (r.metadata.purposes.empty() || Contains(r.metadata.purposes, purpose));
+                               return !Contains(withheld, r.category) && CollectedFor(r, purpose);
                              });
   }
 
  private:
-  // A record that names the purposes it was collected for is read only for
-  // those (RecordMetadata::purposes); one that names none, for any.
-  bool ForThisPurpose(const Record& r) const {
-    return r.metadata.purposes.empty() || Contains(r.metadata.purposes, purpose_);
-  }
   bool Withheld(std::string_view category) const { return Contains(withheld_, category); }
 
   EngineContext& ctx_;

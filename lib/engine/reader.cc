@@ -297,13 +297,9 @@ Result<StoreStats> Reader::Stats() {
     if (!counters.ok()) return counters.status();
     st.expired_removed = counters->removed;
     const std::int64_t now = ctx_.Now();
-    auto pending = ctx_.retention->CountPending(txn, *ctx_.retention->rules(), now);
+    auto pending = ctx_.ExpiredPending(txn, *ctx_.retention->rules(), now);
     if (!pending.ok()) return pending.status();
-    auto past_own_expiry = ctx_.record_index->CountExpired(txn, now);
-    if (!past_own_expiry.ok()) return past_own_expiry.status();
-    auto notices = ctx_.outbox->ExpiredPrefix(txn, NoticeExpiryCutoff(ctx_.retention->rules()->rules, now));
-    if (!notices.ok()) return notices.status();
-    st.expired_pending = *pending + *past_own_expiry + notices->count;
+    st.expired_pending = *pending;
     auto backfill = Retention::LoadBackfill(txn, ctx_.tables.meta);
     if (!backfill.ok()) return backfill.status();
     st.retention_backfill_pending = backfill->has_value();

@@ -400,13 +400,9 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
   // Otherwise every row expired as of `now` was removed.
   if (remaining > 0) return result;
   Status p = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
-    auto pending = ctx_.retention->CountPending(txn, *rules, now);
+    auto pending = ctx_.ExpiredPending(txn, *rules, now);
     if (!pending.ok()) return pending.status();
-    auto past_own_expiry = ctx_.record_index->CountExpired(txn, now);
-    if (!past_own_expiry.ok()) return past_own_expiry.status();
-    auto notices = ctx_.outbox->ExpiredPrefix(txn, notice_cutoff);
-    if (!notices.ok()) return notices.status();
-    result.pending = *pending + *past_own_expiry + notices->count;
+    result.pending = *pending;
     return Status::OK();
   });
   if (!p.ok()) return p;

@@ -1301,18 +1301,16 @@ Result<std::vector<PurgeTicket>> KeyStore::PendingPurges(std::size_t limit, cons
   return out;
 }
 
-Result<std::vector<std::string>> KeyStore::CheckPurgeTickets(std::uint64_t* checked) {
+Result<std::vector<std::string>> KeyStore::CheckPurgeTickets() {
   std::vector<std::string> problems;
   std::optional<crypto::SecretKey> links_key;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
     problems.clear();
-    *checked = 0;
     auto cursor = txn.OpenCursor(purge_queue_);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
     Status m = c.SeekToFirst();
     for (; m.ok() && c.Valid(); m = c.Next()) {
-      ++*checked;
       PurgeTicket t;
       Status r = ReadTicket(c.key(), c.value(), &links_key, &t);
       if (r.ok()) continue;

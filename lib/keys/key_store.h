@@ -326,9 +326,9 @@ class KeyStore {
   Result<std::vector<PurgeTicket>> PendingPurges(std::size_t limit, const PersonId* person = nullptr);
   // Reads every pending purge ticket as PendingPurges does (checksum, key,
   // payload, the sealed links opened) and returns one problem a ticket that
-  // does not read, instead of failing at the first; `*checked` counts the
-  // tickets. Fails only if the table cannot be read (I/O).
-  Result<std::vector<std::string>> CheckPurgeTickets(std::uint64_t* checked);
+  // does not read, instead of failing at the first. Fails only if the table
+  // cannot be read (I/O).
+  Result<std::vector<std::string>> CheckPurgeTickets();
   // Removes the tickets and counts the people off their requests.
   Status FinishPurges(const std::vector<PurgeTicket>& done);
   Result<ErasureRequest> GetRequest(std::string_view request_id);

@@ -266,11 +266,8 @@ bool ManyIds(const ParsedArgs& args, const char* command) {
   return args.Has("ids");
 }
 
-// Reads --ids (a file, or - for stdin: one TYPE:VALUE a line, blank lines
-// and lines starting with # skipped) and resolves each name. A name that
-// does not resolve (or a malformed line) is printed as an NDJSON line
-// {"id","error","exit"} and left out.
-// The lines of --ids FILE|- that name someone, in order (blank lines and
+// The lines of --ids FILE|- (a file, or - for stdin: one TYPE:VALUE a
+// line) that name someone, in order (blank lines and
 // `#` comments skipped; a line longer than 4096 bytes as nullopt, reported
 // when resolving). Read before the store is opened: a list that names no
 // one is a usage error then, with nothing opened or written (outside audit
@@ -715,7 +712,7 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
   for (bool first = true; remaining > 0 && (first || total.pending > 0); first = false) {
     const SweepResult r = Check(store->Sweep(static_cast<std::size_t>(std::min(remaining, step))), "sweep");
     step *= 2;
-    const std::uint64_t removed = r.events_deleted + r.records_deleted + r.analytics_deleted + r.notices_deleted;
+    const std::uint64_t removed = r.deleted();
     total.events_deleted += r.events_deleted;
     total.records_deleted += r.records_deleted;
     total.analytics_deleted += r.analytics_deleted;
@@ -723,7 +720,7 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
     total.batches += r.batches;
     total.pending = r.pending;
     remaining -= std::min(remaining, std::max<std::uint64_t>(removed, 1));
-    progress.Update(total.events_deleted + total.records_deleted + total.analytics_deleted + total.notices_deleted);
+    progress.Update(total.deleted());
     if (removed == 0 && total.pending == 0) break;  // nothing more to do now
     if (removed == 0 && !first) break;
   }
