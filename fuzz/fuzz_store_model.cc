@@ -12,6 +12,17 @@
 // Erased or NotFound on every read path and no read may return any of its
 // data. A disagreement aborts (libFuzzer reports it as a crash with the input).
 //
+// The change feed is modelled too: every call that the contract says writes
+// a notice (a link, a profile change, a record put or delete, a restriction
+// or its lift, an erasure) adds one with the kind, person, time and names
+// the contract gives, and after every step ReadFeed and each person's export
+// must return exactly the model's notices — cursors consecutive, never
+// reused after an acknowledgement or a sweep. Feed actions take no input
+// bytes (so the corpus keeps its meaning): every reopen step acknowledges up
+// to the middle notice (after checking that a cursor past the newest is
+// refused), and the "notes" collection's rule is also the feed rule, so the
+// clock's steps expire notices and sweeps delete them.
+//
 // Each input runs in a fresh store directory (under /dev/shm when present),
 // with an injected clock (advanced only by the AdvanceClock step), kNoSync
 // durability and a 1 MiB first map.
@@ -28,6 +39,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +49,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -64,6 +77,13 @@ void ExpectStatus(const Status& s, StatusCode want, const std::string& what) {
     Fail(what + ": got " + s.ToString() + ", model expects code " +
          std::to_string(static_cast<int>(want)));
   }
+}
+
+// FUZZ_STORE_MODEL_TRACE=1 prints each step's operation, each patch and
+// the feed as read, for explaining a disagreement.
+bool Tracing() {
+  static const bool tracing = std::getenv("FUZZ_STORE_MODEL_TRACE") != nullptr;
+  return tracing;
 }
 
 // The status every read of an erased person may give.
@@ -102,12 +122,22 @@ struct ModelPerson {
   ModelRestriction restriction;
 };
 
+struct ModelNotice {
+  std::uint64_t cursor = 0;
+  NoticeKind kind = NoticeKind::kRectification;
+  PersonId person;
+  std::int64_t time_ms = 0;
+  std::vector<std::string> names;  // sorted, unique
+};
+
 struct Model {
   std::vector<ModelPerson> people;
+  std::vector<ModelNotice> notices;  // unacknowledged and unswept, by cursor
+  std::uint64_t newest_cursor = 0;   // the last cursor issued (never reused)
   std::map<Identifier, std::size_t> owner;  // identifier → index into people (live only)
   std::set<Identifier> suppressed;
   std::vector<std::string> erasure_requests;
-  RetentionRules rules;  // collections only (events and analytics: none)
+  RetentionRules rules;  // collections and the feed (events and analytics: none)
 };
 
 // Small pools so that identifiers, names and keys collide often.
@@ -225,8 +255,27 @@ class Harness {
     return rule != model_.rules.collections.end() && written_ms <= now_ - rule->second;
   }
 
+  // A notice the store must have written now; none for empty names unless
+  // `always` (an erasure notice names nothing).
+  void Notify(NoticeKind kind, const PersonId& person, const std::set<std::string>& names, bool always = false) {
+    if (names.empty() && !always) return;
+    model_.notices.push_back(
+        ModelNotice{++model_.newest_cursor, kind, person, now_, std::vector<std::string>(names.begin(), names.end())});
+  }
+
+  // How many notices from the oldest on are past the feed rule: the prefix
+  // reads skip and a sweep deletes.
+  std::size_t ExpiredNotices() const {
+    if (model_.rules.feed <= 0) return 0;
+    std::size_t n = 0;
+    while (n < model_.notices.size() && model_.notices[n].time_ms <= now_ - model_.rules.feed) ++n;
+    return n;
+  }
+
   void Step(FuzzedDataProvider& in) {
-    switch (in.ConsumeIntegralInRange<int>(0, 17)) {
+    const int op = in.ConsumeIntegralInRange<int>(0, 17);
+    if (Tracing()) std::fprintf(stderr, "step: op %d\n", op);
+    switch (op) {
       case 0: case 1: return Create(in);
       case 2: return Link(in);
       case 3: return Patch(in);
@@ -242,8 +291,23 @@ class Harness {
       case 14: return AdvanceClock(in);
       case 15: return SetCollectionRule(in);
       case 16: return SweepAll();
-      default: return Reopen();
+      default: return ReopenAndAcknowledge();
     }
+  }
+
+  // A consumer restarting with the store: a cursor past the newest issued
+  // is refused (nothing acknowledged), then it acknowledges up to the middle
+  // of what it reads.
+  void ReopenAndAcknowledge() {
+    Reopen();
+    ExpectStatus(store_->AckFeed(model_.newest_cursor + 1), StatusCode::kInvalidArgument,
+                 "AckFeed past the newest cursor");
+    const std::size_t expired = ExpiredNotices();
+    const std::size_t visible = model_.notices.size() - expired;
+    if (visible == 0) return;
+    const std::uint64_t cursor = model_.notices[expired + visible / 2].cursor;
+    ExpectStatus(store_->AckFeed(cursor), StatusCode::kOk, "AckFeed");
+    std::erase_if(model_.notices, [cursor](const ModelNotice& n) { return n.cursor <= cursor; });
   }
 
   void Create(FuzzedDataProvider& in) {
@@ -293,9 +357,9 @@ class Harness {
     }
     const Status s = store_->LinkIdentifier(p.id, id);
     ExpectStatus(s, want, "LinkIdentifier " + Describe(id));
-    if (s.ok()) {
-      p.identifiers.insert(id);
+    if (s.ok() && p.identifiers.insert(id).second) {
       model_.owner[id] = *i;
+      Notify(NoticeKind::kRectification, p.id, {"identifier." + id.type});
     }
   }
 
@@ -307,14 +371,32 @@ class Harness {
     patch.set = PickAttributes(in, 2);
     const std::size_t unset = in.ConsumeIntegralInRange<std::size_t>(0, 2);
     for (std::size_t u = 0; u < unset; ++u) patch.unset.emplace_back(in.PickValueInArray(kAttributeNames));
+    if (Tracing()) {
+      for (const auto& [name, value] : patch.set) std::fprintf(stderr, "  set %s\n", name.c_str());
+      for (const std::string& name : patch.unset) std::fprintf(stderr, "  unset %s\n", name.c_str());
+      for (const auto& [name, value] : p.profile) std::fprintf(stderr, "  has %s\n", name.c_str());
+    }
     const Status s = store_->PatchProfile(p.id, patch);
     ExpectStatus(s, PersonState(p), "PatchProfile");
     if (!s.ok()) return;
     // The documented order: set entries are written, unset names removed.
+    const Attributes before = p.profile;
     for (const auto& [name, value] : patch.set) p.profile.insert_or_assign(name, value);
     for (const std::string& name : patch.unset) {
       if (patch.set.count(name) == 0) p.profile.erase(name);
     }
+    // The notice names each attribute whose value or presence changed.
+    std::set<std::string> changed;
+    auto note = [&](const std::string& name) {
+      auto a = before.find(name);
+      auto b = p.profile.find(name);
+      if ((a == before.end()) != (b == p.profile.end()) || (a != before.end() && !(a->second == b->second))) {
+        changed.insert("profile." + name);
+      }
+    };
+    for (const auto& [name, value] : patch.set) note(name);
+    for (const std::string& name : patch.unset) note(name);
+    Notify(NoticeKind::kRectification, p.id, changed);
   }
 
   void Append(FuzzedDataProvider& in) {
@@ -355,7 +437,9 @@ class Harness {
     const std::string value = in.ConsumeRandomLengthString(40);
     const Status s = store_->Put(p.id, collection, key, value);
     ExpectStatus(s, PersonState(p), "Put");
-    if (s.ok()) p.records[{collection, key}] = ModelRecord{value, now_};
+    if (!s.ok()) return;
+    p.records[{collection, key}] = ModelRecord{value, now_};
+    Notify(NoticeKind::kRecordChange, p.id, {"record.put"});
   }
 
   void DeleteRecord(FuzzedDataProvider& in) {
@@ -366,7 +450,9 @@ class Harness {
     const std::string key = "k" + std::to_string(in.ConsumeIntegralInRange<int>(0, 4));
     const Status s = store_->Delete(p.id, collection, key);
     ExpectStatus(s, PersonState(p), "Delete");
-    if (s.ok()) p.records.erase({collection, key});
+    // A row past its rule but not swept yet is still deleted (and told);
+    // an absent record changes nothing.
+    if (s.ok() && p.records.erase({collection, key}) > 0) Notify(NoticeKind::kRecordChange, p.id, {"record.delete"});
   }
 
   void EraseOne(FuzzedDataProvider& in) {
@@ -408,6 +494,7 @@ class Harness {
       if (options.suppress) model_.suppressed.insert(id);
     }
     model_.erasure_requests.push_back(r->request_id);
+    Notify(NoticeKind::kErasure, p.id, {}, /*always=*/true);
   }
 
   void RestrictOrLift(FuzzedDataProvider& in) {
@@ -427,11 +514,29 @@ class Harness {
     ExpectStatus(s, want, lift ? "Unrestrict" : "Restrict");
     if (!s.ok()) return;
     ModelRestriction& r = p.restriction;
+    const ModelRestriction before = r;
     const bool lift_all = lift && (spec.all || empty);
     if (lift_all) r = ModelRestriction{};
     if (!lift && spec.all) r.all = true;
     for (const std::string& x : spec.purposes) lift ? (void)r.purposes.erase(x) : (void)r.purposes.insert(x);
     for (const std::string& x : spec.categories) lift ? (void)r.categories.erase(x) : (void)r.categories.insert(x);
+    // A restriction names everything it was asked for; a lift names what it
+    // lifted, and one that changed nothing writes no notice.
+    std::set<std::string> names;
+    if (lift && r.all == before.all && r.purposes == before.purposes && r.categories == before.categories) return;
+    if (!lift || lift_all) {
+      if (spec.all || lift_all) names.insert("restriction.all");
+    }
+    if (!lift_all) {
+      for (const std::string& x : spec.purposes) {
+        if (!lift || before.purposes.count(x) != 0) names.insert("restriction.purpose." + x);
+      }
+      for (const std::string& x : spec.categories) {
+        if (!lift || before.categories.count(x) != 0) names.insert("restriction.category." + x);
+      }
+    }
+    names.insert(lift ? "action.unrestrict" : "action.restrict");
+    Notify(NoticeKind::kRestriction, p.id, names);
   }
 
   void Unsuppress(FuzzedDataProvider& in) {
@@ -481,6 +586,7 @@ class Harness {
     } else {
       rules.collections[collection] = std::int64_t{age} * 2500;
     }
+    if (collection == std::string_view("notes")) rules.feed = std::int64_t{age} * 2500;  // 0: no feed rule
     const Status s = store_->SetRetention(rules);
     ExpectStatus(s, StatusCode::kOk, "SetRetention");
     model_.rules = std::move(rules);
@@ -492,9 +598,12 @@ class Harness {
   // A sweep with a budget larger than the store: every expired record is
   // deleted (the model drops them: no later rule change brings them back).
   void SweepAll() {
+    const std::size_t expired_notices = ExpiredNotices();
     auto r = store_->Sweep(100000);
     if (!r.ok()) Fail("Sweep: " + r.status().ToString());
     Expect(r->pending == 0, "Sweep left expired rows");
+    Expect(r->notices_deleted == expired_notices, "Sweep deleted the expired notices, and only those");
+    model_.notices.erase(model_.notices.begin(), model_.notices.begin() + static_cast<std::ptrdiff_t>(expired_notices));
     std::uint64_t live_expired = 0;
     for (ModelPerson& p : model_.people) {
       for (auto it = p.records.begin(); it != p.records.end();) {
@@ -528,6 +637,7 @@ class Harness {
   // ---- checks ----------------------------------------------------------------------
 
   void CheckAll() {
+    CheckFeed();
     for (std::size_t i = 0; i < model_.people.size(); ++i) {
       if (model_.people[i].erased) {
         CheckErased(model_.people[i]);
@@ -548,6 +658,35 @@ class Harness {
       if (!found.ok()) Fail("LookupProfile " + Describe(id) + ": " + found.status().ToString());
       Expect(found->id == model_.people[index].id, "LookupProfile " + Describe(id) + " names its owner");
       Expect(found->attributes == model_.people[index].profile, "LookupProfile " + Describe(id) + " profile");
+    }
+  }
+
+  static void CompareNotice(const Notice& got, const ModelNotice& want, const std::string& where) {
+    Expect(got.cursor == want.cursor, where + ": cursor " + std::to_string(got.cursor) + ", model " +
+                                          std::to_string(want.cursor));
+    Expect(got.kind == want.kind && got.person == want.person && got.time_ms == want.time_ms,
+           where + ": kind, person or time");
+    Expect(got.names == want.names, where + ": names");
+  }
+
+  // The feed is exactly the model's notices past the expired prefix.
+  void CheckFeed() {
+    auto feed = store_->ReadFeed(1000);
+    if (!feed.ok()) Fail("ReadFeed: " + feed.status().ToString());
+    const std::size_t expired = ExpiredNotices();
+    if (Tracing()) {
+      for (const Notice& n : *feed) {
+        std::string names;
+        for (const std::string& x : n.names) names += " " + x;
+        std::fprintf(stderr, "  feed %llu %s %s%s\n", static_cast<unsigned long long>(n.cursor),
+                     std::string(NoticeKindName(n.kind)).c_str(), n.person.ToHex().substr(0, 8).c_str(), names.c_str());
+      }
+    }
+    Expect(feed->size() == model_.notices.size() - expired,
+           "ReadFeed returned " + std::to_string(feed->size()) + " notices, model " +
+               std::to_string(model_.notices.size() - expired));
+    for (std::size_t n = 0; n < feed->size(); ++n) {
+      CompareNotice((*feed)[n], model_.notices[expired + n], "feed notice " + std::to_string(n));
     }
   }
 
@@ -622,6 +761,7 @@ class Harness {
     std::vector<StoredEvent> events;
     std::map<std::pair<std::string, std::string>, std::string> records;
     std::vector<AnalyticsRow> analytics;
+    std::vector<Notice> notices;
     bool person_seen = false;
     for (; it->Valid(); it->Next()) {
       const ExportItem& item = it->value();
@@ -641,11 +781,18 @@ class Harness {
                  who + ": duplicate record");
           break;
         case ExportItem::Kind::kAnalytics: analytics.push_back(item.analytics); break;
-        case ExportItem::Kind::kConsent:
-        case ExportItem::Kind::kNotice: break;
+        case ExportItem::Kind::kNotice: notices.push_back(item.notice); break;
+        case ExportItem::Kind::kConsent: break;
       }
     }
     ExpectStatus(it->status(), StatusCode::kOk, who);
+    std::vector<const ModelNotice*> own;
+    for (std::size_t n = ExpiredNotices(); n < model_.notices.size(); ++n) {
+      if (model_.notices[n].person == p.id) own.push_back(&model_.notices[n]);
+    }
+    Expect(notices.size() == own.size(), who + ": " + std::to_string(notices.size()) + " notices, model " +
+                                            std::to_string(own.size()));
+    for (std::size_t n = 0; n < notices.size(); ++n) CompareNotice(notices[n], *own[n], who + ": notice");
     Expect(person_seen, who + ": no person item");
     std::sort(identifiers.begin(), identifiers.end());
     Expect(identifiers == std::vector<Identifier>(p.identifiers.begin(), p.identifiers.end()), who + ": identifiers");

@@ -311,7 +311,8 @@ class SHREDKV_EXPORT Store {
   // if the person has no profile. When an erasure of the person is under
   // way it waits for it, as GetProfile does, and answers after it.
   virtual Result<PersonProfile> LookupProfile(const Identifier& identifier) = 0;
-  // Sets and unsets attributes in one atomic step, and writes a
+  // Sets and unsets attributes in one atomic step (an attribute both set and
+  // unset ends with the set's value), and writes a
   // rectification notice naming "profile.<attribute>" for each attribute it
   // changed (Art. 19); a value set to what it is, or an absent attribute
   // unset, changes nothing and is not named, and a patch that changes

@@ -42,9 +42,10 @@ bool SameStoredValue(const Value& a, const Value& b) {
   return a == b;
 }
 
-// Applies `patch` to `attrs` (unsets first, then sets) and adds `prefix` +
-// name to `changed` for each attribute it changed: an unset of a present
-// one, a set to a different value. Returns whether anything changed.
+// Applies `patch` to `attrs` (unsets first, then sets: a name in both ends
+// with the set's value) and adds `prefix` + name to `changed` for each
+// attribute it changed: an unset of a present one (not set again), a set to
+// a different value. Returns whether anything changed.
 bool ApplyPatch(const ProfilePatch& patch, Attributes* attrs, std::string_view prefix,
                 std::set<std::string>* changed) {
   bool any = false;
@@ -53,6 +54,9 @@ bool ApplyPatch(const ProfilePatch& patch, Attributes* attrs, std::string_view p
     any = true;
   };
   for (const std::string& name : patch.unset) {
+    // The set decides (stop 31: unset first, a value set to what it was
+    // was named as a change).
+    if (patch.set.count(name) != 0) continue;
     if (attrs->erase(name) > 0) note(name);
   }
   for (const auto& [name, value] : patch.set) {

@@ -160,6 +160,27 @@ TEST_F(RectifyFeedTest, AppendingAnEventWritesNoNotice) {
   EXPECT_TRUE(Feed().empty());
 }
 
+// Found by fuzz_store_model's feed model (stop 31): a patch that unsets an
+// attribute and sets it again applied the unset first, so an attribute set
+// to the value it had was named as changed — a notice of a correction that
+// did not happen. The set decides: only a different value is named.
+TEST_F(RectifyFeedTest, APatchThatUnsetsAndSetsAnAttributeNamesItOnlyIfItsValueChanged) {
+  PersonId ann = MakePerson("ann@x.org", {{"city", "Berlin"}, {"name", "Ann"}});
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"city", "Berlin"}}, {"city"}}));
+  EXPECT_TRUE(Feed().empty());
+  auto profile = store_->GetProfile(ann);
+  SKV_ASSERT_OK(profile.status());
+  EXPECT_EQ(profile->at("city"), Value("Berlin"));
+
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"city", "Hamburg"}}, {"city", "name"}}));
+  auto feed = Feed();
+  ASSERT_EQ(feed.size(), 1u);
+  EXPECT_EQ(feed[0].names, (std::vector<std::string>{"profile.city", "profile.name"}));
+  profile = store_->GetProfile(ann);
+  SKV_ASSERT_OK(profile.status());
+  EXPECT_EQ(*profile, (Attributes{{"city", Value("Hamburg")}}));
+}
+
 // Outside audit 29b F2: PatchProfile, LinkIdentifier and UnlinkIdentifier
 // on an existing person changed or removed personal data and wrote no
 // notice, while a record put or delete did (Art. 19). A batch that changes
