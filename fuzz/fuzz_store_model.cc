@@ -23,6 +23,15 @@
 // refused), and the "notes" collection's rule is also the feed rule, so the
 // clock's steps expire notices and sweeps delete them.
 //
+// Op 17 takes a second byte since stop 31: a close and reopen (as before,
+// for three of its seven values), or one of the operations added then —
+// UnlinkIdentifier, Rectify (profile and one identifier replacement),
+// SetConsent (a withdrawal of "analytics" stops tracking until a grant) and
+// EraseCategory (a category's events leave every read, their analytics
+// rows leave the person's export; NotFound for a category never written,
+// Erased for one erased with nothing written since). Kept under one code so
+// earlier corpus inputs keep their meaning up to their first op 17.
+//
 // Each input runs in a fresh store directory (under /dev/shm when present),
 // with an injected clock (advanced only by the AdvanceClock step), kNoSync
 // durability and a 1 MiB first map.
@@ -112,9 +121,14 @@ struct ModelRestriction {
   std::set<std::string> categories;
 };
 
+// The state of a person's key for a category other than "general".
+enum class CategoryKey { kNone, kLive, kErased };
+
 struct ModelPerson {
   PersonId id;
   bool erased = false;
+  std::map<std::string, bool> consent;              // purpose → granted
+  std::map<std::string, CategoryKey> category_keys;  // absent: kNone
   std::set<Identifier> identifiers;
   Attributes profile;
   std::vector<ModelEvent> events;  // in (ts, append order)
@@ -148,11 +162,16 @@ const char* const kCollections[] = {"orders", "notes"};
 const char* const kPurposes[] = {"analytics", "marketing", "support"};
 const char* const kCategories[] = {"general", "behaviour", "location", "contact"};
 
+// Identifier n (0..5) of the email (type 0) or customer ID (type 1) pool.
+Identifier IdentifierOf(std::size_t type, int n) {
+  if (type == 0) return Identifier{"email", "u" + std::to_string(n) + "@x.org"};
+  return Identifier{"customer_id", "c" + std::to_string(n)};
+}
+
 Identifier PickIdentifier(FuzzedDataProvider& in) {
   const std::size_t t = in.ConsumeIntegralInRange<std::size_t>(0, 1);
   const int n = in.ConsumeIntegralInRange<int>(0, 5);
-  if (t == 0) return Identifier{"email", "u" + std::to_string(n) + "@x.org"};
-  return Identifier{"customer_id", "c" + std::to_string(n)};
+  return IdentifierOf(t, n);
 }
 
 Value PickValue(FuzzedDataProvider& in) {
@@ -291,8 +310,133 @@ class Harness {
       case 14: return AdvanceClock(in);
       case 15: return SetCollectionRule(in);
       case 16: return SweepAll();
+      default: return MoreOrReopen(in);
+    }
+  }
+
+  void MoreOrReopen(FuzzedDataProvider& in) {
+    const int op = in.ConsumeIntegralInRange<int>(0, 6);
+    if (Tracing()) std::fprintf(stderr, "  sub-op %d\n", op);
+    switch (op) {
+      case 3: return Unlink(in);
+      case 4: return RectifyOne(in);
+      case 5: return Consent(in);
+      case 6: return EraseCategoryOf(in);
       default: return ReopenAndAcknowledge();
     }
+  }
+
+  void Unlink(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    const Identifier id = PickIdentifier(in);
+    StatusCode want = PersonState(p);
+    if (want == StatusCode::kOk && p.identifiers.count(id) == 0) want = StatusCode::kNotFound;
+    const Status s = store_->UnlinkIdentifier(p.id, id);
+    ExpectStatus(s, want, "UnlinkIdentifier " + Describe(id));
+    if (!s.ok()) return;
+    p.identifiers.erase(id);
+    model_.owner.erase(id);
+    Notify(NoticeKind::kRectification, p.id, {"identifier." + id.type});
+  }
+
+  // A profile correction and, half of the time, one identifier replaced by
+  // another of its type. Only what changed is named.
+  void RectifyOne(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    Rectification r;
+    r.profile.set = PickAttributes(in, 2);
+    const std::size_t unset = in.ConsumeIntegralInRange<std::size_t>(0, 2);
+    for (std::size_t u = 0; u < unset; ++u) r.profile.unset.emplace_back(in.PickValueInArray(kAttributeNames));
+    std::optional<std::pair<Identifier, Identifier>> replace;
+    if (in.ConsumeBool()) {
+      Identifier old_id = PickIdentifier(in);
+      Identifier new_id = IdentifierOf(old_id.type == "email" ? 0 : 1, in.ConsumeIntegralInRange<int>(0, 5));
+      replace.emplace(std::move(old_id), std::move(new_id));
+      r.identifiers.push_back(*replace);
+    }
+    // The contract's order: arguments, then the person, then the identifiers.
+    StatusCode want = StatusCode::kOk;
+    std::set<std::string> unset_names;
+    for (const std::string& name : r.profile.unset) {
+      if (!unset_names.insert(name).second || r.profile.set.count(name) != 0) want = StatusCode::kInvalidArgument;
+    }
+    if (replace && replace->first == replace->second) want = StatusCode::kInvalidArgument;
+    if (want == StatusCode::kOk) want = PersonState(p);
+    if (want == StatusCode::kOk && replace) {
+      const Identifier& n = replace->second;
+      auto owner = model_.owner.find(n);
+      if (p.identifiers.count(replace->first) == 0) {
+        want = StatusCode::kNotFound;
+      } else if (model_.suppressed.count(n) != 0) {
+        want = StatusCode::kSuppressed;
+      } else if (owner != model_.owner.end() && owner->second != *i) {
+        want = StatusCode::kAlreadyExists;
+      }
+    }
+    const Status s = store_->Rectify(p.id, r);
+    ExpectStatus(s, want, "Rectify");
+    if (!s.ok()) return;
+    std::set<std::string> names;
+    for (const std::string& name : r.profile.unset) {
+      if (p.profile.erase(name) > 0) names.insert("profile." + name);
+    }
+    for (const auto& [name, value] : r.profile.set) {
+      auto it = p.profile.find(name);
+      if (it != p.profile.end() && it->second == value) continue;
+      p.profile.insert_or_assign(name, value);
+      names.insert("profile." + name);
+    }
+    if (replace) {
+      p.identifiers.erase(replace->first);
+      model_.owner.erase(replace->first);
+      p.identifiers.insert(replace->second);
+      model_.owner[replace->second] = *i;
+      names.insert("identifier." + replace->first.type);
+    }
+    Notify(NoticeKind::kRectification, p.id, names);
+  }
+
+  void Consent(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    const std::string purpose = in.PickValueInArray(kPurposes);
+    const bool granted = in.ConsumeBool();
+    const Status s = store_->SetConsent(p.id, purpose, granted, "fuzz");
+    ExpectStatus(s, PersonState(p), "SetConsent");
+    if (!s.ok()) return;
+    p.consent[purpose] = granted;
+    Notify(NoticeKind::kRestriction, p.id, {granted ? "action.grant" : "action.withdraw", "consent." + purpose});
+  }
+
+  void EraseCategoryOf(FuzzedDataProvider& in) {
+    auto i = PickPerson(in);
+    if (!i) return;
+    ModelPerson& p = model_.people[*i];
+    const std::string category = in.PickValueInArray(kCategories);
+    EraseOptions options;
+    options.suppress = in.ConsumeIntegralInRange<int>(0, 7) == 0;
+    options.analytics = static_cast<AnalyticsOnErase>(in.ConsumeIntegralInRange<int>(0, 2));
+    StatusCode want = options.suppress || category == kGeneralCategory ? StatusCode::kInvalidArgument : PersonState(p);
+    if (want == StatusCode::kOk) {
+      auto key = p.category_keys.find(category);
+      const CategoryKey state = key == p.category_keys.end() ? CategoryKey::kNone : key->second;
+      want = state == CategoryKey::kNone ? StatusCode::kNotFound
+             : state == CategoryKey::kErased ? StatusCode::kErased
+                                             : StatusCode::kOk;
+    }
+    auto r = store_->EraseCategory(p.id, category, options);
+    ExpectStatus(r.status(), want, "EraseCategory " + category);
+    if (!r.ok()) return;
+    Expect(r->people == 1, "EraseCategory receipt counts one person");
+    p.category_keys[category] = CategoryKey::kErased;
+    std::erase_if(p.events, [&](const ModelEvent& e) { return e.category == category; });
+    model_.erasure_requests.push_back(r->request_id);
+    Notify(NoticeKind::kErasure, p.id, {"category." + category});
   }
 
   // A consumer restarting with the store: a cursor past the newest issued
@@ -413,14 +557,17 @@ class Harness {
     e.category = in.PickValueInArray(kEventCategories);
     const std::string category = e.category.empty() ? std::string(kGeneralCategory) : e.category;
     StatusCode want = PersonState(p);
+    auto analytics_consent = p.consent.find("analytics");
     if (want == StatusCode::kOk &&
         (p.restriction.all || p.restriction.purposes.count("analytics") != 0 ||
-         p.restriction.categories.count(category) != 0)) {
-      want = StatusCode::kRestricted;  // tracking is processing for "analytics"
+         p.restriction.categories.count(category) != 0 ||
+         (analytics_consent != p.consent.end() && !analytics_consent->second))) {
+      want = StatusCode::kRestricted;  // tracking is processing for "analytics"; a withdrawal is an objection
     }
     const Status s = store_->AppendEvent(p.id, e);
     ExpectStatus(s, want, "AppendEvent");
     if (!s.ok()) return;
+    if (category != kGeneralCategory) p.category_keys[category] = CategoryKey::kLive;
     ModelEvent m{e.name, e.ts_ms, e.properties, e.analytics_fields, category};
     // Ordered by (ts, seq); seq grows with every append.
     auto pos = std::upper_bound(p.events.begin(), p.events.end(), m.ts_ms,
@@ -750,6 +897,10 @@ class Harness {
                std::vector<std::string>(p.restriction.categories.begin(), p.restriction.categories.end()),
            who + " restricted categories");
 
+    auto consent = store_->GetConsent(p.id);
+    if (!consent.ok()) Fail(who + " GetConsent: " + consent.status().ToString());
+    Expect(*consent == p.consent, who + " consent");
+
     CheckExport(p, *info);
   }
 
@@ -823,6 +974,7 @@ class Harness {
     ExpectGone(store_->GetProfile(p.id).status(), who + " GetProfile");
     ExpectGone(store_->GetRestriction(p.id).status(), who + " GetRestriction");
     ExpectGone(store_->GetConsentHistory(p.id).status(), who + " GetConsentHistory");
+    ExpectGone(store_->GetConsent(p.id).status(), who + " GetConsent");
     auto events = store_->ScanEvents(p.id);
     Expect(!events->Valid(), who + " ScanEvents returned an event");
     ExpectGone(events->status(), who + " ScanEvents");
