@@ -938,7 +938,8 @@ SHREDKV_EXPORT int shredkv_run_maintenance(shredkv_store_t* store, char** errptr
 
 /* StoreStats: numbers by name ("people", "erased", "pending_purge",
  * "format_version", ... every numeric field of StoreStats, with its C++
- * name; "retention_backfill_pending" as 0/1) and the operation metrics. */
+ * name; "retention_backfill_pending" and, since stop 31, "keys_rebuild_pending"
+ * as 0/1) and the operation metrics. */
 typedef struct shredkv_stats shredkv_stats_t;
 SHREDKV_EXPORT int shredkv_get_stats(shredkv_store_t* store, shredkv_stats_t** out, char** errptr);
 SHREDKV_EXPORT void shredkv_stats_destroy(shredkv_stats_t* stats);

@@ -245,6 +245,16 @@ struct StoreStats {
   // Calls, failures and latencies of the main operations since open, one
   // entry an operation (also those never called), in a fixed order.
   std::vector<OperationStats> operations;
+  // A rotation (RotateEpoch, RotateRootKey) committed and the `keys` file
+  // it must rebuild is not rebuilt yet: cut short, or its rebuild failed
+  // (a full disk, a reader beside it for 30 s). The next writable open or
+  // maintenance round finishes it; a read-only open sees it pending. Since
+  // outside audit 31 (F2: read-only read-outs said nothing awaited).
+  bool keys_rebuild_pending = false;
+  // Erasures (people) whose epoch keys such a rotation destroyed: their
+  // receipts say logical until the rebuild is done, and
+  // erasures_since_rotation no longer counts them.
+  std::uint64_t erasures_awaiting_rebuild = 0;
 };
 
 class SHREDKV_EXPORT Store {
@@ -645,9 +655,11 @@ class SHREDKV_EXPORT Store {
   // rebuilds the `keys` file, so that the old root key opens nothing in
   // this store from then on (copies made before still open with it). Open
   // the store with `new_provider` afterwards. InvalidArgument if the new key
-  // is the current one. Calls wait for the rebuild. An error after the
-  // re-sealing commit (its message says "after re-sealing") still leaves
-  // the store to the new key only: open it with `new_provider`.
+  // is the current one. Calls wait for the rebuild. StoreFull, with nothing
+  // changed, if the disk has no room for the rebuild (checked before the
+  // commit, since outside audit 31). An error after the re-sealing commit
+  // (its message starts "after re-sealing") still leaves the store to the
+  // new key only: open it with `new_provider`.
   virtual Status RotateRootKey(const std::shared_ptr<KeyProvider>& new_provider) = 0;
 };
 

@@ -1854,6 +1854,8 @@ int shredkv_get_stats(shredkv_store_t* store, shredkv_stats_t** out, char** errp
         {"expired_removed", st.expired_removed},
         {"expired_pending", st.expired_pending},
         {"retention_backfill_pending", st.retention_backfill_pending ? 1u : 0u},
+        {"keys_rebuild_pending", st.keys_rebuild_pending ? 1u : 0u},
+        {"erasures_awaiting_rebuild", st.erasures_awaiting_rebuild},
         {"orphan_keys_collected", st.orphan_keys_collected},
         {"write_batches", st.write_batches},
         {"write_commits", st.write_commits},

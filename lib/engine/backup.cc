@@ -31,6 +31,19 @@ const std::string kManifest = "MANIFEST";
 const std::string kKeysFile = "keys/data.mdb";
 const std::string kDataFile = "data/data.mdb";
 
+// Whether `dir` holds what a backup writes before its MANIFEST (keys/,
+// data/) and nothing else: a backup cut short (outside audit 31, F7).
+bool HoldsACutShortBackup(const std::string& dir) {
+  std::error_code ec;
+  bool any = false;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name != "keys" && name != "data") return false;
+    any = true;
+  }
+  return any && !ec;
+}
+
 // OK if `dir` does not exist (it is created) or is an empty directory;
 // AlreadyExists otherwise. *created tells whether this call made it.
 Status PrepareEmptyDirectory(const std::string& dir, bool* created) {
@@ -38,7 +51,10 @@ Status PrepareEmptyDirectory(const std::string& dir, bool* created) {
   *created = false;
   if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec) || !fs::is_empty(dir, ec)) {
-      return Status::AlreadyExists("'" + dir + "' exists and is not an empty directory");
+      return Status::AlreadyExists("'" + dir + "' exists and is not an empty directory" +
+                                   (HoldsACutShortBackup(dir) ? " (it holds a backup cut short — keys/, data/ and no "
+                                                                "MANIFEST, so not a backup: delete it and run again)"
+                                                              : ""));
     }
     return Status::OK();
   }

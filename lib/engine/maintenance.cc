@@ -249,9 +249,16 @@ Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provid
   }
   util::TestPoint("root_rotation.before_rebuild");
   if (auto rebuilt = RebuildPendingKeysFile(); !rebuilt.ok()) {
-    return rebuilt.status().WithContext(
-        "rebuilding the keys file after re-sealing under the new root key (the store opens with the new key "
-        "only; the rebuild is done at the next maintenance round or open)");
+    // The re-seal is committed: whatever the rebuild's own error says
+    // ("nothing was changed" of a full disk), the old key no longer opens
+    // the store. The code stays the cause's (the call did not finish: the
+    // file still holds the old sealing until the rebuild).
+    const Status& cause = rebuilt.status();
+    return cause.WithMessage(
+        "after re-sealing under the new root key: the store opens with the new key only (keep it: the old key no "
+        "longer opens the store); the keys file still holds the old sealing until it is rebuilt, at the next "
+        "maintenance round or writable open. The rebuild failed: " +
+        cause.message());
   }
   ctx_.events.Log(LogLevel::kInfo, "root key rotated; the keys file was rebuilt");
   return Status::OK();

@@ -84,6 +84,12 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
       return Status::IOError("cannot create '" + dir + "': " + std::strerror(errno));
     }
   }
+  // A directory that holds no store: NotFound before the claim creates LOCK
+  // in it (outside audit 31, F4: doctor and --read-only verify wrote LOCK
+  // into an empty restore target, which restore then refused as not empty).
+  if (!options.create_if_missing && !Exists(dir + "/keys/data.mdb") && !Exists(dir + "/data/data.mdb")) {
+    return Status::NotFound("no store at '" + dir + "'");
+  }
   auto claim = storage::DirectoryClaim::Acquire(
       dir, options.read_only ? storage::ClaimMode::kShared : storage::ClaimMode::kExclusive);
   if (!claim.ok() && claim.status().IsBusy() && options.read_only) {
@@ -97,7 +103,7 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
     if (!lock_files_writable) {
       return Status::Busy(busy.message() + " (reading beside it needs write access to its LMDB lock files)");
     }
-    claim = storage::DirectoryClaim::Acquire(dir, storage::ClaimMode::kLiveReader);
+    claim = storage::DirectoryClaim::Acquire(dir, storage::ClaimMode::kLiveReader, EngineContext::kReaderWaitMs);
     if (!claim.ok()) return claim.status().WithContext("reading beside the process that holds the store");
     store->ctx_.beside_writer = true;
   }

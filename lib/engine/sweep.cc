@@ -55,6 +55,15 @@ Status Sweeper::ReplaceRetentionLocked(const RetentionRules& rules) {
     if (!previous.ok()) return previous.status();
     std::set<std::string> ruled_events = ctx_.retention->NewlyRuledEvents(*previous, rules);
     std::set<std::string> ruled_collections = ctx_.retention->NewlyRuledCollections(*previous, rules);
+    // No rows, nothing to back-fill (outside audit 31, F5: a store created
+    // with rules reported a back-fill pending until its first sweep).
+    for (auto [table, ruled] : {std::pair{ctx_.tables.events, &ruled_events},
+                                std::pair{ctx_.tables.records, &ruled_collections}}) {
+      if (ruled->empty()) continue;
+      auto rows = txn.Count(table);
+      if (!rows.ok()) return rows.status();
+      if (*rows == 0) ruled->clear();
+    }
     if (!ruled_events.empty() || !ruled_collections.empty()) {
       // Events and records written while their name or collection had no
       // rule have no index entries. A walk already pending starts over with

@@ -32,6 +32,10 @@ constexpr std::string_view kErasuresSinceRotationKey = "erasures_since_rotation"
 constexpr std::string_view kOldestUnrotatedKey = "oldest_unrotated_ms";
 constexpr std::string_view kRotationFlushKey = "rotation_flush";
 constexpr std::string_view kRotationStartCountKey = "rotation_start_count";
+// Erasures (people) whose epoch keys a rotation destroyed but whose
+// cryptographic level waits for the keys-file rebuild (outside audit 31,
+// F2: read-only read-outs counted them as done).
+constexpr std::string_view kErasuresAwaitingRebuildKey = "erasures_awaiting_rebuild";
 constexpr std::string_view kRotationStartMsKey = "rotation_start_ms";
 constexpr std::string_view kRebuildPendingKey = "rebuild_pending";
 constexpr std::string_view kCustodyDestroyKey = "custody_destroy";
@@ -511,6 +515,13 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
   if (!root_) return Status::FailedPrecondition("the key store is not unlocked");
   if (crypto::SecretEquals(root_->view(), new_root->view())) {
     return Status::InvalidArgument("the new root key is the store's current root key");
+  }
+  // The rebuild that must follow needs room for the live pages: refuse on a
+  // disk without it before anything is written, as BeginRotation does
+  // (outside audit 31, F1: the re-seal committed on a full disk, then the
+  // rebuild failed, and the store opened with the new key only).
+  if (Status f = env_->CheckRoomForRebuild(options_.path + "/" + kRebuildFile); !f.ok()) {
+    return f.WithContext("a root key rotation");
   }
   std::unique_lock lock(epoch_mu_);
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
@@ -1409,6 +1420,13 @@ Result<KeyCounts> KeyStore::Counts() {
     auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
     if (!since.ok()) return since.status();
     k.erasures_since_rotation = *since;
+    auto awaiting = ReadU64Meta(txn, meta_, kErasuresAwaitingRebuildKey);
+    if (!awaiting.ok()) return awaiting.status();
+    auto pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
+    if (!pending.ok()) return pending.status();
+    // Only while the rebuild is pending (a build before stop 31 that finished
+    // it left the count behind).
+    k.erasures_awaiting_rebuild = *pending != 0 ? *awaiting : 0;
     auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
     if (!oldest.ok()) return oldest.status();
     k.oldest_unrotated_ms = *oldest == 0 ? 0 : util::SignedFromOrdered(*oldest);
@@ -1589,6 +1607,17 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
       return w;
     }
     if (Status w = PutU64Meta(txn, meta_, kRotationStartCountKey, 0); !w.ok()) return w;
+    // Until the rebuild, the erasures before the rotation's start are not
+    // cryptographic yet (the destroyed keys' bytes are still in the file);
+    // a second rotation before the rebuild adds its own.
+    auto awaiting = ReadU64Meta(txn, meta_, kErasuresAwaitingRebuildKey);
+    if (!awaiting.ok()) return awaiting.status();
+    auto was_pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
+    if (!was_pending.ok()) return was_pending.status();
+    const std::uint64_t before = *was_pending != 0 ? *awaiting : 0;  // else a stale count (format.md §4.1)
+    if (Status w = PutU64Meta(txn, meta_, kErasuresAwaitingRebuildKey, before + std::min(*at_start, *since)); !w.ok()) {
+      return w;
+    }
     // The custody keys go after this commit (FinishCustodyDestroy); listed
     // here so that a crash in between destroys them at the next open.
     if (!custody_labels.empty()) {
@@ -1636,7 +1665,10 @@ Status KeyStore::Rebuild() {
   Status o = OpenEnvironment(false);
   if (!r.ok()) return r.WithContext("swapping in the rebuilt keys file");
   if (!o.ok()) return o.WithContext("reopening the rebuilt keys file");
-  Status c = env_->Update([&](storage::WriteTxn& txn) { return txn.Delete(meta_, kRebuildPendingKey); });
+  Status c = env_->Update([&](storage::WriteTxn& txn) {
+    if (Status d = txn.Delete(meta_, kErasuresAwaitingRebuildKey); !d.ok()) return d;
+    return txn.Delete(meta_, kRebuildPendingKey);
+  });
   if (!c.ok()) return c;
   rebuild_pending_.store(false);
   return Status::OK();

@@ -157,6 +157,9 @@ struct KeyCounts {
   std::uint64_t deks = 0, fences = 0, suppressed = 0, pending_purge = 0;
   std::uint64_t category_fences = 0;  // erased category keys
   std::uint64_t erasures_since_rotation = 0;
+  // Erasures whose epoch keys are destroyed, cryptographic once the pending
+  // keys-file rebuild is done.
+  std::uint64_t erasures_awaiting_rebuild = 0;
   std::int64_t oldest_unrotated_ms = 0;  // 0: every erasure is cryptographic
 };
 

@@ -42,7 +42,12 @@ class StrictJsonBuilder {
   bool number_unsigned(number_unsigned_t v) { return Add(BasicJson(v)); }
   bool number_float(number_float_t v, const string_t& literal) {
     if (literal.find_first_of(".eE") == string_t::npos) {
-      return Fail("integer " + std::string(literal.substr(0, 40)) + " is out of range");
+      // Named by its key, never its digits: a value may be personal data (an
+      // account number written as a JSON number) and messages reach logs
+      // (outside audit 31, F8).
+      const bool member = !stack_.empty() && stack_.back()->is_object();
+      return Fail(member ? "the integer of key \"" + std::string(key_.substr(0, 64)) + "\" is out of range (beyond 64 bits)"
+                         : "an integer is out of range (beyond 64 bits)");
     }
     return Add(BasicJson(v));
   }

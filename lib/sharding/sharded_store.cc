@@ -1149,8 +1149,10 @@ Result<StoreStats> ShardedStore::Stats() {
     sum.oldest_key_epoch = std::min(sum.oldest_key_epoch, x.oldest_key_epoch);
     sum.key_epoch = std::min(sum.key_epoch, x.key_epoch);
     sum.retention_backfill_pending = sum.retention_backfill_pending || x.retention_backfill_pending;
+    sum.keys_rebuild_pending = sum.keys_rebuild_pending || x.keys_rebuild_pending;
     for (auto field : {&StoreStats::people, &StoreStats::erased, &StoreStats::suppressed, &StoreStats::pending_purge,
                        &StoreStats::erased_categories, &StoreStats::erasures_since_rotation,
+                       &StoreStats::erasures_awaiting_rebuild,
                        &StoreStats::suppressed_rejections, &StoreStats::restricted, &StoreStats::tracking_rejected,
                        &StoreStats::tracking_dropped, &StoreStats::expired_removed, &StoreStats::expired_pending,
                        &StoreStats::orphan_keys_collected, &StoreStats::write_batches, &StoreStats::write_commits,

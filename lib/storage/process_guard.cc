@@ -26,7 +26,8 @@ std::set<std::pair<std::uint64_t, std::uint64_t>>& Claimed() {
 
 }  // namespace
 
-Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::string& directory, ClaimMode mode) {
+Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::string& directory, ClaimMode mode,
+                                                               std::int64_t swap_wait_ms) {
   const bool shared = mode != ClaimMode::kExclusive;
   struct stat st {};
   if (::stat(directory.c_str(), &st) != 0) {
@@ -34,11 +35,19 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
   }
   auto id = std::make_pair(static_cast<std::uint64_t>(st.st_dev),
                            static_cast<std::uint64_t>(st.st_ino));
-  std::lock_guard lock(g_mutex);
-  if (!Claimed().insert(id).second) {
-    return Status::FailedPrecondition("store '" + directory +
-                                      "' is already open in this process");
+  {
+    std::lock_guard lock(g_mutex);
+    if (!Claimed().insert(id).second) {
+      return Status::FailedPrecondition("store '" + directory +
+                                        "' is already open in this process");
+    }
   }
+  // The directory is this call's from here: other opens in the process need
+  // not wait for its file locks (a live reader may wait for a swap).
+  auto unclaim = [&id] {
+    std::lock_guard lock(g_mutex);
+    Claimed().erase(id);
+  };
   // Across processes: an exclusive advisory lock on <dir>/LOCK, held while
   // open; a live reader's shared lock is on <dir>/READERS.
   const std::string lock_path = directory + (mode == ClaimMode::kLiveReader ? "/READERS" : "/LOCK");
@@ -53,7 +62,7 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
   }
   if (fd < 0) {
     const int err = errno;
-    Claimed().erase(id);
+    unclaim();
     // A directory this process may read but not write (a read-only mount,
     // no write permission on the directory or on LOCK): ReadOnly, so callers
     // can tell it from an I/O failure.
@@ -63,12 +72,21 @@ Result<std::unique_ptr<DirectoryClaim>> DirectoryClaim::Acquire(const std::strin
     }
     return Status::IOError("cannot open '" + lock_path + "': " + std::strerror(err));
   }
-  if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(swap_wait_ms);
+  while (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     const int err = errno;
+    if (err == EINTR) continue;
+    if (err == EWOULDBLOCK && mode == ClaimMode::kLiveReader && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the writer is swapping a file
+      continue;
+    }
     ::close(fd);
-    Claimed().erase(id);
+    unclaim();
     if (err == EWOULDBLOCK) {
-      return Status::Busy("store '" + directory + "' is in use by another process");
+      return Status::Busy("store '" + directory + "' is in use by another process" +
+                          (mode == ClaimMode::kLiveReader
+                               ? " (it kept replacing a file for " + std::to_string(swap_wait_ms) + " ms)"
+                               : ""));
     }
     return Status::IOError("cannot lock '" + lock_path + "': " + std::strerror(err));
   }

@@ -42,8 +42,12 @@ class DirectoryClaim {
   // exclusively, and an exclusive claim is Busy while one holds it shared.
   // A directory without LOCK that this process cannot create one in has no
   // writer to exclude that uses this lock: claimed without it.
+  // kLiveReader waits up to `swap_wait_ms` while the writer holds READERS
+  // exclusively (a file swap: compaction, the keys rebuild) instead of
+  // failing at once (outside audit 31, F3); Busy after that.
   static Result<std::unique_ptr<DirectoryClaim>> Acquire(const std::string& directory,
-                                                         ClaimMode mode = ClaimMode::kExclusive);
+                                                         ClaimMode mode = ClaimMode::kExclusive,
+                                                         std::int64_t swap_wait_ms = 0);
   ~DirectoryClaim();
   DirectoryClaim(const DirectoryClaim&) = delete;
   DirectoryClaim& operator=(const DirectoryClaim&) = delete;

@@ -781,6 +781,10 @@ TEST_F(CliTest, HostileJsonLinesAreRejectedAndCountedAndTheBatchGoesOn) {
   EXPECT_NE(r.err.find("nested deeper than 64"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("duplicate key \"ids\""), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("out of range"), std::string::npos) << r.err;
+  // Named by its key, not echoed (outside audit 31, F8: the digits of a
+  // refused number, maybe an account number, reached stderr and the logs).
+  EXPECT_NE(r.err.find("the integer of key \"n\""), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("18446744073709551616"), std::string::npos) << r.err;
   Expect(3, {"get", "--id", "email:ann@x.org", "--purpose", "support"});
   Expect(0, {"get", "--id", "email:ok@x.org", "--purpose", "support"});
 }
@@ -1429,6 +1433,63 @@ TEST_F(CliTest, DoctorReportsTheStoresStateAndWritesNothing) {
   EXPECT_EQ(Expect(0, {"stats"}).json()["format_version"], 4);
 }
 
+// Outside audit 31, F4 and F6. F4: every command, doctor and --read-only
+// verify included, wrote LOCK into a directory that holds no store, so an
+// empty restore target checked with doctor was refused by restore. F6:
+// doctor said "in_use": false while a read-only holder kept every writer
+// out (exit 10); "writers_locked_out" now says so.
+TEST_F(CliTest, DoctorWritesNothingIntoAnEmptyDirectoryAndSaysWhenWritersAreLockedOut) {
+  MakeStore();
+  AddPeople();
+  const fs::path empty = dir_ / "empty";
+  fs::create_directory(empty);
+  EXPECT_EQ(CliAt(empty, key_, {"doctor"}).code, 3);
+  EXPECT_EQ(CliAt(empty, key_, {"--read-only", "verify"}).code, 3);
+  EXPECT_EQ(CliAt(empty, key_, {"stats"}).code, 3);
+  EXPECT_TRUE(fs::is_empty(empty));
+
+  EXPECT_EQ(Expect(0, {"doctor"}).json()["writers_locked_out"], false);
+  // A reader holding the store: a shared lock on LOCK, as a read-only open takes.
+  const int fd = ::open((db_ / "LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_SH), 0);
+  const Json d = Expect(0, {"doctor"}).json();
+  EXPECT_EQ(d["in_use"], false);  // no writer
+  EXPECT_EQ(d["writers_locked_out"], true);
+  Expect(10, {"erase", "--id", "email:ann@example.org"});
+  ::close(fd);
+  Expect(0, {"erase", "--id", "email:ann@example.org"});
+}
+
+// Outside audit 31, F5: a store created with retention rules reported a
+// back-fill pending (stats, doctor, report, the Prometheus gauge) although
+// it held no event, until its first sweep.
+TEST_F(CliTest, AStoreCreatedWithRetentionRulesHasNoBackfillPending) {
+  ASSERT_EQ(RunRaw({"keygen", "--out", key_.string()}).code, 0);
+  RunResult r = Cli({"init", "--retention", "event:page_view=30d,collection:orders=1y"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Expect(0, {"stats"}).json()["retention_backfill_pending"], false);
+  EXPECT_EQ(Expect(0, {"doctor"}).json()["pending"]["retention_backfill"], false);
+}
+
+// Outside audit 31, F7: a backup killed before its MANIFEST leaves keys/ and
+// data/ behind; running it again was refused as "not an empty directory"
+// with no word of what the directory holds.
+TEST_F(CliTest, ABackupIntoTheLeftoversOfOneCutShortSaysSo) {
+  MakeStore();
+  AddPeople();
+  const fs::path bk = dir_ / "bk";
+  fs::create_directories(bk / "keys");
+  fs::create_directories(bk / "data");
+  RunResult r = Expect(1, {"backup", bk.string()});
+  EXPECT_NE(r.err.find("a backup cut short"), std::string::npos) << r.err;
+  fs::create_directories(bk / "other");
+  r = Expect(1, {"backup", bk.string()});
+  EXPECT_EQ(r.err.find("a backup cut short"), std::string::npos) << r.err;
+  fs::remove_all(bk);
+  Expect(0, {"backup", bk.string()});
+}
+
 // Issue 16 (8): a store that cannot be written (read-only directory and
 // files) exited 1 with "IOError: cannot open LOCK", and could not even be
 // read. Writes exit 11 "read-only"; read commands open it read-only by
@@ -1581,6 +1642,16 @@ TEST_F(CliTest, FullDiskMakesRotateKeysCompactAndInitStoreFullNotSigbus) {
   r = CliAt(small / "db2", key_, {"init"});
   EXPECT_EQ(r.signal, 0);
   EXPECT_EQ(r.code, 1) << r.err;
+  // Outside audit 31, F1: with room for a commit but not for the keys
+  // file's rebuild, rotate-root committed the re-seal, then failed the
+  // rebuild ("... nothing was changed") and the store opened with the new
+  // key only. It now refuses before the commit: the old key still opens.
+  fs::resize_file(small / "fill", fs::file_size(small / "fill") - (512u << 10));
+  const fs::path new_key = dir_ / "new.key";
+  ASSERT_EQ(RunRaw({"keygen", "--out", new_key.string()}).code, 0);
+  r = Expect(1, {"rotate-root", "--new-key-file", new_key.string()});
+  EXPECT_NE(r.err.find("StoreFull"), std::string::npos) << r.err;
+  EXPECT_EQ(CliAt(db_, new_key, {"--read-only", "stats"}).code, 8);
   // Nothing changed, nothing pending: every command works as before.
   EXPECT_EQ(Expect(0, {"stats"}).json(), stats);
   EXPECT_EQ(Expect(0, {"verify"}).json()["ok"], true);

@@ -140,6 +140,36 @@ TEST_F(ReadOnlyTest, RetentionRulesCanBeReadButNotChanged) {
   EXPECT_TRUE(store.ok()) << store.status().ToString();
 }
 
+// Outside audit 31, F2: a rotation cut short between destroying the old
+// epoch keys and rebuilding the keys file left the erasure's receipt
+// logical (the destroyed keys' bytes are still in the file), while the
+// read-only stats (doctor, report) counted nothing as awaiting: the count
+// was reset with the epochs. They now say the rebuild is pending and count
+// the erasures waiting for it, until a writable open finishes it.
+TEST_F(ReadOnlyTest, ErasuresWaitingForAnInterruptedRotationsRebuildAreCounted) {
+  ASSERT_TRUE(test::RunChildKilledAt("rotation.before_rebuild_swap", 1, [&] {
+    auto store = Store::Open(options_);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->RotateEpoch();
+  }));
+  {
+    auto store = Store::Open(ReadOnly());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto st = (*store)->Stats();
+    SKV_ASSERT_OK(st.status());
+    EXPECT_TRUE(st->keys_rebuild_pending);
+    EXPECT_EQ(st->erasures_since_rotation, 0u);
+    EXPECT_EQ(st->erasures_awaiting_rebuild, 1u);  // people_[19]
+  }
+  auto store = Store::Open(options_);  // finishes the rebuild
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto st = (*store)->Stats();
+  SKV_ASSERT_OK(st.status());
+  EXPECT_FALSE(st->keys_rebuild_pending);
+  EXPECT_EQ(st->erasures_awaiting_rebuild, 0u);
+  EXPECT_EQ(st->erasures_since_rotation, 0u);
+}
+
 // Issue 16 (6): a key rotation cut short before its rebuild, then a damaged
 // page in `keys`: the rebuild a writable open must finish refuses the file,
 // so the store could never be opened again. A read-only open skips the

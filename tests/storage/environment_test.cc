@@ -809,6 +809,35 @@ TEST(DirectoryClaimTest, ClaimHeldByAnotherProcessIsBusy) {
   for (int fd : {ready[0], ready[1], done[0], done[1]}) close(fd);
 }
 
+// Outside audit 31, F3: a reader beside a writer (shredkv --read-only, a
+// backup or doctor beside the application) failed with "in use by another
+// process" whenever the writer was swapping a file (compaction, the keys
+// rebuild), about one call in three in a compaction loop. It now waits for
+// the swap (bounded), and is Busy only when the swap outlasts the wait.
+TEST(DirectoryClaimTest, ALiveReaderWaitsForTheWritersFileSwap) {
+  TempDir dir;
+  // The writer's swap: READERS held exclusively (flock is per open file, so
+  // this process's own exclusion conflicts with its own reader's lock).
+  auto swap = DirectoryClaim::ExcludeLiveReaders(dir.path(), 1000);
+  SKV_ASSERT_OK(swap.status());
+  auto refused = DirectoryClaim::Acquire(dir.path(), ClaimMode::kLiveReader, 0);
+  EXPECT_TRUE(refused.status().IsBusy()) << refused.status().ToString();
+  auto timed_out = DirectoryClaim::Acquire(dir.path(), ClaimMode::kLiveReader, 50);
+  EXPECT_TRUE(timed_out.status().IsBusy()) << timed_out.status().ToString();
+  EXPECT_NE(timed_out.status().message().find("replacing a file"), std::string::npos);
+
+  std::thread end_swap([&swap] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    swap->reset();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto reader = DirectoryClaim::Acquire(dir.path(), ClaimMode::kLiveReader, 30'000);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  end_swap.join();
+  SKV_ASSERT_OK(reader.status());
+  EXPECT_GE(waited, std::chrono::milliseconds(150));  // it waited for the swap, not failed
+}
+
 // Issue 16 (8): a store this process may read but not write was IOError
 // ("cannot open LOCK: Permission denied"), like any I/O failure. Both the
 // claim and an environment's open say ReadOnly. Run in a child that, under

@@ -871,6 +871,9 @@ int CmdDoctor(const GlobalOptions& global, const ParsedArgs&) {
     bool writer = false;
     for (const Json& h : j["lock_holders"]) writer |= h["mode"] == "exclusive";
     j["in_use"] = writer;
+    // Any holder keeps a writer out, a read-only one too (outside audit 31,
+    // F6: in_use said false while every write was exit 10).
+    j["writers_locked_out"] = !j["lock_holders"].empty();
     j["format_version"] = st.format_version;
     j["key_epoch"] = st.key_epoch;
     j["oldest_key_epoch"] = st.oldest_key_epoch;
@@ -878,13 +881,15 @@ int CmdDoctor(const GlobalOptions& global, const ParsedArgs&) {
     j["erased"] = st.erased;
     j["files"] = Json{{"keys_bytes", st.keys_file_bytes}, {"data_bytes", st.data_file_bytes}};
     j["pending"] = Json{{"purge", st.pending_purge},
-                        {"not_yet_cryptographic", st.erasures_since_rotation},
+                        {"not_yet_cryptographic", st.erasures_since_rotation + st.erasures_awaiting_rebuild},
+                        {"keys_rebuild", st.keys_rebuild_pending},
                         {"expired", st.expired_pending},
                         {"retention_backfill", st.retention_backfill_pending},
                         {"analytics_staged", st.analytics_staged}};
   } catch (const CliError& e) {
     if (e.code() != kExitInUse) throw;
     j["in_use"] = true;  // its reader table cannot be joined (no write access to the lock file)
+    j["writers_locked_out"] = true;
   }
   PrintJson(global, j);
   return 0;

@@ -155,6 +155,8 @@ Json StatsJson(const StoreStats& s) {
   j["expired_removed"] = U64(s.expired_removed);
   j["expired_pending"] = U64(s.expired_pending);
   j["retention_backfill_pending"] = s.retention_backfill_pending;
+  j["keys_rebuild_pending"] = s.keys_rebuild_pending;
+  j["erasures_awaiting_rebuild"] = U64(s.erasures_awaiting_rebuild);
   j["identifiers"] = U64(s.identifiers);
   j["events"] = U64(s.events);
   j["records"] = U64(s.records);

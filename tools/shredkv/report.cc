@@ -209,7 +209,10 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
 
   h += "<h2>Pending work</h2>\n<table>\n";
   h += Row("purge", std::to_string(st.pending_purge), "erased people (and category keys) whose rows remain: purge");
-  h += Row("not yet cryptographic", std::to_string(st.erasures_since_rotation), "erasures since the last rotate-keys");
+  h += Row("not yet cryptographic", std::to_string(st.erasures_since_rotation + st.erasures_awaiting_rebuild),
+           "erasures since the last rotate-keys, and those awaiting its keys-file rebuild");
+  h += Row("keys-file rebuild", st.keys_rebuild_pending ? "pending" : "none",
+           st.keys_rebuild_pending ? "finished by the next writable open or maintenance round" : "");
   h += Row("expired, awaiting a sweep", std::to_string(st.expired_pending), "items past their retention");
   h += Row("retention back-fill", st.retention_backfill_pending ? "pending" : "none", "");
   h += Row("analytics rows staged", std::to_string(st.analytics_staged), "moved into place by maintenance");
