@@ -1854,8 +1854,6 @@ int shredkv_get_stats(shredkv_store_t* store, shredkv_stats_t** out, char** errp
         {"expired_removed", st.expired_removed},
         {"expired_pending", st.expired_pending},
         {"retention_backfill_pending", st.retention_backfill_pending ? 1u : 0u},
-        {"keys_rebuild_pending", st.keys_rebuild_pending ? 1u : 0u},
-        {"erasures_awaiting_rebuild", st.erasures_awaiting_rebuild},
         {"orphan_keys_collected", st.orphan_keys_collected},
         {"write_batches", st.write_batches},
         {"write_commits", st.write_commits},
@@ -1868,6 +1866,9 @@ int shredkv_get_stats(shredkv_store_t* store, shredkv_stats_t** out, char** errp
         {"keys_file_bytes", st.keys_file_bytes},
         {"data_file_bytes", st.data_file_bytes},
         {"data_map_bytes", st.data_map_bytes},
+        // Appended (the order is fixed: indexes never move; stop 31).
+        {"keys_rebuild_pending", st.keys_rebuild_pending ? 1u : 0u},
+        {"erasures_awaiting_rebuild", st.erasures_awaiting_rebuild},
     };
     *out = handle.release();
     return kOk;

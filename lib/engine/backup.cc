@@ -31,30 +31,36 @@ const std::string kManifest = "MANIFEST";
 const std::string kKeysFile = "keys/data.mdb";
 const std::string kDataFile = "data/data.mdb";
 
-// Whether `dir` holds what a backup writes before its MANIFEST (keys/,
-// data/) and nothing else: a backup cut short (outside audit 31, F7).
-bool HoldsACutShortBackup(const std::string& dir) {
+// Whether `dir` holds what a backup writes before its MANIFEST (keys/ and
+// data/ with no lock file: a store has them) and nothing else (outside
+// audit 31, F7).
+bool LooksLikeACutShortBackup(const std::string& dir) {
   std::error_code ec;
   bool any = false;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name != "keys" && name != "data") return false;
+    if (fs::exists(entry.path() / "lock.mdb", ec)) return false;
     any = true;
   }
   return any && !ec;
 }
 
 // OK if `dir` does not exist (it is created) or is an empty directory;
-// AlreadyExists otherwise. *created tells whether this call made it.
-Status PrepareEmptyDirectory(const std::string& dir, bool* created) {
+// AlreadyExists otherwise (for a backup's own target, `backup_target`, the
+// message says when it looks like a backup cut short). *created tells
+// whether this call made it.
+Status PrepareEmptyDirectory(const std::string& dir, bool* created, bool backup_target = false) {
   std::error_code ec;
   *created = false;
   if (fs::exists(dir, ec)) {
     if (!fs::is_directory(dir, ec) || !fs::is_empty(dir, ec)) {
+      const bool cut_short = backup_target && LooksLikeACutShortBackup(dir);
       return Status::AlreadyExists("'" + dir + "' exists and is not an empty directory" +
-                                   (HoldsACutShortBackup(dir) ? " (it holds a backup cut short — keys/, data/ and no "
-                                                                "MANIFEST, so not a backup: delete it and run again)"
-                                                              : ""));
+                                   (cut_short ? " (its keys/ and data/ without a MANIFEST look like a backup cut "
+                                                "short, which is not a backup: if this command made it, delete it "
+                                                "and run again)"
+                                              : ""));
     }
     return Status::OK();
   }
@@ -167,7 +173,7 @@ Status CopyFileSynced(const std::string& from, const std::string& to) {
 Result<BackupInfo> Backups::Backup(const std::string& directory) {
   if (directory.empty()) return Status::InvalidArgument("a backup needs a directory");
   bool created = false;
-  if (Status p = PrepareEmptyDirectory(directory, &created); !p.ok()) return p;
+  if (Status p = PrepareEmptyDirectory(directory, &created, /*backup_target=*/true); !p.ok()) return p;
   auto info = WriteBackup(directory);
   if (!info.ok()) RemoveAttempt(directory, created);
   return info;

@@ -71,7 +71,7 @@ ErasureReceipt Eraser::ReceiptFrom(const keys::ErasureRequest& r, std::string au
   out.analytics = static_cast<AnalyticsOnErase>(r.analytics_mode);
   out.suppressed = r.suppressed;
   out.key_epoch = r.key_epoch;
-  out.cryptographic = ctx_.keys->oldest_epoch() > r.key_epoch && !ctx_.keys->rebuild_pending();
+  out.cryptographic = ctx_.keys->oldest_epoch() > r.key_epoch && !ctx_.keys->AwaitsRebuild(r.key_epoch);
   out.purged = r.pending == 0;
   out.level = !out.cryptographic ? ErasureLevel::kLogical
                                  : (out.purged ? ErasureLevel::kPurged : ErasureLevel::kCryptographic);

@@ -237,6 +237,15 @@ Result<PurgeResult> Maintenance::DoPurge(std::size_t budget_rows, std::vector<st
 Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provider) {
   if (!new_provider) return Status::InvalidArgument("RotateRootKey needs a key provider");
   std::lock_guard rotation_lock(ctx_.rotation_mu);
+  // Readers beside this process leave before the commit, not only before
+  // the rebuild (review of stop 31, M5): one that stays 30 s makes this
+  // Busy with nothing changed, rather than fail after the re-seal.
+  {
+    CallGuard probe(ctx_, CallAccess::kWrite);  // a read-only store: refused before READERS is touched
+    if (!probe.ok()) return probe.status();
+  }
+  auto readers_out = ctx_.ExcludeReaders();
+  if (!readers_out.ok()) return readers_out.status().WithContext("the root key was not rotated");
   {
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
@@ -248,17 +257,20 @@ Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provid
     if (Status s = ctx_.keys->RewrapRoot(*root); !s.ok()) return s;
   }
   util::TestPoint("root_rotation.before_rebuild");
-  if (auto rebuilt = RebuildPendingKeysFile(); !rebuilt.ok()) {
+  if (auto rebuilt = RebuildPendingKeysFileWithReadersOut(); !rebuilt.ok()) {
     // The re-seal is committed: whatever the rebuild's own error says
     // ("nothing was changed" of a full disk), the old key no longer opens
     // the store. The code stays the cause's (the call did not finish: the
     // file still holds the old sealing until the rebuild).
     const Status& cause = rebuilt.status();
+    std::string why = cause.message();
+    constexpr std::string_view kUnchanged = "; nothing was changed";  // true of the rebuild, not of this call
+    if (why.ends_with(kUnchanged)) why.resize(why.size() - kUnchanged.size());
     return cause.WithMessage(
         "after re-sealing under the new root key: the store opens with the new key only (keep it: the old key no "
         "longer opens the store); the keys file still holds the old sealing until it is rebuilt, at the next "
         "maintenance round or writable open. The rebuild failed: " +
-        cause.message());
+        why);
   }
   ctx_.events.Log(LogLevel::kInfo, "root key rotated; the keys file was rebuilt");
   return Status::OK();
@@ -642,6 +654,10 @@ Result<std::uint64_t> Maintenance::FinishPendingRebuild() {
 Result<bool> Maintenance::RebuildPendingKeysFile() {
   auto readers_out = ctx_.ExcludeReaders();  // no other process maps the file swapped
   if (!readers_out.ok()) return readers_out.status();
+  return RebuildPendingKeysFileWithReadersOut();
+}
+
+Result<bool> Maintenance::RebuildPendingKeysFileWithReadersOut() {
   std::unique_lock close_lock(ctx_.close_mu);  // every call waits for the file swap
   if (Status s = ctx_.CheckUsable(); !s.ok()) return s;
   if (!ctx_.keys->rebuild_pending()) return false;

@@ -89,6 +89,9 @@ class Maintenance {
   // swaps it in; a swap that left the keys environment unusable makes the
   // store fatal. Returns whether it rebuilt. REQUIRES: rotation_mu held.
   Result<bool> RebuildPendingKeysFile();
+  // The same, for a caller that already excluded live readers (holds
+  // EngineContext::ExcludeReaders).
+  Result<bool> RebuildPendingKeysFileWithReadersOut();
   Result<bool> RotationDue();
   // The jobs, unreported. DoPurge adds the request ids of the tickets it
   // finished to *finished.

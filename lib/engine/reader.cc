@@ -315,7 +315,7 @@ Result<StoreStats> Reader::Stats() {
   st.pending_purge = counts->pending_purge;
   st.erased_categories = counts->category_fences;
   st.erasures_since_rotation = counts->erasures_since_rotation;
-  st.keys_rebuild_pending = ctx_.keys->rebuild_pending();
+  st.keys_rebuild_pending = counts->rebuild_pending;
   st.erasures_awaiting_rebuild = counts->erasures_awaiting_rebuild;
   st.suppressed_rejections = ctx_.suppressed_rejections.load(std::memory_order_relaxed);
   st.tracking_rejected = ctx_.tracking_rejected.load(std::memory_order_relaxed);

@@ -87,7 +87,14 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   // A directory that holds no store: NotFound before the claim creates LOCK
   // in it (outside audit 31, F4: doctor and --read-only verify wrote LOCK
   // into an empty restore target, which restore then refused as not empty).
-  if (!options.create_if_missing && !Exists(dir + "/keys/data.mdb") && !Exists(dir + "/data/data.mdb")) {
+  // Only a file that is not there counts (review of stop 31, M2: a store
+  // this user may not read is the claim's IOError or ReadOnly, not "no
+  // store").
+  auto absent = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
+  };
+  if (!options.create_if_missing && absent(dir + "/keys/data.mdb") && absent(dir + "/data/data.mdb")) {
     return Status::NotFound("no store at '" + dir + "'");
   }
   auto claim = storage::DirectoryClaim::Acquire(

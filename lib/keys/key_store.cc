@@ -36,6 +36,11 @@ constexpr std::string_view kRotationStartCountKey = "rotation_start_count";
 // cryptographic level waits for the keys-file rebuild (outside audit 31,
 // F2: read-only read-outs counted them as done).
 constexpr std::string_view kErasuresAwaitingRebuildKey = "erasures_awaiting_rebuild";
+// The lowest epoch whose key the pending rebuild removes from the file:
+// erasures under it or a later destroyed epoch await the rebuild, earlier
+// ones are cryptographic already (review of stop 31, M3). Absent or 0 with a
+// rebuild pending (one left by a build before stop 31): every erasure waits.
+constexpr std::string_view kRebuildEpochFloorKey = "rebuild_epoch_floor";
 constexpr std::string_view kRotationStartMsKey = "rotation_start_ms";
 constexpr std::string_view kRebuildPendingKey = "rebuild_pending";
 constexpr std::string_view kCustodyDestroyKey = "custody_destroy";
@@ -289,6 +294,9 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
     if (Status e = ReadEpochKeys(txn, root, current, &epoch_keys, &epoch_labels); !e.ok()) return e;
     auto pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
     if (!pending.ok()) return pending.status();
+    auto floor = ReadU64Meta(txn, meta_, kRebuildEpochFloorKey);
+    if (!floor.ok()) return floor.status();
+    rebuild_floor_.store(*floor);
     rebuild_pending_.store(*pending != 0);
     return Status::OK();
   });
@@ -523,7 +531,17 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
   if (Status f = env_->CheckRoomForRebuild(options_.path + "/" + kRebuildFile); !f.ok()) {
     return f.WithContext("a root key rotation");
   }
+  // A damaged page would fail that rebuild after the commit, and every
+  // writable open after it (review of stop 31, M1): refuse first, as
+  // BeginRotation does.
+  auto pages = env_->CheckPages();
+  if (!pages.ok()) return pages.status();
+  if (!pages->ok()) {
+    return Status::Corruption("the keys file has " + std::to_string(pages->problems.size()) +
+                              " damaged page(s), first: " + pages->problems.front() + "; the root key was not rotated");
+  }
   std::unique_lock lock(epoch_mu_);
+  std::uint64_t floor = 0;
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     std::string check, index, row;
     codec::SealRow(kWrapCipher, *new_root, TableId::kKeysMeta, kRootCheckKey, kRootCheckPlaintext, &check);
@@ -545,10 +563,22 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
     for (const auto& [k, v] : rows) {
       if (Status w = txn.Put(epochs_, k, v); !w.ok()) return w;
     }
+    // This rebuild makes no erasure cryptographic (no epoch key goes): the
+    // floor is the oldest epoch, unless a rotation's rebuild is pending.
+    auto was_pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
+    if (!was_pending.ok()) return was_pending.status();
+    auto stored_floor = ReadU64Meta(txn, meta_, kRebuildEpochFloorKey);
+    if (!stored_floor.ok()) return stored_floor.status();
+    floor = *was_pending != 0 ? *stored_floor : (epoch_keys_.empty() ? 0 : epoch_keys_.begin()->first);
+    if (*was_pending == 0) {
+      if (Status d = txn.Delete(meta_, kErasuresAwaitingRebuildKey); !d.ok()) return d;  // a stale count
+    }
+    if (Status w = PutU64Meta(txn, meta_, kRebuildEpochFloorKey, floor); !w.ok()) return w;
     return PutU64Meta(txn, meta_, kRebuildPendingKey, 1);
   });
   if (!s.ok()) return s.WithContext("re-sealing the keys under the new root key");
   root_.emplace(std::move(new_root).value());
+  rebuild_floor_.store(floor);
   rebuild_pending_.store(true);
   if (Status f = FlushMetaPages(); !f.ok()) {
     return f.WithContext("after re-sealing under the new root key (the store now opens with the new key only)");
@@ -1424,6 +1454,9 @@ Result<KeyCounts> KeyStore::Counts() {
     if (!awaiting.ok()) return awaiting.status();
     auto pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
     if (!pending.ok()) return pending.status();
+    // Read with the count, not the flag cached at open (a writer process
+    // beside a reader may have rotated since).
+    k.rebuild_pending = *pending != 0;
     // Only while the rebuild is pending (a build before stop 31 that finished
     // it left the count behind).
     k.erasures_awaiting_rebuild = *pending != 0 ? *awaiting : 0;
@@ -1572,6 +1605,7 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
       util::PutLengthPrefixed(&custody_labels, l->second);
     }
   }
+  std::uint64_t new_floor = 0;
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     // Pooled keys (free or claimed) move to the new epoch here: a small
     // table, one transaction. A refill's rows are already under `epoch`
@@ -1618,6 +1652,13 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
     if (Status w = PutU64Meta(txn, meta_, kErasuresAwaitingRebuildKey, before + std::min(*at_start, *since)); !w.ok()) {
       return w;
     }
+    // The erasures under the epochs destroyed here (and any an earlier
+    // pending rebuild waited for) await the rebuild; 0 stays 0 (unknown).
+    auto stored_floor = ReadU64Meta(txn, meta_, kRebuildEpochFloorKey);
+    if (!stored_floor.ok()) return stored_floor.status();
+    const std::uint64_t lowest = old.empty() ? epoch : *std::min_element(old.begin(), old.end());
+    new_floor = *was_pending != 0 ? std::min(*stored_floor, lowest) : lowest;
+    if (Status w = PutU64Meta(txn, meta_, kRebuildEpochFloorKey, new_floor); !w.ok()) return w;
     // The custody keys go after this commit (FinishCustodyDestroy); listed
     // here so that a crash in between destroys them at the next open.
     if (!custody_labels.empty()) {
@@ -1642,6 +1683,7 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
       epoch_labels_.erase(e);
     }
   }
+  rebuild_floor_.store(new_floor);
   rebuild_pending_.store(true);
   util::TestPoint("rotation.before_custody_destroy");
   // From here a copy of `keys` older than this rotation opens nothing with
@@ -1667,6 +1709,7 @@ Status KeyStore::Rebuild() {
   if (!o.ok()) return o.WithContext("reopening the rebuilt keys file");
   Status c = env_->Update([&](storage::WriteTxn& txn) {
     if (Status d = txn.Delete(meta_, kErasuresAwaitingRebuildKey); !d.ok()) return d;
+    if (Status d = txn.Delete(meta_, kRebuildEpochFloorKey); !d.ok()) return d;
     return txn.Delete(meta_, kRebuildPendingKey);
   });
   if (!c.ok()) return c;

@@ -29,6 +29,8 @@
 //                               u64(pending purge) u8(mode) u8(suppressed)
 //                               lp(category; empty for whole people))
 //   meta "erasures_since_rotation" → plain(u64)
+//        "erasures_awaiting_rebuild", "rebuild_epoch_floor" → plain(u64),
+//                                   only while "rebuild_pending" (stop 31)
 //        "oldest_unrotated_ms"     → plain(i64), absent when none
 //   pool    u64 index       → plain(u64 epoch) ‖ sealed under that epoch key:
 //                             person keys committed ahead of use (format 4)
@@ -158,8 +160,10 @@ struct KeyCounts {
   std::uint64_t category_fences = 0;  // erased category keys
   std::uint64_t erasures_since_rotation = 0;
   // Erasures whose epoch keys are destroyed, cryptographic once the pending
-  // keys-file rebuild is done.
+  // keys-file rebuild is done; and whether one is pending, as of the same
+  // read.
   std::uint64_t erasures_awaiting_rebuild = 0;
+  bool rebuild_pending = false;
   std::int64_t oldest_unrotated_ms = 0;  // 0: every erasure is cryptographic
 };
 
@@ -376,9 +380,16 @@ class KeyStore {
   // deleted key survives in free pages or page slack) and swaps it in.
   // REQUIRES: no other call on this KeyStore runs concurrently.
   Status Rebuild();
-  // True from DestroyEpochsBefore until a Rebuild completed: old key bytes
-  // may still sit in free pages, so no erasure counts as cryptographic yet.
+  // True from DestroyEpochsBefore (or RewrapRoot) until a Rebuild completed:
+  // old key bytes may still sit in free pages.
   bool rebuild_pending() const { return rebuild_pending_.load(); }
+  // Whether an erasure under `key_epoch` waits for that rebuild to be
+  // cryptographic: its epoch key is one the pending rebuild removes from
+  // the file (at or above the rebuild's epoch floor; every erasure when the
+  // floor is unknown: a rebuild left pending by a build before stop 31).
+  bool AwaitsRebuild(std::uint64_t key_epoch) const {
+    return rebuild_pending_.load() && key_epoch >= rebuild_floor_.load();
+  }
   // False after a failed Rebuild left no environment open: the store must
   // be reopened.
   bool usable() const { return env_ != nullptr; }
@@ -500,6 +511,7 @@ class KeyStore {
   std::map<std::uint64_t, std::string> epoch_labels_;  // custody labels; empty: root only
   std::optional<crypto::SecretKey> root_;  // to wrap new epoch keys
   std::atomic<bool> rebuild_pending_{false};
+  std::atomic<std::uint64_t> rebuild_floor_{0};  // see AwaitsRebuild
 
   DekCache cache_;
 

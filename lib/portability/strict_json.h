@@ -45,9 +45,11 @@ class StrictJsonBuilder {
       // Named by its key, never its digits: a value may be personal data (an
       // account number written as a JSON number) and messages reach logs
       // (outside audit 31, F8).
-      const bool member = !stack_.empty() && stack_.back()->is_object();
-      return Fail(member ? "the integer of key \"" + std::string(key_.substr(0, 64)) + "\" is out of range (beyond 64 bits)"
-                         : "an integer is out of range (beyond 64 bits)");
+      // The key as a JSON string (escaped, invalid UTF-8 replaced).
+      if (stack_.empty() || !stack_.back()->is_object()) return Fail("an integer is out of range (beyond 64 bits)");
+      const std::string key =
+          BasicJson(key_.substr(0, 64)).dump(-1, ' ', false, BasicJson::error_handler_t::replace);
+      return Fail("the integer of key " + key + " is out of range (beyond 64 bits)");
     }
     return Add(BasicJson(v));
   }

@@ -1461,6 +1461,30 @@ TEST_F(CliTest, DoctorWritesNothingIntoAnEmptyDirectoryAndSaysWhenWritersAreLock
   Expect(0, {"erase", "--id", "email:ann@example.org"});
 }
 
+// Review of stop 31, M2: the check that keeps LOCK out of a directory with
+// no store took any failure to stat the store's files as "no store", so a
+// user without access to a store (mode 0700, another owner) got exit 3
+// "no store" instead of the permission error.
+TEST_F(CliTest, AStoreThisUserMayNotEnterIsNotCalledMissing) {
+  MakeStore();
+  AddPeople();
+  if (geteuid() != 0) GTEST_SKIP() << "running the binary as another user needs root";
+  constexpr unsigned kNobody = 65534;
+  fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  ASSERT_EQ(chown(key_.c_str(), kNobody, kNobody), 0);  // the key is readable, the store (0700, root's) is not
+  run_as_ = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
+  if (RunRaw({"--help"}).code != 0) {
+    run_as_.clear();
+    GTEST_SKIP() << "the binary does not run as nobody";
+  }
+  const RunResult r = Cli({"stats"});
+  run_as_.clear();
+  ASSERT_EQ(chown(key_.c_str(), geteuid(), getegid()), 0);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.err.find("no store"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ermission denied"), std::string::npos) << r.err;
+}
+
 // Outside audit 31, F5: a store created with retention rules reported a
 // back-fill pending (stats, doctor, report, the Prometheus gauge) although
 // it held no event, until its first sweep.
@@ -1483,6 +1507,17 @@ TEST_F(CliTest, ABackupIntoTheLeftoversOfOneCutShortSaysSo) {
   fs::create_directories(bk / "data");
   RunResult r = Expect(1, {"backup", bk.string()});
   EXPECT_NE(r.err.find("a backup cut short"), std::string::npos) << r.err;
+  // Not for restore's target, nor for what holds a store's lock files (a
+  // copy of a store: the advice would delete it; review of stop 31, M4).
+  Expect(0, {"backup", (dir_ / "good").string()});
+  r = CliAt(bk, key_, {"restore", (dir_ / "good").string(), "--no-erasure-log"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("not an empty directory"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("a backup cut short"), std::string::npos) << r.err;
+  WriteFile(bk / "keys" / "lock.mdb", "");
+  r = Expect(1, {"backup", bk.string()});
+  EXPECT_EQ(r.err.find("a backup cut short"), std::string::npos) << r.err;
+  fs::remove(bk / "keys" / "lock.mdb");
   fs::create_directories(bk / "other");
   r = Expect(1, {"backup", bk.string()});
   EXPECT_EQ(r.err.find("a backup cut short"), std::string::npos) << r.err;
@@ -1684,6 +1719,8 @@ TEST_F(CliTest, RotateKeysNeverLeavesAStoreWithADamagedKeysPageUnopenable) {
   AddPeople();
   Expect(0, {"erase", "--id", "email:ben@example.org", "--suppress"});
   Expect(0, {"rotate-keys"});
+  const fs::path new_key = dir_ / "new.key";
+  ASSERT_EQ(RunRaw({"keygen", "--out", new_key.string()}).code, 0);
   const std::string keys = ReadFile(db_ / "keys" / "data.mdb");
   int refused = 0;
   for (std::size_t pg = 2; (pg + 1) * 4096 <= keys.size(); ++pg) {
@@ -1707,6 +1744,17 @@ TEST_F(CliTest, RotateKeysNeverLeavesAStoreWithADamagedKeysPageUnopenable) {
       const RunResult after = CliAt(copy, key_, {"stats"});
       EXPECT_EQ(after.code, before.code) << after.err;
       EXPECT_EQ(after.out, before.out) << after.err;
+      // rotate-root too refuses a damaged page before its commit (review of
+      // stop 31, M1: it committed, then failed its rebuild, and the store
+      // opened with the new key only, never writable again).
+      if (before.code == 0) {
+        const RunResult root = CliAt(copy, key_, {"rotate-root", "--new-key-file", new_key.string()});
+        EXPECT_EQ(root.code, 7) << root.err;
+        EXPECT_NE(root.err.find("damaged page"), std::string::npos) << root.err;
+        const RunResult old_key = CliAt(copy, key_, {"stats"});
+        EXPECT_EQ(old_key.code, 0) << old_key.err;
+        EXPECT_EQ(old_key.out, before.out) << old_key.err;
+      }
     }
     fs::remove_all(copy);
   }

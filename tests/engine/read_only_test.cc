@@ -170,6 +170,68 @@ TEST_F(ReadOnlyTest, ErasuresWaitingForAnInterruptedRotationsRebuildAreCounted) 
   EXPECT_EQ(st->erasures_since_rotation, 0u);
 }
 
+// Review of stop 31, M3: with a rebuild pending every receipt said logical,
+// also those a finished rotation had made cryptographic, while the count
+// above named only the last rotation's. Receipts now wait only for the
+// epochs the pending rebuild removes (rebuild_epoch_floor), and a root-key
+// rotation's rebuild, which removes none, makes none wait.
+TEST_F(ReadOnlyTest, APendingRebuildHoldsBackOnlyTheErasuresItsRotationCovers) {
+  std::string before_rotation, after_rotation;
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto r = (*store)->Erase(people_[17]);
+    SKV_ASSERT_OK(r.status());
+    before_rotation = r->request_id;
+    SKV_ASSERT_OK((*store)->RotateEpoch().status());
+    r = (*store)->Erase(people_[18]);
+    SKV_ASSERT_OK(r.status());
+    after_rotation = r->request_id;
+  }
+  auto cryptographic = [&](const Options& o, const std::string& id) {
+    auto store = Store::Open(o);
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    if (!store.ok()) return false;
+    auto receipt = (*store)->GetErasure(id);
+    EXPECT_TRUE(receipt.ok()) << receipt.status().ToString();
+    return receipt.ok() && receipt->cryptographic;
+  };
+  // A root-key rotation cut short before its rebuild: nothing waits for it.
+  Options new_root = options_;
+  new_root.key_provider = NewRawKeyProvider(std::string(32, 'n'));
+  ASSERT_TRUE(test::RunChildKilledAt("root_rotation.before_rebuild", 1, [&] {
+    auto store = Store::Open(options_);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->RotateRootKey(new_root.key_provider);
+  }));
+  Options read_new_root = new_root;
+  read_new_root.read_only = true;
+  EXPECT_TRUE(cryptographic(read_new_root, before_rotation));
+  EXPECT_FALSE(cryptographic(read_new_root, after_rotation));
+  {
+    auto store = Store::Open(new_root);  // finishes that rebuild
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+  }
+  // An epoch rotation cut short before its rebuild: only the erasure made
+  // since the last rotation waits.
+  ASSERT_TRUE(test::RunChildKilledAt("rotation.before_rebuild_swap", 1, [&] {
+    auto store = Store::Open(new_root);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->RotateEpoch();
+  }));
+  EXPECT_TRUE(cryptographic(read_new_root, before_rotation));
+  EXPECT_FALSE(cryptographic(read_new_root, after_rotation));
+  auto store = Store::Open(read_new_root);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto st = (*store)->Stats();
+  SKV_ASSERT_OK(st.status());
+  EXPECT_TRUE(st->keys_rebuild_pending);
+  EXPECT_EQ(st->erasures_awaiting_rebuild, 1u);
+  EXPECT_EQ(st->erasures_since_rotation, 0u);
+  store->reset();
+  EXPECT_TRUE(cryptographic(new_root, after_rotation));  // a writable open finishes the rebuild
+}
+
 // Issue 16 (6): a key rotation cut short before its rebuild, then a damaged
 // page in `keys`: the rebuild a writable open must finish refuses the file,
 // so the store could never be opened again. A read-only open skips the
