@@ -194,6 +194,16 @@ Attributes PickAttributes(FuzzedDataProvider& in, std::size_t max) {
   return out;
 }
 
+// Up to two attributes set and up to two names unset (either may repeat or
+// overlap: the calls' contracts say what that means).
+ProfilePatch PickPatch(FuzzedDataProvider& in) {
+  ProfilePatch patch;
+  patch.set = PickAttributes(in, 2);
+  const std::size_t unset = in.ConsumeIntegralInRange<std::size_t>(0, 2);
+  for (std::size_t u = 0; u < unset; ++u) patch.unset.emplace_back(in.PickValueInArray(kAttributeNames));
+  return patch;
+}
+
 std::string Describe(const Identifier& id) { return id.type + ":" + id.value; }
 
 // ---- the harness -----------------------------------------------------------------
@@ -348,9 +358,7 @@ class Harness {
     if (!i) return;
     ModelPerson& p = model_.people[*i];
     Rectification r;
-    r.profile.set = PickAttributes(in, 2);
-    const std::size_t unset = in.ConsumeIntegralInRange<std::size_t>(0, 2);
-    for (std::size_t u = 0; u < unset; ++u) r.profile.unset.emplace_back(in.PickValueInArray(kAttributeNames));
+    r.profile = PickPatch(in);
     std::optional<std::pair<Identifier, Identifier>> replace;
     if (in.ConsumeBool()) {
       Identifier old_id = PickIdentifier(in);
@@ -511,10 +519,7 @@ class Harness {
     auto i = PickPerson(in);
     if (!i) return;
     ModelPerson& p = model_.people[*i];
-    ProfilePatch patch;
-    patch.set = PickAttributes(in, 2);
-    const std::size_t unset = in.ConsumeIntegralInRange<std::size_t>(0, 2);
-    for (std::size_t u = 0; u < unset; ++u) patch.unset.emplace_back(in.PickValueInArray(kAttributeNames));
+    const ProfilePatch patch = PickPatch(in);
     if (Tracing()) {
       for (const auto& [name, value] : patch.set) std::fprintf(stderr, "  set %s\n", name.c_str());
       for (const std::string& name : patch.unset) std::fprintf(stderr, "  unset %s\n", name.c_str());
