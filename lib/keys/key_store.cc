@@ -354,11 +354,21 @@ Status KeyStore::ReloadEpochs() {
   if (!root_) return Status::FailedPrecondition("the key store is not unlocked");
   std::map<std::uint64_t, crypto::SecretKey> keys;
   std::map<std::uint64_t, std::string> labels;
-  std::uint64_t current = 0;
+  std::uint64_t current = 0, pending = 0, floor = 0;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
     auto c = ReadU64Meta(txn, meta_, kCurrentEpochKey);
     if (!c.ok()) return c.status();
     current = *c;
+    // With the epochs, the writer's rebuild state: its destroy commit is
+    // what moved the oldest epoch, and until its rebuild (which waits for
+    // this reader) those erasures are not cryptographic (stop 31: a reader
+    // beside a rotating writer reported them cryptographic).
+    auto p = ReadU64Meta(txn, meta_, kRebuildPendingKey);
+    if (!p.ok()) return p.status();
+    pending = *p;
+    auto f = ReadU64Meta(txn, meta_, kRebuildEpochFloorKey);
+    if (!f.ok()) return f.status();
+    floor = *f;
     return ReadEpochKeys(txn, *root_, current, &keys, &labels);
   });
   if (!s.ok()) return s;
@@ -366,6 +376,8 @@ Status KeyStore::ReloadEpochs() {
   current_epoch_ = current;
   epoch_keys_ = std::move(keys);
   epoch_labels_ = std::move(labels);
+  rebuild_floor_.store(floor);
+  rebuild_pending_.store(pending != 0);
   return Status::OK();
 }
 

@@ -17,6 +17,7 @@
 #include "storage/environment.h"
 #include "test_util.h"
 #include "util/coding.h"
+#include "util/test_point.h"
 
 namespace shredkv {
 namespace {
@@ -689,6 +690,72 @@ TEST(LiveReaderTest, ALeaseScanBesideAWriterNeverHandsOutWhatItsFilterRefuses) {
   }
   ASSERT_TRUE(w.Say('c'));
   EXPECT_EQ(w.Finish(), 0);
+}
+
+// Stop 31: a reader beside a writer whose rotation destroyed the old epoch
+// keys and then waited for the reader to leave before rebuilding the keys
+// file reloaded the epochs (a live person's key named the new one) but not
+// the rebuild state, and reported the erasure cryptographic while the file
+// still held the destroyed key's bytes. The receipt stays logical until the
+// writer's rebuild.
+WriterProcess* g_rotating_writer = nullptr;
+
+TEST(LiveReaderTest, AReaderBesideARotationWaitingForItSaysTheErasureIsNotCryptographicYet) {
+  test::TempDir dir;
+  const std::string db = dir.Sub("s");
+  const Options o = test::TestOptions(db);
+  std::string request_id;
+  PersonId live;
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto gone = (*store)->CreatePerson({{"email", "gone@x.org"}});
+    auto kept = (*store)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "K"}});
+    ASSERT_TRUE(gone.ok() && kept.ok());
+    live = *kept;
+    auto receipt = (*store)->Erase(*gone);
+    ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+    request_id = receipt->request_id;
+  }
+  WriterProcess w;
+  g_rotating_writer = &w;
+  ASSERT_TRUE(w.Start([&]() -> int {
+    auto store = Store::Open(o);
+    if (!store.ok()) return 10;
+    w.Say('o');
+    if (w.WaitFor() != 'r') return 11;
+    util::SetTestPointHook([](std::string_view name) {
+      if (name == "rotation.destroy_committed") g_rotating_writer->Say('d');
+    });
+    (void)(*store)->RotateEpoch();  // its rebuild waits for the reader to close
+    return (*store)->Close().ok() ? 0 : 12;
+  }));
+  ASSERT_EQ(w.WaitFor(), 'o');
+  Options ro = o;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  {
+    auto reader = Store::Open(ro);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    auto before = (*reader)->GetErasure(request_id);
+    ASSERT_TRUE(before.ok()) << before.status().ToString();
+    EXPECT_FALSE(before->cryptographic);
+    ASSERT_TRUE(w.Say('r'));
+    ASSERT_EQ(w.WaitFor(), 'd');
+    auto profile = (*reader)->GetProfile(live);  // its key names the new epoch: the reader reloads
+    ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+    EXPECT_EQ(profile->at("name"), Value("K"));
+    auto during = (*reader)->GetErasure(request_id);
+    ASSERT_TRUE(during.ok()) << during.status().ToString();
+    EXPECT_FALSE(during->cryptographic);  // the destroyed key's bytes are still in the file
+  }
+  EXPECT_EQ(w.Finish(), 0);
+  g_rotating_writer = nullptr;
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto after = (*store)->GetErasure(request_id);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_TRUE(after->cryptographic);
 }
 
 // Issue 18: a read-only open beside the process that writes the store
