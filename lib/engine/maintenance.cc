@@ -258,19 +258,15 @@ Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provid
   }
   util::TestPoint("root_rotation.before_rebuild");
   if (auto rebuilt = RebuildPendingKeysFileWithReadersOut(); !rebuilt.ok()) {
-    // The re-seal is committed: whatever the rebuild's own error says
-    // ("nothing was changed" of a full disk), the old key no longer opens
-    // the store. The code stays the cause's (the call did not finish: the
-    // file still holds the old sealing until the rebuild).
+    // The re-seal is committed: the old key no longer opens the store. The
+    // code stays the cause's (the call did not finish: the file still holds
+    // the old sealing until the rebuild).
     const Status& cause = rebuilt.status();
-    std::string why = cause.message();
-    constexpr std::string_view kUnchanged = "; nothing was changed";  // true of the rebuild, not of this call
-    if (why.ends_with(kUnchanged)) why.resize(why.size() - kUnchanged.size());
     return cause.WithMessage(
         "after re-sealing under the new root key: the store opens with the new key only (keep it: the old key no "
         "longer opens the store); the keys file still holds the old sealing until it is rebuilt, at the next "
         "maintenance round or writable open. The rebuild failed: " +
-        why);
+        cause.message());
   }
   ctx_.events.Log(LogLevel::kInfo, "root key rotated; the keys file was rebuilt");
   return Status::OK();
@@ -344,7 +340,7 @@ Result<CompactionResult> Maintenance::DoCompactData() {
       // Room for the rebuild first: on a full disk nothing is written (the
       // materialisation below could otherwise commit into free pages and
       // the compaction then fail, having changed the store).
-      if (Status f = ctx_.data->CheckRoomForRebuild(tmp); !f.ok()) return f;
+      if (Status f = ctx_.data->CheckRoomForRebuild(tmp); !f.ok()) return f.WithContext("nothing was compacted");
       // Staged analytics rows first: the new file has none, and no staged
       // row of a person erased since outlives the rebuild.
       if (auto m = ctx_.MaterialiseAnalytics(std::nullopt); !m.ok()) return m.status();

@@ -98,6 +98,30 @@ Status PutU64Meta(storage::WriteTxn& txn, storage::Table meta, std::string_view 
   return txn.Put(meta, key, PlainRow(TableId::kKeysMeta, key, U64(v)));
 }
 
+// A keys-file rebuild left pending by a rotation (format.md §4.1): the
+// epoch floor and the count are meaningful only while it is (a build
+// before stop 31 that finished one left them behind).
+struct RebuildState {
+  bool pending = false;
+  std::uint64_t floor = 0;     // 0: unknown, every erasure waits
+  std::uint64_t awaiting = 0;  // erasures (people) that become cryptographic with it
+};
+
+Result<RebuildState> ReadRebuildState(const storage::ReadTxn& txn, storage::Table meta) {
+  RebuildState r;
+  auto pending = ReadU64Meta(txn, meta, kRebuildPendingKey);
+  if (!pending.ok()) return pending.status();
+  if (*pending == 0) return r;
+  r.pending = true;
+  auto floor = ReadU64Meta(txn, meta, kRebuildEpochFloorKey);
+  if (!floor.ok()) return floor.status();
+  r.floor = *floor;
+  auto awaiting = ReadU64Meta(txn, meta, kErasuresAwaitingRebuildKey);
+  if (!awaiting.ok()) return awaiting.status();
+  r.awaiting = *awaiting;
+  return r;
+}
+
 // A custody payload of an epoch row (format.md §4.2): its label and the
 // custody's wrapping. False if `payload` is not one.
 bool ParseCustodyPayload(std::string_view payload, std::string_view* label, std::string_view* wrapped) {
@@ -292,12 +316,10 @@ Status KeyStore::Load(const crypto::SecretKey& root) {
     index_key.emplace(std::move(ik).value());
 
     if (Status e = ReadEpochKeys(txn, root, current, &epoch_keys, &epoch_labels); !e.ok()) return e;
-    auto pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
-    if (!pending.ok()) return pending.status();
-    auto floor = ReadU64Meta(txn, meta_, kRebuildEpochFloorKey);
-    if (!floor.ok()) return floor.status();
-    rebuild_floor_.store(*floor);
-    rebuild_pending_.store(*pending != 0);
+    auto rebuild = ReadRebuildState(txn, meta_);
+    if (!rebuild.ok()) return rebuild.status();
+    rebuild_floor_.store(rebuild->floor);
+    rebuild_pending_.store(rebuild->pending);
     return Status::OK();
   });
   if (!s.ok()) return s;
@@ -354,7 +376,8 @@ Status KeyStore::ReloadEpochs() {
   if (!root_) return Status::FailedPrecondition("the key store is not unlocked");
   std::map<std::uint64_t, crypto::SecretKey> keys;
   std::map<std::uint64_t, std::string> labels;
-  std::uint64_t current = 0, pending = 0, floor = 0;
+  std::uint64_t current = 0;
+  RebuildState rebuild;
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
     auto c = ReadU64Meta(txn, meta_, kCurrentEpochKey);
     if (!c.ok()) return c.status();
@@ -363,12 +386,9 @@ Status KeyStore::ReloadEpochs() {
     // what moved the oldest epoch, and until its rebuild (which waits for
     // this reader) those erasures are not cryptographic (stop 31: a reader
     // beside a rotating writer reported them cryptographic).
-    auto p = ReadU64Meta(txn, meta_, kRebuildPendingKey);
-    if (!p.ok()) return p.status();
-    pending = *p;
-    auto f = ReadU64Meta(txn, meta_, kRebuildEpochFloorKey);
-    if (!f.ok()) return f.status();
-    floor = *f;
+    auto r = ReadRebuildState(txn, meta_);
+    if (!r.ok()) return r.status();
+    rebuild = *r;
     return ReadEpochKeys(txn, *root_, current, &keys, &labels);
   });
   if (!s.ok()) return s;
@@ -376,8 +396,8 @@ Status KeyStore::ReloadEpochs() {
   current_epoch_ = current;
   epoch_keys_ = std::move(keys);
   epoch_labels_ = std::move(labels);
-  rebuild_floor_.store(floor);
-  rebuild_pending_.store(pending != 0);
+  rebuild_floor_.store(rebuild.floor);
+  rebuild_pending_.store(rebuild.pending);
   return Status::OK();
 }
 
@@ -541,7 +561,7 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
   // (outside audit 31, F1: the re-seal committed on a full disk, then the
   // rebuild failed, and the store opened with the new key only).
   if (Status f = env_->CheckRoomForRebuild(options_.path + "/" + kRebuildFile); !f.ok()) {
-    return f.WithContext("a root key rotation");
+    return f.WithContext("the root key was not rotated");
   }
   // A damaged page would fail that rebuild after the commit, and every
   // writable open after it (review of stop 31, M1): refuse first, as
@@ -577,12 +597,10 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
     }
     // This rebuild makes no erasure cryptographic (no epoch key goes): the
     // floor is the oldest epoch, unless a rotation's rebuild is pending.
-    auto was_pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
-    if (!was_pending.ok()) return was_pending.status();
-    auto stored_floor = ReadU64Meta(txn, meta_, kRebuildEpochFloorKey);
-    if (!stored_floor.ok()) return stored_floor.status();
-    floor = *was_pending != 0 ? *stored_floor : (epoch_keys_.empty() ? 0 : epoch_keys_.begin()->first);
-    if (*was_pending == 0) {
+    auto before = ReadRebuildState(txn, meta_);
+    if (!before.ok()) return before.status();
+    floor = before->pending ? before->floor : (epoch_keys_.empty() ? 0 : epoch_keys_.begin()->first);
+    if (!before->pending) {
       if (Status d = txn.Delete(meta_, kErasuresAwaitingRebuildKey); !d.ok()) return d;  // a stale count
     }
     if (Status w = PutU64Meta(txn, meta_, kRebuildEpochFloorKey, floor); !w.ok()) return w;
@@ -1462,16 +1480,12 @@ Result<KeyCounts> KeyStore::Counts() {
     auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
     if (!since.ok()) return since.status();
     k.erasures_since_rotation = *since;
-    auto awaiting = ReadU64Meta(txn, meta_, kErasuresAwaitingRebuildKey);
-    if (!awaiting.ok()) return awaiting.status();
-    auto pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
-    if (!pending.ok()) return pending.status();
     // Read with the count, not the flag cached at open (a writer process
     // beside a reader may have rotated since).
-    k.rebuild_pending = *pending != 0;
-    // Only while the rebuild is pending (a build before stop 31 that finished
-    // it left the count behind).
-    k.erasures_awaiting_rebuild = *pending != 0 ? *awaiting : 0;
+    auto rebuild = ReadRebuildState(txn, meta_);
+    if (!rebuild.ok()) return rebuild.status();
+    k.rebuild_pending = rebuild->pending;
+    k.erasures_awaiting_rebuild = rebuild->awaiting;
     auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
     if (!oldest.ok()) return oldest.status();
     k.oldest_unrotated_ms = *oldest == 0 ? 0 : util::SignedFromOrdered(*oldest);
@@ -1505,7 +1519,9 @@ Result<std::uint64_t> KeyStore::BeginRotation(std::int64_t now_ms) {
   }
   auto live = env_->LiveBytes();
   if (!live.ok()) return live.status();
-  if (Status f = storage::CheckFreeSpace(options_.path, 2 * *live + (1u << 20), "a key rotation"); !f.ok()) return f;
+  if (Status f = storage::CheckFreeSpace(options_.path, 2 * *live + (1u << 20), "a key rotation"); !f.ok()) {
+    return f.WithContext("no key was rotated");
+  }
   auto key = crypto::SecretKey::Random();
   if (!key.ok()) return key.status();
   std::unique_lock lock(epoch_mu_);  // PutDeks waits: no DEK lands under a stale epoch
@@ -1656,20 +1672,17 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
     // Until the rebuild, the erasures before the rotation's start are not
     // cryptographic yet (the destroyed keys' bytes are still in the file);
     // a second rotation before the rebuild adds its own.
-    auto awaiting = ReadU64Meta(txn, meta_, kErasuresAwaitingRebuildKey);
-    if (!awaiting.ok()) return awaiting.status();
-    auto was_pending = ReadU64Meta(txn, meta_, kRebuildPendingKey);
-    if (!was_pending.ok()) return was_pending.status();
-    const std::uint64_t before = *was_pending != 0 ? *awaiting : 0;  // else a stale count (format.md §4.1)
-    if (Status w = PutU64Meta(txn, meta_, kErasuresAwaitingRebuildKey, before + std::min(*at_start, *since)); !w.ok()) {
+    auto before = ReadRebuildState(txn, meta_);
+    if (!before.ok()) return before.status();
+    if (Status w = PutU64Meta(txn, meta_, kErasuresAwaitingRebuildKey, before->awaiting + std::min(*at_start, *since));
+        !w.ok()) {
       return w;
     }
     // The erasures under the epochs destroyed here (and any an earlier
     // pending rebuild waited for) await the rebuild; 0 stays 0 (unknown).
-    auto stored_floor = ReadU64Meta(txn, meta_, kRebuildEpochFloorKey);
-    if (!stored_floor.ok()) return stored_floor.status();
-    const std::uint64_t lowest = old.empty() ? epoch : *std::min_element(old.begin(), old.end());
-    new_floor = *was_pending != 0 ? std::min(*stored_floor, lowest) : lowest;
+    // `old` is in epoch order (from the map).
+    const std::uint64_t lowest = old.empty() ? epoch : old.front();
+    new_floor = before->pending ? std::min(before->floor, lowest) : lowest;
     if (Status w = PutU64Meta(txn, meta_, kRebuildEpochFloorKey, new_floor); !w.ok()) return w;
     // The custody keys go after this commit (FinishCustodyDestroy); listed
     // here so that a crash in between destroys them at the next open.

@@ -1091,7 +1091,7 @@ Status CheckFreeSpace(const std::string& path, std::uint64_t bytes, std::string_
   const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
   if (free_bytes >= bytes) return Status::OK();
   return Status::StoreFull(std::string(for_what) + " needs about " + std::to_string(bytes) + " bytes free on the disk of '" +
-                           path + "', " + std::to_string(free_bytes) + " are (disk full); nothing was changed");
+                           path + "', " + std::to_string(free_bytes) + " are (disk full)");
 }
 
 std::string Environment::data_file() const { return single_file_ ? name_ : name_ + "/data.mdb"; }
