@@ -88,6 +88,13 @@ void ExpectStatus(const Status& s, StatusCode want, const std::string& what) {
   }
 }
 
+void ExpectOneOf(const Status& s, const std::set<StatusCode>& want, const std::string& what) {
+  if (want.count(s.code()) != 0) return;
+  std::string codes;
+  for (StatusCode c : want) codes += (codes.empty() ? "" : " or ") + std::to_string(static_cast<int>(c));
+  Fail(what + ": got " + s.ToString() + ", model expects code " + codes);
+}
+
 // FUZZ_STORE_MODEL_TRACE=1 prints each step's operation, each patch and
 // the feed as read, for explaining a disagreement.
 bool Tracing() {
@@ -151,6 +158,7 @@ struct Model {
   std::map<Identifier, std::size_t> owner;  // identifier → index into people (live only)
   std::set<Identifier> suppressed;
   std::vector<std::string> erasure_requests;
+  std::vector<PersonId> phantoms;  // created by batches that failed: NotFound for good
   RetentionRules rules;  // collections and the feed (events and analytics: none)
 };
 
@@ -259,13 +267,13 @@ class Harness {
   }
 
   // Index of a person of the model, or nullopt when there are none.
-  std::optional<std::size_t> PickPerson(FuzzedDataProvider& in) {
-    if (model_.people.empty()) return std::nullopt;
-    return in.ConsumeIntegralInRange<std::size_t>(0, model_.people.size() - 1);
+  static std::optional<std::size_t> PickPerson(const Model& m, FuzzedDataProvider& in) {
+    if (m.people.empty()) return std::nullopt;
+    return in.ConsumeIntegralInRange<std::size_t>(0, m.people.size() - 1);
   }
 
   // What a write to person `p` must return before any other check.
-  StatusCode PersonState(const ModelPerson& p) const {
+  static StatusCode PersonState(const ModelPerson& p) {
     return p.erased ? StatusCode::kErased : StatusCode::kOk;
   }
 
@@ -286,10 +294,11 @@ class Harness {
 
   // A notice the store must have written now; none for empty names unless
   // `always` (an erasure notice names nothing).
-  void Notify(NoticeKind kind, const PersonId& person, const std::set<std::string>& names, bool always = false) {
+  void Notify(Model& m, NoticeKind kind, const PersonId& person, const std::set<std::string>& names,
+              bool always = false) const {
     if (names.empty() && !always) return;
-    model_.notices.push_back(
-        ModelNotice{++model_.newest_cursor, kind, person, now_, std::vector<std::string>(names.begin(), names.end())});
+    m.notices.push_back(
+        ModelNotice{++m.newest_cursor, kind, person, now_, std::vector<std::string>(names.begin(), names.end())});
   }
 
   // How many notices from the oldest on are past the feed rule: the prefix
@@ -328,6 +337,7 @@ class Harness {
     const int op = in.ConsumeIntegralInRange<int>(0, 6);
     if (Tracing()) std::fprintf(stderr, "  sub-op %d\n", op);
     switch (op) {
+      case 2: return Batch(in);
       case 3: return Unlink(in);
       case 4: return RectifyOne(in);
       case 5: return Consent(in);
@@ -336,93 +346,452 @@ class Harness {
     }
   }
 
-  void Unlink(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
-    if (!i) return;
-    ModelPerson& p = model_.people[*i];
-    const Identifier id = PickIdentifier(in);
-    StatusCode want = PersonState(p);
-    if (want == StatusCode::kOk && p.identifiers.count(id) == 0) want = StatusCode::kNotFound;
-    const Status s = store_->UnlinkIdentifier(p.id, id);
-    ExpectStatus(s, want, "UnlinkIdentifier " + Describe(id));
-    if (!s.ok()) return;
-    p.identifiers.erase(id);
-    model_.owner.erase(id);
-    Notify(NoticeKind::kRectification, p.id, {"identifier." + id.type});
+  // ---- operations: a single call, or one operation of a batch ----------------------
+  //
+  // Each operation is picked from the input (in the order its single call
+  // always consumed it, so the corpus keeps its meaning), predicted against
+  // a model and applied to it: `model_` for a single call, the batch's
+  // copy of it (kept only if the store committed the batch) for a batch.
+  // An Apply returns the names a change-feed notice gives what it changed.
+
+  struct CreateArgs {
+    std::vector<Identifier> identifiers;  // distinct
+    Attributes profile;
+  };
+
+  static CreateArgs PickCreate(FuzzedDataProvider& in) {
+    CreateArgs a;
+    const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(1, 2);
+    std::set<Identifier> unique;
+    for (std::size_t i = 0; i < n; ++i) {
+      Identifier id = PickIdentifier(in);
+      if (unique.insert(id).second) a.identifiers.push_back(std::move(id));
+    }
+    a.profile = PickAttributes(in, 2);
+    return a;
+  }
+
+  // With one identifier suppressed and another taken, either error is right
+  // (the contract gives no precedence; the store reports the first it meets).
+  static std::set<StatusCode> CreateWant(const Model& m, const CreateArgs& a) {
+    std::set<StatusCode> want;
+    for (const Identifier& id : a.identifiers) {
+      if (m.suppressed.count(id) != 0) want.insert(StatusCode::kSuppressed);
+      if (m.owner.count(id) != 0) want.insert(StatusCode::kAlreadyExists);
+    }
+    if (want.empty()) want.insert(StatusCode::kOk);
+    return want;
+  }
+
+  static void CreateApply(Model& m, const PersonId& id, const CreateArgs& a) {
+    ModelPerson p;
+    p.id = id;
+    p.identifiers.insert(a.identifiers.begin(), a.identifiers.end());
+    p.profile = a.profile;
+    for (const Identifier& x : a.identifiers) m.owner[x] = m.people.size();
+    m.people.push_back(std::move(p));
+  }
+
+  static StatusCode LinkWant(const Model& m, std::size_t i, const Identifier& id) {
+    StatusCode want = PersonState(m.people[i]);
+    if (want != StatusCode::kOk) return want;
+    if (m.suppressed.count(id) != 0) return StatusCode::kSuppressed;
+    auto o = m.owner.find(id);
+    return o != m.owner.end() && o->second != i ? StatusCode::kAlreadyExists : StatusCode::kOk;
+  }
+
+  // A link of an identifier the person has already changes nothing.
+  static std::set<std::string> LinkApply(Model& m, std::size_t i, const Identifier& id) {
+    if (!m.people[i].identifiers.insert(id).second) return {};
+    m.owner[id] = i;
+    return {"identifier." + id.type};
+  }
+
+  static StatusCode UnlinkWant(const Model& m, std::size_t i, const Identifier& id) {
+    const StatusCode want = PersonState(m.people[i]);
+    return want == StatusCode::kOk && m.people[i].identifiers.count(id) == 0 ? StatusCode::kNotFound : want;
+  }
+
+  static std::set<std::string> UnlinkApply(Model& m, std::size_t i, const Identifier& id) {
+    m.people[i].identifiers.erase(id);
+    m.owner.erase(id);
+    return {"identifier." + id.type};
+  }
+
+  // The documented order: set entries are written, unset names removed (an
+  // attribute both set and unset keeps the set's value). The names are of
+  // each attribute whose value or presence changed.
+  static std::set<std::string> PatchApply(Model& m, std::size_t i, const ProfilePatch& patch) {
+    Attributes& profile = m.people[i].profile;
+    const Attributes before = profile;
+    for (const auto& [name, value] : patch.set) profile.insert_or_assign(name, value);
+    for (const std::string& name : patch.unset) {
+      if (patch.set.count(name) == 0) profile.erase(name);
+    }
+    std::set<std::string> changed;
+    auto note = [&](const std::string& name) {
+      auto a = before.find(name);
+      auto b = profile.find(name);
+      if ((a == before.end()) != (b == profile.end()) || (a != before.end() && !(a->second == b->second))) {
+        changed.insert("profile." + name);
+      }
+    };
+    for (const auto& [name, value] : patch.set) note(name);
+    for (const std::string& name : patch.unset) note(name);
+    return changed;
+  }
+
+  static Event PickEvent(FuzzedDataProvider& in) {
+    Event e;
+    e.name = in.PickValueInArray(kEventNames);
+    e.ts_ms = kClockMs + in.ConsumeIntegralInRange<std::int64_t>(-3, 3) * 1000;
+    e.properties = PickAttributes(in, 3);
+    for (const auto& [name, value] : e.properties) {
+      if (in.ConsumeBool()) e.analytics_fields.push_back(name);
+    }
+    e.category = in.PickValueInArray(kEventCategories);
+    return e;
+  }
+
+  static std::string CategoryOf(const Event& e) { return e.category.empty() ? std::string(kGeneralCategory) : e.category; }
+
+  static StatusCode AppendWant(const Model& m, std::size_t i, const Event& e) {
+    const ModelPerson& p = m.people[i];
+    const StatusCode want = PersonState(p);
+    if (want != StatusCode::kOk) return want;
+    // Tracking is processing for "analytics"; a withdrawal is an objection.
+    auto consent = p.consent.find("analytics");
+    if (p.restriction.all || p.restriction.purposes.count("analytics") != 0 ||
+        p.restriction.categories.count(CategoryOf(e)) != 0 || (consent != p.consent.end() && !consent->second)) {
+      return StatusCode::kRestricted;
+    }
+    return StatusCode::kOk;
+  }
+
+  static void AppendApply(Model& m, std::size_t i, const Event& e) {
+    ModelPerson& p = m.people[i];
+    const std::string category = CategoryOf(e);
+    if (category != kGeneralCategory) p.category_keys[category] = CategoryKey::kLive;
+    ModelEvent x{e.name, e.ts_ms, e.properties, e.analytics_fields, category};
+    // Ordered by (ts, seq); seq grows with every append.
+    auto pos = std::upper_bound(p.events.begin(), p.events.end(), x.ts_ms,
+                                [](std::int64_t ts, const ModelEvent& y) { return ts < y.ts_ms; });
+    p.events.insert(pos, std::move(x));
+  }
+
+  struct RecordArgs {
+    std::string collection;
+    std::string key;
+    std::string value;  // a put's
+  };
+
+  static RecordArgs PickRecordKey(FuzzedDataProvider& in) {
+    RecordArgs a;
+    a.collection = in.PickValueInArray(kCollections);
+    a.key = "k" + std::to_string(in.ConsumeIntegralInRange<int>(0, 4));
+    return a;
+  }
+
+  std::set<std::string> PutApply(Model& m, std::size_t i, const RecordArgs& a) const {
+    m.people[i].records[{a.collection, a.key}] = ModelRecord{a.value, now_};
+    return {"record.put"};
+  }
+
+  // A row past its rule but not swept yet is still deleted (and told); an
+  // absent record changes nothing.
+  static std::set<std::string> DeleteApply(Model& m, std::size_t i, const RecordArgs& a) {
+    if (m.people[i].records.erase({a.collection, a.key}) == 0) return {};
+    return {"record.delete"};
   }
 
   // A profile correction and, half of the time, one identifier replaced by
-  // another of its type. Only what changed is named.
-  void RectifyOne(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
-    if (!i) return;
-    ModelPerson& p = model_.people[*i];
-    Rectification r;
-    r.profile = PickPatch(in);
+  // another of its type.
+  struct RectifyArgs {
+    Rectification rectification;
     std::optional<std::pair<Identifier, Identifier>> replace;
+  };
+
+  static RectifyArgs PickRectify(FuzzedDataProvider& in) {
+    RectifyArgs a;
+    a.rectification.profile = PickPatch(in);
     if (in.ConsumeBool()) {
       Identifier old_id = PickIdentifier(in);
       Identifier new_id = IdentifierOf(old_id.type == "email" ? 0 : 1, in.ConsumeIntegralInRange<int>(0, 5));
-      replace.emplace(std::move(old_id), std::move(new_id));
-      r.identifiers.push_back(*replace);
+      a.replace.emplace(std::move(old_id), std::move(new_id));
+      a.rectification.identifiers.push_back(*a.replace);
     }
-    // The contract's order: arguments, then the person, then the identifiers.
-    StatusCode want = StatusCode::kOk;
+    return a;
+  }
+
+  // The contract's order: arguments, then the person, then the identifiers.
+  static StatusCode RectifyWant(const Model& m, std::size_t i, const RectifyArgs& a) {
+    const ProfilePatch& patch = a.rectification.profile;
     std::set<std::string> unset_names;
-    for (const std::string& name : r.profile.unset) {
-      if (!unset_names.insert(name).second || r.profile.set.count(name) != 0) want = StatusCode::kInvalidArgument;
+    for (const std::string& name : patch.unset) {
+      if (!unset_names.insert(name).second || patch.set.count(name) != 0) return StatusCode::kInvalidArgument;
     }
-    if (replace && replace->first == replace->second) want = StatusCode::kInvalidArgument;
-    if (want == StatusCode::kOk) want = PersonState(p);
-    if (want == StatusCode::kOk && replace) {
-      const Identifier& n = replace->second;
-      auto owner = model_.owner.find(n);
-      if (p.identifiers.count(replace->first) == 0) {
-        want = StatusCode::kNotFound;
-      } else if (model_.suppressed.count(n) != 0) {
-        want = StatusCode::kSuppressed;
-      } else if (owner != model_.owner.end() && owner->second != *i) {
-        want = StatusCode::kAlreadyExists;
-      }
-    }
-    const Status s = store_->Rectify(p.id, r);
-    ExpectStatus(s, want, "Rectify");
-    if (!s.ok()) return;
+    if (a.replace && a.replace->first == a.replace->second) return StatusCode::kInvalidArgument;
+    const ModelPerson& p = m.people[i];
+    const StatusCode want = PersonState(p);
+    if (want != StatusCode::kOk || !a.replace) return want;
+    const Identifier& n = a.replace->second;
+    auto owner = m.owner.find(n);
+    if (p.identifiers.count(a.replace->first) == 0) return StatusCode::kNotFound;
+    if (m.suppressed.count(n) != 0) return StatusCode::kSuppressed;
+    if (owner != m.owner.end() && owner->second != i) return StatusCode::kAlreadyExists;
+    return StatusCode::kOk;
+  }
+
+  // Only what changed is named.
+  static std::set<std::string> RectifyApply(Model& m, std::size_t i, const RectifyArgs& a) {
+    ModelPerson& p = m.people[i];
     std::set<std::string> names;
-    for (const std::string& name : r.profile.unset) {
+    for (const std::string& name : a.rectification.profile.unset) {
       if (p.profile.erase(name) > 0) names.insert("profile." + name);
     }
-    for (const auto& [name, value] : r.profile.set) {
+    for (const auto& [name, value] : a.rectification.profile.set) {
       auto it = p.profile.find(name);
       if (it != p.profile.end() && it->second == value) continue;
       p.profile.insert_or_assign(name, value);
       names.insert("profile." + name);
     }
-    if (replace) {
-      p.identifiers.erase(replace->first);
-      model_.owner.erase(replace->first);
-      p.identifiers.insert(replace->second);
-      model_.owner[replace->second] = *i;
-      names.insert("identifier." + replace->first.type);
+    if (a.replace) {
+      p.identifiers.erase(a.replace->first);
+      m.owner.erase(a.replace->first);
+      p.identifiers.insert(a.replace->second);
+      m.owner[a.replace->second] = i;
+      names.insert("identifier." + a.replace->first.type);
     }
-    Notify(NoticeKind::kRectification, p.id, names);
+    return names;
+  }
+
+  static std::set<std::string> ConsentApply(Model& m, std::size_t i, const std::string& purpose, bool granted) {
+    m.people[i].consent[purpose] = granted;
+    return {granted ? "action.grant" : "action.withdraw", "consent." + purpose};
+  }
+
+  void Create(FuzzedDataProvider& in) {
+    if (model_.people.size() >= kMaxPeople) return;
+    const CreateArgs a = PickCreate(in);
+    auto r = store_->CreatePerson(a.identifiers, a.profile);
+    ExpectOneOf(r.status(), CreateWant(model_, a), "CreatePerson");
+    if (r.ok()) CreateApply(model_, *r, a);
+  }
+
+  void Link(FuzzedDataProvider& in) {
+    auto i = PickPerson(model_, in);
+    if (!i) return;
+    const Identifier id = PickIdentifier(in);
+    const Status s = store_->LinkIdentifier(model_.people[*i].id, id);
+    ExpectStatus(s, LinkWant(model_, *i, id), "LinkIdentifier " + Describe(id));
+    if (s.ok()) Notify(model_, NoticeKind::kRectification, model_.people[*i].id, LinkApply(model_, *i, id));
+  }
+
+  void Unlink(FuzzedDataProvider& in) {
+    auto i = PickPerson(model_, in);
+    if (!i) return;
+    const Identifier id = PickIdentifier(in);
+    const Status s = store_->UnlinkIdentifier(model_.people[*i].id, id);
+    ExpectStatus(s, UnlinkWant(model_, *i, id), "UnlinkIdentifier " + Describe(id));
+    if (s.ok()) Notify(model_, NoticeKind::kRectification, model_.people[*i].id, UnlinkApply(model_, *i, id));
+  }
+
+  void Patch(FuzzedDataProvider& in) {
+    auto i = PickPerson(model_, in);
+    if (!i) return;
+    const ProfilePatch patch = PickPatch(in);
+    if (Tracing()) {
+      for (const auto& [name, value] : patch.set) std::fprintf(stderr, "  set %s\n", name.c_str());
+      for (const std::string& name : patch.unset) std::fprintf(stderr, "  unset %s\n", name.c_str());
+      for (const auto& [name, value] : model_.people[*i].profile) std::fprintf(stderr, "  has %s\n", name.c_str());
+    }
+    const Status s = store_->PatchProfile(model_.people[*i].id, patch);
+    ExpectStatus(s, PersonState(model_.people[*i]), "PatchProfile");
+    if (s.ok()) Notify(model_, NoticeKind::kRectification, model_.people[*i].id, PatchApply(model_, *i, patch));
+  }
+
+  void Append(FuzzedDataProvider& in) {
+    auto i = PickPerson(model_, in);
+    if (!i) return;
+    const Event e = PickEvent(in);
+    const Status s = store_->AppendEvent(model_.people[*i].id, e);
+    ExpectStatus(s, AppendWant(model_, *i, e), "AppendEvent");
+    if (s.ok()) AppendApply(model_, *i, e);
+  }
+
+  void PutRecord(FuzzedDataProvider& in) {
+    auto i = PickPerson(model_, in);
+    if (!i) return;
+    RecordArgs a = PickRecordKey(in);
+    a.value = in.ConsumeRandomLengthString(40);
+    const Status s = store_->Put(model_.people[*i].id, a.collection, a.key, a.value);
+    ExpectStatus(s, PersonState(model_.people[*i]), "Put");
+    if (s.ok()) Notify(model_, NoticeKind::kRecordChange, model_.people[*i].id, PutApply(model_, *i, a));
+  }
+
+  void DeleteRecord(FuzzedDataProvider& in) {
+    auto i = PickPerson(model_, in);
+    if (!i) return;
+    const RecordArgs a = PickRecordKey(in);
+    const Status s = store_->Delete(model_.people[*i].id, a.collection, a.key);
+    ExpectStatus(s, PersonState(model_.people[*i]), "Delete");
+    if (s.ok()) Notify(model_, NoticeKind::kRecordChange, model_.people[*i].id, DeleteApply(model_, *i, a));
+  }
+
+  void RectifyOne(FuzzedDataProvider& in) {
+    auto i = PickPerson(model_, in);
+    if (!i) return;
+    const RectifyArgs a = PickRectify(in);
+    const Status s = store_->Rectify(model_.people[*i].id, a.rectification);
+    ExpectStatus(s, RectifyWant(model_, *i, a), "Rectify");
+    if (s.ok()) Notify(model_, NoticeKind::kRectification, model_.people[*i].id, RectifyApply(model_, *i, a));
   }
 
   void Consent(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
+    auto i = PickPerson(model_, in);
     if (!i) return;
-    ModelPerson& p = model_.people[*i];
     const std::string purpose = in.PickValueInArray(kPurposes);
     const bool granted = in.ConsumeBool();
-    const Status s = store_->SetConsent(p.id, purpose, granted, "fuzz");
-    ExpectStatus(s, PersonState(p), "SetConsent");
-    if (!s.ok()) return;
-    p.consent[purpose] = granted;
-    Notify(NoticeKind::kRestriction, p.id, {granted ? "action.grant" : "action.withdraw", "consent." + purpose});
+    const Status s = store_->SetConsent(model_.people[*i].id, purpose, granted, "fuzz");
+    ExpectStatus(s, PersonState(model_.people[*i]), "SetConsent");
+    if (s.ok()) Notify(model_, NoticeKind::kRestriction, model_.people[*i].id, ConsentApply(model_, *i, purpose, granted));
+  }
+
+  // A WriteBatch of one to five operations on the people of the model and
+  // those the batch creates. Each operation is predicted against the batch's
+  // copy of the model, in order: the first that must fail decides the
+  // status of Write, and then nothing of the batch may show (its new people
+  // are NotFound for good: CheckAll asks). Otherwise the copy becomes the
+  // model, with the notices write_batch.h promises: a Rectify's and a
+  // consent change's as they happen, and at the end, for each person the
+  // batch did not create, one rectification notice naming what its
+  // PatchProfile, LinkIdentifier and UnlinkIdentifier changed and one
+  // record notice for its puts and deletes. Across people the order of
+  // those is not promised: it is taken from the feed, once the model's set
+  // of them is found there.
+  void Batch(FuzzedDataProvider& in) {
+    Model copy = model_;
+    WriteBatch batch;
+    std::optional<std::set<StatusCode>> failure;  // what Write may return, once an operation must fail
+    std::vector<PersonId> created;
+    std::map<std::size_t, std::set<std::string>> corrections, record_changes;
+    auto fails = [&](std::set<StatusCode> want) {
+      if (!failure && want != std::set<StatusCode>{StatusCode::kOk}) failure = std::move(want);
+      return failure.has_value();
+    };
+    const int ops = in.ConsumeIntegralInRange<int>(1, 5);
+    for (int op = 0; op < ops && in.remaining_bytes() > 0; ++op) {
+      const int kind = in.ConsumeIntegralInRange<int>(0, 8);
+      if (Tracing()) std::fprintf(stderr, "  batch op %d\n", kind);
+      if (kind == 0) {
+        if (copy.people.size() >= kMaxPeople) continue;
+        const CreateArgs a = PickCreate(in);
+        const PersonId id = batch.CreatePerson(a.identifiers, a.profile);
+        created.push_back(id);
+        if (!fails(CreateWant(copy, a))) CreateApply(copy, id, a);
+        continue;
+      }
+      auto picked = PickPerson(copy, in);
+      if (!picked) continue;
+      const std::size_t i = *picked;
+      const PersonId id = copy.people[i].id;
+      switch (kind) {
+        case 1: {
+          const Identifier x = PickIdentifier(in);
+          batch.LinkIdentifier(id, x);
+          if (!fails({LinkWant(copy, i, x)})) corrections[i].merge(LinkApply(copy, i, x));
+          break;
+        }
+        case 2: {
+          const Identifier x = PickIdentifier(in);
+          batch.UnlinkIdentifier(id, x);
+          if (!fails({UnlinkWant(copy, i, x)})) corrections[i].merge(UnlinkApply(copy, i, x));
+          break;
+        }
+        case 3: {
+          const ProfilePatch patch = PickPatch(in);
+          batch.PatchProfile(id, patch);
+          if (!fails({PersonState(copy.people[i])})) corrections[i].merge(PatchApply(copy, i, patch));
+          break;
+        }
+        case 4: {
+          const Event e = PickEvent(in);
+          batch.AppendEvent(id, e);
+          if (!fails({AppendWant(copy, i, e)})) AppendApply(copy, i, e);
+          break;
+        }
+        case 5: {
+          RecordArgs a = PickRecordKey(in);
+          a.value = in.ConsumeRandomLengthString(40);
+          batch.Put(id, a.collection, a.key, a.value);
+          if (!fails({PersonState(copy.people[i])})) record_changes[i].merge(PutApply(copy, i, a));
+          break;
+        }
+        case 6: {
+          const RecordArgs a = PickRecordKey(in);
+          batch.Delete(id, a.collection, a.key);
+          if (!fails({PersonState(copy.people[i])})) record_changes[i].merge(DeleteApply(copy, i, a));
+          break;
+        }
+        case 7: {
+          const RectifyArgs a = PickRectify(in);
+          batch.Rectify(id, a.rectification);
+          if (!fails({RectifyWant(copy, i, a)})) Notify(copy, NoticeKind::kRectification, id, RectifyApply(copy, i, a));
+          break;
+        }
+        default: {
+          ConsentRecord record;
+          record.purpose = in.PickValueInArray(kPurposes);
+          const bool granted = in.ConsumeBool();
+          record.action = granted ? ConsentRecord::Action::kGrant : ConsentRecord::Action::kWithdraw;
+          record.source = "fuzz";
+          batch.RecordConsent(id, record);
+          if (!fails({PersonState(copy.people[i])})) {
+            Notify(copy, NoticeKind::kRestriction, id, ConsentApply(copy, i, record.purpose, granted));
+          }
+          break;
+        }
+      }
+    }
+    if (batch.empty()) return;
+    const Status s = store_->Write(batch);
+    if (failure) {
+      ExpectOneOf(s, *failure, "Write of a batch with a failing operation");
+      model_.phantoms.insert(model_.phantoms.end(), created.begin(), created.end());
+      return;
+    }
+    ExpectStatus(s, StatusCode::kOk, "Write");
+    std::vector<ModelNotice> at_end;
+    auto at_end_of = [&](NoticeKind kind, const std::map<std::size_t, std::set<std::string>>& changes, std::size_t i) {
+      auto names = changes.find(i);
+      if (names == changes.end() || names->second.empty()) return;
+      at_end.push_back(ModelNotice{0, kind, copy.people[i].id, now_,
+                                   std::vector<std::string>(names->second.begin(), names->second.end())});
+    };
+    // People the batch created are left out: no recipient has their data yet.
+    for (std::size_t i = 0; i < model_.people.size(); ++i) {
+      at_end_of(NoticeKind::kRectification, corrections, i);
+      at_end_of(NoticeKind::kRecordChange, record_changes, i);
+    }
+    if (!at_end.empty()) {
+      auto feed = store_->ReadFeed(1000);
+      if (!feed.ok()) Fail("ReadFeed: " + feed.status().ToString());
+      Expect(feed->size() >= at_end.size(), "a batch's notices are on the feed");
+      for (auto n = feed->end() - static_cast<std::ptrdiff_t>(at_end.size()); n != feed->end(); ++n) {
+        auto match = std::find_if(at_end.begin(), at_end.end(), [&](const ModelNotice& want) {
+          return want.cursor == 0 && n->kind == want.kind && n->person == want.person && n->time_ms == want.time_ms &&
+                 n->names == want.names;
+        });
+        Expect(match != at_end.end(), "a notice at the end of a batch that the model does not expect");
+        match->cursor = ++copy.newest_cursor;
+        copy.notices.push_back(*match);
+      }
+    }
+    model_ = std::move(copy);
   }
 
   void EraseCategoryOf(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
+    auto i = PickPerson(model_, in);
     if (!i) return;
     ModelPerson& p = model_.people[*i];
     const std::string category = in.PickValueInArray(kCategories);
@@ -444,7 +813,7 @@ class Harness {
     p.category_keys[category] = CategoryKey::kErased;
     std::erase_if(p.events, [&](const ModelEvent& e) { return e.category == category; });
     model_.erasure_requests.push_back(r->request_id);
-    Notify(NoticeKind::kErasure, p.id, {"category." + category});
+    Notify(model_, NoticeKind::kErasure, p.id, {"category." + category});
   }
 
   // A consumer restarting with the store: a cursor past the newest issued
@@ -462,153 +831,8 @@ class Harness {
     std::erase_if(model_.notices, [cursor](const ModelNotice& n) { return n.cursor <= cursor; });
   }
 
-  void Create(FuzzedDataProvider& in) {
-    if (model_.people.size() >= kMaxPeople) return;
-    std::vector<Identifier> ids;
-    const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(1, 2);
-    std::set<Identifier> unique;
-    for (std::size_t i = 0; i < n; ++i) {
-      Identifier id = PickIdentifier(in);
-      if (unique.insert(id).second) ids.push_back(std::move(id));
-    }
-    Attributes profile = PickAttributes(in, 2);
-    // With one identifier suppressed and another taken, either error is right
-    // (the contract gives no precedence; the store reports the first it meets).
-    bool suppressed = false, taken = false;
-    for (const Identifier& id : ids) {
-      suppressed |= model_.suppressed.count(id) != 0;
-      taken |= model_.owner.count(id) != 0;
-    }
-    auto r = store_->CreatePerson(ids, profile);
-    if (!suppressed && !taken) {
-      if (!r.ok()) Fail("CreatePerson: " + r.status().ToString());
-      ModelPerson p;
-      p.id = *r;
-      p.identifiers.insert(ids.begin(), ids.end());
-      p.profile = std::move(profile);
-      for (const Identifier& id : ids) model_.owner[id] = model_.people.size();
-      model_.people.push_back(std::move(p));
-    } else if (!(suppressed && r.status().IsSuppressed()) && !(taken && r.status().IsAlreadyExists())) {
-      Fail("CreatePerson: got " + r.status().ToString() + ", model expects " +
-           (suppressed ? "Suppressed" : "") + (suppressed && taken ? " or " : "") + (taken ? "AlreadyExists" : ""));
-    }
-  }
-
-  void Link(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
-    if (!i) return;
-    ModelPerson& p = model_.people[*i];
-    const Identifier id = PickIdentifier(in);
-    StatusCode want = PersonState(p);
-    if (want == StatusCode::kOk) {
-      if (model_.suppressed.count(id) != 0) {
-        want = StatusCode::kSuppressed;
-      } else if (auto o = model_.owner.find(id); o != model_.owner.end() && o->second != *i) {
-        want = StatusCode::kAlreadyExists;
-      }
-    }
-    const Status s = store_->LinkIdentifier(p.id, id);
-    ExpectStatus(s, want, "LinkIdentifier " + Describe(id));
-    if (s.ok() && p.identifiers.insert(id).second) {
-      model_.owner[id] = *i;
-      Notify(NoticeKind::kRectification, p.id, {"identifier." + id.type});
-    }
-  }
-
-  void Patch(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
-    if (!i) return;
-    ModelPerson& p = model_.people[*i];
-    const ProfilePatch patch = PickPatch(in);
-    if (Tracing()) {
-      for (const auto& [name, value] : patch.set) std::fprintf(stderr, "  set %s\n", name.c_str());
-      for (const std::string& name : patch.unset) std::fprintf(stderr, "  unset %s\n", name.c_str());
-      for (const auto& [name, value] : p.profile) std::fprintf(stderr, "  has %s\n", name.c_str());
-    }
-    const Status s = store_->PatchProfile(p.id, patch);
-    ExpectStatus(s, PersonState(p), "PatchProfile");
-    if (!s.ok()) return;
-    // The documented order: set entries are written, unset names removed.
-    const Attributes before = p.profile;
-    for (const auto& [name, value] : patch.set) p.profile.insert_or_assign(name, value);
-    for (const std::string& name : patch.unset) {
-      if (patch.set.count(name) == 0) p.profile.erase(name);
-    }
-    // The notice names each attribute whose value or presence changed.
-    std::set<std::string> changed;
-    auto note = [&](const std::string& name) {
-      auto a = before.find(name);
-      auto b = p.profile.find(name);
-      if ((a == before.end()) != (b == p.profile.end()) || (a != before.end() && !(a->second == b->second))) {
-        changed.insert("profile." + name);
-      }
-    };
-    for (const auto& [name, value] : patch.set) note(name);
-    for (const std::string& name : patch.unset) note(name);
-    Notify(NoticeKind::kRectification, p.id, changed);
-  }
-
-  void Append(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
-    if (!i) return;
-    ModelPerson& p = model_.people[*i];
-    Event e;
-    e.name = in.PickValueInArray(kEventNames);
-    e.ts_ms = kClockMs + in.ConsumeIntegralInRange<std::int64_t>(-3, 3) * 1000;
-    e.properties = PickAttributes(in, 3);
-    for (const auto& [name, value] : e.properties) {
-      if (in.ConsumeBool()) e.analytics_fields.push_back(name);
-    }
-    e.category = in.PickValueInArray(kEventCategories);
-    const std::string category = e.category.empty() ? std::string(kGeneralCategory) : e.category;
-    StatusCode want = PersonState(p);
-    auto analytics_consent = p.consent.find("analytics");
-    if (want == StatusCode::kOk &&
-        (p.restriction.all || p.restriction.purposes.count("analytics") != 0 ||
-         p.restriction.categories.count(category) != 0 ||
-         (analytics_consent != p.consent.end() && !analytics_consent->second))) {
-      want = StatusCode::kRestricted;  // tracking is processing for "analytics"; a withdrawal is an objection
-    }
-    const Status s = store_->AppendEvent(p.id, e);
-    ExpectStatus(s, want, "AppendEvent");
-    if (!s.ok()) return;
-    if (category != kGeneralCategory) p.category_keys[category] = CategoryKey::kLive;
-    ModelEvent m{e.name, e.ts_ms, e.properties, e.analytics_fields, category};
-    // Ordered by (ts, seq); seq grows with every append.
-    auto pos = std::upper_bound(p.events.begin(), p.events.end(), m.ts_ms,
-                                [](std::int64_t ts, const ModelEvent& x) { return ts < x.ts_ms; });
-    p.events.insert(pos, std::move(m));
-  }
-
-  void PutRecord(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
-    if (!i) return;
-    ModelPerson& p = model_.people[*i];
-    const std::string collection = in.PickValueInArray(kCollections);
-    const std::string key = "k" + std::to_string(in.ConsumeIntegralInRange<int>(0, 4));
-    const std::string value = in.ConsumeRandomLengthString(40);
-    const Status s = store_->Put(p.id, collection, key, value);
-    ExpectStatus(s, PersonState(p), "Put");
-    if (!s.ok()) return;
-    p.records[{collection, key}] = ModelRecord{value, now_};
-    Notify(NoticeKind::kRecordChange, p.id, {"record.put"});
-  }
-
-  void DeleteRecord(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
-    if (!i) return;
-    ModelPerson& p = model_.people[*i];
-    const std::string collection = in.PickValueInArray(kCollections);
-    const std::string key = "k" + std::to_string(in.ConsumeIntegralInRange<int>(0, 4));
-    const Status s = store_->Delete(p.id, collection, key);
-    ExpectStatus(s, PersonState(p), "Delete");
-    // A row past its rule but not swept yet is still deleted (and told);
-    // an absent record changes nothing.
-    if (s.ok() && p.records.erase({collection, key}) > 0) Notify(NoticeKind::kRecordChange, p.id, {"record.delete"});
-  }
-
   void EraseOne(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
+    auto i = PickPerson(model_, in);
     if (!i) return;
     EraseOptions options;
     options.suppress = in.ConsumeBool();
@@ -646,11 +870,11 @@ class Harness {
       if (options.suppress) model_.suppressed.insert(id);
     }
     model_.erasure_requests.push_back(r->request_id);
-    Notify(NoticeKind::kErasure, p.id, {}, /*always=*/true);
+    Notify(model_, NoticeKind::kErasure, p.id, {}, /*always=*/true);
   }
 
   void RestrictOrLift(FuzzedDataProvider& in) {
-    auto i = PickPerson(in);
+    auto i = PickPerson(model_, in);
     if (!i) return;
     ModelPerson& p = model_.people[*i];
     const bool lift = in.ConsumeBool();
@@ -688,7 +912,7 @@ class Harness {
       }
     }
     names.insert(lift ? "action.unrestrict" : "action.restrict");
-    Notify(NoticeKind::kRestriction, p.id, names);
+    Notify(model_, NoticeKind::kRestriction, p.id, names);
   }
 
   void Unsuppress(FuzzedDataProvider& in) {
@@ -796,6 +1020,9 @@ class Harness {
       } else {
         CheckLive(model_.people[i]);
       }
+    }
+    for (const PersonId& id : model_.phantoms) {
+      ExpectStatus(store_->GetPerson(id).status(), StatusCode::kNotFound, "a person of a failed batch");
     }
     for (const Identifier& id : model_.suppressed) {
       ExpectStatus(store_->Resolve(id).status(), StatusCode::kSuppressed, "Resolve suppressed " + Describe(id));
