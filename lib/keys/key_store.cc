@@ -575,7 +575,7 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
   std::unique_lock lock(epoch_mu_);
   std::uint64_t floor = 0;
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
-    std::string check, index, row;
+    std::string check, index;
     codec::SealRow(kWrapCipher, *new_root, TableId::kKeysMeta, kRootCheckKey, kRootCheckPlaintext, &check);
     if (Status w = txn.Put(meta_, kRootCheckKey, PlainRow(TableId::kKeysMeta, kRootCheckKey, check)); !w.ok()) {
       return w;
@@ -586,9 +586,12 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
     // wrapping) unchanged.
     std::vector<std::pair<std::string, std::string>> rows;
     Status e = ForEachEpochPayload(txn, *root_, [&](std::uint64_t epoch, std::string_view payload) {
+      // A fresh row each time: SealRow appends (outside audit 32b, F1: a
+      // reused buffer made every epoch row after the first garbage).
       const std::string key = codec::EpochKey(epoch);
+      std::string row;
       codec::SealRow(kWrapCipher, *new_root, TableId::kEpochs, key, payload, &row);
-      rows.emplace_back(key, row);
+      rows.emplace_back(key, std::move(row));
       return Status::OK();
     });
     if (!e.ok()) return e.WithContext("re-sealing the epoch keys");

@@ -566,6 +566,67 @@ TEST(RootKeyRotationCrashTest, ACrashBeforeTheRebuildLeavesTheStoreToTheNewKey) 
   EXPECT_FALSE(static_cast<engine::StoreImpl&>(**s).key_store().rebuild_pending());
 }
 
+// Outside audit 32b, F1: a rotation cut short leaves the DEKs under two
+// epoch keys (a state the next rotation finishes). RotateRootKey re-sealed
+// every epoch row into one reused buffer that SealRow appends to, so every
+// row after the first was garbage: it reported success, and afterwards
+// neither the old nor the new root key opened the store.
+TEST(RootKeyRotationCrashTest, TheRootKeyRotatesWhileARotationCutShortLeftTwoEpochKeys) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  o.durability = Durability::kFullSync;
+  o.rotation_batch_size = 10;
+  std::vector<PersonId> people;
+  {
+    auto s = Store::Open(o);
+    ASSERT_TRUE(s.ok());
+    WriteBatch b;
+    for (int i = 0; i < 50; ++i) people.push_back(b.CreatePerson({{"customer_id", std::to_string(i)}}, {{"i", i}}));
+    SKV_ASSERT_OK((*s)->Write(b));
+    SKV_ASSERT_OK((*s)->Erase(people[0]).status());
+  }
+  ASSERT_TRUE(test::RunChildKilledAt("rotation.after_rewrap_batch", 2, [&] {
+    auto s = Store::Open(o);
+    if (!s.ok()) _exit(4);
+    (void)(*s)->RotateEpoch();
+  }));
+  auto new_provider = NewRawKeyProvider(test::TestKeyBytes('n'));
+  {
+    auto s = Store::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    auto stats = (*s)->Stats();
+    ASSERT_TRUE(stats.ok());
+    ASSERT_LT(stats->oldest_key_epoch, stats->key_epoch);  // two epoch keys live
+    SKV_ASSERT_OK((*s)->RotateRootKey(new_provider));
+  }
+  EXPECT_TRUE(Store::Open(o).status().IsWrongKey());
+  Options n = o;
+  n.key_provider = new_provider;
+  auto check_all = [&](Store& store) {
+    for (int i = 1; i < 50; ++i) {
+      auto p = store.GetProfile(people[static_cast<std::size_t>(i)]);
+      ASSERT_TRUE(p.ok()) << i << ": " << p.status().ToString();
+      EXPECT_EQ(p->at("i").as_int64(), i);
+    }
+    EXPECT_TRUE(store.GetProfile(people[0]).status().IsErased());
+  };
+  {
+    n.read_only = true;
+    n.create_if_missing = false;
+    auto s = Store::Open(n);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    check_all(**s);
+    n.read_only = false;
+  }
+  auto s = Store::Open(n);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  check_all(**s);
+  auto r = (*s)->RotateEpoch();  // the rotation cut short finishes under the new root key
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  check_all(**s);
+  EXPECT_TRUE(test::VerifiesClean(**s));
+}
+
 }  // namespace
 }  // namespace shredkv
 
