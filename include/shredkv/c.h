@@ -432,7 +432,10 @@ SHREDKV_EXPORT int shredkv_open(const shredkv_options_t* options, shredkv_store_
  * (batches are not tied to a store). In a child process after fork() it
  * returns FAILED_PRECONDITION at once and releases only the handle (the
  * store's memory is left to the child's exit; since stop 26 — it could hang
- * there). */
+ * there). Called on the store's background maintenance thread (from a
+ * listener or logger) it returns FAILED_PRECONDITION and changes nothing:
+ * the store stays open and the handle valid (since stop 32 — it aborted the
+ * process); close it from another thread. */
 SHREDKV_EXPORT int shredkv_close(shredkv_store_t* store, char** errptr);
 
 /* ---- people and identifiers ------------------------------------------------- */

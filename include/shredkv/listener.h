@@ -57,7 +57,8 @@ struct MaintenanceInfo {
 // RunMaintenance, ..., or the background thread — or, when another thread
 // is delivering at that moment, on that thread (so a call may return
 // before its notices are delivered). A listener may call the store's
-// methods (GetErasure, Stats, even Erase) but must not call Close or
+// methods (GetErasure, Stats, even Erase) but must not call Close (on the
+// background thread Close returns FailedPrecondition and changes nothing) or
 // destroy the store, and should return quickly: the delivering thread
 // waits for it. OnProgress is the exception: it is called at once, while
 // the operation runs and holds the store's locks, possibly beside another

@@ -280,7 +280,9 @@ class SHREDKV_EXPORT Store {
   virtual ~Store() = default;
 
   // Waits for calls in flight, then closes both environments and wipes keys.
-  // Every later call returns FailedPrecondition. Idempotent.
+  // Every later call returns FailedPrecondition. Idempotent. On the store's
+  // own background maintenance thread (a listener or logger there) it
+  // returns FailedPrecondition and the store stays open.
   virtual Status Close() = 0;
 
   // ---- People and identifiers ----------------------------------------------

@@ -833,9 +833,14 @@ int shredkv_open(const shredkv_options_t* options, shredkv_store_t** out, char**
 
 int shredkv_close(shredkv_store_t* store, char** errptr) {
   if (store == nullptr) return kOk;
+  bool refused = false;  // on the store's maintenance thread: still open, the handle stays
   const int code = Guarded(errptr, [&] {
-    return store->store == nullptr ? kOk : Report(errptr, store->store->Close());
+    if (store->store == nullptr) return kOk;
+    const sk::Status s = store->store->Close();
+    refused = s.IsFailedPrecondition() && shredkv::util::ForkGeneration() == store->fork_generation;
+    return Report(errptr, s);
   });
+  if (refused) return code;
   // In a forked child Close is FailedPrecondition and releases nothing; the
   // Store is leaked rather than destroyed: a parent thread inside a call at
   // the fork may have held one of its locks or waited on one of its

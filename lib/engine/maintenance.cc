@@ -693,6 +693,10 @@ void Maintenance::AbandonAfterFork() {
   }
 }
 
+bool Maintenance::OnLoopThread() const {
+  return !abandoned_ && maintenance_thread_.joinable() && maintenance_thread_.get_id() == std::this_thread::get_id();
+}
+
 void Maintenance::Stop() {
   if (abandoned_) return;
   {
@@ -700,9 +704,7 @@ void Maintenance::Stop() {
     wait_->stop = true;
   }
   wait_->cv.notify_all();
-  if (maintenance_thread_.joinable() && maintenance_thread_.get_id() != std::this_thread::get_id()) {
-    maintenance_thread_.join();
-  }
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
 }
 
 }  // namespace shredkv::engine

@@ -72,9 +72,13 @@ class Maintenance {
   void InitLevelReports();
   // Starts the background loop if Options::background_maintenance_ms > 0.
   void Start();
-  // Stops and joins the loop (no-op if not running, or from the loop itself,
-  // or after AbandonAfterFork).
+  // Stops and joins the loop (no-op if not running, or after
+  // AbandonAfterFork). Not from the loop's own thread (StoreImpl::Close
+  // refuses there: OnLoopThread).
   void Stop();
+  // True on the background loop's thread: in a listener, logger or
+  // progress callback it runs.
+  bool OnLoopThread() const;
   // In a forked child: the loop's thread does not exist here and its mutex
   // may have been held at the fork. Forgets the thread without joining it
   // (the std::thread object is leaked: destroying a joinable one would

@@ -273,6 +273,15 @@ Status StoreImpl::Close() {
     if (!ctx_.closed.exchange(true)) maintenance_.AbandonAfterFork();
     return Status::FailedPrecondition("the store was opened before fork(): not usable in the child");
   }
+  // The background thread, in a listener or logger (outside audit 32a,
+  // F1: Python's garbage collector ran a forgotten store's finalizer
+  // there): it cannot join itself, and it goes on using the store once
+  // the callback returns. Refused, the store left open.
+  if (maintenance_.OnLoopThread()) {
+    return Status::FailedPrecondition(
+        "Close called on the store's background maintenance thread (from a listener or logger): close it from "
+        "another thread");
+  }
   if (ctx_.closed.exchange(true)) return Status::OK();  // one closer
   maintenance_.Stop();
   {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -232,9 +233,34 @@ def _clock_cb(ctx: Any) -> int:
     return _to_ms(value)
 
 
+# How many library callbacks (progress, logger, listeners) the current
+# thread is inside. A store must not be closed there: the library waits for
+# calls in flight, and its background thread cannot join itself.
+_callbacks = threading.local()
+
+
+class _InCallback:
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _callbacks.depth = getattr(_callbacks, "depth", 0) + 1
+
+    def __exit__(self, *exc: Any) -> None:
+        _callbacks.depth -= 1
+
+
+_IN_CALLBACK = _InCallback()
+
+
+def in_callback() -> bool:
+    """True inside a progress, logger or listener callback of a store."""
+    return getattr(_callbacks, "depth", 0) > 0
+
+
 @ffi.callback("void(void*, const char*, uint64_t, uint64_t)")
 def _progress_cb(ctx: Any, operation: Any, done: int, total: int) -> None:
-    ffi.from_handle(ctx)(ffi.string(operation).decode("utf-8", "replace"), done, total)
+    with _IN_CALLBACK:
+        ffi.from_handle(ctx)(ffi.string(operation).decode("utf-8", "replace"), done, total)
 
 
 @ffi.callback("void(void*, int, const char*)")
@@ -243,30 +269,35 @@ def _log_cb(ctx: Any, level: int, message: Any) -> None:
         lv: Any = LogLevel(level)
     except ValueError:
         lv = level
-    ffi.from_handle(ctx)(lv, ffi.string(message).decode("utf-8", "replace"))
+    with _IN_CALLBACK:
+        ffi.from_handle(ctx)(lv, ffi.string(message).decode("utf-8", "replace"))
 
 
 @ffi.callback("void(void*, const shredkv_receipt_t*)")
 def _erasure_committed_cb(ctx: Any, receipt: Any) -> None:
-    ffi.from_handle(ctx).erasure_committed(read_receipt(receipt))
+    with _IN_CALLBACK:
+        ffi.from_handle(ctx).erasure_committed(read_receipt(receipt))
 
 
 @ffi.callback("void(void*, const shredkv_receipt_t*)")
 def _erasure_level_cb(ctx: Any, receipt: Any) -> None:
-    ffi.from_handle(ctx).erasure_level_reached(read_receipt(receipt))
+    with _IN_CALLBACK:
+        ffi.from_handle(ctx).erasure_level_reached(read_receipt(receipt))
 
 
 @ffi.callback("void(void*, int, unsigned char, int, int64_t, uint64_t, uint64_t)")
 def _maintenance_cb(ctx: Any, job: int, background: int, code: int, duration_us: int, done: int,
                     pending: int) -> None:
-    ffi.from_handle(ctx).maintenance_completed(
-        MaintenanceInfo(MaintenanceJob._of(job), bool(background), code, duration_us, done, pending))
+    with _IN_CALLBACK:
+        ffi.from_handle(ctx).maintenance_completed(
+            MaintenanceInfo(MaintenanceJob._of(job), bool(background), code, duration_us, done, pending))
 
 
 @ffi.callback("void(void*, int, const char*)")
 def _background_error_cb(ctx: Any, code: int, message: Any) -> None:
     text = ffi.string(message).decode("utf-8", "replace") if message else None
-    ffi.from_handle(ctx).background_error(make_error(code, text))
+    with _IN_CALLBACK:
+        ffi.from_handle(ctx).background_error(make_error(code, text))
 
 
 class Listener:

@@ -17,11 +17,11 @@ from ._convert import (
     read_export_item, read_notice, read_person_info, read_record, read_restriction, read_retention,
     take_backup_info, take_receipt,
 )
-from ._errors import Error, closed_error, raise_error
+from ._errors import Error, FailedPrecondition, closed_error, raise_error
 from ._ffi import ffi, lib
 from ._options import (
     BuiltOptions, Custody, KeyProvider, Listener, PathLike, as_key_provider, build_options, encode_path,
-    reraise_key_interrupts,
+    in_callback, reraise_key_interrupts,
 )
 from ._types import (
     AnalyticsOnErase, AnalyticsRow, AuditAction, AuditRecord, AuditVerification, BackupInfo,
@@ -847,7 +847,13 @@ class Store:
     def close(self) -> None:
         """Closes the store (idempotent): destroys its live iterators, then
         releases its leases, then closes (waiting for calls in flight on
-        other threads). Do not call it from a listener or callback."""
+        other threads). From inside a listener, logger or progress callback
+        (of any store) it raises FailedPrecondition and the store stays
+        open."""
+        if self._h is not None and in_callback():
+            raise FailedPrecondition(
+                "FailedPrecondition: close() called from a listener, logger or progress callback: "
+                "close the store from another thread")
         with self._lock:
             h, self._h = self._h, None
         if h is None:
@@ -879,7 +885,22 @@ class Store:
             if self._h is not None:
                 warnings.warn(f"shredkv.Store({self.directory!r}) was not closed", ResourceWarning,
                               stacklevel=2)
-                self.close()
+                if in_callback():
+                    # The garbage collector ran inside one of the library's
+                    # callbacks, e.g. on a store's background maintenance
+                    # thread (outside audit 32a, F1: closing there aborted
+                    # the process). Another thread closes the store once
+                    # the callback returned; it keeps the store alive until
+                    # then.
+                    threading.Thread(target=self._close_quietly, name="shredkv-finalizer-close").start()
+                else:
+                    self.close()
+        except Exception:
+            pass
+
+    def _close_quietly(self) -> None:
+        try:
+            self.close()
         except Exception:
             pass
 

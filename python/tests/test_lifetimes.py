@@ -200,3 +200,80 @@ def test_a_key_callback_supplies_the_root_key_and_its_failure_fails_the_open(tmp
     # (stop 26): refused like a failure, not tried as a key.
     with pytest.raises(shredkv.StoreIOError):
         shredkv.Store.open(tmp_path / "store", key=shredkv.key_callback(lambda salt: bytes(32)))
+
+
+# Outside audit 32a, F1: a store dropped without close() in a reference cycle
+# was finalized by the garbage collector on its own background maintenance
+# thread, inside a listener; Store.__del__ closed it there and the process
+# aborted ("terminate called without an active exception"). The finalizer
+# now hands the close to another thread. Run in a child process: the old
+# failure killed the interpreter.
+_FINALIZED_ON_THE_BACKGROUND_THREAD = r'''
+import gc, sys, threading, time, warnings
+import shredkv
+warnings.simplefilter("ignore")
+gc.disable()  # a collection happens only where the listener makes one
+dropped, collected = threading.Event(), threading.Event()
+
+class Collector(shredkv.Listener):
+    def maintenance_completed(self, info):
+        if info.background and dropped.is_set() and not collected.is_set():
+            gc.collect()
+            collected.set()
+
+class App:
+    pass
+
+app = App()
+app.me = app
+app.store = shredkv.Store.open(sys.argv[1], key=shredkv.raw_key(bytes(range(32))), create=True,
+                               durability=shredkv.Durability.NO_SYNC, listeners=[Collector()],
+                               background_maintenance_ms=20)
+person = app.store.create_person([("email", "a@example.org")])
+del app
+dropped.set()
+assert collected.wait(60), "no background round"
+deadline = time.monotonic() + 60
+while True:  # closed by the finalizer's thread: the directory opens again
+    try:
+        again = shredkv.Store.open(sys.argv[1], key=shredkv.raw_key(bytes(range(32))))
+        break
+    except shredkv.FailedPrecondition:
+        assert time.monotonic() < deadline, "the finalized store was never closed"
+        time.sleep(0.05)
+with again:
+    assert again.resolve(("email", "a@example.org")) == person
+print("closed")
+'''
+
+
+def test_a_store_finalized_on_its_background_thread_is_closed_from_another(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "finalize.py"
+    script.write_text(_FINALIZED_ON_THE_BACKGROUND_THREAD)
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "store")], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "closed"
+
+
+def test_close_inside_a_listener_raises_and_leaves_the_store_open(open_store) -> None:
+    outcome = []
+
+    class Closer(shredkv.Listener):
+        def erasure_committed(self, receipt) -> None:
+            try:
+                store.close()
+                outcome.append("closed")
+            except shredkv.FailedPrecondition as e:
+                outcome.append(str(e))
+
+    store = open_store(listeners=[Closer()])
+    ann = store.create_person([("email", "ann@example.org")])
+    bob = store.create_person([("email", "bob@example.org")])
+    store.erase(ann)
+    assert len(outcome) == 1 and "callback" in outcome[0]
+    assert not store.closed
+    assert store.resolve(("email", "bob@example.org")) == bob

@@ -3,6 +3,9 @@
  * histogram and the log level names; the outside audit's findings. */
 #include "c_test.h"
 
+#include <stdatomic.h>
+#include <time.h>
+
 static const char kKey[32] = "0123456789abcdef0123456789abcdef";
 
 static shredkv_options_t* new_options(const char* dir) {
@@ -344,7 +347,55 @@ static int test_next_after_a_category_erasure_skips_nothing(void) {
   return 0;
 }
 
+/* Outside audit 32a, F1: shredkv_close on the store's own background
+ * maintenance thread (Python's garbage collector finalized a forgotten
+ * store inside a listener there) aborted the process. It is refused now,
+ * and the store stays open with its handle valid. */
+static _Atomic(shredkv_store_t*) g_closing_store;
+static atomic_int g_background_close_code = -1;
+
+static void close_on_the_background_thread(void* ctx, int job, unsigned char background, int code,
+                                           int64_t duration_us, uint64_t done, uint64_t pending) {
+  (void)ctx, (void)job, (void)code, (void)duration_us, (void)done, (void)pending;
+  shredkv_store_t* store = atomic_load(&g_closing_store);
+  if (!background || store == NULL || atomic_load(&g_background_close_code) != -1) return;
+  char* err = NULL;
+  const int rc = shredkv_close(store, &err);
+  shredkv_free(err);
+  atomic_store(&g_background_close_code, rc);
+}
+
+static int test_close_on_the_maintenance_thread_is_refused(void) {
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  shredkv_options_t* options = new_options(dir);
+  shredkv_options_set_background_maintenance_ms(options, 5);
+  shredkv_listener_callbacks_t callbacks;
+  memset(&callbacks, 0, sizeof callbacks);
+  callbacks.maintenance_completed = close_on_the_background_thread;
+  shredkv_options_add_listener(options, &callbacks, NULL);
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  const int rc = shredkv_open(options, &store, &err);
+  shredkv_options_destroy(options);
+  CHECK_OK(rc, err);
+  atomic_store(&g_closing_store, store);
+  for (int waited = 0; atomic_load(&g_background_close_code) == -1 && waited < 60000; waited += 10) {
+    const struct timespec ten_ms = {0, 10 * 1000 * 1000};
+    nanosleep(&ten_ms, NULL);
+  }
+  CHECK_EQ_INT(atomic_load(&g_background_close_code), SHREDKV_FAILED_PRECONDITION);
+  /* Still open: the handle works, and closes from this thread. */
+  shredkv_identifier_t id = {"email", "bg@x.org", 8};
+  shredkv_person_id_t person;
+  CHECK_OK(shredkv_create_person(store, &id, 1, NULL, &person, &err), err);
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
 static const c_test tests[] = {
+  {"close_on_the_maintenance_thread_is_refused", test_close_on_the_maintenance_thread_is_refused},
   {"enum_out_of_range_in_options_fails_the_open", test_enum_out_of_range_in_options_fails_the_open},
   {"enum_out_of_range_in_calls_is_invalid_argument", test_enum_out_of_range_in_calls_is_invalid_argument},
   {"a_root_key_from_a_callback", test_a_root_key_from_a_callback},

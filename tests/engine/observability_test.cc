@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -292,6 +295,67 @@ TEST_F(ObservabilityTest, OpenAndCloseAreLogged) {
   const auto log = recorder_->log();
   EXPECT_TRUE(Contains(log, "info: opened '" + dir_.path() + "': format 4, key epoch ")) << ::testing::PrintToString(log);
   EXPECT_TRUE(Contains(log, "info: closed '" + dir_.path() + "'"));
+}
+
+}  // namespace
+}  // namespace shredkv
+
+namespace shredkv {
+namespace {
+
+// Outside audit 32a, F1: Close called on the store's own background thread
+// (Python's garbage collector finalized a forgotten store inside a
+// listener there) aborted the process: the thread could not join itself,
+// and the store was torn down under it. Close refuses there now and the
+// store stays open.
+class ClosingListener : public EventListener {
+ public:
+  void OnMaintenanceCompleted(const MaintenanceInfo& info) override {
+    std::lock_guard lock(mu_);
+    if (!info.background || store_ == nullptr || status_) return;
+    status_ = store_->Close();
+    store_usable_ = store_->StoreId().ok();
+    cv_.notify_all();
+  }
+  void Arm(Store* store) {
+    std::lock_guard lock(mu_);
+    store_ = store;
+  }
+  // The status Close gave on the background thread, and whether the store
+  // still answered there; nullopt if no round ran within the wait.
+  std::optional<std::pair<Status, bool>> Wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(60), [&] { return status_.has_value(); });
+    if (!status_) return std::nullopt;
+    return std::make_pair(*status_, store_usable_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Store* store_ = nullptr;
+  std::optional<Status> status_;
+  bool store_usable_ = false;
+};
+
+TEST(BackgroundThreadCloseTest, CloseOnTheMaintenanceThreadIsRefusedAndTheStoreStaysOpen) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  auto listener = std::make_shared<ClosingListener>();
+  o.listeners = {listener};
+  o.background_maintenance_ms = 5;
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto a = (*store)->CreatePerson({{"email", "a@x.org"}});
+  ASSERT_TRUE(a.ok());
+  listener->Arm(store->get());
+  auto seen = listener->Wait();
+  ASSERT_TRUE(seen.has_value()) << "no background round in 60 s";
+  EXPECT_TRUE(seen->first.IsFailedPrecondition()) << seen->first.ToString();
+  EXPECT_TRUE(seen->second) << "the store was closed under its own background thread";
+  EXPECT_TRUE((*store)->GetPerson(*a).ok());
+  SKV_ASSERT_OK((*store)->Close());
+  EXPECT_TRUE((*store)->GetPerson(*a).status().IsFailedPrecondition());
 }
 
 }  // namespace
