@@ -131,6 +131,20 @@ class SHREDKV_EXPORT ShardedStore {
   static Result<RestoreResult> RestoreShard(const std::string& backup_dir, const Options& options,
                                             std::uint32_t index, const RestoreOptions& restore);
 
+  // Moves the sharded store in options.directory (closed; nothing may open
+  // it meanwhile) from the root key of options.key_provider to `new_key`:
+  // each shard's Store::RotateRootKey (a shard that already opens with the
+  // new key is left as it is), then SHARDS re-sealed. Not shard(i).
+  // RotateRootKey on an open store: SHARDS would stay under the old key,
+  // and no key would open the sharded store (outside audit 32b, F2).
+  // A rotation cut short (a crash, an error) leaves the shards under
+  // either key and SHARDS under the old one, so that no single key opens
+  // the store: calling RotateRootKey again with the same two keys finishes
+  // it. Errors: NotFound (no SHARDS), WrongKey (neither key opens SHARDS or
+  // a shard), those of Store::Open and Store::RotateRootKey (naming the
+  // shard), IOError writing SHARDS.
+  static Status RotateRootKey(const Options& options, std::shared_ptr<KeyProvider> new_key);
+
   ShardedStore(const ShardedStore&) = delete;
   ShardedStore& operator=(const ShardedStore&) = delete;
   ~ShardedStore();
@@ -143,8 +157,10 @@ class SHREDKV_EXPORT ShardedStore {
   // The shard that holds `person`: XXH3-64 of the ID modulo the count.
   std::uint32_t ShardOf(const PersonId& person) const;
   // A shard, for what this class does not route (ScanAnalytics, the
-  // change feed, the audit log, backups, root-key rotation: each shard has
-  // its own).
+  // change feed, the audit log, backups: each shard has its own). Not for
+  // root-key rotation (RotateRootKey above re-seals SHARDS too), and not
+  // for creating people: a person created through a shard gets an ID that
+  // ShardOf routes to another shard, so calls by ID miss them.
   // REQUIRES: index < shard_count().
   Store& shard(std::uint32_t index);
 

@@ -681,6 +681,48 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
   return result;
 }
 
+Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyProvider> new_key) {
+  if (options.key_provider == nullptr || new_key == nullptr) {
+    return Status::InvalidArgument("RotateRootKey needs Options::key_provider (the current root key) and the new one");
+  }
+  if (options.read_only) return Status::InvalidArgument("RotateRootKey cannot run on a read-only open");
+  const std::string& top = options.directory;
+  const std::string manifest_path = top + "/" + sharding::kManifestName;
+  // SHARDS is re-sealed last: while it opens with the old key only, the
+  // rotation is not finished (a run cut short is run again).
+  bool manifest_rotated = true;
+  auto manifest = sharding::ReadManifest(manifest_path, *new_key);
+  if (manifest.status().IsWrongKey()) {
+    manifest_rotated = false;
+    manifest = sharding::ReadManifest(manifest_path, *options.key_provider);
+  }
+  if (manifest.status().IsNotFound()) return Status::NotFound("no sharded store in '" + top + "'");
+  if (!manifest.ok()) return manifest.status();
+  for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
+    Options o = options;
+    o.directory = ShardDirectory(top, i);
+    o.create_if_missing = false;
+    o.background_maintenance_ms = 0;
+    o.key_provider = new_key;
+    auto rotated = Store::Open(o);  // a shard already under the new key (its rebuild finished at the open)
+    if (rotated.ok()) {
+      if (Status c = (*rotated)->Close(); !c.ok()) return c.WithContext(ShardContext(i));
+      continue;
+    }
+    if (!rotated.status().IsWrongKey()) return rotated.status().WithContext(ShardContext(i));
+    o.key_provider = options.key_provider;
+    auto shard = Store::Open(o);
+    if (!shard.ok()) return shard.status().WithContext(ShardContext(i));
+    if (Status r = (*shard)->RotateRootKey(new_key); !r.ok()) {
+      return r.WithContext(ShardContext(i) + " (run RotateRootKey again with the same keys to finish)");
+    }
+    if (Status c = (*shard)->Close(); !c.ok()) return c.WithContext(ShardContext(i));
+  }
+  if (manifest_rotated) return Status::OK();
+  return sharding::WriteManifest(manifest_path, *manifest, *new_key)
+      .WithContext("every shard is under the new root key; SHARDS is not (run RotateRootKey again to finish)");
+}
+
 ShardedStore::ShardedStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ShardedStore::~ShardedStore() { (void)Close(); }

@@ -1176,5 +1176,62 @@ TEST_F(ShardedStoreTest, CloseClosesEveryShardAndIsIdempotent) {
   EXPECT_EQ(*(*again)->Resolve(Email(1)), *p);
 }
 
+// Outside audit 32b, F2: the documented route, shard(i).RotateRootKey on
+// every shard, left SHARDS sealed under the old key, and then neither key
+// opened the sharded store. ShardedStore::RotateRootKey re-seals SHARDS
+// last, and a rotation cut short part-way is finished by running it again.
+TEST(ShardedRootKeyTest, TheRootKeyRotatesAndARotationCutShortIsFinishedByRunningItAgain) {
+  TempDir dir;
+  const std::string top = dir.Sub("s");
+  std::vector<PersonId> people;
+  {
+    auto s = OpenSharded(top, 3);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 12; ++i) {
+      auto p = s->CreatePerson({Email(i)}, {{"i", i}});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      people.push_back(*p);
+    }
+    SKV_ASSERT_OK(s->Close());
+  }
+  auto readable_with = [&](char key_fill) {
+    auto s = ShardedStore::Open(Existing(top, key_fill));
+    if (!s.ok()) return s.status();
+    for (int i = 0; i < 12; ++i) {
+      auto profile = (*s)->GetProfile(people[static_cast<std::size_t>(i)]);
+      if (!profile.ok()) return profile.status();
+      if (profile->at("i").as_int64() != i) return Status::Corruption("person " + std::to_string(i));
+      auto found = (*s)->Resolve(Email(i));
+      if (!found.ok()) return found.status();
+    }
+    return (*s)->Close();
+  };
+  // Cut short: shard 1 alone moved to the new key (as a crash after its
+  // rotation would leave it). No single key opens the store.
+  {
+    Options o = Existing(top + "/shard-001");
+    auto shard = Store::Open(o);
+    ASSERT_TRUE(shard.ok()) << shard.status().ToString();
+    SKV_ASSERT_OK((*shard)->RotateRootKey(NewRawKeyProvider(test::TestKeyBytes('n'))));
+  }
+  EXPECT_FALSE(readable_with('k').ok());
+  EXPECT_FALSE(readable_with('n').ok());
+  // Run (again): the other shards and SHARDS follow; the old key opens nothing.
+  SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top), NewRawKeyProvider(test::TestKeyBytes('n'))));
+  SKV_ASSERT_OK(readable_with('n'));
+  EXPECT_TRUE(readable_with('k').IsWrongKey()) << readable_with('k').ToString();
+  // Once more with the same keys: nothing left to do, nothing broken.
+  SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top), NewRawKeyProvider(test::TestKeyBytes('n'))));
+  SKV_ASSERT_OK(readable_with('n'));
+  // And on to a third key from the second, the store open meanwhile refused.
+  auto open = ShardedStore::Open(Existing(top, 'n'));
+  ASSERT_TRUE(open.ok()) << open.status().ToString();
+  EXPECT_FALSE(ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t'))).ok());
+  SKV_ASSERT_OK((*open)->Close());
+  SKV_ASSERT_OK(readable_with('n'));
+  SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t'))));
+  SKV_ASSERT_OK(readable_with('t'));
+}
+
 }  // namespace
 }  // namespace shredkv
