@@ -160,7 +160,10 @@ class SHREDKV_EXPORT ShardedStore {
   // change feed, the audit log, backups: each shard has its own). Not for
   // root-key rotation (RotateRootKey above re-seals SHARDS too), and not
   // for creating people: a person created through a shard gets an ID that
-  // ShardOf routes to another shard, so calls by ID miss them.
+  // ShardOf routes to another shard. GetPerson, Export, Erase,
+  // EraseCategory, Restrict, Unrestrict and SetConsent still find them
+  // (the other shards are asked when the home shard has no such person);
+  // every other call by ID misses them (NotFound).
   // REQUIRES: index < shard_count().
   Store& shard(std::uint32_t index);
 

@@ -420,16 +420,31 @@ struct ShardedStore::Impl {
   // claimed, before a call on many people commits its first part.
   Status CheckPeople(const std::vector<PersonId>& people) {
     for (const PersonId& p : people) {
-      auto info = shards[ShardOf(p)]->GetPerson(p);
+      auto info = shards[Locate(p)]->GetPerson(p);
       if (!info.ok()) return info.status();
     }
     return Status::OK();
   }
 
-  // `people` by shard, each part in the caller's order.
-  std::map<std::uint32_t, std::vector<PersonId>> ByShard(const std::vector<PersonId>& people) const {
+  // The shard that holds `id`: its ShardOf, unless the person is not there
+  // but in another shard — one created through a shard opened alone, whose
+  // random ID routes elsewhere (outside audit 32b, F4: export and erasure
+  // by ID answered NotFound while the person's data was there). One
+  // GetPerson in the home shard; the others are asked only on a miss.
+  std::uint32_t Locate(const PersonId& id) {
+    const std::uint32_t home = ShardOf(id);
+    if (!shards[home]->GetPerson(id).status().IsNotFound()) return home;
+    for (std::uint32_t s = 0; s < count(); ++s) {
+      if (s != home && !shards[s]->GetPerson(id).status().IsNotFound()) return s;
+    }
+    return home;
+  }
+
+  // `people` by the shard that holds them (Locate), each part in the
+  // caller's order.
+  std::map<std::uint32_t, std::vector<PersonId>> ByShard(const std::vector<PersonId>& people) {
     std::map<std::uint32_t, std::vector<PersonId>> parts;
-    for (const PersonId& p : people) parts[ShardOf(p)].push_back(p);
+    for (const PersonId& p : people) parts[Locate(p)].push_back(p);
     return parts;
   }
 
@@ -768,7 +783,11 @@ Result<PersonId> ShardedStore::Resolve(const Identifier& identifier) {
   return at->second;
 }
 
-Result<PersonInfo> ShardedStore::GetPerson(const PersonId& id) { return shard(ShardOf(id)).GetPerson(id); }
+Result<PersonInfo> ShardedStore::GetPerson(const PersonId& id) {
+  auto info = shard(ShardOf(id)).GetPerson(id);
+  if (!info.status().IsNotFound()) return info;
+  return shard(impl_->Locate(id)).GetPerson(id);  // one created through a shard opened alone
+}
 
 Status ShardedStore::LinkIdentifier(const PersonId& id, const Identifier& identifier) {
   auto n = impl_->Normalize(identifier);
@@ -841,7 +860,7 @@ Status ShardedStore::Rectify(const PersonId& id, const Rectification& rectificat
 }
 
 std::unique_ptr<Iterator<ExportItem>> ShardedStore::Export(const PersonId& id) {
-  return shard(ShardOf(id)).Export(id);
+  return shard(impl_->Locate(id)).Export(id);
 }
 Result<RestrictionState> ShardedStore::GetRestriction(const PersonId& id) {
   return shard(ShardOf(id)).GetRestriction(id);
@@ -1141,7 +1160,7 @@ Result<ErasureReceipt> ShardedStore::EraseCategory(const PersonId& person, std::
   auto held = HoldRequest(impl_->shards, impl_->request_claims, options);
   if (!held.ok()) return held.status();
   if (!held->made.empty()) return MadeBefore(*held);
-  return shard(ShardOf(person)).EraseCategory(person, category, held->options);
+  return shard(impl_->Locate(person)).EraseCategory(person, category, held->options);
 }
 
 Result<ShardedErasureReceipt> ShardedStore::GetErasure(std::string_view request_id) {

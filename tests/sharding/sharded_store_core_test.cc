@@ -3,6 +3,7 @@
 // erasure receipts, suppression, queries and whole-store calls.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "crypto/keyed_hash.h"
+#include "crypto/random.h"
 #include "sharding/shard_manifest.h"
 #include "shredkv/sharded_store.h"
 #include "test_util.h"
@@ -1231,6 +1233,49 @@ TEST(ShardedRootKeyTest, TheRootKeyRotatesAndARotationCutShortIsFinishedByRunnin
   SKV_ASSERT_OK(readable_with('n'));
   SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t'))));
   SKV_ASSERT_OK(readable_with('t'));
+}
+
+// Outside audit 32b, F4: a person created through a shard opened alone
+// (the CLI can) gets a random ID that ShardOf routes to another shard:
+// Resolve found them, but GetPerson, Export and Erase by ID answered
+// NotFound, so an erasure request by ID failed while the data was there.
+TEST(ShardedPlacementTest, APersonCreatedThroughAShardAloneIsFoundExportedAndErasedById) {
+  TempDir dir;
+  const std::string top = dir.Sub("s");
+  {
+    auto s = OpenSharded(top, 4);
+    ASSERT_NE(s, nullptr);
+    SKV_ASSERT_OK(s->Close());
+  }
+  std::vector<std::pair<PersonId, Identifier>> made;
+  {
+    auto shard = Store::Open(Existing(top + "/shard-000"));
+    ASSERT_TRUE(shard.ok()) << shard.status().ToString();
+    for (int i = 0; i < 16; ++i) {
+      auto p = (*shard)->CreatePerson({Email(i)}, {{"name", std::string("N")}});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      made.emplace_back(*p, Email(i));
+    }
+  }
+  auto s = ShardedStore::Open(Existing(top));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  auto misplaced = std::find_if(made.begin(), made.end(), [&](const auto& m) { return (*s)->ShardOf(m.first) != 0; });
+  ASSERT_NE(misplaced, made.end()) << "16 people, every one routed to shard 0";
+  const PersonId id = misplaced->first;
+  ASSERT_EQ(*(*s)->Resolve(misplaced->second), id);
+  auto info = (*s)->GetPerson(id);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  std::size_t items = 0;
+  auto exported = (*s)->Export(id);
+  for (; exported->Valid(); exported->Next()) ++items;
+  SKV_ASSERT_OK(exported->status());
+  EXPECT_GE(items, 3u);  // the person, an identifier, the profile
+  auto receipt = (*s)->Erase({id});
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_EQ(receipt->people, 1u);
+  EXPECT_TRUE((*s)->GetPerson(id).status().IsErased());
+  EXPECT_FALSE((*s)->Resolve(misplaced->second).ok());
+  EXPECT_TRUE((*s)->GetPerson(PersonId(crypto::RandomArray<PersonId::kSize>())).status().IsNotFound());
 }
 
 }  // namespace
