@@ -14,6 +14,7 @@
 
 #include "codec/sealed.h"
 #include "engine/store_impl.h"
+#include "storage/environment.h"
 #include "shredkv/store.h"
 #include "util/checksum.h"
 #include "util/coding.h"
@@ -162,6 +163,19 @@ Status CheckFile(const std::string& path, const std::string& want_hex) {
 Status CopyFileSynced(const std::string& from, const std::string& to) {
   std::error_code ec;
   if (!fs::copy_file(from, to, fs::copy_options::none, ec) || ec) {
+    // libstdc++ reports a copy cut short by a full disk (a short sendfile)
+    // as EIO: a disk without room for the file is StoreFull, as every
+    // other full-disk failure (outside audit 32b, F5).
+    std::error_code size_ec;
+    const std::uintmax_t size = fs::file_size(from, size_ec);
+    std::error_code remove_ec;
+    fs::remove(to, remove_ec);
+    if (!size_ec) {
+      if (Status room = storage::CheckFreeSpace(fs::path(to).parent_path().string(), size, "copying '" + from + "'");
+          !room.ok()) {
+        return room;
+      }
+    }
     return Status::IOError("cannot copy '" + from + "' to '" + to + "': " + ec.message());
   }
   fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write, ec);
@@ -473,6 +487,17 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   };
   for (const char* sub : {"/keys", "/data"}) {
     if (Status m = util::MakePrivateDirectories(work + sub); !m.ok()) return fail(m);
+  }
+  // Room for both copies first: a full disk refuses the restore before it
+  // writes (StoreFull, as elsewhere).
+  std::uintmax_t bytes = 0;
+  for (const std::string& f : {engine::kKeysFile, engine::kDataFile}) {
+    std::error_code size_ec;
+    const std::uintmax_t size = fs::file_size(backup_dir + "/" + f, size_ec);
+    if (!size_ec) bytes += size;
+  }
+  if (Status room = storage::CheckFreeSpace(work, bytes, "restoring the backup"); !room.ok()) {
+    return fail(room.WithContext("nothing was restored"));
   }
   for (const std::string& f : {engine::kKeysFile, engine::kDataFile}) {
     if (Status c = engine::CopyFileSynced(backup_dir + "/" + f, work + "/" + f); !c.ok()) return fail(c);

@@ -1664,6 +1664,8 @@ TEST_F(CliTest, FullDiskMakesRotateKeysCompactAndInitStoreFullNotSigbus) {
   RunResult sample = RunRaw({"sample", "--people", "200", "--seed", "5"});
   Ingest(sample.out);
   const Json stats = Expect(0, {"stats"}).json();
+  const fs::path backup = dir_ / "backup";  // outside the small disk
+  Expect(0, {"backup", backup.string()});
   {
     std::ofstream fill(small / "fill", std::ios::binary);
     const std::string block(1 << 16, 'f');
@@ -1677,6 +1679,12 @@ TEST_F(CliTest, FullDiskMakesRotateKeysCompactAndInitStoreFullNotSigbus) {
   r = CliAt(small / "db2", key_, {"init"});
   EXPECT_EQ(r.signal, 0);
   EXPECT_EQ(r.code, 1) << r.err;
+  // Outside audit 32b, F5: a restore onto the full disk said "IOError ...
+  // Input/output error" (the short copy libstdc++ reports as EIO).
+  r = CliAt(small / "restored", key_, {"restore", backup.string(), "--no-erasure-log"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("StoreFull"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(small / "restored.restoring"));
   // Outside audit 31, F1: with room for a commit but not for the keys
   // file's rebuild, rotate-root committed the re-seal, then failed the
   // rebuild ("... nothing was changed") and the store opened with the new
