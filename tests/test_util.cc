@@ -151,6 +151,28 @@ bool RunChildKilledAt(const std::string& point, int hits, const std::function<vo
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 }
 
+std::vector<PersonId> FiftyPeopleFirstErased(const Options& options) {
+  auto store = Store::Open(options);
+  if (!store.ok()) return {};
+  WriteBatch b;
+  std::vector<PersonId> people;
+  for (int i = 0; i < 50; ++i) people.push_back(b.CreatePerson({{"customer_id", std::to_string(i)}}, {{"i", i}}));
+  if (!(*store)->Write(b).ok() || !(*store)->Erase(people[0]).ok()) return {};
+  return people;
+}
+
+::testing::AssertionResult FiftyPeopleRead(Store& store, const std::vector<PersonId>& people) {
+  if (people.size() != 50) return ::testing::AssertionFailure() << people.size() << " people, not 50";
+  for (int i = 1; i < 50; ++i) {
+    auto p = store.GetProfile(people[static_cast<std::size_t>(i)]);
+    if (!p.ok()) return ::testing::AssertionFailure() << "person " << i << ": " << p.status().ToString();
+    if (p->at("i").as_int64() != i) return ::testing::AssertionFailure() << "person " << i << ": wrong profile";
+  }
+  const Status first = store.GetProfile(people[0]).status();
+  if (!first.IsErased()) return ::testing::AssertionFailure() << "the erased person: " << first.ToString();
+  return ::testing::AssertionSuccess();
+}
+
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();

@@ -53,6 +53,14 @@ std::size_t LmdbTableRecordOffset(const std::string& file_bytes, std::string_vie
 // the child died by SIGKILL (false: it never reached the point).
 bool RunChildKilledAt(const std::string& point, int hits, const std::function<void()>& body);
 
+// Creates a store of `options` holding 50 people (customer_id "0".."49",
+// profile {"i": i}) written in one batch, and erases the first; returns
+// them, or an empty vector if a step failed. For rotation crash tests.
+std::vector<PersonId> FiftyPeopleFirstErased(const Options& options);
+// Success if every person of FiftyPeopleFirstErased but the first reads
+// back its profile and the first is Erased.
+::testing::AssertionResult FiftyPeopleRead(Store& store, const std::vector<PersonId>& people);
+
 // Milliseconds since the epoch, now.
 std::int64_t NowMs();
 

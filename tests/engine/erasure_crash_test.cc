@@ -134,40 +134,25 @@ TEST_P(RotationCrashTest, EveryLivePersonStaysReadableAndRotationCanFinish) {
   Options o = test::TestOptions(dir.Sub("s"));
   o.durability = Durability::kFullSync;
   o.rotation_batch_size = 10;
-  std::vector<PersonId> people;
-  {
-    auto store = Store::Open(o);
-    ASSERT_TRUE(store.ok());
-    WriteBatch b;
-    for (int i = 0; i < 50; ++i) people.push_back(b.CreatePerson({{"customer_id", std::to_string(i)}}, {{"i", i}}));
-    ASSERT_TRUE((*store)->Write(b).ok());
-    ASSERT_TRUE((*store)->Erase(people[0]).ok());
-  }
+  const std::vector<PersonId> people = test::FiftyPeopleFirstErased(o);
+  ASSERT_EQ(people.size(), 50u);
   ASSERT_TRUE(test::RunChildKilledAt(GetParam().first, GetParam().second, [&] {
     auto store = Store::Open(o);
     if (!store.ok()) _exit(4);
     (void)(*store)->RotateEpoch();
   }));
-  auto check_all = [&](Store& store) {
-    for (int i = 1; i < 50; ++i) {
-      auto p = store.GetProfile(people[static_cast<std::size_t>(i)]);
-      ASSERT_TRUE(p.ok()) << i << ": " << p.status().ToString();
-      EXPECT_EQ(p->at("i").as_int64(), i);
-    }
-    EXPECT_TRUE(store.GetProfile(people[0]).status().IsErased());
-  };
   auto store = Store::Open(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  check_all(**store);
+  EXPECT_TRUE(test::FiftyPeopleRead(**store, people));
   auto r = (*store)->RotateEpoch();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  check_all(**store);
+  EXPECT_TRUE(test::FiftyPeopleRead(**store, people));
   auto stats = (*store)->Stats();
   EXPECT_EQ(stats->oldest_key_epoch, stats->key_epoch);
   SKV_ASSERT_OK((*store)->Close());
   store = Store::Open(o);
   ASSERT_TRUE(store.ok());
-  check_all(**store);
+  EXPECT_TRUE(test::FiftyPeopleRead(**store, people));
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, RotationCrashTest,
