@@ -803,7 +803,11 @@ SHREDKV_EXPORT void shredkv_writebatch_import_event(shredkv_writebatch_t* batch,
  * nothing: INVALID_ARGUMENT naming the first malformed event and field, and
  * nothing is queued (an allocation failure, INTERNAL, may leave some queued:
  * clear the batch then). The events are checked by shredkv_write as if
- * queued one by one. */
+ * queued one by one. Parsed as imports are (strict): an integer literal
+ * outside int64, on either side, is INVALID_ARGUMENT naming its key (not
+ * its digits), never a DOUBLE; so are duplicate keys and nesting deeper
+ * than 64 levels (since stop 32: an integer below INT64_MIN or from 2^64 on
+ * was stored as a rounded DOUBLE, outside audit 32a F6). */
 SHREDKV_EXPORT int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const char* json, size_t len,
                                                          char** errptr);
 /* category NULL or "": declared / kept, as WriteBatch::Put. */

@@ -1,7 +1,8 @@
 // The C API (include/shredkv/c.h) over the public C++ API: conversions of
 // arguments and results, and the error convention. Nothing here reaches
-// below include/shredkv/ but the export format's JSON values
-// (portability/json_values.h) for shredkv_writebatch_append_events_json.
+// below include/shredkv/ but the export format's JSON values and its strict
+// parser (portability/json_values.h, strict_json.h) for
+// shredkv_writebatch_append_events_json.
 //
 // Handles that mirror a C++ value type (attrs, events, records, ...) are
 // that value itself behind an opaque pointer type that is never defined
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "portability/json_values.h"
+#include "portability/strict_json.h"
 #include "shredkv/c.h"
 #include "shredkv/shredkv.h"
 #include "util/chunked_output.h"
@@ -1680,10 +1682,15 @@ int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const cha
                                           char** errptr) {
   return Guarded(errptr, "shredkv_writebatch_append_events_json", {{batch, "batch"}, {json, "json", len, "len"}}, [&] {
     using Json = sk::portability::Json;
-    const Json doc = Json::parse(View(json, len), nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) {
-      // nlohmann's parser also refuses text that is not UTF-8.
-      return Fail(errptr, sk::Status::InvalidArgument("append_events_json: not valid JSON (or not UTF-8)"));
+    // The strict parser of imports (portability/strict_json.h): an integer
+    // literal beyond 64 bits is refused like one beyond int64 below (nlohmann
+    // alone makes it a double: outside audit 32a, F6), and so are duplicate
+    // keys and nesting deeper than 64 levels. Text that is not UTF-8 is not
+    // valid JSON.
+    Json doc;
+    std::string error;
+    if (!sk::portability::StrictParse(View(json, len), &doc, &error)) {
+      return Fail(errptr, sk::Status::InvalidArgument("append_events_json: " + error));
     }
     if (!doc.is_array()) return Fail(errptr, sk::Status::InvalidArgument("append_events_json: not a JSON array"));
     struct Queued {

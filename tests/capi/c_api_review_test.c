@@ -585,6 +585,44 @@ static int test_null_data_with_a_length_is_invalid_argument(void) {
   return 0;
 }
 
+/* Outside audit 32a, F6: append_events_json refused integers from 2^63 to
+ * 2^64-1 but stored those below INT64_MIN or from 2^64 on as rounded
+ * DOUBLEs. Every integer literal outside int64 is refused now. */
+static int test_append_events_json_refuses_every_integer_outside_int64(void) {
+  const char* p = "00112233445566778899aabbccddeeff";
+  const char* outside[] = {"9223372036854775808", "18446744073709551615", "18446744073709551616",
+                           "-9223372036854775809", "-99999999999999999999", "123456789012345678901234567890"};
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  char* err = NULL;
+  char json[256];
+  for (size_t i = 0; i < sizeof outside / sizeof outside[0]; ++i) {
+    snprintf(json, sizeof json, "[{\"person\": \"%s\", \"name\": \"e\", \"ts\": 1, \"properties\": {\"n\": %s}}]", p,
+             outside[i]);
+    const int rc = shredkv_writebatch_append_events_json(batch, json, strlen(json), &err);
+    if (rc != SHREDKV_INVALID_ARGUMENT) fprintf(stderr, "n = %s: rc %d (%s)\n", outside[i], rc, shredkv_code_name(rc));
+    CHECK(rc == SHREDKV_INVALID_ARGUMENT);
+    /* Named by the key, never the digits (a number may be personal data). */
+    CHECK(err != NULL && strstr(err, "out of") != NULL && strstr(err, outside[i]) == NULL);
+    shredkv_free(err);
+    err = NULL;
+    snprintf(json, sizeof json, "[{\"person\": \"%s\", \"name\": \"e\", \"ts\": %s}]", p, outside[i]);
+    CHECK_CODE(shredkv_writebatch_append_events_json(batch, json, strlen(json), &err), SHREDKV_INVALID_ARGUMENT,
+               err);
+    shredkv_free(err);
+    err = NULL;
+  }
+  CHECK_EQ_INT(shredkv_writebatch_count(batch), 0);
+  /* The ends of int64 and numbers with a fraction or exponent are kept. */
+  snprintf(json, sizeof json,
+           "[{\"person\": \"%s\", \"name\": \"e\", \"ts\": 1, \"properties\": {\"a\": 9223372036854775807, "
+           "\"b\": -9223372036854775808, \"c\": 1e30, \"d\": -2.5}}]",
+           p);
+  CHECK_OK(shredkv_writebatch_append_events_json(batch, json, strlen(json), &err), err);
+  CHECK_EQ_INT(shredkv_writebatch_count(batch), 1);
+  shredkv_writebatch_destroy(batch);
+  return 0;
+}
+
 static const c_test tests[] = {
   {"close_on_the_maintenance_thread_is_refused", test_close_on_the_maintenance_thread_is_refused},
   {"enum_out_of_range_in_options_fails_the_open", test_enum_out_of_range_in_options_fails_the_open},
@@ -596,6 +634,7 @@ static const c_test tests[] = {
   {"next_after_a_category_erasure_skips_nothing", test_next_after_a_category_erasure_skips_nothing},
   {"null_required_arguments_are_invalid_argument", test_null_required_arguments_are_invalid_argument},
   {"null_data_with_a_length_is_invalid_argument", test_null_data_with_a_length_is_invalid_argument},
+  {"append_events_json_refuses_every_integer_outside_int64", test_append_events_json_refuses_every_integer_outside_int64},
 };
 
 int main(int argc, char** argv) { return c_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]); }
