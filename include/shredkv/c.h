@@ -26,6 +26,22 @@
  *   their handle; buffers returned through `char**` are malloc'ed for the
  *   caller (release with shredkv_free) and NUL-terminated beyond their
  *   length, so text can be used as a C string.
+ * - Pointer arguments are required unless the comment says "may be NULL".
+ *   A NULL one is INVALID_ARGUMENT naming the call and the argument
+ *   ("shredkv_get_profile: out is NULL", "shredkv_put: value is NULL but
+ *   value_len is 5"), before the call does anything; a scan returns an
+ *   iterator whose status is that error. An array or data given with a
+ *   count or length may be NULL only when that is 0 (empty); NULL with a
+ *   nonzero count or length is refused, never taken as empty. A batch
+ *   operation records the error and shredkv_write fails with it (as an
+ *   out-of-range enum; nothing is queued); a rectification setter records
+ *   it for shredkv_rectify / shredkv_write. Calls that cannot report it say
+ *   what they do (NULL returned, or the process aborted). Always optional
+ *   (not written when NULL): person-ID out-parameters
+ *   (shredkv_person_id_t*) and lengths (size_t*). A NULL name (a
+ *   NUL-terminated string) is the empty name. Since stop 32 (outside audit
+ *   32a: NULL out-parameters and name arrays crashed, NULL data was stored
+ *   as empty).
  * - Booleans are unsigned char: 0 false, anything else true.
  * - Enums cross as int. A value outside its enum is refused: a call that
  *   returns a code returns INVALID_ARGUMENT; an options setter records it
@@ -244,7 +260,9 @@ typedef struct shredkv_attrs shredkv_attrs_t;
 SHREDKV_EXPORT shredkv_attrs_t* shredkv_attrs_create(void);
 SHREDKV_EXPORT void shredkv_attrs_destroy(shredkv_attrs_t* attrs);
 /* Setters add or replace the attribute `name` (NUL-terminated, 1..255
- * bytes: checked where the map is used). */
+ * bytes: checked where the map is used). A NULL value with a nonzero
+ * value_len aborts the process (the message on stderr): the map has no
+ * room for an error, and empty data in its place would be silent loss. */
 SHREDKV_EXPORT void shredkv_attrs_set_string(shredkv_attrs_t* attrs, const char* name,
                                              const char* value, size_t value_len);
 SHREDKV_EXPORT void shredkv_attrs_set_int64(shredkv_attrs_t* attrs, const char* name, int64_t value);
@@ -278,7 +296,8 @@ typedef struct shredkv_key_provider shredkv_key_provider_t;
 /* Root key from a file of 32 raw bytes, mode 0600 (NewFileKeyProvider). */
 SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_file(const char* path);
 /* Argon2id from a passphrase and the store's salt; `interactive` selects
- * the fast limits (tests). The passphrase is copied into guarded memory. */
+ * the fast limits (tests). The passphrase is copied into guarded memory.
+ * NULL if passphrase is NULL with a nonzero passphrase_len. */
 SHREDKV_EXPORT shredkv_key_provider_t* shredkv_key_provider_passphrase(const char* passphrase,
                                                                        size_t passphrase_len,
                                                                        unsigned char interactive);
@@ -509,7 +528,9 @@ SHREDKV_EXPORT const shredkv_attrs_t* shredkv_event_properties(const shredkv_eve
 
 /* A record (Record) with its metadata (RecordMetadata). Built by the caller
  * for shredkv_put_record / shredkv_writebatch_put_record, returned owned by
- * shredkv_get_record, borrowed from iterators. */
+ * shredkv_get_record, borrowed from iterators. shredkv_record_create returns
+ * NULL if collection, key or value is NULL with a nonzero length;
+ * shredkv_record_set_origin aborts then (as the attribute setters). */
 typedef struct shredkv_record shredkv_record_t;
 SHREDKV_EXPORT shredkv_record_t* shredkv_record_create(const char* collection, size_t collection_len,
                                                        const char* key, size_t key_len, const char* value,
@@ -542,7 +563,7 @@ SHREDKV_EXPORT int shredkv_put(shredkv_store_t* store, const shredkv_person_id_t
 /* Puts a whole record with its category and metadata (one commit). */
 SHREDKV_EXPORT int shredkv_put_record(shredkv_store_t* store, const shredkv_person_id_t* person,
                                       const shredkv_record_t* record, char** errptr);
-/* Store::Get: *value malloc'ed. NOT_FOUND if absent. */
+/* Store::Get: *value malloc'ed (value required). NOT_FOUND if absent. */
 SHREDKV_EXPORT int shredkv_get(shredkv_store_t* store, const shredkv_person_id_t* person,
                                const char* collection, size_t collection_len, const char* key, size_t key_len,
                                char** value, size_t* value_len, char** errptr);
@@ -782,7 +803,11 @@ SHREDKV_EXPORT void shredkv_writebatch_import_event(shredkv_writebatch_t* batch,
  * nothing: INVALID_ARGUMENT naming the first malformed event and field, and
  * nothing is queued (an allocation failure, INTERNAL, may leave some queued:
  * clear the batch then). The events are checked by shredkv_write as if
- * queued one by one. */
+ * queued one by one. Parsed as imports are (strict): an integer literal
+ * outside int64, on either side, is INVALID_ARGUMENT naming its key (not
+ * its digits), never a DOUBLE; so are duplicate keys and nesting deeper
+ * than 64 levels (since stop 32: an integer below INT64_MIN or from 2^64 on
+ * was stored as a rounded DOUBLE, outside audit 32a F6). */
 SHREDKV_EXPORT int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const char* json, size_t len,
                                                          char** errptr);
 /* category NULL or "": declared / kept, as WriteBatch::Put. */
@@ -873,8 +898,8 @@ SHREDKV_EXPORT const char* shredkv_receipt_audit_hash(const shredkv_receipt_t* r
 SHREDKV_EXPORT const char* shredkv_receipt_category(const shredkv_receipt_t* receipt);
 
 /* Store::Erase of `n` people in one commit. request_id NULL or "": a random
- * one; analytics: shredkv_analytics_on_erase. *out (may be NULL) receives
- * the receipt. */
+ * one; analytics: shredkv_analytics_on_erase. `out` (may be NULL) receives
+ * the receipt, here and in the other erasure calls and shredkv_get_erasure. */
 SHREDKV_EXPORT int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n,
                                  const char* request_id, unsigned char suppress, int analytics,
                                  shredkv_receipt_t** out, char** errptr);

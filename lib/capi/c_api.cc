@@ -1,20 +1,21 @@
 // The C API (include/shredkv/c.h) over the public C++ API: conversions of
 // arguments and results, and the error convention. Nothing here reaches
-// below include/shredkv/ but the export format's JSON values
-// (portability/json_values.h) for shredkv_writebatch_append_events_json.
+// below include/shredkv/ but the export format's JSON values and its strict
+// parser (portability/json_values.h, strict_json.h) for
+// shredkv_writebatch_append_events_json.
 //
 // Handles that mirror a C++ value type (attrs, events, records, ...) are
 // that value itself behind an opaque pointer type that is never defined
 // (a reinterpret_cast round trip), so a borrowed view of an item an
 // iterator holds costs nothing. Handles with state of their own (store,
 // options, iterator, lease, lists) are structs defined here.
-#include "shredkv/c.h"
-
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <iterator>
 #include <limits>
 #include <memory>
@@ -26,6 +27,8 @@
 #include <vector>
 
 #include "portability/json_values.h"
+#include "portability/strict_json.h"
+#include "shredkv/c.h"
 #include "shredkv/shredkv.h"
 #include "util/chunked_output.h"
 #include "util/fork_generation.h"
@@ -70,6 +73,9 @@ struct shredkv_writebatch {
 
 struct shredkv_rectification {
   sk::Rectification rectification;
+  // The first NULL argument a setter was given: shredkv_rectify and
+  // shredkv_write (shredkv_writebatch_rectify) fail with it.
+  std::string invalid;
 };
 
 struct shredkv_notice_list {
@@ -196,9 +202,56 @@ sk::PersonId ToPerson(const shredkv_person_id_t* id) {
 void FromPerson(const sk::PersonId& id, shredkv_person_id_t* out) {
   if (out != nullptr) std::memcpy(out->bytes, id.bytes().data(), id.bytes().size());
 }
-// InvalidArgument for a NULL handle or out-parameter a call needs.
-sk::Status NullArgument(std::string_view call) {
-  return sk::Status::InvalidArgument(std::string(call) + ": a required handle or pointer is NULL");
+// A pointer argument of a call, for CheckArgs: required unless its count
+// (an array's element count, data's length in bytes) is 0. A handle, an
+// out-parameter or a single input has no count: it is always required.
+struct Arg {
+  Arg(const void* p, const char* n) : ptr(p), name(n) {}
+  Arg(const void* p, const char* n, std::size_t c, const char* cn) : ptr(p), name(n), count(c), count_name(cn) {}
+  const void* ptr;
+  const char* name;
+  std::size_t count = 1;
+  const char* count_name = nullptr;
+};
+using Args = std::initializer_list<Arg>;
+
+// InvalidArgument for a NULL argument a call needs, naming the call and the
+// argument: "shredkv_get: value is NULL", "shredkv_put: value is NULL but
+// value_len is 5". Every call that returns a code checks its pointer
+// arguments with it (CheckArgs) before it does anything.
+sk::Status NullArgument(std::string_view call, const Arg& arg) {
+  std::string message = std::string(call) + ": " + arg.name + " is NULL";
+  if (arg.count_name != nullptr) message += std::string(" but ") + arg.count_name + " is " + std::to_string(arg.count);
+  return sk::Status::InvalidArgument(std::move(message));
+}
+sk::Status NullArgument(std::string_view call, const char* argument) {
+  return NullArgument(call, Arg(nullptr, argument));
+}
+
+// NullArgument for the first of `args` that is NULL although the call needs
+// it; OK if none is.
+sk::Status CheckArgs(std::string_view call, Args args) {
+  for (const Arg& arg : args) {
+    if (arg.ptr == nullptr && arg.count > 0) return NullArgument(call, arg);
+  }
+  return sk::Status::OK();
+}
+
+// CheckArgs for identifiers: the argument `name` (an array of n, or one if
+// !array) and each identifier's value (NULL with a nonzero value_len).
+sk::Status CheckIdentifiers(std::string_view call, const char* name, const shredkv_identifier_t* ids, std::size_t n,
+                            bool array) {
+  if (ids == nullptr) {
+    return array ? CheckArgs(call, {Arg(ids, name, n, "n")}) : NullArgument(call, name);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (ids[i].value == nullptr && ids[i].value_len > 0) {
+      const std::string element = array ? std::string(name) + "[" + std::to_string(i) + "]" : std::string(name);
+      return NullArgument(
+          call, Arg(nullptr, (element + ".value").c_str(), ids[i].value_len, (element + ".value_len").c_str()));
+    }
+  }
+  return sk::Status::OK();
 }
 
 std::vector<sk::PersonId> ToPeople(const shredkv_person_id_t* people, std::size_t n) {
@@ -347,6 +400,41 @@ shredkv_iterator_t* GuardedIterator(F&& body) noexcept {
   }
 }
 
+// Runs an operation queued into a batch (a call that cannot report): if
+// `check` finds a NULL argument the operation needs, nothing is queued and
+// the batch records the error, with which shredkv_write fails (as an
+// out-of-range enum).
+template <typename F>
+void Queue(shredkv_writebatch_t* batch, const sk::Status& check, F&& body) noexcept {
+  Must([&] {
+    if (!check.ok()) return NoteInvalid(&batch->invalid, check.message());
+    body();
+  });
+}
+
+// For the setters that have nowhere to record an error (attributes, a
+// record's origin): a NULL argument they need (data with a nonzero length)
+// aborts the process with the message on stderr, as c.h says of the calls
+// that cannot report, rather than being taken as empty data.
+void RequireOrAbort(std::string_view call, Args args) noexcept {
+  Must([&] {
+    const sk::Status bad = CheckArgs(call, args);
+    if (bad.ok()) return;
+    std::fprintf(stderr, "shredkv: %s\n", bad.ToString().c_str());
+    std::abort();
+  });
+}
+
+// GuardedIterator for a scan with pointer arguments: a failed iterator
+// whose status is CheckArgs(call, args) if one is NULL.
+template <typename F>
+shredkv_iterator_t* GuardedIterator(std::string_view call, Args args, F&& body) noexcept {
+  return GuardedIterator([&]() -> shredkv_iterator_t* {
+    if (auto bad = CheckArgs(call, args); !bad.ok()) return new FailedIterator(std::move(bad));
+    return body();
+  });
+}
+
 template <typename T>
 const T* CurrentAs(const shredkv_iterator_t* it, shredkv_iterator::Kind kind) {
   if (it == nullptr || it->kind != kind) return nullptr;
@@ -403,6 +491,23 @@ int WithStore(shredkv_store_t* store, char** errptr, F&& body) noexcept {
   return Guarded(errptr, [&] { return body(*store->store); });
 }
 
+// Guarded and WithStore for a call with pointer arguments: CheckArgs(call,
+// args) first.
+template <typename F>
+int Guarded(char** errptr, std::string_view call, Args args, F&& body) noexcept {
+  return Guarded(errptr, [&] {
+    if (auto bad = CheckArgs(call, args); !bad.ok()) return Fail(errptr, bad);
+    return body();
+  });
+}
+template <typename F>
+int WithStore(shredkv_store_t* store, char** errptr, std::string_view call, Args args, F&& body) noexcept {
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    if (auto bad = CheckArgs(call, args); !bad.ok()) return Fail(errptr, bad);
+    return body(s);
+  });
+}
+
 const char* StaticName(std::string_view name) {
   // The name functions of the C++ API return views of string literals.
   return name.data();
@@ -446,7 +551,7 @@ void shredkv_person_id_to_hex(const shredkv_person_id_t* id, char out[33]) {
 }
 
 int shredkv_person_id_from_hex(const char* hex, shredkv_person_id_t* out, char** errptr) {
-  return Guarded(errptr, [&] {
+  return Guarded(errptr, "shredkv_person_id_from_hex", {{hex, "hex"}, {out, "out"}}, [&] {
     auto id = sk::PersonId::FromHex(Str(hex));
     if (!id.ok()) return Fail(errptr, id.status());
     FromPerson(*id, out);
@@ -474,6 +579,7 @@ static void SetAttr(shredkv_attrs_t* attrs, const char* name, sk::Value value) {
   Must([&] { AsMutable<sk::Attributes>(attrs).insert_or_assign(Str(name), std::move(value)); });
 }
 void shredkv_attrs_set_string(shredkv_attrs_t* attrs, const char* name, const char* value, size_t value_len) {
+  RequireOrAbort("shredkv_attrs_set_string", {{value, "value", value_len, "value_len"}});
   SetAttr(attrs, name, sk::Value(Bytes(value, value_len)));
 }
 void shredkv_attrs_set_int64(shredkv_attrs_t* attrs, const char* name, int64_t value) {
@@ -489,6 +595,7 @@ void shredkv_attrs_set_timestamp(shredkv_attrs_t* attrs, const char* name, int64
   SetAttr(attrs, name, sk::Value(sk::Timestamp{ms}));
 }
 void shredkv_attrs_set_bytes(shredkv_attrs_t* attrs, const char* name, const char* value, size_t value_len) {
+  RequireOrAbort("shredkv_attrs_set_bytes", {{value, "value", value_len, "value_len"}});
   SetAttr(attrs, name, sk::Value::Bytes(Bytes(value, value_len)));
 }
 int shredkv_attrs_remove(shredkv_attrs_t* attrs, const char* name) {
@@ -545,6 +652,7 @@ shredkv_key_provider_t* shredkv_key_provider_file(const char* path) {
 }
 shredkv_key_provider_t* shredkv_key_provider_passphrase(const char* passphrase, size_t passphrase_len,
                                                         unsigned char interactive) {
+  if (passphrase == nullptr && passphrase_len > 0) return nullptr;
   return Must([&] {
     sk::PassphraseOptions options;
     options.interactive_limits = interactive != 0;
@@ -611,7 +719,7 @@ int shredkv_create_key_file(const char* path, char** errptr) {
 
 int shredkv_custody_pkcs11(const char* module_path, const char* token_label, const char* pin, size_t pin_len,
                            shredkv_custody_t** out, char** errptr) {
-  return Guarded(errptr, [&] {
+  return Guarded(errptr, "shredkv_custody_pkcs11", {{pin, "pin", pin_len, "pin_len"}, {out, "out"}}, [&] {
     sk::Pkcs11Options options{Str(module_path), Str(token_label), Bytes(pin, pin_len)};
     auto custody = sk::NewPkcs11Custody(options);
     if (!custody.ok()) return Fail(errptr, custody.status());
@@ -819,10 +927,7 @@ void shredkv_options_add_listener(shredkv_options_t* options, const shredkv_list
 // ---- the store -------------------------------------------------------------------------
 
 int shredkv_open(const shredkv_options_t* options, shredkv_store_t** out, char** errptr) {
-  return Guarded(errptr, [&] {
-    if (options == nullptr || out == nullptr) {
-      return Fail(errptr, sk::Status::InvalidArgument("shredkv_open: options and out are required"));
-    }
+  return Guarded(errptr, "shredkv_open", {{options, "options"}, {out, "out"}}, [&] {
     if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
     auto store = sk::Store::Open(options->options);
     if (!store.ok()) return Fail(errptr, store.status());
@@ -855,6 +960,8 @@ int shredkv_close(shredkv_store_t* store, char** errptr) {
 int shredkv_create_person(shredkv_store_t* store, const shredkv_identifier_t* identifiers, size_t n,
                           const shredkv_attrs_t* profile, shredkv_person_id_t* out, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
+    const sk::Status bad = CheckIdentifiers("shredkv_create_person", "identifiers", identifiers, n, true);
+    if (!bad.ok()) return Fail(errptr, bad);
     auto id = s.CreatePerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile));
     if (!id.ok()) return Fail(errptr, id.status());
     FromPerson(*id, out);
@@ -865,6 +972,8 @@ int shredkv_create_person(shredkv_store_t* store, const shredkv_identifier_t* id
 int shredkv_resolve(shredkv_store_t* store, const shredkv_identifier_t* identifier, shredkv_person_id_t* out,
                     char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
+    const sk::Status bad = CheckIdentifiers("shredkv_resolve", "identifier", identifier, 1, false);
+    if (!bad.ok()) return Fail(errptr, bad);
     auto id = s.Resolve(ToIdentifier(identifier));
     if (!id.ok()) return Fail(errptr, id.status());
     FromPerson(*id, out);
@@ -874,21 +983,27 @@ int shredkv_resolve(shredkv_store_t* store, const shredkv_identifier_t* identifi
 
 int shredkv_link_identifier(shredkv_store_t* store, const shredkv_person_id_t* person,
                             const shredkv_identifier_t* identifier, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_link_identifier", {{person, "person"}}, [&](sk::Store& s) {
+    const sk::Status bad = CheckIdentifiers("shredkv_link_identifier", "identifier", identifier, 1, false);
+    if (!bad.ok()) return Fail(errptr, bad);
     return Report(errptr, s.LinkIdentifier(ToPerson(person), ToIdentifier(identifier)));
   });
 }
 
 int shredkv_unlink_identifier(shredkv_store_t* store, const shredkv_person_id_t* person,
                               const shredkv_identifier_t* identifier, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_unlink_identifier", {{person, "person"}}, [&](sk::Store& s) {
+    const sk::Status bad = CheckIdentifiers("shredkv_unlink_identifier", "identifier", identifier, 1, false);
+    if (!bad.ok()) return Fail(errptr, bad);
     return Report(errptr, s.UnlinkIdentifier(ToPerson(person), ToIdentifier(identifier)));
   });
 }
 
 int shredkv_normalize_identifier(const shredkv_options_t* options, const shredkv_identifier_t* identifier,
                                  char** out, size_t* out_len, char** errptr) {
-  return Guarded(errptr, [&] {
+  return Guarded(errptr, "shredkv_normalize_identifier", {{out, "out"}}, [&] {
+    const sk::Status bad = CheckIdentifiers("shredkv_normalize_identifier", "identifier", identifier, 1, false);
+    if (!bad.ok()) return Fail(errptr, bad);
     static const std::vector<sk::IdentifierTypeSpec> kNone;
     auto normal = sk::NormalizeIdentifier(ToIdentifier(identifier),
                                           options == nullptr ? kNone : options->options.identifier_types);
@@ -901,7 +1016,7 @@ int shredkv_normalize_identifier(const shredkv_options_t* options, const shredkv
 
 int shredkv_get_person(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_person_info_t** out,
                        char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_person", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
     auto info = s.GetPerson(ToPerson(person));
     if (!info.ok()) return Fail(errptr, info.status());
     *out = NewHandle<shredkv_person_info_t>(std::move(info).value());
@@ -938,7 +1053,7 @@ const char* shredkv_person_info_identifier(const shredkv_person_info_t* info, si
 
 int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_attrs_t** out,
                         char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_profile", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
     auto profile = s.GetProfile(ToPerson(person));
     if (!profile.ok()) return Fail(errptr, profile.status());
     *out = NewHandle<shredkv_attrs_t>(std::move(profile).value());
@@ -948,7 +1063,9 @@ int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* perso
 
 int shredkv_lookup_profile(shredkv_store_t* store, const shredkv_identifier_t* identifier,
                            shredkv_person_id_t* person, shredkv_attrs_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_lookup_profile", {{out, "out"}}, [&](sk::Store& s) {
+    const sk::Status bad = CheckIdentifiers("shredkv_lookup_profile", "identifier", identifier, 1, false);
+    if (!bad.ok()) return Fail(errptr, bad);
     auto found = s.LookupProfile(ToIdentifier(identifier));
     if (!found.ok()) return Fail(errptr, found.status());
     FromPerson(found->id, person);
@@ -959,9 +1076,9 @@ int shredkv_lookup_profile(shredkv_store_t* store, const shredkv_identifier_t* i
 
 int shredkv_patch_profile(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_attrs_t* set,
                           const char* const* unset, size_t n_unset, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    return Report(errptr, s.PatchProfile(ToPerson(person), ToPatch(set, unset, n_unset)));
-  });
+  return WithStore(
+      store, errptr, "shredkv_patch_profile", {{person, "person"}, {unset, "unset", n_unset, "n_unset"}},
+      [&](sk::Store& s) { return Report(errptr, s.PatchProfile(ToPerson(person), ToPatch(set, unset, n_unset))); });
 }
 
 // ---- events -------------------------------------------------------------------------------
@@ -969,10 +1086,12 @@ int shredkv_patch_profile(shredkv_store_t* store, const shredkv_person_id_t* per
 int shredkv_append_event(shredkv_store_t* store, const shredkv_person_id_t* person, const char* name,
                          int64_t ts_ms, const shredkv_attrs_t* properties, const char* const* analytics_fields,
                          size_t n_fields, const char* category, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    return Report(errptr, s.AppendEvent(ToPerson(person),
-                                        ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category)));
-  });
+  return WithStore(
+      store, errptr, "shredkv_append_event",
+      {{person, "person"}, {analytics_fields, "analytics_fields", n_fields, "n_fields"}}, [&](sk::Store& s) {
+        return Report(errptr, s.AppendEvent(ToPerson(person),
+                                            ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category)));
+      });
 }
 
 const char* shredkv_event_name(const shredkv_event_t* event) { return As<sk::StoredEvent>(event).name.c_str(); }
@@ -989,7 +1108,14 @@ const shredkv_attrs_t* shredkv_event_properties(const shredkv_event_t* event) {
 
 shredkv_record_t* shredkv_record_create(const char* collection, size_t collection_len, const char* key,
                                         size_t key_len, const char* value, size_t value_len) {
-  return Must([&] {
+  return Must([&]() -> shredkv_record_t* {
+    // NULL data with a nonzero length: no record (shredkv_put_record and
+    // shredkv_writebatch_put_record refuse a NULL record).
+    if (!CheckArgs("shredkv_record_create", {{collection, "collection", collection_len, "collection_len"},
+                                             {key, "key", key_len, "key_len"},
+                                             {value, "value", value_len, "value_len"}})
+             .ok())
+      return nullptr;
     sk::Record record;
     record.collection = Bytes(collection, collection_len);
     record.key = Bytes(key, key_len);
@@ -1005,6 +1131,7 @@ void shredkv_record_add_purpose(shredkv_record_t* record, const char* purpose) {
   Must([&] { AsMutable<sk::Record>(record).metadata.purposes.push_back(Str(purpose)); });
 }
 void shredkv_record_set_origin(shredkv_record_t* record, const char* origin, size_t origin_len) {
+  RequireOrAbort("shredkv_record_set_origin", {{origin, "origin", origin_len, "origin_len"}});
   Must([&] { AsMutable<sk::Record>(record).metadata.origin = Bytes(origin, origin_len); });
 }
 void shredkv_record_add_shared_with(shredkv_record_t* record, const char* recipient) {
@@ -1057,15 +1184,20 @@ int64_t shredkv_record_expires_ms(const shredkv_record_t* record) {
 int shredkv_put(shredkv_store_t* store, const shredkv_person_id_t* person, const char* collection,
                 size_t collection_len, const char* key, size_t key_len, const char* value, size_t value_len,
                 char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    return Report(errptr, s.Put(ToPerson(person), View(collection, collection_len), View(key, key_len),
-                                View(value, value_len)));
-  });
+  return WithStore(store, errptr, "shredkv_put",
+                   {{person, "person"},
+                    {collection, "collection", collection_len, "collection_len"},
+                    {key, "key", key_len, "key_len"},
+                    {value, "value", value_len, "value_len"}},
+                   [&](sk::Store& s) {
+                     return Report(errptr, s.Put(ToPerson(person), View(collection, collection_len), View(key, key_len),
+                                                 View(value, value_len)));
+                   });
 }
 
 int shredkv_put_record(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_record_t* record,
                        char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_put_record", {{person, "person"}, {record, "record"}}, [&](sk::Store& s) {
     sk::WriteBatch batch;
     batch.Put(ToPerson(person), As<sk::Record>(record));
     return Report(errptr, s.Write(batch));
@@ -1075,32 +1207,46 @@ int shredkv_put_record(shredkv_store_t* store, const shredkv_person_id_t* person
 int shredkv_get(shredkv_store_t* store, const shredkv_person_id_t* person, const char* collection,
                 size_t collection_len, const char* key, size_t key_len, char** value, size_t* value_len,
                 char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    if (value == nullptr) return Fail(errptr, sk::Status::InvalidArgument("shredkv_get: value is NULL"));
-    auto got = s.Get(ToPerson(person), View(collection, collection_len), View(key, key_len));
-    if (!got.ok()) return Fail(errptr, got.status());
-    *value = CopyToMalloc(*got);
-    Fill(value_len, got->size());
-    return kOk;
-  });
+  return WithStore(store, errptr, "shredkv_get",
+                   {{person, "person"},
+                    {collection, "collection", collection_len, "collection_len"},
+                    {key, "key", key_len, "key_len"},
+                    {value, "value"}},
+                   [&](sk::Store& s) {
+                     auto got = s.Get(ToPerson(person), View(collection, collection_len), View(key, key_len));
+                     if (!got.ok()) return Fail(errptr, got.status());
+                     *value = CopyToMalloc(*got);
+                     Fill(value_len, got->size());
+                     return kOk;
+                   });
 }
 
 int shredkv_get_record(shredkv_store_t* store, const shredkv_person_id_t* person, const char* collection,
                        size_t collection_len, const char* key, size_t key_len, shredkv_record_t** out,
                        char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    auto got = s.GetRecord(ToPerson(person), View(collection, collection_len), View(key, key_len));
-    if (!got.ok()) return Fail(errptr, got.status());
-    *out = NewHandle<shredkv_record_t>(std::move(got).value());
-    return kOk;
-  });
+  return WithStore(store, errptr, "shredkv_get_record",
+                   {{person, "person"},
+                    {collection, "collection", collection_len, "collection_len"},
+                    {key, "key", key_len, "key_len"},
+                    {out, "out"}},
+                   [&](sk::Store& s) {
+                     auto got = s.GetRecord(ToPerson(person), View(collection, collection_len), View(key, key_len));
+                     if (!got.ok()) return Fail(errptr, got.status());
+                     *out = NewHandle<shredkv_record_t>(std::move(got).value());
+                     return kOk;
+                   });
 }
 
 int shredkv_delete(shredkv_store_t* store, const shredkv_person_id_t* person, const char* collection,
                    size_t collection_len, const char* key, size_t key_len, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    return Report(errptr, s.Delete(ToPerson(person), View(collection, collection_len), View(key, key_len)));
-  });
+  return WithStore(store, errptr, "shredkv_delete",
+                   {{person, "person"},
+                    {collection, "collection", collection_len, "collection_len"},
+                    {key, "key", key_len, "key_len"}},
+                   [&](sk::Store& s) {
+                     return Report(errptr,
+                                   s.Delete(ToPerson(person), View(collection, collection_len), View(key, key_len)));
+                   });
 }
 
 // ---- iterators --------------------------------------------------------------------------------
@@ -1158,7 +1304,7 @@ static shredkv_iterator_t* ClosedStoreIterator() {
 
 shredkv_iterator_t* shredkv_scan_events(shredkv_store_t* store, const shredkv_person_id_t* person, int64_t from_ms,
                                         int64_t to_ms) {
-  return GuardedIterator([&]() -> shredkv_iterator_t* {
+  return GuardedIterator("shredkv_scan_events", {{person, "person"}}, [&]() -> shredkv_iterator_t* {
     if (store == nullptr) return ClosedStoreIterator();
     return WrapIterator(Kind::kEvent, store->store->ScanEvents(ToPerson(person), sk::TimeRange{from_ms, to_ms}));
   });
@@ -1166,11 +1312,16 @@ shredkv_iterator_t* shredkv_scan_events(shredkv_store_t* store, const shredkv_pe
 shredkv_iterator_t* shredkv_scan_records(shredkv_store_t* store, const shredkv_person_id_t* person,
                                          const char* collection, size_t collection_len, const char* prefix,
                                          size_t prefix_len) {
-  return GuardedIterator([&]() -> shredkv_iterator_t* {
-    if (store == nullptr) return ClosedStoreIterator();
-    return WrapIterator(Kind::kRecord, store->store->ScanRecords(ToPerson(person), View(collection, collection_len),
-                                                                 View(prefix, prefix_len)));
-  });
+  return GuardedIterator(
+      "shredkv_scan_records",
+      {{person, "person"},
+       {collection, "collection", collection_len, "collection_len"},
+       {prefix, "prefix", prefix_len, "prefix_len"}},
+      [&]() -> shredkv_iterator_t* {
+        if (store == nullptr) return ClosedStoreIterator();
+        return WrapIterator(Kind::kRecord, store->store->ScanRecords(ToPerson(person), View(collection, collection_len),
+                                                                     View(prefix, prefix_len)));
+      });
 }
 shredkv_iterator_t* shredkv_find_records(shredkv_store_t* store, int field, const char* value, int64_t before_ms) {
   return GuardedIterator([&]() -> shredkv_iterator_t* {
@@ -1228,17 +1379,26 @@ void shredkv_rectification_unset_profile(shredkv_rectification_t* r, const char*
 void shredkv_rectification_replace_identifier(shredkv_rectification_t* r, const shredkv_identifier_t* old_identifier,
                                               const shredkv_identifier_t* new_identifier) {
   Must([&] {
+    const char* call = "shredkv_rectification_replace_identifier";
+    sk::Status bad = CheckIdentifiers(call, "old_identifier", old_identifier, 1, false);
+    if (bad.ok()) bad = CheckIdentifiers(call, "new_identifier", new_identifier, 1, false);
+    if (!bad.ok()) return NoteInvalid(&r->invalid, bad.message());
     r->rectification.identifiers.emplace_back(ToIdentifier(old_identifier), ToIdentifier(new_identifier));
   });
 }
 void shredkv_rectification_correct_event(shredkv_rectification_t* r, int64_t ts_ms, uint64_t seq,
                                          const shredkv_attrs_t* set, const char* const* unset, size_t n_unset) {
-  Must([&] { r->rectification.events.push_back({ts_ms, seq, ToPatch(set, unset, n_unset)}); });
+  Must([&] {
+    const sk::Status bad = CheckArgs("shredkv_rectification_correct_event", {{unset, "unset", n_unset, "n_unset"}});
+    if (!bad.ok()) return NoteInvalid(&r->invalid, bad.message());
+    r->rectification.events.push_back({ts_ms, seq, ToPatch(set, unset, n_unset)});
+  });
 }
 int shredkv_rectify(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_rectification_t* r,
                     char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_rectify", {{person, "person"}, {r, "r"}}, [&](sk::Store& s) {
     if (r == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no rectification (NULL handle)"));
+    if (!r->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(r->invalid));
     return Report(errptr, s.Rectify(ToPerson(person), r->rectification));
   });
 }
@@ -1255,7 +1415,7 @@ const char* shredkv_notice_name(const shredkv_notice_t* notice, size_t i) {
 }
 
 int shredkv_read_feed(shredkv_store_t* store, size_t max, shredkv_notice_list_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_read_feed", {{out, "out"}}, [&](sk::Store& s) {
     auto notices = s.ReadFeed(max);
     if (!notices.ok()) return Fail(errptr, notices.status());
     *out = new shredkv_notice_list{std::move(notices).value()};
@@ -1296,22 +1456,30 @@ void shredkv_restriction_destroy(shredkv_restriction_t* r) { delete reinterpret_
 int shredkv_restrict(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, unsigned char all,
                      const char* const* purposes, size_t n_purposes, const char* const* categories,
                      size_t n_categories, const char* reason, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    return Report(errptr, s.Restrict(ToPeople(people, n),
-                                     ToSpec(all, purposes, n_purposes, categories, n_categories, reason)));
-  });
+  return WithStore(store, errptr, "shredkv_restrict",
+                   {{people, "people", n, "n"},
+                    {purposes, "purposes", n_purposes, "n_purposes"},
+                    {categories, "categories", n_categories, "n_categories"}},
+                   [&](sk::Store& s) {
+                     return Report(errptr, s.Restrict(ToPeople(people, n), ToSpec(all, purposes, n_purposes, categories,
+                                                                                  n_categories, reason)));
+                   });
 }
 int shredkv_unrestrict(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, unsigned char all,
                        const char* const* purposes, size_t n_purposes, const char* const* categories,
                        size_t n_categories, const char* reason, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    return Report(errptr, s.Unrestrict(ToPeople(people, n),
-                                       ToSpec(all, purposes, n_purposes, categories, n_categories, reason)));
-  });
+  return WithStore(store, errptr, "shredkv_unrestrict",
+                   {{people, "people", n, "n"},
+                    {purposes, "purposes", n_purposes, "n_purposes"},
+                    {categories, "categories", n_categories, "n_categories"}},
+                   [&](sk::Store& s) {
+                     return Report(errptr, s.Unrestrict(ToPeople(people, n), ToSpec(all, purposes, n_purposes,
+                                                                                    categories, n_categories, reason)));
+                   });
 }
 int shredkv_get_restriction(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_restriction_t** out,
                             char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_restriction", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
     auto state = s.GetRestriction(ToPerson(person));
     if (!state.ok()) return Fail(errptr, state.status());
     *out = NewHandle<shredkv_restriction_t>(std::move(state).value());
@@ -1321,13 +1489,13 @@ int shredkv_get_restriction(shredkv_store_t* store, const shredkv_person_id_t* p
 
 int shredkv_set_consent(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, const char* purpose,
                         unsigned char granted, const char* source, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_set_consent", {{people, "people", n, "n"}}, [&](sk::Store& s) {
     return Report(errptr, s.SetConsent(ToPeople(people, n), Str(purpose), granted != 0, Str(source)));
   });
 }
 int shredkv_get_consent(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_consent_list_t** out,
                         char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_consent", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
     auto consent = s.GetConsent(ToPerson(person));
     if (!consent.ok()) return Fail(errptr, consent.status());
     auto list = std::make_unique<shredkv_consent_list>();
@@ -1343,7 +1511,7 @@ int shredkv_get_consent(shredkv_store_t* store, const shredkv_person_id_t* perso
 }
 int shredkv_get_consent_history(shredkv_store_t* store, const shredkv_person_id_t* person,
                                 shredkv_consent_list_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_consent_history", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
     auto history = s.GetConsentHistory(ToPerson(person));
     if (!history.ok()) return Fail(errptr, history.status());
     *out = new shredkv_consent_list{std::move(history).value()};
@@ -1393,7 +1561,7 @@ shredkv_iterator_t* shredkv_people_with_consent(shredkv_store_t* store, const ch
 
 int shredkv_acquire_lease(shredkv_store_t* store, const shredkv_person_id_t* person, const char* purpose,
                           shredkv_lease_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_acquire_lease", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
     auto lease = s.AcquireLease(ToPerson(person), Str(purpose));
     if (!lease.ok()) return Fail(errptr, lease.status());
     *out = new shredkv_lease{std::move(lease).value()};
@@ -1406,8 +1574,7 @@ void shredkv_lease_person(const shredkv_lease_t* lease, shredkv_person_id_t* out
 }
 const char* shredkv_lease_purpose(const shredkv_lease_t* lease) { return lease->lease->purpose().c_str(); }
 int shredkv_lease_get_profile(shredkv_lease_t* lease, shredkv_attrs_t** out, char** errptr) {
-  return Guarded(errptr, [&] {
-    if (lease == nullptr || out == nullptr) return Fail(errptr, NullArgument("shredkv_lease_get_profile"));
+  return Guarded(errptr, "shredkv_lease_get_profile", {{lease, "lease"}, {out, "out"}}, [&] {
     auto profile = lease->lease->GetProfile();
     if (!profile.ok()) return Fail(errptr, profile.status());
     *out = NewHandle<shredkv_attrs_t>(std::move(profile).value());
@@ -1415,29 +1582,36 @@ int shredkv_lease_get_profile(shredkv_lease_t* lease, shredkv_attrs_t** out, cha
   });
 }
 shredkv_iterator_t* shredkv_lease_scan_events(shredkv_lease_t* lease, int64_t from_ms, int64_t to_ms) {
-  return GuardedIterator([&]() -> shredkv_iterator_t* {
-    if (lease == nullptr) return new FailedIterator(NullArgument("shredkv_lease_scan_events"));
+  return GuardedIterator("shredkv_lease_scan_events", {{lease, "lease"}}, [&]() -> shredkv_iterator_t* {
     return WrapIterator(Kind::kEvent, lease->lease->ScanEvents(sk::TimeRange{from_ms, to_ms}));
   });
 }
 int shredkv_lease_get(shredkv_lease_t* lease, const char* collection, size_t collection_len, const char* key,
                       size_t key_len, char** value, size_t* value_len, char** errptr) {
-  return Guarded(errptr, [&] {
-    if (lease == nullptr || value == nullptr) return Fail(errptr, NullArgument("shredkv_lease_get"));
-    auto got = lease->lease->Get(View(collection, collection_len), View(key, key_len));
-    if (!got.ok()) return Fail(errptr, got.status());
-    *value = CopyToMalloc(*got);
-    Fill(value_len, got->size());
-    return kOk;
-  });
+  return Guarded(errptr, "shredkv_lease_get",
+                 {{lease, "lease"},
+                  {collection, "collection", collection_len, "collection_len"},
+                  {key, "key", key_len, "key_len"},
+                  {value, "value"}},
+                 [&] {
+                   auto got = lease->lease->Get(View(collection, collection_len), View(key, key_len));
+                   if (!got.ok()) return Fail(errptr, got.status());
+                   *value = CopyToMalloc(*got);
+                   Fill(value_len, got->size());
+                   return kOk;
+                 });
 }
 shredkv_iterator_t* shredkv_lease_scan_records(shredkv_lease_t* lease, const char* collection,
                                                size_t collection_len, const char* prefix, size_t prefix_len) {
-  return GuardedIterator([&]() -> shredkv_iterator_t* {
-    if (lease == nullptr) return new FailedIterator(NullArgument("shredkv_lease_scan_records"));
-    return WrapIterator(Kind::kRecord,
-                        lease->lease->ScanRecords(View(collection, collection_len), View(prefix, prefix_len)));
-  });
+  return GuardedIterator("shredkv_lease_scan_records",
+                         {{lease, "lease"},
+                          {collection, "collection", collection_len, "collection_len"},
+                          {prefix, "prefix", prefix_len, "prefix_len"}},
+                         [&]() -> shredkv_iterator_t* {
+                           return WrapIterator(
+                               Kind::kRecord,
+                               lease->lease->ScanRecords(View(collection, collection_len), View(prefix, prefix_len)));
+                         });
 }
 
 // ---- write batches -----------------------------------------------------------------------------
@@ -1453,50 +1627,70 @@ void shredkv_writebatch_clear(shredkv_writebatch_t* batch) {
 size_t shredkv_writebatch_count(const shredkv_writebatch_t* batch) { return batch->batch.size(); }
 void shredkv_writebatch_create_person(shredkv_writebatch_t* batch, const shredkv_identifier_t* identifiers, size_t n,
                                       const shredkv_attrs_t* profile, shredkv_person_id_t* out) {
-  Must([&] { FromPerson(batch->batch.CreatePerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile)), out); });
+  Queue(batch, CheckIdentifiers("shredkv_writebatch_create_person", "identifiers", identifiers, n, true),
+        [&] { FromPerson(batch->batch.CreatePerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile)), out); });
 }
 void shredkv_writebatch_import_person(shredkv_writebatch_t* batch, const shredkv_identifier_t* identifiers, size_t n,
                                       const shredkv_attrs_t* profile, int64_t created_ms, shredkv_person_id_t* out) {
-  Must([&] {
+  Queue(batch, CheckIdentifiers("shredkv_writebatch_import_person", "identifiers", identifiers, n, true), [&] {
     FromPerson(batch->batch.ImportPerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile), created_ms), out);
   });
 }
 void shredkv_writebatch_link_identifier(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
                                         const shredkv_identifier_t* identifier) {
-  Must([&] { batch->batch.LinkIdentifier(ToPerson(person), ToIdentifier(identifier)); });
+  const char* call = "shredkv_writebatch_link_identifier";
+  Queue(batch,
+        person == nullptr ? NullArgument(call, "person") : CheckIdentifiers(call, "identifier", identifier, 1, false),
+        [&] { batch->batch.LinkIdentifier(ToPerson(person), ToIdentifier(identifier)); });
 }
 void shredkv_writebatch_unlink_identifier(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
                                           const shredkv_identifier_t* identifier) {
-  Must([&] { batch->batch.UnlinkIdentifier(ToPerson(person), ToIdentifier(identifier)); });
+  const char* call = "shredkv_writebatch_unlink_identifier";
+  Queue(batch,
+        person == nullptr ? NullArgument(call, "person") : CheckIdentifiers(call, "identifier", identifier, 1, false),
+        [&] { batch->batch.UnlinkIdentifier(ToPerson(person), ToIdentifier(identifier)); });
 }
 void shredkv_writebatch_patch_profile(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
                                       const shredkv_attrs_t* set, const char* const* unset, size_t n_unset) {
-  Must([&] { batch->batch.PatchProfile(ToPerson(person), ToPatch(set, unset, n_unset)); });
+  Queue(batch,
+        CheckArgs("shredkv_writebatch_patch_profile", {{person, "person"}, {unset, "unset", n_unset, "n_unset"}}),
+        [&] { batch->batch.PatchProfile(ToPerson(person), ToPatch(set, unset, n_unset)); });
 }
 void shredkv_writebatch_append_event(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* name,
                                      int64_t ts_ms, const shredkv_attrs_t* properties,
                                      const char* const* analytics_fields, size_t n_fields, const char* category) {
-  Must([&] {
-    batch->batch.AppendEvent(ToPerson(person),
-                             ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category));
-  });
+  Queue(batch,
+        CheckArgs("shredkv_writebatch_append_event",
+                  {{person, "person"}, {analytics_fields, "analytics_fields", n_fields, "n_fields"}}),
+        [&] {
+          batch->batch.AppendEvent(ToPerson(person),
+                                   ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category));
+        });
 }
 void shredkv_writebatch_import_event(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* name,
                                      int64_t ts_ms, const shredkv_attrs_t* properties,
                                      const char* const* analytics_fields, size_t n_fields, const char* category) {
-  Must([&] {
-    batch->batch.ImportEvent(ToPerson(person),
-                             ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category));
-  });
+  Queue(batch,
+        CheckArgs("shredkv_writebatch_import_event",
+                  {{person, "person"}, {analytics_fields, "analytics_fields", n_fields, "n_fields"}}),
+        [&] {
+          batch->batch.ImportEvent(ToPerson(person),
+                                   ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category));
+        });
 }
 int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const char* json, size_t len,
                                           char** errptr) {
-  return Guarded(errptr, [&] {
+  return Guarded(errptr, "shredkv_writebatch_append_events_json", {{batch, "batch"}, {json, "json", len, "len"}}, [&] {
     using Json = sk::portability::Json;
-    const Json doc = Json::parse(View(json, len), nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) {
-      // nlohmann's parser also refuses text that is not UTF-8.
-      return Fail(errptr, sk::Status::InvalidArgument("append_events_json: not valid JSON (or not UTF-8)"));
+    // The strict parser of imports (portability/strict_json.h): an integer
+    // literal beyond 64 bits is refused like one beyond int64 below (nlohmann
+    // alone makes it a double: outside audit 32a, F6), and so are duplicate
+    // keys and nesting deeper than 64 levels. Text that is not UTF-8 is not
+    // valid JSON.
+    Json doc;
+    std::string error;
+    if (!sk::portability::StrictParse(View(json, len), &doc, &error)) {
+      return Fail(errptr, sk::Status::InvalidArgument("append_events_json: " + error));
     }
     if (!doc.is_array()) return Fail(errptr, sk::Status::InvalidArgument("append_events_json: not a JSON array"));
     struct Queued {
@@ -1584,42 +1778,57 @@ int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const cha
 void shredkv_writebatch_put(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* collection,
                             size_t collection_len, const char* key, size_t key_len, const char* value,
                             size_t value_len, const char* category) {
-  Must([&] {
-    batch->batch.Put(ToPerson(person), Bytes(collection, collection_len), Bytes(key, key_len),
-                     Bytes(value, value_len), Str(category));
-  });
+  Queue(batch,
+        CheckArgs("shredkv_writebatch_put", {{person, "person"},
+                                             {collection, "collection", collection_len, "collection_len"},
+                                             {key, "key", key_len, "key_len"},
+                                             {value, "value", value_len, "value_len"}}),
+        [&] {
+          batch->batch.Put(ToPerson(person), Bytes(collection, collection_len), Bytes(key, key_len),
+                           Bytes(value, value_len), Str(category));
+        });
 }
 void shredkv_writebatch_put_record(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
                                    const shredkv_record_t* record) {
-  Must([&] { batch->batch.Put(ToPerson(person), As<sk::Record>(record)); });
+  Queue(batch, CheckArgs("shredkv_writebatch_put_record", {{person, "person"}, {record, "record"}}),
+        [&] { batch->batch.Put(ToPerson(person), As<sk::Record>(record)); });
 }
 void shredkv_writebatch_delete(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, const char* collection,
                                size_t collection_len, const char* key, size_t key_len) {
-  Must([&] { batch->batch.Delete(ToPerson(person), Bytes(collection, collection_len), Bytes(key, key_len)); });
+  Queue(batch,
+        CheckArgs("shredkv_writebatch_delete", {{person, "person"},
+                                                {collection, "collection", collection_len, "collection_len"},
+                                                {key, "key", key_len, "key_len"}}),
+        [&] { batch->batch.Delete(ToPerson(person), Bytes(collection, collection_len), Bytes(key, key_len)); });
 }
 void shredkv_writebatch_rectify(shredkv_writebatch_t* batch, const shredkv_person_id_t* person,
                                 const shredkv_rectification_t* r) {
-  if (r == nullptr) return;
-  Must([&] { batch->batch.Rectify(ToPerson(person), r->rectification); });
+  Queue(batch, CheckArgs("shredkv_writebatch_rectify", {{person, "person"}, {r, "r"}}), [&] {
+    if (!r->invalid.empty()) return NoteInvalid(&batch->invalid, r->invalid);
+    batch->batch.Rectify(ToPerson(person), r->rectification);
+  });
 }
 void shredkv_writebatch_record_consent(shredkv_writebatch_t* batch, const shredkv_person_id_t* person, int action,
                                        const char* purpose, unsigned char all, const char* const* purposes,
                                        size_t n_purposes, const char* const* categories, size_t n_categories,
                                        const char* reason, int64_t time_ms, const char* source) {
-  Must([&] {
-    if (!InRange(action, 1, 4)) return NoteInvalid(&batch->invalid, OutOfRange("record_consent action", action));
-    sk::ConsentRecord record;
-    record.action = static_cast<sk::ConsentRecord::Action>(action);
-    record.purpose = Str(purpose);
-    record.restriction = ToSpec(all, purposes, n_purposes, categories, n_categories, reason);
-    record.time_ms = time_ms;
-    record.source = Str(source);
-    batch->batch.RecordConsent(ToPerson(person), std::move(record));
-  });
+  Queue(batch,
+        CheckArgs("shredkv_writebatch_record_consent", {{person, "person"},
+                                                        {purposes, "purposes", n_purposes, "n_purposes"},
+                                                        {categories, "categories", n_categories, "n_categories"}}),
+        [&] {
+          if (!InRange(action, 1, 4)) return NoteInvalid(&batch->invalid, OutOfRange("record_consent action", action));
+          sk::ConsentRecord record;
+          record.action = static_cast<sk::ConsentRecord::Action>(action);
+          record.purpose = Str(purpose);
+          record.restriction = ToSpec(all, purposes, n_purposes, categories, n_categories, reason);
+          record.time_ms = time_ms;
+          record.source = Str(source);
+          batch->batch.RecordConsent(ToPerson(person), std::move(record));
+        });
 }
 int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    if (batch == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no batch (NULL handle)"));
+  return WithStore(store, errptr, "shredkv_write", {{batch, "batch"}}, [&](sk::Store& s) {
     if (!batch->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(batch->invalid));
     return Report(errptr, s.Write(batch->batch));
   });
@@ -1628,7 +1837,7 @@ int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, cha
 // ---- export and import ----------------------------------------------------------------------------
 
 shredkv_iterator_t* shredkv_export(shredkv_store_t* store, const shredkv_person_id_t* person) {
-  return GuardedIterator([&]() -> shredkv_iterator_t* {
+  return GuardedIterator("shredkv_export", {{person, "person"}}, [&]() -> shredkv_iterator_t* {
     if (store == nullptr) return ClosedStoreIterator();
     return WrapIterator(Kind::kExport, store->store->Export(ToPerson(person)));
   });
@@ -1686,7 +1895,7 @@ static bool ToFormat(int format, sk::ExportFormat* out) {
 
 int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* person, int format,
                           shredkv_write_fn write, void* ctx, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_export_person", {{person, "person"}}, [&](sk::Store& s) {
     sk::ExportFormat f{};
     if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
     if (write == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no write callback"));
@@ -1702,7 +1911,7 @@ int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* per
 
 int shredkv_import_person(shredkv_store_t* store, const char* data, size_t len, int format, shredkv_person_id_t* out,
                           uint64_t* identifiers, uint64_t* events, uint64_t* records, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_import_person", {{data, "data", len, "len"}}, [&](sk::Store& s) {
     sk::ExportFormat f{};
     if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
     std::istringstream in(Bytes(data, len));
@@ -1740,9 +1949,8 @@ static int ReturnReceipt(sk::Result<sk::ErasureReceipt> receipt, shredkv_receipt
 
 int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, const char* request_id,
                   unsigned char suppress, int analytics, shredkv_receipt_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_erase", {{people, "people", n, "n"}}, [&](sk::Store& s) {
     if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
-    if (people == nullptr && n > 0) return Fail(errptr, NullArgument("shredkv_erase: people"));
     return ReturnReceipt(s.Erase(ToPeople(people, n), ToEraseOptions(request_id, suppress, analytics)), out, errptr);
   });
 }
@@ -1750,6 +1958,8 @@ int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier
                                 const char* request_id, unsigned char suppress, int analytics,
                                 shredkv_receipt_t** out, char** errptr) {
   return WithStore(store, errptr, [&](sk::Store& s) {
+    const sk::Status bad = CheckIdentifiers("shredkv_erase_by_identifier", "identifier", identifier, 1, false);
+    if (!bad.ok()) return Fail(errptr, bad);
     if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
     return ReturnReceipt(s.EraseByIdentifier(ToIdentifier(identifier),
                                              ToEraseOptions(request_id, suppress, analytics)),
@@ -1758,7 +1968,7 @@ int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier
 }
 int shredkv_erase_category(shredkv_store_t* store, const shredkv_person_id_t* person, const char* category,
                            const char* request_id, int analytics, shredkv_receipt_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_erase_category", {{person, "person"}}, [&](sk::Store& s) {
     if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
     return ReturnReceipt(s.EraseCategory(ToPerson(person), Str(category), ToEraseOptions(request_id, 0, analytics)),
                          out, errptr);
@@ -1769,8 +1979,11 @@ int shredkv_get_erasure(shredkv_store_t* store, const char* request_id, shredkv_
                    [&](sk::Store& s) { return ReturnReceipt(s.GetErasure(Str(request_id)), out, errptr); });
 }
 int shredkv_unsuppress(shredkv_store_t* store, const shredkv_identifier_t* identifier, char** errptr) {
-  return WithStore(store, errptr,
-                   [&](sk::Store& s) { return Report(errptr, s.Unsuppress(ToIdentifier(identifier))); });
+  return WithStore(store, errptr, [&](sk::Store& s) {
+    const sk::Status bad = CheckIdentifiers("shredkv_unsuppress", "identifier", identifier, 1, false);
+    if (!bad.ok()) return Fail(errptr, bad);
+    return Report(errptr, s.Unsuppress(ToIdentifier(identifier)));
+  });
 }
 
 // ---- housekeeping ----------------------------------------------------------------------------------------
@@ -1803,13 +2016,11 @@ int shredkv_compact_data(shredkv_store_t* store, uint64_t* file_bytes_before, ui
   });
 }
 int shredkv_set_retention(shredkv_store_t* store, const shredkv_retention_t* rules, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    if (rules == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no retention rules (NULL handle)"));
-    return Report(errptr, s.SetRetention(rules->rules));
-  });
+  return WithStore(store, errptr, "shredkv_set_retention", {{rules, "rules"}},
+                   [&](sk::Store& s) { return Report(errptr, s.SetRetention(rules->rules)); });
 }
 int shredkv_get_retention(shredkv_store_t* store, shredkv_retention_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_retention", {{out, "out"}}, [&](sk::Store& s) {
     auto rules = s.GetRetention();
     if (!rules.ok()) return Fail(errptr, rules.status());
     *out = new shredkv_retention{std::move(rules).value()};
@@ -1837,7 +2048,7 @@ int shredkv_run_maintenance(shredkv_store_t* store, char** errptr) {
 // ---- stats ---------------------------------------------------------------------------------------------------
 
 int shredkv_get_stats(shredkv_store_t* store, shredkv_stats_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_stats", {{out, "out"}}, [&](sk::Store& s) {
     auto stats = s.Stats();
     if (!stats.ok()) return Fail(errptr, stats.status());
     auto handle = std::make_unique<shredkv_stats>();
@@ -1953,7 +2164,7 @@ int shredkv_verify_audit_log(shredkv_store_t* store, uint64_t* entries, unsigned
 
 int shredkv_read_audit(shredkv_store_t* store, uint64_t after_seq, size_t max, shredkv_audit_list_t** out,
                        char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_read_audit", {{out, "out"}}, [&](sk::Store& s) {
     auto records = s.ReadAudit(after_seq, max);
     if (!records.ok()) return Fail(errptr, records.status());
     *out = new shredkv_audit_list{std::move(records).value()};
@@ -2007,7 +2218,7 @@ const char* shredkv_audit_hash(const shredkv_audit_list_t* list, size_t i) {
 }
 
 int shredkv_audit_subject_of(shredkv_store_t* store, const shredkv_person_id_t* person, char** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_audit_subject_of", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
     auto subject = s.AuditSubject(ToPerson(person));
     if (!subject.ok()) return Fail(errptr, subject.status());
     *out = CopyToMalloc(*subject);
@@ -2016,7 +2227,7 @@ int shredkv_audit_subject_of(shredkv_store_t* store, const shredkv_person_id_t* 
 }
 
 int shredkv_verify(shredkv_store_t* store, shredkv_verify_report_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_verify", {{out, "out"}}, [&](sk::Store& s) {
     auto report = s.Verify();
     if (!report.ok()) return Fail(errptr, report.status());
     *out = new shredkv_verify_report{std::move(report).value()};
@@ -2080,7 +2291,7 @@ int shredkv_backup(shredkv_store_t* store, const char* directory, shredkv_backup
   });
 }
 int shredkv_read_backup_info(const char* backup_dir, shredkv_backup_info_t** out, char** errptr) {
-  return Guarded(errptr, [&] {
+  return Guarded(errptr, "shredkv_read_backup_info", {{out, "out"}}, [&] {
     auto info = sk::ReadBackupInfo(Str(backup_dir));
     if (!info.ok()) return Fail(errptr, info.status());
     *out = NewHandle<shredkv_backup_info_t>(std::move(info).value());
@@ -2090,7 +2301,7 @@ int shredkv_read_backup_info(const char* backup_dir, shredkv_backup_info_t** out
 
 static const sk::ErasureLog& Log(const shredkv_erasure_log_t* log) { return As<sk::ErasureLog>(log); }
 int shredkv_read_erasure_log(shredkv_store_t* store, shredkv_erasure_log_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_read_erasure_log", {{out, "out"}}, [&](sk::Store& s) {
     auto log = s.ReadErasureLog();
     if (!log.ok()) return Fail(errptr, log.status());
     *out = NewHandle<shredkv_erasure_log_t>(std::move(log).value());
@@ -2133,8 +2344,7 @@ const char* shredkv_erasure_log_suppressed(const shredkv_erasure_log_t* log, siz
   return e.request_id.c_str();
 }
 int shredkv_erasure_log_to_ndjson(const shredkv_erasure_log_t* log, char** out, size_t* out_len, char** errptr) {
-  return Guarded(errptr, [&] {
-    if (log == nullptr || out == nullptr) return Fail(errptr, NullArgument("shredkv_erasure_log_to_ndjson"));
+  return Guarded(errptr, "shredkv_erasure_log_to_ndjson", {{log, "log"}, {out, "out"}}, [&] {
     std::ostringstream text;
     const sk::Status status = sk::WriteErasureLog(Log(log), text);
     if (!status.ok()) return Fail(errptr, status);
@@ -2145,7 +2355,7 @@ int shredkv_erasure_log_to_ndjson(const shredkv_erasure_log_t* log, char** out, 
   });
 }
 int shredkv_erasure_log_from_ndjson(const char* data, size_t len, shredkv_erasure_log_t** out, char** errptr) {
-  return Guarded(errptr, [&] {
+  return Guarded(errptr, "shredkv_erasure_log_from_ndjson", {{data, "data", len, "len"}, {out, "out"}}, [&] {
     std::istringstream in(Bytes(data, len));
     auto log = sk::ReadErasureLog(in);
     if (!log.ok()) return Fail(errptr, log.status());
@@ -2161,8 +2371,7 @@ static void FillApplied(shredkv_erasure_log_applied_t* out, const sk::ErasureLog
 
 int shredkv_apply_erasure_log(shredkv_store_t* store, const shredkv_erasure_log_t* log,
                               shredkv_erasure_log_applied_t* out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    if (log == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no erasure log (NULL handle)"));
+  return WithStore(store, errptr, "shredkv_apply_erasure_log", {{log, "log"}}, [&](sk::Store& s) {
     auto applied = s.ApplyErasureLog(Log(log));
     if (!applied.ok()) return Fail(errptr, applied.status());
     FillApplied(out, *applied);
@@ -2192,10 +2401,8 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
 }
 
 int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
-    if (new_provider == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no key provider (NULL handle)"));
-    return Report(errptr, s.RotateRootKey(new_provider->provider));
-  });
+  return WithStore(store, errptr, "shredkv_rotate_root_key", {{new_provider, "new_provider"}},
+                   [&](sk::Store& s) { return Report(errptr, s.RotateRootKey(new_provider->provider)); });
 }
 
 }  // extern "C"

@@ -12,7 +12,7 @@ from ._types import (
     _pid_from_c,
 )
 from ._values import (
-    NULL, decode, decode_n, encode_bytes, encode_name, encode_text, fill_attrs, identifier_struct,
+    NULL, decode, decode_n, encode_bytes, encode_name, encode_text, fill_attrs, flag, identifier_struct,
     name_array, read_attrs, unset_array,
 )
 
@@ -98,7 +98,7 @@ def build_record(record: Record) -> Any:
             lib.shredkv_record_set_origin(r, origin, len(origin))
         for recipient in meta.shared_with:
             lib.shredkv_record_add_shared_with(r, encode_name(recipient))
-        if meta.automated_decision:
+        if flag(meta.automated_decision, "automated_decision"):
             lib.shredkv_record_set_automated_decision(r, 1)
         if meta.expires_ms:
             lib.shredkv_record_set_expires_ms(r, meta.expires_ms)

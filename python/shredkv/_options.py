@@ -12,7 +12,7 @@ from ._types import (
     Cipher, Durability, LawfulBasis, LogLevel, MaintenanceInfo, MaintenanceJob, Normalization,
     TrackingPolicy, _to_ms,
 )
-from ._values import NULL, encode_name, encode_text_or_bytes
+from ._values import NULL, encode_name, encode_text_or_bytes, flag
 from ._convert import build_retention, read_receipt
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -85,7 +85,7 @@ def passphrase(secret: Union[str, bytes], *, interactive: bool = False) -> KeyPr
     salt. `interactive` selects Argon2id's fast limits (tests, not
     production). The passphrase is copied into guarded memory."""
     b = encode_text_or_bytes(secret, "passphrase")
-    return KeyProvider(lib.shredkv_key_provider_passphrase(b, len(b), 1 if interactive else 0),
+    return KeyProvider(lib.shredkv_key_provider_passphrase(b, len(b), flag(interactive, "interactive")),
                        "passphrase")
 
 
@@ -342,7 +342,7 @@ def _overrides(obj: Any, name: str) -> bool:
 
 
 _SIMPLE: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
-    "error_if_exists": ("shredkv_options_set_error_if_exists", lambda v: 1 if v else 0),
+    "error_if_exists": ("shredkv_options_set_error_if_exists", lambda v: flag(v, "error_if_exists")),
     "initial_map_size": ("shredkv_options_set_initial_map_size", int),
     "max_map_size": ("shredkv_options_set_max_map_size", int),
     "dek_cache_capacity": ("shredkv_options_set_dek_cache_capacity", int),
@@ -359,7 +359,8 @@ _SIMPLE: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
     "tracking_purpose": ("shredkv_options_set_tracking_purpose", encode_name),
     "tracking_policy": ("shredkv_options_set_tracking_policy", lambda v: int(TrackingPolicy(v))),
     "lease_drain_timeout_ms": ("shredkv_options_set_lease_drain_timeout_ms", int),
-    "audit_processing_reads": ("shredkv_options_set_audit_processing_reads", lambda v: 1 if v else 0),
+    "audit_processing_reads": ("shredkv_options_set_audit_processing_reads",
+                               lambda v: flag(v, "audit_processing_reads")),
 }
 
 # Every keyword Store.open (and restore_backup) takes besides directory and key.
@@ -407,9 +408,9 @@ def build_options(directory: Optional[PathLike], key: Any, options: Mapping[str,
         lib.shredkv_options_set_key_provider(o, provider._h)
         built.keepalive.append(provider)
     get = options.get
-    if get("create"):
+    if get("create") is not None and flag(options["create"], "create"):
         lib.shredkv_options_set_create_if_missing(o, 1)
-    if get("read_only"):
+    if get("read_only") is not None and flag(options["read_only"], "read_only"):
         lib.shredkv_options_set_read_only(o, 1)
     if get("durability") is not None:
         lib.shredkv_options_set_durability(o, int(Durability(options["durability"])))

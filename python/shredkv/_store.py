@@ -33,8 +33,8 @@ from ._types import (
 )
 from ._values import (
     NULL, AttrsScope, decode, encode_bytes, encode_name, encode_text, fill_attrs, identifier_array,
-    identifier_parts, identifier_struct, name_array, name_c, opt_name, read_attrs, take_buffer, take_string,
-    unset_array,
+    flag, identifier_parts, identifier_struct, name_array, name_c, opt_name, read_attrs, take_buffer,
+    take_string, unset_array,
 )
 from . import _values
 
@@ -602,7 +602,7 @@ class WriteBatch:
         pa, pn = name_array(tuple(purposes)) if purposes else (NULL, 0)
         ca, cn = name_array(tuple(categories)) if categories else (NULL, 0)
         lib.shredkv_writebatch_record_consent(
-            self._handle(), _pid(person), int(ConsentAction(action)), opt_name(purpose), 1 if all else 0,
+            self._handle(), _pid(person), int(ConsentAction(action)), opt_name(purpose), flag(all, "all"),
             pa, pn, ca, cn, _opt_text(reason), _to_ms(time), _opt_text(source))
 
     def commit(self) -> None:
@@ -1192,7 +1192,7 @@ class Store:
         arr, n = _people(people)
         pa, pn = unset_array(purposes)
         ca, cn = unset_array(categories)
-        self._call(fn, arr, n, 1 if all else 0, pa, pn, ca, cn, _opt_text(reason))
+        self._call(fn, arr, n, flag(all, "all"), pa, pn, ca, cn, _opt_text(reason))
 
     def get_restriction(self, person: PersonId) -> RestrictionState:
         out = _new("shredkv_restriction_t**")
@@ -1206,7 +1206,8 @@ class Store:
         """Records a consent decision (an objection is a withdrawal) for one
         person or many in one commit."""
         arr, n = _people(people)
-        self._call(lib.shredkv_set_consent, arr, n, encode_name(purpose), 1 if granted else 0, _opt_text(source))
+        self._call(lib.shredkv_set_consent, arr, n, encode_name(purpose), flag(granted, "granted"),
+                   _opt_text(source))
 
     def get_consent(self, person: PersonId) -> Dict[str, bool]:
         """Current consent per purpose (True: granted); undecided purposes
@@ -1229,7 +1230,7 @@ class Store:
     def people_with_consent(self, purpose: str, granted: bool = True) -> ScanIterator[PersonId]:
         """The people whose latest decision for `purpose` is `granted`."""
         return self._scan(lib.shredkv_people_with_consent, _conv_person, encode_name(purpose),
-                          1 if granted else 0)
+                          flag(granted, "granted"))
 
     def lease(self, person: PersonId, purpose: str) -> Lease:
         """Takes a processing lease (use it in a ``with`` block). Restricted,
@@ -1279,7 +1280,7 @@ class Store:
         sink = _Sink(write)
         handle = ffi.new_handle(sink)
         try:
-            self._call(lib.shredkv_export_person, _pid(person), 1 if ndjson else 0, _write_cb, handle)
+            self._call(lib.shredkv_export_person, _pid(person), flag(ndjson, "ndjson"), _write_cb, handle)
         except Error:
             if sink.error is not None:
                 raise sink.error
@@ -1298,7 +1299,8 @@ class Store:
         b = encode_bytes(data, "data")
         out = _new(_PID_P)
         counts = _new("uint64_t[3]")
-        self._call(lib.shredkv_import_person, b, len(b), 1 if ndjson else 0, out, counts, counts + 1, counts + 2)
+        self._call(lib.shredkv_import_person, b, len(b), flag(ndjson, "ndjson"), out, counts, counts + 1,
+                   counts + 2)
         return ImportResult(_pid_from_c(out), counts[0], counts[1], counts[2])
 
     # ---- erasure ----
@@ -1309,7 +1311,7 @@ class Store:
         (nothing erased then), AlreadyExists for a reused request id."""
         arr, n = _people(people)
         out = _new(_RECEIPT_PP)
-        self._call(lib.shredkv_erase, arr, n, _opt_text(request_id), 1 if suppress else 0,
+        self._call(lib.shredkv_erase, arr, n, _opt_text(request_id), flag(suppress, "suppress"),
                    int(AnalyticsOnErase(analytics)), out)
         return take_receipt(out)
 
@@ -1318,7 +1320,7 @@ class Store:
                             analytics: AnalyticsOnErase = AnalyticsOnErase.KEEP) -> ErasureReceipt:
         ident, keep = identifier_struct(identifier)
         out = _new(_RECEIPT_PP)
-        self._call(lib.shredkv_erase_by_identifier, ident, _opt_text(request_id), 1 if suppress else 0,
+        self._call(lib.shredkv_erase_by_identifier, ident, _opt_text(request_id), flag(suppress, "suppress"),
                    int(AnalyticsOnErase(analytics)), out)
         return take_receipt(out)
 
@@ -1549,7 +1551,7 @@ def restore_backup(backup_dir: PathLike, directory: PathLike, *, key: Union[KeyP
         err = _new(_CHARPP)
         rc = lib.shredkv_restore_backup(
             encode_path(backup_dir, "backup_dir"), built.handle,
-            NULL if erasure_log is None else erasure_log._h, 1 if without_erasure_log else 0,
+            NULL if erasure_log is None else erasure_log._h, flag(without_erasure_log, "without_erasure_log"),
             int(RestoredCustodyKeys(custody_keys)), info, applied, err)
         if rc:
             reraise_key_interrupts(built.keepalive)

@@ -25,6 +25,20 @@ _IDENT = ffi.typeof("shredkv_identifier_t")
 _IDENT_P = ffi.typeof("shredkv_identifier_t*")
 _IDENT_ARR = ffi.typeof("shredkv_identifier_t[]")
 
+# ---- booleans ---------------------------------------------------------------------
+
+
+def flag(value: Any, what: str) -> int:
+    """A boolean argument as the C API's 0/1. Only a bool: by truthiness the
+    text "false" (form or CSV input) would grant consent or suppress an
+    identifier (outside audit 32a, F5)."""
+    if value is True:
+        return 1
+    if value is False:
+        return 0
+    raise TypeError(f"{what} must be bool, not {type(value).__name__}")
+
+
 # ---- names (NUL-terminated UTF-8) -------------------------------------------------
 
 _NAME_CACHE: Dict[str, bytes] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+from typing import Any
 
 import pytest
 
@@ -267,3 +268,51 @@ def test_index_types_are_int64(store: shredkv.Store) -> None:
 
     p = store.create_person([("email", "v@example.org")], {"n": Count()})
     assert store.get_profile(p) == {"n": 7}
+
+
+def test_bool_parameters_take_only_bool(store: shredkv.Store, open_store: Any, tmp_path: Any) -> None:
+    """Outside audit 32a, F5: boolean parameters went by truthiness, so the
+    text "false" granted consent and suppress="no" suppressed. Every one
+    now takes only a bool (TypeError otherwise) and changes nothing."""
+    p = store.create_person([("email", "flag@example.org")])
+    q = store.create_person([("email", "flag2@example.org")])
+    for bad in ("false", "no", 0, 1, None, 1.0):
+        with pytest.raises(TypeError, match="granted must be bool"):
+            store.set_consent(p, "marketing", bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="suppress must be bool"):
+            store.erase(q, suppress=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="suppress must be bool"):
+            store.erase_by_identifier(("email", "flag2@example.org"), suppress=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="all must be bool"):
+            store.restrict(p, all=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="all must be bool"):
+            store.unrestrict(p, all=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="granted must be bool"):
+            store.people_with_consent("marketing", bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="ndjson must be bool"):
+            store.export_json(p, ndjson=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="ndjson must be bool"):
+            store.import_person(b"{}", ndjson=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="interactive must be bool"):
+            shredkv.passphrase("secret", interactive=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="automated_decision must be bool"):
+            store.put_record(p, shredkv.Record("docs", b"k", b"v", metadata=shredkv.RecordMetadata(
+                automated_decision=bad)))  # type: ignore[arg-type]
+        batch = store.batch()
+        with pytest.raises(TypeError, match="all must be bool"):
+            batch.record_consent(p, shredkv.ConsentAction.RESTRICT, all=bad)  # type: ignore[arg-type]
+        for option in ("create", "read_only", "error_if_exists", "audit_processing_reads"):
+            if bad is None:
+                continue  # an option None: the library's default
+            with pytest.raises(TypeError, match=f"{option} must be bool"):
+                open_store(tmp_path / "other", **{option: bad})
+    # Nothing was recorded, erased or suppressed.
+    assert store.get_consent(p) == {}
+    assert store.resolve(("email", "flag2@example.org")) == q
+    assert not store.get_restriction(p).all
+    with pytest.raises(shredkv.NotFound):
+        store.get(p, "docs", b"k")
+    # A real bool works.
+    store.set_consent(p, "marketing", False)
+    assert store.get_consent(p) == {"marketing": False}
+    assert not store.erase(q, suppress=False).suppressed

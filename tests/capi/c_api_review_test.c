@@ -3,7 +3,9 @@
  * histogram and the log level names; the outside audit's findings. */
 #include "c_test.h"
 
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static const char kKey[32] = "0123456789abcdef0123456789abcdef";
@@ -394,6 +396,233 @@ static int test_close_on_the_maintenance_thread_is_refused(void) {
   return 0;
 }
 
+/* Checks that `rc` is INVALID_ARGUMENT with a message holding `what` (the
+ * call and the argument it names); frees the message. */
+static int invalid_naming(int rc, char** err, const char* what, int line) {
+  if (rc != SHREDKV_INVALID_ARGUMENT || *err == NULL || strstr(*err, what) == NULL) {
+    fprintf(stderr, "line %d: rc %d (%s), message \"%s\", wanted InvalidArgument naming \"%s\"\n", line, rc,
+            shredkv_code_name(rc), *err != NULL ? *err : "(none)", what);
+    shredkv_free(*err);
+    *err = NULL;
+    return 1;
+  }
+  shredkv_free(*err);
+  *err = NULL;
+  return 0;
+}
+#define CHECK_NULL_ARG(call, what) CHECK(invalid_naming((call), &err, (what), __LINE__) == 0)
+
+/* Outside audit 32a, F2: a NULL for a required out-parameter wrote through
+ * it (SIGSEGV) in many calls, and a NULL name array with a nonzero count
+ * was read (ToNames), where shredkv_get and the lease calls returned
+ * INVALID_ARGUMENT. Every required pointer argument is now INVALID_ARGUMENT
+ * naming the call and the argument, and nothing is done. */
+static int test_null_required_arguments_are_invalid_argument(void) {
+  char dir[256];
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  shredkv_person_id_t person;
+  CHECK(open_new_store(dir, &store, "nullout@example.org", &person) == 0);
+  const char* email = "nullout@example.org";
+  shredkv_identifier_t id = {"email", email, strlen(email)};
+
+  /* Out-parameters. */
+  CHECK_NULL_ARG(shredkv_get_person(store, &person, NULL, &err), "shredkv_get_person: out is NULL");
+  CHECK_NULL_ARG(shredkv_get_profile(store, &person, NULL, &err), "shredkv_get_profile: out is NULL");
+  CHECK_NULL_ARG(shredkv_lookup_profile(store, &id, &person, NULL, &err), "shredkv_lookup_profile: out is NULL");
+  CHECK_NULL_ARG(shredkv_get_record(store, &person, "c", 1, "k", 1, NULL, &err), "shredkv_get_record: out is NULL");
+  CHECK_NULL_ARG(shredkv_read_feed(store, 10, NULL, &err), "shredkv_read_feed: out is NULL");
+  CHECK_NULL_ARG(shredkv_get_restriction(store, &person, NULL, &err), "shredkv_get_restriction: out is NULL");
+  CHECK_NULL_ARG(shredkv_get_consent(store, &person, NULL, &err), "shredkv_get_consent: out is NULL");
+  CHECK_NULL_ARG(shredkv_get_consent_history(store, &person, NULL, &err), "shredkv_get_consent_history: out is NULL");
+  CHECK_NULL_ARG(shredkv_get_stats(store, NULL, &err), "shredkv_get_stats: out is NULL");
+  CHECK_NULL_ARG(shredkv_read_audit(store, 0, 10, NULL, &err), "shredkv_read_audit: out is NULL");
+  CHECK_NULL_ARG(shredkv_audit_subject_of(store, &person, NULL, &err), "shredkv_audit_subject_of: out is NULL");
+  CHECK_NULL_ARG(shredkv_verify(store, NULL, &err), "shredkv_verify: out is NULL");
+  CHECK_NULL_ARG(shredkv_read_erasure_log(store, NULL, &err), "shredkv_read_erasure_log: out is NULL");
+  CHECK_NULL_ARG(shredkv_get_retention(store, NULL, &err), "shredkv_get_retention: out is NULL");
+  CHECK_NULL_ARG(shredkv_normalize_identifier(NULL, &id, NULL, NULL, &err), "shredkv_normalize_identifier: out is NULL");
+  CHECK_NULL_ARG(shredkv_erasure_log_from_ndjson("", 0, NULL, &err), "shredkv_erasure_log_from_ndjson: out is NULL");
+  CHECK_NULL_ARG(shredkv_read_backup_info(dir, NULL, &err), "shredkv_read_backup_info: out is NULL");
+  CHECK_NULL_ARG(shredkv_person_id_from_hex("00112233445566778899aabbccddeeff", NULL, &err),
+                 "shredkv_person_id_from_hex: out is NULL");
+  CHECK_NULL_ARG(shredkv_custody_pkcs11("/nonexistent.so", "t", "1234", 4, NULL, &err),
+                 "shredkv_custody_pkcs11: out is NULL");
+  /* A lease acquired for a NULL out would be held for ever (leaked). */
+  CHECK_NULL_ARG(shredkv_acquire_lease(store, &person, "marketing", NULL, &err), "shredkv_acquire_lease: out is NULL");
+  CHECK_NULL_ARG(shredkv_get(store, &person, "c", 1, "k", 1, NULL, NULL, &err), "shredkv_get: value is NULL");
+  shredkv_attrs_t* attrs = NULL;
+  CHECK_NULL_ARG(shredkv_lease_get_profile(NULL, &attrs, &err), "shredkv_lease_get_profile: lease is NULL");
+
+  /* Name arrays with a nonzero count, people with a nonzero count. */
+  CHECK_NULL_ARG(shredkv_append_event(store, &person, "visit", 1000, NULL, NULL, 2, NULL, &err),
+                 "shredkv_append_event: analytics_fields is NULL but n_fields is 2");
+  CHECK_NULL_ARG(shredkv_patch_profile(store, &person, NULL, NULL, 1, &err),
+                 "shredkv_patch_profile: unset is NULL but n_unset is 1");
+  CHECK_NULL_ARG(shredkv_restrict(store, &person, 1, 0, NULL, 1, NULL, 0, NULL, &err),
+                 "shredkv_restrict: purposes is NULL but n_purposes is 1");
+  CHECK_NULL_ARG(shredkv_unrestrict(store, &person, 1, 0, NULL, 0, NULL, 3, NULL, &err),
+                 "shredkv_unrestrict: categories is NULL but n_categories is 3");
+  CHECK_NULL_ARG(shredkv_set_consent(store, NULL, 2, "marketing", 1, NULL, &err),
+                 "shredkv_set_consent: people is NULL but n is 2");
+  CHECK_NULL_ARG(shredkv_erase(store, NULL, 2, NULL, 0, SHREDKV_ANALYTICS_KEEP, NULL, &err),
+                 "shredkv_erase: people is NULL but n is 2");
+  CHECK_NULL_ARG(shredkv_create_person(store, NULL, 2, NULL, &person, &err),
+                 "shredkv_create_person: identifiers is NULL but n is 2");
+  /* Required inputs: the person, the identifier, handles. */
+  CHECK_NULL_ARG(shredkv_get_profile(store, NULL, &attrs, &err), "shredkv_get_profile: person is NULL");
+  CHECK_NULL_ARG(shredkv_resolve(store, NULL, &person, &err), "shredkv_resolve: identifier is NULL");
+  CHECK_NULL_ARG(shredkv_put_record(store, &person, NULL, &err), "shredkv_put_record: record is NULL");
+  CHECK_NULL_ARG(shredkv_write(store, NULL, &err), "shredkv_write: batch is NULL");
+  shredkv_iterator_t* it = shredkv_scan_events(store, NULL, 0, 1);
+  CHECK(!shredkv_iter_valid(it));
+  CHECK_NULL_ARG(shredkv_iter_status(it, &err), "shredkv_scan_events: person is NULL");
+  shredkv_iter_destroy(it);
+
+  /* In a batch: recorded, and shredkv_write fails with it; nothing queued. */
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  shredkv_writebatch_append_event(batch, &person, "visit", 1000, NULL, NULL, 2, NULL);
+  shredkv_writebatch_patch_profile(batch, &person, NULL, NULL, 1);
+  CHECK_EQ_INT(shredkv_writebatch_count(batch), 0);
+  CHECK_NULL_ARG(shredkv_write(store, batch, &err), "shredkv_writebatch_append_event: analytics_fields is NULL");
+  shredkv_writebatch_clear(batch);
+  shredkv_writebatch_record_consent(batch, &person, SHREDKV_CONSENT_RESTRICT, NULL, 0, NULL, 1, NULL, 0, NULL, 0,
+                                    NULL);
+  CHECK_NULL_ARG(shredkv_write(store, batch, &err), "shredkv_writebatch_record_consent: purposes is NULL");
+  shredkv_writebatch_destroy(batch);
+  shredkv_rectification_t* r = shredkv_rectification_create();
+  shredkv_rectification_correct_event(r, 1000, 1, NULL, NULL, 1);
+  CHECK_NULL_ARG(shredkv_rectify(store, &person, r, &err), "shredkv_rectification_correct_event: unset is NULL");
+  shredkv_rectification_destroy(r);
+
+  /* Nothing was done: no event, no restriction, no consent, no erasure. */
+  it = shredkv_scan_events(store, &person, INT64_MIN, INT64_MAX);
+  CHECK(!shredkv_iter_valid(it));
+  CHECK_OK(shredkv_iter_status(it, &err), err);
+  shredkv_iter_destroy(it);
+  shredkv_restriction_t* restriction = NULL;
+  CHECK_OK(shredkv_get_restriction(store, &person, &restriction, &err), err);
+  CHECK(shredkv_restriction_purpose_count(restriction) == 0 && !shredkv_restriction_all(restriction));
+  shredkv_restriction_destroy(restriction);
+  shredkv_person_id_t again;
+  CHECK_OK(shredkv_resolve(store, &id, &again, &err), err);
+  CHECK(memcmp(&again, &person, sizeof person) == 0);
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
+/* Outside audit 32a, F3: a NULL data pointer with a nonzero length was
+ * taken as empty data: shredkv_put(value=NULL, value_len=5) stored an empty
+ * value and returned OK. Now INVALID_ARGUMENT naming the argument (calls),
+ * recorded in the batch (batch operations), NULL (shredkv_record_create). */
+static int test_null_data_with_a_length_is_invalid_argument(void) {
+  char dir[256];
+  shredkv_store_t* store = NULL;
+  char* err = NULL;
+  shredkv_person_id_t person;
+  CHECK(open_new_store(dir, &store, "nulldata@example.org", &person) == 0);
+
+  CHECK_NULL_ARG(shredkv_put(store, &person, "c", 1, "k", 1, NULL, 5, &err),
+                 "shredkv_put: value is NULL but value_len is 5");
+  CHECK_NULL_ARG(shredkv_put(store, &person, NULL, 1, "k", 1, "v", 1, &err),
+                 "shredkv_put: collection is NULL but collection_len is 1");
+  CHECK_NULL_ARG(shredkv_delete(store, &person, "c", 1, NULL, 2, &err), "shredkv_delete: key is NULL but key_len is 2");
+  char* value = NULL;
+  size_t value_len = 0;
+  CHECK_CODE(shredkv_get(store, &person, "c", 1, "k", 1, &value, &value_len, &err), SHREDKV_NOT_FOUND, err);
+
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  shredkv_writebatch_put(batch, &person, "c", 1, "k", 1, NULL, 5, NULL);
+  CHECK_EQ_INT(shredkv_writebatch_count(batch), 0);
+  CHECK_NULL_ARG(shredkv_write(store, batch, &err), "shredkv_writebatch_put: value is NULL but value_len is 5");
+  shredkv_writebatch_clear(batch);
+  CHECK_OK(shredkv_write(store, batch, &err), err); /* clear forgets it */
+  CHECK_NULL_ARG(shredkv_writebatch_append_events_json(batch, NULL, 5, &err),
+                 "shredkv_writebatch_append_events_json: json is NULL but len is 5");
+  shredkv_writebatch_destroy(batch);
+  CHECK_CODE(shredkv_get(store, &person, "c", 1, "k", 1, &value, &value_len, &err), SHREDKV_NOT_FOUND, err);
+
+  CHECK(shredkv_record_create("c", 1, "k", 1, NULL, 5) == NULL);
+  CHECK_NULL_ARG(shredkv_import_person(store, NULL, 10, SHREDKV_EXPORT_JSON, &person, NULL, NULL, NULL, &err),
+                 "shredkv_import_person: data is NULL but len is 10");
+  shredkv_erasure_log_t* log = NULL;
+  CHECK_NULL_ARG(shredkv_erasure_log_from_ndjson(NULL, 3, &log, &err),
+                 "shredkv_erasure_log_from_ndjson: data is NULL but len is 3");
+  shredkv_identifier_t bad = {"email", NULL, 5};
+  CHECK_NULL_ARG(shredkv_resolve(store, &bad, &person, &err),
+                 "shredkv_resolve: identifier.value is NULL but identifier.value_len is 5");
+  shredkv_identifier_t ids[2] = {{"email", "x@example.org", 13}, {"email", NULL, 4}};
+  CHECK_NULL_ARG(shredkv_create_person(store, ids, 2, NULL, &person, &err),
+                 "shredkv_create_person: identifiers[1].value is NULL but identifiers[1].value_len is 4");
+  shredkv_iterator_t* it = shredkv_scan_records(store, &person, NULL, 3, NULL, 0);
+  CHECK(!shredkv_iter_valid(it));
+  CHECK_NULL_ARG(shredkv_iter_status(it, &err), "shredkv_scan_records: collection is NULL but collection_len is 3");
+  shredkv_iter_destroy(it);
+  CHECK(shredkv_key_provider_passphrase(NULL, 8, 1) == NULL);
+  /* NULL with length 0 is empty data, as before. */
+  CHECK_OK(shredkv_put(store, &person, "c", 1, "k", 1, NULL, 0, &err), err);
+  CHECK_OK(shredkv_get(store, &person, "c", 1, "k", 1, &value, &value_len, &err), err);
+  CHECK_EQ_INT(value_len, 0);
+  shredkv_free(value);
+
+  /* The attribute setters cannot report: they abort (the message on
+   * stderr) rather than store empty data. */
+  fflush(NULL);
+  const pid_t child = fork();
+  CHECK(child >= 0);
+  if (child == 0) {
+    shredkv_attrs_t* attrs = shredkv_attrs_create();
+    shredkv_attrs_set_string(attrs, "name", NULL, 5);
+    _exit(0);
+  }
+  int status = 0;
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
+/* Outside audit 32a, F6: append_events_json refused integers from 2^63 to
+ * 2^64-1 but stored those below INT64_MIN or from 2^64 on as rounded
+ * DOUBLEs. Every integer literal outside int64 is refused now. */
+static int test_append_events_json_refuses_every_integer_outside_int64(void) {
+  const char* p = "00112233445566778899aabbccddeeff";
+  const char* outside[] = {"9223372036854775808", "18446744073709551615", "18446744073709551616",
+                           "-9223372036854775809", "-99999999999999999999", "123456789012345678901234567890"};
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  char* err = NULL;
+  char json[256];
+  for (size_t i = 0; i < sizeof outside / sizeof outside[0]; ++i) {
+    snprintf(json, sizeof json, "[{\"person\": \"%s\", \"name\": \"e\", \"ts\": 1, \"properties\": {\"n\": %s}}]", p,
+             outside[i]);
+    const int rc = shredkv_writebatch_append_events_json(batch, json, strlen(json), &err);
+    if (rc != SHREDKV_INVALID_ARGUMENT) fprintf(stderr, "n = %s: rc %d (%s)\n", outside[i], rc, shredkv_code_name(rc));
+    CHECK(rc == SHREDKV_INVALID_ARGUMENT);
+    /* Named by the key, never the digits (a number may be personal data). */
+    CHECK(err != NULL && strstr(err, "out of") != NULL && strstr(err, outside[i]) == NULL);
+    shredkv_free(err);
+    err = NULL;
+    snprintf(json, sizeof json, "[{\"person\": \"%s\", \"name\": \"e\", \"ts\": %s}]", p, outside[i]);
+    CHECK_CODE(shredkv_writebatch_append_events_json(batch, json, strlen(json), &err), SHREDKV_INVALID_ARGUMENT,
+               err);
+    shredkv_free(err);
+    err = NULL;
+  }
+  CHECK_EQ_INT(shredkv_writebatch_count(batch), 0);
+  /* The ends of int64 and numbers with a fraction or exponent are kept. */
+  snprintf(json, sizeof json,
+           "[{\"person\": \"%s\", \"name\": \"e\", \"ts\": 1, \"properties\": {\"a\": 9223372036854775807, "
+           "\"b\": -9223372036854775808, \"c\": 1e30, \"d\": -2.5}}]",
+           p);
+  CHECK_OK(shredkv_writebatch_append_events_json(batch, json, strlen(json), &err), err);
+  CHECK_EQ_INT(shredkv_writebatch_count(batch), 1);
+  shredkv_writebatch_destroy(batch);
+  return 0;
+}
+
 static const c_test tests[] = {
   {"close_on_the_maintenance_thread_is_refused", test_close_on_the_maintenance_thread_is_refused},
   {"enum_out_of_range_in_options_fails_the_open", test_enum_out_of_range_in_options_fails_the_open},
@@ -403,6 +632,9 @@ static const c_test tests[] = {
   {"null_arguments_bad_json_and_quiet_identifier_errors", test_null_arguments_bad_json_and_quiet_identifier_errors},
   {"a_scan_started_before_an_erasure_returns_nothing_after_it", test_a_scan_started_before_an_erasure_returns_nothing_after_it},
   {"next_after_a_category_erasure_skips_nothing", test_next_after_a_category_erasure_skips_nothing},
+  {"null_required_arguments_are_invalid_argument", test_null_required_arguments_are_invalid_argument},
+  {"null_data_with_a_length_is_invalid_argument", test_null_data_with_a_length_is_invalid_argument},
+  {"append_events_json_refuses_every_integer_outside_int64", test_append_events_json_refuses_every_integer_outside_int64},
 };
 
 int main(int argc, char** argv) { return c_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]); }
