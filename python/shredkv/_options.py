@@ -227,7 +227,8 @@ def _clock_failed(exception: Any, value: Any, traceback: Any) -> int:
 
 @ffi.callback("int64_t(void*)", onerror=_clock_failed)
 def _clock_cb(ctx: Any) -> int:
-    value = ffi.from_handle(ctx)()
+    with _IN_CALLBACK:
+        value = ffi.from_handle(ctx)()
     if type(value) is float:
         return int(value)
     return _to_ms(value)
@@ -253,7 +254,7 @@ _IN_CALLBACK = _InCallback()
 
 
 def in_callback() -> bool:
-    """True inside a progress, logger or listener callback of a store."""
+    """True inside a clock, progress, logger or listener callback of a store."""
     return getattr(_callbacks, "depth", 0) > 0
 
 
@@ -265,11 +266,11 @@ def _progress_cb(ctx: Any, operation: Any, done: int, total: int) -> None:
 
 @ffi.callback("void(void*, int, const char*)")
 def _log_cb(ctx: Any, level: int, message: Any) -> None:
-    try:
-        lv: Any = LogLevel(level)
-    except ValueError:
-        lv = level
     with _IN_CALLBACK:
+        try:
+            lv: Any = LogLevel(level)
+        except ValueError:
+            lv = level
         ffi.from_handle(ctx)(lv, ffi.string(message).decode("utf-8", "replace"))
 
 
@@ -295,8 +296,8 @@ def _maintenance_cb(ctx: Any, job: int, background: int, code: int, duration_us:
 
 @ffi.callback("void(void*, int, const char*)")
 def _background_error_cb(ctx: Any, code: int, message: Any) -> None:
-    text = ffi.string(message).decode("utf-8", "replace") if message else None
     with _IN_CALLBACK:
+        text = ffi.string(message).decode("utf-8", "replace") if message else None
         ffi.from_handle(ctx).background_error(make_error(code, text))
 
 
