@@ -24,13 +24,15 @@
 // clock's steps expire notices and sweeps delete them.
 //
 // Op 17 takes a second byte since stop 31: a close and reopen (as before,
-// for three of its seven values), or one of the operations added then —
-// UnlinkIdentifier, Rectify (profile and one identifier replacement),
-// SetConsent (a withdrawal of "analytics" stops tracking until a grant) and
-// EraseCategory (a category's events leave every read, their analytics
-// rows leave the person's export; NotFound for a category never written,
-// Erased for one erased with nothing written since). Kept under one code so
-// earlier corpus inputs keep their meaning up to their first op 17.
+// for two of its seven values since stop 32, three before), or one of the
+// operations added then — UnlinkIdentifier, Rectify (profile and one
+// identifier replacement), SetConsent (a withdrawal of "analytics" stops
+// tracking until a grant) and EraseCategory (a category's events leave
+// every read, their analytics rows leave the person's export; NotFound for
+// a category never written, Erased for one erased with nothing written
+// since) — or, since stop 32 in place of the third reopen, a WriteBatch
+// (Batch below). Kept under one code so earlier corpus inputs keep their
+// meaning up to their first op 17.
 //
 // Each input runs in a fresh store directory (under /dev/shm when present),
 // with an injected clock (advanced only by the AdvanceClock step), kNoSync

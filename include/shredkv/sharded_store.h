@@ -59,7 +59,10 @@
 // Resolve asks up to every shard.
 //
 // Thread safety: as Store. Each shard has its own writer, so writes to
-// people of different shards run in parallel.
+// people of different shards run in parallel. As with a Store, a listener
+// must not close or destroy the ShardedStore (on a shard's background
+// thread Close returns that shard's FailedPrecondition; destroying it there
+// aborts).
 #ifndef SHREDKV_SHARDED_STORE_H_
 #define SHREDKV_SHARDED_STORE_H_
 

@@ -74,7 +74,12 @@ class SHREDKV_EXPORT WriteBatch {
   // existed before the batch write, at commit, one rectification notice
   // per person naming what they changed ("identifier.<type>",
   // "profile.<attribute>"); none if they changed nothing, and none for a
-  // person the batch creates (no recipient has their data yet).
+  // person the batch creates (no recipient has their data yet). Put and
+  // Delete likewise write one record notice per person ("record.put",
+  // "record.delete"), none for a person the batch creates. Across people
+  // the order of these notices is not promised. Rectify and RecordConsent
+  // write their own notices as they apply, for every person (one the batch
+  // creates too).
   void LinkIdentifier(const PersonId& id, Identifier identifier);
   // NotFound at commit if the identifier is not the person's.
   void UnlinkIdentifier(const PersonId& id, Identifier identifier);

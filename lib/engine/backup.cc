@@ -488,9 +488,10 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   for (const char* sub : {"/keys", "/data"}) {
     if (Status m = util::MakePrivateDirectories(work + sub); !m.ok()) return fail(m);
   }
-  // Room for both copies first: a full disk refuses the restore before it
+  // Room for both copies first, and 1 MiB for the lock files and the
+  // restore's own commits: a full disk refuses the restore before it
   // writes (StoreFull, as elsewhere).
-  std::uintmax_t bytes = 0;
+  std::uintmax_t bytes = 1u << 20;
   for (const std::string& f : {engine::kKeysFile, engine::kDataFile}) {
     std::error_code size_ec;
     const std::uintmax_t size = fs::file_size(backup_dir + "/" + f, size_ec);

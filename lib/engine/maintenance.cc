@@ -665,6 +665,7 @@ Result<bool> Maintenance::RebuildPendingKeysFileWithReadersOut() {
 }
 
 void Maintenance::MaintenanceLoop() {
+  loop_thread_.store(std::this_thread::get_id());
   LoopWait& w = *wait_;
   std::unique_lock lock(w.mu);
   while (!w.stop) {
@@ -694,7 +695,7 @@ void Maintenance::AbandonAfterFork() {
 }
 
 bool Maintenance::OnLoopThread() const {
-  return !abandoned_ && maintenance_thread_.joinable() && maintenance_thread_.get_id() == std::this_thread::get_id();
+  return !abandoned_ && loop_thread_.load() == std::this_thread::get_id();
 }
 
 void Maintenance::Stop() {

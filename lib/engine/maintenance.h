@@ -10,6 +10,7 @@
 #ifndef SHREDKV_ENGINE_MAINTENANCE_H_
 #define SHREDKV_ENGINE_MAINTENANCE_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -134,6 +135,10 @@ class Maintenance {
   Eraser& eraser_;
   Sweeper& sweeper_;
   std::thread maintenance_thread_;
+  // The loop's thread, written by the loop itself first thing (Start's
+  // assignment of maintenance_thread_ may not be done when the loop's
+  // first callback asks OnLoopThread).
+  std::atomic<std::thread::id> loop_thread_{};
   // The loop's wait, on the heap so that AbandonAfterFork can leak it: a
   // condition variable the parent's loop was waiting on at the fork cannot
   // be destroyed in the child (glibc's pthread_cond_destroy waits for that

@@ -703,6 +703,8 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
   if (options.read_only) return Status::InvalidArgument("RotateRootKey cannot run on a read-only open");
   const std::string& top = options.directory;
   const std::string manifest_path = top + "/" + sharding::kManifestName;
+  std::error_code ec;
+  if (!fs::exists(manifest_path, ec)) return Status::NotFound("no sharded store in '" + top + "'");
   // SHARDS is re-sealed last: while it opens with the old key only, the
   // rotation is not finished (a run cut short is run again).
   bool manifest_rotated = true;
@@ -711,12 +713,20 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
     manifest_rotated = false;
     manifest = sharding::ReadManifest(manifest_path, *options.key_provider);
   }
-  if (manifest.status().IsNotFound()) return Status::NotFound("no sharded store in '" + top + "'");
   if (!manifest.ok()) return manifest.status();
+  // Every shard in its place before the first is rotated: a missing one
+  // found half-way would leave the store under two keys.
+  for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
+    if (!fs::exists(ShardDirectory(top, i) + "/keys", ec)) {
+      return Status::Corruption("shard " + std::to_string(i) + " of '" + top +
+                                "' is missing (put it back with RestoreShard first); nothing was rotated");
+    }
+  }
   for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
     Options o = options;
     o.directory = ShardDirectory(top, i);
     o.create_if_missing = false;
+    o.error_if_exists = false;
     o.background_maintenance_ms = 0;
     o.key_provider = new_key;
     auto rotated = Store::Open(o);  // a shard already under the new key (its rebuild finished at the open)
