@@ -440,6 +440,24 @@ struct ShardedStore::Impl {
     return home;
   }
 
+  // `people` by the shard that holds them, each part in the caller's
+  // order, once every person is found live (CheckPeople and ByShard in one
+  // read a person, for the calls on many people that need both).
+  Result<std::map<std::uint32_t, std::vector<PersonId>>> CheckedParts(const std::vector<PersonId>& people) {
+    std::map<std::uint32_t, std::vector<PersonId>> parts;
+    for (const PersonId& p : people) {
+      std::uint32_t at = ShardOf(p);
+      Status found = shards[at]->GetPerson(p).status();
+      if (found.IsNotFound()) {  // created through a shard opened alone: see Locate
+        at = Locate(p);
+        found = shards[at]->GetPerson(p).status();
+      }
+      if (!found.ok()) return found;
+      parts[at].push_back(p);
+    }
+    return parts;
+  }
+
   // `people` by the shard that holds them (Locate), each part in the
   // caller's order.
   std::map<std::uint32_t, std::vector<PersonId>> ByShard(const std::vector<PersonId>& people) {
@@ -996,8 +1014,9 @@ Status ShardedStore::Restrict(const std::vector<PersonId>& people, const Restric
   if (people.empty()) return impl_->shards[0]->Restrict(people, spec);
   auto claimed = impl_->ClaimPeople(people);
   if (!claimed.ok()) return claimed.status();
-  if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
-  return impl_->EachPart(impl_->ByShard(people),
+  auto parts = impl_->CheckedParts(people);
+  if (!parts.ok()) return parts.status();
+  return impl_->EachPart(*parts,
                          [&](Store& s, const std::vector<PersonId>& part) { return s.Restrict(part, spec); });
 }
 
@@ -1005,8 +1024,9 @@ Status ShardedStore::Unrestrict(const std::vector<PersonId>& people, const Restr
   if (people.empty()) return impl_->shards[0]->Unrestrict(people, spec);
   auto claimed = impl_->ClaimPeople(people);
   if (!claimed.ok()) return claimed.status();
-  if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
-  return impl_->EachPart(impl_->ByShard(people),
+  auto parts = impl_->CheckedParts(people);
+  if (!parts.ok()) return parts.status();
+  return impl_->EachPart(*parts,
                          [&](Store& s, const std::vector<PersonId>& part) { return s.Unrestrict(part, spec); });
 }
 
@@ -1015,8 +1035,9 @@ Status ShardedStore::SetConsent(const std::vector<PersonId>& people, std::string
   if (people.empty()) return impl_->shards[0]->SetConsent(people, purpose, granted, source);
   auto claimed = impl_->ClaimPeople(people);
   if (!claimed.ok()) return claimed.status();
-  if (Status c = impl_->CheckPeople(people); !c.ok()) return c;
-  return impl_->EachPart(impl_->ByShard(people), [&](Store& s, const std::vector<PersonId>& part) {
+  auto parts = impl_->CheckedParts(people);
+  if (!parts.ok()) return parts.status();
+  return impl_->EachPart(*parts, [&](Store& s, const std::vector<PersonId>& part) {
     return s.SetConsent(part, purpose, granted, source);
   });
 }
