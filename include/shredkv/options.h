@@ -110,6 +110,16 @@ struct RetentionRules {
 // The category every item belongs to unless declared otherwise.
 inline constexpr const char* kGeneralCategory = "general";
 
+// The most shards a sharded store has.
+inline constexpr std::uint32_t kMaxShards = 256;
+
+// A store's place in a sharded store (Options::shard_placement).
+struct ShardPlacement {
+  std::uint32_t index = 0;  // REQUIRES: index < count
+  std::uint32_t count = 0;  // REQUIRES: 1 <= count <= kMaxShards
+  friend bool operator==(const ShardPlacement&, const ShardPlacement&) = default;
+};
+
 struct Options {
   // The store directory; it holds the `keys` and `data` environments.
   std::string directory;
@@ -278,6 +288,24 @@ struct Options {
   // granted lease is then a durable commit; off by default. On a read-only
   // open, leases are refused (ReadOnly) while this is on.
   bool audit_processing_reads = false;
+
+  // For ShardedStore, which sets it for each shard; leave it unset. The
+  // store holds the people whose ID's XXH3-64 is `index` modulo `count`
+  // (ShardedStore::ShardOf). A store opened with a placement records it
+  // (data meta `placement`, docs/format.md §5.1; a writable open of a store
+  // that does not record one yet adds it) and creates only people in its
+  // place: CreatePerson draws such an ID, and a Write that creates a person
+  // whose ID routes elsewhere is InvalidArgument. A store that records a
+  // placement and is opened without one (a shard opened alone) refuses the
+  // writes only the sharded store can check, as FailedPrecondition, with
+  // nothing written: creating a person (CreatePerson, a Write with
+  // CreatePerson or ImportPerson: the ID would route to another shard) and
+  // claiming an identifier (LinkIdentifier, a Rectify that replaces one:
+  // identifiers are unique across the shards). Every other call works.
+  // Open: InvalidArgument if index >= count or count is 0 or above
+  // kMaxShards;
+  // Corruption if the store records another placement.
+  std::optional<ShardPlacement> shard_placement;
 };
 
 }  // namespace shredkv

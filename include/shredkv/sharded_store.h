@@ -79,8 +79,6 @@
 
 namespace shredkv {
 
-inline constexpr std::uint32_t kMaxShards = 256;
-
 // What ShardedStore::Erase did: one erasure request (one request id) made
 // in every shard that held one of the people.
 struct ShardedErasureReceipt {
@@ -162,11 +160,17 @@ class SHREDKV_EXPORT ShardedStore {
   // A shard, for what this class does not route (ScanAnalytics, the
   // change feed, the audit log, backups: each shard has its own). Not for
   // root-key rotation (RotateRootKey above re-seals SHARDS too), and not
-  // for creating people: a person created through a shard gets an ID that
-  // ShardOf routes to another shard. GetPerson, Export, Erase,
-  // EraseCategory, Restrict, Unrestrict and SetConsent still find them
-  // (the other shards are asked when the home shard has no such person);
-  // every other call by ID misses them (NotFound).
+  // for adding people or identifiers: it skips the check that an
+  // identifier is unique across the shards. Each shard knows its place
+  // (Options::shard_placement): its CreatePerson draws an ID that routes
+  // to it, and a Write that creates a person who routes elsewhere is
+  // InvalidArgument. A shard directory opened alone with Store::Open
+  // refuses to create people and to claim identifiers (FailedPrecondition).
+  // People a shard opened alone created before stop 33 may route elsewhere:
+  // GetPerson, Export, Erase, EraseCategory, Restrict, Unrestrict and
+  // SetConsent still find them (the other shards are asked when the home
+  // shard has no such person), every other call by ID misses them
+  // (NotFound), and Verify reports each of them as a problem.
   // REQUIRES: index < shard_count().
   Store& shard(std::uint32_t index);
 

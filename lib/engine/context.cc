@@ -11,6 +11,7 @@
 #include "crypto/secure_memory.h"
 #include "engine/analytics_link.h"
 #include "engine/data_rows.h"
+#include "util/checksum.h"
 #include "util/coding.h"
 #include "util/fork_generation.h"
 #include "util/test_point.h"
@@ -329,6 +330,46 @@ Status EngineContext::InitDataMeta(storage::WriteTxn& txn) {
   if (Status p = PutAnalyticsLayout(txn); !p.ok()) return p;
   return txn.Put(tables.meta, kDataStoreIdKey,
                  PlainRow(TableId::kDataMeta, kDataStoreIdKey, keys->store_id()));
+}
+
+bool EngineContext::InPlace(const PersonId& id) const {
+  return !placement || util::Checksum64(id.view()) % placement->count == placement->index;
+}
+
+Status EngineContext::LoadPlacement() {
+  std::string row;
+  Status r = data->View([&](storage::ReadTxn& txn) {
+    return ReadPlain(txn, tables.meta, TableId::kDataMeta, kPlacementKey, &row);
+  });
+  if (!r.ok() && !r.IsNotFound()) return r.WithContext("the store's shard placement");
+  std::optional<ShardPlacement> recorded;
+  if (r.ok()) {
+    if (row.size() != 8) return Status::Corruption("the store's shard placement has the wrong length");
+    recorded = ShardPlacement{util::DecodeFixed32BE(row.data()), util::DecodeFixed32BE(row.data() + 4)};
+    if (recorded->count == 0 || recorded->count > kMaxShards || recorded->index >= recorded->count) {
+      return Status::Corruption("the store's shard placement is out of range");
+    }
+  }
+  const std::optional<ShardPlacement>& given = options.shard_placement;
+  const auto describe = [](const ShardPlacement& p) {
+    return "shard " + std::to_string(p.index) + " of " + std::to_string(p.count);
+  };
+  if (given && recorded && *given != *recorded) {
+    return Status::Corruption("the store is " + describe(*recorded) + " of a sharded store, opened as " +
+                              describe(*given) + " (shard files swapped or moved?)");
+  }
+  if (given && !recorded && !options.read_only) {
+    std::string value;
+    util::PutFixed32BE(&value, given->index);
+    util::PutFixed32BE(&value, given->count);
+    Status w = data->Update([&](storage::WriteTxn& txn) {
+      return txn.Put(tables.meta, kPlacementKey, PlainRow(TableId::kDataMeta, kPlacementKey, value));
+    });
+    if (!w.ok()) return w.WithContext("recording the store's shard placement");
+  }
+  placement = given ? given : recorded;
+  shard_opened_alone = !given && recorded.has_value();
+  return Status::OK();
 }
 
 Status EngineContext::PutDataFormat(storage::WriteTxn& txn) const {

@@ -152,6 +152,18 @@ struct EngineContext {
   // The data meta row that records `analytics_layout` (InitDataMeta and the
   // migration write it).
   [[nodiscard]] Status PutAnalyticsLayout(storage::WriteTxn& txn) const;
+  // The store's place in a sharded store: Options::shard_placement, or the
+  // data meta row `placement` when opened without it. Set at open.
+  std::optional<ShardPlacement> placement;
+  // Recorded but not given: a shard opened alone (Options::shard_placement
+  // says what it refuses). Set at open.
+  bool shard_opened_alone = false;
+  // Whether `id` routes to this store's place (true without a placement).
+  bool InPlace(const PersonId& id) const;
+  // Reads the data meta row `placement` (after ReadDataMeta), checks it
+  // against Options::shard_placement, records it if given and not yet
+  // recorded (a writable open) and sets `placement`, `shard_opened_alone`.
+  [[nodiscard]] Status LoadPlacement();
   // The data meta row `format` = kDataFormatVersion (InitDataMeta, the end of
   // the format-2 migration, the format-3 mark).
   [[nodiscard]] Status PutDataFormat(storage::WriteTxn& txn) const;

@@ -25,6 +25,10 @@ inline constexpr std::string_view kMigrationKey = "migration_v3";
 // fixed32be(AnalyticsLayout): how linked analytics keys are built. Absent in
 // a format-3 store: kUngrouped (made before the layout was recorded).
 inline constexpr std::string_view kAnalyticsLayoutKey = "analytics_layout";
+// fixed32be(index) ‖ fixed32be(count): the store's place in a sharded store
+// (Options::shard_placement). Absent in a store outside one, and in a
+// shard not yet opened writable by a ShardedStore since stop 33.
+inline constexpr std::string_view kPlacementKey = "placement";
 
 using codec::PlainRow;
 using codec::ReadPlain;

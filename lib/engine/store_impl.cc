@@ -46,6 +46,11 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
       options.analytics_time_granularity_ms > 31ll * 24 * 3600 * 1000) {
     return Status::InvalidArgument("Options::analytics_time_granularity_ms must be between 1 s and 31 days");
   }
+  if (const auto& p = options.shard_placement;
+      p && (p->count == 0 || p->count > kMaxShards || p->index >= p->count)) {
+    return Status::InvalidArgument("Options::shard_placement: shard " + std::to_string(p->index) + " of " +
+                                   std::to_string(p->count) + " is out of range");
+  }
   if (Status s = crypto::Init(); !s.ok()) return s;
   util::InstallForkHandler();
 
@@ -258,6 +263,7 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
     }
   }
   if (Status d = ctx_.OpenDataEnvironment(!data_exists); !d.ok()) return d;
+  if (Status p = ctx_.LoadPlacement(); !p.ok()) return p;
   return ctx_.LoadKeyPool();
 }
 
@@ -318,6 +324,12 @@ Result<PersonId> StoreImpl::CreatePerson(const std::vector<Identifier>& identifi
   if (identifiers.empty()) return Status::InvalidArgument("a person needs at least one identifier");
   WriteBatch batch;
   PersonId id = batch.CreatePerson(identifiers, profile);
+  // A shard of a sharded store draws an ID that routes to itself (`count`
+  // draws expected; Options::shard_placement).
+  while (!ctx_.shard_opened_alone && !ctx_.InPlace(id)) {
+    batch = WriteBatch();
+    id = batch.CreatePerson(identifiers, profile);
+  }
   if (Status s = Write(batch); !s.ok()) return s;
   return id;
 }

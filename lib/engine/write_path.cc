@@ -873,10 +873,37 @@ class BatchApplier {
 
 }  // namespace
 
+Status Writer::CheckPlacement(const WriteBatch& batch) const {
+  if (!ctx_.placement) return Status::OK();
+  const std::string where = "this store is shard " + std::to_string(ctx_.placement->index) + " of " +
+                            std::to_string(ctx_.placement->count) + " of a sharded store";
+  for (const auto& op : batch.ops()) {
+    const auto* create = std::get_if<WriteBatch::CreatePersonOp>(&op);
+    if (ctx_.shard_opened_alone) {
+      const auto* rectify = std::get_if<WriteBatch::RectifyOp>(&op);
+      const char* refused = create != nullptr                                           ? "create people"
+                            : std::holds_alternative<WriteBatch::LinkIdentifierOp>(op) ? "link identifiers"
+                            : rectify != nullptr && !rectify->rectification.identifiers.empty()
+                                ? "replace identifiers"
+                                : nullptr;
+      if (refused != nullptr) {
+        return Status::FailedPrecondition(where + ", opened alone: it cannot " + refused +
+                                          " (a new person's ID routes to any shard, and identifiers are unique "
+                                          "across the shards): write through the ShardedStore");
+      }
+    } else if (create != nullptr && !ctx_.InPlace(create->id)) {
+      return Status::InvalidArgument(where + ": person " + create->id.ToHex() +
+                                     " routes to another shard (create people through the ShardedStore)");
+    }
+  }
+  return Status::OK();
+}
+
 Status Writer::Write(const WriteBatch& batch) {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   if (batch.empty()) return Status::OK();
+  if (Status p = CheckPlacement(batch); !p.ok()) return p;
   PendingWrite w;
   w.batch = &batch;
   for (const auto& op : batch.ops()) {

@@ -57,6 +57,11 @@ class Writer {
     bool done = false;  // guarded by queue_mu_
     std::condition_variable cv;
   };
+  // What the store's shard placement refuses (Options::shard_placement):
+  // in a shard opened alone, creating people and claiming identifiers
+  // (FailedPrecondition); in a shard of an open ShardedStore, a person
+  // whose ID routes to another shard (InvalidArgument). OK without one.
+  Status CheckPlacement(const WriteBatch& batch) const;
   // Applies and commits `group` (front of the queue) under write_mu, and
   // sets each one's status. If the group does not fit in a map that cannot
   // grow (StoreFull), commits each batch alone instead.

@@ -559,6 +559,7 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
     o.directory = ShardDirectory(top, i);
     o.error_if_exists = false;
     o.create_if_missing = creating;
+    o.shard_placement = ShardPlacement{i, manifest->shard_count};  // its people only; recorded
     auto shard = Store::Open(std::move(o));
     if (!shard.ok()) {
       for (auto& opened : impl->shards) (void)opened->Close();
@@ -675,6 +676,7 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
   }
   Options shard_options = options;
   shard_options.directory = ShardDirectory(top, index);
+  shard_options.shard_placement.reset();  // the restore opens whatever store the backup holds
   // The store now in the shard's directory (read only), or an error.
   auto stored_id = [&]() -> Result<std::string> {
     Options o = shard_options;
@@ -746,6 +748,7 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
     o.create_if_missing = false;
     o.error_if_exists = false;
     o.background_maintenance_ms = 0;
+    o.shard_placement = ShardPlacement{i, manifest->shard_count};
     o.key_provider = new_key;
     auto rotated = Store::Open(o);  // a shard already under the new key (its rebuild finished at the open)
     if (rotated.ok()) {

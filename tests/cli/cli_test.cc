@@ -1072,6 +1072,44 @@ TEST_F(CliTest, SweepFinishesAPendingBackfillAndStatsShowsIt) {
   EXPECT_EQ(stats["events"], 0);
 }
 
+// Outside audit 32b, F4: a shard directory of a sharded store, opened
+// alone by --db, created people whose ID routes to another shard (where
+// the sharded store's calls by ID did not find them) and linked
+// identifiers unchecked across the shards. Since stop 33 it refuses
+// those writes (exit 1, nothing written) and does the rest.
+TEST_F(CliTest, AShardOpenedAloneRefusesToCreatePeopleAndClaimIdentifiers) {
+  const fs::path top = dir_ / "sharded";
+  const std::string make = std::string(SHREDKV_MAKE_SHARDED_STORE) + " '" + top.string() + "' '" +
+                           key_.string() + "' > /dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  fs::path ann_shard;
+  for (const char* shard : {"shard-000", "shard-001"}) {
+    RunResult r = CliAt(top / shard, key_, {"export", "--id", "email:ann@example.org"});
+    if (r.code == 0) ann_shard = top / shard;
+  }
+  ASSERT_FALSE(ann_shard.empty()) << "ann in neither shard";
+  db_ = ann_shard;
+  const std::string create = R"({"op":"profile","ids":{"email":"bob@example.org"},"attrs":{"name":"Bob"}})"
+                             "\n";
+  RunResult r = Expect(1, {"ingest", "-"}, create);
+  EXPECT_NE(r.err.find("opened alone: it cannot create people"), std::string::npos) << r.err;
+  const std::string link = R"({"op":"event","ids":{"email":"ann@example.org","phone":"+491701234567"},"name":"x","ts":1})"
+                           "\n";
+  r = Expect(1, {"ingest", "-"}, link);
+  EXPECT_NE(r.err.find("it cannot link identifiers"), std::string::npos) << r.err;
+  r = Expect(1, {"rectify", "--id", "email:ann@example.org", "--old-identifier", "email:ann@example.org",
+                 "--new-identifier", "email:ann2@example.org"});
+  EXPECT_NE(r.err.find("it cannot replace identifiers"), std::string::npos) << r.err;
+  Expect(3, {"export", "--id", "email:bob@example.org"});
+  Expect(3, {"export", "--id", "phone:+491701234567"});
+  // What stays in ann's shard works.
+  Expect(0, {"ingest", "-"}, R"({"op":"event","ids":{"email":"ann@example.org"},"name":"x","ts":1})"
+                             "\n");
+  Expect(0, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Kiel"})"});
+  Json verified = Expect(0, {"verify"}).json();
+  EXPECT_EQ(verified["people"], 1);
+}
+
 // Issue 16 (5): a 12-digit age in years overflowed a signed multiply (a
 // 31-minute rule that hid hour-old events), and `--set ""` dropped every
 // rule with exit 0. Both are usage errors, and the stored rules stay.

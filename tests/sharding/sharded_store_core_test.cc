@@ -16,6 +16,7 @@
 #include "crypto/keyed_hash.h"
 #include "crypto/random.h"
 #include "sharding/shard_manifest.h"
+#include "storage/environment.h"
 #include "shredkv/sharded_store.h"
 #include "test_util.h"
 #include "util/coding.h"
@@ -1239,6 +1240,21 @@ TEST(ShardedRootKeyTest, TheRootKeyRotatesAndARotationCutShortIsFinishedByRunnin
 // (the CLI can) gets a random ID that ShardOf routes to another shard:
 // Resolve found them, but GetPerson, Export and Erase by ID answered
 // NotFound, so an erasure request by ID failed while the data was there.
+// Deletes the `placement` row of a shard's data meta: the shard as a
+// ShardedStore left it before stop 33, when shards did not know their place.
+void ForgetPlacement(const std::string& shard_dir) {
+  storage::EnvOptions o;
+  o.path = shard_dir + "/data";
+  o.tables = {"meta"};
+  auto env = storage::Environment::Open(o);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  storage::Environment& e = **env;
+  SKV_ASSERT_OK(e.Update([&](storage::WriteTxn& txn) { return txn.Delete(e.table("meta"), "placement"); }));
+}
+
+// Before stop 33 a shard opened alone created people whose IDs route to
+// another shard (outside audit 32b, F4). The sharded store still finds
+// them where it asks every shard, and Verify reports them.
 TEST(ShardedPlacementTest, APersonCreatedThroughAShardAloneIsFoundExportedAndErasedById) {
   TempDir dir;
   const std::string top = dir.Sub("s");
@@ -1247,6 +1263,7 @@ TEST(ShardedPlacementTest, APersonCreatedThroughAShardAloneIsFoundExportedAndEra
     ASSERT_NE(s, nullptr);
     SKV_ASSERT_OK(s->Close());
   }
+  ForgetPlacement(top + "/shard-000");
   std::vector<std::pair<PersonId, Identifier>> made;
   {
     auto shard = Store::Open(Existing(top + "/shard-000"));
@@ -1262,6 +1279,13 @@ TEST(ShardedPlacementTest, APersonCreatedThroughAShardAloneIsFoundExportedAndEra
   auto misplaced = std::find_if(made.begin(), made.end(), [&](const auto& m) { return (*s)->ShardOf(m.first) != 0; });
   ASSERT_NE(misplaced, made.end()) << "16 people, every one routed to shard 0";
   const PersonId id = misplaced->first;
+  const auto out_of_place = static_cast<std::uint64_t>(
+      std::count_if(made.begin(), made.end(), [&](const auto& m) { return (*s)->ShardOf(m.first) != 0; }));
+  auto report = (*s)->Verify();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->problem_count, out_of_place);
+  ASSERT_FALSE(report->problems.empty());
+  EXPECT_NE(report->problems.front().find("routes to shard"), std::string::npos) << report->problems.front();
   ASSERT_EQ(*(*s)->Resolve(misplaced->second), id);
   auto info = (*s)->GetPerson(id);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
@@ -1276,6 +1300,114 @@ TEST(ShardedPlacementTest, APersonCreatedThroughAShardAloneIsFoundExportedAndEra
   EXPECT_TRUE((*s)->GetPerson(id).status().IsErased());
   EXPECT_FALSE((*s)->Resolve(misplaced->second).ok());
   EXPECT_TRUE((*s)->GetPerson(PersonId(crypto::RandomArray<PersonId::kSize>())).status().IsNotFound());
+}
+
+// Outside audit 32b, F4, at the root: a shard knows its place. Opened
+// alone it refuses what only the sharded store can check (a new person's
+// ID routes anywhere; identifiers are unique across shards), with nothing
+// written, and does everything else.
+TEST(ShardedPlacementTest, AShardOpenedAloneRefusesToCreatePeopleAndClaimIdentifiers) {
+  TempDir dir;
+  const std::string top = dir.Sub("s");
+  PersonId person;
+  {
+    auto s = OpenSharded(top, 4);
+    ASSERT_NE(s, nullptr);
+    int next = 0;
+    person = PersonOutside(*s, 0, &next);
+    SKV_ASSERT_OK(s->Close());
+  }
+  auto sharded = ShardedStore::Open(Existing(top));
+  ASSERT_TRUE(sharded.ok()) << sharded.status().ToString();
+  const std::uint32_t at = (*sharded)->ShardOf(person);
+  SKV_ASSERT_OK((*sharded)->Close());
+  const std::string shard_dir = top + "/shard-00" + std::to_string(at);
+  {
+    auto shard = Store::Open(Existing(shard_dir));
+    ASSERT_TRUE(shard.ok()) << shard.status().ToString();
+    Store& alone = **shard;
+    auto created = alone.CreatePerson({Email(100)});
+    ASSERT_TRUE(created.status().IsFailedPrecondition()) << created.status().ToString();
+    EXPECT_NE(created.status().message().find("shard " + std::to_string(at) + " of 4"), std::string::npos)
+        << created.status().ToString();
+    WriteBatch batch;
+    batch.AppendEvent(person, PageView(1000));
+    batch.ImportPerson({Email(101)}, {}, 5);
+    EXPECT_TRUE(alone.Write(batch).IsFailedPrecondition());
+    EXPECT_TRUE(alone.LinkIdentifier(person, Email(102)).IsFailedPrecondition());
+    Rectification replace;
+    replace.identifiers.push_back({Email(0), Email(103)});
+    EXPECT_TRUE(alone.Rectify(person, replace).IsFailedPrecondition());
+    // What stays in the person's shard works.
+    SKV_ASSERT_OK(alone.AppendEvent(person, PageView(2000)));
+    Rectification profile;
+    profile.profile.set = {{"name", std::string("M")}};
+    SKV_ASSERT_OK(alone.Rectify(person, profile));
+    auto st = alone.Stats();
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    EXPECT_EQ(st->people, 1u);  // nothing of the refused writes
+    SKV_ASSERT_OK(alone.Close());
+  }
+  auto s = ShardedStore::Open(Existing(top));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(CountEvents(**s, person), 1u);  // the refused batch's event is not there
+  for (int i : {100, 101, 102, 103}) EXPECT_TRUE((*s)->Resolve(Email(i)).status().IsNotFound()) << i;
+  auto report = (*s)->Verify();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+}
+
+// A shard of an open ShardedStore creates only its own people: shard(i)'s
+// CreatePerson draws an ID that routes to it, and a batch that would put
+// another shard's person there is refused.
+TEST(ShardedPlacementTest, AShardOfTheShardedStoreCreatesOnlyPeopleThatRouteToIt) {
+  TempDir dir;
+  auto s = OpenSharded(dir.Sub("s"), 4);
+  ASSERT_NE(s, nullptr);
+  for (int i = 0; i < 8; ++i) {
+    auto p = s->shard(3).CreatePerson({Email(i)});
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    EXPECT_EQ(s->ShardOf(*p), 3u);
+    EXPECT_TRUE(s->GetProfile(*p).ok());
+  }
+  WriteBatch batch;
+  PersonId elsewhere;
+  do {
+    batch = WriteBatch();
+    elsewhere = batch.CreatePerson({Email(50)});
+  } while (s->ShardOf(elsewhere) == 3);
+  EXPECT_TRUE(s->shard(3).Write(batch).IsInvalidArgument());
+  SKV_ASSERT_OK(s->Write(batch));  // the sharded store puts them in their shard
+  EXPECT_EQ(*s->Resolve(Email(50)), elsewhere);
+  EXPECT_TRUE(s->GetProfile(elsewhere).ok());
+}
+
+// The placement is recorded: a store opened as another place is refused,
+// and an impossible placement is a bad argument.
+TEST(ShardedPlacementTest, AStoreOpenedAsAnotherPlaceIsCorruptionAndAnImpossibleOneAnInvalidArgument) {
+  TempDir dir;
+  Options o = Creating(dir.Sub("one"));
+  o.shard_placement = ShardPlacement{1, 4};
+  {
+    auto st = Store::Open(o);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    SKV_ASSERT_OK((*st)->Close());
+  }
+  o.create_if_missing = false;
+  o.shard_placement = ShardPlacement{2, 4};
+  EXPECT_TRUE(Store::Open(o).status().IsCorruption());
+  o.shard_placement = ShardPlacement{1, 8};
+  EXPECT_TRUE(Store::Open(o).status().IsCorruption());
+  o.read_only = true;
+  EXPECT_TRUE(Store::Open(o).status().IsCorruption());
+  o.read_only = false;
+  for (ShardPlacement bad : {ShardPlacement{4, 4}, ShardPlacement{0, 0}, ShardPlacement{0, kMaxShards + 1}}) {
+    o.shard_placement = bad;
+    EXPECT_TRUE(Store::Open(o).status().IsInvalidArgument()) << bad.index << " of " << bad.count;
+  }
+  o.shard_placement = ShardPlacement{1, 4};
+  auto st = Store::Open(o);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
 }
 
 }  // namespace
