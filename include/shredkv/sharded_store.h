@@ -8,7 +8,8 @@
 // ties it to its place and names every shard's store ID (a shard moved,
 // swapped, taken from another sharded store or replaced by another store's
 // files is Corruption at open; a lost shard is put back from its backup
-// with RestoreShard). A person lives in exactly
+// with RestoreShard, a whole store from Backup with Restore). A person
+// lives in exactly
 // one shard — key, data, identifiers, analytics rows — the shard chosen by
 // an xxHash of the person ID (ShardOf), so an erasure of one person stays
 // one commit in one shard's `keys`. CreatePerson places a person in the home
@@ -91,6 +92,31 @@ struct ShardedErasureReceipt {
   std::vector<std::pair<std::uint32_t, ErasureReceipt>> parts;
 };
 
+// What ShardedStore::Backup wrote: the backup of each shard, by shard.
+struct ShardedBackupInfo {
+  std::string directory;
+  std::vector<BackupInfo> shards;
+};
+
+// How ShardedStore::Restore re-applies erasures (RestoreOptions, a shard at
+// a time).
+struct ShardedRestoreOptions {
+  // The erasure log of every shard, by shard (ReadErasureLogs of the live
+  // store, read after the backup was taken and kept apart from it).
+  // Required, one a shard, unless without_erasure_log.
+  std::vector<ErasureLog> erasure_logs;
+  // Restore without re-applying erasures: only for a backup known to be
+  // newer than every erasure (it may otherwise bring erased people back).
+  bool without_erasure_log = false;
+  // As RestoreOptions::custody_keys, for every shard.
+  RestoredCustodyKeys custody_keys = RestoredCustodyKeys::kUnspecified;
+};
+
+// What ShardedStore::Restore did: each shard's restore, by shard.
+struct ShardedRestoreResult {
+  std::vector<RestoreResult> shards;
+};
+
 class SHREDKV_EXPORT ShardedStore {
  public:
   // Opens (with create_if_missing, creates) a sharded store in
@@ -131,6 +157,26 @@ class SHREDKV_EXPORT ShardedStore {
   // open the store writable once, while it is whole).
   static Result<RestoreResult> RestoreShard(const std::string& backup_dir, const Options& options,
                                             std::uint32_t index, const RestoreOptions& restore);
+
+  // Puts back a whole sharded store from a backup Backup wrote (every
+  // shard lost, or a copy elsewhere) into options.directory, which must
+  // not exist or be empty (AlreadyExists). Checks first, writing nothing:
+  // the root key opens the backup's SHARDS (WrongKey), every shard's
+  // backup is complete and its marker is of that place and names the
+  // backup's store (Corruption), and there is an erasure log for every
+  // shard unless restore.without_erasure_log (InvalidArgument). Then
+  // RestoreBackup of each shard into its directory with its own log (a log
+  // of another shard's store is InvalidArgument), each restored store's own
+  // ID checked against the markers (a MANIFEST is not authenticated), the
+  // markers, and SHARDS last: a restore cut short leaves no SHARDS, so the
+  // directory does not open as a sharded store; remove it and run again.
+  // Nothing is left at options.directory on an error this call returns.
+  // The store comes back with the same routing key, shard count and store
+  // IDs, as of its backup with the erasures of the logs re-applied.
+  // options.shard_placement is ignored. Errors: also those of
+  // RestoreBackup (KeyDestroyed, ...), naming the shard.
+  static Result<ShardedRestoreResult> Restore(const std::string& backup_dir, const Options& options,
+                                              const ShardedRestoreOptions& restore);
 
   // Moves the sharded store in options.directory (closed; nothing may open
   // it meanwhile) from the root key of options.key_provider to `new_key`:
@@ -279,6 +325,21 @@ class SHREDKV_EXPORT ShardedStore {
   // The same rules in every shard (a failure part-way leaves the shards
   // before it with the new rules: call again).
   Status SetRetention(const RetentionRules& rules);
+
+  // A backup of the whole store in `directory` (created; AlreadyExists if
+  // it exists and is not empty): each shard's Store::Backup in
+  // <directory>/shard-NNN with that shard's SHARD marker beside its
+  // MANIFEST, then SHARDS (sealed under the root key), last: a directory
+  // without SHARDS is not a sharded backup. Each shard's copy is consistent
+  // in itself; the shards are copied one after another while the store
+  // stays in use, so a Write over several shards made meanwhile may be in
+  // some shards' copies and not in others (as when a crash cuts it short:
+  // each shard's part is atomic). Nothing is left in `directory` on
+  // failure. Errors: those of Store::Backup, naming the shard.
+  Result<ShardedBackupInfo> Backup(const std::string& directory);
+  // Every shard's erasure log (Store::ReadErasureLog), by shard: what
+  // ShardedRestoreOptions::erasure_logs takes. Keep it apart from the backups.
+  Result<std::vector<ErasureLog>> ReadErasureLogs();
 
  private:
   struct Impl;

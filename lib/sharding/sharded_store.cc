@@ -20,6 +20,7 @@
 #include "crypto/random.h"
 #include "sharding/shard_manifest.h"
 #include "util/checksum.h"
+#include "util/file_io.h"
 #include "util/test_point.h"
 
 namespace shredkv {
@@ -48,6 +49,45 @@ std::string ShardDirectory(const std::string& top, std::uint32_t index) {
 }
 
 std::string ShardContext(std::uint32_t shard) { return "shard " + std::to_string(shard); }
+
+// The ID of the store in `options.directory`, opened read only as whatever
+// store it is (a backup's MANIFEST is not authenticated: the store's own
+// ID decides what was restored).
+Result<std::string> StoredId(Options options) {
+  options.read_only = true;
+  options.create_if_missing = false;
+  options.shard_placement.reset();
+  auto store = Store::Open(std::move(options));
+  if (!store.ok()) return store.status();
+  return (*store)->StoreId();
+}
+
+// OK if `dir` does not exist (created, *created set) or is an empty
+// directory; AlreadyExists otherwise.
+Status PrepareEmptyDirectory(const std::string& dir, bool* created) {
+  std::error_code ec;
+  *created = false;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec) || !fs::is_empty(dir, ec)) {
+      return Status::AlreadyExists("'" + dir + "' exists and is not an empty directory");
+    }
+    return Status::OK();
+  }
+  if (Status m = util::MakePrivateDirectories(dir); !m.ok()) return m;
+  *created = true;
+  return Status::OK();
+}
+
+// Removes what a failed backup or restore made in `dir`: the directory if
+// it made it, else its contents.
+void RemoveMade(const std::string& dir, bool created) {
+  std::error_code ec;
+  if (created) {
+    fs::remove_all(dir, ec);
+    return;
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+}
 
 // `s` with the shards whose parts of the same call were committed before
 // it failed named first (nothing to add when none was).
@@ -301,7 +341,8 @@ ErasureLevel Lower(ErasureLevel a, ErasureLevel b) {
 struct ShardedStore::Impl {
   Options options;
   std::vector<std::unique_ptr<Store>> shards;
-  std::unique_ptr<crypto::SecretKey> routing_key;
+  sharding::ShardManifest manifest;  // count, salt, routing key (Backup writes them)
+  std::vector<std::string> store_ids;  // each shard's store ID, by shard
   std::array<std::mutex, kStripes> stripes;
   std::atomic<std::uint64_t> next_start{0};  // Write: the first shard of a split batch
   // Writes CheckClaim refused as Suppressed before any shard saw them
@@ -320,7 +361,7 @@ struct ShardedStore::Impl {
     std::string message = normalized.type;
     message.push_back('\0');
     message += normalized.value;
-    const std::uint64_t h = crypto::ShortKeyedHash(routing_key->view().substr(0, 16), message);
+    const std::uint64_t h = crypto::ShortKeyedHash(manifest.routing_key->view().substr(0, 16), message);
     crypto::Wipe(&message);
     return h;
   }
@@ -631,7 +672,8 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
       return w;
     }
   }
-  impl->routing_key = std::move(manifest->routing_key);
+  impl->manifest = std::move(*manifest);
+  impl->store_ids = std::move(store_ids);
   impl->options = std::move(options);
   return std::unique_ptr<ShardedStore>(new ShardedStore(std::move(impl)));
 }
@@ -677,21 +719,12 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
   Options shard_options = options;
   shard_options.directory = ShardDirectory(top, index);
   shard_options.shard_placement.reset();  // the restore opens whatever store the backup holds
-  // The store now in the shard's directory (read only), or an error.
-  auto stored_id = [&]() -> Result<std::string> {
-    Options o = shard_options;
-    o.read_only = true;
-    o.create_if_missing = false;
-    auto shard = Store::Open(std::move(o));
-    if (!shard.ok()) return shard.status();
-    return (*shard)->StoreId();
-  };
   RestoreResult result;
   std::error_code ec;
   if (fs::exists(shard_options.directory + "/keys", ec) && !fs::exists(shard_options.directory + "/SHARD", ec)) {
     // A restore cut short after its copy was renamed into place and before
     // its marker was written: finished if the store there is the right one.
-    auto there = stored_id();
+    auto there = StoredId(shard_options);
     if (!there.ok() || *there != expected) {
       return Status::AlreadyExists("'" + shard_options.directory + "' holds files that are not shard " +
                                    std::to_string(index) + "'s store: move them away first");
@@ -702,7 +735,7 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
     if (!restored.ok()) return restored.status().WithContext(ShardContext(index));
     result = std::move(*restored);
     // The backup's MANIFEST is not authenticated: the store's own ID decides.
-    auto there = stored_id();
+    auto there = StoredId(shard_options);
     if (!there.ok() || *there != expected) {
       fs::remove_all(shard_options.directory, ec);
       if (!there.ok()) return there.status().WithContext(ShardContext(index));
@@ -1332,6 +1365,121 @@ Status ShardedStore::SetRetention(const RetentionRules& rules) {
     if (Status r = impl_->shards[s]->SetRetention(rules); !r.ok()) return r.WithContext(ShardContext(s));
   }
   return Status::OK();
+}
+
+Result<ShardedBackupInfo> ShardedStore::Backup(const std::string& directory) {
+  bool created = false;
+  if (Status p = PrepareEmptyDirectory(directory, &created); !p.ok()) return p;
+  ShardedBackupInfo result;
+  result.directory = directory;
+  Status failed;
+  for (std::uint32_t s = 0; s < impl_->count() && failed.ok(); ++s) {
+    const std::string shard_dir = ShardDirectory(directory, s);
+    auto info = impl_->shards[s]->Backup(shard_dir);
+    if (!info.ok()) {
+      failed = info.status().WithContext(ShardContext(s));
+      break;
+    }
+    result.shards.push_back(std::move(*info));
+    // The marker as the live shard's (layout 2, every shard's store ID),
+    // made afresh: what Restore checks each shard's backup against.
+    failed = sharding::WriteShardMarker(shard_dir, s, impl_->store_ids, impl_->manifest).WithContext(ShardContext(s));
+  }
+  if (failed.ok()) {
+    failed = sharding::WriteManifest(directory + "/" + sharding::kManifestName, impl_->manifest,
+                                     *impl_->options.key_provider);
+  }
+  if (!failed.ok()) {
+    RemoveMade(directory, created);
+    return failed;
+  }
+  return result;
+}
+
+Result<std::vector<ErasureLog>> ShardedStore::ReadErasureLogs() {
+  std::vector<ErasureLog> logs;
+  for (std::uint32_t s = 0; s < impl_->count(); ++s) {
+    auto log = impl_->shards[s]->ReadErasureLog();
+    if (!log.ok()) return log.status().WithContext(ShardContext(s));
+    logs.push_back(std::move(*log));
+  }
+  return logs;
+}
+
+Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir, const Options& options,
+                                                   const ShardedRestoreOptions& restore) {
+  if (options.key_provider == nullptr) return Status::InvalidArgument("Options::key_provider is required");
+  const std::string& top = options.directory;
+  if (top.empty()) return Status::InvalidArgument("Options::directory names where to restore");
+  auto manifest = sharding::ReadManifest(backup_dir + "/" + sharding::kManifestName, *options.key_provider);
+  if (manifest.status().IsNotFound()) {
+    return Status::NotFound("no sharded backup in '" + backup_dir + "' (no " + sharding::kManifestName +
+                            ": not a sharded backup, or one cut short)");
+  }
+  if (!manifest.ok()) return manifest.status();
+  const std::uint32_t count = manifest->shard_count;
+  if (!restore.without_erasure_log && restore.erasure_logs.size() != count) {
+    return Status::InvalidArgument("the backup has " + std::to_string(count) + " shards: restoring it needs " +
+                                   std::to_string(count) + " erasure logs (ReadErasureLogs of the live store, by "
+                                   "shard), not " + std::to_string(restore.erasure_logs.size()) +
+                                   ", or without_erasure_log");
+  }
+  // Every shard's backup checked before anything is written.
+  std::vector<std::string> store_ids;
+  for (std::uint32_t s = 0; s < count; ++s) {
+    const std::string shard_backup = ShardDirectory(backup_dir, s);
+    auto marker = sharding::ReadShardMarker(shard_backup, s, *manifest);
+    if (!marker.ok()) return marker.status().WithContext("the backup of " + ShardContext(s));
+    if (s == 0) store_ids = marker->store_ids;
+    if (marker->store_ids.size() != count || marker->store_ids != store_ids) {
+      return Status::Corruption("the backup of " + ShardContext(s) + " names other shards than shard 0's");
+    }
+    auto info = ReadBackupInfo(shard_backup);
+    if (!info.ok()) return info.status().WithContext("the backup of " + ShardContext(s));
+    if (info->store_id != store_ids[s]) {
+      return Status::Corruption("the backup of " + ShardContext(s) + " is of store " + info->store_id +
+                                ", its marker names " + store_ids[s] + " (shard backups swapped or replaced?)");
+    }
+  }
+  bool created = false;
+  if (Status p = PrepareEmptyDirectory(top, &created); !p.ok()) return p;
+  ShardedRestoreResult result;
+  Status failed;
+  for (std::uint32_t s = 0; s < count && failed.ok(); ++s) {
+    Options o = options;
+    o.directory = ShardDirectory(top, s);
+    o.create_if_missing = false;
+    o.error_if_exists = false;
+    o.read_only = false;
+    o.shard_placement.reset();  // the backup's recorded place (if any) stays
+    RestoreOptions r;
+    r.erasure_log = restore.without_erasure_log ? nullptr : &restore.erasure_logs[s];
+    r.without_erasure_log = restore.without_erasure_log;
+    r.custody_keys = restore.custody_keys;
+    auto restored = RestoreBackup(ShardDirectory(backup_dir, s), o, r);
+    if (!restored.ok()) {
+      failed = restored.status().WithContext(ShardContext(s));
+      break;
+    }
+    auto there = StoredId(o);
+    if (!there.ok()) {
+      failed = there.status().WithContext(ShardContext(s));
+    } else if (*there != store_ids[s]) {
+      failed = Status::Corruption("the backup of " + ShardContext(s) + " holds store " + *there + ", not " +
+                                  store_ids[s] + " (its MANIFEST names another)");
+    } else {
+      failed = sharding::WriteShardMarker(o.directory, s, store_ids, *manifest).WithContext(ShardContext(s));
+    }
+    result.shards.push_back(std::move(*restored));
+  }
+  if (failed.ok()) {
+    failed = sharding::WriteManifest(top + "/" + sharding::kManifestName, *manifest, *options.key_provider);
+  }
+  if (!failed.ok()) {
+    RemoveMade(top, created);
+    return failed;
+  }
+  return result;
 }
 
 }  // namespace shredkv

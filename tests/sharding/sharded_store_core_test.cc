@@ -282,6 +282,135 @@ TEST(ShardedOpenTest, ALostShardIsPutBackFromItsBackup) {
 // Markers of layout 1 (before stop 27) name no store: a read-only open
 // accepts them as they are, a writable open rewrites them with the store
 // IDs, and from then on replaced files are recognised.
+// Outside audit 32b, F3: a sharded store that lost every shard could not
+// be put back (RestoreShard needs SHARDS and another shard's marker, and
+// no backup held them). ShardedStore::Backup keeps both; Restore puts the
+// whole store back, and re-applies each shard's erasures made since.
+TEST(ShardedBackupTest, AStoreThatLostEveryShardIsPutBackWithTheErasuresMadeSince) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  std::vector<PersonId> people;
+  std::vector<ErasureLog> logs;
+  PersonId erased;
+  {
+    auto s = OpenSharded(dir, 3);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 12; ++i) {
+      auto p = s->CreatePerson({Email(i)}, {{"name", std::string("N") + std::to_string(i)}});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      SKV_ASSERT_OK(s->AppendEvent(*p, PageView(1000 + i)));
+      people.push_back(*p);
+    }
+    std::set<std::uint32_t> shards;
+    for (const PersonId& p : people) shards.insert(s->ShardOf(p));
+    ASSERT_EQ(shards.size(), 3u) << "12 people, not in every shard";
+    auto backup = s->Backup(tmp.Sub("backup"));
+    ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+    ASSERT_EQ(backup->shards.size(), 3u);
+    EXPECT_TRUE(s->Backup(tmp.Sub("backup")).status().IsAlreadyExists());
+    erased = people[5];
+    auto receipt = s->Erase({erased});
+    ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+    auto read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    logs = std::move(*read);
+    SKV_ASSERT_OK(s->Close());
+  }
+  fs::remove_all(dir);  // every shard, SHARDS and the markers lost
+
+  ShardedRestoreOptions with_logs;
+  with_logs.erasure_logs = logs;
+  // Refused, with nothing written: a wrong root key, a log missing, the
+  // logs of two shards swapped, a target that is not empty.
+  EXPECT_TRUE(ShardedStore::Restore(tmp.Sub("backup"), Existing(dir, 'w'), with_logs).status().IsWrongKey());
+  ShardedRestoreOptions short_of_one;
+  short_of_one.erasure_logs = {logs[0], logs[1]};
+  EXPECT_TRUE(ShardedStore::Restore(tmp.Sub("backup"), Existing(dir), short_of_one).status().IsInvalidArgument());
+  EXPECT_FALSE(fs::exists(dir));
+  ShardedRestoreOptions swapped = with_logs;
+  std::swap(swapped.erasure_logs[1], swapped.erasure_logs[2]);  // shard 0 is restored before shard 1 fails
+  EXPECT_TRUE(ShardedStore::Restore(tmp.Sub("backup"), Existing(dir), swapped).status().IsInvalidArgument());
+  EXPECT_FALSE(fs::exists(dir)) << "a failed restore left files";
+  fs::create_directories(dir + "/other");
+  EXPECT_TRUE(ShardedStore::Restore(tmp.Sub("backup"), Existing(dir), with_logs).status().IsAlreadyExists());
+  fs::remove_all(dir);
+
+  auto restored = ShardedStore::Restore(tmp.Sub("backup"), Existing(dir), with_logs);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  ASSERT_EQ(restored->shards.size(), 3u);
+  std::uint64_t erased_again = 0;
+  for (const RestoreResult& r : restored->shards) erased_again += r.applied.people_erased;
+  EXPECT_EQ(erased_again, 1u);
+  auto s = ShardedStore::Open(Existing(dir));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  for (int i = 0; i < 12; ++i) {
+    const PersonId& person = people[static_cast<std::size_t>(i)];
+    if (person == erased) {
+      EXPECT_TRUE((*s)->GetPerson(erased).status().IsErased());
+      EXPECT_FALSE((*s)->Resolve(Email(i)).ok());
+      continue;
+    }
+    EXPECT_EQ(*(*s)->Resolve(Email(i)), person) << i;
+    EXPECT_EQ(CountEvents(**s, person), 1u) << i;
+  }
+  auto report = (*s)->Verify();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_TRUE(report->ok()) << (report->problems.empty() ? "" : report->problems.front());
+  // The same routing: a new person lands where ShardOf says, and each
+  // shard knows its place again.
+  auto p = (*s)->CreatePerson({Email(100)});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(*(*s)->Resolve(Email(100)), *p);
+  SKV_ASSERT_OK((*s)->Close());
+  auto alone = Store::Open(Existing(dir + "/shard-000"));
+  ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+  EXPECT_TRUE((*alone)->CreatePerson({Email(101)}).status().IsFailedPrecondition());
+}
+
+// A sharded backup is checked whole before anything is restored: shard
+// backups swapped between places, or one cut short, are refused.
+TEST(ShardedBackupTest, ASwappedOrIncompleteShardBackupIsRefusedBeforeAnythingIsWritten) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(s->CreatePerson({Email(i)}).ok());
+    ASSERT_TRUE(s->Backup(tmp.Sub("backup")).ok());
+    SKV_ASSERT_OK(s->Close());
+  }
+  ShardedRestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  const std::string target = tmp.Sub("restored");
+  // Shard 0's and shard 1's store files swapped under their markers.
+  const std::string swapped = tmp.Sub("swapped");
+  fs::copy(tmp.Sub("backup"), swapped, fs::copy_options::recursive);
+  for (const char* f : {"MANIFEST", "keys", "data"}) {
+    fs::rename(swapped + "/shard-000/" + f, swapped + "/tmp-" + f);
+    fs::rename(swapped + "/shard-001/" + f, swapped + "/shard-000/" + f);
+    fs::rename(swapped + "/tmp-" + f, swapped + "/shard-001/" + f);
+  }
+  auto r = ShardedStore::Restore(swapped, Existing(target), no_log);
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(target));
+  // A shard's backup without its MANIFEST (a copy cut short).
+  const std::string cut = tmp.Sub("cut");
+  fs::copy(tmp.Sub("backup"), cut, fs::copy_options::recursive);
+  fs::remove(cut + "/shard-001/MANIFEST");
+  r = ShardedStore::Restore(cut, Existing(target), no_log);
+  EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(target));
+  // A sharded backup without SHARDS: not one.
+  fs::remove(cut + "/SHARDS");
+  EXPECT_TRUE(ShardedStore::Restore(cut, Existing(target), no_log).status().IsNotFound());
+  // And the intact one restores.
+  auto ok = ShardedStore::Restore(tmp.Sub("backup"), Existing(target), no_log);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  auto s = ShardedStore::Open(Existing(target));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE((*s)->Resolve(Email(i)).ok()) << i;
+}
+
 TEST(ShardedOpenTest, MarkersOfLayoutOneAreRewrittenWithTheStoreIds) {
   TempDir tmp;
   const std::string dir = tmp.Sub("s");
