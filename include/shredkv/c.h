@@ -342,6 +342,12 @@ SHREDKV_EXPORT void shredkv_retention_set_event(shredkv_retention_t* rules, cons
                                                 int64_t max_age_ms);
 SHREDKV_EXPORT void shredkv_retention_set_collection(shredkv_retention_t* rules, const char* collection,
                                                      int64_t max_age_ms);
+/* The same for any collection name (data: pointer + length, NUL and
+ * non-UTF-8 bytes included; shredkv_retention_set_collection takes a C
+ * string, so it cannot name those). Aborts if collection is NULL with a
+ * nonzero length. */
+SHREDKV_EXPORT void shredkv_retention_set_collection_n(shredkv_retention_t* rules, const char* collection,
+                                                       size_t collection_len, int64_t max_age_ms);
 SHREDKV_EXPORT void shredkv_retention_set_analytics(shredkv_retention_t* rules, int64_t max_age_ms);
 /* Rules in name order; name borrowed from the rules. */
 SHREDKV_EXPORT size_t shredkv_retention_event_count(const shredkv_retention_t* rules);
@@ -350,6 +356,10 @@ SHREDKV_EXPORT const char* shredkv_retention_event(const shredkv_retention_t* ru
 SHREDKV_EXPORT size_t shredkv_retention_collection_count(const shredkv_retention_t* rules);
 SHREDKV_EXPORT const char* shredkv_retention_collection(const shredkv_retention_t* rules, size_t i,
                                                         int64_t* max_age_ms);
+/* Rule i's collection with its length (borrowed from the rules; a name
+ * that holds a NUL is cut short by shredkv_retention_collection). */
+SHREDKV_EXPORT const char* shredkv_retention_collection_n(const shredkv_retention_t* rules, size_t i,
+                                                          size_t* collection_len, int64_t* max_age_ms);
 SHREDKV_EXPORT int64_t shredkv_retention_analytics(const shredkv_retention_t* rules);
 /* RetentionRules::feed: the max age of change-feed notices (0: kept until
  * acknowledged). */
@@ -412,6 +422,12 @@ SHREDKV_EXPORT void shredkv_options_set_event_category(shredkv_options_t* option
                                                        const char* category);
 SHREDKV_EXPORT void shredkv_options_set_collection_category(shredkv_options_t* options,
                                                             const char* collection, const char* category);
+/* The same for any collection name (pointer + length, as
+ * shredkv_retention_set_collection_n). Aborts if collection is NULL with a
+ * nonzero length. */
+SHREDKV_EXPORT void shredkv_options_set_collection_category_n(shredkv_options_t* options,
+                                                              const char* collection, size_t collection_len,
+                                                              const char* category);
 SHREDKV_EXPORT void shredkv_options_set_attribute_category(shredkv_options_t* options,
                                                            const char* attribute, const char* category);
 SHREDKV_EXPORT void shredkv_options_set_tracking_purpose(shredkv_options_t* options, const char* purpose);

@@ -739,26 +739,39 @@ void shredkv_retention_set_event(shredkv_retention_t* rules, const char* event_n
 void shredkv_retention_set_collection(shredkv_retention_t* rules, const char* collection, int64_t max_age_ms) {
   Must([&] { rules->rules.collections.insert_or_assign(Str(collection), max_age_ms); });
 }
+void shredkv_retention_set_collection_n(shredkv_retention_t* rules, const char* collection, size_t collection_len,
+                                        int64_t max_age_ms) {
+  RequireOrAbort("shredkv_retention_set_collection_n", {{collection, "collection", collection_len, "collection_len"}});
+  Must([&] { rules->rules.collections.insert_or_assign(Bytes(collection, collection_len), max_age_ms); });
+}
 void shredkv_retention_set_analytics(shredkv_retention_t* rules, int64_t max_age_ms) {
   rules->rules.analytics = max_age_ms;
 }
-static const char* RuleAt(const std::map<std::string, std::int64_t, std::less<>>& map, size_t i,
-                          int64_t* max_age_ms) {
+// Rule i's name (NULL past the end), its max age in *max_age_ms.
+static const std::string* RuleAt(const std::map<std::string, std::int64_t, std::less<>>& map, size_t i,
+                                 int64_t* max_age_ms) {
   if (i >= map.size()) return nullptr;
   auto it = map.begin();
   std::advance(it, static_cast<std::ptrdiff_t>(i));
   Fill(max_age_ms, it->second);
-  return it->first.c_str();
+  return &it->first;
 }
+static const char* CStr(const std::string* s) { return s == nullptr ? nullptr : s->c_str(); }
 size_t shredkv_retention_event_count(const shredkv_retention_t* rules) { return rules->rules.events.size(); }
 const char* shredkv_retention_event(const shredkv_retention_t* rules, size_t i, int64_t* max_age_ms) {
-  return RuleAt(rules->rules.events, i, max_age_ms);
+  return CStr(RuleAt(rules->rules.events, i, max_age_ms));
 }
 size_t shredkv_retention_collection_count(const shredkv_retention_t* rules) {
   return rules->rules.collections.size();
 }
 const char* shredkv_retention_collection(const shredkv_retention_t* rules, size_t i, int64_t* max_age_ms) {
-  return RuleAt(rules->rules.collections, i, max_age_ms);
+  return CStr(RuleAt(rules->rules.collections, i, max_age_ms));
+}
+const char* shredkv_retention_collection_n(const shredkv_retention_t* rules, size_t i, size_t* collection_len,
+                                          int64_t* max_age_ms) {
+  const std::string* name = RuleAt(rules->rules.collections, i, max_age_ms);
+  if (name != nullptr) Fill(collection_len, name->size());
+  return CStr(name);
 }
 int64_t shredkv_retention_analytics(const shredkv_retention_t* rules) { return rules->rules.analytics; }
 void shredkv_retention_set_feed(shredkv_retention_t* rules, int64_t max_age_ms) { rules->rules.feed = max_age_ms; }
@@ -898,6 +911,14 @@ void shredkv_options_set_event_category(shredkv_options_t* options, const char* 
 void shredkv_options_set_collection_category(shredkv_options_t* options, const char* collection,
                                              const char* category) {
   Must([&] { options->options.collection_categories.insert_or_assign(Str(collection), Str(category)); });
+}
+void shredkv_options_set_collection_category_n(shredkv_options_t* options, const char* collection,
+                                               size_t collection_len, const char* category) {
+  RequireOrAbort("shredkv_options_set_collection_category_n",
+                 {{collection, "collection", collection_len, "collection_len"}});
+  Must([&] {
+    options->options.collection_categories.insert_or_assign(Bytes(collection, collection_len), Str(category));
+  });
 }
 void shredkv_options_set_attribute_category(shredkv_options_t* options, const char* attribute,
                                             const char* category) {

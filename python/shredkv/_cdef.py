@@ -228,6 +228,9 @@ void shredkv_retention_set_event(shredkv_retention_t* rules, const char* event_n
                                                 int64_t max_age_ms);
 void shredkv_retention_set_collection(shredkv_retention_t* rules, const char* collection,
                                                      int64_t max_age_ms);
+
+void shredkv_retention_set_collection_n(shredkv_retention_t* rules, const char* collection,
+                                                       size_t collection_len, int64_t max_age_ms);
 void shredkv_retention_set_analytics(shredkv_retention_t* rules, int64_t max_age_ms);
 
 size_t shredkv_retention_event_count(const shredkv_retention_t* rules);
@@ -236,6 +239,9 @@ const char* shredkv_retention_event(const shredkv_retention_t* rules, size_t i,
 size_t shredkv_retention_collection_count(const shredkv_retention_t* rules);
 const char* shredkv_retention_collection(const shredkv_retention_t* rules, size_t i,
                                                         int64_t* max_age_ms);
+
+const char* shredkv_retention_collection_n(const shredkv_retention_t* rules, size_t i,
+                                                          size_t* collection_len, int64_t* max_age_ms);
 int64_t shredkv_retention_analytics(const shredkv_retention_t* rules);
 
 void shredkv_retention_set_feed(shredkv_retention_t* rules, int64_t max_age_ms);
@@ -292,6 +298,10 @@ void shredkv_options_set_event_category(shredkv_options_t* options, const char* 
                                                        const char* category);
 void shredkv_options_set_collection_category(shredkv_options_t* options,
                                                             const char* collection, const char* category);
+
+void shredkv_options_set_collection_category_n(shredkv_options_t* options,
+                                                              const char* collection, size_t collection_len,
+                                                              const char* category);
 void shredkv_options_set_attribute_category(shredkv_options_t* options,
                                                            const char* attribute, const char* category);
 void shredkv_options_set_tracking_purpose(shredkv_options_t* options, const char* purpose);

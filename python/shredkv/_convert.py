@@ -268,7 +268,8 @@ def build_retention(rules: Retention) -> Any:
     for name, age in rules.events.items():
         lib.shredkv_retention_set_event(r, encode_name(name), age)
     for name, age in rules.collections.items():
-        lib.shredkv_retention_set_collection(r, encode_name(name), age)
+        cb = encode_text(name, "collection")  # data: any byte (outside audit 32a, F4)
+        lib.shredkv_retention_set_collection_n(r, cb, len(cb), age)
     if rules.analytics:
         lib.shredkv_retention_set_analytics(r, rules.analytics)
     if rules.feed:
@@ -283,9 +284,10 @@ def read_retention(r: Any) -> Retention:
         name = decode(lib.shredkv_retention_event(r, i, age))
         events[name] = age[0]
     collections: Dict[str, int] = {}
+    length = _new(_SIZE_P)
     for i in range(lib.shredkv_retention_collection_count(r)):
-        name = decode(lib.shredkv_retention_collection(r, i, age))
-        collections[name] = age[0]
+        p = lib.shredkv_retention_collection_n(r, i, length, age)
+        collections[decode_n(p, length[0])] = age[0]
     return Retention(events, collections, lib.shredkv_retention_analytics(r), lib.shredkv_retention_feed(r))
 
 

@@ -12,7 +12,7 @@ from ._types import (
     Cipher, Durability, LawfulBasis, LogLevel, MaintenanceInfo, MaintenanceJob, Normalization,
     TrackingPolicy, _to_ms,
 )
-from ._values import NULL, encode_name, encode_text_or_bytes, flag
+from ._values import NULL, encode_name, encode_text, encode_text_or_bytes, flag
 from ._convert import build_retention, read_receipt
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -476,9 +476,13 @@ def build_options(directory: Optional[PathLike], key: Any, options: Mapping[str,
         for name in cats:
             lib.shredkv_options_add_category(o, encode_name(name))
     for kw, setter in (("event_categories", lib.shredkv_options_set_event_category),
-                       ("collection_categories", lib.shredkv_options_set_collection_category),
                        ("attribute_categories", lib.shredkv_options_set_attribute_category)):
         if get(kw) is not None:
             for name, category in _pairs(options[kw], kw):
                 setter(o, encode_name(name), encode_name(category))
+    if get("collection_categories") is not None:
+        # Collections are data: any byte (outside audit 32a, F4).
+        for name, category in _pairs(options["collection_categories"], "collection_categories"):
+            cb = encode_text(name, "collection")
+            lib.shredkv_options_set_collection_category_n(o, cb, len(cb), encode_name(category))
     return built

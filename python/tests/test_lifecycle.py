@@ -412,3 +412,31 @@ def test_export_writer_errors_propagate(store: shredkv.Store) -> None:
         store.export_to(p, write)
     with pytest.raises(shredkv.NotFound):
         store.export_json(shredkv.PersonId(b"\x05" * 16))
+
+
+def test_a_collection_named_by_any_bytes_gets_a_retention_rule_and_a_category(open_store) -> None:
+    # Outside audit 32a, F4: collections are data (any byte, non-UTF-8
+    # bytes surrogate-escaped), but the retention rules and the collection
+    # categories took names, so "orders\x00eu" and b"b\xffad" could be
+    # written and never given a rule ("a name holds no NUL character") or
+    # a category (UnicodeEncodeError).
+    nul, raw = "orders\x00eu", b"b\xffad".decode("utf-8", "surrogateescape")
+    now = [T0]
+    rules = shredkv.Retention(collections={nul: 60_000, raw: 120_000})
+    store = open_store(clock=lambda: now[0], retention=rules, categories=["health"],
+                       collection_categories={nul: "health"})
+    assert store.get_retention().collections == {nul: 60_000, raw: 120_000}
+    p = store.create_person([("email", "a@example.org")])
+    for collection in (nul, raw, "orders"):
+        store.put(p, collection, b"k", b"v")
+    assert store.get_record(p, nul, b"k").category == "health"
+    assert store.get_record(p, "orders", b"k").category == "general"
+    now[0] += 90_000  # past the rule of `nul`, not of `raw`; "orders" has none
+    assert store.sweep(100).records_deleted == 1
+    with pytest.raises(shredkv.NotFound):
+        store.get_record(p, nul, b"k")
+    assert store.get(p, raw, b"k") == b"v"
+    assert store.get(p, "orders", b"k") == b"v"
+    store.set_retention(shredkv.Retention(collections={raw: 60_000}))
+    assert store.get_retention().collections == {raw: 60_000}
+    assert store.sweep(100).records_deleted == 1

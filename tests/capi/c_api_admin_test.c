@@ -418,6 +418,82 @@ static int test_retention_rules(void) {
   return 0;
 }
 
+/* Outside audit 32a, F4: collection names are data (any byte), but the
+ * retention and category setters took C strings, so a collection whose
+ * name holds a NUL or non-UTF-8 bytes could be written and never given a
+ * rule or a category. The _n calls take pointer + length. */
+static int test_collections_named_by_any_bytes(void) {
+  static const char kNul[] = "orders\0eu"; /* 9 bytes */
+  static const char kRaw[] = "b\xff" "ad";  /* 4 bytes, not UTF-8 */
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  int64_t now = T0_MS;
+  size_t len = 99;
+  int64_t age = 0;
+  shredkv_retention_t* rules = shredkv_retention_create();
+  shredkv_retention_set_collection_n(rules, NULL, 0, 5 * DAY_MS); /* the empty name (a store refuses it) */
+  CHECK(shredkv_retention_collection_n(rules, 0, &len, &age) != NULL);
+  CHECK_EQ_INT(len, 0);
+  CHECK_EQ_INT(age, 5 * DAY_MS);
+  shredkv_retention_destroy(rules);
+  rules = shredkv_retention_create();
+  shredkv_retention_set_collection_n(rules, kNul, 9, DAY_MS);
+  shredkv_retention_set_collection_n(rules, kRaw, 4, 3 * DAY_MS);
+  CHECK_EQ_INT(shredkv_retention_collection_count(rules), 2);
+  const char* name = shredkv_retention_collection_n(rules, 0, &len, &age); /* byte order: 'b' < 'o' */
+  CHECK(len == 4 && memcmp(name, kRaw, 4) == 0);
+  CHECK_EQ_INT(age, 3 * DAY_MS);
+  name = shredkv_retention_collection_n(rules, 1, &len, &age);
+  CHECK(len == 9 && memcmp(name, kNul, 9) == 0);
+  CHECK_EQ_INT(age, DAY_MS);
+  CHECK_STR(shredkv_retention_collection(rules, 1, &age), "orders"); /* the C-string accessor cuts it short */
+  CHECK(shredkv_retention_collection_n(rules, 2, &len, &age) == NULL);
+  CHECK(shredkv_retention_collection_n(rules, 1, NULL, NULL) != NULL); /* out-parameters optional */
+
+  shredkv_options_t* options = test_options(dir, 1);
+  shredkv_options_set_clock(options, test_clock, &now);
+  shredkv_options_set_retention(options, rules);
+  shredkv_options_add_category(options, "health");
+  shredkv_options_set_collection_category_n(options, kNul, 9, "health");
+  shredkv_retention_destroy(rules);
+  char* err = NULL;
+  shredkv_store_t* store = NULL;
+  CHECK_OK(shredkv_open(options, &store, &err), err);
+  shredkv_options_destroy(options);
+  shredkv_person_id_t ann;
+  CHECK_OK(create_person(store, "ann@example.org", "Ann", &ann, &err), err);
+  CHECK_OK(shredkv_put(store, &ann, kNul, 9, "k", 1, "v", 1, &err), err);
+  CHECK_OK(shredkv_put(store, &ann, "orders", 6, "k", 1, "v", 1, &err), err); /* its prefix: no rule */
+  shredkv_record_t* record = NULL;
+  CHECK_OK(shredkv_get_record(store, &ann, kNul, 9, "k", 1, &record, &err), err);
+  CHECK_STR(shredkv_record_category(record), "health");
+  shredkv_record_destroy(record);
+  CHECK_OK(shredkv_get_record(store, &ann, "orders", 6, "k", 1, &record, &err), err);
+  CHECK_STR(shredkv_record_category(record), "general");
+  shredkv_record_destroy(record);
+
+  /* Stored and read back whole. */
+  shredkv_retention_t* stored = NULL;
+  CHECK_OK(shredkv_get_retention(store, &stored, &err), err);
+  name = shredkv_retention_collection_n(stored, 1, &len, &age);
+  CHECK(len == 9 && memcmp(name, kNul, 9) == 0);
+  CHECK_EQ_INT(age, DAY_MS);
+  shredkv_retention_destroy(stored);
+
+  /* Two days on, the rule of "orders\0eu" expires its record, not the
+   * record of "orders". */
+  now += 2 * DAY_MS;
+  CHECK_CODE(shredkv_get_record(store, &ann, kNul, 9, "k", 1, &record, &err), SHREDKV_NOT_FOUND, err);
+  shredkv_sweep_result_t result;
+  CHECK_OK(shredkv_sweep(store, 1000, &result, &err), err);
+  CHECK_EQ_INT(result.records_deleted, 1);
+  CHECK_OK(shredkv_get_record(store, &ann, "orders", 6, "k", 1, &record, &err), err);
+  shredkv_record_destroy(record);
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
 static int test_sweep_with_clock(void) {
   char dir[256];
   CHECK(c_test_mkdtemp(dir) == 0);
@@ -1955,6 +2031,7 @@ static const c_test tests[] = {
   {"key_callback", test_key_callback},
   {"custody_pkcs11_missing_module", test_custody_pkcs11_missing_module},
   {"retention_rules", test_retention_rules},
+  {"collections_named_by_any_bytes", test_collections_named_by_any_bytes},
   {"sweep_with_clock", test_sweep_with_clock},
   {"options_setters", test_options_setters},
   {"options_rotation_policy", test_options_rotation_policy},
