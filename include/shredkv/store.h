@@ -437,16 +437,18 @@ class SHREDKV_EXPORT Store {
   // and a history entry (with the reason, encrypted) per person, all in one
   // commit: all or nothing (NotFound / Erased for any person, nothing
   // written). A person named twice counts once. Unknown purpose or
-  // category, or an empty list: InvalidArgument. Busy if the leases do not
+  // category, no person, or a spec that names nothing (not `all`, no
+  // purpose, no category): InvalidArgument. Busy if the leases do not
   // drain in time.
   virtual Status Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) = 0;
   Status Restrict(const PersonId& id, const RestrictionSpec& spec) {
     return Restrict(std::vector<PersonId>{id}, spec);
   }
-  // Lifts what `spec` names (`all` lifts everything) for each person, in one
-  // commit, all or nothing. Never waits. The history entry and the notice
-  // name what was lifted; a person with none of it restricted is left as
-  // is (no history entry, no notice).
+  // Lifts what `spec` names (`all`, or a spec that names nothing, lifts
+  // everything) for each person, in one commit, all or nothing. Never
+  // waits. The history entry and the notice name what was lifted (not
+  // what was asked); a person with none of it restricted is left as is (no
+  // history entry, no notice).
   virtual Status Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec) = 0;
   Status Unrestrict(const PersonId& id, const RestrictionSpec& spec) {
     return Unrestrict(std::vector<PersonId>{id}, spec);
@@ -539,7 +541,10 @@ class SHREDKV_EXPORT Store {
   // Items of the category written afterwards get a new key. Waits for the
   // person's leases like Erase(). Errors: InvalidArgument for "general"
   // (it lives under the person key: erase the person) or an unregistered
-  // category; NotFound if the person holds nothing in the category, Erased
+  // category; NotFound if the person never had a key for the category
+  // (nothing was ever written in it: a category whose items were all
+  // deleted or expired still has its key, which the call destroys, with a
+  // receipt and a notice as for any other), Erased
   // if the person was erased or the category erased already with nothing
   // written since; AlreadyExists for a reused request id.
   virtual Result<ErasureReceipt> EraseCategory(const PersonId& person, std::string_view category,

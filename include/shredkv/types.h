@@ -187,7 +187,8 @@ struct RecordMetadata {
   // The record's own expiry (ms since the epoch; 0: none): from then on it
   // is gone for every reader, as if deleted, and the next Sweep (or
   // background maintenance) deletes it. Independent of the collection's
-  // retention rule: whichever comes first applies.
+  // retention rule: whichever comes first applies. Negative:
+  // InvalidArgument.
   std::int64_t expires_ms = 0;
 
   bool empty() const {

@@ -102,8 +102,12 @@ class SHREDKV_EXPORT WriteBatch {
   // person's history (time 0: now), with a restriction notice naming its
   // action ("action.grant", ...; NoticeKind::kRestriction). Unlike
   // Store::Restrict this does not wait for processing leases: use it for
-  // people no worker can hold yet (import). A lift of nothing restricted
-  // writes nothing (Store::Unrestrict).
+  // people no worker can hold yet (import). A restriction that names
+  // nothing (not `all`, no purpose, no category) is InvalidArgument at
+  // commit, as Store::Restrict. A lift names, in its history entry and
+  // notice, what it lifted; a lift of nothing restricted writes nothing
+  // (Store::Unrestrict), and so does one whose spec names nothing (unlike
+  // Store::Unrestrict, which takes that as everything).
   void RecordConsent(const PersonId& id, ConsentRecord record);
   // Queues an event of an imported person's history (not new tracking: the
   // tracking policy does not apply).

@@ -675,6 +675,12 @@ class BatchApplier {
     if (rec.action == A::kGrant || rec.action == A::kWithdraw) {
       if (auto b = ctx_.policy->Basis(rec.purpose); !b.ok()) return b.status();
     } else if (rec.action == A::kRestrict || rec.action == A::kUnrestrict) {
+      if (rec.action == A::kRestrict && !rec.restriction.all && rec.restriction.purposes.empty() &&
+          rec.restriction.categories.empty()) {
+        // As Store::Restrict (helper-43: a batch wrote a restriction of
+        // nothing, with a history entry and a notice).
+        return Status::InvalidArgument("a restriction names all processing, purposes or categories");
+      }
       for (const std::string& p : rec.restriction.purposes) {
         if (auto b = ctx_.policy->Basis(p); !b.ok()) return b.status();
       }
@@ -703,15 +709,21 @@ class BatchApplier {
       auto state = ctx_.ReadRestriction(*txn_, op.id);
       if (!state.ok()) return state.status();
       RestrictionState r = *state;
-      auto apply = [&](std::vector<std::string>& list, const std::vector<std::string>& change, const char* prefix) {
-        for (const std::string& x : change) {
+      // Applies `change` to `list`; a lift keeps in `change` only what it
+      // lifted, so the notice and the history entry name that (Store::
+      // Unrestrict's contract; helper-43: the history entry named what was
+      // asked).
+      auto apply = [&](std::vector<std::string>& list, std::vector<std::string>& change, const char* prefix) {
+        std::vector<std::string> lifted;
+        for (std::string& x : change) {
           auto pos = std::lower_bound(list.begin(), list.end(), x);
           const bool present = pos != list.end() && *pos == x;
           if (rec.action == A::kRestrict && !present) list.insert(pos, x);
           if (rec.action == A::kUnrestrict && present) list.erase(pos);
-          // A lift names only what it lifted.
           if (rec.action == A::kRestrict || present) names.push_back(std::string(prefix) + x);
+          if (rec.action == A::kUnrestrict && present) lifted.push_back(std::move(x));
         }
+        if (rec.action == A::kUnrestrict) change = std::move(lifted);
       };
       if (rec.action == A::kRestrict) {
         if (rec.restriction.all) r.all = true;

@@ -228,6 +228,44 @@ TEST_F(RestrictionTest, AnUnrestrictThatLiftsNothingWritesNothing) {
   EXPECT_EQ(store_->GetConsentHistory(ann)->size(), 2u);
   EXPECT_EQ(store_->GetConsentHistory(bob)->size(), 0u);
   EXPECT_TRUE(store_->GetRestriction(ann)->purposes.empty());
+  // The history entry, too, names what was lifted, not what was asked
+  // (helper-43: it read "marketing analytics").
+  const auto history = store_->GetConsentHistory(ann);
+  EXPECT_EQ(history->back().action, ConsentRecord::Action::kUnrestrict);
+  EXPECT_EQ(history->back().restriction.purposes, (std::vector<std::string>{"marketing"}));
+  EXPECT_TRUE(history->back().restriction.categories.empty());
+}
+
+// helper-43: a batch's RecordConsent restricted nothing (not all, no
+// purpose, no category) with a history entry and a notice, where
+// Store::Restrict refuses the same spec. Refused alike now, nothing
+// written; and a batch lift names in its history what it lifted.
+TEST_F(RestrictionTest, ABatchRestrictionOfNothingIsRefusedAndABatchLiftRecordsWhatItLifted) {
+  const PersonId ann = MakePerson("ann@x.org");
+  const auto feed_before = store_->ReadFeed(100);
+  ASSERT_TRUE(feed_before.ok());
+  ConsentRecord nothing;
+  nothing.action = ConsentRecord::Action::kRestrict;
+  WriteBatch batch;
+  batch.RecordConsent(ann, nothing);
+  EXPECT_TRUE(store_->Write(batch).IsInvalidArgument());
+  EXPECT_TRUE(store_->Restrict(ann, RestrictionSpec{}).IsInvalidArgument());
+  EXPECT_EQ(store_->ReadFeed(100)->size(), feed_before->size());
+  EXPECT_EQ(store_->GetConsentHistory(ann)->size(), 0u);
+
+  ConsentRecord restrict = nothing;
+  restrict.restriction.purposes = {"marketing"};
+  ConsentRecord lift;
+  lift.action = ConsentRecord::Action::kUnrestrict;
+  lift.restriction.purposes = {"analytics", "marketing"};
+  batch.Clear();
+  batch.RecordConsent(ann, restrict);
+  batch.RecordConsent(ann, lift);
+  SKV_ASSERT_OK(store_->Write(batch));
+  const auto history = store_->GetConsentHistory(ann);
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ(history->back().restriction.purposes, (std::vector<std::string>{"marketing"}));
+  EXPECT_TRUE(store_->GetRestriction(ann)->purposes.empty());
 }
 
 // Outside audit 29b F1: a restriction and its lift, a consent grant and its
