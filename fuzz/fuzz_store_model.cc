@@ -192,7 +192,7 @@ const char* const kCollections[] = {"orders", "notes"};
 const char* const kPurposes[] = {"analytics", "marketing", "support"};
 const char* const kCategories[] = {"general", "behaviour", "location", "contact"};
 // A batch put's category: empty (keep the record's, else the collection's:
-// "general") half of the time.
+// "general") a quarter of the time.
 const char* const kRecordCategories[] = {"", "general", "behaviour", "contact"};
 const char* const kRecipients[] = {"acme", "bank"};
 // An import's exported creation time (0: now, as for CreatePerson).
@@ -422,7 +422,9 @@ class Harness {
     CreateArgs a;
     const Split count = ConsumeSplit(in, 2);
     const std::size_t n = 1 + static_cast<std::size_t>(count.value);
-    if (count.rest % 4 == 3) a.import_created_ms = kImportCreatedMs[static_cast<std::size_t>(count.rest / 4) % std::size(kImportCreatedMs)];
+    if (count.rest % 4 == 3) {
+      a.import_created_ms = kImportCreatedMs[static_cast<std::size_t>(count.rest / 4) % std::size(kImportCreatedMs)];
+    }
     std::set<Identifier> unique;
     for (std::size_t i = 0; i < n; ++i) {
       Identifier id = PickIdentifier(in);
@@ -582,8 +584,8 @@ class Harness {
     return a;
   }
 
-  // Purposes and recipients are listed out of order and with duplicates
-  // (the store keeps them sorted and unique); an eighth of the values of
+  // Purposes are listed in reverse order, recipients out of order and with
+  // a duplicate (the store keeps both sorted and unique); an eighth of the values of
   // the second byte make the metadata invalid (an unregistered purpose or
   // an empty recipient).
   void PickRecordMetadata(FuzzedDataProvider& in, RecordArgs* a) const {
@@ -970,7 +972,9 @@ class Harness {
         case 7: {
           const RectifyArgs a = PickRectify(in);
           batch.Rectify(id, a.rectification);
-          if (!fails({RectifyWant(copy, i, a)}, "Rectify")) Notify(copy, NoticeKind::kRectification, id, RectifyApply(copy, i, a));
+          if (!fails({RectifyWant(copy, i, a)}, "Rectify")) {
+            Notify(copy, NoticeKind::kRectification, id, RectifyApply(copy, i, a));
+          }
           break;
         }
         default: {
@@ -984,7 +988,8 @@ class Harness {
           record.source = "fuzz";
           const bool restriction = decision.rest % 4 >= 2;
           if (restriction) {
-            record.action = decision.rest % 4 == 2 ? ConsentRecord::Action::kRestrict : ConsentRecord::Action::kUnrestrict;
+            record.action =
+                decision.rest % 4 == 2 ? ConsentRecord::Action::kRestrict : ConsentRecord::Action::kUnrestrict;
             record.restriction = PickBatchRestriction(purpose, decision.rest / 4);
           } else {
             record.purpose = kPurposes[purpose.value];
@@ -992,9 +997,10 @@ class Harness {
           }
           batch.RecordConsent(id, record);
           if (!fails({PersonState(copy.people[i])}, "RecordConsent")) {
+            using A = ConsentRecord::Action;
             const std::set<std::string> names =
-                restriction ? RestrictApply(copy, i, record.restriction, record.action == ConsentRecord::Action::kUnrestrict)
-                            : ConsentApply(copy, i, record.purpose, record.action == ConsentRecord::Action::kGrant);
+                restriction ? RestrictApply(copy, i, record.restriction, record.action == A::kUnrestrict)
+                            : ConsentApply(copy, i, record.purpose, record.action == A::kGrant);
             Notify(copy, NoticeKind::kRestriction, id, names);
           }
           break;
@@ -1290,7 +1296,8 @@ class Harness {
       for (auto& [key, record] : LiveRecords(p)) live.emplace_back(p.id, std::move(record));
     }
     auto order = [](const Found& a, const Found& b) {
-      return std::tie(a.first, a.second.collection, a.second.key) < std::tie(b.first, b.second.collection, b.second.key);
+      return std::tie(a.first, a.second.collection, a.second.key) <
+             std::tie(b.first, b.second.collection, b.second.key);
     };
     auto check = [&](const RecordQuery& q, const std::string& what, auto matches) {
       std::vector<Found> want, got;
