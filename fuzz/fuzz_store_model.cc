@@ -851,10 +851,10 @@ class Harness {
   // A batch's restriction change, from bits the bytes of a consent
   // decision left unused: the purpose (half of the time), a category (four
   // in five) and everything (a quarter). Nothing at all about one in
-  // thirteen: a RecordConsent restriction of nothing is not refused as
-  // Store::Restrict's is (write_batch.h does not say; it is written, naming
-  // only its action), and a lift of nothing lifts nothing (unlike
-  // Store::Unrestrict's, which lifts everything).
+  // thirteen: a RecordConsent restriction of nothing is InvalidArgument,
+  // as Store::Restrict's is (since stop 33: before, it was written, naming
+  // only its action; write_batch.h now says so), and a lift of nothing
+  // lifts nothing (unlike Store::Unrestrict's, which lifts everything).
   static RestrictionSpec PickBatchRestriction(const Split& purpose, int rest) {
     RestrictionSpec spec;
     if (purpose.rest % 2 == 1) spec.purposes.emplace_back(kPurposes[purpose.value]);
@@ -996,8 +996,13 @@ class Harness {
             record.action = decision.value == 1 ? ConsentRecord::Action::kGrant : ConsentRecord::Action::kWithdraw;
           }
           batch.RecordConsent(id, record);
-          if (!fails({PersonState(copy.people[i])}, "RecordConsent")) {
-            using A = ConsentRecord::Action;
+          using A = ConsentRecord::Action;
+          // The spec is checked before the person is looked up.
+          const bool restricts_nothing = record.action == A::kRestrict && !record.restriction.all &&
+                                         record.restriction.purposes.empty() &&
+                                         record.restriction.categories.empty();
+          if (!fails({restricts_nothing ? StatusCode::kInvalidArgument : PersonState(copy.people[i])},
+                     "RecordConsent")) {
             const std::set<std::string> names =
                 restriction ? RestrictApply(copy, i, record.restriction, record.action == A::kUnrestrict)
                             : ConsentApply(copy, i, record.purpose, record.action == A::kGrant);
@@ -1057,8 +1062,8 @@ class Harness {
     options.analytics = static_cast<AnalyticsOnErase>(in.ConsumeIntegralInRange<int>(0, 2));
     // The category key's state decides: a category whose records were all
     // deleted or moved still has its key, and its erasure is OK (store.h
-    // says NotFound "if the person holds nothing in the category"; the
-    // engine answers by the key: reported at stop 33, not modelled).
+    // says so since stop 33; before, it promised NotFound "if the person
+    // holds nothing in the category").
     StatusCode want = options.suppress || category == kGeneralCategory ? StatusCode::kInvalidArgument : PersonState(p);
     if (want == StatusCode::kOk) {
       auto key = p.category_keys.find(category);
