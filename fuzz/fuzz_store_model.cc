@@ -6,8 +6,10 @@
 // unsuppress, restrict / unrestrict, rotate epoch, purge, compact, close and
 // reopen, retention rules for record collections, an advancing clock and
 // sweeps. After every step each person of the model is read back through
-// every read path (GetPerson, Resolve, GetProfile, LookupProfile, ScanEvents, Get,
-// ScanRecords, GetRestriction, Export) and must agree with the model; every
+// every read path (GetPerson with its creation time, Resolve, GetProfile,
+// LookupProfile, ScanEvents, Get, GetRecord, ScanRecords, GetRestriction,
+// GetConsent, Export), FindRecords is asked by every purpose, recipient and
+// a few expiry bounds, and all must agree with the model; every
 // call's status must be the one the model predicts. An erased person must be
 // Erased or NotFound on every read path and no read may return any of its
 // data. A disagreement aborts (libFuzzer reports it as a crash with the input).
@@ -34,6 +36,18 @@
 // (Batch below). Kept under one code so earlier corpus inputs keep their
 // meaning up to their first op 17.
 //
+// Since stop 33 (review of stop 32, F10) a batch that must fail must name
+// in Write's message the operation the model predicts fails first, and a
+// batch's operations have variants drawn from bits of their bytes that the
+// modulo of their choices dropped (ConsumeSplit; earlier inputs read the
+// same bytes up to their first put with metadata): ImportPerson (with an
+// exported creation time and an import notice), ImportEvent (past the
+// tracking policy), a restriction or lift through RecordConsent, and a put
+// with a category and RecordMetadata (an own expiry, purposes, recipients,
+// origin, automated decision; an eighth invalid). The model keeps each
+// person's creation time and each record's category and metadata; a record
+// past its own expiry is gone from every read, and a sweep deletes it.
+//
 // Each input runs in a fresh store directory (under /dev/shm when present),
 // with an injected clock (advanced only by the AdvanceClock step), kNoSync
 // durability and a 1 MiB first map.
@@ -44,7 +58,8 @@
 // record's write time; a read hides what is past the rule, a sweep deletes
 // it for good (the model drops it), and a rule removed or lengthened shows
 // again what no sweep deleted — so a record the index missed, or one it
-// swept wrongly, disagrees.
+// swept wrongly, disagrees. A record's own expiry (RecordMetadata) applies
+// whatever the rules: whichever comes first.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -55,12 +70,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -122,6 +139,8 @@ struct ModelEvent {
 struct ModelRecord {
   std::string value;
   std::int64_t written_ms = 0;  // the store's clock at the put
+  std::string category;         // resolved: "general" unless a batch put named another or kept it
+  RecordMetadata metadata;      // canonical: purposes and recipients sorted, without duplicates
 };
 
 struct ModelRestriction {
@@ -135,6 +154,7 @@ enum class CategoryKey { kNone, kLive, kErased };
 
 struct ModelPerson {
   PersonId id;
+  std::int64_t created_ms = 0;  // PersonInfo::created_ms
   bool erased = false;
   std::map<std::string, bool> consent;              // purpose → granted
   std::map<std::string, CategoryKey> category_keys;  // absent: kNone
@@ -171,6 +191,29 @@ const char* const kEventCategories[] = {"", "behaviour", "location"};
 const char* const kCollections[] = {"orders", "notes"};
 const char* const kPurposes[] = {"analytics", "marketing", "support"};
 const char* const kCategories[] = {"general", "behaviour", "location", "contact"};
+// A batch put's category: empty (keep the record's, else the collection's:
+// "general") a quarter of the time.
+const char* const kRecordCategories[] = {"", "general", "behaviour", "contact"};
+const char* const kRecipients[] = {"acme", "bank"};
+// An import's exported creation time (0: now, as for CreatePerson).
+const std::int64_t kImportCreatedMs[] = {0, 1, -1, kClockMs - 86'400'000, kClockMs + 60'000,
+                                         946'684'800'000, std::numeric_limits<std::int64_t>::min(),
+                                         std::numeric_limits<std::int64_t>::max()};
+
+// One byte, read as ConsumeIntegralInRange<int>(0, n - 1) reads it (n <= 256:
+// one byte from the end, modulo n; 0 when none is left), and what the modulo
+// dropped (the byte divided by n). Operations added since stop 33 draw their
+// variants from those dropped bits, so an earlier input consumes the same
+// bytes as before and changes meaning only where a variant is drawn.
+struct Split {
+  int value = 0;
+  int rest = 0;
+};
+
+Split ConsumeSplit(FuzzedDataProvider& in, int n) {
+  const int b = in.ConsumeIntegral<std::uint8_t>();
+  return Split{b % n, b / n};
+}
 
 // Identifier n (0..5) of the email (type 0) or customer ID (type 1) pool.
 Identifier IdentifierOf(std::size_t type, int n) {
@@ -279,19 +322,29 @@ class Harness {
     return p.erased ? StatusCode::kErased : StatusCode::kOk;
   }
 
-  // The records of `p` a read must show: those not past their collection's
-  // rule at the clock's time.
-  std::map<std::pair<std::string, std::string>, std::string> LiveRecords(const ModelPerson& p) const {
-    std::map<std::pair<std::string, std::string>, std::string> out;
+  // The records of `p` a read must show, as a read returns them: those not
+  // Gone at the clock's time.
+  std::map<std::pair<std::string, std::string>, Record> LiveRecords(const ModelPerson& p) const {
+    std::map<std::pair<std::string, std::string>, Record> out;
     for (const auto& [key, record] : p.records) {
-      if (!Expired(key.first, record.written_ms)) out.emplace(key, record.value);
+      if (!Gone(key.first, record)) {
+        out.emplace(key, Record{key.first, key.second, record.value, record.category, record.metadata});
+      }
     }
     return out;
   }
 
-  bool Expired(const std::string& collection, std::int64_t written_ms) const {
+  // Past its collection's rule or its own expiry (types.h: "from then on it
+  // is gone for every reader": at expires_ms itself too).
+  bool Gone(const std::string& collection, const ModelRecord& record) const {
     auto rule = model_.rules.collections.find(collection);
-    return rule != model_.rules.collections.end() && written_ms <= now_ - rule->second;
+    return (rule != model_.rules.collections.end() && record.written_ms <= now_ - rule->second) ||
+           (record.metadata.expires_ms != 0 && record.metadata.expires_ms <= now_);
+  }
+
+  static bool SameRecord(const Record& a, const Record& b) {
+    return a.collection == b.collection && a.key == b.key && a.value == b.value && a.category == b.category &&
+           a.metadata == b.metadata;
   }
 
   // A notice the store must have written now; none for empty names unless
@@ -359,11 +412,19 @@ class Harness {
   struct CreateArgs {
     std::vector<Identifier> identifiers;  // distinct
     Attributes profile;
+    // In a batch, an ImportPerson with this creation time (a quarter of
+    // the values of the count's byte, since stop 33); a single call has no
+    // import and ignores it.
+    std::optional<std::int64_t> import_created_ms;
   };
 
   static CreateArgs PickCreate(FuzzedDataProvider& in) {
     CreateArgs a;
-    const std::size_t n = in.ConsumeIntegralInRange<std::size_t>(1, 2);
+    const Split count = ConsumeSplit(in, 2);
+    const std::size_t n = 1 + static_cast<std::size_t>(count.value);
+    if (count.rest % 4 == 3) {
+      a.import_created_ms = kImportCreatedMs[static_cast<std::size_t>(count.rest / 4) % std::size(kImportCreatedMs)];
+    }
     std::set<Identifier> unique;
     for (std::size_t i = 0; i < n; ++i) {
       Identifier id = PickIdentifier(in);
@@ -385,9 +446,14 @@ class Harness {
     return want;
   }
 
-  static void CreateApply(Model& m, const PersonId& id, const CreateArgs& a) {
+  // An import's notice is written as the operation applies (like
+  // Rectify's and RecordConsent's; no names), and it keeps the exported
+  // creation time (0: now).
+  void CreateApply(Model& m, const PersonId& id, const CreateArgs& a, bool imported) const {
     ModelPerson p;
     p.id = id;
+    p.created_ms = imported && *a.import_created_ms != 0 ? *a.import_created_ms : now_;
+    if (imported) Notify(m, NoticeKind::kImport, id, {}, /*always=*/true);
     p.identifiers.insert(a.identifiers.begin(), a.identifiers.end());
     p.profile = a.profile;
     for (const Identifier& x : a.identifiers) m.owner[x] = m.people.size();
@@ -443,10 +509,15 @@ class Harness {
     return changed;
   }
 
-  static Event PickEvent(FuzzedDataProvider& in) {
+  // `imported`: in a batch, an ImportEvent (history from an export, not
+  // subject to the tracking policy) — about a quarter of the values of the
+  // time's byte, since stop 33; a single call ignores it.
+  static Event PickEvent(FuzzedDataProvider& in, bool* imported = nullptr) {
     Event e;
     e.name = in.PickValueInArray(kEventNames);
-    e.ts_ms = kClockMs + in.ConsumeIntegralInRange<std::int64_t>(-3, 3) * 1000;
+    const Split ts = ConsumeSplit(in, 7);
+    e.ts_ms = kClockMs + (ts.value - 3) * std::int64_t{1000};
+    if (imported != nullptr) *imported = ts.rest % 4 == 3;
     e.properties = PickAttributes(in, 3);
     for (const auto& [name, value] : e.properties) {
       if (in.ConsumeBool()) e.analytics_fields.push_back(name);
@@ -457,10 +528,10 @@ class Harness {
 
   static std::string CategoryOf(const Event& e) { return e.category.empty() ? std::string(kGeneralCategory) : e.category; }
 
-  static StatusCode AppendWant(const Model& m, std::size_t i, const Event& e) {
+  static StatusCode AppendWant(const Model& m, std::size_t i, const Event& e, bool imported = false) {
     const ModelPerson& p = m.people[i];
     const StatusCode want = PersonState(p);
-    if (want != StatusCode::kOk) return want;
+    if (want != StatusCode::kOk || imported) return want;
     // Tracking is processing for "analytics"; a withdrawal is an objection.
     auto consent = p.consent.find("analytics");
     if (p.restriction.all || p.restriction.purposes.count("analytics") != 0 ||
@@ -485,17 +556,108 @@ class Harness {
     std::string collection;
     std::string key;
     std::string value;  // a put's
+    // A batch put's: WriteBatch::Put(id, Record) with this category and
+    // metadata; else the put without either (a single Put has neither).
+    bool with_record = false;
+    std::string category;
+    RecordMetadata metadata;
   };
 
-  static RecordArgs PickRecordKey(FuzzedDataProvider& in) {
+  // `rest`: what the collection's byte left unused (ConsumeSplit).
+  static RecordArgs PickRecordKey(FuzzedDataProvider& in, int* rest = nullptr) {
     RecordArgs a;
-    a.collection = in.PickValueInArray(kCollections);
+    const Split collection = ConsumeSplit(in, 2);  // as PickValueInArray(kCollections) read it
+    a.collection = kCollections[collection.value];
+    if (rest != nullptr) *rest = collection.rest;
     a.key = "k" + std::to_string(in.ConsumeIntegralInRange<int>(0, 4));
     return a;
   }
 
+  // A put's key and value; in a batch, for half of the values of the
+  // collection's byte (since stop 33), with a category and metadata drawn
+  // from two more bytes (PickRecordMetadata).
+  RecordArgs PickPut(FuzzedDataProvider& in, bool batch) const {
+    int rest = 0;
+    RecordArgs a = PickRecordKey(in, &rest);
+    a.value = in.ConsumeRandomLengthString(40);
+    if (batch && rest % 2 == 1) PickRecordMetadata(in, &a);
+    return a;
+  }
+
+  // Purposes are listed in reverse order, recipients out of order and with
+  // a duplicate (the store keeps both sorted and unique); an eighth of the values of
+  // the second byte make the metadata invalid (an unregistered purpose or
+  // an empty recipient).
+  void PickRecordMetadata(FuzzedDataProvider& in, RecordArgs* a) const {
+    const unsigned names = in.ConsumeIntegral<std::uint8_t>();
+    const unsigned more = in.ConsumeIntegral<std::uint8_t>();
+    a->with_record = true;
+    RecordMetadata& m = a->metadata;
+    for (int j = 2; j >= 0; --j) {
+      if ((names & (1u << j)) != 0) m.purposes.emplace_back(kPurposes[j]);
+    }
+    switch ((names >> 3) & 3) {
+      case 1: m.shared_with = {kRecipients[0]}; break;
+      case 2: m.shared_with = {kRecipients[1], kRecipients[0]}; break;
+      case 3: m.shared_with = {kRecipients[1], kRecipients[0], kRecipients[1]}; break;
+      default: break;
+    }
+    if ((names & 0x20) != 0) m.origin = "signup form";
+    m.automated_decision = (names & 0x40) != 0;
+    // The record's own expiry: none (three in eight), now (gone at once),
+    // or seconds ahead (the clock's steps cross them).
+    static constexpr std::int64_t kExpiresIn[] = {0, 1000, 2500, 5000, 20000};
+    m.expires_ms = more % 8 < 3 ? 0 : now_ + kExpiresIn[more % 8 - 3];
+    a->category = kRecordCategories[(more / 8) % 4];
+    if (more / 32 == 7) {
+      if ((names & 0x80) != 0) {
+        m.purposes.emplace_back("unregistered");
+      } else {
+        m.shared_with.emplace_back();
+      }
+    }
+  }
+
+  // write_batch.h: InvalidArgument for an unregistered purpose or a bad
+  // name (types.h: 1..255 bytes each). The harness's purposes other than
+  // "unregistered" are among the defaults.
+  static bool ValidMetadata(const RecordMetadata& m) {
+    auto bad = [](const std::string& name) { return name.empty() || name.size() > 255; };
+    return std::none_of(m.purposes.begin(), m.purposes.end(),
+                        [&](const std::string& p) { return bad(p) || p == "unregistered"; }) &&
+           std::none_of(m.shared_with.begin(), m.shared_with.end(), bad);
+  }
+
+  // With the person erased and the metadata invalid either error is right
+  // (the contract gives no precedence).
+  static std::set<StatusCode> PutWant(const Model& m, std::size_t i, const RecordArgs& a) {
+    std::set<StatusCode> want{PersonState(m.people[i])};
+    if (!ValidMetadata(a.metadata)) {
+      want.erase(StatusCode::kOk);
+      want.insert(StatusCode::kInvalidArgument);
+    }
+    return want;
+  }
+
+  // The category named, else the record's own if it is there to keep (not
+  // past its expiry or its collection's rule), else the collection's
+  // ("general": none is declared). The metadata replaces the record's (a
+  // put without any clears it).
   std::set<std::string> PutApply(Model& m, std::size_t i, const RecordArgs& a) const {
-    m.people[i].records[{a.collection, a.key}] = ModelRecord{a.value, now_};
+    ModelPerson& p = m.people[i];
+    std::string category = a.category;
+    if (category.empty()) {
+      auto old = p.records.find({a.collection, a.key});
+      category = old != p.records.end() && !Gone(a.collection, old->second) ? old->second.category
+                                                                           : std::string(kGeneralCategory);
+    }
+    if (category != kGeneralCategory) p.category_keys[category] = CategoryKey::kLive;
+    RecordMetadata metadata = a.metadata;
+    for (auto* names : {&metadata.purposes, &metadata.shared_with}) {
+      std::sort(names->begin(), names->end());
+      names->erase(std::unique(names->begin(), names->end()), names->end());
+    }
+    p.records[{a.collection, a.key}] = ModelRecord{a.value, now_, std::move(category), std::move(metadata)};
     return {"record.put"};
   }
 
@@ -567,6 +729,34 @@ class Harness {
     return names;
   }
 
+  // What Store::Restrict or Unrestrict (`lift`) of `spec`, or a batch's
+  // RecordConsent of that restriction change, does: a restriction adds
+  // what it names, a lift removes it (`all`: everything). A restriction
+  // names everything it was asked for; a lift names what it lifted, and one
+  // that changed nothing writes no notice (no names returned).
+  static std::set<std::string> RestrictApply(Model& m, std::size_t i, const RestrictionSpec& spec, bool lift) {
+    ModelRestriction& r = m.people[i].restriction;
+    const ModelRestriction before = r;
+    const bool lift_all = lift && spec.all;
+    if (lift_all) r = ModelRestriction{};
+    if (!lift && spec.all) r.all = true;
+    for (const std::string& x : spec.purposes) lift ? (void)r.purposes.erase(x) : (void)r.purposes.insert(x);
+    for (const std::string& x : spec.categories) lift ? (void)r.categories.erase(x) : (void)r.categories.insert(x);
+    if (lift && r.all == before.all && r.purposes == before.purposes && r.categories == before.categories) return {};
+    std::set<std::string> names;
+    if (spec.all) names.insert("restriction.all");
+    if (!lift_all) {
+      for (const std::string& x : spec.purposes) {
+        if (!lift || before.purposes.count(x) != 0) names.insert("restriction.purpose." + x);
+      }
+      for (const std::string& x : spec.categories) {
+        if (!lift || before.categories.count(x) != 0) names.insert("restriction.category." + x);
+      }
+    }
+    names.insert(lift ? "action.unrestrict" : "action.restrict");
+    return names;
+  }
+
   static std::set<std::string> ConsentApply(Model& m, std::size_t i, const std::string& purpose, bool granted) {
     m.people[i].consent[purpose] = granted;
     return {granted ? "action.grant" : "action.withdraw", "consent." + purpose};
@@ -577,7 +767,7 @@ class Harness {
     const CreateArgs a = PickCreate(in);
     auto r = store_->CreatePerson(a.identifiers, a.profile);
     ExpectOneOf(r.status(), CreateWant(model_, a), "CreatePerson");
-    if (r.ok()) CreateApply(model_, *r, a);
+    if (r.ok()) CreateApply(model_, *r, a, /*imported=*/false);
   }
 
   void Link(FuzzedDataProvider& in) {
@@ -624,10 +814,9 @@ class Harness {
   void PutRecord(FuzzedDataProvider& in) {
     auto i = PickPerson(model_, in);
     if (!i) return;
-    RecordArgs a = PickRecordKey(in);
-    a.value = in.ConsumeRandomLengthString(40);
+    const RecordArgs a = PickPut(in, /*batch=*/false);
     const Status s = store_->Put(model_.people[*i].id, a.collection, a.key, a.value);
-    ExpectStatus(s, PersonState(model_.people[*i]), "Put");
+    ExpectOneOf(s, PutWant(model_, *i, a), "Put");
     if (s.ok()) Notify(model_, NoticeKind::kRecordChange, model_.people[*i].id, PutApply(model_, *i, a));
   }
 
@@ -659,26 +848,61 @@ class Harness {
     if (s.ok()) Notify(model_, NoticeKind::kRestriction, model_.people[*i].id, ConsentApply(model_, *i, purpose, granted));
   }
 
+  // A batch's restriction change, from bits the bytes of a consent
+  // decision left unused: the purpose (half of the time), a category (four
+  // in five) and everything (a quarter). Nothing at all about one in
+  // thirteen: a RecordConsent restriction of nothing is InvalidArgument,
+  // as Store::Restrict's is (since stop 33: before, it was written, naming
+  // only its action; write_batch.h now says so), and a lift of nothing
+  // lifts nothing (unlike Store::Unrestrict's, which lifts everything).
+  static RestrictionSpec PickBatchRestriction(const Split& purpose, int rest) {
+    RestrictionSpec spec;
+    if (purpose.rest % 2 == 1) spec.purposes.emplace_back(kPurposes[purpose.value]);
+    const int category = (purpose.rest / 2) % 5;
+    if (category != 0) spec.categories.emplace_back(kCategories[category - 1]);
+    spec.all = rest % 4 == 0;
+    return spec;
+  }
+
   // A WriteBatch of one to five operations on the people of the model and
   // those the batch creates. Each operation is predicted against the batch's
   // copy of the model, in order: the first that must fail decides the
-  // status of Write, and then nothing of the batch may show (its new people
+  // status of Write, whose message must name it ("operation #<index>
+  // (<kind>)"), and then nothing of the batch may show (its new people
   // are NotFound for good: CheckAll asks). Otherwise the copy becomes the
-  // model, with the notices write_batch.h promises: a Rectify's and a
-  // consent change's as they happen, and at the end, for each person the
-  // batch did not create, one rectification notice naming what its
-  // PatchProfile, LinkIdentifier and UnlinkIdentifier changed and one
-  // record notice for its puts and deletes. Across people the order of
-  // those is not promised: it is taken from the feed, once the model's set
-  // of them is found there.
+  // model, with the notices write_batch.h promises: an import's, a
+  // Rectify's and a consent or restriction change's as they happen, and at
+  // the end, for each person the batch did not create, one rectification
+  // notice naming what its PatchProfile, LinkIdentifier and
+  // UnlinkIdentifier changed and one record notice for its puts and
+  // deletes. Across people the order of those is not promised: it is taken
+  // from the feed, once the model's set of them is found there.
+  //
+  // Since stop 33 the bytes of an operation that the modulo of its choices
+  // dropped (ConsumeSplit) also make a create an ImportPerson (a quarter of
+  // the values of its count's byte; an exported creation time, an import
+  // notice), an append an ImportEvent (about a quarter of its time's byte:
+  // not refused by restriction or consent), a consent decision a
+  // restriction or a lift (half of its decision's byte), and a put one with
+  // a category and metadata (half of its collection's byte; it then reads
+  // two more bytes). An earlier input reads the same bytes as before up to
+  // its first put with metadata, and means the same up to its first of
+  // these variants.
   void Batch(FuzzedDataProvider& in) {
     Model copy = model_;
     WriteBatch batch;
     std::optional<std::set<StatusCode>> failure;  // what Write may return, once an operation must fail
+    std::string failing_op;  // how Write's message names it: "operation #<index> (<kind>)"
     std::vector<PersonId> created;
     std::map<std::size_t, std::set<std::string>> corrections, record_changes;
-    auto fails = [&](std::set<StatusCode> want) {
-      if (!failure && want != std::set<StatusCode>{StatusCode::kOk}) failure = std::move(want);
+    // Called once the operation is queued (the last of the batch); `kind`:
+    // the engine's name of its WriteBatch::Op (an import is a CreatePerson
+    // or AppendEvent op).
+    auto fails = [&](std::set<StatusCode> want, const char* kind) {
+      if (!failure && want != std::set<StatusCode>{StatusCode::kOk}) {
+        failure = std::move(want);
+        failing_op = "operation #" + std::to_string(batch.size() - 1) + " (" + kind + ")";
+      }
       return failure.has_value();
     };
     const int ops = in.ConsumeIntegralInRange<int>(1, 5);
@@ -688,9 +912,11 @@ class Harness {
       if (kind == 0) {
         if (copy.people.size() >= kMaxPeople) continue;
         const CreateArgs a = PickCreate(in);
-        const PersonId id = batch.CreatePerson(a.identifiers, a.profile);
+        const bool imported = a.import_created_ms.has_value();
+        const PersonId id = imported ? batch.ImportPerson(a.identifiers, a.profile, *a.import_created_ms)
+                                     : batch.CreatePerson(a.identifiers, a.profile);
         created.push_back(id);
-        if (!fails(CreateWant(copy, a))) CreateApply(copy, id, a);
+        if (!fails(CreateWant(copy, a), "CreatePerson")) CreateApply(copy, id, a, imported);
         continue;
       }
       auto picked = PickPerson(copy, in);
@@ -701,55 +927,86 @@ class Harness {
         case 1: {
           const Identifier x = PickIdentifier(in);
           batch.LinkIdentifier(id, x);
-          if (!fails({LinkWant(copy, i, x)})) corrections[i].merge(LinkApply(copy, i, x));
+          if (!fails({LinkWant(copy, i, x)}, "LinkIdentifier")) corrections[i].merge(LinkApply(copy, i, x));
           break;
         }
         case 2: {
           const Identifier x = PickIdentifier(in);
           batch.UnlinkIdentifier(id, x);
-          if (!fails({UnlinkWant(copy, i, x)})) corrections[i].merge(UnlinkApply(copy, i, x));
+          if (!fails({UnlinkWant(copy, i, x)}, "UnlinkIdentifier")) corrections[i].merge(UnlinkApply(copy, i, x));
           break;
         }
         case 3: {
           const ProfilePatch patch = PickPatch(in);
           batch.PatchProfile(id, patch);
-          if (!fails({PersonState(copy.people[i])})) corrections[i].merge(PatchApply(copy, i, patch));
+          if (!fails({PersonState(copy.people[i])}, "PatchProfile")) corrections[i].merge(PatchApply(copy, i, patch));
           break;
         }
         case 4: {
-          const Event e = PickEvent(in);
-          batch.AppendEvent(id, e);
-          if (!fails({AppendWant(copy, i, e)})) AppendApply(copy, i, e);
+          bool imported = false;
+          const Event e = PickEvent(in, &imported);
+          if (imported) {
+            batch.ImportEvent(id, e);
+          } else {
+            batch.AppendEvent(id, e);
+          }
+          if (!fails({AppendWant(copy, i, e, imported)}, "AppendEvent")) AppendApply(copy, i, e);
           break;
         }
         case 5: {
-          RecordArgs a = PickRecordKey(in);
-          a.value = in.ConsumeRandomLengthString(40);
-          batch.Put(id, a.collection, a.key, a.value);
-          if (!fails({PersonState(copy.people[i])})) record_changes[i].merge(PutApply(copy, i, a));
+          const RecordArgs a = PickPut(in, /*batch=*/true);
+          if (a.with_record) {
+            batch.Put(id, Record{a.collection, a.key, a.value, a.category, a.metadata});
+          } else {
+            batch.Put(id, a.collection, a.key, a.value);
+          }
+          if (!fails(PutWant(copy, i, a), "Put")) record_changes[i].merge(PutApply(copy, i, a));
           break;
         }
         case 6: {
           const RecordArgs a = PickRecordKey(in);
           batch.Delete(id, a.collection, a.key);
-          if (!fails({PersonState(copy.people[i])})) record_changes[i].merge(DeleteApply(copy, i, a));
+          if (!fails({PersonState(copy.people[i])}, "Delete")) record_changes[i].merge(DeleteApply(copy, i, a));
           break;
         }
         case 7: {
           const RectifyArgs a = PickRectify(in);
           batch.Rectify(id, a.rectification);
-          if (!fails({RectifyWant(copy, i, a)})) Notify(copy, NoticeKind::kRectification, id, RectifyApply(copy, i, a));
+          if (!fails({RectifyWant(copy, i, a)}, "Rectify")) {
+            Notify(copy, NoticeKind::kRectification, id, RectifyApply(copy, i, a));
+          }
           break;
         }
         default: {
+          // The purpose's and the decision's bytes, read as PickValueInArray
+          // and ConsumeBool read them; since stop 33 half of the values of
+          // the decision's byte make a restriction (a quarter) or a lift (a
+          // quarter) instead, of what the rest of the two bytes name.
+          const Split purpose = ConsumeSplit(in, 3);
+          const Split decision = ConsumeSplit(in, 2);
           ConsentRecord record;
-          record.purpose = in.PickValueInArray(kPurposes);
-          const bool granted = in.ConsumeBool();
-          record.action = granted ? ConsentRecord::Action::kGrant : ConsentRecord::Action::kWithdraw;
           record.source = "fuzz";
+          const bool restriction = decision.rest % 4 >= 2;
+          if (restriction) {
+            record.action =
+                decision.rest % 4 == 2 ? ConsentRecord::Action::kRestrict : ConsentRecord::Action::kUnrestrict;
+            record.restriction = PickBatchRestriction(purpose, decision.rest / 4);
+          } else {
+            record.purpose = kPurposes[purpose.value];
+            record.action = decision.value == 1 ? ConsentRecord::Action::kGrant : ConsentRecord::Action::kWithdraw;
+          }
           batch.RecordConsent(id, record);
-          if (!fails({PersonState(copy.people[i])})) {
-            Notify(copy, NoticeKind::kRestriction, id, ConsentApply(copy, i, record.purpose, granted));
+          using A = ConsentRecord::Action;
+          // The spec is checked before the person is looked up.
+          const bool restricts_nothing = record.action == A::kRestrict && !record.restriction.all &&
+                                         record.restriction.purposes.empty() &&
+                                         record.restriction.categories.empty();
+          if (!fails({restricts_nothing ? StatusCode::kInvalidArgument : PersonState(copy.people[i])},
+                     "RecordConsent")) {
+            const std::set<std::string> names =
+                restriction ? RestrictApply(copy, i, record.restriction, record.action == A::kUnrestrict)
+                            : ConsentApply(copy, i, record.purpose, record.action == A::kGrant);
+            Notify(copy, NoticeKind::kRestriction, id, names);
           }
           break;
         }
@@ -759,6 +1016,9 @@ class Harness {
     const Status s = store_->Write(batch);
     if (failure) {
       ExpectOneOf(s, *failure, "Write of a batch with a failing operation");
+      // write_batch.h: "returns the first error, naming the operation's index".
+      Expect(s.message().starts_with(failing_op + ": "),
+             "Write names the operation that fails first: got " + s.ToString() + ", model expects " + failing_op);
       model_.phantoms.insert(model_.phantoms.end(), created.begin(), created.end());
       return;
     }
@@ -800,6 +1060,10 @@ class Harness {
     EraseOptions options;
     options.suppress = in.ConsumeIntegralInRange<int>(0, 7) == 0;
     options.analytics = static_cast<AnalyticsOnErase>(in.ConsumeIntegralInRange<int>(0, 2));
+    // The category key's state decides: a category whose records were all
+    // deleted or moved still has its key, and its erasure is OK (store.h
+    // says so since stop 33; before, it promised NotFound "if the person
+    // holds nothing in the category").
     StatusCode want = options.suppress || category == kGeneralCategory ? StatusCode::kInvalidArgument : PersonState(p);
     if (want == StatusCode::kOk) {
       auto key = p.category_keys.find(category);
@@ -814,6 +1078,7 @@ class Harness {
     Expect(r->people == 1, "EraseCategory receipt counts one person");
     p.category_keys[category] = CategoryKey::kErased;
     std::erase_if(p.events, [&](const ModelEvent& e) { return e.category == category; });
+    std::erase_if(p.records, [&](const auto& r) { return r.second.category == category; });
     model_.erasure_requests.push_back(r->request_id);
     Notify(model_, NoticeKind::kErasure, p.id, {"category." + category});
   }
@@ -891,30 +1156,9 @@ class Harness {
     const Status s = lift ? store_->Unrestrict(p.id, spec) : store_->Restrict(p.id, spec);
     ExpectStatus(s, want, lift ? "Unrestrict" : "Restrict");
     if (!s.ok()) return;
-    ModelRestriction& r = p.restriction;
-    const ModelRestriction before = r;
-    const bool lift_all = lift && (spec.all || empty);
-    if (lift_all) r = ModelRestriction{};
-    if (!lift && spec.all) r.all = true;
-    for (const std::string& x : spec.purposes) lift ? (void)r.purposes.erase(x) : (void)r.purposes.insert(x);
-    for (const std::string& x : spec.categories) lift ? (void)r.categories.erase(x) : (void)r.categories.insert(x);
-    // A restriction names everything it was asked for; a lift names what it
-    // lifted, and one that changed nothing writes no notice.
-    std::set<std::string> names;
-    if (lift && r.all == before.all && r.purposes == before.purposes && r.categories == before.categories) return;
-    if (!lift || lift_all) {
-      if (spec.all || lift_all) names.insert("restriction.all");
-    }
-    if (!lift_all) {
-      for (const std::string& x : spec.purposes) {
-        if (!lift || before.purposes.count(x) != 0) names.insert("restriction.purpose." + x);
-      }
-      for (const std::string& x : spec.categories) {
-        if (!lift || before.categories.count(x) != 0) names.insert("restriction.category." + x);
-      }
-    }
-    names.insert(lift ? "action.unrestrict" : "action.restrict");
-    Notify(model_, NoticeKind::kRestriction, p.id, names);
+    RestrictionSpec effective = spec;
+    if (lift && empty) effective.all = true;
+    Notify(model_, NoticeKind::kRestriction, p.id, RestrictApply(model_, *i, effective, lift));
   }
 
   void Unsuppress(FuzzedDataProvider& in) {
@@ -973,8 +1217,9 @@ class Harness {
     Expect(*got == model_.rules, "GetRetention returns the rules set");
   }
 
-  // A sweep with a budget larger than the store: every expired record is
-  // deleted (the model drops them: no later rule change brings them back).
+  // A sweep with a budget larger than the store: every expired record (by
+  // its collection's rule or its own expiry) is deleted (the model drops
+  // them: no later rule change brings them back).
   void SweepAll() {
     const std::size_t expired_notices = ExpiredNotices();
     auto r = store_->Sweep(100000);
@@ -985,7 +1230,7 @@ class Harness {
     std::uint64_t live_expired = 0;
     for (ModelPerson& p : model_.people) {
       for (auto it = p.records.begin(); it != p.records.end();) {
-        if (Expired(it->first.first, it->second.written_ms)) {
+        if (Gone(it->first.first, it->second)) {
           live_expired += p.erased ? 0 : 1;
           it = p.records.erase(it);
         } else {
@@ -1016,6 +1261,7 @@ class Harness {
 
   void CheckAll() {
     CheckFeed();
+    CheckFindRecords();
     for (std::size_t i = 0; i < model_.people.size(); ++i) {
       if (model_.people[i].erased) {
         CheckErased(model_.people[i]);
@@ -1039,6 +1285,68 @@ class Harness {
       if (!found.ok()) Fail("LookupProfile " + Describe(id) + ": " + found.status().ToString());
       Expect(found->id == model_.people[index].id, "LookupProfile " + Describe(id) + " names its owner");
       Expect(found->attributes == model_.people[index].profile, "LookupProfile " + Describe(id) + " profile");
+    }
+  }
+
+  // FindRecords by each purpose, each recipient and an expiry bound returns
+  // exactly the model's live records of live people whose metadata matches
+  // (in no meaningful order for purposes and recipients: compared sorted;
+  // by expiry, soonest first). The bounds: 3 s ahead, and the expiries of
+  // up to two live records (a record expiring at the bound is not before it).
+  void CheckFindRecords() {
+    using Found = std::pair<PersonId, Record>;
+    std::vector<Found> live;
+    for (const ModelPerson& p : model_.people) {
+      if (p.erased) continue;
+      for (auto& [key, record] : LiveRecords(p)) live.emplace_back(p.id, std::move(record));
+    }
+    auto order = [](const Found& a, const Found& b) {
+      return std::tie(a.first, a.second.collection, a.second.key) <
+             std::tie(b.first, b.second.collection, b.second.key);
+    };
+    auto check = [&](const RecordQuery& q, const std::string& what, auto matches) {
+      std::vector<Found> want, got;
+      for (const Found& f : live) {
+        if (matches(f.second.metadata)) want.push_back(f);
+      }
+      auto it = store_->FindRecords(q);
+      for (; it->Valid(); it->Next()) {
+        const FoundRecord& f = it->value();
+        Expect(got.empty() || q.field != RecordQuery::Field::kExpiresBefore ||
+                   got.back().second.metadata.expires_ms <= f.record.metadata.expires_ms,
+               what + ": not soonest first");
+        got.emplace_back(f.person, f.record);
+      }
+      ExpectStatus(it->status(), StatusCode::kOk, what);
+      std::sort(want.begin(), want.end(), order);
+      std::sort(got.begin(), got.end(), order);
+      Expect(got.size() == want.size(), what + ": found " + std::to_string(got.size()) + " records, model " +
+                                            std::to_string(want.size()));
+      for (std::size_t n = 0; n < got.size(); ++n) {
+        Expect(got[n].first == want[n].first && SameRecord(got[n].second, want[n].second),
+               what + ": a record found differs from the model's");
+      }
+    };
+    auto has = [](const std::vector<std::string>& names, const std::string& x) {
+      return std::find(names.begin(), names.end(), x) != names.end();
+    };
+    for (const char* purpose : kPurposes) {
+      check(RecordQuery{RecordQuery::Field::kPurpose, purpose, 0}, std::string("FindRecords purpose ") + purpose,
+            [&](const RecordMetadata& m) { return has(m.purposes, purpose); });
+    }
+    for (const char* recipient : kRecipients) {
+      check(RecordQuery{RecordQuery::Field::kRecipient, recipient, 0},
+            std::string("FindRecords recipient ") + recipient,
+            [&](const RecordMetadata& m) { return has(m.shared_with, recipient); });
+    }
+    std::set<std::int64_t> bounds{now_ + 3000};
+    for (const Found& f : live) {
+      if (f.second.metadata.expires_ms != 0 && bounds.size() < 3) bounds.insert(f.second.metadata.expires_ms);
+    }
+    for (const std::int64_t before : bounds) {
+      check(RecordQuery{RecordQuery::Field::kExpiresBefore, {}, before},
+            "FindRecords expiring before " + std::to_string(before - now_) + " ms from now",
+            [&](const RecordMetadata& m) { return m.expires_ms != 0 && m.expires_ms < before; });
     }
   }
 
@@ -1081,6 +1389,8 @@ class Harness {
     const std::string who = "person " + p.id.ToHex();
     auto info = store_->GetPerson(p.id);
     if (!info.ok()) Fail(who + " GetPerson: " + info.status().ToString());
+    Expect(info->created_ms == p.created_ms, who + " created_ms " + std::to_string(info->created_ms) + ", model " +
+                                                 std::to_string(p.created_ms));
     Expect(std::vector<Identifier>(p.identifiers.begin(), p.identifiers.end()) == info->identifiers,
            who + " identifiers");
 
@@ -1103,21 +1413,25 @@ class Harness {
       auto want = live.lower_bound({collection, ""});
       for (; it->Valid(); it->Next(), ++want) {
         Expect(want != live.end() && want->first.first == collection, who + " extra record");
-        Expect(it->value().key == want->first.second && it->value().value == want->second,
+        Expect(it->value().key == want->first.second && it->value().value == want->second.value,
                who + " record in scan");
-        Expect(it->value().category == kGeneralCategory, who + " record category");
+        Expect(it->value().category == want->second.category, who + " record category");
       }
       ExpectStatus(it->status(), StatusCode::kOk, who + " ScanRecords");
       Expect(want == live.end() || want->first.first != collection, who + " missing record in scan");
       for (int k = 0; k < 5; ++k) {
         const std::string key = "k" + std::to_string(k);
         auto g = store_->Get(p.id, collection, key);
+        auto whole = store_->GetRecord(p.id, collection, key);
         auto m = live.find({collection, key});
         if (m == live.end()) {
           ExpectStatus(g.status(), StatusCode::kNotFound, who + " Get absent record");
+          ExpectStatus(whole.status(), StatusCode::kNotFound, who + " GetRecord absent record");
         } else {
           if (!g.ok()) Fail(who + " Get: " + g.status().ToString());
-          Expect(*g == m->second, who + " Get value");
+          Expect(*g == m->second.value, who + " Get value");
+          if (!whole.ok()) Fail(who + " GetRecord: " + whole.status().ToString());
+          Expect(SameRecord(*whole, m->second), who + " GetRecord: value, category or metadata");
         }
       }
     }
@@ -1144,7 +1458,7 @@ class Harness {
     std::vector<Identifier> identifiers;
     std::optional<Attributes> profile;
     std::vector<StoredEvent> events;
-    std::map<std::pair<std::string, std::string>, std::string> records;
+    std::map<std::pair<std::string, std::string>, Record> records;
     std::vector<AnalyticsRow> analytics;
     std::vector<Notice> notices;
     bool person_seen = false;
@@ -1153,7 +1467,9 @@ class Harness {
       switch (item.kind) {
         case ExportItem::Kind::kPerson:
           person_seen = true;
-          Expect(item.person.id == p.id && item.person.anon_id == info.anon_id, who + ": person item");
+          Expect(item.person.id == p.id && item.person.anon_id == info.anon_id &&
+                     item.person.created_ms == p.created_ms,
+                 who + ": person item");
           break;
         case ExportItem::Kind::kIdentifier: identifiers.push_back(item.identifier); break;
         case ExportItem::Kind::kProfile: profile = item.profile; break;
@@ -1162,7 +1478,7 @@ class Harness {
           break;
         case ExportItem::Kind::kEvent: events.push_back(item.event); break;
         case ExportItem::Kind::kRecord:
-          Expect(records.emplace(std::make_pair(item.record.collection, item.record.key), item.record.value).second,
+          Expect(records.emplace(std::make_pair(item.record.collection, item.record.key), item.record).second,
                  who + ": duplicate record");
           break;
         case ExportItem::Kind::kAnalytics: analytics.push_back(item.analytics); break;
@@ -1184,7 +1500,11 @@ class Harness {
     Expect(profile.has_value() && *profile == p.profile, who + ": profile");
     Expect(events.size() == p.events.size(), who + ": event count");
     for (std::size_t e = 0; e < events.size(); ++e) CompareEvent(events[e], p.events[e], who);
-    Expect(records == LiveRecords(p), who + ": records");
+    const auto live = LiveRecords(p);
+    Expect(records.size() == live.size() &&
+               std::equal(records.begin(), records.end(), live.begin(),
+                          [](const auto& a, const auto& b) { return SameRecord(a.second, b.second); }),
+           who + ": records (value, category, metadata)");
     // Every event wrote one analytics row under the person's anonymous ID,
     // carrying exactly the declared analytics fields.
     Expect(analytics.size() == p.events.size(), who + ": analytics row count");
@@ -1218,6 +1538,7 @@ class Harness {
       ExpectGone(records->status(), who + " ScanRecords");
       for (const auto& [key, value] : p.records) {
         ExpectGone(store_->Get(p.id, key.first, key.second).status(), who + " Get");
+        ExpectGone(store_->GetRecord(p.id, key.first, key.second).status(), who + " GetRecord");
       }
     }
     auto exported = store_->Export(p.id);
