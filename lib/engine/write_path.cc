@@ -887,8 +887,11 @@ class BatchApplier {
 
 Status Writer::CheckPlacement(const WriteBatch& batch) const {
   if (!ctx_.placement) return Status::OK();
-  const std::string where = "this store is shard " + std::to_string(ctx_.placement->index) + " of " +
-                            std::to_string(ctx_.placement->count) + " of a sharded store";
+  // Built only for a refusal: every write of a shard passes here.
+  const auto where = [&] {
+    return "this store is shard " + std::to_string(ctx_.placement->index) + " of " +
+           std::to_string(ctx_.placement->count) + " of a sharded store";
+  };
   for (const auto& op : batch.ops()) {
     const auto* create = std::get_if<WriteBatch::CreatePersonOp>(&op);
     if (ctx_.shard_opened_alone) {
@@ -899,12 +902,12 @@ Status Writer::CheckPlacement(const WriteBatch& batch) const {
                                 ? "replace identifiers"
                                 : nullptr;
       if (refused != nullptr) {
-        return Status::FailedPrecondition(where + ", opened alone: it cannot " + refused +
+        return Status::FailedPrecondition(where() + ", opened alone: it cannot " + refused +
                                           " (a new person's ID routes to any shard, and identifiers are unique "
                                           "across the shards): write through the ShardedStore");
       }
     } else if (create != nullptr && !ctx_.InPlace(create->id)) {
-      return Status::InvalidArgument(where + ": person " + create->id.ToHex() +
+      return Status::InvalidArgument(where() + ": person " + create->id.ToHex() +
                                      " routes to another shard (create people through the ShardedStore)");
     }
   }
