@@ -307,18 +307,26 @@ TEST_F(RestrictionTest, RestrictionNoticesNameTheirAction) {
 }
 
 TEST_F(RestrictionTest, EraseWaitsForALeaseToBeReleased) {
+  // A drain timeout no loaded machine outlasts: the worker releases the
+  // lease once the erasure waits for it, however late it gets to run. (It
+  // slept 100 ms with the fixture's 300 ms timeout, which a loaded 2-core
+  // run under TSan could overshoot.)
+  options_.lease_drain_timeout_ms = 60'000;
+  Reopen();
   PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
-  options_.lease_drain_timeout_ms = 5000;
   auto lease = store_->AcquireLease(ann, "support");
   ASSERT_TRUE(lease.ok());
   std::atomic<bool> released{false};
   std::thread worker([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // The erasure is waiting once a new lease on the person is refused.
+    for (int i = 0; i < 60'000 && LeaseCode(ann, "billing") != StatusCode::kBusy; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     EXPECT_TRUE((*lease)->GetProfile().ok());  // still readable mid-lease
     released.store(true);
     lease->reset();
   });
-  auto r = store_->Erase(ann);  // default drain timeout of this store: 300 ms
+  auto r = store_->Erase(ann);
   worker.join();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(released.load());
@@ -326,6 +334,12 @@ TEST_F(RestrictionTest, EraseWaitsForALeaseToBeReleased) {
 }
 
 TEST_F(RestrictionTest, EraseReturnsBusyAndChangesNothingWhenALeaseOutlivesTheTimeout) {
+  // The new lease below is asked for while the erasure waits, found by
+  // asking until it is refused; 2 s leave this thread room to ask on a
+  // loaded machine. (It slept 100 ms and asked once, inside the fixture's
+  // 300 ms: a thread started late, or a sleep overshot, missed the wait.)
+  options_.lease_drain_timeout_ms = 2000;
+  Reopen();
   PersonId ann = MakePerson("ann@x.org", {{"name", "Ann"}});
   auto lease = store_->AcquireLease(ann, "support");
   ASSERT_TRUE(lease.ok());
@@ -336,8 +350,12 @@ TEST_F(RestrictionTest, EraseReturnsBusyAndChangesNothingWhenALeaseOutlivesTheTi
     EXPECT_TRUE(r.status().IsBusy()) << r.status().ToString();
     erase_done.store(true);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  new_lease_while_waiting = LeaseCode(ann, "billing");
+  // Until the erasure waits (a new lease is refused) or has given up.
+  while (!erase_done.load()) {
+    new_lease_while_waiting = LeaseCode(ann, "billing");
+    if (new_lease_while_waiting == StatusCode::kBusy) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   eraser.join();
   EXPECT_EQ(new_lease_while_waiting, StatusCode::kBusy);
   EXPECT_TRUE(store_->GetProfile(ann).ok());
@@ -449,13 +467,16 @@ TEST_F(RestrictionTest, RestrictingManyPeopleIsOneCommitAndAllOrNothing) {
 // with nobody restricted.
 TEST_F(RestrictionTest, RestrictingManyWaitsForTheLeasesOfEveryone) {
   const PersonId a = MakePerson("a@x.org"), b = MakePerson("b@x.org");
-  std::atomic<bool> release{false};
+  std::atomic<bool> release{false}, held{false};
   std::thread worker([&] {
     auto lease = store_->AcquireLease(b, "support");
+    held.store(true);  // also on failure, so that the test does not wait forever
     ASSERT_TRUE(lease.ok());
     while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Restricted once the lease is held: a 50 ms sleep here let a late
+  // worker take it only after the restriction (which then succeeded).
+  while (!held.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   Status s = store_->Restrict({a, b}, RestrictionSpec{true, {}, {}, "objection"});
   release.store(true);
   worker.join();
