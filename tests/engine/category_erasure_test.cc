@@ -459,10 +459,15 @@ TEST_F(CategoryErasureTest, NoReadSeesTheCategoryAfterEraseCategoryReturned) {
       }
     });
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Reads before and after the erasure, counted rather than slept for: a
+  // loaded machine may run no reader at all in 20 ms.
+  for (int i = 0; i < 60'000 && reads.load() < 20; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ASSERT_TRUE(store_->EraseCategory(ann, "location").ok());
   erased_at.store(clock.fetch_add(1));
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const int reads_at_erasure = reads.load();
+  for (int i = 0; i < 60'000 && reads.load() < reads_at_erasure + 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   stop.store(true);
   for (auto& r : readers) r.join();
   EXPECT_GT(reads.load(), 0);

@@ -107,7 +107,7 @@ TEST_F(MaintenanceRaceTest, AnExportRacingErasureIsWholeOrEndsErased) {
     for (int e = 0; e < kEvents; ++e) b.AppendEvent(victim, Event{"e", e, {{"n", e}}, {}});
     SKV_ASSERT_OK(store_->Write(b));
     std::atomic<bool> erase_returned{false}, stop{false};
-    std::atomic<int> whole{0}, cut{0}, partial_ok{0}, late_items{0}, other{0};
+    std::atomic<int> whole{0}, cut{0}, partial_ok{0}, late_items{0}, other{0}, ended_after{0};
     std::vector<std::thread> exporters;
     for (int t = 0; t < 2 * stress; ++t) {
       exporters.emplace_back([&] {
@@ -127,6 +127,7 @@ TEST_F(MaintenanceRaceTest, AnExportRacingErasureIsWholeOrEndsErased) {
           } else {
             ++other;
           }
+          if (after) ++ended_after;
         }
       });
     }
@@ -134,7 +135,12 @@ TEST_F(MaintenanceRaceTest, AnExportRacingErasureIsWholeOrEndsErased) {
     auto r = store_->Erase(victim);
     erase_returned.store(true);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Stopped once an export begun after Erase returned has ended: a 20 ms
+    // sleep here let the exporters of a loaded machine start none, and
+    // `cut` stayed 0 with nothing wrong.
+    for (int i = 0; i < 60'000 && ended_after.load() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     stop.store(true);
     for (auto& th : exporters) th.join();
     EXPECT_EQ(partial_ok.load(), 0) << "an export ended OK without every event";
