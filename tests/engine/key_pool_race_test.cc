@@ -481,9 +481,14 @@ TEST_F(KeyPoolRaceTest, ReadersOfAdoptedAndClaimedKeysDuringRotationsAlwaysFindT
       }
     }
   });
+  // At least 3 s, and on until two rotations ran beside some reads: the
+  // number a fixed time holds depends on the machine (19 in 3 s in an
+  // optimised build beside a compiler; TSan runs 5 to 15 times slower, so
+  // a loaded TSan run may finish only the one the test asked to exceed).
   int rotations = 0;
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3 * test::StressFactor());
-  while (std::chrono::steady_clock::now() < until && errors.load() == 0) {
+  while ((std::chrono::steady_clock::now() < until || rotations < 2 || reads.load() == 0) && errors.load() == 0) {
+    ASSERT_LT(rotations, 100'000) << "no read beside " << rotations << " rotations";
     auto rotated = store_->RotateEpoch();
     ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
     ++rotations;
