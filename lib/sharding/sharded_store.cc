@@ -719,15 +719,33 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
   Options shard_options = options;
   shard_options.directory = ShardDirectory(top, index);
   shard_options.shard_placement.reset();  // the restore opens whatever store the backup holds
+  if (restore.erasure_log == nullptr && !restore.without_erasure_log) {
+    return Status::InvalidArgument(
+        "restoring needs the live shard's erasure log (erasures made after the backup would come back "
+        "otherwise), or RestoreOptions::without_erasure_log");
+  }
+  if (restore.erasure_log != nullptr && restore.without_erasure_log) {
+    return Status::InvalidArgument("RestoreOptions names an erasure log and without_erasure_log: give one");
+  }
   RestoreResult result;
   std::error_code ec;
   if (fs::exists(shard_options.directory + "/keys", ec) && !fs::exists(shard_options.directory + "/SHARD", ec)) {
     // A restore cut short after its copy was renamed into place and before
     // its marker was written: finished if the store there is the right one.
+    // The files may as well be a copy put there by hand, of any age: the
+    // log is re-applied to them as RestoreBackup applies it (outside audit
+    // 34, F1: they were blessed as restored with the log ignored, and a
+    // person erased after them came back). For the copy of a cut-short
+    // restore it finds every erasure applied and changes nothing.
     auto there = StoredId(shard_options);
     if (!there.ok() || *there != expected) {
       return Status::AlreadyExists("'" + shard_options.directory + "' holds files that are not shard " +
                                    std::to_string(index) + "'s store: move them away first");
+    }
+    if (restore.erasure_log != nullptr) {
+      auto applied = ReapplyErasureLog(shard_options, *restore.erasure_log);
+      if (!applied.ok()) return applied.status().WithContext(ShardContext(index));
+      result.applied = *applied;
     }
     result.backup = std::move(*info);
   } else {
@@ -1418,6 +1436,11 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   }
   if (!manifest.ok()) return manifest.status();
   const std::uint32_t count = manifest->shard_count;
+  if (restore.without_erasure_log && !restore.erasure_logs.empty()) {
+    return Status::InvalidArgument(
+        "ShardedRestoreOptions names erasure logs and without_erasure_log: give one (outside audit 34, F4: the "
+        "logs were dropped)");
+  }
   if (!restore.without_erasure_log && restore.erasure_logs.size() != count) {
     return Status::InvalidArgument("the backup has " + std::to_string(count) + " shards: restoring it needs " +
                                    std::to_string(count) + " erasure logs (ReadErasureLogs of the live store, by "

@@ -279,6 +279,123 @@ TEST(ShardedOpenTest, ALostShardIsPutBackFromItsBackup) {
   }
 }
 
+// Outside audit 34, F1: RestoreShard took any files of the shard's store
+// found in place without a marker for its own copy cut short, wrote the
+// marker and returned OK without applying the log it was given: files put
+// there by hand from an older state brought back a person erased since.
+// The log is re-applied to them now; a log older than them is refused.
+TEST(ShardedOpenTest, RestoreShardReappliesTheLogToFilesFoundInPlace) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  PersonId gone;
+  std::vector<ErasureLog> before, logs;
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    int next = 0;
+    do {
+      auto p = s->CreatePerson({Email(next++)});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      gone = *p;
+    } while (s->ShardOf(gone) != 1);
+    SKV_ASSERT_OK(s->Put(gone, "notes", "n", "diary"));
+    auto early = s->CreatePerson({Email(next++)});
+    ASSERT_TRUE(early.ok());
+    SKV_ASSERT_OK(s->Erase({*early}).status());
+    ASSERT_TRUE(s->shard(1).Backup(tmp.Sub("backup-1")).ok());
+    auto read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    before = *read;  // names nothing erased after the backup
+    SKV_ASSERT_OK(s->Erase({gone}).status());
+    read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    logs = *read;
+    SKV_ASSERT_OK(s->Close());
+  }
+  ASSERT_EQ(logs[1].people.size(), before[1].people.size() + 1);
+  fs::remove_all(dir + "/shard-001");
+  // An operator's file-level copy of the backup, put in place by hand.
+  for (const char* sub : {"keys", "data"}) {
+    fs::create_directories(dir + "/shard-001/" + sub);
+    fs::copy_file(tmp.Sub("backup-1") + "/" + sub + "/data.mdb", dir + "/shard-001/" + sub + "/data.mdb");
+  }
+  RestoreOptions with_log;
+  with_log.erasure_log = &logs[1];
+  RestoreOptions both = with_log;
+  both.without_erasure_log = true;
+  EXPECT_TRUE(ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, both).status().IsInvalidArgument());
+  EXPECT_TRUE(ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, RestoreOptions{})
+                  .status()
+                  .IsInvalidArgument());
+  auto r = ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, with_log);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->applied.people_erased, 1u);
+  {
+    auto s = ShardedStore::Open(Existing(dir), 0);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_TRUE((*s)->Get(gone, "notes", "n").status().IsErased());
+    SKV_ASSERT_OK((*s)->Close());
+  }
+  // The shard's marker lost again: a run with the log read before the
+  // backup is refused, a run with the right one changes nothing.
+  fs::remove(dir + "/shard-001/SHARD");
+  RestoreOptions stale;
+  stale.erasure_log = &before[1];
+  auto refused = ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, stale);
+  EXPECT_TRUE(refused.status().IsInvalidArgument()) << refused.status().ToString();
+  r = ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, with_log);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->applied.people_erased, 0u);
+  EXPECT_EQ(r->applied.already_erased, 1u);
+}
+
+// Outside audit 34, F2 and F4 for a whole sharded store: logs read before
+// the backup was taken are refused (a person erased after it came back),
+// and logs given with without_erasure_log are refused (they were dropped).
+TEST(ShardedBackupTest, LogsOlderThanTheBackupOrGivenWithoutErasureLogAreRefused) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  PersonId gone;
+  std::vector<ErasureLog> before, logs;
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    auto early = s->CreatePerson({Email(1)});
+    auto p = s->CreatePerson({Email(2)});
+    ASSERT_TRUE(early.ok() && p.ok());
+    gone = *p;
+    SKV_ASSERT_OK(s->Put(gone, "notes", "n", "diary"));
+    auto read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    before = *read;
+    SKV_ASSERT_OK(s->Erase({*early}).status());
+    ASSERT_TRUE(s->Backup(tmp.Sub("backup")).ok());
+    SKV_ASSERT_OK(s->Erase({gone}).status());
+    read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    logs = *read;
+    SKV_ASSERT_OK(s->Close());
+  }
+  ShardedRestoreOptions stale;
+  stale.erasure_logs = before;
+  auto r = ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), stale);
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("older than the backup"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(tmp.Sub("r")));
+  ShardedRestoreOptions both;
+  both.erasure_logs = logs;
+  both.without_erasure_log = true;
+  EXPECT_TRUE(ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), both).status().IsInvalidArgument());
+  EXPECT_FALSE(fs::exists(tmp.Sub("r")));
+  ShardedRestoreOptions fresh;
+  fresh.erasure_logs = logs;
+  auto ok = ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), fresh);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  auto s = ShardedStore::Open(Existing(tmp.Sub("r")), 0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE((*s)->Get(gone, "notes", "n").status().IsErased());
+}
+
 // Markers of layout 1 (before stop 27) name no store: a read-only open
 // accepts them as they are, a writable open rewrites them with the store
 // IDs, and from then on replaced files are recognised.
