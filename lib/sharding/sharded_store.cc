@@ -1390,6 +1390,7 @@ Result<ShardedBackupInfo> ShardedStore::Backup(const std::string& directory) {
   if (Status p = PrepareEmptyDirectory(directory, &created); !p.ok()) return p;
   ShardedBackupInfo result;
   result.directory = directory;
+  const std::string run_id = sharding::NewBackupRunId();
   Status failed;
   for (std::uint32_t s = 0; s < impl_->count() && failed.ok(); ++s) {
     const std::string shard_dir = ShardDirectory(directory, s);
@@ -1402,6 +1403,9 @@ Result<ShardedBackupInfo> ShardedStore::Backup(const std::string& directory) {
     // The marker as the live shard's (layout 2, every shard's store ID),
     // made afresh: what Restore checks each shard's backup against.
     failed = sharding::WriteShardMarker(shard_dir, s, impl_->store_ids, impl_->manifest).WithContext(ShardContext(s));
+    if (failed.ok()) {
+      failed = sharding::WriteBackupRun(shard_dir, s, run_id, impl_->manifest).WithContext(ShardContext(s));
+    }
   }
   if (failed.ok()) {
     failed = sharding::WriteManifest(directory + "/" + sharding::kManifestName, impl_->manifest,
@@ -1449,10 +1453,21 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   }
   // Every shard's backup checked before anything is written.
   std::vector<std::string> store_ids;
+  std::string run_id;
   for (std::uint32_t s = 0; s < count; ++s) {
     const std::string shard_backup = ShardDirectory(backup_dir, s);
     auto marker = sharding::ReadShardMarker(shard_backup, s, *manifest);
     if (!marker.ok()) return marker.status().WithContext("the backup of " + ShardContext(s));
+    // One Backup call's shards, not shards of several put together: those
+    // may disagree on who holds an identifier (outside audit 34, F3).
+    auto run = sharding::ReadBackupRun(shard_backup, s, *manifest);
+    if (!run.ok()) return run.status().WithContext("the backup of " + ShardContext(s));
+    if (s == 0) run_id = *run;
+    if (*run != run_id) {
+      return Status::Corruption("the backup of " + ShardContext(s) +
+                                " was made by another ShardedStore::Backup than shard 0's (shard backups of "
+                                "different times put together: they may disagree on who holds an identifier)");
+    }
     if (s == 0) store_ids = marker->store_ids;
     if (marker->store_ids.size() != count || marker->store_ids != store_ids) {
       return Status::Corruption("the backup of " + ShardContext(s) + " names other shards than shard 0's");

@@ -396,6 +396,50 @@ TEST(ShardedBackupTest, LogsOlderThanTheBackupOrGivenWithoutErasureLogAreRefused
   EXPECT_TRUE((*s)->Get(gone, "notes", "n").status().IsErased());
 }
 
+// Outside audit 34, F3: shard backups of two ShardedStore::Backup runs put
+// together passed every check, and an identifier that moved between the
+// runs was then held by two people. Each shard's backup names its run.
+TEST(ShardedBackupTest, ShardBackupsOfTwoBackupRunsPutTogetherAreRefused) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(s->CreatePerson({Email(i)}).ok());
+    ASSERT_TRUE(s->Backup(tmp.Sub("t1")).ok());
+    ASSERT_TRUE(s->CreatePerson({Email(10)}).ok());
+    ASSERT_TRUE(s->Backup(tmp.Sub("t2")).ok());
+    SKV_ASSERT_OK(s->Close());
+  }
+  ShardedRestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  const std::string target = tmp.Sub("r");
+  // Shard 1's whole backup directory from the second run.
+  const std::string mixed = tmp.Sub("mixed");
+  fs::copy(tmp.Sub("t1"), mixed, fs::copy_options::recursive);
+  fs::remove_all(mixed + "/shard-001");
+  fs::copy(tmp.Sub("t2") + "/shard-001", mixed + "/shard-001", fs::copy_options::recursive);
+  auto r = ShardedStore::Restore(mixed, Existing(target), no_log);
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("another ShardedStore::Backup"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(target));
+  // Its files and MANIFEST from the second run under the first run's RUN file.
+  fs::copy_file(tmp.Sub("t1") + "/shard-001/RUN", mixed + "/shard-001/RUN", fs::copy_options::overwrite_existing);
+  r = ShardedStore::Restore(mixed, Existing(target), no_log);
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("does not match its MANIFEST"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(target));
+  // Without its RUN file.
+  fs::remove(mixed + "/shard-001/RUN");
+  EXPECT_TRUE(ShardedStore::Restore(mixed, Existing(target), no_log).status().IsCorruption());
+  // Each run alone restores.
+  for (const char* run : {"t1", "t2"}) {
+    const std::string to = tmp.Sub(std::string("r-") + run);
+    auto ok = ShardedStore::Restore(tmp.Sub(run), Existing(to), no_log);
+    EXPECT_TRUE(ok.ok()) << run << ": " << ok.status().ToString();
+  }
+}
+
 // Markers of layout 1 (before stop 27) name no store: a read-only open
 // accepts them as they are, a writable open rewrites them with the store
 // IDs, and from then on replaced files are recognised.
