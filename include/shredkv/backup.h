@@ -10,6 +10,7 @@
 #define SHREDKV_BACKUP_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,13 @@ struct RestoreOptions {
   // Required for a backup whose epoch keys are in a custody; ignored
   // otherwise.
   RestoredCustodyKeys custody_keys = RestoredCustodyKeys::kUnspecified;
+  // The root key the backup was taken under, when the store's root key was
+  // rotated since (Store::RotateRootKey): the copy is opened with it and
+  // re-sealed under options.key_provider's before it is moved into place,
+  // so the restored store opens with the current root key (needed where
+  // that is required, as by ShardedStore::RestoreShard; outside audit 34,
+  // F5). Null: the backup is under options.key_provider's root key.
+  std::shared_ptr<KeyProvider> backup_key_provider;
 };
 
 struct RestoreResult {
@@ -124,7 +132,8 @@ struct RestoreResult {
 // custody keys if asked (RestoredCustodyKeys::kNewKeys), re-applies the
 // erasure log (erasures and suppressions made after the backup), purges
 // what it erased and, if it erased anyone, rotates the epoch so those
-// erasures are cryptographic in the copy too; then closes it and renames it
+// erasures are cryptographic in the copy too; with backup_key_provider,
+// re-seals it under options' root key; then closes it and renames it
 // into place. Nothing is left at options.directory on failure.
 // Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
 // its custody (a rotation after the backup); WrongKey; InvalidArgument if

@@ -619,8 +619,16 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     o.create_if_missing = false;
     o.error_if_exists = false;
     o.background_maintenance_ms = 0;
+    if (restore.backup_key_provider != nullptr) o.key_provider = restore.backup_key_provider;
     auto store = Store::Open(o);
-    if (!store.ok()) return fail(store.status().WithContext("opening the restored copy"));
+    if (!store.ok()) {
+      Status s = store.status().WithContext("opening the restored copy");
+      if (s.IsWrongKey() && restore.backup_key_provider == nullptr) {
+        s = s.WithContext("(a backup taken before a root-key rotation opens with the old root key: "
+                          "RestoreOptions::backup_key_provider)");
+      }
+      return fail(s);
+    }
     // A stale log is refused before the copy is changed (or custody keys
     // are made for it).
     if (restore.erasure_log != nullptr) {
@@ -639,6 +647,11 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     if (Status f = engine::FinishCopy(**store, restore.erasure_log, *dropped > 0, &result.applied);
         !f.ok()) {
       return fail(f);
+    }
+    if (restore.backup_key_provider != nullptr && options.key_provider != nullptr) {
+      if (Status r = (*store)->RotateRootKey(options.key_provider); !r.ok()) {
+        return fail(r.WithContext("re-sealing the restored copy under the current root key"));
+      }
     }
     if (Status c = (*store)->Close(); !c.ok()) return fail(c);
   }

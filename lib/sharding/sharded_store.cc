@@ -793,6 +793,18 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
                                 "' is missing (put it back with RestoreShard first); nothing was rotated");
     }
   }
+  // Once a shard is under the new key, every error says the rotation is
+  // cut short and how to finish it: the store then opens with neither key
+  // (outside audit 34, F7: a shard that could not be opened half-way said
+  // only why, and the operator found WrongKey under both keys).
+  bool rotating = false;
+  auto failed = [&](Status s, std::uint32_t i) {
+    s = s.WithContext(ShardContext(i));
+    if (!rotating) return s;
+    return s.WithContext("the rotation is cut short: shards before " + ShardContext(i) +
+                         " may be under the new root key already, and the store opens with neither key until "
+                         "RotateRootKey is run again with the same two keys to finish");
+  };
   for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
     Options o = options;
     o.directory = ShardDirectory(top, i);
@@ -803,17 +815,19 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
     o.key_provider = new_key;
     auto rotated = Store::Open(o);  // a shard already under the new key (its rebuild finished at the open)
     if (rotated.ok()) {
-      if (Status c = (*rotated)->Close(); !c.ok()) return c.WithContext(ShardContext(i));
+      rotating = true;
+      if (Status c = (*rotated)->Close(); !c.ok()) return failed(c, i);
       continue;
     }
-    if (!rotated.status().IsWrongKey()) return rotated.status().WithContext(ShardContext(i));
+    if (!rotated.status().IsWrongKey()) return failed(rotated.status(), i);
     o.key_provider = options.key_provider;
     auto shard = Store::Open(o);
-    if (!shard.ok()) return shard.status().WithContext(ShardContext(i));
+    if (!shard.ok()) return failed(shard.status(), i);
     if (Status r = (*shard)->RotateRootKey(new_key); !r.ok()) {
       return r.WithContext(ShardContext(i) + " (run RotateRootKey again with the same keys to finish)");
     }
-    if (Status c = (*shard)->Close(); !c.ok()) return c.WithContext(ShardContext(i));
+    rotating = true;
+    if (Status c = (*shard)->Close(); !c.ok()) return failed(c, i);
   }
   if (manifest_rotated) return Status::OK();
   return sharding::WriteManifest(manifest_path, *manifest, *new_key)

@@ -1525,8 +1525,64 @@ TEST(ShardedRootKeyTest, TheRootKeyRotatesAndARotationCutShortIsFinishedByRunnin
   EXPECT_FALSE(ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t'))).ok());
   SKV_ASSERT_OK((*open)->Close());
   SKV_ASSERT_OK(readable_with('n'));
+  // Outside audit 34, F7: cut short by a shard that cannot be opened after
+  // shard 0 was rotated, the error said only why (the shard is open), and
+  // the store then opened with neither key. It says how to finish now.
+  {
+    auto held = Store::Open(Existing(top + "/shard-001", 'n'));
+    ASSERT_TRUE(held.ok()) << held.status().ToString();
+    Status cut = ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t')));
+    EXPECT_FALSE(cut.ok());
+    EXPECT_NE(cut.message().find("shard 1"), std::string::npos) << cut.ToString();
+    EXPECT_NE(cut.message().find("run again with the same two keys"), std::string::npos) << cut.ToString();
+  }
+  EXPECT_FALSE(readable_with('n').ok());
+  EXPECT_FALSE(readable_with('t').ok());
   SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t'))));
   SKV_ASSERT_OK(readable_with('t'));
+}
+
+// Outside audit 34, F5: after ShardedStore::RotateRootKey a shard backup
+// taken before it could not be put back with RestoreShard under either key
+// (SHARDS opens only with the new one, the backup only with the old), and
+// both errors read as a wrong key. RestoreOptions::backup_key_provider
+// opens the backup with the old key and re-seals it under the new one.
+TEST(ShardedRootKeyTest, AShardBackupTakenBeforeARotationIsPutBackUnderTheNewKey) {
+  TempDir dir;
+  const std::string top = dir.Sub("s");
+  std::vector<PersonId> people;
+  {
+    auto s = OpenSharded(top, 2);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 8; ++i) {
+      auto p = s->CreatePerson({Email(i)});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      people.push_back(*p);
+    }
+    ASSERT_TRUE(s->shard(1).Backup(dir.Sub("backup-1")).ok());
+    SKV_ASSERT_OK(s->Close());
+  }
+  SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top), NewRawKeyProvider(test::TestKeyBytes('n'))));
+  fs::remove_all(top + "/shard-001");
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  auto plain = ShardedStore::RestoreShard(dir.Sub("backup-1"), Existing(top, 'n'), 1, no_log);
+  EXPECT_TRUE(plain.status().IsWrongKey()) << plain.status().ToString();
+  EXPECT_NE(plain.status().message().find("backup_key_provider"), std::string::npos) << plain.status().ToString();
+  EXPECT_FALSE(fs::exists(top + "/shard-001/keys"));
+  RestoreOptions old_key = no_log;
+  old_key.backup_key_provider = NewRawKeyProvider(test::TestKeyBytes('k'));
+  auto r = ShardedStore::RestoreShard(dir.Sub("backup-1"), Existing(top, 'n'), 1, old_key);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto s = ShardedStore::Open(Existing(top, 'n'), 0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  for (std::size_t i = 0; i < people.size(); ++i) {
+    auto found = (*s)->Resolve(Email(static_cast<int>(i)));
+    ASSERT_TRUE(found.ok()) << i << ": " << found.status().ToString();
+    EXPECT_EQ(*found, people[i]);
+  }
+  SKV_ASSERT_OK((*s)->Close());
+  EXPECT_TRUE(Store::Open(Existing(top + "/shard-001", 'k')).status().IsWrongKey());
 }
 
 // Outside audit 32b, F4: a person created through a shard opened alone
