@@ -123,6 +123,10 @@ struct RestoreOptions {
 struct RestoreResult {
   BackupInfo backup;
   ErasureLogApplied applied;
+  // The custody keys the restore made for the copy (RestoredCustodyKeys::
+  // kNewKeys): the restored store's from then on. A failed restore
+  // destroys those it made.
+  std::vector<std::string> new_custody_labels;
 };
 
 // Restores the backup in `backup_dir` into `options.directory` (which must

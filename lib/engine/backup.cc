@@ -584,10 +584,15 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   const std::string work = target + ".restoring";
   std::error_code ec;
   fs::remove_all(work, ec);
+  // Custody keys made for the copy (kNewKeys): they would wrap epoch keys
+  // of a copy that no longer exists, and nothing would ever destroy them
+  // (outside audit 34, F6).
+  std::vector<std::string> made_labels;
   auto fail = [&](Status s) {
     std::error_code e;
     fs::remove_all(work, e);
     if (created) fs::remove(target, e);
+    for (const std::string& label : made_labels) (void)options.epoch_key_custody->DestroyKey(label);
     return s;
   };
   for (const char* sub : {"/keys", "/data"}) {
@@ -639,6 +644,9 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kNewKeys) {
       auto moved = static_cast<engine::StoreImpl&>(**store).key_store().RekeyCustody();
       if (!moved.ok()) return fail(moved.status());
+      for (const keys::EpochRecord& e : static_cast<engine::StoreImpl&>(**store).key_store().Epochs()) {
+        if (!e.custody_label.empty()) made_labels.push_back(e.custody_label);
+      }
     }
     // Backups made before they left free pool keys out may hold keys the
     // original hands to people it creates later: never this copy's.
@@ -664,6 +672,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   }
   const std::string parent = fs::path(target).parent_path().string();
   if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) return f;
+  result.new_custody_labels = std::move(made_labels);
   return result;
 }
 

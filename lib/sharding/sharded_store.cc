@@ -1529,6 +1529,11 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   }
   if (!failed.ok()) {
     RemoveMade(top, created);
+    // The custody keys made for shards restored before the failure wrap
+    // epoch keys of copies just removed (outside audit 34, F6).
+    for (const RestoreResult& r : result.shards) {
+      for (const std::string& label : r.new_custody_labels) (void)options.epoch_key_custody->DestroyKey(label);
+    }
     return failed;
   }
   return result;
