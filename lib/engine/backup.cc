@@ -197,9 +197,10 @@ Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::stri
   std::set<std::tuple<PersonId, std::string_view, std::string_view>> categories;
   for (const ErasedCategoryEntry& e : log.categories) categories.emplace(e.person, e.category, e.request_id);
   auto older = [&](const std::string& what) {
-    return Status::InvalidArgument("the erasure log is older than " + std::string(copy) + ": it lacks " + what + ", which " +
-                                   std::string(copy) + " holds (read the log from the live store after the "
-                                   "copy was taken; an older one may lack erasures made since)");
+    return Status::InvalidArgument("the erasure log is older than " + std::string(copy) + ": it lacks " + what +
+                                   ", which " + std::string(copy) +
+                                   " holds (read the log from the live store after the copy was taken; an older "
+                                   "one may lack erasures made since)");
   };
   for (const ErasedPersonEntry& e : held.people) {
     if (people.count(e.person) == 0) {
