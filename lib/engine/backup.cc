@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
-#include <tuple>
+#include <utility>
 
 #include "codec/sealed.h"
 #include "engine/store_impl.h"
@@ -189,13 +189,15 @@ Status CopyFileSynced(const std::string& from, const std::string& to) {
 // live store after the copy was taken names all of the copy's. One that
 // lacks one was read before the copy was taken and may lack erasures made
 // since (outside audit 34, F2: such a log was applied, and a person erased
-// after the backup came back). People match by ID; category keys by person,
-// category and request, since a category may be erased more than once.
+// after the backup came back). People match by ID, category keys by person
+// and category: not by request id, since a restore re-applies an erasure
+// under a new id when the log's names another erasure in the copy, and the
+// copy's fence then carries that new id.
 Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::string_view copy) {
   std::set<PersonId> people;
   for (const ErasedPersonEntry& e : log.people) people.insert(e.person);
-  std::set<std::tuple<PersonId, std::string_view, std::string_view>> categories;
-  for (const ErasedCategoryEntry& e : log.categories) categories.emplace(e.person, e.category, e.request_id);
+  std::set<std::pair<PersonId, std::string_view>> categories;
+  for (const ErasedCategoryEntry& e : log.categories) categories.emplace(e.person, e.category);
   auto older = [&](const std::string& what) {
     return Status::InvalidArgument("the erasure log is older than " + std::string(copy) + ": it lacks " + what +
                                    ", which " + std::string(copy) +
@@ -208,7 +210,7 @@ Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::stri
     }
   }
   for (const ErasedCategoryEntry& e : held.categories) {
-    if (categories.count({e.person, e.category, e.request_id}) == 0) {
+    if (categories.count({e.person, e.category}) == 0) {
       return older("the erasure of category '" + e.category + "' of person " + e.person.ToHex() + " (request '" +
                    e.request_id + "')");
     }
