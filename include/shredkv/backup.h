@@ -10,6 +10,7 @@
 #define SHREDKV_BACKUP_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -99,19 +100,33 @@ enum class RestoredCustodyKeys : std::uint8_t {
 
 struct RestoreOptions {
   // Erasures to re-apply to the restored copy: the live store's log, read
-  // after the backup was taken. Required unless without_erasure_log.
+  // after the backup was taken. Required unless without_erasure_log. A log
+  // that lacks an erasure the backup holds was read before the backup was
+  // taken, and is refused (InvalidArgument): it may lack later ones too.
   const ErasureLog* erasure_log = nullptr;
   // Restore without re-applying erasures: only for a backup known to be
   // newer than every erasure (it may otherwise bring erased people back).
+  // Exclusive with erasure_log: both given is InvalidArgument.
   bool without_erasure_log = false;
   // Required for a backup whose epoch keys are in a custody; ignored
   // otherwise.
   RestoredCustodyKeys custody_keys = RestoredCustodyKeys::kUnspecified;
+  // The root key the backup was taken under, when the store's root key was
+  // rotated since (Store::RotateRootKey): the copy is opened with it and
+  // re-sealed under options.key_provider's before it is moved into place,
+  // so the restored store opens with the current root key (needed where
+  // that is required, as by ShardedStore::RestoreShard; outside audit 34,
+  // F5). Null: the backup is under options.key_provider's root key.
+  std::shared_ptr<KeyProvider> backup_key_provider;
 };
 
 struct RestoreResult {
   BackupInfo backup;
   ErasureLogApplied applied;
+  // The custody keys the restore made for the copy (RestoredCustodyKeys::
+  // kNewKeys): the restored store's from then on. A failed restore
+  // destroys those it made.
+  std::vector<std::string> new_custody_labels;
 };
 
 // Restores the backup in `backup_dir` into `options.directory` (which must
@@ -121,16 +136,32 @@ struct RestoreResult {
 // custody keys if asked (RestoredCustodyKeys::kNewKeys), re-applies the
 // erasure log (erasures and suppressions made after the backup), purges
 // what it erased and, if it erased anyone, rotates the epoch so those
-// erasures are cryptographic in the copy too; then closes it and renames it
+// erasures are cryptographic in the copy too; with backup_key_provider,
+// re-seals it under options' root key; then closes it and renames it
 // into place. Nothing is left at options.directory on failure.
 // Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
 // its custody (a rotation after the backup); WrongKey; InvalidArgument if
-// neither an erasure log nor without_erasure_log is given, the log is
-// another store's, or the backup's epoch keys are in a custody and
+// neither an erasure log nor without_erasure_log is given or both are, the
+// log is another store's or older than the backup (it lacks an erasure the
+// backup holds), or the backup's epoch keys are in a custody and
 // custody_keys is kUnspecified; AlreadyExists if options.directory holds
 // anything.
 SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options& options,
                                     const RestoreOptions& restore);
+
+// Re-applies `log` to the closed store at options.directory the way
+// RestoreBackup does to its copy: erases again every person and category
+// the log names that the store still holds, adds its suppressions, purges
+// what it erased, rotates the epoch if it erased anything (so those
+// erasures are cryptographic here too) and compacts the data file if the
+// purge deleted rows (so no free page keeps them). For a store put back by
+// other means than RestoreBackup: a file-level copy or a volume snapshot of
+// an older state, which would otherwise bring back people erased since.
+// Idempotent: a store that already holds every erasure of the log is left
+// as it is (nothing erased, nothing rotated). Errors as Store::Open, and
+// InvalidArgument if the log is another store's or older than the store
+// (it lacks an erasure the store holds).
+SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log);
 
 // Reads a backup's MANIFEST. NotFound if `backup_dir` holds no complete
 // backup; Corruption if the manifest does not parse.

@@ -302,6 +302,11 @@ struct Options {
   // CreatePerson or ImportPerson: the ID would route to another shard) and
   // claiming an identifier (LinkIdentifier, a Rectify that replaces one:
   // identifiers are unique across the shards). Every other call works.
+  // Setting it yourself on Store::Open of a shard gets past those refusals
+  // and with them past the one check that keeps identifiers unique across
+  // shards: a person created that way may take an identifier another shard
+  // holds, and Verify of the sharded store does not find it (outside audit
+  // 34, F8). Open the ShardedStore to write instead.
   // Open: InvalidArgument if index >= count or count is 0 or above
   // kMaxShards;
   // Corruption if the store records another placement.

@@ -103,10 +103,13 @@ struct ShardedBackupInfo {
 struct ShardedRestoreOptions {
   // The erasure log of every shard, by shard (ReadErasureLogs of the live
   // store, read after the backup was taken and kept apart from it).
-  // Required, one a shard, unless without_erasure_log.
+  // Required, one a shard, unless without_erasure_log. A shard's log that
+  // lacks an erasure its backup holds is older than the backup: refused
+  // (InvalidArgument), as by RestoreBackup.
   std::vector<ErasureLog> erasure_logs;
   // Restore without re-applying erasures: only for a backup known to be
   // newer than every erasure (it may otherwise bring erased people back).
+  // Exclusive with erasure_logs: both given is InvalidArgument.
   bool without_erasure_log = false;
   // As RestoreOptions::custody_keys, for every shard.
   RestoredCustodyKeys custody_keys = RestoredCustodyKeys::kUnspecified;
@@ -145,7 +148,10 @@ class SHREDKV_EXPORT ShardedStore {
   // enough: several lost shards are put back one by one), checked against
   // the restored store's own ID (a backup's MANIFEST is not authenticated).
   // A restore cut short after its copy was moved into place is finished by
-  // running it again. Nothing may have the sharded store or the shard open
+  // running it again: files of the shard's store found in its directory
+  // without a marker (that copy, or one put there by hand) get the log
+  // re-applied as RestoreBackup applies it (ReapplyErasureLog), then the
+  // marker. Nothing may have the sharded store or the shard open
   // meanwhile (RestoreShard takes no lock on the other shards). The shard comes back as of
   // its backup, with the erasures of the log re-applied: people created in
   // it since are gone, and it may disagree with the other shards on who

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <utility>
 
 #include "codec/sealed.h"
 #include "engine/store_impl.h"
@@ -180,6 +182,91 @@ Status CopyFileSynced(const std::string& from, const std::string& to) {
   }
   fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write, ec);
   return util::SyncPath(to);
+}
+
+// InvalidArgument unless `log` names every erasure `held` (a restored
+// copy's own log) names: fences are kept forever, so a log read from the
+// live store after the copy was taken names all of the copy's. One that
+// lacks one was read before the copy was taken and may lack erasures made
+// since (outside audit 34, F2: such a log was applied, and a person erased
+// after the backup came back). People match by ID, category keys by person
+// and category: not by request id, since a restore re-applies an erasure
+// under a new id when the log's names another erasure in the copy, and the
+// copy's fence then carries that new id.
+Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::string_view copy) {
+  std::set<PersonId> people;
+  for (const ErasedPersonEntry& e : log.people) people.insert(e.person);
+  std::set<std::pair<PersonId, std::string_view>> categories;
+  for (const ErasedCategoryEntry& e : log.categories) categories.emplace(e.person, e.category);
+  auto older = [&](const std::string& what) {
+    return Status::InvalidArgument("the erasure log is older than " + std::string(copy) + ": it lacks " + what +
+                                   ", which " + std::string(copy) +
+                                   " holds (read the log from the live store after the copy was taken; an older "
+                                   "one may lack erasures made since)");
+  };
+  for (const ErasedPersonEntry& e : held.people) {
+    if (people.count(e.person) == 0) {
+      return older("the erasure of person " + e.person.ToHex() + " (request '" + e.request_id + "')");
+    }
+  }
+  for (const ErasedCategoryEntry& e : held.categories) {
+    if (categories.count({e.person, e.category}) == 0) {
+      return older("the erasure of category '" + e.category + "' of person " + e.person.ToHex() + " (request '" +
+                   e.request_id + "')");
+    }
+  }
+  return Status::OK();
+}
+
+// CheckLogNotOlder against the open copy's own erasures.
+Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view copy) {
+  auto held = copy_store.ReadErasureLog();
+  if (!held.ok()) return held.status();
+  if (held->store_id != log.store_id) {
+    return Status::InvalidArgument("the erasure log is of store " + log.store_id + ", " + std::string(copy) +
+                                   " is store " + held->store_id);
+  }
+  return CheckLogNotOlder(*held, log, copy);
+}
+
+// What RestoreBackup does to its opened copy after copying it, and
+// ReapplyErasureLog to a store put back otherwise (each has checked the log
+// with CheckLogFor first): re-applies `log` (when given), purges what is pending,
+// rotates the epoch if it erased anything or `rotate` says so, and compacts
+// the data file if the purge deleted rows.
+Status FinishCopy(Store& store, const ErasureLog* log, bool rotate, ErasureLogApplied* applied) {
+  if (log != nullptr) {
+    auto done = store.ApplyErasureLog(*log);
+    if (!done.ok()) return done.status();
+    *applied = *done;
+  }
+  std::uint64_t rows_purged = 0;
+  for (;;) {
+    auto purged = store.Purge(100000);
+    if (!purged.ok()) return purged.status().WithContext("purging the re-applied erasures");
+    rows_purged += purged->rows_deleted + purged->people_purged;
+    if (purged->people_pending == 0) break;
+    if (purged->rows_deleted == 0 && purged->people_purged == 0) {
+      return Status::Internal("purging the re-applied erasures made no progress");
+    }
+  }
+  // The re-applied erasures, cryptographic in the copy as they may be in
+  // the original: their DEKs are in free pages of `keys` until a rotation.
+  // A rotation also rebuilds `keys`, leaving no dropped pool key in a free page.
+  if (applied->people_erased + applied->categories_erased > 0 || rotate) {
+    auto rotated = store.RotateEpoch();
+    if (!rotated.ok()) return rotated.status().WithContext("rotating the epoch after the re-applied erasures");
+  }
+  // The purged rows — of the people erased again, or of erasures the copy
+  // held unpurged — are in free pages of the data file (the original may
+  // have compacted them away long ago): rewrite it from the live rows, as
+  // `compact` does, so the copy holds no byte of them (outside audit 29a
+  // F5; the second case: review of stop 29).
+  if (rows_purged > 0) {
+    auto compacted = store.CompactData();
+    if (!compacted.ok()) return compacted.status().WithContext("compacting the copy after the re-applied erasures");
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -423,6 +510,23 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
 
 }  // namespace engine
 
+Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log) {
+  if (options.read_only) return Status::InvalidArgument("ReapplyErasureLog writes: Options::read_only must be false");
+  Options o = options;
+  o.create_if_missing = false;
+  o.error_if_exists = false;
+  o.background_maintenance_ms = 0;
+  auto store = Store::Open(o);
+  if (!store.ok()) return store.status();
+  ErasureLogApplied applied;
+  Status f = engine::CheckLogFor(**store, log, "the store");
+  if (f.ok()) f = engine::FinishCopy(**store, &log, /*rotate=*/false, &applied);
+  Status c = (*store)->Close();
+  if (!f.ok()) return f;
+  if (!c.ok()) return c;
+  return applied;
+}
+
 Result<BackupInfo> ReadBackupInfo(const std::string& backup_dir) {
   auto m = engine::ReadManifest(backup_dir);
   if (!m.ok()) return m.status();
@@ -436,6 +540,10 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     return Status::InvalidArgument(
         "restoring needs the live store's erasure log (erasures made after the backup would come back "
         "otherwise), or RestoreOptions::without_erasure_log");
+  }
+  if (restore.erasure_log != nullptr && restore.without_erasure_log) {
+    return Status::InvalidArgument(
+        "RestoreOptions names an erasure log and without_erasure_log: give one (outside audit 34, F4)");
   }
   std::string target = options.directory;
   while (target.size() > 1 && target.back() == '/') target.pop_back();
@@ -479,10 +587,15 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   const std::string work = target + ".restoring";
   std::error_code ec;
   fs::remove_all(work, ec);
+  // Custody keys made for the copy (kNewKeys): they would wrap epoch keys
+  // of a copy that no longer exists, and nothing would ever destroy them
+  // (outside audit 34, F6).
+  std::vector<std::string> made_labels;
   auto fail = [&](Status s) {
     std::error_code e;
     fs::remove_all(work, e);
     if (created) fs::remove(target, e);
+    for (const std::string& label : made_labels) (void)options.epoch_key_custody->DestroyKey(label);
     return s;
   };
   for (const char* sub : {"/keys", "/data"}) {
@@ -514,46 +627,42 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     o.create_if_missing = false;
     o.error_if_exists = false;
     o.background_maintenance_ms = 0;
+    if (restore.backup_key_provider != nullptr) o.key_provider = restore.backup_key_provider;
     auto store = Store::Open(o);
-    if (!store.ok()) return fail(store.status().WithContext("opening the restored copy"));
+    if (!store.ok()) {
+      Status s = store.status().WithContext("opening the restored copy");
+      if (s.IsWrongKey() && restore.backup_key_provider == nullptr) {
+        s = s.WithContext("(a backup taken before a root-key rotation opens with the old root key: "
+                          "RestoreOptions::backup_key_provider)");
+      }
+      return fail(s);
+    }
+    // A stale log is refused before the copy is changed (or custody keys
+    // are made for it).
+    if (restore.erasure_log != nullptr) {
+      if (Status older = engine::CheckLogFor(**store, *restore.erasure_log, "the backup"); !older.ok()) {
+        return fail(older);
+      }
+    }
     if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kNewKeys) {
       auto moved = static_cast<engine::StoreImpl&>(**store).key_store().RekeyCustody();
       if (!moved.ok()) return fail(moved.status());
+      for (const keys::EpochRecord& e : static_cast<engine::StoreImpl&>(**store).key_store().Epochs()) {
+        if (!e.custody_label.empty()) made_labels.push_back(e.custody_label);
+      }
     }
     // Backups made before they left free pool keys out may hold keys the
     // original hands to people it creates later: never this copy's.
     auto dropped = static_cast<engine::StoreImpl&>(**store).key_store().DropFreePool();
     if (!dropped.ok()) return fail(dropped.status());
-    if (restore.erasure_log != nullptr) {
-      auto applied = (*store)->ApplyErasureLog(*restore.erasure_log);
-      if (!applied.ok()) return fail(applied.status());
-      result.applied = *applied;
+    if (Status f = engine::FinishCopy(**store, restore.erasure_log, *dropped > 0, &result.applied);
+        !f.ok()) {
+      return fail(f);
     }
-    std::uint64_t rows_purged = 0;
-    for (;;) {
-      auto purged = (*store)->Purge(100000);
-      if (!purged.ok()) return fail(purged.status().WithContext("purging the re-applied erasures"));
-      rows_purged += purged->rows_deleted + purged->people_purged;
-      if (purged->people_pending == 0) break;
-      if (purged->rows_deleted == 0 && purged->people_purged == 0) {
-        return fail(Status::Internal("purging the re-applied erasures made no progress"));
+    if (restore.backup_key_provider != nullptr && options.key_provider != nullptr) {
+      if (Status r = (*store)->RotateRootKey(options.key_provider); !r.ok()) {
+        return fail(r.WithContext("re-sealing the restored copy under the current root key"));
       }
-    }
-    // The re-applied erasures, cryptographic in the copy as they may be in
-    // the original: their DEKs are in free pages of `keys` until a rotation.
-    // A rotation also rebuilds `keys`, leaving no dropped pool key in a free page.
-    if (result.applied.people_erased + result.applied.categories_erased > 0 || *dropped > 0) {
-      auto rotated = (*store)->RotateEpoch();
-      if (!rotated.ok()) return fail(rotated.status().WithContext("rotating the epoch after the re-applied erasures"));
-    }
-    // The purged rows — of the people erased again, or of erasures the
-    // backup held unpurged — are in free pages of the copied data file (the
-    // original may have compacted them away long ago): rewrite it from the
-    // live rows, as `compact` does, so the copy holds no byte of them
-    // (outside audit 29a F5; the second case: review of stop 29).
-    if (rows_purged > 0) {
-      auto compacted = (*store)->CompactData();
-      if (!compacted.ok()) return fail(compacted.status().WithContext("compacting the copy after the re-applied erasures"));
     }
     if (Status c = (*store)->Close(); !c.ok()) return fail(c);
   }
@@ -566,6 +675,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   }
   const std::string parent = fs::path(target).parent_path().string();
   if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) return f;
+  result.new_custody_labels = std::move(made_labels);
   return result;
 }
 

@@ -167,4 +167,62 @@ Result<ShardMarker> ReadShardMarker(const std::string& shard_dir, std::uint32_t 
   return marker;
 }
 
+namespace {
+
+// magic ‖ u32 index ‖ u32 count ‖ run ID (16 bytes) ‖ u64 SipHash-2-4(routing
+// key[0..16), salt ‖ everything before ‖ the shard backup's MANIFEST).
+constexpr std::string_view kRunMagic = "SHKVRUN1";
+constexpr std::size_t kRunSize = 8 + 4 + 4 + kBackupRunIdSize + 8;
+constexpr std::size_t kMaxBackupManifest = 64 * 1024;
+
+Result<std::string> RunFile(const std::string& shard_backup_dir, std::uint32_t index, std::string_view run_id,
+                            const ShardManifest& m) {
+  auto backup_manifest = util::ReadSmallFile(shard_backup_dir + "/MANIFEST", kMaxBackupManifest);
+  if (!backup_manifest.ok()) return backup_manifest.status();
+  std::string body(kRunMagic);
+  util::PutFixed32BE(&body, index);
+  util::PutFixed32BE(&body, m.shard_count);
+  body.append(run_id);
+  util::PutFixed64BE(&body, Tag(m, body + *backup_manifest));
+  return body;
+}
+
+}  // namespace
+
+std::string NewBackupRunId() {
+  std::string id(kBackupRunIdSize, '\0');
+  crypto::RandomFill(id.data(), id.size());
+  return id;
+}
+
+Status WriteBackupRun(const std::string& shard_backup_dir, std::uint32_t index, std::string_view run_id,
+                      const ShardManifest& manifest) {
+  if (run_id.size() != kBackupRunIdSize) return Status::InvalidArgument("a backup run ID is 16 bytes");
+  auto file = RunFile(shard_backup_dir, index, run_id, manifest);
+  if (!file.ok()) return file.status();
+  return util::WriteFileDurably(shard_backup_dir + "/" + kBackupRunName, *file);
+}
+
+Result<std::string> ReadBackupRun(const std::string& shard_backup_dir, std::uint32_t index,
+                                  const ShardManifest& manifest) {
+  auto found = util::ReadSmallFile(shard_backup_dir + "/" + kBackupRunName, kRunSize);
+  if (found.status().IsNotFound()) {
+    return Status::Corruption("'" + shard_backup_dir + "' has no RUN file: not a shard's part of a whole sharded "
+                              "backup (one cut short, a shard(i).Backup, or one made before stop 34)");
+  }
+  if (!found.ok()) return found.status();
+  const std::string& f = *found;
+  auto mismatch = [&] {
+    return Status::Corruption("'" + shard_backup_dir + "': its RUN file is not of shard " + std::to_string(index) +
+                              " of this store or does not match its MANIFEST (shard backups of different "
+                              "backups put together, or altered)");
+  };
+  if (f.size() != kRunSize || f.compare(0, kRunMagic.size(), kRunMagic) != 0) return mismatch();
+  const std::string run_id = f.substr(16, kBackupRunIdSize);
+  auto expected = RunFile(shard_backup_dir, index, run_id, manifest);
+  if (!expected.ok()) return expected.status();
+  if (!crypto::SecretEquals(f, *expected)) return mismatch();
+  return run_id;
+}
+
 }  // namespace shredkv::sharding

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "crypto/secure_memory.h"
@@ -56,6 +57,29 @@ Status WriteShardMarker(const std::string& shard_dir, std::uint32_t index, const
 // of this store (no file, another index or count, a tag the routing key did
 // not make, damage).
 Result<ShardMarker> ReadShardMarker(const std::string& shard_dir, std::uint32_t index, const ShardManifest& manifest);
+
+// A sharded backup's RUN file in each shard's backup directory (format.md
+// §12): which ShardedStore::Backup call made that shard's backup. Restore
+// requires every shard's to name the same run, so shard backups of two
+// runs put together (one identifier then held by two people in different
+// shards) are refused (outside audit 34, F3).
+inline constexpr const char* kBackupRunName = "RUN";
+inline constexpr std::size_t kBackupRunIdSize = 16;
+
+// A new random run ID (kBackupRunIdSize bytes).
+std::string NewBackupRunId();
+
+// Writes <shard_backup_dir>/RUN for shard `index`: the run ID, tagged with
+// the routing key over the run ID, the place and the shard backup's MANIFEST
+// as written (so a MANIFEST of another run under this RUN is recognised).
+// REQUIRES: the shard's backup is complete (its MANIFEST written).
+Status WriteBackupRun(const std::string& shard_backup_dir, std::uint32_t index, std::string_view run_id,
+                      const ShardManifest& manifest);
+
+// The run ID of <shard_backup_dir>/RUN. Corruption if the file is missing,
+// damaged, of another place or store, or does not match the MANIFEST beside it.
+Result<std::string> ReadBackupRun(const std::string& shard_backup_dir, std::uint32_t index,
+                                  const ShardManifest& manifest);
 
 }  // namespace shredkv::sharding
 

@@ -719,15 +719,33 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
   Options shard_options = options;
   shard_options.directory = ShardDirectory(top, index);
   shard_options.shard_placement.reset();  // the restore opens whatever store the backup holds
+  if (restore.erasure_log == nullptr && !restore.without_erasure_log) {
+    return Status::InvalidArgument(
+        "restoring needs the live shard's erasure log (erasures made after the backup would come back "
+        "otherwise), or RestoreOptions::without_erasure_log");
+  }
+  if (restore.erasure_log != nullptr && restore.without_erasure_log) {
+    return Status::InvalidArgument("RestoreOptions names an erasure log and without_erasure_log: give one");
+  }
   RestoreResult result;
   std::error_code ec;
   if (fs::exists(shard_options.directory + "/keys", ec) && !fs::exists(shard_options.directory + "/SHARD", ec)) {
     // A restore cut short after its copy was renamed into place and before
     // its marker was written: finished if the store there is the right one.
+    // The files may as well be a copy put there by hand, of any age: the
+    // log is re-applied to them as RestoreBackup applies it (outside audit
+    // 34, F1: they were blessed as restored with the log ignored, and a
+    // person erased after them came back). For the copy of a cut-short
+    // restore it finds every erasure applied and changes nothing.
     auto there = StoredId(shard_options);
     if (!there.ok() || *there != expected) {
       return Status::AlreadyExists("'" + shard_options.directory + "' holds files that are not shard " +
                                    std::to_string(index) + "'s store: move them away first");
+    }
+    if (restore.erasure_log != nullptr) {
+      auto applied = ReapplyErasureLog(shard_options, *restore.erasure_log);
+      if (!applied.ok()) return applied.status().WithContext(ShardContext(index));
+      result.applied = *applied;
     }
     result.backup = std::move(*info);
   } else {
@@ -775,6 +793,18 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
                                 "' is missing (put it back with RestoreShard first); nothing was rotated");
     }
   }
+  // Once a shard is under the new key, every error says the rotation is
+  // cut short and how to finish it: the store then opens with neither key
+  // (outside audit 34, F7: a shard that could not be opened half-way said
+  // only why, and the operator found WrongKey under both keys).
+  bool rotating = false;
+  auto failed = [&](Status s, std::uint32_t i) {
+    s = s.WithContext(ShardContext(i));
+    if (!rotating) return s;
+    return s.WithContext("the rotation is cut short: shards before " + ShardContext(i) +
+                         " may be under the new root key already, and the store opens with neither key until "
+                         "RotateRootKey is run again with the same two keys to finish");
+  };
   for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
     Options o = options;
     o.directory = ShardDirectory(top, i);
@@ -785,17 +815,19 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
     o.key_provider = new_key;
     auto rotated = Store::Open(o);  // a shard already under the new key (its rebuild finished at the open)
     if (rotated.ok()) {
-      if (Status c = (*rotated)->Close(); !c.ok()) return c.WithContext(ShardContext(i));
+      rotating = true;
+      if (Status c = (*rotated)->Close(); !c.ok()) return failed(c, i);
       continue;
     }
-    if (!rotated.status().IsWrongKey()) return rotated.status().WithContext(ShardContext(i));
+    if (!rotated.status().IsWrongKey()) return failed(rotated.status(), i);
     o.key_provider = options.key_provider;
     auto shard = Store::Open(o);
-    if (!shard.ok()) return shard.status().WithContext(ShardContext(i));
+    if (!shard.ok()) return failed(shard.status(), i);
     if (Status r = (*shard)->RotateRootKey(new_key); !r.ok()) {
       return r.WithContext(ShardContext(i) + " (run RotateRootKey again with the same keys to finish)");
     }
-    if (Status c = (*shard)->Close(); !c.ok()) return c.WithContext(ShardContext(i));
+    rotating = true;
+    if (Status c = (*shard)->Close(); !c.ok()) return failed(c, i);
   }
   if (manifest_rotated) return Status::OK();
   return sharding::WriteManifest(manifest_path, *manifest, *new_key)
@@ -1372,6 +1404,7 @@ Result<ShardedBackupInfo> ShardedStore::Backup(const std::string& directory) {
   if (Status p = PrepareEmptyDirectory(directory, &created); !p.ok()) return p;
   ShardedBackupInfo result;
   result.directory = directory;
+  const std::string run_id = sharding::NewBackupRunId();
   Status failed;
   for (std::uint32_t s = 0; s < impl_->count() && failed.ok(); ++s) {
     const std::string shard_dir = ShardDirectory(directory, s);
@@ -1384,6 +1417,9 @@ Result<ShardedBackupInfo> ShardedStore::Backup(const std::string& directory) {
     // The marker as the live shard's (layout 2, every shard's store ID),
     // made afresh: what Restore checks each shard's backup against.
     failed = sharding::WriteShardMarker(shard_dir, s, impl_->store_ids, impl_->manifest).WithContext(ShardContext(s));
+    if (failed.ok()) {
+      failed = sharding::WriteBackupRun(shard_dir, s, run_id, impl_->manifest).WithContext(ShardContext(s));
+    }
   }
   if (failed.ok()) {
     failed = sharding::WriteManifest(directory + "/" + sharding::kManifestName, impl_->manifest,
@@ -1418,6 +1454,11 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   }
   if (!manifest.ok()) return manifest.status();
   const std::uint32_t count = manifest->shard_count;
+  if (restore.without_erasure_log && !restore.erasure_logs.empty()) {
+    return Status::InvalidArgument(
+        "ShardedRestoreOptions names erasure logs and without_erasure_log: give one (outside audit 34, F4: the "
+        "logs were dropped)");
+  }
   if (!restore.without_erasure_log && restore.erasure_logs.size() != count) {
     return Status::InvalidArgument("the backup has " + std::to_string(count) + " shards: restoring it needs " +
                                    std::to_string(count) + " erasure logs (ReadErasureLogs of the live store, by "
@@ -1426,10 +1467,21 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   }
   // Every shard's backup checked before anything is written.
   std::vector<std::string> store_ids;
+  std::string run_id;
   for (std::uint32_t s = 0; s < count; ++s) {
     const std::string shard_backup = ShardDirectory(backup_dir, s);
     auto marker = sharding::ReadShardMarker(shard_backup, s, *manifest);
     if (!marker.ok()) return marker.status().WithContext("the backup of " + ShardContext(s));
+    // One Backup call's shards, not shards of several put together: those
+    // may disagree on who holds an identifier (outside audit 34, F3).
+    auto run = sharding::ReadBackupRun(shard_backup, s, *manifest);
+    if (!run.ok()) return run.status().WithContext("the backup of " + ShardContext(s));
+    if (s == 0) run_id = *run;
+    if (*run != run_id) {
+      return Status::Corruption("the backup of " + ShardContext(s) +
+                                " was made by another ShardedStore::Backup than shard 0's (shard backups of "
+                                "different times put together: they may disagree on who holds an identifier)");
+    }
     if (s == 0) store_ids = marker->store_ids;
     if (marker->store_ids.size() != count || marker->store_ids != store_ids) {
       return Status::Corruption("the backup of " + ShardContext(s) + " names other shards than shard 0's");
@@ -1477,6 +1529,11 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   }
   if (!failed.ok()) {
     RemoveMade(top, created);
+    // The custody keys made for shards restored before the failure wrap
+    // epoch keys of copies just removed (outside audit 34, F6).
+    for (const RestoreResult& r : result.shards) {
+      for (const std::string& label : r.new_custody_labels) (void)options.epoch_key_custody->DestroyKey(label);
+    }
     return failed;
   }
   return result;

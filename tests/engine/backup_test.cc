@@ -391,6 +391,119 @@ TEST_F(BackupTest, RestoreRefusesWithoutALogAnotherStoresLogAndADamagedBackup) {
   EXPECT_TRUE(ReadBackupInfo(out_.Sub("nothing")).status().IsNotFound());
 }
 
+// Outside audit 34, F2: a log read before the backup was taken (yesterday's
+// file) was applied to tonight's backup, and a person erased after the
+// backup came back. Fences are kept forever, so the log of the live store
+// read after the backup names every erasure the backup holds; one that
+// lacks one is refused, with nothing restored.
+TEST_F(BackupTest, AnErasureLogOlderThanTheBackupIsRefused) {
+  options_.categories = {"location"};
+  options_.event_categories = {{"gps_ping", "location"}};
+  Reopen();
+  const PersonId a = MakePerson("a@x.org");
+  const PersonId b = MakePerson("b@x.org");
+  const PersonId c = MakePerson("c@x.org");
+  SKV_ASSERT_OK(store_->Put(b, "notes", "n", "B's diary"));
+  SKV_ASSERT_OK(store_->AppendEvent(c, Event{"gps_ping", 1000, {{"place", "p"}}, {}, {}}));
+  auto yesterday = store_->ReadErasureLog();
+  ASSERT_TRUE(yesterday.ok());
+  ASSERT_TRUE(store_->Erase(a, EraseOptions{"req-a", false, AnalyticsOnErase::kKeep}).ok());
+  auto before_category = store_->ReadErasureLog();
+  ASSERT_TRUE(before_category.ok());
+  ASSERT_TRUE(store_->EraseCategory(c, "location", EraseOptions{"loc-c", false, AnalyticsOnErase::kKeep}).ok());
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  ASSERT_TRUE(store_->Erase(b, EraseOptions{"req-b", false, AnalyticsOnErase::kKeep}).ok());
+  auto tonight = store_->ReadErasureLog();
+  ASSERT_TRUE(tonight.ok());
+
+  // Lacking a person's erasure the backup holds, and lacking only a
+  // category's: both older than the backup.
+  auto stale = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*yesterday));
+  EXPECT_TRUE(stale.status().IsInvalidArgument()) << stale.status().ToString();
+  EXPECT_NE(stale.status().message().find("older than the backup"), std::string::npos) << stale.status().ToString();
+  EXPECT_NE(stale.status().message().find("req-a"), std::string::npos) << stale.status().ToString();
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
+  EXPECT_FALSE(fs::exists(out_.Sub("r") + ".restoring"));
+  auto no_category = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*before_category));
+  EXPECT_TRUE(no_category.status().IsInvalidArgument()) << no_category.status().ToString();
+  EXPECT_NE(no_category.status().message().find("loc-c"), std::string::npos) << no_category.status().ToString();
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
+
+  // The log read after the backup restores it, with b erased again.
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*tonight));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.people_erased, 1u);
+  auto r = Store::Open(RestoreTo(out_.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE((*r)->Get(b, "notes", "n").status().IsErased());
+}
+
+// Outside audit 34, F4: without_erasure_log and a log together were
+// accepted (RestoreBackup applied the log; ShardedStore::Restore dropped
+// it). The two contradict each other: refused.
+TEST_F(BackupTest, AnErasureLogAndWithoutErasureLogTogetherAreRefused) {
+  MakePerson("a@x.org");
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  RestoreOptions both = WithLog(*log);
+  both.without_erasure_log = true;
+  auto r = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), both);
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
+  RestoreOptions flag_only;
+  flag_only.without_erasure_log = true;
+  EXPECT_TRUE(RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), flag_only).ok());
+}
+
+// ReapplyErasureLog: a store put back by a file-level copy of an older
+// state gets the erasures made since, as a restore would give them — and
+// they are cryptographic there too (purged, epoch rotated). A second run
+// changes nothing; a log older than the copy is refused.
+TEST_F(BackupTest, ReapplyErasureLogErasesAgainInAStorePutBackByHand) {
+  const PersonId kept = MakePerson("kept@x.org", {{"name", "K"}});
+  const PersonId gone = MakePerson("gone@x.org", {{"name", "G"}});
+  SKV_ASSERT_OK(store_->Put(gone, "notes", "n", "G's diary"));
+  const PersonId early = MakePerson("early@x.org");
+  auto before = store_->ReadErasureLog();  // lacks early's erasure, which the copy holds
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(store_->Erase(early).ok());
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  // The operator's copy: the files alone, put in place by hand.
+  for (const char* sub : {"keys", "data"}) {
+    fs::create_directories(out_.Sub("copy") + "/" + sub);
+    fs::copy_file(out_.Sub("b") + "/" + sub + "/data.mdb", out_.Sub("copy") + "/" + sub + "/data.mdb");
+  }
+  ASSERT_TRUE(store_->Erase(gone, EraseOptions{"req-gone", true, AnalyticsOnErase::kUnlink}).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+
+  EXPECT_TRUE(ReapplyErasureLog(RestoreTo(out_.Sub("copy")), *before).status().IsInvalidArgument());
+  auto applied = ReapplyErasureLog(RestoreTo(out_.Sub("copy")), *log);
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(applied->people_erased, 1u);
+  EXPECT_EQ(applied->already_erased, 1u);
+  EXPECT_EQ(applied->suppressions_added, 1u);
+  auto again = ReapplyErasureLog(RestoreTo(out_.Sub("copy")), *log);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->people_erased, 0u);
+  EXPECT_EQ(again->already_erased, 2u);
+  auto r = Store::Open(RestoreTo(out_.Sub("copy")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE((*r)->Get(gone, "notes", "n").status().IsErased());
+  EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "K");
+  EXPECT_TRUE((*r)->CreatePerson({{"email", "gone@x.org"}}, {}).status().IsSuppressed());
+  auto receipt = (*r)->GetErasure("req-gone");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_TRUE(receipt->cryptographic);
+  EXPECT_EQ(receipt->level, ErasureLevel::kPurged);
+  SKV_ASSERT_OK((*r)->Close());
+  // Another store's log.
+  ErasureLog other = *log;
+  other.store_id = std::string(32, '0');
+  EXPECT_TRUE(ReapplyErasureLog(RestoreTo(out_.Sub("copy")), other).status().IsInvalidArgument());
+}
+
 TEST_F(BackupTest, AnErasureLogCutShortIsRefused) {
   const PersonId a = MakePerson("a@x.org");
   const PersonId b = MakePerson("b@x.org");

@@ -4,6 +4,7 @@
 // SoftHSM2 is not installed (scripts/setup-deps.sh installs it).
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -234,6 +235,77 @@ TEST_F(CustodyTest, ABackupWithoutARotationSinceRestoresAndForgetsLaterErasures)
   auto again = Store::Open(options_);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ((*again)->GetProfile(kept)->at("name").as_string(), "Kept");
+}
+
+// Records the labels of the keys a custody was asked to create.
+class RecordingCustody final : public EpochKeyCustody {
+ public:
+  explicit RecordingCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
+  Status CreateKey(std::string_view l) override {
+    created.emplace_back(l);
+    return inner_->CreateKey(l);
+  }
+  Result<std::string> Wrap(std::string_view l, std::string_view k) override { return inner_->Wrap(l, k); }
+  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { return inner_->Unwrap(l, w); }
+  Status DestroyKey(std::string_view l) override { return inner_->DestroyKey(l); }
+  Result<bool> HasKey(std::string_view l) override { return inner_->HasKey(l); }
+  std::string Describe() const override { return inner_->Describe(); }
+  std::vector<std::string> created;
+
+ private:
+  std::shared_ptr<EpochKeyCustody> inner_;
+};
+
+// Outside audit 34, F6: a sharded restore with new custody keys that failed
+// at a later shard removed the shards it had restored but left the token
+// keys it made for them, wrapping epoch keys of copies that no longer
+// exist, for ever. They are destroyed now; a restore that succeeds names
+// the keys it made.
+TEST_F(CustodyTest, AFailedShardedRestoreDestroysTheCustodyKeysItMade) {
+  test::TempDir out;
+  Options o = options_;
+  o.directory = out.Sub("s");
+  {
+    auto s = ShardedStore::Open(o, 2);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*s)->CreatePerson({{"email", std::to_string(i) + "@x.org"}}).ok());
+    ASSERT_TRUE((*s)->Backup(out.Sub("b")).ok());
+    SKV_ASSERT_OK((*s)->Close());
+  }
+  const std::string damaged = out.Sub("damaged");
+  fs::copy(out.Sub("b"), damaged, fs::copy_options::recursive);
+  const std::string data = damaged + "/shard-001/data/data.mdb";
+  std::string bytes = test::ReadFile(data);
+  bytes[bytes.size() / 2] ^= 0x01;
+  test::WriteFile(data, bytes);
+
+  auto recording = std::make_shared<RecordingCustody>(custody_);
+  Options to = RestoreTo(out.Sub("r"));
+  to.epoch_key_custody = recording;
+  ShardedRestoreOptions ro;
+  ro.without_erasure_log = true;
+  ro.custody_keys = RestoredCustodyKeys::kNewKeys;
+  auto failed = ShardedStore::Restore(damaged, to, ro);
+  EXPECT_TRUE(failed.status().IsCorruption()) << failed.status().ToString();
+  EXPECT_FALSE(fs::exists(out.Sub("r")));
+  ASSERT_FALSE(recording->created.empty()) << "shard 0 was restored, with new keys, before shard 1 failed";
+  for (const std::string& label : recording->created) {
+    auto has = custody_->HasKey(label);
+    ASSERT_TRUE(has.ok()) << has.status().ToString();
+    EXPECT_FALSE(*has) << label << " left in the token";
+  }
+
+  recording->created.clear();
+  auto ok = ShardedStore::Restore(out.Sub("b"), to, ro);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  std::vector<std::string> named;
+  for (const RestoreResult& r : ok->shards) {
+    named.insert(named.end(), r.new_custody_labels.begin(), r.new_custody_labels.end());
+  }
+  std::sort(named.begin(), named.end());
+  std::sort(recording->created.begin(), recording->created.end());
+  EXPECT_EQ(named, recording->created);
+  for (const std::string& label : named) EXPECT_TRUE(*custody_->HasKey(label)) << label;
 }
 
 TEST_F(CustodyTest, ClosingOneCustodyLeavesAnotherLoggedIn) {

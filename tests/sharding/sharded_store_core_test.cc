@@ -279,6 +279,167 @@ TEST(ShardedOpenTest, ALostShardIsPutBackFromItsBackup) {
   }
 }
 
+// Outside audit 34, F1: RestoreShard took any files of the shard's store
+// found in place without a marker for its own copy cut short, wrote the
+// marker and returned OK without applying the log it was given: files put
+// there by hand from an older state brought back a person erased since.
+// The log is re-applied to them now; a log older than them is refused.
+TEST(ShardedOpenTest, RestoreShardReappliesTheLogToFilesFoundInPlace) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  PersonId gone;
+  std::vector<ErasureLog> before, logs;
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    int next = 0;
+    do {
+      auto p = s->CreatePerson({Email(next++)});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      gone = *p;
+    } while (s->ShardOf(gone) != 1);
+    SKV_ASSERT_OK(s->Put(gone, "notes", "n", "diary"));
+    auto early = s->CreatePerson({Email(next++)});
+    ASSERT_TRUE(early.ok());
+    SKV_ASSERT_OK(s->Erase({*early}).status());
+    ASSERT_TRUE(s->shard(1).Backup(tmp.Sub("backup-1")).ok());
+    auto read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    before = *read;  // names nothing erased after the backup
+    SKV_ASSERT_OK(s->Erase({gone}).status());
+    read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    logs = *read;
+    SKV_ASSERT_OK(s->Close());
+  }
+  ASSERT_EQ(logs[1].people.size(), before[1].people.size() + 1);
+  fs::remove_all(dir + "/shard-001");
+  // An operator's file-level copy of the backup, put in place by hand.
+  for (const char* sub : {"keys", "data"}) {
+    fs::create_directories(dir + "/shard-001/" + sub);
+    fs::copy_file(tmp.Sub("backup-1") + "/" + sub + "/data.mdb", dir + "/shard-001/" + sub + "/data.mdb");
+  }
+  RestoreOptions with_log;
+  with_log.erasure_log = &logs[1];
+  RestoreOptions both = with_log;
+  both.without_erasure_log = true;
+  EXPECT_TRUE(ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, both).status().IsInvalidArgument());
+  EXPECT_TRUE(ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, RestoreOptions{})
+                  .status()
+                  .IsInvalidArgument());
+  auto r = ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, with_log);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->applied.people_erased, 1u);
+  {
+    auto s = ShardedStore::Open(Existing(dir), 0);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_TRUE((*s)->Get(gone, "notes", "n").status().IsErased());
+    SKV_ASSERT_OK((*s)->Close());
+  }
+  // The shard's marker lost again: a run with the log read before the
+  // backup is refused, a run with the right one changes nothing.
+  fs::remove(dir + "/shard-001/SHARD");
+  RestoreOptions stale;
+  stale.erasure_log = &before[1];
+  auto refused = ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, stale);
+  EXPECT_TRUE(refused.status().IsInvalidArgument()) << refused.status().ToString();
+  r = ShardedStore::RestoreShard(tmp.Sub("backup-1"), Existing(dir), 1, with_log);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->applied.people_erased, 0u);
+  EXPECT_EQ(r->applied.already_erased, 1u);
+}
+
+// Outside audit 34, F2 and F4 for a whole sharded store: logs read before
+// the backup was taken are refused (a person erased after it came back),
+// and logs given with without_erasure_log are refused (they were dropped).
+TEST(ShardedBackupTest, LogsOlderThanTheBackupOrGivenWithoutErasureLogAreRefused) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  PersonId gone;
+  std::vector<ErasureLog> before, logs;
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    auto early = s->CreatePerson({Email(1)});
+    auto p = s->CreatePerson({Email(2)});
+    ASSERT_TRUE(early.ok() && p.ok());
+    gone = *p;
+    SKV_ASSERT_OK(s->Put(gone, "notes", "n", "diary"));
+    auto read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    before = *read;
+    SKV_ASSERT_OK(s->Erase({*early}).status());
+    ASSERT_TRUE(s->Backup(tmp.Sub("backup")).ok());
+    SKV_ASSERT_OK(s->Erase({gone}).status());
+    read = s->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    logs = *read;
+    SKV_ASSERT_OK(s->Close());
+  }
+  ShardedRestoreOptions stale;
+  stale.erasure_logs = before;
+  auto r = ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), stale);
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("older than the backup"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(tmp.Sub("r")));
+  ShardedRestoreOptions both;
+  both.erasure_logs = logs;
+  both.without_erasure_log = true;
+  EXPECT_TRUE(ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), both).status().IsInvalidArgument());
+  EXPECT_FALSE(fs::exists(tmp.Sub("r")));
+  ShardedRestoreOptions fresh;
+  fresh.erasure_logs = logs;
+  auto ok = ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), fresh);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  auto s = ShardedStore::Open(Existing(tmp.Sub("r")), 0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_TRUE((*s)->Get(gone, "notes", "n").status().IsErased());
+}
+
+// Outside audit 34, F3: shard backups of two ShardedStore::Backup runs put
+// together passed every check, and an identifier that moved between the
+// runs was then held by two people. Each shard's backup names its run.
+TEST(ShardedBackupTest, ShardBackupsOfTwoBackupRunsPutTogetherAreRefused) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(s->CreatePerson({Email(i)}).ok());
+    ASSERT_TRUE(s->Backup(tmp.Sub("t1")).ok());
+    ASSERT_TRUE(s->CreatePerson({Email(10)}).ok());
+    ASSERT_TRUE(s->Backup(tmp.Sub("t2")).ok());
+    SKV_ASSERT_OK(s->Close());
+  }
+  ShardedRestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  const std::string target = tmp.Sub("r");
+  // Shard 1's whole backup directory from the second run.
+  const std::string mixed = tmp.Sub("mixed");
+  fs::copy(tmp.Sub("t1"), mixed, fs::copy_options::recursive);
+  fs::remove_all(mixed + "/shard-001");
+  fs::copy(tmp.Sub("t2") + "/shard-001", mixed + "/shard-001", fs::copy_options::recursive);
+  auto r = ShardedStore::Restore(mixed, Existing(target), no_log);
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("another ShardedStore::Backup"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(target));
+  // Its files and MANIFEST from the second run under the first run's RUN file.
+  fs::copy_file(tmp.Sub("t1") + "/shard-001/RUN", mixed + "/shard-001/RUN", fs::copy_options::overwrite_existing);
+  r = ShardedStore::Restore(mixed, Existing(target), no_log);
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("does not match its MANIFEST"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(target));
+  // Without its RUN file.
+  fs::remove(mixed + "/shard-001/RUN");
+  EXPECT_TRUE(ShardedStore::Restore(mixed, Existing(target), no_log).status().IsCorruption());
+  // Each run alone restores.
+  for (const char* run : {"t1", "t2"}) {
+    const std::string to = tmp.Sub(std::string("r-") + run);
+    auto ok = ShardedStore::Restore(tmp.Sub(run), Existing(to), no_log);
+    EXPECT_TRUE(ok.ok()) << run << ": " << ok.status().ToString();
+  }
+}
+
 // Markers of layout 1 (before stop 27) name no store: a read-only open
 // accepts them as they are, a writable open rewrites them with the store
 // IDs, and from then on replaced files are recognised.
@@ -1372,8 +1533,64 @@ TEST(ShardedRootKeyTest, TheRootKeyRotatesAndARotationCutShortIsFinishedByRunnin
   EXPECT_FALSE(ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t'))).ok());
   SKV_ASSERT_OK((*open)->Close());
   SKV_ASSERT_OK(readable_with('n'));
+  // Outside audit 34, F7: cut short by a shard that cannot be opened after
+  // shard 0 was rotated, the error said only why (the shard is open), and
+  // the store then opened with neither key. It says how to finish now.
+  {
+    auto held = Store::Open(Existing(top + "/shard-001", 'n'));
+    ASSERT_TRUE(held.ok()) << held.status().ToString();
+    Status cut = ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t')));
+    EXPECT_FALSE(cut.ok());
+    EXPECT_NE(cut.message().find("shard 1"), std::string::npos) << cut.ToString();
+    EXPECT_NE(cut.message().find("run again with the same two keys"), std::string::npos) << cut.ToString();
+  }
+  EXPECT_FALSE(readable_with('n').ok());
+  EXPECT_FALSE(readable_with('t').ok());
   SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top, 'n'), NewRawKeyProvider(test::TestKeyBytes('t'))));
   SKV_ASSERT_OK(readable_with('t'));
+}
+
+// Outside audit 34, F5: after ShardedStore::RotateRootKey a shard backup
+// taken before it could not be put back with RestoreShard under either key
+// (SHARDS opens only with the new one, the backup only with the old), and
+// both errors read as a wrong key. RestoreOptions::backup_key_provider
+// opens the backup with the old key and re-seals it under the new one.
+TEST(ShardedRootKeyTest, AShardBackupTakenBeforeARotationIsPutBackUnderTheNewKey) {
+  TempDir dir;
+  const std::string top = dir.Sub("s");
+  std::vector<PersonId> people;
+  {
+    auto s = OpenSharded(top, 2);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 8; ++i) {
+      auto p = s->CreatePerson({Email(i)});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      people.push_back(*p);
+    }
+    ASSERT_TRUE(s->shard(1).Backup(dir.Sub("backup-1")).ok());
+    SKV_ASSERT_OK(s->Close());
+  }
+  SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top), NewRawKeyProvider(test::TestKeyBytes('n'))));
+  fs::remove_all(top + "/shard-001");
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  auto plain = ShardedStore::RestoreShard(dir.Sub("backup-1"), Existing(top, 'n'), 1, no_log);
+  EXPECT_TRUE(plain.status().IsWrongKey()) << plain.status().ToString();
+  EXPECT_NE(plain.status().message().find("backup_key_provider"), std::string::npos) << plain.status().ToString();
+  EXPECT_FALSE(fs::exists(top + "/shard-001/keys"));
+  RestoreOptions old_key = no_log;
+  old_key.backup_key_provider = NewRawKeyProvider(test::TestKeyBytes('k'));
+  auto r = ShardedStore::RestoreShard(dir.Sub("backup-1"), Existing(top, 'n'), 1, old_key);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto s = ShardedStore::Open(Existing(top, 'n'), 0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  for (std::size_t i = 0; i < people.size(); ++i) {
+    auto found = (*s)->Resolve(Email(static_cast<int>(i)));
+    ASSERT_TRUE(found.ok()) << i << ": " << found.status().ToString();
+    EXPECT_EQ(*found, people[i]);
+  }
+  SKV_ASSERT_OK((*s)->Close());
+  EXPECT_TRUE(Store::Open(Existing(top + "/shard-001", 'k')).status().IsWrongKey());
 }
 
 // Outside audit 32b, F4: a person created through a shard opened alone
