@@ -48,6 +48,17 @@
 // person's creation time and each record's category and metadata; a record
 // past its own expiry is gone from every read, and a sweep deletes it.
 //
+// Since stop 34 every check also takes a processing lease on each person
+// (AcquireLease; no input bytes, so the corpus keeps its meaning), for a
+// purpose that rotates with the check: refused (Restricted) exactly when
+// the person restricted everything or the purpose, or the purpose's basis
+// wants consent the model does not hold (marketing: a grant; analytics: no
+// objection); Erased or NotFound for erased people and those of failed
+// batches; InvalidArgument for an unregistered purpose. A granted lease's
+// GetProfile, ScanEvents, ScanRecords and Get must leave out exactly what
+// the person's restricted categories hold and the records collected only
+// for other purposes.
+//
 // Each input runs in a fresh store directory (under /dev/shm when present),
 // with an injected clock (advanced only by the AdvanceClock step), kNoSync
 // durability and a 1 MiB first map.
@@ -70,6 +81,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <memory>
@@ -1260,17 +1272,31 @@ class Harness {
   // ---- checks ----------------------------------------------------------------------
 
   void CheckAll() {
+    ++checks_;
     CheckFeed();
     CheckFindRecords();
     for (std::size_t i = 0; i < model_.people.size(); ++i) {
+      // One processing lease a person a check, its purpose rotating with
+      // the check and the person (every purpose of a person within three
+      // checks, at a third of the cost of all three each time).
+      const char* purpose = kPurposes[(checks_ + i) % std::size(kPurposes)];
       if (model_.people[i].erased) {
         CheckErased(model_.people[i]);
+        ExpectGone(store_->AcquireLease(model_.people[i].id, purpose).status(),
+                   "erased person " + model_.people[i].id.ToHex() + " AcquireLease");
       } else {
         CheckLive(model_.people[i]);
+        CheckLease(model_.people[i], purpose);
       }
+    }
+    if (!model_.people.empty()) {
+      ExpectStatus(store_->AcquireLease(model_.people[0].id, "no_such_purpose").status(),
+                   StatusCode::kInvalidArgument, "AcquireLease for an unregistered purpose");
     }
     for (const PersonId& id : model_.phantoms) {
       ExpectStatus(store_->GetPerson(id).status(), StatusCode::kNotFound, "a person of a failed batch");
+      ExpectStatus(store_->AcquireLease(id, kPurposes[0]).status(), StatusCode::kNotFound,
+                   "AcquireLease on a person of a failed batch");
     }
     for (const Identifier& id : model_.suppressed) {
       ExpectStatus(store_->Resolve(id).status(), StatusCode::kSuppressed, "Resolve suppressed " + Describe(id));
@@ -1452,6 +1478,93 @@ class Harness {
     CheckExport(p, *info);
   }
 
+  // Whether the store must refuse a lease on `p` for `purpose`
+  // (Store::AcquireLease): everything or the purpose restricted, or the
+  // purpose's lawful basis wants what the person's consent decisions do
+  // not give. The default purposes (options.h): marketing needs a grant,
+  // analytics (legitimate interest) stops at an objection (a withdrawal),
+  // support (contract) has no right to object.
+  static bool LeaseRefused(const ModelPerson& p, const std::string& purpose) {
+    if (p.restriction.all || p.restriction.purposes.count(purpose) != 0) return true;
+    const auto decision = p.consent.find(purpose);
+    const bool decided = decision != p.consent.end();
+    if (purpose == "marketing") return !decided || !decision->second;
+    if (purpose == "analytics") return decided && !decision->second;
+    return false;
+  }
+
+  // A processing lease on live person `p` for `purpose`: Restricted when
+  // the model refuses it; otherwise its reads leave out what the person's
+  // restricted categories hold (the harness declares no attribute or
+  // collection categories, so every attribute and every collection is
+  // "general"), and a record that names purposes is read only for them.
+  // The lease is released at once: one left registered would make the
+  // next Erase or Restrict of the person wait and fail Busy.
+  void CheckLease(const ModelPerson& p, const std::string& purpose) {
+    const std::string who = "lease on " + p.id.ToHex() + " for " + purpose;
+    auto lease = store_->AcquireLease(p.id, purpose);
+    if (LeaseRefused(p, purpose)) {
+      ExpectStatus(lease.status(), StatusCode::kRestricted, who);
+      return;
+    }
+    if (!lease.ok()) Fail(who + ": " + lease.status().ToString());
+    Lease& l = **lease;
+    Expect(l.person() == p.id && l.purpose() == purpose, who + ": person() and purpose()");
+    const auto withheld = [&](const std::string& category) { return p.restriction.categories.count(category) != 0; };
+    const bool general_withheld = withheld("general");
+
+    auto profile = l.GetProfile();
+    if (!profile.ok()) Fail(who + " GetProfile: " + profile.status().ToString());
+    Expect(*profile == (general_withheld ? Attributes{} : p.profile), who + " GetProfile");
+
+    auto events = l.ScanEvents();
+    std::size_t n = 0;
+    for (const ModelEvent& e : p.events) {
+      if (withheld(e.category)) continue;
+      Expect(events->Valid(), who + " ScanEvents ended early: event " + std::to_string(n) + " missing");
+      CompareEvent(events->value(), e, who + " event " + std::to_string(n));
+      events->Next();
+      ++n;
+    }
+    Expect(!events->Valid(), who + " ScanEvents returned an event the lease withholds");
+    ExpectStatus(events->status(), StatusCode::kOk, who + " ScanEvents");
+
+    const auto collected_for = [&](const Record& r) {
+      const auto& ps = r.metadata.purposes;
+      return ps.empty() || std::find(ps.begin(), ps.end(), purpose) != ps.end();
+    };
+    const auto live = LiveRecords(p);
+    for (const char* collection : kCollections) {
+      auto it = l.ScanRecords(collection);
+      for (auto want = live.lower_bound({collection, ""}); want != live.end() && want->first.first == collection;
+           ++want) {
+        if (withheld(want->second.category) || !collected_for(want->second)) continue;
+        Expect(it->Valid(), who + " ScanRecords ended early: " + want->first.second + " missing");
+        Expect(it->value().key == want->first.second && it->value().value == want->second.value,
+               who + " ScanRecords: record");
+        it->Next();
+      }
+      Expect(!it->Valid(), who + " ScanRecords returned a record the lease withholds");
+      ExpectStatus(it->status(), StatusCode::kOk, who + " ScanRecords");
+      for (int k = 0; k < 5; ++k) {
+        const std::string key = "k" + std::to_string(k);
+        auto g = l.Get(collection, key);
+        auto m = live.find({collection, key});
+        const std::string what = who + " Get " + collection + "/" + key;
+        if (general_withheld) {  // the collection's category, before the record is read
+          ExpectStatus(g.status(), StatusCode::kRestricted, what);
+        } else if (m == live.end()) {
+          ExpectStatus(g.status(), StatusCode::kNotFound, what);
+        } else if (withheld(m->second.category) || !collected_for(m->second)) {
+          ExpectStatus(g.status(), StatusCode::kRestricted, what);
+        } else {
+          if (!g.ok()) Fail(what + ": " + g.status().ToString());
+          Expect(*g == m->second.value, what + ": value");
+        }
+      }
+    }
+  }
+
   void CheckExport(const ModelPerson& p, const PersonInfo& info) {
     const std::string who = "export of " + p.id.ToHex();
     auto it = store_->Export(p.id);
@@ -1556,6 +1669,7 @@ class Harness {
   std::unique_ptr<Store> store_;
   Model model_;
   std::int64_t now_ = kClockMs;  // the store's clock
+  std::uint64_t checks_ = 0;      // CheckAll calls so far (rotates the lease purposes)
 };
 
 // A directory for the process's stores, removed at exit.
