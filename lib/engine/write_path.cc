@@ -930,6 +930,7 @@ Status Writer::Write(const WriteBatch& batch) {
 
   std::unique_lock queue_lock(queue_mu_);
   queue_.push_back(&w);
+  util::TestPoint("write.queued");  // under queue_mu_: a hook must not block
   while (!w.done && &w != queue_.front()) w.cv.wait(queue_lock);
   if (w.done) return w.status;  // a leader committed (or failed) it with its group
 
