@@ -1495,9 +1495,10 @@ class Harness {
 
   // A processing lease on live person `p` for `purpose`: Restricted when
   // the model refuses it; otherwise its reads leave out what the person's
-  // restricted categories hold (the harness declares no attribute or
-  // collection categories, so every attribute and every collection is
-  // "general"), and a record that names purposes is read only for them.
+  // restricted categories hold (the harness declares no attribute
+  // categories, so every attribute is "general"; a record's category is its
+  // own, as a batch put may name one), and a record that names purposes is
+  // read only for them.
   // The lease is released at once: one left registered would make the
   // next Erase or Restrict of the person wait and fail Busy.
   void CheckLease(const ModelPerson& p, const std::string& purpose) {
@@ -1511,11 +1512,9 @@ class Harness {
     Lease& l = **lease;
     Expect(l.person() == p.id && l.purpose() == purpose, who + ": person() and purpose()");
     const auto withheld = [&](const std::string& category) { return p.restriction.categories.count(category) != 0; };
-    const bool general_withheld = withheld("general");
-
     auto profile = l.GetProfile();
     if (!profile.ok()) Fail(who + " GetProfile: " + profile.status().ToString());
-    Expect(*profile == (general_withheld ? Attributes{} : p.profile), who + " GetProfile");
+    Expect(*profile == (withheld("general") ? Attributes{} : p.profile), who + " GetProfile");
 
     auto events = l.ScanEvents();
     std::size_t n = 0;
@@ -1551,9 +1550,7 @@ class Harness {
         auto g = l.Get(collection, key);
         auto m = live.find({collection, key});
         const std::string what = who + " Get " + collection + "/" + key;
-        if (general_withheld) {  // the collection's category, before the record is read
-          ExpectStatus(g.status(), StatusCode::kRestricted, what);
-        } else if (m == live.end()) {
+        if (m == live.end()) {
           ExpectStatus(g.status(), StatusCode::kNotFound, what);
         } else if (withheld(m->second.category) || !collected_for(m->second)) {
           ExpectStatus(g.status(), StatusCode::kRestricted, what);

@@ -134,11 +134,11 @@ struct RestoreResult {
 // MANIFEST's checksums (Corruption if they differ), opens the copy with
 // `options` (its key provider and custody), moves its epoch keys to new
 // custody keys if asked (RestoredCustodyKeys::kNewKeys), re-applies the
-// erasure log (erasures and suppressions made after the backup), purges
-// what it erased and, if it erased anyone, rotates the epoch so those
-// erasures are cryptographic in the copy too; with backup_key_provider,
-// re-seals it under options' root key; then closes it and renames it
-// into place. Nothing is left at options.directory on failure.
+// erasure log (erasures and suppressions made after the backup; people of
+// the log it never held are fenced, so its own log names them), purges,
+// compacts and, with backup_key_provider, re-seals it under options' root
+// key, and last, if any erasure is not yet cryptographic, rotates the epoch
+// so it is; then closes it and renames it into place. Nothing is left at options.directory on failure.
 // Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
 // its custody (a rotation after the backup); WrongKey; InvalidArgument if
 // neither an erasure log nor without_erasure_log is given or both are, the
@@ -149,18 +149,20 @@ struct RestoreResult {
 SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options& options,
                                     const RestoreOptions& restore);
 
-// Re-applies `log` to the closed store at options.directory the way
-// RestoreBackup does to its copy: erases again every person and category
-// the log names that the store still holds, adds its suppressions, purges
-// what it erased, rotates the epoch if it erased anything (so those
-// erasures are cryptographic here too) and compacts the data file if the
-// purge deleted rows (so no free page keeps them). For a store put back by
-// other means than RestoreBackup: a file-level copy or a volume snapshot of
-// an older state, which would otherwise bring back people erased since.
-// Idempotent: a store that already holds every erasure of the log is left
-// as it is (nothing erased, nothing rotated). Errors as Store::Open, and
-// InvalidArgument if the log is another store's or older than the store
-// (it lacks an erasure the store holds).
+// Re-applies `log` to the closed store at options.directory as RestoreBackup
+// re-applies it to its copy: erases again every person and category the
+// log names that the store still holds, fences the people it never held,
+// adds its suppressions, purges what is pending, and — while any erasure
+// of the store is not yet cryptographic (StoreStats::erasures_since_rotation),
+// also one made by a run of this call cut short — compacts the data file (so
+// no free page keeps the purged rows) and rotates the epoch (so those
+// erasures are cryptographic here too). For a store put back by other means
+// than RestoreBackup: a file-level copy or a volume snapshot of an older
+// state, which would otherwise bring back people erased since. Unlike
+// RestoreBackup it leaves the store's free key pool alone. Run again, it
+// erases nothing more. Errors as Store::Open, and InvalidArgument if the
+// log is another store's or older than the store (it lacks an erasure the
+// store holds).
 SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log);
 
 // Reads a backup's MANIFEST. NotFound if `backup_dir` holds no complete

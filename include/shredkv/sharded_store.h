@@ -151,7 +151,8 @@ class SHREDKV_EXPORT ShardedStore {
   // running it again: files of the shard's store found in its directory
   // without a marker (that copy, or one put there by hand) get the log
   // re-applied as RestoreBackup applies it (ReapplyErasureLog), then the
-  // marker. Nothing may have the sharded store or the shard open
+  // marker; the result's `backup` then describes backup_dir, which was not
+  // read beyond its MANIFEST. Nothing may have the sharded store or the shard open
   // meanwhile (RestoreShard takes no lock on the other shards). The shard comes back as of
   // its backup, with the erasures of the log re-applied: people created in
   // it since are gone, and it may disagree with the other shards on who
@@ -169,8 +170,11 @@ class SHREDKV_EXPORT ShardedStore {
   // not exist or be empty (AlreadyExists). Checks first, writing nothing:
   // the root key opens the backup's SHARDS (WrongKey), every shard's
   // backup is complete and its marker is of that place and names the
-  // backup's store (Corruption), and there is an erasure log for every
-  // shard unless restore.without_erasure_log (InvalidArgument). Then
+  // backup's store, and every shard's backup was made by the same Backup
+  // call (its RUN file; shard backups of different times put together may
+  // disagree on who holds an identifier) (Corruption), and there is an
+  // erasure log for every shard unless restore.without_erasure_log, not
+  // both (InvalidArgument). Then
   // RestoreBackup of each shard into its directory with its own log (a log
   // of another shard's store is InvalidArgument), each restored store's own
   // ID checked against the markers (a MANIFEST is not authenticated), the
@@ -334,8 +338,9 @@ class SHREDKV_EXPORT ShardedStore {
 
   // A backup of the whole store in `directory` (created; AlreadyExists if
   // it exists and is not empty): each shard's Store::Backup in
-  // <directory>/shard-NNN with that shard's SHARD marker beside its
-  // MANIFEST, then SHARDS (sealed under the root key), last: a directory
+  // <directory>/shard-NNN with that shard's SHARD marker and a RUN file
+  // naming this call beside its MANIFEST, then SHARDS (sealed under the
+  // root key), last: a directory
   // without SHARDS is not a sharded backup. Each shard's copy is consistent
   // in itself; the shards are copied one after another while the store
   // stays in use, so a Write over several shards made meanwhile may be in

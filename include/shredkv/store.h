@@ -140,7 +140,9 @@ class SHREDKV_EXPORT Lease {
   virtual Result<Attributes> GetProfile() = 0;
   // Events without those of restricted categories.
   virtual std::unique_ptr<EventIterator> ScanEvents(TimeRange range = {}) = 0;
-  // Restricted if the record's category is restricted.
+  // Restricted if the record's own category is restricted (not its
+  // collection's declared one: a batch put may name another), or if the
+  // record names purposes (RecordMetadata::purposes) and not this lease's.
   virtual Result<std::string> Get(std::string_view collection, std::string_view key) = 0;
   virtual std::unique_ptr<RecordIterator> ScanRecords(std::string_view collection,
                                                       std::string_view prefix = {}) = 0;
@@ -652,9 +654,12 @@ class SHREDKV_EXPORT Store {
   // every person the log names who still has keys here is erased again
   // under the log's request id and analytics mode (one erasure request per
   // request id), every erased category key likewise, and every suppressed
-  // identifier hash is added. Entries this store already applied, and
-  // people it never held, are counted and skipped. InvalidArgument if the
-  // log is another store's. Purge() afterwards removes the rows.
+  // identifier hash is added. Entries this store already applied are
+  // counted and skipped; people it never held are counted and fenced (their
+  // erasure is then in this store's own log, so a backup of the original
+  // taken while they lived cannot bring them back when it is restored with
+  // that log). InvalidArgument if the log is another store's. Purge()
+  // afterwards removes the rows.
   virtual Result<ErasureLogApplied> ApplyErasureLog(const ErasureLog& log) = 0;
 
   // Re-seals the store's root-sealed keys (the root check, the identifier

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -185,19 +186,22 @@ Status CopyFileSynced(const std::string& from, const std::string& to) {
 }
 
 // InvalidArgument unless `log` names every erasure `held` (a restored
-// copy's own log) names: fences are kept forever, so a log read from the
+// copy's own log) names: fences are kept forever (and a restore fences the
+// people of its log it never held, ApplyErasureLog), so a log read from the
 // live store after the copy was taken names all of the copy's. One that
 // lacks one was read before the copy was taken and may lack erasures made
 // since (outside audit 34, F2: such a log was applied, and a person erased
-// after the backup came back). People match by ID, category keys by person
-// and category: not by request id, since a restore re-applies an erasure
-// under a new id when the log's names another erasure in the copy, and the
-// copy's fence then carries that new id.
+// after the backup came back). People match by ID. Category keys match by
+// person and category, counted — a category written again after its
+// erasure gets a new key, so it may be erased twice (review of stop 34,
+// R3) — not by request id, since a restore re-applies an erasure under a
+// new id when the log's names another erasure in the copy. A person the log
+// names erased whole covers their category erasures.
 Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::string_view copy) {
   std::set<PersonId> people;
   for (const ErasedPersonEntry& e : log.people) people.insert(e.person);
-  std::set<std::pair<PersonId, std::string_view>> categories;
-  for (const ErasedCategoryEntry& e : log.categories) categories.emplace(e.person, e.category);
+  std::map<std::pair<PersonId, std::string_view>, std::size_t> categories;  // erasures named, by (person, category)
+  for (const ErasedCategoryEntry& e : log.categories) ++categories[{e.person, e.category}];
   auto older = [&](const std::string& what) {
     return Status::InvalidArgument("the erasure log is older than " + std::string(copy) + ": it lacks " + what +
                                    ", which " + std::string(copy) +
@@ -210,10 +214,13 @@ Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::stri
     }
   }
   for (const ErasedCategoryEntry& e : held.categories) {
-    if (categories.count({e.person, e.category}) == 0) {
-      return older("the erasure of category '" + e.category + "' of person " + e.person.ToHex() + " (request '" +
+    if (people.count(e.person) != 0) continue;
+    auto named = categories.find({e.person, e.category});
+    if (named == categories.end() || named->second == 0) {
+      return older("an erasure of category '" + e.category + "' of person " + e.person.ToHex() + " (request '" +
                    e.request_id + "')");
     }
+    --named->second;
   }
   return Status::OK();
 }
@@ -231,10 +238,21 @@ Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view co
 
 // What RestoreBackup does to its opened copy after copying it, and
 // ReapplyErasureLog to a store put back otherwise (each has checked the log
-// with CheckLogFor first): re-applies `log` (when given), purges what is pending,
-// rotates the epoch if it erased anything or `rotate` says so, and compacts
-// the data file if the purge deleted rows.
-Status FinishCopy(Store& store, const ErasureLog* log, bool rotate, ErasureLogApplied* applied) {
+// with CheckLogFor first): re-applies `log` (when given), purges what is
+// pending and compacts the data file if the purge deleted rows or erasures
+// are not yet cryptographic, re-seals the root-sealed keys under `reseal`'s
+// root key (when given), and last rotates the epoch if erasures are not yet
+// cryptographic or `rotate` says so.
+//
+// The order matters (review of stop 34). The rotation comes last: for a
+// copy that keeps its backup's custody keys (RestoredCustodyKeys::
+// kTakeOver) it destroys them, and a step failing after it would leave the
+// backup unrestorable with the copy removed (R1). It is decided by the
+// store's own state (StoreStats::erasures_since_rotation), not by what this
+// run erased: a run after one cut short between its erasures and its
+// rotation finds nothing to erase, and must still rotate and compact (R5).
+Status FinishCopy(Store& store, const ErasureLog* log, bool rotate, const std::shared_ptr<KeyProvider>& reseal,
+                  ErasureLogApplied* applied) {
   if (log != nullptr) {
     auto done = store.ApplyErasureLog(*log);
     if (!done.ok()) return done.status();
@@ -250,21 +268,29 @@ Status FinishCopy(Store& store, const ErasureLog* log, bool rotate, ErasureLogAp
       return Status::Internal("purging the re-applied erasures made no progress");
     }
   }
-  // The re-applied erasures, cryptographic in the copy as they may be in
-  // the original: their DEKs are in free pages of `keys` until a rotation.
-  // A rotation also rebuilds `keys`, leaving no dropped pool key in a free page.
-  if (applied->people_erased + applied->categories_erased > 0 || rotate) {
-    auto rotated = store.RotateEpoch();
-    if (!rotated.ok()) return rotated.status().WithContext("rotating the epoch after the re-applied erasures");
-  }
+  auto stats = store.Stats();
+  if (!stats.ok()) return stats.status();
+  const bool unrotated = stats->erasures_since_rotation > 0;
   // The purged rows — of the people erased again, or of erasures the copy
   // held unpurged — are in free pages of the data file (the original may
   // have compacted them away long ago): rewrite it from the live rows, as
   // `compact` does, so the copy holds no byte of them (outside audit 29a
   // F5; the second case: review of stop 29).
-  if (rows_purged > 0) {
+  if (rows_purged > 0 || unrotated) {
     auto compacted = store.CompactData();
     if (!compacted.ok()) return compacted.status().WithContext("compacting the copy after the re-applied erasures");
+  }
+  if (reseal != nullptr) {
+    if (Status r = store.RotateRootKey(reseal); !r.ok()) {
+      return r.WithContext("re-sealing the restored copy under the current root key");
+    }
+  }
+  // The erasures, cryptographic in the copy as they may be in the
+  // original: their DEKs are in free pages of `keys` until a rotation. A
+  // rotation also rebuilds `keys`, leaving no dropped pool key in a free page.
+  if (unrotated || rotate) {
+    auto rotated = store.RotateEpoch();
+    if (!rotated.ok()) return rotated.status().WithContext("rotating the epoch after the re-applied erasures");
   }
   return Status::OK();
 }
@@ -434,11 +460,24 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
 
   // One erasure request per request id, as it was made.
   std::map<std::string, std::pair<std::vector<PersonId>, AnalyticsOnErase>> requests;
+  // People this store never held: fenced, so that its own log names them
+  // (review of stop 34, R2: a store restored from an older backup dropped
+  // them from its log, and a newer backup restored with that log brought
+  // back a person erased in between).
+  std::vector<std::pair<PersonId, keys::ErasureRequest>> never_held;
   for (const ErasedPersonEntry& e : log.people) {
     auto h = held(e.person);
     if (!h.ok()) return h.status();
     if (*h == Held::kErased) ++applied.already_erased;
-    if (*h == Held::kNever) ++applied.not_present;
+    if (*h == Held::kNever) {
+      ++applied.not_present;
+      keys::ErasureRequest r;
+      r.request_id = e.request_id;
+      r.erased_at_ms = e.erased_at_ms;
+      r.people = 1;
+      r.analytics_mode = static_cast<std::uint8_t>(e.analytics);
+      never_held.emplace_back(e.person, std::move(r));
+    }
     if (*h != Held::kPresent) continue;
     auto& r = requests[e.request_id];
     r.first.push_back(e.person);
@@ -492,6 +531,13 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
       return receipt.status().WithContext("re-applying category erasure '" + e.request_id + "'");
     }
   }
+  if (!never_held.empty()) {
+    CallGuard guard(ctx_, CallAccess::kWrite);
+    if (!guard.ok()) return guard.status();
+    std::lock_guard write_lock(ctx_.write_mu);
+    auto fenced = ctx_.keys->AddForeignFences(never_held);
+    if (!fenced.ok()) return fenced.status().WithContext("fencing the people of the log this store never held");
+  }
   if (!log.suppressed.empty()) {
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
@@ -520,7 +566,7 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
   if (!store.ok()) return store.status();
   ErasureLogApplied applied;
   Status f = engine::CheckLogFor(**store, log, "the store");
-  if (f.ok()) f = engine::FinishCopy(**store, &log, /*rotate=*/false, &applied);
+  if (f.ok()) f = engine::FinishCopy(**store, &log, /*rotate=*/false, /*reseal=*/nullptr, &applied);
   Status c = (*store)->Close();
   if (!f.ok()) return f;
   if (!c.ok()) return c;
@@ -541,14 +587,17 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
         "restoring needs the live store's erasure log (erasures made after the backup would come back "
         "otherwise), or RestoreOptions::without_erasure_log");
   }
-  if (restore.erasure_log != nullptr && restore.without_erasure_log) {
-    return Status::InvalidArgument(
-        "RestoreOptions names an erasure log and without_erasure_log: give one (outside audit 34, F4)");
+  if (restore.erasure_log != nullptr && restore.without_erasure_log) {  // outside audit 34, F4
+    return Status::InvalidArgument("an erasure log and without_erasure_log contradict each other: give one");
   }
   std::string target = options.directory;
   while (target.size() > 1 && target.back() == '/') target.pop_back();
   if (target.empty()) return Status::InvalidArgument("Options::directory names where to restore");
   if (options.read_only) return Status::InvalidArgument("a restore writes: Options::read_only must be false");
+  if (restore.backup_key_provider != nullptr && options.key_provider == nullptr) {
+    return Status::InvalidArgument(
+        "RestoreOptions::backup_key_provider needs Options::key_provider: the root key to re-seal the copy under");
+  }
   auto manifest = engine::ReadManifest(backup_dir);
   if (!manifest.ok()) return manifest.status();
   const BackupInfo& info = manifest->info;
@@ -587,9 +636,12 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   const std::string work = target + ".restoring";
   std::error_code ec;
   fs::remove_all(work, ec);
-  // Custody keys made for the copy (kNewKeys): they would wrap epoch keys
+  // Custody keys made for the copy (by RekeyCustody for kNewKeys, by its
+  // epoch rotation in either mode): on a failure they would wrap epoch keys
   // of a copy that no longer exists, and nothing would ever destroy them
-  // (outside audit 34, F6).
+  // (outside audit 34, F6). Read from the open copy when it fails or is
+  // closed: a rotation destroys what RekeyCustody made and makes another
+  // (review of stop 34, R4).
   std::vector<std::string> made_labels;
   auto fail = [&](Status s) {
     std::error_code e;
@@ -637,33 +689,44 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
       }
       return fail(s);
     }
+    // The copy's custody labels that are not the backup's: those this
+    // restore made.
+    auto new_labels = [&]() {
+      std::vector<std::string> made;
+      for (const keys::EpochRecord& e : static_cast<engine::StoreImpl&>(**store).key_store().Epochs()) {
+        if (!e.custody_label.empty() && std::find(info.custody_labels.begin(), info.custody_labels.end(),
+                                                  e.custody_label) == info.custody_labels.end()) {
+          made.push_back(e.custody_label);
+        }
+      }
+      return made;
+    };
+    auto fail_open = [&](Status s) {
+      made_labels = new_labels();
+      (void)(*store)->Close();
+      return fail(s);
+    };
     // A stale log is refused before the copy is changed (or custody keys
     // are made for it).
     if (restore.erasure_log != nullptr) {
       if (Status older = engine::CheckLogFor(**store, *restore.erasure_log, "the backup"); !older.ok()) {
-        return fail(older);
+        return fail_open(older);
       }
     }
     if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kNewKeys) {
       auto moved = static_cast<engine::StoreImpl&>(**store).key_store().RekeyCustody();
-      if (!moved.ok()) return fail(moved.status());
-      for (const keys::EpochRecord& e : static_cast<engine::StoreImpl&>(**store).key_store().Epochs()) {
-        if (!e.custody_label.empty()) made_labels.push_back(e.custody_label);
-      }
+      if (!moved.ok()) return fail_open(moved.status());
     }
     // Backups made before they left free pool keys out may hold keys the
     // original hands to people it creates later: never this copy's.
     auto dropped = static_cast<engine::StoreImpl&>(**store).key_store().DropFreePool();
-    if (!dropped.ok()) return fail(dropped.status());
-    if (Status f = engine::FinishCopy(**store, restore.erasure_log, *dropped > 0, &result.applied);
-        !f.ok()) {
-      return fail(f);
+    if (!dropped.ok()) return fail_open(dropped.status());
+    const std::shared_ptr<KeyProvider> reseal =
+        restore.backup_key_provider != nullptr ? options.key_provider : nullptr;
+    if (Status f = engine::FinishCopy(**store, restore.erasure_log, *dropped > 0, reseal, &result.applied); !f.ok()) {
+      return fail_open(f);
     }
-    if (restore.backup_key_provider != nullptr && options.key_provider != nullptr) {
-      if (Status r = (*store)->RotateRootKey(options.key_provider); !r.ok()) {
-        return fail(r.WithContext("re-sealing the restored copy under the current root key"));
-      }
-    }
+    made_labels = new_labels();
     if (Status c = (*store)->Close(); !c.ok()) return fail(c);
   }
   for (const std::string& d : {work + "/keys", work + "/data", work}) {
@@ -674,8 +737,9 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     return fail(Status::IOError("cannot rename '" + work + "' to '" + target + "': " + std::strerror(errno)));
   }
   const std::string parent = fs::path(target).parent_path().string();
-  if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) return f;
+  // In place now: the keys made are the restored store's.
   result.new_custody_labels = std::move(made_labels);
+  if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) return f;
   return result;
 }
 

@@ -1825,6 +1825,35 @@ Result<std::uint64_t> KeyStore::AddSuppressions(const std::vector<SuppressionRec
   return added;
 }
 
+Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people) {
+  std::uint64_t added = 0;
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    added = 0;
+    for (const auto& [person, request] : people) {
+      std::string_view existing;
+      Status g = txn.Get(fences_, person.view(), &existing);
+      if (g.ok()) continue;
+      if (!g.IsNotFound()) return g;
+      auto cursor = txn.OpenCursor(deks_);
+      if (!cursor.ok()) return cursor.status();
+      Status m = (*cursor)->Seek(person.view());
+      if (!m.ok()) return m;
+      if ((*cursor)->Valid() && (*cursor)->key().substr(0, PersonId::kSize) == person.view()) {
+        return Status::Internal("person " + person.ToHex() + " has a key here: erase them, not only fence them");
+      }
+      std::string payload;
+      EncodeFence(request, &payload);
+      if (Status w = txn.Put(fences_, person.view(), PlainRow(TableId::kFences, person.view(), payload)); !w.ok()) {
+        return w;
+      }
+      ++added;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return added;
+}
+
 Result<std::string> KeyStore::RawRowForTesting(std::string_view table, std::string_view key) {
   std::string out;
   Status s = env_->View([&](storage::ReadTxn& txn) {

@@ -66,6 +66,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "codec/sealed.h"
@@ -353,6 +354,14 @@ class KeyStore {
   // Adds the hashes not suppressed yet, in one committed transaction;
   // returns how many were added.
   Result<std::uint64_t> AddSuppressions(const std::vector<SuppressionRecord>& entries);
+  // Fences people this store never held, erased in another copy of it (a
+  // restored backup re-applying the original's log), so that this store's
+  // own log names their erasures from then on: a backup taken of the
+  // original while they lived, restored with that log, must not bring them
+  // back. A person who has a fence already is skipped; one who has a key
+  // is an error (Internal): erase them instead. One committed transaction;
+  // returns how many fences were written.
+  Result<std::uint64_t> AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people);
 
   // ---- epoch rotation ----
 

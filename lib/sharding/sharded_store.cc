@@ -681,6 +681,16 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
 Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, const Options& options,
                                                  std::uint32_t index, const RestoreOptions& restore) {
   if (options.key_provider == nullptr) return Status::InvalidArgument("Options::key_provider is required");
+  // As RestoreBackup checks them, before anything is read: the path below
+  // for files found in place does not go through it.
+  if (restore.erasure_log == nullptr && !restore.without_erasure_log) {
+    return Status::InvalidArgument(
+        "restoring needs the live store's erasure log (erasures made after the backup would come back "
+        "otherwise), or RestoreOptions::without_erasure_log");
+  }
+  if (restore.erasure_log != nullptr && restore.without_erasure_log) {
+    return Status::InvalidArgument("an erasure log and without_erasure_log contradict each other: give one");
+  }
   const std::string& top = options.directory;
   auto manifest = sharding::ReadManifest(top + "/" + sharding::kManifestName, *options.key_provider);
   if (manifest.status().IsNotFound()) return Status::NotFound("no sharded store in '" + top + "'");
@@ -719,14 +729,6 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
   Options shard_options = options;
   shard_options.directory = ShardDirectory(top, index);
   shard_options.shard_placement.reset();  // the restore opens whatever store the backup holds
-  if (restore.erasure_log == nullptr && !restore.without_erasure_log) {
-    return Status::InvalidArgument(
-        "restoring needs the live shard's erasure log (erasures made after the backup would come back "
-        "otherwise), or RestoreOptions::without_erasure_log");
-  }
-  if (restore.erasure_log != nullptr && restore.without_erasure_log) {
-    return Status::InvalidArgument("RestoreOptions names an erasure log and without_erasure_log: give one");
-  }
   RestoreResult result;
   std::error_code ec;
   if (fs::exists(shard_options.directory + "/keys", ec) && !fs::exists(shard_options.directory + "/SHARD", ec)) {
@@ -736,9 +738,19 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
     // log is re-applied to them as RestoreBackup applies it (outside audit
     // 34, F1: they were blessed as restored with the log ignored, and a
     // person erased after them came back). For the copy of a cut-short
-    // restore it finds every erasure applied and changes nothing.
+    // restore it finds every erasure applied and changes nothing. Files it
+    // cannot open say why (review of stop 34, R8: a wrong key read as
+    // "not the shard's store").
     auto there = StoredId(shard_options);
-    if (!there.ok() || *there != expected) {
+    if (!there.ok()) {
+      Status s = there.status().WithContext("'" + shard_options.directory + "' holds files without a marker");
+      if (s.IsWrongKey()) {
+        s = s.WithContext("(files under another root key, as of a backup taken before a root-key rotation: move "
+                          "them away and restore from the backup with RestoreOptions::backup_key_provider)");
+      }
+      return s.WithContext(ShardContext(index));
+    }
+    if (*there != expected) {
       return Status::AlreadyExists("'" + shard_options.directory + "' holds files that are not shard " +
                                    std::to_string(index) + "'s store: move them away first");
     }
@@ -756,6 +768,7 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
     auto there = StoredId(shard_options);
     if (!there.ok() || *there != expected) {
       fs::remove_all(shard_options.directory, ec);
+      for (const std::string& label : result.new_custody_labels) (void)options.epoch_key_custody->DestroyKey(label);
       if (!there.ok()) return there.status().WithContext(ShardContext(index));
       return Status::InvalidArgument("the backup in '" + backup_dir + "' holds store " + *there + ", not " + expected +
                                      " (its MANIFEST names another)");
@@ -801,7 +814,7 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
   auto failed = [&](Status s, std::uint32_t i) {
     s = s.WithContext(ShardContext(i));
     if (!rotating) return s;
-    return s.WithContext("the rotation is cut short: shards before " + ShardContext(i) +
+    return s.WithContext("the rotation is cut short: shards up to " + ShardContext(i) +
                          " may be under the new root key already, and the store opens with neither key until "
                          "RotateRootKey is run again with the same two keys to finish");
   };
@@ -1454,10 +1467,8 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   }
   if (!manifest.ok()) return manifest.status();
   const std::uint32_t count = manifest->shard_count;
-  if (restore.without_erasure_log && !restore.erasure_logs.empty()) {
-    return Status::InvalidArgument(
-        "ShardedRestoreOptions names erasure logs and without_erasure_log: give one (outside audit 34, F4: the "
-        "logs were dropped)");
+  if (restore.without_erasure_log && !restore.erasure_logs.empty()) {  // outside audit 34, F4: they were dropped
+    return Status::InvalidArgument("erasure logs and without_erasure_log contradict each other: give one");
   }
   if (!restore.without_erasure_log && restore.erasure_logs.size() != count) {
     return Status::InvalidArgument("the backup has " + std::to_string(count) + " shards: restoring it needs " +

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -502,6 +503,113 @@ TEST_F(BackupTest, ReapplyErasureLogErasesAgainInAStorePutBackByHand) {
   ErasureLog other = *log;
   other.store_id = std::string(32, '0');
   EXPECT_TRUE(ReapplyErasureLog(RestoreTo(out_.Sub("copy")), other).status().IsInvalidArgument());
+}
+
+// Review of stop 34, R2: a restore counted the people of its log that the
+// backup never held (created after it) as not present and fenced nothing,
+// so the restored store's own log no longer named them. Restored with that
+// log, a newer backup of the original, taken while such a person lived,
+// brought them back. They are fenced now.
+TEST_F(BackupTest, ARestoredStoresLogKeepsTheErasuresOfPeopleItsBackupNeverHeld) {
+  const PersonId early = MakePerson("early@x.org");
+  ASSERT_TRUE(store_->Backup(out_.Sub("b1")).ok());  // before p existed
+  const PersonId p = MakePerson("p@x.org");
+  SKV_ASSERT_OK(store_->Put(p, "notes", "n", "P's diary"));
+  ASSERT_TRUE(store_->Backup(out_.Sub("b2")).ok());  // while p lived
+  ASSERT_TRUE(store_->Erase(p, EraseOptions{"req-p", true, AnalyticsOnErase::kKeep}).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+
+  // The original lost: b1 restored, and it becomes the live store.
+  auto first = RestoreBackup(out_.Sub("b1"), RestoreTo(out_.Sub("r1")), WithLog(*log));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->applied.not_present, 1u);
+  std::optional<ErasureLog> live_log;
+  {
+    auto r1 = Store::Open(RestoreTo(out_.Sub("r1")));
+    ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+    EXPECT_TRUE((*r1)->GetPerson(p).status().IsErased()) << (*r1)->GetPerson(p).status().ToString();
+    auto read = (*r1)->ReadErasureLog();
+    ASSERT_TRUE(read.ok());
+    live_log = *read;
+  }
+  ASSERT_EQ(live_log->people.size(), 1u);
+  EXPECT_EQ(live_log->people[0].person, p);
+  EXPECT_EQ(live_log->people[0].request_id, "req-p");
+  // Then b2, newer, is restored with the live store's log: p stays erased.
+  auto second = RestoreBackup(out_.Sub("b2"), RestoreTo(out_.Sub("r2")), WithLog(*live_log));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->applied.people_erased, 1u);
+  auto r2 = Store::Open(RestoreTo(out_.Sub("r2")));
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_TRUE((*r2)->Get(p, "notes", "n").status().IsErased());
+  EXPECT_TRUE((*r2)->GetPerson(early).ok());
+}
+
+// Review of stop 34, R3: a category written again after its erasure gets a
+// new key, and may be erased again. A log read between the two erasures
+// names the category once; the backup holds two. The check counted them
+// as a set, and accepted that log.
+TEST_F(BackupTest, ALogLackingTheSecondErasureOfACategoryIsOlderThanTheBackup) {
+  options_.categories = {"location"};
+  options_.event_categories = {{"gps_ping", "location"}};
+  Reopen();
+  const PersonId p = MakePerson("p@x.org");
+  const PersonId r = MakePerson("r@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(p, Event{"gps_ping", 1000, {{"place", "a"}}, {}, {}}));
+  ASSERT_TRUE(store_->EraseCategory(p, "location", EraseOptions{"loc-1", false, AnalyticsOnErase::kKeep}).ok());
+  auto between = store_->ReadErasureLog();
+  ASSERT_TRUE(between.ok());
+  SKV_ASSERT_OK(store_->AppendEvent(p, Event{"gps_ping", 2000, {{"place", "b"}}, {}, {}}));
+  ASSERT_TRUE(store_->EraseCategory(p, "location", EraseOptions{"loc-2", false, AnalyticsOnErase::kKeep}).ok());
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  ASSERT_TRUE(store_->Erase(r).ok());
+  auto stale = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*between));
+  EXPECT_TRUE(stale.status().IsInvalidArgument()) << stale.status().ToString();
+  EXPECT_NE(stale.status().message().find("loc-2"), std::string::npos) << stale.status().ToString();
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.people_erased, 1u);
+}
+
+// Review of stop 34, R5: the rotation and compaction that make re-applied
+// erasures cryptographic were decided by what the run erased, so a run
+// after one cut short between its erasures and its rotation erased nothing,
+// rotated nothing and reported OK. They follow the store's own state now.
+TEST_F(BackupTest, ReapplyErasureLogAfterARunCutShortStillMakesTheErasuresCryptographic) {
+  const PersonId gone = MakePerson("gone@x.org");
+  SKV_ASSERT_OK(store_->Put(gone, "notes", "n", "G's diary"));
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  ASSERT_TRUE(store_->Erase(gone, EraseOptions{"req-gone", false, AnalyticsOnErase::kKeep}).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  for (const char* sub : {"keys", "data"}) {
+    fs::create_directories(out_.Sub("copy") + "/" + sub);
+    fs::copy_file(out_.Sub("b") + "/" + sub + "/data.mdb", out_.Sub("copy") + "/" + sub + "/data.mdb");
+  }
+  {
+    // The first run, cut short after its erasures: applied, not rotated.
+    auto copy = Store::Open(RestoreTo(out_.Sub("copy")));
+    ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+    auto applied = (*copy)->ApplyErasureLog(*log);
+    ASSERT_TRUE(applied.ok());
+    ASSERT_EQ(applied->people_erased, 1u);
+    auto receipt = (*copy)->GetErasure("req-gone");
+    ASSERT_TRUE(receipt.ok());
+    ASSERT_FALSE(receipt->cryptographic);
+  }
+  auto again = ReapplyErasureLog(RestoreTo(out_.Sub("copy")), *log);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->people_erased, 0u);
+  auto copy = Store::Open(RestoreTo(out_.Sub("copy")));
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  auto receipt = (*copy)->GetErasure("req-gone");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_TRUE(receipt->cryptographic);
+  EXPECT_EQ(receipt->level, ErasureLevel::kPurged);
+  EXPECT_EQ((*copy)->Stats()->erasures_since_rotation, 0u);
 }
 
 TEST_F(BackupTest, AnErasureLogCutShortIsRefused) {

@@ -94,6 +94,26 @@ TEST_F(RestrictionTest, RestrictedCategoriesAreFilteredOutOfLeaseReads) {
   for (auto it = (*lease)->ScanRecords("cards"); it->Valid(); it->Next()) ++records;
   EXPECT_EQ(records, 0);
   lease->reset();
+  // Review of stop 34, R7: the record's own category decides, for Get as
+  // for ScanRecords. A batch put may file a record of another category in
+  // a collection declared "payment", and one of "payment" in "orders":
+  // Get refused the first (its collection's category) while the scan
+  // returned it, and returned the second.
+  WriteBatch b;
+  b.Put(ann, "cards", "loyalty", "L-1", "general");
+  b.Put(ann, "orders", "paid-with", "4111", "payment");
+  SKV_ASSERT_OK(store_->Write(b));
+  lease = store_->AcquireLease(ann, "support");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_EQ(*(*lease)->Get("cards", "loyalty"), "L-1");
+  EXPECT_TRUE((*lease)->Get("cards", "visa").status().IsRestricted());
+  EXPECT_TRUE((*lease)->Get("orders", "paid-with").status().IsRestricted());
+  std::vector<std::string> cards, orders;
+  for (auto it = (*lease)->ScanRecords("cards"); it->Valid(); it->Next()) cards.push_back(it->value().key);
+  for (auto it = (*lease)->ScanRecords("orders"); it->Valid(); it->Next()) orders.push_back(it->value().key);
+  EXPECT_EQ(cards, (std::vector<std::string>{"loyalty"}));
+  EXPECT_EQ(orders, (std::vector<std::string>{"1"}));
+  lease->reset();
   // The data subject's own access is never restricted.
   int exported = 0;
   for (auto it = store_->Export(ann); it->Valid(); it->Next()) ++exported;
