@@ -42,7 +42,9 @@
 // erasure gives up (Busy, after lease_drain_timeout_ms); and a listener
 // told of an erasure (on the erasing thread, listener.h) that calls back
 // on the same people or request id gets FailedPrecondition. Any other
-// error of a later part — a lease that does not drain (Busy), a validation
+// error of a later part — for a Write, a person of that part unknown or
+// erased before the call (Write's people are claimed, not checked up
+// front), a lease that does not drain (Busy), a validation
 // error only the shard sees, I/O, a full map — leaves the earlier parts
 // committed, and the error names their shards ("the parts of shards 0, 2
 // are committed, the rest not: shard 3: …"). An erasure cut short that way

@@ -152,6 +152,16 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
 
   void StopIfKeysErasedSince() {
     if (buffer_.empty()) return;  // nothing decrypted waits (and no epoch read)
+    // Close wipes the keys and fails every later call: the export stops,
+    // its decrypted items with it (outside audit 34c, F1: items read before
+    // Close came out after it, after the person was erased through a store
+    // opened again on the directory).
+    if (ctx_->closed.load(std::memory_order_acquire)) {
+      status_ = Status::FailedPrecondition("store is closed");
+      buffer_.clear();
+      phase_ = Phase::kDone;
+      return;
+    }
     // Read before the keys are: an erasure that commits meanwhile is
     // checked for at the next call.
     const std::uint64_t epoch = ctx_->ErasureEpoch();

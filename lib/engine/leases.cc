@@ -1,8 +1,15 @@
 #include "engine/leases.h"
 
+#include <atomic>
 #include <string>
 
 namespace shredkv::engine {
+
+LeaseHolder ThisThreadAsLeaseHolder() {
+  static std::atomic<LeaseHolder> next{1};
+  thread_local const LeaseHolder self = next.fetch_add(1, std::memory_order_relaxed);
+  return self;
+}
 
 void LeaseTable::Prune(const PersonId& id) {
   auto it = entries_.find(id);
@@ -17,11 +24,11 @@ Status LeaseTable::Acquire(const PersonId& id) {
     return Status::Busy("person " + id.ToHex() + " is being erased or restricted; no new lease");
   }
   ++e.active;
-  e.holders.insert(std::this_thread::get_id());
+  e.holders.insert(ThisThreadAsLeaseHolder());
   return Status::OK();
 }
 
-void LeaseTable::Release(const PersonId& id, std::thread::id holder) {
+void LeaseTable::Release(const PersonId& id, LeaseHolder holder) {
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
@@ -43,7 +50,7 @@ Status LeaseTable::BeginDrain(const std::vector<PersonId>& people, std::chrono::
   });
   if (!drained) {
     // A lease the calling thread acquired may be what it waited for: say so.
-    const std::thread::id self = std::this_thread::get_id();
+    const LeaseHolder self = ThisThreadAsLeaseHolder();
     std::string own;
     for (const PersonId& p : people) {
       if (own.empty() && entries_[p].holders.count(self) != 0) own = p.ToHex();

@@ -11,23 +11,30 @@
 #define SHREDKV_ENGINE_LEASES_H_
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "shredkv/types.h"
 
 namespace shredkv::engine {
 
+// Who acquired a lease: a number the calling thread draws once, never given
+// to another thread of the process. Not std::thread::id, which a new thread
+// may reuse from one that ended: that one's lease was then taken for the new
+// thread's own (outside audit 34c, F4), and an Erase told FailedPrecondition.
+using LeaseHolder = std::uint64_t;
+LeaseHolder ThisThreadAsLeaseHolder();
+
 class LeaseTable {
  public:
   // Busy if a drainer is waiting on or holding the person. The lease is
-  // attributed to the calling thread; Release takes that same thread id.
+  // attributed to the calling thread; Release takes that same holder.
   Status Acquire(const PersonId& id);
-  void Release(const PersonId& id, std::thread::id holder);
+  void Release(const PersonId& id, LeaseHolder holder);
 
   // Refuses new leases on `people` and waits for their active leases to end.
   // On timeout withdraws and returns Busy, or FailedPrecondition if a lease
@@ -43,7 +50,7 @@ class LeaseTable {
   struct Entry {
     int active = 0;
     int drainers = 0;
-    std::multiset<std::thread::id> holders;  // one per active lease
+    std::multiset<LeaseHolder> holders;  // one per active lease
   };
   void Prune(const PersonId& id);  // REQUIRES: mu_ held
   std::mutex mu_;

@@ -8,6 +8,7 @@
 #include "engine/processing.h"
 #include "engine/iterators.h"
 #include "util/coding.h"
+#include "util/test_point.h"
 
 namespace shredkv::engine {
 namespace {
@@ -80,7 +81,7 @@ class LeaseImpl final : public Lease {
 
   EngineContext& ctx_;
   Reader& reader_;
-  std::thread::id holder_ = std::this_thread::get_id();  // the acquiring thread (LeaseTable)
+  LeaseHolder holder_ = ThisThreadAsLeaseHolder();  // the acquiring thread (LeaseTable)
   PersonId id_;
   std::string purpose_;
   std::vector<std::string> withheld_;
@@ -168,12 +169,22 @@ Result<std::unique_ptr<Lease>> Processing::AcquireLease(const PersonId& id, std:
     if (!dek.ok()) return dek.status();
     if (ctx_.options.audit_processing_reads) subject = EngineContext::AuditSubject(**dek);
   }
-  // Register first, then read the state: a restriction that starts draining
-  // after this point waits for this lease; one that committed before is seen.
+  util::TestPoint("lease.before_register");
+  // Register first, then read the state: a restriction or erasure that
+  // starts draining after this point waits for this lease; one that
+  // committed before is seen — the restriction in the row read below, the
+  // erasure by the person's key read again (outside audit 34c, F2: only the
+  // key read before registering was checked, and an erasure that committed
+  // in between got its person a lease, OK).
   if (Status a = ctx_.leases.Acquire(id); !a.ok()) return a;
+  Status s;
+  {
+    PersonLocks::SharedGuard person_lock(ctx_.person_locks, id);
+    s = ctx_.PersonKey(id).status();
+  }
   RestrictionState restriction;
   std::map<std::string, bool> consent;
-  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+  if (s.ok()) s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
     auto r = ctx_.ReadRestriction(txn, id);
     if (!r.ok()) return r.status();
     auto c = ctx_.ReadConsent(txn, id);
@@ -194,7 +205,7 @@ Result<std::unique_ptr<Lease>> Processing::AcquireLease(const PersonId& id, std:
     });
   }
   if (!s.ok()) {
-    ctx_.leases.Release(id, std::this_thread::get_id());
+    ctx_.leases.Release(id, ThisThreadAsLeaseHolder());
     return s;
   }
   return std::unique_ptr<Lease>(

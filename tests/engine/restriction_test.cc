@@ -10,6 +10,7 @@
 #include "keys/key_store.h"
 #include "test_util.h"
 #include "util/coding.h"
+#include "util/test_point.h"
 
 namespace shredkv {
 namespace {
@@ -324,6 +325,61 @@ TEST_F(RestrictionTest, RestrictionNoticesNameTheirAction) {
     EXPECT_EQ((*feed)[i].kind, NoticeKind::kRestriction);
     EXPECT_EQ((*feed)[i].names, expected[i]) << "notice " << i;
   }
+}
+
+Store* g_lease_store = nullptr;
+PersonId g_lease_person;
+std::atomic<bool> g_erase_in_lease_window{false};
+
+// Erases g_lease_person once, in AcquireLease's window between its first
+// read of the person's key and the lease's registration.
+void EraseInLeaseWindow(std::string_view name) {
+  if (name != "lease.before_register" || !g_erase_in_lease_window.exchange(false)) return;
+  EXPECT_TRUE(g_lease_store->Erase(g_lease_person).ok());
+}
+
+// Outside audit 34c, F2: an erasure that committed between AcquireLease's
+// read of the person's key and the lease's registration (no lease to drain
+// yet) left the person a lease, OK, after Erase had returned. The key is
+// read again after the registration.
+TEST_F(RestrictionTest, NoLeaseIsGrantedOnAPersonErasedWhileItWasAcquired) {
+  const PersonId p = MakePerson("p@x.org");
+  g_lease_store = store_.get();
+  g_lease_person = p;
+  g_erase_in_lease_window = true;
+  util::SetTestPointHook(&EraseInLeaseWindow);
+  auto lease = store_->AcquireLease(p, "support");
+  util::SetTestPointHook(nullptr);
+  EXPECT_FALSE(g_erase_in_lease_window.load()) << "the hook did not run";
+  EXPECT_TRUE(lease.status().IsErased()) << lease.status().ToString();
+  EXPECT_TRUE(store_->GetPerson(p).status().IsErased());
+  // Its registration was withdrawn.
+  EXPECT_EQ(static_cast<engine::StoreImpl&>(*store_).context().leases.active(p), 0u);
+}
+
+// Outside audit 34c, F4: leases were attributed to std::thread::id, which a
+// new thread may reuse from one that ended. A lease acquired by a thread
+// that handed it on and exited was then taken for a new thread's own, and
+// that thread's Erase of the person was told FailedPrecondition ("the
+// calling thread acquired a processing lease") instead of Busy.
+TEST_F(RestrictionTest, ALeaseOfAThreadThatEndedIsNotTakenForANewThreadsOwn) {
+  const PersonId p = MakePerson("p@x.org");
+  std::unique_ptr<Lease> lease;
+  std::thread::id first, second;
+  std::thread([&] {
+    first = std::this_thread::get_id();
+    auto l = store_->AcquireLease(p, "support");
+    if (l.ok()) lease = std::move(*l);
+  }).join();
+  ASSERT_NE(lease, nullptr);
+  Status erase;
+  std::thread([&] {
+    second = std::this_thread::get_id();
+    erase = store_->Erase(p).status();
+  }).join();
+  EXPECT_TRUE(erase.IsBusy()) << erase.ToString() << (first == second ? " (the thread id was reused)" : "");
+  lease.reset();
+  EXPECT_TRUE(store_->Erase(p).ok());
 }
 
 TEST_F(RestrictionTest, EraseWaitsForALeaseToBeReleased) {

@@ -108,6 +108,48 @@ TEST(StoreOpenTest, CallsAfterCloseFailCleanly) {
             StatusCode::kFailedPrecondition);
 }
 
+// Outside audit 34c, F1: iterators opened before Close kept handing out the
+// entries they held buffered, decrypted, after it — also after the person
+// was erased through a store opened again on the directory, whose erasure
+// the closed store's epoch never sees. They end at Close now, with
+// FailedPrecondition, as every other call does.
+TEST(StoreOpenTest, IteratorsOpenedBeforeCloseReturnNothingAfterIt) {
+  TempDir dir;
+  Options o = TestOptions(dir.Sub("s"));
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok());
+  auto p = (*store)->CreatePerson({{"email", "p@x.org"}}, {{"name", "P"}});
+  ASSERT_TRUE(p.ok());
+  for (int i = 0; i < 10; ++i) {
+    SKV_ASSERT_OK((*store)->Put(*p, "notes", "k" + std::to_string(i), "secret-" + std::to_string(i)));
+    SKV_ASSERT_OK((*store)->AppendEvent(*p, Event{"visit", 1000 + i, {{"page", "secret-page"}}, {}}));
+  }
+  auto records = (*store)->ScanRecords(*p, "notes");
+  auto events = (*store)->ScanEvents(*p, {});
+  auto exported = (*store)->Export(*p);
+  ASSERT_TRUE(records->Valid());
+  ASSERT_TRUE(events->Valid());
+  ASSERT_TRUE(exported->Valid());
+  records->Next();  // one handed out and moved past: the rest is buffered
+  events->Next();
+  exported->Next();
+  ASSERT_TRUE(records->Valid() && events->Valid() && exported->Valid());
+  SKV_ASSERT_OK((*store)->Close());
+  {
+    auto again = Store::Open(o);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    ASSERT_TRUE((*again)->Erase(*p).ok());
+  }
+  EXPECT_FALSE(records->Valid());
+  EXPECT_EQ(records->status().code(), StatusCode::kFailedPrecondition) << records->status().ToString();
+  EXPECT_TRUE(records->value().value.empty());
+  EXPECT_FALSE(events->Valid());
+  EXPECT_EQ(events->status().code(), StatusCode::kFailedPrecondition) << events->status().ToString();
+  EXPECT_TRUE(events->value().properties.empty());
+  EXPECT_FALSE(exported->Valid());
+  EXPECT_EQ(exported->status().code(), StatusCode::kFailedPrecondition) << exported->status().ToString();
+}
+
 TEST(StoreOpenTest, UseAfterForkIsRefusedInTheChild) {
   TempDir dir;
   auto store = Store::Open(TestOptions(dir.Sub("s")));
