@@ -134,6 +134,34 @@ TEST_F(CategoryErasureTest, AnUpdateKeepsTheRecordsCategoryAndItsErasureReachesI
   EXPECT_TRUE(store_->Get(id, "notes", "plain").status().IsNotFound());
 }
 
+// Found by stop 34's campaign of fuzz_store_model: deleting a record whose
+// category was erased (NotFound for every read) wrote a "record.delete"
+// notice, telling the feed's recipients of a deletion that changed nothing
+// they could see. Such a record is absent for a delete too.
+TEST_F(CategoryErasureTest, DeletingARecordErasedWithItsCategoryWritesNoNotice) {
+  PersonId id = MakePerson("ann@x.org");
+  WriteBatch batch;
+  batch.Put(id, "notes", "card-hint", "ends in 4242", "payment");
+  batch.Put(id, "notes", "plain", "likes tea");
+  SKV_ASSERT_OK(store_->Write(batch));
+  ASSERT_TRUE(store_->EraseCategory(id, "payment", {}).ok());
+  auto before = store_->ReadFeed(100);
+  ASSERT_TRUE(before.ok());
+  SKV_ASSERT_OK(store_->Delete(id, "notes", "card-hint"));
+  auto after = store_->ReadFeed(100);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), before->size()) << "a notice for a record every read answers NotFound for";
+  EXPECT_TRUE(store_->Get(id, "notes", "card-hint").status().IsNotFound());
+  // A record of another category is deleted with its notice, as before.
+  SKV_ASSERT_OK(store_->Delete(id, "notes", "plain"));
+  after = store_->ReadFeed(100);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), before->size() + 1);
+  EXPECT_EQ(after->back().names, (std::vector<std::string>{"record.delete"}));
+  EXPECT_TRUE(store_->Get(id, "notes", "plain").status().IsNotFound());
+  SKV_ASSERT_OK(store_->Verify().status());
+}
+
 TEST_F(CategoryErasureTest, ErasingOneCategoryLeavesTheOthersIntact) {
   PersonId ann = MakeRichPerson("ann@x.org");
   PersonId bob = MakeRichPerson("bob@x.org");
