@@ -134,6 +134,13 @@ TEST(StoreOpenTest, IteratorsOpenedBeforeCloseReturnNothingAfterIt) {
   events->Next();
   exported->Next();
   ASSERT_TRUE(records->Valid() && events->Valid() && exported->Valid());
+  // An item value() handed out stays valid until Next() (iterator.h), also
+  // across the Close that ends the iteration (the export destroyed it; an
+  // ASan run reads freed memory here on that code).
+  const Record& held_record = records->value();
+  const ExportItem& held_item = exported->value();
+  const ExportItem::Kind held_kind = held_item.kind;
+  const std::string held_value = held_record.value;
   SKV_ASSERT_OK((*store)->Close());
   {
     auto again = Store::Open(o);
@@ -148,6 +155,12 @@ TEST(StoreOpenTest, IteratorsOpenedBeforeCloseReturnNothingAfterIt) {
   EXPECT_TRUE(events->value().properties.empty());
   EXPECT_FALSE(exported->Valid());
   EXPECT_EQ(exported->status().code(), StatusCode::kFailedPrecondition) << exported->status().ToString();
+  EXPECT_EQ(held_item.kind, held_kind);
+  EXPECT_EQ(held_record.value, held_value);
+  records->Next();
+  exported->Next();
+  EXPECT_FALSE(records->Valid());
+  EXPECT_FALSE(exported->Valid());
 }
 
 TEST(StoreOpenTest, UseAfterForkIsRefusedInTheChild) {
