@@ -143,6 +143,10 @@ class BatchedIterator : public Iterator<T> {
   // stays until Next() (iterator.h), as after an erasure.
   void DropIfClosed() {
     if (!ctx_->closed.load(std::memory_order_acquire) || (exhausted_ && Buffered() == 0)) return;
+    if (shown_ && Buffered() != 0) {  // handed out: retired, not destroyed
+      ++retired_;
+      shown_ = false;
+    }
     DropBuffered();
     exhausted_ = true;
     if (status_.ok()) status_ = Status::FailedPrecondition("store is closed");
