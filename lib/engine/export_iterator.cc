@@ -103,19 +103,18 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   // NewExportIterator made non-const, so casting const away is defined.
   bool Valid() const override {
     const_cast<ExportIteratorImpl*>(this)->StopIfKeysErasedSince();
-    return !buffer_.empty() && !halted_;
+    return !buffer_.empty();
   }
   void Next() override {
     // value() may have found the person erased and the export stopped.
     if (!buffer_.empty()) buffer_.pop_front();
-    halted_ = false;
     Refill();
   }
   // An empty item if an erasure stopped the export after Valid() was true;
   // Valid() is false from then on (iterator.h).
   const ExportItem& value() const override {
     const_cast<ExportIteratorImpl*>(this)->StopIfKeysErasedSince();
-    return buffer_.empty() || halted_ ? gone_ : buffer_.front();
+    return buffer_.empty() ? gone_ : buffer_.front();
   }
   Status status() const override { return status_; }
 
@@ -151,25 +150,16 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
     }
   }
 
-  // Ends the export with `s`. What is buffered goes, but the current item
-  // stays until Next() (halted: Valid() false, value() the empty item), as
-  // iterator.h promises for a reference value() handed out; until stop 34
-  // it was destroyed with the rest, and such a reference dangled.
-  void Halt(Status s) {
-    status_ = std::move(s);
-    if (!buffer_.empty()) buffer_.erase(buffer_.begin() + 1, buffer_.end());
-    halted_ = !buffer_.empty();
-    phase_ = Phase::kDone;
-  }
-
   void StopIfKeysErasedSince() {
-    if (buffer_.empty() || halted_) return;  // nothing decrypted waits (and no epoch read)
+    if (buffer_.empty()) return;  // nothing decrypted waits (and no epoch read)
     // Close wipes the keys and fails every later call: the export stops,
     // its decrypted items with it (outside audit 34c, F1: items read before
     // Close came out after it, after the person was erased through a store
     // opened again on the directory).
     if (ctx_->closed.load(std::memory_order_acquire)) {
-      Halt(Status::FailedPrecondition("store is closed"));
+      status_ = Status::FailedPrecondition("store is closed");
+      buffer_.clear();
+      phase_ = Phase::kDone;
       return;
     }
     // Read before the keys are: an erasure that commits meanwhile is
@@ -184,7 +174,9 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
       filled_at_epoch_ = epoch;  // someone else's erasure
       return;
     }
-    Halt(s);
+    status_ = s;
+    buffer_.clear();  // the item value() handed out stays valid until Next()
+    phase_ = Phase::kDone;
   }
 
   Status CheckVersion(storage::ReadTxn& txn) {
@@ -404,7 +396,6 @@ class ExportIteratorImpl final : public Iterator<ExportItem> {
   std::uint64_t filled_at_epoch_ = 0;   // the erasure epoch read before the buffered batch
   std::set<std::uint32_t> used_slots_;  // category key slots whose rows were exported
   const ExportItem gone_{};
-  bool halted_ = false;  // an erasure or Close ended the export; buffer_ holds only the current item
   LinkCache links_;  // analytics links of the person's key slots
   Status status_;
 };
