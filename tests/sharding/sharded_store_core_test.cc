@@ -75,6 +75,15 @@ PersonId PersonOutside(ShardedStore& s, std::uint32_t avoid, int* next) {
   }
 }
 
+// The first person created (by identifier i, i+1, …) whose shard is `shard`.
+PersonId PersonIn(ShardedStore& s, std::uint32_t shard, int* next) {
+  for (;;) {
+    auto p = s.CreatePerson({Email((*next)++)});
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    if (!p.ok() || s.ShardOf(*p) == shard) return p.ok() ? *p : PersonId();
+  }
+}
+
 // Swaps the store files of shard-000 and shard-001, leaving their SHARD
 // markers where they are.
 void SwapStoreFilesOfShardsZeroAndOne(const std::string& dir) {
@@ -294,11 +303,7 @@ TEST(ShardedOpenTest, RestoreShardReappliesTheLogToFilesFoundInPlace) {
     auto s = OpenSharded(dir, 2);
     ASSERT_NE(s, nullptr);
     int next = 0;
-    do {
-      auto p = s->CreatePerson({Email(next++)});
-      ASSERT_TRUE(p.ok()) << p.status().ToString();
-      gone = *p;
-    } while (s->ShardOf(gone) != 1);
+    gone = PersonIn(*s, 1, &next);
     SKV_ASSERT_OK(s->Put(gone, "notes", "n", "diary"));
     auto early = s->CreatePerson({Email(next++)});
     ASSERT_TRUE(early.ok());
@@ -412,11 +417,7 @@ TEST(ShardedBackupTest, ShardBackupsOfTwoBackupRunsPutTogetherAreRefused) {
     // A person in shard 1 between the runs, so that its two backups differ
     // beyond their MANIFESTs' times (which may fall in one millisecond).
     int next = 10;
-    for (;;) {
-      auto p = s->CreatePerson({Email(next++)});
-      ASSERT_TRUE(p.ok()) << p.status().ToString();
-      if (s->ShardOf(*p) == 1) break;
-    }
+    PersonIn(*s, 1, &next);
     ASSERT_TRUE(s->Backup(tmp.Sub("t2")).ok());
     SKV_ASSERT_OK(s->Close());
   }
@@ -903,16 +904,9 @@ void EraseDuringSplitWrite(std::string_view name) {
 TEST_F(ShardedStoreTest, AnErasureStartedDuringASplitWriteWaitsForIt) {
   const std::uint32_t kShards = store_->shard_count();
   int next = 0;
-  auto person_in = [&](std::uint32_t shard) {
-    for (;;) {
-      auto p = store_->CreatePerson({Email(next++)});
-      EXPECT_TRUE(p.ok()) << p.status().ToString();
-      if (!p.ok() || store_->ShardOf(*p) == shard) return p.ok() ? *p : PersonId();
-    }
-  };
-  const PersonId p = person_in(0);
+  const PersonId p = PersonIn(*store_, 0, &next);
   for (int round = 0; round < 2; ++round) {
-    const PersonId q = person_in(1 % kShards);
+    const PersonId q = PersonIn(*store_, 1 % kShards, &next);
     WriteBatch b;
     b.Put(p, "notes", "n" + std::to_string(round), "p");
     b.Put(q, "notes", "n", "q");
