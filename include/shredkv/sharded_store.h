@@ -33,18 +33,21 @@
 // caller can get wrong is checked before any part commits, so it leaves
 // nothing written: the people of Restrict/Unrestrict/SetConsent/Erase
 // (NotFound, Erased), identifiers taken or suppressed, an erasure request id
-// used before. These checks and the parts run with the people claimed
-// (exactly: unrelated people never wait for each other), so a concurrent
-// call of this class on one of them — an erasure above all — waits rather
-// than fails a later part. Two consequences: a thread holding a lease on a
+// used before. These checks and the parts of Restrict, Unrestrict,
+// SetConsent and Erase run with the people claimed (exactly: unrelated
+// people never wait for each other), so a concurrent call of these on one
+// of them — an erasure above all — waits rather than fails a later part (a
+// Write's people are not claimed: see below). Two consequences: a thread holding a lease on a
 // person that calls Restrict/Unrestrict/SetConsent/Erase on that person
 // while an erasure of them waits for the lease waits too, until the
 // erasure gives up (Busy, after lease_drain_timeout_ms); and a listener
 // told of an erasure (on the erasing thread, listener.h) that calls back
 // on the same people or request id gets FailedPrecondition. Any other
 // error of a later part — for a Write, a person of that part unknown or
-// erased before the call (Write's people are claimed, not checked up
-// front), a lease that does not drain (Busy), a validation
+// erased before the call or by an erasure that started during it (Write's
+// people are neither checked up front nor claimed: writers of batches
+// sharing people would wait for each other), a lease that does not drain
+// (Busy), a validation
 // error only the shard sees, I/O, a full map — leaves the earlier parts
 // committed, and the error names their shards ("the parts of shards 0, 2
 // are committed, the rest not: shard 3: …"). An erasure cut short that way
