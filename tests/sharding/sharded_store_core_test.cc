@@ -20,7 +20,6 @@
 #include "shredkv/sharded_store.h"
 #include "test_util.h"
 #include "util/coding.h"
-#include "util/test_point.h"
 
 namespace shredkv {
 namespace {
