@@ -34,20 +34,22 @@
 // nothing written: the people of Restrict/Unrestrict/SetConsent/Erase
 // (NotFound, Erased), identifiers taken or suppressed, an erasure request id
 // used before. These checks and the parts of Restrict, Unrestrict,
-// SetConsent and Erase run with the people claimed (exactly: unrelated
-// people never wait for each other), so a concurrent call of these on one
-// of them — an erasure above all — waits rather than fails a later part (a
-// Write's people are not claimed: see below). Two consequences: a thread holding a lease on a
-// person that calls Restrict/Unrestrict/SetConsent/Erase on that person
-// while an erasure of them waits for the lease waits too, until the
-// erasure gives up (Busy, after lease_drain_timeout_ms); and a listener
-// told of an erasure (on the erasing thread, listener.h) that calls back
-// on the same people or request id gets FailedPrecondition. Any other
-// error of a later part — for a Write, a person of that part unknown or
-// erased before the call or by an erasure that started during it (Write's
-// people are neither checked up front nor claimed: writers of batches
-// sharing people would wait for each other), a lease that does not drain
-// (Busy), a validation
+// SetConsent and Erase run with the people claimed, and so do the parts of
+// a Write over several shards (exactly: unrelated people never wait for
+// each other), so a concurrent call of these on one of them — an erasure
+// above all — waits rather than fails a later part. A Write's claim is
+// shared: Writes that share people run side by side, and once an erasure
+// waits for one of them, later Writes on that person wait behind it. Two
+// consequences: a thread holding a lease on a person that calls
+// Restrict/Unrestrict/SetConsent/Erase, or a Write over several shards, on
+// that person while an erasure of them waits for the lease waits too,
+// until the erasure gives up (Busy, after lease_drain_timeout_ms); and a
+// listener told of an erasure (on the erasing thread, listener.h) that
+// calls back on the same people or request id gets FailedPrecondition.
+// Any other error of a later part — for a Write, a person of that part
+// unknown or erased before the call (a Write's people are not checked up
+// front: that would read every person of the batch), a lease that does
+// not drain (Busy), a validation
 // error only the shard sees, I/O, a full map — leaves the earlier parts
 // committed, and the error names their shards ("the parts of shards 0, 2
 // are committed, the rest not: shard 3: …"). An erasure cut short that way

@@ -18,12 +18,15 @@
 
 #include "crypto/keyed_hash.h"
 #include "crypto/random.h"
+#include "sharding/key_claims.h"
 #include "sharding/shard_manifest.h"
 #include "util/checksum.h"
 #include "util/file_io.h"
 #include "util/test_point.h"
 
 namespace shredkv {
+
+using sharding::KeyClaims;
 
 // Builds a shard's part of a batch with the operations as queued (the
 // person IDs a caller already holds must not change).
@@ -262,76 +265,6 @@ class ExpiryMergeIterator final : public Iterator<FoundRecord> {
   const FoundRecord gone_{};
 };
 
-// Exclusive claims on keys (person IDs, erasure request ids): Claim waits
-// until no other call holds any of its keys, then takes them all at once,
-// so unrelated keys never wait for each other (unlike lock stripes) and two
-// calls never hold part of each other's keys. A key the calling thread
-// holds already is FailedPrecondition rather than a wait that would never
-// end: a listener told of an erasure on the erasing thread (listener.h)
-// that calls back on the same people or request.
-class KeyClaims {
- public:
-  // Releases its keys when destroyed.
-  class Held {
-   public:
-    Held() = default;
-    Held(KeyClaims* owner, std::vector<std::string> keys) : owner_(owner), keys_(std::move(keys)) {}
-    Held(Held&& other) noexcept : owner_(std::exchange(other.owner_, nullptr)), keys_(std::move(other.keys_)) {}
-    Held& operator=(Held&& other) noexcept {
-      if (this != &other) {
-        Release();
-        owner_ = std::exchange(other.owner_, nullptr);
-        keys_ = std::move(other.keys_);
-      }
-      return *this;
-    }
-    Held(const Held&) = delete;
-    Held& operator=(const Held&) = delete;
-    ~Held() { Release(); }
-
-   private:
-    void Release() {
-      if (owner_ == nullptr) return;
-      {
-        std::lock_guard lock(owner_->mu_);
-        for (const std::string& k : keys_) owner_->held_.erase(k);
-      }
-      owner_->freed_.notify_all();
-      owner_ = nullptr;
-    }
-    KeyClaims* owner_ = nullptr;
-    std::vector<std::string> keys_;
-  };
-
-  Result<Held> Claim(std::vector<std::string> keys, std::string_view what) {
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    const std::thread::id self = std::this_thread::get_id();
-    std::unique_lock lock(mu_);
-    for (;;) {
-      bool free = true;
-      for (const std::string& k : keys) {
-        auto h = held_.find(k);
-        if (h == held_.end()) continue;
-        if (h->second == self) {
-          return Status::FailedPrecondition("this thread is in a call that holds " + std::string(what) +
-                                            " already (a listener calling back on the same people or request)");
-        }
-        free = false;
-      }
-      if (free) break;
-      freed_.wait(lock);
-    }
-    for (const std::string& k : keys) held_.emplace(k, self);
-    return Held(this, std::move(keys));
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable freed_;
-  std::map<std::string, std::thread::id> held_;
-};
-
 ErasureLevel Lower(ErasureLevel a, ErasureLevel b) {
   return static_cast<std::uint8_t>(a) < static_cast<std::uint8_t>(b) ? a : b;
 }
@@ -450,11 +383,16 @@ struct ShardedStore::Impl {
   // its check of the people (CheckPeople) to its last part, so a concurrent
   // erasure of one of them cannot fail a later part after an earlier one
   // committed (stop 27's audit, F7). Calls through shard(i) bypass it.
-  Result<KeyClaims::Held> ClaimPeople(const std::vector<PersonId>& people) {
+  // A split Write claims its people shared (ClaimPeople with kShared):
+  // writers of batches that share people do not wait for each other, an
+  // erasure of one of them waits for the Write and new writers wait behind
+  // the erasure.
+  Result<KeyClaims::Held> ClaimPeople(const std::vector<PersonId>& people,
+                                      KeyClaims::Mode mode = KeyClaims::Mode::kExclusive) {
     std::vector<std::string> keys;
     keys.reserve(people.size());
     for (const PersonId& p : people) keys.emplace_back(p.view());
-    return person_claims.Claim(std::move(keys), "one of these people");
+    return person_claims.Claim(std::move(keys), mode, "one of these people");
   }
 
   // Every person exists and is not erased: the check, with the people
@@ -1054,6 +992,23 @@ Status ShardedStore::Write(const WriteBatch& batch) {
     }
   }
 
+  // A batch over several shards claims its people, shared, before the
+  // identifier stripes (the order every call takes them in): an erasure of
+  // one of them waits until the last part is written rather than commit
+  // between the parts (outside audit 34c, F3), while writers of batches
+  // that share people still run side by side.
+  const bool split =
+      !std::all_of(shard_of.begin(), shard_of.end(), [&](std::uint32_t s) { return s == shard_of.front(); });
+  KeyClaims::Held people_claimed;
+  if (split) {
+    std::vector<PersonId> people;
+    people.reserve(ops.size());
+    for (const auto& op : ops) people.push_back(OpPerson(op));
+    auto claimed = impl_->ClaimPeople(people, KeyClaims::Mode::kShared);
+    if (!claimed.ok()) return claimed.status();
+    people_claimed = std::move(*claimed);
+  }
+
   std::vector<Identifier> locked;
   for (const Claim& c : claims) locked.push_back(c.normalized);
   Impl::StripeGuard guard(*impl_, locked);
@@ -1064,17 +1019,17 @@ Status ShardedStore::Write(const WriteBatch& batch) {
   }
 
   // One shard: the caller's batch as it is (no copy).
-  if (std::all_of(shard_of.begin(), shard_of.end(), [&](std::uint32_t s) { return s == shard_of.front(); })) {
+  if (!split) {
     Status w = impl_->shards[shard_of.front()]->Write(batch);
     return w.ok() ? w : w.WithContext(ShardContext(shard_of.front()));
   }
-  // Its people are not claimed (unlike Restrict's and Erase's): two
-  // writers' batches of random people nearly always share one, and
-  // exclusive claims then ran them one after the other (stop 34 tried it
-  // for outside audit 34c, F3: Sharded/ingest/sharded2 fell from about 1.5x
-  // to 0.94x with two threads). So an erasure of one of its people that
-  // starts meanwhile may fail a later part after an earlier one committed,
-  // which the error names (sharded_store.h).
+  // Its people are claimed shared, not exclusively like Restrict's and
+  // Erase's: two writers' batches of random people nearly always share one,
+  // and exclusive claims ran them one after the other (stop 34 tried it:
+  // Sharded/ingest/sharded2 fell from about 1.5x to 0.94x with two
+  // threads). They are not checked up front either (a person read per
+  // operation): a person unknown or erased before the call fails its part
+  // after the earlier parts committed, which the error names.
   std::map<std::uint32_t, std::pair<WriteBatch, std::vector<std::size_t>>> parts;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     auto& [part, original] = parts[shard_of[i]];
@@ -1094,6 +1049,7 @@ Status ShardedStore::Write(const WriteBatch& batch) {
     const auto& part = parts.at(s);
     if (Status w = impl_->shards[s]->Write(part.first); !w.ok()) return PartsCommitted(PartError(w, part.second, s), committed);
     committed.push_back(s);
+    if (committed.size() < order.size()) util::TestPoint("sharded.write.between_parts");
   }
   return Status::OK();
 }
@@ -1150,7 +1106,7 @@ Result<HeldRequest> HoldRequest(std::vector<std::unique_ptr<Store>>& shards, Key
   if (held.options.request_id.empty()) {
     held.options.request_id = PersonId(crypto::RandomArray<PersonId::kSize>()).ToHex();
   }
-  auto claim = claims.Claim({held.options.request_id}, "this erasure request");
+  auto claim = claims.Claim({held.options.request_id}, KeyClaims::Mode::kExclusive, "this erasure request");
   if (!claim.ok()) return claim.status();
   held.claim = std::move(*claim);
   for (std::uint32_t s = 0; s < shards.size(); ++s) {

@@ -20,6 +20,7 @@
 #include "shredkv/sharded_store.h"
 #include "test_util.h"
 #include "util/coding.h"
+#include "util/test_point.h"
 
 namespace shredkv {
 namespace {
@@ -871,6 +872,111 @@ TEST_F(ShardedStoreTest, ParallelWritersAndReadersSeeEveryCommittedEvent) {
 }
 
 // ---- Writes split by shard ----------------------------------------------------------
+
+ShardedStore* g_write_store = nullptr;
+PersonId g_write_erase_target;
+std::atomic<bool> g_erase_during_write{false};
+std::thread g_eraser;
+std::atomic<bool> g_eraser_done{false};
+Status g_eraser_status;
+
+// At the first shard write of a sharded Write, starts an erasure of
+// g_write_erase_target on another thread and gives it up to a second to
+// finish before the write goes on.
+void EraseDuringSplitWrite(std::string_view name) {
+  if (name != "write.group_leader" || !g_erase_during_write.exchange(false)) return;
+  g_eraser = std::thread([] {
+    g_eraser_status = g_write_store->Erase({g_write_erase_target}).status();
+    g_eraser_done = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!g_eraser_done.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// Outside audit 34c, F3: a Write over two shards held only the identifier
+// stripes, so an erasure of a person of its second part, started while the
+// first part was written, committed in between, and the Write failed its
+// second part after committing the first. Its people are claimed (shared)
+// now: the erasure waits for the Write. Two Writes, so each shard's part is
+// written first once (the first part rotates from call to call).
+TEST_F(ShardedStoreTest, AnErasureStartedDuringASplitWriteWaitsForIt) {
+  const std::uint32_t kShards = store_->shard_count();
+  int next = 0;
+  const PersonId p = PersonIn(*store_, 0, &next);
+  for (int round = 0; round < 2; ++round) {
+    const PersonId q = PersonIn(*store_, 1 % kShards, &next);
+    WriteBatch b;
+    b.Put(p, "notes", "n" + std::to_string(round), "p");
+    b.Put(q, "notes", "n", "q");
+    g_write_store = store_.get();
+    g_write_erase_target = q;
+    g_eraser_done = false;
+    g_erase_during_write = true;
+    util::SetTestPointHook(&EraseDuringSplitWrite);
+    Status w = store_->Write(b);
+    util::SetTestPointHook(nullptr);
+    if (g_eraser.joinable()) g_eraser.join();
+    EXPECT_FALSE(g_erase_during_write.load()) << "round " << round << ": the hook did not run";
+    EXPECT_TRUE(w.ok()) << "round " << round << ": " << w.ToString();
+    SKV_EXPECT_OK(g_eraser_status);
+    EXPECT_EQ(*store_->Get(p, "notes", "n" + std::to_string(round)), "p");
+    EXPECT_TRUE(store_->Get(q, "notes", "n").status().IsErased());
+  }
+}
+
+std::atomic<bool> g_second_writer_armed{false};
+std::function<void()> g_second_writer;
+std::atomic<bool> g_second_writer_done{false};
+std::thread g_second_thread;
+
+// Between the parts of the first split Write, runs g_second_writer on
+// another thread and gives it up to ten seconds to finish.
+void WriteBetweenParts(std::string_view name) {
+  if (name != "sharded.write.between_parts" || !g_second_writer_armed.exchange(false)) return;
+  g_second_thread = std::thread(g_second_writer);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!g_second_writer_done.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// The claims of split Writes are shared: a second Write over the same
+// person (and another shard) runs to its end while the first is between
+// its parts. With exclusive claims it waited for the first (stop 34's
+// attempt at F3, which halved two-thread sharded ingest).
+TEST_F(ShardedStoreTest, SplitWritesThatShareAPersonDoNotWaitForEachOther) {
+  int next = 0;
+  const PersonId p = PersonIn(*store_, 0, &next);
+  const PersonId q = PersonIn(*store_, 1, &next);
+  const PersonId r = PersonIn(*store_, 2, &next);
+  Status second;
+  g_second_writer_done = false;
+  g_second_writer = [&] {
+    WriteBatch b;
+    b.Put(p, "notes", "second", "2");
+    b.Put(r, "notes", "second", "2");
+    second = store_->Write(b);
+    g_second_writer_done = true;
+  };
+  g_second_writer_armed = true;
+  util::SetTestPointHook(&WriteBetweenParts);
+  WriteBatch first;
+  first.Put(p, "notes", "first", "1");
+  first.Put(q, "notes", "first", "1");
+  Status w = store_->Write(first);
+  const bool done_meanwhile = g_second_writer_done.load();
+  if (g_second_thread.joinable()) g_second_thread.join();
+  util::SetTestPointHook(nullptr);
+  EXPECT_FALSE(g_second_writer_armed.load()) << "the hook did not run";
+  EXPECT_TRUE(done_meanwhile) << "the second Write waited for the first";
+  SKV_EXPECT_OK(w);
+  SKV_EXPECT_OK(second);
+  EXPECT_EQ(*store_->Get(p, "notes", "first"), "1");
+  EXPECT_EQ(*store_->Get(p, "notes", "second"), "2");
+  EXPECT_EQ(*store_->Get(r, "notes", "second"), "2");
+}
 
 TEST_F(ShardedStoreTest, ABatchOverSeveralShardsCommitsEachPartAndNamesTheFailingOperation) {
   std::vector<PersonId> people;
