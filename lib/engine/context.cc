@@ -502,7 +502,15 @@ std::string EngineContext::AnalyticsKeyFor(std::string_view link, std::int64_t t
 }
 
 std::string EngineContext::CollectionHash(std::string_view collection) const {
-  return crypto::KeyedHash(keys->index_key(), codec::kNameHashSize, {"collection", collection});
+  {
+    std::shared_lock lock(collection_hashes_mu_);
+    auto it = collection_hashes_.find(std::string(collection));
+    if (it != collection_hashes_.end()) return it->second;
+  }
+  std::string hash = crypto::KeyedHash(keys->index_key(), codec::kNameHashSize, {"collection", collection});
+  std::unique_lock lock(collection_hashes_mu_);
+  if (collection_hashes_.size() < kCollectionHashesKept) collection_hashes_.emplace(collection, hash);
+  return hash;
 }
 
 std::string EngineContext::AuditSubject(const crypto::SecretKey& person_key) {

@@ -22,6 +22,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 
 #include "codec/row_codec.h"
 #include "crypto/aead.h"
@@ -237,8 +238,12 @@ struct EngineContext {
   // Suppressed is set if the identifier hash is on the suppression list.
   Status Suppressed(std::string_view hash, bool* suppressed);
   const crypto::SecretKey& index_key() const { return keys->index_key(); }
-  // 16-byte keyed hash of a collection name (store-wide key).
+  // 16-byte keyed hash of a collection name (store-wide key). The hashes
+  // of the first kCollectionHashesKept names asked for are kept (a record
+  // read or write hashes its collection each time; services use a handful
+  // of collections). Thread-safe.
   std::string CollectionHash(std::string_view collection) const;
+  static constexpr std::size_t kCollectionHashesKept = 256;
   // The person's audit subject: a 16-byte pseudonym keyed with the person
   // key, which names them in processing-read audit entries and leads nowhere
   // once the key is shredded (Options::audit_processing_reads).
@@ -296,6 +301,8 @@ struct EngineContext {
 
   mutable std::mutex fatal_mu_;
   Status fatal_;
+  mutable std::shared_mutex collection_hashes_mu_;
+  mutable std::unordered_map<std::string, std::string> collection_hashes_;  // name -> CollectionHash
 };
 
 // The entry of every store call: holds close_mu shared for the call and
