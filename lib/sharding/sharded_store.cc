@@ -380,7 +380,7 @@ struct ShardedStore::Impl {
 
   // Claims the people (person_claims) for a call on many of them
   // (Restrict, Unrestrict, SetConsent, Erase) or EraseByIdentifier, from
-  // its check of the people (CheckPeople) to its last part, so a concurrent
+  // its check of the people (CheckedParts, LocateAndRead) to its last part, so a concurrent
   // erasure of one of them cannot fail a later part after an earlier one
   // committed (stop 27's audit, F7). Calls through shard(i) bypass it.
   // A split Write claims its people shared (ClaimPeople with kShared):
@@ -395,53 +395,42 @@ struct ShardedStore::Impl {
     return person_claims.Claim(std::move(keys), mode, "one of these people");
   }
 
-  // Every person exists and is not erased: the check, with the people
-  // claimed, before a call on many people commits its first part.
-  Status CheckPeople(const std::vector<PersonId>& people) {
-    for (const PersonId& p : people) {
-      auto info = shards[Locate(p)]->GetPerson(p);
-      if (!info.ok()) return info.status();
-    }
-    return Status::OK();
-  }
+  // Where a person is, and what reading them there gave (GetPerson's
+  // status: OK, Erased, ...; NotFound when no shard holds them).
+  struct Located {
+    std::uint32_t shard;
+    Status status;
+  };
 
   // The shard that holds `id`: its ShardOf, unless the person is not there
   // but in another shard — one created through a shard opened alone, whose
   // random ID routes elsewhere (outside audit 32b, F4: export and erasure
   // by ID answered NotFound while the person's data was there). One
   // GetPerson in the home shard; the others are asked only on a miss.
-  std::uint32_t Locate(const PersonId& id) {
+  Located LocateAndRead(const PersonId& id) {
     const std::uint32_t home = ShardOf(id);
-    if (!shards[home]->GetPerson(id).status().IsNotFound()) return home;
+    Status at_home = shards[home]->GetPerson(id).status();
+    if (!at_home.IsNotFound()) return {home, std::move(at_home)};
     for (std::uint32_t s = 0; s < count(); ++s) {
-      if (s != home && !shards[s]->GetPerson(id).status().IsNotFound()) return s;
+      if (s == home) continue;
+      Status there = shards[s]->GetPerson(id).status();
+      if (!there.IsNotFound()) return {s, std::move(there)};
     }
-    return home;
+    return {home, std::move(at_home)};
   }
+  std::uint32_t Locate(const PersonId& id) { return LocateAndRead(id).shard; }
 
   // `people` by the shard that holds them, each part in the caller's
-  // order, once every person is found live (CheckPeople and ByShard in one
-  // read a person, for the calls on many people that need both).
+  // order, once every person is found live (the check, with the people
+  // claimed, before a call on many people commits its first part). One
+  // read a person.
   Result<std::map<std::uint32_t, std::vector<PersonId>>> CheckedParts(const std::vector<PersonId>& people) {
     std::map<std::uint32_t, std::vector<PersonId>> parts;
     for (const PersonId& p : people) {
-      std::uint32_t at = ShardOf(p);
-      Status found = shards[at]->GetPerson(p).status();
-      if (found.IsNotFound()) {  // created through a shard opened alone: see Locate
-        at = Locate(p);
-        found = shards[at]->GetPerson(p).status();
-      }
-      if (!found.ok()) return found;
-      parts[at].push_back(p);
+      Located at = LocateAndRead(p);
+      if (!at.status.ok()) return at.status;
+      parts[at.shard].push_back(p);
     }
-    return parts;
-  }
-
-  // `people` by the shard that holds them (Locate), each part in the
-  // caller's order.
-  std::map<std::uint32_t, std::vector<PersonId>> ByShard(const std::vector<PersonId>& people) {
-    std::map<std::uint32_t, std::vector<PersonId>> parts;
-    for (const PersonId& p : people) parts[Locate(p)].push_back(p);
     return parts;
   }
 
@@ -831,9 +820,15 @@ Result<PersonId> ShardedStore::Resolve(const Identifier& identifier) {
 }
 
 Result<PersonInfo> ShardedStore::GetPerson(const PersonId& id) {
-  auto info = shard(ShardOf(id)).GetPerson(id);
+  const std::uint32_t home = ShardOf(id);
+  auto info = shard(home).GetPerson(id);
   if (!info.status().IsNotFound()) return info;
-  return shard(impl_->Locate(id)).GetPerson(id);  // one created through a shard opened alone
+  for (std::uint32_t s = 0; s < shard_count(); ++s) {  // one created through a shard opened alone
+    if (s == home) continue;
+    auto there = shard(s).GetPerson(id);
+    if (!there.status().IsNotFound()) return there;
+  }
+  return info;
 }
 
 Status ShardedStore::LinkIdentifier(const PersonId& id, const Identifier& identifier) {
@@ -1175,15 +1170,22 @@ Result<ShardedErasureReceipt> ShardedStore::Erase(const std::vector<PersonId>& p
   auto held = HoldRequest(impl_->shards, impl_->request_claims, options);
   if (!held.ok()) return held.status();
   const EraseOptions* o = &held->options;
-  const auto parts = impl_->ByShard(people);
+  // Each person located and read once: the parts, then the check that the
+  // people of the parts still to make are live (those of parts made
+  // before, by a request cut short, are erased).
+  std::vector<Impl::Located> located;
+  located.reserve(people.size());
+  std::map<std::uint32_t, std::vector<PersonId>> parts;
+  for (const PersonId& p : people) {
+    located.push_back(impl_->LocateAndRead(p));
+    parts[located.back().shard].push_back(p);
+  }
   if (!held->made.empty()) {
     if (Status r = CheckResumable(impl_->shards, *held, parts); !r.ok()) return r;
   }
-  std::vector<PersonId> unmade;  // the people of the parts still to make
-  for (const auto& [s, part] : parts) {
-    if (held->made.count(s) == 0) unmade.insert(unmade.end(), part.begin(), part.end());
+  for (const Impl::Located& at : located) {
+    if (held->made.count(at.shard) == 0 && !at.status.ok()) return at.status;
   }
-  if (Status c = impl_->CheckPeople(unmade); !c.ok()) return c;
   ShardedErasureReceipt receipt;
   std::vector<std::uint32_t> committed;
   for (const auto& [s, part] : parts) {

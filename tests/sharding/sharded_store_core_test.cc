@@ -1073,6 +1073,35 @@ TEST_F(ShardedStoreTest, ABatchMayMoveAnIdentifierWithinAShardButNotAcrossShards
 
 // ---- Erasure ------------------------------------------------------------------------
 
+// GetPerson calls the shards counted (their metrics), summed.
+std::uint64_t GetPersonCalls(ShardedStore& s) {
+  auto each = s.ShardStats();
+  EXPECT_TRUE(each.ok());
+  std::uint64_t n = 0;
+  for (const StoreStats& st : *each) {
+    for (const OperationStats& op : st.operations) {
+      if (op.name == "get_person") n += op.calls;
+    }
+  }
+  return n;
+}
+
+// A sharded erasure locates and checks each of its people with one read
+// in their home shard (stop 33 left it reading each three times: to split
+// the call, then to locate and to check each again), and GetPerson reads
+// once.
+TEST_F(ShardedStoreTest, AnErasureAndGetPersonReadEachPersonOnce) {
+  std::vector<PersonId> people;
+  for (int i = 0; i < 6; ++i) people.push_back(*store_->CreatePerson({Email(i)}));
+  const std::uint64_t before = GetPersonCalls(*store_);
+  ASSERT_TRUE(store_->GetPerson(people[0]).ok());
+  EXPECT_EQ(GetPersonCalls(*store_), before + 1);
+  auto r = store_->Erase(people);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->people, people.size());
+  EXPECT_EQ(GetPersonCalls(*store_), before + 1 + people.size());
+}
+
 TEST_F(ShardedStoreTest, OneErasureRequestSpansTheShardsItsPeopleLiveIn) {
   // The first 8 people are erased and must live in more than one shard: IDs
   // are random, and 8 people all land in one shard of 4 about once in
