@@ -50,37 +50,16 @@ bool LooksLikeACutShortBackup(const std::string& dir) {
   return any && !ec;
 }
 
-// OK if `dir` does not exist (it is created) or is an empty directory;
-// AlreadyExists otherwise (for a backup's own target, `backup_target`, the
-// message says when it looks like a backup cut short). *created tells
-// whether this call made it.
-Status PrepareEmptyDirectory(const std::string& dir, bool* created, bool backup_target = false) {
-  std::error_code ec;
-  *created = false;
-  if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec) || !fs::is_empty(dir, ec)) {
-      const bool cut_short = backup_target && LooksLikeACutShortBackup(dir);
-      return Status::AlreadyExists("'" + dir + "' exists and is not an empty directory" +
-                                   (cut_short ? " (its keys/ and data/ without a MANIFEST look like a backup cut "
-                                                "short, which is not a backup: if this command made it, delete it "
-                                                "and run again)"
-                                              : ""));
-    }
-    return Status::OK();
+// util::PrepareEmptyDirectory for a backup's own target: the message says
+// when what is there looks like a backup cut short.
+Status PrepareBackupTarget(const std::string& dir, bool* created) {
+  Status s = util::PrepareEmptyDirectory(dir, created);
+  if (s.IsAlreadyExists() && LooksLikeACutShortBackup(dir)) {
+    return s.WithMessage(s.message() +
+                         " (its keys/ and data/ without a MANIFEST look like a backup cut short, which is not a "
+                         "backup: if this command made it, delete it and run again)");
   }
-  if (Status m = util::MakePrivateDirectories(dir); !m.ok()) return m;
-  *created = true;
-  return Status::OK();
-}
-
-// Leaves `dir` as PrepareEmptyDirectory found it.
-void RemoveAttempt(const std::string& dir, bool created) {
-  std::error_code ec;
-  if (created) {
-    fs::remove_all(dir, ec);
-    return;
-  }
-  for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
+  return s;
 }
 
 std::string ManifestText(const BackupInfo& info, const std::string& keys_sum, const std::string& data_sum) {
@@ -300,9 +279,9 @@ Status FinishCopy(Store& store, const ErasureLog* log, bool rotate, const std::s
 Result<BackupInfo> Backups::Backup(const std::string& directory) {
   if (directory.empty()) return Status::InvalidArgument("a backup needs a directory");
   bool created = false;
-  if (Status p = PrepareEmptyDirectory(directory, &created, /*backup_target=*/true); !p.ok()) return p;
+  if (Status p = PrepareBackupTarget(directory, &created); !p.ok()) return p;
   auto info = WriteBackup(directory);
-  if (!info.ok()) RemoveAttempt(directory, created);
+  if (!info.ok()) util::RemoveFill(directory, created);
   return info;
 }
 
@@ -630,7 +609,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   }
 
   bool created = false;
-  if (Status p = engine::PrepareEmptyDirectory(target, &created); !p.ok()) return p;
+  if (Status p = util::PrepareEmptyDirectory(target, &created); !p.ok()) return p;
   // Restored beside the target and renamed over it at the end: a restore
   // cut short leaves no half store at options.directory.
   const std::string work = target + ".restoring";

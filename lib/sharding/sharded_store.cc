@@ -65,33 +65,6 @@ Result<std::string> StoredId(Options options) {
   return (*store)->StoreId();
 }
 
-// OK if `dir` does not exist (created, *created set) or is an empty
-// directory; AlreadyExists otherwise.
-Status PrepareEmptyDirectory(const std::string& dir, bool* created) {
-  std::error_code ec;
-  *created = false;
-  if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec) || !fs::is_empty(dir, ec)) {
-      return Status::AlreadyExists("'" + dir + "' exists and is not an empty directory");
-    }
-    return Status::OK();
-  }
-  if (Status m = util::MakePrivateDirectories(dir); !m.ok()) return m;
-  *created = true;
-  return Status::OK();
-}
-
-// Removes what a failed backup or restore made in `dir`: the directory if
-// it made it, else its contents.
-void RemoveMade(const std::string& dir, bool created) {
-  std::error_code ec;
-  if (created) {
-    fs::remove_all(dir, ec);
-    return;
-  }
-  for (const auto& entry : fs::directory_iterator(dir, ec)) fs::remove_all(entry.path(), ec);
-}
-
 // `s` with the shards whose parts of the same call were committed before
 // it failed named first (nothing to add when none was).
 Status PartsCommitted(const Status& s, const std::vector<std::uint32_t>& committed) {
@@ -1379,7 +1352,7 @@ Status ShardedStore::SetRetention(const RetentionRules& rules) {
 
 Result<ShardedBackupInfo> ShardedStore::Backup(const std::string& directory) {
   bool created = false;
-  if (Status p = PrepareEmptyDirectory(directory, &created); !p.ok()) return p;
+  if (Status p = util::PrepareEmptyDirectory(directory, &created); !p.ok()) return p;
   ShardedBackupInfo result;
   result.directory = directory;
   const std::string run_id = sharding::NewBackupRunId();
@@ -1404,7 +1377,7 @@ Result<ShardedBackupInfo> ShardedStore::Backup(const std::string& directory) {
                                      *impl_->options.key_provider);
   }
   if (!failed.ok()) {
-    RemoveMade(directory, created);
+    util::RemoveFill(directory, created);
     return failed;
   }
   return result;
@@ -1470,7 +1443,7 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
     }
   }
   bool created = false;
-  if (Status p = PrepareEmptyDirectory(top, &created); !p.ok()) return p;
+  if (Status p = util::PrepareEmptyDirectory(top, &created); !p.ok()) return p;
   ShardedRestoreResult result;
   Status failed;
   for (std::uint32_t s = 0; s < count && failed.ok(); ++s) {
@@ -1504,7 +1477,7 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
     failed = sharding::WriteManifest(top + "/" + sharding::kManifestName, *manifest, *options.key_provider);
   }
   if (!failed.ok()) {
-    RemoveMade(top, created);
+    util::RemoveFill(top, created);
     // The custody keys made for shards restored before the failure wrap
     // epoch keys of copies just removed (outside audit 34, F6).
     for (const RestoreResult& r : result.shards) {

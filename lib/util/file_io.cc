@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "util/test_point.h"
 
@@ -47,6 +48,29 @@ Status MakePrivateDirectories(const std::string& dir) {
     return Status::IOError("'" + dir + "' is not a directory");
   }
   return Status::OK();
+}
+
+Status PrepareEmptyDirectory(const std::string& dir, bool* created) {
+  std::error_code ec;
+  *created = false;
+  if (std::filesystem::exists(dir, ec)) {
+    if (!std::filesystem::is_directory(dir, ec) || !std::filesystem::is_empty(dir, ec)) {
+      return Status::AlreadyExists("'" + dir + "' exists and is not an empty directory");
+    }
+    return Status::OK();
+  }
+  if (Status m = MakePrivateDirectories(dir); !m.ok()) return m;
+  *created = true;
+  return Status::OK();
+}
+
+void RemoveFill(const std::string& dir, bool created) {
+  std::error_code ec;
+  if (created) {
+    std::filesystem::remove_all(dir, ec);
+    return;
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) std::filesystem::remove_all(entry.path(), ec);
 }
 
 Status WriteFileDurably(const std::string& path, std::string_view bytes) {

@@ -28,6 +28,17 @@ Status WriteFileDurably(const std::string& path, std::string_view bytes);
 // exist are left as they are. IOError naming the directory that failed.
 Status MakePrivateDirectories(const std::string& dir);
 
+// Makes `dir` ready to be filled (a backup, a restored store): OK if it
+// does not exist (it is created as MakePrivateDirectories does, and
+// *created set) or is an empty directory (*created cleared); AlreadyExists
+// if it is anything else, IOError if it cannot be created.
+Status PrepareEmptyDirectory(const std::string& dir, bool* created);
+
+// Leaves `dir` as PrepareEmptyDirectory found it, after a fill that failed:
+// removes `dir` if that call created it, else everything in it. Best
+// effort: errors are ignored.
+void RemoveFill(const std::string& dir, bool created);
+
 // The whole file at `path`. NotFound if it does not exist; Corruption if it
 // is larger than `max_bytes`; IOError otherwise.
 Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes);
