@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import queue
 import threading
 import time
 import warnings
@@ -140,6 +141,36 @@ def _drain(inflight: List[Any]) -> None:
 _OPEN_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
 
 
+# Stores a finalizer could not close where it ran (inside one of the
+# library's callbacks), closed by one closer thread. SimpleQueue.put takes no
+# Python-level lock, so a finalizer may call it wherever the garbage
+# collector runs; starting a thread there (review of stop 32, F2) took
+# threading's own lock, which the same thread may hold at that moment, and
+# at interpreter exit could be refused or never joined.
+_DEFERRED_CLOSES: "queue.SimpleQueue[Optional[Store]]" = queue.SimpleQueue()
+_CLOSER_LOCK = threading.Lock()
+_closer: Optional[threading.Thread] = None
+
+
+def _close_deferred() -> None:
+    while True:
+        store = _DEFERRED_CLOSES.get()
+        if store is None:
+            return
+        store._close_quietly()
+        del store
+
+
+def _ensure_closer() -> None:
+    """Starts the closer thread (again in a child after fork()). Called where
+    a store is opened, never from a finalizer."""
+    global _closer
+    with _CLOSER_LOCK:
+        if _closer is None or not _closer.is_alive():
+            _closer = threading.Thread(target=_close_deferred, name="shredkv-finalizer-close", daemon=True)
+            _closer.start()
+
+
 @atexit.register
 def _close_all() -> None:
     for store in list(_OPEN_STORES):
@@ -147,6 +178,18 @@ def _close_all() -> None:
             store.close()
         except Exception:
             pass
+    # What finalizers handed over and the closer has not closed yet.
+    while True:
+        try:
+            store = _DEFERRED_CLOSES.get_nowait()
+        except queue.Empty:
+            break
+        if store is not None:
+            store._close_quietly()
+    _DEFERRED_CLOSES.put(None)
+    closer = _closer
+    if closer is not None and closer.is_alive():
+        closer.join(timeout=10)
 
 
 # ---- handles shared with the store -------------------------------------------------------------
@@ -760,6 +803,7 @@ class Store:
         self.directory = directory
         self._pid = os.getpid()  # a child after fork() cannot close it (the library frees only the handle)
         _OPEN_STORES.add(self)
+        _ensure_closer()
 
     # ---- opening and closing ----
 
@@ -907,10 +951,10 @@ class Store:
             # The garbage collector ran inside one of the library's
             # callbacks, e.g. on a store's background maintenance thread
             # (outside audit 32a, F1: closing there aborted the process),
-            # and the close was refused or would be. Another thread closes
-            # the store once the callback returned; it keeps the store
-            # alive until then.
-            threading.Thread(target=self._close_quietly, name="shredkv-finalizer-close").start()
+            # and the close was refused or would be. The closer thread
+            # closes the store once the callback returned; the queue keeps
+            # it alive until then.
+            _DEFERRED_CLOSES.put(self)
         except Exception:
             pass
 
