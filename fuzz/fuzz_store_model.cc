@@ -673,10 +673,15 @@ class Harness {
     return {"record.put"};
   }
 
-  // A row past its rule but not swept yet is still deleted (and told); an
-  // absent record changes nothing.
-  static std::set<std::string> DeleteApply(Model& m, std::size_t i, const RecordArgs& a) {
-    if (m.people[i].records.erase({a.collection, a.key}) == 0) return {};
+  // An absent record changes nothing, and so does one past its own expiry
+  // or its collection's rule but not swept yet: it stays for the sweep, and
+  // no notice is written (outside audit 35a, F2; until stop 35 it was
+  // deleted and told).
+  std::set<std::string> DeleteApply(Model& m, std::size_t i, const RecordArgs& a) const {
+    auto& records = m.people[i].records;
+    auto it = records.find({a.collection, a.key});
+    if (it == records.end() || Gone(a.collection, it->second)) return {};
+    records.erase(it);
     return {"record.delete"};
   }
 

@@ -85,9 +85,11 @@ struct SweepResult {
   // proportional to the count); 0 when the sweep removed everything.
   std::uint64_t pending = 0;
   // Cost, independent of the store's size: B-tree seeks (one per rule and
-  // batch) and time-index entries read; with nothing expired, entries_read
-  // is 0 and seeks equals the number of event, collection and analytics
-  // rules (the feed rule's notices are not counted here).
+  // batch) and time-index entries read; with nothing expired, seeks equals
+  // the number of event, collection and analytics rules and entries_read
+  // is at most that (each seek reads the first entry it finds, to see that
+  // it is not expired; outside audit 35a, F5: this said 0). The feed
+  // rule's notices are not counted here.
   std::uint64_t seeks = 0;
   std::uint64_t entries_read = 0;
   // Change-feed notices past RetentionRules::feed (never acknowledged),
@@ -363,7 +365,10 @@ class SHREDKV_EXPORT Store {
   // The whole record: value, category and metadata (RecordMetadata; written
   // with WriteBatch::Put(id, Record)). NotFound if absent.
   virtual Result<Record> GetRecord(const PersonId& id, std::string_view collection, std::string_view key) = 0;
-  // Deleting an absent record is OK.
+  // Deleting an absent record is OK and writes nothing, as does deleting
+  // one every read answers NotFound for: erased with its category, or past
+  // its own expiry or its collection's retention rule (no change-feed
+  // notice; the purge or the sweep removes its row).
   virtual Status Delete(const PersonId& id, std::string_view collection,
                         std::string_view key) = 0;
   // The person's records in `collection` whose key starts with `prefix`, in
@@ -406,7 +411,8 @@ class SHREDKV_EXPORT Store {
   // to the value it has (doubles compared bit for bit), or unset while
   // absent, is not. A rectification that changes nothing is OK and writes
   // nothing: no notice, no new version of the person. Errors: NotFound for
-  // an unknown event or identifier of the person, AlreadyExists /
+  // an unknown event or identifier of the person (an event of an erased
+  // category or past its retention rule is unknown), AlreadyExists /
   // Suppressed for a replacement identifier taken, InvalidArgument for an
   // attribute both set and unset, unset twice or unnamed, an identifier
   // replaced by itself or by one of another type, or of an unknown type.

@@ -120,6 +120,23 @@ Status AnalyticsStaging::Remove(storage::WriteTxn& txn, std::uint64_t seq) const
   return txn.Delete(staged_, SeqKey(seq));
 }
 
+Result<std::uint64_t> AnalyticsStaging::CountUpTo(const storage::ReadTxn& txn, std::int64_t last_bucket_ms) const {
+  std::uint64_t n = 0;
+  std::string plain;
+  Status w = Walk(txn, [&](std::string_view stored_key, std::string_view value) -> Status {
+    if (!OpenPlain(stored_key, value, &plain).ok()) return Status::OK();
+    std::int64_t bucket = 0;
+    if (codec::DecodeAnalyticsKey(std::string_view(plain).substr(0, codec::kAnalyticsKeySize), &bucket).ok() &&
+        bucket <= last_bucket_ms) {
+      ++n;
+    }
+    return Status::OK();
+  });
+  crypto::Wipe(&plain);
+  if (!w.ok()) return w;
+  return n;
+}
+
 Result<std::uint64_t> AnalyticsStaging::Materialise(storage::WriteTxn& txn,
                                                     std::optional<std::int64_t> last_bucket_ms,
                                                     Unreadable unreadable) const {

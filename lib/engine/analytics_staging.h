@@ -80,6 +80,12 @@ class AnalyticsStaging {
   // Rows staged, as of `txn`.
   Result<std::uint64_t> Count(const storage::ReadTxn& txn) const { return txn.Count(staged_); }
 
+  // Rows staged whose bucket starts at or before `last_bucket_ms` (what
+  // Materialise(txn, last_bucket_ms) would move), as of `txn`: every row
+  // is opened. A row that does not open is not counted (Verify reports
+  // it; a count in the stats must not fail over it).
+  Result<std::uint64_t> CountUpTo(const storage::ReadTxn& txn, std::int64_t last_bucket_ms) const;
+
   // What Materialise does with a staged row that does not open.
   enum class Unreadable { kFail, kKeep };
   // Moves staged rows into `analytics`, sorted by key, and deletes them from

@@ -34,7 +34,10 @@ constexpr std::size_t kTimeOffset = 1 + PersonId::kSize;
 }  // namespace
 
 std::int64_t NoticeExpiryCutoff(const RetentionRules& rules, std::int64_t now_ms) {
-  return rules.feed > 0 ? RetentionCutoff(now_ms, rules.feed) : kNoNoticeExpiry;
+  // kNoNoticeExpiry (INT64_MIN) also when the clock is within the rule of
+  // INT64_MIN: then no notice is expired (one at INT64_MIN expires 1 ms
+  // late at the one instant the cutoff is exactly INT64_MIN).
+  return rules.feed > 0 ? RetentionCutoff(now_ms, rules.feed).value_or(kNoNoticeExpiry) : kNoNoticeExpiry;
 }
 
 Result<std::uint64_t> Outbox::NewestCursor(storage::ReadTxn& txn) const {

@@ -64,10 +64,11 @@ class Outbox {
   // (never lowers it). InvalidArgument for a cursor never issued: past the
   // newest, which would make later cursors skip or, past 2^64 - 1, repeat.
   Status Ack(storage::WriteTxn& txn, std::uint64_t cursor);
+  // The newest cursor issued: the last notice's or the floor's (0: none).
+  // Corruption if the floor row does not open (Verify reports it).
+  Result<std::uint64_t> NewestCursor(storage::ReadTxn& txn) const;
 
  private:
-  // The newest cursor issued: the last notice's or the floor's (0: none).
-  Result<std::uint64_t> NewestCursor(storage::ReadTxn& txn) const;
   // Sets the floor (the highest cursor acknowledged or expired) to `cursor`
   // unless it is higher already.
   Status RaiseFloor(storage::WriteTxn& txn, std::uint64_t cursor);

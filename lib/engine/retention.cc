@@ -75,13 +75,14 @@ Status ValidateName(std::string_view name, const char* what) {
   return Status::OK();
 }
 
-// Entries of `prefix` (class ‖ hash) whose time (at `time_offset`) is <= cutoff,
+// Entries of `prefix` (class ‖ hash) whose time (at `time_offset`) is <= cutoff (none for nullopt),
 // at most `limit`, in key order. Counts one seek and each entry read.
 Result<std::vector<std::string>> ExpiredEntries(const storage::ReadTxn& txn, storage::Table table,
                                                 std::string_view prefix, std::size_t time_offset,
-                                                std::size_t entry_size, std::int64_t cutoff, std::uint64_t limit,
-                                                SweepCounts* counts, bool* more) {
+                                                std::size_t entry_size, std::optional<std::int64_t> cutoff,
+                                                std::uint64_t limit, SweepCounts* counts, bool* more) {
   std::vector<std::string> out;
+  if (!cutoff) return out;  // nothing can be expired yet
   auto cursor = txn.OpenCursor(table);
   if (!cursor.ok()) return cursor.status();
   auto& c = **cursor;
@@ -91,7 +92,7 @@ Result<std::vector<std::string>> ExpiredEntries(const storage::ReadTxn& txn, sto
     if (!HasPrefix(c.key(), prefix)) break;
     ++counts->entries_read;
     if (c.key().size() != entry_size) return Status::Corruption("time index entry has the wrong length");
-    if (TimeAt(c.key(), time_offset) > cutoff) break;
+    if (TimeAt(c.key(), time_offset) > *cutoff) break;
     if (out.size() >= limit) {
       *more = true;
       break;
@@ -104,10 +105,10 @@ Result<std::vector<std::string>> ExpiredEntries(const storage::ReadTxn& txn, sto
 
 }  // namespace
 
-std::int64_t RetentionCutoff(std::int64_t now_ms, std::int64_t max_age_ms) {
+std::optional<std::int64_t> RetentionCutoff(std::int64_t now_ms, std::int64_t max_age_ms) {
   // REQUIRES: max_age_ms > 0, so lowest does not overflow.
   const std::int64_t lowest = std::numeric_limits<std::int64_t>::min() + max_age_ms;
-  if (now_ms < lowest) return std::numeric_limits<std::int64_t>::min();
+  if (now_ms < lowest) return std::nullopt;
   return now_ms - max_age_ms;
 }
 
@@ -363,11 +364,15 @@ Status Retention::PurgePerson(storage::WriteTxn& txn, const PersonId& person, st
 bool Retention::EventExpired(const CompiledRetention& r, std::string_view name, std::int64_t ts_ms,
                              std::int64_t now_ms) {
   auto it = r.rules.events.find(name);
-  return it != r.rules.events.end() && ts_ms <= RetentionCutoff(now_ms, it->second);
+  if (it == r.rules.events.end()) return false;
+  const auto cutoff = RetentionCutoff(now_ms, it->second);
+  return cutoff && ts_ms <= *cutoff;
 }
 
 bool Retention::AnalyticsExpired(const CompiledRetention& r, std::int64_t ts_ms, std::int64_t now_ms) {
-  return r.rules.analytics > 0 && ts_ms <= RetentionCutoff(now_ms, r.rules.analytics);
+  if (r.rules.analytics <= 0) return false;
+  const auto cutoff = RetentionCutoff(now_ms, r.rules.analytics);
+  return cutoff && ts_ms <= *cutoff;
 }
 
 Result<bool> Retention::RecordExpired(const storage::ReadTxn& txn, const CompiledRetention& r,
@@ -375,7 +380,9 @@ Result<bool> Retention::RecordExpired(const storage::ReadTxn& txn, const Compile
                                       std::optional<std::int64_t> written_ms, std::int64_t now_ms) const {
   auto it = r.rules.collections.find(collection);
   if (it == r.rules.collections.end()) return false;
-  if (written_ms) return *written_ms <= RetentionCutoff(now_ms, it->second);
+  const auto cutoff = RetentionCutoff(now_ms, it->second);
+  if (!cutoff) return false;
+  if (written_ms) return *written_ms <= *cutoff;
   // A row written before format 4: its time is in the index.
   if (record_key.size() != kRecordKeySize) return Status::Corruption("record key has the wrong length");
   std::string written;
@@ -383,7 +390,7 @@ Result<bool> Retention::RecordExpired(const storage::ReadTxn& txn, const Compile
   if (g.IsNotFound()) return Status::Corruption("record has no write time in the time index");
   if (!g.ok()) return g;
   if (written.size() != 8) return Status::Corruption("record write time has the wrong length");
-  return TimeAt(written, 0) <= RetentionCutoff(now_ms, it->second);
+  return TimeAt(written, 0) <= *cutoff;
 }
 
 // ---- sweep ----------------------------------------------------------------------------

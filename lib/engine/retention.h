@@ -184,9 +184,12 @@ class Retention {
   std::shared_ptr<const CompiledRetention> rules_ = std::make_shared<CompiledRetention>();
 };
 
-// The cutoff of a max age: items with time <= cutoff are expired.
-// Saturates instead of overflowing.
-std::int64_t RetentionCutoff(std::int64_t now_ms, std::int64_t max_age_ms);
+// The cutoff of a max age: items with time <= cutoff are expired (now -
+// time >= max age). nullopt when no time is: `now_ms` is within the max
+// age of INT64_MIN (outside audit 35a, F4: the cutoff saturated at
+// INT64_MIN, and an item at INT64_MIN counted as expired however young).
+// REQUIRES: max_age_ms > 0.
+std::optional<std::int64_t> RetentionCutoff(std::int64_t now_ms, std::int64_t max_age_ms);
 
 }  // namespace shredkv::engine
 

@@ -283,7 +283,9 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
   // Staged analytics rows that have expired are materialised first, so the
   // sweep below reaches them.
   if (rules->rules.analytics > 0) {
-    if (auto m = ctx_.MaterialiseAnalytics(RetentionCutoff(now, rules->rules.analytics)); !m.ok()) return m.status();
+    if (const auto cutoff = RetentionCutoff(now, rules->rules.analytics)) {
+      if (auto m = ctx_.MaterialiseAnalytics(*cutoff); !m.ok()) return m.status();
+    }
   }
   std::uint64_t remaining = budget_rows;
   bool more = !rules->empty();

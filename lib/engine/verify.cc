@@ -37,6 +37,12 @@ class VerifyPass {
     if (ctx_.wants_progress()) ctx_.ReportProgress("verify", total_rows_, total_rows_);
     auto feed = ctx_.outbox->Read(txn_, 0, ~std::size_t{0});
     if (!feed.ok()) Problem("change feed: " + feed.status().ToString());
+    // Its floor row (the highest cursor acknowledged or expired), which
+    // Read starts after: a damaged one fails every write of a notice
+    // (outside audit 35a, F1).
+    if (auto newest = ctx_.outbox->NewestCursor(txn_); !newest.ok()) {
+      Problem("change feed floor: " + newest.status().ToString());
+    }
     auto audit = ctx_.audit->Verify(txn_);
     if (!audit.ok()) return audit.status();
     report_.audit_entries = audit->entries;
@@ -232,7 +238,11 @@ class VerifyPass {
                                   {t.record_index, TableId::kRecordIndex, "record_index"},
                                   {t.record_index_refs, TableId::kRecordIndexRefs, "record_index_refs"},
                                   {t.consent_by_purpose, TableId::kConsentByPurpose, "consent_by_purpose"},
-                                  {t.key_claims, TableId::kKeyClaims, "key_claims"}};
+                                  {t.key_claims, TableId::kKeyClaims, "key_claims"},
+                                  // The meta rows (format, store id, counters, retention state):
+                                  // a damaged one fails Stats, sweeps and maintenance (outside
+                                  // audit 35a, F1).
+                                  {t.meta, TableId::kDataMeta, "meta"}};
     for (const Plain& table : plain_tables) {
       auto cursor = txn_.OpenCursor(table.table);
       if (!cursor.ok()) return cursor.status();
@@ -291,12 +301,13 @@ Status Verifier::CountOrphanKeys(VerifyReport* report) {
   }
 }
 
-Status Verifier::CheckPurgeTickets(VerifyReport* report) {
-  auto problems = ctx_.keys->CheckPurgeTickets();
-  if (!problems.ok()) return problems.status();
-  for (std::string& p : *problems) {
-    ++report->problem_count;
-    if (report->problems.size() < kMaxListedProblems) report->problems.push_back(std::move(p));
+Status Verifier::CheckKeysRows(VerifyReport* report) {
+  for (auto problems : {ctx_.keys->CheckPurgeTickets(), ctx_.keys->CheckClearRows()}) {
+    if (!problems.ok()) return problems.status();
+    for (std::string& p : *problems) {
+      ++report->problem_count;
+      if (report->problems.size() < kMaxListedProblems) report->problems.push_back(std::move(p));
+    }
   }
   return Status::OK();
 }
@@ -319,7 +330,7 @@ Result<VerifyReport> Verifier::Verify() {
     return pass->Run();
   });
   if (s.ok()) s = CountOrphanKeys(&report);
-  if (s.ok()) s = CheckPurgeTickets(&report);
+  if (s.ok()) s = CheckKeysRows(&report);
   if (!s.ok()) {
     if (s.IsCorruption() || s.IsAuthenticationFailed()) {
       report.problems.push_back("reading the store failed: " + s.ToString());

@@ -27,8 +27,10 @@ class Verifier {
   Status CountOrphanKeys(VerifyReport* report);
   // Reads every pending purge ticket (its sealed analytics links opened)
   // and reports each one that does not read: it fails every writable open
-  // and Purge (review of stop 29, L5: Verify did not open tickets).
-  Status CheckPurgeTickets(VerifyReport* report);
+  // and Purge (review of stop 29, L5: Verify did not open tickets); then
+  // the keys file's other clear rows (fences, requests, suppressions:
+  // outside audit 35a, F1).
+  Status CheckKeysRows(VerifyReport* report);
 
   EngineContext& ctx_;
 };

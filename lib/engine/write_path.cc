@@ -473,9 +473,9 @@ class BatchApplier {
     // category whose erasure must reach it).
     std::string kept;
     if (r.category.empty()) {
-      auto existing = ExistingRecordCategory(**st, key);
+      auto existing = LiveRecordCategory(**st, key);
       if (!existing.ok()) return existing.status();
-      kept = std::move(existing).value();
+      kept = std::move(existing)->value_or(std::string());
     }
     const std::string category = ctx_.policy->CollectionCategory(r.collection, kept.empty() ? r.category : kept);
     if (Status c = ctx_.policy->CheckCategory(category); !c.ok()) return c;
@@ -498,20 +498,21 @@ class BatchApplier {
     return txn_->Put(t_.records, key, row);
   }
 
-  // The category of the record stored at `key`, or "" if there is none (or
-  // its category key was erased, or it is past its own expiry or its
-  // collection's retention rule: the record is gone for every reader, and a
-  // put over it writes a new record, in the collection's category — outside
-  // audit 30, F3: it inherited the dead record's).
-  Result<std::string> ExistingRecordCategory(PersonState& st, const std::string& key) {
+  // The category of the live record stored at `key`, or nullopt if there
+  // is none: no row, or its category key was erased, or it is past its own
+  // expiry or its collection's retention rule (the record is gone for every
+  // reader). A put over a record that is not live writes a new record, in
+  // the collection's category (outside audit 30, F3: it inherited the dead
+  // record's); a delete of one writes nothing.
+  Result<std::optional<std::string>> LiveRecordCategory(PersonState& st, const std::string& key) {
     std::string_view row;
     Status g = txn_->Get(t_.records, key, &row);
-    if (g.IsNotFound()) return std::string();
+    if (g.IsNotFound()) return std::optional<std::string>();
     if (!g.ok()) return g;
     std::string plain;
     bool shredded = false;
     if (Status o = st.keyring.Open(TableId::kRecords, key, row, &plain, &shredded); !o.ok()) return o;
-    if (shredded) return std::string();
+    if (shredded) return std::optional<std::string>();
     Record old;
     std::optional<std::int64_t> written;
     Status d = codec::DecodeRecord(plain, &old, &written);
@@ -519,11 +520,11 @@ class BatchApplier {
     crypto::Wipe(&old.value);
     if (!d.ok()) return d;
     const std::int64_t now = ctx_.Now();
-    if (RecordMetadataExpired(old, now)) return std::string();
+    if (RecordMetadataExpired(old, now)) return std::optional<std::string>();
     auto expired = ctx_.retention->RecordExpired(*txn_, *retention_rules_, old.collection, key, written, now);
     if (!expired.ok()) return expired.status();
-    if (*expired) return std::string();
-    return old.category;
+    if (*expired) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(old.category));
   }
 
   Status Do(const WriteBatch::DeleteRecordOp& op) {
@@ -532,20 +533,16 @@ class BatchApplier {
     if (!st.ok()) return st.status();
     const std::string key = codec::RecordKey(op.id, ctx_.CollectionHash(op.collection),
                                              EngineContext::RecordKeyHash(*(*st)->dek, op.collection, op.key));
-    std::string_view existing;
-    Status g = txn_->Get(t_.records, key, &existing);
-    if (g.IsNotFound()) return Status::OK();  // deleting an absent record changes nothing
-    if (!g.ok()) return g;
-    // A record erased with its category is absent for every reader, and so
-    // for a delete: no notice (the erasure's was written), and the purge
-    // removes its row (stop 34's campaign: a "record.delete" notice named a
-    // record every read answered NotFound for).
-    std::string plain;
-    bool shredded = false;
-    Status o = (*st)->keyring.Open(TableId::kRecords, key, existing, &plain, &shredded);
-    crypto::Wipe(&plain);
-    if (!o.ok()) return o;
-    if (shredded) return Status::OK();
+    // Deleting a record that is not live changes nothing and writes no
+    // notice: an absent one; one erased with its category (the erasure's
+    // notice was written and the purge removes its row: stop 34's campaign,
+    // a "record.delete" notice named a record every read answered NotFound
+    // for); one past its own expiry or its collection's rule (the sweep
+    // removes its row: outside audit 35a, F2, where the notice told
+    // recipients of data the store no longer holds).
+    auto live = LiveRecordCategory(**st, key);
+    if (!live.ok()) return live.status();
+    if (!live->has_value()) return Status::OK();
     (*st)->mutated = true;
     (*st)->record_changes.insert("record.delete");
     if (Status x = ctx_.retention->UnindexRecord(*txn_, key); !x.ok()) return x;
@@ -582,6 +579,14 @@ class BatchApplier {
     Status d = codec::DecodeEvent(plain, &name, &category, &props);
     crypto::Wipe(&plain);
     if (!d.ok()) return d;
+    // An event past its name's retention rule is gone for every reader, and
+    // so for a correction (outside audit 35a, F2: Rectify re-sealed it and
+    // named the properties whose value changed, which let a caller test
+    // guesses at an expired value).
+    if (Retention::EventExpired(*retention_rules_, name, c.ts_ms, ctx_.Now())) {
+      return Status::NotFound("person " + id.ToHex() + " has no event at ts " + std::to_string(c.ts_ms) + " seq " +
+                              std::to_string(c.seq) + " (past its retention rule)");
+    }
     std::set<std::string> changed_properties;
     if (!ApplyPatch(c.properties, &props, "event.", &changed_properties)) return Status::OK();
     std::string sealed;

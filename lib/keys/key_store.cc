@@ -1400,6 +1400,39 @@ Result<std::vector<std::string>> KeyStore::CheckPurgeTickets() {
   return problems;
 }
 
+Result<std::vector<std::string>> KeyStore::CheckClearRows() {
+  struct Clear {
+    storage::Table table;
+    TableId id;
+    const char* name;
+  };
+  const Clear tables[] = {{fences_, TableId::kFences, "fences"},
+                          {category_fences_, TableId::kCategoryFences, "category_fences"},
+                          {requests_, TableId::kRequests, "requests"},
+                          {suppressed_, TableId::kSuppressed, "suppressed"}};
+  std::vector<std::string> problems;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    problems.clear();
+    for (const Clear& t : tables) {
+      auto cursor = txn.OpenCursor(t.table);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      Status m = c.SeekToFirst();
+      for (; m.ok() && c.Valid(); m = c.Next()) {
+        std::string_view payload;
+        if (Status o = codec::OpenPlain(t.id, c.key(), c.value(), &payload); !o.ok()) {
+          problems.push_back(std::string("keys file: a row of ") + t.name + " (key " + util::HexEncode(c.key()) +
+                             ") does not read: " + o.ToString());
+        }
+      }
+      if (!m.ok()) return m;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return problems;
+}
+
 Status KeyStore::FinishPurges(const std::vector<PurgeTicket>& done) {
   if (done.empty()) return Status::OK();
   return env_->Update([&](storage::WriteTxn& txn) -> Status {

@@ -337,6 +337,12 @@ class KeyStore {
   // does not read, instead of failing at the first. Fails only if the table
   // cannot be read (I/O).
   Result<std::vector<std::string>> CheckPurgeTickets();
+  // Opens every row of the clear tables erasure keeps (fences, category
+  // fences, erasure requests, suppressions) and returns one problem a row
+  // whose checksum or key does not match: ReadErasureLog, GetErasure and
+  // restores fail on such a row (outside audit 35a, F1: Verify did not look
+  // at them). Fails only if a table cannot be read (I/O).
+  Result<std::vector<std::string>> CheckClearRows();
   // Removes the tickets and counts the people off their requests.
   Status FinishPurges(const std::vector<PurgeTicket>& done);
   Result<ErasureRequest> GetRequest(std::string_view request_id);

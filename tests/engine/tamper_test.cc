@@ -212,6 +212,78 @@ TEST_F(TamperTest, ABackgroundMaintenanceErrorReachesTheListenersAndTheLog) {
   EXPECT_TRUE(logged);
 }
 
+// Outside audit 35a, F1: one byte flipped in a checksummed clear row that
+// Verify did not open — a `data` meta row, the change feed's floor row, a
+// fence or an erasure request in the keys file — left Verify reporting a
+// healthy store while Stats, sweeps, notice-writing writes, GetErasure or
+// ReadErasureLog failed. Each is reported now; flipped back, the store
+// verifies clean again.
+TEST_F(TamperTest, VerifyReportsADamagedMetaFloorFenceOrRequestRow) {
+  RetentionRules rules;
+  rules.events["e"] = 60 * 60 * 1000;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  PersonId ann = MakePerson("ann@x.org");
+  PersonId bob = MakePerson("bob@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"e", 1, {}, {}}));  // expired at once
+  auto swept = store_->Sweep(1000);
+  ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+  ASSERT_EQ(swept->events_deleted, 1u);
+  SKV_ASSERT_OK(store_->PatchProfile(ann, ProfilePatch{{{"name", Value("Ann")}}, {}}));
+  auto feed = store_->ReadFeed(10);
+  ASSERT_TRUE(feed.ok() && !feed->empty());
+  SKV_ASSERT_OK(store_->AckFeed(feed->back().cursor));
+  EraseOptions erase;
+  erase.request_id = "req-1";
+  ASSERT_TRUE(store_->Erase(bob, erase).ok());
+  auto clean = store_->Verify();
+  ASSERT_TRUE(clean.ok());
+  ASSERT_TRUE(clean->ok()) << clean->problems.front();
+
+  struct Target {
+    const char* env;
+    const char* table;
+    std::string key;
+    const char* named;  // in the problem reported
+  };
+  const Target targets[] = {{"data", "meta", "retention_counters", "meta"},
+                            {"data", "outbox", std::string(8, '\0'), "change feed floor"},
+                            {"keys", "fences", std::string(bob.view()), "fences"},
+                            {"keys", "requests", "req-1", "requests"}};
+  auto flip = [&](const Target& t) {
+    SKV_ASSERT_OK(store_->Close());
+    store_.reset();
+    storage::EnvOptions o;
+    o.path = dir_.Sub(t.env);
+    o.tables = {t.table};
+    auto env = storage::Environment::Open(o);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    const storage::Table table = (*env)->table(t.table);
+    SKV_ASSERT_OK((*env)->Update([&](storage::WriteTxn& txn) -> Status {
+      std::string_view v;
+      if (Status g = txn.Get(table, t.key, &v); !g.ok()) return g;
+      std::string row(v);
+      row.back() = static_cast<char>(row.back() ^ 0x10);
+      return txn.Put(table, t.key, row);
+    }));
+    env->reset();
+    Reopen();
+  };
+  for (const Target& t : targets) {
+    SCOPED_TRACE(std::string(t.env) + "/" + t.table);
+    flip(t);
+    auto report = store_->Verify();
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_FALSE(report->ok());
+    bool named = false;
+    for (const std::string& p : report->problems) named |= p.find(t.named) != std::string::npos;
+    EXPECT_TRUE(named) << (report->problems.empty() ? "no problem" : report->problems.front());
+    flip(t);  // back
+    auto again = store_->Verify();
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->ok()) << again->problems.front();
+  }
+}
+
 TEST_F(TamperTest, DamagedRootCheckOrEpochKeyIsNotServed) {
   MakePerson("ann@x.org");
   SKV_ASSERT_OK(store_->Close());
