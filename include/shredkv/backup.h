@@ -68,6 +68,12 @@ struct SuppressedEntry {
 // random and, for erased people, lead nowhere.
 struct ErasureLog {
   std::string store_id;  // 32 hex digits
+  // When the log was read, by the store's clock: a restore refuses a log
+  // read before its backup was taken (it lacks the erasures made in
+  // between). 0: unknown (a log file written before stop 35). A log read
+  // after the backup may still lack erasures made after it was read: read
+  // it from the live store when restoring, or keep the newest one.
+  std::int64_t read_at_ms = 0;
   std::vector<ErasedPersonEntry> people;
   std::vector<ErasedCategoryEntry> categories;
   std::vector<SuppressedEntry> suppressed;

@@ -204,6 +204,19 @@ Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::stri
   return Status::OK();
 }
 
+// InvalidArgument if `log` was read before the backup `info` was taken
+// (outside audit 35b, F1: such a log passed CheckLogNotOlder whenever no
+// erasure happened between the two, and a person erased after the backup
+// came back). A log without its read time (read_at_ms 0: a file written
+// before stop 35) is not checked here.
+Status CheckLogReadAfter(const ErasureLog& log, const BackupInfo& info, std::string_view copy) {
+  if (log.read_at_ms == 0 || log.read_at_ms >= info.created_ms) return Status::OK();
+  return Status::InvalidArgument("the erasure log was read at " + std::to_string(log.read_at_ms) + ", before " +
+                                 std::string(copy) + " was taken (" + std::to_string(info.created_ms) +
+                                 "): it lacks every erasure made since it was read (read the log from the live "
+                                 "store, or use the newest one kept)");
+}
+
 // CheckLogNotOlder against the open copy's own erasures.
 Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view copy) {
   auto held = copy_store.ReadErasureLog();
@@ -379,6 +392,7 @@ Result<ErasureLog> Backups::ReadErasureLog() {
   if (!guard.ok()) return guard.status();
   ErasureLog log;
   log.store_id = util::HexEncode(ctx_.keys->store_id());
+  log.read_at_ms = ctx_.Now();
   auto fences = ctx_.keys->Fences();
   if (!fences.ok()) return fences.status();
   for (keys::FenceRecord& f : *fences) {
@@ -584,6 +598,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     return Status::InvalidArgument("the erasure log is of store " + restore.erasure_log->store_id +
                                    ", the backup of store " + info.store_id);
   }
+
   // The epoch keys the backup needs, before anything is copied.
   if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kUnspecified) {
     return Status::InvalidArgument(
@@ -690,6 +705,12 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     if (restore.erasure_log != nullptr) {
       if (Status older = engine::CheckLogFor(**store, *restore.erasure_log, "the backup"); !older.ok()) {
         return fail_open(older);
+      }
+      // A log that names every erasure the backup holds may still have been
+      // read before it was taken (no erasure in between): its read time
+      // tells.
+      if (Status t = engine::CheckLogReadAfter(*restore.erasure_log, info, "the backup"); !t.ok()) {
+        return fail_open(t);
       }
     }
     if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kNewKeys) {

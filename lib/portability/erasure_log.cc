@@ -60,7 +60,9 @@ std::uint64_t CountField(const Json& j, const char* key) {
 }  // namespace
 
 Status WriteErasureLog(const ErasureLog& log, std::ostream& out) {
-  out << Json{{"shredkv_erasure_log", kErasureLogVersion}, {"store_id", log.store_id}}.dump() << "\n";
+  Json header{{"shredkv_erasure_log", kErasureLogVersion}, {"store_id", log.store_id}};
+  if (log.read_at_ms != 0) header["read_at_ms"] = log.read_at_ms;
+  out << header.dump() << "\n";
   for (const ErasedPersonEntry& e : log.people) {
     out << Json{{"kind", "person"},
                 {"person", e.person.ToHex()},
@@ -123,6 +125,7 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
         if (log.store_id.size() != 32 || !HexDecode(log.store_id)) {
           return Status::InvalidArgument(where + ": store_id is not 32 hex digits");
         }
+        if (j.contains("read_at_ms")) log.read_at_ms = Int64Field(j, "read_at_ms");  // absent before stop 35
         header = true;
         continue;
       }

@@ -1872,7 +1872,14 @@ TEST_F(CliTest, BackupRestoreAndTheErasureLogBringNoErasedPersonBack) {
   Json written = Expect(0, {"erasure-log", "--out", log_file.string()}).json();
   EXPECT_EQ(written["people"], 1);
   EXPECT_EQ(written["suppressed"], 2);  // ben's email and customer id
-  EXPECT_EQ(ReadFile(log_file), log.out);
+  // The same log but for its header's read time (since stop 35).
+  auto without_read_time = [](std::string text) {
+    const std::size_t at = text.find(",\"read_at_ms\":");
+    if (at != std::string::npos) text.erase(at, text.find('}', at) - at);
+    return text;
+  };
+  EXPECT_NE(log.out.find("\"read_at_ms\":"), std::string::npos) << log.out;
+  EXPECT_EQ(without_read_time(ReadFile(log_file)), without_read_time(log.out));
 
   const fs::path restored = dir_ / "restored";
   EXPECT_EQ(CliAt(restored, key_, {"restore", backup.string()}).code, 2);  // neither option

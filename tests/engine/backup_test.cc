@@ -439,6 +439,57 @@ TEST_F(BackupTest, AnErasureLogOlderThanTheBackupIsRefused) {
   EXPECT_TRUE((*r)->Get(b, "notes", "n").status().IsErased());
 }
 
+// Outside audit 35b, F1: a log read before the backup was taken passed the
+// check above whenever no erasure happened between the two (it names every
+// erasure the backup holds), and a person erased after the backup came
+// back. The log carries its read time now (read_at_ms, through its NDJSON
+// form too) and a restore refuses one read before the backup; one without
+// it (a file written before stop 35) is only checked as above.
+TEST_F(BackupTest, AnErasureLogReadBeforeTheBackupIsRefusedByItsTime) {
+  std::atomic<std::int64_t> now{1'000'000};
+  options_.clock = [&now] { return now.load(); };
+  Reopen();
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->Put(ann, "notes", "n", "Ann's diary"));
+  auto early = store_->ReadErasureLog();
+  ASSERT_TRUE(early.ok());
+  EXPECT_EQ(early->read_at_ms, 1'000'000);
+  now = 2'000'000;
+  auto backup = store_->Backup(out_.Sub("b"));
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  now = 3'000'000;
+  ASSERT_TRUE(store_->Erase(ann).ok());
+
+  // Written and read back as a file, as the CLI and the C API pass it.
+  std::stringstream file;
+  SKV_ASSERT_OK(WriteErasureLog(*early, file));
+  auto from_file = ReadErasureLog(file);
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  EXPECT_EQ(from_file->read_at_ms, 1'000'000);
+  auto stale = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*from_file));
+  EXPECT_TRUE(stale.status().IsInvalidArgument()) << stale.status().ToString();
+  EXPECT_NE(stale.status().message().find("before the backup was taken"), std::string::npos)
+      << stale.status().ToString();
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
+  EXPECT_FALSE(fs::exists(out_.Sub("r") + ".restoring"));
+
+  // Without its read time (an older file) the log is taken, as before.
+  ErasureLog undated = *early;
+  undated.read_at_ms = 0;
+  auto taken = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r0")), WithLog(undated));
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+
+  // The log read now restores the backup with Ann erased again.
+  auto fresh = store_->ReadErasureLog();
+  ASSERT_TRUE(fresh.ok());
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*fresh));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.people_erased, 1u);
+  auto r = Store::Open(RestoreTo(out_.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE((*r)->Get(ann, "notes", "n").status().IsErased());
+}
+
 // Outside audit 34, F4: without_erasure_log and a log together were
 // accepted (RestoreBackup applied the log; ShardedStore::Restore dropped
 // it). The two contradict each other: refused.

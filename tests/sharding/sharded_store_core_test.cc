@@ -387,7 +387,11 @@ TEST(ShardedBackupTest, LogsOlderThanTheBackupOrGivenWithoutErasureLogAreRefused
   stale.erasure_logs = before;
   auto r = ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), stale);
   EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("older than the backup"), std::string::npos) << r.status().ToString();
+  // Refused by the shard whose backup holds an erasure the log lacks, or,
+  // first, by a shard whose log was read before its backup (stop 35).
+  EXPECT_TRUE(r.status().message().find("older than the backup") != std::string::npos ||
+              r.status().message().find("before the backup was taken") != std::string::npos)
+      << r.status().ToString();
   EXPECT_FALSE(fs::exists(tmp.Sub("r")));
   ShardedRestoreOptions both;
   both.erasure_logs = logs;
