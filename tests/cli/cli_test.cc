@@ -1938,6 +1938,11 @@ TEST_F(CliTest, RectifyCorrectsTheProfileAndAnIdentifierWithOneNotice) {
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", "[1]"});
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", "{}"});
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":null})"});
+  // Parsed as ingest's attrs (outside audit 35b, F5: the first was taken
+  // with its last value, the second stored as a float, the third exit 1).
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Rome","city":"Oslo"})"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", R"({"n":18446744073709551616})"});
+  Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", R"({"n":1e400})"});
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--old-identifier", "email:ann@example.org"});
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--set", R"({"city":"Kiel"})", "--unset", "city"});
   Expect(2, {"rectify", "--id", "email:ann@example.org", "--unset", "name", "--unset", "name"});
@@ -2042,6 +2047,28 @@ TEST_F(CliTest, IngestChangingAKnownPersonsProfileOrIdentifiersWritesARectificat
 // Outside audit 29b F3: `rectify --unset never_had_this` wrote a notice
 // naming an attribute the person never had. What changes nothing is not
 // named; a rectify that changes nothing exits 0 and writes no notice.
+// Outside audit 35b, F9: an erasure whose receipt could not be written
+// (stdout on a full disk) said only "cannot write to stdout", exit 1, and a
+// script took it for not done; a retry was exit 4. The message now says
+// the erasure was committed and names its request id; the exit code stays
+// 1.
+TEST_F(CliTest, AnErasureWhoseReceiptCannotBeWrittenSaysItWasCommitted) {
+  MakeStore();
+  AddPeople();
+  run_as_ = {"/bin/sh", "-c", "exec \"$0\" \"$@\" > /dev/full"};
+  const RunResult one = Cli({"erase", "--id", "email:ann@example.org", "--request-id", "r-full"});
+  const RunResult many = Cli({"erase", "--ids", "-", "--request-id", "r-full-2"}, "email:ben@example.org\n");
+  run_as_.clear();
+  for (const RunResult* r : {&one, &many}) {
+    EXPECT_EQ(r->code, 1) << r->err;
+    EXPECT_NE(r->err.find("the erasure was committed"), std::string::npos) << r->err;
+  }
+  EXPECT_NE(one.err.find("'r-full'"), std::string::npos) << one.err;
+  EXPECT_NE(many.err.find("'r-full-2'"), std::string::npos) << many.err;
+  EXPECT_EQ(Expect(0, {"erasure-status", "--request-id", "r-full"}).json()["people"], 1);
+  EXPECT_EQ(Expect(0, {"erasure-status", "--request-id", "r-full-2"}).json()["people"], 1);
+}
+
 TEST_F(CliTest, RectifyThatChangesNothingExitsZeroWithoutANotice) {
   MakeStore();
   AddPeople();
