@@ -673,15 +673,16 @@ class Harness {
     return {"record.put"};
   }
 
-  // An absent record changes nothing, and so does one past its own expiry
-  // or its collection's rule but not swept yet: it stays for the sweep, and
-  // no notice is written (outside audit 35a, F2; until stop 35 it was
-  // deleted and told).
+  // An absent record changes nothing. One past its own expiry or its
+  // collection's rule but not swept yet is deleted without a notice
+  // (outside audit 35a, F2; until stop 35 it was told).
   std::set<std::string> DeleteApply(Model& m, std::size_t i, const RecordArgs& a) const {
     auto& records = m.people[i].records;
     auto it = records.find({a.collection, a.key});
-    if (it == records.end() || Gone(a.collection, it->second)) return {};
+    if (it == records.end()) return {};
+    const bool gone = Gone(a.collection, it->second);
     records.erase(it);
+    if (gone) return {};
     return {"record.delete"};
   }
 

@@ -220,7 +220,10 @@ struct StoreStats {
   // expiry entries: events of a name whose rule's back-fill is still pending
   // are not counted until the next Sweep finishes it; a record past both
   // its collection's rule and its own expiry counts twice, so this is an
-  // upper bound then, as SweepResult::pending is).
+  // upper bound then, as SweepResult::pending is). Expired analytics rows
+  // still staged count too (since stop 35): with an analytics rule, Stats
+  // opens every staged row for that (the staging holds at most 262,144;
+  // maintenance moves those whose hour has ended).
   std::uint64_t expired_pending = 0;
   // A time index back-fill (a rule given to an event name after events of
   // that name were written) is recorded and not finished: the next Sweep
@@ -365,10 +368,10 @@ class SHREDKV_EXPORT Store {
   // The whole record: value, category and metadata (RecordMetadata; written
   // with WriteBatch::Put(id, Record)). NotFound if absent.
   virtual Result<Record> GetRecord(const PersonId& id, std::string_view collection, std::string_view key) = 0;
-  // Deleting an absent record is OK and writes nothing, as does deleting
-  // one every read answers NotFound for: erased with its category, or past
-  // its own expiry or its collection's retention rule (no change-feed
-  // notice; the purge or the sweep removes its row).
+  // Deleting an absent record is OK and writes nothing. Deleting one every
+  // read answers NotFound for writes no change-feed notice: one erased
+  // with its category is left to the purge; one past its own expiry or its
+  // collection's retention rule is deleted.
   virtual Status Delete(const PersonId& id, std::string_view collection,
                         std::string_view key) = 0;
   // The person's records in `collection` whose key starts with `prefix`, in

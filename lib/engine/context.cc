@@ -532,7 +532,7 @@ Result<std::uint64_t> EngineContext::PersonVersion(storage::ReadTxn& txn, const 
 }
 
 Result<std::uint64_t> EngineContext::ExpiredPending(const storage::ReadTxn& txn, const CompiledRetention& rules,
-                                                   std::int64_t now_ms) const {
+                                                   std::int64_t now_ms, bool count_staged) const {
   auto by_rule = retention->CountPending(txn, rules, now_ms);
   if (!by_rule.ok()) return by_rule.status();
   auto past_own_expiry = record_index->CountExpired(txn, now_ms);
@@ -544,8 +544,9 @@ Result<std::uint64_t> EngineContext::ExpiredPending(const storage::ReadTxn& txn,
   // 35a, F3: they were left out, and 0 was reported while the sweep then
   // deleted 139).
   std::uint64_t staged = 0;
-  const auto analytics_cutoff =
-      rules.rules.analytics > 0 ? RetentionCutoff(now_ms, rules.rules.analytics) : std::nullopt;
+  const auto analytics_cutoff = count_staged && rules.rules.analytics > 0
+                                    ? RetentionCutoff(now_ms, rules.rules.analytics)
+                                    : std::nullopt;
   if (analytics_cutoff) {
     auto n = staging->CountUpTo(txn, *analytics_cutoff);
     if (!n.ok()) return n.status().WithContext("counting the expired staged analytics rows");

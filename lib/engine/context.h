@@ -287,10 +287,12 @@ struct EngineContext {
   // The person's change version (0 if never changed).
   Result<std::uint64_t> PersonVersion(storage::ReadTxn& txn, const PersonId& id) const;
   // Items expired as of `now_ms` and not yet swept: rows past `rules`,
-  // records past their own expiry, and the feed's expired prefix
-  // (StoreStats::expired_pending, SweepResult::pending).
+  // records past their own expiry, the feed's expired prefix and, with
+  // `count_staged`, the expired analytics rows still staged (every staged
+  // row is opened for that: StoreStats::expired_pending). A sweep, which
+  // materialised those first, counts without them (SweepResult::pending).
   Result<std::uint64_t> ExpiredPending(const storage::ReadTxn& txn, const CompiledRetention& rules,
-                                       std::int64_t now_ms) const;
+                                       std::int64_t now_ms, bool count_staged) const;
 
  private:
   // OpenDataEnvironment's reads of `data` meta (format, granularity, store

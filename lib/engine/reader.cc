@@ -297,7 +297,7 @@ Result<StoreStats> Reader::Stats() {
     if (!counters.ok()) return counters.status();
     st.expired_removed = counters->removed;
     const std::int64_t now = ctx_.Now();
-    auto pending = ctx_.ExpiredPending(txn, *ctx_.retention->rules(), now);
+    auto pending = ctx_.ExpiredPending(txn, *ctx_.retention->rules(), now, /*count_staged=*/true);
     if (!pending.ok()) return pending.status();
     st.expired_pending = *pending;
     auto backfill = Retention::LoadBackfill(txn, ctx_.tables.meta);

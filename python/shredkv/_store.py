@@ -163,12 +163,33 @@ def _close_deferred() -> None:
 
 def _ensure_closer() -> None:
     """Starts the closer thread (again in a child after fork()). Called where
-    a store is opened, never from a finalizer."""
+    a store is opened, never from a finalizer. A thread that cannot be
+    started (interpreter shutdown) is not an error of the open: the atexit
+    hook closes what is queued."""
     global _closer
     with _CLOSER_LOCK:
         if _closer is None or not _closer.is_alive():
-            _closer = threading.Thread(target=_close_deferred, name="shredkv-finalizer-close", daemon=True)
-            _closer.start()
+            closer = threading.Thread(target=_close_deferred, name="shredkv-finalizer-close", daemon=True)
+            try:
+                closer.start()
+            except RuntimeError:
+                return
+            _closer = closer
+
+
+def _after_fork_in_child() -> None:
+    # The lock may have been held by another thread of the parent at fork()
+    # (review of stop 35, R5: a child's Store.open then waited for ever);
+    # the closer thread is not in the child, and neither are the stores
+    # the parent queued (the child cannot close them: see Store._pid).
+    global _CLOSER_LOCK, _closer, _DEFERRED_CLOSES
+    _CLOSER_LOCK = threading.Lock()
+    _closer = None
+    _DEFERRED_CLOSES = queue.SimpleQueue()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -299,3 +299,34 @@ def test_close_inside_a_listener_raises_and_leaves_the_store_open(open_store) ->
     assert len(outcome) == 1 and "callback" in outcome[0]
     assert not store.closed
     assert store.resolve(("email", "bob@example.org")) == bob
+
+
+# Review of stop 35, R5: the closer thread's lock was not reset after fork();
+# a child forked while the parent held it waited for ever in Store.open.
+def test_a_child_forked_while_the_closer_lock_is_held_opens_a_store(tmp_path) -> None:
+    import os
+    import signal
+    import time
+
+    from shredkv import _store
+
+    with _store._CLOSER_LOCK:
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                with shredkv.Store.open(tmp_path / "child", key=shredkv.raw_key(bytes(range(32))), create=True):
+                    code = 0
+            finally:
+                os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the child hung opening a store")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0

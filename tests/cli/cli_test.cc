@@ -2044,9 +2044,6 @@ TEST_F(CliTest, IngestChangingAKnownPersonsProfileOrIdentifiersWritesARectificat
   EXPECT_EQ(notices[0]["names"], Json::array({"identifier.device_id"}));
 }
 
-// Outside audit 29b F3: `rectify --unset never_had_this` wrote a notice
-// naming an attribute the person never had. What changes nothing is not
-// named; a rectify that changes nothing exits 0 and writes no notice.
 // Outside audit 35b, F9: an erasure whose receipt could not be written
 // (stdout on a full disk) said only "cannot write to stdout", exit 1, and a
 // script took it for not done; a retry was exit 4. The message now says
@@ -2069,6 +2066,9 @@ TEST_F(CliTest, AnErasureWhoseReceiptCannotBeWrittenSaysItWasCommitted) {
   EXPECT_EQ(Expect(0, {"erasure-status", "--request-id", "r-full-2"}).json()["people"], 1);
 }
 
+// Outside audit 29b F3: `rectify --unset never_had_this` wrote a notice
+// naming an attribute the person never had. What changes nothing is not
+// named; a rectify that changes nothing exits 0 and writes no notice.
 TEST_F(CliTest, RectifyThatChangesNothingExitsZeroWithoutANotice) {
   MakeStore();
   AddPeople();
