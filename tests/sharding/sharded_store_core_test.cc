@@ -356,6 +356,34 @@ TEST(ShardedOpenTest, RestoreShardReappliesTheLogToFilesFoundInPlace) {
   EXPECT_EQ(r->applied.already_erased, logs[1].people.size());  // gone, and early if it is in shard 1
 }
 
+// Outside audit 35b, F1 for a whole sharded store (review of stop 35, R2
+// and R4): logs read before the backup was taken, with no erasure in
+// between, are refused by their read time before any shard is written.
+TEST(ShardedBackupTest, LogsReadBeforeTheBackupAreRefusedBeforeAnyShardIsWritten) {
+  TempDir tmp;
+  std::atomic<std::int64_t> now{1'000'000};
+  Options o = Creating(tmp.Sub("s"));
+  o.clock = [&now] { return now.load(); };
+  std::vector<ErasureLog> early;
+  {
+    auto s = ShardedStore::Open(o, 2);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*s)->CreatePerson({Email(i)}).ok());
+    auto read = (*s)->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    early = *read;
+    now = 2'000'000;
+    ASSERT_TRUE((*s)->Backup(tmp.Sub("backup")).ok());
+    SKV_ASSERT_OK((*s)->Close());
+  }
+  ShardedRestoreOptions stale;
+  stale.erasure_logs = early;
+  auto r = ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), stale);
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("before the backup was taken"), std::string::npos) << r.status().ToString();
+  EXPECT_FALSE(fs::exists(tmp.Sub("r")));
+}
+
 // Outside audit 34, F2 and F4 for a whole sharded store: logs read before
 // the backup was taken are refused (a person erased after it came back),
 // and logs given with without_erasure_log are refused (they were dropped).
