@@ -191,9 +191,6 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
                               "the data cannot be read");
   }
   if (!keys_exist && !ctx_.options.create_if_missing) return Status::NotFound("no store at '" + dir + "'");
-  if (!data_exists && ctx_.options.read_only) {
-    return Status::NotFound("no store at '" + dir + "' (its creation was cut short; a writable open finishes it)");
-  }
   if (!ctx_.options.read_only) {
     ::unlink((dir + "/data/compact.mdb").c_str());  // a compaction cut short before its swap
     ::unlink((dir + "/data/compact.mdb-lock").c_str());
@@ -219,9 +216,25 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   ko.beside_writer = ctx_.beside_writer;
   if (ctx_.beside_writer) ko.dek_cache_capacity = 0;
   ko.custody = ctx_.options.epoch_key_custody;
+  const Status cut_short =
+      Status::NotFound("no store at '" + dir + "' (its creation was cut short; a writable open finishes it)");
   auto ks = keys::KeyStore::Open(ko);
-  if (!ks.ok()) return ks.status();
+  if (!ks.ok()) return !data_exists && ctx_.options.read_only ? cut_short : ks.status();
   ctx_.keys = std::move(ks).value();
+  if (!data_exists && ctx_.options.read_only) {
+    // Keys without data: a creation cut short holds no one's key yet (no
+    // store, which a writable open finishes); keys of people mean their
+    // data was lost, as a writable open says below (outside audit 35b, F2:
+    // read-only opens, the CLI's doctor and --read-only verify included,
+    // said "no store", exit 3).
+    auto deks = ctx_.keys->CountDeks();
+    if (!deks.ok()) return deks.status();
+    if (*deks != 0) {
+      return Status::Corruption("store '" + dir + "' has keys of " + std::to_string(*deks) +
+                                " people but no data environment");
+    }
+    return cut_short;
+  }
   if (ctx_.keys->initialized() && data_exists && ctx_.options.error_if_exists) {
     return Status::AlreadyExists("a store already exists at '" + dir + "'");
   }

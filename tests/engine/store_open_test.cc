@@ -261,6 +261,33 @@ TEST(StoreOpenTest, DataWithoutKeysIsCorruption) {
   EXPECT_TRUE(s.status().IsCorruption()) << s.status().ToString();
 }
 
+// Outside audit 35b, F2: keys of people without their data environment
+// were Corruption for a writable open but "no store" (NotFound, the CLI's
+// exit 3, doctor and --read-only verify included) for a read-only one.
+// Both say Corruption now; keys of no one (a creation cut short) stay "no
+// store" for a read-only open.
+TEST(StoreOpenTest, KeysOfPeopleWithoutDataAreCorruptionReadOnlyToo) {
+  TempDir dir;
+  {
+    auto s = Store::Open(TestOptions(dir.Sub("s")));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    ASSERT_TRUE((*s)->CreatePerson({{"email", "ann@x.org"}}).ok());
+  }
+  { ASSERT_TRUE(Store::Open(TestOptions(dir.Sub("empty"))).ok()); }
+  std::filesystem::remove_all(dir.Sub("s/data"));
+  std::filesystem::remove_all(dir.Sub("empty/data"));
+  Options read_only = TestOptions(dir.Sub("s"));
+  read_only.read_only = true;
+  read_only.create_if_missing = false;
+  auto r = Store::Open(read_only);
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("no data environment"), std::string::npos) << r.status().ToString();
+  auto w = Store::Open(TestOptions(dir.Sub("s")));
+  EXPECT_TRUE(w.status().IsCorruption()) << w.status().ToString();
+  read_only.directory = dir.Sub("empty");
+  EXPECT_TRUE(Store::Open(read_only).status().IsNotFound());
+}
+
 // Found by the power-loss simulation: torn writes left a keys environment
 // with its tables but without its rows next to a full data environment. Open
 // reported NotFound ("no store") and, with create_if_missing, wrote new
