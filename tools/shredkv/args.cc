@@ -47,7 +47,7 @@ const std::vector<CommandSpec>& Commands() {
        "FILE|-  the NDJSON input (stdin if absent or -); docs/cli.md lists the operations"},
       {"export", "--id TYPE:VALUE [--format json|ndjson]", "export everything held on a person", {kId, kFormat}, 0, 0},
       {"import", "[FILE|-] [--format json|ndjson]", "import a person's export (format autodetected)",
-       {Value("format", "json|ndjson", "the input's form (default: detected from its first byte)")}, 0, 1, true,
+       {Value("format", "json|ndjson", "the input's form (default: detected from its first line)")}, 0, 1, true,
        false, "FILE|-  an export of one person (stdin if absent or -)"},
       {"get", "--id TYPE:VALUE --purpose P", "read a profile for a purpose (a processing read)",
        {kId, Value("purpose", "P", "the registered purpose the read is for (restriction and consent apply)", true)},
