@@ -39,6 +39,17 @@ class BackupTest : public test::StoreTest {
     o.create_if_missing = false;
     return o;
   }
+  // Restores the backup `backup` into `dir` with `log`, which must erase
+  // one person again: `person`, whose record notes/n is then Erased there.
+  void ExpectRestoredErasingAgain(const std::string& backup, const std::string& dir, const ErasureLog& log,
+                                  const PersonId& person) {
+    auto restored = RestoreBackup(backup, RestoreTo(dir), WithLog(log));
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+    EXPECT_EQ(restored->applied.people_erased, 1u);
+    auto r = Store::Open(RestoreTo(dir));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE((*r)->Get(person, "notes", "n").status().IsErased());
+  }
   test::TempDir out_;  // backups and restored copies, outside the store
 };
 
@@ -431,12 +442,7 @@ TEST_F(BackupTest, AnErasureLogOlderThanTheBackupIsRefused) {
   EXPECT_FALSE(fs::exists(out_.Sub("r")));
 
   // The log read after the backup restores it, with b erased again.
-  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*tonight));
-  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
-  EXPECT_EQ(restored->applied.people_erased, 1u);
-  auto r = Store::Open(RestoreTo(out_.Sub("r")));
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_TRUE((*r)->Get(b, "notes", "n").status().IsErased());
+  ExpectRestoredErasingAgain(out_.Sub("b"), out_.Sub("r"), *tonight, b);
 }
 
 // Outside audit 35b, F1: a log read before the backup was taken passed the
@@ -482,12 +488,7 @@ TEST_F(BackupTest, AnErasureLogReadBeforeTheBackupIsRefusedByItsTime) {
   // The log read now restores the backup with Ann erased again.
   auto fresh = store_->ReadErasureLog();
   ASSERT_TRUE(fresh.ok());
-  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*fresh));
-  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
-  EXPECT_EQ(restored->applied.people_erased, 1u);
-  auto r = Store::Open(RestoreTo(out_.Sub("r")));
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_TRUE((*r)->Get(ann, "notes", "n").status().IsErased());
+  ExpectRestoredErasingAgain(out_.Sub("b"), out_.Sub("r"), *fresh, ann);
 }
 
 // Outside audit 34, F4: without_erasure_log and a log together were
