@@ -58,7 +58,7 @@ const std::vector<CommandSpec>& Commands() {
        "receipt (--ids: everyone listed, in one commit, NDJSON a person)",
        {kOneId, kIds, Switch("suppress", "also refuse the person's identifiers from now on (suppression list)"),
         Value("analytics", "keep|unlink|delete",
-              "their analytics rows: keep (anonymous), unlink (fresh IDs, coarser time) or delete; default keep"),
+              "their analytics rows: keep (under the person's one anonymous ID, which their exports show), unlink (fresh IDs, coarser time) or delete; default keep"),
         Value("request-id", "R", "the erasure's id (1..64 printable ASCII, no spaces), to look it up; default random"),
         Value("category", "C", "erase only the person's data of this category (not with --suppress)")},
        0, 0},
