@@ -207,6 +207,8 @@ else
   TSAN_TESTS+='|^KeyPool(Concurrency|Race)Test\.'
   # A lookup that meets an erasure holding the person's stripe (LookupProfile's fallback).
   TSAN_TESTS+='|^ProfileTest\.LookupProfileDuringAnErasure'
+  # Progress positions of batches that share group commits (stop 36).
+  TSAN_TESTS+='|^WriteBatchTest\.ConcurrentBatchesCommitTheirOwnProgress'
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
   run_ctest build-tsan tsan -R "$TSAN_TESTS"
   unset TSAN_OPTIONS

@@ -171,6 +171,14 @@ SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir
 // store holds).
 SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log);
 
+// OK if `log` was read (ErasureLog::read_at_ms) when or after the backup
+// `backup` was taken, or its read time is unknown (0: a log written before
+// stop 35); InvalidArgument naming both times otherwise: such a log lacks
+// the erasures made between the two, and restoring with it would bring
+// back the people they erased. RestoreBackup and ShardedStore::Restore
+// check it; check a kept log with it before choosing one.
+SHREDKV_EXPORT Status CheckErasureLogReadAfter(const ErasureLog& log, const BackupInfo& backup);
+
 // Reads a backup's MANIFEST. NotFound if `backup_dir` holds no complete
 // backup; Corruption if the manifest does not parse.
 SHREDKV_EXPORT Result<BackupInfo> ReadBackupInfo(const std::string& backup_dir);

@@ -847,8 +847,17 @@ SHREDKV_EXPORT void shredkv_writebatch_record_consent(shredkv_writebatch_t* batc
                                                       const char* const* purposes, size_t n_purposes,
                                                       const char* const* categories, size_t n_categories,
                                                       const char* reason, int64_t time_ms, const char* source);
+/* WriteBatch::SetProgress: `position` under `name` (NUL-terminated, 1 to 64
+ * characters of A-Z a-z 0-9 . _ : -, kept in the clear) in the batch's
+ * commit. */
+SHREDKV_EXPORT void shredkv_writebatch_set_progress(shredkv_writebatch_t* batch, const char* name,
+                                                    uint64_t position);
 /* Store::Write: all or nothing; the message names the failing operation. */
 SHREDKV_EXPORT int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, char** errptr);
+/* Store::ReadProgress: SHREDKV_NOT_FOUND if no position was committed under
+ * `name`. */
+SHREDKV_EXPORT int shredkv_read_progress(shredkv_store_t* store, const char* name, uint64_t* position,
+                                         char** errptr);
 
 /* ---- export and import (Art. 15, 20) -------------------------------------------------- */
 
@@ -890,11 +899,23 @@ typedef int (*shredkv_write_fn)(void* ctx, const char* data, size_t len);
  * one item. On error the output written so far must be discarded. */
 SHREDKV_EXPORT int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* person, int format,
                                          shredkv_write_fn write, void* ctx, char** errptr);
-/* ImportPerson: one export (`len` bytes) as a new person, atomically.
- * Counts may be NULL. */
+/* ImportPerson: one export (`len` bytes) as a new person, atomically, with
+ * ImportOptions{} (imported events' analytics rows anonymous). Counts may
+ * be NULL. */
 SHREDKV_EXPORT int shredkv_import_person(shredkv_store_t* store, const char* data, size_t len, int format,
                                          shredkv_person_id_t* out, uint64_t* identifiers, uint64_t* events,
                                          uint64_t* records, char** errptr);
+/* ImportedAnalytics (write_batch.h): what an imported event's analytics
+ * row, in the clear and kept after erasure, holds. */
+typedef enum shredkv_imported_analytics {
+  SHREDKV_IMPORTED_ANALYTICS_AS_EXPORTED = 0, /* the file's event names and analytics fields */
+  SHREDKV_IMPORTED_ANALYTICS_ANONYMOUS = 1    /* the name "imported", no field (the default) */
+} shredkv_imported_analytics_t;
+/* As shredkv_import_person, with ImportOptions::analytics = `analytics`
+ * (since stop 36). */
+SHREDKV_EXPORT int shredkv_import_person2(shredkv_store_t* store, const char* data, size_t len, int format,
+                                          int analytics, shredkv_person_id_t* out, uint64_t* identifiers,
+                                          uint64_t* events, uint64_t* records, char** errptr);
 
 /* ---- erasure (Art. 17) ------------------------------------------------------------------ */
 
@@ -1078,6 +1099,12 @@ typedef struct shredkv_erasure_log shredkv_erasure_log_t;
 SHREDKV_EXPORT int shredkv_read_erasure_log(shredkv_store_t* store, shredkv_erasure_log_t** out, char** errptr);
 SHREDKV_EXPORT void shredkv_erasure_log_destroy(shredkv_erasure_log_t* log);
 SHREDKV_EXPORT const char* shredkv_erasure_log_store_id(const shredkv_erasure_log_t* log);
+/* ErasureLog::read_at_ms: when the log was read (0: unknown). */
+SHREDKV_EXPORT int64_t shredkv_erasure_log_read_at_ms(const shredkv_erasure_log_t* log);
+/* CheckErasureLogReadAfter: SHREDKV_INVALID_ARGUMENT if `log` was read
+ * before the backup `info` was taken. */
+SHREDKV_EXPORT int shredkv_check_erasure_log_read_after(const shredkv_erasure_log_t* log,
+                                                        const shredkv_backup_info_t* info, char** errptr);
 SHREDKV_EXPORT size_t shredkv_erasure_log_people_count(const shredkv_erasure_log_t* log);
 SHREDKV_EXPORT size_t shredkv_erasure_log_category_count(const shredkv_erasure_log_t* log);
 SHREDKV_EXPORT size_t shredkv_erasure_log_suppressed_count(const shredkv_erasure_log_t* log);

@@ -46,6 +46,16 @@ struct ImportResult {
   std::uint64_t records = 0;
 };
 
+// How ImportPerson treats what the file says beyond the person's own data.
+struct ImportOptions {
+  // What each imported event writes into its analytics row, in the clear
+  // and kept after the person's erasure (write_batch.h). The default,
+  // kAnonymous, writes the name "imported" and no field: the file's event
+  // names and declared analytics fields are someone else's choice (outside
+  // audit 36a, F3). kAsExported keeps them: for exports of your own stores.
+  ImportedAnalytics analytics = ImportedAnalytics::kAnonymous;
+};
+
 // Imports one export as a new person, in one atomic batch: on any error
 // nothing is written. Errors: InvalidArgument naming the line (NDJSON) or
 // JSON path of a malformed item, or for an NDJSON stream without its end
@@ -53,7 +63,14 @@ struct ImportResult {
 // suppressed in this store (these name the batch operation, not the line).
 // Memory grows with the export: it is read whole and written in one
 // transaction.
+// The file's identifiers become the new person's as they are: an import
+// proves no one owns them (verify them before relying on them, as for any
+// identifier a person gives); its consent decisions are replayed, grants
+// included (docs/export-format.md, "Importing someone's file"). ImportOptions{}
+// unless given.
 SHREDKV_EXPORT Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format);
+SHREDKV_EXPORT Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format,
+                                                 const ImportOptions& options);
 
 // The byte encodings the export format uses, for tools that read or write it:
 // standard base64 with padding (RFC 4648), and UTF-8 validity (no overlongs,

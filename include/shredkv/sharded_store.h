@@ -290,7 +290,8 @@ class SHREDKV_EXPORT ShardedStore {
   // thread, starting at a shard that rotates from call to call (so writers
   // on other threads use the other shards meanwhile). An error names the
   // shard, the operation's index in `batch` and the shards whose parts
-  // were committed before it.
+  // were committed before it. A batch with WriteBatch::SetProgress
+  // positions is InvalidArgument (they need one commit).
   Status Write(const WriteBatch& batch);
   Status Restrict(const std::vector<PersonId>& people, const RestrictionSpec& spec);
   Status Unrestrict(const std::vector<PersonId>& people, const RestrictionSpec& spec);

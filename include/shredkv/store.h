@@ -201,6 +201,8 @@ struct StoreStats {
   // The `data` environment's format version as stored (3; 2 while a
   // migration from version 2 is pending, on a read-only open).
   std::uint32_t format_version = 0;
+  // People held: created and not erased (since stop 36 an erased person
+  // whose rows await the purge is not counted, nor in `restricted`).
   std::uint64_t people = 0;
   std::uint64_t erased = 0;          // people ever erased (fences)
   std::uint64_t suppressed = 0;      // identifiers on the suppression list
@@ -510,6 +512,9 @@ class SHREDKV_EXPORT Store {
 
   // Commits every operation of `batch` atomically; see write_batch.h.
   virtual Status Write(const WriteBatch& batch) = 0;
+  // The position last committed under `name` by WriteBatch::SetProgress.
+  // NotFound if none was; InvalidArgument for a name SetProgress refuses.
+  virtual Result<std::uint64_t> ReadProgress(std::string_view name) = 0;
 
   virtual Result<StoreStats> Stats() = 0;
   // StoreStats::store_id alone, without counting anything.

@@ -9,7 +9,9 @@
 #ifndef SHREDKV_WRITE_BATCH_H_
 #define SHREDKV_WRITE_BATCH_H_
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -17,6 +19,20 @@
 #include "shredkv/visibility.h"
 
 namespace shredkv {
+
+// What an imported event writes into its analytics row, which is in the
+// clear and outlives the person's erasure (unless erased with
+// AnalyticsOnErase::kDelete).
+enum class ImportedAnalytics {
+  // As AppendEvent: the event's name and its analytics_fields. For history
+  // whose names and fields you chose: an export of one of your own stores.
+  kAsExported,
+  // The name "imported" and no field, whatever the event declares: nothing
+  // the file chose is in the clear beyond the event's hour. For a file
+  // someone else wrote (outside audit 36a, F3: a crafted export made an
+  // erased person's SSN an analytics field, and readable after the purge).
+  kAnonymous,
+};
 
 class SHREDKV_EXPORT WriteBatch {
  public:
@@ -43,6 +59,7 @@ class SHREDKV_EXPORT WriteBatch {
     PersonId id;
     Event event;
     bool imported = false;  // history from an export: not subject to the tracking policy
+    ImportedAnalytics analytics = ImportedAnalytics::kAsExported;  // of an imported event
   };
   struct PutRecordOp {
     PersonId id;
@@ -110,21 +127,43 @@ class SHREDKV_EXPORT WriteBatch {
   // Store::Unrestrict, which takes that as everything).
   void RecordConsent(const PersonId& id, ConsentRecord record);
   // Queues an event of an imported person's history (not new tracking: the
-  // tracking policy does not apply).
-  void ImportEvent(const PersonId& id, Event event);
+  // tracking policy does not apply); `analytics` says what its analytics
+  // row holds.
+  void ImportEvent(const PersonId& id, Event event, ImportedAnalytics analytics = ImportedAnalytics::kAsExported);
   // Queues an imported person: like CreatePerson, with the exported creation
   // time, and an import notice on the change feed.
   PersonId ImportPerson(std::vector<Identifier> identifiers, Attributes profile, std::int64_t created_ms);
 
-  void Clear() { ops_.clear(); }
+  // Records `position` under `name` in the batch's commit: a consumer's
+  // resume point (an input offset, a message sequence number) that is
+  // durable exactly when the data it covers is, so a consumer that crashed
+  // reads it back (Store::ReadProgress) and neither loses nor repeats
+  // anything. `name`: 1 to 64 characters of [A-Za-z0-9._:-]
+  // (InvalidArgument at commit otherwise). Names and positions are kept in
+  // the clear and outlive every erasure: they must not identify anyone
+  // (docs/security.md). A batch holding only positions commits them; set
+  // twice in a batch, the last position is kept. Not on a ShardedStore,
+  // whose writes are a commit per shard (InvalidArgument).
+  void SetProgress(std::string name, std::uint64_t position);
+
+  // Clears the operations and the positions.
+  void Clear() {
+    ops_.clear();
+    progress_.clear();
+  }
+  // The number of operations (positions not counted).
   std::size_t size() const { return ops_.size(); }
-  bool empty() const { return ops_.empty(); }
+  // True if the batch holds neither an operation nor a position.
+  bool empty() const { return ops_.empty() && progress_.empty(); }
   const std::vector<Op>& ops() const { return ops_; }
+  // The positions set, in the order set.
+  const std::vector<std::pair<std::string, std::uint64_t>>& progress() const { return progress_; }
 
  private:
   // Splits batches by shard with their person IDs kept (ShardedStore).
   friend class WriteBatchAccess;
   std::vector<Op> ops_;
+  std::vector<std::pair<std::string, std::uint64_t>> progress_;
 };
 
 }  // namespace shredkv

@@ -1848,6 +1848,18 @@ void shredkv_writebatch_record_consent(shredkv_writebatch_t* batch, const shredk
           batch->batch.RecordConsent(ToPerson(person), std::move(record));
         });
 }
+void shredkv_writebatch_set_progress(shredkv_writebatch_t* batch, const char* name, uint64_t position) {
+  Queue(batch, CheckArgs("shredkv_writebatch_set_progress", {{name, "name"}}),
+        [&] { batch->batch.SetProgress(name, position); });
+}
+int shredkv_read_progress(shredkv_store_t* store, const char* name, uint64_t* position, char** errptr) {
+  return WithStore(store, errptr, "shredkv_read_progress", {{name, "name"}}, [&](sk::Store& s) {
+    auto r = s.ReadProgress(name);
+    if (!r.ok()) return Fail(errptr, r.status());
+    Fill(position, *r);
+    return kOk;
+  });
+}
 int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, char** errptr) {
   return WithStore(store, errptr, "shredkv_write", {{batch, "batch"}}, [&](sk::Store& s) {
     if (!batch->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(batch->invalid));
@@ -1932,11 +1944,24 @@ int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* per
 
 int shredkv_import_person(shredkv_store_t* store, const char* data, size_t len, int format, shredkv_person_id_t* out,
                           uint64_t* identifiers, uint64_t* events, uint64_t* records, char** errptr) {
+  return shredkv_import_person2(store, data, len, format, SHREDKV_IMPORTED_ANALYTICS_ANONYMOUS, out, identifiers,
+                                events, records, errptr);
+}
+
+int shredkv_import_person2(shredkv_store_t* store, const char* data, size_t len, int format, int analytics,
+                           shredkv_person_id_t* out, uint64_t* identifiers, uint64_t* events, uint64_t* records,
+                           char** errptr) {
   return WithStore(store, errptr, "shredkv_import_person", {{data, "data", len, "len"}}, [&](sk::Store& s) {
     sk::ExportFormat f{};
     if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
+    sk::ImportOptions options;
+    if (analytics == SHREDKV_IMPORTED_ANALYTICS_AS_EXPORTED) {
+      options.analytics = sk::ImportedAnalytics::kAsExported;
+    } else if (analytics != SHREDKV_IMPORTED_ANALYTICS_ANONYMOUS) {
+      return Fail(errptr, sk::Status::InvalidArgument("unknown imported analytics mode " + std::to_string(analytics)));
+    }
     std::istringstream in(Bytes(data, len));
-    auto imported = sk::ImportPerson(s, in, f);
+    auto imported = sk::ImportPerson(s, in, f, options);
     if (!imported.ok()) return Fail(errptr, imported.status());
     FromPerson(imported->person, out);
     Fill(identifiers, imported->identifiers);
@@ -2331,6 +2356,12 @@ int shredkv_read_erasure_log(shredkv_store_t* store, shredkv_erasure_log_t** out
 }
 void shredkv_erasure_log_destroy(shredkv_erasure_log_t* log) { delete reinterpret_cast<sk::ErasureLog*>(log); }
 const char* shredkv_erasure_log_store_id(const shredkv_erasure_log_t* log) { return Log(log).store_id.c_str(); }
+int64_t shredkv_erasure_log_read_at_ms(const shredkv_erasure_log_t* log) { return Log(log).read_at_ms; }
+int shredkv_check_erasure_log_read_after(const shredkv_erasure_log_t* log, const shredkv_backup_info_t* info,
+                                         char** errptr) {
+  return Guarded(errptr, "shredkv_check_erasure_log_read_after", {{log, "log"}, {info, "info"}},
+                 [&] { return Report(errptr, sk::CheckErasureLogReadAfter(Log(log), Info(info))); });
+}
 size_t shredkv_erasure_log_people_count(const shredkv_erasure_log_t* log) { return Log(log).people.size(); }
 size_t shredkv_erasure_log_category_count(const shredkv_erasure_log_t* log) { return Log(log).categories.size(); }
 size_t shredkv_erasure_log_suppressed_count(const shredkv_erasure_log_t* log) { return Log(log).suppressed.size(); }

@@ -204,19 +204,6 @@ Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::stri
   return Status::OK();
 }
 
-// InvalidArgument if `log` was read before the backup `info` was taken
-// (outside audit 35b, F1: such a log passed CheckLogNotOlder whenever no
-// erasure happened between the two, and a person erased after the backup
-// came back). A log without its read time (read_at_ms 0: a file written
-// before stop 35) is not checked here.
-Status CheckLogReadAfter(const ErasureLog& log, const BackupInfo& info, std::string_view copy) {
-  if (log.read_at_ms == 0 || log.read_at_ms >= info.created_ms) return Status::OK();
-  return Status::InvalidArgument("the erasure log was read at " + std::to_string(log.read_at_ms) + ", before " +
-                                 std::string(copy) + " was taken (" + std::to_string(info.created_ms) +
-                                 "): it lacks every erasure made since it was read (read the log from the live "
-                                 "store, or use the newest one kept)");
-}
-
 // CheckLogNotOlder against the open copy's own erasures.
 Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view copy) {
   auto held = copy_store.ReadErasureLog();
@@ -566,6 +553,17 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
   return applied;
 }
 
+// Outside audit 35b, F1: a log read before the backup passed
+// CheckLogNotOlder whenever no erasure happened between the two, and a
+// person erased after the backup came back.
+Status CheckErasureLogReadAfter(const ErasureLog& log, const BackupInfo& backup) {
+  if (log.read_at_ms == 0 || log.read_at_ms >= backup.created_ms) return Status::OK();
+  return Status::InvalidArgument("the erasure log was read at " + std::to_string(log.read_at_ms) +
+                                 ", before the backup was taken (" + std::to_string(backup.created_ms) +
+                                 "): it lacks every erasure made since it was read (read the log from the live "
+                                 "store, or use the newest one kept)");
+}
+
 Result<BackupInfo> ReadBackupInfo(const std::string& backup_dir) {
   auto m = engine::ReadManifest(backup_dir);
   if (!m.ok()) return m.status();
@@ -709,7 +707,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
       // A log that names every erasure the backup holds may still have been
       // read before it was taken (no erasure in between): its read time
       // tells.
-      if (Status t = engine::CheckLogReadAfter(*restore.erasure_log, info, "the backup"); !t.ok()) {
+      if (Status t = CheckErasureLogReadAfter(*restore.erasure_log, info); !t.ok()) {
         return fail_open(t);
       }
     }

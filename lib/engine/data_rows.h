@@ -30,6 +30,15 @@ inline constexpr std::string_view kAnalyticsLayoutKey = "analytics_layout";
 // shard not yet opened writable by a ShardedStore since stop 33.
 inline constexpr std::string_view kPlacementKey = "placement";
 
+// `progress/` ‖ name → fixed64be(position): WriteBatch::SetProgress.
+inline constexpr std::string_view kProgressKeyPrefix = "progress/";
+
+// OK if `name` is a name WriteBatch::SetProgress takes: 1 to 64 characters
+// of [A-Za-z0-9._:-]; InvalidArgument naming the rule otherwise.
+Status CheckProgressName(std::string_view name);
+// The `data` meta key of progress `name`.
+std::string ProgressKey(std::string_view name);
+
 using codec::PlainRow;
 using codec::ReadPlain;
 

@@ -30,10 +30,39 @@ bool ValidTypeName(std::string_view name) {
   return true;
 }
 
+// True if `value` holds a control character other than tab (C0, DEL, C1
+// in UTF-8), or, for e-mail addresses, an invisible or space-like Unicode
+// character: U+00A0, U+2000..U+200F, U+2028, U+2029, U+202F, U+205F,
+// U+3000, U+FEFF. Such values look like another identifier (outside audit
+// 36a, F10: "dave@example.org" + U+200B got past the suppression of
+// "dave@example.org").
+bool HoldsLookAlikeCharacters(std::string_view value, bool email) {
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    const auto next = [&](std::size_t k) { return i + k < value.size() ? static_cast<unsigned char>(value[i + k]) : 0u; };
+    if ((c < 0x20 && c != '\t') || c == 0x7F) return true;
+    if (c == 0xC2 && next(1) >= 0x80 && next(1) <= 0x9F) return true;  // C1 controls
+    if (!email) continue;
+    if (c == 0xC2 && next(1) == 0xA0) return true;
+    if (c == 0xE2 && next(1) == 0x80 && (next(2) <= 0x8F || next(2) == 0xA8 || next(2) == 0xA9 || next(2) == 0xAF)) {
+      return true;
+    }
+    if (c == 0xE2 && next(1) == 0x81 && next(2) == 0x9F) return true;
+    if (c == 0xE3 && next(1) == 0x80 && next(2) == 0x80) return true;
+    if (c == 0xEF && next(1) == 0xBB && next(2) == 0xBF) return true;
+  }
+  return false;
+}
+
 Result<std::string> Apply(Normalization rule, std::string_view type, std::string_view value) {
   auto invalid = [&](std::string why) {
     return Status::InvalidArgument("identifier of type '" + std::string(type) + "': " + why);
   };
+  if (HoldsLookAlikeCharacters(value, rule == Normalization::kEmail)) {
+    return invalid(rule == Normalization::kEmail
+                       ? "holds a control, invisible or space-like character"
+                       : "holds a control character");
+  }
   std::string out;
   switch (rule) {
     case Normalization::kExact: out = std::string(value); break;

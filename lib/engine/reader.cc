@@ -289,6 +289,23 @@ Result<StoreStats> Reader::Stats() {
       if (!n.ok()) return n.status();
       *c.out = *n;
     }
+    // An erased person's rows stay until the purge: not a person held, nor
+    // one with a restriction in force (outside audit 36c, F3: both counted
+    // them). `erased` holds a person-sized key per such person.
+    auto cursor = txn.OpenCursor(ctx_.tables.erased);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      if (c.key().size() != PersonId::kSize) continue;  // a category erasure's marker
+      std::string_view row;
+      Status had_row = txn.Get(ctx_.tables.people, c.key(), &row);
+      if (had_row.ok() && st.people > 0) --st.people;
+      if (!had_row.ok() && !had_row.IsNotFound()) return had_row;
+      Status restricted = txn.Get(ctx_.tables.restrictions, c.key(), &row);
+      if (restricted.ok() && st.restricted > 0) --st.restricted;
+      if (!restricted.ok() && !restricted.IsNotFound()) return restricted;
+    }
     auto staged = ctx_.staging->Count(txn);
     if (!staged.ok()) return staged.status();
     st.analytics_staged = *staged;

@@ -10,6 +10,7 @@
 #include "engine/migration.h"
 #include "crypto/aead.h"
 #include "engine/analytics_link.h"
+#include "engine/data_rows.h"
 #include "util/coding.h"
 #include "util/fork_generation.h"
 
@@ -219,6 +220,18 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   const Status cut_short =
       Status::NotFound("no store at '" + dir + "' (its creation was cut short; a writable open finishes it)");
   auto ks = keys::KeyStore::Open(ko);
+  if (!ks.ok() && ks.status().IsNotFound() && keys_exist) {
+    // A keys file that holds no commit: its creation was cut short before
+    // the first (outside audit 36b, F1: every later open was Corruption,
+    // create_if_missing included). It holds nothing: as if absent.
+    if (data_exists) {
+      return Status::Corruption("store '" + dir + "' has a data environment but its keys environment holds nothing");
+    }
+    if (ctx_.options.read_only) return cut_short;
+    if (!ctx_.options.create_if_missing) return Status::NotFound("no store at '" + dir + "' (keys environment is empty)");
+    ko.create = true;
+    ks = keys::KeyStore::Open(ko);
+  }
   if (!ks.ok()) return !data_exists && ctx_.options.read_only ? cut_short : ks.status();
   ctx_.keys = std::move(ks).value();
   if (!data_exists && ctx_.options.read_only) {
@@ -265,17 +278,30 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
     }
   }
 
-  if (!data_exists) {
-    // A keys environment without data is a store whose creation was cut
-    // short; it holds no one's key yet. With keys of people, data was lost.
+  // A keys environment without data is a store whose creation was cut
+  // short; it holds no one's key yet. With keys of people, data was lost.
+  const auto check_no_people = [&]() -> Status {
     auto deks = ctx_.keys->CountDeks();
     if (!deks.ok()) return deks.status();
     if (*deks != 0) {
       return Status::Corruption("store '" + dir + "' has keys of " + std::to_string(*deks) +
                                 " people but no data environment");
     }
+    return Status::OK();
+  };
+  if (!data_exists) {
+    if (Status c = check_no_people(); !c.ok()) return c;
   }
-  if (Status d = ctx_.OpenDataEnvironment(!data_exists); !d.ok()) return d;
+  Status d = ctx_.OpenDataEnvironment(!data_exists);
+  if (d.IsNotFound() && data_exists) {
+    // A data file that holds no commit (its creation cut short, audit 36b
+    // F1): as if absent — created here when no one has a key yet, never
+    // over keys of people, whose data it would silently declare empty.
+    if (Status c = check_no_people(); !c.ok()) return c;
+    if (ctx_.options.read_only) return cut_short;
+    d = ctx_.OpenDataEnvironment(true);
+  }
+  if (!d.ok()) return d;
   if (Status p = ctx_.LoadPlacement(); !p.ok()) return p;
   return ctx_.LoadKeyPool();
 }
@@ -329,6 +355,24 @@ Result<std::string> StoreImpl::StoreId() {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   return util::HexEncode(ctx_.keys->store_id());
+}
+
+Result<std::uint64_t> StoreImpl::ReadProgress(std::string_view name) {
+  CallGuard guard(ctx_);
+  if (!guard.ok()) return guard.status();
+  if (Status n = CheckProgressName(name); !n.ok()) return n;
+  const std::string key = ProgressKey(name);
+  std::uint64_t position = 0;
+  Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    std::string v;
+    if (Status r = ReadPlain(txn, ctx_.tables.meta, codec::TableId::kDataMeta, key, &v); !r.ok()) return r;
+    if (v.size() != 8) return Status::Corruption("progress '" + std::string(name) + "' has the wrong length");
+    position = util::DecodeFixed64BE(v.data());
+    return Status::OK();
+  });
+  if (s.IsNotFound()) return Status::NotFound("no progress '" + std::string(name) + "' was committed");
+  if (!s.ok()) return s;
+  return position;
 }
 
 // ---- writes: each one WriteBatch ----------------------------------------------

@@ -83,6 +83,7 @@ class StoreImpl final : public Store {
   Status Write(const WriteBatch& batch) override {
     return ctx_.metrics.Timed(Operation::kWrite, [&] { return writer_.Write(batch); });
   }
+  Result<std::uint64_t> ReadProgress(std::string_view name) override;
   Result<StoreStats> Stats() override { return reader_.Stats(); }
   Result<std::string> StoreId() override;
 

@@ -49,12 +49,16 @@ void WriteBatch::Put(const PersonId& id, std::string collection, std::string key
 
 void WriteBatch::Put(const PersonId& id, Record record) { ops_.emplace_back(PutRecordOp{id, std::move(record)}); }
 
-void WriteBatch::ImportEvent(const PersonId& id, Event event) {
-  ops_.emplace_back(AppendEventOp{id, std::move(event), true});
+void WriteBatch::ImportEvent(const PersonId& id, Event event, ImportedAnalytics analytics) {
+  ops_.emplace_back(AppendEventOp{id, std::move(event), true, analytics});
 }
 
 void WriteBatch::RecordConsent(const PersonId& id, ConsentRecord record) {
   ops_.emplace_back(RecordConsentOp{id, std::move(record)});
+}
+
+void WriteBatch::SetProgress(std::string name, std::uint64_t position) {
+  progress_.emplace_back(std::move(name), position);
 }
 
 void WriteBatch::Delete(const PersonId& id, std::string collection, std::string key) {

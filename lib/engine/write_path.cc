@@ -22,6 +22,9 @@
 namespace shredkv::engine {
 namespace {
 
+// The analytics name of an event imported with ImportedAnalytics::kAnonymous.
+constexpr std::string_view kAnonymousImportName = "imported";
+
 using codec::TableId;
 
 const char* OpName(const WriteBatch::Op& op) {
@@ -91,7 +94,8 @@ class BatchApplier {
         return s.WithContext("operation #" + std::to_string(i) + " (" + OpName(ops[i]) + ")");
       }
     }
-    return Finish();
+    if (Status f = Finish(); !f.ok()) return f;
+    return PutProgress(batch);
   }
 
   std::uint64_t next_seq() const { return seq_; }
@@ -398,7 +402,9 @@ class BatchApplier {
     if (Status v = codec::EncodeValidEvent(e.name, category, e.properties, &plain_); !v.ok()) return v;
     // The analytics row's fields, as entries of the event's own map (no copy).
     fields_.clear();
-    for (const std::string& f : e.analytics_fields) {
+    const bool anonymous = op.imported && op.analytics == ImportedAnalytics::kAnonymous;
+    static const std::vector<std::string> kNoFields;
+    for (const std::string& f : anonymous ? kNoFields : e.analytics_fields) {
       auto it = e.properties.find(f);
       if (it == e.properties.end()) {
         return Status::InvalidArgument("analytics field '" + f + "' is not a property of the event");
@@ -451,7 +457,7 @@ class BatchApplier {
         ctx_.AnalyticsKeyFor((*st)->links.Get(sealing->first, *sealing->second), e.ts_ms, seq);
     plain_.clear();
     row_.clear();
-    codec::EncodeAnalyticsEntries((*st)->person.anon_id, e.name, fields_, &plain_);
+    codec::EncodeAnalyticsEntries((*st)->person.anon_id, anonymous ? kAnonymousImportName : e.name, fields_, &plain_);
     // Staged, not put at its pseudo-random place: a later materialisation
     // writes many rows of a bucket at once (engine/analytics_staging.h).
     ++staged_;
@@ -699,6 +705,20 @@ class BatchApplier {
     ConsentRecord rec = op.record;
     if (rec.time_ms == 0) rec.time_ms = ctx_.Now();
     using A = ConsentRecord::Action;
+    // Recorded in canonical form (outside audit 36a, F5: an imported grant
+    // kept the restriction fields it carried, and `restrict --purpose P
+    // --purpose P` recorded P twice; the history then failed the export
+    // schema): a grant or withdrawal names only its purpose, a restriction
+    // or lift its lists sorted and without repeats.
+    if (rec.action == A::kGrant || rec.action == A::kWithdraw) {
+      rec.restriction = RestrictionSpec{};
+    } else {
+      rec.purpose.clear();
+      for (auto* list : {&rec.restriction.purposes, &rec.restriction.categories}) {
+        std::sort(list->begin(), list->end());
+        list->erase(std::unique(list->begin(), list->end()), list->end());
+      }
+    }
     if (rec.action == A::kGrant || rec.action == A::kWithdraw) {
       if (auto b = ctx_.policy->Basis(rec.purpose); !b.ok()) return b.status();
     } else if (rec.action == A::kRestrict || rec.action == A::kUnrestrict) {
@@ -793,6 +813,20 @@ class BatchApplier {
     // withdrawal, wrote the same notice).
     names.push_back("action." + std::string(ConsentActionName(rec.action)));
     return ctx_.outbox->Append(*txn_, NoticeKind::kRestriction, op.id, ctx_.Now(), std::move(names));
+  }
+
+  // The batch's WriteBatch::SetProgress positions (names checked by
+  // Writer::Write), in the order set: the last of a name is kept.
+  Status PutProgress(const WriteBatch& batch) {
+    for (const auto& [name, position] : batch.progress()) {
+      const std::string key = ProgressKey(name);
+      std::string v;
+      util::PutFixed64BE(&v, position);
+      if (Status p = txn_->Put(t_.meta, key, PlainRow(TableId::kDataMeta, key, v)); !p.ok()) {
+        return p.WithContext("progress '" + name + "'");
+      }
+    }
+    return Status::OK();
   }
 
   Status Finish() {
@@ -946,6 +980,9 @@ Status Writer::Write(const WriteBatch& batch) {
   if (!guard.ok()) return guard.status();
   if (batch.empty()) return Status::OK();
   if (Status p = CheckPlacement(batch); !p.ok()) return p;
+  for (const auto& progress : batch.progress()) {
+    if (Status n = CheckProgressName(progress.first); !n.ok()) return n;
+  }
   PendingWrite w;
   w.batch = &batch;
   for (const auto& op : batch.ops()) {

@@ -43,6 +43,7 @@ class Importer {
       return Status::OK();
     }
     if (!header_) return bad("the header must come first");
+    if (end_items_) return bad("a line after the end line");
     if (type == "person") {
       if (person_) return bad("a second person");
       if (!j.contains("created") || !IsInt64(j["created"])) return bad("person.created must be integer ms");
@@ -54,6 +55,10 @@ class Importer {
       }
       identifiers_.push_back({j["id_type"].get<std::string>(), j["value"].get<std::string>()});
     } else if (type == "profile") {
+      // One profile, as one person (outside audit 36a, F9: a second one
+      // silently replaced the first).
+      if (profile_seen_) return bad("a second profile");
+      profile_seen_ = true;
       if (!j.contains("attributes")) return bad("profile needs attributes");
       auto a = AttributesFromJson(j["attributes"], where + "/attributes");
       if (!a.ok()) return a.status();
@@ -168,14 +173,14 @@ class Importer {
     return Status::OK();
   }
 
-  Result<ImportResult> Commit(Store& store) {
+  Result<ImportResult> Commit(Store& store, const ImportOptions& options) {
     if (!header_) return Status::InvalidArgument("empty input: no export header");
     if (!person_) return Status::InvalidArgument("the export has no person item");
     WriteBatch batch;
     ImportResult result;
     result.person = batch.ImportPerson(identifiers_, profile_, created_ms_);
     for (ConsentRecord& c : consents_) batch.RecordConsent(result.person, std::move(c));
-    for (Event& e : events_) batch.ImportEvent(result.person, std::move(e));
+    for (Event& e : events_) batch.ImportEvent(result.person, std::move(e), options.analytics);
     result.events = events_.size();
     // What the person holds: an identifier or record listed twice is stored
     // once (the fuzz_ndjson campaign found the counts of a duplicate-laden
@@ -198,6 +203,7 @@ class Importer {
  private:
   bool header_ = false;
   bool person_ = false;
+  bool profile_seen_ = false;
   std::int64_t created_ms_ = 0;
   std::vector<Identifier> identifiers_;
   Attributes profile_;
@@ -208,7 +214,7 @@ class Importer {
   std::optional<std::uint64_t> end_items_;
 };
 
-Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
+Result<ImportResult> ImportNdjson(Store& store, std::istream& in, const ImportOptions& options) {
   Importer importer;
   std::string line;
   std::uint64_t number = 0, items = 0;
@@ -232,10 +238,10 @@ Result<ImportResult> ImportNdjson(Store& store, std::istream& in) {
   }
   if (in.bad()) return Status::IOError("reading the import failed");
   if (Status c = importer.CheckComplete(items); !c.ok()) return c;
-  return importer.Commit(store);
+  return importer.Commit(store, options);
 }
 
-Result<ImportResult> ImportJson(Store& store, std::istream& in) {
+Result<ImportResult> ImportJson(Store& store, std::istream& in, const ImportOptions& options) {
   Json doc;
   std::string error;
   if (!portability::StrictParse(in, &doc, &error)) return Status::InvalidArgument("the import is not a valid JSON document: " + error);
@@ -262,14 +268,18 @@ Result<ImportResult> ImportJson(Store& store, std::istream& in) {
       }
     }
   }
-  return importer.Commit(store);
+  return importer.Commit(store, options);
 }
 
 }  // namespace
 
 Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format) {
+  return ImportPerson(store, in, format, ImportOptions{});
+}
+
+Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format, const ImportOptions& options) {
   try {  // no exception crosses the API
-    return format == ExportFormat::kNdjson ? ImportNdjson(store, in) : ImportJson(store, in);
+    return format == ExportFormat::kNdjson ? ImportNdjson(store, in, options) : ImportJson(store, in, options);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("malformed import: ") + e.what());
   }

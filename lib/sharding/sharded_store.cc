@@ -238,19 +238,6 @@ class ExpiryMergeIterator final : public Iterator<FoundRecord> {
   const FoundRecord gone_{};
 };
 
-// A log read before the backup was taken lacks the erasures made in
-// between: refused, as RestoreBackup refuses it (outside audit 35b, F1) —
-// here before any shard is written (review of stop 35, R4) and for files
-// RestoreShard finds in place, which do not go through RestoreBackup (R2).
-// A log without its read time (written before stop 35) is not checked.
-Status CheckLogReadAfterBackup(const ErasureLog& log, const BackupInfo& backup) {
-  if (log.read_at_ms == 0 || log.read_at_ms >= backup.created_ms) return Status::OK();
-  return Status::InvalidArgument("the erasure log was read at " + std::to_string(log.read_at_ms) +
-                                 ", before the backup was taken (" + std::to_string(backup.created_ms) +
-                                 "): it lacks every erasure made since it was read (read the log from the live "
-                                 "store, or use the newest one kept)");
-}
-
 ErasureLevel Lower(ErasureLevel a, ErasureLevel b) {
   return static_cast<std::uint8_t>(a) < static_cast<std::uint8_t>(b) ? a : b;
 }
@@ -639,8 +626,10 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
     return Status::InvalidArgument("the backup in '" + backup_dir + "' is of store " + info->store_id + "; shard " +
                                    std::to_string(index) + " of '" + top + "' is store " + expected);
   }
+  // Also for files found in place, which skip RestoreBackup and its check
+  // (review of stop 35, R2).
   if (restore.erasure_log != nullptr) {
-    if (Status t = CheckLogReadAfterBackup(*restore.erasure_log, *info); !t.ok()) {
+    if (Status t = CheckErasureLogReadAfter(*restore.erasure_log, *info); !t.ok()) {
       return t.WithContext(ShardContext(index));
     }
   }
@@ -931,6 +920,10 @@ std::unique_ptr<Iterator<PersonId>> ShardedStore::PeopleWithConsent(std::string_
 // ---- Many people ---------------------------------------------------------------------
 
 Status ShardedStore::Write(const WriteBatch& batch) {
+  if (!batch.progress().empty()) {
+    return Status::InvalidArgument(
+        "WriteBatch::SetProgress needs one commit, and a ShardedStore commits once per shard");
+  }
   if (batch.empty()) return Status::OK();
   const auto& ops = batch.ops();
   struct Claim {
@@ -1459,8 +1452,9 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
       return Status::Corruption("the backup of " + ShardContext(s) + " is of store " + info->store_id +
                                 ", its marker names " + store_ids[s] + " (shard backups swapped or replaced?)");
     }
+    // Before any shard is written (review of stop 35, R4).
     if (!restore.without_erasure_log) {
-      if (Status t = CheckLogReadAfterBackup(restore.erasure_logs[s], *info); !t.ok()) {
+      if (Status t = CheckErasureLogReadAfter(restore.erasure_logs[s], *info); !t.ok()) {
         return t.WithContext(ShardContext(s));
       }
     }

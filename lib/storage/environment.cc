@@ -381,6 +381,7 @@ Result<std::unique_ptr<Environment>> Environment::Open(const EnvOptions& options
   // The map may already be larger than our initial size (a previous run grew it).
   MDB_envinfo info;
   mdb_env_info(env->env_, &info);
+  env->last_txn_id_at_open_ = info.me_last_txnid;
   if (info.me_mapsize < options.initial_map_size) {
     if ((rc = mdb_env_set_mapsize(env->env_, options.initial_map_size)) != 0)
       return fail(rc, "set mapsize");
@@ -481,7 +482,12 @@ Status Environment::OpenTables(bool create, const std::vector<std::string>& adde
     }
   }
   if (!create && !only_added_missing) {
-    Status s = Status::Corruption("environment '" + name_ + "' lacks one of its tables");
+    // Never committed: not damage, an environment whose creation was cut
+    // short before the commit that makes its tables.
+    Status s = last_txn_id_at_open_ == 0
+                   ? Status::NotFound("environment '" + name_ +
+                                      "' holds no commit (its creation was cut short before the first)")
+                   : Status::Corruption("environment '" + name_ + "' lacks one of its tables");
     mdb_env_close(env_);
     env_ = nullptr;
     return s;

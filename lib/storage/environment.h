@@ -233,7 +233,11 @@ struct EnvInfo {
 class Environment {
  public:
   // Opens or creates the environment. Errors: NotFound (missing and
-  // !create), Corruption (not an LMDB file, or a version mismatch), IOError.
+  // !create; also, with !create, a file that holds no commit at all — LMDB
+  // made it and its creator was stopped before the first commit, which
+  // creates the tables: outside audit 36b, F1), Corruption (not an LMDB
+  // file, a version mismatch, or committed without one of its tables),
+  // IOError.
   static Result<std::unique_ptr<Environment>> Open(const EnvOptions& options);
   ~Environment();
   Environment(const Environment&) = delete;
@@ -356,6 +360,7 @@ class Environment {
   const char* map_base_ = nullptr;
   std::uint64_t map_len_ = 0;
   std::uint64_t page_size_ = 4096;
+  std::uint64_t last_txn_id_at_open_ = 0;  // 0: the file held no commit when opened
   Status CheckUsable() const;
   // RebuildToFile's and CopyLiveRows' copy: the live rows `in` sees into a
   // new environment at `dest_file`, fsynced, its lock file removed;

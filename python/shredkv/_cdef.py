@@ -621,7 +621,13 @@ void shredkv_writebatch_record_consent(shredkv_writebatch_t* batch,
                                                       const char* const* categories, size_t n_categories,
                                                       const char* reason, int64_t time_ms, const char* source);
 
+void shredkv_writebatch_set_progress(shredkv_writebatch_t* batch, const char* name,
+                                                    uint64_t position);
+
 int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, char** errptr);
+
+int shredkv_read_progress(shredkv_store_t* store, const char* name, uint64_t* position,
+                                         char** errptr);
 
 typedef enum shredkv_export_kind {
   SHREDKV_ITEM_PERSON = 0,
@@ -657,6 +663,15 @@ int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* per
 int shredkv_import_person(shredkv_store_t* store, const char* data, size_t len, int format,
                                          shredkv_person_id_t* out, uint64_t* identifiers, uint64_t* events,
                                          uint64_t* records, char** errptr);
+
+typedef enum shredkv_imported_analytics {
+  SHREDKV_IMPORTED_ANALYTICS_AS_EXPORTED = 0,
+  SHREDKV_IMPORTED_ANALYTICS_ANONYMOUS = 1
+} shredkv_imported_analytics_t;
+
+int shredkv_import_person2(shredkv_store_t* store, const char* data, size_t len, int format,
+                                          int analytics, shredkv_person_id_t* out, uint64_t* identifiers,
+                                          uint64_t* events, uint64_t* records, char** errptr);
 
 void shredkv_receipt_destroy(shredkv_receipt_t* receipt);
 const char* shredkv_receipt_request_id(const shredkv_receipt_t* receipt);
@@ -805,6 +820,11 @@ typedef struct shredkv_erasure_log shredkv_erasure_log_t;
 int shredkv_read_erasure_log(shredkv_store_t* store, shredkv_erasure_log_t** out, char** errptr);
 void shredkv_erasure_log_destroy(shredkv_erasure_log_t* log);
 const char* shredkv_erasure_log_store_id(const shredkv_erasure_log_t* log);
+
+int64_t shredkv_erasure_log_read_at_ms(const shredkv_erasure_log_t* log);
+
+int shredkv_check_erasure_log_read_after(const shredkv_erasure_log_t* log,
+                                                        const shredkv_backup_info_t* info, char** errptr);
 size_t shredkv_erasure_log_people_count(const shredkv_erasure_log_t* log);
 size_t shredkv_erasure_log_category_count(const shredkv_erasure_log_t* log);
 size_t shredkv_erasure_log_suppressed_count(const shredkv_erasure_log_t* log);

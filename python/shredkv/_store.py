@@ -541,6 +541,16 @@ class WriteBatch:
     def clear(self) -> None:
         lib.shredkv_writebatch_clear(self._handle())
 
+    def set_progress(self, name: str, position: int) -> None:
+        """Commits `position` (0 to 2**64 - 1) under `name` with the batch's
+        operations: a consumer's resume point, durable exactly when the data
+        it covers is (Store.read_progress). `name`: 1 to 64 characters of
+        A-Z a-z 0-9 . _ : - (InvalidArgument at commit), kept in the clear:
+        never an identifier. A batch holding only positions commits them."""
+        if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position < 1 << 64:
+            raise ValueError("a progress position is an int from 0 to 2**64 - 1")
+        lib.shredkv_writebatch_set_progress(self._handle(), encode_name(name), position)
+
     def create_person(self, identifiers: Iterable[IdentifierArg],
                       profile: Optional[Mapping[str, Value]] = None) -> PersonId:
         """Queues a new person; returns their ID (chosen now, usable by later
@@ -733,6 +743,12 @@ class ErasureLog:
     @property
     def store_id(self) -> str:
         return decode(lib.shredkv_erasure_log_store_id(self._h))
+
+    @property
+    def read_at_ms(self) -> int:
+        """When the log was read, by the store's clock (0: unknown). A
+        restore refuses a log read before its backup was taken."""
+        return int(lib.shredkv_erasure_log_read_at_ms(self._h))
 
     @property
     def people(self) -> List[ErasedPerson]:
@@ -1375,13 +1391,21 @@ class Store:
         self.export_to(person, chunks.append, ndjson)
         return b"".join(chunks)
 
-    def import_person(self, data: bytes, ndjson: bool = False) -> ImportResult:
-        """Imports one export as a new person, atomically."""
+    def import_person(self, data: bytes, ndjson: bool = False, *, analytics: str = "anonymous") -> ImportResult:
+        """Imports one export as a new person, atomically. `analytics`:
+        "anonymous" (imported events' analytics rows, in the clear and kept
+        after erasure, hold the name "imported" and no field) or
+        "as_exported" (the file's event names and analytics fields: only for
+        exports of your own stores)."""
+        modes = {"as_exported": lib.SHREDKV_IMPORTED_ANALYTICS_AS_EXPORTED,
+                 "anonymous": lib.SHREDKV_IMPORTED_ANALYTICS_ANONYMOUS}
+        if analytics not in modes:
+            raise ValueError(f"analytics is 'anonymous' or 'as_exported', not {analytics!r}")
         b = encode_bytes(data, "data")
         out = _new(_PID_P)
         counts = _new("uint64_t[3]")
-        self._call(lib.shredkv_import_person, b, len(b), flag(ndjson, "ndjson"), out, counts, counts + 1,
-                   counts + 2)
+        self._call(lib.shredkv_import_person2, b, len(b), flag(ndjson, "ndjson"), modes[analytics], out, counts,
+                   counts + 1, counts + 2)
         return ImportResult(_pid_from_c(out), counts[0], counts[1], counts[2])
 
     # ---- erasure ----
@@ -1576,6 +1600,13 @@ class Store:
         out = _new("shredkv_backup_info_t**")
         self._call(lib.shredkv_backup, encode_path(directory, "directory"), out)
         return take_backup_info(out)
+
+    def read_progress(self, name: str) -> int:
+        """The position last committed under `name` by
+        WriteBatch.set_progress. NotFound if none was."""
+        out = _new("uint64_t*")
+        self._call(lib.shredkv_read_progress, encode_name(name), out)
+        return int(out[0])
 
     def read_erasure_log(self) -> ErasureLog:
         out = _new("shredkv_erasure_log_t**")

@@ -175,3 +175,29 @@ def test_failed_fill_does_not_leak_into_the_next_event(store: shredkv.Store) -> 
         b.append_event(p, "e", T0 + 1, {"b": 2})
         assert len(b) == 1
     assert [e.properties for e in store.scan_events(p)] == [{"b": 2}]
+
+
+def test_progress_commits_with_the_batch(store: shredkv.Store) -> None:
+    with pytest.raises(shredkv.NotFound):
+        store.read_progress("events.kafka:3")
+    with store.batch() as b:
+        p = b.create_person([("email", "a@example.org")])
+        b.set_progress("events.kafka:3", 1041)
+    assert store.read_progress("events.kafka:3") == 1041
+    # A failed batch commits neither its operations nor its position.
+    with pytest.raises(shredkv.AlreadyExists):
+        with store.batch() as b:
+            b.create_person([("email", "a@example.org")])
+            b.set_progress("events.kafka:3", 2000)
+    assert store.read_progress("events.kafka:3") == 1041
+    # A position alone commits; the largest position round-trips.
+    with store.batch() as b:
+        b.set_progress("events.kafka:3", (1 << 64) - 1)
+    assert store.read_progress("events.kafka:3") == (1 << 64) - 1
+    # A name that could hold an identifier is refused.
+    with pytest.raises(shredkv.InvalidArgument):
+        with store.batch() as b:
+            b.set_progress("a@example.org", 1)
+    with pytest.raises(ValueError):
+        shredkv.WriteBatch().set_progress("n", -1)
+    assert store.resolve(("email", "a@example.org")) == p

@@ -136,6 +136,7 @@ def test_backup_restore_keeps_erased(open_store, tmp_path: Path) -> None:
     live.erase_by_identifier(("email", "user8@example.org"), suppress=True)
     log = live.read_erasure_log()
     assert log.store_id == info.store_id
+    assert log.read_at_ms >= info.created_ms  # read after the backup was taken
     assert {e.person for e in log.people} == {people[7], people[8]}
     assert len(log.suppressed) == 2 and all(len(s.identifier_hash) == 16 for s in log.suppressed)
     text = log.to_ndjson()
@@ -440,3 +441,21 @@ def test_a_collection_named_by_any_bytes_gets_a_retention_rule_and_a_category(op
     store.set_retention(shredkv.Retention(collections={raw: 60_000}))
     assert store.get_retention().collections == {raw: 60_000}
     assert store.sweep(100).records_deleted == 1
+
+
+def test_import_person_analytics_modes(open_store, tmp_path: Path) -> None:
+    """Outside audit 36a, F3: by default an import's analytics rows hold
+    nothing the file chose."""
+    src = open_store(tmp_path / "src")
+    p = src.create_person([("email", "a@example.org")])
+    src.append_event(p, "visit SSN-078", T0, {"ssn": "SSN-078"}, analytics_fields=["ssn"])
+    data = src.export_json(p)
+    anon = open_store(tmp_path / "anon")
+    anon.import_person(data)
+    rows = list(anon.scan_analytics())
+    assert [(r.name, r.fields) for r in rows] == [("imported", {})]
+    kept = open_store(tmp_path / "kept")
+    kept.import_person(data, analytics="as_exported")
+    assert [(r.name, r.fields) for r in kept.scan_analytics()] == [("visit SSN-078", {"ssn": "SSN-078"})]
+    with pytest.raises(ValueError):
+        kept.import_person(data, analytics="some")

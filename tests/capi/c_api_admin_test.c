@@ -1733,6 +1733,51 @@ static int make_backup_fixture(backup_fixture* f) {
   return 0;
 }
 
+/* WriteBatch::SetProgress / Store::ReadProgress: committed with the batch,
+ * read back after a reopen; a bad name is refused at commit. */
+static int test_progress(void) {
+  char dir[256];
+  CHECK(c_test_mkdtemp(dir) == 0);
+  char* err = NULL;
+  shredkv_store_t* store = NULL;
+  CHECK_OK(open_store(dir, 1, &store, &err), err);
+  uint64_t position = 7;
+  CHECK_CODE(shredkv_read_progress(store, "orders.ingest", &position, &err), SHREDKV_NOT_FOUND, err);
+  CHECK_EQ_INT(position, 7);
+
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  shredkv_identifier_t id = email_id("dora@example.org");
+  shredkv_person_id_t dora;
+  shredkv_writebatch_create_person(batch, &id, 1, NULL, &dora);
+  shredkv_writebatch_set_progress(batch, "orders.ingest", 41);
+  shredkv_writebatch_set_progress(batch, "orders.ingest", 42);
+  CHECK_EQ_INT(shredkv_writebatch_count(batch), 1);
+  CHECK_OK(shredkv_write(store, batch, &err), err);
+  CHECK_OK(shredkv_read_progress(store, "orders.ingest", &position, &err), err);
+  CHECK_EQ_INT(position, 42);
+
+  /* A position alone commits. */
+  shredkv_writebatch_clear(batch);
+  shredkv_writebatch_set_progress(batch, "orders.ingest", 43);
+  CHECK_OK(shredkv_write(store, batch, &err), err);
+
+  /* A name that could hold an identifier is refused, and nothing of the batch is written. */
+  shredkv_writebatch_clear(batch);
+  shredkv_writebatch_set_progress(batch, "dora@example.org", 1);
+  CHECK_CODE(shredkv_write(store, batch, &err), SHREDKV_INVALID_ARGUMENT, err);
+  CHECK_CODE(shredkv_read_progress(store, "dora@example.org", &position, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_writebatch_destroy(batch);
+  CHECK_OK(shredkv_close(store, &err), err);
+
+  store = NULL;
+  CHECK_OK(open_store(dir, 1, &store, &err), err);
+  CHECK_OK(shredkv_read_progress(store, "orders.ingest", &position, &err), err);
+  CHECK_EQ_INT(position, 43);
+  CHECK_OK(shredkv_close(store, &err), err);
+  CHECK(c_test_rmtree(dir) == 0);
+  return 0;
+}
+
 static int test_erasure_log(void) {
   backup_fixture f;
   if (make_backup_fixture(&f) != 0) return 1;
@@ -1813,6 +1858,35 @@ static int test_erasure_log(void) {
   CHECK(memcmp(text, text2, len) == 0);
   shredkv_free(text2);
   shredkv_erasure_log_destroy(parsed);
+
+  /* Read after the backup was taken: a restore may use it. */
+  shredkv_backup_info_t* info = NULL;
+  CHECK_OK(shredkv_read_backup_info(f.backup, &info, &err), err);
+  CHECK(shredkv_erasure_log_read_at_ms(log) >= shredkv_backup_info_created_ms(info));
+  CHECK_OK(shredkv_check_erasure_log_read_after(log, info, &err), err);
+  /* The same log, its header saying it was read at 1 ms: refused. */
+  const char* field = strstr(text, "\"read_at_ms\":");
+  CHECK(field != NULL);
+  const size_t number_at = (size_t)(field - text) + strlen("\"read_at_ms\":");
+  size_t number_end = number_at;
+  while (text[number_end] >= '0' && text[number_end] <= '9') ++number_end;
+  CHECK(number_end > number_at);
+  char* early = malloc(len + 1);
+  CHECK(early != NULL);
+  memcpy(early, text, number_at);
+  early[number_at] = '1';
+  memcpy(early + number_at + 1, text + number_end, len - number_end);
+  const size_t early_len = number_at + 1 + (len - number_end);
+  parsed = NULL;
+  CHECK_OK(shredkv_erasure_log_from_ndjson(early, early_len, &parsed, &err), err);
+  free(early);
+  CHECK_EQ_INT(shredkv_erasure_log_read_at_ms(parsed), 1);
+  CHECK_EQ_INT(shredkv_check_erasure_log_read_after(parsed, info, &err), SHREDKV_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "before the backup was taken") != NULL);
+  shredkv_free(err);
+  err = NULL;
+  shredkv_erasure_log_destroy(parsed);
+  shredkv_backup_info_destroy(info);
 
   /* Cut short: without its last line the log is refused. */
   size_t cut = len - 1;
@@ -2056,6 +2130,7 @@ static const c_test tests[] = {
   {"audit_log", test_audit_log},
   {"verify_report", test_verify_report},
   {"backup_info", test_backup_info},
+  {"progress", test_progress},
   {"erasure_log", test_erasure_log},
   {"restore_backup", test_restore_backup},
   {"apply_erasure_log", test_apply_erasure_log},

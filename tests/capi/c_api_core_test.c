@@ -2048,14 +2048,78 @@ static int import_into_new_store(const char* data, size_t len, int format) {
   return 0;
 }
 
+/* rich_person, and its export as the JSON document into `json`. */
+static int rich_person_as_json(shredkv_store_t* store, shredkv_person_id_t* person, sink* json) {
+  char* err = NULL;
+  CHECK(rich_person(store, person) == 0);
+  CHECK_OK(shredkv_export_person(store, person, SHREDKV_EXPORT_JSON, sink_write, json, &err), err);
+  return 0;
+}
+
+/* The analytics rows of everyone in `store`: how many, and how many are
+ * named `name` with no field. */
+static int count_analytics(shredkv_store_t* store, const char* name, size_t* rows, size_t* named_bare) {
+  shredkv_iterator_t* it = shredkv_scan_analytics(store, INT64_MIN, INT64_MAX, NULL);
+  CHECK(it != NULL);
+  *rows = *named_bare = 0;
+  for (; shredkv_iter_valid(it); shredkv_iter_next(it)) {
+    const shredkv_analytics_row_t* row = shredkv_iter_analytics(it);
+    ++*rows;
+    if (strcmp(shredkv_analytics_name(row), name) == 0 && shredkv_attrs_count(shredkv_analytics_fields(row)) == 0) {
+      ++*named_bare;
+    }
+  }
+  char* err = NULL;
+  CHECK_OK(shredkv_iter_status(it, &err), err);
+  shredkv_iter_destroy(it);
+  return 0;
+}
+
+/* Outside audit 36a, F3: an import wrote the file's event names and the
+ * fields it declared into the clear analytics rows. By default the rows of
+ * imported events are anonymous; AS_EXPORTED keeps names and fields. */
+static int test_import_analytics_modes(void) {
+  SETUP(dir, store);
+  char* err = NULL;
+  shredkv_person_id_t ann;
+  sink json = {NULL, 0, 0, 0, 0};
+  CHECK(rich_person_as_json(store, &ann, &json) == 0);
+  size_t rows = 0, bare = 0;
+  CHECK(count_analytics(store, "purchase", &rows, &bare) == 0);
+  CHECK_EQ_INT(rows, 2);
+  CHECK_EQ_INT(bare, 0); /* the source's rows carry their field */
+
+  SETUP(anon_dir, anon);
+  shredkv_person_id_t id;
+  CHECK_OK(shredkv_import_person(anon, json.data, json.len, SHREDKV_EXPORT_JSON, &id, NULL, NULL, NULL, &err), err);
+  CHECK(count_analytics(anon, "imported", &rows, &bare) == 0);
+  CHECK_EQ_INT(rows, 2);
+  CHECK_EQ_INT(bare, 2);
+  TEARDOWN(anon_dir, anon);
+
+  SETUP(kept_dir, kept);
+  CHECK_OK(shredkv_import_person2(kept, json.data, json.len, SHREDKV_EXPORT_JSON,
+                                  SHREDKV_IMPORTED_ANALYTICS_AS_EXPORTED, &id, NULL, NULL, NULL, &err),
+           err);
+  CHECK(count_analytics(kept, "purchase", &rows, &bare) == 0);
+  CHECK_EQ_INT(rows, 2);
+  CHECK_EQ_INT(bare, 0);
+  CHECK(count_analytics(kept, "imported", &rows, &bare) == 0);
+  CHECK_EQ_INT(bare, 0);
+  CHECK_CODE(shredkv_import_person2(kept, json.data, json.len, SHREDKV_EXPORT_JSON, 7, &id, NULL, NULL, NULL, &err),
+             SHREDKV_INVALID_ARGUMENT, err);
+  TEARDOWN(kept_dir, kept);
+  free(json.data);
+  TEARDOWN(dir, store);
+  return 0;
+}
+
 static int test_export_import_person(void) {
   SETUP(dir, store);
   char* err = NULL;
   shredkv_person_id_t ann;
-  CHECK(rich_person(store, &ann) == 0);
-
   sink json = {NULL, 0, 0, 0, 0};
-  CHECK_OK(shredkv_export_person(store, &ann, SHREDKV_EXPORT_JSON, sink_write, &json, &err), err);
+  CHECK(rich_person_as_json(store, &ann, &json) == 0);
   CHECK(json.len > 0 && json.calls > 0);
   CHECK_EQ_INT(json.data[0], '{');
   CHECK(strstr(json.data, "ann@example.org") != NULL);
@@ -2134,6 +2198,7 @@ static const c_test tests[] = {
   {"write_atomic", test_write_atomic},
   {"export_items", test_export_items},
   {"export_import_person", test_export_import_person},
+  {"import_analytics_modes", test_import_analytics_modes},
 };
 
 int main(int argc, char** argv) { return c_test_main(argc, argv, tests, sizeof tests / sizeof tests[0]); }

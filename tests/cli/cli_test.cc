@@ -6,12 +6,14 @@
 #include <sched.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -241,9 +243,91 @@ class CliTest : public ::testing::Test {
     chmod(db_.c_str(), 0700);
   }
 
+  // A binary started by StartIngestFromFifo.
+  struct FifoRun {
+    pid_t pid = -1;
+    int fifo = -1;  // both ends, held by the test
+  };
+
+  // Starts `ingest <extra>` on the test's store, its stdin a FIFO, writes
+  // `lines` into it (keeping it open, so the binary waits for more) and
+  // returns once the binary has taken every line: the FIFO is empty and the
+  // binary's main thread has slept (waiting to read) for 300 ms.
+  FifoRun StartIngestFromFifo(const std::vector<std::string>& extra, const std::string& lines) {
+    FifoRun run;
+    const fs::path fifo = dir_ / "ingest.fifo", out = dir_ / "stdout", err = dir_ / "stderr";
+    fs::remove(fifo);
+    EXPECT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    run.fifo = open(fifo.c_str(), O_RDWR);  // never blocks, and sees what is unread
+    EXPECT_GE(run.fifo, 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, fifo.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    std::vector<std::string> argv_s = {SHREDKV_CLI_PATH, "--db", db_.string(), "--key-file", key_.string(), "ingest"};
+    argv_s.insert(argv_s.end(), extra.begin(), extra.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&run.pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    for (std::size_t done = 0; done < lines.size();) {
+      const ssize_t n = write(run.fifo, lines.data() + done, lines.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      EXPECT_GT(n, 0) << std::strerror(errno);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    const auto state = [&] {
+      std::string stat = ReadFile("/proc/" + std::to_string(run.pid) + "/stat");
+      const auto paren = stat.rfind(')');
+      return paren == std::string::npos || paren + 2 >= stat.size() ? '?' : stat[paren + 2];
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+    int asleep = 0;
+    while (asleep < 15 && std::chrono::steady_clock::now() < deadline) {
+      int unread = 0;
+      EXPECT_EQ(ioctl(run.fifo, FIONREAD, &unread), 0);
+      asleep = unread == 0 && state() == 'S' ? asleep + 1 : 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(asleep, 15) << "the binary did not take every line and wait for more";
+    return run;
+  }
+
+  // Waits for a FifoRun's binary (after the test signalled it).
+  RunResult FinishFifoRun(FifoRun run) {
+    RunResult r;
+    int status = 0;
+    while (waitpid(run.pid, &status, 0) < 0) {
+    }
+    close(run.fifo);
+    if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+    r.out = ReadFile(dir_ / "stdout");
+    r.err = ReadFile(dir_ / "stderr");
+    return r;
+  }
+
+  std::uint64_t EventCount() {
+    RunResult r = Expect(0, {"stats"});
+    return r.json().value("events", std::uint64_t{0});
+  }
+
   fs::path dir_, key_, db_;
   std::vector<std::string> run_as_;
 };
+
+// `count` event lines of one person, ts from 1700000000000 + first.
+std::string EventLines(int first, int count) {
+  std::string s;
+  for (int i = first; i < first + count; ++i) {
+    s += R"({"op":"event","ids":{"email":"p@example.org"},"name":"tick","ts":)" +
+         std::to_string(1700000000000LL + i) + R"(,"props":{"i":)" + std::to_string(i) + "}}\n";
+  }
+  return s;
+}
 
 // ---- usage (exit 2), help, version --------------------------------------------
 
@@ -447,7 +531,7 @@ TEST_F(CliTest, DocsListExactlyTheCommandsOptionsAndExitCodesOfTheBinary) {
     }
   }
   EXPECT_EQ(documented_codes, usage_codes);
-  EXPECT_EQ(documented_codes.size(), 13u);  // 0 … 12
+  EXPECT_EQ(documented_codes.size(), 15u);  // 0 … 12, 130 and 143 (stop 36)
 }
 
 // Issue 22: shell completions and a man page generated from the command
@@ -563,6 +647,49 @@ TEST_F(CliTest, ManPageDocumentsEveryCommandOptionAndExitCode) {
   }
 }
 
+// Outside audit 36c, F6: control and direction-changing characters of a
+// name were copied into the page, where U+202E showed "gnp.exe" as "exe.png".
+TEST_F(CliTest, ReportShowsControlAndBidiCharactersAsEscapes) {
+  RunResult k = RunRaw({"keygen", "--out", key_.string()});
+  ASSERT_EQ(k.code, 0) << k.err;
+  Expect(0, {"init", "--retention", "event:ev\xE2\x80\xAEgnp.exe=1d,event:bell\x07=2d"});
+  const std::string page = Expect(0, {"report"}).out;
+  EXPECT_EQ(page.find("\xE2\x80\xAE"), std::string::npos);
+  EXPECT_EQ(page.find('\x07'), std::string::npos);
+  EXPECT_NE(page.find("ev\\u202Egnp.exe"), std::string::npos);
+  EXPECT_NE(page.find("bell\\u0007"), std::string::npos);
+}
+
+// Outside audit 36c, F1: one damaged audit entry ended the report's
+// reading of the log, and the page said "No erasures yet" as if complete.
+TEST_F(CliTest, ReportCountsPastADamagedAuditEntryAndSaysItsFiguresAreIncomplete) {
+  MakeStore();
+  AddPeople();
+  Expect(0, {"erase", "--id", "email:ann@example.org", "--request-id", "r-ann"});
+  Expect(0, {"rotate-keys"});
+  Expect(0, {"erase", "--id", "customer_id:C-7", "--request-id", "r-ben"});
+  std::vector<Json> entries = Expect(0, {"audit"}).ndjson();
+  ASSERT_GE(entries.size(), 3u);
+  // Every copy of the first entry's hash (live and stale pages), one bit flipped.
+  const std::string hex = entries[0]["hash"].get<std::string>();
+  std::string hash;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) hash.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  std::string data = ReadFile(db_ / "data" / "data.mdb");
+  int copies = 0;
+  for (auto at = data.find(hash); at != std::string::npos; at = data.find(hash, at + 1), ++copies) data[at + 5] ^= 1;
+  ASSERT_GT(copies, 0);
+  WriteFile(db_ / "data" / "data.mdb", data);
+
+  RunResult r = Expect(0, {"report"});
+  EXPECT_NE(r.out.find("id=\"audit-incomplete\""), std::string::npos);
+  // The hash is also in the next entry (the chain): both are unreadable.
+  EXPECT_NE(r.out.find("2 audit entries could not be read (first: entry 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("entry 1: checksum mismatch; "), std::string::npos);  // verify's own finding kept
+  // The entries after the damaged ones still count: ben's erasure.
+  EXPECT_EQ(r.out.find("No erasures yet"), std::string::npos);
+  EXPECT_NE(r.out.find("<p>1 erasure requests"), std::string::npos);
+}
+
 // Issue 22: `report` writes one self-contained HTML page of aggregates —
 // nothing loaded from elsewhere, no person named. (Rendering it in a
 // browser is the ctest cli_report_render, tests/cli/report_render.sh.)
@@ -616,6 +743,11 @@ TEST_F(CliTest, ReportIsOneSelfContainedPageOfAggregatesThatNamesNoPerson) {
   const RunResult over_key = Expect(1, {"report", "--out", key_.string()});
   EXPECT_NE(over_key.err.find("is not a shredkv report"), std::string::npos) << over_key.err;
   EXPECT_EQ(ReadFile(key_), key_before);
+  // Nor another HTML5 page that starts as every page does (outside audit 36c, F5).
+  const std::string wiki = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Notes</title>\n";
+  WriteFile(dir_ / "index.html", wiki);
+  Expect(1, {"report", "--out", (dir_ / "index.html").string()});
+  EXPECT_EQ(ReadFile(dir_ / "index.html"), wiki);
   Expect(2, {"report", "--out", (db_ / "r.html").string()});
   EXPECT_FALSE(fs::exists(db_ / "r.html"));
 }
@@ -650,6 +782,54 @@ TEST_F(CliTest, InitCreatesOnceAndOtherCommandsNeedAStore) {
 }
 
 // ---- ingest --------------------------------------------------------------------------
+
+// Outside audit 35b, F3: an interrupted ingest printed no counts, and
+// running the file again ingested its committed lines a second time.
+TEST_F(CliTest, IngestStoppedBySigtermCommitsWhatItReadPrintsItsCountsAndExits143) {
+  MakeStore();
+  FifoRun run = StartIngestFromFifo({}, EventLines(0, 1500));
+  ASSERT_EQ(kill(run.pid, SIGTERM), 0);
+  RunResult r = FinishFifoRun(run);
+  ASSERT_EQ(r.signal, 0) << r.err;
+  EXPECT_EQ(r.code, 143) << r.err;
+  EXPECT_EQ(r.json(), (Json{{"ingested", 1500}, {"rejected", 0}, {"suppressed", 0}, {"restricted", 0},
+                            {"interrupted", true}}));
+  EXPECT_NE(r.err.find("stopped by SIGTERM after line 1500"), std::string::npos) << r.err;
+  EXPECT_EQ(EventCount(), 1500u);
+}
+
+TEST_F(CliTest, IngestResumedAfterAKillIngestsEveryLineExactlyOnce) {
+  MakeStore();
+  // Killed while waiting for line 2501: lines 1-2000 were committed in two
+  // batches, 2001-2500 were read and lost with the process.
+  FifoRun run = StartIngestFromFifo({"--resume", "ticks-1"}, EventLines(0, 2500));
+  ASSERT_EQ(kill(run.pid, SIGKILL), 0);
+  RunResult killed = FinishFifoRun(run);
+  ASSERT_EQ(killed.signal, SIGKILL);
+  const std::uint64_t committed = EventCount();
+  EXPECT_EQ(committed, 2000u);
+
+  const std::string all = EventLines(0, 3000);
+  RunResult again = Expect(0, {"ingest", "--resume", "ticks-1"}, all);
+  EXPECT_EQ(again.json(), (Json{{"ingested", 3000 - committed}, {"rejected", 0}, {"suppressed", 0},
+                                {"restricted", 0}, {"resumed_after_line", committed}}));
+  EXPECT_EQ(EventCount(), 3000u);  // none twice, none lost
+  // Done: the same input again ingests nothing.
+  RunResult third = Expect(0, {"ingest", "--resume", "ticks-1"}, all);
+  EXPECT_EQ(third.json().value("ingested", -1), 0);
+  EXPECT_EQ(third.json().value("resumed_after_line", -1), 3000);
+  // Another input under the same name: refused before anything is written.
+  RunResult shorter = Expect(1, {"ingest", "--resume", "ticks-1"}, EventLines(0, 10));
+  EXPECT_NE(shorter.err.find("is shorter"), std::string::npos) << shorter.err;
+  // A blank first line: every line ends one byte later than before.
+  RunResult straddle = Expect(1, {"ingest", "--resume", "ticks-1"}, "\n" + all);
+  EXPECT_NE(straddle.err.find("no line ending there"), std::string::npos) << straddle.err;
+  EXPECT_EQ(EventCount(), 3000u);
+  // A name the store could not keep without risk is a usage error.
+  Expect(2, {"ingest", "--resume", "ann@example.org"}, all);
+  Expect(2, {"ingest", "--resume", ""}, all);
+  EXPECT_EQ(EventCount(), 3000u);
+}
 
 TEST_F(CliTest, IngestCreatesLinksPatchesAndCounts) {
   MakeStore();
@@ -947,6 +1127,68 @@ TEST_F(CliTest, ExportAndImportBothFormats) {
   EXPECT_EQ(CliAt(db4, key_, {"import"}, ndjson.substr(0, ndjson.size() / 2)).code, 1);
   EXPECT_EQ(CliAt(db4, key_, {"import", (dir_ / "missing.json").string()}).code, 1);
   Expect(3, {"export", "--id", "email:nobody@example.org"});
+}
+
+// Outside audit 36a, F3: an imported file chose the event names and the
+// analytics fields written in the clear, and they outlived the person's
+// erasure, purge, rotation and compaction. By default they stay sealed.
+TEST_F(CliTest, AnImportedFileChoosesNothingThatTheAnalyticsRowsKeepInTheClear) {
+  MakeStore();
+  Ingest(R"({"op":"event","ids":{"email":"src@example.org"},"name":"visit SSN-078-05-1120","ts":1700000000000,)"
+         R"("props":{"ssn":"SSN-078-05-1120"},"analytics":["ssn"]})"
+         "\n");
+  const std::string file = Expect(0, {"export", "--id", "email:src@example.org", "--format", "ndjson"}).out;
+  ASSERT_NE(Expect(0, {"analytics"}).out.find("SSN-078-05-1120"), std::string::npos);  // the source chose it
+
+  const fs::path db2 = dir_ / "db2";
+  ASSERT_EQ(CliAt(db2, key_, {"init"}).code, 0);
+  RunResult imported = CliAt(db2, key_, {"import"}, file);
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  RunResult analytics = CliAt(db2, key_, {"analytics"});
+  ASSERT_EQ(analytics.code, 0) << analytics.err;
+  EXPECT_EQ(analytics.out.find("SSN-078"), std::string::npos) << analytics.out;
+  EXPECT_NE(analytics.out.find(R"("name":"imported")"), std::string::npos) << analytics.out;
+  // The event itself keeps its name and property, sealed, in the person's export.
+  RunResult exported = CliAt(db2, key_, {"export", "--id", "email:src@example.org"});
+  EXPECT_NE(exported.out.find("visit SSN-078-05-1120"), std::string::npos);
+  for (const std::vector<std::string>& step : std::vector<std::vector<std::string>>{
+           {"erase", "--id", "email:src@example.org"}, {"purge"}, {"rotate-keys"}, {"compact"}}) {
+    RunResult r = CliAt(db2, key_, step);
+    ASSERT_EQ(r.code, 0) << step.front() << ": " << r.err;
+  }
+  for (const char* file_name : {"data/data.mdb", "keys/data.mdb"}) {
+    EXPECT_EQ(ReadFile(db2 / file_name).find("SSN-078"), std::string::npos) << file_name;
+  }
+
+  // Asked for, the file's names and fields are kept (a move between one's own stores).
+  const fs::path db3 = dir_ / "db3";
+  ASSERT_EQ(CliAt(db3, key_, {"init"}).code, 0);
+  ASSERT_EQ(CliAt(db3, key_, {"import", "--analytics", "as-exported"}, file).code, 0);
+  EXPECT_NE(CliAt(db3, key_, {"analytics"}).out.find(R"("ssn":"SSN-078-05-1120")"), std::string::npos);
+  EXPECT_EQ(CliAt(db3, key_, {"import", "--analytics", "some"}, file).code, 2);
+}
+
+// Outside audit 36a, F1: without --format the whole first line was read and
+// parsed with no bound and no depth limit (30 MB of '[' took 2.4 GB). Under
+// a 512 MiB address-space limit, 32 MB of '[' is now refused for its depth.
+TEST_F(CliTest, ImportDetectsTheFormatFromABoundedPrefix) {
+#if defined(SHREDKV_TEST_ASAN) || defined(SHREDKV_TEST_TSAN)
+  GTEST_SKIP() << "a sanitizer's shadow memory does not fit an address-space limit";
+#else
+  MakeStore();
+  run_as_ = {"/usr/bin/prlimit", "--as=" + std::to_string(512u << 20), "--"};
+  RunResult deep = Expect(1, {"import"}, std::string(32u << 20, '['));
+  EXPECT_NE(deep.err.find("nested deeper than 64 levels"), std::string::npos) << deep.err;
+  run_as_.clear();
+  // An NDJSON export whose header comes after a blank line is still found.
+  Ingest(R"({"op":"profile","ids":{"email":"ann@example.org"},"attrs":{"name":"Ann"}})"
+         "\n");
+  const std::string ndjson = Expect(0, {"export", "--id", "email:ann@example.org", "--format", "ndjson"}).out;
+  const fs::path db2 = dir_ / "db2";
+  ASSERT_EQ(CliAt(db2, key_, {"init"}).code, 0);
+  RunResult r = CliAt(db2, key_, {"import"}, "\n \n" + ndjson);
+  EXPECT_EQ(r.code, 0) << r.err;
+#endif
 }
 
 // ---- erasure --------------------------------------------------------------------------------
@@ -1390,9 +1632,16 @@ TEST_F(CliTest, StatsInPrometheusTextFormat) {
   // The store ID (a string) labels an info gauge (stop 28).
   ASSERT_TRUE(json["store_id"].is_string());
   EXPECT_EQ(json["store_id"].get<std::string>().size(), 32u);
+  // Every series carries the store ID (outside audit 36c, F2), every family a HELP line.
+  const std::string store = "store_id=\"" + json["store_id"].get<std::string>() + "\"";
+  std::size_t helps = 0;
   for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# HELP shredkv_", 0) == 0) {
+      ++helps;
+      continue;
+    }
     if (line.rfind("shredkv_store_info{", 0) == 0) {
-      EXPECT_EQ(line, "shredkv_store_info{store_id=\"" + json["store_id"].get<std::string>() + "\"} 1");
+      EXPECT_EQ(line, "shredkv_store_info{" + store + "} 1");
       ++infos;
       continue;
     }
@@ -1405,19 +1654,23 @@ TEST_F(CliTest, StatsInPrometheusTextFormat) {
       continue;
     }
     if (line.rfind("shredkv_operation_latency_seconds_", 0) == 0) {
-      EXPECT_NE(line.find("{operation=\""), std::string::npos) << line;
+      EXPECT_NE(line.find("{" + store + ",operation=\""), std::string::npos) << line;
       ++histogram_lines;
       continue;
     }
-    if (line.rfind("shredkv_operation_errors_total{operation=\"", 0) == 0) {
+    if (line.rfind("shredkv_operation_errors_total{" + store + ",operation=\"", 0) == 0) {
       EXPECT_EQ(line.substr(line.size() - 2), " 0") << line;
       ++error_counters;
       continue;
     }
     const std::size_t space = line.find(' ');
     ASSERT_NE(space, std::string::npos) << line;
-    const std::string name = line.substr(0, space), value = line.substr(space + 1);
-    ASSERT_EQ(name.rfind("shredkv_", 0), 0u) << line;
+    const std::string series = line.substr(0, space), value = line.substr(space + 1);
+    ASSERT_EQ(series.rfind("shredkv_", 0), 0u) << line;
+    const std::size_t brace = series.find('{');
+    ASSERT_NE(brace, std::string::npos) << line;
+    EXPECT_EQ(series.substr(brace), "{" + store + "}") << line;
+    const std::string name = series.substr(0, brace);
     const std::string field = name.substr(8);
     ASSERT_TRUE(json.contains(field)) << field;
     const Json& want = json[field];
@@ -1426,15 +1679,17 @@ TEST_F(CliTest, StatsInPrometheusTextFormat) {
   }
   EXPECT_EQ(infos, 1u);
   EXPECT_EQ(gauges, json.size() - 2);  // all but "operations" and "store_id"
+  EXPECT_EQ(helps, gauges + 3);       // and the info gauge, the histogram, the error counter
   const std::size_t operations = json["operations"].size();
   EXPECT_EQ(operations, 13u);
   // A histogram an operation: a bucket per latency bound, +Inf, sum, count.
   EXPECT_EQ(histogram_lines, operations * 30);  // 27 finite bounds (kLatencyBuckets - 1), +Inf, sum, count
   EXPECT_EQ(error_counters, operations);
-  EXPECT_NE(text.find("\nshredkv_people 2\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("\nshredkv_operation_latency_seconds_bucket{operation=\"write\",le=\"0.000001\"} 0\n"),
+  EXPECT_NE(text.find("\nshredkv_people{" + store + "} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nshredkv_operation_latency_seconds_bucket{" + store +
+                      ",operation=\"write\",le=\"0.000001\"} 0\n"),
             std::string::npos);
-  EXPECT_NE(text.find("\nshredkv_operation_latency_seconds_bucket{operation=\"write\",le=\"+Inf\"} 0\n"),
+  EXPECT_NE(text.find("\nshredkv_operation_latency_seconds_bucket{" + store + ",operation=\"write\",le=\"+Inf\"} 0\n"),
             std::string::npos);
   Expect(2, {"stats", "--format", "xml"});
 }
@@ -1623,6 +1878,7 @@ TEST_F(CliTest, IdsFromStdinRestrictConsentAndEraseManyInOneCommit) {
   std::vector<Json> lines = r.ndjson();
   ASSERT_EQ(lines.size(), 3u) << r.out;
   EXPECT_EQ(lines[0]["id"], "email:nobody@example.org");
+  EXPECT_EQ(lines[0]["line"], 5);  // every line counted, the comment and the blank one too
   EXPECT_EQ(lines[0]["exit"], 3);
   EXPECT_EQ(lines[1]["purposes"], Json::array({"marketing"}));
   EXPECT_EQ(lines[2]["purposes"], Json::array({"marketing"}));
@@ -1657,6 +1913,22 @@ TEST_F(CliTest, IdsFromStdinRestrictConsentAndEraseManyInOneCommit) {
   EXPECT_EQ(lines[0]["audit_hash"], lines[1]["audit_hash"]);  // one erasure, one commit
   EXPECT_EQ(Expect(0, {"erasure-status", "--request-id", "bulk-1"}).json()["people"], 2);
   EXPECT_EQ(Expect(0, {"stats"}).json()["erased"], 2);
+}
+
+// Outside audit 35b, F10: a line of --ids over 4096 bytes was reported as
+// {"id":""}, naming no line; it now carries its line number.
+TEST_F(CliTest, AnOverlongIdsLineIsNamedByItsLineNumber) {
+  MakeStore();
+  AddPeople();
+  const std::string ids = "email:ann@example.org\nemail:" + std::string(5000, 'x') + "@example.org\n";
+  RunResult r = Expect(2, {"restrict", "--ids", "-", "--purpose", "marketing"}, ids);
+  std::vector<Json> lines = r.ndjson();
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0]["id"], "");
+  EXPECT_EQ(lines[0]["line"], 2);
+  EXPECT_NE(lines[0]["error"].get<std::string>().find("line 2 of --ids is longer than 4096 bytes"), std::string::npos)
+      << lines[0];
+  EXPECT_EQ(lines[1]["id"], "email:ann@example.org");  // the rest is done, as for any name that fails
 }
 
 // Issue 17: `audit` prints the audit log as NDJSON, with each action's

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 #include "engine/store_impl.h"
@@ -125,6 +126,64 @@ TEST(ErasureCrashTest, KeysOfACreationCutShortAreCollectedByMaintenance) {
   SKV_ASSERT_OK((*store)->RunMaintenance());
   EXPECT_EQ((*store)->Stats()->orphan_keys_collected, 5u);
   EXPECT_TRUE((*store)->GetPerson(*again).ok());
+}
+
+// Outside audit 36b, F1: a store whose first Store::Open was killed before
+// an environment's first commit (hit 1: `keys`, hit 2: `data`) could never
+// be opened again — "lacks one of its tables", create_if_missing or not.
+TEST(StoreCreationCrashTest, ACreationCutShortIsFinishedByTheNextWritableOpen) {
+  for (int hit : {1, 2}) {
+    SCOPED_TRACE(hit == 1 ? "killed in the keys environment's creation" : "killed in the data environment's");
+    test::TempDir dir;
+    Options o = test::TestOptions(dir.Sub("s"));
+    o.durability = Durability::kFullSync;
+    ASSERT_TRUE(test::RunChildKilledAt("check_pages.after_snapshot", hit, [&] {
+      auto store = Store::Open(o);
+      _exit(store.ok() ? 0 : 4);
+    }));
+    Options read_only = o;
+    read_only.read_only = true;
+    read_only.create_if_missing = false;
+    auto peek = Store::Open(read_only);
+    EXPECT_TRUE(peek.status().IsNotFound()) << peek.status().ToString();
+    EXPECT_NE(peek.status().message().find("cut short"), std::string::npos) << peek.status().ToString();
+
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto person = (*store)->CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
+    ASSERT_TRUE(person.ok()) << person.status().ToString();
+    store->reset();
+    auto again = Store::Open(o);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ((*again)->GetProfile(*person)->at("name").as_string(), "A");
+    auto report = (*again)->Verify();
+    ASSERT_TRUE(report.ok());
+    EXPECT_TRUE(report->ok()) << report->problems.front();
+  }
+}
+
+// The other side of the same fix: a data file that holds no commit beside
+// keys of people is their data lost, never a store to create afresh.
+TEST(StoreCreationCrashTest, AnEmptyDataFileBesideKeysOfPeopleIsCorruption) {
+  test::TempDir dir;
+  Options cut = test::TestOptions(dir.Sub("cut"));
+  ASSERT_TRUE(test::RunChildKilledAt("check_pages.after_snapshot", 2, [&] {
+    auto store = Store::Open(cut);
+    _exit(store.ok() ? 0 : 4);
+  }));
+  Options o = test::TestOptions(dir.Sub("s"));
+  {
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->CreatePerson({{"email", "a@x.org"}}).ok());
+  }
+  std::filesystem::copy_file(dir.Sub("cut") + "/data/data.mdb", dir.Sub("s") + "/data/data.mdb",
+                             std::filesystem::copy_options::overwrite_existing);
+  for (int round = 0; round < 2; ++round) {  // and nothing written that would make the next open accept it
+    auto store = Store::Open(o);
+    EXPECT_TRUE(store.status().IsCorruption()) << store.status().ToString();
+    EXPECT_NE(store.status().message().find("keys of 1 people"), std::string::npos) << store.status().ToString();
+  }
 }
 
 class RotationCrashTest : public ::testing::TestWithParam<std::pair<const char*, int>> {};

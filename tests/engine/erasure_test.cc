@@ -91,6 +91,28 @@ TEST_F(ErasureTest, EveryReadAndWriteOfAnErasedPersonReturnsErased) {
   EXPECT_TRUE(store_->GetProfile(ann).status().IsErased());
 }
 
+// Outside audit 36c, F3: Stats counted an erased person among `people`
+// and, if they had been restricted, `restricted`, until the purge.
+TEST_F(ErasureTest, StatsCountNeitherAnErasedPersonNorTheirRestrictionBeforeThePurge) {
+  const PersonId carl = MakePerson("carl@x.org");
+  const PersonId dora = MakePerson("dora@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(dora, Event{"gps", 1, {}, {}, "location"}));
+  SKV_ASSERT_OK(store_->Restrict(carl, RestrictionSpec{true, {}, {}, "objection"}));
+  SKV_ASSERT_OK(store_->Restrict(dora, RestrictionSpec{true, {}, {}, "objection"}));
+  SKV_ASSERT_OK(store_->EraseCategory(dora, "location", EraseOptions{}).status());  // a category: dora stays
+  EXPECT_EQ(store_->Stats()->people, 2u);
+  EXPECT_EQ(store_->Stats()->restricted, 2u);
+  SKV_ASSERT_OK(store_->Erase(carl).status());
+  auto before_purge = store_->Stats();
+  ASSERT_TRUE(before_purge.ok());
+  EXPECT_EQ(before_purge->pending_purge, 2u);  // carl and dora's category: their rows are still there
+  EXPECT_EQ(before_purge->people, 1u);
+  EXPECT_EQ(before_purge->restricted, 1u);
+  SKV_ASSERT_OK(store_->Purge(1000000).status());
+  EXPECT_EQ(store_->Stats()->people, 1u);
+  EXPECT_EQ(store_->Stats()->restricted, 1u);
+}
+
 TEST_F(ErasureTest, OtherPeopleAreUntouchedByteForByte) {
   PersonId ann = MakeFullPerson("ann");
   PersonId bob = MakeFullPerson("bob");

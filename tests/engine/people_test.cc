@@ -59,6 +59,16 @@ TEST_F(PeopleTest, NormalizeIdentifierRules) {
   EXPECT_TRUE(NormalizeIdentifier({"customer_id", "   "}).status().IsInvalidArgument());
   EXPECT_TRUE(NormalizeIdentifier({"customer_id", std::string(1025, 'x')}).status().IsInvalidArgument());
   EXPECT_TRUE(NormalizeIdentifier({"passport", "X"}).status().IsInvalidArgument());
+  // Look-alikes of another identifier (outside audit 36a, F10): control
+  // characters in every type, invisible and space-like ones in e-mails.
+  for (const std::string& bad : {std::string("dave@example.org\xE2\x80\x8B"), std::string("dave@example.org\xC2\xA0"),
+                                 std::string("da\x07ve@example.org"), std::string("dave@example.org\0", 17),
+                                 std::string("\xEF\xBB\xBF" "dave@example.org")}) {
+    EXPECT_TRUE(NormalizeIdentifier({"email", bad}).status().IsInvalidArgument()) << bad;
+  }
+  EXPECT_TRUE(NormalizeIdentifier({"device_id", std::string("AB\0C", 4)}).status().IsInvalidArgument());
+  EXPECT_TRUE(NormalizeIdentifier({"customer_id", "C\x1B[2J"}).status().IsInvalidArgument());
+  EXPECT_EQ(NormalizeIdentifier({"customer_id", "Kund\xC3\xA9 7"})->value, "Kund\xC3\xA9 7");  // other Unicode is kept
   EXPECT_EQ(NormalizeIdentifier({"loyalty", " AbC "}, {{"loyalty", Normalization::kLowerTrim}})->value, "abc");
 }
 

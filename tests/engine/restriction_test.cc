@@ -46,6 +46,47 @@ TEST_F(RestrictionTest, DefaultPurposesNeedConsentOnlyWhereTheirBasisIsConsent) 
   EXPECT_EQ((*store_->GetConsent(ann)), (std::map<std::string, bool>{{"marketing", false}}));
 }
 
+// Outside audit 36a, F5: history entries were kept as given — a grant
+// with restriction fields, a restriction naming a purpose twice — and the
+// export of such a history failed its schema.
+TEST_F(RestrictionTest, HistoryEntriesAreRecordedInCanonicalForm) {
+  PersonId ann = MakePerson("ann@x.org");
+  ConsentRecord grant;
+  grant.action = ConsentRecord::Action::kGrant;
+  grant.purpose = "marketing";
+  grant.restriction = RestrictionSpec{true, {"analytics"}, {"location"}, "a reason on a grant"};
+  ConsentRecord restrict;
+  restrict.action = ConsentRecord::Action::kRestrict;
+  restrict.purpose = "support";
+  restrict.restriction = RestrictionSpec{false, {"marketing", "analytics", "marketing"}, {"location", "location"}, "r"};
+  WriteBatch batch;
+  batch.RecordConsent(ann, grant);
+  batch.RecordConsent(ann, restrict);
+  SKV_ASSERT_OK(store_->Write(batch));
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{false, {"support", "support"}, {}, ""}));
+
+  auto history = store_->GetConsentHistory(ann);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 3u);
+  const ConsentRecord& g = (*history)[0];
+  EXPECT_EQ(g.purpose, "marketing");
+  EXPECT_FALSE(g.restriction.all);
+  EXPECT_TRUE(g.restriction.purposes.empty());
+  EXPECT_TRUE(g.restriction.categories.empty());
+  EXPECT_TRUE(g.restriction.reason.empty());
+  const ConsentRecord& r = (*history)[1];
+  EXPECT_EQ(r.purpose, "");
+  EXPECT_EQ(r.restriction.purposes, (std::vector<std::string>{"analytics", "marketing"}));
+  EXPECT_EQ(r.restriction.categories, (std::vector<std::string>{"location"}));
+  EXPECT_EQ(r.restriction.reason, "r");
+  EXPECT_EQ((*history)[2].restriction.purposes, (std::vector<std::string>{"support"}));
+  // The grant is still a grant; the restriction holds each name once.
+  EXPECT_EQ(LeaseCode(ann, "analytics"), StatusCode::kRestricted);
+  auto state = store_->GetRestriction(ann);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->purposes, (std::vector<std::string>{"analytics", "marketing", "support"}));
+}
+
 TEST_F(RestrictionTest, RestrictionMatrixOfAllPurposeAndConsent) {
   PersonId ann = MakePerson("ann@x.org");
   SKV_ASSERT_OK(store_->SetConsent(ann, "marketing", true, "banner"));

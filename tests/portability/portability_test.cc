@@ -75,7 +75,8 @@ TEST_F(PortabilityTest, JsonRoundTripIntoAnotherStoreGivesTheSameDocument) {
   auto other = Store::Open(test::TestOptions(other_dir.Sub("s"), 'z'));
   ASSERT_TRUE(other.ok());
   std::istringstream in(first);
-  auto imported = ImportPerson(**other, in, ExportFormat::kJson);
+  // A move between one's own stores: the analytics rows as exported.
+  auto imported = ImportPerson(**other, in, ExportFormat::kJson, ImportOptions{ImportedAnalytics::kAsExported});
   ASSERT_TRUE(imported.ok()) << imported.status().ToString();
   EXPECT_EQ(imported->events, 6u);
   EXPECT_EQ(imported->records, 2u);
@@ -101,10 +102,66 @@ TEST_F(PortabilityTest, NdjsonRoundTripGivesTheSameItems) {
   auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
   ASSERT_TRUE(other.ok());
   std::istringstream in(first);
-  auto imported = ImportPerson(**other, in, ExportFormat::kNdjson);
+  auto imported = ImportPerson(**other, in, ExportFormat::kNdjson, ImportOptions{ImportedAnalytics::kAsExported});
   ASSERT_TRUE(imported.ok()) << imported.status().ToString();
   EXPECT_EQ(Comparable(ExportString(*store_, ann, ExportFormat::kJson)),
             Comparable(ExportString(**other, imported->person, ExportFormat::kJson)));
+}
+
+// Outside audit 36a, F3: by default the file chooses nothing of what the
+// clear analytics rows hold — each imported event's row is named
+// "imported" with no field; the events keep their names and properties.
+TEST_F(PortabilityTest, ByDefaultImportedEventsHaveAnonymousAnalyticsRows) {
+  PersonId ann = MakeRichPerson(*store_);
+  const std::string first = ExportString(*store_, ann, ExportFormat::kNdjson);
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
+  ASSERT_TRUE(other.ok());
+  std::istringstream in(first);
+  auto imported = ImportPerson(**other, in, ExportFormat::kNdjson);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  std::size_t rows = 0;
+  for (auto it = (*other)->ScanAnalytics(AnalyticsQuery{}); it->Valid(); it->Next()) {
+    ++rows;
+    EXPECT_EQ(it->value().name, "imported");
+    EXPECT_TRUE(it->value().fields.empty());
+  }
+  EXPECT_EQ(rows, imported->events);
+  const Json copy = Comparable(ExportString(**other, imported->person, ExportFormat::kJson));
+  const Json source = Comparable(ExportString(*store_, ann, ExportFormat::kJson));
+  EXPECT_EQ(copy["events"], source["events"]);
+}
+
+// Outside audit 36a, F9: a second profile line replaced the first, and
+// lines after the end line were read.
+TEST_F(PortabilityTest, ASecondProfileOrALineAfterTheEndIsRefused) {
+  PersonId ann = MakeRichPerson(*store_);
+  const std::string doc = ExportString(*store_, ann, ExportFormat::kNdjson);
+  std::vector<std::string> lines;
+  std::istringstream ls(doc);
+  for (std::string l; std::getline(ls, l);) lines.push_back(l);
+  std::string profile;
+  for (const std::string& l : lines) {
+    if (Json::parse(l)["type"] == "profile") profile = l;
+  }
+  ASSERT_FALSE(profile.empty());
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s")));
+  ASSERT_TRUE(other.ok());
+  std::string twice, after_end;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    twice += lines[i] + "\n";
+    if (lines[i] == profile) twice += profile + "\n";
+    if (i + 1 == lines.size()) after_end += profile + "\n";
+    after_end += lines[i] + "\n";
+  }
+  after_end += profile + "\n";
+  for (const std::string* bad : {&twice, &after_end}) {
+    std::istringstream in(*bad);
+    auto r = ImportPerson(**other, in, ExportFormat::kNdjson);
+    EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  }
+  EXPECT_EQ((*other)->Stats()->people, 0u);
 }
 
 TEST_F(PortabilityTest, DocumentHasVersionTimestampsAsMsAndIso) {

@@ -863,6 +863,19 @@ TEST_F(ShardedStoreTest, ConcurrentCreatorsOfTheSameIdentifiersMakeOnePersonEach
   EXPECT_EQ(st->identifiers, static_cast<std::uint64_t>(kIds));
 }
 
+// A progress position needs one commit; a sharded write is one a shard.
+TEST_F(ShardedStoreTest, AWriteWithAProgressPositionIsRefused) {
+  WriteBatch b;
+  const PersonId p = b.CreatePerson({Email(1)});
+  b.SetProgress("ingest", 1);
+  EXPECT_TRUE(store_->Write(b).IsInvalidArgument());
+  EXPECT_TRUE(store_->Resolve(Email(1)).status().IsNotFound());
+  WriteBatch alone;
+  alone.SetProgress("ingest", 1);
+  EXPECT_TRUE(store_->Write(alone).IsInvalidArgument());
+  (void)p;
+}
+
 TEST_F(ShardedStoreTest, ParallelWritersAndReadersSeeEveryCommittedEvent) {
   const int kPeople = 24, kWriters = 4, kBatches = 10 * test::StressFactor();
   std::vector<PersonId> people;

@@ -43,11 +43,21 @@ const std::vector<CommandSpec>& Commands() {
                "ms|s|m|h|d|y); "
                "repeatable")},
        0, 0},
-      {"ingest", "[FILE|-]", "ingest NDJSON operations (profile, event, put), one a line", {}, 0, 1, true, false,
+      {"ingest", "[FILE|-] [--resume NAME]", "ingest NDJSON operations (profile, event, put), one a line",
+       {Value("resume", "NAME",
+              "commit the input offset under NAME with every batch; after an interruption or a crash, the same "
+              "command with the same NAME and input skips what was ingested (NAME: 1 to 57 of A-Z a-z 0-9 . _ : -)")},
+       0, 1, true, false,
        "FILE|-  the NDJSON input (stdin if absent or -); docs/cli.md lists the operations"},
       {"export", "--id TYPE:VALUE [--format json|ndjson]", "export everything held on a person", {kId, kFormat}, 0, 0},
-      {"import", "[FILE|-] [--format json|ndjson]", "import a person's export (format autodetected)",
-       {Value("format", "json|ndjson", "the input's form (default: detected from its first line)")}, 0, 1, true,
+      {"import", "[FILE|-] [--format json|ndjson] [--analytics anonymous|as-exported]",
+       "import a person's export (format autodetected)",
+       {Value("format", "json|ndjson", "the input's form (default: detected from its first line)"),
+        Value("analytics", "anonymous|as-exported",
+              "what the imported events' analytics rows (in the clear, kept after erasure) hold: anonymous (the "
+              "name 'imported', no field; the default) or as-exported (the file's event names and analytics "
+              "fields: only for exports of your own stores)")},
+       0, 1, true,
        false, "FILE|-  an export of one person (stdin if absent or -)"},
       {"get", "--id TYPE:VALUE --purpose P", "read a profile for a purpose (a processing read)",
        {kId, Value("purpose", "P", "the registered purpose the read is for (restriction and consent apply)", true)},
@@ -388,7 +398,7 @@ const std::vector<ExitCodeSpec>& ExitCodes() {
       {0, "ok"}, {1, "other error"}, {2, "usage"}, {3, "not found"}, {4, "erased"}, {5, "restricted"},
       {6, "suppressed"}, {7, "corruption or authentication failure"}, {8, "wrong root key"},
       {9, "unsupported format version"}, {10, "store in use by another process"}, {11, "read-only store"},
-      {12, "key destroyed in its custody"},
+      {12, "key destroyed in its custody"}, {130, "interrupted by SIGINT"}, {143, "interrupted by SIGTERM"},
   };
   return kCodes;
 }

@@ -202,32 +202,60 @@ int CmdExport(const GlobalOptions& global, const ParsedArgs& args) {
 int CmdImport(const GlobalOptions& global, const ParsedArgs& args) {
   std::optional<ExportFormat> format;
   if (auto f = args.Get("format")) format = ParseFormat(*f);
+  ImportOptions options;  // anonymous analytics unless asked
+  if (auto a = args.Get("analytics")) {
+    if (*a == "as-exported") {
+      options.analytics = ImportedAnalytics::kAsExported;
+    } else if (*a != "anonymous") {
+      UsageError("import: --analytics must be anonymous or as-exported, not '" + *a + "'");
+    }
+  }
   InputFile source = OpenInput(args, "import");
   std::istream* in = source.stream;
   const std::uint64_t total = source.size;
   auto store = OpenStore(global, false);
-  // Autodetect: NDJSON if the first non-empty line is an object with
-  // "type":"header", else one JSON document.
+  // Autodetect from at most the input's first 64 KiB (outside audit 36a F1,
+  // 35b F4: the whole first line was read, with no bound, and parsed with no
+  // depth limit — 30 MB of '[' took 2.4 GB): NDJSON if the first non-blank
+  // line ends within them and is a JSON object with "type":"header"
+  // (parsed strictly: depth and duplicate keys as everywhere), else one JSON
+  // document, whose own parser bounds depth. The bytes read are replayed.
+  constexpr std::size_t kDetectBytes = 64 * 1024;
   std::string prefix;
   if (!format) {
-    std::string line;
-    while (std::getline(*in, line)) {
-      prefix += line;
-      if (!in->eof()) prefix += '\n';
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      Json first = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-      format = first.is_object() && first.contains("type") && first["type"] == "header" ? ExportFormat::kNdjson
-                                                                                          : ExportFormat::kJson;
-      break;
+    const auto is_header = [](std::string_view line) {
+      Json first;
+      std::string error;
+      return portability::StrictParse(line, &first, &error) && first.is_object() && first.contains("type") &&
+             first["type"] == "header";
+    };
+    const auto blank = [](std::string_view line) { return line.find_first_not_of(" \t\r") == std::string::npos; };
+    std::size_t line_start = 0;
+    char c = 0;
+    while (!format && prefix.size() < kDetectBytes && in->get(c)) {
+      prefix += c;
+      if (c != '\n') continue;
+      const std::string_view line(prefix.data() + line_start, prefix.size() - 1 - line_start);
+      if (blank(line)) {
+        line_start = prefix.size();
+        continue;
+      }
+      format = is_header(line) ? ExportFormat::kNdjson : ExportFormat::kJson;
     }
-    if (!format) throw CliError(kExitError, "import: the input is empty");
+    if (!format) {
+      // 64 KiB without a whole non-blank line (a one-line document), or the
+      // input's end after an unterminated line, or nothing but blanks.
+      const std::string_view last(prefix.data() + line_start, prefix.size() - line_start);
+      if (in->eof() && blank(last)) throw CliError(kExitError, "import: the input is empty");
+      format = in->eof() && is_header(last) ? ExportFormat::kNdjson : ExportFormat::kJson;
+    }
   }
   if (in->bad()) throw CliError(kExitError, "import: cannot read '" + source.name + "'");
   in->clear();
   ProgressBar progress("import", total, "bytes");
   ChainedInputBuf chained(std::move(prefix), in->rdbuf(), &progress);
   std::istream input(&chained);
-  ImportResult result = Check(ImportPerson(*store, input, *format), "import");
+  ImportResult result = Check(ImportPerson(*store, input, *format, options), "import");
   progress.Finish();
   PrintJson(global, Json{{"person_id", result.person.ToHex()},
                          {"identifiers", result.identifiers},
@@ -267,15 +295,22 @@ bool ManyIds(const ParsedArgs& args, const char* command) {
   return args.Has("ids");
 }
 
+// A line of --ids that names someone: its number in the input (1-based,
+// every line counted) and its text, nullopt if longer than 4096 bytes.
+struct IdLine {
+  std::size_t number = 0;
+  std::optional<std::string> text;
+};
+
 // The lines of --ids FILE|- (a file, or - for stdin: one TYPE:VALUE a
-// line) that name someone, in order (blank lines and
-// `#` comments skipped; a line longer than 4096 bytes as nullopt, reported
-// when resolving). Read before the store is opened: a list that names no
-// one is a usage error then, with nothing opened or written (outside audit
-// 30, F4: it exited 0 with nothing done).
-std::vector<std::optional<std::string>> ReadIdsArg(const std::string& source, const char* command) {
+// line) that name someone, in order (blank lines and `#` comments
+// skipped; a line longer than 4096 bytes without its text, reported when
+// resolving). Read before the store is opened: a list that names no one is
+// a usage error then, with nothing opened or written (outside audit 30,
+// F4: it exited 0 with nothing done).
+std::vector<IdLine> ReadIdsArg(const std::string& source, const char* command) {
   constexpr std::size_t kMaxIdLine = 4096;  // an identifier is at most 1024 bytes normalised
-  std::vector<std::optional<std::string>> lines;
+  std::vector<IdLine> lines;
   std::unique_ptr<std::ifstream> file;
   std::istream* in = &std::cin;
   if (source != "-") {
@@ -285,14 +320,16 @@ std::vector<std::optional<std::string>> ReadIdsArg(const std::string& source, co
   }
   std::string line;
   bool too_long = false;
+  std::size_t number = 0;
   while (portability::ReadBoundedLine(*in, &line, kMaxIdLine, &too_long)) {
+    ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (too_long) {
-      lines.emplace_back(std::nullopt);
+      lines.push_back(IdLine{number, std::nullopt});
       continue;
     }
     if (line.empty() || line.front() == '#') continue;
-    lines.emplace_back(line);
+    lines.push_back(IdLine{number, line});
   }
   if (in->bad()) throw CliError(kExitError, "--ids: cannot read '" + source + "'");
   if (lines.empty()) UsageError(std::string(command) + ": --ids names no one (no TYPE:VALUE line): nothing was done");
@@ -300,24 +337,26 @@ std::vector<std::optional<std::string>> ReadIdsArg(const std::string& source, co
 }
 
 // Resolves the lines ReadIdsArg read; each that fails gets its
-// {"id","error","exit"} line on stdout and is left out.
-NamedPeople ResolveIdsArg(Store& store, const std::vector<std::optional<std::string>>& lines) {
+// {"id","line","error","exit"} line on stdout and is left out ("id" is
+// empty for a line too long to repeat; "line" since stop 36, outside audit
+// 35b F10: such a line was named by nothing).
+NamedPeople ResolveIdsArg(Store& store, const std::vector<IdLine>& lines) {
   NamedPeople out;
-  auto failed = [&](const std::string& name, const std::string& error, int code) {
-    PrintLine(Dump(Json{{"id", name}, {"error", error}, {"exit", code}}));
+  auto failed = [&](const IdLine& line, const std::string& error, int code) {
+    PrintLine(Dump(Json{{"id", line.text.value_or("")}, {"line", line.number}, {"error", error}, {"exit", code}}));
     if (out.first_failure == kExitOk) out.first_failure = code;
     ++out.failures;
   };
-  for (const std::optional<std::string>& line : lines) {
-    if (!line) {
-      failed("", "a line of --ids is longer than 4096 bytes", kExitUsage);
+  for (const IdLine& line : lines) {
+    if (!line.text) {
+      failed(line, "line " + std::to_string(line.number) + " of --ids is longer than 4096 bytes", kExitUsage);
       continue;
     }
     try {
-      out.people.push_back(ResolvePerson(store, ParseIdentifierArg(*line)));
-      out.names.push_back(*line);
+      out.people.push_back(ResolvePerson(store, ParseIdentifierArg(*line.text)));
+      out.names.push_back(*line.text);
     } catch (const CliError& e) {
-      failed(*line, e.what(), e.code());
+      failed(line, e.what(), e.code());
     }
   }
   return out;
@@ -378,7 +417,7 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
   // Before the store is opened (stop 28's audit, F5: after it, a usage
   // error came out as the open's exit code, 3 with no store).
   if (category && many) UsageError("erase: --category does not go with --ids");
-  std::vector<std::optional<std::string>> id_lines;
+  std::vector<IdLine> id_lines;
   if (many) id_lines = ReadIdsArg(*args.Get("ids"), "erase");
   auto store = OpenStore(global, false);
   if (many) {
@@ -434,7 +473,7 @@ int CmdRestrict(const GlobalOptions& global, const ParsedArgs& args, bool restri
   const char* what = restrict ? "restrict" : "unrestrict";
   const bool many = ManyIds(args, what);
   const RestrictionSpec spec = SpecFromArgs(args);
-  std::vector<std::optional<std::string>> id_lines;
+  std::vector<IdLine> id_lines;
   if (many) id_lines = ReadIdsArg(*args.Get("ids"), what);
   auto store = OpenStore(global, false);
   if (many) {
@@ -467,7 +506,7 @@ int CmdConsent(const GlobalOptions& global, const ParsedArgs& args) {
     UsageError("consent: the action must be grant or withdraw, not '" + action + "'");
   }
   const std::string source = args.Get("source").value_or("shredkv-cli");
-  std::vector<std::optional<std::string>> id_lines;
+  std::vector<IdLine> id_lines;
   if (many) id_lines = ReadIdsArg(*args.Get("ids"), "consent");
   auto store = OpenStore(global, false);
   if (many) {
@@ -932,23 +971,30 @@ int CmdStats(const GlobalOptions& global, const ParsedArgs& args) {
   }
   // The Prometheus text exposition format: one gauge a numeric field, named
   // shredkv_<field> (booleans 0 or 1); the store ID as the label of an info
-  // gauge (always 1); the operations as one histogram (seconds) and one
-  // error counter, labelled by operation.
-  std::string out = "# TYPE shredkv_store_info gauge\nshredkv_store_info{store_id=\"" + stats.store_id + "\"} 1\n";
+  // gauge (always 1) and, since stop 36, of every series (outside audit 36c,
+  // F2: two stores' files in one textfile directory collided, and
+  // node_exporter kept one store's values); the operations as one histogram
+  // (seconds) and one error counter, labelled by operation. Every family
+  // has a HELP line (since stop 36: promtool's lint wanted one).
+  const std::string store_label = "store_id=\"" + stats.store_id + "\"";
+  std::string out = "# HELP shredkv_store_info The store's ID (StoreStats::store_id), always 1.\n"
+                    "# TYPE shredkv_store_info gauge\nshredkv_store_info{" + store_label + "} 1\n";
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.value().is_object() || it.value().is_string()) continue;  // operations below; store_id above
     const std::string name = "shredkv_" + it.key();
     const std::string value = it.value().is_boolean() ? (it.value().get<bool>() ? "1" : "0") : it.value().dump();
-    out += "# TYPE " + name + " gauge\n" + name + " " + value + "\n";
+    out += "# HELP " + name + " StoreStats::" + it.key() + " (docs/cli.md, stats).\n# TYPE " + name + " gauge\n" +
+           name + "{" + store_label + "} " + value + "\n";
   }
   auto seconds = [](std::uint64_t us) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.6f", static_cast<double>(us) / 1e6);
     return std::string(buf);
   };
-  out += "# TYPE shredkv_operation_latency_seconds histogram\n";
+  out += "# HELP shredkv_operation_latency_seconds Latency of this process's calls, by operation.\n"
+         "# TYPE shredkv_operation_latency_seconds histogram\n";
   for (const OperationStats& o : stats.operations) {
-    const std::string label = "operation=\"" + o.name + "\"";
+    const std::string label = store_label + ",operation=\"" + o.name + "\"";
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i + 1 < o.latency_buckets.size(); ++i) {
       cumulative += o.latency_buckets[i];
@@ -962,9 +1008,11 @@ int CmdStats(const GlobalOptions& global, const ParsedArgs& args) {
     out += "shredkv_operation_latency_seconds_sum{" + label + "} " + seconds(o.total_us) + "\n";
     out += "shredkv_operation_latency_seconds_count{" + label + "} " + std::to_string(count) + "\n";
   }
-  out += "# TYPE shredkv_operation_errors_total counter\n";
+  out += "# HELP shredkv_operation_errors_total Failed calls of this process, by operation.\n"
+         "# TYPE shredkv_operation_errors_total counter\n";
   for (const OperationStats& o : stats.operations) {
-    out += "shredkv_operation_errors_total{operation=\"" + o.name + "\"} " + std::to_string(o.errors) + "\n";
+    out += "shredkv_operation_errors_total{" + store_label + ",operation=\"" + o.name + "\"} " +
+           std::to_string(o.errors) + "\n";
   }
   std::cout << out;
   return 0;

@@ -12,9 +12,19 @@
 // the person is created with all of them; if the known ones agree on one
 // person the unknown ones are linked to that person; if they name different
 // people the line is rejected.
+//
+// --resume NAME commits, with every batch, the input's byte offset past the
+// batch's last line (WriteBatch::SetProgress, `ingest:NAME`): a run stopped
+// at any point, even killed, is resumed by running it again with the same
+// NAME and input; the lines already ingested are skipped, none twice.
+// SIGINT and SIGTERM stop an ingest between lines: it commits the lines
+// read, prints its counts and exits 130 / 143.
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -30,6 +40,37 @@ namespace shredkv::cli {
 namespace {
 
 constexpr std::size_t kBatchLines = 1000;
+
+// The signal that asked the ingest to stop (0: none).
+volatile std::sig_atomic_t g_stop_signal = 0;
+void OnStopSignal(int signo) { g_stop_signal = signo; }
+
+// SIGINT and SIGTERM set g_stop_signal while an ingest runs. Without
+// SA_RESTART, a read of stdin waiting for input returns (stdio sees EOF), so
+// the ingest stops at once; a file stream's reads restart (libstdc++), and
+// a second signal has its default effect (SA_RESETHAND) for an ingest that
+// waits on a silent FIFO.
+class StopSignals {
+ public:
+  StopSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = &OnStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = static_cast<int>(SA_RESETHAND);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
 bool IsFatal(const Status& s) {
   switch (s.code()) {
     case StatusCode::kCorruption:
@@ -48,7 +89,10 @@ bool IsFatal(const Status& s) {
 
 class Ingester {
  public:
-  explicit Ingester(Store* store) : store_(store) {}
+  // `progress_name`: where each commit records its input offset (empty:
+  // nowhere); `committed_offset`: the offset already recorded there.
+  Ingester(Store* store, std::string progress_name, std::uint64_t committed_offset)
+      : store_(store), progress_name_(std::move(progress_name)), committed_offset_(committed_offset) {}
 
   void Reject(std::size_t number, const Status& s) {
     if (s.IsSuppressed()) {
@@ -81,9 +125,12 @@ class Ingester {
         planned.push_back(l);
       }
     }
+    const std::uint64_t end = planned.empty() ? 0 : planned.back()->end_offset;
+    if (!progress_name_.empty() && end > committed_offset_) batch.SetProgress(progress_name_, end);
     const Status s = store_->Write(batch);
     if (s.ok()) {
       ingested_ += planned.size();
+      committed_offset_ = std::max(committed_offset_, end);
       return;
     }
     if (IsFatal(s)) throw Fatal(s);
@@ -94,6 +141,17 @@ class Ingester {
     const auto half = static_cast<std::ptrdiff_t>(planned.size() / 2);
     Apply(std::vector<const IngestLine*>(planned.begin(), planned.begin() + half));
     Apply(std::vector<const IngestLine*>(planned.begin() + half, planned.end()));
+  }
+
+  // Records `offset` (every line before it ingested or reported) when the
+  // batches did not: the input ended, or stopped, with lines that committed
+  // nothing (rejected, blank).
+  void CommitOffset(std::uint64_t offset) {
+    if (progress_name_.empty() || offset <= committed_offset_) return;
+    WriteBatch batch;
+    batch.SetProgress(progress_name_, offset);
+    if (Status s = store_->Write(batch); !s.ok()) throw Fatal(s);
+    committed_offset_ = offset;
   }
 
   Json Summary() const {
@@ -150,26 +208,72 @@ class Ingester {
   }
 
   Store* store_;
+  const std::string progress_name_;
+  std::uint64_t committed_offset_;
   std::uint64_t ingested_ = 0;
   std::uint64_t rejected_ = 0;
   std::uint64_t suppressed_ = 0;
   std::uint64_t restricted_ = 0;
 };
 
+// The progress name `ingest --resume NAME` commits under (SetProgress's
+// rules apply to the whole name: the store refuses a bad one).
+std::string ProgressNameOf(const std::string& resume) { return "ingest:" + resume; }
+
+// Skips the first `offset` bytes of `in`, whole lines only, counting them in
+// `number` and `bytes` as the main loop would. Exit 1 if the input ends
+// first or a line straddles `offset`: not the input the earlier run read.
+void SkipIngested(std::istream& in, std::uint64_t offset, const std::string& resume, std::size_t* number,
+                  std::uint64_t* bytes) {
+  std::string text;
+  bool too_long = false;
+  while (*bytes < offset && portability::ReadBoundedLine(in, &text, portability::kMaxLineBytes, &too_long)) {
+    ++*number;
+    *bytes += text.size() + 1;
+  }
+  if (in.bad()) throw CliError(kExitError, "ingest: cannot read the input");
+  if (*bytes != offset) {
+    throw CliError(kExitError, "ingest: --resume " + resume + ": an earlier run ingested " + std::to_string(offset) +
+                                   " bytes of its input, and this input " +
+                                   (*bytes < offset ? "is shorter"
+                                                    : "has no line ending there (line " + std::to_string(*number) +
+                                                          " crosses it)") +
+                                   ": not the same input (use a new NAME to ingest another)");
+  }
+}
+
 }  // namespace
 
 int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
+  const std::string resume = args.Get("resume").value_or("");
+  if (args.Has("resume") && resume.empty()) UsageError("ingest: --resume needs a NAME");
   InputFile input = OpenInput(args, "ingest");
   std::istream* in = input.stream;
   const std::uint64_t total = input.size;
   auto store = OpenStore(global, false);
-  Ingester ingester(store.get());
+  std::uint64_t resume_offset = 0;
+  const std::string progress_name = resume.empty() ? std::string() : ProgressNameOf(resume);
+  if (!resume.empty()) {
+    auto committed = store->ReadProgress(progress_name);
+    if (committed.status().IsInvalidArgument()) {
+      UsageError("ingest: --resume " + resume + ": a NAME is 1 to 57 characters of A-Z a-z 0-9 . _ : -");
+    }
+    if (committed.ok()) {
+      resume_offset = *committed;
+    } else if (!committed.status().IsNotFound()) {
+      Fail(committed.status(), "ingest: reading the progress of --resume " + resume);
+    }
+  }
+  Ingester ingester(store.get(), progress_name, resume_offset);
   ProgressBar progress("ingest", total, "bytes", "lines");
+  const StopSignals stop_signals;
 
   std::vector<IngestLine> chunk;
   chunk.reserve(kBatchLines);
   std::uint64_t bytes = 0;
   std::size_t number = 0;
+  SkipIngested(*in, resume_offset, resume, &number, &bytes);
+  const std::size_t resumed_after_line = number;
   auto flush = [&] {
     std::vector<const IngestLine*> ptrs;
     ptrs.reserve(chunk.size());
@@ -178,10 +282,20 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
     chunk.clear();
     progress.Update(bytes, number);
   };
+  const auto summary = [&] {
+    Json out = ingester.Summary();
+    if (!resume.empty()) out["resumed_after_line"] = resumed_after_line;
+    if (g_stop_signal != 0) out["interrupted"] = true;
+    return out;
+  };
   try {
     std::string text;
     bool too_long = false;
-    while (portability::ReadBoundedLine(*in, &text, portability::kMaxLineBytes, &too_long)) {
+    while (g_stop_signal == 0 &&
+           portability::ReadBoundedLine(*in, &text, portability::kMaxLineBytes, &too_long)) {
+      // A line without its newline when a signal came: cut short by it (or
+      // the input's unterminated last line): not taken, not counted.
+      if (g_stop_signal != 0 && in->eof()) break;
       ++number;
       bytes += text.size() + 1;
       if (too_long) {
@@ -195,18 +309,29 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
         continue;
       }
       chunk.push_back(std::move(line).value());
+      chunk.back().end_offset = bytes;
       if (chunk.size() >= kBatchLines) flush();
     }
-    if (in->bad()) throw CliError(kExitError, "ingest: cannot read '" + input.name + "'");
+    if (g_stop_signal == 0 && in->bad()) throw CliError(kExitError, "ingest: cannot read '" + input.name + "'");
     flush();
+    ingester.CommitOffset(bytes);
   } catch (const Ingester::FatalError& e) {
     progress.Finish();
-    PrintLine(Dump(ingester.Summary(), global.pretty));
+    PrintLine(Dump(summary(), global.pretty));
     FlushStdout();
     Fail(e.status, "ingest: line " + std::to_string(number) + " (batch ending here)");
   }
   progress.Finish();
-  PrintLine(Dump(ingester.Summary(), global.pretty));
+  PrintLine(Dump(summary(), global.pretty));
+  if (const int signo = g_stop_signal; signo != 0) {
+    FlushStdout();
+    std::cerr << "shredkv: ingest: stopped by " << (signo == SIGINT ? "SIGINT" : "SIGTERM") << " after line "
+              << number << " (every line up to it ingested or reported)"
+              << (resume.empty() ? std::string("; --resume NAME would let a second run skip them")
+                                 : "; run again with --resume " + resume + " to go on")
+              << "\n";
+    return 128 + signo;
+  }
   return 0;
 }
 

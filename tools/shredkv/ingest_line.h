@@ -25,6 +25,9 @@ struct IngestLine {
   Event event;
   std::string collection, key, value;
   RecordMetadata metadata;  // put: the optional "metadata" object
+  // The input's byte offset just past this line (its newline included): set
+  // by the reader, not by ParseIngestLine; `ingest --resume` commits it.
+  std::uint64_t end_offset = 0;
 };
 
 // Parses line `number` (1-based, kept in the result) of an ingest stream.

@@ -21,16 +21,52 @@
 namespace shredkv::cli {
 namespace {
 
+// `text` as HTML text: markup characters escaped, and control and
+// direction-changing characters shown as \uXXXX (outside audit 36c, F6: a
+// rule name holding U+202E displayed "gnp.exe" as "exe.png").
 std::string Html(std::string_view text) {
   std::string out;
-  for (char c : text) {
+  const auto shown = [&out](unsigned code) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "\\u%04X", code);
+    out += buf;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    // U+0080..U+009F (C2 80..9F), U+200E/F, U+202A..E, U+2066..9 (E2 80/81 ..), U+FEFF (EF BB BF).
+    if (c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) <= 0x9F &&
+        static_cast<unsigned char>(text[i + 1]) >= 0x80) {
+      shown(static_cast<unsigned char>(text[i + 1]));
+      ++i;
+      continue;
+    }
+    if (c == 0xE2 && i + 2 < text.size()) {
+      const unsigned code = 0x2000u | ((static_cast<unsigned char>(text[i + 1]) & 0x3Fu) << 6) |
+                            (static_cast<unsigned char>(text[i + 2]) & 0x3Fu);
+      if (code == 0x200E || code == 0x200F || (code >= 0x202A && code <= 0x202E) || (code >= 0x2066 && code <= 0x2069)) {
+        shown(code);
+        i += 2;
+        continue;
+      }
+    }
+    if (c == 0xEF && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0xBB &&
+        static_cast<unsigned char>(text[i + 2]) == 0xBF) {
+      shown(0xFEFF);
+      i += 2;
+      continue;
+    }
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&#39;"; break;
-      default: out += c;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          shown(c);
+        } else {
+          out += static_cast<char>(c);
+        }
     }
   }
   return out;
@@ -90,7 +126,12 @@ std::string Row(std::string_view name, const std::string& value, std::string_vie
   return "<tr><th>" + Html(name) + "</th><td>" + value + "</td><td class=\"muted\">" + Html(note) + "</td></tr>\n";
 }
 
-constexpr std::string_view kReportHead = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+// The first lines of every page `report` writes, and how it knows a file it
+// may replace: the generator line is what tells it from any other page
+// (outside audit 36c, F5: the four standard lines alone matched most HTML5
+// pages, and `--out index.html` replaced a wiki's page).
+constexpr std::string_view kReportHead =
+    "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"generator\" content=\"shredkv report\">\n";
 
 }  // namespace
 
@@ -113,14 +154,31 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   std::map<std::string, DayCounts> erasures_by_day;
   std::map<std::string, std::uint64_t> actions;
   std::int64_t last_rotation_ms = 0, last_purge_ms = 0, last_sweep_ms = 0, last_compaction_ms = 0;
-  for (std::uint64_t after = 0;;) {
-    auto read = store->ReadAudit(after, 10000);
+  // A page that cannot be read is read again entry by entry, and an entry
+  // that cannot be read is counted and passed (outside audit 36c, F1: one
+  // damaged entry ended the reading, and the page showed "no erasures yet"
+  // as if complete). 1,000 unreadable entries in a row end it.
+  std::uint64_t unreadable = 0, unreadable_in_a_row = 0;
+  std::string read_problem;
+  bool read_to_the_end = true;
+  for (std::uint64_t after = 0, step = 10000;;) {
+    auto read = store->ReadAudit(after, step);
     if (!read.ok()) {
-      audit.intact = false;
-      audit.problem = "the audit log cannot be read past entry " + std::to_string(after) + ": " +
-                      read.status().ToString();
-      break;
+      if (step > 1) {
+        step = 1;
+        continue;
+      }
+      if (read_problem.empty()) read_problem = "entry " + std::to_string(after + 1) + ": " + read.status().ToString();
+      ++unreadable;
+      if (++unreadable_in_a_row >= 1000) {
+        read_to_the_end = false;
+        break;
+      }
+      ++after;
+      continue;
     }
+    unreadable_in_a_row = 0;
+    step = 10000;
     const std::vector<AuditRecord> page = std::move(read).value();
     if (page.empty()) break;
     for (const AuditRecord& r : page) {
@@ -149,6 +207,14 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
         default: break;
       }
     }
+  }
+  if (unreadable > 0) {
+    audit.intact = false;
+    if (!audit.problem.empty()) audit.problem += "; ";
+    audit.problem += std::to_string(unreadable) + " audit entr" + (unreadable == 1 ? "y" : "ies") +
+                     " could not be read (first: " + read_problem + ")" +
+                     (read_to_the_end ? "" : ", and the rest of the log was not read") +
+                     ": the erasure and maintenance figures of this page count only the entries read";
   }
   DayCounts all;
   for (const auto& [day, c] : erasures_by_day) {
@@ -196,7 +262,13 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   }
   h += "</div>\n";
 
-  h += "<h2>Erasures by level</h2>\n<p>" + std::to_string(all.total()) + " erasure requests: " +
+  h += "<h2>Erasures by level</h2>\n";
+  if (unreadable > 0) {
+    h += "<p id=\"audit-incomplete\" class=\"bad\">" + std::to_string(unreadable) + " audit entr" +
+         (unreadable == 1 ? "y" : "ies") +
+         " could not be read: these figures count only the others (see the audit chain below).</p>\n";
+  }
+  h += "<p>" + std::to_string(all.total()) + " erasure requests: " +
        std::to_string(all.purged) + " purged, " + std::to_string(all.cryptographic) + " cryptographic, " +
        std::to_string(all.logical) +
        " logical (awaiting the key rotation that makes them cryptographic)" +
