@@ -30,39 +30,56 @@ bool ValidTypeName(std::string_view name) {
   return true;
 }
 
-// True if `value` holds a control character other than tab (C0, DEL, C1
-// in UTF-8), or, for e-mail addresses, an invisible or space-like Unicode
-// character: U+00A0, U+2000..U+200F, U+2028, U+2029, U+202F, U+205F,
-// U+3000, U+FEFF. Such values look like another identifier (outside audit
-// 36a, F10: "dave@example.org" + U+200B got past the suppression of
-// "dave@example.org").
-bool HoldsLookAlikeCharacters(std::string_view value, bool email) {
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    const auto c = static_cast<unsigned char>(value[i]);
-    const auto next = [&](std::size_t k) { return i + k < value.size() ? static_cast<unsigned char>(value[i + k]) : 0u; };
-    if ((c < 0x20 && c != '\t') || c == 0x7F) return true;
-    if (c == 0xC2 && next(1) >= 0x80 && next(1) <= 0x9F) return true;  // C1 controls
-    if (!email) continue;
-    if (c == 0xC2 && next(1) == 0xA0) return true;
-    if (c == 0xE2 && next(1) == 0x80 && (next(2) <= 0x8F || next(2) == 0xA8 || next(2) == 0xA9 || next(2) == 0xAF)) {
-      return true;
-    }
-    if (c == 0xE2 && next(1) == 0x81 && next(2) == 0x9F) return true;
-    if (c == 0xE3 && next(1) == 0x80 && next(2) == 0x80) return true;
-    if (c == 0xEF && next(1) == 0xBB && next(2) == 0xBF) return true;
+// The code point of the UTF-8 sequence at value[*i] (advancing *i past
+// it); a byte that starts no valid sequence is returned as itself.
+char32_t NextCodePoint(std::string_view value, std::size_t* i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(value[k]); };
+  const unsigned char c = byte(*i);
+  const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n <= 1 || *i + n > value.size()) {
+    ++*i;
+    return c;
   }
-  return false;
+  char32_t code = c & (0x7F >> n);
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(*i + k) & 0xC0) != 0x80) {
+      ++*i;
+      return c;
+    }
+    code = (code << 6) | (byte(*i + k) & 0x3F);
+  }
+  *i += n;
+  return code;
+}
+
+// Characters that show as nothing or as a space: format characters,
+// Unicode spaces, fillers, variation selectors and tags.
+bool Invisible(char32_t c) {
+  return c == 0xA0 || c == 0xAD || c == 0x34F || c == 0x61C || c == 0x115F || c == 0x1160 || c == 0x1680 ||
+         c == 0x17B4 || c == 0x17B5 || c == 0x180E || (c >= 0x180B && c <= 0x180F) || (c >= 0x2000 && c <= 0x200F) ||
+         (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x206F) || c == 0x3000 || c == 0x3164 ||
+         (c >= 0xFE00 && c <= 0xFE0F) || c == 0xFEFF || c == 0xFFA0 || (c >= 0xFFF0 && c <= 0xFFFB) ||
+         (c >= 0x1D173 && c <= 0x1D17A) || (c >= 0xE0000 && c <= 0xE0FFF);
+}
+
+// Why a normalised value may not be claimed, or empty: a control character
+// (C0, DEL, C1) in any type; in an e-mail address also an invisible or
+// space-like character (outside audit 36a, F10, and review of stop 36 R3:
+// "dave@example.org" followed by U+200B, U+2060, U+00AD, ... got past the
+// suppression of "dave@example.org").
+std::string LookAlikeProblem(std::string_view value, bool email) {
+  for (std::size_t i = 0; i < value.size();) {
+    const char32_t c = NextCodePoint(value, &i);
+    if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) return "holds a control character";
+    if (email && Invisible(c)) return "holds an invisible or space-like character";
+  }
+  return {};
 }
 
 Result<std::string> Apply(Normalization rule, std::string_view type, std::string_view value) {
   auto invalid = [&](std::string why) {
     return Status::InvalidArgument("identifier of type '" + std::string(type) + "': " + why);
   };
-  if (HoldsLookAlikeCharacters(value, rule == Normalization::kEmail)) {
-    return invalid(rule == Normalization::kEmail
-                       ? "holds a control, invisible or space-like character"
-                       : "holds a control character");
-  }
   std::string out;
   switch (rule) {
     case Normalization::kExact: out = std::string(value); break;
@@ -132,6 +149,15 @@ Result<Identifier> IdentifierRegistry::Normalize(const Identifier& id) const {
   auto value = Apply(it->second, id.type, id.value);
   if (!value.ok()) return value.status();
   return Identifier{id.type, std::move(value).value()};
+}
+
+Status IdentifierRegistry::CheckClaimable(const Identifier& normalized) const {
+  auto it = types_.find(normalized.type);
+  if (it == types_.end()) return Status::InvalidArgument("unknown identifier type '" + normalized.type + "'");
+  const std::string why = LookAlikeProblem(normalized.value, it->second == Normalization::kEmail);
+  if (why.empty()) return Status::OK();
+  return Status::InvalidArgument("identifier of type '" + normalized.type + "' " + why +
+                                 " (it would look like another one)");
 }
 
 std::string IdentifierHash(const crypto::SecretKey& index_key, const Identifier& normalized) {

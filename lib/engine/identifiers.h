@@ -29,6 +29,14 @@ class IdentifierRegistry {
   // or over-long value, or one its rule rejects.
   Result<Identifier> Normalize(const Identifier& id) const;
 
+  // OK if the normalised identifier may be given to a person (created,
+  // linked, imported, a rectification's new one); InvalidArgument if its
+  // value holds a control character, or, for an e-mail address, an
+  // invisible or space-like one: it would look like another identifier.
+  // Lookups do not check it, so values stored before the check was made
+  // (stop 36) are still found and erased by value.
+  Status CheckClaimable(const Identifier& normalized) const;
+
  private:
   std::map<std::string, Normalization, std::less<>> types_;
 };

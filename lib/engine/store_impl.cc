@@ -294,10 +294,22 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   }
   Status d = ctx_.OpenDataEnvironment(!data_exists);
   if (d.IsNotFound() && data_exists) {
-    // A data file that holds no commit (its creation cut short, audit 36b
-    // F1): as if absent — created here when no one has a key yet, never
-    // over keys of people, whose data it would silently declare empty.
+    // A data file that holds no commit: its creation was cut short (audit
+    // 36b F1) — or it was emptied, which LMDB cannot tell apart. Created
+    // here only while `keys` holds nothing a store that ever ran writes: no
+    // key of anyone, no erasure, suppression or rotation (review of stop
+    // 36, R1: an emptied file beside the keys of a store whose people were
+    // all erased and purged was replaced, its audit log and retention rules
+    // lost without a word). Anything else is damage.
     if (Status c = check_no_people(); !c.ok()) return c;
+    auto counts = ctx_.keys->Counts();
+    if (!counts.ok()) return counts.status();
+    if (counts->fences != 0 || counts->category_fences != 0 || counts->suppressed != 0 ||
+        counts->pending_purge != 0 || ctx_.keys->current_epoch() != 1) {
+      return Status::Corruption("store '" + dir + "': its data environment holds no commit, and its keys "
+                                "environment shows a store that ran (erasures, suppressions or rotations): "
+                                "the data file was emptied or lost (restore from a backup)");
+    }
     if (ctx_.options.read_only) return cut_short;
     d = ctx_.OpenDataEnvironment(true);
   }

@@ -216,6 +216,7 @@ class BatchApplier {
   // Claims a normalised identifier for `id` in the index.
   Status Claim(const PersonId& id, const Identifier& normalized, bool* already_own) {
     *already_own = false;
+    if (Status v = ctx_.registry->CheckClaimable(normalized); !v.ok()) return v;
     const std::string hash = IdentifierHash(ctx_.index_key(), normalized);
     bool suppressed = false;
     if (Status s = ctx_.Suppressed(hash, &suppressed); !s.ok()) return s;

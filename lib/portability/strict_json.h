@@ -4,9 +4,10 @@
 //     values break recursive code that walks or prints them (issue 16: a
 //     200,000-deep line crashed the process);
 //   - rejects duplicate object keys (nlohmann keeps the last one silently),
-//     in time linear in the keys: a hash set of each open object's keys, and
-//     members appended without ordered_json's linear search (outside audit
-//     36a, F2: 160,000 keys in one object took 98 s);
+//     in O(n log n) for n keys: an ordered set of each open object's keys
+//     (not a hash set, which colliding keys make quadratic again: review of
+//     stop 36, R2), and members appended without ordered_json's linear
+//     search (outside audit 36a, F2: 160,000 keys in one object took 98 s);
 //   - rejects integer literals outside uint64 (nlohmann turns 2^64 into a
 //     double while 2^64 − 1 stays an integer; callers then range-check
 //     integers, so every out-of-range integer is refused the same way).
@@ -19,7 +20,7 @@
 
 #include <cstddef>
 #include <string>
-#include <unordered_set>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -122,7 +123,7 @@ class StrictJsonBuilder {
 
   BasicJson* root_;
   std::vector<BasicJson*> stack_;  // the open containers, outermost first
-  std::vector<std::unordered_set<string_t>> seen_;  // the keys of each open container (none in arrays)
+  std::vector<std::set<string_t, std::less<>>> seen_;  // the keys of each open container (none in arrays)
   string_t key_;
   std::string error_;
 };

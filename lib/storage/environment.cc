@@ -319,8 +319,9 @@ Status PrepareEnvPath(const EnvOptions& options) {
   // An environment has two meta pages once its creation finished. A
   // shorter file is a creation cut short (LMDB had not written its meta
   // pages) or a file emptied or cut: a writable open lets LMDB write a new
-  // environment into it (it holds nothing to recover; the engine then finds
-  // the environment lacks its tables: Corruption), but a read-only one
+  // environment into it (it holds nothing to recover; Open then finds no
+  // commit and says NotFound, and the engine decides from the `keys`
+  // environment whether that is a creation to finish or damage), but a read-only one
   // would fail with an error that names no damage ("Bad file descriptor").
   if (!options.create && options.read_only) {
     const std::string file = options.single_file ? options.path : options.path + "/data.mdb";

@@ -184,6 +184,22 @@ TEST(StoreCreationCrashTest, AnEmptyDataFileBesideKeysOfPeopleIsCorruption) {
     EXPECT_TRUE(store.status().IsCorruption()) << store.status().ToString();
     EXPECT_NE(store.status().message().find("keys of 1 people"), std::string::npos) << store.status().ToString();
   }
+  // Review of stop 36, R1: nor beside the keys of a store whose people were
+  // all erased and purged (no key of anyone left, but a store that ran).
+  Options gone = test::TestOptions(dir.Sub("gone"));
+  {
+    auto store = Store::Open(gone);
+    ASSERT_TRUE(store.ok());
+    auto p = (*store)->CreatePerson({{"email", "a@x.org"}});
+    ASSERT_TRUE(p.ok());
+    ASSERT_TRUE((*store)->Erase(*p).ok());
+    ASSERT_TRUE((*store)->Purge(1000000).ok());
+  }
+  std::filesystem::copy_file(dir.Sub("cut") + "/data/data.mdb", dir.Sub("gone") + "/data/data.mdb",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto store = Store::Open(gone);
+  EXPECT_TRUE(store.status().IsCorruption()) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("emptied or lost"), std::string::npos) << store.status().ToString();
 }
 
 class RotationCrashTest : public ::testing::TestWithParam<std::pair<const char*, int>> {};

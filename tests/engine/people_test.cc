@@ -59,17 +59,36 @@ TEST_F(PeopleTest, NormalizeIdentifierRules) {
   EXPECT_TRUE(NormalizeIdentifier({"customer_id", "   "}).status().IsInvalidArgument());
   EXPECT_TRUE(NormalizeIdentifier({"customer_id", std::string(1025, 'x')}).status().IsInvalidArgument());
   EXPECT_TRUE(NormalizeIdentifier({"passport", "X"}).status().IsInvalidArgument());
-  // Look-alikes of another identifier (outside audit 36a, F10): control
-  // characters in every type, invisible and space-like ones in e-mails.
-  for (const std::string& bad : {std::string("dave@example.org\xE2\x80\x8B"), std::string("dave@example.org\xC2\xA0"),
-                                 std::string("da\x07ve@example.org"), std::string("dave@example.org\0", 17),
-                                 std::string("\xEF\xBB\xBF" "dave@example.org")}) {
-    EXPECT_TRUE(NormalizeIdentifier({"email", bad}).status().IsInvalidArgument()) << bad;
-  }
-  EXPECT_TRUE(NormalizeIdentifier({"device_id", std::string("AB\0C", 4)}).status().IsInvalidArgument());
-  EXPECT_TRUE(NormalizeIdentifier({"customer_id", "C\x1B[2J"}).status().IsInvalidArgument());
-  EXPECT_EQ(NormalizeIdentifier({"customer_id", "Kund\xC3\xA9 7"})->value, "Kund\xC3\xA9 7");  // other Unicode is kept
   EXPECT_EQ(NormalizeIdentifier({"loyalty", " AbC "}, {{"loyalty", Normalization::kLowerTrim}})->value, "abc");
+}
+
+// Outside audit 36a F10, review of stop 36 R3 and R4: an identifier that
+// would look like another cannot be given to anyone — control characters in
+// every type, invisible and space-like ones in e-mail addresses — checked
+// after normalisation (what the rules trim is trimmed first), and never on
+// lookups (values stored before are still found, and erased, by value).
+TEST_F(PeopleTest, LookAlikeIdentifiersCannotBeClaimedButLookupsStillWork) {
+  for (const std::string& bad :
+       {std::string("dave@example.org\xE2\x80\x8B"), std::string("dave@example.org\xC2\xA0"),
+        std::string("dave@example.org\xE2\x81\xA0"), std::string("da\xC2\xADve@example.org"),
+        std::string("dave@example.org\xE2\x80\xAC"), std::string("dave@example.org\xE2\x81\xA6"),
+        std::string("dave@example.org\xE1\xA0\x8E"), std::string("dave@example.org\xE1\x9A\x80"),
+        std::string("dave@example.org\xEF\xB8\x8F"), std::string("dave@example.org\xCD\x8F"),
+        std::string("da\x07ve@example.org"), std::string("dave@exam\0ple.org", 17),
+        std::string("\xEF\xBB\xBF" "dave@example.org")}) {
+    auto r = store_->CreatePerson({{"email", bad}});
+    EXPECT_TRUE(r.status().IsInvalidArgument()) << bad << ": " << r.status().ToString();
+    EXPECT_TRUE(store_->Resolve({"email", bad}).status().IsNotFound()) << bad;
+  }
+  EXPECT_TRUE(store_->CreatePerson({{"device_id", std::string("AB\0C", 4)}}).status().IsInvalidArgument());
+  EXPECT_TRUE(store_->CreatePerson({{"customer_id", "C\x1B[2J"}}).status().IsInvalidArgument());
+  // What the rules trim is not refused; other Unicode is kept.
+  auto c = store_->CreatePerson({{"customer_id", "C-42\r\n"}});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(*store_->Resolve({"customer_id", "C-42"}), *c);
+  EXPECT_TRUE(store_->CreatePerson({{"email", " dave@example.org\v"}}).ok());
+  EXPECT_TRUE(store_->CreatePerson({{"customer_id", "Kund\xC3\xA9 7"}}).ok());
+  EXPECT_EQ(store_->Stats()->people, 3u);
 }
 
 TEST_F(PeopleTest, ApplicationRegisteredTypesWork) {

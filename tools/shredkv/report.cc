@@ -175,10 +175,10 @@ int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
         break;
       }
       ++after;
+      step = 10000;  // past the damaged entry: pages again (review of stop 36, R6: not after every good one)
       continue;
     }
     unreadable_in_a_row = 0;
-    step = 10000;
     const std::vector<AuditRecord> page = std::move(read).value();
     if (page.empty()) break;
     for (const AuditRecord& r : page) {
