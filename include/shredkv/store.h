@@ -694,6 +694,16 @@ class SHREDKV_EXPORT Store {
 SHREDKV_EXPORT Result<Identifier> NormalizeIdentifier(const Identifier& identifier,
                                        const std::vector<IdentifierTypeSpec>& extra_types = {});
 
+// OK if `identifier` may be given to a person: NormalizeIdentifier's errors,
+// and InvalidArgument if its normalised value holds a control character or,
+// for an e-mail address, ill-formed UTF-8 or an invisible or space-like
+// character (docs/format.md §8: it would look like another identifier). A
+// store refuses such an identifier when it would become someone's (not on
+// lookups, nor for one a person already holds); ShardedStore::Write checks
+// it before any shard's part commits.
+SHREDKV_EXPORT Status CheckNewIdentifier(const Identifier& identifier,
+                                         const std::vector<IdentifierTypeSpec>& extra_types = {});
+
 }  // namespace shredkv
 
 #endif  // SHREDKV_STORE_H_

@@ -302,12 +302,18 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
     // all erased and purged was replaced, its audit log and retention rules
     // lost without a word). Anything else is damage.
     if (Status c = check_no_people(); !c.ok()) return c;
+    // Nor any pool key ever made: a process killed before its claims were
+    // adopted leaves its people's keys as pool rows only (second review of
+    // stop 36, R1: 182 people ingested, killed, data.mdb emptied — a new
+    // store, Verify ok).
     auto counts = ctx_.keys->Counts();
     if (!counts.ok()) return counts.status();
+    auto pool_keys = ctx_.keys->PoolKeysEverMade();
+    if (!pool_keys.ok()) return pool_keys.status();
     if (counts->fences != 0 || counts->category_fences != 0 || counts->suppressed != 0 ||
-        counts->pending_purge != 0 || ctx_.keys->current_epoch() != 1) {
+        counts->pending_purge != 0 || ctx_.keys->current_epoch() != 1 || *pool_keys != 0) {
       return Status::Corruption("store '" + dir + "': its data environment holds no commit, and its keys "
-                                "environment shows a store that ran (erasures, suppressions or rotations): "
+                                "environment shows a store that ran (keys handed out, erasures, suppressions or rotations): "
                                 "the data file was emptied or lost (restore from a backup)");
     }
     if (ctx_.options.read_only) return cut_short;

@@ -216,7 +216,6 @@ class BatchApplier {
   // Claims a normalised identifier for `id` in the index.
   Status Claim(const PersonId& id, const Identifier& normalized, bool* already_own) {
     *already_own = false;
-    if (Status v = ctx_.registry->CheckClaimable(normalized); !v.ok()) return v;
     const std::string hash = IdentifierHash(ctx_.index_key(), normalized);
     bool suppressed = false;
     if (Status s = ctx_.Suppressed(hash, &suppressed); !s.ok()) return s;
@@ -243,6 +242,9 @@ class BatchApplier {
     } else if (!g.IsNotFound()) {
       return g;
     }
+    // A new claim only: one the person holds already (a value stored before
+    // the check existed) is left as it is.
+    if (Status v = ctx_.registry->CheckClaimable(normalized); !v.ok()) return v;
     if (Status p = txn_->Put(t_.ident, hash, PlainRow(TableId::kIdentIndex, hash, id.view())); !p.ok()) {
       return p;
     }

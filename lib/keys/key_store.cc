@@ -1136,6 +1136,18 @@ Result<std::uint64_t> KeyStore::CountDeks() {
   return n;
 }
 
+Result<std::uint64_t> KeyStore::PoolKeysEverMade() {
+  std::uint64_t n = 0;
+  Status s = env_->View([&](storage::ReadTxn& txn) {
+    auto next = ReadU64Meta(txn, meta_, kNextPoolIndexKey);
+    if (!next.ok()) return next.status();
+    n = *next;
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return n;
+}
+
 // ---- erasure ---------------------------------------------------------------
 
 

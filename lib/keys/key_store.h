@@ -301,6 +301,9 @@ class KeyStore {
 
   Result<std::uint64_t> CountDeks();
   Result<KeyCounts> Counts();
+  // How many pool keys were ever made (meta next_pool_index; 0 before the
+  // first refill): a store that handed out no key has none.
+  Result<std::uint64_t> PoolKeysEverMade();
 
   // People with at least one key, in key order, starting after person
   // `after` (empty: from the first), at most `limit`.

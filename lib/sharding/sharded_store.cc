@@ -309,9 +309,11 @@ struct ShardedStore::Impl {
   // shard too means a batch is refused before any of its parts commits.
   Status CheckClaim(const Identifier& normalized, const PersonId& claimant, std::uint32_t claimant_shard,
                     bool released_there = false) {
+    bool held = false;  // by the claimant already: nothing new is claimed
     for (std::uint32_t s = 0; s < count(); ++s) {
       auto r = shards[s]->Resolve(normalized);
       if (r.ok()) {
+        held = held || *r == claimant;
         if (*r == claimant || (s == claimant_shard && released_there)) continue;
         return Status::AlreadyExists("identifier of type '" + normalized.type + "' belongs to another person");
       }
@@ -323,6 +325,9 @@ struct ShardedStore::Impl {
       }
       return r.status().WithContext(ShardContext(s));
     }
+    // A look-alike identifier, refused before any part commits as a shard
+    // would refuse it in its own part (second review of stop 36, R2).
+    if (!held) return CheckNewIdentifier(normalized, options.identifier_types);
     return Status::OK();
   }
 

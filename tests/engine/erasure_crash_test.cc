@@ -200,6 +200,23 @@ TEST(StoreCreationCrashTest, AnEmptyDataFileBesideKeysOfPeopleIsCorruption) {
   auto store = Store::Open(gone);
   EXPECT_TRUE(store.status().IsCorruption()) << store.status().ToString();
   EXPECT_NE(store.status().message().find("emptied or lost"), std::string::npos) << store.status().ToString();
+  // Second review of stop 36, R1: nor beside keys still in the pool only (a
+  // process killed before its claims were adopted: no DEK row yet).
+  Options pooled = test::TestOptions(dir.Sub("pooled"));
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto s = Store::Open(pooled);
+    if (!s.ok() || !(*s)->CreatePerson({{"email", "p@x.org"}}).ok()) _exit(3);
+    _exit(0);  // no Close: the person's key stays a pool row
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::filesystem::copy_file(dir.Sub("cut") + "/data/data.mdb", dir.Sub("pooled") + "/data/data.mdb",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto reopened = Store::Open(pooled);
+  EXPECT_TRUE(reopened.status().IsCorruption()) << reopened.status().ToString();
 }
 
 class RotationCrashTest : public ::testing::TestWithParam<std::pair<const char*, int>> {};

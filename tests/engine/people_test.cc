@@ -75,7 +75,9 @@ TEST_F(PeopleTest, LookAlikeIdentifiersCannotBeClaimedButLookupsStillWork) {
         std::string("dave@example.org\xE1\xA0\x8E"), std::string("dave@example.org\xE1\x9A\x80"),
         std::string("dave@example.org\xEF\xB8\x8F"), std::string("dave@example.org\xCD\x8F"),
         std::string("da\x07ve@example.org"), std::string("dave@exam\0ple.org", 17),
-        std::string("\xEF\xBB\xBF" "dave@example.org")}) {
+        std::string("\xEF\xBB\xBF" "dave@example.org"), std::string("dave@example.org\xE2\xA0\x80"),
+        std::string("d\xC1\xA1ve@example.org"), std::string("dave@example.org\xED\xA0\x80"),
+        std::string("dave@example.org\xF8"), std::string("dave@example.org\xE2\x80")}) {
     auto r = store_->CreatePerson({{"email", bad}});
     EXPECT_TRUE(r.status().IsInvalidArgument()) << bad << ": " << r.status().ToString();
     EXPECT_TRUE(store_->Resolve({"email", bad}).status().IsNotFound()) << bad;
@@ -88,7 +90,12 @@ TEST_F(PeopleTest, LookAlikeIdentifiersCannotBeClaimedButLookupsStillWork) {
   EXPECT_EQ(*store_->Resolve({"customer_id", "C-42"}), *c);
   EXPECT_TRUE(store_->CreatePerson({{"email", " dave@example.org\v"}}).ok());
   EXPECT_TRUE(store_->CreatePerson({{"customer_id", "Kund\xC3\xA9 7"}}).ok());
-  EXPECT_EQ(store_->Stats()->people, 3u);
+  EXPECT_TRUE(store_->CreatePerson({{"email", "j\xC3\xBCrgen@b\xC3\xBC" "cher.example"}}).ok());
+  EXPECT_TRUE(store_->CreatePerson({{"device_id", "raw\xFF\xFE" "bytes"}}).ok());  // only e-mails must be UTF-8
+  EXPECT_EQ(store_->Stats()->people, 5u);
+  // The public check says the same before a write.
+  EXPECT_TRUE(CheckNewIdentifier({"email", "dave@example.org\xE2\x81\xA0"}).IsInvalidArgument());
+  EXPECT_TRUE(CheckNewIdentifier({"email", " Dave@Example.org "}).ok());
 }
 
 TEST_F(PeopleTest, ApplicationRegisteredTypesWork) {

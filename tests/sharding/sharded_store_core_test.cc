@@ -863,6 +863,21 @@ TEST_F(ShardedStoreTest, ConcurrentCreatorsOfTheSameIdentifiersMakeOnePersonEach
   EXPECT_EQ(st->identifiers, static_cast<std::uint64_t>(kIds));
 }
 
+// Second review of stop 36, R2: a look-alike identifier in a later
+// shard's part is refused before any part commits.
+TEST_F(ShardedStoreTest, ALookAlikeIdentifierInASplitWriteCommitsNoPart) {
+  int next = 0;
+  const PersonId p = PersonIn(*store_, 0, &next);
+  const PersonId q = PersonIn(*store_, 1 % store_->shard_count(), &next);
+  for (int round = 0; round < 2; ++round) {  // either shard's part first
+    WriteBatch b;
+    b.Put(p, "notes", "n" + std::to_string(round), "x");
+    b.LinkIdentifier(q, {"email", "q@example.org\xE2\x80\x8B"});
+    EXPECT_TRUE(store_->Write(b).IsInvalidArgument());
+    EXPECT_TRUE(store_->Get(p, "notes", "n" + std::to_string(round)).status().IsNotFound());
+  }
+}
+
 // A progress position needs one commit; a sharded write is one a shard.
 TEST_F(ShardedStoreTest, AWriteWithAProgressPositionIsRefused) {
   WriteBatch b;
