@@ -106,9 +106,14 @@ def _root_key_cb(ctx: Any, salt: Any, salt_len: int, key_out: Any, message: Any)
     source = ffi.from_handle(ctx)
     try:
         key = source.get_key(ffi.unpack(salt, salt_len))
-        if not isinstance(key, (bytes, bytearray, memoryview)) or len(key) != 32:
-            raise ValueError("the key callback must return 32 bytes")
-        ffi.memmove(key_out, key, 32)
+        if not isinstance(key, (bytes, bytearray, memoryview)):
+            raise TypeError("the key callback must return 32 bytes")
+        # 32 bytes, not 32 items of any size or a len() a subclass reports
+        # (Python audit 37a, F9): checked as raw_key does.
+        with memoryview(key) as whole, whole.cast("B") as view:
+            if view.nbytes != 32:
+                raise ValueError("the key callback must return 32 bytes")
+            ffi.memmove(key_out, view, 32)
         return 0
     except Exception:  # the open fails with StoreIOError; the text could hold key material
         return 1

@@ -34,8 +34,8 @@ from ._types import (
 )
 from ._values import (
     NULL, AttrsScope, decode, encode_bytes, encode_name, encode_text, fill_attrs, identifier_array,
-    flag, identifier_parts, identifier_struct, name_array, name_c, opt_name, read_attrs, take_buffer,
-    take_string, unset_array,
+    flag, identifier_parts, identifier_struct, name_array, name_c, not_utf8, opt_name, read_attrs,
+    take_buffer, take_string, unset_array, utf8,
 )
 from . import _values
 
@@ -125,7 +125,7 @@ def _opt_text(value: Optional[str]) -> Any:
         return NULL
     if not isinstance(value, str):
         raise TypeError(f"expected str or None, not {type(value).__name__}")
-    b = value.encode("utf-8", "surrogateescape")
+    b = utf8(value, "a text argument")
     if b"\0" in b:
         raise ValueError("text passed to shredkv holds no NUL character")
     return b
@@ -1056,7 +1056,10 @@ class Store:
             tc = _NAME_C.get(identifier[0])
             if tc is None:
                 tc = name_c(identifier[0])
-            vb = identifier[1].encode("utf-8", "surrogateescape")
+            try:
+                vb = identifier[1].encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as e:
+                raise not_utf8(e, "an identifier value") from None
         else:
             tc, vb = identifier_parts(identifier)
         vc = _from_buffer(vb)

@@ -32,7 +32,14 @@ class PersonId:
     _b: bytes
 
     def __init__(self, value: Union[bytes, bytearray, memoryview]) -> None:
-        b = bytes(value)
+        # Contract (Python audit 37a, F6): only bytes-like values. bytes(n)
+        # would make n zero bytes: PersonId(16) the "no person" ID, and an
+        # application's integer row id a multi-gigabyte allocation.
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a PersonId is made of 16 bytes (bytes, bytearray, memoryview), "
+                            f"not {type(value).__name__}")
+        with memoryview(value) as view:
+            b = view.tobytes()
         if len(b) != 16:
             raise ValueError(f"a PersonId is 16 bytes, not {len(b)}")
         c = _new_cdata(_PID_P)
@@ -175,7 +182,7 @@ class Timestamp:
     def __init__(self, ms: int) -> None:
         if isinstance(ms, bool) or not isinstance(ms, int):
             raise TypeError(f"Timestamp takes int milliseconds, not {type(ms).__name__}")
-        ms = int(ms)
+        ms = int.__index__(ms)  # an int subclass's own value, not its __int__ (Python audit 37a, F4)
         if not -(1 << 63) <= ms < (1 << 63):
             raise OverflowError("a Timestamp is a signed 64-bit count of milliseconds")
         object.__setattr__(self, "_ms", ms)
@@ -256,7 +263,7 @@ def _to_ms(value: Union[int, Timestamp, _dt.datetime]) -> int:
         return _datetime_to_ms(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"a time is int ms, a Timestamp or an aware datetime, not {t.__name__}")
-    return int(value)
+    return int.__index__(value)  # an int subclass's own value, not its __int__ (Python audit 37a, F4)
 
 
 # ---- enums (values as in c.h) ----------------------------------------------------

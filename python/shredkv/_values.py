@@ -39,6 +39,40 @@ def flag(value: Any, what: str) -> int:
     raise TypeError(f"{what} must be bool, not {type(value).__name__}")
 
 
+# ---- text that is not UTF-8 -------------------------------------------------------
+
+_str_encode = str.encode
+
+
+def not_utf8(error: UnicodeEncodeError, what: str) -> ValueError:
+    """The ValueError for text that cannot be encoded (a lone surrogate that
+    surrogateescape does not map back, such as json.loads' "\\ud83d" of a
+    cut-off emoji). Contract (Python audit 37a, F8): it names `what` and the
+    position, never the text; raise it ``from None`` (Python's own
+    UnicodeEncodeError carries the whole string in args and repr())."""
+    return ValueError(f"{what} is not encodable as UTF-8 (lone surrogate at position {error.start})")
+
+
+def utf8(value: str, what: str) -> bytes:
+    """A str, or a str subclass by its own characters (str.encode, never its
+    __str__ or an overridden encode: Python audit 37a, F4), as UTF-8 with
+    surrogate escapes mapped back to their bytes. ValueError (not_utf8)
+    for text that cannot be encoded."""
+    try:
+        return _str_encode(value, "utf-8", "surrogateescape")
+    except UnicodeEncodeError as e:
+        raise not_utf8(e, what) from None
+
+
+def bytes_of(value: Any) -> bytes:
+    """A bytes-like object's own bytes (the buffer, never a subclass's
+    __bytes__: Python audit 37a, F4)."""
+    if type(value) is bytes:
+        return value
+    with memoryview(value) as view:
+        return view.tobytes()
+
+
 # ---- names (NUL-terminated UTF-8) -------------------------------------------------
 
 _NAME_CACHE: Dict[str, bytes] = {}
@@ -54,7 +88,10 @@ def encode_name(name: str) -> bytes:
         return b
     if not isinstance(name, str):
         raise TypeError(f"names are str, not {type(name).__name__}")
-    b = name.encode("utf-8")
+    try:
+        b = _str_encode(name, "utf-8")
+    except UnicodeEncodeError as e:
+        raise not_utf8(e, "a name") from None
     if b"\0" in b:
         raise ValueError(f"a name holds no NUL character: {name!r}")
     if len(_NAME_CACHE) >= _CACHE_LIMIT:
@@ -165,24 +202,21 @@ def take_string(pp: Any) -> str:
 
 def encode_text(value: str, what: str = "value") -> bytes:
     """Text data (identifier values, collections, origins) as UTF-8; lone
-    surrogates from surrogateescape decoding map back to their bytes."""
-    if type(value) is str:
-        return value.encode("utf-8", "surrogateescape")
+    surrogates from surrogateescape decoding map back to their bytes. A str
+    subclass by its own characters (utf8())."""
     if isinstance(value, str):
-        return str(value).encode("utf-8", "surrogateescape")
+        return utf8(value, what)
     raise TypeError(f"{what} must be str, not {type(value).__name__}")
 
 
 def encode_text_or_bytes(value: Any, what: str = "value") -> bytes:
     t = type(value)
-    if t is str:
-        return value.encode("utf-8", "surrogateescape")
     if t is bytes:
         return value
     if isinstance(value, str):
-        return str(value).encode("utf-8", "surrogateescape")
+        return utf8(value, what)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
+        return bytes_of(value)
     raise TypeError(f"{what} must be str or bytes, not {t.__name__}")
 
 
@@ -192,7 +226,7 @@ def encode_bytes(value: Any, what: str) -> bytes:
     if type(value) is bytes:
         return value
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
+        return bytes_of(value)
     if isinstance(value, str):
         raise TypeError(f"{what} must be bytes, not str (encode it, e.g. {what}.encode())")
     raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
@@ -213,9 +247,7 @@ def identifier_parts(identifier: Any) -> Tuple[Any, bytes]:
     if isinstance(identifier, (str, bytes)):
         raise TypeError("an identifier is an Identifier or a (type, value) tuple, not a string")
     t = type(value)
-    if t is str:
-        vb = value.encode("utf-8", "surrogateescape")
-    elif t is bytes:
+    if t is bytes:
         vb = value
     else:
         vb = encode_text_or_bytes(value, "an identifier value")
@@ -271,20 +303,30 @@ _attrs_double = lib.shredkv_attrs_double
 _NAMES = _NAME_CACHE
 
 
-def _set_slow(a: Any, nb: bytes, v: Any) -> None:
+_int_value = int.__index__
+_float_value = float.__float__
+
+
+def _set_slow(a: Any, nb: bytes, v: Any, name: str) -> None:
     """Values that are not exactly str/int/float/bool/bytes/Timestamp:
-    subclasses (bool before int: a bool is an int), datetimes, bytes-likes."""
+    subclasses (bool before int: a bool is an int), datetimes, bytes-likes.
+    Contract (Python audit 37a, F4): a subclass of str, int, float or bytes
+    is stored as the value it holds, read with the base type's own method
+    (int.__index__, float.__float__, str.encode, its buffer), never through
+    __str__ / __int__ / __float__ / __bytes__ / __index__ it may override
+    (a (str, Enum) member's __str__ is "Plan.PREMIUM", a redacting
+    wrapper's "***")."""
     if isinstance(v, bool):
         _set_bool(a, nb, 1 if v else 0)
     elif isinstance(v, int):
-        _set_int64(a, nb, int(v))
+        _set_int64(a, nb, _int_value(v))
     elif isinstance(v, float):
-        _set_double(a, nb, float(v))
+        _set_double(a, nb, _float_value(v))
     elif isinstance(v, str):
-        vb = str(v).encode("utf-8", "surrogateescape")
+        vb = utf8(v, f"the value of {name!r}")
         _set_string(a, nb, vb, len(vb))
     elif isinstance(v, (bytes, bytearray, memoryview)):
-        vb = bytes(v)
+        vb = bytes_of(v)
         _set_bytes(a, nb, vb, len(vb))
     elif isinstance(v, Timestamp):
         _set_timestamp(a, nb, v.ms)
@@ -309,7 +351,10 @@ def fill_attrs(a: Any, values: Mapping[str, Value]) -> None:
             nb = encode_name(name)
         t = type(v)
         if t is str:
-            vb = v.encode("utf-8", "surrogateescape")
+            try:
+                vb = v.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError as e:
+                raise not_utf8(e, f"the value of {name!r}") from None
             _set_string(a, nb, vb, len(vb))
         elif t is int:
             _set_int64(a, nb, v)
@@ -322,7 +367,7 @@ def fill_attrs(a: Any, values: Mapping[str, Value]) -> None:
         elif t is Timestamp:
             _set_timestamp(a, nb, v._ms)
         else:
-            _set_slow(a, nb, v)
+            _set_slow(a, nb, v, name)
 
 
 class AttrsScope:

@@ -316,3 +316,122 @@ def test_bool_parameters_take_only_bool(store: shredkv.Store, open_store: Any, t
     store.set_consent(p, "marketing", False)
     assert store.get_consent(p) == {"marketing": False}
     assert not store.erase(q, suppress=False).suppressed
+
+
+class _Plan(str, enum.Enum):
+    PREMIUM = "premium"
+
+
+class _Masked(str):
+    """A "don't log personal data" wrapper: its __str__ hides the value."""
+
+    def __str__(self) -> str:
+        return "***"
+
+    __repr__ = __str__
+
+
+class _Cents(int):
+    def __int__(self) -> int:
+        return 0
+
+    def __index__(self) -> int:
+        return 0
+
+
+class _Rounded(float):
+    def __float__(self) -> float:
+        return 0.0
+
+
+class _Bytes(bytes):
+    def __bytes__(self) -> bytes:
+        return b"***"
+
+
+def test_subclasses_are_stored_as_their_own_value_not_their_dunders(store: shredkv.Store) -> None:
+    # Python audit 37a, F4: str(v) / int(v) called a subclass's __str__ /
+    # __int__: a (str, Enum) member was stored as 'Plan.PREMIUM', a redacting
+    # str subclass as '***' (as a value, an identifier, a collection).
+    iban = _Masked("DE89370400440532013000")
+    p = store.create_person([("email", _Masked("ann@example.org"))],
+                            {"plan": _Plan.PREMIUM, "iban": iban, "cents": _Cents(1999),
+                             "rate": _Rounded(0.25), "raw": _Bytes(b"\x01\x02")})
+    prof = store.get_profile(p)
+    assert prof == {"plan": "premium", "iban": "DE89370400440532013000", "cents": 1999, "rate": 0.25,
+                    "raw": b"\x01\x02"}
+    assert type(prof["plan"]) is str and type(prof["cents"]) is int
+    assert store.resolve(("email", "ann@example.org")) == p
+    assert store.resolve(("email", _Masked("ann@example.org"))) == p
+    store.put(p, _Masked("orders"), b"k", b"v")
+    assert [r.collection for r in store.scan_records(p, "orders")] == ["orders"]
+    store.append_event(p, "purchase", _Cents(T0), {"amount": _Cents(5)})
+    with store.batch() as b:
+        b.append_event(p, "refund", _Cents(T0 + 1))
+    assert [(e.ts_ms, e.properties) for e in store.scan_events(p)] == [(T0, {"amount": 5}), (T0 + 1, {})]
+    assert Timestamp(_Cents(T0)).ms == T0
+    assert shredkv.passphrase(_Masked("a long passphrase")) is not None
+
+
+def test_person_id_takes_only_bytes_like(store: shredkv.Store) -> None:
+    # Python audit 37a, F6: bytes(n) made n zero bytes: PersonId(16) was the
+    # "no person" ID and PersonId(4_000_000_000) allocated 4 GB first.
+    for bad in (16, 4_000_000_000, -1, True, "00" * 16, [0] * 16, iter([0] * 16), None, 1.0):
+        with pytest.raises(TypeError):
+            PersonId(bad)  # type: ignore[arg-type]
+    raw = bytes(range(16))
+    assert PersonId(bytearray(raw)) == PersonId(memoryview(raw)) == PersonId(raw)
+    with pytest.raises(ValueError):
+        PersonId(memoryview(bytes(range(32))).cast("Q"))  # 4 items, 32 bytes
+
+
+SURROGATE_TEXT = "HIV positive, Dr. Meier \ud83d"  # a cut-off emoji from json.loads
+
+
+def test_text_that_is_not_utf8_encodable_names_no_value(store: shredkv.Store) -> None:
+    # Python audit 37a, F8: UnicodeEncodeError carried the whole value in
+    # its args and repr(). Now a ValueError naming what and the position.
+    p = store.create_person([("email", "v@example.org")])
+    calls = {
+        "value": lambda: store.patch_profile(p, {"note": SURROGATE_TEXT}),
+        "subclass value": lambda: store.patch_profile(p, {"note": _Masked(SURROGATE_TEXT)}),
+        "event property": lambda: store.append_event(p, "e", T0, {"note": SURROGATE_TEXT}),
+        "batch property": lambda: store.batch().append_event(p, "e", T0, {"note": SURROGATE_TEXT}),
+        "identifier": lambda: store.create_person([("email", SURROGATE_TEXT)]),
+        "resolve": lambda: store.resolve(("email", SURROGATE_TEXT)),
+        "identifier struct": lambda: store.link_identifier(p, ("email", SURROGATE_TEXT)),
+        "collection": lambda: store.put(p, SURROGATE_TEXT, b"k", b"v"),
+        "request id": lambda: store.erase(p, request_id=SURROGATE_TEXT),
+        "name": lambda: store.patch_profile(p, {SURROGATE_TEXT: 1}),
+        "passphrase": lambda: shredkv.passphrase(SURROGATE_TEXT),
+    }
+    for label, call in calls.items():
+        with pytest.raises(ValueError) as info:
+            call()
+        e = info.value
+        assert not isinstance(e, UnicodeError), label
+        assert "HIV" not in repr(e) and "HIV" not in str(e) and "Meier" not in repr(e.args), label
+        assert "position 24" in str(e), (label, str(e))
+        assert e.__cause__ is None and e.__suppress_context__, label
+    assert store.get_profile(p) == {}
+
+
+def test_key_callback_checks_the_byte_size(tmp_path) -> None:
+    # Python audit 37a, F9: len(key) == 32 was checked, not the bytes: a
+    # memoryview of 32 uint64 (256 bytes) gave its first 32 bytes as the key.
+    wide = memoryview(bytes(range(1, 33)) * 8).cast("Q")
+    assert len(wide) == 32 and wide.nbytes == 256
+
+    class Liar(bytes):
+        def __len__(self) -> int:
+            return 32
+
+    for i, bad in enumerate((wide, Liar(b"abc"))):
+        with pytest.raises(shredkv.StoreIOError):
+            shredkv.Store.open(tmp_path / f"bad{i}", key=shredkv.key_callback(lambda salt, k=bad: k), create=True)
+    narrow = memoryview(bytes(range(1, 33))).cast("I")  # 8 items, 32 bytes: fine
+    with shredkv.Store.open(tmp_path / "store", key=shredkv.key_callback(lambda salt: narrow), create=True,
+                            durability=shredkv.Durability.NO_SYNC):
+        pass
+    with shredkv.Store.open(tmp_path / "store", key=bytes(range(1, 33))):
+        pass
