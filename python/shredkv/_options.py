@@ -105,7 +105,8 @@ class _KeySource:
 def _root_key_cb(ctx: Any, salt: Any, salt_len: int, key_out: Any, message: Any) -> int:
     source = ffi.from_handle(ctx)
     try:
-        key = source.get_key(ffi.unpack(salt, salt_len))
+        with _IN_CALLBACK:  # close() in get_key raises FailedPrecondition (Python audit 37a, F1)
+            key = source.get_key(ffi.unpack(salt, salt_len))
         if not isinstance(key, (bytes, bytearray, memoryview)):
             raise TypeError("the key callback must return 32 bytes")
         # 32 bytes, not 32 items of any size or a len() a subclass reports
@@ -239,9 +240,12 @@ def _clock_cb(ctx: Any) -> int:
     return _to_ms(value)
 
 
-# How many library callbacks (progress, logger, listeners) the current
-# thread is inside. A store must not be closed there: the library waits for
-# calls in flight, and its background thread cannot join itself.
+# How many library callbacks (clock, progress, logger, listeners, an
+# export's write, a key callback) the current thread is inside. A store must
+# not be closed there: the library waits for calls in flight, its background
+# thread cannot join itself, and close() would wait for the call that runs
+# the callback (Python audit 37a, F1: the write and key callbacks were not
+# marked, and close() there hung).
 _callbacks = threading.local()
 
 
@@ -259,7 +263,8 @@ _IN_CALLBACK = _InCallback()
 
 
 def in_callback() -> bool:
-    """True inside a clock, progress, logger or listener callback of a store."""
+    """True inside a clock, progress, logger, listener, export write or key
+    callback."""
     return getattr(_callbacks, "depth", 0) > 0
 
 

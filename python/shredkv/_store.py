@@ -21,8 +21,8 @@ from ._convert import (
 from ._errors import Error, FailedPrecondition, closed_error, raise_error
 from ._ffi import ffi, lib
 from ._options import (
-    BuiltOptions, Custody, KeyProvider, Listener, PathLike, as_key_provider, build_options, encode_path,
-    in_callback, reraise_key_interrupts,
+    _IN_CALLBACK, BuiltOptions, Custody, KeyProvider, Listener, PathLike, as_key_provider, build_options,
+    encode_path, in_callback, reraise_key_interrupts,
 )
 from ._types import (
     AnalyticsOnErase, AnalyticsRow, AuditAction, AuditRecord, AuditVerification, BackupInfo,
@@ -131,9 +131,48 @@ def _opt_text(value: Optional[str]) -> Any:
     return b
 
 
+# ---- calls in flight ------------------------------------------------------------------------
+#
+# A store, and each iterator, lease and write batch, keeps a list of the
+# threads inside a call on its C handle now: every call appends its thread's
+# ident (threading.get_ident()) before it reads the handle and removes it
+# when it is done with it, and whoever frees the handle first makes it
+# unreachable for new calls (None), then waits until the list is empty
+# (_drain), then frees it. List appends and removes are atomic under the
+# GIL, so no lock is taken per call. Contract (Python audit 37a, F1): a
+# free (Store.close, ScanIterator.close, Lease.release, WriteBatch.destroy)
+# on a thread that is itself inside a call on that object — from a callback
+# the call runs (an export's write, a key callback), or from a signal
+# handler that Python runs between two bytecodes of the call — never waits
+# for itself: it raises FailedPrecondition and changes nothing.
+
+_get_ident = threading.get_ident
+
+# This process's id, updated in a child after fork() (os.getpid() costs a
+# system call; iterators compare with this on every item).
+_PID = os.getpid()
+
+
 def _drain(inflight: List[Any]) -> None:
     while inflight:
         time.sleep(0.001)
+
+
+def _refuse_own_call(inflight: List[Any], what: str) -> None:
+    """FailedPrecondition if the current thread is inside a call on the
+    object whose in-flight list is `inflight` (its free would wait for
+    itself for ever)."""
+    if _get_ident() in inflight:
+        raise FailedPrecondition(
+            f"FailedPrecondition: {what} from inside a call on it on the same thread (a callback such as "
+            "an export's write or a key callback, or a signal handler): do it after the call returned, "
+            "or from another thread; a signal handler should only set a flag")
+
+
+def _forked_error(what: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"FailedPrecondition: this {what} belongs to a store opened by the parent process before fork(): "
+        "not usable in the child")
 
 
 # Every open store, closed at interpreter exit (before Python tears down
@@ -182,10 +221,19 @@ def _after_fork_in_child() -> None:
     # (review of stop 35, R5: a child's Store.open then waited for ever);
     # the closer thread is not in the child, and neither are the stores
     # the parent queued (the child cannot close them: see Store._pid).
-    global _CLOSER_LOCK, _closer, _DEFERRED_CLOSES
+    global _CLOSER_LOCK, _closer, _DEFERRED_CLOSES, _PID
     _CLOSER_LOCK = threading.Lock()
     _closer = None
     _DEFERRED_CLOSES = queue.SimpleQueue()
+    _PID = os.getpid()
+    # The parent's open stores, which this process cannot open again (the
+    # library still lists them as open here): Store.open names fork() then
+    # (Python audit 37a, F11).
+    for store in list(_OPEN_STORES):
+        _INHERITED_DIRECTORIES.add(store._realdir)
+
+
+_INHERITED_DIRECTORIES: "set[str]" = set()
 
 
 if hasattr(os, "register_at_fork"):
@@ -194,6 +242,9 @@ if hasattr(os, "register_at_fork"):
 
 @atexit.register
 def _close_all() -> None:
+    # A store stays in _OPEN_STORES until shredkv_close returned: close()
+    # waits for a close in progress on another thread, and closes a store
+    # whose close was interrupted (Python audit 37a, F2).
     for store in list(_OPEN_STORES):
         try:
             store.close()
@@ -222,12 +273,42 @@ class _Cell:
     the objects weakly: when the cyclic garbage collector finalizes a store
     before its iterators and leases (it clears weak references first), the
     store still finds their handles and destroys them before shredkv_close;
-    the objects' own finalizers then find their cell empty."""
+    the objects' own finalizers then find their cell empty.
 
-    __slots__ = ("h",)
+    `inflight`: the threads inside a call on the handle (see "calls in
+    flight" above). A free first moves the handle from `h` (what calls use)
+    to `doomed`, waits for those calls, then destroys it (Python audit 37a,
+    F3: it was destroyed under another thread's call). A handle stays in the
+    cell, and the cell in its store's map, until it is destroyed: a free
+    interrupted while it waits (Ctrl-C) leaves it for the next one, the
+    store's close included."""
+
+    __slots__ = ("h", "doomed", "inflight")
 
     def __init__(self, h: Any) -> None:
         self.h = h
+        self.doomed: Any = None
+        self.inflight: List[int] = []
+
+
+def _free_cell(store: "Store", cell: _Cell, free: Callable[[Any], None],
+               maps: Tuple[Dict[int, _Cell], ...]) -> None:
+    """Frees the handle in `cell` once (whoever comes first), after the
+    calls on it in flight on other threads returned; then removes the cell
+    from `maps`."""
+    with store._lock:
+        h = cell.h
+        if h is not None:
+            cell.h, cell.doomed = None, h  # no new call uses it
+    if cell.doomed is None:
+        return
+    _drain(cell.inflight)
+    with store._lock:
+        h, cell.doomed = cell.doomed, None
+        for m in maps:
+            m.pop(id(cell), None)
+    if h is not None:
+        free(h)
 
 
 # ---- iterators ---------------------------------------------------------------------------------
@@ -239,7 +320,10 @@ class ScanIterator(Generic[T]):
     close(), at the end of a ``with`` block, when the object is garbage
     collected, or when its store closes. If the scan ends in an error (the
     person does not exist, was erased, Busy, Corruption, ...) iteration
-    raises that exception. Use it from one thread at a time."""
+    raises that exception. Use it from one thread at a time; a close() from
+    another thread waits for the item being read there. In a child process
+    after fork() it raises FailedPrecondition (also for items already read
+    ahead)."""
 
     __slots__ = ("_cell", "_store", "_lease", "_conv", "_started", "_done", "_fl", "__weakref__")
 
@@ -265,13 +349,22 @@ class ScanIterator(Generic[T]):
         return self
 
     def __next__(self) -> T:
+        me = _get_ident()
         fl = self._fl
-        fl.append(None)
+        cell = self._cell
+        cfl = cell.inflight
+        fl.append(me)
+        cfl.append(me)
         try:
-            h = self._h
+            store = self._store
+            if store._pid != _PID:
+                # Items read ahead would still come from the C iterator
+                # (Python audit 37a, F11).
+                raise _forked_error("iterator")
+            h = cell.h
             if h is None and self._done:
                 raise StopIteration
-            if self._store._h is None:
+            if store._h is None:
                 raise closed_error()
             if self._lease is not None and self._lease._h is None:
                 raise closed_error("lease")
@@ -286,7 +379,8 @@ class ScanIterator(Generic[T]):
             err = _new(_CHARPP)
             rc = _iter_status(h, err)
         finally:
-            fl.pop()
+            cfl.remove(me)
+            fl.remove(me)
         self._done = True
         self._dispose()
         if rc:
@@ -294,7 +388,11 @@ class ScanIterator(Generic[T]):
         raise StopIteration
 
     def close(self) -> None:
-        """Destroys the C iterator now (idempotent); iteration then stops."""
+        """Destroys the C iterator now (idempotent); iteration then stops.
+        From another thread it waits until the item being read there is
+        read; on the thread reading an item (a signal handler)
+        FailedPrecondition."""
+        _refuse_own_call(self._cell.inflight, "ScanIterator.close()")
         self._done = True
         self._dispose()
 
@@ -307,15 +405,16 @@ class ScanIterator(Generic[T]):
     def _dispose(self) -> None:
         store = self._store
         fl = store._inflight
-        fl.append(None)
+        me = _get_ident()
+        fl.append(me)
         try:
             _destroy_iterator(store, self._lease, self._cell)
         finally:
-            fl.pop()
+            fl.remove(me)
 
     def __del__(self) -> None:
         try:
-            if self._cell.h is not None:
+            if self._cell.h is not None or self._cell.doomed is not None:
                 self._dispose()
         except Exception:
             pass
@@ -323,14 +422,9 @@ class ScanIterator(Generic[T]):
 
 def _destroy_iterator(store: "Store", lease: Optional["Lease"], cell: _Cell) -> None:
     """Destroys the iterator in `cell` once (whoever comes first: the
-    iterator, its lease, its store)."""
-    with store._lock:
-        h, cell.h = cell.h, None
-        store._iterators.pop(id(cell), None)
-        if lease is not None:
-            lease._iterators.pop(id(cell), None)
-    if h is not None:
-        _iter_destroy(h)
+    iterator, its lease, its store), after a call on it in flight returned."""
+    maps = (store._iterators,) if lease is None else (store._iterators, lease._iterators)
+    _free_cell(store, cell, _iter_destroy, maps)
 
 
 def _conv_event(h: Any) -> StoredEvent:
@@ -390,7 +484,22 @@ class Lease:
         state = "released" if self._h is None else "held"
         return f"<shredkv.Lease {self.person} {self.purpose!r} {state}>"
 
+    def _enter(self) -> int:
+        """Records the current thread as inside a call on the lease (and its
+        store); _leave(me) in a finally ends it."""
+        me = _get_ident()
+        self._store._inflight.append(me)
+        self._cell.inflight.append(me)
+        return me
+
+    def _leave(self, me: int) -> None:
+        self._cell.inflight.remove(me)
+        self._store._inflight.remove(me)
+
     def _begin(self) -> Any:
+        """The handle for a call (between _enter and _leave)."""
+        if self._store._pid != _PID:
+            raise _forked_error("lease")
         h = self._h
         if h is None:
             raise closed_error("lease")
@@ -400,8 +509,7 @@ class Lease:
 
     def get_profile(self) -> Dict[str, Value]:
         """The profile without attributes of restricted categories."""
-        fl = self._store._inflight
-        fl.append(None)
+        me = self._enter()
         try:
             h = self._begin()
             out = _new("shredkv_attrs_t**")
@@ -414,27 +522,25 @@ class Lease:
             finally:
                 lib.shredkv_attrs_destroy(out[0])
         finally:
-            fl.pop()
+            self._leave(me)
 
     def scan_events(self, start: Optional[TimeArg] = None, end: Optional[TimeArg] = None
                     ) -> ScanIterator[StoredEvent]:
         """Events in [start, end) without those of restricted categories."""
         lo, hi = _time_range(start, end)
-        fl = self._store._inflight
-        fl.append(None)
+        me = self._enter()
         try:
             h = self._begin()
             return ScanIterator(self._store, lib.shredkv_lease_scan_events(h, lo, hi), _conv_event, self)
         finally:
-            fl.pop()
+            self._leave(me)
 
     def get(self, collection: str, key: bytes) -> bytes:
         """A record's value; Restricted if its category is restricted or its
         metadata names other purposes."""
         cb = encode_text(collection, "collection")
         kb = encode_bytes(key, "key")
-        fl = self._store._inflight
-        fl.append(None)
+        me = self._enter()
         try:
             h = self._begin()
             vp = _new(_CHARPP)
@@ -445,33 +551,40 @@ class Lease:
                 raise_error(rc, err)
             return take_buffer(vp, lp[0])
         finally:
-            fl.pop()
+            self._leave(me)
 
     def scan_records(self, collection: str, prefix: bytes = b"") -> ScanIterator[Record]:
         cb = encode_text(collection, "collection")
         pb = encode_bytes(prefix, "prefix")
-        fl = self._store._inflight
-        fl.append(None)
+        me = self._enter()
         try:
             h = self._begin()
             it = lib.shredkv_lease_scan_records(h, cb, len(cb), pb, len(pb))
             return ScanIterator(self._store, it, _conv_record, self)
         finally:
-            fl.pop()
+            self._leave(me)
 
     @property
     def released(self) -> bool:
         return self._h is None
 
     def release(self) -> None:
-        """Releases the lease (idempotent); destroys its iterators first."""
+        """Releases the lease (idempotent); destroys its iterators first.
+        From another thread it waits for a call in progress on the lease or
+        its iterators there; on the thread of such a call (a signal handler)
+        FailedPrecondition, and nothing is released."""
         store = self._store
+        with store._lock:
+            cells = [self._cell, *self._iterators.values()]
+        for cell in cells:
+            _refuse_own_call(cell.inflight, "Lease.release()")
         fl = store._inflight
-        fl.append(None)
+        me = _get_ident()
+        fl.append(me)
         try:
             _release_lease(store, self._cell, self._iterators)
         finally:
-            fl.pop()
+            fl.remove(me)
 
     def __enter__(self) -> "Lease":
         return self
@@ -481,24 +594,25 @@ class Lease:
 
     def __del__(self) -> None:
         try:
-            if self._cell.h is not None:
+            if self._cell.h is not None or self._cell.doomed is not None:
                 self.release()
         except Exception:
             pass
 
 
 def _release_lease(store: "Store", cell: _Cell, iterators: Dict[int, _Cell]) -> None:
-    """Destroys the lease's iterators, then releases the lease in `cell`, once."""
+    """Destroys the lease's iterators, then releases the lease in `cell`,
+    once, each after the calls on it in flight returned."""
+    with store._lock:
+        h = cell.h
+        if h is not None:
+            cell.h, cell.doomed = None, h  # no new call (or iterator) on the lease
+    _drain(cell.inflight)  # a scan_* in flight registers its iterator first
     with store._lock:
         its = list(iterators.values())
-        iterators.clear()
     for it in its:
-        _destroy_iterator(store, None, it)
-    with store._lock:
-        h, cell.h = cell.h, None
-        store._leases.pop(id(cell), None)
-    if h is not None:
-        lib.shredkv_lease_release(h)
+        _free_cell(store, it, _iter_destroy, (store._iterators, iterators))
+    _free_cell(store, cell, lib.shredkv_lease_release, (store._leases,))
 
 
 # ---- write batches ------------------------------------------------------------------------------
@@ -509,7 +623,8 @@ class WriteBatch:
     Store.write(batch) (all or nothing; the error names the failing
     operation). Arguments are copied when queued. ``with store.batch() as
     b:`` commits on a clean exit and discards the batch on an exception.
-    Build a batch from one thread at a time."""
+    Build a batch from one thread at a time. destroy() from another thread
+    waits for a call in progress on the batch there (Store.write included)."""
 
     def __init__(self, store: Optional["Store"] = None) -> None:
         self._h = ffi.gc(lib.shredkv_writebatch_create(), lib.shredkv_writebatch_destroy)
@@ -517,9 +632,18 @@ class WriteBatch:
         # create/destroy per event.
         self._attrs = ffi.gc(lib.shredkv_attrs_create(), lib.shredkv_attrs_destroy)
         self._store = store
+        # The threads inside a call on the batch (see "calls in flight"):
+        # every method appends before it reads _h / _attrs and removes after
+        # its last C call; destroy() waits for them (Python audit 37a, F3).
+        self._fl: List[int] = []
 
     def __len__(self) -> int:
-        return lib.shredkv_writebatch_count(self._handle())
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            return lib.shredkv_writebatch_count(self._handle())
+        finally:
+            self._fl.remove(me)
 
     def __bool__(self) -> bool:
         return True
@@ -534,12 +658,19 @@ class WriteBatch:
         if not values:
             return NULL
         a = self._attrs
+        if a is None:
+            raise closed_error("batch")
         _attrs_clear(a)
         fill_attrs(a, values)
         return a
 
     def clear(self) -> None:
-        lib.shredkv_writebatch_clear(self._handle())
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            lib.shredkv_writebatch_clear(self._handle())
+        finally:
+            self._fl.remove(me)
 
     def set_progress(self, name: str, position: int) -> None:
         """Commits `position` (0 to 2**64 - 1) under `name` with the batch's
@@ -549,7 +680,13 @@ class WriteBatch:
         never an identifier. A batch holding only positions commits them."""
         if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position < 1 << 64:
             raise ValueError("a progress position is an int from 0 to 2**64 - 1")
-        lib.shredkv_writebatch_set_progress(self._handle(), encode_name(name), position)
+        nb = encode_name(name)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            lib.shredkv_writebatch_set_progress(self._handle(), nb, position)
+        finally:
+            self._fl.remove(me)
 
     def create_person(self, identifiers: Iterable[IdentifierArg],
                       profile: Optional[Mapping[str, Value]] = None) -> PersonId:
@@ -557,7 +694,13 @@ class WriteBatch:
         operations of the batch)."""
         arr, n, keep = identifier_array(identifiers)
         out = _new(_PID_P)
-        lib.shredkv_writebatch_create_person(self._handle(), arr, n, self._attrs_of(profile), out)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            h = self._handle()
+            lib.shredkv_writebatch_create_person(h, arr, n, self._attrs_of(profile), out)
+        finally:
+            self._fl.remove(me)
         del keep
         return _pid_from_c(out)
 
@@ -566,23 +709,48 @@ class WriteBatch:
         """Queues an imported person (exported creation time, an import notice)."""
         arr, n, keep = identifier_array(identifiers)
         out = _new(_PID_P)
-        lib.shredkv_writebatch_import_person(self._handle(), arr, n, self._attrs_of(profile),
-                                             _to_ms(created), out)
+        ms = _to_ms(created)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            h = self._handle()
+            lib.shredkv_writebatch_import_person(h, arr, n, self._attrs_of(profile), ms, out)
+        finally:
+            self._fl.remove(me)
         del keep
         return _pid_from_c(out)
 
     def link_identifier(self, person: PersonId, identifier: IdentifierArg) -> None:
         ident, keep = identifier_struct(identifier)
-        lib.shredkv_writebatch_link_identifier(self._handle(), _pid(person), ident)
+        pc = _pid(person)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            lib.shredkv_writebatch_link_identifier(self._handle(), pc, ident)
+        finally:
+            self._fl.remove(me)
 
     def unlink_identifier(self, person: PersonId, identifier: IdentifierArg) -> None:
         ident, keep = identifier_struct(identifier)
-        lib.shredkv_writebatch_unlink_identifier(self._handle(), _pid(person), ident)
+        pc = _pid(person)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            lib.shredkv_writebatch_unlink_identifier(self._handle(), pc, ident)
+        finally:
+            self._fl.remove(me)
 
     def patch_profile(self, person: PersonId, set: Optional[Mapping[str, Value]] = None,
                       unset: Sequence[str] = ()) -> None:
         arr, n = unset_array(unset)
-        lib.shredkv_writebatch_patch_profile(self._handle(), _pid(person), self._attrs_of(set), arr, n)
+        pc = _pid(person)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            h = self._handle()
+            lib.shredkv_writebatch_patch_profile(h, pc, self._attrs_of(set), arr, n)
+        finally:
+            self._fl.remove(me)
 
     def append_event(self, person: PersonId, name: str, ts: TimeArg,
                      properties: Optional[Mapping[str, Value]] = None,
@@ -590,26 +758,33 @@ class WriteBatch:
         """Queues an event. `ts`: int ms, Timestamp or aware datetime;
         `analytics_fields` name properties copied (in the clear) into the
         anonymous analytics row; `category` None: the declared one."""
-        h = self._h
-        if h is None:
-            raise closed_error("batch")
         pc = person._c if type(person) is PersonId else _pid(person)
         nb = _NAMES.get(name)
         if nb is None:
             nb = _encode_name(name)
         if type(ts) is not int:
             ts = _to_ms(ts)
-        if properties:
-            a = self._attrs
-            _attrs_clear(a)
-            fill_attrs(a, properties)
-        else:
-            a = NULL
         if analytics_fields:
             arr, n = name_array(analytics_fields)
         else:
             arr, n = NULL, 0
-        _wb_append(h, pc, nb, ts, a, arr, n, NULL if category is None else _encode_name(category))
+        cat = NULL if category is None else _encode_name(category)
+        me = _get_ident()
+        fl = self._fl
+        fl.append(me)
+        try:
+            h = self._h
+            if h is None:
+                raise closed_error("batch")
+            if properties:
+                a = self._attrs
+                _attrs_clear(a)
+                fill_attrs(a, properties)
+            else:
+                a = NULL
+            _wb_append(h, pc, nb, ts, a, arr, n, cat)
+        finally:
+            fl.remove(me)
 
     def import_event(self, person: PersonId, name: str, ts: TimeArg,
                      properties: Optional[Mapping[str, Value]] = None,
@@ -617,8 +792,14 @@ class WriteBatch:
         """Queues an event of an imported person's history (the tracking
         policy does not apply)."""
         arr, n = name_array(analytics_fields) if analytics_fields else (NULL, 0)
-        lib.shredkv_writebatch_import_event(self._handle(), _pid(person), encode_name(name), _to_ms(ts),
-                                            self._attrs_of(properties), arr, n, opt_name(category))
+        pc, nb, ms, cat = _pid(person), encode_name(name), _to_ms(ts), opt_name(category)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            h = self._handle()
+            lib.shredkv_writebatch_import_event(h, pc, nb, ms, self._attrs_of(properties), arr, n, cat)
+        finally:
+            self._fl.remove(me)
 
     def append_events_json(self, events: bytes) -> None:
         """Queues many events in one call (shredkv_writebatch_append_events_json):
@@ -628,7 +809,12 @@ class WriteBatch:
         naming the first malformed event, and nothing is queued."""
         b = encode_bytes(events, "events")
         err = _new(_CHARPP)
-        rc = lib.shredkv_writebatch_append_events_json(self._handle(), b, len(b), err)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            rc = lib.shredkv_writebatch_append_events_json(self._handle(), b, len(b), err)
+        finally:
+            self._fl.remove(me)
         if rc:
             raise_error(rc, err)
 
@@ -636,32 +822,53 @@ class WriteBatch:
             category: Optional[str] = None) -> None:
         """Queues a record write; `category` None: declared (new record) or
         kept (update)."""
-        h = self._h
-        if h is None:
-            raise closed_error("batch")
         cb = encode_text(collection, "collection")
         kb = key if type(key) is bytes else encode_bytes(key, "key")
         vb = value if type(value) is bytes else encode_bytes(value, "value")
-        _wb_put(h, _pid(person), cb, len(cb), kb, len(kb), vb, len(vb),
-                NULL if category is None else _encode_name(category))
+        pc = _pid(person)
+        cat = NULL if category is None else _encode_name(category)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            _wb_put(self._handle(), pc, cb, len(cb), kb, len(kb), vb, len(vb), cat)
+        finally:
+            self._fl.remove(me)
 
     def put_record(self, person: PersonId, record: Record) -> None:
         """Queues a whole record with its category and metadata."""
+        pc = _pid(person)
         r = build_record(record)
         try:
-            lib.shredkv_writebatch_put_record(self._handle(), _pid(person), r)
+            me = _get_ident()
+            self._fl.append(me)
+            try:
+                lib.shredkv_writebatch_put_record(self._handle(), pc, r)
+            finally:
+                self._fl.remove(me)
         finally:
             ffi.release(r)
 
     def delete(self, person: PersonId, collection: str, key: bytes) -> None:
         cb = encode_text(collection, "collection")
         kb = encode_bytes(key, "key")
-        lib.shredkv_writebatch_delete(self._handle(), _pid(person), cb, len(cb), kb, len(kb))
+        pc = _pid(person)
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            lib.shredkv_writebatch_delete(self._handle(), pc, cb, len(cb), kb, len(kb))
+        finally:
+            self._fl.remove(me)
 
     def rectify(self, person: PersonId, rectification: Rectification) -> None:
+        pc = _pid(person)
         r = rectification._build()
         try:
-            lib.shredkv_writebatch_rectify(self._handle(), _pid(person), r)
+            me = _get_ident()
+            self._fl.append(me)
+            try:
+                lib.shredkv_writebatch_rectify(self._handle(), pc, r)
+            finally:
+                self._fl.remove(me)
         finally:
             ffi.release(r)
 
@@ -675,9 +882,14 @@ class WriteBatch:
         Does not wait for leases (for imports)."""
         pa, pn = name_array(tuple(purposes)) if purposes else (NULL, 0)
         ca, cn = name_array(tuple(categories)) if categories else (NULL, 0)
-        lib.shredkv_writebatch_record_consent(
-            self._handle(), _pid(person), int(ConsentAction(action)), opt_name(purpose), flag(all, "all"),
-            pa, pn, ca, cn, _opt_text(reason), _to_ms(time), _opt_text(source))
+        args = (_pid(person), int(ConsentAction(action)), opt_name(purpose), flag(all, "all"),
+                pa, pn, ca, cn, _opt_text(reason), _to_ms(time), _opt_text(source))
+        me = _get_ident()
+        self._fl.append(me)
+        try:
+            lib.shredkv_writebatch_record_consent(self._handle(), *args)
+        finally:
+            self._fl.remove(me)
 
     def commit(self) -> None:
         """Writes the batch to the store it came from (Store.batch()) and
@@ -688,11 +900,18 @@ class WriteBatch:
         self.clear()
 
     def destroy(self) -> None:
-        """Frees the batch now (otherwise on garbage collection)."""
+        """Frees the batch now (otherwise on garbage collection); idempotent.
+        From another thread it waits for a call in progress on the batch
+        there (a Store.write of it, say); on the thread of such a call (a
+        listener the write runs, a signal handler) FailedPrecondition."""
+        _refuse_own_call(self._fl, "WriteBatch.destroy()")
         h, self._h = self._h, None
+        a, self._attrs = self._attrs, None
+        # Interrupted here, the batch is unusable and garbage collection frees
+        # it once the last call's reference to it is gone (both are ffi.gc).
+        _drain(self._fl)
         if h is not None:
             ffi.release(h)
-        a, self._attrs = self._attrs, None
         if a is not None:
             ffi.release(a)
 
@@ -813,7 +1032,12 @@ class _Sink:
 def _write_cb(ctx: Any, data: Any, n: int) -> int:
     sink = ffi.from_handle(ctx)
     try:
-        sink.write(ffi.unpack(data, n) if n else b"")
+        # A callback (Python audit 37a, F1): close() in `write` raises
+        # FailedPrecondition (it would wait for the export that calls it), and
+        # a store the garbage collector finalizes here is closed by the
+        # closer thread.
+        with _IN_CALLBACK:
+            sink.write(ffi.unpack(data, n) if n else b"")
         return 0
     except BaseException as e:  # re-raised by the caller after the C call returns
         sink.error = e
@@ -821,6 +1045,17 @@ def _write_cb(ctx: Any, data: Any, n: int) -> int:
 
 
 # ---- the store ----------------------------------------------------------------------------------------
+
+
+class _Closing:
+    """A close() in progress: its thread, and an event set when it ended
+    (the store closed, or open again after an interruption)."""
+
+    __slots__ = ("thread", "done")
+
+    def __init__(self, thread: int) -> None:
+        self.thread = thread
+        self.done = threading.Event()
 
 
 class Store:
@@ -831,13 +1066,15 @@ class Store:
     def __init__(self, handle: Any, built: BuiltOptions, directory: str) -> None:
         # Use Store.open().
         self._h = handle
-        self._inflight: List[Any] = []
+        self._inflight: List[int] = []  # the threads inside a call on it (see "calls in flight")
+        self._closing: Optional[_Closing] = None  # a close() in progress
         self._lock = threading.RLock()
         # The handles of its live iterators and leases (see _Cell).
         self._iterators: Dict[int, _Cell] = {}
         self._leases: Dict[int, _Cell] = {}
         self._keepalive = built.keepalive
         self.directory = directory
+        self._realdir = os.path.realpath(directory)
         self._pid = os.getpid()  # a child after fork() cannot close it (the library frees only the handle)
         _OPEN_STORES.add(self)
         _ensure_closer()
@@ -917,6 +1154,17 @@ class Store:
             rc = lib.shredkv_open(built.handle, out, err)
             if rc:
                 reraise_key_interrupts(built.keepalive)
+                if rc == FailedPrecondition.code and _INHERITED_DIRECTORIES and \
+                        os.path.realpath(os.fsdecode(encode_path(directory))) in _INHERITED_DIRECTORIES:
+                    # The library's "already open in this process" means the
+                    # parent here (Python audit 37a, F11).
+                    if err[0]:
+                        lib.shredkv_free(err[0])
+                        err[0] = NULL
+                    raise FailedPrecondition(
+                        f"FailedPrecondition: store {os.fsdecode(encode_path(directory))!r} was opened by the "
+                        "parent process before fork() and cannot be opened in the child (use a process started "
+                        "afresh, e.g. multiprocessing's 'spawn' start method)")
                 raise_error(rc, err)
             return cls(out[0], built, os.fsdecode(encode_path(directory)))
         finally:
@@ -929,40 +1177,123 @@ class Store:
     def close(self) -> None:
         """Closes the store (idempotent): destroys its live iterators, then
         releases its leases, then closes (waiting for calls in flight on
-        other threads). From inside a listener, logger or progress callback
-        (of any store) it raises FailedPrecondition and the store stays
-        open."""
-        if self._h is not None and in_callback():
-            raise FailedPrecondition(
-                "FailedPrecondition: close() called from a listener, logger or progress callback: "
-                "close the store from another thread")
-        with self._lock:
-            h, self._h = self._h, None
-        if h is None:
-            return
-        _OPEN_STORES.discard(self)
-        _drain(self._inflight)
-        with self._lock:
-            iterators = list(self._iterators.values())
-            leases = list(self._leases.values())
-        for cell in iterators:
-            _destroy_iterator(self, None, cell)
-        for cell in leases:
-            _release_lease(self, cell, {})
-        _drain(self._inflight)
-        err = _new(_CHARPP)
-        rc = lib.shredkv_close(h, err)
-        if rc == FailedPrecondition.code and os.getpid() == self._pid:
-            # Refused on the store's background maintenance thread (a
-            # callback this module does not mark, such as the clock, ran
-            # the close there; stop 32's review): the store is still open
-            # and the handle valid, and the store still calls back into
-            # what _keepalive holds. Given back, not lost.
+        other threads). It returns once the store is closed, also when
+        another thread's close() is in progress (it waits for that one).
+
+        FailedPrecondition, and the store stays open, where close() would
+        wait for itself: inside a callback of the library (clock, progress,
+        logger, listener, an export's write, a key callback; of any store),
+        or on a thread that is inside a call on this store (a signal
+        handler Python runs between two bytecodes of that call). A signal
+        handler should set a flag that the program checks, not close.
+
+        An exception raised while close() waits for other threads' calls
+        (Ctrl-C) leaves the store open, as it was; once their calls have
+        returned, close() runs to its end — every iterator and lease
+        destroyed, shredkv_close called — and raises such an exception only
+        then."""
+        me = _get_ident()
+        while True:
+            with self._lock:
+                h = self._h
+                closing = self._closing
+                if h is not None:
+                    if in_callback():
+                        raise FailedPrecondition(
+                            "FailedPrecondition: close() called from a callback of the library (listener, "
+                            "logger, progress, clock, an export's write, a key callback): close the store "
+                            "from another thread")
+                    _refuse_own_call(self._inflight, "close()")
+                    self._h = None  # later calls raise FailedPrecondition
+                    closing = self._closing = _Closing(me)
+                    break
+            if closing is None:
+                return  # closed
+            if closing.thread == me:
+                # A signal handler that ran inside this thread's own close():
+                # that close completes (or opens the store again) once the
+                # handler returns; waiting here would wait for itself.
+                return
+            if in_callback() or me in self._inflight:
+                raise FailedPrecondition(
+                    "FailedPrecondition: close() called while another thread closes the store and waits for "
+                    "the call this thread is inside: let the call return")
+            # Python audit 37a, F10: a second close() returned at once, while
+            # the store was still open.
+            closing.done.wait()
+            # Closed, or the first close() was interrupted and the store is
+            # open again: look again.
+        self._close_handle(h, closing)
+
+    def _close_handle(self, h: Any, closing: "_Closing") -> None:
+        """close() after it took the handle. Contract (Python audit 37a,
+        F2): the store ends up closed (shredkv_close called, out of
+        _OPEN_STORES) or, if an exception arrives while other threads' calls
+        are awaited, open as before (handle back, still in _OPEN_STORES, so
+        the atexit hook closes it); never half closed."""
+        try:
+            _drain(self._inflight)  # other threads' calls; may take long (an erase waiting for a lease)
+        except BaseException:
+            # Nothing is released yet: give the handle back.
             with self._lock:
                 self._h = h
-            _OPEN_STORES.add(self)
-            raise_error(rc, err)
-        self._keepalive = []
+                self._closing = None
+            closing.done.set()
+            raise
+        pending: Optional[BaseException] = None
+        try:
+            pending = self._release_handles()
+        finally:
+            # Reached whatever was raised: the C store is closed.
+            self._close_c(h, closing, pending)
+
+    def _release_handles(self) -> Optional[BaseException]:
+        """Destroys the live iterators, releases the leases, waits for the
+        calls that were about to fail (they saw the store closed); runs to
+        its end: an exception raised meanwhile (Ctrl-C) is returned, to be
+        raised once the store is closed. Each step is idempotent."""
+        pending: Optional[BaseException] = None
+        while True:
+            try:
+                with self._lock:
+                    iterators = list(self._iterators.values())
+                for cell in iterators:
+                    _destroy_iterator(self, None, cell)
+                with self._lock:
+                    leases = list(self._leases.values())
+                for cell in leases:
+                    _release_lease(self, cell, {})
+                _drain(self._inflight)
+                return pending
+            except BaseException as e:  # KeyboardInterrupt, a signal handler's exception
+                if pending is None:
+                    pending = e
+
+    def _close_c(self, h: Any, closing: "_Closing", pending: Optional[BaseException]) -> None:
+        err = _new(_CHARPP)
+        rc = -1
+        try:
+            rc = lib.shredkv_close(h, err)
+        finally:
+            if rc == FailedPrecondition.code and os.getpid() == self._pid:
+                # Refused on the store's background maintenance thread (a
+                # callback this module does not mark ran the close there;
+                # stop 32's review): the store is still open and the handle
+                # valid, and the store still calls back into what _keepalive
+                # holds. Given back, not lost.
+                with self._lock:
+                    self._h = h
+                    self._closing = None
+            else:
+                # Closed (also in a child after fork(), where the library
+                # releases only the handle).
+                _OPEN_STORES.discard(self)
+                self._keepalive = []
+                with self._lock:
+                    self._closing = None
+            closing.done.set()
+        if pending is not None:
+            raise pending
         if rc:
             raise_error(rc, err)
 
@@ -1009,7 +1340,8 @@ class Store:
     def _call(self, fn: Any, *args: Any) -> None:
         """fn(store, *args, errptr), raising the mapped exception."""
         fl = self._inflight
-        fl.append(None)
+        me = _get_ident()
+        fl.append(me)
         try:
             h = self._h
             if h is None:
@@ -1019,18 +1351,19 @@ class Store:
             if rc:
                 raise_error(rc, err)
         finally:
-            fl.pop()
+            fl.remove(me)
 
     def _scan(self, fn: Any, conv: Callable[[Any], T], *args: Any) -> ScanIterator[T]:
         fl = self._inflight
-        fl.append(None)
+        me = _get_ident()
+        fl.append(me)
         try:
             h = self._h
             if h is None:
                 raise closed_error()
             return ScanIterator(self, fn(h, *args), conv)
         finally:
-            fl.pop()
+            fl.remove(me)
 
     # ---- people and identifiers ----
 
@@ -1065,7 +1398,8 @@ class Store:
         vc = _from_buffer(vb)
         out = _new(_PID_P)
         fl = self._inflight
-        fl.append(None)
+        me = _get_ident()
+        fl.append(me)
         try:
             h = self._h
             if h is None:
@@ -1086,7 +1420,7 @@ class Store:
                 raise_error(rc, err)
             return _pid_from_c(out)
         finally:
-            fl.pop()
+            fl.remove(me)
 
     def link_identifier(self, person: PersonId, identifier: IdentifierArg) -> None:
         ident, keep = identifier_struct(identifier)
@@ -1181,7 +1515,8 @@ class Store:
         cb = encode_text(collection, "collection")
         kb = key if type(key) is bytes else encode_bytes(key, "key")
         fl = self._inflight
-        fl.append(None)
+        me = _get_ident()
+        fl.append(me)
         try:
             h = self._h
             if h is None:
@@ -1193,7 +1528,7 @@ class Store:
             if rc:
                 raise_error(rc, err)
         finally:
-            fl.pop()
+            fl.remove(me)
         p = vp[0]
         try:
             return _unpack(p, lp[0])
@@ -1338,7 +1673,8 @@ class Store:
         pc, nb = _pid(person), encode_name(purpose)
         out = _new("shredkv_lease_t**")
         fl = self._inflight
-        fl.append(None)
+        me = _get_ident()
+        fl.append(me)
         try:  # acquired and registered before close() can look (it drains in-flight calls first)
             h = self._h
             if h is None:
@@ -1349,7 +1685,7 @@ class Store:
                 raise_error(rc, err)
             return Lease(self, out[0])
         finally:
-            fl.pop()
+            fl.remove(me)
 
     # ---- batches ----
 
@@ -1363,7 +1699,12 @@ class Store:
         clear() it to reuse it)."""
         if not isinstance(batch, WriteBatch):
             raise TypeError(f"write takes a WriteBatch, not {type(batch).__name__}")
-        self._call(lib.shredkv_write, batch._handle())
+        me = _get_ident()
+        batch._fl.append(me)  # batch.destroy() from another thread waits for the commit (Python audit 37a, F3)
+        try:
+            self._call(lib.shredkv_write, batch._handle())
+        finally:
+            batch._fl.remove(me)
 
     # ---- export and import ----
 

@@ -330,3 +330,280 @@ def test_a_child_forked_while_the_closer_lock_is_held_opens_a_store(tmp_path) ->
             pytest.fail("the child hung opening a store")
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# ---- Python audit 37a -------------------------------------------------------------------------
+
+
+def _in_thread(fn, timeout: float = 20.0):
+    """Runs fn() on a daemon thread; its result or exception, or pytest.fail
+    if it does not return in `timeout` s (before the fixes these hung for
+    ever, so the test fails instead of hanging)."""
+    out = []
+
+    def run() -> None:
+        try:
+            out.append(("ok", fn()))
+        except BaseException as e:  # reported to the test
+            out.append(("raised", e))
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        pytest.fail(f"{getattr(fn, '__name__', fn)} did not return within {timeout} s (hung)")
+    return out[0]
+
+
+def _pause_at(line_text: str, action):
+    """A sys.settrace function that calls action() once, when the traced
+    thread is about to run the line of shredkv's source whose text is
+    `line_text`: a signal handler, say, that Python runs between two
+    bytecodes of a call."""
+    import linecache
+
+    done = []
+
+    def local(frame, event, arg):
+        if event == "line" and not done and \
+                linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip() == line_text:
+            done.append(True)
+            action()
+        return local
+
+    def tracer(frame, event, arg):
+        if "shredkv" in frame.f_code.co_filename:
+            return local
+        return None
+
+    return tracer
+
+
+def test_close_inside_an_export_write_callback_raises_and_leaves_the_store_open(open_store) -> None:
+    # Python audit 37a, F1: close() in export_to's write callback waited for
+    # the export that called it, for ever.
+    store = open_store()
+    ann = store.create_person([("email", "ann@example.org")], {"name": "Ann"})
+    outcome = []
+
+    def write(chunk: bytes) -> None:
+        try:
+            store.close()
+            outcome.append("closed")
+        except shredkv.FailedPrecondition as e:
+            outcome.append(str(e))
+
+    kind, value = _in_thread(lambda: store.export_to(ann, write))
+    assert kind == "ok", value
+    assert outcome and all("callback" in o for o in outcome), outcome
+    assert not store.closed
+    assert store.get_profile(ann) == {"name": "Ann"}
+
+
+def test_close_inside_a_key_callback_raises_and_leaves_the_store_open(open_store, store_dir) -> None:
+    # Python audit 37a, F1: the same in a key callback (rotate_root_key).
+    store = open_store()
+    outcome = []
+    new_key = bytes(range(50, 82))
+
+    def get_key(salt: bytes) -> bytes:
+        try:
+            store.close()
+            outcome.append("closed")
+        except shredkv.FailedPrecondition as e:
+            outcome.append(str(e))
+        return new_key
+
+    kind, value = _in_thread(lambda: store.rotate_root_key(shredkv.key_callback(get_key)))
+    assert kind == "ok", value
+    assert outcome and all("callback" in o for o in outcome), outcome
+    assert not store.closed
+    store.close()
+    shredkv.Store.open(store_dir, key=new_key).close()
+
+
+def test_close_from_a_signal_handler_inside_a_call_on_the_same_thread_raises(open_store) -> None:
+    # Python audit 37a, F1: a signal handler runs between two bytecodes of a
+    # call of the main loop (here: right before the C call, simulated with a
+    # trace function); close() there waited for that call, for ever.
+    store = open_store()
+    ann = store.create_person([("email", "ann@example.org")], {"name": "Ann"})
+    outcome = []
+
+    def handler() -> None:
+        try:
+            store.close()
+            outcome.append("closed")
+        except shredkv.FailedPrecondition as e:
+            outcome.append(str(e))
+
+    def main_loop():
+        import sys
+        sys.settrace(_pause_at("rc = fn(h, *args, err)", handler))
+        try:
+            return store.get_profile(ann)
+        finally:
+            sys.settrace(None)
+
+    kind, value = _in_thread(main_loop)
+    assert outcome and "same thread" in outcome[0] and "flag" in outcome[0], outcome
+    assert (kind, value) == ("ok", {"name": "Ann"})
+    assert not store.closed
+    store.close()
+    assert store.closed
+
+
+def _blocked_eraser(store, person):
+    """Starts a thread whose erase waits (inside the library) for the lease
+    the caller holds on `person`; returns the thread."""
+    import time
+
+    def erase() -> None:
+        try:
+            store.erase(person)
+        except shredkv.Busy:
+            pass
+
+    t = threading.Thread(target=erase, daemon=True)
+    t.start()
+    time.sleep(0.3)  # in the library by now (if not, close() simply does not wait for it)
+    return t
+
+
+def test_ctrl_c_while_close_waits_for_other_threads_leaves_the_store_open(open_store, store_dir) -> None:
+    # Python audit 37a, F2: a KeyboardInterrupt while close() waited for
+    # another thread's call left the store half closed: closed for Python,
+    # open in the library (a reopen failed for good), out of the atexit list.
+    import signal
+
+    store = open_store(lease_drain_timeout_ms=3000)
+    ann = store.create_person([("email", "ann@example.org")], {"name": "Ann"})
+    lease = store.lease(ann, "support")
+    eraser = _blocked_eraser(store, ann)
+
+    def ctrl_c(signum, frame):
+        raise KeyboardInterrupt("simulated Ctrl-C")
+
+    old = signal.signal(signal.SIGALRM, ctrl_c)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(KeyboardInterrupt):
+            store.close()  # waits for the eraser (up to 3 s)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert not store.closed and not lease.released
+    from shredkv import _store
+    assert store in _store._OPEN_STORES
+    eraser.join(30)
+    assert lease.get_profile() == {"name": "Ann"}
+    lease.release()
+    store.close()
+    shredkv.Store.open(store_dir, key=shredkv.raw_key(KEY)).close()
+
+
+def test_an_exception_once_close_releases_handles_is_raised_after_the_close(open_store, store_dir) -> None:
+    # Python audit 37a, F2: an exception while close() destroyed iterators
+    # or released leases skipped shredkv_close. Now the close completes and
+    # the exception is raised after it.
+    import sys
+
+    store = open_store()
+    ann = store.create_person([("email", "ann@example.org")])
+    store.append_event(ann, "e", 1)
+    lease = store.lease(ann, "support")
+    it = store.scan_events(ann)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt("simulated Ctrl-C")
+
+    tracer = _pause_at("for cell in leases:", interrupt)
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            store.close()
+    finally:
+        sys.settrace(None)
+    assert store.closed and lease.released
+    with pytest.raises(shredkv.FailedPrecondition):
+        next(it)
+    from shredkv import _store
+    assert store not in _store._OPEN_STORES
+    shredkv.Store.open(store_dir, key=shredkv.raw_key(KEY)).close()
+
+
+def test_a_second_close_waits_for_the_close_in_progress(open_store, store_dir) -> None:
+    # Python audit 37a, F10: a second close() returned at once while the
+    # first still waited; a reopen right after it failed ("already open").
+    store = open_store(lease_drain_timeout_ms=1500)
+    ann = store.create_person([("email", "ann@example.org")])
+    lease = store.lease(ann, "support")
+    eraser = _blocked_eraser(store, ann)
+    first = threading.Thread(target=store.close, daemon=True)
+    first.start()
+    import time
+    time.sleep(0.2)
+    assert store.closed and first.is_alive()  # the first close waits for the eraser
+    kind, value = _in_thread(store.close)
+    assert kind == "ok", value
+    shredkv.Store.open(store_dir, key=shredkv.raw_key(KEY)).close()  # closed when close() returned
+    assert lease.released
+    first.join(30)
+    eraser.join(30)
+
+
+def test_a_child_after_fork_gets_failed_precondition_from_iterators_leases_and_a_reopen(open_store,
+                                                                                         store_dir) -> None:
+    # Python audit 37a, F11: in the child an iterator opened in the parent
+    # still yielded the items it had read ahead, and a reopen said "already
+    # open in this process" (the process that has it open is the parent).
+    import os
+    import signal
+    import time
+
+    store = open_store()
+    ann = store.create_person([("email", "ann@example.org")], {"name": "Ann"})
+    for i in range(5):
+        store.append_event(ann, "e", i)
+    it = store.scan_events(ann)
+    assert next(it).ts_ms == 0  # the C iterator has read ahead
+    lease = store.lease(ann, "support")
+    lease_it = lease.scan_events()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            lines = []
+            for label, call in (("iter", lambda: next(it)), ("lease", lease.get_profile),
+                                ("lease iter", lambda: next(lease_it)),
+                                ("reopen", lambda: shredkv.Store.open(store_dir, key=shredkv.raw_key(KEY)))):
+                try:
+                    call()
+                    lines.append(f"{label}: no error")
+                except shredkv.FailedPrecondition as e:
+                    lines.append(f"{label}: {e}")
+                except BaseException as e:
+                    lines.append(f"{label}: {type(e).__name__} {e}")
+            os.write(w, "\n".join(lines).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the child hung")
+        time.sleep(0.05)
+    with os.fdopen(r) as f:
+        lines = f.read().splitlines()
+    assert len(lines) == 4, lines
+    for line in lines:
+        assert "fork()" in line and "parent" in line, lines
+    # The parent's objects still work.
+    assert next(it).ts_ms == 1
+    assert lease.get_profile() == {"name": "Ann"}
+    assert next(lease_it).ts_ms == 0

@@ -188,3 +188,79 @@ def test_exit_with_open_store_and_background_thread(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "exiting"
+
+
+# Python audit 37a, F3: ScanIterator.close(), Lease.release() and
+# WriteBatch.destroy() freed the C handle at once, under a call on it that
+# another thread was making (a segmentation fault). Each case pauses the
+# user thread right before its C call (a trace function), frees from a
+# second thread, checks that the free waits, then lets the user go on. Run
+# in a child interpreter: before the fix the process crashed.
+_FREE_WHILE_IN_USE = r'''
+import linecache, sys, threading
+import shredkv
+
+mode, directory = sys.argv[1], sys.argv[2]
+store = shredkv.Store.open(directory, key=bytes(range(32)), create=True,
+                           durability=shredkv.Durability.NO_SYNC, iterator_batch_size=1)
+ann = store.create_person([("email", "ann@example.org")], {"name": "Ann"})
+for i in range(5):
+    store.append_event(ann, "e", i, {"i": i})
+paused, go = threading.Event(), threading.Event()
+if mode == "iterator":
+    it = store.scan_events(ann)
+    next(it)
+    line, use, free = "_iter_next(h)", lambda: next(it).ts_ms, it.close
+elif mode == "lease":
+    lease = store.lease(ann, "support")
+    line, use, free = "rc = lib.shredkv_lease_get_profile(h, out, err)", lease.get_profile, lease.release
+else:
+    batch = shredkv.WriteBatch()
+    batch.append_event(ann, "e", 10, {"i": 10})
+    line, use, free = "rc = fn(h, *args, err)", lambda: store.write(batch), batch.destroy
+
+def local(frame, event, arg):
+    if event == "line" and not paused.is_set() and \
+            linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip() == line:
+        paused.set()
+        go.wait(30)
+    return local
+
+def tracer(frame, event, arg):
+    return local if "shredkv" in frame.f_code.co_filename else None
+
+got = []
+def user():
+    sys.settrace(tracer)
+    try:
+        got.append(use())
+    except BaseException as e:
+        got.append(e)
+    finally:
+        sys.settrace(None)
+
+t = threading.Thread(target=user)
+t.start()
+assert paused.wait(30)
+freer = threading.Thread(target=free)
+freer.start()
+freer.join(0.5)
+waited = freer.is_alive()
+go.set()
+t.join(30)
+freer.join(30)
+print("waited" if waited else "did not wait", repr(got[0]), len(list(store.scan_events(ann))))
+store.close()
+'''
+
+
+@pytest.mark.parametrize("mode,result", [("iterator", "1 5"), ("lease", "{'name': 'Ann'} 5"),
+                                         ("batch", "None 6")])
+def test_a_free_from_another_thread_waits_for_the_call_in_use(tmp_path, mode, result) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _FREE_WHILE_IN_USE, mode, str(tmp_path / "store")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    assert proc.stdout.strip() == f"waited {result}", proc.stdout
