@@ -104,7 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::istringstream again(written.str());
       auto reread = ReadErasureLog(again);
       if (!reread.ok()) Fail("an erasure log written from a read one does not read: " + reread.status().ToString());
-      if (reread->store_id != log->store_id || reread->people.size() != log->people.size() ||
+      if (reread->store_id != log->store_id || reread->read_at_ms != log->read_at_ms || reread->tag != log->tag ||
+          reread->people.size() != log->people.size() ||
           reread->categories.size() != log->categories.size() || reread->suppressed.size() != log->suppressed.size()) {
         Fail("an erasure log changed in a write and read");
       }

@@ -77,6 +77,14 @@ struct ErasureLog {
   std::vector<ErasedPersonEntry> people;
   std::vector<ErasedCategoryEntry> categories;
   std::vector<SuppressedEntry> suppressed;
+  // The store's authentication tag over everything above (32 bytes; set by
+  // Store::ReadErasureLog, kept by the NDJSON form): a restore checks it
+  // against the backup's keys, so a log with an entry deleted, or with its
+  // read time moved, is refused rather than bringing erased people back.
+  // Only the store's root key can make one. Empty: a log of a build before
+  // stop 37 (or made by hand), accepted only with
+  // RestoreOptions::accept_untagged.
+  std::string tag;
 };
 
 // What Store::ApplyErasureLog did.
@@ -124,6 +132,21 @@ struct RestoreOptions {
   // that is required, as by ShardedStore::RestoreShard; outside audit 34,
   // F5). Null: the backup is under options.key_provider's root key.
   std::shared_ptr<KeyProvider> backup_key_provider;
+  // Leave the custody keys of the epochs the restore's rotation destroyed
+  // (with kTakeOver, the backup's own) in the custody, named in
+  // RestoreResult::custody_keys_to_destroy, rather than destroying them
+  // once the copy is in place: for a caller that puts several copies in
+  // place and may still remove this one (ShardedStore::Restore). The
+  // restored store's next writable open destroys those still there.
+  bool defer_custody_destroy = false;
+  // Accept a backup whose MANIFEST, and an erasure log, without an
+  // authentication tag: made by a build before stop 37. Anyone who can
+  // write them can then change them unseen (delete an erasure, move the
+  // backup's or the log's time) and bring erased people back: only for
+  // backups and logs kept where nobody else can write. A tag that is there
+  // is always checked (Corruption for a MANIFEST, InvalidArgument for a log
+  // if it fails).
+  bool accept_untagged = false;
 };
 
 struct RestoreResult {
@@ -133,6 +156,9 @@ struct RestoreResult {
   // kNewKeys): the restored store's from then on. A failed restore
   // destroys those it made.
   std::vector<std::string> new_custody_labels;
+  // With RestoreOptions::defer_custody_destroy, the custody keys left to
+  // destroy (see there); empty otherwise.
+  std::vector<std::string> custody_keys_to_destroy;
 };
 
 // Restores the backup in `backup_dir` into `options.directory` (which must
@@ -144,7 +170,10 @@ struct RestoreResult {
 // the log it never held are fenced, so its own log names them), purges,
 // compacts and, with backup_key_provider, re-seals it under options' root
 // key, and last, if any erasure is not yet cryptographic, rotates the epoch
-// so it is; then closes it and renames it into place. Nothing is left at options.directory on failure.
+// so it is; then closes it and renames it into place, and only then
+// destroys the custody keys of the epochs that rotation replaced (with
+// kTakeOver the backup's: a restore that fails leaves the backup
+// restorable). Nothing is left at options.directory on failure.
 // Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
 // its custody (a rotation after the backup); WrongKey; InvalidArgument if
 // neither an erasure log nor without_erasure_log is given or both are, the
@@ -167,9 +196,11 @@ SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir
 // state, which would otherwise bring back people erased since. Unlike
 // RestoreBackup it leaves the store's free key pool alone. Run again, it
 // erases nothing more. Errors as Store::Open, and InvalidArgument if the
-// log is another store's or older than the store (it lacks an erasure the
-// store holds).
-SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log);
+// log is another store's, older than the store (it lacks an erasure the
+// store holds), or fails its tag, or has none and not `accept_untagged_log`
+// (see RestoreOptions::accept_untagged).
+SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log,
+                                                           bool accept_untagged_log = false);
 
 // OK if `log` was read (ErasureLog::read_at_ms) when or after the backup
 // `backup` was taken, or its read time is unknown (0: a log written before

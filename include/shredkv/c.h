@@ -42,6 +42,13 @@
  *   NUL-terminated string) is the empty name. Since stop 32 (outside audit
  *   32a: NULL out-parameters and name arrays crashed, NULL data was stored
  *   as empty).
+ * - The handle itself (the first argument) of a call that returns no status
+ *   code — a setter, an accessor, shredkv_writebatch_count — must not be
+ *   NULL: that is a programming error, and the call's behaviour is
+ *   undefined (it may crash), as with a handle already destroyed. Only the
+ *   _destroy calls, shredkv_close, shredkv_iter_valid / _next and the calls
+ *   whose comment says so take NULL (as nothing to do). Calls that return a
+ *   status code refuse a NULL handle with INVALID_ARGUMENT.
  * - Booleans are unsigned char: 0 false, anything else true.
  * - Enums cross as int. A value outside its enum is refused: a call that
  *   returns a code returns INVALID_ARGUMENT; an options setter records it
@@ -1146,6 +1153,12 @@ SHREDKV_EXPORT int shredkv_restore_backup(const char* backup_dir, const shredkv_
                                           const shredkv_erasure_log_t* log, unsigned char without_erasure_log,
                                           int custody_keys, shredkv_backup_info_t** info,
                                           shredkv_erasure_log_applied_t* applied, char** errptr);
+/* RestoreOptions::accept_untagged for shredkv_restore_backup with these
+ * options (default 0): accept a backup whose MANIFEST, and an erasure log,
+ * carry no authentication tag (made by a build before stop 37). Anyone
+ * able to write them could then have changed them unseen: only for backups
+ * and logs kept where nobody else can write. */
+SHREDKV_EXPORT void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char accept);
 /* Store::RotateRootKey: the store's root-sealed keys re-sealed under the
  * key `new_provider` gives. */
 SHREDKV_EXPORT int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider,

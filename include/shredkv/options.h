@@ -209,7 +209,8 @@ struct Options {
 
   // ---- erasure ----
 
-  // Granularity to which AnalyticsOnErase::kUnlink coarsens timestamps.
+  // Granularity to which AnalyticsOnErase::kUnlink coarsens timestamps:
+  // 1 s .. 366 days (InvalidArgument at open otherwise).
   std::int64_t unlink_time_granularity_ms = 24ll * 3600 * 1000;
 
   // Time granularity of analytics rows: a row's time is its event's time
@@ -222,7 +223,8 @@ struct Options {
   // Rotation policy: the bound on how long an erasure stays only logical.
   // RunMaintenance() (and the background thread) rotate the epoch once this
   // many erasures happened since the last rotation, or once the oldest
-  // not-yet-cryptographic erasure is this old. 0 disables either trigger.
+  // not-yet-cryptographic erasure is this old. 0 disables either trigger;
+  // a negative rotate_after_ms is InvalidArgument at open.
   std::uint64_t rotate_after_erasures = 1000;
   std::int64_t rotate_after_ms = 24ll * 3600 * 1000;
 
@@ -235,6 +237,7 @@ struct Options {
   // (sweep_budget_rows), materialising the analytics rows of ended hours,
   // and collecting keys orphaned by a creation cut short. 0 = no thread:
   // the application calls Purge()/RotateEpoch()/Sweep()/RunMaintenance().
+  // Negative: InvalidArgument at open.
   std::int64_t background_maintenance_ms = 0;
   std::size_t purge_budget_rows = 10000;
 
@@ -277,7 +280,9 @@ struct Options {
   RestrictedTrackingPolicy tracking_policy = RestrictedTrackingPolicy::kReject;
 
   // How long Erase and Restrict wait for processing leases on the person to
-  // be released before they give up with Busy, changing nothing.
+  // be released before they give up with Busy, changing nothing. 0: not at
+  // all; negative: InvalidArgument at open; above ten years: ten years (for
+  // ever, in practice).
   std::int64_t lease_drain_timeout_ms = 5000;
 
   // Log every processing read (a granted AcquireLease) in the audit chain:

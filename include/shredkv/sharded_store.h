@@ -120,6 +120,8 @@ struct ShardedRestoreOptions {
   bool without_erasure_log = false;
   // As RestoreOptions::custody_keys, for every shard.
   RestoredCustodyKeys custody_keys = RestoredCustodyKeys::kUnspecified;
+  // As RestoreOptions::accept_untagged, for every shard.
+  bool accept_untagged = false;
 };
 
 // What ShardedStore::Restore did: each shard's restore, by shard.

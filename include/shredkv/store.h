@@ -290,7 +290,9 @@ class SHREDKV_EXPORT Store {
 
   // Waits for calls in flight, then closes both environments and wipes keys.
   // Every later call returns FailedPrecondition. Idempotent. On the store's
-  // own background maintenance thread (a listener or logger there) it
+  // own background maintenance thread (a listener or logger there), and in
+  // a listener, logger or progress callback of this store on any thread
+  // (the call delivering it still uses the store; since stop 37), it
   // returns FailedPrecondition and the store stays open.
   virtual Status Close() = 0;
 

@@ -48,6 +48,8 @@ struct shredkv_options {
   // shredkv_restore_backup fail with it (InvalidArgument), as the setters
   // cannot report.
   std::string invalid;
+  // RestoreOptions::accept_untagged, for shredkv_restore_backup.
+  bool restore_accept_untagged = false;
 };
 
 struct shredkv_key_provider {
@@ -483,10 +485,12 @@ class CLogger final : public sk::Logger {
   void* ctx_;
 };
 
+// `call` names the C function in the message for a NULL store (outside
+// audit 37b, F6: "no store (NULL handle)" named neither).
 template <typename F>
-int WithStore(shredkv_store_t* store, char** errptr, F&& body) noexcept {
+int WithStore(shredkv_store_t* store, char** errptr, std::string_view call, F&& body) noexcept {
   if (store == nullptr || store->store == nullptr) {
-    return Fail(errptr, sk::Status::InvalidArgument("no store (NULL handle)"));
+    return Fail(errptr, sk::Status::InvalidArgument(std::string(call) + ": store is NULL"));
   }
   return Guarded(errptr, [&] { return body(*store->store); });
 }
@@ -502,7 +506,7 @@ int Guarded(char** errptr, std::string_view call, Args args, F&& body) noexcept 
 }
 template <typename F>
 int WithStore(shredkv_store_t* store, char** errptr, std::string_view call, Args args, F&& body) noexcept {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, call, [&](sk::Store& s) {
     if (auto bad = CheckArgs(call, args); !bad.ok()) return Fail(errptr, bad);
     return body(s);
   });
@@ -881,6 +885,9 @@ void shredkv_options_set_rotation_batch_size(shredkv_options_t* options, size_t 
 void shredkv_options_set_background_maintenance_ms(shredkv_options_t* options, int64_t ms) {
   options->options.background_maintenance_ms = ms;
 }
+void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char accept) {
+  options->restore_accept_untagged = accept != 0;
+}
 void shredkv_options_set_purge_budget_rows(shredkv_options_t* options, size_t rows) {
   options->options.purge_budget_rows = rows;
 }
@@ -980,7 +987,7 @@ int shredkv_close(shredkv_store_t* store, char** errptr) {
 
 int shredkv_create_person(shredkv_store_t* store, const shredkv_identifier_t* identifiers, size_t n,
                           const shredkv_attrs_t* profile, shredkv_person_id_t* out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_create_person", [&](sk::Store& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_create_person", "identifiers", identifiers, n, true);
     if (!bad.ok()) return Fail(errptr, bad);
     auto id = s.CreatePerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile));
@@ -992,7 +999,7 @@ int shredkv_create_person(shredkv_store_t* store, const shredkv_identifier_t* id
 
 int shredkv_resolve(shredkv_store_t* store, const shredkv_identifier_t* identifier, shredkv_person_id_t* out,
                     char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_resolve", [&](sk::Store& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_resolve", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     auto id = s.Resolve(ToIdentifier(identifier));
@@ -1281,7 +1288,7 @@ void shredkv_iter_next(shredkv_iterator_t* it) {
   if (it != nullptr && shredkv_iter_valid(it) != 0) Must([&] { it->Next(); });
 }
 int shredkv_iter_status(const shredkv_iterator_t* it, char** errptr) {
-  if (it == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no iterator (NULL handle)"));
+  if (it == nullptr) return Fail(errptr, sk::Status::InvalidArgument("shredkv_iter_status: it is NULL"));
   return Guarded(errptr, [&] { return Report(errptr, it->status()); });
 }
 void shredkv_iter_destroy(shredkv_iterator_t* it) { delete it; }
@@ -1449,7 +1456,7 @@ const shredkv_notice_t* shredkv_notice_list_at(const shredkv_notice_list_t* list
 }
 void shredkv_notice_list_destroy(shredkv_notice_list_t* list) { delete list; }
 int shredkv_ack_feed(shredkv_store_t* store, uint64_t cursor, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) { return Report(errptr, s.AckFeed(cursor)); });
+  return WithStore(store, errptr, "shredkv_ack_feed", [&](sk::Store& s) { return Report(errptr, s.AckFeed(cursor)); });
 }
 
 // ---- restriction, consent, leases ----------------------------------------------------------------
@@ -1778,7 +1785,7 @@ int shredkv_writebatch_append_events_json(shredkv_writebatch_t* batch, const cha
           if (!value.is_boolean()) return bad(".imported: not a boolean");
           q.imported = value.get<bool>();
         } else {
-          return bad(": unknown field \"" + field + "\"");
+          return bad(": unknown field " + sk::portability::QuotedForMessage(field));
         }
       }
       if (q.person.empty()) return bad(": no person");
@@ -1931,7 +1938,7 @@ int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* per
   return WithStore(store, errptr, "shredkv_export_person", {{person, "person"}}, [&](sk::Store& s) {
     sk::ExportFormat f{};
     if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
-    if (write == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no write callback"));
+    if (write == nullptr) return Fail(errptr, sk::Status::InvalidArgument("shredkv_export_person: write is NULL"));
     sk::util::ChunkedOutputBuf buf([&](const char* data, std::size_t size) { return write(ctx, data, size) == 0; });
     std::ostream out(&buf);
     sk::Status status = sk::ExportPerson(s, ToPerson(person), f, out);
@@ -1942,16 +1949,12 @@ int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* per
   });
 }
 
-int shredkv_import_person(shredkv_store_t* store, const char* data, size_t len, int format, shredkv_person_id_t* out,
-                          uint64_t* identifiers, uint64_t* events, uint64_t* records, char** errptr) {
-  return shredkv_import_person2(store, data, len, format, SHREDKV_IMPORTED_ANALYTICS_ANONYMOUS, out, identifiers,
-                                events, records, errptr);
-}
-
-int shredkv_import_person2(shredkv_store_t* store, const char* data, size_t len, int format, int analytics,
-                           shredkv_person_id_t* out, uint64_t* identifiers, uint64_t* events, uint64_t* records,
-                           char** errptr) {
-  return WithStore(store, errptr, "shredkv_import_person", {{data, "data", len, "len"}}, [&](sk::Store& s) {
+// shredkv_import_person2, its errors naming `call` (outside audit 37b, F6:
+// import_person2's named import_person).
+static int ImportPerson(const char* call, shredkv_store_t* store, const char* data, size_t len, int format, int analytics,
+                 shredkv_person_id_t* out, uint64_t* identifiers, uint64_t* events, uint64_t* records,
+                 char** errptr) {
+  return WithStore(store, errptr, call, {{data, "data", len, "len"}}, [&](sk::Store& s) {
     sk::ExportFormat f{};
     if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
     sk::ImportOptions options;
@@ -1969,6 +1972,19 @@ int shredkv_import_person2(shredkv_store_t* store, const char* data, size_t len,
     Fill(records, imported->records);
     return kOk;
   });
+}
+
+int shredkv_import_person(shredkv_store_t* store, const char* data, size_t len, int format, shredkv_person_id_t* out,
+                          uint64_t* identifiers, uint64_t* events, uint64_t* records, char** errptr) {
+  return ImportPerson("shredkv_import_person", store, data, len, format, SHREDKV_IMPORTED_ANALYTICS_ANONYMOUS, out,
+                      identifiers, events, records, errptr);
+}
+
+int shredkv_import_person2(shredkv_store_t* store, const char* data, size_t len, int format, int analytics,
+                           shredkv_person_id_t* out, uint64_t* identifiers, uint64_t* events, uint64_t* records,
+                           char** errptr) {
+  return ImportPerson("shredkv_import_person2", store, data, len, format, analytics, out, identifiers, events, records,
+                      errptr);
 }
 
 // ---- erasure ------------------------------------------------------------------------------------------
@@ -2003,7 +2019,7 @@ int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, siz
 int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier_t* identifier,
                                 const char* request_id, unsigned char suppress, int analytics,
                                 shredkv_receipt_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_erase_by_identifier", [&](sk::Store& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_erase_by_identifier", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
@@ -2021,11 +2037,11 @@ int shredkv_erase_category(shredkv_store_t* store, const shredkv_person_id_t* pe
   });
 }
 int shredkv_get_erasure(shredkv_store_t* store, const char* request_id, shredkv_receipt_t** out, char** errptr) {
-  return WithStore(store, errptr,
+  return WithStore(store, errptr, "shredkv_get_erasure",
                    [&](sk::Store& s) { return ReturnReceipt(s.GetErasure(Str(request_id)), out, errptr); });
 }
 int shredkv_unsuppress(shredkv_store_t* store, const shredkv_identifier_t* identifier, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_unsuppress", [&](sk::Store& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_unsuppress", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     return Report(errptr, s.Unsuppress(ToIdentifier(identifier)));
@@ -2035,7 +2051,7 @@ int shredkv_unsuppress(shredkv_store_t* store, const shredkv_identifier_t* ident
 // ---- housekeeping ----------------------------------------------------------------------------------------
 
 int shredkv_purge(shredkv_store_t* store, size_t budget_rows, shredkv_purge_result_t* out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_purge", [&](sk::Store& s) {
     auto result = s.Purge(budget_rows);
     if (!result.ok()) return Fail(errptr, result.status());
     Fill(out, shredkv_purge_result_t{result->rows_deleted, result->people_purged, result->people_pending});
@@ -2043,7 +2059,7 @@ int shredkv_purge(shredkv_store_t* store, size_t budget_rows, shredkv_purge_resu
   });
 }
 int shredkv_rotate_epoch(shredkv_store_t* store, shredkv_rotation_result_t* out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_rotate_epoch", [&](sk::Store& s) {
     auto r = s.RotateEpoch();
     if (!r.ok()) return Fail(errptr, r.status());
     Fill(out, shredkv_rotation_result_t{r->new_epoch, r->destroyed_epochs, r->rewrapped_keys, r->batches,
@@ -2053,7 +2069,7 @@ int shredkv_rotate_epoch(shredkv_store_t* store, shredkv_rotation_result_t* out,
 }
 int shredkv_compact_data(shredkv_store_t* store, uint64_t* file_bytes_before, uint64_t* file_bytes_after,
                          char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_compact_data", [&](sk::Store& s) {
     auto r = s.CompactData();
     if (!r.ok()) return Fail(errptr, r.status());
     Fill(file_bytes_before, r->file_bytes_before);
@@ -2075,7 +2091,7 @@ int shredkv_get_retention(shredkv_store_t* store, shredkv_retention_t** out, cha
 }
 int shredkv_sweep2(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_result_t* out,
                    uint64_t* notices_deleted, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_sweep2", [&](sk::Store& s) {
     auto r = s.Sweep(budget_rows);
     if (!r.ok()) return Fail(errptr, r.status());
     Fill(out, shredkv_sweep_result_t{r->events_deleted, r->records_deleted, r->analytics_deleted, r->batches,
@@ -2088,7 +2104,7 @@ int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_resu
   return shredkv_sweep2(store, budget_rows, out, nullptr, errptr);
 }
 int shredkv_run_maintenance(shredkv_store_t* store, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) { return Report(errptr, s.RunMaintenance()); });
+  return WithStore(store, errptr, "shredkv_run_maintenance", [&](sk::Store& s) { return Report(errptr, s.RunMaintenance()); });
 }
 
 // ---- stats ---------------------------------------------------------------------------------------------------
@@ -2189,7 +2205,7 @@ uint64_t shredkv_stats_operation_quantile_us(const shredkv_stats_t* stats, size_
 
 int shredkv_verify_audit_log(shredkv_store_t* store, uint64_t* entries, unsigned char* intact, char** head_hash,
                              char** problem, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_verify_audit_log", [&](sk::Store& s) {
     auto v = s.VerifyAuditLog();
     if (!v.ok()) return Fail(errptr, v.status());
     char* hash = head_hash == nullptr ? nullptr : CopyToMalloc(v->head_hash);
@@ -2329,7 +2345,7 @@ const char* shredkv_backup_info_custody_label(const shredkv_backup_info_t* info,
 }
 
 int shredkv_backup(shredkv_store_t* store, const char* directory, shredkv_backup_info_t** out, char** errptr) {
-  return WithStore(store, errptr, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_backup", [&](sk::Store& s) {
     auto info = s.Backup(Str(directory));
     if (!info.ok()) return Fail(errptr, info.status());
     if (out != nullptr) *out = NewHandle<shredkv_backup_info_t>(std::move(info).value());
@@ -2435,7 +2451,7 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
                            unsigned char without_erasure_log, int custody_keys, shredkv_backup_info_t** info,
                            shredkv_erasure_log_applied_t* applied, char** errptr) {
   return Guarded(errptr, [&] {
-    if (options == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no options (NULL handle)"));
+    if (options == nullptr) return Fail(errptr, sk::Status::InvalidArgument("shredkv_restore_backup: options is NULL"));
     if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
     if (!InRange(custody_keys, 0, 2)) {
       return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("custody_keys", custody_keys)));
@@ -2444,6 +2460,7 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
     restore.erasure_log = log == nullptr ? nullptr : &Log(log);
     restore.without_erasure_log = without_erasure_log != 0;
     restore.custody_keys = static_cast<sk::RestoredCustodyKeys>(custody_keys);
+    restore.accept_untagged = options->restore_accept_untagged;
     auto result = sk::RestoreBackup(Str(backup_dir), options->options, restore);
     if (!result.ok()) return Fail(errptr, result.status());
     FillApplied(applied, result->applied);

@@ -3,6 +3,8 @@
 #include <bit>
 #include <cstring>
 
+#include "util/base64.h"
+
 namespace shredkv::codec {
 
 namespace {
@@ -18,6 +20,10 @@ Status CheckAttribute(std::string_view name, const Value& value, std::string_vie
   if (name.find('\0') != std::string_view::npos) {
     return Status::InvalidArgument(std::string(what) + " name holds a NUL byte");
   }
+  // Names are text: the export writes them as JSON strings, which would
+  // turn "note\xff" and "note\xfe" both into "note\uFFFD", an export its
+  // own import refuses (outside audit 37b, F3).
+  if (!util::IsValidUtf8(name)) return Status::InvalidArgument(std::string(what) + " name is not valid UTF-8");
   const std::size_t size = value.type() == Value::Type::kString  ? value.as_string().size()
                            : value.type() == Value::Type::kBytes ? value.as_bytes().size()
                                                                  : 0;

@@ -1,6 +1,8 @@
 #include "engine/backup.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -34,6 +37,60 @@ constexpr std::string_view kManifestHeader = "shredkv-backup 1";
 const std::string kManifest = "MANIFEST";
 const std::string kKeysFile = "keys/data.mdb";
 const std::string kDataFile = "data/data.mdb";
+// In a restore's work directory while it works there (removed before the
+// rename): a work directory left by a restore cut short is removed by the
+// next, anything else at that path is left alone.
+const std::string kWorkMarker = "RESTORE-IN-PROGRESS";
+
+// An exclusive flock on the directory that holds `path` (the directory
+// itself: nothing is left behind), held while the object lives. Busy if
+// another restore, in this process or another, holds it.
+class ParentDirectoryLock {
+ public:
+  explicit ParentDirectoryLock(int fd) : fd_(fd) {}
+  ParentDirectoryLock(ParentDirectoryLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  ParentDirectoryLock& operator=(ParentDirectoryLock&&) = delete;
+  ParentDirectoryLock(const ParentDirectoryLock&) = delete;
+  ~ParentDirectoryLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+
+ private:
+  int fd_;
+};
+// What the store's authentication tags (keys::KeyStore::Tag) are made for.
+constexpr std::string_view kManifestTagPurpose = "backup MANIFEST";
+constexpr std::string_view kLogTagPurpose = "erasure log";
+
+// What an erasure log's tag covers: every field, in a fixed layout
+// (independent of how the NDJSON form spells them).
+std::string LogTagMessage(const ErasureLog& log) {
+  std::string m;
+  util::PutLengthPrefixed(&m, log.store_id);
+  util::PutFixed64BE(&m, static_cast<std::uint64_t>(log.read_at_ms));
+  util::PutFixed64BE(&m, log.people.size());
+  for (const ErasedPersonEntry& e : log.people) {
+    util::PutLengthPrefixed(&m, e.person.view());
+    util::PutLengthPrefixed(&m, e.request_id);
+    util::PutFixed64BE(&m, static_cast<std::uint64_t>(e.erased_at_ms));
+    m.push_back(static_cast<char>(e.analytics));
+  }
+  util::PutFixed64BE(&m, log.categories.size());
+  for (const ErasedCategoryEntry& e : log.categories) {
+    util::PutLengthPrefixed(&m, e.person.view());
+    util::PutLengthPrefixed(&m, e.category);
+    util::PutLengthPrefixed(&m, e.request_id);
+    util::PutFixed64BE(&m, static_cast<std::uint64_t>(e.erased_at_ms));
+    m.push_back(static_cast<char>(e.analytics));
+  }
+  util::PutFixed64BE(&m, log.suppressed.size());
+  for (const SuppressedEntry& e : log.suppressed) {
+    util::PutLengthPrefixed(&m, e.identifier_hash);
+    util::PutLengthPrefixed(&m, e.request_id);
+    util::PutFixed64BE(&m, static_cast<std::uint64_t>(e.suppressed_at_ms));
+  }
+  return m;
+}
 
 // Whether `dir` holds what a backup writes before its MANIFEST (keys/ and
 // data/ with no lock file: a store has them) and nothing else (outside
@@ -81,31 +138,55 @@ std::string ManifestText(const BackupInfo& info, const std::string& keys_sum, co
 struct Manifest {
   BackupInfo info;
   std::string keys_sum_hex, data_sum_hex;
+  // The last line's tag (hex; empty: none, a backup of a build before stop
+  // 37) and the text before that line, which it covers.
+  std::string tag_hex, tagged_text;
 };
 
 Result<Manifest> ReadManifest(const std::string& dir) {
   const std::string path = dir + "/" + kManifest;
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("no backup in '" + dir + "' (no MANIFEST: not a backup, or one cut short)");
+  // A MANIFEST is a few hundred bytes (a line per custody label): read at
+  // most 64 KiB of a regular file, so a FIFO, a device or a huge file in
+  // its place is refused rather than waited on or read (outside audit 37c, F3).
+  auto text = util::ReadSmallFile(path, 64 * 1024);
+  if (text.status().IsNotFound()) {
+    return Status::NotFound("no backup in '" + dir + "' (no MANIFEST: not a backup, or one cut short)");
+  }
+  if (!text.ok()) return text.status();
+  std::istringstream in(*text);
   Manifest m;
   m.info.directory = dir;
   std::string line;
-  if (!std::getline(in, line) || line != kManifestHeader) {
+  if (!std::getline(in, line)) return Status::Corruption("'" + path + "' is empty");
+  if (line != kManifestHeader) {
+    // A later version of the same format: a newer shredkv's backup.
+    static constexpr std::string_view kFamily = "shredkv-backup ";
+    if (line.starts_with(kFamily) && line != kManifestHeader) {
+      return Status::UnsupportedVersion("'" + path + "' is a backup manifest of another version ('" +
+                                  line.substr(0, 32) + "'); this build reads '" + std::string(kManifestHeader) + "'");
+    }
     return Status::Corruption("'" + path + "' is not a shredkv backup manifest (version 1)");
   }
+  // Unsigned decimal only: "-1" is not read as 2^64 - 1 (outside audit 37c, F7).
   auto number = [&](const std::string& value, const std::string& key, auto* out) -> Status {
-    try {
-      std::size_t used = 0;
-      const long long v = std::stoll(value, &used);
-      if (used != value.size()) throw std::invalid_argument(key);
-      *out = static_cast<std::remove_pointer_t<decltype(out)>>(v);
-      return Status::OK();
-    } catch (const std::exception&) {
-      return Status::Corruption("'" + path + "': '" + key + "' is not a number");
+    using T = std::remove_pointer_t<decltype(out)>;
+    const bool digits = !value.empty() && value.size() <= 20 &&
+                        std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) {
+      try {
+        const unsigned long long v = std::stoull(value);
+        if (v <= static_cast<unsigned long long>(std::numeric_limits<T>::max())) {
+          *out = static_cast<T>(v);
+          return Status::OK();
+        }
+      } catch (const std::exception&) {
+      }
     }
+    return Status::Corruption("'" + path + "': '" + key + "' is not a number");
   };
   std::map<std::string, bool> seen;
-  while (std::getline(in, line)) {
+  for (std::streamoff at = in.tellg(); std::getline(in, line); at = in.tellg()) {
+    if (!m.tag_hex.empty()) return Status::Corruption("'" + path + "': a line after the tag");
     const std::size_t sp = line.find(' ');
     if (sp == std::string::npos) return Status::Corruption("'" + path + "': malformed line '" + line + "'");
     const std::string key = line.substr(0, sp), value = line.substr(sp + 1);
@@ -121,6 +202,11 @@ Result<Manifest> ReadManifest(const std::string& dir) {
     else if (key == "data_bytes") s = number(value, key, &m.info.data_bytes);
     else if (key == "keys_xxh3_128") m.keys_sum_hex = value;
     else if (key == "data_xxh3_128") m.data_sum_hex = value;
+    else if (key == "tag") {
+      if (value.empty()) return Status::Corruption("'" + path + "': an empty tag");
+      m.tag_hex = value;
+      m.tagged_text = text->substr(0, static_cast<std::size_t>(at));
+    }
     // Unknown keys are a newer writer's additions: ignored.
     if (!s.ok()) return s;
   }
@@ -204,15 +290,104 @@ Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::stri
   return Status::OK();
 }
 
-// CheckLogNotOlder against the open copy's own erasures.
-Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view copy) {
+// That `log` is the open copy's store's and carries its tag (or has none
+// and `accept_untagged`), then CheckLogNotOlder against the copy's own
+// erasures.
+Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view copy, bool accept_untagged) {
   auto held = copy_store.ReadErasureLog();
   if (!held.ok()) return held.status();
   if (held->store_id != log.store_id) {
     return Status::InvalidArgument("the erasure log is of store " + log.store_id + ", " + std::string(copy) +
                                    " is store " + held->store_id);
   }
+  const keys::KeyStore& keys = static_cast<StoreImpl&>(copy_store).key_store();
+  if (log.tag.empty()) {
+    if (!accept_untagged) {
+      return Status::InvalidArgument(
+          "the erasure log has no authentication tag (a log of a build before stop 37): anyone able to write it "
+          "could have deleted an erasure from it. Read it again from the live store, or accept it as it is "
+          "(RestoreOptions::accept_untagged; the CLI's --accept-untagged)");
+    }
+  } else if (!keys.TagMatches(kLogTagPurpose, LogTagMessage(log), log.tag)) {
+    return Status::InvalidArgument("the erasure log fails its authentication tag: it was changed after the store "
+                                   "wrote it (an entry deleted, a time moved?), or is a copy of another store's");
+  }
   return CheckLogNotOlder(*held, log, copy);
+}
+
+// Corruption unless `manifest` carries the open copy's tag (or has none and
+// `accept_untagged`).
+Status CheckManifestTag(Store& copy_store, const Manifest& manifest, bool accept_untagged) {
+  const keys::KeyStore& keys = static_cast<StoreImpl&>(copy_store).key_store();
+  const std::string where = "the MANIFEST of '" + manifest.info.directory + "'";
+  if (manifest.tag_hex.empty()) {
+    if (accept_untagged) return Status::OK();
+    return Status::Corruption(where + " has no authentication tag (a backup of a build before stop 37): anyone able "
+                              "to write the backup could have changed it. Restore it only if nobody else can "
+                              "write where it is kept (RestoreOptions::accept_untagged; the CLI's --accept-untagged)");
+  }
+  const auto tag = util::HexDecode(manifest.tag_hex);
+  if (!tag.has_value() || !keys.TagMatches(kManifestTagPurpose, manifest.tagged_text, *tag)) {
+    return Status::Corruption(where + " fails its authentication tag: it was changed after the backup was taken, "
+                              "or belongs to another store's backup; nothing was restored");
+  }
+  return Status::OK();
+}
+
+// RestoreBackup's checks of its copy, opened read-only, before anything is
+// changed or destroyed: the MANIFEST's tag; the custody labels it names
+// against the copy's own epoch records (outside audit 37c, F2: they decide
+// whether custody_keys must be given and which keys a failure destroys);
+// the custody keys the copy lists to destroy, which its writable open
+// destroys (a list without a tag could name the live original's); and the
+// erasure log: the store's, tagged, not older than the copy's erasures, and
+// read after the backup was taken (a log naming every erasure the backup
+// holds may still have been read before it, with no erasure in between).
+Status VetCopy(Store& copy, const Manifest& manifest, const RestoreOptions& restore) {
+  if (Status t = CheckManifestTag(copy, manifest, restore.accept_untagged); !t.ok()) return t;
+  keys::KeyStore& keys = static_cast<StoreImpl&>(copy).key_store();
+  std::vector<std::string> named = manifest.info.custody_labels, held;
+  for (const keys::EpochRecord& e : keys.Epochs()) {
+    if (!e.custody_label.empty()) held.push_back(e.custody_label);
+  }
+  std::sort(named.begin(), named.end());
+  std::sort(held.begin(), held.end());
+  if (named != held) {
+    return Status::Corruption("the MANIFEST of '" + manifest.info.directory + "' names " +
+                              std::to_string(named.size()) + " custody key(s), the backup's keys file " +
+                              std::to_string(held.size()) +
+                              ": the MANIFEST was changed, or is another backup's; nothing was restored");
+  }
+  bool untagged = false;
+  auto left = keys.CustodyKeysLeftToDestroy(&untagged);
+  if (!left.ok()) return left.status().WithContext("the backup's keys file");
+  if (untagged && !restore.accept_untagged) {
+    return Status::Corruption("the backup's keys file lists custody keys to destroy without an authentication tag "
+                              "(a build before stop 37 wrote it): anyone able to write the backup could have listed "
+                              "keys of the live store there. Restore it only if nobody else can write where it "
+                              "is kept (RestoreOptions::accept_untagged; the CLI's --accept-untagged)");
+  }
+  if (restore.erasure_log != nullptr) {
+    if (Status f = CheckLogFor(copy, *restore.erasure_log, "the backup", restore.accept_untagged); !f.ok()) return f;
+    if (Status t = CheckErasureLogReadAfter(*restore.erasure_log, manifest.info); !t.ok()) return t;
+  }
+  return Status::OK();
+}
+
+Result<ParentDirectoryLock> LockParentDirectory(const std::string& path) {
+  std::string parent = fs::path(path).parent_path().string();
+  if (parent.empty()) parent = ".";
+  const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("cannot open '" + parent + "': " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return Status::Busy("another restore is running in '" + parent + "': one at a time in a directory");
+    }
+    return Status::IOError("cannot lock '" + parent + "': " + std::strerror(err));
+  }
+  return ParentDirectoryLock(fd);
 }
 
 // What RestoreBackup does to its opened copy after copying it, and
@@ -367,10 +542,12 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   for (const std::string& p : {directory + "/keys", directory + "/data"}) {
     if (Status f = util::SyncPath(p); !f.ok()) return f;
   }
-  if (Status w = util::WriteFileDurably(directory + "/" + kManifest, ManifestText(info, *keys_sum, *data_sum));
-      !w.ok()) {
-    return w;
-  }
+  // Tagged under the store's keys, last: a restore refuses a MANIFEST
+  // changed by anyone without the root key (outside audit 37c, F1 and F2:
+  // its times and custody labels decide what a restore checks and keeps).
+  std::string manifest = ManifestText(info, *keys_sum, *data_sum);
+  manifest += "tag " + util::HexEncode(ctx_.keys->Tag(kManifestTagPurpose, manifest)) + "\n";
+  if (Status w = util::WriteFileDurably(directory + "/" + kManifest, manifest); !w.ok()) return w;
   return info;
 }
 
@@ -396,6 +573,7 @@ Result<ErasureLog> Backups::ReadErasureLog() {
   for (keys::SuppressionRecord& r : *suppressed) {
     log.suppressed.push_back(SuppressedEntry{std::move(r.identifier_hash), std::move(r.request_id), r.at_ms});
   }
+  log.tag = ctx_.keys->Tag(kLogTagPurpose, LogTagMessage(log));
   return log;
 }
 
@@ -536,7 +714,7 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
 
 }  // namespace engine
 
-Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log) {
+Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log, bool accept_untagged_log) {
   if (options.read_only) return Status::InvalidArgument("ReapplyErasureLog writes: Options::read_only must be false");
   Options o = options;
   o.create_if_missing = false;
@@ -545,7 +723,7 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
   auto store = Store::Open(o);
   if (!store.ok()) return store.status();
   ErasureLogApplied applied;
-  Status f = engine::CheckLogFor(**store, log, "the store");
+  Status f = engine::CheckLogFor(**store, log, "the store", accept_untagged_log);
   if (f.ok()) f = engine::FinishCopy(**store, &log, /*rotate=*/false, /*reseal=*/nullptr, &applied);
   Status c = (*store)->Close();
   if (!f.ok()) return f;
@@ -589,6 +767,24 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     return Status::InvalidArgument(
         "RestoreOptions::backup_key_provider needs Options::key_provider: the root key to re-seal the copy under");
   }
+  const std::string work = target + ".restoring";
+  // The backup must not be where the restore writes: inside the target, or
+  // its work directory, which a restore clears (outside audit 37c, F6: a
+  // backup named TARGET.restoring was deleted by its own restore).
+  {
+    std::error_code ec;
+    const fs::path from = fs::weakly_canonical(fs::absolute(backup_dir), ec);
+    for (const std::string& place : {target, work}) {
+      std::error_code pec;
+      const fs::path to = fs::weakly_canonical(fs::absolute(place), pec);
+      if (ec || pec) continue;
+      auto [end, _] = std::mismatch(to.begin(), to.end(), from.begin(), from.end());
+      if (end == to.end()) {
+        return Status::InvalidArgument("the backup '" + backup_dir + "' is inside '" + place +
+                                       "', where the restore writes");
+      }
+    }
+  }
   auto manifest = engine::ReadManifest(backup_dir);
   if (!manifest.ok()) return manifest.status();
   const BackupInfo& info = manifest->info;
@@ -623,11 +819,41 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
 
   bool created = false;
   if (Status p = util::PrepareEmptyDirectory(target, &created); !p.ok()) return p;
+  // The copy is made beside the target and renamed over it: an empty mount
+  // point (a fresh volume) cannot be renamed over, so say so before the
+  // work rather than at its end (outside audit 37c, F8).
+  if (!created) {
+    struct stat at {}, above {};
+    std::string parent = fs::path(target).parent_path().string();
+    if (parent.empty()) parent = ".";
+    if (::stat(target.c_str(), &at) == 0 && ::stat(parent.c_str(), &above) == 0 && at.st_dev != above.st_dev) {
+      return Status::InvalidArgument("'" + target + "' is a mount point: a restore is renamed into place, which "
+                                     "cannot replace a mount point; restore into a directory inside it");
+    }
+  }
+  // One restore at a time beside the target (outside audit 37c, F6: two
+  // restores into one target removed each other's work directory, and
+  // failed with errors that blamed the backup).
+  auto lock = engine::LockParentDirectory(target);
+  if (!lock.ok()) {
+    std::error_code e;
+    if (created) fs::remove(target, e);
+    return lock.status();
+  }
   // Restored beside the target and renamed over it at the end: a restore
-  // cut short leaves no half store at options.directory.
-  const std::string work = target + ".restoring";
+  // cut short leaves no half store at options.directory. What is at `work`
+  // is removed only if a restore made it (its marker says so): anything
+  // else there is the caller's.
   std::error_code ec;
-  fs::remove_all(work, ec);
+  if (fs::exists(fs::symlink_status(work, ec))) {
+    if (!fs::exists(work + "/" + engine::kWorkMarker, ec)) {
+      std::error_code e;
+      if (created) fs::remove(target, e);
+      return Status::AlreadyExists("'" + work + "' exists and is not the work directory of a restore cut short: "
+                                   "move it away (a restore works there)");
+    }
+    fs::remove_all(work, ec);
+  }
   // Custody keys made for the copy (by RekeyCustody for kNewKeys, by its
   // epoch rotation in either mode): on a failure they would wrap epoch keys
   // of a copy that no longer exists, and nothing would ever destroy them
@@ -635,11 +861,29 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   // closed: a rotation destroys what RekeyCustody made and makes another
   // (review of stop 34, R4).
   std::vector<std::string> made_labels;
+  // The custody keys of the epochs the copy's rotation destroyed, which the
+  // rotation leaves in the custody (KeyStore::DeferCustodyDestroy) until
+  // the copy is in place: with kTakeOver they are the backup's own, and a
+  // restore failing after the rotation (a close, fsync or rename) must
+  // leave the backup restorable. On a failure those this restore made are
+  // destroyed, the backup's kept; on success all of them.
+  std::vector<std::string> left_to_destroy;
+  // The backup's own custody labels, which a failure must never destroy:
+  // as the MANIFEST names them until the copy is open, then as the copy's
+  // epoch records (sealed under the root key) do. The MANIFEST alone is not
+  // to be trusted with them (outside audit 37c, F2: with its labels
+  // deleted, a failed restore destroyed the live original's token key).
+  std::vector<std::string> backup_labels = info.custody_labels;
   auto fail = [&](Status s) {
     std::error_code e;
     fs::remove_all(work, e);
     if (created) fs::remove(target, e);
     for (const std::string& label : made_labels) (void)options.epoch_key_custody->DestroyKey(label);
+    for (const std::string& label : left_to_destroy) {
+      if (std::find(backup_labels.begin(), backup_labels.end(), label) == backup_labels.end()) {
+        (void)options.epoch_key_custody->DestroyKey(label);
+      }
+    }
     return s;
   };
   for (const char* sub : {"/keys", "/data"}) {
@@ -657,6 +901,8 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   if (Status room = storage::CheckFreeSpace(work, bytes, "restoring the backup"); !room.ok()) {
     return fail(room.WithContext("nothing was restored"));
   }
+  const std::string marker = work + "/" + engine::kWorkMarker;
+  if (Status m = util::WriteFileDurably(marker, "a restore works here\n"); !m.ok()) return fail(m);
   for (const std::string& f : {engine::kKeysFile, engine::kDataFile}) {
     if (Status c = engine::CopyFileSynced(backup_dir + "/" + f, work + "/" + f); !c.ok()) return fail(c);
   }
@@ -672,52 +918,66 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     o.error_if_exists = false;
     o.background_maintenance_ms = 0;
     if (restore.backup_key_provider != nullptr) o.key_provider = restore.backup_key_provider;
-    auto store = Store::Open(o);
-    if (!store.ok()) {
-      Status s = store.status().WithContext("opening the restored copy");
+    auto open_copy = [&](bool read_only) -> Result<std::unique_ptr<Store>> {
+      Options opened = o;
+      opened.read_only = read_only;
+      auto copy = Store::Open(opened);
+      if (copy.ok()) return copy;
+      Status s = copy.status().WithContext("opening the restored copy");
       if (s.IsWrongKey() && restore.backup_key_provider == nullptr) {
         s = s.WithContext("(a backup taken before a root-key rotation opens with the old root key: "
                           "RestoreOptions::backup_key_provider)");
       }
-      return fail(s);
+      return s;
+    };
+    // Vetted read-only first: until the MANIFEST, the custody keys the copy
+    // lists to destroy (a writable open destroys them) and the erasure log
+    // are known to be the store's own, nothing in the custody is destroyed
+    // and nothing in the copy changed.
+    {
+      auto vetted = open_copy(/*read_only=*/true);
+      if (!vetted.ok()) return fail(vetted.status());
+      Status v = engine::VetCopy(**vetted, *manifest, restore);
+      Status c = (*vetted)->Close();
+      if (!v.ok()) return fail(v);
+      if (!c.ok()) return fail(c);
     }
+    auto store = open_copy(/*read_only=*/false);
+    if (!store.ok()) return fail(store.status());
+    keys::KeyStore& key_store = static_cast<engine::StoreImpl&>(**store).key_store();
+    key_store.DeferCustodyDestroy();
+    auto copy_labels = [&]() {
+      std::vector<std::string> labels;
+      for (const keys::EpochRecord& e : key_store.Epochs()) {
+        if (!e.custody_label.empty()) labels.push_back(e.custody_label);
+      }
+      return labels;
+    };
+    backup_labels = copy_labels();
     // The copy's custody labels that are not the backup's: those this
     // restore made.
     auto new_labels = [&]() {
       std::vector<std::string> made;
-      for (const keys::EpochRecord& e : static_cast<engine::StoreImpl&>(**store).key_store().Epochs()) {
-        if (!e.custody_label.empty() && std::find(info.custody_labels.begin(), info.custody_labels.end(),
-                                                  e.custody_label) == info.custody_labels.end()) {
-          made.push_back(e.custody_label);
+      for (std::string& label : copy_labels()) {
+        if (std::find(backup_labels.begin(), backup_labels.end(), label) == backup_labels.end()) {
+          made.push_back(std::move(label));
         }
       }
       return made;
     };
     auto fail_open = [&](Status s) {
       made_labels = new_labels();
+      if (auto left = key_store.CustodyKeysLeftToDestroy(); left.ok()) left_to_destroy = std::move(*left);
       (void)(*store)->Close();
       return fail(s);
     };
-    // A stale log is refused before the copy is changed (or custody keys
-    // are made for it).
-    if (restore.erasure_log != nullptr) {
-      if (Status older = engine::CheckLogFor(**store, *restore.erasure_log, "the backup"); !older.ok()) {
-        return fail_open(older);
-      }
-      // A log that names every erasure the backup holds may still have been
-      // read before it was taken (no erasure in between): its read time
-      // tells.
-      if (Status t = CheckErasureLogReadAfter(*restore.erasure_log, info); !t.ok()) {
-        return fail_open(t);
-      }
-    }
     if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kNewKeys) {
-      auto moved = static_cast<engine::StoreImpl&>(**store).key_store().RekeyCustody();
+      auto moved = key_store.RekeyCustody();
       if (!moved.ok()) return fail_open(moved.status());
     }
     // Backups made before they left free pool keys out may hold keys the
     // original hands to people it creates later: never this copy's.
-    auto dropped = static_cast<engine::StoreImpl&>(**store).key_store().DropFreePool();
+    auto dropped = key_store.DropFreePool();
     if (!dropped.ok()) return fail_open(dropped.status());
     const std::shared_ptr<KeyProvider> reseal =
         restore.backup_key_provider != nullptr ? options.key_provider : nullptr;
@@ -725,7 +985,13 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
       return fail_open(f);
     }
     made_labels = new_labels();
+    auto left = key_store.CustodyKeysLeftToDestroy();
+    if (!left.ok()) return fail_open(left.status());
+    left_to_destroy = std::move(*left);
     if (Status c = (*store)->Close(); !c.ok()) return fail(c);
+  }
+  if (::unlink(marker.c_str()) != 0) {
+    return fail(Status::IOError("cannot remove '" + marker + "': " + std::strerror(errno)));
   }
   for (const std::string& d : {work + "/keys", work + "/data", work}) {
     if (Status f = util::SyncPath(d); !f.ok()) return fail(f);
@@ -735,8 +1001,16 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     return fail(Status::IOError("cannot rename '" + work + "' to '" + target + "': " + std::strerror(errno)));
   }
   const std::string parent = fs::path(target).parent_path().string();
-  // In place now: the keys made are the restored store's.
+  // In place now: the keys made are the restored store's, and the keys of
+  // the epochs its rotation destroyed go. One that cannot be destroyed here
+  // stays listed in the restored store's keys file, and its next writable
+  // open destroys it.
   result.new_custody_labels = std::move(made_labels);
+  if (restore.defer_custody_destroy) {
+    result.custody_keys_to_destroy = std::move(left_to_destroy);
+  } else {
+    for (const std::string& label : left_to_destroy) (void)options.epoch_key_custody->DestroyKey(label);
+  }
   if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) return f;
   return result;
 }

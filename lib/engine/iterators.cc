@@ -172,8 +172,15 @@ class BatchedIterator : public Iterator<T> {
       shown_ = false;
       const std::size_t current = retired_ - 1;
       if (Buffered() != 0 && SamePlace(entries_[current], entries_[retired_])) {
-        // Still there: the object handed out stays current.
-        entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(retired_));
+        // Still there: the object handed out stays current, and the copy
+        // read again goes. Not by erase() in the middle of the deque, which
+        // may shift the front part back over it and destroy the object
+        // handed out (outside audit 37b, F1): the entries after the copy
+        // move forward one place instead, and the last slot goes, which
+        // leaves every entry before the copy where it was.
+        std::move(entries_.begin() + static_cast<std::ptrdiff_t>(retired_) + 1, entries_.end(),
+                  entries_.begin() + static_cast<std::ptrdiff_t>(retired_));
+        entries_.pop_back();
         --retired_;
         shown_ = true;
       }
@@ -184,7 +191,11 @@ class BatchedIterator : public Iterator<T> {
   void DropBuffered() { entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(retired_), entries_.end()); }
 
   const bool personal_;
-  std::deque<Entry> entries_;  // retired_ retired entries, then the current one and those after it
+  // retired_ retired entries, then the current one and those after it. An
+  // entry value() handed out must keep its address until Next(): entries
+  // are only added at the back and removed at either end (a deque keeps the
+  // others in place then), never erased in the middle.
+  std::deque<Entry> entries_;
   std::size_t retired_ = 0;
   bool shown_ = false;  // value() handed out the current entry
   std::uint64_t filled_at_epoch_ = 0;

@@ -1,7 +1,9 @@
 #include "engine/notifier.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
+#include <vector>
 
 namespace shredkv::engine {
 
@@ -59,7 +61,28 @@ void Notifier::Log(LogLevel level, std::string message) {
   if (logging(level)) Enqueue(Line{level, WithoutPersonIds(message)});
 }
 
+namespace {
+
+// The notifiers whose callbacks run on this thread now, innermost last.
+thread_local std::vector<const Notifier*> delivering;
+
+// Marks the calling thread as inside `n`'s callbacks for its lifetime.
+class InCallback {
+ public:
+  explicit InCallback(const Notifier* n) { delivering.push_back(n); }
+  ~InCallback() { delivering.pop_back(); }
+  InCallback(const InCallback&) = delete;
+  InCallback& operator=(const InCallback&) = delete;
+};
+
+}  // namespace
+
+bool Notifier::InCallbackOnThisThread() const {
+  return std::find(delivering.begin(), delivering.end(), this) != delivering.end();
+}
+
 void Notifier::Progress(std::string_view operation, std::uint64_t done, std::uint64_t total) {
+  InCallback mark(this);
   for (const auto& l : listeners_) {
     try {
       l->OnProgress(operation, done, total);
@@ -70,6 +93,7 @@ void Notifier::Progress(std::string_view operation, std::uint64_t done, std::uin
 }
 
 void Notifier::Deliver(const Notice& notice) {
+  InCallback mark(this);
   if (const Line* line = std::get_if<Line>(&notice)) {
     try {
       logger_->Log(line->level, line->message);

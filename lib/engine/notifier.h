@@ -57,6 +57,10 @@ class Notifier {
   // `text` with every run of exactly 32 hex digits (a person ID) replaced
   // by "<person>".
   static std::string WithoutPersonIds(std::string_view text);
+  // True while the calling thread is inside a listener's or the logger's
+  // callback delivered by this notifier (Store::Close refuses there: the
+  // call that delivers it still uses the store).
+  bool InCallbackOnThisThread() const;
 
  private:
   struct Committed { ErasureReceipt receipt; };

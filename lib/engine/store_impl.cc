@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -32,6 +33,10 @@ bool Exists(const std::string& path) {
 
 // ---- open / close --------------------------------------------------------------
 
+// Options::lease_drain_timeout_ms above this waits this long: ten years,
+// for ever in practice, and far from overflowing a steady_clock deadline.
+constexpr std::int64_t kMaxLeaseDrainTimeoutMs = 10ll * 366 * 24 * 3600 * 1000;
+
 Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (options.directory.empty()) return Status::InvalidArgument("Options::directory is empty");
   if (!options.key_provider) return Status::InvalidArgument("Options::key_provider is required");
@@ -46,6 +51,22 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (options.analytics_time_granularity_ms < kMinAnalyticsGranularityMs ||
       options.analytics_time_granularity_ms > 31ll * 24 * 3600 * 1000) {
     return Status::InvalidArgument("Options::analytics_time_granularity_ms must be between 1 s and 31 days");
+  }
+  // Durations that were taken unchecked (outside audit 37a, F7): a
+  // granularity of 0 or less turned off the coarsening kUnlink promises,
+  // and a drain timeout near 2^63 ms overflowed the deadline, so every
+  // erasure beside a lease failed at once.
+  if (options.unlink_time_granularity_ms < kMinAnalyticsGranularityMs ||
+      options.unlink_time_granularity_ms > 366ll * 24 * 3600 * 1000) {
+    return Status::InvalidArgument("Options::unlink_time_granularity_ms must be between 1 s and 366 days");
+  }
+  if (options.lease_drain_timeout_ms < 0) {
+    return Status::InvalidArgument("Options::lease_drain_timeout_ms must not be negative");
+  }
+  options.lease_drain_timeout_ms = std::min(options.lease_drain_timeout_ms, kMaxLeaseDrainTimeoutMs);
+  if (options.rotate_after_ms < 0) return Status::InvalidArgument("Options::rotate_after_ms must not be negative");
+  if (options.background_maintenance_ms < 0) {
+    return Status::InvalidArgument("Options::background_maintenance_ms must not be negative");
   }
   if (const auto& p = options.shard_placement;
       p && (p->count == 0 || p->count > kMaxShards || p->index >= p->count)) {
@@ -344,6 +365,14 @@ Status StoreImpl::Close() {
     return Status::FailedPrecondition(
         "Close called on the store's background maintenance thread (from a listener or logger): close it from "
         "another thread");
+  }
+  // A listener, logger or progress callback on the calling thread (outside
+  // audit 37b, F4: the C API's close freed the store under the erase that
+  // delivered the notice): the call that delivers it still uses the store.
+  if (ctx_.events.InCallbackOnThisThread()) {
+    return Status::FailedPrecondition(
+        "Close called from a listener, logger or progress callback of this store: close it after the call "
+        "that delivered the callback returns");
   }
   if (ctx_.closed.exchange(true)) return Status::OK();  // one closer
   maintenance_.Stop();

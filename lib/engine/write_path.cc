@@ -16,6 +16,7 @@
 #include "engine/analytics_link.h"
 #include "engine/data_rows.h"
 #include "engine/keyring.h"
+#include "util/base64.h"
 #include "util/coding.h"
 #include "util/test_point.h"
 
@@ -396,6 +397,8 @@ class BatchApplier {
     // Readers through the C API and Python see names as C strings: a NUL
     // would cut "purchase\0x" to "purchase" (stop 26's audit).
     if (e.name.find('\0') != std::string::npos) return Status::InvalidArgument("event name holds a NUL byte");
+    // Text, as attribute names (codec::CheckAttribute; outside audit 37b, F3).
+    if (!util::IsValidUtf8(e.name)) return Status::InvalidArgument("event name is not valid UTF-8");
     const std::string category = ctx_.policy->EventCategory(e.name, e.category);
     // Encoded first: checking the property names while encoding walks the
     // caller's map once. The plaintext is wiped after sealing, when the

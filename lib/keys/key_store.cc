@@ -19,6 +19,12 @@
 namespace shredkv::keys {
 namespace {
 
+bool IsAllZero(std::string_view bytes) {
+  unsigned char any = 0;
+  for (char c : bytes) any = static_cast<unsigned char>(any | static_cast<unsigned char>(c));
+  return any == 0;
+}
+
 using codec::TableId;
 
 constexpr std::string_view kFormatKey = "format";
@@ -43,6 +49,15 @@ constexpr std::string_view kErasuresAwaitingRebuildKey = "erasures_awaiting_rebu
 constexpr std::string_view kRebuildEpochFloorKey = "rebuild_epoch_floor";
 constexpr std::string_view kRotationStartMsKey = "rotation_start_ms";
 constexpr std::string_view kRebuildPendingKey = "rebuild_pending";
+// The custody keys a rotation destroyed the epochs of, left to destroy in
+// the custody: tag(32) lp(label)* (stop 37). The tag (KeyStore::Tag) keeps
+// anyone without the root key from listing a key of theirs choosing (the
+// live original's current one, in a crafted backup a restore opens).
+constexpr std::string_view kCustodyDestroyTaggedKey = "custody_destroy_tagged";
+constexpr std::string_view kCustodyDestroyTagPurpose = "custody keys left to destroy";
+// The same list as builds before stop 37 wrote it, untagged: lp(label)*.
+// Still honoured (a rotation cut short by a crash under such a build), and
+// merged into the tagged row by the next rotation.
 constexpr std::string_view kCustodyDestroyKey = "custody_destroy";
 // The first byte of an epoch row's payload held in a custody (a bare key is
 // exactly 32 bytes).
@@ -211,6 +226,15 @@ Status KeyStore::Unlock(const RootKey& root_key) {
   auto root = crypto::SecretKey::FromBytes(
       std::string_view(reinterpret_cast<const char*>(root_key.data()), RootKey::kSize));
   if (!root.ok()) return root.status();
+  // A store is never made under 32 zero bytes: a buffer never filled (a
+  // failed KMS read, one cleared too early) would seal it under a key
+  // anyone can guess (outside audit 37a, F5; a key callback's was refused
+  // since stop 26, a raw key or a key file's was not). One made before is
+  // still opened, so it can be moved to a real key (RotateRootKey).
+  if (!initialized_ && IsAllZero(root->view())) {
+    return Status::InvalidArgument("the root key is 32 zero bytes (a key buffer never filled?): no store is "
+                                   "created under it");
+  }
   Status s = initialized_ ? Load(*root) : Create(*root);
   if (!s.ok()) return s;
   if (initialized_ && format_ < kKeysFormatVersion && !options_.read_only) {
@@ -456,27 +480,78 @@ Result<crypto::SecretKey> KeyStore::OpenEpochPayload(std::uint64_t epoch, std::s
       std::string_view(reinterpret_cast<const char*>(key->data()), RootKey::kSize));
 }
 
-Status KeyStore::FinishCustodyDestroy() {
-  std::string list;
-  Status s = env_->View([&](storage::ReadTxn& txn) {
-    Status r = codec::ReadPlain(txn, meta_, TableId::kKeysMeta, kCustodyDestroyKey, &list);
-    return r.IsNotFound() ? Status::OK() : r;
-  });
-  if (!s.ok()) return s.WithContext("reading the custody keys left to destroy");
-  if (list.empty()) return Status::OK();
-  if (!options_.custody) {
-    return Status::FailedPrecondition("custody keys of destroyed epochs are left to destroy: open the store "
-                                      "with its custody");
-  }
+namespace {
+
+// The labels of a "custody_destroy" row (lp(label)*), appended to *out.
+Status ParseCustodyDestroyList(std::string_view list, std::vector<std::string>* out) {
   util::ByteReader in(list);
   std::string_view label;
   while (!in.done()) {
     if (!in.GetLengthPrefixed(&label)) return Status::Corruption("keys meta 'custody_destroy' has the wrong form");
+    out->emplace_back(label);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string KeyStore::Tag(std::string_view purpose, std::string_view message) const {
+  return crypto::KeyedHash(*index_key_, kTagSize, {"shredkv authentication tag", purpose, message});
+}
+
+bool KeyStore::TagMatches(std::string_view purpose, std::string_view message, std::string_view tag) const {
+  return tag.size() == kTagSize && crypto::SecretEquals(Tag(purpose, message), tag);
+}
+
+Status KeyStore::ReadCustodyDestroyLists(const storage::ReadTxn& txn, std::vector<std::string>* tagged,
+                                         std::vector<std::string>* untagged) const {
+  std::string row;
+  Status r = codec::ReadPlain(txn, meta_, TableId::kKeysMeta, kCustodyDestroyTaggedKey, &row);
+  if (r.ok()) {
+    const std::string_view list = std::string_view(row).substr(std::min(row.size(), kTagSize));
+    if (row.size() < kTagSize || !TagMatches(kCustodyDestroyTagPurpose, list, row.substr(0, kTagSize))) {
+      return Status::Corruption(
+          "the custody keys left to destroy fail their authentication tag: the keys file was changed by someone "
+          "without the root key; none was destroyed");
+    }
+    if (Status p = ParseCustodyDestroyList(list, tagged); !p.ok()) return p;
+  } else if (!r.IsNotFound()) {
+    return r;
+  }
+  row.clear();
+  r = codec::ReadPlain(txn, meta_, TableId::kKeysMeta, kCustodyDestroyKey, &row);
+  if (r.ok()) return ParseCustodyDestroyList(row, untagged);
+  return r.IsNotFound() ? Status::OK() : r;
+}
+
+Result<std::vector<std::string>> KeyStore::CustodyKeysLeftToDestroy(bool* some_untagged) {
+  std::vector<std::string> tagged, untagged;
+  Status s = env_->View([&](storage::ReadTxn& txn) { return ReadCustodyDestroyLists(txn, &tagged, &untagged); });
+  if (!s.ok()) return s.WithContext("reading the custody keys left to destroy");
+  if (some_untagged != nullptr) *some_untagged = !untagged.empty();
+  tagged.insert(tagged.end(), untagged.begin(), untagged.end());
+  return tagged;
+}
+
+Status KeyStore::FinishCustodyDestroy() {
+  auto labels = CustodyKeysLeftToDestroy();
+  if (!labels.ok()) return labels.status();
+  if (labels->empty()) return Status::OK();
+  if (!options_.custody) {
+    return Status::FailedPrecondition("custody keys of destroyed epochs are left to destroy: open the store "
+                                      "with its custody");
+  }
+  for (const std::string& label : *labels) {
     if (Status d = options_.custody->DestroyKey(label); !d.ok()) {
       return d.WithContext("destroying the custody key of a destroyed epoch");
     }
   }
-  return env_->Update([&](storage::WriteTxn& txn) { return txn.Delete(meta_, kCustodyDestroyKey); });
+  return env_->Update([&](storage::WriteTxn& txn) {
+    Status d = txn.Delete(meta_, kCustodyDestroyTaggedKey);
+    if (!d.ok() && !d.IsNotFound()) return d;
+    d = txn.Delete(meta_, kCustodyDestroyKey);
+    return d.IsNotFound() ? Status::OK() : d;
+  });
 }
 
 Result<std::vector<EpochRecord>> KeyStore::EpochRecordsIn(const storage::ReadTxn& txn) {
@@ -508,7 +583,11 @@ Result<std::size_t> KeyStore::RekeyCustody() {
     if (old == epoch_labels_.end() || old->second.empty()) continue;
     std::string label;
     auto payload = NewEpochPayload(epoch, key, &label);
-    if (!payload.ok()) return payload.status();
+    if (!payload.ok()) {
+      // The keys made for the epochs before this one wrap nothing stored.
+      for (const auto& [e, made] : labels) (void)options_.custody->DestroyKey(made);
+      return payload.status();
+    }
     std::string row;
     codec::SealRow(kWrapCipher, *root_, TableId::kEpochs, codec::EpochKey(epoch), *payload, &row);
     rows.emplace_back(codec::EpochKey(epoch), std::move(row));
@@ -523,7 +602,30 @@ Result<std::size_t> KeyStore::RekeyCustody() {
     }
     return Status::OK();
   });
-  if (!s.ok()) return s.WithContext("moving the epoch keys to new custody keys");
+  if (!s.ok()) {
+    // The file tells what the failed commit left: a key it stored is kept
+    // (and followed in memory), the others destroyed. If the file cannot be
+    // read, none is destroyed: an unused key in the custody is a leak, a
+    // destroyed key that an epoch row names would lose the store.
+    std::map<std::uint64_t, std::string> stored;
+    Status r = env_->View([&](storage::ReadTxn& txn) -> Status {
+      auto records = EpochRecordsIn(txn);
+      if (!records.ok()) return records.status();
+      for (EpochRecord& e : *records) stored.emplace(e.epoch, std::move(e.custody_label));
+      return Status::OK();
+    });
+    if (r.ok()) {
+      for (auto& [epoch, label] : labels) {
+        auto it = stored.find(epoch);
+        if (it != stored.end() && it->second == label) {
+          epoch_labels_[epoch] = std::move(label);
+        } else {
+          (void)options_.custody->DestroyKey(label);
+        }
+      }
+    }
+    return s.WithContext("moving the epoch keys to new custody keys");
+  }
   for (auto& [epoch, label] : labels) epoch_labels_[epoch] = std::move(label);
   return rows.size();
 }
@@ -555,6 +657,9 @@ Status KeyStore::RewrapRoot(const RootKey& new_root_key) {
   if (!root_) return Status::FailedPrecondition("the key store is not unlocked");
   if (crypto::SecretEquals(root_->view(), new_root->view())) {
     return Status::InvalidArgument("the new root key is the store's current root key");
+  }
+  if (IsAllZero(new_root->view())) {
+    return Status::InvalidArgument("the new root key is 32 zero bytes (a key buffer never filled?)");
   }
   // The rebuild that must follow needs room for the live pages: refuse on a
   // disk without it before anything is written, as BeginRotation does
@@ -1734,10 +1839,26 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
     if (Status w = PutU64Meta(txn, meta_, kRebuildEpochFloorKey, new_floor); !w.ok()) return w;
     // The custody keys go after this commit (FinishCustodyDestroy); listed
     // here so that a crash in between destroys them at the next open.
+    // Added to a list an earlier rotation left (its destroy failed, or was
+    // deferred), never in place of it: a label dropped from the list would
+    // keep its backups restorable for ever.
     if (!custody_labels.empty()) {
-      if (Status w = txn.Put(meta_, kCustodyDestroyKey, PlainRow(TableId::kKeysMeta, kCustodyDestroyKey, custody_labels));
+      std::vector<std::string> tagged, untagged;
+      if (Status r = ReadCustodyDestroyLists(txn, &tagged, &untagged); !r.ok()) {
+        return r.WithContext("reading the custody keys left to destroy");
+      }
+      std::string list;
+      for (const std::vector<std::string>* earlier : {&tagged, &untagged}) {
+        for (const std::string& label : *earlier) util::PutLengthPrefixed(&list, label);
+      }
+      list += custody_labels;
+      const std::string row = Tag(kCustodyDestroyTagPurpose, list) + list;
+      if (Status w = txn.Put(meta_, kCustodyDestroyTaggedKey, PlainRow(TableId::kKeysMeta, kCustodyDestroyTaggedKey, row));
           !w.ok()) {
         return w;
+      }
+      if (!untagged.empty()) {
+        if (Status d = txn.Delete(meta_, kCustodyDestroyKey); !d.ok()) return d;
       }
     }
     util::TestPoint("rotation.in_destroy_commit");
@@ -1761,7 +1882,9 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
   util::TestPoint("rotation.before_custody_destroy");
   // From here a copy of `keys` older than this rotation opens nothing with
   // any secret left: the custody keys its epoch keys need are gone.
-  if (Status d = FinishCustodyDestroy(); !d.ok()) return d;
+  if (!defer_custody_destroy_) {
+    if (Status d = FinishCustodyDestroy(); !d.ok()) return d;
+  }
   return static_cast<std::uint64_t>(old.size());
 }
 

@@ -218,6 +218,16 @@ class KeyStore {
   // REQUIRES: Unlock() succeeded.
   const std::string& store_id() const { return store_id_; }
   const crypto::SecretKey& index_key() const { return *index_key_; }
+  // An authentication tag (kTagSize bytes) of `message` for `purpose`, under
+  // a key derived from the index key: the same for the store's whole life
+  // and in every backup and restored copy of it, and unknown to anyone
+  // without the root key. For what lies outside the sealed rows and must not
+  // be changed unseen: a backup's MANIFEST, an erasure log, the custody
+  // keys left to destroy. REQUIRES: Unlock() succeeded.
+  static constexpr std::size_t kTagSize = 32;
+  std::string Tag(std::string_view purpose, std::string_view message) const;
+  // True if `tag` is Tag(purpose, message) (compared in constant time).
+  bool TagMatches(std::string_view purpose, std::string_view message, std::string_view tag) const;
   std::uint64_t current_epoch() const;
 
   // A fresh random DEK (not yet stored).
@@ -424,8 +434,25 @@ class KeyStore {
   // labels) in one commit; the old custody keys are left alone. For a
   // restored copy that must not share custody keys with the store it was
   // copied from (whose rotations would destroy them). Returns the epochs
-  // moved. REQUIRES: no other call on this KeyStore runs concurrently.
+  // moved. On a failure the custody keys it made are destroyed again,
+  // except any a commit that failed ambiguously may have stored (read back
+  // to tell). REQUIRES: no other call on this KeyStore runs concurrently.
   Result<std::size_t> RekeyCustody();
+  // From this call on, a rotation leaves the custody keys of the epochs it
+  // destroys in the custody, listed in the keys file ("custody_destroy"),
+  // for FinishCustodyDestroy: the store's next writable open, or the caller
+  // (a restored copy, whose rotation must not destroy its backup's custody
+  // keys before the copy is in place: RestoreBackup).
+  void DeferCustodyDestroy() { defer_custody_destroy_ = true; }
+  // The custody labels rotations listed and have not destroyed yet.
+  // *some_untagged (if given): some of them are listed in the untagged form
+  // of builds before stop 37, which anyone able to write the file can
+  // forge. Corruption if the tagged list fails its tag.
+  Result<std::vector<std::string>> CustodyKeysLeftToDestroy(bool* some_untagged = nullptr);
+  // Destroys the custody keys listed in meta "custody_destroy" and removes
+  // the row (after a crash between the epochs' deletion and this, or a
+  // deferred destroy).
+  Status FinishCustodyDestroy();
 
   // Re-seals everything sealed under the root key (the root check, the
   // index key, every epoch row) under `new_root` in one committed
@@ -506,9 +533,10 @@ class KeyStore {
   Result<std::string> NewEpochPayload(std::uint64_t epoch, const crypto::SecretKey& key, std::string* label);
   // The epoch key from its stored form; *label gets the custody label.
   Result<crypto::SecretKey> OpenEpochPayload(std::uint64_t epoch, std::string_view payload, std::string* label);
-  // Destroys the custody keys listed in meta "custody_destroy" and removes
-  // the row (after a crash between the epochs' deletion and this).
-  Status FinishCustodyDestroy();
+  // The custody keys left to destroy, as listed in the tagged row (its tag
+  // checked: Corruption if it fails) and in the untagged row of older builds.
+  Status ReadCustodyDestroyLists(const storage::ReadTxn& txn, std::vector<std::string>* tagged,
+                                 std::vector<std::string>* untagged) const;
   // Flushes both LMDB meta pages past the last commit (two more commits).
   Status FlushMetaPages();
   Status ApplyRewrap(storage::WriteTxn& txn, const std::vector<std::pair<std::string, std::string>>& updates,
@@ -530,6 +558,7 @@ class KeyStore {
   std::optional<crypto::SecretKey> root_;  // to wrap new epoch keys
   std::atomic<bool> rebuild_pending_{false};
   std::atomic<std::uint64_t> rebuild_floor_{0};  // see AwaitsRebuild
+  bool defer_custody_destroy_ = false;            // see DeferCustodyDestroy
 
   DekCache cache_;
 

@@ -23,24 +23,6 @@ Result<AnalyticsOnErase> ModeFromName(const std::string& name) {
   return Status::InvalidArgument("unknown analytics mode '" + name + "'");
 }
 
-// The bytes of a hex string of even length; nullopt if it is not one.
-std::optional<std::string> HexDecode(const std::string& hex) {
-  if (hex.size() % 2 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(hex.size() / 2);
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = nibble(hex[i]), lo = nibble(hex[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
-}
-
 // The integer field `key` of `j`: a JSON integer in int64 range (a float,
 // a string or a larger number is a malformed line, never converted).
 std::int64_t Int64Field(const Json& j, const char* key) {
@@ -92,12 +74,14 @@ Status WriteErasureLog(const ErasureLog& log, std::ostream& out) {
   }
   // The last line counts the entries: a log cut short (a full disk, a
   // killed writer) is refused, not read as a shorter list of erasures.
-  out << Json{{"end", true},
-              {"people", log.people.size()},
-              {"categories", log.categories.size()},
-              {"suppressed", log.suppressed.size()}}
-             .dump()
-      << "\n";
+  // And carries the store's tag over the whole log (stop 37): a restore
+  // refuses a log with an entry deleted or a time moved.
+  Json end{{"end", true},
+           {"people", log.people.size()},
+           {"categories", log.categories.size()},
+           {"suppressed", log.suppressed.size()}};
+  if (!log.tag.empty()) end["tag"] = util::HexEncode(log.tag);
+  out << end.dump() << "\n";
   out.flush();
   if (!out) return Status::IOError("writing the erasure log failed");
   return Status::OK();
@@ -122,7 +106,7 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
           return Status::InvalidArgument(where + ": not a shredkv erasure log (version 1) header");
         }
         log.store_id = j.at("store_id").get<std::string>();
-        if (log.store_id.size() != 32 || !HexDecode(log.store_id)) {
+        if (log.store_id.size() != 32 || !util::HexDecode(log.store_id)) {
           return Status::InvalidArgument(where + ": store_id is not 32 hex digits");
         }
         if (j.contains("read_at_ms")) log.read_at_ms = Int64Field(j, "read_at_ms");  // absent before stop 35
@@ -133,6 +117,11 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
         if (CountField(j, "people") != log.people.size() || CountField(j, "categories") != log.categories.size() ||
             CountField(j, "suppressed") != log.suppressed.size()) {
           return Status::InvalidArgument(where + ": the end line's counts do not match the entries (lines lost)");
+        }
+        if (j.contains("tag")) {  // absent before stop 37
+          auto tag = util::HexDecode(j.at("tag").get<std::string>());
+          if (!tag || tag->size() != 32) return Status::InvalidArgument(where + ": tag is not 64 hex digits");
+          log.tag = std::move(*tag);
         }
         ended = true;
         continue;
@@ -152,7 +141,7 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
               ErasedCategoryEntry{*person, j.at("category").get<std::string>(), request_id, at, *mode});
         }
       } else if (kind == "suppressed") {
-        auto hash = HexDecode(j.at("identifier_hash").get<std::string>());
+        auto hash = util::HexDecode(j.at("identifier_hash").get<std::string>());
         if (!hash || hash->empty()) return Status::InvalidArgument(where + ": identifier_hash is not hex");
         log.suppressed.push_back(SuppressedEntry{*hash, j.at("request_id").get<std::string>(),
                                                  Int64Field(j, "suppressed_at_ms")});

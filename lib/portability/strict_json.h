@@ -19,12 +19,33 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <istream>
 #include <string>
 #include <set>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace shredkv::portability {
+
+// A caller's name (a key, a field) for an error message: at most its first
+// 64 bytes, cut at a character boundary, as a JSON string — quotes, control
+// characters and NUL escaped, invalid UTF-8 replaced. Messages reach C
+// callers as C strings: a raw NUL cut them short, a cut character or a
+// megabyte-long name made them unreadable (outside audit 37b, F5).
+inline std::string QuotedForMessage(std::string_view name) {
+  constexpr std::size_t kMax = 64;
+  std::string_view cut = name.substr(0, kMax);
+  if (name.size() > kMax) {
+    std::size_t end = cut.size();
+    while (end > 0 && (static_cast<unsigned char>(name[end]) & 0xC0) == 0x80) --end;
+    cut = cut.substr(0, end);
+  }
+  std::string out = nlohmann::json(std::string(cut)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (name.size() > cut.size()) out += "...";
+  return out;
+}
 
 // Deepest nesting of arrays and objects accepted (documented in
 // docs/export-format.md and docs/cli.md).
@@ -52,9 +73,7 @@ class StrictJsonBuilder {
       // (outside audit 31, F8).
       // The key as a JSON string (escaped, invalid UTF-8 replaced).
       if (stack_.empty() || !stack_.back()->is_object()) return Fail("an integer is out of range (beyond 64 bits)");
-      const std::string key =
-          BasicJson(key_.substr(0, 64)).dump(-1, ' ', false, BasicJson::error_handler_t::replace);
-      return Fail("the integer of key " + key + " is out of range (beyond 64 bits)");
+      return Fail("the integer of key " + QuotedForMessage(key_) + " is out of range (beyond 64 bits)");
     }
     return Add(BasicJson(v));
   }
@@ -62,7 +81,7 @@ class StrictJsonBuilder {
   bool binary(binary_t&) { return Fail("binary values are not JSON"); }
   bool start_object(std::size_t) { return Open(BasicJson::object()); }
   bool key(string_t& k) {
-    if (!seen_.back().insert(k).second) return Fail("duplicate key \"" + std::string(k.substr(0, 64)) + "\"");
+    if (!seen_.back().insert(k).second) return Fail("duplicate key " + QuotedForMessage(k));
     key_ = std::move(k);
     return true;
   }
@@ -128,14 +147,33 @@ class StrictJsonBuilder {
   std::string error_;
 };
 
-// Parses `input` (a string, or anything nlohmann::json::sax_parse reads, such
-// as a std::istream) into *out. On refusal returns false with *error set and
-// *out unspecified.
+// Parses `input` (a string, or a std::istream) into *out: the whole input
+// must be one JSON value. On refusal returns false with *error set and *out
+// unspecified. A NUL byte is refused: nlohmann's lexer takes it for the end
+// of the input, so "[A]\0[B]" parsed as [A] and B was dropped without an
+// error (outside audit 37b, F2); of a stream, anything left unread after
+// the value is refused too.
 template <typename BasicJson, typename Input>
 bool StrictParse(Input&& input, BasicJson* out, std::string* error) {
+  using Bare = std::remove_cvref_t<Input>;
+  if constexpr (std::is_convertible_v<const Bare&, std::string_view>) {
+    const std::string_view text(input);
+    if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+      *error = "a NUL byte at offset " + std::to_string(nul) + " (JSON text holds none)";
+      return false;
+    }
+  }
   StrictJsonBuilder<BasicJson> builder(out);
   const bool ok = BasicJson::sax_parse(std::forward<Input>(input), &builder);
-  if (ok && builder.error().empty()) return true;
+  if (ok && builder.error().empty()) {
+    if constexpr (std::is_base_of_v<std::istream, Bare>) {
+      if (input.peek() != std::char_traits<char>::eof()) {
+        *error = "bytes after the JSON value (a NUL byte ends what the parser reads)";
+        return false;
+      }
+    }
+    return true;
+  }
   *error = builder.error().empty() ? std::string("not valid JSON") : builder.error();
   return false;
 }

@@ -667,7 +667,7 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
                                    std::to_string(index) + "'s store: move them away first");
     }
     if (restore.erasure_log != nullptr) {
-      auto applied = ReapplyErasureLog(shard_options, *restore.erasure_log);
+      auto applied = ReapplyErasureLog(shard_options, *restore.erasure_log, restore.accept_untagged);
       if (!applied.ok()) return applied.status().WithContext(ShardContext(index));
       result.applied = *applied;
     }
@@ -1479,6 +1479,11 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
     r.erasure_log = restore.without_erasure_log ? nullptr : &restore.erasure_logs[s];
     r.without_erasure_log = restore.without_erasure_log;
     r.custody_keys = restore.custody_keys;
+    r.accept_untagged = restore.accept_untagged;
+    // A shard in place may still be removed (a later shard fails): its
+    // rotation's retired custody keys (with kTakeOver, its backup's) are
+    // destroyed below once every shard is in place.
+    r.defer_custody_destroy = true;
     auto restored = RestoreBackup(ShardDirectory(backup_dir, s), o, r);
     if (!restored.ok()) {
       failed = restored.status().WithContext(ShardContext(s));
@@ -1501,11 +1506,24 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   if (!failed.ok()) {
     util::RemoveFill(top, created);
     // The custody keys made for shards restored before the failure wrap
-    // epoch keys of copies just removed (outside audit 34, F6).
+    // epoch keys of copies just removed (outside audit 34, F6), and so do
+    // those their rotations retired, unless they are the backup's own.
     for (const RestoreResult& r : result.shards) {
       for (const std::string& label : r.new_custody_labels) (void)options.epoch_key_custody->DestroyKey(label);
+      for (const std::string& label : r.custody_keys_to_destroy) {
+        const auto& backups = r.backup.custody_labels;
+        if (std::find(backups.begin(), backups.end(), label) == backups.end()) {
+          (void)options.epoch_key_custody->DestroyKey(label);
+        }
+      }
     }
     return failed;
+  }
+  // Every shard in place: the retired custody keys go (a shard's next
+  // writable open destroys any that cannot be destroyed here).
+  for (RestoreResult& r : result.shards) {
+    for (const std::string& label : r.custody_keys_to_destroy) (void)options.epoch_key_custody->DestroyKey(label);
+    r.custody_keys_to_destroy.clear();
   }
   return result;
 }

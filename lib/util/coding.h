@@ -6,6 +6,7 @@
 #define SHREDKV_UTIL_CODING_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,9 @@ void PutVarint64(std::string* dst, std::uint64_t v);
 void PutLengthPrefixed(std::string* dst, std::string_view s);
 // Lower-case hex digits of `bytes`, two a byte.
 std::string HexEncode(std::string_view bytes);
+// The bytes of lower-case hex digits (HexEncode's form); nullopt if `hex`
+// is not that (odd length, another character).
+std::optional<std::string> HexDecode(std::string_view hex);
 
 std::uint32_t DecodeFixed32BE(const char* p);
 std::uint64_t DecodeFixed64BE(const char* p);

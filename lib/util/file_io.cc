@@ -106,10 +106,17 @@ Status WriteFileDurably(const std::string& path, std::string_view bytes) {
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO put in the file's place must not block the open
+  // (outside audit 37c, F3); only a regular file is read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::NotFound("'" + path + "' does not exist");
     return Status::IOError("cannot open '" + path + "': " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::Corruption("'" + path + "' is not a regular file");
   }
   std::string out;
   char buf[4096];

@@ -39,8 +39,10 @@ Status PrepareEmptyDirectory(const std::string& dir, bool* created);
 // effort: errors are ignored.
 void RemoveFill(const std::string& dir, bool created);
 
-// The whole file at `path`. NotFound if it does not exist; Corruption if it
-// is larger than `max_bytes`; IOError otherwise.
+// The whole file at `path`, which must be a regular file (a symbolic link
+// to one is followed): NotFound if it does not exist; Corruption if it is
+// not a regular file (a FIFO or a device is never read or waited on) or is
+// larger than `max_bytes`; IOError otherwise.
 Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes);
 
 }  // namespace shredkv::util

@@ -98,6 +98,15 @@ def test_failed_precondition_second_open(open_store, store_dir: Path) -> None:
         open_store(store_dir)
 
 
+def test_an_all_zero_raw_key_creates_no_store(tmp_path: Path) -> None:
+    # Outside audit 37a, F5: bytearray(32) never filled (a failed KMS read)
+    # made a store anyone could open with 32 zero bytes.
+    with pytest.raises(shredkv.InvalidArgument, match="zero"):
+        shredkv.Store.open(tmp_path / "z", key=bytearray(32), create=True)
+    with pytest.raises(shredkv.InvalidArgument, match="zero"):
+        shredkv.Store.open(tmp_path / "z", key=shredkv.raw_key(bytes(32)), create=True)
+
+
 def test_open_missing_store(tmp_path: Path) -> None:
     with pytest.raises(shredkv.NotFound):
         shredkv.Store.open(tmp_path / "nothing", key=shredkv.raw_key(bytes(32)))
@@ -192,7 +201,7 @@ def test_closed_store(open_store, store_dir: Path) -> None:
 
 
 def test_context_manager_closes(store_dir: Path) -> None:
-    with shredkv.Store.open(store_dir, key=shredkv.raw_key(bytes(32)), create=True) as s:
+    with shredkv.Store.open(store_dir, key=shredkv.raw_key(bytes(range(32))), create=True) as s:
         s.create_person([("email", "a@example.org")])
     assert s.closed
     with pytest.raises(shredkv.FailedPrecondition):

@@ -4,6 +4,7 @@ change feed, rectification, restriction, consent, retention, stats."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import List
 
@@ -147,6 +148,20 @@ def test_backup_restore_keeps_erased(open_store, tmp_path: Path) -> None:
 
     with pytest.raises(shredkv.InvalidArgument):  # neither a log nor without_erasure_log
         shredkv.restore_backup(tmp_path / "backup", tmp_path / "restored", key=KEY)
+    # Stop 37: the log's tag. Person 7's line deleted (the count fixed to
+    # match) fails it; without a tag the log is taken only when accepted.
+    lines = text.decode().splitlines(keepends=True)
+    edited = "".join(line.replace('"people":2', '"people":1') for line in lines if people[7].hex() not in line)
+    with pytest.raises(shredkv.InvalidArgument, match="tag"):
+        shredkv.restore_backup(tmp_path / "backup", tmp_path / "edited", key=KEY,
+                               erasure_log=shredkv.ErasureLog.from_ndjson(edited.encode()))
+    untagged = shredkv.ErasureLog.from_ndjson(re.sub(r',"tag":"[0-9a-f]+"', "", text.decode()).encode())
+    with pytest.raises(shredkv.InvalidArgument, match="accept_untagged"):
+        shredkv.restore_backup(tmp_path / "backup", tmp_path / "untagged", key=KEY, erasure_log=untagged)
+    assert shredkv.restore_backup(tmp_path / "backup", tmp_path / "untagged", key=KEY, erasure_log=untagged,
+                                  accept_untagged=True).applied.people_erased == 2
+    with pytest.raises(TypeError):
+        shredkv.restore_backup(tmp_path / "backup", tmp_path / "x", key=KEY, erasure_log=again, accept_untagged=1)
     result = shredkv.restore_backup(tmp_path / "backup", tmp_path / "restored", key=KEY,
                                     erasure_log=again)
     assert result.applied.people_erased == 2 and result.applied.suppressions_added == 2

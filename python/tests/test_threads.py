@@ -150,7 +150,7 @@ def test_unclosed_store_is_closed_by_gc(tmp_path) -> None:
     import gc
     import warnings
 
-    s = shredkv.Store.open(tmp_path / "s", key=bytes(32), create=True)
+    s = shredkv.Store.open(tmp_path / "s", key=bytes(range(32)), create=True)
     p = s.create_person([("email", "a@example.org")])
     it = s.scan_events(p)
     del it
@@ -160,7 +160,7 @@ def test_unclosed_store_is_closed_by_gc(tmp_path) -> None:
         gc.collect()
     assert any(issubclass(w.category, ResourceWarning) for w in caught)
     # Closed: the directory opens again in this process.
-    with shredkv.Store.open(tmp_path / "s", key=bytes(32)) as again:
+    with shredkv.Store.open(tmp_path / "s", key=bytes(range(32))) as again:
         assert again.resolve(("email", "a@example.org")) == p
 
 
@@ -177,7 +177,7 @@ def test_exit_with_open_store_and_background_thread(tmp_path) -> None:
         class L(shredkv.Listener):
             def maintenance_completed(self, info):
                 pass
-        s = shredkv.Store.open({str(tmp_path / 's')!r}, key=bytes(32), create=True,
+        s = shredkv.Store.open({str(tmp_path / 's')!r}, key=bytes(range(32)), create=True,
                                background_maintenance_ms=1, listeners=[L()], logger=lambda l, m: None)
         p = s.create_person([("email", "a@example.org")])
         it = s.scan_events(p)

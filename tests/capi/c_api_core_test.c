@@ -1678,6 +1678,43 @@ static int test_writebatch_events_json(void) {
     err = NULL;
     CHECK_EQ_INT(shredkv_writebatch_count(b), 4);
   }
+  /* Outside audit 37b, F5: names echoed in messages are quoted and cut: an
+     escaped NUL cut the C string short, a 1 MiB field made a 1 MiB message. */
+  {
+    const char* dup = "[{\"name\": \"x\", \"x\\u0000y\": 1, \"x\\u0000y\": 2}]";
+    CHECK_EQ_INT(shredkv_writebatch_append_events_json(b, dup, strlen(dup), &err), SHREDKV_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(err, "x\\u0000y") != NULL);
+    shredkv_free(err);
+    err = NULL;
+    const size_t big = (size_t)1 << 20;
+    char* huge = malloc(big + 256);
+    CHECK(huge != NULL);
+    int at = snprintf(huge, 256, "[{\"person\": \"%s\", \"name\": \"x\", \"ts\": 1, \"", ann_hex);
+    memset(huge + at, 'f', big);
+    strcpy(huge + at + big, "\": 1}]");
+    CHECK_EQ_INT(shredkv_writebatch_append_events_json(b, huge, strlen(huge), &err), SHREDKV_INVALID_ARGUMENT);
+    CHECK(err != NULL && strlen(err) < 1024 && strstr(err, "unknown field") != NULL);
+    shredkv_free(err);
+    err = NULL;
+    free(huge);
+    CHECK_EQ_INT(shredkv_writebatch_count(b), 4);
+  }
+  /* Outside audit 37b, F2: a NUL byte inside `len` ended the input, and the
+     events after it were dropped with 0 returned. */
+  {
+    char joined[1100];
+    const int first = snprintf(joined, sizeof joined, "[{\"person\": \"%s\", \"name\": \"x\", \"ts\": 1}]", ann_hex);
+    joined[first] = '\0';
+    const int second =
+        snprintf(joined + first + 1, sizeof joined - (size_t)first - 1,
+                 "[{\"person\": \"%s\", \"name\": \"y\", \"ts\": 2}]", ann_hex);
+    CHECK_EQ_INT(shredkv_writebatch_append_events_json(b, joined, (size_t)first + 1 + (size_t)second, &err),
+                 SHREDKV_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(err, "NUL") != NULL);
+    shredkv_free(err);
+    err = NULL;
+    CHECK_EQ_INT(shredkv_writebatch_count(b), 4);
+  }
   CHECK_OK(shredkv_write(store, b, &err), err);
 
   /* The events arrived with their typed properties. */

@@ -254,6 +254,15 @@ static int test_null_arguments_bad_json_and_quiet_identifier_errors(void) {
   size_t value_len = 0;
   CHECK_CODE(shredkv_get(store, &person, "c", 1, "k", 1, NULL, &value_len, &err), SHREDKV_INVALID_ARGUMENT, err);
   CHECK_OK(shredkv_resolve(store, &id, &person, &err), err); /* nothing was erased */
+  /* Outside audit 37b, F6: the message names the call and the argument. */
+  CHECK(shredkv_ack_feed(NULL, 1, &err) == SHREDKV_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "shredkv_ack_feed: store is NULL") != NULL);
+  shredkv_free(err);
+  err = NULL;
+  CHECK(shredkv_iter_status(NULL, &err) == SHREDKV_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "shredkv_iter_status: it is NULL") != NULL);
+  shredkv_free(err);
+  err = NULL;
 
   shredkv_writebatch_t* batch = shredkv_writebatch_create();
   const char bad_utf8[] = "[{\"person\": \"x\", \"name\": \"a\xff\"}]";

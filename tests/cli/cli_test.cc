@@ -2144,16 +2144,58 @@ TEST_F(CliTest, BackupRestoreAndTheErasureLogBringNoErasedPersonBack) {
   Json written = Expect(0, {"erasure-log", "--out", log_file.string()}).json();
   EXPECT_EQ(written["people"], 1);
   EXPECT_EQ(written["suppressed"], 2);  // ben's email and customer id
-  // The same log but for its header's read time (since stop 35).
+  // The same log but for its header's read time (since stop 35) and its
+  // end line's tag, which covers it (since stop 37).
   auto without_read_time = [](std::string text) {
     const std::size_t at = text.find(",\"read_at_ms\":");
     if (at != std::string::npos) text.erase(at, text.find('}', at) - at);
+    const std::size_t tag = text.find(",\"tag\":\"");
+    if (tag != std::string::npos) text.erase(tag, text.find('}', tag) - tag);
     return text;
   };
+  EXPECT_NE(log.out.find(",\"tag\":\""), std::string::npos) << log.out;
   EXPECT_NE(log.out.find("\"read_at_ms\":"), std::string::npos) << log.out;
   EXPECT_EQ(without_read_time(ReadFile(log_file)), without_read_time(log.out));
 
   const fs::path restored = dir_ / "restored";
+  // Stop 37 (outside audit 37c, F5): the log with Ben's line deleted and
+  // the end line's count fixed fails its tag, exit 1; without a tag it is
+  // taken only with --accept-untagged.
+  {
+    const std::string text = ReadFile(log_file);
+    std::string without_ben;
+    for (std::size_t at = 0; at < text.size();) {
+      const std::size_t end = text.find('\n', at) + 1;
+      std::string line = text.substr(at, end - at);
+      at = end;
+      if (line.find("\"kind\":\"person\"") != std::string::npos) continue;
+      const std::size_t people = line.find("\"people\":1");
+      if (people != std::string::npos) line.replace(people, 10, "\"people\":0");
+      without_ben += line;
+    }
+    const fs::path edited = dir_ / "edited.ndjson";
+    WriteFile(edited, without_ben);
+    RunResult refused = CliAt(restored, key_, {"restore", backup.string(), "--erasure-log", edited.string()});
+    EXPECT_EQ(refused.code, 1) << refused.err;
+    EXPECT_NE(refused.err.find("tag"), std::string::npos) << refused.err;
+    EXPECT_FALSE(fs::exists(restored));
+    WriteFile(edited, without_read_time(ReadFile(log_file)));
+    refused = CliAt(restored, key_, {"restore", backup.string(), "--erasure-log", edited.string()});
+    EXPECT_EQ(refused.code, 1) << refused.err;
+    EXPECT_NE(refused.err.find("--accept-untagged"), std::string::npos) << refused.err;
+    const fs::path untagged = dir_ / "untagged";
+    RunResult taken =
+        CliAt(untagged, key_, {"restore", backup.string(), "--erasure-log", edited.string(), "--accept-untagged"});
+    EXPECT_EQ(taken.code, 0) << taken.err;
+    // A MANIFEST changed after the backup (its time moved) is exit 7.
+    const fs::path moved = dir_ / "moved-backup";
+    fs::copy(backup, moved, fs::copy_options::recursive);
+    std::string manifest = ReadFile(moved / "MANIFEST");
+    const std::size_t created = manifest.find("created_ms ");
+    manifest.replace(created + 11, manifest.find('\n', created) - created - 11, "1");
+    WriteFile(moved / "MANIFEST", manifest);
+    EXPECT_EQ(CliAt(dir_ / "r-moved", key_, {"restore", moved.string(), "--erasure-log", log_file.string()}).code, 7);
+  }
   EXPECT_EQ(CliAt(restored, key_, {"restore", backup.string()}).code, 2);  // neither option
   EXPECT_EQ(CliAt(restored, key_, {"restore", backup.string(), "--no-erasure-log", "--erasure-log", "x"}).code, 2);
   EXPECT_FALSE(fs::exists(restored));

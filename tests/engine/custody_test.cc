@@ -14,6 +14,7 @@
 #include "codec/row_codec.h"
 #include "engine/store_impl.h"
 #include "test_util.h"
+#include "util/test_point.h"
 
 namespace shredkv {
 namespace {
@@ -365,6 +366,203 @@ TEST_F(CustodyTest, ATakeOverRestoreThatFailsLeavesTheBackupRestorable) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "Kept");
   EXPECT_TRUE((*r)->GetPerson(gone).status().IsErased());
+}
+
+// A directory the test point before a restore's final rename fills, so the
+// rename (of a directory over a non-empty one) fails.
+std::string g_block_rename_into;
+
+void BlockRestoreRename(std::string_view name) {
+  if (name == "restore.before_rename" && !g_block_rename_into.empty()) {
+    test::WriteFile(g_block_rename_into + "/in-the-way", "x");
+  }
+}
+
+// Stop 34's note, left until stop 37: with kTakeOver the restore's rotation
+// destroyed the backup's custody keys at once, so a failure after it — the
+// copy's close, its fsyncs, the rename into place — removed the copy and
+// left the backup unrestorable for ever. The rotation now leaves them
+// listed in the copy; they go only once the copy is in place.
+TEST_F(CustodyTest, ATakeOverRestoreWhoseRenameFailsLeavesTheBackupRestorable) {
+  test::TempDir out;
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const PersonId kept = *(*store)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "Kept"}});
+  const PersonId gone = *(*store)->CreatePerson({{"email", "gone@x.org"}});
+  ASSERT_TRUE((*store)->Backup(out.Sub("b")).ok());
+  ASSERT_TRUE((*store)->Erase(gone).ok());
+  auto log = (*store)->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  store->reset();
+  auto info = ReadBackupInfo(out.Sub("b"));
+  ASSERT_TRUE(info.ok());
+  ASSERT_FALSE(info->custody_labels.empty());
+
+  RestoreOptions take_over;
+  take_over.erasure_log = &*log;
+  take_over.custody_keys = RestoredCustodyKeys::kTakeOver;
+  const std::string target = out.Sub("r");
+  g_block_rename_into = target;
+  util::SetTestPointHook(&BlockRestoreRename);
+  auto refused = RestoreBackup(out.Sub("b"), RestoreTo(target), take_over);
+  util::SetTestPointHook(nullptr);
+  g_block_rename_into.clear();
+  EXPECT_TRUE(refused.status().IsIOError()) << refused.status().ToString();
+  EXPECT_FALSE(fs::exists(target + ".restoring"));
+  for (const std::string& label : info->custody_labels) {
+    EXPECT_TRUE(*custody_->HasKey(label)) << label << ": the backup can no longer be restored";
+  }
+
+  fs::remove_all(target);
+  auto restored = RestoreBackup(out.Sub("b"), RestoreTo(target), take_over);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.people_erased, 1u);
+  EXPECT_TRUE(restored->custody_keys_to_destroy.empty());
+  // In place: the backup's custody keys are gone, as a rotation of the
+  // original would have destroyed them.
+  for (const std::string& label : info->custody_labels) EXPECT_FALSE(*custody_->HasKey(label)) << label;
+  auto r = Store::Open(RestoreTo(target));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "Kept");
+  EXPECT_TRUE((*r)->GetPerson(gone).status().IsErased());
+}
+
+// The same for a sharded restore: a shard restored, rotated and in place
+// was removed again when a later shard failed, and with kTakeOver its
+// backup's custody keys were already destroyed.
+TEST_F(CustodyTest, ATakeOverShardedRestoreThatFailsAtALaterShardLeavesEveryShardRestorable) {
+  test::TempDir out;
+  Options o = options_;
+  o.directory = out.Sub("s");
+  std::vector<ErasureLog> logs;
+  {
+    auto s = ShardedStore::Open(o, 2);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    PersonId in_zero;
+    int next = 0;
+    do {
+      auto p = (*s)->CreatePerson({{"email", std::to_string(next++) + "@x.org"}});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      in_zero = *p;
+    } while ((*s)->ShardOf(in_zero) != 0);
+    ASSERT_TRUE((*s)->Backup(out.Sub("b")).ok());
+    ASSERT_TRUE((*s)->Erase({in_zero}).ok());
+    auto read = (*s)->ReadErasureLogs();
+    ASSERT_TRUE(read.ok());
+    logs = *read;
+    SKV_ASSERT_OK((*s)->Close());
+  }
+  auto shard0 = ReadBackupInfo(out.Sub("b") + "/shard-000");
+  ASSERT_TRUE(shard0.ok()) << shard0.status().ToString();
+  ASSERT_FALSE(shard0->custody_labels.empty());
+  const std::string damaged = out.Sub("damaged");
+  fs::copy(out.Sub("b"), damaged, fs::copy_options::recursive);
+  const std::string data = damaged + "/shard-001/data/data.mdb";
+  std::string bytes = test::ReadFile(data);
+  bytes[bytes.size() / 2] ^= 0x01;
+  test::WriteFile(data, bytes);
+
+  Options to = RestoreTo(out.Sub("r"));
+  ShardedRestoreOptions ro;
+  ro.erasure_logs = logs;
+  ro.custody_keys = RestoredCustodyKeys::kTakeOver;
+  auto failed = ShardedStore::Restore(damaged, to, ro);
+  EXPECT_TRUE(failed.status().IsCorruption()) << failed.status().ToString();
+  EXPECT_FALSE(fs::exists(out.Sub("r")));
+  for (const std::string& label : shard0->custody_labels) {
+    EXPECT_TRUE(*custody_->HasKey(label)) << label << ": shard 0's backup can no longer be restored";
+  }
+  auto ok = ShardedStore::Restore(out.Sub("b"), to, ro);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->shards[0].applied.people_erased, 1u);
+  for (const std::string& label : shard0->custody_labels) EXPECT_FALSE(*custody_->HasKey(label)) << label;
+  for (const RestoreResult& r : ok->shards) EXPECT_TRUE(r.custody_keys_to_destroy.empty());
+}
+
+// A custody whose next DestroyKey fails (a token that went away for a moment).
+class FlakyDestroyCustody final : public EpochKeyCustody {
+ public:
+  explicit FlakyDestroyCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
+  Status CreateKey(std::string_view l) override { return inner_->CreateKey(l); }
+  Result<std::string> Wrap(std::string_view l, std::string_view k) override { return inner_->Wrap(l, k); }
+  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { return inner_->Unwrap(l, w); }
+  Status DestroyKey(std::string_view l) override {
+    if (fail_next_destroy.exchange(false)) return Status::IOError("the token is unplugged");
+    return inner_->DestroyKey(l);
+  }
+  Result<bool> HasKey(std::string_view l) override { return inner_->HasKey(l); }
+  std::string Describe() const override { return inner_->Describe(); }
+  std::atomic<bool> fail_next_destroy{false};
+
+ private:
+  std::shared_ptr<EpochKeyCustody> inner_;
+};
+
+// Found in stop 37's read of the rotation: the list of custody keys left to
+// destroy was written over by the next rotation, so a key whose destroy had
+// failed stayed in the token for ever, and backups needing it restorable.
+TEST_F(CustodyTest, ACustodyKeyWhoseDestroyFailedIsDestroyedByTheNextRotation) {
+  auto flaky = std::make_shared<FlakyDestroyCustody>(custody_);
+  options_.epoch_key_custody = flaky;
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  (void)*(*store)->CreatePerson({{"email", "a@x.org"}}, {});
+  auto& keys = static_cast<engine::StoreImpl&>(**store).key_store();
+  const std::string first = keys.Epochs().at(0).custody_label;
+  flaky->fail_next_destroy = true;
+  EXPECT_FALSE((*store)->RotateEpoch().ok());
+  EXPECT_TRUE(*custody_->HasKey(first));
+  const std::string second = keys.Epochs().back().custody_label;
+  ASSERT_NE(second, first);
+  auto rotated = (*store)->RotateEpoch();
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_FALSE(*custody_->HasKey(first)) << "the first rotation's key was dropped from the list";
+  EXPECT_FALSE(*custody_->HasKey(second));
+  auto left = keys.CustodyKeysLeftToDestroy();
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());
+}
+
+// Outside audit 37c, F2: with the custody_label lines deleted from a
+// backup's MANIFEST, a restore asked no custody_keys choice, shared the
+// original's token keys with the copy (whose rotations then destroyed
+// them), and a failed one destroyed the original's current key as one
+// "it made". The copy's own epoch records decide now, and a MANIFEST that
+// disagrees with them is Corruption.
+TEST_F(CustodyTest, AManifestWithItsCustodyLabelsDeletedIsRefusedAndTheOriginalKeepsItsKeys) {
+  test::TempDir out;
+  PersonId kept;
+  std::string live_label;
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    kept = *(*store)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "Kept"}});
+    ASSERT_TRUE((*store)->Backup(out.Sub("b")).ok());
+    live_label = static_cast<engine::StoreImpl&>(**store).key_store().Epochs().back().custody_label;
+  }
+  const std::string manifest = out.Sub("b") + "/MANIFEST";
+  std::string text = test::ReadFile(manifest), stripped;
+  for (std::size_t at = 0; at < text.size();) {
+    const std::size_t end = text.find('\n', at) + 1;
+    const std::string line = text.substr(at, end - at);
+    if (!line.starts_with("custody_label ")) stripped += line;
+    at = end;
+  }
+  ASSERT_NE(stripped, text);
+  test::WriteFile(manifest, stripped);
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  for (RestoredCustodyKeys choice :
+       {RestoredCustodyKeys::kUnspecified, RestoredCustodyKeys::kNewKeys, RestoredCustodyKeys::kTakeOver}) {
+    no_log.custody_keys = choice;
+    auto refused = RestoreBackup(out.Sub("b"), RestoreTo(out.Sub("r")), no_log);
+    EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+    EXPECT_FALSE(fs::exists(out.Sub("r")));
+    EXPECT_TRUE(*custody_->HasKey(live_label)) << "the original's custody key was destroyed";
+  }
+  auto store = Store::Open(options_);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->GetProfile(kept)->at("name").as_string(), "Kept");
 }
 
 TEST_F(CustodyTest, ClosingOneCustodyLeavesAnotherLoggedIn) {

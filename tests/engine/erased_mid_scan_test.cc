@@ -117,6 +117,42 @@ TEST_F(ErasedMidScanTest, AnEntryHeldAcrossAnErasureStaysValidUntilNext) {
   EXPECT_FALSE(exported->Valid());
 }
 
+// Outside audit 37b, F1: an entry handed out that survived the erasure
+// (its category was not erased) was read again behind itself, and the copy
+// was erased from the middle of the buffer; with more entries behind the
+// copy than before it, the deque shifted the front part instead, and the
+// entry handed out was destroyed (a use after free under ASan; garbage
+// without it).
+TEST_F(ErasedMidScanTest, AnEntryHeldThatSurvivesAnErasureIsNotDestroyedByItsCopy) {
+  const PersonId ann = PersonWithTenOfEach("ann@x.org");
+  SKV_ASSERT_OK(store_->Put(ann, "addresses", "home", "1 Main St"));
+  auto events = store_->ScanEvents(ann, {});
+  ASSERT_TRUE(events->Valid());
+  const StoredEvent& event = events->value();  // 1000, a page_view, nine behind it
+  ASSERT_EQ(event.name, "page_view");
+  auto records = store_->ScanRecords(ann, "notes", {});
+  ASSERT_TRUE(records->Valid());
+  const Record& record = records->value();  // n0, nine behind it
+  ASSERT_EQ(record.key, "n0");
+  SKV_ASSERT_OK(store_->EraseCategory(ann, "location").status());
+  ASSERT_TRUE(events->Valid());
+  EXPECT_EQ(event.name, "page_view");
+  EXPECT_EQ(event.ts_ms, 1000);
+  ASSERT_EQ(event.properties.size(), 1u);
+  EXPECT_EQ(event.properties.begin()->first, "i");
+  EXPECT_EQ(&events->value(), &event) << "the entry handed out stays current";
+  events->Next();
+  ASSERT_TRUE(events->Valid());
+  EXPECT_EQ(events->value().ts_ms, 1002);
+  ASSERT_TRUE(records->Valid());
+  EXPECT_EQ(record.key, "n0");
+  EXPECT_EQ(record.value, "note 0");
+  EXPECT_EQ(&records->value(), &record);
+  records->Next();
+  ASSERT_TRUE(records->Valid());
+  EXPECT_EQ(records->value().key, "n1");
+}
+
 // The C API's shredkv_iter_next checked Valid() before Next(): after an
 // erasure, Valid() made the next entry current and Next() skipped it
 // unseen. Next() now moves past what value() handed out, not past an entry

@@ -358,5 +358,38 @@ TEST(BackgroundThreadCloseTest, CloseOnTheMaintenanceThreadIsRefusedAndTheStoreS
   EXPECT_TRUE((*store)->GetPerson(*a).status().IsFailedPrecondition());
 }
 
+// Outside audit 37b, F4: the same from a listener on the calling thread —
+// the erasure that delivers OnErasureCommitted still uses the store — freed
+// it under that call through the C API. Refused, the store left open.
+TEST(ListenerCloseTest, CloseFromAListenerOnTheCallingThreadIsRefusedAndTheStoreStaysOpen) {
+  class CloseOnCommit : public EventListener {
+   public:
+    void OnErasureCommitted(const ErasureReceipt&) override {
+      if (store == nullptr) return;
+      status = store->Close();
+      usable = store->StoreId().ok();
+    }
+    Store* store = nullptr;
+    std::optional<Status> status;
+    bool usable = false;
+  };
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  auto listener = std::make_shared<CloseOnCommit>();
+  o.listeners = {listener};
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const PersonId a = *(*store)->CreatePerson({{"email", "a@x.org"}});
+  const PersonId b = *(*store)->CreatePerson({{"email", "b@x.org"}});
+  listener->store = store->get();
+  SKV_ASSERT_OK((*store)->Erase(a).status());
+  ASSERT_TRUE(listener->status.has_value()) << "the listener ran on another thread";
+  EXPECT_TRUE(listener->status->IsFailedPrecondition()) << listener->status->ToString();
+  EXPECT_TRUE(listener->usable);
+  listener->store = nullptr;
+  EXPECT_TRUE((*store)->GetPerson(b).ok());
+  SKV_ASSERT_OK((*store)->Close());
+}
+
 }  // namespace
 }  // namespace shredkv

@@ -73,6 +73,21 @@ TEST_F(ProfileTest, InvalidAttributeNameIsRejected) {
   EXPECT_TRUE(store_->PatchProfile(id, ProfilePatch{{{std::string(256, 'a'), 1}}, {}}).IsInvalidArgument());
 }
 
+// Outside audit 37b, F3: names that were not UTF-8 were stored, and the
+// export turned "note\xff" and "note\xfe" both into "note\uFFFD" — a
+// document its own import refused. Names are text now; values may be bytes.
+TEST_F(ProfileTest, NamesThatAreNotUtf8AreRefusedForAttributesEventsAndProperties) {
+  PersonId id = MakePerson("ann@x.org");
+  for (const std::string& bad : {std::string("note\xff"), std::string("\xc3"), std::string("\xed\xa0\x80")}) {
+    EXPECT_TRUE(store_->PatchProfile(id, ProfilePatch{{{bad, 1}}, {}}).IsInvalidArgument()) << bad;
+    EXPECT_TRUE(store_->AppendEvent(id, Event{bad, 1000, {}, {}, {}}).IsInvalidArgument()) << bad;
+    EXPECT_TRUE(store_->AppendEvent(id, Event{"view", 1000, {{bad, 1}}, {}, {}}).IsInvalidArgument()) << bad;
+  }
+  SKV_ASSERT_OK(store_->PatchProfile(id, ProfilePatch{{{"caf\xc3\xa9 \xf0\x9f\x98\x80", std::string("\xff")}}, {}}));
+  SKV_ASSERT_OK(store_->AppendEvent(id, Event{"vue \xc3\xa9", 1000, {{"\xe2\x82\xac", 1}}, {}, {}}));
+  EXPECT_EQ(store_->GetProfile(id)->at("caf\xc3\xa9 \xf0\x9f\x98\x80").as_string(), "\xff");
+}
+
 TEST_F(ProfileTest, UnknownPersonIsNotFound) {
   EXPECT_TRUE(store_->GetProfile(PersonId(PersonId::Bytes{1})).status().IsNotFound());
   EXPECT_TRUE(store_->PatchProfile(PersonId(PersonId::Bytes{1}), {}).IsNotFound());

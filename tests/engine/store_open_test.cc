@@ -2,7 +2,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <limits>
+#include <thread>
 #include <filesystem>
 
 #include "storage/environment.h"
@@ -28,6 +31,53 @@ TEST(StoreOpenTest, RequiresKeyProviderAndDirectory) {
   EXPECT_TRUE(Store::Open(o).status().IsInvalidArgument());
   Options p = TestOptions("");
   EXPECT_TRUE(Store::Open(p).status().IsInvalidArgument());
+}
+
+// Outside audit 37a, F5: 32 zero bytes (a key buffer never filled) as a
+// raw key or a key file's made a store anyone could open.
+TEST(StoreOpenTest, NoStoreIsCreatedOrReSealedUnderAnAllZeroRootKey) {
+  TempDir dir;
+  Options o = TestOptions(dir.Sub("store"));
+  o.key_provider = NewRawKeyProvider(std::string(RootKey::kSize, '\0'));
+  auto refused = Store::Open(o);
+  EXPECT_TRUE(refused.status().IsInvalidArgument()) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("zero"), std::string::npos);
+  auto store = Store::Open(TestOptions(dir.Sub("store")));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_TRUE((*store)->RotateRootKey(o.key_provider).IsInvalidArgument());
+}
+
+// Outside audit 37a, F7: durations were taken unchecked. A granularity of
+// 0 or less turned off kUnlink's coarsening; a drain timeout of 2^63 - 1
+// ("for ever") overflowed its deadline, so an erasure beside a lease failed
+// Busy at once.
+TEST(StoreOpenTest, DegenerateDurationsAreRefusedAndAnEndlessDrainTimeoutWaits) {
+  TempDir dir;
+  auto with = [&](auto set) {
+    Options o = TestOptions(dir.Sub("store"));
+    set(o);
+    return Store::Open(o).status();
+  };
+  EXPECT_TRUE(with([](Options& o) { o.unlink_time_granularity_ms = 0; }).IsInvalidArgument());
+  EXPECT_TRUE(with([](Options& o) { o.unlink_time_granularity_ms = -1; }).IsInvalidArgument());
+  EXPECT_TRUE(with([](Options& o) { o.lease_drain_timeout_ms = -1; }).IsInvalidArgument());
+  EXPECT_TRUE(with([](Options& o) { o.rotate_after_ms = -5; }).IsInvalidArgument());
+  EXPECT_TRUE(with([](Options& o) { o.background_maintenance_ms = -1; }).IsInvalidArgument());
+
+  Options o = TestOptions(dir.Sub("store"));
+  o.lease_drain_timeout_ms = std::numeric_limits<std::int64_t>::max();
+  auto store = Store::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const PersonId ann = *(*store)->CreatePerson({{"email", "ann@x.org"}}, {{"name", "Ann"}});
+  auto lease = (*store)->AcquireLease(ann, "support");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    lease->reset();
+  });
+  auto erased = (*store)->Erase(ann);
+  release.join();
+  EXPECT_TRUE(erased.ok()) << erased.status().ToString();
 }
 
 TEST(StoreOpenTest, DataPersistsAcrossReopen) {

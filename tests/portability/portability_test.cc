@@ -91,6 +91,21 @@ TEST_F(PortabilityTest, JsonRoundTripIntoAnotherStoreGivesTheSameDocument) {
   EXPECT_EQ(profile->at("score").as_double(), 0.1);
 }
 
+// Outside audit 37b, F2: a JSON document followed by a NUL byte and
+// anything at all was imported, the rest unread and unreported.
+TEST_F(PortabilityTest, AJsonDocumentFollowedByANulByteAndMoreIsRefused) {
+  PersonId ann = MakeRichPerson(*store_);
+  const std::string doc = ExportString(*store_, ann, ExportFormat::kJson);
+  test::TempDir other_dir;
+  auto other = Store::Open(test::TestOptions(other_dir.Sub("s"), 'z'));
+  ASSERT_TRUE(other.ok());
+  std::istringstream in(doc + std::string("\0{\"garbage\xff", 12));
+  auto imported = ImportPerson(**other, in, ExportFormat::kJson);
+  EXPECT_TRUE(imported.status().IsInvalidArgument()) << imported.status().ToString();
+  std::istringstream whole(doc + "\n");
+  EXPECT_TRUE(ImportPerson(**other, whole, ExportFormat::kJson).ok());
+}
+
 TEST_F(PortabilityTest, NdjsonRoundTripGivesTheSameItems) {
   PersonId ann = MakeRichPerson(*store_);
   const std::string first = ExportString(*store_, ann, ExportFormat::kNdjson);

@@ -702,6 +702,7 @@ int CmdRestore(const GlobalOptions& global, const ParsedArgs& args) {
   RestoreOptions restore;
   restore.erasure_log = log ? &*log : nullptr;
   restore.without_erasure_log = no_log;
+  restore.accept_untagged = args.Has("accept-untagged");
   if (auto c = args.Get("custody-keys")) {
     if (*c == "take-over") {
       restore.custody_keys = RestoredCustodyKeys::kTakeOver;
