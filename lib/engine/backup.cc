@@ -607,13 +607,17 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
   // that erased something else (a copy restored beside the original reusing
   // an application's request id) does not count: the entry is made under a
   // new id then.
-  auto before_backup = [&](const std::string& request_id, const std::string& category) -> Result<bool> {
+  // A category fence of the person holding the request counts too: one a
+  // restore of this store added for a category it held nothing in then
+  // (below), whose data written since must not be erased by the log again.
+  auto before_backup = [&](const PersonId& person, const std::string& request_id,
+                           const std::string& category) -> Result<bool> {
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
     auto request = ctx_.keys->GetRequest(request_id);
-    if (request.ok()) return request->category == category;
-    if (request.status().IsNotFound()) return false;
-    return request.status();
+    if (request.ok() && request->category == category) return true;
+    if (!request.ok() && !request.status().IsNotFound()) return request.status();
+    return ctx_.keys->HasCategoryFence(person, category, request_id);
   };
 
   // One erasure request per request id, as it was made.
@@ -622,7 +626,7 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
   // (review of stop 34, R2: a store restored from an older backup dropped
   // them from its log, and a newer backup restored with that log brought
   // back a person erased in between).
-  std::vector<std::pair<PersonId, keys::ErasureRequest>> never_held;
+  std::vector<std::pair<PersonId, keys::ErasureRequest>> never_held, categories_never_held;
   for (const ErasedPersonEntry& e : log.people) {
     auto h = held(e.person);
     if (!h.ok()) return h.status();
@@ -665,7 +669,7 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
     // store already holds was made before the backup, and erasing the
     // category again would shred the key of what was written after it
     // (outside audit 29a F3).
-    auto made = before_backup(e.request_id, e.category);
+    auto made = before_backup(e.person, e.request_id, e.category);
     if (!made.ok()) return made.status();
     if (*made) {
       ++applied.already_erased;
@@ -684,7 +688,18 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
     } else if (receipt.status().IsErased()) {
       ++applied.already_erased;
     } else if (receipt.status().IsNotFound()) {
-      ++applied.not_present;  // the person holds nothing in the category here
+      // The person holds nothing in the category here: fenced all the same,
+      // so that this store's own log names the erasure (review of stop 34,
+      // R2's category half: a newer backup restored with that log brought
+      // the category back).
+      ++applied.not_present;
+      keys::ErasureRequest r;
+      r.request_id = e.request_id;
+      r.erased_at_ms = e.erased_at_ms;
+      r.people = 1;
+      r.analytics_mode = static_cast<std::uint8_t>(e.analytics);
+      r.category = e.category;
+      categories_never_held.emplace_back(e.person, std::move(r));
     } else {
       return receipt.status().WithContext("re-applying category erasure '" + e.request_id + "'");
     }
@@ -695,6 +710,15 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
     std::lock_guard write_lock(ctx_.write_mu);
     auto fenced = ctx_.keys->AddForeignFences(never_held);
     if (!fenced.ok()) return fenced.status().WithContext("fencing the people of the log this store never held");
+  }
+  if (!categories_never_held.empty()) {
+    CallGuard guard(ctx_, CallAccess::kWrite);
+    if (!guard.ok()) return guard.status();
+    std::lock_guard write_lock(ctx_.write_mu);
+    auto fenced = ctx_.keys->AddForeignCategoryFences(categories_never_held);
+    if (!fenced.ok()) {
+      return fenced.status().WithContext("fencing the category erasures of the log this store held nothing in");
+    }
   }
   if (!log.suppressed.empty()) {
     CallGuard guard(ctx_, CallAccess::kWrite);

@@ -201,7 +201,7 @@ class BatchApplier {
       if (!key.ok()) return key.status();
       if (*key != nullptr) return std::make_pair(it->second, *key);
     }
-    if (st->person.next_slot == ~std::uint32_t{0}) {
+    if (st->person.next_slot >= keys::kFirstForeignCategorySlot) {
       return Status::StoreFull("person " + id.ToHex() + " used up its category key slots");
     }
     const std::uint32_t slot = st->person.next_slot++;

@@ -2022,6 +2022,73 @@ Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<Per
   return added;
 }
 
+Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
+    const std::vector<std::pair<PersonId, ErasureRequest>>& erasures) {
+  std::uint64_t added = 0;
+  Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
+    added = 0;
+    for (const auto& [person, request] : erasures) {
+      if (request.category.empty()) return Status::Internal("a foreign category fence needs its category");
+      // The person's foreign category fences so far: skip a repeat, and
+      // take the next free slot after the last.
+      auto cursor = txn.OpenCursor(category_fences_);
+      if (!cursor.ok()) return cursor.status();
+      auto& c = **cursor;
+      std::uint32_t next = kFirstForeignCategorySlot;
+      bool repeat = false;
+      for (Status m = c.Seek(codec::DekKey(person, kFirstForeignCategorySlot)); c.Valid() || !m.ok(); m = c.Next()) {
+        if (!m.ok()) return m;
+        if (c.key().size() != PersonId::kSize + 4 || c.key().substr(0, PersonId::kSize) != person.view()) break;
+        std::string_view payload;
+        if (Status o = codec::OpenPlain(TableId::kCategoryFences, c.key(), c.value(), &payload); !o.ok()) return o;
+        ErasureRequest held;
+        if (Status d = DecodeFence(payload, true, &held); !d.ok()) return d;
+        if (held.request_id == request.request_id && held.category == request.category) repeat = true;
+        const std::uint32_t slot = util::DecodeFixed32BE(c.key().data() + PersonId::kSize);
+        if (slot == ~std::uint32_t{0}) return Status::StoreFull("person " + person.ToHex() + " has no foreign fence slot left");
+        next = slot + 1;
+      }
+      if (repeat) continue;
+      const std::string key = codec::DekKey(person, next);
+      std::string payload;
+      EncodeFence(request, &payload);
+      util::PutLengthPrefixed(&payload, request.category);
+      if (Status w = txn.Put(category_fences_, key, PlainRow(TableId::kCategoryFences, key, payload)); !w.ok()) {
+        return w;
+      }
+      ++added;
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return added;
+}
+
+Result<bool> KeyStore::HasCategoryFence(const PersonId& person, std::string_view category,
+                                        std::string_view request_id) {
+  bool found = false;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    auto cursor = txn.OpenCursor(category_fences_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.Seek(person.view()); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      if (c.key().substr(0, PersonId::kSize) != person.view()) break;
+      std::string_view payload;
+      if (Status o = codec::OpenPlain(TableId::kCategoryFences, c.key(), c.value(), &payload); !o.ok()) return o;
+      ErasureRequest held;
+      if (Status d = DecodeFence(payload, true, &held); !d.ok()) return d;
+      if (held.request_id == request_id && held.category == category) {
+        found = true;
+        break;
+      }
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return found;
+}
+
 Result<std::string> KeyStore::RawRowForTesting(std::string_view table, std::string_view key) {
   std::string out;
   Status s = env_->View([&](storage::ReadTxn& txn) {

@@ -90,6 +90,11 @@ namespace shredkv::keys {
 inline constexpr std::uint32_t kKeysFormatVersion = 4;
 inline constexpr std::uint32_t kOldestKeysFormatVersion = 2;
 inline constexpr std::uint32_t kPersonSlot = 0;  // the whole-person key
+// Category key slots are numbered from 1 up and never reach this: the slots
+// from here up fence category erasures of a person made in another copy of
+// the store, for categories this copy never gave the person a key in
+// (AddForeignCategoryFences).
+inline constexpr std::uint32_t kFirstForeignCategorySlot = 0x80000000u;
 
 // An erased person (slot 0) or erased category key (slot > 0) waiting for
 // purge.
@@ -381,6 +386,17 @@ class KeyStore {
   // is an error (Internal): erase them instead. One committed transaction;
   // returns how many fences were written.
   Result<std::uint64_t> AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people);
+  // The same for category erasures (request.category set) of people this
+  // store holds but never gave a key in that category (review of stop 34,
+  // R2's category half): each is fenced at a slot from
+  // kFirstForeignCategorySlot up, which no key ever takes, so that this
+  // store's own log names it. One already fenced (the same person, category
+  // and request id) is skipped. One committed transaction; returns how many
+  // fences were written.
+  Result<std::uint64_t> AddForeignCategoryFences(const std::vector<std::pair<PersonId, ErasureRequest>>& erasures);
+  // True if a category fence of `person` (at any slot) holds the erasure
+  // `request_id` of `category`.
+  Result<bool> HasCategoryFence(const PersonId& person, std::string_view category, std::string_view request_id);
 
   // ---- epoch rotation ----
 

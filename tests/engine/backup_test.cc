@@ -720,6 +720,63 @@ TEST_F(BackupTest, ARestoredStoresLogKeepsTheErasuresOfPeopleItsBackupNeverHeld)
   EXPECT_TRUE((*r2)->GetPerson(early).ok());
 }
 
+// The same for a category (review of stop 34, R2's category half, left
+// until stop 37): a backup taken before the person had any data in the
+// category was restored with a log naming the category's erasure; the
+// copy held nothing to erase, fenced nothing, and its own log no longer
+// named the erasure, so a newer backup restored with that log brought the
+// category back. It is fenced at a slot no key takes now, and the data
+// written in the category after the restore is not erased again by the log.
+TEST_F(BackupTest, ARestoredStoresLogKeepsACategoryErasureItsBackupHeldNothingIn) {
+  options_.categories = {"location"};
+  options_.event_categories = {{"gps_ping", "location"}};
+  Reopen();
+  const PersonId p = MakePerson("p@x.org");
+  ASSERT_TRUE(store_->Backup(out_.Sub("b1")).ok());  // p has no location data yet
+  SKV_ASSERT_OK(store_->AppendEvent(p, Event{"gps_ping", 1000, {{"lat", 52.5}}, {}, {}}));
+  ASSERT_TRUE(store_->Backup(out_.Sub("b2")).ok());  // p's location data in it
+  SKV_ASSERT_OK(store_->EraseCategory(p, "location", EraseOptions{"req-loc", false, AnalyticsOnErase::kKeep}).status());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+
+  auto first = RestoreBackup(out_.Sub("b1"), RestoreTo(out_.Sub("r1")), WithLog(*log));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->applied.not_present, 1u);
+  std::optional<ErasureLog> live_log;
+  {
+    auto r1 = Store::Open(RestoreTo(out_.Sub("r1")));
+    ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+    auto read = (*r1)->ReadErasureLog();
+    ASSERT_TRUE(read.ok());
+    live_log = *read;
+    ASSERT_EQ(live_log->categories.size(), 1u) << "the restored store's log lost the category erasure";
+    EXPECT_EQ(live_log->categories[0].person, p);
+    EXPECT_EQ(live_log->categories[0].category, "location");
+    EXPECT_EQ(live_log->categories[0].request_id, "req-loc");
+    // p's location data written in the restored store: a new key, and the
+    // log applied again erases none of it (the fence says it was applied).
+    SKV_ASSERT_OK((*r1)->AppendEvent(p, Event{"gps_ping", 2000, {{"lat", 48.1}}, {}, {}}));
+    SKV_ASSERT_OK((*r1)->Close());
+    auto again = ReapplyErasureLog(RestoreTo(out_.Sub("r1")), *live_log);
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(again->categories_erased, 0u);
+    auto reopened = Store::Open(RestoreTo(out_.Sub("r1")));
+    ASSERT_TRUE(reopened.ok());
+    auto it = (*reopened)->ScanEvents(p, {});
+    ASSERT_TRUE(it->Valid()) << it->status().ToString();
+    EXPECT_EQ(it->value().ts_ms, 2000);
+  }
+  // b2, newer, restored with the restored store's log: the category stays erased.
+  auto second = RestoreBackup(out_.Sub("b2"), RestoreTo(out_.Sub("r2")), WithLog(*live_log));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->applied.categories_erased, 1u);
+  auto r2 = Store::Open(RestoreTo(out_.Sub("r2")));
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  auto it = (*r2)->ScanEvents(p, {});
+  EXPECT_FALSE(it->Valid()) << "p's location event came back";
+  EXPECT_TRUE((*r2)->GetPerson(p).ok());
+}
+
 // Review of stop 34, R3: a category written again after its erasure gets a
 // new key, and may be erased again. A log read between the two erasures
 // names the category once; the backup holds two. The check counted them
