@@ -140,7 +140,11 @@ class SHREDKV_EXPORT Lease {
   virtual const std::string& purpose() const = 0;
   // The profile without attributes of restricted categories.
   virtual Result<Attributes> GetProfile() = 0;
-  // Events without those of restricted categories.
+  // Events without those of restricted categories. The iterators of
+  // ScanEvents and ScanRecords read for the lease: once it is destroyed they
+  // drop what they buffered (an entry value() handed out stays until Next())
+  // and end with FailedPrecondition (since stop 37: they went on reading
+  // after a restriction the lease's release had let through).
   virtual std::unique_ptr<EventIterator> ScanEvents(TimeRange range = {}) = 0;
   // Restricted if the record's own category is restricted (not its
   // collection's declared one: a batch put may name another), or if the

@@ -117,6 +117,11 @@ class BatchedIterator : public Iterator<T> {
       // Read before the batch: an erasure that commits while it is read
       // changes the epoch, and the next call drops the batch.
       filled_at_epoch_ = ctx_->ErasureEpoch();
+      if (LeaseEndedNow()) {
+        status_ = Status::FailedPrecondition(kLeaseEndedMessage);
+        exhausted_ = true;
+        break;
+      }
       CallGuard guard(*ctx_);
       Status s = guard.status();
       if (s.ok()) s = Fill();
@@ -131,8 +136,13 @@ class BatchedIterator : public Iterator<T> {
   EngineContext* ctx_;
   bool exhausted_ = false;
   Status status_;
+  LeaseEnded lease_ended_;  // see NewEventIterator
 
  private:
+  static constexpr const char* kLeaseEndedMessage =
+      "the lease this iterator read for was released: it reads nothing more";
+  bool LeaseEndedNow() const { return lease_ended_ && lease_ended_->load(std::memory_order_acquire); }
+
   BatchedIterator& Self() const { return const_cast<BatchedIterator&>(*this); }
 
   // Close wipes the keys, and every later call fails: so do the iterators,
@@ -141,15 +151,19 @@ class BatchedIterator : public Iterator<T> {
   // was erased through a store opened again on the directory, whose
   // erasures this store's epoch never sees). An entry value() handed out
   // stays until Next() (iterator.h), as after an erasure.
+  // The same when the lease the iterator reads for was released (outside
+  // audit 37d, F1: a lease's scan kept reading, after the lease was
+  // released and the person restricted, what the restriction withholds).
   void DropIfClosed() {
-    if (!ctx_->closed.load(std::memory_order_acquire) || (exhausted_ && Buffered() == 0)) return;
+    const bool closed = ctx_->closed.load(std::memory_order_acquire);
+    if ((!closed && !LeaseEndedNow()) || (exhausted_ && Buffered() == 0)) return;
     if (shown_ && Buffered() != 0) {  // handed out: retired, not destroyed
       ++retired_;
       shown_ = false;
     }
     DropBuffered();
     exhausted_ = true;
-    if (status_.ok()) status_ = Status::FailedPrecondition("store is closed");
+    if (status_.ok()) status_ = Status::FailedPrecondition(closed ? "store is closed" : kLeaseEndedMessage);
   }
 
   void DropIfErasedSince() {
@@ -208,8 +222,10 @@ class BatchedIterator : public Iterator<T> {
 template <typename T>
 class PersonIterator : public BatchedIterator<T> {
  protected:
-  PersonIterator(EngineContext* ctx, const PersonId& id, EntryFilter<T> keep)
-      : BatchedIterator<T>(ctx, /*personal=*/true), id_(id), keep_(std::move(keep)) {}
+  PersonIterator(EngineContext* ctx, const PersonId& id, EntryFilter<T> keep, LeaseEnded lease_ended)
+      : BatchedIterator<T>(ctx, /*personal=*/true), id_(id), keep_(std::move(keep)) {
+    this->lease_ended_ = std::move(lease_ended);
+  }
   // One batch. REQUIRES: the person's lock held shared.
   virtual Status FillWith(Keyring& keyring) = 0;
   // Whether the filter lets `value` out. Applied where a batch is read, so
@@ -239,8 +255,11 @@ class PersonIterator : public BatchedIterator<T> {
 
 class EventIteratorImpl final : public PersonIterator<StoredEvent> {
  public:
-  EventIteratorImpl(EngineContext* ctx, const PersonId& id, TimeRange range, EntryFilter<StoredEvent> keep)
-      : PersonIterator(ctx, id, std::move(keep)), range_(range), next_key_(codec::EventKey(id, range.from_ms, 0)) {
+  EventIteratorImpl(EngineContext* ctx, const PersonId& id, TimeRange range, EntryFilter<StoredEvent> keep,
+                    LeaseEnded lease_ended)
+      : PersonIterator(ctx, id, std::move(keep), std::move(lease_ended)),
+        range_(range),
+        next_key_(codec::EventKey(id, range.from_ms, 0)) {
     Refill();
   }
 
@@ -299,8 +318,10 @@ class EventIteratorImpl final : public PersonIterator<StoredEvent> {
 class RecordIteratorImpl final : public PersonIterator<Record> {
  public:
   RecordIteratorImpl(EngineContext* ctx, const PersonId& id, std::string collection, std::string prefix,
-                     EntryFilter<Record> keep)
-      : PersonIterator(ctx, id, std::move(keep)), collection_(std::move(collection)), prefix_(std::move(prefix)) {
+                     EntryFilter<Record> keep, LeaseEnded lease_ended)
+      : PersonIterator(ctx, id, std::move(keep), std::move(lease_ended)),
+        collection_(std::move(collection)),
+        prefix_(std::move(prefix)) {
     if (collection_.empty() || collection_.size() > 255) {
       status_ = Status::InvalidArgument("collection name must be 1..255 bytes");
       exhausted_ = true;
@@ -717,14 +738,15 @@ Status KeysStillThere(EngineContext* ctx, const PersonId& person, const std::set
 }
 
 std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range,
-                                                EntryFilter<StoredEvent> keep) {
-  return std::make_unique<EventIteratorImpl>(ctx, id, range, std::move(keep));
+                                                EntryFilter<StoredEvent> keep, LeaseEnded lease_ended) {
+  return std::make_unique<EventIteratorImpl>(ctx, id, range, std::move(keep), std::move(lease_ended));
 }
 
 std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const PersonId& id,
                                                   std::string collection, std::string prefix,
-                                                  EntryFilter<Record> keep) {
-  return std::make_unique<RecordIteratorImpl>(ctx, id, std::move(collection), std::move(prefix), std::move(keep));
+                                                  EntryFilter<Record> keep, LeaseEnded lease_ended) {
+  return std::make_unique<RecordIteratorImpl>(ctx, id, std::move(collection), std::move(prefix), std::move(keep),
+                                              std::move(lease_ended));
 }
 
 std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query) {

@@ -9,6 +9,7 @@
 #define SHREDKV_ENGINE_ITERATORS_H_
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <set>
@@ -36,11 +37,19 @@ Status KeysStillThere(EngineContext* ctx, const PersonId& person, const std::set
 template <typename T>
 using EntryFilter = std::function<bool(const T&)>;
 
+// Set (once) when the lease an iterator reads for is released: from then on
+// the iterator drops what it buffered (an entry value() handed out stays
+// until Next()) and ends with FailedPrecondition, as after Close. Null: the
+// iterator reads for no lease.
+using LeaseEnded = std::shared_ptr<const std::atomic<bool>>;
+
 std::unique_ptr<EventIterator> NewEventIterator(EngineContext* ctx, const PersonId& id, TimeRange range,
-                                                EntryFilter<StoredEvent> keep = nullptr);
+                                                EntryFilter<StoredEvent> keep = nullptr,
+                                                LeaseEnded lease_ended = nullptr);
 std::unique_ptr<RecordIterator> NewRecordIterator(EngineContext* ctx, const PersonId& id,
                                                   std::string collection, std::string prefix,
-                                                  EntryFilter<Record> keep = nullptr);
+                                                  EntryFilter<Record> keep = nullptr,
+                                                  LeaseEnded lease_ended = nullptr);
 std::unique_ptr<AnalyticsIterator> NewAnalyticsIterator(EngineContext* ctx, const AnalyticsQuery& query);
 // Store::FindRecords: the record metadata index (engine/record_index.h).
 std::unique_ptr<Iterator<FoundRecord>> NewFoundRecordIterator(EngineContext* ctx, const RecordQuery& query);

@@ -1,5 +1,7 @@
 // Restriction of processing, consent and processing leases (design §6).
 #include <algorithm>
+#include <atomic>
+#include <memory>
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
@@ -29,7 +31,12 @@ class LeaseImpl final : public Lease {
  public:
   LeaseImpl(EngineContext& ctx, Reader& reader, PersonId id, std::string purpose, std::vector<std::string> withheld)
       : ctx_(ctx), reader_(reader), id_(id), purpose_(std::move(purpose)), withheld_(std::move(withheld)) {}
-  ~LeaseImpl() override { ctx_.leases.Release(id_, holder_); }
+  // Its iterators end before the lease is released: a restriction or
+  // erasure that waited for it finds none of them still reading.
+  ~LeaseImpl() override {
+    ended_->store(true, std::memory_order_release);
+    ctx_.leases.Release(id_, holder_);
+  }
   LeaseImpl(const LeaseImpl&) = delete;
   LeaseImpl& operator=(const LeaseImpl&) = delete;
 
@@ -48,8 +55,9 @@ class LeaseImpl final : public Lease {
   std::unique_ptr<EventIterator> ScanEvents(TimeRange range) override {
     // The filter holds copies, not the lease: an iterator kept past its
     // lease must not read a destroyed one (it may run from Valid()).
-    return NewEventIterator(&ctx_, id_, range,
-                            [withheld = withheld_](const StoredEvent& e) { return !Contains(withheld, e.category); });
+    return NewEventIterator(
+        &ctx_, id_, range, [withheld = withheld_](const StoredEvent& e) { return !Contains(withheld, e.category); },
+        ended_);
   }
 
   Result<std::string> Get(std::string_view collection, std::string_view key) override {
@@ -73,7 +81,8 @@ class LeaseImpl final : public Lease {
     return NewRecordIterator(&ctx_, id_, std::string(collection), std::string(prefix),
                              [withheld = withheld_, purpose = purpose_](const Record& r) {
                                return !Contains(withheld, r.category) && CollectedFor(r, purpose);
-                             });
+                             },
+                             ended_);
   }
 
  private:
@@ -85,6 +94,8 @@ class LeaseImpl final : public Lease {
   PersonId id_;
   std::string purpose_;
   std::vector<std::string> withheld_;
+  // Set when the lease ends; its iterators share it (NewEventIterator).
+  std::shared_ptr<std::atomic<bool>> ended_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace
