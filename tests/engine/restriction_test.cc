@@ -162,6 +162,35 @@ TEST_F(RestrictionTest, RestrictedCategoriesAreFilteredOutOfLeaseReads) {
   EXPECT_GT(exported, 8);
 }
 
+// Outside audit 37d, F1: a lease's iterators outlived it. Released, the
+// lease let a restriction through, and its scans went on reading and
+// decrypting new batches of what the restriction withholds.
+TEST_F(RestrictionTest, ALeasesIteratorsEndWhenItIsReleasedBeforeARestrictionStarts) {
+  options_.iterator_batch_size = 1;
+  Reopen();
+  PersonId ann = MakePerson("ann@x.org");
+  for (int i = 0; i < 5; ++i) {
+    SKV_ASSERT_OK(store_->Put(ann, "notes", "n" + std::to_string(i), "note " + std::to_string(i)));
+    SKV_ASSERT_OK(store_->AppendEvent(ann, Event{"view", 1000 + i, {}, {}, {}}));
+  }
+  auto lease = store_->AcquireLease(ann, "support");
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  auto records = (*lease)->ScanRecords("notes");
+  auto events = (*lease)->ScanEvents();
+  ASSERT_TRUE(records->Valid());
+  const Record& held = records->value();
+  ASSERT_EQ(held.key, "n0");
+  ASSERT_TRUE(events->Valid());
+  lease->reset();
+  SKV_ASSERT_OK(store_->Restrict({ann}, RestrictionSpec{true, {}, {}, "objection"}));
+  EXPECT_EQ(held.value, "note 0");  // handed out before: stays until Next()
+  records->Next();
+  EXPECT_FALSE(records->Valid()) << "read " << records->value().key << " after the lease and the restriction";
+  EXPECT_TRUE(records->status().IsFailedPrecondition()) << records->status().ToString();
+  EXPECT_FALSE(events->Valid());
+  EXPECT_TRUE(events->status().IsFailedPrecondition()) << events->status().ToString();
+}
+
 TEST_F(RestrictionTest, TrackingWhileRestrictedIsRejectedAndCounted) {
   PersonId ann = MakePerson("ann@x.org");
   SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{true, {}, {}, ""}));
