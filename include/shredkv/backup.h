@@ -81,9 +81,10 @@ struct ErasureLog {
   // Store::ReadErasureLog, kept by the NDJSON form): a restore checks it
   // against the backup's keys, so a log with an entry deleted, or with its
   // read time moved, is refused rather than bringing erased people back.
-  // Only the store's root key can make one. Empty: a log of a build before
-  // stop 37 (or made by hand), accepted only with
-  // RestoreOptions::accept_untagged.
+  // Made under a key derived from the store's index key, which only a holder
+  // of one of the store's root keys (or of a copy's) can open. Empty: a log
+  // of a build before stop 37 (or made by hand), accepted only with
+  // RestoreOptions::accept_untagged_log.
   std::string tag;
 };
 
@@ -139,14 +140,18 @@ struct RestoreOptions {
   // place and may still remove this one (ShardedStore::Restore). The
   // restored store's next writable open destroys those still there.
   bool defer_custody_destroy = false;
-  // Accept a backup whose MANIFEST, and an erasure log, without an
-  // authentication tag: made by a build before stop 37. Anyone who can
-  // write them can then change them unseen (delete an erasure, move the
-  // backup's or the log's time) and bring erased people back: only for
-  // backups and logs kept where nobody else can write. A tag that is there
-  // is always checked (Corruption for a MANIFEST, InvalidArgument for a log
-  // if it fails).
-  bool accept_untagged = false;
+  // Accept a backup whose MANIFEST has no authentication tag (made by a
+  // build before stop 37): anyone who can write the backup can then change
+  // it unseen (move its time so that a stale log passes, edit its files and
+  // their checksums) and bring erased people back. Only for backups kept
+  // where nobody else can write. A tag that is there is always checked
+  // (Corruption if it fails).
+  bool accept_untagged_backup = false;
+  // Accept an erasure log without a tag (read by a build before stop 37; a
+  // log read from the live store now has one): anyone who can write it can
+  // then delete an erasure from it or move its read time. A tag that is
+  // there is always checked (InvalidArgument if it fails).
+  bool accept_untagged_log = false;
 };
 
 struct RestoreResult {
@@ -198,7 +203,7 @@ SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir
 // erases nothing more. Errors as Store::Open, and InvalidArgument if the
 // log is another store's, older than the store (it lacks an erasure the
 // store holds), or fails its tag, or has none and not `accept_untagged_log`
-// (see RestoreOptions::accept_untagged).
+// (see RestoreOptions::accept_untagged_log).
 SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log,
                                                            bool accept_untagged_log = false);
 

@@ -1153,12 +1153,14 @@ SHREDKV_EXPORT int shredkv_restore_backup(const char* backup_dir, const shredkv_
                                           const shredkv_erasure_log_t* log, unsigned char without_erasure_log,
                                           int custody_keys, shredkv_backup_info_t** info,
                                           shredkv_erasure_log_applied_t* applied, char** errptr);
-/* RestoreOptions::accept_untagged for shredkv_restore_backup with these
- * options (default 0): accept a backup whose MANIFEST, and an erasure log,
- * carry no authentication tag (made by a build before stop 37). Anyone
- * able to write them could then have changed them unseen: only for backups
- * and logs kept where nobody else can write. */
-SHREDKV_EXPORT void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char accept);
+/* RestoreOptions::accept_untagged_backup and accept_untagged_log for
+ * shredkv_restore_backup with these options (default 0, 0): accept a backup
+ * whose MANIFEST, or an erasure log, carries no authentication tag (made by
+ * a build before stop 37). Anyone able to write them could then have
+ * changed them unseen: only for backups and logs kept where nobody else can
+ * write. */
+SHREDKV_EXPORT void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char backup,
+                                                                unsigned char log);
 /* Store::RotateRootKey: the store's root-sealed keys re-sealed under the
  * key `new_provider` gives. */
 SHREDKV_EXPORT int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider,

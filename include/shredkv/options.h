@@ -237,7 +237,7 @@ struct Options {
   // (sweep_budget_rows), materialising the analytics rows of ended hours,
   // and collecting keys orphaned by a creation cut short. 0 = no thread:
   // the application calls Purge()/RotateEpoch()/Sweep()/RunMaintenance().
-  // Negative: InvalidArgument at open.
+  // Negative: InvalidArgument at open; above ten years: ten years.
   std::int64_t background_maintenance_ms = 0;
   std::size_t purge_budget_rows = 10000;
 

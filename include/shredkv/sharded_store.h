@@ -120,8 +120,10 @@ struct ShardedRestoreOptions {
   bool without_erasure_log = false;
   // As RestoreOptions::custody_keys, for every shard.
   RestoredCustodyKeys custody_keys = RestoredCustodyKeys::kUnspecified;
-  // As RestoreOptions::accept_untagged, for every shard.
-  bool accept_untagged = false;
+  // As RestoreOptions::accept_untagged_backup and accept_untagged_log, for
+  // every shard.
+  bool accept_untagged_backup = false;
+  bool accept_untagged_log = false;
 };
 
 // What ShardedStore::Restore did: each shard's restore, by shard.

@@ -678,8 +678,11 @@ class SHREDKV_EXPORT Store {
   // counted and skipped; people it never held are counted and fenced (their
   // erasure is then in this store's own log, so a backup of the original
   // taken while they lived cannot bring them back when it is restored with
-  // that log). InvalidArgument if the log is another store's. Purge()
-  // afterwards removes the rows.
+  // that log). InvalidArgument if the log is another store's, or fails its
+  // authentication tag, or has none (ErasureLog::tag; since stop 37: an
+  // edited log erased people it never named, or left out erased ones; an
+  // untagged log of an earlier build goes through ReapplyErasureLog with
+  // accept_untagged_log). Purge() afterwards removes the rows.
   virtual Result<ErasureLogApplied> ApplyErasureLog(const ErasureLog& log) = 0;
 
   // Re-seals the store's root-sealed keys (the root check, the identifier

@@ -48,8 +48,9 @@ struct shredkv_options {
   // shredkv_restore_backup fail with it (InvalidArgument), as the setters
   // cannot report.
   std::string invalid;
-  // RestoreOptions::accept_untagged, for shredkv_restore_backup.
-  bool restore_accept_untagged = false;
+  // RestoreOptions::accept_untagged_backup / _log, for shredkv_restore_backup.
+  bool restore_accept_untagged_backup = false;
+  bool restore_accept_untagged_log = false;
 };
 
 struct shredkv_key_provider {
@@ -885,8 +886,9 @@ void shredkv_options_set_rotation_batch_size(shredkv_options_t* options, size_t 
 void shredkv_options_set_background_maintenance_ms(shredkv_options_t* options, int64_t ms) {
   options->options.background_maintenance_ms = ms;
 }
-void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char accept) {
-  options->restore_accept_untagged = accept != 0;
+void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char backup, unsigned char log) {
+  options->restore_accept_untagged_backup = backup != 0;
+  options->restore_accept_untagged_log = log != 0;
 }
 void shredkv_options_set_purge_budget_rows(shredkv_options_t* options, size_t rows) {
   options->options.purge_budget_rows = rows;
@@ -2460,7 +2462,8 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
     restore.erasure_log = log == nullptr ? nullptr : &Log(log);
     restore.without_erasure_log = without_erasure_log != 0;
     restore.custody_keys = static_cast<sk::RestoredCustodyKeys>(custody_keys);
-    restore.accept_untagged = options->restore_accept_untagged;
+    restore.accept_untagged_backup = options->restore_accept_untagged_backup;
+    restore.accept_untagged_log = options->restore_accept_untagged_log;
     auto result = sk::RestoreBackup(Str(backup_dir), options->options, restore);
     if (!result.ok()) return Fail(errptr, result.status());
     FillApplied(applied, result->applied);

@@ -2,6 +2,10 @@
 
 #include <sodium.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "util/coding.h"
 
 namespace shredkv::crypto {
@@ -43,6 +47,27 @@ std::string Hash256(std::string_view data) {
   std::string out(32, '\0');
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
                      reinterpret_cast<const unsigned char*>(data.data()), data.size(), nullptr, 0);
+  return out;
+}
+
+Result<std::string> FileHash256(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    if (errno == ENOENT) return Status::NotFound("'" + path + "' does not exist");
+    return Status::IOError("cannot open '" + path + "': " + std::strerror(errno));
+  }
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, 32);
+  std::string buf(1u << 20, '\0');
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    crypto_generichash_update(&state, reinterpret_cast<const unsigned char*>(buf.data()), n);
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  std::string out(32, '\0');
+  crypto_generichash_final(&state, reinterpret_cast<unsigned char*>(out.data()), out.size());
+  if (failed) return Status::IOError("cannot read '" + path + "'");
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "crypto/secure_memory.h"
+#include "shredkv/status.h"
 
 namespace shredkv::crypto {
 
@@ -34,6 +35,10 @@ std::uint64_t ShortKeyedHash(std::string_view key, std::string_view message);
 
 // Unkeyed BLAKE2b-256 of `data` (for the audit hash chain).
 std::string Hash256(std::string_view data);
+// Unkeyed BLAKE2b-256 of the file at `path`, read in 1 MiB pieces: a digest
+// an authenticated MANIFEST can name (a backup's files; XXH3 detects damage
+// only). NotFound if it does not exist; IOError if it cannot be read.
+Result<std::string> FileHash256(const std::string& path);
 
 }  // namespace shredkv::crypto
 

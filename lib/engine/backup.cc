@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "codec/sealed.h"
+#include "crypto/keyed_hash.h"
 #include "engine/store_impl.h"
 #include "storage/environment.h"
 #include "shredkv/store.h"
@@ -42,22 +43,6 @@ const std::string kDataFile = "data/data.mdb";
 // next, anything else at that path is left alone.
 const std::string kWorkMarker = "RESTORE-IN-PROGRESS";
 
-// An exclusive flock on the directory that holds `path` (the directory
-// itself: nothing is left behind), held while the object lives. Busy if
-// another restore, in this process or another, holds it.
-class ParentDirectoryLock {
- public:
-  explicit ParentDirectoryLock(int fd) : fd_(fd) {}
-  ParentDirectoryLock(ParentDirectoryLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  ParentDirectoryLock& operator=(ParentDirectoryLock&&) = delete;
-  ParentDirectoryLock(const ParentDirectoryLock&) = delete;
-  ~ParentDirectoryLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-  }
-
- private:
-  int fd_;
-};
 // What the store's authentication tags (keys::KeyStore::Tag) are made for.
 constexpr std::string_view kManifestTagPurpose = "backup MANIFEST";
 constexpr std::string_view kLogTagPurpose = "erasure log";
@@ -119,7 +104,12 @@ Status PrepareBackupTarget(const std::string& dir, bool* created) {
   return s;
 }
 
-std::string ManifestText(const BackupInfo& info, const std::string& keys_sum, const std::string& data_sum) {
+// The MANIFEST's text up to its tag line. `keys_sum`/`data_sum` are the
+// files' XXH3-128 (damage), `keys_digest`/`data_digest` their BLAKE2b-256:
+// under the tag, what binds the files to it (review of stop 37, R4: XXH3 is
+// no cryptographic hash, and files made to match it passed the tag).
+std::string ManifestText(const BackupInfo& info, const std::string& keys_sum, const std::string& data_sum,
+                         const std::string& keys_digest, const std::string& data_digest) {
   std::ostringstream m;
   m << kManifestHeader << "\n"
     << "store_id " << info.store_id << "\n"
@@ -131,13 +121,17 @@ std::string ManifestText(const BackupInfo& info, const std::string& keys_sum, co
     << "keys_bytes " << info.keys_bytes << "\n"
     << "keys_xxh3_128 " << util::HexEncode(keys_sum) << "\n"
     << "data_bytes " << info.data_bytes << "\n"
-    << "data_xxh3_128 " << util::HexEncode(data_sum) << "\n";
+    << "data_xxh3_128 " << util::HexEncode(data_sum) << "\n"
+    << "keys_blake2b_256 " << util::HexEncode(keys_digest) << "\n"
+    << "data_blake2b_256 " << util::HexEncode(data_digest) << "\n";
   return m.str();
 }
 
 struct Manifest {
   BackupInfo info;
   std::string keys_sum_hex, data_sum_hex;
+  // BLAKE2b-256 of the files (empty: a MANIFEST of a build before stop 37).
+  std::string keys_digest_hex, data_digest_hex;
   // The last line's tag (hex; empty: none, a backup of a build before stop
   // 37) and the text before that line, which it covers.
   std::string tag_hex, tagged_text;
@@ -202,6 +196,8 @@ Result<Manifest> ReadManifest(const std::string& dir) {
     else if (key == "data_bytes") s = number(value, key, &m.info.data_bytes);
     else if (key == "keys_xxh3_128") m.keys_sum_hex = value;
     else if (key == "data_xxh3_128") m.data_sum_hex = value;
+    else if (key == "keys_blake2b_256") m.keys_digest_hex = value;
+    else if (key == "data_blake2b_256") m.data_digest_hex = value;
     else if (key == "tag") {
       if (value.empty()) return Status::Corruption("'" + path + "': an empty tag");
       m.tag_hex = value;
@@ -216,14 +212,23 @@ Result<Manifest> ReadManifest(const std::string& dir) {
   return m;
 }
 
-// Corruption unless the file at `path` has `want_hex` as its checksum.
-Status CheckFile(const std::string& path, const std::string& want_hex) {
+// Corruption unless the file at `path` has `want_hex` as its checksum and,
+// if `want_digest_hex` is not empty, that as its BLAKE2b-256.
+Status CheckFile(const std::string& path, const std::string& want_hex, const std::string& want_digest_hex) {
   auto sum = util::FileChecksum(path);
   if (!sum.ok()) {
     return sum.status().IsNotFound() ? Status::Corruption("the backup lacks '" + path + "'") : sum.status();
   }
   if (util::HexEncode(*sum) != want_hex) {
     return Status::Corruption("'" + path + "' does not match the checksum in the backup's MANIFEST (damaged)");
+  }
+  if (!want_digest_hex.empty()) {
+    auto digest = crypto::FileHash256(path);
+    if (!digest.ok()) return digest.status();
+    if (util::HexEncode(*digest) != want_digest_hex) {
+      return Status::Corruption("'" + path + "' does not match the BLAKE2b-256 digest in the backup's MANIFEST "
+                                "(changed after the backup was taken)");
+    }
   }
   return Status::OK();
 }
@@ -291,9 +296,9 @@ Status CheckLogNotOlder(const ErasureLog& held, const ErasureLog& log, std::stri
 }
 
 // That `log` is the open copy's store's and carries its tag (or has none
-// and `accept_untagged`), then CheckLogNotOlder against the copy's own
+// and `accept_untagged_log`), then CheckLogNotOlder against the copy's own
 // erasures.
-Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view copy, bool accept_untagged) {
+Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view copy, bool accept_untagged_log) {
   auto held = copy_store.ReadErasureLog();
   if (!held.ok()) return held.status();
   if (held->store_id != log.store_id) {
@@ -302,11 +307,11 @@ Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view co
   }
   const keys::KeyStore& keys = static_cast<StoreImpl&>(copy_store).key_store();
   if (log.tag.empty()) {
-    if (!accept_untagged) {
+    if (!accept_untagged_log) {
       return Status::InvalidArgument(
           "the erasure log has no authentication tag (a log of a build before stop 37): anyone able to write it "
           "could have deleted an erasure from it. Read it again from the live store, or accept it as it is "
-          "(RestoreOptions::accept_untagged; the CLI's --accept-untagged)");
+          "(RestoreOptions::accept_untagged_log; the CLI's --accept-untagged-log)");
     }
   } else if (!keys.TagMatches(kLogTagPurpose, LogTagMessage(log), log.tag)) {
     return Status::InvalidArgument("the erasure log fails its authentication tag: it was changed after the store "
@@ -316,20 +321,25 @@ Status CheckLogFor(Store& copy_store, const ErasureLog& log, std::string_view co
 }
 
 // Corruption unless `manifest` carries the open copy's tag (or has none and
-// `accept_untagged`).
-Status CheckManifestTag(Store& copy_store, const Manifest& manifest, bool accept_untagged) {
+// `accept_untagged_backup`).
+Status CheckManifestTag(Store& copy_store, const Manifest& manifest, bool accept_untagged_backup) {
   const keys::KeyStore& keys = static_cast<StoreImpl&>(copy_store).key_store();
   const std::string where = "the MANIFEST of '" + manifest.info.directory + "'";
   if (manifest.tag_hex.empty()) {
-    if (accept_untagged) return Status::OK();
+    if (accept_untagged_backup) return Status::OK();
     return Status::Corruption(where + " has no authentication tag (a backup of a build before stop 37): anyone able "
                               "to write the backup could have changed it. Restore it only if nobody else can "
-                              "write where it is kept (RestoreOptions::accept_untagged; the CLI's --accept-untagged)");
+                              "write where it is kept (RestoreOptions::accept_untagged_backup; the CLI's "
+                              "--accept-untagged-backup)");
   }
   const auto tag = util::HexDecode(manifest.tag_hex);
   if (!tag.has_value() || !keys.TagMatches(kManifestTagPurpose, manifest.tagged_text, *tag)) {
     return Status::Corruption(where + " fails its authentication tag: it was changed after the backup was taken, "
                               "or belongs to another store's backup; nothing was restored");
+  }
+  // Every tagged MANIFEST names the files' digests (checked with the copies).
+  if (manifest.keys_digest_hex.empty() || manifest.data_digest_hex.empty()) {
+    return Status::Corruption(where + " is tagged but names no BLAKE2b-256 digest of its files");
   }
   return Status::OK();
 }
@@ -344,7 +354,7 @@ Status CheckManifestTag(Store& copy_store, const Manifest& manifest, bool accept
 // read after the backup was taken (a log naming every erasure the backup
 // holds may still have been read before it, with no erasure in between).
 Status VetCopy(Store& copy, const Manifest& manifest, const RestoreOptions& restore) {
-  if (Status t = CheckManifestTag(copy, manifest, restore.accept_untagged); !t.ok()) return t;
+  if (Status t = CheckManifestTag(copy, manifest, restore.accept_untagged_backup); !t.ok()) return t;
   keys::KeyStore& keys = static_cast<StoreImpl&>(copy).key_store();
   std::vector<std::string> named = manifest.info.custody_labels, held;
   for (const keys::EpochRecord& e : keys.Epochs()) {
@@ -358,37 +368,20 @@ Status VetCopy(Store& copy, const Manifest& manifest, const RestoreOptions& rest
                               std::to_string(held.size()) +
                               ": the MANIFEST was changed, or is another backup's; nothing was restored");
   }
-  bool untagged = false;
-  auto left = keys.CustodyKeysLeftToDestroy(&untagged);
+  // The tagged list's tag (Corruption if it fails); what any list names is
+  // destroyed only if it is a label of an epoch this copy destroyed
+  // (KeyStore::MayDestroyCustodyLabel).
+  auto left = keys.CustodyKeysLeftToDestroy();
   if (!left.ok()) return left.status().WithContext("the backup's keys file");
-  if (untagged && !restore.accept_untagged) {
-    return Status::Corruption("the backup's keys file lists custody keys to destroy without an authentication tag "
-                              "(a build before stop 37 wrote it): anyone able to write the backup could have listed "
-                              "keys of the live store there. Restore it only if nobody else can write where it "
-                              "is kept (RestoreOptions::accept_untagged; the CLI's --accept-untagged)");
-  }
   if (restore.erasure_log != nullptr) {
-    if (Status f = CheckLogFor(copy, *restore.erasure_log, "the backup", restore.accept_untagged); !f.ok()) return f;
+    if (Status f = CheckLogFor(copy, *restore.erasure_log, "the backup", restore.accept_untagged_log); !f.ok()) {
+      return f;
+    }
     if (Status t = CheckErasureLogReadAfter(*restore.erasure_log, manifest.info); !t.ok()) return t;
   }
   return Status::OK();
 }
 
-Result<ParentDirectoryLock> LockParentDirectory(const std::string& path) {
-  std::string parent = fs::path(path).parent_path().string();
-  if (parent.empty()) parent = ".";
-  const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("cannot open '" + parent + "': " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK) {
-      return Status::Busy("another restore is running in '" + parent + "': one at a time in a directory");
-    }
-    return Status::IOError("cannot lock '" + parent + "': " + std::strerror(err));
-  }
-  return ParentDirectoryLock(fd);
-}
 
 // What RestoreBackup does to its opened copy after copying it, and
 // ReapplyErasureLog to a store put back otherwise (each has checked the log
@@ -408,7 +401,7 @@ Result<ParentDirectoryLock> LockParentDirectory(const std::string& path) {
 Status FinishCopy(Store& store, const ErasureLog* log, bool rotate, const std::shared_ptr<KeyProvider>& reseal,
                   ErasureLogApplied* applied) {
   if (log != nullptr) {
-    auto done = store.ApplyErasureLog(*log);
+    auto done = static_cast<StoreImpl&>(store).ApplyCheckedErasureLog(*log);
     if (!done.ok()) return done.status();
     *applied = *done;
   }
@@ -534,6 +527,10 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   if (!keys_sum.ok()) return keys_sum.status();
   auto data_sum = util::FileChecksum(directory + "/" + kDataFile);
   if (!data_sum.ok()) return data_sum.status();
+  auto keys_digest = crypto::FileHash256(directory + "/" + kKeysFile);
+  if (!keys_digest.ok()) return keys_digest.status();
+  auto data_digest = crypto::FileHash256(directory + "/" + kDataFile);
+  if (!data_digest.ok()) return data_digest.status();
   info.keys_bytes = fs::file_size(directory + "/" + kKeysFile, ec);
   info.data_bytes = fs::file_size(directory + "/" + kDataFile, ec);
 
@@ -545,7 +542,7 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   // Tagged under the store's keys, last: a restore refuses a MANIFEST
   // changed by anyone without the root key (outside audit 37c, F1 and F2:
   // its times and custody labels decide what a restore checks and keeps).
-  std::string manifest = ManifestText(info, *keys_sum, *data_sum);
+  std::string manifest = ManifestText(info, *keys_sum, *data_sum, *keys_digest, *data_digest);
   manifest += "tag " + util::HexEncode(ctx_.keys->Tag(kManifestTagPurpose, manifest)) + "\n";
   if (Status w = util::WriteFileDurably(directory + "/" + kManifest, manifest); !w.ok()) return w;
   return info;
@@ -577,13 +574,27 @@ Result<ErasureLog> Backups::ReadErasureLog() {
   return log;
 }
 
-Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log) {
+Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool tag_checked) {
   {
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
     const std::string own = util::HexEncode(ctx_.keys->store_id());
     if (log.store_id != own) {
       return Status::InvalidArgument("the erasure log is of store " + log.store_id + ", this store is " + own);
+    }
+    // Review of stop 37, R3: Store::ApplyErasureLog took a log with an entry
+    // added (erasing someone it never named) or removed.
+    if (!tag_checked) {
+      if (log.tag.empty()) {
+        return Status::InvalidArgument(
+            "the erasure log has no authentication tag (a log of a build before stop 37, or made by hand): read it "
+            "again from the live store, or apply it to the closed store with ReapplyErasureLog and "
+            "accept_untagged_log");
+      }
+      if (!ctx_.keys->TagMatches(kLogTagPurpose, LogTagMessage(log), log.tag)) {
+        return Status::InvalidArgument("the erasure log fails its authentication tag: it was changed after the "
+                                       "store wrote it, or is a copy of another store's");
+      }
     }
   }
   ErasureLogApplied applied;
@@ -798,10 +809,11 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   {
     std::error_code ec;
     const fs::path from = fs::weakly_canonical(fs::absolute(backup_dir), ec);
+    if (ec) return Status::IOError("cannot resolve the backup's path '" + backup_dir + "': " + ec.message());
     for (const std::string& place : {target, work}) {
       std::error_code pec;
       const fs::path to = fs::weakly_canonical(fs::absolute(place), pec);
-      if (ec || pec) continue;
+      if (pec) return Status::IOError("cannot resolve '" + place + "': " + pec.message());
       auto [end, _] = std::mismatch(to.begin(), to.end(), from.begin(), from.end());
       if (end == to.end()) {
         return Status::InvalidArgument("the backup '" + backup_dir + "' is inside '" + place +
@@ -858,7 +870,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   // One restore at a time beside the target (outside audit 37c, F6: two
   // restores into one target removed each other's work directory, and
   // failed with errors that blamed the backup).
-  auto lock = engine::LockParentDirectory(target);
+  auto lock = util::LockDirectoryOf(target, "restore");
   if (!lock.ok()) {
     std::error_code e;
     if (created) fs::remove(target, e);
@@ -873,8 +885,10 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     if (!fs::exists(work + "/" + engine::kWorkMarker, ec)) {
       std::error_code e;
       if (created) fs::remove(target, e);
-      return Status::AlreadyExists("'" + work + "' exists and is not the work directory of a restore cut short: "
-                                   "move it away (a restore works there)");
+      return Status::AlreadyExists(
+          "'" + work + "' exists and is not marked as the work directory of a restore cut short: move it away (a "
+          "restore works there). If a restore was cut short in its last step, it holds the whole restored store: "
+          "check it with verify before you use or delete it");
     }
     fs::remove_all(work, ec);
   }
@@ -910,29 +924,40 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     }
     return s;
   };
-  for (const char* sub : {"/keys", "/data"}) {
-    if (Status m = util::MakePrivateDirectories(work + sub); !m.ok()) return fail(m);
-  }
   // Room for both copies first, and 1 MiB for the lock files and the
   // restore's own commits: a full disk refuses the restore before it
-  // writes (StoreFull, as elsewhere).
+  // writes (StoreFull, as elsewhere). Measured at the target, beside which
+  // the work directory goes (the same file system: the rename needs it).
   std::uintmax_t bytes = 1u << 20;
   for (const std::string& f : {engine::kKeysFile, engine::kDataFile}) {
     std::error_code size_ec;
     const std::uintmax_t size = fs::file_size(backup_dir + "/" + f, size_ec);
     if (!size_ec) bytes += size;
   }
-  if (Status room = storage::CheckFreeSpace(work, bytes, "restoring the backup"); !room.ok()) {
+  if (Status room = storage::CheckFreeSpace(target, bytes, "restoring the backup"); !room.ok()) {
     return fail(room.WithContext("nothing was restored"));
   }
+  // The marker before anything else in the work directory: a restore cut
+  // short at any point after it leaves a directory the next one clears
+  // (review of stop 37, R7).
+  if (Status m = util::MakePrivateDirectories(work); !m.ok()) return fail(m);
   const std::string marker = work + "/" + engine::kWorkMarker;
   if (Status m = util::WriteFileDurably(marker, "a restore works here\n"); !m.ok()) return fail(m);
+  for (const char* sub : {"/keys", "/data"}) {
+    if (Status m = util::MakePrivateDirectories(work + sub); !m.ok()) return fail(m);
+  }
   for (const std::string& f : {engine::kKeysFile, engine::kDataFile}) {
     if (Status c = engine::CopyFileSynced(backup_dir + "/" + f, work + "/" + f); !c.ok()) return fail(c);
   }
   // The copies, which are what is opened, against the manifest.
-  if (Status k = engine::CheckFile(work + "/" + engine::kKeysFile, manifest->keys_sum_hex); !k.ok()) return fail(k);
-  if (Status d = engine::CheckFile(work + "/" + engine::kDataFile, manifest->data_sum_hex); !d.ok()) return fail(d);
+  if (Status k = engine::CheckFile(work + "/" + engine::kKeysFile, manifest->keys_sum_hex, manifest->keys_digest_hex);
+      !k.ok()) {
+    return fail(k);
+  }
+  if (Status d = engine::CheckFile(work + "/" + engine::kDataFile, manifest->data_sum_hex, manifest->data_digest_hex);
+      !d.ok()) {
+    return fail(d);
+  }
   RestoreResult result;
   result.backup = info;
   {
@@ -1025,6 +1050,16 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     return fail(Status::IOError("cannot rename '" + work + "' to '" + target + "': " + std::strerror(errno)));
   }
   const std::string parent = fs::path(target).parent_path().string();
+  // The rename made durable before any custody key goes (review of stop
+  // 37, R1: after a power loss the copy could be back at `work` with the
+  // backup's keys destroyed). If the sync fails, the store is in place but
+  // perhaps not for good: the keys its rotation replaced stay, listed in
+  // its keys file for its next writable open, and the backup restorable.
+  if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) {
+    return f.WithContext("the restored store is at '" + target +
+                         "', its rename perhaps not durable; the custody keys its rotation replaced are left to "
+                         "its next open");
+  }
   // In place now: the keys made are the restored store's, and the keys of
   // the epochs its rotation destroyed go. One that cannot be destroyed here
   // stays listed in the restored store's keys file, and its next writable
@@ -1035,7 +1070,6 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   } else {
     for (const std::string& label : left_to_destroy) (void)options.epoch_key_custody->DestroyKey(label);
   }
-  if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) return f;
   return result;
 }
 

@@ -40,7 +40,9 @@ class Backups {
   // See Store::Backup, Store::ReadErasureLog, Store::ApplyErasureLog.
   Result<BackupInfo> Backup(const std::string& directory);
   Result<ErasureLog> ReadErasureLog();
-  Result<ErasureLogApplied> ApplyErasureLog(const ErasureLog& log);
+  // `tag_checked`: the caller checked the log's tag (or accepted it
+  // untagged); otherwise it must carry this store's tag.
+  Result<ErasureLogApplied> ApplyErasureLog(const ErasureLog& log, bool tag_checked = false);
 
  private:
   // Backup's work once `directory` exists and is empty.

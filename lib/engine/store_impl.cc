@@ -33,9 +33,11 @@ bool Exists(const std::string& path) {
 
 // ---- open / close --------------------------------------------------------------
 
-// Options::lease_drain_timeout_ms above this waits this long: ten years,
-// for ever in practice, and far from overflowing a steady_clock deadline.
-constexpr std::int64_t kMaxLeaseDrainTimeoutMs = 10ll * 366 * 24 * 3600 * 1000;
+// Options::lease_drain_timeout_ms and background_maintenance_ms above this
+// wait this long: ten years, for ever in practice, and far from overflowing
+// a steady_clock deadline (review of stop 37, R8: INT64_MAX made the
+// maintenance thread's wait return at once, a busy loop).
+constexpr std::int64_t kMaxWaitMs = 10ll * 366 * 24 * 3600 * 1000;
 
 Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (options.directory.empty()) return Status::InvalidArgument("Options::directory is empty");
@@ -63,11 +65,12 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   if (options.lease_drain_timeout_ms < 0) {
     return Status::InvalidArgument("Options::lease_drain_timeout_ms must not be negative");
   }
-  options.lease_drain_timeout_ms = std::min(options.lease_drain_timeout_ms, kMaxLeaseDrainTimeoutMs);
+  options.lease_drain_timeout_ms = std::min(options.lease_drain_timeout_ms, kMaxWaitMs);
   if (options.rotate_after_ms < 0) return Status::InvalidArgument("Options::rotate_after_ms must not be negative");
   if (options.background_maintenance_ms < 0) {
     return Status::InvalidArgument("Options::background_maintenance_ms must not be negative");
   }
+  options.background_maintenance_ms = std::min(options.background_maintenance_ms, kMaxWaitMs);
   if (const auto& p = options.shard_placement;
       p && (p->count == 0 || p->count > kMaxShards || p->index >= p->count)) {
     return Status::InvalidArgument("Options::shard_placement: shard " + std::to_string(p->index) + " of " +

@@ -162,6 +162,11 @@ class StoreImpl final : public Store {
   // ---- seams for tests (not part of the public API) ----
   EngineContext& context() { return ctx_; }
   keys::KeyStore& key_store() { return *ctx_.keys; }
+  // RestoreBackup and ReapplyErasureLog: ApplyErasureLog for a log whose tag
+  // they checked (or accepted untagged).
+  Result<ErasureLogApplied> ApplyCheckedErasureLog(const ErasureLog& log) {
+    return backups_.ApplyErasureLog(log, /*tag_checked=*/true);
+  }
   storage::Environment& data() { return *ctx_.data; }
   const DataTables& tables() const { return ctx_.tables; }
   // Event rows the retention back-fill skipped as unreadable, since open.

@@ -524,20 +524,52 @@ Status KeyStore::ReadCustodyDestroyLists(const storage::ReadTxn& txn, std::vecto
   return r.IsNotFound() ? Status::OK() : r;
 }
 
-Result<std::vector<std::string>> KeyStore::CustodyKeysLeftToDestroy(bool* some_untagged) {
+bool KeyStore::MayDestroyCustodyLabel(std::string_view label) const {
+  // This store's labels: "shredkv:<store id prefix>:e<epoch>:<nonce>" (NewEpochPayload).
+  const std::string prefix = "shredkv:" + util::HexEncode(std::string_view(store_id_).substr(0, 4)) + ":e";
+  if (!label.starts_with(prefix)) return false;
+  const std::string_view rest = label.substr(prefix.size());
+  const std::size_t colon = rest.find(':');
+  if (colon == 0 || colon == std::string_view::npos || colon > 20) return false;
+  std::uint64_t epoch = 0;
+  for (char c : rest.substr(0, colon)) {
+    if (c < '0' || c > '9') return false;
+    epoch = epoch * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  std::shared_lock lock(epoch_mu_);
+  if (epoch_keys_.empty() || epoch >= epoch_keys_.begin()->first) return false;
+  for (const auto& [e, held] : epoch_labels_) {
+    if (held == label) return false;
+  }
+  return true;
+}
+
+Result<std::vector<std::string>> KeyStore::CustodyKeysLeftToDestroy() {
   std::vector<std::string> tagged, untagged;
   Status s = env_->View([&](storage::ReadTxn& txn) { return ReadCustodyDestroyLists(txn, &tagged, &untagged); });
   if (!s.ok()) return s.WithContext("reading the custody keys left to destroy");
-  if (some_untagged != nullptr) *some_untagged = !untagged.empty();
   tagged.insert(tagged.end(), untagged.begin(), untagged.end());
-  return tagged;
+  std::vector<std::string> out;
+  for (std::string& label : tagged) {
+    if (MayDestroyCustodyLabel(label)) out.push_back(std::move(label));
+  }
+  return out;
 }
 
 Status KeyStore::FinishCustodyDestroy() {
+  bool listed = false;
+  Status r = env_->View([&](storage::ReadTxn& txn) {
+    std::vector<std::string> tagged, untagged;
+    Status l = ReadCustodyDestroyLists(txn, &tagged, &untagged);
+    listed = !tagged.empty() || !untagged.empty();
+    return l;
+  });
+  if (!r.ok()) return r.WithContext("reading the custody keys left to destroy");
+  if (!listed) return Status::OK();
+  // Only those MayDestroyCustodyLabel allows; the list goes whole.
   auto labels = CustodyKeysLeftToDestroy();
   if (!labels.ok()) return labels.status();
-  if (labels->empty()) return Status::OK();
-  if (!options_.custody) {
+  if (!labels->empty() && !options_.custody) {
     return Status::FailedPrecondition("custody keys of destroyed epochs are left to destroy: open the store "
                                       "with its custody");
   }

@@ -12,8 +12,10 @@
 //                             held in a custody (shredkv/key_custody.h),
 //                             u8(1) ‖ lp(custody label) ‖ lp(the epoch key
 //                             wrapped by the custody key of that label)
-//   meta "custody_destroy"  → plain(lp(label)*): custody keys of destroyed
-//                             epochs not yet destroyed in the custody
+//   meta "custody_destroy_tagged" → plain(tag(32) ‖ lp(label)*): custody
+//                             keys of destroyed epochs not yet destroyed in
+//                             the custody ("custody_destroy": the untagged
+//                             form of builds before stop 37)
 //   deks    person ‖ u32 slot → plain(u64 epoch) ‖ sealed under that epoch key
 //   fences  person          → plain(lp(request id) i64(erased at) u64(epoch)
 //                               u8(analytics mode)): erased people, forever
@@ -455,19 +457,27 @@ class KeyStore {
   // to tell). REQUIRES: no other call on this KeyStore runs concurrently.
   Result<std::size_t> RekeyCustody();
   // From this call on, a rotation leaves the custody keys of the epochs it
-  // destroys in the custody, listed in the keys file ("custody_destroy"),
+  // destroys in the custody, listed in the keys file
+  // ("custody_destroy_tagged"),
   // for FinishCustodyDestroy: the store's next writable open, or the caller
   // (a restored copy, whose rotation must not destroy its backup's custody
   // keys before the copy is in place: RestoreBackup).
   void DeferCustodyDestroy() { defer_custody_destroy_ = true; }
-  // The custody labels rotations listed and have not destroyed yet.
-  // *some_untagged (if given): some of them are listed in the untagged form
-  // of builds before stop 37, which anyone able to write the file can
-  // forge. Corruption if the tagged list fails its tag.
-  Result<std::vector<std::string>> CustodyKeysLeftToDestroy(bool* some_untagged = nullptr);
-  // Destroys the custody keys listed in meta "custody_destroy" and removes
-  // the row (after a crash between the epochs' deletion and this, or a
-  // deferred destroy).
+  // The custody labels rotations listed and have not destroyed yet, those
+  // MayDestroyCustodyLabel allows (the others are never destroyed: a list
+  // in the untagged form of builds before stop 37 can be forged by anyone
+  // able to write the file). Corruption if the tagged list fails its tag.
+  Result<std::vector<std::string>> CustodyKeysLeftToDestroy();
+  // True if `label` is one of this store's custody labels ("shredkv:<store
+  // id prefix>:e<epoch>:...") of an epoch older than every epoch it holds,
+  // and no held epoch's label: what a rotation of this store destroyed. A
+  // listed label of the live original's current epoch, or of another store
+  // sharing the token, is never destroyed (review of stop 37, R2).
+  bool MayDestroyCustodyLabel(std::string_view label) const;
+  // Destroys the custody keys listed in meta "custody_destroy_tagged" (and
+  // the untagged "custody_destroy" of older builds) that
+  // MayDestroyCustodyLabel allows, and removes both rows (after a crash
+  // between the epochs' deletion and this, or a deferred destroy).
   Status FinishCustodyDestroy();
 
   // Re-seals everything sealed under the root key (the root check, the

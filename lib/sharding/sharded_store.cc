@@ -667,7 +667,7 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
                                    std::to_string(index) + "'s store: move them away first");
     }
     if (restore.erasure_log != nullptr) {
-      auto applied = ReapplyErasureLog(shard_options, *restore.erasure_log, restore.accept_untagged);
+      auto applied = ReapplyErasureLog(shard_options, *restore.erasure_log, restore.accept_untagged_log);
       if (!applied.ok()) return applied.status().WithContext(ShardContext(index));
       result.applied = *applied;
     }
@@ -1466,6 +1466,15 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   }
   bool created = false;
   if (Status p = util::PrepareEmptyDirectory(top, &created); !p.ok()) return p;
+  // One sharded restore at a time beside `top` (review of stop 37, R6: a
+  // failing one removed the shards of another running beside it, which
+  // then reported success and destroyed its backup's custody keys).
+  auto lock = util::LockDirectoryOf(top, "sharded restore");
+  if (!lock.ok()) {
+    std::error_code ec;
+    if (created) fs::remove(top, ec);
+    return lock.status();
+  }
   ShardedRestoreResult result;
   Status failed;
   for (std::uint32_t s = 0; s < count && failed.ok(); ++s) {
@@ -1479,7 +1488,8 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
     r.erasure_log = restore.without_erasure_log ? nullptr : &restore.erasure_logs[s];
     r.without_erasure_log = restore.without_erasure_log;
     r.custody_keys = restore.custody_keys;
-    r.accept_untagged = restore.accept_untagged;
+    r.accept_untagged_backup = restore.accept_untagged_backup;
+    r.accept_untagged_log = restore.accept_untagged_log;
     // A shard in place may still be removed (a later shard fails): its
     // rotation's retired custody keys (with kTakeOver, its backup's) are
     // destroyed below once every shard is in place.

@@ -1,6 +1,7 @@
 #include "util/file_io.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,6 +104,27 @@ Status WriteFileDurably(const std::string& path, std::string_view bytes) {
     return Status::IOError("cannot write '" + path + "': " + std::strerror(err));
   }
   return SyncPath(ParentOf(path));
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+Result<DirectoryLock> LockDirectoryOf(const std::string& path, const std::string& what) {
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  if (parent.empty()) parent = ".";
+  const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::IOError("cannot open '" + parent + "': " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return Status::Busy("another " + what + " is running in '" + parent + "': one at a time in a directory");
+    }
+    if (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS) return DirectoryLock(-1);
+    return Status::IOError("cannot lock '" + parent + "': " + std::strerror(err));
+  }
+  return DirectoryLock(fd);
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes) {

@@ -39,6 +39,27 @@ Status PrepareEmptyDirectory(const std::string& dir, bool* created);
 // effort: errors are ignored.
 void RemoveFill(const std::string& dir, bool created);
 
+// An exclusive flock on a directory, held while the object lives (moved,
+// not copied). See LockDirectoryOf.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(int fd) : fd_(fd) {}
+  DirectoryLock(DirectoryLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  DirectoryLock& operator=(DirectoryLock&&) = delete;
+  DirectoryLock(const DirectoryLock&) = delete;
+  ~DirectoryLock();
+
+ private:
+  int fd_;  // -1: none (moved from, or a file system without flock)
+};
+
+// Takes an exclusive flock on the directory that holds `path` (the
+// directory itself: nothing is left behind), for one `what` (e.g.
+// "restore") at a time beside it, in this process or another: Busy if one
+// holds it. Where the file system has no flock (ENOLCK, EOPNOTSUPP), no
+// lock is taken and the call succeeds.
+Result<DirectoryLock> LockDirectoryOf(const std::string& path, const std::string& what);
+
 // The whole file at `path`, which must be a regular file (a symbolic link
 // to one is followed): NotFound if it does not exist; Corruption if it is
 // not a regular file (a FIFO or a device is never read or waited on) or is

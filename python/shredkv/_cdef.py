@@ -862,7 +862,8 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
                                           int custody_keys, shredkv_backup_info_t** info,
                                           shredkv_erasure_log_applied_t* applied, char** errptr);
 
-void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char accept);
+void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char backup,
+                                                                unsigned char log);
 
 int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider,
                                            char** errptr);

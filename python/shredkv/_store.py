@@ -1993,22 +1993,23 @@ def read_backup_info(backup_dir: PathLike) -> BackupInfo:
 def restore_backup(backup_dir: PathLike, directory: PathLike, *, key: Union[KeyProvider, bytes],
                    erasure_log: Optional[ErasureLog] = None, without_erasure_log: bool = False,
                    custody_keys: RestoredCustodyKeys = RestoredCustodyKeys.UNSPECIFIED,
-                   accept_untagged: bool = False,
+                   accept_untagged_backup: bool = False, accept_untagged_log: bool = False,
                    **options: Any) -> RestoreResult:
     """Restores the backup into `directory` (must not exist or be empty),
     re-applying `erasure_log` (the live store's, read after the backup) so
     no erased person comes back; then purges and rotates what it erased.
     The backup's MANIFEST and the log must carry the store's authentication
-    tag (Corruption / InvalidArgument otherwise); `accept_untagged` takes
-    those of builds before stop 37, which have none — only for copies nobody
-    else could have written. `options` are Store.open's keywords for
+    tag (Corruption / InvalidArgument otherwise); `accept_untagged_backup`
+    and `accept_untagged_log` take those of builds before stop 37, which
+    have none — only for copies nobody else could have written. `options` are Store.open's keywords for
     opening the copy."""
     if erasure_log is not None and not isinstance(erasure_log, ErasureLog):
         raise TypeError(f"erasure_log is an ErasureLog, not {type(erasure_log).__name__}")
-    accept = flag(accept_untagged, "accept_untagged")
+    accept_backup = flag(accept_untagged_backup, "accept_untagged_backup")
+    accept_log = flag(accept_untagged_log, "accept_untagged_log")
     built = build_options(directory, key, options)
     try:
-        lib.shredkv_options_set_restore_accept_untagged(built.handle, accept)
+        lib.shredkv_options_set_restore_accept_untagged(built.handle, accept_backup, accept_log)
         info = _new("shredkv_backup_info_t**")
         applied = _new("shredkv_erasure_log_applied_t*")
         err = _new(_CHARPP)

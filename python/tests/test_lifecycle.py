@@ -156,12 +156,12 @@ def test_backup_restore_keeps_erased(open_store, tmp_path: Path) -> None:
         shredkv.restore_backup(tmp_path / "backup", tmp_path / "edited", key=KEY,
                                erasure_log=shredkv.ErasureLog.from_ndjson(edited.encode()))
     untagged = shredkv.ErasureLog.from_ndjson(re.sub(r',"tag":"[0-9a-f]+"', "", text.decode()).encode())
-    with pytest.raises(shredkv.InvalidArgument, match="accept_untagged"):
+    with pytest.raises(shredkv.InvalidArgument, match="accept_untagged_log"):
         shredkv.restore_backup(tmp_path / "backup", tmp_path / "untagged", key=KEY, erasure_log=untagged)
     assert shredkv.restore_backup(tmp_path / "backup", tmp_path / "untagged", key=KEY, erasure_log=untagged,
-                                  accept_untagged=True).applied.people_erased == 2
+                                  accept_untagged_log=True).applied.people_erased == 2
     with pytest.raises(TypeError):
-        shredkv.restore_backup(tmp_path / "backup", tmp_path / "x", key=KEY, erasure_log=again, accept_untagged=1)
+        shredkv.restore_backup(tmp_path / "backup", tmp_path / "x", key=KEY, erasure_log=again, accept_untagged_log=1)
     result = shredkv.restore_backup(tmp_path / "backup", tmp_path / "restored", key=KEY,
                                     erasure_log=again)
     assert result.applied.people_erased == 2 and result.applied.suppressions_added == 2

@@ -1964,7 +1964,7 @@ static int test_restore_backup(void) {
     CHECK_CODE(shredkv_restore_backup(f.backup, other_options, untagged, 0, SHREDKV_CUSTODY_KEYS_UNSPECIFIED, NULL,
                                       NULL, &err),
                SHREDKV_INVALID_ARGUMENT, err);
-    shredkv_options_set_restore_accept_untagged(other_options, 1);
+    shredkv_options_set_restore_accept_untagged(other_options, 0, 1);
     CHECK_OK(shredkv_restore_backup(f.backup, other_options, untagged, 0, SHREDKV_CUSTODY_KEYS_UNSPECIFIED, NULL,
                                     NULL, &err),
              err);

@@ -2160,7 +2160,7 @@ TEST_F(CliTest, BackupRestoreAndTheErasureLogBringNoErasedPersonBack) {
   const fs::path restored = dir_ / "restored";
   // Stop 37 (outside audit 37c, F5): the log with Ben's line deleted and
   // the end line's count fixed fails its tag, exit 1; without a tag it is
-  // taken only with --accept-untagged.
+  // taken only with --accept-untagged-log.
   {
     const std::string text = ReadFile(log_file);
     std::string without_ben;
@@ -2182,10 +2182,10 @@ TEST_F(CliTest, BackupRestoreAndTheErasureLogBringNoErasedPersonBack) {
     WriteFile(edited, without_read_time(ReadFile(log_file)));
     refused = CliAt(restored, key_, {"restore", backup.string(), "--erasure-log", edited.string()});
     EXPECT_EQ(refused.code, 1) << refused.err;
-    EXPECT_NE(refused.err.find("--accept-untagged"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("--accept-untagged-log"), std::string::npos) << refused.err;
     const fs::path untagged = dir_ / "untagged";
     RunResult taken =
-        CliAt(untagged, key_, {"restore", backup.string(), "--erasure-log", edited.string(), "--accept-untagged"});
+        CliAt(untagged, key_, {"restore", backup.string(), "--erasure-log", edited.string(), "--accept-untagged-log"});
     EXPECT_EQ(taken.code, 0) << taken.err;
     // A MANIFEST changed after the backup (its time moved) is exit 7.
     const fs::path moved = dir_ / "moved-backup";

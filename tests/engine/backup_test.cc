@@ -376,7 +376,7 @@ TEST_F(BackupTest, ARestoreWhoseLogNamesAPersonWithALostKeyIsCorruption) {
   edited.people.push_back(ErasedPersonEntry{lost, "req-lost", test::NowMs(), AnalyticsOnErase::kKeep});
   edited.tag.clear();
   RestoreOptions untagged = WithLog(edited);
-  untagged.accept_untagged = true;
+  untagged.accept_untagged_log = true;
   auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), untagged);
   EXPECT_TRUE(restored.status().IsCorruption()) << restored.status().ToString();
   EXPECT_FALSE(fs::exists(out_.Sub("r")));
@@ -494,7 +494,7 @@ TEST_F(BackupTest, AnErasureLogReadBeforeTheBackupIsRefusedByItsTime) {
   undated.tag.clear();
   EXPECT_TRUE(RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r0")), WithLog(undated)).status().IsInvalidArgument());
   RestoreOptions untagged = WithLog(undated);
-  untagged.accept_untagged = true;
+  untagged.accept_untagged_log = true;
   auto taken = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r0")), untagged);
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
 
@@ -538,7 +538,7 @@ TEST_F(BackupTest, AManifestWhoseTimeWasMovedOrWhoseTagWasRemovedIsRefused) {
   test::WriteFile(manifest, untagged);
   refused = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*stale));
   EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
-  EXPECT_NE(refused.status().message().find("accept_untagged"), std::string::npos);
+  EXPECT_NE(refused.status().message().find("accept_untagged_backup"), std::string::npos);
   EXPECT_FALSE(fs::exists(out_.Sub("r")));
 
   // A line added after the tag is refused as the MANIFEST is read.
@@ -600,9 +600,22 @@ TEST_F(BackupTest, AnErasureLogWithAnEntryDeletedOrItsTimeMovedIsRefused) {
   EXPECT_TRUE(refused.status().IsInvalidArgument()) << refused.status().ToString();
   EXPECT_FALSE(fs::exists(out_.Sub("r")));
 
-  // ReapplyErasureLog checks the same.
+  // ReapplyErasureLog and Store::ApplyErasureLog check the same (review
+  // of stop 37, R3 and R10): a time moved, which no older-log check sees.
+  ErasureLog shifted = *live;
+  shifted.people[0].erased_at_ms += 1;
+  auto applied = store_->ApplyErasureLog(shifted);
+  EXPECT_TRUE(applied.status().IsInvalidArgument()) << applied.status().ToString();
+  EXPECT_NE(applied.status().message().find("tag"), std::string::npos) << applied.status().ToString();
+  ErasureLog untagged_live = *live;
+  untagged_live.tag.clear();
+  EXPECT_TRUE(store_->ApplyErasureLog(untagged_live).status().IsInvalidArgument());
+  EXPECT_TRUE(store_->ApplyErasureLog(*live).ok());  // the store's own, as read: applied (nothing new)
   store_.reset();
-  EXPECT_TRUE(ReapplyErasureLog(options_, without_bob).status().IsInvalidArgument());
+  auto reapplied = ReapplyErasureLog(options_, shifted);
+  EXPECT_TRUE(reapplied.status().IsInvalidArgument()) << reapplied.status().ToString();
+  EXPECT_NE(reapplied.status().message().find("tag"), std::string::npos) << reapplied.status().ToString();
+  EXPECT_TRUE(ReapplyErasureLog(options_, untagged_live, /*accept_untagged_log=*/true).ok());
   Reopen();
 
   auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(through_file(*live)));

@@ -12,7 +12,10 @@
 #include <set>
 
 #include "codec/row_codec.h"
+#include "codec/sealed.h"
 #include "engine/store_impl.h"
+#include "storage/environment.h"
+#include "util/coding.h"
 #include "test_util.h"
 #include "util/test_point.h"
 
@@ -560,9 +563,59 @@ TEST_F(CustodyTest, AManifestWithItsCustodyLabelsDeletedIsRefusedAndTheOriginalK
     EXPECT_FALSE(fs::exists(out.Sub("r")));
     EXPECT_TRUE(*custody_->HasKey(live_label)) << "the original's custody key was destroyed";
   }
+  // With the tag line gone too and the untagged backup accepted, the copy's
+  // own epoch records still tell (review of stop 37, R10: the tag failed
+  // before this check was reached).
+  const std::string untagged = stripped.substr(0, stripped.find("tag "));
+  ASSERT_NE(untagged, stripped);
+  test::WriteFile(manifest, untagged);
+  no_log.accept_untagged_backup = true;
+  no_log.custody_keys = RestoredCustodyKeys::kNewKeys;
+  auto refused = RestoreBackup(out.Sub("b"), RestoreTo(out.Sub("r")), no_log);
+  EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("custody key(s)"), std::string::npos) << refused.status().ToString();
+  EXPECT_TRUE(*custody_->HasKey(live_label));
   auto store = Store::Open(options_);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_EQ((*store)->GetProfile(kept)->at("name").as_string(), "Kept");
+}
+
+// Review of stop 37, R2 and R10: the custody keys a keys file lists to
+// destroy are destroyed by its next writable open — a restored copy's
+// too. A tagged list that fails its tag is Corruption and nothing is
+// destroyed; what an untagged list (builds before stop 37, or forged) or a
+// tagged one names is destroyed only if it is a label of an epoch the store
+// itself destroyed: never its current epoch's.
+TEST_F(CustodyTest, AForgedListOfCustodyKeysToDestroyDestroysNoLiveKey) {
+  std::string live_label;
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    (void)*(*store)->CreatePerson({{"email", "a@x.org"}}, {});
+    live_label = static_cast<engine::StoreImpl&>(**store).key_store().Epochs().back().custody_label;
+  }
+  auto plant = [&](std::string_view row_key, const std::string& payload) {
+    storage::EnvOptions o;
+    o.path = options_.directory + "/keys";
+    o.tables = {"meta"};
+    auto env = storage::Environment::Open(o);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    SKV_ASSERT_OK((*env)->Update([&](storage::WriteTxn& txn) {
+      return txn.Put((*env)->table("meta"), row_key, codec::PlainRow(codec::TableId::kKeysMeta, row_key, payload));
+    }));
+  };
+  std::string list;
+  util::PutLengthPrefixed(&list, live_label);
+  plant("custody_destroy", list);  // untagged, naming the current epoch's key
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_TRUE(*custody_->HasKey(live_label)) << "an untagged list destroyed the store's current custody key";
+  }
+  plant("custody_destroy_tagged", std::string(32, '\x5a') + list);  // a tag nobody made
+  auto refused = Store::Open(options_);
+  EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  EXPECT_TRUE(*custody_->HasKey(live_label));
 }
 
 TEST_F(CustodyTest, ClosingOneCustodyLeavesAnotherLoggedIn) {

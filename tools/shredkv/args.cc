@@ -119,16 +119,20 @@ const std::vector<CommandSpec>& Commands() {
       {"backup", "DIR", "write a consistent copy of the store into DIR (new or empty) while it stays usable",
        {}, 1, 1, true, false, "DIR  where the backup goes (created; must be new or empty)"},
       {"restore",
-       "BACKUP (--erasure-log FILE|--no-erasure-log) [--custody-keys take-over|new] [--accept-untagged]",
+       "BACKUP (--erasure-log FILE|--no-erasure-log) [--custody-keys take-over|new] [--accept-untagged-backup] "
+       "[--accept-untagged-log]",
        "restore a backup into --db (new or empty), re-applying the erasures made since (KeyDestroyed: exit 12)",
        {Value("erasure-log", "FILE", "the live store's erasure log (shredkv erasure-log), '-' for stdin"),
         Switch("no-erasure-log", "restore without one: only for a backup newer than every erasure"),
         Value("custody-keys", "take-over|new",
               "a backup whose epoch keys are in a PKCS#11 token: take-over (the restored store replaces the "
               "original) or new (a copy beside it gets token keys of its own)"),
-        Switch("accept-untagged",
-               "accept a backup and an erasure log without the store's authentication tag (made before "
-               "stop 37): only if nobody else can write where they are kept")},
+        Switch("accept-untagged-backup",
+               "accept a backup whose MANIFEST has no authentication tag (made before stop 37): only if nobody "
+               "else can write where it is kept"),
+        Switch("accept-untagged-log",
+               "accept an erasure log without an authentication tag (read before stop 37): only if nobody else "
+               "can write where it is kept")},
        1, 1, true, false, "BACKUP  the backup directory (shredkv backup)"},
       {"erasure-log", "[--out FILE]", "every erasure and suppression the store remembers, as NDJSON (for restore)",
        {Value("out", "FILE", "write to FILE (created or replaced) instead of stdout")}, 0, 0},

@@ -702,7 +702,8 @@ int CmdRestore(const GlobalOptions& global, const ParsedArgs& args) {
   RestoreOptions restore;
   restore.erasure_log = log ? &*log : nullptr;
   restore.without_erasure_log = no_log;
-  restore.accept_untagged = args.Has("accept-untagged");
+  restore.accept_untagged_backup = args.Has("accept-untagged-backup");
+  restore.accept_untagged_log = args.Has("accept-untagged-log");
   if (auto c = args.Get("custody-keys")) {
     if (*c == "take-over") {
       restore.custody_keys = RestoredCustodyKeys::kTakeOver;
