@@ -497,8 +497,10 @@ class SHREDKV_EXPORT Store {
   virtual Result<std::map<std::string, bool>> GetConsent(const PersonId& id) = 0;
   virtual Result<std::vector<ConsentRecord>> GetConsentHistory(const PersonId& id) = 0;
   // The people whose latest consent decision for `purpose` is `granted`:
-  // with false, those who withdrew consent or objected (Art. 21) — the
-  // people a processing run for the purpose must leave out. Through an
+  // with false, those who withdrew consent or objected (Art. 21). Not the
+  // whole of whom a processing run for the purpose must leave out: people
+  // restricted for the purpose or for all processing (Restrict) are in
+  // neither list, and a lease refuses them (outside audit 37d, F4). Through an
   // index (docs/format.md §5.6.1): the cost grows with the people found.
   // In no meaningful order; erased people are left out. InvalidArgument
   // for an unregistered purpose; FailedPrecondition on a read-only open of

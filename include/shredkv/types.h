@@ -177,10 +177,10 @@ struct RecordMetadata {
   // stored sorted, without duplicates.
   std::vector<std::string> purposes;
   // Where the data came from (Art. 14(2)(f)), e.g. "signup form" or
-  // "partner:acme": at most 1,024 bytes.
+  // "partner:acme": at most 1,024 bytes, no NUL byte.
   std::string origin;
   // Recipients it was disclosed to (Art. 19): at most 64, each 1..255
-  // bytes; stored sorted, without duplicates.
+  // bytes without a NUL byte; stored sorted, without duplicates.
   std::vector<std::string> shared_with;
   // Used for a decision based solely on automated processing (Art. 22).
   bool automated_decision = false;

@@ -51,6 +51,11 @@ Status CanonicalRecordMetadata(const Policy& policy, RecordMetadata* m) {
       if (n.empty() || n.size() > kMaxName) {
         return Status::InvalidArgument(std::string("record metadata: ") + what + " must be 1..255 bytes each");
       }
+      // Names reach C and Python as C strings: "a\0b" read as "a", and a
+      // query for it found nothing (outside audit 37d, F3).
+      if (n.find('\0') != std::string::npos) {
+        return Status::InvalidArgument(std::string("record metadata: ") + what + " hold a NUL byte");
+      }
     }
     return Status::OK();
   };
@@ -62,6 +67,9 @@ Status CanonicalRecordMetadata(const Policy& policy, RecordMetadata* m) {
     }
   }
   if (m->origin.size() > kMaxOrigin) return Status::InvalidArgument("record metadata: origin longer than 1,024 bytes");
+  if (m->origin.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("record metadata: origin holds a NUL byte");
+  }
   if (m->expires_ms < 0) return Status::InvalidArgument("record metadata: expires_ms must be >= 0 (0: none)");
   return Status::OK();
 }

@@ -85,6 +85,9 @@ TEST_F(RecordMetadataTest, InvalidMetadataIsRefusedAndNothingIsWritten) {
       RecordMetadata{{}, std::string(1025, 'o'), {}, false},
       RecordMetadata{{}, "", {std::string(256, 'r')}, false},
       RecordMetadata{{}, "", {""}, false},
+      // Outside audit 37d, F3: a NUL byte, which C and Python cut at.
+      RecordMetadata{{}, "", {std::string("a\0b", 3)}, false},
+      RecordMetadata{{}, std::string("form\0x", 6), {}, false},
   };
   for (const RecordMetadata& m : bad) EXPECT_TRUE(PutWith(ann, "1", m).IsInvalidArgument());
   RecordMetadata many;
