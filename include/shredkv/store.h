@@ -289,7 +289,10 @@ class SHREDKV_EXPORT Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
   // Closes the store if Close() was not called. Outstanding iterators must be
-  // destroyed before the store.
+  // destroyed before the store. Destroying a store from one of its own
+  // listener, logger or progress callbacks is a programming error: the
+  // process is aborted with a message (the call delivering the callback
+  // still uses the store).
   virtual ~Store() = default;
 
   // Waits for calls in flight, then closes both environments and wipes keys.

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/iterators.h"
@@ -348,7 +350,18 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {
   return ctx_.LoadKeyPool();
 }
 
-StoreImpl::~StoreImpl() { (void)Close(); }
+StoreImpl::~StoreImpl() {
+  // Destroyed from one of its own callbacks on the delivering thread: the
+  // call that delivers it still uses the store, and Close refuses there
+  // (review of stop 37, R9). A use after free is the alternative; stop
+  // with a message instead (store.h: undefined, like deleting `this`).
+  if (ctx_.events.InCallbackOnThisThread()) {
+    std::fputs("shredkv: a Store was destroyed from its own listener, logger or progress callback; aborting\n",
+               stderr);
+    std::abort();
+  }
+  (void)Close();
+}
 
 Status StoreImpl::Close() {
   if (util::ForkGeneration() != ctx_.fork_generation) {
