@@ -391,5 +391,32 @@ TEST(ListenerCloseTest, CloseFromAListenerOnTheCallingThreadIsRefusedAndTheStore
   SKV_ASSERT_OK((*store)->Close());
 }
 
+// Review of stop 37, R9: destroying the store there (a listener resetting
+// its owner) tore it down under the erasure delivering the notice, a use
+// after free; it aborts with a message now.
+TEST(ListenerCloseDeathTest, DestroyingTheStoreFromItsListenerAbortsWithAMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  test::TempDir dir;
+  EXPECT_DEATH(
+      {
+        class DestroyOnCommit : public EventListener {
+         public:
+          void OnErasureCommitted(const ErasureReceipt&) override { owner->reset(); }
+          std::unique_ptr<Store>* owner = nullptr;
+        };
+        Options o = test::TestOptions(dir.Sub("s"));
+        auto listener = std::make_shared<DestroyOnCommit>();
+        o.listeners = {listener};
+        auto opened = Store::Open(o);
+        if (!opened.ok()) std::exit(3);
+        std::unique_ptr<Store> store = std::move(opened).value();
+        listener->owner = &store;
+        const PersonId a = *store->CreatePerson({{"email", "a@x.org"}});
+        (void)store->Erase(a);
+        std::exit(4);  // not reached
+      },
+      "destroyed from its own listener");
+}
+
 }  // namespace
 }  // namespace shredkv
