@@ -178,7 +178,10 @@ struct RestoreResult {
 // so it is; then closes it and renames it into place, and only then
 // destroys the custody keys of the epochs that rotation replaced (with
 // kTakeOver the backup's: a restore that fails leaves the backup
-// restorable). Nothing is left at options.directory on failure.
+// restorable). Nothing is left at options.directory on failure — but for
+// one: if the fsync of the directory holding it fails after the rename
+// (IOError), the restored store is in place, perhaps not durably, with the
+// custody keys its rotation replaced left to its next writable open.
 // Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
 // its custody (a rotation after the backup); WrongKey; InvalidArgument if
 // neither an erasure log nor without_erasure_log is given or both are, the

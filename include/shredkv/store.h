@@ -211,7 +211,9 @@ struct StoreStats {
   std::uint64_t erased = 0;          // people ever erased (fences)
   std::uint64_t suppressed = 0;      // identifiers on the suppression list
   std::uint64_t pending_purge = 0;   // erased people (and category keys) whose rows remain
-  std::uint64_t erased_categories = 0;  // category keys ever erased
+  // Category keys ever erased, and category erasures fenced by
+  // ApplyErasureLog without a key here (since stop 37).
+  std::uint64_t erased_categories = 0;
   std::uint64_t erasures_since_rotation = 0;
   std::uint64_t suppressed_rejections = 0;  // writes refused as Suppressed since open
   std::uint64_t restricted = 0;             // people with a restriction in force
@@ -683,7 +685,9 @@ class SHREDKV_EXPORT Store {
   // counted and skipped; people it never held are counted and fenced (their
   // erasure is then in this store's own log, so a backup of the original
   // taken while they lived cannot bring them back when it is restored with
-  // that log). InvalidArgument if the log is another store's, or fails its
+  // that log), and so is a category erasure this store cannot make (it
+  // holds nothing in the category, its key there is erased already, or it
+  // never held the person; since stop 37). InvalidArgument if the log is another store's, or fails its
   // authentication tag, or has none (ErasureLog::tag; since stop 37: an
   // edited log erased people it never named, or left out erased ones; an
   // untagged log of an earlier build goes through ReapplyErasureLog with

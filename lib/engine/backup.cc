@@ -588,8 +588,8 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
       if (log.tag.empty()) {
         return Status::InvalidArgument(
             "the erasure log has no authentication tag (a log of a build before stop 37, or made by hand): read it "
-            "again from the live store, or apply it to the closed store with ReapplyErasureLog and "
-            "accept_untagged_log");
+            "again from the live store (or, from C++ only, apply it to the closed store with ReapplyErasureLog and "
+            "accept_untagged_log)");
       }
       if (!ctx_.keys->TagMatches(kLogTagPurpose, LogTagMessage(log), log.tag)) {
         return Status::InvalidArgument("the erasure log fails its authentication tag: it was changed after the "
@@ -669,11 +669,31 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
     if (!receipt.ok()) return receipt.status().WithContext("re-applying erasure request '" + request_id + "'");
     applied.people_erased += people.first.size();
   }
+  // A category erasure of the log this store does not make (it holds nothing
+  // in the category, or the category's key here is erased already, or it
+  // never held the person): fenced all the same, so that this store's own
+  // log names it (review of stop 34, R2's category half; the last two cases
+  // since the review of stop 37, S1: a newer backup restored with that log
+  // brought the category back).
+  auto fence_category = [&](const ErasedCategoryEntry& e) {
+    keys::ErasureRequest r;
+    r.request_id = e.request_id;
+    r.erased_at_ms = e.erased_at_ms;
+    r.people = 1;
+    r.analytics_mode = static_cast<std::uint8_t>(e.analytics);
+    r.category = e.category;
+    categories_never_held.emplace_back(e.person, std::move(r));
+  };
   for (const ErasedCategoryEntry& e : log.categories) {
     auto h = held(e.person);
     if (!h.ok()) return h.status();
-    if (*h != Held::kPresent) {
-      ++(*h == Held::kErased ? applied.already_erased : applied.not_present);
+    if (*h == Held::kErased) {  // the person's erasure covers the category
+      ++applied.already_erased;
+      continue;
+    }
+    if (*h == Held::kNever) {
+      ++applied.not_present;
+      fence_category(e);
       continue;
     }
     // The log names the category, not the key it had then: a request this
@@ -698,19 +718,10 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
       ++applied.categories_erased;
     } else if (receipt.status().IsErased()) {
       ++applied.already_erased;
+      fence_category(e);
     } else if (receipt.status().IsNotFound()) {
-      // The person holds nothing in the category here: fenced all the same,
-      // so that this store's own log names the erasure (review of stop 34,
-      // R2's category half: a newer backup restored with that log brought
-      // the category back).
       ++applied.not_present;
-      keys::ErasureRequest r;
-      r.request_id = e.request_id;
-      r.erased_at_ms = e.erased_at_ms;
-      r.people = 1;
-      r.analytics_mode = static_cast<std::uint8_t>(e.analytics);
-      r.category = e.category;
-      categories_never_held.emplace_back(e.person, std::move(r));
+      fence_category(e);
     } else {
       return receipt.status().WithContext("re-applying category erasure '" + e.request_id + "'");
     }

@@ -56,8 +56,10 @@ constexpr std::string_view kRebuildPendingKey = "rebuild_pending";
 constexpr std::string_view kCustodyDestroyTaggedKey = "custody_destroy_tagged";
 constexpr std::string_view kCustodyDestroyTagPurpose = "custody keys left to destroy";
 // The same list as builds before stop 37 wrote it, untagged: lp(label)*.
-// Still honoured (a rotation cut short by a crash under such a build), and
-// merged into the tagged row by the next rotation.
+// Deleted unobeyed by the next writable open or rotation: anyone able to
+// write the file could forge it, and copies of a store share its labels'
+// prefix (review of stop 37, S2). What it named — keys of epochs a rotation
+// cut short by a crash under such a build destroyed — stays in the custody.
 constexpr std::string_view kCustodyDestroyKey = "custody_destroy";
 // The first byte of an epoch row's payload held in a custody (a bare key is
 // exactly 32 bytes).
@@ -548,7 +550,6 @@ Result<std::vector<std::string>> KeyStore::CustodyKeysLeftToDestroy() {
   std::vector<std::string> tagged, untagged;
   Status s = env_->View([&](storage::ReadTxn& txn) { return ReadCustodyDestroyLists(txn, &tagged, &untagged); });
   if (!s.ok()) return s.WithContext("reading the custody keys left to destroy");
-  tagged.insert(tagged.end(), untagged.begin(), untagged.end());
   std::vector<std::string> out;
   for (std::string& label : tagged) {
     if (MayDestroyCustodyLabel(label)) out.push_back(std::move(label));
@@ -566,7 +567,8 @@ Status KeyStore::FinishCustodyDestroy() {
   });
   if (!r.ok()) return r.WithContext("reading the custody keys left to destroy");
   if (!listed) return Status::OK();
-  // Only those MayDestroyCustodyLabel allows; the list goes whole.
+  // Only the tagged list's labels that MayDestroyCustodyLabel allows; both
+  // rows go whole.
   auto labels = CustodyKeysLeftToDestroy();
   if (!labels.ok()) return labels.status();
   if (!labels->empty() && !options_.custody) {
@@ -1880,9 +1882,7 @@ Result<std::uint64_t> KeyStore::DestroyEpochsBefore(std::uint64_t epoch) {
         return r.WithContext("reading the custody keys left to destroy");
       }
       std::string list;
-      for (const std::vector<std::string>* earlier : {&tagged, &untagged}) {
-        for (const std::string& label : *earlier) util::PutLengthPrefixed(&list, label);
-      }
+      for (const std::string& label : tagged) util::PutLengthPrefixed(&list, label);
       list += custody_labels;
       const std::string row = Tag(kCustodyDestroyTagPurpose, list) + list;
       if (Status w = txn.Put(meta_, kCustodyDestroyTaggedKey, PlainRow(TableId::kKeysMeta, kCustodyDestroyTaggedKey, row));

@@ -463,20 +463,21 @@ class KeyStore {
   // (a restored copy, whose rotation must not destroy its backup's custody
   // keys before the copy is in place: RestoreBackup).
   void DeferCustodyDestroy() { defer_custody_destroy_ = true; }
-  // The custody labels rotations listed and have not destroyed yet, those
-  // MayDestroyCustodyLabel allows (the others are never destroyed: a list
-  // in the untagged form of builds before stop 37 can be forged by anyone
-  // able to write the file). Corruption if the tagged list fails its tag.
+  // The custody labels rotations listed in the tagged list and have not
+  // destroyed yet, those MayDestroyCustodyLabel allows. The untagged list
+  // of builds before stop 37 is never obeyed (anyone able to write the file
+  // could forge it). Corruption if the tagged list fails its tag.
   Result<std::vector<std::string>> CustodyKeysLeftToDestroy();
   // True if `label` is one of this store's custody labels ("shredkv:<store
   // id prefix>:e<epoch>:...") of an epoch older than every epoch it holds,
   // and no held epoch's label: what a rotation of this store destroyed. A
-  // listed label of the live original's current epoch, or of another store
-  // sharing the token, is never destroyed (review of stop 37, R2).
+  // listed label of another store sharing the token, or of this store's
+  // current epoch, is never destroyed (review of stop 37, R2). Copies of a
+  // store share the prefix: the tagged list's tag is what keeps a copy from
+  // naming the original's current key.
   bool MayDestroyCustodyLabel(std::string_view label) const;
-  // Destroys the custody keys listed in meta "custody_destroy_tagged" (and
-  // the untagged "custody_destroy" of older builds) that
-  // MayDestroyCustodyLabel allows, and removes both rows (after a crash
+  // Destroys the custody keys CustodyKeysLeftToDestroy names and removes
+  // the tagged list and the untagged one of older builds (after a crash
   // between the epochs' deletion and this, or a deferred destroy).
   Status FinishCustodyDestroy();
 

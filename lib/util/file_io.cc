@@ -111,8 +111,13 @@ DirectoryLock::~DirectoryLock() {
 }
 
 Result<DirectoryLock> LockDirectoryOf(const std::string& path, const std::string& what) {
-  std::string parent = std::filesystem::path(path).parent_path().string();
-  if (parent.empty()) parent = ".";
+  // Normalised first: "top/" and "." must lock what holds them, not
+  // themselves (review of stop 37, S5: a sharded restore into "top/"
+  // locked top, then each shard's restore found it locked).
+  std::filesystem::path p = std::filesystem::absolute(path).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  std::string parent = p.parent_path().string();
+  if (parent.empty()) parent = "/";
   const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::IOError("cannot open '" + parent + "': " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -121,7 +126,7 @@ Result<DirectoryLock> LockDirectoryOf(const std::string& path, const std::string
     if (err == EWOULDBLOCK) {
       return Status::Busy("another " + what + " is running in '" + parent + "': one at a time in a directory");
     }
-    if (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS) return DirectoryLock(-1);
+    if (err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) return DirectoryLock(-1);
     return Status::IOError("cannot lock '" + parent + "': " + std::strerror(err));
   }
   return DirectoryLock(fd);

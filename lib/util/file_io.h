@@ -56,8 +56,9 @@ class DirectoryLock {
 // Takes an exclusive flock on the directory that holds `path` (the
 // directory itself: nothing is left behind), for one `what` (e.g.
 // "restore") at a time beside it, in this process or another: Busy if one
-// holds it. Where the file system has no flock (ENOLCK, EOPNOTSUPP), no
-// lock is taken and the call succeeds.
+// holds it. Where the file system has no flock (ENOLCK, EOPNOTSUPP, ENOSYS,
+// EINVAL), no lock is taken and the call succeeds: nothing then keeps two
+// beside each other apart.
 Result<DirectoryLock> LockDirectoryOf(const std::string& path, const std::string& what);
 
 // The whole file at `path`, which must be a regular file (a symbolic link

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "engine/store_impl.h"
 #include "storage/environment.h"
 #include "test_util.h"
+#include "util/checksum.h"
 #include "util/coding.h"
 #include "util/test_point.h"
 
@@ -788,6 +790,81 @@ TEST_F(BackupTest, ARestoredStoresLogKeepsACategoryErasureItsBackupHeldNothingIn
   auto it = (*r2)->ScanEvents(p, {});
   EXPECT_FALSE(it->Valid()) << "p's location event came back";
   EXPECT_TRUE((*r2)->GetPerson(p).ok());
+}
+
+// Review of stop 37, S1: the same when the copy's key for the category
+// was erased already (an earlier erasure of the category, held by the
+// backup) and when the copy never held the person (created after it):
+// both were left out of the restored store's log, and a newer backup
+// restored with that log brought the category back.
+TEST_F(BackupTest, ARestoredStoresLogKeepsCategoryErasuresOfErasedKeysAndOfPeopleItNeverHeld) {
+  options_.categories = {"location"};
+  options_.event_categories = {{"gps_ping", "location"}};
+  Reopen();
+  const PersonId p = MakePerson("p@x.org");
+  SKV_ASSERT_OK(store_->AppendEvent(p, Event{"gps_ping", 1000, {}, {}, {}}));
+  SKV_ASSERT_OK(store_->EraseCategory(p, "location", EraseOptions{"req-1", false, AnalyticsOnErase::kKeep}).status());
+  ASSERT_TRUE(store_->Backup(out_.Sub("b1")).ok());  // p's location key erased (req-1)
+  SKV_ASSERT_OK(store_->AppendEvent(p, Event{"gps_ping", 2000, {}, {}, {}}));  // a new key
+  const PersonId q = MakePerson("q@x.org");                                     // after b1
+  SKV_ASSERT_OK(store_->AppendEvent(q, Event{"gps_ping", 3000, {}, {}, {}}));
+  ASSERT_TRUE(store_->Backup(out_.Sub("b2")).ok());
+  SKV_ASSERT_OK(store_->EraseCategory(p, "location", EraseOptions{"req-2", false, AnalyticsOnErase::kKeep}).status());
+  SKV_ASSERT_OK(store_->EraseCategory(q, "location", EraseOptions{"req-3", false, AnalyticsOnErase::kKeep}).status());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->categories.size(), 3u);
+
+  auto first = RestoreBackup(out_.Sub("b1"), RestoreTo(out_.Sub("r1")), WithLog(*log));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  std::optional<ErasureLog> live_log;
+  {
+    auto r1 = Store::Open(RestoreTo(out_.Sub("r1")));
+    ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+    auto read = (*r1)->ReadErasureLog();
+    ASSERT_TRUE(read.ok());
+    live_log = *read;
+  }
+  std::set<std::string> requests;
+  for (const ErasedCategoryEntry& e : live_log->categories) requests.insert(e.request_id);
+  EXPECT_EQ(requests, (std::set<std::string>{"req-1", "req-2", "req-3"}));
+
+  auto second = RestoreBackup(out_.Sub("b2"), RestoreTo(out_.Sub("r2")), WithLog(*live_log));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  auto r2 = Store::Open(RestoreTo(out_.Sub("r2")));
+  ASSERT_TRUE(r2.ok()) << r2.status().ToString();
+  EXPECT_FALSE((*r2)->ScanEvents(p, {})->Valid()) << "p's location event written after req-1 came back";
+  EXPECT_FALSE((*r2)->ScanEvents(q, {})->Valid()) << "q's location event came back";
+  EXPECT_TRUE((*r2)->GetPerson(q).ok());
+}
+
+// Review of stop 37, R4 and S10: the MANIFEST names BLAKE2b-256 digests of
+// the files; a file changed with its XXH3 checksum recomputed fails them.
+TEST_F(BackupTest, AFileChangedWithItsChecksumRecomputedFailsItsDigest) {
+  MakePerson("a@x.org");
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  const std::string manifest = out_.Sub("b") + "/MANIFEST";
+  std::string text = test::ReadFile(manifest);
+  ASSERT_NE(text.find("\ndata_blake2b_256 "), std::string::npos);
+  ASSERT_NE(text.find("\nkeys_blake2b_256 "), std::string::npos);
+  const std::string data = out_.Sub("b") + "/data/data.mdb";
+  std::string bytes = test::ReadFile(data);
+  bytes.back() = static_cast<char>(bytes.back() ^ 1);  // the file's last page: its free tail
+  test::WriteFile(data, bytes);
+  auto sum = util::FileChecksum(data);
+  ASSERT_TRUE(sum.ok());
+  const std::size_t at = text.find("data_xxh3_128 ") + 14;
+  text.replace(at, 32, util::HexEncode(*sum));
+  // Untagged (the tag would fail first): the digest check alone refuses it.
+  text = text.substr(0, text.find("tag "));
+  test::WriteFile(manifest, text);
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  no_log.accept_untagged_backup = true;
+  auto refused = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), no_log);
+  EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("BLAKE2b"), std::string::npos) << refused.status().ToString();
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
 }
 
 // Review of stop 34, R3: a category written again after its erasure gets a

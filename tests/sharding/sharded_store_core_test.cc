@@ -3,6 +3,10 @@
 // erasure receipts, suppression, queries and whole-store calls.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -429,7 +433,19 @@ TEST(ShardedBackupTest, LogsOlderThanTheBackupOrGivenWithoutErasureLogAreRefused
   EXPECT_FALSE(fs::exists(tmp.Sub("r")));
   ShardedRestoreOptions fresh;
   fresh.erasure_logs = logs;
-  auto ok = ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), fresh);
+  // Review of stop 37, S6: another restore running beside the target
+  // (holding the directory's lock) makes this one Busy, leaving nothing.
+  {
+    const int held = ::open(tmp.path().c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(held, 0);
+    ASSERT_EQ(::flock(held, LOCK_EX), 0);
+    EXPECT_TRUE(ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r")), fresh).status().IsBusy());
+    ::close(held);
+    EXPECT_FALSE(fs::exists(tmp.Sub("r")));
+  }
+  // Review of stop 37, S5: into "r/", with its trailing slash, the sharded
+  // restore locked r itself and every shard's restore found it locked.
+  auto ok = ShardedStore::Restore(tmp.Sub("backup"), Existing(tmp.Sub("r") + "/"), fresh);
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   auto s = ShardedStore::Open(Existing(tmp.Sub("r")), 0);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
