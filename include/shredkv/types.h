@@ -177,7 +177,8 @@ struct RecordMetadata {
   // stored sorted, without duplicates.
   std::vector<std::string> purposes;
   // Where the data came from (Art. 14(2)(f)), e.g. "signup form" or
-  // "partner:acme": at most 1,024 bytes, no NUL byte.
+  // "partner:acme": at most 1,024 bytes (bytes: the C API hands it out
+  // with its length, so a NUL byte is kept).
   std::string origin;
   // Recipients it was disclosed to (Art. 19): at most 64, each 1..255
   // bytes without a NUL byte; stored sorted, without duplicates.

@@ -67,9 +67,6 @@ Status CanonicalRecordMetadata(const Policy& policy, RecordMetadata* m) {
     }
   }
   if (m->origin.size() > kMaxOrigin) return Status::InvalidArgument("record metadata: origin longer than 1,024 bytes");
-  if (m->origin.find('\0') != std::string::npos) {
-    return Status::InvalidArgument("record metadata: origin holds a NUL byte");
-  }
   if (m->expires_ms < 0) return Status::InvalidArgument("record metadata: expires_ms must be >= 0 (0: none)");
   return Status::OK();
 }
