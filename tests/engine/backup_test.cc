@@ -509,7 +509,8 @@ TEST_F(BackupTest, AnErasureLogReadBeforeTheBackupIsRefusedByItsTime) {
 // Outside audit 37c, F1: the MANIFEST's created_ms was all that told a
 // log read before the backup was taken; lowered or deleted, a stale log was
 // taken and a person erased after the backup came back. The MANIFEST now
-// carries the store's tag, which only the root key makes.
+// carries the store's tag, which no one who can only write the backup
+// directory can make.
 TEST_F(BackupTest, AManifestWhoseTimeWasMovedOrWhoseTagWasRemovedIsRefused) {
   std::atomic<std::int64_t> now{1'000'000};
   options_.clock = [&now] { return now.load(); };

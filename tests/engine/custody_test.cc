@@ -97,6 +97,41 @@ class CustodyTest : public ::testing::Test {
     o.create_if_missing = false;
     return o;
   }
+  // A sharded store of two shards at out/s with `others` people and one in
+  // shard 0, backed up to out/b, then that person erased: *logs are its
+  // erasure logs, read after. A copy of the backup at out/damaged has shard
+  // 1's data file damaged (a sharded restore of it fails at shard 1, after
+  // shard 0 is in place).
+  void ShardedBackupThenEraseInShardZero(const test::TempDir& out, int others, std::vector<ErasureLog>* logs) {
+    Options o = options_;
+    o.directory = out.Sub("s");
+    {
+      auto s = ShardedStore::Open(o, 2);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      for (int i = 0; i < others; ++i) {
+        ASSERT_TRUE((*s)->CreatePerson({{"email", std::to_string(i) + "@x.org"}}).ok());
+      }
+      PersonId in_zero;
+      int next = others + 10;
+      do {
+        auto p = (*s)->CreatePerson({{"email", std::to_string(next++) + "@x.org"}});
+        ASSERT_TRUE(p.ok()) << p.status().ToString();
+        in_zero = *p;
+      } while ((*s)->ShardOf(in_zero) != 0);
+      ASSERT_TRUE((*s)->Backup(out.Sub("b")).ok());
+      ASSERT_TRUE((*s)->Erase({in_zero}).ok());
+      auto read = (*s)->ReadErasureLogs();
+      ASSERT_TRUE(read.ok());
+      *logs = *read;
+      SKV_ASSERT_OK((*s)->Close());
+    }
+    const std::string damaged = out.Sub("damaged");
+    fs::copy(out.Sub("b"), damaged, fs::copy_options::recursive);
+    const std::string data = damaged + "/shard-001/data/data.mdb";
+    std::string bytes = test::ReadFile(data);
+    bytes[bytes.size() / 2] ^= 0x01;
+    test::WriteFile(data, bytes);
+  }
   test::TempDir dir_;
   std::shared_ptr<EpochKeyCustody> custody_;
   Options options_;
@@ -271,33 +306,10 @@ class RecordingCustody final : public EpochKeyCustody {
 // key and a failure left the live one).
 TEST_F(CustodyTest, AFailedShardedRestoreDestroysTheCustodyKeysItMade) {
   test::TempDir out;
-  Options o = options_;
-  o.directory = out.Sub("s");
   std::vector<ErasureLog> logs;
-  {
-    auto s = ShardedStore::Open(o, 2);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    for (int i = 0; i < 4; ++i) ASSERT_TRUE((*s)->CreatePerson({{"email", std::to_string(i) + "@x.org"}}).ok());
-    PersonId in_zero;
-    int next = 10;
-    do {
-      auto p = (*s)->CreatePerson({{"email", std::to_string(next++) + "@x.org"}});
-      ASSERT_TRUE(p.ok()) << p.status().ToString();
-      in_zero = *p;
-    } while ((*s)->ShardOf(in_zero) != 0);
-    ASSERT_TRUE((*s)->Backup(out.Sub("b")).ok());
-    ASSERT_TRUE((*s)->Erase({in_zero}).ok());
-    auto read = (*s)->ReadErasureLogs();
-    ASSERT_TRUE(read.ok());
-    logs = *read;
-    SKV_ASSERT_OK((*s)->Close());
-  }
+  ShardedBackupThenEraseInShardZero(out, 4, &logs);
+  if (HasFatalFailure()) return;
   const std::string damaged = out.Sub("damaged");
-  fs::copy(out.Sub("b"), damaged, fs::copy_options::recursive);
-  const std::string data = damaged + "/shard-001/data/data.mdb";
-  std::string bytes = test::ReadFile(data);
-  bytes[bytes.size() / 2] ^= 0x01;
-  test::WriteFile(data, bytes);
 
   auto recording = std::make_shared<RecordingCustody>(custody_);
   Options to = RestoreTo(out.Sub("r"));
@@ -435,35 +447,13 @@ TEST_F(CustodyTest, ATakeOverRestoreWhoseRenameFailsLeavesTheBackupRestorable) {
 // backup's custody keys were already destroyed.
 TEST_F(CustodyTest, ATakeOverShardedRestoreThatFailsAtALaterShardLeavesEveryShardRestorable) {
   test::TempDir out;
-  Options o = options_;
-  o.directory = out.Sub("s");
   std::vector<ErasureLog> logs;
-  {
-    auto s = ShardedStore::Open(o, 2);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    PersonId in_zero;
-    int next = 0;
-    do {
-      auto p = (*s)->CreatePerson({{"email", std::to_string(next++) + "@x.org"}});
-      ASSERT_TRUE(p.ok()) << p.status().ToString();
-      in_zero = *p;
-    } while ((*s)->ShardOf(in_zero) != 0);
-    ASSERT_TRUE((*s)->Backup(out.Sub("b")).ok());
-    ASSERT_TRUE((*s)->Erase({in_zero}).ok());
-    auto read = (*s)->ReadErasureLogs();
-    ASSERT_TRUE(read.ok());
-    logs = *read;
-    SKV_ASSERT_OK((*s)->Close());
-  }
+  ShardedBackupThenEraseInShardZero(out, 0, &logs);
+  if (HasFatalFailure()) return;
   auto shard0 = ReadBackupInfo(out.Sub("b") + "/shard-000");
   ASSERT_TRUE(shard0.ok()) << shard0.status().ToString();
   ASSERT_FALSE(shard0->custody_labels.empty());
   const std::string damaged = out.Sub("damaged");
-  fs::copy(out.Sub("b"), damaged, fs::copy_options::recursive);
-  const std::string data = damaged + "/shard-001/data/data.mdb";
-  std::string bytes = test::ReadFile(data);
-  bytes[bytes.size() / 2] ^= 0x01;
-  test::WriteFile(data, bytes);
 
   Options to = RestoreTo(out.Sub("r"));
   ShardedRestoreOptions ro;
