@@ -883,8 +883,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   // failed with errors that blamed the backup).
   auto lock = util::LockDirectoryOf(target, "restore");
   if (!lock.ok()) {
-    std::error_code e;
-    if (created) fs::remove(target, e);
+    util::RemoveFill(target, created);
     return lock.status();
   }
   // Restored beside the target and renamed over it at the end: a restore
@@ -894,8 +893,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   std::error_code ec;
   if (fs::exists(fs::symlink_status(work, ec))) {
     if (!fs::exists(work + "/" + engine::kWorkMarker, ec)) {
-      std::error_code e;
-      if (created) fs::remove(target, e);
+      util::RemoveFill(target, created);
       return Status::AlreadyExists(
           "'" + work + "' exists and is not marked as the work directory of a restore cut short: move it away (a "
           "restore works there). If a restore was cut short in its last step, it holds the whole restored store: "

@@ -434,7 +434,7 @@ Result<std::string> KeyStore::NewEpochPayload(std::uint64_t epoch, const crypto:
   // A fresh label for every epoch key, never reused: copies of this store
   // (a restored backup) never collide on a label with a key they do not own.
   auto nonce = crypto::RandomArray<6>();
-  std::string l = "shredkv:" + util::HexEncode(std::string_view(store_id_).substr(0, 4)) + ":e" +
+  std::string l = CustodyLabelPrefix() +
                   std::to_string(epoch) + ":" +
                   util::HexEncode(std::string_view(reinterpret_cast<const char*>(nonce.data()), nonce.size()));
   if (Status c = options_.custody->CreateKey(l); !c.ok()) {
@@ -497,6 +497,10 @@ Status ParseCustodyDestroyList(std::string_view list, std::vector<std::string>* 
 
 }  // namespace
 
+std::string KeyStore::CustodyLabelPrefix() const {
+  return "shredkv:" + util::HexEncode(std::string_view(store_id_).substr(0, 4)) + ":e";
+}
+
 std::string KeyStore::Tag(std::string_view purpose, std::string_view message) const {
   return crypto::KeyedHash(*index_key_, kTagSize, {"shredkv authentication tag", purpose, message});
 }
@@ -528,7 +532,7 @@ Status KeyStore::ReadCustodyDestroyLists(const storage::ReadTxn& txn, std::vecto
 
 bool KeyStore::MayDestroyCustodyLabel(std::string_view label) const {
   // This store's labels: "shredkv:<store id prefix>:e<epoch>:<nonce>" (NewEpochPayload).
-  const std::string prefix = "shredkv:" + util::HexEncode(std::string_view(store_id_).substr(0, 4)) + ":e";
+  const std::string prefix = CustodyLabelPrefix();
   if (!label.starts_with(prefix)) return false;
   const std::string_view rest = label.substr(prefix.size());
   const std::size_t colon = rest.find(':');
@@ -546,10 +550,11 @@ bool KeyStore::MayDestroyCustodyLabel(std::string_view label) const {
   return true;
 }
 
-Result<std::vector<std::string>> KeyStore::CustodyKeysLeftToDestroy() {
+Result<std::vector<std::string>> KeyStore::CustodyKeysLeftToDestroy(bool* listed) {
   std::vector<std::string> tagged, untagged;
   Status s = env_->View([&](storage::ReadTxn& txn) { return ReadCustodyDestroyLists(txn, &tagged, &untagged); });
   if (!s.ok()) return s.WithContext("reading the custody keys left to destroy");
+  if (listed != nullptr) *listed = !tagged.empty() || !untagged.empty();
   std::vector<std::string> out;
   for (std::string& label : tagged) {
     if (MayDestroyCustodyLabel(label)) out.push_back(std::move(label));
@@ -558,19 +563,12 @@ Result<std::vector<std::string>> KeyStore::CustodyKeysLeftToDestroy() {
 }
 
 Status KeyStore::FinishCustodyDestroy() {
-  bool listed = false;
-  Status r = env_->View([&](storage::ReadTxn& txn) {
-    std::vector<std::string> tagged, untagged;
-    Status l = ReadCustodyDestroyLists(txn, &tagged, &untagged);
-    listed = !tagged.empty() || !untagged.empty();
-    return l;
-  });
-  if (!r.ok()) return r.WithContext("reading the custody keys left to destroy");
-  if (!listed) return Status::OK();
   // Only the tagged list's labels that MayDestroyCustodyLabel allows; both
   // rows go whole.
-  auto labels = CustodyKeysLeftToDestroy();
+  bool listed = false;
+  auto labels = CustodyKeysLeftToDestroy(&listed);
   if (!labels.ok()) return labels.status();
+  if (!listed) return Status::OK();
   if (!labels->empty() && !options_.custody) {
     return Status::FailedPrecondition("custody keys of destroyed epochs are left to destroy: open the store "
                                       "with its custody");
@@ -2054,6 +2052,23 @@ Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<Per
   return added;
 }
 
+Status KeyStore::ForEachCategoryFence(const storage::ReadTxn& txn, const PersonId& person, std::uint32_t from_slot,
+                                      const std::function<Status(std::uint32_t, const ErasureRequest&)>& fn) const {
+  auto cursor = txn.OpenCursor(category_fences_);
+  if (!cursor.ok()) return cursor.status();
+  auto& c = **cursor;
+  for (Status m = c.Seek(codec::DekKey(person, from_slot)); c.Valid() || !m.ok(); m = c.Next()) {
+    if (!m.ok()) return m;
+    if (c.key().size() != PersonId::kSize + 4 || c.key().substr(0, PersonId::kSize) != person.view()) break;
+    std::string_view payload;
+    if (Status o = codec::OpenPlain(TableId::kCategoryFences, c.key(), c.value(), &payload); !o.ok()) return o;
+    ErasureRequest held;
+    if (Status d = DecodeFence(payload, true, &held); !d.ok()) return d;
+    if (Status f = fn(util::DecodeFixed32BE(c.key().data() + PersonId::kSize), held); !f.ok()) return f;
+  }
+  return Status::OK();
+}
+
 Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
     const std::vector<std::pair<PersonId, ErasureRequest>>& erasures) {
   std::uint64_t added = 0;
@@ -2063,30 +2078,28 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
       if (request.category.empty()) return Status::Internal("a foreign category fence needs its category");
       // The person's foreign category fences so far: skip a repeat, and
       // take the next free slot after the last.
-      auto cursor = txn.OpenCursor(category_fences_);
-      if (!cursor.ok()) return cursor.status();
-      auto& c = **cursor;
       std::uint32_t next = kFirstForeignCategorySlot;
       bool repeat = false;
-      for (Status m = c.Seek(codec::DekKey(person, kFirstForeignCategorySlot)); c.Valid() || !m.ok(); m = c.Next()) {
-        if (!m.ok()) return m;
-        if (c.key().size() != PersonId::kSize + 4 || c.key().substr(0, PersonId::kSize) != person.view()) break;
-        std::string_view payload;
-        if (Status o = codec::OpenPlain(TableId::kCategoryFences, c.key(), c.value(), &payload); !o.ok()) return o;
-        ErasureRequest held;
-        if (Status d = DecodeFence(payload, true, &held); !d.ok()) return d;
-        if (held.request_id == request.request_id && held.category == request.category) repeat = true;
-        const std::uint32_t slot = util::DecodeFixed32BE(c.key().data() + PersonId::kSize);
-        if (slot == ~std::uint32_t{0}) return Status::StoreFull("person " + person.ToHex() + " has no foreign fence slot left");
-        next = slot + 1;
-      }
+      Status w = ForEachCategoryFence(txn, person, kFirstForeignCategorySlot,
+                                      [&](std::uint32_t slot, const ErasureRequest& held) -> Status {
+                                        if (held.request_id == request.request_id && held.category == request.category) {
+                                          repeat = true;
+                                        }
+                                        if (slot == ~std::uint32_t{0}) {
+                                          return Status::StoreFull("person " + person.ToHex() +
+                                                                   " has no foreign fence slot left");
+                                        }
+                                        next = slot + 1;
+                                        return Status::OK();
+                                      });
+      if (!w.ok()) return w;
       if (repeat) continue;
       const std::string key = codec::DekKey(person, next);
       std::string payload;
       EncodeFence(request, &payload);
       util::PutLengthPrefixed(&payload, request.category);
-      if (Status w = txn.Put(category_fences_, key, PlainRow(TableId::kCategoryFences, key, payload)); !w.ok()) {
-        return w;
+      if (Status p = txn.Put(category_fences_, key, PlainRow(TableId::kCategoryFences, key, payload)); !p.ok()) {
+        return p;
       }
       ++added;
     }
@@ -2099,23 +2112,11 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
 Result<bool> KeyStore::HasCategoryFence(const PersonId& person, std::string_view category,
                                         std::string_view request_id) {
   bool found = false;
-  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
-    auto cursor = txn.OpenCursor(category_fences_);
-    if (!cursor.ok()) return cursor.status();
-    auto& c = **cursor;
-    for (Status m = c.Seek(person.view()); c.Valid() || !m.ok(); m = c.Next()) {
-      if (!m.ok()) return m;
-      if (c.key().substr(0, PersonId::kSize) != person.view()) break;
-      std::string_view payload;
-      if (Status o = codec::OpenPlain(TableId::kCategoryFences, c.key(), c.value(), &payload); !o.ok()) return o;
-      ErasureRequest held;
-      if (Status d = DecodeFence(payload, true, &held); !d.ok()) return d;
-      if (held.request_id == request_id && held.category == category) {
-        found = true;
-        break;
-      }
-    }
-    return Status::OK();
+  Status s = env_->View([&](storage::ReadTxn& txn) {
+    return ForEachCategoryFence(txn, person, 0, [&](std::uint32_t, const ErasureRequest& held) {
+      found = found || (held.request_id == request_id && held.category == category);
+      return Status::OK();
+    });
   });
   if (!s.ok()) return s;
   return found;

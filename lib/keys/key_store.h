@@ -467,7 +467,8 @@ class KeyStore {
   // destroyed yet, those MayDestroyCustodyLabel allows. The untagged list
   // of builds before stop 37 is never obeyed (anyone able to write the file
   // could forge it). Corruption if the tagged list fails its tag.
-  Result<std::vector<std::string>> CustodyKeysLeftToDestroy();
+  // *listed (if given): whether either list has a row at all.
+  Result<std::vector<std::string>> CustodyKeysLeftToDestroy(bool* listed = nullptr);
   // True if `label` is one of this store's custody labels ("shredkv:<store
   // id prefix>:e<epoch>:...") of an epoch older than every epoch it holds,
   // and no held epoch's label: what a rotation of this store destroyed. A
@@ -562,6 +563,13 @@ class KeyStore {
   Result<crypto::SecretKey> OpenEpochPayload(std::uint64_t epoch, std::string_view payload, std::string* label);
   // The custody keys left to destroy, as listed in the tagged row (its tag
   // checked: Corruption if it fails) and in the untagged row of older builds.
+  // "shredkv:<store id prefix>:e": every custody label of this store starts
+  // so, its epoch number following (NewEpochPayload, MayDestroyCustodyLabel).
+  std::string CustodyLabelPrefix() const;
+  // Calls `fn(slot, request)` for each category fence of `person` from slot
+  // `from_slot` up, in slot order; stops at the first error `fn` returns.
+  Status ForEachCategoryFence(const storage::ReadTxn& txn, const PersonId& person, std::uint32_t from_slot,
+                              const std::function<Status(std::uint32_t, const ErasureRequest&)>& fn) const;
   Status ReadCustodyDestroyLists(const storage::ReadTxn& txn, std::vector<std::string>* tagged,
                                  std::vector<std::string>* untagged) const;
   // Flushes both LMDB meta pages past the last commit (two more commits).

@@ -1471,8 +1471,7 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   // then reported success and destroyed its backup's custody keys).
   auto lock = util::LockDirectoryOf(top, "sharded restore");
   if (!lock.ok()) {
-    std::error_code ec;
-    if (created) fs::remove(top, ec);
+    util::RemoveFill(top, created);
     return lock.status();
   }
   ShardedRestoreResult result;
