@@ -2074,7 +2074,11 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
   std::uint64_t added = 0;
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     added = 0;
-    for (const auto& [person, request] : erasures) {
+    for (const auto& erasure : erasures) {
+      // Named references, not a structured binding: the lambda below
+      // captures them (clang refuses a captured binding before C++20's P1091).
+      const PersonId& person = erasure.first;
+      const ErasureRequest& request = erasure.second;
       if (request.category.empty()) return Status::Internal("a foreign category fence needs its category");
       // The person's foreign category fences so far: skip a repeat, and
       // take the next free slot after the last.
