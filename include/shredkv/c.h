@@ -498,6 +498,14 @@ SHREDKV_EXPORT int shredkv_unlink_identifier(shredkv_store_t* store, const shred
 SHREDKV_EXPORT int shredkv_normalize_identifier(const shredkv_options_t* options,
                                                 const shredkv_identifier_t* identifier, char** out,
                                                 size_t* out_len, char** errptr);
+/* 0 if `identifier` may be given to a person (CheckNewIdentifier): the
+ * errors of shredkv_normalize_identifier, and SHREDKV_INVALID_ARGUMENT if its
+ * normalised value holds a control character or, for an e-mail address,
+ * ill-formed UTF-8 or an invisible or space-like character — what a store
+ * refuses when the identifier would become someone's. `options` (may be
+ * NULL) adds its identifier types. Reads no store. */
+SHREDKV_EXPORT int shredkv_check_new_identifier(const shredkv_options_t* options,
+                                                const shredkv_identifier_t* identifier, char** errptr);
 
 /* What the store holds about a person (PersonInfo). */
 typedef struct shredkv_person_info shredkv_person_info_t;

@@ -1044,6 +1044,19 @@ int shredkv_normalize_identifier(const shredkv_options_t* options, const shredkv
   });
 }
 
+int shredkv_check_new_identifier(const shredkv_options_t* options, const shredkv_identifier_t* identifier,
+                                 char** errptr) {
+  return Guarded(errptr, "shredkv_check_new_identifier", {}, [&] {
+    const sk::Status bad = CheckIdentifiers("shredkv_check_new_identifier", "identifier", identifier, 1, false);
+    if (!bad.ok()) return Fail(errptr, bad);
+    static const std::vector<sk::IdentifierTypeSpec> kNone;
+    const sk::Status status = sk::CheckNewIdentifier(ToIdentifier(identifier),
+                                                     options == nullptr ? kNone : options->options.identifier_types);
+    if (!status.ok()) return Fail(errptr, status);
+    return kOk;
+  });
+}
+
 int shredkv_get_person(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_person_info_t** out,
                        char** errptr) {
   return WithStore(store, errptr, "shredkv_get_person", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {

@@ -344,6 +344,9 @@ int shredkv_normalize_identifier(const shredkv_options_t* options,
                                                 const shredkv_identifier_t* identifier, char** out,
                                                 size_t* out_len, char** errptr);
 
+int shredkv_check_new_identifier(const shredkv_options_t* options,
+                                                const shredkv_identifier_t* identifier, char** errptr);
+
 typedef struct shredkv_person_info shredkv_person_info_t;
 int shredkv_get_person(shredkv_store_t* store, const shredkv_person_id_t* person,
                                       shredkv_person_info_t** out, char** errptr);

@@ -2045,3 +2045,22 @@ def normalize_identifier(identifier: IdentifierArg,
             built.release()
     id_type = identifier[0]
     return Identifier(id_type, value)
+
+
+def check_new_identifier(identifier: IdentifierArg,
+                         identifier_types: Optional[Mapping[str, int]] = None) -> None:
+    """Returns if `identifier` may be given to a person; raises what a store
+    would (InvalidArgumentError) when it normalises to a value holding a
+    control character or, for an e-mail address, ill-formed UTF-8 or an
+    invisible or space-like character, or does not normalise at all.
+    `identifier_types` adds types (name → Normalization). Reads no store."""
+    ident, keep = identifier_struct(identifier)
+    built = build_options(None, None, {"identifier_types": identifier_types}) if identifier_types else None
+    err = _new(_CHARPP)
+    try:
+        rc = lib.shredkv_check_new_identifier(NULL if built is None else built.handle, ident, err)
+        if rc:
+            raise_error(rc, err)
+    finally:
+        if built is not None:
+            built.release()

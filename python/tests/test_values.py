@@ -206,6 +206,20 @@ def test_normalize_identifier() -> None:
         shredkv.normalize_identifier(("loyalty", "x"))
 
 
+def test_check_new_identifier() -> None:
+    shredkv.check_new_identifier(("email", " Ann@Example.ORG "))
+    hidden = ("email", "ann\u200b@example.org")  # a zero-width space: normalises, but may not be claimed
+    assert shredkv.normalize_identifier(hidden) == ("email", "ann\u200b@example.org")
+    with pytest.raises(shredkv.InvalidArgument, match="invisible"):
+        shredkv.check_new_identifier(hidden)
+    with pytest.raises(shredkv.InvalidArgument, match="control character"):
+        shredkv.check_new_identifier(("customer_id", "c-1\x01"))
+    with pytest.raises(shredkv.InvalidArgument):
+        shredkv.check_new_identifier(("loyalty", "x"))
+    shredkv.check_new_identifier(("loyalty", " AbC "),
+                                 identifier_types={"loyalty": shredkv.Normalization.LOWER_TRIM})
+
+
 def test_records_bytes(store: shredkv.Store) -> None:
     p = store.create_person([("email", "v@example.org")])
     store.put(p, "blobs", b"\x00key", b"\x00\xffvalue")

@@ -1119,6 +1119,44 @@ static int test_normalize_identifier(void) {
   return 0;
 }
 
+/* shredkv_check_new_identifier refuses what normalises but may not become
+ * anyone's (a zero-width space in an address, a control character), accepts
+ * the ordinary, and knows an application type only through its options. */
+static int test_check_new_identifier(void) {
+  char* err = NULL;
+  char* out = NULL;
+  size_t len = 0;
+  shredkv_identifier_t fine = email_id("  Ann.Smith@Example.ORG ");
+  CHECK_OK(shredkv_check_new_identifier(NULL, &fine, &err), err);
+  CHECK(err == NULL);
+
+  shredkv_identifier_t hidden = email_id("ann\xE2\x80\x8B@example.org"); /* U+200B ZERO WIDTH SPACE */
+  CHECK_OK(shredkv_normalize_identifier(NULL, &hidden, &out, &len, &err), err);
+  shredkv_free(out);
+  out = NULL;
+  CHECK_EQ_INT(shredkv_check_new_identifier(NULL, &hidden, &err), SHREDKV_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "invisible") != NULL);
+  shredkv_free(err);
+  err = NULL;
+
+  shredkv_identifier_t control = {"customer_id", "c-1\x01", 4};
+  CHECK_EQ_INT(shredkv_check_new_identifier(NULL, &control, &err), SHREDKV_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "control character") != NULL);
+  shredkv_free(err);
+  err = NULL;
+
+  shredkv_identifier_t bad = email_id("not-an-email");
+  CHECK_CODE(shredkv_check_new_identifier(NULL, &bad, &err), SHREDKV_INVALID_ARGUMENT, err);
+
+  shredkv_identifier_t member = {"member_no", " AB-12 ", 7};
+  CHECK_CODE(shredkv_check_new_identifier(NULL, &member, &err), SHREDKV_INVALID_ARGUMENT, err);
+  shredkv_options_t* options = shredkv_options_create();
+  shredkv_options_add_identifier_type(options, "member_no", SHREDKV_NORMALIZE_LOWER_TRIM);
+  CHECK_OK(shredkv_check_new_identifier(options, &member, &err), err);
+  shredkv_options_destroy(options);
+  return 0;
+}
+
 /* ---- erasure ------------------------------------------------------------------------ */
 
 /* Opens a store in `dir` whose clock reads *now. */
@@ -2143,6 +2181,7 @@ static const c_test tests[] = {
   {"open_twice_in_process", test_open_twice_in_process},
   {"close_null", test_close_null},
   {"normalize_identifier", test_normalize_identifier},
+  {"check_new_identifier", test_check_new_identifier},
   {"erase_receipt", test_erase_receipt},
   {"erase_by_identifier_suppress", test_erase_by_identifier_suppress},
   {"erase_category", test_erase_category},

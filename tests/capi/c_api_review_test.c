@@ -451,6 +451,7 @@ static int test_null_required_arguments_are_invalid_argument(void) {
   CHECK_NULL_ARG(shredkv_read_erasure_log(store, NULL, &err), "shredkv_read_erasure_log: out is NULL");
   CHECK_NULL_ARG(shredkv_get_retention(store, NULL, &err), "shredkv_get_retention: out is NULL");
   CHECK_NULL_ARG(shredkv_normalize_identifier(NULL, &id, NULL, NULL, &err), "shredkv_normalize_identifier: out is NULL");
+  CHECK_NULL_ARG(shredkv_check_new_identifier(NULL, NULL, &err), "shredkv_check_new_identifier: identifier is NULL");
   CHECK_NULL_ARG(shredkv_erasure_log_from_ndjson("", 0, NULL, &err), "shredkv_erasure_log_from_ndjson: out is NULL");
   CHECK_NULL_ARG(shredkv_read_backup_info(dir, NULL, &err), "shredkv_read_backup_info: out is NULL");
   CHECK_NULL_ARG(shredkv_person_id_from_hex("00112233445566778899aabbccddeeff", NULL, &err),
