@@ -138,7 +138,11 @@ struct RestoreOptions {
   // RestoreResult::custody_keys_to_destroy, rather than destroying them
   // once the copy is in place: for a caller that puts several copies in
   // place and may still remove this one (ShardedStore::Restore). The
-  // restored store's next writable open destroys those still there.
+  // restored store's next writable open destroys those still there. The
+  // caller also makes the final rename durable (fsync of the directory
+  // that holds options.directory) before it destroys any of them: so a
+  // copy it removes after a failed sync is one whose every custody key it
+  // was told of.
   bool defer_custody_destroy = false;
   // Accept a backup whose MANIFEST has no authentication tag (made by a
   // build before stop 37): anyone who can write the backup can then change

@@ -23,6 +23,7 @@
 
 #include "engine/key_pool_inspect.h"
 #include "engine/store_impl.h"
+#include "shredkv/sharded_store.h"
 #include "test_util.h"
 #include "util/test_point.h"
 
@@ -44,7 +45,35 @@ bool IsKeysFile(int fd) {
   return p.ends_with("/keys/data.mdb");
 }
 
+// While set, every fsync of a directory whose path ends with this fails
+// with EIO (util::SyncPath's fsync of a directory).
+std::mutex g_failing_dir_mu;
+std::string g_failing_dir_suffix;
+std::atomic<int> g_dir_syncs_failed{0};
+
+std::string PathOfFd(int fd) {
+  char link[64];
+  char path[PATH_MAX];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t n = ::readlink(link, path, sizeof path - 1);
+  return n <= 0 ? std::string() : std::string(path, static_cast<std::size_t>(n));
+}
+
 }  // namespace
+
+extern "C" int fsync(int fd) {
+  using Fn = int (*)(int);
+  static const Fn real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "fsync"));
+  {
+    std::lock_guard lock(g_failing_dir_mu);
+    if (!g_failing_dir_suffix.empty() && PathOfFd(fd).ends_with(g_failing_dir_suffix)) {
+      g_dir_syncs_failed.fetch_add(1);
+      errno = EIO;
+      return -1;
+    }
+  }
+  return real(fd);
+}
 
 extern "C" int fdatasync(int fd) {
   using Fn = int (*)(int);
@@ -334,6 +363,61 @@ TEST(KeyPoolSyncFailureTest, ARekeyWhoseCommitFailedDestroysTheCustodyKeyItMade)
   auto again = Store::Open(o);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ((*again)->GetProfile(a)->at("name").as_string(), "A");
+}
+
+// Review 37b, S4 (the sharded half): a shard's RestoreBackup synced the
+// directory it was renamed into (the sharded store's) itself, and when that
+// sync failed it returned the error with the shard in place and no result;
+// ShardedStore::Restore then removed the shard, and the custody keys made
+// for it (kNewKeys) stayed in the token, wrapping epoch keys of a copy that
+// no longer exists. Now the sharded restore makes that sync once, after
+// every shard, and on failure destroys the keys of every shard it removes.
+TEST(KeyPoolSyncFailureTest, AShardedRestoreWhoseFinalSyncFailsLeavesNoCustodyKeyItMade) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  auto custody = std::make_shared<MemoryCustody>();
+  o.epoch_key_custody = custody;
+  std::vector<ErasureLog> logs;
+  {
+    auto s = ShardedStore::Open(o, 2);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE((*s)->CreatePerson({{"email", std::to_string(i) + "@x.org"}}).ok());
+    SKV_ASSERT_OK((*s)->Backup(dir.Sub("b")).status());
+    auto read = (*s)->ReadErasureLogs();
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    logs = *read;
+    SKV_ASSERT_OK((*s)->Close());
+  }
+  const std::size_t original_keys = custody->size();
+  ASSERT_GE(original_keys, 2u);
+
+  Options to = o;
+  to.directory = dir.Sub("restored-top");
+  to.create_if_missing = false;
+  ShardedRestoreOptions ro;
+  ro.erasure_logs = logs;
+  ro.custody_keys = RestoredCustodyKeys::kNewKeys;
+  {
+    std::lock_guard lock(g_failing_dir_mu);
+    g_failing_dir_suffix = "/restored-top";
+  }
+  const int failed_before = g_dir_syncs_failed.load();
+  auto failed = ShardedStore::Restore(dir.Sub("b"), to, ro);
+  {
+    std::lock_guard lock(g_failing_dir_mu);
+    g_failing_dir_suffix.clear();
+  }
+  ASSERT_GT(g_dir_syncs_failed.load(), failed_before) << "the restore never synced the sharded store's directory";
+  EXPECT_TRUE(failed.status().IsIOError()) << failed.status().ToString();
+  EXPECT_FALSE(fs::exists(to.directory));
+  EXPECT_EQ(custody->size(), original_keys) << "custody keys made for shards the failed restore removed were left";
+
+  auto restored = ShardedStore::Restore(dir.Sub("b"), to, ro);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_GT(custody->size(), original_keys);
+  auto opened = ShardedStore::Open(to, 2);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  EXPECT_TRUE((*opened)->Resolve({"email", "3@x.org"}).ok());
 }
 
 }  // namespace
