@@ -235,8 +235,10 @@ def _clock_failed(exception: Any, value: Any, traceback: Any) -> int:
 def _clock_cb(ctx: Any) -> int:
     with _IN_CALLBACK:
         value = ffi.from_handle(ctx)()
-    if type(value) is float:
-        return int(value)
+    # int ms, a Timestamp or an aware datetime; a float is refused like any
+    # other non-time (TypeError, reported, the system clock used): `time.time`
+    # returns seconds, and was taken as ms, "now" in January 1970 (outside
+    # audit 38b, F8).
     return _to_ms(value)
 
 

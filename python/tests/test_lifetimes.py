@@ -118,6 +118,24 @@ def test_a_clock_that_fails_falls_back_to_the_system_clock(open_store) -> None:
     assert "system clock was used" in reported[0].err_msg
 
 
+def test_a_clock_that_returns_seconds_as_a_float_is_refused_and_the_system_clock_used(open_store) -> None:
+    # Outside audit 38b, F8: a float was taken as ms, so clock=time.time put
+    # "now" in January 1970 and nothing ever reached its retention rule.
+    import sys
+    import time
+    reported = []
+    saved, sys.unraisablehook = sys.unraisablehook, reported.append
+    try:
+        before = time.time_ns() // 1_000_000
+        store = open_store(clock=time.time)
+        ann = store.create_person([("email", "seconds@example.org")])
+        created = store.get_person(ann).created_ms
+    finally:
+        sys.unraisablehook = saved
+    assert created >= before
+    assert reported and reported[0].exc_type is TypeError
+
+
 def test_a_clock_that_fails_with_the_default_hook_still_uses_the_system_clock(open_store, capfd) -> None:
     # Stop 26's audit: CPython's own unraisablehook refused the report
     # object with TypeError, the fallback failed with it and cffi's default

@@ -690,6 +690,19 @@ TEST_F(CliTest, ReportCountsPastADamagedAuditEntryAndSaysItsFiguresAreIncomplete
   EXPECT_NE(r.out.find("<p>1 erasure requests"), std::string::npos);
 }
 
+// Outside audit 38b, F5: one erasure dated outside the years 0..9999 (a
+// clock far off) made `report` fail (exit 1, basic_string::substr): such
+// erasures are counted under "out of range".
+TEST_F(CliTest, ReportCountsErasuresDatedOutsideTheYearsZeroToNineThousand) {
+  const std::string make = std::string(SHREDKV_MAKE_FAR_ERASURE_STORE) + " '" + db_.string() + "' '" +
+                           key_.string() + "' > /dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  const std::string page = Expect(0, {"report"}).out;
+  EXPECT_NE(page.find("out of range: 2 "), std::string::npos) << page;
+  EXPECT_NE(page.find("2023-11-14: 1 "), std::string::npos);
+  EXPECT_NE(page.find("<p>3 erasure requests"), std::string::npos);
+}
+
 // Issue 22: `report` writes one self-contained HTML page of aggregates —
 // nothing loaded from elsewhere, no person named. (Rendering it in a
 // browser is the ctest cli_report_render, tests/cli/report_render.sh.)
@@ -1314,6 +1327,22 @@ TEST_F(CliTest, SweepFinishesAPendingBackfillAndStatsShowsIt) {
   EXPECT_EQ(stats["events"], 0);
 }
 
+// Outside audit 38b, F6: `sweep --budget 0` called no sweep at all, so the
+// back-fill stayed pending and `"pending":0` was printed while 1,500
+// expired events were stored. It finishes the back-fill and deletes nothing.
+TEST_F(CliTest, SweepWithBudgetZeroFinishesTheBackfillAndDeletesNothing) {
+  const std::string make = std::string(SHREDKV_MAKE_BACKFILL_STORE) + " '" + db_.string() + "' '" +
+                           key_.string() + "' > /dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  Json swept = Expect(0, {"sweep", "--budget", "0"}).json();
+  EXPECT_EQ(swept["events_deleted"], 0);
+  EXPECT_EQ(swept["pending"], 1500);
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["retention_backfill_pending"], false);
+  EXPECT_EQ(stats["expired_pending"], 1500);
+  EXPECT_EQ(stats["events"], 1500);
+}
+
 // Outside audit 32b, F4: a shard directory of a sharded store, opened
 // alone by --db, created people whose ID routes to another shard (where
 // the sharded store's calls by ID did not find them) and linked
@@ -1378,6 +1407,36 @@ TEST_F(CliTest, RetentionAgesThatOverflowAndEmptyRuleListsAreUsageErrors) {
   Expect(2, {"init", "--retention", "analytics=1d,"});
   Expect(2, {"init", "--retention", "collection:c=1d", "--retention", "collection:c=2d"});
   EXPECT_FALSE(fs::exists(db_ / "data"));
+}
+
+// Outside audit 38b, F7: an age of more than 12 digits was refused as "not
+// a number with a unit", so an age `retention` prints in ms from about 32
+// years up could not be given back; only an age too large for int64 ms is
+// refused. Outside audit 38a, F7: no list could remove a last rule (a feed
+// rule, say); `none` alone says no rule at all.
+TEST_F(CliTest, RetentionAgesOfAnyLengthRoundTripAndNoneRemovesEveryRule) {
+  MakeStore();
+  Expect(0, {"retention", "--set", "collection:orders=50y,feed=7d"});
+  Json rules = Expect(0, {"retention"}).json();
+  const std::int64_t fifty_years = rules["collections"]["orders"].get<std::int64_t>();
+  ASSERT_EQ(fifty_years, 50ll * 365 * 86'400'000);
+  Expect(0, {"retention", "--set", "collection:orders=" + std::to_string(fifty_years) + "ms,feed=7d"});
+  EXPECT_EQ(Expect(0, {"retention"}).json()["collections"]["orders"], fifty_years);
+  Expect(0, {"retention", "--set", "analytics=0000000000000000000001000000000001ms"});
+  EXPECT_EQ(Expect(0, {"retention"}).json()["analytics"], 1'000'000'000'001ll);
+  Expect(0, {"retention", "--set", "analytics=9223372036854775807ms"});
+  Expect(2, {"retention", "--set", "analytics=9223372036854775808ms"});
+  Expect(2, {"retention", "--set", "analytics=99999999999999999999999ms"});
+  RunResult huge = Cli({"retention", "--set", "analytics=99999999999999999999999ms"});
+  EXPECT_NE(huge.err.find("too large"), std::string::npos) << huge.err;
+  Expect(0, {"retention", "--set", "feed=7d"});
+  EXPECT_TRUE(Expect(0, {"retention"}).json().contains("feed"));
+  Expect(2, {"retention", "--set", "none,feed=7d"});
+  Expect(0, {"retention", "--set", "none"});
+  rules = Expect(0, {"retention"}).json();
+  EXPECT_FALSE(rules.contains("feed")) << rules.dump();
+  EXPECT_TRUE(rules["events"].empty());
+  EXPECT_TRUE(rules["collections"].empty());
 }
 
 TEST_F(CliTest, AnalyticsRowsAndFeed) {

@@ -770,10 +770,11 @@ int CmdSweep(const GlobalOptions& global, const ParsedArgs& args) {
   std::uint64_t remaining = budget.value_or(std::numeric_limits<std::uint64_t>::max());
   SweepResult total;
   total.pending = before.expired_pending;
-  // The first call runs even when nothing is counted as pending: a pending
-  // time index back-fill hides expired events from the count, and Sweep
-  // finishes it first.
-  for (bool first = true; remaining > 0 && (first || total.pending > 0); first = false) {
+  // The first call runs even when nothing is counted as pending, and with
+  // --budget 0 (outside audit 38b, F6: it ran no call at all then): a
+  // pending time index back-fill hides expired events from the count, and
+  // Sweep finishes it first, whatever the budget.
+  for (bool first = true; first || (remaining > 0 && total.pending > 0); first = false) {
     const SweepResult r = Check(store->Sweep(static_cast<std::size_t>(std::min(remaining, step))), "sweep");
     step *= 2;
     const std::uint64_t removed = r.deleted();

@@ -1,6 +1,7 @@
 // The CLI's parsers of option values that need no store: retention rules
 // and their durations. In the shredkv_cli_parsers library with args.cc, so
 // the fuzz_cli_args harness (fuzz/) runs the same code as the tool.
+#include <charconv>
 #include <limits>
 #include <map>
 #include <set>
@@ -23,18 +24,27 @@ RetentionRules ParseRetention(const std::vector<std::string>& specs) {
     static const std::map<std::string_view, std::int64_t> kUnits = {
         {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}, {"y", 365ll * 86'400'000}};
     auto u = kUnits.find(unit);
-    if (digits == 0 || digits > 12 || u == kUnits.end()) {
+    if (digits == 0 || u == kUnits.end()) {
       UsageError("--retention: '" + std::string(item) + "': the age must be a number with a unit ms, s, m, h, d or y");
     }
-    const std::int64_t n = std::stoll(std::string(text.substr(0, digits)));
+    // Any number of digits (outside audit 38b, F7: more than 12 were refused
+    // as "not a number", so an age `retention` printed in ms, from about 32
+    // years up, could not be given back); too large for int64 milliseconds,
+    // in its unit or as a number at all, is refused, never wrapped.
+    std::int64_t n = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + digits, n);
+    if (error == std::errc::result_out_of_range) n = std::numeric_limits<std::int64_t>::max();
+    (void)end;
     if (n <= 0) UsageError("--retention: '" + std::string(item) + "': the age must be > 0");
-    // 12 digits of years overflow int64 milliseconds: refuse, never wrap.
-    if (n > std::numeric_limits<std::int64_t>::max() / u->second) {
+    if (error == std::errc::result_out_of_range || n > std::numeric_limits<std::int64_t>::max() / u->second) {
       UsageError("--retention: '" + std::string(item) + "': the age is too large (at most about 292 million years)");
     }
     return n * u->second;
   };
   std::set<std::string_view> targets;  // a second rule for one target: which one was meant?
+  // `none`, alone: no rule at all, said explicitly (outside audit 38a, F7:
+  // a last rule, a feed rule say, could not be removed).
+  if (specs.size() == 1 && specs[0] == "none") return rules;
   for (const std::string& spec : specs) {
     // An empty list would silently replace every rule with none.
     if (spec.empty()) UsageError("--retention: no rule given (RULES is a comma-separated list of rules)");

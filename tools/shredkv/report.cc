@@ -73,7 +73,17 @@ std::string Html(std::string_view text) {
 }
 
 // The UTC date of a time (the export's time format, cut to the day).
-std::string Day(std::int64_t ms) { return portability::IsoTime(ms).substr(0, 10); }
+// The UTC day of `ms`, YYYY-MM-DD; for a time outside the years 0..9999
+// (an erasure made under a clock far off), kOutOfRangeDay: IsoTime prints
+// nothing there, and the page failed on it (outside audit 38b, F5).
+constexpr std::string_view kOutOfRangeDay = "out of range";
+std::string Day(std::int64_t ms) {
+  const std::string iso = portability::IsoTime(ms);
+  return iso.size() >= 10 ? iso.substr(0, 10) : std::string(kOutOfRangeDay);
+}
+
+// The axis label of a day: MM-DD, or the day as is when it is not a date.
+std::string DayLabel(const std::string& day) { return day.size() == 10 ? day.substr(5) : day; }
 
 std::string Age(std::int64_t ms) {
   if (ms % (24ll * 3600 * 1000) == 0) return std::to_string(ms / (24ll * 3600 * 1000)) + " d";
@@ -116,7 +126,7 @@ std::string ErasureChart(const std::map<std::string, DayCounts>& days) {
              std::to_string(n) + " " + cls + "</title></rect>";
     }
     svg += "<text class=\"axis\" transform=\"translate(" + std::to_string(x + bar - 2) + "," +
-           std::to_string(height + 6) + ") rotate(60)\">" + Html(day.substr(5)) + "</text>";
+           std::to_string(height + 6) + ") rotate(60)\">" + Html(DayLabel(day)) + "</text>";
     x += bar + gap;
   }
   return svg + "</svg>";
