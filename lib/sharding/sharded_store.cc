@@ -488,6 +488,34 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
       return Status::Corruption("'" + top + "' has no " + sharding::kManifestName + " file but more than " +
                                 std::to_string(shard_count) + " shards (a lost manifest?)");
     }
+    // A creation cut short leaves empty shards behind; a sharded restore
+    // cut short leaves restored shards, whose keys files list custody keys
+    // for their next writable open to destroy (with kTakeOver, the
+    // backup's own). So each shard found is read first, read-only, and one
+    // holding data refuses the creation before anything opens it to write
+    // (outside audit 38c, F3: the writable open below came first, destroyed
+    // the backup's custody keys, and only then refused; the backup could
+    // not be restored again).
+    for (std::uint32_t i = 0; i < shard_count; ++i) {
+      Options probe = options;
+      probe.directory = ShardDirectory(top, i);
+      if (!fs::exists(probe.directory, ec)) continue;
+      probe.read_only = true;
+      probe.create_if_missing = false;
+      probe.error_if_exists = false;
+      probe.shard_placement.reset();
+      auto found = Store::Open(std::move(probe));
+      if (found.status().IsNotFound()) continue;  // no store there yet
+      if (!found.ok()) return found.status().WithContext(ShardContext(i));
+      auto st = (*found)->Stats();
+      if (!st.ok()) return st.status().WithContext(ShardContext(i));
+      if (st->people != 0 || st->erased != 0) {
+        return Status::Corruption("'" + top + "' has no " + sharding::kManifestName + " file but shard " +
+                                  std::to_string(i) +
+                                  " holds data (a lost manifest, or a sharded restore cut short: remove the "
+                                  "directory and restore again)");
+      }
+    }
     fs::create_directories(top, ec);
     if (ec) return Status::IOError("cannot create '" + top + "': " + ec.message());
     manifest = sharding::NewManifest(shard_count);

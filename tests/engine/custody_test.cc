@@ -472,6 +472,83 @@ TEST_F(CustodyTest, ATakeOverShardedRestoreThatFailsAtALaterShardLeavesEveryShar
   for (const RestoreResult& r : ok->shards) EXPECT_TRUE(r.custody_keys_to_destroy.empty());
 }
 
+// The state a sharded restore killed in its second shard leaves: shard 0
+// restored in place (its keys file listing, with kTakeOver, the backup's
+// custody keys for its next writable open to destroy), no SHARDS. Made by
+// keeping a copy of shard 0 at shard 1's rename, then failing that rename.
+std::string g_keep_shard0_of;
+std::string g_keep_shard0_at;
+int g_renames_seen = 0;
+
+void KeepShardZeroAtTheSecondRename(std::string_view name) {
+  if (name != "restore.before_rename" || ++g_renames_seen != 2) return;
+  fs::copy(g_keep_shard0_of + "/shard-000", g_keep_shard0_at, fs::copy_options::recursive);
+  test::WriteFile(g_keep_shard0_of + "/shard-001/in-the-way", "x");
+}
+
+// A custody that destroys nothing while `frozen`: a process killed
+// mid-restore destroys nothing either.
+class FrozenCustody final : public EpochKeyCustody {
+ public:
+  explicit FrozenCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
+  Status CreateKey(std::string_view l) override { return inner_->CreateKey(l); }
+  Result<std::string> Wrap(std::string_view l, std::string_view k) override { return inner_->Wrap(l, k); }
+  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { return inner_->Unwrap(l, w); }
+  Status DestroyKey(std::string_view l) override { return frozen ? Status::OK() : inner_->DestroyKey(l); }
+  Result<bool> HasKey(std::string_view l) override { return inner_->HasKey(l); }
+  std::string Describe() const override { return inner_->Describe(); }
+  bool frozen = true;
+
+ private:
+  std::shared_ptr<EpochKeyCustody> inner_;
+};
+
+// Outside audit 38c, F3: after a take-over sharded restore cut short, the
+// application's ordinary creating open (ShardedStore::Open with
+// create_if_missing) opened shard 0 to write — destroying the backup's
+// custody keys listed there — and only then refused (shard 0 holds data);
+// the restore the docs say to run again then failed KeyDestroyed, with the
+// original gone. The shards found are read read-only first now.
+TEST_F(CustodyTest, ACreatingOpenOverAShardedRestoreCutShortDestroysNoCustodyKey) {
+  test::TempDir out;
+  std::vector<ErasureLog> logs;
+  ShardedBackupThenEraseInShardZero(out, 4, &logs);
+  if (HasFatalFailure()) return;
+  auto shard0 = ReadBackupInfo(out.Sub("b") + "/shard-000");
+  ASSERT_TRUE(shard0.ok()) << shard0.status().ToString();
+  ASSERT_FALSE(shard0->custody_labels.empty());
+
+  Options to = RestoreTo(out.Sub("r"));
+  auto frozen = std::make_shared<FrozenCustody>(custody_);
+  to.epoch_key_custody = frozen;  // the cut restore's clean-up destroys nothing, as a killed one
+  ShardedRestoreOptions ro;
+  ro.erasure_logs = logs;
+  ro.custody_keys = RestoredCustodyKeys::kTakeOver;
+  g_keep_shard0_of = to.directory;
+  g_keep_shard0_at = out.Sub("kept-shard-000");
+  g_renames_seen = 0;
+  util::SetTestPointHook(&KeepShardZeroAtTheSecondRename);
+  auto cut = ShardedStore::Restore(out.Sub("b"), to, ro);
+  util::SetTestPointHook(nullptr);
+  ASSERT_FALSE(cut.ok());
+  ASSERT_TRUE(fs::exists(g_keep_shard0_at + "/keys"));
+  fs::create_directories(to.directory);
+  fs::rename(g_keep_shard0_at, to.directory + "/shard-000");
+  frozen->frozen = false;
+
+  Options app = to;
+  app.create_if_missing = true;
+  auto opened = ShardedStore::Open(app, 2);
+  EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
+  for (const std::string& label : shard0->custody_labels) {
+    EXPECT_TRUE(*custody_->HasKey(label)) << label << ": the backup can no longer be restored";
+  }
+  fs::remove_all(to.directory);
+  auto again = ShardedStore::Restore(out.Sub("b"), to, ro);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->shards[0].applied.people_erased, 1u);
+}
+
 // A custody whose next DestroyKey fails (a token that went away for a moment).
 class FlakyDestroyCustody final : public EpochKeyCustody {
  public:
