@@ -454,12 +454,12 @@ Result<BackupInfo> Backups::Backup(const std::string& directory) {
 }
 
 Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
-  // rotation_mu before the call guard, as a rotation takes them: no
-  // rotation (whose epochs the manifest names) or compaction during the copy.
-  std::lock_guard rotation_lock(ctx_.rotation_mu);
-  CallGuard guard(ctx_);
-  if (!guard.ok()) return guard.status();
-  std::error_code ec;
+  auto infos = BackupTogether({this}, {directory});
+  if (!infos.ok()) return infos.status();
+  return std::move(infos->front());
+}
+
+Status Backups::PrepareBackup(const std::string& directory, BackupInfo* info) {
   for (const char* sub : {"/keys", "/data"}) {
     if (Status m = util::MakePrivateDirectories(directory + sub); !m.ok()) {
       return m.WithContext("creating the backup's directories");
@@ -467,62 +467,52 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   }
   // A damaged page would be copied, or fail the copy halfway: refuse first.
   if (Status p = ctx_.CheckAllPages("backed up"); !p.ok()) return p;
-  BackupInfo info;
-  info.directory = directory;
-  info.store_id = util::HexEncode(ctx_.keys->store_id());
-  info.created_ms = ctx_.Now();
+  info->directory = directory;
+  info->store_id = util::HexEncode(ctx_.keys->store_id());
+  info->created_ms = ctx_.Now();
+  return Status::OK();
+}
 
-  // Both snapshots begin under write_mu, which every write of this process
-  // to either environment holds: they see the same commits. A read-only open
-  // beside a writer in another process cannot hold that writer's lock, so
-  // `data` is snapshotted first and `keys` second: keys are written before
-  // the data that needs them (creation) and erased before their data is
-  // purged, so a `keys` snapshot at least as new as the `data` one has a key
-  // for every person in it, or their fence (an erasure the restore
-  // finishes). The copies run after write_mu is released: writers go on.
-  std::unique_lock write_lock(ctx_.write_mu);
-  Status s = ctx_.data->View([&](storage::ReadTxn& data_snapshot) {
-    return ctx_.keys->environment().View([&](storage::ReadTxn& keys_snapshot) -> Status {
-      write_lock.unlock();
-      auto epochs = ctx_.keys->EpochRecordsIn(keys_snapshot);
-      if (!epochs.ok()) return epochs.status();
-      for (const keys::EpochRecord& e : *epochs) {
-        if (info.oldest_epoch == 0) info.oldest_epoch = e.epoch;
-        info.current_epoch = e.epoch;  // the newest key; the current epoch is the newest one
-        if (!e.custody_label.empty()) info.custody_labels.push_back(e.custody_label);
-      }
-      auto people = data_snapshot.Count(ctx_.tables.people);
-      if (!people.ok()) return people.status();
-      info.people = *people;
-      // Pool keys no claim of this `data` snapshot names are left out: they
-      // are no one's key yet, and the store may hand them to people created
-      // after the backup, whose keys a backup must never hold (nor a copy
-      // restored from it share).
-      std::set<std::string, std::less<>> claimed;
-      {
-        auto cursor = data_snapshot.OpenCursor(ctx_.tables.key_claims);
-        if (!cursor.ok()) return cursor.status();
-        auto& c = **cursor;
-        for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
-          if (!m.ok()) return m;
-          std::string_view payload;
-          if (Status o = codec::OpenPlain(codec::TableId::kKeyClaims, c.key(), c.value(), &payload); !o.ok()) return o;
-          claimed.emplace(payload);  // the pool row's key: fixed64be(index)
-        }
-      }
-      auto keep = [&](std::string_view table, std::string_view key) {
-        return table != "pool" || claimed.count(key) != 0;
-      };
-      if (Status k = ctx_.keys->environment().CopyLiveRows(keys_snapshot, directory + "/" + kKeysFile, keep); !k.ok()) {
-        return k;
-      }
-      util::TestPoint("backup.between_copies");
-      return ctx_.data->CopyLiveRows(data_snapshot, directory + "/" + kDataFile);
-    });
-  });
-  if (write_lock.owns_lock()) write_lock.unlock();
-  if (!s.ok()) return s.WithContext("backing up to '" + directory + "'");
+Status Backups::CopySnapshots(storage::ReadTxn& data_snapshot, storage::ReadTxn& keys_snapshot,
+                              const std::string& directory, BackupInfo* info) {
+  auto epochs = ctx_.keys->EpochRecordsIn(keys_snapshot);
+  if (!epochs.ok()) return epochs.status();
+  for (const keys::EpochRecord& e : *epochs) {
+    if (info->oldest_epoch == 0) info->oldest_epoch = e.epoch;
+    info->current_epoch = e.epoch;  // the newest key; the current epoch is the newest one
+    if (!e.custody_label.empty()) info->custody_labels.push_back(e.custody_label);
+  }
+  auto people = data_snapshot.Count(ctx_.tables.people);
+  if (!people.ok()) return people.status();
+  info->people = *people;
+  // Pool keys no claim of this `data` snapshot names are left out: they
+  // are no one's key yet, and the store may hand them to people created
+  // after the backup, whose keys a backup must never hold (nor a copy
+  // restored from it share).
+  std::set<std::string, std::less<>> claimed;
+  {
+    auto cursor = data_snapshot.OpenCursor(ctx_.tables.key_claims);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
+      if (!m.ok()) return m;
+      std::string_view payload;
+      if (Status o = codec::OpenPlain(codec::TableId::kKeyClaims, c.key(), c.value(), &payload); !o.ok()) return o;
+      claimed.emplace(payload);  // the pool row's key: fixed64be(index)
+    }
+  }
+  auto keep = [&](std::string_view table, std::string_view key) {
+    return table != "pool" || claimed.count(key) != 0;
+  };
+  if (Status k = ctx_.keys->environment().CopyLiveRows(keys_snapshot, directory + "/" + kKeysFile, keep); !k.ok()) {
+    return k;
+  }
+  util::TestPoint("backup.between_copies");
+  return ctx_.data->CopyLiveRows(data_snapshot, directory + "/" + kDataFile);
+}
 
+Status Backups::SealBackup(const std::string& directory, BackupInfo* info) {
+  std::error_code ec;
   auto keys_sum = util::FileChecksum(directory + "/" + kKeysFile);
   if (!keys_sum.ok()) return keys_sum.status();
   auto data_sum = util::FileChecksum(directory + "/" + kDataFile);
@@ -531,8 +521,8 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   if (!keys_digest.ok()) return keys_digest.status();
   auto data_digest = crypto::FileHash256(directory + "/" + kDataFile);
   if (!data_digest.ok()) return data_digest.status();
-  info.keys_bytes = fs::file_size(directory + "/" + kKeysFile, ec);
-  info.data_bytes = fs::file_size(directory + "/" + kDataFile, ec);
+  info->keys_bytes = fs::file_size(directory + "/" + kKeysFile, ec);
+  info->data_bytes = fs::file_size(directory + "/" + kDataFile, ec);
 
   // The manifest last, renamed into place: a directory with one holds a
   // whole backup.
@@ -542,10 +532,68 @@ Result<BackupInfo> Backups::WriteBackup(const std::string& directory) {
   // Tagged under the store's keys, last: a restore refuses a MANIFEST
   // changed by anyone without the root key (outside audit 37c, F1 and F2:
   // its times and custody labels decide what a restore checks and keeps).
-  std::string manifest = ManifestText(info, *keys_sum, *data_sum, *keys_digest, *data_digest);
+  std::string manifest = ManifestText(*info, *keys_sum, *data_sum, *keys_digest, *data_digest);
   manifest += "tag " + util::HexEncode(ctx_.keys->Tag(kManifestTagPurpose, manifest)) + "\n";
-  if (Status w = util::WriteFileDurably(directory + "/" + kManifest, manifest); !w.ok()) return w;
-  return info;
+  return util::WriteFileDurably(directory + "/" + kManifest, manifest);
+}
+
+Result<std::vector<BackupInfo>> BackupTogether(const std::vector<Backups*>& stores,
+                                               const std::vector<std::string>& directories) {
+  const std::size_t n = stores.size();
+  if (n == 0 || directories.size() != n) return Status::InvalidArgument("one backup directory a store");
+  // Each store's rotation_mu before its call guard, as a rotation takes
+  // them: no rotation (whose epochs the manifest names) or compaction
+  // during the copy. Taken store by store, in the order given.
+  std::vector<std::unique_lock<std::mutex>> rotation_locks;
+  std::vector<std::unique_ptr<CallGuard>> guards;
+  std::vector<BackupInfo> infos(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    rotation_locks.emplace_back(stores[i]->ctx_.rotation_mu);
+    guards.push_back(std::make_unique<CallGuard>(stores[i]->ctx_));
+    if (!guards.back()->ok()) return guards.back()->status();
+    if (Status p = stores[i]->PrepareBackup(directories[i], &infos[i]); !p.ok()) return p;
+  }
+  // Every store's snapshots begin while every store's write_mu is held —
+  // which every write of this process to either environment holds — so
+  // they all see the same commits: one point for all the stores, and no
+  // call of this process that changed two of them (an identifier unlinked
+  // in one shard, then linked in another: outside audit 38c, F1) is in one
+  // store's backup and not in the other's. A read-only open beside a
+  // writer in another process cannot hold that writer's lock, so `data` is
+  // snapshotted first and `keys` second: keys are written before the data
+  // that needs them (creation) and erased before their data is purged, so
+  // a `keys` snapshot at least as new as the `data` one has a key for
+  // every person in it, or their fence (an erasure the restore finishes).
+  // The copies run after the write_mus are released: writers go on.
+  std::vector<std::unique_lock<std::mutex>> write_locks;
+  for (Backups* b : stores) write_locks.emplace_back(b->ctx_.write_mu);
+  std::vector<std::pair<storage::ReadTxn*, storage::ReadTxn*>> snapshots(n);
+  std::function<Status(std::size_t)> begin = [&](std::size_t i) -> Status {
+    if (i == n) {
+      for (auto& l : write_locks) l.unlock();
+      for (std::size_t j = 0; j < n; ++j) {
+        Status c = stores[j]->CopySnapshots(*snapshots[j].first, *snapshots[j].second, directories[j], &infos[j]);
+        if (!c.ok()) return c.WithContext("backing up to '" + directories[j] + "'");
+      }
+      return Status::OK();
+    }
+    EngineContext& ctx = stores[i]->ctx_;
+    return ctx.data->View([&](storage::ReadTxn& data_snapshot) {
+      return ctx.keys->environment().View([&](storage::ReadTxn& keys_snapshot) {
+        snapshots[i] = {&data_snapshot, &keys_snapshot};
+        return begin(i + 1);
+      });
+    });
+  };
+  Status s = begin(0);
+  for (auto& l : write_locks) {
+    if (l.owns_lock()) l.unlock();
+  }
+  if (!s.ok()) return s;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (Status f = stores[i]->SealBackup(directories[i], &infos[i]); !f.ok()) return f;
+  }
+  return infos;
 }
 
 Result<ErasureLog> Backups::ReadErasureLog() {

@@ -21,17 +21,30 @@
 //
 // Thread safety: as the store's calls; Backup holds rotation_mu for its
 // whole copy (no rotation or compaction meanwhile) and write_mu only while
-// its two snapshots begin.
+// its two snapshots begin (BackupTogether: every store's, in the order
+// given, and all the write_mus while all the snapshots begin).
 #ifndef SHREDKV_ENGINE_BACKUP_H_
 #define SHREDKV_ENGINE_BACKUP_H_
 
 #include <string>
+#include <vector>
 
 #include "engine/context.h"
 #include "engine/erasure.h"
 #include "shredkv/backup.h"
 
 namespace shredkv::engine {
+
+class Backups;
+
+// Backs up each of `stores` (of this process: a ShardedStore's shards) into
+// the empty directory of the same index, with every store's snapshots
+// begun at one point (all their write locks held): a backup of several
+// stores holds no write of one without the writes made before it in the
+// others. Store::Backup is the case of one store. The caller removes the
+// directories' contents on failure.
+Result<std::vector<BackupInfo>> BackupTogether(const std::vector<Backups*>& stores,
+                                               const std::vector<std::string>& directories);
 
 class Backups {
  public:
@@ -45,8 +58,18 @@ class Backups {
   Result<ErasureLogApplied> ApplyErasureLog(const ErasureLog& log, bool tag_checked = false);
 
  private:
+  friend Result<std::vector<BackupInfo>> BackupTogether(const std::vector<Backups*>& stores,
+                                                        const std::vector<std::string>& directories);
+
   // Backup's work once `directory` exists and is empty.
   Result<BackupInfo> WriteBackup(const std::string& directory);
+  // BackupTogether's three steps for this store: before its snapshots (the
+  // directories, the page check, the ID and time), inside them (the copies)
+  // and after (checksums, digests, the tagged MANIFEST).
+  Status PrepareBackup(const std::string& directory, BackupInfo* info);
+  Status CopySnapshots(storage::ReadTxn& data_snapshot, storage::ReadTxn& keys_snapshot, const std::string& directory,
+                       BackupInfo* info);
+  Status SealBackup(const std::string& directory, BackupInfo* info);
 
   EngineContext& ctx_;
   Eraser& eraser_;

@@ -162,6 +162,8 @@ class StoreImpl final : public Store {
   // ---- seams for tests (not part of the public API) ----
   EngineContext& context() { return ctx_; }
   keys::KeyStore& key_store() { return *ctx_.keys; }
+  // For BackupTogether over several stores (ShardedStore::Backup).
+  Backups& backups() { return backups_; }
   // RestoreBackup and ReapplyErasureLog: ApplyErasureLog for a log whose tag
   // they checked (or accepted untagged).
   Result<ErasureLogApplied> ApplyCheckedErasureLog(const ErasureLog& log) {

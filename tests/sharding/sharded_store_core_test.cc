@@ -499,6 +499,64 @@ TEST(ShardedBackupTest, ShardBackupsOfTwoBackupRunsPutTogetherAreRefused) {
   }
 }
 
+// Outside audit 38c, F1: ShardedStore::Backup took each shard's snapshot
+// when it came to that shard, so an identifier unlinked from P (shard 0)
+// and then linked to Q (shard 1) while shard 0 was being copied was in both
+// shards' backups; the restored store held it twice (and erasure by it
+// erased P, not Q). Every shard's snapshot now begins at one point.
+ShardedStore* g_move_store = nullptr;
+PersonId g_move_from;
+PersonId g_move_to;
+int g_copies_seen = 0;
+
+void MoveIdentifierDuringTheFirstCopy(std::string_view name) {
+  if (name != "backup.between_copies" || ++g_copies_seen != 1) return;
+  // On another thread, as an application's: this one holds the backup's
+  // read transactions.
+  std::thread mover([] {
+    SKV_EXPECT_OK(g_move_store->UnlinkIdentifier(g_move_from, Email(1)));
+    SKV_EXPECT_OK(g_move_store->LinkIdentifier(g_move_to, Email(1)));
+  });
+  mover.join();
+}
+
+TEST(ShardedBackupTest, AnIdentifierMovedBetweenShardsDuringABackupIsInOneShardOfIt) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  auto s = OpenSharded(dir, 2);
+  ASSERT_NE(s, nullptr);
+  int next = 10;
+  const PersonId p = PersonIn(*s, 0, &next);
+  const PersonId q = PersonIn(*s, 1, &next);
+  ASSERT_TRUE(s->LinkIdentifier(p, Email(1)).ok());
+  g_move_store = s.get();
+  g_move_from = p;
+  g_move_to = q;
+  g_copies_seen = 0;
+  util::SetTestPointHook(&MoveIdentifierDuringTheFirstCopy);
+  auto backup = s->Backup(tmp.Sub("b"));
+  util::SetTestPointHook(nullptr);
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  ASSERT_EQ(g_copies_seen, 2);
+  EXPECT_EQ(*s->Resolve(Email(1)), q);
+  SKV_ASSERT_OK(s->Close());
+
+  ShardedRestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  auto restored = ShardedStore::Restore(tmp.Sub("b"), Existing(tmp.Sub("r")), no_log);
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  auto r = ShardedStore::Open(Existing(tmp.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // As at the one point the backup was taken: before the move, P's.
+  int holders = 0;
+  for (std::uint32_t shard = 0; shard < 2; ++shard) {
+    auto held = (*r)->shard(shard).Resolve(Email(1));
+    if (held.ok()) ++holders;
+  }
+  EXPECT_EQ(holders, 1) << "the backup holds the identifier in both shards";
+  EXPECT_EQ(*(*r)->Resolve(Email(1)), p);
+}
+
 // Markers of layout 1 (before stop 27) name no store: a read-only open
 // accepts them as they are, a writable open rewrites them with the store
 // IDs, and from then on replaced files are recognised.
