@@ -275,7 +275,10 @@ struct StoreStats {
 class SHREDKV_EXPORT Store {
  public:
   // Opens (or with create_if_missing, creates) the store in
-  // options.directory. Errors: InvalidArgument (bad options), NotFound (no
+  // options.directory. Errors: InvalidArgument (bad options; a backup's
+  // directory — it holds a MANIFEST: restore it, so that the erasures made
+  // since are applied — or a sharded store's — it holds SHARDS: open it
+  // with ShardedStore), NotFound (no
   // store and !create_if_missing), AlreadyExists (error_if_exists),
   // WrongKey (the provider's key does not open this store), Corruption
   // (damaged or mismatched environments), FailedPrecondition (directory

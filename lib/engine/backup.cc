@@ -144,6 +144,12 @@ Result<Manifest> ReadManifest(const std::string& dir) {
   // its place is refused rather than waited on or read (outside audit 37c, F3).
   auto text = util::ReadSmallFile(path, 64 * 1024);
   if (text.status().IsNotFound()) {
+    std::error_code ec;
+    if (fs::exists(dir + "/SHARDS", ec)) {  // sharding::kManifestName (outside audit 38c, F5)
+      return Status::InvalidArgument("'" + dir +
+                                     "' is a sharded store's backup (it holds SHARDS and no MANIFEST): restore it "
+                                     "with ShardedStore::Restore");
+    }
     return Status::NotFound("no backup in '" + dir + "' (no MANIFEST: not a backup, or one cut short)");
   }
   if (!text.ok()) return text.status();

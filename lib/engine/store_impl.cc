@@ -126,6 +126,26 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
     struct stat st {};
     return ::stat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR);
   };
+  // A backup's directory, and a sharded store's, are never opened as a
+  // store (outside audit 38c, F2 and F5): a backup copied into a store's
+  // place by hand opened as the live store, without the erasure log a
+  // restore re-applies — everyone erased since it was taken came back —;
+  // and a creating open made a plain store beside a sharded store's shards,
+  // out of reach of its backups. Names as backup.cc and the sharding layer
+  // write them.
+  auto present = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;  // one this user may not see is left to the claim's error
+  };
+  if (present(dir + "/MANIFEST")) {
+    return Status::InvalidArgument("'" + dir +
+                                   "' holds a backup (its MANIFEST): restore it (RestoreBackup, or "
+                                   "ShardedStore::RestoreShard for a shard) rather than open it, so that the "
+                                   "erasures made since it was taken are applied");
+  }
+  if (present(dir + "/SHARDS")) {
+    return Status::InvalidArgument("'" + dir + "' is a sharded store (it holds SHARDS): open it with ShardedStore");
+  }
   if (!options.create_if_missing && absent(dir + "/keys/data.mdb") && absent(dir + "/data/data.mdb")) {
     return Status::NotFound("no store at '" + dir + "'");
   }

@@ -180,6 +180,49 @@ TEST(ShardedOpenTest, MissingStoreWrongKeyDamageAndPlainStoresAreRefused) {
   EXPECT_TRUE(ShardedStore::Open(Creating(plain), 2).status().IsInvalidArgument());
 }
 
+// Outside audit 38c, F2 and F5: a shard's backup copied into the shard's
+// place by hand opened as the live shard (everyone erased since came
+// back, no erasure log applied); Store::Open opened a backup directory as
+// a store, and made a plain store beside a sharded store's shards;
+// RestoreBackup called a sharded backup "not a backup".
+TEST(ShardedOpenTest, BackupsAndShardedDirectoriesAreNeverOpenedAsPlainStores) {
+  TempDir tmp;
+  const std::string dir = tmp.Sub("s");
+  PersonId erased;
+  {
+    auto s = OpenSharded(dir, 2);
+    ASSERT_NE(s, nullptr);
+    int next = 10;
+    erased = PersonIn(*s, 1, &next);
+    ASSERT_TRUE(s->Backup(tmp.Sub("b")).ok());
+    ASSERT_TRUE(s->Erase({erased}).ok());
+    SKV_ASSERT_OK(s->Close());
+  }
+  // The backup of shard 1 copied over shard 1.
+  fs::remove_all(dir + "/shard-001");
+  fs::copy(tmp.Sub("b") + "/shard-001", dir + "/shard-001", fs::copy_options::recursive);
+  auto opened = ShardedStore::Open(Existing(dir), 0);
+  EXPECT_TRUE(opened.status().IsInvalidArgument()) << opened.status().ToString();
+  EXPECT_NE(opened.status().message().find("holds a backup"), std::string::npos) << opened.status().ToString();
+  // A plain backup directory, read-only too (it wrote LOCK into the backup).
+  auto backup = Store::Open(Existing(tmp.Sub("b") + "/shard-000"));
+  EXPECT_TRUE(backup.status().IsInvalidArgument()) << backup.status().ToString();
+  Options read_only = Existing(tmp.Sub("b") + "/shard-000");
+  read_only.read_only = true;
+  EXPECT_TRUE(Store::Open(read_only).status().IsInvalidArgument());
+  EXPECT_FALSE(fs::exists(tmp.Sub("b") + "/shard-000/LOCK"));
+  // A sharded store's directory, creating: no plain store beside its shards.
+  auto plain = Store::Open(Creating(dir));
+  EXPECT_TRUE(plain.status().IsInvalidArgument()) << plain.status().ToString();
+  EXPECT_FALSE(fs::exists(dir + "/keys"));
+  // A sharded backup given to RestoreBackup says what it is.
+  RestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  auto restored = RestoreBackup(tmp.Sub("b"), Existing(tmp.Sub("r")), no_log);
+  EXPECT_TRUE(restored.status().IsInvalidArgument()) << restored.status().ToString();
+  EXPECT_NE(restored.status().message().find("ShardedStore::Restore"), std::string::npos);
+}
+
 TEST(ShardedOpenTest, ALostManifestOrAMovedShardIsCorruptionNotANewStore) {
   TempDir tmp;
   const std::string dir = tmp.Sub("s");
