@@ -223,8 +223,10 @@ struct Options {
   // Rotation policy: the bound on how long an erasure stays only logical.
   // RunMaintenance() (and the background thread) rotate the epoch once this
   // many erasures happened since the last rotation, or once the oldest
-  // not-yet-cryptographic erasure is this old. 0 disables either trigger;
-  // a negative rotate_after_ms is InvalidArgument at open.
+  // not-yet-cryptographic erasure is this old (the earliest erasure time
+  // since the rotation; one recorded after now — under a clock since set
+  // back — is due at once). 0 disables either trigger; a negative
+  // rotate_after_ms is InvalidArgument at open.
   std::uint64_t rotate_after_erasures = 1000;
   std::int64_t rotate_after_ms = 24ll * 3600 * 1000;
 

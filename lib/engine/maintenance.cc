@@ -403,8 +403,17 @@ Result<bool> Maintenance::RotationDue() {
   if (ctx_.options.rotate_after_erasures > 0 && counts->erasures_since_rotation >= ctx_.options.rotate_after_erasures) {
     return true;
   }
-  return ctx_.options.rotate_after_ms > 0 && counts->oldest_unrotated_ms != 0 &&
-         ctx_.Now() - counts->oldest_unrotated_ms >= ctx_.options.rotate_after_ms;
+  // Presence by the count, not by a time of 0 (an erasure at clock 0 read
+  // as none); an erasure recorded after now (under a clock since set back)
+  // is due at once: its age cannot be told (outside audit 38b, F1: both
+  // held the time trigger back, the first for good). The age as unsigned:
+  // times at the ends of int64 overflow a signed difference.
+  if (ctx_.options.rotate_after_ms <= 0 || counts->erasures_since_rotation == 0) return false;
+  const std::int64_t now = ctx_.Now();
+  const std::int64_t oldest = counts->oldest_unrotated_ms;
+  if (oldest > now) return true;
+  return static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(oldest) >=
+         static_cast<std::uint64_t>(ctx_.options.rotate_after_ms);
 }
 
 Result<std::size_t> Maintenance::CollectOrphans(std::size_t budget) {

@@ -1384,9 +1384,11 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
   if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, *since + people.size()); !w.ok()) return w;
   auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
   if (!oldest.ok()) return oldest.status();
-  if (*oldest == 0) {
-    return PutU64Meta(txn, meta_, kOldestUnrotatedKey, util::OrderedFromSigned(request.erased_at_ms));
-  }
+  // The earliest erasure time since the rotation, not the first one's: a
+  // first erasure under a clock ahead (a year, say) held the time trigger
+  // back for every later one (outside audit 38b, F1).
+  const std::uint64_t at = util::OrderedFromSigned(request.erased_at_ms);
+  if (*oldest == 0 || at < *oldest) return PutU64Meta(txn, meta_, kOldestUnrotatedKey, at);
   return Status::OK();
 }
 

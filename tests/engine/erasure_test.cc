@@ -371,6 +371,68 @@ TEST_F(ErasureTest, MaintenanceRotatesWhenTheOldestErasureIsOldEnough) {
   EXPECT_EQ(store_->Stats()->key_epoch, 2u);
 }
 
+// Outside audit 38b, F1: the time trigger measured from the first erasure
+// since the rotation: one made while the clock was a year ahead held every
+// later erasure logical for that year, and one made at clock 0 (read as
+// "none") turned the trigger off.
+TEST_F(ErasureTest, TheRotationTimeTriggerSurvivesErasuresUnderAClockAheadOrAtZero) {
+  std::int64_t now = 1'000'000;
+  options_.clock = [&now] { return now; };
+  for (const std::int64_t first_at : {1'000'000ll + 365ll * 24 * 3600 * 1000, 0ll}) {
+    SCOPED_TRACE(first_at);
+    now = 1'000'000;
+    options_.rotate_after_erasures = 0;
+    options_.rotate_after_ms = 60'000;
+    Reopen();
+    const std::uint64_t epoch = store_->Stats()->key_epoch;
+    const std::int64_t right = now;
+    now = first_at;
+    ASSERT_TRUE(store_->Erase(MakeFullPerson("a" + std::to_string(first_at))).ok());
+    now = right;
+    auto b = store_->Erase(MakeFullPerson("b" + std::to_string(first_at)));
+    ASSERT_TRUE(b.ok());
+    // At 0: the earliest time, older than the bound at once. A year ahead:
+    // b's time decides, the bound after it.
+    if (first_at > right) {
+      now += 59'999;
+      SKV_ASSERT_OK(store_->RunMaintenance());
+      EXPECT_EQ(store_->Stats()->key_epoch, epoch);
+      now += 1;
+    }
+    SKV_ASSERT_OK(store_->RunMaintenance());
+    EXPECT_EQ(store_->Stats()->key_epoch, epoch + 1);
+    EXPECT_TRUE(store_->GetErasure(b->request_id)->cryptographic);
+  }
+  // An erasure alone recorded under a clock since set back: its age cannot
+  // be told, so it is due at once.
+  const std::uint64_t epoch = store_->Stats()->key_epoch;
+  const std::int64_t right = now;
+  now += 365ll * 24 * 3600 * 1000;
+  ASSERT_TRUE(store_->Erase(MakeFullPerson("ahead")).ok());
+  now = right;
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  EXPECT_EQ(store_->Stats()->key_epoch, epoch + 1);
+}
+
+// The earliest erasure since the rotation decides, whichever came first.
+TEST_F(ErasureTest, TheRotationTimeTriggerCountsFromTheEarliestErasure) {
+  std::int64_t now = 10'000'000;
+  options_.clock = [&now] { return now; };
+  options_.rotate_after_erasures = 0;
+  options_.rotate_after_ms = 60'000;
+  Reopen();
+  now += 30'000;
+  ASSERT_TRUE(store_->Erase(MakeFullPerson("later")).ok());
+  now -= 30'000;  // the clock set back: this erasure is the earlier
+  ASSERT_TRUE(store_->Erase(MakeFullPerson("earlier")).ok());
+  now += 59'999;
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  EXPECT_EQ(store_->Stats()->key_epoch, 1u);
+  now += 1;
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  EXPECT_EQ(store_->Stats()->key_epoch, 2u);
+}
+
 TEST_F(ErasureTest, BackgroundMaintenancePurgesWithoutCalls) {
   options_.background_maintenance_ms = 10;
   Reopen();
