@@ -780,6 +780,39 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
       return receipt.status().WithContext("re-applying category erasure '" + e.request_id + "'");
     }
   }
+  // Erasure notices for what is fenced below, as an erasure writes them (no
+  // name for a person, `category.<c>` for a category): outside audit 38a,
+  // F1 — none was written, so a recipient that had not read the original's
+  // feed, which the restored store's replaces, was never told of them.
+  // One `data` commit before the fences: a crash between the two writes
+  // them again when the log is applied again (a recipient told twice),
+  // never not at all. A person fenced already reads as erased above and is
+  // not here; a category fence already held (the log applied before) gets
+  // no second notice.
+  std::vector<std::pair<PersonId, std::vector<std::string>>> notices;
+  for (const auto& entry : never_held) notices.emplace_back(entry.first, std::vector<std::string>{});
+  if (!categories_never_held.empty()) {
+    CallGuard guard(ctx_, CallAccess::kWrite);
+    if (!guard.ok()) return guard.status();
+    for (const auto& [person, request] : categories_never_held) {
+      auto fenced = ctx_.keys->HasCategoryFence(person, request.category, request.request_id);
+      if (!fenced.ok()) return fenced.status();
+      if (!*fenced) notices.emplace_back(person, std::vector<std::string>{"category." + request.category});
+    }
+  }
+  if (!notices.empty()) {
+    CallGuard guard(ctx_, CallAccess::kWrite);
+    if (!guard.ok()) return guard.status();
+    std::lock_guard write_lock(ctx_.write_mu);
+    Status w = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+      for (const auto& notice : notices) {
+        Status n = ctx_.outbox->Append(txn, NoticeKind::kErasure, notice.first, ctx_.Now(), notice.second);
+        if (!n.ok()) return n;
+      }
+      return Status::OK();
+    });
+    if (!w.ok()) return w.WithContext("writing the erasure notices of what the log names and this store never held");
+  }
   if (!never_held.empty()) {
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();

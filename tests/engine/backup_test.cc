@@ -314,6 +314,44 @@ TEST_F(BackupTest, ARestoredCopyHoldsNoByteOfThePeopleItErasedAgain) {
   EXPECT_EQ(test::ReadFile(out_.Sub("r/data/data.mdb")).find(gone.view()), std::string::npos);
 }
 
+// Outside audit 38a, F1: the people and categories a restore only fences
+// (the copy never held them, or held nothing in the category) got no
+// erasure notice, so a recipient that had not read the original's feed —
+// which the restored store's replaces — was never told. They get one, and
+// a second application of the log adds none.
+TEST_F(BackupTest, WhatARestoreOnlyFencesGetsAnErasureNoticeOnce) {
+  options_.categories = {"location"};
+  options_.event_categories = {{"gps_ping", "location"}};
+  Reopen();
+  const PersonId held = MakePerson("held@x.org", {{"name", "H"}});
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  const PersonId later = MakePerson("later@x.org", {{"name", "L"}});
+  SKV_ASSERT_OK(store_->AppendEvent(held, Event{"gps_ping", 1000, {{"place", "x"}}, {}, {}}));
+  ASSERT_TRUE(store_->EraseCategory(held, "location", EraseOptions{"loc", false, AnalyticsOnErase::kKeep}).ok());
+  ASSERT_TRUE(store_->Erase(later, EraseOptions{"req-later", false, AnalyticsOnErase::kKeep}).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.not_present, 2u);  // `later` never held; `held` had nothing in the category
+  auto r = Store::Open(RestoreTo(out_.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto feed = (*r)->ReadFeed(10);
+  ASSERT_TRUE(feed.ok());
+  std::map<PersonId, std::vector<std::string>> erasures;
+  for (const Notice& n : *feed) {
+    if (n.kind == NoticeKind::kErasure) erasures[n.person] = n.names;
+  }
+  ASSERT_EQ(erasures.size(), 2u) << "an erasure fenced by the restore was not told";
+  EXPECT_TRUE(erasures.at(later).empty());
+  EXPECT_EQ(erasures.at(held), std::vector<std::string>{"category.location"});
+  const std::size_t notices = feed->size();
+  auto again = (*r)->ApplyErasureLog(*log);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*r)->ReadFeed(10)->size(), notices) << "the log applied again told an erasure twice";
+}
+
 // Review of stop 29: a backup taken between an erasure and its purge holds
 // the person's rows; the restore purges them, and compacts the copy for
 // them too, not only for the erasures it makes itself.
