@@ -124,6 +124,13 @@ struct ShardedRestoreOptions {
   // every shard.
   bool accept_untagged_backup = false;
   bool accept_untagged_log = false;
+  // The root key the backup was taken under, when the store's root key was
+  // rotated since (RotateRootKey): the backup's SHARDS is read with it and
+  // every shard's copy is re-sealed under options.key_provider's (as
+  // RestoreOptions::backup_key_provider), so the restored store opens with
+  // the current root key, never the retired one. Null: the backup is under
+  // options.key_provider's root key.
+  std::shared_ptr<KeyProvider> backup_key_provider;
 };
 
 // What ShardedStore::Restore did: each shard's restore, by shard.

@@ -1454,10 +1454,21 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
   if (options.key_provider == nullptr) return Status::InvalidArgument("Options::key_provider is required");
   const std::string& top = options.directory;
   if (top.empty()) return Status::InvalidArgument("Options::directory names where to restore");
-  auto manifest = sharding::ReadManifest(backup_dir + "/" + sharding::kManifestName, *options.key_provider);
+  // Under the root key the backup was taken under (outside audit 38c, F4:
+  // there was no way to name it, and a backup from before a root-key
+  // rotation came back under the retired key); the restored SHARDS and
+  // every shard's copy are sealed under options.key_provider's.
+  KeyProvider& backup_key =
+      restore.backup_key_provider != nullptr ? *restore.backup_key_provider : *options.key_provider;
+  auto manifest = sharding::ReadManifest(backup_dir + "/" + sharding::kManifestName, backup_key);
   if (manifest.status().IsNotFound()) {
     return Status::NotFound("no sharded backup in '" + backup_dir + "' (no " + sharding::kManifestName +
                             ": not a sharded backup, or one cut short)");
+  }
+  if (manifest.status().IsWrongKey() && restore.backup_key_provider == nullptr) {
+    return manifest.status().WithContext(
+        "(a backup taken before a root-key rotation opens with the old root key: "
+        "ShardedRestoreOptions::backup_key_provider)");
   }
   if (!manifest.ok()) return manifest.status();
   const std::uint32_t count = manifest->shard_count;
@@ -1529,6 +1540,7 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
     r.custody_keys = restore.custody_keys;
     r.accept_untagged_backup = restore.accept_untagged_backup;
     r.accept_untagged_log = restore.accept_untagged_log;
+    r.backup_key_provider = restore.backup_key_provider;
     // A shard in place may still be removed (a later shard fails): its
     // rotation's retired custody keys (with kTakeOver, its backup's) are
     // destroyed below once every shard is in place.

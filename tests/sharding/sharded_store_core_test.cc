@@ -1915,6 +1915,37 @@ TEST(ShardedRootKeyTest, AShardBackupTakenBeforeARotationIsPutBackUnderTheNewKey
   EXPECT_TRUE(Store::Open(Existing(top + "/shard-001", 'k')).status().IsWrongKey());
 }
 
+// Outside audit 38c, F4: a sharded backup taken before RotateRootKey could
+// only be restored under the retired root key (ShardedRestoreOptions had no
+// backup_key_provider), and came back under it; the error gave no hint.
+TEST(ShardedRootKeyTest, AShardedBackupTakenBeforeARotationIsRestoredUnderTheNewKey) {
+  TempDir dir;
+  const std::string top = dir.Sub("s");
+  std::vector<PersonId> people;
+  {
+    auto s = OpenSharded(top, 2);
+    ASSERT_NE(s, nullptr);
+    for (int i = 0; i < 6; ++i) people.push_back(*s->CreatePerson({Email(i)}));
+    ASSERT_TRUE(s->Backup(dir.Sub("b")).ok());
+    SKV_ASSERT_OK(s->Close());
+  }
+  SKV_ASSERT_OK(ShardedStore::RotateRootKey(Existing(top), NewRawKeyProvider(test::TestKeyBytes('n'))));
+  ShardedRestoreOptions no_log;
+  no_log.without_erasure_log = true;
+  auto plain = ShardedStore::Restore(dir.Sub("b"), Existing(dir.Sub("r"), 'n'), no_log);
+  EXPECT_TRUE(plain.status().IsWrongKey()) << plain.status().ToString();
+  EXPECT_NE(plain.status().message().find("backup_key_provider"), std::string::npos) << plain.status().ToString();
+  EXPECT_FALSE(fs::exists(dir.Sub("r")));
+  ShardedRestoreOptions old_key = no_log;
+  old_key.backup_key_provider = NewRawKeyProvider(test::TestKeyBytes('k'));
+  auto r = ShardedStore::Restore(dir.Sub("b"), Existing(dir.Sub("r"), 'n'), old_key);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(ShardedStore::Open(Existing(dir.Sub("r"), 'k'), 0).status().IsWrongKey());
+  auto s = ShardedStore::Open(Existing(dir.Sub("r"), 'n'), 0);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  for (std::size_t i = 0; i < people.size(); ++i) EXPECT_EQ(*(*s)->Resolve(Email(static_cast<int>(i))), people[i]);
+}
+
 // Outside audit 32b, F4: a person created through a shard opened alone
 // (the CLI can) gets a random ID that ShardOf routes to another shard:
 // Resolve found them, but GetPerson, Export and Erase by ID answered
