@@ -868,7 +868,12 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
 // CheckLogNotOlder whenever no erasure happened between the two, and a
 // person erased after the backup came back.
 Status CheckErasureLogReadAfter(const ErasureLog& log, const BackupInfo& backup) {
-  if (log.read_at_ms == 0 || log.read_at_ms >= backup.created_ms) return Status::OK();
+  // A read time of 0 means "not recorded" only in an untagged log (one of a
+  // build before stop 35 has none); a tagged log always records it, and 0
+  // there is a clock at 0 (outside audit 38b, F2: such a log skipped the
+  // check).
+  const bool recorded = log.read_at_ms != 0 || !log.tag.empty();
+  if (!recorded || log.read_at_ms >= backup.created_ms) return Status::OK();
   return Status::InvalidArgument("the erasure log was read at " + std::to_string(log.read_at_ms) +
                                  ", before the backup was taken (" + std::to_string(backup.created_ms) +
                                  "): it lacks every erasure made since it was read (read the log from the live "

@@ -314,6 +314,25 @@ TEST_F(BackupTest, ARestoredCopyHoldsNoByteOfThePeopleItErasedAgain) {
   EXPECT_EQ(test::ReadFile(out_.Sub("r/data/data.mdb")).find(gone.view()), std::string::npos);
 }
 
+// Outside audit 38b, F2: a tagged log read while the clock read 0 skipped
+// the check that it was read after the backup (0 stood for "not recorded").
+TEST_F(BackupTest, ATaggedLogReadAtClockZeroIsCheckedAgainstTheBackupsTime) {
+  std::int64_t now = 0;
+  options_.clock = [&now] { return now; };
+  Reopen();
+  const PersonId gone = MakePerson("gone@x.org", {{"name", "G"}});
+  auto stale = store_->ReadErasureLog();
+  ASSERT_TRUE(stale.ok());
+  ASSERT_EQ(stale->read_at_ms, 0);
+  ASSERT_FALSE(stale->tag.empty());
+  now = 1'700'000'000'000;
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  ASSERT_TRUE(store_->Erase(gone).ok());
+  auto refused = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*stale));
+  EXPECT_TRUE(refused.status().IsInvalidArgument()) << refused.status().ToString();
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
+}
+
 // Outside audit 38a, F1: the people and categories a restore only fences
 // (the copy never held them, or held nothing in the category) got no
 // erasure notice, so a recipient that had not read the original's feed —
