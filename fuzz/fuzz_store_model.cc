@@ -750,7 +750,9 @@ class Harness {
   // What Store::Restrict or Unrestrict (`lift`) of `spec`, or a batch's
   // RecordConsent of that restriction change, does: a restriction adds
   // what it names, a lift removes it (`all`: everything). A restriction
-  // names everything it was asked for; a lift names what it lifted, and one
+  // names everything it was asked for; a lift names what it lifted (a lift
+  // of everything: `all` if it was restricted, and each purpose and
+  // category that was — since stop 38, outside audit 38a F4), and one
   // that changed nothing writes no notice (no names returned).
   static std::set<std::string> RestrictApply(Model& m, std::size_t i, const RestrictionSpec& spec, bool lift) {
     ModelRestriction& r = m.people[i].restriction;
@@ -762,8 +764,12 @@ class Harness {
     for (const std::string& x : spec.categories) lift ? (void)r.categories.erase(x) : (void)r.categories.insert(x);
     if (lift && r.all == before.all && r.purposes == before.purposes && r.categories == before.categories) return {};
     std::set<std::string> names;
-    if (spec.all) names.insert("restriction.all");
-    if (!lift_all) {
+    if (lift_all) {
+      if (before.all) names.insert("restriction.all");
+      for (const std::string& x : before.purposes) names.insert("restriction.purpose." + x);
+      for (const std::string& x : before.categories) names.insert("restriction.category." + x);
+    } else {
+      if (spec.all) names.insert("restriction.all");
       for (const std::string& x : spec.purposes) {
         if (!lift || before.purposes.count(x) != 0) names.insert("restriction.purpose." + x);
       }

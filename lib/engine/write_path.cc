@@ -781,7 +781,14 @@ class BatchApplier {
       if (rec.action == A::kRestrict) {
         if (rec.restriction.all) r.all = true;
       } else if (rec.restriction.all) {
-        r = RestrictionState{};  // lifts everything
+        // Lifts everything, and names what was restricted: `all` if it was,
+        // and each purpose and category, lifted by apply() below (outside
+        // audit 38a, F4: it named restriction.all whatever was restricted,
+        // and not the purposes and categories it lifted).
+        rec.restriction.all = state->all;
+        rec.restriction.purposes = state->purposes;
+        rec.restriction.categories = state->categories;
+        r.all = false;
       }
       if (rec.restriction.all) names.push_back("restriction.all");
       apply(r.purposes, rec.restriction.purposes, "restriction.purpose.");

@@ -397,6 +397,34 @@ TEST_F(RestrictionTest, RestrictionNoticesNameTheirAction) {
   }
 }
 
+// Outside audit 38a, F4: a lift of everything named restriction.all
+// whether or not all was restricted, and not the purposes and categories
+// it lifted; the notice and the history entry name what was lifted.
+TEST_F(RestrictionTest, ALiftOfEverythingNamesWhatWasRestricted) {
+  const PersonId ann = MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->Restrict(ann, RestrictionSpec{false, {"marketing"}, {"location"}, ""}));
+  auto before = store_->ReadFeed(100);
+  ASSERT_TRUE(before.ok());
+  SKV_ASSERT_OK(store_->Unrestrict(ann, RestrictionSpec{true, {}, {}, ""}));
+  auto feed = store_->ReadFeed(100);
+  ASSERT_TRUE(feed.ok());
+  ASSERT_EQ(feed->size(), before->size() + 1);
+  EXPECT_EQ(feed->back().names, (std::vector<std::string>{"action.unrestrict", "restriction.category.location",
+                                                         "restriction.purpose.marketing"}));
+  auto history = store_->GetConsentHistory(ann);
+  ASSERT_TRUE(history.ok());
+  ASSERT_FALSE(history->empty());
+  const ConsentRecord& lift = history->back();
+  EXPECT_EQ(lift.action, ConsentRecord::Action::kUnrestrict);
+  EXPECT_FALSE(lift.restriction.all);
+  EXPECT_EQ(lift.restriction.purposes, std::vector<std::string>{"marketing"});
+  EXPECT_EQ(lift.restriction.categories, std::vector<std::string>{"location"});
+  const RestrictionState now = *store_->GetRestriction(ann);
+  EXPECT_FALSE(now.all);
+  EXPECT_TRUE(now.purposes.empty());
+  EXPECT_TRUE(now.categories.empty());
+}
+
 Store* g_lease_store = nullptr;
 PersonId g_lease_person;
 std::atomic<bool> g_erase_in_lease_window{false};
