@@ -187,7 +187,9 @@ struct RecordMetadata {
   bool automated_decision = false;
   // The record's own expiry (ms since the epoch; 0: none): from then on it
   // is gone for every reader, as if deleted, and the next Sweep (or
-  // background maintenance) deletes it. Independent of the collection's
+  // background maintenance) deletes it. "From then on" by the store's
+  // clock: set back before that sweep, the clock shows the record again
+  // (docs/retention.md §3). Independent of the collection's
   // retention rule: whichever comes first applies. Negative:
   // InvalidArgument.
   std::int64_t expires_ms = 0;
