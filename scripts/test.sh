@@ -204,6 +204,8 @@ else
   TSAN_TESTS+='|^ShardedStoreTest\.(ParallelWriters|ConcurrentCreators|ARequestIdIsTaken)'
   # Calls on many people of several shards against leases and each other's erasures (stop 28).
   TSAN_TESTS+='|^ShardedLeaseTest\.|^ShardedListenerTest\.'
+  # A backup of every shard at one point while writers run in each (stop 38).
+  TSAN_TESTS+='|^ShardedBackupTest\.BackupsTakenDuringWrites'
   TSAN_TESTS+='|^KeyPool(Concurrency|Race)Test\.'
   # A lookup that meets an erasure holding the person's stripe (LookupProfile's fallback).
   TSAN_TESTS+='|^ProfileTest\.LookupProfileDuringAnErasure'

@@ -198,8 +198,9 @@ SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir
 
 // Re-applies `log` to the closed store at options.directory as RestoreBackup
 // re-applies it to its copy: erases again every person and category the
-// log names that the store still holds, fences the people it never held,
-// adds its suppressions, purges what is pending, and — while any erasure
+// log names that the store still holds, fences the people it never held
+// (and the categories it held nothing in), writing an erasure notice for
+// each of those first, adds its suppressions, purges what is pending, and — while any erasure
 // of the store is not yet cryptographic (StoreStats::erasures_since_rotation),
 // also one made by a run of this call cut short — compacts the data file (so
 // no free page keeps the purged rows) and rotates the epoch (so those
@@ -223,7 +224,9 @@ SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& option
 SHREDKV_EXPORT Status CheckErasureLogReadAfter(const ErasureLog& log, const BackupInfo& backup);
 
 // Reads a backup's MANIFEST. NotFound if `backup_dir` holds no complete
-// backup; Corruption if the manifest does not parse.
+// backup; InvalidArgument if it is a sharded store's backup (SHARDS, no
+// MANIFEST: ShardedStore::Restore); Corruption if the manifest does not
+// parse.
 SHREDKV_EXPORT Result<BackupInfo> ReadBackupInfo(const std::string& backup_dir);
 
 }  // namespace shredkv

@@ -225,7 +225,8 @@ struct Options {
   // many erasures happened since the last rotation, or once the oldest
   // not-yet-cryptographic erasure is this old (the earliest erasure time
   // since the rotation; one recorded after now — under a clock since set
-  // back — is due at once). 0 disables either trigger; a negative
+  // back — is due once the clock went back by this bound or more, else
+  // once the clock passes its time by it). 0 disables either trigger; a negative
   // rotate_after_ms is InvalidArgument at open.
   std::uint64_t rotate_after_erasures = 1000;
   std::int64_t rotate_after_ms = 24ll * 3600 * 1000;

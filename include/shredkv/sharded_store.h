@@ -360,12 +360,16 @@ class SHREDKV_EXPORT ShardedStore {
   // <directory>/shard-NNN with that shard's SHARD marker and a RUN file
   // naming this call beside its MANIFEST, then SHARDS (sealed under the
   // root key), last: a directory
-  // without SHARDS is not a sharded backup. Each shard's copy is consistent
-  // in itself; the shards are copied one after another while the store
-  // stays in use, so a Write over several shards made meanwhile may be in
-  // some shards' copies and not in others (as when a crash cuts it short:
-  // each shard's part is atomic). Nothing is left in `directory` on
-  // failure. Errors: those of Store::Backup, naming the shard.
+  // without SHARDS is not a sharded backup. Every shard's snapshot begins
+  // at one point (every shard's write lock held a moment), then the shards
+  // are copied one after another while the store stays in use: a call of
+  // this process that changed two shards one after the other is in both
+  // copies or neither, and a Write over several shards running at that
+  // point may have some parts in and some out (as when a crash cuts it
+  // short: each shard's part is atomic). Opened read-only beside a writer
+  // in another process, each shard's copy is only consistent in itself.
+  // Nothing is left in `directory` on failure. Errors: those of
+  // Store::Backup, naming the shard's backup directory.
   Result<ShardedBackupInfo> Backup(const std::string& directory);
   // Every shard's erasure log (Store::ReadErasureLog), by shard: what
   // ShardedRestoreOptions::erasure_logs takes. Keep it apart from the backups.

@@ -543,13 +543,48 @@ Status Backups::SealBackup(const std::string& directory, BackupInfo* info) {
   return util::WriteFileDurably(directory + "/" + kManifest, manifest);
 }
 
+namespace {
+
+// Locks every mutex of `mutexes` (distinct) without holding some while
+// blocking on another, as std::lock does for a fixed set (review 38, R2: a
+// long operation holding one store's write lock stalled the writes of
+// every store locked before it): blocks on one, tries the rest, and on a
+// failure releases all and starts again by blocking on the one that failed.
+std::vector<std::unique_lock<std::mutex>> LockAll(const std::vector<std::mutex*>& mutexes) {
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (std::mutex* m : mutexes) locks.emplace_back(*m, std::defer_lock);
+  for (std::size_t first = 0;;) {
+    locks[first].lock();
+    std::size_t failed = locks.size();
+    for (std::size_t i = 0; i < locks.size() && failed == locks.size(); ++i) {
+      if (i != first && !locks[i].try_lock()) failed = i;
+    }
+    if (failed == locks.size()) return locks;
+    for (auto& l : locks) {
+      if (l.owns_lock()) l.unlock();
+    }
+    first = failed;
+  }
+}
+
+}  // namespace
+
 Result<std::vector<BackupInfo>> BackupTogether(const std::vector<Backups*>& stores,
                                                const std::vector<std::string>& directories) {
   const std::size_t n = stores.size();
   if (n == 0 || directories.size() != n) return Status::InvalidArgument("one backup directory a store");
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i + 1; j < n; ++j) {
+      if (&stores[i]->ctx_ == &stores[j]->ctx_) return Status::InvalidArgument("a store given twice");
+    }
+  }
   // Each store's rotation_mu before its call guard, as a rotation takes
   // them: no rotation (whose epochs the manifest names) or compaction
-  // during the copy. Taken store by store, in the order given.
+  // during its copy. Taken store by store, in the order given; each store's
+  // are released once its backup is sealed. The lock order across stores
+  // (docs/architecture.md §8): rotation_mu and call guard of each store in
+  // the order given, then every write_mu together (LockAll) — no other path
+  // holds locks of two stores.
   std::vector<std::unique_lock<std::mutex>> rotation_locks;
   std::vector<std::unique_ptr<CallGuard>> guards;
   std::vector<BackupInfo> infos(n);
@@ -564,41 +599,46 @@ Result<std::vector<BackupInfo>> BackupTogether(const std::vector<Backups*>& stor
   // they all see the same commits: one point for all the stores, and no
   // call of this process that changed two of them (an identifier unlinked
   // in one shard, then linked in another: outside audit 38c, F1) is in one
-  // store's backup and not in the other's. A read-only open beside a
-  // writer in another process cannot hold that writer's lock, so `data` is
-  // snapshotted first and `keys` second: keys are written before the data
-  // that needs them (creation) and erased before their data is purged, so
-  // a `keys` snapshot at least as new as the `data` one has a key for
-  // every person in it, or their fence (an erasure the restore finishes).
-  // The copies run after the write_mus are released: writers go on.
-  std::vector<std::unique_lock<std::mutex>> write_locks;
-  for (Backups* b : stores) write_locks.emplace_back(b->ctx_.write_mu);
-  std::vector<std::pair<storage::ReadTxn*, storage::ReadTxn*>> snapshots(n);
+  // store's backup and not in the other's. (A store opened read-only beside
+  // a writer in another process cannot hold that writer's lock: there each
+  // store's snapshot is only consistent in itself.) Within a store `data`
+  // is snapshotted first and `keys` second: keys are written before the
+  // data that needs them (creation) and erased before their data is
+  // purged, so a `keys` snapshot at least as new as the `data` one has a
+  // key for every person in it, or their fence (an erasure the restore
+  // finishes). The copies run after the write_mus are released: writers go
+  // on. They run from the last store to the first, each inside its own
+  // snapshots and the earlier stores', so each store's snapshots end (and
+  // its map may grow again, its rotation run) once its copy and seal are
+  // done (review 38, R1: every snapshot and rotation lock was held to the
+  // end of the whole backup).
+  std::vector<std::mutex*> write_mutexes;
+  for (Backups* b : stores) write_mutexes.push_back(&b->ctx_.write_mu);
+  std::vector<std::unique_lock<std::mutex>> write_locks = LockAll(write_mutexes);
   std::function<Status(std::size_t)> begin = [&](std::size_t i) -> Status {
     if (i == n) {
       for (auto& l : write_locks) l.unlock();
-      for (std::size_t j = 0; j < n; ++j) {
-        Status c = stores[j]->CopySnapshots(*snapshots[j].first, *snapshots[j].second, directories[j], &infos[j]);
-        if (!c.ok()) return c.WithContext("backing up to '" + directories[j] + "'");
-      }
       return Status::OK();
     }
     EngineContext& ctx = stores[i]->ctx_;
-    return ctx.data->View([&](storage::ReadTxn& data_snapshot) {
-      return ctx.keys->environment().View([&](storage::ReadTxn& keys_snapshot) {
-        snapshots[i] = {&data_snapshot, &keys_snapshot};
-        return begin(i + 1);
+    Status s = ctx.data->View([&](storage::ReadTxn& data_snapshot) {
+      return ctx.keys->environment().View([&](storage::ReadTxn& keys_snapshot) -> Status {
+        if (Status later = begin(i + 1); !later.ok()) return later;
+        Status c = stores[i]->CopySnapshots(data_snapshot, keys_snapshot, directories[i], &infos[i]);
+        return c.ok() ? c : c.WithContext("backing up to '" + directories[i] + "'");
       });
     });
+    if (!s.ok()) return s;
+    if (Status f = stores[i]->SealBackup(directories[i], &infos[i]); !f.ok()) return f;
+    guards[i].reset();
+    rotation_locks[i].unlock();
+    return Status::OK();
   };
   Status s = begin(0);
   for (auto& l : write_locks) {
     if (l.owns_lock()) l.unlock();
   }
   if (!s.ok()) return s;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (Status f = stores[i]->SealBackup(directories[i], &infos[i]); !f.ok()) return f;
-  }
   return infos;
 }
 

@@ -404,16 +404,19 @@ Result<bool> Maintenance::RotationDue() {
     return true;
   }
   // Presence by the count, not by a time of 0 (an erasure at clock 0 read
-  // as none); an erasure recorded after now (under a clock since set back)
-  // is due at once: its age cannot be told (outside audit 38b, F1: both
-  // held the time trigger back, the first for good). The age as unsigned:
-  // times at the ends of int64 overflow a signed difference.
+  // as none). An erasure recorded after now (under a clock since set back)
+  // has an age that cannot be told: due once the clock went back by the
+  // bound or more, else once the clock passes its time by the bound — at
+  // most twice the bound late, and a small step back (NTP) costs no
+  // rotation of its own (outside audit 38b, F1: a year ahead held the
+  // trigger back a year; review 38, R9). Differences as unsigned: times at
+  // the ends of int64 overflow a signed one.
   if (ctx_.options.rotate_after_ms <= 0 || counts->erasures_since_rotation == 0) return false;
   const std::int64_t now = ctx_.Now();
   const std::int64_t oldest = counts->oldest_unrotated_ms;
-  if (oldest > now) return true;
-  return static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(oldest) >=
-         static_cast<std::uint64_t>(ctx_.options.rotate_after_ms);
+  const auto bound = static_cast<std::uint64_t>(ctx_.options.rotate_after_ms);
+  if (oldest > now) return static_cast<std::uint64_t>(oldest) - static_cast<std::uint64_t>(now) >= bound;
+  return static_cast<std::uint64_t>(now) - static_cast<std::uint64_t>(oldest) >= bound;
 }
 
 Result<std::size_t> Maintenance::CollectOrphans(std::size_t budget) {

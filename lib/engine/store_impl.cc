@@ -139,9 +139,9 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   };
   if (present(dir + "/MANIFEST")) {
     return Status::InvalidArgument("'" + dir +
-                                   "' holds a backup (its MANIFEST): restore it (RestoreBackup, or "
-                                   "ShardedStore::RestoreShard for a shard) rather than open it, so that the "
-                                   "erasures made since it was taken are applied");
+                                   "' holds a backup (its MANIFEST): move it away and restore it from there "
+                                   "(RestoreBackup, or ShardedStore::RestoreShard for a shard) rather than open "
+                                   "it, so that the erasures made since it was taken are applied");
   }
   if (present(dir + "/SHARDS")) {
     return Status::InvalidArgument("'" + dir + "' is a sharded store (it holds SHARDS): open it with ShardedStore");

@@ -2050,7 +2050,7 @@ def normalize_identifier(identifier: IdentifierArg,
 def check_new_identifier(identifier: IdentifierArg,
                          identifier_types: Optional[Mapping[str, int]] = None) -> None:
     """Returns if `identifier` may be given to a person; raises what a store
-    would (InvalidArgumentError) when it normalises to a value holding a
+    would (InvalidArgument) when it normalises to a value holding a
     control character or, for an e-mail address, ill-formed UTF-8 or an
     invisible or space-like character, or does not normalise at all.
     `identifier_types` adds types (name → Normalization). Reads no store."""

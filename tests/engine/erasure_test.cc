@@ -403,13 +403,28 @@ TEST_F(ErasureTest, TheRotationTimeTriggerSurvivesErasuresUnderAClockAheadOrAtZe
     EXPECT_EQ(store_->Stats()->key_epoch, epoch + 1);
     EXPECT_TRUE(store_->GetErasure(b->request_id)->cryptographic);
   }
-  // An erasure alone recorded under a clock since set back: its age cannot
-  // be told, so it is due at once.
-  const std::uint64_t epoch = store_->Stats()->key_epoch;
-  const std::int64_t right = now;
+  // An erasure alone recorded under a clock since set back by more than the
+  // bound: its age cannot be told, so it is due at once.
+  std::uint64_t epoch = store_->Stats()->key_epoch;
+  std::int64_t right = now;
   now += 365ll * 24 * 3600 * 1000;
   ASSERT_TRUE(store_->Erase(MakeFullPerson("ahead")).ok());
   now = right;
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  EXPECT_EQ(store_->Stats()->key_epoch, epoch + 1);
+  // Set back by less (review 38, R9: an NTP step cost a rotation): due once
+  // the clock passes the erasure's time by the bound.
+  epoch = store_->Stats()->key_epoch;
+  right = now;
+  now += 5'000;
+  ASSERT_TRUE(store_->Erase(MakeFullPerson("slightly-ahead")).ok());
+  now = right;
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  EXPECT_EQ(store_->Stats()->key_epoch, epoch);
+  now = right + 5'000 + 59'999;
+  SKV_ASSERT_OK(store_->RunMaintenance());
+  EXPECT_EQ(store_->Stats()->key_epoch, epoch);
+  now += 1;
   SKV_ASSERT_OK(store_->RunMaintenance());
   EXPECT_EQ(store_->Stats()->key_epoch, epoch + 1);
 }

@@ -372,7 +372,21 @@ TEST(KeyPoolSyncFailureTest, ARekeyWhoseCommitFailedDestroysTheCustodyKeyItMade)
 // for it (kNewKeys) stayed in the token, wrapping epoch keys of a copy that
 // no longer exists. Now the sharded restore makes that sync once, after
 // every shard, and on failure destroys the keys of every shard it removes.
+// Runs the restore below with every fsync of the directory whose path ends
+// with `failing` failing: the sharded store's own (the old code's shard
+// restores synced it; now WriteManifest's sync does), or the one holding it
+// (the sync the sharded restore makes last; review 38, R11).
+void ExpectAFailedFinalSyncToLeaveNoCustodyKey(bool fail_the_parent);
+
 TEST(KeyPoolSyncFailureTest, AShardedRestoreWhoseFinalSyncFailsLeavesNoCustodyKeyItMade) {
+  ExpectAFailedFinalSyncToLeaveNoCustodyKey(false);
+}
+
+TEST(KeyPoolSyncFailureTest, AShardedRestoreWhoseLastParentSyncFailsLeavesNoCustodyKeyItMade) {
+  ExpectAFailedFinalSyncToLeaveNoCustodyKey(true);
+}
+
+void ExpectAFailedFinalSyncToLeaveNoCustodyKey(bool fail_the_parent) {
   test::TempDir dir;
   Options o = test::TestOptions(dir.Sub("s"));
   auto custody = std::make_shared<MemoryCustody>();
@@ -399,7 +413,8 @@ TEST(KeyPoolSyncFailureTest, AShardedRestoreWhoseFinalSyncFailsLeavesNoCustodyKe
   ro.custody_keys = RestoredCustodyKeys::kNewKeys;
   {
     std::lock_guard lock(g_failing_dir_mu);
-    g_failing_dir_suffix = "/restored-top";
+    g_failing_dir_suffix = fail_the_parent ? fs::canonical(fs::path(to.directory).parent_path()).string()
+                                           : std::string("/restored-top");
   }
   const int failed_before = g_dir_syncs_failed.load();
   auto failed = ShardedStore::Restore(dir.Sub("b"), to, ro);
