@@ -1,6 +1,8 @@
 // The store's retention calls: rules (stored in `data` meta) and the sweep
 // that removes expired rows through the time index (engine/retention.h).
 #include <algorithm>
+#include <array>
+#include <functional>
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
@@ -288,93 +290,114 @@ Result<SweepResult> Sweeper::SweepLocked(std::size_t budget_rows) {
     }
   }
   std::uint64_t remaining = budget_rows;
-  bool more = !rules->empty();
-  while (remaining > 0 && more) {
-    SweepCounts batch;
-    // Each batch deletes rows, their index entries and refs, and adds its
-    // counts to the meta counters, in one transaction: a crash keeps whole
-    // batches, and the next sweep resumes at the index's new head.
-    Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
-      auto counts = ctx_.retention->SweepBatch(txn, *rules, now, std::min(remaining, kSweepRowsPerTxn));
-      if (!counts.ok()) return counts.status();
-      batch = *counts;
-      if (batch.total() == 0) return Status::OK();
-      auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
-      if (!c.ok()) return c.status();
-      c->removed += batch.total();
-      c->unaudited_personal += batch.events + batch.records;
-      c->unaudited_analytics += batch.analytics;
-      return Retention::WriteCounters(txn, ctx_.tables.meta, *c);
-    });
-    if (!s.ok()) return s.WithContext("sweeping expired rows");
-    result.seeks += batch.seeks;
-    result.entries_read += batch.entries_read;
-    if (batch.total() == 0) break;
-    util::TestPoint("sweep.after_batch");
-    ++result.batches;
-    result.events_deleted += batch.events;
-    result.records_deleted += batch.records;
-    result.analytics_deleted += batch.analytics;
-    remaining -= std::min(remaining, batch.total());
-    more = batch.more || batch.total() == kSweepRowsPerTxn;
-  }
-  // Records past their own expiry (RecordMetadata::expires_ms), through the
-  // record index's expiry entries, soonest first.
-  while (remaining > 0) {
-    std::uint64_t n = 0;
-    bool more_expired = false;  // entries were found (each run sets it: Update may run the function again)
-    Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
-      auto entries = ctx_.record_index->Expired(txn, now, std::min(remaining, kSweepRowsPerTxn));
-      if (!entries.ok()) return entries.status();
-      n = 0;
-      more_expired = !entries->empty();
-      if (entries->empty()) return Status::OK();
-      for (const std::string& e : *entries) {
-        // The entry itself goes even if its refs row does not name it (a
-        // damaged refs row): no entry is walked twice.
-        if (Status d = txn.Delete(ctx_.record_index->table(), e); !d.ok()) return d;
-        const std::string_view k = std::string_view(e).substr(RecordIndex::ExpiryPrefix().size() + 8);
-        if (Status d = ctx_.record_index->Remove(txn, k); !d.ok()) return d;
-        std::string_view row;
-        Status g = txn.Get(ctx_.tables.records, k, &row);
-        if (g.IsNotFound()) continue;  // already gone: nothing to count
-        if (!g.ok()) return g;
-        if (Status d = ctx_.retention->UnindexRecord(txn, k); !d.ok()) return d;
-        if (Status d = txn.Delete(ctx_.tables.records, k); !d.ok()) return d;
-        ++n;
-      }
-      if (n == 0) return Status::OK();
-      auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
-      if (!c.ok()) return c.status();
-      c->removed += n;
-      c->unaudited_personal += n;
-      return Retention::WriteCounters(txn, ctx_.tables.meta, *c);
-    });
-    if (!s.ok()) return s.WithContext("sweeping expired records");
-    if (!more_expired) break;
-    if (n == 0) continue;  // only entries of records already gone
-    ++result.batches;
-    result.records_deleted += n;
-    remaining -= std::min<std::uint64_t>(remaining, n);
-  }
-  // Change-feed notices past the feed rule, oldest first. Not in the audit
-  // entry or the counters below (they count personal rows); a warning says
-  // that notices expired unread, which is what every deleted one is.
-  const std::int64_t notice_cutoff = NoticeExpiryCutoff(rules->rules, now);
-  while (remaining > 0 && notice_cutoff != kNoNoticeExpiry) {
-    Outbox::Expired expired;
-    Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
-      auto e = ctx_.outbox->DeleteExpired(txn, notice_cutoff, std::min(remaining, kSweepRowsPerTxn));
-      if (!e.ok()) return e.status();
-      expired = *e;
-      return Status::OK();
-    });
-    if (!s.ok()) return s.WithContext("sweeping expired change-feed notices");
-    if (expired.deleted == 0) break;
-    ++result.batches;
-    result.notices_deleted += expired.deleted;
-    remaining -= std::min<std::uint64_t>(remaining, expired.deleted);
-    if (!expired.more) break;
+  // Three phases share the budget: the rules' rows (events, records,
+  // analytics), records past their own expiry, expired notices. Each call
+  // starts at the next one, so a backlog larger than the budget in one
+  // phase does not keep the others from the disk for ever (outside audit
+  // 38b, F3: an event backlog above sweep_budget_rows left every expired
+  // record and notice in place, round after round). Within the first
+  // phase, event rules still come before collection rules.
+  auto sweep_rules = [&]() -> Status {
+    bool more = !rules->empty();
+    while (remaining > 0 && more) {
+      SweepCounts batch;
+      // Each batch deletes rows, their index entries and refs, and adds its
+      // counts to the meta counters, in one transaction: a crash keeps whole
+      // batches, and the next sweep resumes at the index's new head.
+      Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+        auto counts = ctx_.retention->SweepBatch(txn, *rules, now, std::min(remaining, kSweepRowsPerTxn));
+        if (!counts.ok()) return counts.status();
+        batch = *counts;
+        if (batch.total() == 0) return Status::OK();
+        auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
+        if (!c.ok()) return c.status();
+        c->removed += batch.total();
+        c->unaudited_personal += batch.events + batch.records;
+        c->unaudited_analytics += batch.analytics;
+        return Retention::WriteCounters(txn, ctx_.tables.meta, *c);
+      });
+      if (!s.ok()) return s.WithContext("sweeping expired rows");
+      result.seeks += batch.seeks;
+      result.entries_read += batch.entries_read;
+      if (batch.total() == 0) break;
+      util::TestPoint("sweep.after_batch");
+      ++result.batches;
+      result.events_deleted += batch.events;
+      result.records_deleted += batch.records;
+      result.analytics_deleted += batch.analytics;
+      remaining -= std::min(remaining, batch.total());
+      more = batch.more || batch.total() == kSweepRowsPerTxn;
+    }
+    return Status::OK();
+  };
+  auto sweep_own_expiry = [&]() -> Status {
+    // Records past their own expiry (RecordMetadata::expires_ms), through the
+    // record index's expiry entries, soonest first.
+    while (remaining > 0) {
+      std::uint64_t n = 0;
+      bool more_expired = false;  // entries were found (each run sets it: Update may run the function again)
+      Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+        auto entries = ctx_.record_index->Expired(txn, now, std::min(remaining, kSweepRowsPerTxn));
+        if (!entries.ok()) return entries.status();
+        n = 0;
+        more_expired = !entries->empty();
+        if (entries->empty()) return Status::OK();
+        for (const std::string& e : *entries) {
+          // The entry itself goes even if its refs row does not name it (a
+          // damaged refs row): no entry is walked twice.
+          if (Status d = txn.Delete(ctx_.record_index->table(), e); !d.ok()) return d;
+          const std::string_view k = std::string_view(e).substr(RecordIndex::ExpiryPrefix().size() + 8);
+          if (Status d = ctx_.record_index->Remove(txn, k); !d.ok()) return d;
+          std::string_view row;
+          Status g = txn.Get(ctx_.tables.records, k, &row);
+          if (g.IsNotFound()) continue;  // already gone: nothing to count
+          if (!g.ok()) return g;
+          if (Status d = ctx_.retention->UnindexRecord(txn, k); !d.ok()) return d;
+          if (Status d = txn.Delete(ctx_.tables.records, k); !d.ok()) return d;
+          ++n;
+        }
+        if (n == 0) return Status::OK();
+        auto c = Retention::ReadCounters(txn, ctx_.tables.meta);
+        if (!c.ok()) return c.status();
+        c->removed += n;
+        c->unaudited_personal += n;
+        return Retention::WriteCounters(txn, ctx_.tables.meta, *c);
+      });
+      if (!s.ok()) return s.WithContext("sweeping expired records");
+      if (!more_expired) break;
+      if (n == 0) continue;  // only entries of records already gone
+      ++result.batches;
+      result.records_deleted += n;
+      remaining -= std::min<std::uint64_t>(remaining, n);
+    }
+    return Status::OK();
+  };
+  auto sweep_notices = [&]() -> Status {
+    // Change-feed notices past the feed rule, oldest first. Not in the audit
+    // entry or the counters below (they count personal rows); a warning says
+    // that notices expired unread, which is what every deleted one is.
+    const std::int64_t notice_cutoff = NoticeExpiryCutoff(rules->rules, now);
+    while (remaining > 0 && notice_cutoff != kNoNoticeExpiry) {
+      Outbox::Expired expired;
+      Status s = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+        auto e = ctx_.outbox->DeleteExpired(txn, notice_cutoff, std::min(remaining, kSweepRowsPerTxn));
+        if (!e.ok()) return e.status();
+        expired = *e;
+        return Status::OK();
+      });
+      if (!s.ok()) return s.WithContext("sweeping expired change-feed notices");
+      if (expired.deleted == 0) break;
+      ++result.batches;
+      result.notices_deleted += expired.deleted;
+      remaining -= std::min<std::uint64_t>(remaining, expired.deleted);
+      if (!expired.more) break;
+    }
+    return Status::OK();
+  };
+  const std::array<std::function<Status()>, 3> phases = {sweep_rules, sweep_own_expiry, sweep_notices};
+  const std::size_t first = first_phase_++ % phases.size();
+  for (std::size_t k = 0; k < phases.size(); ++k) {
+    if (Status p = phases[(first + k) % phases.size()](); !p.ok()) return p;
   }
   if (result.notices_deleted > 0) {
     ctx_.events.Log(LogLevel::kWarn, "the change feed's retention rule deleted " +

@@ -54,6 +54,9 @@ class Sweeper {
   Result<SweepResult> SweepLocked(std::size_t budget_rows);
 
   EngineContext& ctx_;
+  // The phase the next budgeted sweep starts with (SweepLocked); guarded by
+  // write_mu.
+  std::size_t first_phase_ = 0;
 };
 
 }  // namespace shredkv::engine

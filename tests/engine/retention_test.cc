@@ -923,3 +923,47 @@ TEST(RetentionCrashTest, ARecordsBackfillCutShortByACrashIsFinishedByTheNextSwee
 
 }  // namespace
 }  // namespace shredkv
+
+namespace shredkv {
+namespace {
+
+// Outside audit 38b, F3: a budgeted sweep (what maintenance runs) always
+// began with the event rules, so while an event stream expired more rows a
+// round than the budget, records past their own expiry and expired feed
+// notices never left the disk. The phases now take turns to go first.
+TEST_F(RetentionTest, ABudgetedSweepReachesRecordsAndNoticesBehindAnEventBacklog) {
+  RetentionRules rules;
+  rules.events["page_view"] = kDay;
+  rules.feed = kDay;
+  SKV_ASSERT_OK(store_->SetRetention(rules));
+  const PersonId ann = MakePerson("ann@x.org");
+  for (int i = 0; i < 10; ++i) {
+    Record own;
+    own.collection = "notes";
+    own.key = "n" + std::to_string(i);
+    own.value = "note";
+    own.metadata.expires_ms = kT0 + 1;
+    WriteBatch b;
+    b.Put(ann, own);
+    SKV_ASSERT_OK(store_->Write(b));  // a notice each, too
+  }
+  now_ = kT0 + 2 * kDay;  // the records and the notices are expired
+  std::uint64_t records = 0;
+  std::uint64_t notices = 0;
+  for (int round = 0; round < 3; ++round) {
+    WriteBatch views;
+    for (int i = 0; i < 300; ++i) {
+      views.AppendEvent(ann, Event{"page_view", now_ - 2 * kDay - round * 1000 - i, {}, {}});
+    }
+    SKV_ASSERT_OK(store_->Write(views));
+    auto swept = store_->Sweep(200);
+    ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+    records += swept->records_deleted;
+    notices += swept->notices_deleted;
+  }
+  EXPECT_EQ(records, 10u) << "records past their own expiry stayed behind the event backlog";
+  EXPECT_GT(notices, 0u) << "expired notices stayed behind the event backlog";
+}
+
+}  // namespace
+}  // namespace shredkv
