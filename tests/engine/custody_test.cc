@@ -66,20 +66,32 @@ std::shared_ptr<EpochKeyCustody> Token() {
   return c.ok() ? *c : nullptr;
 }
 
-// Counts the calls the engine makes to a custody.
-class CountingCustody final : public EpochKeyCustody {
+// A custody that hands every call to `inner`: the wrappers below override
+// the calls they watch or change.
+class ForwardingCustody : public EpochKeyCustody {
  public:
-  explicit CountingCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
-  Status CreateKey(std::string_view l) override { ++calls; return inner_->CreateKey(l); }
-  Result<std::string> Wrap(std::string_view l, std::string_view k) override { ++calls; return inner_->Wrap(l, k); }
-  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { ++calls; return inner_->Unwrap(l, w); }
-  Status DestroyKey(std::string_view l) override { ++calls; return inner_->DestroyKey(l); }
-  Result<bool> HasKey(std::string_view l) override { ++calls; return inner_->HasKey(l); }
+  explicit ForwardingCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
+  Status CreateKey(std::string_view l) override { return inner_->CreateKey(l); }
+  Result<std::string> Wrap(std::string_view l, std::string_view k) override { return inner_->Wrap(l, k); }
+  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { return inner_->Unwrap(l, w); }
+  Status DestroyKey(std::string_view l) override { return inner_->DestroyKey(l); }
+  Result<bool> HasKey(std::string_view l) override { return inner_->HasKey(l); }
   std::string Describe() const override { return inner_->Describe(); }
-  std::atomic<int> calls{0};
 
  private:
   std::shared_ptr<EpochKeyCustody> inner_;
+};
+
+// Counts the calls the engine makes to a custody.
+class CountingCustody final : public ForwardingCustody {
+ public:
+  using ForwardingCustody::ForwardingCustody;
+  Status CreateKey(std::string_view l) override { ++calls; return ForwardingCustody::CreateKey(l); }
+  Result<std::string> Wrap(std::string_view l, std::string_view k) override { ++calls; return ForwardingCustody::Wrap(l, k); }
+  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { ++calls; return ForwardingCustody::Unwrap(l, w); }
+  Status DestroyKey(std::string_view l) override { ++calls; return ForwardingCustody::DestroyKey(l); }
+  Result<bool> HasKey(std::string_view l) override { ++calls; return ForwardingCustody::HasKey(l); }
+  std::atomic<int> calls{0};
 };
 
 class CustodyTest : public ::testing::Test {
@@ -278,22 +290,14 @@ TEST_F(CustodyTest, ABackupWithoutARotationSinceRestoresAndForgetsLaterErasures)
 }
 
 // Records the labels of the keys a custody was asked to create.
-class RecordingCustody final : public EpochKeyCustody {
+class RecordingCustody final : public ForwardingCustody {
  public:
-  explicit RecordingCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
+  using ForwardingCustody::ForwardingCustody;
   Status CreateKey(std::string_view l) override {
     created.emplace_back(l);
-    return inner_->CreateKey(l);
+    return ForwardingCustody::CreateKey(l);
   }
-  Result<std::string> Wrap(std::string_view l, std::string_view k) override { return inner_->Wrap(l, k); }
-  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { return inner_->Unwrap(l, w); }
-  Status DestroyKey(std::string_view l) override { return inner_->DestroyKey(l); }
-  Result<bool> HasKey(std::string_view l) override { return inner_->HasKey(l); }
-  std::string Describe() const override { return inner_->Describe(); }
   std::vector<std::string> created;
-
- private:
-  std::shared_ptr<EpochKeyCustody> inner_;
 };
 
 // Outside audit 34, F6: a sharded restore with new custody keys that failed
@@ -488,19 +492,11 @@ void KeepShardZeroAtTheSecondRename(std::string_view name) {
 
 // A custody that destroys nothing while `frozen`: a process killed
 // mid-restore destroys nothing either.
-class FrozenCustody final : public EpochKeyCustody {
+class FrozenCustody final : public ForwardingCustody {
  public:
-  explicit FrozenCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
-  Status CreateKey(std::string_view l) override { return inner_->CreateKey(l); }
-  Result<std::string> Wrap(std::string_view l, std::string_view k) override { return inner_->Wrap(l, k); }
-  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { return inner_->Unwrap(l, w); }
-  Status DestroyKey(std::string_view l) override { return frozen ? Status::OK() : inner_->DestroyKey(l); }
-  Result<bool> HasKey(std::string_view l) override { return inner_->HasKey(l); }
-  std::string Describe() const override { return inner_->Describe(); }
+  using ForwardingCustody::ForwardingCustody;
+  Status DestroyKey(std::string_view l) override { return frozen ? Status::OK() : ForwardingCustody::DestroyKey(l); }
   bool frozen = true;
-
- private:
-  std::shared_ptr<EpochKeyCustody> inner_;
 };
 
 // Outside audit 38c, F3: after a take-over sharded restore cut short, the
@@ -550,22 +546,14 @@ TEST_F(CustodyTest, ACreatingOpenOverAShardedRestoreCutShortDestroysNoCustodyKey
 }
 
 // A custody whose next DestroyKey fails (a token that went away for a moment).
-class FlakyDestroyCustody final : public EpochKeyCustody {
+class FlakyDestroyCustody final : public ForwardingCustody {
  public:
-  explicit FlakyDestroyCustody(std::shared_ptr<EpochKeyCustody> inner) : inner_(std::move(inner)) {}
-  Status CreateKey(std::string_view l) override { return inner_->CreateKey(l); }
-  Result<std::string> Wrap(std::string_view l, std::string_view k) override { return inner_->Wrap(l, k); }
-  Result<RootKey> Unwrap(std::string_view l, std::string_view w) override { return inner_->Unwrap(l, w); }
+  using ForwardingCustody::ForwardingCustody;
   Status DestroyKey(std::string_view l) override {
     if (fail_next_destroy.exchange(false)) return Status::IOError("the token is unplugged");
-    return inner_->DestroyKey(l);
+    return ForwardingCustody::DestroyKey(l);
   }
-  Result<bool> HasKey(std::string_view l) override { return inner_->HasKey(l); }
-  std::string Describe() const override { return inner_->Describe(); }
   std::atomic<bool> fail_next_destroy{false};
-
- private:
-  std::shared_ptr<EpochKeyCustody> inner_;
 };
 
 // Found in stop 37's read of the rotation: the list of custody keys left to
