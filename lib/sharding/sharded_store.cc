@@ -1565,10 +1565,10 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
     failed = sharding::WriteManifest(top + "/" + sharding::kManifestName, *manifest, *options.key_provider);
   }
   // Every shard's rename into `top` (RestoreBackup leaves that sync to us
-  // with defer_custody_destroy) and `top` in its parent made durable before
-  // any custody key goes; on failure everything is undone below, the keys
-  // made for the shards with it (review 37b, S4).
-  if (failed.ok()) failed = util::SyncPath(top);
+  // with defer_custody_destroy: WriteManifest's rename syncs `top`) and
+  // `top` in its parent made durable before any custody key goes; on
+  // failure everything is undone below, the keys made for the shards with
+  // it (review 37b, S4).
   if (failed.ok()) {
     const std::string parent = fs::path(top).parent_path().string();
     failed = util::SyncPath(parent.empty() ? "." : parent);

@@ -32,11 +32,10 @@ RetentionRules ParseRetention(const std::vector<std::string>& specs) {
     // years up, could not be given back); too large for int64 milliseconds,
     // in its unit or as a number at all, is refused, never wrapped.
     std::int64_t n = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + digits, n);
-    if (error == std::errc::result_out_of_range) n = std::numeric_limits<std::int64_t>::max();
-    (void)end;
-    if (n <= 0) UsageError("--retention: '" + std::string(item) + "': the age must be > 0");
-    if (error == std::errc::result_out_of_range || n > std::numeric_limits<std::int64_t>::max() / u->second) {
+    const bool overflow =
+        std::from_chars(text.data(), text.data() + digits, n).ec == std::errc::result_out_of_range;
+    if (!overflow && n <= 0) UsageError("--retention: '" + std::string(item) + "': the age must be > 0");
+    if (overflow || n > std::numeric_limits<std::int64_t>::max() / u->second) {
       UsageError("--retention: '" + std::string(item) + "': the age is too large (at most about 292 million years)");
     }
     return n * u->second;
