@@ -138,7 +138,10 @@ struct RestoreOptions {
   // RestoreResult::custody_keys_to_destroy, rather than destroying them
   // once the copy is in place: for a caller that puts several copies in
   // place and may still remove this one (ShardedStore::Restore). The
-  // restored store's next writable open destroys those still there. The
+  // copy is left marked as a restore in progress: a writable Store::Open
+  // refuses it (InvalidArgument; read-only opens work) until the caller,
+  // once every copy is in place, calls CompleteDeferredRestore on it; its
+  // next writable open then destroys the custody keys still there. The
   // caller also makes the final rename durable (fsync of the directory
   // that holds options.directory) before it destroys any of them: so a
   // copy it removes after a failed sync is one whose every custody key it
@@ -214,6 +217,13 @@ SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir
 // (see RestoreOptions::accept_untagged_log).
 SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log,
                                                            bool accept_untagged_log = false);
+
+// After RestoreBackup with RestoreOptions::defer_custody_destroy: marks the
+// copy in `directory` whole (removes its restore marker, durably), so that
+// it opens to write; its next writable open destroys the custody keys the
+// restore left listed. OK if it was marked whole already; IOError if the
+// marker cannot be removed or the directory synced.
+SHREDKV_EXPORT Status CompleteDeferredRestore(const std::string& directory);
 
 // OK if `log` was read (ErasureLog::read_at_ms) when or after the backup
 // `backup` was taken, or its read time is unknown (0: a log written before

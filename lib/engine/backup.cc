@@ -39,9 +39,10 @@ const std::string kManifest = "MANIFEST";
 const std::string kKeysFile = "keys/data.mdb";
 const std::string kDataFile = "data/data.mdb";
 // In a restore's work directory while it works there (removed before the
-// rename): a work directory left by a restore cut short is removed by the
-// next, anything else at that path is left alone.
-const std::string kWorkMarker = "RESTORE-IN-PROGRESS";
+// rename, or with defer_custody_destroy by CompleteDeferredRestore): a work
+// directory left by a restore cut short is removed by the next, anything
+// else at that path is left alone.
+const std::string kWorkMarker(kRestoreMarker);
 
 // What the store's authentication tags (keys::KeyStore::Tag) are made for.
 constexpr std::string_view kManifestTagPurpose = "backup MANIFEST";
@@ -920,6 +921,15 @@ Status CheckErasureLogReadAfter(const ErasureLog& log, const BackupInfo& backup)
                                  "store, or use the newest one kept)");
 }
 
+Status CompleteDeferredRestore(const std::string& directory) {
+  const std::string marker = directory + "/" + std::string(engine::kRestoreMarker);
+  if (::unlink(marker.c_str()) != 0 && errno != ENOENT) {
+    return Status::IOError("cannot remove '" + marker + "': " + std::strerror(errno));
+  }
+  // Also when it was gone: a call cut short after the unlink.
+  return util::SyncPath(directory);
+}
+
 Result<BackupInfo> ReadBackupInfo(const std::string& backup_dir) {
   auto m = engine::ReadManifest(backup_dir);
   if (!m.ok()) return m.status();
@@ -1111,7 +1121,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     auto open_copy = [&](bool read_only) -> Result<std::unique_ptr<Store>> {
       Options opened = o;
       opened.read_only = read_only;
-      auto copy = Store::Open(opened);
+      auto copy = engine::StoreImpl::Open(opened, engine::StoreImpl::OpenIntent::kRestoreCopy);
       if (copy.ok()) return copy;
       Status s = copy.status().WithContext("opening the restored copy");
       if (s.IsWrongKey() && restore.backup_key_provider == nullptr) {
@@ -1180,7 +1190,13 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     left_to_destroy = std::move(*left);
     if (Status c = (*store)->Close(); !c.ok()) return fail(c);
   }
-  if (::unlink(marker.c_str()) != 0) {
+  // With defer_custody_destroy the marker stays until the caller's
+  // CompleteDeferredRestore: until then the copy's keys file lists the
+  // custody keys to destroy (with kTakeOver the backup's), and an ordinary
+  // writable open of the copy in place, before the caller's other copies
+  // are (a sharded restore cut short), would destroy them (review of stop
+  // 38, R3).
+  if (!restore.defer_custody_destroy && ::unlink(marker.c_str()) != 0) {
     return fail(Status::IOError("cannot remove '" + marker + "': " + std::strerror(errno)));
   }
   for (const std::string& d : {work + "/keys", work + "/data", work}) {

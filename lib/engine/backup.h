@@ -27,6 +27,7 @@
 #define SHREDKV_ENGINE_BACKUP_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/context.h"
@@ -36,6 +37,15 @@
 namespace shredkv::engine {
 
 class Backups;
+
+// The file a restore writes first into the directory it fills, and removes
+// once the copy there is whole: a directory holding it is a restore cut
+// short (RestoreBackup's work directory, or a copy RestoreBackup left in
+// place with RestoreOptions::defer_custody_destroy until its caller calls
+// CompleteDeferredRestore). A writable Store::Open refuses such a
+// directory: its keys file may list the backup's custody keys for the next
+// writable open to destroy (review of stop 38, R3).
+inline constexpr std::string_view kRestoreMarker = "RESTORE-IN-PROGRESS";
 
 // Backs up each of `stores` (of this process: a ShardedStore's shards) into
 // the empty directory of the same index, with every store's snapshots

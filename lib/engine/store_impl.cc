@@ -41,7 +41,7 @@ bool Exists(const std::string& path) {
 // maintenance thread's wait return at once, a busy loop).
 constexpr std::int64_t kMaxWaitMs = 10ll * 366 * 24 * 3600 * 1000;
 
-Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
+Result<std::unique_ptr<Store>> StoreImpl::Open(Options options, OpenIntent intent) {
   if (options.directory.empty()) return Status::InvalidArgument("Options::directory is empty");
   if (!options.key_provider) return Status::InvalidArgument("Options::key_provider is required");
   if (options.initial_map_size < (1u << 20)) options.initial_map_size = 1u << 20;
@@ -145,6 +145,18 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options) {
   }
   if (present(dir + "/SHARDS")) {
     return Status::InvalidArgument("'" + dir + "' is a sharded store (it holds SHARDS): open it with ShardedStore");
+  }
+  // A restore cut short (review of stop 38, R3): the copy's keys file may
+  // list custody keys for its next writable open to destroy — with
+  // RestoredCustodyKeys::kTakeOver the backup's own, and the backup could
+  // then not be restored again. Read-only opens destroy nothing (verify,
+  // stats --read-only look at it).
+  if (!options.read_only && intent != OpenIntent::kRestoreCopy &&
+      present(dir + "/" + std::string(kRestoreMarker))) {
+    return Status::InvalidArgument(
+        "'" + dir + "' holds a restore cut short (its " + std::string(kRestoreMarker) +
+        " file): restore again into an empty directory (a sharded store: ShardedStore::Restore), or open it "
+        "read-only to look; opening it to write would destroy custody keys its backup needs");
   }
   if (!options.create_if_missing && absent(dir + "/keys/data.mdb") && absent(dir + "/data/data.mdb")) {
     return Status::NotFound("no store at '" + dir + "'");

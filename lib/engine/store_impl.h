@@ -38,7 +38,12 @@ namespace shredkv::engine {
 
 class StoreImpl final : public Store {
  public:
-  static Result<std::unique_ptr<Store>> Open(Options options);
+  // Whom an open is for: an application (Store::Open), or RestoreBackup
+  // opening its own copy, which holds the restore marker (kRestoreMarker)
+  // until it is whole. A writable open of any other kind refuses a
+  // directory holding the marker.
+  enum class OpenIntent { kUser, kRestoreCopy };
+  static Result<std::unique_ptr<Store>> Open(Options options, OpenIntent intent = OpenIntent::kUser);
   ~StoreImpl() override;
 
   Status Close() override;

@@ -533,6 +533,17 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
   for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
     Options o = options;
     o.directory = ShardDirectory(top, i);
+    // A sharded restore cut short after it wrote SHARDS (which it writes
+    // once every shard is in place) leaves shards still marked as restores
+    // in progress: they are whole (review of stop 38, R3).
+    std::error_code marked_ec;
+    if (!creating && !options.read_only &&
+        fs::exists(o.directory + "/" + std::string(engine::kRestoreMarker), marked_ec)) {
+      if (Status m = CompleteDeferredRestore(o.directory); !m.ok()) {
+        for (auto& opened : impl->shards) (void)opened->Close();
+        return m.WithContext(ShardContext(i));
+      }
+    }
     o.error_if_exists = false;
     o.create_if_missing = creating;
     o.shard_placement = ShardPlacement{i, manifest->shard_count};  // its people only; recorded
@@ -1589,9 +1600,15 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
     }
     return failed;
   }
-  // Every shard in place: the retired custody keys go (a shard's next
-  // writable open destroys any that cannot be destroyed here).
-  for (RestoreResult& r : result.shards) {
+  // Every shard in place: each is marked whole (until then a writable open
+  // of a shard refuses it: review of stop 38, R3), and the retired custody
+  // keys go (a shard's next writable open destroys any that cannot be
+  // destroyed here). A shard whose mark cannot be removed keeps its keys
+  // listed: ShardedStore::Open removes the mark (SHARDS says the restore
+  // finished), and the shard's next writable open destroys them.
+  for (std::uint32_t s = 0; s < count; ++s) {
+    RestoreResult& r = result.shards[s];
+    if (!CompleteDeferredRestore(ShardDirectory(top, s)).ok()) continue;
     for (const std::string& label : r.custody_keys_to_destroy) (void)options.epoch_key_custody->DestroyKey(label);
     r.custody_keys_to_destroy.clear();
   }

@@ -545,6 +545,79 @@ TEST_F(CustodyTest, ACreatingOpenOverAShardedRestoreCutShortDestroysNoCustodyKey
   EXPECT_EQ(again->shards[0].applied.people_erased, 1u);
 }
 
+// Review of stop 38, R3: the probe above protects only ShardedStore::Open.
+// An operator looking at a shard of the cut-short restore with a plain
+// writable open (`shredkv --db R/shard-000 verify`) destroyed the backup's
+// custody keys listed there, and the restore the docs say to run again
+// failed KeyDestroyed. A copy left in place by a deferred restore is marked
+// as a restore in progress until the sharded restore completes: writable
+// opens refuse it, read-only ones look.
+TEST_F(CustodyTest, AShardOfAShardedRestoreCutShortOpensToWriteOnlyOnceTheRestoreCompletes) {
+  test::TempDir out;
+  std::vector<ErasureLog> logs;
+  ShardedBackupThenEraseInShardZero(out, 4, &logs);
+  if (HasFatalFailure()) return;
+  auto shard0 = ReadBackupInfo(out.Sub("b") + "/shard-000");
+  ASSERT_TRUE(shard0.ok()) << shard0.status().ToString();
+  ASSERT_FALSE(shard0->custody_labels.empty());
+
+  Options to = RestoreTo(out.Sub("r"));
+  auto frozen = std::make_shared<FrozenCustody>(custody_);
+  to.epoch_key_custody = frozen;  // the cut restore's clean-up destroys nothing, as a killed one
+  ShardedRestoreOptions ro;
+  ro.erasure_logs = logs;
+  ro.custody_keys = RestoredCustodyKeys::kTakeOver;
+  g_keep_shard0_of = to.directory;
+  g_keep_shard0_at = out.Sub("kept-shard-000");
+  g_renames_seen = 0;
+  util::SetTestPointHook(&KeepShardZeroAtTheSecondRename);
+  auto cut = ShardedStore::Restore(out.Sub("b"), to, ro);
+  util::SetTestPointHook(nullptr);
+  ASSERT_FALSE(cut.ok());
+  ASSERT_TRUE(fs::exists(g_keep_shard0_at + "/keys"));
+  fs::create_directories(to.directory);
+  fs::rename(g_keep_shard0_at, to.directory + "/shard-000");
+  frozen->frozen = false;
+
+  Options shard = to;
+  shard.directory = to.directory + "/shard-000";
+  auto written = Store::Open(shard);
+  EXPECT_TRUE(written.status().IsInvalidArgument()) << written.status().ToString();
+  EXPECT_NE(written.status().message().find("restore"), std::string::npos) << written.status().ToString();
+  for (const std::string& label : shard0->custody_labels) {
+    EXPECT_TRUE(*custody_->HasKey(label)) << label << ": the backup can no longer be restored";
+  }
+  Options look = shard;
+  look.read_only = true;
+  auto looked = Store::Open(look);
+  ASSERT_TRUE(looked.ok()) << looked.status().ToString();
+  EXPECT_TRUE((*looked)->Verify().ok());
+  ASSERT_TRUE((*looked)->Close().ok());
+  for (const std::string& label : shard0->custody_labels) EXPECT_TRUE(*custody_->HasKey(label)) << label;
+
+  fs::remove_all(to.directory);
+  auto again = ShardedStore::Restore(out.Sub("b"), to, ro);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->shards[0].applied.people_erased, 1u);
+  // Complete: no shard is marked, the backup's keys are gone, and the
+  // store and each shard open to write.
+  for (const std::string& label : shard0->custody_labels) EXPECT_FALSE(*custody_->HasKey(label)) << label;
+  EXPECT_FALSE(fs::exists(shard.directory + "/RESTORE-IN-PROGRESS"));
+  auto plain = Store::Open(shard);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  ASSERT_TRUE((*plain)->Close().ok());
+
+  // Cut short after SHARDS (the restore's last write before the marks go):
+  // the store's next open finds a marked shard of a complete restore and
+  // marks it whole.
+  test::WriteFile(shard.directory + "/RESTORE-IN-PROGRESS", "a restore works here\n");
+  EXPECT_TRUE(Store::Open(shard).status().IsInvalidArgument());
+  auto sharded = ShardedStore::Open(to);
+  ASSERT_TRUE(sharded.ok()) << sharded.status().ToString();
+  EXPECT_FALSE(fs::exists(shard.directory + "/RESTORE-IN-PROGRESS"));
+  ASSERT_TRUE((*sharded)->Close().ok());
+}
+
 // A custody whose next DestroyKey fails (a token that went away for a moment).
 class FlakyDestroyCustody final : public ForwardingCustody {
  public:
