@@ -202,16 +202,20 @@ SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir
 // Re-applies `log` to the closed store at options.directory as RestoreBackup
 // re-applies it to its copy: erases again every person and category the
 // log names that the store still holds, fences the people it never held
-// (and the categories it held nothing in), writing an erasure notice for
-// each of those first, adds its suppressions, purges what is pending, and — while any erasure
-// of the store is not yet cryptographic (StoreStats::erasures_since_rotation),
-// also one made by a run of this call cut short — compacts the data file (so
-// no free page keeps the purged rows) and rotates the epoch (so those
-// erasures are cryptographic here too). For a store put back by other means
-// than RestoreBackup: a file-level copy or a volume snapshot of an older
-// state, which would otherwise bring back people erased since. Unlike
-// RestoreBackup it leaves the store's free key pool alone. Run again, it
-// erases nothing more. Errors as Store::Open, and InvalidArgument if the
+// (and the categories it held nothing in; category keys of a never-held
+// person, left by a creation the copy caught half-way, go with the fence),
+// writing an erasure notice for each of those first, adds its suppressions
+// (first of all, so a later failure leaves them in force), purges what is
+// pending, and — while any erasure of the store is not yet cryptographic
+// (StoreStats::erasures_since_rotation), also one made by a run of this
+// call cut short — compacts the data file (so no free page keeps the
+// purged rows) and rotates the epoch (so those erasures are cryptographic
+// here too). For a store put back by other means than RestoreBackup: a
+// file-level copy or a volume snapshot of an older state, which would
+// otherwise bring back people erased since. As RestoreBackup, it drops the
+// store's free key pool (the original may have given those keys to people
+// it created and erased later) and then rotates the epoch too. Run again,
+// it erases nothing more. Errors as Store::Open, and InvalidArgument if the
 // log is another store's, older than the store (it lacks an erasure the
 // store holds), or fails its tag, or has none and not `accept_untagged_log`
 // (see RestoreOptions::accept_untagged_log).

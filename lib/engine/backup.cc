@@ -693,6 +693,23 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
     }
   }
   ErasureLogApplied applied;
+  // The suppressions first: they need nothing else, and an entry below that
+  // fails leaves them in force (outside audit 39b, F1: a fence refused on
+  // every run kept every suppression of the log out, and the erased
+  // people's identifiers could be registered again).
+  if (!log.suppressed.empty()) {
+    CallGuard guard(ctx_, CallAccess::kWrite);
+    if (!guard.ok()) return guard.status();
+    std::vector<keys::SuppressionRecord> records;
+    records.reserve(log.suppressed.size());
+    for (const SuppressedEntry& e : log.suppressed) {
+      records.push_back(keys::SuppressionRecord{e.identifier_hash, e.request_id, e.suppressed_at_ms});
+    }
+    std::lock_guard write_lock(ctx_.write_mu);
+    auto added = ctx_.keys->AddSuppressions(records);
+    if (!added.ok()) return added.status();
+    applied.suppressions_added = *added;
+  }
   // Whether this store still holds `person`: kPresent, or why not.
   enum class Held { kPresent, kErased, kNever };
   auto held = [&](const PersonId& person) -> Result<Held> {
@@ -870,19 +887,6 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
       return fenced.status().WithContext("fencing the category erasures of the log this store held nothing in");
     }
   }
-  if (!log.suppressed.empty()) {
-    CallGuard guard(ctx_, CallAccess::kWrite);
-    if (!guard.ok()) return guard.status();
-    std::vector<keys::SuppressionRecord> records;
-    records.reserve(log.suppressed.size());
-    for (const SuppressedEntry& e : log.suppressed) {
-      records.push_back(keys::SuppressionRecord{e.identifier_hash, e.request_id, e.suppressed_at_ms});
-    }
-    std::lock_guard write_lock(ctx_.write_mu);
-    auto added = ctx_.keys->AddSuppressions(records);
-    if (!added.ok()) return added.status();
-    applied.suppressions_added = *added;
-  }
   return applied;
 }
 
@@ -898,7 +902,23 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
   if (!store.ok()) return store.status();
   ErasureLogApplied applied;
   Status f = engine::CheckLogFor(**store, log, "the store", accept_untagged_log);
-  if (f.ok()) f = engine::FinishCopy(**store, &log, /*rotate=*/false, /*reseal=*/nullptr, &applied);
+  // A file-level copy or a volume snapshot holds the free key pool as it
+  // was then: the original store handed those keys to people it created
+  // later, and a person among them erased since would have their key here,
+  // able to open their rows in any copy of the original's data file
+  // (found in stop 39's read of outside audit 39b). Dropped, and the keys
+  // file rebuilt by the rotation so no free page keeps them; the pool
+  // refills at the next creation.
+  bool rotate = false;
+  if (f.ok()) {
+    auto dropped = static_cast<engine::StoreImpl&>(**store).key_store().DropFreePool();
+    if (dropped.ok()) {
+      rotate = *dropped > 0;
+    } else {
+      f = dropped.status();
+    }
+  }
+  if (f.ok()) f = engine::FinishCopy(**store, &log, rotate, /*reseal=*/nullptr, &applied);
   Status c = (*store)->Close();
   if (!f.ok()) return f;
   if (!c.ok()) return c;

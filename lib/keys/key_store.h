@@ -384,9 +384,11 @@ class KeyStore {
   // restored backup re-applying the original's log), so that this store's
   // own log names their erasures from then on: a backup taken of the
   // original while they lived, restored with that log, must not bring them
-  // back. A person who has a fence already is skipped; one who has a key
-  // is an error (Internal): erase them instead. One committed transaction;
-  // returns how many fences were written.
+  // back. A person who has a fence already is skipped; one who has a
+  // person key is an error (Internal): erase them instead. Category keys of
+  // a person without a person key (a creation cut short between its two
+  // commits, as a volume snapshot may hold) are deleted with the fence.
+  // One committed transaction; returns how many fences were written.
   Result<std::uint64_t> AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people);
   // The same for category erasures (request.category set) of people this
   // store holds but never gave a key in that category (review of stop 34,
