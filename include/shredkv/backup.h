@@ -9,6 +9,7 @@
 #ifndef SHREDKV_BACKUP_H_
 #define SHREDKV_BACKUP_H_
 
+#include <compare>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,24 @@
 namespace shredkv {
 
 // What a backup holds, as recorded in its MANIFEST.
+// Where a store's history was when a backup was taken or an erasure log
+// read: the ordering a restore checks a log against its backup by, and
+// ReapplyErasureLog against the store put back (a log read before them
+// lacks the erasures made since; outside audits 38b F2 and 39b F2: the
+// clock, which the check used alone, can step back). Counted by the store,
+// not by any clock: `commit` grows with every commit of its data file, and
+// `generation` whenever that count starts again (the file compacted, a
+// restore, a log re-applied). Positions of copies of one store that went
+// apart (a restored store and its original) are not ordered by history;
+// compare those of one line of copies. {0, 0}: not recorded (a backup or
+// log of a build before stop 39).
+struct StorePosition {
+  std::uint64_t generation = 0;
+  std::uint64_t commit = 0;
+  bool known() const { return commit != 0; }
+  auto operator<=>(const StorePosition&) const = default;
+};
+
 struct BackupInfo {
   std::string directory;
   std::string store_id;           // 32 hex digits; the same for every copy of a store
@@ -34,6 +53,7 @@ struct BackupInfo {
   std::uint64_t people = 0;       // people with keys
   std::uint64_t keys_bytes = 0;   // keys/data.mdb
   std::uint64_t data_bytes = 0;   // data/data.mdb
+  StorePosition position;         // the data snapshot copied (since stop 39)
 };
 
 // One entry of the erasure log: an erased person, with the request that
@@ -74,6 +94,9 @@ struct ErasureLog {
   // after the backup may still lack erasures made after it was read: read
   // it from the live store when restoring, or keep the newest one.
   std::int64_t read_at_ms = 0;
+  // Where the store was when the log was read (since stop 39): what a
+  // restore orders the log and its backup by, whatever the clocks did.
+  StorePosition position;
   std::vector<ErasedPersonEntry> people;
   std::vector<ErasedCategoryEntry> categories;
   std::vector<SuppressedEntry> suppressed;

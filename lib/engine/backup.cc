@@ -20,6 +20,7 @@
 
 #include "codec/sealed.h"
 #include "crypto/keyed_hash.h"
+#include "engine/data_rows.h"
 #include "engine/store_impl.h"
 #include "storage/environment.h"
 #include "shredkv/store.h"
@@ -54,6 +55,12 @@ std::string LogTagMessage(const ErasureLog& log) {
   std::string m;
   util::PutLengthPrefixed(&m, log.store_id);
   util::PutFixed64BE(&m, static_cast<std::uint64_t>(log.read_at_ms));
+  // Since stop 39; a log without a position keeps the layout of before.
+  if (log.position.known()) {
+    m.append("position");
+    util::PutFixed64BE(&m, log.position.generation);
+    util::PutFixed64BE(&m, log.position.commit);
+  }
   util::PutFixed64BE(&m, log.people.size());
   for (const ErasedPersonEntry& e : log.people) {
     util::PutLengthPrefixed(&m, e.person.view());
@@ -118,6 +125,9 @@ std::string ManifestText(const BackupInfo& info, const std::string& keys_sum, co
     << "current_epoch " << info.current_epoch << "\n"
     << "oldest_epoch " << info.oldest_epoch << "\n";
   for (const std::string& label : info.custody_labels) m << "custody_label " << label << "\n";
+  if (info.position.known()) {
+    m << "position " << info.position.generation << " " << info.position.commit << "\n";
+  }
   m << "people " << info.people << "\n"
     << "keys_bytes " << info.keys_bytes << "\n"
     << "keys_xxh3_128 " << util::HexEncode(keys_sum) << "\n"
@@ -198,6 +208,12 @@ Result<Manifest> ReadManifest(const std::string& dir) {
     else if (key == "current_epoch") s = number(value, key, &m.info.current_epoch);
     else if (key == "oldest_epoch") s = number(value, key, &m.info.oldest_epoch);
     else if (key == "custody_label") m.info.custody_labels.push_back(value);
+    else if (key == "position") {
+      const std::size_t gap = value.find(' ');
+      if (gap == std::string::npos) return Status::Corruption("'" + path + "': 'position' is not two numbers");
+      s = number(value.substr(0, gap), key, &m.info.position.generation);
+      if (s.ok()) s = number(value.substr(gap + 1), key, &m.info.position.commit);
+    }
     else if (key == "people") s = number(value, key, &m.info.people);
     else if (key == "keys_bytes") s = number(value, key, &m.info.keys_bytes);
     else if (key == "data_bytes") s = number(value, key, &m.info.data_bytes);
@@ -407,6 +423,20 @@ Status VetCopy(Store& copy, const Manifest& manifest, const RestoreOptions& rest
 // rotation finds nothing to erase, and must still rotate and compact (R5).
 Status FinishCopy(Store& store, const ErasureLog* log, bool rotate, const std::shared_ptr<KeyProvider>& reseal,
                   ErasureLogApplied* applied) {
+  // The copy goes on from here, apart from the original and from other
+  // copies: its positions from now on are above the backup's or the
+  // snapshot's and the log's, so a log of the original read earlier is
+  // older than any backup of the copy (and a restored copy's data file,
+  // rebuilt from rows, counts its commits from 1 again).
+  {
+    EngineContext& ctx = static_cast<StoreImpl&>(store).context();
+    CallGuard guard(ctx, CallAccess::kWrite);
+    if (!guard.ok()) return guard.status();
+    std::lock_guard write_lock(ctx.write_mu);
+    const std::uint64_t floor = log != nullptr ? log->position.generation : 0;
+    Status a = ctx.data->Update([&](storage::WriteTxn& txn) { return AdvanceGeneration(ctx, txn, floor); });
+    if (!a.ok()) return a.WithContext("advancing the copy's position generation");
+  }
   if (log != nullptr) {
     auto done = static_cast<StoreImpl&>(store).ApplyCheckedErasureLog(*log);
     if (!done.ok()) return done.status();
@@ -477,7 +507,52 @@ Status Backups::PrepareBackup(const std::string& directory, BackupInfo* info) {
   info->directory = directory;
   info->store_id = util::HexEncode(ctx_.keys->store_id());
   info->created_ms = ctx_.Now();
+  // A commit of its own before the snapshots: the backup's position is then
+  // above that of every erasure log read before this call, whatever the
+  // clocks did (outside audit 38b, F2: a clock stepped back between the
+  // two let a stale log pass). A store that cannot write (read-only, or a
+  // full disk, where a backup is what the operator needs most) takes its
+  // backup without it: a log read with nothing committed in between has
+  // the backup's position, and only the times order them.
+  if (!ctx_.options.read_only) {
+    std::lock_guard write_lock(ctx_.write_mu);
+    (void)ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+      std::string count;
+      std::uint64_t taken = 0;
+      Status g = codec::ReadPlain(txn, ctx_.tables.meta, codec::TableId::kDataMeta, kBackupsTakenKey, &count);
+      if (g.ok() && count.size() == 8) taken = util::DecodeFixed64BE(count.data());
+      if (!g.ok() && !g.IsNotFound()) return g;
+      count.clear();
+      util::PutFixed64BE(&count, taken + 1);
+      return txn.Put(ctx_.tables.meta, kBackupsTakenKey, codec::PlainRow(codec::TableId::kDataMeta, kBackupsTakenKey, count));
+    });
+  }
   return Status::OK();
+}
+
+Result<StorePosition> ReadStorePosition(const EngineContext& ctx, const storage::ReadTxn& data_txn) {
+  StorePosition p;
+  std::string generation;
+  Status g = codec::ReadPlain(data_txn, ctx.tables.meta, codec::TableId::kDataMeta, kPositionGenerationKey, &generation);
+  if (g.ok()) {
+    if (generation.size() != 8) return Status::Corruption("the store's position generation row is malformed");
+    p.generation = util::DecodeFixed64BE(generation.data());
+  } else if (!g.IsNotFound()) {
+    return g;
+  }
+  p.commit = data_txn.commit_id();
+  return p;
+}
+
+Status AdvanceGeneration(const EngineContext& ctx, storage::WriteTxn& data_txn, std::uint64_t floor) {
+  auto now = ReadStorePosition(ctx, data_txn);
+  if (!now.ok()) return now.status();
+  const std::uint64_t next = std::max(now->generation, floor);
+  if (next == std::numeric_limits<std::uint64_t>::max()) return Status::Corruption("the store's generation is at its end");
+  std::string value;
+  util::PutFixed64BE(&value, next + 1);
+  return data_txn.Put(ctx.tables.meta, kPositionGenerationKey,
+                      codec::PlainRow(codec::TableId::kDataMeta, kPositionGenerationKey, value));
 }
 
 Status Backups::CopySnapshots(storage::ReadTxn& data_snapshot, storage::ReadTxn& keys_snapshot,
@@ -492,6 +567,9 @@ Status Backups::CopySnapshots(storage::ReadTxn& data_snapshot, storage::ReadTxn&
   auto people = data_snapshot.Count(ctx_.tables.people);
   if (!people.ok()) return people.status();
   info->people = *people;
+  auto position = ReadStorePosition(ctx_, data_snapshot);
+  if (!position.ok()) return position.status();
+  info->position = *position;
   // Pool keys no claim of this `data` snapshot names are left out: they
   // are no one's key yet, and the store may hand them to people created
   // after the backup, whose keys a backup must never hold (nor a copy
@@ -644,11 +722,24 @@ Result<std::vector<BackupInfo>> BackupTogether(const std::vector<Backups*>& stor
 }
 
 Result<ErasureLog> Backups::ReadErasureLog() {
+  // No compaction meanwhile (it takes rotation_mu first too): a position
+  // read between its generation's advance and its file swap would be of a
+  // generation the new file counts again from 1.
+  std::lock_guard rotation_lock(ctx_.rotation_mu);
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   ErasureLog log;
   log.store_id = util::HexEncode(ctx_.keys->store_id());
   log.read_at_ms = ctx_.Now();
+  // The position before the fences: the log holds at least every erasure
+  // committed up to it.
+  Status p = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    auto position = ReadStorePosition(ctx_, txn);
+    if (!position.ok()) return position.status();
+    log.position = *position;
+    return Status::OK();
+  });
+  if (!p.ok()) return p;
   auto fences = ctx_.keys->Fences();
   if (!fences.ok()) return fences.status();
   for (keys::FenceRecord& f : *fences) {
@@ -929,10 +1020,24 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
 // CheckLogNotOlder whenever no erasure happened between the two, and a
 // person erased after the backup came back.
 Status CheckErasureLogReadAfter(const ErasureLog& log, const BackupInfo& backup) {
-  // A read time of 0 means "not recorded" only in an untagged log (one of a
-  // build before stop 35 has none); a tagged log always records it, and 0
-  // there is a clock at 0 (outside audit 38b, F2: such a log skipped the
-  // check).
+  // Both positions recorded (stop 39): the store's own count decides,
+  // whatever the clocks did (outside audit 38b, F2: a clock stepped back
+  // between the log and the backup let a stale log pass). Equal: nothing
+  // was committed between the two.
+  if (log.position.known() && backup.position.known() && log.position != backup.position) {
+    if (log.position > backup.position) return Status::OK();
+    return Status::InvalidArgument(
+        "the erasure log was read at store position " + std::to_string(log.position.generation) + "/" +
+        std::to_string(log.position.commit) + ", before the backup was taken (position " +
+        std::to_string(backup.position.generation) + "/" + std::to_string(backup.position.commit) +
+        "): it lacks every erasure made since it was read (read the log from the live store, or use the newest one "
+        "kept)");
+  }
+  // The same position (nothing committed between: a backup of a store that
+  // could not write), or one not recorded: the times decide. A read time
+  // of 0 means "not recorded" only in an untagged log (one of a build
+  // before stop 35 has none); a tagged log always records it, and 0 there
+  // is a clock at 0 (outside audit 38b, F2: such a log skipped the check).
   const bool recorded = log.read_at_ms != 0 || !log.tag.empty();
   if (!recorded || log.read_at_ms >= backup.created_ms) return Status::OK();
   return Status::InvalidArgument("the erasure log was read at " + std::to_string(log.read_at_ms) +

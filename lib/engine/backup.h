@@ -38,6 +38,16 @@ namespace shredkv::engine {
 
 class Backups;
 
+// The store's position (StorePosition) as `data_txn`, a transaction of its
+// data file, sees it.
+Result<StorePosition> ReadStorePosition(const EngineContext& ctx, const storage::ReadTxn& data_txn);
+// In `data_txn`: sets the position's generation to max(its own, `floor`)
+// + 1, so every position from then on is above any of the generation
+// before (and of `floor`). Before a compaction (whose new file counts
+// commits from 1 again) and when a restored or put-back store goes on from
+// a log of another copy. REQUIRES: the caller holds write_mu.
+Status AdvanceGeneration(const EngineContext& ctx, storage::WriteTxn& data_txn, std::uint64_t floor);
+
 // The file a restore writes first into the directory it fills, and removes
 // once the copy there is whole: a directory holding it is a restore cut
 // short (RestoreBackup's work directory, or a copy RestoreBackup left in

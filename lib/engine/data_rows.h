@@ -22,6 +22,13 @@ inline constexpr std::string_view kDataStoreIdKey = "store_id";
 inline constexpr std::string_view kEventSeqKey = "event_seq";
 inline constexpr std::string_view kAnalyticsGranularityKey = "analytics_granularity";
 inline constexpr std::string_view kMigrationKey = "migration_v3";
+// fixed64be: StorePosition::generation, the times the commit count of the
+// data file started again (a compaction, a restore, a re-applied log).
+// Absent: 0 (a store of a build before stop 39).
+inline constexpr std::string_view kPositionGenerationKey = "position_generation";
+// fixed64be: the backups Store::Backup took (a commit of its own before its
+// snapshots, so a backup's position is above any log read before it).
+inline constexpr std::string_view kBackupsTakenKey = "backups_taken";
 // fixed32be(AnalyticsLayout): how linked analytics keys are built. Absent in
 // a format-3 store: kUngrouped (made before the layout was recorded).
 inline constexpr std::string_view kAnalyticsLayoutKey = "analytics_layout";

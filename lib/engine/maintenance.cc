@@ -13,6 +13,7 @@
 
 #include "codec/row_codec.h"
 #include "codec/sealed.h"
+#include "engine/backup.h"
 #include "engine/data_rows.h"
 #include "util/coding.h"
 #include "util/test_point.h"
@@ -341,6 +342,13 @@ Result<CompactionResult> Maintenance::DoCompactData() {
       // materialisation below could otherwise commit into free pages and
       // the compaction then fail, having changed the store).
       if (Status f = ctx_.data->CheckRoomForRebuild(tmp); !f.ok()) return f.WithContext("nothing was compacted");
+      // The new file counts its commits from 1 again: a new generation
+      // first, so every position of it is above every one of the old file
+      // (ReadErasureLog and Backup read none meanwhile: rotation_mu).
+      if (Status g = ctx_.data->Update([&](storage::WriteTxn& txn) { return AdvanceGeneration(ctx_, txn, 0); });
+          !g.ok()) {
+        return g.WithContext("nothing was compacted");
+      }
       // Staged analytics rows first: the new file has none, and no staged
       // row of a person erased since outlives the rebuild.
       if (auto m = ctx_.MaterialiseAnalytics(std::nullopt); !m.ok()) return m.status();

@@ -44,6 +44,9 @@ std::uint64_t CountField(const Json& j, const char* key) {
 Status WriteErasureLog(const ErasureLog& log, std::ostream& out) {
   Json header{{"shredkv_erasure_log", kErasureLogVersion}, {"store_id", log.store_id}};
   if (log.read_at_ms != 0) header["read_at_ms"] = log.read_at_ms;
+  if (log.position.known()) {  // since stop 39
+    header["position"] = Json{{"generation", log.position.generation}, {"commit", log.position.commit}};
+  }
   out << header.dump() << "\n";
   for (const ErasedPersonEntry& e : log.people) {
     out << Json{{"kind", "person"},
@@ -110,6 +113,13 @@ Result<ErasureLog> ReadErasureLog(std::istream& in) {
           return Status::InvalidArgument(where + ": store_id is not 32 hex digits");
         }
         if (j.contains("read_at_ms")) log.read_at_ms = Int64Field(j, "read_at_ms");  // absent before stop 35
+        if (j.contains("position")) {  // absent before stop 39
+          const Json& p = j.at("position");
+          if (!p.is_object()) return Status::InvalidArgument(where + ": position is not an object");
+          log.position.generation = CountField(p, "generation");
+          log.position.commit = CountField(p, "commit");
+          if (!log.position.known()) return Status::InvalidArgument(where + ": position has no commit");
+        }
         header = true;
         continue;
       }

@@ -152,6 +152,8 @@ Result<TableStats> ReadTxn::Stats(Table table) const {
                     static_cast<std::uint64_t>(st.ms_leaf_pages), static_cast<std::uint64_t>(st.ms_entries)};
 }
 
+std::uint64_t ReadTxn::commit_id() const { return static_cast<std::uint64_t>(mdb_txn_id(txn_)); }
+
 Result<std::unique_ptr<Cursor>> ReadTxn::OpenCursor(Table table) const {
   MDB_cursor* c = nullptr;
   if (table.absent()) return std::unique_ptr<Cursor>(new Cursor(nullptr, env_name_, bounds_));  // never valid

@@ -128,6 +128,10 @@ class ReadTxn {
   Result<TableStats> Stats(Table table) const;
   // A cursor valid until the transaction ends.
   Result<std::unique_ptr<Cursor>> OpenCursor(Table table) const;
+  // The ID of the last commit this snapshot sees (a write transaction: the
+  // commit it will be). Grows by one a commit of this file; a file rebuilt
+  // from rows (RebuildToFile, CopyLiveRows) starts again from 1.
+  std::uint64_t commit_id() const;
 
  protected:
   friend class Environment;
@@ -239,6 +243,9 @@ class Environment {
   // file, a version mismatch, or committed without one of its tables),
   // IOError.
   static Result<std::unique_ptr<Environment>> Open(const EnvOptions& options);
+  // The ID of the last commit in the file when this environment opened it
+  // (0: none): where it was before this process wrote anything.
+  std::uint64_t last_txn_id_at_open() const { return last_txn_id_at_open_; }
   ~Environment();
   Environment(const Environment&) = delete;
   Environment& operator=(const Environment&) = delete;

@@ -314,6 +314,68 @@ TEST_F(BackupTest, ARestoredCopyHoldsNoByteOfThePeopleItErasedAgain) {
   EXPECT_EQ(test::ReadFile(out_.Sub("r/data/data.mdb")).find(gone.view()), std::string::npos);
 }
 
+// Outside audit 38b, F2 (the rest): the check that a log was read after
+// its backup compared clock readings, and a clock stepped back between the
+// two let a stale log pass — a person erased after the backup came back.
+// The store's own position orders them now: a backup commits before its
+// snapshots, so a log read before it is below its position whatever the
+// clock says; one read after is above it, also across a compaction (whose
+// new file counts its commits from 1 again, in a new generation) and
+// through the log's NDJSON form.
+TEST_F(BackupTest, AnErasureLogReadBeforeTheBackupIsRefusedByPositionWhenTheClockSteppedBack) {
+  std::int64_t now = 1'700'003'600'000;
+  options_.clock = [&now] { return now; };
+  Reopen();
+  const PersonId gone = MakePerson("gone@x.org", {{"name", "G"}});
+  auto stale = store_->ReadErasureLog();
+  ASSERT_TRUE(stale.ok());
+  ASSERT_TRUE(stale->position.known());
+  now = 1'700'000'000'000;  // an NTP step back of an hour
+  auto backup = store_->Backup(out_.Sub("b"));
+  ASSERT_TRUE(backup.ok()) << backup.status().ToString();
+  EXPECT_GT(backup->position, stale->position);
+  ASSERT_TRUE(store_->Erase(gone).ok());
+  std::stringstream file;
+  SKV_ASSERT_OK(WriteErasureLog(*stale, file));
+  auto from_file = ReadErasureLog(file);
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  EXPECT_EQ(from_file->position, stale->position);
+  auto refused = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*from_file));
+  EXPECT_TRUE(refused.status().IsInvalidArgument()) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("position"), std::string::npos) << refused.status().ToString();
+  EXPECT_FALSE(fs::exists(out_.Sub("r")));
+  // The position is under the tag: moved up, the log is refused for that.
+  ErasureLog moved = *from_file;
+  moved.position.commit += 1000;
+  refused = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(moved));
+  EXPECT_TRUE(refused.status().IsInvalidArgument());
+  EXPECT_NE(refused.status().message().find("tag"), std::string::npos) << refused.status().ToString();
+
+  // A compaction between the backup and the log: the log, read after it,
+  // is in a newer generation, though its file counts commits from 1 again.
+  auto compacted = store_->CompactData();
+  ASSERT_TRUE(compacted.ok()) << compacted.status().ToString();
+  now -= 60'000;  // and the clock back again
+  auto fresh = store_->ReadErasureLog();
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GT(fresh->position.generation, backup->position.generation);
+  EXPECT_LT(fresh->read_at_ms, backup->created_ms);
+  ExpectRestoredErasingAgain(out_.Sub("b"), out_.Sub("r"), *fresh, gone);
+
+  // A backup after the compaction refuses a log read before it.
+  auto later = store_->Backup(out_.Sub("b2"));
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  EXPECT_TRUE(CheckErasureLogReadAfter(*stale, *later).IsInvalidArgument());
+  EXPECT_TRUE(CheckErasureLogReadAfter(*fresh, *later).IsInvalidArgument());
+  auto newest = store_->ReadErasureLog();
+  ASSERT_TRUE(newest.ok());
+  SKV_EXPECT_OK(CheckErasureLogReadAfter(*newest, *later));
+  // The backup's position is in its MANIFEST, under its tag.
+  auto info = ReadBackupInfo(out_.Sub("b2"));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->position, later->position);
+}
+
 // Outside audit 38b, F2: a tagged log read while the clock read 0 skipped
 // the check that it was read after the backup (0 stood for "not recorded").
 TEST_F(BackupTest, ATaggedLogReadAtClockZeroIsCheckedAgainstTheBackupsTime) {
@@ -553,6 +615,7 @@ TEST_F(BackupTest, AnErasureLogReadBeforeTheBackupIsRefusedByItsTime) {
   // before stop 35 (no time, no tag) it is taken only when told to.
   ErasureLog undated = *early;
   undated.read_at_ms = 0;
+  undated.position = {};  // nor a position (stop 39)
   EXPECT_TRUE(RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r0")), WithLog(undated)).status().IsInvalidArgument());
   undated.tag.clear();
   EXPECT_TRUE(RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r0")), WithLog(undated)).status().IsInvalidArgument());
