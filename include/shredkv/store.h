@@ -673,7 +673,11 @@ class SHREDKV_EXPORT Store {
   // rows (no free page of the store is copied). A MANIFEST names the store,
   // its epochs and the custody keys they need, and the files' XXH3-128
   // checksums; it is written last, so a directory without one is not a
-  // backup. Nothing is left in `directory` on failure.
+  // backup. Nothing is left in `directory` on failure. A store open to
+  // write commits once before the snapshots (a count of backups taken), so
+  // the backup's position (BackupInfo::position) is above that of every
+  // erasure log read before the call; a read-only store, or one whose
+  // commit fails (a full disk), is backed up without it.
   virtual Result<BackupInfo> Backup(const std::string& directory) = 0;
 
   // Every erasure this store remembers (fences and the suppression list),
