@@ -29,6 +29,9 @@ inline constexpr std::string_view kPositionGenerationKey = "position_generation"
 // fixed64be: the backups Store::Backup took (a commit of its own before its
 // snapshots, so a backup's position is above any log read before it).
 inline constexpr std::string_view kBackupsTakenKey = "backups_taken";
+// fixed64be: the newest key epoch whose rotation has its audit entry
+// (Maintenance::AuditRotation).
+inline constexpr std::string_view kAuditedRotationEpochKey = "audited_rotation_epoch";
 // fixed32be(AnalyticsLayout): how linked analytics keys are built. Absent in
 // a format-3 store: kUngrouped (made before the layout was recorded).
 inline constexpr std::string_view kAnalyticsLayoutKey = "analytics_layout";

@@ -310,6 +310,9 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
     if (!destroyed.ok()) return destroyed.status();
     result.destroyed_epochs = *destroyed;
     util::TestPoint("rotation.after_destroy");
+    // Audited as soon as it is final, not after the rebuild (which may be
+    // refused, or cut short, and finished by a later call or open).
+    if (Status a = AuditRotation(result.rewrapped_keys); !a.ok()) return a.WithContext("auditing the rotation");
   }
   if (auto rebuilt = RebuildPendingKeysFile(); !rebuilt.ok()) {
     return rebuilt.status().WithContext("rebuilding the keys file (done at the next maintenance round, rotation or open)");
@@ -319,13 +322,47 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
   auto after = ctx_.keys->Info();
   if (!after.ok()) return after.status();
   result.keys_file_bytes_after = after->file_bytes;
-  std::lock_guard write_lock(ctx_.write_mu);
-  Status a = ctx_.data->Update([&](storage::WriteTxn& txn) {
-    return ctx_.audit->Append(txn, AuditEntry{AuditKind::kRotation, ctx_.Now(), "", result.new_epoch, result.rewrapped_keys, 0})
-        .status();
-  });
-  if (!a.ok()) return a.WithContext("auditing the rotation");
   return result;
+}
+
+Status Maintenance::AuditRotation(std::uint64_t rewrapped) {
+  if (ctx_.options.read_only) return Status::OK();
+  const std::vector<keys::EpochRecord> epochs = ctx_.keys->Epochs();
+  if (epochs.empty()) return Status::OK();
+  const std::uint64_t current = ctx_.keys->current_epoch();
+  const std::uint64_t oldest = epochs.front().epoch;
+  // Read first: most calls (every open) have nothing to write.
+  bool up_to_date = false;
+  Status r = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+    std::string row;
+    Status g = ReadPlain(txn, ctx_.tables.meta, TableId::kDataMeta, kAuditedRotationEpochKey, &row);
+    if (g.IsNotFound()) return Status::OK();
+    if (!g.ok()) return g;
+    up_to_date = row.size() == 8 && (oldest != current || util::DecodeFixed64BE(row.data()) >= current);
+    return Status::OK();
+  });
+  if (!r.ok()) return r;
+  if (up_to_date) return Status::OK();
+  std::lock_guard write_lock(ctx_.write_mu);
+  return ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
+    std::string row;
+    Status g = ReadPlain(txn, ctx_.tables.meta, TableId::kDataMeta, kAuditedRotationEpochKey, &row);
+    if (!g.ok() && !g.IsNotFound()) return g;
+    if (g.ok() && row.size() != 8) return Status::Corruption("the audited rotation epoch row is malformed");
+    // No row: a store of an earlier build, whose rotations up to its
+    // oldest epoch held are in its audit log as they were made.
+    const std::uint64_t audited = g.ok() ? util::DecodeFixed64BE(row.data()) : oldest;
+    std::uint64_t mark = audited;
+    if (oldest == current && audited < current) {  // finished, not audited
+      auto e = ctx_.audit->Append(txn, AuditEntry{AuditKind::kRotation, ctx_.Now(), "", current, rewrapped, 0});
+      if (!e.ok()) return e.status();
+      mark = current;
+    }
+    if (g.ok() && mark == audited) return Status::OK();
+    row.clear();
+    util::PutFixed64BE(&row, mark);
+    return txn.Put(ctx_.tables.meta, kAuditedRotationEpochKey, PlainRow(TableId::kDataMeta, kAuditedRotationEpochKey, row));
+  });
 }
 
 Result<CompactionResult> Maintenance::DoCompactData() {

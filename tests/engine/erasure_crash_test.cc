@@ -252,5 +252,50 @@ INSTANTIATE_TEST_SUITE_P(Points, RotationCrashTest,
                                            std::make_pair("rotation.after_destroy", 1),
                                            std::make_pair("rotation.before_rebuild_swap", 1)));
 
+// Outside audits 39a F2 and 39b F4: a rotation's audit entry was appended
+// only after its keys-file rebuild, so a process killed between the destroy
+// commit and that append left a rotation the receipts call cryptographic
+// and the audit log never names. It is appended right after the destroy
+// commit now, and a writable open appends the entry of one a crash cut
+// short before it — once.
+class RotationAuditCrashTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(RotationAuditCrashTest, ARotationCutShortAfterItsDestroyCommitIsAuditedOnce) {
+  test::TempDir dir;
+  Options o = test::TestOptions(dir.Sub("s"));
+  o.durability = Durability::kFullSync;
+  o.background_maintenance_ms = 0;
+  const std::vector<PersonId> people = test::FiftyPeopleFirstErased(o);
+  ASSERT_TRUE(test::RunChildKilledAt(GetParam(), 1, [&] {
+    auto store = Store::Open(o);
+    if (!store.ok()) _exit(4);
+    (void)(*store)->RotateEpoch();
+  }));
+  for (int open = 0; open < 2; ++open) {  // the second open adds nothing
+    auto store = Store::Open(o);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto stats = (*store)->Stats();
+    ASSERT_TRUE(stats.ok());
+    ASSERT_EQ(stats->oldest_key_epoch, stats->key_epoch);  // the destroy committed
+    auto audit = (*store)->ReadAudit(0, 1000);
+    ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+    int rotations = 0;
+    for (const AuditRecord& r : *audit) {
+      if (r.action != AuditAction::kRotation) continue;
+      ++rotations;
+      EXPECT_EQ(r.count1, stats->key_epoch);
+    }
+    EXPECT_EQ(rotations, 1) << "open " << open;
+    auto chain = (*store)->VerifyAuditLog();
+    ASSERT_TRUE(chain.ok()) << chain.status().ToString();
+    EXPECT_TRUE(chain->intact);
+    SKV_ASSERT_OK((*store)->Close());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, RotationAuditCrashTest,
+                         ::testing::Values("rotation.destroy_committed", "rotation.after_destroy",
+                                           "rotation.before_rebuild_swap"));
+
 }  // namespace
 }  // namespace shredkv
