@@ -7,6 +7,8 @@
 #include <functional>
 #include <iterator>
 #include <mutex>
+#include <set>
+#include <string>
 #include <unordered_map>
 
 #include "codec/row_codec.h"
@@ -2025,12 +2027,47 @@ Result<std::uint64_t> KeyStore::AddSuppressions(const std::vector<SuppressionRec
   return added;
 }
 
+namespace {
+
+// A `requests` row for an erasure this store only fences (made in another
+// copy of it: ApplyErasureLog), so that GetErasure finds it (outside audit
+// 39b, F3: erasure-status said "no erasure request" for a request the
+// store enforces and its own log names): key epoch 0 and nothing pending —
+// the store holds nothing of it, so it reads as purged and cryptographic.
+// A request the store holds already is left as it is; one written earlier
+// in the same transaction (`written`) counts one person more.
+Status PutForeignRequest(storage::WriteTxn& txn, storage::Table requests, const ErasureRequest& request,
+                         std::set<std::string>* written) {
+  std::string_view row;
+  Status g = txn.Get(requests, request.request_id, &row);
+  if (g.ok() && written->count(request.request_id) == 0) return Status::OK();
+  if (!g.ok() && !g.IsNotFound()) return g;
+  ErasureRequest r = request;
+  r.key_epoch = 0;
+  r.pending = 0;
+  r.people = 1;
+  if (g.ok()) {
+    std::string_view payload;
+    if (Status o = codec::OpenPlain(TableId::kRequests, request.request_id, row, &payload); !o.ok()) return o;
+    ErasureRequest held;
+    if (Status d = DecodeRequest(request.request_id, payload, &held); !d.ok()) return d;
+    r.people = held.people + 1;
+  }
+  std::string enc;
+  EncodeRequest(r, &enc);
+  written->insert(request.request_id);
+  return txn.Put(requests, request.request_id, PlainRow(TableId::kRequests, request.request_id, enc));
+}
+
+}  // namespace
+
 Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people) {
   std::uint64_t added = 0;
   std::vector<std::string> stray_keys;
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     added = 0;
     stray_keys.clear();
+    std::set<std::string> requests_written;
     for (const auto& [person, request] : people) {
       std::string_view existing;
       Status g = txn.Get(fences_, person.view(), &existing);
@@ -2064,6 +2101,7 @@ Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<Per
       if (Status w = txn.Put(fences_, person.view(), PlainRow(TableId::kFences, person.view(), payload)); !w.ok()) {
         return w;
       }
+      if (Status r = PutForeignRequest(txn, requests_, request, &requests_written); !r.ok()) return r;
       ++added;
     }
     return Status::OK();
@@ -2095,6 +2133,7 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
   std::uint64_t added = 0;
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     added = 0;
+    std::set<std::string> requests_written;
     for (const auto& erasure : erasures) {
       // Named references, not a structured binding: the lambda below
       // captures them (clang refuses a captured binding before C++20's P1091).
@@ -2126,6 +2165,7 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
       if (Status p = txn.Put(category_fences_, key, PlainRow(TableId::kCategoryFences, key, payload)); !p.ok()) {
         return p;
       }
+      if (Status r = PutForeignRequest(txn, requests_, request, &requests_written); !r.ok()) return r;
       ++added;
     }
     return Status::OK();

@@ -890,6 +890,14 @@ TEST_F(BackupTest, ReapplyErasureLogOnASnapshotTakenMidCreationFencesThatPersonA
   ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
   EXPECT_TRUE(receipt->cryptographic);
   EXPECT_EQ(receipt->level, ErasureLevel::kPurged);
+  // Outside audit 39b, F3: the request of a person the store only fences
+  // (it never held them) was "no erasure request" for erasure-status,
+  // though the store enforces it and its own log names it.
+  auto fenced = (*r)->GetErasure("req-x");
+  ASSERT_TRUE(fenced.ok()) << fenced.status().ToString();
+  EXPECT_EQ(fenced->people, 1u);
+  EXPECT_TRUE(fenced->cryptographic);
+  EXPECT_EQ(fenced->level, ErasureLevel::kPurged);
   auto verified = (*r)->Verify();
   ASSERT_TRUE(verified.ok()) << verified.status().ToString();
   EXPECT_TRUE(verified->ok()) << (verified->problems.empty() ? "" : verified->problems.front());
