@@ -302,7 +302,7 @@ Status Verifier::CountOrphanKeys(VerifyReport* report) {
 }
 
 Status Verifier::CheckKeysRows(VerifyReport* report) {
-  for (auto problems : {ctx_.keys->CheckPurgeTickets(), ctx_.keys->CheckClearRows()}) {
+  for (auto problems : {ctx_.keys->CheckPurgeTickets(), ctx_.keys->CheckClearRows(), ctx_.keys->CheckPoolRows()}) {
     if (!problems.ok()) return problems.status();
     for (std::string& p : *problems) {
       ++report->problem_count;

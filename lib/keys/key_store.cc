@@ -1553,6 +1553,33 @@ Result<std::vector<std::string>> KeyStore::CheckPurgeTickets() {
   return problems;
 }
 
+Result<std::vector<std::string>> KeyStore::CheckPoolRows() {
+  std::vector<std::string> problems;
+  std::shared_lock epochs(epoch_mu_);
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    problems.clear();
+    auto cursor = txn.OpenCursor(pool_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    Status m = c.SeekToFirst();
+    for (; m.ok() && c.Valid(); m = c.Next()) {
+      if (c.key().size() != 8) {
+        problems.push_back("keys file: a key pool row's key has the wrong length: writable opens fail");
+        continue;
+      }
+      const std::uint64_t index = util::DecodeFixed64BE(c.key().data());
+      auto dek = OpenWrappedLocked(TableId::kKeyPool, c.key(), c.value(), "pooled key " + std::to_string(index));
+      if (dek.ok()) continue;
+      if (dek.status().IsIOError()) return dek.status();
+      problems.push_back("keys file: key pool row " + std::to_string(index) + " does not open (" +
+                         dek.status().ToString() + "): writable opens fail until it is restored from a backup");
+    }
+    return m;
+  });
+  if (!s.ok()) return s;
+  return problems;
+}
+
 Result<std::vector<std::string>> KeyStore::CheckClearRows() {
   struct Clear {
     storage::Table table;

@@ -363,6 +363,12 @@ class KeyStore {
   // restores fail on such a row (outside audit 35a, F1: Verify did not look
   // at them). Fails only if a table cannot be read (I/O).
   Result<std::vector<std::string>> CheckClearRows();
+  // Opens (authenticates under its epoch key) every row of the key pool,
+  // free and claimed, and returns one problem a row that does not open: a
+  // writable open loads the free ones and fails on such a row, which a
+  // read-only open skips (outside audit 39a, F1: --read-only verify called
+  // such a store clean). Fails only if the table cannot be read (I/O).
+  Result<std::vector<std::string>> CheckPoolRows();
   // Removes the tickets and counts the people off their requests.
   Status FinishPurges(const std::vector<PurgeTicket>& done);
   Result<ErasureRequest> GetRequest(std::string_view request_id);

@@ -284,6 +284,54 @@ TEST_F(TamperTest, VerifyReportsADamagedMetaFloorFenceOrRequestRow) {
   }
 }
 
+// Outside audit 39a, F1: a byte flipped in a free key-pool row made every
+// writable open fail (loading the pool authenticates each free row), while
+// a read-only open skipped those rows and `--read-only verify` called the
+// store clean. Verify opens every pool row now, read-only too.
+TEST_F(TamperTest, VerifyReportsADamagedKeyPoolRowReadOnlyToo) {
+  MakePerson("ann@x.org");
+  SKV_ASSERT_OK(store_->Close());
+  store_.reset();
+  auto flip = [&] {
+    storage::EnvOptions o;
+    o.path = dir_.Sub("keys");
+    o.tables = {"pool"};
+    auto env = storage::Environment::Open(o);
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    const storage::Table pool = (*env)->table("pool");
+    SKV_ASSERT_OK((*env)->Update([&](storage::WriteTxn& txn) -> Status {
+      auto cursor = txn.OpenCursor(pool);
+      if (!cursor.ok()) return cursor.status();
+      if (Status m = (*cursor)->SeekToFirst(); !m.ok()) return m;
+      if (!(*cursor)->Valid()) return Status::NotFound("no pool row");
+      const std::string key((*cursor)->key());
+      std::string row((*cursor)->value());
+      row.back() = static_cast<char>(row.back() ^ 0x10);
+      return txn.Put(pool, key, row);
+    }));
+  };
+  flip();
+  EXPECT_FALSE(Store::Open(options_).ok());  // the writable open loads the pool
+  Options read_only = options_;
+  read_only.read_only = true;
+  read_only.create_if_missing = false;
+  {
+    auto store = Store::Open(read_only);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto report = (*store)->Verify();
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_FALSE(report->ok());
+    bool named = false;
+    for (const std::string& p : report->problems) named |= p.find("key pool row") != std::string::npos;
+    EXPECT_TRUE(named) << (report->problems.empty() ? "no problem" : report->problems.front());
+  }
+  flip();  // back
+  Reopen();
+  auto again = store_->Verify();
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->ok()) << again->problems.front();
+}
+
 TEST_F(TamperTest, DamagedRootCheckOrEpochKeyIsNotServed) {
   MakePerson("ann@x.org");
   SKV_ASSERT_OK(store_->Close());
