@@ -2515,6 +2515,20 @@ TEST_F(CliTest, ErasureLogOutReplacesOnlyAnErasureLogOutsideTheStore) {
   ::umask(old_mask);
   EXPECT_EQ(fs::status(dir_ / "r.html").permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write);
+  // Outside audit 39a, F6: a bare name, with the working directory inside
+  // the store, was taken (a report, the log of erased people's IDs, a whole
+  // backup written into the store directory).
+  const fs::path cwd = fs::current_path();
+  fs::current_path(db_);
+  Expect(2, {"erasure-log", "--out", "elog"});
+  Expect(2, {"report", "--out", "r.html"});
+  Expect(2, {"backup", "bk"});
+  fs::current_path(db_ / "keys");
+  Expect(2, {"report", "--out", "r.html"});
+  fs::current_path(cwd);
+  for (const fs::path& p : {db_ / "elog", db_ / "r.html", db_ / "bk", db_ / "keys" / "r.html"}) {
+    EXPECT_FALSE(fs::exists(p)) << p;
+  }
 }
 
 TEST_F(CliTest, RotateRootLeavesTheStoreToTheNewKeyOnly) {

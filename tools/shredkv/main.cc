@@ -36,11 +36,13 @@ using shredkv::cli::GlobalOptions;
 // dying of the signal. Only async-signal-safe calls here.
 void OnFault(int sig) {
   const char* msg =
-      sig == SIGBUS   ? "shredkv: bus error reading the store's memory map: the store files are damaged or truncated\n"
+      sig == SIGBUS ? "shredkv: bus error reading the store's memory map: the store files are damaged or truncated "
+                      "(run --read-only verify to list the damaged pages; restore from a backup)\n"
       : sig == SIGABRT ? "shredkv: aborted by a consistency check (LMDB's page checks or the allocator's) while "
                          "reading the store: its files are probably damaged (run --read-only verify to list the "
                          "damaged pages; restore from a backup)\n"
-                       : "shredkv: memory fault reading the store: the store files are probably corrupt\n";
+                       : "shredkv: memory fault reading the store: the store files are probably corrupt (run "
+                         "--read-only verify to list the damaged pages; restore from a backup)\n";
   ssize_t ignored = write(STDERR_FILENO, msg, std::strlen(msg));
   (void)ignored;
   _exit(shredkv::cli::kExitCorruption);

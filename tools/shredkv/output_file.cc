@@ -19,9 +19,12 @@ namespace shredkv::cli {
 bool InsideStoreDirectory(const GlobalOptions& global, const std::string& path) {
   namespace fs = std::filesystem;
   if (global.db.empty()) return false;
+  // Absolute first: weakly_canonical leaves a relative name that does not
+  // exist yet relative ("r.html" with the working directory inside the
+  // store was not found inside it: outside audit 39a, F6).
   std::error_code ec;
-  const fs::path target = fs::weakly_canonical(path, ec);
-  const fs::path db = fs::weakly_canonical(global.db, ec);
+  const fs::path target = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  const fs::path db = fs::weakly_canonical(fs::absolute(global.db, ec), ec);
   if (db.empty()) return false;
   return std::mismatch(db.begin(), db.end(), target.begin(), target.end()).first == db.end();
 }
