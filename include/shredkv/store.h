@@ -220,7 +220,7 @@ struct StoreStats {
   std::uint64_t tracking_rejected = 0;      // events refused by the tracking policy since open
   std::uint64_t tracking_dropped = 0;       // events dropped by the tracking policy since open
   std::uint64_t oldest_key_epoch = 0;
-  std::uint64_t expired_removed = 0;  // rows removed by sweeps (events, records, analytics), ever
+  std::uint64_t expired_removed = 0;  // rows removed by sweeps (events, records, analytics; change-feed notices since stop 39), ever
   // Items past their retention (change-feed notices past the feed rule
   // too, since stop 30), and records past their own expiry
   // (RecordMetadata::expires_ms; counted since stop 28), invisible,
