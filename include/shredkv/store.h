@@ -168,8 +168,11 @@ struct VerifyReport {
   // commit never happened (a crash between the two commits). Garbage that
   // protects nothing, not a problem; maintenance collects them.
   std::uint64_t orphan_keys = 0;
-  std::vector<std::string> problems;  // at most 1000 are listed
-  std::uint64_t problem_count = 0;
+  // At most 1000 are listed (page problems: at most 100 a file). When pages
+  // are damaged the row checks are skipped, and the last line says so: not
+  // a problem, not counted.
+  std::vector<std::string> problems;
+  std::uint64_t problem_count = 0;  // every problem found, listed or not
   bool ok() const { return problem_count == 0; }
 };
 

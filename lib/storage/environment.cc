@@ -767,6 +767,7 @@ class PageWalker {
     if (read_hazard && reads_use_tree_) {
       if (out_->read_hazards++ == 0) out_->first_read_hazard = what;
     }
+    ++out_->problem_count;
     if (out_->problems.size() < 100) out_->problems.push_back(std::move(what));
   }
 
@@ -1007,6 +1008,7 @@ Result<PageCheck> Environment::WalkPages(const WalkScope& scope) {
           std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), map_len_) / page_size_;
       if (readable < 2) {
         out.problems.push_back("the file is shorter than its two meta pages");
+        ++out.problem_count;
         return Status::OK();
       }
       PageWalker walker(map_base_, page_size_, readable, &out);

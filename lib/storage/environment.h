@@ -217,6 +217,7 @@ class Cursor {
 struct PageCheck {
   std::uint64_t pages = 0;            // pages reached and checked
   std::vector<std::string> problems;  // one line each, naming the page; at most 100
+  std::uint64_t problem_count = 0;    // every problem found, listed or not
   // Problems a read could trip on (an LMDB assertion, a wild offset, a page
   // outside the file, another page's rows, a table's comparator flags), all
   // of them counted, and the first. The others are damage only writes would
@@ -225,7 +226,7 @@ struct PageCheck {
   // page.
   std::uint64_t read_hazards = 0;
   std::string first_read_hazard;
-  bool ok() const { return problems.empty(); }
+  bool ok() const { return problem_count == 0 && problems.empty(); }
 };
 
 struct EnvInfo {

@@ -577,6 +577,49 @@ TEST(PageCheckTest, AFlippedPageHeaderByteIsFoundAndARebuildRefusesTheFile) {
   }
 }
 
+// Outside audit 39a, F4: the walk listed at most 100 problems and the
+// count was the list's length, so a file with 1,867 damaged pages reported
+// 100. Every problem is counted; at most 100 are listed.
+TEST(PageCheckTest, EveryDamagedPageIsCountedThoughAtMost100AreListed) {
+  TempDir dir;
+  {
+    auto env = Environment::Open(Opts(dir.Sub("e")));
+    ASSERT_TRUE(env.ok());
+    SKV_ASSERT_OK((*env)->Update([&](WriteTxn& t) -> Status {
+      for (int i = 0; i < 3000; ++i) {
+        if (Status p = t.Put((*env)->table("a"), "key" + std::to_string(100000 + i), std::string(300, 'v'));
+            !p.ok()) {
+          return p;
+        }
+      }
+      return Status::OK();
+    }));
+  }
+  const std::string file = dir.Sub("e") + "/data.mdb";
+  std::string bytes = test::ReadFile(file);
+  std::size_t leaves = 0;
+  for (std::uint64_t pg = 2; (pg + 1) * 4096 <= bytes.size(); ++pg) {
+    const std::string_view page(bytes.data() + pg * 4096, 4096);
+    if (static_cast<unsigned char>(bytes[pg * 4096 + 10]) != 0x02 || page.find("key1") == std::string_view::npos) {
+      continue;
+    }
+    bytes[pg * 4096 + 1] = static_cast<char>(bytes[pg * 4096 + 1] ^ 0x40);  // its own page number
+    ++leaves;
+  }
+  ASSERT_GT(leaves, 150u);
+  test::WriteFile(file, bytes);
+  EnvOptions o = Opts(dir.Sub("e"));
+  o.create = false;
+  o.read_only = true;  // a writable open refuses first (the table directory's pages are among those flipped)
+  auto env = Environment::Open(o);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  auto check = (*env)->CheckPages();
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_FALSE(check->ok());
+  EXPECT_EQ(check->problems.size(), 100u);
+  EXPECT_GE(check->problem_count, leaves);
+}
+
 // Stop 26: a damaged page of a tree read while opening (the key pool, the
 // format row) made LMDB abort the process in mdb_page_search_root (a branch
 // page with one entry) or read through a wild node offset, before Verify
