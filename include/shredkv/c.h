@@ -1161,6 +1161,17 @@ SHREDKV_EXPORT int shredkv_restore_backup(const char* backup_dir, const shredkv_
                                           const shredkv_erasure_log_t* log, unsigned char without_erasure_log,
                                           int custody_keys, shredkv_backup_info_t** info,
                                           shredkv_erasure_log_applied_t* applied, char** errptr);
+/* ReapplyErasureLog: `log` (the live store's) re-applied to the closed
+ * store at options' directory, one put back by a file-level copy or a
+ * volume snapshot (since stop 39; outside audit 39b, F5): erases again
+ * whom it still holds, fences the rest, adds the suppressions, purges,
+ * drops the free key pool, compacts and rotates as a restore does.
+ * INVALID_ARGUMENT for another store's log, one older than the store, one
+ * that fails its tag, or an untagged one unless accepted with
+ * shredkv_options_set_restore_accept_untagged(options, _, 1). applied may
+ * be NULL. */
+SHREDKV_EXPORT int shredkv_reapply_erasure_log(const shredkv_options_t* options, const shredkv_erasure_log_t* log,
+                                               shredkv_erasure_log_applied_t* applied, char** errptr);
 /* RestoreOptions::accept_untagged_backup and accept_untagged_log for
  * shredkv_restore_backup with these options (default 0, 0): accept a backup
  * whose MANIFEST, or an erasure log, carries no authentication tag (made by

@@ -2485,6 +2485,21 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
   });
 }
 
+int shredkv_reapply_erasure_log(const shredkv_options_t* options, const shredkv_erasure_log_t* log,
+                                shredkv_erasure_log_applied_t* applied, char** errptr) {
+  return Guarded(errptr, [&] {
+    if (options == nullptr) {
+      return Fail(errptr, sk::Status::InvalidArgument("shredkv_reapply_erasure_log: options is NULL"));
+    }
+    if (log == nullptr) return Fail(errptr, sk::Status::InvalidArgument("shredkv_reapply_erasure_log: log is NULL"));
+    if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
+    auto result = sk::ReapplyErasureLog(options->options, Log(log), options->restore_accept_untagged_log);
+    if (!result.ok()) return Fail(errptr, result.status());
+    FillApplied(applied, *result);
+    return kOk;
+  });
+}
+
 int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider, char** errptr) {
   return WithStore(store, errptr, "shredkv_rotate_root_key", {{new_provider, "new_provider"}},
                    [&](sk::Store& s) { return Report(errptr, s.RotateRootKey(new_provider->provider)); });

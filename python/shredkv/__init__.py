@@ -37,6 +37,7 @@ from ._options import (
 from ._store import (
     ErasureLog, Lease, ScanIterator, Store, WriteBatch, check_new_identifier, normalize_identifier, read_backup_info,
     restore_backup,
+    reapply_erasure_log,
 )
 
 __version__ = "0.1.0"
@@ -57,7 +58,7 @@ def version_info() -> Tuple[int, int, int]:
 __all__ = [
     # store and friends
     "Store", "WriteBatch", "Lease", "ScanIterator", "Rectification", "ErasureLog",
-    "read_backup_info", "restore_backup", "normalize_identifier", "check_new_identifier",
+    "read_backup_info", "restore_backup", "reapply_erasure_log", "normalize_identifier", "check_new_identifier",
     # keys
     "KeyProvider", "key_file", "key_callback", "passphrase", "raw_key", "create_key_file", "Custody", "pkcs11_custody",
     "Listener",

@@ -2026,6 +2026,34 @@ def restore_backup(backup_dir: PathLike, directory: PathLike, *, key: Union[KeyP
         del built
 
 
+def reapply_erasure_log(directory: PathLike, erasure_log: ErasureLog, *, key: Union[KeyProvider, bytes],
+                        accept_untagged_log: bool = False, **options: Any) -> ErasureLogApplied:
+    """Re-applies `erasure_log` (the live store's) to the closed store in
+    `directory`, one put back by a file-level copy or a volume snapshot:
+    erases again whom it still holds, fences the rest, adds the
+    suppressions, purges, drops the free key pool, compacts and rotates as
+    restore_backup does. Run again, it erases nothing more. InvalidArgument
+    for another store's log, one older than the store, one that fails its
+    tag, or an untagged one unless `accept_untagged_log`. `options` are
+    Store.open's keywords for opening it."""
+    if not isinstance(erasure_log, ErasureLog):
+        raise TypeError(f"erasure_log is an ErasureLog, not {type(erasure_log).__name__}")
+    accept_log = flag(accept_untagged_log, "accept_untagged_log")
+    built = build_options(directory, key, options)
+    try:
+        lib.shredkv_options_set_restore_accept_untagged(built.handle, 0, accept_log)
+        applied = _new("shredkv_erasure_log_applied_t*")
+        err = _new(_CHARPP)
+        rc = lib.shredkv_reapply_erasure_log(built.handle, erasure_log._h, applied, err)
+        if rc:
+            reraise_key_interrupts(built.keepalive)
+            raise_error(rc, err)
+        return _read_applied(applied)
+    finally:
+        built.release()
+        del built
+
+
 def normalize_identifier(identifier: IdentifierArg,
                          identifier_types: Optional[Mapping[str, int]] = None) -> Identifier:
     """The identifier as the store normalises it before hashing;

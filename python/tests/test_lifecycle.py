@@ -179,6 +179,31 @@ def test_backup_restore_keeps_erased(open_store, tmp_path: Path) -> None:
     assert applied.people_erased == 0 and applied.already_erased == 2
 
 
+def test_reapply_erasure_log_to_a_store_put_back(open_store, tmp_path: Path) -> None:
+    # Stop 39 (outside audit 39b, F5): a store put back from a snapshot
+    # gets the live store's erasures through reapply_erasure_log.
+    live = open_store(tmp_path / "live")
+    people = _ingest(live)
+    live.backup(tmp_path / "backup")
+    live.erase(people[7], request_id="after-snapshot")
+    log = live.read_erasure_log()
+    shredkv.restore_backup(tmp_path / "backup", tmp_path / "put-back", key=KEY, without_erasure_log=True)
+    with pytest.raises(TypeError):
+        shredkv.reapply_erasure_log(tmp_path / "put-back", log.to_ndjson(), key=KEY)
+    applied = shredkv.reapply_erasure_log(tmp_path / "put-back", log, key=KEY)
+    assert applied.people_erased == 1
+    assert shredkv.reapply_erasure_log(tmp_path / "put-back", log, key=KEY).people_erased == 0
+    put_back = open_store(tmp_path / "put-back", create=False)
+    with pytest.raises(shredkv.Erased):
+        put_back.get_profile(people[7])
+    assert put_back.get_erasure("after-snapshot").cryptographic
+    put_back.close()
+    other = open_store(tmp_path / "other")
+    other.close()
+    with pytest.raises(shredkv.InvalidArgument):
+        shredkv.reapply_erasure_log(tmp_path / "other", log, key=KEY)
+
+
 def test_rotate_root_key(open_store, store_dir: Path) -> None:
     s = open_store(store_dir)
     p = s.create_person([("email", "a@example.org")], {"k": "v"})

@@ -2531,6 +2531,42 @@ TEST_F(CliTest, ErasureLogOutReplacesOnlyAnErasureLogOutsideTheStore) {
   }
 }
 
+// Outside audit 39b, F5: an operator whose backups are volume snapshots
+// had no CLI command to re-apply the live store's erasure log to a store
+// put back from one (ReapplyErasureLog was C++ only).
+TEST_F(CliTest, ReapplyErasureLogErasesAgainInAStorePutBackFromASnapshot) {
+  MakeStore();
+  AddPeople();
+  const fs::path snap = dir_ / "snap";
+  fs::copy(db_, snap, fs::copy_options::recursive);  // the store closed: a file-level snapshot
+  Expect(0, {"erase", "--id", "email:ann@example.org", "--suppress"});
+  const fs::path log = dir_ / "live.log";
+  Expect(0, {"erasure-log", "--out", log.string()});
+
+  RunResult before = CliAt(snap, key_, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
+  ASSERT_EQ(before.code, 0) << before.err;  // the snapshot still holds Ann
+  RunResult missing = CliAt(snap, key_, {"reapply-erasure-log"});
+  EXPECT_EQ(missing.code, 2) << missing.err;
+  RunResult applied = CliAt(snap, key_, {"reapply-erasure-log", "--erasure-log", log.string()});
+  ASSERT_EQ(applied.code, 0) << applied.err;
+  Json j = applied.json();
+  EXPECT_EQ(j["db"], snap.string());
+  EXPECT_EQ(j["people_erased"], 1);
+  EXPECT_EQ(j["suppressions_added"], 1);
+  EXPECT_TRUE(j.contains("elapsed_ms"));
+  RunResult gone = CliAt(snap, key_, {"get", "--id", "email:ann@example.org", "--purpose", "support"});
+  EXPECT_NE(gone.code, 0) << gone.out;
+  RunResult again = CliAt(snap, key_, {"reapply-erasure-log", "--erasure-log", log.string()});
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.json()["people_erased"], 0);
+  // Another store's log is refused (exit 1), nothing changed.
+  const fs::path other = dir_ / "other";
+  RunResult init = CliAt(other, key_, {"init"});
+  ASSERT_EQ(init.code, 0) << init.err;
+  EXPECT_EQ(CliAt(other, key_, {"reapply-erasure-log", "--erasure-log", log.string()}).code, 1);
+  EXPECT_EQ(CliAt(snap, key_, {"--read-only", "reapply-erasure-log", "--erasure-log", log.string()}).code, 2);
+}
+
 TEST_F(CliTest, RotateRootLeavesTheStoreToTheNewKeyOnly) {
   MakeStore();
   AddPeople();

@@ -134,6 +134,14 @@ const std::vector<CommandSpec>& Commands() {
                "accept an erasure log without an authentication tag (read before stop 37): only if nobody else "
                "can write where it is kept")},
        1, 1, true, false, "BACKUP  the backup directory (shredkv backup)"},
+      {"reapply-erasure-log", "--erasure-log FILE [--accept-untagged-log]",
+       "re-apply the live store's erasure log to --db, a store put back from a file copy or volume snapshot "
+       "(closed; purges, rotates and compacts as restore does)",
+       {Value("erasure-log", "FILE", "the live store's erasure log (shredkv erasure-log), '-' for stdin", true),
+        Switch("accept-untagged-log",
+               "accept an erasure log without an authentication tag (read before stop 37): only if nobody else "
+               "can write where it is kept")},
+       0, 0},
       {"erasure-log", "[--out FILE]", "every erasure and suppression the store remembers, as NDJSON (for restore)",
        {Value("out", "FILE", "write to FILE (created or replaced) instead of stdout")}, 0, 0},
       {"compact", "", "rewrite the data file without free pages", {}, 0, 0},

@@ -672,6 +672,58 @@ int CmdErasureLog(const GlobalOptions& global, const ParsedArgs& args) {
   return 0;
 }
 
+// The erasure log named by --erasure-log ('-': stdin); exit 1 if it cannot
+// be read or does not parse.
+ErasureLog ReadErasureLogArg(const std::string& path, const std::string& command) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) throw CliError(kExitError, command + ": cannot open '" + path + "': " + std::strerror(errno));
+    in = &file;
+  }
+  auto read = ReadErasureLog(*in);
+  if (!read.ok()) throw CliError(kExitError, command + ": " + read.status().ToString());
+  return std::move(read).value();
+}
+
+// Adds to `out` what applying an erasure log did.
+void AddAppliedJson(const ErasureLogApplied& a, Json* out) {
+  (*out)["people_erased"] = a.people_erased;
+  (*out)["categories_erased"] = a.categories_erased;
+  (*out)["suppressions_added"] = a.suppressions_added;
+  (*out)["already_erased"] = a.already_erased;
+  (*out)["not_present"] = a.not_present;
+}
+
+// A store put back by other means than restore (a file-level copy, a
+// volume snapshot): the live store's erasure log re-applied to it, closed
+// (ReapplyErasureLog; outside audit 39b, F5: only C++ could).
+int CmdReapplyErasureLog(const GlobalOptions& global, const ParsedArgs& args) {
+  if (global.db.empty()) UsageError("--db DIR is required (a global option: give it before the command)");
+  if (global.key_file.empty()) {
+    UsageError("a root key is required: --key-file FILE (before the command) or $SHREDKV_KEY_FILE");
+  }
+  if (global.read_only) UsageError("reapply-erasure-log writes to the store: not with --read-only");
+  CheckKeyFile(global.key_file);
+  const ErasureLog log = ReadErasureLogArg(*args.Get("erasure-log"), "reapply-erasure-log");
+  Options options;
+  options.directory = global.db;
+  options.key_provider = NewFileKeyProvider(global.key_file);
+  options.epoch_key_custody = OpenCustody(global);
+  const auto start = std::chrono::steady_clock::now();
+  auto result = ReapplyErasureLog(options, log, args.Has("accept-untagged-log"));
+  if (!result.ok() && result.status().IsWrongKey()) {
+    Fail(result.status(), "the root key in '" + global.key_file + "' does not open the store at '" + global.db + "'");
+  }
+  ErasureLogApplied applied = Check(std::move(result), "reapply-erasure-log");
+  Json out{{"db", global.db}};
+  AddAppliedJson(applied, &out);
+  out["elapsed_ms"] = ElapsedMs(start);
+  PrintJson(global, out);
+  return 0;
+}
+
 int CmdRestore(const GlobalOptions& global, const ParsedArgs& args) {
   if (global.db.empty()) UsageError("--db DIR is required: where to restore (new or empty)");
   if (global.key_file.empty()) {
@@ -682,19 +734,7 @@ int CmdRestore(const GlobalOptions& global, const ParsedArgs& args) {
   if (no_log == args.Has("erasure-log")) UsageError("restore: give exactly one of --erasure-log FILE and --no-erasure-log");
   CheckKeyFile(global.key_file);
   std::optional<ErasureLog> log;
-  if (!no_log) {
-    const std::string path = *args.Get("erasure-log");
-    std::ifstream file;
-    std::istream* in = &std::cin;
-    if (path != "-") {
-      file.open(path, std::ios::binary);
-      if (!file) throw CliError(kExitError, "restore: cannot open '" + path + "': " + std::strerror(errno));
-      in = &file;
-    }
-    auto read = ReadErasureLog(*in);
-    if (!read.ok()) throw CliError(kExitError, "restore: " + read.status().ToString());
-    log = std::move(read).value();
-  }
+  if (!no_log) log = ReadErasureLogArg(*args.Get("erasure-log"), "restore");
   Options options;
   options.directory = global.db;
   options.key_provider = NewFileKeyProvider(global.key_file);
@@ -719,14 +759,10 @@ int CmdRestore(const GlobalOptions& global, const ParsedArgs& args) {
     Fail(result.status(), "the root key in '" + global.key_file + "' does not open the backup");
   }
   RestoreResult r = Check(std::move(result), "restore");
-  PrintJson(global, Json{{"restored", global.db},
-                         {"backup", BackupJson(r.backup)},
-                         {"people_erased", r.applied.people_erased},
-                         {"categories_erased", r.applied.categories_erased},
-                         {"suppressions_added", r.applied.suppressions_added},
-                         {"already_erased", r.applied.already_erased},
-                         {"not_present", r.applied.not_present},
-                         {"elapsed_ms", ElapsedMs(start)}});
+  Json out{{"restored", global.db}, {"backup", BackupJson(r.backup)}};
+  AddAppliedJson(r.applied, &out);
+  out["elapsed_ms"] = ElapsedMs(start);
+  PrintJson(global, out);
   return 0;
 }
 
@@ -1187,6 +1223,7 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
   if (name == "rotate-root") return CmdRotateRoot(global, args);
   if (name == "backup") return CmdBackup(global, args);
   if (name == "restore") return CmdRestore(global, args);
+  if (name == "reapply-erasure-log") return CmdReapplyErasureLog(global, args);
   if (name == "erasure-log") return CmdErasureLog(global, args);
   if (name == "purge") return CmdPurge(global, args);
   if (name == "sweep") return CmdSweep(global, args);
