@@ -385,6 +385,21 @@ TEST_F(CliTest, UsageErrorsExit2) {
   EXPECT_NE(r.err.find("--db given twice"), std::string::npos) << r.err;
   EXPECT_EQ(RunRaw({"--db", db_.string(), "--key-file", key_.string(), "--key-file=" + key_.string(), "stats"}).code,
             2);
+  // Outside audit 39a, F9: switches too, and empty values are usage errors
+  // everywhere; a retention rule's name must be UTF-8.
+  for (const std::vector<std::string>& twice :
+       {std::vector<std::string>{"--read-only", "--read-only"}, {"--pretty", "--pretty"}, {"-q", "--quiet"}}) {
+    std::vector<std::string> args = {"--db", db_.string(), "--key-file", key_.string()};
+    args.insert(args.end(), twice.begin(), twice.end());
+    args.push_back("stats");
+    r = RunRaw(args);
+    EXPECT_EQ(r.code, 2) << twice[0];
+    EXPECT_NE(r.err.find("given twice"), std::string::npos) << r.err;
+  }
+  Expect(2, {"erasure-status", "--request-id", ""});
+  Expect(2, {"report", "--out", ""});
+  Expect(2, {"retention", "--set", "event:a\xff" "b=1d"});
+  Expect(0, {"retention", "--set", "event:caf\xc3\xa9=1d"});
 }
 
 TEST_F(CliTest, HelpAndVersion) {

@@ -442,6 +442,8 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
 
 int CmdErasureStatus(const GlobalOptions& global, const ParsedArgs& args) {
   const std::string request_id = *args.Get("request-id");
+  // As erase's (outside audit 39a, F9: exit 1 from the store, not 2).
+  if (request_id.empty()) UsageError("erasure-status: --request-id needs a value");
   auto store = OpenStoreToRead(global);
   ErasureReceipt receipt = Check(store->GetErasure(request_id), "erasure-status");
   PrintJson(global, ReceiptJson(receipt));

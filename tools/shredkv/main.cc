@@ -79,7 +79,7 @@ int Run(int argc, char** argv) {
   GlobalOptions global;
   std::size_t i = 0;
   bool have_key = false;
-  std::set<std::string> given;  // the global options with a value seen so far
+  std::set<std::string> given;  // the global options seen so far
   for (; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a.empty() || a[0] != '-') break;
@@ -91,16 +91,14 @@ int Run(int argc, char** argv) {
       std::cout << "shredkv " << SHREDKV_VERSION_STRING << "\n";
       return 0;
     }
-    if (a == "--quiet" || a == "-q") {
-      shredkv::cli::SuppressProgress();
-      continue;
-    }
-    if (a == "--pretty") {
-      global.pretty = true;
-      continue;
-    }
-    if (a == "--read-only") {
-      global.read_only = true;
+    // Each at most once, switches too, as cli.md says (outside audit 39a,
+    // F9: a repeated switch was taken).
+    if (a == "--quiet" || a == "-q" || a == "--pretty" || a == "--read-only") {
+      const std::string name = a == "-q" ? "--quiet" : a;
+      if (!given.insert(name).second) shredkv::cli::UsageError(name + " given twice");
+      if (name == "--quiet") shredkv::cli::SuppressProgress();
+      if (name == "--pretty") global.pretty = true;
+      if (name == "--read-only") global.read_only = true;
       continue;
     }
     std::string name = a;

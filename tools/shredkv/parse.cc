@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "util/base64.h"
 
 namespace shredkv::cli {
 
@@ -59,6 +60,12 @@ RetentionRules ParseRetention(const std::vector<std::string>& specs) {
         UsageError("--retention: '" + std::string(item) + "' is not event:NAME=AGE, collection:NAME=AGE, analytics=AGE or feed=AGE");
       }
       const std::string_view target = item.substr(0, eq);
+      // Names are text: `retention` prints them as JSON, and a name that is
+      // not UTF-8 came back altered (outside audit 39a, F9), so giving the
+      // printed rules back named another event.
+      if (!util::IsValidUtf8(target)) {
+        UsageError("--retention: a rule's name is not valid UTF-8");
+      }
       if (!targets.insert(target).second) {
         UsageError("--retention: '" + std::string(target) + "' is given two rules");
       }

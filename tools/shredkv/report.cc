@@ -147,6 +147,7 @@ constexpr std::string_view kReportHead =
 
 int CmdReport(const GlobalOptions& global, const ParsedArgs& args) {
   const std::string out_path = args.Get("out").value_or("-");
+  if (out_path.empty()) UsageError("report: --out needs a value");  // outside audit 39a, F9: exit 1 before
   if (out_path != "-") CheckOutputTarget(global, out_path, "report", kReportHead, "report");
   auto store = OpenStoreToRead(global);
   const StoreStats st = Check(store->Stats(), "stats");
