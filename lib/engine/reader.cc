@@ -279,6 +279,17 @@ Result<StoreStats> Reader::Stats() {
   if (!guard.ok()) return guard.status();
   StoreStats st;
   st.operations = ctx_.metrics.Snapshot();
+  // A read-only open finishes nothing: an erasure cut short between its
+  // `keys` commit and its `data` commit (or one in flight in the writing
+  // process beside) has its ticket and fence, and not yet its `erased`
+  // marker. Such a person is erased (every read says so), not held
+  // (outside audit 39a, F3: `people` counted them while `get` said Erased).
+  std::vector<PersonId> unapplied_candidates;
+  if (ctx_.options.read_only) {
+    auto pending = ctx_.keys->PeoplePendingPurge();
+    if (!pending.ok()) return pending.status();
+    unapplied_candidates = std::move(*pending);
+  }
   Status s = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
     struct { storage::Table t; std::uint64_t* out; } counts[] = {
         {ctx_.tables.people, &st.people},   {ctx_.tables.ident, &st.identifiers},
@@ -303,6 +314,19 @@ Result<StoreStats> Reader::Stats() {
       if (had_row.ok() && st.people > 0) --st.people;
       if (!had_row.ok() && !had_row.IsNotFound()) return had_row;
       Status restricted = txn.Get(ctx_.tables.restrictions, c.key(), &row);
+      if (restricted.ok() && st.restricted > 0) --st.restricted;
+      if (!restricted.ok() && !restricted.IsNotFound()) return restricted;
+    }
+    for (const PersonId& p : unapplied_candidates) {
+      std::string_view row;
+      Status marked = txn.Get(ctx_.tables.erased, p.view(), &row);
+      if (marked.ok()) continue;  // applied: counted above
+      if (!marked.IsNotFound()) return marked;
+      Status had_row = txn.Get(ctx_.tables.people, p.view(), &row);
+      if (had_row.ok() && st.people > 0) --st.people;
+      if (!had_row.ok() && !had_row.IsNotFound()) return had_row;
+      if (!had_row.ok()) continue;
+      Status restricted = txn.Get(ctx_.tables.restrictions, p.view(), &row);
       if (restricted.ok() && st.restricted > 0) --st.restricted;
       if (!restricted.ok() && !restricted.IsNotFound()) return restricted;
     }

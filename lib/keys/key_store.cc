@@ -1553,6 +1553,26 @@ Result<std::vector<std::string>> KeyStore::CheckPurgeTickets() {
   return problems;
 }
 
+Result<std::vector<PersonId>> KeyStore::PeoplePendingPurge() {
+  std::vector<PersonId> people;
+  Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
+    people.clear();
+    auto cursor = txn.OpenCursor(purge_queue_);
+    if (!cursor.ok()) return cursor.status();
+    auto& c = **cursor;
+    Status m = c.SeekToFirst();
+    for (; m.ok() && c.Valid(); m = c.Next()) {
+      if (c.key().size() != PersonId::kSize) continue;  // a category's ticket
+      PersonId::Bytes b;
+      std::memcpy(b.data(), c.key().data(), b.size());
+      people.emplace_back(b);
+    }
+    return m;
+  });
+  if (!s.ok()) return s;
+  return people;
+}
+
 Result<std::vector<std::string>> KeyStore::CheckPoolRows() {
   std::vector<std::string> problems;
   std::shared_lock epochs(epoch_mu_);

@@ -352,6 +352,11 @@ class KeyStore {
   // Up to `limit` pending purge tickets in key order (a person's own ticket
   // before their category tickets); with `person`, only that person's.
   Result<std::vector<PurgeTicket>> PendingPurges(std::size_t limit, const PersonId* person = nullptr);
+  // The people with a pending purge ticket (whole-person erasures only), by
+  // the ticket's key alone: nothing is opened. For Stats on a read-only
+  // open, where an erasure cut short before its `data` commit is not
+  // finished (outside audit 39a, F3).
+  Result<std::vector<PersonId>> PeoplePendingPurge();
   // Reads every pending purge ticket as PendingPurges does (checksum, key,
   // payload, the sealed links opened) and returns one problem a ticket that
   // does not read, instead of failing at the first. Fails only if the table

@@ -38,9 +38,24 @@ TEST(ErasureCrashTest, CrashBetweenKeysCommitAndPurgeKeepsThePersonErased) {
     (void)(*store)->Erase(victim, EraseOptions{"crash-1", false, AnalyticsOnErase::kDelete});
   });
   ASSERT_TRUE(killed);
+  {
+    // Outside audit 39a, F3: read-only (nothing is finished), the victim
+    // read Erased while Stats still counted them among the people held.
+    Options read_only = o;
+    read_only.read_only = true;
+    read_only.create_if_missing = false;
+    auto looked = Store::Open(read_only);
+    ASSERT_TRUE(looked.ok()) << looked.status().ToString();
+    EXPECT_TRUE((*looked)->GetProfile(victim).status().IsErased());
+    auto stats = (*looked)->Stats();
+    ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+    EXPECT_EQ(stats->people, 1u);
+    EXPECT_EQ(stats->erased, 1u);
+  }
   auto store = Store::Open(o);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_TRUE((*store)->GetProfile(victim).status().IsErased());
+  EXPECT_EQ((*store)->Stats()->people, 1u);
   // The reopen finished the data side: analytics deleted, audited.
   EXPECT_TRUE((*store)->Resolve({"email", "v@x.org"}).status().IsErased());
   EXPECT_EQ((*store)->Stats()->analytics_rows, 10u);
