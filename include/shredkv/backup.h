@@ -24,16 +24,17 @@ namespace shredkv {
 
 // What a backup holds, as recorded in its MANIFEST.
 // Where a store's history was when a backup was taken or an erasure log
-// read: the ordering a restore checks a log against its backup by, and
-// ReapplyErasureLog against the store put back (a log read before them
-// lacks the erasures made since; outside audits 38b F2 and 39b F2: the
-// clock, which the check used alone, can step back). Counted by the store,
-// not by any clock: `commit` grows with every commit of its data file, and
-// `generation` whenever that count starts again (the file compacted, a
-// restore, a log re-applied). Positions of copies of one store that went
-// apart (a restored store and its original) are not ordered by history;
-// compare those of one line of copies. {0, 0}: not recorded (a backup or
-// log of a build before stop 39).
+// read: what a restore orders a log and its backup by (a log read before
+// the backup lacks the erasures made since; outside audit 38b F2: the
+// clock, which the check used alone, can step back), and — by generation
+// only — what ReapplyErasureLog refuses a log older than the store put
+// back by. Counted by the store, not by any clock: `commit` grows with
+// every commit of its data file, and `generation` at every writable open,
+// every compaction (whose new file counts commits from 1 again), and when
+// a restored or put-back store goes on from a log. Positions of copies of
+// one store that went apart (a restored store and its original) are not
+// ordered by history; compare those of one line of copies. {0, 0}: not
+// recorded (a backup or log of a build before stop 39).
 struct StorePosition {
   std::uint64_t generation = 0;
   std::uint64_t commit = 0;
@@ -252,9 +253,11 @@ SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& option
 // marker cannot be removed or the directory synced.
 SHREDKV_EXPORT Status CompleteDeferredRestore(const std::string& directory);
 
-// OK if `log` was read (ErasureLog::read_at_ms) when or after the backup
-// `backup` was taken, or its read time is unknown (0: a log written before
-// stop 35); InvalidArgument naming both times otherwise: such a log lacks
+// OK if `log` was read when or after the backup `backup` was taken: by
+// their positions (StorePosition) when both carry different ones, else by
+// ErasureLog::read_at_ms against BackupInfo::created_ms (unknown, 0 in an
+// untagged log of a build before stop 35: OK); InvalidArgument naming both
+// positions or times otherwise: such a log lacks
 // the erasures made between the two, and restoring with it would bring
 // back the people they erased. RestoreBackup and ShardedStore::Restore
 // check it; check a kept log with it before choosing one.

@@ -1117,7 +1117,9 @@ SHREDKV_EXPORT const char* shredkv_erasure_log_store_id(const shredkv_erasure_lo
 /* ErasureLog::read_at_ms: when the log was read (0: unknown). */
 SHREDKV_EXPORT int64_t shredkv_erasure_log_read_at_ms(const shredkv_erasure_log_t* log);
 /* CheckErasureLogReadAfter: SHREDKV_INVALID_ARGUMENT if `log` was read
- * before the backup `info` was taken. */
+ * before the backup `info` was taken — by the store positions both carry
+ * since stop 39 (whatever the clocks did), else by the read and backup
+ * times. */
 SHREDKV_EXPORT int shredkv_check_erasure_log_read_after(const shredkv_erasure_log_t* log,
                                                         const shredkv_backup_info_t* info, char** errptr);
 SHREDKV_EXPORT size_t shredkv_erasure_log_people_count(const shredkv_erasure_log_t* log);

@@ -549,10 +549,13 @@ Status AdvanceGeneration(const EngineContext& ctx, storage::WriteTxn& data_txn, 
   if (!now.ok()) return now.status();
   const std::uint64_t next = std::max(now->generation, floor);
   if (next == std::numeric_limits<std::uint64_t>::max()) return Status::Corruption("the store's generation is at its end");
+  return PutGeneration(data_txn, ctx.tables.meta, next + 1);
+}
+
+Status PutGeneration(storage::WriteTxn& txn, storage::Table meta, std::uint64_t generation) {
   std::string value;
-  util::PutFixed64BE(&value, next + 1);
-  return data_txn.Put(ctx.tables.meta, kPositionGenerationKey,
-                      codec::PlainRow(codec::TableId::kDataMeta, kPositionGenerationKey, value));
+  util::PutFixed64BE(&value, generation);
+  return txn.Put(meta, kPositionGenerationKey, codec::PlainRow(codec::TableId::kDataMeta, kPositionGenerationKey, value));
 }
 
 Status Backups::CopySnapshots(storage::ReadTxn& data_snapshot, storage::ReadTxn& keys_snapshot,
@@ -722,10 +725,6 @@ Result<std::vector<BackupInfo>> BackupTogether(const std::vector<Backups*>& stor
 }
 
 Result<ErasureLog> Backups::ReadErasureLog() {
-  // No compaction meanwhile (it takes rotation_mu first too): a position
-  // read between its generation's advance and its file swap would be of a
-  // generation the new file counts again from 1.
-  std::lock_guard rotation_lock(ctx_.rotation_mu);
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   ErasureLog log;
@@ -1000,16 +999,31 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
   // (found in stop 39's read of outside audit 39b). Dropped, and the keys
   // file rebuilt by the rotation so no free page keeps them; the pool
   // refills at the next creation.
-  bool rotate = false;
+  // The rotation is made whatever this run dropped: a run cut short after
+  // the drop's commit leaves nothing in the pool for its rerun to count
+  // (review 39, #3), and the dropped keys stay in free pages until a
+  // rotation rebuilds the keys file.
   if (f.ok()) {
     auto dropped = static_cast<engine::StoreImpl&>(**store).key_store().DropFreePool();
-    if (dropped.ok()) {
-      rotate = *dropped > 0;
-    } else {
-      f = dropped.status();
+    if (!dropped.ok()) f = dropped.status();
+  }
+  // A log of an older generation than the store put back was read before a
+  // compaction or a writable open the store's state includes: older than
+  // it, and refused (outside audit 39b, F2, in part: within one
+  // generation nothing orders a volume snapshot against a log; a copy of a
+  // backup's files counts its commits from 1 again).
+  if (f.ok() && log.position.known()) {
+    const std::uint64_t put_back = static_cast<engine::StoreImpl&>(**store).context().generation_at_open;
+    if (log.position.generation < put_back) {
+      f = Status::InvalidArgument("the erasure log was read at store position " +
+                                  std::to_string(log.position.generation) + "/" +
+                                  std::to_string(log.position.commit) + ", in a generation before the store put "
+                                  "back (generation " + std::to_string(put_back) +
+                                  "): it lacks every erasure made since it was read (read the log from the live "
+                                  "store)");
     }
   }
-  if (f.ok()) f = engine::FinishCopy(**store, &log, rotate, /*reseal=*/nullptr, &applied);
+  if (f.ok()) f = engine::FinishCopy(**store, &log, /*rotate=*/true, /*reseal=*/nullptr, &applied);
   Status c = (*store)->Close();
   if (!f.ok()) return f;
   if (!c.ok()) return c;

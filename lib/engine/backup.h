@@ -43,10 +43,15 @@ class Backups;
 Result<StorePosition> ReadStorePosition(const EngineContext& ctx, const storage::ReadTxn& data_txn);
 // In `data_txn`: sets the position's generation to max(its own, `floor`)
 // + 1, so every position from then on is above any of the generation
-// before (and of `floor`). Before a compaction (whose new file counts
-// commits from 1 again) and when a restored or put-back store goes on from
-// a log of another copy. REQUIRES: the caller holds write_mu.
+// before (and of `floor`). At every writable open (a power loss may have
+// rolled commit IDs back) and when a restored or put-back store goes on
+// from a log of another copy; a compaction writes its new generation into
+// the new file only (PutGeneration). REQUIRES: the caller holds write_mu.
 Status AdvanceGeneration(const EngineContext& ctx, storage::WriteTxn& data_txn, std::uint64_t floor);
+// In `txn` of any environment of the data file's layout (the live one, or a
+// compaction's new file, whose `meta` table is `meta`): sets the
+// generation to `generation`.
+Status PutGeneration(storage::WriteTxn& txn, storage::Table meta, std::uint64_t generation);
 
 // The file a restore writes first into the directory it fills, and removes
 // once the copy there is whole: a directory holding it is a restore cut

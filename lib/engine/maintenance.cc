@@ -276,6 +276,7 @@ Status Maintenance::RotateRootKey(const std::shared_ptr<KeyProvider>& new_provid
 Result<RotationResult> Maintenance::DoRotateEpoch() {
   std::lock_guard rotation_lock(ctx_.rotation_mu);
   RotationResult result;
+  Status audited;
   {
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
@@ -311,12 +312,15 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
     result.destroyed_epochs = *destroyed;
     util::TestPoint("rotation.after_destroy");
     // Audited as soon as it is final, not after the rebuild (which may be
-    // refused, or cut short, and finished by a later call or open).
-    if (Status a = AuditRotation(result.rewrapped_keys); !a.ok()) return a.WithContext("auditing the rotation");
+    // refused, or cut short, and finished by a later call or open). A
+    // failed append does not keep the rebuild from running (review 39, #7);
+    // the next writable open appends the entry.
+    audited = AuditRotation(result.rewrapped_keys);
   }
   if (auto rebuilt = RebuildPendingKeysFile(); !rebuilt.ok()) {
     return rebuilt.status().WithContext("rebuilding the keys file (done at the next maintenance round, rotation or open)");
   }
+  if (!audited.ok()) return audited.WithContext("auditing the rotation");
   CallGuard guard(ctx_, CallAccess::kWrite);
   if (!guard.ok()) return guard.status();
   auto after = ctx_.keys->Info();
@@ -379,13 +383,7 @@ Result<CompactionResult> Maintenance::DoCompactData() {
       // materialisation below could otherwise commit into free pages and
       // the compaction then fail, having changed the store).
       if (Status f = ctx_.data->CheckRoomForRebuild(tmp); !f.ok()) return f.WithContext("nothing was compacted");
-      // The new file counts its commits from 1 again: a new generation
-      // first, so every position of it is above every one of the old file
-      // (ReadErasureLog and Backup read none meanwhile: rotation_mu).
-      if (Status g = ctx_.data->Update([&](storage::WriteTxn& txn) { return AdvanceGeneration(ctx_, txn, 0); });
-          !g.ok()) {
-        return g.WithContext("nothing was compacted");
-      }
+
       // Staged analytics rows first: the new file has none, and no staged
       // row of a person erased since outlives the rebuild.
       if (auto m = ctx_.MaterialiseAnalytics(std::nullopt); !m.ok()) return m.status();
@@ -396,7 +394,25 @@ Result<CompactionResult> Maintenance::DoCompactData() {
       ::unlink(tmp.c_str());
       // Rebuilt from the live rows, not copied page by page: no branch page
       // of the new file keeps an erased person's key as a separator.
-      if (Status c = ctx_.data->RebuildToFile(tmp, info->map_size); !c.ok()) return c;
+      // The new file counts its commits from 1 again: it gets the next
+      // generation, which the old file never holds (review 39, #1: written
+      // to the old file first, a process reading beside this one could
+      // record positions of it that the new file hands out again).
+      std::uint64_t generation = 0;
+      if (Status g = ctx_.data->View([&](storage::ReadTxn& txn) -> Status {
+            auto p = ReadStorePosition(ctx_, txn);
+            if (!p.ok()) return p.status();
+            generation = p->generation;
+            return Status::OK();
+          });
+          !g.ok()) {
+        return g;
+      }
+      auto next_generation = [generation](storage::Environment& fresh) {
+        return fresh.Update(
+            [&](storage::WriteTxn& txn) { return PutGeneration(txn, fresh.table("meta"), generation + 1); });
+      };
+      if (Status c = ctx_.data->RebuildToFile(tmp, info->map_size, next_generation); !c.ok()) return c;
     }
     auto readers_out = ctx_.ExcludeReaders();
     if (!readers_out.ok()) {

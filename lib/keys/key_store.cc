@@ -1574,6 +1574,16 @@ Result<std::vector<PersonId>> KeyStore::PeoplePendingPurge() {
 }
 
 Result<std::vector<std::string>> KeyStore::CheckPoolRows() {
+  auto first = CheckPoolRowsOnce();
+  if (!first.ok() || first->empty() || !options_.read_only) return first;
+  // Read beside a writer that rotated since this open: its pool rows are
+  // under an epoch not loaded here (review 39, #5). Loaded again, and
+  // looked at again.
+  if (Status r = ReloadEpochs(); !r.ok()) return r;
+  return CheckPoolRowsOnce();
+}
+
+Result<std::vector<std::string>> KeyStore::CheckPoolRowsOnce() {
   std::vector<std::string> problems;
   std::shared_lock epochs(epoch_mu_);
   Status s = env_->View([&](storage::ReadTxn& txn) -> Status {
@@ -2079,18 +2089,21 @@ namespace {
 // A `requests` row for an erasure this store only fences (made in another
 // copy of it: ApplyErasureLog), so that GetErasure finds it (outside audit
 // 39b, F3: erasure-status said "no erasure request" for a request the
-// store enforces and its own log names): key epoch 0 and nothing pending —
-// the store holds nothing of it, so it reads as purged and cryptographic.
+// store enforces and its own log names): nothing pending, and key epoch 0
+// (it reads as purged and cryptographic: the store never held anything of
+// it) or, where the fence deleted stray keys of the person, the current
+// epoch (cryptographic once a rotation rebuilt the keys file: review 39,
+// #4).
 // A request the store holds already is left as it is; one written earlier
 // in the same transaction (`written`) counts one person more.
 Status PutForeignRequest(storage::WriteTxn& txn, storage::Table requests, const ErasureRequest& request,
-                         std::set<std::string>* written) {
+                         std::uint64_t key_epoch, std::set<std::string>* written) {
   std::string_view row;
   Status g = txn.Get(requests, request.request_id, &row);
   if (g.ok() && written->count(request.request_id) == 0) return Status::OK();
   if (!g.ok() && !g.IsNotFound()) return g;
   ErasureRequest r = request;
-  r.key_epoch = 0;
+  r.key_epoch = key_epoch;
   r.pending = 0;
   r.people = 1;
   if (g.ok()) {
@@ -2111,6 +2124,7 @@ Status PutForeignRequest(storage::WriteTxn& txn, storage::Table requests, const 
 Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people) {
   std::uint64_t added = 0;
   std::vector<std::string> stray_keys;
+  const std::uint64_t epoch_now = current_epoch();  // read before the write transaction (lock order)
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     added = 0;
     stray_keys.clear();
@@ -2143,12 +2157,26 @@ Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<Per
         if (Status d = txn.Delete(deks_, k); !d.ok()) return d;
         stray_keys.push_back(k);
       }
+      // Their bytes stay in free pages until a rotation rebuilds the file:
+      // counted as an erasure made here, which the rotation triggers count.
+      if (!strays.empty()) {
+        auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
+        if (!since.ok()) return since.status();
+        if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, *since + 1); !w.ok()) return w;
+        auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
+        if (!oldest.ok()) return oldest.status();
+        const std::uint64_t at = util::OrderedFromSigned(request.erased_at_ms);
+        if (*oldest == 0 || at < *oldest) {
+          if (Status w = PutU64Meta(txn, meta_, kOldestUnrotatedKey, at); !w.ok()) return w;
+        }
+      }
       std::string payload;
       EncodeFence(request, &payload);
       if (Status w = txn.Put(fences_, person.view(), PlainRow(TableId::kFences, person.view(), payload)); !w.ok()) {
         return w;
       }
-      if (Status r = PutForeignRequest(txn, requests_, request, &requests_written); !r.ok()) return r;
+      const std::uint64_t epoch = strays.empty() ? 0 : epoch_now;
+      if (Status r = PutForeignRequest(txn, requests_, request, epoch, &requests_written); !r.ok()) return r;
       ++added;
     }
     return Status::OK();
@@ -2212,7 +2240,7 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
       if (Status p = txn.Put(category_fences_, key, PlainRow(TableId::kCategoryFences, key, payload)); !p.ok()) {
         return p;
       }
-      if (Status r = PutForeignRequest(txn, requests_, request, &requests_written); !r.ok()) return r;
+      if (Status r = PutForeignRequest(txn, requests_, request, 0, &requests_written); !r.ok()) return r;
       ++added;
     }
     return Status::OK();

@@ -530,6 +530,8 @@ class KeyStore {
                        std::map<std::uint64_t, crypto::SecretKey>* keys, std::map<std::uint64_t, std::string>* labels);
   // Loads the epoch keys again (a writer in another process rotated).
   // REQUIRES: Unlock() succeeded.
+  // CheckPoolRows' one look, under the epoch keys loaded now.
+  Result<std::vector<std::string>> CheckPoolRowsOnce();
   Status ReloadEpochs();
   // Opens a wrapped key row (u64 epoch ‖ sealed) whose AD key is `ad_key`.
   // REQUIRES: epoch_mu_ held (shared or unique).

@@ -1116,7 +1116,8 @@ Status Environment::CheckRoomForRebuild(const std::string& dest_file) {
                         "rebuilding '" + name_ + "'");
 }
 
-Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size) {
+Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size,
+                                  const FinishRebuild& finish) {
   if (Status s = CheckUsable(); !s.ok()) return s;
   ::unlink(dest_file.c_str());
   ::unlink((dest_file + "-lock").c_str());
@@ -1128,7 +1129,7 @@ Status Environment::RebuildToFile(const std::string& dest_file, std::uint64_t in
                               " damaged page(s), first: " + pages->problems.front());
   }
   if (Status f = CheckRoomForRebuild(dest_file); !f.ok()) return f;
-  Status s = View([&](ReadTxn& in) { return WriteLiveRows(in, dest_file, initial_map_size); });
+  Status s = View([&](ReadTxn& in) { return WriteLiveRows(in, dest_file, initial_map_size, nullptr, finish); });
   return s.WithContext("rebuilding '" + name_ + "'");
 }
 
@@ -1146,7 +1147,7 @@ Status Environment::CopyLiveRows(const ReadTxn& snapshot, const std::string& des
 }
 
 Status Environment::WriteLiveRows(const ReadTxn& in, const std::string& dest_file, std::uint64_t initial_map_size,
-                                  const RowFilter& keep) {
+                                  const RowFilter& keep, const FinishRebuild& finish) {
   EnvOptions eo;
   eo.path = dest_file;
   eo.single_file = true;
@@ -1190,6 +1191,7 @@ Status Environment::WriteLiveRows(const ReadTxn& in, const std::string& dest_fil
     }
     return Status::OK();
   }();
+  if (s.ok() && finish) s = finish(**fresh);
   if (s.ok()) s = (*fresh)->Sync();
   fresh->reset();
   ::unlink((dest_file + "-lock").c_str());

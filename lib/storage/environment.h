@@ -281,7 +281,12 @@ class Environment {
   // deleted long ago, the new file's every page was written from live rows
   // only: no deleted key or value survives in a branch, leaf, overflow or
   // free page of it (docs/security.md §6).
-  Status RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size);
+  // `finish` (if given) writes to the new environment after the rows and
+  // before its fsync (a row the new file must hold that the old one must
+  // not: the engine's position generation).
+  using FinishRebuild = std::function<Status(Environment& fresh)>;
+  Status RebuildToFile(const std::string& dest_file, std::uint64_t initial_map_size,
+                       const FinishRebuild& finish = nullptr);
   // StoreFull unless the disk holding `dest_file` has room for a rebuild of
   // this environment (its live pages, a lock file and 1 MiB): what
   // RebuildToFile checks first, for callers that write before they rebuild.
@@ -374,7 +379,7 @@ class Environment {
   // new environment at `dest_file`, fsynced, its lock file removed;
   // `dest_file` removed again on failure.
   Status WriteLiveRows(const ReadTxn& in, const std::string& dest_file, std::uint64_t initial_map_size,
-                       const RowFilter& keep = nullptr);
+                       const RowFilter& keep = nullptr, const FinishRebuild& finish = nullptr);
 
   MDB_env* env_ = nullptr;
   std::string name_;
