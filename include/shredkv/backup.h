@@ -26,15 +26,16 @@ namespace shredkv {
 // Where a store's history was when a backup was taken or an erasure log
 // read: what a restore orders a log and its backup by (a log read before
 // the backup lacks the erasures made since; outside audit 38b F2: the
-// clock, which the check used alone, can step back), and — by generation
-// only — what ReapplyErasureLog refuses a log older than the store put
-// back by. Counted by the store, not by any clock: `commit` grows with
-// every commit of its data file, and `generation` at every writable open,
-// every compaction (whose new file counts commits from 1 again), and when
-// a restored or put-back store goes on from a log. Positions of copies of
-// one store that went apart (a restored store and its original) are not
-// ordered by history; compare those of one line of copies. {0, 0}: not
-// recorded (a backup or log of a build before stop 39).
+// clock, which the check used alone, can step back). Counted by the store,
+// not by any clock: `commit` grows with every commit of its data file, and
+// `generation` at every compaction (whose new file counts commits from 1
+// again) and when a restored or put-back store goes on from a log.
+// Positions of copies of one store that went apart (a restored store and
+// its original) are not ordered by history; compare those of one line of
+// copies. Under Durability::kNoMetaSync or kNoSync a power loss may take
+// back the last commits, and their IDs are handed out again: a log read
+// just before it can then pass for a later one. {0, 0}: not recorded (a
+// backup or log of a build before stop 39).
 struct StorePosition {
   std::uint64_t generation = 0;
   std::uint64_t commit = 0;

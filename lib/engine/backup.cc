@@ -1007,22 +1007,11 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
     auto dropped = static_cast<engine::StoreImpl&>(**store).key_store().DropFreePool();
     if (!dropped.ok()) f = dropped.status();
   }
-  // A log of an older generation than the store put back was read before a
-  // compaction or a writable open the store's state includes: older than
-  // it, and refused (outside audit 39b, F2, in part: within one
-  // generation nothing orders a volume snapshot against a log; a copy of a
-  // backup's files counts its commits from 1 again).
-  if (f.ok() && log.position.known()) {
-    const std::uint64_t put_back = static_cast<engine::StoreImpl&>(**store).context().generation_at_open;
-    if (log.position.generation < put_back) {
-      f = Status::InvalidArgument("the erasure log was read at store position " +
-                                  std::to_string(log.position.generation) + "/" +
-                                  std::to_string(log.position.commit) + ", in a generation before the store put "
-                                  "back (generation " + std::to_string(put_back) +
-                                  "): it lacks every erasure made since it was read (read the log from the live "
-                                  "store)");
-    }
-  }
+  // No order check against the state put back (outside audit 39b, F2): a
+  // volume snapshot records no position of its own taking, and the files
+  // of a restored copy (RestoreShard's files in place) are of another
+  // generation than the original's logs by design. Only a log that lacks
+  // an erasure the store holds is refused (CheckLogFor).
   if (f.ok()) f = engine::FinishCopy(**store, &log, /*rotate=*/true, /*reseal=*/nullptr, &applied);
   Status c = (*store)->Close();
   if (!f.ok()) return f;

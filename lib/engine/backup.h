@@ -43,10 +43,9 @@ class Backups;
 Result<StorePosition> ReadStorePosition(const EngineContext& ctx, const storage::ReadTxn& data_txn);
 // In `data_txn`: sets the position's generation to max(its own, `floor`)
 // + 1, so every position from then on is above any of the generation
-// before (and of `floor`). At every writable open (a power loss may have
-// rolled commit IDs back) and when a restored or put-back store goes on
-// from a log of another copy; a compaction writes its new generation into
-// the new file only (PutGeneration). REQUIRES: the caller holds write_mu.
+// before (and of `floor`). When a restored or put-back store goes on from
+// a log of another copy; a compaction writes its new generation into the
+// new file only (PutGeneration). REQUIRES: the caller holds write_mu.
 Status AdvanceGeneration(const EngineContext& ctx, storage::WriteTxn& data_txn, std::uint64_t floor);
 // In `txn` of any environment of the data file's layout (the live one, or a
 // compaction's new file, whose `meta` table is `meta`): sets the

@@ -134,11 +134,6 @@ struct EngineContext {
   LeaseTable leases;
 
   std::uint64_t next_event_seq = 1;  // guarded by write_mu
-  // StorePosition::generation as the data file held it when this writable
-  // open began (each writable open advances it: commit IDs a power loss
-  // rolled back are never handed out again in one generation). 0 on a
-  // read-only open.
-  std::uint64_t generation_at_open = 0;
   // Orphan keys (issue 23): keys of people whose creation never reached
   // `data`. A pass over every person with keys runs after each open (a
   // crash may have left some) and after a failed `data` commit that

@@ -241,19 +241,6 @@ Status StoreImpl::FinishPendingWork() {
     if (Status p = ctx_.CheckAllPages("indexed"); !p.ok()) return p;
   }
   if (Status b = ctx_.consent_index->Backfill(*ctx_.data); !b.ok()) return b;
-  // A new generation for this open (review 39, #2: a power loss can roll
-  // the data file's commit IDs back under kNoMetaSync or kNoSync, and the
-  // same IDs would be handed out again for other commits).
-  {
-    std::lock_guard write_lock(ctx_.write_mu);
-    Status g = ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
-      auto p = ReadStorePosition(ctx_, txn);
-      if (!p.ok()) return p.status();
-      ctx_.generation_at_open = p->generation;
-      return AdvanceGeneration(ctx_, txn, 0);
-    });
-    if (!g.ok()) return g.WithContext("advancing the store's position generation");
-  }
   // A rotation a crash cut short between its destroy commit and its audit
   // entry (outside audits 39a F2, 39b F4).
   return maintenance_.AuditRotation(0).WithContext("auditing a rotation finished before this open");

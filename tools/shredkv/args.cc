@@ -463,7 +463,7 @@ std::string UsageText() {
   for (const CommandSpec& c : Commands()) {
     if (c.hidden) continue;
     std::string head = "  " + c.name;
-    if (head.size() < 17) head.resize(17, ' ');
+    head.resize(std::max<std::size_t>(head.size() + 2, 17), ' ');  // a long name keeps a gap
     s += head + c.summary + "\n";
   }
   s +=
