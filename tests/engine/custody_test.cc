@@ -109,6 +109,15 @@ class CustodyTest : public ::testing::Test {
     o.create_if_missing = false;
     return o;
   }
+  // A take-over sharded restore of ShardedBackupThenEraseInShardZero's
+  // backup (with 4 others) into out/r, cut short in its second shard as a
+  // killed process leaves it: shard 0 restored in place (its keys file
+  // listing the backup's custody keys for its next writable open to
+  // destroy), no SHARDS; the custody destroyed nothing meanwhile. Sets *to
+  // and *ro for restoring again, and *labels to shard 0's backup's custody
+  // labels. Defined below, after FrozenCustody.
+  void CutAShardedRestoreShort(const test::TempDir& out, Options* to, ShardedRestoreOptions* ro,
+                               std::vector<std::string>* labels);
   // A sharded store of two shards at out/s with `others` people and one in
   // shard 0, backed up to out/b, then that person erased: *logs are its
   // erasure logs, read after. A copy of the backup at out/damaged has shard
@@ -499,6 +508,33 @@ class FrozenCustody final : public ForwardingCustody {
   bool frozen = true;
 };
 
+void CustodyTest::CutAShardedRestoreShort(const test::TempDir& out, Options* to, ShardedRestoreOptions* ro,
+                                          std::vector<std::string>* labels) {
+  std::vector<ErasureLog> logs;
+  ShardedBackupThenEraseInShardZero(out, 4, &logs);
+  if (HasFatalFailure()) return;
+  auto shard0 = ReadBackupInfo(out.Sub("b") + "/shard-000");
+  ASSERT_TRUE(shard0.ok()) << shard0.status().ToString();
+  ASSERT_FALSE(shard0->custody_labels.empty());
+  *labels = shard0->custody_labels;
+  *to = RestoreTo(out.Sub("r"));
+  auto frozen = std::make_shared<FrozenCustody>(custody_);
+  to->epoch_key_custody = frozen;  // the cut restore's clean-up destroys nothing, as a killed one
+  ro->erasure_logs = logs;
+  ro->custody_keys = RestoredCustodyKeys::kTakeOver;
+  g_keep_shard0_of = to->directory;
+  g_keep_shard0_at = out.Sub("kept-shard-000");
+  g_renames_seen = 0;
+  util::SetTestPointHook(&KeepShardZeroAtTheSecondRename);
+  auto cut = ShardedStore::Restore(out.Sub("b"), *to, *ro);
+  util::SetTestPointHook(nullptr);
+  ASSERT_FALSE(cut.ok());
+  ASSERT_TRUE(fs::exists(g_keep_shard0_at + "/keys"));
+  fs::create_directories(to->directory);
+  fs::rename(g_keep_shard0_at, to->directory + "/shard-000");
+  frozen->frozen = false;
+}
+
 // Outside audit 38c, F3: after a take-over sharded restore cut short, the
 // application's ordinary creating open (ShardedStore::Open with
 // create_if_missing) opened shard 0 to write — destroying the backup's
@@ -507,36 +543,17 @@ class FrozenCustody final : public ForwardingCustody {
 // original gone. The shards found are read read-only first now.
 TEST_F(CustodyTest, ACreatingOpenOverAShardedRestoreCutShortDestroysNoCustodyKey) {
   test::TempDir out;
-  std::vector<ErasureLog> logs;
-  ShardedBackupThenEraseInShardZero(out, 4, &logs);
-  if (HasFatalFailure()) return;
-  auto shard0 = ReadBackupInfo(out.Sub("b") + "/shard-000");
-  ASSERT_TRUE(shard0.ok()) << shard0.status().ToString();
-  ASSERT_FALSE(shard0->custody_labels.empty());
-
-  Options to = RestoreTo(out.Sub("r"));
-  auto frozen = std::make_shared<FrozenCustody>(custody_);
-  to.epoch_key_custody = frozen;  // the cut restore's clean-up destroys nothing, as a killed one
+  Options to;
   ShardedRestoreOptions ro;
-  ro.erasure_logs = logs;
-  ro.custody_keys = RestoredCustodyKeys::kTakeOver;
-  g_keep_shard0_of = to.directory;
-  g_keep_shard0_at = out.Sub("kept-shard-000");
-  g_renames_seen = 0;
-  util::SetTestPointHook(&KeepShardZeroAtTheSecondRename);
-  auto cut = ShardedStore::Restore(out.Sub("b"), to, ro);
-  util::SetTestPointHook(nullptr);
-  ASSERT_FALSE(cut.ok());
-  ASSERT_TRUE(fs::exists(g_keep_shard0_at + "/keys"));
-  fs::create_directories(to.directory);
-  fs::rename(g_keep_shard0_at, to.directory + "/shard-000");
-  frozen->frozen = false;
+  std::vector<std::string> labels;
+  CutAShardedRestoreShort(out, &to, &ro, &labels);
+  if (HasFatalFailure()) return;
 
   Options app = to;
   app.create_if_missing = true;
   auto opened = ShardedStore::Open(app, 2);
   EXPECT_TRUE(opened.status().IsCorruption()) << opened.status().ToString();
-  for (const std::string& label : shard0->custody_labels) {
+  for (const std::string& label : labels) {
     EXPECT_TRUE(*custody_->HasKey(label)) << label << ": the backup can no longer be restored";
   }
   fs::remove_all(to.directory);
@@ -554,37 +571,18 @@ TEST_F(CustodyTest, ACreatingOpenOverAShardedRestoreCutShortDestroysNoCustodyKey
 // opens refuse it, read-only ones look.
 TEST_F(CustodyTest, AShardOfAShardedRestoreCutShortOpensToWriteOnlyOnceTheRestoreCompletes) {
   test::TempDir out;
-  std::vector<ErasureLog> logs;
-  ShardedBackupThenEraseInShardZero(out, 4, &logs);
-  if (HasFatalFailure()) return;
-  auto shard0 = ReadBackupInfo(out.Sub("b") + "/shard-000");
-  ASSERT_TRUE(shard0.ok()) << shard0.status().ToString();
-  ASSERT_FALSE(shard0->custody_labels.empty());
-
-  Options to = RestoreTo(out.Sub("r"));
-  auto frozen = std::make_shared<FrozenCustody>(custody_);
-  to.epoch_key_custody = frozen;  // the cut restore's clean-up destroys nothing, as a killed one
+  Options to;
   ShardedRestoreOptions ro;
-  ro.erasure_logs = logs;
-  ro.custody_keys = RestoredCustodyKeys::kTakeOver;
-  g_keep_shard0_of = to.directory;
-  g_keep_shard0_at = out.Sub("kept-shard-000");
-  g_renames_seen = 0;
-  util::SetTestPointHook(&KeepShardZeroAtTheSecondRename);
-  auto cut = ShardedStore::Restore(out.Sub("b"), to, ro);
-  util::SetTestPointHook(nullptr);
-  ASSERT_FALSE(cut.ok());
-  ASSERT_TRUE(fs::exists(g_keep_shard0_at + "/keys"));
-  fs::create_directories(to.directory);
-  fs::rename(g_keep_shard0_at, to.directory + "/shard-000");
-  frozen->frozen = false;
+  std::vector<std::string> labels;
+  CutAShardedRestoreShort(out, &to, &ro, &labels);
+  if (HasFatalFailure()) return;
 
   Options shard = to;
   shard.directory = to.directory + "/shard-000";
   auto written = Store::Open(shard);
   EXPECT_TRUE(written.status().IsInvalidArgument()) << written.status().ToString();
   EXPECT_NE(written.status().message().find("restore"), std::string::npos) << written.status().ToString();
-  for (const std::string& label : shard0->custody_labels) {
+  for (const std::string& label : labels) {
     EXPECT_TRUE(*custody_->HasKey(label)) << label << ": the backup can no longer be restored";
   }
   Options look = shard;
@@ -593,7 +591,7 @@ TEST_F(CustodyTest, AShardOfAShardedRestoreCutShortOpensToWriteOnlyOnceTheRestor
   ASSERT_TRUE(looked.ok()) << looked.status().ToString();
   EXPECT_TRUE((*looked)->Verify().ok());
   ASSERT_TRUE((*looked)->Close().ok());
-  for (const std::string& label : shard0->custody_labels) EXPECT_TRUE(*custody_->HasKey(label)) << label;
+  for (const std::string& label : labels) EXPECT_TRUE(*custody_->HasKey(label)) << label;
 
   fs::remove_all(to.directory);
   auto again = ShardedStore::Restore(out.Sub("b"), to, ro);
@@ -601,7 +599,7 @@ TEST_F(CustodyTest, AShardOfAShardedRestoreCutShortOpensToWriteOnlyOnceTheRestor
   EXPECT_EQ(again->shards[0].applied.people_erased, 1u);
   // Complete: no shard is marked, the backup's keys are gone, and the
   // store and each shard open to write.
-  for (const std::string& label : shard0->custody_labels) EXPECT_FALSE(*custody_->HasKey(label)) << label;
+  for (const std::string& label : labels) EXPECT_FALSE(*custody_->HasKey(label)) << label;
   EXPECT_FALSE(fs::exists(shard.directory + "/RESTORE-IN-PROGRESS"));
   auto plain = Store::Open(shard);
   ASSERT_TRUE(plain.ok()) << plain.status().ToString();
