@@ -303,32 +303,30 @@ Result<StoreStats> Reader::Stats() {
     // An erased person's rows stay until the purge: not a person held, nor
     // one with a restriction in force (outside audit 36c, F3: both counted
     // them). `erased` holds a person-sized key per such person.
+    // An erased person whose rows are still here: neither held nor restricted.
+    auto leave_out = [&](std::string_view person) -> Status {
+      std::string_view row;
+      Status had_row = txn.Get(ctx_.tables.people, person, &row);
+      if (had_row.ok() && st.people > 0) --st.people;
+      if (!had_row.ok() && !had_row.IsNotFound()) return had_row;
+      Status restricted = txn.Get(ctx_.tables.restrictions, person, &row);
+      if (restricted.ok() && st.restricted > 0) --st.restricted;
+      return restricted.ok() || restricted.IsNotFound() ? Status::OK() : restricted;
+    };
     auto cursor = txn.OpenCursor(ctx_.tables.erased);
     if (!cursor.ok()) return cursor.status();
     auto& c = **cursor;
     for (Status m = c.SeekToFirst(); c.Valid() || !m.ok(); m = c.Next()) {
       if (!m.ok()) return m;
       if (c.key().size() != PersonId::kSize) continue;  // a category erasure's marker
-      std::string_view row;
-      Status had_row = txn.Get(ctx_.tables.people, c.key(), &row);
-      if (had_row.ok() && st.people > 0) --st.people;
-      if (!had_row.ok() && !had_row.IsNotFound()) return had_row;
-      Status restricted = txn.Get(ctx_.tables.restrictions, c.key(), &row);
-      if (restricted.ok() && st.restricted > 0) --st.restricted;
-      if (!restricted.ok() && !restricted.IsNotFound()) return restricted;
+      if (Status l = leave_out(c.key()); !l.ok()) return l;
     }
     for (const PersonId& p : unapplied_candidates) {
       std::string_view row;
       Status marked = txn.Get(ctx_.tables.erased, p.view(), &row);
-      if (marked.ok()) continue;  // applied: counted above
+      if (marked.ok()) continue;  // applied: left out above
       if (!marked.IsNotFound()) return marked;
-      Status had_row = txn.Get(ctx_.tables.people, p.view(), &row);
-      if (had_row.ok() && st.people > 0) --st.people;
-      if (!had_row.ok() && !had_row.IsNotFound()) return had_row;
-      if (!had_row.ok()) continue;
-      Status restricted = txn.Get(ctx_.tables.restrictions, p.view(), &row);
-      if (restricted.ok() && st.restricted > 0) --st.restricted;
-      if (!restricted.ok() && !restricted.IsNotFound()) return restricted;
+      if (Status l = leave_out(p.view()); !l.ok()) return l;
     }
     auto staged = ctx_.staging->Count(txn);
     if (!staged.ok()) return staged.status();

@@ -1381,15 +1381,19 @@ Status KeyStore::EraseInTxn(storage::WriteTxn& txn, const ErasureCommit& commit)
   if (Status w = txn.Put(requests_, request.request_id, PlainRow(TableId::kRequests, request.request_id, req)); !w.ok()) {
     return w;
   }
+  return CountUnrotatedErasures(txn, people.size(), request.erased_at_ms);
+}
+
+Status KeyStore::CountUnrotatedErasures(storage::WriteTxn& txn, std::uint64_t n, std::int64_t erased_at_ms) {
   auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
   if (!since.ok()) return since.status();
-  if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, *since + people.size()); !w.ok()) return w;
+  if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, *since + n); !w.ok()) return w;
   auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
   if (!oldest.ok()) return oldest.status();
   // The earliest erasure time since the rotation, not the first one's: a
   // first erasure under a clock ahead (a year, say) held the time trigger
   // back for every later one (outside audit 38b, F1).
-  const std::uint64_t at = util::OrderedFromSigned(request.erased_at_ms);
+  const std::uint64_t at = util::OrderedFromSigned(erased_at_ms);
   if (*oldest == 0 || at < *oldest) return PutU64Meta(txn, meta_, kOldestUnrotatedKey, at);
   return Status::OK();
 }
@@ -2160,15 +2164,7 @@ Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<Per
       // Their bytes stay in free pages until a rotation rebuilds the file:
       // counted as an erasure made here, which the rotation triggers count.
       if (!strays.empty()) {
-        auto since = ReadU64Meta(txn, meta_, kErasuresSinceRotationKey);
-        if (!since.ok()) return since.status();
-        if (Status w = PutU64Meta(txn, meta_, kErasuresSinceRotationKey, *since + 1); !w.ok()) return w;
-        auto oldest = ReadU64Meta(txn, meta_, kOldestUnrotatedKey);
-        if (!oldest.ok()) return oldest.status();
-        const std::uint64_t at = util::OrderedFromSigned(request.erased_at_ms);
-        if (*oldest == 0 || at < *oldest) {
-          if (Status w = PutU64Meta(txn, meta_, kOldestUnrotatedKey, at); !w.ok()) return w;
-        }
+        if (Status u = CountUnrotatedErasures(txn, 1, request.erased_at_ms); !u.ok()) return u;
       }
       std::string payload;
       EncodeFence(request, &payload);

@@ -530,6 +530,10 @@ class KeyStore {
                        std::map<std::uint64_t, crypto::SecretKey>* keys, std::map<std::uint64_t, std::string>* labels);
   // Loads the epoch keys again (a writer in another process rotated).
   // REQUIRES: Unlock() succeeded.
+  // In `txn`: `n` more erasures await the next rotation (the count the
+  // rotation triggers read), the earliest of them at `erased_at_ms` or
+  // before.
+  Status CountUnrotatedErasures(storage::WriteTxn& txn, std::uint64_t n, std::int64_t erased_at_ms);
   // CheckPoolRows' one look, under the epoch keys loaded now.
   Result<std::vector<std::string>> CheckPoolRowsOnce();
   Status ReloadEpochs();
