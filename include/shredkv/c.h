@@ -477,7 +477,8 @@ SHREDKV_EXPORT int shredkv_open(const shredkv_options_t* options, shredkv_store_
  * there). Called on the store's background maintenance thread (from a
  * listener or logger) it returns FAILED_PRECONDITION and changes nothing:
  * the store stays open and the handle valid (since stop 32 — it aborted the
- * process); close it from another thread. */
+ * process); close it from another thread. A sharded store's handle closes
+ * every shard; a shard's view (shredkv_shard) releases only itself. */
 SHREDKV_EXPORT int shredkv_close(shredkv_store_t* store, char** errptr);
 
 /* ---- people and identifiers ------------------------------------------------- */
@@ -1186,6 +1187,81 @@ SHREDKV_EXPORT void shredkv_options_set_restore_accept_untagged(shredkv_options_
  * key `new_provider` gives. */
 SHREDKV_EXPORT int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider,
                                            char** errptr);
+
+/* ---- sharded stores (sharded_store.h; since stop 40) ---------------------------- */
+
+/* ShardedStore::Open: N store directories under options' directory, a
+ * person in one shard, so that writes use more than one LMDB writer.
+ * shard_count: 1..256 to create (with create_if_missing); 0 takes an
+ * existing store's count, any other value must equal it. The handle is a
+ * store handle like shredkv_open's, released with shredkv_close (which
+ * closes every shard). Every call on a store handle works on it with the
+ * sharded store's contract (sharded_store.h: calls on one person go to
+ * their shard; calls over many people are split by shard, each part
+ * atomic; identifiers are unique across the shards), except the calls
+ * below, which are FAILED_PRECONDITION on a sharded handle:
+ * - of one shard, to make on each shard's view (shredkv_shard):
+ *   shredkv_scan_analytics, shredkv_read_feed, shredkv_ack_feed,
+ *   shredkv_read_progress, shredkv_sweep / shredkv_sweep2,
+ *   shredkv_read_audit, shredkv_verify_audit_log, shredkv_read_erasure_log
+ *   (one log a shard: what shredkv_restore_sharded takes),
+ *   shredkv_apply_erasure_log;
+ * - shredkv_backup (use shredkv_backup_sharded) and shredkv_rotate_root_key
+ *   (close the store, then shredkv_rotate_root_key_sharded).
+ * On a sharded handle an erasure receipt describes the whole request: its
+ * parts' people summed, the lowest level, cryptographic and purged once
+ * every shard's part is, the latest erasure time; key_epoch and audit_hash
+ * are a shard's own, so they are given for a request of one part and are 0
+ * and "" for one of several (each part: shredkv_get_erasure on each
+ * shard's view). shredkv_get_retention reads shard 0's rules (every
+ * shard's, once shredkv_set_retention succeeded). */
+SHREDKV_EXPORT int shredkv_open_sharded(const shredkv_options_t* options, uint32_t shard_count,
+                                        shredkv_store_t** out, char** errptr);
+/* The shard count of a sharded store's handle; 0 for any other handle
+ * (a plain store, a shard's view, NULL). */
+SHREDKV_EXPORT uint32_t shredkv_shard_count(const shredkv_store_t* store);
+/* ShardedStore::ShardOf: the shard that holds `person`. INVALID_ARGUMENT
+ * unless `store` is a sharded store's handle. */
+SHREDKV_EXPORT int shredkv_shard_of(const shredkv_store_t* store, const shredkv_person_id_t* person, uint32_t* out,
+                                    char** errptr);
+/* ShardedStore::shard: a view of shard `index` as a store handle, for what
+ * the sharded store does not route (above). Release it with shredkv_close,
+ * which releases the view only; the shard closes with the sharded store,
+ * after which calls on the view are FAILED_PRECONDITION (the view keeps the
+ * memory alive, so it may be released in any order). As in C++, a view
+ * must not add people or identifiers (shredkv_create_person,
+ * shredkv_link_identifier, shredkv_rectify, shredkv_import_person, batches
+ * with such operations): that skips the check that an identifier is unique
+ * across the shards. INVALID_ARGUMENT for an index out of range or a handle
+ * that is not a sharded store's. */
+SHREDKV_EXPORT int shredkv_shard(shredkv_store_t* store, uint32_t index, shredkv_store_t** out, char** errptr);
+/* ShardedStore::Backup into `directory` (created; must not hold anything).
+ * shard_infos: NULL (then n is 0), or an array of n = shredkv_shard_count
+ * entries that receives each shard's backup info, each released with
+ * shredkv_backup_info_destroy. */
+SHREDKV_EXPORT int shredkv_backup_sharded(shredkv_store_t* store, const char* directory,
+                                          shredkv_backup_info_t** shard_infos, size_t n, char** errptr);
+/* ShardedStore::Restore of a backup shredkv_backup_sharded wrote into
+ * options' directory (must not exist or be empty): logs are the live
+ * store's erasure logs, one a shard in shard order (shredkv_read_erasure_log
+ * on each shard's view, read after the backup and kept apart from it), or
+ * NULL and 0 with without_erasure_log set; custody_keys:
+ * shredkv_restored_custody_keys; backup_provider: the root key the backup was
+ * taken under when it was rotated since (else NULL); the untagged-backup
+ * and untagged-log options of shredkv_options_set_restore_accept_untagged
+ * apply to every shard. `applied` (may be NULL) receives the sums over the
+ * shards. */
+SHREDKV_EXPORT int shredkv_restore_sharded(const char* backup_dir, const shredkv_options_t* options,
+                                           const shredkv_erasure_log_t* const* logs, size_t n_logs,
+                                           unsigned char without_erasure_log, int custody_keys,
+                                           const shredkv_key_provider_t* backup_provider,
+                                           shredkv_erasure_log_applied_t* applied, char** errptr);
+/* ShardedStore::RotateRootKey: the closed sharded store at options'
+ * directory (options' key provider: its current root key) moved to the key
+ * `new_provider` gives: every shard, then SHARDS. A rotation cut short is
+ * finished by calling it again with the same two keys. */
+SHREDKV_EXPORT int shredkv_rotate_root_key_sharded(const shredkv_options_t* options,
+                                                   const shredkv_key_provider_t* new_provider, char** errptr);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -19,6 +19,8 @@
 
 namespace shredkv {
 
+class ShardedStore;  // shredkv/sharded_store.h
+
 inline constexpr int kExportFormatVersion = 1;
 
 enum class ExportFormat : std::uint8_t {
@@ -35,6 +37,8 @@ SHREDKV_EXPORT Status WriteExport(Iterator<ExportItem>& items, ExportFormat form
 
 // Convenience: Export(id) written to `out`.
 SHREDKV_EXPORT Status ExportPerson(Store& store, const PersonId& id, ExportFormat format, std::ostream& out);
+// The same for a person of a sharded store (ShardedStore::Export).
+SHREDKV_EXPORT Status ExportPerson(ShardedStore& store, const PersonId& id, ExportFormat format, std::ostream& out);
 
 // What the imported person holds: distinct identifiers after
 // normalisation, events, and distinct records (an identifier or a record
@@ -71,6 +75,11 @@ struct ImportOptions {
 SHREDKV_EXPORT Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format);
 SHREDKV_EXPORT Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format,
                                                  const ImportOptions& options);
+// The same into a sharded store: one ShardedStore::Write, so the person
+// goes to the shard their new ID routes to and the identifiers are checked
+// against every shard (since stop 40).
+SHREDKV_EXPORT Result<ImportResult> ImportPerson(ShardedStore& store, std::istream& in, ExportFormat format,
+                                                 const ImportOptions& options = {});
 
 // The byte encodings the export format uses, for tools that read or write it:
 // standard base64 with padding (RFC 4648), and UTF-8 validity (no overlongs,

@@ -23,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -37,9 +38,22 @@ namespace sk = shredkv;
 
 // ---- handle types with state ----------------------------------------------
 
+// A store handle is one of three things: a Store (shredkv_open), a
+// ShardedStore (shredkv_open_sharded), or a view of one shard of a
+// ShardedStore (shredkv_shard), which shares ownership of it so that the
+// shard outlives the view whatever order the handles are closed in.
 struct shredkv_store {
   std::unique_ptr<sk::Store> store;
+  std::shared_ptr<sk::ShardedStore> sharded;
+  bool shard_view = false;  // `sharded` is shared with the handle that opened it
+  sk::Store* shard = nullptr;  // the shard a view works on
   std::uint64_t fork_generation = shredkv::util::ForkGeneration();  // of the opening process
+
+  bool empty() const { return store == nullptr && sharded == nullptr; }
+  bool is_sharded() const { return sharded != nullptr && !shard_view; }
+  // The plain store this handle works on: the Store, or a view's shard.
+  // REQUIRES: !empty() && !is_sharded().
+  sk::Store& plain() { return shard_view ? *shard : *store; }
 };
 
 struct shredkv_options {
@@ -184,6 +198,13 @@ auto Must(F&& body) noexcept -> decltype(body()) {
 bool InRange(int v, int lo, int hi) { return v >= lo && v <= hi; }
 std::string OutOfRange(const char* what, int v) {
   return std::string(what) + ": " + std::to_string(v) + " is not a value of its enum";
+}
+// A call a sharded store does not route, made on a sharded store's handle.
+sk::Status NotOnShardedStore(std::string_view call) {
+  const std::string what = call == "shredkv_backup"            ? "use shredkv_backup_sharded"
+                           : call == "shredkv_rotate_root_key" ? "close it and use shredkv_rotate_root_key_sharded"
+                                                               : "call it on each shard (shredkv_shard)";
+  return sk::Status::FailedPrecondition(std::string(call) + ": not on a sharded store as a whole: " + what);
 }
 void NoteInvalid(std::string* slot, std::string message) {
   if (slot->empty()) *slot = std::move(message);
@@ -488,12 +509,27 @@ class CLogger final : public sk::Logger {
 
 // `call` names the C function in the message for a NULL store (outside
 // audit 37b, F6: "no store (NULL handle)" named neither).
+//
+// A body that takes `auto&` runs on a ShardedStore too; one that takes
+// `sk::Store&` is a call the sharded store does not route (a shard's own
+// change feed, audit log, erasure log, ...): on a sharded handle it is
+// FailedPrecondition, naming shredkv_shard.
 template <typename F>
 int WithStore(shredkv_store_t* store, char** errptr, std::string_view call, F&& body) noexcept {
-  if (store == nullptr || store->store == nullptr) {
+  if (store == nullptr || store->empty()) {
     return Fail(errptr, sk::Status::InvalidArgument(std::string(call) + ": store is NULL"));
   }
-  return Guarded(errptr, [&] { return body(*store->store); });
+  return Guarded(errptr, [&] {
+    if (store->is_sharded()) {
+      if constexpr (std::is_invocable_v<F&, sk::ShardedStore&>) {
+        return body(*store->sharded);
+      } else {
+        return Fail(errptr, NotOnShardedStore(call));
+      }
+    } else {
+      return body(store->plain());
+    }
+  });
 }
 
 // Guarded and WithStore for a call with pointer arguments: CheckArgs(call,
@@ -507,7 +543,7 @@ int Guarded(char** errptr, std::string_view call, Args args, F&& body) noexcept 
 }
 template <typename F>
 int WithStore(shredkv_store_t* store, char** errptr, std::string_view call, Args args, F&& body) noexcept {
-  return WithStore(store, errptr, call, [&](sk::Store& s) {
+  return WithStore(store, errptr, call, [&]<typename S>(S& s) requires std::is_invocable_v<F&, S&> {
     if (auto bad = CheckArgs(call, args); !bad.ok()) return Fail(errptr, bad);
     return body(s);
   });
@@ -961,7 +997,8 @@ int shredkv_open(const shredkv_options_t* options, shredkv_store_t** out, char**
     if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
     auto store = sk::Store::Open(options->options);
     if (!store.ok()) return Fail(errptr, store.status());
-    *out = new shredkv_store{std::move(store).value()};
+    *out = new shredkv_store{};
+    (*out)->store = std::move(store).value();
     return kOk;
   });
 }
@@ -970,8 +1007,9 @@ int shredkv_close(shredkv_store_t* store, char** errptr) {
   if (store == nullptr) return kOk;
   bool refused = false;  // on the store's maintenance thread: still open, the handle stays
   const int code = Guarded(errptr, [&] {
-    if (store->store == nullptr) return kOk;
-    const sk::Status s = store->store->Close();
+    // A shard's view closes only itself: the shard closes with its store.
+    if (store->empty() || store->shard_view) return kOk;
+    const sk::Status s = store->is_sharded() ? store->sharded->Close() : store->store->Close();
     refused = s.IsFailedPrecondition() && shredkv::util::ForkGeneration() == store->fork_generation;
     return Report(errptr, s);
   });
@@ -980,7 +1018,10 @@ int shredkv_close(shredkv_store_t* store, char** errptr) {
   // Store is leaked rather than destroyed: a parent thread inside a call at
   // the fork may have held one of its locks or waited on one of its
   // condition variables, and destroying those waits for ever (store.h).
-  if (shredkv::util::ForkGeneration() != store->fork_generation) (void)store->store.release();
+  if (shredkv::util::ForkGeneration() != store->fork_generation) {
+    (void)store->store.release();
+    if (store->sharded != nullptr) (void)new std::shared_ptr<sk::ShardedStore>(std::move(store->sharded));
+  }
   delete store;
   return code;
 }
@@ -989,7 +1030,7 @@ int shredkv_close(shredkv_store_t* store, char** errptr) {
 
 int shredkv_create_person(shredkv_store_t* store, const shredkv_identifier_t* identifiers, size_t n,
                           const shredkv_attrs_t* profile, shredkv_person_id_t* out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_create_person", [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_create_person", [&](auto& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_create_person", "identifiers", identifiers, n, true);
     if (!bad.ok()) return Fail(errptr, bad);
     auto id = s.CreatePerson(ToIdentifiers(identifiers, n), AttrsOrEmpty(profile));
@@ -1001,7 +1042,7 @@ int shredkv_create_person(shredkv_store_t* store, const shredkv_identifier_t* id
 
 int shredkv_resolve(shredkv_store_t* store, const shredkv_identifier_t* identifier, shredkv_person_id_t* out,
                     char** errptr) {
-  return WithStore(store, errptr, "shredkv_resolve", [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_resolve", [&](auto& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_resolve", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     auto id = s.Resolve(ToIdentifier(identifier));
@@ -1013,7 +1054,7 @@ int shredkv_resolve(shredkv_store_t* store, const shredkv_identifier_t* identifi
 
 int shredkv_link_identifier(shredkv_store_t* store, const shredkv_person_id_t* person,
                             const shredkv_identifier_t* identifier, char** errptr) {
-  return WithStore(store, errptr, "shredkv_link_identifier", {{person, "person"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_link_identifier", {{person, "person"}}, [&](auto& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_link_identifier", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     return Report(errptr, s.LinkIdentifier(ToPerson(person), ToIdentifier(identifier)));
@@ -1022,7 +1063,7 @@ int shredkv_link_identifier(shredkv_store_t* store, const shredkv_person_id_t* p
 
 int shredkv_unlink_identifier(shredkv_store_t* store, const shredkv_person_id_t* person,
                               const shredkv_identifier_t* identifier, char** errptr) {
-  return WithStore(store, errptr, "shredkv_unlink_identifier", {{person, "person"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_unlink_identifier", {{person, "person"}}, [&](auto& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_unlink_identifier", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     return Report(errptr, s.UnlinkIdentifier(ToPerson(person), ToIdentifier(identifier)));
@@ -1059,7 +1100,7 @@ int shredkv_check_new_identifier(const shredkv_options_t* options, const shredkv
 
 int shredkv_get_person(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_person_info_t** out,
                        char** errptr) {
-  return WithStore(store, errptr, "shredkv_get_person", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_person", {{person, "person"}, {out, "out"}}, [&](auto& s) {
     auto info = s.GetPerson(ToPerson(person));
     if (!info.ok()) return Fail(errptr, info.status());
     *out = NewHandle<shredkv_person_info_t>(std::move(info).value());
@@ -1096,7 +1137,7 @@ const char* shredkv_person_info_identifier(const shredkv_person_info_t* info, si
 
 int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_attrs_t** out,
                         char** errptr) {
-  return WithStore(store, errptr, "shredkv_get_profile", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_profile", {{person, "person"}, {out, "out"}}, [&](auto& s) {
     auto profile = s.GetProfile(ToPerson(person));
     if (!profile.ok()) return Fail(errptr, profile.status());
     *out = NewHandle<shredkv_attrs_t>(std::move(profile).value());
@@ -1106,7 +1147,7 @@ int shredkv_get_profile(shredkv_store_t* store, const shredkv_person_id_t* perso
 
 int shredkv_lookup_profile(shredkv_store_t* store, const shredkv_identifier_t* identifier,
                            shredkv_person_id_t* person, shredkv_attrs_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_lookup_profile", {{out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_lookup_profile", {{out, "out"}}, [&](auto& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_lookup_profile", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     auto found = s.LookupProfile(ToIdentifier(identifier));
@@ -1121,7 +1162,7 @@ int shredkv_patch_profile(shredkv_store_t* store, const shredkv_person_id_t* per
                           const char* const* unset, size_t n_unset, char** errptr) {
   return WithStore(
       store, errptr, "shredkv_patch_profile", {{person, "person"}, {unset, "unset", n_unset, "n_unset"}},
-      [&](sk::Store& s) { return Report(errptr, s.PatchProfile(ToPerson(person), ToPatch(set, unset, n_unset))); });
+      [&](auto& s) { return Report(errptr, s.PatchProfile(ToPerson(person), ToPatch(set, unset, n_unset))); });
 }
 
 // ---- events -------------------------------------------------------------------------------
@@ -1131,7 +1172,7 @@ int shredkv_append_event(shredkv_store_t* store, const shredkv_person_id_t* pers
                          size_t n_fields, const char* category, char** errptr) {
   return WithStore(
       store, errptr, "shredkv_append_event",
-      {{person, "person"}, {analytics_fields, "analytics_fields", n_fields, "n_fields"}}, [&](sk::Store& s) {
+      {{person, "person"}, {analytics_fields, "analytics_fields", n_fields, "n_fields"}}, [&](auto& s) {
         return Report(errptr, s.AppendEvent(ToPerson(person),
                                             ToEvent(name, ts_ms, properties, analytics_fields, n_fields, category)));
       });
@@ -1232,7 +1273,7 @@ int shredkv_put(shredkv_store_t* store, const shredkv_person_id_t* person, const
                     {collection, "collection", collection_len, "collection_len"},
                     {key, "key", key_len, "key_len"},
                     {value, "value", value_len, "value_len"}},
-                   [&](sk::Store& s) {
+                   [&](auto& s) {
                      return Report(errptr, s.Put(ToPerson(person), View(collection, collection_len), View(key, key_len),
                                                  View(value, value_len)));
                    });
@@ -1240,7 +1281,7 @@ int shredkv_put(shredkv_store_t* store, const shredkv_person_id_t* person, const
 
 int shredkv_put_record(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_record_t* record,
                        char** errptr) {
-  return WithStore(store, errptr, "shredkv_put_record", {{person, "person"}, {record, "record"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_put_record", {{person, "person"}, {record, "record"}}, [&](auto& s) {
     sk::WriteBatch batch;
     batch.Put(ToPerson(person), As<sk::Record>(record));
     return Report(errptr, s.Write(batch));
@@ -1255,7 +1296,7 @@ int shredkv_get(shredkv_store_t* store, const shredkv_person_id_t* person, const
                     {collection, "collection", collection_len, "collection_len"},
                     {key, "key", key_len, "key_len"},
                     {value, "value"}},
-                   [&](sk::Store& s) {
+                   [&](auto& s) {
                      auto got = s.Get(ToPerson(person), View(collection, collection_len), View(key, key_len));
                      if (!got.ok()) return Fail(errptr, got.status());
                      *value = CopyToMalloc(*got);
@@ -1272,7 +1313,7 @@ int shredkv_get_record(shredkv_store_t* store, const shredkv_person_id_t* person
                     {collection, "collection", collection_len, "collection_len"},
                     {key, "key", key_len, "key_len"},
                     {out, "out"}},
-                   [&](sk::Store& s) {
+                   [&](auto& s) {
                      auto got = s.GetRecord(ToPerson(person), View(collection, collection_len), View(key, key_len));
                      if (!got.ok()) return Fail(errptr, got.status());
                      *out = NewHandle<shredkv_record_t>(std::move(got).value());
@@ -1286,7 +1327,7 @@ int shredkv_delete(shredkv_store_t* store, const shredkv_person_id_t* person, co
                    {{person, "person"},
                     {collection, "collection", collection_len, "collection_len"},
                     {key, "key", key_len, "key_len"}},
-                   [&](sk::Store& s) {
+                   [&](auto& s) {
                      return Report(errptr,
                                    s.Delete(ToPerson(person), View(collection, collection_len), View(key, key_len)));
                    });
@@ -1345,11 +1386,28 @@ static shredkv_iterator_t* ClosedStoreIterator() {
   return new FailedIterator(sk::Status::InvalidArgument("no store (NULL handle)"));
 }
 
+// The iterator `make` opens on the store or sharded store behind `store`
+// (WithStore's dispatch, for calls that return an iterator).
+extern "C++" template <typename F>
+shredkv_iterator_t* IterateStore(shredkv_store_t* store, std::string_view call, F&& make) {
+  if (store == nullptr || store->empty()) return ClosedStoreIterator();
+  if (store->is_sharded()) {
+    if constexpr (std::is_invocable_v<F&, sk::ShardedStore&>) {
+      return make(*store->sharded);
+    } else {
+      return new FailedIterator(NotOnShardedStore(call));
+    }
+  } else {
+    return make(store->plain());
+  }
+}
+
 shredkv_iterator_t* shredkv_scan_events(shredkv_store_t* store, const shredkv_person_id_t* person, int64_t from_ms,
                                         int64_t to_ms) {
   return GuardedIterator("shredkv_scan_events", {{person, "person"}}, [&]() -> shredkv_iterator_t* {
-    if (store == nullptr) return ClosedStoreIterator();
-    return WrapIterator(Kind::kEvent, store->store->ScanEvents(ToPerson(person), sk::TimeRange{from_ms, to_ms}));
+    return IterateStore(store, "shredkv_scan_events", [&](auto& s) {
+      return WrapIterator(Kind::kEvent, s.ScanEvents(ToPerson(person), sk::TimeRange{from_ms, to_ms}));
+    });
   });
 }
 shredkv_iterator_t* shredkv_scan_records(shredkv_store_t* store, const shredkv_person_id_t* person,
@@ -1361,9 +1419,10 @@ shredkv_iterator_t* shredkv_scan_records(shredkv_store_t* store, const shredkv_p
        {collection, "collection", collection_len, "collection_len"},
        {prefix, "prefix", prefix_len, "prefix_len"}},
       [&]() -> shredkv_iterator_t* {
-        if (store == nullptr) return ClosedStoreIterator();
-        return WrapIterator(Kind::kRecord, store->store->ScanRecords(ToPerson(person), View(collection, collection_len),
-                                                                     View(prefix, prefix_len)));
+        return IterateStore(store, "shredkv_scan_records", [&](auto& s) {
+          return WrapIterator(Kind::kRecord, s.ScanRecords(ToPerson(person), View(collection, collection_len),
+                                                           View(prefix, prefix_len)));
+        });
       });
 }
 shredkv_iterator_t* shredkv_find_records(shredkv_store_t* store, int field, const char* value, int64_t before_ms) {
@@ -1377,17 +1436,18 @@ shredkv_iterator_t* shredkv_find_records(shredkv_store_t* store, int field, cons
     query.field = static_cast<sk::RecordQuery::Field>(field);
     query.value = Str(value);
     query.before_ms = before_ms;
-    return WrapIterator(Kind::kFoundRecord, store->store->FindRecords(query));
+    return IterateStore(store, "shredkv_find_records",
+                        [&](auto& s) { return WrapIterator(Kind::kFoundRecord, s.FindRecords(query)); });
   });
 }
 shredkv_iterator_t* shredkv_scan_analytics(shredkv_store_t* store, int64_t from_ms, int64_t to_ms,
                                            const char* name) {
   return GuardedIterator([&]() -> shredkv_iterator_t* {
-    if (store == nullptr) return ClosedStoreIterator();
     sk::AnalyticsQuery query;
     query.range = sk::TimeRange{from_ms, to_ms};
     if (name != nullptr) query.name = std::string(name);
-    return WrapIterator(Kind::kAnalytics, store->store->ScanAnalytics(query));
+    return IterateStore(store, "shredkv_scan_analytics",
+                        [&](sk::Store& s) { return WrapIterator(Kind::kAnalytics, s.ScanAnalytics(query)); });
   });
 }
 
@@ -1439,7 +1499,7 @@ void shredkv_rectification_correct_event(shredkv_rectification_t* r, int64_t ts_
 }
 int shredkv_rectify(shredkv_store_t* store, const shredkv_person_id_t* person, const shredkv_rectification_t* r,
                     char** errptr) {
-  return WithStore(store, errptr, "shredkv_rectify", {{person, "person"}, {r, "r"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_rectify", {{person, "person"}, {r, "r"}}, [&](auto& s) {
     if (r == nullptr) return Fail(errptr, sk::Status::InvalidArgument("no rectification (NULL handle)"));
     if (!r->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(r->invalid));
     return Report(errptr, s.Rectify(ToPerson(person), r->rectification));
@@ -1503,7 +1563,7 @@ int shredkv_restrict(shredkv_store_t* store, const shredkv_person_id_t* people, 
                    {{people, "people", n, "n"},
                     {purposes, "purposes", n_purposes, "n_purposes"},
                     {categories, "categories", n_categories, "n_categories"}},
-                   [&](sk::Store& s) {
+                   [&](auto& s) {
                      return Report(errptr, s.Restrict(ToPeople(people, n), ToSpec(all, purposes, n_purposes, categories,
                                                                                   n_categories, reason)));
                    });
@@ -1515,14 +1575,14 @@ int shredkv_unrestrict(shredkv_store_t* store, const shredkv_person_id_t* people
                    {{people, "people", n, "n"},
                     {purposes, "purposes", n_purposes, "n_purposes"},
                     {categories, "categories", n_categories, "n_categories"}},
-                   [&](sk::Store& s) {
+                   [&](auto& s) {
                      return Report(errptr, s.Unrestrict(ToPeople(people, n), ToSpec(all, purposes, n_purposes,
                                                                                     categories, n_categories, reason)));
                    });
 }
 int shredkv_get_restriction(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_restriction_t** out,
                             char** errptr) {
-  return WithStore(store, errptr, "shredkv_get_restriction", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_restriction", {{person, "person"}, {out, "out"}}, [&](auto& s) {
     auto state = s.GetRestriction(ToPerson(person));
     if (!state.ok()) return Fail(errptr, state.status());
     *out = NewHandle<shredkv_restriction_t>(std::move(state).value());
@@ -1532,13 +1592,13 @@ int shredkv_get_restriction(shredkv_store_t* store, const shredkv_person_id_t* p
 
 int shredkv_set_consent(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, const char* purpose,
                         unsigned char granted, const char* source, char** errptr) {
-  return WithStore(store, errptr, "shredkv_set_consent", {{people, "people", n, "n"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_set_consent", {{people, "people", n, "n"}}, [&](auto& s) {
     return Report(errptr, s.SetConsent(ToPeople(people, n), Str(purpose), granted != 0, Str(source)));
   });
 }
 int shredkv_get_consent(shredkv_store_t* store, const shredkv_person_id_t* person, shredkv_consent_list_t** out,
                         char** errptr) {
-  return WithStore(store, errptr, "shredkv_get_consent", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_consent", {{person, "person"}, {out, "out"}}, [&](auto& s) {
     auto consent = s.GetConsent(ToPerson(person));
     if (!consent.ok()) return Fail(errptr, consent.status());
     auto list = std::make_unique<shredkv_consent_list>();
@@ -1554,7 +1614,7 @@ int shredkv_get_consent(shredkv_store_t* store, const shredkv_person_id_t* perso
 }
 int shredkv_get_consent_history(shredkv_store_t* store, const shredkv_person_id_t* person,
                                 shredkv_consent_list_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_get_consent_history", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_consent_history", {{person, "person"}, {out, "out"}}, [&](auto& s) {
     auto history = s.GetConsentHistory(ToPerson(person));
     if (!history.ok()) return Fail(errptr, history.status());
     *out = new shredkv_consent_list{std::move(history).value()};
@@ -1597,14 +1657,15 @@ const char* shredkv_consent_source(const shredkv_consent_record_t* c) {
 
 shredkv_iterator_t* shredkv_people_with_consent(shredkv_store_t* store, const char* purpose, unsigned char granted) {
   return GuardedIterator([&]() -> shredkv_iterator_t* {
-    if (store == nullptr) return ClosedStoreIterator();
-    return WrapIterator(Kind::kPerson, store->store->PeopleWithConsent(Str(purpose), granted != 0));
+    return IterateStore(store, "shredkv_people_with_consent", [&](auto& s) {
+      return WrapIterator(Kind::kPerson, s.PeopleWithConsent(Str(purpose), granted != 0));
+    });
   });
 }
 
 int shredkv_acquire_lease(shredkv_store_t* store, const shredkv_person_id_t* person, const char* purpose,
                           shredkv_lease_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_acquire_lease", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_acquire_lease", {{person, "person"}, {out, "out"}}, [&](auto& s) {
     auto lease = s.AcquireLease(ToPerson(person), Str(purpose));
     if (!lease.ok()) return Fail(errptr, lease.status());
     *out = new shredkv_lease{std::move(lease).value()};
@@ -1883,7 +1944,7 @@ int shredkv_read_progress(shredkv_store_t* store, const char* name, uint64_t* po
   });
 }
 int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, char** errptr) {
-  return WithStore(store, errptr, "shredkv_write", {{batch, "batch"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_write", {{batch, "batch"}}, [&](auto& s) {
     if (!batch->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(batch->invalid));
     return Report(errptr, s.Write(batch->batch));
   });
@@ -1893,8 +1954,8 @@ int shredkv_write(shredkv_store_t* store, const shredkv_writebatch_t* batch, cha
 
 shredkv_iterator_t* shredkv_export(shredkv_store_t* store, const shredkv_person_id_t* person) {
   return GuardedIterator("shredkv_export", {{person, "person"}}, [&]() -> shredkv_iterator_t* {
-    if (store == nullptr) return ClosedStoreIterator();
-    return WrapIterator(Kind::kExport, store->store->Export(ToPerson(person)));
+    return IterateStore(store, "shredkv_export",
+                        [&](auto& s) { return WrapIterator(Kind::kExport, s.Export(ToPerson(person))); });
   });
 }
 static const sk::ExportItem& Item(const shredkv_export_item_t* item) { return As<sk::ExportItem>(item); }
@@ -1950,7 +2011,7 @@ static bool ToFormat(int format, sk::ExportFormat* out) {
 
 int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* person, int format,
                           shredkv_write_fn write, void* ctx, char** errptr) {
-  return WithStore(store, errptr, "shredkv_export_person", {{person, "person"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_export_person", {{person, "person"}}, [&](auto& s) {
     sk::ExportFormat f{};
     if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
     if (write == nullptr) return Fail(errptr, sk::Status::InvalidArgument("shredkv_export_person: write is NULL"));
@@ -1969,7 +2030,7 @@ int shredkv_export_person(shredkv_store_t* store, const shredkv_person_id_t* per
 static int ImportPerson(const char* call, shredkv_store_t* store, const char* data, size_t len, int format, int analytics,
                  shredkv_person_id_t* out, uint64_t* identifiers, uint64_t* events, uint64_t* records,
                  char** errptr) {
-  return WithStore(store, errptr, call, {{data, "data", len, "len"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, call, {{data, "data", len, "len"}}, [&](auto& s) {
     sk::ExportFormat f{};
     if (!ToFormat(format, &f)) return Fail(errptr, sk::Status::InvalidArgument("unknown export format"));
     sk::ImportOptions options;
@@ -2018,15 +2079,46 @@ uint64_t shredkv_receipt_key_epoch(const shredkv_receipt_t* r) { return Receipt(
 const char* shredkv_receipt_audit_hash(const shredkv_receipt_t* r) { return Receipt(r).audit_hash.c_str(); }
 const char* shredkv_receipt_category(const shredkv_receipt_t* r) { return Receipt(r).category.c_str(); }
 
+// Overloaded, so of C++ linkage (the block is inside extern "C").
+extern "C++" {
 static int ReturnReceipt(sk::Result<sk::ErasureReceipt> receipt, shredkv_receipt_t** out, char** errptr) {
   if (!receipt.ok()) return Fail(errptr, receipt.status());
   if (out != nullptr) *out = NewHandle<shredkv_receipt_t>(std::move(receipt).value());
   return kOk;
 }
+// A sharded store's request as one receipt (c.h, shredkv_erase): its parts'
+// people summed, the lowest level, cryptographic and purged once every part
+// is, the latest erasure time; the key epoch and audit hash of a one-part
+// request (a shard's own), else 0 and empty.
+static int ReturnReceipt(sk::Result<sk::ShardedErasureReceipt> sharded, shredkv_receipt_t** out, char** errptr) {
+  if (!sharded.ok()) return Fail(errptr, sharded.status());
+  if (out == nullptr) return kOk;
+  sk::ErasureReceipt whole;
+  whole.request_id = sharded->request_id;
+  whole.people = sharded->people;
+  whole.level = sharded->level;
+  whole.cryptographic = !sharded->parts.empty();
+  whole.purged = !sharded->parts.empty();
+  for (const auto& [shard, part] : sharded->parts) {
+    whole.erased_at_ms = std::max(whole.erased_at_ms, part.erased_at_ms);
+    whole.analytics = part.analytics;
+    whole.suppressed = whole.suppressed || part.suppressed;
+    whole.cryptographic = whole.cryptographic && part.cryptographic;
+    whole.purged = whole.purged && part.purged;
+    whole.category = part.category;
+  }
+  if (sharded->parts.size() == 1) {
+    whole.key_epoch = sharded->parts.front().second.key_epoch;
+    whole.audit_hash = sharded->parts.front().second.audit_hash;
+  }
+  *out = NewHandle<shredkv_receipt_t>(std::move(whole));
+  return kOk;
+}
+}  // extern "C++"
 
 int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, size_t n, const char* request_id,
                   unsigned char suppress, int analytics, shredkv_receipt_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_erase", {{people, "people", n, "n"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_erase", {{people, "people", n, "n"}}, [&](auto& s) {
     if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
     return ReturnReceipt(s.Erase(ToPeople(people, n), ToEraseOptions(request_id, suppress, analytics)), out, errptr);
   });
@@ -2034,7 +2126,7 @@ int shredkv_erase(shredkv_store_t* store, const shredkv_person_id_t* people, siz
 int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier_t* identifier,
                                 const char* request_id, unsigned char suppress, int analytics,
                                 shredkv_receipt_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_erase_by_identifier", [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_erase_by_identifier", [&](auto& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_erase_by_identifier", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
@@ -2045,7 +2137,7 @@ int shredkv_erase_by_identifier(shredkv_store_t* store, const shredkv_identifier
 }
 int shredkv_erase_category(shredkv_store_t* store, const shredkv_person_id_t* person, const char* category,
                            const char* request_id, int analytics, shredkv_receipt_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_erase_category", {{person, "person"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_erase_category", {{person, "person"}}, [&](auto& s) {
     if (!InRange(analytics, 0, 2)) return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("analytics", analytics)));
     return ReturnReceipt(s.EraseCategory(ToPerson(person), Str(category), ToEraseOptions(request_id, 0, analytics)),
                          out, errptr);
@@ -2053,10 +2145,10 @@ int shredkv_erase_category(shredkv_store_t* store, const shredkv_person_id_t* pe
 }
 int shredkv_get_erasure(shredkv_store_t* store, const char* request_id, shredkv_receipt_t** out, char** errptr) {
   return WithStore(store, errptr, "shredkv_get_erasure",
-                   [&](sk::Store& s) { return ReturnReceipt(s.GetErasure(Str(request_id)), out, errptr); });
+                   [&](auto& s) { return ReturnReceipt(s.GetErasure(Str(request_id)), out, errptr); });
 }
 int shredkv_unsuppress(shredkv_store_t* store, const shredkv_identifier_t* identifier, char** errptr) {
-  return WithStore(store, errptr, "shredkv_unsuppress", [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_unsuppress", [&](auto& s) {
     const sk::Status bad = CheckIdentifiers("shredkv_unsuppress", "identifier", identifier, 1, false);
     if (!bad.ok()) return Fail(errptr, bad);
     return Report(errptr, s.Unsuppress(ToIdentifier(identifier)));
@@ -2066,7 +2158,7 @@ int shredkv_unsuppress(shredkv_store_t* store, const shredkv_identifier_t* ident
 // ---- housekeeping ----------------------------------------------------------------------------------------
 
 int shredkv_purge(shredkv_store_t* store, size_t budget_rows, shredkv_purge_result_t* out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_purge", [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_purge", [&](auto& s) {
     auto result = s.Purge(budget_rows);
     if (!result.ok()) return Fail(errptr, result.status());
     Fill(out, shredkv_purge_result_t{result->rows_deleted, result->people_purged, result->people_pending});
@@ -2074,7 +2166,7 @@ int shredkv_purge(shredkv_store_t* store, size_t budget_rows, shredkv_purge_resu
   });
 }
 int shredkv_rotate_epoch(shredkv_store_t* store, shredkv_rotation_result_t* out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_rotate_epoch", [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_rotate_epoch", [&](auto& s) {
     auto r = s.RotateEpoch();
     if (!r.ok()) return Fail(errptr, r.status());
     Fill(out, shredkv_rotation_result_t{r->new_epoch, r->destroyed_epochs, r->rewrapped_keys, r->batches,
@@ -2084,7 +2176,7 @@ int shredkv_rotate_epoch(shredkv_store_t* store, shredkv_rotation_result_t* out,
 }
 int shredkv_compact_data(shredkv_store_t* store, uint64_t* file_bytes_before, uint64_t* file_bytes_after,
                          char** errptr) {
-  return WithStore(store, errptr, "shredkv_compact_data", [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_compact_data", [&](auto& s) {
     auto r = s.CompactData();
     if (!r.ok()) return Fail(errptr, r.status());
     Fill(file_bytes_before, r->file_bytes_before);
@@ -2094,11 +2186,20 @@ int shredkv_compact_data(shredkv_store_t* store, uint64_t* file_bytes_before, ui
 }
 int shredkv_set_retention(shredkv_store_t* store, const shredkv_retention_t* rules, char** errptr) {
   return WithStore(store, errptr, "shredkv_set_retention", {{rules, "rules"}},
-                   [&](sk::Store& s) { return Report(errptr, s.SetRetention(rules->rules)); });
+                   [&](auto& s) { return Report(errptr, s.SetRetention(rules->rules)); });
 }
 int shredkv_get_retention(shredkv_store_t* store, shredkv_retention_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_get_retention", {{out, "out"}}, [&](sk::Store& s) {
-    auto rules = s.GetRetention();
+  return WithStore(store, errptr, "shredkv_get_retention", {{out, "out"}}, [&](auto& s) {
+    // Every shard has the rules SetRetention gave them all; shard 0 is set
+    // first, so it holds the rules of the latest call even when one failed
+    // part-way.
+    auto rules = [&] {
+      if constexpr (std::is_same_v<std::remove_cvref_t<decltype(s)>, sk::ShardedStore>) {
+        return s.shard(0).GetRetention();
+      } else {
+        return s.GetRetention();
+      }
+    }();
     if (!rules.ok()) return Fail(errptr, rules.status());
     *out = new shredkv_retention{std::move(rules).value()};
     return kOk;
@@ -2119,13 +2220,13 @@ int shredkv_sweep(shredkv_store_t* store, size_t budget_rows, shredkv_sweep_resu
   return shredkv_sweep2(store, budget_rows, out, nullptr, errptr);
 }
 int shredkv_run_maintenance(shredkv_store_t* store, char** errptr) {
-  return WithStore(store, errptr, "shredkv_run_maintenance", [&](sk::Store& s) { return Report(errptr, s.RunMaintenance()); });
+  return WithStore(store, errptr, "shredkv_run_maintenance", [&](auto& s) { return Report(errptr, s.RunMaintenance()); });
 }
 
 // ---- stats ---------------------------------------------------------------------------------------------------
 
 int shredkv_get_stats(shredkv_store_t* store, shredkv_stats_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_get_stats", {{out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_get_stats", {{out, "out"}}, [&](auto& s) {
     auto stats = s.Stats();
     if (!stats.ok()) return Fail(errptr, stats.status());
     auto handle = std::make_unique<shredkv_stats>();
@@ -2295,7 +2396,7 @@ const char* shredkv_audit_hash(const shredkv_audit_list_t* list, size_t i) {
 }
 
 int shredkv_audit_subject_of(shredkv_store_t* store, const shredkv_person_id_t* person, char** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_audit_subject_of", {{person, "person"}, {out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_audit_subject_of", {{person, "person"}, {out, "out"}}, [&](auto& s) {
     auto subject = s.AuditSubject(ToPerson(person));
     if (!subject.ok()) return Fail(errptr, subject.status());
     *out = CopyToMalloc(*subject);
@@ -2304,7 +2405,7 @@ int shredkv_audit_subject_of(shredkv_store_t* store, const shredkv_person_id_t* 
 }
 
 int shredkv_verify(shredkv_store_t* store, shredkv_verify_report_t** out, char** errptr) {
-  return WithStore(store, errptr, "shredkv_verify", {{out, "out"}}, [&](sk::Store& s) {
+  return WithStore(store, errptr, "shredkv_verify", {{out, "out"}}, [&](auto& s) {
     auto report = s.Verify();
     if (!report.ok()) return Fail(errptr, report.status());
     *out = new shredkv_verify_report{std::move(report).value()};
@@ -2503,6 +2604,127 @@ int shredkv_reapply_erasure_log(const shredkv_options_t* options, const shredkv_
 int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider, char** errptr) {
   return WithStore(store, errptr, "shredkv_rotate_root_key", {{new_provider, "new_provider"}},
                    [&](sk::Store& s) { return Report(errptr, s.RotateRootKey(new_provider->provider)); });
+}
+
+// ---- sharded stores -----------------------------------------------------------------
+
+int shredkv_open_sharded(const shredkv_options_t* options, uint32_t shard_count, shredkv_store_t** out,
+                         char** errptr) {
+  return Guarded(errptr, "shredkv_open_sharded", {{options, "options"}, {out, "out"}}, [&] {
+    if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
+    auto sharded = sk::ShardedStore::Open(options->options, shard_count);
+    if (!sharded.ok()) return Fail(errptr, sharded.status());
+    *out = new shredkv_store{};
+    (*out)->sharded = std::move(sharded).value();
+    return kOk;
+  });
+}
+
+uint32_t shredkv_shard_count(const shredkv_store_t* store) {
+  if (store == nullptr || !store->is_sharded()) return 0;
+  return store->sharded->shard_count();
+}
+
+int shredkv_shard_of(const shredkv_store_t* store, const shredkv_person_id_t* person, uint32_t* out,
+                     char** errptr) {
+  return Guarded(errptr, "shredkv_shard_of", {{person, "person"}, {out, "out"}}, [&] {
+    if (store == nullptr || !store->is_sharded()) {
+      return Fail(errptr, sk::Status::InvalidArgument("shredkv_shard_of: not a sharded store's handle"));
+    }
+    *out = store->sharded->ShardOf(ToPerson(person));
+    return kOk;
+  });
+}
+
+int shredkv_shard(shredkv_store_t* store, uint32_t index, shredkv_store_t** out, char** errptr) {
+  return Guarded(errptr, "shredkv_shard", {{out, "out"}}, [&] {
+    if (store == nullptr || !store->is_sharded()) {
+      return Fail(errptr, sk::Status::InvalidArgument("shredkv_shard: not a sharded store's handle"));
+    }
+    if (index >= store->sharded->shard_count()) {
+      return Fail(errptr, sk::Status::InvalidArgument("shredkv_shard: shard " + std::to_string(index) +
+                                                      " of a store of " +
+                                                      std::to_string(store->sharded->shard_count())));
+    }
+    auto view = std::make_unique<shredkv_store>();
+    view->sharded = store->sharded;
+    view->shard_view = true;
+    view->shard = &store->sharded->shard(index);
+    view->fork_generation = store->fork_generation;
+    *out = view.release();
+    return kOk;
+  });
+}
+
+int shredkv_backup_sharded(shredkv_store_t* store, const char* directory, shredkv_backup_info_t** shard_infos,
+                           size_t n, char** errptr) {
+  return Guarded(errptr, "shredkv_backup_sharded", {{shard_infos, "shard_infos", n, "n"}}, [&] {
+    if (store == nullptr || !store->is_sharded()) {
+      return Fail(errptr, sk::Status::InvalidArgument("shredkv_backup_sharded: not a sharded store's handle"));
+    }
+    if (shard_infos != nullptr && n != store->sharded->shard_count()) {
+      return Fail(errptr, sk::Status::InvalidArgument("shredkv_backup_sharded: n is " + std::to_string(n) +
+                                                      " for a store of " +
+                                                      std::to_string(store->sharded->shard_count()) + " shards"));
+    }
+    auto info = store->sharded->Backup(Str(directory));
+    if (!info.ok()) return Fail(errptr, info.status());
+    if (shard_infos != nullptr) {
+      for (std::size_t i = 0; i < n; ++i) {
+        shard_infos[i] = NewHandle<shredkv_backup_info_t>(std::move(info->shards[i]));
+      }
+    }
+    return kOk;
+  });
+}
+
+int shredkv_restore_sharded(const char* backup_dir, const shredkv_options_t* options,
+                            const shredkv_erasure_log_t* const* logs, size_t n_logs,
+                            unsigned char without_erasure_log, int custody_keys,
+                            const shredkv_key_provider_t* backup_provider, shredkv_erasure_log_applied_t* applied,
+                            char** errptr) {
+  return Guarded(errptr, "shredkv_restore_sharded", {{options, "options"}, {logs, "logs", n_logs, "n_logs"}}, [&] {
+    if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
+    if (!InRange(custody_keys, 0, 2)) {
+      return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("custody_keys", custody_keys)));
+    }
+    sk::ShardedRestoreOptions restore;
+    for (std::size_t i = 0; i < n_logs; ++i) {
+      if (logs[i] == nullptr) {
+        return Fail(errptr, sk::Status::InvalidArgument("shredkv_restore_sharded: logs[" + std::to_string(i) +
+                                                        "] is NULL"));
+      }
+      restore.erasure_logs.push_back(Log(logs[i]));
+    }
+    restore.without_erasure_log = without_erasure_log != 0;
+    restore.custody_keys = static_cast<sk::RestoredCustodyKeys>(custody_keys);
+    restore.accept_untagged_backup = options->restore_accept_untagged_backup;
+    restore.accept_untagged_log = options->restore_accept_untagged_log;
+    if (backup_provider != nullptr) restore.backup_key_provider = backup_provider->provider;
+    auto result = sk::ShardedStore::Restore(Str(backup_dir), options->options, restore);
+    if (!result.ok()) return Fail(errptr, result.status());
+    sk::ErasureLogApplied sum;
+    for (const sk::RestoreResult& shard : result->shards) {
+      sum.people_erased += shard.applied.people_erased;
+      sum.categories_erased += shard.applied.categories_erased;
+      sum.suppressions_added += shard.applied.suppressions_added;
+      sum.already_erased += shard.applied.already_erased;
+      sum.not_present += shard.applied.not_present;
+    }
+    FillApplied(applied, sum);
+    return kOk;
+  });
+}
+
+int shredkv_rotate_root_key_sharded(const shredkv_options_t* options, const shredkv_key_provider_t* new_provider,
+                                    char** errptr) {
+  return Guarded(errptr, "shredkv_rotate_root_key_sharded", {{options, "options"}, {new_provider, "new_provider"}},
+                 [&] {
+                   if (!options->invalid.empty()) {
+                     return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
+                   }
+                   return Report(errptr, sk::ShardedStore::RotateRootKey(options->options, new_provider->provider));
+                 });
 }
 
 }  // extern "C"

@@ -6,6 +6,7 @@
 
 #include "portability/json_values.h"
 #include "shredkv/portability.h"
+#include "shredkv/sharded_store.h"
 #include "util/base64.h"
 
 namespace shredkv {
@@ -186,12 +187,26 @@ Status WriteExport(Iterator<ExportItem>& items, ExportFormat format, std::ostrea
   return Status::OK();
 }
 
-Status ExportPerson(Store& store, const PersonId& id, ExportFormat format, std::ostream& out) {
+namespace {
+
+// Export(id) of a Store or a ShardedStore, written to `out`.
+template <typename AnyStore>
+Status ExportOf(AnyStore& store, const PersonId& id, ExportFormat format, std::ostream& out) {
   auto it = store.Export(id);
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   return WriteExport(*it, format, out, now);
+}
+
+}  // namespace
+
+Status ExportPerson(Store& store, const PersonId& id, ExportFormat format, std::ostream& out) {
+  return ExportOf(store, id, format, out);
+}
+
+Status ExportPerson(ShardedStore& store, const PersonId& id, ExportFormat format, std::ostream& out) {
+  return ExportOf(store, id, format, out);
 }
 
 }  // namespace shredkv

@@ -13,6 +13,7 @@
 #include "portability/json_values.h"
 #include "portability/strict_json.h"
 #include "shredkv/portability.h"
+#include "shredkv/sharded_store.h"
 #include "util/base64.h"
 
 namespace shredkv {
@@ -173,7 +174,10 @@ class Importer {
     return Status::OK();
   }
 
-  Result<ImportResult> Commit(Store& store, const ImportOptions& options) {
+  // `store`: a Store or a ShardedStore (the person goes to the shard their
+  // new ID routes to; the identifiers are checked against every shard).
+  template <typename AnyStore>
+  Result<ImportResult> Commit(AnyStore& store, const ImportOptions& options) {
     if (!header_) return Status::InvalidArgument("empty input: no export header");
     if (!person_) return Status::InvalidArgument("the export has no person item");
     WriteBatch batch;
@@ -214,7 +218,8 @@ class Importer {
   std::optional<std::uint64_t> end_items_;
 };
 
-Result<ImportResult> ImportNdjson(Store& store, std::istream& in, const ImportOptions& options) {
+template <typename AnyStore>
+Result<ImportResult> ImportNdjson(AnyStore& store, std::istream& in, const ImportOptions& options) {
   Importer importer;
   std::string line;
   std::uint64_t number = 0, items = 0;
@@ -241,7 +246,8 @@ Result<ImportResult> ImportNdjson(Store& store, std::istream& in, const ImportOp
   return importer.Commit(store, options);
 }
 
-Result<ImportResult> ImportJson(Store& store, std::istream& in, const ImportOptions& options) {
+template <typename AnyStore>
+Result<ImportResult> ImportJson(AnyStore& store, std::istream& in, const ImportOptions& options) {
   Json doc;
   std::string error;
   if (!portability::StrictParse(in, &doc, &error)) return Status::InvalidArgument("the import is not a valid JSON document: " + error);
@@ -271,18 +277,28 @@ Result<ImportResult> ImportJson(Store& store, std::istream& in, const ImportOpti
   return importer.Commit(store, options);
 }
 
-}  // namespace
-
-Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format) {
-  return ImportPerson(store, in, format, ImportOptions{});
-}
-
-Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format, const ImportOptions& options) {
+template <typename AnyStore>
+Result<ImportResult> Import(AnyStore& store, std::istream& in, ExportFormat format, const ImportOptions& options) {
   try {  // no exception crosses the API
     return format == ExportFormat::kNdjson ? ImportNdjson(store, in, options) : ImportJson(store, in, options);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("malformed import: ") + e.what());
   }
+}
+
+}  // namespace
+
+Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format) {
+  return Import(store, in, format, ImportOptions{});
+}
+
+Result<ImportResult> ImportPerson(Store& store, std::istream& in, ExportFormat format, const ImportOptions& options) {
+  return Import(store, in, format, options);
+}
+
+Result<ImportResult> ImportPerson(ShardedStore& store, std::istream& in, ExportFormat format,
+                                  const ImportOptions& options) {
+  return Import(store, in, format, options);
 }
 
 }  // namespace shredkv

@@ -38,6 +38,8 @@ from ._store import (
     ErasureLog, Lease, ScanIterator, Store, WriteBatch, check_new_identifier, normalize_identifier, read_backup_info,
     restore_backup,
     reapply_erasure_log,
+    restore_sharded,
+    rotate_root_key_sharded,
 )
 
 __version__ = "0.1.0"
@@ -58,7 +60,8 @@ def version_info() -> Tuple[int, int, int]:
 __all__ = [
     # store and friends
     "Store", "WriteBatch", "Lease", "ScanIterator", "Rectification", "ErasureLog",
-    "read_backup_info", "restore_backup", "reapply_erasure_log", "normalize_identifier", "check_new_identifier",
+    "read_backup_info", "restore_backup", "reapply_erasure_log", "restore_sharded", "rotate_root_key_sharded",
+    "normalize_identifier", "check_new_identifier",
     # keys
     "KeyProvider", "key_file", "key_callback", "passphrase", "raw_key", "create_key_file", "Custody", "pkcs11_custody",
     "Listener",

@@ -873,4 +873,26 @@ void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, uns
 
 int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv_key_provider_t* new_provider,
                                            char** errptr);
+
+int shredkv_open_sharded(const shredkv_options_t* options, uint32_t shard_count,
+                                        shredkv_store_t** out, char** errptr);
+
+uint32_t shredkv_shard_count(const shredkv_store_t* store);
+
+int shredkv_shard_of(const shredkv_store_t* store, const shredkv_person_id_t* person, uint32_t* out,
+                                    char** errptr);
+
+int shredkv_shard(shredkv_store_t* store, uint32_t index, shredkv_store_t** out, char** errptr);
+
+int shredkv_backup_sharded(shredkv_store_t* store, const char* directory,
+                                          shredkv_backup_info_t** shard_infos, size_t n, char** errptr);
+
+int shredkv_restore_sharded(const char* backup_dir, const shredkv_options_t* options,
+                                           const shredkv_erasure_log_t* const* logs, size_t n_logs,
+                                           unsigned char without_erasure_log, int custody_keys,
+                                           const shredkv_key_provider_t* backup_provider,
+                                           shredkv_erasure_log_applied_t* applied, char** errptr);
+
+int shredkv_rotate_root_key_sharded(const shredkv_options_t* options,
+                                                   const shredkv_key_provider_t* new_provider, char** errptr);
 """

@@ -18,7 +18,7 @@ from ._convert import (
     read_export_item, read_notice, read_person_info, read_record, read_restriction, read_retention,
     take_backup_info, take_receipt,
 )
-from ._errors import Error, FailedPrecondition, closed_error, raise_error
+from ._errors import Error, FailedPrecondition, InvalidArgument, closed_error, raise_error
 from ._ffi import ffi, lib
 from ._options import (
     _IN_CALLBACK, BuiltOptions, Custody, KeyProvider, Listener, PathLike, as_key_provider, build_options,
@@ -1058,12 +1058,29 @@ class _Closing:
         self.done = threading.Event()
 
 
+def _uint32(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} is an int, not {type(value).__name__}")
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"{what} is out of range: {value}")
+    return value
+
+
+class _ViewOptions:
+    """What a shard's view (Store.shard) keeps alive: its store's callbacks."""
+
+    __slots__ = ("keepalive",)
+
+    def __init__(self, keepalive: List[Any]) -> None:
+        self.keepalive = keepalive
+
+
 class Store:
     """An open store (Store.open). Share it between threads freely: every
     call releases the GIL while in the library. Close it with close() or a
     ``with`` block; calls after close raise FailedPrecondition."""
 
-    def __init__(self, handle: Any, built: BuiltOptions, directory: str) -> None:
+    def __init__(self, handle: Any, built: Union[BuiltOptions, _ViewOptions], directory: str) -> None:
         # Use Store.open().
         self._h = handle
         self._inflight: List[int] = []  # the threads inside a call on it (see "calls in flight")
@@ -1073,6 +1090,10 @@ class Store:
         self._iterators: Dict[int, _Cell] = {}
         self._leases: Dict[int, _Cell] = {}
         self._keepalive = built.keepalive
+        # A sharded store's views of its shards (shard()), closed before it;
+        # a view's store (its _parent), kept alive by the view.
+        self._views: "weakref.WeakSet[Store]" = weakref.WeakSet()
+        self._parent: Optional[Store] = None
         self.directory = directory
         self._realdir = os.path.realpath(directory)
         self._pid = os.getpid()  # a child after fork() cannot close it (the library frees only the handle)
@@ -1147,11 +1168,40 @@ class Store:
         )
         if key is None:
             raise TypeError("Store.open needs key= (a KeyProvider or 32 raw key bytes)")
+        return cls._open_with(directory, key, options, lib.shredkv_open)
+
+    @classmethod
+    def open_sharded(cls, directory: PathLike, *, key: Union[KeyProvider, bytes], shards: int = 0,
+                     **options: Any) -> "Store":
+        """Opens (with create=True, creates) a sharded store in `directory`
+        (ShardedStore, docs/architecture.md §13): `shards` store
+        directories under it, each person in one of them, so that writes
+        to people of different shards use different LMDB writers. `shards`
+        (1..256) is required to create; 0 opens an existing store with its
+        own count (any other value must equal it: InvalidArgument). The
+        other keywords are Store.open's, applied to every shard.
+
+        The store it returns is used like any other; calls over many people
+        (erase, restrict, write, ...) are split by shard, each shard's part
+        atomic (include/shredkv/sharded_store.h). What a sharded store does
+        not route raises FailedPrecondition: analytics scans, the change
+        feed, progress positions, sweeps, the audit log, erasure logs (use
+        shard(i) for those), backup() (use backup_sharded()) and
+        rotate_root_key() (close it and use rotate_root_key_sharded())."""
+        if key is None:
+            raise TypeError("Store.open_sharded needs key= (a KeyProvider or 32 raw key bytes)")
+        count = _uint32(shards, "shards")
+        return cls._open_with(directory, key, options,
+                              lambda handle, out, err: lib.shredkv_open_sharded(handle, count, out, err))
+
+    @classmethod
+    def _open_with(cls, directory: PathLike, key: Union[KeyProvider, bytes], options: Dict[str, Any],
+                   opener: Callable[[Any, Any, Any], int]) -> "Store":
         built = build_options(directory, key, options)
         try:
             out = _new("shredkv_store_t**")
             err = _new(_CHARPP)
-            rc = lib.shredkv_open(built.handle, out, err)
+            rc = opener(built.handle, out, err)
             if rc:
                 reraise_key_interrupts(built.keepalive)
                 if rc == FailedPrecondition.code and _INHERITED_DIRECTORIES and \
@@ -1259,6 +1309,8 @@ class Store:
                     iterators = list(self._iterators.values())
                 for cell in iterators:
                     _destroy_iterator(self, None, cell)
+                for view in list(self._views):
+                    view.close()
                 with self._lock:
                     leases = list(self._leases.values())
                 for cell in leases:
@@ -1967,7 +2019,7 @@ class Store:
 
     def rotate_root_key(self, new_key: Union[KeyProvider, bytes]) -> None:
         """Re-seals the store's root-sealed keys under `new_key`; open the
-        store with it from then on."""
+        store with it from then on. A sharded store: rotate_root_key_sharded."""
         provider = as_key_provider(new_key)
         self._keepalive.append(provider)  # the store may hold it (a key_callback's handle too)
         try:
@@ -1975,6 +2027,59 @@ class Store:
         except Error:
             provider._reraise_interrupt()
             raise
+
+
+    # ---- sharded stores ----
+
+    @property
+    def shard_count(self) -> int:
+        """The number of shards of a sharded store (open_sharded); 0 for a
+        plain store and for a shard's view."""
+        h = self._h
+        if h is None:
+            raise closed_error()
+        return int(lib.shredkv_shard_count(h))
+
+    def shard_of(self, person: PersonId) -> int:
+        """The shard that holds `person` (a sharded store only:
+        InvalidArgument otherwise)."""
+        out = _new("uint32_t*")
+        self._call(lib.shredkv_shard_of, _pid(person), out)
+        return int(out[0])
+
+    def shard(self, index: int) -> "Store":
+        """A view of shard `index` of a sharded store, used as a store, for
+        what the sharded store does not route: the shard's change feed,
+        audit log, erasure log, analytics rows, sweeps. Do not add people or
+        identifiers through it (that skips the check that an identifier is
+        unique across the shards). Closing the view releases it only; the
+        sharded store's close() closes its views first."""
+        idx = _uint32(index, "index")
+        out = _new("shredkv_store_t**")
+        self._call(lib.shredkv_shard, idx, out)
+        view = Store(out[0], _ViewOptions(self._keepalive), os.path.join(self.directory, f"shard-{idx:03d}"))
+        view._parent = self
+        with self._lock:
+            self._views.add(view)
+        return view
+
+    def backup_sharded(self, directory: PathLike) -> List[BackupInfo]:
+        """A backup of the whole sharded store into `directory` (created; it
+        must not hold anything), every shard's copy beginning at one point:
+        each shard's BackupInfo, in shard order. Restore it with
+        restore_sharded."""
+        h = self._h
+        if h is None:
+            raise closed_error()
+        n = int(lib.shredkv_shard_count(h))
+        if n == 0:
+            raise InvalidArgument("InvalidArgument: backup_sharded: not a sharded store (use backup())")
+        infos = _new("shredkv_backup_info_t*[]", n)
+        self._call(lib.shredkv_backup_sharded, encode_path(directory, "directory"), infos, n)
+        out: List[BackupInfo] = []
+        for i in range(n):
+            out.append(take_backup_info(infos + i))
+        return out
 
 
 # ---- module-level functions ----------------------------------------------------------------------------
@@ -2021,6 +2126,69 @@ def restore_backup(backup_dir: PathLike, directory: PathLike, *, key: Union[KeyP
             reraise_key_interrupts(built.keepalive)
             raise_error(rc, err)
         return RestoreResult(take_backup_info(info), _read_applied(applied))
+    finally:
+        built.release()
+        del built
+
+
+def restore_sharded(backup_dir: PathLike, directory: PathLike, *, key: Union[KeyProvider, bytes],
+                    erasure_logs: Optional[Sequence[ErasureLog]] = None, without_erasure_log: bool = False,
+                    custody_keys: RestoredCustodyKeys = RestoredCustodyKeys.UNSPECIFIED,
+                    backup_key: Optional[Union[KeyProvider, bytes]] = None,
+                    accept_untagged_backup: bool = False, accept_untagged_log: bool = False,
+                    **options: Any) -> ErasureLogApplied:
+    """Restores a backup Store.backup_sharded wrote into `directory` (must
+    not exist or be empty), re-applying `erasure_logs` — the live store's,
+    one a shard in shard order (store.shard(i).read_erasure_log(), read
+    after the backup) — so no erased person comes back. `backup_key`: the
+    root key the backup was taken under if it was rotated since. Returns
+    what the logs re-applied, summed over the shards. `options` are
+    Store.open's keywords for the shards."""
+    logs = list(erasure_logs) if erasure_logs is not None else []
+    for log in logs:
+        if not isinstance(log, ErasureLog):
+            raise TypeError(f"erasure_logs holds ErasureLogs, not {type(log).__name__}")
+    accept_backup = flag(accept_untagged_backup, "accept_untagged_backup")
+    accept_log = flag(accept_untagged_log, "accept_untagged_log")
+    backup_provider = None if backup_key is None else as_key_provider(backup_key)
+    built = build_options(directory, key, options)
+    try:
+        lib.shredkv_options_set_restore_accept_untagged(built.handle, accept_backup, accept_log)
+        handles = _new("shredkv_erasure_log_t*[]", max(1, len(logs)))
+        for i, log in enumerate(logs):
+            handles[i] = log._h
+        applied = _new("shredkv_erasure_log_applied_t*")
+        err = _new(_CHARPP)
+        rc = lib.shredkv_restore_sharded(
+            encode_path(backup_dir, "backup_dir"), built.handle, handles if logs else NULL, len(logs),
+            flag(without_erasure_log, "without_erasure_log"), int(RestoredCustodyKeys(custody_keys)),
+            NULL if backup_provider is None else backup_provider._h, applied, err)
+        if rc:
+            reraise_key_interrupts(built.keepalive)
+            if backup_provider is not None:
+                backup_provider._reraise_interrupt()
+            raise_error(rc, err)
+        return _read_applied(applied)
+    finally:
+        built.release()
+        del built
+
+
+def rotate_root_key_sharded(directory: PathLike, *, key: Union[KeyProvider, bytes],
+                            new_key: Union[KeyProvider, bytes], **options: Any) -> None:
+    """Moves the closed sharded store in `directory` from root key `key` to
+    `new_key` (every shard, then its SHARDS file). A rotation cut short is
+    finished by calling it again with the same two keys. `options` are
+    Store.open's keywords."""
+    provider = as_key_provider(new_key)
+    built = build_options(directory, key, options)
+    try:
+        err = _new(_CHARPP)
+        rc = lib.shredkv_rotate_root_key_sharded(built.handle, provider._h, err)
+        if rc:
+            reraise_key_interrupts(built.keepalive)
+            provider._reraise_interrupt()
+            raise_error(rc, err)
     finally:
         built.release()
         del built
