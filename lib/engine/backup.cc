@@ -858,6 +858,9 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
     r.first.push_back(e.person);
     r.second = e.analytics;
   }
+  // The log's requests erased here under their own id: the fences below of
+  // the same requests' other people count in these rows (review 39, #12).
+  std::set<std::string> made_here;
   for (auto& [request_id, people] : requests) {
     EraseOptions options;
     options.request_id = request_id;
@@ -869,6 +872,7 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
       receipt = eraser_.Erase(people.first, options);
     }
     if (!receipt.ok()) return receipt.status().WithContext("re-applying erasure request '" + request_id + "'");
+    if (!options.request_id.empty()) made_here.insert(request_id);
     applied.people_erased += people.first.size();
   }
   // A category erasure of the log this store does not make (it holds nothing
@@ -918,6 +922,7 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
     }
     if (receipt.ok()) {
       ++applied.categories_erased;
+      if (!options.request_id.empty()) made_here.insert(e.request_id);
     } else if (receipt.status().IsErased()) {
       ++applied.already_erased;
       fence_category(e);
@@ -965,14 +970,14 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
     std::lock_guard write_lock(ctx_.write_mu);
-    auto fenced = ctx_.keys->AddForeignFences(never_held);
+    auto fenced = ctx_.keys->AddForeignFences(never_held, made_here);
     if (!fenced.ok()) return fenced.status().WithContext("fencing the people of the log this store never held");
   }
   if (!categories_never_held.empty()) {
     CallGuard guard(ctx_, CallAccess::kWrite);
     if (!guard.ok()) return guard.status();
     std::lock_guard write_lock(ctx_.write_mu);
-    auto fenced = ctx_.keys->AddForeignCategoryFences(categories_never_held);
+    auto fenced = ctx_.keys->AddForeignCategoryFences(categories_never_held, made_here);
     if (!fenced.ok()) {
       return fenced.status().WithContext("fencing the category erasures of the log this store held nothing in");
     }

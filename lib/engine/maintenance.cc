@@ -315,7 +315,7 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
     // refused, or cut short, and finished by a later call or open). A
     // failed append does not keep the rebuild from running (review 39, #7);
     // the next writable open appends the entry.
-    audited = AuditRotation(result.rewrapped_keys);
+    audited = AuditRotation(result.rewrapped_keys, /*rotated_now=*/true);
   }
   if (auto rebuilt = RebuildPendingKeysFile(); !rebuilt.ok()) {
     return rebuilt.status().WithContext("rebuilding the keys file (done at the next maintenance round, rotation or open)");
@@ -329,7 +329,7 @@ Result<RotationResult> Maintenance::DoRotateEpoch() {
   return result;
 }
 
-Status Maintenance::AuditRotation(std::uint64_t rewrapped) {
+Status Maintenance::AuditRotation(std::uint64_t rewrapped, bool rotated_now) {
   if (ctx_.options.read_only) return Status::OK();
   const std::vector<keys::EpochRecord> epochs = ctx_.keys->Epochs();
   if (epochs.empty()) return Status::OK();
@@ -346,7 +346,7 @@ Status Maintenance::AuditRotation(std::uint64_t rewrapped) {
     return Status::OK();
   });
   if (!r.ok()) return r;
-  if (up_to_date) return Status::OK();
+  if (up_to_date && !rotated_now) return Status::OK();
   std::lock_guard write_lock(ctx_.write_mu);
   return ctx_.data->Update([&](storage::WriteTxn& txn) -> Status {
     std::string row;
@@ -357,7 +357,11 @@ Status Maintenance::AuditRotation(std::uint64_t rewrapped) {
     // oldest epoch held are in its audit log as they were made.
     const std::uint64_t audited = g.ok() ? util::DecodeFixed64BE(row.data()) : oldest;
     std::uint64_t mark = audited;
-    if (oldest == current && audited < current) {  // finished, not audited
+    // Finished, not audited. The row holds an epoch number, and a store put
+    // back from a snapshot that copied `keys` before a rotation and `data`
+    // after it can number its next rotation as the row's (review 39, #6):
+    // the rotation this call just made is audited whatever the row says.
+    if (oldest == current && (rotated_now || audited < current)) {
       auto e = ctx_.audit->Append(txn, AuditEntry{AuditKind::kRotation, ctx_.Now(), "", current, rewrapped, 0});
       if (!e.ok()) return e.status();
       mark = current;

@@ -71,13 +71,16 @@ class Maintenance {
   // older epochs committed and that has none yet (data meta
   // audited_rotation_epoch below the current epoch, every older epoch
   // gone): DoRotateEpoch calls it right after that commit (`rewrapped`: its
-  // count), and a writable open calls it for one a crash cut short before
+  // count; `rotated_now`: the entry is appended whatever the meta row
+  // says, since the row holds an epoch number that a snapshot whose `keys`
+  // was copied before a rotation and `data` after it has already: review
+  // 39, #6), and a writable open calls it for one a crash cut short before
   // its entry (count2 0: not known then; outside audits 39a F2, 39b F4:
   // the entry came only after the rebuild, and a rotation finished by the
   // next open never reached the audit chain). A store without the meta row
   // (earlier builds) gets it at its oldest epoch, with no entry. REQUIRES:
   // rotation_mu held or no rotation possible (an open).
-  Status AuditRotation(std::uint64_t rewrapped);
+  Status AuditRotation(std::uint64_t rewrapped, bool rotated_now);
 
   // Erasures made cryptographic before this open are not reported: called
   // by Open, after any interrupted rotation was finished, before Start.

@@ -243,7 +243,7 @@ Status StoreImpl::FinishPendingWork() {
   if (Status b = ctx_.consent_index->Backfill(*ctx_.data); !b.ok()) return b;
   // A rotation a crash cut short between its destroy commit and its audit
   // entry (outside audits 39a F2, 39b F4).
-  return maintenance_.AuditRotation(0).WithContext("auditing a rotation finished before this open");
+  return maintenance_.AuditRotation(0, /*rotated_now=*/false).WithContext("auditing a rotation finished before this open");
 }
 
 Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists) {

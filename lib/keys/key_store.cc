@@ -2098,14 +2098,20 @@ namespace {
 // it) or, where the fence deleted stray keys of the person, the current
 // epoch (cryptographic once a rotation rebuilt the keys file: review 39,
 // #4).
-// A request the store holds already is left as it is; one written earlier
-// in the same transaction (`written`) counts one person more.
+// A row of the same request — written earlier in the same transaction
+// (`written`), or made by the caller's erasure of the people of that
+// request this store held (`made_here`; review 39, #12: the fenced people
+// were left out of its count) — counts one person more, and its key epoch
+// is the later of the two. A row of another erasure that has the id (the
+// caller then erased under a new id) is left as it is.
 Status PutForeignRequest(storage::WriteTxn& txn, storage::Table requests, const ErasureRequest& request,
-                         std::uint64_t key_epoch, std::set<std::string>* written) {
+                         std::uint64_t key_epoch, const std::set<std::string>& made_here,
+                         std::set<std::string>* written) {
   std::string_view row;
   Status g = txn.Get(requests, request.request_id, &row);
-  if (g.ok() && written->count(request.request_id) == 0) return Status::OK();
   if (!g.ok() && !g.IsNotFound()) return g;
+  const bool same_request = written->count(request.request_id) != 0 || made_here.count(request.request_id) != 0;
+  if (g.ok() && !same_request) return Status::OK();
   ErasureRequest r = request;
   r.key_epoch = key_epoch;
   r.pending = 0;
@@ -2115,7 +2121,9 @@ Status PutForeignRequest(storage::WriteTxn& txn, storage::Table requests, const 
     if (Status o = codec::OpenPlain(TableId::kRequests, request.request_id, row, &payload); !o.ok()) return o;
     ErasureRequest held;
     if (Status d = DecodeRequest(request.request_id, payload, &held); !d.ok()) return d;
+    r = held;
     r.people = held.people + 1;
+    r.key_epoch = std::max(held.key_epoch, key_epoch);
   }
   std::string enc;
   EncodeRequest(r, &enc);
@@ -2125,7 +2133,8 @@ Status PutForeignRequest(storage::WriteTxn& txn, storage::Table requests, const 
 
 }  // namespace
 
-Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people) {
+Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people,
+                                                  const std::set<std::string>& made_here) {
   std::uint64_t added = 0;
   std::vector<std::string> stray_keys;
   const std::uint64_t epoch_now = current_epoch();  // read before the write transaction (lock order)
@@ -2172,7 +2181,9 @@ Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<Per
         return w;
       }
       const std::uint64_t epoch = strays.empty() ? 0 : epoch_now;
-      if (Status r = PutForeignRequest(txn, requests_, request, epoch, &requests_written); !r.ok()) return r;
+      if (Status r = PutForeignRequest(txn, requests_, request, epoch, made_here, &requests_written); !r.ok()) {
+        return r;
+      }
       ++added;
     }
     return Status::OK();
@@ -2200,7 +2211,7 @@ Status KeyStore::ForEachCategoryFence(const storage::ReadTxn& txn, const PersonI
 }
 
 Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
-    const std::vector<std::pair<PersonId, ErasureRequest>>& erasures) {
+    const std::vector<std::pair<PersonId, ErasureRequest>>& erasures, const std::set<std::string>& made_here) {
   std::uint64_t added = 0;
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     added = 0;
@@ -2236,7 +2247,7 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
       if (Status p = txn.Put(category_fences_, key, PlainRow(TableId::kCategoryFences, key, payload)); !p.ok()) {
         return p;
       }
-      if (Status r = PutForeignRequest(txn, requests_, request, 0, &requests_written); !r.ok()) return r;
+      if (Status r = PutForeignRequest(txn, requests_, request, 0, made_here, &requests_written); !r.ok()) return r;
       ++added;
     }
     return Status::OK();

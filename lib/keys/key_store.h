@@ -65,6 +65,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -399,16 +400,23 @@ class KeyStore {
   // person key is an error (Internal): erase them instead. Category keys of
   // a person without a person key (a creation cut short between its two
   // commits, as a volume snapshot may hold) are deleted with the fence.
+  // Each fence's request gets a `requests` row so that GetErasure finds
+  // it; `made_here` names the requests the caller has just made in this
+  // store under the same id (the log's people this store held, erased
+  // again), whose rows count the fenced people too (review 39, #12). A row
+  // of any other erasure that has the id is left as it is.
   // One committed transaction; returns how many fences were written.
-  Result<std::uint64_t> AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people);
+  Result<std::uint64_t> AddForeignFences(const std::vector<std::pair<PersonId, ErasureRequest>>& people,
+                                         const std::set<std::string>& made_here = {});
   // The same for category erasures (request.category set) of people this
   // store holds but never gave a key in that category (review of stop 34,
   // R2's category half): each is fenced at a slot from
   // kFirstForeignCategorySlot up, which no key ever takes, so that this
   // store's own log names it. One already fenced (the same person, category
-  // and request id) is skipped. One committed transaction; returns how many
-  // fences were written.
-  Result<std::uint64_t> AddForeignCategoryFences(const std::vector<std::pair<PersonId, ErasureRequest>>& erasures);
+  // and request id) is skipped. `made_here` as for AddForeignFences. One
+  // committed transaction; returns how many fences were written.
+  Result<std::uint64_t> AddForeignCategoryFences(const std::vector<std::pair<PersonId, ErasureRequest>>& erasures,
+                                                 const std::set<std::string>& made_here = {});
   // True if a category fence of `person` (at any slot) holds the erasure
   // `request_id` of `category`.
   Result<bool> HasCategoryFence(const PersonId& person, std::string_view category, std::string_view request_id);

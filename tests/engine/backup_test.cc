@@ -922,6 +922,71 @@ TEST_F(BackupTest, ReapplyErasureLogOnASnapshotTakenMidCreationFencesThatPersonA
   SKV_ASSERT_OK((*r)->Close());
 }
 
+// Review 39, #12: one request erasing a person the backup holds and one it
+// never held (created after it). The restore erases the first again under
+// the request's id and fences the second; the request's row counted only
+// the first, so GetErasure (and erasure-status) said one person.
+TEST_F(BackupTest, ARestoredRequestCountsItsFencedPeopleBesideTheOnesErasedAgain) {
+  const PersonId held = MakePerson("held@x.org", {{"name", "H"}});
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  const PersonId later = MakePerson("later@x.org", {{"name", "L"}});
+  ASSERT_TRUE(store_->Erase({held, later}, EraseOptions{"req-both", false, AnalyticsOnErase::kKeep}).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->applied.people_erased, 1u);
+  EXPECT_EQ(restored->applied.not_present, 1u);
+  auto r = Store::Open(RestoreTo(out_.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto receipt = (*r)->GetErasure("req-both");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_EQ(receipt->people, 2u);
+  EXPECT_TRUE((*r)->GetPerson(held).status().IsErased());
+  EXPECT_TRUE((*r)->GetPerson(later).status().IsErased());
+  SKV_ASSERT_OK((*r)->Close());
+}
+
+// Review 39, #6: the rotation audit's meta row (in `data`) holds an epoch
+// number, and the epochs live in `keys`. A snapshot that copied `keys`
+// before a rotation and `data` after it has the row at the number its own
+// next rotation gets, and that rotation — the one that makes re-applied
+// erasures cryptographic — went unaudited. A rotation is audited by the
+// call that makes it now, whatever the row says.
+std::size_t RotationEntries(Store& store) {
+  auto entries = store.ReadAudit(0, 100000);
+  if (!entries.ok()) return 0;
+  return static_cast<std::size_t>(std::count_if(entries->begin(), entries->end(), [](const AuditRecord& e) {
+    return e.action == AuditAction::kRotation;
+  }));
+}
+
+TEST_F(BackupTest, TheFirstRotationOfASnapshotWithKeysCopiedBeforeARotationAndDataAfterIsAudited) {
+  const PersonId a = MakePerson("a@x.org", {{"name", "A"}});
+  // A's key is claimed from the pool in `data` until a rotation adopts it
+  // into `keys`: adopted before the copy begins (a copy torn across that
+  // adoption holds neither the claim nor the key).
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  const std::string snap_dir = out_.Sub("snap");
+  fs::create_directories(snap_dir + "/keys");
+  fs::create_directories(snap_dir + "/data");
+  fs::copy_file(dir_.path() + "/keys/data.mdb", snap_dir + "/keys/data.mdb");
+  ASSERT_TRUE(store_->RotateEpoch().ok());
+  fs::copy_file(dir_.path() + "/data/data.mdb", snap_dir + "/data/data.mdb");
+
+  auto s = Store::Open(RestoreTo(snap_dir));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const std::size_t before = RotationEntries(**s);
+  auto rotated = (*s)->RotateEpoch();
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(RotationEntries(**s), before + 1);
+  auto profile = (*s)->GetProfile(a);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  EXPECT_EQ(profile->at("name").as_string(), "A");
+  SKV_ASSERT_OK((*s)->Close());
+}
+
 // Review of stop 34, R2: a restore counted the people of its log that the
 // backup never held (created after it) as not present and fenced nothing,
 // so the restored store's own log no longer named them. Restored with that
