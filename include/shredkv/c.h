@@ -1228,7 +1228,9 @@ SHREDKV_EXPORT int shredkv_shard_of(const shredkv_store_t* store, const shredkv_
  * the sharded store does not route (above). Release it with shredkv_close,
  * which releases the view only; the shard closes with the sharded store,
  * after which calls on the view are FAILED_PRECONDITION (the view keeps the
- * memory alive, so it may be released in any order). As in C++, a view
+ * memory alive, so it may be released in any order). Iterators and leases
+ * made through a view must be destroyed before the last of the view and
+ * its store's handle is released. As in C++, a view
  * must not add people or identifiers (shredkv_create_person,
  * shredkv_link_identifier, shredkv_rectify, shredkv_import_person, batches
  * with such operations): that skips the check that an identifier is unique
