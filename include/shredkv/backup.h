@@ -213,7 +213,12 @@ struct RestoreResult {
 // restorable). Nothing is left at options.directory on failure — but for
 // one: if the fsync of the directory holding it fails after the rename
 // (IOError), the restored store is in place, perhaps not durably, with the
-// custody keys its rotation replaced left to its next writable open.
+// custody keys its rotation replaced left to its next writable open. The
+// copy carries its restore marker (a writable open refuses it) until the
+// rename is durable (since stop 40; outside audit 40a, F4): a restore cut
+// short after the rename leaves options.directory marked, and running the
+// restore again finishes it (the marker removed; `applied` then zero) once
+// a read-only open shows it holds the backup's store.
 // Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
 // its custody (a rotation after the backup); WrongKey; InvalidArgument if
 // neither an erasure log nor without_erasure_log is given or both are, the
@@ -247,6 +252,29 @@ SHREDKV_EXPORT Result<RestoreResult> RestoreBackup(const std::string& backup_dir
 SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log,
                                                            bool accept_untagged_log = false);
 
+// How ReapplyErasureLog treats the store it is given.
+struct ReapplyOptions {
+  // As RestoreOptions::accept_untagged_log.
+  bool accept_untagged_log = false;
+  // Required when the store's epoch keys are in a custody (PKCS#11), as for
+  // RestoreBackup (since stop 40; outside audit 40a, F1): a copy put back
+  // from a file copy or a volume snapshot shares those custody keys with
+  // the store it was copied from, and the rotation ReapplyErasureLog makes
+  // destroys them — with kTakeOver that is wanted (the copy replaces the
+  // original, which must never open again); kNewKeys first wraps the
+  // copy's epoch keys under new custody keys of its own, so the original
+  // keeps working beside it. kUnspecified is InvalidArgument for such a
+  // store, before anything is changed; ignored for a store without custody.
+  RestoredCustodyKeys custody_keys = RestoredCustodyKeys::kUnspecified;
+};
+
+// ReapplyErasureLog with ReapplyOptions (since stop 40). The overload above
+// is this one with custody_keys kUnspecified: it refuses a store whose
+// epoch keys are in a custody (its rotation destroyed the custody keys the
+// original store still needed).
+SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log,
+                                                           const ReapplyOptions& reapply);
+
 // After RestoreBackup with RestoreOptions::defer_custody_destroy: marks the
 // copy in `directory` whole (removes its restore marker, durably), so that
 // it opens to write; its next writable open destroys the custody keys the
@@ -255,7 +283,9 @@ SHREDKV_EXPORT Result<ErasureLogApplied> ReapplyErasureLog(const Options& option
 SHREDKV_EXPORT Status CompleteDeferredRestore(const std::string& directory);
 
 // OK if `log` was read when or after the backup `backup` was taken: by
-// their positions (StorePosition) when both carry different ones, else by
+// their positions (StorePosition) when both carry one (equal positions: OK
+// since stop 40, whatever the clocks say — nothing was committed between
+// the two), else by
 // ErasureLog::read_at_ms against BackupInfo::created_ms (unknown, 0 in an
 // untagged log of a build before stop 35: OK); InvalidArgument naming both
 // positions or times otherwise: such a log lacks

@@ -1175,6 +1175,17 @@ SHREDKV_EXPORT int shredkv_restore_backup(const char* backup_dir, const shredkv_
  * be NULL. */
 SHREDKV_EXPORT int shredkv_reapply_erasure_log(const shredkv_options_t* options, const shredkv_erasure_log_t* log,
                                                shredkv_erasure_log_applied_t* applied, char** errptr);
+/* As shredkv_reapply_erasure_log with ReapplyOptions::custody_keys
+ * (shredkv_restored_custody_keys; since stop 40, outside audit 40a, F1):
+ * required for a store whose epoch keys are in a custody, which it shares
+ * with the store it was copied from and which the re-application's
+ * rotation destroys — TAKE_OVER (it replaces that store) or NEW (a copy
+ * beside it gets custody keys of its own). shredkv_reapply_erasure_log is
+ * this with UNSPECIFIED: INVALID_ARGUMENT for such a store, nothing
+ * changed. */
+SHREDKV_EXPORT int shredkv_reapply_erasure_log2(const shredkv_options_t* options, const shredkv_erasure_log_t* log,
+                                                int custody_keys, shredkv_erasure_log_applied_t* applied,
+                                                char** errptr);
 /* RestoreOptions::accept_untagged_backup and accept_untagged_log for
  * shredkv_restore_backup with these options (default 0, 0): accept a backup
  * whose MANIFEST, or an erasure log, carries no authentication tag (made by
@@ -1213,8 +1224,16 @@ SHREDKV_EXPORT int shredkv_rotate_root_key(shredkv_store_t* store, const shredkv
  * every shard's part is, the latest erasure time; key_epoch and audit_hash
  * are a shard's own, so they are given for a request of one part and are 0
  * and "" for one of several (each part: shredkv_get_erasure on each
- * shard's view). shredkv_get_retention reads shard 0's rules (every
- * shard's, once shredkv_set_retention succeeded). */
+ * shard's view). A request cut short (a later shard's part failed after
+ * earlier parts committed: the error says "is partly made") shows only the
+ * parts made, and may read as complete: no shard records which shards a
+ * request meant. Finish it by calling shredkv_erase again with the same
+ * people and request id. shredkv_get_retention reads shard 0's rules (every
+ * shard's, once shredkv_set_retention succeeded). A listener or logger must
+ * not close a sharded store: shredkv_close there returns
+ * FAILED_PRECONDITION for the shard whose thread it is on, after closing
+ * the others (the handle stays valid; close it again from another
+ * thread). */
 SHREDKV_EXPORT int shredkv_open_sharded(const shredkv_options_t* options, uint32_t shard_count,
                                         shredkv_store_t** out, char** errptr);
 /* The shard count of a sharded store's handle; 0 for any other handle
@@ -1230,11 +1249,12 @@ SHREDKV_EXPORT int shredkv_shard_of(const shredkv_store_t* store, const shredkv_
  * after which calls on the view are FAILED_PRECONDITION (the view keeps the
  * memory alive, so it may be released in any order). Iterators and leases
  * made through a view must be destroyed before the last of the view and
- * its store's handle is released. As in C++, a view
- * must not add people or identifiers (shredkv_create_person,
- * shredkv_link_identifier, shredkv_rectify, shredkv_import_person, batches
- * with such operations): that skips the check that an identifier is unique
- * across the shards. INVALID_ARGUMENT for an index out of range or a handle
+ * its store's handle is released. A view refuses (FAILED_PRECONDITION) what
+ * would skip the sharded store's checks across shards: shredkv_create_person,
+ * shredkv_link_identifier, shredkv_rectify, shredkv_import_person(2),
+ * shredkv_write, the erasures (a request id of another shard would be used
+ * again) and shredkv_rotate_root_key (SHARDS would stay under the old key;
+ * since stop 40's outside audit 40b: it was accepted). INVALID_ARGUMENT for an index out of range or a handle
  * that is not a sharded store's. */
 SHREDKV_EXPORT int shredkv_shard(shredkv_store_t* store, uint32_t index, shredkv_store_t** out, char** errptr);
 /* ShardedStore::Backup into `directory` (created; must not hold anything).

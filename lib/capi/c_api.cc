@@ -199,6 +199,27 @@ bool InRange(int v, int lo, int hi) { return v >= lo && v <= hi; }
 std::string OutOfRange(const char* what, int v) {
   return std::string(what) + ": " + std::to_string(v) + " is not a value of its enum";
 }
+// Calls a shard's view refuses (outside audit 40b, F1, F5): what adds
+// people or identifiers (the check that an identifier is unique across the
+// shards would be skipped), an erasure (a request id used in another shard
+// would be used again) and a root-key rotation (the sharded store's SHARDS
+// would stay under the old key, and no key would open it). They are made
+// on the sharded store's handle.
+bool RefusedOnShardView(std::string_view call) {
+  static constexpr std::string_view kRefused[] = {
+      "shredkv_create_person", "shredkv_link_identifier", "shredkv_rectify",      "shredkv_import_person",
+      "shredkv_import_person2", "shredkv_write",          "shredkv_erase",        "shredkv_erase_by_identifier",
+      "shredkv_erase_category", "shredkv_rotate_root_key"};
+  return std::find(std::begin(kRefused), std::end(kRefused), call) != std::end(kRefused);
+}
+sk::Status NotOnShardView(std::string_view call) {
+  return sk::Status::FailedPrecondition(
+      std::string(call) +
+      ": not on a shard's view (it would skip the sharded store's checks across shards): call it on the sharded "
+      "store's handle" +
+      (call == "shredkv_rotate_root_key" ? " (closed: shredkv_rotate_root_key_sharded)" : ""));
+}
+
 // A call a sharded store does not route, made on a sharded store's handle.
 sk::Status NotOnShardedStore(std::string_view call) {
   const std::string what = call == "shredkv_backup"            ? "use shredkv_backup_sharded"
@@ -520,6 +541,7 @@ int WithStore(shredkv_store_t* store, char** errptr, std::string_view call, F&& 
     return Fail(errptr, sk::Status::InvalidArgument(std::string(call) + ": store is NULL"));
   }
   return Guarded(errptr, [&] {
+    if (store->shard_view && RefusedOnShardView(call)) return Fail(errptr, NotOnShardView(call));
     if (store->is_sharded()) {
       if constexpr (std::is_invocable_v<F&, sk::ShardedStore&>) {
         return body(*store->sharded);
@@ -2588,13 +2610,24 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
 
 int shredkv_reapply_erasure_log(const shredkv_options_t* options, const shredkv_erasure_log_t* log,
                                 shredkv_erasure_log_applied_t* applied, char** errptr) {
+  return shredkv_reapply_erasure_log2(options, log, SHREDKV_CUSTODY_KEYS_UNSPECIFIED, applied, errptr);
+}
+
+int shredkv_reapply_erasure_log2(const shredkv_options_t* options, const shredkv_erasure_log_t* log, int custody_keys,
+                                 shredkv_erasure_log_applied_t* applied, char** errptr) {
   return Guarded(errptr, [&] {
     if (options == nullptr) {
       return Fail(errptr, sk::Status::InvalidArgument("shredkv_reapply_erasure_log: options is NULL"));
     }
     if (log == nullptr) return Fail(errptr, sk::Status::InvalidArgument("shredkv_reapply_erasure_log: log is NULL"));
     if (!options->invalid.empty()) return Fail(errptr, sk::Status::InvalidArgument(options->invalid));
-    auto result = sk::ReapplyErasureLog(options->options, Log(log), options->restore_accept_untagged_log);
+    if (!InRange(custody_keys, 0, 2)) {
+      return Fail(errptr, sk::Status::InvalidArgument(OutOfRange("custody_keys", custody_keys)));
+    }
+    sk::ReapplyOptions reapply;
+    reapply.accept_untagged_log = options->restore_accept_untagged_log;
+    reapply.custody_keys = static_cast<sk::RestoredCustodyKeys>(custody_keys);
+    auto result = sk::ReapplyErasureLog(options->options, Log(log), reapply);
     if (!result.ok()) return Fail(errptr, result.status());
     FillApplied(applied, *result);
     return kOk;

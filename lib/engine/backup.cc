@@ -833,8 +833,21 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
     return ctx_.keys->HasCategoryFence(person, category, request_id);
   };
 
-  // One erasure request per request id, as it was made.
-  std::map<std::string, std::pair<std::vector<PersonId>, AnalyticsOnErase>> requests;
+  // One erasure request per request id, as it was made: its people, its
+  // analytics mode, and its time and whether it suppressed identifiers, so
+  // the request made here again records them (outside audit 40a, F5: the
+  // receipt and the audit entry said "not suppressed", and the time of the
+  // restore).
+  struct Remade {
+    std::vector<PersonId> people;
+    AnalyticsOnErase analytics = AnalyticsOnErase::kKeep;
+    Eraser::AsOriginal original;
+  };
+  std::map<std::string, Remade> requests;
+  std::set<std::string_view> suppressing;
+  for (const SuppressedEntry& s : log.suppressed) {
+    if (!s.request_id.empty()) suppressing.insert(s.request_id);
+  }
   // People this store never held: fenced, so that its own log names them
   // (review of stop 34, R2: a store restored from an older backup dropped
   // them from its log, and a newer backup restored with that log brought
@@ -851,29 +864,32 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
       r.erased_at_ms = e.erased_at_ms;
       r.people = 1;
       r.analytics_mode = static_cast<std::uint8_t>(e.analytics);
+      r.suppressed = suppressing.count(e.request_id) != 0;
       never_held.emplace_back(e.person, std::move(r));
     }
     if (*h != Held::kPresent) continue;
-    auto& r = requests[e.request_id];
-    r.first.push_back(e.person);
-    r.second = e.analytics;
+    Remade& r = requests[e.request_id];
+    r.people.push_back(e.person);
+    r.analytics = e.analytics;
+    r.original.erased_at_ms = e.erased_at_ms;
+    r.original.suppressed = suppressing.count(e.request_id) != 0;
   }
   // The log's requests erased here under their own id: the fences below of
   // the same requests' other people count in these rows (review 39, #12).
   std::set<std::string> made_here;
-  for (auto& [request_id, people] : requests) {
+  for (auto& [request_id, remade] : requests) {
     EraseOptions options;
     options.request_id = request_id;
-    options.analytics = people.second;
-    auto receipt = eraser_.Erase(people.first, options);
+    options.analytics = remade.analytics;
+    auto receipt = eraser_.Erase(remade.people, options, remade.original);
     if (!receipt.ok() && receipt.status().IsAlreadyExists()) {
       // The id names another erasure here: erase under a new one.
       options.request_id.clear();
-      receipt = eraser_.Erase(people.first, options);
+      receipt = eraser_.Erase(remade.people, options, remade.original);
     }
     if (!receipt.ok()) return receipt.status().WithContext("re-applying erasure request '" + request_id + "'");
     if (!options.request_id.empty()) made_here.insert(request_id);
-    applied.people_erased += people.first.size();
+    applied.people_erased += remade.people.size();
   }
   // A category erasure of the log this store does not make (it holds nothing
   // in the category, or the category's key here is erased already, or it
@@ -988,7 +1004,18 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
 }  // namespace engine
 
 Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log, bool accept_untagged_log) {
+  ReapplyOptions reapply;
+  reapply.accept_untagged_log = accept_untagged_log;
+  return ReapplyErasureLog(options, log, reapply);
+}
+
+Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const ErasureLog& log,
+                                            const ReapplyOptions& reapply) {
   if (options.read_only) return Status::InvalidArgument("ReapplyErasureLog writes: Options::read_only must be false");
+  if (reapply.custody_keys != RestoredCustodyKeys::kUnspecified &&
+      reapply.custody_keys != RestoredCustodyKeys::kTakeOver && reapply.custody_keys != RestoredCustodyKeys::kNewKeys) {
+    return Status::InvalidArgument("ReapplyOptions::custody_keys is not one of its values");
+  }
   Options o = options;
   o.create_if_missing = false;
   o.error_if_exists = false;
@@ -996,7 +1023,25 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
   auto store = Store::Open(o);
   if (!store.ok()) return store.status();
   ErasureLogApplied applied;
-  Status f = engine::CheckLogFor(**store, log, "the store", accept_untagged_log);
+  Status f = engine::CheckLogFor(**store, log, "the store", reapply.accept_untagged_log);
+  keys::KeyStore& key_store = static_cast<engine::StoreImpl&>(**store).key_store();
+  // A store with epoch keys in a custody shares them with the store it was
+  // copied from, and the rotation below destroys them (outside audit 40a,
+  // F1: the live original failed KeyDestroyed on every call after it).
+  // Asked before anything changes, as RestoreBackup asks.
+  bool in_custody = false;
+  for (const keys::EpochRecord& e : key_store.Epochs()) in_custody = in_custody || !e.custody_label.empty();
+  if (f.ok() && in_custody && reapply.custody_keys == RestoredCustodyKeys::kUnspecified) {
+    f = Status::InvalidArgument(
+        "the store's epoch keys are held in a custody, which it shares with the store it was copied from, and "
+        "re-applying the log rotates the epoch, destroying them: say whether this store takes over those custody "
+        "keys (it replaces the original, which must never be opened again) or gets new ones (a copy beside it): "
+        "ReapplyOptions::custody_keys; nothing was changed");
+  }
+  if (f.ok() && in_custody && reapply.custody_keys == RestoredCustodyKeys::kNewKeys) {
+    auto moved = key_store.RekeyCustody();
+    if (!moved.ok()) f = moved.status().WithContext("wrapping the store's epoch keys under new custody keys");
+  }
   // A file-level copy or a volume snapshot holds the free key pool as it
   // was then: the original store handed those keys to people it created
   // later, and a person among them erased since would have their key here,
@@ -1009,7 +1054,7 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
   // (review 39, #3), and the dropped keys stay in free pages until a
   // rotation rebuilds the keys file.
   if (f.ok()) {
-    auto dropped = static_cast<engine::StoreImpl&>(**store).key_store().DropFreePool();
+    auto dropped = key_store.DropFreePool();
     if (!dropped.ok()) f = dropped.status();
   }
   // No order check against the state put back (outside audit 39b, F2): a
@@ -1031,9 +1076,15 @@ Status CheckErasureLogReadAfter(const ErasureLog& log, const BackupInfo& backup)
   // Both positions recorded (stop 39): the store's own count decides,
   // whatever the clocks did (outside audit 38b, F2: a clock stepped back
   // between the log and the backup let a stale log pass). Equal: nothing
-  // was committed between the two.
-  if (log.position.known() && backup.position.known() && log.position != backup.position) {
-    if (log.position > backup.position) return Status::OK();
+  // was committed between the two (a backup commits before its snapshots,
+  // so a log read before a backup of a writable open is below it): the
+  // log is as new as the backup, and accepted whatever the clocks say
+  // (outside audit 40a, F7: a clock stepped back between the two refused a
+  // good log). An erasure whose `keys` commit fell between the two, its
+  // `data` commit not yet made, is in the backup and not in the log:
+  // CheckLogFor, run beside this check, refuses that log.
+  if (log.position.known() && backup.position.known()) {
+    if (log.position >= backup.position) return Status::OK();
     return Status::InvalidArgument(
         "the erasure log was read at store position " + std::to_string(log.position.generation) + "/" +
         std::to_string(log.position.commit) + ", before the backup was taken (position " +
@@ -1041,8 +1092,8 @@ Status CheckErasureLogReadAfter(const ErasureLog& log, const BackupInfo& backup)
         "): it lacks every erasure made since it was read (read the log from the live store, or use the newest one "
         "kept)");
   }
-  // The same position (nothing committed between: a backup of a store that
-  // could not write), or one not recorded: the times decide. A read time
+  // A position not recorded (a log or backup of a build before stop 39):
+  // the times decide. A read time
   // of 0 means "not recorded" only in an untagged log (one of a build
   // before stop 35 has none); a tagged log always records it, and 0 there
   // is a clock at 0 (outside audit 38b, F2: such a log skipped the check).
@@ -1139,6 +1190,37 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     }
   }
 
+  // A restore of this backup cut short after its rename: the copy is in
+  // place, whole, and still holds the marker (removed only once the rename
+  // was durable). Finished by removing it; its next writable open destroys
+  // the custody keys its rotation replaced (listed in its keys file).
+  {
+    std::error_code mec;
+    if (fs::exists(target + "/" + engine::kWorkMarker, mec) && fs::exists(target + "/" + engine::kKeysFile, mec) &&
+        fs::exists(target + "/" + engine::kDataFile, mec)) {
+      Options look = options;
+      look.read_only = true;
+      look.create_if_missing = false;
+      look.error_if_exists = false;
+      look.background_maintenance_ms = 0;
+      auto placed = Store::Open(look);
+      if (!placed.ok()) {
+        return placed.status().WithContext("'" + target + "' holds a restore's copy, still marked, that does not open");
+      }
+      auto stats = (*placed)->Stats();
+      (void)(*placed)->Close();
+      if (!stats.ok()) return stats.status();
+      if (stats->store_id != info.store_id) {
+        return Status::AlreadyExists("'" + target + "' holds a restore's copy of store " + stats->store_id +
+                                     ", not of this backup's store " + info.store_id + ": restore elsewhere");
+      }
+      if (Status c = CompleteDeferredRestore(target); !c.ok()) return c;
+      RestoreResult finished;
+      finished.backup = info;
+      return finished;
+    }
+  }
+
   bool created = false;
   if (Status p = util::PrepareEmptyDirectory(target, &created); !p.ok()) return p;
   // The copy is made beside the target and renamed over it: an empty mount
@@ -1167,12 +1249,25 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   // else there is the caller's.
   std::error_code ec;
   if (fs::exists(fs::symlink_status(work, ec))) {
-    if (!fs::exists(work + "/" + engine::kWorkMarker, ec)) {
+    // A restore's own: it holds the marker, or nothing but the marker's
+    // temporary file (a restore cut short while it wrote its marker:
+    // outside audit 40a, F6 — every retry was refused).
+    bool ours = fs::exists(work + "/" + engine::kWorkMarker, ec);
+    if (!ours && fs::is_directory(fs::symlink_status(work, ec))) {
+      std::size_t entries = 0;
+      bool only_marker_tmp = true;
+      for (const auto& entry : fs::directory_iterator(work, ec)) {
+        ++entries;
+        only_marker_tmp = only_marker_tmp && entry.path().filename() == engine::kWorkMarker + ".tmp";
+      }
+      ours = !ec && entries == 1 && only_marker_tmp;
+    }
+    if (!ours) {
       util::RemoveFill(target, created);
       return Status::AlreadyExists(
           "'" + work + "' exists and is not marked as the work directory of a restore cut short: move it away (a "
-          "restore works there). If a restore was cut short in its last step, it holds the whole restored store: "
-          "check it with verify before you use or delete it");
+          "restore works there). If it holds a store, look at it with --read-only verify (a writable open may "
+          "destroy custody keys a backup needs) before you use or delete it");
     }
     fs::remove_all(work, ec);
   }
@@ -1329,9 +1424,12 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   // writable open of the copy in place, before the caller's other copies
   // are (a sharded restore cut short), would destroy them (review of stop
   // 38, R3).
-  if (!restore.defer_custody_destroy && ::unlink(marker.c_str()) != 0) {
-    return fail(Status::IOError("cannot remove '" + marker + "': " + std::strerror(errno)));
-  }
+  // The marker goes into place with the copy and is removed only after the
+  // rename is durable (outside audit 40a, F4: removed before the rename, a
+  // restore killed in between left a complete, unmarked work directory
+  // whose writable open — a `verify` the retry's message suggested —
+  // destroyed the backup's custody keys). A restore cut short after the
+  // rename leaves the target marked: its retry finishes it (above).
   for (const std::string& d : {work + "/keys", work + "/data", work}) {
     if (Status f = util::SyncPath(d); !f.ok()) return fail(f);
   }
@@ -1351,8 +1449,13 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   if (!restore.defer_custody_destroy) {
     if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) {
       return f.WithContext("the restored store is at '" + target +
-                           "', its rename perhaps not durable; the custody keys its rotation replaced are left to "
-                           "its next open");
+                           "', its rename perhaps not durable and its restore marker left: run the restore again "
+                           "to finish it; the custody keys its rotation replaced are left to its next writable open");
+    }
+    util::TestPoint("restore.after_rename");
+    if (Status c = CompleteDeferredRestore(target); !c.ok()) {
+      return c.WithContext("the restored store is at '" + target +
+                           "' and still marked as a restore's: run the restore again to finish it");
     }
   }
   // In place now: the keys made are the restored store's, and the keys of

@@ -81,6 +81,11 @@ ErasureReceipt Eraser::ReceiptFrom(const keys::ErasureRequest& r, std::string au
 }
 
 Result<ErasureReceipt> Eraser::Erase(const std::vector<PersonId>& people_in, const EraseOptions& options) {
+  return Erase(people_in, options, AsOriginal{});
+}
+
+Result<ErasureReceipt> Eraser::Erase(const std::vector<PersonId>& people_in, const EraseOptions& options,
+                                     const AsOriginal& original) {
   CallGuard guard(ctx_);
   if (!guard.ok()) return guard.status();
   if (people_in.empty()) return Status::InvalidArgument("nobody to erase");
@@ -97,7 +102,7 @@ Result<ErasureReceipt> Eraser::Erase(const std::vector<PersonId>& people_in, con
 
   // Group commit: concurrent erasures share one `keys` transaction and one
   // fsync. The first caller to find no leader commits everyone queued.
-  PendingErase me{people, options, {}, Status::OK(), {}, false};
+  PendingErase me{people, options, original, {}, Status::OK(), {}, false};
   {
     std::unique_lock queue_lock(erase_queue_mu_);
     erase_queue_.push_back(&me);
@@ -145,12 +150,12 @@ Status Eraser::PrepareCommit(PendingErase* p, keys::ErasureCommit* c) {
   }
   keys::ErasureRequest& request = c->request;
   request.request_id = p->options.request_id.empty() ? NewRequestId() : p->options.request_id;
-  request.erased_at_ms = ctx_.Now();
+  request.erased_at_ms = p->original.erased_at_ms != 0 ? p->original.erased_at_ms : ctx_.Now();
   request.key_epoch = ctx_.keys->current_epoch();
   request.people = p->people.size();
   request.pending = p->people.size();
   request.analytics_mode = static_cast<std::uint8_t>(p->options.analytics);
-  request.suppressed = p->options.suppress;
+  request.suppressed = p->options.suppress || p->original.suppressed;
   p->request = request;
   return Status::OK();
 }

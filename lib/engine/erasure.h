@@ -31,6 +31,16 @@ class Eraser {
   // See Store::Erase, Store::EraseCategory, Store::GetErasure and
   // Store::Unsuppress. Each takes the call guard itself.
   Result<ErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options);
+  // What a request re-applied from another copy's erasure log records of
+  // the original (outside audit 40a, F5): its time, and whether it
+  // suppressed identifiers (the log's suppressions are added apart, so the
+  // erasure here suppresses nothing itself). Default: now, and the options'.
+  struct AsOriginal {
+    std::int64_t erased_at_ms = 0;  // 0: now
+    bool suppressed = false;
+  };
+  Result<ErasureReceipt> Erase(const std::vector<PersonId>& people, const EraseOptions& options,
+                               const AsOriginal& original);
   Result<ErasureReceipt> EraseCategory(const PersonId& person, std::string_view category,
                                        const EraseOptions& options);
   Result<ErasureReceipt> GetErasure(std::string_view request_id);
@@ -51,6 +61,7 @@ class Eraser {
   struct PendingErase {
     std::vector<PersonId> people;
     EraseOptions options;
+    AsOriginal original;
     keys::ErasureRequest request;
     Status status;
     std::string audit_hash;

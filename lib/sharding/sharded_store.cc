@@ -1519,8 +1519,15 @@ Result<ShardedRestoreResult> ShardedStore::Restore(const std::string& backup_dir
       return Status::Corruption("the backup of " + ShardContext(s) + " is of store " + info->store_id +
                                 ", its marker names " + store_ids[s] + " (shard backups swapped or replaced?)");
     }
-    // Before any shard is written (review of stop 35, R4).
+    // Before any shard is written (review of stop 35, R4). Whose log it is
+    // first: a log of another shard (logs given in the wrong order) was
+    // reported as read before the backup (outside audit 40b, F4).
     if (!restore.without_erasure_log) {
+      if (restore.erasure_logs[s].store_id != info->store_id) {
+        return Status::InvalidArgument("the erasure log given for " + ShardContext(s) + " is of store " +
+                                       restore.erasure_logs[s].store_id + ", the shard's backup of store " +
+                                       info->store_id + " (the logs go in shard order: ReadErasureLogs)");
+      }
       if (Status t = CheckErasureLogReadAfter(restore.erasure_logs[s], *info); !t.ok()) {
         return t.WithContext(ShardContext(s));
       }

@@ -868,6 +868,10 @@ int shredkv_restore_backup(const char* backup_dir, const shredkv_options_t* opti
 int shredkv_reapply_erasure_log(const shredkv_options_t* options, const shredkv_erasure_log_t* log,
                                                shredkv_erasure_log_applied_t* applied, char** errptr);
 
+int shredkv_reapply_erasure_log2(const shredkv_options_t* options, const shredkv_erasure_log_t* log,
+                                                int custody_keys, shredkv_erasure_log_applied_t* applied,
+                                                char** errptr);
+
 void shredkv_options_set_restore_accept_untagged(shredkv_options_t* options, unsigned char backup,
                                                                 unsigned char log);
 

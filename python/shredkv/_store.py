@@ -1349,6 +1349,9 @@ class Store:
                 # releases only the handle).
                 _OPEN_STORES.discard(self)
                 self._keepalive = []
+                # A shard's view no longer keeps its store's object alive
+                # (outside audit 40b, F6).
+                self._parent = None
                 with self._lock:
                     self._closing = None
             closing.done.set()
@@ -2203,15 +2206,21 @@ def rotate_root_key_sharded(directory: PathLike, *, key: Union[KeyProvider, byte
 
 
 def reapply_erasure_log(directory: PathLike, erasure_log: ErasureLog, *, key: Union[KeyProvider, bytes],
-                        accept_untagged_log: bool = False, **options: Any) -> ErasureLogApplied:
+                        accept_untagged_log: bool = False,
+                        custody_keys: RestoredCustodyKeys = RestoredCustodyKeys.UNSPECIFIED,
+                        **options: Any) -> ErasureLogApplied:
     """Re-applies `erasure_log` (the live store's) to the closed store in
     `directory`, one put back by a file-level copy or a volume snapshot:
     erases again whom it still holds, fences the rest, adds the
     suppressions, purges, drops the free key pool, compacts and rotates as
     restore_backup does. Run again, it erases nothing more. InvalidArgument
     for another store's log, one older than the store, one that fails its
-    tag, or an untagged one unless `accept_untagged_log`. `options` are
-    Store.open's keywords for opening it."""
+    tag, or an untagged one unless `accept_untagged_log`. A store whose
+    epoch keys are in a PKCS#11 custody shares them with the store it was
+    copied from, and the re-application's rotation destroys them:
+    `custody_keys` is then required (TAKE_OVER: it replaces that store;
+    NEW_KEYS: a copy beside it gets custody keys of its own; InvalidArgument
+    otherwise). `options` are Store.open's keywords for opening it."""
     if not isinstance(erasure_log, ErasureLog):
         raise TypeError(f"erasure_log is an ErasureLog, not {type(erasure_log).__name__}")
     accept_log = flag(accept_untagged_log, "accept_untagged_log")
@@ -2220,7 +2229,8 @@ def reapply_erasure_log(directory: PathLike, erasure_log: ErasureLog, *, key: Un
         lib.shredkv_options_set_restore_accept_untagged(built.handle, 0, accept_log)
         applied = _new("shredkv_erasure_log_applied_t*")
         err = _new(_CHARPP)
-        rc = lib.shredkv_reapply_erasure_log(built.handle, erasure_log._h, applied, err)
+        rc = lib.shredkv_reapply_erasure_log2(built.handle, erasure_log._h, int(RestoredCustodyKeys(custody_keys)),
+                                              applied, err)
         if rc:
             reraise_key_interrupts(built.keepalive)
             raise_error(rc, err)

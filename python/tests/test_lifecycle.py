@@ -193,6 +193,9 @@ def test_reapply_erasure_log_to_a_store_put_back(open_store, tmp_path: Path) -> 
     applied = shredkv.reapply_erasure_log(tmp_path / "put-back", log, key=KEY)
     assert applied.people_erased == 1
     assert shredkv.reapply_erasure_log(tmp_path / "put-back", log, key=KEY).people_erased == 0
+    # custody_keys (stop 40) is accepted, and ignored for a store without custody.
+    assert shredkv.reapply_erasure_log(tmp_path / "put-back", log, key=KEY,
+                                       custody_keys=shredkv.RestoredCustodyKeys.NEW_KEYS).people_erased == 0
     put_back = open_store(tmp_path / "put-back", create=False)
     with pytest.raises(shredkv.Erased):
         put_back.get_profile(people[7])

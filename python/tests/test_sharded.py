@@ -4,6 +4,8 @@ shard's view does, backups and restores of the whole store, root-key
 rotation."""
 from __future__ import annotations
 
+import gc
+import weakref
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
@@ -96,11 +98,32 @@ def test_shard_only_calls_need_a_view(sharded: shredkv.Store, tmp_path: Path) ->
         sharded.shard(2)
     with pytest.raises(shredkv.InvalidArgument):
         view.shard_of(a)
+    # What would skip the checks across shards is refused on a view
+    # (outside audit 40b, F1, F5).
+    with pytest.raises(shredkv.FailedPrecondition):
+        view.rotate_root_key(OTHER_KEY)
+    with pytest.raises(shredkv.FailedPrecondition):
+        view.erase([a], request_id="via-view")
+    with pytest.raises(shredkv.FailedPrecondition):
+        view.create_person([("email", "other@example.org")])
     # The store's close closes its views first.
     sharded.close()
     assert view.closed
     with pytest.raises(shredkv.FailedPrecondition):
         view.get_profile(a)
+
+
+def test_a_closed_view_lets_its_store_go(tmp_path: Path) -> None:
+    # Outside audit 40b, F6: a closed view still held its store's object.
+    store = shredkv.Store.open_sharded(tmp_path / "s", key=KEY, shards=2, create=True)
+    view = store.shard(1)
+    view.close()
+    store.close()
+    ref = weakref.ref(store)
+    del store
+    gc.collect()
+    assert ref() is None
+    assert view.closed
 
 
 def test_backup_restore_and_root_key(sharded: shredkv.Store, tmp_path: Path) -> None:
@@ -116,6 +139,9 @@ def test_backup_restore_and_root_key(sharded: shredkv.Store, tmp_path: Path) -> 
     sharded.close()
     with pytest.raises(shredkv.InvalidArgument):
         shredkv.restore_sharded(tmp_path / "backup", tmp_path / "restored", key=KEY)
+    # Logs in the wrong order are named as such (outside audit 40b, F4).
+    with pytest.raises(shredkv.InvalidArgument, match="shard order"):
+        shredkv.restore_sharded(tmp_path / "backup", tmp_path / "restored", key=KEY, erasure_logs=logs[::-1])
     applied = shredkv.restore_sharded(tmp_path / "backup", tmp_path / "restored", key=KEY, erasure_logs=logs)
     assert applied.people_erased == 1
     shredkv.rotate_root_key_sharded(tmp_path / "restored", key=KEY, new_key=OTHER_KEY)

@@ -2139,6 +2139,11 @@ static int test_reapply_erasure_log(void) {
   CHECK_OK(shredkv_reapply_erasure_log(options, log, &applied, &err), err); /* again: nothing new */
   CHECK_EQ_INT(applied.people_erased, 0);
   CHECK_EQ_INT(applied.already_erased, 3);
+  /* The variant with custody keys (ignored for a store without custody);
+     a value outside the enum is refused. */
+  CHECK_CODE(shredkv_reapply_erasure_log2(options, log, 7, NULL, &err), SHREDKV_INVALID_ARGUMENT, err);
+  CHECK_OK(shredkv_reapply_erasure_log2(options, log, SHREDKV_CUSTODY_KEYS_NEW, &applied, &err), err);
+  CHECK_EQ_INT(applied.people_erased, 0);
   shredkv_store_t* store = NULL;
   CHECK_OK(shredkv_open(options, &store, &err), err);
   shredkv_options_destroy(options);

@@ -348,6 +348,21 @@ static int test_shard_only_calls_are_refused_on_the_whole_and_work_on_a_view(voi
   shredkv_erasure_log_destroy(log);
   char name[64];
   CHECK_STR(profile_name(view, &a, name), "ann");
+  /* What would skip the checks across shards is refused on a view (outside
+     audit 40b, F1, F5): people and identifiers, erasures, root keys. */
+  shredkv_identifier_t other = email_id("other@example.org");
+  shredkv_person_id_t made;
+  CHECK_CODE(shredkv_create_person(view, &other, 1, NULL, &made, &err), SHREDKV_FAILED_PRECONDITION, err);
+  CHECK_CODE(shredkv_link_identifier(view, &a, &other, &err), SHREDKV_FAILED_PRECONDITION, err);
+  CHECK_CODE(shredkv_erase(view, &a, 1, "via-view", 0, SHREDKV_ANALYTICS_KEEP, NULL, &err),
+             SHREDKV_FAILED_PRECONDITION, err);
+  shredkv_key_provider_t* view_key = shredkv_key_provider_raw(new_key, sizeof new_key);
+  CHECK_EQ_INT(shredkv_rotate_root_key(view, view_key, &err), SHREDKV_FAILED_PRECONDITION);
+  CHECK(err != NULL && strstr(err, "shredkv_rotate_root_key_sharded") != NULL);
+  shredkv_free(err);
+  err = NULL;
+  shredkv_key_provider_destroy(view_key);
+  CHECK_STR(profile_name(store, &a, name), "ann"); /* nothing erased */
 
   /* Bad arguments. */
   shredkv_store_t* bad = NULL;

@@ -2583,6 +2583,13 @@ TEST_F(CliTest, ReapplyErasureLogErasesAgainInAStorePutBackFromASnapshot) {
   ASSERT_EQ(init.code, 0) << init.err;
   EXPECT_EQ(CliAt(other, key_, {"reapply-erasure-log", "--erasure-log", log.string()}).code, 1);
   EXPECT_EQ(CliAt(snap, key_, {"--read-only", "reapply-erasure-log", "--erasure-log", log.string()}).code, 2);
+  // --custody-keys (stop 40, outside audit 40a F1): take-over or new; a
+  // store without custody ignores it; any other value is a usage error.
+  EXPECT_EQ(CliAt(snap, key_, {"reapply-erasure-log", "--erasure-log", log.string(), "--custody-keys", "keep"}).code,
+            2);
+  RunResult with_keys =
+      CliAt(snap, key_, {"reapply-erasure-log", "--erasure-log", log.string(), "--custody-keys", "new"});
+  EXPECT_EQ(with_keys.code, 0) << with_keys.err;
 }
 
 TEST_F(CliTest, RotateRootLeavesTheStoreToTheNewKeyOnly) {

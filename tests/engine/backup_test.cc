@@ -922,6 +922,78 @@ TEST_F(BackupTest, ReapplyErasureLogOnASnapshotTakenMidCreationFencesThatPersonA
   SKV_ASSERT_OK((*r)->Close());
 }
 
+// Outside audit 40a, F5: a suppressing erasure re-applied by a restore
+// was recorded as not suppressing (its identifiers are suppressed from the
+// log, apart from the erasure), and at the time of the restore.
+TEST_F(BackupTest, ARestoredSuppressingErasureKeepsItsFlagAndItsTime) {
+  const PersonId p = MakePerson("p@x.org", {{"name", "P"}});
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  auto original = store_->Erase(p, EraseOptions{"req-sup", true, AnalyticsOnErase::kKeep});
+  ASSERT_TRUE(original.ok()) << original.status().ToString();
+  ASSERT_TRUE(original->suppressed);
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a restore later than the erasure
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r")), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  auto r = Store::Open(RestoreTo(out_.Sub("r")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto receipt = (*r)->GetErasure("req-sup");
+  ASSERT_TRUE(receipt.ok()) << receipt.status().ToString();
+  EXPECT_TRUE(receipt->suppressed);
+  EXPECT_EQ(receipt->erased_at_ms, original->erased_at_ms);
+  EXPECT_TRUE((*r)->CreatePerson({{"email", "p@x.org"}}, {}).status().IsSuppressed());
+  auto audit = (*r)->ReadAudit(0, 100000);
+  ASSERT_TRUE(audit.ok());
+  bool seen = false;
+  for (const AuditRecord& e : *audit) {
+    if (e.request_id != "req-sup") continue;
+    seen = true;
+    EXPECT_EQ(e.count2, 1u) << "the audit entry's suppressed flag";
+    EXPECT_EQ(e.time_ms, original->erased_at_ms);
+  }
+  EXPECT_TRUE(seen);
+}
+
+// Outside audit 40a, F6: a restore killed while it wrote its own marker
+// left the work directory holding only the marker's temporary file, and
+// every retry was refused (the directory was not marked as a restore's).
+TEST_F(BackupTest, ARestoreKilledWhileWritingItsMarkerDoesNotBlockTheRetry) {
+  const PersonId a = MakePerson("a@x.org", {{"name", "A"}});
+  ASSERT_TRUE(store_->Backup(out_.Sub("b")).ok());
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  const std::string target = out_.Sub("r");
+  fs::create_directories(target + ".restoring");
+  test::WriteFile(target + ".restoring/" + std::string(engine::kRestoreMarker) + ".tmp", "a restore");
+  auto restored = RestoreBackup(out_.Sub("b"), RestoreTo(target), WithLog(*log));
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  auto r = Store::Open(RestoreTo(target));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->GetProfile(a)->at("name").as_string(), "A");
+  // Anything else there is still the caller's.
+  fs::create_directories(out_.Sub("r2") + ".restoring");
+  test::WriteFile(out_.Sub("r2") + ".restoring/mine", "x");
+  EXPECT_TRUE(RestoreBackup(out_.Sub("b"), RestoreTo(out_.Sub("r2")), WithLog(*log)).status().IsAlreadyExists());
+  EXPECT_TRUE(fs::exists(out_.Sub("r2") + ".restoring/mine"));
+}
+
+// Outside audit 40a, F7: a log read at the backup's own position (nothing
+// committed between the two: a backup of a store that could not write) was
+// judged by the clocks, and a clock stepped back between the two refused
+// it. Equal positions accept it.
+TEST_F(BackupTest, ALogAtTheBackupsOwnPositionIsAcceptedWhateverTheClocks) {
+  auto log = store_->ReadErasureLog();
+  ASSERT_TRUE(log.ok());
+  BackupInfo backup;
+  backup.position = log->position;
+  ASSERT_TRUE(backup.position.known());
+  backup.created_ms = log->read_at_ms + 3600 * 1000;  // the clock stepped back an hour before the log
+  SKV_EXPECT_OK(CheckErasureLogReadAfter(*log, backup));
+  backup.position.commit += 1;  // a backup after the log: still refused
+  EXPECT_TRUE(CheckErasureLogReadAfter(*log, backup).IsInvalidArgument());
+}
+
 // Review 39, #12: one request erasing a person the backup holds and one it
 // never held (created after it). The restore erases the first again under
 // the request's id and fences the second; the request's row counted only

@@ -396,6 +396,119 @@ TEST_F(CustodyTest, ATakeOverRestoreThatFailsLeavesTheBackupRestorable) {
   EXPECT_TRUE((*r)->GetPerson(gone).status().IsErased());
 }
 
+// Outside audit 40a, F1: a file copy of a store whose epoch keys are in a
+// token shares those custody keys with the live store, and
+// ReapplyErasureLog's rotation destroyed them: every call of the live store
+// failed KeyDestroyed after. The caller now says which store keeps them.
+TEST_F(CustodyTest, ReapplyErasureLogOnACopyAsksWhoKeepsTheCustodyKeysAndNewKeysLeaveTheOriginalWhole) {
+  const std::string live_dir = options_.directory;
+  PersonId kept, gone;
+  {
+    auto live = Store::Open(options_);
+    ASSERT_TRUE(live.ok()) << live.status().ToString();
+    kept = *(*live)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "Kept"}});
+    gone = *(*live)->CreatePerson({{"email", "gone@x.org"}}, {{"name", "Gone"}});
+    SKV_ASSERT_OK((*live)->Close());
+  }
+  test::TempDir out;
+  const std::string copy_dir = out.Sub("copy");
+  fs::copy(live_dir, copy_dir, fs::copy_options::recursive);  // of the closed store: one moment
+  ErasureLog log;
+  {
+    auto live = Store::Open(options_);
+    ASSERT_TRUE(live.ok()) << live.status().ToString();
+    ASSERT_TRUE((*live)->Erase(gone).ok());
+    auto read = (*live)->ReadErasureLog();
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    log = *read;
+    SKV_ASSERT_OK((*live)->Close());
+  }
+  Options copy = RestoreTo(copy_dir);
+  auto unsaid = ReapplyErasureLog(copy, log);
+  EXPECT_TRUE(unsaid.status().IsInvalidArgument()) << unsaid.status().ToString();
+  ReapplyOptions new_keys;
+  new_keys.custody_keys = RestoredCustodyKeys::kNewKeys;
+  auto applied = ReapplyErasureLog(copy, log, new_keys);
+  ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+  EXPECT_EQ(applied->people_erased, 1u);
+  {
+    auto c = Store::Open(copy);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE((*c)->GetProfile(gone).status().IsErased());
+    EXPECT_EQ((*c)->GetProfile(kept)->at("name").as_string(), "Kept");
+  }
+  // The live store still opens and reads: its custody keys are whole.
+  auto live = Store::Open(options_);
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  auto profile = (*live)->GetProfile(kept);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  EXPECT_EQ(profile->at("name").as_string(), "Kept");
+}
+
+// Outside audit 40a, F4: the restore marker was removed before the final
+// rename, so a restore killed in between left a complete, unmarked work
+// directory; a writable open of it (the `verify` its retry's message
+// suggested) destroyed the backup's custody keys, and a fresh restore then
+// failed KeyDestroyed. The marker now goes into place with the copy and is
+// removed once the rename is durable: killed before the rename, the retry
+// starts over; killed after it, the retry finishes the restore in place.
+TEST_F(CustodyTest, ATakeOverRestoreKilledAroundItsRenameKeepsTheBackupRestorableAndItsRetryFinishesIt) {
+  test::TempDir out;
+  PersonId kept, gone;
+  ErasureLog log;
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    kept = *(*store)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "Kept"}});
+    gone = *(*store)->CreatePerson({{"email", "gone@x.org"}});
+    ASSERT_TRUE((*store)->Backup(out.Sub("b")).ok());
+    ASSERT_TRUE((*store)->Erase(gone).ok());
+    log = *(*store)->ReadErasureLog();
+  }
+  auto info = ReadBackupInfo(out.Sub("b"));
+  ASSERT_TRUE(info.ok());
+  ASSERT_FALSE(info->custody_labels.empty());
+  const std::string backup = out.Sub("b");
+  const std::string target = out.Sub("r");
+  const Options to = RestoreTo(target);
+  // The child opens its own session: PKCS#11 state does not cross fork().
+  auto restore_in_child = [backup, to, log] {
+    auto c = NewPkcs11Custody(TokenOptions());
+    if (!c.ok()) _exit(4);
+    Options o = to;
+    o.epoch_key_custody = *c;
+    RestoreOptions take_over;
+    take_over.erasure_log = &log;
+    take_over.custody_keys = RestoredCustodyKeys::kTakeOver;
+    (void)RestoreBackup(backup, o, take_over);
+  };
+  const std::string marker = std::string(engine::kRestoreMarker);
+  ASSERT_TRUE(test::RunChildKilledAt("restore.before_rename", 1, restore_in_child));
+  EXPECT_TRUE(fs::exists(target + ".restoring/" + marker));
+  Options work = RestoreTo(target + ".restoring");
+  EXPECT_TRUE(Store::Open(work).status().IsInvalidArgument());  // marked: no writable open
+  ASSERT_TRUE(test::RunChildKilledAt("restore.after_rename", 1, restore_in_child));
+  EXPECT_TRUE(fs::exists(target + "/" + marker));
+  EXPECT_FALSE(fs::exists(target + ".restoring"));
+  EXPECT_TRUE(Store::Open(to).status().IsInvalidArgument());
+  for (const std::string& label : info->custody_labels) EXPECT_TRUE(*custody_->HasKey(label)) << label;
+
+  RestoreOptions take_over;
+  take_over.erasure_log = &log;
+  take_over.custody_keys = RestoredCustodyKeys::kTakeOver;
+  auto finished = RestoreBackup(backup, to, take_over);
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_EQ(finished->backup.store_id, info->store_id);
+  EXPECT_FALSE(fs::exists(target + "/" + marker));
+  auto r = Store::Open(to);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->GetProfile(kept)->at("name").as_string(), "Kept");
+  EXPECT_TRUE((*r)->GetPerson(gone).status().IsErased());
+  // Taken over: the backup's keys, which the restore's rotation replaced,
+  // went with the first writable open.
+  for (const std::string& label : info->custody_labels) EXPECT_FALSE(*custody_->HasKey(label)) << label;
+}
+
 // A directory the test point before a restore's final rename fills, so the
 // rename (of a directory over a non-empty one) fails.
 std::string g_block_rename_into;

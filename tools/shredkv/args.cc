@@ -134,10 +134,14 @@ const std::vector<CommandSpec>& Commands() {
                "accept an erasure log without an authentication tag (read before stop 37): only if nobody else "
                "can write where it is kept")},
        1, 1, true, false, "BACKUP  the backup directory (shredkv backup)"},
-      {"reapply-erasure-log", "--erasure-log FILE [--accept-untagged-log]",
+      {"reapply-erasure-log", "--erasure-log FILE [--custody-keys take-over|new] [--accept-untagged-log]",
        "re-apply the live store's erasure log to --db, a store put back from a file copy or volume snapshot "
        "(closed; purges, rotates and compacts as restore does)",
        {Value("erasure-log", "FILE", "the live store's erasure log (shredkv erasure-log), '-' for stdin", true),
+        Value("custody-keys", "take-over|new",
+              "a store whose epoch keys are in a PKCS#11 token, which it shares with the store it was copied "
+              "from: take-over (it replaces that store, which must never open again) or new (a copy beside it "
+              "gets token keys of its own)"),
         Switch("accept-untagged-log",
                "accept an erasure log without an authentication tag (read before stop 37): only if nobody else "
                "can write where it is kept")},

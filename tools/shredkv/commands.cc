@@ -698,6 +698,15 @@ void AddAppliedJson(const ErasureLogApplied& a, Json* out) {
   (*out)["not_present"] = a.not_present;
 }
 
+// --custody-keys take-over|new; kUnspecified when not given.
+RestoredCustodyKeys ParseCustodyKeys(const ParsedArgs& args, const char* command) {
+  auto c = args.Get("custody-keys");
+  if (!c) return RestoredCustodyKeys::kUnspecified;
+  if (*c == "take-over") return RestoredCustodyKeys::kTakeOver;
+  if (*c == "new") return RestoredCustodyKeys::kNewKeys;
+  UsageError(std::string(command) + ": --custody-keys must be take-over or new, not '" + *c + "'");
+}
+
 // A store put back by other means than restore (a file-level copy, a
 // volume snapshot): the live store's erasure log re-applied to it, closed
 // (ReapplyErasureLog; outside audit 39b, F5: only C++ could).
@@ -714,7 +723,10 @@ int CmdReapplyErasureLog(const GlobalOptions& global, const ParsedArgs& args) {
   options.key_provider = NewFileKeyProvider(global.key_file);
   options.epoch_key_custody = OpenCustody(global);
   const auto start = std::chrono::steady_clock::now();
-  auto result = ReapplyErasureLog(options, log, args.Has("accept-untagged-log"));
+  ReapplyOptions reapply;
+  reapply.accept_untagged_log = args.Has("accept-untagged-log");
+  reapply.custody_keys = ParseCustodyKeys(args, "reapply-erasure-log");
+  auto result = ReapplyErasureLog(options, log, reapply);
   if (!result.ok() && result.status().IsWrongKey()) {
     Fail(result.status(), "the root key in '" + global.key_file + "' does not open the store at '" + global.db + "'");
   }
@@ -746,15 +758,7 @@ int CmdRestore(const GlobalOptions& global, const ParsedArgs& args) {
   restore.without_erasure_log = no_log;
   restore.accept_untagged_backup = args.Has("accept-untagged-backup");
   restore.accept_untagged_log = args.Has("accept-untagged-log");
-  if (auto c = args.Get("custody-keys")) {
-    if (*c == "take-over") {
-      restore.custody_keys = RestoredCustodyKeys::kTakeOver;
-    } else if (*c == "new") {
-      restore.custody_keys = RestoredCustodyKeys::kNewKeys;
-    } else {
-      UsageError("restore: --custody-keys must be take-over or new, not '" + *c + "'");
-    }
-  }
+  restore.custody_keys = ParseCustodyKeys(args, "restore");
   const auto start = std::chrono::steady_clock::now();
   auto result = RestoreBackup(args.positionals.front(), options, restore);
   if (!result.ok() && result.status().IsWrongKey()) {
