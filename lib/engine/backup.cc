@@ -773,8 +773,8 @@ Result<ErasureLogApplied> Backups::ApplyErasureLog(const ErasureLog& log, bool t
       if (log.tag.empty()) {
         return Status::InvalidArgument(
             "the erasure log has no authentication tag (a log of a build before stop 37, or made by hand): read it "
-            "again from the live store (or, from C++ only, apply it to the closed store with ReapplyErasureLog and "
-            "accept_untagged_log)");
+            "again from the live store (or apply it to the closed store with ReapplyErasureLog — the CLI's "
+            "reapply-erasure-log — accepting an untagged log)");
       }
       if (!ctx_.keys->TagMatches(kLogTagPurpose, LogTagMessage(log), log.tag)) {
         return Status::InvalidArgument("the erasure log fails its authentication tag: it was changed after the "

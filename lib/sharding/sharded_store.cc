@@ -708,7 +708,12 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
                                    std::to_string(index) + "'s store: move them away first");
     }
     if (restore.erasure_log != nullptr) {
-      auto applied = ReapplyErasureLog(shard_options, *restore.erasure_log, restore.accept_untagged_log);
+      // The restore's custody choice holds for these files too (outside
+      // audit 40a, F1: a copy of a token store shares its custody keys).
+      ReapplyOptions reapply;
+      reapply.accept_untagged_log = restore.accept_untagged_log;
+      reapply.custody_keys = restore.custody_keys;
+      auto applied = ReapplyErasureLog(shard_options, *restore.erasure_log, reapply);
       if (!applied.ok()) return applied.status().WithContext(ShardContext(index));
       result.applied = *applied;
     }
