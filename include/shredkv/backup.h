@@ -216,9 +216,9 @@ struct RestoreResult {
 // custody keys its rotation replaced left to its next writable open. The
 // copy carries its restore marker (a writable open refuses it) until the
 // rename is durable (since stop 40; outside audit 40a, F4): a restore cut
-// short after the rename leaves options.directory marked, and running the
-// restore again finishes it (the marker removed; `applied` then zero) once
-// a read-only open shows it holds the backup's store.
+// short after the rename leaves options.directory marked — nothing in it
+// was used and the backup's custody keys are all there: remove it and
+// restore again (AlreadyExists until then).
 // Errors: KeyDestroyed if an epoch key the backup needs was destroyed in
 // its custody (a rotation after the backup); WrongKey; InvalidArgument if
 // neither an erasure log nor without_erasure_log is given or both are, the

@@ -1190,34 +1190,18 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     }
   }
 
-  // A restore of this backup cut short after its rename: the copy is in
-  // place, whole, and still holds the marker (removed only once the rename
-  // was durable). Finished by removing it; its next writable open destroys
-  // the custody keys its rotation replaced (listed in its keys file).
+  // A restore cut short after its rename (review 40, #1: finishing it on
+  // a retry, as this stop first did, took whatever log and custody choice
+  // the retry was given — a newer log's erasures skipped, a take-over
+  // finished as a copy beside the original): nothing in it was used (every
+  // writable open refuses the marker), and the backup's custody keys are
+  // all still there, so it is removed and the restore made again.
   {
     std::error_code mec;
-    if (fs::exists(target + "/" + engine::kWorkMarker, mec) && fs::exists(target + "/" + engine::kKeysFile, mec) &&
-        fs::exists(target + "/" + engine::kDataFile, mec)) {
-      Options look = options;
-      look.read_only = true;
-      look.create_if_missing = false;
-      look.error_if_exists = false;
-      look.background_maintenance_ms = 0;
-      auto placed = Store::Open(look);
-      if (!placed.ok()) {
-        return placed.status().WithContext("'" + target + "' holds a restore's copy, still marked, that does not open");
-      }
-      auto stats = (*placed)->Stats();
-      (void)(*placed)->Close();
-      if (!stats.ok()) return stats.status();
-      if (stats->store_id != info.store_id) {
-        return Status::AlreadyExists("'" + target + "' holds a restore's copy of store " + stats->store_id +
-                                     ", not of this backup's store " + info.store_id + ": restore elsewhere");
-      }
-      if (Status c = CompleteDeferredRestore(target); !c.ok()) return c;
-      RestoreResult finished;
-      finished.backup = info;
-      return finished;
+    if (fs::exists(target + "/" + engine::kWorkMarker, mec)) {
+      return Status::AlreadyExists("'" + target + "' holds a restore cut short after its copy was moved into place "
+                                   "(its " + engine::kWorkMarker + " file): nothing in it was used; remove it and "
+                                   "run the restore again");
     }
   }
 
@@ -1252,6 +1236,8 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     // A restore's own: it holds the marker, or nothing but the marker's
     // temporary file (a restore cut short while it wrote its marker:
     // outside audit 40a, F6 — every retry was refused).
+    // Empty too: killed between making it and writing the marker (review
+    // 40, #4).
     bool ours = fs::exists(work + "/" + engine::kWorkMarker, ec);
     if (!ours && fs::is_directory(fs::symlink_status(work, ec))) {
       std::size_t entries = 0;
@@ -1260,7 +1246,7 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
         ++entries;
         only_marker_tmp = only_marker_tmp && entry.path().filename() == engine::kWorkMarker + ".tmp";
       }
-      ours = !ec && entries == 1 && only_marker_tmp;
+      ours = !ec && entries <= 1 && only_marker_tmp;
     }
     if (!ours) {
       util::RemoveFill(target, created);
@@ -1429,7 +1415,8 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   // restore killed in between left a complete, unmarked work directory
   // whose writable open — a `verify` the retry's message suggested —
   // destroyed the backup's custody keys). A restore cut short after the
-  // rename leaves the target marked: its retry finishes it (above).
+  // rename leaves the target marked: its retry is refused until the target
+  // is removed (above).
   for (const std::string& d : {work + "/keys", work + "/data", work}) {
     if (Status f = util::SyncPath(d); !f.ok()) return fail(f);
   }
@@ -1449,13 +1436,14 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
   if (!restore.defer_custody_destroy) {
     if (Status f = util::SyncPath(parent.empty() ? "." : parent); !f.ok()) {
       return f.WithContext("the restored store is at '" + target +
-                           "', its rename perhaps not durable and its restore marker left: run the restore again "
-                           "to finish it; the custody keys its rotation replaced are left to its next writable open");
+                           "', its rename perhaps not durable and its restore marker left (writable opens refuse "
+                           "it): remove it and run the restore again");
     }
     util::TestPoint("restore.after_rename");
     if (Status c = CompleteDeferredRestore(target); !c.ok()) {
       return c.WithContext("the restored store is at '" + target +
-                           "' and still marked as a restore's: run the restore again to finish it");
+                           "' and still marked as a restore's (writable opens refuse it): remove it and run the "
+                           "restore again");
     }
   }
   // In place now: the keys made are the restored store's, and the keys of

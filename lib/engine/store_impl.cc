@@ -155,8 +155,8 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options, OpenIntent inten
       present(dir + "/" + std::string(kRestoreMarker))) {
     return Status::InvalidArgument(
         "'" + dir + "' holds a restore cut short (its " + std::string(kRestoreMarker) +
-        " file): run the same restore again (it finishes one cut short after its copy was renamed into place; "
-        "a sharded store: ShardedStore::Restore into an empty directory), or open it "
+        " file): remove it and restore again into an empty directory (a sharded store: ShardedStore::Restore), "
+        "or open it "
         "read-only to look; opening it to write would destroy custody keys its backup needs (a caller that "
         "restored it with RestoreOptions::defer_custody_destroy marks it whole with CompleteDeferredRestore)");
   }

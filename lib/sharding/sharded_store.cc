@@ -684,6 +684,20 @@ Result<RestoreResult> ShardedStore::RestoreShard(const std::string& backup_dir, 
   shard_options.shard_placement.reset();  // the restore opens whatever store the backup holds
   RestoreResult result;
   std::error_code ec;
+  // A restore of this shard cut short after its copy was renamed into
+  // place, its restore marker not yet removed (since stop 40 the marker
+  // goes into place with the copy): nothing in it was used (writable opens
+  // refuse the marker) and the backup's custody keys are all there, so it
+  // is removed and the shard restored again (review 40, #3: the files in
+  // place were re-applied through a writable open the marker refused).
+  if (fs::exists(shard_options.directory + "/" + std::string(engine::kRestoreMarker), ec) &&
+      !fs::exists(shard_options.directory + "/SHARD", ec)) {
+    fs::remove_all(shard_options.directory, ec);
+    if (ec) {
+      return Status::IOError("cannot remove '" + shard_options.directory + "', a restore of it cut short: " +
+                             ec.message());
+    }
+  }
   if (fs::exists(shard_options.directory + "/keys", ec) && !fs::exists(shard_options.directory + "/SHARD", ec)) {
     // A restore cut short after its copy was renamed into place and before
     // its marker was written: finished if the store there is the right one.

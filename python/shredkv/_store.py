@@ -2042,14 +2042,25 @@ class Store:
 
     # ---- sharded stores ----
 
+    def _shard_count(self) -> int:
+        # Inside a call (review 40, #7): a close() waits for it before it
+        # frees the handle.
+        fl = self._inflight
+        me = _get_ident()
+        fl.append(me)
+        try:
+            h = self._h
+            if h is None:
+                raise closed_error()
+            return int(lib.shredkv_shard_count(h))
+        finally:
+            fl.remove(me)
+
     @property
     def shard_count(self) -> int:
         """The number of shards of a sharded store (open_sharded); 0 for a
         plain store and for a shard's view."""
-        h = self._h
-        if h is None:
-            raise closed_error()
-        return int(lib.shredkv_shard_count(h))
+        return self._shard_count()
 
     def shard_of(self, person: PersonId) -> int:
         """The shard that holds `person` (a sharded store only:
@@ -2067,22 +2078,33 @@ class Store:
         sharded store's close() closes its views first."""
         idx = _uint32(index, "index")
         out = _new("shredkv_store_t**")
-        self._call(lib.shredkv_shard, idx, out)
-        view = Store(out[0], _ViewOptions(self._keepalive), os.path.join(self.directory, f"shard-{idx:03d}"))
-        view._parent = self
-        with self._lock:
-            self._views.add(view)
-        return view
+        # The view is made and registered inside the call (review 40, #8):
+        # a close() in between waits for it, then closes the view too.
+        fl = self._inflight
+        me = _get_ident()
+        fl.append(me)
+        try:
+            h = self._h
+            if h is None:
+                raise closed_error()
+            err = _new(_CHARPP)
+            rc = lib.shredkv_shard(h, idx, out, err)
+            if rc:
+                raise_error(rc, err)
+            view = Store(out[0], _ViewOptions(self._keepalive), os.path.join(self.directory, f"shard-{idx:03d}"))
+            view._parent = self
+            with self._lock:
+                self._views.add(view)
+            return view
+        finally:
+            fl.remove(me)
 
     def backup_sharded(self, directory: PathLike) -> List[BackupInfo]:
         """A backup of the whole sharded store into `directory` (created; it
         must not hold anything), every shard's copy beginning at one point:
         each shard's BackupInfo, in shard order. Restore it with
         restore_sharded."""
-        h = self._h
-        if h is None:
-            raise closed_error()
-        n = int(lib.shredkv_shard_count(h))
+        n = self._shard_count()
         if n == 0:
             raise InvalidArgument("InvalidArgument: backup_sharded: not a sharded store (use backup())")
         infos = _new("shredkv_backup_info_t*[]", n)

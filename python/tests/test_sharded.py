@@ -40,7 +40,11 @@ def people_in_each_shard(store: shredkv.Store, prefix: str = "p") -> List[Tuple[
 def test_open_sharded_routes_reads_and_writes(sharded: shredkv.Store, tmp_path: Path) -> None:
     assert sharded.shard_count == 2
     (a, email_a), (b, email_b) = people_in_each_shard(sharded)
-    assert sharded.shard_of(a) == 0 and sharded.shard_of(b) == 1
+    # b lives in shard 1 only: its view reads b, shard 0's does not know b.
+    with sharded.shard(1) as one, sharded.shard(0) as zero:
+        assert one.get_profile(b)["name"] == email_b.split("@")[0]
+        with pytest.raises(shredkv.NotFound):
+            zero.get_profile(b)
     assert sharded.resolve(("email", email_b)) == b
     sharded.put(b, "notes", b"k", b"value")
     assert sharded.get(b, "notes", b"k") == b"value"

@@ -306,6 +306,22 @@ static int test_shard_only_calls_are_refused_on_the_whole_and_work_on_a_view(voi
   CHECK_CODE(shredkv_link_identifier(view, &a, &other, &err), SHREDKV_FAILED_PRECONDITION, err);
   CHECK_CODE(shredkv_erase(view, &a, 1, "via-view", 0, SHREDKV_ANALYTICS_KEEP, NULL, &err),
              SHREDKV_FAILED_PRECONDITION, err);
+  shredkv_identifier_t id_a = email_id(email_a);
+  CHECK_CODE(shredkv_erase_by_identifier(view, &id_a, "via-view", 0, SHREDKV_ANALYTICS_KEEP, NULL, &err),
+             SHREDKV_FAILED_PRECONDITION, err);
+  CHECK_CODE(shredkv_erase_category(view, &a, "general", "via-view", SHREDKV_ANALYTICS_KEEP, NULL, &err),
+             SHREDKV_FAILED_PRECONDITION, err);
+  shredkv_writebatch_t* batch = shredkv_writebatch_create();
+  CHECK_CODE(shredkv_write(view, batch, &err), SHREDKV_FAILED_PRECONDITION, err);
+  shredkv_writebatch_destroy(batch);
+  shredkv_rectification_t* fix = shredkv_rectification_create();
+  CHECK_CODE(shredkv_rectify(view, &a, fix, &err), SHREDKV_FAILED_PRECONDITION, err);
+  shredkv_rectification_destroy(fix);
+  CHECK_CODE(shredkv_import_person(view, "{}", 2, SHREDKV_EXPORT_JSON, &made, NULL, NULL, NULL, &err),
+             SHREDKV_FAILED_PRECONDITION, err);
+  CHECK_CODE(shredkv_import_person2(view, "{}", 2, SHREDKV_EXPORT_JSON, SHREDKV_IMPORTED_ANALYTICS_ANONYMOUS, &made,
+                                    NULL, NULL, NULL, &err),
+             SHREDKV_FAILED_PRECONDITION, err);
   shredkv_key_provider_t* view_key = shredkv_key_provider_raw(new_key, sizeof new_key);
   CHECK_EQ_INT(shredkv_rotate_root_key(view, view_key, &err), SHREDKV_FAILED_PRECONDITION);
   CHECK(err != NULL && strstr(err, "shredkv_rotate_root_key_sharded") != NULL);

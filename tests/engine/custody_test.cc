@@ -451,8 +451,10 @@ TEST_F(CustodyTest, ReapplyErasureLogOnACopyAsksWhoKeepsTheCustodyKeysAndNewKeys
 // suggested) destroyed the backup's custody keys, and a fresh restore then
 // failed KeyDestroyed. The marker now goes into place with the copy and is
 // removed once the rename is durable: killed before the rename, the retry
-// starts over; killed after it, the retry finishes the restore in place.
-TEST_F(CustodyTest, ATakeOverRestoreKilledAroundItsRenameKeepsTheBackupRestorableAndItsRetryFinishesIt) {
+// starts over; killed after it, the target stays marked and refused until
+// it is removed, and the restore made again (review 40, #1: a retry that
+// finished it took whatever log and custody choice it was given).
+TEST_F(CustodyTest, ATakeOverRestoreKilledAroundItsRenameKeepsTheBackupRestorable) {
   test::TempDir out;
   PersonId kept, gone;
   ErasureLog log;
@@ -496,9 +498,12 @@ TEST_F(CustodyTest, ATakeOverRestoreKilledAroundItsRenameKeepsTheBackupRestorabl
   RestoreOptions take_over;
   take_over.erasure_log = &log;
   take_over.custody_keys = RestoredCustodyKeys::kTakeOver;
-  auto finished = RestoreBackup(backup, to, take_over);
-  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
-  EXPECT_EQ(finished->backup.store_id, info->store_id);
+  auto refused = RestoreBackup(backup, to, take_over);
+  EXPECT_TRUE(refused.status().IsAlreadyExists()) << refused.status().ToString();
+  EXPECT_TRUE(fs::exists(target + "/" + marker));
+  fs::remove_all(target);
+  auto again = RestoreBackup(backup, to, take_over);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_FALSE(fs::exists(target + "/" + marker));
   auto r = Store::Open(to);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
