@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import queue
 import threading
@@ -9,7 +10,7 @@ import time
 import warnings
 import weakref
 from typing import (
-    Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple,
+    Any, Callable, Dict, Generic, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple,
     TypeVar, Union,
 )
 
@@ -2042,9 +2043,12 @@ class Store:
 
     # ---- sharded stores ----
 
-    def _shard_count(self) -> int:
-        # Inside a call (review 40, #7): a close() waits for it before it
-        # frees the handle.
+    @contextlib.contextmanager
+    def _handle_in_call(self) -> Iterator[Any]:
+        """The handle, with this thread counted as inside a call on the
+        store until the block ends, so a close() waits for the block
+        (review 40, #7, #8). As _call, for blocks that do more than one C
+        call."""
         fl = self._inflight
         me = _get_ident()
         fl.append(me)
@@ -2052,9 +2056,13 @@ class Store:
             h = self._h
             if h is None:
                 raise closed_error()
-            return int(lib.shredkv_shard_count(h))
+            yield h
         finally:
             fl.remove(me)
+
+    def _shard_count(self) -> int:
+        with self._handle_in_call() as h:
+            return int(lib.shredkv_shard_count(h))
 
     @property
     def shard_count(self) -> int:
@@ -2080,13 +2088,7 @@ class Store:
         out = _new("shredkv_store_t**")
         # The view is made and registered inside the call (review 40, #8):
         # a close() in between waits for it, then closes the view too.
-        fl = self._inflight
-        me = _get_ident()
-        fl.append(me)
-        try:
-            h = self._h
-            if h is None:
-                raise closed_error()
+        with self._handle_in_call() as h:
             err = _new(_CHARPP)
             rc = lib.shredkv_shard(h, idx, out, err)
             if rc:
@@ -2096,8 +2098,6 @@ class Store:
             with self._lock:
                 self._views.add(view)
             return view
-        finally:
-            fl.remove(me)
 
     def backup_sharded(self, directory: PathLike) -> List[BackupInfo]:
         """A backup of the whole sharded store into `directory` (created; it
