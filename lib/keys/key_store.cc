@@ -2098,20 +2098,18 @@ namespace {
 // it) or, where the fence deleted stray keys of the person, the current
 // epoch (cryptographic once a rotation rebuilt the keys file: review 39,
 // #4).
-// A row of the same request — written earlier in the same transaction
-// (`written`), or made by the caller's erasure of the people of that
-// request this store held (`made_here`; review 39, #12: the fenced people
-// were left out of its count) — counts one person more, and its key epoch
-// is the later of the two. A row of another erasure that has the id (the
-// caller then erased under a new id) is left as it is.
+// A row of the same request — `written` names those of this run: written
+// earlier in the same transaction, or made by the caller's erasure of the
+// people of that request this store held (review 39, #12: the fenced
+// people were left out of its count) — counts one person more, and its key
+// epoch is the later of the two. A row of another erasure that has the id
+// (the caller then erased under a new id) is left as it is.
 Status PutForeignRequest(storage::WriteTxn& txn, storage::Table requests, const ErasureRequest& request,
-                         std::uint64_t key_epoch, const std::set<std::string>& made_here,
-                         std::set<std::string>* written) {
+                         std::uint64_t key_epoch, std::set<std::string>* written) {
   std::string_view row;
   Status g = txn.Get(requests, request.request_id, &row);
   if (!g.ok() && !g.IsNotFound()) return g;
-  const bool same_request = written->count(request.request_id) != 0 || made_here.count(request.request_id) != 0;
-  if (g.ok() && !same_request) return Status::OK();
+  if (g.ok() && written->count(request.request_id) == 0) return Status::OK();
   ErasureRequest r = request;
   r.key_epoch = key_epoch;
   r.pending = 0;
@@ -2141,7 +2139,7 @@ Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<Per
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     added = 0;
     stray_keys.clear();
-    std::set<std::string> requests_written;
+    std::set<std::string> requests_written = made_here;
     for (const auto& [person, request] : people) {
       std::string_view existing;
       Status g = txn.Get(fences_, person.view(), &existing);
@@ -2181,9 +2179,7 @@ Result<std::uint64_t> KeyStore::AddForeignFences(const std::vector<std::pair<Per
         return w;
       }
       const std::uint64_t epoch = strays.empty() ? 0 : epoch_now;
-      if (Status r = PutForeignRequest(txn, requests_, request, epoch, made_here, &requests_written); !r.ok()) {
-        return r;
-      }
+      if (Status r = PutForeignRequest(txn, requests_, request, epoch, &requests_written); !r.ok()) return r;
       ++added;
     }
     return Status::OK();
@@ -2215,7 +2211,7 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
   std::uint64_t added = 0;
   Status s = env_->Update([&](storage::WriteTxn& txn) -> Status {
     added = 0;
-    std::set<std::string> requests_written;
+    std::set<std::string> requests_written = made_here;
     for (const auto& erasure : erasures) {
       // Named references, not a structured binding: the lambda below
       // captures them (clang refuses a captured binding before C++20's P1091).
@@ -2247,7 +2243,7 @@ Result<std::uint64_t> KeyStore::AddForeignCategoryFences(
       if (Status p = txn.Put(category_fences_, key, PlainRow(TableId::kCategoryFences, key, payload)); !p.ok()) {
         return p;
       }
-      if (Status r = PutForeignRequest(txn, requests_, request, 0, made_here, &requests_written); !r.ok()) return r;
+      if (Status r = PutForeignRequest(txn, requests_, request, 0, &requests_written); !r.ok()) return r;
       ++added;
     }
     return Status::OK();
