@@ -34,17 +34,27 @@ std::string AnalyticsLink(const crypto::SecretKey& slot_key) {
 
 LinkCache::~LinkCache() {
   for (Entry& e : inline_) crypto::Wipe(e.link.data(), e.link.size());
-  for (Entry& e : more_) crypto::Wipe(e.link.data(), e.link.size());
+  if (more_) {
+    for (Entry& e : *more_) crypto::Wipe(e.link.data(), e.link.size());
+  }
 }
 
 std::string_view LinkCache::Get(std::uint32_t slot, const crypto::SecretKey& slot_key) {
   for (std::size_t i = 0; i < inline_used_; ++i) {
     if (inline_[i].slot == slot) return std::string_view(inline_[i].link.data(), kAnalyticsLinkSize);
   }
-  for (const Entry& e : more_) {
-    if (e.slot == slot) return std::string_view(e.link.data(), kAnalyticsLinkSize);
+  if (more_) {
+    for (const Entry& e : *more_) {
+      if (e.slot == slot) return std::string_view(e.link.data(), kAnalyticsLinkSize);
+    }
   }
-  Entry* e = inline_used_ < kInline ? &inline_[inline_used_++] : &more_.emplace_back();
+  Entry* e = nullptr;
+  if (inline_used_ < kInline) {
+    e = &inline_[inline_used_++];
+  } else {
+    if (!more_) more_ = std::make_unique<std::deque<Entry>>();
+    e = &more_->emplace_back();
+  }
   e->slot = slot;
   ComputeLink(slot_key, e->link.data());
   return std::string_view(e->link.data(), kAnalyticsLinkSize);

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,7 +61,10 @@ class LinkCache {
   static constexpr std::size_t kInline = 2;  // the person key and one category key, usually
   std::array<Entry, kInline> inline_{};
   std::size_t inline_used_ = 0;
-  std::deque<Entry> more_;  // a deque: growing never moves (and leaves unwiped) a link
+  // Slots beyond kInline, made on first need (an empty std::deque allocates
+  // two blocks, and every person of a batch has a LinkCache); a deque:
+  // growing never moves (and leaves unwiped) a link.
+  std::unique_ptr<std::deque<Entry>> more_;
 };
 
 // How a store's linked analytics keys are built (data meta
