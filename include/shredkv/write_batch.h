@@ -146,6 +146,13 @@ class SHREDKV_EXPORT WriteBatch {
   // whose writes are a commit per shard (InvalidArgument).
   void SetProgress(std::string name, std::uint64_t position);
 
+  // Appends `other`'s operations, in their order, after this batch's, and
+  // its positions after this batch's (as LevelDB's WriteBatch::Append): as
+  // if they had been queued here. The people `other` creates keep the IDs
+  // its CreatePerson returned. `other` may be this batch (its operations
+  // are then queued twice).
+  void Append(const WriteBatch& other);
+
   // Clears the operations and the positions.
   void Clear() {
     ops_.clear();

@@ -61,6 +61,16 @@ void WriteBatch::SetProgress(std::string name, std::uint64_t position) {
   progress_.emplace_back(std::move(name), position);
 }
 
+void WriteBatch::Append(const WriteBatch& other) {
+  if (&other == this) {
+    const WriteBatch copy = other;
+    Append(copy);
+    return;
+  }
+  ops_.insert(ops_.end(), other.ops_.begin(), other.ops_.end());
+  progress_.insert(progress_.end(), other.progress_.begin(), other.progress_.end());
+}
+
 void WriteBatch::Delete(const PersonId& id, std::string collection, std::string key) {
   ops_.emplace_back(DeleteRecordOp{id, std::move(collection), std::move(key)});
 }

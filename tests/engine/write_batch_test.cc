@@ -68,6 +68,37 @@ TEST_F(WriteBatchTest, RetryingAFailedCreationSucceeds) {
   EXPECT_NE(a, a2);
 }
 
+// WriteBatch::Append (stop 41: the CLI's ingest groups lines by shard).
+TEST_F(WriteBatchTest, AppendedBatchCommitsAsIfItsOperationsWereQueuedHere) {
+  WriteBatch first;
+  PersonId a = first.CreatePerson({{"email", "a@x.org"}}, {{"name", "A"}});
+  first.SetProgress("feed:1", 5);
+  WriteBatch second;
+  PersonId b = second.CreatePerson({{"email", "b@x.org"}});
+  second.AppendEvent(b, Event{"signup", 2, {}, {}});
+  second.SetProgress("feed:1", 9);
+  first.Append(second);
+  ASSERT_EQ(first.size(), 3u);
+  ASSERT_EQ(first.progress().size(), 2u);
+  EXPECT_EQ(first.progress().back().second, 9u);
+  EXPECT_EQ(second.size(), 2u);  // the source is left as it was
+  SKV_ASSERT_OK(store_->Write(first));
+  EXPECT_EQ(*store_->Resolve({"email", "a@x.org"}), a);
+  EXPECT_EQ(*store_->Resolve({"email", "b@x.org"}), b);  // the ID second's CreatePerson returned
+  EXPECT_EQ(store_->Stats()->events, 1u);
+  EXPECT_EQ(*store_->ReadProgress("feed:1"), 9u);  // positions after this batch's: the last one wins
+}
+
+TEST_F(WriteBatchTest, AppendingABatchToItselfQueuesItsOperationsTwice) {
+  PersonId p = MakePerson("p@x.org");
+  WriteBatch batch;
+  batch.AppendEvent(p, Event{"e", 1, {}, {}});
+  batch.Append(batch);
+  ASSERT_EQ(batch.size(), 2u);
+  SKV_ASSERT_OK(store_->Write(batch));
+  EXPECT_EQ(store_->Stats()->events, 2u);
+}
+
 TEST_F(WriteBatchTest, EmptyBatchIsOk) { SKV_EXPECT_OK(store_->Write(WriteBatch())); }
 
 // WriteBatch::SetProgress: a consumer's resume point in the data's commit
