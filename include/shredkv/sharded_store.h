@@ -154,7 +154,10 @@ class SHREDKV_EXPORT ShardedStore {
   // new one; a shard whose store is not the one the markers name, its files
   // replaced or swapped); WrongKey (the root key does not open SHARDS: a wrong key, or
   // SHARDS altered with its checksum made again — the sealed box cannot
-  // tell the two apart); InvalidArgument (read_only with create_if_missing).
+  // tell the two apart); InvalidArgument (read_only with create_if_missing;
+  // a writable open of a store one of whose shards holds a RestoreShard
+  // cut short after its rename — a restore marker and no SHARD marker —,
+  // which is left as it is: run RestoreShard for it again).
   static Result<std::unique_ptr<ShardedStore>> Open(Options options, std::uint32_t shard_count = 0);
 
   // Puts back shard `index` of the sharded store in options.directory

@@ -534,11 +534,27 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
     Options o = options;
     o.directory = ShardDirectory(top, i);
     // A sharded restore cut short after it wrote SHARDS (which it writes
-    // once every shard is in place) leaves shards still marked as restores
-    // in progress: they are whole (review of stop 38, R3).
+    // once every shard is in place, each with its SHARD marker) leaves
+    // shards still marked as restores in progress: they are whole (review
+    // of stop 38, R3). A shard marked without a SHARD marker that places
+    // it here is a RestoreShard cut short after its rename: its keys file
+    // may list the backup's custody keys to destroy, so it is not opened to
+    // write (outside audit 41a, F1: the marker was removed, the shard
+    // opened writable — the backup's token key destroyed — and only then
+    // refused for its missing SHARD).
     std::error_code marked_ec;
     if (!creating && !options.read_only &&
         fs::exists(o.directory + "/" + std::string(engine::kRestoreMarker), marked_ec)) {
+      if (auto placed = sharding::ReadShardMarker(o.directory, i, *manifest); !placed.ok()) {
+        for (auto& opened : impl->shards) (void)opened->Close();
+        return Status::InvalidArgument(
+                   "'" + o.directory + "' holds a shard restore cut short (its " +
+                   std::string(engine::kRestoreMarker) + " file, and " + placed.status().message() +
+                   "): run ShardedStore::RestoreShard for it again, which removes it and restores it anew, "
+                   "or open the store read-only to look; opening it to write would destroy custody keys "
+                   "its backup needs")
+            .WithContext(ShardContext(i));
+      }
       if (Status m = CompleteDeferredRestore(o.directory); !m.ok()) {
         for (auto& opened : impl->shards) (void)opened->Close();
         return m.WithContext(ShardContext(i));

@@ -331,6 +331,18 @@ TEST(ShardedOpenTest, ALostShardIsPutBackFromItsBackup) {
   // is removed and the shard restored anew, the marker gone.
   fs::remove(dir + "/shard-000/SHARD");
   test::WriteFile(dir + "/shard-000/RESTORE-IN-PROGRESS", "a restore works here\n");
+  // Outside audit 41a, F1: a writable open of the sharded store meanwhile
+  // leaves such a shard as it is (it removed the marker and opened the shard
+  // to write — which destroys the custody keys its keys file lists — before
+  // it refused the shard for its missing SHARD).
+  const std::string keys_before = test::ReadFile(dir + "/shard-000/keys/data.mdb");
+  auto marked_open = ShardedStore::Open(Existing(dir), 0);
+  ASSERT_FALSE(marked_open.ok());
+  EXPECT_EQ(marked_open.status().code(), StatusCode::kInvalidArgument) << marked_open.status().ToString();
+  EXPECT_NE(marked_open.status().message().find("RestoreShard"), std::string::npos)
+      << marked_open.status().ToString();
+  EXPECT_TRUE(fs::exists(dir + "/shard-000/RESTORE-IN-PROGRESS"));
+  EXPECT_EQ(test::ReadFile(dir + "/shard-000/keys/data.mdb"), keys_before);
   zero = ShardedStore::RestoreShard(tmp.Sub("backup-0"), Existing(dir), 0, no_log);
   ASSERT_TRUE(zero.ok()) << zero.status().ToString();
   EXPECT_FALSE(fs::exists(dir + "/shard-000/RESTORE-IN-PROGRESS"));
