@@ -182,7 +182,10 @@ class StoreImpl final : public Store {
  private:
   StoreImpl() = default;
   // Open's steps after the options are checked.
-  Status OpenEnvironments(bool keys_exist, bool data_exists);
+  // `restore_copy`: a RestoreBackup copy's open (OpenIntent::kRestoreCopy),
+  // whose key store leaves the custody keys its keys file lists to destroy
+  // alone (KeyStoreOptions::finish_custody_destroy): RestoreBackup decides.
+  Status OpenEnvironments(bool keys_exist, bool data_exists, bool restore_copy);
   // After the environments are open: recovers half-applied erasures and
   // migrates a format-2 store; a read-only open does neither (ReadOnly for
   // format 2).

@@ -197,6 +197,13 @@ struct KeyStoreOptions {
   // Where new epoch keys are held (null: sealed under the root key only).
   // Required to open a store any of whose epoch keys is in a custody.
   std::shared_ptr<EpochKeyCustody> custody;
+  // A writable open destroys the custody keys the keys file lists as left
+  // to destroy (FinishCustodyDestroy). False for a restored copy's open:
+  // its list may be another store's — a backup of a store that took over
+  // its original's keys lists the original's, and a copy with keys of its
+  // own must never destroy those (outside audit 41a, F2) — so RestoreBackup
+  // decides (RekeyCustody drops the list; a copy that takes over obeys it).
+  bool finish_custody_destroy = true;
 };
 
 // What a copy of `keys` needs to open: its epochs and, for each held in a
@@ -476,7 +483,20 @@ class KeyStore {
   // moved. On a failure the custody keys it made are destroyed again,
   // except any a commit that failed ambiguously may have stored (read back
   // to tell). REQUIRES: no other call on this KeyStore runs concurrently.
+  // The same commit drops the custody keys the file lists to destroy (the
+  // original's, never this store's to destroy) and records this `keys`
+  // directory as the one whose custody keys they now are (CustodyIsHomeHere).
   Result<std::size_t> RekeyCustody();
+  // True if RekeyCustody or AdoptCustodyHome ran in this very `keys`
+  // directory (its device and inode; a tagged row): the custody keys are
+  // this store's own, not shared with a store it was copied from, and a
+  // second RekeyCustody would only leave the current ones in the custody
+  // for ever (outside audit 41a, F3). False for a file-level copy (another
+  // directory), a store never re-keyed, or a row that fails its tag.
+  Result<bool> CustodyIsHomeHere();
+  // Records this `keys` directory as the home of the store's custody keys
+  // (a copy that takes over its original's keys: they are its own now).
+  Status AdoptCustodyHome();
   // From this call on, a rotation leaves the custody keys of the epochs it
   // destroys in the custody, listed in the keys file
   // ("custody_destroy_tagged"),
@@ -524,6 +544,10 @@ class KeyStore {
   DekCache& cache() { return cache_; }
 
  private:
+  // The device and inode of this `keys` directory (fixed64be each).
+  Result<std::string> CustodyHomeHere() const;
+  // Puts the custody home row naming `home` (CustodyHomeHere's form).
+  Status PutCustodyHome(storage::WriteTxn& txn, std::string_view home) const;
   explicit KeyStore(const KeyStoreOptions& options)
       : options_(options), cache_(options.dek_cache_capacity) {}
   Status Create(const crypto::SecretKey& root);

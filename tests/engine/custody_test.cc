@@ -445,6 +445,124 @@ TEST_F(CustodyTest, ReapplyErasureLogOnACopyAsksWhoKeepsTheCustodyKeysAndNewKeys
   EXPECT_EQ(profile->at("name").as_string(), "Kept");
 }
 
+// Outside audit 41a, F3: every ReapplyErasureLog with new keys re-keyed the
+// store, and the keys it replaced — after the first run the copy's own —
+// stayed in the custody for ever: a backup of the copy taken between two
+// runs outlived every later rotation, and a person erased after it could be
+// read from it. A run again now finds its keys made its own in this very
+// directory and keeps them, so its rotation forgets that backup.
+TEST_F(CustodyTest, ReapplyingWithNewKeysAgainLeavesNoKeyOfTheCopyBehindForItsBackups) {
+  const std::string live_dir = options_.directory;
+  PersonId kept, gone, later;
+  {
+    auto live = Store::Open(options_);
+    ASSERT_TRUE(live.ok()) << live.status().ToString();
+    kept = *(*live)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "Kept"}});
+    gone = *(*live)->CreatePerson({{"email", "gone@x.org"}});
+    later = *(*live)->CreatePerson({{"email", "later@x.org"}}, {{"name", "Later"}});
+    SKV_ASSERT_OK((*live)->Close());
+  }
+  test::TempDir out;
+  const std::string copy_dir = out.Sub("copy");
+  fs::copy(live_dir, copy_dir, fs::copy_options::recursive);
+  ErasureLog log;
+  {
+    auto live = Store::Open(options_);
+    ASSERT_TRUE(live.ok()) << live.status().ToString();
+    ASSERT_TRUE((*live)->Erase(gone).ok());
+    log = *(*live)->ReadErasureLog();
+    SKV_ASSERT_OK((*live)->Close());
+  }
+  const Options copy = RestoreTo(copy_dir);
+  ReapplyOptions new_keys;
+  new_keys.custody_keys = RestoredCustodyKeys::kNewKeys;
+  auto first = ReapplyErasureLog(copy, log, new_keys);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  {
+    auto c = Store::Open(copy);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_TRUE((*c)->Backup(out.Sub("between")).ok());
+  }
+  auto between = ReadBackupInfo(out.Sub("between"));
+  ASSERT_TRUE(between.ok());
+  ASSERT_FALSE(between->custody_labels.empty());
+  auto second = ReapplyErasureLog(copy, log, new_keys);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->people_erased, 0u);
+  {
+    auto c = Store::Open(copy);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    ASSERT_TRUE((*c)->Erase(later).ok());
+    ASSERT_TRUE((*c)->RotateEpoch().ok());
+    SKV_ASSERT_OK((*c)->Close());
+  }
+  // The copy's keys the backup needs went with its rotations.
+  for (const std::string& label : between->custody_labels) EXPECT_FALSE(*custody_->HasKey(label)) << label;
+  RestoreOptions restore;
+  restore.without_erasure_log = true;
+  restore.custody_keys = RestoredCustodyKeys::kNewKeys;
+  auto restored = RestoreBackup(out.Sub("between"), RestoreTo(out.Sub("r")), restore);
+  EXPECT_TRUE(restored.status().IsKeyDestroyed()) << restored.status().ToString();
+  // The live original never shared them.
+  auto live = Store::Open(options_);
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  EXPECT_EQ((*live)->GetProfile(later)->at("name").as_string(), "Later");
+}
+
+// Outside audit 41a, F2: a take-over restore cut short after its rename
+// leaves its copy marked, its keys file listing the original's custody keys
+// to destroy; a read-only backup of that copy carried the list, and a
+// restore of it with new keys — which must never touch another store's
+// keys — destroyed them at its copy's first writable open: the live
+// original and its own backup were lost.
+TEST_F(CustodyTest, ANewKeysRestoreOfABackupOfAMarkedTakeOverCopyDestroysNoKeyOfTheOriginal) {
+  test::TempDir out;
+  PersonId kept, gone;
+  ErasureLog log;
+  {
+    auto store = Store::Open(options_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    kept = *(*store)->CreatePerson({{"email", "kept@x.org"}}, {{"name", "Kept"}});
+    gone = *(*store)->CreatePerson({{"email", "gone@x.org"}});
+    ASSERT_TRUE((*store)->Backup(out.Sub("b")).ok());
+    ASSERT_TRUE((*store)->Erase(gone).ok());
+    log = *(*store)->ReadErasureLog();
+  }
+  auto info = ReadBackupInfo(out.Sub("b"));
+  ASSERT_TRUE(info.ok());
+  ASSERT_FALSE(info->custody_labels.empty());
+  const std::string backup = out.Sub("b");
+  const Options to = RestoreTo(out.Sub("r"));
+  auto restore_in_child = [backup, to, log] {
+    auto c = NewPkcs11Custody(TokenOptions());
+    if (!c.ok()) _exit(4);
+    Options o = to;
+    o.epoch_key_custody = *c;
+    RestoreOptions take_over;
+    take_over.erasure_log = &log;
+    take_over.custody_keys = RestoredCustodyKeys::kTakeOver;
+    (void)RestoreBackup(backup, o, take_over);
+  };
+  ASSERT_TRUE(test::RunChildKilledAt("restore.after_rename", 1, restore_in_child));
+  ASSERT_TRUE(fs::exists(to.directory + "/" + std::string(engine::kRestoreMarker)));
+  {
+    Options read_only = to;
+    read_only.read_only = true;
+    auto marked = Store::Open(read_only);
+    ASSERT_TRUE(marked.ok()) << marked.status().ToString();
+    ASSERT_TRUE((*marked)->Backup(out.Sub("of-marked")).ok());
+  }
+  RestoreOptions new_keys;
+  new_keys.without_erasure_log = true;
+  new_keys.custody_keys = RestoredCustodyKeys::kNewKeys;
+  auto copy = RestoreBackup(out.Sub("of-marked"), RestoreTo(out.Sub("r2")), new_keys);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  for (const std::string& label : info->custody_labels) EXPECT_TRUE(*custody_->HasKey(label)) << label;
+  auto live = Store::Open(options_);
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  EXPECT_EQ((*live)->GetProfile(kept)->at("name").as_string(), "Kept");
+}
+
 // Outside audit 40a, F4: the restore marker was removed before the final
 // rename, so a restore killed in between left a complete, unmarked work
 // directory; a writable open of it (the `verify` its retry's message
