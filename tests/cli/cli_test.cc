@@ -1396,6 +1396,153 @@ TEST_F(CliTest, AShardOpenedAloneRefusesToCreatePeopleAndClaimIdentifiers) {
   EXPECT_EQ(verified["people"], 1);
 }
 
+// Outside audit 41a, F5: a store a restore cut short left marked refuses
+// the commands that write; those that only read open it read-only by
+// themselves (they were exit 1 without --read-only).
+TEST_F(CliTest, AStoreMarkedByARestoreCutShortIsReadWithoutReadOnlyAndRefusesWrites) {
+  MakeStore();
+  AddPeople();
+  WriteFile(db_ / "RESTORE-IN-PROGRESS", "a restore works here\n");
+  EXPECT_EQ(Expect(0, {"stats"}).json()["people"], 2);
+  Expect(0, {"export", "--id", "email:ann@example.org"});
+  EXPECT_EQ(Expect(0, {"verify"}).json()["ok"], true);
+  EXPECT_EQ(Expect(0, {"doctor"}).json()["restore_in_progress"], true);
+  Expect(1, {"erase", "--id", "email:ann@example.org"});
+  Expect(1, {"ingest"}, R"({"op":"event","ids":{"email":"ann@example.org"},"name":"x","ts":1})" "\n");
+  EXPECT_TRUE(fs::exists(db_ / "RESTORE-IN-PROGRESS"));
+  fs::remove(db_ / "RESTORE-IN-PROGRESS");
+  EXPECT_FALSE(Expect(0, {"doctor"}).json().contains("restore_in_progress"));
+  Expect(0, {"erase", "--id", "email:ann@example.org"});
+}
+
+// Stop 41: the CLI opens a sharded store as a whole (docs/cli.md, "Sharded
+// stores"): `init --shards N` makes one, the commands on people and the
+// maintenance commands work across its shards, and the commands of one
+// shard's own state name the way to each shard.
+TEST_F(CliTest, AShardedStoreWorksAsAWholeAndNamesTheShardsForPerShardCommands) {
+  RunResult k = RunRaw({"keygen", "--out", key_.string()});
+  ASSERT_EQ(k.code, 0) << k.err;
+  Expect(2, {"init", "--shards", "0"});
+  Expect(2, {"init", "--shards", "257"});
+  Json init = Expect(0, {"init", "--shards", "2"}).json();
+  EXPECT_EQ(init["shards"], 2);
+  EXPECT_TRUE(fs::exists(db_ / "SHARDS"));
+  EXPECT_TRUE(fs::exists(db_ / "shard-001"));
+  Expect(1, {"init", "--shards", "2"});  // a store exists
+  Expect(1, {"init"});
+
+  constexpr int kPeople = 40;
+  auto email = [](int i) { return "p" + std::to_string(i) + "@example.org"; };
+  std::string profiles;
+  for (int i = 0; i < kPeople; ++i) {
+    profiles += R"({"op":"profile","ids":{"email":")" + email(i) + R"("},"attrs":{"name":"P)" +
+                std::to_string(i) + "\"}}\n";
+  }
+  EXPECT_EQ(Ingest(profiles)["ingested"], kPeople);
+  Json stats = Expect(0, {"stats"}).json();
+  EXPECT_EQ(stats["people"], kPeople);
+  EXPECT_EQ(stats["shards"], 2);
+  // The people of each shard, by reading the shards alone.
+  std::vector<int> in_shard[2];
+  for (int i = 0; i < kPeople; ++i) {
+    for (int shard = 0; shard < 2; ++shard) {
+      const fs::path dir = db_ / (shard == 0 ? "shard-000" : "shard-001");
+      if (CliAt(dir, key_, {"export", "--id", "email:" + email(i)}).code == 0) in_shard[shard].push_back(i);
+    }
+  }
+  ASSERT_FALSE(in_shard[0].empty());
+  ASSERT_FALSE(in_shard[1].empty());
+  ASSERT_EQ(in_shard[0].size() + in_shard[1].size(), static_cast<std::size_t>(kPeople));
+  const int a = in_shard[0].front(), b = in_shard[1].front();
+
+  // Identifiers stay unique across the shards.
+  Expect(1, {"rectify", "--id", "email:" + email(a), "--old-identifier", "email:" + email(a), "--new-identifier",
+             "email:" + email(b)});
+
+  // One input of events for everyone, one person of shard 1 restricted: each
+  // shard's lines are one commit, so the refused line does not make the
+  // lines of the other shard's commit be written twice.
+  Expect(0, {"restrict", "--id", "email:" + email(b)});
+  std::string events;
+  for (int i = 0; i < kPeople; ++i) {
+    events += R"({"op":"event","ids":{"email":")" + email(i) + R"("},"name":"page_view","ts":1700000000000})" "\n";
+  }
+  EXPECT_EQ(Ingest(events), (Json{{"ingested", kPeople - 1}, {"rejected", 0}, {"suppressed", 0}, {"restricted", 1}}));
+  EXPECT_EQ(Expect(0, {"stats"}).json()["events"], kPeople - 1);
+  Expect(5, {"get", "--id", "email:" + email(b), "--purpose", "billing"});
+  Expect(0, {"unrestrict", "--id", "email:" + email(b)});
+  EXPECT_EQ(Expect(0, {"get", "--id", "email:" + email(b), "--purpose", "billing"}).json()["profile"]["name"],
+            "P" + std::to_string(b));
+  EXPECT_EQ(Expect(0, {"consent", "--id", "email:" + email(a), "--purpose", "marketing", "grant"}).json()["granted"],
+            true);
+  Json rectified = Expect(0, {"rectify", "--id", "email:" + email(a), "--set", R"({"city":"Kiel"})"}).json();
+  EXPECT_EQ(rectified["set"], Json::array({"city"}));
+  Json exported = Expect(0, {"export", "--id", "email:" + email(a)}).json();
+  EXPECT_NE(exported.dump().find("Kiel"), std::string::npos);
+  Expect(2, {"ingest", "--resume", "job"}, events);  // no commit of a sharded store records an offset
+
+  // Erasure across the shards: one request, a part a shard.
+  const fs::path ids = dir_ / "ids.txt";
+  WriteFile(ids, "email:" + email(a) + "\nemail:" + email(b) + "\n");
+  std::vector<Json> lines = Expect(0, {"erase", "--ids", ids.string(), "--request-id", "R-both"}).ndjson();
+  ASSERT_EQ(lines.size(), 2u);
+  for (const Json& l : lines) {
+    EXPECT_EQ(l["request_id"], "R-both");
+    EXPECT_EQ(l["audit_hash"].get<std::string>().size(), 64u) << l;  // the person's own shard's part
+  }
+  Json both = Expect(0, {"erasure-status", "--request-id", "R-both"}).json();
+  EXPECT_EQ(both["people"], 2);
+  EXPECT_EQ(both["level"], "logical");
+  EXPECT_EQ(both["key_epoch"], 0);     // two parts: see "parts"
+  EXPECT_EQ(both["audit_hash"], "");
+  ASSERT_EQ(both["parts"].size(), 2u);
+  EXPECT_EQ(both["parts"][0]["shard"], 0);
+  EXPECT_EQ(both["parts"][1]["shard"], 1);
+  Expect(4, {"export", "--id", "person_id:" + lines[0]["person_id"].get<std::string>()});
+  const int c = in_shard[1].back();
+  ASSERT_NE(c, b);
+  Json one = Expect(0, {"erase", "--id", "email:" + email(c)}).json();
+  EXPECT_EQ(one["people"], 1);
+  ASSERT_EQ(one["parts"].size(), 1u);
+  EXPECT_EQ(one["parts"][0]["shard"], 1);
+  EXPECT_EQ(one["audit_hash"], one["parts"][0]["audit_hash"]);
+  EXPECT_GT(one["key_epoch"].get<std::uint64_t>(), 0u);
+
+  // Maintenance over every shard.
+  EXPECT_EQ(Expect(0, {"purge"}).json()["people_purged"], 3);
+  // Every live person's key at least (the shards' free key pools too).
+  EXPECT_GE(Expect(0, {"rotate-keys"}).json()["rewrapped_keys"].get<std::uint64_t>(),
+            static_cast<std::uint64_t>(kPeople - 3));
+  EXPECT_EQ(Expect(0, {"erasure-status", "--request-id", "R-both"}).json()["level"], "purged");
+  Expect(0, {"compact"});
+  Json verified = Expect(0, {"verify"}).json();
+  EXPECT_EQ(verified["ok"], true);
+  EXPECT_EQ(verified["people"], kPeople - 3);
+  Expect(0, {"retention", "--set", "event:page_view=30d"});
+  EXPECT_EQ(Expect(0, {"retention"}).json()["events"]["page_view"], 30ll * 86'400'000);
+  EXPECT_EQ(CliAt(db_ / "shard-001", key_, {"retention"}).json()["events"]["page_view"], 30ll * 86'400'000);
+
+  // The commands of one shard's own state: exit 1, naming the shards.
+  for (const std::vector<std::string>& cmd :
+       std::vector<std::vector<std::string>>{{"audit"}, {"analytics"}, {"feed"}, {"sweep"}, {"doctor"},
+                                             {"report"}, {"erasure-log"}, {"backup", (dir_ / "bk").string()}}) {
+    RunResult r = Expect(1, cmd);
+    EXPECT_NE(r.err.find("works on one shard at a time: run it with --db " + db_.string() + "/shard-000"),
+              std::string::npos)
+        << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "bk"));
+  EXPECT_EQ(CliAt(db_ / "shard-000", key_, {"audit"}).code, 0);
+
+  // The root key of SHARDS and every shard at once.
+  const fs::path new_key = dir_ / "new.key";
+  ASSERT_EQ(RunRaw({"keygen", "--out", new_key.string()}).code, 0);
+  Expect(0, {"rotate-root", "--new-key-file", new_key.string()});
+  EXPECT_EQ(CliAt(db_, key_, {"stats"}).code, 8);
+  EXPECT_EQ(CliAt(db_, new_key, {"stats"}).json()["people"], kPeople - 3);
+  EXPECT_EQ(CliAt(db_ / "shard-001", new_key, {"stats"}).code, 0);
+}
+
 // Issue 16 (5): a 12-digit age in years overflowed a signed multiply (a
 // 31-minute rule that hid hour-old events), and `--set ""` dropped every
 // rule with exit 0. Both are usage errors, and the stored rules stay.

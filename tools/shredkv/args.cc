@@ -37,11 +37,15 @@ const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> kCommands = {
       {"keygen", "--out FILE", "create a new root key file (mode 0600); never overwrites",
        {Value("out", "FILE", "where to write the new key (must not exist)", true)}, 0, 0, false},
-      {"init", "[--retention RULES]", "create the store in --db (with retention rules, stored in the store)",
+      {"init", "[--retention RULES]... [--shards N]",
+       "create the store in --db (with retention rules, stored in the store; a sharded store with --shards)",
        {Repeat("retention", "RULES",
                "comma-separated event:NAME=AGE, collection:NAME=AGE, analytics=AGE, feed=AGE (AGE: integer + "
                "ms|s|m|h|d|y); "
-               "repeatable")},
+               "repeatable"),
+        Value("shards", "N",
+              "create a sharded store of N shards (1 to 256): one store directory a shard, a writer each; "
+              "later commands open it as a whole (docs/cli.md, \"Sharded stores\")")},
        0, 0},
       {"ingest", "[FILE|-] [--resume NAME]", "ingest NDJSON operations (profile, event, put), one a line",
        {Value("resume", "NAME",

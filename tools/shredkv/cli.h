@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "args.h"
 #include "shredkv/shredkv.h"
@@ -86,8 +87,41 @@ enum class StoreAccess {
                       // has the store open to write (backup, erasure-log)
 };
 
+// True if `dir` holds a sharded store (its SHARDS file).
+bool IsShardedStoreDir(const std::string& dir);
+
+// The store a command opened: a Store, or — for the commands that work on a
+// sharded store as a whole (docs/cli.md, "Sharded stores") when --db holds
+// one — the ShardedStore over its shards.
+class OpenedStore {
+ public:
+  explicit OpenedStore(std::unique_ptr<Store> store) : plain_(std::move(store)) {}
+  explicit OpenedStore(std::unique_ptr<ShardedStore> store) : sharded_(std::move(store)) {}
+
+  bool sharded() const { return sharded_ != nullptr; }
+  // Calls `f` with the Store& or the ShardedStore&: `f` is generic, and both
+  // of its instantiations must return the same type.
+  template <typename F>
+  decltype(auto) Visit(F&& f) {
+    if (sharded_) return f(*sharded_);
+    return f(*plain_);
+  }
+  Status Close() {
+    return Visit([](auto& store) { return store.Close(); });
+  }
+
+ private:
+  std::unique_ptr<Store> plain_;
+  std::unique_ptr<ShardedStore> sharded_;
+};
+
+// True while `S` is the ShardedStore (for `if constexpr` in Visit's callers).
+template <typename S>
+inline constexpr bool kIsSharded = std::is_same_v<std::remove_cvref_t<S>, ShardedStore>;
+
 // Opens the store named by the global options (usage error without --db or
-// a key). `init` creates it.
+// a key). `init` creates it. A sharded store's directory is exit 1 here
+// (RunCommand names the per-shard alternative first).
 std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create,
                                  std::optional<RetentionRules> retention = std::nullopt,
                                  StoreAccess access = StoreAccess::kWrite);
@@ -95,6 +129,10 @@ std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create,
 inline std::unique_ptr<Store> OpenStoreToRead(const GlobalOptions& global) {
   return OpenStore(global, false, std::nullopt, StoreAccess::kRead);
 }
+// OpenStore, or when --db holds a sharded store, ShardedStore::Open of it
+// (with the stored shard count; `shard_count` to create one with `init`).
+OpenedStore OpenAnyStore(const GlobalOptions& global, StoreAccess access = StoreAccess::kWrite, bool create = false,
+                         std::optional<RetentionRules> retention = std::nullopt, std::uint32_t shard_count = 0);
 // Parses retention rules: comma-separated `event:NAME=AGE`,
 // `collection:NAME=AGE`, `analytics=AGE`, `feed=AGE` (change-feed
 // notices, RetentionRules::feed); AGE is an integer with a unit
@@ -117,8 +155,18 @@ extern std::atomic<ProgressBar*> g_engine_progress;
 Identifier ParseIdentifierArg(std::string_view text);
 
 // The person named by --id: TYPE:VALUE is resolved; the pseudo type
-// person_id (or person) takes a 32-hex-digit person ID as is.
-PersonId ResolvePerson(Store& store, const Identifier& id);
+// person_id (or person) takes a 32-hex-digit person ID as is. `S`: Store
+// or ShardedStore.
+template <typename S>
+PersonId ResolvePerson(S& store, const Identifier& id) {
+  if (id.type == "person_id" || id.type == "person") {
+    auto pid = PersonId::FromHex(id.value);
+    if (!pid.ok()) UsageError("--id person_id:HEX needs 32 hex digits");
+    Check(store.GetPerson(*pid).status(), "person " + id.value);
+    return *pid;
+  }
+  return Check(store.Resolve(id), "--id " + id.type);
+}
 
 // Milliseconds since the epoch, now.
 std::int64_t NowMs();

@@ -91,7 +91,7 @@ class Ingester {
  public:
   // `progress_name`: where each commit records its input offset (empty:
   // nowhere); `committed_offset`: the offset already recorded there.
-  Ingester(Store* store, std::string progress_name, std::uint64_t committed_offset)
+  Ingester(OpenedStore* store, std::string progress_name, std::uint64_t committed_offset)
       : store_(store), progress_name_(std::move(progress_name)), committed_offset_(committed_offset) {}
 
   void Reject(std::size_t number, const Status& s) {
@@ -111,9 +111,16 @@ class Ingester {
   }
 
   // Applies lines (in order) in one batch; on failure halves until the bad
-  // lines are found.
+  // lines are found. On a sharded store, in one batch a shard: see
+  // ApplySharded.
   void Apply(const std::vector<const IngestLine*>& lines) {
     if (lines.empty()) return;
+    if (store_->sharded()) {
+      store_->Visit([&](auto& s) {
+        if constexpr (kIsSharded<decltype(s)>) ApplySharded(s, lines);
+      });
+      return;
+    }
     WriteBatch batch;
     std::map<Identifier, PersonId> local;  // identifiers given a person in this batch
     std::vector<const IngestLine*> planned;
@@ -127,7 +134,14 @@ class Ingester {
     }
     const std::uint64_t end = planned.empty() ? 0 : planned.back()->end_offset;
     if (!progress_name_.empty() && end > committed_offset_) batch.SetProgress(progress_name_, end);
-    const Status s = store_->Write(batch);
+    Commit(batch, planned, end);
+  }
+
+  // Writes `batch`, the operations of the lines `planned` (and the input
+  // offset `end`, 0 for none); on failure rejects a single line, or applies
+  // the lines again by halves until the bad ones are found.
+  void Commit(const WriteBatch& batch, const std::vector<const IngestLine*>& planned, std::uint64_t end) {
+    const Status s = Write(batch);
     if (s.ok()) {
       ingested_ += planned.size();
       committed_offset_ = std::max(committed_offset_, end);
@@ -150,7 +164,7 @@ class Ingester {
     if (progress_name_.empty() || offset <= committed_offset_) return;
     WriteBatch batch;
     batch.SetProgress(progress_name_, offset);
-    if (Status s = store_->Write(batch); !s.ok()) throw Fatal(s);
+    if (Status s = Write(batch); !s.ok()) throw Fatal(s);
     committed_offset_ = offset;
   }
 
@@ -166,8 +180,42 @@ class Ingester {
  private:
   static FatalError Fatal(const Status& s) { return FatalError{s}; }
 
+  Status Write(const WriteBatch& batch) {
+    return store_->Visit([&](auto& s) { return s.Write(batch); });
+  }
+
+  // A ShardedStore's Write of people of several shards commits part by
+  // part, and a later part's failure (a restricted person's event, say)
+  // leaves the earlier parts committed: retrying that batch by halves would
+  // write those lines twice. So each line is planned into a batch of its
+  // own, which fixes its person (a new person's ID too), and appended to
+  // the batch of that person's shard; each shard's batch is one commit, all
+  // or nothing, as on a Store, and is retried by halves on failure.
+  void ApplySharded(ShardedStore& store, const std::vector<const IngestLine*>& lines) {
+    std::vector<WriteBatch> batches(store.shard_count());
+    std::vector<std::vector<const IngestLine*>> planned(store.shard_count());
+    std::map<Identifier, PersonId> local;  // identifiers given a person in these lines
+    for (const IngestLine* l : lines) {
+      WriteBatch one;
+      PersonId person;
+      if (Status s = Plan(*l, one, local, &person); !s.ok()) {
+        if (IsFatal(s)) throw Fatal(s);
+        Reject(l->number, s);
+        continue;
+      }
+      const std::uint32_t shard = store.ShardOf(person);
+      batches[shard].Append(one);
+      planned[shard].push_back(l);
+    }
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      if (!planned[i].empty()) Commit(batches[i], planned[i], 0);
+    }
+  }
+
   // Queues the line's operations on `batch`; nothing is queued on error.
-  Status Plan(const IngestLine& l, WriteBatch& batch, std::map<Identifier, PersonId>& local) {
+  // `person_out`, if given, is set to the line's person.
+  Status Plan(const IngestLine& l, WriteBatch& batch, std::map<Identifier, PersonId>& local,
+              PersonId* person_out = nullptr) {
     std::optional<PersonId> who;
     std::vector<Identifier> unknown;
     for (const Identifier& id : l.ids) {
@@ -175,7 +223,7 @@ class Ingester {
       if (auto it = local.find(id); it != local.end()) {
         owner = it->second;
       } else {
-        Result<PersonId> r = store_->Resolve(id);
+        Result<PersonId> r = store_->Visit([&](auto& s) { return s.Resolve(id); });
         // An identifier of an erased person is free: a new person takes it.
         if (r.status().IsNotFound() || r.status().IsErased()) {
           unknown.push_back(id);
@@ -204,10 +252,11 @@ class Ingester {
     }
     if (l.kind == IngestOp::kEvent) batch.AppendEvent(person, l.event);
     if (l.kind == IngestOp::kPut) batch.Put(person, Record{l.collection, l.key, l.value, {}, l.metadata});
+    if (person_out != nullptr) *person_out = person;
     return Status::OK();
   }
 
-  Store* store_;
+  OpenedStore* store_;
   const std::string progress_name_;
   std::uint64_t committed_offset_;
   std::uint64_t ingested_ = 0;
@@ -250,11 +299,21 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
   InputFile input = OpenInput(args, "ingest");
   std::istream* in = input.stream;
   const std::uint64_t total = input.size;
-  auto store = OpenStore(global, false);
+  if (!resume.empty() && IsShardedStoreDir(global.db)) {
+    UsageError("ingest: --resume is not available on a sharded store (its writes commit a shard at a time, so no "
+               "commit can record how far the input was read)");
+  }
+  OpenedStore opened = OpenAnyStore(global);
   std::uint64_t resume_offset = 0;
   const std::string progress_name = resume.empty() ? std::string() : ProgressNameOf(resume);
   if (!resume.empty()) {
-    auto committed = store->ReadProgress(progress_name);
+    auto committed = opened.Visit([&](auto& s) -> Result<std::uint64_t> {
+      if constexpr (kIsSharded<decltype(s)>) {
+        return Status::InvalidArgument("a sharded store");  // refused above
+      } else {
+        return s.ReadProgress(progress_name);
+      }
+    });
     if (committed.status().IsInvalidArgument()) {
       UsageError("ingest: --resume " + resume + ": a NAME is 1 to 57 characters of A-Z a-z 0-9 . _ : -");
     }
@@ -264,7 +323,7 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
       Fail(committed.status(), "ingest: reading the progress of --resume " + resume);
     }
   }
-  Ingester ingester(store.get(), progress_name, resume_offset);
+  Ingester ingester(&opened, progress_name, resume_offset);
   ProgressBar progress("ingest", total, "bytes", "lines");
   const StopSignals stop_signals;
 

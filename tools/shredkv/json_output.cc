@@ -2,6 +2,7 @@
 
 #include "portability/json_values.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -103,6 +104,36 @@ Json ReceiptJson(const ErasureReceipt& r) {
   j["key_epoch"] = U64(r.key_epoch);
   j["audit_hash"] = r.audit_hash;
   if (!r.category.empty()) j["category"] = r.category;  // a category erasure only
+  return j;
+}
+
+Json ShardedReceiptJson(const ShardedErasureReceipt& r) {
+  // The whole request, computed over its parts as the C API's sharded
+  // receipt is (docs/c-api.md, "Sharded stores").
+  ErasureReceipt whole;
+  whole.request_id = r.request_id;
+  whole.people = r.people;
+  whole.level = r.level;
+  whole.cryptographic = !r.parts.empty();
+  whole.purged = !r.parts.empty();
+  Json parts = Json::array();
+  for (const auto& [shard, part] : r.parts) {
+    whole.erased_at_ms = std::max(whole.erased_at_ms, part.erased_at_ms);
+    whole.analytics = part.analytics;
+    whole.suppressed = whole.suppressed || part.suppressed;
+    whole.cryptographic = whole.cryptographic && part.cryptographic;
+    whole.purged = whole.purged && part.purged;
+    whole.category = part.category;
+    Json p = ReceiptJson(part);
+    p["shard"] = shard;
+    parts.push_back(std::move(p));
+  }
+  if (r.parts.size() == 1) {
+    whole.key_epoch = r.parts.front().second.key_epoch;
+    whole.audit_hash = r.parts.front().second.audit_hash;
+  }
+  Json j = ReceiptJson(whole);
+  j["parts"] = std::move(parts);
   return j;
 }
 

@@ -31,6 +31,12 @@ Json PlainAttributes(const Attributes& attributes);
 Result<Value> ValueFromJson(const Json& j, const std::string& where);
 
 Json ReceiptJson(const ErasureReceipt& receipt);
+// A sharded store's erasure request (docs/cli.md, "Sharded stores"): the
+// receipt's keys over the whole request — people summed, the lowest level,
+// cryptographic and purged once every part is, the latest erased_at;
+// key_epoch and audit_hash those of the one part, or 0 and "" for a
+// request of several — and "parts": each shard's receipt with "shard".
+Json ShardedReceiptJson(const ShardedErasureReceipt& receipt);
 // {"seq","action","time","hash"} plus the action's counts under their own
 // names (docs/cli.md, `audit`), "request_id" and "analytics" for erasures.
 Json AuditJson(const AuditRecord& record);
