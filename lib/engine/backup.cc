@@ -1020,7 +1020,10 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
   o.create_if_missing = false;
   o.error_if_exists = false;
   o.background_maintenance_ms = 0;
-  auto store = Store::Open(o);
+  // Opened as a copy: the custody keys its keys file lists to destroy are
+  // left alone until the caller's choice is known (review 41, #3: the open
+  // destroyed them before the refusal below said "nothing was changed").
+  auto store = engine::StoreImpl::Open(o, engine::StoreImpl::OpenIntent::kReapplyCopy);
   if (!store.ok()) return store.status();
   ErasureLogApplied applied;
   Status f = engine::CheckLogFor(**store, log, "the store", reapply.accept_untagged_log);
@@ -1038,24 +1041,13 @@ Result<ErasureLogApplied> ReapplyErasureLog(const Options& options, const Erasur
         "keys (it replaces the original, which must never be opened again) or gets new ones (a copy beside it): "
         "ReapplyOptions::custody_keys; nothing was changed");
   }
-  // Keys of its own once per store: a run again (after one cut short, or
-  // "run again it erases nothing more") finds its custody keys made its own
-  // in this very directory and keeps them; re-keyed again, the keys it
-  // replaced — this store's own — were left in the custody for ever, and a
-  // backup of the store taken before outlived every later rotation
-  // (outside audit 41a, F3). A copy that takes over its original's keys
-  // makes them its own too.
+  // With new keys the re-key drops that list (the original's keys); any
+  // other copy obeys it now, as an ordinary writable open would have.
   if (f.ok() && in_custody && reapply.custody_keys == RestoredCustodyKeys::kNewKeys) {
-    auto own = key_store.CustodyIsHomeHere();
-    if (!own.ok()) {
-      f = own.status();
-    } else if (!*own) {
-      auto moved = key_store.RekeyCustody();
-      if (!moved.ok()) f = moved.status().WithContext("wrapping the store's epoch keys under new custody keys");
-    }
-  }
-  if (f.ok() && in_custody && reapply.custody_keys == RestoredCustodyKeys::kTakeOver) {
-    f = key_store.AdoptCustodyHome();
+    auto moved = key_store.RekeyCustody();
+    if (!moved.ok()) f = moved.status().WithContext("wrapping the store's epoch keys under new custody keys");
+  } else if (f.ok()) {
+    f = key_store.FinishCustodyDestroy();
   }
   // A file-level copy or a volume snapshot holds the free key pool as it
   // was then: the original store handed those keys to people it created
@@ -1403,9 +1395,6 @@ Result<RestoreResult> RestoreBackup(const std::string& backup_dir, const Options
     if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kNewKeys) {
       auto moved = key_store.RekeyCustody();
       if (!moved.ok()) return fail_open(moved.status());
-    }
-    if (!info.custody_labels.empty() && restore.custody_keys == RestoredCustodyKeys::kTakeOver) {
-      if (Status a = key_store.AdoptCustodyHome(); !a.ok()) return fail_open(a);
     }
     // Backups made before they left free pool keys out may hold keys the
     // original hands to people it creates later: never this copy's.

@@ -192,7 +192,7 @@ Result<std::unique_ptr<Store>> StoreImpl::Open(Options options, OpenIntent inten
     store->ctx_.events.Flush();
     return s;
   };
-  if (Status s = store->OpenEnvironments(keys_exist, data_exists, intent == OpenIntent::kRestoreCopy); !s.ok()) {
+  if (Status s = store->OpenEnvironments(keys_exist, data_exists, intent != OpenIntent::kUser); !s.ok()) {
     return fail(s);
   }
   if (Status s = store->FinishPendingWork(); !s.ok()) return fail(s);
@@ -249,7 +249,7 @@ Status StoreImpl::FinishPendingWork() {
   return maintenance_.AuditRotation(0, /*rotated_now=*/false).WithContext("auditing a rotation finished before this open");
 }
 
-Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists, bool restore_copy) {
+Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists, bool copy) {
   const std::string& dir = ctx_.options.directory;
   if (data_exists && !keys_exist) {
     return Status::Corruption("store '" + dir +
@@ -282,7 +282,7 @@ Status StoreImpl::OpenEnvironments(bool keys_exist, bool data_exists, bool resto
   ko.beside_writer = ctx_.beside_writer;
   if (ctx_.beside_writer) ko.dek_cache_capacity = 0;
   ko.custody = ctx_.options.epoch_key_custody;
-  ko.finish_custody_destroy = !restore_copy;
+  ko.finish_custody_destroy = !copy;
   const Status cut_short =
       Status::NotFound("no store at '" + dir + "' (its creation was cut short; a writable open finishes it)");
   auto ks = keys::KeyStore::Open(ko);

@@ -38,11 +38,15 @@ namespace shredkv::engine {
 
 class StoreImpl final : public Store {
  public:
-  // Whom an open is for: an application (Store::Open), or RestoreBackup
+  // Whom an open is for: an application (Store::Open), RestoreBackup
   // opening its own copy, which holds the restore marker (kRestoreMarker)
-  // until it is whole. A writable open of any other kind refuses a
-  // directory holding the marker.
-  enum class OpenIntent { kUser, kRestoreCopy };
+  // until it is whole, or ReapplyErasureLog opening a copy put back by other
+  // means. A writable open of any kind but kRestoreCopy refuses a directory
+  // holding the marker. Only kUser destroys, at open, the custody keys the
+  // keys file lists to destroy: in a copy they may be another store's, and
+  // its restore or re-application decides (outside audit 41a, F2; review
+  // 41, #3).
+  enum class OpenIntent { kUser, kRestoreCopy, kReapplyCopy };
   static Result<std::unique_ptr<Store>> Open(Options options, OpenIntent intent = OpenIntent::kUser);
   ~StoreImpl() override;
 
@@ -182,10 +186,10 @@ class StoreImpl final : public Store {
  private:
   StoreImpl() = default;
   // Open's steps after the options are checked.
-  // `restore_copy`: a RestoreBackup copy's open (OpenIntent::kRestoreCopy),
-  // whose key store leaves the custody keys its keys file lists to destroy
-  // alone (KeyStoreOptions::finish_custody_destroy): RestoreBackup decides.
-  Status OpenEnvironments(bool keys_exist, bool data_exists, bool restore_copy);
+  // `copy`: a copy's open (not OpenIntent::kUser), whose key store leaves
+  // the custody keys its keys file lists to destroy alone
+  // (KeyStoreOptions::finish_custody_destroy): its caller decides.
+  Status OpenEnvironments(bool keys_exist, bool data_exists, bool copy);
   // After the environments are open: recovers half-applied erasures and
   // migrates a format-2 store; a read-only open does neither (ReadOnly for
   // format 2).

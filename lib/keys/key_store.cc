@@ -1,10 +1,8 @@
 #include "keys/key_store.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <iterator>
@@ -65,13 +63,6 @@ constexpr std::string_view kCustodyDestroyTagPurpose = "custody keys left to des
 // prefix (review of stop 37, S2). What it named — keys of epochs a rotation
 // cut short by a crash under such a build destroyed — stays in the custody.
 constexpr std::string_view kCustodyDestroyKey = "custody_destroy";
-// Where the store's custody keys are its own (stop 41): tag(32) ‖
-// fixed64(st_dev) ‖ fixed64(st_ino) of the `keys` directory that made them
-// its own — by RekeyCustody (a copy given keys of its own) or
-// AdoptCustodyHome (a copy that took over its original's). A file-level
-// copy of the store is another directory: its keys are still shared.
-constexpr std::string_view kCustodyHomeKey = "custody_home";
-constexpr std::string_view kCustodyHomeTagPurpose = "custody keys made its own here";
 // The first byte of an epoch row's payload held in a custody (a bare key is
 // exactly 32 bytes).
 constexpr std::uint8_t kCustodyPayload = 1;
@@ -616,47 +607,8 @@ Result<std::vector<EpochRecord>> KeyStore::EpochRecordsIn(const storage::ReadTxn
   return out;
 }
 
-Result<std::string> KeyStore::CustodyHomeHere() const {
-  struct stat st {};
-  if (::stat(options_.path.c_str(), &st) != 0) {
-    return Status::IOError("cannot stat '" + options_.path + "': " + std::strerror(errno));
-  }
-  std::string home;
-  util::PutFixed64BE(&home, static_cast<std::uint64_t>(st.st_dev));
-  util::PutFixed64BE(&home, static_cast<std::uint64_t>(st.st_ino));
-  return home;
-}
-
-Status KeyStore::PutCustodyHome(storage::WriteTxn& txn, std::string_view home) const {
-  const std::string row = Tag(kCustodyHomeTagPurpose, home) + std::string(home);
-  return txn.Put(meta_, kCustodyHomeKey, PlainRow(TableId::kKeysMeta, kCustodyHomeKey, row));
-}
-
-Result<bool> KeyStore::CustodyIsHomeHere() {
-  auto here = CustodyHomeHere();
-  if (!here.ok()) return here.status();
-  std::string row;
-  Status s = env_->View([&](storage::ReadTxn& txn) {
-    return codec::ReadPlain(txn, meta_, TableId::kKeysMeta, kCustodyHomeKey, &row);
-  });
-  if (s.IsNotFound()) return false;
-  if (!s.ok()) return s;
-  // A row that fails its tag (written without the root key) is no home.
-  if (row.size() != kTagSize + here->size()) return false;
-  const std::string_view home = std::string_view(row).substr(kTagSize);
-  return TagMatches(kCustodyHomeTagPurpose, home, row.substr(0, kTagSize)) && home == *here;
-}
-
-Status KeyStore::AdoptCustodyHome() {
-  auto here = CustodyHomeHere();
-  if (!here.ok()) return here.status();
-  return env_->Update([&](storage::WriteTxn& txn) { return PutCustodyHome(txn, *here); });
-}
-
 Result<std::size_t> KeyStore::RekeyCustody() {
   if (!options_.custody) return std::size_t{0};
-  auto home = CustodyHomeHere();
-  if (!home.ok()) return home.status();
   std::unique_lock lock(epoch_mu_);
   std::map<std::uint64_t, std::string> labels;
   std::vector<std::pair<std::string, std::string>> rows;
@@ -690,7 +642,7 @@ Result<std::size_t> KeyStore::RekeyCustody() {
     for (std::string_view list : {kCustodyDestroyTaggedKey, kCustodyDestroyKey}) {
       if (Status d = txn.Delete(meta_, list); !d.ok() && !d.IsNotFound()) return d;
     }
-    return PutCustodyHome(txn, *home);
+    return Status::OK();
   });
   if (!s.ok()) {
     // The file tells what the failed commit left: a key it stored is kept

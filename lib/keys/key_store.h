@@ -483,20 +483,9 @@ class KeyStore {
   // moved. On a failure the custody keys it made are destroyed again,
   // except any a commit that failed ambiguously may have stored (read back
   // to tell). REQUIRES: no other call on this KeyStore runs concurrently.
-  // The same commit drops the custody keys the file lists to destroy (the
-  // original's, never this store's to destroy) and records this `keys`
-  // directory as the one whose custody keys they now are (CustodyIsHomeHere).
+  // The same commit drops the custody keys the file lists to destroy: the
+  // original's, never this store's to destroy (outside audit 41a, F2).
   Result<std::size_t> RekeyCustody();
-  // True if RekeyCustody or AdoptCustodyHome ran in this very `keys`
-  // directory (its device and inode; a tagged row): the custody keys are
-  // this store's own, not shared with a store it was copied from, and a
-  // second RekeyCustody would only leave the current ones in the custody
-  // for ever (outside audit 41a, F3). False for a file-level copy (another
-  // directory), a store never re-keyed, or a row that fails its tag.
-  Result<bool> CustodyIsHomeHere();
-  // Records this `keys` directory as the home of the store's custody keys
-  // (a copy that takes over its original's keys: they are its own now).
-  Status AdoptCustodyHome();
   // From this call on, a rotation leaves the custody keys of the epochs it
   // destroys in the custody, listed in the keys file
   // ("custody_destroy_tagged"),
@@ -544,10 +533,6 @@ class KeyStore {
   DekCache& cache() { return cache_; }
 
  private:
-  // The device and inode of this `keys` directory (fixed64be each).
-  Result<std::string> CustodyHomeHere() const;
-  // Puts the custody home row naming `home` (CustodyHomeHere's form).
-  Status PutCustodyHome(storage::WriteTxn& txn, std::string_view home) const;
   explicit KeyStore(const KeyStoreOptions& options)
       : options_(options), cache_(options.dek_cache_capacity) {}
   Status Create(const crypto::SecretKey& root);
