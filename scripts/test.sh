@@ -60,6 +60,10 @@ finish() {
   fi
 }
 trap finish EXIT
+# A run stopped by a signal fails (stop 41: killed with SIGTERM mid-way, the
+# EXIT trap saw status 0 and printed "PASSED" with the stages not yet run).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 banner() { printf '\n======== test.sh: %s\n' "$*"; }
 
