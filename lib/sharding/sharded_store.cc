@@ -806,6 +806,30 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
                          " may be under the new root key already, and the store opens with neither key until "
                          "RotateRootKey is run again with the same two keys to finish");
   };
+  // Every shard opened (and closed) first, under either key, before any is
+  // re-sealed: a shard another process holds, or one neither key opens,
+  // stops the rotation with nothing changed (outside audit 41b, F4: shards
+  // before a busy one were re-sealed, and the store then opened with
+  // neither key). A shard taken between this pass and its turn still cuts
+  // the rotation short, as before, with the message saying how to finish.
+  for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
+    Options o = options;
+    o.directory = ShardDirectory(top, i);
+    o.create_if_missing = false;
+    o.error_if_exists = false;
+    o.background_maintenance_ms = 0;
+    o.shard_placement = ShardPlacement{i, manifest->shard_count};
+    o.key_provider = new_key;
+    auto probe = Store::Open(o);
+    if (!probe.ok() && probe.status().IsWrongKey()) {
+      o.key_provider = options.key_provider;
+      probe = Store::Open(o);
+    } else if (probe.ok()) {
+      rotating = true;  // under the new key already: a rotation cut short before
+    }
+    if (!probe.ok()) return failed(probe.status(), i);
+    if (Status c = (*probe)->Close(); !c.ok()) return failed(c, i);
+  }
   for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
     Options o = options;
     o.directory = ShardDirectory(top, i);

@@ -1442,6 +1442,9 @@ TEST_F(CliTest, AShardedStoreWorksAsAWholeAndNamesTheShardsForPerShardCommands) 
   Json stats = Expect(0, {"stats"}).json();
   EXPECT_EQ(stats["people"], kPeople);
   EXPECT_EQ(stats["shards"], 2);
+  // Shard 0's store ID names the sharded store (outside audit 41b, F2: "").
+  EXPECT_EQ(stats["store_id"], CliAt(db_ / "shard-000", key_, {"stats"}).json()["store_id"]);
+  EXPECT_EQ(stats["store_id"].get<std::string>().size(), 32u);
   // The people of each shard, by reading the shards alone.
   std::vector<int> in_shard[2];
   for (int i = 0; i < kPeople; ++i) {
@@ -1533,6 +1536,16 @@ TEST_F(CliTest, AShardedStoreWorksAsAWholeAndNamesTheShardsForPerShardCommands) 
   }
   EXPECT_FALSE(fs::exists(dir_ / "bk"));
   EXPECT_EQ(CliAt(db_ / "shard-000", key_, {"audit"}).code, 0);
+  RunResult restore = Expect(1, {"restore", (dir_ / "bk").string(), "--no-erasure-log"});
+  EXPECT_NE(restore.err.find("`restore` makes plain stores"), std::string::npos) << restore.err;
+
+  // A sharded store that lost SHARDS is damaged, not absent, and no plain
+  // store is made beside its shards (outside audit 41b, F3).
+  fs::rename(db_ / "SHARDS", dir_ / "SHARDS.kept");
+  Expect(7, {"stats"});
+  Expect(1, {"init"});
+  EXPECT_FALSE(fs::exists(db_ / "keys"));
+  fs::rename(dir_ / "SHARDS.kept", db_ / "SHARDS");
 
   // The root key of SHARDS and every shard at once.
   const fs::path new_key = dir_ / "new.key";

@@ -191,6 +191,9 @@ int CmdInit(const GlobalOptions& global, const ParsedArgs& args) {
       throw CliError(kExitError, "cannot create the store at '" + global.db + "': a store exists there");
     }
   }
+  if (shards == 0 && IsShardedStoreDir(global.db)) {
+    throw CliError(kExitError, "cannot create the store at '" + global.db + "': a sharded store is there");
+  }
   OpenedStore store = OpenAnyStore(global, StoreAccess::kWrite, /*create=*/true, retention, shards);
   Check(store.Close(), "closing the store");
   Json out{{"db", global.db}, {"created", true}};
@@ -443,7 +446,23 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
     if (many) {
       NamedPeople named = ResolveIdsArg(store, id_lines);
       if (named.people.empty()) return ManyExit(named, "erase");
-      auto receipt = Check(store.Erase(named.people, options), "erase");
+      auto erased = store.Erase(named.people, options);
+      if constexpr (kIsSharded<S>) {
+        // A sharded erasure cut short between its shards' commits leaves
+        // the named people of the parts made erased: a run again resolves
+        // them as erased (exit 4 lines) and calls with fewer people, which
+        // the request id refuses (outside audit 41b, F1). Say what to do.
+        if (erased.status().IsAlreadyExists() && !options.request_id.empty()) {
+          throw CliError(kExitError,
+                         "erase: " + erased.status().message() +
+                             " — if an erase with this request id was cut short between shards, erasure-status "
+                             "--request-id " + options.request_id +
+                             " shows the parts made (people erased so far); run erase --ids again with a new "
+                             "request id to erase the people it did not reach (those already erased are "
+                             "reported erased and left out)");
+        }
+      }
+      auto receipt = Check(std::move(erased), "erase");
       ReportCommittedErasure(receipt.request_id, [&] {
         for (std::size_t i = 0; i < named.people.size(); ++i) {
           // On a sharded store, the audit hash of the person's own shard's part.
@@ -464,7 +483,17 @@ int CmdErase(const GlobalOptions& global, const ParsedArgs& args) {
     const PersonId person = ResolvePerson(store, ParseIdentifierArg(*args.Get("id")));
     if (category) {
       ErasureReceipt receipt = Check(store.EraseCategory(person, *category, options), "erase");
-      ReportCommittedErasure(receipt.request_id, [&] { PrintJson(global, ReceiptJson(receipt)); });
+      ReportCommittedErasure(receipt.request_id, [&] {
+        if constexpr (kIsSharded<S>) {
+          // One part, the person's shard's: as erasure-status prints it
+          // (outside audit 41b, F6: no "parts").
+          ShardedErasureReceipt whole{receipt.request_id, receipt.people, receipt.level, {}};
+          whole.parts.emplace_back(store.ShardOf(person), receipt);
+          PrintJson(global, ShardedReceiptJson(whole));
+        } else {
+          PrintJson(global, ReceiptJson(receipt));
+        }
+      });
     } else if constexpr (kIsSharded<S>) {
       ShardedErasureReceipt receipt = Check(store.Erase({person}, options), "erase");
       ReportCommittedErasure(receipt.request_id, [&] { PrintJson(global, ShardedReceiptJson(receipt)); });
@@ -1099,6 +1128,18 @@ int CmdStats(const GlobalOptions& global, const ParsedArgs& args) {
   StoreStats stats = Check(store.Visit([](auto& s) { return s.Stats(); }), "stats");
   Json j = StatsJson(stats);
   if (store.sharded()) {
+    // The sum has no store ID of its own: shard 0's names the sharded store,
+    // in the JSON and as every Prometheus series' label (outside audit 41b,
+    // F2: "" made two sharded stores' series collide).
+    stats.store_id = Check(store.Visit([](auto& s) -> Result<std::string> {
+                             if constexpr (kIsSharded<decltype(s)>) {
+                               return s.shard(0).StoreId();
+                             } else {
+                               return s.StoreId();
+                             }
+                           }),
+                           "stats");
+    j["store_id"] = stats.store_id;
     j["shards"] = store.Visit([](auto& s) -> std::uint32_t {
       if constexpr (kIsSharded<decltype(s)>) {
         return s.shard_count();
@@ -1295,8 +1336,12 @@ auto OpenWithFallback(const GlobalOptions& global, Options options, StoreAccess 
 }  // namespace
 
 bool IsShardedStoreDir(const std::string& dir) {
+  // SHARDS (sharding::kManifestName), or a first shard directory without it:
+  // a sharded store whose manifest was lost, never a place for a plain
+  // store (outside audit 41b, F3: `init` made one beside the shards).
   struct stat st {};
-  return !dir.empty() && ::stat((dir + "/SHARDS").c_str(), &st) == 0;  // sharding::kManifestName
+  return !dir.empty() &&
+         (::stat((dir + "/SHARDS").c_str(), &st) == 0 || ::stat((dir + "/shard-000").c_str(), &st) == 0);
 }
 
 std::unique_ptr<Store> OpenStore(const GlobalOptions& global, bool create, std::optional<RetentionRules> retention,
@@ -1309,6 +1354,13 @@ OpenedStore OpenAnyStore(const GlobalOptions& global, StoreAccess access, bool c
                          std::optional<RetentionRules> retention, std::uint32_t shard_count) {
   if (shard_count == 0 && !IsShardedStoreDir(global.db)) {
     return OpenedStore(OpenStore(global, create, std::move(retention), access));
+  }
+  struct stat st {};
+  if (!global.db.empty() && ::stat((global.db + "/SHARDS").c_str(), &st) != 0 && shard_count == 0) {
+    throw CliError(kExitCorruption, "'" + global.db +
+                                        "' holds shard directories but no SHARDS: a sharded store whose manifest "
+                                        "was lost (put SHARDS back, or restore the store from its backup); "
+                                        "nothing was opened");
   }
   Options options = StoreOptionsFor(global, create, std::move(retention), access);
   return OpenedStore(OpenWithFallback(global, std::move(options), access, [&](const Options& o) {
@@ -1349,6 +1401,14 @@ int RunCommand(const GlobalOptions& global, const ParsedArgs& args) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(global.db, ec)) {
       if (e.path().filename().string().rfind("shard-", 0) == 0) ++shards;
+    }
+    if (name == "restore") {
+      // Not into a shard either: restore makes a plain store (outside audit
+      // 41b, F7: the message sent it to a shard directory it then refused).
+      throw CliError(kExitError, "'" + global.db + "' is a sharded store (" + std::to_string(shards) +
+                                     " shard directories); `restore` makes plain stores: restore a sharded "
+                                     "store's backup with ShardedStore::Restore or RestoreShard (C++), "
+                                     "shredkv_restore_sharded (C) or shredkv.restore_sharded (Python)");
     }
     throw CliError(kExitError, "'" + global.db + "' is a sharded store (" + std::to_string(shards) +
                                    " shard directories); `" + name +

@@ -386,8 +386,10 @@ int CmdIngest(const GlobalOptions& global, const ParsedArgs& args) {
     FlushStdout();
     std::cerr << "shredkv: ingest: stopped by " << (signo == SIGINT ? "SIGINT" : "SIGTERM") << " after line "
               << number << " (every line up to it ingested or reported)"
-              << (resume.empty() ? std::string("; --resume NAME would let a second run skip them")
-                                 : "; run again with --resume " + resume + " to go on")
+              << (!resume.empty() ? "; run again with --resume " + resume + " to go on"
+                  : opened.sharded()
+                      ? std::string("; a sharded store takes no --resume: run again on the lines after it")
+                      : std::string("; --resume NAME would let a second run skip them"))
               << "\n";
     return 128 + signo;
   }
