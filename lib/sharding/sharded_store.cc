@@ -812,7 +812,8 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
   // before a busy one were re-sealed, and the store then opened with
   // neither key). A shard taken between this pass and its turn still cuts
   // the rotation short, as before, with the message saying how to finish.
-  for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
+  // Shard i's options under the new key.
+  auto shard_options = [&](std::uint32_t i) {
     Options o = options;
     o.directory = ShardDirectory(top, i);
     o.create_if_missing = false;
@@ -820,6 +821,10 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
     o.background_maintenance_ms = 0;
     o.shard_placement = ShardPlacement{i, manifest->shard_count};
     o.key_provider = new_key;
+    return o;
+  };
+  for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
+    Options o = shard_options(i);
     auto probe = Store::Open(o);
     if (!probe.ok() && probe.status().IsWrongKey()) {
       o.key_provider = options.key_provider;
@@ -831,13 +836,7 @@ Status ShardedStore::RotateRootKey(const Options& options, std::shared_ptr<KeyPr
     if (Status c = (*probe)->Close(); !c.ok()) return failed(c, i);
   }
   for (std::uint32_t i = 0; i < manifest->shard_count; ++i) {
-    Options o = options;
-    o.directory = ShardDirectory(top, i);
-    o.create_if_missing = false;
-    o.error_if_exists = false;
-    o.background_maintenance_ms = 0;
-    o.shard_placement = ShardPlacement{i, manifest->shard_count};
-    o.key_provider = new_key;
+    Options o = shard_options(i);
     auto rotated = Store::Open(o);  // a shard already under the new key (its rebuild finished at the open)
     if (rotated.ok()) {
       rotating = true;
