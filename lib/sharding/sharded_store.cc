@@ -551,7 +551,8 @@ Result<std::unique_ptr<ShardedStore>> ShardedStore::Open(Options options, std::u
                    "'" + o.directory + "' holds a shard restore cut short (its " +
                    std::string(engine::kRestoreMarker) + " file, and " + placed.status().message() +
                    "): run ShardedStore::RestoreShard for it again, which removes it and restores it anew, "
-                   "or open the store read-only to look; opening it to write would destroy custody keys "
+                   "or open that shard alone read-only to look (the sharded store does not open without the "
+                   "shard's SHARD marker, read-only either); opening it to write would destroy custody keys "
                    "its backup needs")
             .WithContext(ShardContext(i));
       }
