@@ -1410,6 +1410,13 @@ TEST_F(CliTest, AStoreMarkedByARestoreCutShortIsReadWithoutReadOnlyAndRefusesWri
   Expect(1, {"erase", "--id", "email:ann@example.org"});
   Expect(1, {"ingest"}, R"({"op":"event","ids":{"email":"ann@example.org"},"name":"x","ts":1})" "\n");
   EXPECT_TRUE(fs::exists(db_ / "RESTORE-IN-PROGRESS"));
+  // A restore's own work directory opens only with --read-only (review 41,
+  // #8: a restore may still be filling it).
+  const fs::path work = dir_ / "db.restoring";
+  fs::rename(db_, work);
+  EXPECT_EQ(CliAt(work, key_, {"stats"}).code, 1);
+  EXPECT_EQ(CliAt(work, key_, {"--read-only", "stats"}).code, 0);
+  fs::rename(work, db_);
   fs::remove(db_ / "RESTORE-IN-PROGRESS");
   EXPECT_FALSE(Expect(0, {"doctor"}).json().contains("restore_in_progress"));
   Expect(0, {"erase", "--id", "email:ann@example.org"});

@@ -1302,8 +1302,15 @@ auto OpenWithFallback(const GlobalOptions& global, Options options, StoreAccess 
   // docs/backup.md) refuses writable opens; a reading command looks at it
   // read-only, as with --read-only (outside audit 41a, F5: every reading
   // command without --read-only was exit 1 there).
+  // Not a restore's own work directory (DB.restoring), which a restore may
+  // still be filling: it opens only with --read-only, as before (review
+  // 41, #8: a fallback there read the copy before the erasure log was
+  // re-applied, and its shared claim could make the restore fail Busy).
   struct stat marker {};
-  const bool marked = ::stat((global.db + "/RESTORE-IN-PROGRESS").c_str(), &marker) == 0;
+  const std::string_view work_suffix = ".restoring";
+  const bool work_dir = std::string_view(global.db).ends_with(work_suffix) ||
+                        std::string_view(global.db).ends_with(std::string(work_suffix) + "/");
+  const bool marked = !work_dir && ::stat((global.db + "/RESTORE-IN-PROGRESS").c_str(), &marker) == 0;
   if (!store.ok() && !options.read_only &&
       ((store.status().IsReadOnly() && access != StoreAccess::kWrite) ||
        (store.status().IsBusy() && access == StoreAccess::kReadBesideWriter) ||
