@@ -84,6 +84,13 @@ namespace {
 
 void PrintJson(const GlobalOptions& global, const Json& j) { PrintLine(Dump(j, global.pretty)); }
 
+// True if `dir` holds a restore's marker (RESTORE-IN-PROGRESS, the name
+// the engine's restore writes: docs/backup.md): a restore cut short.
+bool HoldsRestoreMarker(const std::string& dir) {
+  struct stat st {};
+  return ::stat((dir + "/RESTORE-IN-PROGRESS").c_str(), &st) == 0;
+}
+
 // The Options the global options name (defined with OpenStore below).
 Options StoreOptionsFor(const GlobalOptions& global, bool create, std::optional<RetentionRules> retention,
                         StoreAccess access);
@@ -1081,10 +1088,7 @@ int CmdDoctor(const GlobalOptions& global, const ParsedArgs&) {
   }
   // A store a restore cut short left marked refuses every writable command
   // (outside audit 41a, F5: doctor called it healthy, without a word).
-  {
-    struct stat marker {};
-    if (::stat((global.db + "/RESTORE-IN-PROGRESS").c_str(), &marker) == 0) j["restore_in_progress"] = true;
-  }
+  if (HoldsRestoreMarker(global.db)) j["restore_in_progress"] = true;
   GlobalOptions reading = global;
   reading.read_only = true;
   try {
@@ -1306,11 +1310,10 @@ auto OpenWithFallback(const GlobalOptions& global, Options options, StoreAccess 
   // still be filling: it opens only with --read-only, as before (review
   // 41, #8: a fallback there read the copy before the erasure log was
   // re-applied, and its shared claim could make the restore fail Busy).
-  struct stat marker {};
   const std::string_view work_suffix = ".restoring";
   const bool work_dir = std::string_view(global.db).ends_with(work_suffix) ||
                         std::string_view(global.db).ends_with(std::string(work_suffix) + "/");
-  const bool marked = !work_dir && ::stat((global.db + "/RESTORE-IN-PROGRESS").c_str(), &marker) == 0;
+  const bool marked = !work_dir && HoldsRestoreMarker(global.db);
   if (!store.ok() && !options.read_only &&
       ((store.status().IsReadOnly() && access != StoreAccess::kWrite) ||
        (store.status().IsBusy() && access == StoreAccess::kReadBesideWriter) ||
